@@ -1,0 +1,232 @@
+"""People and devices that may use storelens: users with passwords, devices with API keys.
+
+Passwords are hashed with Argon2 (pwdlib). Device keys are long random tokens, so a
+fast SHA-256 of the key is safe to store and cheap to check on every event batch; the
+key's short prefix is kept in clear to find the row without scanning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pwdlib import PasswordHash
+from sqlalchemy import Connection, Engine, select, update
+
+from storelens.core.errors import AuthError, Conflict, NotFound
+from storelens.storage.tables import api_keys, users
+
+__all__ = [
+    "ApiKey",
+    "Role",
+    "User",
+    "authenticate",
+    "create_api_key",
+    "create_user",
+    "find_api_key",
+    "generate_password",
+    "get_user",
+    "list_api_keys",
+    "list_users",
+    "revoke_api_key",
+    "set_password",
+]
+
+KEY_PREFIX = "slk"
+_hasher = PasswordHash.recommended()
+# Verified against when the user does not exist, so a wrong username costs as much
+# time as a wrong password and usernames cannot be probed by timing.
+_DUMMY_HASH = _hasher.hash("storelens-timing-equaliser")
+
+
+class Role(StrEnum):
+    """What a principal may do; routes list the roles they allow."""
+
+    admin = "admin"
+    analyst = "analyst"
+    staff = "staff"
+    device = "device"
+
+
+PERSON_ROLES = (Role.admin, Role.analyst, Role.staff)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    role: Role
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    name: str
+    prefix: str
+    role: Role
+    store_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def _user(row: object) -> User:
+    m = row._mapping  # type: ignore[attr-defined]
+    return User(
+        id=m["id"],
+        username=m["username"],
+        role=Role(m["role"]),
+        active=m["active"],
+        created_at=m["created_at"],
+        last_login_at=m["last_login_at"],
+    )
+
+
+def _key(row: object) -> ApiKey:
+    m = row._mapping  # type: ignore[attr-defined]
+    return ApiKey(
+        id=m["id"],
+        name=m["name"],
+        prefix=m["prefix"],
+        role=Role(m["role"]),
+        store_id=m["store_id"],
+        created_at=m["created_at"],
+        revoked_at=m["revoked_at"],
+        last_used_at=m["last_used_at"],
+    )
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 12:
+        raise ValueError("passwords must be at least 12 characters")
+
+
+def create_user(conn: Connection, username: str, password: str, role: Role) -> User:
+    if role not in PERSON_ROLES:
+        raise ValueError("devices use API keys, not user accounts")
+    _check_password(password)
+    exists = conn.execute(select(users.c.id).where(users.c.username == username)).first()
+    if exists:
+        raise Conflict(f"user {username!r} already exists")
+    conn.execute(
+        users.insert(),
+        {
+            "username": username,
+            "password_hash": _hasher.hash(password),
+            "role": role.value,
+            "active": True,
+            "created_at": datetime.now(UTC),
+        },
+    )
+    return get_user(conn, username)
+
+
+def get_user(conn: Connection, username: str) -> User:
+    row = conn.execute(select(users).where(users.c.username == username)).first()
+    if row is None:
+        raise NotFound(f"no user {username!r}")
+    return _user(row)
+
+
+def list_users(engine: Engine) -> list[User]:
+    with engine.connect() as conn:
+        return [_user(r) for r in conn.execute(select(users).order_by(users.c.id))]
+
+
+def set_password(conn: Connection, username: str, password: str) -> None:
+    _check_password(password)
+    done = conn.execute(
+        update(users)
+        .where(users.c.username == username)
+        .values(password_hash=_hasher.hash(password))
+    )
+    if done.rowcount == 0:
+        raise NotFound(f"no user {username!r}")
+
+
+def authenticate(engine: Engine, username: str, password: str) -> User:
+    """The user for these credentials, or AuthError; same cost whether or not they exist."""
+    with engine.begin() as conn:
+        row = conn.execute(select(users).where(users.c.username == username)).first()
+        if row is None:
+            _hasher.verify(password, _DUMMY_HASH)
+            raise AuthError("incorrect username or password")
+        valid, new_hash = _hasher.verify_and_update(password, row.password_hash)
+        if not valid or not row.active:
+            raise AuthError("incorrect username or password")
+        values: dict[str, object] = {"last_login_at": datetime.now(UTC)}
+        if new_hash:
+            values["password_hash"] = new_hash
+        conn.execute(update(users).where(users.c.id == row.id).values(**values))
+        return _user(row)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(
+    conn: Connection,
+    name: str,
+    *,
+    role: Role = Role.device,
+    store_id: str | None = None,
+    created_by: str | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key; the secret is returned once and only its hash is stored."""
+    prefix = secrets.token_hex(4)
+    secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    conn.execute(
+        api_keys.insert(),
+        {
+            "name": name,
+            "prefix": prefix,
+            "key_hash": _digest(secret),
+            "role": role.value,
+            "store_id": store_id,
+            "created_at": datetime.now(UTC),
+            "created_by": created_by,
+        },
+    )
+    row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).one()
+    return _key(row), secret
+
+
+def find_api_key(engine: Engine, secret: str) -> ApiKey:
+    """The live key matching ``secret``, or AuthError."""
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        raise AuthError("malformed API key")
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.prefix == parts[1])).first()
+    if row is None or not hmac.compare_digest(row.key_hash, _digest(secret)):
+        raise AuthError("unknown API key")
+    if row.revoked_at is not None:
+        raise AuthError("API key revoked")
+    return _key(row)
+
+
+def list_api_keys(engine: Engine) -> list[ApiKey]:
+    with engine.connect() as conn:
+        return [_key(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.id))]
+
+
+def revoke_api_key(conn: Connection, key_id: int) -> None:
+    done = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    if done.rowcount == 0:
+        raise NotFound(f"no live API key {key_id}")

@@ -1,0 +1,125 @@
+"""The application factory: no engine, settings or state exist until ``create_app`` runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from storelens import __version__
+from storelens.api.metrics import ApiMetrics
+from storelens.api.ratelimit import limiter_for
+from storelens.api.routers import audit, auth, customers, events, products, stores, system
+from storelens.config import Settings
+from storelens.core.errors import AuthError, Conflict, Forbidden, LayoutError, NotFound
+from storelens.processors import ProjectionLoop
+from storelens.storage.db import create_engine
+from storelens.storage.eventlog import EventLog
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+storelens turns store cameras, POS terminals, sensors, the web shop and CRM exports into
+in-store metrics and customer profiles, with consent and audit built in.
+
+**Auth**: people sign in at `/v1/auth/token` (OAuth2 password flow) and send
+`Authorization: Bearer <token>`; devices send `X-API-Key: <key>`. Every route lists
+the roles it allows: `admin`, `analyst`, `staff`, `device`.
+"""
+
+
+def _error(status: int, detail: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return _error(403, str(exc))
+
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
+        return _error(401, str(exc))
+
+    @app.exception_handler(LayoutError)
+    async def _layout(_: Request, exc: LayoutError) -> JSONResponse:
+        return _error(422, [{"loc": exc.key, "msg": exc.message, "type": "layout"}])
+
+    @app.exception_handler(ValueError)
+    async def _value(_: Request, exc: ValueError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return _error(422, errors)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    run_projections: bool = True,
+) -> FastAPI:
+    """Build the API. ``run_projections`` keeps read models current in a background thread."""
+    settings = settings or Settings()
+    engine = engine or create_engine(settings.database_url)
+    event_log = EventLog(engine)
+    loop = ProjectionLoop(event_log) if run_projections else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if loop is not None:
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                loop.stop()
+
+    app = FastAPI(
+        title="storelens",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.event_log = event_log
+    app.state.metrics = ApiMetrics()
+    app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
+    app.middleware("http")(app.state.metrics.middleware)
+    _install_error_handlers(app)
+    for module in (system, auth, events, stores, products, customers, audit):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes,
+            )
+            events.document_event_body(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

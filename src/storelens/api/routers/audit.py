@@ -1,0 +1,28 @@
+"""The audit trail, for administrators."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from storelens.api.deps import AdminOnly, EngineDep
+from storelens.api.schemas import AuditPublic, ListOf
+from storelens.privacy import audit
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("")
+def list_audit(
+    _: AdminOnly,
+    engine: EngineDep,
+    resource: str | None = None,
+    resource_id: str | None = None,
+    action: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ListOf[AuditPublic]:
+    rows = audit.list_entries(engine, resource=resource, resource_id=resource_id,
+                              action=action, limit=limit, offset=offset)
+    return ListOf(data=[AuditPublic.model_validate(r) for r in rows], count=len(rows))

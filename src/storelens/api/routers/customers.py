@@ -1,0 +1,102 @@
+"""Customer records: import them, and read what storelens holds about a person (audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import func, or_, select
+
+from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep
+from storelens.api.records import read_records, report
+from storelens.api.schemas import (
+    ConsentPublic,
+    CustomerProfile,
+    CustomerRecordPublic,
+    ImportReport,
+    ListOf,
+    OrderPublic,
+)
+from storelens.cdp.records import customer_events, records_of
+from storelens.core.errors import NotFound
+from storelens.ingest.batch import ingest_items
+from storelens.privacy import audit
+from storelens.privacy.consent import consent_state
+from storelens.processors import run_projections
+from storelens.sales import orders_of_customer
+from storelens.storage.tables import customers
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+SOURCE = Query(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$",
+               description="the source system these records come from, e.g. crm or webshop")
+
+
+@router.post("/import", openapi_extra={"requestBody": {"content": {
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+    "text/csv": {"schema": {"type": "string"}},
+}}})
+async def import_customers(
+    request: Request,
+    principal: AnalystOrAdmin,
+    event_log: EventLogDep,
+    engine: EngineDep,
+    source: Annotated[str, SOURCE],
+) -> ImportReport:
+    """Records become ``customer.upserted`` events; re-importing a file stores nothing twice."""
+    rows: list[dict[str, Any]] = await read_records(request)
+    result = ingest_items(event_log, customer_events(source, rows))
+    run_projections(event_log)
+    with engine.begin() as conn:
+        audit.record(conn, principal.actor, "customers.import", "customer", None,
+                     {"source": source, "accepted": result.accepted,
+                      "rejected": len(result.rejected)})
+    return report(
+        result.accepted, result.duplicates, [(r.index, r.errors) for r in result.rejected]
+    )
+
+
+@router.get("")
+def list_customers(
+    principal: AnalystOrAdmin,
+    engine: EngineDep,
+    q: Annotated[str | None, Query(max_length=200, description="name or email contains")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ListOf[CustomerRecordPublic]:
+    stmt = select(customers)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(or_(func.lower(customers.c.email).like(like),
+                              func.lower(customers.c.first_name).like(like),
+                              func.lower(customers.c.last_name).like(like)))
+    with engine.begin() as conn:
+        total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        rows = conn.execute(stmt.order_by(customers.c.id).limit(limit).offset(offset)).all()
+        audit.record(conn, principal.actor, "customer.list", "customer", None,
+                     {"q": q, "returned": len(rows)})
+    return ListOf(data=[CustomerRecordPublic.model_validate(dict(r._mapping)) for r in rows],
+                  count=total)
+
+
+@router.get("/{customer_id}")
+def get_customer(customer_id: str, principal: AnalystOrAdmin, engine: EngineDep) -> CustomerProfile:
+    """Everything held about one customer: source records, orders and consent."""
+    with engine.begin() as conn:
+        records = records_of(conn, customer_id)
+        ids = sorted({customer_id, *(r["customer_id"] for r in records if r["customer_id"]),
+                      *(r["loyalty_id"] for r in records if r["loyalty_id"])})
+        orders = orders_of_customer(conn, ids)
+        consent = consent_state(conn, ids)
+        if not records and not orders and not consent:
+            raise NotFound(f"no customer {customer_id!r}")
+        audit.record(conn, principal.actor, "customer.read", "customer", customer_id,
+                     {"records": len(records), "orders": len(orders)})
+    return CustomerProfile(
+        customer_id=customer_id,
+        records=[CustomerRecordPublic.model_validate(r) for r in records],
+        orders=[OrderPublic.model_validate(o, from_attributes=True) for o in orders],
+        consent=[ConsentPublic.model_validate(c, from_attributes=True) for c in consent],
+        total_spent=round(sum(o.total for o in orders), 2),
+        order_count=len(orders),
+    )

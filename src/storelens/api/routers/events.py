@@ -1,0 +1,110 @@
+"""Event intake and event queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter
+from storelens.api.schemas import EventPublic, IngestResult, ListOf
+from storelens.core.events import event_batch_adapter
+from storelens.ingest.batch import ingest_items
+from storelens.privacy import audit
+from storelens.storage.eventlog import EventQuery
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+_BATCH_SCHEMA = event_batch_adapter.json_schema(ref_template="#/components/schemas/{model}")
+
+
+def document_event_body(openapi: dict[str, Any]) -> None:
+    """Put the event schemas into the OpenAPI document (the route reads the raw body)."""
+    openapi.setdefault("components", {}).setdefault("schemas", {}).update(
+        _BATCH_SCHEMA.get("$defs", {})
+    )
+    body = openapi["paths"]["/v1/events"]["post"]["requestBody"]
+    body["content"]["application/json"]["schema"] = {
+        k: v for k, v in _BATCH_SCHEMA.items() if k != "$defs"
+    }
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "array", "items": {}}}},
+        "description": "A JSON array of events (see the Event schemas); at most "
+        "STORELENS_MAX_BATCH (default 10,000) per request.",
+    }
+}
+
+
+async def _read_items(request: Request) -> list[Any]:
+    settings = request.app.state.settings
+    limit = settings.max_body_mb * 1024 * 1024
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, detail=f"body over {settings.max_body_mb} MB")
+    body = await request.body()
+    if len(body) > limit:
+        raise HTTPException(413, detail=f"body over {settings.max_body_mb} MB")
+    try:
+        items = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(400, detail=f"body is not valid JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise HTTPException(422, detail="body must be a JSON array of events")
+    if len(items) > settings.max_batch:
+        raise HTTPException(
+            413, detail=f"batch of {len(items)} events is over the limit of {settings.max_batch}"
+        )
+    return items
+
+
+@router.post("", openapi_extra=_BODY_DOC)
+async def post_events(
+    request: Request, principal: EventWriter, event_log: EventLogDep
+) -> IngestResult:
+    """Append a batch; each event is accepted, a duplicate (same id seen before), or
+    rejected with field-level errors. One bad event never rejects the batch."""
+    items = await _read_items(request)
+    report = await run_in_threadpool(
+        ingest_items, event_log, items, store_scope=principal.store_scope
+    )
+    counter = request.app.state.metrics.events
+    counter.labels("accepted").inc(report.accepted)
+    counter.labels("duplicate").inc(report.duplicates)
+    counter.labels("rejected").inc(len(report.rejected))
+    return IngestResult.model_validate(report.as_dict())
+
+
+@router.get("")
+def get_events(
+    principal: AnalystOrAdmin,
+    event_log: EventLogDep,
+    engine: EngineDep,
+    store_id: str | None = None,
+    type: Annotated[list[str] | None, Query()] = None,  # noqa: A002  # the API's word
+    since: datetime | None = None,
+    until: datetime | None = None,
+    subject: str | None = None,
+    after: Annotated[int, Query(ge=0, description="return events after this log position")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> ListOf[EventPublic]:
+    """Events in log order; page with ``after`` = the last ``seq`` you received."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"{name} needs a timezone offset"
+            )
+    rows = event_log.query(
+        EventQuery(store_id=store_id, types=type or (), since=since, until=until,
+                   subject=subject, after_seq=after, limit=limit)
+    )
+    # Events can carry personal data (customer records, purchases by a customer).
+    with engine.begin() as conn:
+        audit.record(conn, principal.actor, "events.read", "events", subject,
+                     {"store_id": store_id, "types": type, "after": after, "count": len(rows)})
+    return ListOf(data=[EventPublic.model_validate(r.as_json()) for r in rows], count=len(rows))

@@ -1,0 +1,78 @@
+"""Stores and their layouts (zones, lines, cameras on the floor plan)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, status
+
+from storelens import stores
+from storelens.api.deps import AdminOnly, AnyPerson, EngineDep
+from storelens.api.schemas import ListOf, StoreCreate, StorePublic, StoreUpdate
+from storelens.privacy import audit
+
+router = APIRouter(prefix="/v1/stores", tags=["stores"])
+
+
+@router.get("")
+def list_stores(_: AnyPerson, engine: EngineDep) -> ListOf[StorePublic]:
+    with engine.connect() as conn:
+        rows = [StorePublic.model_validate(s) for s in stores.list_stores(conn)]
+    return ListOf(data=rows, count=len(rows))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_store(body: StoreCreate, principal: AdminOnly, engine: EngineDep) -> StorePublic:
+    with engine.begin() as conn:
+        store = stores.create_store(conn, body.id, body.name, body.timezone, body.kind)
+        audit.record(conn, principal.actor, "store.create", "store", body.id)
+    return StorePublic.model_validate(store)
+
+
+@router.get("/{store_id}")
+def get_store(store_id: str, _: AnyPerson, engine: EngineDep) -> StorePublic:
+    with engine.connect() as conn:
+        return StorePublic.model_validate(stores.get_store(conn, store_id))
+
+
+@router.patch("/{store_id}")
+def update_store(
+    store_id: str, body: StoreUpdate, principal: AdminOnly, engine: EngineDep
+) -> StorePublic:
+    with engine.begin() as conn:
+        store = stores.update_store(conn, store_id, body.model_dump(exclude_unset=True))
+        audit.record(conn, principal.actor, "store.update", "store", store_id,
+                     body.model_dump(exclude_unset=True))
+    return StorePublic.model_validate(store)
+
+
+@router.delete("/{store_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_store(store_id: str, principal: AdminOnly, engine: EngineDep) -> None:
+    with engine.begin() as conn:
+        stores.delete_store(conn, store_id)
+        audit.record(conn, principal.actor, "store.delete", "store", store_id)
+
+
+@router.get("/{store_id}/layout")
+def get_layout(store_id: str, _: AnyPerson, engine: EngineDep) -> dict[str, Any]:
+    with engine.connect() as conn:
+        version, document = stores.get_layout(conn, store_id)
+    return {"version": version, "layout": document}
+
+
+@router.put("/{store_id}/layout")
+def put_layout(
+    store_id: str,
+    principal: AdminOnly,
+    engine: EngineDep,
+    document: dict[str, Any] = Body(
+        description="the layout in the same shape as a layout TOML file "
+        "([store], [floor], [[zones]], [[lines]], [[cameras]])"
+    ),
+) -> dict[str, Any]:
+    """Store a new layout version; a bad layout is refused with the key at fault."""
+    with engine.begin() as conn:
+        version, layout = stores.save_layout(conn, store_id, document, principal.name)
+        audit.record(conn, principal.actor, "layout.update", "store", store_id,
+                     {"version": version})
+    return {"version": version, "zones": len(layout.zones), "cameras": len(layout.cameras)}

@@ -1,0 +1,210 @@
+"""Request and response bodies of the API, kept apart from the tables they come from."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storelens.accounts import Role
+from storelens.catalogue import ProductRecord
+
+__all__ = [
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyPublic",
+    "AuditPublic",
+    "ConsentPublic",
+    "CustomerProfile",
+    "CustomerRecordPublic",
+    "EventPublic",
+    "FieldErrorPublic",
+    "ImportReport",
+    "IngestResult",
+    "ListOf",
+    "OrderPublic",
+    "ProductPublic",
+    "RejectedPublic",
+    "StoreCreate",
+    "StorePublic",
+    "StoreUpdate",
+    "Token",
+    "UserCreate",
+    "UserPublic",
+]
+
+T = TypeVar("T")
+
+
+class ListOf(BaseModel, Generic[T]):
+    """Every list response: the page of items and the total count that matched."""
+
+    data: list[T]
+    count: int
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    role: Role
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=12, max_length=256)
+    role: Role
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    username: str
+    role: Role
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    store_id: str | None = Field(
+        default=None, description="limit the key to events of this store"
+    )
+
+
+class ApiKeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    prefix: str
+    role: Role
+    store_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="the secret; shown once, store it now")
+
+
+class FieldErrorPublic(BaseModel):
+    loc: str
+    msg: str
+    type: str
+
+
+class RejectedPublic(BaseModel):
+    index: int
+    id: str | None
+    errors: list[FieldErrorPublic]
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    errors: list[RejectedPublic]
+
+
+class EventPublic(BaseModel):
+    seq: int
+    id: str
+    type: str
+    ts: datetime
+    store_id: str | None
+    source: str
+    subject: str | None
+    payload: dict[str, Any]
+
+
+class StoreCreate(BaseModel):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = "UTC"
+    kind: str = "other"
+
+
+class StoreUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = None
+    kind: str | None = None
+
+
+class StorePublic(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    kind: str
+    created_at: datetime
+    layout_version: int | None = None
+
+
+class ProductPublic(ProductRecord):
+    model_config = ConfigDict(extra="ignore")
+    updated_at: datetime
+
+
+class ImportReport(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    errors: list[RejectedPublic]
+
+
+class CustomerRecordPublic(BaseModel):
+    source_system: str
+    source_record_id: str
+    customer_id: str | None
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    address: str | None
+    postcode: str | None
+    city: str | None
+    country: str | None
+    dob: date | None
+    loyalty_id: str | None
+    updated_at: datetime
+
+
+class OrderPublic(BaseModel):
+    store_id: str
+    order_id: str
+    ts: datetime
+    channel: str
+    total: float
+    currency: str
+    lines: list[dict[str, Any]]
+
+
+class ConsentPublic(BaseModel):
+    purpose: str
+    granted: bool
+    ts: datetime
+    channel: str
+
+
+class CustomerProfile(BaseModel):
+    customer_id: str
+    records: list[CustomerRecordPublic]
+    orders: list[OrderPublic]
+    consent: list[ConsentPublic]
+    total_spent: float
+    order_count: int
+
+
+class AuditPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    ts: datetime
+    actor: str
+    actor_kind: str
+    role: str | None
+    action: str
+    resource: str
+    resource_id: str | None
+    detail: dict[str, Any] | None
+    ip: str | None

@@ -1,0 +1,97 @@
+"""The product catalogue: reference data for baskets, recommendations and zones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Connection, Engine, func, select
+
+from storelens.core.errors import FieldError, field_errors
+from storelens.storage.dialects import dialect_for
+from storelens.storage.tables import products
+
+__all__ = [
+    "ProductRecord",
+    "count_products",
+    "list_products",
+    "product_rows",
+    "upsert_products",
+]
+
+
+class ProductRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
+    name: str = Field(min_length=1, max_length=200)
+    category: str = Field(min_length=1, max_length=100)
+    brand: str | None = Field(default=None, max_length=100)
+    price: float = Field(ge=0, allow_inf_nan=False)
+    attributes: dict[str, Any] = {}
+    zone_id: str | None = None
+
+
+def product_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows read from CSV carry strings: decode the JSON ``attributes`` and drop blanks,
+    leaving type checks (a price of "abc") to :class:`ProductRecord` so they are reported."""
+    out = []
+    for row in rows:
+        clean = {k: v for k, v in row.items() if v not in ("", None)}
+        attrs = clean.get("attributes")
+        if isinstance(attrs, str):
+            try:
+                clean["attributes"] = orjson.loads(attrs)
+            except orjson.JSONDecodeError:
+                pass  # left as a string, so validation names the field
+        out.append(clean)
+    return out
+
+
+def upsert_products(
+    conn: Connection, rows: Sequence[dict[str, Any]]
+) -> tuple[int, list[tuple[int, list[FieldError]]]]:
+    """Insert or update valid rows; returns (stored, [(row index, errors)])."""
+    good: list[dict[str, Any]] = []
+    bad: list[tuple[int, list[FieldError]]] = []
+    now = datetime.now(UTC)
+    for i, row in enumerate(rows):
+        try:
+            rec = ProductRecord.model_validate(row)
+        except ValidationError as exc:
+            bad.append((i, field_errors(exc)))
+            continue
+        data = rec.model_dump()
+        data["id"] = data.pop("product_id")
+        data["updated_at"] = now
+        good.append(data)
+    if good:
+        cols = ["name", "category", "brand", "price", "attributes", "zone_id", "updated_at"]
+        conn.execute(dialect_for(conn).upsert(products, ["id"], cols), good)
+    return len(good), bad
+
+
+def list_products(
+    engine: Engine, *, category: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    stmt = select(products).order_by(products.c.id).limit(limit).offset(offset)
+    if category:
+        stmt = stmt.where(products.c.category == category)
+    with engine.connect() as conn:
+        out = []
+        for r in conn.execute(stmt):
+            d = dict(r._mapping)
+            d["product_id"] = d.pop("id")
+            out.append(d)
+        return out
+
+
+def count_products(engine: Engine, *, category: str | None = None) -> int:
+    stmt = select(func.count()).select_from(products)
+    if category:
+        stmt = stmt.where(products.c.category == category)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())

@@ -1,0 +1,1 @@
+"""Customer data platform: source records, identity resolution, profiles, segments."""

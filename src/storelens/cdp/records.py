@@ -1,0 +1,116 @@
+"""Customer source records: as each source system holds them, before identity resolution.
+
+Imports become ``customer.upserted`` events (so the log stays the one source of
+truth and erasure has one place to start) and the records table is their projection.
+Until identity resolution links records, a record's provisional customer id is its
+loyalty id, or ``source:record`` when it has none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from storelens.storage.dialects import dialect_for
+from storelens.storage.eventlog import StoredEvent
+from storelens.storage.tables import customers
+
+__all__ = [
+    "CUSTOMER_TYPES",
+    "FIELDS",
+    "customer_events",
+    "project_customers",
+    "provisional_id",
+    "records_of",
+]
+
+CUSTOMER_TYPES = ("customer.upserted",)
+FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address",
+    "postcode",
+    "city",
+    "country",
+    "dob",
+    "loyalty_id",
+)
+_NAMESPACE = uuid.UUID("6b0a6b55-6a8f-4c07-9d4e-5a1f6e0c2a11")
+
+
+def provisional_id(source_system: str, source_record_id: str, loyalty_id: str | None) -> str:
+    return loyalty_id or f"{source_system}:{source_record_id}"
+
+
+def customer_events(source_system: str, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Raw ``customer.upserted`` events for imported rows.
+
+    The event id is derived from the record's content, so importing the same file
+    twice stores nothing new while a changed record is a new event.
+    """
+    now = datetime.now(UTC).isoformat()
+    out = []
+    for row in rows:
+        payload = {k: v for k, v in row.items() if v not in (None, "")}
+        payload["source_system"] = source_system
+        content = "|".join(f"{k}={payload[k]}" for k in sorted(payload))
+        out.append(
+            {
+                "id": str(uuid.uuid5(_NAMESPACE, content)),
+                "type": "customer.upserted",
+                "ts": now,
+                "source": source_system,
+                "subject": payload.get("loyalty_id"),
+                "payload": payload,
+            }
+        )
+    return out
+
+
+def project_customers(conn: Connection, batch: list[StoredEvent]) -> None:
+    """Upsert source records; the newest event time wins for each record."""
+    latest: dict[tuple[str, str], StoredEvent] = {}
+    for ev in batch:
+        if ev.type != "customer.upserted":
+            continue
+        key = (ev.payload["source_system"], ev.payload["source_record_id"])
+        if key not in latest or ev.ts >= latest[key].ts:
+            latest[key] = ev
+    if not latest:
+        return
+    rows = []
+    for (system, record_id), ev in latest.items():
+        p = ev.payload
+        row: dict[str, Any] = {f: p.get(f) for f in FIELDS}
+        if isinstance(row["dob"], str):
+            row["dob"] = datetime.fromisoformat(row["dob"]).date()
+        row.update(
+            source_system=system,
+            source_record_id=record_id,
+            customer_id=provisional_id(system, record_id, p.get("loyalty_id")),
+            created_at=ev.ts,
+            updated_at=ev.ts,
+        )
+        rows.append(row)
+    stmt = dialect_for(conn).upsert(
+        customers,
+        ["source_system", "source_record_id"],
+        [*FIELDS, "customer_id", "updated_at"],
+        unless_newer="updated_at",
+    )
+    conn.execute(stmt, rows)
+
+
+def records_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(customers)
+        .where(or_(customers.c.customer_id == customer_id, customers.c.loyalty_id == customer_id))
+        .order_by(customers.c.updated_at.desc())
+    ).all()
+    return [dict(r._mapping) for r in rows]

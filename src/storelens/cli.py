@@ -1,0 +1,296 @@
+"""The ``storelens`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from storelens import accounts, stores
+from storelens.config import Settings
+from storelens.core.errors import Conflict, LayoutError, StorelensError
+from storelens.core.layout import load_layout
+from storelens.ingest.batch import IngestReport, ingest_numbered
+from storelens.ingest.files import count_items, read_items
+from storelens.processors import run_projections
+from storelens.storage import migrate
+from storelens.storage.db import create_engine
+from storelens.storage.eventlog import EventLog
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="storelens",
+    help="Self-hosted, privacy-first retail customer intelligence.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+users_app = typer.Typer(help="People who sign in to the API and dashboard.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for devices (cameras, POS bridges, sensors).",
+                       no_args_is_help=True)
+layout_app = typer.Typer(help="Store layout files: check and load them.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+app.add_typer(layout_app, name="layout")
+
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="STORELENS_DATABASE_URL",
+                 help="SQLAlchemy URL; default sqlite:///./storelens.db"),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    try:
+        return Settings(database_url=database_url) if database_url else Settings()
+    except ValueError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def init(
+    database_url: DbOption = None,
+    admin: Annotated[str, typer.Option(help="username of the first administrator")] = "admin",
+) -> None:
+    """Create or upgrade the database and the first admin (its password is shown once)."""
+    settings = _settings(database_url)
+    engine = create_engine(settings.database_url)
+    migrate.upgrade(engine)
+    console.print(f"database ready at revision [bold]{migrate.current_revision(engine)}[/bold]")
+    password = accounts.generate_password()
+    try:
+        with engine.begin() as conn:
+            accounts.create_user(conn, admin, password, accounts.Role.admin)
+    except Conflict:
+        console.print(f"user [bold]{admin}[/bold] exists already; password unchanged "
+                      f"(reset it with: storelens users reset-password {admin})")
+        return
+    console.print(f"created admin [bold]{admin}[/bold] with one-time password: "
+                  f"[bold green]{password}[/bold green]")
+    console.print("store it now: it is not shown again.")
+
+
+@app.command()
+def serve(
+    database_url: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Run the API server (uvicorn)."""
+    import uvicorn
+
+    from storelens.api.app import create_app
+
+    settings = _settings(database_url)
+    engine = create_engine(settings.database_url)
+    if migrate.current_revision(engine) != migrate.head_revision():
+        raise _fail("the database is not initialised or is out of date: run `storelens init`")
+    uvicorn.run(create_app(settings, engine=engine), host=host or settings.host,
+                port=port or settings.port, workers=workers, log_level="info")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def print_report(report: IngestReport, shown: int = 20) -> None:
+    table = Table(title="ingest summary")
+    for col in ("accepted", "duplicates", "rejected"):
+        table.add_column(col, justify="right")
+    table.add_row(str(report.accepted), str(report.duplicates), str(len(report.rejected)))
+    console.print(table)
+    for r in report.rejected[:shown]:
+        detail = "; ".join(f"{e.loc}: {e.msg}" for e in r.errors)
+        err.print(f"  line {r.index}: {detail}")
+    if len(report.rejected) > shown:
+        err.print(f"  … and {len(report.rejected) - shown} more (see --errors-out)")
+
+
+def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -> IngestReport:
+    engine = create_engine(engine_url)
+    event_log = EventLog(engine)
+    total = count_items(path, fmt)
+    with _progress() as progress:
+        task = progress.add_task(f"ingesting {path.name}", total=total, rate="")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            t = progress.tasks[task]
+            if t.elapsed:
+                progress.update(task, rate=f"{t.completed / t.elapsed:,.0f} ev/s")
+
+        report = ingest_numbered(event_log, read_items(path, fmt), batch_size=batch_size,
+                                 on_batch=advance)
+    run_projections(event_log)
+    return report
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="events as .jsonl, .csv or .parquet")],
+    database_url: DbOption = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet "
+                                            "(default: from the file name)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+    errors_out: Annotated[Path | None, typer.Option(help="write every rejected line here "
+                                                    "as JSON Lines")] = None,
+) -> None:
+    """Load events from a file; bad lines are reported with their line number, never dropped."""
+    settings = _settings(database_url)
+    try:
+        report = ingest_file(settings.database_url, file, fmt, batch_size)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
+    print_report(report)
+    if errors_out is not None:
+        with errors_out.open("wb") as fh:
+            for r in report.rejected:
+                fh.write(orjson.dumps({"line": r.index, "id": r.id,
+                                       "errors": [e.as_dict() for e in r.errors]}) + b"\n")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="where the demo keeps its data")] = Path(
+        "demo-data"),
+    port: Annotated[int, typer.Option(help="TCP port of the demo server")] = 8000,
+    seed: Annotated[int, typer.Option(help="seed of the generated day")] = 7,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve",
+                                            help="start the server afterwards")] = True,
+) -> None:
+    """Set up a sample café with a generated day of events, then start the server."""
+    from storelens.demo.run import prepare_demo
+
+    try:
+        result = prepare_demo(directory, seed=seed, console=console, progress=_progress)
+    except StorelensError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(result.summary_table())
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"\nAPI docs: [bold]{url}/docs[/bold]   sign in as "
+                  f"[bold]{result.username}[/bold] / [bold green]{result.password}[/bold green]")
+    if not serve_api:
+        return
+    import uvicorn
+
+    from storelens.api.app import create_app
+
+    uvicorn.run(create_app(result.settings), host="127.0.0.1", port=port, log_level="info")
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[accounts.Role, typer.Option(help="admin, analyst or staff")] = (
+        accounts.Role.analyst),
+    database_url: DbOption = None,
+) -> None:
+    """Create a user; the generated password is shown once."""
+    engine = create_engine(_settings(database_url).database_url)
+    password = accounts.generate_password()
+    try:
+        with engine.begin() as conn:
+            accounts.create_user(conn, username, password, role)
+    except (Conflict, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"created {role.value} [bold]{username}[/bold], password: "
+                  f"[bold green]{password}[/bold green]")
+
+
+@users_app.command("reset-password")
+def users_reset(username: str, database_url: DbOption = None) -> None:
+    """Give a user a new generated password (shown once)."""
+    engine = create_engine(_settings(database_url).database_url)
+    password = accounts.generate_password()
+    try:
+        with engine.begin() as conn:
+            accounts.set_password(conn, username, password)
+    except StorelensError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"new password for [bold]{username}[/bold]: [bold green]{password}[/bold green]")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    store: Annotated[str | None, typer.Option(help="limit the key to this store's events")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Create a device API key; the secret is shown once."""
+    engine = create_engine(_settings(database_url).database_url)
+    with engine.begin() as conn:
+        key, secret = accounts.create_api_key(conn, name, store_id=store, created_by="cli")
+    console.print(f"key [bold]{key.name}[/bold] (id {key.id}): [bold green]{secret}[/bold green]")
+
+
+@layout_app.command("check")
+def layout_check(file: Annotated[Path, typer.Argument(help="a layout .toml file")]) -> None:
+    """Validate a layout file and summarise it."""
+    try:
+        layout = load_layout(file)
+    except LayoutError as exc:
+        raise _fail(str(exc), 2) from exc
+    console.print(f"[green]ok[/green] {layout.store_id}: {len(layout.zones)} zones, "
+                  f"{len(layout.lines)} lines, {len(layout.cameras)} cameras, "
+                  f"{layout.floor.width_m}×{layout.floor.height_m} m")
+
+
+@layout_app.command("load")
+def layout_load(
+    file: Annotated[Path, typer.Argument(help="a layout .toml file")],
+    database_url: DbOption = None,
+) -> None:
+    """Store a layout as its store's newest version (creating the store if needed)."""
+    import tomllib
+
+    engine = create_engine(_settings(database_url).database_url)
+    try:
+        layout = load_layout(file)
+        with engine.begin() as conn:
+            stores.ensure_store(conn, layout)
+            version, _ = stores.save_layout(conn, layout.store_id,
+                                            tomllib.loads(file.read_text()), "cli")
+    except LayoutError as exc:
+        raise _fail(str(exc), 2) from exc
+    console.print(f"stored layout version {version} of {layout.store_id}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.exit(130)

@@ -1,0 +1,88 @@
+"""One settings class for the whole product.
+
+Values come, highest first, from keyword arguments, ``STORELENS_*`` environment
+variables, a ``.env`` file and ``storelens.toml`` in the working directory (or the
+file named by ``STORELENS_CONFIG``). Outside ``env = "dev"`` the secret key must be
+set to something real: a forgotten default would let anyone mint admin tokens.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["DEV_SECRET", "Settings", "get_settings"]
+
+DEV_SECRET = "dev-insecure-change-me"  # noqa: S105  # the refused default, by design
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STORELENS_",
+        env_file=".env",
+        extra="ignore",
+        toml_file=os.environ.get("STORELENS_CONFIG", "storelens.toml"),
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite:///./storelens.db"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
+    max_batch: int = Field(default=10_000, gt=0, le=100_000)
+    max_body_mb: int = Field(default=64, gt=0)
+    redis_url: str | None = None
+    login_attempts_per_minute: int = Field(default=10, gt=0)
+    raw_tracking_retention_days: int = Field(default=30, gt=0)
+    cors_origins: list[str] = []
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, gt=0, lt=65536)
+    layouts_dir: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.env != "dev" and (secret == DEV_SECRET or len(secret) < 32):
+            raise ValueError(
+                "STORELENS_SECRET_KEY must be set to a random value of at least 32 characters "
+                f"when env is {self.env!r}; generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once; tests build their own ``Settings`` instead."""
+    return Settings()

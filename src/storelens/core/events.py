@@ -1,0 +1,298 @@
+"""The event envelope: the one contract between every source and every projection.
+
+Each event type is its own envelope class whose ``type`` literal selects the payload
+model, so pydantic validates the right payload in one pass and reports errors at the
+field (``payload.lines.0.qty``) rather than "one of 11 union members failed".
+Store-bound types (POS, orders, sensors, vision) require ``store_id``; chain-wide
+ones (CRM records, web sessions, consent) may leave it empty.
+
+Timestamps must carry a timezone and are normalised to UTC, so time-range queries
+compare like with like on every backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+
+__all__ = [
+    "CONSENT_PURPOSES",
+    "EVENT_TYPES",
+    "STORE_BOUND_TYPES",
+    "ConsentChanged",
+    "ConsentChangedEvent",
+    "ConsentPurpose",
+    "CustomerUpserted",
+    "CustomerUpsertedEvent",
+    "EspressoShot",
+    "EspressoShotEvent",
+    "Event",
+    "EventBase",
+    "OrderHandedOff",
+    "OrderHandedOffEvent",
+    "OrderLine",
+    "OrderPaid",
+    "OrderPaidEvent",
+    "OrderReady",
+    "OrderReadyEvent",
+    "OrderStarted",
+    "OrderStartedEvent",
+    "TrackPoint",
+    "TrackPointEvent",
+    "WebEvent",
+    "WebEventEvent",
+    "ZoneCrossing",
+    "ZoneEnterEvent",
+    "ZoneExitEvent",
+    "event_adapter",
+    "event_batch_adapter",
+    "make_event",
+]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
+"""Ids from source systems: any non-blank token, no whitespace, at most 128 characters."""
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ConsentPurpose = Literal["analytics", "personalization", "marketing", "recognition"]
+CONSENT_PURPOSES: tuple[str, ...] = ("analytics", "personalization", "marketing", "recognition")
+
+
+class _Payload(BaseModel):
+    """Payloads refuse unknown fields: a typo in a device's firmware should fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrderLine(_Payload):
+    product_id: Identifier
+    qty: int = Field(gt=0, le=10_000)
+    unit_price: Money
+    name: str | None = Field(default=None, max_length=200)
+
+
+class OrderPaid(_Payload):
+    order_id: Identifier
+    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    register_id: Identifier | None = None
+    channel: Literal["in_store", "mobile", "web"] = "in_store"
+    customer_id: Identifier | None = None
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    payment_method: Literal["card", "cash", "mobile", "voucher", "other"] | None = None
+
+    @property
+    def total(self) -> float:
+        return round(sum(line.qty * line.unit_price for line in self.lines), 2)
+
+
+class OrderStarted(_Payload):
+    order_id: Identifier
+    staff_id: Identifier | None = None
+    station: Identifier | None = None
+
+
+class OrderReady(_Payload):
+    order_id: Identifier
+    staff_id: Identifier | None = None
+
+
+class OrderHandedOff(_Payload):
+    order_id: Identifier
+    staff_id: Identifier
+
+
+class EspressoShot(_Payload):
+    machine_id: Identifier
+    staff_id: Identifier | None = None
+    duration_s: float | None = Field(default=None, gt=0, le=600)
+
+
+class TrackPoint(_Payload):
+    """One sampled floor position of an anonymous track, in metres on the floor plan."""
+
+    camera_id: Identifier
+    track_id: Identifier
+    x: float = Field(allow_inf_nan=False)
+    y: float = Field(allow_inf_nan=False)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+class ZoneCrossing(_Payload):
+    zone_id: Identifier
+    track_id: Identifier
+    camera_id: Identifier | None = None
+
+
+class CustomerUpserted(_Payload):
+    """A customer record as a source system holds it; identity resolution links them."""
+
+    source_system: Identifier
+    source_record_id: Identifier
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    address: str | None = Field(default=None, max_length=400)
+    postcode: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=120)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    dob: date | None = None
+    loyalty_id: Identifier | None = None
+
+
+class WebEvent(_Payload):
+    session_id: Identifier
+    action: Literal[
+        "page_view", "product_view", "search", "add_to_cart", "remove_from_cart", "checkout"
+    ]
+    page: str | None = Field(default=None, max_length=2000)
+    product_id: Identifier | None = None
+    query: str | None = Field(default=None, max_length=500)
+
+
+class ConsentChanged(_Payload):
+    """A customer's choice for one purpose; the envelope's ``subject`` is the customer."""
+
+    purpose: ConsentPurpose
+    granted: bool
+    channel: Literal["app", "web", "in_store", "email", "crm", "staff"] = "app"
+    policy_version: str | None = Field(default=None, max_length=40)
+
+
+class EventBase(BaseModel):
+    """Fields every envelope shares. ``id`` is chosen by the producer: it is the idempotency key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    ts: UtcDatetime
+    source: Identifier
+    subject: Identifier | None = None
+    store_id: Identifier | None = None
+
+    store_bound: ClassVar[bool] = False
+
+
+class _StoreEvent(EventBase):
+    store_id: Identifier  # type: ignore[assignment]  # narrowed: required for in-store events
+
+    store_bound: ClassVar[bool] = True
+
+
+class OrderPaidEvent(_StoreEvent):
+    type: Literal["pos.order_paid"] = "pos.order_paid"
+    payload: OrderPaid
+
+
+class OrderStartedEvent(_StoreEvent):
+    type: Literal["order.started"] = "order.started"
+    payload: OrderStarted
+
+
+class OrderReadyEvent(_StoreEvent):
+    type: Literal["order.ready"] = "order.ready"
+    payload: OrderReady
+
+
+class OrderHandedOffEvent(_StoreEvent):
+    type: Literal["order.handed_off"] = "order.handed_off"
+    payload: OrderHandedOff
+
+
+class EspressoShotEvent(_StoreEvent):
+    type: Literal["sensor.espresso_shot"] = "sensor.espresso_shot"
+    payload: EspressoShot
+
+
+class TrackPointEvent(_StoreEvent):
+    type: Literal["vision.track"] = "vision.track"
+    payload: TrackPoint
+
+
+class ZoneEnterEvent(_StoreEvent):
+    type: Literal["vision.zone_enter"] = "vision.zone_enter"
+    payload: ZoneCrossing
+
+
+class ZoneExitEvent(_StoreEvent):
+    type: Literal["vision.zone_exit"] = "vision.zone_exit"
+    payload: ZoneCrossing
+
+
+class CustomerUpsertedEvent(EventBase):
+    type: Literal["customer.upserted"] = "customer.upserted"
+    payload: CustomerUpserted
+
+
+class WebEventEvent(EventBase):
+    type: Literal["web.event"] = "web.event"
+    payload: WebEvent
+
+
+class ConsentChangedEvent(EventBase):
+    type: Literal["consent.changed"] = "consent.changed"
+    subject: Identifier  # type: ignore[assignment]  # consent always belongs to someone
+    payload: ConsentChanged
+
+
+Event = Annotated[
+    Union[  # noqa: UP007  # a discriminated union needs the Union form for pydantic
+        OrderPaidEvent,
+        OrderStartedEvent,
+        OrderReadyEvent,
+        OrderHandedOffEvent,
+        EspressoShotEvent,
+        TrackPointEvent,
+        ZoneEnterEvent,
+        ZoneExitEvent,
+        CustomerUpsertedEvent,
+        WebEventEvent,
+        ConsentChangedEvent,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: dict[str, type[EventBase]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        OrderPaidEvent,
+        OrderStartedEvent,
+        OrderReadyEvent,
+        OrderHandedOffEvent,
+        EspressoShotEvent,
+        TrackPointEvent,
+        ZoneEnterEvent,
+        ZoneExitEvent,
+        CustomerUpsertedEvent,
+        WebEventEvent,
+        ConsentChangedEvent,
+    )
+}
+STORE_BOUND_TYPES: frozenset[str] = frozenset(t for t, c in EVENT_TYPES.items() if c.store_bound)
+
+event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+event_batch_adapter: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+
+def make_event(type_: str, payload: dict[str, Any], **envelope: Any) -> Event:
+    """Build a validated event, filling ``id`` (uuid4) and ``ts`` (now) when not given."""
+    envelope.setdefault("id", uuid.uuid4())
+    envelope.setdefault("ts", datetime.now(UTC))
+    return event_adapter.validate_python({"type": type_, "payload": payload, **envelope})

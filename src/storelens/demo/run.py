@@ -1,0 +1,125 @@
+"""``storelens demo``: a working café in one command, for someone who has never seen storelens.
+
+Later work extends this same path (simulator, vision, dashboard) rather than adding
+new demo commands. Re-running is safe: ingest is idempotent and the demo admin's
+password is reset so it can be printed again.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import func, select
+
+from storelens import accounts, catalogue, stores
+from storelens.cdp.records import customer_events
+from storelens.config import Settings
+from storelens.core.errors import Conflict
+from storelens.core.layout import load_layout
+from storelens.demo.sampleday import generate_day, load_catalogue, load_customers, write_jsonl
+from storelens.ingest.batch import IngestReport, ingest_items, ingest_numbered
+from storelens.ingest.files import read_items
+from storelens.processors import run_projections
+from storelens.storage import migrate
+from storelens.storage.db import create_engine
+from storelens.storage.eventlog import EventLog
+from storelens.storage.tables import events, orders
+
+__all__ = ["DemoResult", "prepare_demo"]
+
+DEMO_ADMIN = "admin"
+
+
+@dataclass
+class DemoResult:
+    settings: Settings
+    username: str
+    password: str
+    store_id: str
+    ingest: IngestReport
+    counts: dict[str, int] = field(default_factory=dict)
+    revenue: float = 0.0
+
+    def summary_table(self) -> Table:
+        table = Table(title=f"demo store {self.store_id}")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for name, n in self.counts.items():
+            table.add_row(name, f"{n:,}")
+        table.add_row("revenue of the day (EUR)", f"{self.revenue:,.2f}")
+        return table
+
+
+def _sample_layout() -> Path:
+    return Path(str(resources.files("storelens.samples") / "layouts" / "cafe.toml"))
+
+
+def prepare_demo(
+    directory: Path,
+    *,
+    seed: int = 7,
+    console: Console | None = None,
+    progress: Callable[[], Progress] | None = None,
+) -> DemoResult:
+    console = console or Console()
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = Settings(env="dev", database_url=f"sqlite:///{directory / 'storelens.db'}")
+    engine = create_engine(settings.database_url)
+    migrate.upgrade(engine)
+    event_log = EventLog(engine)
+
+    password = accounts.generate_password()
+    with engine.begin() as conn:
+        try:
+            accounts.create_user(conn, DEMO_ADMIN, password, accounts.Role.admin)
+        except Conflict:
+            accounts.set_password(conn, DEMO_ADMIN, password)
+
+    layout_path = _sample_layout()
+    layout = load_layout(layout_path)
+    with engine.begin() as conn:
+        stores.ensure_store(conn, layout)
+        stores.save_layout(conn, layout.store_id, tomllib.loads(layout_path.read_text()), "demo")
+        stored, _ = catalogue.upsert_products(
+            conn, [asdict(p) for p in load_catalogue()]
+        )
+    console.print(f"store [bold]{layout.name}[/bold]: {len(layout.zones)} zones, "
+                  f"{len(layout.cameras)} cameras; catalogue of {stored} products")
+
+    crm = ingest_items(event_log, customer_events("crm", load_customers()))
+    console.print(f"CRM records: {crm.accepted} new, {crm.duplicates} already known")
+
+    day = generate_day(store_id=layout.store_id, seed=seed)
+    events_file = directory / "events.jsonl"
+    write_jsonl(day, events_file)
+    if progress is None:
+        report = ingest_numbered(event_log, read_items(events_file))
+    else:
+        with progress() as bar:
+            task = bar.add_task("ingesting a generated day", total=len(day), rate="")
+            report = ingest_numbered(event_log, read_items(events_file),
+                                     on_batch=lambda n: bar.advance(task, n))
+    run_projections(event_log)
+
+    with engine.connect() as conn:
+        by_type = dict(
+            conn.execute(select(events.c.type, func.count()).group_by(events.c.type)).all()
+        )
+        revenue = conn.execute(
+            select(func.coalesce(func.sum(orders.c.total), 0)).where(
+                orders.c.store_id == layout.store_id
+            )
+        ).scalar_one()
+    counts = {f"events: {t}": int(n) for t, n in sorted(by_type.items())}
+    counts["orders"] = int(by_type.get("pos.order_paid", 0))
+    return DemoResult(settings=settings, username=DEMO_ADMIN, password=password,
+                      store_id=layout.store_id, ingest=report, counts=counts,
+                      revenue=float(revenue))

@@ -1,0 +1,1 @@
+"""Ways events enter the log: HTTP batches, files, and (later) MQTT and edge outboxes."""

@@ -1,0 +1,151 @@
+"""Validate a batch of raw events and append the good ones; never let one bad item sink it.
+
+Every entry point (HTTP, files, MQTT) hands raw JSON-like items here and gets back
+accepted / duplicate / rejected counts with a field-level reason per rejected item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from storelens.core.errors import FieldError, field_errors
+from storelens.core.events import EVENT_TYPES, Event, event_adapter, event_batch_adapter
+from storelens.storage.eventlog import EventLog
+
+__all__ = [
+    "IngestReport",
+    "RejectedItem",
+    "ingest_items",
+    "ingest_numbered",
+    "validate_items",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    index: int
+    errors: list[FieldError]
+    id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.id, "errors": [e.as_dict() for e in self.errors]}
+
+
+@dataclass(slots=True)
+class IngestReport:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+    def as_dict(self, max_errors: int = 1000) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
+            "errors": [r.as_dict() for r in self.rejected[:max_errors]],
+        }
+
+
+_TAGS = tuple(EVENT_TYPES)
+
+
+def _item_id(item: Any) -> str | None:
+    if isinstance(item, dict):
+        value = item.get("id")
+        return str(value) if value is not None else None
+    return None
+
+
+def validate_items(
+    items: Sequence[Any], *, store_scope: str | None = None
+) -> tuple[list[Event], list[RejectedItem]]:
+    """Split raw items into valid events and rejections (with their index in ``items``).
+
+    The whole batch is validated in one call first (the common, all-good case);
+    only when that fails are the items validated one by one to isolate the bad ones.
+    ``store_scope`` limits a device key to its own store.
+    """
+    try:
+        valid: list[tuple[int, Event]] = list(
+            enumerate(event_batch_adapter.validate_python(items))
+        )
+        rejected: list[RejectedItem] = []
+    except ValidationError:
+        valid, rejected = [], []
+        for i, item in enumerate(items):
+            try:
+                valid.append((i, event_adapter.validate_python(item)))
+            except ValidationError as exc:
+                rejected.append(RejectedItem(i, field_errors(exc, _TAGS), _item_id(item)))
+    if store_scope is not None:
+        kept: list[tuple[int, Event]] = []
+        for i, event in valid:
+            if event.store_id == store_scope:
+                kept.append((i, event))
+            else:
+                reason = FieldError(
+                    "store_id",
+                    f"this key may only send events for store {store_scope!r}",
+                    "store_scope",
+                )
+                rejected.append(RejectedItem(i, [reason], str(event.id)))
+        valid = kept
+        rejected.sort(key=lambda r: r.index)
+    return [e for _, e in valid], rejected
+
+
+def ingest_items(
+    log: EventLog, items: Sequence[Any], *, store_scope: str | None = None
+) -> IngestReport:
+    events, rejected = validate_items(items, store_scope=store_scope)
+    result = log.append(events)
+    return IngestReport(
+        accepted=len(result.accepted), duplicates=len(result.duplicates), rejected=rejected
+    )
+
+
+def ingest_numbered(
+    log: EventLog,
+    numbered: Iterable[tuple[int, Any]],
+    *,
+    batch_size: int = 1000,
+    on_batch: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Ingest ``(line number, item)`` pairs from a file; rejections carry the line number.
+
+    Items that could not be parsed arrive as objects with a ``reason`` attribute and
+    are reported as rejected on their line; nothing is dropped without a trace.
+    """
+    total = IngestReport()
+    lines: list[int] = []
+    items: list[Any] = []
+
+    def flush() -> None:
+        report = ingest_items(log, items)
+        total.accepted += report.accepted
+        total.duplicates += report.duplicates
+        total.rejected.extend(RejectedItem(lines[r.index], r.errors, r.id) for r in report.rejected)
+        if on_batch is not None:
+            on_batch(len(items))
+        lines.clear()
+        items.clear()
+
+    for line, item in numbered:
+        reason = getattr(item, "reason", None)
+        if reason is not None:
+            total.rejected.append(RejectedItem(line, [FieldError("(line)", reason, "parse")]))
+            if on_batch is not None:
+                on_batch(1)
+            continue
+        lines.append(line)
+        items.append(item)
+        if len(items) >= batch_size:
+            flush()
+    if items:
+        flush()
+    total.rejected.sort(key=lambda r: r.index)
+    return total

@@ -1,0 +1,66 @@
+"""Consent per purpose, projected from ``consent.changed`` events.
+
+Absent a record, the answer is "no": storelens only uses a customer's data for a
+purpose (personalisation, marketing, recognition) after an explicit grant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from storelens.core.events import CONSENT_PURPOSES
+from storelens.storage.dialects import dialect_for
+from storelens.storage.eventlog import StoredEvent
+from storelens.storage.tables import consent_records
+
+__all__ = ["CONSENT_TYPES", "ConsentState", "consent_state", "has_consent", "project_consent"]
+
+CONSENT_TYPES = ("consent.changed",)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    purpose: str
+    granted: bool
+    ts: datetime
+    channel: str
+
+
+def project_consent(conn: Connection, batch: list[StoredEvent]) -> None:
+    rows = [
+        {
+            "subject": ev.subject,
+            "purpose": ev.payload["purpose"],
+            "granted": ev.payload["granted"],
+            "channel": ev.payload.get("channel", "app"),
+            "policy_version": ev.payload.get("policy_version"),
+            "ts": ev.ts,
+            "event_id": ev.id,
+        }
+        for ev in batch
+        if ev.type == "consent.changed" and ev.subject
+    ]
+    if rows:
+        conn.execute(dialect_for(conn).insert_ignore(consent_records, ["event_id"]), rows)
+
+
+def consent_state(conn: Connection, subjects: list[str]) -> list[ConsentState]:
+    """The latest decision per purpose (by event time, not arrival order)."""
+    rows = conn.execute(
+        select(consent_records)
+        .where(consent_records.c.subject.in_(subjects))
+        .order_by(consent_records.c.ts, consent_records.c.id)
+    ).all()
+    latest: dict[str, ConsentState] = {}
+    for r in rows:
+        latest[r.purpose] = ConsentState(r.purpose, r.granted, r.ts, r.channel)
+    return [latest[p] for p in CONSENT_PURPOSES if p in latest]
+
+
+def has_consent(conn: Connection, subject: str, purpose: str) -> bool:
+    if purpose not in CONSENT_PURPOSES:
+        raise ValueError(f"unknown consent purpose {purpose!r}")
+    return any(s.purpose == purpose and s.granted for s in consent_state(conn, [subject]))

@@ -1,0 +1,109 @@
+"""Orders and their lines, projected from ``pos.order_paid`` events.
+
+The order table is a read model: it can be dropped and rebuilt from the log, and it
+is what customer profiles, lifetime value and recommendations read purchases from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from storelens.storage.dialects import dialect_for
+from storelens.storage.eventlog import StoredEvent
+from storelens.storage.tables import order_lines, orders
+
+__all__ = ["ORDER_TYPES", "Order", "orders_of_customer", "project_orders"]
+
+ORDER_TYPES = ("pos.order_paid",)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    store_id: str
+    order_id: str
+    ts: datetime
+    channel: str
+    total: float
+    currency: str
+    customer_id: str | None
+    lines: list[dict[str, Any]]
+
+
+def project_orders(conn: Connection, batch: list[StoredEvent]) -> None:
+    """Write paid orders; a re-sent order id keeps the first payment (idempotent)."""
+    head: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    for ev in batch:
+        if ev.type != "pos.order_paid" or ev.store_id is None:
+            continue
+        p = ev.payload
+        total = round(sum(li["qty"] * li["unit_price"] for li in p["lines"]), 2)
+        head.append(
+            {
+                "store_id": ev.store_id,
+                "order_id": p["order_id"],
+                "ts": ev.ts,
+                "register": p.get("register_id"),
+                "channel": p.get("channel", "in_store"),
+                "customer_id": p.get("customer_id") or ev.subject,
+                "total": total,
+                "currency": p.get("currency", "EUR"),
+                "event_id": ev.id,
+            }
+        )
+        lines.extend(
+            {
+                "store_id": ev.store_id,
+                "order_id": p["order_id"],
+                "line_no": n,
+                "product_id": li["product_id"],
+                "qty": li["qty"],
+                "unit_price": li["unit_price"],
+            }
+            for n, li in enumerate(p["lines"], start=1)
+        )
+    if not head:
+        return
+    dialect = dialect_for(conn)
+    conn.execute(dialect.insert_ignore(orders, ["store_id", "order_id"]), head)
+    conn.execute(dialect.insert_ignore(order_lines, ["store_id", "order_id", "line_no"]), lines)
+
+
+def orders_of_customer(conn: Connection, customer_ids: list[str], limit: int = 200) -> list[Order]:
+    rows = conn.execute(
+        select(orders)
+        .where(orders.c.customer_id.in_(customer_ids))
+        .order_by(orders.c.ts.desc())
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    keys = [(r.store_id, r.order_id) for r in rows]
+    line_rows = conn.execute(
+        select(order_lines).where(
+            order_lines.c.order_id.in_([k[1] for k in keys]),
+            order_lines.c.store_id.in_({k[0] for k in keys}),
+        )
+    ).all()
+    by_order: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for li in line_rows:
+        by_order.setdefault((li.store_id, li.order_id), []).append(
+            {"product_id": li.product_id, "qty": li.qty, "unit_price": li.unit_price}
+        )
+    return [
+        Order(
+            store_id=r.store_id,
+            order_id=r.order_id,
+            ts=r.ts,
+            channel=r.channel,
+            total=r.total,
+            currency=r.currency,
+            customer_id=r.customer_id,
+            lines=by_order.get((r.store_id, r.order_id), []),
+        )
+        for r in rows
+    ]

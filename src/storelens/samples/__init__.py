@@ -1,0 +1,1 @@
+"""Sample data shipped with the package: store layouts for the demo and the tests."""

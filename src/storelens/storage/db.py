@@ -1,0 +1,76 @@
+"""Engines per database URL, tuned once here so no caller has to know the backend.
+
+SQLite is the embedded default: WAL so readers never block the writer, a busy
+timeout so two processes (server and CLI) can share the file, and foreign keys on.
+PostgreSQL goes through psycopg 3. Both engines serialise JSON with orjson and pass
+through payloads that were already serialised by pydantic (:class:`PreSerialized`),
+so an event's payload is encoded to JSON exactly once on the hot ingest path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from storelens.core.errors import ConfigError, MissingExtra
+
+__all__ = ["PreSerialized", "create_engine"]
+
+
+@dataclass(frozen=True, slots=True)
+class PreSerialized:
+    """JSON text that is stored as-is instead of being encoded again."""
+
+    text: str
+
+
+def _dumps(value: Any) -> str:
+    if isinstance(value, PreSerialized):
+        return value.text
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def create_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``; raises ConfigError for a backend storelens does not support."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = sa_create_engine(
+            parsed, echo=echo, json_serializer=_dumps, json_deserializer=orjson.loads
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ConfigError(
+                "PostgreSQL URLs must use psycopg 3: postgresql+psycopg://user@host/db"
+            )
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise MissingExtra("PostgreSQL storage", "postgres") from exc
+        return sa_create_engine(
+            parsed,
+            echo=echo,
+            json_serializer=_dumps,
+            json_deserializer=orjson.loads,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
+        )
+    raise ConfigError(f"unsupported database backend {backend!r}: use sqlite or postgresql")

@@ -1,0 +1,21 @@
+"""Alembic environment: runs against the connection storelens hands it, no alembic.ini."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from storelens.storage.tables import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:  # pragma: no cover - storelens always passes a connection
+    raise RuntimeError("run migrations through storelens.storage.migrate, not the alembic CLI")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

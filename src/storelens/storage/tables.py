@@ -1,0 +1,295 @@
+"""Table definitions (SQLAlchemy Core). API schemas live in ``storelens.api.schemas``.
+
+The event log is the source of truth; every other table here is either reference
+data (stores, layouts, products, staff, users) or a projection of the log that can
+be rebuilt from it (orders, consent records). Personal data sits in ``customers``
+and ``consent_records`` only, so erasure and access requests have two places to look.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Dialect,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import DateTime, TypeDecorator
+
+__all__ = [
+    "api_keys",
+    "audit_log",
+    "cameras",
+    "consent_records",
+    "consumer_offsets",
+    "customers",
+    "events",
+    "metadata",
+    "order_lines",
+    "orders",
+    "products",
+    "staff",
+    "store_layouts",
+    "stores",
+    "users",
+    "zones",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC on every backend and always read back tz-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; storelens stores tz-aware times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+Seq = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only auto-increments INTEGER keys
+Id = String(128)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+naming = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=naming)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Uuid, nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("store_id", Id),
+    Column("source", Id, nullable=False),
+    Column("subject", Id),
+    Column("payload", Document, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index(None, "store_id", "type", "ts"),
+    Index(None, "ts"),
+    Index(None, "subject"),
+)
+
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("consumer", String(128), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now),
+)
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("kind", String(32), nullable=False, server_default="other"),
+    Column("created_at", UTCDateTime, nullable=False, default=_now),
+)
+
+store_layouts = Table(
+    "store_layouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("document", Document, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, default=_now),
+    Column("created_by", String(128)),
+    UniqueConstraint("store_id", "version"),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("zone_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("polygon", Document, nullable=False),
+)
+
+cameras = Table(
+    "cameras",
+    metadata,
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("camera_id", String(64), primary_key=True),
+    Column("name", String(200)),
+    Column("source", Text, nullable=False),
+    Column("fps", Float, nullable=False),
+    Column("calibration", Document, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(128), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False, default=_now),
+    Column("last_login_at", UTCDateTime),
+)
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("store_id", ForeignKey("stores.id", ondelete="SET NULL")),
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("user_id", ForeignKey("users.id", ondelete="SET NULL")),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE")),
+    Column("created_at", UTCDateTime, nullable=False, default=_now),
+    Column("created_by", String(128)),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(100), nullable=False),
+    Column("brand", String(100)),
+    Column("price", Float, nullable=False),
+    Column("attributes", Document, nullable=False, default=dict),
+    Column("zone_id", String(64)),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("source_record_id", Id, nullable=False),
+    Column("customer_id", Id),  # resolved person; set by identity resolution
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("email", String(320)),
+    Column("phone", String(40)),
+    Column("address", String(400)),
+    Column("postcode", String(20)),
+    Column("city", String(120)),
+    Column("country", String(2)),
+    Column("dob", Date),
+    Column("loyalty_id", Id),
+    Column("created_at", UTCDateTime, nullable=False, default=_now),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
+    UniqueConstraint("source_system", "source_record_id"),
+    Index(None, "customer_id"),
+    Index(None, "loyalty_id"),
+    Index(None, "email"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("store_id", Id, primary_key=True),
+    Column("order_id", Id, primary_key=True),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("register", Id),
+    Column("channel", String(16), nullable=False),
+    Column("customer_id", Id),
+    Column("total", Float, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Index(None, "customer_id"),
+    Index(None, "store_id", "ts"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("store_id", Id, primary_key=True),
+    Column("order_id", Id, primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("product_id", Id, nullable=False),
+    Column("qty", Integer, nullable=False),
+    Column("unit_price", Float, nullable=False),
+    ForeignKeyConstraint(
+        ["store_id", "order_id"], ["orders.store_id", "orders.order_id"], ondelete="CASCADE"
+    ),
+)
+
+consent_records = Table(
+    "consent_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", Id, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("policy_version", String(40)),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Index(None, "subject", "purpose", "ts"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("ts", UTCDateTime, nullable=False, default=_now),
+    Column("actor", String(128), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("role", String(16)),
+    Column("action", String(64), nullable=False),
+    Column("resource", String(64), nullable=False),
+    Column("resource_id", String(256)),
+    Column("detail", Document),
+    Column("ip", String(64)),
+    Index(None, "resource", "resource_id"),
+    Index(None, "ts"),
+)
+
