@@ -205,8 +205,8 @@ def test_no_sample_camera_watches_a_fitting_room() -> None:
             id="unknown-store-key",
         ),
         pytest.param(
-            "[floor]\n",
-            'name = "misplaced"\n\n[floor]\n',
+            "[store]\n",
+            'name = "misplaced"\n\n[store]\n',
             "name",
             "unknown key",
             id="store-field-outside-store-table",

@@ -1,0 +1,193 @@
+"""Shared fixtures. Storage-touching tests run once per backend: SQLite and real PostgreSQL.
+
+Real services are required in CI (``CI`` set): a missing one fails the run there.
+On a laptop without them, those tests skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from storelens import accounts
+from storelens.api.app import create_app
+from storelens.config import Settings
+from storelens.storage import migrate
+from storelens.storage.db import create_engine
+from storelens.storage.tables import metadata
+
+PG_ADMIN_URL = os.environ.get(
+    "STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("STORELENS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = bool(os.environ.get("CI"))
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"  # noqa: S105
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return
+    except OSError as exc:
+        message = f"{name} is not reachable on {host}:{port} ({exc})"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must have it running")
+        pytest.skip(f"{message}; start it to run this test")
+
+
+@contextmanager
+def _scratch_pg() -> Iterator[str]:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"storelens_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_scratch_url() -> Iterator[str]:
+    """An empty PostgreSQL database of its own (for migration tests)."""
+    with _scratch_pg() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test session, migrated to head."""
+    with _scratch_pg() as url:
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test instead of migrating every time."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "storelens.db"
+        shutil.copy(template, target)
+        yield f"sqlite:///{target}"
+        return
+    url: str = request.getfixturevalue("pg_database")
+    yield url
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = create_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(env="test", database_url=db_url, secret_key=TEST_SECRET)
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> TestClient:
+    app = create_app(settings, engine=engine, run_projections=False)
+    return TestClient(app)
+
+
+@pytest.fixture
+def login(client: TestClient, engine: Engine) -> Callable[[str], dict[str, str]]:
+    """Create a user with the role and return bearer headers for them."""
+
+    def _login(role: str) -> dict[str, str]:
+        username = f"{role}-{uuid.uuid4().hex[:6]}"
+        password = "correct horse battery staple"
+        with engine.begin() as conn:
+            accounts.create_user(conn, username, password, accounts.Role(role))
+        r = client.post("/v1/auth/token", data={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    return _login
+
+
+@pytest.fixture
+def device_key(engine: Engine) -> Callable[..., dict[str, str]]:
+    def _key(store_id: str | None = None) -> dict[str, str]:
+        with engine.begin() as conn:
+            _, secret = accounts.create_api_key(conn, "test-device", store_id=store_id)
+        return {"X-API-Key": secret}
+
+    return _key
+
+
+def event_dict(type_: str = "pos.order_paid", **overrides: Any) -> dict[str, Any]:
+    """A valid raw event of the given type; override any envelope field."""
+    payloads: dict[str, dict[str, Any]] = {
+        "pos.order_paid": {
+            "order_id": "o-1",
+            "lines": [{"product_id": "latte", "qty": 2, "unit_price": 3.4}],
+            "register_id": "reg-1",
+        },
+        "order.started": {"order_id": "o-1", "staff_id": "barista-ana"},
+        "order.ready": {"order_id": "o-1"},
+        "order.handed_off": {"order_id": "o-1", "staff_id": "barista-ana"},
+        "sensor.espresso_shot": {"machine_id": "espresso-1"},
+        "vision.track": {"camera_id": "cam-1", "track_id": "t-1", "x": 1.5, "y": 2.0},
+        "vision.zone_enter": {"zone_id": "queue", "track_id": "t-1"},
+        "vision.zone_exit": {"zone_id": "queue", "track_id": "t-1"},
+        "customer.upserted": {
+            "source_system": "crm",
+            "source_record_id": "c-1",
+            "email": "ada@example.com",
+        },
+        "web.event": {"session_id": "s-1", "action": "page_view", "page": "/"},
+        "consent.changed": {"purpose": "marketing", "granted": True},
+    }
+    event: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "type": type_,
+        "ts": datetime(2026, 11, 2, 8, 30, tzinfo=UTC).isoformat(),
+        "source": "test",
+        "store_id": "cafe-01",
+        "payload": payloads[type_],
+    }
+    if type_ == "consent.changed":
+        event["subject"] = "L-1"
+    event.update(overrides)
+    return event
+
+
+@pytest.fixture
+def raw_event() -> Callable[..., dict[str, Any]]:
+    return event_dict
