@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from storelens import accounts
+from storelens import accounts, stores
 from storelens.api.app import create_app
 from storelens.config import Settings
 from storelens.storage import migrate
@@ -32,7 +32,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("STORELENS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = bool(os.environ.get("CI"))
-TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"  # noqa: S105
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 def require_service(name: str, host: str, port: int) -> None:
@@ -145,6 +145,8 @@ def login(client: TestClient, engine: Engine) -> Callable[[str], dict[str, str]]
 def device_key(engine: Engine) -> Callable[..., dict[str, str]]:
     def _key(store_id: str | None = None) -> dict[str, str]:
         with engine.begin() as conn:
+            if store_id is not None:
+                stores.create_store(conn, store_id, store_id)
             _, secret = accounts.create_api_key(conn, "test-device", store_id=store_id)
         return {"X-API-Key": secret}
 
@@ -191,3 +193,13 @@ def event_dict(type_: str = "pos.order_paid", **overrides: Any) -> dict[str, Any
 @pytest.fixture
 def raw_event() -> Callable[..., dict[str, Any]]:
     return event_dict
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The real Redis (database 15), flushed after the test."""
+    require_service("Redis", "127.0.0.1", 6379)
+    yield REDIS_URL
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()

@@ -18,7 +18,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import Connection, Engine, select, update
 
 from storelens.core.errors import AuthError, Conflict, NotFound
-from storelens.storage.tables import api_keys, users
+from storelens.storage.tables import api_keys, stores, users
 
 __all__ = [
     "ApiKey",
@@ -185,6 +185,11 @@ def create_api_key(
     created_by: str | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key; the secret is returned once and only its hash is stored."""
+    if (
+        store_id is not None
+        and not conn.execute(select(stores.c.id).where(stores.c.id == store_id)).first()
+    ):
+        raise NotFound(f"no store {store_id!r} to limit the key to")
     prefix = secrets.token_hex(4)
     secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     conn.execute(

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, Engine, func, select
 
 from storelens.core.errors import FieldError, field_errors
+from storelens.ingest.files import json_cell
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import products
 
@@ -41,12 +41,8 @@ def product_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         clean = {k: v for k, v in row.items() if v not in ("", None)}
-        attrs = clean.get("attributes")
-        if isinstance(attrs, str):
-            try:
-                clean["attributes"] = orjson.loads(attrs)
-            except orjson.JSONDecodeError:
-                pass  # left as a string, so validation names the field
+        if "attributes" in clean:
+            clean["attributes"] = json_cell(clean["attributes"])
         out.append(clean)
     return out
 

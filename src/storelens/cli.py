@@ -39,8 +39,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 users_app = typer.Typer(help="People who sign in to the API and dashboard.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys for devices (cameras, POS bridges, sensors).",
-                       no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for devices (cameras, POS bridges, sensors).", no_args_is_help=True
+)
 layout_app = typer.Typer(help="Store layout files: check and load them.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
@@ -51,8 +52,11 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="STORELENS_DATABASE_URL",
-                 help="SQLAlchemy URL; default sqlite:///./storelens.db"),
+    typer.Option(
+        "--database-url",
+        envvar="STORELENS_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///./storelens.db",
+    ),
 ]
 
 
@@ -84,11 +88,15 @@ def init(
         with engine.begin() as conn:
             accounts.create_user(conn, admin, password, accounts.Role.admin)
     except Conflict:
-        console.print(f"user [bold]{admin}[/bold] exists already; password unchanged "
-                      f"(reset it with: storelens users reset-password {admin})")
+        console.print(
+            f"user [bold]{admin}[/bold] exists already; password unchanged "
+            f"(reset it with: storelens users reset-password {admin})"
+        )
         return
-    console.print(f"created admin [bold]{admin}[/bold] with one-time password: "
-                  f"[bold green]{password}[/bold green]")
+    console.print(
+        f"created admin [bold]{admin}[/bold] with one-time password: "
+        f"[bold green]{password}[/bold green]"
+    )
     console.print("store it now: it is not shown again.")
 
 
@@ -108,8 +116,13 @@ def serve(
     engine = create_engine(settings.database_url)
     if migrate.current_revision(engine) != migrate.head_revision():
         raise _fail("the database is not initialised or is out of date: run `storelens init`")
-    uvicorn.run(create_app(settings, engine=engine), host=host or settings.host,
-                port=port or settings.port, workers=workers, log_level="info")
+    uvicorn.run(
+        create_app(settings, engine=engine),
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 def _progress() -> Progress:
@@ -150,22 +163,30 @@ def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -
             if t.elapsed:
                 progress.update(task, rate=f"{t.completed / t.elapsed:,.0f} ev/s")
 
-        report = ingest_numbered(event_log, read_items(path, fmt), batch_size=batch_size,
-                                 on_batch=advance)
+        report = ingest_numbered(
+            event_log, read_items(path, fmt), batch_size=batch_size, on_batch=advance
+        )
     run_projections(event_log)
     return report
 
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                         help="events as .jsonl, .csv or .parquet")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="events as .jsonl, .csv or .parquet"
+        ),
+    ],
     database_url: DbOption = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet "
-                                            "(default: from the file name)")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="jsonl, csv or parquet (default: from the file name)"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
-    errors_out: Annotated[Path | None, typer.Option(help="write every rejected line here "
-                                                    "as JSON Lines")] = None,
+    errors_out: Annotated[
+        Path | None, typer.Option(help="write every rejected line here as JSON Lines")
+    ] = None,
 ) -> None:
     """Load events from a file; bad lines are reported with their line number, never dropped."""
     settings = _settings(database_url)
@@ -177,8 +198,12 @@ def ingest(
     if errors_out is not None:
         with errors_out.open("wb") as fh:
             for r in report.rejected:
-                fh.write(orjson.dumps({"line": r.index, "id": r.id,
-                                       "errors": [e.as_dict() for e in r.errors]}) + b"\n")
+                fh.write(
+                    orjson.dumps(
+                        {"line": r.index, "id": r.id, "errors": [e.as_dict() for e in r.errors]}
+                    )
+                    + b"\n"
+                )
     if report.rejected:
         raise typer.Exit(1)
 
@@ -186,11 +211,13 @@ def ingest(
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="where the demo keeps its data")] = Path(
-        "demo-data"),
+        "demo-data"
+    ),
     port: Annotated[int, typer.Option(help="TCP port of the demo server")] = 8000,
     seed: Annotated[int, typer.Option(help="seed of the generated day")] = 7,
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve",
-                                            help="start the server afterwards")] = True,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="start the server afterwards")
+    ] = True,
 ) -> None:
     """Set up a sample café with a generated day of events, then start the server."""
     from storelens.demo.run import prepare_demo
@@ -201,8 +228,10 @@ def demo(
         raise _fail(str(exc)) from exc
     console.print(result.summary_table())
     url = f"http://127.0.0.1:{port}"
-    console.print(f"\nAPI docs: [bold]{url}/docs[/bold]   sign in as "
-                  f"[bold]{result.username}[/bold] / [bold green]{result.password}[/bold green]")
+    console.print(
+        f"\nAPI docs: [bold]{url}/docs[/bold]   sign in as "
+        f"[bold]{result.username}[/bold] / [bold green]{result.password}[/bold green]"
+    )
     if not serve_api:
         return
     import uvicorn
@@ -216,7 +245,8 @@ def demo(
 def users_create(
     username: str,
     role: Annotated[accounts.Role, typer.Option(help="admin, analyst or staff")] = (
-        accounts.Role.analyst),
+        accounts.Role.analyst
+    ),
     database_url: DbOption = None,
 ) -> None:
     """Create a user; the generated password is shown once."""
@@ -227,8 +257,10 @@ def users_create(
             accounts.create_user(conn, username, password, role)
     except (Conflict, ValueError) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"created {role.value} [bold]{username}[/bold], password: "
-                  f"[bold green]{password}[/bold green]")
+    console.print(
+        f"created {role.value} [bold]{username}[/bold], password: "
+        f"[bold green]{password}[/bold green]"
+    )
 
 
 @users_app.command("reset-password")
@@ -264,9 +296,11 @@ def layout_check(file: Annotated[Path, typer.Argument(help="a layout .toml file"
         layout = load_layout(file)
     except LayoutError as exc:
         raise _fail(str(exc), 2) from exc
-    console.print(f"[green]ok[/green] {layout.store_id}: {len(layout.zones)} zones, "
-                  f"{len(layout.lines)} lines, {len(layout.cameras)} cameras, "
-                  f"{layout.floor.width_m}×{layout.floor.height_m} m")
+    console.print(
+        f"[green]ok[/green] {layout.store_id}: {len(layout.zones)} zones, "
+        f"{len(layout.lines)} lines, {len(layout.cameras)} cameras, "
+        f"{layout.floor.width_m}×{layout.floor.height_m} m"
+    )
 
 
 @layout_app.command("load")
@@ -282,8 +316,9 @@ def layout_load(
         layout = load_layout(file)
         with engine.begin() as conn:
             stores.ensure_store(conn, layout)
-            version, _ = stores.save_layout(conn, layout.store_id,
-                                            tomllib.loads(file.read_text()), "cli")
+            version, _ = stores.save_layout(
+                conn, layout.store_id, tomllib.loads(file.read_text()), "cli"
+            )
     except LayoutError as exc:
         raise _fail(str(exc), 2) from exc
     console.print(f"stored layout version {version} of {layout.store_id}")

@@ -35,18 +35,29 @@ def test_timestamps_are_normalised_to_utc(raw_event: RawEvent) -> None:
 
 
 def test_make_event_fills_id_and_time() -> None:
-    event = make_event("sensor.espresso_shot", {"machine_id": "m-1"}, source="m-1",
-                       store_id="cafe-01")
+    event = make_event(
+        "sensor.espresso_shot", {"machine_id": "m-1"}, source="m-1", store_id="cafe-01"
+    )
     assert event.id.version == 4
     assert (datetime.now(UTC) - event.ts).total_seconds() < 5
 
 
 def test_order_total() -> None:
     event = event_adapter.validate_python(
-        {"id": "6f1f2c3e-1a2b-4c5d-8e9f-0a1b2c3d4e5f", "type": "pos.order_paid",
-         "ts": "2026-11-02T08:00:00Z", "source": "pos", "store_id": "s",
-         "payload": {"order_id": "o", "lines": [{"product_id": "a", "qty": 2, "unit_price": 1.25},
-                                                 {"product_id": "b", "qty": 1, "unit_price": 3}]}}
+        {
+            "id": "6f1f2c3e-1a2b-4c5d-8e9f-0a1b2c3d4e5f",
+            "type": "pos.order_paid",
+            "ts": "2026-11-02T08:00:00Z",
+            "source": "pos",
+            "store_id": "s",
+            "payload": {
+                "order_id": "o",
+                "lines": [
+                    {"product_id": "a", "qty": 2, "unit_price": 1.25},
+                    {"product_id": "b", "qty": 1, "unit_price": 3},
+                ],
+            },
+        }
     )
     assert isinstance(event, OrderPaidEvent)
     assert event.payload.total == 5.5
@@ -72,8 +83,9 @@ BAD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "type_", "overrides", "loc", "err"), BAD_CASES,
-                         ids=[c[0] for c in BAD_CASES])
+@pytest.mark.parametrize(
+    ("name", "type_", "overrides", "loc", "err"), BAD_CASES, ids=[c[0] for c in BAD_CASES]
+)
 def test_bad_envelope_names_the_field(
     raw_event: RawEvent, name: str, type_: str, overrides: dict[str, Any], loc: str, err: str
 ) -> None:
@@ -81,35 +93,74 @@ def test_bad_envelope_names_the_field(
 
 
 BAD_PAYLOADS: list[tuple[str, str, dict[str, Any], str, str]] = [
-    ("zero quantity", "pos.order_paid",
-     {"order_id": "o", "lines": [{"product_id": "a", "qty": 0, "unit_price": 1}]},
-     "payload.lines.0.qty", "greater_than"),
-    ("negative price", "pos.order_paid",
-     {"order_id": "o", "lines": [{"product_id": "a", "qty": 1, "unit_price": -2}]},
-     "payload.lines.0.unit_price", "greater_than_equal"),
+    (
+        "zero quantity",
+        "pos.order_paid",
+        {"order_id": "o", "lines": [{"product_id": "a", "qty": 0, "unit_price": 1}]},
+        "payload.lines.0.qty",
+        "greater_than",
+    ),
+    (
+        "negative price",
+        "pos.order_paid",
+        {"order_id": "o", "lines": [{"product_id": "a", "qty": 1, "unit_price": -2}]},
+        "payload.lines.0.unit_price",
+        "greater_than_equal",
+    ),
     ("no lines", "pos.order_paid", {"order_id": "o", "lines": []}, "payload.lines", "too_short"),
-    ("bad currency", "pos.order_paid",
-     {"order_id": "o", "currency": "euro",
-      "lines": [{"product_id": "a", "qty": 1, "unit_price": 1}]},
-     "payload.currency", "string_pattern_mismatch"),
-    ("typo in payload", "order.handed_off", {"order_id": "o", "staf_id": "x"},
-     "payload.staf_id", "extra_forbidden"),
-    ("handoff without staff", "order.handed_off", {"order_id": "o"}, "payload.staff_id",
-     "missing"),
-    ("nan position", "vision.track",
-     {"camera_id": "c", "track_id": "t", "x": "nan", "y": 1}, "payload.x", "finite_number"),
-    ("bad email", "customer.upserted",
-     {"source_system": "crm", "source_record_id": "1", "email": "nope"}, "payload.email",
-     "value_error"),
-    ("unknown web action", "web.event", {"session_id": "s", "action": "dance"},
-     "payload.action", "literal_error"),
-    ("unknown consent purpose", "consent.changed", {"purpose": "selling", "granted": True},
-     "payload.purpose", "literal_error"),
+    (
+        "bad currency",
+        "pos.order_paid",
+        {
+            "order_id": "o",
+            "currency": "euro",
+            "lines": [{"product_id": "a", "qty": 1, "unit_price": 1}],
+        },
+        "payload.currency",
+        "string_pattern_mismatch",
+    ),
+    (
+        "typo in payload",
+        "order.handed_off",
+        {"order_id": "o", "staf_id": "x"},
+        "payload.staf_id",
+        "extra_forbidden",
+    ),
+    ("handoff without staff", "order.handed_off", {"order_id": "o"}, "payload.staff_id", "missing"),
+    (
+        "nan position",
+        "vision.track",
+        {"camera_id": "c", "track_id": "t", "x": "nan", "y": 1},
+        "payload.x",
+        "finite_number",
+    ),
+    (
+        "bad email",
+        "customer.upserted",
+        {"source_system": "crm", "source_record_id": "1", "email": "nope"},
+        "payload.email",
+        "value_error",
+    ),
+    (
+        "unknown web action",
+        "web.event",
+        {"session_id": "s", "action": "dance"},
+        "payload.action",
+        "literal_error",
+    ),
+    (
+        "unknown consent purpose",
+        "consent.changed",
+        {"purpose": "selling", "granted": True},
+        "payload.purpose",
+        "literal_error",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "type_", "payload", "loc", "err"), BAD_PAYLOADS,
-                         ids=[c[0] for c in BAD_PAYLOADS])
+@pytest.mark.parametrize(
+    ("name", "type_", "payload", "loc", "err"), BAD_PAYLOADS, ids=[c[0] for c in BAD_PAYLOADS]
+)
 def test_bad_payload_names_the_field(
     raw_event: RawEvent, name: str, type_: str, payload: dict[str, Any], loc: str, err: str
 ) -> None:

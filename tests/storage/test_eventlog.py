@@ -21,9 +21,7 @@ T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 def _batch(raw_event: RawEvent, n: int, **kw: Any) -> list[Event]:
     return [
-        event_adapter.validate_python(
-            raw_event(ts=(T0 + timedelta(minutes=i)).isoformat(), **kw)
-        )
+        event_adapter.validate_python(raw_event(ts=(T0 + timedelta(minutes=i)).isoformat(), **kw))
         for i in range(n)
     ]
 
@@ -77,11 +75,19 @@ def test_query_by_store_type_and_time(engine: Engine, raw_event: RawEvent) -> No
     log = EventLog(engine)
     log.append(_batch(raw_event, 10, store_id="a"))
     log.append(_batch(raw_event, 10, store_id="b"))
-    log.append(_batch(raw_event, 4, store_id=None, type="web.event",
-                      payload={"session_id": "s", "action": "search", "query": "oat"}))
+    log.append(
+        _batch(
+            raw_event,
+            4,
+            store_id=None,
+            type="web.event",
+            payload={"session_id": "s", "action": "search", "query": "oat"},
+        )
+    )
     assert len(log.query(EventQuery(store_id="a"))) == 10
-    window = log.query(EventQuery(store_id="b", since=T0 + timedelta(minutes=2),
-                                  until=T0 + timedelta(minutes=5)))
+    window = log.query(
+        EventQuery(store_id="b", since=T0 + timedelta(minutes=2), until=T0 + timedelta(minutes=5))
+    )
     assert [e.ts for e in window] == [T0 + timedelta(minutes=m) for m in (2, 3, 4)]
     assert {e.type for e in log.query(EventQuery(types=["web.event"]))} == {"web.event"}
     assert len(log.query(EventQuery(types=["web.event", "pos.order_paid"]))) == 24

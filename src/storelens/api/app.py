@@ -114,7 +114,9 @@ def create_app(
             from fastapi.openapi.utils import get_openapi
 
             schema = get_openapi(
-                title=app.title, version=app.version, description=app.description,
+                title=app.title,
+                version=app.version,
+                description=app.description,
                 routes=app.routes,
             )
             events.document_event_body(schema)

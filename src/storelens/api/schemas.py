@@ -46,7 +46,7 @@ class ListOf(BaseModel, Generic[T]):
 
 class Token(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105  # the OAuth2 token type, not a secret
     expires_in: int
     role: Role
 
@@ -69,9 +69,7 @@ class UserPublic(BaseModel):
 
 class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    store_id: str | None = Field(
-        default=None, description="limit the key to events of this store"
-    )
+    store_id: str | None = Field(default=None, description="limit the key to events of this store")
 
 
 class ApiKeyPublic(BaseModel):

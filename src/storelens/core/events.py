@@ -191,7 +191,7 @@ class EventBase(BaseModel):
 
 
 class _StoreEvent(EventBase):
-    store_id: Identifier  # type: ignore[assignment]  # narrowed: required for in-store events
+    store_id: Identifier  # narrowed: required for in-store events
 
     store_bound: ClassVar[bool] = True
 
@@ -248,7 +248,7 @@ class WebEventEvent(EventBase):
 
 class ConsentChangedEvent(EventBase):
     type: Literal["consent.changed"] = "consent.changed"
-    subject: Identifier  # type: ignore[assignment]  # consent always belongs to someone
+    subject: Identifier  # consent always belongs to someone
     payload: ConsentChanged
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -88,11 +87,11 @@ def prepare_demo(
     with engine.begin() as conn:
         stores.ensure_store(conn, layout)
         stores.save_layout(conn, layout.store_id, tomllib.loads(layout_path.read_text()), "demo")
-        stored, _ = catalogue.upsert_products(
-            conn, [asdict(p) for p in load_catalogue()]
-        )
-    console.print(f"store [bold]{layout.name}[/bold]: {len(layout.zones)} zones, "
-                  f"{len(layout.cameras)} cameras; catalogue of {stored} products")
+        stored, _ = catalogue.upsert_products(conn, [asdict(p) for p in load_catalogue()])
+    console.print(
+        f"store [bold]{layout.name}[/bold]: {len(layout.zones)} zones, "
+        f"{len(layout.cameras)} cameras; catalogue of {stored} products"
+    )
 
     crm = ingest_items(event_log, customer_events("crm", load_customers()))
     console.print(f"CRM records: {crm.accepted} new, {crm.duplicates} already known")
@@ -105,12 +104,13 @@ def prepare_demo(
     else:
         with progress() as bar:
             task = bar.add_task("ingesting a generated day", total=len(day), rate="")
-            report = ingest_numbered(event_log, read_items(events_file),
-                                     on_batch=lambda n: bar.advance(task, n))
+            report = ingest_numbered(
+                event_log, read_items(events_file), on_batch=lambda n: bar.advance(task, n)
+            )
     run_projections(event_log)
 
     with engine.connect() as conn:
-        by_type = dict(
+        by_type: dict[str, int] = dict(
             conn.execute(select(events.c.type, func.count()).group_by(events.c.type)).all()
         )
         revenue = conn.execute(
@@ -120,6 +120,12 @@ def prepare_demo(
         ).scalar_one()
     counts = {f"events: {t}": int(n) for t, n in sorted(by_type.items())}
     counts["orders"] = int(by_type.get("pos.order_paid", 0))
-    return DemoResult(settings=settings, username=DEMO_ADMIN, password=password,
-                      store_id=layout.store_id, ingest=report, counts=counts,
-                      revenue=float(revenue))
+    return DemoResult(
+        settings=settings,
+        username=DEMO_ADMIN,
+        password=password,
+        store_id=layout.store_id,
+        ingest=report,
+        counts=counts,
+        revenue=float(revenue),
+    )

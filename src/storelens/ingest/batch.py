@@ -70,9 +70,7 @@ def validate_items(
     ``store_scope`` limits a device key to its own store.
     """
     try:
-        valid: list[tuple[int, Event]] = list(
-            enumerate(event_batch_adapter.validate_python(items))
-        )
+        valid: list[tuple[int, Event]] = list(enumerate(event_batch_adapter.validate_python(items)))
         rejected: list[RejectedItem] = []
     except ValidationError:
         valid, rejected = [], []

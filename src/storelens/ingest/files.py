@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["FORMATS", "Unreadable", "count_items", "detect_format", "read_items"]
+__all__ = [
+    "FORMATS",
+    "Unreadable",
+    "count_items",
+    "detect_format",
+    "json_cell",
+    "read_items",
+]
 
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -40,6 +48,15 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"cannot tell the format of {path.name}: use --format {'/'.join(FORMATS)}")
 
 
+def json_cell(value: Any) -> Any:
+    """A CSV cell holding a JSON object or array, decoded; anything else as it was, so
+    that validation later names the field rather than the reader failing here."""
+    if isinstance(value, str) and value[:1] in "[{":
+        with suppress(orjson.JSONDecodeError):
+            return orjson.loads(value)
+    return value
+
+
 def _nest(row: dict[str, Any]) -> dict[str, Any]:
     """Turn flat columns into an envelope: ``payload`` JSON text or ``payload.x`` columns."""
     out: dict[str, Any] = {}
@@ -49,12 +66,7 @@ def _nest(row: dict[str, Any]) -> dict[str, Any]:
             continue
         if key.startswith("payload."):
             name = key[len("payload.") :]
-            if isinstance(value, str) and value[:1] in "[{":
-                try:
-                    value = orjson.loads(value)
-                except orjson.JSONDecodeError:
-                    pass
-            payload[name] = value
+            payload[name] = json_cell(value)
         elif key == "payload" and isinstance(value, str):
             out["payload"] = orjson.loads(value)
         else:

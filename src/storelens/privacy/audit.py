@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, select
 
 from storelens.storage.tables import audit_log
 
-__all__ = ["Actor", "AuditEntry", "SYSTEM", "list_entries", "record"]
+__all__ = ["SYSTEM", "Actor", "AuditEntry", "list_entries", "record"]
 
 
 @dataclass(frozen=True, slots=True)

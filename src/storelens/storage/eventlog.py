@@ -136,9 +136,7 @@ class EventLog:
                 unique[event.id] = event
         self.dialect.lock_appends(conn)
         stmt = self.dialect.insert_ignore(events, ["id"]).returning(events.c.id)
-        stored = set(
-            conn.execute(stmt, [_row(e, received_at) for e in unique.values()]).scalars()
-        )
+        stored = set(conn.execute(stmt, [_row(e, received_at) for e in unique.values()]).scalars())
         accepted = [i for i in unique if i in stored]
         duplicates = [i for i in unique if i not in stored] + repeats
         return AppendResult(accepted=accepted, duplicates=duplicates)
@@ -175,8 +173,10 @@ class EventLog:
     def head(self) -> int:
         """The highest position written so far (0 for an empty log)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(events.c.seq).order_by(events.c.seq.desc()).limit(1))
-                       .scalar() or 0)
+            return int(
+                conn.execute(select(events.c.seq).order_by(events.c.seq.desc()).limit(1)).scalar()
+                or 0
+            )
 
     # -- cursors ---------------------------------------------------------------------
 
@@ -227,4 +227,3 @@ class EventLog:
     def _read(self, conn: Connection, position: int, limit: int) -> list[StoredEvent]:
         stmt = select(events).where(events.c.seq > position).order_by(events.c.seq).limit(limit)
         return [_stored(r) for r in conn.execute(stmt)]
-

@@ -9,6 +9,7 @@ and ``consent_records`` only, so erasure and access requests have two places to 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -292,4 +293,3 @@ audit_log = Table(
     Index(None, "resource", "resource_id"),
     Index(None, "ts"),
 )
-

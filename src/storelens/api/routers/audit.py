@@ -23,6 +23,12 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ListOf[AuditPublic]:
-    rows = audit.list_entries(engine, resource=resource, resource_id=resource_id,
-                              action=action, limit=limit, offset=offset)
+    rows = audit.list_entries(
+        engine,
+        resource=resource,
+        resource_id=resource_id,
+        action=action,
+        limit=limit,
+        offset=offset,
+    )
     return ListOf(data=[AuditPublic.model_validate(r) for r in rows], count=len(rows))

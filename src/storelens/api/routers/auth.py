@@ -74,8 +74,9 @@ def create_user(body: UserCreate, principal: AdminOnly, engine: EngineDep) -> Us
         raise HTTPException(422, detail="devices use API keys: POST /v1/api-keys")
     with engine.begin() as conn:
         user = accounts.create_user(conn, body.username, body.password, body.role)
-        audit.record(conn, principal.actor, "user.create", "user", user.username,
-                     {"role": user.role.value})
+        audit.record(
+            conn, principal.actor, "user.create", "user", user.username, {"role": user.role.value}
+        )
     return UserPublic.model_validate(user)
 
 
@@ -92,8 +93,14 @@ def create_key(body: ApiKeyCreate, principal: AdminOnly, engine: EngineDep) -> A
         key, secret = accounts.create_api_key(
             conn, body.name, store_id=body.store_id, created_by=principal.name
         )
-        audit.record(conn, principal.actor, "api_key.create", "api_key", key.prefix,
-                     {"name": key.name, "store_id": key.store_id})
+        audit.record(
+            conn,
+            principal.actor,
+            "api_key.create",
+            "api_key",
+            key.prefix,
+            {"name": key.name, "store_id": key.store_id},
+        )
     return ApiKeyCreated(**ApiKeyPublic.model_validate(key).model_dump(), key=secret)
 
 

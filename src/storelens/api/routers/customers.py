@@ -28,14 +28,25 @@ from storelens.storage.tables import customers
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
-SOURCE = Query(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$",
-               description="the source system these records come from, e.g. crm or webshop")
+SOURCE = Query(
+    min_length=1,
+    max_length=64,
+    pattern=r"^[a-z0-9][a-z0-9_-]*$",
+    description="the source system these records come from, e.g. crm or webshop",
+)
 
 
-@router.post("/import", openapi_extra={"requestBody": {"content": {
-    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-    "text/csv": {"schema": {"type": "string"}},
-}}})
+@router.post(
+    "/import",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
 async def import_customers(
     request: Request,
     principal: AnalystOrAdmin,
@@ -48,9 +59,14 @@ async def import_customers(
     result = ingest_items(event_log, customer_events(source, rows))
     run_projections(event_log)
     with engine.begin() as conn:
-        audit.record(conn, principal.actor, "customers.import", "customer", None,
-                     {"source": source, "accepted": result.accepted,
-                      "rejected": len(result.rejected)})
+        audit.record(
+            conn,
+            principal.actor,
+            "customers.import",
+            "customer",
+            None,
+            {"source": source, "accepted": result.accepted, "rejected": len(result.rejected)},
+        )
     return report(
         result.accepted, result.duplicates, [(r.index, r.errors) for r in result.rejected]
     )
@@ -67,16 +83,27 @@ def list_customers(
     stmt = select(customers)
     if q:
         like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(func.lower(customers.c.email).like(like),
-                              func.lower(customers.c.first_name).like(like),
-                              func.lower(customers.c.last_name).like(like)))
+        stmt = stmt.where(
+            or_(
+                func.lower(customers.c.email).like(like),
+                func.lower(customers.c.first_name).like(like),
+                func.lower(customers.c.last_name).like(like),
+            )
+        )
     with engine.begin() as conn:
         total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
         rows = conn.execute(stmt.order_by(customers.c.id).limit(limit).offset(offset)).all()
-        audit.record(conn, principal.actor, "customer.list", "customer", None,
-                     {"q": q, "returned": len(rows)})
-    return ListOf(data=[CustomerRecordPublic.model_validate(dict(r._mapping)) for r in rows],
-                  count=total)
+        audit.record(
+            conn,
+            principal.actor,
+            "customer.list",
+            "customer",
+            None,
+            {"q": q, "returned": len(rows)},
+        )
+    return ListOf(
+        data=[CustomerRecordPublic.model_validate(dict(r._mapping)) for r in rows], count=total
+    )
 
 
 @router.get("/{customer_id}")
@@ -84,14 +111,25 @@ def get_customer(customer_id: str, principal: AnalystOrAdmin, engine: EngineDep)
     """Everything held about one customer: source records, orders and consent."""
     with engine.begin() as conn:
         records = records_of(conn, customer_id)
-        ids = sorted({customer_id, *(r["customer_id"] for r in records if r["customer_id"]),
-                      *(r["loyalty_id"] for r in records if r["loyalty_id"])})
+        ids = sorted(
+            {
+                customer_id,
+                *(r["customer_id"] for r in records if r["customer_id"]),
+                *(r["loyalty_id"] for r in records if r["loyalty_id"]),
+            }
+        )
         orders = orders_of_customer(conn, ids)
         consent = consent_state(conn, ids)
         if not records and not orders and not consent:
             raise NotFound(f"no customer {customer_id!r}")
-        audit.record(conn, principal.actor, "customer.read", "customer", customer_id,
-                     {"records": len(records), "orders": len(orders)})
+        audit.record(
+            conn,
+            principal.actor,
+            "customer.read",
+            "customer",
+            customer_id,
+            {"records": len(records), "orders": len(orders)},
+        )
     return CustomerProfile(
         customer_id=customer_id,
         records=[CustomerRecordPublic.model_validate(r) for r in records],

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter
@@ -30,6 +30,7 @@ def document_event_body(openapi: dict[str, Any]) -> None:
     body["content"]["application/json"]["schema"] = {
         k: v for k, v in _BATCH_SCHEMA.items() if k != "$defs"
     }
+
 
 _BODY_DOC = {
     "requestBody": {
@@ -86,7 +87,7 @@ def get_events(
     event_log: EventLogDep,
     engine: EngineDep,
     store_id: str | None = None,
-    type: Annotated[list[str] | None, Query()] = None,  # noqa: A002  # the API's word
+    type: Annotated[list[str] | None, Query()] = None,  # the API's word
     since: datetime | None = None,
     until: datetime | None = None,
     subject: str | None = None,
@@ -96,15 +97,26 @@ def get_events(
     """Events in log order; page with ``after`` = the last ``seq`` you received."""
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"{name} needs a timezone offset"
-            )
+            raise HTTPException(422, detail=f"{name} needs a timezone offset")
     rows = event_log.query(
-        EventQuery(store_id=store_id, types=type or (), since=since, until=until,
-                   subject=subject, after_seq=after, limit=limit)
+        EventQuery(
+            store_id=store_id,
+            types=type or (),
+            since=since,
+            until=until,
+            subject=subject,
+            after_seq=after,
+            limit=limit,
+        )
     )
     # Events can carry personal data (customer records, purchases by a customer).
     with engine.begin() as conn:
-        audit.record(conn, principal.actor, "events.read", "events", subject,
-                     {"store_id": store_id, "types": type, "after": after, "count": len(rows)})
+        audit.record(
+            conn,
+            principal.actor,
+            "events.read",
+            "events",
+            subject,
+            {"store_id": store_id, "types": type, "after": after, "count": len(rows)},
+        )
     return ListOf(data=[EventPublic.model_validate(r.as_json()) for r in rows], count=len(rows))

@@ -31,10 +31,17 @@ def list_products(
     )
 
 
-@router.post("/import", openapi_extra={"requestBody": {"content": {
-    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-    "text/csv": {"schema": {"type": "string"}},
-}}})
+@router.post(
+    "/import",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
 async def import_products(
     request: Request, principal: AnalystOrAdmin, engine: EngineDep
 ) -> ImportReport:
@@ -42,6 +49,12 @@ async def import_products(
     raw: list[dict[str, Any]] = product_rows(await read_records(request))
     with engine.begin() as conn:
         stored, bad = catalogue.upsert_products(conn, raw)
-        audit.record(conn, principal.actor, "products.import", "product", None,
-                     {"stored": stored, "rejected": len(bad)})
+        audit.record(
+            conn,
+            principal.actor,
+            "products.import",
+            "product",
+            None,
+            {"stored": stored, "rejected": len(bad)},
+        )
     return report(stored, 0, bad)

@@ -41,8 +41,14 @@ def update_store(
 ) -> StorePublic:
     with engine.begin() as conn:
         store = stores.update_store(conn, store_id, body.model_dump(exclude_unset=True))
-        audit.record(conn, principal.actor, "store.update", "store", store_id,
-                     body.model_dump(exclude_unset=True))
+        audit.record(
+            conn,
+            principal.actor,
+            "store.update",
+            "store",
+            store_id,
+            body.model_dump(exclude_unset=True),
+        )
     return StorePublic.model_validate(store)
 
 
@@ -73,6 +79,7 @@ def put_layout(
     """Store a new layout version; a bad layout is refused with the key at fault."""
     with engine.begin() as conn:
         version, layout = stores.save_layout(conn, store_id, document, principal.name)
-        audit.record(conn, principal.actor, "layout.update", "store", store_id,
-                     {"version": version})
+        audit.record(
+            conn, principal.actor, "layout.update", "store", store_id, {"version": version}
+        )
     return {"version": version, "zones": len(layout.zones), "cameras": len(layout.cameras)}

@@ -22,8 +22,11 @@ def health(engine: EngineDep) -> dict[str, Any]:
         database = "ok"
     except Exception as exc:  # report, don't crash: this is what monitors poll
         database = f"error: {type(exc).__name__}"
-    return {"status": "ok" if database == "ok" else "degraded", "database": database,
-            "version": __version__}
+    return {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "version": __version__,
+    }
 
 
 @router.get("/metrics", dependencies=[public()], response_class=Response)

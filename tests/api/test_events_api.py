@@ -1,0 +1,155 @@
+"""POST /v1/events and GET /v1/events: counts, per-item errors, and no 500 for bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+RawEvent = Callable[..., dict[str, Any]]
+Login = Callable[[str], dict[str, str]]
+DeviceKey = Callable[..., dict[str, str]]
+
+
+def test_batch_counts_accepted_duplicate_rejected(
+    client: TestClient, device_key: DeviceKey, raw_event: RawEvent
+) -> None:
+    key = device_key()
+    good = [raw_event() for _ in range(5)]
+    bad = raw_event(
+        payload={"order_id": "o", "lines": [{"product_id": "a", "qty": -1, "unit_price": 1}]}
+    )
+    r = client.post("/v1/events", json=[*good, bad], headers=key)
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (5, 0, 1)
+    assert body["errors"] == [
+        {
+            "index": 5,
+            "id": bad["id"],
+            "errors": [
+                {
+                    "loc": "payload.lines.0.qty",
+                    "msg": "Input should be greater than 0",
+                    "type": "greater_than",
+                }
+            ],
+        }
+    ]
+    again = client.post("/v1/events", json=good, headers=key).json()
+    assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 5, 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'{"events": []}', 422, "JSON array"),
+        (b'"text"', 422, "JSON array"),
+        (b"", 400, "not valid JSON"),
+    ],
+)
+def test_malformed_bodies_are_client_errors(
+    client: TestClient, device_key: DeviceKey, body: bytes, status: int, detail: str
+) -> None:
+    r = client.post(
+        "/v1/events", content=body, headers={**device_key(), "Content-Type": "application/json"}
+    )
+    assert r.status_code == status
+    assert detail in r.json()["detail"]
+
+
+def test_garbage_items_are_rejected_one_by_one(client: TestClient, device_key: DeviceKey) -> None:
+    junk: list[Any] = [
+        None,
+        1,
+        "x",
+        [],
+        {},
+        {"type": None},
+        {"type": "pos.order_paid"},
+        {"type": "pos.order_paid", "payload": "x", "ts": 5, "id": 7},
+    ]
+    r = client.post("/v1/events", json=junk, headers=device_key())
+    assert r.status_code == 200
+    body = r.json()
+    assert body["accepted"] == 0 and body["rejected"] == len(junk)
+    assert [e["index"] for e in body["errors"]] == list(range(len(junk)))
+    assert all(e["errors"] for e in body["errors"])
+
+
+def test_batch_over_the_limit_is_refused(
+    settings: Any, engine: Any, device_key: DeviceKey, raw_event: RawEvent
+) -> None:
+    from storelens.api.app import create_app
+
+    small = settings.model_copy(update={"max_batch": 3})
+    client = TestClient(create_app(small, engine=engine, run_projections=False))
+    r = client.post("/v1/events", json=[raw_event() for _ in range(4)], headers=device_key())
+    assert r.status_code == 413 and "over the limit of 3" in r.json()["detail"]
+
+
+def test_store_scoped_key(client: TestClient, device_key: DeviceKey, raw_event: RawEvent) -> None:
+    r = client.post(
+        "/v1/events",
+        json=[raw_event(store_id="cafe-01"), raw_event(store_id="x")],
+        headers=device_key("cafe-01"),
+    )
+    body = r.json()
+    assert body["accepted"] == 1 and body["rejected"] == 1
+    assert body["errors"][0]["errors"][0]["loc"] == "store_id"
+
+
+def test_get_events_filters_pages_and_is_audited(
+    client: TestClient, device_key: DeviceKey, login: Login, raw_event: RawEvent
+) -> None:
+    key = device_key()
+    events = [raw_event(ts=f"2026-11-02T0{h}:00:00+00:00") for h in range(1, 7)]
+    events.append(raw_event("web.event", store_id=None))
+    client.post("/v1/events", json=events, headers=key)
+    analyst = login("analyst")
+    r = client.get(
+        "/v1/events",
+        params={
+            "store_id": "cafe-01",
+            "type": "pos.order_paid",
+            "since": "2026-11-02T02:00:00+00:00",
+            "until": "2026-11-02T05:00:00+00:00",
+        },
+        headers=analyst,
+    )
+    assert r.status_code == 200
+    assert [e["ts"][11:13] for e in r.json()["data"]] == ["02", "03", "04"]
+    first = client.get("/v1/events", params={"limit": 4}, headers=analyst).json()["data"]
+    rest = client.get("/v1/events", params={"after": first[-1]["seq"]}, headers=analyst).json()[
+        "data"
+    ]
+    assert len(first) + len(rest) == 7
+    naive = client.get("/v1/events", params={"since": "2026-11-02T02:00:00"}, headers=analyst)
+    assert naive.status_code == 422
+    audit = client.get("/v1/audit", params={"action": "events.read"}, headers=login("admin")).json()
+    assert audit["count"] >= 3 and audit["data"][0]["role"] == "analyst"
+
+
+def test_metrics_count_outcomes(
+    client: TestClient, device_key: DeviceKey, raw_event: RawEvent
+) -> None:
+    client.post("/v1/events", json=[raw_event(), raw_event(ts="bad")], headers=device_key())
+    text = client.get("/metrics").text
+    assert 'storelens_events_total{outcome="accepted"} 1.0' in text
+    assert 'storelens_events_total{outcome="rejected"} 1.0' in text
+    assert "storelens_http_request_duration_seconds_bucket" in text
+
+
+def test_health(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json()["database"] == "ok"
+
+
+def test_openapi_documents_the_event_body(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["type"] == "array"
+    assert "OrderPaidEvent" in spec["components"]["schemas"]

@@ -1,0 +1,89 @@
+"""The command line as a user runs it: init, ingest with bad lines, layouts, users, keys."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from storelens.cli import app
+from storelens.storage.db import create_engine
+from storelens.storage.eventlog import EventLog
+
+runner = CliRunner()
+RawEvent = Callable[..., dict[str, Any]]
+
+
+def test_init_creates_admin_once(db_url: str) -> None:
+    first = runner.invoke(app, ["init", "--database-url", db_url, "--admin", "boss"])
+    assert first.exit_code == 0, first.output
+    assert re.search(r"one-time password: \S{20,}", first.output)
+    second = runner.invoke(app, ["init", "--database-url", db_url, "--admin", "boss"])
+    assert second.exit_code == 0 and "exists already" in second.output
+
+
+def test_ingest_reports_bad_lines_and_exits_nonzero(
+    db_url: str, tmp_path: Path, raw_event: RawEvent
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(raw_event()) + "\nnot json\n" + json.dumps(raw_event()) + "\n")
+    errors = tmp_path / "errors.jsonl"
+    result = runner.invoke(
+        app, ["ingest", str(path), "--database-url", db_url, "--errors-out", str(errors)]
+    )
+    assert result.exit_code == 1
+    assert "line 2" in result.output
+    assert json.loads(errors.read_text())["line"] == 2
+    assert EventLog(create_engine(db_url)).head() == 2
+
+
+def test_ingest_missing_file_and_unknown_format(db_url: str, tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["ingest", str(tmp_path / "nope.jsonl"), "--database-url", db_url])
+    assert missing.exit_code == 2
+    odd = tmp_path / "events.xml"
+    odd.write_text("<x/>")
+    result = runner.invoke(app, ["ingest", str(odd), "--database-url", db_url])
+    assert result.exit_code == 2 and "cannot tell the format" in result.output
+
+
+def test_layout_check_and_load(db_url: str, tmp_path: Path) -> None:
+    from importlib import resources
+
+    cafe = Path(str(resources.files("storelens.samples") / "layouts" / "cafe.toml"))
+    ok = runner.invoke(app, ["layout", "check", str(cafe)])
+    assert ok.exit_code == 0 and "cafe-01" in ok.output
+    broken = tmp_path / "bad.toml"
+    broken.write_text(cafe.read_text().replace('kind = "queue"', 'kind = "queueue"', 1))
+    bad = runner.invoke(app, ["layout", "check", str(broken)])
+    assert bad.exit_code == 2 and "zones[" in bad.output and ".kind" in bad.output
+    loaded = runner.invoke(app, ["layout", "load", str(cafe), "--database-url", db_url])
+    assert loaded.exit_code == 0 and "version 1" in loaded.output
+
+
+def test_users_and_keys(db_url: str) -> None:
+    runner.invoke(app, ["init", "--database-url", db_url])
+    made = runner.invoke(
+        app, ["users", "create", "ana", "--role", "staff", "--database-url", db_url]
+    )
+    assert made.exit_code == 0 and "password" in made.output
+    dup = runner.invoke(app, ["users", "create", "ana", "--database-url", db_url])
+    assert dup.exit_code == 1 and "already exists" in dup.output
+    key = runner.invoke(app, ["keys", "create", "door-counter", "--database-url", db_url])
+    assert key.exit_code == 0 and re.search(r"slk_[0-9a-f]{8}_\S+", key.output)
+    reset = runner.invoke(app, ["users", "reset-password", "ghost", "--database-url", db_url])
+    assert reset.exit_code == 1 and "no user" in reset.output
+
+
+def test_demo_without_server(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--dir", str(tmp_path / "demo"), "--no-serve"])
+    assert result.exit_code == 0, result.output
+    assert "pos.order_paid" in result.output and "sign in as" in result.output
+    log = EventLog(create_engine(f"sqlite:///{tmp_path / 'demo' / 'storelens.db'}"))
+    head = log.head()
+    assert head > 5000
+    rerun = runner.invoke(app, ["demo", "--dir", str(tmp_path / "demo"), "--no-serve"])
+    assert rerun.exit_code == 0 and log.head() == head  # idempotent: nothing stored twice
