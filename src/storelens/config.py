@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -47,7 +46,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
-    layouts_dir: Path | None = None
+    run_projections: bool = True  # keep read models current inside the API process
 
     @classmethod
     def settings_customise_sources(

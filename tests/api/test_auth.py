@@ -198,3 +198,13 @@ def test_redis_login_limiter_shares_counts(
         for c in (a, b, a, b)
     ]
     assert codes == [401, 401, 401, 429]
+
+
+def test_memory_limiter_window_opens_at_first_attempt() -> None:
+    from storelens.api.ratelimit import MemoryLimiter
+
+    limiter = MemoryLimiter(limit=2, window_s=60)
+    assert [limiter.hit("k") for _ in range(3)] == [True, True, False]
+    assert limiter.hit("other")
+    limiter.reset("k")
+    assert limiter.hit("k")

@@ -140,7 +140,7 @@ def test_metrics_count_outcomes(
     text = client.get("/metrics").text
     assert 'storelens_events_total{outcome="accepted"} 1.0' in text
     assert 'storelens_events_total{outcome="rejected"} 1.0' in text
-    assert "storelens_http_request_duration_seconds_bucket" in text
+    assert 'route="/v1/events",status="200"' in text
 
 
 def test_health(client: TestClient) -> None:

@@ -154,3 +154,36 @@ def test_empty_log(engine: Engine) -> None:
     assert log.head() == 0
     assert log.append([]).accepted == []
     assert log.consume("x", lambda _c, _b: None) == 0
+
+
+def test_concurrent_consumers_handle_each_event_once(db_url: str, raw_event: RawEvent) -> None:
+    """Two API workers run the same projection at once: no event is handled twice."""
+    import threading
+
+    from storelens.privacy.audit import SYSTEM, record
+    from storelens.storage.tables import audit_log
+
+    setup = create_engine(db_url)
+    EventLog(setup).append(_batch(raw_event, 300))
+
+    def handler(conn: Connection, batch: list[StoredEvent]) -> None:
+        for e in batch:  # a side effect that is NOT idempotent, to catch double handling
+            record(conn, SYSTEM, "handled", "event", str(e.id))
+
+    def worker() -> None:
+        engine = create_engine(db_url)  # a process of its own, as far as the pool goes
+        log = EventLog(engine)
+        while log.consume("shared", handler, batch=7, max_batches=1):
+            pass
+        engine.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with setup.connect() as conn:
+        handled = conn.execute(select(audit_log.c.resource_id)).scalars().all()
+    assert len(handled) == 300
+    assert len(set(handled)) == 300
+    setup.dispose()

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens import __version__
 from storelens.api.metrics import ApiMetrics
@@ -31,6 +32,14 @@ in-store metrics and customer profiles, with consent and audit built in.
 `Authorization: Bearer <token>`; devices send `X-API-Key: <key>`. Every route lists
 the roles it allows: `admin`, `analyst`, `staff`, `device`.
 """
+
+
+class _MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.timed = metrics.middleware(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.timed(scope, receive, send)
 
 
 def _error(status: int, detail: Any) -> JSONResponse:
@@ -75,12 +84,14 @@ def create_app(
     settings: Settings | None = None,
     *,
     engine: Engine | None = None,
-    run_projections: bool = True,
+    run_projections: bool | None = None,
 ) -> FastAPI:
     """Build the API. ``run_projections`` keeps read models current in a background thread."""
     settings = settings or Settings()
     engine = engine or create_engine(settings.database_url)
     event_log = EventLog(engine)
+    if run_projections is None:
+        run_projections = settings.run_projections
     loop = ProjectionLoop(event_log) if run_projections else None
 
     @asynccontextmanager
@@ -104,7 +115,7 @@ def create_app(
     app.state.event_log = event_log
     app.state.metrics = ApiMetrics()
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
     _install_error_handlers(app)
     for module in (system, auth, events, stores, products, customers, audit):
         app.include_router(module.router)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ApiMetrics"]
 
@@ -32,18 +30,29 @@ class ApiMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = "unmatched"
-        for r in request.app.router.routes:
-            match, _ = r.matches(request.scope)
-            if match == Match.FULL:
-                route = getattr(r, "path", "unmatched")
-                break
-        self.requests.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - start
-        )
-        return response
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """Plain ASGI wrapper: BaseHTTPMiddleware would re-stream every request body."""
+
+        async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = 500
+
+            async def capture(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, capture)
+            finally:
+                route = scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                self.requests.labels(scope["method"], path, str(status)).observe(
+                    time.perf_counter() - start
+                )
+
+        return timed

@@ -1,4 +1,7 @@
-"""Fixed-window rate limits (login attempts), in memory or in Redis.
+"""Rate limits (login attempts), in memory or in Redis.
+
+Each key gets a window that opens at its first attempt, so limits do not reset
+early at a clock boundary.
 
 In memory is right for one process; with several API workers or hosts the counts
 must be shared, so production points ``STORELENS_REDIS_URL`` at Redis.
@@ -26,22 +29,21 @@ class RateLimiter(Protocol):
 class MemoryLimiter:
     def __init__(self, limit: int, window_s: int = 60) -> None:
         self.limit, self.window_s = limit, window_s
-        self._counts: dict[tuple[str, int], int] = {}
+        self._windows: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def hit(self, key: str) -> bool:
-        window = int(time.time() // self.window_s)
+        now = time.monotonic()
         with self._lock:
-            for stale in [k for k in self._counts if k[1] < window]:
-                del self._counts[stale]
-            count = self._counts.get((key, window), 0) + 1
-            self._counts[(key, window)] = count
-        return count <= self.limit
+            for stale in [k for k, (t, _) in self._windows.items() if now - t >= self.window_s]:
+                del self._windows[stale]
+            start, count = self._windows.get(key, (now, 0))
+            self._windows[key] = (start, count + 1)
+        return count + 1 <= self.limit
 
     def reset(self, key: str) -> None:
         with self._lock:
-            for k in [k for k in self._counts if k[0] == key]:
-                del self._counts[k]
+            self._windows.pop(key, None)
 
 
 class RedisLimiter:
@@ -53,19 +55,16 @@ class RedisLimiter:
         self.client = redis.Redis.from_url(url)
         self.limit, self.window_s, self.prefix = limit, window_s, prefix
 
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}:{key}:{int(time.time() // self.window_s)}"
-
     def hit(self, key: str) -> bool:
-        k = self._key(key)
+        k = f"{self.prefix}:{key}"
         pipe = self.client.pipeline()
         pipe.incr(k)
-        pipe.expire(k, self.window_s * 2)
+        pipe.expire(k, self.window_s, nx=True)  # the window starts at the first attempt
         count, _ = pipe.execute()
         return int(count) <= self.limit
 
     def reset(self, key: str) -> None:
-        self.client.delete(self._key(key))
+        self.client.delete(f"{self.prefix}:{key}")
 
 
 def limiter_for(redis_url: str | None, limit: int, window_s: int = 60) -> RateLimiter:

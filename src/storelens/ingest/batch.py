@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from storelens.core.errors import FieldError, field_errors
@@ -17,9 +18,14 @@ from storelens.core.events import EVENT_TYPES, Event, event_adapter, event_batch
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
+    "BadBody",
+    "BatchTooLarge",
     "IngestReport",
+    "InvalidJSON",
+    "NotAnArray",
     "RejectedItem",
     "ingest_items",
+    "ingest_json",
     "ingest_numbered",
     "validate_items",
 ]
@@ -94,6 +100,52 @@ def validate_items(
         valid = kept
         rejected.sort(key=lambda r: r.index)
     return [e for _, e in valid], rejected
+
+
+def ingest_json(
+    log: EventLog, body: bytes, *, max_items: int, store_scope: str | None = None
+) -> IngestReport:
+    """Ingest a JSON array body. Validating straight from the bytes skips building
+    Python dicts when the whole batch is good; otherwise items are isolated one by one.
+
+    Raises a :class:`BadBody` when the body is not a JSON array or holds too many items.
+    """
+    try:
+        events: list[Event] = event_batch_adapter.validate_json(body)
+    except ValidationError:
+        pass
+    else:
+        if len(events) > max_items:
+            raise BatchTooLarge(len(events), max_items)
+        if store_scope is None or all(e.store_id == store_scope for e in events):
+            result = log.append(events)
+            return IngestReport(len(result.accepted), len(result.duplicates))
+    try:
+        items = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise NotAnArray("body must be a JSON array of events")
+    if len(items) > max_items:
+        raise BatchTooLarge(len(items), max_items)
+    return ingest_items(log, items, store_scope=store_scope)
+
+
+class BadBody(ValueError):
+    """The request body as a whole is unusable (as opposed to some bad events in it)."""
+
+
+class InvalidJSON(BadBody):
+    pass
+
+
+class NotAnArray(BadBody):
+    pass
+
+
+class BatchTooLarge(BadBody):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"batch of {size} events is over the limit of {limit}")
 
 
 def ingest_items(

@@ -6,15 +6,21 @@ append lock instead of testing the backend name themselves.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storelens.storage.tables import events
+
 __all__ = ["Dialect", "PostgresDialect", "SQLiteDialect", "dialect_for"]
 
+EVENT_COLUMNS = ("id", "type", "ts", "store_id", "source", "subject", "payload", "received_at")
+
 APPEND_LOCK_KEY = 0x5_70E1  # arbitrary, constant: "storelens event log appends"
+CONSUMER_LOCK_SPACE = 0x5_70E2  # first key of the (space, consumer) advisory locks
 
 
 class Dialect:
@@ -25,6 +31,15 @@ class Dialect:
 
     def lock_appends(self, conn: Connection) -> None:
         """Serialise appends so log positions become visible in order (see EventLog)."""
+
+    def lock_consumer(self, conn: Connection, consumer: str) -> None:
+        """Make one process at a time advance ``consumer`` (several API workers run the
+        same projections), before it reads its position."""
+
+    def append_events(self, conn: Connection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """Insert event rows not stored yet, in order; return the ids that were new."""
+        stmt = self.insert_ignore(events, ["id"]).returning(events.c.id)
+        return set(conn.execute(stmt, rows).scalars())
 
     def insert_ignore(self, table: Table, keys: Sequence[str]) -> Any:
         return self.insert(table).on_conflict_do_nothing(index_elements=list(keys))
@@ -56,6 +71,14 @@ class SQLiteDialect(Dialect):
     def insert(self, table: Table) -> Any:
         return sqlite.insert(table)
 
+    def lock_consumer(self, conn: Connection, consumer: str) -> None:
+        # A write as the transaction's first statement takes SQLite's write lock now,
+        # so a second process waits (busy timeout) instead of reading a stale position.
+        conn.execute(
+            text("UPDATE consumer_offsets SET position = position WHERE consumer = :c"),
+            {"c": consumer},
+        )
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"
@@ -68,6 +91,35 @@ class PostgresDialect(Dialect):
         # reader that already moved past the higher one would never see the lower.
         # A transaction-scoped advisory lock makes append order equal commit order.
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+
+    def lock_consumer(self, conn: Connection, consumer: str) -> None:
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:a, hashtext(:c))"),
+            {"a": CONSUMER_LOCK_SPACE, "c": consumer},
+        )
+
+    def append_events(self, conn: Connection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        # COPY into a per-transaction staging table, then one INSERT … ON CONFLICT:
+        # about 3.5x the rows per second of multi-row VALUES on this machine.
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS event_stage (ord int, id uuid, type text, "
+            "ts timestamptz, store_id text, source text, subject text, payload jsonb, "
+            "received_at timestamptz) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY event_stage (ord, {', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+            for n, row in enumerate(rows):
+                values = [row[c] for c in EVENT_COLUMNS]
+                values[6] = values[6].text  # PreSerialized payload JSON
+                copy.write_row([n, *values])
+        cols = ", ".join(EVENT_COLUMNS)
+        cur.execute(
+            f"INSERT INTO events ({cols}) SELECT {cols} FROM event_stage ORDER BY ord "
+            "ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        inserted = {r[0] for r in cur.fetchall()}
+        cur.execute("DELETE FROM event_stage")
+        return inserted
 
 
 def dialect_for(engine: Engine | Connection) -> Dialect:

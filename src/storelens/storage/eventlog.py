@@ -135,8 +135,7 @@ class EventLog:
             else:
                 unique[event.id] = event
         self.dialect.lock_appends(conn)
-        stmt = self.dialect.insert_ignore(events, ["id"]).returning(events.c.id)
-        stored = set(conn.execute(stmt, [_row(e, received_at) for e in unique.values()]).scalars())
+        stored = self.dialect.append_events(conn, [_row(e, received_at) for e in unique.values()])
         accepted = [i for i in unique if i in stored]
         duplicates = [i for i in unique if i not in stored] + repeats
         return AppendResult(accepted=accepted, duplicates=duplicates)
@@ -212,6 +211,7 @@ class EventLog:
         done = 0
         while max_batches is None or done < max_batches:
             with self.engine.begin() as conn:
+                self.dialect.lock_consumer(conn, consumer)
                 start = self.position(consumer, conn)
                 rows = self._read(conn, start, batch)
                 if not rows:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import event_batch_adapter
-from storelens.ingest.batch import ingest_items
+from storelens.ingest.batch import BadBody, BatchTooLarge, InvalidJSON, NotAnArray, ingest_json
 from storelens.privacy import audit
 from storelens.storage.eventlog import EventQuery
 
@@ -42,26 +41,18 @@ _BODY_DOC = {
 }
 
 
-async def _read_items(request: Request) -> list[Any]:
-    settings = request.app.state.settings
-    limit = settings.max_body_mb * 1024 * 1024
+_BODY_STATUS: dict[type[BadBody], int] = {InvalidJSON: 400, NotAnArray: 422, BatchTooLarge: 413}
+
+
+async def _read_body(request: Request) -> bytes:
+    limit = request.app.state.settings.max_body_mb * 1024 * 1024
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, detail=f"body over {settings.max_body_mb} MB")
+        raise HTTPException(413, detail=f"body over {limit // 1024 // 1024} MB")
     body = await request.body()
     if len(body) > limit:
-        raise HTTPException(413, detail=f"body over {settings.max_body_mb} MB")
-    try:
-        items = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(400, detail=f"body is not valid JSON: {exc}") from exc
-    if not isinstance(items, list):
-        raise HTTPException(422, detail="body must be a JSON array of events")
-    if len(items) > settings.max_batch:
-        raise HTTPException(
-            413, detail=f"batch of {len(items)} events is over the limit of {settings.max_batch}"
-        )
-    return items
+        raise HTTPException(413, detail=f"body over {limit // 1024 // 1024} MB")
+    return body
 
 
 @router.post("", openapi_extra=_BODY_DOC)
@@ -70,10 +61,14 @@ async def post_events(
 ) -> IngestResult:
     """Append a batch; each event is accepted, a duplicate (same id seen before), or
     rejected with field-level errors. One bad event never rejects the batch."""
-    items = await _read_items(request)
-    report = await run_in_threadpool(
-        ingest_items, event_log, items, store_scope=principal.store_scope
-    )
+    body = await _read_body(request)
+    max_items = request.app.state.settings.max_batch
+    try:
+        report = await run_in_threadpool(
+            ingest_json, event_log, body, max_items=max_items, store_scope=principal.store_scope
+        )
+    except BadBody as exc:
+        raise HTTPException(_BODY_STATUS[type(exc)], detail=str(exc)) from exc
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(report.accepted)
     counter.labels("duplicate").inc(report.duplicates)
