@@ -228,10 +228,9 @@ def demo(
         raise _fail(str(exc)) from exc
     console.print(result.summary_table())
     url = f"http://127.0.0.1:{port}"
-    console.print(
-        f"\nAPI docs: [bold]{url}/docs[/bold]   sign in as "
-        f"[bold]{result.username}[/bold] / [bold green]{result.password}[/bold green]"
-    )
+    console.print(f"\nAPI docs:  [bold]{url}/docs[/bold]")
+    console.print(f"username:  [bold]{result.username}[/bold]")
+    console.print(f"password:  [bold green]{result.password}[/bold green]  (new on every run)")
     if not serve_api:
         return
     import uvicorn
@@ -239,6 +238,35 @@ def demo(
     from storelens.api.app import create_app
 
     uvicorn.run(create_app(result.settings), host="127.0.0.1", port=port, log_level="info")
+
+
+@app.command()
+def retention(
+    database_url: DbOption = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="keep this many days (default: STORELENS_RAW_TRACKING_RETENTION_DAYS)"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count, delete nothing")] = False,
+) -> None:
+    """Delete raw tracking events (positions, zone crossings) past the retention window.
+
+    The API server does this hourly; run it from cron when the server is not running.
+    """
+    from storelens.storage.retention import purge_raw_tracking
+
+    settings = _settings(database_url)
+    result = purge_raw_tracking(
+        create_engine(settings.database_url),
+        days or settings.raw_tracking_retention_days,
+        dry_run=dry_run,
+    )
+    verb = "would delete" if result.dry_run else "deleted"
+    console.print(
+        f"{verb} {result.deleted:,} raw tracking events before {result.cutoff:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 @users_app.command("create")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,10 +16,12 @@ from storelens.cdp.records import CUSTOMER_TYPES, project_customers
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.sales import ORDER_TYPES, project_orders
 from storelens.storage.eventlog import EventLog, Handler
+from storelens.storage.retention import purge_raw_tracking
 
 __all__ = ["PROJECTIONS", "Projection", "ProjectionLoop", "run_projections"]
 
 log = logging.getLogger(__name__)
+PURGE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +49,15 @@ def run_projections(
 
 
 class ProjectionLoop:
-    """Runs :func:`run_projections` every ``interval`` seconds on a daemon thread."""
+    """Runs :func:`run_projections` every ``interval`` seconds on a daemon thread, and
+    the raw-tracking retention purge once an hour (when ``retention_days`` is set)."""
 
-    def __init__(self, event_log: EventLog, interval: float = 1.0) -> None:
+    def __init__(
+        self, event_log: EventLog, interval: float = 1.0, retention_days: int | None = None
+    ) -> None:
         self.event_log, self.interval = event_log, interval
+        self.retention_days = retention_days
+        self._last_purge = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -68,4 +76,10 @@ class ProjectionLoop:
                 run_projections(self.event_log)
             except Exception:  # keep serving; the next tick retries from the cursor
                 log.exception("projection update failed")
+            if self.retention_days and time.monotonic() - self._last_purge > PURGE_EVERY_S:
+                self._last_purge = time.monotonic()
+                try:
+                    purge_raw_tracking(self.event_log.engine, self.retention_days)
+                except Exception:
+                    log.exception("retention purge failed")
             self._stop.wait(self.interval)

@@ -92,7 +92,11 @@ def create_app(
     event_log = EventLog(engine)
     if run_projections is None:
         run_projections = settings.run_projections
-    loop = ProjectionLoop(event_log) if run_projections else None
+    loop = (
+        ProjectionLoop(event_log, retention_days=settings.raw_tracking_retention_days)
+        if run_projections
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

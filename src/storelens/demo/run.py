@@ -96,7 +96,12 @@ def prepare_demo(
     crm = ingest_items(event_log, customer_events("crm", load_customers()))
     console.print(f"CRM records: {crm.accepted} new, {crm.duplicates} already known")
 
-    day = generate_day(store_id=layout.store_id, seed=seed)
+    # The CRM import above already brought the customer records the day refers to.
+    day = [
+        e
+        for e in generate_day(store_id=layout.store_id, seed=seed)
+        if e.type != "customer.upserted"
+    ]
     events_file = directory / "events.jsonl"
     write_jsonl(day, events_file)
     if progress is None:
