@@ -37,13 +37,12 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
 
 from storelens.accounts import create_api_key
 from storelens.core.events import Event, event_batch_adapter
 from storelens.demo.sampleday import generate_day
 from storelens.storage import migrate
-from storelens.storage.db import create_engine
+from storelens.storage.db import create_engine, throwaway_postgres
 from storelens.storage.eventlog import EventLog
 
 RESULTS = Path(__file__).with_name("results")
@@ -78,16 +77,8 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    name = f"storelens_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres(PG_ADMIN, "storelens_bench") as url:
+        yield url
 
 
 def run_direct(url: str, batches: list[list[Event]]) -> float:
@@ -200,6 +191,9 @@ def main() -> None:
         "--workers", type=int, default=2, help="uvicorn workers for the second API figure"
     )
     parser.add_argument("--quick", action="store_true", help="10 batches, 1 run")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "ingest.json", help="where to write the results JSON"
+    )
     args = parser.parse_args()
     if args.quick:
         args.batches, args.runs = 10, 1
@@ -276,10 +270,9 @@ def main() -> None:
             f"{goal} {'ok' if target else 'MISSED'}",
         )
     console.print(table)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "ingest.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    console.print(f"wrote {out}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from storelens import accounts, stores
 from storelens.api.app import create_app
 from storelens.config import Settings
 from storelens.storage import migrate
-from storelens.storage.db import create_engine
+from storelens.storage.db import create_engine, throwaway_postgres
 from storelens.storage.tables import metadata
 
 PG_ADMIN_URL = os.environ.get(
@@ -49,16 +49,8 @@ def require_service(name: str, host: str, port: int) -> None:
 @contextmanager
 def _scratch_pg() -> Iterator[str]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"storelens_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres(PG_ADMIN_URL, "storelens_test") as url:
+        yield url
 
 
 @pytest.fixture

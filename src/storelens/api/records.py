@@ -13,9 +13,18 @@ from fastapi import HTTPException, Request
 from storelens.api.schemas import ImportReport
 from storelens.core.errors import FieldError
 
-__all__ = ["read_records", "report"]
+__all__ = ["RECORDS_BODY", "read_records", "report"]
 
 MAX_RECORDS = 100_000
+RECORDS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "text/csv": {"schema": {"type": "string"}},
+        }
+    }
+}
+"""OpenAPI description of an import body: a JSON array of objects, or CSV text."""
 
 
 async def read_records(request: Request) -> list[dict[str, Any]]:

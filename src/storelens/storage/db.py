@@ -9,18 +9,21 @@ so an event's payload is encoded to JSON exactly once on the hot ingest path.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storelens.core.errors import ConfigError, MissingExtra
 
-__all__ = ["PreSerialized", "create_engine"]
+__all__ = ["PreSerialized", "create_engine", "throwaway_postgres"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +77,18 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
             pool_pre_ping=True,
         )
     raise ConfigError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+
+
+@contextmanager
+def throwaway_postgres(admin_url: str, prefix: str = "storelens_tmp") -> Iterator[str]:
+    """A new, empty PostgreSQL database for a test or benchmark run, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

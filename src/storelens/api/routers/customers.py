@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, or_, select
 
 from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep
-from storelens.api.records import read_records, report
+from storelens.api.records import RECORDS_BODY, read_records, report
 from storelens.api.schemas import (
     ConsentPublic,
     CustomerProfile,
@@ -36,17 +36,7 @@ SOURCE = Query(
 )
 
 
-@router.post(
-    "/import",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                "text/csv": {"schema": {"type": "string"}},
-            }
-        }
-    },
-)
+@router.post("/import", openapi_extra=RECORDS_BODY)
 async def import_customers(
     request: Request,
     principal: AnalystOrAdmin,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from storelens import catalogue
 from storelens.api.deps import AnalystOrAdmin, AnyPerson, EngineDep
-from storelens.api.records import read_records, report
+from storelens.api.records import RECORDS_BODY, read_records, report
 from storelens.api.schemas import ImportReport, ListOf, ProductPublic
 from storelens.catalogue import product_rows
 from storelens.privacy import audit
@@ -31,17 +31,7 @@ def list_products(
     )
 
 
-@router.post(
-    "/import",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                "text/csv": {"schema": {"type": "string"}},
-            }
-        }
-    },
-)
+@router.post("/import", openapi_extra=RECORDS_BODY)
 async def import_products(
     request: Request, principal: AnalystOrAdmin, engine: EngineDep
 ) -> ImportReport:
