@@ -153,3 +153,14 @@ def test_openapi_documents_the_event_body(client: TestClient) -> None:
     body = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["type"] == "array"
     assert "OrderPaidEvent" in spec["components"]["schemas"]
+
+
+def test_cors_only_when_configured(client: TestClient, settings: Any, engine: Any) -> None:
+    from storelens.api.app import create_app
+
+    preflight = {"Origin": "https://dash.example.com", "Access-Control-Request-Method": "GET"}
+    assert "access-control-allow-origin" not in client.options("/health", headers=preflight).headers
+    open_to = settings.model_copy(update={"cors_origins": ["https://dash.example.com"]})
+    other = TestClient(create_app(open_to, engine=engine, run_projections=False))
+    r = other.options("/health", headers=preflight)
+    assert r.headers["access-control-allow-origin"] == "https://dash.example.com"

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -120,6 +121,13 @@ def create_app(
     app.state.metrics = ApiMetrics()
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
+    if settings.cors_origins:  # for a dashboard served from another origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+        )
     _install_error_handlers(app)
     for module in (system, auth, events, stores, products, customers, audit):
         app.include_router(module.router)
