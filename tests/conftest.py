@@ -157,6 +157,8 @@ def event_dict(type_: str = "pos.order_paid", **overrides: Any) -> dict[str, Any
         "order.ready": {"order_id": "o-1"},
         "order.handed_off": {"order_id": "o-1", "staff_id": "barista-ana"},
         "sensor.espresso_shot": {"machine_id": "espresso-1"},
+        "staff.clock_in": {"staff_id": "barista-ana", "role": "barista"},
+        "staff.clock_out": {"staff_id": "barista-ana"},
         "vision.track": {"camera_id": "cam-1", "track_id": "t-1", "x": 1.5, "y": 2.0},
         "vision.zone_enter": {"zone_id": "queue", "track_id": "t-1"},
         "vision.zone_exit": {"zone_id": "queue", "track_id": "t-1"},

@@ -29,6 +29,8 @@ from pydantic import (
 
 __all__ = [
     "CONSENT_PURPOSES",
+    "ClockInEvent",
+    "ClockOutEvent",
     "EVENT_TYPES",
     "STORE_BOUND_TYPES",
     "ConsentChanged",
@@ -49,6 +51,7 @@ __all__ = [
     "OrderReadyEvent",
     "OrderStarted",
     "OrderStartedEvent",
+    "StaffShift",
     "TrackPoint",
     "TrackPointEvent",
     "WebEvent",
@@ -86,6 +89,7 @@ class OrderLine(_Payload):
     qty: int = Field(gt=0, le=10_000)
     unit_price: Money
     name: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=100)  # as the POS knows it
 
 
 class OrderPaid(_Payload):
@@ -122,6 +126,13 @@ class EspressoShot(_Payload):
     machine_id: Identifier
     staff_id: Identifier | None = None
     duration_s: float | None = Field(default=None, gt=0, le=600)
+
+
+class StaffShift(_Payload):
+    """A clock-in or clock-out at the POS; a break is a clock-out and a clock-in."""
+
+    staff_id: Identifier
+    role: Literal["barista", "cashier", "sales", "manager", "runner", "other"] = "barista"
 
 
 class TrackPoint(_Payload):
@@ -221,6 +232,16 @@ class EspressoShotEvent(_StoreEvent):
     payload: EspressoShot
 
 
+class ClockInEvent(_StoreEvent):
+    type: Literal["staff.clock_in"] = "staff.clock_in"
+    payload: StaffShift
+
+
+class ClockOutEvent(_StoreEvent):
+    type: Literal["staff.clock_out"] = "staff.clock_out"
+    payload: StaffShift
+
+
 class TrackPointEvent(_StoreEvent):
     type: Literal["vision.track"] = "vision.track"
     payload: TrackPoint
@@ -259,6 +280,8 @@ Event = Annotated[
         OrderReadyEvent,
         OrderHandedOffEvent,
         EspressoShotEvent,
+        ClockInEvent,
+        ClockOutEvent,
         TrackPointEvent,
         ZoneEnterEvent,
         ZoneExitEvent,
@@ -277,6 +300,8 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         OrderReadyEvent,
         OrderHandedOffEvent,
         EspressoShotEvent,
+        ClockInEvent,
+        ClockOutEvent,
         TrackPointEvent,
         ZoneEnterEvent,
         ZoneExitEvent,

@@ -39,6 +39,7 @@ __all__ = [
     "consent_records",
     "consumer_offsets",
     "customers",
+    "dead_letters",
     "events",
     "metadata",
     "order_lines",
@@ -275,6 +276,18 @@ consent_records = Table(
     Column("ts", UTCDateTime, nullable=False),
     Column("event_id", Uuid, nullable=False, unique=True),
     Index(None, "subject", "purpose", "ts"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False, default=_now),
+    Column("channel", String(32), nullable=False),  # mqtt, edge, http …
+    Column("origin", String(512)),  # e.g. the MQTT topic
+    Column("reason", Text, nullable=False),
+    Column("body", Text, nullable=False),  # the message as received (decoded lossily)
+    Index(None, "received_at"),
 )
 
 audit_log = Table(
