@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
     run_projections: bool = True  # keep read models current inside the API process
+    mqtt_url: str | None = None  # e.g. mqtt://127.0.0.1:1883; serve starts the bridge when set
+    mqtt_topic_prefix: str = "storelens"  # topics: {prefix}/{store}/{source}/{type}
+    mqtt_client_id: str = "storelens-bridge"  # stable, so the broker keeps our session
+    alert_webhook_url: str | None = None  # staff alerts are also POSTed here when set
 
     @classmethod
     def settings_customise_sources(
