@@ -11,41 +11,63 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from storelens.cdp.records import CUSTOMER_TYPES, project_customers
+from storelens.instore.processor import AlertSink, OpsProcessor
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.sales import ORDER_TYPES, project_orders
 from storelens.storage.eventlog import EventLog, Handler
 from storelens.storage.retention import purge_raw_tracking
 
-__all__ = ["PROJECTIONS", "Projection", "ProjectionLoop", "run_projections"]
+__all__ = [
+    "Projection",
+    "ProjectionLoop",
+    "TableProjection",
+    "default_projections",
+    "run_projections",
+]
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
 
 
+class Projection(Protocol):
+    """Something that keeps a read model current from the log under its own cursor."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, event_log: EventLog, batch: int = 5000) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
-class Projection:
+class TableProjection:
+    """A stateless projection: a handler that writes rows for each batch of events."""
+
     name: str
     types: Sequence[str]
     handler: Handler
 
+    def run(self, event_log: EventLog, batch: int = 5000) -> int:
+        return event_log.consume(self.name, self.handler, types=self.types, batch=batch)
 
-PROJECTIONS: tuple[Projection, ...] = (
-    Projection("orders", ORDER_TYPES, project_orders),
-    Projection("consent", CONSENT_TYPES, project_consent),
-    Projection("customer-records", CUSTOMER_TYPES, project_customers),
-)
+
+def default_projections(on_alerts: AlertSink | None = None) -> list[Projection]:
+    """A fresh set per process: the ops processor keeps its in-flight state in memory."""
+    return [
+        TableProjection("orders", ORDER_TYPES, project_orders),
+        TableProjection("consent", CONSENT_TYPES, project_consent),
+        TableProjection("customer-records", CUSTOMER_TYPES, project_customers),
+        OpsProcessor(on_alerts=on_alerts),
+    ]
 
 
 def run_projections(
-    event_log: EventLog, projections: Sequence[Projection] = PROJECTIONS, batch: int = 5000
+    event_log: EventLog, projections: Sequence[Projection] | None = None, batch: int = 5000
 ) -> dict[str, int]:
     """Bring every projection up to the head of the log; returns events handled by each."""
-    return {
-        p.name: event_log.consume(p.name, p.handler, types=p.types, batch=batch)
-        for p in projections
-    }
+    return {p.name: p.run(event_log, batch) for p in projections or default_projections()}
 
 
 class ProjectionLoop:
@@ -53,9 +75,14 @@ class ProjectionLoop:
     the raw-tracking retention purge once an hour (when ``retention_days`` is set)."""
 
     def __init__(
-        self, event_log: EventLog, interval: float = 1.0, retention_days: int | None = None
+        self,
+        event_log: EventLog,
+        interval: float = 1.0,
+        retention_days: int | None = None,
+        projections: Sequence[Projection] | None = None,
     ) -> None:
         self.event_log, self.interval = event_log, interval
+        self.projections = list(projections or default_projections())
         self.retention_days = retention_days
         self._last_purge = 0.0
         self._stop = threading.Event()
@@ -73,7 +100,7 @@ class ProjectionLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                run_projections(self.event_log)
+                run_projections(self.event_log, self.projections)
             except Exception:  # keep serving; the next tick retries from the cursor
                 log.exception("projection update failed")
             if self.retention_days and time.monotonic() - self._last_purge > PURGE_EVERY_S:

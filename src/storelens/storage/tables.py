@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import DateTime, TypeDecorator
 
 __all__ = [
+    "alerts",
     "api_keys",
     "audit_log",
     "cameras",
@@ -42,8 +43,14 @@ __all__ = [
     "dead_letters",
     "events",
     "metadata",
+    "ops_orders",
+    "ops_queue_waits",
+    "ops_shifts",
+    "ops_visits",
+    "ops_zone_visits",
     "order_lines",
     "orders",
+    "processor_state",
     "products",
     "staff",
     "store_layouts",
@@ -276,6 +283,97 @@ consent_records = Table(
     Column("ts", UTCDateTime, nullable=False),
     Column("event_id", Uuid, nullable=False, unique=True),
     Index(None, "subject", "purpose", "ts"),
+)
+
+# -- in-store operations: facts closed by the ops processor (storelens.instore) --------
+
+ops_orders = Table(
+    "ops_orders",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("store_id", Id, nullable=False),
+    Column("order_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("register_id", Id),
+    Column("paid_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("ready_at", UTCDateTime),
+    Column("handed_off_at", UTCDateTime),
+    Column("barista", Id),
+    Column("drinks", Integer, nullable=False),
+    Column("items", Integer, nullable=False),
+    Index(None, "store_id", "paid_at"),
+)
+
+ops_zone_visits = Table(
+    "ops_zone_visits",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("store_id", Id, nullable=False),
+    Column("track_id", Id, nullable=False),
+    Column("zone_id", String(64), nullable=False),
+    Column("enter", UTCDateTime, nullable=False),
+    Column("exit", UTCDateTime, nullable=False),
+    Column("is_staff", Boolean, nullable=False),
+    Index(None, "store_id", "enter"),
+)
+
+ops_visits = Table(
+    "ops_visits",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("store_id", Id, nullable=False),
+    Column("track_id", Id, nullable=False),
+    Column("enter", UTCDateTime, nullable=False),
+    Column("exit", UTCDateTime, nullable=False),
+    Column("zones", Integer, nullable=False),
+    Column("closed_by", String(16), nullable=False),
+    Index(None, "store_id", "enter"),
+)
+
+ops_queue_waits = Table(
+    "ops_queue_waits",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("store_id", Id, nullable=False),
+    Column("track_id", Id, nullable=False),
+    Column("queue_enter", UTCDateTime, nullable=False),
+    Column("counter_enter", UTCDateTime, nullable=False),
+    Index(None, "store_id", "queue_enter"),
+)
+
+ops_shifts = Table(
+    "ops_shifts",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("store_id", Id, nullable=False),
+    Column("staff_id", Id, nullable=False),
+    Column("start", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+    Index(None, "store_id", "start"),
+)
+
+processor_state = Table(
+    "processor_state",
+    metadata,
+    Column("processor", String(128), primary_key=True),
+    Column("state", Document, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("store_id", Id, nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # raised | cleared
+    Column("at", UTCDateTime, nullable=False),  # event time of the change
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, default=_now),
+    Index(None, "store_id", "at"),
 )
 
 dead_letters = Table(

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Text  # noqa: F401  # autogenerate writes bare Text()
+from sqlalchemy.dialects import postgresql  # noqa: F401
 
 import storelens.storage.tables
 ${imports if imports else ""}

@@ -1,0 +1,1 @@
+"""In-store operations: order fulfillment, barista productivity, queues, dwell, alerts."""

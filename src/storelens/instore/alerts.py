@@ -1,0 +1,139 @@
+"""Staff alert rules, evaluated once per event-time minute on a live snapshot.
+
+An alert is raised when its condition starts to hold and cleared when it stops, so
+a long rush gives one alert, not one per event. Firing state is part of the
+tracker's snapshot, which makes alerts exactly-once across processor restarts.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+__all__ = ["DEFAULT_RULES", "AlertChange", "AlertRule", "Snapshot", "evaluate_rules"]
+
+RuleKind = Literal["fulfillment_p90", "queue_length", "idle_barista"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """``fulfillment_p90``: p90 of orders handed off in the last ``window_min`` minutes
+    above ``threshold`` seconds (needs ``min_orders``); ``queue_length``: people in
+    queue zones above ``threshold``; ``idle_barista``: a clocked-in barista idle for
+    ``threshold`` seconds while at least ``queue_min`` people queue."""
+
+    id: str
+    kind: RuleKind
+    threshold: float
+    window_min: int = 15
+    min_orders: int = 5
+    queue_min: int = 4
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+DEFAULT_RULES: tuple[AlertRule, ...] = (
+    AlertRule("slow-orders", "fulfillment_p90", threshold=360),
+    AlertRule("long-queue", "queue_length", threshold=8),
+    AlertRule("idle-barista", "idle_barista", threshold=120, queue_min=4, severity="info"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a store looks like at one moment of event time."""
+
+    store_id: str
+    at: datetime
+    queue_length: int
+    recent_fulfillment: Sequence[tuple[datetime, float]]  # (handed off at, seconds)
+    idle_s: Mapping[str, float]  # clocked-in barista -> seconds since last order
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    store_id: str
+    rule_id: str
+    state: Literal["raised", "cleared"]
+    at: datetime
+    severity: str
+    message: str
+    value: float
+
+
+def _p90(values: Sequence[float]) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+def _measure(rule: AlertRule, snap: Snapshot) -> tuple[bool, float, str]:
+    if rule.kind == "fulfillment_p90":
+        since = snap.at - timedelta(minutes=rule.window_min)
+        values = [s for t, s in snap.recent_fulfillment if t >= since]
+        if len(values) < rule.min_orders:
+            return False, 0.0, ""
+        p90 = _p90(values)
+        return (
+            p90 > rule.threshold,
+            p90,
+            f"orders take {p90 / 60:.1f} min (p90, last {rule.window_min} min, "
+            f"{len(values)} orders); limit {rule.threshold / 60:.1f} min",
+        )
+    if rule.kind == "queue_length":
+        n = snap.queue_length
+        return n > rule.threshold, float(n), f"{n} people queueing (limit {rule.threshold:g})"
+    idle = {b: s for b, s in snap.idle_s.items() if s >= rule.threshold}
+    if snap.queue_length < rule.queue_min or not idle:
+        return False, 0.0, ""
+    who = ", ".join(sorted(idle))
+    return (
+        True,
+        max(idle.values()),
+        f"{who} idle while {snap.queue_length} people queue",
+    )
+
+
+def evaluate_rules(
+    rules: Sequence[AlertRule],
+    snapshots: Sequence[Snapshot],
+    firing: MutableMapping[tuple[str, str], bool],
+) -> list[AlertChange]:
+    """Changes since the last evaluation; updates ``firing`` in place."""
+    changes = []
+    for snap in snapshots:
+        for rule in rules:
+            on, value, message = _measure(rule, snap)
+            key = (snap.store_id, rule.id)
+            was = firing.get(key, False)
+            if on and not was:
+                changes.append(
+                    AlertChange(
+                        snap.store_id,
+                        rule.id,
+                        "raised",
+                        snap.at,
+                        rule.severity,
+                        message,
+                        round(value, 3),
+                    )
+                )
+            elif was and not on:
+                changes.append(
+                    AlertChange(
+                        snap.store_id,
+                        rule.id,
+                        "cleared",
+                        snap.at,
+                        rule.severity,
+                        f"{rule.id} back to normal",
+                        0.0,
+                    )
+                )
+            if on:
+                firing[key] = True
+            else:
+                firing.pop(key, None)
+    return changes

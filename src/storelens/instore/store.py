@@ -1,0 +1,147 @@
+"""Reading and writing operations facts, processor state and alerts (the I/O half)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, select
+
+from storelens.instore.alerts import AlertChange
+from storelens.instore.facts import (
+    Fact,
+    OpsFacts,
+    OrderFact,
+    QueueWait,
+    ShiftFact,
+    VisitFact,
+    ZoneVisit,
+)
+from storelens.storage.dialects import dialect_for
+from storelens.storage.tables import (
+    alerts,
+    ops_orders,
+    ops_queue_waits,
+    ops_shifts,
+    ops_visits,
+    ops_zone_visits,
+    processor_state,
+    zones,
+)
+
+__all__ = [
+    "list_alerts",
+    "load_facts",
+    "load_state",
+    "save_state",
+    "write_alerts",
+    "write_facts",
+    "zone_kinds",
+]
+
+_TABLES: dict[type, Table] = {
+    OrderFact: ops_orders,
+    ZoneVisit: ops_zone_visits,
+    VisitFact: ops_visits,
+    QueueWait: ops_queue_waits,
+    ShiftFact: ops_shifts,
+}
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(c.name for c in table.columns if c.name != "id") for cls, table in _TABLES.items()
+}
+
+
+def write_facts(conn: Connection, facts: Sequence[Fact]) -> None:
+    grouped: dict[type, list[dict[str, Any]]] = {}
+    for f in facts:
+        cls = type(f)
+        grouped.setdefault(cls, []).append({k: getattr(f, k) for k in _FIELDS[cls]})
+    for cls, rows in grouped.items():
+        conn.execute(_TABLES[cls].insert(), rows)
+
+
+def load_facts(
+    engine: Engine,
+    store_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> OpsFacts:
+    """Facts that can fall in ``[since, until)``; shifts and orders are read with an
+    eight-hour margin because they are counted by overlap and by payment time."""
+    from datetime import timedelta
+
+    margin = timedelta(hours=8)
+    out = OpsFacts()
+    time_col = {
+        OrderFact: "paid_at",
+        ZoneVisit: "enter",
+        VisitFact: "enter",
+        QueueWait: "queue_enter",
+        ShiftFact: "start",
+    }
+    with engine.connect() as conn:
+        for cls, table in _TABLES.items():
+            stmt = select(*[table.c[k] for k in _FIELDS[cls]])
+            if store_id is not None:
+                stmt = stmt.where(table.c.store_id == store_id)
+            col = table.c[time_col[cls]]
+            if since is not None:
+                stmt = stmt.where((col >= since - margin) | col.is_(None))
+            if until is not None:
+                stmt = stmt.where((col < until + margin) | col.is_(None))
+            rows = conn.execute(stmt.order_by(table.c.id)).all()
+            out.add([cls(*r) for r in rows])
+    return out
+
+
+def load_state(conn: Connection, processor: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(processor_state.c.state).where(processor_state.c.processor == processor)
+    ).first()
+    return row.state if row else None
+
+
+def save_state(conn: Connection, processor: str, state: dict[str, Any]) -> None:
+    stmt = dialect_for(conn).upsert(processor_state, ["processor"], ["state", "updated_at"])
+    conn.execute(stmt, {"processor": processor, "state": state, "updated_at": datetime.now(UTC)})
+
+
+def write_alerts(conn: Connection, changes: Sequence[AlertChange]) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "store_id": c.store_id,
+            "rule_id": c.rule_id,
+            "state": c.state,
+            "at": c.at,
+            "severity": c.severity,
+            "message": c.message,
+            "value": c.value,
+            "created_at": datetime.now(UTC),
+        }
+        for c in changes
+    ]
+    if rows:
+        conn.execute(alerts.insert(), rows)
+    return rows
+
+
+def list_alerts(
+    engine: Engine, store_id: str, *, limit: int = 100, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    stmt = select(alerts).where(alerts.c.store_id == store_id)
+    if since is not None:
+        stmt = stmt.where(alerts.c.at >= since)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.order_by(alerts.c.id.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def zone_kinds(conn: Connection) -> dict[str, dict[str, str]]:
+    """store id -> zone id -> kind, from the latest layouts."""
+    out: dict[str, dict[str, str]] = {}
+    for store_id, zone_id, kind in conn.execute(
+        select(zones.c.store_id, zones.c.zone_id, zones.c.kind)
+    ):
+        out.setdefault(store_id, {})[zone_id] = kind
+    return out
