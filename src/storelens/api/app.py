@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,10 +17,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from storelens import __version__
 from storelens.api.metrics import ApiMetrics
 from storelens.api.ratelimit import limiter_for
-from storelens.api.routers import audit, auth, customers, events, products, stores, system
+from storelens.api.routers import (
+    audit,
+    auth,
+    customers,
+    events,
+    ops,
+    products,
+    stores,
+    system,
+)
 from storelens.config import Settings
 from storelens.core.errors import AuthError, Conflict, Forbidden, LayoutError, NotFound
-from storelens.processors import ProjectionLoop
+from storelens.processors import ProjectionLoop, default_projections
+from storelens.staff.hub import StoreHub
+from storelens.staff.webhook import Webhook
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 
@@ -41,6 +53,11 @@ class _MetricsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.timed(scope, receive, send)
+
+
+def alert_message(row: dict[str, Any]) -> dict[str, Any]:
+    """An alert row as JSON-ready data for devices and webhooks."""
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
 
 
 def _error(status: int, detail: Any) -> JSONResponse:
@@ -93,14 +110,28 @@ def create_app(
     event_log = EventLog(engine)
     if run_projections is None:
         run_projections = settings.run_projections
+    hub = StoreHub()
+    webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
+
+    def deliver(rows: list[dict[str, Any]]) -> None:
+        messages = [alert_message(r) for r in rows]
+        hub.publish(messages)
+        if webhook is not None:
+            webhook.publish(messages)
+
     loop = (
-        ProjectionLoop(event_log, retention_days=settings.raw_tracking_retention_days)
+        ProjectionLoop(
+            event_log,
+            retention_days=settings.raw_tracking_retention_days,
+            projections=default_projections(on_alerts=deliver),
+        )
         if run_projections
         else None
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        hub.bind(asyncio.get_running_loop())
         if loop is not None:
             loop.start()
         try:
@@ -108,6 +139,8 @@ def create_app(
         finally:
             if loop is not None:
                 loop.stop()
+            if webhook is not None:
+                webhook.close()
 
     app = FastAPI(
         title="storelens",
@@ -119,6 +152,7 @@ def create_app(
     app.state.engine = engine
     app.state.event_log = event_log
     app.state.metrics = ApiMetrics()
+    app.state.hub = hub
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:  # for a dashboard served from another origin
@@ -129,7 +163,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     _install_error_handlers(app)
-    for module in (system, auth, events, stores, products, customers, audit):
+    for module in (system, auth, events, stores, ops, products, customers, audit):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -16,6 +16,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
+from starlette.requests import HTTPConnection
 
 from storelens.accounts import KEY_PREFIX, Role, find_api_key
 from storelens.config import Settings
@@ -29,6 +30,7 @@ __all__ = [
     "allow",
     "current_principal",
     "issue_token",
+    "principal_from_credential",
     "public",
 ]
 
@@ -66,7 +68,7 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def _from_token(request: Request, token: str) -> Principal:
+def _from_token(request: HTTPConnection, token: str) -> Principal:
     settings: Settings = request.app.state.settings
     try:
         claims = jwt.decode(
@@ -89,7 +91,7 @@ def _from_token(request: Request, token: str) -> Principal:
     return Principal(name=claims["sub"], kind="user", role=Role(row.role), ip=_ip(request))
 
 
-def _from_key(request: Request, secret: str) -> Principal:
+def _from_key(request: HTTPConnection, secret: str) -> Principal:
     try:
         key = find_api_key(request.app.state.engine, secret)
     except AuthError as exc:
@@ -103,7 +105,7 @@ def _from_key(request: Request, secret: str) -> Principal:
     )
 
 
-def _ip(request: Request) -> str | None:
+def _ip(request: HTTPConnection) -> str | None:
     return request.client.host if request.client else None
 
 
@@ -119,6 +121,13 @@ async def current_principal(
             return _from_key(request, token)
         return _from_token(request, token)
     raise _unauthorized("not authenticated: send a bearer token or an X-API-Key header")
+
+
+def principal_from_credential(conn: HTTPConnection, credential: str) -> Principal:
+    """A token or API key given outside the usual headers (WebSocket query strings)."""
+    if credential.startswith(f"{KEY_PREFIX}_"):
+        return _from_key(conn, credential)
+    return _from_token(conn, credential)
 
 
 class RoleGate:

@@ -29,10 +29,10 @@ from pydantic import (
 
 __all__ = [
     "CONSENT_PURPOSES",
-    "ClockInEvent",
-    "ClockOutEvent",
     "EVENT_TYPES",
     "STORE_BOUND_TYPES",
+    "ClockInEvent",
+    "ClockOutEvent",
     "ConsentChanged",
     "ConsentChangedEvent",
     "ConsentPurpose",

@@ -1,0 +1,141 @@
+"""The ops tracker on hand-built event sequences: edge cases first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from storelens.instore.alerts import AlertRule
+from storelens.instore.facts import OpsFacts
+from storelens.instore.processor import FileEvent
+from storelens.instore.report import ops_report, percentile
+from storelens.instore.tracker import OpsTracker, TrackerConfig
+
+T0 = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
+KINDS = {"s": {"entrance": "entrance", "queue": "queue", "counter": "counter",
+               "pickup": "pickup", "bar": "staff_only", "seating": "seating"}}
+
+
+def ev(type_: str, sec: float, **payload: Any) -> FileEvent:
+    return FileEvent(type_, T0 + timedelta(seconds=sec), "s", None, payload)
+
+
+def paid(sec: float, order: str, drinks: int = 1, food: int = 0, **kw: Any) -> FileEvent:
+    lines = [{"product_id": "latte", "qty": drinks, "unit_price": 3.5, "category": "coffee"}]
+    if food:
+        lines.append({"product_id": "bun", "qty": food, "unit_price": 2.0, "category": "bakery"})
+    return ev("pos.order_paid", sec, order_id=order, lines=lines, **kw)
+
+
+def walk(track: str, path: list[tuple[str, float, float]]) -> list[FileEvent]:
+    out = []
+    for zone, enter, exit_ in path:
+        out.append(ev("vision.zone_enter", enter, zone_id=zone, track_id=track))
+        out.append(ev("vision.zone_exit", exit_, zone_id=zone, track_id=track))
+    return sorted(out, key=lambda e: (e.ts, e.type == "vision.zone_enter"))
+
+
+def run(events: list[FileEvent], **cfg: Any) -> tuple[OpsFacts, OpsTracker]:
+    tracker = OpsTracker(TrackerConfig(zone_kinds=KINDS, **cfg))
+    facts = OpsFacts()
+    facts.add(tracker.apply_all(sorted(events, key=lambda e: e.ts)))
+    return facts, tracker
+
+
+def test_order_lifecycle_and_drinks() -> None:
+    facts, _ = run([
+        ev("staff.clock_in", 0, staff_id="ana"),
+        paid(10, "o1", drinks=2, food=1, register_id="reg-1"),
+        ev("order.started", 20, order_id="o1", staff_id="ana"),
+        ev("order.ready", 140, order_id="o1", staff_id="ana"),
+        ev("order.handed_off", 150.5, order_id="o1", staff_id="ana"),
+        ev("staff.clock_out", 3600, staff_id="ana"),
+    ])
+    (order,) = facts.orders
+    assert order.fulfillment_s == 140.5
+    assert (order.drinks, order.items, order.barista) == (2, 3, "ana")
+    report = ops_report(facts, store_id="s")
+    (ana,) = report["baristas"]
+    assert ana["drinks_per_hour"] == 2.0  # 2 drinks in a 1-hour shift
+    assert ana["utilisation"] == round(120 / 3600, 4)
+
+
+def test_missing_events_are_incomplete_not_zero() -> None:
+    tracker = OpsTracker(TrackerConfig(zone_kinds=KINDS, order_timeout_s=600))
+    facts = OpsFacts()
+    facts.add(tracker.apply_all([
+        paid(0, "never-handed"),
+        ev("order.handed_off", 30, order_id="never-paid", staff_id="ana"),
+        paid(40, "ok"),
+        ev("order.handed_off", 100, order_id="ok", staff_id="ana"),
+        ev("sensor.espresso_shot", 1200, machine_id="m"),  # time passes: the sweep runs
+    ]))
+    report = ops_report(facts, store_id="s")["fulfillment"]
+    assert (report["complete"], report["incomplete"]) == (1, 2)
+    assert report["p50_s"] == 60.0
+    missing = {o["order_id"]: o["missing"] for o in report["incomplete_orders"]}
+    assert missing == {"never-paid": ["paid"], "never-handed": ["handed_off"]}
+
+
+def test_queue_wait_excludes_staff_and_dwell_per_visit() -> None:
+    customer = walk("c1", [("entrance", 0, 4), ("queue", 4, 64), ("counter", 64, 120),
+                           ("pickup", 120, 300), ("entrance", 300, 305)])
+    staff = walk("st", [("bar", 0, 50), ("queue", 50, 70), ("seating", 70, 90),
+                        ("queue", 90, 95), ("counter", 95, 97), ("bar", 97, 400)])
+    facts, _ = run(customer + staff)
+    assert [(q.track_id, q.wait_s) for q in facts.queue_waits] == [("c1", 60.0)]
+    assert [(v.track_id, v.dwell_s, v.closed_by) for v in facts.visits] == [("c1", 305.0, "left")]
+    report = ops_report(facts, store_id="s", queue_zones=["queue"], bucket_minutes=1)
+    assert report["queue"]["wait_p50_s"] == 60.0
+    assert max(b["max"] for b in report["queue"]["length"]) == 1  # the barista never counts
+    zone = {z["zone_id"]: z for z in report["dwell"]["by_zone"]}
+    assert zone["pickup"]["p50_s"] == 180.0 and "bar" not in zone
+
+
+def test_walk_by_times_out() -> None:
+    facts, tracker = run(walk("w", [("entrance", 0, 5)])
+                         + [ev("sensor.espresso_shot", 2000, machine_id="m")],
+                         visit_timeout_s=600)
+    assert [(v.track_id, v.closed_by, v.dwell_s) for v in facts.visits] == [("w", "timeout", 5.0)]
+    assert tracker.tracks == {}
+
+
+def test_state_round_trip_gives_identical_facts() -> None:
+    events = sorted(
+        walk("a", [("entrance", 0, 3), ("queue", 3, 90), ("counter", 90, 150),
+                   ("pickup", 150, 400), ("entrance", 400, 404)])
+        + [ev("staff.clock_in", 0, staff_id="ana"), paid(150, "o1"),
+           ev("order.started", 160, order_id="o1", staff_id="ana"),
+           ev("order.ready", 380, order_id="o1", staff_id="ana"),
+           ev("order.handed_off", 390, order_id="o1", staff_id="ana"),
+           ev("staff.clock_out", 4000, staff_id="ana")],
+        key=lambda e: e.ts,
+    )
+    whole, _ = run(events)
+    for cut in range(1, len(events)):
+        config = TrackerConfig(zone_kinds=KINDS)
+        first = OpsTracker(config)
+        parts = OpsFacts()
+        parts.add(first.apply_all(events[:cut]))
+        resumed = OpsTracker.from_state(config, first.state())
+        parts.add(resumed.apply_all(events[cut:]))
+        assert parts.as_dict() == whole.as_dict(), f"diverged when cut at {cut}"
+
+
+def test_alerts_fire_once_per_episode() -> None:
+    rule = AlertRule("long-queue", "queue_length", threshold=2)
+    people = []
+    for i in range(4):  # four people queue from minute 1 to minute 10
+        people += walk(f"p{i}", [("entrance", 50, 60 + i), ("queue", 60 + i, 600)])
+    people.append(ev("sensor.espresso_shot", 1000, machine_id="m"))
+    _, tracker = run(people, alert_rules=(rule,))
+    assert [(a.rule_id, a.state) for a in tracker.alerts] == [
+        ("long-queue", "raised"), ("long-queue", "cleared")]
+    raised, cleared = tracker.alerts
+    assert raised.value == 4 and raised.at < cleared.at
+
+
+def test_percentile_matches_linear_interpolation() -> None:
+    assert percentile([1, 2, 3, 4], 0.5) == 2.5
+    assert percentile([10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 0.9) == 91.0
+    assert percentile([], 0.5) is None
