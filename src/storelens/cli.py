@@ -25,6 +25,7 @@ from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import count_items, read_items
+from storelens.instore.cli import ops_app
 from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
@@ -46,6 +47,7 @@ layout_app = typer.Typer(help="Store layout files: check and load them.", no_arg
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(layout_app, name="layout")
+app.add_typer(ops_app, name="ops")
 
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,144 @@
+"""``storelens ops``: the operations report in the terminal or as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from storelens.config import Settings
+from storelens.core.layout import load_layout
+from storelens.instore.processor import report_from_db, report_from_file
+from storelens.processors import run_projections
+from storelens.storage.db import create_engine
+from storelens.storage.eventlog import EventLog
+
+__all__ = ["ops_app"]
+
+ops_app = typer.Typer(
+    help="Store operations: fulfillment, baristas, queues, dwell.", no_args_is_help=True
+)
+console = Console()
+
+
+def _default_layout() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("storelens.samples") / "layouts" / "cafe.toml"))
+
+
+def _window(day: str | None, tz: str) -> tuple[datetime | None, datetime | None]:
+    if day is None:
+        return None, None
+    d = date.fromisoformat(day)
+    start = datetime.combine(d, time(0), tzinfo=ZoneInfo(tz))
+    return start, start + timedelta(days=1)
+
+
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def _print(report: dict[str, Any]) -> None:
+    f = report["fulfillment"]
+    console.print(
+        f"[bold]Order fulfillment[/bold] (payment → hand-off): {f['complete']} orders, "
+        f"p50 {_minutes(f['p50_s'])}, p90 {_minutes(f['p90_s'])}, "
+        f"max {_minutes(f['max_s'])}; {f['incomplete']} incomplete"
+    )
+    for title, rows in (
+        ("by daypart", f["by_daypart"]),
+        ("by channel", f["by_channel"]),
+        ("by register", f["by_register"]),
+    ):
+        table = Table(title=f"fulfillment {title}")
+        for col in ("", "orders", "p50", "p90", "max"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            table.add_row(
+                r["key"],
+                str(r["count"]),
+                _minutes(r["p50_s"]),
+                _minutes(r["p90_s"]),
+                _minutes(r["max_s"]),
+            )
+        console.print(table)
+    table = Table(title="baristas")
+    for col in ("barista", "on shift", "orders", "drinks", "drinks/hour", "utilisation"):
+        table.add_column(col, justify="right")
+    for b in report["baristas"]:
+        util = "–" if b["utilisation"] is None else f"{b['utilisation']:.0%}"
+        dph = "–" if b["drinks_per_hour"] is None else f"{b['drinks_per_hour']:.1f}"
+        table.add_row(
+            b["staff_id"], f"{b['on_shift_h']:.1f} h", str(b["orders"]), str(b["drinks"]), dph, util
+        )
+    console.print(table)
+    q, d = report["queue"], report["dwell"]
+    peak = max((b["max"] for b in q["length"]), default=0)
+    console.print(
+        f"[bold]Queue[/bold]: {q['wait_count']} customers, wait p50 "
+        f"{_minutes(q['wait_p50_s'])}, p90 {_minutes(q['wait_p90_s'])}; "
+        f"longest queue {peak}"
+    )
+    console.print(
+        f"[bold]Dwell[/bold]: {d['count']} visits, p50 {_minutes(d['p50_s'])}, "
+        f"p90 {_minutes(d['p90_s'])}"
+    )
+    for a in report.get("alerts", []):
+        console.print(f"  alert {a['state']} {a['at']}: {a['rule_id']}: {a['message']}")
+
+
+@ops_app.command("report")
+def report(
+    events: Annotated[
+        str, typer.Option(help="a JSON Lines events file, or 'db' for the database's event log")
+    ] = "db",
+    day: Annotated[str | None, typer.Option(help="local date YYYY-MM-DD (default: all)")] = None,
+    layout: Annotated[
+        Path | None, typer.Option(help="layout file for an events file (default: the sample café)")
+    ] = None,
+    store: Annotated[str | None, typer.Option(help="store id (database mode)")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="STORELENS_DATABASE_URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    detail: Annotated[bool, typer.Option(help="per order, customer and visit figures")] = False,
+) -> None:
+    """Fulfillment time, drinks per barista-hour, queue wait and dwell."""
+    if events != "db":
+        path = Path(events)
+        if not path.is_file():
+            raise typer.BadParameter(f"no such events file: {path}", param_hint="--events")
+        lay = layout or _default_layout()
+        since, until = _window(day, load_layout(lay).timezone)
+        result = report_from_file(path, lay, since=since, until=until, detail=detail)
+    else:
+        from storelens import stores
+
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        engine = create_engine(settings.database_url)
+        run_projections(EventLog(engine))  # bring facts up to the head of the log
+        with engine.connect() as conn:
+            known = stores.list_stores(conn)
+        if not known:
+            raise typer.BadParameter("the database has no stores", param_hint="--store")
+        chosen = next((s for s in known if s["id"] == store), None) if store else known[0]
+        if chosen is None:
+            raise typer.BadParameter(f"no store {store!r}", param_hint="--store")
+        since, until = _window(day, chosen["timezone"])
+        result = report_from_db(
+            engine,
+            chosen["id"],
+            timezone=chosen["timezone"],
+            since=since,
+            until=until,
+            detail=detail,
+        )
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        _print(result)
