@@ -48,6 +48,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(layout_app, name="layout")
 app.add_typer(ops_app, name="ops")
+sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
 
 console = Console()
 err = Console(stderr=True)
@@ -269,6 +271,27 @@ def retention(
     console.print(
         f"{verb} {result.deleted:,} raw tracking events before {result.cutoff:%Y-%m-%d %H:%M} UTC"
     )
+
+
+@sim_app.command("run")
+def sim_run(
+    out: Annotated[Path, typer.Option(help="directory for events.jsonl and truth.json")],
+    layout: Annotated[Path | None, typer.Option(help="layout file (default: the sample "
+                                                "café)")] = None,
+    days: Annotated[int, typer.Option(min=1, max=366)] = 1,
+    seed: Annotated[int, typer.Option()] = 7,
+    positions_fps: Annotated[float | None, typer.Option(help="also write positions.parquet "
+                                                        "at this many frames per second")] = None,
+) -> None:
+    """Simulate store days: the events real systems would emit, and the ground truth."""
+    from storelens.sim import default_layout_path, run_simulation
+
+    with console.status(f"simulating {days} day(s)…"):
+        summary = run_simulation(layout or default_layout_path(), days, seed, out,
+                                 positions_fps=positions_fps)
+    console.print(f"{summary.store_id}: {summary.visits:,} visits, {summary.orders:,} orders, "
+                  f"{summary.events:,} events in {summary.seconds:.1f} s")
+    console.print(f"wrote {summary.events_path} and {summary.truth_path}")
 
 
 @users_app.command("create")

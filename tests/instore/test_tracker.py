@@ -12,8 +12,16 @@ from storelens.instore.report import ops_report, percentile
 from storelens.instore.tracker import OpsTracker, TrackerConfig
 
 T0 = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
-KINDS = {"s": {"entrance": "entrance", "queue": "queue", "counter": "counter",
-               "pickup": "pickup", "bar": "staff_only", "seating": "seating"}}
+KINDS = {
+    "s": {
+        "entrance": "entrance",
+        "queue": "queue",
+        "counter": "counter",
+        "pickup": "pickup",
+        "bar": "staff_only",
+        "seating": "seating",
+    }
+}
 
 
 def ev(type_: str, sec: float, **payload: Any) -> FileEvent:
@@ -43,14 +51,16 @@ def run(events: list[FileEvent], **cfg: Any) -> tuple[OpsFacts, OpsTracker]:
 
 
 def test_order_lifecycle_and_drinks() -> None:
-    facts, _ = run([
-        ev("staff.clock_in", 0, staff_id="ana"),
-        paid(10, "o1", drinks=2, food=1, register_id="reg-1"),
-        ev("order.started", 20, order_id="o1", staff_id="ana"),
-        ev("order.ready", 140, order_id="o1", staff_id="ana"),
-        ev("order.handed_off", 150.5, order_id="o1", staff_id="ana"),
-        ev("staff.clock_out", 3600, staff_id="ana"),
-    ])
+    facts, _ = run(
+        [
+            ev("staff.clock_in", 0, staff_id="ana"),
+            paid(10, "o1", drinks=2, food=1, register_id="reg-1"),
+            ev("order.started", 20, order_id="o1", staff_id="ana"),
+            ev("order.ready", 140, order_id="o1", staff_id="ana"),
+            ev("order.handed_off", 150.5, order_id="o1", staff_id="ana"),
+            ev("staff.clock_out", 3600, staff_id="ana"),
+        ]
+    )
     (order,) = facts.orders
     assert order.fulfillment_s == 140.5
     assert (order.drinks, order.items, order.barista) == (2, 3, "ana")
@@ -63,13 +73,17 @@ def test_order_lifecycle_and_drinks() -> None:
 def test_missing_events_are_incomplete_not_zero() -> None:
     tracker = OpsTracker(TrackerConfig(zone_kinds=KINDS, order_timeout_s=600))
     facts = OpsFacts()
-    facts.add(tracker.apply_all([
-        paid(0, "never-handed"),
-        ev("order.handed_off", 30, order_id="never-paid", staff_id="ana"),
-        paid(40, "ok"),
-        ev("order.handed_off", 100, order_id="ok", staff_id="ana"),
-        ev("sensor.espresso_shot", 1200, machine_id="m"),  # time passes: the sweep runs
-    ]))
+    facts.add(
+        tracker.apply_all(
+            [
+                paid(0, "never-handed"),
+                ev("order.handed_off", 30, order_id="never-paid", staff_id="ana"),
+                paid(40, "ok"),
+                ev("order.handed_off", 100, order_id="ok", staff_id="ana"),
+                ev("sensor.espresso_shot", 1200, machine_id="m"),  # time passes: the sweep runs
+            ]
+        )
+    )
     report = ops_report(facts, store_id="s")["fulfillment"]
     assert (report["complete"], report["incomplete"]) == (1, 2)
     assert report["p50_s"] == 60.0
@@ -78,10 +92,27 @@ def test_missing_events_are_incomplete_not_zero() -> None:
 
 
 def test_queue_wait_excludes_staff_and_dwell_per_visit() -> None:
-    customer = walk("c1", [("entrance", 0, 4), ("queue", 4, 64), ("counter", 64, 120),
-                           ("pickup", 120, 300), ("entrance", 300, 305)])
-    staff = walk("st", [("bar", 0, 50), ("queue", 50, 70), ("seating", 70, 90),
-                        ("queue", 90, 95), ("counter", 95, 97), ("bar", 97, 400)])
+    customer = walk(
+        "c1",
+        [
+            ("entrance", 0, 4),
+            ("queue", 4, 64),
+            ("counter", 64, 120),
+            ("pickup", 120, 300),
+            ("entrance", 300, 305),
+        ],
+    )
+    staff = walk(
+        "st",
+        [
+            ("bar", 0, 50),
+            ("queue", 50, 70),
+            ("seating", 70, 90),
+            ("queue", 90, 95),
+            ("counter", 95, 97),
+            ("bar", 97, 400),
+        ],
+    )
     facts, _ = run(customer + staff)
     assert [(q.track_id, q.wait_s) for q in facts.queue_waits] == [("c1", 60.0)]
     assert [(v.track_id, v.dwell_s, v.closed_by) for v in facts.visits] == [("c1", 305.0, "left")]
@@ -93,22 +124,34 @@ def test_queue_wait_excludes_staff_and_dwell_per_visit() -> None:
 
 
 def test_walk_by_times_out() -> None:
-    facts, tracker = run(walk("w", [("entrance", 0, 5)])
-                         + [ev("sensor.espresso_shot", 2000, machine_id="m")],
-                         visit_timeout_s=600)
+    facts, tracker = run(
+        [*walk("w", [("entrance", 0, 5)]), ev("sensor.espresso_shot", 2000, machine_id="m")],
+        visit_timeout_s=600,
+    )
     assert [(v.track_id, v.closed_by, v.dwell_s) for v in facts.visits] == [("w", "timeout", 5.0)]
     assert tracker.tracks == {}
 
 
 def test_state_round_trip_gives_identical_facts() -> None:
     events = sorted(
-        walk("a", [("entrance", 0, 3), ("queue", 3, 90), ("counter", 90, 150),
-                   ("pickup", 150, 400), ("entrance", 400, 404)])
-        + [ev("staff.clock_in", 0, staff_id="ana"), paid(150, "o1"),
-           ev("order.started", 160, order_id="o1", staff_id="ana"),
-           ev("order.ready", 380, order_id="o1", staff_id="ana"),
-           ev("order.handed_off", 390, order_id="o1", staff_id="ana"),
-           ev("staff.clock_out", 4000, staff_id="ana")],
+        walk(
+            "a",
+            [
+                ("entrance", 0, 3),
+                ("queue", 3, 90),
+                ("counter", 90, 150),
+                ("pickup", 150, 400),
+                ("entrance", 400, 404),
+            ],
+        )
+        + [  # noqa: RUF005  # a walk plus the order that goes with it
+            ev("staff.clock_in", 0, staff_id="ana"),
+            paid(150, "o1"),
+            ev("order.started", 160, order_id="o1", staff_id="ana"),
+            ev("order.ready", 380, order_id="o1", staff_id="ana"),
+            ev("order.handed_off", 390, order_id="o1", staff_id="ana"),
+            ev("staff.clock_out", 4000, staff_id="ana"),
+        ],
         key=lambda e: e.ts,
     )
     whole, _ = run(events)
@@ -123,16 +166,36 @@ def test_state_round_trip_gives_identical_facts() -> None:
 
 
 def test_alerts_fire_once_per_episode() -> None:
-    rule = AlertRule("long-queue", "queue_length", threshold=2)
+    rule = AlertRule(
+        "long-queue", "queue_length", threshold=2, raise_after_min=2, clear_after_min=3
+    )
     people = []
     for i in range(4):  # four people queue from minute 1 to minute 10
         people += walk(f"p{i}", [("entrance", 50, 60 + i), ("queue", 60 + i, 600)])
     people.append(ev("sensor.espresso_shot", 1000, machine_id="m"))
     _, tracker = run(people, alert_rules=(rule,))
     assert [(a.rule_id, a.state) for a in tracker.alerts] == [
-        ("long-queue", "raised"), ("long-queue", "cleared")]
+        ("long-queue", "raised"),
+        ("long-queue", "cleared"),
+    ]
     raised, cleared = tracker.alerts
-    assert raised.value == 4 and raised.at < cleared.at
+    assert raised.value == 4
+    assert raised.at == T0 + timedelta(minutes=3)  # held at minutes 2 and 3
+    assert cleared.at == T0 + timedelta(minutes=13)  # gone at minutes 11, 12 and 13
+
+
+def test_alert_hovering_at_threshold_does_not_flap() -> None:
+    rule = AlertRule(
+        "long-queue", "queue_length", threshold=2, raise_after_min=2, clear_after_min=3
+    )
+    people = []
+    for minute in range(0, 20, 2):  # 3 people queue one minute, then 2 (at the limit) the next
+        people += walk(f"x{minute}", [("queue", 60 * minute + 30, 60 * minute + 90)])
+        people += walk(f"y{minute}", [("queue", 60 * minute + 30, 60 * minute + 200)])
+        people += walk(f"z{minute}", [("queue", 60 * minute + 30, 60 * minute + 200)])
+    people.append(ev("sensor.espresso_shot", 1500, machine_id="m"))
+    _, tracker = run(people, alert_rules=(rule,))
+    assert len(tracker.alerts) <= 2
 
 
 def test_percentile_matches_linear_interpolation() -> None:

@@ -153,6 +153,7 @@ def create_app(
     app.state.event_log = event_log
     app.state.metrics = ApiMetrics()
     app.state.hub = hub
+    app.state.deliver_alerts = deliver  # what the ops processor calls after each commit
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:  # for a dashboard served from another origin

@@ -1,8 +1,10 @@
 """Staff alert rules, evaluated once per event-time minute on a live snapshot.
 
-An alert is raised when its condition starts to hold and cleared when it stops, so
-a long rush gives one alert, not one per event. Firing state is part of the
-tracker's snapshot, which makes alerts exactly-once across processor restarts.
+An alert is raised when its condition has held for a few minutes and cleared when
+it has been gone for a few more, so a long rush gives one alert, not one per event,
+and a value hovering at the threshold does not make phones buzz every minute.
+Rule state is part of the tracker's snapshot, which makes alerts exactly-once
+across processor restarts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-__all__ = ["DEFAULT_RULES", "AlertChange", "AlertRule", "Snapshot", "evaluate_rules"]
+__all__ = [
+    "DEFAULT_RULES",
+    "AlertChange",
+    "AlertRule",
+    "RuleState",
+    "Snapshot",
+    "evaluate_rules",
+]
 
 RuleKind = Literal["fulfillment_p90", "queue_length", "idle_barista"]
 
@@ -32,6 +41,8 @@ class AlertRule:
     min_orders: int = 5
     queue_min: int = 4
     severity: Literal["info", "warning", "critical"] = "warning"
+    raise_after_min: int = 2  # the condition must hold this many minutes in a row
+    clear_after_min: int = 5  # … and be gone this long before the alert clears
 
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
@@ -96,19 +107,27 @@ def _measure(rule: AlertRule, snap: Snapshot) -> tuple[bool, float, str]:
     )
 
 
+@dataclass(slots=True)
+class RuleState:
+    firing: bool = False
+    streak: int = 0  # consecutive minutes the condition disagreed with ``firing``
+
+
 def evaluate_rules(
     rules: Sequence[AlertRule],
     snapshots: Sequence[Snapshot],
-    firing: MutableMapping[tuple[str, str], bool],
+    states: MutableMapping[tuple[str, str], RuleState],
 ) -> list[AlertChange]:
-    """Changes since the last evaluation; updates ``firing`` in place."""
+    """Changes since the last evaluation; updates ``states`` in place."""
     changes = []
     for snap in snapshots:
         for rule in rules:
             on, value, message = _measure(rule, snap)
             key = (snap.store_id, rule.id)
-            was = firing.get(key, False)
-            if on and not was:
+            st = states.get(key) or RuleState()
+            st.streak = st.streak + 1 if on != st.firing else 0
+            if not st.firing and st.streak >= rule.raise_after_min:
+                st.firing, st.streak = True, 0
                 changes.append(
                     AlertChange(
                         snap.store_id,
@@ -120,7 +139,8 @@ def evaluate_rules(
                         round(value, 3),
                     )
                 )
-            elif was and not on:
+            elif st.firing and st.streak >= rule.clear_after_min:
+                st.firing, st.streak = False, 0
                 changes.append(
                     AlertChange(
                         snap.store_id,
@@ -132,8 +152,8 @@ def evaluate_rules(
                         0.0,
                     )
                 )
-            if on:
-                firing[key] = True
+            if st.firing or st.streak:
+                states[key] = st
             else:
-                firing.pop(key, None)
+                states.pop(key, None)
     return changes

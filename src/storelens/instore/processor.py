@@ -63,7 +63,7 @@ class OpsProcessor:
     """An event-log consumer named ``ops``; ``on_alerts`` is told after each commit."""
 
     name = NAME
-    types = OPS_TYPES
+    types: tuple[str, ...] = ()  # every event moves event time forward, not only ops events
 
     def __init__(
         self, rules: Sequence[AlertRule] = DEFAULT_RULES, on_alerts: AlertSink | None = None
@@ -125,15 +125,17 @@ class FileEvent:
 
 
 def read_event_file(path: Path) -> list[FileEvent]:
-    """Events of a JSON Lines file, in file order (the order a log would hold them)."""
+    """Store events of a JSON Lines file, in file order (the order a log would hold them).
+
+    Events of every type are kept, like the stream processor sees them: any event
+    moves event time forward, which drives timeouts and alert evaluation."""
     out = []
-    wanted = set(OPS_TYPES)
     with path.open("rb") as fh:
         for line in fh:
             if not line.strip():
                 continue
             raw = orjson.loads(line)
-            if raw.get("type") not in wanted:
+            if raw.get("store_id") is None:
                 continue
             out.append(
                 FileEvent(

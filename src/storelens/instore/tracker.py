@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from storelens.instore.alerts import AlertChange, AlertRule, Snapshot, evaluate_rules
+from storelens.instore.alerts import AlertChange, AlertRule, RuleState, Snapshot, evaluate_rules
 from storelens.instore.facts import (
     DRINK_CATEGORIES,
     Fact,
@@ -47,7 +47,8 @@ class OpsEvent(Protocol):
 @dataclass(frozen=True)
 class TrackerConfig:
     zone_kinds: ZoneKinds
-    visit_timeout_s: float = 1800.0  # a track silent this long has left (walk-by, lost)
+    visit_timeout_s: float = 1800.0  # a track in no zone, silent this long, has left
+    stale_inside_s: float = 4 * 3600.0  # a track "inside" a zone this long was lost
     order_timeout_s: float = 4 * 3600.0  # a paid order never handed off is incomplete
     alert_rules: tuple[AlertRule, ...] = ()
 
@@ -111,7 +112,7 @@ class OpsTracker:
         self.shifts: dict[tuple[str, str], datetime] = {}
         self.free_since: dict[tuple[str, str], datetime] = {}  # barista idle since
         self.recent: dict[str, list[tuple[datetime, float]]] = {}  # handed off, seconds
-        self.firing: dict[tuple[str, str], bool] = {}
+        self.firing: dict[tuple[str, str], RuleState] = {}
         self.watermark: datetime | None = None
         self._next_tick: datetime | None = None
         self.alerts: list[AlertChange] = []  # raised/cleared since last drained
@@ -124,6 +125,7 @@ class OpsTracker:
             "staff.clock_out": self._clock_out,
             "vision.zone_enter": self._enter,
             "vision.zone_exit": self._exit,
+            "vision.track": self._seen,
         }
 
     # -- feeding -----------------------------------------------------------------------
@@ -261,6 +263,12 @@ class OpsTracker:
             out.append(QueueWait(store, key[1], tr.queue_enter, ev.ts))
             tr.queue_enter = None
 
+    def _seen(self, ev: OpsEvent, out: list[Fact]) -> None:
+        """A sampled position keeps a still person's track alive (seated, at the bar)."""
+        tr = self.tracks.get((ev.store_id or "", ev.payload["track_id"]))
+        if tr is not None:
+            tr.last_seen = ev.ts
+
     def _exit(self, ev: OpsEvent, out: list[Fact]) -> None:
         store = ev.store_id or ""
         p = ev.payload
@@ -290,8 +298,9 @@ class OpsTracker:
 
     def _sweep(self, now: datetime, out: list[Fact]) -> None:
         visit_cut = now - timedelta(seconds=self.config.visit_timeout_s)
+        stale_cut = now - timedelta(seconds=self.config.stale_inside_s)
         for key, tr in list(self.tracks.items()):
-            if tr.last_seen < visit_cut:
+            if tr.last_seen < (stale_cut if tr.inside else visit_cut):
                 self._close_track(key, tr, tr.last_seen, "timeout", out)
         order_cut = now - timedelta(seconds=self.config.order_timeout_s)
         for key, order in list(self.orders.items()):
@@ -366,7 +375,7 @@ class OpsTracker:
             "shifts": [[s, staff, _iso(start)] for (s, staff), start in self.shifts.items()],
             "free_since": [[s, staff, _iso(t)] for (s, staff), t in self.free_since.items()],
             "recent": {s: [[_iso(t), v] for t, v in items] for s, items in self.recent.items()},
-            "firing": [[s, rule] for (s, rule), on in self.firing.items() if on],
+            "firing": [[s, rule, st.firing, st.streak] for (s, rule), st in self.firing.items()],
         }
 
     @classmethod
@@ -410,5 +419,5 @@ class OpsTracker:
             s: [(t, v) for ts_, v in items if (t := _ts(ts_))]
             for s, items in state["recent"].items()
         }
-        tracker.firing = {(s, rule): True for s, rule in state["firing"]}
+        tracker.firing = {(s, r): RuleState(on, streak) for s, r, on, streak in state["firing"]}
         return tracker
