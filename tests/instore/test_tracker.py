@@ -133,27 +133,22 @@ def test_walk_by_times_out() -> None:
 
 
 def test_state_round_trip_gives_identical_facts() -> None:
-    events = sorted(
-        walk(
-            "a",
-            [
-                ("entrance", 0, 3),
-                ("queue", 3, 90),
-                ("counter", 90, 150),
-                ("pickup", 150, 400),
-                ("entrance", 400, 404),
-            ],
-        )
-        + [  # noqa: RUF005  # a walk plus the order that goes with it
-            ev("staff.clock_in", 0, staff_id="ana"),
-            paid(150, "o1"),
-            ev("order.started", 160, order_id="o1", staff_id="ana"),
-            ev("order.ready", 380, order_id="o1", staff_id="ana"),
-            ev("order.handed_off", 390, order_id="o1", staff_id="ana"),
-            ev("staff.clock_out", 4000, staff_id="ana"),
-        ],
-        key=lambda e: e.ts,
-    )
+    path = [
+        ("entrance", 0, 3),
+        ("queue", 3, 90),
+        ("counter", 90, 150),
+        ("pickup", 150, 400),
+        ("entrance", 400, 404),
+    ]
+    order = [
+        ev("staff.clock_in", 0, staff_id="ana"),
+        paid(150, "o1"),
+        ev("order.started", 160, order_id="o1", staff_id="ana"),
+        ev("order.ready", 380, order_id="o1", staff_id="ana"),
+        ev("order.handed_off", 390, order_id="o1", staff_id="ana"),
+        ev("staff.clock_out", 4000, staff_id="ana"),
+    ]
+    events = sorted([*walk("a", path), *order], key=lambda e: e.ts)
     whole, _ = run(events)
     for cut in range(1, len(events)):
         config = TrackerConfig(zone_kinds=KINDS)
