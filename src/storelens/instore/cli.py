@@ -142,3 +142,32 @@ def report(
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
         _print(result)
+
+
+@ops_app.command("process")
+def process(
+    database_url: Annotated[str | None, typer.Option(envvar="STORELENS_DATABASE_URL")] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow/--once", help="keep running and pick up new events every second"),
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, max=100_000)] = 5000,
+) -> None:
+    """Run the stream processors (ops metrics, alerts, read models) over the event log.
+
+    The API server does this itself; run it separately when the server runs with
+    STORELENS_RUN_PROJECTIONS=false. Safe to kill at any point: it resumes exactly.
+    """
+    import time as _time
+
+    from storelens.processors import default_projections
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    event_log = EventLog(create_engine(settings.database_url))
+    projections = default_projections()
+    while True:
+        counts = run_projections(event_log, projections, batch)
+        if not follow:
+            console.print(", ".join(f"{k}: {v:,}" for k, v in counts.items()))
+            return
+        _time.sleep(1.0)
