@@ -276,21 +276,27 @@ def retention(
 @sim_app.command("run")
 def sim_run(
     out: Annotated[Path, typer.Option(help="directory for events.jsonl and truth.json")],
-    layout: Annotated[Path | None, typer.Option(help="layout file (default: the sample "
-                                                "café)")] = None,
+    layout: Annotated[
+        Path | None, typer.Option(help="layout file (default: the sample café)")
+    ] = None,
     days: Annotated[int, typer.Option(min=1, max=366)] = 1,
     seed: Annotated[int, typer.Option()] = 7,
-    positions_fps: Annotated[float | None, typer.Option(help="also write positions.parquet "
-                                                        "at this many frames per second")] = None,
+    positions_fps: Annotated[
+        float | None,
+        typer.Option(help="also write positions.parquet at this many frames per second"),
+    ] = None,
 ) -> None:
     """Simulate store days: the events real systems would emit, and the ground truth."""
     from storelens.sim import default_layout_path, run_simulation
 
     with console.status(f"simulating {days} day(s)…"):
-        summary = run_simulation(layout or default_layout_path(), days, seed, out,
-                                 positions_fps=positions_fps)
-    console.print(f"{summary.store_id}: {summary.visits:,} visits, {summary.orders:,} orders, "
-                  f"{summary.events:,} events in {summary.seconds:.1f} s")
+        summary = run_simulation(
+            layout or default_layout_path(), days, seed, out, positions_fps=positions_fps
+        )
+    console.print(
+        f"{summary.store_id}: {summary.visits:,} visits, {summary.orders:,} orders, "
+        f"{summary.events:,} events in {summary.seconds:.1f} s"
+    )
     console.print(f"wrote {summary.events_path} and {summary.truth_path}")
 
 
@@ -382,3 +388,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
+
+
+if __name__ == "__main__":  # python -m storelens.cli
+    main()
