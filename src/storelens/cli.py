@@ -26,6 +26,7 @@ from storelens.core.layout import load_layout
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import count_items, read_items
 from storelens.instore.cli import ops_app
+from storelens.instore.cli import print_report as print_ops_report
 from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
@@ -218,19 +219,21 @@ def demo(
         "demo-data"
     ),
     port: Annotated[int, typer.Option(help="TCP port of the demo server")] = 8000,
-    seed: Annotated[int, typer.Option(help="seed of the generated day")] = 7,
+    seed: Annotated[int, typer.Option(help="seed of the simulation")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=60, help="café days to simulate")] = 1,
     serve_api: Annotated[
         bool, typer.Option("--serve/--no-serve", help="start the server afterwards")
     ] = True,
 ) -> None:
-    """Set up a sample café with a generated day of events, then start the server."""
+    """Simulate a café, ingest its events, show the operations report, start the server."""
     from storelens.demo.run import prepare_demo
 
     try:
-        result = prepare_demo(directory, seed=seed, console=console, progress=_progress)
+        result = prepare_demo(directory, seed=seed, days=days, console=console, progress=_progress)
     except StorelensError as exc:
         raise _fail(str(exc)) from exc
     console.print(result.summary_table())
+    print_ops_report(result.ops, console)
     url = f"http://127.0.0.1:{port}"
     console.print(f"\nAPI docs:  [bold]{url}/docs[/bold]")
     console.print(f"username:  [bold]{result.username}[/bold]")

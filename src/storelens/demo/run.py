@@ -1,5 +1,9 @@
 """``storelens demo``: a working café in one command, for someone who has never seen storelens.
 
+It simulates the café's days (customers, queue, baristas, orders, camera tracks),
+ingests what the tills, order screens, espresso machines and cameras would have
+sent, runs the stream processors, and shows the operations report.
+
 Later work extends this same path (simulator, vision, dashboard) rather than adding
 new demo commands. Re-running is safe: ingest is idempotent and the demo admin's
 password is reset so it can be printed again.
@@ -12,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -19,14 +24,15 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from storelens import accounts, catalogue, stores
-from storelens.cdp.records import customer_events
 from storelens.config import Settings
 from storelens.core.errors import Conflict
 from storelens.core.layout import load_layout
-from storelens.demo.sampleday import generate_day, load_catalogue, load_customers, write_jsonl
-from storelens.ingest.batch import IngestReport, ingest_items, ingest_numbered
+from storelens.demo.sampleday import load_catalogue
+from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import read_items
+from storelens.instore.processor import report_from_db
 from storelens.processors import run_projections
+from storelens.sim import run_simulation
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
@@ -46,6 +52,7 @@ class DemoResult:
     ingest: IngestReport
     counts: dict[str, int] = field(default_factory=dict)
     revenue: float = 0.0
+    ops: dict[str, Any] = field(default_factory=dict)
 
     def summary_table(self) -> Table:
         table = Table(title=f"demo store {self.store_id}")
@@ -53,7 +60,7 @@ class DemoResult:
         table.add_column("count", justify="right")
         for name, n in self.counts.items():
             table.add_row(name, f"{n:,}")
-        table.add_row("revenue of the day (EUR)", f"{self.revenue:,.2f}")
+        table.add_row("revenue (EUR)", f"{self.revenue:,.2f}")
         return table
 
 
@@ -65,6 +72,7 @@ def prepare_demo(
     directory: Path,
     *,
     seed: int = 7,
+    days: int = 1,
     console: Console | None = None,
     progress: Callable[[], Progress] | None = None,
 ) -> DemoResult:
@@ -93,26 +101,29 @@ def prepare_demo(
         f"{len(layout.cameras)} cameras; catalogue of {stored} products"
     )
 
-    crm = ingest_items(event_log, customer_events("crm", load_customers()))
-    console.print(f"CRM records: {crm.accepted} new, {crm.duplicates} already known")
-
-    # The CRM import above already brought the customer records the day refers to.
-    day = [
-        e
-        for e in generate_day(store_id=layout.store_id, seed=seed)
-        if e.type != "customer.upserted"
-    ]
-    events_file = directory / "events.jsonl"
-    write_jsonl(day, events_file)
+    sim = run_simulation(layout_path, days, seed, directory / "sim")
+    console.print(
+        f"simulated {days} day(s): {sim.visits:,} visits, {sim.orders:,} orders, "
+        f"{sim.events:,} events ({sim.seconds:.1f} s)"
+    )
     if progress is None:
-        report = ingest_numbered(event_log, read_items(events_file))
+        report = ingest_numbered(event_log, read_items(sim.events_path), batch_size=5000)
     else:
         with progress() as bar:
-            task = bar.add_task("ingesting a generated day", total=len(day), rate="")
+            task = bar.add_task("ingesting the events", total=sim.events, rate="")
             report = ingest_numbered(
-                event_log, read_items(events_file), on_batch=lambda n: bar.advance(task, n)
+                event_log,
+                read_items(sim.events_path),
+                batch_size=5000,
+                on_batch=lambda n: bar.advance(task, n),
             )
     run_projections(event_log)
+    ops = report_from_db(
+        engine,
+        layout.store_id,
+        timezone=layout.timezone,
+        queue_zones=[z.id for z in layout.zones_of_kind("queue")],
+    )
 
     with engine.connect() as conn:
         by_type: dict[str, int] = dict(
@@ -133,4 +144,5 @@ def prepare_demo(
         ingest=report,
         counts=counts,
         revenue=float(revenue),
+        ops=ops,
     )

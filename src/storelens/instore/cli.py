@@ -19,7 +19,7 @@ from storelens.processors import run_projections
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 
-__all__ = ["ops_app"]
+__all__ = ["ops_app", "print_report"]
 
 ops_app = typer.Typer(
     help="Store operations: fulfillment, baristas, queues, dwell.", no_args_is_help=True
@@ -45,7 +45,8 @@ def _minutes(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds / 60:.1f} min"
 
 
-def _print(report: dict[str, Any]) -> None:
+def print_report(report: dict[str, Any], console: Console = console) -> None:
+    """The report as a manager reads it: headline figures and small tables."""
     f = report["fulfillment"]
     console.print(
         f"[bold]Order fulfillment[/bold] (payment → hand-off): {f['complete']} orders, "
@@ -141,7 +142,7 @@ def report(
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
-        _print(result)
+        print_report(result)
 
 
 @ops_app.command("process")

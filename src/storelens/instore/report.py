@@ -80,7 +80,10 @@ def _fulfillment(orders: list[OrderFact], tz: ZoneInfo, detail: bool) -> dict[st
         "incomplete": len(incomplete),
         **_stats(values),
         "by_hour": _grouped(complete, lambda o: f"{local_hour(o):02d}"),
-        "by_daypart": _grouped(complete, lambda o: _daypart(local_hour(o))),
+        "by_daypart": sorted(
+            _grouped(complete, lambda o: _daypart(local_hour(o))),
+            key=lambda row: [name for name, _, _ in DAYPARTS].index(row["key"]),
+        ),
         "by_register": _grouped(complete, lambda o: o.register_id),
         "by_channel": _grouped(complete, lambda o: o.channel),
         "incomplete_orders": [
