@@ -142,3 +142,35 @@ def test_live_alerts_refuse_devices(
     ):
         ws.receive_json()
     assert exc.value.code == 4403
+
+
+def test_alert_rules_per_store(
+    client: TestClient,
+    login: Login,
+    device_key: Callable[..., dict[str, str]],
+    raw_event: RawEvent,
+    engine: Engine,
+) -> None:
+    admin, staff = login("admin"), login("staff")
+    _setup_store(client, admin)
+    defaults = client.get("/v1/stores/cafe-01/alert-rules", headers=staff).json()
+    assert defaults["default"] is True and {r["id"] for r in defaults["data"]} >= {"long-queue"}
+    bad = client.put(
+        "/v1/stores/cafe-01/alert-rules",
+        headers=admin,
+        json=[{"id": "q", "kind": "queue_length", "threshold": -1}],
+    )
+    assert bad.status_code == 422 and "threshold" in str(bad.json())
+    dup = [{"id": "q", "kind": "queue_length", "threshold": 3}] * 2
+    assert client.put("/v1/stores/cafe-01/alert-rules", headers=admin, json=dup).status_code == 422
+    assert client.put("/v1/stores/cafe-01/alert-rules", headers=staff, json=[]).status_code == 403
+    small = [{"id": "tiny-queue", "kind": "queue_length", "threshold": 3, "raise_after_min": 1}]
+    assert (
+        client.put("/v1/stores/cafe-01/alert-rules", headers=admin, json=small).status_code == 200
+    )
+    client.post("/v1/events", json=_queue_crowd(raw_event, 5), headers=device_key())
+    run_projections(EventLog(engine))
+    stored = client.get("/v1/stores/cafe-01/alerts", headers=staff).json()["data"]
+    assert [a["rule_id"] for a in stored] == ["tiny-queue"]  # 5 > 3, and the default 8 is off
+    assert client.delete("/v1/stores/cafe-01/alert-rules", headers=admin).status_code == 204
+    assert client.get("/v1/stores/cafe-01/alert-rules", headers=staff).json()["default"] is True

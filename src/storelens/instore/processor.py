@@ -26,6 +26,7 @@ from storelens.instore.store import (
     load_facts,
     load_state,
     save_state,
+    store_rules,
     write_alerts,
     write_facts,
     zone_kinds,
@@ -72,11 +73,17 @@ class OpsProcessor:
         self.on_alerts = on_alerts
         self.tracker: OpsTracker | None = None
         self._pending: list[dict[str, Any]] = []
+        self._reload_config = True
 
     def handle(self, conn: Connection, batch: list[StoredEvent]) -> None:
-        if self.tracker is None:
-            config = TrackerConfig(zone_kinds=zone_kinds(conn), alert_rules=self.rules)
-            self.tracker = OpsTracker.from_state(config, load_state(conn, NAME))
+        if self.tracker is None or self._reload_config:
+            config = TrackerConfig(
+                zone_kinds=zone_kinds(conn), alert_rules=self.rules, store_rules=store_rules(conn)
+            )
+            if self.tracker is None:
+                self.tracker = OpsTracker.from_state(config, load_state(conn, NAME))
+            self.tracker.config = config  # layouts and rules edited since the last pass
+            self._reload_config = False
         tracker = self.tracker
         write_facts(conn, tracker.apply_all(batch))
         changes, tracker.alerts = tracker.alerts, []
@@ -96,6 +103,7 @@ class OpsProcessor:
     def run(self, event_log: EventLog, batch: int = 5000, max_batches: int | None = None) -> int:
         """Consume until the log is exhausted (or ``max_batches``); returns events handled."""
         handled = done = 0
+        self._reload_config = True
         while max_batches is None or done < max_batches:
             before = event_log.position(self.name)
             try:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
 
-from storelens.instore.alerts import AlertChange
+from storelens.instore.alerts import AlertChange, AlertRule
 from storelens.instore.facts import (
     Fact,
     OpsFacts,
@@ -27,6 +28,7 @@ from storelens.storage.tables import (
     ops_visits,
     ops_zone_visits,
     processor_state,
+    store_alert_rules,
     zones,
 )
 
@@ -35,6 +37,8 @@ __all__ = [
     "load_facts",
     "load_state",
     "save_state",
+    "save_store_rules",
+    "store_rules",
     "write_alerts",
     "write_facts",
     "zone_kinds",
@@ -135,6 +139,33 @@ def list_alerts(
     with engine.connect() as conn:
         rows = conn.execute(stmt.order_by(alerts.c.id.desc()).limit(limit)).all()
     return [dict(r._mapping) for r in rows]
+
+
+def store_rules(conn: Connection) -> dict[str, tuple[AlertRule, ...]]:
+    """Alert rules of the stores that have their own (others use the defaults)."""
+    return {
+        store_id: tuple(AlertRule(**r) for r in rules)
+        for store_id, rules in conn.execute(
+            select(store_alert_rules.c.store_id, store_alert_rules.c.rules)
+        )
+    }
+
+
+def save_store_rules(
+    conn: Connection, store_id: str, rules: Sequence[AlertRule], by: str | None
+) -> None:
+    stmt = dialect_for(conn).upsert(
+        store_alert_rules, ["store_id"], ["rules", "updated_at", "updated_by"]
+    )
+    conn.execute(
+        stmt,
+        {
+            "store_id": store_id,
+            "rules": [asdict(r) for r in rules],
+            "updated_at": datetime.now(UTC),
+            "updated_by": by,
+        },
+    )
 
 
 def zone_kinds(conn: Connection) -> dict[str, dict[str, str]]:

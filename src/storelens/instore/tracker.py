@@ -50,7 +50,11 @@ class TrackerConfig:
     visit_timeout_s: float = 1800.0  # a track in no zone, silent this long, has left
     stale_inside_s: float = 4 * 3600.0  # a track "inside" a zone this long was lost
     order_timeout_s: float = 4 * 3600.0  # a paid order never handed off is incomplete
-    alert_rules: tuple[AlertRule, ...] = ()
+    alert_rules: tuple[AlertRule, ...] = ()  # for stores without rules of their own
+    store_rules: Mapping[str, tuple[AlertRule, ...]] = field(default_factory=dict)
+
+    def rules_for(self, store_id: str) -> tuple[AlertRule, ...]:
+        return self.store_rules.get(store_id, self.alert_rules)
 
 
 @dataclass
@@ -154,10 +158,10 @@ class OpsTracker:
         while self._next_tick <= ts:
             at = self._next_tick
             self._sweep(at, out)
-            if self.config.alert_rules:
-                self.alerts.extend(
-                    evaluate_rules(self.config.alert_rules, self._snapshots(at), self.firing)
-                )
+            for snap in self._snapshots(at):
+                rules = self.config.rules_for(snap.store_id)
+                if rules:
+                    self.alerts.extend(evaluate_rules(rules, [snap], self.firing))
             self._next_tick = at + timedelta(minutes=1)
 
     def finish(self) -> list[Fact]:

@@ -53,6 +53,7 @@ __all__ = [
     "processor_state",
     "products",
     "staff",
+    "store_alert_rules",
     "store_layouts",
     "stores",
     "users",
@@ -359,6 +360,15 @@ processor_state = Table(
     Column("processor", String(128), primary_key=True),
     Column("state", Document, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False, default=_now),
+)
+
+store_alert_rules = Table(
+    "store_alert_rules",
+    metadata,
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("rules", Document, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now),
+    Column("updated_by", String(128)),
 )
 
 alerts = Table(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
 
 from storelens import stores
 from storelens.accounts import Role
 from storelens.api.auth import principal_from_credential
-from storelens.api.deps import AnyPerson, EngineDep
+from storelens.api.deps import AdminOnly, AnyPerson, EngineDep
+from storelens.instore.alerts import DEFAULT_RULES, AlertRule
 from storelens.instore.processor import report_from_db
-from storelens.instore.store import list_alerts
-from storelens.storage.tables import zones
+from storelens.instore.store import list_alerts, save_store_rules, store_rules
+from storelens.privacy import audit
+from storelens.storage.tables import store_alert_rules, zones
 
 router = APIRouter(prefix="/v1/stores/{store_id}", tags=["operations"])
 PEOPLE = {Role.admin, Role.analyst, Role.staff}
@@ -92,3 +96,61 @@ async def live_alerts(websocket: WebSocket, store_id: str, token: str | None = N
         pass
     finally:
         hub.unsubscribe(store_id, queue)
+
+
+class AlertRuleIn(BaseModel):
+    """One alert rule of a store; see ``storelens.instore.alerts.AlertRule``."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: Literal["fulfillment_p90", "queue_length", "idle_barista"]
+    threshold: float = Field(ge=0, allow_inf_nan=False)
+    window_min: int = Field(default=15, ge=1, le=240)
+    min_orders: int = Field(default=5, ge=1, le=1000)
+    queue_min: int = Field(default=4, ge=0, le=1000)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    raise_after_min: int = Field(default=2, ge=1, le=60)
+    clear_after_min: int = Field(default=5, ge=1, le=240)
+
+
+@router.get("/alert-rules")
+def get_alert_rules(store_id: str, _: AnyPerson, engine: EngineDep) -> dict[str, Any]:
+    """The store's alert rules (the defaults unless an admin set its own)."""
+    with engine.connect() as conn:
+        stores.get_store(conn, store_id)
+        own = store_rules(conn).get(store_id)
+    rules = own if own is not None else DEFAULT_RULES
+    return {"data": [asdict(r) for r in rules], "count": len(rules), "default": own is None}
+
+
+@router.put("/alert-rules")
+def put_alert_rules(
+    store_id: str, rules: list[AlertRuleIn], principal: AdminOnly, engine: EngineDep
+) -> dict[str, Any]:
+    """Replace the store's rules (an empty list silences its alerts); the ops processor
+    applies them from its next pass."""
+    if len({r.id for r in rules}) != len(rules):
+        raise HTTPException(422, detail="rule ids must be unique within a store")
+    with engine.begin() as conn:
+        stores.get_store(conn, store_id)
+        save_store_rules(
+            conn, store_id, [AlertRule(**r.model_dump()) for r in rules], principal.name
+        )
+        audit.record(
+            conn,
+            principal.actor,
+            "alert_rules.update",
+            "store",
+            store_id,
+            {"rules": [r.id for r in rules]},
+        )
+    return {"data": [r.model_dump() for r in rules], "count": len(rules), "default": False}
+
+
+@router.delete("/alert-rules", status_code=204)
+def reset_alert_rules(store_id: str, principal: AdminOnly, engine: EngineDep) -> None:
+    """Go back to the default rules."""
+    with engine.begin() as conn:
+        stores.get_store(conn, store_id)
+        conn.execute(delete(store_alert_rules).where(store_alert_rules.c.store_id == store_id))
+        audit.record(conn, principal.actor, "alert_rules.reset", "store", store_id)
