@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -197,3 +201,62 @@ def redis_url() -> Iterator[str]:
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn in a subprocess, so it can be stopped mid-stream and started again."""
+
+    def __init__(self, db_url: str, workdir: Path) -> None:
+        self.db_url, self.workdir = db_url, workdir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "STORELENS_DATABASE_URL": self.db_url,
+            "STORELENS_ENV": "prod",
+            "STORELENS_SECRET_KEY": TEST_SECRET,
+            "STORELENS_RUN_PROJECTIONS": "false",
+        }
+        command = [sys.executable, "-m", "uvicorn", "--factory", "storelens.api.app:create_app"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--log-level", "warning", "--no-access-log"]
+        with (self.workdir / "server.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        log_text = (self.workdir / "server.log").read_text()
+        self.stop()
+        pytest.fail(f"server did not start:\n{log_text}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The API in a uvicorn subprocess on the ``db_url`` backend (stoppable mid-stream)."""
+    srv = LiveServer(db_url, tmp_path)
+    srv.start()
+    yield srv
+    srv.stop()

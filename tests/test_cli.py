@@ -88,3 +88,54 @@ def test_demo_without_server(tmp_path: Path) -> None:
     assert head > 5000
     rerun = runner.invoke(app, ["demo", "--dir", str(tmp_path / "demo"), "--no-serve"])
     assert rerun.exit_code == 0 and log.head() == head  # idempotent: nothing stored twice
+
+
+def test_edge_run_once_forwards_a_file_and_reports_bad_lines(
+    server: Any, engine: Any, db_url: str, tmp_path: Path, raw_event: RawEvent
+) -> None:
+    from storelens import accounts
+
+    with engine.begin() as conn:
+        _, key = accounts.create_api_key(conn, "edge")
+    source = tmp_path / "events.jsonl"
+    good = [raw_event() for _ in range(3)]
+    source.write_text("\n".join([json.dumps(good[0]), "{nope", *map(json.dumps, good[1:])]) + "\n")
+    outbox = tmp_path / "outbox.db"
+    result = runner.invoke(
+        app,
+        [
+            "edge",
+            "run",
+            "--server",
+            server.url,
+            "--api-key",
+            key,
+            "--outbox",
+            str(outbox),
+            "--source",
+            str(source),
+            "--once",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "line 2 skipped" in result.output
+    assert {str(e.id) for e in EventLog(engine).read_after(0)} == {e["id"] for e in good}
+    status = runner.invoke(app, ["edge", "status", "--outbox", str(outbox)])
+    assert json.loads(status.output)["pending"] == 0
+    fresh = tmp_path / "more.jsonl"
+    fresh.write_text(json.dumps(raw_event()) + "\n")
+    args = [
+        "edge",
+        "run",
+        "--server",
+        server.url,
+        "--api-key",
+        "slk_x_y",
+        "--once",
+        "--outbox",
+        str(tmp_path / "other.db"),
+        "--source",
+        str(fresh),
+    ]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 3 and "refused" in refused.output

@@ -24,6 +24,7 @@ from storelens.config import Settings
 from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
 from storelens.ingest.batch import IngestReport, ingest_numbered
+from storelens.ingest.cli import edge_app, mqtt_bridge
 from storelens.ingest.files import count_items, read_items
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
@@ -49,6 +50,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(layout_app, name="layout")
 app.add_typer(ops_app, name="ops")
+app.add_typer(edge_app, name="edge")
+app.command("mqtt-bridge")(mqtt_bridge)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
 

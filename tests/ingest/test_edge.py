@@ -8,15 +8,13 @@ the network to pin down the forwarder's handling of each HTTP answer.
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,65 +40,9 @@ RawEvent = Callable[..., dict[str, Any]]
 SECRET = "edge-test-secret-key-0123456789-abcdefghijklmnop"
 
 
-# -- a real server -------------------------------------------------------------------
+# -- a real server: the ``server`` fixture (tests/conftest.py) runs uvicorn in a subprocess --
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """uvicorn in a subprocess, so it can be stopped mid-stream and started again."""
-
-    def __init__(self, db_url: str, workdir: Path) -> None:
-        self.db_url, self.workdir = db_url, workdir
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "STORELENS_DATABASE_URL": self.db_url,
-            "STORELENS_ENV": "prod",
-            "STORELENS_SECRET_KEY": SECRET,
-            "STORELENS_RUN_PROJECTIONS": "false",
-        }
-        command = [sys.executable, "-m", "uvicorn", "--factory", "storelens.api.app:create_app"]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--log-level", "warning", "--no-access-log"]
-        with (self.workdir / "server.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        log_text = (self.workdir / "server.log").read_text()
-        self.stop()
-        pytest.fail(f"server did not start:\n{log_text}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-
-@pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    srv = Server(db_url, tmp_path)
-    srv.start()
-    yield srv
-    srv.stop()
+Server = Any  # conftest's LiveServer: start(), stop(), url
 
 
 def _device_key(engine: Engine, store_id: str | None = None) -> str:
@@ -409,12 +351,11 @@ def test_403_stops_with_a_clear_error_and_keeps_the_events(
 
 
 def test_outage_mid_stream_loses_nothing_and_duplicates_nothing(
-    db_url: str, engine: Engine, tmp_path: Path, raw_event: RawEvent
+    server: Server, engine: Engine, tmp_path: Path, raw_event: RawEvent
 ) -> None:
     """The issue's test: kill the server while a producer keeps going, bring it back."""
     key = _device_key(engine)
-    srv = Server(db_url, tmp_path)
-    srv.start()
+    srv = server
     outbox = Outbox(tmp_path / "edge.db")
     forwarder = Forwarder(
         outbox, srv.url, key, batch_size=200, initial_backoff=0.1, max_backoff=1.0, timeout=5
