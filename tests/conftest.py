@@ -194,6 +194,13 @@ def raw_event() -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture
+def mosquitto() -> tuple[str, int]:
+    """The real Mosquitto broker (host, port)."""
+    require_service("Mosquitto", "127.0.0.1", 1883)
+    return "127.0.0.1", 1883
+
+
+@pytest.fixture
 def redis_url() -> Iterator[str]:
     """The real Redis (database 15), flushed after the test."""
     require_service("Redis", "127.0.0.1", 6379)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +22,7 @@ from storelens.api.routers import (
     audit,
     auth,
     customers,
+    deadletters,
     events,
     ops,
     products,
@@ -36,6 +38,8 @@ from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 storelens turns store cameras, POS terminals, sensors, the web shop and CRM exports into
@@ -129,14 +133,27 @@ def create_app(
         else None
     )
 
+    bridge = None
+    if settings.mqtt_url:  # devices publish over MQTT: bridge them into the same log
+        from storelens.ingest.mqtt import BridgeConfig, MqttBridge
+
+        bridge = MqttBridge(BridgeConfig.from_settings(settings), event_log)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
         if loop is not None:
             loop.start()
+        if bridge is not None:
+            bridge.start()
+            # A new broker session keeps nothing published before we subscribe.
+            if not await asyncio.to_thread(bridge.wait_ready, 10.0):
+                log.warning("MQTT bridge not subscribed yet; it keeps retrying")
         try:
             yield
         finally:
+            if bridge is not None:
+                bridge.stop()
             if loop is not None:
                 loop.stop()
             if webhook is not None:
@@ -164,7 +181,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     _install_error_handlers(app)
-    for module in (system, auth, events, stores, ops, products, customers, audit):
+    for module in (system, auth, events, stores, ops, products, customers, audit, deadletters):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""Messages that could not be ingested, for administrators: bodies may hold personal data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from storelens.api.deps import AdminOnly, EngineDep
+from storelens.api.schemas import ListOf
+from storelens.ingest.deadletters import count_dead_letters, list_dead_letters
+
+__all__ = ["DeadLetterPublic", "router"]
+
+router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+
+
+class DeadLetterPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    received_at: datetime
+    channel: str
+    origin: str | None
+    reason: str
+    body: str
+
+
+@router.get("")
+def list_dead_letters_route(
+    _: AdminOnly,
+    engine: EngineDep,
+    channel: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ListOf[DeadLetterPublic]:
+    """Newest first; ``count`` is the total for the filter, so a client can page."""
+    rows = list_dead_letters(engine, limit=limit, offset=offset, channel=channel)
+    return ListOf(
+        data=[DeadLetterPublic.model_validate(r) for r in rows],
+        count=count_dead_letters(engine, channel=channel),
+    )

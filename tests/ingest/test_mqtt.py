@@ -1,0 +1,538 @@
+"""The MQTT bridge against the real Mosquitto: at-least-once into an idempotent log.
+
+Every test uses its own topic prefix and client id, so tests never see each other's
+messages or sessions; waits are bounded polls, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import exc as sa_exc
+
+from storelens.api.routers.deadletters import router as dead_letters_router
+from storelens.core.errors import ConfigError
+from storelens.core.events import Event
+from storelens.ingest.deadletters import (
+    MAX_BODY_BYTES,
+    count_dead_letters,
+    list_dead_letters,
+    record_dead_letter,
+)
+from storelens.ingest.mqtt import (
+    BridgeConfig,
+    MqttBridge,
+    parse_message,
+    parse_mqtt_url,
+    publish_events,
+    publish_raw,
+)
+from storelens.storage.eventlog import AppendResult, EventLog, EventQuery
+from storelens.storage.tables import events
+
+RawEvent = Callable[..., dict[str, Any]]
+MakeBridge = Callable[..., MqttBridge]
+
+HOST, PORT = "127.0.0.1", 1883
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def event_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+
+
+def topic(prefix: str, event: dict[str, Any]) -> str:
+    return f"{prefix}/{event['store_id']}/{event['source']}/{event['type']}"
+
+
+def publish(prefix: str, items: Sequence[dict[str, Any]]) -> None:
+    """Each event on its own topic, one message each."""
+    publish_raw(HOST, PORT, [(topic(prefix, e), orjson.dumps(e)) for e in items])
+
+
+@pytest.fixture
+def broker(mosquitto: tuple[str, int]) -> None:
+    assert mosquitto == (HOST, PORT)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"sltest-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make_bridge(broker: None, engine: Engine, prefix: str) -> Iterator[MakeBridge]:
+    """Start bridges on this test's prefix; each stopped at the end of the test."""
+    bridges: list[MqttBridge] = []
+
+    def _make(
+        client_id: str | None = None, *, log: EventLog | None = None, **overrides: Any
+    ) -> MqttBridge:
+        values: dict[str, Any] = {
+            "host": HOST,
+            "port": PORT,
+            "topic_prefix": prefix,
+            "client_id": client_id or f"sltest-{uuid.uuid4().hex[:12]}",
+            "session_expiry_s": 120,  # the broker forgets test sessions soon
+            "flush_ms": 50,
+        }
+        values.update(overrides)
+        bridge = MqttBridge(BridgeConfig(**values), log or EventLog(engine))
+        bridges.append(bridge)
+        bridge.start()
+        assert bridge.wait_ready(10), "the bridge did not subscribe within 10s"
+        return bridge
+
+    yield _make
+    for bridge in bridges:
+        bridge.stop(timeout=2)
+
+
+# -- the happy path --------------------------------------------------------------------
+
+
+@pytest.mark.mqtt
+def test_events_on_their_topics_are_stored_once(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    bridge = make_bridge()
+    sent = [
+        raw_event("sensor.espresso_shot", source="espresso-1"),
+        raw_event("pos.order_paid", source="pos-1"),
+        raw_event("order.ready", source="kds"),
+        raw_event("vision.zone_enter", source="cam-1"),
+    ]
+    publish(prefix, sent)
+    wait_for(lambda: event_count(engine) == 4, what="4 events")
+    stored = EventLog(engine).query(EventQuery())
+    assert sorted(str(e.id) for e in stored) == sorted(e["id"] for e in sent)
+    assert {e.type for e in stored} == {e["type"] for e in sent}
+    wait_for(lambda: bridge.stats.appended == 4, what="counters")
+    s = bridge.stats
+    assert (s.received, s.duplicates, s.dead_lettered, s.connected) == (4, 0, 0, True)
+
+
+@pytest.mark.mqtt
+def test_same_event_twice_is_stored_once(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    bridge = make_bridge()
+    event = raw_event("sensor.espresso_shot")
+    publish(prefix, [event])
+    publish(prefix, [event])
+    wait_for(lambda: bridge.stats.appended + bridge.stats.duplicates == 2, what="both copies")
+    assert event_count(engine) == 1
+    assert (bridge.stats.appended, bridge.stats.duplicates) == (1, 1)
+
+
+@pytest.mark.mqtt
+def test_topic_fills_store_source_and_type(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    make_bridge()
+    bare = raw_event("sensor.espresso_shot")
+    for key in ("store_id", "source", "type"):
+        del bare[key]
+    nulls = raw_event("staff.clock_in", store_id=None)
+    publish_raw(
+        HOST,
+        PORT,
+        [
+            (f"{prefix}/cafe-07/espresso-2/sensor.espresso_shot", orjson.dumps(bare)),
+            (f"{prefix}/cafe-07/pos-1/staff.clock_in", orjson.dumps(nulls)),
+        ],
+    )
+    wait_for(lambda: event_count(engine) == 2, what="2 events")
+    stored = {str(e.id): e for e in EventLog(engine).query(EventQuery())}
+    shot = stored[bare["id"]]
+    assert (shot.store_id, shot.source, shot.type) == (
+        "cafe-07",
+        "espresso-2",
+        "sensor.espresso_shot",
+    )
+    clock = stored[nulls["id"]]
+    # a body may name its own source (a bridge relaying for a register), not another store
+    assert (clock.store_id, clock.source) == ("cafe-07", "test")
+
+
+@pytest.mark.mqtt
+def test_an_array_body_is_one_message_of_many_events(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    bridge = make_bridge(batch_size=3)
+    batch = [raw_event("order.started", source="kds") for _ in range(10)]
+    for e in batch:
+        e["payload"] = {**e["payload"], "order_id": f"o-{uuid.uuid4().hex[:6]}"}
+    publish_events(HOST, PORT, f"{prefix}/cafe-01/kds/order.started", batch, as_array=True)
+    wait_for(lambda: event_count(engine) == 10, what="10 events")
+    assert bridge.stats.received == 1
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+@pytest.mark.mqtt
+def test_malformed_messages_are_dead_lettered_and_the_bridge_goes_on(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    bridge = make_bridge()
+    where = f"{prefix}/cafe-01/espresso-1/sensor.espresso_shot"
+    bad: list[tuple[str, bytes | str]] = [
+        (where, b'{"id": "broken'),
+        (where, b"\xff\xfe{}"),
+        (where, b"42"),
+        (where, b"null"),
+        (f"{prefix}/cafe-01//sensor.espresso_shot", orjson.dumps(raw_event())),
+    ]
+    publish_raw(HOST, PORT, bad)
+    good = raw_event("sensor.espresso_shot", source="espresso-1")
+    publish(prefix, [good])
+    wait_for(lambda: event_count(engine) == 1, what="the good event")
+    wait_for(lambda: count_dead_letters(engine) == 5, what="5 dead letters")
+    reasons = {d.body: d.reason for d in list_dead_letters(engine, limit=10)}
+    assert reasons['{"id": "broken'].startswith("body is not valid JSON")
+    assert "not valid UTF-8" in reasons["\ufffd\ufffd{}"]
+    assert "not int" in reasons["42"]
+    assert "not null" in reasons["null"]
+    assert any("does not match" in r for r in reasons.values())
+    assert all(d.channel == "mqtt" for d in list_dead_letters(engine, limit=10))
+    wait_for(lambda: (bridge.stats.dead_lettered, bridge.stats.appended) == (5, 1), what="counters")
+
+
+@pytest.mark.mqtt
+def test_invalid_envelope_reason_names_the_field(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    make_bridge()
+    bad = raw_event("pos.order_paid")
+    bad["payload"]["lines"][0]["qty"] = 0
+    publish(prefix, [bad])
+    wait_for(lambda: count_dead_letters(engine) == 1, what="the dead letter")
+    [dead] = list_dead_letters(engine)
+    assert "payload.lines.0.qty: Input should be greater than 0" in dead.reason
+    assert bad["id"] in dead.reason
+    assert dead.origin == topic(prefix, bad)
+    assert orjson.loads(dead.body) == bad  # as received, ready to replay once fixed
+    assert event_count(engine) == 0
+
+
+@pytest.mark.mqtt
+def test_body_contradicting_its_topic_is_refused(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    make_bridge()
+    other_store = raw_event("sensor.espresso_shot", store_id="cafe-02")
+    other_type = raw_event("order.ready")
+    publish_raw(
+        HOST,
+        PORT,
+        [
+            (f"{prefix}/cafe-01/test/sensor.espresso_shot", orjson.dumps(other_store)),
+            (f"{prefix}/cafe-01/test/order.started", orjson.dumps(other_type)),
+        ],
+    )
+    wait_for(lambda: count_dead_letters(engine) == 2, what="2 dead letters")
+    reasons = {d.reason for d in list_dead_letters(engine)}
+    assert reasons == {
+        "body contradicts its topic: store_id is 'cafe-02' but the topic says 'cafe-01'",
+        "body contradicts its topic: type is 'order.ready' but the topic says 'order.started'",
+    }
+    assert event_count(engine) == 0
+
+
+@pytest.mark.mqtt
+def test_array_with_one_bad_item_keeps_the_good_ones(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    bridge = make_bridge()
+    items: list[Any] = [raw_event("order.ready", source="kds") for _ in range(3)]
+    items[1]["ts"] = "yesterday"
+    items.append("not an event")
+    publish_raw(HOST, PORT, [(f"{prefix}/cafe-01/kds/order.ready", orjson.dumps(items))])
+    wait_for(lambda: count_dead_letters(engine) == 2, what="2 dead letters")
+    wait_for(lambda: event_count(engine) == 2, what="2 events")
+    stored = {str(e.id) for e in EventLog(engine).query(EventQuery())}
+    assert stored == {items[0]["id"], items[2]["id"]}
+    reasons = sorted(d.reason for d in list_dead_letters(engine))
+    assert reasons[0].startswith("item 2 of 4: invalid event") and "ts:" in reasons[0]
+    assert reasons[1].startswith("item 4 of 4: an event must be a JSON object")
+    assert bridge.stats.received == 1
+
+
+@pytest.mark.mqtt
+def test_a_message_the_database_refuses_does_not_block_the_rest(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    """PostgreSQL's jsonb refuses NUL characters that validation lets through."""
+    make_bridge()
+    nul = raw_event("web.event", store_id=None, source="web")
+    nul["payload"]["page"] = "/a\u0000b"
+    good = raw_event("web.event", source="web")
+    where = f"{prefix}/cafe-01/web/web.event"
+    publish_raw(HOST, PORT, [(where, orjson.dumps(e)) for e in (nul, good)])
+    wait_for(lambda: event_count(engine) + count_dead_letters(engine) == 2, what="both handled")
+    ids = {str(e.id) for e in EventLog(engine).query(EventQuery())}
+    assert good["id"] in ids
+    if engine.dialect.name == "postgresql":
+        [dead] = list_dead_letters(engine)
+        assert "could not be stored" in dead.reason
+        assert "\x00" not in dead.body
+
+
+# -- delivery guarantees ---------------------------------------------------------------
+
+
+@pytest.mark.mqtt
+def test_messages_published_while_stopped_arrive_once_after_restart(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    client_id = f"sltest-{uuid.uuid4().hex[:12]}"
+    first = make_bridge(client_id)
+    before = [raw_event("sensor.espresso_shot") for _ in range(5)]
+    publish(prefix, before)
+    wait_for(lambda: event_count(engine) == 5, what="the first 5 events")
+    first.stop()
+    assert not first.stats.connected
+
+    meanwhile = [raw_event("sensor.espresso_shot") for _ in range(50)]
+    publish(prefix, meanwhile)
+    assert event_count(engine) == 5
+
+    second = make_bridge(client_id)
+    wait_for(lambda: event_count(engine) == 55, what="the 50 queued events")
+    wait_for(lambda: second.stats.appended == 50, what="counters")
+    second.stop()
+    assert event_count(engine) == 55
+    assert second.stats.duplicates == 0 and second.stats.dead_lettered == 0
+
+
+class _BrokenLog(EventLog):
+    """A log whose database is away: every append fails as a lost connection would."""
+
+    def append_in(self, conn: Connection, batch: Sequence[Event]) -> AppendResult:
+        raise sa_exc.OperationalError("INSERT INTO events", {}, Exception("database is away"))
+
+
+@pytest.mark.mqtt
+def test_uncommitted_messages_are_not_acked_and_come_back(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    client_id = f"sltest-{uuid.uuid4().hex[:12]}"
+    broken = make_bridge(client_id, log=_BrokenLog(engine))
+    sent = [raw_event("sensor.espresso_shot") for _ in range(5)]
+    publish(prefix, sent)
+    wait_for(lambda: broken.stats.received == 5, what="delivery to the broken bridge")
+    wait_for(lambda: broken.stats.store_failures >= 1, what="a failed commit")
+    broken.stop(timeout=0.5)  # gives up: nothing was committed, so nothing is acked
+    assert event_count(engine) == 0
+
+    healthy = make_bridge(client_id)
+    wait_for(lambda: event_count(engine) == 5, what="redelivery")
+    assert {str(e.id) for e in EventLog(engine).query(EventQuery())} == {e["id"] for e in sent}
+    wait_for(lambda: healthy.stats.appended == 5, what="counters")
+
+
+class _Proxy:
+    """A TCP relay to the broker on 127.0.0.1 that a test can cut, to play a broker
+    that goes away and comes back."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.05)  # so the accept loop notices close()
+        self.port: int = self.server.getsockname()[1]
+        self.refuse = False
+        self.closed = False
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                downstream, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self.refuse or self.closed:
+                downstream.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                downstream.close()
+                continue
+            with self.lock:
+                self.sockets += [downstream, upstream]
+                if self.closed:
+                    downstream.close()
+                    upstream.close()
+                    continue
+            for a, b in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self.lock:
+            for s in self.sockets:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.closed = True
+        self.thread.join(5)
+        self.server.close()
+        self.cut()
+        with self.lock:
+            for s in self.sockets:
+                s.close()
+
+
+@pytest.mark.mqtt
+def test_reconnects_after_losing_the_broker(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    proxy = _Proxy((HOST, PORT))
+    try:
+        bridge = make_bridge(port=proxy.port, reconnect_min_s=0.05, reconnect_max_s=0.5)
+        publish(prefix, [raw_event("sensor.espresso_shot")])
+        wait_for(lambda: event_count(engine) == 1, what="the first event")
+
+        proxy.refuse = True
+        proxy.cut()
+        wait_for(lambda: not bridge.stats.connected, what="the bridge to notice")
+        publish(prefix, [raw_event("sensor.espresso_shot") for _ in range(10)])
+        time.sleep(0.3)  # a few refused reconnects, to exercise the backoff
+        assert event_count(engine) == 1
+
+        proxy.refuse = False
+        wait_for(lambda: event_count(engine) == 11, what="the events sent while away")
+        # the first event may come again if the cut beat its ack: a duplicate, not a row
+        wait_for(lambda: bridge.stats.appended == 11, what="counters")
+        assert bridge.stats.connected and event_count(engine) == 11
+        bridge.stop()
+    finally:
+        proxy.close()
+
+
+# -- pieces without a broker -----------------------------------------------------------
+
+
+def test_parse_mqtt_url() -> None:
+    assert parse_mqtt_url("mqtt://127.0.0.1") == ("127.0.0.1", 1883, None, None)
+    assert parse_mqtt_url("mqtt://bridge:s%40cret@localhost:1884") == (
+        "localhost",
+        1884,
+        "bridge",
+        "s@cret",
+    )
+    with pytest.raises(ConfigError, match="not supported yet"):
+        parse_mqtt_url("mqtts://127.0.0.1:8883")
+    with pytest.raises(ConfigError, match="not an MQTT URL"):
+        parse_mqtt_url("http://127.0.0.1")
+    with pytest.raises(ConfigError, match="topic prefix"):
+        BridgeConfig(topic_prefix="storelens/#")
+
+
+def test_parse_message_keeps_each_item_as_received(raw_event: RawEvent) -> None:
+    a, b = raw_event(), raw_event()
+    del a["store_id"]
+    items, dead = parse_message("p", "p/cafe-01/pos/pos.order_paid", orjson.dumps([a, 7, b]))
+    assert [i.envelope["store_id"] for i in items] == ["cafe-01", "cafe-01"]
+    assert orjson.loads(items[0].body) == a and "store_id" not in orjson.loads(items[0].body)
+    assert [d.reason for d in dead] == ["item 2 of 3: an event must be a JSON object, not int"]
+
+
+def test_dead_letter_body_is_capped(engine: Engine) -> None:
+    with engine.begin() as conn:
+        record_dead_letter(conn, "mqtt", "t" * 2000, "too big", b"x" * (MAX_BODY_BYTES * 2))
+        record_dead_letter(conn, "edge", None, "nul", "a\x00b")
+    [big] = list_dead_letters(engine, channel="mqtt")
+    [nul] = list_dead_letters(engine, 1, 0, "edge")
+    assert len(big.body.encode()) <= MAX_BODY_BYTES
+    assert big.body.startswith("xxx")
+    assert big.body.endswith(f"[truncated: {MAX_BODY_BYTES * 2} bytes received, first 65536 kept]")
+    assert big.origin is not None and len(big.origin) == 512
+    assert nul.body == "a\\u0000b"
+    assert count_dead_letters(engine) == 2 and count_dead_letters(engine, "edge") == 1
+
+
+def test_dead_letters_endpoint_is_for_admins(
+    client: TestClient, login: Callable[[str], dict[str, str]], engine: Engine
+) -> None:
+    app: Any = client.app
+    if not any(getattr(r, "path", None) == "/v1/dead-letters" for r in app.routes):
+        app.include_router(dead_letters_router)
+    with engine.begin() as conn:
+        record_dead_letter(conn, "mqtt", "storelens/cafe-01/x/y", "body is not valid JSON", b"{")
+        record_dead_letter(conn, "edge", "outbox-3", "invalid event", b"{}")
+
+    r = client.get("/v1/dead-letters", headers=login("admin"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["count"] == 2
+    assert [d["channel"] for d in body["data"]] == ["edge", "mqtt"]  # newest first
+    r = client.get("/v1/dead-letters?channel=mqtt&limit=1", headers=login("admin"))
+    assert r.json()["count"] == 1
+    [row] = r.json()["data"]
+    assert (row["origin"], row["reason"], row["body"]) == (
+        "storelens/cafe-01/x/y",
+        "body is not valid JSON",
+        "{",
+    )
+    assert client.get("/v1/dead-letters", headers=login("analyst")).status_code == 403
+    assert client.get("/v1/dead-letters").status_code == 401
+
+
+def test_serve_runs_the_bridge_when_configured(
+    broker: None, prefix: str, settings: Any, engine: Any, raw_event: Any
+) -> None:
+    """With STORELENS_MQTT_URL set, the API process bridges MQTT into its own log."""
+    from fastapi.testclient import TestClient
+
+    from storelens.api.app import create_app
+
+    configured = settings.model_copy(
+        update={
+            "mqtt_url": f"mqtt://{HOST}:{PORT}",
+            "mqtt_topic_prefix": prefix,
+            "mqtt_client_id": f"serve-{prefix}",
+        }
+    )
+    event = raw_event()
+    with TestClient(create_app(configured, engine=engine, run_projections=False)):
+        deadline = time.monotonic() + 10
+        publish(prefix, [event])
+        while time.monotonic() < deadline and not EventLog(engine).read_after(0):
+            time.sleep(0.05)
+    assert [str(e.id) for e in EventLog(engine).read_after(0)] == [event["id"]]
