@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)  ## reproducible benchmarks; results land in benchmarks/results/
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/ops_stream.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

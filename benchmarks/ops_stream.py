@@ -23,7 +23,6 @@ import platform
 import statistics
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,8 +34,8 @@ from rich.table import Table
 from sqlalchemy import Engine, delete
 
 from storelens import stores
-from storelens.core.events import event_batch_adapter
-from storelens.core.layout import load_layout
+from storelens.ingest.batch import ingest_numbered
+from storelens.ingest.files import read_items
 from storelens.instore.processor import OpsProcessor
 from storelens.sim import default_layout_path, run_simulation
 from storelens.storage import migrate
@@ -72,16 +71,11 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
 
 def load(engine: Engine, events_path: Path) -> int:
     migrate.upgrade(engine)
-    layout_path = default_layout_path()
-    layout = load_layout(layout_path)
     with engine.begin() as conn:
-        stores.ensure_store(conn, layout)
-        stores.save_layout(conn, layout.store_id, tomllib.loads(layout_path.read_text()))
-    log = EventLog(engine)
-    lines = events_path.read_bytes().splitlines()
-    for i in range(0, len(lines), 5000):
-        log.append(event_batch_adapter.validate_json(b"[" + b",".join(lines[i : i + 5000]) + b"]"))
-    return len(lines)
+        stores.load_layout_file(conn, default_layout_path())
+    report = ingest_numbered(EventLog(engine), read_items(events_path), batch_size=5000)
+    assert not report.rejected, report.rejected[:3]
+    return report.accepted
 
 
 def reset(engine: Engine) -> None:

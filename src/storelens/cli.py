@@ -374,16 +374,11 @@ def layout_load(
     database_url: DbOption = None,
 ) -> None:
     """Store a layout as its store's newest version (creating the store if needed)."""
-    import tomllib
 
     engine = create_engine(_settings(database_url).database_url)
     try:
-        layout = load_layout(file)
         with engine.begin() as conn:
-            stores.ensure_store(conn, layout)
-            version, _ = stores.save_layout(
-                conn, layout.store_id, tomllib.loads(file.read_text()), "cli"
-            )
+            version, layout = stores.load_layout_file(conn, file, "cli")
     except LayoutError as exc:
         raise _fail(str(exc), 2) from exc
     console.print(f"stored layout version {version} of {layout.store_id}")

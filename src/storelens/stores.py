@@ -7,14 +7,16 @@ latest one, for queries that join events to zone kinds.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
 from storelens.core.errors import Conflict, LayoutError, NotFound
-from storelens.core.layout import StoreLayout, parse_layout
+from storelens.core.layout import StoreLayout, load_layout, parse_layout
 from storelens.storage.tables import cameras, store_layouts, stores, zones
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "get_layout",
     "get_store",
     "list_stores",
+    "load_layout_file",
     "save_layout",
     "update_store",
 ]
@@ -149,6 +152,15 @@ def save_layout(
             ],
         )
     return version, layout
+
+
+def load_layout_file(
+    conn: Connection, path: Path, created_by: str | None = None
+) -> tuple[int, StoreLayout]:
+    """Store a layout file as its store's newest version, creating the store if needed."""
+    layout = load_layout(path)
+    ensure_store(conn, layout)
+    return save_layout(conn, layout.store_id, tomllib.loads(path.read_text()), created_by)
 
 
 def get_layout(conn: Connection, store_id: str) -> tuple[int, dict[str, Any]]:

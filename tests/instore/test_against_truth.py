@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from storelens import stores
-from storelens.core.events import event_batch_adapter
 from storelens.core.layout import load_layout
+from storelens.ingest.batch import ingest_numbered
+from storelens.ingest.files import read_items
 from storelens.instore.processor import OpsProcessor, report_from_db, report_from_file
 from storelens.sim import default_layout_path, run_simulation
 from storelens.storage.eventlog import EventLog
@@ -65,16 +65,11 @@ def _load(engine: Engine, events: Path) -> int:
     from storelens.storage import migrate
 
     migrate.upgrade(engine)
-    layout_path = default_layout_path()
-    layout = load_layout(layout_path)
     with engine.begin() as conn:
-        stores.ensure_store(conn, layout)
-        stores.save_layout(conn, layout.store_id, tomllib.loads(layout_path.read_text()))
-    lines = events.read_bytes().splitlines()
-    log = EventLog(engine)
-    for i in range(0, len(lines), 5000):
-        log.append(event_batch_adapter.validate_json(b"[" + b",".join(lines[i : i + 5000]) + b"]"))
-    return len(lines)
+        stores.load_layout_file(conn, default_layout_path())
+    report = ingest_numbered(EventLog(engine), read_items(events), batch_size=5000)
+    assert not report.rejected
+    return report.accepted
 
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:

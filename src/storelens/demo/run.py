@@ -11,7 +11,6 @@ password is reset so it can be printed again.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -26,7 +25,6 @@ from sqlalchemy import func, select
 from storelens import accounts, catalogue, stores
 from storelens.config import Settings
 from storelens.core.errors import Conflict
-from storelens.core.layout import load_layout
 from storelens.demo.sampleday import load_catalogue
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import read_items
@@ -91,10 +89,8 @@ def prepare_demo(
             accounts.set_password(conn, DEMO_ADMIN, password)
 
     layout_path = _sample_layout()
-    layout = load_layout(layout_path)
     with engine.begin() as conn:
-        stores.ensure_store(conn, layout)
-        stores.save_layout(conn, layout.store_id, tomllib.loads(layout_path.read_text()), "demo")
+        _, layout = stores.load_layout_file(conn, layout_path, "demo")
         stored, _ = catalogue.upsert_products(conn, [asdict(p) for p in load_catalogue()])
     console.print(
         f"store [bold]{layout.name}[/bold]: {len(layout.zones)} zones, "

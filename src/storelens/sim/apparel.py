@@ -8,7 +8,6 @@ truth means the same thing in both kinds of store.
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from math import sqrt
 from typing import Any
 
 from storelens.demo.sampleday import Product
-from storelens.sim.clock import MINUTE, SECOND, uniform_ms
+from storelens.sim.clock import MINUTE, SECOND, Agenda, uniform_ms
 from storelens.sim.config import SimConfig
 from storelens.sim.day import DayContext, Track
 from storelens.sim.menu import Basket
@@ -80,20 +79,16 @@ class _Shopper:
 class _Store:
     ctx: DayContext
     fitting: str | None
-    heap: list[tuple[int, int, Callable[[int, Any], None], Any]] = field(default_factory=list)
-    seq: int = 0
+    agenda: Agenda = field(default_factory=Agenda)
     register_free: list[bool] = field(default_factory=list)
     waiting: deque[_Shopper] = field(default_factory=deque)
     order_count: int = 0
 
     def at(self, ms: int, action: Callable[[int, Any], None], arg: Any = None) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (ms, self.seq, action, arg))
+        self.agenda.at(ms, action, arg)
 
     def run(self) -> None:
-        while self.heap:
-            ms, _, action, arg = heapq.heappop(self.heap)
-            action(ms, arg)
+        self.agenda.run()
 
     def arrive(self, ms: int, shopper: _Shopper) -> None:
         """Browsing involves nobody else, so the path up to the checkout is laid out at once."""

@@ -12,7 +12,6 @@ stays are recorded and turned into events afterwards (see :mod:`storelens.sim.pa
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections import deque
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from math import sqrt
 from typing import Any
 
 from storelens.demo.sampleday import Product
-from storelens.sim.clock import MINUTE, SECOND, uniform_ms
+from storelens.sim.clock import MINUTE, SECOND, Agenda, uniform_ms
 from storelens.sim.config import BaristaPlan, SimConfig
 from storelens.sim.day import DayContext, Track
 from storelens.sim.menu import Basket
@@ -83,8 +82,7 @@ class _Cafe:
     config: SimConfig
     pickup: str
     bar: str
-    heap: list[tuple[int, int, Callable[[int, Any], None], Any]] = field(default_factory=list)
-    seq: int = 0
+    agenda: Agenda = field(default_factory=Agenda)
     register_free: list[bool] = field(default_factory=list)
     waiting: deque[_Visit] = field(default_factory=deque)
     orders: deque[_Order] = field(default_factory=deque)
@@ -96,13 +94,10 @@ class _Cafe:
     # -- engine -----------------------------------------------------------------------
 
     def at(self, ms: int, action: Callable[[int, Any], None], arg: Any = None) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (ms, self.seq, action, arg))
+        self.agenda.at(ms, action, arg)
 
     def run(self) -> None:
-        while self.heap:
-            ms, _, action, arg = heapq.heappop(self.heap)
-            action(ms, arg)
+        self.agenda.run()
 
     # -- customers --------------------------------------------------------------------
 

@@ -7,13 +7,17 @@ between the two files.
 
 from __future__ import annotations
 
+import heapq
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = [
     "MINUTE",
     "SECOND",
+    "Agenda",
     "iso_ms",
     "local_ms",
     "seconds",
@@ -50,3 +54,23 @@ def seconds(ms: int) -> float:
 def uniform_ms(rng: random.Random, low_s: float, high_s: float) -> int:
     """A duration drawn in seconds and rounded to the millisecond before anyone uses it."""
     return round(rng.uniform(low_s, high_s) * SECOND)
+
+
+class Agenda:
+    """Timed callbacks run in time order; ties run in the order they were scheduled,
+    which is what keeps a simulation byte-identical for a seed."""
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Callable[[int, Any], None], Any]] = []
+        self._seq = 0
+
+    def at(self, ms: int, action: Callable[[int, Any], None], arg: Any = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (ms, self._seq, action, arg))
+
+    def run(self) -> None:
+        while self._heap:
+            ms, _, action, arg = heapq.heappop(self._heap)
+            action(ms, arg)

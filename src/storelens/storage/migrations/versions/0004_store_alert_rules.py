@@ -11,11 +11,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy import Text  # noqa: F401  # autogenerate writes bare Text()
-from sqlalchemy.dialects import postgresql  # noqa: F401
+from sqlalchemy import Text  # autogenerate writes bare Text()
+from sqlalchemy.dialects import postgresql
 
 import storelens.storage.tables
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0004"
 down_revision: str | None = "0003"
