@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -117,6 +120,12 @@ def test_live_alerts_reach_staff_devices(
         run_projections(EventLog(engine), default_projections(on_alerts=deliver))
         alert = ws.receive_json()
     assert (alert["type"], alert["rule_id"], alert["state"]) == ("alert", "long-queue", "raised")
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    for _ in range(100):  # the device hung up: its subscription must go, not linger
+        if hub.subscribers("cafe-01") == 0:
+            break
+        time.sleep(0.01)
+    assert hub.subscribers("cafe-01") == 0
     assert alert["value"] == 10.0
     stored = client.get("/v1/stores/cafe-01/alerts", headers=admin).json()
     assert [a["rule_id"] for a in stored["data"]] == ["long-queue"]
@@ -174,3 +183,26 @@ def test_alert_rules_per_store(
     assert [a["rule_id"] for a in stored] == ["tiny-queue"]  # 5 > 3, and the default 8 is off
     assert client.delete("/v1/stores/cafe-01/alert-rules", headers=admin).status_code == 204
     assert client.get("/v1/stores/cafe-01/alert-rules", headers=staff).json()["default"] is True
+
+
+def test_live_alerts_over_a_real_socket(server: Any, engine: Engine) -> None:
+    """Through uvicorn itself: the install must carry a WebSocket implementation."""
+    import asyncio
+
+    import websockets
+
+    from storelens import accounts
+
+    with engine.begin() as conn:
+        accounts.create_user(conn, "barista-ana", "a-long-enough-password", accounts.Role.staff)
+    token = httpx.post(
+        f"{server.url}/v1/auth/token",
+        data={"username": "barista-ana", "password": "a-long-enough-password"},
+    ).json()["access_token"]
+
+    async def hello() -> Any:
+        ws_url = server.url.replace("http", "ws") + f"/v1/stores/cafe-01/alerts/ws?token={token}"
+        async with websockets.connect(ws_url) as ws:
+            return json.loads(await ws.recv())
+
+    assert asyncio.run(hello()) == {"type": "hello", "store_id": "cafe-01"}

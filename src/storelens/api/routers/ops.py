@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -87,14 +88,25 @@ async def live_alerts(websocket: WebSocket, store_id: str, token: str | None = N
     hub = websocket.app.state.hub
     await websocket.accept()
     queue = hub.subscribe(store_id)
-    try:
-        await websocket.send_json({"type": "hello", "store_id": store_id})
+
+    async def forward() -> None:
         while True:
             message = await queue.get()
             await websocket.send_json({"type": "alert", **message})
+
+    async def until_closed() -> None:  # the device hung up: stop waiting for alerts
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed())]
+    try:
+        await websocket.send_json({"type": "hello", "store_id": store_id})
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except WebSocketDisconnect:
         pass
     finally:
+        for task in tasks:
+            task.cancel()
         hub.unsubscribe(store_id, queue)
 
 
