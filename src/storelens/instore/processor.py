@@ -35,7 +35,6 @@ from storelens.instore.tracker import OpsTracker, TrackerConfig
 from storelens.storage.eventlog import EventLog, StoredEvent
 
 __all__ = [
-    "OPS_TYPES",
     "FileEvent",
     "OpsProcessor",
     "batch_facts",
@@ -46,16 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OPS_TYPES = (
-    "pos.order_paid",
-    "order.started",
-    "order.ready",
-    "order.handed_off",
-    "staff.clock_in",
-    "staff.clock_out",
-    "vision.zone_enter",
-    "vision.zone_exit",
-)
 NAME = "ops"
 AlertSink = Callable[[list[dict[str, Any]]], None]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
@@ -73,8 +73,6 @@ def load_facts(
 ) -> OpsFacts:
     """Facts that can fall in ``[since, until)``; shifts and orders are read with an
     eight-hour margin because they are counted by overlap and by payment time."""
-    from datetime import timedelta
-
     margin = timedelta(hours=8)
     out = OpsFacts()
     time_col = {
