@@ -25,14 +25,8 @@ from sqlalchemy import Engine, select
 from storelens import accounts, stores
 from storelens.core.errors import ConfigError
 from storelens.core.events import make_event
-from storelens.ingest.edge import (
-    STDIN,
-    Backoff,
-    EdgeAuthError,
-    Forwarder,
-    edge_status,
-    run_edge,
-)
+from storelens.ingest.edge import Backoff, EdgeAuthError, Forwarder
+from storelens.ingest.edge_sources import STDIN, edge_status, run_edge
 from storelens.ingest.outbox import Outbox
 from storelens.storage.tables import events
 
@@ -530,7 +524,7 @@ def test_run_edge_reads_stdin_until_it_closes(
     script = (
         "import sys, threading\n"
         "from pathlib import Path\n"
-        "from storelens.ingest.edge import STDIN, run_edge\n"
+        "from storelens.ingest.edge_sources import STDIN, run_edge\n"
         "r = run_edge(sys.argv[1], sys.argv[2], sys.argv[3], STDIN, threading.Event(),"
         " on_bad_line=lambda n, why: print('bad line', n))\n"
         "print('queued', r.queued)\n"

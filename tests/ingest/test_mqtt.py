@@ -29,14 +29,8 @@ from storelens.ingest.deadletters import (
     list_dead_letters,
     record_dead_letter,
 )
-from storelens.ingest.mqtt import (
-    BridgeConfig,
-    MqttBridge,
-    parse_message,
-    parse_mqtt_url,
-    publish_events,
-    publish_raw,
-)
+from storelens.ingest.mqtt import MqttBridge, publish_events, publish_raw
+from storelens.ingest.mqtt_messages import BridgeConfig, parse_message, parse_mqtt_url
 from storelens.storage.eventlog import AppendResult, EventLog, EventQuery
 from storelens.storage.tables import events
 

@@ -135,7 +135,8 @@ def create_app(
 
     bridge = None
     if settings.mqtt_url:  # devices publish over MQTT: bridge them into the same log
-        from storelens.ingest.mqtt import BridgeConfig, MqttBridge
+        from storelens.ingest.mqtt import MqttBridge
+        from storelens.ingest.mqtt_messages import BridgeConfig
 
         bridge = MqttBridge(BridgeConfig.from_settings(settings), event_log)
 

@@ -56,7 +56,8 @@ def edge_run(
     Events are deleted from the outbox only once the server has acknowledged them;
     events the server rejects are set aside with its reason (see `edge status`).
     """
-    from storelens.ingest.edge import STDIN, EdgeAuthError, run_edge
+    from storelens.ingest.edge import EdgeAuthError
+    from storelens.ingest.edge_sources import STDIN, run_edge
 
     src = None if source is None else STDIN if source == "-" else Path(source)
     if src is not None and src != STDIN and not src.is_file():
@@ -91,7 +92,7 @@ def edge_status_cmd(
     outbox: Annotated[Path, typer.Option(help="the outbox file")] = Path("storelens-outbox.db"),
 ) -> None:
     """How many events wait to be sent, how many were set aside, and how old the backlog is."""
-    from storelens.ingest.edge import edge_status
+    from storelens.ingest.edge_sources import edge_status
 
     try:
         status = edge_status(outbox)
