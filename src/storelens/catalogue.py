@@ -15,12 +15,17 @@ from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import products
 
 __all__ = [
+    "DRINK_CATEGORIES",
     "ProductRecord",
     "count_products",
     "list_products",
     "product_rows",
     "upsert_products",
 ]
+
+
+DRINK_CATEGORIES = frozenset({"coffee", "tea", "cold-drinks", "drinks", "beverage"})
+"""Catalogue or POS categories whose items count as drinks (barista productivity)."""
 
 
 class ProductRecord(BaseModel):

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from storelens.demo.sampleday import DRINK_CATEGORIES, load_catalogue
+from storelens.catalogue import DRINK_CATEGORIES
+from storelens.demo.sampleday import load_catalogue
 
 if TYPE_CHECKING:
     from conftest import SimRun

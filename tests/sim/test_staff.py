@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from storelens.demo.sampleday import DRINK_CATEGORIES
+from storelens.catalogue import DRINK_CATEGORIES
 
 if TYPE_CHECKING:
     from conftest import SimRun

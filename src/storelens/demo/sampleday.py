@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storelens.catalogue import DRINK_CATEGORIES
 from storelens.core.events import CONSENT_PURPOSES, Event, event_batch_adapter
 
 __all__ = [
-    "DRINK_CATEGORIES",
     "ZONE_LAYOUT",
     "Product",
     "generate_day",
@@ -33,7 +33,6 @@ __all__ = [
     "write_jsonl",
 ]
 
-DRINK_CATEGORIES = frozenset({"coffee", "tea", "cold-drinks"})
 
 # Mirrors samples/layouts/cafe.toml (metres, origin top left, y down, door on the left wall);
 # seating has no camera there, so its crossings carry no camera and it gets no track points.

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
-    "DRINK_CATEGORIES",
     "OpsFacts",
     "OrderFact",
     "QueueWait",
@@ -20,8 +19,6 @@ __all__ = [
     "VisitFact",
     "ZoneVisit",
 ]
-
-DRINK_CATEGORIES = frozenset({"coffee", "tea", "cold-drinks", "drinks", "beverage"})
 
 
 @dataclass(frozen=True, slots=True)

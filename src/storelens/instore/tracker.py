@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from storelens.catalogue import DRINK_CATEGORIES
 from storelens.instore.alerts import AlertChange, AlertRule, RuleState, Snapshot, evaluate_rules
 from storelens.instore.facts import (
-    DRINK_CATEGORIES,
     Fact,
     OrderFact,
     QueueWait,

@@ -11,7 +11,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storelens.demo.sampleday import DRINK_CATEGORIES, Product
+from storelens.catalogue import DRINK_CATEGORIES
+from storelens.demo.sampleday import Product
 from storelens.sim.population import Person
 
 __all__ = ["Basket", "Menu"]
