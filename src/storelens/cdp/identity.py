@@ -1,0 +1,339 @@
+"""Identity resolution: which customer records are the same person.
+
+Two stages, because they fail differently:
+
+1. **Deterministic rules.** Records sharing a normalised e-mail, loyalty id or
+   E.164 phone are the same person with certainty. This is a union-find over exact
+   keys, kept outside Splink so the rule is auditable in a dozen lines and runs
+   even where the model cannot be trained (tiny inputs).
+2. **Probabilistic Fellegi-Sunter model** (Splink, DuckDB backend) over names,
+   date of birth, address parts, e-mail, phone and loyalty id, trained
+   unsupervised: u by random sampling (seeded), m by EM over two blocking rules
+   that each leave the other's fields free to be estimated.
+
+Pairs from both stages are clustered by connected components at the chosen match
+probability. Input is a pandas DataFrame of *normalised* records (see
+:mod:`storelens.cdp.normalise`) with a globally unique ``unique_id`` column and an
+optional ``source_dataset`` column. Splink is imported lazily: it is the ``cdp``
+extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from storelens.cdp.normalise import normalise_dob, normalise_postcode, normalise_text
+from storelens.core.errors import MissingExtra
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "DETERMINISTIC_KEYS",
+    "MODEL_COLUMNS",
+    "IdentityModel",
+    "LinkageResult",
+    "dedupe",
+    "deterministic_pairs",
+    "febrl_to_model_frame",
+    "link_and_dedupe",
+]
+
+LinkType = Literal["dedupe_only", "link_only", "link_and_dedupe"]
+DETERMINISTIC_KEYS = ("email", "loyalty_id", "phone")
+MODEL_COLUMNS = (
+    "first_name",
+    "last_name",
+    "dob",
+    "street_number",
+    "address",
+    "address_2",
+    "postcode",
+    "city",
+    "state",
+    "email",
+    "phone",
+    "loyalty_id",
+)
+
+
+@dataclass
+class LinkageResult:
+    """Scored pairs (``unique_id_l``, ``unique_id_r``, ``match_probability``,
+    ``rule``) at or above the threshold, and ``clusters`` (``unique_id``,
+    ``cluster_id``) covering every input record."""
+
+    pairs: pd.DataFrame
+    clusters: pd.DataFrame
+    threshold: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def cluster_of(self) -> dict[str, str]:
+        """``unique_id -> cluster_id``; a cluster's id is its smallest member id."""
+        return dict(zip(self.clusters["unique_id"], self.clusters["cluster_id"], strict=True))
+
+    def pair_set(self) -> set[tuple[str, str]]:
+        """Predicted pairs as ordered ``(low_id, high_id)`` tuples."""
+        return {
+            (a, b) if a < b else (b, a)
+            for a, b in zip(self.pairs["unique_id_l"], self.pairs["unique_id_r"], strict=True)
+        }
+
+
+class _UnionFind:
+    def __init__(self, items: Iterable[str]) -> None:
+        self.parent = {i: i for i in items}
+
+    def find(self, x: str) -> str:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:  # the smaller id becomes root so cluster ids are stable
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _allowed(link_type: LinkType, src_a: Any, src_b: Any) -> bool:
+    if link_type == "link_only":
+        return bool(src_a != src_b)
+    if link_type == "dedupe_only":
+        return bool(src_a == src_b)
+    return True
+
+
+def deterministic_pairs(
+    df: pd.DataFrame,
+    keys: Sequence[str] = DETERMINISTIC_KEYS,
+    link_type: LinkType = "link_and_dedupe",
+) -> set[tuple[str, str]]:
+    """Pairs of records sharing any exact, non-null deterministic key.
+
+    Every pair within a key group is returned (not a spanning chain), so the
+    scored pair list is complete for evaluation; groups are small in practice.
+    """
+    pairs: set[tuple[str, str]] = set()
+    src = df["source_dataset"] if "source_dataset" in df.columns else None
+    for key in keys:
+        if key not in df.columns:
+            continue
+        sub = df[df[key].notna()]
+        for _, group in sub.groupby(key, sort=False):
+            if len(group) < 2:
+                continue
+            ids = list(group["unique_id"])
+            srcs = list(src.loc[group.index]) if src is not None else [None] * len(ids)
+            for i in range(len(ids)):
+                for j in range(i + 1, len(ids)):
+                    if _allowed(link_type, srcs[i], srcs[j]):
+                        a, b = sorted((ids[i], ids[j]))
+                        pairs.add((a, b))
+    return pairs
+
+
+@dataclass
+class IdentityModel:
+    """Deterministic rules plus an unsupervised Fellegi-Sunter model.
+
+    ``threshold`` is the match probability at which a scored pair counts as a
+    match and joins a cluster. ``seed`` fixes u sampling so reruns agree.
+    """
+
+    threshold: float = 0.9
+    deterministic_keys: Sequence[str] = DETERMINISTIC_KEYS
+    seed: int = 42
+    max_pairs_u: float = 2e6
+    prior_recall: float = 0.8
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def _comparisons(self, present: set[str]) -> list[Any]:
+        import splink.comparison_library as cl
+
+        table: dict[str, Any] = {
+            "first_name": cl.NameComparison("first_name").configure(
+                term_frequency_adjustments=True
+            ),
+            "last_name": cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
+            "dob": cl.DateOfBirthComparison(
+                "dob", input_is_string=True, datetime_format="%Y-%m-%d"
+            ),
+            "street_number": cl.ExactMatch("street_number").configure(
+                term_frequency_adjustments=True
+            ),
+            "address": cl.JaroWinklerAtThresholds("address", [0.9, 0.8]).configure(
+                term_frequency_adjustments=True
+            ),
+            "address_2": cl.JaroWinklerAtThresholds("address_2", [0.9, 0.8]),
+            "postcode": cl.DamerauLevenshteinAtThresholds("postcode", [1]).configure(
+                term_frequency_adjustments=True
+            ),
+            "city": cl.JaroWinklerAtThresholds("city", [0.9]).configure(
+                term_frequency_adjustments=True
+            ),
+            "state": cl.ExactMatch("state").configure(term_frequency_adjustments=True),
+            "email": cl.EmailComparison("email"),
+            "phone": cl.DamerauLevenshteinAtThresholds("phone", [1]),
+            "loyalty_id": cl.DamerauLevenshteinAtThresholds("loyalty_id", [1]),
+        }
+        return [table[c] for c in MODEL_COLUMNS if c in present]
+
+    @staticmethod
+    def _rules(present: set[str], rules: Sequence[Sequence[str]]) -> list[Any]:
+        from splink import block_on
+
+        return [block_on(*r) for r in rules if all(_col(c) in present for c in r)]
+
+    def link(self, df: pd.DataFrame, link_type: LinkType = "dedupe_only") -> LinkageResult:
+        """Score and cluster ``df``; ``link_type`` as in Splink.
+
+        ``link_only`` and ``link_and_dedupe`` need a ``source_dataset`` column.
+        """
+        try:
+            import pandas as pd
+            from splink import DuckDBAPI, Linker, SettingsCreator
+        except ImportError as exc:  # pragma: no cover - exercised without the extra
+            raise MissingExtra("identity resolution", "cdp") from exc
+        logging.getLogger("splink").setLevel(logging.WARNING)
+
+        df = df.reset_index(drop=True)
+        present = {c for c in MODEL_COLUMNS if c in df.columns and df[c].notna().any()}
+        keep = ["unique_id", *(["source_dataset"] if link_type != "dedupe_only" else [])]
+        frame = df[[*keep, *[c for c in MODEL_COLUMNS if c in present]]].copy()
+
+        predict_rules = self._rules(
+            present,
+            [
+                ("first_name", "last_name"),
+                ("last_name", "dob"),
+                ("first_name", "dob"),
+                ("postcode", "dob"),
+                ("postcode", "street_number"),
+                ("loyalty_id",),
+                ("email",),
+                ("phone",),
+                ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
+            ],
+        )
+        settings = SettingsCreator(
+            link_type=link_type,
+            unique_id_column_name="unique_id",
+            comparisons=self._comparisons(present),
+            blocking_rules_to_generate_predictions=predict_rules,
+            retain_intermediate_calculation_columns=False,
+        )
+        db = DuckDBAPI()
+        if link_type == "dedupe_only":
+            tables: Any = db.register(frame.drop(columns=["source_dataset"], errors="ignore"))
+        else:
+            tables = [
+                db.register(part.drop(columns=["source_dataset"]), dataset_display_name=str(name))
+                for name, part in frame.groupby("source_dataset", sort=True)
+            ]
+        linker = Linker(tables, settings, log_level=logging.WARNING)
+
+        prior_rules = self._rules(present, [("first_name", "last_name", "dob")])
+        if prior_rules:
+            linker.training.estimate_probability_two_random_records_match(
+                prior_rules, recall=self.prior_recall
+            )
+        linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
+        # EM on names leaves dob/address free to estimate, EM on dob frees the names;
+        # postcode stands in when a source lacks one of them.
+        em_rules = self._rules(present, [("first_name", "last_name"), ("dob",), ("postcode",)])
+        for rule in em_rules[:2]:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True
+            )
+
+        predictions: Any = linker.inference.predict(
+            threshold_match_probability=self.threshold, warning_mode="never"
+        )
+        scored = predictions.as_pandas_dataframe()
+        prob = scored[["unique_id_l", "unique_id_r", "match_probability"]].assign(
+            rule="probabilistic"
+        )
+        det = deterministic_pairs(df, self.deterministic_keys, link_type)
+        det_df = pd.DataFrame(sorted(det), columns=["unique_id_l", "unique_id_r"]).assign(
+            match_probability=1.0, rule="deterministic"
+        )
+        pairs = pd.concat([det_df, prob], ignore_index=True)
+        lo = pairs[["unique_id_l", "unique_id_r"]].min(axis=1)
+        hi = pairs[["unique_id_l", "unique_id_r"]].max(axis=1)
+        pairs = (
+            pairs.assign(unique_id_l=lo, unique_id_r=hi)
+            .drop_duplicates(["unique_id_l", "unique_id_r"], keep="first")
+            .sort_values(["unique_id_l", "unique_id_r"])
+            .reset_index(drop=True)
+        )
+        uf = _UnionFind(df["unique_id"])
+        for a, b in zip(pairs["unique_id_l"], pairs["unique_id_r"], strict=True):
+            uf.union(a, b)
+        clusters = pd.DataFrame(
+            {"unique_id": df["unique_id"], "cluster_id": [uf.find(u) for u in df["unique_id"]]}
+        )
+        self.info = {
+            "deterministic_pairs": len(det),
+            "probabilistic_pairs": len(prob),
+            "probability_two_random_records_match": (
+                linker._settings_obj._probability_two_random_records_match
+            ),
+        }
+        return LinkageResult(pairs, clusters, self.threshold, dict(self.info))
+
+
+def _col(rule_part: str) -> str:
+    """The model column a blocking expression reads (``substr(dob,1,4)`` -> ``dob``)."""
+    if "(" in rule_part:
+        return rule_part.split("(", 1)[1].split(",", 1)[0].strip()
+    return rule_part
+
+
+def dedupe(df: pd.DataFrame, threshold: float = 0.9, **kwargs: Any) -> LinkageResult:
+    """Find duplicates within one table of normalised records."""
+    return IdentityModel(threshold=threshold, **kwargs).link(df, "dedupe_only")
+
+
+def link_and_dedupe(
+    df: pd.DataFrame, threshold: float = 0.9, *, link_only: bool = False, **kwargs: Any
+) -> LinkageResult:
+    """Link records across ``source_dataset`` values (and within them unless
+    ``link_only``, for sources known to be duplicate-free)."""
+    link_type: LinkType = "link_only" if link_only else "link_and_dedupe"
+    return IdentityModel(threshold=threshold, **kwargs).link(df, link_type)
+
+
+def febrl_to_model_frame(df: pd.DataFrame, source_dataset: str | None = None) -> pd.DataFrame:
+    """Map a FEBRL frame (index ``rec_id``) to model columns, normalised.
+
+    ``soc_sec_id`` plays the loyalty id: an identifier with typos but no sharing.
+    """
+    import pandas as pd
+
+    def text(col: str) -> list[str | None]:
+        return [normalise_text(v) for v in df[col]]
+
+    out = pd.DataFrame(
+        {
+            "unique_id": [str(i) for i in df.index],
+            "first_name": text("given_name"),
+            "last_name": text("surname"),
+            "dob": [normalise_dob(v) for v in df["date_of_birth"]],
+            "street_number": text("street_number"),
+            "address": text("address_1"),
+            "address_2": text("address_2"),
+            "postcode": [normalise_postcode(v) for v in df["postcode"]],
+            "city": text("suburb"),
+            "state": text("state"),
+            "loyalty_id": [normalise_postcode(v) for v in df["soc_sec_id"]],
+        }
+    )
+    if source_dataset is not None:
+        out["source_dataset"] = source_dataset
+    return out
