@@ -139,3 +139,21 @@ def test_edge_run_once_forwards_a_file_and_reports_bad_lines(
     ]
     refused = runner.invoke(app, args)
     assert refused.exit_code == 3 and "refused" in refused.output
+
+
+def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    events = tmp_path / "e.jsonl"
+    events.write_text("")
+    url = f"sqlite:///{tmp_path / 'never-initialised.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "storelens.cli", "ingest", str(events), "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "run `storelens init`" in done.stderr
+    assert "Traceback" not in done.stderr

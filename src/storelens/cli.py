@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from storelens import accounts, stores
+from storelens.cdp.cli import cdp_app
 from storelens.config import Settings
 from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
@@ -51,6 +52,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(layout_app, name="layout")
 app.add_typer(ops_app, name="ops")
 app.add_typer(edge_app, name="edge")
+app.add_typer(cdp_app, name="cdp")
 app.command("mqtt-bridge")(mqtt_bridge)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
@@ -159,7 +161,7 @@ def print_report(report: IngestReport, shown: int = 20) -> None:
 
 
 def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -> IngestReport:
-    engine = create_engine(engine_url)
+    engine = migrate.open_database(engine_url)
     event_log = EventLog(engine)
     total = count_items(path, fmt)
     with _progress() as progress:
@@ -269,7 +271,7 @@ def retention(
 
     settings = _settings(database_url)
     result = purge_raw_tracking(
-        create_engine(settings.database_url),
+        migrate.open_database(settings.database_url),
         days or settings.raw_tracking_retention_days,
         dry_run=dry_run,
     )
@@ -315,7 +317,7 @@ def users_create(
     database_url: DbOption = None,
 ) -> None:
     """Create a user; the generated password is shown once."""
-    engine = create_engine(_settings(database_url).database_url)
+    engine = migrate.open_database(_settings(database_url).database_url)
     password = accounts.generate_password()
     try:
         with engine.begin() as conn:
@@ -331,7 +333,7 @@ def users_create(
 @users_app.command("reset-password")
 def users_reset(username: str, database_url: DbOption = None) -> None:
     """Give a user a new generated password (shown once)."""
-    engine = create_engine(_settings(database_url).database_url)
+    engine = migrate.open_database(_settings(database_url).database_url)
     password = accounts.generate_password()
     try:
         with engine.begin() as conn:
@@ -348,7 +350,7 @@ def keys_create(
     database_url: DbOption = None,
 ) -> None:
     """Create a device API key; the secret is shown once."""
-    engine = create_engine(_settings(database_url).database_url)
+    engine = migrate.open_database(_settings(database_url).database_url)
     with engine.begin() as conn:
         key, secret = accounts.create_api_key(conn, name, store_id=store, created_by="cli")
     console.print(f"key [bold]{key.name}[/bold] (id {key.id}): [bold green]{secret}[/bold green]")
@@ -375,7 +377,7 @@ def layout_load(
 ) -> None:
     """Store a layout as its store's newest version (creating the store if needed)."""
 
-    engine = create_engine(_settings(database_url).database_url)
+    engine = migrate.open_database(_settings(database_url).database_url)
     try:
         with engine.begin() as conn:
             version, layout = stores.load_layout_file(conn, file, "cli")
@@ -387,6 +389,9 @@ def layout_load(
 def main() -> None:
     try:
         app()
+    except StorelensError as exc:  # a problem the user can fix: no traceback
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
 

@@ -16,7 +16,7 @@ from storelens.config import Settings
 from storelens.core.layout import load_layout
 from storelens.instore.processor import report_from_db, report_from_file
 from storelens.processors import run_projections
-from storelens.storage.db import create_engine
+from storelens.storage import migrate
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["ops_app", "print_report"]
@@ -121,7 +121,7 @@ def report(
         from storelens import stores
 
         settings = Settings(database_url=database_url) if database_url else Settings()
-        engine = create_engine(settings.database_url)
+        engine = migrate.open_database(settings.database_url)
         run_projections(EventLog(engine))  # bring facts up to the head of the log
         with engine.connect() as conn:
             known = stores.list_stores(conn)
@@ -164,7 +164,7 @@ def process(
     from storelens.processors import default_projections
 
     settings = Settings(database_url=database_url) if database_url else Settings()
-    event_log = EventLog(create_engine(settings.database_url))
+    event_log = EventLog(migrate.open_database(settings.database_url))
     projections = default_projections()
     while True:
         counts = run_projections(event_log, projections, batch)

@@ -11,9 +11,18 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from storelens.core.errors import ConfigError
 from storelens.storage.tables import metadata
 
-__all__ = ["current_revision", "downgrade", "head_revision", "pending_changes", "upgrade"]
+__all__ = [
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "open_database",
+    "pending_changes",
+    "require_current",
+    "upgrade",
+]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -45,6 +54,24 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to work on a database that was never initialised or is behind the code."""
+    if current_revision(engine) != head_revision():
+        raise ConfigError(
+            f"the database at {engine.url.render_as_string(hide_password=True)} is not "
+            "initialised or is out of date: run `storelens init`"
+        )
+
+
+def open_database(url: str) -> Engine:
+    """An engine for a database that is initialised and up to date (for commands)."""
+    from storelens.storage.db import create_engine
+
+    engine = create_engine(url)
+    require_current(engine)
+    return engine
 
 
 def pending_changes(engine: Engine) -> list[object]:

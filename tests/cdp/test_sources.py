@@ -1,0 +1,204 @@
+"""Customer source imports: field mappings, the quality report, rejections, re-imports.
+
+``data/crm_de.csv`` is a German CRM export with planted problems, by file line:
+3 bad e-mail, 4 unparseable phone, 5 impossible date (31.02.), 6 missing last name,
+7 the e-mail of line 2 in other case, 8 the record id of line 2 again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
+
+from storelens.cdp.cli import cdp_app
+from storelens.cdp.quality import quality_report
+from storelens.cdp.sources import (
+    MappingError,
+    check_mapping,
+    import_customers,
+    load_mapping,
+)
+from storelens.storage.eventlog import EventLog
+from storelens.storage.tables import customers
+
+DATA = Path(__file__).parent / "data"
+CSV = DATA / "crm_de.csv"
+GERMAN = {
+    "Kundennummer": "source_record_id",
+    "Vorname": "first_name",
+    "Nachname": "last_name",
+    "E-Mail": "email",
+    "Telefon": "phone",
+    "Strasse": "address",
+    "PLZ": "postcode",
+    "Ort": "city",
+    "Land": "country",
+    "Geburtsdatum": "dob",
+    "Kundenkarte": "loyalty_id",
+}
+TOML = "[sources.crm]\ndefault_region = 'DE'\n\n[sources.crm.fields]\n" + "".join(
+    f'"{k}" = "{v}"\n' for k, v in GERMAN.items()
+)
+
+
+def _records(engine: Engine, source: str = "crm") -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(customers).where(customers.c.source_system == source)).all()
+    return {r.source_record_id: dict(r._mapping) for r in rows}
+
+
+def test_planted_errors_are_counted_rejected_and_valid_rows_stored(engine: Engine) -> None:
+    result = import_customers(EventLog(engine), "crm", CSV, GERMAN, "DE")
+
+    assert (result.rows, result.accepted, result.duplicates) == (8, 4, 0)
+    rejected = {r.row: [(e.loc, e.type) for e in r.errors] for r in result.rejected}
+    assert rejected == {
+        3: [("email", "invalid")],
+        4: [("phone", "invalid")],
+        5: [("dob", "invalid")],
+        8: [("source_record_id", "duplicate_id")],
+    }
+    assert result.ignored_columns == ["Notiz"]
+
+    q = result.quality
+    assert q.rows == 8
+    invalid = {name: s.invalid for name, s in q.fields.items() if s.invalid}
+    assert invalid == {"email": 1, "phone": 1, "dob": 1}
+    assert [(e.row, e.value) for e in q.fields["email"].invalid_examples] == [
+        (3, "jonas.brandt(at)example.de")
+    ]
+    assert [e.row for e in q.fields["phone"].invalid_examples] == [4]
+    assert [(e.row, e.value) for e in q.fields["dob"].invalid_examples] == [(5, "31.02.1990")]
+    missing = {name: s.missing for name, s in q.fields.items() if s.missing}
+    assert missing == {"last_name": 1}
+    assert q.fields["last_name"].missing_rows == [6]
+    assert all(s.present + s.missing == 8 for s in q.fields.values())
+    dups = {k: (d.duplicates, d.examples) for k, d in q.duplicates.items()}
+    assert dups == {
+        "email": (1, {"anna.krueger@example.de": [2, 7]}),
+        "phone": (0, {}),
+        "loyalty_id": (0, {}),
+        "source_record_id": (1, {"K-001": [2, 8]}),
+    }
+
+    records = _records(engine)
+    assert set(records) == {"K-001", "K-005", "K-006", "K-007"}
+    assert records["K-001"]["phone"] == "+493055504706"
+    assert records["K-001"]["first_name"] == "anna"  # the first K-001, not the rejected repeat
+    assert records["K-001"]["email"] == "anna.krueger@example.de"
+    assert str(records["K-001"]["dob"]) == "1985-03-15"
+    assert records["K-005"]["last_name"] is None
+    assert records["K-006"]["customer_id"] == "L-106"
+
+
+def test_reimport_stores_nothing_new(engine: Engine) -> None:
+    log = EventLog(engine)
+    first = import_customers(log, "crm", CSV, GERMAN)
+    again = import_customers(log, "crm", CSV, GERMAN)
+    assert (again.accepted, again.duplicates) == (0, first.accepted)
+    assert [r.row for r in again.rejected] == [r.row for r in first.rejected]
+    assert len(_records(engine)) == 4
+
+
+def test_keep_invalid_imports_rows_without_the_bad_values(engine: Engine) -> None:
+    result = import_customers(EventLog(engine), "crm", CSV, GERMAN, reject_invalid=False)
+    assert result.accepted == 7
+    assert [r.row for r in result.rejected] == [8]
+    records = _records(engine)
+    assert records["K-002"]["email"] is None
+    assert records["K-003"]["phone"] is None
+    assert records["K-004"]["dob"] is None
+
+
+def test_unknown_target_field_is_named(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match=r"'Vorname'.*'firstname'"):
+        check_mapping({"Vorname": "firstname"})
+    with pytest.raises(MappingError, match="'vorname'"):
+        import_customers(EventLog(engine), "crm", CSV, {**GERMAN, "Vorname": "vorname"})
+    toml = tmp_path / "sources.toml"
+    toml.write_text('[sources.crm.fields]\n"E-Mail" = "mail"\n')
+    with pytest.raises(MappingError, match=r"sources\.crm\.fields.*'mail'"):
+        load_mapping(toml, "crm")
+    with pytest.raises(MappingError, match="source_record_id"):
+        import_customers(EventLog(engine), "crm", CSV, {"Vorname": "first_name"})
+
+
+def test_toml_mapping_loads(tmp_path: Path) -> None:
+    toml = tmp_path / "sources.toml"
+    toml.write_text(TOML)
+    assert load_mapping(toml, "crm") == GERMAN
+    with pytest.raises(MappingError, match="webshop"):
+        load_mapping(toml, "webshop")
+
+
+SHOP_ROWS: list[dict[str, Any]] = [
+    {"id": 1, "first_name": "Ida", "last_name": "Nowak", "email": "ida@example.at",
+     "phone": "0664 1234567", "country": "AT", "dob": "1988-09-07"},
+    {"id": 2, "first_name": "Ben", "last_name": "Hagedorn", "email": "ben@example.de",
+     "phone": "030 55505685", "country": None, "dob": None},
+    {"id": 3, "first_name": "Leon", "last_name": "Berger", "email": "not-an-email",
+     "phone": None, "country": "DE", "dob": None},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "json"])
+def test_parquet_and_json_inputs(engine: Engine, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"shop.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(SHOP_ROWS), path)
+    elif fmt == "jsonl":
+        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in SHOP_ROWS))
+    else:
+        path.write_bytes(orjson.dumps(SHOP_ROWS))
+    result = import_customers(EventLog(engine), "shop", path, {"id": "source_record_id"})
+    assert (result.accepted, [r.row for r in result.rejected]) == (2, [3])
+    assert result.quality.fields["email"].invalid_examples[0].value == "not-an-email"
+    records = _records(engine, "shop")
+    assert records["1"]["phone"] == "+436641234567"  # the row's own country wins
+    assert records["2"]["phone"] == "+493055505685"
+
+
+def test_quality_report_is_pure_and_defaults_row_numbers() -> None:
+    before: list[dict[str, Any]] = [{"email": "a@x.de", "phone": "x"}, {"email": "A@x.de"}]
+    after: list[dict[str, Any]] = [{"email": "a@x.de", "phone": None}, {"email": "a@x.de"}]
+    report = quality_report(before, after)
+    assert report.fields["phone"].invalid_examples[0].row == 1
+    assert report.duplicates["email"].examples == {"a@x.de": [1, 2]}
+    json.dumps(report.as_dict())
+
+
+def test_cli_import_reports_and_exits_1_on_rejections(db_url: str, tmp_path: Path) -> None:
+    toml = tmp_path / "sources.toml"
+    toml.write_text(TOML)
+    runner = CliRunner()
+    args = ["import", "crm", str(CSV), "--mapping", str(toml), "--database-url", db_url]
+    result = runner.invoke(cdp_app, args)
+    assert result.exit_code == 1, result.output
+    assert "data quality" in result.output
+    assert "rejected rows" in result.output
+    assert "jonas.brandt(at)example.de" in result.output
+    assert "duplicates within the source" in result.output
+
+    again = runner.invoke(cdp_app, [*args, "--json"])
+    assert again.exit_code == 1
+    body = json.loads(again.stdout)
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 4, 4)
+    assert [e["row"] for e in body["errors"]] == [3, 4, 5, 8]
+    assert body["quality"]["fields"]["dob"]["invalid"] == 1
+
+
+def test_cli_unknown_field_in_mapping_exits_2(db_url: str, tmp_path: Path) -> None:
+    toml = tmp_path / "sources.toml"
+    toml.write_text('[sources.crm.fields]\n"Vorname" = "vorname"\n')
+    args = ["import", "crm", str(CSV), "--mapping", str(toml), "--database-url", db_url]
+    result = CliRunner().invoke(cdp_app, args)
+    assert result.exit_code == 2
+    assert "vorname" in result.output
