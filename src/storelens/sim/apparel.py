@@ -8,7 +8,6 @@ truth means the same thing in both kinds of store.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +15,7 @@ from math import sqrt
 from typing import Any
 
 from storelens.demo.sampleday import Product
+from storelens.sim.checkout import Checkout
 from storelens.sim.clock import MINUTE, SECOND, Agenda, uniform_ms
 from storelens.sim.config import SimConfig
 from storelens.sim.day import DayContext, Track
@@ -27,7 +27,6 @@ __all__ = ["apparel_catalogue", "simulate_apparel_day"]
 
 _BUY_SHARE = 0.35
 _TRY_ON_SHARE = 0.6  # of buyers of clothes, when the layout has fitting rooms
-_QUEUE_WALK = 3 * SECOND
 
 # (product_id, name, category, price, zone_id); most popular first within a category.
 _CATALOGUE = (
@@ -80,8 +79,7 @@ class _Store:
     ctx: DayContext
     fitting: str | None
     agenda: Agenda = field(default_factory=Agenda)
-    register_free: list[bool] = field(default_factory=list)
-    waiting: deque[_Shopper] = field(default_factory=deque)
+    checkout: Checkout[_Shopper] = field(default_factory=lambda: Checkout(1))
     order_count: int = 0
 
     def at(self, ms: int, action: Callable[[int, Any], None], arg: Any = None) -> None:
@@ -119,16 +117,12 @@ class _Store:
     def join_queue(self, ms: int, shopper: _Shopper) -> None:
         shopper.track.move(self.ctx.zones.queue, ms)
         shopper.queue_enter = ms
-        self.waiting.append(shopper)
-        self.at(ms + _QUEUE_WALK, self.serve)
+        self.checkout.join(shopper)
+        self.at(ms + self.checkout.walk_ms, self.serve)
 
     def serve(self, ms: int, _: Any = None) -> None:
-        while self.waiting and False in self.register_free:
-            if self.waiting[0].queue_enter + _QUEUE_WALK > ms:
-                return
-            register = self.register_free.index(False)
-            self.register_free[register] = True
-            shopper = self.waiting.popleft()
+        while (served := self.checkout.next(ms)) is not None:
+            register, shopper = served
             shopper.track.move(self.ctx.zones.counter, ms)
             self.ctx.truth.queue.append(QueueTruth(shopper.track.track_id, shopper.queue_enter, ms))
             service = uniform_ms(self.ctx.service_rng, 40, 120)
@@ -136,7 +130,7 @@ class _Store:
 
     def pay(self, ms: int, arg: tuple[_Shopper, int]) -> None:
         shopper, register = arg
-        self.register_free[register] = False
+        self.checkout.release(register)
         basket = shopper.basket or []
         ctx = self.ctx
         self.order_count += 1
@@ -180,7 +174,7 @@ def simulate_apparel_day(ctx: DayContext, config: SimConfig, day: date) -> None:
     if not ctx.zones.browse:
         raise ValueError(f"an apparel layout needs aisle or fixture zones ({ctx.store_id})")
     fitting = next((z.id for z in ctx.floor.layout.zones if z.kind == "fitting_room"), None)
-    store = _Store(ctx, fitting, register_free=[False] * config.registers)
+    store = _Store(ctx, fitting, checkout=Checkout(config.registers))
     weekend = day.weekday() >= 5
     mean = config.weekend_visits if weekend else config.weekday_visits
     profile = config.weekend_profile if weekend else config.weekday_profile
@@ -203,5 +197,7 @@ def simulate_apparel_day(ctx: DayContext, config: SimConfig, day: date) -> None:
         )
         store.at(ms, store.arrive, shopper)
     store.run()
-    if store.waiting:
-        raise RuntimeError(f"{len(store.waiting)} shoppers never reached a checkout on {day}")
+    if store.checkout.waiting:
+        raise RuntimeError(
+            f"{len(store.checkout.waiting)} shoppers never reached a checkout on {day}"
+        )

@@ -21,6 +21,7 @@ from math import sqrt
 from typing import Any
 
 from storelens.demo.sampleday import Product
+from storelens.sim.checkout import Checkout
 from storelens.sim.clock import MINUTE, SECOND, Agenda, uniform_ms
 from storelens.sim.config import BaristaPlan, SimConfig
 from storelens.sim.day import DayContext, Track
@@ -31,7 +32,6 @@ from storelens.sim.truth import BaristaTruth, OrderTruth, QueueTruth
 __all__ = ["simulate_cafe_day"]
 
 _MAKE_S = {"tea": 30.0, "cold-drinks": 40.0}  # coffee is drawn from 45-75 s per cup
-_QUEUE_WALK = 3 * SECOND
 """Walking the length of an empty queue; the same for all, so it cannot break FIFO order."""
 _RECHECK = MINUTE  # how often a barista who must stay checks whether they may leave
 
@@ -83,8 +83,7 @@ class _Cafe:
     pickup: str
     bar: str
     agenda: Agenda = field(default_factory=Agenda)
-    register_free: list[bool] = field(default_factory=list)
-    waiting: deque[_Visit] = field(default_factory=deque)
+    checkout: Checkout[_Visit] = field(default_factory=lambda: Checkout(1))
     orders: deque[_Order] = field(default_factory=deque)
     baristas: list[_Barista] = field(default_factory=list)
     open_work: int = 0
@@ -113,16 +112,12 @@ class _Cafe:
     def join_queue(self, ms: int, visit: _Visit) -> None:
         visit.track.move(self.ctx.zones.queue, ms)
         visit.queue_enter = ms
-        self.waiting.append(visit)
-        self.at(ms + _QUEUE_WALK, self.serve_registers)
+        self.checkout.join(visit)
+        self.at(ms + self.checkout.walk_ms, self.serve_registers)
 
     def serve_registers(self, ms: int, _: Any = None) -> None:
-        while self.waiting and False in self.register_free:
-            if self.waiting[0].queue_enter + _QUEUE_WALK > ms:
-                return  # still walking up; a call is due when they reach the front
-            register = self.register_free.index(False)
-            self.register_free[register] = True
-            visit = self.waiting.popleft()
+        while (served := self.checkout.next(ms)) is not None:
+            register, visit = served
             visit.track.move(self.ctx.zones.counter, ms)
             self.ctx.truth.queue.append(QueueTruth(visit.track.track_id, visit.queue_enter, ms))
             service = uniform_ms(self.ctx.service_rng, 20, 90)
@@ -130,7 +125,7 @@ class _Cafe:
 
     def pay(self, ms: int, arg: tuple[_Visit, int]) -> None:
         visit, register = arg
-        self.register_free[register] = False
+        self.checkout.release(register)
         self.place_order(ms, visit, f"reg-{register + 1}")
         self.serve_registers(ms)
         self.at(ms + uniform_ms(self.ctx.service_rng, 3, 8), self.reach_pickup, visit)
@@ -383,7 +378,7 @@ def simulate_cafe_day(ctx: DayContext, config: SimConfig, day: date) -> None:
     pickup, bar = ctx.zones.pickup, ctx.zones.bar
     if pickup is None or bar is None:
         raise ValueError(f"a café layout needs a pickup and a staff_only zone ({ctx.store_id})")
-    cafe = _Cafe(ctx, config, pickup, bar, register_free=[False] * config.registers)
+    cafe = _Cafe(ctx, config, pickup, bar, checkout=Checkout(config.registers))
     cafe.baristas = _baristas(ctx, config)
     for barista in cafe.baristas:
         cafe.at(barista.segments[0][0], cafe.clock_in, barista)
