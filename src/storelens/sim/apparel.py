@@ -21,7 +21,7 @@ from storelens.sim.config import SimConfig
 from storelens.sim.day import DayContext, Track
 from storelens.sim.menu import Basket
 from storelens.sim.population import Person
-from storelens.sim.truth import OrderTruth, QueueTruth
+from storelens.sim.truth import OrderTruth
 
 __all__ = ["apparel_catalogue", "simulate_apparel_day"]
 
@@ -115,18 +115,11 @@ class _Store:
             self.leave(ms, shopper)
 
     def join_queue(self, ms: int, shopper: _Shopper) -> None:
-        shopper.track.move(self.ctx.zones.queue, ms)
-        shopper.queue_enter = ms
-        self.checkout.join(shopper)
-        self.at(ms + self.checkout.walk_ms, self.serve)
+        self.at(self.checkout.enter(self.ctx, shopper, ms), self.serve)
 
     def serve(self, ms: int, _: Any = None) -> None:
-        while (served := self.checkout.next(ms)) is not None:
-            register, shopper = served
-            shopper.track.move(self.ctx.zones.counter, ms)
-            self.ctx.truth.queue.append(QueueTruth(shopper.track.track_id, shopper.queue_enter, ms))
-            service = uniform_ms(self.ctx.service_rng, 40, 120)
-            self.at(ms + service, self.pay, (shopper, register))
+        for paid_at, register, shopper in self.checkout.serve(self.ctx, ms, (40, 120)):
+            self.at(paid_at, self.pay, (shopper, register))
 
     def pay(self, ms: int, arg: tuple[_Shopper, int]) -> None:
         shopper, register = arg

@@ -27,7 +27,7 @@ from storelens.sim.config import BaristaPlan, SimConfig
 from storelens.sim.day import DayContext, Track
 from storelens.sim.menu import Basket
 from storelens.sim.population import Person
-from storelens.sim.truth import BaristaTruth, OrderTruth, QueueTruth
+from storelens.sim.truth import BaristaTruth, OrderTruth
 
 __all__ = ["simulate_cafe_day"]
 
@@ -110,18 +110,11 @@ class _Cafe:
             self.at(ms + uniform_ms(rng, 2, 6), self.join_queue, visit)
 
     def join_queue(self, ms: int, visit: _Visit) -> None:
-        visit.track.move(self.ctx.zones.queue, ms)
-        visit.queue_enter = ms
-        self.checkout.join(visit)
-        self.at(ms + self.checkout.walk_ms, self.serve_registers)
+        self.at(self.checkout.enter(self.ctx, visit, ms), self.serve_registers)
 
     def serve_registers(self, ms: int, _: Any = None) -> None:
-        while (served := self.checkout.next(ms)) is not None:
-            register, visit = served
-            visit.track.move(self.ctx.zones.counter, ms)
-            self.ctx.truth.queue.append(QueueTruth(visit.track.track_id, visit.queue_enter, ms))
-            service = uniform_ms(self.ctx.service_rng, 20, 90)
-            self.at(ms + service, self.pay, (visit, register))
+        for paid_at, register, visit in self.checkout.serve(self.ctx, ms, (20, 90)):
+            self.at(paid_at, self.pay, (visit, register))
 
     def pay(self, ms: int, arg: tuple[_Visit, int]) -> None:
         visit, register = arg

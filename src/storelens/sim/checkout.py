@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections import deque
 from typing import Generic, Protocol, TypeVar
 
-from storelens.sim.clock import SECOND
+from storelens.sim.clock import SECOND, uniform_ms
+from storelens.sim.day import DayContext, Track
+from storelens.sim.truth import QueueTruth
 
 __all__ = ["Checkout", "Queued"]
 
 
 class Queued(Protocol):
     queue_enter: int
+    track: Track
 
 
 Q = TypeVar("Q", bound=Queued)
@@ -43,3 +46,23 @@ class Checkout(Generic[Q]):
 
     def release(self, register: int) -> None:
         self.busy[register] = False
+
+    def enter(self, ctx: DayContext, person: Q, ms: int) -> int:
+        """Walk into the queue zone and join the line; returns when to call ``serve``."""
+        person.track.move(ctx.zones.queue, ms)
+        person.queue_enter = ms
+        self.join(person)
+        return ms + self.walk_ms
+
+    def serve(
+        self, ctx: DayContext, ms: int, service_s: tuple[int, int]
+    ) -> list[tuple[int, int, Q]]:
+        """Everyone a free register takes now, as (payment time, register, person); their
+        queue wait goes into the truth as they step up to the counter."""
+        out = []
+        while (served := self.next(ms)) is not None:
+            register, person = served
+            person.track.move(ctx.zones.counter, ms)
+            ctx.truth.queue.append(QueueTruth(person.track.track_id, person.queue_enter, ms))
+            out.append((ms + uniform_ms(ctx.service_rng, *service_s), register, person))
+        return out
