@@ -166,6 +166,9 @@ def event_dict(type_: str = "pos.order_paid", **overrides: Any) -> dict[str, Any
         "vision.track": {"camera_id": "cam-1", "track_id": "t-1", "x": 1.5, "y": 2.0},
         "vision.zone_enter": {"zone_id": "queue", "track_id": "t-1"},
         "vision.zone_exit": {"zone_id": "queue", "track_id": "t-1"},
+        "vision.line_crossed": {"line_id": "door", "track_id": "t-1", "direction": "in"},
+        "vision.occupancy": {"zone_id": "queue", "count": 3},
+        "vision.heatmap": {"period_s": 900, "cell_m": 0.5, "rows": 1, "cols": 2, "values": [0, 4]},
         "customer.upserted": {
             "source_system": "crm",
             "source_record_id": "c-1",

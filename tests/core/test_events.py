@@ -135,6 +135,20 @@ BAD_PAYLOADS: list[tuple[str, str, dict[str, Any], str, str]] = [
         "finite_number",
     ),
     (
+        "line crossed sideways",
+        "vision.line_crossed",
+        {"line_id": "door", "track_id": "t", "direction": "sideways"},
+        "payload.direction",
+        "literal_error",
+    ),
+    (
+        "heatmap of the wrong shape",
+        "vision.heatmap",
+        {"period_s": 60, "cell_m": 0.5, "rows": 2, "cols": 2, "values": [1, 2, 3]},
+        "payload",
+        "value_error",
+    ),
+    (
         "bad email",
         "customer.upserted",
         {"source_system": "crm", "source_record_id": "1", "email": "nope"},

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    model_validator,
 )
 
 __all__ = [
@@ -42,6 +43,10 @@ __all__ = [
     "EspressoShotEvent",
     "Event",
     "EventBase",
+    "HeatmapEvent",
+    "HeatmapGrid",
+    "LineCrossedEvent",
+    "LineCrossing",
     "OrderHandedOff",
     "OrderHandedOffEvent",
     "OrderLine",
@@ -59,6 +64,8 @@ __all__ = [
     "ZoneCrossing",
     "ZoneEnterEvent",
     "ZoneExitEvent",
+    "ZoneOccupancy",
+    "ZoneOccupancyEvent",
     "event_adapter",
     "event_batch_adapter",
     "make_event",
@@ -149,6 +156,46 @@ class ZoneCrossing(_Payload):
     zone_id: Identifier
     track_id: Identifier
     camera_id: Identifier | None = None
+
+
+class LineCrossing(_Payload):
+    """A track crossed a count line; ``direction`` follows the line's in/out sides."""
+
+    line_id: Identifier
+    track_id: Identifier
+    direction: Literal["in", "out"]
+    camera_id: Identifier | None = None
+
+
+class ZoneOccupancy(_Payload):
+    """How many people a zone held at ``ts``, sampled every few seconds."""
+
+    zone_id: Identifier
+    count: int = Field(ge=0, le=100_000)
+    camera_id: Identifier | None = None
+
+
+class HeatmapGrid(_Payload):
+    """Person-seconds per floor cell over ``period_s``, row-major from the plan's origin.
+
+    Cells are squares of ``cell_m`` metres; ``values`` has ``rows * cols`` entries.
+    Heat is anonymous by construction: no track ids, only time spent per cell.
+    """
+
+    period_s: float = Field(gt=0, le=86_400 * 31)
+    cell_m: float = Field(gt=0, le=100)
+    rows: int = Field(gt=0, le=4_000)
+    cols: int = Field(gt=0, le=4_000)
+    values: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]]
+    camera_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _grid_shape(self) -> HeatmapGrid:
+        if len(self.values) != self.rows * self.cols:
+            raise ValueError(
+                f"values has {len(self.values)} entries; rows x cols is {self.rows * self.cols}"
+            )
+        return self
 
 
 class CustomerUpserted(_Payload):
@@ -257,6 +304,21 @@ class ZoneExitEvent(_StoreEvent):
     payload: ZoneCrossing
 
 
+class LineCrossedEvent(_StoreEvent):
+    type: Literal["vision.line_crossed"] = "vision.line_crossed"
+    payload: LineCrossing
+
+
+class ZoneOccupancyEvent(_StoreEvent):
+    type: Literal["vision.occupancy"] = "vision.occupancy"
+    payload: ZoneOccupancy
+
+
+class HeatmapEvent(_StoreEvent):
+    type: Literal["vision.heatmap"] = "vision.heatmap"
+    payload: HeatmapGrid
+
+
 class CustomerUpsertedEvent(EventBase):
     type: Literal["customer.upserted"] = "customer.upserted"
     payload: CustomerUpserted
@@ -285,6 +347,9 @@ Event = Annotated[
         TrackPointEvent,
         ZoneEnterEvent,
         ZoneExitEvent,
+        LineCrossedEvent,
+        ZoneOccupancyEvent,
+        HeatmapEvent,
         CustomerUpsertedEvent,
         WebEventEvent,
         ConsentChangedEvent,
@@ -305,6 +370,9 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         TrackPointEvent,
         ZoneEnterEvent,
         ZoneExitEvent,
+        LineCrossedEvent,
+        ZoneOccupancyEvent,
+        HeatmapEvent,
         CustomerUpsertedEvent,
         WebEventEvent,
         ConsentChangedEvent,

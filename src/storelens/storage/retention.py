@@ -18,7 +18,12 @@ from storelens.storage.tables import events
 
 __all__ = ["RAW_TRACKING_TYPES", "PurgeResult", "purge_raw_tracking"]
 
-RAW_TRACKING_TYPES = ("vision.track", "vision.zone_enter", "vision.zone_exit")
+RAW_TRACKING_TYPES = (
+    "vision.track",
+    "vision.zone_enter",
+    "vision.zone_exit",
+    "vision.line_crossed",
+)
 
 
 @dataclass(frozen=True, slots=True)

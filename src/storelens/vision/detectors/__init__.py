@@ -1,0 +1,1 @@
+"""Person detectors: one small adapter per backend (motion, onnx, ssdlite-person)."""

@@ -1,0 +1,46 @@
+"""The two contracts every vision stage shares: a frame in, columnar detections out.
+
+Detections are ``supervision.Detections`` (boxes ``xyxy`` in pixels, ``confidence``,
+``class_id``, and ``tracker_id`` once tracked), so detector adapters, the ByteTrack
+tracker from the ``trackers`` package and our zone logic all pass the same type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import supervision as sv
+
+__all__ = ["PERSON_CLASS_ID", "Detector", "Frame", "missing_extra"]
+
+PERSON_CLASS_ID = 0
+"""Detectors report people as class 0 whatever their model's own label map says."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded picture: BGR ``uint8`` of shape (height, width, 3), held in memory only."""
+
+    index: int
+    ts: datetime
+    image: npt.NDArray[np.uint8]
+
+
+class Detector(Protocol):
+    """Finds people in a frame. Implementations filter to people and apply their own NMS."""
+
+    name: str
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> sv.Detections: ...
+
+
+def missing_extra(package: str, extra: str = "vision") -> ImportError:
+    """The error to raise when an optional dependency is absent, naming the extra to install."""
+    return ImportError(
+        f"{package} is not installed; install the {extra!r} extra: pip install 'storelens[{extra}]'"
+    )
