@@ -83,10 +83,14 @@ def project(h: FloatArray, points: npt.ArrayLike) -> tuple[FloatArray, npt.NDArr
     return out, front
 
 
+def _inverse(h: FloatArray) -> FloatArray:
+    return np.asarray(np.linalg.inv(h), dtype=np.float64)
+
+
 def foot_points(xyxy: npt.ArrayLike) -> FloatArray:
     """Bottom centre of each box: where the person stands."""
     boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    return np.c_[(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]]
+    return np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]])
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ class CameraView:
     def from_camera(cls, camera: Camera) -> CameraView:
         calibration = camera.calibration
         h = fit_homography(calibration.image_points, calibration.floor_points)
-        return cls(camera.id, h, np.linalg.inv(h), camera.resolution)
+        return cls(camera.id, h, _inverse(h), camera.resolution)
 
     @classmethod
     def from_points(
@@ -113,7 +117,7 @@ class CameraView:
         resolution: tuple[int, int] | None = None,
     ) -> CameraView:
         h = fit_homography(image_points, floor_points)
-        return cls(camera_id, h, np.linalg.inv(h), resolution)
+        return cls(camera_id, h, _inverse(h), resolution)
 
     def to_floor(self, pixels: npt.ArrayLike) -> FloatArray:
         """Pixel positions (foot points) to floor metres; points above the horizon are NaN."""
@@ -164,9 +168,9 @@ class CameraView:
         scale = self.pixels_per_metre(floor)
         half_width = width_m * scale / 2.0
         height = height_m * scale
-        return np.c_[
-            feet[:, 0] - half_width, feet[:, 1] - height, feet[:, 0] + half_width, feet[:, 1]
-        ]
+        return np.column_stack(
+            [feet[:, 0] - half_width, feet[:, 1] - height, feet[:, 0] + half_width, feet[:, 1]]
+        )
 
     def sees(self, floor: npt.ArrayLike, margin_px: float = 0.0) -> npt.NDArray[np.bool_]:
         """Which floor points this camera sees: in front of it and with the feet in the frame."""
