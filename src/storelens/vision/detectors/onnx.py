@@ -1,0 +1,433 @@
+"""Person detection with an ONNX model in onnxruntime, on the CPU.
+
+Two output layouts are understood: YOLOv8/11 exports (one ``[1, 4 + classes, N]``
+tensor of centre boxes and class scores, float input letterboxed to a fixed size) and
+TensorFlow Object Detection SSD graphs (uint8 image in, ``num_detections``, ``scores``,
+normalised ``[ymin, xmin, ymax, xmax]`` boxes and 1-based ``classes`` out, NMS inside).
+
+Small models squeeze a wide 1280x720 frame into 300x300 and lose the people at the back,
+so the frame can be cut into overlapping tiles. A person cut by a tile edge shows up as
+a partial box in one tile and, usually, a whole box in its neighbour; the merge keeps the
+whole one, and joins two partial boxes when no tile held the whole person.
+
+The decoding, letterbox, tiling and merge steps are pure numpy functions so they can be
+checked without a model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from storelens.vision.frames import PERSON_CLASS_ID, missing_extra
+
+if TYPE_CHECKING:
+    import supervision as sv
+
+__all__ = [
+    "Boxes",
+    "OnnxDetector",
+    "auto_grid",
+    "decode_ssd",
+    "decode_yolo",
+    "letterbox",
+    "merge_tiles",
+    "nms",
+    "ssdlite_person",
+    "tile_grid",
+    "unletterbox",
+]
+
+Boxes = npt.NDArray[np.float32]
+"""``(n, 4)`` pixel boxes ``x1, y1, x2, y2``."""
+Layout = Literal["auto", "yolo", "ssd"]
+Tiles = tuple[int, int] | Literal["auto"] | None
+
+COCO_PERSON = 0
+"""YOLO exports number COCO classes from 0; person is the first."""
+TF_PERSON_LABEL = 1
+"""TF Object Detection labels start at 1; person is 1 in COCO and in one-class person models."""
+SSD_INPUT = 300
+MAX_TILE_RATIO = 2.5
+"""A tile's longer side may be this many times the model's input side before we split."""
+
+
+def _empty() -> tuple[Boxes, npt.NDArray[np.float32]]:
+    return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+
+
+def decode_yolo(
+    output: npt.NDArray[np.floating[Any]],
+    *,
+    score_threshold: float,
+    class_id: int = COCO_PERSON,
+) -> tuple[Boxes, npt.NDArray[np.float32]]:
+    """Boxes (in model input pixels) whose best class is ``class_id`` and clears the threshold.
+
+    Accepts ``[1, 4 + C, N]`` as exported and its transpose ``[1, N, 4 + C]``.
+    """
+    out = np.asarray(output, dtype=np.float32)
+    if out.ndim == 3 and out.shape[0] == 1:
+        out = out[0]
+    if out.ndim != 2 or min(out.shape) < 5:
+        raise ValueError(f"expected a YOLO output of shape [1, 4+classes, N], got {output.shape}")
+    if out.shape[0] > out.shape[1]:  # [N, 4+C]: anchors outnumber channels in every export
+        out = out.T
+    if class_id >= out.shape[0] - 4:
+        raise ValueError(f"class {class_id} is not among the model's {out.shape[0] - 4} classes")
+    scores = out[4:]
+    best = scores.argmax(axis=0)
+    conf = scores[class_id]
+    keep = (best == class_id) & (conf >= score_threshold)
+    if not keep.any():
+        return _empty()
+    cx, cy, w, h = out[:4, keep]
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    return xyxy.astype(np.float32), conf[keep].astype(np.float32)
+
+
+def decode_ssd(
+    num: npt.NDArray[Any],
+    scores: npt.NDArray[Any],
+    boxes: npt.NDArray[Any],
+    classes: npt.NDArray[Any],
+    *,
+    width: int,
+    height: int,
+    score_threshold: float,
+    label: int = TF_PERSON_LABEL,
+) -> tuple[Boxes, npt.NDArray[np.float32]]:
+    """Pixel boxes for ``label`` from the four TF Object Detection outputs of one image."""
+    n = int(np.asarray(num).reshape(-1)[0])
+    s = np.asarray(scores, np.float32).reshape(-1)[:n]
+    c = np.rint(np.asarray(classes).reshape(-1)[:n]).astype(np.int64)
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)[:n]
+    if not (len(s) == len(c) == len(b) == n):
+        raise ValueError(f"SSD outputs disagree: {n} detections, {len(s)} scores, {len(b)} boxes")
+    keep = (c == label) & (s >= score_threshold)
+    if not keep.any():
+        return _empty()
+    ymin, xmin, ymax, xmax = np.clip(b[keep], 0.0, 1.0).T
+    xyxy = np.stack([xmin * width, ymin * height, xmax * width, ymax * height], axis=1)
+    return xyxy.astype(np.float32), s[keep]
+
+
+def letterbox(
+    image: npt.NDArray[np.uint8], size: tuple[int, int], fill: int = 114
+) -> tuple[npt.NDArray[np.uint8], float, tuple[float, float]]:
+    """Fit ``image`` into ``size`` (width, height) keeping its aspect; returns scale and padding."""
+    import cv2
+
+    h, w = image.shape[:2]
+    tw, th = size
+    scale = min(tw / w, th / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = cv2.resize(
+        image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    px, py = (tw - nw) / 2, (th - nh) / 2
+    out = np.full((th, tw, image.shape[2]), fill, np.uint8)
+    top, left = round(py - 0.1), round(px - 0.1)
+    out[top : top + nh, left : left + nw] = resized
+    return out, scale, (float(left), float(top))
+
+
+def unletterbox(xyxy: Boxes, scale: float, pad: tuple[float, float]) -> Boxes:
+    """Boxes from letterboxed model pixels back to the original image's pixels."""
+    offset = np.array([pad[0], pad[1], pad[0], pad[1]], np.float32)
+    return ((xyxy - offset) / np.float32(scale)).astype(np.float32)
+
+
+def nms(xyxy: Boxes, scores: npt.NDArray[np.float32], iou: float) -> npt.NDArray[np.intp]:
+    """Indices kept by greedy non-maximum suppression, best score first."""
+    return merge_tiles(
+        xyxy, scores, np.zeros(len(scores), np.intp), np.zeros(len(scores), bool), iou
+    )[0]
+
+
+def _areas(b: Boxes) -> npt.NDArray[np.float32]:
+    areas: npt.NDArray[np.float32] = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(
+        b[:, 3] - b[:, 1], 0
+    )
+    return areas
+
+
+def merge_tiles(
+    xyxy: Boxes,
+    scores: npt.NDArray[np.float32],
+    tile: npt.NDArray[np.intp],
+    cut: npt.NDArray[np.bool_],
+    iou: float,
+    contain: float = 0.6,
+) -> tuple[npt.NDArray[np.intp], Boxes]:
+    """NMS over boxes from several tiles; returns kept indices and their (possibly joined) boxes.
+
+    Whole boxes outrank boxes cut by a tile edge whatever their scores. Besides the usual
+    IoU test, a cut box from another tile is suppressed when most of it (``contain``) lies
+    inside a kept box; if the kept box was cut too, the two are joined into their union.
+    """
+    if len(xyxy) == 0:
+        return np.zeros(0, np.intp), np.zeros((0, 4), np.float32)
+    boxes = xyxy.astype(np.float32).copy()
+    order = np.lexsort((-scores, cut.astype(np.int8)))
+    areas = _areas(boxes)
+    alive = np.ones(len(boxes), bool)
+    kept: list[int] = []
+    for i in order:
+        if not alive[i]:
+            continue
+        kept.append(int(i))
+        alive[i] = False
+        rest = np.flatnonzero(alive)
+        if len(rest) == 0:
+            break
+        lt = np.maximum(boxes[i, :2], boxes[rest, :2])
+        rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+        union = areas[i] + areas[rest] - inter
+        over = inter / np.maximum(union, 1e-6) > iou
+        other = tile[rest] != tile[i]
+        inside = inter / np.maximum(areas[rest], 1e-6) > contain
+        partial = other & cut[rest] & inside
+        if cut[i]:  # the kept box is partial too: a person no single tile held whole
+            joins = rest[other & cut[rest] & (inside | over)]
+            if len(joins):
+                boxes[i, :2] = np.minimum(boxes[i, :2], boxes[joins, :2].min(axis=0))
+                boxes[i, 2:] = np.maximum(boxes[i, 2:], boxes[joins, 2:].max(axis=0))
+                areas[i] = _areas(boxes[i : i + 1])[0]
+        alive[rest[over | partial]] = False
+    idx = np.array(kept, np.intp)
+    return idx, boxes[idx]
+
+
+def tile_grid(
+    width: int, height: int, cols: int, rows: int, overlap: float
+) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles ``(x1, y1, x2, y2)`` covering the frame, neighbours sharing ``overlap``."""
+    if cols < 1 or rows < 1:
+        raise ValueError(f"tiles must be at least 1x1, got {cols}x{rows}")
+    if not 0 <= overlap < 1:
+        raise ValueError(f"tile overlap must be in [0, 1), got {overlap}")
+
+    def spans(total: int, n: int) -> list[tuple[int, int]]:
+        side = total / (n - (n - 1) * overlap)
+        step = side * (1 - overlap)
+        return [(round(k * step), min(total, round(k * step + side))) for k in range(n)]
+
+    return [(x1, y1, x2, y2) for y1, y2 in spans(height, rows) for x1, x2 in spans(width, cols)]
+
+
+def auto_grid(
+    width: int, height: int, input_size: int, overlap: float, ratio: float = MAX_TILE_RATIO
+) -> tuple[int, int]:
+    """The fewest columns and rows that keep each tile's side within ``ratio`` x the input."""
+    limit = ratio * input_size
+
+    def count(total: int) -> int:
+        n = 1
+        while total / (n - (n - 1) * overlap) > limit:
+            n += 1
+        return n
+
+    return count(width), count(height)
+
+
+def _cut_flags(
+    xyxy: Boxes, tile: tuple[int, int, int, int], width: int, height: int, margin: float = 3.0
+) -> npt.NDArray[np.bool_]:
+    """Boxes touching a tile side that lies inside the frame (a side the frame does not end at)."""
+    x1, y1, x2, y2 = tile
+    flags = np.zeros(len(xyxy), bool)
+    if x1 > 0:
+        flags |= xyxy[:, 0] <= x1 + margin
+    if y1 > 0:
+        flags |= xyxy[:, 1] <= y1 + margin
+    if x2 < width:
+        flags |= xyxy[:, 2] >= x2 - margin
+    if y2 < height:
+        flags |= xyxy[:, 3] >= y2 - margin
+    return flags
+
+
+_SSD_OUTPUTS = ("num_detections", "detection_scores", "detection_boxes", "detection_classes")
+
+
+def _ssd_names(outputs: list[str]) -> list[str] | None:
+    found = [
+        next((o for o in outputs if o.split(":")[0].endswith(key)), None) for key in _SSD_OUTPUTS
+    ]
+    return None if None in found else [o for o in found if o is not None]
+
+
+class OnnxDetector:
+    """A person detector over any YOLOv8/11 or TF-OD SSD ONNX export (see the module doc)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        layout: Layout = "auto",
+        score_threshold: float = 0.4,
+        nms_iou: float = 0.5,
+        tiles: Tiles = None,
+        tile_overlap: float = 0.15,
+        threads: int = 2,
+        input_size: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        if layout not in ("auto", "yolo", "ssd"):
+            raise ValueError(f"layout must be 'auto', 'yolo' or 'ssd', got {layout!r}")
+        for label, value in (("score_threshold", score_threshold), ("nms_iou", nms_iou)):
+            if not 0 <= value <= 1:
+                raise ValueError(f"{label} must be in [0, 1], got {value}")
+        if not 0 <= tile_overlap < 0.5:
+            raise ValueError(f"tile_overlap must be in [0, 0.5), got {tile_overlap}")
+        if (
+            tiles is not None
+            and tiles != "auto"
+            and not (
+                isinstance(tiles, tuple)
+                and len(tiles) == 2
+                and all(isinstance(t, int) and t >= 1 for t in tiles)
+            )
+        ):
+            raise ValueError(f"tiles must be None, 'auto' or (cols, rows) >= 1, got {tiles!r}")
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no ONNX model at {path}")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise missing_extra("onnxruntime") from None
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own pybind types for a bad file
+            raise ValueError(f"{path} is not a model onnxruntime can load: {exc}") from exc
+        self.name = name or f"onnx:{path.stem}"
+        self.score_threshold, self.nms_iou = score_threshold, nms_iou
+        self.tiles, self.tile_overlap = tiles, tile_overlap
+        inp = self._session.get_inputs()[0]
+        self._input = inp.name
+        outputs = [o.name for o in self._session.get_outputs()]
+        ssd = _ssd_names(outputs)
+        shape = list(self._session.get_outputs()[0].shape)
+        yolo = len(outputs) == 1 and len(shape) == 3
+        self.layout: Literal["yolo", "ssd"]
+        self._half = False
+        if layout == "ssd" or (layout == "auto" and ssd is not None):
+            if ssd is None:
+                raise ValueError(
+                    f"{path}: SSD layout needs outputs {_SSD_OUTPUTS}, model has {outputs}"
+                )
+            self.layout, self._outputs = "ssd", ssd
+            self.input_size: tuple[int, int] = (input_size or SSD_INPUT,) * 2
+        elif layout == "yolo" or (layout == "auto" and yolo):
+            if not yolo:
+                raise ValueError(
+                    f"{path}: YOLO layout needs one [1, 4+classes, N] output, model has {outputs}"
+                )
+            self.layout, self._outputs = "yolo", outputs
+            h, w = list(inp.shape)[2:4] if len(inp.shape) == 4 else (None, None)
+            side = input_size or 640
+            self.input_size = (w if isinstance(w, int) else side, h if isinstance(h, int) else side)
+            self._half = "float16" in inp.type
+        else:
+            raise ValueError(
+                f"{path}: cannot tell the output layout from outputs {outputs}; pass layout="
+            )
+
+    def grid(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """The tiles one frame of this size is cut into (one tile when tiling is off)."""
+        if self.tiles is None:
+            return [(0, 0, width, height)]
+        if self.tiles == "auto":
+            cols, rows = auto_grid(width, height, max(self.input_size), self.tile_overlap)
+        else:
+            cols, rows = self.tiles
+        return tile_grid(width, height, cols, rows, self.tile_overlap)
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> sv.Detections:
+        """People in a BGR frame, as pixel boxes in the full frame."""
+        try:
+            import supervision as sv
+        except ImportError:
+            raise missing_extra("supervision") from None
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+            raise TypeError(
+                f"expected a uint8 numpy image, got {getattr(image, 'dtype', type(image))}"
+            )
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 2 or image.shape[1] < 2:
+            raise ValueError(f"expected a BGR image of shape (height, width, 3), got {image.shape}")
+        height, width = image.shape[:2]
+        rgb = np.ascontiguousarray(image[..., ::-1])
+        tiles = self.grid(width, height)
+        parts: list[tuple[Boxes, npt.NDArray[np.float32], int, npt.NDArray[np.bool_]]] = []
+        for k, (x1, y1, x2, y2) in enumerate(tiles):
+            boxes, scores = self._infer(rgb[y1:y2, x1:x2])
+            boxes += np.array([x1, y1, x1, y1], np.float32)
+            cut = (
+                _cut_flags(boxes, (x1, y1, x2, y2), width, height)
+                if len(tiles) > 1
+                else np.zeros(len(boxes), bool)
+            )
+            parts.append((boxes, scores, k, cut))
+        xyxy = np.concatenate([p[0] for p in parts])
+        conf = np.concatenate([p[1] for p in parts])
+        tile = np.concatenate([np.full(len(p[1]), p[2], np.intp) for p in parts])
+        cut = np.concatenate([p[3] for p in parts])
+        keep, merged = merge_tiles(xyxy, conf, tile, cut, self.nms_iou)
+        merged[:, [0, 2]] = np.clip(merged[:, [0, 2]], 0, width)
+        merged[:, [1, 3]] = np.clip(merged[:, [1, 3]], 0, height)
+        return sv.Detections(
+            xyxy=merged.astype(np.float32),
+            confidence=conf[keep].astype(np.float32),
+            class_id=np.full(len(keep), PERSON_CLASS_ID, dtype=int),
+        )
+
+    def _infer(self, rgb: npt.NDArray[np.uint8]) -> tuple[Boxes, npt.NDArray[np.float32]]:
+        import cv2
+
+        h, w = rgb.shape[:2]
+        if self.layout == "ssd":
+            # The graph squeezes any input to its square; area-averaging first is kinder
+            # to small people than the graph's bilinear resize, and cheaper.
+            small = cv2.resize(rgb, self.input_size, interpolation=cv2.INTER_AREA)
+            num, scores, boxes, classes = self._session.run(
+                self._outputs, {self._input: small[None]}
+            )
+            return decode_ssd(
+                num, scores, boxes, classes, width=w, height=h, score_threshold=self.score_threshold
+            )
+        boxed, scale, pad = letterbox(rgb, self.input_size)
+        blob = boxed.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
+        if self._half:
+            blob = blob.astype(np.float16)
+        (out,) = self._session.run(self._outputs, {self._input: blob})
+        xyxy, conf = decode_yolo(out, score_threshold=self.score_threshold)
+        return unletterbox(xyxy, scale, pad), conf
+
+
+def ssdlite_person(*, cache_dir: str | Path | None = None, **kwargs: Any) -> OnnxDetector:
+    """The default CPU person detector, from the model cache (``storelens models install``)."""
+    from storelens.vision.models import model_path, spec
+
+    model = spec("ssdlite-person")
+    options: dict[str, Any] = {
+        "layout": model.layout,
+        "tiles": "auto",
+        "name": model.name,
+        "input_size": model.input_size,
+    }
+    options.update(kwargs)
+    return OnnxDetector(model_path(model.name, cache_dir), **options)
