@@ -72,10 +72,10 @@ def decode_yolo(
     out = np.asarray(output, dtype=np.float32)
     if out.ndim == 3 and out.shape[0] == 1:
         out = out[0]
-    if out.ndim != 2 or min(out.shape) < 5:
-        raise ValueError(f"expected a YOLO output of shape [1, 4+classes, N], got {output.shape}")
-    if out.shape[0] > out.shape[1]:  # [N, 4+C]: anchors outnumber channels in every export
+    if out.ndim == 2 and out.shape[0] > out.shape[1]:  # [N, 4+C]: anchors outnumber channels
         out = out.T
+    if out.ndim != 2 or out.shape[0] < 5:
+        raise ValueError(f"expected a YOLO output of shape [1, 4+classes, N], got {output.shape}")
     if class_id >= out.shape[0] - 4:
         raise ValueError(f"class {class_id} is not among the model's {out.shape[0] - 4} classes")
     scores = out[4:]
@@ -155,6 +155,15 @@ def _areas(b: Boxes) -> npt.NDArray[np.float32]:
     return areas
 
 
+def _span_iou(a: Boxes, b: Boxes, axis: int) -> npt.NDArray[np.float32]:
+    """1-D IoU of box ``a`` with each of ``b`` along x (axis 0) or y (axis 1)."""
+    lo, hi = np.maximum(a[axis], b[:, axis]), np.minimum(a[axis + 2], b[:, axis + 2])
+    inter = np.clip(hi - lo, 0, None)
+    union = (a[axis + 2] - a[axis]) + (b[:, axis + 2] - b[:, axis]) - inter
+    result: npt.NDArray[np.float32] = inter / np.maximum(union, 1e-6)
+    return result
+
+
 def merge_tiles(
     xyxy: Boxes,
     scores: npt.NDArray[np.float32],
@@ -162,12 +171,15 @@ def merge_tiles(
     cut: npt.NDArray[np.bool_],
     iou: float,
     contain: float = 0.6,
+    join: float = 0.7,
 ) -> tuple[npt.NDArray[np.intp], Boxes]:
     """NMS over boxes from several tiles; returns kept indices and their (possibly joined) boxes.
 
     Whole boxes outrank boxes cut by a tile edge whatever their scores. Besides the usual
     IoU test, a cut box from another tile is suppressed when most of it (``contain``) lies
-    inside a kept box; if the kept box was cut too, the two are joined into their union.
+    inside a kept box. When the kept box was cut too, cut boxes from other tiles that
+    overlap it and share its extent across the seam (1-D IoU above ``join``) are halves of
+    the same person and are joined into their union.
     """
     if len(xyxy) == 0:
         return np.zeros(0, np.intp), np.zeros((0, 4), np.float32)
@@ -193,11 +205,17 @@ def merge_tiles(
         inside = inter / np.maximum(areas[rest], 1e-6) > contain
         partial = other & cut[rest] & inside
         if cut[i]:  # the kept box is partial too: a person no single tile held whole
-            joins = rest[other & cut[rest] & (inside | over)]
+            # Two halves overlap in the shared strip and agree along the seam's axis.
+            span = np.maximum(
+                _span_iou(boxes[i], boxes[rest], 0), _span_iou(boxes[i], boxes[rest], 1)
+            )
+            halves = other & cut[rest] & (inter > 0) & (span > join)
+            joins = rest[halves]
             if len(joins):
                 boxes[i, :2] = np.minimum(boxes[i, :2], boxes[joins, :2].min(axis=0))
                 boxes[i, 2:] = np.maximum(boxes[i, 2:], boxes[joins, 2:].max(axis=0))
                 areas[i] = _areas(boxes[i : i + 1])[0]
+            partial |= halves
         alive[rest[over | partial]] = False
     idx = np.array(kept, np.intp)
     return idx, boxes[idx]
