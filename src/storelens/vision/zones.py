@@ -1,0 +1,413 @@
+"""People's floor positions over time, turned into zone visits, door counts and occupancy.
+
+Input is one fused frame at a time: a timestamp, stable person ids and their positions in
+metres on the floor plan. Everything runs on event time (the frames' own timestamps), so
+the same frames give the same results however they are grouped into calls. Output times
+are UTC. Call :meth:`FloorActivity.update` for every frame, empty ones included: an empty
+frame is evidence that nobody was there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from storelens.core.layout import CountLine, StoreLayout, Zone
+
+__all__ = [
+    "Crossing",
+    "FloorActivity",
+    "FloorConfig",
+    "FloorUpdates",
+    "OccupancySample",
+    "StoreVisit",
+    "ZoneChange",
+    "ZoneMap",
+    "ZoneVisit",
+    "line_offsets",
+]
+
+_EPS = 1e-9  # the same tolerance as Zone.contains, so both agree on the outline
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class FloorConfig:
+    merge_gap_s: float = 5.0  # leaving a zone for less than this is not a new visit
+    line_hysteresis_m: float = 0.3  # neutral band either side of a count line
+    line_min_frames: int = 2  # frames clearly on the new side before a crossing counts
+    occupancy_every_s: float = 5.0
+    lost_after_s: float = 2.0  # unseen this long: gone, visits close at the last sighting
+
+    def __post_init__(self) -> None:
+        for name in ("merge_gap_s", "occupancy_every_s", "lost_after_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if not (math.isfinite(self.line_hysteresis_m) and self.line_hysteresis_m >= 0):
+            raise ValueError(f"line_hysteresis_m must be >= 0, got {self.line_hysteresis_m!r}")
+        if self.line_min_frames < 1:
+            raise ValueError(f"line_min_frames must be at least 1, got {self.line_min_frames!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneChange:
+    """A person entered or left a zone; an exit carries the visit's dwell."""
+
+    ts: datetime
+    person_id: str
+    zone_id: str
+    kind: Literal["enter", "exit"]
+    dwell_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """A person crossed a count line; ``ts`` is when they were on the line itself."""
+
+    ts: datetime
+    person_id: str
+    line_id: str
+    direction: Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class OccupancySample:
+    ts: datetime
+    zone_id: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneVisit:
+    """One closed visit: first to last frame inside, short absences merged in."""
+
+    person_id: str
+    zone_id: str
+    start: datetime
+    end: datetime
+
+    @property
+    def dwell_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreVisit:
+    """One person's closed time on the floor, first to last sighting."""
+
+    person_id: str
+    start: datetime
+    end: datetime
+
+    @property
+    def dwell_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass(slots=True)
+class FloorUpdates:
+    """What became final during a call, in the order it became final."""
+
+    zone_changes: list[ZoneChange] = field(default_factory=list)
+    crossings: list[Crossing] = field(default_factory=list)
+    occupancy: list[OccupancySample] = field(default_factory=list)
+    zone_visits: list[ZoneVisit] = field(default_factory=list)
+    store_visits: list[StoreVisit] = field(default_factory=list)
+
+    def extend(self, other: FloorUpdates) -> None:
+        self.zone_changes += other.zone_changes
+        self.crossings += other.crossings
+        self.occupancy += other.occupancy
+        self.zone_visits += other.zone_visits
+        self.store_visits += other.store_visits
+
+
+class ZoneMap:
+    """Which zones contain which points, for all points and zones in a few numpy calls.
+
+    Matches :meth:`Zone.contains`: even-odd rule, with the outline counting as inside.
+    """
+
+    def __init__(self, zones: Sequence[Zone]) -> None:
+        self.zone_ids = [zone.id for zone in zones]
+        starts, ends, owner = [], [], []
+        for k, zone in enumerate(zones):
+            ring = np.asarray(zone.polygon, dtype=np.float64)
+            starts.append(ring)
+            ends.append(np.roll(ring, -1, axis=0))
+            owner += [k] * len(ring)
+        self._a = np.concatenate(starts) if starts else np.zeros((0, 2))
+        self._b = np.concatenate(ends) if ends else np.zeros((0, 2))
+        self._owner = np.zeros((len(owner), len(zones)), dtype=np.int64)
+        self._owner[np.arange(len(owner)), owner] = 1  # edge -> zone incidence
+        dy = self._b[:, 1] - self._a[:, 1]
+        self._slope = np.divide(
+            self._b[:, 0] - self._a[:, 0], dy, out=np.zeros_like(dy), where=dy != 0
+        )
+
+    def inside(self, xy: FloatArray) -> BoolArray:
+        """(N, 2) points -> (N, Z) booleans."""
+        x, y = xy[:, :1], xy[:, 1:2]
+        (x1, y1), (x2, y2) = self._a.T[:, None, :], self._b.T[:, None, :]
+        cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
+        on_edge = (
+            (np.abs(cross) <= _EPS)
+            & (np.minimum(x1, x2) - _EPS <= x) & (x <= np.maximum(x1, x2) + _EPS)
+            & (np.minimum(y1, y2) - _EPS <= y) & (y <= np.maximum(y1, y2) + _EPS)
+        )  # fmt: skip
+        ray_hits = ((y1 > y) != (y2 > y)) & (x < x1 + (y - y1) * self._slope)
+        hits = ray_hits.astype(np.int64) @ self._owner
+        touching = on_edge.astype(np.int64) @ self._owner
+        result: BoolArray = (hits % 2 == 1) | (touching > 0)
+        return result
+
+
+def line_offsets(lines: Sequence[CountLine], xy: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Signed distance from each line (negative on the "in" side) and position along it.
+
+    Returns two (N, L) arrays: metres off the line, and the fraction of the way from
+    ``a`` to ``b`` (0..1 within the segment).
+    """
+    a = np.array([line.a for line in lines], dtype=np.float64).reshape(-1, 2)
+    b = np.array([line.b for line in lines], dtype=np.float64).reshape(-1, 2)
+    ab = b - a
+    length = np.hypot(ab[:, 0], ab[:, 1])
+    rel = xy[:, None, :] - a[None, :, :]
+    offset = (ab[:, 0] * rel[..., 1] - ab[:, 1] * rel[..., 0]) / length
+    along = (rel[..., 0] * ab[:, 0] + rel[..., 1] * ab[:, 1]) / (length * length)
+    return offset, along
+
+
+@dataclass(slots=True)
+class _Visit:
+    start: int  # microseconds since the epoch, like every time below
+    left_at: int | None = None  # last frame inside, once the person has stepped out
+
+
+@dataclass(slots=True)
+class _LineSide:
+    offset: float  # at the previous sighting
+    along: float
+    ts: int
+    settled: int = 0  # -1 in, +1 out, 0 not known yet
+    candidate: int = 0
+    run: int = 0
+    cross_along: float = math.nan  # where and when the line was last touched
+    cross_ts: int = 0
+
+
+@dataclass(slots=True)
+class _Person:
+    last_seen: int
+    inside: BoolArray  # zones, then the floor itself
+    visits: dict[int, _Visit] = field(default_factory=dict)
+    lines: list[_LineSide] = field(default_factory=list)
+
+
+def _to_us(ts: datetime) -> int:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"timestamp {ts.isoformat()} has no timezone; pass an aware datetime")
+    return (ts - _EPOCH) // _US
+
+
+def _to_dt(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class FloorActivity:
+    """Turns a stream of fused frames into floor activity for one store."""
+
+    def __init__(self, layout: StoreLayout, config: FloorConfig | None = None) -> None:
+        self.layout, self.config = layout, config or FloorConfig()
+        self._zones = ZoneMap(layout.zones)
+        self._zone_ids = self._zones.zone_ids
+        self._floor = (layout.floor.width_m, layout.floor.height_m)
+        self._gap = round(self.config.merge_gap_s * 1e6)
+        self._lost = round(self.config.lost_after_s * 1e6)
+        self._every = round(self.config.occupancy_every_s * 1e6)
+        self._people: dict[str, _Person] = {}
+        self._last_frame: int | None = None
+
+    def update(self, ts: datetime, person_ids: Sequence[str], xy: npt.ArrayLike) -> FloorUpdates:
+        """One frame: everyone seen at ``ts`` and where they stand, in metres."""
+        now, points = self._check_frame(ts, person_ids, xy)
+        out = FloorUpdates()
+        self._sample_gap(now, out, inclusive=False)
+        self._expire(now, out)
+        membership = self._membership(points)
+        offsets, alongs = line_offsets(self.layout.lines, points)
+        for i, pid in enumerate(person_ids):
+            person = self._people.get(pid)
+            if person is None:
+                person = self._people[pid] = _Person(now, np.zeros(len(self._zone_ids) + 1, bool))
+            self._move(pid, person, now, membership[i], out)
+            self._watch_lines(pid, person, now, offsets[i], alongs[i], out)
+            person.last_seen = now
+        self._last_frame = now
+        if now % self._every == 0:
+            self._sample(now, out)
+        return out
+
+    def update_many(
+        self, frames: Iterable[tuple[datetime, Sequence[str], npt.ArrayLike]]
+    ) -> FloorUpdates:
+        out = FloorUpdates()
+        for ts, person_ids, xy in frames:
+            out.extend(self.update(ts, person_ids, xy))
+        return out
+
+    def close(self, ts: datetime | None = None) -> FloorUpdates:
+        """End of video: close every open visit at its last sighting and start afresh."""
+        out = FloorUpdates()
+        if self._last_frame is None:
+            return out
+        end = self._last_frame if ts is None else _to_us(ts)
+        if end < self._last_frame:
+            raise ValueError(f"close({_to_dt(end)}) is before the last frame {self._last_frame}")
+        if end > self._last_frame:
+            self._sample_gap(end, out, inclusive=True)
+        for pid in sorted(self._people):
+            self._close_person(pid, self._people[pid], out)
+        self._people.clear()
+        self._last_frame = None
+        return out
+
+    def _check_frame(
+        self, ts: datetime, person_ids: Sequence[str], xy: npt.ArrayLike
+    ) -> tuple[int, FloatArray]:
+        now = _to_us(ts)
+        if self._last_frame is not None and now <= self._last_frame:
+            raise ValueError(
+                f"frame at {ts.isoformat()} is not after the previous frame at "
+                f"{_to_dt(self._last_frame).isoformat()}; frames must arrive in time order"
+            )
+        points = np.asarray(xy, dtype=np.float64)
+        if points.size == 0:
+            points = points.reshape(0, 2)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"xy must have shape (N, 2), got {points.shape}")
+        if len(person_ids) != len(points):
+            raise ValueError(f"{len(person_ids)} person ids for {len(points)} positions")
+        if not all(isinstance(pid, str) and pid for pid in person_ids):
+            raise ValueError("person ids must be non-empty strings")
+        if len(set(person_ids)) != len(person_ids):
+            raise ValueError("a person id appears twice in one frame")
+        if not np.isfinite(points).all():
+            rows = np.flatnonzero(~np.isfinite(points).all(axis=1)).tolist()
+            bad = [person_ids[i] for i in rows]
+            raise ValueError(f"positions must be finite; not for {bad[:5]}")
+        return now, points
+
+    def _membership(self, points: FloatArray) -> BoolArray:
+        width, height = self._floor
+        x, y = points[:, 0], points[:, 1]
+        on_floor = (x >= -_EPS) & (x <= width + _EPS) & (y >= -_EPS) & (y <= height + _EPS)
+        return np.column_stack([self._zones.inside(points), on_floor])
+
+    def _move(
+        self, pid: str, person: _Person, now: int, inside: BoolArray, out: FloorUpdates
+    ) -> None:
+        changed = np.flatnonzero(inside != person.inside)
+        for k in changed.tolist():
+            visit = person.visits.get(k)
+            if not inside[k]:
+                if visit is not None:
+                    visit.left_at = person.last_seen
+            elif visit is not None:
+                visit.left_at = None  # back within the merge gap: the same visit goes on
+            else:
+                person.visits[k] = _Visit(now)
+                if k < len(self._zone_ids):
+                    out.zone_changes.append(
+                        ZoneChange(_to_dt(now), pid, self._zone_ids[k], "enter")
+                    )
+        person.inside = inside
+
+    def _watch_lines(
+        self,
+        pid: str,
+        person: _Person,
+        now: int,
+        offsets: FloatArray,
+        alongs: FloatArray,
+        out: FloorUpdates,
+    ) -> None:
+        band = self.config.line_hysteresis_m
+        for j, line in enumerate(self.layout.lines):
+            d, t = float(offsets[j]), float(alongs[j])
+            if j == len(person.lines):
+                person.lines.append(_LineSide(d, t, now))
+                state = person.lines[j]
+            else:
+                state = person.lines[j]
+                if state.offset * d < 0 or (d == 0 and state.offset != 0):
+                    frac = state.offset / (state.offset - d)
+                    state.cross_along = state.along + frac * (t - state.along)
+                    state.cross_ts = state.ts + round(frac * (now - state.ts))
+            side = -1 if d < -band else 1 if d > band else 0
+            if side == 0 or side != state.candidate:
+                state.candidate, state.run = side, 0
+            state.run += side != 0
+            state.offset, state.along, state.ts = d, t, now
+            if side == 0 or side == state.settled or state.run < self.config.line_min_frames:
+                continue
+            if state.settled != 0 and -_EPS <= state.cross_along <= 1 + _EPS:
+                direction: Literal["in", "out"] = "in" if side < 0 else "out"
+                out.crossings.append(Crossing(_to_dt(state.cross_ts), pid, line.id, direction))
+            state.settled = side
+
+    def _expire(self, now: int, out: FloorUpdates) -> None:
+        for pid in sorted(self._people):
+            person = self._people[pid]
+            if now - person.last_seen >= self._lost:
+                self._close_person(pid, person, out)
+                del self._people[pid]
+                continue
+            for k, visit in sorted(person.visits.items()):
+                if visit.left_at is not None and now - visit.left_at >= self._gap:
+                    del person.visits[k]
+                    self._emit_visit(pid, k, visit.start, visit.left_at, out)
+
+    def _close_person(self, pid: str, person: _Person, out: FloorUpdates) -> None:
+        for k, visit in sorted(person.visits.items()):
+            end = person.last_seen if visit.left_at is None else visit.left_at
+            self._emit_visit(pid, k, visit.start, end, out)
+        person.visits.clear()
+
+    def _emit_visit(self, pid: str, k: int, start: int, end: int, out: FloorUpdates) -> None:
+        begin, finish = _to_dt(start), _to_dt(end)
+        if k == len(self._zone_ids):
+            out.store_visits.append(StoreVisit(pid, begin, finish))
+            return
+        zone_id = self._zone_ids[k]
+        dwell = (end - start) / 1e6
+        out.zone_changes.append(ZoneChange(finish, pid, zone_id, "exit", dwell))
+        out.zone_visits.append(ZoneVisit(pid, zone_id, begin, finish))
+
+    def _sample_gap(self, now: int, out: FloorUpdates, *, inclusive: bool) -> None:
+        """Samples due since the last frame; none deep inside a gap in the video."""
+        if self._last_frame is None:
+            return
+        tick = (self._last_frame // self._every + 1) * self._every
+        while (tick < now or (inclusive and tick == now)) and tick - self._last_frame < self._lost:
+            self._sample(tick, out)
+            tick += self._every
+
+    def _sample(self, tick: int, out: FloorUpdates) -> None:
+        counts = np.zeros(len(self._zone_ids) + 1, dtype=np.int64)
+        for person in self._people.values():
+            if tick - person.last_seen < self._lost:
+                counts += person.inside
+        when = _to_dt(tick)
+        for zone_id, count in zip(self._zone_ids, counts.tolist(), strict=False):
+            out.occupancy.append(OccupancySample(when, zone_id, count))
