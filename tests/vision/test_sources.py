@@ -36,7 +36,7 @@ START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 def write_avi(path: Path, frames: int = 50, fps: float = 25.0) -> None:
     """A small MJPG clip whose brightness tells which frame is which (5 levels apart)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 48))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (64, 48))
     assert writer.isOpened()
     for i in range(frames):
         writer.write(np.full((48, 64, 3), i * 5, np.uint8))
