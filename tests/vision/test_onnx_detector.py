@@ -16,6 +16,7 @@ import pytest
 from storelens.vision import models
 from storelens.vision.detectors.onnx import (
     OnnxDetector,
+    _cut_flags,
     auto_grid,
     decode_ssd,
     decode_yolo,
@@ -252,6 +253,21 @@ def test_merge_keeps_two_cut_people_who_do_not_line_up() -> None:
     )
     assert sorted(keep.tolist()) == [0, 1, 2]
     np.testing.assert_allclose(boxes[np.argsort(keep)], xyxy)
+
+
+def test_cut_flags_mark_boxes_reaching_inner_tile_sides_only() -> None:
+    tile = (588, 0, 1280, 389)  # top-right of a 2x2 grid: inner sides are left and bottom
+    boxes = np.array(
+        [
+            [958, 207, 1180, 386],  # 3 px short of the bottom seam: the model's rounding
+            [597, 50, 700, 200],  # 9 px from the left seam (2% of 692 is 13.8)
+            [1100, 0, 1280, 200],  # on the frame's own top and right edges
+            [700, 100, 900, 300],  # well inside
+        ],
+        np.float32,
+    )
+    assert _cut_flags(boxes, tile, 1280, 720).tolist() == [True, True, False, False]
+    assert not _cut_flags(boxes, (0, 0, 1280, 720), 1280, 720).any()
 
 
 def test_merge_leaves_a_small_person_inside_a_big_one_in_the_same_tile() -> None:

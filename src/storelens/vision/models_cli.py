@@ -37,7 +37,7 @@ CacheOption = Annotated[
 
 def _console() -> Console:
     # Created per call so output follows the current stdout (CliRunner swaps it).
-    return Console(width=120)
+    return Console(width=120, log_path=False)
 
 
 def _size(n: int) -> str:
@@ -85,7 +85,7 @@ def list_command(cache_dir: CacheOption = None) -> None:
     console = _console()
     table = Table(title=f"models in {model_cache_dir(cache_dir)}")
     for col in ("name", "status", "licence", "size", "path", "description"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for name, model in sorted(MODELS.items()):
         found = installed(name, cache_dir)
         folder = model_cache_dir(cache_dir) / name

@@ -254,19 +254,24 @@ def auto_grid(
 
 
 def _cut_flags(
-    xyxy: Boxes, tile: tuple[int, int, int, int], width: int, height: int, margin: float = 3.0
+    xyxy: Boxes, tile: tuple[int, int, int, int], width: int, height: int, margin: float = 0.02
 ) -> npt.NDArray[np.bool_]:
-    """Boxes touching a tile side that lies inside the frame (a side the frame does not end at)."""
+    """Boxes reaching a tile side that lies inside the frame (a side the frame does not end at).
+
+    ``margin`` is a fraction of the tile's side: a model that sees the tile at 300 px puts
+    a box edge a few frame pixels short of the tile edge it actually touches.
+    """
     x1, y1, x2, y2 = tile
+    mx, my = margin * (x2 - x1), margin * (y2 - y1)
     flags = np.zeros(len(xyxy), bool)
     if x1 > 0:
-        flags |= xyxy[:, 0] <= x1 + margin
+        flags |= xyxy[:, 0] <= x1 + mx
     if y1 > 0:
-        flags |= xyxy[:, 1] <= y1 + margin
+        flags |= xyxy[:, 1] <= y1 + my
     if x2 < width:
-        flags |= xyxy[:, 2] >= x2 - margin
+        flags |= xyxy[:, 2] >= x2 - mx
     if y2 < height:
-        flags |= xyxy[:, 3] >= y2 - margin
+        flags |= xyxy[:, 3] >= y2 - my
     return flags
 
 
