@@ -101,7 +101,7 @@ def project_customers(conn: Connection, batch: list[StoredEvent]) -> None:
     stmt = dialect_for(conn).upsert(
         customers,
         ["source_system", "source_record_id"],
-        [*FIELDS, "customer_id", "updated_at"],
+        [*FIELDS, "updated_at"],  # a record keeps the customer id resolution gave it
         unless_newer="updated_at",
     )
     conn.execute(stmt, rows)

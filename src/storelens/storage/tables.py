@@ -39,9 +39,14 @@ __all__ = [
     "cameras",
     "consent_records",
     "consumer_offsets",
+    "customer_aliases",
     "customers",
     "dead_letters",
     "events",
+    "identity_changes",
+    "identity_decisions",
+    "identity_models",
+    "identity_runs",
     "metadata",
     "ops_orders",
     "ops_queue_waits",
@@ -236,6 +241,10 @@ customers = Table(
     Column("loyalty_id", Id),
     Column("created_at", UTCDateTime, nullable=False, default=_now),
     Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
+    # Identity resolution: when this record got its customer id (None: provisional) and
+    # the strongest link holding it in that customer (None: a customer of one record).
+    Column("resolved_at", UTCDateTime),
+    Column("match_probability", Float),
     UniqueConstraint("source_system", "source_record_id"),
     Index(None, "customer_id"),
     Index(None, "loyalty_id"),
@@ -270,6 +279,68 @@ order_lines = Table(
     ForeignKeyConstraint(
         ["store_id", "order_id"], ["orders.store_id", "orders.order_id"], ondelete="CASCADE"
     ),
+)
+
+# -- identity resolution (storelens.cdp.resolution) -------------------------------------
+
+identity_runs = Table(
+    "identity_runs",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("mode", String(16), nullable=False),  # full | incremental
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("new_records", Integer, nullable=False),
+    Column("pairs", Integer, nullable=False),
+    Column("customers", Integer, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("info", Document, nullable=False, default=dict),
+)
+
+identity_models = Table(
+    "identity_models",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("trained_at", UTCDateTime, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("settings", Document, nullable=False),  # the trained Splink model as JSON
+)
+
+identity_changes = Table(
+    "identity_changes",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("run_id", Integer),  # None for an analyst's unmerge
+    Column("kind", String(24), nullable=False),  # new | merge | split | merge_suggested | unmerge
+    Column("customer_id", Id, nullable=False),
+    Column("others", Document, nullable=False, default=list),
+    Column("records", Document, nullable=False, default=list),
+    Column("evidence", Document, nullable=False, default=list),
+    Column("actor", String(128)),
+    Column("at", UTCDateTime, nullable=False, default=_now),
+    Index(None, "customer_id"),
+)
+
+identity_decisions = Table(
+    "identity_decisions",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("record_a", Id, nullable=False),  # source:record keys, a < b
+    Column("record_b", Id, nullable=False),
+    Column("kind", String(16), nullable=False),  # separate
+    Column("actor", String(128), nullable=False),
+    Column("reason", String(400)),
+    Column("at", UTCDateTime, nullable=False, default=_now),
+    UniqueConstraint("record_a", "record_b"),
+)
+
+customer_aliases = Table(
+    "customer_aliases",
+    metadata,
+    Column("alias", Id, primary_key=True),  # a retired customer id
+    Column("customer_id", Id, nullable=False),
+    Column("at", UTCDateTime, nullable=False, default=_now),
 )
 
 consent_records = Table(

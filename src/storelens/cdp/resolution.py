@@ -1,0 +1,411 @@
+"""Identity resolution against the database: full runs, incremental runs and unmerges.
+
+The pure parts live elsewhere (:mod:`~storelens.cdp.identity` scores pairs with Splink,
+:mod:`~storelens.cdp.clusters` turns them into stable customer ids); this module loads
+source records, runs them, and writes ids, aliases, changes with their evidence, the
+trained model and a run summary in one transaction, so a crash leaves the last run's
+state intact.
+
+Records are keyed ``source_system:source_record_id`` throughout: the key an analyst
+sees in a profile and names in an unmerge.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+
+from storelens.cdp.clusters import (
+    Assignment,
+    Change,
+    ScoredPair,
+    assign_ids,
+    attach_new_records,
+    cluster_records,
+    mint_customer_id,
+)
+from storelens.cdp.identity import IdentityModel, deterministic_pairs, link_new
+from storelens.cdp.normalise import normalise_record
+from storelens.core.errors import Conflict, NotFound
+from storelens.privacy import audit
+from storelens.storage.tables import (
+    customer_aliases,
+    customers,
+    identity_changes,
+    identity_decisions,
+    identity_models,
+    identity_runs,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "MIN_RECORDS_FOR_MODEL",
+    "ResolutionRun",
+    "canonical_id",
+    "history_of",
+    "record_key",
+    "resolve",
+    "unmerge",
+    "unresolved_count",
+]
+
+Mode = Literal["full", "incremental"]
+MIN_RECORDS_FOR_MODEL = 200
+"""Below this, EM has too little to learn from; deterministic rules alone decide."""
+_MODEL_FIELDS = (
+    "first_name", "last_name", "dob", "address", "postcode", "city", "email", "phone",
+    "loyalty_id",
+)  # fmt: skip
+
+
+def record_key(source_system: str, source_record_id: str) -> str:
+    return f"{source_system}:{source_record_id}"
+
+
+@dataclass
+class ResolutionRun:
+    """What a run did, for the CLI and the run log."""
+
+    mode: Mode
+    records: int
+    new_records: int
+    pairs: int
+    customers: int
+    changes: dict[str, int]
+    seconds: float
+    model: str  # "splink" | "deterministic"
+    threshold: float
+    run_id: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def _frame(rows: Sequence[Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    records = []
+    for row in rows:
+        raw = {f: getattr(row, f) for f in (*_MODEL_FIELDS, "country")}
+        norm = normalise_record(raw)
+        records.append(
+            {"unique_id": record_key(row.source_system, row.source_record_id)}
+            | {f: norm[f] for f in _MODEL_FIELDS}
+        )
+    return pd.DataFrame(records, columns=["unique_id", *_MODEL_FIELDS])
+
+
+def _scored(pairs: pd.DataFrame) -> list[ScoredPair]:
+    return [
+        ScoredPair(str(a), str(b), float(p), str(r))
+        for a, b, p, r in zip(
+            pairs["unique_id_l"],
+            pairs["unique_id_r"],
+            pairs["match_probability"],
+            pairs["rule"],
+            strict=True,
+        )
+    ]
+
+
+def _separations(conn: Connection) -> list[tuple[str, str]]:
+    rows = conn.execute(select(identity_decisions.c.record_a, identity_decisions.c.record_b))
+    return [(a, b) for a, b in rows]
+
+
+def _load(conn: Connection) -> tuple[list[Any], dict[str, str], dict[str, str | None]]:
+    rows = list(conn.execute(select(customers).order_by(customers.c.id)).all())
+    previous = {
+        record_key(r.source_system, r.source_record_id): r.customer_id
+        for r in rows
+        if r.resolved_at is not None and r.customer_id
+    }
+    loyalty = {record_key(r.source_system, r.source_record_id): r.loyalty_id for r in rows}
+    return rows, previous, loyalty
+
+
+def _full_pairs(
+    frame: pd.DataFrame, threshold: float, seed: int
+) -> tuple[list[ScoredPair], str, dict[str, Any] | None, dict[str, Any]]:
+    import pandas as pd
+
+    if len(frame) >= MIN_RECORDS_FOR_MODEL:
+        model = IdentityModel(threshold=threshold, seed=seed)
+        result = model.link(frame, "dedupe_only")
+        return _scored(result.pairs), "splink", model.model_json, dict(result.info)
+    det = sorted(deterministic_pairs(frame))
+    pairs = pd.DataFrame(det, columns=["unique_id_l", "unique_id_r"]).assign(
+        match_probability=1.0, rule="deterministic"
+    )
+    return _scored(pairs), "deterministic", None, {"deterministic_pairs": len(det)}
+
+
+def _write(
+    conn: Connection,
+    assignment: Assignment,
+    run_id: int,
+    actor: str | None,
+    now: datetime,
+) -> None:
+    by_key = {
+        record_key(r.source_system, r.source_record_id): r.id
+        for r in conn.execute(
+            select(customers.c.id, customers.c.source_system, customers.c.source_record_id)
+        )
+    }
+    rows = [
+        {"row_id": by_key[k], "cid": cid, "p": assignment.probability_of.get(k), "at": now}
+        for k, cid in assignment.customer_of.items()
+    ]
+    if rows:
+        conn.execute(
+            update(customers)
+            .where(customers.c.id == bindparam("row_id"))
+            .values(
+                customer_id=bindparam("cid"),
+                match_probability=bindparam("p"),
+                resolved_at=bindparam("at"),
+            ),
+            rows,
+        )
+    _record_changes(conn, assignment.changes, run_id, actor, now)
+    for alias, target in assignment.aliases.items():
+        conn.execute(customer_aliases.delete().where(customer_aliases.c.alias == alias))
+        conn.execute(customer_aliases.insert(), {"alias": alias, "customer_id": target, "at": now})
+    # An alias pointing at an id that was itself retired follows it to the survivor.
+    for alias, target in assignment.aliases.items():
+        conn.execute(
+            update(customer_aliases)
+            .where(customer_aliases.c.customer_id == alias)
+            .values(customer_id=target)
+        )
+
+
+def _record_changes(
+    conn: Connection,
+    changes: Iterable[Change],
+    run_id: int | None,
+    actor: str | None,
+    now: datetime,
+) -> None:
+    rows = [
+        {
+            "run_id": run_id,
+            "kind": c.kind,
+            "customer_id": c.customer_id,
+            "others": list(c.others),
+            "records": list(c.records),
+            "evidence": [e.evidence() for e in c.evidence],
+            "actor": actor,
+            "at": now,
+        }
+        for c in changes
+    ]
+    if rows:
+        conn.execute(identity_changes.insert(), rows)
+
+
+def resolve(
+    engine: Engine,
+    mode: Mode = "full",
+    *,
+    threshold: float = 0.9,
+    seed: int = 42,
+    actor: str | None = None,
+) -> ResolutionRun:
+    """Resolve every record (``full``) or only the unresolved ones (``incremental``).
+
+    A full run retrains the model and may merge or split customers, keeping their ids
+    where it can; an incremental run reuses the last model, changes no existing id and
+    reports would-be merges as suggestions.
+    """
+    started, clock = datetime.now(UTC), time.perf_counter()
+    with engine.begin() as conn:
+        rows, previous, loyalty = _load(conn)
+        separated = _separations(conn)
+        retired = [a for (a,) in conn.execute(select(customer_aliases.c.alias))]
+        keys = [record_key(r.source_system, r.source_record_id) for r in rows]
+        new_keys = [k for k in keys if k not in previous]
+        info: dict[str, Any] = {}
+        if mode == "full":
+            pairs, model_kind, model_json, info = _full_pairs(_frame(rows), threshold, seed)
+            clusters = cluster_records(keys, pairs, separated)
+            assignment = assign_ids(
+                clusters, previous, loyalty_of=loyalty, retired=retired, mint=mint_customer_id
+            )
+            if model_json is not None:
+                conn.execute(
+                    identity_models.insert(),
+                    {"trained_at": started, "records": len(rows), "settings": model_json},
+                )
+        elif mode == "incremental":
+            model_row = conn.execute(
+                select(identity_models.c.settings).order_by(identity_models.c.id.desc()).limit(1)
+            ).first()
+            new_rows = [r for r, k in zip(rows, keys, strict=True) if k not in previous]
+            old_rows = [r for r, k in zip(rows, keys, strict=True) if k in previous]
+            if not new_rows:
+                pairs, model_kind = [], "none"
+            elif model_row is None or not old_rows:
+                if previous:
+                    raise Conflict("no trained model yet; run a full resolve first")
+                return resolve(engine, "full", threshold=threshold, seed=seed, actor=actor)
+            else:
+                scored = link_new(model_row.settings, _frame(old_rows), _frame(new_rows), threshold)
+                pairs, model_kind = _scored(scored), "splink"
+            assignment = attach_new_records(
+                new_keys,
+                pairs,
+                previous,
+                loyalty_of=loyalty,
+                separated=separated,
+                retired=retired,
+            )
+        else:
+            raise ValueError(f"unknown mode {mode!r}; use 'full' or 'incremental'")
+        customers_after = len(set(previous.values()) | set(assignment.customer_of.values()))
+        if mode == "full":
+            customers_after = len(set(assignment.customer_of.values()))
+        counts: dict[str, int] = {}
+        for change in assignment.changes:
+            counts[change.kind] = counts.get(change.kind, 0) + 1
+        run_id = conn.execute(
+            identity_runs.insert().returning(identity_runs.c.id),
+            {
+                "mode": mode,
+                "started_at": started,
+                "finished_at": datetime.now(UTC),
+                "records": len(rows),
+                "new_records": len(new_keys),
+                "pairs": len(pairs),
+                "customers": customers_after,
+                "threshold": threshold,
+                "info": {"model": model_kind, "changes": counts, **_jsonable(info)},
+            },
+        ).scalar_one()
+        _write(conn, assignment, run_id, actor, started)
+    return ResolutionRun(
+        mode=mode,
+        records=len(rows),
+        new_records=len(new_keys),
+        pairs=len(pairs),
+        customers=customers_after,
+        changes=counts,
+        seconds=round(time.perf_counter() - clock, 3),
+        model=model_kind,
+        threshold=threshold,
+        run_id=run_id,
+        info=_jsonable(info),
+    )
+
+
+def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: (float(v) if hasattr(v, "__float__") else v) for k, v in info.items()}
+
+
+def canonical_id(conn: Connection, customer_id: str) -> str | None:
+    """The current id for an id, a retired alias of one, or a loyalty id; None if unknown."""
+    target = conn.execute(
+        select(customer_aliases.c.customer_id).where(customer_aliases.c.alias == customer_id)
+    ).scalar_one_or_none()
+    if target is not None:
+        return str(target)
+    for column in (customers.c.customer_id, customers.c.loyalty_id):
+        found = conn.execute(
+            select(customers.c.customer_id).where(column == customer_id).limit(1)
+        ).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+    return None
+
+
+def history_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
+    """Merges, splits, suggestions and unmerges that touched a customer, newest first."""
+    rows = conn.execute(select(identity_changes).order_by(identity_changes.c.id.desc())).all()
+    return [
+        dict(r._mapping)
+        for r in rows
+        if r.customer_id == customer_id or customer_id in (r.others or [])
+    ]
+
+
+def unmerge(
+    engine: Engine,
+    customer_id: str,
+    records: Sequence[str],
+    actor: audit.Actor,
+    reason: str | None = None,
+) -> str:
+    """Split ``records`` off ``customer_id`` into a new customer; every later run keeps them apart.
+
+    The decision is stored as "separate" pairs between each moved record and each record
+    that stays, which full and incremental runs both honour. Returns the new id.
+    """
+    moved = sorted(set(records))
+    if not moved:
+        raise ValueError("name at least one record to split off, as source:record")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        members = {
+            record_key(r.source_system, r.source_record_id): r.id
+            for r in conn.execute(
+                select(
+                    customers.c.id, customers.c.source_system, customers.c.source_record_id
+                ).where(customers.c.customer_id == customer_id)
+            )
+        }
+        if not members:
+            raise NotFound(f"no customer {customer_id!r}")
+        unknown = [k for k in moved if k not in members]
+        if unknown:
+            raise ValueError(f"not records of {customer_id}: {', '.join(unknown)}")
+        staying = sorted(set(members) - set(moved))
+        if not staying:
+            raise ValueError("that is every record of the customer; leave at least one")
+        existing = set(conn.execute(select(customers.c.customer_id).distinct()).scalars())
+        retired = set(conn.execute(select(customer_aliases.c.alias)).scalars())
+        new_id = mint_customer_id()
+        while new_id in existing or new_id in retired:
+            new_id = mint_customer_id()
+        decisions = [
+            {"record_a": min(a, b), "record_b": max(a, b), "kind": "separate",
+             "actor": actor.name, "reason": reason, "at": now}
+            for a in moved for b in staying
+        ]  # fmt: skip
+        known = set(_separations(conn))
+        decisions = [d for d in decisions if (d["record_a"], d["record_b"]) not in known]
+        if decisions:
+            conn.execute(identity_decisions.insert(), decisions)
+        conn.execute(
+            update(customers)
+            .where(customers.c.id.in_([members[k] for k in moved]))
+            .values(customer_id=new_id, resolved_at=now, match_probability=None)
+        )
+        _record_changes(
+            conn, [Change("unmerge", customer_id, (new_id,), tuple(moved))], None, actor.name, now
+        )
+        audit.record(
+            conn,
+            actor,
+            "customer.unmerge",
+            "customer",
+            customer_id,
+            {"records": moved, "new_customer_id": new_id, "reason": reason},
+        )
+    return new_id
+
+
+def unresolved_count(conn: Connection) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(customers).where(customers.c.resolved_at.is_(None))
+        ).scalar_one()
+    )
