@@ -225,7 +225,12 @@ def _to_dt(us: int) -> datetime:
 
 
 class FloorActivity:
-    """Turns a stream of fused frames into floor activity for one store."""
+    """Turns a stream of fused frames into floor activity for one store.
+
+    Occupancy counts everyone last seen inside a zone and not yet lost, so a person
+    hidden for a frame or two still counts. Being on the floor rectangle is itself a
+    visit (the store visit), so people on the pavement outside never start one.
+    """
 
     def __init__(self, layout: StoreLayout, config: FloorConfig | None = None) -> None:
         self.layout, self.config = layout, config or FloorConfig()
@@ -261,6 +266,7 @@ class FloorActivity:
     def update_many(
         self, frames: Iterable[tuple[datetime, Sequence[str], npt.ArrayLike]]
     ) -> FloorUpdates:
+        """Several frames in one call; the same results as one call per frame."""
         out = FloorUpdates()
         for ts, person_ids, xy in frames:
             out.extend(self.update(ts, person_ids, xy))
@@ -273,7 +279,8 @@ class FloorActivity:
             return out
         end = self._last_frame if ts is None else _to_us(ts)
         if end < self._last_frame:
-            raise ValueError(f"close({_to_dt(end)}) is before the last frame {self._last_frame}")
+            last = _to_dt(self._last_frame).isoformat()
+            raise ValueError(f"close({_to_dt(end).isoformat()}) is before the last frame {last}")
         if end > self._last_frame:
             self._sample_gap(end, out, inclusive=True)
         for pid in sorted(self._people):
