@@ -220,6 +220,9 @@ def test_auto_grid_keeps_tiles_within_the_ratio() -> None:
     for x1, y1, x2, y2 in tile_grid(3840, 2160, cols, rows, 0.15):
         assert max(x2 - x1, y2 - y1) <= 2.5 * 300 + 1
     assert auto_grid(3840, 2160, 300, 0.15, ratio=10) == (2, 1)
+    assert auto_grid(100, 100, 300, 0.15) == (1, 1)
+    with pytest.raises(ValueError, match="bad input size"):
+        auto_grid(1280, 720, 0, 0.15)
 
 
 def test_merge_prefers_the_whole_box_over_one_cut_by_a_tile_edge() -> None:
@@ -337,12 +340,14 @@ def test_detector_rejects_bad_models_and_settings(tmp_path: Path, ssd_model: Pat
         OnnxDetector(ssd_model, score_threshold=1.5)
     with pytest.raises(ValueError, match="threads"):
         OnnxDetector(ssd_model, threads=0)
+    with pytest.raises(ValueError, match="input_size"):
+        OnnxDetector(ssd_model, input_size=0)
     two = write_constant_model(
         tmp_path / "two.onnx",
         (FLOAT, [1, 3, 8, 8]),
         {"a": np.zeros((1, 4), np.float32), "b": np.zeros((1, 4), np.float32)},
     )
-    with pytest.raises(ValueError, match="cannot tell the output layout"):
+    with pytest.raises(ValueError, match="unknown layout"):
         OnnxDetector(two)
 
 

@@ -16,6 +16,7 @@ checked without a model.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,6 +58,11 @@ MAX_TILE_RATIO = 2.5
 
 def _empty() -> tuple[Boxes, npt.NDArray[np.float32]]:
     return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
 
 
 def decode_yolo(
@@ -149,10 +155,7 @@ def nms(xyxy: Boxes, scores: npt.NDArray[np.float32], iou: float) -> npt.NDArray
 
 
 def _areas(b: Boxes) -> npt.NDArray[np.float32]:
-    areas: npt.NDArray[np.float32] = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(
-        b[:, 3] - b[:, 1], 0
-    )
-    return areas
+    return np.asarray(np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1), np.float32)
 
 
 def _span_iou(a: Boxes, b: Boxes, axis: int) -> npt.NDArray[np.float32]:
@@ -194,8 +197,6 @@ def merge_tiles(
         kept.append(int(i))
         alive[i] = False
         rest = np.flatnonzero(alive)
-        if len(rest) == 0:
-            break
         lt = np.maximum(boxes[i, :2], boxes[rest, :2])
         rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
         inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
@@ -225,10 +226,8 @@ def tile_grid(
     width: int, height: int, cols: int, rows: int, overlap: float
 ) -> list[tuple[int, int, int, int]]:
     """Overlapping tiles ``(x1, y1, x2, y2)`` covering the frame, neighbours sharing ``overlap``."""
-    if cols < 1 or rows < 1:
-        raise ValueError(f"tiles must be at least 1x1, got {cols}x{rows}")
-    if not 0 <= overlap < 1:
-        raise ValueError(f"tile overlap must be in [0, 1), got {overlap}")
+    _require(cols >= 1 and rows >= 1, f"tiles must be at least 1x1, got {cols}x{rows}")
+    _require(0 <= overlap < 1, f"tile overlap must be in [0, 1), got {overlap}")
 
     def spans(total: int, n: int) -> list[tuple[int, int]]:
         side = total / (n - (n - 1) * overlap)
@@ -242,15 +241,14 @@ def auto_grid(
     width: int, height: int, input_size: int, overlap: float, ratio: float = MAX_TILE_RATIO
 ) -> tuple[int, int]:
     """The fewest columns and rows that keep each tile's side within ``ratio`` x the input."""
+    _require(input_size >= 1 and ratio > 0, f"bad input size or ratio: {input_size}, {ratio}")
+    _require(0 <= overlap < 1, f"tile overlap must be in [0, 1), got {overlap}")
+    # n tiles of side total / (n - (n - 1) * overlap) each; solve side <= limit for n.
     limit = ratio * input_size
-
-    def count(total: int) -> int:
-        n = 1
-        while total / (n - (n - 1) * overlap) > limit:
-            n += 1
-        return n
-
-    return count(width), count(height)
+    count = [
+        max(1, math.ceil((t / limit - overlap) / (1 - overlap) - 1e-9)) for t in (width, height)
+    ]
+    return count[0], count[1]
 
 
 def _cut_flags(
@@ -285,6 +283,14 @@ def _ssd_names(outputs: list[str]) -> list[str] | None:
     return None if None in found else [o for o in found if o is not None]
 
 
+def _is_grid(tiles: object) -> bool:
+    return (
+        isinstance(tiles, tuple)
+        and len(tiles) == 2
+        and all(isinstance(t, int) and t >= 1 for t in tiles)
+    )
+
+
 class OnnxDetector:
     """A person detector over any YOLOv8/11 or TF-OD SSD ONNX export (see the module doc)."""
 
@@ -301,25 +307,14 @@ class OnnxDetector:
         input_size: int | None = None,
         name: str | None = None,
     ) -> None:
-        if layout not in ("auto", "yolo", "ssd"):
-            raise ValueError(f"layout must be 'auto', 'yolo' or 'ssd', got {layout!r}")
-        for label, value in (("score_threshold", score_threshold), ("nms_iou", nms_iou)):
-            if not 0 <= value <= 1:
-                raise ValueError(f"{label} must be in [0, 1], got {value}")
-        if not 0 <= tile_overlap < 0.5:
-            raise ValueError(f"tile_overlap must be in [0, 0.5), got {tile_overlap}")
-        if (
-            tiles is not None
-            and tiles != "auto"
-            and not (
-                isinstance(tiles, tuple)
-                and len(tiles) == 2
-                and all(isinstance(t, int) and t >= 1 for t in tiles)
-            )
-        ):
-            raise ValueError(f"tiles must be None, 'auto' or (cols, rows) >= 1, got {tiles!r}")
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+        _require(layout in ("auto", "yolo", "ssd"), f"layout must be auto, yolo or ssd: {layout!r}")
+        _require(0 <= score_threshold <= 1, f"score_threshold must be in [0, 1]: {score_threshold}")
+        _require(0 <= nms_iou <= 1, f"nms_iou must be in [0, 1]: {nms_iou}")
+        _require(0 <= tile_overlap < 0.5, f"tile_overlap must be in [0, 0.5): {tile_overlap}")
+        ok = tiles is None or tiles == "auto" or _is_grid(tiles)
+        _require(ok, f"tiles must be None, 'auto' or (cols, rows) >= 1: {tiles!r}")
+        _require(threads >= 1, f"threads must be at least 1: {threads}")
+        _require(input_size is None or input_size >= 1, f"input_size must be >= 1: {input_size}")
         path = Path(model_path)
         if not path.is_file():
             raise FileNotFoundError(f"no ONNX model at {path}")
@@ -328,47 +323,33 @@ class OnnxDetector:
         except ImportError:
             raise missing_extra("onnxruntime") from None
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         opts.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own pybind types for a bad file
             raise ValueError(f"{path} is not a model onnxruntime can load: {exc}") from exc
-        self.name = name or f"onnx:{path.stem}"
+        self._session, self.name = session, name or f"onnx:{path.stem}"
         self.score_threshold, self.nms_iou = score_threshold, nms_iou
         self.tiles, self.tile_overlap = tiles, tile_overlap
-        inp = self._session.get_inputs()[0]
-        self._input = inp.name
-        outputs = [o.name for o in self._session.get_outputs()]
-        ssd = _ssd_names(outputs)
-        shape = list(self._session.get_outputs()[0].shape)
-        yolo = len(outputs) == 1 and len(shape) == 3
-        self.layout: Literal["yolo", "ssd"]
-        self._half = False
-        if layout == "ssd" or (layout == "auto" and ssd is not None):
-            if ssd is None:
-                raise ValueError(
-                    f"{path}: SSD layout needs outputs {_SSD_OUTPUTS}, model has {outputs}"
-                )
-            self.layout, self._outputs = "ssd", ssd
+        inp, outputs = session.get_inputs()[0], [o.name for o in session.get_outputs()]
+        self._input, ssd = inp.name, _ssd_names(outputs)
+        yolo = len(outputs) == 1 and len(session.get_outputs()[0].shape) == 3
+        if layout == "auto":
+            _require(ssd is not None or yolo, f"{path}: unknown layout of {outputs}; pass layout=")
+            layout = "ssd" if ssd is not None else "yolo"
+        self.layout: Literal["yolo", "ssd"] = layout
+        self._half = "float16" in inp.type
+        if layout == "ssd":
+            _require(ssd is not None, f"{path}: SSD layout needs {_SSD_OUTPUTS}, has {outputs}")
+            self._outputs = ssd or []
             self.input_size: tuple[int, int] = (input_size or SSD_INPUT,) * 2
-        elif layout == "yolo" or (layout == "auto" and yolo):
-            if not yolo:
-                raise ValueError(
-                    f"{path}: YOLO layout needs one [1, 4+classes, N] output, model has {outputs}"
-                )
-            self.layout, self._outputs = "yolo", outputs
+        else:
+            _require(yolo, f"{path}: YOLO layout needs one [1, 4+C, N] output, has {outputs}")
+            self._outputs = outputs
             h, w = list(inp.shape)[2:4] if len(inp.shape) == 4 else (None, None)
             side = input_size or 640
             self.input_size = (w if isinstance(w, int) else side, h if isinstance(h, int) else side)
-            self._half = "float16" in inp.type
-        else:
-            raise ValueError(
-                f"{path}: cannot tell the output layout from outputs {outputs}; pass layout="
-            )
 
     def grid(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
         """The tiles one frame of this size is cut into (one tile when tiling is off)."""
@@ -387,31 +368,27 @@ class OnnxDetector:
         except ImportError:
             raise missing_extra("supervision") from None
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise TypeError(
-                f"expected a uint8 numpy image, got {getattr(image, 'dtype', type(image))}"
-            )
-        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 2 or image.shape[1] < 2:
+            kind = getattr(image, "dtype", type(image))
+            raise TypeError(f"expected a uint8 numpy image, got {kind}")
+        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
             raise ValueError(f"expected a BGR image of shape (height, width, 3), got {image.shape}")
         height, width = image.shape[:2]
         rgb = np.ascontiguousarray(image[..., ::-1])
         tiles = self.grid(width, height)
-        parts: list[tuple[Boxes, npt.NDArray[np.float32], int, npt.NDArray[np.bool_]]] = []
-        for k, (x1, y1, x2, y2) in enumerate(tiles):
-            boxes, scores = self._infer(rgb[y1:y2, x1:x2])
-            boxes += np.array([x1, y1, x1, y1], np.float32)
-            cut = (
-                _cut_flags(boxes, (x1, y1, x2, y2), width, height)
-                if len(tiles) > 1
-                else np.zeros(len(boxes), bool)
-            )
-            parts.append((boxes, scores, k, cut))
-        xyxy = np.concatenate([p[0] for p in parts])
-        conf = np.concatenate([p[1] for p in parts])
-        tile = np.concatenate([np.full(len(p[1]), p[2], np.intp) for p in parts])
-        cut = np.concatenate([p[3] for p in parts])
-        keep, merged = merge_tiles(xyxy, conf, tile, cut, self.nms_iou)
-        merged[:, [0, 2]] = np.clip(merged[:, [0, 2]], 0, width)
-        merged[:, [1, 3]] = np.clip(merged[:, [1, 3]], 0, height)
+        boxes, scores, owner, cut = [], [], [], []
+        for k, tile in enumerate(tiles):
+            x1, y1, x2, y2 = tile
+            found, conf = self._infer(rgb[y1:y2, x1:x2])
+            found += np.array([x1, y1, x1, y1], np.float32)
+            boxes.append(found)
+            scores.append(conf)
+            owner.append(np.full(len(conf), k, np.intp))
+            cut.append(_cut_flags(found, tile, width, height) & (len(tiles) > 1))
+        conf = np.concatenate(scores)
+        keep, merged = merge_tiles(
+            np.concatenate(boxes), conf, np.concatenate(owner), np.concatenate(cut), self.nms_iou
+        )
+        np.clip(merged, 0, [width, height, width, height], out=merged)
         return sv.Detections(
             xyxy=merged.astype(np.float32),
             confidence=conf[keep].astype(np.float32),
@@ -426,12 +403,8 @@ class OnnxDetector:
             # The graph squeezes any input to its square; area-averaging first is kinder
             # to small people than the graph's bilinear resize, and cheaper.
             small = cv2.resize(rgb, self.input_size, interpolation=cv2.INTER_AREA)
-            num, scores, boxes, classes = self._session.run(
-                self._outputs, {self._input: small[None]}
-            )
-            return decode_ssd(
-                num, scores, boxes, classes, width=w, height=h, score_threshold=self.score_threshold
-            )
+            out = self._session.run(self._outputs, {self._input: small[None]})
+            return decode_ssd(*out, width=w, height=h, score_threshold=self.score_threshold)
         boxed, scale, pad = letterbox(rgb, self.input_size)
         blob = boxed.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
         if self._half:
@@ -446,11 +419,6 @@ def ssdlite_person(*, cache_dir: str | Path | None = None, **kwargs: Any) -> Onn
     from storelens.vision.models import model_path, spec
 
     model = spec("ssdlite-person")
-    options: dict[str, Any] = {
-        "layout": model.layout,
-        "tiles": "auto",
-        "name": model.name,
-        "input_size": model.input_size,
-    }
-    options.update(kwargs)
+    options: dict[str, Any] = {"layout": model.layout, "tiles": "auto", "name": model.name}
+    options |= {"input_size": model.input_size, **kwargs}
     return OnnxDetector(model_path(model.name, cache_dir), **options)
