@@ -20,6 +20,8 @@ __all__ = [
     "CustomerRecordPublic",
     "EventPublic",
     "FieldErrorPublic",
+    "GoldenValuePublic",
+    "IdentityChangePublic",
     "ImportReport",
     "IngestResult",
     "ListOf",
@@ -30,6 +32,8 @@ __all__ = [
     "StorePublic",
     "StoreUpdate",
     "Token",
+    "UnmergeRequest",
+    "UnmergeResult",
     "UserCreate",
     "UserPublic",
 ]
@@ -185,13 +189,60 @@ class ConsentPublic(BaseModel):
     channel: str
 
 
-class CustomerProfile(BaseModel):
+class GoldenValuePublic(BaseModel):
+    value: Any
+    source_system: str
+    source_record_id: str
+    updated_at: datetime
+    rule: str
+    agreeing: int
+    conflicting: int
+
+
+class IdentityChangePublic(BaseModel):
+    kind: str
     customer_id: str
+    others: list[str]
+    records: list[str]
+    evidence: list[dict[str, Any]]
+    actor: str | None
+    at: datetime
+
+
+class CustomerProfile(BaseModel):
+    """The unified profile; ``customer_id`` is current even when a retired id was asked for."""
+
+    customer_id: str
+    requested_id: str
+    golden: dict[str, GoldenValuePublic]
     records: list[CustomerRecordPublic]
     orders: list[OrderPublic]
+    baskets: list[dict[str, Any]]
     consent: list[ConsentPublic]
     total_spent: float
     order_count: int
+    engagement: dict[str, Any]
+    preferences: dict[str, Any]
+    web: dict[str, Any]
+    visits: dict[str, Any]
+    confidence: dict[str, Any]
+    identity_history: list[IdentityChangePublic]
+    known_ids: list[str]
+    as_of: datetime | None = Field(description="time of the newest record, order or web event")
+    computed_at: datetime
+
+
+class UnmergeRequest(BaseModel):
+    records: list[str] = Field(
+        min_length=1, max_length=500, description="records to split off, as source:record"
+    )
+    reason: str | None = Field(default=None, max_length=400)
+
+
+class UnmergeResult(BaseModel):
+    customer_id: str
+    new_customer_id: str
+    records: list[str]
 
 
 class AuditPublic(BaseModel):

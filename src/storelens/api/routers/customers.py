@@ -16,14 +16,16 @@ from storelens.api.schemas import (
     ImportReport,
     ListOf,
     OrderPublic,
+    UnmergeRequest,
+    UnmergeResult,
 )
-from storelens.cdp.records import customer_events, records_of
+from storelens.cdp.profile import build_profile
+from storelens.cdp.records import customer_events
+from storelens.cdp.resolution import canonical_id, unmerge
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import ingest_items
 from storelens.privacy import audit
-from storelens.privacy.consent import consent_state
 from storelens.processors import run_projections
-from storelens.sales import orders_of_customer
 from storelens.storage.tables import customers
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -98,19 +100,13 @@ def list_customers(
 
 @router.get("/{customer_id}")
 def get_customer(customer_id: str, principal: AnalystOrAdmin, engine: EngineDep) -> CustomerProfile:
-    """Everything held about one customer: source records, orders and consent."""
+    """The unified profile: golden record, sources, orders, behaviour, visits, consent.
+
+    Any id the person is known by works (current, retired by a merge, or a loyalty id).
+    """
     with engine.begin() as conn:
-        records = records_of(conn, customer_id)
-        ids = sorted(
-            {
-                customer_id,
-                *(r["customer_id"] for r in records if r["customer_id"]),
-                *(r["loyalty_id"] for r in records if r["loyalty_id"]),
-            }
-        )
-        orders = orders_of_customer(conn, ids)
-        consent = consent_state(conn, ids)
-        if not records and not orders and not consent:
+        profile = build_profile(conn, customer_id)
+        if profile is None:
             raise NotFound(f"no customer {customer_id!r}")
         audit.record(
             conn,
@@ -118,13 +114,29 @@ def get_customer(customer_id: str, principal: AnalystOrAdmin, engine: EngineDep)
             "customer.read",
             "customer",
             customer_id,
-            {"records": len(records), "orders": len(orders)},
+            {"records": len(profile["records"]), "orders": len(profile["orders"])},
         )
-    return CustomerProfile(
-        customer_id=customer_id,
-        records=[CustomerRecordPublic.model_validate(r) for r in records],
-        orders=[OrderPublic.model_validate(o, from_attributes=True) for o in orders],
-        consent=[ConsentPublic.model_validate(c, from_attributes=True) for c in consent],
-        total_spent=round(sum(o.total for o in orders), 2),
-        order_count=len(orders),
+    orders = profile["orders"]
+    return CustomerProfile.model_validate(
+        {
+            **profile,
+            "records": [CustomerRecordPublic.model_validate(r) for r in profile["records"]],
+            "orders": [OrderPublic.model_validate(o, from_attributes=True) for o in orders],
+            "consent": [
+                ConsentPublic.model_validate(c, from_attributes=True) for c in profile["consent"]
+            ],
+            "total_spent": round(sum(o.total for o in orders), 2),
+            "order_count": len(orders),
+        }
     )
+
+
+@router.post("/{customer_id}/unmerge")
+def unmerge_customer(
+    customer_id: str, body: UnmergeRequest, principal: AnalystOrAdmin, engine: EngineDep
+) -> UnmergeResult:
+    """Split wrongly merged records off into a new customer; later resolutions keep them apart."""
+    with engine.begin() as conn:
+        current = canonical_id(conn, customer_id) or customer_id
+    new_id = unmerge(engine, current, body.records, principal.actor, body.reason)
+    return UnmergeResult(customer_id=current, new_customer_id=new_id, records=sorted(body.records))
