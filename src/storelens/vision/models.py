@@ -292,6 +292,7 @@ def install(
         # leaves a half-written model that ``model_path`` might trust.
         staging = Path(tempfile.mkdtemp(prefix=f".{model.name}-", dir=target.parent))
         try:
+            staging.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
             shutil.move(str(converted), staging / "model.onnx")
             (staging / "manifest.json").write_text(
                 json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
