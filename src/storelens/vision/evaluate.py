@@ -11,8 +11,9 @@ Four questions, each on the floor plan and inside one time window:
 * dwell: one predicted visit per track that crossed a line, from its "in" crossing to
   its "out" crossing; a missing crossing falls back to the track's first or last
   sighting, so a track split in two shows up as two half visits rather than vanishing.
-  Predicted and true visits are paired one to one (Hungarian on |Δenter| + |Δexit|,
-  pairs above ``dwell_match_cap_s`` refused), both clipped to the window;
+  Predicted and true visits that begin in the window are paired one to one (Hungarian
+  on |Δenter| + |Δexit|, pairs above ``dwell_match_cap_s`` refused); a true visit still
+  under way at the window's end is paired on |Δenter| alone and has no dwell error;
 * occupancy: each ``vision.occupancy`` sample against the people in that zone at that
   instant, among those its camera (or, without one, any scored camera) sees.
 
@@ -98,6 +99,8 @@ class DwellScore:
     truth_visits: int
     predicted_visits: int
     matched: int
+    open_visits: int
+    """True visits still under way at the window's end: paired on entry, no dwell error."""
     median_abs_rel_error: float | None
     median_abs_error_s: float | None
 
@@ -199,6 +202,7 @@ class VisionScore:
             ("dwell median error (s)", num(dwell.median_abs_error_s, 1)),
             ("visits matched / unmatched truth / unmatched predicted",
              f"{dwell.matched} / {dwell.unmatched_truth} / {dwell.unmatched_predicted}"),
+            ("visits still under way at the end", str(dwell.open_visits)),
         ]  # fmt: skip
         for zone, occ in [*self.occupancy.items(), ("all zones", self.occupancy_overall)]:
             if occ is not None:
@@ -432,8 +436,24 @@ def _distances(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2), dtype=np.float64)
 
 
+def _sample_grid(instants: list[int], start: int, end: int) -> list[int]:
+    """Every tick of the pipeline's sampling clock in the window, not only those with tracks:
+    an instant with nobody reported is where a lost person counts as missed."""
+    gaps = np.diff(instants)
+    if len(gaps) == 0 or np.any(gaps % gaps.min()):
+        return instants  # no regular clock to extend
+    step = int(gaps.min())
+    first = instants[0] - (instants[0] - start) // step * step
+    return list(range(first, end, step))
+
+
 def _tracking(
-    predicted: _Predicted, truth: _TruthFrames, sight: _Sight, reach: float, exclude_staff: bool
+    predicted: _Predicted,
+    truth: _TruthFrames,
+    sight: _Sight,
+    window: tuple[int, int],
+    reach: float,
+    exclude_staff: bool,
 ) -> TrackingScore | None:
     by_instant: dict[int, dict[str, list[tuple[float, float]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -443,13 +463,15 @@ def _tracking(
     truth_ids: dict[int, int] = {}
     track_ids: dict[str, int] = {}
     gt, tr, similarity = [], [], []
-    for ms in sorted(by_instant):
+    if not by_instant:
+        return None
+    for ms in _sample_grid(sorted(by_instant), *window):
         rows = truth.at(ms)
         if rows is None:
             continue  # outside what positions.parquet covers
         xy, person, staff = truth.xy[rows], truth.person[rows], truth.staff[rows]
         seen = sight.rows(truth)[rows]
-        tracks = by_instant[ms]
+        tracks = by_instant.get(ms, {})
         names = sorted(tracks)  # one track seen by two cameras at once: its mean position
         guess = np.array([np.mean(tracks[n], axis=0) for n in names]).reshape(-1, 2)
         if exclude_staff and (seen & staff).any():  # predictions on staff are no one's fault
@@ -516,25 +538,31 @@ def _predicted_visits(
 
 
 def _dwell(
-    truth: list[tuple[int, int]], predicted: list[tuple[int, int]], cap_s: float
+    truth: list[tuple[int, int]], predicted: list[tuple[int, int]], end: int, cap_s: float
 ) -> DwellScore:
+    """A visit still under way at ``end`` can only be paired on its entry time."""
+    open_ = [exit_ >= end for _, exit_ in truth]
     cost = np.array(
-        [[(abs(pe - te) + abs(px - tx)) / 1000 for pe, px in predicted] for te, tx in truth]
+        [
+            [(abs(pe - te) + (0 if still else abs(px - tx))) / 1000 for pe, px in predicted]
+            for (te, tx), still in zip(truth, open_, strict=True)
+        ]
     ).reshape(len(truth), len(predicted))
     pairs = _assign(cost, cap_s)
     relative, absolute = [], []
     for t, p in pairs:
-        true_s, predicted_s = (
-            (truth[t][1] - truth[t][0]) / 1000,
-            (predicted[p][1] - predicted[p][0]) / 1000,
-        )
-        absolute.append(abs(predicted_s - true_s))
+        if open_[t]:
+            continue
+        true_s = (truth[t][1] - truth[t][0]) / 1000
+        error = abs((predicted[p][1] - predicted[p][0]) / 1000 - true_s)
+        absolute.append(error)
         if true_s > 0:
-            relative.append(abs(predicted_s - true_s) / true_s)
+            relative.append(error / true_s)
     return DwellScore(
         truth_visits=len(truth),
         predicted_visits=len(predicted),
         matched=len(pairs),
+        open_visits=sum(open_),
         median_abs_rel_error=float(np.median(relative)) if relative else None,
         median_abs_error_s=float(np.median(absolute)) if absolute else None,
     )
@@ -574,7 +602,7 @@ def _occupancy(
         if rows is None:
             continue
         xy = truth.xy[rows]
-        present = sight.rows(truth, camera_id)[rows]
+        present = sight.rows(truth, camera_id)[rows].copy()  # a slice is a view of the cache
         if exclude_staff:
             present &= ~truth.staff[rows]
         if zone_truth == "label":
@@ -668,7 +696,7 @@ def evaluate(
     visits = [
         (_event_ms(v["enter"], "truth"), _event_ms(v["exit"], "truth")) for v in record["visits"]
     ]
-    visits = [(enter, min(exit_, hi)) for enter, exit_ in visits if lo <= enter < hi]
+    visits = [(enter, exit_) for enter, exit_ in visits if lo <= enter < hi]
     exits = sum(lo <= _event_ms(v["exit"], "truth") < hi for v in record["visits"])
     lines = None if line_ids is None else set(line_ids)
     counted = [c for c in predicted.crossings if lines is None or c[1] in lines]
@@ -678,10 +706,10 @@ def evaluate(
         start=_utc(lo),
         end=_utc(hi),
         camera_ids=sight.chosen,
-        tracking=_tracking(predicted, truth, sight, match_distance_m, exclude_staff),
+        tracking=_tracking(predicted, truth, sight, (lo, hi), match_distance_m, exclude_staff),
         entries=CountScore(len(visits), sum(c[3] == "in" for c in counted)),
         exits=CountScore(exits, sum(c[3] == "out" for c in counted)),
-        dwell=_dwell(visits, _predicted_visits(predicted, lines), dwell_match_cap_s),
+        dwell=_dwell(visits, _predicted_visits(predicted, lines), hi, dwell_match_cap_s),
         occupancy=per_zone,
         occupancy_overall=overall,
     )
