@@ -150,28 +150,14 @@ class VisionScore:
     occupancy_overall: OccupancyScore | None
 
     def to_json(self) -> dict[str, Any]:
-        def counts(score: CountScore) -> dict[str, Any]:
-            return {**asdict(score), "accuracy": score.accuracy}
-
-        dwell = self.dwell
-        return {
-            "store_id": self.store_id,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "camera_ids": list(self.camera_ids),
-            "tracking": None if self.tracking is None else asdict(self.tracking),
-            "entries": counts(self.entries),
-            "exits": counts(self.exits),
-            "dwell": {
-                **asdict(dwell),
-                "unmatched_truth": dwell.unmatched_truth,
-                "unmatched_predicted": dwell.unmatched_predicted,
-            },
-            "occupancy": {zone: asdict(score) for zone, score in self.occupancy.items()},
-            "occupancy_overall": (
-                None if self.occupancy_overall is None else asdict(self.occupancy_overall)
-            ),
-        }
+        record = asdict(self)
+        record.update(start=self.start.isoformat(), end=self.end.isoformat())
+        record["camera_ids"] = list(self.camera_ids)
+        record["entries"]["accuracy"] = self.entries.accuracy
+        record["exits"]["accuracy"] = self.exits.accuracy
+        record["dwell"]["unmatched_truth"] = self.dwell.unmatched_truth
+        record["dwell"]["unmatched_predicted"] = self.dwell.unmatched_predicted
+        return record
 
     def table(self) -> list[tuple[str, str]]:
         """(metric, value) rows for a terminal table; "—" where there was nothing to score."""
