@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+import storelens.cdp.cli_identity  # noqa: F401  # registers cdp resolve, profile, unmerge, eval
 from storelens import accounts, stores
 from storelens.cdp.cli import cdp_app
 from storelens.config import Settings

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from storelens.cdp.cli import cdp_app
-from storelens.cdp.quality import quality_report
+from storelens.cdp.quality import mask_value, quality_report
 from storelens.cdp.sources import (
     MappingError,
     check_mapping,
@@ -73,17 +73,17 @@ def test_planted_errors_are_counted_rejected_and_valid_rows_stored(engine: Engin
     invalid = {name: s.invalid for name, s in q.fields.items() if s.invalid}
     assert invalid == {"email": 1, "phone": 1, "dob": 1}
     assert [(e.row, e.value) for e in q.fields["email"].invalid_examples] == [
-        (3, "jonas.brandt(at)example.de")
+        (3, "xxxxx.xxxxxx(xx)xxxxxxx.xx")  # the shape of the value, not the value
     ]
     assert [e.row for e in q.fields["phone"].invalid_examples] == [4]
-    assert [(e.row, e.value) for e in q.fields["dob"].invalid_examples] == [(5, "31.02.1990")]
+    assert [(e.row, e.value) for e in q.fields["dob"].invalid_examples] == [(5, "99.99.9999")]
     missing = {name: s.missing for name, s in q.fields.items() if s.missing}
     assert missing == {"last_name": 1}
     assert q.fields["last_name"].missing_rows == [6]
     assert all(s.present + s.missing == 8 for s in q.fields.values())
     dups = {k: (d.duplicates, d.examples) for k, d in q.duplicates.items()}
     assert dups == {
-        "email": (1, {"anna.krueger@example.de": [2, 7]}),
+        "email": (1, {"a•••@example.de": [2, 7]}),
         "phone": (0, {}),
         "loyalty_id": (0, {}),
         "source_record_id": (1, {"K-001": [2, 8]}),
@@ -160,7 +160,7 @@ def test_parquet_and_json_inputs(engine: Engine, tmp_path: Path, fmt: str) -> No
         path.write_bytes(orjson.dumps(SHOP_ROWS))
     result = import_customers(EventLog(engine), "shop", path, {"id": "source_record_id"})
     assert (result.accepted, [r.row for r in result.rejected]) == (2, [3])
-    assert result.quality.fields["email"].invalid_examples[0].value == "not-an-email"
+    assert result.quality.fields["email"].invalid_examples[0].value == "xxx-xx-xxxxx"
     records = _records(engine, "shop")
     assert records["1"]["phone"] == "+436641234567"  # the row's own country wins
     assert records["2"]["phone"] == "+493055505685"
@@ -171,7 +171,7 @@ def test_quality_report_is_pure_and_defaults_row_numbers() -> None:
     after: list[dict[str, Any]] = [{"email": "a@x.de", "phone": None}, {"email": "a@x.de"}]
     report = quality_report(before, after)
     assert report.fields["phone"].invalid_examples[0].row == 1
-    assert report.duplicates["email"].examples == {"a@x.de": [1, 2]}
+    assert report.duplicates["email"].examples == {"a•••@x.de": [1, 2]}
     json.dumps(report.as_dict())
 
 
@@ -184,7 +184,7 @@ def test_cli_import_reports_and_exits_1_on_rejections(db_url: str, tmp_path: Pat
     assert result.exit_code == 1, result.output
     assert "data quality" in result.output
     assert "rejected rows" in result.output
-    assert "jonas.brandt(at)example.de" in result.output
+    assert "xxxxx.xxxxxx(xx)xxxxxxx.xx" in result.output  # masked in the quality table
     assert "duplicates within the source" in result.output
 
     again = runner.invoke(cdp_app, [*args, "--json"])
@@ -202,3 +202,17 @@ def test_cli_unknown_field_in_mapping_exits_2(db_url: str, tmp_path: Path) -> No
     result = CliRunner().invoke(cdp_app, args)
     assert result.exit_code == 2
     assert "vorname" in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("jonas.brandt(at)example.de", "xxxxx.xxxxxx(xx)xxxxxxx.xx"),
+        ("ada@example.org", "a•••@example.org"),
+        ("31.02.1990", "99.99.9999"),
+        ("+49 30 1234", "+99 99 9999"),
+        (42, "99"),
+    ],
+)
+def test_quality_examples_show_shape_not_content(value: object, masked: str) -> None:
+    assert mask_value(value) == masked

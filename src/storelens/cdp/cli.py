@@ -18,13 +18,15 @@ from storelens.storage.eventlog import EventLog
 
 __all__ = ["cdp_app", "print_result"]
 
-cdp_app = typer.Typer(help="Customer data: import source records.", no_args_is_help=True)
+cdp_app = typer.Typer(
+    help="Customer data: import records, resolve identities, read profiles.", no_args_is_help=True
+)
 SHOWN = 20
 
 
 @cdp_app.callback()
 def _group() -> None:
-    """Customer data: import source records."""
+    """Customer data: import records, resolve identities, read profiles."""
     # A callback keeps ``import`` a subcommand even while it is the only one.
 
 

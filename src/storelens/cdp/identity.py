@@ -336,14 +336,13 @@ def link_new(
         ):
             linker.table_management.compute_tf_table(column)
     left, right = db.register(old), db.register(fresh)
-    scored = [
-        linker.inference.predict_between(
-            left, right, threshold_match_probability=threshold, warning_mode="never"
-        ).as_pandas_dataframe(),
-        linker.inference.predict_within(
-            right, threshold_match_probability=threshold, warning_mode="never"
-        ).as_pandas_dataframe(),
-    ]
+    between: Any = linker.inference.predict_between(
+        left, right, threshold_match_probability=threshold, warning_mode="never"
+    )
+    within: Any = linker.inference.predict_within(
+        right, threshold_match_probability=threshold, warning_mode="never"
+    )
+    scored = [between.as_pandas_dataframe(), within.as_pandas_dataframe()]
     prob = pd.concat(
         [s[["unique_id_l", "unique_id_r", "match_probability"]] for s in scored], ignore_index=True
     ).assign(rule="probabilistic")

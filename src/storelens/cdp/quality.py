@@ -26,6 +26,7 @@ __all__ = [
     "FieldStats",
     "QualityReport",
     "invalid_fields",
+    "mask_value",
     "quality_report",
 ]
 
@@ -67,6 +68,20 @@ def invalid_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, s
         if value is None:
             out[name] = f"{raw!r} is not a valid {_WHAT.get(name, name.replace('_', ' '))}"
     return out
+
+
+def mask_value(value: Any) -> str:
+    """A value's shape without its content, so a report can circulate without leaking PII.
+
+    Letters become ``x`` and digits ``9`` while punctuation stays, which is what a data
+    steward needs to see why a value failed (``99.99.9999`` is a date in the wrong
+    format); an e-mail keeps its domain (``j•••@example.de``), which is not personal.
+    """
+    text = str(value)
+    local, at, domain = text.rpartition("@")
+    if at and local and domain and "@" not in local:
+        return f"{local[0]}•••@{domain}"
+    return "".join("9" if c.isdigit() else "x" if c.isalpha() else c for c in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +178,7 @@ def quality_report(
             if name in bad:
                 stat.invalid += 1
                 if len(stat.invalid_examples) < MAX_EXAMPLES:
-                    stat.invalid_examples.append(Example(row, before.get(name)))
+                    stat.invalid_examples.append(Example(row, mask_value(before.get(name))))
         for key in DUPLICATE_KEYS:
             value = after.get(key)
             if not _blank(value):
@@ -178,6 +193,7 @@ def quality_report(
             dup.groups += 1
             dup.duplicates += len(rows) - 1
             if len(dup.examples) < MAX_EXAMPLES:
-                dup.examples[value] = rows
+                shown = value if key == "source_record_id" else mask_value(value)
+                dup.examples[shown] = rows
         duplicates[key] = dup
     return QualityReport(rows=len(rows_after), fields=stats, duplicates=duplicates)

@@ -1,0 +1,238 @@
+"""``storelens cdp resolve|profile|unmerge|eval``: identity resolution from the shell.
+
+Registered on :data:`storelens.cdp.cli.cdp_app`; import-time cost is Typer only, the
+Splink model loads when a command runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from storelens.cdp.cli import cdp_app
+from storelens.cdp.linkage_eval import clusters_to_pairs, score_pairs
+from storelens.cdp.profile import build_profile
+from storelens.cdp.resolution import canonical_id, record_key, resolve, unmerge
+from storelens.config import Settings
+from storelens.core.errors import ConfigError, Conflict, NotFound
+from storelens.privacy import audit
+from storelens.storage import migrate
+from storelens.storage.tables import customers
+
+__all__ = ["eval_command", "profile_command", "read_true_pairs", "resolve_command"]
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="STORELENS_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///./storelens.db",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+
+
+def _engine(database_url: str | None) -> Any:
+    try:
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        return migrate.open_database(settings.database_url)
+    except (ConfigError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(type(value).__name__)
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(
+        value, default=_json_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
+@cdp_app.command("resolve")
+def resolve_command(
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full/--incremental",
+            help="--full retrains and may merge or split customers (ids kept where possible); "
+            "--incremental links only new records with the last model and changes no id",
+        ),
+    ] = True,
+    threshold: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="match probability that links two records")
+    ] = 0.9,
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Link customer records into customers with stable ids."""
+    console = Console()
+    mode: Literal["full", "incremental"] = "full" if full else "incremental"
+    try:
+        with console.status(f"resolving identities ({mode})…"):
+            run = resolve(_engine(database_url), mode, threshold=threshold, actor="cli")
+    except Conflict as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(_dump(run.as_dict()))
+        return
+    table = Table(title=f"identity resolution ({run.mode}, {run.model})")
+    for col in ("records", "new", "pairs", "customers", "seconds"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(run.records), str(run.new_records), str(run.pairs), str(run.customers), str(run.seconds)
+    )
+    console.print(table)
+    changes = ", ".join(f"{k}: {v}" for k, v in sorted(run.changes.items())) or "none"
+    console.print(f"changes: {changes}")
+    if run.changes.get("merge_suggested"):
+        console.print("merges were suggested for review; a --full run performs them")
+
+
+@cdp_app.command("profile")
+def profile_command(
+    customer_id: Annotated[str, typer.Argument(help="customer id, retired id or loyalty id")],
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show one customer's unified profile (the read is audited)."""
+    engine = _engine(database_url)
+    with engine.begin() as conn:
+        profile = build_profile(conn, customer_id)
+        if profile is None:
+            Console(stderr=True).print(f"[red]error:[/red] no customer {customer_id!r}")
+            raise typer.Exit(1)
+        audit.record(conn, audit.Actor("cli", "system"), "customer.read", "customer", customer_id)
+    if as_json:
+        typer.echo(_dump(profile))
+        return
+    console = Console()
+    conf = profile["confidence"]
+    console.print(
+        f"[bold]{profile['customer_id']}[/bold]  confidence {conf['score']} "
+        f"({conf['records']} records; identity {conf['identity']})"
+    )
+    golden = Table(title="golden record")
+    for col in ("field", "value", "source", "rule", "agree/conflict"):
+        golden.add_column(col)
+    for field, v in profile["golden"].items():
+        golden.add_row(
+            field,
+            str(v["value"]),
+            f"{v['source_system']}:{v['source_record_id']}",
+            v["rule"],
+            f"{v['agreeing']}/{v['conflicting']}",
+        )
+    console.print(golden)
+    eng, prefs = profile["engagement"], profile["preferences"]
+    console.print(
+        f"orders {eng['orders']}, spent {eng['total_spent']}, last order {eng['last_order']}, "
+        f"web sessions {profile['web']['sessions']}, visits tied {profile['visits']['tied']}"
+    )
+    top = ", ".join(f"{c['category']} ({c['items']})" for c in prefs["top_categories"]) or "-"
+    console.print(f"top categories: {top}; price band: {prefs['price_band'] or '-'}")
+    consent = ", ".join(f"{c.purpose}={'yes' if c.granted else 'no'}" for c in profile["consent"])
+    console.print(f"consent: {consent or 'none recorded'}")
+
+
+@cdp_app.command("unmerge")
+def unmerge_command(
+    customer_id: Annotated[str, typer.Argument(help="the customer to split")],
+    records: Annotated[list[str], typer.Argument(help="records to split off, as source:record")],
+    reason: Annotated[str | None, typer.Option(help="why; kept in the audit log")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Split wrongly merged records off a customer; later runs keep them apart."""
+    engine = _engine(database_url)
+    try:
+        with engine.begin() as conn:
+            current = canonical_id(conn, customer_id) or customer_id
+        new_id = unmerge(engine, current, records, audit.Actor("cli", "system"), reason)
+    except (NotFound, ValueError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    typer.echo(f"{', '.join(records)} split off {current} into {new_id}")
+
+
+def read_true_pairs(path: Path) -> set[tuple[str, str]]:
+    """Pairs of record keys from a CSV: the first two columns (a header row is skipped)."""
+    pairs: set[tuple[str, str]] = set()
+    with path.open(newline="") as fh:
+        for n, row in enumerate(csv.reader(fh), start=1):
+            if len(row) < 2:
+                raise ValueError(f"{path}:{n}: expected two record keys, got {row!r}")
+            a, b = row[0].strip(), row[1].strip()
+            if n == 1 and ":" not in a and ":" not in b:
+                continue  # header
+            if ":" not in a or ":" not in b:
+                raise ValueError(f"{path}:{n}: record keys look like source:record, got {row!r}")
+            if a != b:
+                pairs.add((a, b) if a < b else (b, a))
+    if not pairs:
+        raise ValueError(f"{path}: no pairs found")
+    return pairs
+
+
+@cdp_app.command("eval")
+def eval_command(
+    pairs: Annotated[
+        Path,
+        typer.Option(
+            "--pairs", exists=True, dir_okay=False, help="CSV of true pairs: record_a,record_b"
+        ),
+    ],
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Precision, recall and F1 of the current customer ids against known true pairs."""
+    try:
+        truth = read_true_pairs(pairs)
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    with _engine(database_url).begin() as conn:
+        assigned = {
+            record_key(r.source_system, r.source_record_id): r.customer_id
+            for r in conn.execute(
+                select(
+                    customers.c.source_system, customers.c.source_record_id, customers.c.customer_id
+                )
+            )
+        }
+    unknown = sorted({k for p in truth for k in p} - set(assigned))
+    scores = score_pairs(clusters_to_pairs(assigned), truth)
+    result = {
+        "precision": round(scores.precision, 5),
+        "recall": round(scores.recall, 5),
+        "f1": round(scores.f1, 5),
+        "true_positives": scores.true_positives,
+        "false_positives": scores.false_positives,
+        "false_negatives": scores.false_negatives,
+        "unknown_records": len(unknown),
+    }
+    if as_json:
+        typer.echo(_dump(result))
+        return
+    table = Table(title=f"linkage against {pairs.name}")
+    for key in result:
+        table.add_column(key.replace("_", " "), justify="right")
+    table.add_row(*(str(v) for v in result.values()))
+    Console().print(table)
+    if unknown:
+        Console().print(f"{len(unknown)} records in the truth file are not in the database")
