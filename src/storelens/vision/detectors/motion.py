@@ -1,0 +1,224 @@
+"""People as moving blobs, for fixed cameras: no model, no weights, a few ms a frame.
+
+A ceiling camera that never moves sees an empty shop that changes slowly (light, a
+moved chair) and people who change it quickly. A Gaussian-mixture background model
+(OpenCV's MOG2) learns the first; what differs is foreground. Shadows are marked grey by
+the model and thresholded away, morphology closes the holes between head, body and legs,
+and each remaining blob is a person box. Confidence is how much of its box a blob fills:
+a person fills most of theirs, a flicker of noise does not.
+
+Two shoppers walking side by side make one wide blob. Given a `CameraView`, the detector
+knows how wide a person is at that spot and cuts such blobs into that many people, at
+the emptiest columns. People standing still fade into the background after ``history``
+frames (20,000 by default: about 7 minutes still at 5 fps before a person starts to
+fade, while daylight drifts are still learnt); seated cafés want the ONNX detector. People
+already in view during the warm-up are learnt as floor, so start on an empty shop.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from storelens.vision.frames import PERSON_CLASS_ID, missing_extra
+
+if TYPE_CHECKING:
+    import supervision as sv
+
+    from storelens.vision.geometry import CameraView
+
+__all__ = ["MotionDetector", "split_wide_blob"]
+
+_SHADOW_CUTOFF = 200  # MOG2 marks foreground 255 and shadows 127
+_FULL_FILL = 0.75  # a solid ellipse fills π/4 of its box: count that as certain
+
+
+def split_wide_blob(
+    columns: npt.NDArray[np.int64], person_width: float, max_people: int = 6
+) -> list[tuple[int, int]]:
+    """Cut a blob ``columns`` wide (foreground pixels per column) into people.
+
+    Returns (start, stop) column ranges. A blob up to 1.5 person widths stays whole; a
+    wider one is cut into round(width / person width) parts, each cut moved to the
+    emptiest column within a quarter person of where even spacing would put it.
+    """
+    width = len(columns)
+    if person_width <= 0 or width <= 1.5 * person_width:
+        return [(0, width)]
+    count = min(max_people, max(2, round(width / person_width)))
+    reach = max(1, round(person_width / 4))
+    cuts = [0]
+    for k in range(1, count):
+        nominal = round(k * width / count)
+        lo, hi = max(cuts[-1] + 1, nominal - reach), min(width - 1, nominal + reach)
+        if lo >= hi:
+            continue
+        cuts.append(lo + int(np.argmin(columns[lo:hi])))
+    cuts.append(width)
+    return [(a, b) for a, b in pairwise(cuts) if b > a]
+
+
+class MotionDetector:
+    """Background subtraction for fixed cameras; see the module notes for its limits.
+
+    ``min_area_px`` is in full-frame pixels; frames are analysed at ``scale`` of their
+    size, which is faster and smooths sensor noise. Nothing is reported for the first
+    ``warmup_frames`` while the background is learnt.
+    """
+
+    name = "motion"
+
+    def __init__(
+        self,
+        *,
+        min_area_px: float = 400.0,
+        history: int = 20_000,
+        var_threshold: float = 16.0,
+        warmup_frames: int = 25,
+        view: CameraView | None = None,
+        scale: float = 0.5,
+        shadows: bool = True,
+    ) -> None:
+        if min_area_px < 0 or history < 1 or var_threshold <= 0 or warmup_frames < 0:
+            raise ValueError(
+                "need min_area_px >= 0, history >= 1, var_threshold > 0 and warmup_frames >= 0"
+            )
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {scale}")
+        try:
+            import cv2
+        except ImportError:
+            raise missing_extra("opencv-python") from None
+        self._cv2: Any = cv2
+        self.min_area_px, self.warmup_frames, self.view, self.scale = (
+            min_area_px, warmup_frames, view, scale,
+        )  # fmt: skip
+        self.history = history
+        self._model = cv2.createBackgroundSubtractorMOG2(history, var_threshold, shadows)
+        self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 11))
+        self.frames_seen = 0
+        self._size: tuple[int, int] | None = None
+
+    def foreground(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """Learn from the frame and return its cleaned foreground mask (analysis scale)."""
+        cv2 = self._cv2
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"expected a BGR uint8 image (h, w, 3), got {image.dtype} {image.shape}"
+            )
+        if self._size is None:
+            self._size = (image.shape[1], image.shape[0])
+        elif self._size != (image.shape[1], image.shape[0]):
+            raise ValueError(f"frame size changed from {self._size} to {image.shape[1::-1]}")
+        small = image
+        if self.scale < 1:
+            size = (
+                max(1, round(image.shape[1] * self.scale)),
+                max(1, round(image.shape[0] * self.scale)),
+            )
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        # Learn fast while warming up, then at 1/history so people who pause stay visible.
+        rate = -1.0 if self.frames_seen < self.warmup_frames else 1.0 / self.history
+        mask = self._model.apply(small, learningRate=rate)
+        self.frames_seen += 1
+        _, mask = cv2.threshold(mask, _SHADOW_CUTOFF, 255, cv2.THRESH_BINARY)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
+        return np.asarray(mask, np.uint8)
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> sv.Detections:
+        import supervision as sv
+
+        mask = self.foreground(image)
+        if self.frames_seen <= self.warmup_frames:
+            return sv.Detections.empty()
+        boxes, fills = self._blobs(mask)
+        if not boxes:
+            return sv.Detections.empty()
+        xyxy = np.asarray(boxes, np.float32) / self.scale
+        confidence = np.clip(np.asarray(fills, np.float32) / _FULL_FILL, 0.0, 1.0)
+        return sv.Detections(
+            xyxy=xyxy,
+            confidence=confidence,
+            class_id=np.full(len(xyxy), PERSON_CLASS_ID, dtype=int),
+        )
+
+    def _blobs(self, mask: npt.NDArray[np.uint8]) -> tuple[list[list[int]], list[float]]:
+        cv2 = self._cv2
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        min_area = self.min_area_px * self.scale**2
+        boxes: list[list[int]] = []
+        fills: list[float] = []
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            if area < min_area:
+                continue
+            blob = labels[y : y + h, x : x + w] == label
+            parts = [(0, w)]
+            if self.view is not None:
+                parts = split_wide_blob(blob.sum(axis=0), self._person_width(x + w / 2, y + h))
+            for a, b in parts:
+                part = blob[:, a:b]
+                rows = np.flatnonzero(part.any(axis=1))
+                if not len(rows) or part.sum() < min_area / 2:
+                    continue
+                top, bottom = int(rows[0]), int(rows[-1]) + 1
+                boxes.append([x + a, y + top, x + b, y + bottom])
+                fills.append(float(part.sum()))
+        if self.view is not None:
+            boxes, fills = self._join_stacked(boxes, fills)
+        return boxes, [
+            area / ((box[2] - box[0]) * (box[3] - box[1]))
+            for box, area in zip(boxes, fills, strict=True)
+        ]
+
+    def _join_stacked(
+        self, boxes: list[list[int]], areas: list[float]
+    ) -> tuple[list[list[int]], list[float]]:
+        """Join blobs stacked within one person's box (a shirt the colour of the floor cuts
+        a person into head, body and legs); lowest first, since the feet anchor the box."""
+        order = sorted(range(len(boxes)), key=lambda i: -boxes[i][3])
+        people: list[list[int]] = []
+        people_areas: list[float] = []
+        reach: list[tuple[float, float]] = []  # expected top and width at each person's feet
+        for i in order:
+            x1, y1, x2, y2 = boxes[i]
+            for k, person in enumerate(people):
+                top, width = reach[k]
+                overlap = min(x2, person[2]) - max(x1, person[0])
+                narrow = min(x2 - x1, person[2] - person[0])
+                if (
+                    overlap >= 0.5 * narrow
+                    and y1 >= top - 0.1 * width
+                    and max(x2, person[2]) - min(x1, person[0]) <= 1.5 * width
+                ):
+                    people[k] = [
+                        min(x1, person[0]),
+                        min(y1, person[1]),
+                        max(x2, person[2]),
+                        person[3],
+                    ]
+                    people_areas[k] += areas[i]
+                    break
+            else:
+                people.append([x1, y1, x2, y2])
+                people_areas.append(areas[i])
+                reach.append(self._person_reach((x1 + x2) / 2, y2))
+        return people, people_areas
+
+    def _person_reach(self, foot_x: float, foot_y: float) -> tuple[float, float]:
+        """Expected top and width (analysis pixels) of a person with feet at this pixel."""
+        assert self.view is not None
+        foot = np.array([[foot_x / self.scale, foot_y / self.scale]])
+        floor = self.view.to_floor(foot)
+        if not np.isfinite(floor).all():
+            return foot_y, 0.0
+        box = self.view.person_boxes(floor)[0] * self.scale
+        return float(box[1]), float(box[2] - box[0])
+
+    def _person_width(self, foot_x: float, foot_y: float) -> float:
+        return self._person_reach(foot_x, foot_y)[1]
