@@ -102,14 +102,6 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _allowed(link_type: LinkType, src_a: Any, src_b: Any) -> bool:
-    if link_type == "link_only":
-        return bool(src_a != src_b)
-    if link_type == "dedupe_only":
-        return bool(src_a == src_b)
-    return True
-
-
 def deterministic_pairs(
     df: pd.DataFrame,
     keys: Sequence[str] = DETERMINISTIC_KEYS,
@@ -121,21 +113,22 @@ def deterministic_pairs(
     scored pair list is complete for evaluation; groups are small in practice.
     """
     pairs: set[tuple[str, str]] = set()
-    src = df["source_dataset"] if "source_dataset" in df.columns else None
+    has_source = "source_dataset" in df.columns
     for key in keys:
         if key not in df.columns:
             continue
-        sub = df[df[key].notna()]
-        for _, group in sub.groupby(key, sort=False):
-            if len(group) < 2:
-                continue
-            ids = list(group["unique_id"])
-            srcs = list(src.loc[group.index]) if src is not None else [None] * len(ids)
-            for i in range(len(ids)):
-                for j in range(i + 1, len(ids)):
-                    if _allowed(link_type, srcs[i], srcs[j]):
-                        a, b = sorted((ids[i], ids[j]))
-                        pairs.add((a, b))
+        cols = ["unique_id", key, *(["source_dataset"] if has_source else [])]
+        sub = df.loc[df[key].notna(), cols]
+        sub = sub[sub.duplicated(key, keep=False)]  # only keys shared by 2+ records
+        if sub.empty:
+            continue
+        joined = sub.merge(sub, on=key, suffixes=("_l", "_r"))
+        joined = joined[joined["unique_id_l"] < joined["unique_id_r"]]
+        if has_source and link_type == "link_only":
+            joined = joined[joined["source_dataset_l"] != joined["source_dataset_r"]]
+        elif has_source and link_type == "dedupe_only":
+            joined = joined[joined["source_dataset_l"] == joined["source_dataset_r"]]
+        pairs.update(zip(joined["unique_id_l"], joined["unique_id_r"], strict=True))
     return pairs
 
 
@@ -259,7 +252,7 @@ class IdentityModel:
         predictions: Any = linker.inference.predict(
             threshold_match_probability=self.threshold, warning_mode="never"
         )
-        scored = predictions.as_pandas_dataframe()
+        scored = _household_guard(predictions.as_pandas_dataframe())
         prob = scored[["unique_id_l", "unique_id_r", "match_probability"]].assign(
             rule="probabilistic"
         )
@@ -342,7 +335,7 @@ def link_new(
     within: Any = linker.inference.predict_within(
         right, threshold_match_probability=threshold, warning_mode="never"
     )
-    scored = [between.as_pandas_dataframe(), within.as_pandas_dataframe()]
+    scored = [_household_guard(s.as_pandas_dataframe()) for s in (between, within)]
     prob = pd.concat(
         [s[["unique_id_l", "unique_id_r", "match_probability"]] for s in scored], ignore_index=True
     ).assign(rule="probabilistic")
@@ -365,6 +358,32 @@ def link_new(
         .drop_duplicates(["unique_id_l", "unique_id_r"], keep="first")
         .reset_index(drop=True)
     )
+
+
+def _household_guard(scored: pd.DataFrame) -> pd.DataFrame:
+    """Veto two kinds of confident false match that the model's additive weights invite.
+
+    - **Family members** share a surname, an address and often a phone, which adds up to
+      a confident match although they differ in exactly the fields that tell people
+      apart: a first name that does not match at all and birthdays over a month apart.
+    - **Namesakes** share a common full name; when their birth dates are over a year
+      apart and no contact detail (e-mail user name, phone, address) agrees, they are two
+      people however common the name.
+
+    Splink's comparison levels cannot veto, so this reads the comparison vector
+    (``gamma``: 0 is a comparison's "else" level, -1 a missing value, which never vetoes).
+    """
+    columns = set(scored.columns)
+    if not {"gamma_first_name", "gamma_dob"} <= columns:
+        return scored
+    dob = scored["gamma_dob"]
+    family = (scored["gamma_first_name"] == 0) & dob.isin([0, 1, 2])
+    agrees = False
+    for column, level in (("gamma_email", 3), ("gamma_phone", 1), ("gamma_address", 2)):
+        if column in columns:
+            agrees = agrees | (scored[column] >= level)
+    namesake = dob.isin([0, 1]) & ~agrees
+    return scored[~(family | namesake)]
 
 
 def _col(rule_part: str) -> str:
