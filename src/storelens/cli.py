@@ -34,6 +34,8 @@ from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
+from storelens.vision.cli import vision_app  # light: heavy vision imports wait for a command
+from storelens.vision.models_cli import models_app
 
 __all__ = ["app", "main"]
 
@@ -54,6 +56,8 @@ app.add_typer(layout_app, name="layout")
 app.add_typer(ops_app, name="ops")
 app.add_typer(edge_app, name="edge")
 app.add_typer(cdp_app, name="cdp")
+app.add_typer(vision_app, name="vision")
+app.add_typer(models_app, name="models")
 app.command("mqtt-bridge")(mqtt_bridge)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
