@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     login_attempts_per_minute: int = Field(default=10, gt=0)
     raw_tracking_retention_days: int = Field(default=30, gt=0)
+    identity_resolve_every_s: float = Field(default=60.0, ge=0)
+    """How often the server links new customer records to customers (incremental, with
+    the last trained model); 0 turns it off. Full re-training stays a deliberate
+    ``storelens cdp resolve --full``."""
     cors_origins: list[str] = []
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)

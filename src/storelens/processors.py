@@ -80,8 +80,11 @@ class ProjectionLoop:
         interval: float = 1.0,
         retention_days: int | None = None,
         projections: Sequence[Projection] | None = None,
+        identity_every_s: float | None = None,
     ) -> None:
         self.event_log, self.interval = event_log, interval
+        self.identity_every_s = identity_every_s
+        self._last_identity = time.monotonic()
         self.projections = list(projections or default_projections())
         self.retention_days = retention_days
         self._last_purge = 0.0
@@ -109,4 +112,25 @@ class ProjectionLoop:
                     purge_raw_tracking(self.event_log.engine, self.retention_days)
                 except Exception:
                     log.exception("retention purge failed")
+            if (
+                self.identity_every_s
+                and time.monotonic() - self._last_identity > self.identity_every_s
+            ):
+                self._last_identity = time.monotonic()
+                self._link_new_customers()
             self._stop.wait(self.interval)
+
+    def _link_new_customers(self) -> None:
+        """Incremental identity resolution when new records wait and a model is trained."""
+        from storelens.cdp.resolution import has_model, resolve, unresolved_count
+
+        engine = self.event_log.engine
+        try:
+            with engine.connect() as conn:
+                if not unresolved_count(conn) or not has_model(conn):
+                    return
+            resolve(engine, "incremental", actor="server")
+        except ImportError:  # the cdp extra is not installed: nothing to link with
+            log.info("identity resolution skipped: the 'cdp' extra is not installed")
+        except Exception:
+            log.exception("incremental identity resolution failed")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
+from storelens.cdp import resolution
 from storelens.cdp.linkage_eval import clusters_to_pairs, score_pairs
 from storelens.cdp.records import customer_events
 from storelens.cdp.resolution import (
@@ -25,7 +26,7 @@ from storelens.cdp.synthetic import generate_customers
 from storelens.core.errors import Conflict, NotFound
 from storelens.ingest.batch import ingest_items
 from storelens.privacy.audit import Actor
-from storelens.processors import run_projections
+from storelens.processors import ProjectionLoop, run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import customers, identity_changes
 
@@ -127,6 +128,43 @@ def test_incremental_adds_records_without_touching_existing_ids(
     )
     nothing = resolve(engine, "incremental")
     assert nothing.new_records == 0 and _ids(engine) == after
+
+    # The server links records that arrive later on its own, on a timer.
+    more, _ = generate_customers(40, seed=99)
+    late = more.assign(unique_id=[f"late{i}" for i in range(len(more))])
+    _load(engine, late)
+    with engine.connect() as conn:
+        assert unresolved_count(conn) == 40
+    ProjectionLoop(EventLog(engine), identity_every_s=1)._link_new_customers()
+    with engine.connect() as conn:
+        assert unresolved_count(conn) == 0
+    final = _ids(engine)
+    assert {k: final[k] for k in after} == after
+
+
+def test_a_decision_made_meanwhile_is_not_overwritten(
+    engine: Engine, people: tuple[pd.DataFrame, pd.Series], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame, _ = people
+    _load(engine, frame.iloc[:300])
+    resolve(engine, "full")
+    ids = _ids(engine)
+    cid, members = next(
+        (c, sorted(k for k, v in ids.items() if v == c))
+        for c in sorted(set(ids.values()))
+        if sum(v == c for v in ids.values()) >= 2
+    )
+    real = resolution._full_pairs
+
+    def slow_training(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        unmerge(engine, cid, members[-1:], ANALYST)  # an analyst acts while the model trains
+        return out
+
+    monkeypatch.setattr(resolution, "_full_pairs", slow_training)
+    with pytest.raises(Conflict, match="meanwhile"):
+        resolve(engine, "full")
+    assert _ids(engine)[members[-1]] != cid  # the unmerge stands
 
 
 def test_unmerge_survives_full_and_incremental_reruns(

@@ -128,6 +128,7 @@ def create_app(
             event_log,
             retention_days=settings.raw_tracking_retention_days,
             projections=default_projections(on_alerts=deliver),
+            identity_every_s=settings.identity_resolve_every_s or None,
         )
         if run_projections
         else None

@@ -12,6 +12,7 @@ sees in a profile and names in an unmerge.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from storelens.cdp.identity import IdentityModel, deterministic_pairs, link_new
 from storelens.cdp.normalise import normalise_record
 from storelens.core.errors import Conflict, NotFound
 from storelens.privacy import audit
+from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     customer_aliases,
     customers,
@@ -49,6 +51,7 @@ __all__ = [
     "MIN_RECORDS_FOR_MODEL",
     "ResolutionRun",
     "canonical_id",
+    "has_model",
     "history_of",
     "record_key",
     "resolve",
@@ -56,6 +59,7 @@ __all__ = [
     "unresolved_count",
 ]
 
+log = logging.getLogger(__name__)
 Mode = Literal["full", "incremental"]
 MIN_RECORDS_FOR_MODEL = 200
 """Below this, EM has too little to learn from; deterministic rules alone decide."""
@@ -137,15 +141,21 @@ def _full_pairs(
 ) -> tuple[list[ScoredPair], str, dict[str, Any] | None, dict[str, Any]]:
     import pandas as pd
 
+    fallback: dict[str, Any] = {}
     if len(frame) >= MIN_RECORDS_FOR_MODEL:
         model = IdentityModel(threshold=threshold, seed=seed)
-        result = model.link(frame, "dedupe_only")
-        return _scored(result.pairs), "splink", model.model_json, dict(result.info)
+        try:
+            result = model.link(frame, "dedupe_only")
+        except (ValueError, ArithmeticError) as exc:  # EM diverged on too little signal
+            log.warning("identity model could not be trained (%s); deterministic rules only", exc)
+            fallback = {"model_error": str(exc)[:300]}
+        else:
+            return _scored(result.pairs), "splink", model.model_json, dict(result.info)
     det = sorted(deterministic_pairs(frame))
     pairs = pd.DataFrame(det, columns=["unique_id_l", "unique_id_r"]).assign(
         match_probability=1.0, rule="deterministic"
     )
-    return _scored(pairs), "deterministic", None, {"deterministic_pairs": len(det)}
+    return _scored(pairs), "deterministic", None, {"deterministic_pairs": len(det), **fallback}
 
 
 def _write(
@@ -227,56 +237,58 @@ def resolve(
     where it can; an incremental run reuses the last model, changes no existing id and
     reports would-be merges as suggestions.
     """
+    if mode not in ("full", "incremental"):
+        raise ValueError(f"unknown mode {mode!r}; use 'full' or 'incremental'")
     started, clock = datetime.now(UTC), time.perf_counter()
-    with engine.begin() as conn:
+    # Read, then score outside any write transaction (training takes seconds to minutes
+    # and SQLite has one writer), then write only if nobody resolved or unmerged since.
+    with engine.connect() as conn:
+        seen = _watermark(conn)
         rows, previous, loyalty = _load(conn)
         separated = _separations(conn)
         retired = [a for (a,) in conn.execute(select(customer_aliases.c.alias))]
-        keys = [record_key(r.source_system, r.source_record_id) for r in rows]
-        new_keys = [k for k in keys if k not in previous]
-        info: dict[str, Any] = {}
-        if mode == "full":
-            pairs, model_kind, model_json, info = _full_pairs(_frame(rows), threshold, seed)
-            clusters = cluster_records(keys, pairs, separated)
-            assignment = assign_ids(
-                clusters, previous, loyalty_of=loyalty, retired=retired, mint=mint_customer_id
-            )
-            if model_json is not None:
-                conn.execute(
-                    identity_models.insert(),
-                    {"trained_at": started, "records": len(rows), "settings": model_json},
-                )
-        elif mode == "incremental":
-            model_row = conn.execute(
-                select(identity_models.c.settings).order_by(identity_models.c.id.desc()).limit(1)
-            ).first()
-            new_rows = [r for r, k in zip(rows, keys, strict=True) if k not in previous]
-            old_rows = [r for r, k in zip(rows, keys, strict=True) if k in previous]
-            if not new_rows:
-                pairs, model_kind = [], "none"
-            elif model_row is None or not old_rows:
-                if previous:
-                    raise Conflict("no trained model yet; run a full resolve first")
-                return resolve(engine, "full", threshold=threshold, seed=seed, actor=actor)
-            else:
-                scored = link_new(model_row.settings, _frame(old_rows), _frame(new_rows), threshold)
-                pairs, model_kind = _scored(scored), "splink"
-            assignment = attach_new_records(
-                new_keys,
-                pairs,
-                previous,
-                loyalty_of=loyalty,
-                separated=separated,
-                retired=retired,
-            )
+        model_row = conn.execute(
+            select(identity_models.c.settings).order_by(identity_models.c.id.desc()).limit(1)
+        ).first()
+    keys = [record_key(r.source_system, r.source_record_id) for r in rows]
+    new_keys = [k for k in keys if k not in previous]
+    info: dict[str, Any] = {}
+    model_json: dict[str, Any] | None = None
+    if mode == "full":
+        pairs, model_kind, model_json, info = _full_pairs(_frame(rows), threshold, seed)
+        clusters = cluster_records(keys, pairs, separated)
+        assignment = assign_ids(
+            clusters, previous, loyalty_of=loyalty, retired=retired, mint=mint_customer_id
+        )
+        customers_after = len(set(assignment.customer_of.values()))
+    else:
+        new_rows = [r for r, k in zip(rows, keys, strict=True) if k not in previous]
+        old_rows = [r for r, k in zip(rows, keys, strict=True) if k in previous]
+        if not new_rows:
+            pairs, model_kind = [], "none"
+        elif model_row is None or not old_rows:
+            if previous:
+                raise Conflict("no trained model yet; run a full resolve first")
+            return resolve(engine, "full", threshold=threshold, seed=seed, actor=actor)
         else:
-            raise ValueError(f"unknown mode {mode!r}; use 'full' or 'incremental'")
+            scored = link_new(model_row.settings, _frame(old_rows), _frame(new_rows), threshold)
+            pairs, model_kind = _scored(scored), "splink"
+        assignment = attach_new_records(
+            new_keys, pairs, previous, loyalty_of=loyalty, separated=separated, retired=retired
+        )
         customers_after = len(set(previous.values()) | set(assignment.customer_of.values()))
-        if mode == "full":
-            customers_after = len(set(assignment.customer_of.values()))
-        counts: dict[str, int] = {}
-        for change in assignment.changes:
-            counts[change.kind] = counts.get(change.kind, 0) + 1
+    counts: dict[str, int] = {}
+    for change in assignment.changes:
+        counts[change.kind] = counts.get(change.kind, 0) + 1
+    with engine.begin() as conn:
+        dialect_for(conn).lock_consumer(conn, "identity-resolution")
+        if _watermark(conn) != seen:
+            raise Conflict("another resolution or an unmerge finished meanwhile; run it again")
+        if model_json is not None:
+            conn.execute(
+                identity_models.insert(),
+                {"trained_at": started, "records": len(rows), "settings": model_json},
+            )
         run_id = conn.execute(
             identity_runs.insert().returning(identity_runs.c.id),
             {
@@ -309,6 +321,14 @@ def resolve(
 
 def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(v) if hasattr(v, "__float__") else v) for k, v in info.items()}
+
+
+def _watermark(conn: Connection) -> tuple[int | None, int | None]:
+    """Latest run and latest identity change: if either moves, a decision was made."""
+    return (
+        conn.execute(select(func.max(identity_runs.c.id))).scalar_one(),
+        conn.execute(select(func.max(identity_changes.c.id))).scalar_one(),
+    )
 
 
 def canonical_id(conn: Connection, customer_id: str) -> str | None:
@@ -401,6 +421,10 @@ def unmerge(
             {"records": moved, "new_customer_id": new_id, "reason": reason},
         )
     return new_id
+
+
+def has_model(conn: Connection) -> bool:
+    return conn.execute(select(identity_models.c.id).limit(1)).first() is not None
 
 
 def unresolved_count(conn: Connection) -> int:
