@@ -8,9 +8,7 @@ Four questions, each on the floor plan and inside one time window:
   the people the cameras can see;
 * footfall: door entries and exits (``vision.line_crossed``) against truth visits, which
   are customers only (staff never appear in ``visits``);
-* dwell: one predicted visit per track that crossed a line, from its "in" crossing to
-  its "out" crossing; a missing crossing falls back to the track's first or last
-  sighting, so a track split in two shows up as two half visits rather than vanishing.
+* dwell: one predicted visit per track that crossed a line (`Predicted.visits`).
   Predicted and true visits that begin in the window are paired one to one (Hungarian
   on |Δenter| + |Δexit|, pairs above ``dwell_match_cap_s`` refused); a true visit still
   under way at the window's end is paired on |Δenter| alone and has no dwell error;
@@ -24,23 +22,31 @@ see staff too; ``exclude_staff`` drops them from truth and ignores predictions o
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
-from importlib.resources import files
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
-from pydantic import BaseModel, ValidationError
 
-from storelens.core.events import LineCrossing, TrackPoint, ZoneCrossing, ZoneOccupancy
-from storelens.core.layout import StoreLayout, load_layout
-from storelens.vision.geometry import CameraView, FloatArray
+from storelens.core.layout import StoreLayout
+from storelens.vision.geometry import FloatArray
+from storelens.vision.score_inputs import (
+    Predicted,
+    Sight,
+    TruthFrames,
+    ZoneTruth,
+    from_ms,
+    layout_of,
+    read_events,
+    read_positions,
+    sample_grid,
+    truth_file,
+    truth_visits,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,18 +60,6 @@ __all__ = [
     "evaluate",
     "print_score",
 ]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MARGIN_MS = 1_000  # positions read beyond the window, for the nearest frame at its edges
-_BATCH_ROWS = 262_144
-ZoneTruth = Literal["polygon", "label"]
-_PAYLOADS: dict[str, type[BaseModel]] = {
-    "vision.track": TrackPoint,
-    "vision.line_crossed": LineCrossing,
-    "vision.occupancy": ZoneOccupancy,
-    "vision.zone_enter": ZoneCrossing,
-    "vision.zone_exit": ZoneCrossing,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,204 +204,6 @@ def print_score(score: VisionScore, console: Console | None = None) -> None:
     (console or Console()).print(table)
 
 
-# ---- reading ----------------------------------------------------------------------------
-
-
-def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError(f"{moment} must carry a time zone")
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _utc(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
-
-
-def _event_ms(value: object, where: str) -> int:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{where}: ts {value!r} is not an ISO timestamp") from None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError(f"{where}: ts must be a timestamp with a time zone, got {value!r}")
-    return _ms(value)
-
-
-def _lines(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    with path.open(encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if line.strip():
-                try:
-                    yield f"{path.name}:{number}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path.name}:{number}: not JSON ({exc.msg})") from None
-
-
-@dataclass
-class _Predicted:
-    """The vision events of one store, as plain columns."""
-
-    tracks: list[tuple[int, str, float, float]]
-    crossings: list[tuple[int, str, str, str]]  # ms, line, track, direction
-    occupancy: list[tuple[int, str, int, str | None]]  # ms, zone, count, camera
-    sightings: dict[str, list[int]]
-
-    def window(self, start: int, end: int) -> _Predicted:
-        def keep(ms: int) -> bool:
-            return start <= ms < end
-
-        sightings = {k: [m for m in v if keep(m)] for k, v in self.sightings.items()}
-        return _Predicted(
-            [t for t in self.tracks if keep(t[0])],
-            [c for c in self.crossings if keep(c[0])],
-            [o for o in self.occupancy if keep(o[0])],
-            {k: v for k, v in sightings.items() if v},
-        )
-
-
-def _read_events(events: Iterable[Mapping[str, Any]] | Path | str, store_id: str) -> _Predicted:
-    if isinstance(events, str | Path):
-        path = Path(events)
-        if not path.is_file():
-            raise FileNotFoundError(f"no events file at {path}")
-        numbered: Iterable[tuple[str, Mapping[str, Any]]] = _lines(path)
-    else:
-        numbered = ((f"event {i}", event) for i, event in enumerate(events))
-    found = _Predicted([], [], [], defaultdict(list))
-    other_stores: set[str] = set()
-    for where, event in numbered:
-        if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
-            raise ValueError(f"{where}: not an event (a mapping with a 'type')")
-        type_ = event["type"]
-        if not type_.startswith("vision."):
-            continue
-        if event.get("store_id") != store_id:
-            other_stores.add(str(event.get("store_id")))
-            continue
-        if (model := _PAYLOADS.get(type_)) is None:
-            continue  # heatmaps: not scored here
-        ms = _event_ms(event.get("ts"), where)
-        try:
-            payload = model.model_validate(event.get("payload"))
-        except ValidationError as exc:
-            problem = exc.errors(include_url=False)[0]
-            key = ".".join(str(part) for part in problem["loc"]) or "payload"
-            raise ValueError(f"{where}: {type_} {key}: {problem['msg']}") from None
-        if isinstance(payload, ZoneOccupancy):
-            found.occupancy.append((ms, payload.zone_id, payload.count, payload.camera_id))
-            continue
-        if isinstance(payload, TrackPoint):
-            found.tracks.append((ms, payload.track_id, payload.x, payload.y))
-        elif isinstance(payload, LineCrossing):
-            crossing = (ms, payload.line_id, payload.track_id, payload.direction)
-            found.crossings.append(crossing)
-        assert isinstance(payload, TrackPoint | LineCrossing | ZoneCrossing)
-        found.sightings[payload.track_id].append(ms)
-    if not (found.tracks or found.crossings or found.occupancy or found.sightings):
-        others = f"; found vision events of {sorted(other_stores)}" if other_stores else ""
-        raise ValueError(f"no vision events for store {store_id!r}{others}")
-    return found
-
-
-@dataclass
-class _TruthFrames:
-    """Truth positions in the window as columns, one frame's people together."""
-
-    ms: npt.NDArray[np.int64]
-    person: npt.NDArray[np.int64]
-    xy: FloatArray
-    zone: npt.NDArray[np.object_]
-    staff: npt.NDArray[np.bool_]
-    frames: npt.NDArray[np.int64]
-    bounds: npt.NDArray[np.int64]  # frame i is rows bounds[i]:bounds[i + 1]
-    half_frame: int
-    covers: tuple[int, int]  # the whole file's first and last frame
-
-    def at(self, ms: int) -> slice | None:
-        """Rows of the frame nearest ``ms`` within half a frame; None outside the file."""
-        first, last = self.covers
-        if not first - self.half_frame <= ms <= last + self.half_frame:
-            return None
-        if len(self.frames) == 0:
-            return slice(0, 0)
-        i = int(np.searchsorted(self.frames, ms))
-        near = min((j for j in (i - 1, i) if 0 <= j < len(self.frames)),
-                   key=lambda j: abs(int(self.frames[j]) - ms))  # fmt: skip
-        if abs(int(self.frames[near]) - ms) > self.half_frame:
-            return slice(0, 0)  # nobody in the store around then
-        return slice(int(self.bounds[near]), int(self.bounds[near + 1]))
-
-
-def _read_positions(path: Path, start: int, end: int) -> _TruthFrames:
-    import pyarrow.parquet as pq
-
-    file = pq.ParquetFile(path)
-    needed = ["ts", "track_id", "x", "y", "zone_id", "is_staff"]
-    if missing := sorted(set(needed) - set(file.schema_arrow.names)):
-        raise ValueError(f"{path} lacks columns {missing}")
-    codes: dict[str, int] = {}
-    parts: list[list[Any]] = [[] for _ in needed]
-    first, last = None, None
-    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=needed):
-        ts = batch.column(0).cast("int64").to_numpy(zero_copy_only=False)
-        if len(ts) == 0:
-            continue
-        first = int(ts[0]) if first is None else first
-        last = int(ts[-1])
-        keep = (ts >= start - _MARGIN_MS) & (ts < end + _MARGIN_MS)
-        if not keep.any():
-            continue
-        encoded = batch.column(1).dictionary_encode()
-        lookup = np.array([codes.setdefault(s, len(codes)) for s in encoded.dictionary.to_pylist()])
-        parts[0].append(ts[keep])
-        parts[1].append(lookup[encoded.indices.to_numpy()][keep])
-        parts[2].append(batch.column(2).to_numpy()[keep])
-        parts[3].append(batch.column(3).to_numpy()[keep])
-        parts[4].append(np.asarray(batch.column(4).to_pylist(), dtype=object)[keep])
-        parts[5].append(batch.column(5).to_numpy(zero_copy_only=False)[keep])
-    if first is None or last is None:
-        raise ValueError(f"{path} holds no positions")
-    ms, person, x, y, zone, staff = (np.concatenate(p) if p else np.empty(0) for p in parts)
-    frames, starts = np.unique(ms.astype(np.int64), return_index=True)
-    step = int(np.diff(frames).min()) if len(frames) > 1 else 0
-    return _TruthFrames(
-        ms.astype(np.int64), person.astype(np.int64), np.column_stack([x, y]).astype(float),
-        zone.astype(object), staff.astype(bool), frames, np.r_[starts, len(ms)].astype(np.int64),
-        step // 2, (first, last),
-    )  # fmt: skip
-
-
-# ---- scoring ----------------------------------------------------------------------------
-
-
-class _Sight:
-    """Which truth rows the scored cameras see: any of them, or one named camera."""
-
-    def __init__(self, layout: StoreLayout, camera_ids: Collection[str] | None) -> None:
-        known = [camera.id for camera in layout.cameras]
-        chosen = list(known if camera_ids is None else camera_ids)
-        if unknown := [c for c in chosen if c not in known]:
-            raise ValueError(f"no cameras {unknown} in layout {layout.store_id!r}; has {known}")
-        if not chosen:
-            raise ValueError("no cameras to score; the layout has none or camera_ids is empty")
-        self.views = {c.id: CameraView.from_camera(c) for c in layout.cameras}
-        self.chosen = tuple(chosen)
-        self._seen: dict[str | None, npt.NDArray[np.bool_]] = {}
-
-    def rows(self, truth: _TruthFrames, camera_id: str | None = None) -> npt.NDArray[np.bool_]:
-        """One flag per truth row, worked out once for all instants."""
-        if camera_id not in self._seen:
-            if camera_id is not None and camera_id not in self.views:
-                raise ValueError(f"an occupancy sample names unknown camera {camera_id!r}")
-            seen = np.zeros(len(truth.xy), dtype=bool)
-            for camera in self.chosen if camera_id is None else (camera_id,):
-                if len(truth.xy):
-                    seen |= self.views[camera].sees(truth.xy)
-            self._seen[camera_id] = seen
-        return self._seen[camera_id]
-
-
 def _assign(cost: FloatArray, limit: float) -> list[tuple[int, int]]:
     """One-to-one pairs of least total cost, none above ``limit``."""
     from scipy.optimize import linear_sum_assignment
@@ -422,36 +218,21 @@ def _distances(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2), dtype=np.float64)
 
 
-def _sample_grid(instants: list[int], start: int, end: int) -> list[int]:
-    """Every tick of the pipeline's sampling clock in the window, not only those with tracks:
-    an instant with nobody reported is where a lost person counts as missed."""
-    gaps = np.diff(instants)
-    if len(gaps) == 0 or np.any(gaps % gaps.min()):
-        return instants  # no regular clock to extend
-    step = int(gaps.min())
-    first = instants[0] - (instants[0] - start) // step * step
-    return list(range(first, end, step))
-
-
 def _tracking(
-    predicted: _Predicted,
-    truth: _TruthFrames,
-    sight: _Sight,
+    predicted: Predicted,
+    truth: TruthFrames,
+    sight: Sight,
     window: tuple[int, int],
     reach: float,
     exclude_staff: bool,
 ) -> TrackingScore | None:
-    by_instant: dict[int, dict[str, list[tuple[float, float]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for ms, track, x, y in predicted.tracks:
-        by_instant[ms][track].append((x, y))
+    by_instant = predicted.by_instant()
     truth_ids: dict[int, int] = {}
     track_ids: dict[str, int] = {}
     gt, tr, similarity = [], [], []
     if not by_instant:
         return None
-    for ms in _sample_grid(sorted(by_instant), *window):
+    for ms in sample_grid(sorted(by_instant), *window):
         rows = truth.at(ms)
         if rows is None:
             continue  # outside what positions.parquet covers
@@ -507,22 +288,6 @@ def _trackeval(
     )
 
 
-def _predicted_visits(
-    predicted: _Predicted, lines: Collection[str] | None
-) -> list[tuple[int, int]]:
-    crossings: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"in": [], "out": []})
-    for ms, line, track, direction in predicted.crossings:
-        if lines is None or line in lines:
-            crossings[track][direction].append(ms)
-    visits = []
-    for track, seen in crossings.items():
-        sightings = predicted.sightings[track]
-        enter = min(seen["in"]) if seen["in"] else min(sightings)
-        outs = [ms for ms in seen["out"] if ms >= enter]
-        visits.append((enter, max(outs) if outs else max(sightings)))
-    return visits
-
-
 def _dwell(
     truth: list[tuple[int, int]], predicted: list[tuple[int, int]], end: int, cap_s: float
 ) -> DwellScore:
@@ -554,27 +319,10 @@ def _dwell(
     )
 
 
-def _inside(polygon: Sequence[tuple[float, float]], xy: FloatArray) -> npt.NDArray[np.bool_]:
-    """Even-odd test for many points at once; points on the outline count as inside, as in
-    `Zone.contains`, so tracks along a wall stay in."""
-    poly = np.asarray(polygon, dtype=np.float64)
-    a, b = poly, np.roll(poly, -1, axis=0)
-    x, y = xy[:, :1], xy[:, 1:]
-    (x1, y1), (x2, y2) = a.T[:, None, :], b.T[:, None, :]
-    spans = (y1 > y) != (y2 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crossing = spans & (x < x1 + (y - y1) * (x2 - x1) / (y2 - y1))
-    cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
-    on_edge = (np.abs(cross) <= 1e-9) & (x >= np.minimum(x1, x2) - 1e-9) & (
-        x <= np.maximum(x1, x2) + 1e-9) & (y >= np.minimum(y1, y2) - 1e-9) & (
-        y <= np.maximum(y1, y2) + 1e-9)  # fmt: skip
-    return np.asarray((crossing.sum(axis=1) % 2 == 1) | on_edge.any(axis=1))
-
-
 def _occupancy(
-    predicted: _Predicted,
-    truth: _TruthFrames,
-    sight: _Sight,
+    predicted: Predicted,
+    truth: TruthFrames,
+    sight: Sight,
     layout: StoreLayout,
     zone_truth: ZoneTruth,
     exclude_staff: bool,
@@ -587,56 +335,14 @@ def _occupancy(
         rows = truth.at(ms)
         if rows is None:
             continue
-        xy = truth.xy[rows]
-        present = sight.rows(truth, camera_id)[rows].copy()  # a slice is a view of the cache
-        if exclude_staff:
-            present &= ~truth.staff[rows]
-        if zone_truth == "label":
-            present &= truth.zone[rows] == zone_id
-        elif len(xy):
-            present &= _inside(zones[zone_id].polygon, xy)
         pairs[zone_id][0].append(count)
-        pairs[zone_id][1].append(int(present.sum()))
+        seen = sight.rows(truth, camera_id)[rows]
+        pairs[zone_id][1].append(truth.count(rows, seen, zones[zone_id], zone_truth, exclude_staff))
     per_zone = {zone: OccupancyScore.of(*pairs[zone]) for zone in sorted(pairs)}
     if not pairs:
         return per_zone, None
     predicted_all = [count for zone in pairs for count in pairs[zone][0]]
     return per_zone, OccupancyScore.of(predicted_all, [n for zone in pairs for n in pairs[zone][1]])
-
-
-def _truth_file(truth: Path) -> tuple[dict[str, Any], Path]:
-    """``truth`` is the run's folder or its truth.json; positions.parquet sits beside it."""
-    path = truth / "truth.json" if truth.is_dir() else truth
-    if not path.is_file():
-        raise FileNotFoundError(f"no truth file at {path}")
-    positions = path.parent / "positions.parquet"
-    if not positions.is_file():
-        raise FileNotFoundError(
-            f"no positions.parquet beside {path}; run the simulation with --positions-fps"
-        )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not JSON ({exc.msg})") from None
-    if not isinstance(record, dict) or not {"store_id", "visits"} <= record.keys():
-        raise ValueError(f"{path} is not a simulator truth file (no store_id and visits)")
-    return record, positions
-
-
-def _layout_of(record: Mapping[str, Any], layout: StoreLayout | Path | str | None) -> StoreLayout:
-    if isinstance(layout, StoreLayout):
-        found = layout
-    elif layout is not None:
-        found = load_layout(layout)
-    else:  # the run's layout by name, among the packaged samples
-        name = str(record.get("layout", ""))
-        packaged = Path(str(files("storelens.samples").joinpath("layouts", name)))
-        if not name or not packaged.is_file():
-            raise ValueError(f"truth names layout {name!r}, not a packaged one; pass layout=")
-        found = load_layout(packaged)
-    if found.store_id != record["store_id"]:
-        raise ValueError(f"layout is for {found.store_id!r}, truth for {record['store_id']!r}")
-    return found
 
 
 def evaluate(
@@ -665,37 +371,26 @@ def evaluate(
         raise ValueError(f"dwell_match_cap_s must be positive, got {dwell_match_cap_s!r}")
     if zone_truth not in ("polygon", "label"):
         raise ValueError(f"zone_truth must be 'polygon' or 'label', got {zone_truth!r}")
-    record, positions_path = _truth_file(Path(truth_dir))
-    store = _layout_of(record, layout)
-    sight = _Sight(store, camera_ids)
-    predicted = _read_events(events, store.store_id)
-    stamps = [t[0] for t in predicted.tracks] + [c[0] for c in predicted.crossings]
-    stamps += [o[0] for o in predicted.occupancy] + [
-        m for v in predicted.sightings.values() for m in v
-    ]
-    lo = _ms(start) if start is not None else min(stamps)
-    hi = _ms(end) if end is not None else max(stamps) + 1
-    if lo >= hi:
-        raise ValueError(f"the window is empty: start {_utc(lo)} is not before end {_utc(hi)}")
+    record, positions_path = truth_file(Path(truth_dir))
+    store = layout_of(record, layout)
+    sight = Sight(store, camera_ids)
+    predicted = read_events(events, store.store_id)
+    lo, hi = predicted.window_ms(start, end)
     predicted = predicted.window(lo, hi)
-    truth = _read_positions(positions_path, lo, hi)
-    visits = [
-        (_event_ms(v["enter"], "truth"), _event_ms(v["exit"], "truth")) for v in record["visits"]
-    ]
-    visits = [(enter, exit_) for enter, exit_ in visits if lo <= enter < hi]
-    exits = sum(lo <= _event_ms(v["exit"], "truth") < hi for v in record["visits"])
+    truth = read_positions(positions_path, lo, hi)
+    visits, exits = truth_visits(record, lo, hi)
     lines = None if line_ids is None else set(line_ids)
     counted = [c for c in predicted.crossings if lines is None or c[1] in lines]
     per_zone, overall = _occupancy(predicted, truth, sight, store, zone_truth, exclude_staff)
     return VisionScore(
         store_id=store.store_id,
-        start=_utc(lo),
-        end=_utc(hi),
+        start=from_ms(lo),
+        end=from_ms(hi),
         camera_ids=sight.chosen,
         tracking=_tracking(predicted, truth, sight, (lo, hi), match_distance_m, exclude_staff),
         entries=CountScore(len(visits), sum(c[3] == "in" for c in counted)),
         exits=CountScore(exits, sum(c[3] == "out" for c in counted)),
-        dwell=_dwell(visits, _predicted_visits(predicted, lines), hi, dwell_match_cap_s),
+        dwell=_dwell(visits, predicted.visits(lines), hi, dwell_match_cap_s),
         occupancy=per_zone,
         occupancy_overall=overall,
     )
