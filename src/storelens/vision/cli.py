@@ -6,7 +6,6 @@ Heavy parts (OpenCV, onnxruntime, the tracker) load inside the commands, so ``st
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -264,7 +263,7 @@ def simulate_command(
     This is how accuracy is measured: score the result with `storelens vision eval`.
     """
     from storelens.sim.detections import DetectionNoise, IdSwitches, SyntheticDetections
-    from storelens.vision.pipeline import VisionPipeline, renaming_hook
+    from storelens.vision.pipeline import VisionPipeline, merge_by_time, renaming_hook
     from storelens.vision.stitching import StitchConfig
 
     store = _layout(layout)
@@ -288,8 +287,8 @@ def simulate_command(
         )
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
-    streams = [((f.ts, c, f.detections) for f in det) for c, det in zip(camera, cams, strict=True)]
-    frames = ((c, ts, d) for ts, c, d in heapq.merge(*streams, key=lambda x: (x[0], x[1])))
+    streams = {c: ((f.ts, f) for f in det) for c, det in zip(camera, cams, strict=True)}
+    frames = ((c, f.ts, f.detections) for c, f in merge_by_time(streams))
     total = None
     if lo is not None and hi is not None:
         total = len(camera) * int((hi - lo) / timedelta(milliseconds=cams[0].step_ms))

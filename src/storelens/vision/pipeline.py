@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -50,9 +50,11 @@ __all__ = [
     "TrackSample",
     "VisionPipeline",
     "camera_of",
+    "merge_by_time",
     "renaming_hook",
 ]
 
+T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FloatArray = npt.NDArray[np.float64]
 DetectorFactory = Callable[[str], Detector]
@@ -86,6 +88,20 @@ def renaming_hook(
         return renamed
 
     return hook
+
+
+def merge_by_time(streams: Mapping[str, Iterable[tuple[datetime, T]]]) -> Iterator[tuple[str, T]]:
+    """``{camera_id: (ts, item)…}`` streams, each in time order, as one stream in time order."""
+
+    def tagged(
+        camera_id: str, items: Iterable[tuple[datetime, T]]
+    ) -> Iterator[tuple[datetime, str, T]]:
+        for ts, item in items:
+            yield ts, camera_id, item
+
+    merged = heapq.merge(*(tagged(c, s) for c, s in streams.items()), key=lambda e: (e[0], e[1]))
+    for _, camera_id, item in merged:
+        yield camera_id, item
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +200,12 @@ class VisionPipeline:
             raise ValueError(f"no cameras {unknown} in layout {layout.store_id!r}; has {known}")
         if len(set(camera_ids)) != len(camera_ids):
             raise ValueError(f"a camera is named twice: {list(camera_ids)}")
-        for name, value in (("heatmap_every_s", heatmap_every_s), ("track_every_s", track_every_s),
-                            ("off_floor_margin_m", off_floor_margin_m)):  # fmt: skip
-            if not (math.isfinite(value) and value >= 0) or (name != "off_floor_margin_m"
-                                                              and value == 0):  # fmt: skip
+        periods = {"heatmap_every_s": heatmap_every_s, "track_every_s": track_every_s}
+        for name, value in periods.items():
+            if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not (math.isfinite(off_floor_margin_m) and off_floor_margin_m >= 0):
+            raise ValueError(f"off_floor_margin_m must be >= 0, got {off_floor_margin_m!r}")
         rate = fps or max(layout.camera(c).fps for c in camera_ids)
         if not (math.isfinite(rate) and 0 < rate <= 60):
             raise ValueError(f"fps must be in (0, 60], got {rate!r}")
@@ -222,9 +239,6 @@ class VisionPipeline:
         self._tick: int | None = None  # the tick being collected, in periods since the epoch
         self._last_tick: int | None = None
         self._day: date | None = None
-
-    def camera_view(self, camera_id: str) -> CameraView:
-        return self._chain(camera_id).view
 
     # -- input ---------------------------------------------------------------------------
 
@@ -276,8 +290,9 @@ class VisionPipeline:
         """Frames of each camera (``{camera_id: frames}``), merged by time, then close."""
         for camera_id in sources:
             self._chain(camera_id)
-        streams = [((f.ts, cam, f) for f in frames) for cam, frames in sources.items()]
-        for _, camera_id, frame in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+        for camera_id, frame in merge_by_time(
+            {c: ((f.ts, f) for f in s) for c, s in sources.items()}
+        ):
             if updates := self.process(camera_id, frame):
                 yield updates
         yield self.close()
