@@ -162,10 +162,13 @@ class DayContext:
                 }
                 journal.add(stay.enter, "vision.zone_enter", "vision", crossing)
                 journal.add(stay.exit, "vision.zone_exit", "vision", dict(crossing))
-            for ms, x, y, zone_id in floor.sample(track_id, track.stays, step_ms):
-                camera = floor.track_camera(zone_id)
-                if camera is not None:
+            samples = list(floor.sample(track_id, track.stays, step_ms))
+            cameras = floor.track_cameras([(x, y) for _, x, y, _ in samples])
+            for (ms, x, y, _), camera in zip(samples, cameras, strict=True):
+                if camera is not None:  # a spot no camera sees yields no track point
                     point = {"camera_id": camera, "track_id": track_id, "x": x, "y": y}
                     journal.add(ms, "vision.track", "vision", point)
+        for visit in self.visits:
+            visit.door_in, visit.door_out = floor.door_crossings(visit.stays)
         self.visits.sort(key=lambda visit: visit.stays[0].enter)
         self.truth.visits.extend(self.visits)

@@ -65,12 +65,19 @@ class OrderTruth:
 
 @dataclass(slots=True)
 class VisitTruth:
-    """One customer visit, one track; ``customer_id`` is who it really was (members only)."""
+    """One customer visit, one track; ``customer_id`` is who it really was (members only).
+
+    The visit runs from the moment the person appears on the street side of the door to
+    the moment they are gone from it; ``door_in`` and ``door_out`` are when they are on
+    the door line itself, what a door counter stamps its crossings with (None: no door).
+    """
 
     track_id: str
     customer_id: str | None
     channel: str
     stays: list[Stay] = field(default_factory=list)
+    door_in: int | None = None
+    door_out: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         enter, exit_ = self.stays[0].enter, self.stays[-1].exit
@@ -81,6 +88,8 @@ class VisitTruth:
             "enter": iso_ms(enter),
             "exit": iso_ms(exit_),
             "dwell_s": seconds(exit_ - enter),
+            "door_in": _iso(self.door_in),
+            "door_out": _iso(self.door_out),
             "zones": [
                 {"zone_id": s.zone_id, "enter": iso_ms(s.enter), "exit": iso_ms(s.exit)}
                 for s in self.stays
