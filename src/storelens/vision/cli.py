@@ -7,8 +7,9 @@ Heavy parts (OpenCV, onnxruntime, the tracker) load inside the commands, so ``st
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -89,6 +90,11 @@ def _moment(text: str | None, layout: StoreLayout, name: str) -> datetime | None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(layout.timezone))
 
 
+def _one_destination(out: Path | None, server: str | None, outbox: Path | None) -> None:
+    if sum(v is not None for v in (out, server, outbox)) != 1:
+        raise _fail("choose one of --out DIR, --server URL or --outbox FILE")
+
+
 def _writer(
     layout: StoreLayout,
     out: Path | None,
@@ -98,9 +104,7 @@ def _writer(
 ) -> EventWriter:
     from storelens.vision.outputs import ApiWriter, JsonlWriter, OutboxWriter
 
-    chosen = [name for name, v in (("--out", out), ("--server", server), ("--outbox", outbox)) if v]
-    if len(chosen) != 1:
-        raise _fail("choose one of --out DIR, --server URL or --outbox FILE")
+    _one_destination(out, server, outbox)
     try:
         if out is not None:
             return JsonlWriter(out, layout)
@@ -213,6 +217,7 @@ def run_command(
     specs = source or [store.camera(c).source for c in camera]
     if len(specs) != len(camera):
         raise _fail(f"{len(specs)} --source for {len(camera)} --camera; give one per camera")
+    _one_destination(out, server, outbox)
     begin = _moment(start, store, "start")
     factory = _detector_factory(store, detector, model)
     rate = fps or max(store.camera(c).fps for c in camera)
@@ -227,15 +232,9 @@ def run_command(
         raise _fail(str(exc)) from exc
     writer = _writer(store, out, server, api_key, outbox)
 
-    def limited(frames: Iterable[object], n: int | None) -> Iterator[object]:
-        for i, frame in enumerate(frames):
-            if n is not None and i >= n:
-                return
-            yield frame
-
     try:
-        sources = {c: limited(s, max_frames) for c, s in opened.items()}
-        _drive(pipeline, pipeline.run(sources), writer)  # type: ignore[arg-type]
+        sources = {c: islice(s, max_frames) for c, s in opened.items()}
+        _drive(pipeline, pipeline.run(sources), writer)
     except (RuntimeError, StorelensError) as exc:
         raise _fail(str(exc), 1) from exc
     finally:
