@@ -36,18 +36,6 @@ from rich.table import Table
 
 RESULTS = Path(__file__).with_name("results")
 TARGET_RECORDS, TARGET_SECONDS = 1_000_000, 180.0
-# Mirrors IdentityModel.link's prediction rules (kept private there); used only to count.
-PREDICT_RULES = (
-    ("first_name", "last_name"),
-    ("last_name", "dob"),
-    ("first_name", "dob"),
-    ("postcode", "dob"),
-    ("postcode", "street_number"),
-    ("loyalty_id",),
-    ("email",),
-    ("phone",),
-    ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
-)
 console = Console()
 
 
@@ -61,10 +49,13 @@ def count_comparisons(frame: Any) -> int:
     from splink import DuckDBAPI, block_on
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
+    from storelens.cdp.identity import IdentityModel
+
     db = DuckDBAPI()
+    rules = IdentityModel().prediction_rules(frame)
     counts = count_comparisons_from_blocking_rules(
         db.register(frame.drop(columns=["source_dataset"])),
-        blocking_rules=[block_on(*r) for r in PREDICT_RULES],
+        blocking_rules=[block_on(*r) for r in rules],
         link_type="dedupe_only",
         record_sample_proportion=1.0,
     )

@@ -132,6 +132,19 @@ def deterministic_pairs(
     return pairs
 
 
+_NARROW_RULES: tuple[tuple[str, ...], ...] = (
+    ("last_name", "dob"),
+    ("first_name", "dob"),
+    ("postcode", "dob"),
+    ("postcode", "street_number"),
+    ("loyalty_id",),
+    ("email",),
+    ("phone",),
+    ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
+)
+"""Blocking rules specific enough at any scale; the broad ones are chosen per input."""
+
+
 @dataclass
 class IdentityModel:
     """Deterministic rules plus an unsupervised Fellegi-Sunter model.
@@ -145,6 +158,10 @@ class IdentityModel:
     seed: int = 42
     max_pairs_u: float = 2e6
     prior_recall: float = 0.8
+    pairs_per_record: float = 1.0
+    """Budget for the broad blocking rules (same name; same birthday for training): a
+    rule that would compare more pairs than this per record is narrowed, because at
+    that density it is common names and shared birthdays, not duplicates, that fill it."""
     info: dict[str, Any] = field(default_factory=dict)
     model_json: dict[str, Any] | None = None
     """The trained Splink model after :meth:`link`, for incremental matching later."""
@@ -186,6 +203,27 @@ class IdentityModel:
 
         return [block_on(*r) for r in rules if all(_col(c) in present for c in r)]
 
+    def broad_rules(
+        self, frame: pd.DataFrame
+    ) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
+        """The same-name and same-birthday blocking rules, narrowed where over budget."""
+        by_name: tuple[str, ...] = ("first_name", "last_name")
+        by_birthday: tuple[str, ...] = ("dob",)
+        budget = self.pairs_per_record * len(frame)
+        narrowed = []
+        if _block_pairs(frame, by_name) > budget:
+            by_name = (*by_name, "substr(dob,1,3)")  # and born in the same decade
+            narrowed.append("name")
+        if _block_pairs(frame, by_birthday) > budget:
+            by_birthday = ("dob", "substr(last_name,1,1)")
+            narrowed.append("birthday")
+        return by_name, by_birthday, narrowed
+
+    def prediction_rules(self, frame: pd.DataFrame) -> list[tuple[str, ...]]:
+        """The blocking rules that generate the pairs the model scores, for this input."""
+        by_name, _, _ = self.broad_rules(frame)
+        return [by_name, *_NARROW_RULES]
+
     def link(self, df: pd.DataFrame, link_type: LinkType = "dedupe_only") -> LinkageResult:
         """Score and cluster ``df``; ``link_type`` as in Splink.
 
@@ -203,19 +241,10 @@ class IdentityModel:
         keep = ["unique_id", *(["source_dataset"] if link_type != "dedupe_only" else [])]
         frame = df[[*keep, *[c for c in MODEL_COLUMNS if c in present]]].copy()
 
+        by_name, by_birthday, narrowed = self.broad_rules(frame)
         predict_rules = self._rules(
             present,
-            [
-                ("first_name", "last_name"),
-                ("last_name", "dob"),
-                ("first_name", "dob"),
-                ("postcode", "dob"),
-                ("postcode", "street_number"),
-                ("loyalty_id",),
-                ("email",),
-                ("phone",),
-                ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
-            ],
+            [by_name, *_NARROW_RULES],
         )
         settings = SettingsCreator(
             link_type=link_type,
@@ -242,7 +271,7 @@ class IdentityModel:
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
         # EM on names leaves dob/address free to estimate, EM on dob frees the names;
         # postcode stands in when a source lacks one of them.
-        em_rules = self._rules(present, [("first_name", "last_name"), ("dob",), ("postcode",)])
+        em_rules = self._rules(present, [by_name, by_birthday, ("postcode",)])
         for rule in em_rules[:2]:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True
@@ -276,6 +305,7 @@ class IdentityModel:
             {"unique_id": df["unique_id"], "cluster_id": [uf.find(u) for u in df["unique_id"]]}
         )
         self.info = {
+            "narrowed_blocking": narrowed,
             "deterministic_pairs": len(det),
             "probabilistic_pairs": len(prob),
             "probability_two_random_records_match": (
@@ -360,6 +390,14 @@ def link_new(
     )
 
 
+def _block_pairs(frame: pd.DataFrame, columns: Sequence[str]) -> int:
+    """Pairs an exact-match blocking rule on ``columns`` would compare (within one table)."""
+    if not all(c in frame.columns for c in columns):
+        return 0
+    sizes = frame.dropna(subset=list(columns)).groupby(list(columns), sort=False).size()
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
 def _household_guard(scored: pd.DataFrame) -> pd.DataFrame:
     """Veto two kinds of confident false match that the model's additive weights invite.
 
@@ -378,10 +416,14 @@ def _household_guard(scored: pd.DataFrame) -> pd.DataFrame:
         return scored
     dob = scored["gamma_dob"]
     family = (scored["gamma_first_name"] == 0) & dob.isin([0, 1, 2])
+    # Street names repeat across a city, so a similar street alone is no evidence; a
+    # similar street in the same postcode, an e-mail user name or a phone number is.
     agrees = False
-    for column, level in (("gamma_email", 3), ("gamma_phone", 1), ("gamma_address", 2)):
+    for column, level in (("gamma_email", 3), ("gamma_phone", 1)):
         if column in columns:
             agrees = agrees | (scored[column] >= level)
+    if {"gamma_address", "gamma_postcode"} <= columns:
+        agrees = agrees | ((scored["gamma_address"] >= 2) & (scored["gamma_postcode"] >= 1))
     namesake = dob.isin([0, 1]) & ~agrees
     return scored[~(family | namesake)]
 
