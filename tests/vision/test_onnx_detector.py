@@ -16,7 +16,6 @@ import pytest
 from storelens.vision import models
 from storelens.vision.detectors.onnx import (
     OnnxDetector,
-    _cut_flags,
     auto_grid,
     decode_ssd,
     decode_yolo,
@@ -27,6 +26,7 @@ from storelens.vision.detectors.onnx import (
     tile_grid,
     unletterbox,
 )
+from storelens.vision.detectors.tiling import cut_flags
 from storelens.vision.frames import PERSON_CLASS_ID
 
 # --- a minimal ONNX writer (protobuf wire format) ----------------------------------------
@@ -269,8 +269,8 @@ def test_cut_flags_mark_boxes_reaching_inner_tile_sides_only() -> None:
         ],
         np.float32,
     )
-    assert _cut_flags(boxes, tile, 1280, 720).tolist() == [True, True, False, False]
-    assert not _cut_flags(boxes, (0, 0, 1280, 720), 1280, 720).any()
+    assert cut_flags(boxes, tile, 1280, 720).tolist() == [True, True, False, False]
+    assert not cut_flags(boxes, (0, 0, 1280, 720), 1280, 720).any()
 
 
 def test_merge_leaves_a_small_person_inside_a_big_one_in_the_same_tile() -> None:
