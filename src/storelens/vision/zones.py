@@ -4,7 +4,8 @@ Input is one fused frame at a time: a timestamp, stable person ids and their pos
 metres on the floor plan. Everything runs on event time (the frames' own timestamps), so
 the same frames give the same results however they are grouped into calls. Output times
 are UTC. Call :meth:`FloorActivity.update` for every frame, empty ones included: an empty
-frame is evidence that nobody was there.
+frame is evidence that nobody was there. Door and count-line crossings are worked out
+by `storelens.vision.doors`; `Crossing` and `line_offsets` are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from storelens.core.layout import CountLine, StoreLayout, Zone
+from storelens.core.layout import StoreLayout, Zone
+from storelens.vision.doors import Crossing, DoorLines, line_offsets
 
 __all__ = [
     "Crossing",
@@ -68,16 +70,6 @@ class ZoneChange:
     zone_id: str
     kind: Literal["enter", "exit"]
     dwell_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Crossing:
-    """A person crossed a count line; ``ts`` is when they were on the line itself."""
-
-    ts: datetime
-    person_id: str
-    line_id: str
-    direction: Literal["in", "out"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,22 +164,6 @@ class ZoneMap:
         return result
 
 
-def line_offsets(lines: Sequence[CountLine], xy: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Signed distance from each line (negative on the "in" side) and position along it.
-
-    Returns two (N, L) arrays: metres off the line, and the fraction of the way from
-    ``a`` to ``b`` (0..1 within the segment).
-    """
-    a = np.array([line.a for line in lines], dtype=np.float64).reshape(-1, 2)
-    b = np.array([line.b for line in lines], dtype=np.float64).reshape(-1, 2)
-    ab = b - a
-    length = np.hypot(ab[:, 0], ab[:, 1])
-    rel = xy[:, None, :] - a[None, :, :]
-    offset = (ab[:, 0] * rel[..., 1] - ab[:, 1] * rel[..., 0]) / length
-    along = (rel[..., 0] * ab[:, 0] + rel[..., 1] * ab[:, 1]) / (length * length)
-    return offset, along
-
-
 @dataclass(slots=True)
 class _Visit:
     start: int  # microseconds since the epoch, like every time below
@@ -195,23 +171,10 @@ class _Visit:
 
 
 @dataclass(slots=True)
-class _LineSide:
-    offset: float  # at the previous sighting
-    along: float
-    ts: int
-    settled: int = 0  # -1 in, +1 out, 0 not known yet
-    candidate: int = 0
-    run: int = 0
-    cross_along: float = math.nan  # where and when the line was last touched
-    cross_ts: int = 0
-
-
-@dataclass(slots=True)
 class _Person:
     last_seen: int
     inside: BoolArray  # zones, then the floor itself
     visits: dict[int, _Visit] = field(default_factory=dict)
-    lines: list[_LineSide] = field(default_factory=list)
 
 
 def _to_us(ts: datetime) -> int:
@@ -240,6 +203,8 @@ class FloorActivity:
         self._gap = round(self.config.merge_gap_s * 1e6)
         self._lost = round(self.config.lost_after_s * 1e6)
         self._every = round(self.config.occupancy_every_s * 1e6)
+        cfg = self.config
+        self._doors = DoorLines(layout.lines, cfg.line_hysteresis_m, cfg.line_min_frames)
         self._people: dict[str, _Person] = {}
         self._last_frame: int | None = None
 
@@ -250,14 +215,13 @@ class FloorActivity:
         self._sample_gap(now, out, inclusive=False)
         self._expire(now, out)
         membership = self._membership(points)
-        offsets, alongs = line_offsets(self.layout.lines, points)
         for i, pid in enumerate(person_ids):
             person = self._people.get(pid)
             if person is None:
                 person = self._people[pid] = _Person(now, np.zeros(len(self._zone_ids) + 1, bool))
             self._move(pid, person, now, membership[i], out)
-            self._watch_lines(pid, person, now, offsets[i], alongs[i], out)
             person.last_seen = now
+        out.crossings += self._doors.update(now, person_ids, points)
         self._last_frame = now
         if now % self._every == 0:
             self._sample(now, out)
@@ -286,6 +250,7 @@ class FloorActivity:
         for pid in sorted(self._people):
             self._close_person(pid, self._people[pid], out)
         self._people.clear()
+        self._doors.clear()
         self._last_frame = None
         return out
 
@@ -340,45 +305,13 @@ class FloorActivity:
                     )
         person.inside = inside
 
-    def _watch_lines(
-        self,
-        pid: str,
-        person: _Person,
-        now: int,
-        offsets: FloatArray,
-        alongs: FloatArray,
-        out: FloorUpdates,
-    ) -> None:
-        band = self.config.line_hysteresis_m
-        for j, line in enumerate(self.layout.lines):
-            d, t = float(offsets[j]), float(alongs[j])
-            if j == len(person.lines):
-                person.lines.append(_LineSide(d, t, now))
-                state = person.lines[j]
-            else:
-                state = person.lines[j]
-                if state.offset * d < 0 or (d == 0 and state.offset != 0):
-                    frac = state.offset / (state.offset - d)
-                    state.cross_along = state.along + frac * (t - state.along)
-                    state.cross_ts = state.ts + round(frac * (now - state.ts))
-            side = -1 if d < -band else 1 if d > band else 0
-            if side == 0 or side != state.candidate:
-                state.candidate, state.run = side, 0
-            state.run += side != 0
-            state.offset, state.along, state.ts = d, t, now
-            if side == 0 or side == state.settled or state.run < self.config.line_min_frames:
-                continue
-            if state.settled != 0 and -_EPS <= state.cross_along <= 1 + _EPS:
-                direction: Literal["in", "out"] = "in" if side < 0 else "out"
-                out.crossings.append(Crossing(_to_dt(state.cross_ts), pid, line.id, direction))
-            state.settled = side
-
     def _expire(self, now: int, out: FloorUpdates) -> None:
         for pid in sorted(self._people):
             person = self._people[pid]
             if now - person.last_seen >= self._lost:
                 self._close_person(pid, person, out)
                 del self._people[pid]
+                self._doors.forget(pid)
                 continue
             for k, visit in sorted(person.visits.items()):
                 if visit.left_at is not None and now - visit.left_at >= self._gap:
