@@ -1,0 +1,112 @@
+"""What every frame source is made of: the capture it reads, its counts and its errors.
+
+The capture is opened through an injectable ``opener`` returning a small `Capture`
+(what ``cv2.VideoCapture`` offers), so tests and other decoders can stand in for OpenCV.
+File sources (`storelens.vision.sources`) and live cameras (`storelens.vision.live`) both
+build on these; ``storelens.vision.sources`` re-exports them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from storelens.core.errors import StorelensError
+from storelens.vision.frames import Frame
+
+__all__ = [
+    "Capture",
+    "CaptureOpener",
+    "FrameSource",
+    "SourceStats",
+    "SourceUnavailable",
+    "as_bgr",
+    "redact",
+]
+
+
+class Capture(Protocol):
+    """The part of ``cv2.VideoCapture`` a source uses."""
+
+    def isOpened(self) -> bool: ...  # noqa: N802 - OpenCV's spelling
+
+    def read(self) -> tuple[bool, Any]: ...
+
+    def release(self) -> None: ...
+
+    def get(self, prop: int) -> float: ...
+
+
+CaptureOpener = Callable[[str | int], Capture]
+"""Opens a file path, stream URL or webcam index; returns a capture that may not be open."""
+
+
+class SourceUnavailable(StorelensError, ConnectionError):
+    """A camera or file could not be opened or decoded (after retrying, for live ones)."""
+
+
+@dataclass
+class SourceStats:
+    """Running counts, updated by the reader thread of live sources (ints: safe to read)."""
+
+    frames_read: int = 0
+    """Pictures decoded from the capture."""
+    frames_emitted: int = 0
+    """Frames handed to the pipeline."""
+    frames_dropped: int = 0
+    """Decoded but not handed on: skipped to keep the fps, or overwritten in the slot."""
+    reconnects: int = 0
+    """Times a live source came back after dying or stalling."""
+    failed_opens: int = 0
+    """Reopen attempts that failed (each followed by a longer wait)."""
+    stalls: int = 0
+    """Times a live source delivered nothing for ``read_timeout_s``."""
+    recent_backoffs_s: deque[float] = field(default_factory=lambda: deque(maxlen=32))
+    """The last waits before reopening, newest last."""
+
+
+class FrameSource(ABC):
+    """An iterator of frames that must be closed; use it in a ``with`` block."""
+
+    stats: SourceStats
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self
+
+    @abstractmethod
+    def __next__(self) -> Frame: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def as_bgr(frame: Any) -> npt.NDArray[np.uint8]:
+    """A decoded picture as contiguous BGR ``uint8``, the `Frame` contract."""
+    image = np.asarray(frame)
+    if image.ndim == 2:  # some webcams and fakes give grey; the contract is BGR
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def redact(target: str | int) -> str:
+    """Camera URLs often carry a password (rtsp://user:pass@host); keep it out of logs."""
+    text = str(target)
+    scheme, sep, rest = text.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return text
