@@ -119,7 +119,7 @@ def test_cafe_sample_has_the_documented_zones_and_cameras() -> None:
         "seating": "seating",
         "window-seats": "seating",
     }
-    assert [c.id for c in layout.cameras] == ["cam-entrance", "cam-counter"]
+    assert [c.id for c in layout.cameras] == ["cam-entrance", "cam-counter", "cam-seating"]
     for camera in layout.cameras:
         assert camera.resolution == (1280, 720)
         assert len(camera.calibration.image_points) == 4

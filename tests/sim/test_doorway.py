@@ -146,6 +146,6 @@ def test_every_track_point_is_seen_by_its_camera_and_only_seen_points_are_sent(
     seen = np.zeros(len(points), dtype=bool)
     for view in views.values():
         seen |= view.sees(points)
-    assert 0 < seen.sum() < len(points)  # some spots (far café tables, denim wall) go unseen
+    assert seen.sum() > 0  # the café's three cameras see its whole floor; apparel's do not
     expected = {(int(t), str(i)) for t, i, s in zip(ts[grid], ids, seen, strict=True) if s}
     assert sent == expected

@@ -49,15 +49,16 @@ def test_samples_stand_still_in_a_stay_and_walk_between_stays(floor: FloorPlan) 
 def test_cameras_per_zone(floor: FloorPlan) -> None:
     assert floor.camera_for("entrance") == "cam-entrance"
     assert floor.camera_for("bar") == "cam-counter"
-    assert floor.camera_for("seating") is None
+    assert floor.camera_for("seating") == "cam-seating"
 
 
 def test_track_cameras_follow_the_calibration(floor: FloorPlan) -> None:
-    # Outside the door, in the bar, deep in the seating no camera sees, and two spots both
-    # cameras see: (3, 3) lies nearer cam-entrance's image centre, (4.5, 4) cam-counter's.
-    points = [(0.2, 4.5), (10.0, 1.0), (12.0, 8.0), (3.0, 3.0), (4.5, 4.0)]
+    # Outside the door, in the bar, deep in the seating, and two spots two cameras see:
+    # (3, 3) lies nearer cam-entrance's image centre, (4.5, 4) cam-counter's; a spot off
+    # the floor plan no camera sees.
+    points = [(0.2, 4.5), (10.0, 1.0), (12.0, 8.0), (3.0, 3.0), (4.5, 4.0), (30.0, 30.0)]
     assert floor.track_cameras(points) == [
-        "cam-entrance", "cam-counter", None, "cam-entrance", "cam-counter",
+        "cam-entrance", "cam-counter", "cam-seating", "cam-entrance", "cam-counter", None,
     ]  # fmt: skip
     assert floor.track_cameras([]) == []
     assert floor.is_staff_only("bar") and not floor.is_staff_only("queue")
