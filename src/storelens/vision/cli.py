@@ -21,9 +21,8 @@ from storelens.core.errors import StorelensError
 
 if TYPE_CHECKING:
     from storelens.core.layout import StoreLayout
-    from storelens.vision.frames import Detector
     from storelens.vision.outputs import EventWriter
-    from storelens.vision.pipeline import DetectorFactory, PipelineUpdates, VisionPipeline
+    from storelens.vision.pipeline import PipelineUpdates, VisionPipeline
 
 __all__ = ["vision_app"]
 
@@ -154,29 +153,6 @@ def _drive(
         console.print(f"wrote {path}" + (f" and {heatmap}" if heatmap else ""))
 
 
-def _detector_factory(layout: StoreLayout, name: str, model: Path | None) -> DetectorFactory:
-    from storelens.vision.geometry import CameraView
-
-    if name == "motion":
-        from storelens.vision.detectors.motion import MotionDetector
-
-        def motion(camera_id: str) -> Detector:
-            return MotionDetector(view=CameraView.from_camera(layout.camera(camera_id)))
-
-        return motion
-    if name == "onnx":
-        if model is None:
-            raise _fail("--detector onnx needs --model PATH to an ONNX file")
-        from storelens.vision.detectors.onnx import OnnxDetector
-
-        return lambda _camera_id: OnnxDetector(model, tiles="auto")
-    if name == "ssdlite-person":
-        from storelens.vision.detectors.onnx import ssdlite_person
-
-        return lambda _camera_id: ssdlite_person()
-    raise _fail(f"unknown detector {name!r}; use ssdlite-person, onnx or motion")
-
-
 @vision_app.command("run")
 def run_command(
     camera: CameraOption,
@@ -202,12 +178,25 @@ def run_command(
     outbox: Annotated[Path | None, typer.Option(help="queue events in this edge outbox")] = None,
     stitch: StitchOption = True,
     max_frames: Annotated[int | None, typer.Option(min=1, help="stop after this many")] = None,
+    debug_clip: Annotated[
+        Path | None,
+        typer.Option(
+            help="also write DIR/<camera>-<hour>.avi (owner-only) of the analysed frames with "
+            "every detected person blurred, labelled with track and zone; off by default"
+        ),
+    ] = None,
+    debug_retention_hours: Annotated[
+        float, typer.Option(min=0.01, help="delete debug clips older than this")
+    ] = 24.0,
 ) -> None:
     """Analyse camera video: people → tracks on the floor plan → vision.* events.
 
-    Frames stay in memory; only anonymous positions, counts and heat leave the process.
+    Frames stay in memory; only anonymous positions, counts and heat leave the process
+    (and, with --debug-clip, a blurred video that is deleted after the retention).
     Example: storelens vision run --camera cam-entrance --source door.mp4 --out runs/door
     """
+    from storelens.vision.debugclip import DebugClips
+    from storelens.vision.detectors import detector_factory
     from storelens.vision.pipeline import VisionPipeline
     from storelens.vision.sources import open_source
     from storelens.vision.stitching import StitchConfig
@@ -219,16 +208,23 @@ def run_command(
         raise _fail(f"{len(specs)} --source for {len(camera)} --camera; give one per camera")
     _one_destination(out, server, outbox)
     begin = _moment(start, store, "start")
-    factory = _detector_factory(store, detector, model)
+    try:
+        factory = detector_factory(store, detector, model)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     rate = fps or max(store.camera(c).fps for c in camera)
     try:
+        clips = None
+        if debug_clip is not None:
+            hours = debug_retention_hours
+            clips = DebugClips(debug_clip, store, camera, fps=rate, retention_hours=hours)
         opened = {
             c: open_source(s, fps=rate, start=begin) for c, s in zip(camera, specs, strict=True)
         }
         pipeline = VisionPipeline(
-            store, camera, factory, stitch=StitchConfig(enabled=stitch), fps=rate
+            store, camera, factory, stitch=StitchConfig(enabled=stitch), fps=rate, on_frame=clips
         )
-    except (ValueError, FileNotFoundError, StorelensError) as exc:
+    except (ValueError, OSError, StorelensError) as exc:
         raise _fail(str(exc)) from exc
     writer = _writer(store, out, server, api_key, outbox)
 
@@ -240,6 +236,8 @@ def run_command(
     finally:
         for s in opened.values():
             s.close()
+        if clips is not None:
+            clips.close()
 
 
 @vision_app.command("simulate")

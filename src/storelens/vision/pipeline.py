@@ -36,7 +36,7 @@ from storelens.vision.fusion import CameraFusion, FusionConfig
 from storelens.vision.geometry import CameraView
 from storelens.vision.heatmap import FloorHeatmap, HeatGrid
 from storelens.vision.stitching import StitchConfig, TrackStitcher
-from storelens.vision.tracking import PERSON_ID_KEY, PersonTracker, TrackingConfig
+from storelens.vision.tracking import PERSON_ID_KEY, PersonTracker, TrackingConfig, renaming_hook
 from storelens.vision.zones import FloorActivity, FloorConfig, FloorUpdates
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DetectorFactory",
+    "FrameHook",
     "HeatSample",
     "PipelineUpdates",
     "TrackHook",
@@ -61,33 +62,13 @@ DetectorFactory = Callable[[str], Detector]
 """Builds one camera's detector (a detector keeps per-camera state, e.g. a background)."""
 TrackHook = Callable[[str, datetime, "sv.Detections"], "sv.Detections"]
 """Sees each camera's tracker output before stitching (used to inject id switches)."""
+FrameHook = Callable[[str, Frame, "sv.Detections"], None]
+"""Sees each processed frame with its tracked people (the opt-in blurred debug clip)."""
 
 
 def camera_of(person_id: str) -> str:
     """The camera a person id came from: tracker ids are ``"<camera_id>:<token>"``."""
     return person_id.partition(":")[0]
-
-
-def renaming_hook(
-    renamers: Mapping[str, Callable[[datetime, sv.Detections], sv.Detections]],
-) -> TrackHook:
-    """A `TrackHook` from per-camera tracker-id renamers (`storelens.sim.detections.IdSwitches`):
-    a renamed track gets a new person id, as a real tracker's identity switch would."""
-
-    def hook(camera_id: str, ts: datetime, tracked: sv.Detections) -> sv.Detections:
-        rename = renamers.get(camera_id)
-        if rename is None or tracked.tracker_id is None:
-            return tracked
-        renamed = rename(ts, tracked)
-        before = np.asarray(tracked.tracker_id)
-        after = np.asarray(renamed.tracker_id)
-        ids = np.asarray(tracked.data[PERSON_ID_KEY], dtype=object).copy()
-        changed = before != after
-        ids[changed] = [f"{camera_id}:sw{n}" for n in after[changed].tolist()]
-        renamed.data = {**tracked.data, PERSON_ID_KEY: ids.astype(str)}
-        return renamed
-
-    return hook
 
 
 def merge_by_time(streams: Mapping[str, Iterable[tuple[datetime, T]]]) -> Iterator[tuple[str, T]]:
@@ -154,6 +135,7 @@ class _Camera:
     stitcher: TrackStitcher
     detector: Detector | None = None
     seen: tuple[list[str], FloatArray, list[float | None]] | None = None
+    tracked: sv.Detections | None = None
 
 
 def _ms(ts: datetime) -> int:
@@ -173,6 +155,7 @@ class VisionPipeline:
     ``off_floor_margin_m`` outside the floor rectangle are dropped as impossible (a box
     on a poster, a reflection); nearer ones stay, since the street side of the door
     line may lie just off the plan. ``rng`` makes person ids reproducible in tests.
+    ``on_frame`` sees each frame `process` handles, with its tracked people.
     """
 
     def __init__(
@@ -191,6 +174,7 @@ class VisionPipeline:
         fps: float | None = None,
         off_floor_margin_m: float = 1.0,
         after_tracking: TrackHook | None = None,
+        on_frame: FrameHook | None = None,
         rng_seed: int | None = None,
     ) -> None:
         known = [camera.id for camera in layout.cameras]
@@ -215,7 +199,7 @@ class VisionPipeline:
         self._heat_every_ms = max(1, round(heatmap_every_s * 1000))
         self._tz = ZoneInfo(layout.timezone)
         self._margin = off_floor_margin_m
-        self._after_tracking = after_tracking
+        self._after_tracking, self._on_frame = after_tracking, on_frame
         self.stitch = stitch or StitchConfig()
         rng = random.Random(rng_seed) if rng_seed is not None else None  # noqa: S311
         self._cameras: dict[str, _Camera] = {}
@@ -247,7 +231,10 @@ class VisionPipeline:
         chain = self._chain(camera_id)
         if chain.detector is None:
             raise ValueError("this pipeline has no detector; pass detector_factory or feed()")
-        return self.feed(camera_id, frame.ts, chain.detector.detect(frame.image))
+        out = self.feed(camera_id, frame.ts, chain.detector.detect(frame.image))
+        if self._on_frame is not None and chain.tracked is not None:
+            self._on_frame(camera_id, frame, chain.tracked)
+        return out
 
     def feed(self, camera_id: str, ts: datetime, detections: sv.Detections) -> PipelineUpdates:
         """One camera frame's detections. Frames must come in time order across cameras
@@ -273,7 +260,7 @@ class VisionPipeline:
         kept_ids = [pid for pid, k in zip(ids, keep.tolist(), strict=True) if k]
         kept_conf = [None if c is None else float(c) for c, k in zip(conf, keep, strict=True) if k]
         stitched = chain.stitcher.update(ts, kept_ids, xy[keep])
-        chain.seen = (stitched, xy[keep], kept_conf)
+        chain.seen, chain.tracked = (stitched, xy[keep], kept_conf), tracked
         self.frames += 1
         return out
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, cast
@@ -31,7 +32,7 @@ from storelens.vision.frames import PERSON_CLASS_ID, missing_extra
 if TYPE_CHECKING:
     import supervision as sv
 
-__all__ = ["PERSON_ID_KEY", "PersonTracker", "TrackingConfig"]
+__all__ = ["PERSON_ID_KEY", "PersonTracker", "TrackingConfig", "renaming_hook"]
 
 PERSON_ID_KEY = "person_id"
 """Key in ``Detections.data`` holding each confirmed track's anonymous person id."""
@@ -217,3 +218,26 @@ def _people_only(detections: sv.Detections) -> sv.Detections:
     if detections.class_id is None:
         return detections
     return cast("sv.Detections", detections[np.asarray(detections.class_id) == PERSON_CLASS_ID])
+
+
+def renaming_hook(
+    renamers: Mapping[str, Callable[[datetime, sv.Detections], sv.Detections]],
+) -> Callable[[str, datetime, sv.Detections], sv.Detections]:
+    """A pipeline ``after_tracking`` hook from per-camera tracker-id renamers
+    (`storelens.sim.detections.IdSwitches`): a renamed track gets a new person id, as a
+    real tracker's identity switch would. Re-exported by `storelens.vision.pipeline`."""
+
+    def hook(camera_id: str, ts: datetime, tracked: sv.Detections) -> sv.Detections:
+        rename = renamers.get(camera_id)
+        if rename is None or tracked.tracker_id is None:
+            return tracked
+        renamed = rename(ts, tracked)
+        before = np.asarray(tracked.tracker_id)
+        after = np.asarray(renamed.tracker_id)
+        ids = np.asarray(tracked.data[PERSON_ID_KEY], dtype=object).copy()
+        changed = before != after
+        ids[changed] = [f"{camera_id}:sw{n}" for n in after[changed].tolist()]
+        renamed.data = {**tracked.data, PERSON_ID_KEY: ids.astype(str)}
+        return renamed
+
+    return hook
