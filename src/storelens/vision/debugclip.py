@@ -8,8 +8,8 @@ heads and elbows) with a coarse mosaic and a Gaussian blur. The mosaic throws de
 for good, which a plain blur does not, so neither faces nor clothing can be recovered.
 Optionally each box is labelled with its anonymous track token and floor zone.
 
-Files are created owner-only (0600) inside an owner-only folder, and clips older than the
-retention are deleted when a clip opens and whenever a new hour's file starts, so the
+Files are created owner-only (0600), and the folder too (0700) when it is new. Clips past
+the retention are deleted when a clip opens and whenever a new hour's file starts, so the
 folder never holds more than about ``retention_hours`` of footage. A person the detector
 missed is not blurred: this is a tool for short supervised checks, off by default.
 """
