@@ -29,6 +29,9 @@ typecheck: $(STAMP)
 bench: $(STAMP)  ## reproducible benchmarks; results land in benchmarks/results/
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/ops_stream.py
+	$(BIN)/python benchmarks/identity.py
+	$(BIN)/python benchmarks/identity_incremental.py
+	$(BIN)/python benchmarks/vision.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

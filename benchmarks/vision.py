@@ -233,8 +233,9 @@ def main() -> None:
     for col in ("cameras", "stitch", "entries", "entry acc", "dwell err", "occ p95", "MOTA",
                 "IDF1", "HOTA"):  # fmt: skip
         table.add_column(col, justify="right")
+    every = ["cam-entrance", "cam-counter", "cam-seating"]
     for cameras, stitch in ((["cam-entrance"], True), (["cam-entrance"], False),
-                            (["cam-entrance", "cam-counter"], True)):  # fmt: skip
+                            (every, True), (every, False)):  # fmt: skip
         row = accuracy(workdir, layout, cameras, stitch, args.minutes)
         results["accuracy"].append(row)
         dwell = row["dwell"]["median_abs_rel_error"]
