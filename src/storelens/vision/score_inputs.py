@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from storelens.core.events import LineCrossing, TrackPoint, ZoneCrossing, ZoneOccupancy
 from storelens.core.layout import StoreLayout, Zone, load_layout
 from storelens.vision.geometry import CameraView, FloatArray
+from storelens.vision.zones import ZoneMap
 
 __all__ = [
     "Predicted",
@@ -33,7 +34,6 @@ __all__ = [
     "ZoneTruth",
     "event_ms",
     "from_ms",
-    "inside_polygon",
     "layout_of",
     "read_events",
     "read_positions",
@@ -230,7 +230,7 @@ class TruthFrames:
         if by == "label":
             present &= self.zone[rows] == zone.id
         elif len(present):
-            present &= inside_polygon(zone.polygon, self.xy[rows])
+            present &= ZoneMap([zone]).inside(self.xy[rows])[:, 0]
         return int(present.sum())
 
 
@@ -301,23 +301,6 @@ class Sight:
                     seen |= self.views[camera].sees(truth.xy)
             self._seen[camera_id] = seen
         return self._seen[camera_id]
-
-
-def inside_polygon(polygon: Sequence[tuple[float, float]], xy: FloatArray) -> npt.NDArray[np.bool_]:
-    """Even-odd test for many points at once; points on the outline count as inside, as in
-    `Zone.contains`, so tracks along a wall stay in."""
-    poly = np.asarray(polygon, dtype=np.float64)
-    a, b = poly, np.roll(poly, -1, axis=0)
-    x, y = xy[:, :1], xy[:, 1:]
-    (x1, y1), (x2, y2) = a.T[:, None, :], b.T[:, None, :]
-    spans = (y1 > y) != (y2 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crossing = spans & (x < x1 + (y - y1) * (x2 - x1) / (y2 - y1))
-    cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
-    on_edge = (np.abs(cross) <= 1e-9) & (x >= np.minimum(x1, x2) - 1e-9) & (
-        x <= np.maximum(x1, x2) + 1e-9) & (y >= np.minimum(y1, y2) - 1e-9) & (
-        y <= np.maximum(y1, y2) + 1e-9)  # fmt: skip
-    return np.asarray((crossing.sum(axis=1) % 2 == 1) | on_edge.any(axis=1))
 
 
 def truth_file(truth: Path) -> tuple[dict[str, Any], Path]:
