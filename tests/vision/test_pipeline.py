@@ -273,3 +273,18 @@ def test_api_writer_reports_refusals(layout: StoreLayout) -> None:
         ApiWriter("ftp://edge.test", "k")
     with pytest.raises(ValueError, match="API key"):
         ApiWriter("http://edge.test", " ")
+
+
+def test_nobody_is_tracked_inside_a_fitting_room() -> None:
+    from importlib.resources import files
+
+    apparel = load_layout(str(files("storelens.samples").joinpath("layouts", "apparel.toml")))
+    room = next(z for z in apparel.zones if z.kind == "fitting_room")
+    # From the denim aisle into the fitting rooms, which cam-left's frame partly shows.
+    path = walk((12.0, 7.0), (12.0, 3.0), 8.0)
+    assert CameraView.from_camera(apparel.camera("cam-left")).sees(np.array(path)).all()
+    out = run(VisionPipeline(apparel, ["cam-left"], rng_seed=5), frames(apparel, "cam-left", path))
+    assert out.tracks, "the walk outside the room is tracked"
+    assert not any(room.contains((t.x, t.y)) for t in out.tracks)
+    assert all(c.zone_id != room.id for c in out.floor.zone_changes)
+    assert all(o.count == 0 for o in out.floor.occupancy if o.zone_id == room.id)

@@ -37,12 +37,13 @@ from storelens.vision.geometry import CameraView
 from storelens.vision.heatmap import FloorHeatmap, HeatGrid
 from storelens.vision.stitching import StitchConfig, TrackStitcher
 from storelens.vision.tracking import PERSON_ID_KEY, PersonTracker, TrackingConfig, renaming_hook
-from storelens.vision.zones import FloorActivity, FloorConfig, FloorUpdates
+from storelens.vision.zones import FloorActivity, FloorConfig, FloorUpdates, ZoneMap
 
 if TYPE_CHECKING:
     import supervision as sv
 
 __all__ = [
+    "PRIVATE_ZONE_KINDS",
     "DetectorFactory",
     "FrameHook",
     "HeatSample",
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+PRIVATE_ZONE_KINDS = frozenset({"fitting_room"})
+"""Zones where nobody is tracked, counted or heat-mapped, whatever a camera happens to see."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FloatArray = npt.NDArray[np.float64]
 DetectorFactory = Callable[[str], Detector]
@@ -199,6 +202,8 @@ class VisionPipeline:
         self._heat_every_ms = max(1, round(heatmap_every_s * 1000))
         self._tz = ZoneInfo(layout.timezone)
         self._margin = off_floor_margin_m
+        private = [z for z in layout.zones if z.kind in PRIVATE_ZONE_KINDS]
+        self._private = ZoneMap(private) if private else None
         self._after_tracking, self._on_frame = after_tracking, on_frame
         self.stitch = stitch or StitchConfig()
         rng = random.Random(rng_seed) if rng_seed is not None else None  # noqa: S311
@@ -305,11 +310,16 @@ class VisionPipeline:
             ) from None
 
     def _on_floor(self, xy: FloatArray) -> npt.NDArray[np.bool_]:
+        """Where a person may be counted: on the plan, and not in a private zone (a fitting
+        room), whose occupants are dropped before anything is tracked on the floor."""
         floor, m = self.layout.floor, self._margin
         with np.errstate(invalid="ignore"):
             inside = (xy[:, 0] >= -m) & (xy[:, 0] <= floor.width_m + m)
             inside &= (xy[:, 1] >= -m) & (xy[:, 1] <= floor.height_m + m)
-        return np.asarray(inside & np.isfinite(xy).all(axis=1))
+        keep = inside & np.isfinite(xy).all(axis=1)
+        if self._private is not None and keep.any():
+            keep[keep] = ~self._private.inside(xy[keep]).any(axis=1)
+        return np.asarray(keep)
 
     def _close_tick(self) -> PipelineUpdates:
         assert self._tick is not None
