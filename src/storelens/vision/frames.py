@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import supervision as sv
 
-__all__ = ["PERSON_CLASS_ID", "Detector", "Frame", "missing_extra"]
+__all__ = ["PERSON_CLASS_ID", "Detector", "Frame", "check_next_time", "missing_extra"]
 
 PERSON_CLASS_ID = 0
 """Detectors report people as class 0 whatever their model's own label map says."""
@@ -44,3 +44,13 @@ def missing_extra(package: str, extra: str = "vision") -> ImportError:
     return ImportError(
         f"{package} is not installed; install the {extra!r} extra: pip install 'storelens[{extra}]'"
     )
+
+
+def check_next_time(ts: object, last: datetime | None, what: str = "frame") -> datetime:
+    """Refuse a naive or non-increasing time before any tracking state changes: every
+    stage measures gaps in event time, and a clock that goes back would corrupt them."""
+    if not isinstance(ts, datetime) or ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"ts must be a timezone-aware datetime, got {ts!r}")
+    if last is not None and ts <= last:
+        raise ValueError(f"{what} times must increase: {ts.isoformat()} after {last.isoformat()}")
+    return ts

@@ -37,6 +37,8 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
+from storelens.vision.frames import check_next_time
+
 __all__ = ["CameraFusion", "FloorPeople", "FusionConfig"]
 
 _INFEASIBLE = 1e9
@@ -303,12 +305,7 @@ class CameraFusion:
         return (self._seen[person_id].first_seen, person_id)
 
     def _seconds(self, ts: datetime) -> float:
-        if not isinstance(ts, datetime) or ts.tzinfo is None or ts.utcoffset() is None:
-            raise ValueError(f"ts must be a timezone-aware datetime, got {ts!r}")
-        if self._last_ts is not None and ts <= self._last_ts:
-            raise ValueError(
-                f"tick times must increase: {ts.isoformat()} after {self._last_ts.isoformat()}"
-            )
+        check_next_time(ts, self._last_ts, "tick")
         if self._epoch is None:
             self._epoch = ts
         self._last_ts = ts

@@ -31,6 +31,8 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from storelens.vision.frames import check_next_time
+
 __all__ = ["StitchConfig", "TrackStitcher"]
 
 _INFEASIBLE = 1e9
@@ -188,12 +190,7 @@ class TrackStitcher:
         return person_id
 
     def _seconds(self, ts: datetime) -> float:
-        if not isinstance(ts, datetime) or ts.tzinfo is None or ts.utcoffset() is None:
-            raise ValueError(f"ts must be a timezone-aware datetime, got {ts!r}")
-        if self._last_ts is not None and ts <= self._last_ts:
-            raise ValueError(
-                f"frame times must increase: {ts.isoformat()} after {self._last_ts.isoformat()}"
-            )
+        check_next_time(ts, self._last_ts, "frame")
         if self._epoch is None:
             self._epoch = ts
         self._last_ts = ts

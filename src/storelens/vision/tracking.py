@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from storelens.vision.frames import PERSON_CLASS_ID, missing_extra
+from storelens.vision.frames import PERSON_CLASS_ID, check_next_time, missing_extra
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -160,12 +160,7 @@ class PersonTracker:
         self._last_ts = None
 
     def _advance_clock(self, ts: datetime) -> None:
-        if not isinstance(ts, datetime) or ts.tzinfo is None or ts.utcoffset() is None:
-            raise ValueError(f"ts must be a timezone-aware datetime, got {ts!r}")
-        if self._last_ts is not None and ts <= self._last_ts:
-            raise ValueError(
-                f"frame times must increase: {ts.isoformat()} after {self._last_ts.isoformat()}"
-            )
+        check_next_time(ts, self._last_ts, "frame")
         day = ts.astimezone(self._day_tz).date()
         if day != self._day:
             self.reset()
