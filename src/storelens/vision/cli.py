@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -31,7 +31,6 @@ vision_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DetectorName = Literal["ssdlite-person", "onnx", "motion"]
 LayoutOption = Annotated[
     Path | None, typer.Option("--layout", help="store layout .toml (default: the sample café)")
 ]
