@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from storelens.cdp.clusters import ScoredPair, attach_new_records
-from storelens.cdp.identity import IdentityModel, febrl_to_model_frame, link_new
+from storelens.cdp.clusters import attach_new_records
+from storelens.cdp.identity import IdentityModel, febrl_to_model_frame, link_new, scored_pairs
 from storelens.cdp.linkage_eval import clusters_to_pairs, febrl_true_pairs, score_pairs
 
 RESULTS = Path(__file__).with_name("results")
@@ -62,12 +62,7 @@ def run(batch: int, threshold: float) -> dict[str, Any]:
             chunk = incoming.iloc[start : start + batch]
             clock = time.perf_counter()
             scored = link_new(model.model_json, known, chunk, threshold)
-            pairs = [
-                ScoredPair(
-                    str(x.unique_id_l), str(x.unique_id_r), float(x.match_probability), x.rule
-                )
-                for x in scored.itertuples()
-            ]
+            pairs = scored_pairs(scored)
             result = attach_new_records(list(chunk.unique_id), pairs, customer_of)
             per_batch.append(time.perf_counter() - clock)
             before = dict(customer_of)

@@ -10,13 +10,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from storelens.cdp.sources import ImportResult, MappingError, import_customers, load_sources
 from storelens.config import Settings
+from storelens.core.errors import ConfigError
 from storelens.storage import migrate
 from storelens.storage.eventlog import EventLog
 
-__all__ = ["cdp_app", "print_result"]
+__all__ = ["cdp_app", "open_engine", "print_result"]
 
 cdp_app = typer.Typer(
     help="Customer data: import records, resolve identities, read profiles.", no_args_is_help=True
@@ -28,6 +30,16 @@ SHOWN = 20
 def _group() -> None:
     """Customer data: import records, resolve identities, read profiles."""
     # A callback keeps ``import`` a subcommand even while it is the only one.
+
+
+def open_engine(database_url: str | None) -> Engine:
+    """The configured database, or exit 2 with the reason (not initialised, bad URL)."""
+    try:
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        return migrate.open_database(settings.database_url)
+    except (ConfigError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
 
 def _console() -> Console:
@@ -116,8 +128,7 @@ def import_command(
                 raise MappingError(f"{mapping}: no [sources.{source}] table")
             fields = config.fields
             default_region = default_region or config.default_region
-        settings = Settings(database_url=database_url) if database_url else Settings()
-        log = EventLog(migrate.open_database(settings.database_url))
+        log = EventLog(open_engine(database_url))
         if as_json:
             result = import_customers(log, source, file, fields, (default_region or "DE").upper())
         else:

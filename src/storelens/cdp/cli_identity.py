@@ -18,14 +18,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from storelens.cdp.cli import cdp_app
+from storelens.cdp.cli import cdp_app, open_engine
 from storelens.cdp.linkage_eval import clusters_to_pairs, score_pairs
 from storelens.cdp.profile import build_profile
 from storelens.cdp.resolution import canonical_id, record_key, resolve, unmerge
-from storelens.config import Settings
-from storelens.core.errors import ConfigError, Conflict, NotFound
+from storelens.core.errors import Conflict, NotFound
 from storelens.privacy import audit
-from storelens.storage import migrate
 from storelens.storage.tables import customers
 
 __all__ = ["eval_command", "profile_command", "read_true_pairs", "resolve_command"]
@@ -39,15 +37,6 @@ DatabaseUrl = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
-
-
-def _engine(database_url: str | None) -> Any:
-    try:
-        settings = Settings(database_url=database_url) if database_url else Settings()
-        return migrate.open_database(settings.database_url)
-    except (ConfigError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _json_default(value: Any) -> Any:
@@ -85,7 +74,7 @@ def resolve_command(
     mode: Literal["full", "incremental"] = "full" if full else "incremental"
     try:
         with console.status(f"resolving identities ({mode})…"):
-            run = resolve(_engine(database_url), mode, threshold=threshold, actor="cli")
+            run = resolve(open_engine(database_url), mode, threshold=threshold, actor="cli")
     except Conflict as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -112,7 +101,7 @@ def profile_command(
     as_json: AsJson = False,
 ) -> None:
     """Show one customer's unified profile (the read is audited)."""
-    engine = _engine(database_url)
+    engine = open_engine(database_url)
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
         if profile is None:
@@ -159,7 +148,7 @@ def unmerge_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Split wrongly merged records off a customer; later runs keep them apart."""
-    engine = _engine(database_url)
+    engine = open_engine(database_url)
     try:
         with engine.begin() as conn:
             current = canonical_id(conn, customer_id) or customer_id
@@ -206,7 +195,7 @@ def eval_command(
     except ValueError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    with _engine(database_url).begin() as conn:
+    with open_engine(database_url).begin() as conn:
         assigned = {
             record_key(r.source_system, r.source_record_id): r.customer_id
             for r in conn.execute(

@@ -21,10 +21,11 @@ extra.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from storelens.cdp.clusters import ScoredPair, cluster_records
 from storelens.cdp.normalise import normalise_dob, normalise_postcode, normalise_text
 from storelens.core.errors import MissingExtra
 
@@ -41,6 +42,7 @@ __all__ = [
     "febrl_to_model_frame",
     "link_and_dedupe",
     "link_new",
+    "scored_pairs",
 ]
 
 LinkType = Literal["dedupe_only", "link_only", "link_and_dedupe"]
@@ -82,24 +84,6 @@ class LinkageResult:
             (a, b) if a < b else (b, a)
             for a, b in zip(self.pairs["unique_id_l"], self.pairs["unique_id_r"], strict=True)
         }
-
-
-class _UnionFind:
-    def __init__(self, items: Iterable[str]) -> None:
-        self.parent = {i: i for i in items}
-
-    def find(self, x: str) -> str:
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:  # the smaller id becomes root so cluster ids are stable
-            self.parent[max(ra, rb)] = min(ra, rb)
 
 
 def deterministic_pairs(
@@ -286,23 +270,14 @@ class IdentityModel:
             rule="probabilistic"
         )
         det = deterministic_pairs(df, self.deterministic_keys, link_type)
-        det_df = pd.DataFrame(sorted(det), columns=["unique_id_l", "unique_id_r"]).assign(
-            match_probability=1.0, rule="deterministic"
-        )
-        pairs = pd.concat([det_df, prob], ignore_index=True)
-        lo = pairs[["unique_id_l", "unique_id_r"]].min(axis=1)
-        hi = pairs[["unique_id_l", "unique_id_r"]].max(axis=1)
-        pairs = (
-            pairs.assign(unique_id_l=lo, unique_id_r=hi)
-            .drop_duplicates(["unique_id_l", "unique_id_r"], keep="first")
-            .sort_values(["unique_id_l", "unique_id_r"])
-            .reset_index(drop=True)
-        )
-        uf = _UnionFind(df["unique_id"])
-        for a, b in zip(pairs["unique_id_l"], pairs["unique_id_r"], strict=True):
-            uf.union(a, b)
+        pairs = _all_pairs(det, prob)
+        cluster_of = {
+            member: cluster.records[0]  # a cluster's id is its smallest member id
+            for cluster in cluster_records(list(df["unique_id"]), scored_pairs(pairs))
+            for member in cluster.records
+        }
         clusters = pd.DataFrame(
-            {"unique_id": df["unique_id"], "cluster_id": [uf.find(u) for u in df["unique_id"]]}
+            {"unique_id": df["unique_id"], "cluster_id": [cluster_of[u] for u in df["unique_id"]]}
         )
         self.info = {
             "narrowed_blocking": narrowed,
@@ -377,17 +352,39 @@ def link_new(
         )
         if pair[0] in fresh_ids or pair[1] in fresh_ids
     }
-    det_df = pd.DataFrame(sorted(det), columns=["unique_id_l", "unique_id_r"]).assign(
+    return _all_pairs(det, prob)
+
+
+def _all_pairs(deterministic: set[tuple[str, str]], probabilistic: pd.DataFrame) -> pd.DataFrame:
+    """One row per pair, ``(low_id, high_id)``; a deterministic rule wins over the model."""
+    import pandas as pd
+
+    det = pd.DataFrame(sorted(deterministic), columns=["unique_id_l", "unique_id_r"]).assign(
         match_probability=1.0, rule="deterministic"
     )
-    pairs = pd.concat([det_df, prob], ignore_index=True)
+    pairs = pd.concat([det, probabilistic], ignore_index=True)
     lo = pairs[["unique_id_l", "unique_id_r"]].min(axis=1)
     hi = pairs[["unique_id_l", "unique_id_r"]].max(axis=1)
     return (
         pairs.assign(unique_id_l=lo, unique_id_r=hi)
         .drop_duplicates(["unique_id_l", "unique_id_r"], keep="first")
+        .sort_values(["unique_id_l", "unique_id_r"])
         .reset_index(drop=True)
     )
+
+
+def scored_pairs(pairs: pd.DataFrame) -> list[ScoredPair]:
+    """Pair rows (``unique_id_l/_r``, ``match_probability``, ``rule``) as :class:`ScoredPair`."""
+    return [
+        ScoredPair(str(a), str(b), float(p), str(r))
+        for a, b, p, r in zip(
+            pairs["unique_id_l"],
+            pairs["unique_id_r"],
+            pairs["match_probability"],
+            pairs["rule"],
+            strict=True,
+        )
+    ]
 
 
 def _block_pairs(frame: pd.DataFrame, columns: Sequence[str]) -> int:

@@ -145,17 +145,10 @@ def build_profile(
     if not records and not orders and not consent and not web["events"]:
         return None
     golden = {k: v.as_dict() for k, v in golden_record([_comparable(r) for r in records]).items()}
-    product_ids = {str(line["product_id"]) for o in orders for line in o.lines}
-    catalogue = {
-        r.id: dict(r._mapping)
-        for r in conn.execute(select(products).where(products.c.id.in_(product_ids)))
-    }
-    all_products = {
-        r.id: {"category": r.category, "price": r.price}
-        for r in conn.execute(select(products.c.id, products.c.category, products.c.price))
-    }
+    # The whole catalogue, once: preferences compare prices with each category's median.
+    catalogue = {r.id: dict(r._mapping) for r in conn.execute(select(products))}
     lines = [line for o in orders for line in o.lines]
-    prefs = preferences(lines, {**all_products, **catalogue})
+    prefs = preferences(lines, catalogue)
     last_record = max((r["updated_at"] for r in records), default=None)
     freshest = [t for t in (last_record, orders[0].ts if orders else None, web["last_seen"]) if t]
     return {

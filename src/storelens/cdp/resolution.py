@@ -12,6 +12,7 @@ sees in a profile and names in an unmerge.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -30,7 +31,7 @@ from storelens.cdp.clusters import (
     cluster_records,
     mint_customer_id,
 )
-from storelens.cdp.identity import IdentityModel, deterministic_pairs, link_new
+from storelens.cdp.identity import IdentityModel, deterministic_pairs, link_new, scored_pairs
 from storelens.cdp.normalise import normalise_record
 from storelens.core.errors import Conflict, NotFound
 from storelens.privacy import audit
@@ -90,7 +91,7 @@ class ResolutionRun:
     info: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dataclasses.asdict(self)
 
 
 def _frame(rows: Sequence[Any]) -> pd.DataFrame:
@@ -105,19 +106,6 @@ def _frame(rows: Sequence[Any]) -> pd.DataFrame:
             | {f: norm[f] for f in _MODEL_FIELDS}
         )
     return pd.DataFrame(records, columns=["unique_id", *_MODEL_FIELDS])
-
-
-def _scored(pairs: pd.DataFrame) -> list[ScoredPair]:
-    return [
-        ScoredPair(str(a), str(b), float(p), str(r))
-        for a, b, p, r in zip(
-            pairs["unique_id_l"],
-            pairs["unique_id_r"],
-            pairs["match_probability"],
-            pairs["rule"],
-            strict=True,
-        )
-    ]
 
 
 def _separations(conn: Connection) -> list[tuple[str, str]]:
@@ -150,12 +138,12 @@ def _full_pairs(
             log.warning("identity model could not be trained (%s); deterministic rules only", exc)
             fallback = {"model_error": str(exc)[:300]}
         else:
-            return _scored(result.pairs), "splink", model.model_json, dict(result.info)
+            return scored_pairs(result.pairs), "splink", model.model_json, dict(result.info)
     det = sorted(deterministic_pairs(frame))
     pairs = pd.DataFrame(det, columns=["unique_id_l", "unique_id_r"]).assign(
         match_probability=1.0, rule="deterministic"
     )
-    return _scored(pairs), "deterministic", None, {"deterministic_pairs": len(det), **fallback}
+    return scored_pairs(pairs), "deterministic", None, {"deterministic_pairs": len(det), **fallback}
 
 
 def _write(
@@ -272,7 +260,7 @@ def resolve(
             return resolve(engine, "full", threshold=threshold, seed=seed, actor=actor)
         else:
             scored = link_new(model_row.settings, _frame(old_rows), _frame(new_rows), threshold)
-            pairs, model_kind = _scored(scored), "splink"
+            pairs, model_kind = scored_pairs(scored), "splink"
         assignment = attach_new_records(
             new_keys, pairs, previous, loyalty_of=loyalty, separated=separated, retired=retired
         )
