@@ -121,26 +121,31 @@ class TrackStitcher:
         t = self._seconds(ts)
         if not self.config.enabled:
             return list(track_ids)
-        current = set(track_ids)
-        for track_id in [tid for tid in self._alive if tid not in current]:
-            self._lost[track_id] = self._alive.pop(track_id)
-        self._lost = {
-            tid: tr for tid, tr in self._lost.items() if t - tr.last_seen <= self.config.max_gap_s
-        }
+        alive, lost = self._alive, self._lost
+        # Most frames show the same people as the last one: then nobody is lost or born
+        # and the bookkeeping below is a few dict look-ups, not rebuilt dicts and arrays.
+        if len(alive) != len(track_ids) or not all(tid in alive for tid in track_ids):
+            current = set(track_ids)
+            for track_id in [tid for tid in alive if tid not in current]:
+                lost[track_id] = alive.pop(track_id)
+        if lost:
+            max_gap = self.config.max_gap_s
+            self._lost = lost = {tid: tr for tid, tr in lost.items() if t - tr.last_seen <= max_gap}
         newborn: list[int] = []
         for i, track_id in enumerate(track_ids):
-            if track_id in self._alive:
+            if track_id in alive:
                 continue
-            revived = self._lost.pop(track_id, None)
+            revived = lost.pop(track_id, None)
             if revived is not None:
-                self._alive[track_id] = revived
+                alive[track_id] = revived
             else:
                 newborn.append(i)
-        self._stitch(t, [track_ids[i] for i in newborn], points[newborn])
+        if newborn:
+            self._stitch(t, [track_ids[i] for i in newborn], points[newborn])
         window = self.config.velocity_window_s
         out: list[str] = []
         for track_id, (x, y) in zip(track_ids, points.tolist(), strict=True):
-            track = self._alive[track_id]
+            track = alive[track_id]
             track.observe(t, x, y, window)
             out.append(track.person_id)
         return out

@@ -140,13 +140,21 @@ class PersonTracker:
         assert self._day_start is not None
         seconds = (ts - self._day_start).total_seconds()
         tracked: sv.Detections = self._tracker.update(people, timestamp=seconds)
-        confirmed = cast("sv.Detections", tracked[np.asarray(tracked.tracker_id) >= 0])
-        ids = [self._person_id(int(t)) for t in np.asarray(confirmed.tracker_id, dtype=int)]
-        if len(confirmed) == 0:
+        tracker_ids = np.asarray(tracked.tracker_id, dtype=int)
+        is_confirmed = tracker_ids >= 0
+        if not is_confirmed.any():
             empty = sv.Detections.empty()
             empty.tracker_id = np.array([], dtype=int)
             empty.data[PERSON_ID_KEY] = np.array([], dtype=str)
             return empty
+        # Once everyone is confirmed (most frames) the mask selects every row; skip the
+        # copy. ``tracked`` is ByteTrack's own fresh selection, so adding a column to it
+        # never touches the caller's detections.
+        confirmed = tracked
+        if not is_confirmed.all():
+            confirmed = cast("sv.Detections", tracked[is_confirmed])
+            tracker_ids = tracker_ids[is_confirmed]
+        ids = [self._person_id(t) for t in tracker_ids.tolist()]
         confirmed.data[PERSON_ID_KEY] = np.array(ids, dtype=str)
         return confirmed
 
@@ -212,7 +220,10 @@ def _people_only(detections: sv.Detections) -> sv.Detections:
         raise ValueError("detections contain non-finite confidences")
     if detections.class_id is None:
         return detections
-    return cast("sv.Detections", detections[np.asarray(detections.class_id) == PERSON_CLASS_ID])
+    people = np.asarray(detections.class_id) == PERSON_CLASS_ID
+    if people.all():  # a person detector's output: nothing to drop, so no copy
+        return detections
+    return cast("sv.Detections", detections[people])
 
 
 def renaming_hook(
