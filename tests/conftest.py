@@ -167,6 +167,12 @@ def event_dict(type_: str = "pos.order_paid", **overrides: Any) -> dict[str, Any
         "vision.zone_enter": {"zone_id": "queue", "track_id": "t-1"},
         "vision.zone_exit": {"zone_id": "queue", "track_id": "t-1"},
         "vision.line_crossed": {"line_id": "door", "track_id": "t-1", "direction": "in"},
+        "vision.visit": {
+            "visit_id": "cam-1:ab12/1",
+            "started_at": "2026-11-02T09:00:00+00:00",
+            "dwell_s": 300.0,
+            "entered_by": "door",
+        },
         "vision.occupancy": {"zone_id": "queue", "count": 3},
         "vision.heatmap": {"period_s": 900, "cell_m": 0.5, "rows": 1, "cols": 2, "values": [0, 4]},
         "customer.upserted": {

@@ -23,6 +23,7 @@ from storelens.sim.positions import POSITION_SCHEMA
 from storelens.sim.run import default_layout_path, run_simulation
 from storelens.vision.evaluate import CountScore, VisionScore, evaluate, print_score
 from storelens.vision.geometry import CameraView
+from storelens.vision.score_inputs import truth_visits
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 MS0 = round(T0.timestamp() * 1000)
@@ -117,10 +118,22 @@ def perfect_events(
             events.append(event("vision.occupancy", int(ms), occupancy))
     truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
     for visit in truth["visits"]:
+        # a perfect door counter stamps the moment on the line, where the truth has it
+        visit = {**visit, "enter": visit.get("door_in") or visit["enter"]}
+        visit["exit"] = visit.get("door_out") or visit["exit"]
         for key, direction in (("enter", "in"), ("exit", "out")):
             ms = round(datetime.fromisoformat(visit[key]).timestamp() * 1000)
             crossing = {"line_id": "door", "track_id": f"trk-{visit['track_id']}"}
             events.append(event("vision.line_crossed", ms, {**crossing, "direction": direction}))
+        enter, exit_ = (datetime.fromisoformat(visit[k]) for k in ("enter", "exit"))
+        door_to_door = {
+            "visit_id": f"trk-{visit['track_id']}/1",
+            "started_at": visit["enter"],
+            "dwell_s": (exit_ - enter).total_seconds(),
+            "entered_by": "door",
+            "left_by": "door",
+        }
+        events.append(event("vision.visit", round(exit_.timestamp() * 1000), door_to_door))
     return sorted(events, key=lambda e: e["ts"])
 
 
@@ -223,17 +236,26 @@ def test_a_missed_entry_costs_exactly_one_over_true(
     assert result.dwell.matched == 3  # the visit falls back to its first sighting
 
 
-def test_a_missing_exit_falls_back_to_the_last_sighting(
+def test_a_visit_that_ended_out_of_sight_of_the_door_is_scored_as_it_ended(
     run_dir: Path, perfect: list[dict[str, Any]]
 ) -> None:
-    kept = [
-        e for e in perfect
-        if not (e["type"] == "vision.line_crossed" and e["payload"]["track_id"] == "trk-v1"
-                and e["payload"]["direction"] == "out")
-    ]  # fmt: skip
+    """v1's exit was never seen: the pipeline ends its visit at the last sighting (39 s
+    against a 40 s exit, 1 s of 39 s of dwell) with no exit line."""
+    kept = []
+    for e in perfect:
+        payload = e["payload"]
+        if (
+            e["type"] == "vision.line_crossed"
+            and payload["track_id"] == "trk-v1"
+            and (payload["direction"] == "out")
+        ):
+            continue
+        if e["type"] == "vision.visit" and payload["visit_id"] == "trk-v1/1":
+            payload = {**payload, "left_by": None, "dwell_s": payload["dwell_s"] - 1}
+            e = {**e, "ts": iso(MS0 + 39_000), "payload": payload}
+        kept.append(e)
     result = score(run_dir, kept)
     assert result.exits == CountScore(3, 2)
-    # v1's last track sample is at 39 s against a 40 s exit: 1 s of 39 s of dwell.
     assert result.dwell.matched == 3
     assert result.dwell.median_abs_error_s == 0.0
     errors = sorted([0.0, 0.0, 1.0 / 39.0])
@@ -241,6 +263,20 @@ def test_a_missing_exit_falls_back_to_the_last_sighting(
     far = score(run_dir, kept, dwell_match_cap_s=0.5)
     assert far.dwell.matched == 2
     assert far.dwell.unmatched_truth == far.dwell.unmatched_predicted == 1
+
+
+def test_only_visits_through_a_scored_line_count_for_dwell(
+    run_dir: Path, perfect: list[dict[str, Any]]
+) -> None:
+    elsewhere = [
+        {**e, "payload": {**e["payload"], "entered_by": "back-door", "left_by": None}}
+        if e["type"] == "vision.visit" and e["payload"]["visit_id"] == "trk-v2/1"
+        else e
+        for e in perfect
+    ]
+    assert score(run_dir, elsewhere).dwell.predicted_visits == 3
+    scored = score(run_dir, elsewhere, line_ids=["door"]).dwell
+    assert (scored.predicted_visits, scored.matched, scored.unmatched_truth) == (2, 2, 1)
 
 
 def test_occupancy_off_by_one_once_shows_in_the_max(
@@ -388,3 +424,16 @@ def test_a_short_simulated_morning(tmp_path: Path, layout: StoreLayout) -> None:
         if '"vision.track"' in line and ("T06:2" in line or "T06:3" in line)
     ]  # fmt: skip
     assert own.tracking.predicted_points == len(sampled)
+
+
+def test_true_visits_run_door_to_door_where_the_truth_knows_the_door() -> None:
+    """The simulator's people appear on the street a few steps before the door; a door
+    counter's visit starts on the line, so truth is taken from the line too."""
+    visits = [
+        {"enter": iso(MS0), "exit": iso(MS0 + 60_000), "door_in": iso(MS0 + 2_000),
+         "door_out": iso(MS0 + 57_000)},
+        {"enter": iso(MS0 + 5_000), "exit": iso(MS0 + 9_000), "door_in": None, "door_out": None},
+    ]  # fmt: skip
+    found, exits = truth_visits({"visits": visits}, MS0, MS0 + 58_000)
+    assert found == [(MS0 + 2_000, MS0 + 57_000), (MS0 + 5_000, MS0 + 9_000)]
+    assert exits == 2

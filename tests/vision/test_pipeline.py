@@ -22,7 +22,7 @@ from storelens.vision.geometry import CameraView
 from storelens.vision.outputs import ApiWriter, JsonlWriter, VisionEvents
 from storelens.vision.pipeline import PipelineUpdates, TrackHook, VisionPipeline, renaming_hook
 from storelens.vision.stitching import StitchConfig
-from storelens.vision.zones import FloorConfig
+from storelens.vision.zones import FloorConfig, VisitConfig
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 STEP = timedelta(milliseconds=200)
@@ -114,19 +114,30 @@ def switch_at(seconds: float) -> TrackHook:
     return renaming_hook({"cam-entrance": rename})
 
 
-@pytest.mark.parametrize(("stitch", "visits"), [(True, 1), (False, 2)])
-def test_stitching_repairs_an_id_switch(layout: StoreLayout, stitch: bool, visits: int) -> None:
+@pytest.mark.parametrize(
+    ("stitch", "relink_s", "people", "tracks_per_visit"),
+    [(True, 60.0, 1, [1]), (False, 0.0, 2, [1, 1]), (False, 60.0, 2, [2])],
+)
+def test_stitching_repairs_an_id_switch(
+    layout: StoreLayout, stitch: bool, relink_s: float, people: int, tracks_per_visit: list[int]
+) -> None:
+    """The switch happens mid-floor: the stitcher joins the tracks; without it the visit
+    chain still joins them into one door-to-door visit; with neither, it is two."""
     pipeline = VisionPipeline(
         layout,
         ["cam-entrance"],
         stitch=StitchConfig(enabled=stitch),
+        floor=FloorConfig(visits=VisitConfig(relink_s=relink_s)),
         after_tracking=switch_at(6.0),
         rng_seed=2,
     )
     out = run(pipeline, frames(layout, "cam-entrance", DOOR_WALK))
-    assert len(out.floor.store_visits) == visits
-    assert len({t.person_id for t in out.tracks}) == visits
+    assert [v.tracks for v in out.floor.store_visits] == tracks_per_visit
+    assert len({t.person_id for t in out.tracks}) == people
     assert [c.direction for c in out.floor.crossings] == ["in"]
+    assert out.floor.store_visits[0].entered_by == "door"
+    if len(tracks_per_visit) == 1:
+        assert 9.0 <= out.floor.store_visits[0].dwell_s <= 12.0
 
 
 def test_two_cameras_count_one_shopper_once(layout: StoreLayout) -> None:
@@ -222,6 +233,7 @@ def test_events_validate_against_the_envelope(layout: StoreLayout, tmp_path: Pat
     events = [event_adapter.validate_python(json.loads(line)) for line in lines]
     kinds = {e.type for e in events}
     expected = {"vision.track", "vision.zone_enter", "vision.zone_exit", "vision.line_crossed"}
+    expected |= {"vision.visit"}
     assert expected | {"vision.occupancy", "vision.heatmap"} == kinds
     assert all(e.source == "vision" and e.store_id == "cafe-01" for e in events)
     assert len({e.id for e in events}) == len(events)

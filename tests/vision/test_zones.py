@@ -16,6 +16,7 @@ from storelens.vision.zones import (
     FloorActivity,
     FloorConfig,
     FloorUpdates,
+    VisitConfig,
     ZoneMap,
     line_offsets,
 )
@@ -234,7 +235,7 @@ def test_exit_is_only_final_once_the_merge_gap_has_passed() -> None:
 
 
 def test_lost_person_closes_every_visit_at_their_last_sighting() -> None:
-    activity = FloorActivity(SHOP, FloorConfig(lost_after_s=2.0))
+    activity = FloorActivity(SHOP, FloorConfig(lost_after_s=2.0, visits=VisitConfig(relink_s=0)))
     out = walk(activity, [(11, 3)] * 5 + [None] * 9)  # last seen 0.8 s; 1.8 s is not lost yet
     assert [c.kind for c in out.zone_changes] == ["enter", "enter"]
     gone = activity.update(at(2.8), [], np.zeros((0, 2)))
@@ -242,22 +243,40 @@ def test_lost_person_closes_every_visit_at_their_last_sighting() -> None:
         ("shelf", "exit", at(0.8)),
         ("shop", "exit", at(0.8)),
     ]
-    assert [(v.person_id, v.start, v.end) for v in gone.store_visits] == [("p1", at(0), at(0.8))]
+    assert [(v.visit_id, v.start, v.end) for v in gone.store_visits] == [("p1/1", at(0), at(0.8))]
 
 
-def test_person_back_after_being_lost_is_a_new_store_visit() -> None:
-    activity = FloorActivity(SHOP)
-    out = walk(activity, [(11, 3)] * 3 + [None] * 15 + [(11, 3)] * 3)
-    out.extend(activity.close())
-    assert [(v.start, v.end) for v in out.store_visits] == [(at(0), at(0.4)), (at(3.6), at(4.0))]
+def test_a_store_visit_lost_mid_floor_waits_for_its_continuation() -> None:
+    activity = FloorActivity(SHOP, FloorConfig(visits=VisitConfig(relink_s=30)))
+    out = walk(activity, [(11, 3)] * 5 + [None] * 20)
+    assert out.store_visits == []  # lost mid-floor: whoever appears there next may be them
+    out = activity.update(at(30.8), [], np.zeros((0, 2)))
+    assert [(v.start, v.end, v.tracks) for v in out.store_visits] == [(at(0), at(0.8), 1)]
+
+
+def test_person_back_where_they_were_lost_is_the_same_store_visit() -> None:
+    path = [(11, 3)] * 3 + [None] * 15 + [(11, 3)] * 3
+    chained = FloorActivity(SHOP)
+    out = walk(chained, path)
+    out.extend(chained.close())
+    assert [(v.start, v.end, v.tracks) for v in out.store_visits] == [(at(0), at(4.0), 2)]
     assert len([v for v in out.zone_visits if v.zone_id == "shelf"]) == 2
+    per_track = FloorActivity(SHOP, FloorConfig(visits=VisitConfig(relink_s=0)))
+    out = walk(per_track, path)
+    out.extend(per_track.close())
+    assert [(v.start, v.end) for v in out.store_visits] == [(at(0), at(0.4)), (at(3.6), at(4.0))]
 
 
-def test_store_visit_ignores_time_off_the_floor_and_merges_short_steps_outside() -> None:
+def test_store_visit_runs_from_the_first_in_to_the_last_out() -> None:
     activity = FloorActivity(SHOP)
     path = [(-1, 4)] * 5 + [(8, 4)] * 5 + [(-1, 4)] * 5 + [(8, 4)] * 5 + [(-1, 4)] * 40
     out = walk(activity, path)
-    assert [(v.start, v.end) for v in out.store_visits] == [(at(1.0), at(3.8))]
+    out.extend(activity.close())
+    # the door line (x = 5) is crossed two thirds of the way from x = -1 to x = 8
+    first_in, last_out = at(0.8 + 0.2 * 6 / 9), at(3.8 + 0.2 * 3 / 9)
+    [visit] = out.store_visits
+    assert visit.start == first_in and visit.end == last_out
+    assert (visit.entered_by, visit.left_by, visit.at_door) == ("door", "door", True)
 
 
 def test_close_flushes_open_and_pending_visits_and_resets() -> None:

@@ -57,6 +57,8 @@ __all__ = [
     "OrderStarted",
     "OrderStartedEvent",
     "StaffShift",
+    "StoreVisitEnded",
+    "StoreVisitEvent",
     "TrackPoint",
     "TrackPointEvent",
     "WebEvent",
@@ -153,9 +155,12 @@ class TrackPoint(_Payload):
 
 
 class ZoneCrossing(_Payload):
+    """A track entered or left a zone; an exit carries the zone visit's dwell."""
+
     zone_id: Identifier
     track_id: Identifier
     camera_id: Identifier | None = None
+    dwell_s: float | None = Field(default=None, ge=0, le=86_400 * 2, allow_inf_nan=False)
 
 
 class LineCrossing(_Payload):
@@ -164,6 +169,23 @@ class LineCrossing(_Payload):
     line_id: Identifier
     track_id: Identifier
     direction: Literal["in", "out"]
+    camera_id: Identifier | None = None
+
+
+class StoreVisitEnded(_Payload):
+    """One visit to the store, door to door, that ended at the event's ``ts``.
+
+    Anonymous: ``visit_id`` is as random as the track ids it was chained from, and no
+    positions are kept. ``entered_by``/``left_by`` name the count line crossed, or are
+    ``None`` where the visit began or ended out of sight of a door.
+    """
+
+    visit_id: Identifier
+    started_at: UtcDatetime
+    dwell_s: float = Field(ge=0, le=86_400 * 2, allow_inf_nan=False)
+    entered_by: Identifier | None = None
+    left_by: Identifier | None = None
+    tracks: int = Field(default=1, ge=1, le=100_000)
     camera_id: Identifier | None = None
 
 
@@ -309,6 +331,11 @@ class LineCrossedEvent(_StoreEvent):
     payload: LineCrossing
 
 
+class StoreVisitEvent(_StoreEvent):
+    type: Literal["vision.visit"] = "vision.visit"
+    payload: StoreVisitEnded
+
+
 class ZoneOccupancyEvent(_StoreEvent):
     type: Literal["vision.occupancy"] = "vision.occupancy"
     payload: ZoneOccupancy
@@ -348,6 +375,7 @@ Event = Annotated[
         ZoneEnterEvent,
         ZoneExitEvent,
         LineCrossedEvent,
+        StoreVisitEvent,
         ZoneOccupancyEvent,
         HeatmapEvent,
         CustomerUpsertedEvent,
@@ -371,6 +399,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ZoneEnterEvent,
         ZoneExitEvent,
         LineCrossedEvent,
+        StoreVisitEvent,
         ZoneOccupancyEvent,
         HeatmapEvent,
         CustomerUpsertedEvent,

@@ -8,10 +8,11 @@ Four questions, each on the floor plan and inside one time window:
   the people the cameras can see;
 * footfall: door entries and exits (``vision.line_crossed``) against truth visits, which
   are customers only (staff never appear in ``visits``);
-* dwell: one predicted visit per track that crossed a line (`Predicted.visits`).
-  Predicted and true visits that begin in the window are paired one to one (Hungarian
-  on |Δenter| + |Δexit|, pairs above ``dwell_match_cap_s`` refused); a true visit still
-  under way at the window's end is paired on |Δenter| alone and has no dwell error;
+* dwell: the pipeline's door-to-door visits (``vision.visit``, chained across track
+  breaks by `storelens.vision.visits`) that crossed a scored line. Predicted and true
+  visits that begin in the window are paired one to one (Hungarian on |Δenter| +
+  |Δexit|, pairs above ``dwell_match_cap_s`` refused); a true visit still under way at
+  the window's end is paired on |Δenter| alone and has no dwell error;
 * occupancy: each ``vision.occupancy`` sample against the people in that zone at that
   instant, among those its camera (or, without one, any scored camera) sees.
 

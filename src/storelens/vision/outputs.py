@@ -77,6 +77,8 @@ class VisionEvents:
                 "track_id": change.person_id,
                 "camera_id": camera_of(change.person_id),
             }
+            if change.dwell_s is not None:
+                payload["dwell_s"] = change.dwell_s
             out.append(self._event(f"vision.zone_{change.kind}", change.ts, payload))
         for crossing in floor.crossings:
             payload = {
@@ -86,6 +88,20 @@ class VisionEvents:
                 "camera_id": camera_of(crossing.person_id),
             }
             out.append(self._event("vision.line_crossed", crossing.ts, payload))
+        for visit in floor.store_visits:
+            if not visit.at_door:
+                continue  # a staff shift or a stray track, not a customer's visit
+            payload = {
+                "visit_id": visit.visit_id,
+                "started_at": visit.start,
+                "dwell_s": visit.dwell_s,
+                "entered_by": visit.entered_by,
+                "left_by": visit.left_by,
+                "tracks": visit.tracks,
+            }
+            if self.occupancy_camera is not None:
+                payload["camera_id"] = self.occupancy_camera
+            out.append(self._event("vision.visit", visit.end, payload))
         for sample in floor.occupancy:
             payload = {"zone_id": sample.zone_id, "count": sample.count}
             if self.occupancy_camera is not None:

@@ -1,7 +1,8 @@
 """Camera frames to floor activity: every vision stage wired into one clocked chain.
 
 Per camera frame: detector → `PersonTracker` → foot points on the floor plan (NaN and
-far-off-floor feet dropped) → `TrackStitcher`. Frames of all cameras are grouped into
+far-off-floor feet dropped) → `FloorJumps` (a track that leaps is split) →
+`TrackStitcher`. Frames of all cameras are grouped into
 ticks of one frame period on a shared clock, so several cameras in one process give one
 floor view per tick: `CameraFusion` merges people two cameras see (one camera passes
 straight through), then `FloorActivity` turns the tick into zone visits, door crossings
@@ -35,6 +36,7 @@ from storelens.vision.frames import Detector, Frame
 from storelens.vision.fusion import CameraFusion, FusionConfig
 from storelens.vision.geometry import CameraView
 from storelens.vision.heatmap import FloorHeatmap, HeatGrid
+from storelens.vision.jumps import FloorJumps, JumpConfig
 from storelens.vision.stitching import StitchConfig, TrackStitcher
 from storelens.vision.tracking import PERSON_ID_KEY, PersonTracker, TrackingConfig, renaming_hook
 from storelens.vision.zones import FloorActivity, FloorConfig, FloorUpdates, ZoneMap
@@ -135,6 +137,7 @@ class _Camera:
 
     view: CameraView
     tracker: PersonTracker
+    jumps: FloorJumps
     stitcher: TrackStitcher
     detector: Detector | None = None
     seen: tuple[list[str], FloatArray, list[float | None]] | None = None
@@ -171,6 +174,7 @@ class VisionPipeline:
         stitch: StitchConfig | None = None,
         fusion: FusionConfig | None = None,
         floor: FloorConfig | None = None,
+        jumps: JumpConfig | None = None,
         heatmap_every_s: float = 900.0,
         heatmap_cell_m: float = 0.25,
         track_every_s: float = 1.0,
@@ -211,7 +215,7 @@ class VisionPipeline:
         for camera_id in self.camera_ids:
             view = CameraView.from_camera(layout.camera(camera_id))
             tracker = PersonTracker(camera_id, rate, tracking, rng=rng, day_tz=self._tz)
-            chain = _Camera(view, tracker, TrackStitcher(self.stitch))
+            chain = _Camera(view, tracker, FloorJumps(jumps), TrackStitcher(self.stitch))
             if detector_factory is not None:
                 chain.detector = detector_factory(camera_id)
             self._cameras[camera_id] = chain
@@ -264,7 +268,8 @@ class VisionPipeline:
         conf = tracked.confidence if tracked.confidence is not None else [None] * len(ids)
         kept_ids = [pid for pid, k in zip(ids, keep.tolist(), strict=True) if k]
         kept_conf = [None if c is None else float(c) for c, k in zip(conf, keep, strict=True) if k]
-        stitched = chain.stitcher.update(ts, kept_ids, xy[keep])
+        named = chain.jumps.update(ts, kept_ids, xy[keep])
+        stitched = chain.stitcher.update(ts, named, xy[keep])
         chain.seen, chain.tracked = (stitched, xy[keep], kept_conf), tracked
         self.frames += 1
         return out
@@ -390,6 +395,7 @@ class VisionPipeline:
         self._flush_heat(end_ms, out)
         for chain in self._cameras.values():
             chain.stitcher.reset()
+            chain.jumps.reset()
         if self._fusion is not None:
             self._fusion.reset()
         self._last_tick = None

@@ -22,7 +22,13 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ValidationError
 
-from storelens.core.events import LineCrossing, TrackPoint, ZoneCrossing, ZoneOccupancy
+from storelens.core.events import (
+    LineCrossing,
+    StoreVisitEnded,
+    TrackPoint,
+    ZoneCrossing,
+    ZoneOccupancy,
+)
 from storelens.core.layout import StoreLayout, Zone, load_layout
 from storelens.vision.geometry import CameraView, FloatArray
 from storelens.vision.zones import ZoneMap
@@ -54,6 +60,7 @@ _PAYLOADS: dict[str, type[BaseModel]] = {
     "vision.occupancy": ZoneOccupancy,
     "vision.zone_enter": ZoneCrossing,
     "vision.zone_exit": ZoneCrossing,
+    "vision.visit": StoreVisitEnded,
 }
 
 
@@ -96,6 +103,7 @@ class Predicted:
     crossings: list[tuple[int, str, str, str]]  # ms, line, track, direction
     occupancy: list[tuple[int, str, int, str | None]]  # ms, zone, count, camera
     sightings: dict[str, list[int]]
+    store_visits: list[tuple[int, int, str | None, str | None]]  # start, end, in/out line
 
     def window(self, start: int, end: int) -> Predicted:
         def keep(ms: int) -> bool:
@@ -107,6 +115,7 @@ class Predicted:
             [c for c in self.crossings if keep(c[0])],
             [o for o in self.occupancy if keep(o[0])],
             {k: v for k, v in sightings.items() if v},
+            [v for v in self.store_visits if keep(v[0])],
         )
 
     def by_instant(self) -> dict[int, dict[str, list[tuple[float, float]]]]:
@@ -131,20 +140,13 @@ class Predicted:
         return lo, hi
 
     def visits(self, lines: Collection[str] | None) -> list[tuple[int, int]]:
-        """One visit per track that crossed a line: its "in" to its "out" crossing, falling
-        back to the track's first or last sighting, so a track split in two shows up as two
-        half visits rather than vanishing."""
-        crossings: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"in": [], "out": []})
-        for ms, line, track, direction in self.crossings:
-            if lines is None or line in lines:
-                crossings[track][direction].append(ms)
-        visits = []
-        for track, seen in crossings.items():
-            sightings = self.sightings[track]
-            enter = min(seen["in"]) if seen["in"] else min(sightings)
-            outs = [ms for ms in seen["out"] if ms >= enter]
-            visits.append((enter, max(outs) if outs else max(sightings)))
-        return visits
+        """The pipeline's door-to-door visits (``vision.visit``) through ``lines`` (any
+        line when None), as (start, end) ms."""
+        return [
+            (start, end)
+            for start, end, entered_by, left_by in self.store_visits
+            if lines is None or entered_by in lines or left_by in lines
+        ]
 
 
 def read_events(events: Iterable[Mapping[str, Any]] | Path | str, store_id: str) -> Predicted:
@@ -155,7 +157,7 @@ def read_events(events: Iterable[Mapping[str, Any]] | Path | str, store_id: str)
         numbered: Iterable[tuple[str, Mapping[str, Any]]] = _lines(path)
     else:
         numbered = ((f"event {i}", event) for i, event in enumerate(events))
-    found = Predicted([], [], [], defaultdict(list))
+    found = Predicted([], [], [], defaultdict(list), [])
     other_stores: set[str] = set()
     for where, event in numbered:
         if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
@@ -178,6 +180,10 @@ def read_events(events: Iterable[Mapping[str, Any]] | Path | str, store_id: str)
         if isinstance(payload, ZoneOccupancy):
             found.occupancy.append((ms, payload.zone_id, payload.count, payload.camera_id))
             continue
+        if isinstance(payload, StoreVisitEnded):
+            visit = (to_ms(payload.started_at), ms, payload.entered_by, payload.left_by)
+            found.store_visits.append(visit)
+            continue
         if isinstance(payload, TrackPoint):
             found.tracks.append((ms, payload.track_id, payload.x, payload.y))
         elif isinstance(payload, LineCrossing):
@@ -185,7 +191,8 @@ def read_events(events: Iterable[Mapping[str, Any]] | Path | str, store_id: str)
             found.crossings.append(crossing)
         assert isinstance(payload, TrackPoint | LineCrossing | ZoneCrossing)
         found.sightings[payload.track_id].append(ms)
-    if not (found.tracks or found.crossings or found.occupancy or found.sightings):
+    if not (found.tracks or found.crossings or found.occupancy or found.sightings
+            or found.store_visits):  # fmt: skip
         others = f"; found vision events of {sorted(other_stores)}" if other_stores else ""
         raise ValueError(f"no vision events for store {store_id!r}{others}")
     return found
@@ -350,9 +357,19 @@ def sample_grid(instants: list[int], start: int, end: int) -> list[int]:
 
 
 def truth_visits(record: Mapping[str, Any], lo: int, hi: int) -> tuple[list[tuple[int, int]], int]:
-    """True visits beginning in [lo, hi) as (enter, exit) ms, and how many exits fall in it."""
+    """True visits beginning in [lo, hi) as (enter, exit) ms, and how many exits fall in it.
+
+    A visit runs from its door crossing in to its door crossing out (``door_in``,
+    ``door_out``), what the pipeline measures; where the truth has no door times, from
+    appearing to vanishing.
+    """
+
+    def moment(visit: Mapping[str, Any], door: str, fallback: str) -> int:
+        value = visit.get(door)
+        return event_ms(value if value is not None else visit[fallback], "truth")
+
     visits = [
-        (event_ms(v["enter"], "truth"), event_ms(v["exit"], "truth")) for v in record["visits"]
+        (moment(v, "door_in", "enter"), moment(v, "door_out", "exit")) for v in record["visits"]
     ]
     exits = sum(lo <= exit_ < hi for _, exit_ in visits)
     return [(enter, exit_) for enter, exit_ in visits if lo <= enter < hi], exits

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from storelens.core.layout import StoreLayout, Zone
 from storelens.vision.doors import Crossing, DoorLines, line_offsets
+from storelens.vision.visits import StoreVisit, StoreVisits, VisitConfig
 
 __all__ = [
     "Crossing",
@@ -29,6 +30,7 @@ __all__ = [
     "FloorUpdates",
     "OccupancySample",
     "StoreVisit",
+    "VisitConfig",
     "ZoneChange",
     "ZoneMap",
     "ZoneVisit",
@@ -49,6 +51,7 @@ class FloorConfig:
     line_min_frames: int = 2  # frames clearly on the new side before a crossing counts
     occupancy_every_s: float = 5.0
     lost_after_s: float = 2.0  # unseen this long: gone, visits close at the last sighting
+    visits: VisitConfig = field(default_factory=VisitConfig)  # door-to-door store visits
 
     def __post_init__(self) -> None:
         for name in ("merge_gap_s", "occupancy_every_s", "lost_after_s"):
@@ -85,19 +88,6 @@ class ZoneVisit:
 
     person_id: str
     zone_id: str
-    start: datetime
-    end: datetime
-
-    @property
-    def dwell_s(self) -> float:
-        return (self.end - self.start).total_seconds()
-
-
-@dataclass(frozen=True, slots=True)
-class StoreVisit:
-    """One person's closed time on the floor, first to last sighting."""
-
-    person_id: str
     start: datetime
     end: datetime
 
@@ -173,7 +163,8 @@ class _Visit:
 @dataclass(slots=True)
 class _Person:
     last_seen: int
-    inside: BoolArray  # zones, then the floor itself
+    inside: BoolArray  # one flag per zone
+    last_xy: tuple[float, float] = (math.nan, math.nan)
     visits: dict[int, _Visit] = field(default_factory=dict)
 
 
@@ -191,20 +182,20 @@ class FloorActivity:
     """Turns a stream of fused frames into floor activity for one store.
 
     Occupancy counts everyone last seen inside a zone and not yet lost, so a person
-    hidden for a frame or two still counts. Being on the floor rectangle is itself a
-    visit (the store visit), so people on the pavement outside never start one.
+    hidden for a frame or two still counts. Store visits chain a person's tracks from
+    door to door (`storelens.vision.visits`).
     """
 
     def __init__(self, layout: StoreLayout, config: FloorConfig | None = None) -> None:
         self.layout, self.config = layout, config or FloorConfig()
         self._zones = ZoneMap(layout.zones)
         self._zone_ids = self._zones.zone_ids
-        self._floor = (layout.floor.width_m, layout.floor.height_m)
         self._gap = round(self.config.merge_gap_s * 1e6)
         self._lost = round(self.config.lost_after_s * 1e6)
         self._every = round(self.config.occupancy_every_s * 1e6)
         cfg = self.config
         self._doors = DoorLines(layout.lines, cfg.line_hysteresis_m, cfg.line_min_frames)
+        self._visits = StoreVisits(layout.lines, cfg.visits, self._lost)
         self._people: dict[str, _Person] = {}
         self._last_frame: int | None = None
 
@@ -214,14 +205,20 @@ class FloorActivity:
         out = FloorUpdates()
         self._sample_gap(now, out, inclusive=False)
         self._expire(now, out)
-        membership = self._membership(points)
-        for i, pid in enumerate(person_ids):
+        membership = self._zones.inside(points)
+        spots: list[list[float]] = points.tolist()
+        for i, (pid, (x, y)) in enumerate(zip(person_ids, spots, strict=True)):
             person = self._people.get(pid)
             if person is None:
-                person = self._people[pid] = _Person(now, np.zeros(len(self._zone_ids) + 1, bool))
+                person = self._people[pid] = _Person(now, np.zeros(len(self._zone_ids), bool))
+                self._visits.born(pid, now, (x, y))
             self._move(pid, person, now, membership[i], out)
-            person.last_seen = now
-        out.crossings += self._doors.update(now, person_ids, points)
+            person.last_seen, person.last_xy = now, (x, y)
+        crossings = self._doors.update(now, person_ids, points)
+        for crossing in crossings:
+            self._visits.crossed(crossing)
+        out.crossings += crossings
+        out.store_visits += self._visits.settle(now)
         self._last_frame = now
         if now % self._every == 0:
             self._sample(now, out)
@@ -249,6 +246,7 @@ class FloorActivity:
             self._sample_gap(end, out, inclusive=True)
         for pid in sorted(self._people):
             self._close_person(pid, self._people[pid], out)
+        out.store_visits += self._visits.close(end)
         self._people.clear()
         self._doors.clear()
         self._last_frame = None
@@ -280,12 +278,6 @@ class FloorActivity:
             raise ValueError(f"positions must be finite; not for {bad[:5]}")
         return now, points
 
-    def _membership(self, points: FloatArray) -> BoolArray:
-        width, height = self._floor
-        x, y = points[:, 0], points[:, 1]
-        on_floor = (x >= -_EPS) & (x <= width + _EPS) & (y >= -_EPS) & (y <= height + _EPS)
-        return np.column_stack([self._zones.inside(points), on_floor])
-
     def _move(
         self, pid: str, person: _Person, now: int, inside: BoolArray, out: FloorUpdates
     ) -> None:
@@ -300,9 +292,8 @@ class FloorActivity:
             else:
                 person.visits[k] = _Visit(now)
                 if k < len(self._zone_ids):
-                    out.zone_changes.append(
-                        ZoneChange(_to_dt(now), pid, self._zone_ids[k], "enter")
-                    )
+                    change = ZoneChange(_to_dt(now), pid, self._zone_ids[k], "enter")
+                    out.zone_changes.append(change)
         person.inside = inside
 
     def _expire(self, now: int, out: FloorUpdates) -> None:
@@ -323,12 +314,10 @@ class FloorActivity:
             end = person.last_seen if visit.left_at is None else visit.left_at
             self._emit_visit(pid, k, visit.start, end, out)
         person.visits.clear()
+        self._visits.ended(pid, person.last_seen, person.last_xy)
 
     def _emit_visit(self, pid: str, k: int, start: int, end: int, out: FloorUpdates) -> None:
         begin, finish = _to_dt(start), _to_dt(end)
-        if k == len(self._zone_ids):
-            out.store_visits.append(StoreVisit(pid, begin, finish))
-            return
         zone_id = self._zone_ids[k]
         dwell = (end - start) / 1e6
         out.zone_changes.append(ZoneChange(finish, pid, zone_id, "exit", dwell))
@@ -344,10 +333,10 @@ class FloorActivity:
             tick += self._every
 
     def _sample(self, tick: int, out: FloorUpdates) -> None:
-        counts = np.zeros(len(self._zone_ids) + 1, dtype=np.int64)
+        counts = np.zeros(len(self._zone_ids), dtype=np.int64)
         for person in self._people.values():
             if tick - person.last_seen < self._lost:
                 counts += person.inside
         when = _to_dt(tick)
-        for zone_id, count in zip(self._zone_ids, counts.tolist(), strict=False):
+        for zone_id, count in zip(self._zone_ids, counts.tolist(), strict=True):
             out.occupancy.append(OccupancySample(when, zone_id, count))
