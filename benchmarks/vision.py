@@ -4,7 +4,8 @@ Three measurements, written to ``results/vision.json``:
 
 * **accuracy**: one simulated café day (``run_simulation``, positions at 5 fps), its
   busiest hour turned into noisy detections (10 % misses, false alarms, jitter, forced
-  tracker id switches) and run through the pipeline with and without stitching, scored
+  tracker id switches) and run through the pipeline with and without repair (track
+  stitching, splitting tracks that leap, chaining visits door to door), scored
   by ``storelens.vision.evaluate`` (footfall on the door line, dwell, occupancy,
   MOTA/IDF1/HOTA);
 * **throughput**: rendered camera frames written to a video file, then decoded and run
@@ -45,9 +46,8 @@ from storelens.vision.evaluate import evaluate
 from storelens.vision.frames import Detector
 from storelens.vision.geometry import CameraView
 from storelens.vision.outputs import JsonlWriter, VisionEvents
-from storelens.vision.pipeline import VisionPipeline, merge_by_time, renaming_hook
+from storelens.vision.pipeline import VisionPipeline, merge_by_time, renaming_hook, repairs
 from storelens.vision.sources import open_source
-from storelens.vision.stitching import StitchConfig
 from storelens.vision.tracking import PersonTracker
 
 RESULTS = Path(__file__).with_name("results")
@@ -79,9 +79,9 @@ def accuracy(
     pipeline = VisionPipeline(
         layout,
         cameras,
-        stitch=StitchConfig(enabled=stitch),
         after_tracking=renaming_hook(switches),
         rng_seed=1,
+        **repairs(stitch),
     )
     synthetic = {
         c: (

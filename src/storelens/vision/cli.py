@@ -44,7 +44,11 @@ OutOption = Annotated[
     Path | None, typer.Option("--out", help="write DIR/events.jsonl and DIR/heatmap.png")
 ]
 StitchOption = Annotated[
-    bool, typer.Option("--stitch/--no-stitch", help="repair tracker id switches on the floor")
+    bool,
+    typer.Option(
+        "--stitch/--no-stitch",
+        help="repair tracker id switches on the floor: stitch tracks, chain visits door to door",
+    ),
 ]
 
 
@@ -196,9 +200,8 @@ def run_command(
     """
     from storelens.vision.debugclip import DebugClips
     from storelens.vision.detectors import detector_factory
-    from storelens.vision.pipeline import VisionPipeline
+    from storelens.vision.pipeline import VisionPipeline, repairs
     from storelens.vision.sources import open_source
-    from storelens.vision.stitching import StitchConfig
 
     store = _layout(layout)
     _check_cameras(store, camera)
@@ -221,7 +224,7 @@ def run_command(
             c: open_source(s, fps=rate, start=begin) for c, s in zip(camera, specs, strict=True)
         }
         pipeline = VisionPipeline(
-            store, camera, factory, stitch=StitchConfig(enabled=stitch), fps=rate, on_frame=clips
+            store, camera, factory, fps=rate, on_frame=clips, **repairs(stitch)
         )
     except (ValueError, OSError, StorelensError) as exc:
         raise _fail(str(exc)) from exc
@@ -259,8 +262,7 @@ def simulate_command(
     This is how accuracy is measured: score the result with `storelens vision eval`.
     """
     from storelens.sim.detections import DetectionNoise, IdSwitches, SyntheticDetections
-    from storelens.vision.pipeline import VisionPipeline, merge_by_time, renaming_hook
-    from storelens.vision.stitching import StitchConfig
+    from storelens.vision.pipeline import VisionPipeline, merge_by_time, renaming_hook, repairs
 
     store = _layout(layout)
     _check_cameras(store, camera)
@@ -277,9 +279,9 @@ def simulate_command(
         pipeline = VisionPipeline(
             store,
             camera,
-            stitch=StitchConfig(enabled=stitch),
             after_tracking=renaming_hook(switches),
             rng_seed=seed,
+            **repairs(stitch),
         )
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc

@@ -1,7 +1,7 @@
 """Camera frames to floor activity: every vision stage wired into one clocked chain.
 
 Per camera frame: detector → `PersonTracker` → foot points on the floor plan (NaN and
-far-off-floor feet dropped) → `FloorJumps` (a track that leaps is split) →
+far-off-floor feet dropped) → `FloorJumps` (opt-in: a track that leaps is split) →
 `TrackStitcher`. Frames of all cameras are grouped into
 ticks of one frame period on a shared clock, so several cameras in one process give one
 floor view per tick: `CameraFusion` merges people two cameras see (one camera passes
@@ -25,7 +25,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -39,7 +39,7 @@ from storelens.vision.heatmap import FloorHeatmap, HeatGrid
 from storelens.vision.jumps import FloorJumps, JumpConfig
 from storelens.vision.stitching import StitchConfig, TrackStitcher
 from storelens.vision.tracking import PERSON_ID_KEY, PersonTracker, TrackingConfig, renaming_hook
-from storelens.vision.zones import FloorActivity, FloorConfig, FloorUpdates, ZoneMap
+from storelens.vision.zones import FloorActivity, FloorConfig, FloorUpdates, VisitConfig, ZoneMap
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -50,12 +50,14 @@ __all__ = [
     "FrameHook",
     "HeatSample",
     "PipelineUpdates",
+    "Repairs",
     "TrackHook",
     "TrackSample",
     "VisionPipeline",
     "camera_of",
     "merge_by_time",
     "renaming_hook",
+    "repairs",
 ]
 
 T = TypeVar("T")
@@ -69,6 +71,21 @@ TrackHook = Callable[[str, datetime, "sv.Detections"], "sv.Detections"]
 """Sees each camera's tracker output before stitching (used to inject id switches)."""
 FrameHook = Callable[[str, Frame, "sv.Detections"], None]
 """Sees each processed frame with its tracked people (the opt-in blurred debug clip)."""
+
+
+class Repairs(TypedDict):
+    stitch: StitchConfig
+    floor: FloorConfig
+
+
+def repairs(enabled: bool) -> Repairs:
+    """`VisionPipeline` settings with the default identity repairs on or off: stitching
+    tracks and chaining visits door to door. Off shows what the tracker alone would
+    report (``vision run --no-stitch``, the benchmark's baseline)."""
+    return Repairs(
+        stitch=StitchConfig(enabled=enabled),
+        floor=FloorConfig(visits=VisitConfig() if enabled else VisitConfig(relink_s=0)),
+    )
 
 
 def camera_of(person_id: str) -> str:
