@@ -279,15 +279,19 @@ class VisionPipeline:
         tracked = chain.tracker.update(detections, ts)
         if self._after_tracking is not None:
             tracked = self._after_tracking(camera_id, ts, tracked)
-        ids = [str(p) for p in tracked.data.get(PERSON_ID_KEY, [])]
+        ids: list[str] = np.asarray(tracked.data.get(PERSON_ID_KEY, []), dtype=str).tolist()
         xy = chain.view.boxes_to_floor(tracked.xyxy) if ids else np.empty((0, 2))
         keep = self._on_floor(xy)
-        conf = tracked.confidence if tracked.confidence is not None else [None] * len(ids)
-        kept_ids = [pid for pid, k in zip(ids, keep.tolist(), strict=True) if k]
-        kept_conf = [None if c is None else float(c) for c, k in zip(conf, keep, strict=True) if k]
-        named = chain.jumps.update(ts, kept_ids, xy[keep])
-        stitched = chain.stitcher.update(ts, named, xy[keep])
-        chain.seen, chain.tracked = (stitched, xy[keep], kept_conf), tracked
+        scores = tracked.confidence
+        conf: list[float | None] = [None] * len(ids) if scores is None else scores.tolist()
+        if not keep.all():
+            flags = keep.tolist()
+            ids = [pid for pid, k in zip(ids, flags, strict=True) if k]
+            conf = [c for c, k in zip(conf, flags, strict=True) if k]
+            xy = xy[keep]
+        named = chain.jumps.update(ts, ids, xy)
+        stitched = chain.stitcher.update(ts, named, xy)
+        chain.seen, chain.tracked = (stitched, xy, conf), tracked
         self.frames += 1
         return out
 

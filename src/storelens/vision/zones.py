@@ -165,6 +165,7 @@ class _Person:
     last_seen: int
     inside: BoolArray  # one flag per zone
     last_xy: tuple[float, float] = (math.nan, math.nan)
+    code: bytes = b""  # ``inside`` as bytes, to skip unchanged people quickly
     visits: dict[int, _Visit] = field(default_factory=dict)
 
 
@@ -207,12 +208,15 @@ class FloorActivity:
         self._expire(now, out)
         membership = self._zones.inside(points)
         spots: list[list[float]] = points.tolist()
+        codes: list[bytes] = [row.tobytes() for row in membership]  # cheap "same zones?"
         for i, (pid, (x, y)) in enumerate(zip(person_ids, spots, strict=True)):
             person = self._people.get(pid)
             if person is None:
                 person = self._people[pid] = _Person(now, np.zeros(len(self._zone_ids), bool))
                 self._visits.born(pid, now, (x, y))
-            self._move(pid, person, now, membership[i], out)
+            if codes[i] != person.code:
+                self._move(pid, person, now, membership[i], out)
+                person.code = codes[i]
             person.last_seen, person.last_xy = now, (x, y)
         crossings = self._doors.update(now, person_ids, points)
         for crossing in crossings:
