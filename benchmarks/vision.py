@@ -258,30 +258,33 @@ def main() -> None:
         from storelens.vision.detectors.onnx import ssdlite_person
 
         detectors["ssdlite-person"] = ssdlite_person
+    speed_runs = 1 if args.quick else max(args.runs, 5)  # short runs: more of them
     speed = Table(
-        title=f"throughput, {args.frames} rendered 1280x720 frames, median of {args.runs}"
+        title=f"throughput, {args.frames} rendered 1280x720 frames, median of {speed_runs}"
     )
     for col in ("detector", "detector alone fps", "pipeline fps", "ratio", "target"):
         speed.add_column(col, justify="right")
     for name, make in detectors.items():
         detector_alone(video, make)  # warm the file cache and the model
         alone, whole = [], []
-        for _ in range(args.runs):  # interleaved, so a busy neighbour hits both alike
+        for _ in range(speed_runs):  # interleaved, so a busy neighbour hits both alike
             alone.append(detector_alone(video, make))
             whole.append(whole_pipeline(video, layout, "cam-entrance", make))
         a, w = median(alone), median([fps for fps, _ in whole])
+        # the median of paired ratios: each pair ran back to back under the same load
+        ratio = median([fps / lone for (fps, _), lone in zip(whole, alone, strict=True)])
         results["throughput"][name] = {
-            "detector_fps": round(a, 1), "pipeline_fps": round(w, 1), "ratio": round(w / a, 3),
+            "detector_fps": round(a, 1), "pipeline_fps": round(w, 1), "ratio": round(ratio, 3),
             "detector_runs": [round(x, 1) for x in alone],
             "pipeline_runs": [round(x, 1) for x, _ in whole], "events": whole[0][1],
-            "meets_target": w / a >= 0.9,
+            "meets_target": ratio >= 0.9,
         }  # fmt: skip
         speed.add_row(
             name,
             f"{a:.1f}",
             f"{w:.1f}",
-            f"{w / a:.0%}",
-            ">=90% " + ("ok" if w / a >= 0.9 else "MISSED"),
+            f"{ratio:.0%}",
+            ">=90% " + ("ok" if ratio >= 0.9 else "MISSED"),
         )
     console.print(speed)
 
