@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from storelens.vision.detectors import parse_tiles
 from storelens.vision.detectors.onnx import (
     OnnxDetector,
     auto_grid,
@@ -385,3 +386,16 @@ def test_default_model_finds_the_person(
     assert found.xyxy.dtype == np.float32
     # a blank frame of the same size has nobody in it
     assert len(ssdlite_person().detect(np.full_like(bgr, 127))) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "grid"), [("auto", "auto"), ("None", None), ("3x2", (3, 2)), (" 1X1 ", (1, 1))]
+)
+def test_tiles_are_read_from_text(text: str, grid: object) -> None:
+    assert parse_tiles(text) == grid
+
+
+@pytest.mark.parametrize("text", ["", "3", "3x", "x2", "0x1", "17x1", "3x-2", "many"])
+def test_bad_tiles_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="COLSxROWS"):
+        parse_tiles(text)

@@ -197,6 +197,20 @@ def test_render_then_run_with_the_motion_detector(sim_run: Path, tmp_path: Path)
         ),
         (["run", "--camera", "cam-entrance", "--start", "at nine", "--out", "o"], "ISO time"),
         (
+            [
+                "run",
+                "--camera",
+                "cam-entrance",
+                "--detector",
+                "motion",
+                "--tiles",
+                "3by2",
+                "--out",
+                "o",
+            ],
+            "COLSxROWS",
+        ),
+        (
             ["run", "--camera", "cam-entrance", "--layout", "nowhere.toml", "--out", "o"],
             "no layout",
         ),

@@ -171,6 +171,10 @@ def run_command(
         "ssdlite-person"
     ),
     model: Annotated[Path | None, typer.Option(help="ONNX model for --detector onnx")] = None,
+    tiles: Annotated[
+        str,
+        typer.Option(help="CNN tiles: auto, none or COLSxROWS (3x2 finds people far away)"),
+    ] = "auto",
     fps: Annotated[float | None, typer.Option(min=0.1, max=60, help="frames per second")] = None,
     start: StartOption = None,
     out: OutOption = None,
@@ -211,7 +215,7 @@ def run_command(
     _one_destination(out, server, outbox)
     begin = _moment(start, store, "start")
     try:
-        factory = detector_factory(store, detector, model)
+        factory = detector_factory(store, detector, model, tiles)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     rate = fps or max(store.camera(c).fps for c in camera)
