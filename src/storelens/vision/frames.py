@@ -7,6 +7,7 @@ tracker from the ``trackers`` package and our zone logic all pass the same type.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -16,7 +17,14 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import supervision as sv
 
-__all__ = ["PERSON_CLASS_ID", "Detector", "Frame", "check_next_time", "missing_extra"]
+__all__ = [
+    "PERSON_CLASS_ID",
+    "Detector",
+    "Frame",
+    "check_next_time",
+    "check_settings",
+    "missing_extra",
+]
 
 PERSON_CLASS_ID = 0
 """Detectors report people as class 0 whatever their model's own label map says."""
@@ -54,3 +62,13 @@ def check_next_time(ts: object, last: datetime | None, what: str = "frame") -> d
     if last is not None and ts <= last:
         raise ValueError(f"{what} times must increase: {ts.isoformat()} after {last.isoformat()}")
     return ts
+
+
+def check_settings(config: object, *names: str) -> None:
+    """Settings that are distances, speeds or durations: finite numbers >= 0."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

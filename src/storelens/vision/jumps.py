@@ -23,6 +23,8 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from storelens.vision.frames import check_settings
+
 __all__ = ["FloorJumps", "JumpConfig"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -46,10 +48,7 @@ class JumpConfig:
     enabled: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("max_speed_mps", "slack_m"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_settings(self, "max_speed_mps", "slack_m")
 
 
 class FloorJumps:

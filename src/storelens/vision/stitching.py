@@ -31,7 +31,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from storelens.vision.frames import check_next_time
+from storelens.vision.frames import check_next_time, check_settings
 
 __all__ = ["StitchConfig", "TrackStitcher"]
 
@@ -54,10 +54,7 @@ class StitchConfig:
     velocity_window_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("max_gap_s", "max_speed_mps", "slack_m", "velocity_window_s"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_settings(self, "max_gap_s", "max_speed_mps", "slack_m", "velocity_window_s")
 
 
 @dataclass(slots=True)

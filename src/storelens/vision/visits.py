@@ -41,6 +41,7 @@ import numpy.typing as npt
 
 from storelens.core.layout import CountLine
 from storelens.vision.doors import Crossing, line_offsets
+from storelens.vision.frames import check_settings
 
 __all__ = ["StoreVisit", "StoreVisits", "VisitConfig"]
 
@@ -61,17 +62,15 @@ class VisitConfig:
     relink_cost_mps: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in (
+        check_settings(
+            self,
             "relink_s",
             "door_radius_m",
             "relink_reach_m",
             "walk_mps",
             "max_jump_m",
             "relink_cost_mps",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        )
 
 
 @dataclass(frozen=True, slots=True)
