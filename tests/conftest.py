@@ -228,8 +228,9 @@ def _free_port() -> int:
 class LiveServer:
     """uvicorn in a subprocess, so it can be stopped mid-stream and started again."""
 
-    def __init__(self, db_url: str, workdir: Path) -> None:
+    def __init__(self, db_url: str, workdir: Path, *, run_projections: bool = False) -> None:
         self.db_url, self.workdir = db_url, workdir
+        self.run_projections = run_projections
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -240,7 +241,7 @@ class LiveServer:
             "STORELENS_DATABASE_URL": self.db_url,
             "STORELENS_ENV": "prod",
             "STORELENS_SECRET_KEY": TEST_SECRET,
-            "STORELENS_RUN_PROJECTIONS": "false",
+            "STORELENS_RUN_PROJECTIONS": "true" if self.run_projections else "false",
         }
         command = [sys.executable, "-m", "uvicorn", "--factory", "storelens.api.app:create_app"]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
@@ -276,6 +277,22 @@ def server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def projecting_server(db_url: str, tmp_path: Path) -> Iterator[Callable[[], LiveServer]]:
+    """A factory for the API in a uvicorn subprocess with projections on, stopped after."""
+    started: list[LiveServer] = []
+
+    def _start() -> LiveServer:
+        srv = LiveServer(db_url, tmp_path, run_projections=True)
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield _start
+    for srv in started:
+        srv.stop()
 
 
 @pytest.fixture(scope="session")
