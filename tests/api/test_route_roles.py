@@ -125,7 +125,7 @@ def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -
     response = client.request(
         method, url, headers={**headers, "X-Request-Id": uuid.uuid4().hex}, json=body
     )
-    return response.status_code
+    return int(response.status_code)
 
 
 @pytest.mark.parametrize("credential", ROLES + BAD_CREDENTIALS)
