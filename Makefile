@@ -19,9 +19,10 @@ demo: $(STAMP)  ## set up a sample café with a generated day of events and serv
 test: lint typecheck $(STAMP)  ## lint, type-check and run the whole test suite
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and the import contracts in pyproject.toml (layering, no cycles)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

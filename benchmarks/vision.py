@@ -38,13 +38,13 @@ import supervision as sv
 from rich.console import Console
 from rich.table import Table
 
+from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim.detections import DetectionNoise, IdSwitches, SyntheticDetections
 from storelens.sim.render import render_camera
 from storelens.sim.run import default_layout_path, run_simulation
 from storelens.vision.evaluate import evaluate
 from storelens.vision.frames import Detector
-from storelens.vision.geometry import CameraView
 from storelens.vision.outputs import JsonlWriter, VisionEvents
 from storelens.vision.pipeline import VisionPipeline, merge_by_time, renaming_hook, repairs
 from storelens.vision.sources import open_source

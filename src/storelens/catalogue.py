@@ -1,9 +1,20 @@
-"""The product catalogue: reference data for baskets, recommendations and zones."""
+"""The product catalogue: reference data for baskets, recommendations and zones.
+
+Two shapes of one row: :class:`ProductRecord` checks what an import or the API is
+given, :class:`Product` is the plain frozen row the sample day and the simulator sell
+from (read from a trusted CSV, so it skips validation on every generated basket).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,9 +27,11 @@ from storelens.storage.tables import products
 
 __all__ = [
     "DRINK_CATEGORIES",
+    "Product",
     "ProductRecord",
     "count_products",
     "list_products",
+    "load_catalogue",
     "product_rows",
     "upsert_products",
 ]
@@ -38,6 +51,39 @@ class ProductRecord(BaseModel):
     price: float = Field(ge=0, allow_inf_nan=False)
     attributes: dict[str, Any] = {}
     zone_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A catalogue row; frozen because one catalogue is shared by every generated day."""
+
+    product_id: str
+    name: str
+    category: str
+    brand: str
+    price: float
+    attributes: dict[str, Any]
+    zone_id: str | None
+
+
+def load_catalogue(path: Path | None = None) -> list[Product]:
+    """Read a catalogue CSV; defaults to the sample café's, packaged with storelens."""
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = files("storelens.samples").joinpath("catalogue.csv").read_text(encoding="utf-8")
+    return [
+        Product(
+            product_id=row["product_id"],
+            name=row["name"],
+            category=row["category"],
+            brand=row["brand"],
+            price=float(row["price"]),
+            attributes=json.loads(row["attributes"] or "{}"),
+            zone_id=row.get("zone_id") or None,
+        )
+        for row in csv.DictReader(io.StringIO(text))
+    ]
 
 
 def product_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-import storelens.cdp.cli_identity  # noqa: F401  # registers cdp resolve, profile, unmerge, eval
+import storelens.cdp.cli_identity  # registers cdp resolve, profile, unmerge, eval
+import storelens.cli_vision  # noqa: F401  # registers vision simulate and render
 from storelens import accounts, stores
 from storelens.cdp.cli import cdp_app
 from storelens.config import Settings
@@ -272,7 +273,7 @@ def retention(
 
     The API server does this hourly; run it from cron when the server is not running.
     """
-    from storelens.storage.retention import purge_raw_tracking
+    from storelens.privacy.retention import purge_raw_tracking
 
     settings = _settings(database_url)
     result = purge_raw_tracking(

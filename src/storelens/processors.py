@@ -16,9 +16,9 @@ from typing import Protocol
 from storelens.cdp.records import CUSTOMER_TYPES, project_customers
 from storelens.instore.processor import AlertSink, OpsProcessor
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
+from storelens.privacy.retention import purge_raw_tracking
 from storelens.sales import ORDER_TYPES, project_orders
 from storelens.storage.eventlog import EventLog, Handler
-from storelens.storage.retention import purge_raw_tracking
 
 __all__ = [
     "Projection",

@@ -7,15 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from storelens.catalogue import DRINK_CATEGORIES, load_catalogue
 from storelens.core.events import Event, event_adapter
-from storelens.demo.sampleday import (
-    DRINK_CATEGORIES,
-    ZONE_LAYOUT,
-    generate_day,
-    load_catalogue,
-    load_customers,
-    write_jsonl,
-)
+from storelens.demo.sampleday import ZONE_LAYOUT, generate_day, load_customers, write_jsonl
 
 
 @pytest.fixture(scope="module")

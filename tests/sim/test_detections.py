@@ -11,12 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 import supervision as sv
 
+from storelens.core.camera import CameraView, foot_points
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim import detections as module
 from storelens.sim.detections import DetectionNoise, IdSwitches, SyntheticDetections
 from storelens.sim.positions import POSITION_SCHEMA
 from storelens.sim.run import default_layout_path
-from storelens.vision.geometry import CameraView, foot_points
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 STEP_MS = 200

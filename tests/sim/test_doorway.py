@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from storelens.core.camera import CameraView
 from storelens.core.layout import CountLine, StoreLayout, load_layout
 from storelens.sim import SimConfig, run_simulation
-from storelens.vision.geometry import CameraView
 
 FPS = 5
 STEP_MS = 200

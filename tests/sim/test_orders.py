@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from storelens.catalogue import DRINK_CATEGORIES
-from storelens.demo.sampleday import load_catalogue
+from storelens.catalogue import DRINK_CATEGORIES, load_catalogue
 
 if TYPE_CHECKING:
     from conftest import SimRun

@@ -5,7 +5,7 @@ import re
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from storelens.demo.sampleday import load_catalogue
+from storelens.catalogue import load_catalogue
 from storelens.sim.menu import Menu
 from storelens.sim.population import Population, build_population
 

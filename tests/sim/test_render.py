@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim import render
 from storelens.sim.positions import POSITION_SCHEMA
 from storelens.sim.render import CameraScene, render_camera, synthetic_frame
 from storelens.sim.run import default_layout_path
-from storelens.vision.geometry import CameraView
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 

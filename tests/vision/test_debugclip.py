@@ -17,12 +17,12 @@ import supervision as sv
 from typer.testing import CliRunner
 
 from storelens.cli import app
+from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim.render import CameraScene
 from storelens.sim.run import default_layout_path
 from storelens.vision.debugclip import DebugClip, DebugClips, blur_people, purge_debug_clips
 from storelens.vision.frames import Frame
-from storelens.vision.geometry import CameraView
 from storelens.vision.pipeline import VisionPipeline
 from storelens.vision.tracking import PERSON_ID_KEY
 

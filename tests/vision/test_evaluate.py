@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim.config import BaristaPlan, SimConfig
 from storelens.sim.positions import POSITION_SCHEMA
 from storelens.sim.run import default_layout_path, run_simulation
 from storelens.vision.evaluate import CountScore, VisionScore, evaluate, print_score
-from storelens.vision.geometry import CameraView
 from storelens.vision.score_inputs import truth_visits
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -10,13 +10,13 @@ import pyarrow as pa
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim.positions import POSITION_SCHEMA
 from storelens.sim.render import CameraScene, render_camera
 from storelens.sim.run import default_layout_path
 from storelens.vision.detectors.motion import MotionDetector, split_wide_blob
 from storelens.vision.frames import PERSON_CLASS_ID, Detector
-from storelens.vision.geometry import CameraView
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 WARMUP = 10

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import supervision as sv
 
+from storelens.core.camera import CameraView
 from storelens.core.events import EventBase, event_adapter
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim.run import default_layout_path
 from storelens.vision.frames import Frame
-from storelens.vision.geometry import CameraView
 from storelens.vision.outputs import ApiWriter, JsonlWriter, VisionEvents
 from storelens.vision.pipeline import PipelineUpdates, TrackHook, VisionPipeline, renaming_hook
 from storelens.vision.stitching import StitchConfig

@@ -23,9 +23,9 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from storelens import accounts, catalogue, stores
+from storelens.catalogue import load_catalogue
 from storelens.config import Settings
 from storelens.core.errors import Conflict
-from storelens.demo.sampleday import load_catalogue
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import read_items
 from storelens.instore.processor import report_from_db

@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from storelens.catalogue import DRINK_CATEGORIES
+from storelens.catalogue import DRINK_CATEGORIES, Product, load_catalogue
 from storelens.core.events import CONSENT_PURPOSES, Event, event_batch_adapter
 
 __all__ = [
     "ZONE_LAYOUT",
-    "Product",
     "generate_day",
-    "load_catalogue",
     "load_customers",
     "write_jsonl",
 ]
@@ -57,39 +53,10 @@ _BARISTAS = ("barista-ana", "barista-ben", "barista-chloe")
 _SEARCHES = ("oat milk", "decaf", "vegan", "beans", "opening hours", "matcha")
 
 
-@dataclass(frozen=True, slots=True)
-class Product:
-    """A catalogue row; frozen because one catalogue is shared by every generated day."""
-
-    product_id: str
-    name: str
-    category: str
-    brand: str
-    price: float
-    attributes: dict[str, Any]
-    zone_id: str | None
-
-
 def _read_text(path: Path | None, name: str) -> str:
     if path is not None:
         return path.read_text(encoding="utf-8")
     return files("storelens.samples").joinpath(name).read_text(encoding="utf-8")
-
-
-def load_catalogue(path: Path | None = None) -> list[Product]:
-    """Read the product catalogue; defaults to the one packaged with storelens."""
-    return [
-        Product(
-            product_id=row["product_id"],
-            name=row["name"],
-            category=row["category"],
-            brand=row["brand"],
-            price=float(row["price"]),
-            attributes=json.loads(row["attributes"] or "{}"),
-            zone_id=row.get("zone_id") or None,
-        )
-        for row in csv.DictReader(io.StringIO(_read_text(path, "catalogue.csv")))
-    ]
 
 
 def load_customers(path: Path | None = None) -> list[dict[str, str]]:

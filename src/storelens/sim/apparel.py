@@ -14,7 +14,7 @@ from datetime import date
 from math import sqrt
 from typing import Any
 
-from storelens.demo.sampleday import Product
+from storelens.catalogue import Product
 from storelens.sim.checkout import Checkout
 from storelens.sim.clock import MINUTE, SECOND, Agenda, uniform_ms
 from storelens.sim.config import SimConfig

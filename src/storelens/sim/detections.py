@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from storelens.core.camera import CameraView, FloatArray
 from storelens.core.layout import StoreLayout
 from storelens.vision.frames import PERSON_CLASS_ID
-from storelens.vision.geometry import CameraView, FloatArray
 
 if TYPE_CHECKING:
     import supervision as sv

@@ -11,8 +11,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storelens.catalogue import DRINK_CATEGORIES
-from storelens.demo.sampleday import Product
+from storelens.catalogue import DRINK_CATEGORIES, Product
 from storelens.sim.population import Person
 
 __all__ = ["Basket", "Menu"]

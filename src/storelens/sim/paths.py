@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from storelens.core.layout import CountLine, StoreLayout, Zone
 
 if TYPE_CHECKING:
-    from storelens.vision.geometry import CameraView
+    from storelens.core.camera import CameraView
 
 __all__ = ["FloorPlan", "Stay", "TrackSample"]
 
@@ -284,7 +284,7 @@ class FloorPlan:
 def _camera_views(layout: StoreLayout) -> list[CameraView]:
     """Each camera's calibrated view; one without a resolution spans its calibration points."""
     try:
-        from storelens.vision.geometry import CameraView
+        from storelens.core.camera import CameraView
     except ImportError as exc:  # numpy is missing
         raise ImportError(
             "the simulator needs numpy to place people in the camera views: "

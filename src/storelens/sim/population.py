@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-from storelens.demo.sampleday import Product
+from storelens.catalogue import Product
 
 __all__ = ["Person", "Population", "build_population"]
 

@@ -25,9 +25,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.vision.frames import Frame, missing_extra
-from storelens.vision.geometry import CameraView
 
 __all__ = ["CameraScene", "RenderMode", "render_camera", "synthetic_frame"]
 

@@ -10,13 +10,13 @@ import random
 import time as timer
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from importlib.resources import files
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from storelens.catalogue import load_catalogue
 from storelens.core.events import CONSENT_PURPOSES
 from storelens.core.layout import load_layout
-from storelens.demo.sampleday import load_catalogue
+from storelens.samples import sample_layout_path
 from storelens.sim.apparel import apparel_catalogue, simulate_apparel_day
 from storelens.sim.cafe import simulate_cafe_day
 from storelens.sim.clock import SECOND, local_ms
@@ -51,7 +51,7 @@ class SimSummary:
 
 def default_layout_path() -> Path:
     """The packaged Corner Café layout, the store every example and benchmark uses."""
-    return Path(str(files("storelens.samples").joinpath("layouts", "cafe.toml")))
+    return sample_layout_path()
 
 
 def _announce_members(

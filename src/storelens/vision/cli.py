@@ -1,4 +1,8 @@
-"""``storelens vision``: run cameras through the pipeline, simulate it, render, score it.
+"""``storelens vision``: run cameras through the pipeline and score what it wrote.
+
+``vision simulate`` and ``vision render`` feed it the simulator's people; they live in
+:mod:`storelens.cli_vision` and register themselves here, because the simulator
+depends on vision and never the reverse. The helpers in ``__all__`` are shared with them.
 
 Heavy parts (OpenCV, onnxruntime, the tracker) load inside the commands, so ``storelens
 --help`` stays quick on a small edge box.
@@ -8,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,7 +28,20 @@ if TYPE_CHECKING:
     from storelens.vision.outputs import EventWriter
     from storelens.vision.pipeline import PipelineUpdates, VisionPipeline
 
-__all__ = ["vision_app"]
+__all__ = [
+    "CameraOption",
+    "LayoutOption",
+    "StartOption",
+    "StitchOption",
+    "check_cameras",
+    "cli_console",
+    "drive",
+    "event_writer",
+    "fail",
+    "open_layout",
+    "parse_moment",
+    "vision_app",
+]
 
 vision_app = typer.Typer(
     help="Camera video to anonymous floor tracks, footfall, occupancy, dwell and heatmaps.",
@@ -52,52 +69,53 @@ StitchOption = Annotated[
 ]
 
 
-def _console() -> Console:
+def cli_console() -> Console:
     return Console(width=120, log_path=False)  # per call: CliRunner swaps stdout
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def fail(message: str, code: int = 2) -> typer.Exit:
     Console(stderr=True).print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
 
 
-def _layout(path: Path | None) -> StoreLayout:
+def open_layout(path: Path | None) -> StoreLayout:
+    """The ``--layout`` file, or the sample café's; a bad file exits with code 2."""
     from storelens.core.layout import load_layout
-    from storelens.sim.run import default_layout_path
+    from storelens.samples import sample_layout_path
 
-    target = path or default_layout_path()
+    target = path or sample_layout_path()
     if not target.is_file():
-        raise _fail(f"no layout file at {target}")
+        raise fail(f"no layout file at {target}")
     try:
         return load_layout(target)
     except StorelensError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
-def _check_cameras(layout: StoreLayout, cameras: list[str]) -> None:
+def check_cameras(layout: StoreLayout, cameras: list[str]) -> None:
     known = [camera.id for camera in layout.cameras]
     if not cameras:
-        raise _fail(f"name a camera with --camera; {layout.store_id} has {known}")
+        raise fail(f"name a camera with --camera; {layout.store_id} has {known}")
     if unknown := [c for c in cameras if c not in known]:
-        raise _fail(f"unknown camera {', '.join(unknown)}; {layout.store_id} has {known}")
+        raise fail(f"unknown camera {', '.join(unknown)}; {layout.store_id} has {known}")
 
 
-def _moment(text: str | None, layout: StoreLayout, name: str) -> datetime | None:
+def parse_moment(text: str | None, layout: StoreLayout, name: str) -> datetime | None:
     if text is None:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"--{name} {text!r} is not an ISO time such as 2026-11-02T08:00") from None
+        raise fail(f"--{name} {text!r} is not an ISO time such as 2026-11-02T08:00") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(layout.timezone))
 
 
 def _one_destination(out: Path | None, server: str | None, outbox: Path | None) -> None:
     if sum(v is not None for v in (out, server, outbox)) != 1:
-        raise _fail("choose one of --out DIR, --server URL or --outbox FILE")
+        raise fail("choose one of --out DIR, --server URL or --outbox FILE")
 
 
-def _writer(
+def event_writer(
     layout: StoreLayout,
     out: Path | None,
     server: str | None,
@@ -115,10 +133,10 @@ def _writer(
         assert outbox is not None
         return OutboxWriter(outbox)
     except (ValueError, OSError, StorelensError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
-def _drive(
+def drive(
     pipeline: VisionPipeline,
     updates: Iterable[PipelineUpdates],
     writer: EventWriter,
@@ -130,7 +148,7 @@ def _drive(
     from storelens.vision.outputs import VisionEvents
 
     builder = VisionEvents(pipeline.layout.store_id, pipeline.occupancy_camera)
-    console = _console()
+    console = cli_console()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -207,17 +225,17 @@ def run_command(
     from storelens.vision.pipeline import VisionPipeline, repairs
     from storelens.vision.sources import open_source
 
-    store = _layout(layout)
-    _check_cameras(store, camera)
+    store = open_layout(layout)
+    check_cameras(store, camera)
     specs = source or [store.camera(c).source for c in camera]
     if len(specs) != len(camera):
-        raise _fail(f"{len(specs)} --source for {len(camera)} --camera; give one per camera")
+        raise fail(f"{len(specs)} --source for {len(camera)} --camera; give one per camera")
     _one_destination(out, server, outbox)
-    begin = _moment(start, store, "start")
+    begin = parse_moment(start, store, "start")
     try:
         factory = detector_factory(store, detector, model, tiles)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     rate = fps or max(store.camera(c).fps for c in camera)
     try:
         clips = None
@@ -231,70 +249,19 @@ def run_command(
             store, camera, factory, fps=rate, on_frame=clips, **repairs(stitch)
         )
     except (ValueError, OSError, StorelensError) as exc:
-        raise _fail(str(exc)) from exc
-    writer = _writer(store, out, server, api_key, outbox)
+        raise fail(str(exc)) from exc
+    writer = event_writer(store, out, server, api_key, outbox)
 
     try:
         sources = {c: islice(s, max_frames) for c, s in opened.items()}
-        _drive(pipeline, pipeline.run(sources), writer)
+        drive(pipeline, pipeline.run(sources), writer)
     except (RuntimeError, StorelensError) as exc:
-        raise _fail(str(exc), 1) from exc
+        raise fail(str(exc), 1) from exc
     finally:
         for s in opened.values():
             s.close()
         if clips is not None:
             clips.close()
-
-
-@vision_app.command("simulate")
-def simulate_command(
-    truth_dir: Annotated[Path, typer.Option(help="a `storelens sim run` folder with positions")],
-    camera: CameraOption,
-    out: Annotated[Path, typer.Option(help="write DIR/events.jsonl and DIR/heatmap.png")],
-    layout: LayoutOption = None,
-    start: StartOption = None,
-    end: StartOption = None,
-    miss_rate: Annotated[float, typer.Option(min=0, max=0.99)] = 0.10,
-    false_positives: Annotated[float, typer.Option(min=0, help="false alarms per frame")] = 0.1,
-    jitter: Annotated[float, typer.Option(min=0, max=0.5, help="box edge wobble")] = 0.04,
-    id_switches_per_min: Annotated[float, typer.Option(min=0)] = 1.0,
-    seed: int = 0,
-    stitch: StitchOption = True,
-) -> None:
-    """Run the simulator's people through the pipeline as noisy detections, without video.
-
-    This is how accuracy is measured: score the result with `storelens vision eval`.
-    """
-    from storelens.sim.detections import DetectionNoise, IdSwitches, SyntheticDetections
-    from storelens.vision.pipeline import VisionPipeline, merge_by_time, renaming_hook, repairs
-
-    store = _layout(layout)
-    _check_cameras(store, camera)
-    positions = truth_dir / "positions.parquet"
-    if not positions.is_file():
-        raise _fail(
-            f"no positions.parquet in {truth_dir}; run `storelens sim run --positions-fps 5`"
-        )
-    lo, hi = _moment(start, store, "start"), _moment(end, store, "end")
-    noise = DetectionNoise(miss_rate, false_positives, jitter, seed=seed)
-    switches = {c: IdSwitches(id_switches_per_min, seed + i) for i, c in enumerate(camera)}
-    try:
-        cams = [SyntheticDetections(positions, store, c, noise, start=lo, end=hi) for c in camera]
-        pipeline = VisionPipeline(
-            store,
-            camera,
-            after_tracking=renaming_hook(switches),
-            rng_seed=seed,
-            **repairs(stitch),
-        )
-    except (ValueError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from exc
-    streams = {c: ((f.ts, f) for f in det) for c, det in zip(camera, cams, strict=True)}
-    frames = ((c, f.ts, f.detections) for c, f in merge_by_time(streams))
-    total = None
-    if lo is not None and hi is not None:
-        total = len(camera) * int((hi - lo) / timedelta(milliseconds=cams[0].step_ms))
-    _drive(pipeline, pipeline.run_detections(frames), _writer(store, out, None, None, None), total)
 
 
 @vision_app.command("eval")
@@ -324,79 +291,7 @@ def eval_command(
             exclude_staff=exclude_staff,
         )
     except (ValueError, FileNotFoundError, StorelensError) as exc:
-        raise _fail(str(exc)) from exc
-    print_score(score, _console())
+        raise fail(str(exc)) from exc
+    print_score(score, cli_console())
     if json_out is not None:
         json_out.write_text(json.dumps(score.to_json(), indent=2) + "\n", encoding="utf-8")
-
-
-@vision_app.command("render")
-def render_command(
-    truth_dir: Annotated[Path, typer.Option(help="a `storelens sim run` folder with positions")],
-    camera: Annotated[str, typer.Option(help="camera id from the layout")],
-    out: Annotated[Path, typer.Option(help="video file to write (.mp4 or .avi)")],
-    layout: LayoutOption = None,
-    start: StartOption = None,
-    minutes: Annotated[float, typer.Option(min=0.05, max=24 * 60)] = 1.0,
-    mode: Annotated[str, typer.Option(help="figures or photos")] = "figures",
-    fps: Annotated[float | None, typer.Option(min=0.1, max=60)] = None,
-) -> None:
-    """Film the simulator's people with one camera (for demos and `vision run`)."""
-    store = _layout(layout)
-    _check_cameras(store, [camera])
-    positions = truth_dir / "positions.parquet"
-    if not positions.is_file():
-        raise _fail(
-            f"no positions.parquet in {truth_dir}; run `storelens sim run --positions-fps 5`"
-        )
-    if mode not in ("figures", "photos"):
-        raise _fail(f"--mode must be figures or photos, not {mode!r}")
-    if out.suffix.lower() not in (".mp4", ".avi"):
-        raise _fail(f"{out} must end in .mp4 or .avi")
-    lo = _moment(start, store, "start") or _first_position(positions)
-    count = _write_video(store, positions, camera, out, lo, minutes, mode, fps)
-    _console().print(f"wrote {count:,} frames to {out}")
-
-
-def _first_position(positions: Path) -> datetime:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    first = pc.min(pq.read_table(positions, columns=["ts"]).column("ts")).as_py()
-    if first is None:
-        raise _fail(f"{positions} holds no positions")
-    return first  # type: ignore[no-any-return]
-
-
-def _write_video(
-    store: StoreLayout,
-    positions: Path,
-    camera: str,
-    out: Path,
-    lo: datetime,
-    minutes: float,
-    mode: str,
-    fps: float | None,
-) -> int:
-    import cv2
-
-    from storelens.sim.render import render_camera
-
-    rate = fps or store.camera(camera).fps
-    width, height = store.camera(camera).resolution or (1280, 720)
-    fourcc = cv2.VideoWriter.fourcc(*("mp4v" if out.suffix.lower() == ".mp4" else "MJPG"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(out), fourcc, rate, (width, height))
-    if not writer.isOpened():
-        raise _fail(f"cannot write video to {out}")
-    count = 0
-    try:
-        hi = lo + timedelta(minutes=minutes)
-        for frame in render_camera(positions, store, camera, fps=rate, start=lo, end=hi, mode=mode):  # type: ignore[arg-type]
-            writer.write(frame.image)
-            count += 1
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
-    finally:
-        writer.release()
-    return count

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from storelens.core.camera import CameraView
 from storelens.vision.frames import Frame, missing_extra
-from storelens.vision.geometry import CameraView
 from storelens.vision.tracking import PERSON_ID_KEY
 from storelens.vision.zones import ZoneMap
 

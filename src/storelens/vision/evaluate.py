@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from storelens.core.camera import FloatArray
 from storelens.core.layout import StoreLayout
-from storelens.vision.geometry import FloatArray
 from storelens.vision.score_inputs import (
     Predicted,
     Sight,

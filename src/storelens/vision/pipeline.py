@@ -31,10 +31,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout
 from storelens.vision.frames import Detector, Frame
 from storelens.vision.fusion import CameraFusion, FusionConfig
-from storelens.vision.geometry import CameraView
 from storelens.vision.heatmap import FloorHeatmap, HeatGrid
 from storelens.vision.jumps import FloorJumps, JumpConfig
 from storelens.vision.stitching import StitchConfig, TrackStitcher

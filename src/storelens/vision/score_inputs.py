@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ValidationError
 
+from storelens.core.camera import CameraView, FloatArray
 from storelens.core.events import (
     LineCrossing,
     StoreVisitEnded,
@@ -30,7 +31,6 @@ from storelens.core.events import (
     ZoneOccupancy,
 )
 from storelens.core.layout import StoreLayout, Zone, load_layout
-from storelens.vision.geometry import CameraView, FloatArray
 from storelens.vision.zones import ZoneMap
 
 __all__ = [

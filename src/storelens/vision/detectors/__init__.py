@@ -38,8 +38,8 @@ def detector_factory(
     from a 1280x720 camera need finer tiles than ``auto`` (e.g. ``3x2``)."""
     grid = parse_tiles(tiles)
     if name == "motion":
+        from storelens.core.camera import CameraView
         from storelens.vision.detectors.motion import MotionDetector
-        from storelens.vision.geometry import CameraView
 
         def motion(camera_id: str) -> Detector:
             return MotionDetector(view=CameraView.from_camera(layout.camera(camera_id)))

@@ -28,7 +28,7 @@ from storelens.vision.frames import PERSON_CLASS_ID, missing_extra
 if TYPE_CHECKING:
     import supervision as sv
 
-    from storelens.vision.geometry import CameraView
+    from storelens.core.camera import CameraView
 
 __all__ = ["MotionDetector", "split_wide_blob"]
 

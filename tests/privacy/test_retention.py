@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from storelens.cli import app
 from storelens.core.events import event_adapter
+from storelens.privacy.retention import purge_raw_tracking
 from storelens.storage.eventlog import EventLog, EventQuery
-from storelens.storage.retention import purge_raw_tracking
 from storelens.storage.tables import audit_log
 
 RawEvent = Callable[..., dict[str, Any]]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from storelens.core.camera import CameraView, fit_homography, foot_points, project
 from storelens.core.layout import load_layout
 from storelens.sim.run import default_layout_path
-from storelens.vision.geometry import CameraView, fit_homography, foot_points, project
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Revision scripts, one per schema change; Alembic reads them by path and skips this file."""
