@@ -11,6 +11,7 @@ registered so an export shows the person what storelens concludes about them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Table, delete, or_, select, update
@@ -46,6 +47,10 @@ def _owned(req: SubjectRequest) -> list[tuple[Table, Any]]:
     ]
 
 
+def _key(table: Table, row: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    return table.name, tuple(row[c.name] for c in table.primary_key.columns)
+
+
 def _export_identity(req: SubjectRequest) -> list[dict[str, Any]]:
     """Ids retired by merges, the merges and splits of the person's records with their
     evidence, and decisions that records are different people."""
@@ -53,13 +58,12 @@ def _export_identity(req: SubjectRequest) -> list[dict[str, Any]]:
     seen: set[tuple[str, Any]] = set()
     for table, condition in _owned(req):
         for row in req.conn.execute(select(table).where(condition)):
-            key = (table.name, tuple(row))
-            seen.add(key)
+            seen.add(_key(table, row._mapping))
             out.append({"table": table.name, **plain(row)})
     matcher = Matcher(req.subject)
     for table in (*_SWEPT, identity_decisions):
         for data, _ in mentioning_rows(req.conn, table, matcher):
-            if (table.name, tuple(data.values())) not in seen:
+            if _key(table, data) not in seen:
                 out.append({"table": table.name, **plain(data)})
     return out
 
