@@ -7,7 +7,7 @@ who must come through untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +59,9 @@ def server_log(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app_client(settings: Settings, engine: Engine, server_log: Path) -> Iterator[TestClient]:
+def app_client(settings: Settings, engine: Engine, server_log: Path) -> TestClient:
     configured = settings.model_copy(update={"privacy_log_paths": [str(server_log)]})
-    yield TestClient(create_app(configured, engine=engine, run_projections=False))
+    return TestClient(create_app(configured, engine=engine, run_projections=False))
 
 
 def _order(raw_event: RawEvent, customer: str, order_id: str, qty: int) -> dict[str, Any]:

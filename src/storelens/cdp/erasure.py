@@ -58,7 +58,7 @@ def _export_identity(req: SubjectRequest) -> list[dict[str, Any]]:
     seen: set[tuple[str, Any]] = set()
     for table, condition in _owned(req):
         for row in req.conn.execute(select(table).where(condition)):
-            seen.add(_key(table, row._mapping))
+            seen.add(_key(table, dict(row._mapping)))
             out.append({"table": table.name, **plain(row)})
     matcher = Matcher(req.subject)
     for table in (*_SWEPT, identity_decisions):

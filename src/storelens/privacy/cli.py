@@ -65,7 +65,9 @@ def _actor() -> Actor:
 @privacy_app.command("export")
 def export_command(
     customer: Customer,
-    out: Annotated[Path | None, typer.Option("--out", help="write the JSON here (mode 0600)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the JSON here (mode 0600)")
+    ] = None,
     database_url: DbOption = None,
 ) -> None:
     """Everything registered about a customer, as JSON (one key per store under ``stores``)."""

@@ -107,7 +107,12 @@ def erase_customer(
         request = SubjectRequest(conn, subject, pseudonym=pseudonym, log_paths=log_paths)
         erased = {store.name: store.erase(request) for store in stores}
         audit.record(
-            conn, actor, "customer.erase", "customer", pseudonym, {"reason": reason, "erased": erased}
+            conn,
+            actor,
+            "customer.erase",
+            "customer",
+            pseudonym,
+            {"reason": reason, "erased": erased},
         )
     report = scan_subject(engine, subject, log_paths, stores)
     return Erasure(pseudonym, erased, kept_after_erasure(stores), report)

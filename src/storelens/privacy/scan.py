@@ -29,7 +29,7 @@ __all__ = ["ScanReport", "Trace", "expand_log_paths", "scan_subject"]
 
 @dataclass(frozen=True, slots=True)
 class Trace:
-    """``count`` items of kind ``kind`` left at ``location`` (``store:x``, ``table:x``, ``file:x``)."""
+    """``count`` items of ``kind`` left at ``location``: ``store:x``, ``table:x`` or ``file:x``."""
 
     location: str
     kind: str

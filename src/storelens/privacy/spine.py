@@ -54,7 +54,9 @@ def _personal_events(req: SubjectRequest, matcher: Matcher) -> dict[int, tuple[R
         candidates = conn.execute(
             select(events).where(
                 events.c.type == "customer.upserted",
-                or_(*(cast(events.c.payload, Text).contains(r, autoescape=True) for r in record_ids)),
+                or_(
+                    *(cast(events.c.payload, Text).contains(r, autoescape=True) for r in record_ids)
+                ),
             )
         )
         for row in candidates:
@@ -84,8 +86,10 @@ def erase_events(req: SubjectRequest) -> int:
             continue
         subject = row.subject
         if subject is not None:
-            subject = req.pseudonym if subject in req.subject.ids else matcher.redact_text(
-                subject, req.pseudonym
+            subject = (
+                req.pseudonym
+                if subject in req.subject.ids
+                else matcher.redact_text(subject, req.pseudonym)
             )
         req.conn.execute(
             update(events)
@@ -103,7 +107,9 @@ def _audit_rows(req: SubjectRequest) -> dict[int, dict[str, Any]]:
         r.id: dict(r._mapping)
         for r in req.conn.execute(
             select(audit_log).where(
-                and_(audit_log.c.resource == "customer", audit_log.c.resource_id.in_(req.subject.ids))
+                and_(
+                    audit_log.c.resource == "customer", audit_log.c.resource_id.in_(req.subject.ids)
+                )
             )
         )
     }

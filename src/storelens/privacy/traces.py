@@ -14,12 +14,24 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Column, ColumnElement, Connection, String, Table, Text, and_
-from sqlalchemy import cast, func, or_, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    Text,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.types import TypeEngine
 
 from storelens.privacy.registry import Subject
@@ -163,10 +175,3 @@ def _text_of(value: Any) -> str:
     if isinstance(value, dict | list):
         return _flat(value)
     return str(value)
-
-
-def kinds_of(hits: Iterable[set[str]]) -> set[str]:
-    out: set[str] = set()
-    for h in hits:
-        out |= h
-    return out

@@ -50,7 +50,7 @@ class ErasurePublic(BaseModel):
     scan: ScanPublic
 
 
-NOT_FOUND = {404: {"description": "nobody is known by this id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "nobody is known by this id"}}
 
 
 def _refuse_unknown(
