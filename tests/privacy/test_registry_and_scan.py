@@ -8,19 +8,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
 from storelens.cdp.records import customer_events
 from storelens.cli import app
+from storelens.core.errors import NotFound
+from storelens.core.events import make_event
 from storelens.ingest.batch import ingest_items
+from storelens.privacy.audit import SYSTEM
+from storelens.privacy.erasure import erase_customer
 from storelens.privacy.registry import PersonalStore, Subject, register, registered_stores
 from storelens.privacy.scan import scan_subject
 from storelens.privacy.subject import resolve_subject
 from storelens.privacy.traces import Matcher
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
-from storelens.storage.tables import metadata
+from storelens.storage.tables import events, metadata, orders
 
 PERSONAL_TABLES = {
     "customers", "orders", "order_lines", "consent_records", "events", "audit_log",
@@ -150,3 +154,31 @@ def test_cli_erase_exits_1_when_traces_remain(
     assert result.exit_code == 1
     assert "table:mailing_export.line: 1 email" in result.output
     assert "ada@example.com" not in result.output  # the report names kinds, never values
+
+
+def test_a_customer_known_only_from_orders_is_erased_too(engine: Engine) -> None:
+    """A POS customer id with no source record yet: orders kept, pseudonymised; web gone."""
+    event_log = EventLog(engine)
+    line = {"product_id": "latte", "qty": 1, "unit_price": 3.0}
+    paid = {"order_id": "o-9", "customer_id": "P-77", "lines": [line]}
+    view = {"session_id": "s-9", "action": "page_view"}
+    event_log.append(
+        [
+            make_event("pos.order_paid", paid, source="pos", store_id="cafe-01"),
+            make_event("web.event", view, source="web", subject="P-77"),
+            make_event("web.event", view, source="web", subject="P-778"),  # someone else
+        ]
+    )
+    run_projections(event_log)
+    erasure = erase_customer(engine, "P-77", SYSTEM, "request 7")
+    assert erasure.scan.total == 0, erasure.scan.traces
+    assert erasure.erased["orders"] == 1 and erasure.erased["event_log"] == 2
+    with engine.connect() as conn:
+        assert conn.execute(select(orders.c.customer_id)).scalars().all() == [erasure.pseudonym]
+        left = conn.execute(select(events.c.subject, events.c.payload).order_by(events.c.seq)).all()
+    assert [(s, p.get("customer_id")) for s, p in left] == [
+        (None, erasure.pseudonym),
+        ("P-778", None),
+    ]
+    with pytest.raises(NotFound):
+        erase_customer(engine, erasure.pseudonym, SYSTEM, "request 7")
