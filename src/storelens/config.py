@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "storelens"  # topics: {prefix}/{store}/{source}/{type}
     mqtt_client_id: str = "storelens-bridge"  # stable, so the broker keeps our session
     alert_webhook_url: str | None = None  # staff alerts are also POSTed here when set
+    # privacy: log files (globs) that erasure redacts and its verification scan searches,
+    # e.g. ["/var/log/storelens/server.log*"]
+    privacy_log_paths: list[str] = []
 
     @classmethod
     def settings_customise_sources(

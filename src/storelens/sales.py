@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.storage.dialects import dialect_for
 from storelens.storage.eventlog import StoredEvent
 from storelens.storage.tables import order_lines, orders
@@ -107,3 +108,29 @@ def orders_of_customer(conn: Connection, customer_ids: list[str], limit: int = 2
         )
         for r in rows
     ]
+
+
+def _export_orders(req: SubjectRequest) -> list[dict[str, Any]]:
+    """The person's paid orders with their lines."""
+    return [plain(o) for o in orders_of_customer(req.conn, list(req.subject.ids), limit=1_000_000)]
+
+
+def _pseudonymise_orders(req: SubjectRequest) -> int:
+    result = req.conn.execute(
+        update(orders)
+        .where(orders.c.customer_id.in_(req.subject.ids))
+        .values(customer_id=req.pseudonym)
+    )
+    return int(result.rowcount or 0)
+
+
+register(
+    PersonalStore(
+        "orders",
+        _export_orders,
+        _pseudonymise_orders,
+        tables=("orders", "order_lines"),
+        kept="orders and their lines stay for the accounts (bookkeeping law), under a "
+        "pseudonym instead of the customer id",
+    )
+)

@@ -25,6 +25,7 @@ from storelens.api.routers import (
     deadletters,
     events,
     ops,
+    privacy,
     products,
     stores,
     system,
@@ -185,6 +186,7 @@ def create_app(
     _install_error_handlers(app)
     for module in (system, auth, events, stores, ops, products, customers, audit, deadletters):
         app.include_router(module.router)
+    app.include_router(privacy.router)  # data-subject export and erasure
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, delete, select
 
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.storage.dialects import dialect_for
 from storelens.storage.eventlog import StoredEvent
 from storelens.storage.tables import customers
@@ -104,3 +105,21 @@ def project_customers(conn: Connection, batch: list[StoredEvent]) -> None:
         unless_newer="updated_at",
     )
     conn.execute(stmt, rows)
+
+
+def _export_records(req: SubjectRequest) -> list[dict[str, Any]]:
+    """The person's records as each source system sent them (CRM, web shop, loyalty …)."""
+    rows = req.conn.execute(
+        select(customers)
+        .where(customers.c.customer_id.in_(req.subject.ids))
+        .order_by(customers.c.source_system, customers.c.source_record_id)
+    )
+    return [plain(r) for r in rows]
+
+
+def _erase_records(req: SubjectRequest) -> int:
+    result = req.conn.execute(delete(customers).where(customers.c.customer_id.in_(req.subject.ids)))
+    return int(result.rowcount or 0)
+
+
+register(PersonalStore("source_records", _export_records, _erase_records, tables=("customers",)))

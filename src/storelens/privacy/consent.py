@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 
 from storelens.core.events import CONSENT_PURPOSES
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.storage.dialects import dialect_for
 from storelens.storage.eventlog import StoredEvent
 from storelens.storage.tables import consent_records
@@ -64,3 +66,24 @@ def has_consent(conn: Connection, subject: str, purpose: str) -> bool:
     if purpose not in CONSENT_PURPOSES:
         raise ValueError(f"unknown consent purpose {purpose!r}")
     return any(s.purpose == purpose and s.granted for s in consent_state(conn, [subject]))
+
+
+def _export(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Every consent decision the person made, oldest first, with its channel and policy."""
+    rows = req.conn.execute(
+        select(consent_records)
+        .where(consent_records.c.subject.in_(req.subject.ids))
+        .order_by(consent_records.c.ts, consent_records.c.id)
+    )
+    return [plain(r) for r in rows]
+
+
+def _erase(req: SubjectRequest) -> int:
+    # Nothing is used about an erased person, so no proof of consent is needed any more.
+    result = req.conn.execute(
+        delete(consent_records).where(consent_records.c.subject.in_(req.subject.ids))
+    )
+    return int(result.rowcount or 0)
+
+
+register(PersonalStore("consent", _export, _erase, tables=("consent_records",)))

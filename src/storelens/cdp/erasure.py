@@ -1,0 +1,120 @@
+"""What identity resolution and profiles hold about a person, registered for export and erasure.
+
+Resolution keeps its own trail: ids retired by merges (aliases), every merge, split and
+unmerge with the record keys and evidence behind it, and analysts' "these are different
+people" decisions. All of it names the person's records, so it goes with them; where
+another customer's history mentions them (a split that moved records away), only the
+mention is replaced by the erasure's pseudonym. Profiles and golden records are built on
+read from the stores above, so they hold nothing of their own to erase; they are
+registered so an export shows the person what storelens concludes about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Table, delete, or_, select, update
+
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.traces import Matcher, mentioning_rows
+from storelens.storage.tables import (
+    customer_aliases,
+    identity_changes,
+    identity_decisions,
+    identity_models,
+    identity_runs,
+)
+
+__all__: list[str] = []
+
+_SWEPT: tuple[Table, ...] = (identity_changes, identity_runs, identity_models)
+"""Tables whose documents may mention the person among others: redacted, not deleted."""
+
+
+def _owned(req: SubjectRequest) -> list[tuple[Table, Any]]:
+    ids = req.subject.ids
+    return [
+        (
+            customer_aliases,
+            or_(customer_aliases.c.alias.in_(ids), customer_aliases.c.customer_id.in_(ids)),
+        ),
+        (identity_changes, identity_changes.c.customer_id.in_(ids)),
+        (
+            identity_decisions,
+            or_(identity_decisions.c.record_a.in_(ids), identity_decisions.c.record_b.in_(ids)),
+        ),
+    ]
+
+
+def _key(table: Table, row: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    return table.name, tuple(row[c.name] for c in table.primary_key.columns)
+
+
+def _export_identity(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Ids retired by merges, the merges and splits of the person's records with their
+    evidence, and decisions that records are different people."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, Any]] = set()
+    for table, condition in _owned(req):
+        for row in req.conn.execute(select(table).where(condition)):
+            seen.add(_key(table, dict(row._mapping)))
+            out.append({"table": table.name, **plain(row)})
+    matcher = Matcher(req.subject)
+    for table in (*_SWEPT, identity_decisions):
+        for data, _ in mentioning_rows(req.conn, table, matcher):
+            if _key(table, data) not in seen:
+                out.append({"table": table.name, **plain(data)})
+    return out
+
+
+def _erase_identity(req: SubjectRequest) -> int:
+    erased = 0
+    for table, condition in _owned(req):
+        erased += int(req.conn.execute(delete(table).where(condition)).rowcount or 0)
+    matcher = Matcher(req.subject)
+    decisions = [d["id"] for d, _ in mentioning_rows(req.conn, identity_decisions, matcher)]
+    if decisions:
+        req.conn.execute(delete(identity_decisions).where(identity_decisions.c.id.in_(decisions)))
+    erased += len(decisions)
+    for table in _SWEPT:
+        key = table.c.id
+        for data, kinds in mentioning_rows(req.conn, table, matcher):
+            values = {
+                column: matcher.redact(data[column], req.pseudonym)
+                for column in kinds
+                if column != "*"
+            }
+            if values:
+                req.conn.execute(update(table).where(key == data["id"]).values(**values))
+                erased += 1
+    return erased
+
+
+def _export_profile(req: SubjectRequest) -> list[dict[str, Any]]:
+    """The unified profile: golden record, engagement, preferences, identity confidence."""
+    from storelens.cdp.profile import build_profile  # pulls in scoring modules; on demand
+
+    profile = build_profile(req.conn, req.subject.customer_id)
+    return [] if profile is None else [plain(profile)]
+
+
+def _erase_profile(_: SubjectRequest) -> int:
+    return 0  # assembled on read from registered stores: nothing of its own to erase
+
+
+register(
+    PersonalStore(
+        "identity_resolution",
+        _export_identity,
+        _erase_identity,
+        tables=(
+            "customer_aliases",
+            "identity_changes",
+            "identity_decisions",
+            "identity_runs",
+            "identity_models",
+        ),
+    )
+)
+register(PersonalStore("profile", _export_profile, _erase_profile))

@@ -1,0 +1,126 @@
+"""``storelens privacy``: answer access and erasure requests from the command line.
+
+Run by an operator on the server, so the audit trail names the operating-system user
+(``cli:<user>``) as the actor. Exports are written with owner-only permissions: the
+file holds everything storelens knows about a person.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from storelens.config import Settings
+from storelens.core.errors import ConfigError, NotFound
+from storelens.privacy.audit import Actor
+from storelens.privacy.erasure import erase_customer, export_customer
+from storelens.privacy.scan import expand_log_paths
+from storelens.storage import migrate
+
+__all__ = ["privacy_app"]
+
+privacy_app = typer.Typer(
+    help="Data-subject requests: export or erase everything held about a customer.",
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="STORELENS_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///./storelens.db",
+    ),
+]
+Customer = Annotated[str, typer.Argument(help="any id the person is known by")]
+
+
+def _open(database_url: str | None) -> tuple[Engine, Settings]:
+    try:
+        settings = Settings(database_url=database_url) if database_url else Settings()
+        return migrate.open_database(settings.database_url), settings
+    except (ConfigError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _actor() -> Actor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in a container
+        user = "unknown"
+    return Actor(name=f"cli:{user}", kind="system")
+
+
+@privacy_app.command("export")
+def export_command(
+    customer: Customer,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the JSON here (mode 0600)")
+    ] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Everything registered about a customer, as JSON (one key per store under ``stores``)."""
+    engine, settings = _open(database_url)
+    try:
+        data = export_customer(
+            engine, customer, _actor(), log_paths=expand_log_paths(settings.privacy_log_paths)
+        )
+    except NotFound as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    if out is None:
+        typer.echo(text.decode())
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(text)
+    counts = ", ".join(f"{name} {len(items)}" for name, items in data["stores"].items())
+    console.print(f"exported to {out}: {counts}")
+
+
+@privacy_app.command("erase")
+def erase_command(
+    customer: Customer,
+    reason: Annotated[str, typer.Option("--reason", help="the request's reference or ground")],
+    database_url: DbOption = None,
+) -> None:
+    """Erase a customer everywhere, then scan for traces; exits 1 if any are left."""
+    engine, settings = _open(database_url)
+    try:
+        erasure = erase_customer(
+            engine,
+            customer,
+            _actor(),
+            reason,
+            log_paths=expand_log_paths(settings.privacy_log_paths),
+        )
+    except (NotFound, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table("store", "erased", "kept")
+    for name, count in erasure.erased.items():
+        table.add_row(name, str(count), erasure.kept.get(name, ""))
+    console.print(table)
+    console.print(f"kept rows now carry the pseudonym [bold]{erasure.pseudonym}[/bold]")
+    scan = erasure.scan
+    searched = f"{scan.stores} stores, {scan.tables} tables, {scan.files} log files"
+    if scan.total == 0:
+        console.print(f"verification scan: [green]0 traces[/green] ({searched})")
+        return
+    for trace in scan.traces:
+        where = f"{trace.location}.{trace.column}" if trace.column else trace.location
+        err.print(f"trace: {where}: {trace.count} {trace.kind}")
+    err.print(f"[red]verification scan: {scan.total} traces left[/red] ({searched})")
+    raise typer.Exit(1)

@@ -1,0 +1,215 @@
+"""Personal stores of the platform's spine: the event log, audit rows, dead letters, log files.
+
+The event log is the source every projection is rebuilt from, so erasing a person
+from the read models alone would last until the next replay. Their own events (their
+source records, consent, web behaviour, anything with them as ``subject``) are deleted
+from the log; paid orders stay in it with the customer pseudonymised, so a replay
+rebuilds the same pseudonymised orders the accounts keep; any other event that merely
+mentions them (a search for their e-mail) is redacted in place.
+
+Audit rows stay, because who read or changed personal data must remain answerable,
+but the person in them is replaced by the erasure's pseudonym. Dead letters are raw
+messages kept for debugging, so those mentioning the person are deleted. Log files
+named in ``STORELENS_PRIVACY_LOG_PATHS`` are rewritten with the identifiers replaced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row, Text, and_, cast, delete, or_, select, update
+
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.traces import Matcher, mentioning_rows
+from storelens.storage.tables import audit_log, dead_letters, events
+
+__all__ = ["KEPT_EVENT_TYPES", "OWN_EVENT_TYPES"]
+
+OWN_EVENT_TYPES = ("customer.upserted", "consent.changed", "web.event")
+"""Events that are the person's data through and through: deleted, not redacted."""
+KEPT_EVENT_TYPES = ("pos.order_paid",)
+"""Events kept for the accounts, with the customer pseudonymised."""
+
+
+def _event_json(row: Any) -> dict[str, Any]:
+    data: dict[str, Any] = plain(row)
+    data.pop("received_at", None)
+    return data
+
+
+def _own_record(row: Row[Any], req: SubjectRequest) -> bool:
+    p = row.payload or {}
+    return (p.get("source_system"), p.get("source_record_id")) in req.subject.records
+
+
+def _personal_events(req: SubjectRequest, matcher: Matcher) -> dict[int, tuple[Row[Any], bool]]:
+    """The person's events by log position, each with whether it is theirs outright."""
+    conn, subject = req.conn, req.subject
+    found: dict[int, tuple[Row[Any], bool]] = {}
+    for row in conn.execute(select(events).where(events.c.subject.in_(subject.ids))):
+        found[row.seq] = (row, True)
+    record_ids = sorted({record for _, record in subject.records})
+    if record_ids:
+        candidates = conn.execute(
+            select(events).where(
+                events.c.type == "customer.upserted",
+                or_(
+                    *(cast(events.c.payload, Text).contains(r, autoescape=True) for r in record_ids)
+                ),
+            )
+        )
+        for row in candidates:
+            if _own_record(row, req):
+                found[row.seq] = (row, True)
+    columns = [events.c.subject, events.c.source, events.c.payload]
+    for data, _ in mentioning_rows(conn, events, matcher, columns):
+        if data["seq"] not in found:
+            row = conn.execute(select(events).where(events.c.seq == data["seq"])).one()
+            found[row.seq] = (row, False)
+    return dict(sorted(found.items()))
+
+
+def export_events(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Events about the person in the log: their records, orders, consent, web behaviour."""
+    matcher = Matcher(req.subject)
+    return [_event_json(row) for row, _ in _personal_events(req, matcher).values()]
+
+
+def erase_events(req: SubjectRequest) -> int:
+    matcher = Matcher(req.subject)
+    changed = 0
+    doomed: list[int] = []
+    for seq, (row, own) in _personal_events(req, matcher).items():
+        if row.type not in KEPT_EVENT_TYPES and (own or row.type in OWN_EVENT_TYPES):
+            doomed.append(seq)
+            continue
+        subject = row.subject
+        if subject is not None:
+            subject = (
+                req.pseudonym
+                if subject in req.subject.ids
+                else matcher.redact_text(subject, req.pseudonym)
+            )
+        req.conn.execute(
+            update(events)
+            .where(events.c.seq == seq)
+            .values(subject=subject, payload=matcher.redact(row.payload, req.pseudonym))
+        )
+        changed += 1
+    for start in range(0, len(doomed), 500):
+        req.conn.execute(delete(events).where(events.c.seq.in_(doomed[start : start + 500])))
+    return changed + len(doomed)
+
+
+def _audit_rows(req: SubjectRequest) -> dict[int, dict[str, Any]]:
+    rows = {
+        r.id: dict(r._mapping)
+        for r in req.conn.execute(
+            select(audit_log).where(
+                and_(
+                    audit_log.c.resource == "customer", audit_log.c.resource_id.in_(req.subject.ids)
+                )
+            )
+        )
+    }
+    for data, _ in mentioning_rows(req.conn, audit_log, Matcher(req.subject)):
+        rows.setdefault(data["id"], data)
+    return dict(sorted(rows.items()))
+
+
+def export_audit(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Audit rows about the person: who read, exported or changed their data, and when."""
+    return [plain(r) for r in _audit_rows(req).values()]
+
+
+def erase_audit(req: SubjectRequest) -> int:
+    matcher = Matcher(req.subject)
+    rows = _audit_rows(req)
+    for id_, row in rows.items():
+        resource_id = row["resource_id"]
+        if resource_id is not None:
+            resource_id = (
+                req.pseudonym
+                if resource_id in req.subject.ids
+                else matcher.redact_text(resource_id, req.pseudonym)
+            )
+        req.conn.execute(
+            update(audit_log)
+            .where(audit_log.c.id == id_)
+            .values(resource_id=resource_id, detail=matcher.redact(row["detail"], req.pseudonym))
+        )
+    return len(rows)
+
+
+def export_dead_letters(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Messages that could not be ingested and mention the person."""
+    return [plain(d) for d, _ in mentioning_rows(req.conn, dead_letters, Matcher(req.subject))]
+
+
+def erase_dead_letters(req: SubjectRequest) -> int:
+    ids = [d["id"] for d, _ in mentioning_rows(req.conn, dead_letters, Matcher(req.subject))]
+    if ids:
+        req.conn.execute(delete(dead_letters).where(dead_letters.c.id.in_(ids)))
+    return len(ids)
+
+
+def _read(path: Path) -> list[str]:
+    # surrogateescape: a rewrite must give back the bytes it did not redact unchanged
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
+        return f.readlines()
+
+
+def export_log_lines(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Lines of the configured log files that mention the person."""
+    matcher = Matcher(req.subject)
+    return [
+        {"file": str(path), "line": n, "text": line.rstrip("\n")}
+        for path in req.log_paths
+        if path.is_file()
+        for n, line in enumerate(_read(path), start=1)
+        if matcher.kinds_in(line)
+    ]
+
+
+def erase_log_lines(req: SubjectRequest) -> int:
+    """Rewrite each log file in place (same inode, so a running server keeps appending)."""
+    matcher = Matcher(req.subject)
+    changed = 0
+    for path in req.log_paths:
+        if not path.is_file():
+            continue
+        lines = _read(path)
+        redacted = [matcher.redact_text(line, req.pseudonym) for line in lines]
+        edits = sum(a != b for a, b in zip(lines, redacted, strict=True))
+        if edits:
+            with path.open("r+", encoding="utf-8", errors="surrogateescape", newline="") as f:
+                f.writelines(redacted)
+                f.truncate()
+            changed += edits
+    return changed
+
+
+register(
+    PersonalStore(
+        "event_log",
+        export_events,
+        erase_events,
+        tables=("events",),
+        kept="paid orders stay in the log with the customer pseudonymised, so replays "
+        "rebuild the accounts without the person",
+    )
+)
+register(
+    PersonalStore(
+        "audit",
+        export_audit,
+        erase_audit,
+        tables=("audit_log",),
+        kept="audit rows stay with the person replaced by the erasure's pseudonym: who "
+        "touched personal data must stay answerable",
+    )
+)
+register(PersonalStore("dead_letters", export_dead_letters, erase_dead_letters,
+                       tables=("dead_letters",)))  # fmt: skip
+register(PersonalStore("log_files", export_log_lines, erase_log_lines))

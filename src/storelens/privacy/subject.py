@@ -1,0 +1,119 @@
+"""Who a data-subject request is about: a customer id resolved to every key and identifier.
+
+An access or erasure request names one id, but a person's rows carry many: the
+customer id identity resolution gave them, ids retired when records merged, loyalty
+ids, ``source:record`` keys of provisional customers. Resolving once, first, means every
+registered store looks for the same set, and the scan afterwards searches for the
+e-mails, phones and names those records held, which erasure is about to delete.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Connection, or_, select
+
+from storelens.privacy.registry import Subject
+from storelens.storage.tables import consent_records, customer_aliases, customers, events, orders
+
+__all__ = ["PSEUDONYM_PREFIX", "phone_spellings", "resolve_subject"]
+
+PSEUDONYM_PREFIX = "erased-"
+"""Ids an erasure left behind; they name no one, so no request can be about them."""
+
+
+def phone_spellings(raw: str, country: str | None) -> set[str]:
+    """The number as stored, compacted, and in E.164 (when ``phonenumbers`` is installed)."""
+    spellings = {raw.strip(), re.sub(r"[\s().\-/]", "", raw)}
+    try:
+        import phonenumbers  # the cdp extra: optional here
+    except ImportError:  # pragma: no cover - the dev install has it
+        return {s for s in spellings if s}
+    try:
+        parsed = phonenumbers.parse(raw, country or "DE")
+        spellings.add(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+        spellings |= {national, re.sub(r"[\s().\-/]", "", national)}
+    except phonenumbers.NumberParseException:
+        pass
+    return {s for s in spellings if len(s) >= 5}  # a fragment matches strangers' numbers
+
+
+def _canonical(conn: Connection, requested: str) -> str | None:
+    target = conn.execute(
+        select(customer_aliases.c.customer_id).where(customer_aliases.c.alias == requested)
+    ).scalar_one_or_none()
+    if target is not None:
+        return str(target)
+    for column in (customers.c.customer_id, customers.c.loyalty_id):
+        found = conn.execute(
+            select(customers.c.customer_id).where(column == requested).limit(1)
+        ).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+    if ":" in requested:  # a record key, source:record
+        system, record = requested.split(":", 1)
+        found = conn.execute(
+            select(customers.c.customer_id).where(
+                customers.c.source_system == system, customers.c.source_record_id == record
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+    return None
+
+
+def _held_elsewhere(conn: Connection, requested: str) -> bool:
+    """Orders, consent or events under an id that has no source record (yet)."""
+    for stmt in (
+        select(orders.c.order_id).where(orders.c.customer_id == requested),
+        select(consent_records.c.id).where(consent_records.c.subject == requested),
+        select(events.c.seq).where(events.c.subject == requested),
+    ):
+        if conn.execute(stmt.limit(1)).first() is not None:
+            return True
+    return False
+
+
+def resolve_subject(conn: Connection, requested: str) -> Subject | None:
+    """The person ``requested`` names (any id they are known by); None when nobody."""
+    if requested.startswith(PSEUDONYM_PREFIX):
+        return None
+    canonical = _canonical(conn, requested)
+    if canonical is None:
+        if not _held_elsewhere(conn, requested):
+            return None
+        return Subject(customer_id=requested, requested_id=requested, ids=(requested,))
+    aliases = list(
+        conn.execute(
+            select(customer_aliases.c.alias).where(customer_aliases.c.customer_id == canonical)
+        ).scalars()
+    )
+    rows = conn.execute(
+        select(customers).where(
+            or_(customers.c.customer_id == canonical, customers.c.customer_id.in_(aliases))
+        )
+    ).all()
+    ids = {requested, canonical, *aliases}
+    emails: set[str] = set()
+    phones: set[str] = set()
+    names: set[tuple[str, str]] = set()
+    for r in rows:
+        ids.add(f"{r.source_system}:{r.source_record_id}")
+        if r.loyalty_id:
+            ids.add(r.loyalty_id)
+        if r.email:
+            emails.add(r.email.strip().lower())
+        if r.phone:
+            phones |= phone_spellings(r.phone, r.country)
+        if r.first_name and r.last_name:
+            names.add((r.first_name.strip(), r.last_name.strip()))
+    return Subject(
+        customer_id=canonical,
+        requested_id=requested,
+        ids=tuple(sorted(ids)),
+        records=tuple(sorted((r.source_system, r.source_record_id) for r in rows)),
+        emails=tuple(sorted(emails)),
+        phones=tuple(sorted(phones)),
+        names=tuple(sorted(names)),
+    )
