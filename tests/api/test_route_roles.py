@@ -57,6 +57,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/customers"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}"): ANALYSTS,
     ("POST", "/v1/customers/{customer_id}/unmerge"): ANALYSTS,
+    ("GET", "/v1/customers/{customer_id}/export"): ADMINS,
+    ("DELETE", "/v1/customers/{customer_id}"): ADMINS,
     ("GET", "/v1/audit"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
 }
