@@ -139,11 +139,23 @@ def login(client: TestClient, engine: Engine) -> Callable[[str], dict[str, str]]
 
 @pytest.fixture
 def device_key(engine: Engine) -> Callable[..., dict[str, str]]:
-    def _key(store_id: str | None = None) -> dict[str, str]:
+    """Headers with a new device key. It may send every event type (consent included)
+    unless ``event_types`` narrows it; tests of the default scope pass ``None``."""
+
+    def _key(store_id: str | None = None, event_types: Any = "all") -> dict[str, str]:
+        wide = event_types == "all"
         with engine.begin() as conn:
             if store_id is not None:
                 stores.create_store(conn, store_id, store_id)
-            _, secret = accounts.create_api_key(conn, "test-device", store_id=store_id)
+            _, secret = accounts.create_api_key(
+                conn,
+                "test-device",
+                store_id=store_id,
+                event_types=accounts.CHAIN_WIDE_TYPES | accounts.DEFAULT_KEY_TYPES
+                if wide
+                else event_types,
+                consent_source=wide,
+            )
         return {"X-API-Key": secret}
 
     return _key
