@@ -32,6 +32,7 @@ from storelens.ingest.cli import edge_app, mqtt_bridge
 from storelens.ingest.files import count_items, read_items
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
+from storelens.privacy import audit
 from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
@@ -105,6 +106,7 @@ def init(
     try:
         with engine.begin() as conn:
             accounts.create_user(conn, admin, password, accounts.Role.admin)
+            audit.record(conn, audit.SYSTEM, "user.create", "user", admin, {"role": "admin"})
     except Conflict:
         console.print(
             f"user [bold]{admin}[/bold] exists already; password unchanged "
