@@ -57,6 +57,13 @@ def _scratch_pg() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(autouse=True)
+def _own_secret_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``storelens init`` writes a key file, by default into the working directory:
+    point it at the test's own folder so no test leaves one in the checkout."""
+    monkeypatch.setenv("STORELENS_SECRET_KEY_FILE", str(tmp_path / "storelens.key"))
+
+
 @pytest.fixture
 def pg_scratch_url() -> Iterator[str]:
     """An empty PostgreSQL database of its own (for migration tests)."""

@@ -32,7 +32,8 @@ runner = CliRunner()
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory with no secret in the environment."""
-    for name in ("STORELENS_SECRET_KEY", "STORELENS_ENV", "STORELENS_DATABASE_URL"):
+    names = ("STORELENS_SECRET_KEY", "STORELENS_SECRET_KEY_FILE", "STORELENS_ENV")
+    for name in (*names, "STORELENS_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
