@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from storelens.accounts import create_api_key
-from storelens.core.events import Event, event_batch_adapter
+from storelens.core.events import EVENT_TYPES, Event, event_batch_adapter
 from storelens.demo.sampleday import generate_day
 from storelens.storage import migrate
 from storelens.storage.db import create_engine, throwaway_postgres
@@ -150,7 +150,8 @@ def run_api(
     engine = create_engine(url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        _, key = create_api_key(conn, "bench")
+        # the café day holds CRM records and consent too: a key made for every type
+        _, key = create_api_key(conn, "bench", event_types=EVENT_TYPES, consent_source=True)
     engine.dispose()
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
 

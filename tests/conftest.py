@@ -57,6 +57,13 @@ def _scratch_pg() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(autouse=True)
+def _own_secret_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``storelens init`` writes a key file, by default into the working directory:
+    point it at the test's own folder so no test leaves one in the checkout."""
+    monkeypatch.setenv("STORELENS_SECRET_KEY_FILE", str(tmp_path / "storelens.key"))
+
+
 @pytest.fixture
 def pg_scratch_url() -> Iterator[str]:
     """An empty PostgreSQL database of its own (for migration tests)."""
@@ -139,11 +146,23 @@ def login(client: TestClient, engine: Engine) -> Callable[[str], dict[str, str]]
 
 @pytest.fixture
 def device_key(engine: Engine) -> Callable[..., dict[str, str]]:
-    def _key(store_id: str | None = None) -> dict[str, str]:
+    """Headers with a new device key. It may send every event type (consent included)
+    unless ``event_types`` narrows it; tests of the default scope pass ``None``."""
+
+    def _key(store_id: str | None = None, event_types: Any = "all") -> dict[str, str]:
+        wide = event_types == "all"
         with engine.begin() as conn:
             if store_id is not None:
                 stores.create_store(conn, store_id, store_id)
-            _, secret = accounts.create_api_key(conn, "test-device", store_id=store_id)
+            _, secret = accounts.create_api_key(
+                conn,
+                "test-device",
+                store_id=store_id,
+                event_types=accounts.CHAIN_WIDE_TYPES | accounts.DEFAULT_KEY_TYPES
+                if wide
+                else event_types,
+                consent_source=wide,
+            )
         return {"X-API-Key": secret}
 
     return _key

@@ -15,7 +15,7 @@ from typing import Any
 import storelens
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
-COMMAND_LINE = {"storelens.cli", "storelens.cli_vision"}
+COMMAND_LINE = {"storelens.cli", "storelens.cli_vision", "storelens.cli_accounts"}
 SIMULATOR = {"storelens.sim", "storelens.demo"}
 
 

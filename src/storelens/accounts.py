@@ -3,6 +3,11 @@
 Passwords are hashed with Argon2 (pwdlib). Device keys are long random tokens, so a
 fast SHA-256 of the key is safe to store and cheap to check on every event batch; the
 key's short prefix is kept in clear to find the row without scanning.
+
+A key carries the event types it may send. By default that is the store-level
+operational types (orders, sensors, staff shifts, vision): a camera or a till has no
+business rewriting customer records or consent, so chain-wide types must be granted
+when the key is made, and consent only to a key made as a consent source.
 """
 
 from __future__ import annotations
@@ -10,30 +15,40 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pwdlib import PasswordHash
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from storelens.core.errors import AuthError, Conflict, NotFound
+from storelens.core.events import EVENT_TYPES, STORE_BOUND_TYPES
 from storelens.storage.tables import api_keys, stores, users
 
 __all__ = [
+    "CHAIN_WIDE_TYPES",
+    "CONSENT_TYPE",
+    "DEFAULT_KEY_TYPES",
     "ApiKey",
     "Role",
     "User",
     "authenticate",
     "create_api_key",
     "create_user",
+    "delete_user",
     "find_api_key",
     "generate_password",
     "get_user",
+    "key_event_types",
     "list_api_keys",
     "list_users",
     "revoke_api_key",
+    "set_active",
     "set_password",
+    "set_role",
+    "token_version",
 ]
 
 KEY_PREFIX = "slk"
@@ -53,6 +68,11 @@ class Role(StrEnum):
 
 
 PERSON_ROLES = (Role.admin, Role.analyst, Role.staff)
+DEFAULT_KEY_TYPES: frozenset[str] = STORE_BOUND_TYPES
+CONSENT_TYPE = "consent.changed"
+CHAIN_WIDE_TYPES: frozenset[str] = frozenset(EVENT_TYPES) - STORE_BOUND_TYPES
+# Writing last_used_at on every batch would turn each read of a key into a write.
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +83,7 @@ class User:
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    token_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +96,11 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    event_types: frozenset[str] = DEFAULT_KEY_TYPES
+
+    @property
+    def consent_source(self) -> bool:
+        return CONSENT_TYPE in self.event_types
 
 
 def _user(row: object) -> User:
@@ -86,6 +112,7 @@ def _user(row: object) -> User:
         active=m["active"],
         created_at=m["created_at"],
         last_login_at=m["last_login_at"],
+        token_version=m["token_version"],
     )
 
 
@@ -100,6 +127,9 @@ def _key(row: object) -> ApiKey:
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
         last_used_at=m["last_used_at"],
+        event_types=(
+            DEFAULT_KEY_TYPES if m["event_types"] is None else frozenset(m["event_types"])
+        ),
     )
 
 
@@ -149,10 +179,48 @@ def set_password(conn: Connection, username: str, password: str) -> None:
     done = conn.execute(
         update(users)
         .where(users.c.username == username)
-        .values(password_hash=_hasher.hash(password))
+        .values(password_hash=_hasher.hash(password), token_version=users.c.token_version + 1)
     )
     if done.rowcount == 0:
         raise NotFound(f"no user {username!r}")
+
+
+def _change_user(conn: Connection, username: str, **values: object) -> None:
+    """Apply ``values`` and end the user's sessions (their tokens carry the old version)."""
+    done = conn.execute(
+        update(users)
+        .where(users.c.username == username)
+        .values(token_version=users.c.token_version + 1, **values)
+    )
+    if done.rowcount == 0:
+        raise NotFound(f"no user {username!r}")
+
+
+def set_active(conn: Connection, username: str, active: bool) -> None:
+    _change_user(conn, username, active=active)
+
+
+def set_role(conn: Connection, username: str, role: Role) -> None:
+    if role not in PERSON_ROLES:
+        raise ValueError("devices use API keys, not user accounts")
+    _change_user(conn, username, role=role.value)
+
+
+def delete_user(conn: Connection, username: str) -> None:
+    """Remove the account; audit rows keep the name, the staff row loses its link."""
+    done = conn.execute(delete(users).where(users.c.username == username))
+    if done.rowcount == 0:
+        raise NotFound(f"no user {username!r}")
+
+
+def token_version(conn: Connection, username: str) -> tuple[Role, bool, int] | None:
+    """Role, active flag and token version of a user, or None when there is no such user."""
+    row = conn.execute(
+        select(users.c.role, users.c.active, users.c.token_version).where(
+            users.c.username == username
+        )
+    ).first()
+    return None if row is None else (Role(row.role), bool(row.active), int(row.token_version))
 
 
 def authenticate(engine: Engine, username: str, password: str) -> User:
@@ -183,8 +251,15 @@ def create_api_key(
     role: Role = Role.device,
     store_id: str | None = None,
     created_by: str | None = None,
+    event_types: Iterable[str] | None = None,
+    consent_source: bool = False,
 ) -> tuple[ApiKey, str]:
-    """A new key; the secret is returned once and only its hash is stored."""
+    """A new key; the secret is returned once and only its hash is stored.
+
+    ``event_types`` defaults to :data:`DEFAULT_KEY_TYPES`; ``consent_source`` adds
+    ``consent.changed``, which may not be granted any other way.
+    """
+    types = key_event_types(event_types, consent_source=consent_source)
     if (
         store_id is not None
         and not conn.execute(select(stores.c.id).where(stores.c.id == store_id)).first()
@@ -202,14 +277,28 @@ def create_api_key(
             "store_id": store_id,
             "created_at": datetime.now(UTC),
             "created_by": created_by,
+            "event_types": sorted(types),
         },
     )
     row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).one()
     return _key(row), secret
 
 
-def find_api_key(engine: Engine, secret: str) -> ApiKey:
-    """The live key matching ``secret``, or AuthError."""
+def key_event_types(
+    event_types: Iterable[str] | None, *, consent_source: bool = False
+) -> frozenset[str]:
+    """The checked set of types a new key may send (ValueError on unknown or consent)."""
+    types = DEFAULT_KEY_TYPES if event_types is None else frozenset(event_types)
+    unknown = sorted(types - set(EVENT_TYPES))
+    if unknown:
+        raise ValueError(f"unknown event types: {', '.join(unknown)}")
+    if CONSENT_TYPE in types and not consent_source:
+        raise ValueError(f"{CONSENT_TYPE} is granted only to a key made as a consent source")
+    return types | {CONSENT_TYPE} if consent_source else types
+
+
+def find_api_key(engine: Engine, secret: str, now: datetime | None = None) -> ApiKey:
+    """The live key matching ``secret``, or AuthError; notes its use at most once a minute."""
     parts = secret.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise AuthError("malformed API key")
@@ -219,7 +308,12 @@ def find_api_key(engine: Engine, secret: str) -> ApiKey:
         raise AuthError("unknown API key")
     if row.revoked_at is not None:
         raise AuthError("API key revoked")
-    return _key(row)
+    key = _key(row)
+    now = now or datetime.now(UTC)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
+        with engine.begin() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == key.id).values(last_used_at=now))
+    return key
 
 
 def list_api_keys(engine: Engine) -> list[ApiKey]:

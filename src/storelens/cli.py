@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,7 +24,8 @@ import storelens.cdp.cli_identity  # registers cdp resolve, profile, unmerge, ev
 import storelens.cli_vision  # noqa: F401  # registers vision simulate and render
 from storelens import accounts, stores
 from storelens.cdp.cli import cdp_app
-from storelens.config import Settings
+from storelens.cli_accounts import keys_app, users_app
+from storelens.config import Settings, write_secret_key_file
 from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
 from storelens.ingest.batch import IngestReport, ingest_numbered
@@ -31,6 +33,7 @@ from storelens.ingest.cli import edge_app, mqtt_bridge
 from storelens.ingest.files import count_items, read_items
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
+from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
 from storelens.processors import run_projections
 from storelens.storage import migrate
@@ -46,10 +49,6 @@ app = typer.Typer(
     help="Self-hosted, privacy-first retail customer intelligence.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-)
-users_app = typer.Typer(help="People who sign in to the API and dashboard.", no_args_is_help=True)
-keys_app = typer.Typer(
-    help="API keys for devices (cameras, POS bridges, sensors).", no_args_is_help=True
 )
 layout_app = typer.Typer(help="Store layout files: check and load them.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -96,8 +95,13 @@ def init(
     database_url: DbOption = None,
     admin: Annotated[str, typer.Option(help="username of the first administrator")] = "admin",
 ) -> None:
-    """Create or upgrade the database and the first admin (its password is shown once)."""
+    """Create or upgrade the database, the secret key file and the first admin (its
+    password is shown once)."""
     settings = _settings(database_url)
+    if settings.placeholder_secret:
+        path = settings.secret_key_file
+        if write_secret_key_file(path):
+            console.print(f"wrote a new secret key to [bold]{path}[/bold] (owner-only, 0600)")
     engine = create_engine(settings.database_url)
     migrate.upgrade(engine)
     console.print(f"database ready at revision [bold]{migrate.current_revision(engine)}[/bold]")
@@ -105,6 +109,7 @@ def init(
     try:
         with engine.begin() as conn:
             accounts.create_user(conn, admin, password, accounts.Role.admin)
+            audit.record(conn, audit.SYSTEM, "user.create", "user", admin, {"role": "admin"})
     except Conflict:
         console.print(
             f"user [bold]{admin}[/bold] exists already; password unchanged "
@@ -128,19 +133,38 @@ def serve(
     """Run the API server (uvicorn)."""
     import uvicorn
 
+    from storelens.api.access_log import redacting_log_config
     from storelens.api.app import create_app
 
     settings = _settings(database_url)
+    bind = host or settings.host
+    if settings.placeholder_secret and not _loopback(bind):
+        raise _fail(
+            f"refusing to listen on {bind} with the public placeholder secret key: "
+            "run `storelens init` (writes a key file) or set STORELENS_SECRET_KEY",
+            2,
+        )
     engine = create_engine(settings.database_url)
     if migrate.current_revision(engine) != migrate.head_revision():
         raise _fail("the database is not initialised or is out of date: run `storelens init`")
     uvicorn.run(
         create_app(settings, engine=engine),
-        host=host or settings.host,
+        host=bind,
         port=port or settings.port,
         workers=workers,
         log_level="info",
+        log_config=redacting_log_config(),
+        proxy_headers=False,  # the app reads X-Forwarded-For from trusted_proxies only
     )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _progress() -> Progress:
@@ -255,9 +279,17 @@ def demo(
         return
     import uvicorn
 
+    from storelens.api.access_log import redacting_log_config
     from storelens.api.app import create_app
 
-    uvicorn.run(create_app(result.settings), host="127.0.0.1", port=port, log_level="info")
+    uvicorn.run(
+        create_app(result.settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="info",
+        log_config=redacting_log_config(),
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -314,54 +346,6 @@ def sim_run(
         f"{summary.events:,} events in {summary.seconds:.1f} s"
     )
     console.print(f"wrote {summary.events_path} and {summary.truth_path}")
-
-
-@users_app.command("create")
-def users_create(
-    username: str,
-    role: Annotated[accounts.Role, typer.Option(help="admin, analyst or staff")] = (
-        accounts.Role.analyst
-    ),
-    database_url: DbOption = None,
-) -> None:
-    """Create a user; the generated password is shown once."""
-    engine = migrate.open_database(_settings(database_url).database_url)
-    password = accounts.generate_password()
-    try:
-        with engine.begin() as conn:
-            accounts.create_user(conn, username, password, role)
-    except (Conflict, ValueError) as exc:
-        raise _fail(str(exc)) from exc
-    console.print(
-        f"created {role.value} [bold]{username}[/bold], password: "
-        f"[bold green]{password}[/bold green]"
-    )
-
-
-@users_app.command("reset-password")
-def users_reset(username: str, database_url: DbOption = None) -> None:
-    """Give a user a new generated password (shown once)."""
-    engine = migrate.open_database(_settings(database_url).database_url)
-    password = accounts.generate_password()
-    try:
-        with engine.begin() as conn:
-            accounts.set_password(conn, username, password)
-    except StorelensError as exc:
-        raise _fail(str(exc)) from exc
-    console.print(f"new password for [bold]{username}[/bold]: [bold green]{password}[/bold green]")
-
-
-@keys_app.command("create")
-def keys_create(
-    name: str,
-    store: Annotated[str | None, typer.Option(help="limit the key to this store's events")] = None,
-    database_url: DbOption = None,
-) -> None:
-    """Create a device API key; the secret is shown once."""
-    engine = migrate.open_database(_settings(database_url).database_url)
-    with engine.begin() as conn:
-        key, secret = accounts.create_api_key(conn, name, store_id=store, created_by="cli")
-    console.print(f"key [bold]{key.name}[/bold] (id {key.id}): [bold green]{secret}[/bold green]")
 
 
 @layout_app.command("check")

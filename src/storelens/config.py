@@ -4,15 +4,21 @@ Values come, highest first, from keyword arguments, ``STORELENS_*`` environment
 variables, a ``.env`` file and ``storelens.toml`` in the working directory (or the
 file named by ``STORELENS_CONFIG``). Outside ``env = "dev"`` the secret key must be
 set to something real: a forgotten default would let anyone mint admin tokens.
+
+When no secret key is given, the one ``storelens init`` wrote to ``secret_key_file``
+(mode 0600) is used, so the README's ``init`` then ``serve`` never signs with the
+public placeholder; ``serve`` refuses the placeholder on any non-loopback address.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["DEV_SECRET", "Settings", "get_settings"]
+__all__ = ["DEV_SECRET", "Settings", "get_settings", "write_secret_key_file"]
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105  # the refused default, by design
 
@@ -59,6 +65,16 @@ class Settings(BaseSettings):
     # e.g. ["/var/log/storelens/server.log*"]
     privacy_log_paths: list[str] = []
 
+    # Secrets, tokens, sign-in limits and proxies (docs/operations.md).
+    secret_key_file: Path = Path("storelens.key")
+    """Read for the secret key when none is set; ``storelens init`` writes it (0600)."""
+    trusted_proxies: list[IPvAnyNetwork] = []
+    """Reverse proxies whose ``X-Forwarded-For`` is believed (addresses or CIDRs)."""
+    login_failures_per_client: int = Field(default=50, gt=0)
+    """Failed sign-ins from one address (any usernames) before it is slowed down."""
+    login_backoff_max_s: int = Field(default=900, gt=0, le=24 * 3600)
+    """The longest wait between attempts once a username+address is being slowed down."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -78,6 +94,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
+        if self.secret_key.get_secret_value() == DEV_SECRET and self.secret_key_file.is_file():
+            self.secret_key = SecretStr(self.secret_key_file.read_text().strip())
         secret = self.secret_key.get_secret_value()
         if self.env != "dev" and (secret == DEV_SECRET or len(secret) < 32):
             raise ValueError(
@@ -90,6 +108,24 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def placeholder_secret(self) -> bool:
+        return self.secret_key.get_secret_value() == DEV_SECRET
+
+
+def write_secret_key_file(path: Path) -> bool:
+    """Create ``path`` with a new random secret, readable by its owner only.
+
+    Returns False (and changes nothing) when the file already exists: rotating the
+    secret signs everyone out, so it is a deliberate act, not a side effect of init."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(48) + "\n")
+    return True
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -181,7 +182,8 @@ def test_default_secret_is_refused_outside_dev(env: str) -> None:
         Settings(env=env, secret_key=DEV_SECRET)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least 32"):
         Settings(env=env, secret_key="short")  # type: ignore[arg-type]
-    assert Settings(env="dev").secret_key.get_secret_value() == DEV_SECRET
+    no_file = Path("/nonexistent/storelens.key")
+    assert Settings(env="dev", secret_key_file=no_file).secret_key.get_secret_value() == DEV_SECRET
 
 
 @pytest.mark.redis

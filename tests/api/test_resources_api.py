@@ -173,6 +173,6 @@ def test_customer_import_profile_and_audit(
     actions = [(a, rid, role) for a, rid, role in rows]
     assert ("customer.read", "L-1", "analyst") in actions
     assert ("customer.list", None, "analyst") in actions
-    # a refused read (404) leaves no audit row claiming it happened
-    assert ("customer.read", "nobody", "analyst") not in actions
+    # a probe for someone who is not there (404) is audited too (issue 17, item 8)
+    assert ("customer.read", "nobody", "analyst") in actions
     assert client.get("/v1/customers/L-1", headers=login("staff")).status_code == 403

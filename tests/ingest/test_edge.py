@@ -43,7 +43,12 @@ def _device_key(engine: Engine, store_id: str | None = None) -> str:
     with engine.begin() as conn:
         if store_id is not None:
             stores.create_store(conn, store_id, store_id)
-        _, secret = accounts.create_api_key(conn, "edge-test", store_id=store_id)
+        _, secret = accounts.create_api_key(
+            conn,
+            "edge-test",
+            store_id=store_id,
+            event_types=accounts.DEFAULT_KEY_TYPES | {"web.event"},
+        )
     return secret
 
 

@@ -3,11 +3,17 @@
 Every route declares the roles it allows with :func:`allow` (or :func:`public`); a
 test walks the app and fails on any route that declares neither. A person's role is
 re-read from the database on each request, so demoting or disabling someone takes
-effect at once rather than when their token expires.
+effect at once rather than when their token expires; a password reset, disabling or
+a role change also bumps the user's token version, which every token carries.
+
+Tokens live at most ``access_token_minutes``: a token whose ``exp - iat`` is longer
+is refused even when its signature is good, so a leaked secret cannot mint tokens
+that outlive its rotation by years.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -15,21 +21,21 @@ from typing import Annotated, Any, Literal
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
-from storelens.accounts import KEY_PREFIX, Role, find_api_key
+from storelens.accounts import KEY_PREFIX, Role, find_api_key, token_version
 from storelens.config import Settings
 from storelens.core.errors import AuthError
 from storelens.privacy.audit import Actor
-from storelens.storage.tables import users
 
 __all__ = [
     "Principal",
     "RoleGate",
     "allow",
+    "client_ip",
     "current_principal",
     "issue_token",
+    "person_principal",
     "principal_from_credential",
     "public",
 ]
@@ -46,16 +52,25 @@ class Principal:
     role: Role
     store_scope: str | None = None
     ip: str | None = None
+    event_types: frozenset[str] | None = None  # None: any type (people)
+    expires_at: datetime | None = None  # when the credential stops working (tokens)
 
     @property
     def actor(self) -> Actor:
         return Actor(name=self.name, kind=self.kind, role=self.role.value, ip=self.ip)
 
 
-def issue_token(settings: Settings, username: str, role: Role) -> tuple[str, int]:
+def issue_token(settings: Settings, username: str, role: Role, version: int = 0) -> tuple[str, int]:
     now = datetime.now(UTC)
     ttl = timedelta(minutes=settings.access_token_minutes)
-    claims = {"sub": username, "role": role.value, "iat": now, "exp": now + ttl, "iss": ISSUER}
+    claims = {
+        "sub": username,
+        "role": role.value,
+        "ver": version,
+        "iat": now,
+        "exp": now + ttl,
+        "iss": ISSUER,
+    }
     token = jwt.encode(
         claims, settings.secret_key.get_secret_value(), algorithm=settings.jwt_algorithm
     )
@@ -76,19 +91,39 @@ def _from_token(request: HTTPConnection, token: str) -> Principal:
             settings.secret_key.get_secret_value(),
             algorithms=[settings.jwt_algorithm],
             issuer=ISSUER,
-            options={"require": ["sub", "exp", "iat", "iss"]},
+            options={"require": ["sub", "exp", "iat", "iss", "ver"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise _unauthorized("token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise _unauthorized("invalid token") from exc
+    lifetime = _number(claims["exp"]) - _number(claims["iat"])
+    if lifetime > settings.access_token_minutes * 60:
+        raise _unauthorized("token lifetime over the limit")
+    expires = datetime.fromtimestamp(_number(claims["exp"]), UTC)
+    return person_principal(request, str(claims["sub"]), claims["ver"], expires)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _unauthorized("invalid token")
+    return float(value)
+
+
+def person_principal(
+    request: HTTPConnection, username: str, version: object, expires_at: datetime
+) -> Principal:
+    """The signed-in person, if they still exist, are active and the token is current."""
     with request.app.state.engine.connect() as conn:
-        row = conn.execute(
-            select(users.c.role, users.c.active).where(users.c.username == claims["sub"])
-        ).first()
-    if row is None or not row.active:
+        found = token_version(conn, username)
+    if found is None or not found[1]:
         raise _unauthorized("account disabled or removed")
-    return Principal(name=claims["sub"], kind="user", role=Role(row.role), ip=_ip(request))
+    role, _, current = found
+    if version != current:
+        raise _unauthorized("token revoked: sign in again")
+    return Principal(
+        name=username, kind="user", role=role, ip=client_ip(request), expires_at=expires_at
+    )
 
 
 def _from_key(request: HTTPConnection, secret: str) -> Principal:
@@ -101,12 +136,33 @@ def _from_key(request: HTTPConnection, secret: str) -> Principal:
         kind="api_key",
         role=key.role,
         store_scope=key.store_id,
-        ip=_ip(request),
+        ip=client_ip(request),
+        event_types=key.event_types,
     )
 
 
-def _ip(request: HTTPConnection) -> str | None:
-    return request.client.host if request.client else None
+def _trusted(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip(request: HTTPConnection) -> str | None:
+    """The caller's address. ``X-Forwarded-For`` counts only when the peer is one of
+    ``trusted_proxies``; then the nearest hop that is not a trusted proxy is the client,
+    so a caller cannot pick the address its attempts are counted under."""
+    peer = request.client.host if request.client else None
+    networks = request.app.state.settings.trusted_proxies
+    if peer is None or not networks or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+    hops = [h for h in hops if h]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
 
 
 async def current_principal(

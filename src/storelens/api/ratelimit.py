@@ -1,7 +1,12 @@
-"""Rate limits (login attempts), in memory or in Redis.
+"""Sign-in throttles and rate limits, in memory or in Redis.
 
-Each key gets a window that opens at its first attempt, so limits do not reset
-early at a clock boundary.
+Sign-in uses :class:`LoginThrottle`: only failures count, and past ``free`` failures
+each further one doubles the wait before the next attempt (up to a cap) instead of
+locking the key out. Keys are username + client address, so someone guessing from
+elsewhere slows only themselves and never locks the owner out.
+
+:class:`MemoryLimiter` is a plain window limiter: each key gets a window that opens
+at its first attempt, so limits do not reset early at a clock boundary.
 
 In memory is right for one process; with several API workers or hosts the counts
 must be shared, so production points ``STORELENS_REDIS_URL`` at Redis.
@@ -9,13 +14,25 @@ must be shared, so production points ``STORELENS_REDIS_URL`` at Redis.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from storelens.core.errors import MissingExtra
 
-__all__ = ["MemoryLimiter", "RateLimiter", "RedisLimiter", "limiter_for"]
+__all__ = [
+    "Backoff",
+    "LoginThrottle",
+    "MemoryLimiter",
+    "MemoryThrottle",
+    "RateLimiter",
+    "RedisLimiter",
+    "RedisThrottle",
+    "limiter_for",
+    "throttle_for",
+]
 
 
 class RateLimiter(Protocol):
@@ -71,3 +88,95 @@ def limiter_for(redis_url: str | None, limit: int, window_s: int = 60) -> RateLi
     if redis_url:
         return RedisLimiter(redis_url, limit, window_s)
     return MemoryLimiter(limit, window_s)
+
+
+class Backoff:
+    """``free`` failures cost nothing; then ``base_s``, doubling per failure, up to ``max_s``."""
+
+    def __init__(self, base_s: float = 60.0, max_s: float = 900.0) -> None:
+        self.base_s, self.max_s = base_s, max_s
+
+    def delay(self, failures: int, free: int) -> float:
+        if failures < free:
+            return 0.0
+        return min(self.max_s, self.base_s * 2.0 ** min(failures - free, 30))
+
+
+class LoginThrottle(Protocol):
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        ...
+
+    def failed(self, key: str, free: int) -> float:
+        """Count a failure; the wait it imposes."""
+        ...
+
+    def succeeded(self, key: str) -> None: ...
+
+
+class MemoryThrottle:
+    def __init__(self, backoff: Backoff, clock: Callable[[], float] = time.time) -> None:
+        self.backoff, self.clock = backoff, clock
+        self._state: dict[str, tuple[int, float, float]] = {}  # failures, until, last
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        with self._lock:
+            _, until, _ = self._state.get(key, (0, 0.0, 0.0))
+        return max(0.0, until - self.clock())
+
+    def failed(self, key: str, free: int) -> float:
+        now = self.clock()
+        forget = 2 * self.backoff.max_s
+        with self._lock:
+            for stale in [k for k, (_, _, last) in self._state.items() if now - last > forget]:
+                del self._state[stale]
+            failures = self._state.get(key, (0, 0.0, 0.0))[0] + 1
+            delay = self.backoff.delay(failures, free)
+            self._state[key] = (failures, now + delay, now)
+        return delay
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._state.pop(key, None)
+
+
+class RedisThrottle:
+    """Counts shared by every API process; entries expire once a key has been quiet."""
+
+    def __init__(
+        self,
+        url: str,
+        backoff: Backoff,
+        clock: Callable[[], float] = time.time,
+        prefix: str = "sl:login",
+    ) -> None:
+        try:
+            import redis
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise MissingExtra("Redis rate limiting", "redis") from exc
+        self.client = redis.Redis.from_url(url)
+        self.backoff, self.clock, self.prefix = backoff, clock, prefix
+
+    def wait(self, key: str) -> float:
+        until = self.client.hget(f"{self.prefix}:{key}", "until")
+        return max(0.0, float(until) - self.clock()) if until is not None else 0.0
+
+    def failed(self, key: str, free: int) -> float:
+        k = f"{self.prefix}:{key}"
+        failures = int(self.client.hincrby(k, "failures", 1))
+        delay = self.backoff.delay(failures, free)
+        pipe = self.client.pipeline()
+        pipe.hset(k, "until", self.clock() + delay)
+        pipe.expire(k, math.ceil(2 * self.backoff.max_s))
+        pipe.execute()
+        return delay
+
+    def succeeded(self, key: str) -> None:
+        self.client.delete(f"{self.prefix}:{key}")
+
+
+def throttle_for(redis_url: str | None, backoff: Backoff) -> LoginThrottle:
+    if redis_url:
+        return RedisThrottle(redis_url, backoff)
+    return MemoryThrottle(backoff)

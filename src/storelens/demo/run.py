@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from storelens import accounts, catalogue, stores
 from storelens.catalogue import load_catalogue
-from storelens.config import Settings
+from storelens.config import Settings, write_secret_key_file
 from storelens.core.errors import Conflict
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import read_items
@@ -76,7 +76,11 @@ def prepare_demo(
 ) -> DemoResult:
     console = console or Console()
     directory.mkdir(parents=True, exist_ok=True)
-    settings = Settings(env="dev", database_url=f"sqlite:///{directory / 'storelens.db'}")
+    key_file = directory / "storelens.key"  # a random secret, never the public placeholder
+    write_secret_key_file(key_file)
+    settings = Settings(
+        env="dev", database_url=f"sqlite:///{directory / 'storelens.db'}", secret_key_file=key_file
+    )
     engine = create_engine(settings.database_url)
     migrate.upgrade(engine)
     event_log = EventLog(engine)

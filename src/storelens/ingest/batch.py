@@ -23,6 +23,7 @@ __all__ = [
     "IngestReport",
     "InvalidJSON",
     "NotAnArray",
+    "Permit",
     "RejectedItem",
     "ingest_items",
     "ingest_json",
@@ -66,14 +67,27 @@ def _item_id(item: Any) -> str | None:
     return None
 
 
+Permit = Callable[[Event], FieldError | None]
+"""Says why the caller may not send an event (None: it may); see ``api.permissions``."""
+
+
+def _refusal(event: Event, store_scope: str | None, permit: Permit | None) -> FieldError | None:
+    if store_scope is not None and event.store_id != store_scope:
+        return FieldError(
+            "store_id", f"this key may only send events for store {store_scope!r}", "store_scope"
+        )
+    return permit(event) if permit is not None else None
+
+
 def validate_items(
-    items: Sequence[Any], *, store_scope: str | None = None
+    items: Sequence[Any], *, store_scope: str | None = None, permit: Permit | None = None
 ) -> tuple[list[Event], list[RejectedItem]]:
     """Split raw items into valid events and rejections (with their index in ``items``).
 
     The whole batch is validated in one call first (the common, all-good case);
     only when that fails are the items validated one by one to isolate the bad ones.
-    ``store_scope`` limits a device key to its own store.
+    ``store_scope`` limits a device key to its own store; ``permit`` refuses the
+    event types the caller may not send. Both refuse per item.
     """
     try:
         valid: list[tuple[int, Event]] = list(enumerate(event_batch_adapter.validate_python(items)))
@@ -85,17 +99,13 @@ def validate_items(
                 valid.append((i, event_adapter.validate_python(item)))
             except ValidationError as exc:
                 rejected.append(RejectedItem(i, field_errors(exc, _TAGS), _item_id(item)))
-    if store_scope is not None:
+    if store_scope is not None or permit is not None:
         kept: list[tuple[int, Event]] = []
         for i, event in valid:
-            if event.store_id == store_scope:
+            reason = _refusal(event, store_scope, permit)
+            if reason is None:
                 kept.append((i, event))
             else:
-                reason = FieldError(
-                    "store_id",
-                    f"this key may only send events for store {store_scope!r}",
-                    "store_scope",
-                )
                 rejected.append(RejectedItem(i, [reason], str(event.id)))
         valid = kept
         rejected.sort(key=lambda r: r.index)
@@ -103,7 +113,12 @@ def validate_items(
 
 
 def ingest_json(
-    log: EventLog, body: bytes, *, max_items: int, store_scope: str | None = None
+    log: EventLog,
+    body: bytes,
+    *,
+    max_items: int,
+    store_scope: str | None = None,
+    permit: Permit | None = None,
 ) -> IngestReport:
     """Ingest a JSON array body. Validating straight from the bytes skips building
     Python dicts when the whole batch is good; otherwise items are isolated one by one.
@@ -117,7 +132,7 @@ def ingest_json(
     else:
         if len(events) > max_items:
             raise BatchTooLarge(len(events), max_items)
-        if store_scope is None or all(e.store_id == store_scope for e in events):
+        if all(_refusal(e, store_scope, permit) is None for e in events):
             result = log.append(events)
             return IngestReport(len(result.accepted), len(result.duplicates))
     try:
@@ -128,7 +143,7 @@ def ingest_json(
         raise NotAnArray("body must be a JSON array of events")
     if len(items) > max_items:
         raise BatchTooLarge(len(items), max_items)
-    return ingest_items(log, items, store_scope=store_scope)
+    return ingest_items(log, items, store_scope=store_scope, permit=permit)
 
 
 class BadBody(ValueError):
@@ -149,9 +164,13 @@ class BatchTooLarge(BadBody):
 
 
 def ingest_items(
-    log: EventLog, items: Sequence[Any], *, store_scope: str | None = None
+    log: EventLog,
+    items: Sequence[Any],
+    *,
+    store_scope: str | None = None,
+    permit: Permit | None = None,
 ) -> IngestReport:
-    events, rejected = validate_items(items, store_scope=store_scope)
+    events, rejected = validate_items(items, store_scope=store_scope, permit=permit)
     result = log.append(events)
     return IngestReport(
         accepted=len(result.accepted), duplicates=len(result.duplicates), rejected=rejected

@@ -50,20 +50,26 @@ def record(
     resource_id: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    """One row; names and ids are cut to their columns' widths, so whatever a caller
+    sends (a megabyte "username") can neither fail the write nor bloat the trail."""
     conn.execute(
         audit_log.insert(),
         {
             "ts": datetime.now(UTC),
-            "actor": actor.name,
+            "actor": _cut(actor.name, 128),
             "actor_kind": actor.kind,
             "role": actor.role,
             "action": action,
             "resource": resource,
-            "resource_id": resource_id,
+            "resource_id": None if resource_id is None else _cut(resource_id, 256),
             "detail": detail,
-            "ip": actor.ip,
+            "ip": None if actor.ip is None else _cut(actor.ip, 64),
         },
     )
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def list_entries(

@@ -181,6 +181,9 @@ users = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False, default=_now),
     Column("last_login_at", UTCDateTime),
+    # Bumped on password reset, disable and role change: tokens carrying an older
+    # version are refused, so those changes end every session at once.
+    Column("token_version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 staff = Table(
@@ -207,6 +210,9 @@ api_keys = Table(
     Column("created_by", String(128)),
     Column("revoked_at", UTCDateTime),
     Column("last_used_at", UTCDateTime),
+    # The event types the key may send (a JSON list); NULL on keys made before scopes
+    # existed, read as the store-level operational types.
+    Column("event_types", Document),
 )
 
 products = Table(

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 @router.get("")
 def list_audit(
-    _: AdminOnly,
+    principal: AdminOnly,
     engine: EngineDep,
     resource: str | None = None,
     resource_id: str | None = None,
@@ -31,4 +31,9 @@ def list_audit(
         limit=limit,
         offset=offset,
     )
+    with engine.begin() as conn:  # the trail names customers and holds search terms
+        audit.record(
+            conn, principal.actor, "audit.read", "audit", resource_id,
+            {"resource": resource, "action": action, "offset": offset, "returned": len(rows)},
+        )  # fmt: skip
     return ListOf(data=[AuditPublic.model_validate(r) for r in rows], count=len(rows))

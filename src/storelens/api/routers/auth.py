@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from pydantic import BaseModel, Field
 
 from storelens import accounts
-from storelens.api.auth import Principal, issue_token, public
+from storelens.api.auth import Principal, client_ip, issue_token, public
 from storelens.api.deps import AdminOnly, AnyPerson, EngineDep, SettingsDep
+from storelens.api.ratelimit import Backoff, LoginThrottle, throttle_for
 from storelens.api.schemas import (
-    ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPublic,
     ListOf,
@@ -19,42 +20,88 @@ from storelens.api.schemas import (
     UserCreate,
     UserPublic,
 )
+from storelens.api.websocket_auth import issue_ticket
+from storelens.config import Settings
 from storelens.core.errors import AuthError
 from storelens.privacy import audit
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
+# Longer than any real username or passphrase; bounds what reaches Argon2 and the audit log.
+USERNAME_MAX, PASSWORD_MAX = 128, 1024
 
-@router.post("/auth/token", dependencies=[public()])
+
+def _throttle(request: Request) -> LoginThrottle:
+    state = request.app.state
+    throttle: LoginThrottle | None = getattr(state, "login_throttle", None)
+    if throttle is None:
+        settings: Settings = state.settings
+        throttle = throttle_for(settings.redis_url, Backoff(max_s=settings.login_backoff_max_s))
+        state.login_throttle = throttle
+    return throttle
+
+
+@router.post(
+    "/auth/token",
+    dependencies=[public()],
+    responses={401: {"description": "wrong credentials"}, 429: {"description": "slow down"}},
+)
 def login(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    username: Annotated[str, Form(min_length=1, max_length=USERNAME_MAX)],
+    password: Annotated[str, Form(min_length=1, max_length=PASSWORD_MAX)],
     engine: EngineDep,
     settings: SettingsDep,
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> Token:
-    """OAuth2 password flow: exchange a username and password for a bearer token."""
-    ip = request.client.host if request.client else "unknown"
-    limiter = request.app.state.login_limiter
-    if not limiter.hit(f"login:{form.username}") or not limiter.hit(f"login-ip:{ip}"):
+    """OAuth2 password flow: exchange a username and password for a bearer token.
+
+    Failures slow down the next attempt for this username from this address (and,
+    past ``login_failures_per_client``, any attempt from the address); successes
+    cost nothing and clear the username's count."""
+    ip = client_ip(request) or "unknown"
+    throttle = _throttle(request)
+    user_key, ip_key = f"user:{len(username)}:{username}:{ip}", f"ip:{ip}"
+    actor = audit.Actor(name=username, kind="user", ip=ip)
+    wait = max(throttle.wait(user_key), throttle.wait(ip_key))
+    if wait > 0:
+        retry = str(max(1, round(wait)))
+        with engine.begin() as conn:
+            audit.record(conn, actor, "login.throttled", "user", username, {"retry_after": retry})
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="too many sign-in attempts; wait a minute",
-            headers={"Retry-After": "60"},
+            detail=f"too many failed sign-in attempts; try again in {retry} s",
+            headers={"Retry-After": retry},
         )
-    actor = audit.Actor(name=form.username, kind="user", ip=ip)
     try:
-        user = accounts.authenticate(engine, form.username, form.password)
+        user = accounts.authenticate(engine, username, password)
     except AuthError as exc:
+        throttle.failed(user_key, settings.login_attempts_per_minute)
+        throttle.failed(ip_key, settings.login_failures_per_client)
         with engine.begin() as conn:
-            audit.record(conn, actor, "login.failed", "user", form.username)
+            audit.record(conn, actor, "login.failed", "user", username)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}
         ) from exc
-    limiter.reset(f"login:{form.username}")
+    throttle.succeeded(user_key)
     with engine.begin() as conn:
         audit.record(conn, actor, "login", "user", user.username)
-    token, ttl = issue_token(settings, user.username, user.role)
+    token, ttl = issue_token(settings, user.username, user.role, user.token_version)
     return Token(access_token=token, expires_in=ttl, role=user.role)
+
+
+class WsTicket(BaseModel):
+    ticket: str = Field(description="pass as ?ticket= when opening the WebSocket; single use")
+    expires_in: int
+
+
+@router.post("/ws-ticket")
+def ws_ticket(request: Request, principal: AnyPerson) -> WsTicket:
+    """A 30-second, single-use ticket for opening a WebSocket from a browser, which
+    cannot send an ``Authorization`` header there; the socket lives as long as the
+    token that asked for the ticket."""
+    ticket, ttl = issue_ticket(request, principal)
+    return WsTicket(ticket=ticket, expires_in=ttl)
 
 
 @router.get("/auth/me")
@@ -80,18 +127,62 @@ def create_user(body: UserCreate, principal: AdminOnly, engine: EngineDep) -> Us
     return UserPublic.model_validate(user)
 
 
+class ApiKeyScopedCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    store_id: str | None = Field(default=None, description="limit the key to events of this store")
+    event_types: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="event types the key may send; default: the store-level operational "
+        "types. Chain-wide types (customer.upserted, web.event) must be listed here.",
+    )
+    consent_source: bool = Field(
+        default=False, description="the key may send consent.changed (a consent platform)"
+    )
+
+
+class ApiKeyScoped(ApiKeyPublic):
+    event_types: list[str]
+    last_used_at: datetime | None = None
+
+
+class ApiKeyScopedCreated(ApiKeyCreated):
+    event_types: list[str]
+
+
+def _scoped(key: accounts.ApiKey) -> ApiKeyScoped:
+    return ApiKeyScoped(
+        **ApiKeyPublic.model_validate(key).model_dump(),
+        event_types=sorted(key.event_types),
+        last_used_at=key.last_used_at,
+    )
+
+
 @router.get("/api-keys")
-def list_keys(_: AdminOnly, engine: EngineDep) -> ListOf[ApiKeyPublic]:
-    keys = [ApiKeyPublic.model_validate(k) for k in accounts.list_api_keys(engine)]
+def list_keys(_: AdminOnly, engine: EngineDep) -> ListOf[ApiKeyScoped]:
+    keys = [_scoped(k) for k in accounts.list_api_keys(engine)]
     return ListOf(data=keys, count=len(keys))
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED)
-def create_key(body: ApiKeyCreate, principal: AdminOnly, engine: EngineDep) -> ApiKeyCreated:
-    """A device key (cameras, POS bridges, sensors): it may post events and nothing else."""
+def create_key(
+    body: ApiKeyScopedCreate, principal: AdminOnly, engine: EngineDep
+) -> ApiKeyScopedCreated:
+    """A device key (cameras, POS bridges, sensors): it may post the event types it is
+    made for, and nothing else."""
+    try:
+        accounts.key_event_types(body.event_types, consent_source=body.consent_source)
+    except ValueError as exc:
+        error = {"loc": ["body", "event_types"], "msg": str(exc), "type": "value_error"}
+        raise HTTPException(422, detail=[error]) from exc
     with engine.begin() as conn:
         key, secret = accounts.create_api_key(
-            conn, body.name, store_id=body.store_id, created_by=principal.name
+            conn,
+            body.name,
+            store_id=body.store_id,
+            created_by=principal.name,
+            event_types=body.event_types,
+            consent_source=body.consent_source,
         )
         audit.record(
             conn,
@@ -99,9 +190,13 @@ def create_key(body: ApiKeyCreate, principal: AdminOnly, engine: EngineDep) -> A
             "api_key.create",
             "api_key",
             key.prefix,
-            {"name": key.name, "store_id": key.store_id},
+            {"name": key.name, "store_id": key.store_id, "event_types": sorted(key.event_types)},
         )
-    return ApiKeyCreated(**ApiKeyPublic.model_validate(key).model_dump(), key=secret)
+    return ApiKeyScopedCreated(
+        **ApiKeyPublic.model_validate(key).model_dump(),
+        key=secret,
+        event_types=sorted(key.event_types),
+    )
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)

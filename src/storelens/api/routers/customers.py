@@ -106,16 +106,18 @@ def get_customer(customer_id: str, principal: AnalystOrAdmin, engine: EngineDep)
     """
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
-        if profile is None:
-            raise NotFound(f"no customer {customer_id!r}")
-        audit.record(
+        audit.record(  # a miss is audited too: probing for a person is a read
             conn,
             principal.actor,
             "customer.read",
             "customer",
             customer_id,
-            {"records": len(profile["records"]), "orders": len(profile["orders"])},
+            {"found": False}
+            if profile is None
+            else {"records": len(profile["records"]), "orders": len(profile["orders"])},
         )
+    if profile is None:
+        raise NotFound(f"no customer {customer_id!r}")
     orders = profile["orders"]
     return CustomerProfile.model_validate(
         {

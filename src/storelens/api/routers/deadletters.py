@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from storelens.api.deps import AdminOnly, EngineDep
 from storelens.api.schemas import ListOf
 from storelens.ingest.deadletters import count_dead_letters, list_dead_letters
+from storelens.privacy import audit
 
 __all__ = ["DeadLetterPublic", "router"]
 
@@ -29,7 +30,7 @@ class DeadLetterPublic(BaseModel):
 
 @router.get("")
 def list_dead_letters_route(
-    _: AdminOnly,
+    principal: AdminOnly,
     engine: EngineDep,
     channel: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -37,6 +38,11 @@ def list_dead_letters_route(
 ) -> ListOf[DeadLetterPublic]:
     """Newest first; ``count`` is the total for the filter, so a client can page."""
     rows = list_dead_letters(engine, limit=limit, offset=offset, channel=channel)
+    with engine.begin() as conn:  # bodies may hold personal data: a read is audited
+        audit.record(
+            conn, principal.actor, "dead_letters.read", "dead_letter", None,
+            {"channel": channel, "offset": offset, "returned": len(rows)},
+        )  # fmt: skip
     return ListOf(
         data=[DeadLetterPublic.model_validate(r) for r in rows],
         count=count_dead_letters(engine, channel=channel),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter
+from storelens.api.permissions import EventPermit, record_write
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import event_batch_adapter
 from storelens.ingest.batch import BadBody, BatchTooLarge, InvalidJSON, NotAnArray, ingest_json
@@ -57,18 +58,26 @@ async def _read_body(request: Request) -> bytes:
 
 @router.post("", openapi_extra=_BODY_DOC)
 async def post_events(
-    request: Request, principal: EventWriter, event_log: EventLogDep
+    request: Request, principal: EventWriter, event_log: EventLogDep, engine: EngineDep
 ) -> IngestResult:
     """Append a batch; each event is accepted, a duplicate (same id seen before), or
-    rejected with field-level errors. One bad event never rejects the batch."""
+    rejected with field-level errors. One bad event never rejects the batch: an event
+    type the key was not made for is rejected on its own (error type ``forbidden``)."""
     body = await _read_body(request)
     max_items = request.app.state.settings.max_batch
+    permit = EventPermit(principal)
     try:
         report = await run_in_threadpool(
-            ingest_json, event_log, body, max_items=max_items, store_scope=principal.store_scope
+            ingest_json,
+            event_log,
+            body,
+            max_items=max_items,
+            store_scope=principal.store_scope,
+            permit=permit,
         )
     except BadBody as exc:
         raise HTTPException(_BODY_STATUS[type(exc)], detail=str(exc)) from exc
+    await run_in_threadpool(record_write, engine, principal, report, permit)
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(report.accepted)
     counter.labels("duplicate").inc(report.duplicates)

@@ -13,8 +13,13 @@ from sqlalchemy import delete, select
 
 from storelens import stores
 from storelens.accounts import Role
-from storelens.api.auth import principal_from_credential
 from storelens.api.deps import AdminOnly, AnyPerson, EngineDep
+from storelens.api.websocket_auth import (
+    clock_of,
+    credential_expiry,
+    store_refusal,
+    websocket_principal,
+)
 from storelens.instore.alerts import DEFAULT_RULES, AlertRule
 from storelens.instore.processor import report_from_db
 from storelens.instore.store import list_alerts, save_store_rules, store_rules
@@ -74,16 +79,23 @@ def alerts(
 
 
 @router.websocket("/alerts/ws")
-async def live_alerts(websocket: WebSocket, store_id: str, token: str | None = None) -> None:
-    """Live alerts for one store. Browsers cannot set headers on WebSockets, so the
-    bearer token (or a device key) comes as ``?token=``; staff, analysts and admins."""
-    credential = token or websocket.headers.get("x-api-key") or ""
+async def live_alerts(
+    websocket: WebSocket, store_id: str, ticket: str | None = None, token: str | None = None
+) -> None:
+    """Live alerts for one store, for staff, analysts and admins. Send the credential
+    as an ``Authorization``/``X-API-Key`` header, or (browsers) as ``?ticket=`` from
+    ``POST /v1/ws-ticket``; ``?token=`` still works but puts a long-lived secret in a
+    URL. The socket closes with 4401 when the credential expires."""
     try:
-        principal = principal_from_credential(websocket, credential) if credential else None
+        principal = websocket_principal(websocket, ticket=ticket, token=token)
     except HTTPException:
         principal = None
     if principal is None or principal.role not in PEOPLE:
         await websocket.close(code=4401 if principal is None else 4403)
+        return
+    refusal = await asyncio.to_thread(store_refusal, websocket, principal, store_id)
+    if refusal is not None:
+        await websocket.close(code=refusal)
         return
     hub = websocket.app.state.hub
     await websocket.accept()
@@ -98,10 +110,13 @@ async def live_alerts(websocket: WebSocket, store_id: str, token: str | None = N
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed())]
+    expiry = asyncio.create_task(credential_expiry(principal, clock_of(websocket)))
+    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed()), expiry]
     try:
         await websocket.send_json({"type": "hello", "store_id": store_id})
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if expiry.done() and not tasks[1].done():
+            await websocket.close(code=4401, reason="token expired")
     except WebSocketDisconnect:
         pass
     finally:

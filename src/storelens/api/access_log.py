@@ -1,0 +1,53 @@
+"""Keep credentials out of the server's logs.
+
+uvicorn writes each request's full path, query string included, to its access log,
+and each WebSocket handshake's to its error log. WebSocket clients may carry a token,
+an API key or a ticket in the query, so both loggers' handlers get a filter that
+replaces those values with ``***`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from typing import Any
+
+__all__ = ["RedactCredentials", "redact", "redacting_log_config"]
+
+_SECRET_PARAMS = re.compile(
+    r"(?P<name>(?:^|[?&;\s])(?:token|access_token|key|api_key|apikey|ticket|password)=)[^&;\s\"']*",
+    re.IGNORECASE,
+)
+_KEYS = re.compile(r"slk_[0-9a-f]{8}_[A-Za-z0-9_-]+")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with credential query values, API keys and JWTs replaced by ``***``."""
+    text = _SECRET_PARAMS.sub(r"\g<name>***", text)
+    return _JWT.sub("***", _KEYS.sub("***", text))
+
+
+class RedactCredentials(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def redacting_log_config() -> dict[str, Any]:
+    """uvicorn's default logging config with :class:`RedactCredentials` on every handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_credentials"] = {"()": f"{__name__}.RedactCredentials"}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_credentials")
+    return config

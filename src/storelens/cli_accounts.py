@@ -1,0 +1,235 @@
+"""``storelens users`` and ``storelens keys``: the people and devices that may sign in.
+
+Every change is audited with the operating-system user who ran it. Disabling a user,
+changing their role or resetting their password bumps their token version, so
+tokens they already hold stop working at once instead of when they expire.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from storelens import accounts
+from storelens.config import Settings
+from storelens.core.errors import StorelensError
+from storelens.privacy import audit
+from storelens.storage import migrate
+
+__all__ = ["keys_app", "users_app"]
+
+users_app = typer.Typer(help="People who sign in to the API and dashboard.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for devices (cameras, POS bridges, sensors).", no_args_is_help=True
+)
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="STORELENS_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///./storelens.db",
+    ),
+]
+
+
+def _engine(database_url: str | None) -> Engine:
+    try:
+        settings = Settings(database_url=database_url) if database_url else Settings()
+    except ValueError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    return migrate.open_database(settings.database_url)
+
+
+def _actor() -> audit.Actor:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        who = "unknown"
+    return audit.Actor(name=f"cli:{who}", kind="system")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+def _change(database_url: str | None, action: str, username: str, **kwargs: object) -> None:
+    """Run one account change and its audit row in one transaction."""
+    engine = _engine(database_url)
+    try:
+        with engine.begin() as conn:
+            if action == "user.disable":
+                accounts.set_active(conn, username, False)
+            elif action == "user.enable":
+                accounts.set_active(conn, username, True)
+            elif action == "user.role":
+                accounts.set_role(conn, username, accounts.Role(str(kwargs["role"])))
+            elif action == "user.delete":
+                accounts.delete_user(conn, username)
+            audit.record(conn, _actor(), action, "user", username, dict(kwargs) or None)
+    except (StorelensError, ValueError) as exc:
+        raise _fail(exc) from exc
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[accounts.Role, typer.Option(help="admin, analyst or staff")] = (
+        accounts.Role.analyst
+    ),
+    database_url: DbOption = None,
+) -> None:
+    """Create a user; the generated password is shown once."""
+    engine = _engine(database_url)
+    password = accounts.generate_password()
+    try:
+        with engine.begin() as conn:
+            accounts.create_user(conn, username, password, role)
+            audit.record(conn, _actor(), "user.create", "user", username, {"role": role.value})
+    except (StorelensError, ValueError) as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"created {role.value} [bold]{username}[/bold], password: "
+        f"[bold green]{password}[/bold green]"
+    )
+
+
+@users_app.command("list")
+def users_list(database_url: DbOption = None) -> None:
+    """Every user with their role, state and last sign-in."""
+    table = Table()
+    for col in ("id", "username", "role", "active", "last sign-in"):
+        table.add_column(col)
+    for u in accounts.list_users(_engine(database_url)):
+        last = f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "never"
+        table.add_row(str(u.id), u.username, u.role.value, "yes" if u.active else "no", last)
+    console.print(table)
+
+
+@users_app.command("reset-password")
+def users_reset(username: str, database_url: DbOption = None) -> None:
+    """Give a user a new generated password (shown once); their tokens stop working."""
+    engine = _engine(database_url)
+    password = accounts.generate_password()
+    try:
+        with engine.begin() as conn:
+            accounts.set_password(conn, username, password)
+            audit.record(conn, _actor(), "user.reset_password", "user", username)
+    except StorelensError as exc:
+        raise _fail(exc) from exc
+    console.print(f"new password for [bold]{username}[/bold]: [bold green]{password}[/bold green]")
+
+
+@users_app.command("disable")
+def users_disable(username: str, database_url: DbOption = None) -> None:
+    """Stop a user signing in; their tokens stop working at once."""
+    _change(database_url, "user.disable", username)
+    console.print(f"disabled [bold]{username}[/bold]")
+
+
+@users_app.command("enable")
+def users_enable(username: str, database_url: DbOption = None) -> None:
+    """Let a disabled user sign in again."""
+    _change(database_url, "user.enable", username)
+    console.print(f"enabled [bold]{username}[/bold]")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    username: str,
+    role: Annotated[accounts.Role, typer.Argument(help="admin, analyst or staff")],
+    database_url: DbOption = None,
+) -> None:
+    """Change a user's role; they sign in again to use it."""
+    _change(database_url, "user.role", username, role=role.value)
+    console.print(f"[bold]{username}[/bold] is now {role.value}")
+
+
+@users_app.command("delete")
+def users_delete(
+    username: str,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Remove a user (the audit trail keeps their name on what they did)."""
+    if not yes:
+        typer.confirm(f"delete user {username}?", abort=True)
+    _change(database_url, "user.delete", username)
+    console.print(f"deleted [bold]{username}[/bold]")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    store: Annotated[str | None, typer.Option(help="limit the key to this store's events")] = None,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--type",
+            help="an event type the key may send (repeat); default: the store-level "
+            "operational types. Chain-wide types (customer.upserted, web.event) need this.",
+        ),
+    ] = None,
+    consent_source: Annotated[
+        bool, typer.Option("--consent-source", help="the key may send consent.changed")
+    ] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Create a device API key; the secret is shown once."""
+    engine = _engine(database_url)
+    try:
+        with engine.begin() as conn:
+            key, secret = accounts.create_api_key(
+                conn,
+                name,
+                store_id=store,
+                created_by=_actor().name,
+                event_types=event_type or None,
+                consent_source=consent_source,
+            )
+            detail = {"name": name, "store_id": store, "event_types": sorted(key.event_types)}
+            audit.record(conn, _actor(), "api_key.create", "api_key", key.prefix, detail)
+    except (StorelensError, ValueError) as exc:
+        raise _fail(exc) from exc
+    console.print(f"key [bold]{key.name}[/bold] (id {key.id}): [bold green]{secret}[/bold green]")
+    console.print(f"may send: {', '.join(sorted(key.event_types))}")
+
+
+@keys_app.command("list")
+def keys_list(database_url: DbOption = None) -> None:
+    """Every key: its prefix (never the secret), store, types, state and last use."""
+    table = Table()
+    for col in ("id", "name", "prefix", "store", "types", "state", "last used"):
+        table.add_column(col)
+    for k in accounts.list_api_keys(_engine(database_url)):
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "live"
+        used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
+        extra = ", ".join(sorted(k.event_types - accounts.DEFAULT_KEY_TYPES))
+        if k.event_types >= accounts.DEFAULT_KEY_TYPES:
+            scope = "store types" + (f" + {extra}" if extra else "")
+        else:
+            scope = ", ".join(sorted(k.event_types))
+        table.add_row(str(k.id), k.name, k.prefix, k.store_id or "any", scope, state, used)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int, database_url: DbOption = None) -> None:
+    """Revoke a key at once; devices using it get 401 from their next request."""
+    engine = _engine(database_url)
+    try:
+        with engine.begin() as conn:
+            accounts.revoke_api_key(conn, key_id)
+            audit.record(conn, _actor(), "api_key.revoke", "api_key", str(key_id))
+    except StorelensError as exc:
+        raise _fail(exc) from exc
+    console.print(f"revoked key {key_id}")

@@ -1,0 +1,134 @@
+"""WebSocket credentials: headers or single-use tickets, store checks, closing at expiry,
+and no credential in the server's logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from starlette.websockets import WebSocketDisconnect
+
+from storelens import stores
+from storelens.accounts import Role
+from storelens.api.access_log import RedactCredentials, redact, redacting_log_config
+from storelens.api.auth import Principal
+from storelens.api.websocket_auth import store_refusal
+
+Login = Callable[[str], dict[str, str]]
+WS = "/v1/stores/cafe-01/alerts/ws"
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps on it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.t = now
+
+    def now(self) -> datetime:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def cafe(engine: Engine) -> None:
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café")
+
+
+def _close_code(client: TestClient, url: str, **kwargs: object) -> int:
+    try:
+        with client.websocket_connect(url, **kwargs) as ws:  # type: ignore[arg-type]
+            ws.receive_json()
+            ws.receive_json()
+    except WebSocketDisconnect as exc:
+        return exc.code
+    raise AssertionError("the socket stayed open")
+
+
+def test_bearer_header_opens_the_socket(client: TestClient, login: Login, cafe: None) -> None:
+    with client.websocket_connect(WS, headers=login("staff")) as ws:
+        assert ws.receive_json() == {"type": "hello", "store_id": "cafe-01"}
+
+
+def test_ticket_is_single_use_short_lived_and_not_a_token(
+    client: TestClient, login: Login, cafe: None
+) -> None:
+    staff = login("staff")
+    r = client.post("/v1/ws-ticket", headers=staff)
+    assert r.status_code == 200 and r.json()["expires_in"] == 30
+    ticket = r.json()["ticket"]
+    claims = jwt.decode(ticket, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 30
+    assert (
+        client.get("/v1/auth/me", headers={"Authorization": f"Bearer {ticket}"}).status_code == 401
+    )
+    with client.websocket_connect(f"{WS}?ticket={ticket}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+    assert _close_code(client, f"{WS}?ticket={ticket}") == 4401  # used already
+
+    client.app.state.clock = FakeClock(datetime.now(UTC) - timedelta(seconds=31))  # type: ignore[attr-defined]
+    stale = client.post("/v1/ws-ticket", headers=staff).json()["ticket"]
+    assert _close_code(client, f"{WS}?ticket={stale}") == 4401
+
+
+def test_unknown_store_and_other_store_are_refused(
+    client: TestClient, login: Login, cafe: None
+) -> None:
+    assert _close_code(client, "/v1/stores/nowhere/alerts/ws", headers=login("staff")) == 4404
+    conn = SimpleNamespace(app=client.app)  # what store_refusal reads of a connection
+    for scope, expected in (("cafe-02", 4403), ("cafe-01", None), (None, None)):
+        principal = Principal(name="k", kind="api_key", role=Role.staff, store_scope=scope)
+        assert store_refusal(conn, principal, "cafe-01") == expected  # type: ignore[arg-type]
+
+
+def test_socket_closes_when_its_token_expires(client: TestClient, login: Login, cafe: None) -> None:
+    headers = login("staff")
+    expires = datetime.fromtimestamp(
+        jwt.decode(headers["Authorization"].split()[1], options={"verify_signature": False})["exp"],
+        UTC,
+    )
+    clock = FakeClock(datetime.now(UTC))
+    client.app.state.clock = clock  # type: ignore[attr-defined]
+    with client.websocket_connect(WS, headers=headers) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        with pytest.raises(WebSocketDisconnect) as exc:
+            ws.receive_json()
+    assert exc.value.code == 4401 and exc.value.reason == "token expired"
+    assert clock.now() >= expires  # not a moment before
+
+
+def test_credentials_are_redacted_from_uvicorn_log_lines() -> None:
+    jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlLXZhbHVl"
+    key = "slk_0a1b2c3d_" + "x" * 43
+    access = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4:5", "GET", f"/v1/stores/s/alerts/ws?token={jwt_like}&x=1", "1.1", 403),
+        None,
+    )  # fmt: skip
+    handshake = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+        ("1.2.3.4:5", f"/v1/stores/s/alerts/ws?ticket=abc&key={key}"), None,
+    )  # fmt: skip
+    redactor = RedactCredentials()
+    for record in (access, handshake):
+        assert redactor.filter(record)
+    assert access.getMessage() == (
+        '1.2.3.4:5 - "GET /v1/stores/s/alerts/ws?token=***&x=1 HTTP/1.1" 403'
+    )
+    assert handshake.getMessage() == (
+        '1.2.3.4:5 - "WebSocket /v1/stores/s/alerts/ws?ticket=***&key=***" [accepted]'
+    )
+    assert redact(f"Bearer {jwt_like} or {key}") == "Bearer *** or ***"
+    config = redacting_log_config()
+    assert all("redact_credentials" in h["filters"] for h in config["handlers"].values())
