@@ -191,18 +191,20 @@ def test_live_alerts_over_a_real_socket(server: Any, engine: Engine) -> None:
 
     import websockets
 
-    from storelens import accounts
+    from storelens import accounts, stores
 
     with engine.begin() as conn:
         accounts.create_user(conn, "barista-ana", "a-long-enough-password", accounts.Role.staff)
+        stores.create_store(conn, "cafe-01", "Café")
     token = httpx.post(
         f"{server.url}/v1/auth/token",
         data={"username": "barista-ana", "password": "a-long-enough-password"},
     ).json()["access_token"]
 
     async def hello() -> Any:
-        ws_url = server.url.replace("http", "ws") + f"/v1/stores/cafe-01/alerts/ws?token={token}"
-        async with websockets.connect(ws_url) as ws:
+        ws_url = server.url.replace("http", "ws") + "/v1/stores/cafe-01/alerts/ws"
+        auth = {"Authorization": f"Bearer {token}"}  # never in the query string, which is logged
+        async with websockets.connect(ws_url, additional_headers=auth) as ws:
             return json.loads(await ws.recv())
 
     assert asyncio.run(hello()) == {"type": "hello", "store_id": "cafe-01"}

@@ -32,6 +32,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/metrics"): PUBLIC,
     ("POST", "/v1/auth/token"): PUBLIC,
     ("GET", "/v1/auth/me"): PEOPLE,
+    ("POST", "/v1/ws-ticket"): PEOPLE,
     ("GET", "/v1/users"): ADMINS,
     ("POST", "/v1/users"): ADMINS,
     ("GET", "/v1/api-keys"): ADMINS,
