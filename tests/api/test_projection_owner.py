@@ -16,7 +16,7 @@ import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -36,9 +36,9 @@ from storelens.instore.cli import ops_app
 from storelens.instore.processor import report_from_file
 from storelens.processors import ProjectionLoop
 from storelens.storage.db import create_engine
-from tests.conftest import TEST_SECRET
 
 T0 = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
+SECRET = "projection-owner-test-secret-0123456789abcdef"
 LAYOUT = resources.files("storelens.samples") / "layouts" / "cafe.toml"
 
 
@@ -52,7 +52,7 @@ class ThreadedServer:
     """uvicorn serving ``create_app(run_projections=True)`` on a loopback port."""
 
     def __init__(self, db_url: str) -> None:
-        settings = Settings(env="test", database_url=db_url, secret_key=TEST_SECRET)
+        settings = Settings(env="test", database_url=db_url, secret_key=SECRET)
         self.app = create_app(settings, run_projections=True)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -191,7 +191,7 @@ def test_server_report_equals_batch_while_clis_share_the_database(
         """The server's own loop reaches the head (what it does every second anyway)."""
         assert live.loop.catch_up()
 
-    steps = [
+    steps: list[Callable[[], None]] = [
         server_loop_catches_up,
         cli_ops_report,
         lambda: server_catches_up(1),

@@ -64,10 +64,8 @@ def scenario(seed: int) -> list[FileEvent]:
                 track = f"t{i}-{k}"
                 out.append(ev(t + k, "vision.zone_enter", zone_id="queue", track_id=track))
                 if rng.random() < 0.7:
-                    out.append(
-                        ev(t + rng.uniform(60, 500), "vision.zone_exit", zone_id="queue",
-                           track_id=track)  # fmt: skip
-                    )
+                    left = t + rng.uniform(60, 500)
+                    out.append(ev(left, "vision.zone_exit", zone_id="queue", track_id=track))
     out.append(ev(t + 30000, "staff.clock_out", staff_id="ana"))
     return sorted(out, key=lambda e: e.ts)
 

@@ -174,7 +174,9 @@ def create_app(
     app.state.hub = hub
     app.state.deliver_alerts = deliver  # what the ops processor calls after each commit
     app.state.projection_loop = loop  # the one owner: requests wake it and wait (catch_up)
-    app.state.metrics.watch_projections(lambda: projection_health(event_log, loop))
+    app.state.metrics.watch_projections(
+        lambda: projection_health(event_log, app.state.projection_loop)
+    )
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:  # for a dashboard served from another origin
