@@ -2,6 +2,17 @@
 
 Each projection is an event-log consumer with its own cursor, so adding one later
 (ops metrics, alerts, profiles) replays the log from the start for it alone.
+
+One owner per process: inside the API server the :class:`ProjectionLoop` runs every
+projection, and a request that needs fresh read models (a customer import) wakes it
+and waits (:meth:`ProjectionLoop.catch_up`) instead of building processors of its
+own. A CLI in another process may still call :func:`run_projections`: the consumer
+lock serialises batches across processes, and the ops processor reloads its snapshot
+whenever the stored cursor is not the one it committed last.
+
+Each projection fails alone: the failure is logged with its log position, retried
+after a capped exponential backoff, and the others carry on; ``/health`` and
+``/metrics`` show each one's lag and last error (:func:`projection_health`).
 """
 
 from __future__ import annotations
@@ -9,8 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from storelens.cdp.records import CUSTOMER_TYPES, project_customers
@@ -18,18 +30,33 @@ from storelens.instore.processor import AlertSink, OpsProcessor
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.privacy.retention import purge_raw_tracking
 from storelens.sales import ORDER_TYPES, project_orders
+from storelens.storage.consumers import consumer_lag
 from storelens.storage.eventlog import EventLog, Handler
 
 __all__ = [
+    "CATCH_UP_TIMEOUT_S",
     "Projection",
+    "ProjectionHealth",
     "ProjectionLoop",
+    "ProjectionStatus",
     "TableProjection",
+    "catch_up",
     "default_projections",
+    "projection_health",
+    "retry_delay",
     "run_projections",
 ]
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
+CATCH_UP_TIMEOUT_S = 30.0  # how long a request waits for the loop before answering anyway
+RETRY_BASE_S = 1.0
+RETRY_CAP_S = 300.0
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class Projection(Protocol):
@@ -63,16 +90,76 @@ def default_projections(on_alerts: AlertSink | None = None) -> list[Projection]:
     ]
 
 
+def retry_delay(failures: int, base: float = RETRY_BASE_S, cap: float = RETRY_CAP_S) -> float:
+    """Seconds to wait after ``failures`` failures in a row: doubling, capped, and safe
+    from float overflow however long a projection keeps failing."""
+    return min(cap, base * 2.0 ** min(max(failures - 1, 0), 64))
+
+
+def _where(event_log: EventLog, name: str) -> tuple[int, str]:
+    """The cursor of ``name`` and a description of the event after it, for a log line."""
+    try:
+        position = event_log.position(name)
+        nxt = event_log.read_after(position, 1)
+    except Exception:  # the database itself may be what failed
+        return -1, "position unknown"
+    if not nxt:
+        return position, f"log position {position}"
+    ev = nxt[0]
+    return position, f"log position {position} (next event seq {ev.seq}, id {ev.id}, {ev.type})"
+
+
 def run_projections(
     event_log: EventLog, projections: Sequence[Projection] | None = None, batch: int = 5000
 ) -> dict[str, int]:
-    """Bring every projection up to the head of the log; returns events handled by each."""
-    return {p.name: p.run(event_log, batch) for p in projections or default_projections()}
+    """Bring every projection up to the head of the log; returns events handled by each.
+
+    One failing projection does not stop the others: each failure is logged with its
+    position, and the first is raised once all have had their turn."""
+    counts: dict[str, int] = {}
+    failure: Exception | None = None
+    for p in projections or default_projections():
+        try:
+            counts[p.name] = p.run(event_log, batch)
+        except Exception as exc:
+            _, where = _where(event_log, p.name)
+            log.exception("projection %s failed at %s", p.name, where)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """What the loop knows about one projection (in this process, since it started)."""
+
+    name: str
+    failures: int = 0  # in a row; 0 once it runs cleanly again
+    errors_total: int = 0
+    last_error: str | None = None  # exception type and message, never event payloads
+    last_error_at: datetime | None = None
+    last_error_position: int | None = None
+    retry_at: datetime | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionHealth:
+    name: str
+    position: int
+    lag_events: int
+    lag_seconds: float
+    status: ProjectionStatus
 
 
 class ProjectionLoop:
-    """Runs :func:`run_projections` every ``interval`` seconds on a daemon thread, and
-    the raw-tracking retention purge once an hour (when ``retention_days`` is set)."""
+    """Runs every projection every ``interval`` seconds on a daemon thread (sooner when
+    woken), and the raw-tracking retention purge once an hour (when ``retention_days``
+    is set). ``now`` is the wall clock for backoff and error times (injectable)."""
 
     def __init__(
         self,
@@ -81,14 +168,26 @@ class ProjectionLoop:
         retention_days: int | None = None,
         projections: Sequence[Projection] | None = None,
         identity_every_s: float | None = None,
+        *,
+        batch: int = 5000,
+        now: Clock = _utcnow,
+        retry_base_s: float = RETRY_BASE_S,
+        retry_cap_s: float = RETRY_CAP_S,
     ) -> None:
-        self.event_log, self.interval = event_log, interval
+        self.event_log, self.interval, self.batch = event_log, interval, batch
         self.identity_every_s = identity_every_s
         self._last_identity = time.monotonic()
         self.projections = list(projections or default_projections())
         self.retention_days = retention_days
+        self.now = now
+        self.retry_base_s, self.retry_cap_s = retry_base_s, retry_cap_s
+        self._status = {p.name: ProjectionStatus(p.name) for p in self.projections}
         self._last_purge = 0.0
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._pass_lock = threading.Lock()  # one pass at a time, whoever runs it
+        self._passes = threading.Condition()
+        self._started = self._finished = 0  # passes begun / completed
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -97,15 +196,98 @@ class ProjectionLoop:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def statuses(self) -> list[ProjectionStatus]:
+        with self._passes:
+            return [self._status[p.name] for p in self.projections]
+
+    def wake(self) -> None:
+        """Start the next pass now instead of at the end of the interval."""
+        self._wake.set()
+
+    def catch_up(self, timeout: float = CATCH_UP_TIMEOUT_S) -> bool:
+        """Wake the loop and wait for a pass that began after this call; True when every
+        projection then stood at the head as of this call. A failing projection ends
+        the wait with False at the end of that pass, not at the timeout."""
+        head = self.event_log.head()
+        if not self.running:  # no thread (e.g. lifespan not run): do the pass here
+            self.run_once()
+        else:
+            with self._passes:
+                wanted = self._started + 1
+                self._wake.set()
+                self._passes.wait_for(lambda: self._finished >= wanted, timeout)
+        return all(self.event_log.position(p.name) >= head for p in self.projections)
+
+    def run_once(self) -> dict[str, int]:
+        """One pass: each projection not waiting out a backoff runs up to the head."""
+        counts: dict[str, int] = {}
+        with self._pass_lock:
+            with self._passes:
+                self._started += 1
+            try:
+                for p in self.projections:
+                    status = self._status[p.name]
+                    if status.retry_at is not None and self.now() < status.retry_at:
+                        continue
+                    try:
+                        counts[p.name] = p.run(self.event_log, self.batch)
+                    except Exception as exc:
+                        self._failed(p.name, exc)
+                    else:
+                        if status.failures:
+                            log.info("projection %s recovered", p.name)
+                        self._set(replace(status, failures=0, retry_at=None))
+            finally:
+                with self._passes:
+                    self._finished += 1
+                    self._passes.notify_all()
+        return counts
+
+    def _set(self, status: ProjectionStatus) -> None:
+        with self._passes:
+            self._status[status.name] = status
+
+    def _failed(self, name: str, exc: Exception) -> None:
+        status = self._status[name]
+        failures = status.failures + 1
+        delay = retry_delay(failures, self.retry_base_s, self.retry_cap_s)
+        position, where = _where(self.event_log, name)
+        at = self.now()
+        log.error(
+            "projection %s failed at %s (%d in a row); retrying in %.0f s",
+            name,
+            where,
+            failures,
+            delay,
+            exc_info=exc,
+        )
+        self._set(
+            replace(
+                status,
+                failures=failures,
+                errors_total=status.errors_total + 1,
+                last_error=f"{type(exc).__name__}: {exc}"[:500],
+                last_error_at=at,
+                last_error_position=position,
+                retry_at=at + timedelta(seconds=delay),
+            )
+        )
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
             try:
-                run_projections(self.event_log, self.projections)
-            except Exception:  # keep serving; the next tick retries from the cursor
-                log.exception("projection update failed")
+                self.run_once()
+            except Exception:  # only the bookkeeping can land here: keep serving
+                log.exception("projection pass failed")
             if self.retention_days and time.monotonic() - self._last_purge > PURGE_EVERY_S:
                 self._last_purge = time.monotonic()
                 try:
@@ -118,7 +300,7 @@ class ProjectionLoop:
             ):
                 self._last_identity = time.monotonic()
                 self._link_new_customers()
-            self._stop.wait(self.interval)
+            self._wake.wait(self.interval)
 
     def _link_new_customers(self) -> None:
         """Incremental identity resolution when new records wait and a model is trained."""
@@ -134,3 +316,37 @@ class ProjectionLoop:
             log.info("identity resolution skipped: the 'cdp' extra is not installed")
         except Exception:
             log.exception("incremental identity resolution failed")
+
+
+def catch_up(
+    event_log: EventLog, loop: ProjectionLoop | None, timeout: float = CATCH_UP_TIMEOUT_S
+) -> bool:
+    """Fresh read models for a caller: the owning loop's when this process has one,
+    else a run of the projections right here (safe across processes, see above)."""
+    if loop is not None:
+        return loop.catch_up(timeout)
+    try:
+        run_projections(event_log)
+    except Exception:  # logged with its position; the caller's own work is done
+        return False
+    return True
+
+
+def projection_health(
+    event_log: EventLog, loop: ProjectionLoop | None, now: datetime | None = None
+) -> list[ProjectionHealth]:
+    """Lag (events and seconds behind the head) and the last error of each projection.
+
+    Errors are known only to the process whose loop runs them; without a loop the
+    lag of the default projections is still read from the database."""
+    statuses = (
+        loop.statuses()
+        if loop is not None
+        else [ProjectionStatus(p.name) for p in default_projections()]
+    )
+    with event_log.engine.connect() as conn:
+        lags = consumer_lag(conn, [s.name for s in statuses], now or _utcnow())
+    return [
+        ProjectionHealth(s.name, lag.position, lag.events, lag.seconds, s)
+        for s, lag in zip(statuses, lags, strict=True)
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,10 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from storelens.cdp.resolution import resolve
-from storelens.processors import run_projections
+from storelens.processors import ProjectionLoop, run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import (
     audit_log,
+    events,
     ops_visits,
     ops_zone_visits,
     products,
@@ -140,15 +140,29 @@ def test_profile_freshness_and_unmerge(
     _seed(client, engine, raw_event, device, analyst)
     resolve(engine, "full")
 
-    # A new order shows once its projection has run: seconds in the server.
-    sent = time.monotonic()
+    # A new order shows once the server's projection loop has caught up; until then
+    # /health says the orders projection is one event (and 42 s, by its clock) behind.
     late = raw_event(subject="L-1", store_id="cafe-01", payload={
         "order_id": "o-2", "customer_id": "L-1",
         "lines": [{"product_id": "flat", "qty": 1, "unit_price": 3.9}]})  # fmt: skip
     client.post("/v1/events", headers=device, json=[late])
-    run_projections(EventLog(engine))
-    body = client.get("/v1/customers/L-1", headers=analyst).json()
-    assert body["order_count"] == 2 and time.monotonic() - sent < 300
+    with engine.connect() as conn:
+        received = conn.execute(
+            select(events.c.received_at).order_by(events.c.seq.desc()).limit(1)
+        ).scalar_one()
+    app = client.app
+    app.state.clock = lambda: received + timedelta(seconds=42)  # type: ignore[attr-defined]
+    loop = app.state.projection_loop = ProjectionLoop(EventLog(engine))  # type: ignore[attr-defined]
+
+    def orders_lag() -> tuple[int, float]:
+        health = client.get("/health").json()["projections"]
+        return next((p["lag_events"], p["lag_seconds"]) for p in health if p["name"] == "orders")
+
+    assert client.get("/v1/customers/L-1", headers=analyst).json()["order_count"] == 1
+    assert orders_lag() == (1, 42.0)
+    assert loop.catch_up()
+    assert client.get("/v1/customers/L-1", headers=analyst).json()["order_count"] == 2
+    assert orders_lag() == (0, 0.0)
 
     r = client.post(
         "/v1/customers/L-1/unmerge",

@@ -26,6 +26,7 @@ from storelens.cdp.sources import (
     import_customers,
     load_mapping,
 )
+from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import customers
 
@@ -50,6 +51,7 @@ TOML = "[sources.crm]\ndefault_region = 'DE'\n\n[sources.crm.fields]\n" + "".joi
 
 
 def _records(engine: Engine, source: str = "crm") -> dict[str, dict[str, Any]]:
+    run_projections(EventLog(engine))  # the importer leaves that to its caller
     with engine.connect() as conn:
         rows = conn.execute(select(customers).where(customers.c.source_system == source)).all()
     return {r.source_record_id: dict(r._mapping) for r in rows}

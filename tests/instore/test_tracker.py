@@ -180,17 +180,22 @@ def test_alerts_fire_once_per_episode() -> None:
 
 
 def test_alert_hovering_at_threshold_does_not_flap() -> None:
+    """4 people queue (minutes 1-3), then the queue hovers at the limit: 3 and 2 in
+    alternate minutes (4-13), then it empties. One alert: raised once the condition
+    held 2 minutes, kept through the hovering, cleared 3 minutes after it last held."""
     rule = AlertRule(
         "long-queue", "queue_length", threshold=2, raise_after_min=2, clear_after_min=3
     )
-    people = []
-    for minute in range(0, 20, 2):  # 3 people queue one minute, then 2 (at the limit) the next
-        people += walk(f"x{minute}", [("queue", 60 * minute + 30, 60 * minute + 90)])
-        people += walk(f"y{minute}", [("queue", 60 * minute + 30, 60 * minute + 200)])
-        people += walk(f"z{minute}", [("queue", 60 * minute + 30, 60 * minute + 200)])
-    people.append(ev("sensor.espresso_shot", 1500, machine_id="m"))
+    people = walk("a", [("queue", 30, 13 * 60 + 30)]) + walk("b", [("queue", 30, 13 * 60 + 30)])
+    people += walk("c", [("queue", 30, 3 * 60 + 30)]) + walk("d", [("queue", 30, 3 * 60 + 30)])
+    for minute in range(4, 14, 2):  # a third person at minutes 4, 6, 8, 10 and 12
+        people += walk(f"x{minute}", [("queue", 60 * minute - 30, 60 * minute + 30)])
+    people.append(ev("sensor.espresso_shot", 20 * 60, machine_id="m"))
     _, tracker = run(people, alert_rules=(rule,))
-    assert len(tracker.alerts) <= 2
+    assert [(a.state, a.at, a.value) for a in tracker.alerts] == [
+        ("raised", T0 + timedelta(minutes=2), 4.0),  # 4 queue at minutes 1 and 2
+        ("cleared", T0 + timedelta(minutes=15), 0.0),  # at the limit 13, empty 14 and 15
+    ]
 
 
 def test_percentile_matches_linear_interpolation() -> None:

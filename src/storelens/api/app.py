@@ -32,7 +32,7 @@ from storelens.api.routers import (
 )
 from storelens.config import Settings
 from storelens.core.errors import AuthError, Conflict, Forbidden, LayoutError, NotFound
-from storelens.processors import ProjectionLoop, default_projections
+from storelens.processors import ProjectionLoop, default_projections, projection_health
 from storelens.staff.hub import StoreHub
 from storelens.staff.webhook import Webhook
 from storelens.storage.db import create_engine
@@ -174,6 +174,10 @@ def create_app(
     app.state.metrics = ApiMetrics()
     app.state.hub = hub
     app.state.deliver_alerts = deliver  # what the ops processor calls after each commit
+    app.state.projection_loop = loop  # the one owner: requests wake it and wait (catch_up)
+    app.state.metrics.watch_projections(
+        lambda: projection_health(event_log, app.state.projection_loop)
+    )
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:  # for a dashboard served from another origin

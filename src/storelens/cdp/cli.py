@@ -155,6 +155,9 @@ def import_command(
     except ValueError as exc:  # MappingError, unreadable file, bad settings
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    from storelens.processors import run_projections  # the command's layer, not cdp's
+
+    run_projections(log)  # the customers table (and the rest) up to the new records
     if as_json:
         typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

@@ -28,7 +28,6 @@ from storelens.cdp.quality import QualityReport, invalid_fields, quality_report
 from storelens.cdp.records import FIELDS, customer_events
 from storelens.core.errors import FieldError
 from storelens.ingest.batch import ingest_items
-from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
@@ -241,7 +240,10 @@ def import_customers(
     reject_invalid: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Import one export of ``source_system`` and bring the ``customers`` table up to date.
+    """Import one export of ``source_system`` as ``customer.upserted`` events.
+
+    The ``customers`` table is a projection of those events: the caller wakes the
+    projections' owner (or runs them) afterwards; an importer never runs them itself.
 
     ``on_progress(done, total)`` is called after each stored batch (for a progress bar).
     Raises :class:`MappingError` for an unusable mapping, ``ValueError`` for a file it
@@ -295,5 +297,4 @@ def import_customers(
         if on_progress is not None:
             on_progress(min(start + BATCH, len(keep)), len(keep))
     result.rejected.sort(key=lambda r: r.row)
-    run_projections(log)
     return result

@@ -122,7 +122,13 @@ def report(
 
         settings = Settings(database_url=database_url) if database_url else Settings()
         engine = migrate.open_database(settings.database_url)
-        run_projections(EventLog(engine))  # bring facts up to the head of the log
+        try:  # bring facts up to the head of the log (safe beside a running server)
+            run_projections(EventLog(engine))
+        except Exception as exc:  # each failure is logged with its position
+            Console(stderr=True).print(
+                f"[yellow]warning:[/yellow] a projection failed ({type(exc).__name__}); "
+                "the report may be behind the event log"
+            )
         with engine.connect() as conn:
             known = stores.list_stores(conn)
         if not known:
@@ -161,14 +167,15 @@ def process(
     """
     import time as _time
 
-    from storelens.processors import default_projections
+    from storelens.processors import ProjectionLoop
 
     settings = Settings(database_url=database_url) if database_url else Settings()
     event_log = EventLog(migrate.open_database(settings.database_url))
-    projections = default_projections()
+    if not follow:
+        counts = run_projections(event_log, batch=batch)
+        console.print(", ".join(f"{k}: {v:,}" for k, v in counts.items()))
+        return
+    loop = ProjectionLoop(event_log, batch=batch)  # each projection fails alone, with backoff
     while True:
-        counts = run_projections(event_log, projections, batch)
-        if not follow:
-            console.print(", ".join(f"{k}: {v:,}" for k, v in counts.items()))
-            return
+        loop.run_once()
         _time.sleep(1.0)

@@ -23,6 +23,7 @@ from storelens.instore.alerts import DEFAULT_RULES, AlertChange, AlertRule
 from storelens.instore.facts import OpsFacts, OrderFact
 from storelens.instore.report import ops_report
 from storelens.instore.store import (
+    cursor_position,
     load_facts,
     load_state,
     save_state,
@@ -50,7 +51,14 @@ AlertSink = Callable[[list[dict[str, Any]]], None]
 
 
 class OpsProcessor:
-    """An event-log consumer named ``ops``; ``on_alerts`` is told after each commit."""
+    """An event-log consumer named ``ops``; ``on_alerts`` is told after each commit.
+
+    Its tracker lives in memory between batches, which is only right while nobody
+    else moves the ``ops`` cursor. Each batch therefore compares the stored cursor,
+    read under the consumer lock in the batch's own transaction, with the position
+    this object last committed; when another process (a CLI, a second worker) has
+    moved it, the tracker is rebuilt from the snapshot committed with that cursor
+    instead of carrying on from stale state and counting orders twice."""
 
     name = NAME
     types: tuple[str, ...] = ()  # every event moves event time forward, not only ops events
@@ -61,30 +69,53 @@ class OpsProcessor:
         self.rules = tuple(rules)
         self.on_alerts = on_alerts
         self.tracker: OpsTracker | None = None
+        self.reloads = 0  # snapshots loaded from the database (first load included)
+        self._committed: int | None = None  # the cursor this object last committed
+        self._pending_position: int | None = None
         self._pending: list[dict[str, Any]] = []
         self._reload_config = True
 
     def handle(self, conn: Connection, batch: list[StoredEvent]) -> None:
+        stored = cursor_position(conn, self.name)
+        if self.tracker is None or stored != self._committed:
+            self.tracker = None  # someone else moved the cursor: our state is stale
+            self._reload_config = True
         if self.tracker is None or self._reload_config:
             config = TrackerConfig(
                 zone_kinds=zone_kinds(conn), alert_rules=self.rules, store_rules=store_rules(conn)
             )
             if self.tracker is None:
                 self.tracker = OpsTracker.from_state(config, load_state(conn, NAME))
+                self.reloads += 1
             self.tracker.config = config  # layouts and rules edited since the last pass
             self._reload_config = False
         tracker = self.tracker
         write_facts(conn, tracker.apply_all(batch))
         changes, tracker.alerts = tracker.alerts, []
         self._pending.extend(write_alerts(conn, changes))
+        for held in tracker.skipped:
+            log.warning(
+                "ops: skipped a %s event dated %s for store %s: far ahead of event time "
+                "(%s) and no later event confirmed the jump",
+                held.type,
+                held.ts.isoformat(),
+                held.store_id,
+                tracker.watermark.isoformat() if tracker.watermark else "none",
+            )
+        tracker.skipped.clear()
         save_state(conn, NAME, tracker.state())
+        # ``types`` is empty, so the batch ends at the position consume() commits.
+        self._pending_position = batch[-1].seq
 
     def reset(self) -> None:
         """The transaction rolled back: forget in-memory state, reload on the next batch."""
         self.tracker = None
+        self._committed = self._pending_position = None
         self._pending.clear()
 
     def committed(self) -> None:
+        if self._pending_position is not None:
+            self._committed, self._pending_position = self._pending_position, None
         if self._pending and self.on_alerts is not None:
             self.on_alerts(list(self._pending))
         self._pending.clear()

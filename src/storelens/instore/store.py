@@ -22,6 +22,7 @@ from storelens.instore.facts import (
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     alerts,
+    consumer_offsets,
     ops_orders,
     ops_queue_waits,
     ops_shifts,
@@ -33,6 +34,7 @@ from storelens.storage.tables import (
 )
 
 __all__ = [
+    "cursor_position",
     "list_alerts",
     "load_facts",
     "load_state",
@@ -102,6 +104,13 @@ def load_state(conn: Connection, processor: str) -> dict[str, Any] | None:
         select(processor_state.c.state).where(processor_state.c.processor == processor)
     ).first()
     return row.state if row else None
+
+
+def cursor_position(conn: Connection, consumer: str) -> int | None:
+    """The committed log position of ``consumer`` as this transaction sees it."""
+    stmt = select(consumer_offsets.c.position).where(consumer_offsets.c.consumer == consumer)
+    value = conn.execute(stmt).scalar()
+    return None if value is None else int(value)
 
 
 def save_state(conn: Connection, processor: str, state: dict[str, Any]) -> None:

@@ -17,6 +17,13 @@ from typing import Any, Protocol
 
 from storelens.catalogue import DRINK_CATEGORIES
 from storelens.instore.alerts import AlertChange, AlertRule, RuleState, Snapshot, evaluate_rules
+from storelens.instore.eventtime import (
+    MINUTE,
+    HeldEvent,
+    ceil_minute,
+    floor_minute,
+    next_deadline,
+)
 from storelens.instore.facts import (
     Fact,
     OrderFact,
@@ -52,6 +59,9 @@ class TrackerConfig:
     order_timeout_s: float = 4 * 3600.0  # a paid order never handed off is incomplete
     alert_rules: tuple[AlertRule, ...] = ()  # for stores without rules of their own
     store_rules: Mapping[str, tuple[AlertRule, ...]] = field(default_factory=dict)
+    # An event further ahead of the watermark than this moves time only when the next
+    # event confirms the jump (see eventtime.py); one stray far-future event is skipped.
+    max_time_jump_s: float = 24 * 3600.0
 
     def rules_for(self, store_id: str) -> tuple[AlertRule, ...]:
         return self.store_rules.get(store_id, self.alert_rules)
@@ -119,7 +129,12 @@ class OpsTracker:
         self.firing: dict[tuple[str, str], RuleState] = {}
         self.watermark: datetime | None = None
         self._next_tick: datetime | None = None
+        self._provisional = False  # the watermark comes from one event so far
+        self._held: HeldEvent | None = None  # far ahead of the watermark, unconfirmed
+        self._max_jump = timedelta(seconds=config.max_time_jump_s)
         self.alerts: list[AlertChange] = []  # raised/cleared since last drained
+        self.skipped: list[HeldEvent] = []  # far-future events nothing confirmed; drained
+        self.ticks = 0  # minutes evaluated since this object was built (not persisted)
         self._handlers = {
             "pos.order_paid": self._paid,
             "order.started": self._started,
@@ -136,38 +151,87 @@ class OpsTracker:
 
     def apply_all(self, events: Iterable[OpsEvent]) -> list[Fact]:
         out: list[Fact] = []
-        handlers = self._handlers
+        jump = self._max_jump
         for ev in events:
             if ev.store_id is None:
                 continue
-            ts = ev.ts
-            if self.watermark is None or ts > self.watermark:
-                self.watermark = ts
-                if self._next_tick is None:
-                    self._next_tick = ts.replace(second=0, microsecond=0) + timedelta(minutes=1)
-                elif ts >= self._next_tick:
-                    self._tick(ts, out)
-            handler = handlers.get(ev.type)
-            if handler is not None:
-                handler(ev, out)
+            wm = self.watermark
+            if self._held is not None or (wm is not None and ev.ts - wm > jump):
+                self._far_ahead(ev, out)
+            else:
+                self._apply(ev, out)
         return out
 
+    def _apply(self, ev: OpsEvent, out: list[Fact]) -> None:
+        ts = ev.ts
+        wm = self.watermark
+        if wm is None:
+            self.watermark, self._provisional = ts, True
+            self._next_tick = floor_minute(ts) + MINUTE
+        elif self._provisional and wm - ts > self._max_jump:
+            # The very first event was far ahead of everything after it: start over
+            # from this one (nothing has ticked yet, so no minute ran on bad time).
+            self.watermark, self._provisional = ts, False
+            self._next_tick = floor_minute(ts) + MINUTE
+        elif ts > wm:
+            self.watermark, self._provisional = ts, False
+            assert self._next_tick is not None
+            if ts >= self._next_tick:
+                self._tick(ts, out)
+        handler = self._handlers.get(ev.type)
+        if handler is not None:
+            handler(ev, out)
+        # The event may have changed what a minute sees: the next one must run.
+        nxt, wm = self._next_tick, self.watermark
+        if nxt is not None and wm is not None and nxt - wm > MINUTE:
+            self._next_tick = floor_minute(wm) + MINUTE
+
+    def _far_ahead(self, ev: OpsEvent, out: list[Fact]) -> None:
+        """Hold an event far ahead of the watermark until the next one confirms the jump."""
+        held, self._held = self._held, None
+        wm = self.watermark
+        assert wm is not None
+        far = ev.ts - wm > self._max_jump
+        if held is not None:
+            if far and abs(ev.ts - held.ts) <= self._max_jump:
+                self._apply(held, out)  # two events agree: time did move on
+                self._apply(ev, out)
+                return
+            self.skipped.append(held)
+        if far:
+            self._held = HeldEvent(ev.type, ev.ts, ev.store_id, ev.subject, ev.payload)
+        else:
+            self._apply(ev, out)
+
     def _tick(self, ts: datetime, out: list[Fact]) -> None:
-        """Once per event-time minute: close stale tracks and orders, evaluate alerts."""
+        """Run every minute up to ``ts`` that can change something (see eventtime.py)."""
         assert self._next_tick is not None
         while self._next_tick <= ts:
             at = self._next_tick
+            self.ticks += 1
             self._sweep(at, out)
             for snap in self._snapshots(at):
                 rules = self.config.rules_for(snap.store_id)
                 if rules:
                     self.alerts.extend(evaluate_rules(rules, [snap], self.firing))
-            self._next_tick = at + timedelta(minutes=1)
+            self._next_tick = self._after(at, ts)
+
+    def _after(self, at: datetime, ts: datetime) -> datetime:
+        """The next minute to run after ``at`` on the way to ``ts``: the following one
+        while an alert streak counts, else the first with a deadline (or past ``ts``)."""
+        nxt = at + MINUTE
+        if nxt > ts or any(st.streak for st in self.firing.values()):
+            return nxt
+        due = next_deadline(self, at)
+        return max(nxt, ceil_minute(due) if due is not None else floor_minute(ts) + MINUTE)
 
     def finish(self) -> list[Fact]:
         """Close everything still open (end of a batch report): visits time out, orders
         stay incomplete. The stream processor never calls this."""
         out: list[Fact] = []
+        if self._held is not None:  # nothing confirmed the jump before the period ended
+            self.skipped.append(self._held)
+            self._held = None
         for key, tr in list(self.tracks.items()):
             self._close_track(key, tr, tr.last_seen, "timeout", out)
         for order in self.orders.values():
@@ -346,6 +410,8 @@ class OpsTracker:
             "v": 1,
             "watermark": _iso(self.watermark),
             "next_tick": _iso(self._next_tick),
+            "provisional": self._provisional,
+            "held": self._held.as_state() if self._held else None,
             "orders": [
                 [
                     o.store_id,
@@ -389,6 +455,8 @@ class OpsTracker:
             return tracker
         tracker.watermark = _ts(state["watermark"])
         tracker._next_tick = _ts(state["next_tick"])
+        tracker._provisional = bool(state.get("provisional", False))
+        tracker._held = HeldEvent.from_state(state.get("held"))
         for s, oid, ch, reg, paid, started, ready, barista, drinks, items, seen in state["orders"]:
             tracker.orders[(s, oid)] = _Order(
                 s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -25,7 +26,7 @@ from storelens.cdp.resolution import canonical_id, unmerge
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import ingest_items
 from storelens.privacy import audit
-from storelens.processors import run_projections
+from storelens.processors import catch_up
 from storelens.storage.tables import customers
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -49,7 +50,8 @@ async def import_customers(
     """Records become ``customer.upserted`` events; re-importing a file stores nothing twice."""
     rows: list[dict[str, Any]] = await read_records(request)
     result = ingest_items(event_log, customer_events(source, rows))
-    run_projections(event_log)
+    # The server's projection loop owns the read models: wake it and wait (bounded).
+    await asyncio.to_thread(catch_up, event_log, request.app.state.projection_loop)
     with engine.begin() as conn:
         audit.record(
             conn,

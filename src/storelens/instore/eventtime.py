@@ -1,0 +1,129 @@
+"""Event time for the ops tracker: when the next minute with work is, and which jumps to trust.
+
+Time-driven work (sweeps of stale tracks and orders, alert evaluation) used to run
+once per event-time minute, so one event dated 2099 made the processor step through
+millions of empty minutes inside one write transaction. Between two events nothing
+changes but time, and what time alone can change is known in advance: a track or
+order reaching its timeout, a handed-off order leaving an alert window, a barista
+becoming idle for a rule's threshold, an alert streak still counting. So after a
+minute has run, the tracker jumps straight to the earliest of those deadlines; the
+minutes in between would have done nothing, which keeps the facts and alerts exactly
+those of minute-by-minute stepping while the work grows with events, not with minutes.
+
+A jump of event time further ahead than ``TrackerConfig.max_time_jump_s`` waits for
+a second event to confirm it (a store closed for a week reopens with many events);
+an event far in the future that nothing confirms is skipped, so it can neither sweep
+every open order away nor leave the watermark stuck in 2099.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+__all__ = ["MINUTE", "HeldEvent", "ceil_minute", "floor_minute", "next_deadline"]
+
+MINUTE = timedelta(minutes=1)
+
+
+class TrackerView(Protocol):
+    """What the deadlines read of the tracker; a protocol, so this module stays below
+    ``tracker.py`` in the import graph (the tracker imports the deadlines)."""
+
+    @property
+    def config(self) -> Any: ...  # TrackerConfig
+    @property
+    def free_since(self) -> Mapping[tuple[str, str], datetime]: ...
+    @property
+    def tracks(self) -> Mapping[tuple[str, str], Any]: ...
+    @property
+    def orders(self) -> Mapping[tuple[str, str], Any]: ...
+    @property
+    def recent(self) -> Mapping[str, list[tuple[datetime, float]]]: ...
+
+
+RECENT_KEEP = timedelta(minutes=60)  # handed-off orders kept for the fulfillment alerts
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEvent:
+    """An event far ahead of the watermark, waiting for a second one to confirm the jump."""
+
+    type: str
+    ts: datetime
+    store_id: str | None
+    subject: str | None
+    payload: dict[str, Any]
+
+    def as_state(self) -> list[Any]:
+        return [self.type, self.ts.isoformat(), self.store_id, self.subject, self.payload]
+
+    @classmethod
+    def from_state(cls, raw: Iterable[Any] | None) -> HeldEvent | None:
+        if not raw:
+            return None
+        type_, ts, store_id, subject, payload = raw
+        return cls(type_, datetime.fromisoformat(ts), store_id, subject, payload)
+
+
+def floor_minute(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+def ceil_minute(ts: datetime) -> datetime:
+    floor = floor_minute(ts)
+    return floor if floor == ts else floor + MINUTE
+
+
+def _earliest(candidates: Iterable[datetime], at: datetime, *, strictly: bool) -> datetime | None:
+    """The first candidate still ahead of ``at`` (deadlines behind it are spent)."""
+    best: datetime | None = None
+    for d in candidates:
+        if (d > at if strictly else d >= at) and (best is None or d < best):
+            best = d
+    return best
+
+
+def _rule_deadlines(
+    tracker: TrackerView, recent: Mapping[str, list[tuple[datetime, float]]]
+) -> Iterable[datetime]:
+    config = tracker.config
+    for store, items in recent.items():
+        for rule in config.rules_for(store):
+            if rule.kind == "fulfillment_p90":
+                window = timedelta(minutes=rule.window_min)
+                yield from (t + window for t, _ in items)  # leaves the alert window
+        yield from (t + RECENT_KEEP for t, _ in items)  # trimmed by the sweep
+
+
+def _idle_deadlines(tracker: TrackerView) -> Iterable[datetime]:
+    for (store, _), since in tracker.free_since.items():
+        for rule in tracker.config.rules_for(store):
+            if rule.kind == "idle_barista":
+                yield since + timedelta(seconds=rule.threshold)
+
+
+def next_deadline(tracker: TrackerView, at: datetime) -> datetime | None:
+    """The earliest moment after the minute ``at`` when time alone changes something.
+
+    ``None`` when nothing is pending: no later minute differs from ``at`` until an
+    event arrives. A sweep closes what is strictly past its timeout, so a deadline
+    equal to ``at`` still counts (it closes one minute later)."""
+    config = tracker.config
+    visit = timedelta(seconds=config.visit_timeout_s)
+    stale = timedelta(seconds=config.stale_inside_s)
+    order_timeout = timedelta(seconds=config.order_timeout_s)
+    sweeps = [tr.last_seen + (stale if tr.inside else visit) for tr in tracker.tracks.values()]
+    sweeps.extend(
+        start + order_timeout
+        for o in tracker.orders.values()
+        if (start := o.paid_at or o.seen_at) is not None
+    )
+    sweeps.extend(_rule_deadlines(tracker, tracker.recent))
+    due = _earliest(sweeps, at, strictly=False)
+    idle = _earliest(_idle_deadlines(tracker), at, strictly=True)
+    if idle is not None and (due is None or idle < due):
+        return idle
+    return due
