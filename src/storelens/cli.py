@@ -30,6 +30,7 @@ from storelens.ingest.cli import edge_app, mqtt_bridge
 from storelens.ingest.files import count_items, read_items
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
+from storelens.predict.cli import predict_app  # light: pandas and lifetimes load per command
 from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
@@ -58,6 +59,7 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(cdp_app, name="cdp")
 app.add_typer(vision_app, name="vision")
 app.add_typer(models_app, name="models")
+app.add_typer(predict_app, name="predict")
 app.command("mqtt-bridge")(mqtt_bridge)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
