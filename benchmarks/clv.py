@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
+from storelens.predict.churn import churn_report, p_no_purchase
 from storelens.predict.clv import (
     BgNbdParams,
     GammaGammaParams,
@@ -67,6 +68,9 @@ def cdnow(which: Literal["sample", "full"]) -> dict[str, Any]:
     purchases = expected_purchases(bg, weeks, x, t_x, big_t)
     spend = purchases * expected_spend(gg, x, monetary)
     scored = time.perf_counter()
+    churn = churn_report(
+        p_no_purchase(bg, weeks, x, t_x, big_t), summary["purchases"].to_numpy() == 0
+    )
     return {
         "customers": len(summary),
         "transactions": len(tx),
@@ -76,6 +80,7 @@ def cdnow(which: Literal["sample", "full"]) -> dict[str, Any]:
             purchases, summary["purchases"].to_numpy(np.float64)
         ).as_dict(),
         "holdout_spend": holdout_error(spend, summary["spend"].to_numpy(np.float64)).as_dict(),
+        "churn_no_holdout_purchase": churn.as_json(),
         "seconds": {
             "load": round(loaded - started, 3),
             "summarise": round(summarised - loaded, 3),
