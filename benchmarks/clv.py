@@ -1,0 +1,197 @@
+"""Lifetime value on CDNOW (the published benchmark) and scoring a million customers.
+
+For the CDNOW 1/10 sample (2,357 customers) and the full file (23,570), with the
+published split (calibration 1997-01-01..1997-09-30, holdout to 1998-06-30, 39 weeks
+each; purchases counted per day, time in weeks):
+
+* fitted BG/NBD r, alpha, a, b and Gamma-Gamma p, q, v;
+* holdout repeat purchases and spend, predicted against actual: aggregate error and
+  per-customer MAE;
+* time to summarise, fit, and score.
+
+Then 1,000,000 synthetic customers drawn from the BG/NBD and Gamma-Gamma processes with
+the full-file parameters are scored (expected purchases over 39 weeks, P(alive),
+expected spend per purchase, and a 12-month discounted CLV), timed best of ``--runs``.
+
+    python benchmarks/clv.py            # writes benchmarks/results/clv.json
+    python benchmarks/clv.py --customers 100000 --runs 1   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
+from storelens.predict.churn import churn_report, p_no_purchase
+from storelens.predict.clv import (
+    BgNbdParams,
+    GammaGammaParams,
+    expected_purchases,
+    expected_spend,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    lifetime_value,
+    p_alive,
+)
+from storelens.predict.evaluate import PERIOD_CONVENTION, holdout_error
+from storelens.predict.summary import DAYS_PER_PERIOD, summarise
+
+RESULTS = Path(__file__).with_name("results")
+console = Console(width=140)
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def cdnow(which: Literal["sample", "full"]) -> dict[str, Any]:
+    started = time.perf_counter()
+    tx = load_cdnow(which)
+    loaded = time.perf_counter()
+    summary = summarise(tx, CALIBRATION_END, HOLDOUT_END)
+    summarised = time.perf_counter()
+    bg, gg = fit_bgnbd(summary), fit_gamma_gamma(summary)
+    fitted = time.perf_counter()
+    x, t_x, big_t, monetary = (
+        summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T", "monetary")
+    )
+    weeks = (HOLDOUT_END - CALIBRATION_END).days / DAYS_PER_PERIOD
+    purchases = expected_purchases(bg, weeks, x, t_x, big_t)
+    spend = purchases * expected_spend(gg, x, monetary)
+    scored = time.perf_counter()
+    churn = churn_report(
+        p_no_purchase(bg, weeks, x, t_x, big_t), summary["purchases"].to_numpy() == 0
+    )
+    return {
+        "customers": len(summary),
+        "transactions": len(tx),
+        "bgnbd": {k: round(v, 4) for k, v in bg.as_dict().items()},
+        "gamma_gamma": {k: round(v, 4) for k, v in gg.as_dict().items()},
+        "holdout_repeat_purchases": holdout_error(
+            purchases, summary["purchases"].to_numpy(np.float64)
+        ).as_dict(),
+        "holdout_spend": holdout_error(spend, summary["spend"].to_numpy(np.float64)).as_dict(),
+        "churn_no_holdout_purchase": churn.as_json(),
+        "seconds": {
+            "load": round(loaded - started, 3),
+            "summarise": round(summarised - loaded, 3),
+            "fit_bgnbd_and_gamma_gamma": round(fitted - summarised, 3),
+            "score": round(scored - fitted, 4),
+        },
+    }
+
+
+def synthetic(n: int, bg: BgNbdParams, gg: GammaGammaParams, seed: int = 7) -> Arrays:
+    """Summaries of ``n`` customers simulated from the BG/NBD and Gamma-Gamma processes.
+
+    Purchases arrive as a Poisson process (rate ~ Gamma(r, alpha)); after each repeat
+    purchase a customer drops out with probability p ~ Beta(a, b), so the number of
+    repeat purchases is min(Poisson count, Geometric(p)); given n arrivals in (0, T],
+    the x-th falls at T times a Beta(x, n - x + 1) draw. Times are rounded to whole days
+    because :mod:`storelens.predict.summary` counts in days.
+    """
+    rng = np.random.default_rng(seed)
+    # First purchases spread over a quarter, as CDNOW's; times in whole days, as summaries give.
+    big_t = rng.integers(182, 274, n) / DAYS_PER_PERIOD
+    rate = rng.gamma(bg.r, 1.0 / bg.alpha, n)
+    drop = rng.beta(bg.a, bg.b, n)
+    arrivals = rng.poisson(rate * big_t)
+    x = np.minimum(arrivals, rng.geometric(drop)).astype(np.float64)
+    repeat = x > 0
+    t_x = np.zeros(n)
+    last = big_t[repeat] * rng.beta(x[repeat], arrivals[repeat] - x[repeat] + 1)
+    t_x[repeat] = np.floor(last * DAYS_PER_PERIOD) / DAYS_PER_PERIOD
+    nu = rng.gamma(gg.q, 1.0 / gg.v, n)
+    monetary = np.zeros(n)
+    monetary[repeat] = rng.gamma(gg.p * x[repeat], 1.0 / (nu[repeat] * x[repeat]))
+    return x, t_x, big_t, monetary
+
+
+def score_million(n: int, runs: int, bg: BgNbdParams, gg: GammaGammaParams) -> dict[str, Any]:
+    x, t_x, big_t, monetary = synthetic(n, bg, gg)
+    core, clv = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        expected_purchases(bg, 39.0, x, t_x, big_t)
+        p_alive(bg, x, t_x, big_t)
+        expected_spend(gg, x, monetary)
+        middle = time.perf_counter()
+        lifetime_value(bg, gg, x, t_x, big_t, monetary, months=12, monthly_discount=0.01)
+        core.append(middle - started)
+        clv.append(time.perf_counter() - middle)
+    return {
+        "customers": n,
+        "repeat_buyers": int((x > 0).sum()),
+        "runs": runs,
+        "seconds_purchases_alive_spend": round(min(core), 3),
+        "seconds_clv_12_months": round(min(clv), 3),
+        "seconds_total": round(min(core) + min(clv), 3),
+        "target_seconds": 10.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    figures = {which: cdnow(which) for which in ("sample", "full")}
+    full = figures["full"]
+    bg = BgNbdParams(**full["bgnbd"])
+    gg = GammaGammaParams(**full["gamma_gamma"])
+    scoring = score_million(args.customers, args.runs, bg, gg)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    table = Table(title=f"CDNOW, BG/NBD + Gamma-Gamma ({PERIOD_CONVENTION})")
+    for col in ("file", "customers", "r", "alpha", "a", "b", "predicted", "actual", "error", "MAE"):
+        table.add_column(col, justify="right")
+    for which, f in figures.items():
+        p, h = f["bgnbd"], f["holdout_repeat_purchases"]
+        table.add_row(
+            which,
+            str(f["customers"]),
+            *(f"{p[k]:.3f}" for k in ("r", "alpha", "a", "b")),
+            f"{h['predicted']:.0f}",
+            f"{h['actual']:.0f}",
+            f"{h['aggregate_error_pct']:+.2f} %",
+            f"{h['mae']:.3f}",
+        )
+    console.print(table)
+    console.print(
+        f"scoring {scoring['customers']:,} customers: {scoring['seconds_total']} s "
+        f"({scoring['seconds_purchases_alive_spend']} s purchases, P(alive), spend; "
+        f"{scoring['seconds_clv_12_months']} s 12-month CLV); peak RSS {peak_mib:.0f} MiB"
+    )
+    result = {
+        "benchmark": "clv",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "split": {
+            "calibration_end": CALIBRATION_END.isoformat(),
+            "holdout_end": HOLDOUT_END.isoformat(),
+            "period": PERIOD_CONVENTION,
+        },
+        "published_sample": {
+            "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+            "holdout_repeat_purchases": {"predicted": 1653, "actual": 1882, "mae": 0.79},
+        },
+        "cdnow": figures,
+        "scoring": scoring,
+        "peak_rss_mib": round(peak_mib),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "clv.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""``storelens predict``: lifetime value and churn commands (mounted in the main CLI).
+
+Heavy imports (pandas, lifetimes) wait until a command runs, so ``storelens --help``
+stays fast and works without the ``predict`` extra.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from storelens.core.errors import MissingExtra
+
+__all__ = ["predict_app"]
+
+predict_app = typer.Typer(
+    help="Predictive analytics: lifetime value, churn risk, segments.", no_args_is_help=True
+)
+
+
+@predict_app.callback()
+def _group() -> None:
+    """Predictive analytics: lifetime value, churn risk, segments."""
+    # A callback keeps ``eval-clv`` a subcommand even while it is the only one.
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _day(value: datetime) -> date:
+    return value.date()
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _pct(value: float | None) -> str:
+    return "n/a (nothing happened)" if value is None else f"{value:+.1f} %"
+
+
+@predict_app.command("eval-clv")
+def eval_clv(
+    transactions: Annotated[
+        Path, typer.Option("--transactions", help="CSV with customer_id,date,amount")
+    ],
+    calibration_end: Annotated[
+        datetime,
+        typer.Option("--calibration-end", formats=["%Y-%m-%d"], help="last day fitted on"),
+    ],
+    holdout_end: Annotated[
+        datetime,
+        typer.Option("--holdout-end", formats=["%Y-%m-%d"], help="last day predicted"),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Fit BG/NBD + Gamma-Gamma up to the calibration end and score the holdout against it."""
+    try:
+        from storelens.predict.clv import FitError
+        from storelens.predict.evaluate import PERIOD_CONVENTION, evaluate_clv
+        from storelens.predict.transactions import (
+            TransactionFileError,
+            check_window,
+            read_transactions,
+        )
+    except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
+        raise _fail(str(exc)) from exc
+    cal_end, hold_end = _day(calibration_end), _day(holdout_end)
+    try:
+        check_window(cal_end, hold_end)  # before reading a large file
+        result = evaluate_clv(read_transactions(transactions), cal_end, hold_end)
+    except (TransactionFileError, FitError, MissingExtra) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console(width=120)
+    console.print(
+        f"calibration to {cal_end}, holdout to {hold_end} ({result.holdout_weeks:.1f} weeks); "
+        f"{result.customers} customers, {result.repeat_buyers} repeat buyers; {PERIOD_CONVENTION}",
+        highlight=False,
+    )
+    p, g = result.bgnbd, result.gamma_gamma
+    console.print(
+        _table(
+            "fitted parameters",
+            [
+                ("BG/NBD r, α", f"{p.r:.3f}, {p.alpha:.3f}"),
+                ("BG/NBD a, b", f"{p.a:.3f}, {p.b:.3f}"),
+                ("Gamma-Gamma p, q, ν", f"{g.p:.3f}, {g.q:.3f}, {g.v:.3f}"),
+            ],
+        )
+    )
+    for title, err in (
+        ("holdout repeat purchases", result.purchases),
+        ("holdout spend", result.spend),
+    ):
+        console.print(
+            _table(
+                f"BG/NBD: {title}",
+                [
+                    ("predicted", f"{err.predicted:,.1f}"),
+                    ("actual", f"{err.actual:,.1f}"),
+                    ("aggregate error", _pct(err.aggregate_error_pct)),
+                    ("per-customer MAE", f"{err.mae:.3f}"),
+                ],
+            )
+        )

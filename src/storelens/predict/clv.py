@@ -1,0 +1,185 @@
+"""BG/NBD purchase counts, P(alive), Gamma-Gamma spend and discounted lifetime value.
+
+Fitting is done by ``lifetimes`` (the maintained reference implementation; it runs on
+numpy 2 and pandas 2.x), imported only when a fit is asked for so that the base install
+stays light. Scoring is done here in plain numpy over the fitted parameters: the
+formulas are four lines each, and evaluating them on arrays scores a million customers
+in well under a second, where going through the fitter's pandas plumbing would not.
+``tests/predict/test_clv.py`` holds the scores equal to lifetimes' own.
+
+Times are in the periods of :mod:`storelens.predict.summary` (weeks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from storelens.core.errors import MissingExtra, StorelensError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "WEEKS_PER_MONTH",
+    "BgNbdParams",
+    "FitError",
+    "GammaGammaParams",
+    "expected_purchases",
+    "expected_spend",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+    "lifetime_value",
+    "p_alive",
+]
+
+Array = npt.NDArray[np.float64]
+WEEKS_PER_MONTH = 4.345  # lifetimes' own month for weekly data, kept so CLVs agree
+
+
+class FitError(StorelensError):
+    """The data cannot support the model (too few customers, or no repeat buyers)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BgNbdParams:
+    """BG/NBD: purchase rate ~ Gamma(r, alpha); dropout probability ~ Beta(a, b)."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GammaGammaParams:
+    """Gamma-Gamma: a customer's mean spend ~ Gamma(q, v) over Gamma(p, ·) transactions."""
+
+    p: float
+    q: float
+    v: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _lifetimes() -> Any:
+    try:
+        import lifetimes
+    except ImportError as exc:  # pragma: no cover - the dev install has it
+        raise MissingExtra("lifetime-value models", "predict") from exc
+    return lifetimes
+
+
+def fit_bgnbd(summary: pd.DataFrame) -> BgNbdParams:
+    """Maximum-likelihood BG/NBD on ``frequency``, ``recency``, ``T`` (no penalty)."""
+    lifetimes = _lifetimes()
+    if len(summary) < 4:
+        raise FitError(f"BG/NBD needs at least 4 customers, got {len(summary)}")
+    if not (summary["frequency"] > 0).any():
+        raise FitError("BG/NBD needs at least one repeat buyer in the calibration period")
+    fitter = lifetimes.BetaGeoFitter(penalizer_coef=0.0)
+    try:
+        fitter.fit(summary["frequency"], summary["recency"], summary["T"])
+    except lifetimes.utils.ConvergenceError as exc:
+        raise FitError(f"BG/NBD did not converge: {exc}") from exc
+    p = fitter.params_
+    return BgNbdParams(float(p["r"]), float(p["alpha"]), float(p["a"]), float(p["b"]))
+
+
+def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaParams:
+    """Gamma-Gamma on repeat buyers with a positive mean repeat spend."""
+    lifetimes = _lifetimes()
+    repeat = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
+    if len(repeat) < 3:
+        raise FitError(f"Gamma-Gamma needs at least 3 repeat buyers who spent, got {len(repeat)}")
+    fitter = lifetimes.GammaGammaFitter(penalizer_coef=0.0)
+    try:
+        fitter.fit(repeat["frequency"], repeat["monetary"])
+    except lifetimes.utils.ConvergenceError as exc:
+        raise FitError(f"Gamma-Gamma did not converge: {exc}") from exc
+    p = fitter.params_
+    return GammaGammaParams(float(p["p"]), float(p["q"]), float(p["v"]))
+
+
+def _alive_odds(params: BgNbdParams, x: Array, t_x: Array, big_t: Array) -> Array:
+    """Odds against being alive: 0 for one-time buyers, who cannot have dropped out yet."""
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    repeat = x > 0
+    ratio = np.where(repeat, a / np.maximum(b + x - 1, 1e-300), 0.0)
+    return np.where(repeat, ratio * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0.0)
+
+
+def p_alive(params: BgNbdParams, x: Array, t_x: Array, big_t: Array) -> Array:
+    """P(still a customer) given ``x`` repeat purchases, last at ``t_x``, observed for ``T``."""
+    return 1.0 / (1.0 + _alive_odds(params, x, t_x, big_t))
+
+
+def _growth(params: BgNbdParams, horizon: float | Array, x: Array, big_t: Array) -> Array:
+    """The part of expected purchases that depends on the horizon (the costly hyp2f1)."""
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    h = np.asarray(horizon, dtype=np.float64)
+    decay = ((alpha + big_t) / (alpha + big_t + h)) ** (r + x)
+    result: Array = 1.0 - decay * hyp2f1(r + x, b + x, a + b + x - 1, h / (alpha + big_t + h))
+    return result
+
+
+def expected_purchases(
+    params: BgNbdParams, t: float | Array, x: Array, t_x: Array, big_t: Array
+) -> Array:
+    """Expected purchases in the next ``t`` periods, conditional on each customer's history."""
+    a, b = params.a, params.b
+    first = (a + b + x - 1) / (a - 1)
+    result: Array = (
+        first * _growth(params, t, x, big_t) / (1.0 + _alive_odds(params, x, t_x, big_t))
+    )
+    return result
+
+
+def expected_spend(params: GammaGammaParams, x: Array, monetary: Array) -> Array:
+    """Expected mean spend per purchase: shrinks each customer's mean toward the population's."""
+    p, q, v = params.p, params.q, params.v
+    population = p * v / (q - 1)
+    weight = p * x / (p * x + q - 1)
+    result: Array = (1 - weight) * population + weight * monetary
+    return result
+
+
+def lifetime_value(
+    purchases: BgNbdParams,
+    spend: GammaGammaParams,
+    x: Array,
+    t_x: Array,
+    big_t: Array,
+    monetary: Array,
+    *,
+    months: int = 12,
+    monthly_discount: float = 0.01,
+) -> Array:
+    """Discounted expected revenue over ``months``, month by month (as lifetimes computes it).
+
+    The horizon-dependent term depends only on (x, T), and summaries count days, so a
+    store's million customers share a few thousand such pairs: it is evaluated once per
+    pair and month instead of once per customer and month.
+    """
+    if months < 1:
+        raise ValueError("months must be at least 1")
+    a, b = purchases.a, purchases.b
+    pairs, where = np.unique(x + 1j * big_t, return_inverse=True)
+    fixed = (a + b + x - 1) / (a - 1) / (1.0 + _alive_odds(purchases, x, t_x, big_t))
+    per_purchase = expected_spend(spend, x, monetary)
+    total = np.zeros_like(x, dtype=np.float64)
+    before = np.zeros_like(x, dtype=np.float64)
+    for month in range(1, months + 1):
+        upto = fixed * _growth(purchases, month * WEEKS_PER_MONTH, pairs.real, pairs.imag)[where]
+        total += per_purchase * (upto - before) / (1.0 + monthly_discount) ** month
+        before = upto
+    return total

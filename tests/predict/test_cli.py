@@ -1,0 +1,99 @@
+"""``storelens predict eval-clv`` as a user runs it: CDNOW figures, and bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from storelens.cli import app
+from storelens.predict.cdnow import load_cdnow
+
+runner = CliRunner()
+WINDOW = ["--calibration-end", "1997-09-30", "--holdout-end", "1998-06-30"]
+
+
+@pytest.fixture(scope="module")
+def cdnow_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CDNOW sample as a shop would export it, with a column the command must ignore."""
+    tx = load_cdnow("sample")
+    tx["date"] = tx["date"].dt.strftime("%Y-%m-%d")
+    tx["store"] = "web"
+    path = tmp_path_factory.mktemp("cdnow") / "cdnow.csv"
+    tx.to_csv(path, index=False)
+    return path
+
+
+def test_json_reports_the_classic_model_on_cdnow(cdnow_csv: Path) -> None:
+    result = runner.invoke(
+        app, ["predict", "eval-clv", "--transactions", str(cdnow_csv), *WINDOW, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["customers"] == 2357
+    assert body["holdout_weeks"] == 39.0
+    bg = body["bgnbd"]
+    assert {k: round(v, 3) for k, v in bg["params"].items()} == {
+        "r": 0.243,
+        "alpha": 4.414,
+        "a": 0.793,
+        "b": 2.426,
+    }
+    assert (round(bg["predicted"]), bg["actual"], bg["aggregate_error_pct"]) == (
+        1653,
+        1882.0,
+        -12.15,
+    )
+    assert bg["mae"] == 0.7855
+    assert bg["spend"]["actual"] == 70976.39
+
+
+def test_tables_show_parameters_and_errors(cdnow_csv: Path) -> None:
+    result = runner.invoke(app, ["predict", "eval-clv", "--transactions", str(cdnow_csv), *WINDOW])
+    assert result.exit_code == 0, result.output
+    assert "0.243, 4.414" in result.output
+    assert "-12.1 %" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("customer_id,amount\nc1,1\n", "line 1, column 'date': missing column"),
+        ("customer_id,date,amount\nc1,1997-02-30,1\n", "line 2, column 'date': cannot read"),
+        ("customer_id,date,amount\nc1,1997-02-01,1\nc1,1997-03-01,-2\n", "line 3, column 'amount'"),
+    ],
+)
+def test_bad_file_exits_2_naming_line_and_column(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    result = runner.invoke(app, ["predict", "eval-clv", "--transactions", str(path), *WINDOW])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_holdout_before_calibration_end_exits_2(cdnow_csv: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "eval-clv",
+            "--transactions",
+            str(cdnow_csv),
+            "--calibration-end",
+            "1997-09-30",
+            "--holdout-end",
+            "1997-09-01",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "'--holdout-end': holdout end 1997-09-01 is not after" in " ".join(result.output.split())
+
+
+def test_too_little_data_to_fit_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.csv"
+    path.write_text("customer_id,date,amount\nc1,1997-02-01,1\nc2,1997-02-03,2\n")
+    result = runner.invoke(app, ["predict", "eval-clv", "--transactions", str(path), *WINDOW])
+    assert result.exit_code == 2
+    assert "BG/NBD needs at least 4 customers" in " ".join(result.output.split())

@@ -1,0 +1,95 @@
+"""Transaction files: a bad cell is named by its line and column; extra columns are ignored."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from storelens.predict.transactions import TransactionFileError, check_window, read_transactions
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tx.csv"
+    path.write_text(text)
+    return path
+
+
+def _error(tmp_path: Path, text: str) -> TransactionFileError:
+    with pytest.raises(TransactionFileError) as caught:
+        read_transactions(_write(tmp_path, text))
+    return caught.value
+
+
+def test_reads_required_columns_and_drops_the_rest(tmp_path: Path) -> None:
+    frame = read_transactions(
+        _write(
+            tmp_path,
+            "store,customer_id,amount,date\n"
+            "s1,c1,10.5,2024-03-01\n"
+            "s1, c2 ,0,2024-03-02T23:30:00+00:00\n"
+            "s2,c1,3,20240305\n",
+        )
+    )
+    assert list(frame.columns) == ["customer_id", "date", "amount"]
+    assert frame["customer_id"].tolist() == ["c1", "c2", "c1"]
+    assert frame["date"].tolist() == [
+        pd.Timestamp("2024-03-01"),
+        pd.Timestamp("2024-03-02"),
+        pd.Timestamp("2024-03-05"),
+    ]
+    assert frame["amount"].tolist() == [10.5, 0.0, 3.0]
+
+
+def test_offset_timestamps_count_on_their_utc_day(tmp_path: Path) -> None:
+    frame = read_transactions(
+        _write(tmp_path, "customer_id,date,amount\nc1,2024-03-02T01:00:00+02:00,1\n")
+    )
+    assert frame["date"].tolist() == [pd.Timestamp("2024-03-01")]
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    err = _error(tmp_path, "customer_id,when,amount\nc1,2024-03-01,1\n")
+    assert (err.line, err.column) == (1, "date")
+    assert str(err) == "line 1, column 'date': missing column (found: customer_id, when, amount)"
+
+
+def test_unparseable_date_names_line_and_column(tmp_path: Path) -> None:
+    err = _error(
+        tmp_path, "customer_id,date,amount\nc1,2024-03-01,1\nc2,2024-03-02,2\nc3,03/13/2024,3\n"
+    )
+    assert (err.line, err.column) == (4, "date")
+    assert str(err) == "line 4, column 'date': cannot read '03/13/2024' as an ISO 8601 date"
+
+
+def test_negative_amount_names_line_and_column(tmp_path: Path) -> None:
+    err = _error(tmp_path, "customer_id,date,amount\nc1,2024-03-01,1\nc1,2024-03-02,-4.5\n")
+    assert (err.line, err.column) == (3, "amount")
+    assert "negative amount -4.5" in str(err)
+
+
+@pytest.mark.parametrize("bad", ["", "ten", "nan", "inf"])
+def test_unreadable_amount_names_line_and_column(tmp_path: Path, bad: str) -> None:
+    err = _error(tmp_path, f"customer_id,date,amount\nc1,2024-03-01,{bad}\n")
+    assert (err.line, err.column) == (2, "amount")
+
+
+def test_empty_customer_id_is_refused(tmp_path: Path) -> None:
+    err = _error(tmp_path, "customer_id,date,amount\nc1,2024-03-01,1\n  ,2024-03-01,1\n")
+    assert (err.line, err.column) == (3, "customer_id")
+
+
+def test_missing_and_empty_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(TransactionFileError, match="no such file"):
+        read_transactions(tmp_path / "absent.csv")
+    assert "empty" in str(_error(tmp_path, ""))
+
+
+@pytest.mark.parametrize("holdout_end", [date(2024, 6, 30), date(2024, 5, 1)])
+def test_holdout_must_end_after_calibration(holdout_end: date) -> None:
+    with pytest.raises(TransactionFileError) as caught:
+        check_window(date(2024, 6, 30), holdout_end)
+    assert caught.value.column == "--holdout-end"
+    assert caught.value.line is None
