@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from storelens.core.errors import FieldError, field_errors
+from storelens.core.errors import FieldError, InvalidInput, field_errors
 from storelens.core.events import EVENT_TYPES, Event, event_adapter, event_batch_adapter
 from storelens.storage.eventlog import EventLog
 
@@ -131,19 +131,21 @@ def ingest_json(
     return ingest_items(log, items, store_scope=store_scope)
 
 
-class BadBody(ValueError):
+class BadBody(InvalidInput):
     """The request body as a whole is unusable (as opposed to some bad events in it)."""
 
 
 class InvalidJSON(BadBody):
-    pass
+    error_type = "json_invalid"
 
 
 class NotAnArray(BadBody):
-    pass
+    error_type = "list_type"
 
 
 class BatchTooLarge(BadBody):
+    error_type = "too_long"
+
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"batch of {size} events is over the limit of {limit}")
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter
+from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter, SettingsDep
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import event_batch_adapter
-from storelens.ingest.batch import BadBody, BatchTooLarge, InvalidJSON, NotAnArray, ingest_json
+from storelens.ingest.batch import ingest_json
 from storelens.privacy import audit
 from storelens.storage.eventlog import EventQuery
 
@@ -41,34 +41,20 @@ _BODY_DOC = {
 }
 
 
-_BODY_STATUS: dict[type[BadBody], int] = {InvalidJSON: 400, NotAnArray: 422, BatchTooLarge: 413}
-
-
-async def _read_body(request: Request) -> bytes:
-    limit = request.app.state.settings.max_body_mb * 1024 * 1024
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, detail=f"body over {limit // 1024 // 1024} MB")
-    body = await request.body()
-    if len(body) > limit:
-        raise HTTPException(413, detail=f"body over {limit // 1024 // 1024} MB")
-    return body
-
-
 @router.post("", openapi_extra=_BODY_DOC)
 async def post_events(
-    request: Request, principal: EventWriter, event_log: EventLogDep
+    request: Request, principal: EventWriter, event_log: EventLogDep, settings: SettingsDep
 ) -> IngestResult:
     """Append a batch; each event is accepted, a duplicate (same id seen before), or
     rejected with field-level errors. One bad event never rejects the batch."""
-    body = await _read_body(request)
-    max_items = request.app.state.settings.max_batch
-    try:
-        report = await run_in_threadpool(
-            ingest_json, event_log, body, max_items=max_items, store_scope=principal.store_scope
-        )
-    except BadBody as exc:
-        raise HTTPException(_BODY_STATUS[type(exc)], detail=str(exc)) from exc
+    body = await request.body()  # BodyLimit has already refused anything too large
+    report = await run_in_threadpool(
+        ingest_json,
+        event_log,
+        body,
+        max_items=settings.max_batch,
+        store_scope=principal.store_scope,
+    )
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(report.accepted)
     counter.labels("duplicate").inc(report.duplicates)
