@@ -7,13 +7,17 @@ Store-bound types (POS, orders, sensors, vision) require ``store_id``; chain-wid
 ones (CRM records, web sessions, consent) may leave it empty.
 
 Timestamps must carry a timezone and are normalised to UTC, so time-range queries
-compare like with like on every backend.
+compare like with like on every backend. Validated with an :class:`EventTimeWindow`
+in the pydantic context (every ingest path passes one), a time too far in the future
+or before the floor date is refused for that event alone: one event stamped 2099
+would otherwise drag every time-driven projection decades ahead.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -25,8 +29,10 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "CONSENT_PURPOSES",
@@ -43,6 +49,7 @@ __all__ = [
     "EspressoShotEvent",
     "Event",
     "EventBase",
+    "EventTimeWindow",
     "HeatmapEvent",
     "HeatmapGrid",
     "LineCrossedEvent",
@@ -74,8 +81,61 @@ __all__ = [
 ]
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+_WINDOW_KEY = "event_time_window"
+
+
+@dataclass(frozen=True, slots=True)
+class EventTimeWindow:
+    """The event times an ingest accepts: from ``earliest`` to ``now + max_future``.
+
+    ``now`` is taken once per batch by the caller (a clock it can inject), not read
+    inside the validator, so a test or a replay decides what "now" is.
+    """
+
+    now: datetime
+    max_future: timedelta = MAX_FUTURE_SKEW
+    earliest: datetime = EARLIEST_EVENT_TIME
+
+    @property
+    def latest(self) -> datetime:
+        return self.now + self.max_future
+
+    def context(self) -> dict[str, Any]:
+        """The pydantic validation context that applies this window."""
+        return {_WINDOW_KEY: self}
+
+    def check(self, ts: datetime) -> None:
+        if ts < self.earliest:
+            raise PydanticCustomError(
+                "event_time_too_early",
+                "event time {ts} is before the earliest accepted time {earliest}",
+                {"ts": ts.isoformat(), "earliest": self.earliest.isoformat()},
+            )
+        if ts > self.latest:
+            raise PydanticCustomError(
+                "event_time_in_future",
+                "event time {ts} is more than {skew_s} s ahead of the server clock ({now})",
+                {
+                    "ts": ts.isoformat(),
+                    "skew_s": int(self.max_future.total_seconds()),
+                    "now": self.now.isoformat(),
+                },
+            )
+
+
+def _to_utc(value: datetime, info: ValidationInfo) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC time: not a batch failure
+        raise PydanticCustomError(
+            "event_time_out_of_range", "time is out of range once converted to UTC"
+        ) from None
+    window = info.context.get(_WINDOW_KEY) if isinstance(info.context, dict) else None
+    if isinstance(window, EventTimeWindow):
+        window.check(utc)
+    return utc
 
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]

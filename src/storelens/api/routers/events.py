@@ -8,7 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter, SettingsDep
+from storelens.api.deps import (
+    AnalystOrAdmin,
+    EngineDep,
+    EventLogDep,
+    EventWindow,
+    EventWriter,
+    SettingsDep,
+)
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import event_batch_adapter
 from storelens.ingest.batch import ingest_json
@@ -43,7 +50,11 @@ _BODY_DOC = {
 
 @router.post("", openapi_extra=_BODY_DOC)
 async def post_events(
-    request: Request, principal: EventWriter, event_log: EventLogDep, settings: SettingsDep
+    request: Request,
+    principal: EventWriter,
+    event_log: EventLogDep,
+    settings: SettingsDep,
+    window: EventWindow,
 ) -> IngestResult:
     """Append a batch; each event is accepted, a duplicate (same id seen before), or
     rejected with field-level errors. One bad event never rejects the batch."""
@@ -53,6 +64,7 @@ async def post_events(
         event_log,
         body,
         max_items=settings.max_batch,
+        window=window,
         store_scope=principal.store_scope,
     )
     counter = request.app.state.metrics.events
