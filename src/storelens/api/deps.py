@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import Engine
 
+from storelens import stores
 from storelens.accounts import Role
 from storelens.api.auth import Principal, allow
 from storelens.config import Settings
@@ -17,14 +19,20 @@ from storelens.core.events import EventTimeWindow
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
+    "MAX_ROW_NUMBER",
+    "QUERY_TIME_RANGE",
     "AdminOnly",
+    "After",
     "AnalystOrAdmin",
     "AnyPerson",
     "EngineDep",
     "EventLogDep",
     "EventWindow",
     "EventWriter",
+    "KnownStore",
     "Now",
+    "Offset",
+    "QueryTime",
     "SettingsDep",
     "current_time",
 ]
@@ -68,3 +76,43 @@ AdminOnly = Annotated[Principal, allow(Role.admin)]
 AnalystOrAdmin = Annotated[Principal, allow(Role.admin, Role.analyst)]
 AnyPerson = Annotated[Principal, allow(Role.admin, Role.analyst, Role.staff)]
 EventWriter = Annotated[Principal, allow(Role.admin, Role.device)]
+
+
+MAX_ROW_NUMBER = 2**62
+"""Bound on offsets and positions: SQLite integers are signed 64-bit, and
+``offset + limit`` must not overflow either."""
+
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW_NUMBER, description="rows to skip")]
+After = Annotated[
+    int,
+    Query(ge=0, le=MAX_ROW_NUMBER, description="return events after this log position"),
+]
+
+QUERY_TIME_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+"""Times a query may name. Outside it no data exists, and near year 1 or 9999 a
+conversion to UTC or to the store's zone overflows."""
+
+
+def _in_query_range(value: datetime) -> datetime:
+    lo, hi = QUERY_TIME_RANGE
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"must be between {lo.isoformat()} and {hi.isoformat()}") from None
+    if not lo <= utc <= hi:
+        raise ValueError(f"must be between {lo.isoformat()} and {hi.isoformat()}")
+    return utc
+
+
+QueryTime = Annotated[AwareDatetime, AfterValidator(_in_query_range)]
+"""A time query parameter: with a UTC offset (a naive time is ambiguous) and in range."""
+
+
+def _known_store(engine: EngineDep, store_id: Annotated[str, Path(max_length=64)]) -> str:
+    with engine.connect() as conn:
+        stores.get_store(conn, store_id)  # NotFound -> 404, for deleted stores too
+    return store_id
+
+
+KnownStore = Annotated[str, Depends(_known_store)]
+"""The ``{store_id}`` of a store sub-route, checked to exist."""
