@@ -18,14 +18,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from storelens.core.errors import AuthError, Conflict, Forbidden, InvalidInput, NotFound
-from storelens.ingest.batch import BatchTooLarge, InvalidJSON
+from storelens.core.errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MalformedInput,
+    NotFound,
+)
+from storelens.ingest.batch import BatchTooLarge
 
 __all__ = ["ERROR_RESPONSES", "error_responses", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
-_INPUT_STATUS: dict[type[InvalidInput], int] = {InvalidJSON: 400, BatchTooLarge: 413}
+_INPUT_STATUS: dict[type[InvalidInput], int] = {MalformedInput: 400, BatchTooLarge: 413}
 """Input errors whose status is not 422; looked up along the exception's class chain."""
 
 

@@ -6,8 +6,9 @@
     ├── ConfigError          settings or a layout file that cannot be used
     │   └── LayoutError      a store layout, naming the bad key (also InvalidInput)
     ├── InvalidInput         the caller's input is wrong: 4xx, with field-level errors
+    │   ├── MalformedInput   bytes that are not the declared format at all (400)
     │   ├── BadBody          a request body unusable as a whole (ingest.batch)
-    │   │   ├── InvalidJSON      not JSON at all (400)
+    │   │   ├── InvalidJSON      not JSON at all (400; also a MalformedInput)
     │   │   ├── NotAnArray       JSON, but not an array of events
     │   │   └── BatchTooLarge    more items than STORELENS_MAX_BATCH (413)
     │   ├── UnreadableRecords an import upload that cannot be read as rows
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidInput",
     "LayoutError",
     "Loc",
+    "MalformedInput",
     "MissingExtra",
     "NotFound",
     "StorelensError",
@@ -112,6 +114,12 @@ class InvalidInput(StorelensError, ValueError):
         self.errors: list[FieldError] = list(errors) or [
             FieldError.at(self.where, message, self.error_type)
         ]
+
+
+class MalformedInput(InvalidInput):
+    """Bytes that are not the declared format at all: not UTF-8, not JSON."""
+
+    error_type = "body_malformed"
 
 
 class UnreadableRecords(InvalidInput):

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from storelens.core.errors import FieldError, InvalidInput, field_errors
+from storelens.core.errors import FieldError, InvalidInput, MalformedInput, field_errors
 from storelens.core.events import (
     EVENT_TYPES,
     Event,
@@ -158,7 +158,7 @@ class BadBody(InvalidInput):
     """The request body as a whole is unusable (as opposed to some bad events in it)."""
 
 
-class InvalidJSON(BadBody):
+class InvalidJSON(BadBody, MalformedInput):
     error_type = "json_invalid"
 
 

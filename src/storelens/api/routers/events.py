@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from storelens.api.deps import (
+    After,
     AnalystOrAdmin,
     EngineDep,
     EventLogDep,
     EventWindow,
     EventWriter,
+    QueryTime,
     SettingsDep,
 )
+from storelens.api.errors import error_responses
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import event_batch_adapter
 from storelens.ingest.batch import ingest_json
 from storelens.privacy import audit
 from storelens.storage.eventlog import EventQuery
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], responses=error_responses(403, 422))
 
 _BATCH_SCHEMA = event_batch_adapter.json_schema(ref_template="#/components/schemas/{model}")
 
@@ -48,7 +50,7 @@ _BODY_DOC = {
 }
 
 
-@router.post("", openapi_extra=_BODY_DOC)
+@router.post("", openapi_extra=_BODY_DOC, responses=error_responses(400, 403, 413, 422))
 async def post_events(
     request: Request,
     principal: EventWriter,
@@ -81,16 +83,13 @@ def get_events(
     engine: EngineDep,
     store_id: str | None = None,
     type: Annotated[list[str] | None, Query()] = None,  # the API's word
-    since: datetime | None = None,
-    until: datetime | None = None,
-    subject: str | None = None,
-    after: Annotated[int, Query(ge=0, description="return events after this log position")] = 0,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
+    subject: Annotated[str | None, Query(max_length=128)] = None,
+    after: After = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ListOf[EventPublic]:
     """Events in log order; page with ``after`` = the last ``seq`` you received."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, detail=f"{name} needs a timezone offset")
     rows = event_log.query(
         EventQuery(
             store_id=store_id,
