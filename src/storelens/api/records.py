@@ -50,7 +50,7 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
             if len(rows) > MAX_RECORDS:
                 break
     except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 chars)
-        line = reader.line_num
+        line = reader.reader.line_num  # DictReader.line_num lags on an error
         message = f"CSV line {line}: {exc}"
         raise UnreadableRecords(message, [FieldError.at(("body", line), message, "csv")]) from None
     return rows
