@@ -50,7 +50,7 @@ def _zone_or_utc(store_id: str, name: str) -> str:
     return name
 
 
-@router.get("/ops", response_model_by_alias=True)
+@router.get("/ops")
 def ops(
     store_id: KnownStore,
     _: AnyPerson,
@@ -143,7 +143,7 @@ def get_alert_rules(store_id: KnownStore, _: AnyPerson, engine: EngineDep) -> Al
     )
 
 
-@router.put("/alert-rules")
+@router.put("/alert-rules", responses=error_responses(403, 404, 413, 422))
 def put_alert_rules(
     store_id: KnownStore, rules: list[AlertRuleIn], principal: AdminOnly, engine: EngineDep
 ) -> AlertRuleSet:
