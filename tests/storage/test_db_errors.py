@@ -30,12 +30,15 @@ ROW = {"source_system": "crm", "source_record_id": "c-1", "email": EMAIL}
 def test_failing_statement_hides_its_values(
     engine: Engine, caplog: pytest.LogCaptureFixture, rows: list[dict[str, object]]
 ) -> None:
+    def insert_all() -> None:
+        with engine.begin() as conn:
+            for row in rows:
+                conn.execute(insert(customers), row)
+
     log = logging.getLogger("storelens.test")
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(IntegrityError) as failed:
-            with engine.begin() as conn:
-                for row in rows:
-                    conn.execute(insert(customers), row)
+            insert_all()
         log.error("insert failed", exc_info=failed.value)
     text = "".join(traceback.format_exception(failed.value))
     assert "SQL parameters hidden due to hide_parameters=True" in text

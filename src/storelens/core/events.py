@@ -16,8 +16,7 @@ would otherwise drag every time-driven projection decades ahead.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -33,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from storelens.core.event_time import WINDOW_KEY, EventTimeWindow
 
 __all__ = [
     "CONSENT_PURPOSES",
@@ -81,50 +82,6 @@ __all__ = [
 ]
 
 
-EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_FUTURE_SKEW = timedelta(minutes=5)
-_WINDOW_KEY = "event_time_window"
-
-
-@dataclass(frozen=True, slots=True)
-class EventTimeWindow:
-    """The event times an ingest accepts: from ``earliest`` to ``now + max_future``.
-
-    ``now`` is taken once per batch by the caller (a clock it can inject), not read
-    inside the validator, so a test or a replay decides what "now" is.
-    """
-
-    now: datetime
-    max_future: timedelta = MAX_FUTURE_SKEW
-    earliest: datetime = EARLIEST_EVENT_TIME
-
-    @property
-    def latest(self) -> datetime:
-        return self.now + self.max_future
-
-    def context(self) -> dict[str, Any]:
-        """The pydantic validation context that applies this window."""
-        return {_WINDOW_KEY: self}
-
-    def check(self, ts: datetime) -> None:
-        if ts < self.earliest:
-            raise PydanticCustomError(
-                "event_time_too_early",
-                "event time {ts} is before the earliest accepted time {earliest}",
-                {"ts": ts.isoformat(), "earliest": self.earliest.isoformat()},
-            )
-        if ts > self.latest:
-            raise PydanticCustomError(
-                "event_time_in_future",
-                "event time {ts} is more than {skew_s} s ahead of the server clock ({now})",
-                {
-                    "ts": ts.isoformat(),
-                    "skew_s": int(self.max_future.total_seconds()),
-                    "now": self.now.isoformat(),
-                },
-            )
-
-
 def _to_utc(value: datetime, info: ValidationInfo) -> datetime:
     try:
         utc = value.astimezone(UTC)
@@ -132,7 +89,7 @@ def _to_utc(value: datetime, info: ValidationInfo) -> datetime:
         raise PydanticCustomError(
             "event_time_out_of_range", "time is out of range once converted to UTC"
         ) from None
-    window = info.context.get(_WINDOW_KEY) if isinstance(info.context, dict) else None
+    window = info.context.get(WINDOW_KEY) if isinstance(info.context, dict) else None
     if isinstance(window, EventTimeWindow):
         window.check(utc)
     return utc
