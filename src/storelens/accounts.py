@@ -23,7 +23,7 @@ from enum import StrEnum
 from pwdlib import PasswordHash
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from storelens.core.errors import AuthError, Conflict, NotFound
+from storelens.core.errors import AuthError, Conflict, FieldError, InvalidInput, NotFound
 from storelens.core.events import EVENT_TYPES, STORE_BOUND_TYPES
 from storelens.storage.tables import api_keys, stores, users
 
@@ -139,12 +139,18 @@ def generate_password() -> str:
 
 def _check_password(password: str) -> None:
     if len(password) < 12:
-        raise ValueError("passwords must be at least 12 characters")
+        raise InvalidInput(
+            "passwords must be at least 12 characters",
+            [FieldError("password", "at least 12 characters", "too_short")],
+        )
 
 
 def create_user(conn: Connection, username: str, password: str, role: Role) -> User:
     if role not in PERSON_ROLES:
-        raise ValueError("devices use API keys, not user accounts")
+        raise InvalidInput(
+            "devices use API keys, not user accounts",
+            [FieldError("role", "devices use API keys, not user accounts", "role")],
+        )
     _check_password(password)
     exists = conn.execute(select(users.c.id).where(users.c.username == username)).first()
     if exists:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -75,6 +76,13 @@ class Settings(BaseSettings):
     login_backoff_max_s: int = Field(default=900, gt=0, le=24 * 3600)
     """The longest wait between attempts once a username+address is being slowed down."""
 
+    # Input bounds (issue 17): what the API refuses per item or per request.
+    event_max_future_skew_s: float = Field(default=300.0, ge=0, le=7 * 86_400)
+    """How far ahead of the server clock an event's time may be; later ones are refused
+    per item (devices' clocks drift a little; one event stamped 2099 must not count)."""
+    event_min_date: date = date(2000, 1, 1)
+    """Events stamped before this day (UTC) are refused per item."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -104,6 +112,18 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         return self
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_mb * 1024 * 1024
+
+    @property
+    def earliest_event_time(self) -> datetime:
+        return datetime.combine(self.event_min_date, datetime.min.time(), tzinfo=UTC)
+
+    @property
+    def event_max_future(self) -> timedelta:
+        return timedelta(seconds=self.event_max_future_skew_s)
 
     @property
     def is_sqlite(self) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "get_store",
     "list_stores",
     "load_layout_file",
+    "queue_zone_ids",
     "save_layout",
     "update_store",
 ]
@@ -173,3 +174,12 @@ def get_layout(conn: Connection, store_id: str) -> tuple[int, dict[str, Any]]:
     if row is None:
         raise NotFound(f"store {store_id!r} has no layout yet")
     return row.version, row.document
+
+
+def queue_zone_ids(conn: Connection, store_id: str) -> list[str]:
+    """Zones of the store's current layout whose kind is ``queue``."""
+    return list(
+        conn.execute(
+            select(zones.c.zone_id).where(zones.c.store_id == store_id, zones.c.kind == "queue")
+        ).scalars()
+    )

@@ -58,7 +58,8 @@ def test_malformed_bodies_are_client_errors(
         "/v1/events", content=body, headers={**device_key(), "Content-Type": "application/json"}
     )
     assert r.status_code == status
-    assert detail in r.json()["detail"]
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body"] and detail in error["msg"]
 
 
 def test_garbage_items_are_rejected_one_by_one(client: TestClient, device_key: DeviceKey) -> None:
@@ -88,7 +89,14 @@ def test_batch_over_the_limit_is_refused(
     small = settings.model_copy(update={"max_batch": 3})
     client = TestClient(create_app(small, engine=engine, run_projections=False))
     r = client.post("/v1/events", json=[raw_event() for _ in range(4)], headers=device_key())
-    assert r.status_code == 413 and "over the limit of 3" in r.json()["detail"]
+    assert r.status_code == 413
+    assert r.json()["detail"] == [
+        {
+            "loc": ["body"],
+            "msg": "batch of 4 events is over the limit of 3",
+            "type": "too_long",
+        }
+    ]
 
 
 def test_store_scoped_key(client: TestClient, device_key: DeviceKey, raw_event: RawEvent) -> None:

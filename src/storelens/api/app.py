@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens import __version__
+from storelens.api.bodylimit import BodyLimit
+from storelens.api.errors import install_error_handlers
 from storelens.api.metrics import ApiMetrics
 from storelens.api.ratelimit import limiter_for
 from storelens.api.routers import (
@@ -31,7 +31,6 @@ from storelens.api.routers import (
     system,
 )
 from storelens.config import Settings
-from storelens.core.errors import AuthError, Conflict, Forbidden, LayoutError, NotFound
 from storelens.processors import ProjectionLoop, default_projections, projection_health
 from storelens.staff.hub import StoreHub
 from storelens.staff.webhook import Webhook
@@ -63,44 +62,6 @@ class _MetricsMiddleware:
 def alert_message(row: dict[str, Any]) -> dict[str, Any]:
     """An alert row as JSON-ready data for devices and webhooks."""
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
-
-
-def _error(status: int, detail: Any) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _error(404, str(exc))
-
-    @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return _error(403, str(exc))
-
-    @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        return _error(401, str(exc))
-
-    @app.exception_handler(LayoutError)
-    async def _layout(_: Request, exc: LayoutError) -> JSONResponse:
-        return _error(422, [{"loc": exc.key, "msg": exc.message, "type": "layout"}])
-
-    @app.exception_handler(ValueError)
-    async def _value(_: Request, exc: ValueError) -> JSONResponse:
-        return _error(422, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
-        return _error(422, errors)
 
 
 def create_app(
@@ -179,6 +140,7 @@ def create_app(
         lambda: projection_health(event_log, app.state.projection_loop)
     )
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_mb * 1024 * 1024)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:  # for a dashboard served from another origin
         app.add_middleware(
@@ -187,7 +149,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
-    _install_error_handlers(app)
+    install_error_handlers(app)
     for module in (system, auth, events, stores, ops, products, customers, audit, deadletters):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure

@@ -1,4 +1,9 @@
-"""Reading record uploads (JSON array or CSV) for the import endpoints."""
+"""Reading record uploads (JSON array or CSV) for the import endpoints.
+
+Problems with the upload as a whole are :class:`UnreadableRecords` (a 422 naming the
+row where it can), never a 500: a CSV field over the csv module's field limit used to
+escape as ``csv.Error``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,17 @@ from typing import Any
 import orjson
 from fastapi import HTTPException, Request
 
+from storelens.api.errors import error_responses
 from storelens.api.schemas import ImportReport
-from storelens.core.errors import FieldError
+from storelens.core.errors import FieldError, MalformedInput, UnreadableRecords
 
-__all__ = ["RECORDS_BODY", "read_records", "report"]
+__all__ = [
+    "IMPORT_RESPONSES",
+    "MAX_RECORDS",
+    "RECORDS_BODY",
+    "read_records",
+    "report",
+]
 
 MAX_RECORDS = 100_000
 RECORDS_BODY: dict[str, Any] = {
@@ -26,6 +38,23 @@ RECORDS_BODY: dict[str, Any] = {
 }
 """OpenAPI description of an import body: a JSON array of objects, or CSV text."""
 
+IMPORT_RESPONSES = error_responses(400, 403, 413, 415, 422)
+
+
+def _csv_rows(text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    rows: list[dict[str, Any]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+            if len(rows) > MAX_RECORDS:
+                break
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 chars)
+        line = reader.reader.line_num  # DictReader.line_num lags on an error
+        message = f"CSV line {line}: {exc}"
+        raise UnreadableRecords(message, [FieldError.at(("body", line), message, "csv")]) from None
+    return rows
+
 
 async def read_records(request: Request) -> list[dict[str, Any]]:
     body = await request.body()
@@ -34,15 +63,15 @@ async def read_records(request: Request) -> list[dict[str, Any]]:
         try:
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise HTTPException(400, detail=f"CSV is not UTF-8: {exc}") from exc
-        rows: list[Any] = list(csv.DictReader(io.StringIO(text)))
+            raise MalformedInput(f"CSV is not UTF-8: {exc}") from None
+        rows: list[Any] = _csv_rows(text)
     elif kind == "application/json":
         try:
             rows = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise HTTPException(400, detail=f"body is not valid JSON: {exc}") from exc
+            raise MalformedInput(f"body is not valid JSON: {exc}") from None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise HTTPException(422, detail="body must be a JSON array of objects")
+            raise UnreadableRecords("body must be a JSON array of objects")
     else:
         raise HTTPException(415, detail="send application/json (an array) or text/csv")
     if len(rows) > MAX_RECORDS:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from storelens.accounts import Role
 from storelens.catalogue import ProductRecord
@@ -31,6 +32,7 @@ __all__ = [
     "StoreCreate",
     "StorePublic",
     "StoreUpdate",
+    "TimeZoneName",
     "Token",
     "UnmergeRequest",
     "UnmergeResult",
@@ -121,17 +123,31 @@ class EventPublic(BaseModel):
     payload: dict[str, Any]
 
 
+def _real_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+        ) from None
+    return name
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_real_zone)]
+"""An IANA zone: a store's figures by hour and daypart are computed in it."""
+
+
 class StoreCreate(BaseModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = Field(min_length=1, max_length=200)
-    timezone: str = "UTC"
-    kind: str = "other"
+    timezone: TimeZoneName = "UTC"
+    kind: str = Field(default="other", min_length=1, max_length=64)
 
 
 class StoreUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    timezone: str | None = None
-    kind: str | None = None
+    timezone: TimeZoneName | None = None
+    kind: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class StorePublic(BaseModel):

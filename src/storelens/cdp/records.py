@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, or_, select
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.storage.dialects import dialect_for
@@ -26,6 +26,7 @@ __all__ = [
     "customer_events",
     "project_customers",
     "provisional_id",
+    "search_customers",
 ]
 
 CUSTOMER_TYPES = ("customer.upserted",)
@@ -105,6 +106,26 @@ def project_customers(conn: Connection, batch: list[StoredEvent]) -> None:
         unless_newer="updated_at",
     )
     conn.execute(stmt, rows)
+
+
+def search_customers(
+    conn: Connection, q: str | None, *, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """Source records whose name or e-mail contains ``q`` (any case): the total that
+    matched, and one page of them in id order."""
+    stmt = select(customers)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(customers.c.email).like(like),
+                func.lower(customers.c.first_name).like(like),
+                func.lower(customers.c.last_name).like(like),
+            )
+        )
+    total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = conn.execute(stmt.order_by(customers.c.id).limit(limit).offset(offset)).all()
+    return total, [dict(r._mapping) for r in rows]
 
 
 def _export_records(req: SubjectRequest) -> list[dict[str, Any]]:

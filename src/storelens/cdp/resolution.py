@@ -33,7 +33,7 @@ from storelens.cdp.clusters import (
 )
 from storelens.cdp.identity import IdentityModel, deterministic_pairs, link_new, scored_pairs
 from storelens.cdp.normalise import normalise_record
-from storelens.core.errors import Conflict, NotFound
+from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
@@ -345,6 +345,10 @@ def history_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _bad_records(message: str) -> InvalidInput:
+    return InvalidInput(message, [FieldError("records", message, "records")])
+
+
 def unmerge(
     engine: Engine,
     customer_id: str,
@@ -359,7 +363,7 @@ def unmerge(
     """
     moved = sorted(set(records))
     if not moved:
-        raise ValueError("name at least one record to split off, as source:record")
+        raise _bad_records("name at least one record to split off, as source:record")
     now = datetime.now(UTC)
     with engine.begin() as conn:
         members = {
@@ -374,10 +378,10 @@ def unmerge(
             raise NotFound(f"no customer {customer_id!r}")
         unknown = [k for k in moved if k not in members]
         if unknown:
-            raise ValueError(f"not records of {customer_id}: {', '.join(unknown)}")
+            raise _bad_records(f"not records of {customer_id}: {', '.join(unknown)}")
         staying = sorted(set(members) - set(moved))
         if not staying:
-            raise ValueError("that is every record of the customer; leave at least one")
+            raise _bad_records("that is every record of the customer; leave at least one")
         existing = set(conn.execute(select(customers.c.customer_id).distinct()).scalars())
         retired = set(conn.execute(select(customer_aliases.c.alias)).scalars())
         new_id = mint_customer_id()

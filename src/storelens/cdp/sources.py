@@ -26,7 +26,7 @@ import orjson
 from storelens.cdp.normalise import normalise_record
 from storelens.cdp.quality import QualityReport, invalid_fields, quality_report
 from storelens.cdp.records import FIELDS, customer_events
-from storelens.core.errors import FieldError
+from storelens.core.errors import FieldError, InvalidInput
 from storelens.ingest.batch import ingest_items
 from storelens.storage.eventlog import EventLog
 
@@ -49,8 +49,11 @@ TARGETS = ("source_record_id", *FIELDS)
 BATCH = 1000
 
 
-class MappingError(ValueError):
+class MappingError(InvalidInput):
     """A field mapping or mapping file that cannot be used as it is."""
+
+    where = ("mapping",)
+    error_type = "mapping"
 
 
 @dataclass(frozen=True, slots=True)

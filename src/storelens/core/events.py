@@ -7,7 +7,10 @@ Store-bound types (POS, orders, sensors, vision) require ``store_id``; chain-wid
 ones (CRM records, web sessions, consent) may leave it empty.
 
 Timestamps must carry a timezone and are normalised to UTC, so time-range queries
-compare like with like on every backend.
+compare like with like on every backend. Validated with an :class:`EventTimeWindow`
+in the pydantic context (every ingest path passes one), a time too far in the future
+or before the floor date is refused for that event alone: one event stamped 2099
+would otherwise drag every time-driven projection decades ahead.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from storelens.core.event_time import WINDOW_KEY, EventTimeWindow
 
 __all__ = [
     "CONSENT_PURPOSES",
@@ -43,6 +50,7 @@ __all__ = [
     "EspressoShotEvent",
     "Event",
     "EventBase",
+    "EventTimeWindow",
     "HeatmapEvent",
     "HeatmapGrid",
     "LineCrossedEvent",
@@ -74,8 +82,17 @@ __all__ = [
 ]
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+def _to_utc(value: datetime, info: ValidationInfo) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC time: not a batch failure
+        raise PydanticCustomError(
+            "event_time_out_of_range", "time is out of range once converted to UTC"
+        ) from None
+    window = info.context.get(WINDOW_KEY) if isinstance(info.context, dict) else None
+    if isinstance(window, EventTimeWindow):
+        window.check(utc)
+    return utc
 
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from storelens.core.errors import FieldError, field_errors
-from storelens.core.events import EVENT_TYPES, Event, event_adapter, event_batch_adapter
+from storelens.core.errors import FieldError, InvalidInput, MalformedInput, field_errors
+from storelens.core.events import (
+    EVENT_TYPES,
+    Event,
+    EventTimeWindow,
+    event_adapter,
+    event_batch_adapter,
+)
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
@@ -79,24 +86,35 @@ def _refusal(event: Event, store_scope: str | None, permit: Permit | None) -> Fi
     return permit(event) if permit is not None else None
 
 
+def _window(window: EventTimeWindow | None) -> dict[str, Any]:
+    """Validation context bounding event times; without one, the defaults from now."""
+    return (window or EventTimeWindow(now=datetime.now(UTC))).context()
+
+
 def validate_items(
-    items: Sequence[Any], *, store_scope: str | None = None, permit: Permit | None = None
+    items: Sequence[Any],
+    *,
+    store_scope: str | None = None,
+    permit: Permit | None = None,
+    window: EventTimeWindow | None = None,
 ) -> tuple[list[Event], list[RejectedItem]]:
     """Split raw items into valid events and rejections (with their index in ``items``).
 
     The whole batch is validated in one call first (the common, all-good case);
     only when that fails are the items validated one by one to isolate the bad ones.
     ``store_scope`` limits a device key to its own store; ``permit`` refuses the
-    event types the caller may not send. Both refuse per item.
+    event types the caller may not send (both per item); ``window`` bounds event times.
     """
+    context = _window(window)
     try:
-        valid: list[tuple[int, Event]] = list(enumerate(event_batch_adapter.validate_python(items)))
+        batch = event_batch_adapter.validate_python(items, context=context)
+        valid: list[tuple[int, Event]] = list(enumerate(batch))
         rejected: list[RejectedItem] = []
     except ValidationError:
         valid, rejected = [], []
         for i, item in enumerate(items):
             try:
-                valid.append((i, event_adapter.validate_python(item)))
+                valid.append((i, event_adapter.validate_python(item, context=context)))
             except ValidationError as exc:
                 rejected.append(RejectedItem(i, field_errors(exc, _TAGS), _item_id(item)))
     if store_scope is not None or permit is not None:
@@ -119,14 +137,16 @@ def ingest_json(
     max_items: int,
     store_scope: str | None = None,
     permit: Permit | None = None,
+    window: EventTimeWindow | None = None,
 ) -> IngestReport:
     """Ingest a JSON array body. Validating straight from the bytes skips building
     Python dicts when the whole batch is good; otherwise items are isolated one by one.
 
     Raises a :class:`BadBody` when the body is not a JSON array or holds too many items.
     """
+    window = window or EventTimeWindow(now=datetime.now(UTC))
     try:
-        events: list[Event] = event_batch_adapter.validate_json(body)
+        events: list[Event] = event_batch_adapter.validate_json(body, context=window.context())
     except ValidationError:
         pass
     else:
@@ -143,22 +163,24 @@ def ingest_json(
         raise NotAnArray("body must be a JSON array of events")
     if len(items) > max_items:
         raise BatchTooLarge(len(items), max_items)
-    return ingest_items(log, items, store_scope=store_scope, permit=permit)
+    return ingest_items(log, items, store_scope=store_scope, permit=permit, window=window)
 
 
-class BadBody(ValueError):
+class BadBody(InvalidInput):
     """The request body as a whole is unusable (as opposed to some bad events in it)."""
 
 
-class InvalidJSON(BadBody):
-    pass
+class InvalidJSON(BadBody, MalformedInput):
+    error_type = "json_invalid"
 
 
 class NotAnArray(BadBody):
-    pass
+    error_type = "list_type"
 
 
 class BatchTooLarge(BadBody):
+    error_type = "too_long"
+
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"batch of {size} events is over the limit of {limit}")
 
@@ -169,8 +191,9 @@ def ingest_items(
     *,
     store_scope: str | None = None,
     permit: Permit | None = None,
+    window: EventTimeWindow | None = None,
 ) -> IngestReport:
-    events, rejected = validate_items(items, store_scope=store_scope, permit=permit)
+    events, rejected = validate_items(items, store_scope=store_scope, permit=permit, window=window)
     result = log.append(events)
     return IngestReport(
         accepted=len(result.accepted), duplicates=len(result.duplicates), rejected=rejected

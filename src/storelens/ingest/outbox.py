@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from storelens.core.errors import ConfigError, FieldError, field_errors
+from storelens.core.errors import ConfigError, FieldError, InvalidInput, field_errors
 from storelens.core.events import EVENT_TYPES, EventBase, event_adapter
 
 __all__ = [
@@ -63,14 +63,14 @@ CREATE TABLE IF NOT EXISTS sources (
 """
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(InvalidInput):
     """An event refused by :meth:`Outbox.put`; ``index`` is its position in the put."""
 
     def __init__(self, index: int, event_id: str | None, errors: list[FieldError]) -> None:
         self.index, self.event_id, self.errors = index, event_id, errors
         where = f"event {index}" + (f" (id {event_id})" if event_id else "")
         reasons = "; ".join(f"{e.loc}: {e.msg}" for e in errors)
-        super().__init__(f"{where}: {reasons}")
+        super().__init__(f"{where}: {reasons}", errors)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, delete, select
 
 from storelens.instore.alerts import AlertChange, AlertRule
 from storelens.instore.facts import (
@@ -38,6 +38,7 @@ __all__ = [
     "list_alerts",
     "load_facts",
     "load_state",
+    "reset_store_rules",
     "save_state",
     "save_store_rules",
     "store_rules",
@@ -183,3 +184,8 @@ def zone_kinds(conn: Connection) -> dict[str, dict[str, str]]:
     ):
         out.setdefault(store_id, {})[zone_id] = kind
     return out
+
+
+def reset_store_rules(conn: Connection, store_id: str) -> None:
+    """Drop a store's own alert rules: it goes back to the defaults."""
+    conn.execute(delete(store_alert_rules).where(store_alert_rules.c.store_id == store_id))

@@ -26,8 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storelens.core.camera import CameraView
+from storelens.core.errors import MissingExtra
 from storelens.core.layout import StoreLayout, load_layout
-from storelens.vision.frames import Frame, missing_extra
+from storelens.vision.frames import Frame
 
 __all__ = ["CameraScene", "RenderMode", "render_camera", "synthetic_frame"]
 
@@ -48,7 +49,7 @@ def _cv2() -> Any:
     try:
         import cv2
     except ImportError:
-        raise missing_extra("opencv-python") from None
+        raise MissingExtra("opencv-python", "vision") from None
     return cv2
 
 
@@ -95,7 +96,7 @@ def _photo_people() -> list[tuple[Image, npt.NDArray[np.float32]]]:
     try:
         from skimage import data as bundled
     except ImportError:
-        raise missing_extra("scikit-image") from None
+        raise MissingExtra("scikit-image", "vision") from None
     data: Any = bundled  # scikit-image has no type hints
     astronaut = np.ascontiguousarray(data.astronaut()[10:512, 15:370, ::-1])
     cameraman = cv2.cvtColor(np.ascontiguousarray(data.camera()[60:512, 0:300]), cv2.COLOR_GRAY2BGR)

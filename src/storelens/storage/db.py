@@ -5,6 +5,12 @@ timeout so two processes (server and CLI) can share the file, and foreign keys o
 PostgreSQL goes through psycopg 3. Both engines serialise JSON with orjson and pass
 through payloads that were already serialised by pydantic (:class:`PreSerialized`),
 so an event's payload is encoded to JSON exactly once on the hot ingest path.
+
+Both hide bound parameters from error messages and logs (``hide_parameters``): they
+are names, e-mails and other personal values, and error texts travel to log files
+and error trackers. PostgreSQL quotes row values itself in an error's DETAIL
+("Failing row contains (...)", "Key (email)=(...) already exists"), so that line is
+cut from its errors too.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storelens.core.errors import ConfigError, MissingExtra
@@ -48,13 +54,30 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cur.close()
 
 
+def _hide_row_values(context: ExceptionContext) -> None:
+    """Cut PostgreSQL's DETAIL line, which quotes the values of the failing row."""
+    orig = context.original_exception
+    diag = getattr(orig, "diag", None)
+    if diag is None or not diag.message_detail:
+        return
+    text = f"{diag.message_primary}\nDETAIL: hidden (it quotes row values)"
+    orig.args = (text,)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None:
+        wrapped.args = (f"({type(orig).__module__}.{type(orig).__name__}) {text}",)
+
+
 def create_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; raises ConfigError for a backend storelens does not support."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         engine = sa_create_engine(
-            parsed, echo=echo, json_serializer=_dumps, json_deserializer=orjson.loads
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            json_serializer=_dumps,
+            json_deserializer=orjson.loads,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -67,15 +90,18 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
             import psycopg  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise MissingExtra("PostgreSQL storage", "postgres") from exc
-        return sa_create_engine(
+        engine = sa_create_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,
             json_serializer=_dumps,
             json_deserializer=orjson.loads,
             pool_size=10,
             max_overflow=10,
             pool_pre_ping=True,
         )
+        event.listen(engine, "handle_error", _hide_row_values)
+        return engine
     raise ConfigError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
 
 

@@ -30,7 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.core.camera import CameraView
-from storelens.vision.frames import Frame, missing_extra
+from storelens.core.errors import MissingExtra
+from storelens.vision.frames import Frame
 from storelens.vision.tracking import PERSON_ID_KEY
 from storelens.vision.zones import ZoneMap
 
@@ -54,7 +55,7 @@ def _cv2() -> Any:
     try:
         import cv2
     except ImportError:
-        raise missing_extra("opencv-python") from None
+        raise MissingExtra("opencv-python", "vision") from None
     return cv2
 
 

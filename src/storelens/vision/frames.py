@@ -23,7 +23,6 @@ __all__ = [
     "Frame",
     "check_next_time",
     "check_settings",
-    "missing_extra",
 ]
 
 PERSON_CLASS_ID = 0
@@ -45,13 +44,6 @@ class Detector(Protocol):
     name: str
 
     def detect(self, image: npt.NDArray[np.uint8]) -> sv.Detections: ...
-
-
-def missing_extra(package: str, extra: str = "vision") -> ImportError:
-    """The error to raise when an optional dependency is absent, naming the extra to install."""
-    return ImportError(
-        f"{package} is not installed; install the {extra!r} extra: pip install 'storelens[{extra}]'"
-    )
 
 
 def check_next_time(ts: object, last: datetime | None, what: str = "frame") -> datetime:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from storelens.core.errors import MissingExtra
 from storelens.core.events import HeatmapGrid
 from storelens.core.layout import StoreLayout
-from storelens.vision.frames import missing_extra
 
 __all__ = [
     "FloorHeatmap",
@@ -184,7 +184,7 @@ def render_heatmap(
     try:
         import cv2
     except ImportError:
-        raise missing_extra("opencv-python") from None
+        raise MissingExtra("opencv-python", "vision") from None
     expected = _grid_shape(layout.floor.width_m, layout.floor.height_m, grid.cell_m)
     if (grid.rows, grid.cols) != expected:
         raise ValueError(

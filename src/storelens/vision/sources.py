@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storelens.core.errors import MissingExtra
 from storelens.vision.capture import (
     Capture,
     CaptureOpener,
@@ -24,7 +25,7 @@ from storelens.vision.capture import (
     as_bgr,
     redact,
 )
-from storelens.vision.frames import Frame, missing_extra
+from storelens.vision.frames import Frame
 from storelens.vision.live import Backoff, LiveSource
 
 __all__ = [
@@ -136,7 +137,7 @@ def _opencv_opener(read_timeout_s: float) -> CaptureOpener:
     try:
         import cv2
     except ImportError:
-        raise missing_extra("opencv-python") from None
+        raise MissingExtra("opencv-python", "vision") from None
     timeout_ms = int(read_timeout_s * 1000)
 
     def opener(target: str | int) -> Capture:

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from storelens.vision.frames import PERSON_CLASS_ID, check_next_time, missing_extra
+from storelens.core.errors import MissingExtra
+from storelens.vision.frames import PERSON_CLASS_ID, check_next_time
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -200,7 +201,7 @@ class PersonTracker:
         try:
             from trackers import BIoU, ByteTrackTracker, IoU
         except ImportError as exc:  # pragma: no cover - the vision extra is installed in dev
-            raise missing_extra("trackers") from exc
+            raise MissingExtra("trackers", "vision") from exc
         from storelens.vision.kalman import ScalarXYXYEstimator
 
         cfg = self.config

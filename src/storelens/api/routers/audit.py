@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from storelens.api.deps import AdminOnly, EngineDep
+from storelens.api.deps import AdminOnly, EngineDep, Offset
+from storelens.api.errors import error_responses
 from storelens.api.schemas import AuditPublic, ListOf
 from storelens.privacy import audit
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=error_responses(403, 422))
 
 
 @router.get("")
@@ -21,7 +22,7 @@ def list_audit(
     resource_id: str | None = None,
     action: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ListOf[AuditPublic]:
     rows = audit.list_entries(
         engine,

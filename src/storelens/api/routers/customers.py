@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from sqlalchemy import func, or_, select
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
-from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep
-from storelens.api.records import RECORDS_BODY, read_records, report
+from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWindow, Offset
+from storelens.api.errors import error_responses
+from storelens.api.records import IMPORT_RESPONSES, RECORDS_BODY, read_records, report
 from storelens.api.schemas import (
     ConsentPublic,
     CustomerProfile,
@@ -21,15 +21,15 @@ from storelens.api.schemas import (
     UnmergeResult,
 )
 from storelens.cdp.profile import build_profile
-from storelens.cdp.records import customer_events
+from storelens.cdp.records import customer_events, search_customers
 from storelens.cdp.resolution import canonical_id, unmerge
 from storelens.core.errors import NotFound
-from storelens.ingest.batch import ingest_items
+from storelens.ingest.batch import IngestReport, ingest_items
 from storelens.privacy import audit
 from storelens.processors import catch_up
-from storelens.storage.tables import customers
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=error_responses(403, 422))
+CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 
 SOURCE = Query(
     min_length=1,
@@ -39,28 +39,34 @@ SOURCE = Query(
 )
 
 
-@router.post("/import", openapi_extra=RECORDS_BODY)
+@router.post("/import", openapi_extra=RECORDS_BODY, responses=IMPORT_RESPONSES)
 async def import_customers(
     request: Request,
     principal: AnalystOrAdmin,
     event_log: EventLogDep,
     engine: EngineDep,
+    window: EventWindow,
     source: Annotated[str, SOURCE],
 ) -> ImportReport:
     """Records become ``customer.upserted`` events; re-importing a file stores nothing twice."""
     rows: list[dict[str, Any]] = await read_records(request)
-    result = ingest_items(event_log, customer_events(source, rows))
-    # The server's projection loop owns the read models: wake it and wait (bounded).
-    await asyncio.to_thread(catch_up, event_log, request.app.state.projection_loop)
-    with engine.begin() as conn:
-        audit.record(
-            conn,
-            principal.actor,
-            "customers.import",
-            "customer",
-            None,
-            {"source": source, "accepted": result.accepted, "rejected": len(result.rejected)},
-        )
+
+    def store() -> IngestReport:  # blocking database work: in a worker thread
+        result = ingest_items(event_log, customer_events(source, rows), window=window)
+        # The server's projection loop owns the read models: wake it and wait (bounded).
+        catch_up(event_log, request.app.state.projection_loop)
+        with engine.begin() as conn:
+            audit.record(
+                conn,
+                principal.actor,
+                "customers.import",
+                "customer",
+                None,
+                {"source": source, "accepted": result.accepted, "rejected": len(result.rejected)},
+            )
+        return result
+
+    result = await run_in_threadpool(store)
     return report(
         result.accepted, result.duplicates, [(r.index, r.errors) for r in result.rejected]
     )
@@ -72,21 +78,10 @@ def list_customers(
     engine: EngineDep,
     q: Annotated[str | None, Query(max_length=200, description="name or email contains")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ListOf[CustomerRecordPublic]:
-    stmt = select(customers)
-    if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(
-            or_(
-                func.lower(customers.c.email).like(like),
-                func.lower(customers.c.first_name).like(like),
-                func.lower(customers.c.last_name).like(like),
-            )
-        )
     with engine.begin() as conn:
-        total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-        rows = conn.execute(stmt.order_by(customers.c.id).limit(limit).offset(offset)).all()
+        total, rows = search_customers(conn, q, limit=limit, offset=offset)
         audit.record(
             conn,
             principal.actor,
@@ -95,13 +90,13 @@ def list_customers(
             None,
             {"q": q, "returned": len(rows)},
         )
-    return ListOf(
-        data=[CustomerRecordPublic.model_validate(dict(r._mapping)) for r in rows], count=total
-    )
+    return ListOf(data=[CustomerRecordPublic.model_validate(r) for r in rows], count=total)
 
 
-@router.get("/{customer_id}")
-def get_customer(customer_id: str, principal: AnalystOrAdmin, engine: EngineDep) -> CustomerProfile:
+@router.get("/{customer_id}", responses=error_responses(403, 404, 422))
+def get_customer(
+    customer_id: CustomerId, principal: AnalystOrAdmin, engine: EngineDep
+) -> CustomerProfile:
     """The unified profile: golden record, sources, orders, behaviour, visits, consent.
 
     Any id the person is known by works (current, retired by a merge, or a loyalty id).
@@ -135,9 +130,9 @@ def get_customer(customer_id: str, principal: AnalystOrAdmin, engine: EngineDep)
     )
 
 
-@router.post("/{customer_id}/unmerge")
+@router.post("/{customer_id}/unmerge", responses=error_responses(403, 404, 409, 413, 422))
 def unmerge_customer(
-    customer_id: str, body: UnmergeRequest, principal: AnalystOrAdmin, engine: EngineDep
+    customer_id: CustomerId, body: UnmergeRequest, principal: AnalystOrAdmin, engine: EngineDep
 ) -> UnmergeResult:
     """Split wrongly merged records off into a new customer; later resolutions keep them apart."""
     with engine.begin() as conn:

@@ -8,14 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from storelens.api.deps import AdminOnly, EngineDep
+from storelens.api.deps import AdminOnly, EngineDep, Offset
+from storelens.api.errors import error_responses
 from storelens.api.schemas import ListOf
 from storelens.ingest.deadletters import count_dead_letters, list_dead_letters
 from storelens.privacy import audit
 
 __all__ = ["DeadLetterPublic", "router"]
 
-router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+router = APIRouter(
+    prefix="/v1/dead-letters", tags=["dead letters"], responses=error_responses(403, 422)
+)
 
 
 class DeadLetterPublic(BaseModel):
@@ -34,7 +37,7 @@ def list_dead_letters_route(
     engine: EngineDep,
     channel: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ListOf[DeadLetterPublic]:
     """Newest first; ``count`` is the total for the filter, so a client can page."""
     rows = list_dead_letters(engine, limit=limit, offset=offset, channel=channel)

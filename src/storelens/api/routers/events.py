@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWriter
+from storelens.api.deps import (
+    After,
+    AnalystOrAdmin,
+    EngineDep,
+    EventLogDep,
+    EventWindow,
+    EventWriter,
+    QueryTime,
+    SettingsDep,
+)
+from storelens.api.errors import error_responses
 from storelens.api.permissions import EventPermit, record_write
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import event_batch_adapter
-from storelens.ingest.batch import BadBody, BatchTooLarge, InvalidJSON, NotAnArray, ingest_json
+from storelens.ingest.batch import ingest_json
 from storelens.privacy import audit
 from storelens.storage.eventlog import EventQuery
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], responses=error_responses(403, 422))
 
 _BATCH_SCHEMA = event_batch_adapter.json_schema(ref_template="#/components/schemas/{model}")
 
@@ -42,41 +51,29 @@ _BODY_DOC = {
 }
 
 
-_BODY_STATUS: dict[type[BadBody], int] = {InvalidJSON: 400, NotAnArray: 422, BatchTooLarge: 413}
-
-
-async def _read_body(request: Request) -> bytes:
-    limit = request.app.state.settings.max_body_mb * 1024 * 1024
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, detail=f"body over {limit // 1024 // 1024} MB")
-    body = await request.body()
-    if len(body) > limit:
-        raise HTTPException(413, detail=f"body over {limit // 1024 // 1024} MB")
-    return body
-
-
-@router.post("", openapi_extra=_BODY_DOC)
+@router.post("", openapi_extra=_BODY_DOC, responses=error_responses(400, 403, 413, 422))
 async def post_events(
-    request: Request, principal: EventWriter, event_log: EventLogDep, engine: EngineDep
+    request: Request,
+    principal: EventWriter,
+    event_log: EventLogDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    window: EventWindow,
 ) -> IngestResult:
     """Append a batch; each event is accepted, a duplicate (same id seen before), or
     rejected with field-level errors. One bad event never rejects the batch: an event
     type the key was not made for is rejected on its own (error type ``forbidden``)."""
-    body = await _read_body(request)
-    max_items = request.app.state.settings.max_batch
+    body = await request.body()  # BodyLimit has already refused anything too large
     permit = EventPermit(principal)
-    try:
-        report = await run_in_threadpool(
-            ingest_json,
-            event_log,
-            body,
-            max_items=max_items,
-            store_scope=principal.store_scope,
-            permit=permit,
-        )
-    except BadBody as exc:
-        raise HTTPException(_BODY_STATUS[type(exc)], detail=str(exc)) from exc
+    report = await run_in_threadpool(
+        ingest_json,
+        event_log,
+        body,
+        max_items=settings.max_batch,
+        window=window,
+        store_scope=principal.store_scope,
+        permit=permit,
+    )
     await run_in_threadpool(record_write, engine, principal, report, permit)
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(report.accepted)
@@ -92,16 +89,13 @@ def get_events(
     engine: EngineDep,
     store_id: str | None = None,
     type: Annotated[list[str] | None, Query()] = None,  # the API's word
-    since: datetime | None = None,
-    until: datetime | None = None,
-    subject: str | None = None,
-    after: Annotated[int, Query(ge=0, description="return events after this log position")] = 0,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
+    subject: Annotated[str | None, Query(max_length=128)] = None,
+    after: After = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ListOf[EventPublic]:
     """Events in log order; page with ``after`` = the last ``seq`` you received."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, detail=f"{name} needs a timezone offset")
     rows = event_log.query(
         EventQuery(
             store_id=store_id,

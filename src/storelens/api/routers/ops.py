@@ -3,79 +3,99 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import asdict
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
 
 from storelens import stores
 from storelens.accounts import Role
-from storelens.api.deps import AdminOnly, AnyPerson, EngineDep
+from storelens.api.deps import AdminOnly, AnyPerson, EngineDep, KnownStore, QueryTime
+from storelens.api.errors import error_responses
+from storelens.api.schemas import ListOf
+from storelens.api.store_schemas import AlertPublic, AlertRuleIn, AlertRuleSet, OpsReport
 from storelens.api.websocket_auth import (
     clock_of,
     credential_expiry,
     store_refusal,
     websocket_principal,
 )
+from storelens.core.errors import FieldError, InvalidInput
 from storelens.instore.alerts import DEFAULT_RULES, AlertRule
 from storelens.instore.processor import report_from_db
-from storelens.instore.store import list_alerts, save_store_rules, store_rules
+from storelens.instore.store import (
+    list_alerts,
+    reset_store_rules,
+    save_store_rules,
+    store_rules,
+)
 from storelens.privacy import audit
-from storelens.storage.tables import store_alert_rules, zones
 
-router = APIRouter(prefix="/v1/stores/{store_id}", tags=["operations"])
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+router = APIRouter(
+    prefix="/v1/stores/{store_id}",
+    tags=["operations"],
+    responses=error_responses(403, 404, 422),
+)
 PEOPLE = {Role.admin, Role.analyst, Role.staff}
 
 
-def _aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise HTTPException(422, detail=f"{name} needs a timezone offset")
-    return value
+def _zone_or_utc(store_id: str, name: str) -> str:
+    """A store saved before zones were checked may name one that does not exist: its
+    report is then given in UTC (and says so) rather than failing on every call."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        log.warning("store %s has an unknown time zone; reporting in UTC", store_id)
+        return "UTC"
+    return name
 
 
 @router.get("/ops")
 def ops(
-    store_id: str,
+    store_id: KnownStore,
     _: AnyPerson,
     engine: EngineDep,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Annotated[QueryTime | None, Query(alias="from")] = None,
+    until: Annotated[QueryTime | None, Query(alias="to")] = None,
     detail: bool = False,
-) -> dict[str, Any]:
+) -> OpsReport:
     """Fulfillment time, barista productivity, queue and dwell over ``[from, to)``.
 
     Figures are as current as the ops processor (it runs every second in the server)."""
+    if since is not None and until is not None and since > until:
+        raise InvalidInput(
+            "from is after to", [FieldError.at(("query", "to"), "must not be before from", "range")]
+        )
     with engine.connect() as conn:
         store = stores.get_store(conn, store_id)
-        queue_zones = list(
-            conn.execute(
-                select(zones.c.zone_id).where(zones.c.store_id == store_id, zones.c.kind == "queue")
-            ).scalars()
-        )
-    return report_from_db(
+        queue_zones = stores.queue_zone_ids(conn, store_id)
+    report = report_from_db(
         engine,
         store_id,
-        timezone=store["timezone"],
+        timezone=_zone_or_utc(store_id, store["timezone"]),
         queue_zones=queue_zones or ["queue"],
-        since=_aware("from", since),
-        until=_aware("to", until),
+        since=since,
+        until=until,
         detail=detail,
     )
+    return OpsReport.model_validate(report)
 
 
 @router.get("/alerts")
 def alerts(
-    store_id: str,
+    store_id: KnownStore,
     _: AnyPerson,
     engine: EngineDep,
-    since: datetime | None = None,
+    since: QueryTime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
-    rows = list_alerts(engine, store_id, limit=limit, since=_aware("since", since))
-    return {"data": rows, "count": len(rows)}
+) -> ListOf[AlertPublic]:
+    rows = list_alerts(engine, store_id, limit=limit, since=since)
+    return ListOf(data=[AlertPublic.model_validate(r) for r in rows], count=len(rows))
 
 
 @router.websocket("/alerts/ws")
@@ -125,41 +145,32 @@ async def live_alerts(
         hub.unsubscribe(store_id, queue)
 
 
-class AlertRuleIn(BaseModel):
-    """One alert rule of a store; see ``storelens.instore.alerts.AlertRule``."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    kind: Literal["fulfillment_p90", "queue_length", "idle_barista"]
-    threshold: float = Field(ge=0, allow_inf_nan=False)
-    window_min: int = Field(default=15, ge=1, le=240)
-    min_orders: int = Field(default=5, ge=1, le=1000)
-    queue_min: int = Field(default=4, ge=0, le=1000)
-    severity: Literal["info", "warning", "critical"] = "warning"
-    raise_after_min: int = Field(default=2, ge=1, le=60)
-    clear_after_min: int = Field(default=5, ge=1, le=240)
-
-
 @router.get("/alert-rules")
-def get_alert_rules(store_id: str, _: AnyPerson, engine: EngineDep) -> dict[str, Any]:
+def get_alert_rules(store_id: KnownStore, _: AnyPerson, engine: EngineDep) -> AlertRuleSet:
     """The store's alert rules (the defaults unless an admin set its own)."""
     with engine.connect() as conn:
-        stores.get_store(conn, store_id)
         own = store_rules(conn).get(store_id)
     rules = own if own is not None else DEFAULT_RULES
-    return {"data": [asdict(r) for r in rules], "count": len(rules), "default": own is None}
+    return AlertRuleSet(
+        data=[AlertRuleIn.model_validate(asdict(r)) for r in rules],
+        count=len(rules),
+        default=own is None,
+    )
 
 
-@router.put("/alert-rules")
+@router.put("/alert-rules", responses=error_responses(403, 404, 413, 422))
 def put_alert_rules(
-    store_id: str, rules: list[AlertRuleIn], principal: AdminOnly, engine: EngineDep
-) -> dict[str, Any]:
+    store_id: KnownStore, rules: list[AlertRuleIn], principal: AdminOnly, engine: EngineDep
+) -> AlertRuleSet:
     """Replace the store's rules (an empty list silences its alerts); the ops processor
     applies them from its next pass."""
-    if len({r.id for r in rules}) != len(rules):
-        raise HTTPException(422, detail="rule ids must be unique within a store")
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        if rule.id in seen:
+            message = f"rule id {rule.id!r} is used twice; ids must be unique within a store"
+            raise InvalidInput(message, [FieldError.at(("body", i, "id"), message, "duplicate")])
+        seen.add(rule.id)
     with engine.begin() as conn:
-        stores.get_store(conn, store_id)
         save_store_rules(
             conn, store_id, [AlertRule(**r.model_dump()) for r in rules], principal.name
         )
@@ -171,13 +182,12 @@ def put_alert_rules(
             store_id,
             {"rules": [r.id for r in rules]},
         )
-    return {"data": [r.model_dump() for r in rules], "count": len(rules), "default": False}
+    return AlertRuleSet(data=rules, count=len(rules), default=False)
 
 
 @router.delete("/alert-rules", status_code=204)
-def reset_alert_rules(store_id: str, principal: AdminOnly, engine: EngineDep) -> None:
+def reset_alert_rules(store_id: KnownStore, principal: AdminOnly, engine: EngineDep) -> None:
     """Go back to the default rules."""
     with engine.begin() as conn:
-        stores.get_store(conn, store_id)
-        conn.execute(delete(store_alert_rules).where(store_alert_rules.c.store_id == store_id))
+        reset_store_rules(conn, store_id)
         audit.record(conn, principal.actor, "alert_rules.reset", "store", store_id)

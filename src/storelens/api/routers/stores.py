@@ -7,11 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Body, status
 
 from storelens import stores
-from storelens.api.deps import AdminOnly, AnyPerson, EngineDep
+from storelens.api.deps import AdminOnly, AnyPerson, EngineDep, KnownStore
+from storelens.api.errors import error_responses
 from storelens.api.schemas import ListOf, StoreCreate, StorePublic, StoreUpdate
+from storelens.api.store_schemas import LayoutPublic, LayoutSaved
 from storelens.privacy import audit
 
-router = APIRouter(prefix="/v1/stores", tags=["stores"])
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=error_responses(403, 422))
+_ONE = error_responses(403, 404, 422)
 
 
 @router.get("")
@@ -21,7 +26,7 @@ def list_stores(_: AnyPerson, engine: EngineDep) -> ListOf[StorePublic]:
     return ListOf(data=rows, count=len(rows))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(403, 409, 413, 422))
 def create_store(body: StoreCreate, principal: AdminOnly, engine: EngineDep) -> StorePublic:
     with engine.begin() as conn:
         store = stores.create_store(conn, body.id, body.name, body.timezone, body.kind)
@@ -29,13 +34,13 @@ def create_store(body: StoreCreate, principal: AdminOnly, engine: EngineDep) -> 
     return StorePublic.model_validate(store)
 
 
-@router.get("/{store_id}")
+@router.get("/{store_id}", responses=_ONE)
 def get_store(store_id: str, _: AnyPerson, engine: EngineDep) -> StorePublic:
     with engine.connect() as conn:
         return StorePublic.model_validate(stores.get_store(conn, store_id))
 
 
-@router.patch("/{store_id}")
+@router.patch("/{store_id}", responses=error_responses(403, 404, 413, 422))
 def update_store(
     store_id: str, body: StoreUpdate, principal: AdminOnly, engine: EngineDep
 ) -> StorePublic:
@@ -52,34 +57,34 @@ def update_store(
     return StorePublic.model_validate(store)
 
 
-@router.delete("/{store_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{store_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ONE)
 def delete_store(store_id: str, principal: AdminOnly, engine: EngineDep) -> None:
     with engine.begin() as conn:
         stores.delete_store(conn, store_id)
         audit.record(conn, principal.actor, "store.delete", "store", store_id)
 
 
-@router.get("/{store_id}/layout")
-def get_layout(store_id: str, _: AnyPerson, engine: EngineDep) -> dict[str, Any]:
+@router.get("/{store_id}/layout", responses=_ONE)
+def get_layout(store_id: KnownStore, _: AnyPerson, engine: EngineDep) -> LayoutPublic:
     with engine.connect() as conn:
         version, document = stores.get_layout(conn, store_id)
-    return {"version": version, "layout": document}
+    return LayoutPublic(version=version, layout=document)
 
 
-@router.put("/{store_id}/layout")
+@router.put("/{store_id}/layout", responses=error_responses(403, 404, 413, 422))
 def put_layout(
-    store_id: str,
+    store_id: KnownStore,
     principal: AdminOnly,
     engine: EngineDep,
     document: dict[str, Any] = Body(
         description="the layout in the same shape as a layout TOML file "
         "([store], [floor], [[zones]], [[lines]], [[cameras]])"
     ),
-) -> dict[str, Any]:
+) -> LayoutSaved:
     """Store a new layout version; a bad layout is refused with the key at fault."""
     with engine.begin() as conn:
         version, layout = stores.save_layout(conn, store_id, document, principal.name)
         audit.record(
             conn, principal.actor, "layout.update", "store", store_id, {"version": version}
         )
-    return {"version": version, "zones": len(layout.zones), "cameras": len(layout.cameras)}
+    return LayoutSaved(version=version, zones=len(layout.zones), cameras=len(layout.cameras))

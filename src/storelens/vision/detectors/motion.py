@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from storelens.vision.frames import PERSON_CLASS_ID, missing_extra
+from storelens.core.errors import MissingExtra
+from storelens.vision.frames import PERSON_CLASS_ID
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -91,7 +92,7 @@ class MotionDetector:
         try:
             import cv2
         except ImportError:
-            raise missing_extra("opencv-python") from None
+            raise MissingExtra("opencv-python", "vision") from None
         self._cv2: Any = cv2
         self.min_area_px, self.warmup_frames, self.view, self.scale = (
             min_area_px, warmup_frames, view, scale,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from storelens.core.errors import MissingExtra
 from storelens.vision.detectors.tiling import (
     Boxes,
     auto_grid,
@@ -27,7 +28,7 @@ from storelens.vision.detectors.tiling import (
     nms,
     tile_grid,
 )
-from storelens.vision.frames import PERSON_CLASS_ID, missing_extra
+from storelens.vision.frames import PERSON_CLASS_ID
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -195,7 +196,7 @@ class OnnxDetector:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise missing_extra("onnxruntime") from None
+            raise MissingExtra("onnxruntime", "vision") from None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         opts.log_severity_level = 3
@@ -240,7 +241,7 @@ class OnnxDetector:
         try:
             import supervision as sv
         except ImportError:
-            raise missing_extra("supervision") from None
+            raise MissingExtra("supervision", "vision") from None
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
             kind = getattr(image, "dtype", type(image))
             raise TypeError(f"expected a uint8 numpy image, got {kind}")

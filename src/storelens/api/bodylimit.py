@@ -1,0 +1,74 @@
+"""The request-body limit (``STORELENS_MAX_BODY_MB``) for every route, enforced as bytes arrive.
+
+A declared ``Content-Length`` over the limit is refused before the app runs; a chunked
+body is counted while it streams and refused the moment it passes the limit, so no
+route (JSON, CSV imports, layouts, alert rules) ever holds more than the limit in
+memory. The refusal is an ``HTTPException``: FastAPI re-raises those from body
+parsing instead of calling them a 400, so every route answers with the same 413.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BodyLimit", "BodyTooLarge"]
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        mb = limit / (1024 * 1024)
+        super().__init__(
+            413,
+            detail=f"request body is over the limit of {mb:g} MB (STORELENS_MAX_BODY_MB)",
+        )
+
+
+class BodyLimit:
+    """ASGI middleware: at most ``max_bytes`` of request body per HTTP request."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = BodyTooLarge(self.max_bytes)
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(too_large, scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise too_large
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(too_large, scope, receive, send)
+
+    @staticmethod
+    async def _refuse(exc: BodyTooLarge, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": exc.detail}, status_code=413, headers={"Connection": "close"}
+        )
+        await response(scope, receive, send)

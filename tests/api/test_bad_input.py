@@ -1,0 +1,137 @@
+"""Bad input gives a 4xx with a field-level ``loc``, never a 500 (issue 17, Medium 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, update
+
+from storelens.storage.tables import stores
+
+Login = Callable[[str], dict[str, str]]
+HUGE = str(2**63)  # one past SQLite's largest integer
+
+
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [
+        ("/v1/customers", "offset"),
+        ("/v1/products", "offset"),
+        ("/v1/audit", "offset"),
+        ("/v1/dead-letters", "offset"),
+        ("/v1/events", "after"),
+    ],
+)
+def test_huge_offsets_are_422(client: TestClient, login: Login, path: str, param: str) -> None:
+    r = client.get(path, params={param: HUGE}, headers=login("admin"))
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert (error["loc"], error["type"]) == (["query", param], "less_than_equal")
+
+
+def test_largest_allowed_offset_still_answers(client: TestClient, login: Login) -> None:
+    r = client.get("/v1/customers", params={"offset": 2**62}, headers=login("admin"))
+    assert r.status_code == 200 and r.json()["data"] == []
+
+
+@pytest.fixture
+def cafe(client: TestClient, login: Login) -> dict[str, str]:
+    admin = login("admin")
+    r = client.post("/v1/stores", json={"id": "cafe-01", "name": "Café"}, headers=admin)
+    assert r.status_code == 201
+    return admin
+
+
+@pytest.mark.parametrize(
+    ("params", "loc"),
+    [
+        ({"from": "0001-01-01T00:00:00+14:00", "to": "9999-12-31T23:59:59-14:00"}, "from"),
+        ({"from": "2026-11-02T00:00:00Z", "to": "9999-12-31T23:59:59Z"}, "to"),
+        ({"from": "2026-11-02T00:00:00"}, "from"),  # naive: ambiguous
+        ({"from": "2026-11-03T00:00:00Z", "to": "2026-11-02T00:00:00Z"}, "to"),  # reversed
+    ],
+)
+def test_ops_time_range_is_checked(
+    client: TestClient, cafe: dict[str, str], params: dict[str, str], loc: str
+) -> None:
+    r = client.get("/v1/stores/cafe-01/ops", params=params, headers=cafe)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", loc]
+
+
+def test_ops_widest_range_answers(client: TestClient, cafe: dict[str, str]) -> None:
+    params = {"from": "1970-01-01T00:00:00Z", "to": "2200-01-01T00:00:00Z"}
+    r = client.get("/v1/stores/cafe-01/ops", params=params, headers=cafe)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["from"], body["to"]) == ("1970-01-01T00:00:00Z", "2200-01-01T00:00:00Z")
+    assert body["fulfillment"]["orders"] == 0
+
+
+@pytest.mark.parametrize("kind", ["customers", "products"])
+def test_csv_field_over_the_csv_limit_is_422_naming_the_line(
+    client: TestClient, login: Login, kind: str
+) -> None:
+    huge = "x" * 131_073
+    csv_text = f"source_record_id,product_id,name\nr1,p1,ok\nr2,p2,{huge}\n"
+    r = client.post(
+        f"/v1/{kind}/import",
+        params={"source": "crm"} if kind == "customers" else {},
+        content=csv_text.encode(),
+        headers={**login("admin"), "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", 3] and error["type"] == "csv"
+    assert error["msg"].startswith("CSV line 3: field larger than field limit (131072)")
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../../etc/passwd", "", "Europe/"])
+def test_store_time_zone_must_be_real(client: TestClient, login: Login, zone: str) -> None:
+    admin = login("admin")
+    r = client.post(
+        "/v1/stores", json={"id": "cafe-01", "name": "Café", "timezone": zone}, headers=admin
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "timezone"]
+    client.post("/v1/stores", json={"id": "cafe-01", "name": "Café"}, headers=admin)
+    r = client.patch("/v1/stores/cafe-01", json={"timezone": zone}, headers=admin)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "timezone"]
+
+
+def test_a_stored_bad_zone_does_not_break_ops(
+    client: TestClient, cafe: dict[str, str], engine: Engine
+) -> None:
+    with engine.begin() as conn:  # saved before zones were checked
+        conn.execute(update(stores).where(stores.c.id == "cafe-01").values(timezone="Mars/Base"))
+    r = client.get("/v1/stores/cafe-01/ops", headers=cafe)
+    assert r.status_code == 200 and r.json()["timezone"] == "UTC"
+
+
+SUB_ROUTES: list[tuple[str, str, Any]] = [
+    ("get", "", None),
+    ("patch", "", {"name": "x"}),
+    ("delete", "", None),
+    ("get", "/layout", None),
+    ("put", "/layout", {"store": {"id": "gone", "name": "x"}}),
+    ("get", "/ops", None),
+    ("get", "/alerts", None),
+    ("get", "/alert-rules", None),
+    ("put", "/alert-rules", []),
+    ("delete", "/alert-rules", None),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), SUB_ROUTES)
+def test_deleted_and_unknown_stores_are_404_everywhere(
+    client: TestClient, login: Login, method: str, suffix: str, body: Any
+) -> None:
+    admin = login("admin")
+    client.post("/v1/stores", json={"id": "gone", "name": "Gone"}, headers=admin)
+    assert client.delete("/v1/stores/gone", headers=admin).status_code == 204
+    for store in ("gone", "never"):
+        r = client.request(method, f"/v1/stores/{store}{suffix}", json=body, headers=admin)
+        assert r.status_code == 404, (store, r.text)
