@@ -156,7 +156,11 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
+            from fastapi.openapi.utils import (
+                get_openapi,
+                validation_error_definition,
+                validation_error_response_definition,
+            )
 
             schema = get_openapi(
                 title=app.title,
@@ -165,6 +169,11 @@ def create_app(
                 routes=app.routes,
             )
             events.document_event_body(schema)
+            # Every route declares its 422 itself, so FastAPI adds none and with it
+            # none of the schemas that our 422 and 400 entries point to.
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault("ValidationError", validation_error_definition)
+            components.setdefault("HTTPValidationError", validation_error_response_definition)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field
 
 from storelens import accounts
 from storelens.api.auth import Principal, client_ip, issue_token, public
-from storelens.api.deps import AdminOnly, AnyPerson, EngineDep, SettingsDep
+from storelens.api.deps import MAX_ROW_NUMBER, AdminOnly, AnyPerson, EngineDep, SettingsDep
+from storelens.api.errors import ERROR_RESPONSES, error_responses
 from storelens.api.ratelimit import Backoff, LoginThrottle, throttle_for
 from storelens.api.schemas import (
     ApiKeyCreated,
@@ -25,7 +26,7 @@ from storelens.config import Settings
 from storelens.core.errors import AuthError
 from storelens.privacy import audit
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"], responses=ERROR_RESPONSES)
 
 # Longer than any real username or passphrase; bounds what reaches Argon2 and the audit log.
 USERNAME_MAX, PASSWORD_MAX = 128, 1024
@@ -44,7 +45,7 @@ def _throttle(request: Request) -> LoginThrottle:
 @router.post(
     "/auth/token",
     dependencies=[public()],
-    responses={401: {"description": "wrong credentials"}, 429: {"description": "slow down"}},
+    responses=error_responses(429),
 )
 def login(
     request: Request,
@@ -115,7 +116,7 @@ def list_users(_: AdminOnly, engine: EngineDep) -> ListOf[UserPublic]:
     return ListOf(data=rows, count=len(rows))
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED)
+@router.post("/users", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_user(body: UserCreate, principal: AdminOnly, engine: EngineDep) -> UserPublic:
     if body.role == accounts.Role.device:
         raise HTTPException(422, detail="devices use API keys: POST /v1/api-keys")
@@ -199,8 +200,12 @@ def create_key(
     )
 
 
-@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_key(key_id: int, principal: AdminOnly, engine: EngineDep) -> None:
+@router.delete(
+    "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
+)
+def revoke_key(
+    key_id: Annotated[int, Path(ge=1, le=MAX_ROW_NUMBER)], principal: AdminOnly, engine: EngineDep
+) -> None:
     with engine.begin() as conn:
         accounts.revoke_api_key(conn, key_id)
         audit.record(conn, principal.actor, "api_key.revoke", "api_key", str(key_id))

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from storelens.api.deps import AdminOnly, EngineDep, SettingsDep
+from storelens.api.errors import ERROR_RESPONSES, error_responses
 from storelens.core.errors import NotFound
 from storelens.privacy import audit
 from storelens.privacy.erasure import erase_customer, export_customer
@@ -21,7 +22,7 @@ from storelens.privacy.scan import expand_log_paths
 
 __all__ = ["ErasureBody", "ErasurePublic", "router"]
 
-router = APIRouter(prefix="/v1/customers", tags=["privacy"])
+router = APIRouter(prefix="/v1/customers", tags=["privacy"], responses=ERROR_RESPONSES)
 
 Reason = Annotated[str, Field(min_length=3, max_length=500, pattern=r"\S")]
 
@@ -50,7 +51,7 @@ class ErasurePublic(BaseModel):
     scan: ScanPublic
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "nobody is known by this id"}}
+NOT_FOUND = error_responses(404)
 
 
 def _refuse_unknown(
