@@ -130,6 +130,17 @@ def _day() -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: e["ts"])
 
 
+def _utc_as_z(node: Any) -> Any:
+    """The batch report's times as the API writes them (UTC as ``Z``); same instants."""
+    if isinstance(node, dict):
+        return {k: _utc_as_z(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_utc_as_z(v) for v in node]
+    if isinstance(node, str) and node.endswith("+00:00") and "T" in node:
+        return node.removesuffix("+00:00") + "Z"
+    return node
+
+
 def _headers(client: httpx.Client, engine_url: str) -> dict[str, dict[str, str]]:
     engine = create_engine(engine_url)
     out: dict[str, dict[str, str]] = {}
@@ -225,6 +236,6 @@ def test_server_report_equals_batch_while_clis_share_the_database(
     assert (f["complete"], f["incomplete"]) == (21, 3)
     assert incomplete == {"o21", "o22", "o23"}
     assert not incomplete & set(f["per_order"])  # no order both complete and incomplete
-    assert report == _without_alerts(batch_report)
+    assert report == _utc_as_z(_without_alerts(batch_report))
     lags = {p["name"]: (p["lag_events"], p["failing"]) for p in health["projections"]}
     assert lags == {name: (0, False) for name in ("orders", "consent", "customer-records", "ops")}

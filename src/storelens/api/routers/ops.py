@@ -55,7 +55,7 @@ def _zone_or_utc(store_id: str, name: str) -> str:
     return name
 
 
-@router.get("/ops")
+@router.get("/ops", response_model_exclude_unset=True)  # detail-only keys stay absent
 def ops(
     store_id: KnownStore,
     _: AnyPerson,
