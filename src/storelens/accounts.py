@@ -208,7 +208,8 @@ def set_active(conn: Connection, username: str, active: bool) -> None:
 
 def set_role(conn: Connection, username: str, role: Role) -> None:
     if role not in PERSON_ROLES:
-        raise ValueError("devices use API keys, not user accounts")
+        message = "devices use API keys, not user accounts"
+        raise InvalidInput(message, [FieldError("role", message, "role")])
     _change_user(conn, username, role=role.value)
 
 

@@ -135,3 +135,67 @@ def test_deleted_and_unknown_stores_are_404_everywhere(
     for store in ("gone", "never"):
         r = client.request(method, f"/v1/stores/{store}{suffix}", json=body, headers=admin)
         assert r.status_code == 404, (store, r.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "loc"),
+    [
+        ("/v1/products", {"category": "d#\x00"}, ["query", "category"]),
+        ("/v1/dead-letters", {"channel": "\x00"}, ["query", "channel"]),
+        ("/v1/customers", {"q": "ada\x00"}, ["query", "q"]),
+        ("/v1/stores/cafe%00-01", {}, ["path"]),
+    ],
+)
+def test_a_nul_character_is_422_on_both_backends(
+    client: TestClient, login: Login, path: str, params: dict[str, str], loc: list[str]
+) -> None:
+    """PostgreSQL text cannot hold U+0000: found by schemathesis as a 500 there."""
+    r = client.get(path, params=params, headers=login("admin"))
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert (error["loc"], error["type"]) == (loc, "string_nul")
+
+
+def test_a_key_id_past_32_bits_is_422_not_a_database_error(
+    client: TestClient, login: Login
+) -> None:
+    """SQLAlchemy casts the id to PostgreSQL's 32-bit integer, which then overflows."""
+    admin = login("admin")
+    r = client.delete(f"/v1/api-keys/{2**31}", headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["path", "key_id"]
+    assert client.delete(f"/v1/api-keys/{2**31 - 1}", headers=admin).status_code == 404
+
+
+def test_nul_in_an_event_is_refused_per_item_on_both_backends(
+    client: TestClient, login: Login, raw_event: Callable[..., dict[str, Any]]
+) -> None:
+    good = raw_event("order.started")
+    bad_store = raw_event("order.started", store_id="cafe\x00")
+    bad_payload = raw_event("order.started")
+    bad_payload["payload"] = {"order_id": "o-\x00", "staff_id": "barista-ana"}
+    r = client.post("/v1/events", json=[good, bad_store, bad_payload], headers=login("admin"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (1, 2)
+    assert [e["index"] for e in body["errors"]] == [1, 2]
+    assert {err["type"] for e in body["errors"] for err in e["errors"]} == {"string_nul"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type"),
+    [
+        ("POST", "/v1/stores", b'{"id": "cafe-09", "name": "Caf\\u0000"}', "application/json"),
+        ("POST", "/v1/products/import", b"product_id,name\r\nlatte,La\x00tte\r\n", "text/csv"),
+        ("POST", "/v1/users", b'{"username": "a\\u0000", "password": "x"}', "application/json"),
+    ],
+)
+def test_a_nul_in_a_body_is_422_on_both_backends(
+    client: TestClient, login: Login, method: str, path: str, body: bytes, content_type: str
+) -> None:
+    headers = {**login("admin"), "Content-Type": content_type}
+    r = client.request(method, path, content=body, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [
+        {"loc": ["body"], "msg": "must not contain a NUL character (U+0000)", "type": "string_nul"}
+    ]

@@ -17,6 +17,7 @@ from storelens import __version__
 from storelens.api.bodylimit import BodyLimit
 from storelens.api.errors import install_error_handlers
 from storelens.api.metrics import ApiMetrics
+from storelens.api.nul_guard import NulGuard
 from storelens.api.ratelimit import limiter_for
 from storelens.api.routers import (
     audit,
@@ -141,6 +142,7 @@ def create_app(
     )
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_mb * 1024 * 1024)
+    app.add_middleware(NulGuard)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:  # for a dashboard served from another origin
         app.add_middleware(

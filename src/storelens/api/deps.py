@@ -19,6 +19,7 @@ from storelens.core.events import EventTimeWindow
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
+    "MAX_ROW_ID",
     "MAX_ROW_NUMBER",
     "QUERY_TIME_RANGE",
     "AdminOnly",
@@ -81,6 +82,10 @@ EventWriter = Annotated[Principal, allow(Role.admin, Role.device)]
 MAX_ROW_NUMBER = 2**62
 """Bound on offsets and positions: SQLite integers are signed 64-bit, and
 ``offset + limit`` must not overflow either."""
+
+MAX_ROW_ID = 2**31 - 1
+"""Bound on ids of ``Integer`` primary keys: PostgreSQL's ``integer`` is 32-bit, and a
+larger id cast to it fails in the database instead of simply finding nothing."""
 
 Offset = Annotated[int, Query(ge=0, le=MAX_ROW_NUMBER, description="rows to skip")]
 After = Annotated[

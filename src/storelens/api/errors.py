@@ -48,7 +48,7 @@ _INTERNAL = {
     "required": ["detail", "error_id"],
 }
 _DESCRIPTIONS = {
-    400: ("Malformed body (not JSON, not UTF-8)", _VALIDATION),
+    400: ("Malformed body (not JSON, not UTF-8)", {"anyOf": [_VALIDATION, _MESSAGE]}),
     401: ("Missing, expired or forged credentials", _MESSAGE),
     403: ("The credential's role or scope does not allow this", _MESSAGE),
     404: ("No such resource (or a deleted store)", _MESSAGE),
@@ -73,7 +73,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-ERROR_RESPONSES = error_responses(403, 413, 422)
+ERROR_RESPONSES = error_responses(400, 403, 413, 422)
 """What every authenticated route can return: used as the default on each router."""
 
 

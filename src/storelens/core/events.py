@@ -273,10 +273,41 @@ class ConsentChanged(_Payload):
     policy_version: str | None = Field(default=None, max_length=40)
 
 
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Where a NUL character sits in raw event data (dotted path), or None."""
+    if isinstance(value, str):
+        return path or "(event)" if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return f"{path}.{key!r}".lstrip(".")
+        found = _nul_path(item, f"{path}.{key}".lstrip("."))
+        if found is not None:
+            return found
+    return None
+
+
 class EventBase(BaseModel):
     """Fields every envelope shares. ``id`` is chosen by the producer: it is the idempotency key."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        """PostgreSQL text cannot hold U+0000 (SQLite can): refused here, per event, so
+        one such event neither fails its batch on one backend nor is kept on the other."""
+        where = _nul_path(data)
+        if where is not None:
+            raise PydanticCustomError(
+                "string_nul", "{field} must not contain a NUL character", {"field": where}
+            )
+        return data
 
     id: uuid.UUID
     ts: UtcDatetime

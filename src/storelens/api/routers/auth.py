@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from storelens import accounts
 from storelens.api.auth import Principal, client_ip, issue_token, public
-from storelens.api.deps import MAX_ROW_NUMBER, AdminOnly, AnyPerson, EngineDep, SettingsDep
+from storelens.api.deps import MAX_ROW_ID, AdminOnly, AnyPerson, EngineDep, SettingsDep
 from storelens.api.errors import ERROR_RESPONSES, error_responses
 from storelens.api.ratelimit import Backoff, LoginThrottle, throttle_for
 from storelens.api.schemas import (
@@ -23,7 +23,7 @@ from storelens.api.schemas import (
 )
 from storelens.api.websocket_auth import issue_ticket
 from storelens.config import Settings
-from storelens.core.errors import AuthError
+from storelens.core.errors import AuthError, FieldError, InvalidInput
 from storelens.privacy import audit
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=ERROR_RESPONSES)
@@ -119,7 +119,8 @@ def list_users(_: AdminOnly, engine: EngineDep) -> ListOf[UserPublic]:
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_user(body: UserCreate, principal: AdminOnly, engine: EngineDep) -> UserPublic:
     if body.role == accounts.Role.device:
-        raise HTTPException(422, detail="devices use API keys: POST /v1/api-keys")
+        message = "devices use API keys: POST /v1/api-keys"
+        raise InvalidInput(message, [FieldError.at(("body", "role"), message, "role")])
     with engine.begin() as conn:
         user = accounts.create_user(conn, body.username, body.password, body.role)
         audit.record(
@@ -165,7 +166,9 @@ def list_keys(_: AdminOnly, engine: EngineDep) -> ListOf[ApiKeyScoped]:
     return ListOf(data=keys, count=len(keys))
 
 
-@router.post("/api-keys", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api-keys", status_code=status.HTTP_201_CREATED, responses=error_responses(404)
+)  # 404: no such store_id
 def create_key(
     body: ApiKeyScopedCreate, principal: AdminOnly, engine: EngineDep
 ) -> ApiKeyScopedCreated:
@@ -204,7 +207,7 @@ def create_key(
     "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
 )
 def revoke_key(
-    key_id: Annotated[int, Path(ge=1, le=MAX_ROW_NUMBER)], principal: AdminOnly, engine: EngineDep
+    key_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], principal: AdminOnly, engine: EngineDep
 ) -> None:
     with engine.begin() as conn:
         accounts.revoke_api_key(conn, key_id)

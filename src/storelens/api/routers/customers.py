@@ -28,7 +28,9 @@ from storelens.ingest.batch import IngestReport, ingest_items
 from storelens.privacy import audit
 from storelens.processors import catch_up
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=error_responses(403, 422))
+router = APIRouter(
+    prefix="/v1/customers", tags=["customers"], responses=error_responses(400, 403, 422)
+)
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 
 SOURCE = Query(

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(
     prefix="/v1/stores/{store_id}",
     tags=["operations"],
-    responses=error_responses(403, 404, 422),
+    responses=error_responses(400, 403, 404, 422),
 )
 PEOPLE = {Role.admin, Role.analyst, Role.staff}
 

@@ -15,7 +15,7 @@ from storelens.privacy import audit
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=error_responses(403, 422))
+router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=error_responses(400, 403, 422))
 _ONE = error_responses(403, 404, 422)
 
 
