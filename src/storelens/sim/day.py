@@ -121,9 +121,20 @@ class DayContext:
     bar_rng: random.Random = field(init=False)
     staff_rng: random.Random = field(init=False)
     track_rng: random.Random = field(init=False)
+    planted_rng: random.Random = field(init=False)
+    """Only planted insights truth draws from it, so planting leaves other draws alone."""
 
     def __post_init__(self) -> None:
-        for concern in ("arrival", "visitor", "order", "service", "bar", "staff", "track"):
+        for concern in (
+            "arrival",
+            "visitor",
+            "order",
+            "service",
+            "bar",
+            "staff",
+            "track",
+            "planted",
+        ):
             setattr(self, f"{concern}_rng", stream(self.seed, self.store_id, concern, self.day))
 
     def local(self, at: time) -> int:

@@ -118,6 +118,7 @@ def run_simulation(
         menu.secondary,
     )
     truth = Truth(seed, days, store_id, layout_path.name, config.start_date)
+    truth.planted = config.planted
     if cafe:
         for plan in config.baristas:
             truth.baristas[plan.staff_id] = BaristaTruth(plan.staff_id)
