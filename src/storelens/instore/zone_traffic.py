@@ -139,7 +139,7 @@ def zone_traffic(
     key = _period_key(by, tz)
     public = [z for z in zones if z.kind != "staff_only"]
     known = {z.zone_id for z in public}
-    merchandised = {zone for zone in product_zones.values() if zone in known}
+    merchandised = {placed for placed in product_zones.values() if placed in known}
     dwell: dict[tuple[str, str], list[float]] = {}
     tracks: dict[tuple[str, str], set[str]] = {}
     for v in visits:
@@ -151,13 +151,12 @@ def zone_traffic(
     sold: dict[tuple[str, str], tuple[int, float]] = {}
     channels = set(sales_channels)
     for line in sales:
-        zone = product_zones.get(line.product_id)
-        if zone not in known or line.channel not in channels:
+        placed = product_zones.get(line.product_id)
+        if placed is None or placed not in known or line.channel not in channels:
             continue
         if not _in_window(line.ts, since, until):
             continue
-        assert zone is not None
-        cell = (zone, key(line.ts))
+        cell = (placed, key(line.ts))
         units, revenue = sold.get(cell, (0, 0.0))
         sold[cell] = (units + line.qty, revenue + line.revenue)
     periods = sorted({p for _, p in dwell} | {p for _, p in sold}, key=_sort_key(by))
