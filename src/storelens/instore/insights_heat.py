@@ -147,7 +147,7 @@ def _render(
     cv2 = _cv2()
     fw = round(layout.floor.width_m * px_per_m)
     fh = round(layout.floor.height_m * px_per_m)
-    margin, head, foot = 16, 40, 64
+    margin, head, foot = 16, 40, 76
     canvas = np.full((head + fh + foot, fw + 2 * margin, 3), 240, dtype=np.uint8)
     level = np.sqrt(np.clip(heat.people_per_m2 / top, 0, 1)).astype(np.float32)
     cells = cv2.resize(level, (fw, fh), interpolation=cv2.INTER_NEAREST)
@@ -181,8 +181,8 @@ def _render(
         value = top * frac * frac  # the colour scale is a square root
         x = margin + round(frac * (width - 1)) - (0 if frac == 0 else 16 if frac < 1 else 34)
         cv2.putText(canvas, f"{value:.2f}", (x, y + 26), font, 0.38, (40, 40, 40), 1, cv2.LINE_AA)
-    cv2.putText(canvas, "people per m2 on average", (margin + width + 10, y + 11), font, 0.4,
-                (40, 40, 40), 1, cv2.LINE_AA)  # fmt: skip
+    caption = "people per m2 on average (no colour: nobody there)"
+    cv2.putText(canvas, caption, (margin, y + 46), font, 0.4, (40, 40, 40), 1, cv2.LINE_AA)
     return canvas
 
 
