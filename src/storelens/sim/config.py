@@ -97,6 +97,10 @@ class SimConfig:
     """Plant a zone few people visit: nobody browses it on the way, and only ``cold_keep``
     of the basket lines placed there are bought (the buyers are its only visitors)."""
     cold_keep: float = 0.5
+    heatmap_every_s: float | None = None
+    """Also send ``vision.heatmap`` grids of this period (900: every quarter hour), built
+    from the sampled positions; off by default, as the event files stay smaller."""
+    heatmap_cell_m: float = 0.25
 
     def __post_init__(self) -> None:
         slots = self.slots
@@ -118,6 +122,10 @@ class SimConfig:
             raise ValueError("shares must lie between 0 and 1")
         if self.track_interval_s <= 0:
             raise ValueError("track_interval_s must be positive")
+        if self.heatmap_every_s is not None and not self.heatmap_every_s >= self.track_interval_s:
+            raise ValueError("heatmap_every_s must be at least track_interval_s")
+        if not self.heatmap_cell_m > 0:
+            raise ValueError("heatmap_cell_m must be positive")
         if len({plan.staff_id for plan in self.baristas}) != len(self.baristas):
             raise ValueError("barista staff ids must be unique")
         if self.attractive_fixture is not None and self.attractive_fixture == self.cold_zone:

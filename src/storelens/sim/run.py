@@ -22,6 +22,7 @@ from storelens.sim.cafe import simulate_cafe_day
 from storelens.sim.clock import SECOND, local_ms
 from storelens.sim.config import SimConfig
 from storelens.sim.day import DayContext, ZoneRoles, stream
+from storelens.sim.heat import DayHeat
 from storelens.sim.journal import DayJournal
 from storelens.sim.menu import Menu
 from storelens.sim.paths import FloorPlan
@@ -153,6 +154,15 @@ def run_simulation(
                 seat_share=config.seat_share,
                 used_track_ids=used_track_ids,
             )
+            if config.heatmap_every_s is not None:
+                floor_m = layout.floor
+                ctx.heat = DayHeat(
+                    floor_m.width_m,
+                    floor_m.height_m,
+                    config.heatmap_cell_m,
+                    round(config.heatmap_every_s * SECOND),
+                    step_ms,
+                )
             if offset == 0:
                 crm = stream(seed, store_id, "crm")
                 _announce_members(journal, population, ctx.opens, crm, config.consent_share)
