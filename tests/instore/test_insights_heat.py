@@ -66,7 +66,7 @@ def test_pictures_are_pngs_of_the_floor_and_two_periods_share_a_scale() -> None:
     )
     assert one is not None and both is not None
     assert one.shape[1] == 14 * 40 + 32  # the floor at 40 px per metre and its margins
-    assert both.shape[1] == 2 * (14 * 30 + 32) + 12
+    assert both.shape[1] == 2 * (520 + 32) + 12  # each floor fitted into 520 px
 
 
 def test_html_report_is_one_file_with_nothing_to_fetch() -> None:

@@ -21,7 +21,7 @@ from storelens.instore.insights_data import (
     sale_lines,
 )
 from storelens.instore.processor import batch_facts, read_event_file
-from storelens.sim import run_simulation
+from storelens.sim import default_layout_path, run_simulation
 from storelens.sim.apparel import apparel_catalogue
 from storelens.sim.config import SimConfig
 
@@ -81,6 +81,8 @@ def test_without_planting_the_same_store_has_neither_finding(tmp_path: Path) -> 
 def test_planting_a_zone_nobody_can_browse_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="planted zone 'checkout' is not an aisle or fixture"):
         run_simulation(APPAREL, 1, 7, tmp_path, config=replace(PLANTED, cold_zone="checkout"))
+    with pytest.raises(ValueError, match="is a café: planting"):
+        run_simulation(default_layout_path(), 1, 7, tmp_path, config=PLANTED)
     with pytest.raises(ValueError, match="both attractive and cold"):
         SimConfig(attractive_fixture="denim", cold_zone="denim")
     with pytest.raises(ValueError, match="shares must lie between 0 and 1"):

@@ -194,22 +194,30 @@ def _scale_top(heats: Sequence[HeatDensity]) -> float:
 
 
 def _png(image: npt.NDArray[np.uint8]) -> bytes:
-    ok, data = _cv2().imencode(".png", image)
+    cv2 = _cv2()
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise RuntimeError("OpenCV could not encode the heatmap as PNG")
     return bytes(data.tobytes())
 
 
-def density_png(layout: StoreLayout, heat: HeatDensity, px_per_m: float = 40) -> bytes:
+def _fit(layout: StoreLayout, px_per_m: float | None, width_px: int) -> float:
+    """Pixels per metre: as asked, or what fits the floor into ``width_px`` (40 at most),
+    which keeps a mailed report small whatever the store's size."""
+    return px_per_m if px_per_m is not None else min(40.0, width_px / layout.floor.width_m)
+
+
+def density_png(layout: StoreLayout, heat: HeatDensity, px_per_m: float | None = None) -> bytes:
     """The floor plan with zone outlines and names, the heat on top, and its colour scale."""
-    return _png(_render(layout, heat, _scale_top([heat]), px_per_m))
+    return _png(_render(layout, heat, _scale_top([heat]), _fit(layout, px_per_m, 760)))
 
 
 def side_by_side_png(
-    layout: StoreLayout, left: HeatDensity, right: HeatDensity, px_per_m: float = 30
+    layout: StoreLayout, left: HeatDensity, right: HeatDensity, px_per_m: float | None = None
 ) -> bytes:
     """Two periods on one colour scale, so the same colour means the same density."""
     top = _scale_top([left, right])
+    px_per_m = _fit(layout, px_per_m, 520)
     a, b = _render(layout, left, top, px_per_m), _render(layout, right, top, px_per_m)
     gap = np.full((a.shape[0], 12, 3), 255, dtype=np.uint8)
     return _png(np.hstack([a, gap, b]))

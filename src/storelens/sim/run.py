@@ -110,6 +110,11 @@ def run_simulation(
     out.mkdir(parents=True, exist_ok=True)
     store_id = layout.store_id
     cafe = layout.kind == "cafe"
+    if cafe and config.planted:
+        raise ValueError(
+            f"{store_id} is a café: planting an attractive fixture or a cold zone needs a "
+            "retail layout with aisles or fixtures (e.g. the sample apparel.toml)"
+        )
     menu = Menu(load_catalogue()) if cafe else Menu(*apparel_catalogue())
     population = build_population(
         stream(seed, store_id, "population"),
