@@ -33,6 +33,7 @@ __all__ = [
     "list_products",
     "load_catalogue",
     "product_rows",
+    "product_zones",
     "upsert_products",
 ]
 
@@ -142,3 +143,8 @@ def count_products(engine: Engine, *, category: str | None = None) -> int:
         stmt = stmt.where(products.c.category == category)
     with engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
+
+
+def product_zones(conn: Connection) -> dict[str, str | None]:
+    """product id -> the zone or fixture it is placed in (None: not placed anywhere)."""
+    return {pid: zone for pid, zone in conn.execute(select(products.c.id, products.c.zone_id))}

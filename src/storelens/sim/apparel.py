@@ -8,6 +8,7 @@ truth means the same thing in both kinds of store.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -78,6 +79,7 @@ class _Shopper:
 class _Store:
     ctx: DayContext
     fitting: str | None
+    config: SimConfig = field(default_factory=SimConfig)
     agenda: Agenda = field(default_factory=Agenda)
     checkout: Checkout[_Shopper] = field(default_factory=lambda: Checkout(1))
     order_count: int = 0
@@ -95,10 +97,16 @@ class _Store:
         track.move(zones.entrance, ms)
         ms += uniform_ms(rng, 2, 6)
         wanted = [p.zone_id for p, _ in shopper.basket or [] if p.zone_id in zones.browse]
-        others = [z for z in zones.browse if z not in wanted]
+        cold = self.config.cold_zone
+        others = [z for z in zones.browse if z not in wanted and z != cold]
         extra = rng.sample(others, min(len(others), rng.randint(0, 3)))
-        path = list(dict.fromkeys([*wanted, *extra])) or [rng.choice(zones.browse)]
+        path = list(dict.fromkeys([*wanted, *extra])) or [rng.choice(others or zones.browse)]
         rng.shuffle(path)
+        lure = self.config.attractive_fixture
+        drawn = lure is not None and lure not in path[:4]
+        if drawn and ctx.planted_rng.random() < self.config.attractive_share:
+            assert lure is not None
+            path.insert(0, lure)  # first, so the four-zone limit never cuts it
         # Nobody browses past closing: stays shrink in the last minutes of the day.
         budget = max(ctx.closes - ms - 2 * SECOND * len(path), len(path) * 30 * SECOND)
         per_zone = budget // len(path)
@@ -167,7 +175,13 @@ def simulate_apparel_day(ctx: DayContext, config: SimConfig, day: date) -> None:
     if not ctx.zones.browse:
         raise ValueError(f"an apparel layout needs aisle or fixture zones ({ctx.store_id})")
     fitting = next((z.id for z in ctx.floor.layout.zones if z.kind == "fitting_room"), None)
-    store = _Store(ctx, fitting, checkout=Checkout(config.registers))
+    for zone_id in config.planted.values():
+        if zone_id not in ctx.zones.browse:
+            raise ValueError(
+                f"planted zone {zone_id!r} is not an aisle or fixture of {ctx.store_id} "
+                f"(those are: {', '.join(ctx.zones.browse)})"
+            )
+    store = _Store(ctx, fitting, config, checkout=Checkout(config.registers))
     weekend = day.weekday() >= 5
     mean = config.weekend_visits if weekend else config.weekday_visits
     profile = config.weekend_profile if weekend else config.weekday_profile
@@ -182,6 +196,7 @@ def simulate_apparel_day(ctx: DayContext, config: SimConfig, day: date) -> None:
         buys = who.random() < _BUY_SHARE
         scanned = buys and person.loyalty_id is not None and who.random() < config.scan_share
         basket = ctx.menu.basket(ctx.order_rng, person, lunch=False) if buys else None
+        basket = _put_back(basket, config, ctx.planted_rng)
         shopper = _Shopper(
             person=person,
             track=ctx.new_visit_track(person, "in_store"),
@@ -194,3 +209,20 @@ def simulate_apparel_day(ctx: DayContext, config: SimConfig, day: date) -> None:
         raise RuntimeError(
             f"{len(store.checkout.waiting)} shoppers never reached a checkout on {day}"
         )
+
+
+def _put_back(basket: Basket | None, config: SimConfig, rng: random.Random) -> Basket | None:
+    """Planted truth: lines from the attractive fixture and the cold zone mostly go back.
+
+    Draws from its own generator, and only when something is planted, so an unplanted
+    run is the same event for event as before planting existed.
+    """
+    if basket is None or not config.planted:
+        return basket
+    keep = {config.attractive_fixture: config.attractive_keep, config.cold_zone: config.cold_keep}
+    kept = [
+        (product, qty)
+        for product, qty in basket
+        if product.zone_id not in keep or rng.random() < keep[product.zone_id]
+    ]
+    return kept or None

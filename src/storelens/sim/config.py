@@ -87,6 +87,20 @@ class SimConfig:
     """Share of member visits where the loyalty card is scanned at the register."""
     consent_share: float = 0.3
     track_interval_s: float = 15.0
+    attractive_fixture: str | None = None
+    """Plant a known answer for store insights (retail layouts): a browse zone most shoppers
+    visit (``attractive_share`` of them) whose products rarely sell (only ``attractive_keep``
+    of the basket lines placed there are bought; the rest are put back)."""
+    attractive_share: float = 0.8
+    attractive_keep: float = 0.1
+    cold_zone: str | None = None
+    """Plant a zone few people visit: nobody browses it on the way, and only ``cold_keep``
+    of the basket lines placed there are bought (the buyers are its only visitors)."""
+    cold_keep: float = 0.5
+    heatmap_every_s: float | None = None
+    """Also send ``vision.heatmap`` grids of this period (900: every quarter hour), built
+    from the sampled positions; off by default, as the event files stay smaller."""
+    heatmap_cell_m: float = 0.25
 
     def __post_init__(self) -> None:
         slots = self.slots
@@ -100,13 +114,28 @@ class SimConfig:
                 )
         if self.days < 1 or self.registers < 1 or not self.baristas:
             raise ValueError("days, registers and baristas must be at least 1")
-        shares = (self.mobile_share, self.seat_share, self.loyalty_share, self.scan_share)
+        shares = (
+            self.mobile_share, self.seat_share, self.loyalty_share, self.scan_share,
+            self.attractive_share, self.attractive_keep, self.cold_keep,
+        )  # fmt: skip
         if not all(0 <= share <= 1 for share in (*shares, self.consent_share)):
             raise ValueError("shares must lie between 0 and 1")
         if self.track_interval_s <= 0:
             raise ValueError("track_interval_s must be positive")
+        if self.heatmap_every_s is not None and not self.heatmap_every_s >= self.track_interval_s:
+            raise ValueError("heatmap_every_s must be at least track_interval_s")
+        if not self.heatmap_cell_m > 0:
+            raise ValueError("heatmap_cell_m must be positive")
         if len({plan.staff_id for plan in self.baristas}) != len(self.baristas):
             raise ValueError("barista staff ids must be unique")
+        if self.attractive_fixture is not None and self.attractive_fixture == self.cold_zone:
+            raise ValueError("one zone cannot be planted both attractive and cold")
+
+    @property
+    def planted(self) -> dict[str, str]:
+        """The planted zones by role, as written to ``truth.json``; empty when none."""
+        roles = (("attractive_fixture", self.attractive_fixture), ("cold_zone", self.cold_zone))
+        return {role: zone for role, zone in roles if zone is not None}
 
     @property
     def slots(self) -> int:

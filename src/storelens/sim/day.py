@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from storelens.core.layout import StoreLayout
 from storelens.sim.clock import local_ms
+from storelens.sim.heat import DayHeat
 from storelens.sim.journal import DayJournal
 from storelens.sim.menu import Menu
 from storelens.sim.paths import FloorPlan, Stay
@@ -114,6 +115,8 @@ class DayContext:
     used_track_ids: set[str]
     tracks: list[Track] = field(default_factory=list)
     visits: list[VisitTruth] = field(default_factory=list)
+    heat: DayHeat | None = None
+    """Collects ``vision.heatmap`` person-seconds from the sampled positions, when asked."""
     arrival_rng: random.Random = field(init=False)
     visitor_rng: random.Random = field(init=False)
     order_rng: random.Random = field(init=False)
@@ -121,9 +124,20 @@ class DayContext:
     bar_rng: random.Random = field(init=False)
     staff_rng: random.Random = field(init=False)
     track_rng: random.Random = field(init=False)
+    planted_rng: random.Random = field(init=False)
+    """Only planted insights truth draws from it, so planting leaves other draws alone."""
 
     def __post_init__(self) -> None:
-        for concern in ("arrival", "visitor", "order", "service", "bar", "staff", "track"):
+        for concern in (
+            "arrival",
+            "visitor",
+            "order",
+            "service",
+            "bar",
+            "staff",
+            "track",
+            "planted",
+        ):
             setattr(self, f"{concern}_rng", stream(self.seed, self.store_id, concern, self.day))
 
     def local(self, at: time) -> int:
@@ -168,6 +182,10 @@ class DayContext:
                 if camera is not None:  # a spot no camera sees yields no track point
                     point = {"camera_id": camera, "track_id": track_id, "x": x, "y": y}
                     journal.add(ms, "vision.track", "vision", point)
+                    if self.heat is not None:
+                        self.heat.add(ms, x, y)
+        if self.heat is not None:
+            self.heat.emit(journal)
         for visit in self.visits:
             visit.door_in, visit.door_out = floor.door_crossings(visit.stays)
         self.visits.sort(key=lambda visit: visit.stays[0].enter)

@@ -22,6 +22,7 @@ from storelens.sim.cafe import simulate_cafe_day
 from storelens.sim.clock import SECOND, local_ms
 from storelens.sim.config import SimConfig
 from storelens.sim.day import DayContext, ZoneRoles, stream
+from storelens.sim.heat import DayHeat
 from storelens.sim.journal import DayJournal
 from storelens.sim.menu import Menu
 from storelens.sim.paths import FloorPlan
@@ -109,6 +110,11 @@ def run_simulation(
     out.mkdir(parents=True, exist_ok=True)
     store_id = layout.store_id
     cafe = layout.kind == "cafe"
+    if cafe and config.planted:
+        raise ValueError(
+            f"{store_id} is a café: planting an attractive fixture or a cold zone needs a "
+            "retail layout with aisles or fixtures (e.g. the sample apparel.toml)"
+        )
     menu = Menu(load_catalogue()) if cafe else Menu(*apparel_catalogue())
     population = build_population(
         stream(seed, store_id, "population"),
@@ -118,6 +124,7 @@ def run_simulation(
         menu.secondary,
     )
     truth = Truth(seed, days, store_id, layout_path.name, config.start_date)
+    truth.planted = config.planted
     if cafe:
         for plan in config.baristas:
             truth.baristas[plan.staff_id] = BaristaTruth(plan.staff_id)
@@ -152,6 +159,15 @@ def run_simulation(
                 seat_share=config.seat_share,
                 used_track_ids=used_track_ids,
             )
+            if config.heatmap_every_s is not None:
+                floor_m = layout.floor
+                ctx.heat = DayHeat(
+                    floor_m.width_m,
+                    floor_m.height_m,
+                    config.heatmap_cell_m,
+                    round(config.heatmap_every_s * SECOND),
+                    step_ms,
+                )
             if offset == 0:
                 crm = stream(seed, store_id, "crm")
                 _announce_members(journal, population, ctx.opens, crm, config.consent_share)

@@ -152,15 +152,19 @@ class Truth:
     baristas: dict[str, BaristaTruth] = field(default_factory=dict)
     staff_tracks: list[str] = field(default_factory=list)
     events: int = 0
+    planted: dict[str, str] = field(default_factory=dict)
+    """Zones planted for insights (role -> zone id); written only when there are some."""
 
     def write(self, path: Path) -> None:
-        head = {
+        head: dict[str, Any] = {
             "seed": self.seed,
             "days": self.days,
             "store_id": self.store_id,
             "layout": self.layout,
             "start_date": self.start_date.isoformat(),
         }
+        if self.planted:
+            head["planted"] = dict(self.planted)
         summary = {"visits": len(self.visits), "orders": len(self.orders), "events": self.events}
         parts = [json.dumps(head)[:-1]]
         parts.append(_records("orders", (o.to_json() for o in self.orders)))
