@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from storelens import catalogue, stores
-from storelens.core.errors import NotFound
+from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.core.layout import StoreLayout, parse_layout
 from storelens.instore.facts import ZoneVisit
 from storelens.instore.insights import StoreInsights, store_insights
@@ -65,7 +65,8 @@ class InsightInputs:
 def local_period(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
     """``first`` to ``last`` inclusive, as local midnights; refuses a range the wrong way round."""
     if first > last:
-        raise ValueError(f"the period starts ({first}) after it ends ({last})")
+        message = f"the period starts ({first}) after it ends ({last})"
+        raise InvalidInput(message, [FieldError.at(("query", "from"), message, "range")])
     tz = ZoneInfo(timezone)
     since = datetime.combine(first, time(0), tzinfo=tz)
     return since, datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
