@@ -199,3 +199,12 @@ def test_a_nul_in_a_body_is_422_on_both_backends(
     assert r.json()["detail"] == [
         {"loc": ["body"], "msg": "must not contain a NUL character (U+0000)", "type": "string_nul"}
     ]
+
+
+def test_a_bare_number_is_not_a_query_time(client: TestClient, login: Login) -> None:
+    """pydantic would read ``since=2159`` as Unix seconds; the schema says ISO 8601."""
+    r = client.get("/v1/events", params={"since": "2159"}, headers=login("admin"))
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "since"]
+    ok = client.get("/v1/events", params={"since": "2026-11-02T08:00:00Z"}, headers=login("admin"))
+    assert ok.status_code == 200, ok.text

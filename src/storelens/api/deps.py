@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
 
 from storelens import stores
@@ -109,7 +110,17 @@ def _in_query_range(value: datetime) -> datetime:
     return utc
 
 
-QueryTime = Annotated[AwareDatetime, AfterValidator(_in_query_range)]
+def _iso_only(value: object) -> object:
+    """A bare number would pass as Unix seconds (``since=2159`` is 1970-01-01T00:35:59Z):
+    the schema promises an ISO 8601 date-time, so only that is read."""
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise PydanticCustomError(
+            "datetime_iso", "expected an ISO 8601 date-time with a UTC offset, not a number"
+        )
+    return value
+
+
+QueryTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_in_query_range)]
 """A time query parameter: with a UTC offset (a naive time is ambiguous) and in range."""
 
 
