@@ -58,8 +58,9 @@ _warned_lock = threading.Lock()
 class IngestError(StorelensError):
     """Posting events did not get an answer that counts them."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, detail: str = "") -> None:
         self.status = status
+        self.detail = detail  # the server's own reason, when it gave one
         super().__init__(message)
 
 
@@ -67,10 +68,14 @@ class IngestUnavailable(IngestError):
     """Worth retrying: the link, the server or its answer failed, not the data."""
 
     def __init__(
-        self, message: str, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        status: int | None = None,
+        detail: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, status)
+        super().__init__(message, status, detail)
 
 
 class IngestRefused(IngestError):
@@ -200,14 +205,14 @@ class IngestClient:
                     f"{self.url} answered 200 with an unexpected body: {response.text[:200]}",
                     status,
                 ) from None
-        reason = f"{self.url} answered {status}: {_detail(response)}"
+        detail = _detail(response)
+        reason = f"{self.url} answered {status}: {detail}"
         if status in (401, 403):
-            raise IngestAuthError(reason, status)
+            raise IngestAuthError(reason, status, detail)
         if 400 <= status < 500 and status not in _TRANSIENT:
-            raise IngestRefused(reason, status)
-        raise IngestUnavailable(
-            reason, status, parse_retry_after(response.headers.get("retry-after"))
-        )
+            raise IngestRefused(reason, status, detail)
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        raise IngestUnavailable(reason, status, detail, retry_after)
 
     def close(self) -> None:
         self._client.close()

@@ -178,11 +178,11 @@ class Forwarder:
         except IngestAuthError as exc:
             message = (
                 f"the server at {self.server_url} refused this edge's API key "
-                f"({exc}); give the edge a valid device key. "
+                f"({exc.status}: {exc.detail}); give the edge a valid device key. "
                 "Pending events stay in the outbox."
             )
             self.stats.last_error = message
-            raise EdgeAuthError(message, exc.status) from None
+            raise EdgeAuthError(message, exc.status, exc.detail) from None
         except IngestRefused as exc:
             if exc.status == 413:
                 return self._shrink(batch, exc, lasting=True)
