@@ -88,7 +88,8 @@ def _tls_context(config: BridgeConfig) -> ssl.SSLContext:
 @dataclass(slots=True)
 class BridgeStats:
     """Running totals since start: messages received, events appended or found to be
-    duplicates, dead letters written, QoS-0 messages dropped, and failed commits."""
+    duplicates, dead letters written, QoS-0 messages dropped, failed commits, and
+    connections to the broker that failed or were lost."""
 
     received: int = 0
     appended: int = 0
@@ -221,7 +222,6 @@ class MqttBridge:
             try:
                 self._client.reconnect()
             except Exception as exc:  # OSError mostly; any failure means retry
-                self._count(connect_failures=1)
                 self._wait_before_retry(f"cannot reach the broker ({exc})")
                 continue
             while not self._net_stop.is_set():
@@ -256,6 +256,7 @@ class MqttBridge:
         return True
 
     def _wait_before_retry(self, why: str) -> None:
+        self._count(connect_failures=1)
         delay = self._backoff.next()
         log.warning(
             "MQTT %s:%d: %s; retrying in %.1fs", self.config.host, self.config.port, why, delay
