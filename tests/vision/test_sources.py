@@ -396,7 +396,7 @@ def test_live_frames_keep_the_sampling_fps_by_skipping() -> None:
         "rtsp://cam/1", fps=20, start=START, opener=ScriptedOpener([camera]), clock=clock
     )
     try:
-        indices = []
+        indices: list[int] = []
         for _ in range(3):
             camera.allow(3)
             until(lambda: source.stats.frames_read == 3 * (len(indices) + 1), "3 more frames")
