@@ -351,6 +351,7 @@ def test_outage_mid_stream_loses_nothing_and_duplicates_nothing(
 
     class OutageClock(ManualClock):
         def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+            assert len(self.sleeps) < 5, f"still failing after the restart: {forwarder.stats}"
             produce(40)  # the shop goes on while the server is away
             if len(self.sleeps) == 4:
                 server.start()
