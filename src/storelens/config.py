@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None  # e.g. mqtt://127.0.0.1:1883; serve starts the bridge when set
     mqtt_topic_prefix: str = "storelens"  # topics: {prefix}/{store}/{source}/{type}
     mqtt_client_id: str = "storelens-bridge"  # stable, so the broker keeps our session
+    mqtt_ca_file: Path | None = None  # mqtts:// with a private CA (default: system CAs)
+    mqtt_client_cert: Path | None = None  # PEM with the bridge's certificate and key
     alert_webhook_url: str | None = None  # staff alerts are also POSTed here when set
     # privacy: log files (globs) that erasure redacts and its verification scan searches,
     # e.g. ["/var/log/storelens/server.log*"]

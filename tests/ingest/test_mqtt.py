@@ -7,11 +7,17 @@ messages or sessions; waits are bounded polls, never fixed sleeps.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,8 +26,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy import exc as sa_exc
 
-from storelens.api.routers.deadletters import router as dead_letters_router
-from storelens.core.errors import ConfigError
+from storelens import accounts
+from storelens.api.app import create_app
+from storelens.config import Settings
+from storelens.core.errors import ConfigError, MissingExtra
 from storelens.core.events import Event
 from storelens.ingest.deadletters import (
     MAX_BODY_BYTES,
@@ -31,6 +39,7 @@ from storelens.ingest.deadletters import (
 )
 from storelens.ingest.mqtt import MqttBridge, publish_events, publish_raw
 from storelens.ingest.mqtt_messages import BridgeConfig, parse_message, parse_mqtt_url
+from storelens.storage.db import create_engine
 from storelens.storage.eventlog import AppendResult, EventLog, EventQuery
 from storelens.storage.tables import events
 
@@ -426,7 +435,8 @@ def test_reconnects_after_losing_the_broker(
         proxy.cut()
         wait_for(lambda: not bridge.stats.connected, what="the bridge to notice")
         publish(prefix, [raw_event("sensor.espresso_shot") for _ in range(10)])
-        time.sleep(0.3)  # a few refused reconnects, to exercise the backoff
+        failures = bridge.stats.connect_failures
+        wait_for(lambda: bridge.stats.connect_failures >= failures + 3, what="refused reconnects")
         assert event_count(engine) == 1
 
         proxy.refuse = False
@@ -443,19 +453,58 @@ def test_reconnects_after_losing_the_broker(
 
 
 def test_parse_mqtt_url() -> None:
-    assert parse_mqtt_url("mqtt://127.0.0.1") == ("127.0.0.1", 1883, None, None)
+    assert parse_mqtt_url("mqtt://127.0.0.1") == ("127.0.0.1", 1883, None, None, False)
     assert parse_mqtt_url("mqtt://bridge:s%40cret@localhost:1884") == (
         "localhost",
         1884,
         "bridge",
         "s@cret",
+        False,
     )
-    with pytest.raises(ConfigError, match="not supported yet"):
-        parse_mqtt_url("mqtts://127.0.0.1:8883")
-    with pytest.raises(ConfigError, match="not an MQTT URL"):
-        parse_mqtt_url("http://127.0.0.1")
+    assert parse_mqtt_url("mqtts://broker.example") == ("broker.example", 8883, None, None, True)
+    assert parse_mqtt_url("ssl://b:pw@10.0.0.5:9883").tls
+    with pytest.raises(ConfigError, match="WebSockets") as info:
+        parse_mqtt_url("wss://bridge:hunter2@127.0.0.1")
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ConfigError, match="not an MQTT URL") as info:
+        parse_mqtt_url("http://bridge:hunter2@127.0.0.1")
+    assert "hunter2" not in str(info.value)
     with pytest.raises(ConfigError, match="topic prefix"):
         BridgeConfig(topic_prefix="storelens/#")
+    with pytest.raises(ConfigError, match="needs an mqtts:// URL"):
+        BridgeConfig(ca_file=Path(__file__))
+    with pytest.raises(ConfigError, match="is not a readable file"):
+        BridgeConfig(tls=True, ca_file=Path("/nonexistent/ca.pem"))
+
+
+def test_bridge_config_takes_tls_from_settings(settings: Any, tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    configured = settings.model_copy(
+        update={"mqtt_url": "mqtts://bridge:pw@broker.example", "mqtt_ca_file": ca}
+    )
+    config = BridgeConfig.from_settings(configured)
+    assert (config.host, config.port, config.tls, config.ca_file) == (
+        "broker.example",
+        8883,
+        True,
+        ca,
+    )
+    assert config.client_cert is None
+    assert "pw" not in repr(config)
+
+
+def test_a_missing_mqtt_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without paho the module still imports; using the bridge says what to install."""
+    for name in [m for m in sys.modules if m == "paho" or m.startswith("paho.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "paho", None)  # makes "import paho..." fail
+    monkeypatch.delitem(sys.modules, "storelens.ingest.mqtt")
+    fresh = importlib.import_module("storelens.ingest.mqtt")
+    with pytest.raises(MissingExtra, match=r"pip install 'storelens\[mqtt\]'"):
+        fresh.MqttBridge(BridgeConfig(), EventLog(create_engine("sqlite://")))
+    with pytest.raises(MissingExtra, match="mqtt"):
+        fresh.publish_raw(HOST, PORT, [])
 
 
 def test_parse_message_keeps_each_item_as_received(raw_event: RawEvent) -> None:
@@ -481,12 +530,17 @@ def test_dead_letter_body_is_capped(engine: Engine) -> None:
     assert count_dead_letters(engine) == 2 and count_dead_letters(engine, "edge") == 1
 
 
-def test_dead_letters_endpoint_is_for_admins(
-    client: TestClient, login: Callable[[str], dict[str, str]], engine: Engine
-) -> None:
-    app: Any = client.app
-    if not any(getattr(r, "path", None) == "/v1/dead-letters" for r in app.routes):
-        app.include_router(dead_letters_router)
+def test_dead_letters_endpoint_is_for_admins(settings: Settings, engine: Engine) -> None:
+    client = TestClient(create_app(settings, engine=engine, run_projections=False))
+
+    def login(role: str) -> dict[str, str]:
+        username, password = f"{role}-{uuid.uuid4().hex[:6]}", "correct horse battery staple"
+        with engine.begin() as conn:
+            accounts.create_user(conn, username, password, accounts.Role(role))
+        r = client.post("/v1/auth/token", data={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
     with engine.begin() as conn:
         record_dead_letter(conn, "mqtt", "storelens/cafe-01/x/y", "body is not valid JSON", b"{")
         record_dead_letter(conn, "edge", "outbox-3", "invalid event", b"{}")
@@ -530,3 +584,108 @@ def test_serve_runs_the_bridge_when_configured(
         while time.monotonic() < deadline and not EventLog(engine).read_after(0):
             time.sleep(0.05)
     assert [str(e.id) for e in EventLog(engine).read_after(0)] == [event["id"]]
+
+
+# -- TLS: a Mosquitto of the test's own with a private CA ------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@dataclass(frozen=True)
+class TlsBroker:
+    plain_port: int
+    tls_port: int
+    ca_file: Path
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
+    """Mosquitto with a plain listener (for publishing) and a TLS listener whose
+    certificate, for 127.0.0.1, is signed by a CA made for this test."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    assert Path(binary).exists(), "the mosquitto broker binary is needed for the TLS tests"
+    d = tmp_path
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.pem", "-days", "2", "-subj", "/CN=storelens test CA", cwd=d)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+             "-out", "server.csr", "-subj", "/CN=127.0.0.1", cwd=d)  # fmt: skip
+    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf",
+             cwd=d)  # fmt: skip
+    plain, tls = _free_port(), _free_port()
+    (d / "mosquitto.conf").write_text(
+        "user root\npersistence false\nlog_dest stderr\nallow_anonymous true\n"
+        f"listener {plain} 127.0.0.1\n"
+        f"listener {tls} 127.0.0.1\n"
+        f"cafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\nkeyfile {d / 'server.key'}\n"
+    )
+    with (d / "mosquitto.log").open("wb") as log:
+        proc = subprocess.Popen([binary, "-c", str(d / "mosquitto.conf")], stderr=log)
+    try:
+
+        def listening() -> bool:
+            assert proc.poll() is None, (d / "mosquitto.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", tls), timeout=1).close()
+                socket.create_connection(("127.0.0.1", plain), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        wait_for(listening, what="the TLS broker to listen")
+        yield TlsBroker(plain, tls, d / "ca.pem")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _tls_bridge(broker: TlsBroker, engine: Engine, prefix: str, **tls: Any) -> MqttBridge:
+    config = BridgeConfig(
+        host="127.0.0.1",
+        port=broker.tls_port,
+        topic_prefix=prefix,
+        client_id=f"sltest-{uuid.uuid4().hex[:12]}",
+        flush_ms=50,
+        tls=True,
+        **tls,
+    )
+    return MqttBridge(config, EventLog(engine))
+
+
+@pytest.mark.mqtt
+def test_mqtts_bridge_checks_the_broker_certificate_and_delivers(
+    tls_broker: TlsBroker, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    bridge = _tls_bridge(tls_broker, engine, prefix, ca_file=tls_broker.ca_file)
+    bridge.start()
+    try:
+        assert bridge.wait_ready(30), "the bridge did not subscribe over TLS"
+        event = raw_event("sensor.espresso_shot")
+        publish_raw(HOST, tls_broker.plain_port, [(topic(prefix, event), orjson.dumps(event))])
+        wait_for(lambda: event_count(engine) == 1, what="the event sent over TLS")
+        assert [str(e.id) for e in EventLog(engine).query(EventQuery())] == [event["id"]]
+    finally:
+        bridge.stop(timeout=2)
+
+
+@pytest.mark.mqtt
+def test_mqtts_bridge_refuses_a_broker_its_cas_do_not_vouch_for(
+    tls_broker: TlsBroker, engine: Engine, prefix: str
+) -> None:
+    bridge = _tls_bridge(tls_broker, engine, prefix)  # system CAs only: the test CA is unknown
+    bridge.start()
+    try:
+        wait_for(lambda: bridge.stats.connect_failures >= 2, what="refused TLS handshakes")
+        assert not bridge.stats.connected
+        assert not bridge.wait_ready(0)
+    finally:
+        bridge.stop(timeout=2)

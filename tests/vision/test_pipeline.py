@@ -5,6 +5,7 @@ cameras count one shopper once; every event validates against the envelope."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +18,11 @@ import supervision as sv
 from storelens.core.camera import CameraView
 from storelens.core.events import EventBase, event_adapter
 from storelens.core.layout import StoreLayout, load_layout
+from storelens.core.retry import ManualClock
+from storelens.ingest.client import IngestAuthError, IngestUnavailable
 from storelens.sim.run import default_layout_path
 from storelens.vision.frames import Frame
-from storelens.vision.outputs import ApiWriter, JsonlWriter, VisionEvents
+from storelens.vision.outputs import ApiWriter, EventsRejected, JsonlWriter, VisionEvents
 from storelens.vision.pipeline import PipelineUpdates, TrackHook, VisionPipeline, renaming_hook
 from storelens.vision.stitching import StitchConfig
 from storelens.vision.zones import FloorConfig, VisitConfig
@@ -251,40 +254,81 @@ def _one_event(layout: StoreLayout) -> list[EventBase]:
     return VisionEvents(layout.store_id).events(updates)[:3]
 
 
+class _UpperBound(random.Random):
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 def test_api_writer_retries_then_posts(layout: StoreLayout) -> None:
-    answers = iter([503, 200])
+    answers = iter([503, 429, 200])
     seen: list[httpx.Request] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         status = next(answers)
+        if status == 429:
+            return httpx.Response(429, headers={"Retry-After": "4"})
         body = {"accepted": 3, "duplicates": 0, "rejected": 0, "errors": []}
         return httpx.Response(status, json=body if status == 200 else {"detail": "busy"})
 
-    waits: list[float] = []
+    clock = ManualClock()
     writer = ApiWriter(
-        "http://edge.test", "sk_x", transport=httpx.MockTransport(handle), sleep=waits.append
+        "https://edge.test",
+        "sk_x",
+        transport=httpx.MockTransport(handle),
+        clock=clock,
+        rng=_UpperBound(),
     )
     writer.write(_one_event(layout))
     writer.close()
-    assert len(seen) == 2 and waits == [0.5]
-    assert seen[0].headers["Authorization"] == "Bearer sk_x"
-    assert seen[0].url.path == "/v1/events" and len(json.loads(seen[1].content)) == 3
-    assert writer.accepted == 3
+    assert len(seen) == 3 and clock.sleeps == [0.5, 4.0]  # backoff, then the server's wait
+    assert seen[0].headers["X-API-Key"] == "sk_x"
+    assert seen[0].url.path == "/v1/events" and len(json.loads(seen[2].content)) == 3
+    assert (writer.sent, writer.accepted) == (3, 3)
+
+
+def test_api_writer_gives_up_after_its_retries(layout: StoreLayout) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    clock = ManualClock()
+    writer = ApiWriter(
+        "https://edge.test",
+        "sk_x",
+        retries=2,
+        transport=httpx.MockTransport(down),
+        clock=clock,
+        rng=_UpperBound(),
+    )
+    writer.write(_one_event(layout))
+    with pytest.raises(IngestUnavailable, match="gave up after 3 tries: cannot reach"):
+        writer.close()
+    assert clock.sleeps == [0.5, 1.0]
 
 
 def test_api_writer_reports_refusals(layout: StoreLayout) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, json={"detail": "bad key"})
 
-    writer = ApiWriter("http://edge.test", "sk_bad", transport=httpx.MockTransport(refuse))
+    writer = ApiWriter("https://edge.test", "sk_bad", transport=httpx.MockTransport(refuse))
     writer.write(_one_event(layout))
-    with pytest.raises(RuntimeError, match="401"):
+    with pytest.raises(IngestAuthError, match="401: bad key"):
+        writer.close()
+
+    def reject(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)
+        error = {"index": 0, "id": items[0]["id"], "errors": [{"loc": "ts", "msg": "m"}]}
+        body = {"accepted": 2, "duplicates": 0, "rejected": 1, "errors": [error]}
+        return httpx.Response(200, json=body)
+
+    writer = ApiWriter("https://edge.test", "sk_x", transport=httpx.MockTransport(reject))
+    writer.write(_one_event(layout))
+    with pytest.raises(EventsRejected, match="rejected 1 events"):
         writer.close()
     with pytest.raises(ValueError, match="http"):
         ApiWriter("ftp://edge.test", "k")
     with pytest.raises(ValueError, match="API key"):
-        ApiWriter("http://edge.test", " ")
+        ApiWriter("https://edge.test", " ")
 
 
 def test_nobody_is_tracked_inside_a_fitting_room() -> None:

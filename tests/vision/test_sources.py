@@ -14,7 +14,6 @@ import threading
 import time
 import weakref
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,10 @@ import cv2
 import numpy as np
 import pytest
 
+from storelens.core.retry import Backoff, ManualClock
 from storelens.vision.frames import Frame
+from storelens.vision.live import camera_backoff
 from storelens.vision.sources import (
-    Backoff,
     FramesSource,
     LiveSource,
     SourceUnavailable,
@@ -150,7 +150,7 @@ class ScriptedCamera:
         if self.frames:
             return True, self.frames.pop(0)
         if self.stall is not None:
-            self.stall.wait(5.0)  # blocks like a frozen RTSP session
+            self.stall.wait()  # blocks like a frozen RTSP session, until the test lets go
         return False, None
 
     def release(self) -> None:
@@ -178,14 +178,39 @@ def pictures(n: int, value: int = 0) -> list[np.ndarray]:
     return [np.full((8, 8, 3), value, np.uint8) for _ in range(n)]
 
 
-def take(source: Any, n: int, timeout_s: float = 5.0) -> list[Frame]:
-    """Read ``n`` frames from a live source in a thread, so a bug cannot hang the suite."""
+class GatedCamera(ScriptedCamera):
+    """A camera that delivers a new picture (value = its number) only when the test
+    allows one, so what the reader thread has seen is decided by the test, not by the
+    scheduler."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.allowed = threading.Semaphore(0)
+        self.made: list[weakref.ref[np.ndarray]] = []
+        self.closed = threading.Event()
+
+    def allow(self, n: int) -> None:
+        self.allowed.release(n)
+
+    def read(self) -> tuple[bool, Any]:
+        while not self.allowed.acquire(timeout=0.05):
+            if self.closed.is_set():
+                return False, None
+        picture = np.full((120, 160, 3), len(self.made) % 256, np.uint8)
+        self.made.append(weakref.ref(picture))
+        return True, picture
+
+
+def take(source: Any, n: int, timeout_s: float = 30.0) -> list[Frame]:
+    """Read ``n`` frames from a live source in a thread, so a bug cannot hang the suite
+    (the timeout only guards against a hang; no test depends on it)."""
     got: list[Frame] = []
     failed: list[BaseException] = []
 
     def read() -> None:
         try:
-            got.extend(next(source) for _ in range(n))
+            for _ in range(n):
+                got.append(next(source))
         except Exception as error:
             failed.append(error)
 
@@ -198,100 +223,189 @@ def take(source: Any, n: int, timeout_s: float = 5.0) -> list[Frame]:
     return got
 
 
-def fast_backoff() -> Backoff:
-    return Backoff(base_s=0.02, cap_s=1.0, rng=random.Random(1))
+def until(check: Any, what: str, timeout_s: float = 30.0) -> None:
+    """Wait for a state another thread reaches (bounded, so a bug fails instead of hanging)."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.002)
+
+
+class UpperBound(random.Random):
+    """Makes jitter pick the top of its range: backoff waits become exact."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def exact_backoff() -> Backoff:
+    """The cameras' default schedule (0.5 s doubling to 30 s, equal jitter), made exact."""
+    return Backoff(0.5, 30.0, jitter="equal", rng=UpperBound())
 
 
 def test_stream_reconnects_with_growing_backoff_after_dying() -> None:
+    dies, frozen = threading.Event(), threading.Event()
     opener = ScriptedOpener(
         [
-            ScriptedCamera(pictures(3, 10)),
+            ScriptedCamera(pictures(1, 10), stall=dies),  # one frame, then it dies on cue
             ScriptedCamera([], opens=False),
             ScriptedCamera([], opens=False),
-            ScriptedCamera(pictures(500, 200), pace_s=0.002),
+            ScriptedCamera(pictures(1, 200), stall=frozen),
         ]
     )
+    clock = ManualClock()
     source = open_source(
-        "rtsp://cam:secret@10.0.0.21/1", fps=1000, opener=opener, backoff=fast_backoff()
+        "rtsp://cam:secret@10.0.0.21/1",
+        fps=1000,
+        start=START,
+        opener=opener,
+        backoff=exact_backoff(),
+        clock=clock,
     )
     try:
         assert isinstance(source, LiveSource)
-        frames = take(source, 6)
-        delays = list(source.stats.recent_backoffs_s)
-        assert source.stats.reconnects == 1
-        assert source.stats.failed_opens == 2
-        assert len(delays) == 3
-        assert delays[0] < delays[1] < delays[2]
-        assert 0.01 <= delays[0] <= 0.02 and delays[2] <= 0.08
-        assert frames[-1].image[0, 0, 0] == 200  # frames flow again from the new connection
+        [first] = take(source, 1)
+        dies.set()
+        [second] = take(source, 1)
+        assert (first.index, first.image[0, 0, 0]) == (0, 10)
+        assert (second.index, second.image[0, 0, 0]) == (1, 200)  # from the new connection
+        assert first.ts == START
+        assert second.ts >= START + timedelta(seconds=3.5)  # after 0.5 + 1 + 2 s of waiting
+        assert list(source.stats.recent_backoffs_s) == [0.5, 1.0, 2.0]
+        assert (source.stats.reconnects, source.stats.failed_opens) == (1, 2)
         assert opener.targets == ["rtsp://cam:secret@10.0.0.21/1"] * 4
+    finally:
+        dies.set()
+        frozen.set()
+        source.close()
+
+
+def test_reconnect_loop_survives_5000_attempts_without_sleeping() -> None:
+    """A camera down for hours: 2.0 ** attempt once overflowed at attempt 1024, killed
+    the reconnect thread and left the consumer waiting forever."""
+    dies, frozen = threading.Event(), threading.Event()
+    down = [ScriptedCamera([], opens=False) for _ in range(5_000)]
+    opener = ScriptedOpener(
+        [
+            ScriptedCamera(pictures(1, 10), stall=dies),
+            *down,
+            ScriptedCamera(pictures(1, 99), stall=frozen),
+        ]
+    )
+    clock = ManualClock()
+    source = open_source(
+        "rtsp://cam/1", fps=1000, opener=opener, backoff=exact_backoff(), clock=clock
+    )
+    try:
+        frames = take(source, 1)
+        dies.set()
+        frames += take(source, 1, timeout_s=120)
+        assert [int(f.image[0, 0, 0]) for f in frames] == [10, 99]
+        assert source.stats.failed_opens == 5_000
+        assert source.stats.reconnects == 1
+        backoffs = [s for s in clock.sleeps if s >= 0.25]  # the consumer's pacing is < 1 ms
+        assert len(backoffs) == 5_001
+        assert backoffs[:7] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+        assert set(backoffs[6:]) == {30.0}  # capped for good, never an overflow
+    finally:
+        dies.set()
+        frozen.set()
+        source.close()
+
+
+def test_an_unexpected_error_while_reconnecting_fails_the_source() -> None:
+    calls = 0
+
+    def opener(target: str | int) -> ScriptedCamera:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return ScriptedCamera(pictures(1))
+        raise RuntimeError("capture driver crashed")
+
+    source = open_source(
+        "rtsp://cam/1", fps=1000, opener=opener, backoff=exact_backoff(), clock=ManualClock()
+    )
+    try:
+        assert take(source, 1)[0].index == 0
+        with pytest.raises(SourceUnavailable, match="failed: RuntimeError: capture driver"):
+            take(source, 1)
     finally:
         source.close()
 
 
 def test_stream_that_stalls_is_reopened() -> None:
-    frozen = threading.Event()
+    frozen, frozen_too = threading.Event(), threading.Event()
     opener = ScriptedOpener(
         [
-            ScriptedCamera(pictures(2, 10), stall=frozen),
-            ScriptedCamera(pictures(300, 90), pace_s=0.002),
+            ScriptedCamera(pictures(1, 10), stall=frozen),
+            ScriptedCamera(pictures(1, 90), stall=frozen_too),
         ]
     )
+    clock = ManualClock()
     source = open_source(
-        "http://cam/mjpg", fps=1000, opener=opener, read_timeout_s=0.1, backoff=fast_backoff()
+        "http://cam/mjpg",
+        fps=1000,
+        opener=opener,
+        read_timeout_s=10.0,
+        backoff=exact_backoff(),
+        clock=clock,
     )
     try:
-        frames = take(source, 4)
-        assert frames[-1].image[0, 0, 0] == 90
-        assert source.stats.stalls == 1
-        assert source.stats.reconnects == 1
+        assert take(source, 1)[0].image[0, 0, 0] == 10
+        clock.advance(9.9)
+        assert source.stats.stalls == 0
+        clock.advance(0.1)  # nothing for read_timeout_s: the stream is frozen
+        [frame] = take(source, 1)
+        assert frame.image[0, 0, 0] == 90
+        assert (source.stats.stalls, source.stats.reconnects) == (1, 1)
     finally:
         frozen.set()
+        frozen_too.set()
         source.close()
 
 
 def test_slow_consumer_sees_only_the_newest_frame_and_memory_stays_one_frame() -> None:
-    made: list[weakref.ref[np.ndarray]] = []
-
-    class Firehose(ScriptedCamera):
-        def read(self) -> tuple[bool, Any]:
-            time.sleep(0.0005)
-            picture = np.zeros((120, 160, 3), np.uint8)
-            made.append(weakref.ref(picture))
-            return True, picture
-
-    source = open_source("0", fps=50, opener=ScriptedOpener([Firehose([])]))
+    camera = GatedCamera()
+    source = open_source("0", fps=50, opener=ScriptedOpener([camera]), clock=ManualClock())
     try:
-        frames: list[Frame] = []
-        alive_counts: list[int] = []
-        for _ in range(8):
-            frames.append(next(source))
-            time.sleep(0.02)  # the pipeline is slower than the camera
-            gc.collect()
-            alive_counts.append(sum(ref() is not None for ref in made))
-            del frames[:-1]  # the pipeline keeps only what it works on
-        indices = [f.index for f in frames]
-        assert len(made) > 40  # the camera produced far more than we took
-        # slot + the reader's picture in hand + the frame the consumer holds
-        assert max(alive_counts) <= 3
-        assert source.stats.frames_dropped > 20
-        assert source.stats.frames_emitted == 8
+        camera.allow(10)
+        until(lambda: source.stats.frames_read == 10, "10 frames read")
+        frame = next(source)
+        assert (frame.index, int(frame.image[0, 0, 0])) == (9, 9)  # the newest, not the oldest
+        assert source.stats.frames_dropped == 9
+        camera.allow(5)
+        until(lambda: source.stats.frames_read == 15, "15 frames read")
+        del frame  # the pipeline keeps only what it works on
+        frame = next(source)
+        assert frame.index == 14
+        gc.collect()
+        # the frame in hand is the only picture alive: dropped ones were not queued
+        assert sum(ref() is not None for ref in camera.made) == 1
+        assert camera.made[14]() is frame.image
+        assert (source.stats.frames_emitted, source.stats.frames_dropped) == (2, 13)
     finally:
+        camera.closed.set()
         source.close()
-    assert indices and indices[-1] > 8  # indices skip: old frames were dropped, not queued
 
 
 def test_live_frames_keep_the_sampling_fps_by_skipping() -> None:
-    fast = ScriptedCamera(pictures(2000), pace_s=0.001)
-    source = open_source("rtsp://cam/1", fps=20, start=START, opener=ScriptedOpener([fast]))
+    camera = GatedCamera()
+    clock = ManualClock()
+    source = open_source(
+        "rtsp://cam/1", fps=20, start=START, opener=ScriptedOpener([camera]), clock=clock
+    )
     try:
-        frames = take(source, 5)
+        indices: list[int] = []
+        for _ in range(3):
+            camera.allow(3)
+            until(lambda: source.stats.frames_read == 3 * (len(indices) + 1), "3 more frames")
+            indices.append(next(source).index)
     finally:
+        camera.closed.set()
         source.close()
-    gaps = [(b.ts - a.ts).total_seconds() for a, b in pairwise(frames)]
-    assert all(gap >= 0.035 for gap in gaps)  # 50 ms period; generous for scheduling
-    assert all(b.index - a.index > 1 for a, b in pairwise(frames))
-    assert frames[0].ts >= START
+    assert indices == [2, 5, 8]  # a faster camera is sampled, not queued
+    assert clock.sleeps == [0.05, 0.05]  # each frame one 20 fps period after the last
 
 
 def test_camera_down_at_start_is_unavailable_and_webcam_index_is_an_int() -> None:
@@ -304,7 +418,12 @@ def test_camera_down_at_start_is_unavailable_and_webcam_index_is_an_int() -> Non
 def test_gives_up_after_max_retries() -> None:
     opener = ScriptedOpener([ScriptedCamera(pictures(1)), ScriptedCamera([], opens=False)])
     source = open_source(
-        "rtsp://cam/1", fps=100, opener=opener, backoff=fast_backoff(), max_retries=2
+        "rtsp://cam/1",
+        fps=100,
+        opener=opener,
+        backoff=exact_backoff(),
+        max_retries=2,
+        clock=ManualClock(),
     )
     try:
         assert take(source, 1)[0].index == 0
@@ -313,6 +432,7 @@ def test_gives_up_after_max_retries() -> None:
     finally:
         source.close()
     assert source.stats.failed_opens == 2
+    assert list(source.stats.recent_backoffs_s) == [0.5, 1.0]
 
 
 def test_close_unblocks_a_waiting_consumer() -> None:
@@ -320,21 +440,21 @@ def test_close_unblocks_a_waiting_consumer() -> None:
     source = open_source(
         "rtsp://cam/1", fps=5, opener=ScriptedOpener([ScriptedCamera([], stall=frozen)])
     )
-    threading.Timer(0.1, source.close).start()
+    closer = threading.Thread(target=source.close)
+    closer.start()  # before or while next() waits: either way it stops, never hangs
     with pytest.raises(StopIteration):
-        next(source)
+        take(source, 1)
+    closer.join()
     frozen.set()
 
 
-def test_backoff_is_capped_and_resets() -> None:
-    backoff = Backoff(base_s=1.0, cap_s=30.0, rng=random.Random(3))
-    delays = [backoff.next_delay() for _ in range(10)]
-    assert all(15.0 <= d <= 30.0 for d in delays[6:])
-    assert delays == sorted(delays[:6]) + delays[6:]
+def test_cameras_back_off_with_equal_jitter_up_to_30_s() -> None:
+    backoff = camera_backoff()
+    delays = [backoff.next() for _ in range(10)]
+    ceilings = [0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     backoff.reset()
-    assert 0.5 <= backoff.next_delay() <= 1.0
-    with pytest.raises(ValueError, match="base_s"):
-        Backoff(base_s=0)
+    assert 0.25 <= backoff.next() <= 0.5
 
 
 def test_frames_source_passes_frames_through_and_closes_generators() -> None:

@@ -25,23 +25,21 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import select
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import Any
 
 import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from storelens.config import Settings
+from storelens.core.errors import MissingExtra
+from storelens.core.retry import Backoff
 from storelens.ingest.mqtt_messages import BridgeConfig, ReceivedMessage
 from storelens.ingest.mqtt_writer import BatchWriter
 from storelens.storage.db import create_engine
@@ -55,10 +53,43 @@ _POLL_S = 0.02  # how long the network thread waits in select before sending que
 _READ_BURST = 1000  # packets read back to back before acks and keepalive get a turn
 
 
+def _paho() -> ModuleType:
+    """paho-mqtt, imported on first use: it is the optional ``mqtt`` extra, and the
+    API, the CLI and the edge tools import this module without it."""
+    try:
+        import paho.mqtt.client
+    except ImportError:
+        raise MissingExtra("the MQTT bridge", "mqtt") from None
+    return paho.mqtt.client
+
+
+def _new_client(client_id: str, **options: Any) -> Any:
+    mqtt = _paho()
+    return mqtt.Client(
+        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTProtocolVersion.MQTTv5,
+        **options,
+    )
+
+
+def _tls_context(config: BridgeConfig) -> ssl.SSLContext:
+    """The broker's certificate and host name are always checked: against the system's
+    CAs, or ``ca_file`` for a private CA. ``client_cert`` holds our certificate and key."""
+    context = ssl.create_default_context(
+        cafile=str(config.ca_file) if config.ca_file is not None else None
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if config.client_cert is not None:
+        context.load_cert_chain(str(config.client_cert))
+    return context
+
+
 @dataclass(slots=True)
 class BridgeStats:
     """Running totals since start: messages received, events appended or found to be
-    duplicates, dead letters written, QoS-0 messages dropped, and failed commits."""
+    duplicates, dead letters written, QoS-0 messages dropped, failed commits, and
+    connections to the broker that failed or were lost."""
 
     received: int = 0
     appended: int = 0
@@ -66,6 +97,7 @@ class BridgeStats:
     dead_lettered: int = 0
     dropped: int = 0
     store_failures: int = 0
+    connect_failures: int = 0
     connected: bool = False
 
 
@@ -84,7 +116,7 @@ class MqttBridge:
         self._stats_lock = threading.Lock()
         self._writer = BatchWriter(config, event_log, self._count)
         self._connection = 0  # owned by the network thread
-        self._backoff = config.reconnect_min_s
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s, jitter="equal")
         self._closing = False  # set by stop(): new messages are left unacked for next time
         self._net_stop = threading.Event()
         self._ready = threading.Event()
@@ -103,10 +135,11 @@ class MqttBridge:
             raise RuntimeError("an MqttBridge starts once; make a new one to start again")
         self._started = True
         log.info(
-            "MQTT bridge %s connecting to %s:%d, topics %s",
+            "MQTT bridge %s connecting to %s:%d%s, topics %s",
             self.config.client_id,
             self.config.host,
             self.config.port,
+            " (TLS)" if self.config.tls else "",
             self.config.subscription,
         )
         self._writer.start()
@@ -161,15 +194,13 @@ class MqttBridge:
     # -- network thread ----------------------------------------------------------------
 
     def _make_client(self) -> Any:
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.config.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
+        mqtt = _paho()
+        client = _new_client(self.config.client_id, manual_ack=True)
+        if self.config.tls:
+            client.tls_set_context(_tls_context(self.config))
         if self.config.username is not None:
             client.username_pw_set(self.config.username, self.config.password)
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties = mqtt.Properties(mqtt.PacketTypes.CONNECT)
         properties.SessionExpiryInterval = self.config.session_expiry_s
         properties.ReceiveMaximum = self.config.in_flight
         client.connect_async(
@@ -213,7 +244,7 @@ class MqttBridge:
         paho reads a single packet per ``loop()``; draining what is already waiting
         before the next select takes in about a third more messages per second.
         """
-        ok = MQTTErrorCode.MQTT_ERR_SUCCESS
+        ok = _paho().MQTTErrorCode.MQTT_ERR_SUCCESS
         if self._client.loop(timeout=_POLL_S) != ok:
             return False
         for _ in range(_READ_BURST):
@@ -225,8 +256,8 @@ class MqttBridge:
         return True
 
     def _wait_before_retry(self, why: str) -> None:
-        delay = self._backoff * random.uniform(0.8, 1.2)  # noqa: S311  # jitter, not crypto
-        self._backoff = min(self._backoff * 2, self.config.reconnect_max_s)
+        self._count(connect_failures=1)
+        delay = self._backoff.next()
         log.warning(
             "MQTT %s:%d: %s; retrying in %.1fs", self.config.host, self.config.port, why, delay
         )
@@ -249,7 +280,7 @@ class MqttBridge:
             self._client.disconnect()
             deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:
-                if self._client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                if self._client.loop(timeout=0.05) != _paho().MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
         self._set_connected(False)
 
@@ -263,7 +294,7 @@ class MqttBridge:
         if reason.is_failure:
             log.error("MQTT broker refused the connection: %s", reason)
             return
-        self._backoff = self.config.reconnect_min_s
+        self._backoff.reset()
         self._set_connected(True)
         log.info(
             "MQTT connected to %s:%d (session %s)",
@@ -279,7 +310,10 @@ class MqttBridge:
         self._had_session = True
         # Subscribing again on a resumed session is harmless and covers an expired one;
         # retained messages are only sent the first time, not on every reconnect.
-        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        mqtt = _paho()
+        options = mqtt.SubscribeOptions(
+            qos=1, retainHandling=mqtt.SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+        )
         client.subscribe(self.config.subscription, options=options)
 
     def _on_subscribe(
@@ -335,11 +369,7 @@ def publish_raw(
     timeout: float = 10.0,
 ) -> None:
     """Publish (topic, body) pairs and wait until the broker has them (edge tools, tests)."""
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"storelens-pub-{uuid.uuid4().hex[:12]}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
+    client = _new_client(f"storelens-pub-{uuid.uuid4().hex[:12]}")
     client.connect(host, port, keepalive=30)
     client.loop_start()
     try:

@@ -11,7 +11,8 @@ bridge (:mod:`storelens.ingest.mqtt`, :mod:`storelens.ingest.mqtt_writer`) does 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -21,6 +22,7 @@ from storelens.core.errors import ConfigError
 
 __all__ = [
     "BridgeConfig",
+    "BrokerAddress",
     "DeadItem",
     "ParsedItem",
     "ReceivedMessage",
@@ -30,25 +32,41 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 1883
+DEFAULT_TLS_PORT = 8883
+_PLAIN_SCHEMES = frozenset({"mqtt", "tcp"})
+_TLS_SCHEMES = frozenset({"mqtts", "ssl"})
 
 
-def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None]:
-    """``mqtt://[user:password@]host[:port]`` as (host, port, username, password)."""
+class BrokerAddress(NamedTuple):
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """``mqtt://`` or ``mqtts://[user:password@]host[:port]`` (default ports 1883, 8883).
+
+    The password is never part of an error message: URLs end up in logs.
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("mqtts", "ssl", "wss", "ws"):
-        raise ConfigError(f"{scheme}:// is not supported yet: use mqtt://host:port")
-    if scheme not in ("mqtt", "tcp"):
-        raise ConfigError(f"not an MQTT URL: {url!r} (expected mqtt://host:port)")
+    shown = f"{scheme}://{parts.hostname or ''}"
+    if scheme in ("wss", "ws"):
+        raise ConfigError(f"{scheme}:// (MQTT over WebSockets) is not supported: use mqtts://")
+    if scheme not in _PLAIN_SCHEMES | _TLS_SCHEMES:
+        raise ConfigError(f"not an MQTT URL: {shown!r} (expected mqtt:// or mqtts://host:port)")
     if not parts.hostname:
-        raise ConfigError(f"MQTT URL {url!r} names no host")
+        raise ConfigError(f"MQTT URL {shown!r} names no host")
+    tls = scheme in _TLS_SCHEMES
     try:
-        port = parts.port or DEFAULT_PORT
+        port = parts.port or (DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
     except ValueError as exc:
-        raise ConfigError(f"MQTT URL {url!r} has a bad port") from exc
+        raise ConfigError(f"MQTT URL {shown!r} has a bad port") from exc
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
-    return parts.hostname, port, username, password
+    return BrokerAddress(parts.hostname, port, username, password, tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +88,12 @@ class BridgeConfig:
     # broker's own queue (mosquitto: max_queued_messages, 1000) only starts beyond it.
     receive_maximum: int | None = None
     max_buffered_qos0: int = 10_000  # QoS 0 has no flow control; past this it is dropped
+    # TLS (mqtts://): the broker's certificate is checked against the system's CAs, or
+    # against ``ca_file`` (a private CA); ``client_cert`` is a PEM file holding this
+    # bridge's certificate and key, for brokers that require client certificates.
+    tls: bool = False
+    ca_file: Path | None = None
+    client_cert: Path | None = None
 
     def __post_init__(self) -> None:
         if any(c in self.topic_prefix for c in "+#") or not self.topic_prefix.strip("/"):
@@ -78,17 +102,25 @@ class BridgeConfig:
             raise ConfigError("the MQTT client id must be set: the broker keeps our session by it")
         if self.batch_size < 1 or self.flush_ms < 1:
             raise ConfigError("MQTT batch size and flush interval must be positive")
+        if not self.tls and (self.ca_file is not None or self.client_cert is not None):
+            raise ConfigError("an MQTT CA file or client certificate needs an mqtts:// URL")
+        for name, path in (("CA file", self.ca_file), ("client certificate", self.client_cert)):
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"MQTT {name} {str(path)!r} is not a readable file")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> BridgeConfig:
         if not settings.mqtt_url:
             raise ConfigError("STORELENS_MQTT_URL is not set (e.g. mqtt://127.0.0.1:1883)")
-        host, port, username, password = parse_mqtt_url(settings.mqtt_url)
+        address = parse_mqtt_url(settings.mqtt_url)
         values: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "username": username,
-            "password": password,
+            "host": address.host,
+            "port": address.port,
+            "username": address.username,
+            "password": address.password,
+            "tls": address.tls,
+            "ca_file": settings.mqtt_ca_file,
+            "client_cert": settings.mqtt_client_cert,
             "topic_prefix": settings.mqtt_topic_prefix,
             "client_id": settings.mqtt_client_id,
         }

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import exc as sa_exc
 
+from storelens.core.retry import Backoff
 from storelens.ingest.batch import RejectedItem, validate_items
 from storelens.ingest.deadletters import record_dead_letter
 from storelens.ingest.mqtt_messages import (
@@ -102,7 +103,7 @@ class BatchWriter:
 
     def _commit(self, batch: list[ReceivedMessage]) -> None:
         """Store the batch, retrying while the database is away; then hand back acks."""
-        delay = 0.5
+        backoff = Backoff(0.5, 30.0, jitter="equal")
         while True:
             try:
                 outcome = store_messages(self.event_log, self.config.topic_prefix, batch)
@@ -112,8 +113,7 @@ class BatchWriter:
                 if self._abandon.is_set():
                     return
                 log.exception("MQTT bridge: storing %d messages failed; retrying", len(batch))
-                self._abandon.wait(delay)
-                delay = min(delay * 2, 30.0)
+                self._abandon.wait(backoff.next())
         self._count(
             appended=outcome.appended,
             duplicates=outcome.duplicates,

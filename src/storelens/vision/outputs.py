@@ -6,33 +6,39 @@ bad value fails on the edge box naming its field. Writers share one small protoc
 (``write(events)``, ``close()``):
 
 * `JsonlWriter`: ``DIR/events.jsonl``, plus ``DIR/heatmap.png`` of the whole run at close;
-* `ApiWriter`: batches POSTed to ``/v1/events`` with a device key, retried with backoff
-  on network errors, 429 and 5xx; a refused event is an error, never silently dropped;
+* `ApiWriter`: batches POSTed to ``/v1/events`` with a device key through the one
+  ingest client, retried with backoff on network errors, 429 and 5xx; a refused event
+  is an error, never silently dropped;
 * `OutboxWriter`: the edge outbox (SQLite on the box's disk), for ``storelens edge`` to
   forward when the network allows.
 """
 
 from __future__ import annotations
 
-import time
+import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from storelens.core.errors import StorelensError
 from storelens.core.events import EVENT_TYPES, EventBase, HeatmapEvent
 from storelens.core.layout import StoreLayout
+from storelens.core.retry import SYSTEM_CLOCK, Backoff, Clock
 from storelens.vision.heatmap import HeatGrid, day_heatmap, save_heatmap_png
 from storelens.vision.pipeline import PipelineUpdates, camera_of
 
 if TYPE_CHECKING:
     import httpx
 
+    from storelens.ingest.client import IngestResponse
+
 __all__ = [
     "ApiWriter",
     "EventWriter",
+    "EventsRejected",
     "JsonlWriter",
     "OutboxWriter",
     "VisionEvents",
@@ -156,11 +162,14 @@ class JsonlWriter:
 
 
 class ApiWriter:
-    """Batches of events POSTed to ``{server}/v1/events`` with ``Authorization: Bearer``.
+    """Batches of events POSTed to ``{server}/v1/events`` with a device key.
 
-    Network errors, 429 and 5xx are retried ``retries`` times with doubling waits (a
-    ``Retry-After`` is honoured); 401/403 and events the server rejects raise
-    ``RuntimeError`` with its reason. ``transport`` swaps the network out in tests.
+    Sent through :class:`~storelens.ingest.client.IngestClient`: network errors, 429
+    and 5xx are retried ``retries`` times with capped jittered backoff (a
+    ``Retry-After`` is honoured), then :class:`~storelens.ingest.client.IngestUnavailable`
+    is raised; a refused key or request raises ``IngestRefused`` and events the server
+    rejects raise :class:`EventsRejected` with its reasons, never silently dropped.
+    ``transport`` swaps the network out and ``clock`` the waiting, in tests.
     """
 
     def __init__(
@@ -171,28 +180,29 @@ class ApiWriter:
         batch_size: int = 500,
         retries: int = 5,
         backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
     ) -> None:
-        import httpx
+        from storelens.ingest.client import MAX_BATCH, IngestClient
 
-        url = httpx.URL(server_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"server URL must be http(s)://host[:port], not {server_url!r}")
-        if not api_key.strip():
-            raise ValueError("an API key is needed: --api-key or STORELENS_API_KEY")
-        if not 1 <= batch_size <= 10_000:
-            raise ValueError(f"batch_size must be between 1 and 10000, got {batch_size}")
-        self.url = str(url).rstrip("/")
-        self.batch_size, self.retries, self.backoff_s = batch_size, retries, backoff_s
-        self._sleep = sleep
-        self._client = httpx.Client(
-            base_url=self.url,
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-            timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self._client = IngestClient(
+            server_url,
+            api_key,
+            timeout_s=timeout_s,
+            user_agent="storelens-vision",
             transport=transport,
         )
+        self.url = self._client.url
+        self.batch_size, self.retries = batch_size, retries
+        self.backoff = Backoff(backoff_s, max_backoff_s, jitter="equal", rng=rng)
+        self._clock = clock
         self._pending: list[bytes] = []
         self.sent = self.accepted = self.duplicates = 0
 
@@ -211,47 +221,34 @@ class ApiWriter:
             self._client.close()
 
     def _post(self, batch: list[bytes]) -> None:
-        import httpx
+        from storelens.ingest.client import IngestUnavailable
 
         body = b"[" + b",".join(batch) + b"]"
-        wait = self.backoff_s
+        self.backoff.reset()
         for attempt in range(self.retries + 1):
-            reason: str
             try:
-                response = self._client.post("/v1/events", content=body)
-            except httpx.TransportError as exc:
-                reason, retry_after = f"cannot reach {self.url}: {exc!r}", None
-            else:
-                if response.status_code == 200:
-                    self._settle(response, len(batch))
-                    return
-                if response.status_code not in (429, 500, 502, 503, 504):
-                    raise RuntimeError(
-                        f"{self.url} refused the events ({response.status_code}): "
-                        f"{response.text[:300]}"
-                    )
-                reason = f"{self.url} answered {response.status_code}"
-                retry_after = _seconds(response.headers.get("Retry-After"))
-            if attempt == self.retries:
-                raise RuntimeError(f"gave up after {self.retries + 1} tries: {reason}")
-            self._sleep(retry_after if retry_after is not None else wait)
-            wait *= 2
+                answer = self._client.post_events(body)
+            except IngestUnavailable as exc:
+                if attempt == self.retries:
+                    raise IngestUnavailable(
+                        f"gave up after {self.retries + 1} tries: {exc}", exc.status
+                    ) from exc
+                self._clock.sleep(self.backoff.next(exc.retry_after))
+                continue
+            self._settle(answer, batch)
+            return
 
-    def _settle(self, response: httpx.Response, sent: int) -> None:
-        answer = response.json()
-        self.sent += sent
-        self.accepted += int(answer.get("accepted", 0))
-        self.duplicates += int(answer.get("duplicates", 0))
-        if rejected := int(answer.get("rejected", 0)):
-            errors = answer.get("errors", [])[:3]
-            raise RuntimeError(f"the server rejected {rejected} events: {errors}")
+    def _settle(self, answer: IngestResponse, batch: list[bytes]) -> None:
+        self.sent += len(batch)
+        self.accepted += answer.accepted
+        self.duplicates += answer.duplicates
+        if answer.rejected:
+            shown = [r.model_dump() for r in answer.errors[:3]]
+            raise EventsRejected(f"the server rejected {answer.rejected} events: {shown}")
 
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, min(float(value), 300.0)) if value is not None else None
-    except ValueError:
-        return None
+class EventsRejected(StorelensError):
+    """The server counted a batch but refused some of its events (with its reasons)."""
 
 
 class OutboxWriter:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storelens.core.errors import MissingExtra
+from storelens.core.retry import SYSTEM_CLOCK, Backoff, Clock
 from storelens.vision.capture import (
     Capture,
     CaptureOpener,
@@ -26,7 +27,7 @@ from storelens.vision.capture import (
     redact,
 )
 from storelens.vision.frames import Frame
-from storelens.vision.live import Backoff, LiveSource
+from storelens.vision.live import LiveSource
 
 __all__ = [
     "Backoff",
@@ -161,13 +162,15 @@ def open_source(
     read_timeout_s: float = 10.0,
     backoff: Backoff | None = None,
     max_retries: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FrameSource:
     """Open a camera as the layout names it: a file path (or ``file://``), an ``rtsp(s)://``
     or ``http(s)://`` URL, or a webcam index such as ``"0"``.
 
     ``start`` (timezone-aware) anchors timestamps: for files it defaults to when the
     recording began (file mtime less its duration), for live cameras to the clock.
-    ``max_retries`` bounds reopen attempts in a row; None retries forever.
+    ``max_retries`` bounds reopen attempts in a row; None retries forever. ``backoff``
+    (:class:`~storelens.core.retry.Backoff`) and ``clock`` pace live reconnects.
     """
     if not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
@@ -188,6 +191,7 @@ def open_source(
             read_timeout_s=read_timeout_s,
             backoff=backoff,
             max_retries=max_retries,
+            clock=clock,
         )
 
     if sep:
