@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from storelens.cdp.records import CUSTOMER_TYPES, project_customers
+from storelens.core.retry import backoff_ceiling
 from storelens.instore.processor import AlertSink, OpsProcessor
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.privacy.retention import purge_raw_tracking
@@ -92,8 +93,9 @@ def default_projections(on_alerts: AlertSink | None = None) -> list[Projection]:
 
 def retry_delay(failures: int, base: float = RETRY_BASE_S, cap: float = RETRY_CAP_S) -> float:
     """Seconds to wait after ``failures`` failures in a row: doubling, capped, and safe
-    from float overflow however long a projection keeps failing."""
-    return min(cap, base * 2.0 ** min(max(failures - 1, 0), 64))
+    from float overflow however long a projection keeps failing. No jitter: one loop
+    in one process retries, so there is no crowd to spread."""
+    return backoff_ceiling(failures - 1, base, 2.0, cap)
 
 
 def _where(event_log: EventLog, name: str) -> tuple[int, str]:
