@@ -33,6 +33,8 @@ bench: $(STAMP)  ## reproducible benchmarks; results land in benchmarks/results/
 	$(BIN)/python benchmarks/identity.py
 	$(BIN)/python benchmarks/identity_incremental.py
 	$(BIN)/python benchmarks/vision.py
+	$(BIN)/python benchmarks/clv.py
+	$(BIN)/python benchmarks/api_fuzz.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
