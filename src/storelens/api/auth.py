@@ -38,6 +38,7 @@ __all__ = [
     "person_principal",
     "principal_from_credential",
     "public",
+    "settings_of",
 ]
 
 ISSUER = "storelens"
@@ -77,6 +78,14 @@ def issue_token(settings: Settings, username: str, role: Role, version: int = 0)
     return token, int(ttl.total_seconds())
 
 
+def settings_of(conn: HTTPConnection) -> Settings:
+    """The app's one ``Settings``: routes take it as ``SettingsDep`` (built on this),
+    and code that runs outside a route's dependencies (token checks, WebSockets) calls
+    this, so nothing builds a second ``Settings`` or reads the environment itself."""
+    settings: Settings = conn.app.state.settings
+    return settings
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
@@ -84,7 +93,7 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def _from_token(request: HTTPConnection, token: str) -> Principal:
-    settings: Settings = request.app.state.settings
+    settings = settings_of(request)
     try:
         claims = jwt.decode(
             token,
@@ -154,7 +163,7 @@ def client_ip(request: HTTPConnection) -> str | None:
     ``trusted_proxies``; then the nearest hop that is not a trusted proxy is the client,
     so a caller cannot pick the address its attempts are counted under."""
     peer = request.client.host if request.client else None
-    networks = request.app.state.settings.trusted_proxies
+    networks = settings_of(request).trusted_proxies
     if peer is None or not networks or not _trusted(peer, networks):
         return peer
     hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]

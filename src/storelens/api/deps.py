@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from storelens import stores
 from storelens.accounts import Role
-from storelens.api.auth import Principal, allow
+from storelens.api.auth import Principal, allow, settings_of
 from storelens.config import Settings
 from storelens.core.events import EventTimeWindow
 from storelens.storage.eventlog import EventLog
@@ -51,8 +51,7 @@ def _event_log(request: Request) -> EventLog:
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return settings_of(request)
 
 
 def current_time() -> datetime:

@@ -26,8 +26,13 @@ from starlette.requests import HTTPConnection
 
 from storelens import stores
 from storelens.accounts import token_version
-from storelens.api.auth import ISSUER, Principal, person_principal, principal_from_credential
-from storelens.config import Settings
+from storelens.api.auth import (
+    ISSUER,
+    Principal,
+    person_principal,
+    principal_from_credential,
+    settings_of,
+)
 from storelens.core.errors import MissingExtra, NotFound
 
 __all__ = [
@@ -95,14 +100,14 @@ def _used(conn: HTTPConnection) -> _UsedTickets:
     state = conn.app.state
     used: _UsedTickets | None = getattr(state, "ws_tickets", None)
     if used is None:
-        used = _UsedTickets(state.settings.redis_url)
+        used = _UsedTickets(settings_of(conn).redis_url)
         state.ws_tickets = used
     return used
 
 
 def issue_ticket(conn: HTTPConnection, principal: Principal) -> tuple[str, int]:
     """A single-use ticket for the signed-in person, valid ``TICKET_SECONDS``."""
-    settings: Settings = conn.app.state.settings
+    settings = settings_of(conn)
     with conn.app.state.engine.connect() as db:
         found = token_version(db, principal.name)
     if found is None or principal.expires_at is None:
@@ -123,7 +128,7 @@ def issue_ticket(conn: HTTPConnection, principal: Principal) -> tuple[str, int]:
 
 
 def _redeem(conn: HTTPConnection, ticket: str) -> Principal:
-    settings: Settings = conn.app.state.settings
+    settings = settings_of(conn)
     try:
         claims = jwt.decode(
             ticket,

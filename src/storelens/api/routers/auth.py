@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field
 
 from storelens import accounts
-from storelens.api.auth import Principal, client_ip, issue_token, public
+from storelens.api.auth import Principal, client_ip, issue_token, public, settings_of
 from storelens.api.deps import MAX_ROW_ID, AdminOnly, AnyPerson, EngineDep, SettingsDep
 from storelens.api.errors import ERROR_RESPONSES, error_responses
 from storelens.api.ratelimit import Backoff, LoginThrottle, throttle_for
@@ -22,7 +22,6 @@ from storelens.api.schemas import (
     UserPublic,
 )
 from storelens.api.websocket_auth import issue_ticket
-from storelens.config import Settings
 from storelens.core.errors import AuthError, FieldError, InvalidInput
 from storelens.privacy import audit
 
@@ -36,7 +35,7 @@ def _throttle(request: Request) -> LoginThrottle:
     state = request.app.state
     throttle: LoginThrottle | None = getattr(state, "login_throttle", None)
     if throttle is None:
-        settings: Settings = state.settings
+        settings = settings_of(request)
         throttle = throttle_for(settings.redis_url, Backoff(max_s=settings.login_backoff_max_s))
         state.login_throttle = throttle
     return throttle
