@@ -132,3 +132,21 @@ def test_credentials_are_redacted_from_uvicorn_log_lines() -> None:
     assert redact(f"Bearer {jwt_like} or {key}") == "Bearer *** or ***"
     config = redacting_log_config()
     assert all("redact_credentials" in h["filters"] for h in config["handlers"].values())
+
+
+def test_personal_values_are_redacted_from_access_log_lines() -> None:
+    """A search term, a subject and a customer id in a path are personal data: an
+    erasure must not leave them in the access-log line that records the request."""
+    from storelens.api.access_log import redact
+
+    assert redact("GET /v1/customers?q=ada%40example.com&limit=5") == (
+        "GET /v1/customers?q=***&limit=5"
+    )
+    assert redact("GET /v1/events?subject=L-1&type=consent.changed") == (
+        "GET /v1/events?subject=***&type=consent.changed"
+    )
+    assert redact('"DELETE /v1/customers/C8f3a2/ HTTP/1.1" 200') == (
+        '"DELETE /v1/customers/***/ HTTP/1.1" 200'
+    )
+    assert redact("GET /v1/customers/C8f3a2/export") == "GET /v1/customers/***/export"
+    assert redact("POST /v1/customers/import?source=crm") == "POST /v1/customers/import?source=crm"

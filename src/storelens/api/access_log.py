@@ -1,9 +1,12 @@
-"""Keep credentials out of the server's logs.
+"""Keep credentials and personal values out of the server's logs.
 
 uvicorn writes each request's full path, query string included, to its access log,
 and each WebSocket handshake's to its error log. WebSocket clients may carry a token,
-an API key or a ticket in the query, so both loggers' handlers get a filter that
-replaces those values with ``***`` before anything is written.
+an API key or a ticket in the query; a customer search carries a name or an e-mail
+(``?q=``), an event query a customer (``?subject=``), and the customer routes the
+customer's id in the path, which an erasure must not leave behind in the very log
+line that records it. Both loggers' handlers get a filter that replaces those values
+with ``***`` before anything is written.
 """
 
 from __future__ import annotations
@@ -16,16 +19,20 @@ from typing import Any
 __all__ = ["RedactCredentials", "redact", "redacting_log_config"]
 
 _SECRET_PARAMS = re.compile(
-    r"(?P<name>(?:^|[?&;\s])(?:token|access_token|key|api_key|apikey|ticket|password)=)[^&;\s\"']*",
+    r"(?P<name>(?:^|[?&;\s])(?:token|access_token|key|api_key|apikey|ticket|password|q|subject)=)"
+    r"[^&;\s\"']*",
     re.IGNORECASE,
 )
+_CUSTOMER_PATH = re.compile(r"(?P<route>/v1/customers/)(?!import\b)[^/?\s\"']+")
 _KEYS = re.compile(r"slk_[0-9a-f]{8}_[A-Za-z0-9_-]+")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
 
 
 def redact(text: str) -> str:
-    """``text`` with credential query values, API keys and JWTs replaced by ``***``."""
+    """``text`` with credential and search query values, customer ids in paths, API
+    keys and JWTs replaced by ``***``."""
     text = _SECRET_PARAMS.sub(r"\g<name>***", text)
+    text = _CUSTOMER_PATH.sub(r"\g<route>***", text)
     return _JWT.sub("***", _KEYS.sub("***", text))
 
 
