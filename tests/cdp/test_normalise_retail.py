@@ -62,8 +62,11 @@ def test_region_of_postcode(
 
 def test_phone_regions_prefer_the_records_country_then_postcode_then_default() -> None:
     assert phone_regions({"country": "de", "postcode": "SW1A 1AA"}, "US") == ["DE", "GB", "US"]
-    assert phone_regions({"postcode": "10001"}, "GB") == ["US", "GB"]
+    assert phone_regions({"postcode": "10001"}, "GB") == ["US", "DE", "GB"]
+    assert phone_regions({"postcode": "SW1A 1AA"}, "GB") == ["GB"]
     assert phone_regions({}, "GB") == ["GB"]
+    assert phone_regions({"phone": "1-312-555-0147"}, "GB") == ["GB", "US"]
+    assert phone_regions({"phone": "020 7946 0958"}, "GB") == ["GB"]
     record = normalise_record({"phone": "(646) 201-5743", "postcode": "10001"}, "GB")
     assert record["phone"] == "+16462015743"
 

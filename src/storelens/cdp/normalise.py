@@ -44,6 +44,7 @@ _MOJIBAKE = ("Ã", "Â", "â€", "Å", "Ä\x9f", "Ä±")
 _GB_POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}$")
 _US_ZIP4 = re.compile(r"^\d{5}-\d{4}$")
 _FIVE_DIGITS = re.compile(r"^\d{5}$")
+_NANP = re.compile(r"^(\+?1[-. ]?)?\(?[2-9]\d{2}\)?[-. ]?[2-9]\d{2}[-. ]\d{4}$")
 _GERMAN_CITIES = frozenset((
     "berlin", "hamburg", "munchen", "muenchen", "koln", "koeln", "frankfurt am main",
     "frankfurt", "stuttgart", "dusseldorf", "duesseldorf", "leipzig", "dortmund", "essen",
@@ -170,13 +171,18 @@ def region_of_postcode(
 
 
 def phone_regions(record: Mapping[str, Any], default_region: str | None) -> list[str]:
-    """Regions to read a record's phone in: its country, its postcode's, the default."""
+    """Regions to read a record's phone in: its country, its postcode's, the default,
+    and last the US when the number has the North American shape."""
     country = normalise_postcode(record.get("country"))
     found = [
         country if country and len(country) == 2 else None,
         region_of_postcode(record.get("postcode"), record.get("city"), default_region),
         default_region,
     ]
+    if found[1] in ("US", "DE") and _FIVE_DIGITS.match(str(record.get("postcode")).strip()):
+        found.insert(2, "DE" if found[1] == "US" else "US")  # five digits: either country
+    if _NANP.match(str(record.get("phone") or "").strip()):
+        found.append("US")  # (646) 201-5743, 1-312-…: North American shape, a last resort
     return list(dict.fromkeys(r for r in found if r))
 
 
