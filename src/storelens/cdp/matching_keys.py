@@ -94,7 +94,7 @@ def add_match_keys(frame: pd.DataFrame) -> pd.DataFrame:
     out["suffix"] = [s for _, s in split]
     out["last_key"] = last_keys
     out["name_key"] = [
-        " ".join(sorted(f"{f or ''} {la or ''}".split())) or None
+        " ".join(sorted(f"{fold_name(f) or ''} {la or ''}".split())) or None
         for f, la in zip(firsts, last_keys, strict=True)
     ]
     out["first_forms"] = [sorted(name_forms(f)) if f else None for f in firsts]
