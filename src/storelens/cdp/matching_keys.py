@@ -111,13 +111,6 @@ def _jaro(a: str, b: str) -> float:
     return float(jellyfish.jaro_winkler_similarity(a, b))
 
 
-def _same_card(a: Any, b: Any) -> bool:
-    """One loyalty id, allowing one keying slip (a till's scanner never makes two)."""
-    import jellyfish
-
-    return bool(a and b and jellyfish.damerau_levenshtein_distance(str(a), str(b)) <= 1)
-
-
 def clearly_different(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Two records that cannot be one person, whatever they share.
 
@@ -126,8 +119,8 @@ def clearly_different(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     dates of birth more than a day/month swap or a single typo apart; or their
     suffixes differ (``Jr`` vs ``Sr``). Never when both carry one loyalty id.
     """
-    if _same_card(a.get("loyalty_id"), b.get("loyalty_id")):
-        return False  # one card, one holder: an identifier outranks any field's entry error
+    if a.get("loyalty_id") and a.get("loyalty_id") == b.get("loyalty_id"):
+        return False  # one card, one holder (cards are numbered in sequence: no fuzz here)
     fa, fb = a.get("first_name"), b.get("first_name")
     if fa and fb and fa != fb:
         swapped = fa == fold_name(b.get("last_name")) or fb == fold_name(a.get("last_name"))
@@ -135,7 +128,7 @@ def clearly_different(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
             swapped
             or (fa[0] == fb[0] and (min(len(fa), len(fb)) == 1 or fa[:3] == fb[:3]))
             or bool(name_forms(fa) & name_forms(fb))
-            or _jaro(fa, fb) >= 0.8
+            or _jaro(fa, fb) >= 0.88
         )
         if not related:
             return True
