@@ -57,8 +57,8 @@ def _records(engine: Engine, source: str = "crm") -> dict[str, dict[str, Any]]:
     return {r.source_record_id: dict(r._mapping) for r in rows}
 
 
-def test_planted_errors_are_counted_rejected_and_valid_rows_stored(engine: Engine) -> None:
-    result = import_customers(EventLog(engine), "crm", CSV, GERMAN, "DE")
+def test_strict_rejects_planted_errors_and_stores_valid_rows(engine: Engine) -> None:
+    result = import_customers(EventLog(engine), "crm", CSV, GERMAN, "DE", reject_invalid=True)
 
     assert (result.rows, result.accepted, result.duplicates) == (8, 4, 0)
     rejected = {r.row: [(e.loc, e.type) for e in r.errors] for r in result.rejected}
@@ -69,6 +69,7 @@ def test_planted_errors_are_counted_rejected_and_valid_rows_stored(engine: Engin
         8: [("source_record_id", "duplicate_id")],
     }
     assert result.ignored_columns == ["Notiz"]
+    assert result.flagged == []  # rejected rows are not imported, so nothing is flagged
 
     q = result.quality
     assert q.rows == 8
@@ -106,18 +107,64 @@ def test_reimport_stores_nothing_new(engine: Engine) -> None:
     first = import_customers(log, "crm", CSV, GERMAN)
     again = import_customers(log, "crm", CSV, GERMAN)
     assert (again.accepted, again.duplicates) == (0, first.accepted)
-    assert [r.row for r in again.rejected] == [r.row for r in first.rejected]
-    assert len(_records(engine)) == 4
+    assert [r.row for r in again.rejected] == [r.row for r in first.rejected] == [8]
+    assert len(_records(engine)) == 7
 
 
-def test_keep_invalid_imports_rows_without_the_bad_values(engine: Engine) -> None:
-    result = import_customers(EventLog(engine), "crm", CSV, GERMAN, reject_invalid=False)
+def test_record_with_a_bad_phone_is_imported_with_the_phone_flagged(engine: Engine) -> None:
+    result = import_customers(EventLog(engine), "crm", CSV, GERMAN)
     assert result.accepted == 7
-    assert [r.row for r in result.rejected] == [8]
+    assert [r.row for r in result.rejected] == [8]  # only the repeated record id
+    assert [f.as_dict() for f in result.flagged] == [
+        {
+            "row": 3,
+            "field": "email",
+            "shape": "xxxxx.xxxxxx(xx)xxxxxxx.xx",
+            "reason": "not a valid e-mail address",
+        },
+        {
+            "row": 4,
+            "field": "phone",
+            "shape": "xxxxx xxxxxxx",
+            "reason": "not a valid phone number",
+        },
+        {"row": 5, "field": "dob", "shape": "99.99.9999", "reason": "not a valid date of birth"},
+    ]
+    assert result.flagged_by_field() == {"dob": 1, "email": 1, "phone": 1}
+    assert result.as_dict()["flagged"] == {"dob": 1, "email": 1, "phone": 1}
     records = _records(engine)
-    assert records["K-002"]["email"] is None
+    assert records["K-003"]["first_name"] == "lea"
     assert records["K-003"]["phone"] is None
+    assert records["K-003"]["email"] == "lea.hoffmann@example.de"
+    assert records["K-002"]["email"] is None
     assert records["K-004"]["dob"] is None
+
+
+def test_us_number_in_a_gb_default_source_parses_from_its_postcode(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "pos.csv"
+    path.write_text(
+        "source_record_id,first_name,last_name,phone,postcode,city\n"
+        "P1,Maya,Brooks,(646) 201-5743,10001,New York\n"
+        "P2,Ruth,Evans,+44 (0)29 2018 0123,CF10 1AA,Cardiff\n"
+        "P3,Owen,Price,0044 29 2018 0124,,\n"
+        "P4,Ada,Jones,29 2018 0125,,\n"
+        "P5,Lee,Hart,1-312-555-0147,60601-1234,\n"
+        "P6,Tom,Dunn,0000000000,SW1A 1AA,London\n"
+    )
+    result = import_customers(EventLog(engine), "pos", path, default_region="GB")
+    assert (result.accepted, result.rejected) == (6, [])
+    phones = {k: r["phone"] for k, r in _records(engine, "pos").items()}
+    assert phones == {
+        "P1": "+16462015743",
+        "P2": "+442920180123",
+        "P3": "+442920180124",
+        "P4": "+442920180125",
+        "P5": "+13125550147",
+        "P6": None,  # a placeholder, flagged
+    }
+    assert [(f.row, f.field, f.shape) for f in result.flagged] == [(7, "phone", "9999999999")]
 
 
 def test_unknown_target_field_is_named(engine: Engine, tmp_path: Path) -> None:
@@ -161,7 +208,8 @@ def test_parquet_and_json_inputs(engine: Engine, tmp_path: Path, fmt: str) -> No
     else:
         path.write_bytes(orjson.dumps(SHOP_ROWS))
     result = import_customers(EventLog(engine), "shop", path, {"id": "source_record_id"})
-    assert (result.accepted, [r.row for r in result.rejected]) == (2, [3])
+    assert (result.accepted, result.rejected) == (3, [])
+    assert [(f.row, f.field) for f in result.flagged] == [(3, "email")]
     assert result.quality.fields["email"].invalid_examples[0].value == "xxx-xx-xxxxx"
     records = _records(engine, "shop")
     assert records["1"]["phone"] == "+436641234567"  # the row's own country wins
@@ -182,7 +230,7 @@ def test_cli_import_reports_and_exits_1_on_rejections(db_url: str, tmp_path: Pat
     toml.write_text(TOML)
     runner = CliRunner()
     args = ["import", "crm", str(CSV), "--mapping", str(toml), "--database-url", db_url]
-    result = runner.invoke(cdp_app, args)
+    result = runner.invoke(cdp_app, [*args, "--strict"])
     assert result.exit_code == 1, result.output
     assert "data quality" in result.output
     assert "rejected rows" in result.output
@@ -190,10 +238,11 @@ def test_cli_import_reports_and_exits_1_on_rejections(db_url: str, tmp_path: Pat
     assert "duplicates within the source" in result.output
 
     again = runner.invoke(cdp_app, [*args, "--json"])
-    assert again.exit_code == 1
+    assert again.exit_code == 1  # row 8 repeats a record id: still rejected
     body = json.loads(again.stdout)
-    assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 4, 4)
-    assert [e["row"] for e in body["errors"]] == [3, 4, 5, 8]
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (3, 4, 1)
+    assert [e["row"] for e in body["errors"]] == [8]
+    assert body["flagged"] == {"dob": 1, "email": 1, "phone": 1}
     assert body["quality"]["fields"]["dob"]["invalid"] == 1
 
 

@@ -97,6 +97,8 @@ def test_end_to_end_dedupe_quality() -> None:
     true_pairs = clusters_to_pairs(dict(zip(frame["unique_id"], truth, strict=True)))
     scores = score_pairs(clusters_to_pairs(result.cluster_of()), true_pairs)
     assert len(true_pairs) > 500
-    assert scores.precision >= 0.90, scores
-    assert scores.recall >= 0.97, scores
-    assert scores.f1 >= 0.93, scores
+    # With the household veto (measured seed 7: P 0.987, R 0.961, F1 0.974; before it
+    # P 0.948, R 0.997): its year-and-day dob faults read as a different person.
+    assert scores.precision >= 0.97, scores
+    assert scores.recall >= 0.95, scores
+    assert scores.f1 >= 0.96, scores

@@ -50,10 +50,14 @@ def _console() -> Console:
 def print_result(result: ImportResult, console: Console) -> None:
     """Counts, rejected rows, and the quality report as tables."""
     summary = Table(title=f"import {result.source_system}")
-    for col in ("rows", "accepted", "duplicates", "rejected"):
+    for col in ("rows", "accepted", "duplicates", "rejected", "fields flagged"):
         summary.add_column(col, justify="right")
     summary.add_row(
-        str(result.rows), str(result.accepted), str(result.duplicates), str(len(result.rejected))
+        str(result.rows),
+        str(result.accepted),
+        str(result.duplicates),
+        str(len(result.rejected)),
+        str(len(result.flagged)),
     )
     console.print(summary)
     if result.ignored_columns:
@@ -67,6 +71,9 @@ def print_result(result: ImportResult, console: Console) -> None:
         console.print(rejected)
         if len(result.rejected) > SHOWN:
             console.print(f"… and {len(result.rejected) - SHOWN} more (see --json)")
+    if result.flagged:
+        by_field = ", ".join(f"{k}: {v}" for k, v in result.flagged_by_field().items())
+        console.print(f"flagged and nulled for matching (records kept): {by_field}")
 
     quality = Table(title="data quality")
     quality.add_column("field")
@@ -115,8 +122,20 @@ def import_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="reject rows holding an invalid value instead of importing them "
+            "with that value flagged and nulled",
+        ),
+    ] = False,
 ) -> None:
-    """Import customer records from a source export; exits 1 when rows were rejected."""
+    """Import customer records from a source export; exits 1 when rows were rejected.
+
+    Rows without a record id (or repeating one) are rejected; a row with an invalid
+    value is imported with that value flagged, unless ``--strict``.
+    """
     console = _console()
     err = Console(stderr=True)
     fields: dict[str, str] = {}
@@ -130,7 +149,14 @@ def import_command(
             default_region = default_region or config.default_region
         log = EventLog(open_engine(database_url))
         if as_json:
-            result = import_customers(log, source, file, fields, (default_region or "DE").upper())
+            result = import_customers(
+                log,
+                source,
+                file,
+                fields,
+                (default_region or "DE").upper(),
+                reject_invalid=strict,
+            )
         else:
             with Progress(
                 TextColumn("[bold]{task.description}"),
@@ -150,6 +176,7 @@ def import_command(
                     file,
                     fields,
                     (default_region or "DE").upper(),
+                    reject_invalid=strict,
                     on_progress=advance,
                 )
     except ValueError as exc:  # MappingError, unreadable file, bad settings

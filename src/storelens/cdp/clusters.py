@@ -60,6 +60,9 @@ class Cluster:
 
     records: list[str]
     links: list[ScoredPair] = field(default_factory=list)
+    refused: list[ScoredPair] = field(default_factory=list)
+    """Links not followed because they would have joined two records that conflict
+    (clearly different people): the evidence for where a chain was cut."""
 
     def probability_of(self, record: str) -> float | None:
         """The strongest link holding ``record`` in its cluster; None for a lone record."""
@@ -99,11 +102,19 @@ def cluster_records(
     records: Sequence[str],
     pairs: Iterable[ScoredPair],
     separated: Iterable[tuple[str, str]] = (),
+    conflict: Callable[[str, str], bool] | None = None,
 ) -> list[Cluster]:
-    """Connected components over ``pairs``, never joining records an analyst separated."""
+    """Clusters joined strongest link first, never joining records an analyst separated.
+
+    With ``conflict`` (two record ids -> clearly different people?), a link that would
+    put a conflicting pair into one customer is refused and kept as evidence on the
+    cluster, so a chain (twin A - shared phone - twin B) is cut at its weakest link
+    instead of making one customer: stronger links have already been placed.
+    """
     root = {r: r for r in records}
     members: dict[str, list[str]] = {r: [r] for r in records}
     links: dict[str, list[ScoredPair]] = defaultdict(list)
+    refused: dict[str, list[ScoredPair]] = defaultdict(list)
     apart: dict[str, set[str]] = defaultdict(set)
     for a, b in separated:
         if a in root and b in root:
@@ -126,10 +137,16 @@ def cluster_records(
             ra, rb = rb, ra
         if any(apart[m] & set(members[ra]) for m in members[rb]):
             continue  # an analyst said these are different people
+        if conflict is not None and any(conflict(m, n) for m in members[ra] for n in members[rb]):
+            refused[ra].append(pair)
+            continue
         root[rb] = ra
         members[ra].extend(members.pop(rb))
         links[ra].extend([*links.pop(rb, []), pair])
-    return [Cluster(sorted(m), links.get(r, [])) for r, m in sorted(members.items())]
+        refused[ra].extend(refused.pop(rb, []))
+    return [
+        Cluster(sorted(m), links.get(r, []), refused.get(r, [])) for r, m in sorted(members.items())
+    ]
 
 
 def _preferred(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from storelens.cdp.clusters import ScoredPair, cluster_records
+from storelens.cdp.matching_keys import add_match_keys, clearly_different
 from storelens.cdp.normalise import normalise_dob, normalise_postcode, normalise_text
 from storelens.core.errors import MissingExtra
 
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 LinkType = Literal["dedupe_only", "link_only", "link_and_dedupe"]
-DETERMINISTIC_KEYS = ("email", "loyalty_id", "phone")
+DETERMINISTIC_KEYS = ("email_key", "loyalty_id", "phone")
 MODEL_COLUMNS = (
     "first_name",
     "last_name",
@@ -61,6 +62,7 @@ MODEL_COLUMNS = (
     "phone",
     "loyalty_id",
 )
+_DERIVED = ("name_key", "last_key", "first_forms", "suffix", "email_key", "phone_digits")
 
 
 @dataclass
@@ -97,6 +99,8 @@ def deterministic_pairs(
     scored pair list is complete for evaluation; groups are small in practice.
     """
     pairs: set[tuple[str, str]] = set()
+    if any(k in _DERIVED and k not in df.columns for k in keys):
+        df = add_match_keys(df)  # e-mail's canonical mailbox, from the plain columns
     has_source = "source_dataset" in df.columns
     for key in keys:
         if key not in df.columns:
@@ -122,8 +126,11 @@ _NARROW_RULES: tuple[tuple[str, ...], ...] = (
     ("postcode", "dob"),
     ("postcode", "street_number"),
     ("loyalty_id",),
-    ("email",),
+    ("email_key",),
     ("phone",),
+    ("phone_digits",),
+    ("last_key", "postcode"),
+    ("first_name", "postcode"),
     ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
 )
 """Blocking rules specific enough at any scale; the broad ones are chosen per input."""
@@ -146,6 +153,11 @@ class IdentityModel:
     """Budget for the broad blocking rules (same name; same birthday for training): a
     rule that would compare more pairs than this per record is narrowed, because at
     that density it is common names and shared birthdays, not duplicates, that fill it."""
+    household_veto: bool = True
+    """Refuse links between clearly different people (see
+    :func:`storelens.cdp.matching_keys.clearly_different`). Off only for data whose error
+    model replaces a person's whole first name or birth date (FEBRL), which on retail
+    data is exactly what a household looks like."""
     info: dict[str, Any] = field(default_factory=dict)
     model_json: dict[str, Any] | None = None
     """The trained Splink model after :meth:`link`, for incremental matching later."""
@@ -154,13 +166,8 @@ class IdentityModel:
         import splink.comparison_library as cl
 
         table: dict[str, Any] = {
-            "first_name": cl.NameComparison("first_name").configure(
-                term_frequency_adjustments=True
-            ),
-            "last_name": cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
-            "dob": cl.DateOfBirthComparison(
-                "dob", input_is_string=True, datetime_format="%Y-%m-%d"
-            ),
+            "first_name": _full_name(),
+            "dob": _dob(),
             "street_number": cl.ExactMatch("street_number").configure(
                 term_frequency_adjustments=True
             ),
@@ -175,11 +182,11 @@ class IdentityModel:
                 term_frequency_adjustments=True
             ),
             "state": cl.ExactMatch("state").configure(term_frequency_adjustments=True),
-            "email": cl.EmailComparison("email"),
-            "phone": cl.DamerauLevenshteinAtThresholds("phone", [1]),
+            "email": _email(),
+            "phone": _phone(),
             "loyalty_id": cl.DamerauLevenshteinAtThresholds("loyalty_id", [1]),
         }
-        return [table[c] for c in MODEL_COLUMNS if c in present]
+        return [table[c] for c in MODEL_COLUMNS if c in present and c in table]
 
     @staticmethod
     def _rules(present: set[str], rules: Sequence[Sequence[str]]) -> list[Any]:
@@ -191,7 +198,7 @@ class IdentityModel:
         self, frame: pd.DataFrame
     ) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
         """The same-name and same-birthday blocking rules, narrowed where over budget."""
-        by_name: tuple[str, ...] = ("first_name", "last_name")
+        by_name: tuple[str, ...] = ("name_key",)
         by_birthday: tuple[str, ...] = ("dob",)
         budget = self.pairs_per_record * len(frame)
         narrowed = []
@@ -220,10 +227,12 @@ class IdentityModel:
             raise MissingExtra("identity resolution", "cdp") from exc
         logging.getLogger("splink").setLevel(logging.WARNING)
 
-        df = df.reset_index(drop=True)
+        df = add_match_keys(df.reset_index(drop=True))
         present = {c for c in MODEL_COLUMNS if c in df.columns and df[c].notna().any()}
+        present |= {c for c in _DERIVED if df[c].notna().any()}
         keep = ["unique_id", *(["source_dataset"] if link_type != "dedupe_only" else [])]
-        frame = df[[*keep, *[c for c in MODEL_COLUMNS if c in present]]].copy()
+        used = [c for c in (*MODEL_COLUMNS, *_DERIVED) if c in present]
+        frame = df[[*keep, *used]].copy()
 
         by_name, by_birthday, narrowed = self.broad_rules(frame)
         predict_rules = self._rules(
@@ -265,15 +274,19 @@ class IdentityModel:
         predictions: Any = linker.inference.predict(
             threshold_match_probability=self.threshold, warning_mode="never"
         )
-        scored = _household_guard(predictions.as_pandas_dataframe())
+        veto = _Veto(df, enabled=self.household_veto)
+        scored = _vetoed(predictions.as_pandas_dataframe(), veto)
         prob = scored[["unique_id_l", "unique_id_r", "match_probability"]].assign(
             rule="probabilistic"
         )
-        det = deterministic_pairs(df, self.deterministic_keys, link_type)
+        det = {
+            p for p in deterministic_pairs(df, self.deterministic_keys, link_type) if not veto(*p)
+        }
         pairs = _all_pairs(det, prob)
+        groups = cluster_records(list(df["unique_id"]), scored_pairs(pairs), conflict=veto)
         cluster_of = {
             member: cluster.records[0]  # a cluster's id is its smallest member id
-            for cluster in cluster_records(list(df["unique_id"]), scored_pairs(pairs))
+            for cluster in groups
             for member in cluster.records
         }
         clusters = pd.DataFrame(
@@ -282,6 +295,7 @@ class IdentityModel:
         self.info = {
             "narrowed_blocking": narrowed,
             "deterministic_pairs": len(det),
+            "links_refused": sum(len(c.refused) for c in groups),
             "probabilistic_pairs": len(prob),
             "probability_two_random_records_match": (
                 linker._settings_obj._probability_two_random_records_match
@@ -310,29 +324,27 @@ def link_new(
         raise MissingExtra("identity resolution", "cdp") from exc
     logging.getLogger("splink").setLevel(logging.WARNING)
     settings = {**model_json, "link_type": "dedupe_only"}
-    used = sorted(
-        {
-            c["output_column_name"]
-            for c in settings["comparisons"]
-            if c["output_column_name"] in MODEL_COLUMNS
-        }
-    )
+    existing, new = add_match_keys(existing), add_match_keys(new)
+    used = [c for c in (*MODEL_COLUMNS, *_DERIVED) if c in existing.columns or c in new.columns]
+    text = [c for c in used if c != "first_forms"]
 
     def frame(df: pd.DataFrame) -> pd.DataFrame:
         out = df.reindex(columns=["unique_id", *used])
-        return out.astype(dict.fromkeys(used, "string")).astype(object).where(out.notna(), None)
+        typed = out.astype(dict.fromkeys(text, "string")).astype(object)
+        return typed.where(out.notna(), None)
 
     old, fresh = frame(existing), frame(new)
     both = pd.concat([old, fresh], ignore_index=True)
     db = DuckDBAPI()
     linker = Linker(db.register(both), settings, log_level=logging.WARNING)
-    for column in used:
-        if any(
-            c["output_column_name"] == column
-            and any(level.get("tf_adjustment_column") for level in c["comparison_levels"])
-            for c in settings["comparisons"]
-        ):
-            linker.table_management.compute_tf_table(column)
+    tf_columns = {
+        level["tf_adjustment_column"]
+        for c in settings["comparisons"]
+        for level in c["comparison_levels"]
+        if level.get("tf_adjustment_column")
+    }
+    for column in sorted(tf_columns):
+        linker.table_management.compute_tf_table(column)
     left, right = db.register(old), db.register(fresh)
     between: Any = linker.inference.predict_between(
         left, right, threshold_match_probability=threshold, warning_mode="never"
@@ -340,7 +352,8 @@ def link_new(
     within: Any = linker.inference.predict_within(
         right, threshold_match_probability=threshold, warning_mode="never"
     )
-    scored = [_household_guard(s.as_pandas_dataframe()) for s in (between, within)]
+    veto = _Veto(pd.concat([existing, new], ignore_index=True))
+    scored = [_vetoed(s.as_pandas_dataframe(), veto) for s in (between, within)]
     prob = pd.concat(
         [s[["unique_id_l", "unique_id_r", "match_probability"]] for s in scored], ignore_index=True
     ).assign(rule="probabilistic")
@@ -395,34 +408,16 @@ def _block_pairs(frame: pd.DataFrame, columns: Sequence[str]) -> int:
     return int((sizes * (sizes - 1) // 2).sum())
 
 
-def _household_guard(scored: pd.DataFrame) -> pd.DataFrame:
-    """Veto two kinds of confident false match that the model's additive weights invite.
+def _vetoed(scored: pd.DataFrame, veto: _Veto) -> pd.DataFrame:
+    """Scored pairs without those between clearly different people.
 
-    - **Family members** share a surname, an address and often a phone, which adds up to
-      a confident match although they differ in exactly the fields that tell people
-      apart: a first name that does not match at all and birthdays over a month apart.
-    - **Namesakes** share a common full name; when their birth dates are over a year
-      apart and no contact detail (e-mail user name, phone, address) agrees, they are two
-      people however common the name.
-
-    Splink's comparison levels cannot veto, so this reads the comparison vector
-    (``gamma``: 0 is a comparison's "else" level, -1 a missing value, which never vetoes).
+    Splink's additive weights cannot veto: a couple sharing surname, address, landline
+    and e-mail outweighs two first names that differ. The household rule can.
     """
-    columns = set(scored.columns)
-    if not {"gamma_first_name", "gamma_dob"} <= columns:
-        return scored
-    dob = scored["gamma_dob"]
-    family = (scored["gamma_first_name"] == 0) & dob.isin([0, 1, 2])
-    # Street names repeat across a city, so a similar street alone is no evidence; a
-    # similar street in the same postcode, an e-mail user name or a phone number is.
-    agrees = False
-    for column, level in (("gamma_email", 3), ("gamma_phone", 1)):
-        if column in columns:
-            agrees = agrees | (scored[column] >= level)
-    if {"gamma_address", "gamma_postcode"} <= columns:
-        agrees = agrees | ((scored["gamma_address"] >= 2) & (scored["gamma_postcode"] >= 1))
-    namesake = dob.isin([0, 1]) & ~agrees
-    return scored[~(family | namesake)]
+    keep = [
+        not veto(a, b) for a, b in zip(scored["unique_id_l"], scored["unique_id_r"], strict=True)
+    ]
+    return scored.loc[keep] if len(scored) else scored
 
 
 def _col(rule_part: str) -> str:
@@ -474,3 +469,118 @@ def febrl_to_model_frame(df: pd.DataFrame, source_dataset: str | None = None) ->
     if source_dataset is not None:
         out["source_dataset"] = source_dataset
     return out
+
+
+class _Veto:
+    """:func:`~storelens.cdp.matching_keys.clearly_different` by record id, remembered."""
+
+    def __init__(self, df: pd.DataFrame, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        names = ("first_name", "last_name", "dob", "suffix", "loyalty_id")
+        cols = [c for c in names if c in df.columns]
+        self.rows = {
+            str(u): {
+                c: (v if isinstance(v, str) else None) for c, v in zip(cols, vals, strict=True)
+            }
+            for u, *vals in zip(df["unique_id"], *(df[c] for c in cols), strict=True)
+        }
+        self.seen: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, a: str, b: str) -> bool:
+        if not self.enabled:
+            return False
+        key = (a, b) if a < b else (b, a)
+        if key not in self.seen:
+            self.seen[key] = clearly_different(self.rows[a], self.rows[b])
+        return self.seen[key]
+
+
+def _full_name() -> Any:
+    """One joint name comparison (output ``first_name``): the sorted full name with term
+    frequencies (so swaps match and a common name counts for less), nicknames, near
+    spellings, a married or maiden surname, and a strong negative level for one surname
+    with clearly different first names, which is what a household looks like."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    same_last = "last_key_l = last_key_r"
+    forms = "list_has_any(first_forms_l, first_forms_r)"
+    return cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.CustomLevel("name_key_l IS NULL OR name_key_r IS NULL").configure(
+                is_null_level=True
+            ),
+            cll.ExactMatchLevel("name_key", term_frequency_adjustments=True),
+            cll.CustomLevel(f"{same_last} AND {forms}", "nickname, same surname"),
+            cll.CustomLevel(
+                "jaro_winkler_similarity(first_name_l, first_name_r) >= 0.88 AND "
+                "jaro_winkler_similarity(last_key_l, last_key_r) >= 0.88",
+                "near spelling",
+            ),
+            cll.CustomLevel(
+                f"{same_last} AND substr(first_name_l, 1, 1) = substr(first_name_r, 1, 1)",
+                "same surname, same initial",
+            ),
+            cll.CustomLevel(f"{forms}", "same first name, other surname"),
+            cll.CustomLevel(same_last, "same surname, other first name"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def _dob() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="dob",
+        comparison_levels=[
+            cll.NullLevel("dob"),
+            cll.ExactMatchLevel("dob"),
+            cll.CustomLevel(
+                "substr(dob_l, 1, 4) = substr(dob_r, 1, 4) AND "
+                "substr(dob_l, 6, 2) = substr(dob_r, 9, 2) AND "
+                "substr(dob_l, 9, 2) = substr(dob_r, 6, 2)",
+                "day and month swapped",
+            ),
+            cll.CustomLevel(
+                "substr(dob_l, 6, 5) = substr(dob_r, 6, 5) OR "
+                "substr(dob_l, 1, 7) = substr(dob_r, 1, 7) OR "
+                "(substr(dob_l, 1, 5) = substr(dob_r, 1, 5) AND "
+                "substr(dob_l, 9, 2) = substr(dob_r, 9, 2))",
+                "one part differs",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def _email() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_levels=[
+            cll.NullLevel("email_key"),
+            cll.ExactMatchLevel("email_key"),
+            cll.JaroWinklerLevel("email_key", 0.95),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def _phone() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_levels=[
+            cll.NullLevel("phone_digits"),
+            cll.ExactMatchLevel("phone"),
+            cll.ExactMatchLevel("phone_digits"),
+            cll.ElseLevel(),
+        ],
+    )

@@ -66,7 +66,7 @@ def invalid_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, s
         if name == "country" and value is not None and not _COUNTRY.match(str(value)):
             value = None
         if value is None:
-            out[name] = f"{raw!r} is not a valid {_WHAT.get(name, name.replace('_', ' '))}"
+            out[name] = f"not a valid {_WHAT.get(name, name.replace('_', ' '))}"
     return out
 
 

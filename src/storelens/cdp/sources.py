@@ -6,10 +6,13 @@ loudly before anything is written rather than silently dropping a column. Rows a
 normalised, checked, and stored as ``customer.upserted`` events whose ids derive from
 their content, so importing the same export again stores nothing twice.
 
-A row is rejected (with its row number and field errors) when it has no record id,
-repeats a record id an earlier row of the same file had (one would silently
-overwrite the other), or, unless ``reject_invalid=False``, holds a value that is
-present but not valid (an e-mail without ``@``, an unparseable phone or date).
+A row is rejected (with its row number and field errors) only when it has no record
+id or repeats a record id an earlier row of the same file had (one would silently
+overwrite the other). A value that is present but not valid (an e-mail without ``@``,
+a phone that parses in no region the record suggests, a placeholder date) is *flagged*:
+nulled for matching, its shape kept in the result (``+99 (9)99 …``, never the value),
+and the record imported, because a CDP must not lose a customer over one field.
+``reject_invalid=True`` (``--strict`` on the command line) rejects such rows instead.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import orjson
 
 from storelens.cdp.normalise import normalise_record
-from storelens.cdp.quality import QualityReport, invalid_fields, quality_report
+from storelens.cdp.quality import QualityReport, invalid_fields, mask_value, quality_report
 from storelens.cdp.records import FIELDS, customer_events
 from storelens.core.errors import FieldError, InvalidInput
 from storelens.ingest.batch import ingest_items
@@ -32,6 +35,7 @@ from storelens.storage.eventlog import EventLog
 
 __all__ = [
     "TARGETS",
+    "FlaggedField",
     "ImportResult",
     "MappingError",
     "RejectedRow",
@@ -47,6 +51,8 @@ __all__ = [
 
 TARGETS = ("source_record_id", *FIELDS)
 BATCH = 1000
+FLAGS_SHOWN = 100
+"""Flagged fields listed one by one in :meth:`ImportResult.as_dict` (counts cover all)."""
 
 
 class MappingError(InvalidInput):
@@ -201,6 +207,20 @@ class RejectedRow:
         return {"row": self.row, "errors": [e.as_dict() for e in self.errors]}
 
 
+@dataclass(frozen=True, slots=True)
+class FlaggedField:
+    """A value nulled for matching: where it was and its shape, so a steward can fix the
+    source without the report carrying the personal value itself."""
+
+    row: int
+    field: str
+    shape: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "shape": self.shape, "reason": self.reason}
+
+
 @dataclass(slots=True)
 class ImportResult:
     source_system: str
@@ -210,6 +230,14 @@ class ImportResult:
     rejected: list[RejectedRow] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     quality: QualityReport = field(default_factory=QualityReport)
+    flagged: list[FlaggedField] = field(default_factory=list)
+
+    def flagged_by_field(self) -> dict[str, int]:
+        """How many imported records had each field flagged (and nulled)."""
+        counts: dict[str, int] = {}
+        for flag in self.flagged:
+            counts[flag.field] = counts.get(flag.field, 0) + 1
+        return dict(sorted(counts.items()))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +248,8 @@ class ImportResult:
             "rejected": len(self.rejected),
             "errors": [r.as_dict() for r in self.rejected],
             "ignored_columns": self.ignored_columns,
+            "flagged": self.flagged_by_field(),
+            "flagged_fields": [f.as_dict() for f in self.flagged[:FLAGS_SHOWN]],
             "quality": self.quality.as_dict(),
         }
 
@@ -240,7 +270,7 @@ def import_customers(
     mapping: Mapping[str, str] | None = None,
     default_region: str = "DE",
     *,
-    reject_invalid: bool = True,
+    reject_invalid: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Import one export of ``source_system`` as ``customer.upserted`` events.
@@ -250,7 +280,9 @@ def import_customers(
 
     ``on_progress(done, total)`` is called after each stored batch (for a progress bar).
     Raises :class:`MappingError` for an unusable mapping, ``ValueError`` for a file it
-    cannot read; bad rows never raise, they come back in ``rejected``.
+    cannot read; bad rows never raise, they come back in ``rejected``. Invalid values
+    come back in ``flagged`` (their records imported without them) unless
+    ``reject_invalid`` rejects their rows.
     """
     checked = check_mapping(mapping or {})
     source = read_rows(path)
@@ -288,6 +320,9 @@ def import_customers(
         if errors:
             result.rejected.append(RejectedRow(number, errors))
             continue
+        result.flagged.extend(
+            FlaggedField(number, name, mask_value(raw[name]), msg) for name, msg in bad.items()
+        )
         fields = {k: norm.get(k) for k in TARGETS}
         keep.append((number, {k: (None if k in bad else v) for k, v in fields.items()}))
 

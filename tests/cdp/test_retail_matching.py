@@ -1,0 +1,98 @@
+"""Retail matching rules: look-alikes kept apart, sparse till records linked, chains cut,
+and the generator's truth deterministic per seed."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from storelens.cdp.clusters import ScoredPair, cluster_records
+from storelens.cdp.identity import deterministic_pairs
+from storelens.cdp.linkage_detail import detail_report
+from storelens.cdp.matching_keys import add_match_keys, canonical_email, clearly_different
+from storelens.cdp.retail_synthetic import generate_retail
+
+
+def test_twins_are_clearly_different_people() -> None:
+    twin_a = {"first_name": "emily", "last_name": "jones", "dob": "2001-04-03"}
+    twin_b = {"first_name": "grace", "last_name": "jones", "dob": "2001-04-03"}
+    assert clearly_different(twin_a, twin_b)
+    nickname = {"first_name": "bill", "last_name": "jones", "dob": "2001-03-04"}  # dob swap
+    assert not clearly_different({**twin_a, "first_name": "william"}, nickname)
+    swapped = {"first_name": "jones", "last_name": "emily", "dob": "2001-04-03"}
+    assert not clearly_different(twin_a, swapped)
+    senior = {"first_name": "emily", "last_name": "jones", "dob": "1971-09-20"}
+    assert clearly_different(twin_a, senior)
+    assert not clearly_different({**twin_a, "loyalty_id": "L1"}, {**twin_b, "loyalty_id": "L1"})
+
+
+def test_shared_household_email_does_not_merge_the_couple() -> None:
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["web:1", "crm:1"],
+            "first_name": ["james", "sarah"],
+            "last_name": ["smith", "smith"],
+            "email": ["Smiths+shop@gmail.com", "s.miths@googlemail.com"],
+        }
+    )
+    assert deterministic_pairs(frame) == {("crm:1", "web:1")}  # one mailbox …
+    keyed = add_match_keys(frame)
+    rows = keyed.set_index("unique_id").to_dict("index")
+    assert clearly_different(rows["web:1"], rows["crm:1"])  # … but two people
+    assert canonical_email("S.Miths+x@googlemail.com") == "smiths@gmail.com"
+
+
+def test_match_keys_sort_names_fold_umlauts_and_split_suffixes() -> None:
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["a", "b", "c"],
+            "first_name": ["jorg", "mueller", "john"],
+            "last_name": ["mueller", "jorg", "smith jr"],
+        }
+    )
+    keyed = add_match_keys(frame)
+    assert list(keyed["name_key"]) == ["jorg muller", "jorg muller", "john smith"]
+    assert list(keyed["suffix"]) == [None, None, "j"]
+    assert list(keyed["last_name"]) == ["mueller", "jorg", "smith"]
+
+
+def test_chained_cluster_is_split_at_its_weakest_link() -> None:
+    # twin A - POS record (shared phone, no dob) - twin B: the weaker link is refused.
+    pairs = [
+        ScoredPair("pos:1", "crm:a", 0.99, "probabilistic"),
+        ScoredPair("pos:1", "crm:b", 0.95, "probabilistic"),
+    ]
+    twins = {frozenset(("crm:a", "crm:b"))}
+    clusters = cluster_records(
+        ["crm:a", "crm:b", "pos:1"], pairs, conflict=lambda a, b: frozenset((a, b)) in twins
+    )
+    assert sorted(c.records for c in clusters) == [["crm:a", "pos:1"], ["crm:b"]]
+    joined = next(c for c in clusters if "pos:1" in c.records)
+    assert joined.refused == [pairs[1]]  # the cut, kept as evidence
+    plain = cluster_records(["crm:a", "crm:b", "pos:1"], pairs)
+    assert [c.records for c in plain] == [["crm:a", "crm:b", "pos:1"]]
+
+
+def test_generator_is_deterministic_and_tags_its_truth() -> None:
+    first, again = generate_retail(300, seed=3), generate_retail(300, seed=3)
+    assert first.sources == again.sources
+    assert first.hard_negatives == again.hard_negatives
+    assert generate_retail(300, seed=4).sources != first.sources
+    assert first.people == 300
+    assert set(first.person_of) == set(first.patterns_of)
+    assert set(first.sources["pos"][0]) == {
+        "source_record_id", "loyalty_id", "first_name", "last_name", "phone", "postcode"
+    }  # fmt: skip
+    relations = {r for _, _, r in first.hard_negatives}
+    assert {"household", "parent_child"} <= relations
+
+
+def test_detail_report_counts_source_pairs_patterns_and_false_merges() -> None:
+    person_of = {"pos:1": "P1", "crm:1": "P1", "web:1": "P1", "crm:2": "P2"}
+    patterns = {"pos:1": ["nickname"], "crm:1": [], "web:1": [], "crm:2": []}
+    cluster_of = {"pos:1": "x", "crm:1": "y", "web:1": "y", "crm:2": "y"}
+    report = detail_report(cluster_of, person_of, patterns, [("P1", "P2", "twin")])
+    assert report["tp_fp_fn"] == [1, 2, 2]
+    assert report["recall_by_source_pair"]["crm↔pos"] == {"pairs": 1, "hit": 0, "rate": 0.0}
+    assert report["recall_by_source_pair"]["crm↔web"] == {"pairs": 1, "hit": 1, "rate": 1.0}
+    assert report["recall_by_pattern"]["nickname"] == {"pairs": 2, "hit": 0, "rate": 0.0}
+    assert report["false_merge_by_relation"]["twin"] == {"pairs": 1, "hit": 1, "rate": 1.0}
