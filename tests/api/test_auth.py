@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -194,7 +195,7 @@ def test_redis_login_limiter_shares_counts(
     shared = settings.model_copy(update={"redis_url": redis_url, "login_attempts_per_minute": 3})
     a = TestClient(create_app(shared, engine=engine, run_projections=False))
     b = TestClient(create_app(shared, engine=engine, run_projections=False))
-    user = f"redis-{datetime.now(UTC).timestamp()}"
+    user = f"redis-{uuid.uuid4().hex}"  # unique: another test run may share this Redis
     codes = [
         c.post("/v1/auth/token", data={"username": user, "password": "x"}).status_code
         for c in (a, b, a, b)
