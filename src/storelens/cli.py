@@ -25,7 +25,7 @@ import storelens.cli_vision  # noqa: F401  # registers vision simulate and rende
 from storelens import accounts, stores
 from storelens.cdp.cli import cdp_app
 from storelens.cli_accounts import keys_app, users_app
-from storelens.config import Settings, write_secret_key_file
+from storelens.config import write_secret_key_file
 from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
 from storelens.ingest.batch import IngestReport, ingest_numbered
@@ -39,6 +39,7 @@ from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
 from storelens.processors import run_projections
 from storelens.storage import migrate
+from storelens.storage.command_line import DbOption, settings_or_exit
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 from storelens.vision.cli import vision_app  # light: heavy vision imports wait for a command
@@ -71,22 +72,8 @@ app.add_typer(sim_app, name="sim")
 console = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="STORELENS_DATABASE_URL",
-        help="SQLAlchemy URL; default sqlite:///./storelens.db",
-    ),
-]
 
-
-def _settings(database_url: str | None) -> Settings:
-    try:
-        return Settings(database_url=database_url) if database_url else Settings()
-    except ValueError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+_settings = settings_or_exit
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -16,10 +16,9 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from storelens import accounts
-from storelens.config import Settings
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
-from storelens.storage import migrate
+from storelens.storage.command_line import DbOption, open_database_or_exit
 
 __all__ = ["keys_app", "users_app"]
 
@@ -30,23 +29,9 @@ keys_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="STORELENS_DATABASE_URL",
-        help="SQLAlchemy URL; default sqlite:///./storelens.db",
-    ),
-]
-
 
 def _engine(database_url: str | None) -> Engine:
-    try:
-        settings = Settings(database_url=database_url) if database_url else Settings()
-    except ValueError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    return migrate.open_database(settings.database_url)
+    return open_database_or_exit(database_url)[0]
 
 
 def _actor() -> audit.Actor:

@@ -13,9 +13,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from storelens.cdp.sources import ImportResult, MappingError, import_customers, load_sources
-from storelens.config import Settings
-from storelens.core.errors import ConfigError
-from storelens.storage import migrate
+from storelens.storage.command_line import open_database_or_exit
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["cdp_app", "open_engine", "print_result"]
@@ -34,12 +32,7 @@ def _group() -> None:
 
 def open_engine(database_url: str | None) -> Engine:
     """The configured database, or exit 2 with the reason (not initialised, bad URL)."""
-    try:
-        settings = Settings(database_url=database_url) if database_url else Settings()
-        return migrate.open_database(settings.database_url)
-    except (ConfigError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return open_database_or_exit(database_url)[0]
 
 
 def _console() -> Console:

@@ -17,6 +17,7 @@ from storelens.core.layout import load_layout
 from storelens.instore.processor import report_from_db, report_from_file
 from storelens.processors import run_projections
 from storelens.storage import migrate
+from storelens.storage.command_line import DbOption
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["ops_app", "print_report"]
@@ -105,7 +106,7 @@ def report(
         Path | None, typer.Option(help="layout file for an events file (default: the sample café)")
     ] = None,
     store: Annotated[str | None, typer.Option(help="store id (database mode)")] = None,
-    database_url: Annotated[str | None, typer.Option(envvar="STORELENS_DATABASE_URL")] = None,
+    database_url: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     detail: Annotated[bool, typer.Option(help="per order, customer and visit figures")] = False,
 ) -> None:
@@ -153,7 +154,7 @@ def report(
 
 @ops_app.command("process")
 def process(
-    database_url: Annotated[str | None, typer.Option(envvar="STORELENS_DATABASE_URL")] = None,
+    database_url: DbOption = None,
     follow: Annotated[
         bool,
         typer.Option("--follow/--once", help="keep running and pick up new events every second"),

@@ -26,6 +26,7 @@ from storelens.instore.insights_html import HeatPicture, insights_html
 from storelens.instore.insights_settings import DAYPARTS
 from storelens.processors import run_projections
 from storelens.storage import migrate
+from storelens.storage.command_line import DbOption
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["heat_pictures", "insights_command"]
@@ -114,7 +115,7 @@ def insights_command(
         str | None, typer.Option(help="a second period's first day, for heatmaps side by side")
     ] = None,
     compare_to: Annotated[str | None, typer.Option(help="the second period's last day")] = None,
-    database_url: Annotated[str | None, typer.Option(envvar="STORELENS_DATABASE_URL")] = None,
+    database_url: DbOption = None,
 ) -> None:
     """Which zones draw people, which are cold, and which have high traffic but low sales."""
     first, last = _day(from_, "--from"), _day(to, "--to")

@@ -16,14 +16,12 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
-from storelens.config import Settings
-from storelens.core.errors import ConfigError, NotFound
+from storelens.core.errors import NotFound
 from storelens.privacy.audit import Actor
 from storelens.privacy.erasure import erase_customer, export_customer
 from storelens.privacy.scan import expand_log_paths
-from storelens.storage import migrate
+from storelens.storage.command_line import DbOption, open_database_or_exit
 
 __all__ = ["privacy_app"]
 
@@ -34,24 +32,10 @@ privacy_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="STORELENS_DATABASE_URL",
-        help="SQLAlchemy URL; default sqlite:///./storelens.db",
-    ),
-]
 Customer = Annotated[str, typer.Argument(help="any id the person is known by")]
 
 
-def _open(database_url: str | None) -> tuple[Engine, Settings]:
-    try:
-        settings = Settings(database_url=database_url) if database_url else Settings()
-        return migrate.open_database(settings.database_url), settings
-    except (ConfigError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+_open = open_database_or_exit
 
 
 def _actor() -> Actor:

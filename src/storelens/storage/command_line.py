@@ -1,0 +1,49 @@
+"""How a command names and opens its database: one ``--database-url`` option and one
+way to turn it into settings and an engine, for every command group.
+
+Each group (``storelens``, ``users``/``keys``, ``privacy``, ``cdp``) used to declare
+the option and the settings check itself; a bad URL or an uninitialised database now
+reads the same everywhere and exits 2.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from storelens.config import Settings
+from storelens.core.errors import ConfigError
+from storelens.storage import migrate
+
+__all__ = ["DbOption", "open_database_or_exit", "settings_or_exit"]
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="STORELENS_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///./storelens.db",
+    ),
+]
+
+
+def settings_or_exit(database_url: str | None) -> Settings:
+    """The settings with ``database_url`` applied, or exit 2 saying what is wrong."""
+    try:
+        return Settings(database_url=database_url) if database_url else Settings()
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def open_database_or_exit(database_url: str | None) -> tuple[Engine, Settings]:
+    """The initialised database and its settings, or exit 2 (bad URL, not initialised)."""
+    settings = settings_or_exit(database_url)
+    try:
+        return migrate.open_database(settings.database_url), settings
+    except (ConfigError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
