@@ -15,12 +15,15 @@ from urllib.parse import parse_qsl, unquote
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["NulGuard", "nul_locations"]
 
 _MESSAGE = "must not contain a NUL character (U+0000)"
 _BODY_NUL = (b"\x00", b"\\u0000")
+_FORM_NUL = (*_BODY_NUL, b"%00")  # a form body percent-encodes it (sign-in)
+_FORM = "application/x-www-form-urlencoded"
 PER_ITEM_PATHS = frozenset({"/v1/events"})
 """Bodies whose items are validated one by one, NUL checks included."""
 
@@ -63,13 +66,15 @@ class NulGuard:
             await self.app(scope, receive, send)
             return
         tail = b""  # the end of the previous chunk: an escape may straddle two chunks
+        content_type = Headers(scope=scope).get("content-type", "")
+        patterns = _FORM_NUL if content_type.startswith(_FORM) else _BODY_NUL
 
         async def checked() -> Message:
             nonlocal tail
             message = await receive()
             if message["type"] == "http.request":
                 chunk = tail + message.get("body", b"")
-                if any(pattern in chunk for pattern in _BODY_NUL):
+                if any(pattern in chunk for pattern in patterns):
                     raise NulInBody
                 tail = chunk[-5:]
             return message

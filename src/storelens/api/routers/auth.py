@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from storelens import accounts
 from storelens.api.auth import Principal, client_ip, issue_token, public, settings_of
@@ -137,7 +137,7 @@ class ApiKeyScopedCreate(BaseModel):
         description="event types the key may send; default: the store-level operational "
         "types. Chain-wide types (customer.upserted, web.event) must be listed here.",
     )
-    consent_source: bool = Field(
+    consent_source: StrictBool = Field(
         default=False, description="the key may send consent.changed (a consent platform)"
     )
 

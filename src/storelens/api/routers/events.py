@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AfterValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
 from storelens.api.deps import (
@@ -20,7 +22,7 @@ from storelens.api.deps import (
 from storelens.api.errors import error_responses
 from storelens.api.permissions import EventPermit, record_write
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
-from storelens.core.events import event_batch_adapter
+from storelens.core.events import EVENT_TYPES, event_batch_adapter
 from storelens.ingest.batch import ingest_json
 from storelens.privacy import audit
 from storelens.storage.eventlog import EventQuery
@@ -82,13 +84,27 @@ async def post_events(
     return IngestResult.model_validate(report.as_dict())
 
 
+def _known_type(name: str) -> str:
+    if name not in EVENT_TYPES:
+        raise PydanticCustomError("event_type", "no such event type: {name}", {"name": name})
+    return name
+
+
+EventTypeName = Annotated[
+    str,
+    AfterValidator(_known_type),
+    WithJsonSchema({"type": "string", "enum": sorted(EVENT_TYPES)}),
+]
+"""An event type filter: a typo answers 422 naming it instead of an empty page."""
+
+
 @router.get("")
 def get_events(
     principal: AnalystOrAdmin,
     event_log: EventLogDep,
     engine: EngineDep,
     store_id: str | None = None,
-    type: Annotated[list[str] | None, Query()] = None,  # the API's word
+    type: Annotated[list[EventTypeName] | None, Query()] = None,  # the API's word
     since: QueryTime | None = None,
     until: QueryTime | None = None,
     subject: Annotated[str | None, Query(max_length=128)] = None,
