@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 MAX_RECORDS = 100_000
+EXTRA_FIELDS = "(fields beyond the header)"
+"""The column a CSV row's surplus fields go under, so that row is refused on its own."""
 RECORDS_BODY: dict[str, Any] = {
     "requestBody": {
         "content": {
@@ -46,6 +48,8 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     try:
         for row in reader:
+            if None in row:  # more fields than the header names: reported on the row
+                row[EXTRA_FIELDS] = row.pop(None)
             rows.append(row)
             if len(rows) > MAX_RECORDS:
                 break
