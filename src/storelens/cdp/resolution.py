@@ -35,6 +35,7 @@ from storelens.cdp.identity import IdentityModel, deterministic_pairs, link_new,
 from storelens.cdp.normalise import normalise_record
 from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
+from storelens.privacy.subject import canonical_id  # one lookup of current ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     customer_aliases,
@@ -317,22 +318,6 @@ def _watermark(conn: Connection) -> tuple[int | None, int | None]:
         conn.execute(select(func.max(identity_runs.c.id))).scalar_one(),
         conn.execute(select(func.max(identity_changes.c.id))).scalar_one(),
     )
-
-
-def canonical_id(conn: Connection, customer_id: str) -> str | None:
-    """The current id for an id, a retired alias of one, or a loyalty id; None if unknown."""
-    target = conn.execute(
-        select(customer_aliases.c.customer_id).where(customer_aliases.c.alias == customer_id)
-    ).scalar_one_or_none()
-    if target is not None:
-        return str(target)
-    for column in (customers.c.customer_id, customers.c.loyalty_id):
-        found = conn.execute(
-            select(customers.c.customer_id).where(column == customer_id).limit(1)
-        ).scalar_one_or_none()
-        if found is not None:
-            return str(found)
-    return None
 
 
 def history_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:

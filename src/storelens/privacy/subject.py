@@ -16,7 +16,7 @@ from sqlalchemy import Connection, or_, select
 from storelens.privacy.registry import Subject
 from storelens.storage.tables import consent_records, customer_aliases, customers, events, orders
 
-__all__ = ["PSEUDONYM_PREFIX", "phone_spellings", "resolve_subject"]
+__all__ = ["PSEUDONYM_PREFIX", "canonical_id", "phone_spellings", "resolve_subject"]
 
 PSEUDONYM_PREFIX = "erased-"
 """Ids an erasure left behind; they name no one, so no request can be about them."""
@@ -39,18 +39,27 @@ def phone_spellings(raw: str, country: str | None) -> set[str]:
     return {s for s in spellings if len(s) >= 5}  # a fragment matches strangers' numbers
 
 
-def _canonical(conn: Connection, requested: str) -> str | None:
+def canonical_id(conn: Connection, customer_id: str) -> str | None:
+    """The current id for an id, a retired alias of one, or a loyalty id; None if unknown."""
     target = conn.execute(
-        select(customer_aliases.c.customer_id).where(customer_aliases.c.alias == requested)
+        select(customer_aliases.c.customer_id).where(customer_aliases.c.alias == customer_id)
     ).scalar_one_or_none()
     if target is not None:
         return str(target)
     for column in (customers.c.customer_id, customers.c.loyalty_id):
         found = conn.execute(
-            select(customers.c.customer_id).where(column == requested).limit(1)
+            select(customers.c.customer_id).where(column == customer_id).limit(1)
         ).scalar_one_or_none()
         if found is not None:
             return str(found)
+    return None
+
+
+def _canonical(conn: Connection, requested: str) -> str | None:
+    """:func:`canonical_id`, or the customer of a ``source:record`` key."""
+    current = canonical_id(conn, requested)
+    if current is not None:
+        return current
     if ":" in requested:  # a record key, source:record
         system, record = requested.split(":", 1)
         found = conn.execute(
