@@ -88,22 +88,22 @@ def _message(status: int, text: str) -> JSONResponse:
     return JSONResponse({"detail": text}, status_code=status)
 
 
+_RESOURCE_STATUS: dict[type[Exception], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,  # before AuthError, its base: the most specific class wins
+    AuthError: 401,
+}
+
+
+async def _resource_error(_: Request, exc: Exception) -> JSONResponse:
+    status = next(code for cls, code in _RESOURCE_STATUS.items() if isinstance(exc, cls))
+    return _message(status, str(exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _message(404, str(exc))
-
-    @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return _message(409, str(exc))
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return _message(403, str(exc))
-
-    @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        return _message(401, str(exc))
+    for error in _RESOURCE_STATUS:
+        app.add_exception_handler(error, _resource_error)
 
     @app.exception_handler(InvalidInput)
     async def _invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
