@@ -193,8 +193,11 @@ def test_redis_login_limiter_shares_counts(
 ) -> None:
     """Two API processes behind one Redis see the same attempt count."""
     shared = settings.model_copy(update={"redis_url": redis_url, "login_attempts_per_minute": 3})
-    a = TestClient(create_app(shared, engine=engine, run_projections=False))
-    b = TestClient(create_app(shared, engine=engine, run_projections=False))
+    # A client address of its own: the per-address bucket lives in a Redis that other
+    # test runs share, so "testclient" may already carry their failed attempts.
+    peer = (f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}", 1)
+    a = TestClient(create_app(shared, engine=engine, run_projections=False), client=peer)
+    b = TestClient(create_app(shared, engine=engine, run_projections=False), client=peer)
     user = f"redis-{uuid.uuid4().hex}"  # unique: another test run may share this Redis
     codes = [
         c.post("/v1/auth/token", data={"username": user, "password": "x"}).status_code
