@@ -31,6 +31,7 @@ from storelens.ingest.files import read_items
 from storelens.instore.processor import report_from_db
 from storelens.processors import run_projections
 from storelens.sim import run_simulation
+from storelens.sim.config import SimConfig
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
@@ -101,7 +102,8 @@ def prepare_demo(
         f"{len(layout.cameras)} cameras; catalogue of {stored} products"
     )
 
-    sim = run_simulation(layout_path, days, seed, directory / "sim")
+    heat = SimConfig(heatmap_every_s=900)  # quarter-hour heatmaps for the Floor page
+    sim = run_simulation(layout_path, days, seed, directory / "sim", config=heat)
     console.print(
         f"simulated {days} day(s): {sim.visits:,} visits, {sim.orders:,} orders, "
         f"{sim.events:,} events ({sim.seconds:.1f} s)"

@@ -32,7 +32,9 @@ __all__ = [
     "NoInsightData",
     "floor_zones",
     "insights_of",
+    "load_heat",
     "load_inputs",
+    "load_sales",
     "local_period",
     "sale_lines",
 ]
@@ -89,7 +91,8 @@ def sale_lines(events: Iterable[_Event], store_id: str) -> list[SaleLine]:
     return out
 
 
-def _load_sales(engine: Engine, store_id: str, since: datetime, until: datetime) -> list[SaleLine]:
+def load_sales(engine: Engine, store_id: str, since: datetime, until: datetime) -> list[SaleLine]:
+    """In-store and other order lines of the store paid in ``[since, until)``."""
     stmt = (
         select(
             orders.c.ts,
@@ -112,7 +115,7 @@ def _load_sales(engine: Engine, store_id: str, since: datetime, until: datetime)
         ]
 
 
-def _load_heat(engine: Engine, store_id: str, since: datetime, until: datetime) -> list[HeatSample]:
+def load_heat(engine: Engine, store_id: str, since: datetime, until: datetime) -> list[HeatSample]:
     """Heat grids whose period ends in the window (plus one period's grace at the end)."""
     log, after = EventLog(engine), 0
     out: list[HeatSample] = []
@@ -146,9 +149,9 @@ def load_inputs(engine: Engine, store_id: str, first: date, last: date) -> Insig
         since=since,
         until=until,
         visits=facts.zone_visits,
-        sales=_load_sales(engine, store_id, since, until),
+        sales=load_sales(engine, store_id, since, until),
         product_zones=placed,
-        heat=_load_heat(engine, store_id, since, until),
+        heat=load_heat(engine, store_id, since, until),
     )
 
 
