@@ -33,6 +33,7 @@ from storelens.ingest.cli import edge_app, mqtt_bridge
 from storelens.ingest.files import count_items, read_items
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
+from storelens.instore.cli_export import export_command
 from storelens.instore.cli_insights import insights_command
 from storelens.predict.cli import predict_app  # light: pandas and lifetimes load per command
 from storelens.privacy import audit
@@ -59,6 +60,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(layout_app, name="layout")
 app.add_typer(ops_app, name="ops")
 app.command("insights")(insights_command)
+app.command("export")(export_command)
 app.add_typer(edge_app, name="edge")
 app.add_typer(cdp_app, name="cdp")
 app.add_typer(vision_app, name="vision")

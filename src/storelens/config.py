@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     event_min_date: date = date(2000, 1, 1)
     """Events stamped before this day (UTC) are refused per item."""
 
+    # BI exports and the live demo (issue 13).
+    export_max_days: int = Field(default=92, gt=0, le=3660)
+    """The longest period one API download may cover (a quarter): each day is computed on
+    request, so a longer one is written with ``storelens export`` instead."""
+    demo_speed: float = Field(default=60.0, gt=0, le=100_000)
+    """How many simulated seconds the live demo replays per real second (60: an hour a
+    minute)."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -25,6 +25,7 @@ from storelens.api.routers import (
     customers,
     deadletters,
     events,
+    exports,
     ops,
     privacy,
     products,
@@ -152,7 +153,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     install_error_handlers(app)
-    for module in (system, auth, events, stores, ops, products, customers, audit, deadletters):
+    for module in (
+        system, auth, events, stores, ops, exports, products, customers, audit, deadletters
+    ):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure
 
