@@ -52,6 +52,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/stores/{store_id}/alert-rules"): PEOPLE,
     ("PUT", "/v1/stores/{store_id}/alert-rules"): ADMINS,
     ("DELETE", "/v1/stores/{store_id}/alert-rules"): ADMINS,
+    ("GET", "/v1/stores/{store_id}/exports/{table}"): PEOPLE,
     ("GET", "/v1/products"): PEOPLE,
     ("POST", "/v1/products/import"): ANALYSTS,
     ("POST", "/v1/customers/import"): ANALYSTS,
@@ -64,7 +65,12 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/dead-letters"): ADMINS,
 }
 
-PATH_VALUES = {"store_id": "cafe-01", "key_id": "999999", "customer_id": "C-nobody"}
+PATH_VALUES = {
+    "store_id": "cafe-01",
+    "key_id": "999999",
+    "customer_id": "C-nobody",
+    "table": "zones",
+}
 BAD_CREDENTIALS = ("none", "forged", "expired", "other-store-key")
 ROLES = (ADMIN, ANALYST, STAFF, DEVICE)
 

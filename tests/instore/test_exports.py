@@ -254,11 +254,8 @@ def test_export_command_refuses_bad_input_and_writes_nothing(
     cafe: Engine, db_url: str, tmp_path: Path, store: str, first: str, last: str, message: str
 ) -> None:
     out = tmp_path / "bi"
-    result = runner.invoke(
-        app,
-        ["export", "--store", store, "--from", first, "--to", last, "--to-dir", str(out)]
-        + ["--database-url", db_url],
-    )
+    args = ["export", "--store", store, "--from", first, "--to", last, "--to-dir", str(out)]
+    result = runner.invoke(app, [*args, "--database-url", db_url])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
     assert not out.exists()

@@ -154,7 +154,16 @@ def create_app(
         )
     install_error_handlers(app)
     for module in (
-        system, auth, events, stores, ops, exports, products, customers, audit, deadletters
+        system,
+        auth,
+        events,
+        stores,
+        ops,
+        exports,
+        products,
+        customers,
+        audit,
+        deadletters,
     ):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure

@@ -72,9 +72,7 @@ def download(
     and barista; ``heat`` per day, daypart and grid cell. Whole-day rows have
     ``daypart = "all"`` (``hour`` empty in ``operations``). A period with no data is a
     404 with a message, never an empty file."""
-    data = export_range(
-        engine, store_id, table, first, last, max_days=settings.export_max_days
-    )
+    data = export_range(engine, store_id, table, first, last, max_days=settings.export_max_days)
     name = f"{_filename_part(table)}_{_filename_part(store_id)}_{first}_{last}.{fmt}"
     return Response(
         content=table_bytes(data, fmt),
