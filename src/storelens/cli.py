@@ -250,13 +250,28 @@ def demo(
     ),
     port: Annotated[int, typer.Option(help="TCP port of the demo server")] = 8000,
     seed: Annotated[int, typer.Option(help="seed of the simulation")] = 7,
-    days: Annotated[int, typer.Option(min=1, max=60, help="café days to simulate")] = 1,
+    days: Annotated[
+        int, typer.Option(min=1, max=60, help="finished café days of history, ending yesterday")
+    ] = 7,
     serve_api: Annotated[
         bool, typer.Option("--serve/--no-serve", help="start the server afterwards")
     ] = True,
+    live: Annotated[
+        bool, typer.Option("--live/--no-live", help="replay today's café day into the server")
+    ] = True,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            max=100_000,
+            help="café seconds per real second for the live day (default STORELENS_DEMO_SPEED, 60)",
+        ),
+    ] = None,
 ) -> None:
-    """Simulate a café, ingest its events, show the operations report, start the server."""
-    from storelens.demo.run import prepare_demo
+    """Simulate a café week, show its operations report, and serve the dashboard with
+    today's café day running live at an accelerated clock. Ctrl-C stops everything."""
+    from storelens.demo.live import LiveDay, live_day_events, serve_with_replay
+    from storelens.demo.run import HEATMAP_EVERY_S, prepare_demo
 
     try:
         result = prepare_demo(directory, seed=seed, days=days, console=console, progress=_progress)
@@ -265,24 +280,41 @@ def demo(
     console.print(result.summary_table())
     print_ops_report(result.ops, console)
     url = f"http://127.0.0.1:{port}"
-    console.print(f"\nAPI docs:  [bold]{url}/docs[/bold]")
+    live_day = None
+    if serve_api and live:
+        events_path = live_day_events(
+            result.layout_path, result.today, seed, directory, HEATMAP_EVERY_S
+        )
+        live_day = LiveDay(events_path, result.store_id, speed or result.settings.demo_speed)
+        console.print(
+            f"\nlive: {result.today} replays from opening at {live_day.speed:g}x "
+            "(an hour of café time every "
+            f"{3600 / live_day.speed:.3g} s) through POST /v1/events"
+        )
+    console.print(f"\nDashboard: [bold]{url}/[/bold]")
+    console.print(f"API docs:  {url}/docs")
     console.print(f"username:  [bold]{result.username}[/bold]")
     console.print(f"password:  [bold green]{result.password}[/bold green]  (new on every run)")
     if not serve_api:
         return
-    import uvicorn
-
     from storelens.api.access_log import redacting_log_config
     from storelens.api.app import create_app
 
-    uvicorn.run(
-        create_app(result.settings),
-        host="127.0.0.1",
+    engine = create_engine(result.settings.database_url)
+    console.print("Ctrl-C stops the server and the live replay.")
+    report = serve_with_replay(
+        create_app(result.settings, engine=engine),
+        engine,
+        result.settings,
+        live_day,
         port=port,
-        log_level="info",
+        on_done=lambda r: console.print(
+            f"live day finished: {r.accepted:,} events accepted, {r.duplicates:,} already there"
+        ),
         log_config=redacting_log_config(),
-        proxy_headers=False,
     )
+    if report is not None and not report.finished:
+        console.print(f"stopped the live day after {report.posted:,} events")
 
 
 @app.command()

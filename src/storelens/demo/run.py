@@ -11,11 +11,15 @@ password is reset so it can be printed again.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import Progress
@@ -26,8 +30,10 @@ from storelens import accounts, catalogue, stores
 from storelens.catalogue import load_catalogue
 from storelens.config import Settings, write_secret_key_file
 from storelens.core.errors import Conflict
+from storelens.core.layout import load_layout
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import read_items
+from storelens.instore.insights_data import local_period
 from storelens.instore.processor import report_from_db
 from storelens.processors import run_projections
 from storelens.sim import run_simulation
@@ -40,6 +46,12 @@ from storelens.storage.tables import events, orders
 __all__ = ["DemoResult", "prepare_demo"]
 
 DEMO_ADMIN = "admin"
+HISTORY_FILE = "history.json"
+HEATMAP_EVERY_S = 900.0
+"""The simulated cameras send a heat grid every quarter hour, for the Floor page."""
+LIVE_SKEW_S = 86_400.0
+"""How far ahead of the clock the demo server takes events: the live day runs at 60x from
+opening, so its café time soon passes the real time of day."""
 
 
 @dataclass
@@ -49,6 +61,8 @@ class DemoResult:
     password: str
     store_id: str
     ingest: IngestReport
+    today: date
+    layout_path: Path
     counts: dict[str, int] = field(default_factory=dict)
     revenue: float = 0.0
     ops: dict[str, Any] = field(default_factory=dict)
@@ -67,20 +81,68 @@ def _sample_layout() -> Path:
     return Path(str(resources.files("storelens.samples") / "layouts" / "cafe.toml"))
 
 
+def _start_afresh(directory: Path, history: dict[str, Any]) -> bool:
+    """Remove the demo database when it holds another history than the one wanted.
+
+    A demo started on a new day simulates the week before it; keeping last week's
+    database beside it would count overlapping days twice. Only the demo's own files
+    in its own directory are removed.
+    """
+    recorded = directory / HISTORY_FILE
+    database = directory / "storelens.db"
+    if not database.exists():
+        return False
+    if recorded.exists() and json.loads(recorded.read_text()) == history:
+        return False
+    for name in ("storelens.db", "storelens.db-wal", "storelens.db-shm", HISTORY_FILE):
+        (directory / name).unlink(missing_ok=True)
+    shutil.rmtree(directory / "sim", ignore_errors=True)
+    return True
+
+
+def _ingest(
+    event_log: EventLog, path: Path, total: int, progress: Callable[[], Progress] | None
+) -> IngestReport:
+    if progress is None:
+        return ingest_numbered(event_log, read_items(path), batch_size=5000)
+    with progress() as bar:
+        task = bar.add_task("ingesting the events", total=total, rate="")
+        return ingest_numbered(
+            event_log, read_items(path), batch_size=5000, on_batch=lambda n: bar.advance(task, n)
+        )
+
+
 def prepare_demo(
     directory: Path,
     *,
     seed: int = 7,
-    days: int = 1,
+    days: int = 7,
+    today: date | None = None,
     console: Console | None = None,
     progress: Callable[[], Progress] | None = None,
 ) -> DemoResult:
+    """Set up the café with ``days`` finished days of history, ending yesterday.
+
+    The history is simulated and ingested once per start day, seed and length (a marker
+    file beside its events says so), so a second ``make demo`` on the same day starts in
+    seconds. ``today`` is the store's local date (injected by tests).
+    """
     console = console or Console()
     directory.mkdir(parents=True, exist_ok=True)
+    layout_path = _sample_layout()
+    tz = ZoneInfo(load_layout(layout_path).timezone)
+    today = today or datetime.now(tz).date()
+    start = today - timedelta(days=days)
+    history = {"start": start.isoformat(), "days": days, "seed": seed}
+    if _start_afresh(directory, history):
+        console.print(f"a new history ({days} day(s) from {start}): starting the demo afresh")
     key_file = directory / "storelens.key"  # a random secret, never the public placeholder
     write_secret_key_file(key_file)
     settings = Settings(
-        env="dev", database_url=f"sqlite:///{directory / 'storelens.db'}", secret_key_file=key_file
+        env="dev",
+        database_url=f"sqlite:///{directory / 'storelens.db'}",
+        secret_key_file=key_file,
+        event_max_future_skew_s=LIVE_SKEW_S,
     )
     engine = create_engine(settings.database_url)
     migrate.upgrade(engine)
@@ -93,7 +155,6 @@ def prepare_demo(
         except Conflict:
             accounts.set_password(conn, DEMO_ADMIN, password)
 
-    layout_path = _sample_layout()
     with engine.begin() as conn:
         _, layout = stores.load_layout_file(conn, layout_path, "demo")
         stored, _ = catalogue.upsert_products(conn, [asdict(p) for p in load_catalogue()])
@@ -102,29 +163,30 @@ def prepare_demo(
         f"{len(layout.cameras)} cameras; catalogue of {stored} products"
     )
 
-    heat = SimConfig(heatmap_every_s=900)  # quarter-hour heatmaps for the Floor page
-    sim = run_simulation(layout_path, days, seed, directory / "sim", config=heat)
-    console.print(
-        f"simulated {days} day(s): {sim.visits:,} visits, {sim.orders:,} orders, "
-        f"{sim.events:,} events ({sim.seconds:.1f} s)"
-    )
-    if progress is None:
-        report = ingest_numbered(event_log, read_items(sim.events_path), batch_size=5000)
+    sim_dir = directory / "sim" / f"{start}_{days}d_seed{seed}"
+    marker = sim_dir / "ingested"
+    if marker.exists():  # the week is in the database already: start fast
+        console.print(f"history: {days} day(s) from {start} (simulated before, in {sim_dir})")
+        report = IngestReport()
     else:
-        with progress() as bar:
-            task = bar.add_task("ingesting the events", total=sim.events, rate="")
-            report = ingest_numbered(
-                event_log,
-                read_items(sim.events_path),
-                batch_size=5000,
-                on_batch=lambda n: bar.advance(task, n),
-            )
+        config = SimConfig(start_date=start, heatmap_every_s=HEATMAP_EVERY_S)
+        sim = run_simulation(layout_path, days, seed, sim_dir, config=config)
+        console.print(
+            f"simulated {days} day(s) from {start}: {sim.visits:,} visits, {sim.orders:,} "
+            f"orders, {sim.events:,} events ({sim.seconds:.1f} s)"
+        )
+        report = _ingest(event_log, sim.events_path, sim.events, progress)
+        marker.write_text(f"{report.accepted} accepted, {report.duplicates} duplicates\n")
+        (directory / HISTORY_FILE).write_text(json.dumps(history))
     run_projections(event_log)
-    ops = report_from_db(
+    since, until = local_period(start, today - timedelta(days=1), layout.timezone)
+    ops = report_from_db(  # the finished days: the live day is still running
         engine,
         layout.store_id,
         timezone=layout.timezone,
         queue_zones=[z.id for z in layout.zones_of_kind("queue")],
+        since=since,
+        until=until,
     )
 
     with engine.connect() as conn:
@@ -144,6 +206,8 @@ def prepare_demo(
         password=password,
         store_id=layout.store_id,
         ingest=report,
+        today=today,
+        layout_path=layout_path,
         counts=counts,
         revenue=float(revenue),
         ops=ops,
