@@ -302,19 +302,22 @@ def demo(
 
     engine = create_engine(result.settings.database_url)
     console.print("Ctrl-C stops the server and the live replay.")
-    report = serve_with_replay(
-        create_app(result.settings, engine=engine),
-        engine,
-        result.settings,
-        live_day,
-        port=port,
-        on_done=lambda r: console.print(
-            f"live day finished: {r.accepted:,} events accepted, {r.duplicates:,} already there"
-        ),
-        log_config=redacting_log_config(),
-    )
-    if report is not None and not report.finished:
-        console.print(f"stopped the live day after {report.posted:,} events")
+    try:
+        serve_with_replay(
+            create_app(result.settings, engine=engine),
+            engine,
+            result.settings,
+            live_day,
+            port=port,
+            on_done=lambda r: console.print(
+                f"live day finished: {r.accepted:,} events accepted, "
+                f"{r.duplicates:,} already there; the server keeps running"
+            ),
+            log_config=redacting_log_config(),
+        )
+    except KeyboardInterrupt:  # uvicorn hands Ctrl-C on once it has shut down
+        pass
+    console.print("stopped the server and the live replay")
 
 
 @app.command()

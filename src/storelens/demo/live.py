@@ -100,6 +100,8 @@ def serve_with_replay(
     failure: list[BaseException] = []
 
     def run_replay() -> None:
+        while not server.started and not stop.wait(0.05):  # uvicorn is binding its socket
+            pass
         try:
             report = replay.run()
         except BaseException as exc:  # reported after the server stops, never lost

@@ -172,5 +172,13 @@ class DayReplay:
                 continue
             if batch:
                 self.report.add(answer, batch)
+            if answer.errors:  # locations and messages only: the server echoes no values
+                first = answer.errors[0]
+                log.warning(
+                    "the server rejected %d replayed events; the first (%s): %s",
+                    answer.rejected,
+                    first.id,
+                    first.errors[:2],
+                )
             return True
         return False
