@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import sys
 from pathlib import Path
@@ -302,7 +303,7 @@ def demo(
 
     engine = create_engine(result.settings.database_url)
     console.print("Ctrl-C stops the server and the live replay.")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn passes Ctrl-C on after shutting down
         serve_with_replay(
             create_app(result.settings, engine=engine),
             engine,
@@ -315,8 +316,6 @@ def demo(
             ),
             log_config=redacting_log_config(),
         )
-    except KeyboardInterrupt:  # uvicorn hands Ctrl-C on once it has shut down
-        pass
     console.print("stopped the server and the live replay")
 
 
