@@ -35,6 +35,7 @@ bench: $(STAMP)  ## reproducible benchmarks; results land in benchmarks/results/
 	$(BIN)/python benchmarks/vision.py
 	$(BIN)/python benchmarks/clv.py
 	$(BIN)/python benchmarks/api_fuzz.py
+	$(BIN)/python benchmarks/exports.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
