@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,12 +39,13 @@ from storelens.instore.insights_settings import InsightSettings
 from storelens.instore.store import load_facts
 
 __all__ = [
+    "CSV_TYPE",
+    "PARQUET_TYPE",
     "ExportSummary",
     "NoExportData",
     "day_tables",
     "export_days",
     "export_range",
-    "iter_export_files",
     "store_layout",
     "table_bytes",
     "write_export_dir",
@@ -210,8 +211,3 @@ def write_export_dir(
             f"({layout.timezone}); nothing was written"
         )
     return summary
-
-
-def iter_export_files(directory: Path, table: ExportTable) -> Iterator[Path]:
-    """The files of one table in an export directory, oldest day first."""
-    yield from sorted((directory / table).glob(f"{table}_*.parquet"))
