@@ -41,6 +41,7 @@ FIELDS = (
     "country",
     "dob",
     "loyalty_id",
+    "greeting_name",
 )
 _NAMESPACE = uuid.UUID("6b0a6b55-6a8f-4c07-9d4e-5a1f6e0c2a11")
 
