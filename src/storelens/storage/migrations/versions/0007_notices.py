@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("raised_at", storelens.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("raised_by", sa.String(length=128), nullable=False),
-        sa.Column("expires_at", storelens.storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "expires_at", storelens.storage.tables.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("claimed_by", sa.String(length=128), nullable=True),
         sa.Column("claimed_at", storelens.storage.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("releases", sa.Integer(), server_default="0", nullable=False),
