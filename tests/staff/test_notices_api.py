@@ -70,7 +70,9 @@ def test_raise_claim_outcome(client: TestClient, shop: Floor, login: Login) -> N
     lost = client.post(f"/v1/notices/{body['id']}/claim", headers=ben)
     assert lost.status_code == 409 and "already claimed" in lost.json()["detail"]
 
-    done = client.post(f"/v1/notices/{body['id']}/outcome", json={"outcome": "purchase"}, headers=ana)
+    done = client.post(
+        f"/v1/notices/{body['id']}/outcome", json={"outcome": "purchase"}, headers=ana
+    )
     assert done.status_code == 200
     assert done.json()["state"] == "closed" and done.json()["outcome"] == "purchase"
     late = client.post(f"/v1/notices/{body['id']}/claim", headers=ben)
@@ -228,7 +230,9 @@ def test_socket_brings_notices_to_staff_on_shift_and_withdraws_them(
         assert a.receive_json()["notice"]["id"] == nid
 
 
-def test_socket_is_for_staff_of_a_known_store(client: TestClient, shop: Floor, login: Login) -> None:
+def test_socket_is_for_staff_of_a_known_store(
+    client: TestClient, shop: Floor, login: Login
+) -> None:
     from starlette.websockets import WebSocketDisconnect
 
     (ana,) = _on_shift(shop, 1)
@@ -237,6 +241,9 @@ def test_socket_is_for_staff_of_a_known_store(client: TestClient, shop: Floor, l
         (f"/v1/stores/{STORE}/notices/ws", {}, 4401),
         ("/v1/stores/nowhere/notices/ws", ana, 4404),
     ):
-        with pytest.raises(WebSocketDisconnect) as exc, client.websocket_connect(url, headers=headers) as ws:
+        with (
+            pytest.raises(WebSocketDisconnect) as exc,
+            client.websocket_connect(url, headers=headers) as ws,
+        ):
             ws.receive_json()
         assert exc.value.code == code

@@ -40,7 +40,7 @@ router = APIRouter(prefix="/v1", tags=["staff notices"], responses=error_respons
 Raiser = Annotated[Principal, allow(Role.device, Role.staff, Role.admin)]
 StaffOnly = Annotated[Principal, allow(Role.staff)]
 NoticeId = Annotated[str, Path(min_length=1, max_length=36)]
-CLAIM_ERRORS = error_responses(403, 404, 409, 422)
+CLAIM_ERRORS = error_responses(403, 404, 409, 413, 422)
 
 
 def desk_of(request: Request | WebSocket) -> NoticeDesk:
@@ -56,7 +56,12 @@ def _fields(notice: Notice) -> dict[str, object]:
     return {f: getattr(notice, f) for f in Notice.__slots__}
 
 
-@router.post("/notices", status_code=status.HTTP_201_CREATED, responses=CLAIM_ERRORS)
+_ALREADY = {"model": NoticePublic, "description": "The member's notice that already waits"}
+
+
+@router.post(
+    "/notices", status_code=status.HTTP_201_CREATED, responses={**CLAIM_ERRORS, 200: _ALREADY}
+)
 def raise_notice(
     body: NoticeCreate, principal: Raiser, request: Request, response: Response, now: Now
 ) -> NoticePublic:
