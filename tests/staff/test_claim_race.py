@@ -47,7 +47,9 @@ async def _round(
 async def _race(
     url: str, raiser: dict[str, str], staff: list[tuple[str, dict[str, str]]]
 ) -> list[tuple[str, list[tuple[str, int, str]]]]:
-    limits = httpx.Limits(max_connections=CLAIMERS + 5, max_keepalive_connections=CLAIMERS + 5)
+    # No keep-alive: a connection the server closes as idle while the client reuses it
+    # would read as a failed claim; fresh local connections cost next to nothing.
+    limits = httpx.Limits(max_connections=CLAIMERS + 5, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         return [await _round(client, raiser, staff, n) for n in range(ROUNDS)]
 

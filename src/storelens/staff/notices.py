@@ -7,9 +7,9 @@ claim is one conditional ``UPDATE … WHERE state = 'open' AND expires_at > now`
 whose row count decides the winner, so the database, not the application, makes the
 choice: PostgreSQL re-checks the condition on the row after waiting for a concurrent
 claimer's lock, SQLite serialises writers; neither can let two claimers through,
-which a read-then-write could. Each claim's transaction starts with that write, so
-SQLite never has to upgrade a read snapshot to a writer (which fails at once
-instead of waiting).
+which a read-then-write could. On SQLite the driver opens the transaction at that
+write, so no claim has to upgrade a read snapshot to a writer (which fails at once
+instead of waiting for the busy timeout).
 
 ::
 
@@ -215,12 +215,14 @@ class NoticeDesk:
     # -- claim, release, outcome --------------------------------------------------------
 
     def claim(self, notice_id: str, username: str, actor: Actor, now: datetime) -> Notice:
-        """Exactly one claimer of an open notice wins; every other gets :class:`Conflict`."""
-        with self.engine.connect() as conn:
+        """Exactly one claimer of an open notice wins; every other gets :class:`Conflict`.
+
+        The reads before the update take no write lock (SQLite's driver begins the
+        transaction at the first write), so the update alone decides the race."""
+        with self.engine.begin() as conn:
             before = _get(conn, notice_id)
             if not self.may_serve(conn, before.store_id, username, now):
                 raise Forbidden("only staff on shift in this store may claim its notices")
-        with self.engine.begin() as conn:
             won = conn.execute(
                 update(notices)
                 .where(
