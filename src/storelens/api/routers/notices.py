@@ -40,7 +40,7 @@ router = APIRouter(prefix="/v1", tags=["staff notices"], responses=error_respons
 Raiser = Annotated[Principal, allow(Role.device, Role.staff, Role.admin)]
 StaffOnly = Annotated[Principal, allow(Role.staff)]
 NoticeId = Annotated[str, Path(min_length=1, max_length=36)]
-CLAIM_ERRORS = error_responses(403, 404, 409, 413, 422)
+CLAIM_ERRORS = error_responses(400, 403, 404, 409, 413, 422)
 
 
 def desk_of(request: Request | WebSocket) -> NoticeDesk:
