@@ -10,7 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from storelens.api.app import create_app
 from storelens.api.deps import current_time
+from storelens.config import Settings
 from storelens.privacy.audit import list_entries
 from storelens.storage.tables import notices
 
@@ -247,3 +249,26 @@ def test_socket_is_for_staff_of_a_known_store(
         ):
             ws.receive_json()
         assert exc.value.code == code
+
+
+def test_the_server_sweep_withdraws_expired_notices_from_devices(
+    settings: Settings, engine: Engine, floor: Floor
+) -> None:
+    """Nobody calls ``expire_due`` here: the server's own sweep does, on its clock."""
+    floor.store()
+    floor.member()
+    quick = settings.model_copy(update={"notice_sweep_s": 0.01})
+    app = create_app(quick, engine=engine, run_projections=False)
+    desk = app.state.notice_desk
+    desk.clock = lambda: T0  # nothing is due yet
+    (ana,) = _on_shift(floor, 1)
+    with TestClient(app) as client:  # runs the lifespan, and with it the sweep
+        client.app.dependency_overrides[current_time] = lambda: T0  # type: ignore[attr-defined]
+        with client.websocket_connect(f"/v1/stores/{STORE}/notices/ws", headers=ana) as ws:
+            assert ws.receive_json()["type"] == "hello"
+            nid = _raise(client, ana)
+            assert ws.receive_json()["notice"]["id"] == nid
+            desk.clock = lambda: T0 + timedelta(seconds=300)
+            message = ws.receive_json()
+    assert message == {"type": "notice_withdrawn", "store_id": STORE, "id": nid,
+                       "reason": "expired", "claimed_by": None}  # fmt: skip

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -113,7 +113,7 @@ def create_app(
         while True:
             await asyncio.sleep(settings.notice_sweep_s)
             try:
-                await asyncio.to_thread(desk.expire_due, datetime.now(UTC))
+                await asyncio.to_thread(desk.expire_due, desk.clock())
             except Exception:  # a database hiccup must not end the sweeping
                 log.exception("expiring notices failed; retrying next sweep")
 

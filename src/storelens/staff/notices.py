@@ -135,10 +135,13 @@ class NoticeDesk:
         max_shift: timedelta,
         audience: Literal["on_shift", "all_staff"] = "on_shift",
         publish: Publish | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine, self.open_for, self.max_shift = engine, open_for, max_shift
         self.audience_mode = audience
         self.publish: Publish = publish or (lambda _messages: None)
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        """What the server's expiry sweep calls "now"; tests put their own clock here."""
 
     # -- who --------------------------------------------------------------------------
 
