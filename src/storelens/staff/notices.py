@@ -276,6 +276,7 @@ class NoticeDesk:
             ).rowcount
             if released != 1:
                 self._held(conn, notice_id, username, now)  # raises the reason
+                raise Conflict("notice changed meanwhile; reload it")
             audit.record(conn, actor, "notice.release", "notice", notice_id)
             notice = _get(conn, notice_id)
             audience = self.audience(conn, notice.store_id, now)
@@ -300,7 +301,8 @@ class NoticeDesk:
                 .values(state="closed", outcome=outcome, closed_at=now)
             ).rowcount
             if closed != 1:
-                self._held(conn, notice_id, username, now)
+                self._held(conn, notice_id, username, now)  # raises the reason
+                raise Conflict("notice changed meanwhile; reload it")
             audit.record(conn, actor, "notice.outcome", "notice", notice_id, {"outcome": outcome})
             return _get(conn, notice_id)
 
