@@ -272,3 +272,24 @@ def test_the_server_sweep_withdraws_expired_notices_from_devices(
             message = ws.receive_json()
     assert message == {"type": "notice_withdrawn", "store_id": STORE, "id": nid,
                        "reason": "expired", "claimed_by": None}  # fmt: skip
+
+
+def test_a_greeting_name_imported_with_the_record_reaches_the_claimer(
+    client: TestClient, floor: Floor, clock: Clock, login: Login
+) -> None:
+    """The whole path: a CRM import carries ``greeting_name`` as a customer.upserted
+    event, the records projection stores it, the claimer is told to use it."""
+    floor.store()
+    rows = [{"source_record_id": "c-9", "first_name": "Margaret", "greeting_name": "Peggy",
+             "loyalty_id": "L-peg"}]  # fmt: skip
+    overrides = client.app.dependency_overrides  # type: ignore[attr-defined]
+    del overrides[current_time]  # the import is stamped now: the server's real clock
+    r = client.post("/v1/customers/import?source=crm", json=rows, headers=login("analyst"))
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    overrides[current_time] = clock
+    (ana,) = _on_shift(floor, 1)
+    nid = _raise(client, ana, customer_id="L-peg", trigger="recognition")
+    client.post(f"/v1/notices/{nid}/claim", headers=ana)
+    view = client.get(f"/v1/notices/{nid}/customer", headers=ana).json()
+    assert (view["greeting_name"], view["greeting_source"]) == ("Peggy", "chosen")
+    assert view["purchases"] == [] and view["suggestions"] == []
