@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     """How many simulated seconds the live demo replays per real second (60: an hour a
     minute)."""
 
+    # Staff notices (storelens.staff.notices): a member arrived, first to claim serves them.
+    notice_open_s: float = Field(default=300.0, gt=0, le=86_400)
+    """How long a notice waits to be claimed (and a released one again) before it expires."""
+    notice_sweep_s: float = Field(default=1.0, gt=0, le=3600)
+    """How often the server expires notices nobody claimed in time and withdraws them."""
+    notice_audience: Literal["on_shift", "all_staff"] = "on_shift"
+    """Who gets a store's notices: staff clocked in there (``staff.clock_in``/``clock_out``
+    events) or every staff account connected to the store's notice socket."""
+    shift_max_hours: float = Field(default=16.0, gt=0, le=48)
+    """A clock-in older than this with no clock-out counts as a forgotten clock-out."""
+    notice_webhook_url: str | None = None  # notices are also POSTed here when set
+    notice_suggestions: int = Field(default=3, ge=0, le=20)
+    """Suggestions the claimer sees for the customer."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -24,6 +24,7 @@ ADMIN, ANALYST, STAFF, DEVICE = "admin", "analyst", "staff", "device"
 PEOPLE = frozenset({ADMIN, ANALYST, STAFF})
 ANALYSTS = frozenset({ADMIN, ANALYST})
 ADMINS = frozenset({ADMIN})
+STAFF_ONLY = frozenset({STAFF})
 PUBLIC = frozenset({"*"})
 
 # (method, path) -> roles allowed. "*" is open to anyone, credentials or not.
@@ -63,6 +64,11 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/v1/customers/{customer_id}"): ADMINS,
     ("GET", "/v1/audit"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
+    ("POST", "/v1/notices"): frozenset({ADMIN, STAFF, DEVICE}),
+    ("POST", "/v1/notices/{notice_id}/claim"): STAFF_ONLY,
+    ("POST", "/v1/notices/{notice_id}/release"): STAFF_ONLY,
+    ("POST", "/v1/notices/{notice_id}/outcome"): STAFF_ONLY,
+    ("GET", "/v1/notices/{notice_id}/customer"): STAFF_ONLY,
 }
 
 PATH_VALUES = {
@@ -70,6 +76,7 @@ PATH_VALUES = {
     "key_id": "999999",
     "customer_id": "C-nobody",
     "table": "zones",
+    "notice_id": "n-nobody",
 }
 BAD_CREDENTIALS = ("none", "forged", "expired", "other-store-key")
 ROLES = (ADMIN, ANALYST, STAFF, DEVICE)

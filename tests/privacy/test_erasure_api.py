@@ -31,6 +31,8 @@ from storelens.storage.tables import (
     order_lines,
     orders,
 )
+from storelens.storage.tables import stores as store_table
+from storelens.stores import create_store
 
 Login = Callable[[str], dict[str, str]]
 RawEvent = Callable[..., dict[str, Any]]
@@ -126,6 +128,18 @@ def test_export_then_erase_leaves_no_trace(
     admin = login("admin")
     _seed(client, engine, raw_event, admin, device_key())
     assert client.get("/v1/customers/L-1", headers=admin).status_code == 200  # audited read
+    with engine.begin() as conn:
+        if (
+            conn.execute(select(store_table.c.id).where(store_table.c.id == "cafe-01")).first()
+            is None
+        ):
+            create_store(conn, "cafe-01", "Café")
+    notice = client.post(  # a staff notice about her arrival names her customer id
+        "/v1/notices",
+        json={"store_id": "cafe-01", "customer_id": "L-1", "trigger": "loyalty_scan"},
+        headers=admin,
+    )
+    assert notice.status_code == 201, notice.text
     grace_before = _grace(engine)
 
     exported = client.get("/v1/customers/L-1/export", headers=admin)
@@ -134,7 +148,9 @@ def test_export_then_erase_leaves_no_trace(
     stores = body["stores"]
     assert sorted(stores) == sorted([
         "audit", "consent", "dead_letters", "event_log", "identity_resolution", "log_files",
-        "orders", "profile", "source_records"])  # fmt: skip
+        "orders", "profile", "source_records", "staff_notices"])  # fmt: skip
+    assert [(n["store_id"], n["trigger"]) for n in stores["staff_notices"]] == [
+        ("cafe-01", "loyalty_scan")]  # fmt: skip
     assert sorted(r["source_system"] for r in stores["source_records"]) == [
         "crm", "loyalty", "webshop"]  # fmt: skip
     assert [(o["order_id"], o["total"]) for o in stores["orders"]] == [("o-1", 10.0)]
@@ -163,6 +179,7 @@ def test_export_then_erase_leaves_no_trace(
     assert result["scan"]["searched"]["identifiers"]["name"] == 1
     assert result["erased"]["source_records"] == 3 and result["erased"]["orders"] == 1
     assert result["erased"]["consent"] == 1 and result["erased"]["dead_letters"] == 1
+    assert result["erased"]["staff_notices"] == 1
     assert set(result["kept"]) == {"audit", "event_log", "orders"}
     pseudonym = result["pseudonym"]
     assert pseudonym.startswith("erased-")

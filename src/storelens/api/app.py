@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,15 +27,18 @@ from storelens.api.routers import (
     deadletters,
     events,
     exports,
+    notices,
     ops,
     privacy,
     products,
+    staff_app,
     stores,
     system,
 )
 from storelens.config import Settings
 from storelens.processors import ProjectionLoop, default_projections, projection_health
 from storelens.staff.hub import StoreHub
+from storelens.staff.notices import NoticeDesk
 from storelens.staff.webhook import Webhook
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
@@ -87,6 +91,33 @@ def create_app(
         if webhook is not None:
             webhook.publish(messages)
 
+    notice_hub = StoreHub()  # its own hub: an alert socket never carries notices
+    notice_webhook = Webhook(settings.notice_webhook_url) if settings.notice_webhook_url else None
+
+    def deliver_notices(messages: list[dict[str, Any]]) -> None:
+        notice_hub.publish(messages)
+        if notice_webhook is not None:
+            notice_webhook.publish(
+                [{k: v for k, v in m.items() if k != "audience"} for m in messages]
+            )
+
+    desk = NoticeDesk(
+        engine,
+        open_for=timedelta(seconds=settings.notice_open_s),
+        max_shift=timedelta(hours=settings.shift_max_hours),
+        audience=settings.notice_audience,
+        publish=deliver_notices,
+    )
+
+    async def sweep_notices() -> None:
+        """Expire notices nobody claimed in time, withdrawing them from devices."""
+        while True:
+            await asyncio.sleep(settings.notice_sweep_s)
+            try:
+                await asyncio.to_thread(desk.expire_due, desk.clock())
+            except Exception:  # a database hiccup must not end the sweeping
+                log.exception("expiring notices failed; retrying next sweep")
+
     loop = (
         ProjectionLoop(
             event_log,
@@ -108,6 +139,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
+        notice_hub.bind(asyncio.get_running_loop())
+        sweeper = asyncio.create_task(sweep_notices())
         if loop is not None:
             loop.start()
         if bridge is not None:
@@ -118,6 +151,9 @@ def create_app(
         try:
             yield
         finally:
+            sweeper.cancel()
+            if notice_webhook is not None:
+                notice_webhook.close()
             if bridge is not None:
                 bridge.stop()
             if loop is not None:
@@ -136,6 +172,8 @@ def create_app(
     app.state.event_log = event_log
     app.state.metrics = ApiMetrics()
     app.state.hub = hub
+    app.state.notice_hub = notice_hub
+    app.state.notice_desk = desk  # staff.raise_notice(app.state.notice_desk, ...) in-process
     app.state.deliver_alerts = deliver  # what the ops processor calls after each commit
     app.state.projection_loop = loop  # the one owner: requests wake it and wait (catch_up)
     app.state.metrics.watch_projections(
@@ -167,6 +205,8 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure
+    app.include_router(notices.router)  # staff notices: raise, first to claim, claimer view
+    app.include_router(staff_app.router)  # the staff app's page, manifest and service worker
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -185,6 +185,7 @@ class CustomerRecordPublic(BaseModel):
     country: str | None
     dob: date | None
     loyalty_id: str | None
+    greeting_name: str | None = None
     updated_at: datetime
 
 

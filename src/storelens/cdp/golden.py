@@ -37,6 +37,7 @@ DEFAULT_RULES: Mapping[str, Rule] = {
     "country": "most_recent",
     "dob": "most_frequent",
     "loyalty_id": "most_trusted",
+    "greeting_name": "most_recent",  # the customer's latest wish
 }
 DEFAULT_TRUST: Sequence[str] = ("crm", "pos_loyalty", "pos", "app", "webshop")
 """Source systems from most to least trusted; unknown systems rank after these."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from storelens.cdp.records import FIELDS
+from storelens.cdp.records import FIELDS, PREFERENCE_FIELDS
 
 __all__ = [
     "DUPLICATE_KEYS",
@@ -31,7 +31,10 @@ __all__ = [
 ]
 
 MAX_EXAMPLES = 5
-REPORTED_FIELDS = ("source_record_id", *FIELDS)
+REPORTED_FIELDS = (
+    "source_record_id",
+    *(f for f in FIELDS if f not in PREFERENCE_FIELDS),
+)
 DUPLICATE_KEYS = ("email", "phone", "loyalty_id", "source_record_id")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _WHAT = {

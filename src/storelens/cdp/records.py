@@ -23,6 +23,7 @@ from storelens.storage.tables import customers
 __all__ = [
     "CUSTOMER_TYPES",
     "FIELDS",
+    "PREFERENCE_FIELDS",
     "customer_events",
     "project_customers",
     "provisional_id",
@@ -41,7 +42,11 @@ FIELDS = (
     "country",
     "dob",
     "loyalty_id",
+    "greeting_name",
 )
+PREFERENCE_FIELDS = ("greeting_name",)
+"""Fields the customer chooses rather than data a source must hold: left out of the
+data-quality report (a blank one is not a gap) and of matching."""
 _NAMESPACE = uuid.UUID("6b0a6b55-6a8f-4c07-9d4e-5a1f6e0c2a11")
 
 

@@ -252,6 +252,11 @@ class CustomerUpserted(_Payload):
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     dob: date | None = None
     loyalty_id: Identifier | None = None
+    greeting_name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="how the customer asked staff to greet them (the staff app shows this)",
+    )
 
 
 class WebEvent(_Payload):

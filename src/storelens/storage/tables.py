@@ -48,6 +48,7 @@ __all__ = [
     "identity_models",
     "identity_runs",
     "metadata",
+    "notices",
     "ops_orders",
     "ops_queue_waits",
     "ops_shifts",
@@ -245,6 +246,9 @@ customers = Table(
     Column("country", String(2)),
     Column("dob", Date),
     Column("loyalty_id", Id),
+    # How the customer asked to be greeted by staff ("Ada", "Dr Lovelace"); staff use it
+    # instead of guessing from the legal name (storelens.staff claimer view).
+    Column("greeting_name", String(100)),
     Column("created_at", UTCDateTime, nullable=False, default=_now),
     Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
     # Identity resolution: when this record got its customer id (None: provisional) and
@@ -461,6 +465,30 @@ alerts = Table(
     Column("value", Float, nullable=False),
     Column("created_at", UTCDateTime, nullable=False, default=_now),
     Index(None, "store_id", "at"),
+)
+
+# -- staff notices: a member arrived, first staff member to claim serves them --------
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("trigger", String(16), nullable=False),  # recognition | loyalty_scan | app_checkin
+    # open -> claimed -> closed (outcome recorded); claimed -> open (released);
+    # open -> expired (nobody claimed it in time)
+    Column("state", String(16), nullable=False),
+    Column("raised_at", UTCDateTime, nullable=False),
+    Column("raised_by", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(128)),
+    Column("claimed_at", UTCDateTime),
+    Column("releases", Integer, nullable=False, default=0, server_default="0"),
+    Column("outcome", String(16)),  # served | purchase | declined
+    Column("closed_at", UTCDateTime),
+    Index(None, "store_id", "state"),
+    Index(None, "customer_id"),
 )
 
 dead_letters = Table(

@@ -1,0 +1,100 @@
+"""Request and response bodies of staff notices and the claimer's customer view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ClaimerView",
+    "ItemPublic",
+    "NoticeCreate",
+    "NoticeOutcome",
+    "NoticePublic",
+    "PurchasePublic",
+    "SuggestionPublic",
+    "VisitPublic",
+]
+
+Ident = Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")
+
+
+class NoticeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    store_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s]+$")
+    customer_id: str = Ident
+    trigger: Literal["recognition", "loyalty_scan", "app_checkin"]
+
+
+class NoticePublic(BaseModel):
+    """A notice as its raiser and claimer see it (devices in the list get no customer id)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    store_id: str
+    customer_id: str
+    trigger: str
+    state: Literal["open", "claimed", "closed", "expired"]
+    raised_at: datetime
+    expires_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+    releases: int
+    outcome: str | None
+    created: bool = Field(
+        True, description="false when this member already had an open or claimed notice here"
+    )
+
+
+class NoticeOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["served", "purchase", "declined"]
+
+
+class VisitPublic(BaseModel):
+    date: str
+    at: datetime
+    store_id: str
+    store_name: str
+    orders: int
+    spent: float
+    currency: str
+
+
+class ItemPublic(BaseModel):
+    product_id: str
+    name: str
+    qty: int
+
+
+class PurchasePublic(BaseModel):
+    order_id: str
+    ts: datetime
+    store_id: str
+    total: float
+    currency: str
+    items: list[ItemPublic]
+
+
+class SuggestionPublic(BaseModel):
+    product_id: str
+    name: str
+    reason: str = Field(description="why, in words a salesperson can say")
+    score: float
+    source: str = Field(description="usual, complement, or the engine that proposed it")
+
+
+class ClaimerView(BaseModel):
+    """What the claimer sees while their claim is open; every read is audited."""
+
+    notice_id: str
+    customer_id: str
+    greeting_name: str | None = Field(description="the name the customer chose to be greeted by")
+    greeting_source: Literal["chosen", "first_name"] | None
+    segment: str | None = Field(description="the customer's segment, when one is stored")
+    orders_total: int
+    last_visits: list[VisitPublic]
+    purchases: list[PurchasePublic]
+    suggestions: list[SuggestionPublic]

@@ -1,0 +1,189 @@
+"""Staff notices: raise one for a member in a store, claim it first, serve, record the outcome.
+
+Every claim, release and outcome is a conditional update in ``staff.notices``; this
+router only checks who is calling and turns the desk's errors into statuses (404
+unknown notice, 409 lost race / expired / closed, 403 not the claimer or not on
+shift). The live list is a WebSocket per store that only staff on shift there hear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request, Response, WebSocket, status
+from starlette.websockets import WebSocketDisconnect
+
+from storelens.accounts import Role
+from storelens.api.auth import Principal, allow
+from storelens.api.deps import EngineDep, Now, SettingsDep
+from storelens.api.errors import error_responses
+from storelens.api.notice_schemas import ClaimerView, NoticeCreate, NoticeOutcome, NoticePublic
+from storelens.api.websocket_auth import (
+    clock_of,
+    credential_expiry,
+    store_refusal,
+    websocket_principal,
+)
+from storelens.core.errors import Forbidden
+from storelens.privacy import audit
+from storelens.staff.claimer_view import NoStoredSegments, claimer_view
+from storelens.staff.notices import Notice, NoticeDesk
+from storelens.staff.suggestions import PurchaseHistorySuggester
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["staff notices"], responses=error_responses(403, 404, 422))
+
+Raiser = Annotated[Principal, allow(Role.device, Role.staff, Role.admin)]
+StaffOnly = Annotated[Principal, allow(Role.staff)]
+NoticeId = Annotated[str, Path(min_length=1, max_length=36)]
+CLAIM_ERRORS = error_responses(400, 403, 404, 409, 413, 422)
+
+
+def desk_of(request: Request | WebSocket) -> NoticeDesk:
+    desk: NoticeDesk = request.app.state.notice_desk
+    return desk
+
+
+def _public(notice: Notice, *, created: bool = True) -> NoticePublic:
+    return NoticePublic.model_validate({**_fields(notice), "created": created})
+
+
+def _fields(notice: Notice) -> dict[str, object]:
+    return {f: getattr(notice, f) for f in Notice.__slots__}
+
+
+_ALREADY = {"model": NoticePublic, "description": "The member's notice that already waits"}
+
+
+@router.post(
+    "/notices", status_code=status.HTTP_201_CREATED, responses={**CLAIM_ERRORS, 200: _ALREADY}
+)
+def raise_notice(
+    body: NoticeCreate, principal: Raiser, request: Request, response: Response, now: Now
+) -> NoticePublic:
+    """Announce a member in a store to its on-shift staff (201). A member who already
+    has an open or claimed notice there gets that one back (200, ``created`` false)."""
+    if principal.store_scope is not None and principal.store_scope != body.store_id:
+        raise Forbidden("this key may only raise notices for its own store")
+    notice, created = desk_of(request).raise_notice(
+        body.store_id, body.customer_id, body.trigger, actor=principal.actor, now=now
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return _public(notice, created=created)
+
+
+@router.post("/notices/{notice_id}/claim", responses=CLAIM_ERRORS)
+def claim(notice_id: NoticeId, principal: StaffOnly, request: Request, now: Now) -> NoticePublic:
+    """First claimer wins (200); everyone after gets 409, as does a claim on an expired
+    or closed notice. The notice is withdrawn from every other device at once."""
+    desk = desk_of(request)
+    return _public(desk.claim(notice_id, principal.name, principal.actor, now))
+
+
+@router.post("/notices/{notice_id}/release", responses=CLAIM_ERRORS)
+def release(notice_id: NoticeId, principal: StaffOnly, request: Request, now: Now) -> NoticePublic:
+    """The claimer hands the customer back: the notice is open again for everyone."""
+    desk = desk_of(request)
+    return _public(desk.release(notice_id, principal.name, principal.actor, now))
+
+
+@router.post("/notices/{notice_id}/outcome", responses=CLAIM_ERRORS)
+def outcome(
+    notice_id: NoticeId, body: NoticeOutcome, principal: StaffOnly, request: Request, now: Now
+) -> NoticePublic:
+    """The claimer records what happened (served, purchase, declined); the claim closes."""
+    desk = desk_of(request)
+    return _public(
+        desk.record_outcome(notice_id, principal.name, body.outcome, principal.actor, now)
+    )
+
+
+@router.get("/notices/{notice_id}/customer", responses=CLAIM_ERRORS)
+def customer_view(
+    notice_id: NoticeId,
+    principal: StaffOnly,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    now: Now,
+) -> ClaimerView:
+    """The customer as the claimer sees them: greeting name, last visits, purchases,
+    segment, suggestions with reasons. Only the claimer, only while the claim is
+    open; every read is audited (in the same transaction as the read)."""
+    notice = desk_of(request).held_claim(notice_id, principal.name, now)
+    suggester = getattr(request.app.state, "suggester", None) or PurchaseHistorySuggester()
+    with engine.begin() as conn:
+        view = claimer_view(
+            conn,
+            notice,
+            suggester=suggester,
+            segments=NoStoredSegments(),
+            suggestions=settings.notice_suggestions,
+        )
+        audit.record(
+            conn,
+            principal.actor,
+            "notice.customer_view",
+            "customer",
+            notice.customer_id,
+            {"notice_id": notice.id},
+        )
+    return ClaimerView.model_validate(view)
+
+
+@router.websocket("/stores/{store_id}/notices/ws")
+async def live_notices(
+    websocket: WebSocket, store_id: str, ticket: str | None = None, token: str | None = None
+) -> None:
+    """Live notices for one store, for staff: first the open ones (if on shift) and
+    your own claims, then ``notice`` and ``notice_withdrawn`` messages as they happen.
+    Credentials as for ``/alerts/ws`` (a ``?ticket=`` from ``POST /v1/ws-ticket`` in
+    browsers); the socket closes with 4401 when the credential expires."""
+    try:
+        principal = websocket_principal(websocket, ticket=ticket, token=token)
+    except HTTPException:
+        principal = None
+    if principal is None or principal.role is not Role.staff:
+        await websocket.close(code=4401 if principal is None else 4403)
+        return
+    refusal = await asyncio.to_thread(store_refusal, websocket, principal, store_id)
+    if refusal is not None:
+        await websocket.close(code=refusal)
+        return
+    hub = websocket.app.state.notice_hub
+    clock = clock_of(websocket)
+    await websocket.accept()
+    queue = hub.subscribe(store_id, principal.name)  # before the snapshot: nothing missed
+    desk = desk_of(websocket)
+    current = await asyncio.to_thread(desk.visible_to, store_id, principal.name, clock.now())
+
+    async def forward() -> None:
+        while True:
+            await websocket.send_json(await queue.get())
+
+    async def until_closed() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    expiry = asyncio.create_task(credential_expiry(principal, clock))
+    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed()), expiry]
+    try:
+        await websocket.send_json({"type": "hello", "store_id": store_id, "you": principal.name})
+        for notice in current:
+            await websocket.send_json(
+                {"type": "notice", "store_id": store_id, "notice": notice.card()}
+            )
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if expiry.done() and not tasks[1].done():
+            await websocket.close(code=4401, reason="token expired")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        hub.unsubscribe(store_id, queue)

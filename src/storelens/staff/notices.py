@@ -1,0 +1,391 @@
+"""Staff notices: a member arrived, every on-shift colleague hears of it, one serves them.
+
+A notice is raised when a recognised member walks in, a loyalty card is scanned or a
+member checks in from the app. It goes to every on-shift staff device of the store;
+the first to claim it wins and it is withdrawn from everyone else's screen. The
+claim is one conditional ``UPDATE … WHERE state = 'open' AND expires_at > now``
+whose row count decides the winner, so the database, not the application, makes the
+choice: PostgreSQL re-checks the condition on the row after waiting for a concurrent
+claimer's lock, SQLite serialises writers; neither can let two claimers through,
+which a read-then-write could. On SQLite the driver opens the transaction at that
+write, so no claim has to upgrade a read snapshot to a writer (which fails at once
+instead of waiting for the busy timeout).
+
+::
+
+    open ──claim──▶ claimed ──outcome──▶ closed
+     ▲  │              │
+     │  └─(too late)─▶ expired
+     └────release──────┘
+
+What devices are sent names no customer: the list shows a trigger and a time, and
+only the claimer opens the customer (``claimer_view``), so what sits on a dozen
+phones is nothing an erasure has to chase.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from storelens import stores
+from storelens.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from storelens.privacy import audit
+from storelens.privacy.audit import SYSTEM, Actor
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.subject import canonical_id
+from storelens.staff.shifts import on_shift_logins, on_shift_staff_ids, staff_ids_of
+from storelens.storage.tables import notices
+
+__all__ = [
+    "OUTCOMES",
+    "TRIGGERS",
+    "Notice",
+    "NoticeDesk",
+    "Outcome",
+    "Trigger",
+    "raise_notice",
+]
+
+log = logging.getLogger(__name__)
+
+Trigger = Literal["recognition", "loyalty_scan", "app_checkin"]
+Outcome = Literal["served", "purchase", "declined"]
+TRIGGERS: tuple[str, ...] = ("recognition", "loyalty_scan", "app_checkin")
+OUTCOMES: tuple[str, ...] = ("served", "purchase", "declined")
+Publish = Callable[[list[dict[str, Any]]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    id: str
+    store_id: str
+    customer_id: str
+    trigger: str
+    state: str
+    raised_at: datetime
+    raised_by: str
+    expires_at: datetime
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    releases: int = 0
+    outcome: str | None = None
+    closed_at: datetime | None = None
+
+    def live_state(self, now: datetime) -> str:
+        """``expired`` for an open notice past its time that no sweep has marked yet."""
+        return "expired" if self.state == "open" and self.expires_at <= now else self.state
+
+    def card(self) -> dict[str, Any]:
+        """What a staff device is sent: no customer id, no name (see the module doc)."""
+        return {
+            "id": self.id,
+            "store_id": self.store_id,
+            "trigger": self.trigger,
+            "state": self.state,
+            "raised_at": self.raised_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "claimed_by": self.claimed_by,
+        }
+
+
+def _notice(row: Any) -> Notice:
+    return Notice(**dict(row._mapping))
+
+
+def _get(conn: Connection, notice_id: str) -> Notice:
+    row = conn.execute(select(notices).where(notices.c.id == notice_id)).first()
+    if row is None:
+        raise NotFound(f"no notice {notice_id!r}")
+    return _notice(row)
+
+
+def _refusal(notice: Notice, now: datetime) -> Conflict:
+    """Why a claim on ``notice`` lost, in words a staff member understands."""
+    state = notice.live_state(now)
+    if state == "expired":
+        return Conflict("notice expired: nobody claimed it in time")
+    if state == "claimed":
+        return Conflict("notice already claimed by a colleague")
+    if state == "closed":
+        return Conflict("notice already closed")
+    return Conflict(f"notice is {state}")
+
+
+class NoticeDesk:
+    """Raises, claims, releases, closes and expires notices, and tells devices.
+
+    ``publish`` gets device messages (a hub, a webhook, both); a ``notice`` message
+    carries ``audience``, the logins that may see it (None: every staff device of the
+    store). ``audience="all_staff"`` skips the shift check, for stores whose tills
+    send no clock-ins.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        open_for: timedelta,
+        max_shift: timedelta,
+        audience: Literal["on_shift", "all_staff"] = "on_shift",
+        publish: Publish | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine, self.open_for, self.max_shift = engine, open_for, max_shift
+        self.audience_mode = audience
+        self.publish: Publish = publish or (lambda _messages: None)
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        """What the server's expiry sweep calls "now"; tests put their own clock here."""
+
+    # -- who --------------------------------------------------------------------------
+
+    def audience(self, conn: Connection, store_id: str, now: datetime) -> list[str] | None:
+        if self.audience_mode == "all_staff":
+            return None
+        return sorted(on_shift_logins(conn, store_id, now, self.max_shift))
+
+    def may_serve(self, conn: Connection, store_id: str, username: str, now: datetime) -> bool:
+        """Whether ``username`` receives and may claim this store's notices now."""
+        if self.audience_mode == "all_staff":
+            return True
+        on = on_shift_staff_ids(conn, store_id, now, self.max_shift)
+        return bool(on & staff_ids_of(conn, username))
+
+    # -- raise --------------------------------------------------------------------------
+
+    def raise_notice(
+        self,
+        store_id: str,
+        customer_id: str,
+        trigger: str,
+        *,
+        actor: Actor = SYSTEM,
+        now: datetime | None = None,
+    ) -> tuple[Notice, bool]:
+        """The notice for this member in this store, and whether it is new.
+
+        A member already waiting (open) or being served (claimed) is not announced
+        twice: the camera and the loyalty scan of one arrival give one notice."""
+        now = now or datetime.now(UTC)
+        if trigger not in TRIGGERS:
+            message = f"must be one of {', '.join(TRIGGERS)}"
+            raise InvalidInput(message, [FieldError.at(("body", "trigger"), message, "enum")])
+        with self.engine.begin() as conn:
+            try:
+                stores.get_store(conn, store_id)
+            except NotFound:
+                message = f"unknown store {store_id!r}"
+                loc = ("body", "store_id")
+                raise InvalidInput(message, [FieldError.at(loc, message, "unknown")]) from None
+            current = canonical_id(conn, customer_id)
+            if current is None:
+                message = "unknown customer"  # the id itself stays out of messages and logs
+                loc = ("body", "customer_id")
+                raise InvalidInput(message, [FieldError.at(loc, message, "unknown")])
+            waiting = conn.execute(
+                select(notices).where(
+                    notices.c.store_id == store_id,
+                    notices.c.customer_id == current,
+                    notices.c.state.in_(("open", "claimed")),
+                )
+            ).all()
+            for row in waiting:
+                found = _notice(row)
+                if found.live_state(now) in ("open", "claimed"):
+                    return found, False
+            notice = Notice(
+                id=str(uuid.uuid4()),
+                store_id=store_id,
+                customer_id=current,
+                trigger=trigger,
+                state="open",
+                raised_at=now,
+                raised_by=actor.name[:128],
+                expires_at=now + self.open_for,
+            )
+            conn.execute(notices.insert(), _row(notice))
+            audit.record(conn, actor, "notice.raise", "notice", notice.id, {"trigger": trigger})
+            audience = self.audience(conn, store_id, now)
+        self._announce(notice, audience)
+        return notice, True
+
+    # -- claim, release, outcome --------------------------------------------------------
+
+    def claim(self, notice_id: str, username: str, actor: Actor, now: datetime) -> Notice:
+        """Exactly one claimer of an open notice wins; every other gets :class:`Conflict`.
+
+        The reads before the update take no write lock (SQLite's driver begins the
+        transaction at the first write), so the update alone decides the race."""
+        with self.engine.begin() as conn:
+            before = _get(conn, notice_id)
+            if not self.may_serve(conn, before.store_id, username, now):
+                raise Forbidden("only staff on shift in this store may claim its notices")
+            won = conn.execute(
+                update(notices)
+                .where(
+                    notices.c.id == notice_id,
+                    notices.c.state == "open",
+                    notices.c.expires_at > now,
+                )
+                .values(state="claimed", claimed_by=username, claimed_at=now)
+            ).rowcount
+            if won == 1:
+                audit.record(conn, actor, "notice.claim", "notice", notice_id)
+            notice = _get(conn, notice_id)
+        if won != 1:
+            raise _refusal(notice, now)
+        self.publish([_withdrawn(notice, "claimed")])
+        return notice
+
+    def _held(self, conn: Connection, notice_id: str, username: str, now: datetime) -> Notice:
+        notice = _get(conn, notice_id)
+        if notice.state != "claimed":
+            raise Conflict(f"notice is {notice.live_state(now)}, not claimed")
+        if notice.claimed_by != username:
+            raise Forbidden("only the staff member who claimed this notice may do this")
+        return notice
+
+    def held_claim(self, notice_id: str, username: str, now: datetime) -> Notice:
+        """The notice if ``username`` holds its open claim (the claimer view's gate)."""
+        with self.engine.connect() as conn:
+            return self._held(conn, notice_id, username, now)
+
+    def release(self, notice_id: str, username: str, actor: Actor, now: datetime) -> Notice:
+        """Hand the customer back: the notice is open again, for a fresh wait."""
+        with self.engine.begin() as conn:
+            released = conn.execute(
+                update(notices)
+                .where(
+                    notices.c.id == notice_id,
+                    notices.c.state == "claimed",
+                    notices.c.claimed_by == username,
+                )
+                .values(
+                    state="open",
+                    claimed_by=None,
+                    claimed_at=None,
+                    expires_at=now + self.open_for,
+                    releases=notices.c.releases + 1,
+                )
+            ).rowcount
+            if released != 1:
+                self._held(conn, notice_id, username, now)  # raises the reason
+                raise Conflict("notice changed meanwhile; reload it")
+            audit.record(conn, actor, "notice.release", "notice", notice_id)
+            notice = _get(conn, notice_id)
+            audience = self.audience(conn, notice.store_id, now)
+        self._announce(notice, audience)
+        return notice
+
+    def record_outcome(
+        self, notice_id: str, username: str, outcome: str, actor: Actor, now: datetime
+    ) -> Notice:
+        """Close the claim with what happened; the customer view closes with it."""
+        if outcome not in OUTCOMES:
+            message = f"must be one of {', '.join(OUTCOMES)}"
+            raise InvalidInput(message, [FieldError.at(("body", "outcome"), message, "enum")])
+        with self.engine.begin() as conn:
+            closed = conn.execute(
+                update(notices)
+                .where(
+                    notices.c.id == notice_id,
+                    notices.c.state == "claimed",
+                    notices.c.claimed_by == username,
+                )
+                .values(state="closed", outcome=outcome, closed_at=now)
+            ).rowcount
+            if closed != 1:
+                self._held(conn, notice_id, username, now)  # raises the reason
+                raise Conflict("notice changed meanwhile; reload it")
+            audit.record(conn, actor, "notice.outcome", "notice", notice_id, {"outcome": outcome})
+            return _get(conn, notice_id)
+
+    # -- expiry and listing -------------------------------------------------------------
+
+    def expire_due(self, now: datetime) -> list[Notice]:
+        """Mark open notices past their time expired and withdraw them from devices."""
+        with self.engine.begin() as conn:
+            due = conn.execute(
+                update(notices)
+                .where(notices.c.state == "open", notices.c.expires_at <= now)
+                .values(state="expired", closed_at=now)
+                .returning(*notices.c)
+            ).all()
+        expired = [_notice(r) for r in due]
+        if expired:
+            self.publish([_withdrawn(n, "expired") for n in expired])
+        return expired
+
+    def visible_to(self, store_id: str, username: str, now: datetime) -> list[Notice]:
+        """What a device shows on connecting: open notices (if on shift) and own claims."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(notices)
+                .where(notices.c.store_id == store_id, notices.c.state.in_(("open", "claimed")))
+                .order_by(notices.c.raised_at)
+            ).all()
+            serving = self.may_serve(conn, store_id, username, now)
+        found = [_notice(r) for r in rows]
+        return [
+            n
+            for n in found
+            if (n.live_state(now) == "open" and serving)
+            or (n.state == "claimed" and n.claimed_by == username)
+        ]
+
+    def _announce(self, notice: Notice, audience: list[str] | None) -> None:
+        message = {"type": "notice", "store_id": notice.store_id, "notice": notice.card()}
+        self.publish([{**message, "audience": audience}])
+
+
+def _withdrawn(notice: Notice, reason: str) -> dict[str, Any]:
+    return {
+        "type": "notice_withdrawn",
+        "store_id": notice.store_id,
+        "id": notice.id,
+        "reason": reason,
+        "claimed_by": notice.claimed_by,
+    }
+
+
+def _row(notice: Notice) -> dict[str, Any]:
+    return {f: getattr(notice, f) for f in Notice.__slots__}
+
+
+def raise_notice(
+    desk: NoticeDesk,
+    store_id: str,
+    customer_id: str,
+    trigger: Trigger,
+    *,
+    actor: Actor = SYSTEM,
+    now: datetime | None = None,
+) -> Notice:
+    """The entry point for code in the server process (recognition at the entrance):
+    raise a notice on the app's desk (``app.state.notice_desk``). An edge box posts
+    ``POST /v1/notices`` instead."""
+    return desk.raise_notice(store_id, customer_id, trigger, actor=actor, now=now)[0]
+
+
+def _export_notices(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Staff notices about the person: when, where, why, who served them, the outcome."""
+    rows = req.conn.execute(
+        select(notices)
+        .where(notices.c.customer_id.in_(req.subject.ids))
+        .order_by(notices.c.raised_at)
+    )
+    return [plain(r) for r in rows]
+
+
+def _erase_notices(req: SubjectRequest) -> int:
+    gone = req.conn.execute(delete(notices).where(notices.c.customer_id.in_(req.subject.ids)))
+    return int(gone.rowcount or 0)
+
+
+register(PersonalStore("staff_notices", _export_notices, _erase_notices, tables=("notices",)))

@@ -1,0 +1,159 @@
+"""The staff app in real headless Chromium (Debian's), against a live server.
+
+Two staff members sign in on two phones (browser contexts, 390 px wide); a member
+checks in; both phones show the notice; one claims it; the other phone's card is gone
+within 1 s of the tap (times read in the browsers, on one machine clock); the claimer
+sees greeting, purchase history and suggestions; screenshots land in the test's
+temporary folder (``screenshots/``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ..conftest import IN_CI, LiveServer
+from .conftest import MEMBER, PASSWORD, STORE, Floor
+
+CHROMIUM = os.environ.get("STORELENS_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}
+
+# Set in the page: when the card for a notice left the DOM (epoch ms, machine clock).
+WATCH_REMOVAL = """id => {
+  const gone = () => !document.querySelector(`[data-notice-id="${id}"]`);
+  new MutationObserver((_, obs) => {
+    if (gone()) { obs.disconnect(); window.__goneAt = Date.now(); }
+  }).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):
+        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _sign_in(browser: Any, url: str, username: str) -> Any:
+    page = browser.new_context(**PHONE).new_page()
+    page.goto(f"{url}/staff?store={STORE}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#status:text-is('live')")  # selectors: the CSP forbids eval
+    return page
+
+
+def _no_sideways_scroll(page: Any) -> None:
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1] == 390, width
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_two_phones_one_claim(
+    chromium: Any, floor: Floor, server: LiveServer, tmp_path: Path
+) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    floor.store()
+    floor.member()
+    floor.history()
+    ana, ben = floor.staff("ana"), floor.staff("ben")
+    floor.clock("in", ana, ben, at=datetime.now(UTC) - timedelta(minutes=10))
+
+    phone_a = _sign_in(chromium, server.url, ana)
+    phone_b = _sign_in(chromium, server.url, ben)
+    _no_sideways_scroll(phone_a)
+
+    r = httpx.post(
+        f"{server.url}/v1/notices",
+        json={"store_id": STORE, "customer_id": MEMBER, "trigger": "app_checkin"},
+        headers=floor.token(ana),
+    )
+    assert r.status_code == 201, r.text
+    nid = r.json()["id"]
+    card = f'[data-notice-id="{nid}"]'
+    for phone in (phone_a, phone_b):
+        phone.wait_for_selector(card, timeout=10_000)
+        assert "checked in from the app" in phone.inner_text(card)
+    _no_sideways_scroll(phone_b)
+    phone_a.screenshot(path=str(shots / "1-ana-sees-notice.png"), full_page=True)
+    phone_b.screenshot(path=str(shots / "1-ben-sees-notice.png"), full_page=True)
+
+    phone_b.evaluate(WATCH_REMOVAL, nid)  # watching before the tap
+    tapped = phone_a.evaluate("Date.now()")
+    phone_a.click(f"{card} [data-testid=claim]")
+    phone_b.wait_for_selector(card, state="detached", timeout=10_000)  # a generous wait
+    gone_at = phone_b.evaluate("window.__goneAt")
+    assert gone_at - tapped < 1000, f"withdrawn {gone_at - tapped} ms after the tap"
+    phone_b.screenshot(path=str(shots / "2-ben-notice-withdrawn.png"), full_page=True)
+
+    phone_a.wait_for_selector("[data-testid=customer]:not([hidden])")
+    assert phone_a.inner_text("[data-testid=greeting]") == "Greet them as Ady"
+    history = phone_a.locator("[data-testid=purchase]").all_inner_texts()
+    assert len(history) == 3 and "Butter croissant" in history[1]
+    suggestions = phone_a.locator("[data-testid=suggestion]").all_inner_texts()
+    assert "Flat white" in suggestions[0] and "bought 3 times" in suggestions[0]
+    assert "Almond croissant" in suggestions[1] and "baskets with Flat white" in suggestions[1]
+    _no_sideways_scroll(phone_a)
+    phone_a.screenshot(path=str(shots / "3-ana-customer-view.png"), full_page=True)
+
+    phone_a.click("[data-testid=outcome-purchase]")
+    phone_a.wait_for_selector("[data-testid=customer]", state="hidden")
+    assert phone_a.locator(card).count() == 0
+    phone_a.screenshot(path=str(shots / "4-ana-after-outcome.png"), full_page=True)
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "1-ana-sees-notice.png",
+        "1-ben-sees-notice.png",
+        "2-ben-notice-withdrawn.png",
+        "3-ana-customer-view.png",
+        "4-ana-after-outcome.png",
+    ]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_app_is_an_installable_pwa_for_staff_only(
+    chromium: Any, floor: Floor, server: LiveServer
+) -> None:
+    floor.store()
+    floor.staff("cy")
+    from storelens import accounts
+
+    with floor.engine.begin() as conn:
+        accounts.create_user(conn, "boss", PASSWORD, accounts.Role.admin)
+    page = chromium.new_context(**PHONE).new_page()
+    page.goto(f"{server.url}/staff")
+    manifest = page.evaluate(
+        "fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())"
+    )
+    assert manifest["display"] == "standalone" and manifest["start_url"] == "/staff"
+    scope = page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)")
+    assert scope == f"{server.url}/staff"
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert page.inner_text("#login-error") == "The staff app is for staff accounts only."
+    assert page.evaluate("sessionStorage.getItem('storelens.token')") is None
+    assert page.locator("#board").is_hidden()
