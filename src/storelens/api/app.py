@@ -25,6 +25,7 @@ from storelens.api.routers import (
     customers,
     deadletters,
     events,
+    faces,
     ops,
     privacy,
     products,
@@ -155,6 +156,7 @@ def create_app(
     for module in (system, auth, events, stores, ops, products, customers, audit, deadletters):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure
+    app.include_router(faces.router)  # recognition: enrollment under consent, store switch
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
