@@ -86,9 +86,10 @@ class Settings(BaseSettings):
     """Events stamped before this day (UTC) are refused per item."""
 
     # Returning-customer recognition (issue 16, the ``faces`` extra; docs/privacy.md).
-    faces_key_file: Path = Path("storelens-faces.key")
-    """AES-256-GCM key for face embeddings at rest (0600, written on first enrollment or by
-    ``storelens init``); ``storelens faces rotate-key`` replaces it and re-encrypts."""
+    faces_key_file: Path | None = None
+    """AES-256-GCM key for face embeddings at rest (0600, written by ``storelens init`` or
+    the first enrollment); default: ``storelens-faces.key`` beside ``secret_key_file``.
+    ``storelens faces rotate-key`` replaces it and re-encrypts."""
     faces_detector: Literal["hog", "cnn"] = "hog"
     """dlib's HOG detector (CPU, fast) or its CNN one (slower on CPU, finds more poses)."""
     faces_upsample: int = Field(default=1, ge=0, le=2)
@@ -162,6 +163,10 @@ class Settings(BaseSettings):
     @property
     def event_max_future(self) -> timedelta:
         return timedelta(seconds=self.event_max_future_skew_s)
+
+    @property
+    def faces_key_path(self) -> Path:
+        return self.faces_key_file or self.secret_key_file.with_name("storelens-faces.key")
 
     @property
     def is_sqlite(self) -> bool:

@@ -132,7 +132,7 @@ def enroll(
         max_photos=settings.faces_max_photos,
         max_bytes=int(settings.faces_max_photo_mb * 2**20),
     )
-    keyring = FaceKeyring.open(settings.faces_key_file, create=True)
+    keyring = FaceKeyring.open(settings.faces_key_path, create=True)
     with engine.begin() as conn:
         consent_id = record_consent(
             conn,

@@ -125,7 +125,7 @@ def open_entrance(
             return None
     from storelens.recognition.faces import FacePipeline  # the faces extra, from here on
 
-    keyring = FaceKeyring.open(settings.faces_key_file, create=True)
+    keyring = FaceKeyring.open(settings.faces_key_path, create=True)
 
     def still_consented(customer_id: str) -> bool:
         with engine.connect() as conn:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from storelens.core.errors import ConfigError, MissingExtra
 
-__all__ = ["EMBEDDING_DIM", "FaceKeyring", "Sealed", "key_id_of", "pending_path", "write_key_file"]
+__all__ = ["EMBEDDING_DIM", "FaceKeyring", "Sealed", "key_id_of", "pending_path", "read_key_file", "write_key_file"]
 
 EMBEDDING_DIM = 128
 _KEY_BYTES = 32  # AES-256
@@ -66,7 +66,7 @@ def write_key_file(path: Path) -> bool:
     return True
 
 
-def _read_key(path: Path) -> bytes:
+def read_key_file(path: Path) -> bytes:
     try:
         key = base64.b64decode(path.read_text().strip(), validate=True)
     except (ValueError, OSError) as exc:
@@ -103,9 +103,9 @@ class FaceKeyring:
                 f"face key file {path} does not exist (set STORELENS_FACES_KEY_FILE, "
                 "or run storelens init)"
             )
-        current = _read_key(path)
+        current = read_key_file(path)
         pending = pending_path(path)
-        extra = (_read_key(pending),) if pending.is_file() else ()
+        extra = (read_key_file(pending),) if pending.is_file() else ()
         return cls(current, extra)
 
     @property

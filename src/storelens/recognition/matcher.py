@@ -25,6 +25,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from storelens.recognition.keyring import EMBEDDING_DIM
+
 __all__ = ["Arrival", "ArrivalSink", "EntranceMatcher", "Gallery", "MatchRule"]
 
 
@@ -49,13 +51,13 @@ class Gallery:
     """The members one store may recognise: their embeddings and customer ids."""
 
     def __init__(self, vectors: npt.ArrayLike, customer_ids: Sequence[str]) -> None:
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(customer_ids), -1)
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(customer_ids), EMBEDDING_DIM)
         self._matrix = matrix
         self._ids = tuple(customer_ids)
 
     @classmethod
     def empty(cls) -> Gallery:
-        return cls(np.zeros((0, 128), dtype=np.float32), ())
+        return cls(np.zeros((0, EMBEDDING_DIM), dtype=np.float32), ())
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -12,6 +12,7 @@ imports no face code: erasing a member works without the ``faces`` extra.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,12 +20,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, delete, func, select, update
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from storelens.core.errors import NotFound
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import canonical_id
-from storelens.recognition.keyring import FaceKeyring, Sealed
+from storelens.privacy import audit
+from storelens.recognition.keyring import (
+    EMBEDDING_DIM,
+    FaceKeyring,
+    Sealed,
+    key_id_of,
+    pending_path,
+    read_key_file,
+    write_key_file,
+)
 from storelens.recognition.matcher import Gallery
 from storelens.storage.tables import (
     customer_aliases,
@@ -44,6 +56,7 @@ __all__ = [
     "recognition_enabled",
     "record_consent",
     "reseal_all",
+    "rotate_key",
     "set_recognition",
     "withdraw",
 ]
@@ -200,7 +213,7 @@ def load_gallery(conn: Connection, store_id: str, keyring: FaceKeyring) -> Galle
             continue
         vectors.append(keyring.open_sealed(r.id, Sealed(r.key_id, r.nonce, r.ciphertext)))
         ids.append(canonical_id(conn, r.customer_id) or r.customer_id)
-    return Gallery(np.array(vectors, dtype=np.float32).reshape(len(ids), -1), ids)
+    return Gallery(np.array(vectors, dtype=np.float32).reshape(len(ids), EMBEDDING_DIM), ids)
 
 
 def reseal_all(conn: Connection, old: FaceKeyring, new: FaceKeyring) -> int:
@@ -215,6 +228,26 @@ def reseal_all(conn: Connection, old: FaceKeyring, new: FaceKeyring) -> int:
             .values(key_id=sealed.key_id, nonce=sealed.nonce, ciphertext=sealed.ciphertext)
         )
     return len(rows)
+
+
+def rotate_key(engine: Engine, key_file: Path) -> tuple[str, int]:
+    """A new key for every embedding: returns its id and how many rows were re-sealed.
+
+    The new key is written to ``<file>.new`` before any row changes and moved over the
+    old file only after the transaction committed; a rotation interrupted anywhere
+    leaves every row readable and is finished by running it again.
+    """
+    old = FaceKeyring.open(key_file)  # holds the pending key too, if a rotation broke off
+    pending = pending_path(key_file)
+    write_key_file(pending)  # a broken-off rotation's key is kept and reused
+    new_key = read_key_file(pending)
+    with engine.begin() as conn:
+        count = reseal_all(conn, old, old.with_current(new_key))
+        audit.record(
+            conn, audit.SYSTEM, "faces.rotate_key", "face_key", key_id_of(new_key), {"rows": count}
+        )
+    os.replace(pending, key_file)
+    return key_id_of(new_key), count
 
 
 def _export(req: SubjectRequest) -> list[dict[str, Any]]:
