@@ -61,7 +61,9 @@ __all__ = [
     "withdraw",
 ]
 
-PURPOSE = "returning-customer recognition: staff are told when you enter a store"
+PURPOSE = "returning-customer recognition"
+"""What the face data is for (staff are told when the member enters a store) and for
+nothing else; the text the person read is named by the consent's ``text_version``."""
 
 
 def person_ids(conn: Connection, customer_id: str) -> list[str]:
