@@ -88,7 +88,7 @@ def embed_photos(
         raise _refuse(("photos",), f"send 1 to {max_photos} photos, not {len(photos)}", "photos")
     vectors = []
     for i, data in enumerate(photos):
-        rgb = decode_photo(data, field=f"photos.{i}", max_bytes=max_bytes)
+        rgb = decode_photo(data, loc=("photos", i), max_bytes=max_bytes)
         faces = pipeline.find(rgb)
         del rgb
         if not faces:

@@ -176,17 +176,18 @@ class FacePipeline:
         return np.asarray(vector, dtype=np.float32)
 
 
-def decode_photo(data: bytes, *, field: str, max_bytes: int) -> RGB:
+def decode_photo(data: bytes, *, loc: tuple[str | int, ...], max_bytes: int) -> RGB:
     """An uploaded photo as RGB pixels (EXIF rotation applied, scaled to 1600 px at most).
 
-    Refuses, as input errors naming ``field``, anything that is empty, too large or not
+    Refuses, as input errors at ``loc`` (in the body), anything that is empty, too large or not
     an image Pillow can read. The bytes are never written anywhere.
     """
+    field = ".".join(str(p) for p in loc)
     if not data:
-        raise InvalidInput(f"{field} is empty", _at(field, "is empty"))
+        raise InvalidInput(f"{field} is empty", _at(loc, "is empty"))
     if len(data) > max_bytes:
         raise InvalidInput(
-            f"{field} is too large", _at(field, f"is larger than {max_bytes // 2**20} MB")
+            f"{field} is too large", _at(loc, f"is larger than {max_bytes // 2**20} MB")
         )
     try:
         from PIL import Image, ImageOps
@@ -199,9 +200,9 @@ def decode_photo(data: bytes, *, field: str, max_bytes: int) -> RGB:
             return np.asarray(rgb, dtype=np.uint8).copy()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidInput(
-            f"{field} is not an image", _at(field, "is not a readable image")
+            f"{field} is not an image", _at(loc, "is not a readable image")
         ) from exc
 
 
-def _at(field: str, message: str) -> list[FieldError]:
-    return [FieldError.at(("body", field), message, "photo_invalid")]
+def _at(loc: tuple[str | int, ...], message: str) -> list[FieldError]:
+    return [FieldError.at(("body", *loc), message, "photo_invalid")]

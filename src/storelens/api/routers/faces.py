@@ -20,7 +20,7 @@ from storelens.accounts import Role
 from storelens.api.auth import Principal, allow
 from storelens.api.deps import AdminOnly, EngineDep, Now, SettingsDep
 from storelens.api.errors import error_responses
-from storelens.core.errors import NotFound
+from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.recognition import store as face_store
 from storelens.recognition.enrollment import BiometricConsent, enroll, parse_store_ids
@@ -62,6 +62,17 @@ class StoreRecognitionPublic(StoreRecognition):
     updated_by: str
 
 
+def _refuse_nul(**fields: str | None) -> None:
+    """The NUL guard lets photo uploads through (image bytes hold NULs): text fields are
+    checked here, as PostgreSQL text cannot store U+0000."""
+    bad = [name for name, value in fields.items() if value is not None and "\x00" in value]
+    if bad:
+        raise InvalidInput(
+            "text fields must not contain NUL",
+            [FieldError.at(("body", n), "must not contain a NUL character", "string_nul") for n in bad],
+        )
+
+
 def _public(row: dict[str, object]) -> FaceEnrollment:
     return FaceEnrollment.model_validate(
         {**row, "consent_id": row["id"], "stores": row["store_ids"]}
@@ -93,6 +104,7 @@ async def enroll_faces(
     Refused with nothing stored: no consent, a photo with no face or several, a face
     too small, blurred or turned away. The photos are discarded once embedded.
     """
+    _refuse_nul(consent_text_version=consent_text_version, stores=stores)
     terms = BiometricConsent(consent, consent_text_version, parse_store_ids(stores))
     data = [await p.read() for p in photos]
     for p in photos:
