@@ -37,9 +37,9 @@ from storelens.instore.cli_insights import insights_command
 from storelens.predict.cli import predict_app  # light: pandas and lifetimes load per command
 from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
+from storelens.processors import run_projections
 from storelens.recognition.cli import faces_app  # light: dlib loads only to embed faces
 from storelens.recognition.keyring import write_key_file as write_face_key_file
-from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.command_line import DbOption, settings_or_exit
 from storelens.storage.db import create_engine

@@ -52,6 +52,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/stores/{store_id}/alert-rules"): PEOPLE,
     ("PUT", "/v1/stores/{store_id}/alert-rules"): ADMINS,
     ("DELETE", "/v1/stores/{store_id}/alert-rules"): ADMINS,
+    ("PUT", "/v1/stores/{store_id}/recognition"): ADMINS,
     ("GET", "/v1/products"): PEOPLE,
     ("POST", "/v1/products/import"): ANALYSTS,
     ("POST", "/v1/customers/import"): ANALYSTS,
@@ -60,6 +61,9 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/{customer_id}/unmerge"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}/export"): ADMINS,
     ("DELETE", "/v1/customers/{customer_id}"): ADMINS,
+    ("POST", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
+    ("GET", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
+    ("DELETE", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("GET", "/v1/audit"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
 }

@@ -197,9 +197,15 @@ def test_only_an_admin_switches_a_store_and_an_unknown_store_is_404(
     r = client.put("/v1/stores/cafe-01/recognition", headers=admin, json={"enabled": True})
     assert r.status_code == 200
     assert r.json()["enabled"] is True
-    assert client.put(
-        "/v1/stores/cafe-01/recognition", headers=login("staff"), json={"enabled": False}
-    ).status_code == 403
-    assert client.put(
-        "/v1/stores/nowhere/recognition", headers=admin, json={"enabled": True}
-    ).status_code == 404
+    assert (
+        client.put(
+            "/v1/stores/cafe-01/recognition", headers=login("staff"), json={"enabled": False}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.put(
+            "/v1/stores/nowhere/recognition", headers=admin, json={"enabled": True}
+        ).status_code
+        == 404
+    )

@@ -76,7 +76,8 @@ def _walk_in(
 def _database(engine: Engine) -> dict[str, list[Any]]:
     with engine.connect() as conn:
         return {
-            t.name: [tuple(r) for r in conn.execute(select(t)).all()] for t in metadata.sorted_tables
+            t.name: [tuple(r) for r in conn.execute(select(t)).all()]
+            for t in metadata.sorted_tables
         }
 
 
@@ -127,13 +128,13 @@ def test_a_non_member_walking_in_leaves_no_face_data_anywhere(
     assert votes == [None] * settings.faces_match_n  # seen, matched no one, nothing kept
     assert _database(engine) == before_db  # not one row written or changed, in any table
     assert _files(tmp_path) == before_files  # no crop, frame or vector file
-    logged = "\n".join(
-        f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
-    )
+    logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
     for value in her_vector[:16]:
         for text in (f"{value:.3f}", f"{value:.6f}", repr(float(value))):
             assert text not in logged
-    assert not any(isinstance(a, bytes | np.ndarray) for r in caplog.records for a in (r.args or ()))
+    assert not any(
+        isinstance(a, bytes | np.ndarray) for r in caplog.records for a in (r.args or ())
+    )
 
 
 def test_withdrawal_stops_recognition_mid_track(

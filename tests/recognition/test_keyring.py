@@ -65,7 +65,9 @@ def test_a_bad_key_file_is_a_config_error(tmp_path: Path, content: str) -> None:
         FaceKeyring.open(tmp_path / "missing")
 
 
-def _enroll_vectors(engine: Engine, ring: FaceKeyring, customer_id: str, n: int) -> list[np.ndarray]:
+def _enroll_vectors(
+    engine: Engine, ring: FaceKeyring, customer_id: str, n: int
+) -> list[np.ndarray]:
     vectors = [_vector() for _ in range(n)]
     with engine.begin() as conn:
         consent = face_store.record_consent(
@@ -132,9 +134,9 @@ def test_an_interrupted_rotation_leaves_every_row_readable_and_finishes_on_rerun
     with engine.connect() as conn:  # still readable through the main key file's keyring
         rows = conn.execute(select(face_embeddings)).all()
         assert len(face_store.load_gallery(conn, "x", both)) == 0  # store switched off
-    assert {both.open_sealed(r.id, Sealed(r.key_id, r.nonce, r.ciphertext)).tobytes() for r in rows} == {
-        v.tobytes() for v in vectors
-    }
+    assert {
+        both.open_sealed(r.id, Sealed(r.key_id, r.nonce, r.ciphertext)).tobytes() for r in rows
+    } == {v.tobytes() for v in vectors}
     result = CliRunner().invoke(app, ["faces", "rotate-key", "--database-url", db_url])
     assert result.exit_code == 0, result.output
     final = FaceKeyring.open(key_path)

@@ -41,7 +41,12 @@ def test_a_member_is_confirmed_on_the_kth_matching_frame_and_only_once() -> None
     assert [r is not None for r in results] == [False, False, True, False, False, False]
     assert len(arrivals) == 1
     a = arrivals[0]
-    assert (a.customer_id, a.store_id, a.track_id, a.ts) == ("anna", "cafe-01", "t1", T0 + timedelta(seconds=2))
+    assert (a.customer_id, a.store_id, a.track_id, a.ts) == (
+        "anna",
+        "cafe-01",
+        "t1",
+        T0 + timedelta(seconds=2),
+    )
     assert 0 < a.distance < RULE.threshold
 
 
@@ -67,7 +72,7 @@ def test_matches_must_fall_within_the_last_n_frames() -> None:
 def test_frames_of_different_tracks_do_not_add_up() -> None:
     arrivals: list[Arrival] = []
     m = _matcher(arrivals)
-    for i in range(RULE.k - 1):
+    for _i in range(RULE.k - 1):
         m.observe("t1", T0, near(ANNA))
         m.observe("t2", T0, near(ANNA))
     assert arrivals == []

@@ -199,9 +199,7 @@ def decode_photo(data: bytes, *, loc: tuple[str | int, ...], max_bytes: int) -> 
             rgb = ImageOps.exif_transpose(img).convert("RGB")
             return np.asarray(rgb, dtype=np.uint8).copy()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidInput(
-            f"{field} is not an image", _at(loc, "is not a readable image")
-        ) from exc
+        raise InvalidInput(f"{field} is not an image", _at(loc, "is not a readable image")) from exc
 
 
 def _at(loc: tuple[str | int, ...], message: str) -> list[FieldError]:

@@ -26,7 +26,15 @@ import numpy.typing as npt
 
 from storelens.core.errors import ConfigError, MissingExtra
 
-__all__ = ["EMBEDDING_DIM", "FaceKeyring", "Sealed", "key_id_of", "pending_path", "read_key_file", "write_key_file"]
+__all__ = [
+    "EMBEDDING_DIM",
+    "FaceKeyring",
+    "Sealed",
+    "key_id_of",
+    "pending_path",
+    "read_key_file",
+    "write_key_file",
+]
 
 EMBEDDING_DIM = 128
 _KEY_BYTES = 32  # AES-256

@@ -16,18 +16,17 @@ import os
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pathlib import Path
-
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from storelens.core.errors import NotFound
+from storelens.privacy import audit
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import canonical_id
-from storelens.privacy import audit
 from storelens.recognition.keyring import (
     EMBEDDING_DIM,
     FaceKeyring,

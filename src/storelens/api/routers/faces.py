@@ -69,7 +69,10 @@ def _refuse_nul(**fields: str | None) -> None:
     if bad:
         raise InvalidInput(
             "text fields must not contain NUL",
-            [FieldError.at(("body", n), "must not contain a NUL character", "string_nul") for n in bad],
+            [
+                FieldError.at(("body", n), "must not contain a NUL character", "string_nul")
+                for n in bad
+            ],
         )
 
 
