@@ -75,7 +75,9 @@ def _sources(extra: Path | None) -> list[Source]:
                 continue
             photo = "obama" if "partial_face" in path.stem else path.stem  # crops of obama.jpg
             found.append(Source(person.group(), photo, Image.open(path)))
-    return [Source(s.person, s.photo, ImageOps.exif_transpose(s.image).convert("RGB")) for s in found]
+    return [
+        Source(s.person, s.photo, ImageOps.exif_transpose(s.image).convert("RGB")) for s in found
+    ]
 
 
 def _face_crop(pipeline: FacePipeline, img: Image.Image) -> Image.Image:
