@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     """How far the nose may sit off the eyes' midline, as a share of the eye distance."""
     faces_max_roll_deg: float = Field(default=25.0, gt=0, le=90)
     """How far the eye line may tilt from horizontal."""
-    faces_match_threshold: float = Field(default=0.54, gt=0, le=2)
+    faces_match_threshold: float = Field(default=0.55, gt=0, le=2)
     """Euclidean distance between 128-d embeddings under which a frame counts as the
     member; calibrated on a validation split (README "Recognition")."""
     faces_match_k: int = Field(default=3, gt=0)
