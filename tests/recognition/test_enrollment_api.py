@@ -209,3 +209,10 @@ def test_only_an_admin_switches_a_store_and_an_unknown_store_is_404(
         ).status_code
         == 404
     )
+
+
+def test_withdrawing_for_an_unknown_customer_is_404(
+    client: TestClient, staff: dict[str, str]
+) -> None:
+    assert client.delete("/v1/customers/C-nobody/faces", headers=staff).status_code == 404
+    assert client.get("/v1/customers/C-nobody/faces", headers=staff).status_code == 404

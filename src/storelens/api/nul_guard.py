@@ -66,14 +66,13 @@ class NulGuard:
             if found:  # a WebSocket is refused before it is accepted
                 await send({"type": "websocket.close", "code": 1008})
                 return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         content_type = Headers(scope=scope).get("content-type", "")
-        if (
-            scope["type"] != "http"
-            or scope.get("path") in PER_ITEM_PATHS
-            or (
-                content_type.startswith("multipart/form-data")
-                and PHOTO_UPLOADS.match(scope.get("path", ""))
-            )
+        if scope.get("path") in PER_ITEM_PATHS or (
+            content_type.startswith("multipart/form-data")
+            and PHOTO_UPLOADS.match(scope.get("path", ""))
         ):
             await self.app(scope, receive, send)
             return

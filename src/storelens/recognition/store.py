@@ -50,6 +50,7 @@ __all__ = [
     "active_consent",
     "add_embeddings",
     "consent_active",
+    "known_person",
     "load_gallery",
     "person_ids",
     "recognition_enabled",
@@ -73,6 +74,16 @@ def person_ids(conn: Connection, customer_id: str) -> list[str]:
         select(customer_aliases.c.alias).where(customer_aliases.c.customer_id == current)
     ).scalars()
     return sorted({customer_id, current, *aliases})
+
+
+def known_person(conn: Connection, customer_id: str) -> bool:
+    """A customer storelens knows, or one with biometric consent rows of their own."""
+    if canonical_id(conn, customer_id) is not None:
+        return True
+    found = conn.execute(
+        select(face_consents.c.id).where(face_consents.c.customer_id == customer_id).limit(1)
+    ).first()
+    return found is not None
 
 
 def record_consent(

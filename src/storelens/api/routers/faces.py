@@ -137,12 +137,14 @@ def face_enrollment(
     return _public(row)
 
 
-@router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 422))
+@router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
 def withdraw_faces(
     customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep, now: Now
 ) -> FaceWithdrawal:
     """Withdraw biometric consent: embeddings are deleted now and matching stops now."""
     with engine.begin() as conn:
+        if not face_store.known_person(conn, customer_id):
+            raise NotFound(f"no customer {customer_id!r}")
         deleted = face_store.withdraw(conn, customer_id, by=principal.name, at=now)
         audit.record(
             conn, principal.actor, "faces.withdraw", "customer", customer_id, {"deleted": deleted}
