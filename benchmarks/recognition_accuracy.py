@@ -43,6 +43,7 @@ from rich.table import Table
 from storelens.config import Settings
 from storelens.recognition.evaluate import choose_threshold, pair_distances, rates_at
 from storelens.recognition.faces import FacePipeline
+from storelens.recognition.matcher import Arrival, EntranceMatcher, Gallery, MatchRule
 
 RESULTS = Path(__file__).parent / "results" / "recognition_accuracy.json"
 console = Console(width=150)
@@ -156,6 +157,7 @@ def _embed_split(
 ) -> dict[str, Any]:  # fmt: skip
     rng = np.random.default_rng(seed)
     vectors, people, photos, kinds = [], [], [], []
+    originals_of: dict[str, np.ndarray] = {}
     refused: dict[str, int] = {}
     images = 0
     jobs = [(s, c, "original") for s, c in crops] if originals else []
@@ -168,18 +170,60 @@ def _embed_split(
             reason = "no face" if not faces else "several faces" if len(faces) > 1 else "quality"
             refused[reason] = refused.get(reason, 0) + 1
             continue
-        vectors.append(pipeline.embed(usable[0]))
+        vector = pipeline.embed(usable[0])
+        if kind == "original" and source.person not in originals_of:
+            originals_of[source.person] = vector
+            continue  # the enrolled photo: the gallery's, not a probe
+        vectors.append(vector)
         people.append(source.person)
         photos.append(source.photo)
         kinds.append(kind)
     return {
         "images": images,
-        "embedded": len(vectors),
+        "embedded": len(vectors) + len(originals_of),  # the gallery's photos included
         "refused": refused,
         "vectors": np.array(vectors),
         "people": people,
         "photos": photos,
+        "originals": originals_of,
     }
+
+
+def _tracks(test: dict[str, Any], rule: MatchRule, per_person: int, seed: int) -> dict[str, int]:
+    """Walk-ins through the k-of-n matcher, each person in turn the non-member.
+
+    The gallery holds one embedding per member (their unedited photo); a track is ``n``
+    random edited frames of one person. A member's track must give exactly their
+    arrival; a non-member's track must give none.
+    """
+    rng = np.random.default_rng(seed)
+    vectors, people = test["vectors"], np.asarray(test["people"])
+    originals = test["originals"]
+    counts = {"member_tracks": 0, "recognised": 0, "missed": 0, "wrong_member": 0,
+              "stranger_tracks": 0, "stranger_recognised": 0}  # fmt: skip
+    t0 = datetime(2026, 12, 4, tzinfo=UTC)
+    for outsider in sorted(set(people)):
+        members = [p for p in sorted(set(people)) if p != outsider]
+        gallery = Gallery(np.stack([originals[p] for p in members]), members)
+        for person in sorted(set(people)):
+            pool = np.flatnonzero(people == person)
+            for n in range(per_person):
+                arrivals: list[Arrival] = []
+                matcher = EntranceMatcher("bench", gallery, rule, arrivals.append)
+                for i in rng.choice(pool, size=rule.n, replace=len(pool) < rule.n):
+                    matcher.observe(f"{person}-{n}", t0, vectors[i])
+                if person == outsider:
+                    counts["stranger_tracks"] += 1
+                    counts["stranger_recognised"] += len(arrivals)
+                    continue
+                counts["member_tracks"] += 1
+                if not arrivals:
+                    counts["missed"] += 1
+                elif arrivals[0].customer_id == person:
+                    counts["recognised"] += 1
+                else:
+                    counts["wrong_member"] += 1
+    return counts
 
 
 def main() -> None:
@@ -221,6 +265,14 @@ def main() -> None:
         curve.add_row(f"{t:.2f}", str(r.false_non_matches), f"{r.fnmr:.2%}",
                       str(r.false_matches), f"{r.fmr:.2%}")  # fmt: skip
     console.print(curve)
+    rule = MatchRule(
+        threshold=settings.faces_match_threshold,
+        k=settings.faces_match_k,
+        n=settings.faces_match_n,
+        track_idle_s=settings.faces_track_idle_s,
+    )
+    walk_ins = _tracks(test, rule, per_person=25, seed=3)
+    console.print(f"walk-ins at {rule.threshold}, {rule.k} of {rule.n} frames: {walk_ins}")
     coverage = {
         split: {"images": d["images"], "embedded": d["embedded"], "refused": d["refused"]}
         for split, d in (("validation", val), ("test", test))
@@ -248,6 +300,7 @@ def main() -> None:
                 "configured_threshold": settings.faces_match_threshold,
                 "rates": {k: v.as_dict() for k, v in rows.items()},
                 "sweep_test_all_pairs": [r.as_dict() for r in sweep.values()],
+                "walk_ins": {"threshold": rule.threshold, "k": rule.k, "n": rule.n, **walk_ins},
                 "distances": stats,
                 "coverage": coverage,
                 "seconds": round(time.perf_counter() - started, 1),
