@@ -31,7 +31,7 @@ def test_each_detector_finds_the_one_face_and_embeds_it(
     assert face.verdict.usable, face.verdict.reasons
     assert face.chip.shape == (CHIP_PX, CHIP_PX, 3)
     assert face.points.shape == (5, 2)
-    x1, y1, x2, y2 = face.box
+    x1, y1, x2, _ = face.box
     assert 60 < x2 - x1 < 130 and 40 < x1 < 140 and 30 < y1 < 120  # her face, not the patch
     vector = pipeline.embed(face)
     assert vector.shape == (128,)
