@@ -140,3 +140,10 @@ def test_an_empty_gallery_matches_no_one() -> None:
 def test_a_rule_needs_k_between_1_and_n(k: int, n: int) -> None:
     with pytest.raises(ValueError, match="k <= n"):
         MatchRule(threshold=0.5, k=k, n=n, track_idle_s=1)
+
+
+def test_settings_refuse_k_above_n() -> None:
+    from storelens.config import Settings
+
+    with pytest.raises(ValueError, match="faces_match_k"):
+        Settings(faces_match_k=6, faces_match_n=5)
