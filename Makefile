@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench faces-eval-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,16 @@ bench: $(STAMP)  ## reproducible benchmarks; results land in benchmarks/results/
 	$(BIN)/python benchmarks/clv.py
 	$(BIN)/python benchmarks/api_fuzz.py
 	$(BIN)/python benchmarks/exports.py
+	$(BIN)/python benchmarks/recognition.py
+
+# Labelled faces for benchmarks/recognition_accuracy.py: the test photos that ship in the
+# face_recognition sdist on PyPI (Obama x3, Biden; MIT), unpacked, never committed.
+FACES_DIR := .cache/faces
+faces-eval-data: $(STAMP)
+	mkdir -p $(FACES_DIR)
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: face_recognition==1.3.0 -d $(FACES_DIR)
+	tar -xzf $(FACES_DIR)/face_recognition-1.3.0.tar.gz -C $(FACES_DIR) --strip-components=3 \
+		--wildcards 'face_recognition-1.3.0/tests/test_images/*.jpg'
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,8 @@ from storelens.predict.cli import predict_app  # light: pandas and lifetimes loa
 from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
 from storelens.processors import run_projections
+from storelens.recognition.cli import faces_app  # light: dlib loads only to embed faces
+from storelens.recognition.keyring import write_key_file as write_face_key_file
 from storelens.storage import migrate
 from storelens.storage.command_line import DbOption, settings_or_exit
 from storelens.storage.db import create_engine
@@ -68,6 +70,7 @@ app.add_typer(vision_app, name="vision")
 app.add_typer(models_app, name="models")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(predict_app, name="predict")
+app.add_typer(faces_app, name="faces")
 app.command("mqtt-bridge")(mqtt_bridge)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
@@ -96,6 +99,11 @@ def init(
         path = settings.secret_key_file
         if write_secret_key_file(path):
             console.print(f"wrote a new secret key to [bold]{path}[/bold] (owner-only, 0600)")
+    if write_face_key_file(settings.faces_key_path):
+        console.print(
+            f"wrote a new face-embedding key to [bold]{settings.faces_key_path}[/bold] "
+            "(owner-only, 0600; back it up with the database)"
+        )
     engine = create_engine(settings.database_url)
     migrate.upgrade(engine)
     console.print(f"database ready at revision [bold]{migrate.current_revision(engine)}[/bold]")

@@ -106,6 +106,40 @@ class Settings(BaseSettings):
     notice_webhook_url: str | None = None  # notices are also POSTed here when set
     notice_suggestions: int = Field(default=3, ge=0, le=20)
     """Suggestions the claimer sees for the customer."""
+    # Returning-customer recognition (issue 16, the ``faces`` extra; docs/privacy.md).
+    faces_key_file: Path | None = None
+    """AES-256-GCM key for face embeddings at rest (0600, written by ``storelens init`` or
+    the first enrollment); default: ``storelens-faces.key`` beside ``secret_key_file``.
+    ``storelens faces rotate-key`` replaces it and re-encrypts."""
+    faces_detector: Literal["hog", "cnn"] = "hog"
+    """dlib's HOG detector (CPU, fast) or its CNN one (slower on CPU, finds more poses)."""
+    faces_upsample: int = Field(default=1, ge=0, le=2)
+    """Times the detector doubles the image first: 1 finds faces down to ~40 px."""
+    faces_min_detection_score: float = 0.3
+    """HOG scores below this are not faces (a mission patch in a photo scores about 0.1)."""
+    faces_min_face_px: int = Field(default=60, gt=0)
+    """Smaller faces (box width in pixels) carry too little detail to match on."""
+    faces_min_sharpness: float = Field(default=20.0, ge=0)
+    """Variance of the Laplacian on the 150 px face chip; below it the face is too blurred."""
+    faces_max_yaw: float = Field(default=0.35, gt=0)
+    """How far the nose may sit off the eyes' midline, as a share of the eye distance."""
+    faces_max_roll_deg: float = Field(default=25.0, gt=0, le=90)
+    """How far the eye line may tilt from horizontal."""
+    faces_match_threshold: float = Field(default=0.55, gt=0, le=2)
+    """Euclidean distance between 128-d embeddings under which a frame counts as the
+    member; calibrated on a validation split (README "Recognition")."""
+    faces_match_k: int = Field(default=3, gt=0)
+    """Frames of one anonymous track that must match the same member ..."""
+    faces_match_n: int = Field(default=5, gt=0)
+    """... among its last ``faces_match_n`` frames with a usable face."""
+    faces_track_idle_s: float = Field(default=30.0, gt=0)
+    """A track unseen this long is forgotten (its votes with it)."""
+    faces_gallery_refresh_s: float = Field(default=60.0, gt=0)
+    """How often an entrance reloads its members (new enrollments join within this)."""
+    faces_max_photos: int = Field(default=5, gt=0, le=20)
+    """Photos per enrollment (the issue says 1 to 5)."""
+    faces_max_photo_mb: float = Field(default=10.0, gt=0)
+    """A larger photo is refused before it is decoded."""
 
     @classmethod
     def settings_customise_sources(
@@ -135,6 +169,8 @@ class Settings(BaseSettings):
                 f"when env is {self.env!r}; generate one with: "
                 "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
+        if self.faces_match_k > self.faces_match_n:
+            raise ValueError("faces_match_k must not exceed faces_match_n")
         return self
 
     @property
@@ -148,6 +184,10 @@ class Settings(BaseSettings):
     @property
     def event_max_future(self) -> timedelta:
         return timedelta(seconds=self.event_max_future_skew_s)
+
+    @property
+    def faces_key_path(self) -> Path:
+        return self.faces_key_file or self.secret_key_file.with_name("storelens-faces.key")
 
     @property
     def is_sqlite(self) -> bool:

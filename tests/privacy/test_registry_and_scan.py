@@ -29,7 +29,7 @@ from storelens.storage.tables import events, metadata, orders
 PERSONAL_TABLES = {
     "customers", "orders", "order_lines", "consent_records", "events", "audit_log",
     "dead_letters", "customer_aliases", "identity_changes", "identity_decisions",
-    "identity_runs", "identity_models",
+    "identity_runs", "identity_models", "face_consents", "face_embeddings",
 }  # fmt: skip
 """Tables that hold data about a customer; a new one must be added here and registered."""
 

@@ -27,6 +27,7 @@ from storelens.api.routers import (
     deadletters,
     events,
     exports,
+    faces,
     notices,
     ops,
     privacy,
@@ -207,6 +208,7 @@ def create_app(
     app.include_router(privacy.router)  # data-subject export and erasure
     app.include_router(notices.router)  # staff notices: raise, first to claim, claimer view
     app.include_router(staff_app.router)  # the staff app's page, manifest and service worker
+    app.include_router(faces.router)  # recognition: enrollment under consent, store switch
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -11,6 +11,7 @@ event on its own, so one bad event never sinks its batch.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, unquote
 
 from fastapi import HTTPException
@@ -26,6 +27,9 @@ _FORM_NUL = (*_BODY_NUL, b"%00")  # a form body percent-encodes it (sign-in)
 _FORM = "application/x-www-form-urlencoded"
 PER_ITEM_PATHS = frozenset({"/v1/events"})
 """Bodies whose items are validated one by one, NUL checks included."""
+PHOTO_UPLOADS = re.compile(r"^/v1/customers/[^/]+/faces$")
+"""Multipart photo uploads: image bytes hold NULs; the route refuses them in its text
+fields itself (``api/routers/faces.py``)."""
 
 
 class NulInBody(HTTPException):
@@ -62,11 +66,17 @@ class NulGuard:
             if found:  # a WebSocket is refused before it is accepted
                 await send({"type": "websocket.close", "code": 1008})
                 return
-        if scope["type"] != "http" or scope.get("path") in PER_ITEM_PATHS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        content_type = Headers(scope=scope).get("content-type", "")
+        if scope.get("path") in PER_ITEM_PATHS or (
+            content_type.startswith("multipart/form-data")
+            and PHOTO_UPLOADS.match(scope.get("path", ""))
+        ):
             await self.app(scope, receive, send)
             return
         tail = b""  # the end of the previous chunk: an escape may straddle two chunks
-        content_type = Headers(scope=scope).get("content-type", "")
         patterns = _FORM_NUL if content_type.startswith(_FORM) else _BODY_NUL
 
         async def checked() -> Message:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -43,6 +44,8 @@ __all__ = [
     "customers",
     "dead_letters",
     "events",
+    "face_consents",
+    "face_embeddings",
     "identity_changes",
     "identity_decisions",
     "identity_models",
@@ -61,6 +64,7 @@ __all__ = [
     "staff",
     "store_alert_rules",
     "store_layouts",
+    "store_recognition",
     "stores",
     "users",
     "zones",
@@ -518,4 +522,44 @@ audit_log = Table(
     Column("ip", String(64)),
     Index(None, "resource", "resource_id"),
     Index(None, "ts"),
+)
+
+# -- returning-customer recognition (storelens.recognition): biometric data, opt-in only --
+
+face_consents = Table(
+    "face_consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("text_version", String(40), nullable=False),  # the consent text the person read
+    Column("store_ids", Document),  # stores it covers; NULL: every store of the chain
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("recorded_by", String(128), nullable=False),  # the staff member or admin
+    Column("withdrawn_at", UTCDateTime),
+    Column("withdrawn_by", String(128)),
+    Index(None, "customer_id"),
+)
+
+face_embeddings = Table(
+    "face_embeddings",
+    metadata,
+    Column("id", Uuid, primary_key=True),  # also the AES-GCM associated data
+    Column("consent_id", ForeignKey("face_consents.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("key_id", String(16), nullable=False),  # which key encrypted it
+    Column("nonce", LargeBinary(12), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),  # 128 float32 + the GCM tag
+    Column("created_at", UTCDateTime, nullable=False, default=_now),
+    Index(None, "customer_id"),
+    Index(None, "consent_id"),
+)
+
+store_recognition = Table(
+    "store_recognition",
+    metadata,
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now),
+    Column("updated_by", String(128)),
 )

@@ -1,0 +1,197 @@
+"""Speed of returning-customer recognition on this CPU.
+
+Two figures:
+
+* **faces per second** of the pipeline: HOG detection + 5 landmarks + quality gates +
+  128-d embedding, on a person's box cut from a 640x480 entrance frame (what
+  :class:`~storelens.recognition.entrance.EntranceCamera` runs per track and frame),
+  and the embedding alone;
+* **entrance frame to sink**: for each of ``--tracks`` members walking in, the time
+  from the frame that confirms them (the k-th matching one) entering
+  ``EntranceCamera.frame`` to the ``ArrivalSink`` call, p50/p95, on a SQLite database
+  with ``--members`` enrolled members (so the consent re-check is included).
+
+The faces are scikit-image's astronaut and matplotlib's Grace Hopper (public domain),
+enrolled, and placed in synthetic 640x480 frames. The staff-notice leg (sink ->
+WebSocket) is measured where notices are wired in.
+
+    python benchmarks/recognition.py --tracks 20
+
+Writes ``benchmarks/results/recognition.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from storelens import stores
+from storelens.config import Settings
+from storelens.privacy import audit
+from storelens.recognition import store as face_store
+from storelens.recognition.enrollment import BiometricConsent, enroll
+from storelens.recognition.entrance import TrackBox, open_entrance
+from storelens.recognition.faces import FacePipeline
+from storelens.recognition.matcher import Arrival
+from storelens.storage import migrate
+from storelens.storage.db import create_engine
+from storelens.storage.tables import customers
+
+RESULTS = Path(__file__).parent / "results" / "recognition.json"
+console = Console(width=120)
+T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+
+def _faces() -> dict[str, np.ndarray]:
+    import matplotlib
+    from skimage import data
+
+    hopper = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    return {
+        "astronaut": np.ascontiguousarray(data.astronaut()[10:250, 100:340]),
+        "hopper": np.asarray(hopper.convert("RGB").crop((110, 70, 440, 400)).resize((240, 240))),
+    }
+
+
+def _frame(face: np.ndarray, i: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    canvas = np.full((480, 640, 3), 90, dtype=np.uint8)
+    h, w = face.shape[:2]
+    x, y = 180 + 7 * (i % 5), 60 + 3 * (i % 3)
+    light = 0.9 + 0.05 * (i % 4)
+    canvas[y : y + h, x : x + w] = np.clip(face * light, 0, 255).astype(np.uint8)
+    return canvas, (x - 20, y - 20, x + w + 20, min(480, y + h + 150))
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=20, help="members walking in")
+    parser.add_argument("--faces", type=int, default=30, help="faces timed for faces/s")
+    parser.add_argument("--members", type=int, default=200, help="enrolled members")
+    args = parser.parse_args()
+    faces = _faces()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp}/bench.db", secret_key_file=Path(tmp) / "k"
+        )
+        pipeline = FacePipeline.from_settings(settings)
+        # faces per second: the per-track work on one entrance frame
+        frame, box = _frame(faces["hopper"], 0)
+        person = frame[box[1] : box[3], box[0] : box[2]]
+        pipeline.embed(pipeline.find(person)[0])  # load the models first
+        full, embed_only = [], []
+        for _ in track(range(args.faces), description="faces/s", console=console):
+            t = time.perf_counter()
+            found = pipeline.find(person)
+            t_found = time.perf_counter()
+            pipeline.embed(found[0])
+            t_done = time.perf_counter()
+            full.append(t_done - t)
+            embed_only.append(t_done - t_found)
+
+        engine = create_engine(settings.database_url)
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            stores.create_store(conn, "cafe-01", "Café")
+            face_store.set_recognition(conn, "cafe-01", True, by="bench", at=T0)
+            conn.execute(
+                customers.insert(),
+                [
+                    {"source_system": "crm", "source_record_id": f"C{i}", "customer_id": f"C{i}"}
+                    for i in range(args.members)
+                ],
+            )
+        staff = audit.Actor(name="bench", kind="user", role="staff")
+        consent = BiometricConsent(True, "bench", None)
+        enroll(engine, settings, "C0", consent, [_png(faces["hopper"])], recorded_by=staff, now=T0)
+        # the other members: random vectors far from both faces, sealed like real ones
+        rng = np.random.default_rng(0)
+        keyring = face_store.FaceKeyring.open(settings.faces_key_path)
+        with engine.begin() as conn:
+            for i in range(1, args.members):
+                cid = face_store.record_consent(
+                    conn, f"C{i}", text_version="bench", store_ids=None, recorded_by="b", at=T0
+                )
+                vector = rng.normal(0, 0.09, 128).astype(np.float32)
+                face_store.add_embeddings(conn, cid, f"C{i}", [vector], keyring, T0)
+
+        latencies: list[float] = []
+        frame_times: list[float] = []
+        confirm_at: dict[str, float] = {}
+
+        def sink(arrival: Arrival) -> None:
+            confirm_at[arrival.track_id] = time.perf_counter()
+
+        camera = open_entrance(engine, settings, "cafe-01", sink, pipeline=pipeline)
+        assert camera is not None
+        camera.refresh(T0)
+        for n in track(range(args.tracks), description="walk-ins", console=console):
+            track_id = f"t{n}"
+            for i in range(settings.faces_match_n):
+                rgb, tbox = _frame(faces["hopper"], i + n)
+                ts = T0 + timedelta(seconds=n * 10 + i)
+                started = time.perf_counter()
+                camera.frame(rgb, [TrackBox(track_id, tbox)], ts)
+                frame_times.append(time.perf_counter() - started)
+                if track_id in confirm_at:
+                    latencies.append(confirm_at[track_id] - started)
+                    break
+        engine.dispose()
+
+    confirmed = len(latencies)
+    result = {
+        "benchmark": "recognition",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "detector": settings.faces_detector,
+        "upsample": settings.faces_upsample,
+        "faces_per_s": round(1 / statistics.mean(full), 2),
+        "embeddings_per_s": round(1 / statistics.mean(embed_only), 2),
+        "face_ms_p50": round(1000 * _pct(full, 50), 1),
+        "members": args.members,
+        "k_of_n": [settings.faces_match_k, settings.faces_match_n],
+        "tracks": args.tracks,
+        "tracks_confirmed": confirmed,
+        "frame_ms_p50": round(1000 * _pct(frame_times, 50), 1),
+        "frame_ms_p95": round(1000 * _pct(frame_times, 95), 1),
+        "frame_to_sink_ms_p50": round(1000 * _pct(latencies, 50), 1),
+        "frame_to_sink_ms_p95": round(1000 * _pct(latencies, 95), 1),
+    }
+    table = Table(title="Recognition speed (this CPU)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if key not in ("benchmark", "at", "machine"):
+            table.add_row(key, str(value))
+    console.print(table)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

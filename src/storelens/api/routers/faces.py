@@ -1,0 +1,167 @@
+"""Face enrollment under biometric consent, its withdrawal, and each store's switch.
+
+Staff enroll a member at the counter with the member present (``POST``, multipart
+photos and the consent form's fields); the member can withdraw at any time
+(``DELETE``), which deletes their embeddings before the response is sent. Only an
+admin turns recognition on for a store. The routes never return or log a photo or an
+embedding: the answers carry counts, times and the consent's terms only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Path, UploadFile, status
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from storelens.accounts import Role
+from storelens.api.auth import Principal, allow
+from storelens.api.deps import AdminOnly, EngineDep, Now, SettingsDep
+from storelens.api.errors import error_responses
+from storelens.core.errors import FieldError, InvalidInput, NotFound
+from storelens.privacy import audit
+from storelens.recognition import store as face_store
+from storelens.recognition.enrollment import BiometricConsent, enroll, parse_store_ids
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["recognition"], responses=error_responses(400, 403, 413, 422))
+StaffOrAdmin = Annotated[Principal, allow(Role.admin, Role.staff)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
+StoreId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class FaceEnrollment(BaseModel):
+    """A member's biometric consent in force (never the photos or embeddings)."""
+
+    customer_id: str
+    consent_id: int
+    purpose: str
+    text_version: str
+    stores: list[str] | None  # None: every store
+    granted_at: datetime
+    recorded_by: str
+    photos: int
+
+
+class FaceWithdrawal(BaseModel):
+    customer_id: str
+    embeddings_deleted: int
+    withdrawn_at: datetime
+
+
+class StoreRecognition(BaseModel):
+    enabled: bool
+
+
+class StoreRecognitionPublic(StoreRecognition):
+    store_id: str
+    updated_at: datetime
+    updated_by: str
+
+
+def _refuse_nul(**fields: str | None) -> None:
+    """The NUL guard lets photo uploads through (image bytes hold NULs): text fields are
+    checked here, as PostgreSQL text cannot store U+0000."""
+    bad = [name for name, value in fields.items() if value is not None and "\x00" in value]
+    if bad:
+        raise InvalidInput(
+            "text fields must not contain NUL",
+            [
+                FieldError.at(("body", n), "must not contain a NUL character", "string_nul")
+                for n in bad
+            ],
+        )
+
+
+def _public(row: dict[str, object]) -> FaceEnrollment:
+    return FaceEnrollment.model_validate(
+        {**row, "consent_id": row["id"], "stores": row["store_ids"]}
+    )
+
+
+@router.post(
+    "/v1/customers/{customer_id}/faces",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(403, 404, 413, 422),
+)
+async def enroll_faces(
+    customer_id: CustomerId,
+    principal: StaffOrAdmin,
+    engine: EngineDep,
+    settings: SettingsDep,
+    now: Now,
+    photos: Annotated[list[UploadFile], File(description="1 to 5 photos, one face each")],
+    consent: Annotated[bool, Form(description="the member agreed to recognition, in person")],
+    consent_text_version: Annotated[
+        str, Form(min_length=1, max_length=40, description="version of the text they read")
+    ],
+    stores: Annotated[
+        str | None, Form(max_length=2000, description="comma-separated store ids; empty: all")
+    ] = None,
+) -> FaceEnrollment:
+    """Enroll 1 to 5 photos under a new biometric consent (replacing an earlier one).
+
+    Refused with nothing stored: no consent, a photo with no face or several, a face
+    too small, blurred or turned away. The photos are discarded once embedded.
+    """
+    _refuse_nul(consent_text_version=consent_text_version, stores=stores)
+    terms = BiometricConsent(consent, consent_text_version, parse_store_ids(stores))
+    data = [await p.read() for p in photos]
+    for p in photos:
+        await p.close()
+    done = await run_in_threadpool(
+        enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
+    )
+    del data
+    with engine.connect() as conn:
+        row = face_store.active_consent(conn, done.customer_id)
+    assert row is not None
+    return _public(row)
+
+
+@router.get("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
+def face_enrollment(
+    customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep
+) -> FaceEnrollment:
+    """The member's biometric consent in force and how many photos it holds (audited)."""
+    with engine.begin() as conn:
+        row = face_store.active_consent(conn, customer_id)
+        audit.record(
+            conn, principal.actor, "faces.read", "customer", customer_id, {"found": row is not None}
+        )
+    if row is None:
+        raise NotFound(f"customer {customer_id!r} has no biometric consent in force")
+    return _public(row)
+
+
+@router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
+def withdraw_faces(
+    customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep, now: Now
+) -> FaceWithdrawal:
+    """Withdraw biometric consent: embeddings are deleted now and matching stops now."""
+    with engine.begin() as conn:
+        if not face_store.known_person(conn, customer_id):
+            raise NotFound(f"no customer {customer_id!r}")
+        deleted = face_store.withdraw(conn, customer_id, by=principal.name, at=now)
+        audit.record(
+            conn, principal.actor, "faces.withdraw", "customer", customer_id, {"deleted": deleted}
+        )
+    return FaceWithdrawal(customer_id=customer_id, embeddings_deleted=deleted, withdrawn_at=now)
+
+
+@router.put("/v1/stores/{store_id}/recognition", responses=error_responses(403, 404, 422))
+def set_store_recognition(
+    store_id: StoreId, body: StoreRecognition, principal: AdminOnly, engine: EngineDep, now: Now
+) -> StoreRecognitionPublic:
+    """Turn returning-customer recognition on or off for one store (off by default)."""
+    with engine.begin() as conn:
+        face_store.set_recognition(conn, store_id, body.enabled, by=principal.name, at=now)
+        audit.record(
+            conn, principal.actor, "store.recognition", "store", store_id, {"enabled": body.enabled}
+        )
+    return StoreRecognitionPublic(
+        store_id=store_id, enabled=body.enabled, updated_at=now, updated_by=principal.name
+    )

@@ -1,0 +1,158 @@
+"""Enrollment: a member's photos become sealed embeddings, under their biometric consent.
+
+The order of the steps is the privacy argument. Consent is checked before a single
+pixel is decoded; every photo must show exactly one usable face before anything is
+written; and the photos exist only as bytes and pixel arrays in this call, which
+returns embeddings and nothing else. A refused enrollment stores nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Engine
+
+from storelens.config import Settings
+from storelens.core.errors import FieldError, InvalidInput, NotFound
+from storelens.privacy import audit
+from storelens.privacy.subject import canonical_id
+from storelens.recognition.keyring import FaceKeyring
+from storelens.recognition.store import add_embeddings, record_consent
+
+__all__ = ["BiometricConsent", "Enrolled", "embed_photos", "enroll", "parse_store_ids"]
+
+_STORE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BiometricConsent:
+    """What the person agreed to, as the form recorded it."""
+
+    given: bool
+    text_version: str
+    store_ids: tuple[str, ...] | None  # None: every store of the chain
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    customer_id: str
+    consent_id: int
+    photos: int
+    granted_at: datetime
+
+
+def _refuse(loc: tuple[str | int, ...], message: str, kind: str) -> InvalidInput:
+    return InvalidInput(message, [FieldError.at(("body", *loc), message, kind)])
+
+
+def parse_store_ids(raw: str | None) -> tuple[str, ...] | None:
+    """``"cafe-01, cafe-02"`` as store ids; empty or absent means every store."""
+    if raw is None or not raw.strip():
+        return None
+    ids = tuple(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
+    bad = [s for s in ids if not _STORE_ID.match(s)]
+    if bad:
+        raise _refuse(("stores",), f"not store ids: {', '.join(bad[:5])}", "store_ids")
+    return ids
+
+
+def _check_consent(consent: BiometricConsent) -> None:
+    if not consent.given:
+        raise _refuse(
+            ("consent",),
+            "biometric consent is required: the person must agree, in the store, to "
+            "recognition before any photo is taken",
+            "consent_missing",
+        )
+    if not 1 <= len(consent.text_version.strip()) <= 40:
+        raise _refuse(
+            ("consent_text_version",),
+            "name the version of the consent text the person read (1 to 40 characters)",
+            "consent_text_version",
+        )
+
+
+def embed_photos(
+    pipeline: object, photos: Sequence[bytes], *, max_photos: int, max_bytes: int
+) -> list[npt.NDArray[np.float32]]:
+    """One embedding per photo, or an input error naming the photo and what is wrong."""
+    from storelens.recognition.faces import FacePipeline, decode_photo  # the faces extra
+
+    assert isinstance(pipeline, FacePipeline)
+    if not 1 <= len(photos) <= max_photos:
+        raise _refuse(("photos",), f"send 1 to {max_photos} photos, not {len(photos)}", "photos")
+    vectors = []
+    for i, data in enumerate(photos):
+        rgb = decode_photo(data, loc=("photos", i), max_bytes=max_bytes)
+        faces = pipeline.find(rgb)
+        del rgb
+        if not faces:
+            raise _refuse(("photos", i), "no face found in this photo", "photo_no_face")
+        if len(faces) > 1:
+            raise _refuse(
+                ("photos", i),
+                f"{len(faces)} faces in this photo: it must show the member alone",
+                "photo_many_faces",
+            )
+        if not faces[0].verdict.usable:
+            raise _refuse(("photos", i), "; ".join(faces[0].verdict.reasons), "photo_quality")
+        vectors.append(pipeline.embed(faces[0]))
+    return vectors
+
+
+def enroll(
+    engine: Engine,
+    settings: Settings,
+    customer_id: str,
+    consent: BiometricConsent,
+    photos: Sequence[bytes],
+    *,
+    recorded_by: audit.Actor,
+    now: datetime,
+    pipeline: object | None = None,
+) -> Enrolled:
+    """Check consent, embed every photo, then store consent and embeddings together."""
+    _check_consent(consent)
+    with engine.connect() as conn:
+        current = canonical_id(conn, customer_id)
+    if current is None:
+        raise NotFound(f"no customer {customer_id!r}")
+    if pipeline is None:
+        from storelens.recognition.faces import FacePipeline
+
+        pipeline = FacePipeline.from_settings(settings)
+    vectors = embed_photos(
+        pipeline,
+        photos,
+        max_photos=settings.faces_max_photos,
+        max_bytes=int(settings.faces_max_photo_mb * 2**20),
+    )
+    keyring = FaceKeyring.open(settings.faces_key_path, create=True)
+    with engine.begin() as conn:
+        consent_id = record_consent(
+            conn,
+            current,
+            text_version=consent.text_version.strip(),
+            store_ids=consent.store_ids,
+            recorded_by=recorded_by.name,
+            at=now,
+        )
+        add_embeddings(conn, consent_id, current, vectors, keyring, now)
+        audit.record(
+            conn,
+            recorded_by,
+            "faces.enroll",
+            "customer",
+            current,
+            {
+                "photos": len(vectors),
+                "consent_id": consent_id,
+                "text_version": consent.text_version,
+            },
+        )
+    return Enrolled(current, consent_id, len(vectors), now)

@@ -1,0 +1,299 @@
+"""The I/O half of recognition: consents, sealed embeddings, and each store's switch.
+
+Biometric consent is recorded apart from marketing consent (``consent_records``): it
+names its purpose, the text version the person read, who recorded it and when, and the
+stores it covers. Embeddings hang off the consent that allowed them, sealed with
+:mod:`storelens.recognition.keyring`. Withdrawal and erasure delete the embeddings in
+the same transaction that records them; no copy survives in this module.
+
+This module registers the ``faces`` personal store with the privacy registry, and it
+imports no face code: erasing a member works without the ``faces`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, delete, func, select, update
+
+from storelens.core.errors import NotFound
+from storelens.privacy import audit
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.subject import canonical_id
+from storelens.recognition.keyring import (
+    EMBEDDING_DIM,
+    FaceKeyring,
+    Sealed,
+    key_id_of,
+    pending_path,
+    read_key_file,
+    write_key_file,
+)
+from storelens.recognition.matcher import Gallery
+from storelens.storage.tables import (
+    customer_aliases,
+    face_consents,
+    face_embeddings,
+    store_recognition,
+    stores,
+)
+
+__all__ = [
+    "PURPOSE",
+    "active_consent",
+    "add_embeddings",
+    "consent_active",
+    "known_person",
+    "load_gallery",
+    "person_ids",
+    "recognition_enabled",
+    "record_consent",
+    "reseal_all",
+    "rotate_key",
+    "set_recognition",
+    "withdraw",
+]
+
+PURPOSE = "returning-customer recognition"
+"""What the face data is for (staff are told when the member enters a store) and for
+nothing else; the text the person read is named by the consent's ``text_version``."""
+
+
+def person_ids(conn: Connection, customer_id: str) -> list[str]:
+    """Every id the person's face rows may carry: the one asked, the current one, and
+    ids retired into it by merges."""
+    current = canonical_id(conn, customer_id) or customer_id
+    aliases = conn.execute(
+        select(customer_aliases.c.alias).where(customer_aliases.c.customer_id == current)
+    ).scalars()
+    return sorted({customer_id, current, *aliases})
+
+
+def known_person(conn: Connection, customer_id: str) -> bool:
+    """A customer storelens knows, or one with biometric consent rows of their own."""
+    if canonical_id(conn, customer_id) is not None:
+        return True
+    found = conn.execute(
+        select(face_consents.c.id).where(face_consents.c.customer_id == customer_id).limit(1)
+    ).first()
+    return found is not None
+
+
+def record_consent(
+    conn: Connection,
+    customer_id: str,
+    *,
+    text_version: str,
+    store_ids: Sequence[str] | None,
+    recorded_by: str,
+    at: datetime,
+) -> int:
+    """A new biometric consent; an earlier active one is withdrawn (superseded) with its
+    embeddings, so a person has one set of reference photos at a time."""
+    withdraw(conn, customer_id, by=recorded_by, at=at)
+    result = conn.execute(
+        face_consents.insert().values(
+            customer_id=customer_id,
+            purpose=PURPOSE,
+            text_version=text_version,
+            store_ids=sorted(set(store_ids)) if store_ids is not None else None,
+            granted_at=at,
+            recorded_by=recorded_by,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def add_embeddings(
+    conn: Connection,
+    consent_id: int,
+    customer_id: str,
+    vectors: Sequence[npt.NDArray[np.float32]],
+    keyring: FaceKeyring,
+    at: datetime,
+) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in vectors]
+    rows = []
+    for row_id, vector in zip(ids, vectors, strict=True):
+        sealed = keyring.seal(row_id, vector)
+        rows.append(
+            {
+                "id": row_id,
+                "consent_id": consent_id,
+                "customer_id": customer_id,
+                "key_id": sealed.key_id,
+                "nonce": sealed.nonce,
+                "ciphertext": sealed.ciphertext,
+                "created_at": at,
+            }
+        )
+    if rows:
+        conn.execute(face_embeddings.insert(), rows)
+    return ids
+
+
+def active_consent(conn: Connection, customer_id: str) -> dict[str, Any] | None:
+    """The person's consent in force with its embedding count, or None."""
+    row = conn.execute(
+        select(face_consents)
+        .where(
+            face_consents.c.customer_id.in_(person_ids(conn, customer_id)),
+            face_consents.c.withdrawn_at.is_(None),
+        )
+        .order_by(face_consents.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    count = conn.execute(
+        select(func.count()).where(face_embeddings.c.consent_id == row.id)
+    ).scalar_one()
+    return {**dict(row._mapping), "photos": int(count)}
+
+
+def withdraw(conn: Connection, customer_id: str, *, by: str, at: datetime) -> int:
+    """Withdraw every active consent of the person and delete their embeddings now.
+
+    Returns how many embeddings were deleted. The consent rows stay, marked withdrawn,
+    as the record of what was agreed and when it ended (erasure removes them too).
+    """
+    ids = person_ids(conn, customer_id)
+    deleted = conn.execute(delete(face_embeddings).where(face_embeddings.c.customer_id.in_(ids)))
+    conn.execute(
+        update(face_consents)
+        .where(face_consents.c.customer_id.in_(ids), face_consents.c.withdrawn_at.is_(None))
+        .values(withdrawn_at=at, withdrawn_by=by)
+    )
+    return int(deleted.rowcount or 0)
+
+
+def recognition_enabled(conn: Connection, store_id: str) -> bool:
+    """The store's switch; off unless an admin turned it on."""
+    value = conn.execute(
+        select(store_recognition.c.enabled).where(store_recognition.c.store_id == store_id)
+    ).scalar_one_or_none()
+    return bool(value)
+
+
+def set_recognition(
+    conn: Connection, store_id: str, enabled: bool, *, by: str, at: datetime
+) -> None:
+    if conn.execute(select(stores.c.id).where(stores.c.id == store_id)).first() is None:
+        raise NotFound(f"no store {store_id!r}")
+    conn.execute(delete(store_recognition).where(store_recognition.c.store_id == store_id))
+    conn.execute(
+        store_recognition.insert().values(
+            store_id=store_id, enabled=enabled, updated_at=at, updated_by=by
+        )
+    )
+
+
+def _covers(store_ids: Any, store_id: str) -> bool:
+    return store_ids is None or store_id in store_ids
+
+
+def consent_active(conn: Connection, customer_id: str, store_id: str) -> bool:
+    """Whether the member may be recognised in this store right now."""
+    if not recognition_enabled(conn, store_id):
+        return False
+    consent = active_consent(conn, customer_id)
+    return consent is not None and consent["photos"] > 0 and _covers(consent["store_ids"], store_id)
+
+
+def load_gallery(conn: Connection, store_id: str, keyring: FaceKeyring) -> Gallery:
+    """Decrypted embeddings of the members this store may recognise, and nobody else's."""
+    if not recognition_enabled(conn, store_id):
+        return Gallery.empty()
+    rows = conn.execute(
+        select(face_embeddings, face_consents.c.store_ids)
+        .join(face_consents, face_consents.c.id == face_embeddings.c.consent_id)
+        .where(face_consents.c.withdrawn_at.is_(None))
+        .order_by(face_embeddings.c.customer_id, face_embeddings.c.created_at)
+    ).all()
+    vectors, ids = [], []
+    for r in rows:
+        if not _covers(r.store_ids, store_id):
+            continue
+        vectors.append(keyring.open_sealed(r.id, Sealed(r.key_id, r.nonce, r.ciphertext)))
+        ids.append(canonical_id(conn, r.customer_id) or r.customer_id)
+    return Gallery(np.array(vectors, dtype=np.float32).reshape(len(ids), EMBEDDING_DIM), ids)
+
+
+def reseal_all(conn: Connection, old: FaceKeyring, new: FaceKeyring) -> int:
+    """Re-encrypt every embedding under ``new`` (one transaction: all or none)."""
+    rows = conn.execute(select(face_embeddings)).all()
+    for r in rows:
+        vector = old.open_sealed(r.id, Sealed(r.key_id, r.nonce, r.ciphertext))
+        sealed = new.seal(r.id, vector)
+        conn.execute(
+            update(face_embeddings)
+            .where(face_embeddings.c.id == r.id)
+            .values(key_id=sealed.key_id, nonce=sealed.nonce, ciphertext=sealed.ciphertext)
+        )
+    return len(rows)
+
+
+def rotate_key(engine: Engine, key_file: Path) -> tuple[str, int]:
+    """A new key for every embedding: returns its id and how many rows were re-sealed.
+
+    The new key is written to ``<file>.new`` before any row changes and moved over the
+    old file only after the transaction committed; a rotation interrupted anywhere
+    leaves every row readable and is finished by running it again.
+    """
+    old = FaceKeyring.open(key_file)  # holds the pending key too, if a rotation broke off
+    pending = pending_path(key_file)
+    write_key_file(pending)  # a broken-off rotation's key is kept and reused
+    new_key = read_key_file(pending)
+    with engine.begin() as conn:
+        count = reseal_all(conn, old, old.with_current(new_key))
+        audit.record(
+            conn, audit.SYSTEM, "faces.rotate_key", "face_key", key_id_of(new_key), {"rows": count}
+        )
+    os.replace(pending, key_file)
+    return key_id_of(new_key), count
+
+
+def _export(req: SubjectRequest) -> list[dict[str, Any]]:
+    """Biometric consents (purpose, text version, who recorded it, when, withdrawal) and
+    which embeddings exist (id, time, key id); the vectors themselves stay sealed."""
+    ids = list(req.subject.ids)
+    consents = req.conn.execute(
+        select(face_consents).where(face_consents.c.customer_id.in_(ids))
+    ).all()
+    embeddings = req.conn.execute(
+        select(
+            face_embeddings.c.id,
+            face_embeddings.c.consent_id,
+            face_embeddings.c.customer_id,
+            face_embeddings.c.created_at,
+            face_embeddings.c.key_id,
+        ).where(face_embeddings.c.customer_id.in_(ids))
+    ).all()
+    return [{"consent": plain(c)} for c in consents] + [{"embedding": plain(e)} for e in embeddings]
+
+
+def _erase(req: SubjectRequest) -> int:
+    ids = list(req.subject.ids)
+    gone = req.conn.execute(delete(face_embeddings).where(face_embeddings.c.customer_id.in_(ids)))
+    consents = req.conn.execute(delete(face_consents).where(face_consents.c.customer_id.in_(ids)))
+    return int(gone.rowcount or 0) + int(consents.rowcount or 0)
+
+
+register(
+    PersonalStore(
+        "faces",
+        _export,
+        _erase,
+        tables=("face_consents", "face_embeddings"),
+        description=_export.__doc__ or "",
+    )
+)
