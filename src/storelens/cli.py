@@ -121,11 +121,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Run the API server (uvicorn)."""
+    """Run the server (uvicorn): the dashboard at / and the API under /v1."""
     import uvicorn
 
     from storelens.api.access_log import redacting_log_config
-    from storelens.api.app import create_app
+    from storelens.web.site import create_site
 
     settings = _settings(database_url)
     bind = host or settings.host
@@ -139,7 +139,7 @@ def serve(
     if migrate.current_revision(engine) != migrate.head_revision():
         raise _fail("the database is not initialised or is out of date: run `storelens init`")
     uvicorn.run(
-        create_app(settings, engine=engine),
+        create_site(settings, engine=engine),
         host=bind,
         port=port or settings.port,
         workers=workers,
@@ -263,7 +263,8 @@ def demo(
     console.print(result.summary_table())
     print_ops_report(result.ops, console)
     url = f"http://127.0.0.1:{port}"
-    console.print(f"\nAPI docs:  [bold]{url}/docs[/bold]")
+    console.print(f"\nDashboard: [bold]{url}/[/bold]")
+    console.print(f"API docs:  [bold]{url}/docs[/bold]")
     console.print(f"username:  [bold]{result.username}[/bold]")
     console.print(f"password:  [bold green]{result.password}[/bold green]  (new on every run)")
     if not serve_api:
@@ -271,10 +272,10 @@ def demo(
     import uvicorn
 
     from storelens.api.access_log import redacting_log_config
-    from storelens.api.app import create_app
+    from storelens.web.site import create_site
 
     uvicorn.run(
-        create_app(result.settings),
+        create_site(result.settings),
         host="127.0.0.1",
         port=port,
         log_level="info",

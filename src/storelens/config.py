@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     event_min_date: date = date(2000, 1, 1)
     """Events stamped before this day (UTC) are refused per item."""
 
+    # The dashboard (storelens.web): its sign-in cookie and live page.
+    web_cookie_secure: bool | None = None
+    """Mark the session cookie ``Secure``: None sets it when the request came over https;
+    True behind a TLS-terminating proxy that forwards plain http."""
+    web_live_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    """Seconds between keep-alive comments on the Today page's event stream, so proxies
+    do not close a quiet stream."""
+    web_default_days: int = Field(default=7, ge=1, le=92)
+    """Days the Floor and Operations pages show when no period is picked."""
+    web_max_days: int = Field(default=92, ge=1, le=366)
+    """The longest period a dashboard page or its JSON answers (a longer one is a 422)."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.instore.alerts import DEFAULT_RULES, AlertChange, AlertRule
-from storelens.instore.facts import OpsFacts, OrderFact
+from storelens.instore.facts import OpsFacts, OrderFact, ShiftFact
 from storelens.instore.report import ops_report
 from storelens.instore.store import (
     cursor_position,
@@ -236,8 +236,12 @@ def report_from_db(
     since: datetime | None = None,
     until: datetime | None = None,
     detail: bool = False,
+    open_shifts: bool = False,
 ) -> dict[str, Any]:
-    """The report from stored facts, plus orders still open in the processor (incomplete)."""
+    """The report from stored facts, plus orders still open in the processor (incomplete).
+
+    ``open_shifts`` also counts shifts still running, up to the latest event time, so a
+    live view's drinks per barista-hour mean "so far" rather than waiting for clock-out."""
     facts = load_facts(engine, store_id, since, until)
     with engine.connect() as conn:
         state = load_state(conn, NAME)
@@ -260,6 +264,12 @@ def report_from_db(
             for o in tracker.orders.values()
             if o.store_id == store_id
         )
+        if open_shifts and tracker.watermark is not None:
+            facts.shifts.extend(
+                ShiftFact(s, staff, start, tracker.watermark)
+                for (s, staff), start in tracker.shifts.items()
+                if s == store_id and start < tracker.watermark
+            )
     return ops_report(
         facts,
         store_id=store_id,
