@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from storelens.instore.insights import StoreInsights
 from storelens.instore.insights_data import InsightInputs, insights_of, load_inputs
-from storelens.instore.insights_heat import HeatDensity, average_density
+from storelens.instore.insights_heat import HeatDensity, average_density, scale_top
 from storelens.instore.insights_html import KIND_TITLES
 from storelens.instore.insights_settings import DAYPARTS
 from storelens.web.schemas import FindingRow, FloorView, HeatGrid, ZoneOutline, ZoneRow
@@ -35,6 +35,7 @@ def _grid(key: str, density: HeatDensity) -> HeatGrid:
         hours=round(density.hours, 2),
         cell_m=density.cell_m,
         peak=round(density.peak, HEAT_DIGITS),
+        scale_max=round(scale_top([density]), HEAT_DIGITS),
         values=values,
     )
 

@@ -4,6 +4,7 @@ manager reads (minutes for waits, thousands separators) defined once for every p
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,8 +15,9 @@ from markupsafe import Markup
 
 from storelens import __version__
 from storelens.web.session import csrf_token, set_csrf_cookie
+from storelens.web.today import store_zone
 
-__all__ = ["duration", "environment", "number", "render"]
+__all__ = ["duration", "environment", "local_time", "number", "render"]
 
 
 def duration(seconds: float | None) -> str:
@@ -37,6 +39,14 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
+def local_time(value: datetime | None, timezone: str, pattern: str = "%H:%M") -> str:
+    """A stored time (UTC; naive from SQLite) on the store's clock."""
+    if value is None:
+        return "–"
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(store_zone(timezone)).strftime(pattern)
+
+
 def _json_script(value: Any) -> Markup:
     """JSON safe inside ``<script type="application/json">``: no ``</script>`` breakout."""
     text = json.dumps(value, separators=(",", ":"))
@@ -52,7 +62,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(duration=duration, number=number, percent=percent, json=_json_script)
+    env.filters.update(
+        duration=duration, number=number, percent=percent, json=_json_script, local=local_time
+    )
     env.globals["version"] = __version__
     return env
 

@@ -148,6 +148,10 @@ class HeatGrid(BaseModel):
     hours: float
     cell_m: float
     peak: float
+    scale_max: float = Field(
+        description="top of the colour scale: the 99th percentile of cells anyone stood in, "
+        "as in the mailed report, so one chair sat in all day does not wash out the rest"
+    )
     values: list[list[float]]
 
 

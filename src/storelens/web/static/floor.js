@@ -3,8 +3,10 @@
 (function () {
   const v = SL.data();
   if (!v) return;
-  const scale = [[0, "rgba(255,255,255,0)"], [0.02, "#dbeafe"], [0.25, "#60a5fa"], [0.5, "#fde047"], [0.75, "#f97316"], [1, "#b91c1c"]];
-  const zmax = Math.max.apply(null, v.heat.map(function (h) { return h.peak; }).concat([0.0001]));
+  // A square-root colour scale, as in the mailed report: stops at (level^2) so quiet
+  // places still show while the colour bar keeps true people per m2.
+  const levels = [[0, "rgba(255,255,255,0)"], [0.12, "#dbeafe"], [0.35, "#60a5fa"], [0.6, "#facc15"], [0.8, "#f97316"], [1, "#b91c1c"]];
+  const scale = levels.map(function (s) { return [s[0] * s[0], s[1]]; });
 
   function outlines() {
     return v.outlines.map(function (z) {
@@ -26,7 +28,7 @@
     const cell = grid.cell_m;
     const trace = {
       type: "heatmap", z: grid.values, x0: cell / 2, dx: cell, y0: cell / 2, dy: cell,
-      colorscale: scale, zmin: 0, zmax: zmax, zsmooth: "best",
+      colorscale: scale, zmin: 0, zmax: grid.scale_max, zsmooth: "best",
       colorbar: { title: { text: "people / m²", side: "right" }, thickness: 12, len: 0.9 },
       hovertemplate: "x %{x:.1f} m, y %{y:.1f} m: %{z:.3f} people/m²<extra></extra>",
     };
@@ -50,11 +52,12 @@
   const zones = v.zones.filter(function (z) { return z.visits || z.units; });
   SL.plot("chart-zones", [
     { type: "bar", orientation: "h", name: "visits", y: zones.map(function (z) { return z.name; }), x: zones.map(function (z) { return z.visits; }), marker: { color: SL.colours.blue } },
-    { type: "bar", orientation: "h", name: "sold / 100 visits", xaxis: "x2", y: zones.map(function (z) { return z.name; }), x: zones.map(function (z) { return z.sales_per_100_visits; }), marker: { color: SL.colours.orange } },
+    { type: "bar", orientation: "h", name: "sold / 100 visits", xaxis: "x2", yaxis: "y2", y: zones.map(function (z) { return z.name; }), x: zones.map(function (z) { return z.sales_per_100_visits; }), marker: { color: SL.colours.orange } },
   ], {
-    grid: { rows: 1, columns: 2, pattern: "independent" },
-    margin: { l: 110, r: 12, t: 8, b: 36 }, height: Math.max(220, zones.length * 34 + 60),
-    yaxis: { automargin: true, autorange: "reversed" }, yaxis2: { showticklabels: false, autorange: "reversed", matches: "y" },
-    xaxis: { title: { text: "visits" }, gridcolor: "#eef1f6" }, xaxis2: { title: { text: "sold / 100 visits" }, gridcolor: "#eef1f6" },
+    margin: { l: 110, r: 12, t: 34, b: 40 }, height: Math.max(240, zones.length * 34 + 100),
+    yaxis: { automargin: true, autorange: "reversed" },
+    yaxis2: { anchor: "x2", showticklabels: false, autorange: "reversed", matches: "y" },
+    xaxis: { domain: [0, 0.48], title: { text: "visits" }, gridcolor: "#eef1f6", rangemode: "tozero" },
+    xaxis2: { domain: [0.54, 1], anchor: "y2", title: { text: "sold / 100 visits" }, gridcolor: "#eef1f6", rangemode: "tozero" },
   });
 })();

@@ -30,7 +30,8 @@
   function setKpi(name, value, text) {
     document.querySelectorAll('[data-kpi="' + name + '"]').forEach(function (el) {
       const raw = value === null || value === undefined ? "" : String(value);
-      if (el.dataset.value !== raw) {
+      const same = raw === "" || el.dataset.value === "" ? raw === el.dataset.value : Number(raw) === Number(el.dataset.value);
+      if (!same) {
         el.dataset.value = raw;
         el.textContent = text;
         const card = el.closest(".kpi");
