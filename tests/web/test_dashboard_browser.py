@@ -211,7 +211,7 @@ def test_operations_shows_what_the_api_says(page: Any, site: Site) -> None:
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        (f"/stores/no-such-store/today", 404, "no store 'no-such-store'"),
+        ("/stores/no-such-store/today", 404, "no store 'no-such-store'"),
         (f"/stores/{STORE}/floor?from=2026-11-05&to=2026-11-01", 422, "starts (2026-11-05) after"),
         (f"/stores/{STORE}/operations?from=2026-11-05&to=2026-11-01", 422, "after it ends"),
         (f"/stores/{STORE}/floor?from=2025-01-06&to=2025-01-06", 404, "pick a period with data"),

@@ -318,7 +318,7 @@ def test_bad_periods_are_4xx_with_the_field(
             assert r.json()["detail"][0]["loc"] == loc
         html = client.get(f"/stores/{STORE}/{page}", params=query)
         assert html.status_code == status
-        assert 'data-error' in html.text and "chart-" not in html.text
+        assert "data-error" in html.text and "chart-" not in html.text
 
 
 def test_unknown_store_is_404_everywhere(as_role: Callable[[str], TestClient]) -> None:
