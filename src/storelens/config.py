@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     """Days the Floor and Operations pages show when no period is picked."""
     web_max_days: int = Field(default=92, ge=1, le=366)
     """The longest period a dashboard page or its JSON answers (a longer one is a 422)."""
+    web_view_cache_size: int = Field(default=32, ge=0, le=1024)
+    """Floor and Operations views kept for reuse until new events arrive (0: none)."""
 
     @classmethod
     def settings_customise_sources(

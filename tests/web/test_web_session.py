@@ -295,6 +295,21 @@ def test_today_and_operations_from_a_known_morning(site: TestClient, engine: Eng
     assert ops["by_day"][0]["orders"] == 2
     page = site.get(f"/stores/{STORE}/today").text
     assert 'data-kpi="fulfillment_p50_s" data-value="120.0">2.0 min<' in page
+    # The period view is reused until the log or a projection moves, then rebuilt.
+    cache = site.app.state.view_cache
+    period = {"from": "2026-11-02", "to": "2026-11-02"}
+    hits = cache.hits
+    assert site.get(f"/web/api/stores/{STORE}/operations", params=period).json() == ops
+    assert cache.hits == hits + 1
+    late = _events(day + timedelta(hours=2))[3:6]  # one more order: paid, started, ready
+    for item in late:
+        item["payload"]["order_id"] = "o3"
+    log.append([event_adapter.validate_python(e) for e in late])
+    misses = cache.misses
+    site.get(f"/web/api/stores/{STORE}/operations", params=period)
+    assert cache.misses == misses + 1  # a new event: a new key (not processed yet: 2 orders)
+    run_projections(log)  # the log's head stands still, the projections move
+    assert site.get(f"/web/api/stores/{STORE}/operations", params=period).json()["orders"] == 3
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,8 @@ from fastapi.responses import StreamingResponse
 from storelens import stores
 from storelens.api.deps import EngineDep, SettingsDep
 from storelens.api.errors import error_responses
-from storelens.web.floor import floor_view
 from storelens.web.live import LiveBoard, sse_stream
-from storelens.web.operations import operations_view
-from storelens.web.period import pick_period
+from storelens.web.period import period_view
 from storelens.web.schemas import FloorView, OperationsView, TodayView
 from storelens.web.session import WebPerson
 from storelens.web.today import today_view
@@ -79,41 +77,27 @@ def _known(engine: EngineDep, store_id: str) -> None:
 
 @router.get("/floor")
 def floor(
+    request: Request,
     store_id: StoreId,
     _: WebPerson,
-    engine: EngineDep,
-    settings: SettingsDep,
     since: Annotated[Day, Query(alias="from")] = None,
     until: Annotated[Day, Query(alias="to")] = None,
 ) -> FloorView:
     """Heat grids (whole day and each daypart), the zone table and the findings."""
-    first, last = pick_period(
-        engine,
-        store_id,
-        since,
-        until,
-        default_days=settings.web_default_days,
-        max_days=settings.web_max_days,
-    )
-    return floor_view(engine, store_id, first, last)
+    view = period_view(request, "floor", store_id, since, until)
+    assert isinstance(view, FloorView)
+    return view
 
 
 @router.get("/operations")
 def operations(
+    request: Request,
     store_id: StoreId,
     _: WebPerson,
-    engine: EngineDep,
-    settings: SettingsDep,
     since: Annotated[Day, Query(alias="from")] = None,
     until: Annotated[Day, Query(alias="to")] = None,
 ) -> OperationsView:
     """Fulfillment and productivity by day, hour, daypart, register and barista; alerts."""
-    first, last = pick_period(
-        engine,
-        store_id,
-        since,
-        until,
-        default_days=settings.web_default_days,
-        max_days=settings.web_max_days,
-    )
-    return operations_view(engine, store_id, first, last)
+    view = period_view(request, "operations", store_id, since, until)
+    assert isinstance(view, OperationsView)
+    return view

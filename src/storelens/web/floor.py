@@ -85,7 +85,7 @@ def floor_view(engine: Engine, store_id: str, first: date, last: date) -> FloorV
     for a period with no zone visits, sales or heat; InvalidInput (422) for a range the
     wrong way round."""
     inputs = load_inputs(engine, store_id, first, last)
-    result = insights_of(inputs)
+    result = insights_of(inputs, breakdowns=("daypart",))  # no daily table on this page
     layout = inputs.layout
     heat = heat_grids(inputs)
     return FloorView(

@@ -1,8 +1,9 @@
 """The Operations page: fulfillment and productivity over a period, and its alert history.
 
-The period's figures are the ops report itself (:func:`report_from_db`, the same call
-as ``GET /v1/stores/{id}/ops``), so the page shows exactly what the API answers; the
-day-by-day series runs the same pure report once per day over facts read once.
+The period's figures are the ops report over :func:`facts_from_db`, which is what
+``report_from_db`` (and so ``GET /v1/stores/{id}/ops``) computes, so the page shows
+exactly what the API answers; the day-by-day series runs the same pure report once
+per day over the facts read once.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from sqlalchemy import Engine
 
 from storelens import stores
 from storelens.core.errors import FieldError, InvalidInput, NotFound
-from storelens.instore.processor import report_from_db
+from storelens.instore.facts import OpsFacts
+from storelens.instore.processor import facts_from_db
 from storelens.instore.report import ops_report
-from storelens.instore.store import list_alerts, load_facts
+from storelens.instore.store import list_alerts
 from storelens.web.schemas import AlertRow, BaristaRow, DayFigures, OperationsView
 from storelens.web.today import barista_totals, day_bounds, keyed, queue_points, store_zone
 
@@ -46,8 +48,16 @@ def operations_view(engine: Engine, store_id: str, first: date, last: date) -> O
     tz = store_zone(store["timezone"])
     days = (last - first).days + 1
     since, until = day_bounds(first, tz, days)
-    report = report_from_db(
-        engine, store_id, timezone=str(tz), queue_zones=queue_zones, since=since, until=until
+    # Facts are read once: the period's report is what report_from_db (and so the API)
+    # gives, and each day's is the same pure report over the same facts.
+    facts = facts_from_db(engine, store_id, since, until)
+    report = ops_report(
+        facts,
+        store_id=store_id,
+        since=since,
+        until=until,
+        timezone=str(tz),
+        queue_zones=queue_zones,
     )
     fulfillment = report["fulfillment"]
     if not fulfillment["orders"] and not report["baristas"] and not report["queue"]["length"]:
@@ -55,14 +65,14 @@ def operations_view(engine: Engine, store_id: str, first: date, last: date) -> O
             f"{store['name']} has no orders, shifts or queue from {first} to {last} "
             f"({tz}); pick a period with data"
         )
-    facts = load_facts(engine, store_id, since, until)
+    # A day's row needs orders and shifts only: leaving out the (many) zone visits keeps
+    # seven daily reports from re-reading a week of people seven times.
+    staffing = OpsFacts(orders=facts.orders, shifts=facts.shifts)
     by_day = []
     for i in range(days):
         day = first + timedelta(days=i)
         lo, hi = day_bounds(day, tz)
-        daily = ops_report(
-            facts, store_id=store_id, since=lo, until=hi, timezone=str(tz), queue_zones=queue_zones
-        )
+        daily = ops_report(staffing, store_id=store_id, since=lo, until=hi, timezone=str(tz))
         drinks, hours, rate = barista_totals(daily["baristas"])
         by_day.append(
             DayFigures(

@@ -21,11 +21,8 @@ from storelens import stores
 from storelens.accounts import Role
 from storelens.api.auth import Principal
 from storelens.api.deps import EngineDep, SettingsDep
-from storelens.config import Settings
 from storelens.core.errors import InvalidInput, NotFound
-from storelens.web.floor import floor_view
-from storelens.web.operations import operations_view
-from storelens.web.period import pick_period
+from storelens.web.period import period_view
 from storelens.web.rendering import render
 from storelens.web.session import MANAGERS, PageManager, PagePerson
 from storelens.web.today import today_view
@@ -139,28 +136,6 @@ def today_page(
     )  # fmt: skip
 
 
-def _period_view(
-    engine: Engine,
-    settings: Settings,
-    store_id: str,
-    since: str | None,
-    until: str | None,
-    build: Callable[[Engine, str, Any, Any], BaseModel],
-) -> Callable[[], BaseModel]:
-    def make() -> BaseModel:
-        first, last = pick_period(
-            engine,
-            store_id,
-            since,
-            until,
-            default_days=settings.web_default_days,
-            max_days=settings.web_max_days,
-        )
-        return build(engine, store_id, first, last)
-
-    return make
-
-
 @router.get("/stores/{store_id}/floor", response_class=HTMLResponse)
 def floor_page(
     request: Request,
@@ -171,7 +146,7 @@ def floor_page(
     since: Annotated[Day, Query(alias="from")] = None,
     until: Annotated[Day, Query(alias="to")] = None,
 ) -> HTMLResponse:
-    build = _period_view(engine, settings, store_id, since, until, floor_view)
+    build = lambda: period_view(request, "floor", store_id, since, until)  # noqa: E731
     return _with_view(request, "floor.html", principal, engine, store_id, "floor", build)
 
 
@@ -185,7 +160,7 @@ def operations_page(
     since: Annotated[Day, Query(alias="from")] = None,
     until: Annotated[Day, Query(alias="to")] = None,
 ) -> HTMLResponse:
-    build = _period_view(engine, settings, store_id, since, until, operations_view)
+    build = lambda: period_view(request, "operations", store_id, since, until)  # noqa: E731
     return _with_view(request, "operations.html", principal, engine, store_id, "operations", build)
 
 

@@ -9,18 +9,24 @@ the query field named, like the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from fastapi import Request
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from storelens import stores
+from storelens.api.auth import settings_of
 from storelens.core.errors import FieldError, InvalidInput
 from storelens.instore.processor import NAME as OPS
 from storelens.instore.store import load_state
-from storelens.web.operations import check_period
+from storelens.web.cache import ViewCache, log_state
+from storelens.web.floor import floor_view
+from storelens.web.operations import check_period, operations_view
 from storelens.web.today import store_zone
 
-__all__ = ["Period", "latest_day", "parse_day", "pick_period"]
+__all__ = ["VIEWS", "Period", "latest_day", "parse_day", "period_view", "pick_period"]
 
 Period = tuple[date, date]
 
@@ -67,3 +73,30 @@ def pick_period(
         first = last - timedelta(days=default_days - 1)
     check_period(first, last, max_days)
     return first, last
+
+
+VIEWS: dict[str, Callable[[Engine, str, date, date], BaseModel]] = {
+    "floor": floor_view,
+    "operations": operations_view,
+}
+"""The period pages and what builds each."""
+
+
+def period_view(
+    request: Request, kind: str, store_id: str, since: str | None, until: str | None
+) -> BaseModel:
+    """The ``kind`` view of the asked (or default) period, reused from the app's
+    :class:`ViewCache` while the log and the projections it reads stand still."""
+    settings = settings_of(request)
+    engine: Engine = request.app.state.engine
+    first, last = pick_period(
+        engine,
+        store_id,
+        since,
+        until,
+        default_days=settings.web_default_days,
+        max_days=settings.web_max_days,
+    )
+    cache: ViewCache = request.app.state.view_cache
+    key = (kind, store_id, first, last, log_state(request.app.state.event_log))
+    return cache.get_or_build(key, lambda: VIEWS[kind](engine, store_id, first, last))

@@ -23,6 +23,7 @@ from storelens.api.app import create_app
 from storelens.api.auth import public
 from storelens.config import Settings
 from storelens.web import data_api, login, pages
+from storelens.web.cache import ViewCache
 from storelens.web.live import LiveBoard
 from storelens.web.rendering import render
 from storelens.web.session import NeedsSignIn, PageForbidden
@@ -96,6 +97,7 @@ def create_site(
     app = create_app(settings, engine=engine, run_projections=run_projections)
     board = LiveBoard()
     app.state.live_board = board
+    app.state.view_cache = ViewCache(app.state.settings.web_view_cache_size)
     loop = app.state.projection_loop
     if loop is not None:
         loop.add_listener(board.changed)  # Today wakes when new facts commit
