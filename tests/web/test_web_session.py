@@ -50,6 +50,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/web/api/stores/{store_id}/today/stream"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/floor"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/operations"): PEOPLE,
+    ("GET", "/web/api/stores/{store_id}/exports/{table}"): PEOPLE,
     ("GET", "/static/vendor/plotly.min.js"): PUBLIC,
 }
 
@@ -153,7 +154,7 @@ def test_gates_by_role(as_role: Callable[[str], TestClient], role: str) -> None:
     for (method, path), allowed in sorted(ALLOWED.items()):
         if method == "POST" or path.endswith("/stream"):
             continue  # forms: CSRF tests below; the stream: test_live.py
-        r = client.get(path.format(store_id=STORE), follow_redirects=False)
+        r = client.get(path.format(store_id=STORE, table="zones"), follow_redirects=False)
         page = not path.startswith(("/web/api", "/static"))
         if "*" in allowed or role in allowed:
             ok = r.status_code not in (401, 403) and "/login" not in r.headers.get("location", "")
@@ -349,3 +350,41 @@ def test_plotly_comes_from_the_wheel(site: TestClient) -> None:
     r = site.get("/static/vendor/plotly.min.js")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     assert b"plotly.js" in r.content[:2000]
+
+
+def test_download_buttons_serve_the_bi_exports(site: TestClient, engine: Engine) -> None:
+    """Before the export module is merged the route says so (404); with it, the files
+    download with the session cookie and read back with the day's figures."""
+    assert _sign_in(site, "staff").status_code == 303
+    log = EventLog(engine)
+    log.append(
+        [event_adapter.validate_python(e) for e in _events(datetime(2026, 11, 2, 8, tzinfo=UTC))]
+    )
+    run_projections(log)
+    period = {"from": "2026-11-02", "to": "2026-11-02"}
+    page = site.get(f"/stores/{STORE}/operations", params=period).text
+    assert 'data-download="operations-parquet"' in page
+    url = f"/web/api/stores/{STORE}/exports/operations"
+    try:
+        __import__("storelens.instore.export_data")
+    except ModuleNotFoundError:
+        r = site.get(url, params={**period, "format": "csv"})
+        assert r.status_code == 404 and "exports are not installed" in r.text
+        return
+    import io
+
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    csv = site.get(url, params={**period, "format": "csv"})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert (
+        'filename="operations_cafe-01_2026-11-02_2026-11-02.csv"'
+        in csv.headers["content-disposition"]
+    )
+    parquet = site.get(url, params={**period, "format": "parquet"})
+    assert parquet.status_code == 200
+    from_csv = pa_csv.read_csv(io.BytesIO(csv.content))
+    from_parquet = pq.read_table(io.BytesIO(parquet.content))
+    assert from_csv.num_rows == from_parquet.num_rows > 0
+    assert site.get(url, params={"from": "2026-11-05", "to": "2026-11-01"}).status_code == 422

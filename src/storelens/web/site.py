@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from storelens.api.app import create_app
 from storelens.api.auth import public
 from storelens.config import Settings
-from storelens.web import data_api, login, pages
+from storelens.web import data_api, downloads, login, pages
 from storelens.web.cache import ViewCache
 from storelens.web.live import LiveBoard
 from storelens.web.rendering import render
@@ -106,4 +106,5 @@ def create_site(
     app.include_router(login.router)
     app.include_router(pages.router)
     app.include_router(data_api.router)
+    app.include_router(downloads.router)
     return app
