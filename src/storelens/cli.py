@@ -132,11 +132,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Run the API server (uvicorn)."""
+    """Run the server (uvicorn): the dashboard at / and the API under /v1."""
     import uvicorn
 
     from storelens.api.access_log import redacting_log_config
-    from storelens.api.app import create_app
+    from storelens.web.site import create_site
 
     settings = _settings(database_url)
     bind = host or settings.host
@@ -150,7 +150,7 @@ def serve(
     if migrate.current_revision(engine) != migrate.head_revision():
         raise _fail("the database is not initialised or is out of date: run `storelens init`")
     uvicorn.run(
-        create_app(settings, engine=engine),
+        create_site(settings, engine=engine),
         host=bind,
         port=port or settings.port,
         workers=workers,
@@ -307,13 +307,13 @@ def demo(
     if not serve_api:
         return
     from storelens.api.access_log import redacting_log_config
-    from storelens.api.app import create_app
+    from storelens.web.site import create_site
 
     engine = create_engine(result.settings.database_url)
     console.print("Ctrl-C stops the server and the live replay.")
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn passes Ctrl-C on after shutting down
         serve_with_replay(
-            create_app(result.settings, engine=engine),
+            create_site(result.settings, engine=engine),
             engine,
             result.settings,
             live_day,

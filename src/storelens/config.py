@@ -140,6 +140,19 @@ class Settings(BaseSettings):
     """Photos per enrollment (the issue says 1 to 5)."""
     faces_max_photo_mb: float = Field(default=10.0, gt=0)
     """A larger photo is refused before it is decoded."""
+    # The dashboard (storelens.web): its sign-in cookie and live page.
+    web_cookie_secure: bool | None = None
+    """Mark the session cookie ``Secure``: None sets it when the request came over https;
+    True behind a TLS-terminating proxy that forwards plain http."""
+    web_live_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    """Seconds between keep-alive comments on the Today page's event stream, so proxies
+    do not close a quiet stream."""
+    web_default_days: int = Field(default=7, ge=1, le=92)
+    """Days the Floor and Operations pages show when no period is picked."""
+    web_max_days: int = Field(default=92, ge=1, le=366)
+    """The longest period a dashboard page or its JSON answers (a longer one is a 422)."""
+    web_view_cache_size: int = Field(default=32, ge=0, le=1024)
+    """Floor and Operations views kept for reuse until new events arrive (0: none)."""
 
     @classmethod
     def settings_customise_sources(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -36,6 +36,7 @@ from storelens.storage.eventlog import EventLog, Handler
 
 __all__ = [
     "CATCH_UP_TIMEOUT_S",
+    "PassListener",
     "Projection",
     "ProjectionHealth",
     "ProjectionLoop",
@@ -54,6 +55,7 @@ CATCH_UP_TIMEOUT_S = 30.0  # how long a request waits for the loop before answer
 RETRY_BASE_S = 1.0
 RETRY_CAP_S = 300.0
 Clock = Callable[[], datetime]
+PassListener = Callable[[Mapping[str, int]], None]
 
 
 def _utcnow() -> datetime:
@@ -191,6 +193,13 @@ class ProjectionLoop:
         self._passes = threading.Condition()
         self._started = self._finished = 0  # passes begun / completed
         self._thread: threading.Thread | None = None
+        self._listeners: list[PassListener] = []
+
+    def add_listener(self, listener: PassListener) -> None:
+        """Call ``listener`` with the events each projection handled after every pass
+        that handled any, on the loop's thread: live pages wake on new facts instead of
+        polling the database. A listener must be quick and must not raise."""
+        self._listeners.append(listener)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
@@ -251,6 +260,12 @@ class ProjectionLoop:
                 with self._passes:
                     self._finished += 1
                     self._passes.notify_all()
+        if any(counts.values()):
+            for listener in list(self._listeners):
+                try:
+                    listener(counts)
+                except Exception:  # a listener's fault never stops the projections
+                    log.exception("projection pass listener failed")
         return counts
 
     def _set(self, status: ProjectionStatus) -> None:

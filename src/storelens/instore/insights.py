@@ -7,7 +7,7 @@ the sentence and a reader who doubts it can check the figures. Thresholds come f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from math import ceil
@@ -19,6 +19,7 @@ from storelens.instore.insights_settings import InsightSettings
 from storelens.instore.zone_traffic import FloorZone, SaleLine, ZoneTraffic, zone_traffic
 
 __all__ = [
+    "BREAKDOWNS",
     "Finding",
     "FindingKind",
     "StoreInsights",
@@ -29,6 +30,9 @@ __all__ = [
     "points_of_interest",
     "store_insights",
 ]
+
+BREAKDOWNS: tuple[str, ...] = ("day", "daypart")
+"""The zone tables besides the whole period's: per local day and per daypart."""
 
 FindingKind = Literal[
     "point_of_interest", "cold_zone", "high_traffic_low_sales", "new_product_spot"
@@ -234,8 +238,13 @@ def store_insights(
     sales: Iterable[SaleLine],
     product_zones: Mapping[str, str | None],
     settings: InsightSettings | None = None,
+    breakdowns: Collection[str] = BREAKDOWNS,
 ) -> StoreInsights:
-    """Zone tables for the whole period, by day and by daypart, and the findings."""
+    """Zone tables for the whole period, by day and by daypart, and the findings.
+
+    ``breakdowns`` names the tables besides the whole period's to build ("day",
+    "daypart"); one left out is an empty list (a page that shows no daily table does
+    not pay for one)."""
     settings = settings or InsightSettings()
     visit_list, sale_list = list(visits), list(sales)
 
@@ -262,7 +271,7 @@ def store_insights(
         until=until,
         settings=settings,
         zones=overall,
-        by_day=table("day"),
-        by_daypart=table("daypart"),
+        by_day=table("day") if "day" in breakdowns else [],
+        by_daypart=table("daypart") if "daypart" in breakdowns else [],
         findings=find_insights(overall, settings),
     )

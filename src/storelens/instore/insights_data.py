@@ -7,7 +7,7 @@ its inputs from one, or from an events file, and refuses a period it cannot answ
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from storelens import catalogue, stores
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.core.layout import StoreLayout, parse_layout
 from storelens.instore.facts import ZoneVisit
-from storelens.instore.insights import StoreInsights, store_insights
+from storelens.instore.insights import BREAKDOWNS, StoreInsights, store_insights
 from storelens.instore.insights_heat import HeatSample, heat_sample
 from storelens.instore.insights_settings import InsightSettings
 from storelens.instore.store import load_facts
@@ -143,7 +143,7 @@ def load_inputs(engine: Engine, store_id: str, first: date, last: date) -> Insig
         placed = catalogue.product_zones(conn)
     layout = parse_layout(document, path=f"layout of {store_id}")
     since, until = local_period(first, last, layout.timezone)
-    facts = load_facts(engine, store_id, since, until)
+    facts = load_facts(engine, store_id, since, until, kinds=(ZoneVisit,))
     return InsightInputs(
         layout=layout,
         since=since,
@@ -155,8 +155,13 @@ def load_inputs(engine: Engine, store_id: str, first: date, last: date) -> Insig
     )
 
 
-def insights_of(inputs: InsightInputs, settings: InsightSettings | None = None) -> StoreInsights:
-    """The findings for the inputs; NoInsightData when the period saw nothing at all."""
+def insights_of(
+    inputs: InsightInputs,
+    settings: InsightSettings | None = None,
+    breakdowns: Collection[str] = BREAKDOWNS,
+) -> StoreInsights:
+    """The findings for the inputs; NoInsightData when the period saw nothing at all.
+    ``breakdowns``: which of the by-day and by-daypart tables to build."""
     layout = inputs.layout
     result = store_insights(
         store_id=layout.store_id,
@@ -169,6 +174,7 @@ def insights_of(inputs: InsightInputs, settings: InsightSettings | None = None) 
         sales=inputs.sales,
         product_zones=inputs.product_zones,
         settings=settings,
+        breakdowns=breakdowns,
     )
     seen = any(z.visits or z.units for z in result.zones)
     heat = any(inputs.since <= s.middle < inputs.until for s in inputs.heat)

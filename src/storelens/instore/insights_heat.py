@@ -29,6 +29,7 @@ __all__ = [
     "average_density",
     "density_png",
     "heat_sample",
+    "scale_top",
     "side_by_side_png",
 ]
 
@@ -186,7 +187,7 @@ def _render(
     return canvas
 
 
-def _scale_top(heats: Sequence[HeatDensity]) -> float:
+def scale_top(heats: Sequence[HeatDensity]) -> float:
     """One scale for pictures shown together, topped at the 99th percentile of used cells."""
     used = np.concatenate([h.people_per_m2[h.people_per_m2 > 0] for h in heats])
     top = float(np.percentile(used, 99)) if used.size else 0.0
@@ -209,14 +210,14 @@ def _fit(layout: StoreLayout, px_per_m: float | None, width_px: int) -> float:
 
 def density_png(layout: StoreLayout, heat: HeatDensity, px_per_m: float | None = None) -> bytes:
     """The floor plan with zone outlines and names, the heat on top, and its colour scale."""
-    return _png(_render(layout, heat, _scale_top([heat]), _fit(layout, px_per_m, 760)))
+    return _png(_render(layout, heat, scale_top([heat]), _fit(layout, px_per_m, 760)))
 
 
 def side_by_side_png(
     layout: StoreLayout, left: HeatDensity, right: HeatDensity, px_per_m: float | None = None
 ) -> bytes:
     """Two periods on one colour scale, so the same colour means the same density."""
-    top = _scale_top([left, right])
+    top = scale_top([left, right])
     px_per_m = _fit(layout, px_per_m, 520)
     a, b = _render(layout, left, top, px_per_m), _render(layout, right, top, px_per_m)
     gap = np.full((a.shape[0], 12, 3), 255, dtype=np.uint8)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from storelens.instore.insights import StoreInsights
 from storelens.instore.zone_traffic import ZoneTraffic
 
-__all__ = ["HeatPicture", "insights_html", "visits_sales_svg"]
+__all__ = ["KIND_TITLES", "HeatPicture", "insights_html", "visits_sales_svg"]
 
 HeatPicture = tuple[str, bytes]
 """(caption, PNG bytes)."""
@@ -35,7 +35,7 @@ img{max-width:100%;height:auto;border:1px solid #ddd}
 figure{margin:12px 0}figcaption{font-size:.85rem;color:#555}
 """
 
-_KIND_TITLES = {
+KIND_TITLES = {
     "high_traffic_low_sales": "High traffic, low sales",
     "cold_zone": "Cold zone",
     "point_of_interest": "Point of interest",
@@ -115,7 +115,7 @@ def insights_html(
         body.append("<p>Nothing stands out in this period.</p>")
     for f in insights.findings:
         body.append(
-            f'<div class="finding {f.kind}"><div class="kind">{_KIND_TITLES[f.kind]}</div>'
+            f'<div class="finding {f.kind}"><div class="kind">{KIND_TITLES[f.kind]}</div>'
             f"{escape(f.sentence)}</div>"
         )
     body.append("<h2>Zone traffic against sales</h2>")

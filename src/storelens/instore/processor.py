@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.instore.alerts import DEFAULT_RULES, AlertChange, AlertRule
-from storelens.instore.facts import OpsFacts, OrderFact
+from storelens.instore.facts import OpsFacts, OrderFact, ShiftFact
 from storelens.instore.report import ops_report
 from storelens.instore.store import (
     cursor_position,
@@ -39,6 +39,7 @@ __all__ = [
     "FileEvent",
     "OpsProcessor",
     "batch_facts",
+    "facts_from_db",
     "read_event_file",
     "report_from_db",
     "report_from_file",
@@ -227,17 +228,18 @@ def report_from_file(
     return report
 
 
-def report_from_db(
+def facts_from_db(
     engine: Engine,
     store_id: str,
-    *,
-    timezone: str = "UTC",
-    queue_zones: Sequence[str] = ("queue",),
     since: datetime | None = None,
     until: datetime | None = None,
-    detail: bool = False,
-) -> dict[str, Any]:
-    """The report from stored facts, plus orders still open in the processor (incomplete)."""
+    *,
+    open_shifts: bool = False,
+) -> OpsFacts:
+    """Stored facts plus orders still open in the processor (as incomplete orders).
+
+    ``open_shifts`` also counts shifts still running, up to the latest event time, so a
+    live view's drinks per barista-hour mean "so far" rather than waiting for clock-out."""
     facts = load_facts(engine, store_id, since, until)
     with engine.connect() as conn:
         state = load_state(conn, NAME)
@@ -260,6 +262,28 @@ def report_from_db(
             for o in tracker.orders.values()
             if o.store_id == store_id
         )
+        if open_shifts and tracker.watermark is not None:
+            facts.shifts.extend(
+                ShiftFact(s, staff, start, tracker.watermark)
+                for (s, staff), start in tracker.shifts.items()
+                if s == store_id and start < tracker.watermark
+            )
+    return facts
+
+
+def report_from_db(
+    engine: Engine,
+    store_id: str,
+    *,
+    timezone: str = "UTC",
+    queue_zones: Sequence[str] = ("queue",),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    detail: bool = False,
+    open_shifts: bool = False,
+) -> dict[str, Any]:
+    """The report from :func:`facts_from_db` over ``[since, until)``."""
+    facts = facts_from_db(engine, store_id, since, until, open_shifts=open_shifts)
     return ops_report(
         facts,
         store_id=store_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,9 +73,11 @@ def load_facts(
     store_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    kinds: Collection[type] | None = None,
 ) -> OpsFacts:
     """Facts that can fall in ``[since, until)``; shifts and orders are read with an
-    eight-hour margin because they are counted by overlap and by payment time."""
+    eight-hour margin because they are counted by overlap and by payment time.
+    ``kinds`` reads only those fact classes (store insights need zone visits alone)."""
     margin = timedelta(hours=8)
     out = OpsFacts()
     time_col = {
@@ -87,6 +89,8 @@ def load_facts(
     }
     with engine.connect() as conn:
         for cls, table in _TABLES.items():
+            if kinds is not None and cls not in kinds:
+                continue
             stmt = select(*[table.c[k] for k in _FIELDS[cls]])
             if store_id is not None:
                 stmt = stmt.where(table.c.store_id == store_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field, StrictBool
+from sqlalchemy import Engine
 
 from storelens import accounts
 from storelens.api.auth import Principal, client_ip, issue_token, public, settings_of
@@ -22,6 +23,7 @@ from storelens.api.schemas import (
     UserPublic,
 )
 from storelens.api.websocket_auth import issue_ticket
+from storelens.config import Settings
 from storelens.core.errors import AuthError, FieldError, InvalidInput
 from storelens.privacy import audit
 
@@ -59,6 +61,14 @@ def login(
     Failures slow down the next attempt for this username from this address (and,
     past ``login_failures_per_client``, any attempt from the address); successes
     cost nothing and clear the username's count."""
+    return sign_in(request, username, password, engine, settings)
+
+
+def sign_in(
+    request: Request, username: str, password: str, engine: Engine, settings: Settings
+) -> Token:
+    """The one password check, throttle and audit trail behind every sign-in (the API's
+    token route and the dashboard's login form): 401 or 429 as ``HTTPException``."""
     ip = client_ip(request) or "unknown"
     throttle = _throttle(request)
     user_key, ip_key = f"user:{len(username)}:{username}:{ip}", f"ip:{ip}"
@@ -213,4 +223,4 @@ def revoke_key(
         audit.record(conn, principal.actor, "api_key.revoke", "api_key", str(key_id))
 
 
-__all__ = ["Principal", "router"]
+__all__ = ["Principal", "router", "sign_in"]

@@ -1,0 +1,190 @@
+"""The dashboard's pages: server-rendered figures, plus the data their charts draw.
+
+Every figure is in the HTML as text (readable without scripts, by tests and by screen
+readers); the same view model goes into the page as JSON for plotly. A bad request is
+the page with a message and the matching status (404 unknown store or empty period,
+422 bad dates), never a 500 or an empty chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from storelens import stores
+from storelens.accounts import Role
+from storelens.api.auth import Principal
+from storelens.api.deps import EngineDep, SettingsDep
+from storelens.core.errors import InvalidInput, NotFound
+from storelens.web.period import period_view
+from storelens.web.rendering import render
+from storelens.web.session import MANAGERS, PageManager, PagePerson
+from storelens.web.today import today_view
+
+__all__ = ["MENU", "MenuItem", "router"]
+
+router = APIRouter(include_in_schema=False)
+Day = Annotated[str | None, Query(max_length=40)]
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    slug: str
+    title: str
+    roles: frozenset[Role]
+
+
+MENU = (
+    MenuItem("today", "Today", frozenset(Role) - {Role.device}),
+    MenuItem("floor", "Floor", frozenset(Role) - {Role.device}),
+    MenuItem("operations", "Operations", frozenset(Role) - {Role.device}),
+    MenuItem("customers", "Customers", frozenset(MANAGERS)),
+    MenuItem("campaigns", "Campaigns", frozenset(MANAGERS)),
+)
+"""The menu; each entry shows only to the roles its page admits."""
+
+
+def _stores(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [{"id": s["id"], "name": s["name"]} for s in stores.list_stores(conn)]
+
+
+def _page(
+    request: Request,
+    template: str,
+    principal: Principal,
+    engine: Engine,
+    store_id: str,
+    active: str,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    known = _stores(engine)
+    store = next((s for s in known if s["id"] == store_id), None)
+    menu = [m for m in MENU if principal.role in m.roles]
+    return render(
+        request,
+        template,
+        {
+            "user": principal,
+            "stores": known,
+            "store": store,
+            "store_id": store_id,
+            "menu": menu,
+            "active": active,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def _with_view(
+    request: Request,
+    template: str,
+    principal: Principal,
+    engine: Engine,
+    store_id: str,
+    active: str,
+    build: Callable[[], BaseModel],
+) -> HTMLResponse:
+    """The page with its view, or with the reason there is none (and its 4xx status)."""
+    try:
+        view = build()
+    except InvalidInput as exc:
+        return _page(
+            request, template, principal, engine, store_id, active,
+            view=None, error=str(exc), status_code=422,
+        )  # fmt: skip
+    except NotFound as exc:
+        return _page(
+            request, template, principal, engine, store_id, active,
+            view=None, error=str(exc), status_code=404,
+        )  # fmt: skip
+    return _page(
+        request, template, principal, engine, store_id, active,
+        view=view, data=view.model_dump(mode="json"), error=None,
+    )  # fmt: skip
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, principal: PagePerson, engine: EngineDep) -> HTMLResponse:
+    """One store: its Today page. Several: a list to pick from. None: how to add one."""
+    known = _stores(engine)
+    if len(known) == 1:
+        return RedirectResponse(f"/stores/{known[0]['id']}/today", status_code=303)  # type: ignore[return-value]
+    menu = [m for m in MENU if principal.role in m.roles]
+    return render(
+        request,
+        "home.html",
+        {"user": principal, "stores": known, "store": None, "menu": menu, "active": None},
+    )
+
+
+@router.get("/stores/{store_id}/today", response_class=HTMLResponse)
+def today_page(
+    request: Request, store_id: str, principal: PagePerson, engine: EngineDep
+) -> HTMLResponse:
+    return _with_view(
+        request, "today.html", principal, engine, store_id, "today",
+        lambda: today_view(engine, store_id),
+    )  # fmt: skip
+
+
+@router.get("/stores/{store_id}/floor", response_class=HTMLResponse)
+def floor_page(
+    request: Request,
+    store_id: str,
+    principal: PagePerson,
+    engine: EngineDep,
+    settings: SettingsDep,
+    since: Annotated[Day, Query(alias="from")] = None,
+    until: Annotated[Day, Query(alias="to")] = None,
+) -> HTMLResponse:
+    build = lambda: period_view(request, "floor", store_id, since, until)  # noqa: E731
+    return _with_view(request, "floor.html", principal, engine, store_id, "floor", build)
+
+
+@router.get("/stores/{store_id}/operations", response_class=HTMLResponse)
+def operations_page(
+    request: Request,
+    store_id: str,
+    principal: PagePerson,
+    engine: EngineDep,
+    settings: SettingsDep,
+    since: Annotated[Day, Query(alias="from")] = None,
+    until: Annotated[Day, Query(alias="to")] = None,
+) -> HTMLResponse:
+    build = lambda: period_view(request, "operations", store_id, since, until)  # noqa: E731
+    return _with_view(request, "operations.html", principal, engine, store_id, "operations", build)
+
+
+def _coming(
+    request: Request, principal: Principal, engine: Engine, store_id: str, slug: str
+) -> HTMLResponse:
+    known = {s["id"] for s in _stores(engine)}
+    status = 200 if store_id in known else 404
+    error = None if status == 200 else f"no store {store_id!r}"
+    return _page(
+        request, f"{slug}.html", principal, engine, store_id, slug,
+        error=error, status_code=status,
+    )  # fmt: skip
+
+
+@router.get("/stores/{store_id}/customers", response_class=HTMLResponse)
+def customers_page(
+    request: Request, store_id: str, principal: PageManager, engine: EngineDep
+) -> HTMLResponse:
+    return _coming(request, principal, engine, store_id, "customers")
+
+
+@router.get("/stores/{store_id}/campaigns", response_class=HTMLResponse)
+def campaigns_page(
+    request: Request, store_id: str, principal: PageManager, engine: EngineDep
+) -> HTMLResponse:
+    return _coming(request, principal, engine, store_id, "campaigns")

@@ -1,0 +1,177 @@
+"""What each dashboard page shows, as typed models: the page renders them and the JSON
+routes behind the pages return them, so a chart and ``/web/api`` never disagree."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "AlertRow",
+    "BaristaRow",
+    "DayFigures",
+    "FindingRow",
+    "FloorView",
+    "HeatGrid",
+    "KeyedFigures",
+    "OperationsView",
+    "QueuePoint",
+    "StoreChoice",
+    "TodayView",
+    "ZoneOutline",
+    "ZoneRow",
+]
+
+
+class StoreChoice(BaseModel):
+    id: str
+    name: str
+
+
+class AlertRow(BaseModel):
+    rule_id: str
+    state: str
+    at: datetime
+    severity: str
+    message: str
+    value: float
+
+
+class QueuePoint(BaseModel):
+    t: datetime
+    max: int
+    mean: float
+
+
+class KeyedFigures(BaseModel):
+    """Fulfillment of one hour, daypart, register or channel."""
+
+    key: str
+    count: int
+    p50_s: float | None
+    p90_s: float | None
+
+
+class TodayView(BaseModel):
+    """The store right now: live counts from the ops processor's in-flight state, and
+    the day so far (the store-local day of the latest event, i.e. today when live)."""
+
+    store_id: str
+    store_name: str
+    timezone: str
+    day: date | None = Field(description="null until the store has sent any event")
+    as_of: datetime | None = Field(description="event time the figures stand at")
+    occupancy: int = Field(description="customers in the store now (staff left out)")
+    queue_length: int = Field(description="customers in queue zones now")
+    staff_on_shift: int
+    orders: int
+    fulfillment_p50_s: float | None
+    fulfillment_p90_s: float | None
+    drinks: int
+    barista_hours: float
+    drinks_per_barista_hour: float | None
+    open_alerts: list[AlertRow]
+    queue: list[QueuePoint]
+    by_hour: list[KeyedFigures]
+
+
+class BaristaRow(BaseModel):
+    staff_id: str
+    on_shift_h: float
+    orders: int
+    drinks: int
+    drinks_per_hour: float | None
+    utilisation: float | None
+
+
+class DayFigures(BaseModel):
+    day: date
+    orders: int
+    p50_s: float | None
+    p90_s: float | None
+    drinks: int
+    barista_hours: float
+    drinks_per_barista_hour: float | None
+
+
+class OperationsView(BaseModel):
+    store_id: str
+    store_name: str
+    timezone: str
+    first: date
+    last: date
+    orders: int
+    complete: int
+    incomplete: int
+    p50_s: float | None
+    p90_s: float | None
+    by_day: list[DayFigures]
+    by_hour: list[KeyedFigures]
+    by_daypart: list[KeyedFigures]
+    by_register: list[KeyedFigures]
+    by_channel: list[KeyedFigures]
+    baristas: list[BaristaRow]
+    queue: list[QueuePoint]
+    alerts: list[AlertRow] = Field(description="raised and cleared, newest first (at most 500)")
+
+
+class ZoneRow(BaseModel):
+    zone_id: str
+    name: str
+    kind: str
+    visits: int
+    unique_visitors: int
+    mean_dwell_s: float | None
+    median_dwell_s: float | None
+    passers_by: int
+    stoppers: int
+    units: int
+    revenue: float
+    sales_per_100_visits: float | None
+    revenue_per_visitor_minute: float | None
+
+
+class FindingRow(BaseModel):
+    kind: str
+    title: str
+    zone_id: str
+    zone_name: str
+    sentence: str
+
+
+class HeatGrid(BaseModel):
+    """People per m² averaged over ``hours`` of observed time, row 0 at the floor's top."""
+
+    key: str = Field(description="'all' or a daypart name")
+    label: str
+    hours: float
+    cell_m: float
+    peak: float
+    scale_max: float = Field(
+        description="top of the colour scale: the 99th percentile of cells anyone stood in, "
+        "as in the mailed report, so one chair sat in all day does not wash out the rest"
+    )
+    values: list[list[float]]
+
+
+class ZoneOutline(BaseModel):
+    zone_id: str
+    name: str
+    kind: str
+    polygon: list[tuple[float, float]]
+
+
+class FloorView(BaseModel):
+    store_id: str
+    store_name: str
+    timezone: str
+    first: date
+    last: date
+    width_m: float
+    height_m: float
+    zones: list[ZoneRow]
+    findings: list[FindingRow]
+    outlines: list[ZoneOutline]
+    heat: list[HeatGrid] = Field(description="the whole day first, then each daypart seen")
+    heat_note: str | None = None

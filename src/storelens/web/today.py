@@ -1,0 +1,139 @@
+"""The Today page's figures: what the ops processor holds in flight, and the day so far.
+
+Live counts (people in the store, in the queue, staff on shift) come from the ops
+processor's committed snapshot, the same in-flight state its alerts are computed from,
+so the page and the alerts never disagree. "Today" is the store-local day of the
+latest event the processor has seen: today when the store is live, the replayed day
+in a demo, and a clear "no events yet" before the first one, never an empty chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine
+
+from storelens import stores
+from storelens.instore.processor import NAME as OPS
+from storelens.instore.processor import report_from_db
+from storelens.instore.store import list_alerts, load_state, zone_kinds
+from storelens.instore.tracker import OpsTracker, TrackerConfig
+from storelens.web.schemas import AlertRow, KeyedFigures, QueuePoint, TodayView
+
+__all__ = [
+    "barista_totals",
+    "day_bounds",
+    "keyed",
+    "open_alerts",
+    "queue_points",
+    "store_zone",
+    "today_view",
+]
+
+
+def store_zone(name: str) -> ZoneInfo:
+    """The store's time zone; UTC for a store saved before zones were checked."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return ZoneInfo("UTC")
+
+
+def day_bounds(day: date, tz: ZoneInfo, days: int = 1) -> tuple[datetime, datetime]:
+    """Local midnight of ``day`` to local midnight ``days`` later."""
+    since = datetime.combine(day, time(0), tzinfo=tz)
+    return since, datetime.combine(day + timedelta(days=days), time(0), tzinfo=tz)
+
+
+def barista_totals(baristas: Iterable[Mapping[str, Any]]) -> tuple[int, float, float | None]:
+    """(drinks, on-shift hours, drinks per barista-hour) over the report's baristas."""
+    rows = list(baristas)
+    drinks = sum(int(b["drinks"]) for b in rows)
+    hours = sum(float(b["on_shift_h"]) for b in rows)
+    return drinks, round(hours, 3), (round(drinks / hours, 2) if hours > 0 else None)
+
+
+def open_alerts(rows: Iterable[Mapping[str, Any]]) -> list[AlertRow]:
+    """Alerts whose latest change is "raised", from rows newest first."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        latest.setdefault(str(row["rule_id"]), row)
+    return [AlertRow.model_validate(dict(r)) for r in latest.values() if r["state"] == "raised"]
+
+
+def keyed(rows: Iterable[Mapping[str, Any]]) -> list[KeyedFigures]:
+    return [KeyedFigures.model_validate(dict(r)) for r in rows]
+
+
+def queue_points(rows: Iterable[Mapping[str, Any]]) -> list[QueuePoint]:
+    return [QueuePoint.model_validate(dict(r)) for r in rows]
+
+
+def today_view(engine: Engine, store_id: str) -> TodayView:
+    """The Today page for ``store_id``; NotFound (404) for an unknown store."""
+    with engine.connect() as conn:
+        store = stores.get_store(conn, store_id)
+        kinds = zone_kinds(conn).get(store_id, {})
+        state = load_state(conn, OPS)
+    tz = store_zone(store["timezone"])
+    tracker = OpsTracker.from_state(TrackerConfig(zone_kinds={store_id: kinds}), state)
+    empty = TodayView(
+        store_id=store_id,
+        store_name=store["name"],
+        timezone=str(tz),
+        day=None,
+        as_of=None,
+        occupancy=0,
+        queue_length=0,
+        staff_on_shift=0,
+        orders=0,
+        fulfillment_p50_s=None,
+        fulfillment_p90_s=None,
+        drinks=0,
+        barista_hours=0.0,
+        drinks_per_barista_hour=None,
+        open_alerts=[],
+        queue=[],
+        by_hour=[],
+    )
+    if tracker.watermark is None:
+        return empty
+    now = tracker.watermark
+    day = now.astimezone(tz).date()
+    since, until = day_bounds(day, tz)
+    queue_zones = [z for z, kind in kinds.items() if kind == "queue"]
+    report = report_from_db(
+        engine,
+        store_id,
+        timezone=str(tz),
+        queue_zones=queue_zones or ["queue"],
+        since=since,
+        until=until,
+        open_shifts=True,
+    )
+    live = next((s for s in tracker.live() if s.store_id == store_id), None)
+    drinks, hours, rate = barista_totals(report["baristas"])
+    fulfillment = report["fulfillment"]
+    return empty.model_copy(
+        update={
+            "day": day,
+            "as_of": now,
+            "occupancy": sum(
+                1 for (s, _), t in tracker.tracks.items() if s == store_id and not t.is_staff
+            ),
+            "queue_length": live.queue_length if live is not None else 0,
+            "staff_on_shift": sum(1 for s, _ in tracker.shifts if s == store_id),
+            "orders": fulfillment["orders"],
+            "fulfillment_p50_s": fulfillment["p50_s"],
+            "fulfillment_p90_s": fulfillment["p90_s"],
+            "drinks": drinks,
+            "barista_hours": hours,
+            "drinks_per_barista_hour": rate,
+            "open_alerts": open_alerts(list_alerts(engine, store_id, limit=500)),
+            "queue": queue_points(report["queue"]["length"]),
+            "by_hour": keyed(fulfillment["by_hour"]),
+        }
+    )
