@@ -67,7 +67,11 @@ def eval_clv(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma up to the calibration end and score the holdout against it."""
+    """Fit up to the calibration end and score the holdout: storelens's model beside BG/NBD.
+
+    storelens's model is the best of BG/NBD, Pareto/NBD and a boosted BG/NBD on a
+    validation window cut from the end of the calibration period (never the holdout).
+    """
     try:
         from storelens.predict.clv import FitError
         from storelens.predict.evaluate import PERIOD_CONVENTION, evaluate_clv
@@ -81,7 +85,12 @@ def eval_clv(
     cal_end, hold_end = _day(calibration_end), _day(holdout_end)
     try:
         check_window(cal_end, hold_end)  # before reading a large file
-        result = evaluate_clv(read_transactions(transactions), cal_end, hold_end)
+        from storelens.config import get_settings
+
+        tolerance = get_settings().predict_validation_tolerance_pct
+        result = evaluate_clv(
+            read_transactions(transactions), cal_end, hold_end, challenge_with=tolerance
+        )
     except (TransactionFileError, FitError, MissingExtra) as exc:
         raise _fail(str(exc)) from exc
     if as_json:
@@ -104,6 +113,21 @@ def eval_clv(
             ],
         )
     )
+    if result.challenger is not None and result.challenger_purchases is not None:
+        ours, classic = result.challenger_purchases, result.purchases
+        side = Table(
+            title=f"holdout repeat purchases: storelens ({result.challenger.winner}) vs BG/NBD"
+        )
+        for col in ("", "storelens", "BG/NBD"):
+            side.add_column(col, justify="right")
+        side.add_row("customers", f"{result.customers:,}", f"{result.customers:,}")
+        side.add_row("predicted", f"{ours.predicted:,.1f}", f"{classic.predicted:,.1f}")
+        side.add_row("actual", f"{ours.actual:,.1f}", f"{classic.actual:,.1f}")
+        side.add_row(
+            "aggregate error", _pct(ours.aggregate_error_pct), _pct(classic.aggregate_error_pct)
+        )
+        side.add_row("per-customer MAE", f"{ours.mae:.3f}", f"{classic.mae:.3f}")
+        console.print(side)
     for title, err in (
         ("holdout repeat purchases", result.purchases),
         ("holdout spend", result.spend),
