@@ -29,7 +29,8 @@ from storelens.storage.tables import events, metadata, orders
 PERSONAL_TABLES = {
     "customers", "orders", "order_lines", "consent_records", "events", "audit_log",
     "dead_letters", "customer_aliases", "identity_changes", "identity_decisions",
-    "identity_runs", "identity_models",
+    "identity_runs", "identity_models", "customer_features", "customer_scores",
+    "segment_members",
 }  # fmt: skip
 """Tables that hold data about a customer; a new one must be added here and registered."""
 

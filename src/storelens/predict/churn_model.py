@@ -19,7 +19,7 @@ inter-purchase gap), and on these feature counts the two score alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -50,10 +50,16 @@ def churn_labels(orders: pd.DataFrame, customers: pd.Index, cutoff: datetime, da
     """True for each customer with no order in ``[cutoff, cutoff + days)``."""
     import pandas as pd
 
-    start, stop = pd.Timestamp(cutoff), pd.Timestamp(cutoff + timedelta(days=days))
+    cut = _naive_instant(cutoff)
+    start, stop = pd.Timestamp(cut), pd.Timestamp(cut + timedelta(days=days))
     ts = _naive_utc(orders["ts"])
     bought = set(orders.loc[(ts >= start) & (ts < stop), "customer_id"].astype(str))
     return pd.Series([c not in bought for c in customers], index=customers, dtype=bool)
+
+
+def _naive_instant(when: datetime) -> datetime:
+    """An instant as naive UTC (how order times are compared here); naive means UTC."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 def _naive_utc(ts: pd.Series) -> pd.Series:
@@ -187,7 +193,7 @@ def evaluate_churn_classifier(
     import pandas as pd
 
     train_cutoff = test_cutoff - timedelta(days=window_days)
-    seen = orders[_naive_utc(orders["ts"]) < pd.Timestamp(test_cutoff)]
+    seen = orders[_naive_utc(orders["ts"]) < pd.Timestamp(_naive_instant(test_cutoff))]
     features, labels = training_set(seen, train_cutoff, window_days)
     classifier = fit_churn_classifier(
         features,

@@ -143,3 +143,79 @@ def eval_clv(
                 ],
             )
         )
+
+
+@predict_app.command("score")
+def score(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+            help="score as of this moment (UTC; default now): nothing at or after it counts",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="STORELENS_DATABASE_URL",
+            help="SQLAlchemy URL; default sqlite:///./storelens.db",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False,
+) -> None:
+    """Re-score every customer with analytics consent: features, CLV, churn risk, segments.
+
+    The snapshot is replaced as a whole: a customer who withdrew consent has no score
+    afterwards. Models are kept in the registry with their data window and metrics.
+    """
+    from datetime import UTC
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from storelens.storage.command_line import open_database_or_exit
+
+    engine, settings = open_database_or_exit(database_url)
+    when = as_of.replace(tzinfo=UTC) if as_of else datetime.now(UTC)
+    try:
+        from storelens.predict.store import rescore
+    except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
+        raise _fail(str(exc)) from exc
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), transient=True, disable=as_json
+    ) as progress:
+        progress.add_task(f"scoring customers as of {when.isoformat()}", total=None)
+        run = rescore(
+            engine,
+            when,
+            window_days=settings.predict_churn_window_days,
+            clv_months=settings.predict_clv_months,
+            monthly_discount=settings.predict_monthly_discount,
+            seeds=settings.predict_segment_seeds,
+        )
+    summary = {
+        "as_of": run.as_of.isoformat(),
+        "version": run.version,
+        "customers": len(run.scores),
+        "segments": [
+            {"id": s.id, "customers": s.customers, "revenue_share": round(s.revenue_share, 4)}
+            for s in run.segments
+        ],
+        "models": [{"kind": m.kind, "metrics": m.metrics} for m in run.models],
+    }
+    if as_json:
+        typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console(width=120)
+    console.print(
+        f"scored {summary['customers']} consenting customers as of {summary['as_of']} "
+        f"(version {run.version})",
+        highlight=False,
+    )
+    table = Table(title="segments")
+    for col in ("segment", "customers", "revenue share"):
+        table.add_column(col, justify="right" if col != "segment" else "left")
+    for s in run.segments:
+        table.add_row(s.id, f"{s.customers:,}", f"{100 * s.revenue_share:.0f} %")
+    console.print(table)
