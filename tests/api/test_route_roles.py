@@ -60,11 +60,18 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/{customer_id}/unmerge"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}/export"): ADMINS,
     ("DELETE", "/v1/customers/{customer_id}"): ADMINS,
+    ("GET", "/v1/segments"): ANALYSTS,
+    ("GET", "/v1/segments/{segment_id}/members"): ANALYSTS,
     ("GET", "/v1/audit"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
 }
 
-PATH_VALUES = {"store_id": "cafe-01", "key_id": "999999", "customer_id": "C-nobody"}
+PATH_VALUES = {
+    "store_id": "cafe-01",
+    "key_id": "999999",
+    "customer_id": "C-nobody",
+    "segment_id": "rfm:champions",
+}
 BAD_CREDENTIALS = ("none", "forged", "expired", "other-store-key")
 ROLES = (ADMIN, ANALYST, STAFF, DEVICE)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 from typer.testing import CliRunner
 
@@ -193,3 +195,41 @@ def test_score_command(engine: Engine, db_url: str, tmp_path: Path) -> None:
     assert body["as_of"].startswith(AS_OF.strftime("%Y-%m-%d"))
     assert body["customers"] > 250
     assert {m["kind"] for m in body["models"]} == {"clv", "churn", "rfm", "clusters"}
+
+
+def test_segment_api_and_profile(
+    client: TestClient,
+    login: Callable[[str], dict[str, str]],
+    engine: Engine,
+    scored: pd.DataFrame,
+) -> None:
+    analyst = login("analyst")
+    body = client.get("/v1/segments", headers=analyst).json()
+    assert body["count"] == len(body["data"]) > 2
+    biggest = max(body["data"], key=lambda s: s["customers"])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 40, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"/v1/segments/{biggest['id']}/members", params=params, headers=analyst)
+        assert page.status_code == 200, page.text
+        seen += [m["customer_id"] for m in page.json()["data"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == biggest["customers"]
+    assert seen == sorted(seen)
+    assert client.get("/v1/segments/rfm:nobody/members", headers=analyst).status_code == 404
+    assert (
+        client.get(
+            f"/v1/segments/{biggest['id']}/members", params={"limit": 0}, headers=analyst
+        ).status_code
+        == 422
+    )
+    profile = client.get(f"/v1/customers/{seen[0]}", headers=analyst)
+    assert profile.status_code == 200, profile.text
+    predictions = profile.json()["predictions"]
+    assert predictions is not None and 0 <= predictions["churn_risk"] <= 1
+    assert biggest["id"] in {s["id"] for s in predictions["segments"]}
+    unscored = client.get(f"/v1/customers/{NO_CONSENT}", headers=analyst)
+    assert unscored.status_code == 200 and unscored.json()["predictions"] is None

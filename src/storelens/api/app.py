@@ -28,6 +28,7 @@ from storelens.api.routers import (
     ops,
     privacy,
     products,
+    segments,
     stores,
     system,
 )
@@ -65,6 +66,22 @@ def alert_message(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
 
 
+def _rescore_now(engine: Engine, settings: Settings) -> None:
+    """The scheduled scoring run (``STORELENS_PREDICT_RESCORE_EVERY_S``), as of now."""
+    from datetime import UTC, datetime
+
+    from storelens.predict.store import rescore
+
+    rescore(
+        engine,
+        datetime.now(UTC),
+        window_days=settings.predict_churn_window_days,
+        clv_months=settings.predict_clv_months,
+        monthly_discount=settings.predict_monthly_discount,
+        seeds=settings.predict_segment_seeds,
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -92,6 +109,8 @@ def create_app(
             retention_days=settings.raw_tracking_retention_days,
             projections=default_projections(on_alerts=deliver),
             identity_every_s=settings.identity_resolve_every_s or None,
+            rescore_every_s=settings.predict_rescore_every_s or None,
+            rescore=lambda: _rescore_now(engine, settings),
         )
         if run_projections
         else None
@@ -152,7 +171,18 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     install_error_handlers(app)
-    for module in (system, auth, events, stores, ops, products, customers, audit, deadletters):
+    for module in (
+        system,
+        auth,
+        events,
+        stores,
+        ops,
+        products,
+        customers,
+        segments,
+        audit,
+        deadletters,
+    ):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure
 
