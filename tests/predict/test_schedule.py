@@ -13,7 +13,7 @@ from storelens.storage.eventlog import EventLog
 
 
 def test_off_by_default() -> None:
-    assert Settings(env="test").predict_rescore_every_s == 0.0
+    assert Settings.model_fields["predict_rescore_every_s"].default == 0.0
 
 
 def test_due_after_its_interval_and_failures_are_logged(
