@@ -82,6 +82,8 @@ class ChurnClassifier:
     """A calibrated classifier and what it was trained on (for the model registry)."""
 
     model: Any
+    columns: tuple[str, ...]
+    """Features used: those with at least one value in training (no channel data: none)."""
     cutoff: datetime
     window_days: int
     calibration: Calibration
@@ -90,7 +92,7 @@ class ChurnClassifier:
 
     def predict(self, features: pd.DataFrame) -> Array:
         """P(no purchase in the window) for each row of :func:`customer_features` output."""
-        proba = self.model.predict_proba(features[list(FEATURE_COLUMNS)].astype("float64"))
+        proba = self.model.predict_proba(features[list(self.columns)].astype("float64"))
         result: Array = np.asarray(proba[:, 1], dtype=np.float64)
         return result
 
@@ -101,7 +103,7 @@ class ChurnClassifier:
             "calibration": self.calibration,
             "customers": self.customers,
             "churn_rate": round(self.churn_rate, 4),
-            "features": list(FEATURE_COLUMNS),
+            "features": list(self.columns),
         }
 
 
@@ -140,11 +142,13 @@ def fit_churn_classifier(
         l2_regularization=1.0,
         random_state=seed,
     )
+    columns = tuple(c for c in FEATURE_COLUMNS if features[c].notna().any())
     model = CalibratedClassifierCV(booster, method=calibration, cv=_FOLDS)
     with threadpool_limits(limits=threads):
-        model.fit(features[list(FEATURE_COLUMNS)].astype("float64"), y)
+        model.fit(features[list(columns)].astype("float64"), y)
     return ChurnClassifier(
         model=model,
+        columns=columns,
         cutoff=cutoff,
         window_days=window_days,
         calibration=calibration,

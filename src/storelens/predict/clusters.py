@@ -149,6 +149,9 @@ def _describe(features: pd.DataFrame, members: Any, scaled: Any, mask: Any) -> t
         if abs(z[j]) < _NOTABLE_Z and traits:
             break
         column = CLUSTER_FEATURES[j]
+        if column == "interpurchase_days" and float(members["orders"].median()) <= 1:
+            traits.append("most have ordered only once")
+            continue
         value = float(members[column].median()) if members[column].notna().any() else 0.0
         store = float(features[column].median()) if features[column].notna().any() else 0.0
         traits.append(_phrase(column, value, store, float(z[j])))
