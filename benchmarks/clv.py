@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
+from storelens.predict.challenger import challenge
 from storelens.predict.churn import churn_report, p_no_purchase
 from storelens.predict.clv import (
     BgNbdParams,
@@ -68,6 +69,8 @@ def cdnow(which: Literal["sample", "full"]) -> dict[str, Any]:
     purchases = expected_purchases(bg, weeks, x, t_x, big_t)
     spend = purchases * expected_spend(gg, x, monetary)
     scored = time.perf_counter()
+    ours = challenge(tx, summary, CALIBRATION_END, HOLDOUT_END, tolerance_pct=5.0)
+    challenged = time.perf_counter()
     churn = churn_report(
         p_no_purchase(bg, weeks, x, t_x, big_t), summary["purchases"].to_numpy() == 0
     )
@@ -80,6 +83,11 @@ def cdnow(which: Literal["sample", "full"]) -> dict[str, Any]:
             purchases, summary["purchases"].to_numpy(np.float64)
         ).as_dict(),
         "holdout_spend": holdout_error(spend, summary["spend"].to_numpy(np.float64)).as_dict(),
+        "storelens": {
+            **holdout_error(ours.predicted, summary["purchases"].to_numpy(np.float64)).as_dict(),
+            **ours.as_json(),
+            "seconds": round(challenged - scored, 2),
+        },
         "churn_no_holdout_purchase": churn.as_json(),
         "seconds": {
             "load": round(loaded - started, 3),
@@ -167,6 +175,14 @@ def main() -> None:
             f"{h['mae']:.3f}",
         )
     console.print(table)
+    for which, f in figures.items():
+        s = f["storelens"]
+        console.print(
+            f"{which}: storelens chose {s['model']} on the validation window; holdout "
+            f"{s['predicted']:.0f} / {s['actual']:.0f} ({s['aggregate_error_pct']:+.2f} %), "
+            f"MAE {s['mae']:.3f}",
+            highlight=False,
+        )
     console.print(
         f"scoring {scoring['customers']:,} customers: {scoring['seconds_total']} s "
         f"({scoring['seconds_purchases_alive_spend']} s purchases, P(alive), spend; "
