@@ -134,7 +134,7 @@ def test_export_then_erase_leaves_no_trace(
     stores = body["stores"]
     assert sorted(stores) == sorted([
         "audit", "consent", "dead_letters", "event_log", "identity_resolution", "log_files",
-        "orders", "profile", "source_records"])  # fmt: skip
+        "orders", "predictions", "profile", "source_records"])  # fmt: skip
     assert sorted(r["source_system"] for r in stores["source_records"]) == [
         "crm", "loyalty", "webshop"]  # fmt: skip
     assert [(o["order_id"], o["total"]) for o in stores["orders"]] == [("o-1", 10.0)]
