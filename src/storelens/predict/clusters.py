@@ -53,6 +53,7 @@ _SILHOUETTE_SAMPLE = 2000  # silhouette is quadratic; a sample of 2,000 is withi
 _TREND_DAYS = 90
 _NOTABLE_Z = 0.25
 _SILHOUETTE_TIE = 0.01
+_NEW_REVENUE_PCT = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,9 +261,12 @@ def _cluster(
         traits = _describe(features, members, scaled, mask)
         share = float(members["monetary"].sum()) / total if total > 0 else 0.0
         trend = _trend(orders, members.index, as_of)
-        trend_text = (
-            "" if trend is None else f"; revenue {trend:+.0f} % on the previous {_TREND_DAYS} days"
-        )
+        if trend is None:
+            trend_text = ""
+        elif trend > _NEW_REVENUE_PCT:  # a percentage of almost nothing says nothing
+            trend_text = f"; revenue mostly new in the last {_TREND_DAYS} days"
+        else:
+            trend_text = f"; revenue {trend:+.0f} % on the previous {_TREND_DAYS} days"
         clusters.append(
             Cluster(
                 id=f"cluster-{c + 1}",
