@@ -153,6 +153,22 @@ class Settings(BaseSettings):
     """The longest period a dashboard page or its JSON answers (a longer one is a 422)."""
     web_view_cache_size: int = Field(default=32, ge=0, le=1024)
     """Floor and Operations views kept for reuse until new events arrive (0: none)."""
+    # Predictive analytics (issue 14).
+    predict_rescore_every_s: float = Field(default=0.0, ge=0)
+    """How often the server re-scores every consenting customer (lifetime value, churn
+    risk, segments); 0 (the default) leaves it to ``storelens predict score``."""
+    predict_validation_tolerance_pct: float = Field(default=5.0, gt=0, le=100)
+    """A challenger to BG/NBD must predict the validation window's total within this
+    many percent to be chosen; among those, the lowest per-customer error wins."""
+    predict_clv_months: int = Field(default=12, gt=0, le=120)
+    """Horizon of the stored lifetime value, in months."""
+    predict_monthly_discount: float = Field(default=0.01, ge=0, lt=1)
+    """Monthly discount rate of the stored lifetime value."""
+    predict_churn_window_days: int = Field(default=90, gt=0, le=730)
+    """Churned means no purchase in this many days after the cut-off (the classifier's
+    outcome window)."""
+    predict_segment_seeds: int = Field(default=5, ge=2, le=50)
+    """KMeans seeds compared for the stability (adjusted Rand index) of the clustering."""
 
     @classmethod
     def settings_customise_sources(

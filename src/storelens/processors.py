@@ -172,6 +172,8 @@ class ProjectionLoop:
         retention_days: int | None = None,
         projections: Sequence[Projection] | None = None,
         identity_every_s: float | None = None,
+        rescore_every_s: float | None = None,
+        rescore: Callable[[], None] | None = None,
         *,
         batch: int = 5000,
         now: Clock = _utcnow,
@@ -181,6 +183,8 @@ class ProjectionLoop:
         self.event_log, self.interval, self.batch = event_log, interval, batch
         self.identity_every_s = identity_every_s
         self._last_identity = time.monotonic()
+        self.rescore_every_s, self._rescore = rescore_every_s, rescore
+        self._last_rescore = time.monotonic()
         self.projections = list(projections or default_projections())
         self.retention_days = retention_days
         self.now = now
@@ -317,7 +321,28 @@ class ProjectionLoop:
             ):
                 self._last_identity = time.monotonic()
                 self._link_new_customers()
+            if self.rescore_due():
+                self._last_rescore = time.monotonic()
+                self._rescore_customers()
             self._wake.wait(self.interval)
+
+    def rescore_due(self) -> bool:
+        """Whether the scheduled scoring run (predictive analytics) is due; off when unset."""
+        return bool(
+            self.rescore_every_s
+            and self._rescore is not None
+            and time.monotonic() - self._last_rescore > self.rescore_every_s
+        )
+
+    def _rescore_customers(self) -> None:
+        if self._rescore is None:
+            return
+        try:
+            self._rescore()
+        except ImportError:  # the predict extra is not installed: nothing to score with
+            log.info("scoring skipped: the 'predict' extra is not installed")
+        except Exception:
+            log.exception("scheduled customer scoring failed")
 
     def _link_new_customers(self) -> None:
         """Incremental identity resolution when new records wait and a model is trained."""

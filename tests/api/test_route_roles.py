@@ -66,6 +66,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("GET", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("DELETE", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
+    ("GET", "/v1/segments"): ANALYSTS,
+    ("GET", "/v1/segments/{segment_id}/members"): ANALYSTS,
     ("GET", "/v1/audit"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
     ("POST", "/v1/notices"): frozenset({ADMIN, STAFF, DEVICE}),
@@ -81,6 +83,7 @@ PATH_VALUES = {
     "customer_id": "C-nobody",
     "table": "zones",
     "notice_id": "n-nobody",
+    "segment_id": "rfm:champions",
 }
 BAD_CREDENTIALS = ("none", "forged", "expired", "other-store-key")
 ROLES = (ADMIN, ANALYST, STAFF, DEVICE)

@@ -48,6 +48,13 @@ def test_json_reports_the_classic_model_on_cdnow(cdnow_csv: Path) -> None:
     )
     assert bg["mae"] == 0.7855
     assert bg["spend"]["actual"] == 70976.39
+    ours = body["storelens"]
+    assert {"predicted", "actual", "aggregate_error_pct", "mae", "model"} <= set(ours)
+    assert ours["actual"] == 1882.0
+    # Chosen on the validation window: none of the challengers is within 5 % there, so
+    # storelens keeps BG/NBD on the sample (the targets are missed; README says so).
+    assert ours["model"] == "bgnbd"
+    assert ours["validation_window"]["from"] == "1997-07-02"
 
 
 def test_tables_show_parameters_and_errors(cdnow_csv: Path) -> None:
@@ -55,6 +62,7 @@ def test_tables_show_parameters_and_errors(cdnow_csv: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "0.243, 4.414" in result.output
     assert "-12.1 %" in result.output
+    assert "storelens (bgnbd)" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize(

@@ -148,7 +148,8 @@ def test_export_then_erase_leaves_no_trace(
     stores = body["stores"]
     assert sorted(stores) == sorted([
         "audit", "consent", "dead_letters", "event_log", "faces", "identity_resolution",
-        "log_files", "orders", "profile", "source_records", "staff_notices"])  # fmt: skip
+        "log_files", "orders", "predictions", "profile", "source_records",
+        "staff_notices"])  # fmt: skip
     assert [(n["store_id"], n["trigger"]) for n in stores["staff_notices"]] == [
         ("cafe-01", "loyalty_scan")]  # fmt: skip
     assert sorted(r["source_system"] for r in stores["source_records"]) == [

@@ -30,6 +30,8 @@ PERSONAL_TABLES = {
     "customers", "orders", "order_lines", "consent_records", "events", "audit_log",
     "dead_letters", "customer_aliases", "identity_changes", "identity_decisions",
     "identity_runs", "identity_models", "face_consents", "face_embeddings",
+    "customer_features", "customer_scores",
+    "segment_members",
 }  # fmt: skip
 """Tables that hold data about a customer; a new one must be added here and registered."""
 

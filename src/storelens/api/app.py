@@ -32,6 +32,7 @@ from storelens.api.routers import (
     ops,
     privacy,
     products,
+    segments,
     staff_app,
     stores,
     system,
@@ -69,6 +70,22 @@ class _MetricsMiddleware:
 def alert_message(row: dict[str, Any]) -> dict[str, Any]:
     """An alert row as JSON-ready data for devices and webhooks."""
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
+
+
+def _rescore_now(engine: Engine, settings: Settings) -> None:
+    """The scheduled scoring run (``STORELENS_PREDICT_RESCORE_EVERY_S``), as of now."""
+    from datetime import UTC, datetime
+
+    from storelens.predict.store import rescore
+
+    rescore(
+        engine,
+        datetime.now(UTC),
+        window_days=settings.predict_churn_window_days,
+        clv_months=settings.predict_clv_months,
+        monthly_discount=settings.predict_monthly_discount,
+        seeds=settings.predict_segment_seeds,
+    )
 
 
 def create_app(
@@ -125,6 +142,8 @@ def create_app(
             retention_days=settings.raw_tracking_retention_days,
             projections=default_projections(on_alerts=deliver),
             identity_every_s=settings.identity_resolve_every_s or None,
+            rescore_every_s=settings.predict_rescore_every_s or None,
+            rescore=lambda: _rescore_now(engine, settings),
         )
         if run_projections
         else None
@@ -201,6 +220,7 @@ def create_app(
         exports,
         products,
         customers,
+        segments,
         audit,
         deadletters,
     ):

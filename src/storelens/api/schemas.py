@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from storelens.accounts import Role
+from storelens.api.predict_schemas import CustomerPrediction
 from storelens.catalogue import ProductRecord
 
 __all__ = [
@@ -247,6 +248,11 @@ class CustomerProfile(BaseModel):
     known_ids: list[str]
     as_of: datetime | None = Field(description="time of the newest record, order or web event")
     computed_at: datetime
+    predictions: CustomerPrediction | None = Field(
+        default=None,
+        description="CLV, P(alive), churn risk and segments from the latest scoring run; "
+        "absent until scored, and never without analytics consent",
+    )
 
 
 class UnmergeRequest(BaseModel):

@@ -67,7 +67,11 @@ def eval_clv(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma up to the calibration end and score the holdout against it."""
+    """Fit up to the calibration end and score the holdout: storelens's model beside BG/NBD.
+
+    storelens's model is the best of BG/NBD, Pareto/NBD and a boosted BG/NBD on a
+    validation window cut from the end of the calibration period (never the holdout).
+    """
     try:
         from storelens.predict.clv import FitError
         from storelens.predict.evaluate import PERIOD_CONVENTION, evaluate_clv
@@ -81,7 +85,12 @@ def eval_clv(
     cal_end, hold_end = _day(calibration_end), _day(holdout_end)
     try:
         check_window(cal_end, hold_end)  # before reading a large file
-        result = evaluate_clv(read_transactions(transactions), cal_end, hold_end)
+        from storelens.config import get_settings
+
+        tolerance = get_settings().predict_validation_tolerance_pct
+        result = evaluate_clv(
+            read_transactions(transactions), cal_end, hold_end, challenge_with=tolerance
+        )
     except (TransactionFileError, FitError, MissingExtra) as exc:
         raise _fail(str(exc)) from exc
     if as_json:
@@ -104,6 +113,21 @@ def eval_clv(
             ],
         )
     )
+    if result.challenger is not None and result.challenger_purchases is not None:
+        ours, classic = result.challenger_purchases, result.purchases
+        side = Table(
+            title=f"holdout repeat purchases: storelens ({result.challenger.winner}) vs BG/NBD"
+        )
+        for col in ("", "storelens", "BG/NBD"):
+            side.add_column(col, justify="right")
+        side.add_row("customers", f"{result.customers:,}", f"{result.customers:,}")
+        side.add_row("predicted", f"{ours.predicted:,.1f}", f"{classic.predicted:,.1f}")
+        side.add_row("actual", f"{ours.actual:,.1f}", f"{classic.actual:,.1f}")
+        side.add_row(
+            "aggregate error", _pct(ours.aggregate_error_pct), _pct(classic.aggregate_error_pct)
+        )
+        side.add_row("per-customer MAE", f"{ours.mae:.3f}", f"{classic.mae:.3f}")
+        console.print(side)
     for title, err in (
         ("holdout repeat purchases", result.purchases),
         ("holdout spend", result.spend),
@@ -119,3 +143,79 @@ def eval_clv(
                 ],
             )
         )
+
+
+@predict_app.command("score")
+def score(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+            help="score as of this moment (UTC; default now): nothing at or after it counts",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="STORELENS_DATABASE_URL",
+            help="SQLAlchemy URL; default sqlite:///./storelens.db",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False,
+) -> None:
+    """Re-score every customer with analytics consent: features, CLV, churn risk, segments.
+
+    The snapshot is replaced as a whole: a customer who withdrew consent has no score
+    afterwards. Models are kept in the registry with their data window and metrics.
+    """
+    from datetime import UTC
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from storelens.storage.command_line import open_database_or_exit
+
+    engine, settings = open_database_or_exit(database_url)
+    when = as_of.replace(tzinfo=UTC) if as_of else datetime.now(UTC)
+    try:
+        from storelens.predict.store import rescore
+    except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
+        raise _fail(str(exc)) from exc
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), transient=True, disable=as_json
+    ) as progress:
+        progress.add_task(f"scoring customers as of {when.isoformat()}", total=None)
+        run = rescore(
+            engine,
+            when,
+            window_days=settings.predict_churn_window_days,
+            clv_months=settings.predict_clv_months,
+            monthly_discount=settings.predict_monthly_discount,
+            seeds=settings.predict_segment_seeds,
+        )
+    summary = {
+        "as_of": run.as_of.isoformat(),
+        "version": run.version,
+        "customers": len(run.scores),
+        "segments": [
+            {"id": s.id, "customers": s.customers, "revenue_share": round(s.revenue_share, 4)}
+            for s in run.segments
+        ],
+        "models": [{"kind": m.kind, "metrics": m.metrics} for m in run.models],
+    }
+    if as_json:
+        typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console(width=120)
+    console.print(
+        f"scored {summary['customers']} consenting customers as of {summary['as_of']} "
+        f"(version {run.version})",
+        highlight=False,
+    )
+    table = Table(title="segments")
+    for col in ("segment", "customers", "revenue share"):
+        table.add_column(col, justify="right" if col != "segment" else "left")
+    for s in run.segments:
+        table.add_row(s.id, f"{s.customers:,}", f"{100 * s.revenue_share:.0f} %")
+    console.print(table)

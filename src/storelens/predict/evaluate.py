@@ -16,8 +16,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
+from storelens.predict.accuracy import HoldoutError, holdout_error
 from storelens.predict.clv import (
     BgNbdParams,
     GammaGammaParams,
@@ -31,42 +31,11 @@ from storelens.predict.summary import DAYS_PER_PERIOD, summarise
 if TYPE_CHECKING:
     import pandas as pd
 
+    from storelens.predict.challenger import Challenge
+
 __all__ = ["PERIOD_CONVENTION", "ClvEvaluation", "HoldoutError", "evaluate_clv", "holdout_error"]
 
 PERIOD_CONVENTION = "weeks of 7 days; purchases counted once per customer per day"
-
-
-@dataclass(frozen=True, slots=True)
-class HoldoutError:
-    """Predicted against actual over the holdout, in total and per customer."""
-
-    predicted: float
-    actual: float
-    aggregate_error_pct: float | None  # None when nothing actually happened
-    mae: float
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {
-            "predicted": round(self.predicted, 3),
-            "actual": round(self.actual, 3),
-            "aggregate_error_pct": (
-                None if self.aggregate_error_pct is None else round(self.aggregate_error_pct, 2)
-            ),
-            "mae": round(self.mae, 4),
-        }
-
-
-def holdout_error(
-    predicted: npt.NDArray[np.float64], actual: npt.NDArray[np.float64]
-) -> HoldoutError:
-    total_pred, total_act = float(predicted.sum()), float(actual.sum())
-    pct = None if total_act == 0 else 100.0 * (total_pred - total_act) / total_act
-    return HoldoutError(
-        predicted=total_pred,
-        actual=total_act,
-        aggregate_error_pct=pct,
-        mae=float(np.abs(predicted - actual).mean()),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +51,15 @@ class ClvEvaluation:
     gamma_gamma: GammaGammaParams
     purchases: HoldoutError
     spend: HoldoutError
+    challenger: Challenge | None = None
+    challenger_purchases: HoldoutError | None = None
 
     def as_json(self) -> dict[str, Any]:
+        storelens: dict[str, Any] = {}
+        if self.challenger is not None and self.challenger_purchases is not None:
+            storelens = {**self.challenger_purchases.as_dict(), **self.challenger.as_json()}
         return {
+            "storelens": storelens,
             "calibration_end": self.calibration_end.isoformat(),
             "holdout_end": self.holdout_end.isoformat(),
             "period": PERIOD_CONVENTION,
@@ -100,11 +75,19 @@ class ClvEvaluation:
         }
 
 
-def evaluate_clv(tx: pd.DataFrame, calibration_end: date, holdout_end: date) -> ClvEvaluation:
+def evaluate_clv(
+    tx: pd.DataFrame,
+    calibration_end: date,
+    holdout_end: date,
+    *,
+    challenge_with: float | None = None,
+) -> ClvEvaluation:
     """Fit BG/NBD and Gamma-Gamma to the calibration end, then score the holdout after it.
 
     Predicted holdout spend is expected purchases times the Gamma-Gamma expected spend
-    per purchase; actual spend is what the customer paid in the holdout.
+    per purchase; actual spend is what the customer paid in the holdout. With
+    ``challenge_with`` (a validation tolerance in %), storelens's challenger
+    (:mod:`storelens.predict.challenger`) is chosen and scored beside the classic model.
     """
     summary = summarise(tx, calibration_end, holdout_end)
     bg = fit_bgnbd(summary)
@@ -116,6 +99,14 @@ def evaluate_clv(tx: pd.DataFrame, calibration_end: date, holdout_end: date) -> 
     monetary = summary["monetary"].to_numpy(np.float64)
     purchases = expected_purchases(bg, weeks, x, t_x, big_t)
     spend = purchases * expected_spend(gg, x, monetary)
+    actual = summary["purchases"].to_numpy(np.float64)
+    challenger = None
+    if challenge_with is not None:
+        from storelens.predict.challenger import challenge
+
+        challenger = challenge(
+            tx, summary, calibration_end, holdout_end, tolerance_pct=challenge_with
+        )
     return ClvEvaluation(
         calibration_end=calibration_end,
         holdout_end=holdout_end,
@@ -124,6 +115,10 @@ def evaluate_clv(tx: pd.DataFrame, calibration_end: date, holdout_end: date) -> 
         holdout_weeks=weeks,
         bgnbd=bg,
         gamma_gamma=gg,
-        purchases=holdout_error(purchases, summary["purchases"].to_numpy(np.float64)),
+        purchases=holdout_error(purchases, actual),
         spend=holdout_error(spend, summary["spend"].to_numpy(np.float64)),
+        challenger=challenger,
+        challenger_purchases=(
+            None if challenger is None else holdout_error(challenger.predicted, actual)
+        ),
     )

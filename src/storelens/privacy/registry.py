@@ -55,6 +55,7 @@ PROVIDERS: tuple[str, ...] = (
     "storelens.privacy.spine",  # the event log, audit rows, dead letters, log files
     "storelens.staff.notices",  # staff notices about a member (who, where, outcome)
     "storelens.recognition.store",  # biometric consents and sealed face embeddings
+    "storelens.predict.store",  # computed features, scores, segment memberships
 )
 """Modules that register personal stores when imported; a new store's module goes here."""
 

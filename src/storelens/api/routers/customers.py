@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWindow, Offset
 from storelens.api.errors import error_responses
+from storelens.api.predict_schemas import CustomerPrediction
 from storelens.api.records import IMPORT_RESPONSES, RECORDS_BODY, read_records, report
 from storelens.api.schemas import (
     ConsentPublic,
@@ -25,6 +26,7 @@ from storelens.cdp.records import customer_events, search_customers
 from storelens.cdp.resolution import canonical_id, unmerge
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import IngestReport, ingest_items
+from storelens.predict.store import customer_prediction
 from storelens.privacy import audit
 from storelens.processors import catch_up
 
@@ -105,6 +107,9 @@ def get_customer(
     """
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
+        prediction = (
+            None if profile is None else customer_prediction(conn, list(profile["known_ids"]))
+        )
         audit.record(  # a miss is audited too: probing for a person is a read
             conn,
             principal.actor,
@@ -128,6 +133,9 @@ def get_customer(
             ],
             "total_spent": round(sum(o.total for o in orders), 2),
             "order_count": len(orders),
+            "predictions": None
+            if prediction is None
+            else CustomerPrediction.model_validate(prediction),
         }
     )
 

@@ -1,0 +1,330 @@
+"""The I/O half of predictive analytics: consent in, scores out, and the reads that show them.
+
+A scoring run replaces the whole snapshot (features, scores, segments, memberships) in
+one transaction, so a customer who withdrew analytics consent since the last run simply
+has no row afterwards, and readers never see half a run. The model registry
+(``predict_models``) keeps every run's models with their data window, parameters and
+metrics; it holds no customer data.
+
+Features, scores and memberships carry the customer id, so they are registered with the
+privacy registry: export lists them, erasure deletes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.storage.tables import (
+    consent_records,
+    customer_features,
+    customer_scores,
+    predict_models,
+    segment_members,
+    segments,
+)
+
+if TYPE_CHECKING:
+    from storelens.predict.scoring import ScoreRun
+
+__all__ = [
+    "ANALYTICS",
+    "SegmentPage",
+    "consenting_customers",
+    "customer_prediction",
+    "customers_overview",
+    "list_segments",
+    "rescore",
+    "segment_page",
+    "write_run",
+]
+
+ANALYTICS = "analytics"
+_CLV_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+_CHUNK = 5000
+
+
+def consenting_customers(conn: Connection) -> set[str]:
+    """Subjects whose latest analytics decision (by event time) is a grant."""
+    rows = conn.execute(
+        select(consent_records.c.subject, consent_records.c.granted)
+        .where(consent_records.c.purpose == ANALYTICS)
+        .order_by(consent_records.c.ts, consent_records.c.id)
+    ).all()
+    latest: dict[str, bool] = {}
+    for subject, granted in rows:
+        latest[subject] = bool(granted)
+    return {s for s, granted in latest.items() if granted}
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + _CHUNK] for i in range(0, len(rows), _CHUNK)]
+
+
+def write_run(conn: Connection, run: ScoreRun) -> int:
+    """Replace the snapshot with ``run`` and add its models to the registry; customers written."""
+    for table in (segment_members, segments, customer_scores, customer_features):
+        conn.execute(delete(table))
+    feature_rows = [
+        {
+            "customer_id": str(cid),
+            "as_of": run.as_of,
+            "model_version": run.version,
+            "features": {k: _number(v) for k, v in row.items()},
+        }
+        for cid, row in run.features.iterrows()
+    ]
+    score_rows = [
+        {
+            "customer_id": str(cid),
+            "as_of": run.as_of,
+            "model_version": run.version,
+            "expected_purchases": _number(row["expected_purchases"]),
+            "p_alive": _number(row["p_alive"]),
+            "churn_risk": _number(row["churn_risk"]),
+            "clv": _number(row["clv"]),
+            "rfm": str(row["rfm"]),
+            "rfm_segment": str(row["rfm_segment"]),
+            "cluster": None
+            if row["cluster"] is None or row["cluster"] != row["cluster"]
+            else str(row["cluster"]),
+        }
+        for cid, row in run.scores.astype(object).iterrows()
+    ]
+    for chunk in _chunks(feature_rows):
+        conn.execute(insert(customer_features), chunk)
+    for chunk in _chunks(score_rows):
+        conn.execute(insert(customer_scores), chunk)
+    if run.segments:
+        conn.execute(
+            insert(segments),
+            [
+                {
+                    "id": s.id,
+                    "kind": s.kind,
+                    "name": s.name,
+                    "description": s.description,
+                    "customers": s.customers,
+                    "revenue_share": s.revenue_share,
+                    "revenue_trend_pct": s.revenue_trend_pct,
+                    "as_of": run.as_of,
+                    "model_version": run.version,
+                }
+                for s in run.segments
+            ],
+        )
+        members = [{"segment_id": s.id, "customer_id": m} for s in run.segments for m in s.members]
+        for chunk in _chunks(members):
+            conn.execute(insert(segment_members), chunk)
+    conn.execute(delete(predict_models).where(predict_models.c.version == run.version))
+    if run.models:
+        conn.execute(
+            insert(predict_models),
+            [
+                {
+                    "version": run.version,
+                    "kind": m.kind,
+                    "data_from": run.data_from,
+                    "data_to": run.as_of,
+                    "params": plain(m.params),
+                    "metrics": plain(m.metrics),
+                }
+                for m in run.models
+            ],
+        )
+    return len(score_rows)
+
+
+def rescore(
+    engine: Engine,
+    as_of: datetime,
+    *,
+    window_days: int,
+    clv_months: int,
+    monthly_discount: float,
+    seeds: int,
+    threads: int | None = None,
+) -> ScoreRun:
+    """Read orders and consent, score, and write the snapshot (one transaction to write)."""
+    from storelens.predict.features import orders_frame
+    from storelens.predict.scoring import score_customers
+
+    with engine.connect() as conn:
+        consenting = consenting_customers(conn)
+        orders = orders_frame(conn, as_of)
+    run = score_customers(
+        orders,
+        as_of,
+        consenting,
+        window_days=window_days,
+        clv_months=clv_months,
+        monthly_discount=monthly_discount,
+        seeds=seeds,
+        threads=threads,
+    )
+    with engine.begin() as conn:
+        write_run(conn, run)
+    return run
+
+
+def customer_prediction(conn: Connection, ids: list[str]) -> dict[str, Any] | None:
+    """A customer's latest scores and segments (any of their ids), or None if unscored."""
+    row = conn.execute(
+        select(customer_scores).where(customer_scores.c.customer_id.in_(ids)).limit(1)
+    ).first()
+    if row is None:
+        return None
+    names = conn.execute(
+        select(segments.c.id, segments.c.name, segments.c.kind, segments.c.description)
+        .join(segment_members, segment_members.c.segment_id == segments.c.id)
+        .where(segment_members.c.customer_id == row.customer_id)
+        .order_by(segments.c.kind.desc(), segments.c.id)
+    ).all()
+    return {
+        "as_of": row.as_of,
+        "model_version": row.model_version,
+        "clv": row.clv,
+        "expected_purchases": row.expected_purchases,
+        "p_alive": row.p_alive,
+        "churn_risk": row.churn_risk,
+        "rfm": row.rfm,
+        "segments": [dict(n._mapping) for n in names],
+    }
+
+
+def list_segments(conn: Connection) -> list[dict[str, Any]]:
+    """Every segment of the latest run: RFM first, then clusters by size."""
+    rows = conn.execute(
+        select(segments).order_by(
+            segments.c.kind.desc(), segments.c.customers.desc(), segments.c.id
+        )
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPage:
+    members: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def segment_page(conn: Connection, segment_id: str, cursor: str | None, limit: int) -> SegmentPage:
+    """Members after ``cursor`` (a customer id) in id order, with their scores."""
+    stmt = (
+        select(
+            segment_members.c.customer_id,
+            customer_scores.c.clv,
+            customer_scores.c.churn_risk,
+            customer_scores.c.p_alive,
+            customer_scores.c.rfm,
+        )
+        .join(
+            customer_scores,
+            customer_scores.c.customer_id == segment_members.c.customer_id,
+            isouter=True,
+        )
+        .where(segment_members.c.segment_id == segment_id)
+        .order_by(segment_members.c.customer_id)
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        stmt = stmt.where(segment_members.c.customer_id > cursor)
+    rows = [dict(r._mapping) for r in conn.execute(stmt).all()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return SegmentPage(rows, rows[-1]["customer_id"] if more and rows else None)
+
+
+def customers_overview(conn: Connection) -> dict[str, Any]:
+    """What the dashboard's Customers page shows: segment sizes and value, the CLV
+    distribution, and churn risk by segment (mean and share above 0.5)."""
+    seg = list_segments(conn)
+    clvs = sorted(float(v) for (v,) in conn.execute(select(customer_scores.c.clv)) if v is not None)
+    quantiles = (
+        {f"p{int(q * 100)}": clvs[min(len(clvs) - 1, int(q * len(clvs)))] for q in _CLV_QUANTILES}
+        if clvs
+        else {}
+    )
+    risk = conn.execute(
+        select(
+            segment_members.c.segment_id,
+            func.count(),
+            func.avg(customer_scores.c.churn_risk),
+            func.sum(customer_scores.c.clv),
+        )
+        .join(customer_scores, customer_scores.c.customer_id == segment_members.c.customer_id)
+        .group_by(segment_members.c.segment_id)
+    ).all()
+    by_segment = {
+        r[0]: {"customers": int(r[1]), "mean_churn_risk": _number(r[2]), "total_clv": _number(r[3])}
+        for r in risk
+    }
+    return {
+        "segments": [
+            {
+                "id": s["id"],
+                "kind": s["kind"],
+                "name": s["name"],
+                "customers": s["customers"],
+                "revenue_share": s["revenue_share"],
+                "revenue_trend_pct": s["revenue_trend_pct"],
+                **{k: v for k, v in by_segment.get(s["id"], {}).items() if k != "customers"},
+            }
+            for s in seg
+        ],
+        "clv": {
+            "customers": len(clvs),
+            "mean": sum(clvs) / len(clvs) if clvs else None,
+            "quantiles": quantiles,
+        },
+    }
+
+
+def _export(req: SubjectRequest) -> list[dict[str, Any]]:
+    """The person's computed features, scores and segment memberships."""
+    ids = list(req.subject.ids)
+    out: list[dict[str, Any]] = []
+    for table, column in (
+        (customer_features, customer_features.c.customer_id),
+        (customer_scores, customer_scores.c.customer_id),
+        (segment_members, segment_members.c.customer_id),
+    ):
+        out += [
+            {"table": table.name, **plain(r)}
+            for r in req.conn.execute(select(table).where(column.in_(ids)))
+        ]
+    return out
+
+
+def _erase(req: SubjectRequest) -> int:
+    ids = list(req.subject.ids)
+    erased = 0
+    for table, column in (
+        (customer_features, customer_features.c.customer_id),
+        (customer_scores, customer_scores.c.customer_id),
+        (segment_members, segment_members.c.customer_id),
+    ):
+        erased += int(req.conn.execute(delete(table).where(column.in_(ids))).rowcount or 0)
+    return erased
+
+
+register(
+    PersonalStore(
+        "predictions",
+        _export,
+        _erase,
+        tables=("customer_features", "customer_scores", "segment_members"),
+    )
+)

@@ -1,0 +1,69 @@
+"""Clustering segments: quality reported, k chosen by silhouette and stability, stable words."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from storelens.predict.clusters import cluster_customers
+from storelens.predict.features import customer_features
+from storelens.sim.lifecycle import LifecycleConfig, simulate_lifecycles, weeks_after
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    orders, truth = simulate_lifecycles(LifecycleConfig(customers=3000, seed=3))
+    as_of = weeks_after(truth.start, 60)
+    return orders, customer_features(orders, as_of), as_of
+
+
+def test_descriptions_are_stable_for_a_fixed_seed(simulated: tuple) -> None:
+    orders, features, as_of = simulated
+    first = cluster_customers(features, orders=orders, as_of=as_of, seed=4, threads=1)
+    again = cluster_customers(features, orders=orders, as_of=as_of, seed=4, threads=1)
+    assert first.as_json() == again.as_json()
+    pd.testing.assert_series_equal(first.membership, again.membership)
+
+
+def test_quality_numbers_are_reported_and_k_follows_the_rule(simulated: tuple) -> None:
+    orders, features, as_of = simulated
+    result = cluster_customers(features, orders=orders, as_of=as_of, threads=1)
+    assert set(result.tried) == set(range(2, 9))
+    for metrics in result.tried.values():
+        assert -1 <= metrics["silhouette"] <= 1
+        assert metrics["davies_bouldin"] > 0
+        assert -1 <= metrics["stability_ari"] <= 1
+    stable = [k for k, m in result.tried.items() if m["stability_ari"] >= 0.8]
+    if stable:
+        top = max(result.tried[k]["silhouette"] for k in stable)
+        assert result.k in stable
+        assert result.silhouette >= top - 0.01
+    else:
+        assert result.stability_ari == max(m["stability_ari"] for m in result.tried.values())
+    # Every customer in exactly one cluster; sizes and revenue shares add up.
+    assert len(result.membership) == len(features)
+    assert sum(c.customers for c in result.clusters) == len(features)
+    assert sum(c.revenue_share for c in result.clusters) == pytest.approx(1.0)
+    assert [c.customers for c in result.clusters] == sorted(
+        (c.customers for c in result.clusters), reverse=True
+    )
+
+
+def test_each_cluster_is_described_by_its_traits(simulated: tuple) -> None:
+    orders, features, as_of = simulated
+    result = cluster_customers(features, orders=orders, as_of=as_of, threads=1)
+    channels = 0
+    for cluster in result.clusters:
+        assert 1 <= len(cluster.traits) <= 3
+        assert cluster.description.startswith(f"{cluster.customers} customers, ")
+        assert "% of revenue" in cluster.description
+        assert cluster.revenue_trend_pct is not None
+        channels += any(t.startswith(("mostly on", "mostly in store")) for t in cluster.traits)
+    # The simulator gives each customer a usual channel: the clusters must find them.
+    assert channels >= 2
+
+
+def test_too_few_customers_refused(simulated: tuple) -> None:
+    _, features, _ = simulated
+    with pytest.raises(ValueError, match="more customers"):
+        cluster_customers(features.head(5), threads=1)
