@@ -35,6 +35,7 @@ from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
 from storelens.instore.cli_insights import insights_command
 from storelens.predict.cli import predict_app  # light: pandas and lifetimes load per command
+from storelens.recommend.cli import recommend_app  # light: scipy and implicit load per command
 from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
 from storelens.processors import run_projections
@@ -65,6 +66,7 @@ app.add_typer(vision_app, name="vision")
 app.add_typer(models_app, name="models")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(predict_app, name="predict")
+app.add_typer(recommend_app, name="recommend")
 app.command("mqtt-bridge")(mqtt_bridge)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")

@@ -210,19 +210,43 @@ def _labels(users: NDArray[np.int64], items: NDArray[np.int64], target: list[Bas
     return y
 
 
+def _cut(history: BasketHistory, cut: int) -> BasketHistory:
+    """Every user's history minus their last ``cut`` baskets (at least one basket left)."""
+    keep = [u for u, b in enumerate(history.baskets) if len(b) > cut]
+    return BasketHistory(
+        users=tuple(history.users[u] for u in keep),
+        items=history.items,
+        baskets=tuple(history.baskets[u][: len(history.baskets[u]) - cut] for u in keep),
+    )
+
+
 def fit_blend(
     history: BasketHistory,
     params: SourceParams,
     attributes: Mapping[str, Sequence[str]] | None = None,
     sources: Sequence[str] = BLENDED_SOURCES,
+    cuts: int = 3,
 ) -> Blend:
-    """Train on ``history`` minus each user's last basket, that basket as the label."""
+    """Train on the training baskets only: for each of the last ``cuts`` baskets of every
+    user, the baskets before it are the input and that basket is the label (more cuts,
+    more examples of how each user's next basket follows their past)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    split = split_last(history)
-    scores = source_scores(split.train, params, attributes, sources)
-    users, items, x, names = candidate_features(split.train, scores)
-    y = _labels(users, items, split.target)
+    xs: list[FloatArray] = []
+    ys: list[FloatArray] = []
+    names: list[str] = []
+    used: tuple[str, ...] = ()
+    for cut in range(cuts):
+        split = split_last(_cut(history, cut))
+        if split.train.n_users == 0:
+            break
+        scores = source_scores(split.train, params, attributes, sources)
+        users, items, x, names = candidate_features(split.train, scores)
+        xs.append(x)
+        ys.append(_labels(users, items, split.target))
+        used = tuple(scores)
+    if not xs:
+        raise ValueError("no user has two training baskets: nothing to learn a blend from")
     model = HistGradientBoostingClassifier(
         max_iter=300,
         learning_rate=0.05,
@@ -234,5 +258,5 @@ def fit_blend(
         n_iter_no_change=20,
         random_state=params.seed,
     )
-    model.fit(x, y)
-    return Blend(model=model, feature_names=tuple(names), sources=tuple(scores))
+    model.fit(np.vstack(xs), np.concatenate(ys))
+    return Blend(model=model, feature_names=tuple(names), sources=used)
