@@ -89,7 +89,11 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=56, help="simulated days (sim)")
     ap.add_argument("--seed", type=int, default=7, help="simulator seed (sim)")
     args = ap.parse_args()
-    users = instacart(args.out) if args.source == "instacart" else simulated(args.out, args.days, args.seed)
+    users = (
+        instacart(args.out)
+        if args.source == "instacart"
+        else simulated(args.out, args.days, args.seed)
+    )
     print(f"{args.out}: {users} users")
 
 

@@ -31,8 +31,11 @@ from storelens.api.routers import (
     stores,
     system,
 )
+from storelens.api.routers import recommendations as recommendations_api
 from storelens.config import Settings
 from storelens.processors import ProjectionLoop, default_projections, projection_health
+from storelens.recommend.candidate_store import candidate_store
+from storelens.recommend.engine import RecommendationEngine
 from storelens.staff.hub import StoreHub
 from storelens.staff.webhook import Webhook
 from storelens.storage.db import create_engine
@@ -86,11 +89,12 @@ def create_app(
         if webhook is not None:
             webhook.publish(messages)
 
+    recommendations = RecommendationEngine(engine, settings, candidate_store(settings))
     loop = (
         ProjectionLoop(
             event_log,
             retention_days=settings.raw_tracking_retention_days,
-            projections=default_projections(on_alerts=deliver),
+            projections=default_projections(on_alerts=deliver, recommendations=recommendations),
             identity_every_s=settings.identity_resolve_every_s or None,
         )
         if run_projections
@@ -133,6 +137,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.event_log = event_log
+    app.state.recommendations = recommendations  # candidates in memory or Redis, per settings
     app.state.metrics = ApiMetrics()
     app.state.hub = hub
     app.state.deliver_alerts = deliver  # what the ops processor calls after each commit
@@ -152,7 +157,10 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     install_error_handlers(app)
-    for module in (system, auth, events, stores, ops, products, customers, audit, deadletters):
+    for module in (
+        system, auth, events, stores, ops, products, customers, audit, deadletters,
+        recommendations_api,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure
 

@@ -53,6 +53,7 @@ PROVIDERS: tuple[str, ...] = (
     "storelens.sales",  # orders: kept, pseudonymised
     "storelens.privacy.consent",  # consent history
     "storelens.privacy.spine",  # the event log, audit rows, dead letters, log files
+    "storelens.recommend.evidence",  # impressions, declined items, candidate caches
 )
 """Modules that register personal stores when imported; a new store's module goes here."""
 

@@ -63,9 +63,7 @@ def eval_command(
     try:
         history = read_baskets_csv(baskets)
         with err.status("evaluating") as status:
-            report = evaluate_history(
-                history, k=k, tuned=tune, progress=lambda s: status.update(s)
-            )
+            report = evaluate_history(history, k=k, tuned=tune, progress=lambda s: status.update(s))
     except InvalidInput as exc:
         raise _fail(str(exc)) from exc
     except ValueError as exc:
@@ -73,15 +71,16 @@ def eval_command(
     if as_json:
         typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table(
-        title=f"{report.users} users, {report.items} items, last order held out, @{k}"
-    )
+    table = Table(title=f"{report.users} users, {report.items} items, last order held out, @{k}")
     table.add_column("method", style="bold")
     for col in METRIC_COLUMNS:
         table.add_column(col, justify="right")
     for name, score in report.methods.items():
         table.add_row(
             name,
-            *(f"{getattr(score, c):.4f}" if c != "novelty" else f"{score.novelty:.2f}" for c in METRIC_COLUMNS),
+            *(
+                f"{getattr(score, c):.4f}" if c != "novelty" else f"{score.novelty:.2f}"
+                for c in METRIC_COLUMNS
+            ),
         )
     Console().print(table)

@@ -19,7 +19,7 @@ __all__ = ["fit_als"]
 def fit_als(
     user_items: sp.csr_matrix, factors: int, regularization: float, iterations: int, seed: int
 ) -> Any:
-    """Fit ALS on BM25-weighted user × item counts; returns the ``implicit`` model."""
+    """Fit ALS on BM25-weighted user x item counts; returns the ``implicit`` model."""
     try:
         from implicit.als import AlternatingLeastSquares
         from implicit.nearest_neighbours import bm25_weight

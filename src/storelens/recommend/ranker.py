@@ -121,7 +121,7 @@ def _lookup(mat: sp.csr_matrix, users: NDArray[np.int64], items: NDArray[np.int6
 
 
 def _baskets_since(history: BasketHistory) -> sp.csr_matrix:
-    """user × item: baskets since the user last bought the item, plus one (0: never)."""
+    """user x item: baskets since the user last bought the item, plus one (0: never)."""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
@@ -192,7 +192,7 @@ class Blend:
     sources: tuple[str, ...]
 
     def score(self, history: BasketHistory, scores: Mapping[str, sp.csr_matrix]) -> sp.csr_matrix:
-        """P(in the next basket) for every candidate, as a user × item matrix."""
+        """P(in the next basket) for every candidate, as a user x item matrix."""
         users, items, x, names = candidate_features(history, scores)
         if tuple(names) != self.feature_names:
             raise ValueError("feature layout differs from the one the blend was trained on")

@@ -1,7 +1,7 @@
-"""Candidate sources: each turns a basket history into user × item scores on its own.
+"""Candidate sources: each turns a basket history into user x item scores on its own.
 
 Every source returns a sparse matrix holding at most ``n`` scored items per user (a
-dense user × item matrix would not fit for a real catalogue), so each can be
+dense user x item matrix would not fit for a real catalogue), so each can be
 evaluated alone and the ranker can read its score for any candidate. Scores are
 comparable within a source only.
 
@@ -38,8 +38,8 @@ __all__ = [
     "popularity_scores",
     "repeat_scores",
     "tifu_knn_scores",
-    "top_n",
     "top_frequency_scores",
+    "top_n",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -62,7 +62,7 @@ def basket_matrix(history: BasketHistory) -> sp.csr_matrix:
 
 
 def decayed_counts(history: BasketHistory, decay: float) -> sp.csr_matrix:
-    """user × item: the sum over a user's baskets of ``decay ** (baskets since)``."""
+    """user x item: the sum over a user's baskets of ``decay ** (baskets since)``."""
     rows: list[NDArray[np.int64]] = []
     cols: list[NDArray[np.int32]] = []
     vals: list[FloatArray] = []
@@ -201,7 +201,7 @@ def _knn_weights(vectors: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def tifu_knn_scores(history: BasketHistory, n: int, params: TifuParams) -> sp.csr_matrix:
-    """alpha × the user's own decayed vector + (1 − alpha) × their neighbours' mean."""
+    """alpha x the user's own decayed vector + (1 - alpha) x their neighbours' mean."""
     user = _tifu_user_vectors(history, params)
     blend = user.multiply(params.alpha)
     if params.alpha < 1.0 and history.n_users > 1:
@@ -218,7 +218,7 @@ def _spread(user_items: sp.csr_matrix, item_sim: sp.csr_matrix, n: int) -> sp.cs
 
 
 def _cosine_neighbours(item_vectors: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
-    """item × item cosine, each item's ``neighbours`` best kept, itself excluded."""
+    """item x item cosine, each item's ``neighbours`` best kept, itself excluded."""
     norms = np.sqrt(np.asarray(item_vectors.multiply(item_vectors).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     unit = sp.diags(1.0 / norms) @ item_vectors
@@ -254,9 +254,7 @@ def content_scores(
             cols.append(vocab.setdefault(token, len(vocab)))
     if not vocab:
         return sp.csr_matrix((history.n_users, history.n_items))
-    tokens = sp.csr_matrix(
-        (np.ones(len(rows)), (rows, cols)), shape=(history.n_items, len(vocab))
-    )
+    tokens = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(history.n_items, len(vocab)))
     # Rare tokens (a brand) say more about similarity than common ones (a big category).
     idf = np.log((1 + history.n_items) / (1 + np.asarray((tokens > 0).sum(axis=0)).ravel())) + 1
     sim = _cosine_neighbours(sp.csr_matrix(tokens @ sp.diags(idf)), neighbours)
@@ -295,6 +293,4 @@ def als_scores(
     keep = (cols >= 0) & np.isfinite(vals)
     # ALS scores can be negative; shift so the kept list stays positive and ordered.
     vals = vals[keep] - min(float(vals[keep].min()) if keep.any() else 0.0, 0.0) + 1e-6
-    return sp.csr_matrix(
-        (vals, (rows[keep], cols[keep])), shape=(history.n_users, history.n_items)
-    )
+    return sp.csr_matrix((vals, (rows[keep], cols[keep])), shape=(history.n_users, history.n_items))

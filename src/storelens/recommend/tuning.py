@@ -38,7 +38,9 @@ ALS_GRID = ((32, 0.05), (64, 0.05), (64, 0.5))
 Progress = Callable[[str], None]
 
 
-def _recall(history: BasketHistory, target: Sequence[object], scores: sp.csr_matrix, k: int) -> float:
+def _recall(
+    history: BasketHistory, target: Sequence[object], scores: sp.csr_matrix, k: int
+) -> float:
     pop = item_popularity(history)
     return score_lists(ranked_lists(scores, k), target, k, history.n_items, pop).recall  # type: ignore[arg-type]
 

@@ -57,8 +57,11 @@ __all__ = [
     "orders",
     "processor_state",
     "products",
+    "recommend_declines",
+    "recommend_impressions",
     "staff",
     "store_alert_rules",
+    "store_stock",
     "store_layouts",
     "stores",
     "users",
@@ -285,6 +288,7 @@ order_lines = Table(
     ForeignKeyConstraint(
         ["store_id", "order_id"], ["orders.store_id", "orders.order_id"], ondelete="CASCADE"
     ),
+    Index(None, "product_id"),  # co-purchase: the orders that hold a product
 )
 
 # -- identity resolution (storelens.cdp.resolution) -------------------------------------
@@ -490,4 +494,38 @@ audit_log = Table(
     Column("ip", String(64)),
     Index(None, "resource", "resource_id"),
     Index(None, "ts"),
+)
+
+# -- recommendations (storelens.recommend) ----------------------------------------------
+
+store_stock = Table(
+    "store_stock",
+    metadata,
+    Column("store_id", Id, primary_key=True),
+    Column("product_id", Id, primary_key=True),
+    Column("in_stock", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
+)
+
+recommend_declines = Table(
+    "recommend_declines",
+    metadata,
+    Column("customer_id", Id, primary_key=True),
+    Column("product_id", Id, primary_key=True),
+    Column("at", UTCDateTime, nullable=False, default=_now),
+)
+
+recommend_impressions = Table(
+    "recommend_impressions",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("store_id", Id, nullable=False),
+    Column("product_id", Id, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("personalized", Boolean, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Index(None, "customer_id", "ts"),
 )
