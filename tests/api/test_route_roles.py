@@ -60,6 +60,10 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/{customer_id}/unmerge"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}/export"): ADMINS,
     ("DELETE", "/v1/customers/{customer_id}"): ADMINS,
+    ("GET", "/v1/customers/{customer_id}/recommendations"): PEOPLE,
+    ("POST", "/v1/customers/{customer_id}/declined-items"): PEOPLE,
+    ("POST", "/v1/personalize"): PEOPLE,
+    ("PUT", "/v1/stores/{store_id}/stock"): ANALYSTS,
     ("GET", "/v1/audit"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
 }
