@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     """At most this many suggestions from one product category."""
     recommend_popularity_days: int = Field(default=28, gt=0)
     """Store popularity (per daypart) counts orders of this many days."""
+    recommend_copurchase_days: int = Field(default=90, gt=0)
+    """Co-purchase counts ("people who buy X often add this") cover this many days."""
     recommend_anchor_items: int = Field(default=5, gt=0)
     """A customer's top items whose co-purchases become candidates."""
     recommend_zone_boost: float = Field(default=0.5, ge=0)

@@ -111,6 +111,16 @@ class RecommendationEngine:
             f"pop:{store_id}", lambda: evidence.store_popularity(conn, store_id, since, tz, days)
         )
 
+    def _copurchase(self, conn: Connection) -> evidence.CoPurchaseTable:
+        since = self._clock() - timedelta(days=self._settings.recommend_copurchase_days)
+        return self._cached(  # type: ignore[no-any-return]
+            "copurchase", lambda: evidence.copurchase_table(conn, since)
+        )
+
+    def _build(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
+        anchors = self._settings.recommend_anchor_items
+        return evidence.build_candidates(conn, customer_id, anchors, self._copurchase(conn))
+
     def _catalogue(self, conn: Connection) -> dict[str, evidence.ProductInfo]:
         return self._cached("catalogue", lambda: evidence.catalogue_info(conn))  # type: ignore[no-any-return]
 
@@ -119,15 +129,14 @@ class RecommendationEngine:
         self, conn: Connection, customer_id: str
     ) -> tuple[CustomerCandidates | None, bool]:
         """(entry, degraded): from the store, else built from the database."""
-        anchors = self._settings.recommend_anchor_items
         try:
             entry = self._store.get(customer_id)
         except CandidatesUnavailable as exc:
             log.warning("candidate store unavailable (%s): answering from the database", exc)
-            return evidence.build_candidates(conn, customer_id, anchors), True
+            return self._build(conn, customer_id), True
         if entry is not None:
             return entry, False
-        entry = evidence.build_candidates(conn, customer_id, anchors)
+        entry = self._build(conn, customer_id)
         if entry is not None:
             try:
                 self._store.put(entry)
@@ -147,17 +156,12 @@ class RecommendationEngine:
             if not customer:
                 continue
             entry = self._store.get(customer)
+            fresh = entry is None
             if entry is None:
-                entry = evidence.build_candidates(
-                    conn, customer, self._settings.recommend_anchor_items
-                ) or CustomerCandidates(customer_id=customer)
+                entry = self._build(conn, customer) or CustomerCandidates(customer_id=customer)
             products = [li["product_id"] for li in ev.payload["lines"]]
-            if (
-                entry.apply_order(
-                    f"{ev.store_id}/{ev.payload['order_id']}", ev.ts.timestamp(), products
-                )
-                or self._store.get(customer) is None
-            ):
+            order_key = f"{ev.store_id}/{ev.payload['order_id']}"
+            if entry.apply_order(order_key, ev.ts.timestamp(), products) or fresh:
                 self._store.put(entry)
 
     # -- scoring ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy import Connection, and_, delete, select
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.recommend.candidate_store import (
@@ -35,10 +35,12 @@ from storelens.storage.tables import (
 )
 
 __all__ = [
+    "CoPurchaseTable",
     "Popularity",
     "ProductInfo",
     "build_candidates",
     "catalogue_info",
+    "copurchase_table",
     "decline",
     "declined",
     "log_impressions",
@@ -64,44 +66,62 @@ class Popularity:
     days: int
 
 
-def _co_purchases(conn: Connection, anchors: list[str], exclude: set[str]) -> dict[str, CoPurchase]:
-    """For each anchor, the items most often in the same orders (over all customers)."""
+@dataclass(frozen=True, slots=True)
+class CoPurchaseTable:
+    """For each item, the orders holding it and the items most often in those orders."""
+
+    orders_with: dict[str, int]
+    together: dict[str, list[tuple[str, int]]]
+
+
+def copurchase_table(conn: Connection, since: datetime, per_item: int = 10) -> CoPurchaseTable:
+    """One pass over the window's order lines (non-personal: counts over all orders)."""
+    rows = conn.execute(
+        select(order_lines.c.store_id, order_lines.c.order_id, order_lines.c.product_id)
+        .join(
+            orders,
+            and_(
+                orders.c.store_id == order_lines.c.store_id,
+                orders.c.order_id == order_lines.c.order_id,
+            ),
+        )
+        .where(orders.c.ts >= since)
+    ).all()
+    baskets: dict[tuple[str, str], set[str]] = {}
+    for store_id, order_id, product in rows:
+        baskets.setdefault((store_id, order_id), set()).add(product)
+    orders_with: Counter[str] = Counter()
+    pairs: dict[str, Counter[str]] = {}
+    for basket in baskets.values():
+        orders_with.update(basket)
+        if len(basket) > 1:
+            for a in basket:
+                pairs.setdefault(a, Counter()).update(b for b in basket if b != a)
+    return CoPurchaseTable(
+        orders_with=dict(orders_with),
+        together={a: c.most_common(per_item) for a, c in pairs.items()},
+    )
+
+
+def _co_purchases(
+    table: CoPurchaseTable, anchors: list[str], exclude: set[str]
+) -> dict[str, CoPurchase]:
+    """Items most often bought with the customer's favourites, that they never bought."""
     found: dict[str, CoPurchase] = {}
     for anchor in anchors:
-        holding = (
-            select(order_lines.c.store_id, order_lines.c.order_id)
-            .where(order_lines.c.product_id == anchor)
-            .distinct()
-            .subquery()
-        )
-        anchor_orders = conn.execute(select(func.count()).select_from(holding)).scalar_one()
-        if not anchor_orders:
-            continue
-        together = func.count(func.distinct(order_lines.c.store_id + ":" + order_lines.c.order_id))
-        rows = conn.execute(
-            select(order_lines.c.product_id, together.label("n"))
-            .join(
-                holding,
-                and_(
-                    holding.c.store_id == order_lines.c.store_id,
-                    holding.c.order_id == order_lines.c.order_id,
-                ),
-            )
-            .where(order_lines.c.product_id != anchor)
-            .group_by(order_lines.c.product_id)
-            .order_by(together.desc(), order_lines.c.product_id)
-            .limit(10)
-        ).all()
-        for product, n in rows:
-            if product in exclude:
+        anchor_orders = table.orders_with.get(anchor, 0)
+        for product, n in table.together.get(anchor, []):
+            if product in exclude or not anchor_orders:
                 continue
             best = found.get(product)
             if best is None or n / anchor_orders > best.together / best.anchor_orders:
-                found[product] = CoPurchase(anchor, int(n), int(anchor_orders))
+                found[product] = CoPurchase(anchor, n, anchor_orders)
     return found
 
 
-def build_candidates(conn: Connection, customer_id: str, anchors: int) -> CustomerCandidates | None:
+def build_candidates(
+    conn: Connection, customer_id: str, anchors: int, table: CoPurchaseTable
+) -> CustomerCandidates | None:
     """The customer's evidence from the orders table; None if they never ordered."""
     rows = conn.execute(
         select(orders.c.order_id, orders.c.store_id, orders.c.ts, order_lines.c.product_id)
@@ -125,7 +145,7 @@ def build_candidates(conn: Connection, customer_id: str, anchors: int) -> Custom
     for key, (ts, bought) in sorted(by_order.items(), key=lambda kv: kv[1][0]):
         entry.apply_order(key, ts, bought)
     favourites = sorted(entry.items, key=lambda p: (-len(entry.items[p]), p))[:anchors]
-    entry.copurchase = _co_purchases(conn, favourites, set(entry.items))
+    entry.copurchase = _co_purchases(table, favourites, set(entry.items))
     return entry
 
 
