@@ -111,9 +111,10 @@ def seed(db_url: str) -> None:
         cid = f"C{c}"
         favourites = rng.sample(catalogue, 4)
         if rng.random() < 0.8:
+            grant = {"purpose": "personalization", "granted": True}
             events.append({"id": str(uuid.uuid4()), "type": "consent.changed",
                            "ts": (now - timedelta(days=90)).isoformat(), "source": "app",
-                           "subject": cid, "payload": {"purpose": "personalization", "granted": True}})  # fmt: skip
+                           "subject": cid, "payload": grant})  # fmt: skip
         for n in range(rng.randint(3, 18)):
             basket = {rng.choice(favourites).product_id for _ in range(rng.randint(1, 3))}
             if rng.random() < 0.3:
@@ -150,7 +151,9 @@ def _ms(text: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def wrk(url: str, seconds: int, connections: int, headers: dict[str, str], script: Path | None) -> dict[str, float]:
+def wrk(
+    url: str, seconds: int, connections: int, headers: dict[str, str], script: Path | None
+) -> dict[str, float]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
@@ -231,8 +234,9 @@ def main() -> None:
                                   headers=headers)  # fmt: skip
                 assert probe.status_code == 200, probe.text
                 wrk(url, args.warmup, args.connections, headers, script)
+                measured = wrk(url, args.seconds, args.connections, headers, script)
                 rows.append({"endpoint": "recommendations", "store": store, "workers": workers,
-                             **wrk(url, args.seconds, args.connections, headers, script)})  # fmt: skip
+                             **measured})  # fmt: skip
                 stop(proc)
             console.print(rows[-3:])
     finally:
@@ -241,7 +245,16 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     hello_rps = {r["workers"]: r["rps"] for r in rows if r["endpoint"] == "hello world"}
     table = Table(title=f"GET recommendations vs hello world, {args.connections} connections, wrk")
-    for col in ("endpoint", "candidates", "workers", "req/s", "p50 ms", "p99 ms", "of hello", "non-2xx"):
+    for col in (
+        "endpoint",
+        "candidates",
+        "workers",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "of hello",
+        "non-2xx",
+    ):
         table.add_column(col, justify="right")
     for r in rows:
         r["share_of_hello"] = r["rps"] / hello_rps[r["workers"]]
@@ -250,7 +263,8 @@ def main() -> None:
                       str(r["non_2xx"]))  # fmt: skip
     console.print(table)
     best = max(
-        (r for r in rows if r["endpoint"] == "recommendations"), key=lambda r: r["rps"] / r["workers"]
+        (r for r in rows if r["endpoint"] == "recommendations"),
+        key=lambda r: r["rps"] / r["workers"],
     )
     per_core = best["rps"] / best["workers"]
     cores = TARGET_RPS / per_core

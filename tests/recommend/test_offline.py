@@ -121,12 +121,16 @@ def test_eval_command_json_shape_and_blend_beats_top_frequency(tmp_path: Path) -
                 lines.append(f"u{u}-{n},u{u},{p},{n}")
     f = tmp_path / "baskets.csv"
     f.write_text("\n".join(lines) + "\n")
-    result = CliRunner().invoke(app, ["recommend", "eval", "--baskets", str(f), "--json", "--no-tune"])
+    result = CliRunner().invoke(
+        app, ["recommend", "eval", "--baskets", str(f), "--json", "--no-tune"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["users"] == 60
     methods = report["methods"]
-    assert {"blend", "personal_top_frequency", "tifu_knn", "als", "global_popularity"} <= set(methods)
+    assert {"blend", "personal_top_frequency", "tifu_knn", "als", "global_popularity"} <= set(
+        methods
+    )
     keys = {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage", "novelty"}
     assert set(methods["blend"]) == keys
     assert methods["blend"]["ndcg@10"] > methods["personal_top_frequency"]["ndcg@10"]

@@ -67,9 +67,7 @@ def test_redis_killed_mid_test_answers_still_come(
     login: Callable[[str], dict[str, str]],
 ) -> None:
     proc, url = own_redis
-    settings = settings.model_copy(
-        update={"redis_url": url, "recommend_candidate_store": "redis"}
-    )
+    settings = settings.model_copy(update={"redis_url": url, "recommend_candidate_store": "redis"})
     app = create_app(settings, engine=engine, run_projections=False)
     client = TestClient(app)
     store = RedisCandidates(url, 600, 0.05)
@@ -79,10 +77,13 @@ def test_redis_killed_mid_test_answers_still_come(
     with engine.begin() as conn:
         stores.create_store(conn, "cafe-01", "Café")
     events = [
-        {"id": str(uuid.uuid4()), "type": "consent.changed", "ts": (NOW - timedelta(days=90)).isoformat(),
-         "source": "app", "subject": "bo", "payload": {"purpose": "personalization", "granted": True}},
+        {"id": str(uuid.uuid4()), "type": "consent.changed",
+         "ts": (NOW - timedelta(days=90)).isoformat(),
+         "source": "app", "subject": "bo",
+         "payload": {"purpose": "personalization", "granted": True}},
     ] + [
-        {"id": str(uuid.uuid4()), "type": "pos.order_paid", "ts": (NOW - timedelta(days=d)).isoformat(),
+        {"id": str(uuid.uuid4()), "type": "pos.order_paid",
+         "ts": (NOW - timedelta(days=d)).isoformat(),
          "source": "pos", "store_id": "cafe-01", "subject": "bo",
          "payload": {"order_id": f"o-{d}", "customer_id": "bo",
                      "lines": [{"product_id": "chai", "qty": 1, "unit_price": 3.0},

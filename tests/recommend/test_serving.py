@@ -82,14 +82,16 @@ class World:
     def consent(self, customer: str, granted: bool, at: datetime) -> None:
         self.log.append(
             [
-                event_adapter.validate_python({
-                    "id": str(uuid.uuid4()),
-                    "type": "consent.changed",
-                    "ts": at.isoformat(),
-                    "source": "app",
-                    "subject": customer,
-                    "payload": {"purpose": "personalization", "granted": granted},
-                })
+                event_adapter.validate_python(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "type": "consent.changed",
+                        "ts": at.isoformat(),
+                        "source": "app",
+                        "subject": customer,
+                        "payload": {"purpose": "personalization", "granted": granted},
+                    }
+                )
             ]
         )
 
@@ -149,7 +151,12 @@ def test_unknown_customer_gets_store_popularity(world: World, login: Login) -> N
     # espresso and muffin were in 30 each.
     assert set(top[:4]) == {"latte", "croissant", "espresso", "muffin"}
     first = body["data"][0]
-    assert first["evidence"] == {"orders_with_item": 30, "orders": 64, "days": 28, "daypart": "morning"}
+    assert first["evidence"] == {
+        "orders_with_item": 30,
+        "orders": 64,
+        "days": 28,
+        "daypart": "morning",
+    }
     assert first["explanation"] == (
         "popular at this store in the morning: in 30 of 64 orders in the last 28 days"
     )
@@ -224,7 +231,9 @@ def test_declined_items_and_category_caps(world: World, login: Login) -> None:
     assert r.status_code == 200, r.text
     got = world.get(staff, "ada", k=50).json()["data"]
     assert "orange-juice" not in {x["product_id"] for x in got}
-    coffees = [x for x in got if x["product_id"] in {"flat-white", "latte", "espresso", "cappuccino"}]
+    coffees = [
+        x for x in got if x["product_id"] in {"flat-white", "latte", "espresso", "cappuccino"}
+    ]
     assert len(coffees) == 3  # recommend_category_cap
 
 
@@ -246,9 +255,12 @@ def test_zone_context_reranks(world: World, login: Login, engine: Engine) -> Non
 
 def test_bad_input(world: World, login: Login) -> None:
     staff = login("staff")
-    assert world.client.get(
-        "/v1/customers/ada/recommendations", params={"store": "nowhere"}, headers=staff
-    ).status_code == 404
+    assert (
+        world.client.get(
+            "/v1/customers/ada/recommendations", params={"store": "nowhere"}, headers=staff
+        ).status_code
+        == 404
+    )
     for k in (0, 51, -3):
         r = world.get(staff, "ada", k=k)
         assert r.status_code == 422, (k, r.text)
@@ -266,7 +278,9 @@ def test_bad_input(world: World, login: Login) -> None:
         assert r.json()["detail"][0]["loc"] == loc, text
     r = world.client.post(
         "/v1/personalize",
-        json={"requests": [{"customer_id": "ada", "store": "cafe-01", "context": {"dow": "funday"}}]},
+        json={
+            "requests": [{"customer_id": "ada", "store": "cafe-01", "context": {"dow": "funday"}}]
+        },
         headers=staff,
     )
     assert r.status_code == 422
@@ -281,7 +295,12 @@ def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:
         json={
             "requests": [
                 {"customer_id": "ada", "store": "cafe-01", "k": 3},
-                {"customer_id": "crowd-1", "store": "cafe-01", "k": 2, "context": {"daypart": "evening"}},
+                {
+                    "customer_id": "crowd-1",
+                    "store": "cafe-01",
+                    "k": 2,
+                    "context": {"daypart": "evening"},
+                },
             ]
         },
         headers=login("staff"),

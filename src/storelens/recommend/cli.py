@@ -7,14 +7,19 @@ Heavy imports (scipy, scikit-learn, implicit) wait until a command runs, so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from storelens.core.errors import InvalidInput, MissingExtra
+from storelens.storage.command_line import DbOption, open_database_or_exit
+
+if TYPE_CHECKING:
+    from storelens.recommend.evaluate import EvalReport
 
 __all__ = ["recommend_app"]
 
@@ -71,7 +76,11 @@ def eval_command(
     if as_json:
         typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table(title=f"{report.users} users, {report.items} items, last order held out, @{k}")
+    _print_report(report, k, f"{report.users} users, {report.items} items, last order held out")
+
+
+def _print_report(report: EvalReport, k: int, title: str) -> None:
+    table = Table(title=title)
     table.add_column("method", style="bold")
     for col in METRIC_COLUMNS:
         table.add_column(col, justify="right")
@@ -79,8 +88,47 @@ def eval_command(
         table.add_row(
             name,
             *(
-                f"{getattr(score, c):.4f}" if c != "novelty" else f"{score.novelty:.2f}"
+                f"{score.novelty:.2f}" if c == "novelty" else f"{getattr(score, c):.4f}"
                 for c in METRIC_COLUMNS
             ),
         )
     Console().print(table)
+
+
+@recommend_app.command("train")
+def train_command(
+    database_url: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    precompute: Annotated[
+        bool,
+        typer.Option(help="write every customer's candidates into the configured candidate store"),
+    ] = True,
+) -> None:
+    """Tune and evaluate on the database's orders (each customer's last order held out),
+    then precompute every customer's candidates for serving (Redis in production)."""
+    from storelens.recommend.candidate_store import candidate_store
+    from storelens.recommend.evaluate import evaluate_history
+    from storelens.recommend.training import history_from_orders, precompute_candidates
+
+    engine, settings = open_database_or_exit(database_url)
+    with engine.connect() as conn:
+        history = history_from_orders(conn)
+    if history.n_users == 0 or all(len(b) < 2 for b in history.baskets):
+        raise _fail("no customer has two orders yet: nothing to learn from")
+    err = Console(stderr=True)
+    with err.status("training") as status:
+        report = evaluate_history(history, progress=lambda s: status.update(s))
+    if precompute:
+        store = candidate_store(settings)
+        with Progress(
+            TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), console=err
+        ) as bar:
+            task = bar.add_task("candidates", total=history.n_users)
+            written = precompute_candidates(
+                engine, settings, store, list(history.users), lambda: bar.advance(task)
+            )
+        err.print(f"{written} customers' candidates written ({settings.recommend_candidate_store})")
+    if as_json:
+        typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_report(report, report.k, f"{report.users} customers, last order held out")

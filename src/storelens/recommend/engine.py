@@ -117,7 +117,7 @@ class RecommendationEngine:
             "copurchase", lambda: evidence.copurchase_table(conn, since)
         )
 
-    def _build(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
+    def build(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
         anchors = self._settings.recommend_anchor_items
         return evidence.build_candidates(conn, customer_id, anchors, self._copurchase(conn))
 
@@ -133,10 +133,10 @@ class RecommendationEngine:
             entry = self._store.get(customer_id)
         except CandidatesUnavailable as exc:
             log.warning("candidate store unavailable (%s): answering from the database", exc)
-            return self._build(conn, customer_id), True
+            return self.build(conn, customer_id), True
         if entry is not None:
             return entry, False
-        entry = self._build(conn, customer_id)
+        entry = self.build(conn, customer_id)
         if entry is not None:
             try:
                 self._store.put(entry)
@@ -158,7 +158,7 @@ class RecommendationEngine:
             entry = self._store.get(customer)
             fresh = entry is None
             if entry is None:
-                entry = self._build(conn, customer) or CustomerCandidates(customer_id=customer)
+                entry = self.build(conn, customer) or CustomerCandidates(customer_id=customer)
             products = [li["product_id"] for li in ev.payload["lines"]]
             order_key = f"{ev.store_id}/{ev.payload['order_id']}"
             if entry.apply_order(order_key, ev.ts.timestamp(), products) or fresh:

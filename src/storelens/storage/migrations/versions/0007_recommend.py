@@ -26,7 +26,9 @@ def upgrade() -> None:
         sa.Column("store_id", sa.String(length=128), nullable=False),
         sa.Column("product_id", sa.String(length=128), nullable=False),
         sa.Column("in_stock", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", storelens.storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "updated_at", storelens.storage.tables.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("store_id", "product_id", name=op.f("pk_store_stock")),
     )
     op.create_table(
@@ -38,7 +40,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "recommend_impressions",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("ts", storelens.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("customer_id", sa.String(length=128), nullable=False),
         sa.Column("store_id", sa.String(length=128), nullable=False),
@@ -60,7 +67,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_order_lines_product_id"), table_name="order_lines")
-    op.drop_index(op.f("ix_recommend_impressions_customer_id_ts"), table_name="recommend_impressions")
+    op.drop_index(
+        op.f("ix_recommend_impressions_customer_id_ts"), table_name="recommend_impressions"
+    )
     op.drop_table("recommend_impressions")
     op.drop_table("recommend_declines")
     op.drop_table("store_stock")
