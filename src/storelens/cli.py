@@ -35,10 +35,10 @@ from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
 from storelens.instore.cli_insights import insights_command
 from storelens.predict.cli import predict_app  # light: pandas and lifetimes load per command
-from storelens.recommend.cli import recommend_app  # light: scipy and implicit load per command
 from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
 from storelens.processors import run_projections
+from storelens.recommend.cli import recommend_app  # light: scipy and implicit load per command
 from storelens.storage import migrate
 from storelens.storage.command_line import DbOption, settings_or_exit
 from storelens.storage.db import create_engine
