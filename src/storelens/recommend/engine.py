@@ -238,7 +238,7 @@ class RecommendationEngine:
         now_dt = self._clock()
         now = now_dt.timestamp()
         with self._engine.begin() as conn:
-            store = stores.get_store(conn, store_id)
+            store = self._cached(f"store:{store_id}", lambda: stores.get_store(conn, store_id))
             tz = str(store.get("timezone") or "UTC")
             ctx = resolve_context(context, now_dt, tz)
             dayparts = self._popularity(conn, store_id, tz)
@@ -268,7 +268,7 @@ class RecommendationEngine:
                     current = ranked.get(product)
                     if current is None or rec.confidence >= current.confidence:
                         ranked[product] = rec
-            blocked = evidence.out_of_stock(conn, store_id) | evidence.declined(conn, customer_id)
+            blocked = evidence.blocked_items(conn, store_id, customer_id)
             picked = self._apply_rules(
                 ranked, entry if personalized else None, blocked, ctx, catalogue, now, k
             )

@@ -38,6 +38,7 @@ __all__ = [
     "CoPurchaseTable",
     "Popularity",
     "ProductInfo",
+    "blocked_items",
     "build_candidates",
     "catalogue_info",
     "copurchase_table",
@@ -214,6 +215,17 @@ def set_stock(conn: Connection, store_id: str, levels: dict[str, bool], now: dat
             for p, v in levels.items()
         ],
     )
+
+
+def blocked_items(conn: Connection, store_id: str, customer_id: str) -> set[str]:
+    """Out of stock in this store, or declined by this customer: one round trip."""
+    stock = select(store_stock.c.product_id).where(
+        store_stock.c.store_id == store_id, store_stock.c.in_stock.is_(False)
+    )
+    declines = select(recommend_declines.c.product_id).where(
+        recommend_declines.c.customer_id == customer_id
+    )
+    return set(conn.execute(stock.union_all(declines)).scalars())
 
 
 def declined(conn: Connection, customer_id: str) -> set[str]:
