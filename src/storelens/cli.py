@@ -42,6 +42,7 @@ from storelens.privacy.cli import privacy_app
 from storelens.processors import run_projections
 from storelens.recognition.cli import faces_app  # light: dlib loads only to embed faces
 from storelens.recognition.keyring import write_key_file as write_face_key_file
+from storelens.recommend.cli import recommend_app  # light: scipy and implicit load per command
 from storelens.storage import migrate
 from storelens.storage.command_line import DbOption, settings_or_exit
 from storelens.storage.db import create_engine
@@ -71,6 +72,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(predict_app, name="predict")
 app.add_typer(faces_app, name="faces")
+app.add_typer(recommend_app, name="recommend")
 app.command("mqtt-bridge")(mqtt_bridge)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")

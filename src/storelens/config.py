@@ -169,6 +169,33 @@ class Settings(BaseSettings):
     outcome window)."""
     predict_segment_seeds: int = Field(default=5, ge=2, le=50)
     """KMeans seeds compared for the stability (adjusted Rand index) of the clustering."""
+    # -- recommendations (storelens.recommend) --
+    recommend_candidate_store: Literal["memory", "redis"] = "memory"
+    """Where precomputed candidate lists live: this process's memory (one worker) or Redis
+    (``redis_url``; several workers share it). Redis down: answers are computed from the
+    database instead."""
+    recommend_max_k: int = Field(default=50, gt=0, le=500)
+    recommend_history_days: int = Field(default=60, gt=0)
+    """The window explanations count purchases in ("6 times in the last 2 months")."""
+    recommend_half_life_days: float = Field(default=30.0, gt=0)
+    """Time decay of repeat purchases: a purchase this old counts half."""
+    recommend_recent_days: float = Field(default=1.0, ge=0)
+    """Items bought within this many days are not suggested again, unless a staple."""
+    recommend_staple_orders: int = Field(default=3, gt=0)
+    """Bought in at least this many orders: a staple, suggested even if bought recently."""
+    recommend_category_cap: int = Field(default=3, gt=0)
+    """At most this many suggestions from one product category."""
+    recommend_popularity_days: int = Field(default=28, gt=0)
+    """Store popularity (per daypart) counts orders of this many days."""
+    recommend_copurchase_days: int = Field(default=90, gt=0)
+    """Co-purchase counts ("people who buy X often add this") cover this many days."""
+    recommend_anchor_items: int = Field(default=5, gt=0)
+    """A customer's top items whose co-purchases become candidates."""
+    recommend_zone_boost: float = Field(default=0.5, ge=0)
+    """Ranking bonus (relative) for items placed in the zone the customer stands in."""
+    recommend_cache_ttl_s: float = Field(default=600.0, gt=0)
+    recommend_redis_timeout_s: float = Field(default=0.05, gt=0)
+    """A Redis slower than this counts as down for that request (answer from the database)."""
 
     @classmethod
     def settings_customise_sources(

@@ -30,12 +30,14 @@ from storelens.core.retry import backoff_ceiling
 from storelens.instore.processor import AlertSink, OpsProcessor
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.privacy.retention import purge_raw_tracking
+from storelens.recommend.engine import RecommendationEngine
 from storelens.sales import ORDER_TYPES, project_orders
 from storelens.storage.consumers import consumer_lag
 from storelens.storage.eventlog import EventLog, Handler
 
 __all__ = [
     "CATCH_UP_TIMEOUT_S",
+    "RECOMMEND_PROJECTION",
     "PassListener",
     "Projection",
     "ProjectionHealth",
@@ -52,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
 CATCH_UP_TIMEOUT_S = 30.0  # how long a request waits for the loop before answering anyway
+RECOMMEND_PROJECTION = "recommend-candidates"
 RETRY_BASE_S = 1.0
 RETRY_CAP_S = 300.0
 Clock = Callable[[], datetime]
@@ -83,14 +86,25 @@ class TableProjection:
         return event_log.consume(self.name, self.handler, types=self.types, batch=batch)
 
 
-def default_projections(on_alerts: AlertSink | None = None) -> list[Projection]:
-    """A fresh set per process: the ops processor keeps its in-flight state in memory."""
-    return [
+def default_projections(
+    on_alerts: AlertSink | None = None, recommendations: RecommendationEngine | None = None
+) -> list[Projection]:
+    """A fresh set per process: the ops processor keeps its in-flight state in memory.
+
+    ``recommendations`` (the API server's engine) adds the projection that applies each
+    paid order to its customer's candidates; only the server runs it, because the
+    candidates it updates live in the server's memory or Redis."""
+    projections: list[Projection] = [
         TableProjection("orders", ORDER_TYPES, project_orders),
         TableProjection("consent", CONSENT_TYPES, project_consent),
         TableProjection("customer-records", CUSTOMER_TYPES, project_customers),
         OpsProcessor(on_alerts=on_alerts),
     ]
+    if recommendations is not None:
+        projections.append(
+            TableProjection(RECOMMEND_PROJECTION, ORDER_TYPES, recommendations.apply_orders)
+        )
+    return projections
 
 
 def retry_delay(failures: int, base: float = RETRY_BASE_S, cap: float = RETRY_CAP_S) -> float:

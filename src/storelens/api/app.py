@@ -37,8 +37,11 @@ from storelens.api.routers import (
     stores,
     system,
 )
+from storelens.api.routers import recommendations as recommendations_api
 from storelens.config import Settings
 from storelens.processors import ProjectionLoop, default_projections, projection_health
+from storelens.recommend.candidate_store import candidate_store
+from storelens.recommend.engine import RecommendationEngine
 from storelens.staff.hub import StoreHub
 from storelens.staff.notices import NoticeDesk
 from storelens.staff.webhook import Webhook
@@ -136,11 +139,12 @@ def create_app(
             except Exception:  # a database hiccup must not end the sweeping
                 log.exception("expiring notices failed; retrying next sweep")
 
+    recommendations = RecommendationEngine(engine, settings, candidate_store(settings))
     loop = (
         ProjectionLoop(
             event_log,
             retention_days=settings.raw_tracking_retention_days,
-            projections=default_projections(on_alerts=deliver),
+            projections=default_projections(on_alerts=deliver, recommendations=recommendations),
             identity_every_s=settings.identity_resolve_every_s or None,
             rescore_every_s=settings.predict_rescore_every_s or None,
             rescore=lambda: _rescore_now(engine, settings),
@@ -190,6 +194,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.event_log = event_log
+    app.state.recommendations = recommendations  # candidates in memory or Redis, per settings
     app.state.metrics = ApiMetrics()
     app.state.hub = hub
     app.state.notice_hub = notice_hub
@@ -223,6 +228,7 @@ def create_app(
         segments,
         audit,
         deadletters,
+        recommendations_api,
     ):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure

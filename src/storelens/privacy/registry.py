@@ -56,6 +56,7 @@ PROVIDERS: tuple[str, ...] = (
     "storelens.staff.notices",  # staff notices about a member (who, where, outcome)
     "storelens.recognition.store",  # biometric consents and sealed face embeddings
     "storelens.predict.store",  # computed features, scores, segment memberships
+    "storelens.recommend.evidence",  # impressions, declined items, candidate caches
 )
 """Modules that register personal stores when imported; a new store's module goes here."""
 

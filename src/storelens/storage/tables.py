@@ -64,12 +64,15 @@ __all__ = [
     "predict_models",
     "processor_state",
     "products",
+    "recommend_declines",
+    "recommend_impressions",
     "segment_members",
     "segments",
     "staff",
     "store_alert_rules",
     "store_layouts",
     "store_recognition",
+    "store_stock",
     "stores",
     "users",
     "zones",
@@ -298,6 +301,7 @@ order_lines = Table(
     ForeignKeyConstraint(
         ["store_id", "order_id"], ["orders.store_id", "orders.order_id"], ondelete="CASCADE"
     ),
+    Index(None, "product_id"),  # co-purchase: the orders that hold a product
 )
 
 # -- identity resolution (storelens.cdp.resolution) -------------------------------------
@@ -632,4 +636,38 @@ segment_members = Table(
     Column("segment_id", String(64), primary_key=True),
     Column("customer_id", Id, primary_key=True),
     Index(None, "customer_id"),
+)
+
+# -- recommendations (storelens.recommend) ----------------------------------------------
+
+store_stock = Table(
+    "store_stock",
+    metadata,
+    Column("store_id", Id, primary_key=True),
+    Column("product_id", Id, primary_key=True),
+    Column("in_stock", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
+)
+
+recommend_declines = Table(
+    "recommend_declines",
+    metadata,
+    Column("customer_id", Id, primary_key=True),
+    Column("product_id", Id, primary_key=True),
+    Column("at", UTCDateTime, nullable=False, default=_now),
+)
+
+recommend_impressions = Table(
+    "recommend_impressions",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("store_id", Id, nullable=False),
+    Column("product_id", Id, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("personalized", Boolean, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Index(None, "customer_id", "ts"),
 )

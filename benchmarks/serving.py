@@ -1,0 +1,296 @@
+"""Recommendation serving under load, against hello world on the same stack.
+
+A SQLite database gets 2,000 customers with ~10 café orders each (80 % with
+personalization consent); uvicorn serves the storelens API with 1 and 2 workers, with
+candidates in memory and in Redis (its own redis-server on a free port), and wrk (a
+second process, Debian's ``wrk``) drives ``GET /v1/customers/{id}/recommendations``
+over loopback, a different customer per request. The limit is a hello-world FastAPI
+endpoint on the same uvicorn, same worker count. Each run has a warm-up (fills the
+candidate caches) and then ``--seconds`` of measurement.
+
+    python benchmarks/serving.py                  # writes benchmarks/results/serving.json
+    python benchmarks/serving.py --seconds 5 --connections 8
+
+The server runs with ``STORELENS_RUN_PROJECTIONS=false``: nothing is ingested while
+measuring, and the projections' replay of the seeded orders would otherwise share the
+two cores with the requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).with_name("results")
+SECRET = "benchmark-secret-key-0123456789-abcdefghijklmnop"
+CUSTOMERS = 2000
+TARGET_RPS = 16_700  # the spec: 1M requests a minute
+console = Console()
+
+
+def hello() -> FastAPI:
+    """The limit: one JSON route on the same FastAPI + uvicorn stack."""
+    app = FastAPI()
+
+    @app.get("/hello")
+    def _hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+def storelens_app() -> Any:
+    from storelens.api.app import create_app
+
+    return create_app()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listening on {port} after {timeout}s")
+
+
+def seed(db_url: str) -> None:
+    from storelens import accounts, stores
+    from storelens.catalogue import load_catalogue, upsert_products
+    from storelens.core.events import event_adapter
+    from storelens.processors import default_projections, run_projections
+    from storelens.storage import migrate
+    from storelens.storage.db import create_engine
+    from storelens.storage.eventlog import EventLog
+
+    engine = create_engine(db_url)
+    migrate.upgrade(engine)
+    catalogue = load_catalogue()
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café", timezone="Europe/Berlin", kind="cafe")
+        upsert_products(
+            conn,
+            [
+                {"product_id": p.product_id, "name": p.name, "category": p.category,
+                 "brand": p.brand, "price": p.price, "zone_id": p.zone_id}
+                for p in catalogue
+            ],
+        )  # fmt: skip
+        accounts.create_user(conn, "bench", "correct horse battery staple", accounts.Role("staff"))
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    events: list[dict[str, Any]] = []
+    for c in range(CUSTOMERS):
+        cid = f"C{c}"
+        favourites = rng.sample(catalogue, 4)
+        if rng.random() < 0.8:
+            grant = {"purpose": "personalization", "granted": True}
+            events.append({"id": str(uuid.uuid4()), "type": "consent.changed",
+                           "ts": (now - timedelta(days=90)).isoformat(), "source": "app",
+                           "subject": cid, "payload": grant})  # fmt: skip
+        for n in range(rng.randint(3, 18)):
+            basket = {rng.choice(favourites).product_id for _ in range(rng.randint(1, 3))}
+            if rng.random() < 0.3:
+                basket.add(rng.choice(catalogue).product_id)
+            ts = now - timedelta(days=rng.uniform(1, 80))
+            events.append({"id": str(uuid.uuid4()), "type": "pos.order_paid", "ts": ts.isoformat(),
+                           "source": "pos", "store_id": "cafe-01", "subject": cid,
+                           "payload": {"order_id": f"o-{c}-{n}", "customer_id": cid,
+                                       "lines": [{"product_id": p, "qty": 1, "unit_price": 3.0}
+                                                 for p in sorted(basket)]}})  # fmt: skip
+    log = EventLog(engine)
+    for lo in range(0, len(events), 5000):
+        log.append([event_adapter.validate_python(e) for e in events[lo : lo + 5000]])
+    wanted = {"orders", "consent"}
+    run_projections(log, [p for p in default_projections() if p.name in wanted])
+    engine.dispose()
+
+
+LUA = """
+local n = 0
+request = function()
+  n = n + 1
+  local c = "C" .. (n * 7919 %% %d)
+  return wrk.format("GET", "/v1/customers/" .. c .. "/recommendations?store=cafe-01&k=10")
+end
+"""
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk(
+    url: str, seconds: int, connections: int, headers: dict[str, str], script: Path | None
+) -> dict[str, float]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    return {"rps": rps, "p50_ms": _ms(pct["50"]), "p99_ms": _ms(pct["99"]), "non_2xx": errors}
+
+
+def serve(factory: str, workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", f"serving:{factory}", "--factory",
+           "--workers", str(workers), "--port", str(port), "--log-level", "warning",
+           "--no-access-log"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=Path(__file__).parent)
+    _wait_port(port)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=4)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None or shutil.which("redis-server") is None:
+        raise SystemExit("needs wrk and redis-server (apt-get install wrk redis-server)")
+    tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    db_url = f"sqlite:///{tmp / 'bench.db'}"
+    console.print(f"seeding {CUSTOMERS} customers into {db_url}")
+    seed(db_url)
+    script = tmp / "customers.lua"
+    script.write_text(LUA % CUSTOMERS)
+    redis_port = _free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    _wait_port(redis_port)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    base = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)]),
+            "STORELENS_ENV": "prod", "STORELENS_SECRET_KEY": SECRET,
+            "STORELENS_DATABASE_URL": db_url, "STORELENS_RUN_PROJECTIONS": "false",
+            "STORELENS_IDENTITY_RESOLVE_EVERY_S": "0",
+            "STORELENS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    try:
+        for workers in (1, 2):
+            proc, port = serve("hello", workers, base)
+            url = f"http://127.0.0.1:{port}/hello"
+            wrk(url, args.warmup, args.connections, {}, None)
+            rows.append({"endpoint": "hello world", "store": "-", "workers": workers,
+                         **wrk(url, args.seconds, args.connections, {}, None)})  # fmt: skip
+            stop(proc)
+            for store in ("memory", "redis"):
+                env = {**base, "STORELENS_RECOMMEND_CANDIDATE_STORE": store}
+                proc, port = serve("storelens_app", workers, env)
+                token = httpx.post(
+                    f"http://127.0.0.1:{port}/v1/auth/token",
+                    data={"username": "bench", "password": "correct horse battery staple"},
+                ).json()["access_token"]
+                headers = {"Authorization": f"Bearer {token}"}
+                url = f"http://127.0.0.1:{port}"
+                probe = httpx.get(f"{url}/v1/customers/C1/recommendations?store=cafe-01&k=10",
+                                  headers=headers)  # fmt: skip
+                assert probe.status_code == 200, probe.text
+                wrk(url, args.warmup, args.connections, headers, script)
+                measured = wrk(url, args.seconds, args.connections, headers, script)
+                rows.append({"endpoint": "recommendations", "store": store, "workers": workers,
+                             **measured})  # fmt: skip
+                stop(proc)
+            console.print(rows[-3:])
+    finally:
+        redis.kill()
+        redis.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    hello_rps = {r["workers"]: r["rps"] for r in rows if r["endpoint"] == "hello world"}
+    table = Table(title=f"GET recommendations vs hello world, {args.connections} connections, wrk")
+    for col in (
+        "endpoint",
+        "candidates",
+        "workers",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "of hello",
+        "non-2xx",
+    ):
+        table.add_column(col, justify="right")
+    for r in rows:
+        r["share_of_hello"] = r["rps"] / hello_rps[r["workers"]]
+        table.add_row(r["endpoint"], r["store"], str(r["workers"]), f"{r['rps']:.0f}",
+                      f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['share_of_hello']:.0%}",
+                      str(r["non_2xx"]))  # fmt: skip
+    console.print(table)
+    best = max(
+        (r for r in rows if r["endpoint"] == "recommendations"),
+        key=lambda r: r["rps"] / r["workers"],
+    )
+    per_core = best["rps"] / best["workers"]
+    cores = TARGET_RPS / per_core
+    console.print(
+        f"{TARGET_RPS:,} req/s at {per_core:.0f} req/s per worker core ({best['store']}, "
+        f"{best['workers']} workers) needs about {cores:.0f} cores for the API alone"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving.json").write_text(
+        json.dumps(
+            {
+                "command": "python benchmarks/serving.py " + " ".join(sys.argv[1:]),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "customers": CUSTOMERS,
+                "rows": rows,
+                "target_rps": TARGET_RPS,
+                "per_core_rps": per_core,
+                "cores_for_target": cores,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

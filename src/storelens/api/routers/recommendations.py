@@ -1,0 +1,133 @@
+"""Recommendations: a customer's list for a store and context, the batch, declines, stock.
+
+Every list served is logged as impressions (customer, item, rank, who asked), the
+record an access request and a campaign read back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from storelens.api.deps import AnalystOrAdmin, AnyPerson, EngineDep, KnownStore, Now, SettingsDep
+from storelens.api.errors import error_responses
+from storelens.api.recommend_schemas import (
+    DeclineIn,
+    DeclinePublic,
+    PersonalizeBatch,
+    RecommendationPublic,
+    RecommendationsPublic,
+    StockIn,
+    StockSaved,
+)
+from storelens.core.errors import FieldError, InvalidInput, NotFound
+from storelens.recommend import evidence
+from storelens.recommend.context import parse_context
+from storelens.recommend.engine import Answer, RecommendationEngine
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["recommendations"], responses=error_responses(400, 403, 422))
+CustomerId = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+def _engine_of(request: Request) -> RecommendationEngine:
+    engine: RecommendationEngine = request.app.state.recommendations
+    return engine
+
+
+def _check_k(k: int, limit: int, loc: tuple[str | int, ...]) -> None:
+    if k > limit:
+        raise InvalidInput(
+            f"k must be at most {limit}",
+            [FieldError.at(list(loc), f"must be at most {limit}", "less_than_equal")],
+        )
+
+
+def _public(answer: Answer) -> RecommendationsPublic:
+    return RecommendationsPublic(
+        customer_id=answer.customer_id,
+        store_id=answer.store_id,
+        personalized=answer.personalized,
+        reason=answer.reason,
+        context=answer.context,
+        degraded=answer.degraded,
+        data=[
+            RecommendationPublic(
+                product_id=r.product_id,
+                name=r.name,
+                score=round(r.score, 6),
+                confidence=round(r.confidence, 6),
+                explanation=r.explanation,
+                source=r.source,
+                evidence=r.evidence,
+            )
+            for r in answer.items
+        ],
+        count=len(answer.items),
+    )
+
+
+@router.get("/v1/customers/{customer_id}/recommendations", responses=error_responses(403, 404, 422))
+def customer_recommendations(
+    request: Request,
+    customer_id: CustomerId,
+    principal: AnyPerson,
+    settings: SettingsDep,
+    store: Annotated[str, Query(min_length=1, max_length=64, description="store id")],
+    k: Annotated[int, Query(ge=1, le=500, description="how many items")] = 10,
+    context: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="key:value pairs, e.g. daypart:morning,zone:bakery,channel:app",
+        ),
+    ] = None,
+) -> RecommendationsPublic:
+    """The customer's next-basket suggestions in this store, re-ranked for the context.
+
+    Without personalization consent, or for a customer with no purchases, the list is
+    the store's popular items and ``personalized`` is false."""
+    _check_k(k, settings.recommend_max_k, ("query", "k"))
+    ctx = parse_context(context)
+    answer = _engine_of(request).answer(customer_id, store, k, ctx, actor=principal.actor.name)
+    return _public(answer)
+
+
+@router.post("/v1/personalize", responses=error_responses(403, 404, 413, 422))
+def personalize(
+    request: Request, body: PersonalizeBatch, principal: AnyPerson, settings: SettingsDep
+) -> list[RecommendationsPublic]:
+    """A batch of customer + store + context; answers in request order."""
+    for i, item in enumerate(body.requests):
+        _check_k(item.k, settings.recommend_max_k, ("body", "requests", i, "k"))
+    engine = _engine_of(request)
+    return [
+        _public(engine.answer(r.customer_id, r.store, r.k, r.context, actor=principal.actor.name))
+        for r in body.requests
+    ]
+
+
+@router.post(
+    "/v1/customers/{customer_id}/declined-items", responses=error_responses(403, 404, 413, 422)
+)
+def decline_item(
+    customer_id: CustomerId, body: DeclineIn, principal: AnyPerson, engine: EngineDep, now: Now
+) -> DeclinePublic:
+    """The customer said no to this item: it is not suggested to them again."""
+    with engine.begin() as conn:
+        if not evidence.customer_known(conn, customer_id):
+            raise NotFound(f"no customer {customer_id!r}")
+        evidence.decline(conn, customer_id, body.product_id, now)
+    return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
+
+
+@router.put("/v1/stores/{store_id}/stock", responses=error_responses(403, 404, 413, 422))
+def put_stock(
+    store_id: KnownStore, body: StockIn, principal: AnalystOrAdmin, engine: EngineDep, now: Now
+) -> StockSaved:
+    """Which items this store has; an item marked false is never recommended there."""
+    with engine.begin() as conn:
+        evidence.set_stock(conn, store_id, body.items, now)
+    return StockSaved(store_id=store_id, updated=len(body.items))

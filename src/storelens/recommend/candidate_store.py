@@ -1,0 +1,204 @@
+"""Where each customer's precomputed candidates live: this process's memory, or Redis.
+
+A :class:`CustomerCandidates` is what serving needs about one customer without touching
+the database: when they ordered, which items they bought when, and items co-bought with
+their favourites. It is built from the orders table once, then kept current by the
+purchase projection (each paid order is applied to it, so an order shows up in the
+next answer without any retraining).
+
+Two backends behind one small protocol (the transport idea of httpx): the embedded
+default keeps entries in a dict, production in Redis so every worker shares them. A
+Redis that errors or is slower than its timeout raises :class:`CandidatesUnavailable`,
+and the engine answers from the database instead of failing the request.
+
+Every live store is remembered so that an erasure reaches the entries of this process
+(and of Redis) as well as the tables.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from storelens.config import Settings
+
+__all__ = [
+    "CandidateStore",
+    "CandidatesUnavailable",
+    "CoPurchase",
+    "CustomerCandidates",
+    "MemoryCandidates",
+    "RedisCandidates",
+    "candidate_store",
+    "live_stores",
+]
+
+REDIS_PREFIX = "storelens:reco:cand:"
+MAX_ORDERS_KEPT = 400  # per customer: enough for every decay and explanation window
+
+
+class CandidatesUnavailable(Exception):
+    """The candidate store cannot answer now (Redis down or slow); use the database."""
+
+
+@dataclass(frozen=True, slots=True)
+class CoPurchase:
+    """``product`` was in ``together`` of the ``anchor_orders`` orders that held ``anchor``."""
+
+    anchor: str
+    together: int
+    anchor_orders: int
+
+
+@dataclass(slots=True)
+class CustomerCandidates:
+    """One customer's purchase evidence; times are Unix seconds, newest last."""
+
+    customer_id: str
+    order_ids: list[str] = field(default_factory=list)
+    order_times: list[float] = field(default_factory=list)
+    items: dict[str, list[float]] = field(default_factory=dict)
+    copurchase: dict[str, CoPurchase] = field(default_factory=dict)
+
+    def apply_order(self, order_id: str, ts: float, products: list[str]) -> bool:
+        """Count a paid order once (re-sent or replayed orders change nothing)."""
+        if order_id in self.order_ids:
+            return False
+        self.order_ids.append(order_id)
+        self.order_times.append(ts)
+        for product in dict.fromkeys(products):
+            self.items.setdefault(product, []).append(ts)
+            self.items[product] = sorted(self.items[product])[-MAX_ORDERS_KEPT:]
+        order = sorted(zip(self.order_times, self.order_ids, strict=True))[-MAX_ORDERS_KEPT:]
+        self.order_times = [t for t, _ in order]
+        self.order_ids = [o for _, o in order]
+        return True
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "customer_id": self.customer_id,
+                "order_ids": self.order_ids,
+                "order_times": self.order_times,
+                "items": self.items,
+                "copurchase": {
+                    p: [c.anchor, c.together, c.anchor_orders] for p, c in self.copurchase.items()
+                },
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CustomerCandidates:
+        d: dict[str, Any] = orjson.loads(raw)
+        return cls(
+            customer_id=d["customer_id"],
+            order_ids=list(d["order_ids"]),
+            order_times=[float(t) for t in d["order_times"]],
+            items={p: [float(t) for t in ts] for p, ts in d["items"].items()},
+            copurchase={
+                p: CoPurchase(str(a), int(t), int(n)) for p, (a, t, n) in d["copurchase"].items()
+            },
+        )
+
+
+class CandidateStore(Protocol):
+    def get(self, customer_id: str) -> CustomerCandidates | None: ...
+
+    def put(self, entry: CustomerCandidates) -> None: ...
+
+    def delete(self, customer_ids: list[str]) -> int: ...
+
+
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def live_stores() -> list[CandidateStore]:
+    """Every candidate store alive in this process (the erasure walks them)."""
+    return list(_LIVE)
+
+
+class MemoryCandidates:
+    """Entries in this process's memory, each kept ``ttl_s`` seconds after it was written."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._clock = ttl_s, clock
+        self._data: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+        _LIVE.add(self)
+
+    def get(self, customer_id: str) -> CustomerCandidates | None:
+        with self._lock:
+            hit = self._data.get(customer_id)
+            if hit is None:
+                return None
+            if self._clock() - hit[0] > self._ttl:
+                del self._data[customer_id]
+                return None
+        # Stored serialised: a caller that changes its copy changes nothing here.
+        return CustomerCandidates.from_json(hit[1])
+
+    def put(self, entry: CustomerCandidates) -> None:
+        raw = entry.to_json()
+        with self._lock:
+            self._data[entry.customer_id] = (self._clock(), raw)
+
+    def delete(self, customer_ids: list[str]) -> int:
+        with self._lock:
+            return sum(self._data.pop(c, None) is not None for c in customer_ids)
+
+
+class RedisCandidates:
+    """Entries in Redis under ``storelens:reco:cand:<customer>``, expiring after ``ttl_s``."""
+
+    def __init__(self, url: str, ttl_s: float, timeout_s: float) -> None:
+        import redis
+
+        self._ttl = max(int(ttl_s), 1)
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        _LIVE.add(self)
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        import redis
+
+        try:
+            return fn()
+        except (redis.RedisError, OSError) as exc:
+            raise CandidatesUnavailable(type(exc).__name__) from None
+
+    def get(self, customer_id: str) -> CustomerCandidates | None:
+        raw = self._call(lambda: self._client.get(REDIS_PREFIX + customer_id))
+        return None if raw is None else CustomerCandidates.from_json(raw)
+
+    def put(self, entry: CustomerCandidates) -> None:
+        key = REDIS_PREFIX + entry.customer_id
+        self._call(lambda: self._client.set(key, entry.to_json(), ex=self._ttl))
+
+    def delete(self, customer_ids: list[str]) -> int:
+        if not customer_ids:
+            return 0
+        keys = [REDIS_PREFIX + c for c in customer_ids]
+        return int(self._call(lambda: self._client.delete(*keys)))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def candidate_store(settings: Settings) -> CandidateStore:
+    """The backend the settings name; Redis needs ``redis_url``."""
+    if settings.recommend_candidate_store == "redis":
+        if not settings.redis_url:
+            from storelens.core.errors import ConfigError
+
+            raise ConfigError("recommend_candidate_store = 'redis' needs STORELENS_REDIS_URL")
+        return RedisCandidates(
+            settings.redis_url, settings.recommend_cache_ttl_s, settings.recommend_redis_timeout_s
+        )
+    return MemoryCandidates(settings.recommend_cache_ttl_s)

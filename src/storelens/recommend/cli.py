@@ -1,0 +1,134 @@
+"""``storelens recommend``: offline evaluation and training (mounted in the main CLI).
+
+Heavy imports (scipy, scikit-learn, implicit) wait until a command runs, so
+``storelens --help`` stays fast and works without the ``recommend`` extra.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from storelens.core.errors import InvalidInput, MissingExtra
+from storelens.storage.command_line import DbOption, open_database_or_exit
+
+if TYPE_CHECKING:
+    from storelens.recommend.evaluate import EvalReport
+
+__all__ = ["recommend_app"]
+
+recommend_app = typer.Typer(
+    help="Recommendations: offline evaluation on basket files, training from orders.",
+    no_args_is_help=True,
+)
+METRIC_COLUMNS = ("precision", "recall", "ndcg", "map", "coverage", "novelty")
+
+
+@recommend_app.callback()
+def _group() -> None:
+    """Recommendations: offline evaluation on basket files, training from orders."""
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+@recommend_app.command("eval")
+def eval_command(
+    baskets: Annotated[
+        Path,
+        typer.Option(
+            "--baskets",
+            help="CSV with order_id,user_id,product_id,order_number (extra columns ignored)",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="list length scored")] = 10,
+    tune: Annotated[
+        bool,
+        typer.Option(help="tune hyper-parameters on the last training basket of each user"),
+    ] = True,
+) -> None:
+    """Hold out each user's last order; score every source, the baselines and the blend."""
+    try:
+        from storelens.recommend.baskets import read_baskets_csv
+        from storelens.recommend.evaluate import evaluate_history
+    except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
+        raise _fail(str(exc)) from exc
+    if not baskets.is_file():
+        raise _fail(f"{baskets}: no such file")
+    err = Console(stderr=True)
+    try:
+        history = read_baskets_csv(baskets)
+        with err.status("evaluating") as status:
+            report = evaluate_history(history, k=k, tuned=tune, progress=lambda s: status.update(s))
+    except InvalidInput as exc:
+        raise _fail(str(exc)) from exc
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_report(report, k, f"{report.users} users, {report.items} items, last order held out")
+
+
+def _print_report(report: EvalReport, k: int, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("method", style="bold")
+    for col in METRIC_COLUMNS:
+        table.add_column(col, justify="right")
+    for name, score in report.methods.items():
+        table.add_row(
+            name,
+            *(
+                f"{score.novelty:.2f}" if c == "novelty" else f"{getattr(score, c):.4f}"
+                for c in METRIC_COLUMNS
+            ),
+        )
+    Console().print(table)
+
+
+@recommend_app.command("train")
+def train_command(
+    database_url: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    precompute: Annotated[
+        bool,
+        typer.Option(help="write every customer's candidates into the configured candidate store"),
+    ] = True,
+) -> None:
+    """Tune and evaluate on the database's orders (each customer's last order held out),
+    then precompute every customer's candidates for serving (Redis in production)."""
+    from storelens.recommend.candidate_store import candidate_store
+    from storelens.recommend.evaluate import evaluate_history
+    from storelens.recommend.training import history_from_orders, precompute_candidates
+
+    engine, settings = open_database_or_exit(database_url)
+    with engine.connect() as conn:
+        history = history_from_orders(conn)
+    if history.n_users == 0 or all(len(b) < 2 for b in history.baskets):
+        raise _fail("no customer has two orders yet: nothing to learn from")
+    err = Console(stderr=True)
+    with err.status("training") as status:
+        report = evaluate_history(history, progress=lambda s: status.update(s))
+    if precompute:
+        store = candidate_store(settings)
+        with Progress(
+            TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), console=err
+        ) as bar:
+            task = bar.add_task("candidates", total=history.n_users)
+            written = precompute_candidates(
+                engine, settings, store, list(history.users), lambda: bar.advance(task)
+            )
+        err.print(f"{written} customers' candidates written ({settings.recommend_candidate_store})")
+    if as_json:
+        typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_report(report, report.k, f"{report.users} customers, last order held out")

@@ -1,0 +1,95 @@
+"""The request context a list is re-ranked for: time of day, day, season, zone, channel.
+
+A query string carries it as ``key:value`` pairs joined by commas
+(``context=daypart:morning,zone:bakery,channel:app``); a JSON body as an object. Both
+become one :class:`Context`, and a bad pair is reported by its key
+(``query.context.daypart``) so a client knows which field to fix. What the client
+leaves out is filled from the clock in the store's time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from storelens.core.errors import FieldError, InvalidInput, field_errors
+
+__all__ = ["DAYPARTS", "Context", "daypart_of", "parse_context", "resolve_context"]
+
+Daypart = Literal["morning", "midday", "afternoon", "evening", "night"]
+DAYPARTS: tuple[tuple[Daypart, int, int], ...] = (
+    ("morning", 6, 11),
+    ("midday", 11, 14),
+    ("afternoon", 14, 17),
+    ("evening", 17, 22),
+)
+"""Store-time hours [from, to) of each daypart, as in the store insights; else night."""
+_SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring"}
+_SEASONS |= {6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class Context(BaseModel):
+    """Where and when the customer is; unknown keys are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daypart: Daypart | None = None
+    dow: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
+    season: Literal["winter", "spring", "summer", "autumn"] | None = None
+    zone: str | None = Field(default=None, pattern=_NAME_PATTERN)
+    channel: Literal["in_store", "mobile", "web", "app", "kiosk", "staff"] | None = None
+    device: str | None = Field(default=None, pattern=_NAME_PATTERN)
+    page: str | None = Field(default=None, pattern=_NAME_PATTERN)
+
+
+def daypart_of(hour: int) -> Daypart:
+    for name, start, end in DAYPARTS:
+        if start <= hour < end:
+            return name
+    return "night"
+
+
+def parse_context(text: str | None, loc: tuple[str, ...] = ("query", "context")) -> Context:
+    """``key:value,key:value`` → :class:`Context`; errors name ``loc`` plus the key."""
+    if text is None or not text.strip():
+        return Context()
+    pairs: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition(":")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise InvalidInput(
+                f"context part {part!r} is not key:value",
+                [FieldError.at([*loc], f"{part!r} is not key:value", "context_pair")],
+            )
+        if key in pairs:
+            raise InvalidInput(
+                f"context key {key!r} given twice",
+                [FieldError.at([*loc, key], "given twice", "context_duplicate")],
+            )
+        pairs[key] = value
+    try:
+        return Context.model_validate(pairs)
+    except ValidationError as exc:
+        errors = [FieldError.at([*loc, *e.path], e.msg, e.type) for e in field_errors(exc)]
+        raise InvalidInput("invalid context", errors) from None
+
+
+def resolve_context(context: Context, now: datetime, timezone: str) -> Context:
+    """Fill daypart, day and season the client left out from ``now`` in the store's zone."""
+    try:
+        local = now.astimezone(ZoneInfo(timezone))
+    except (KeyError, ValueError):  # a store saved with a zone this machine lacks
+        local = now
+    return context.model_copy(
+        update={
+            "daypart": context.daypart or daypart_of(local.hour),
+            "dow": context.dow
+            or ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()],
+            "season": context.season or _SEASONS[local.month],
+        }
+    )

@@ -1,0 +1,341 @@
+"""The I/O half of serving: purchase evidence, popularity, stock, declines, impressions.
+
+Everything the engine knows comes from here, as plain values, so every count an
+explanation cites is a count of rows in the orders table. The stores of personal data
+this module owns (logged impressions, declined items, the candidate caches) register
+with the privacy registry at the bottom.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, delete, select
+
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.recommend.candidate_store import (
+    CandidatesUnavailable,
+    CoPurchase,
+    CustomerCandidates,
+    live_stores,
+)
+from storelens.recommend.context import daypart_of
+from storelens.storage.dialects import dialect_for
+from storelens.storage.tables import (
+    customers,
+    order_lines,
+    orders,
+    products,
+    recommend_declines,
+    recommend_impressions,
+    store_stock,
+)
+
+__all__ = [
+    "CoPurchaseTable",
+    "Popularity",
+    "ProductInfo",
+    "blocked_items",
+    "build_candidates",
+    "catalogue_info",
+    "copurchase_table",
+    "customer_known",
+    "decline",
+    "declined",
+    "log_impressions",
+    "out_of_stock",
+    "set_stock",
+    "store_popularity",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductInfo:
+    name: str
+    category: str
+    zone_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Popularity:
+    """Orders of one store in one daypart over the window, and how many held each item."""
+
+    orders: int
+    counts: dict[str, int]
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoPurchaseTable:
+    """For each item, the orders holding it and the items most often in those orders."""
+
+    orders_with: dict[str, int]
+    together: dict[str, list[tuple[str, int]]]
+
+
+def copurchase_table(conn: Connection, since: datetime, per_item: int = 10) -> CoPurchaseTable:
+    """One pass over the window's order lines (non-personal: counts over all orders)."""
+    rows = conn.execute(
+        select(order_lines.c.store_id, order_lines.c.order_id, order_lines.c.product_id)
+        .join(
+            orders,
+            and_(
+                orders.c.store_id == order_lines.c.store_id,
+                orders.c.order_id == order_lines.c.order_id,
+            ),
+        )
+        .where(orders.c.ts >= since)
+    ).all()
+    baskets: dict[tuple[str, str], set[str]] = {}
+    for store_id, order_id, product in rows:
+        baskets.setdefault((store_id, order_id), set()).add(product)
+    orders_with: Counter[str] = Counter()
+    pairs: dict[str, Counter[str]] = {}
+    for basket in baskets.values():
+        orders_with.update(basket)
+        if len(basket) > 1:
+            for a in basket:
+                pairs.setdefault(a, Counter()).update(b for b in basket if b != a)
+    return CoPurchaseTable(
+        orders_with=dict(orders_with),
+        together={a: c.most_common(per_item) for a, c in pairs.items()},
+    )
+
+
+def _co_purchases(
+    table: CoPurchaseTable, anchors: list[str], exclude: set[str]
+) -> dict[str, CoPurchase]:
+    """Items most often bought with the customer's favourites, that they never bought."""
+    found: dict[str, CoPurchase] = {}
+    for anchor in anchors:
+        anchor_orders = table.orders_with.get(anchor, 0)
+        for product, n in table.together.get(anchor, []):
+            if product in exclude or not anchor_orders:
+                continue
+            best = found.get(product)
+            if best is None or n / anchor_orders > best.together / best.anchor_orders:
+                found[product] = CoPurchase(anchor, n, anchor_orders)
+    return found
+
+
+def build_candidates(
+    conn: Connection, customer_id: str, anchors: int, table: CoPurchaseTable
+) -> CustomerCandidates | None:
+    """The customer's evidence from the orders table; None if they never ordered."""
+    rows = conn.execute(
+        select(orders.c.order_id, orders.c.store_id, orders.c.ts, order_lines.c.product_id)
+        .join(
+            order_lines,
+            and_(
+                order_lines.c.store_id == orders.c.store_id,
+                order_lines.c.order_id == orders.c.order_id,
+            ),
+        )
+        .where(orders.c.customer_id == customer_id)
+        .order_by(orders.c.ts)
+    ).all()
+    if not rows:
+        return None
+    entry = CustomerCandidates(customer_id=customer_id)
+    by_order: dict[str, tuple[float, list[str]]] = {}
+    for order_id, store_id, ts, product in rows:
+        key = f"{store_id}/{order_id}"
+        by_order.setdefault(key, (ts.timestamp(), []))[1].append(product)
+    for key, (ts, bought) in sorted(by_order.items(), key=lambda kv: kv[1][0]):
+        entry.apply_order(key, ts, bought)
+    favourites = sorted(entry.items, key=lambda p: (-len(entry.items[p]), p))[:anchors]
+    entry.copurchase = _co_purchases(table, favourites, set(entry.items))
+    return entry
+
+
+def store_popularity(
+    conn: Connection, store_id: str, since: datetime, timezone: str, days: int
+) -> dict[str, Popularity]:
+    """Per daypart (store time): orders in the window and the orders holding each item."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    rows = conn.execute(
+        select(orders.c.order_id, orders.c.ts, order_lines.c.product_id)
+        .join(
+            order_lines,
+            and_(
+                order_lines.c.store_id == orders.c.store_id,
+                order_lines.c.order_id == orders.c.order_id,
+            ),
+        )
+        .where(orders.c.store_id == store_id, orders.c.ts >= since)
+    ).all()
+    seen: dict[str, set[tuple[str, str]]] = {}
+    order_sets: dict[str, set[str]] = {}
+    for order_id, ts, product in rows:
+        part = daypart_of(ts.astimezone(zone).hour)
+        order_sets.setdefault(part, set()).add(order_id)
+        seen.setdefault(part, set()).add((order_id, product))
+    out: dict[str, Popularity] = {}
+    for name, ids in order_sets.items():
+        counts = Counter(product for _, product in seen[name])
+        out[name] = Popularity(orders=len(ids), counts=dict(counts), days=days)
+    # All dayparts together: what a daypart without orders falls back to.
+    all_ids = {o for ids in order_sets.values() for o in ids}
+    total = Counter(p for pairs in seen.values() for _, p in pairs)
+    out["all"] = Popularity(orders=len(all_ids), counts=dict(total), days=days)
+    return out
+
+
+def catalogue_info(conn: Connection) -> dict[str, ProductInfo]:
+    rows = conn.execute(
+        select(products.c.id, products.c.name, products.c.category, products.c.zone_id)
+    ).all()
+    return {r.id: ProductInfo(r.name, r.category, r.zone_id) for r in rows}
+
+
+def out_of_stock(conn: Connection, store_id: str) -> set[str]:
+    """Items the store's stock feed marks as unavailable (no row: assumed available)."""
+    rows = conn.execute(
+        select(store_stock.c.product_id).where(
+            store_stock.c.store_id == store_id, store_stock.c.in_stock.is_(False)
+        )
+    ).scalars()
+    return set(rows)
+
+
+def set_stock(conn: Connection, store_id: str, levels: dict[str, bool], now: datetime) -> None:
+    if not levels:
+        return
+    conn.execute(
+        dialect_for(conn).upsert(
+            store_stock, ["store_id", "product_id"], ["in_stock", "updated_at"]
+        ),
+        [
+            {"store_id": store_id, "product_id": p, "in_stock": v, "updated_at": now}
+            for p, v in levels.items()
+        ],
+    )
+
+
+def blocked_items(conn: Connection, store_id: str, customer_id: str) -> set[str]:
+    """Out of stock in this store, or declined by this customer: one round trip."""
+    stock = select(store_stock.c.product_id).where(
+        store_stock.c.store_id == store_id, store_stock.c.in_stock.is_(False)
+    )
+    declines = select(recommend_declines.c.product_id).where(
+        recommend_declines.c.customer_id == customer_id
+    )
+    return set(conn.execute(stock.union_all(declines)).scalars())
+
+
+def declined(conn: Connection, customer_id: str) -> set[str]:
+    rows = conn.execute(
+        select(recommend_declines.c.product_id).where(
+            recommend_declines.c.customer_id == customer_id
+        )
+    ).scalars()
+    return set(rows)
+
+
+def customer_known(conn: Connection, customer_id: str) -> bool:
+    """A customer record carries the id, or an order was paid under it."""
+    if conn.execute(
+        select(customers.c.id).where(customers.c.customer_id == customer_id).limit(1)
+    ).first():
+        return True
+    return (
+        conn.execute(
+            select(orders.c.order_id).where(orders.c.customer_id == customer_id).limit(1)
+        ).first()
+        is not None
+    )
+
+
+def decline(conn: Connection, customer_id: str, product_id: str, now: datetime) -> None:
+    conn.execute(
+        dialect_for(conn).insert_ignore(recommend_declines, ["customer_id", "product_id"]),
+        [{"customer_id": customer_id, "product_id": product_id, "at": now}],
+    )
+
+
+def log_impressions(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(recommend_impressions.insert(), rows)
+
+
+# -- the registry of personal data ------------------------------------------------------
+
+
+def _export_impressions(req: SubjectRequest) -> list[dict[str, Any]]:
+    rows = req.conn.execute(
+        select(recommend_impressions)
+        .where(recommend_impressions.c.customer_id.in_(req.subject.ids))
+        .order_by(recommend_impressions.c.id)
+    ).mappings()
+    return [plain(dict(r)) for r in rows]
+
+
+def _erase_impressions(req: SubjectRequest) -> int:
+    stmt = delete(recommend_impressions).where(
+        recommend_impressions.c.customer_id.in_(req.subject.ids)
+    )
+    return req.conn.execute(stmt).rowcount
+
+
+def _export_declines(req: SubjectRequest) -> list[dict[str, Any]]:
+    rows = req.conn.execute(
+        select(recommend_declines).where(recommend_declines.c.customer_id.in_(req.subject.ids))
+    ).mappings()
+    return [plain(dict(r)) for r in rows]
+
+
+def _erase_declines(req: SubjectRequest) -> int:
+    stmt = delete(recommend_declines).where(recommend_declines.c.customer_id.in_(req.subject.ids))
+    return req.conn.execute(stmt).rowcount
+
+
+def _export_candidates(req: SubjectRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for store in live_stores():
+        for cid in req.subject.ids:
+            try:
+                entry = store.get(cid)
+            except CandidatesUnavailable:
+                continue
+            if entry is not None:
+                out.append({"customer_id": cid, "items": sorted(entry.items)})
+    return out
+
+
+def _erase_candidates(req: SubjectRequest) -> int:
+    """Drop cached lists in every candidate store of this process (memory and Redis).
+    A server process elsewhere drops its memory copy within ``recommend_cache_ttl_s``;
+    what it would rebuild comes from the orders, which the erasure pseudonymises."""
+    removed = 0
+    for store in live_stores():
+        try:
+            removed += store.delete(list(req.subject.ids))
+        except CandidatesUnavailable:
+            continue
+    return removed
+
+
+register(
+    PersonalStore(
+        "recommendation impressions",
+        _export_impressions,
+        _erase_impressions,
+        tables=("recommend_impressions",),
+    )
+)
+register(
+    PersonalStore(
+        "declined recommendations",
+        _export_declines,
+        _erase_declines,
+        tables=("recommend_declines",),
+    )
+)
+register(PersonalStore("recommendation candidates", _export_candidates, _erase_candidates))

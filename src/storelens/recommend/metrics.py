@@ -1,0 +1,103 @@
+"""Next-basket metrics at k: precision, recall, NDCG, MAP, coverage and novelty.
+
+Definitions (all averaged over users who have a held-out basket):
+
+* precision@k = hits / k (a list shorter than k is not excused);
+* recall@k = hits / |basket|;
+* NDCG@k = DCG / ideal DCG, with binary gains and the ideal of ``min(|basket|, k)``
+  hits at the top (so a perfect list of a large basket scores 1);
+* MAP@k = the mean of precision at each hit, over ``min(|basket|, k)``;
+* coverage = distinct items recommended to anyone / items in the catalogue;
+* novelty = mean self-information ``-log2(share of users who bought the item)`` of the
+  recommended items (higher: less obvious items).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+__all__ = ["MethodScore", "ranked_lists", "score_lists"]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodScore:
+    precision: float
+    recall: float
+    ndcg: float
+    map: float
+    coverage: float
+    novelty: float
+    users: int
+
+    def as_json(self, k: int) -> dict[str, float]:
+        d = asdict(self)
+        return {
+            f"precision@{k}": d["precision"],
+            f"recall@{k}": d["recall"],
+            f"ndcg@{k}": d["ndcg"],
+            f"map@{k}": d["map"],
+            "coverage": d["coverage"],
+            "novelty": d["novelty"],
+        }
+
+
+def ranked_lists(scores: sp.csr_matrix, k: int) -> list[NDArray[np.int64]]:
+    """Each user's ``k`` best items by score (ties: lower item index first)."""
+    scores = scores.tocsr()
+    out: list[NDArray[np.int64]] = []
+    for u in range(scores.shape[0]):
+        lo, hi = scores.indptr[u], scores.indptr[u + 1]
+        cols = scores.indices[lo:hi]
+        vals = scores.data[lo:hi]
+        order = np.lexsort((cols, -vals))[:k]
+        out.append(cols[order].astype(np.int64))
+    return out
+
+
+def score_lists(
+    lists: Sequence[NDArray[np.int64]],
+    truth: Sequence[NDArray[np.int32]],
+    k: int,
+    n_items: int,
+    popularity: NDArray[np.float64],
+) -> MethodScore:
+    """Score ranked lists against held-out baskets (``popularity``: share of users)."""
+    if len(lists) != len(truth):
+        raise ValueError(f"{len(lists)} lists for {len(truth)} baskets")
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    prec, rec, ndcg, ap = [], [], [], []
+    seen: set[int] = set()
+    info: list[float] = []
+    floor = 1.0 / max(len(lists), 1)  # an item nobody bought in training: as rare as it gets
+    for ranked, basket in zip(lists, truth, strict=True):
+        ranked = ranked[:k]
+        if len(basket) == 0:
+            continue
+        hit = np.isin(ranked, basket)
+        hits = int(hit.sum())
+        prec.append(hits / k)
+        rec.append(hits / len(basket))
+        ideal = float(discounts[: min(len(basket), k)].sum())
+        ndcg.append(float(discounts[: len(ranked)][hit].sum()) / ideal)
+        if hits:
+            precision_at_hit = np.cumsum(hit)[hit] / (np.flatnonzero(hit) + 1)
+            ap.append(float(precision_at_hit.sum()) / min(len(basket), k))
+        else:
+            ap.append(0.0)
+        seen.update(int(i) for i in ranked)
+        info.extend((-np.log2(np.maximum(popularity[ranked], floor))).tolist())
+    users = len(prec)
+    return MethodScore(
+        precision=float(np.mean(prec)) if users else 0.0,
+        recall=float(np.mean(rec)) if users else 0.0,
+        ndcg=float(np.mean(ndcg)) if users else 0.0,
+        map=float(np.mean(ap)) if users else 0.0,
+        coverage=len(seen) / max(n_items, 1),
+        novelty=float(np.mean(info)) if info else 0.0,
+        users=users,
+    )

@@ -1,0 +1,56 @@
+"""``storelens recommend train``'s I/O: the orders table as basket histories, and the
+candidates every customer gets precomputed into the serving store.
+
+Orders are ordered per customer by payment time, the same split the basket-file
+evaluation uses (each customer's last order held out), so figures from a basket file
+and from the database mean the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, and_, select
+
+from storelens.config import Settings
+from storelens.recommend.baskets import BasketHistory, history_from_rows
+from storelens.recommend.candidate_store import CandidateStore
+from storelens.recommend.engine import RecommendationEngine
+from storelens.storage.tables import order_lines, orders
+
+__all__ = ["history_from_orders", "precompute_candidates"]
+
+
+def history_from_orders(conn: Connection) -> BasketHistory:
+    """Every named customer's orders, in payment order (anonymous orders are skipped)."""
+    rows = conn.execute(
+        select(orders.c.customer_id, orders.c.store_id, orders.c.order_id, orders.c.ts,
+               order_lines.c.product_id)
+        .join(order_lines, and_(order_lines.c.store_id == orders.c.store_id,
+                                order_lines.c.order_id == orders.c.order_id))
+        .where(orders.c.customer_id.is_not(None))
+    ).all()  # fmt: skip
+    return history_from_rows(
+        (customer, f"{store}/{order}", product, int(ts.timestamp() * 1000))
+        for customer, store, order, ts, product in rows
+    )
+
+
+def precompute_candidates(
+    engine: Engine,
+    settings: Settings,
+    store: CandidateStore,
+    customers: list[str],
+    advance: Callable[[], None] = lambda: None,
+) -> int:
+    """Build and store each customer's candidates; returns how many were written."""
+    reco = RecommendationEngine(engine, settings, store)
+    written = 0
+    with engine.connect() as conn:
+        for customer in customers:
+            entry = reco.build(conn, customer)
+            if entry is not None:
+                store.put(entry)
+                written += 1
+            advance()
+    return written

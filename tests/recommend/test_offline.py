@@ -1,0 +1,144 @@
+"""Offline pieces: basket files, metrics worked by hand, each source on a tiny history,
+the blend's split discipline and the eval command's JSON shape."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from storelens.cli import app
+from storelens.core.errors import InvalidInput
+from storelens.recommend.baskets import history_from_rows, read_baskets_csv, split_last
+from storelens.recommend.metrics import ranked_lists, score_lists
+from storelens.recommend.sources import (
+    TifuParams,
+    copurchase_scores,
+    repeat_scores,
+    tifu_knn_scores,
+    top_frequency_scores,
+)
+
+
+def _history(baskets: dict[str, list[list[str]]]):  # type: ignore[no-untyped-def]
+    rows = [
+        (user, f"{user}-{n}", product, n)
+        for user, seq in baskets.items()
+        for n, basket in enumerate(seq, start=1)
+        for product in basket
+    ]
+    return history_from_rows(rows)
+
+
+def test_read_baskets_orders_by_order_number_and_ignores_extra_columns(tmp_path: Path) -> None:
+    f = tmp_path / "b.csv"
+    f.write_text(
+        "order_id,user_id,product_id,order_number,add_to_cart_order,whatever\n"
+        "o2,u1,milk,2,1,x\no1,u1,bread,1,1,x\no1,u1,milk,1,2,x\no2,u1,milk,2,3,x\n"
+        "o9,u2,tea,1,1,x\n"
+    )
+    h = read_baskets_csv(f)
+    assert h.users == ("u1", "u2")
+    first, second = h.baskets[0]
+    assert sorted(h.items[i] for i in first) == ["bread", "milk"]
+    assert [h.items[i] for i in second] == ["milk"]  # the repeated line counts once
+    split = split_last(h)
+    assert split.train.users == ("u1",)  # u2 has one order: nothing to hold out
+    assert [h.items[i] for i in split.target[0]] == ["milk"]
+
+
+@pytest.mark.parametrize(
+    ("text", "loc"),
+    [
+        ("order_id,user_id,product_id\no1,u1,p\n", "header.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,u1,p,first\n", "line.2.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,,p,1\n", "line.2.user_id"),
+        ("order_id,user_id,product_id,order_number\no1,u1\n", "line.2"),
+        ("order_id,user_id,product_id,order_number\n", "rows"),
+        ("", "header"),
+    ],
+)
+def test_bad_basket_files_name_the_field(tmp_path: Path, text: str, loc: str) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text(text)
+    with pytest.raises(InvalidInput) as err:
+        read_baskets_csv(f)
+    assert err.value.errors[0].loc == loc
+
+
+def test_metrics_by_hand() -> None:
+    truth = [np.array([1, 2, 3], dtype=np.int32), np.array([4], dtype=np.int32)]
+    lists = [np.array([1, 9, 3]), np.array([8, 7, 6])]
+    pop = np.full(10, 0.5)
+    s = score_lists(lists, truth, 3, 10, pop)
+    assert s.precision == pytest.approx((2 / 3 + 0) / 2)
+    assert s.recall == pytest.approx((2 / 3 + 0) / 2)
+    ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert s.ndcg == pytest.approx((1 + 1 / math.log2(4)) / ideal / 2)
+    assert s.map == pytest.approx(((1 / 1 + 2 / 3) / 3 + 0) / 2)
+    assert s.coverage == pytest.approx(6 / 10)  # 1, 9, 3, 8, 7, 6
+    assert s.novelty == pytest.approx(1.0)  # -log2(0.5)
+
+
+def test_sources_on_a_tiny_history() -> None:
+    h = _history(
+        {
+            "a": [["milk", "bread"], ["milk"], ["milk", "jam"]],
+            "b": [["milk", "jam"], ["bread", "jam"], ["jam"]],
+            "c": [["tea"], ["tea", "honey"]],
+        }
+    )
+    idx = {p: i for i, p in enumerate(h.items)}
+    top = ranked_lists(top_frequency_scores(h, 5), 2)
+    assert [h.items[i] for i in top[0]] == ["milk", "jam"]  # 3 baskets; then the newest
+    rep = repeat_scores(h, 5, 0.5).toarray()
+    assert rep[0, idx["milk"]] == pytest.approx(1 + 0.5 + 0.25)
+    assert rep[0, idx["bread"]] == pytest.approx(0.25)
+    co = copurchase_scores(h, 5, 1.0).toarray()
+    # Bread is bought with milk and jam; tea never with anything a buys.
+    assert co[0, idx["bread"]] > 0 and co[0, idx["tea"]] == 0
+    assert co[2, idx["honey"]] > 0 and co[2, idx["milk"]] == 0
+    tifu = tifu_knn_scores(h, 5, TifuParams(group_size=2, neighbours=1, alpha=0.5)).toarray()
+    # a's nearest neighbour is b (shared milk/jam), so jam gets neighbour mass, tea none.
+    assert tifu[0, idx["jam"]] > 0 and tifu[0, idx["tea"]] == 0
+
+
+def test_eval_command_json_shape_and_blend_beats_top_frequency(tmp_path: Path) -> None:
+    """A planted pattern: each user alternates two baskets; the next basket is the one
+    after the last, which top-frequency cannot see but recency-aware methods can."""
+    rng = random.Random(3)
+    lines = ["order_id,user_id,product_id,order_number"]
+    for u in range(60):
+        even = [f"p{rng.randrange(40)}" for _ in range(3)]
+        odd = [f"q{rng.randrange(40)}" for _ in range(3)]
+        for n in range(1, 10 + u % 4):
+            for p in set(even if n % 2 == 0 else odd):
+                lines.append(f"u{u}-{n},u{u},{p},{n}")
+    f = tmp_path / "baskets.csv"
+    f.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(
+        app, ["recommend", "eval", "--baskets", str(f), "--json", "--no-tune"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["users"] == 60
+    methods = report["methods"]
+    assert {"blend", "personal_top_frequency", "tifu_knn", "als", "global_popularity"} <= set(
+        methods
+    )
+    keys = {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage", "novelty"}
+    assert set(methods["blend"]) == keys
+    assert methods["blend"]["ndcg@10"] > methods["personal_top_frequency"]["ndcg@10"]
+
+
+def test_eval_command_refuses_a_bad_file(tmp_path: Path) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text("user_id,product_id\nu,p\n")
+    result = CliRunner().invoke(app, ["recommend", "eval", "--baskets", str(f)])
+    assert result.exit_code == 2
+    assert "order_id" in result.output and "order_number" in result.output

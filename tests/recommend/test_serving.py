@@ -1,0 +1,335 @@
+"""Recommendations through the API: consent, stock, purchases, explanations, bad input.
+
+Runs on SQLite and PostgreSQL. Orders arrive as ``pos.order_paid`` events and reach
+the candidates through the same projections the server runs; the engine's clock is
+injected, so "the last two months" is a fixed window.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from storelens import stores
+from storelens.catalogue import upsert_products
+from storelens.config import Settings
+from storelens.core.events import event_adapter
+from storelens.privacy import audit
+from storelens.privacy.erasure import erase_customer
+from storelens.processors import RECOMMEND_PROJECTION, default_projections, run_projections
+from storelens.recommend.candidate_store import MemoryCandidates
+from storelens.recommend.engine import RecommendationEngine
+from storelens.storage.eventlog import EventLog
+from storelens.storage.tables import order_lines, orders, recommend_impressions
+
+Login = Callable[[str], dict[str, str]]
+NOW = datetime(2026, 11, 30, 8, 30, tzinfo=UTC)  # a Monday morning
+CATALOGUE = [
+    ("flat-white", "coffee"),
+    ("latte", "coffee"),
+    ("espresso", "coffee"),
+    ("cappuccino", "coffee"),
+    ("croissant", "bakery"),
+    ("muffin", "bakery"),
+    ("oat-cookie", "bakery"),
+    ("orange-juice", "cold-drinks"),
+    ("rare-tea", "tea"),
+]
+
+
+class World:
+    """The test store: a clock, the app's engine swapped for one on that clock."""
+
+    def __init__(self, client: TestClient, engine: Engine, settings: Settings) -> None:
+        self.client, self.engine, self.now = client, engine, NOW
+        self.candidates = MemoryCandidates(600)
+        self.reco = RecommendationEngine(engine, settings, self.candidates, clock=lambda: self.now)
+        client.app.state.recommendations = self.reco  # type: ignore[attr-defined]
+        self.log = EventLog(engine)
+        with engine.begin() as conn:
+            stores.create_store(conn, "cafe-01", "Café", timezone="UTC", kind="cafe")
+            rows = [
+                {"product_id": p, "name": p.replace("-", " ").title(), "category": c, "price": 3.0}
+                for p, c in CATALOGUE
+            ]
+            stored, errors = upsert_products(conn, rows)
+            assert stored == len(CATALOGUE), errors
+        self.n = 0
+
+    def order(self, customer: str | None, products: list[str], at: datetime) -> None:
+        self.n += 1
+        event = {
+            "id": str(uuid.uuid4()),
+            "type": "pos.order_paid",
+            "ts": at.isoformat(),
+            "source": "pos",
+            "store_id": "cafe-01",
+            "subject": customer,
+            "payload": {
+                "order_id": f"o-{self.n}",
+                "customer_id": customer,
+                "lines": [{"product_id": p, "qty": 1, "unit_price": 3.0} for p in products],
+            },
+        }
+        self.log.append([event_adapter.validate_python(event)])
+
+    def consent(self, customer: str, granted: bool, at: datetime) -> None:
+        self.log.append(
+            [
+                event_adapter.validate_python(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "type": "consent.changed",
+                        "ts": at.isoformat(),
+                        "source": "app",
+                        "subject": customer,
+                        "payload": {"purpose": "personalization", "granted": granted},
+                    }
+                )
+            ]
+        )
+
+    def project(self) -> None:
+        wanted = {"orders", "consent", RECOMMEND_PROJECTION}  # not the ops tracker
+        every = default_projections(recommendations=self.reco)
+        run_projections(self.log, [p for p in every if p.name in wanted])
+
+    def get(self, headers: dict[str, str], customer: str, **params: Any) -> Any:
+        query = {"store": "cafe-01", "k": 10, **params}
+        return self.client.get(
+            f"/v1/customers/{customer}/recommendations", params=query, headers=headers
+        )
+
+
+@pytest.fixture
+def world(client: TestClient, engine: Engine, settings: Settings) -> World:
+    w = World(client, engine, settings)
+    # The crowd: everyone buys coffee and croissants in the morning.
+    for i in range(30):
+        w.order(f"crowd-{i}", ["latte", "croissant"], NOW - timedelta(days=3, minutes=i))
+        w.order(f"crowd-{i}", ["espresso", "muffin"], NOW - timedelta(days=5, minutes=i))
+    # Ada: a flat white six times in the last two months, twice long before,
+    # orange juice with it, and once a rare tea that nobody else buys.
+    for days in (4, 10, 17, 24, 31, 45):
+        w.order("ada", ["flat-white", "orange-juice"], NOW - timedelta(days=days))
+    for days in (120, 150):
+        w.order("ada", ["flat-white"], NOW - timedelta(days=days))
+    w.consent("ada", True, NOW - timedelta(days=200))
+    w.project()
+    return w
+
+
+def test_consent_off_means_no_personal_recommendations(world: World, login: Login) -> None:
+    staff = login("staff")
+    world.consent("ada", False, NOW - timedelta(days=1))
+    world.project()
+    body = world.get(staff, "ada", k=4).json()
+    assert body["personalized"] is False
+    assert body["reason"] == "no personalization consent"
+    assert {r["source"] for r in body["data"]} == {"popularity"}
+    # Her favourite is in only 4 of the store's 64 morning orders: not in the top 4.
+    assert "flat-white" not in {r["product_id"] for r in body["data"]}
+
+    world.consent("ada", True, NOW - timedelta(hours=1))
+    world.project()
+    body = world.get(staff, "ada").json()
+    assert body["personalized"] is True
+    assert body["data"][0]["product_id"] == "flat-white"
+
+
+def test_unknown_customer_gets_store_popularity(world: World, login: Login) -> None:
+    body = world.get(login("staff"), "nobody-knows-me").json()
+    assert body["personalized"] is False
+    top = [r["product_id"] for r in body["data"]]
+    # 64 morning orders in 28 days (60 of the crowd, 4 of Ada's); latte, croissant,
+    # espresso and muffin were in 30 each.
+    assert set(top[:4]) == {"latte", "croissant", "espresso", "muffin"}
+    first = body["data"][0]
+    assert first["evidence"] == {
+        "orders_with_item": 30,
+        "orders": 64,
+        "days": 28,
+        "daypart": "morning",
+    }
+    assert first["explanation"] == (
+        "popular at this store in the morning: in 30 of 64 orders in the last 28 days"
+    )
+
+
+def test_explanation_counts_are_true(world: World, login: Login, engine: Engine) -> None:
+    body = world.get(login("analyst"), "ada").json()
+    flat = next(r for r in body["data"] if r["product_id"] == "flat-white")
+    since = NOW - timedelta(days=60)
+    with engine.connect() as conn:
+        in_window = conn.execute(
+            select(func.count())
+            .select_from(orders.join(order_lines, orders.c.order_id == order_lines.c.order_id))
+            .where(
+                orders.c.customer_id == "ada",
+                order_lines.c.product_id == "flat-white",
+                orders.c.ts >= since,
+            )
+        ).scalar_one()
+    assert in_window == 6
+    assert flat["evidence"]["times_bought"] == in_window
+    assert flat["evidence"]["times_bought_ever"] == 8
+    assert flat["explanation"] == "you bought this 6 times in the last 2 months"
+    assert 0 < flat["confidence"] < 1
+
+
+def test_out_of_stock_is_never_returned(world: World, login: Login) -> None:
+    admin, staff = login("admin"), login("staff")
+    before = {r["product_id"] for r in world.get(staff, "ada").json()["data"]}
+    assert {"flat-white", "latte"} <= before
+    r = world.client.put(
+        "/v1/stores/cafe-01/stock",
+        json={"items": {"flat-white": False, "latte": False, "croissant": True}},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    for customer in ("ada", "stranger"):
+        for daypart in ("morning", "evening"):
+            got = world.get(staff, customer, context=f"daypart:{daypart}", k=50).json()["data"]
+            assert not {"flat-white", "latte"} & {x["product_id"] for x in got}
+
+
+def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:
+    staff = login("staff")
+    first = world.get(staff, "ada").json()["data"]
+    assert "rare-tea" not in {r["product_id"] for r in first}
+    assert world.candidates.get("ada") is not None  # cached by that request
+    world.order("ada", ["rare-tea", "rare-tea"], NOW - timedelta(days=2))
+    world.project()  # the server's loop does this every second
+    cached = world.candidates.get("ada")
+    assert cached is not None and "rare-tea" in cached.items  # applied, not rebuilt
+    second = world.get(staff, "ada").json()["data"]
+    tea = next(r for r in second if r["product_id"] == "rare-tea")
+    assert tea["evidence"]["times_bought"] == 1
+    assert tea["source"] == "repeat"
+
+
+def test_bought_today_is_not_suggested_unless_a_staple(world: World, login: Login) -> None:
+    staff = login("staff")
+    world.order("ada", ["orange-juice", "rare-tea"], NOW - timedelta(hours=2))
+    world.project()
+    got = {r["product_id"] for r in world.get(staff, "ada", k=50).json()["data"]}
+    assert "rare-tea" not in got  # bought once, two hours ago
+    assert "orange-juice" in got  # bought in 7 orders: a staple
+
+
+def test_declined_items_and_category_caps(world: World, login: Login) -> None:
+    staff = login("staff")
+    r = world.client.post(
+        "/v1/customers/ada/declined-items", json={"product_id": "orange-juice"}, headers=staff
+    )
+    assert r.status_code == 200, r.text
+    unknown = world.client.post(
+        "/v1/customers/nobody/declined-items", json={"product_id": "latte"}, headers=staff
+    )
+    assert unknown.status_code == 404
+    got = world.get(staff, "ada", k=50).json()["data"]
+    assert "orange-juice" not in {x["product_id"] for x in got}
+    coffees = [
+        x for x in got if x["product_id"] in {"flat-white", "latte", "espresso", "cappuccino"}
+    ]
+    assert len(coffees) == 3  # recommend_category_cap
+
+
+def test_zone_context_reranks(world: World, login: Login, engine: Engine) -> None:
+    staff = login("staff")
+    plain = [r["product_id"] for r in world.get(staff, "x").json()["data"]]
+    with engine.begin() as conn:
+        upsert_products(
+            conn,
+            [{"product_id": "muffin", "name": "Muffin", "category": "bakery", "price": 3.0,
+              "zone_id": "pastry-case"}],
+        )  # fmt: skip
+    world.reco._shared.clear()  # the catalogue is cached a minute
+    boosted = [
+        r["product_id"] for r in world.get(staff, "x", context="zone:pastry-case").json()["data"]
+    ]
+    assert boosted[0] == "muffin" and plain[0] != "muffin"
+
+
+def test_bad_input(world: World, login: Login) -> None:
+    staff = login("staff")
+    assert (
+        world.client.get(
+            "/v1/customers/ada/recommendations", params={"store": "nowhere"}, headers=staff
+        ).status_code
+        == 404
+    )
+    for k in (0, 51, -3):
+        r = world.get(staff, "ada", k=k)
+        assert r.status_code == 422, (k, r.text)
+        assert r.json()["detail"][0]["loc"] == ["query", "k"]
+    cases = {
+        "daypart:brunch": ["query", "context", "daypart"],
+        "colour:blue": ["query", "context", "colour"],
+        "daypart": ["query", "context"],
+        "zone:a,zone:b": ["query", "context", "zone"],
+        "zone:has space": ["query", "context", "zone"],
+    }
+    for text, loc in cases.items():
+        r = world.get(staff, "ada", context=text)
+        assert r.status_code == 422, (text, r.text)
+        assert r.json()["detail"][0]["loc"] == loc, text
+    r = world.client.post(
+        "/v1/personalize",
+        json={
+            "requests": [{"customer_id": "ada", "store": "cafe-01", "context": {"dow": "funday"}}]
+        },
+        headers=staff,
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][:5] == ["body", "requests", 0, "context", "dow"]
+    r = world.client.post("/v1/personalize", json={"requests": []}, headers=staff)
+    assert r.status_code == 422
+
+
+def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:
+    r = world.client.post(
+        "/v1/personalize",
+        json={
+            "requests": [
+                {"customer_id": "ada", "store": "cafe-01", "k": 3},
+                {
+                    "customer_id": "crowd-1",
+                    "store": "cafe-01",
+                    "k": 2,
+                    "context": {"daypart": "evening"},
+                },
+            ]
+        },
+        headers=login("staff"),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [b["customer_id"] for b in body] == ["ada", "crowd-1"]
+    assert [b["count"] for b in body] == [3, 2]
+    assert body[0]["personalized"] is True and body[1]["personalized"] is False
+    assert body[1]["context"]["daypart"] == "evening"
+
+
+def test_impressions_are_logged_and_erased(world: World, login: Login, engine: Engine) -> None:
+    staff = login("staff")
+    world.get(staff, "ada", k=4)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(recommend_impressions).where(recommend_impressions.c.customer_id == "ada")
+        ).all()
+    assert [r.rank for r in rows] == [1, 2, 3, 4]
+    assert world.candidates.get("ada") is not None
+    erase_customer(engine, "ada", audit.SYSTEM, "test erasure")
+    with engine.connect() as conn:
+        left = conn.execute(
+            select(func.count()).where(recommend_impressions.c.customer_id == "ada")
+        ).scalar_one()
+    assert left == 0
+    assert world.candidates.get("ada") is None

@@ -1,0 +1,64 @@
+"""``storelens recommend train`` on the orders table: evaluation figures and precomputed
+candidates, and a refusal when there is nothing to learn from."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from storelens.cli import app
+from storelens.core.events import event_adapter
+from storelens.processors import default_projections, run_projections
+from storelens.storage.eventlog import EventLog
+
+START = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+
+
+def _orders(engine: Engine, customers: int, per_customer: int) -> None:
+    rng = random.Random(2)
+    events = []
+    for c in range(customers):
+        staples = [f"p{rng.randrange(12)}" for _ in range(2)]
+        for n in range(per_customer):
+            basket = set(staples[: 1 + n % 2]) | {f"p{rng.randrange(30)}"}
+            events.append(
+                event_adapter.validate_python(
+                    {"id": str(uuid.uuid4()), "type": "pos.order_paid",
+                     "ts": (START + timedelta(days=3 * n, minutes=c)).isoformat(),
+                     "source": "pos", "store_id": "cafe-01", "subject": f"L{c}",
+                     "payload": {"order_id": f"o-{c}-{n}", "customer_id": f"L{c}",
+                                 "lines": [{"product_id": p, "qty": 1, "unit_price": 2.0}
+                                           for p in sorted(basket)]}}
+                )
+            )  # fmt: skip
+    log = EventLog(engine)
+    log.append(events)
+    run_projections(log, [p for p in default_projections() if p.name == "orders"])
+
+
+def test_train_reports_and_precomputes(engine: Engine, db_url: str) -> None:
+    _orders(engine, customers=40, per_customer=6)
+    result = CliRunner().invoke(app, ["recommend", "train", "--database-url", db_url, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["users"] == 40
+    assert report["train_baskets"] == 40 * 5  # each customer's last order held out
+    blend = report["methods"]["blend"]
+    assert 0 < blend["recall@10"] <= 1
+    assert "40 customers' candidates written (memory)" in result.stderr
+
+
+def test_train_refuses_without_repeat_customers(engine: Engine, db_url: str) -> None:
+    _orders(engine, customers=5, per_customer=1)
+    result = CliRunner().invoke(app, ["recommend", "train", "--database-url", db_url])
+    assert result.exit_code == 2
+    assert "no customer has two orders" in result.output
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
