@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -104,6 +104,7 @@ class Predicted:
     occupancy: list[tuple[int, str, int, str | None]]  # ms, zone, count, camera
     sightings: dict[str, list[int]]
     store_visits: list[tuple[int, int, str | None, str | None]]  # start, end, in/out line
+    zone_exits: list[tuple[int, str, float]] = field(default_factory=list)  # ms, zone, dwell s
 
     def window(self, start: int, end: int) -> Predicted:
         def keep(ms: int) -> bool:
@@ -116,6 +117,7 @@ class Predicted:
             [o for o in self.occupancy if keep(o[0])],
             {k: v for k, v in sightings.items() if v},
             [v for v in self.store_visits if keep(v[0])],
+            [z for z in self.zone_exits if keep(z[0] - round(z[2] * 1000))],
         )
 
     def by_instant(self) -> dict[int, dict[str, list[tuple[float, float]]]]:
@@ -138,6 +140,13 @@ class Predicted:
                 f"the window is empty: start {from_ms(lo)} is not before end {from_ms(hi)}"
             )
         return lo, hi
+
+    def zone_visits(self) -> dict[str, list[tuple[int, int]]]:
+        """Closed zone visits (``vision.zone_exit`` with a dwell) as (start, end) ms per zone."""
+        found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for ms, zone_id, dwell_s in self.zone_exits:
+            found[zone_id].append((ms - round(dwell_s * 1000), ms))
+        return found
 
     def visits(self, lines: Collection[str] | None) -> list[tuple[int, int]]:
         """The pipeline's door-to-door visits (``vision.visit``) through ``lines`` (any
@@ -186,6 +195,9 @@ def read_events(events: Iterable[Mapping[str, Any]] | Path | str, store_id: str)
             continue
         if isinstance(payload, TrackPoint):
             found.tracks.append((ms, payload.track_id, payload.x, payload.y))
+        elif isinstance(payload, ZoneCrossing) and type_ == "vision.zone_exit":
+            if payload.dwell_s is not None:
+                found.zone_exits.append((ms, payload.zone_id, payload.dwell_s))
         elif isinstance(payload, LineCrossing):
             crossing = (ms, payload.line_id, payload.track_id, payload.direction)
             found.crossings.append(crossing)
