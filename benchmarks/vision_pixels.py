@@ -62,7 +62,7 @@ class Period:
     minutes: float
 
 
-def own_crowd(seed: int, quick: bool) -> tuple[Path, list[Period]]:
+def own_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
     """A café day of our simulator, six baristas so the queue moves, busier than the sample."""
     from storelens.sim.config import DEFAULT_BARISTAS, BaristaPlan, SimConfig
     from storelens.sim.run import default_layout_path, run_simulation
@@ -75,16 +75,14 @@ def own_crowd(seed: int, quick: bool) -> tuple[Path, list[Period]]:
         )
         config = SimConfig(weekday_visits=800, baristas=DEFAULT_BARISTAS + extra)
         run_simulation(default_layout_path(), 1, seed, run, positions_fps=FPS, config=config)
-    minutes = 2.0 if quick else 15.0
     busy, quiet = _busiest_and_quietest(run / "positions.parquet", minutes)
     return run, [Period("quiet", quiet, minutes), Period("busy", busy, minutes)]
 
 
-def jupedsim_crowd(seed: int, quick: bool) -> tuple[Path, list[Period]]:
+def jupedsim_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
     sys.path.insert(0, str(HERE))
     from crowd_jupedsim import simulate_cafe  # noqa: PLC0415 (benchmark-only dependency)
 
-    minutes = 2.0 if quick else 15.0
     periods = []
     for name, per_min, offset in (("quiet", 3.5, 0), ("busy", 6.0, 2)):
         run = CACHE / f"jps-{name}-{seed}"
@@ -126,21 +124,28 @@ def storelens(*args: str) -> None:
         raise RuntimeError(f"{' '.join(args[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def one_run(run: Path, period: Period, camera: str, detector: str, work: Path) -> dict[str, Any]:
-    """Render, analyse and score one camera over one period; seconds of each step."""
-    tag = f"{run.name}-{period.name}-{camera}-{detector}"
-    video, out, score = work / f"{tag}.mp4", work / tag, work / f"{tag}.json"
+def one_run(
+    run: Path, period: Period, camera: str, detector: str, work: Path, plate: bool
+) -> dict[str, Any]:
+    """Render, analyse and score one camera over one period; seconds of each step.
+    ``plate``: give the motion detector the empty-shop picture (the camera starts on a
+    full room either way)."""
+    tag = f"{run.name}-{period.name}-{camera}"
+    video = work / f"{tag}.mp4"
+    tag += f"-{detector}" + ("-plate" if plate else "")
+    out, score = work / tag, work / f"{tag}.json"
+    empty = work / f"{camera}-empty.png"
     start = period.start.isoformat()
     truth = run if (run / "truth.json").is_file() else run / f"{period.name}"
     began = time.perf_counter()
     if not video.is_file():
         storelens("vision", "render", "--truth-dir", str(truth), "--camera", camera,
                   "--layout", str(LAYOUT), "--start", start, "--minutes", str(period.minutes),
-                  "--fps", str(FPS), "--out", str(video))  # fmt: skip
+                  "--fps", str(FPS), "--out", str(video), "--empty-shop", str(empty))  # fmt: skip
     rendered = time.perf_counter()
     storelens("vision", "run", "--camera", camera, "--source", str(video), "--layout",
               str(LAYOUT), "--start", start, "--detector", detector, "--fps", str(FPS),
-              "--out", str(out))  # fmt: skip
+              "--out", str(out), *(["--background", str(empty)] if plate else []))  # fmt: skip
     analysed = time.perf_counter()
     storelens("vision", "eval", "--truth", str(truth), "--events", str(out / "events.jsonl"),
               "--camera", camera, "--layout", str(LAYOUT), "--line", "door",
@@ -149,6 +154,7 @@ def one_run(run: Path, period: Period, camera: str, detector: str, work: Path) -
     frames = round(period.minutes * 60 * FPS)
     result["run"] = {
         "crowd": run.name, "period": period.name, "camera": camera, "detector": detector,
+        "empty_shop_picture": plate,
         "start": start, "minutes": period.minutes, "fps": FPS, "frames": frames,
         "render_s": round(rendered - began, 1), "analyse_s": round(analysed - rendered, 1),
         "analyse_fps": round(frames / max(analysed - rendered, 1e-9), 1),
@@ -162,6 +168,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     occ = result.get("occupancy_overall") or {}
     return {
         **{k: result["run"][k] for k in ("crowd", "period", "camera", "detector")},
+        "plate": result["run"]["empty_shop_picture"],
         "entries": f"{result['entries']['predicted']}/{result['entries']['true']}",
         "exits": f"{result['exits']['predicted']}/{result['exits']['true']}",
         "visits": f"{dwell['predicted_visits']}/{dwell['truth_visits']}/{dwell['matched']}",
@@ -198,6 +205,8 @@ def main() -> None:
     parser.add_argument("--period", choices=("quiet", "busy"), action="append")
     parser.add_argument("--camera", choices=CAMERAS, action="append")
     parser.add_argument("--detector", default="motion")
+    parser.add_argument("--no-plate", action="store_true", help="no empty-shop picture")
+    parser.add_argument("--minutes", type=float, help="period length (default 15, quick 2)")
     parser.add_argument("--out", type=Path, default=RESULTS / "vision_pixels.json")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -206,14 +215,16 @@ def main() -> None:
     results = []
     for crowd in args.crowd or ["own", "jupedsim"]:
         make = own_crowd if crowd == "own" else jupedsim_crowd
-        run, periods = make(args.seed, args.quick)
+        minutes = args.minutes or (2.0 if args.quick else 15.0)
+        run, periods = make(args.seed, minutes)
         for period in periods:
             if args.period and period.name not in args.period:
                 continue
             truth_run = run if crowd == "own" else run / f"jps-{period.name}-{args.seed}"
             for camera in args.camera or list(CAMERAS):
                 console.print(f"{crowd} {period.name} {camera} …")
-                results.append(one_run(truth_run, period, camera, args.detector, work))
+                plate = args.detector == "motion" and not args.no_plate
+                results.append(one_run(truth_run, period, camera, args.detector, work, plate))
     table = Table(title="vision from pixels (predicted / true / matched)")
     rows = [summary(r) for r in results]
     for key in rows[0] if rows else []:
