@@ -398,7 +398,7 @@ def evaluate(
         tracking=_tracking(predicted, truth, sight, (lo, hi), match_distance_m, exclude_staff),
         entries=CountScore(len(visits), sum(c[3] == "in" for c in counted)),
         exits=CountScore(exits, sum(c[3] == "out" for c in counted)),
-        dwell=dwell_score(visits, predicted.visits(lines), hi, dwell_match_cap_s),
+        dwell=dwell_score(visits, predicted.visits(lines, lo), hi, dwell_match_cap_s),
         occupancy=per_zone,
         occupancy_overall=overall,
         zones=_zone_visits(predicted, truth, sight, store, exclude_staff, zone_min_dwell_s,

@@ -34,6 +34,7 @@ from storelens.core.layout import StoreLayout, Zone, load_layout
 from storelens.vision.zones import ZoneMap
 
 __all__ = [
+    "ALREADY_INSIDE_MS",
     "Predicted",
     "Sight",
     "TruthFrames",
@@ -52,6 +53,7 @@ __all__ = [
 ZoneTruth = Literal["polygon", "label"]
 """Who is in a zone: inside its outline, or in the simulator's zone of the moment."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ALREADY_INSIDE_MS = 10_000
 _MARGIN_MS = 1_000  # positions read beyond the window, for the nearest frame at its edges
 _BATCH_ROWS = 262_144
 _PAYLOADS: dict[str, type[BaseModel]] = {
@@ -148,13 +150,19 @@ class Predicted:
             found[zone_id].append((ms - round(dwell_s * 1000), ms))
         return found
 
-    def visits(self, lines: Collection[str] | None) -> list[tuple[int, int]]:
+    def visits(
+        self, lines: Collection[str] | None, inside_at: int | None = None
+    ) -> list[tuple[int, int]]:
         """The pipeline's door-to-door visits (``vision.visit``) through ``lines`` (any
-        line when None), as (start, end) ms."""
+        line when None), as (start, end) ms. Visits that began without an entry within
+        ``ALREADY_INSIDE_MS`` of ``inside_at`` (the window's start) are people already in
+        the shop when the camera started, as the truth's visits that began earlier are."""
+        early = None if inside_at is None else inside_at + ALREADY_INSIDE_MS
         return [
             (start, end)
             for start, end, entered_by, left_by in self.store_visits
-            if lines is None or entered_by in lines or left_by in lines
+            if (lines is None or entered_by in lines or left_by in lines)
+            and not (early is not None and entered_by is None and start < early)
         ]
 
 

@@ -47,22 +47,31 @@ __all__ = ["MotionDetector", "split_wide_blob"]
 _SHADOW_CUTOFF = 200  # MOG2 marks foreground 255 and shadows 127
 _STACKED = 1.35  # a blob this many person heights tall holds two people, one behind
 _STACKED_GAP = 0.15  # ... unless their feet would be closer than this (person heights)
+_LINE_M = 1.5  # people further apart than this, one behind the other, are a line (a queue)
+_SHOULDER_M = 0.5  # people side by side stand at least this far apart, centre to centre
+_SLIVER = 0.5  # a cut-off piece narrower than this many person widths is no one
 _FULL_FILL = 0.75  # a solid ellipse fills π/4 of its box: count that as certain
 
 
 def split_wide_blob(
-    columns: npt.NDArray[np.int64], person_width: float, max_people: int = 6
+    columns: npt.NDArray[np.int64],
+    person_width: float,
+    max_people: int = 8,
+    spacing: float | None = None,
 ) -> list[tuple[int, int]]:
     """Cut a blob ``columns`` wide (foreground pixels per column) into people.
 
-    Returns (start, stop) column ranges. A blob up to 1.5 person widths stays whole; a
-    wider one is cut into round(width / person width) parts, each cut moved to the
-    emptiest column within a quarter person of where even spacing would put it.
+    Returns (start, stop) column ranges. People side by side stand at least ``spacing``
+    pixels apart (a shoulder width on the floor, seen along the image rows; defaults to
+    ``person_width``), so a blob ``person_width + (n - 1) * spacing`` wide holds n people.
+    A blob up to half a spacing wider than one person stays whole; each cut is moved to
+    the emptiest column within a quarter person of where even spacing would put it.
     """
     width = len(columns)
-    if person_width <= 0 or width <= 1.5 * person_width:
+    step = person_width if spacing is None or spacing <= 0 else spacing
+    if person_width <= 0 or width <= person_width + 0.5 * step:
         return [(0, width)]
-    count = min(max_people, max(2, round(width / person_width)))
+    count = min(max_people, max(2, 1 + round((width - person_width) / step)))
     reach = max(1, round(person_width / 4))
     cuts = [0]
     for k in range(1, count):
@@ -97,6 +106,7 @@ class MotionDetector:
         shadows: bool = True,
         background: npt.NDArray[np.uint8] | None = None,
         hold_margin: float = 0.15,
+        queue_spacing_m: float = 0.5,
     ) -> None:
         if min_area_px < 0 or history < 1 or var_threshold <= 0 or warmup_frames < 0:
             raise ValueError(
@@ -104,6 +114,8 @@ class MotionDetector:
             )
         if not 0 < scale <= 1:
             raise ValueError(f"scale must be in (0, 1], got {scale}")
+        if not (np.isfinite(queue_spacing_m) and queue_spacing_m > 0):
+            raise ValueError(f"queue_spacing_m must be positive, got {queue_spacing_m}")
         if not 0 <= hold_margin <= 1:
             raise ValueError(f"hold_margin must be in [0, 1], got {hold_margin}")
         try:
@@ -119,7 +131,7 @@ class MotionDetector:
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 11))
         self.frames_seen = 0
-        self.hold_margin = hold_margin
+        self.hold_margin, self.queue_spacing_m = hold_margin, queue_spacing_m
         self._size: tuple[int, int] | None = None
         self._held = np.zeros((0, 4), np.float64)
         if background is not None:
@@ -223,7 +235,11 @@ class MotionDetector:
             blob = labels[y : y + h, x : x + w] == label
             parts = [(0, w)]
             if self.view is not None:
-                parts = split_wide_blob(blob.sum(axis=0), self._person_width(x + w / 2, y + h))
+                foot = (x + w / 2, y + h)
+                one = self._person_width(*foot)
+                parts = split_wide_blob(blob.sum(axis=0), one, spacing=self._spacing(*foot))
+                if len(parts) > 1:  # a sliver between two cuts is an edge, not a person
+                    parts = [(a, b) for a, b in parts if b - a >= _SLIVER * one]
             for a, b in parts:
                 part = blob[:, a:b]
                 rows = np.flatnonzero(part.any(axis=1))
@@ -245,10 +261,12 @@ class MotionDetector:
         ]
 
     def _stacked(self, x1: int, x2: int, top: int, bottom: int) -> list[tuple[int, int]]:
-        """Rows of the people in a blob: one, or two when it is much taller than a person
-        with their feet at its bottom (someone standing behind, in a queue or at a table,
-        seen from above). The front person's feet are the blob's bottom; the one behind
-        has their head at its top, and the feet where a person that tall would have them."""
+        """Rows of the people in a blob: one, or more when it is much taller than a person
+        with their feet at its bottom (people behind, in a queue or at a table, seen from
+        above). The front person's feet are the blob's bottom; the last one's head is its
+        top, so their feet are where a person that tall has them. People hidden between
+        the two cannot be seen: in a line longer than ``_LINE_M`` they are assumed
+        ``queue_spacing_m`` apart on the floor, an estimate from the calibration."""
         if self.view is None:
             return [(top, bottom)]
         centre = (x1 + x2) / 2
@@ -262,7 +280,18 @@ class MotionDetector:
             foot = min(bottom - 1, round(top + (foot - back_top)))
         if foot <= top or bottom - foot < _STACKED_GAP * tall:
             return [(top, bottom)]
-        return [(max(top, round(front_top)), bottom), (top, foot)]
+        rows = [(max(top, round(front_top)), bottom), (top, foot)]
+        ends = self.view.to_floor(np.array([[centre, bottom], [centre, foot]]) / self.scale)
+        depth = float(np.linalg.norm(ends[1] - ends[0]))
+        if not np.isfinite(depth) or depth < _LINE_M:
+            return rows
+        hidden = round(depth / self.queue_spacing_m) - 1
+        for k in range(1, hidden + 1):
+            spot = ends[0] + (ends[1] - ends[0]) * k / (hidden + 1)
+            foot_y = float(self.view.to_image(spot[None, :])[0, 1]) * self.scale
+            upper, _ = self._person_reach(centre, foot_y)
+            rows.append((max(top, round(upper)), min(bottom, round(foot_y))))
+        return rows
 
     def _join_stacked(
         self, boxes: list[list[int]], areas: list[float]
@@ -310,3 +339,14 @@ class MotionDetector:
 
     def _person_width(self, foot_x: float, foot_y: float) -> float:
         return self._person_reach(foot_x, foot_y)[1]
+
+    def _spacing(self, foot_x: float, foot_y: float) -> float:
+        """Analysis pixels along the image row between two people standing shoulder to
+        shoulder here (a person's width on the floor, measured across the row)."""
+        assert self.view is not None
+        pixels = np.array([[foot_x, foot_y], [foot_x + 1.0, foot_y]]) / self.scale
+        spots = self.view.to_floor(pixels)
+        metres_per_px = float(np.linalg.norm(spots[1] - spots[0]))  # per analysis pixel
+        if not np.isfinite(metres_per_px) or metres_per_px <= 0:
+            return self._person_width(foot_x, foot_y)
+        return _SHOULDER_M / metres_per_px
