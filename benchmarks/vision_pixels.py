@@ -28,9 +28,10 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time as clock, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ from rich.table import Table
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 LAYOUT = HERE / "layouts" / "cafe_pixels.toml"
-CACHE = Path(os.environ.get("STORELENS_BENCH_CACHE", "/tmp/storelens-vision-pixels"))
+CACHE = Path(
+    os.environ.get("STORELENS_BENCH_CACHE", Path(tempfile.gettempdir()) / "storelens-vision-pixels")
+)
 CAMERAS = ("cam-overhead", "cam-oblique")
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
 FPS = 5.0
@@ -81,7 +84,7 @@ def own_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
 
 def jupedsim_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
     sys.path.insert(0, str(HERE))
-    from crowd_jupedsim import simulate_cafe  # noqa: PLC0415 (benchmark-only dependency)
+    from crowd_jupedsim import simulate_cafe
 
     periods = []
     for name, per_min, offset in (("quiet", 3.5, 0), ("busy", 6.0, 2)):
@@ -121,7 +124,9 @@ def storelens(*args: str) -> None:
     command = ["nice", "-n", "10", sys.executable, "-m", "storelens.cli", *args]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(args[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
 
 
 def one_run(
@@ -172,14 +177,15 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "entries": f"{result['entries']['predicted']}/{result['entries']['true']}",
         "exits": f"{result['exits']['predicted']}/{result['exits']['true']}",
         "visits": f"{dwell['predicted_visits']}/{dwell['truth_visits']}/{dwell['matched']}",
-        "dwell_med_p90": _pct(dwell["median_abs_rel_error"]) + " / "
+        "dwell_med_p90": _pct(dwell["median_abs_rel_error"])
+        + " / "
         + _pct(dwell.get("p90_abs_rel_error")),
         "mean_dwell": f"{_num(dwell.get('mean_predicted_s'))}/{_num(dwell.get('mean_true_s'))}",
         "zones": "; ".join(
-            f"{z} {v['predicted']}/{v['true']}/{v['matched']} "
-            f"{_signed(v.get('mean_dwell_error'))}"
-            for z, v in zones.items() if v["true"] or v["predicted"]
-        ),  # fmt: skip
+            f"{z} {v['predicted']}/{v['true']}/{v['matched']} {_signed(v.get('mean_dwell_error'))}"
+            for z, v in zones.items()
+            if v["true"] or v["predicted"]
+        ),
         "occ_p95": occ.get("p95_abs_error"),
         "heat_r": None if result.get("heatmap_r") is None else round(result["heatmap_r"], 3),
     }

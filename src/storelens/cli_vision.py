@@ -102,8 +102,10 @@ def render_command(
     fps: Annotated[float | None, typer.Option(min=0.1, max=60)] = None,
     empty_shop: Annotated[
         Path | None,
-        typer.Option(help="also write this camera's view of the empty shop (.png), for "
-                     "`vision run --background`"),
+        typer.Option(
+            help="also write this camera's view of the empty shop (.png), for "
+            "`vision run --background`"
+        ),
     ] = None,
 ) -> None:
     """Film the simulator's people with one camera (for demos and `vision run`)."""

@@ -142,11 +142,15 @@ def test_a_seated_visit_is_kept_whole_across_a_short_loss(cafe: StoreLayout) -> 
     out = [floor.update(T0 + timedelta(seconds=s), ["cam:a"], [[7.0, 6.5]]) for s in range(60)]
     # lost for 12 s (someone stood in front), found again under a new id 0.3 m away
     out += [floor.update(T0 + timedelta(seconds=s), [], np.zeros((0, 2))) for s in range(60, 72)]
-    out += [floor.update(T0 + timedelta(seconds=s), ["cam:b"], [[7.2, 6.7]]) for s in range(72, 200)]
+    out += [
+        floor.update(T0 + timedelta(seconds=s), ["cam:b"], [[7.2, 6.7]]) for s in range(72, 200)
+    ]
     out.append(floor.close())
     seating = [v for u in out for v in u.zone_visits if v.zone_id == "seating"]
     assert [(v.start, v.end) for v in seating] == [(T0, T0 + timedelta(seconds=199))]
-    enters = [c for u in out for c in u.zone_changes if c.kind == "enter" and c.zone_id == "seating"]
+    enters = [
+        c for u in out for c in u.zone_changes if c.kind == "enter" and c.zone_id == "seating"
+    ]
     assert [c.person_id for c in enters] == ["cam:a"]  # no second entry for the same visit
 
 
@@ -154,7 +158,9 @@ def test_a_stranger_far_away_does_not_take_over_a_lost_visit(cafe: StoreLayout) 
     floor = FloorActivity(cafe, FloorConfig(zone_relink_s=30.0, zone_relink_m=1.0))
     out = [floor.update(T0 + timedelta(seconds=s), ["cam:a"], [[7.0, 6.5]]) for s in range(10)]
     out += [floor.update(T0 + timedelta(seconds=s), [], np.zeros((0, 2))) for s in range(10, 15)]
-    out += [floor.update(T0 + timedelta(seconds=s), ["cam:b"], [[12.0, 8.0]]) for s in range(15, 60)]
+    out += [
+        floor.update(T0 + timedelta(seconds=s), ["cam:b"], [[12.0, 8.0]]) for s in range(15, 60)
+    ]
     out.append(floor.close())
     seating = sorted((v.person_id, v.dwell_s) for u in out for v in u.zone_visits
                      if v.zone_id == "seating")  # fmt: skip

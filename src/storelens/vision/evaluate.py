@@ -66,8 +66,8 @@ __all__ = [
     "DwellScore",
     "OccupancyScore",
     "TrackingScore",
-    "ZoneVisitScore",
     "VisionScore",
+    "ZoneVisitScore",
     "evaluate",
     "print_score",
 ]
@@ -187,15 +187,19 @@ class VisionScore:
             ("visits still under way at the end", str(dwell.open_visits)),
         ]  # fmt: skip
         for zone, visits in self.zones.items():
-            rows.append((
-                f"zone {zone}: visits (true / predicted / matched)",
-                f"{visits.true} / {visits.predicted} / {visits.matched}",
-            ))
-            rows.append((
-                f"zone {zone}: dwell error median / p90; mean dwell true / predicted (s)",
-                f"{pct(visits.median_abs_rel_error)} / {pct(visits.p90_abs_rel_error)}; "
-                f"{num(visits.mean_true_s, 1)} / {num(visits.mean_predicted_s, 1)}",
-            ))
+            rows.append(
+                (
+                    f"zone {zone}: visits (true / predicted / matched)",
+                    f"{visits.true} / {visits.predicted} / {visits.matched}",
+                )
+            )
+            rows.append(
+                (
+                    f"zone {zone}: dwell error median / p90; mean dwell true / predicted (s)",
+                    f"{pct(visits.median_abs_rel_error)} / {pct(visits.p90_abs_rel_error)}; "
+                    f"{num(visits.mean_true_s, 1)} / {num(visits.mean_predicted_s, 1)}",
+                )
+            )
         rows.append(("heatmap Pearson r", num(self.heatmap_r)))
         for zone, occ in [*self.occupancy.items(), ("all zones", self.occupancy_overall)]:
             if occ is not None:

@@ -274,7 +274,7 @@ class MotionDetector:
         tall = bottom - front_top
         if width <= 0 or tall <= 0 or bottom - top <= _STACKED * tall:
             return [(top, bottom)]
-        foot = top + tall
+        foot = round(top + tall)
         for _ in range(3):  # the person behind is smaller: settle their height
             back_top, _ = self._person_reach(centre, foot)
             foot = min(bottom - 1, round(top + (foot - back_top)))
