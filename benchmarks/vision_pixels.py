@@ -87,7 +87,7 @@ def jupedsim_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
     from crowd_jupedsim import simulate_cafe
 
     periods = []
-    for name, per_min, offset in (("quiet", 3.5, 0), ("busy", 6.0, 2)):
+    for name, per_min, offset in (("quiet", 3.5, 0), ("busy", 5.0, 2)):
         run = CACHE / f"jps-{name}-{seed}"
         start = DAY + timedelta(hours=8 + offset)
         if not (run / "positions.parquet").is_file():
