@@ -7,7 +7,7 @@ long to stay, so the walking, the crowding at the pickup and the queue's shape c
 from a model that is not ours, and the vision pipeline cannot be tuned to our own
 walker. Customers arrive at random (Poisson) from the street, queue in a serpentine lane
 along the counter shoulder to shoulder (0.5 m apart), order at one of two tills, wait at
-the pickup, then sit 2–10 minutes, browse a shelf still for 30–90 s, or leave. Two
+the pickup, then sit 2 to 10 minutes, browse a shelf still for 30 to 90 s, or leave. Two
 baristas walk behind the bar (scripted, since the bar is off the customers' floor).
 
 Writes what ``storelens sim run`` writes for scoring: ``positions.parquet`` (every
@@ -112,7 +112,7 @@ def simulate_cafe(
         _steer(sim, people, queue, tills, taken, now, rng)
         sim.iterate()
         for agent, person in list(people.items()):
-            x, y = sim.agent(agent).position
+            x, _ = sim.agent(agent).position
             if person.last_x < DOOR_X <= x and person.door_in is None:
                 person.door_in = now
             if person.last_x >= DOOR_X > x:

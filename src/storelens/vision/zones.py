@@ -164,6 +164,8 @@ class ZoneMap:
 class _Visit:
     start: int  # microseconds since the epoch, like every time below
     left_at: int | None = None  # last frame inside, once the person has stepped out
+    born: int = 0  # when this id's visit began (``start`` may be an earlier owner's)
+    xy: tuple[float, float] = (math.nan, math.nan)  # where this id's visit began
 
 
 @dataclass(slots=True)
@@ -323,9 +325,9 @@ class FloorActivity:
             elif visit is not None:
                 visit.left_at = None  # back within the merge gap: the same visit goes on
             elif (orphan := self._adopt(k, now, xy)) is not None:
-                person.visits[k] = _Visit(orphan.start)  # the lost owner's visit goes on
+                person.visits[k] = _Visit(orphan.start, None, now, xy)  # the owner's visit
             else:
-                person.visits[k] = _Visit(now)
+                person.visits[k] = _Visit(now, None, now, xy)
                 if k < len(self._zone_ids):
                     change = ZoneChange(_to_dt(now), pid, self._zone_ids[k], "enter")
                     out.zone_changes.append(change)
@@ -344,6 +346,27 @@ class FloorActivity:
             return None
         self._orphans.remove(best[1])
         return best[1]
+
+    def _handed_over(self, pid: str, lost: _Orphan) -> bool:
+        """An id switch: someone else's visit to the same zone began near where ``pid``
+        was last seen, while or just after it was lost. That visit is the lost one going
+        on: it takes over its start (its entry was already announced under ``pid``)."""
+        best: tuple[float, _Visit] | None = None
+        for other, person in self._people.items():
+            visit = person.visits.get(lost.zone)
+            if other == pid or visit is None or visit.left_at is not None:
+                continue
+            if not (lost.end - self._lost <= visit.born <= lost.end + self._relink):
+                continue
+            if visit.start < visit.born:
+                continue  # it has taken over a visit already
+            distance = math.dist(visit.xy, lost.xy)
+            if distance <= self.config.zone_relink_m and (best is None or distance < best[0]):
+                best = (distance, visit)
+        if best is None:
+            return False
+        best[1].start = min(best[1].start, lost.start)
+        return True
 
     def _expire(self, now: int, out: FloorUpdates) -> None:
         for pid in sorted(self._people):
@@ -370,7 +393,9 @@ class FloorActivity:
         their owner to come back under another id (a seated customer lost for a while)."""
         for k, visit in sorted(person.visits.items()):
             if orphan and visit.left_at is None:
-                self._orphans.append(_Orphan(pid, k, visit.start, person.last_seen, person.last_xy))
+                lost = _Orphan(pid, k, visit.start, person.last_seen, person.last_xy)
+                if not self._handed_over(pid, lost):
+                    self._orphans.append(lost)
                 continue
             end = person.last_seen if visit.left_at is None else visit.left_at
             self._emit_visit(pid, k, visit.start, end, out)

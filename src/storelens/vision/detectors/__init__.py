@@ -72,7 +72,8 @@ def detector_factory(
 
         def motion(camera_id: str) -> Detector:
             view = CameraView.from_camera(layout.camera(camera_id))
-            return MotionDetector(view=view, background=pictures.get(camera_id))
+            queues = layout.zones_of_kind("queue")
+            return MotionDetector(view=view, background=pictures.get(camera_id), queues=queues)
 
         return motion
     if name == "onnx":

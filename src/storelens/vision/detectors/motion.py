@@ -36,11 +36,15 @@ import numpy.typing as npt
 
 from storelens.core.errors import MissingExtra
 from storelens.vision.frames import PERSON_CLASS_ID
+from storelens.vision.zones import ZoneMap
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import supervision as sv
 
     from storelens.core.camera import CameraView
+    from storelens.core.layout import Zone
 
 __all__ = ["MotionDetector", "split_wide_blob"]
 
@@ -107,6 +111,7 @@ class MotionDetector:
         background: npt.NDArray[np.uint8] | None = None,
         hold_margin: float = 0.15,
         queue_spacing_m: float = 0.5,
+        queues: Sequence[Zone] = (),
     ) -> None:
         if min_area_px < 0 or history < 1 or var_threshold <= 0 or warmup_frames < 0:
             raise ValueError(
@@ -132,6 +137,7 @@ class MotionDetector:
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 11))
         self.frames_seen = 0
         self.hold_margin, self.queue_spacing_m = hold_margin, queue_spacing_m
+        self._queues = ZoneMap(list(queues)) if queues else None
         self._size: tuple[int, int] | None = None
         self._held = np.zeros((0, 4), np.float64)
         if background is not None:
@@ -265,8 +271,9 @@ class MotionDetector:
         with their feet at its bottom (people behind, in a queue or at a table, seen from
         above). The front person's feet are the blob's bottom; the last one's head is its
         top, so their feet are where a person that tall has them. People hidden between
-        the two cannot be seen: in a line longer than ``_LINE_M`` they are assumed
-        ``queue_spacing_m`` apart on the floor, an estimate from the calibration."""
+        the two cannot be seen: in a line longer than ``_LINE_M`` that starts and ends in
+        one of the layout's ``queues`` they are assumed ``queue_spacing_m`` apart on the
+        floor, an estimate from the calibration (elsewhere a line would be guesswork)."""
         if self.view is None:
             return [(top, bottom)]
         centre = (x1 + x2) / 2
@@ -283,8 +290,10 @@ class MotionDetector:
         rows = [(max(top, round(front_top)), bottom), (top, foot)]
         ends = self.view.to_floor(np.array([[centre, bottom], [centre, foot]]) / self.scale)
         depth = float(np.linalg.norm(ends[1] - ends[0]))
-        if not np.isfinite(depth) or depth < _LINE_M:
+        if not np.isfinite(depth) or depth < _LINE_M or self._queues is None:
             return rows
+        if not self._queues.inside(ends).any(axis=1).all():
+            return rows  # a line is a queue only where the layout has one
         hidden = round(depth / self.queue_spacing_m) - 1
         for k in range(1, hidden + 1):
             spot = ends[0] + (ends[1] - ends[0]) * k / (hidden + 1)
