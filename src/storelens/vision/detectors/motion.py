@@ -53,6 +53,7 @@ _STACKED = 1.35  # a blob this many person heights tall holds two people, one be
 _STACKED_GAP = 0.15  # ... unless their feet would be closer than this (person heights)
 _LINE_M = 1.5  # people further apart than this, one behind the other, are a line (a queue)
 _SHOULDER_M = 0.5  # people side by side stand at least this far apart, centre to centre
+_LEARN_EVERY = 4  # background learnt from one frame in this many (at this many times the rate)
 _SLIVER = 0.5  # a cut-off piece narrower than this many person widths is no one
 _FULL_FILL = 0.75  # a solid ellipse fills π/4 of its box: count that as certain
 
@@ -195,16 +196,24 @@ class MotionDetector:
         """Learn from the frame and return its cleaned foreground mask (analysis scale)."""
         cv2 = self._cv2
         small = self._analysis_frame(image)
-        # Learn fast while warming up, then at 1/history so people who pause stay visible.
-        rate = -1.0 if self.frames_seen < self.warmup_frames else 1.0 / self.history
-        held = self._held_mask(small.shape[:2]) if rate > 0 else None
-        if held is None:
-            mask = self._model.apply(small, learningRate=rate)
-        else:  # classify the frame as it is, learn it with the held people painted out
+        # Learn fast while warming up, then at 1/history so people who pause stay visible;
+        # after the warm-up, one frame in ``_LEARN_EVERY`` is learnt (at that many times
+        # the rate), since classifying alone is half the cost of classifying and learning.
+        warming = self.frames_seen < self.warmup_frames
+        if warming:
+            mask = self._model.apply(small, learningRate=-1.0)
+        elif self.frames_seen % _LEARN_EVERY:
             mask = self._model.apply(small, learningRate=0.0)
-            learn = small.copy()
-            learn[held] = self._model.getBackgroundImage()[held]
-            self._model.apply(learn, learningRate=rate)
+        else:
+            rate = min(1.0, _LEARN_EVERY / self.history)
+            held = self._held_mask(small.shape[:2])
+            if held is None:
+                mask = self._model.apply(small, learningRate=rate)
+            else:  # classify the frame as it is, learn it with the held people painted out
+                mask = self._model.apply(small, learningRate=0.0)
+                learn = small.copy()
+                learn[held] = self._model.getBackgroundImage()[held]
+                self._model.apply(learn, learningRate=rate)
         self.frames_seen += 1
         _, mask = cv2.threshold(mask, _SHADOW_CUTOFF, 255, cv2.THRESH_BINARY)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
