@@ -98,8 +98,8 @@ def jupedsim_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
 
 
 def _busiest_and_quietest(positions: Path, minutes: float) -> tuple[datetime, datetime]:
-    """Windows of ``minutes`` with the most and the fewest people-seconds on the floor
-    (opening hours only, quiet ones with somebody in)."""
+    """Windows of ``minutes`` with the most people-seconds on the floor, and an afternoon
+    one with about a quarter of that (a quiet spell, not an empty shop)."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -110,12 +110,10 @@ def _busiest_and_quietest(positions: Path, minutes: float) -> tuple[datetime, da
     slot = (ms[customer] - ms[0]) // step
     load = np.bincount(slot)
     busy = int(np.argmax(load))
-    opening = DAY.replace(hour=6)
-    candidates = [
-        i for i, n in enumerate(load)
-        if n > 0 and ms[0] + i * step >= opening.timestamp() * 1000 + 6 * 3600_000
-    ]  # fmt: skip
-    quiet = min(candidates, key=lambda i: load[i]) if candidates else 0
+    after_noon = DAY.replace(hour=12).timestamp() * 1000
+    candidates = [i for i, n in enumerate(load) if n > 0 and ms[0] + i * step >= after_noon]
+    # quiet: an afternoon window with about a quarter of the peak's people-seconds
+    quiet = min(candidates, key=lambda i: abs(load[i] - load[busy] / 4)) if candidates else 0
     to_dt = lambda i: datetime.fromtimestamp((ms[0] + i * step) / 1000, UTC)  # noqa: E731
     return to_dt(busy), to_dt(quiet)
 
@@ -135,7 +133,7 @@ def one_run(
     """Render, analyse and score one camera over one period; seconds of each step.
     ``plate``: give the motion detector the empty-shop picture (the camera starts on a
     full room either way)."""
-    tag = f"{run.name}-{period.name}-{camera}"
+    tag = f"{run.name}-{period.name}-{period.start:%H%M}-{period.minutes:g}m-{camera}"
     video = work / f"{tag}.mp4"
     tag += f"-{detector}" + ("-plate" if plate else "")
     out, score = work / tag, work / f"{tag}.json"
@@ -144,9 +142,11 @@ def one_run(
     truth = run if (run / "truth.json").is_file() else run / f"{period.name}"
     began = time.perf_counter()
     if not video.is_file():
+        partial = video.with_name(f"partial-{video.name}")
         storelens("vision", "render", "--truth-dir", str(truth), "--camera", camera,
                   "--layout", str(LAYOUT), "--start", start, "--minutes", str(period.minutes),
-                  "--fps", str(FPS), "--out", str(video), "--empty-shop", str(empty))  # fmt: skip
+                  "--fps", str(FPS), "--out", str(partial), "--empty-shop", str(empty))  # fmt: skip
+        partial.rename(video)  # a render cut short is never taken for a whole one
     rendered = time.perf_counter()
     storelens("vision", "run", "--camera", camera, "--source", str(video), "--layout",
               str(LAYOUT), "--start", start, "--detector", detector, "--fps", str(FPS),
