@@ -100,6 +100,13 @@ def render_command(
     minutes: Annotated[float, typer.Option(min=0.05, max=24 * 60)] = 1.0,
     mode: Annotated[str, typer.Option(help="figures or photos")] = "figures",
     fps: Annotated[float | None, typer.Option(min=0.1, max=60)] = None,
+    empty_shop: Annotated[
+        Path | None,
+        typer.Option(
+            help="also write this camera's view of the empty shop (.png), for "
+            "`vision run --background`"
+        ),
+    ] = None,
 ) -> None:
     """Film the simulator's people with one camera (for demos and `vision run`)."""
     store = open_layout(layout)
@@ -116,6 +123,23 @@ def render_command(
     lo = parse_moment(start, store, "start") or _first_position(positions)
     count = _write_video(store, positions, camera, out, lo, minutes, mode, fps)
     cli_console().print(f"wrote {count:,} frames to {out}")
+    if empty_shop is not None:
+        _write_empty_shop(store, camera, empty_shop, mode)
+        cli_console().print(f"wrote the empty shop to {empty_shop}")
+
+
+def _write_empty_shop(store: StoreLayout, camera: str, out: Path, mode: str) -> None:
+    import cv2
+    import numpy as np
+
+    from storelens.core.camera import CameraView
+    from storelens.sim.render import CameraScene
+
+    view = CameraView.from_camera(store.camera(camera))
+    scene = CameraScene(view, mode=mode, layout=store)  # type: ignore[arg-type]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), scene.draw(np.zeros((0, 2)))):
+        raise fail(f"cannot write a picture to {out}")
 
 
 def _first_position(positions: Path) -> datetime:

@@ -280,3 +280,27 @@ def test_models_are_mounted(tmp_path: Path) -> None:
     code, text = invoke("models", "list", "--cache-dir", str(tmp_path))
     assert code == 0, text
     assert "ssdlite-person" in text and "not installed" in text
+
+
+def test_an_empty_shop_picture_lets_run_start_on_people(sim_run: Path, tmp_path: Path) -> None:
+    clip, empty = tmp_path / "door.avi", tmp_path / "empty.png"
+    code, text = invoke(
+        "vision", "render", "--truth-dir", str(sim_run), "--camera", "cam-entrance",
+        "--minutes", "0.1", "--out", str(clip), "--empty-shop", str(empty),
+    )  # fmt: skip
+    assert code == 0, text
+    assert "wrote the empty shop" in text and empty.stat().st_size > 10_000
+    run = ("vision", "run", "--camera", "cam-entrance", "--source", str(clip),
+           "--detector", "motion", "--start", "2026-11-02T10:00")  # fmt: skip
+    code, text = invoke(*run, "--background", str(empty), "--out", str(tmp_path / "run"))
+    assert code == 0, text
+    code, text = invoke(*run, "--background", str(empty), "--background", str(empty),
+                        "--out", str(tmp_path / "two"))  # fmt: skip
+    assert code == 2 and "2 --background for 1 --camera" in text
+    code, text = invoke(*run, "--background", str(tmp_path / "none.png"),
+                        "--out", str(tmp_path / "none"))  # fmt: skip
+    assert code == 2 and "no empty-shop picture" in text
+    (tmp_path / "text.png").write_text("not a picture", encoding="utf-8")
+    code, text = invoke(*run, "--background", str(tmp_path / "text.png"),
+                        "--out", str(tmp_path / "text"))  # fmt: skip
+    assert code == 2 and "not a picture" in text

@@ -194,6 +194,13 @@ def run_command(
         typer.Option(help="CNN tiles: auto, none or COLSxROWS (3x2 finds people far away)"),
     ] = "auto",
     fps: Annotated[float | None, typer.Option(min=0.1, max=60, help="frames per second")] = None,
+    background: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="per --camera, in order: a picture of that camera's empty shop (motion only); "
+            "the detector starts from it, so a camera may start on a full room"
+        ),
+    ] = None,
     start: StartOption = None,
     out: OutOption = None,
     server: Annotated[str | None, typer.Option(help="post events to this storelens API")] = None,
@@ -232,8 +239,11 @@ def run_command(
         raise fail(f"{len(specs)} --source for {len(camera)} --camera; give one per camera")
     _one_destination(out, server, outbox)
     begin = parse_moment(start, store, "start")
+    if background and len(background) != len(camera):
+        raise fail(f"{len(background)} --background for {len(camera)} --camera; give one each")
+    plates = dict(zip(camera, background, strict=True)) if background else None
     try:
-        factory = detector_factory(store, detector, model, tiles)
+        factory = detector_factory(store, detector, model, tiles, plates)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     rate = fps or max(store.camera(c).fps for c in camera)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,15 @@ import numpy as np
 
 from storelens.core.camera import FloatArray
 from storelens.core.layout import StoreLayout
+from storelens.vision.coverage import (
+    DwellScore,
+    ZoneVisitScore,
+    assign,
+    dwell_score,
+    heatmap_pearson,
+    truth_zone_visits,
+    zone_scores,
+)
 from storelens.vision.score_inputs import (
     Predicted,
     Sight,
@@ -58,6 +67,7 @@ __all__ = [
     "OccupancyScore",
     "TrackingScore",
     "VisionScore",
+    "ZoneVisitScore",
     "evaluate",
     "print_score",
 ]
@@ -87,25 +97,6 @@ class CountScore:
         if self.true == 0:
             return None
         return max(0.0, 1.0 - abs(self.predicted - self.true) / self.true)
-
-
-@dataclass(frozen=True, slots=True)
-class DwellScore:
-    truth_visits: int
-    predicted_visits: int
-    matched: int
-    open_visits: int
-    """True visits still under way at the window's end: paired on entry, no dwell error."""
-    median_abs_rel_error: float | None
-    median_abs_error_s: float | None
-
-    @property
-    def unmatched_truth(self) -> int:
-        return self.truth_visits - self.matched
-
-    @property
-    def unmatched_predicted(self) -> int:
-        return self.predicted_visits - self.matched
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +134,8 @@ class VisionScore:
     dwell: DwellScore
     occupancy: Mapping[str, OccupancyScore]
     occupancy_overall: OccupancyScore | None
+    zones: Mapping[str, ZoneVisitScore] = field(default_factory=dict)
+    heatmap_r: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         record = asdict(self)
@@ -152,6 +145,9 @@ class VisionScore:
         record["exits"]["accuracy"] = self.exits.accuracy
         record["dwell"]["unmatched_truth"] = self.dwell.unmatched_truth
         record["dwell"]["unmatched_predicted"] = self.dwell.unmatched_predicted
+        for zone, visits in self.zones.items():
+            record["zones"][zone]["count_error"] = visits.count_error
+            record["zones"][zone]["mean_dwell_error"] = visits.mean_dwell_error
         return record
 
     def table(self) -> list[tuple[str, str]]:
@@ -179,12 +175,32 @@ class VisionScore:
             rows.append((f"{name} accuracy", pct(score.accuracy)))
         dwell = self.dwell
         rows += [
+            ("store visits (true / predicted / matched)",
+             f"{dwell.truth_visits} / {dwell.predicted_visits} / {dwell.matched}"),
             ("dwell median relative error", pct(dwell.median_abs_rel_error)),
+            ("dwell p90 relative error", pct(dwell.p90_abs_rel_error)),
+            ("mean dwell (true / predicted, s)",
+             f"{num(dwell.mean_true_s, 1)} / {num(dwell.mean_predicted_s, 1)}"),
             ("dwell median error (s)", num(dwell.median_abs_error_s, 1)),
             ("visits matched / unmatched truth / unmatched predicted",
              f"{dwell.matched} / {dwell.unmatched_truth} / {dwell.unmatched_predicted}"),
             ("visits still under way at the end", str(dwell.open_visits)),
         ]  # fmt: skip
+        for zone, visits in self.zones.items():
+            rows.append(
+                (
+                    f"zone {zone}: visits (true / predicted / matched)",
+                    f"{visits.true} / {visits.predicted} / {visits.matched}",
+                )
+            )
+            rows.append(
+                (
+                    f"zone {zone}: dwell error median / p90; mean dwell true / predicted (s)",
+                    f"{pct(visits.median_abs_rel_error)} / {pct(visits.p90_abs_rel_error)}; "
+                    f"{num(visits.mean_true_s, 1)} / {num(visits.mean_predicted_s, 1)}",
+                )
+            )
+        rows.append(("heatmap Pearson r", num(self.heatmap_r)))
         for zone, occ in [*self.occupancy.items(), ("all zones", self.occupancy_overall)]:
             if occ is not None:
                 text = f"p95 {occ.p95_abs_error:g}, max {occ.max_abs_error} ({occ.samples} samples)"
@@ -203,16 +219,6 @@ def print_score(score: VisionScore, console: Console | None = None) -> None:
     for metric, value in score.table():
         table.add_row(metric, value)
     (console or Console()).print(table)
-
-
-def _assign(cost: FloatArray, limit: float) -> list[tuple[int, int]]:
-    """One-to-one pairs of least total cost, none above ``limit``."""
-    from scipy.optimize import linear_sum_assignment
-
-    if cost.size == 0:
-        return []
-    rows, cols = linear_sum_assignment(np.where(cost <= limit, cost, limit * 4 + 1e6))
-    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= limit]
 
 
 def _distances(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -243,7 +249,7 @@ def _tracking(
         names = sorted(tracks)  # one track seen by two cameras at once: its mean position
         guess = np.array([np.mean(tracks[n], axis=0) for n in names]).reshape(-1, 2)
         if exclude_staff and (seen & staff).any():  # predictions on staff are no one's fault
-            on_staff = {c for _, c in _assign(_distances(xy[seen & staff], guess), reach)}
+            on_staff = {c for _, c in assign(_distances(xy[seen & staff], guess), reach)}
             names = [n for i, n in enumerate(names) if i not in on_staff]
             guess = np.delete(guess, sorted(on_staff), axis=0).reshape(-1, 2)
         keep = seen & ~staff if exclude_staff else seen
@@ -289,37 +295,6 @@ def _trackeval(
     )
 
 
-def _dwell(
-    truth: list[tuple[int, int]], predicted: list[tuple[int, int]], end: int, cap_s: float
-) -> DwellScore:
-    """A visit still under way at ``end`` can only be paired on its entry time."""
-    open_ = [exit_ >= end for _, exit_ in truth]
-    cost = np.array(
-        [
-            [(abs(pe - te) + (0 if still else abs(px - tx))) / 1000 for pe, px in predicted]
-            for (te, tx), still in zip(truth, open_, strict=True)
-        ]
-    ).reshape(len(truth), len(predicted))
-    pairs = _assign(cost, cap_s)
-    relative, absolute = [], []
-    for t, p in pairs:
-        if open_[t]:
-            continue
-        true_s = (truth[t][1] - truth[t][0]) / 1000
-        error = abs((predicted[p][1] - predicted[p][0]) / 1000 - true_s)
-        absolute.append(error)
-        if true_s > 0:
-            relative.append(error / true_s)
-    return DwellScore(
-        truth_visits=len(truth),
-        predicted_visits=len(predicted),
-        matched=len(pairs),
-        open_visits=sum(open_),
-        median_abs_rel_error=float(np.median(relative)) if relative else None,
-        median_abs_error_s=float(np.median(absolute)) if absolute else None,
-    )
-
-
 def _occupancy(
     predicted: Predicted,
     truth: TruthFrames,
@@ -346,6 +321,39 @@ def _occupancy(
     return per_zone, OccupancyScore.of(predicted_all, [n for zone in pairs for n in pairs[zone][1]])
 
 
+def _zone_visits(
+    predicted: Predicted,
+    truth: TruthFrames,
+    sight: Sight,
+    layout: StoreLayout,
+    exclude_staff: bool,
+    min_dwell_s: float,
+    merge_gap_s: float,
+    cap_s: float,
+) -> dict[str, ZoneVisitScore]:
+    """Visits to the zones the scored cameras cover, among the people they see."""
+    covered = sorted({z for c in sight.chosen for z in layout.camera(c).covers})
+    keep = sight.rows(truth) & ~truth.staff if exclude_staff else sight.rows(truth)
+    true = truth_zone_visits(
+        truth.ms[keep], truth.person[keep], truth.xy[keep], layout, covered, merge_gap_s
+    )
+    return zone_scores(true, predicted.zone_visits(), min_dwell_s=min_dwell_s, cap_s=cap_s)
+
+
+def _heatmap(
+    predicted: Predicted,
+    truth: TruthFrames,
+    sight: Sight,
+    layout: StoreLayout,
+    exclude_staff: bool,
+    cell_m: float,
+) -> float | None:
+    keep = sight.rows(truth) & ~truth.staff if exclude_staff else sight.rows(truth)
+    guess = np.array([(x, y) for _, _, x, y in predicted.tracks], dtype=float).reshape(-1, 2)
+    floor = layout.floor
+    return heatmap_pearson(truth.xy[keep], guess, floor.width_m, floor.height_m, cell_m)
+
+
 def evaluate(
     truth_dir: Path | str,
     events: Iterable[Mapping[str, Any]] | Path | str,
@@ -359,6 +367,9 @@ def evaluate(
     line_ids: Collection[str] | None = None,
     zone_truth: ZoneTruth = "polygon",
     dwell_match_cap_s: float = 120.0,
+    zone_min_dwell_s: float = 5.0,
+    zone_merge_gap_s: float = 5.0,
+    heatmap_cell_m: float = 0.5,
 ) -> VisionScore:
     """Score the pipeline's events (an events.jsonl path or parsed envelopes) over [start, end).
 
@@ -391,7 +402,10 @@ def evaluate(
         tracking=_tracking(predicted, truth, sight, (lo, hi), match_distance_m, exclude_staff),
         entries=CountScore(len(visits), sum(c[3] == "in" for c in counted)),
         exits=CountScore(exits, sum(c[3] == "out" for c in counted)),
-        dwell=_dwell(visits, predicted.visits(lines), hi, dwell_match_cap_s),
+        dwell=dwell_score(visits, predicted.visits(lines, lo), hi, dwell_match_cap_s),
         occupancy=per_zone,
         occupancy_overall=overall,
-    )
+        zones=_zone_visits(predicted, truth, sight, store, exclude_staff, zone_min_dwell_s,
+                           zone_merge_gap_s, dwell_match_cap_s),
+        heatmap_r=_heatmap(predicted, truth, sight, store, exclude_staff, heatmap_cell_m),
+    )  # fmt: skip

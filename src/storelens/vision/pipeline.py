@@ -258,6 +258,9 @@ class VisionPipeline:
         if chain.detector is None:
             raise ValueError("this pipeline has no detector; pass detector_factory or feed()")
         out = self.feed(camera_id, frame.ts, chain.detector.detect(frame.image))
+        hold = getattr(chain.detector, "hold", None)
+        if hold is not None and chain.tracked is not None:
+            hold(chain.tracked.xyxy)  # a background model must not learn tracked people
         if self._on_frame is not None and chain.tracked is not None:
             self._on_frame(camera_id, frame, chain.tracked)
         return out

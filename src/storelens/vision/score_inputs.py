@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -34,6 +34,7 @@ from storelens.core.layout import StoreLayout, Zone, load_layout
 from storelens.vision.zones import ZoneMap
 
 __all__ = [
+    "ALREADY_INSIDE_MS",
     "Predicted",
     "Sight",
     "TruthFrames",
@@ -52,6 +53,7 @@ __all__ = [
 ZoneTruth = Literal["polygon", "label"]
 """Who is in a zone: inside its outline, or in the simulator's zone of the moment."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ALREADY_INSIDE_MS = 10_000
 _MARGIN_MS = 1_000  # positions read beyond the window, for the nearest frame at its edges
 _BATCH_ROWS = 262_144
 _PAYLOADS: dict[str, type[BaseModel]] = {
@@ -104,6 +106,7 @@ class Predicted:
     occupancy: list[tuple[int, str, int, str | None]]  # ms, zone, count, camera
     sightings: dict[str, list[int]]
     store_visits: list[tuple[int, int, str | None, str | None]]  # start, end, in/out line
+    zone_exits: list[tuple[int, str, float]] = field(default_factory=list)  # ms, zone, dwell s
 
     def window(self, start: int, end: int) -> Predicted:
         def keep(ms: int) -> bool:
@@ -116,6 +119,7 @@ class Predicted:
             [o for o in self.occupancy if keep(o[0])],
             {k: v for k, v in sightings.items() if v},
             [v for v in self.store_visits if keep(v[0])],
+            [z for z in self.zone_exits if keep(z[0] - round(z[2] * 1000))],
         )
 
     def by_instant(self) -> dict[int, dict[str, list[tuple[float, float]]]]:
@@ -139,13 +143,26 @@ class Predicted:
             )
         return lo, hi
 
-    def visits(self, lines: Collection[str] | None) -> list[tuple[int, int]]:
+    def zone_visits(self) -> dict[str, list[tuple[int, int]]]:
+        """Closed zone visits (``vision.zone_exit`` with a dwell) as (start, end) ms per zone."""
+        found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for ms, zone_id, dwell_s in self.zone_exits:
+            found[zone_id].append((ms - round(dwell_s * 1000), ms))
+        return found
+
+    def visits(
+        self, lines: Collection[str] | None, inside_at: int | None = None
+    ) -> list[tuple[int, int]]:
         """The pipeline's door-to-door visits (``vision.visit``) through ``lines`` (any
-        line when None), as (start, end) ms."""
+        line when None), as (start, end) ms. Visits that began without an entry within
+        ``ALREADY_INSIDE_MS`` of ``inside_at`` (the window's start) are people already in
+        the shop when the camera started, as the truth's visits that began earlier are."""
+        early = None if inside_at is None else inside_at + ALREADY_INSIDE_MS
         return [
             (start, end)
             for start, end, entered_by, left_by in self.store_visits
-            if lines is None or entered_by in lines or left_by in lines
+            if (lines is None or entered_by in lines or left_by in lines)
+            and not (early is not None and entered_by is None and start < early)
         ]
 
 
@@ -186,6 +203,9 @@ def read_events(events: Iterable[Mapping[str, Any]] | Path | str, store_id: str)
             continue
         if isinstance(payload, TrackPoint):
             found.tracks.append((ms, payload.track_id, payload.x, payload.y))
+        elif isinstance(payload, ZoneCrossing) and type_ == "vision.zone_exit":
+            if payload.dwell_s is not None:
+                found.zone_exits.append((ms, payload.zone_id, payload.dwell_s))
         elif isinstance(payload, LineCrossing):
             crossing = (ms, payload.line_id, payload.track_id, payload.direction)
             found.crossings.append(crossing)

@@ -51,6 +51,8 @@ class FloorConfig:
     line_min_frames: int = 2  # frames clearly on the new side before a crossing counts
     occupancy_every_s: float = 5.0
     lost_after_s: float = 2.0  # unseen this long: gone, visits close at the last sighting
+    zone_relink_s: float = 30.0  # a lost person's zone visit waits this long for its owner
+    zone_relink_m: float = 1.0  # ... who comes back (under a new id) this near where it was
     visits: VisitConfig = field(default_factory=VisitConfig)  # door-to-door store visits
 
     def __post_init__(self) -> None:
@@ -60,6 +62,10 @@ class FloorConfig:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if not (math.isfinite(self.line_hysteresis_m) and self.line_hysteresis_m >= 0):
             raise ValueError(f"line_hysteresis_m must be >= 0, got {self.line_hysteresis_m!r}")
+        for name in ("zone_relink_s", "zone_relink_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.line_min_frames < 1:
             raise ValueError(f"line_min_frames must be at least 1, got {self.line_min_frames!r}")
 
@@ -158,6 +164,20 @@ class ZoneMap:
 class _Visit:
     start: int  # microseconds since the epoch, like every time below
     left_at: int | None = None  # last frame inside, once the person has stepped out
+    born: int = 0  # when this id's visit began (``start`` may be an earlier owner's)
+    xy: tuple[float, float] = (math.nan, math.nan)  # where this id's visit began
+
+
+@dataclass(slots=True)
+class _Orphan:
+    """An open zone visit whose person was lost: it waits ``zone_relink_s`` for someone
+    to appear in the same zone near where they were, and goes on as theirs."""
+
+    person_id: str
+    zone: int
+    start: int
+    end: int
+    xy: tuple[float, float]
 
 
 @dataclass(slots=True)
@@ -198,6 +218,8 @@ class FloorActivity:
         self._doors = DoorLines(layout.lines, cfg.line_hysteresis_m, cfg.line_min_frames)
         self._visits = StoreVisits(layout.lines, cfg.visits, self._lost)
         self._people: dict[str, _Person] = {}
+        self._orphans: list[_Orphan] = []
+        self._relink = round(self.config.zone_relink_s * 1e6)
         self._last_frame: int | None = None
 
     def update(self, ts: datetime, person_ids: Sequence[str], xy: npt.ArrayLike) -> FloorUpdates:
@@ -215,7 +237,7 @@ class FloorActivity:
                 person = self._people[pid] = _Person(now, np.zeros(len(self._zone_ids), bool))
                 self._visits.born(pid, now, (x, y))
             if codes[i] != person.code:
-                self._move(pid, person, now, membership[i], out)
+                self._move(pid, person, now, membership[i], out, (x, y))
                 person.code = codes[i]
             person.last_seen, person.last_xy = now, (x, y)
         crossings = self._doors.update(now, person_ids, points)
@@ -250,6 +272,9 @@ class FloorActivity:
             self._sample_gap(end, out, inclusive=True)
         for pid in sorted(self._people):
             self._close_person(pid, self._people[pid], out)
+        for orphan in self._orphans:
+            self._emit_visit(orphan.person_id, orphan.zone, orphan.start, orphan.end, out)
+        self._orphans.clear()
         out.store_visits += self._visits.close(end)
         self._people.clear()
         self._doors.clear()
@@ -283,7 +308,13 @@ class FloorActivity:
         return now, points
 
     def _move(
-        self, pid: str, person: _Person, now: int, inside: BoolArray, out: FloorUpdates
+        self,
+        pid: str,
+        person: _Person,
+        now: int,
+        inside: BoolArray,
+        out: FloorUpdates,
+        xy: tuple[float, float],
     ) -> None:
         changed = np.flatnonzero(inside != person.inside)
         for k in changed.tolist():
@@ -293,18 +324,55 @@ class FloorActivity:
                     visit.left_at = person.last_seen
             elif visit is not None:
                 visit.left_at = None  # back within the merge gap: the same visit goes on
+            elif (orphan := self._adopt(k, now, xy)) is not None:
+                person.visits[k] = _Visit(orphan.start, None, now, xy)  # the owner's visit
             else:
-                person.visits[k] = _Visit(now)
+                person.visits[k] = _Visit(now, None, now, xy)
                 if k < len(self._zone_ids):
                     change = ZoneChange(_to_dt(now), pid, self._zone_ids[k], "enter")
                     out.zone_changes.append(change)
         person.inside = inside
 
+    def _adopt(self, k: int, now: int, xy: tuple[float, float]) -> _Orphan | None:
+        """The nearest orphaned visit of zone ``k`` in reach of someone entering it."""
+        best: tuple[float, _Orphan] | None = None
+        for orphan in self._orphans:
+            if orphan.zone != k or now - orphan.end > self._relink:
+                continue
+            distance = math.dist(orphan.xy, xy)
+            if distance <= self.config.zone_relink_m and (best is None or distance < best[0]):
+                best = (distance, orphan)
+        if best is None:
+            return None
+        self._orphans.remove(best[1])
+        return best[1]
+
+    def _handed_over(self, pid: str, lost: _Orphan) -> bool:
+        """An id switch: someone else's visit to the same zone began near where ``pid``
+        was last seen, while or just after it was lost. That visit is the lost one going
+        on: it takes over its start (its entry was already announced under ``pid``)."""
+        best: tuple[float, _Visit] | None = None
+        for other, person in self._people.items():
+            visit = person.visits.get(lost.zone)
+            if other == pid or visit is None or visit.left_at is not None:
+                continue
+            if not (lost.end - self._lost <= visit.born <= lost.end + self._relink):
+                continue
+            if visit.start < visit.born:
+                continue  # it has taken over a visit already
+            distance = math.dist(visit.xy, lost.xy)
+            if distance <= self.config.zone_relink_m and (best is None or distance < best[0]):
+                best = (distance, visit)
+        if best is None:
+            return False
+        best[1].start = min(best[1].start, lost.start)
+        return True
+
     def _expire(self, now: int, out: FloorUpdates) -> None:
         for pid in sorted(self._people):
             person = self._people[pid]
             if now - person.last_seen >= self._lost:
-                self._close_person(pid, person, out)
+                self._close_person(pid, person, out, orphan=self._relink > 0)
                 del self._people[pid]
                 self._doors.forget(pid)
                 continue
@@ -312,9 +380,23 @@ class FloorActivity:
                 if visit.left_at is not None and now - visit.left_at >= self._gap:
                     del person.visits[k]
                     self._emit_visit(pid, k, visit.start, visit.left_at, out)
+        due = [o for o in self._orphans if now - o.end > self._relink]
+        if due:  # nobody came back for these visits: they end at their last sighting
+            self._orphans = [o for o in self._orphans if now - o.end <= self._relink]
+            for orphan in due:
+                self._emit_visit(orphan.person_id, orphan.zone, orphan.start, orphan.end, out)
 
-    def _close_person(self, pid: str, person: _Person, out: FloorUpdates) -> None:
+    def _close_person(
+        self, pid: str, person: _Person, out: FloorUpdates, *, orphan: bool = False
+    ) -> None:
+        """Close a person's visits; with ``orphan``, those they were still inside wait for
+        their owner to come back under another id (a seated customer lost for a while)."""
         for k, visit in sorted(person.visits.items()):
+            if orphan and visit.left_at is None:
+                lost = _Orphan(pid, k, visit.start, person.last_seen, person.last_xy)
+                if not self._handed_over(pid, lost):
+                    self._orphans.append(lost)
+                continue
             end = person.last_seen if visit.left_at is None else visit.left_at
             self._emit_visit(pid, k, visit.start, end, out)
         person.visits.clear()
