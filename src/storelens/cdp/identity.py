@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from storelens.cdp.clusters import ScoredPair, cluster_records
-from storelens.cdp.matching_keys import add_match_keys, clearly_different
+from storelens.cdp.matching_keys import add_match_keys, clearly_different, surname_words
 from storelens.cdp.normalise import normalise_dob, normalise_postcode, normalise_text
 from storelens.core.errors import MissingExtra
 
@@ -131,6 +131,7 @@ _NARROW_RULES: tuple[tuple[str, ...], ...] = (
     ("phone_digits",),
     ("last_key", "postcode"),
     ("first_name", "postcode"),
+    ("name_key", "postcode"),
     ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
 )
 """Blocking rules specific enough at any scale; the broad ones are chosen per input."""
@@ -484,6 +485,7 @@ class _Veto:
             }
             for u, *vals in zip(df["unique_id"], *(df[c] for c in cols), strict=True)
         }
+        self.surnames = surname_words(df)
         self.seen: dict[tuple[str, str], bool] = {}
 
     def __call__(self, a: str, b: str) -> bool:
@@ -491,7 +493,7 @@ class _Veto:
             return False
         key = (a, b) if a < b else (b, a)
         if key not in self.seen:
-            self.seen[key] = clearly_different(self.rows[a], self.rows[b])
+            self.seen[key] = clearly_different(self.rows[a], self.rows[b], self.surnames)
         return self.seen[key]
 
 
