@@ -220,9 +220,9 @@ def clearly_different(
     """
     if _same_card(a, b):
         return False
-    if a.get("first_name") and b.get("first_name") and a["first_name"] != b["first_name"]:
-        if not _first_names_related(a, b, surnames):
-            return True
+    fa, fb = a.get("first_name"), b.get("first_name")
+    if fa and fb and fa != fb and not _first_names_related(a, b, surnames):
+        return True
     sa, sb = a.get("suffix"), b.get("suffix")
     if sa and sb and sa != sb:
         return True
