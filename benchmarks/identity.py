@@ -94,12 +94,14 @@ def run_size(n: int, runs: int, seed: int) -> dict[str, Any]:
     gen_s = time.perf_counter() - start
     rss_after_gen = _peak_mb()
     times, result = [], None
+    load_before = os.getloadavg()
     for _ in range(runs):
         start = time.perf_counter()
         result = dedupe(frame)
         times.append(time.perf_counter() - start)
     assert result is not None
     rss_after_resolve = _peak_mb()
+    load_after = os.getloadavg()
     true_pairs = clusters_to_pairs(dict(zip(frame["unique_id"], truth, strict=True)))
     scores = score_pairs(clusters_to_pairs(result.cluster_of()), true_pairs)
     sweep = {}
@@ -122,6 +124,10 @@ def run_size(n: int, runs: int, seed: int) -> dict[str, Any]:
         "generate_s": round(gen_s, 1),
         "resolve_s": round(statistics.median(times), 1),
         "resolve_runs_s": [round(t, 1) for t in times],
+        "load_avg_1_5_15_before_after": [
+            [round(x, 2) for x in load_before],
+            [round(x, 2) for x in load_after],
+        ],
         "peak_rss_mb_after_generate": round(rss_after_gen),
         "peak_rss_mb_after_resolve": round(rss_after_resolve),
         "pairs_compared": compared,

@@ -21,7 +21,7 @@ extra.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,6 +41,7 @@ __all__ = [
     "dedupe",
     "deterministic_pairs",
     "febrl_to_model_frame",
+    "household_conflict",
     "link_and_dedupe",
     "link_new",
     "scored_pairs",
@@ -160,6 +161,8 @@ class IdentityModel:
     model replaces a person's whole first name or birth date (FEBRL), which on retail
     data is exactly what a household looks like."""
     info: dict[str, Any] = field(default_factory=dict)
+    conflict: Callable[[str, str], bool] | None = None
+    """After :meth:`link`: the household rule by record id, for clustering elsewhere."""
     model_json: dict[str, Any] | None = None
     """The trained Splink model after :meth:`link`, for incremental matching later."""
 
@@ -263,10 +266,16 @@ class IdentityModel:
                 prior_rules, recall=self.prior_recall * _held_by_both(frame, _PRIOR_RULE)
             )
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
-        # EM on names leaves dob/address free to estimate, EM on dob frees the names;
-        # postcode stands in when a source lacks one of them.
-        em_rules = self._rules(present, [by_name, by_birthday, ("postcode",)])
-        for rule in em_rules[:2]:
+        # EM on names leaves dob/address free to estimate, EM on dob frees the names. When
+        # name blocking had to be narrowed by birth decade, dob is estimated by neither, so
+        # a round on the e-mail mailbox (mostly one person's) frees it; postcode stands in
+        # when a source lacks names or birth dates.
+        em_rules = self._rules(present, [by_name, by_birthday])
+        if "dob" in by_name[-1]:
+            em_rules += self._rules(present, [("email_key",)])
+        if len(em_rules) < 2:
+            em_rules += self._rules(present, [("postcode",)])
+        for rule in em_rules[:3]:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True
             )
@@ -284,6 +293,7 @@ class IdentityModel:
             p for p in deterministic_pairs(df, self.deterministic_keys, link_type) if not veto(*p)
         }
         pairs = _all_pairs(det, prob)
+        self.conflict = veto
         groups = cluster_records(list(df["unique_id"]), scored_pairs(pairs), conflict=veto)
         cluster_of = {
             member: cluster.records[0]  # a cluster's id is its smallest member id
@@ -367,6 +377,12 @@ def link_new(
         if pair[0] in fresh_ids or pair[1] in fresh_ids
     }
     return _all_pairs(det, prob)
+
+
+def household_conflict(df: pd.DataFrame) -> Callable[[str, str], bool]:
+    """The household rule (:func:`~storelens.cdp.matching_keys.clearly_different`) by
+    record id over ``df``'s normalised records, for clustering pairs scored elsewhere."""
+    return _Veto(add_match_keys(df.reset_index(drop=True)))
 
 
 def _all_pairs(deterministic: set[tuple[str, str]], probabilistic: pd.DataFrame) -> pd.DataFrame:
