@@ -51,7 +51,8 @@ def write_sources(data: Any, folder: Path) -> None:
 
 def measure(people: int, seed: int) -> dict[str, Any]:
     from storelens.cdp.identity import dedupe
-    from storelens.cdp.linkage_detail import detail_report
+    from storelens.cdp.linkage_detail import detail_report, told_apart_report
+    from storelens.cdp.matching_keys import add_match_keys
     from storelens.cdp.retail_synthetic import generate_retail, retail_model_frame
 
     data = generate_retail(people, seed=seed)
@@ -59,30 +60,50 @@ def measure(people: int, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
     result = dedupe(frame)
     seconds = time.perf_counter() - start
-    report = detail_report(
-        result.cluster_of(), data.person_of, data.patterns_of, data.hard_negatives
+    cluster_of = result.cluster_of()
+    report = detail_report(cluster_of, data.person_of, data.patterns_of, data.hard_negatives)
+    keyed = add_match_keys(frame)
+    values = {
+        u: {"dob": d, "suffix": s, "email_key": e}
+        for u, d, s, e in zip(
+            keyed["unique_id"], keyed["dob"], keyed["suffix"], keyed["email_key"], strict=True
+        )
+    }
+    report["parent_child_records"] = told_apart_report(
+        cluster_of, data.person_of, values, data.hard_negatives
     )
-    return {"people": people, "seed": seed, "resolve_s": round(seconds, 1), **report}
+    return {
+        "people": people,
+        "seed": seed,
+        "resolve_s": round(seconds, 1),
+        "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "links_refused": result.info.get("links_refused"),
+        **report,
+    }
 
 
 def show(report: dict[str, Any], label: str) -> None:
     head = Table(title=f"retail identity ({label}): {report['records']:,} records, "
                  f"{report['people']:,} people -> {report['customers']:,} customers")  # fmt: skip
-    for col in ("precision", "recall", "F1", "resolve s"):
+    for col in ("true pairs", "predicted", "matched", "precision", "recall", "F1", "resolve s"):
         head.add_column(col, justify="right")
-    head.add_row(*(f"{report[k]:.4f}" for k in ("precision", "recall", "f1")),
+    tp, fp, fn = report["tp_fp_fn"]
+    head.add_row(f"{tp + fn:,}", f"{tp + fp:,}", f"{tp:,}",
+                 *(f"{report[k]:.4f}" for k in ("precision", "recall", "f1")),
                  str(report["resolve_s"]))  # fmt: skip
     console.print(head)
     for key, title, what in (
         ("recall_by_source_pair", "recall by source pair", "recall"),
         ("false_merge_by_relation", "false merges by relation", "merged"),
+        ("parent_child_records", "same-name parent/child record pairs", "merged"),
         ("recall_by_pattern", "recall by pattern", "recall"),
     ):
         table = Table(title=title)
-        for col in ("", "pairs", what):
+        for col in ("", "pairs", "hit", what):
             table.add_column(col, justify="right")
         for name, row in report[key].items():
-            table.add_row(name, f"{row['pairs']:,}", f"{row['rate']:.3f}")
+            rate = "-" if row["rate"] is None else f"{row['rate']:.3f}"
+            table.add_row(name, f"{row['pairs']:,}", f"{row['hit']:,}", rate)
         console.print(table)
 
 
