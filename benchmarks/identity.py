@@ -95,10 +95,12 @@ def run_size(n: int, runs: int, seed: int) -> dict[str, Any]:
     rss_after_gen = _peak_mb()
     times, result = [], None
     load_before = os.getloadavg()
+    cpu = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = dedupe(frame)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
     assert result is not None
     rss_after_resolve = _peak_mb()
     load_after = os.getloadavg()
@@ -124,6 +126,9 @@ def run_size(n: int, runs: int, seed: int) -> dict[str, Any]:
         "generate_s": round(gen_s, 1),
         "resolve_s": round(statistics.median(times), 1),
         "resolve_runs_s": [round(t, 1) for t in times],
+        "resolve_cpu_s": [round(t, 1) for t in cpu],  # all threads; on a shared machine
+        # wall time stretches with the load, CPU seconds much less: on 2 idle cores the
+        # wall time is at least half of this
         "load_avg_1_5_15_before_after": [
             [round(x, 2) for x in load_before],
             [round(x, 2) for x in load_after],
