@@ -91,7 +91,7 @@ def measure(records: int, base_people: int, seed: int) -> dict[str, Any]:
         run_projections(log)
         project_s = time.perf_counter() - start
         with engine.connect() as conn:
-            stored = dict(
+            stored: dict[str, int] = dict(
                 conn.execute(
                     select(customers.c.source_system, func.count()).group_by(
                         customers.c.source_system

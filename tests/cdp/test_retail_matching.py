@@ -177,7 +177,7 @@ def test_chain_cuts_name_the_refused_links_and_the_other_side() -> None:
 
 def test_parent_child_merges_are_split_by_whether_anything_tells_them_apart() -> None:
     person_of = {"crm:sr": "SR", "crm:jr": "JR", "pos:sr": "SR", "pos:jr": "JR"}
-    values = {
+    values: dict[str, dict[str, str | None]] = {
         "crm:sr": {"dob": "1965-10-06"},
         "crm:jr": {"dob": "1995-03-21", "suffix": "j"},
         "pos:sr": {},
