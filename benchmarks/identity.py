@@ -50,16 +50,25 @@ def count_comparisons(frame: Any) -> int:
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
     from storelens.cdp.identity import IdentityModel
+    from storelens.cdp.matching_keys import add_match_keys
 
     db = DuckDBAPI()
-    rules = IdentityModel().prediction_rules(frame)
+    keyed = add_match_keys(frame)  # the rules block on derived keys (name_key, email_key …)
+    present = {c for c in keyed.columns if keyed[c].notna().any()}
+    rules = IdentityModel().prediction_rules(keyed)
+    rules = [r for r in rules if all(_col(c) in present for c in r)]
     counts = count_comparisons_from_blocking_rules(
-        db.register(frame.drop(columns=["source_dataset"])),
+        db.register(keyed.drop(columns=["source_dataset"], errors="ignore")),
         blocking_rules=[block_on(*r) for r in rules],
         link_type="dedupe_only",
         record_sample_proportion=1.0,
     )
     return int(counts[-1]["cumulative_comparison_count"])
+
+
+def _col(rule_part: str) -> str:
+    """The column a blocking expression reads (``substr(dob,1,3)`` -> ``dob``)."""
+    return rule_part.split("(", 1)[1].split(",", 1)[0] if "(" in rule_part else rule_part
 
 
 def clusters_at(ids: Any, pairs: Any, threshold: float) -> dict[str, str]:
