@@ -50,16 +50,25 @@ def count_comparisons(frame: Any) -> int:
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
     from storelens.cdp.identity import IdentityModel
+    from storelens.cdp.matching_keys import add_match_keys
 
     db = DuckDBAPI()
-    rules = IdentityModel().prediction_rules(frame)
+    keyed = add_match_keys(frame)  # the rules block on derived keys (name_key, email_key …)
+    present = {c for c in keyed.columns if keyed[c].notna().any()}
+    rules = IdentityModel().prediction_rules(keyed)
+    rules = [r for r in rules if all(_col(c) in present for c in r)]
     counts = count_comparisons_from_blocking_rules(
-        db.register(frame.drop(columns=["source_dataset"])),
+        db.register(keyed.drop(columns=["source_dataset"], errors="ignore")),
         blocking_rules=[block_on(*r) for r in rules],
         link_type="dedupe_only",
         record_sample_proportion=1.0,
     )
     return int(counts[-1]["cumulative_comparison_count"])
+
+
+def _col(rule_part: str) -> str:
+    """The column a blocking expression reads (``substr(dob,1,3)`` -> ``dob``)."""
+    return rule_part.split("(", 1)[1].split(",", 1)[0] if "(" in rule_part else rule_part
 
 
 def clusters_at(ids: Any, pairs: Any, threshold: float) -> dict[str, str]:
@@ -94,12 +103,16 @@ def run_size(n: int, runs: int, seed: int) -> dict[str, Any]:
     gen_s = time.perf_counter() - start
     rss_after_gen = _peak_mb()
     times, result = [], None
+    load_before = os.getloadavg()
+    cpu = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = dedupe(frame)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
     assert result is not None
     rss_after_resolve = _peak_mb()
+    load_after = os.getloadavg()
     true_pairs = clusters_to_pairs(dict(zip(frame["unique_id"], truth, strict=True)))
     scores = score_pairs(clusters_to_pairs(result.cluster_of()), true_pairs)
     sweep = {}
@@ -122,6 +135,13 @@ def run_size(n: int, runs: int, seed: int) -> dict[str, Any]:
         "generate_s": round(gen_s, 1),
         "resolve_s": round(statistics.median(times), 1),
         "resolve_runs_s": [round(t, 1) for t in times],
+        "resolve_cpu_s": [round(t, 1) for t in cpu],  # all threads; on a shared machine
+        # wall time stretches with the load, CPU seconds much less: on 2 idle cores the
+        # wall time is at least half of this
+        "load_avg_1_5_15_before_after": [
+            [round(x, 2) for x in load_before],
+            [round(x, 2) for x in load_after],
+        ],
         "peak_rss_mb_after_generate": round(rss_after_gen),
         "peak_rss_mb_after_resolve": round(rss_after_resolve),
         "pairs_compared": compared,

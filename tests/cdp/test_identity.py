@@ -171,9 +171,17 @@ def test_febrl4_link_only() -> None:
     )
     assert len(truth) == 5000
 
-    # FEBRL's errors replace a person's whole first name or birth date, which the
-    # household veto (retail data) reads as another person; measured with it on:
-    # P 1.0, R 0.9938, F1 0.9969. The model without the veto must stay at 0.999.
+    # Default settings (household veto on): P 1.0, R 0.9932, F1 0.9966 (34 pairs missed;
+    # 0.9939 before the veto learnt swaps, slips and card typos). The target is
+    # 0.999; what is left are pairs FEBRL gave another first name *and* another card
+    # number with the same surname, dob and address: on retail data, twins.
+    default = link_and_dedupe(df, threshold=0.9, link_only=True)
+    with_veto = score_pairs(clusters_to_pairs(default.cluster_of()), truth)
+    print(f"FEBRL4 default settings {with_veto}")
+    assert with_veto.precision >= 0.999
+    assert with_veto.f1 >= 0.996
+
+    # Without the veto the model must stay at 0.999.
     result = link_and_dedupe(df, threshold=0.9, link_only=True, household_veto=False)
     scores = score_pairs(result.pair_set(), truth)
     print(f"FEBRL4 {scores}")

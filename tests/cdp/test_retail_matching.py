@@ -4,11 +4,17 @@ and the generator's truth deterministic per seed."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from storelens.cdp.clusters import ScoredPair, cluster_records
+from storelens.cdp.clusters import ScoredPair, chain_cuts, cluster_records
 from storelens.cdp.identity import deterministic_pairs
-from storelens.cdp.linkage_detail import detail_report
-from storelens.cdp.matching_keys import add_match_keys, canonical_email, clearly_different
+from storelens.cdp.linkage_detail import detail_report, told_apart_report
+from storelens.cdp.matching_keys import (
+    add_match_keys,
+    canonical_email,
+    clearly_different,
+    surname_words,
+)
 from storelens.cdp.retail_synthetic import generate_retail
 
 
@@ -96,3 +102,90 @@ def test_detail_report_counts_source_pairs_patterns_and_false_merges() -> None:
     assert report["recall_by_source_pair"]["crm↔web"] == {"pairs": 1, "hit": 1, "rate": 1.0}
     assert report["recall_by_pattern"]["nickname"] == {"pairs": 2, "hit": 0, "rate": 0.0}
     assert report["false_merge_by_relation"]["twin"] == {"pairs": 1, "hit": 1, "rate": 1.0}
+
+
+def test_a_swap_is_judged_by_which_word_the_data_holds_as_a_surname() -> None:
+    swapped_couple = {"first_name": "garcia", "last_name": "james"}  # james garcia, swapped
+    partner = {"first_name": "ryan", "last_name": "garcia"}
+    assert clearly_different(swapped_couple, partner, surnames={"garcia"})
+    married_swap = {"first_name": "bell", "last_name": "ffion"}  # ffion bell, swapped
+    maiden = {"first_name": "ffion", "last_name": "white"}
+    assert not clearly_different(married_swap, maiden, surnames={"bell", "white"})
+    frame = pd.DataFrame({"first_name": ["ryan", "garcia", "ana"], "last_name": ["garcia"] * 3})
+    assert surname_words(frame) == frozenset({"garcia"})
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "different"),
+    [
+        ("jmaes", "james", False),  # one keying slip (the fold must not hide it)
+        ("ribert", "bobby", False),  # a slip in the given name a nickname stands for
+        ("gnther", "gunther", False),  # an export that dropped the umlaut
+        ("joe", "joseph", False),
+        ("emily", "grace", True),
+        ("sarah", "susan", True),
+        ("james", "john", True),
+    ],
+)
+def test_first_names_one_slip_apart_are_one_name(a: str, b: str, different: bool) -> None:
+    row = {"last_name": "klein", "dob": "1990-04-16"}
+    assert clearly_different({**row, "first_name": a}, {**row, "first_name": b}) is different
+
+
+@pytest.mark.parametrize(
+    ("dob_a", "dob_b", "different"),
+    [
+        ("1933-02-12", "1933-01-22", False),  # two digits of one year's month and day
+        ("1957-12-04", "1957-04-12", False),  # day and month swapped
+        ("1957-12-04", "1975-12-04", False),  # one part (the year) mistyped
+        ("1965-10-06", "1995-03-21", True),  # a father and his son
+        ("1957-12-04", "1958-11-04", True),  # two parts differ
+    ],
+)
+def test_birth_dates_a_form_could_garble_are_one_date(
+    dob_a: str, dob_b: str, different: bool
+) -> None:
+    row = {"first_name": "niklas", "last_name": "wolf"}
+    assert clearly_different({**row, "dob": dob_a}, {**row, "dob": dob_b}) is different
+
+
+def test_a_card_one_slip_away_is_one_holder_only_with_the_same_birth_date() -> None:
+    a = {"first_name": "jack", "last_name": "white", "dob": "1990-07-16", "loyalty_id": "7111367"}
+    b = {**a, "first_name": "benjamin", "loyalty_id": "7111467"}
+    assert not clearly_different(a, b)  # FEBRL: a replaced first name, a typo in the card
+    assert clearly_different(a, {**b, "dob": None})  # sequential cards: a household member
+    assert clearly_different(a, {**b, "loyalty_id": "9999999"})
+    assert not clearly_different({**a, "dob": None}, {**b, "dob": None, "loyalty_id": "7111367"})
+
+
+def test_chain_cuts_name_the_refused_links_and_the_other_side() -> None:
+    pairs = [
+        ScoredPair("pos:1", "crm:a", 0.99, "probabilistic"),
+        ScoredPair("pos:1", "crm:b", 0.95, "probabilistic"),
+    ]
+    twins = {frozenset(("crm:a", "crm:b"))}
+    clusters = cluster_records(
+        ["crm:a", "crm:b", "pos:1"], pairs, conflict=lambda a, b: frozenset((a, b)) in twins
+    )
+    cuts = chain_cuts(clusters, {"crm:a": "C1", "pos:1": "C1", "crm:b": "C2"})
+    assert [(c.kind, c.customer_id, c.others, c.records) for c in cuts] == [
+        ("chain_cut", "C1", ("C2",), ("crm:b",))
+    ]
+    assert cuts[0].evidence == (pairs[1],)
+    assert chain_cuts(cluster_records(["x", "y"], []), {"x": "C1", "y": "C2"}) == []
+
+
+def test_parent_child_merges_are_split_by_whether_anything_tells_them_apart() -> None:
+    person_of = {"crm:sr": "SR", "crm:jr": "JR", "pos:sr": "SR", "pos:jr": "JR"}
+    values: dict[str, dict[str, str | None]] = {
+        "crm:sr": {"dob": "1965-10-06"},
+        "crm:jr": {"dob": "1995-03-21", "suffix": "j"},
+        "pos:sr": {},
+        "pos:jr": {"suffix": None},
+    }
+    cluster_of = {"crm:sr": "A", "pos:sr": "A", "pos:jr": "A", "crm:jr": "B"}
+    report = told_apart_report(cluster_of, person_of, values, [("SR", "JR", "parent_child")])
+    assert report["told_apart"] == {"pairs": 1, "hit": 0, "rate": 0.0}  # the two CRM records
+    assert report["nothing_tells_apart"] == {"pairs": 3, "hit": 2, "rate": 0.6667}
+    empty = told_apart_report(cluster_of, person_of, values, [("SR", "JR", "twin")])
+    assert empty["told_apart"] == {"pairs": 0, "hit": 0, "rate": None}

@@ -19,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from storelens.cdp.cli import cdp_app, open_engine
+from storelens.cdp.linkage_detail import detail_report, read_truth, told_apart_report
 from storelens.cdp.linkage_eval import clusters_to_pairs, score_pairs
 from storelens.cdp.profile import build_profile
 from storelens.cdp.resolution import canonical_id, record_key, resolve, unmerge
@@ -178,35 +179,121 @@ def read_true_pairs(path: Path) -> set[tuple[str, str]]:
     return pairs
 
 
+def _assigned(database_url: str | None) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Record key -> customer id, and the values that can tell two people apart."""
+    import pandas as pd
+
+    from storelens.cdp.matching_keys import add_match_keys
+    from storelens.cdp.normalise import normalise_text
+
+    with open_engine(database_url).begin() as conn:
+        rows = list(
+            conn.execute(
+                select(
+                    customers.c.source_system,
+                    customers.c.source_record_id,
+                    customers.c.customer_id,
+                    customers.c.first_name,
+                    customers.c.last_name,
+                    customers.c.email,
+                    customers.c.dob,
+                )
+            )
+        )
+    assigned = {record_key(r.source_system, r.source_record_id): r.customer_id for r in rows}
+    frame = pd.DataFrame(
+        {
+            "unique_id": list(assigned),
+            "first_name": [normalise_text(r.first_name) for r in rows],
+            "last_name": [normalise_text(r.last_name) for r in rows],
+            "email": [r.email for r in rows],
+            "dob": [r.dob.isoformat() if r.dob else None for r in rows],
+        }
+    )
+    keyed = add_match_keys(frame) if len(frame) else frame
+    values = {
+        str(u): {"dob": d, "suffix": s, "email_key": e}
+        for u, d, s, e in zip(
+            keyed["unique_id"],
+            keyed.get("dob", []),
+            keyed.get("suffix", []),
+            keyed.get("email_key", []),
+            strict=True,
+        )
+    }
+    return assigned, values
+
+
+def _detail_tables(result: dict[str, Any]) -> list[Table]:
+    tables = []
+    for key, title, what in (
+        ("recall_by_source_pair", "recall by source pair", "recall"),
+        ("false_merge_by_relation", "false merges by hard-negative relation", "merged"),
+        ("parent_child_records", "same-name parent/child record pairs", "merged"),
+        ("recall_by_pattern", "recall by pattern", "recall"),
+    ):
+        table = Table(title=title)
+        for col in ("", "pairs", "hit", what):
+            table.add_column(col, justify="right")
+        for name, row in result[key].items():
+            rate = "-" if row["rate"] is None else f"{row['rate']:.3f}"
+            table.add_row(name, f"{row['pairs']:,}", f"{row['hit']:,}", rate)
+        tables.append(table)
+    return tables
+
+
 @cdp_app.command("eval")
 def eval_command(
     pairs: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--pairs", exists=True, dir_okay=False, help="CSV of true pairs: record_a,record_b"
         ),
-    ],
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            exists=True,
+            dir_okay=False,
+            help="truth JSON (records -> person and patterns, hard negatives), as the retail "
+            "generator writes it",
+        ),
+    ] = None,
+    detail: Annotated[
+        bool,
+        typer.Option(
+            "--detail",
+            help="with --truth: recall per source pair and per pattern, false merges per "
+            "hard-negative relation, parent/child pairs split by whether anything tells "
+            "them apart",
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Precision, recall and F1 of the current customer ids against known true pairs."""
+    """Precision, recall and F1 of the current customer ids against known truth."""
+    err = Console(stderr=True)
+    if (pairs is None) == (truth is None) or (detail and truth is None):
+        err.print("[red]error:[/red] give --pairs or --truth (and --detail only with --truth)")
+        raise typer.Exit(2)
     try:
-        truth = read_true_pairs(pairs)
-    except ValueError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        if truth is not None:
+            person_of, patterns_of, negatives = read_truth(orjson.loads(truth.read_bytes()))
+            true_pairs = clusters_to_pairs(person_of)
+        else:
+            assert pairs is not None
+            true_pairs = read_true_pairs(pairs)
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    with open_engine(database_url).begin() as conn:
-        assigned = {
-            record_key(r.source_system, r.source_record_id): r.customer_id
-            for r in conn.execute(
-                select(
-                    customers.c.source_system, customers.c.source_record_id, customers.c.customer_id
-                )
-            )
-        }
-    unknown = sorted({k for p in truth for k in p} - set(assigned))
-    scores = score_pairs(clusters_to_pairs(assigned), truth)
-    result = {
+    assigned, values = _assigned(database_url)
+    unknown = sorted({k for p in true_pairs for k in p} - set(assigned))
+    if truth is not None:
+        unknown = sorted(set(person_of) - set(assigned))
+        assigned = {k: v for k, v in assigned.items() if k in person_of}
+    scores = score_pairs(clusters_to_pairs(assigned), true_pairs)
+    result: dict[str, Any] = {
         "precision": round(scores.precision, 5),
         "recall": round(scores.recall, 5),
         "f1": round(scores.f1, 5),
@@ -215,13 +302,23 @@ def eval_command(
         "false_negatives": scores.false_negatives,
         "unknown_records": len(unknown),
     }
+    if detail:
+        report = detail_report(assigned, person_of, patterns_of, negatives)
+        report["parent_child_records"] = told_apart_report(assigned, person_of, values, negatives)
+        result = {**report, "unknown_records": len(unknown)}
     if as_json:
         typer.echo(_dump(result))
         return
-    table = Table(title=f"linkage against {pairs.name}")
-    for key in result:
+    console = Console()
+    name = (truth or pairs or Path("?")).name
+    table = Table(title=f"linkage against {name}")
+    head = {k: v for k, v in result.items() if not isinstance(v, dict)}
+    for key in head:
         table.add_column(key.replace("_", " "), justify="right")
-    table.add_row(*(str(v) for v in result.values()))
-    Console().print(table)
+    table.add_row(*(str(v) for v in head.values()))
+    console.print(table)
+    if detail:
+        for t in _detail_tables(result):
+            console.print(t)
     if unknown:
-        Console().print(f"{len(unknown)} records in the truth file are not in the database")
+        console.print(f"{len(unknown)} records in the truth file are not in the database")

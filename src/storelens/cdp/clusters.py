@@ -29,11 +29,12 @@ __all__ = [
     "ScoredPair",
     "assign_ids",
     "attach_new_records",
+    "chain_cuts",
     "cluster_records",
     "mint_customer_id",
 ]
 
-ChangeKind = Literal["new", "merge", "split", "merge_suggested", "unmerge"]
+ChangeKind = Literal["new", "merge", "split", "merge_suggested", "unmerge", "chain_cut"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,3 +297,19 @@ def attach_new_records(
             probability_of[r] = group.probability_of(r)
         changes.append(Change("new", fresh, records=tuple(group.records)))
     return Assignment(customer_of, probability_of, changes, {})
+
+
+def chain_cuts(clusters: Sequence[Cluster], customer_of: Mapping[str, str]) -> list[Change]:
+    """One ``chain_cut`` change per customer whose cluster refused links: the evidence
+    for where a chain (twin A - shared phone - twin B) was cut, and which customers and
+    records stayed on the other side."""
+    changes = []
+    for cluster in clusters:
+        if not cluster.refused:
+            continue
+        own = set(cluster.records)
+        outside = sorted({p.b if p.a in own else p.a for p in cluster.refused} - own)
+        others = tuple(sorted({customer_of[r] for r in outside if r in customer_of}))
+        cid = customer_of[cluster.records[0]]
+        changes.append(Change("chain_cut", cid, others, tuple(outside), tuple(cluster.refused)))
+    return changes

@@ -21,12 +21,12 @@ extra.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from storelens.cdp.clusters import ScoredPair, cluster_records
-from storelens.cdp.matching_keys import add_match_keys, clearly_different
+from storelens.cdp.matching_keys import add_match_keys, clearly_different, surname_words
 from storelens.cdp.normalise import normalise_dob, normalise_postcode, normalise_text
 from storelens.core.errors import MissingExtra
 
@@ -41,6 +41,7 @@ __all__ = [
     "dedupe",
     "deterministic_pairs",
     "febrl_to_model_frame",
+    "household_conflict",
     "link_and_dedupe",
     "link_new",
     "scored_pairs",
@@ -131,6 +132,7 @@ _NARROW_RULES: tuple[tuple[str, ...], ...] = (
     ("phone_digits",),
     ("last_key", "postcode"),
     ("first_name", "postcode"),
+    ("name_key", "postcode"),
     ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
 )
 """Blocking rules specific enough at any scale; the broad ones are chosen per input."""
@@ -159,6 +161,8 @@ class IdentityModel:
     model replaces a person's whole first name or birth date (FEBRL), which on retail
     data is exactly what a household looks like."""
     info: dict[str, Any] = field(default_factory=dict)
+    conflict: Callable[[str, str], bool] | None = None
+    """After :meth:`link`: the household rule by record id, for clustering elsewhere."""
     model_json: dict[str, Any] | None = None
     """The trained Splink model after :meth:`link`, for incremental matching later."""
 
@@ -256,16 +260,22 @@ class IdentityModel:
             ]
         linker = Linker(tables, settings, log_level=logging.WARNING)
 
-        prior_rules = self._rules(present, [("first_name", "last_name", "dob")])
+        prior_rules = self._rules(present, [_PRIOR_RULE])
         if prior_rules:
             linker.training.estimate_probability_two_random_records_match(
-                prior_rules, recall=self.prior_recall
+                prior_rules, recall=self.prior_recall * _held_by_both(frame, _PRIOR_RULE)
             )
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
-        # EM on names leaves dob/address free to estimate, EM on dob frees the names;
-        # postcode stands in when a source lacks one of them.
-        em_rules = self._rules(present, [by_name, by_birthday, ("postcode",)])
-        for rule in em_rules[:2]:
+        # EM on names leaves dob/address free to estimate, EM on dob frees the names. When
+        # name blocking had to be narrowed by birth decade, dob is estimated by neither, so
+        # a round on the e-mail mailbox (mostly one person's) frees it; postcode stands in
+        # when a source lacks names or birth dates.
+        em_rules = self._rules(present, [by_name, by_birthday])
+        if "dob" in by_name[-1]:
+            em_rules += self._rules(present, [("email_key",)])
+        if len(em_rules) < 2:
+            em_rules += self._rules(present, [("postcode",)])
+        for rule in em_rules[:3]:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True
             )
@@ -283,6 +293,7 @@ class IdentityModel:
             p for p in deterministic_pairs(df, self.deterministic_keys, link_type) if not veto(*p)
         }
         pairs = _all_pairs(det, prob)
+        self.conflict = veto
         groups = cluster_records(list(df["unique_id"]), scored_pairs(pairs), conflict=veto)
         cluster_of = {
             member: cluster.records[0]  # a cluster's id is its smallest member id
@@ -368,6 +379,12 @@ def link_new(
     return _all_pairs(det, prob)
 
 
+def household_conflict(df: pd.DataFrame) -> Callable[[str, str], bool]:
+    """The household rule (:func:`~storelens.cdp.matching_keys.clearly_different`) by
+    record id over ``df``'s normalised records, for clustering pairs scored elsewhere."""
+    return _Veto(add_match_keys(df.reset_index(drop=True)))
+
+
 def _all_pairs(deterministic: set[tuple[str, str]], probabilistic: pd.DataFrame) -> pd.DataFrame:
     """One row per pair, ``(low_id, high_id)``; a deterministic rule wins over the model."""
     import pandas as pd
@@ -398,6 +415,21 @@ def scored_pairs(pairs: pd.DataFrame) -> list[ScoredPair]:
             strict=True,
         )
     ]
+
+
+_PRIOR_RULE = ("first_name", "last_name", "dob")
+
+
+def _held_by_both(frame: pd.DataFrame, columns: Sequence[str]) -> float:
+    """Share of record pairs in which both records hold every column of a rule.
+
+    An exact rule on name and birth date can only find the matches whose two records
+    both have a birth date; till records have none, so on retail data the rule finds a
+    far smaller share of all matches than on a CRM extract, and the prior estimated
+    from it must be scaled up by as much.
+    """
+    held = float(frame[list(columns)].notna().all(axis=1).mean()) if len(frame) else 1.0
+    return max(held * held, 0.05)
 
 
 def _block_pairs(frame: pd.DataFrame, columns: Sequence[str]) -> int:
@@ -484,6 +516,7 @@ class _Veto:
             }
             for u, *vals in zip(df["unique_id"], *(df[c] for c in cols), strict=True)
         }
+        self.surnames = surname_words(df)
         self.seen: dict[tuple[str, str], bool] = {}
 
     def __call__(self, a: str, b: str) -> bool:
@@ -491,7 +524,7 @@ class _Veto:
             return False
         key = (a, b) if a < b else (b, a)
         if key not in self.seen:
-            self.seen[key] = clearly_different(self.rows[a], self.rows[b])
+            self.seen[key] = clearly_different(self.rows[a], self.rows[b], self.surnames)
         return self.seen[key]
 
 

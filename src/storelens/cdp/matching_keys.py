@@ -13,7 +13,7 @@ share (landline, e-mail, a parent's mobile on a child's card).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +27,12 @@ __all__ = [
     "clearly_different",
     "fold_name",
     "name_forms",
+    "surname_words",
 ]
 
 KEY_COLUMNS = ("name_key", "last_key", "first_forms", "suffix", "email_key", "phone_digits")
+_NEAR = 0.88
+"""Jaro-Winkler similarity at which two first names are one name misspelt."""
 _SUFFIXES = frozenset({"jr", "sr", "junior", "senior", "ii", "iii"})
 _FOLDS = re.compile(r"(?<=[^aeiou ])(ae|oe|ue)")
 _HOUSE_NICKNAMES = {
@@ -111,36 +114,117 @@ def _jaro(a: str, b: str) -> float:
     return float(jellyfish.jaro_winkler_similarity(a, b))
 
 
-def clearly_different(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+def _near(a: str | None, b: str | None) -> bool:
+    return bool(a and b and (a == b or _jaro(a, b) >= _NEAR or _edits_at_most_one(a, b)))
+
+
+def surname_words(frame: pd.DataFrame) -> frozenset[str]:
+    """Words the data holds more often as a last name than as a first name (folded)."""
+    from collections import Counter
+
+    firsts = Counter(fold_name(v) for v in frame.get("first_name", ()) if isinstance(v, str))
+    lasts = Counter(fold_name(v) for v in frame.get("last_name", ()) if isinstance(v, str))
+    return frozenset(w for w, n in lasts.items() if w and n > firsts.get(w, 0))
+
+
+def _one_name(x: str, y: str) -> bool:
+    """One first name: equal or nickname-related, an initial, a near spelling, or one
+    keying slip apart (directly or through a nickname's given name: ``ribert``/``bobby``)."""
+    if fold_name(x) == fold_name(y) or (
+        x[0] == y[0] and (min(len(x), len(y)) == 1 or x[:3] == y[:3])
+    ):
+        return True
+    forms_x, forms_y = name_forms(x), name_forms(y)
+    if forms_x & forms_y or _jaro(x, y) >= _NEAR or _stripped(x, y) or _stripped(y, x):
+        return True
+    return any(_edits_at_most_one(p, q) for p in forms_x for q in forms_y)
+
+
+def _stripped(short: str, long: str) -> bool:
+    """``gnther`` for ``günther``: an export that dropped the letters it could not
+    encode leaves the name's other letters in order."""
+    long = fold_name(long) or long
+    if len(short) < 3 or not 0 < len(long) - len(short) <= 2:
+        return False
+    rest = iter(long)
+    return all(c in rest for c in short)
+
+
+def _first_names_related(
+    a: Mapping[str, Any], b: Mapping[str, Any], surnames: Container[str] = ()
+) -> bool:
+    """:func:`_one_name`, or one record's first and last name swapped.
+
+    A swap shows as one record's first name in the other's surname slot. Which record
+    is swapped decides what to compare: for ``garcia james`` / ``ryan garcia``, garcia is
+    a surname (``surnames``: words the data holds more often as a last name), so the first
+    record is the swapped one and james meets ryan: two people. For ``ffion white`` /
+    ``bell ffion`` (married and swapped), ffion is a first name and the two agree.
+    """
+    fa, fb = a["first_name"], b["first_name"]
+    la, lb = fold_name(a.get("last_name")), fold_name(b.get("last_name"))
+    if _one_name(fa, fb):
+        return True
+    for (f1, l1), (f2, l2) in (((fa, la), (fb, lb)), ((fb, lb), (fa, la))):
+        if l2 and (_near(fold_name(f1), l2) or _one_name(f1, l2)):  # f1 in 2's surname slot
+            if fold_name(f1) not in surnames and l2 not in surnames:
+                return True  # record 2 is the swapped one: its real first name is f1
+            if l1 and _one_name(l1, f2):
+                return True  # record 1 is swapped: its real first name is l1
+    return False
+
+
+def _dobs_close(da: str, db: str) -> bool:
+    """One birth date as a form might garble the other: day and month swapped, a single
+    part wrong, or two digits of the same year's month and day mistyped. A parent and
+    child of one name, or two strangers, are years apart."""
+    ya, ma, dd = da.split("-")
+    yb, mb, de = db.split("-")
+    if ya == yb and ma == de and dd == mb:
+        return True
+    if sum(x != y for x, y in ((ya, yb), (ma, mb), (dd, de))) == 1:
+        return True
+    return ya == yb and sum(x != y for x, y in zip(ma + dd, mb + de, strict=True)) <= 2
+
+
+def _same_card(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """One card holder: the same loyalty card, or a card number one keying slip away on
+    records that also carry the same birth date. Cards are numbered in sequence, so a
+    number one digit off is on its own more likely a household member's card."""
+    la, lb = a.get("loyalty_id"), b.get("loyalty_id")
+    if not la or not lb:
+        return False
+    if la == lb:
+        return True
+    dob = a.get("dob")
+    return bool(dob and dob == b.get("dob") and _edits_at_most_one(la, lb))
+
+
+def _edits_at_most_one(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance <= 1."""
+    import jellyfish
+
+    return int(jellyfish.damerau_levenshtein_distance(a, b)) <= 1
+
+
+def clearly_different(
+    a: Mapping[str, Any], b: Mapping[str, Any], surnames: Container[str] = ()
+) -> bool:
     """Two records that cannot be one person, whatever they share.
 
-    True when both have first names and they are neither equal, nickname-related,
-    one an initial of the other, a near spelling, nor a first/last swap; or both have
-    dates of birth more than a day/month swap or a single typo apart; or their
-    suffixes differ (``Jr`` vs ``Sr``). Never when both carry one loyalty id.
+    Only values both records hold count: a missing first name or birth date never fires
+    the rule. True when both have first names that are not related (see
+    :func:`_first_names_related`); or both have birth dates that are not close (see
+    :func:`_dobs_close`); or their suffixes differ (``Jr`` vs ``Sr``). Never when both
+    carry one loyalty card (see :func:`_same_card`).
     """
-    if a.get("loyalty_id") and a.get("loyalty_id") == b.get("loyalty_id"):
-        return False  # one card, one holder (cards are numbered in sequence: no fuzz here)
+    if _same_card(a, b):
+        return False
     fa, fb = a.get("first_name"), b.get("first_name")
-    if fa and fb and fa != fb:
-        swapped = fa == fold_name(b.get("last_name")) or fb == fold_name(a.get("last_name"))
-        related = (
-            swapped
-            or (fa[0] == fb[0] and (min(len(fa), len(fb)) == 1 or fa[:3] == fb[:3]))
-            or bool(name_forms(fa) & name_forms(fb))
-            or _jaro(fa, fb) >= 0.88
-        )
-        if not related:
-            return True
+    if fa and fb and fa != fb and not _first_names_related(a, b, surnames):
+        return True
     sa, sb = a.get("suffix"), b.get("suffix")
     if sa and sb and sa != sb:
         return True
     da, db = a.get("dob"), b.get("dob")
-    if da and db and da != db:
-        ya, ma, dd = da.split("-")
-        yb, mb, de = db.split("-")
-        swap = ya == yb and ma == de and dd == mb
-        one_part = sum(x != y for x, y in ((ya, yb), (ma, mb), (dd, de))) == 1
-        if not swap and not one_part:
-            return True
-    return False
+    return bool(da and db and da != db and not _dobs_close(da, db))

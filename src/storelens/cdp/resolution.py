@@ -28,10 +28,17 @@ from storelens.cdp.clusters import (
     ScoredPair,
     assign_ids,
     attach_new_records,
+    chain_cuts,
     cluster_records,
     mint_customer_id,
 )
-from storelens.cdp.identity import IdentityModel, deterministic_pairs, link_new, scored_pairs
+from storelens.cdp.identity import (
+    IdentityModel,
+    deterministic_pairs,
+    household_conflict,
+    link_new,
+    scored_pairs,
+)
 from storelens.cdp.normalise import normalise_record
 from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
@@ -244,11 +251,14 @@ def resolve(
     info: dict[str, Any] = {}
     model_json: dict[str, Any] | None = None
     if mode == "full":
-        pairs, model_kind, model_json, info = _full_pairs(_frame(rows), threshold, seed)
-        clusters = cluster_records(keys, pairs, separated)
+        frame = _frame(rows)
+        pairs, model_kind, model_json, info = _full_pairs(frame, threshold, seed)
+        conflict = household_conflict(frame) if len(frame) else None
+        clusters = cluster_records(keys, pairs, separated, conflict=conflict)
         assignment = assign_ids(
             clusters, previous, loyalty_of=loyalty, retired=retired, mint=mint_customer_id
         )
+        assignment.changes.extend(chain_cuts(clusters, assignment.customer_of))
         customers_after = len(set(assignment.customer_of.values()))
     else:
         new_rows = [r for r, k in zip(rows, keys, strict=True) if k not in previous]

@@ -335,7 +335,8 @@ identity_changes = Table(
     metadata,
     Column("id", Seq, primary_key=True, autoincrement=True),
     Column("run_id", Integer),  # None for an analyst's unmerge
-    Column("kind", String(24), nullable=False),  # new | merge | split | merge_suggested | unmerge
+    # new | merge | split | merge_suggested | unmerge | chain_cut
+    Column("kind", String(24), nullable=False),
     Column("customer_id", Id, nullable=False),
     Column("others", Document, nullable=False, default=list),
     Column("records", Document, nullable=False, default=list),
