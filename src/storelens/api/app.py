@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens import __version__
+from storelens.api.arrival_notices import DeskArrivalSink
 from storelens.api.bodylimit import BodyLimit
 from storelens.api.claimer_sources import EngineSuggester
 from storelens.api.errors import install_error_handlers
@@ -205,6 +206,8 @@ def create_app(
     app.state.hub = hub
     app.state.notice_hub = notice_hub
     app.state.notice_desk = desk  # staff.raise_notice(app.state.notice_desk, ...) in-process
+    # An entrance camera run in this process: recognition.entrance.open_entrance(..., sink=)
+    app.state.arrival_sink = DeskArrivalSink(desk)
     app.state.deliver_alerts = deliver  # what the ops processor calls after each commit
     app.state.projection_loop = loop  # the one owner: requests wake it and wait (catch_up)
     app.state.metrics.watch_projections(
