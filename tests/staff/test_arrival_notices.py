@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -43,14 +43,14 @@ def _notices(engine: Engine) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def sink(client: TestClient) -> Iterator[DeskArrivalSink]:
+def sink(client: TestClient) -> DeskArrivalSink:
     app = client.app
     app.dependency_overrides[current_time] = lambda: T0  # type: ignore[attr-defined]
     sink = app.state.arrival_sink  # type: ignore[attr-defined]
     assert isinstance(sink, DeskArrivalSink)  # create_app wires it to the app's desk
     assert sink.desk is app.state.notice_desk  # type: ignore[attr-defined]
     sink.clock = lambda: T0
-    yield sink
+    return sink
 
 
 def test_in_process_arrival_reaches_the_staff_socket(

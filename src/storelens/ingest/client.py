@@ -1,7 +1,8 @@
 """The one client that posts events to ``POST /v1/events``, and its typed answer.
 
 It also raises staff notices (``POST /v1/notices``) for an edge box that recognises
-members at the entrance, with the same errors. The edge forwarder (:mod:`storelens.ingest.edge`) and the vision API writer
+members at the entrance, with the same errors. The edge forwarder
+(:mod:`storelens.ingest.edge`) and the vision API writer
 (:mod:`storelens.vision.outputs`) both send through :class:`IngestClient`, so the
 server's answer is parsed in one place, into :class:`IngestResponse` (the same shape
 as the API's ``IngestResult``), and every HTTP outcome falls into one branch of a
