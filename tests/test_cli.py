@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -159,3 +160,36 @@ def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "run `storelens init`" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_with_workers_hands_uvicorn_an_import_string(db_url: str, monkeypatch: Any) -> None:
+    """uvicorn can only fork workers from an import string (an app object is refused), and
+    each worker must find the database this command was given."""
+    import importlib
+
+    import uvicorn
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append((target, kw)))
+    monkeypatch.setenv("STORELENS_DATABASE_URL", "sqlite:///elsewhere.db")  # restored after
+    assert runner.invoke(app, ["init", "--database-url", db_url]).exit_code == 0
+
+    one = runner.invoke(app, ["serve", "--database-url", db_url, "--port", "8123"])
+    assert one.exit_code == 0, one.output
+    target, options = calls.pop()
+    assert not isinstance(target, str) and "workers" not in options  # the built app
+    assert target.state.settings.database_url == db_url
+
+    many = runner.invoke(app, ["serve", "--database-url", db_url, "--workers", "3"])
+    assert many.exit_code == 0, many.output
+    target, options = calls.pop()
+    assert target == "storelens.web.site:create_site"
+    assert (options["factory"], options["workers"], options["proxy_headers"]) == (True, 3, False)
+    assert options["host"] == "127.0.0.1" and options["port"] == 8000
+    assert os.environ["STORELENS_DATABASE_URL"] == db_url
+    module, _, name = target.partition(":")
+    site = getattr(importlib.import_module(module), name)()  # what each worker runs
+    assert site.state.settings.database_url == db_url
+
+    zero = runner.invoke(app, ["serve", "--database-url", db_url, "--workers", "0"])
+    assert zero.exit_code == 2 and calls == []

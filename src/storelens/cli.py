@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -50,7 +51,10 @@ from storelens.storage.eventlog import EventLog
 from storelens.vision.cli import vision_app  # light: heavy vision imports wait for a command
 from storelens.vision.models_cli import models_app
 
-__all__ = ["app", "main"]
+__all__ = ["SITE_FACTORY", "app", "main"]
+
+SITE_FACTORY = "storelens.web.site:create_site"
+"""What each worker of ``storelens serve --workers N`` imports and calls."""
 
 app = typer.Typer(
     name="storelens",
@@ -132,7 +136,15 @@ def serve(
     database_url: DbOption = None,
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="uvicorn worker processes; with more than one, each worker builds the "
+            "app itself from the STORELENS_* settings (the --database-url given here "
+            "is passed on to them)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the server (uvicorn): the dashboard at / and the API under /v1."""
     import uvicorn
@@ -151,15 +163,22 @@ def serve(
     engine = create_engine(settings.database_url)
     if migrate.current_revision(engine) != migrate.head_revision():
         raise _fail("the database is not initialised or is out of date: run `storelens init`")
-    uvicorn.run(
-        create_site(settings, engine=engine),
-        host=bind,
-        port=port or settings.port,
-        workers=workers,
-        log_level="info",
-        log_config=redacting_log_config(),
-        proxy_headers=False,  # the app reads X-Forwarded-For from trusted_proxies only
-    )
+    options: dict[str, Any] = {
+        "host": bind,
+        "port": port or settings.port,
+        "log_level": "info",
+        "log_config": redacting_log_config(),
+        "proxy_headers": False,  # the app reads X-Forwarded-For from trusted_proxies only
+    }
+    if workers == 1:
+        uvicorn.run(create_site(settings, engine=engine), **options)
+        return
+    # uvicorn starts each worker process by importing the app, so it needs an import
+    # string and a factory, not an app object; each worker reads its settings from the
+    # environment, where the database chosen on this command line goes too.
+    os.environ["STORELENS_DATABASE_URL"] = settings.database_url
+    engine.dispose()  # no pooled connection crosses into the workers
+    uvicorn.run(SITE_FACTORY, factory=True, workers=workers, **options)
 
 
 def _loopback(host: str) -> bool:

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     """A track unseen this long is forgotten (its votes with it)."""
     faces_gallery_refresh_s: float = Field(default=60.0, gt=0)
     """How often an entrance reloads its members (new enrollments join within this)."""
+    faces_notice_retry_s: float = Field(default=20.0, ge=0)
+    """How long an edge box keeps retrying to announce an arrival (``POST /v1/notices``)
+    while the server is unreachable; after that the member has walked on, so it stops."""
     faces_max_photos: int = Field(default=5, gt=0, le=20)
     """Photos per enrollment (the issue says 1 to 5)."""
     faces_max_photo_mb: float = Field(default=10.0, gt=0)

@@ -14,7 +14,7 @@ from storelens.api.auth import issue_token
 from storelens.config import Settings
 from storelens.core.events import make_event
 from storelens.storage.eventlog import EventLog
-from storelens.storage.tables import customers, order_lines, orders, products
+from storelens.storage.tables import consent_records, customers, order_lines, orders, products
 
 STORE = "cafe-01"
 MEMBER = "L-ada"
@@ -60,6 +60,23 @@ class Floor:
                 },
             )
         return customer_id
+
+    def consent(
+        self, customer_id: str, purpose: str, granted: bool, at: datetime, channel: str = "app"
+    ) -> None:
+        """A consent decision as the consent projection stores it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(consent_records),
+                {
+                    "subject": customer_id,
+                    "purpose": purpose,
+                    "granted": granted,
+                    "channel": channel,
+                    "ts": at,
+                    "event_id": uuid.uuid4(),
+                },
+            )
 
     def catalogue(self) -> None:
         with self.engine.begin() as conn:

@@ -14,6 +14,8 @@ from storelens.api.app import create_app
 from storelens.api.deps import current_time
 from storelens.config import Settings
 from storelens.privacy.audit import list_entries
+from storelens.recommend.candidate_store import MemoryCandidates
+from storelens.recommend.engine import RecommendationEngine
 from storelens.storage.tables import notices
 
 from .conftest import MEMBER, STORE, T0, Floor, raise_body
@@ -30,9 +32,12 @@ class Clock:
 
 
 @pytest.fixture
-def clock(client: TestClient) -> Clock:
+def clock(client: TestClient, engine: Engine, settings: Settings) -> Clock:
+    """The requests' clock, and the recommendations engine's (its windows count from now)."""
     clock = Clock(T0)
     client.app.dependency_overrides[current_time] = clock  # type: ignore[attr-defined]
+    reco = RecommendationEngine(engine, settings, MemoryCandidates(600), clock=clock)
+    client.app.state.recommendations = reco  # type: ignore[attr-defined]
     return clock
 
 
@@ -97,11 +102,16 @@ def test_claimer_view_only_for_the_claimer_while_open_and_audited(
     assert v["orders_total"] == 3 and len(v["last_visits"]) == 3
     assert v["last_visits"][0]["date"] == (T0 - timedelta(days=2)).date().isoformat()
     assert [i["name"] for i in v["purchases"][1]["items"]] == ["Flat white", "Butter croissant"]
-    assert v["segment"] is None  # no stored segments yet
-    first, second = v["suggestions"][:2]
-    assert first["product_id"] == "flat-white" and "bought 3 times" in first["reason"]
-    assert second["product_id"] == "almond-croissant"
-    assert "86% of baskets with Flat white" in second["reason"]  # 6 of the 7 other baskets
+    assert v["segment"] is None and v["segments"] == []  # no scoring run yet
+    # No personalization consent: the store's popular items, nothing from her purchases
+    # (tests/staff/test_claimer_sources.py has the consented cases).
+    assert {s["source"] for s in v["suggestions"]} == {"popularity"}
+    first = v["suggestions"][0]
+    assert first["product_id"] == "flat-white"
+    assert (
+        first["reason"]
+        == "popular at this store in the morning: in 9 of 9 orders in the last 28 days"
+    )
 
     reads = list_entries(engine, action="notice.customer_view")
     assert len(reads) == 1 and reads[0].resource_id == MEMBER

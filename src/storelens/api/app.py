@@ -15,7 +15,9 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens import __version__
+from storelens.api.arrival_notices import DeskArrivalSink
 from storelens.api.bodylimit import BodyLimit
+from storelens.api.claimer_sources import EngineSuggester
 from storelens.api.errors import install_error_handlers
 from storelens.api.metrics import ApiMetrics
 from storelens.api.nul_guard import NulGuard
@@ -44,6 +46,7 @@ from storelens.recommend.candidate_store import candidate_store
 from storelens.recommend.engine import RecommendationEngine
 from storelens.staff.hub import StoreHub
 from storelens.staff.notices import NoticeDesk
+from storelens.staff.suggestions import PurchaseHistorySuggester
 from storelens.staff.webhook import Webhook
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
@@ -195,10 +198,16 @@ def create_app(
     app.state.engine = engine
     app.state.event_log = event_log
     app.state.recommendations = recommendations  # candidates in memory or Redis, per settings
+    # The claimer view's suggestions: the engine, in the notice's store, under its consent.
+    app.state.suggester = EngineSuggester(
+        lambda: app.state.recommendations, fallback=PurchaseHistorySuggester()
+    )
     app.state.metrics = ApiMetrics()
     app.state.hub = hub
     app.state.notice_hub = notice_hub
     app.state.notice_desk = desk  # staff.raise_notice(app.state.notice_desk, ...) in-process
+    # An entrance camera run in this process: recognition.entrance.open_entrance(..., sink=)
+    app.state.arrival_sink = DeskArrivalSink(desk)
     app.state.deliver_alerts = deliver  # what the ops processor calls after each commit
     app.state.projection_loop = loop  # the one owner: requests wake it and wait (catch_up)
     app.state.metrics.watch_projections(

@@ -130,4 +130,6 @@ def _known_store(engine: EngineDep, store_id: Annotated[str, Path(max_length=64)
 
 
 KnownStore = Annotated[str, Depends(_known_store)]
-"""The ``{store_id}`` of a store sub-route, checked to exist."""
+"""The ``{store_id}`` of a store sub-route, checked to exist. Put it after the route's
+role gate: FastAPI resolves parameters in order, and a store check first would answer
+404 or 200 to a caller without credentials (``tests/api/test_auth.py`` walks them all)."""

@@ -14,6 +14,7 @@ __all__ = [
     "NoticeOutcome",
     "NoticePublic",
     "PurchasePublic",
+    "SegmentPublic",
     "SuggestionPublic",
     "VisitPublic",
 ]
@@ -83,7 +84,17 @@ class SuggestionPublic(BaseModel):
     name: str
     reason: str = Field(description="why, in words a salesperson can say")
     score: float
-    source: str = Field(description="usual, complement, or the engine that proposed it")
+    source: str = Field(
+        description="repeat, copurchase, popularity (the engine's sources) or usual, "
+        "complement (from purchase history when the engine has nothing personal)"
+    )
+
+
+class SegmentPublic(BaseModel):
+    id: str
+    kind: str = Field(description="rfm or cluster")
+    name: str
+    description: str | None
 
 
 class ClaimerView(BaseModel):
@@ -94,6 +105,12 @@ class ClaimerView(BaseModel):
     greeting_name: str | None = Field(description="the name the customer chose to be greeted by")
     greeting_source: Literal["chosen", "first_name"] | None
     segment: str | None = Field(description="the customer's segment, when one is stored")
+    segment_description: str | None = Field(
+        None, description="what the segment means, as the last scoring run described it"
+    )
+    segments: list[SegmentPublic] = Field(
+        default_factory=list, description="every stored segment: RFM first, then the cluster"
+    )
     orders_total: int
     last_visits: list[VisitPublic]
     purchases: list[PurchasePublic]

@@ -1,6 +1,8 @@
 """The one client that posts events to ``POST /v1/events``, and its typed answer.
 
-The edge forwarder (:mod:`storelens.ingest.edge`) and the vision API writer
+It also raises staff notices (``POST /v1/notices``) for an edge box that recognises
+members at the entrance, with the same errors. The edge forwarder
+(:mod:`storelens.ingest.edge`) and the vision API writer
 (:mod:`storelens.vision.outputs`) both send through :class:`IngestClient`, so the
 server's answer is parsed in one place, into :class:`IngestResponse` (the same shape
 as the API's ``IngestResult``), and every HTTP outcome falls into one branch of a
@@ -44,6 +46,7 @@ __all__ = [
     "IngestRejection",
     "IngestResponse",
     "IngestUnavailable",
+    "NoticeReceipt",
     "is_loopback_host",
 ]
 
@@ -118,6 +121,15 @@ class IngestResponse(BaseModel):
             and all(0 <= i < n for i in indices)
             and all(r.id is None or r.id == event_ids[r.index] for r in self.errors)
         )
+
+
+class NoticeReceipt(BaseModel):
+    """What ``POST /v1/notices`` answers that a device needs (the rest is ignored)."""
+
+    id: str
+    store_id: str
+    state: str
+    created: bool
 
 
 def is_loopback_host(host: str) -> bool:
@@ -205,14 +217,38 @@ class IngestClient:
                     f"{self.url} answered 200 with an unexpected body: {response.text[:200]}",
                     status,
                 ) from None
+        raise self._failure(response)
+
+    def post_notice(self, store_id: str, customer_id: str, trigger: str) -> NoticeReceipt:
+        """Announce a member to the store's staff (``POST /v1/notices``, the edge box's
+        way to the staff app); errors as for :meth:`post_events`. The member already
+        waiting there is answered with their notice (``created`` false), not an error."""
+        body = {"store_id": store_id, "customer_id": customer_id, "trigger": trigger}
+        try:
+            response = self._client.post("/v1/notices", json=body)
+        except httpx.TransportError as exc:
+            raise IngestUnavailable(f"cannot reach {self.url}: {exc!r}") from exc
+        if response.status_code in (200, 201):
+            try:
+                return NoticeReceipt.model_validate_json(response.content)
+            except ValidationError:
+                raise IngestUnavailable(
+                    f"{self.url} answered {response.status_code} with an unexpected body",
+                    response.status_code,
+                ) from None
+        raise self._failure(response)
+
+    def _failure(self, response: httpx.Response) -> IngestError:
+        """The one branch of the error tree an answer that is not a success falls in."""
+        status = response.status_code
         detail = _detail(response)
         reason = f"{self.url} answered {status}: {detail}"
         if status in (401, 403):
-            raise IngestAuthError(reason, status, detail)
+            return IngestAuthError(reason, status, detail)
         if 400 <= status < 500 and status not in _TRANSIENT:
-            raise IngestRefused(reason, status, detail)
+            return IngestRefused(reason, status, detail)
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        raise IngestUnavailable(reason, status, detail, retry_after)
+        return IngestUnavailable(reason, status, detail, retry_after)
 
     def close(self) -> None:
         self._client.close()

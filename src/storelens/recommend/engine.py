@@ -76,6 +76,11 @@ def _months(days: int) -> str:
     return f"{days} days"
 
 
+def _times(n: int) -> str:
+    """Words a salesperson reads aloud: "once", "twice", "3 times"."""
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
 class RecommendationEngine:
     """One per process; thread-safe. ``recommend_for`` is what other domains call."""
 
@@ -183,10 +188,10 @@ class RecommendationEngine:
             recent = sum(1 for t in times if t >= window)
             if recent:
                 span = _months(s.recommend_history_days)
-                text = f"you bought this {recent} times in the last {span}"
+                text = f"you bought this {_times(recent)} in the last {span}"
             else:
                 last = datetime.fromtimestamp(times[-1], UTC).date().isoformat()
-                text = f"you bought this {len(times)} times, last on {last}"
+                text = f"you bought this {_times(len(times))}, last on {last}"
             out[product] = Recommendation(
                 product, p, p, text, "repeat",
                 {
@@ -272,19 +277,28 @@ class RecommendationEngine:
             picked = self._apply_rules(
                 ranked, entry if personalized else None, blocked, ctx, catalogue, now, k
             )
-            if log_impressions and picked:
-                evidence.log_impressions(
-                    conn,
-                    [
-                        {
-                            "ts": now_dt, "customer_id": customer_id, "store_id": store_id,
-                            "product_id": r.product_id, "rank": i, "confidence": r.confidence,
-                            "personalized": personalized, "actor": actor[:128],
-                        }
-                        for i, r in enumerate(picked, start=1)
-                    ],
-                )  # fmt: skip
-        return Answer(customer_id, store_id, personalized, reason, ctx, picked, degraded)
+            answer = Answer(customer_id, store_id, personalized, reason, ctx, picked, degraded)
+            if log_impressions:
+                self.record_shown(conn, answer, actor, now_dt)
+        return answer
+
+    def record_shown(
+        self, conn: Connection, answer: Answer, actor: str, at: datetime | None = None
+    ) -> None:
+        """Log ``answer``'s items as shown to ``actor`` (for a caller that asked with
+        ``log_impressions=False`` and decided to show them, in its own transaction)."""
+        at = at or self._clock()
+        evidence.log_impressions(
+            conn,
+            [
+                {
+                    "ts": at, "customer_id": answer.customer_id, "store_id": answer.store_id,
+                    "product_id": r.product_id, "rank": i, "confidence": r.confidence,
+                    "personalized": answer.personalized, "actor": actor[:128],
+                }
+                for i, r in enumerate(answer.items, start=1)
+            ],
+        )  # fmt: skip
 
     def _apply_rules(
         self,

@@ -11,7 +11,7 @@ the audit row are the caller's: ``NoticeDesk.held_claim`` and the API route.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
@@ -22,21 +22,30 @@ from storelens.staff.notices import Notice
 from storelens.staff.suggestions import Suggester
 from storelens.storage.tables import customers, products, stores
 
-__all__ = ["NoStoredSegments", "SegmentLookup", "claimer_view", "greeting", "last_visits"]
+__all__ = [
+    "CustomerSegment",
+    "SegmentLookup",
+    "claimer_view",
+    "greeting",
+    "last_visits",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSegment:
+    """A segment the customer belongs to, in words a salesperson can use."""
+
+    id: str
+    kind: str  # "rfm" | "cluster"
+    name: str
+    description: str | None
 
 
 class SegmentLookup(Protocol):
-    """Where a customer's segment comes from (RFM segments once they are stored)."""
+    """Where a customer's segments come from (the last scoring run, ``storelens.predict``),
+    most telling first; the API layer adapts the store, staff never imports predict."""
 
-    def segment(self, conn: Connection, customer_id: str) -> str | None: ...
-
-
-class NoStoredSegments:
-    """Segments are computed for analysis (``storelens.predict``) but not stored yet,
-    so there is none to show; a stored-segment lookup replaces this when there is."""
-
-    def segment(self, conn: Connection, customer_id: str) -> str | None:
-        return None
+    def segments(self, conn: Connection, customer_ids: Sequence[str]) -> list[CustomerSegment]: ...
 
 
 def greeting(records: Sequence[Any]) -> tuple[str | None, str | None]:
@@ -83,12 +92,16 @@ def claimer_view(
     suggester: Suggester,
     segments: SegmentLookup,
     suggestions: int,
+    actor: str,
     visits: int = 5,
     purchases: int = 10,
 ) -> dict[str, Any]:
-    """The customer behind ``notice`` as the claimer sees them (JSON-ready but times)."""
+    """The customer behind ``notice`` as the claimer sees them (JSON-ready but times).
+
+    ``actor`` is the claimer, named in the record of recommendations shown."""
     subject = resolve_subject(conn, notice.customer_id)
-    ids = list(subject.ids) if subject is not None else [notice.customer_id]
+    others = sorted(set(subject.ids) - {notice.customer_id}) if subject is not None else []
+    ids = [notice.customer_id, *others]  # the notice's (canonical) id first
     records = conn.execute(
         select(customers.c.greeting_name, customers.c.first_name)
         .where(customers.c.customer_id.in_(ids))
@@ -103,13 +116,16 @@ def claimer_view(
             select(products.c.id, products.c.name).where(products.c.id.in_(wanted))
         )
     }
+    found = segments.segments(conn, ids)
     store_names = {str(r.id): str(r.name) for r in conn.execute(select(stores.c.id, stores.c.name))}
     return {
         "notice_id": notice.id,
         "customer_id": notice.customer_id,
         "greeting_name": name,
         "greeting_source": source,
-        "segment": segments.segment(conn, notice.customer_id),
+        "segment": found[0].name if found else None,
+        "segment_description": found[0].description if found else None,
+        "segments": [asdict(s) for s in found],
         "orders_total": len(history),
         "last_visits": last_visits(history, store_names, visits),
         "purchases": [
@@ -130,5 +146,10 @@ def claimer_view(
             }
             for o in history[:purchases]
         ],
-        "suggestions": [asdict(s) for s in suggester.suggest(conn, ids, history, suggestions)],
+        "suggestions": [
+            asdict(s)
+            for s in suggester.suggest(
+                conn, ids, history, suggestions, store_id=notice.store_id, actor=actor
+            )
+        ],
     }

@@ -1,8 +1,9 @@
 """What the claimer could offer the customer, each with the reason a salesperson can say.
 
-The recommendations engine will plug in here through :class:`Suggester`; until it
-exists, :class:`PurchaseHistorySuggester` works from purchases alone, two ways a
-person behind a counter would:
+The recommendations engine plugs in here through :class:`Suggester` (the API layer
+adapts it, since staff and recommend are sibling domains); where the engine has
+nothing personal to say, :class:`PurchaseHistorySuggester` works from purchases
+alone, two ways a person behind a counter would:
 
 * **their usual**: what this customer bought most often ("flat white, 7 times,
   last on 2 Nov"), because the strongest predictor of a café or grocery basket is
@@ -44,10 +45,22 @@ class Suggestion:
 
 
 class Suggester(Protocol):
-    """Anything that proposes products for a customer, best first, with reasons."""
+    """Anything that proposes products for a customer, best first, with reasons.
+
+    ``store_id`` is the store the customer stands in (the notice's: stock and what is
+    popular there differ by store); ``actor`` is who will see the list, for the
+    record of recommendations shown. ``customer_ids`` are all the person's ids, the
+    canonical one first."""
 
     def suggest(
-        self, conn: Connection, customer_ids: Sequence[str], history: Sequence[Order], limit: int
+        self,
+        conn: Connection,
+        customer_ids: Sequence[str],
+        history: Sequence[Order],
+        limit: int,
+        *,
+        store_id: str,
+        actor: str,
     ) -> list[Suggestion]: ...
 
 
@@ -113,8 +126,16 @@ class PurchaseHistorySuggester:
         self.basket_sample = basket_sample
 
     def suggest(
-        self, conn: Connection, customer_ids: Sequence[str], history: Sequence[Order], limit: int
+        self,
+        conn: Connection,
+        customer_ids: Sequence[str],
+        history: Sequence[Order],
+        limit: int,
+        *,
+        store_id: str = "",
+        actor: str = "",
     ) -> list[Suggestion]:
+        """``store_id`` and ``actor`` are not used: purchases count in every store."""
         mine = {(o.store_id, o.order_id) for o in history}
         anchors = Counter(str(li["product_id"]) for o in history for li in o.lines)
         top = [pid for pid, _ in anchors.most_common(3)]

@@ -58,9 +58,9 @@ def _filename_part(text: str) -> str:
 
 @router.get("/{table}", response_class=Response, responses=_DOWNLOAD)
 def download(
+    _: AnyPerson,  # the role gate first: no caller learns which stores exist
     store_id: KnownStore,
     table: Annotated[str, Path(max_length=32, description=f"one of {', '.join(EXPORT_TABLES)}")],
-    _: AnyPerson,
     engine: EngineDep,
     settings: SettingsDep,
     first: Annotated[ExportDay, Query(alias="from", description="first local day")],

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal, allow
+from storelens.api.claimer_sources import StoredSegments
 from storelens.api.deps import EngineDep, Now, SettingsDep
 from storelens.api.errors import error_responses
 from storelens.api.notice_schemas import ClaimerView, NoticeCreate, NoticeOutcome, NoticePublic
@@ -28,7 +29,7 @@ from storelens.api.websocket_auth import (
 )
 from storelens.core.errors import Forbidden
 from storelens.privacy import audit
-from storelens.staff.claimer_view import NoStoredSegments, claimer_view
+from storelens.staff.claimer_view import claimer_view
 from storelens.staff.notices import Notice, NoticeDesk
 from storelens.staff.suggestions import PurchaseHistorySuggester
 
@@ -122,8 +123,9 @@ def customer_view(
             conn,
             notice,
             suggester=suggester,
-            segments=NoStoredSegments(),
+            segments=StoredSegments(),
             suggestions=settings.notice_suggestions,
+            actor=principal.actor.name,
         )
         audit.record(
             conn,

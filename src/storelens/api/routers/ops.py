@@ -57,8 +57,8 @@ def _zone_or_utc(store_id: str, name: str) -> str:
 
 @router.get("/ops", response_model_exclude_unset=True)  # detail-only keys stay absent
 def ops(
+    _: AnyPerson,  # the role gate first: no caller learns which stores exist
     store_id: KnownStore,
-    _: AnyPerson,
     engine: EngineDep,
     since: Annotated[QueryTime | None, Query(alias="from")] = None,
     until: Annotated[QueryTime | None, Query(alias="to")] = None,
@@ -88,8 +88,8 @@ def ops(
 
 @router.get("/alerts")
 def alerts(
-    store_id: KnownStore,
     _: AnyPerson,
+    store_id: KnownStore,
     engine: EngineDep,
     since: QueryTime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -146,7 +146,7 @@ async def live_alerts(
 
 
 @router.get("/alert-rules")
-def get_alert_rules(store_id: KnownStore, _: AnyPerson, engine: EngineDep) -> AlertRuleSet:
+def get_alert_rules(_: AnyPerson, store_id: KnownStore, engine: EngineDep) -> AlertRuleSet:
     """The store's alert rules (the defaults unless an admin set its own)."""
     with engine.connect() as conn:
         own = store_rules(conn).get(store_id)
@@ -160,7 +160,7 @@ def get_alert_rules(store_id: KnownStore, _: AnyPerson, engine: EngineDep) -> Al
 
 @router.put("/alert-rules", responses=error_responses(403, 404, 413, 422))
 def put_alert_rules(
-    store_id: KnownStore, rules: list[AlertRuleIn], principal: AdminOnly, engine: EngineDep
+    principal: AdminOnly, store_id: KnownStore, rules: list[AlertRuleIn], engine: EngineDep
 ) -> AlertRuleSet:
     """Replace the store's rules (an empty list silences its alerts); the ops processor
     applies them from its next pass."""
@@ -186,7 +186,7 @@ def put_alert_rules(
 
 
 @router.delete("/alert-rules", status_code=204)
-def reset_alert_rules(store_id: KnownStore, principal: AdminOnly, engine: EngineDep) -> None:
+def reset_alert_rules(principal: AdminOnly, store_id: KnownStore, engine: EngineDep) -> None:
     """Go back to the default rules."""
     with engine.begin() as conn:
         reset_store_rules(conn, store_id)

@@ -125,7 +125,7 @@ def decline_item(
 
 @router.put("/v1/stores/{store_id}/stock", responses=error_responses(403, 404, 413, 422))
 def put_stock(
-    store_id: KnownStore, body: StockIn, principal: AnalystOrAdmin, engine: EngineDep, now: Now
+    principal: AnalystOrAdmin, store_id: KnownStore, body: StockIn, engine: EngineDep, now: Now
 ) -> StockSaved:
     """Which items this store has; an item marked false is never recommended there."""
     with engine.begin() as conn:

@@ -65,7 +65,7 @@ def delete_store(store_id: str, principal: AdminOnly, engine: EngineDep) -> None
 
 
 @router.get("/{store_id}/layout", responses=_ONE)
-def get_layout(store_id: KnownStore, _: AnyPerson, engine: EngineDep) -> LayoutPublic:
+def get_layout(_: AnyPerson, store_id: KnownStore, engine: EngineDep) -> LayoutPublic:
     with engine.connect() as conn:
         version, document = stores.get_layout(conn, store_id)
     return LayoutPublic(version=version, layout=document)
@@ -73,8 +73,8 @@ def get_layout(store_id: KnownStore, _: AnyPerson, engine: EngineDep) -> LayoutP
 
 @router.put("/{store_id}/layout", responses=error_responses(403, 404, 413, 422))
 def put_layout(
+    principal: AdminOnly,  # the role gate first: no caller learns which stores exist
     store_id: KnownStore,
-    principal: AdminOnly,
     engine: EngineDep,
     document: dict[str, Any] = Body(
         description="the layout in the same shape as a layout TOML file "

@@ -172,7 +172,10 @@ async function showCustomer(id) {
   if (!response.ok) { toast(detail(view)); return; }
   state.open = id;
   $("greet").textContent = view.greeting_name ? `Greet them as ${view.greeting_name}` : "Greet them warmly";
-  $("segment").textContent = view.segment ? `Segment: ${view.segment}` : `${view.orders_total} orders so far`;
+  const about = view.segment_description ? ` (${view.segment_description})` : "";
+  $("segment").textContent = view.segment
+    ? `Segment: ${view.segment}${about}`
+    : `${view.orders_total} orders so far`;
   $("suggestions").replaceChildren(
     ...view.suggestions.map((s) => {
       const li = el("li", s.name, { "data-testid": "suggestion" });
