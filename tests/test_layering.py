@@ -15,7 +15,12 @@ from typing import Any
 import storelens
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
-COMMAND_LINE = {"storelens.cli", "storelens.cli_vision", "storelens.cli_accounts"}
+COMMAND_LINE = {
+    "storelens.cli",
+    "storelens.cli_vision",
+    "storelens.cli_entrance",
+    "storelens.cli_accounts",
+}
 SIMULATOR = {"storelens.sim", "storelens.demo"}
 
 
