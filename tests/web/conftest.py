@@ -277,3 +277,30 @@ def sign_in() -> Callable[..., None]:
 def score_history() -> Callable[[Engine], set[str]]:
     """:func:`scored_history`, for tests (test modules cannot import this conftest by name)."""
     return scored_history
+
+
+def scored_store(directory: Path) -> str:
+    """A migrated SQLite database with the sample café, one user per role, and the
+    lifecycle simulator's 40 weeks of orders scored by ``predict score``; its URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{directory / 'storelens.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        stores.load_layout_file(conn, sample_layout_path())
+        for role, name in USERS.items():
+            accounts.create_user(conn, name, PASSWORD, accounts.Role(role))
+    scored_history(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def scored_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A live site over a scored customer history (no store day: Customers only)."""
+    srv = Site(scored_store(tmp_path_factory.mktemp("web-scored")), tmp_path_factory.mktemp("srv"))
+    srv.start()
+    yield srv
+    srv.stop()

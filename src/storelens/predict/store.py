@@ -41,6 +41,7 @@ __all__ = [
     "customers_overview",
     "list_segments",
     "rescore",
+    "run_models",
     "segment_page",
     "write_run",
 ]
@@ -213,6 +214,16 @@ def list_segments(conn: Connection) -> list[dict[str, Any]]:
         )
     ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def run_models(conn: Connection, version: str) -> dict[str, dict[str, Any]]:
+    """The registry's models of one scoring run by kind: ``{kind: {params, metrics}}``."""
+    rows = conn.execute(
+        select(predict_models.c.kind, predict_models.c.params, predict_models.c.metrics).where(
+            predict_models.c.version == version
+        )
+    ).all()
+    return {r.kind: {"params": r.params or {}, "metrics": r.metrics or {}} for r in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from storelens import stores
 from storelens.core.errors import NotFound
-from storelens.predict.store import customers_overview, list_segments, segment_page
+from storelens.predict.store import customers_overview, list_segments, run_models, segment_page
 from storelens.privacy import audit
 from storelens.web.schemas import (
     ClvBar,
@@ -103,16 +103,30 @@ def _bars(histogram: dict[str, Any]) -> list[ClvBar]:
     return bars
 
 
+def _quality(model: dict[str, Any]) -> dict[str, float]:
+    """The clustering's k and its scores, as the registry keeps them (reported, never hidden)."""
+    figures = {"k": model["params"].get("k")}
+    figures |= {k: model["metrics"].get(k) for k in ("silhouette", "davies_bouldin", "stability_ari")}
+    return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
+
+
 def customers_view(
     engine: Engine, store_id: str, *, high_risk: float, clv_bins: int, clv_months: int
 ) -> CustomersView:
     """The page's view; ``scored`` is false (and the lists empty) before the first run.
+
+    The CLV horizon shown is the run's own (from the model registry); ``clv_months``
+    (the setting) only stands in when the registry has no CLV model for the run.
 
     Raises :class:`NotFound` for an unknown store.
     """
     with engine.connect() as conn:
         store = stores.get_store(conn, store_id)
         overview = customers_overview(conn, high_risk=high_risk, clv_bins=clv_bins)
+        version = overview["model_version"]
+        models = run_models(conn, version) if version else {}
+    horizon = models.get("clv", {}).get("params", {}).get("months", clv_months)
+    quality = models.get("clusters")
     rows = segment_rows(overview)
     rfm = [r for r in rows if r.kind == "rfm"]
     at_risk = sum(round((r.high_risk_share or 0.0) * r.customers) for r in rfm)
@@ -124,7 +138,8 @@ def customers_view(
         model_version=overview["model_version"],
         customers=int(overview["clv"]["customers"]),
         mean_clv=overview["clv"]["mean"],
-        clv_months=clv_months,
+        clv_months=int(horizon),
+        cluster_quality=None if quality is None else _quality(quality),
         high_risk=high_risk,
         high_risk_customers=at_risk,
         clv_quantiles=overview["clv"]["quantiles"],

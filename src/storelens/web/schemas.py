@@ -224,7 +224,10 @@ class CustomersView(BaseModel):
     model_version: str | None
     customers: int
     mean_clv: float | None
-    clv_months: int
+    clv_months: int = Field(description="the run's CLV horizon")
+    cluster_quality: dict[str, float] | None = Field(
+        description="k, silhouette, davies_bouldin, stability_ari of the clustering"
+    )
     high_risk: float
     high_risk_customers: int
     clv_quantiles: dict[str, float]

@@ -3,7 +3,14 @@
 (function () {
   const v = SL.data();
   if (!v || !v.scored) return;
-  const money = function (x) { return SL.number(x, x < 100 ? 1 : 0); };
+  const segs = v.rfm.concat(v.clusters).slice().reverse(); // plotly draws the first row at the bottom
+  const tall = Math.max(260, 70 + segs.length * 34);
+  const risk = document.getElementById("chart-risk");
+  const clv = document.getElementById("chart-clv");
+  if (risk) risk.style.height = tall + "px";
+  if (clv && window.matchMedia("(min-width: 900px)").matches) clv.style.height = tall + "px"; // side by side
+
+  const money = function (x) { return SL.number(x, Math.abs(x) < 100 ? 1 : 0); };
   const bars = v.clv_bars;
   const labels = bars.map(function (b) {
     return b.high === null ? "top 1 %" : money(b.low) + "–" + money(b.high);
@@ -17,11 +24,9 @@
     xaxis: { title: { text: "expected value, next " + v.clv_months + " months" }, tickangle: -40, automargin: true, nticks: 8 },
     yaxis: { title: { text: "customers" }, gridcolor: "#eef1f6", rangemode: "tozero", automargin: true },
   });
-  const segs = v.rfm.concat(v.clusters).slice().reverse(); // plotly draws the first row at the bottom
+
   const names = segs.map(function (s) { return (s.kind === "cluster" ? "◆ " : "") + s.name; });
   const pct = function (x) { return x === null ? null : Math.round(x * 1000) / 10; };
-  const el = document.getElementById("chart-risk");
-  if (el) el.style.height = Math.max(260, 70 + segs.length * 34) + "px";
   SL.plot("chart-risk", [
     {
       type: "bar", orientation: "h", name: "mean churn risk", y: names,
