@@ -40,7 +40,9 @@ def _overview(site: Site) -> dict[str, Any]:
         engine.dispose()
 
 
-def _open(browser: Any, site: Site, sign_in: Callable[..., None], role: str, size: dict[str, int]) -> Any:
+def _open(
+    browser: Any, site: Site, sign_in: Callable[..., None], role: str, size: dict[str, int]
+) -> Any:
     context = browser.new_context(viewport=size, accept_downloads=True)
     page = context.new_page()
     page.console_errors = []
@@ -80,9 +82,10 @@ def test_customers_page_shows_the_scored_segments(
     page.wait_for_selector("#chart-risk .main-svg")
     overview = _overview(scored_site)
     assert _table(page) == {s["id"]: s["customers"] for s in overview["segments"]}
-    assert int(page.get_attribute('[data-kpi="customers"]', "data-value")) == overview["clv"][
-        "customers"
-    ]
+    assert (
+        int(page.get_attribute('[data-kpi="customers"]', "data-value"))
+        == overview["clv"]["customers"]
+    )
     for s in overview["segments"][:3]:
         row = page.locator(f'[data-segment="{s["id"]}"]')
         assert row.locator('[data-col="customers"]').inner_text() == f"{s['customers']:,}"
@@ -139,7 +142,9 @@ def test_empty_state_before_scoring(
     page = signed_in("admin", DESKTOP if width == "desktop" else PHONE)
     response = page.goto(f"{site.url}/stores/{STORE}/customers")
     assert response.status == 200
-    assert "No scores yet: run storelens predict score" in page.inner_text('[data-empty="customers"]')
+    assert "No scores yet: run storelens predict score" in page.inner_text(
+        '[data-empty="customers"]'
+    )
     assert page.locator(".chart").count() == 0
     _fits(page)
     page.screenshot(path=str(screenshot_dir / f"customers-empty-{width}.png"), full_page=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from html import unescape
 from collections.abc import Callable, Iterator
+from html import unescape
 from urllib.parse import quote
 
 import pytest
@@ -132,16 +132,14 @@ def test_page_shows_what_customers_overview_says(
     assert IDS.findall(str(view)) == []
 
 
-def test_segment_csv_is_the_table(
-    as_role: Callable[[str], TestClient], scored: set[str]
-) -> None:
+def test_segment_csv_is_the_table(as_role: Callable[[str], TestClient], scored: set[str]) -> None:
     admin = as_role("admin")
     view = admin.get(f"/web/api/stores/{STORE}/customers").json()
     r = admin.get(f"/web/api/stores/{STORE}/customers/segments.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    assert re.match(r'attachment; filename="segments_\d{4}-\d\d-\d\d\.csv"', r.headers[
-        "content-disposition"
-    ])
+    assert re.match(
+        r'attachment; filename="segments_\d{4}-\d\d-\d\d\.csv"', r.headers["content-disposition"]
+    )
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert tuple(rows[0]) == SEGMENT_CSV_COLUMNS
     assert [(x["segment"], int(x["customers"])) for x in rows] == [
@@ -189,7 +187,7 @@ def test_member_pages_walk_the_segment_and_each_read_is_audited(
         assert biggest["description"] in r.text
         assert "recorded in the audit trail" in r.text
         seen += ids
-        if 'data-next-page' not in r.text:
+        if "data-next-page" not in r.text:
             break
         assert f'href="?page={page + 1}"' in r.text
         page += 1
@@ -198,7 +196,9 @@ def test_member_pages_walk_the_segment_and_each_read_is_audited(
         first = segment_page(conn, biggest["id"], None, size)
     assert seen[:size] == [m["customer_id"] for m in first.members]  # the API's own page
     assert _audits(engine) == [("analyst", "segment.members.read", biggest["id"])] * page
-    assert [u for u in re.findall(r'href="([^"]+)"', r.text) if IDS.search(u)] == []  # no id in a URL
+    assert [
+        u for u in re.findall(r'href="([^"]+)"', r.text) if IDS.search(u)
+    ] == []  # no id in a URL
     past = analyst.get(link, params={"page": page + 5})
     assert past.status_code == 200 and "No members on this page." in past.text
 
@@ -271,7 +271,8 @@ def test_segment_rows_shares_and_means() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "text"), [(12.4, "+12 %"), (-8.6, "−9 %"), (0.2, "0 %"), (None, "–"), (1234, "+1,234 %")]
+    ("value", "text"),
+    [(12.4, "+12 %"), (-8.6, "−9 %"), (0.2, "0 %"), (None, "–"), (1234, "+1,234 %")],
 )
 def test_trend_format(value: float | None, text: str) -> None:
     assert trend(value) == text

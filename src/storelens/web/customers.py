@@ -95,9 +95,7 @@ def segment_rows(overview: dict[str, Any]) -> list[SegmentRow]:
 
 def _bars(histogram: dict[str, Any]) -> list[ClvBar]:
     edges, counts = histogram["edges"], histogram["counts"]
-    bars = [
-        ClvBar(low=edges[i], high=edges[i + 1], customers=n) for i, n in enumerate(counts)
-    ]
+    bars = [ClvBar(low=edges[i], high=edges[i + 1], customers=n) for i, n in enumerate(counts)]
     if histogram["overflow"]:
         bars.append(ClvBar(low=edges[-1], high=None, customers=histogram["overflow"]))
     return bars
@@ -106,7 +104,9 @@ def _bars(histogram: dict[str, Any]) -> list[ClvBar]:
 def _quality(model: dict[str, Any]) -> dict[str, float]:
     """The clustering's k and its scores, as the registry keeps them (reported, never hidden)."""
     figures = {"k": model["params"].get("k")}
-    figures |= {k: model["metrics"].get(k) for k in ("silhouette", "davies_bouldin", "stability_ari")}
+    figures |= {
+        k: model["metrics"].get(k) for k in ("silhouette", "davies_bouldin", "stability_ari")
+    }
     return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
 
 

@@ -40,7 +40,7 @@ def percent(value: float | None) -> str:
 
 
 def trend(value: float | None) -> str:
-    """A change in percent with its sign and a real minus: "+12 %", "−8 %", "0 %"."""
+    """A change in percent with its sign and a real minus: "+12 %", "\u22128 %", "0 %"."""
     if value is None:
         return "–"
     rounded = round(value)
