@@ -13,13 +13,13 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from storelens import accounts, stores
 from storelens.config import Settings
 from storelens.predict.store import clv_histogram, customers_overview, segment_page
 from storelens.samples import sample_layout_path
-from storelens.storage.tables import audit_log
+from storelens.storage.tables import audit_log, customer_scores
 from storelens.web.customers import SEGMENT_CSV_COLUMNS, segment_rows
 from storelens.web.rendering import risk_level, trend
 from storelens.web.site import create_site
@@ -106,6 +106,8 @@ def test_page_shows_what_customers_overview_says(
     assert 'data-empty="customers"' not in r.text
     view = analyst.get(f"/web/api/stores/{STORE}/customers").json()
     assert view["scored"] is True and view["customers"] == overview["clv"]["customers"]
+    assert view["has_clv"] is True and view["has_churn"] is True
+    assert 'id="chart-clv"' in r.text and 'id="chart-risk"' in r.text
     assert view["model_version"] == overview["model_version"]
     by_id = {s["id"]: s for s in overview["segments"]}
     shown = view["rfm"] + view["clusters"]
@@ -118,7 +120,7 @@ def test_page_shows_what_customers_overview_says(
         assert row["mean_churn_risk"] == pytest.approx(want["mean_churn_risk"])
         assert row["total_clv"] == pytest.approx(want["total_clv"])
         cell = re.search(
-            rf'data-segment="{re.escape(row["id"])}">.*?data-col="customers" data-value="(\d+)"',
+            rf'data-segment="{re.escape(row["id"])}">.*?data-col="customers"[^>]*data-value="(\d+)"',
             unescape(r.text),
             re.S,
         )
@@ -130,6 +132,24 @@ def test_page_shows_what_customers_overview_says(
     assert view["customers"] <= consenting
     assert IDS.findall(r.text) == []  # no customer id anywhere in the overview page
     assert IDS.findall(str(view)) == []
+
+
+def test_a_run_without_lifetime_value_says_so_and_keeps_the_segments(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    """A short history (the demo's week) gets RFM and clusters but no fitted CLV/churn."""
+    with engine.begin() as conn:
+        conn.execute(update(customer_scores).values(clv=None, churn_risk=None))
+    admin = as_role("admin")
+    r = admin.get(f"/stores/{STORE}/customers")
+    view = admin.get(f"/web/api/stores/{STORE}/customers").json()
+    assert r.status_code == 200
+    assert (view["has_clv"], view["has_churn"], view["clv_bars"]) == (False, False, [])
+    assert view["customers"] == sum(s["customers"] for s in view["rfm"]) > 250
+    assert "data-no-clv" in r.text and "data-no-churn" in r.text
+    assert 'id="chart-clv"' not in r.text and 'id="chart-risk"' not in r.text
+    assert 'data-segment-table="rfm"' in r.text
+    assert all(s["mean_churn_risk"] is None for s in view["rfm"])
 
 
 def test_segment_csv_is_the_table(as_role: Callable[[str], TestClient], scored: set[str]) -> None:

@@ -136,7 +136,7 @@ def customers_view(
         scored=bool(rows),
         as_of=overview["as_of"],
         model_version=overview["model_version"],
-        customers=int(overview["clv"]["customers"]),
+        customers=sum(r.customers for r in rfm),  # RFM partitions the scored customers
         mean_clv=overview["clv"]["mean"],
         clv_months=int(horizon),
         cluster_quality=None if quality is None else _quality(quality),
@@ -146,6 +146,8 @@ def customers_view(
         clv_bars=_bars(overview["clv"]["histogram"]),
         rfm=rfm,
         clusters=[r for r in rows if r.kind == "cluster"],
+        has_clv=bool(overview["clv"]["customers"]),
+        has_churn=any(r.mean_churn_risk is not None for r in rows),
     )
 
 

@@ -234,6 +234,8 @@ class CustomersView(BaseModel):
     clv_bars: list[ClvBar]
     rfm: list[SegmentRow]
     clusters: list[SegmentRow]
+    has_clv: bool = Field(description="false when the run could not fit the purchase model")
+    has_churn: bool = Field(description="false when the run has no churn risk")
 
 
 class MemberRow(BaseModel):

@@ -15,7 +15,7 @@
   const labels = bars.map(function (b) {
     return b.high === null ? "top 1 %" : money(b.low) + "–" + money(b.high);
   });
-  SL.plot("chart-clv", [{
+  if (v.has_clv) SL.plot("chart-clv", [{
     type: "bar", x: labels, y: bars.map(function (b) { return b.customers; }),
     marker: { color: bars.map(function (b) { return b.high === null ? SL.colours.orange : SL.colours.blue; }) },
     hovertemplate: "%{x}: %{y} customers<extra></extra>",
@@ -27,7 +27,7 @@
 
   const names = segs.map(function (s) { return (s.kind === "cluster" ? "◆ " : "") + s.name; });
   const pct = function (x) { return x === null ? null : Math.round(x * 1000) / 10; };
-  SL.plot("chart-risk", [
+  if (v.has_churn) SL.plot("chart-risk", [
     {
       type: "bar", orientation: "h", name: "mean churn risk", y: names,
       x: segs.map(function (s) { return pct(s.mean_churn_risk); }),
