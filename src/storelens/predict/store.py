@@ -71,6 +71,16 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _label(value: Any) -> str | None:
+    """A cluster label, or None for none: None, NaN, or pandas' NA (which refuses ``!=``;
+    a run below the clustering minimum has only NA labels)."""
+    try:
+        missing = value is None or bool(value != value)
+    except TypeError:
+        missing = True
+    return None if missing else str(value)
+
+
 def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [rows[i : i + _CHUNK] for i in range(0, len(rows), _CHUNK)]
 
@@ -99,9 +109,7 @@ def write_run(conn: Connection, run: ScoreRun) -> int:
             "clv": _number(row["clv"]),
             "rfm": str(row["rfm"]),
             "rfm_segment": str(row["rfm_segment"]),
-            "cluster": None
-            if row["cluster"] is None or row["cluster"] != row["cluster"]
-            else str(row["cluster"]),
+            "cluster": _label(row["cluster"]),
         }
         for cid, row in run.scores.astype(object).iterrows()
     ]
