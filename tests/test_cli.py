@@ -88,9 +88,20 @@ def test_demo_without_server(tmp_path: Path) -> None:
     log = EventLog(create_engine(f"sqlite:///{tmp_path / 'demo' / 'storelens.db'}"))
     head = log.head()
     assert head > 5000
+    scored = re.search(r"scored (\d+) customers with analytics consent", result.output)
+    assert scored is not None  # the Customers page is not empty
+    from sqlalchemy import func, select
+
+    from storelens.storage.tables import customer_scores, segments
+
+    with log.engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(customer_scores)).scalar_one()
+        kinds = set(conn.execute(select(segments.c.kind)).scalars())
+    assert rows == int(scored.group(1)) > 0 and "rfm" in kinds
     rerun = runner.invoke(app, args)
     assert rerun.exit_code == 0 and log.head() == head  # idempotent: nothing stored twice
     assert "simulated before" in rerun.output  # the history is cached, so it starts fast
+    assert "scored" not in rerun.output  # scored once per history, not on every start
 
 
 def test_edge_run_once_forwards_a_file_and_reports_bad_lines(

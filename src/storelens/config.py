@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     """The longest period a dashboard page or its JSON answers (a longer one is a 422)."""
     web_view_cache_size: int = Field(default=32, ge=0, le=1024)
     """Floor and Operations views kept for reuse until new events arrive (0: none)."""
+    web_members_page_size: int = Field(default=50, ge=1, le=1000)
+    """Customers per page on the Customers page's segment member lists."""
+    web_clv_bins: int = Field(default=20, ge=2, le=200)
+    """Bars of the Customers page's lifetime-value histogram (up to the 99th percentile;
+    the top 1 % is one more bar, so a few big spenders do not flatten the rest)."""
     # Predictive analytics (issue 14).
     predict_rescore_every_s: float = Field(default=0.0, ge=0)
     """How often the server re-scores every consenting customer (lifetime value, churn
@@ -172,6 +177,8 @@ class Settings(BaseSettings):
     outcome window)."""
     predict_segment_seeds: int = Field(default=5, ge=2, le=50)
     """KMeans seeds compared for the stability (adjusted Rand index) of the clustering."""
+    predict_high_churn_risk: float = Field(default=0.5, gt=0, lt=1)
+    """Churn risk above which a customer counts as "at high risk" in segment overviews."""
     # -- recommendations (storelens.recommend) --
     recommend_candidate_store: Literal["memory", "redis"] = "memory"
     """Where precomputed candidate lists live: this process's memory (one worker) or Redis

@@ -233,3 +233,36 @@ def test_segment_api_and_profile(
     assert biggest["id"] in {s["id"] for s in predictions["segments"]}
     unscored = client.get(f"/v1/customers/{NO_CONSENT}", headers=analyst)
     assert unscored.status_code == 200 and unscored.json()["predictions"] is None
+
+
+def test_a_run_below_the_clustering_minimum_is_written(engine: Engine) -> None:
+    """Fewer customers than clustering needs: NA cluster labels, stored as no cluster."""
+    small = LifecycleConfig(customers=25, weeks=10, join_weeks=5, seed=3)
+    sim, _ = simulate_lifecycles(small)
+    rows = [
+        {
+            "store_id": "cafe-01",
+            "order_id": f"s-{i}",
+            "ts": ts.to_pydatetime(),
+            "channel": channel,
+            "customer_id": cid,
+            "total": float(amount),
+            "currency": "EUR",
+            "event_id": uuid.uuid4(),
+        }
+        for i, (cid, ts, amount, channel) in enumerate(
+            sim[["customer_id", "ts", "amount", "channel"]].itertuples(index=False)
+        )
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(orders), rows)
+        conn.execute(
+            insert(consent_records),
+            [_consent(c, True, small.start) for c in sorted(set(sim["customer_id"]))],
+        )
+    run = rescore(engine, weeks_after(small.start, 10), threads=1, **SETTINGS)
+    with engine.connect() as conn:
+        clusters = set(conn.execute(select(customer_scores.c.cluster)).scalars())
+        kinds = {s["kind"] for s in list_segments(conn)}
+    assert 0 < len(run.scores) < 50
+    assert clusters == {None} and kinds == {"rfm"}

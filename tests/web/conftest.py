@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, insert
 
 from storelens import accounts, catalogue, stores
 from storelens.catalogue import load_catalogue
@@ -31,9 +33,11 @@ from storelens.processors import run_projections
 from storelens.samples import sample_layout_path
 from storelens.sim import run_simulation
 from storelens.sim.config import SimConfig
+from storelens.sim.lifecycle import LifecycleConfig, simulate_lifecycles, weeks_after
 from storelens.storage import migrate
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
+from storelens.storage.tables import consent_records, orders
 
 CHROMIUM = Path(os.environ.get("STORELENS_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -76,6 +80,52 @@ def simulated_store(directory: Path, days: int = 1, seed: int = 7) -> str:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return url
+
+
+HISTORY = LifecycleConfig(customers=300, weeks=40, join_weeks=30, seed=5)
+HISTORY_AS_OF = weeks_after(HISTORY.start, 40)
+NO_CONSENT = "S0000002"  # a customer of the history who never grants analytics consent
+SCORING = {"window_days": 60, "clv_months": 6, "monthly_discount": 0.01, "seeds": 3}
+
+
+def scored_history(engine: Engine, config: LifecycleConfig = HISTORY) -> set[str]:
+    """Load the lifecycle simulator's orders (with analytics consent for all but
+    ``NO_CONSENT``) and run ``predict score`` on them; returns the customer ids."""
+    from storelens.predict.store import rescore
+
+    sim, _ = simulate_lifecycles(config)
+    rows = [
+        {
+            "store_id": STORE,
+            "order_id": f"life-{i}",
+            "ts": ts.to_pydatetime(),
+            "channel": channel,
+            "customer_id": cid,
+            "total": float(amount),
+            "currency": "EUR",
+            "event_id": uuid.uuid4(),
+        }
+        for i, (cid, ts, amount, channel) in enumerate(
+            sim[["customer_id", "ts", "amount", "channel"]].itertuples(index=False)
+        )
+    ]
+    ids = {str(c) for c in sim["customer_id"]}
+    consents = [
+        {
+            "subject": cid,
+            "purpose": "analytics",
+            "granted": True,
+            "channel": "app",
+            "ts": config.start,
+            "event_id": uuid.uuid4(),
+        }
+        for cid in sorted(ids - {NO_CONSENT})
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(orders), rows)
+        conn.execute(insert(consent_records), consents)
+    rescore(engine, HISTORY_AS_OF, threads=1, **SCORING)
+    return ids
 
 
 def _free_port() -> int:
@@ -221,3 +271,36 @@ def page(signed_in: Callable[..., Any]) -> Any:
 def sign_in() -> Callable[..., None]:
     """``sign_in(page, site, role, next_path="/")`` through the login form."""
     return _sign_in
+
+
+@pytest.fixture
+def score_history() -> Callable[[Engine], set[str]]:
+    """:func:`scored_history`, for tests (test modules cannot import this conftest by name)."""
+    return scored_history
+
+
+def scored_store(directory: Path) -> str:
+    """A migrated SQLite database with the sample café, one user per role, and the
+    lifecycle simulator's 40 weeks of orders scored by ``predict score``; its URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{directory / 'storelens.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        stores.load_layout_file(conn, sample_layout_path())
+        for role, name in USERS.items():
+            accounts.create_user(conn, name, PASSWORD, accounts.Role(role))
+    scored_history(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def scored_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A live site over a scored customer history (no store day: Customers only)."""
+    srv = Site(scored_store(tmp_path_factory.mktemp("web-scored")), tmp_path_factory.mktemp("srv"))
+    srv.start()
+    yield srv
+    srv.stop()

@@ -45,12 +45,15 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/stores/{store_id}/floor"): PEOPLE,
     ("GET", "/stores/{store_id}/operations"): PEOPLE,
     ("GET", "/stores/{store_id}/customers"): MANAGERS,
+    ("GET", "/stores/{store_id}/customers/segments/{segment_id}"): MANAGERS,
     ("GET", "/stores/{store_id}/campaigns"): MANAGERS,
     ("GET", "/web/api/stores/{store_id}/today"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/today/stream"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/floor"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/operations"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/exports/{table}"): PEOPLE,
+    ("GET", "/web/api/stores/{store_id}/customers"): MANAGERS,
+    ("GET", "/web/api/stores/{store_id}/customers/segments.csv"): MANAGERS,
     ("GET", "/static/vendor/plotly.min.js"): PUBLIC,
 }
 
@@ -154,7 +157,10 @@ def test_gates_by_role(as_role: Callable[[str], TestClient], role: str) -> None:
     for (method, path), allowed in sorted(ALLOWED.items()):
         if method == "POST" or path.endswith("/stream"):
             continue  # forms: CSRF tests below; the stream: test_live.py
-        r = client.get(path.format(store_id=STORE, table="zones"), follow_redirects=False)
+        r = client.get(
+            path.format(store_id=STORE, table="zones", segment_id="rfm:champions"),
+            follow_redirects=False,
+        )
         page = not path.startswith(("/web/api", "/static"))
         if "*" in allowed or role in allowed:
             ok = r.status_code not in (401, 403) and "/login" not in r.headers.get("location", "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from storelens import accounts, catalogue, stores
 from storelens.catalogue import load_catalogue
@@ -112,6 +113,42 @@ def _ingest(
         )
 
 
+def _score_once(
+    engine: Engine, settings: Settings, marker: Path, as_of: datetime, console: Console
+) -> None:
+    """Score the finished history's consenting customers once, so the Customers page has
+    segments, lifetime value and churn risk (``storelens predict score`` over the demo).
+
+    Once per history, like the simulation: a second start the same day skips it. Without
+    the ``predict`` extra the page says how to score instead, and the demo goes on.
+    """
+    if marker.exists():
+        return
+    from storelens.core.errors import MissingExtra
+
+    clock = time.perf_counter()
+    try:
+        from storelens.predict.store import rescore
+
+        run = rescore(
+            engine,
+            as_of,
+            window_days=settings.predict_churn_window_days,
+            clv_months=settings.predict_clv_months,
+            monthly_discount=settings.predict_monthly_discount,
+            seeds=settings.predict_segment_seeds,
+        )
+    except MissingExtra as exc:
+        console.print(f"customers not scored: {exc}")
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{len(run.scores)} customers, version {run.version}\n")
+    console.print(
+        f"scored {len(run.scores):,} customers with analytics consent into "
+        f"{len(run.segments)} segments ({time.perf_counter() - clock:.1f} s)"
+    )
+
+
 def prepare_demo(
     directory: Path,
     *,
@@ -180,6 +217,7 @@ def prepare_demo(
         (directory / HISTORY_FILE).write_text(json.dumps(history))
     run_projections(event_log)
     since, until = local_period(start, today - timedelta(days=1), layout.timezone)
+    _score_once(engine, settings, sim_dir / "scored", until, console)
     ops = report_from_db(  # the finished days: the live day is still running
         engine,
         layout.store_id,

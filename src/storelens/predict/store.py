@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.storage.tables import (
@@ -35,11 +35,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ANALYTICS",
     "SegmentPage",
+    "clv_histogram",
     "consenting_customers",
     "customer_prediction",
     "customers_overview",
     "list_segments",
     "rescore",
+    "run_models",
     "segment_page",
     "write_run",
 ]
@@ -67,6 +69,16 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value)
     return None if math.isnan(number) else number
+
+
+def _label(value: Any) -> str | None:
+    """A cluster label, or None for none: None, NaN, or pandas' NA (which refuses ``!=``;
+    a run below the clustering minimum has only NA labels)."""
+    try:
+        missing = value is None or bool(value != value)
+    except TypeError:
+        missing = True
+    return None if missing else str(value)
 
 
 def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -97,9 +109,7 @@ def write_run(conn: Connection, run: ScoreRun) -> int:
             "clv": _number(row["clv"]),
             "rfm": str(row["rfm"]),
             "rfm_segment": str(row["rfm_segment"]),
-            "cluster": None
-            if row["cluster"] is None or row["cluster"] != row["cluster"]
-            else str(row["cluster"]),
+            "cluster": _label(row["cluster"]),
         }
         for cid, row in run.scores.astype(object).iterrows()
     ]
@@ -214,14 +224,29 @@ def list_segments(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
+def run_models(conn: Connection, version: str) -> dict[str, dict[str, Any]]:
+    """The registry's models of one scoring run by kind: ``{kind: {params, metrics}}``."""
+    rows = conn.execute(
+        select(predict_models.c.kind, predict_models.c.params, predict_models.c.metrics).where(
+            predict_models.c.version == version
+        )
+    ).all()
+    return {r.kind: {"params": r.params or {}, "metrics": r.metrics or {}} for r in rows}
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentPage:
     members: list[dict[str, Any]]
     next_cursor: str | None
 
 
-def segment_page(conn: Connection, segment_id: str, cursor: str | None, limit: int) -> SegmentPage:
-    """Members after ``cursor`` (a customer id) in id order, with their scores."""
+def segment_page(
+    conn: Connection, segment_id: str, cursor: str | None, limit: int, *, offset: int = 0
+) -> SegmentPage:
+    """Members after ``cursor`` (a customer id) in id order, with their scores.
+
+    ``offset`` skips that many more: the dashboard pages by number so that no customer
+    id ends up in a URL (and from there in access logs and browser history)."""
     stmt = (
         select(
             segment_members.c.customer_id,
@@ -238,6 +263,7 @@ def segment_page(conn: Connection, segment_id: str, cursor: str | None, limit: i
         .where(segment_members.c.segment_id == segment_id)
         .order_by(segment_members.c.customer_id)
         .limit(limit + 1)
+        .offset(offset)
     )
     if cursor is not None:
         stmt = stmt.where(segment_members.c.customer_id > cursor)
@@ -247,9 +273,37 @@ def segment_page(conn: Connection, segment_id: str, cursor: str | None, limit: i
     return SegmentPage(rows, rows[-1]["customer_id"] if more and rows else None)
 
 
-def customers_overview(conn: Connection) -> dict[str, Any]:
+def clv_histogram(values: list[float], bins: int) -> dict[str, Any]:
+    """Equal-width bars from 0 (or the lowest value) to the 99th percentile, and the top
+    1 % as one ``overflow`` count: a handful of big spenders would otherwise squeeze
+    everyone else into the first bar. ``values`` must be sorted."""
+    if not values:
+        return {"edges": [], "counts": [], "overflow": 0}
+    low = min(0.0, values[0])
+    high = values[min(len(values) - 1, int(0.99 * len(values)))]
+    if high <= low:
+        return {"edges": [low, low], "counts": [len(values)], "overflow": 0}
+    width = (high - low) / bins
+    counts = [0] * bins
+    overflow = 0
+    for v in values:
+        if v > high:
+            overflow += 1
+        else:
+            counts[min(bins - 1, int((v - low) / width))] += 1
+    return {
+        "edges": [low + i * width for i in range(bins)] + [high],
+        "counts": counts,
+        "overflow": overflow,
+    }
+
+
+def customers_overview(
+    conn: Connection, *, high_risk: float = 0.5, clv_bins: int = 20
+) -> dict[str, Any]:
     """What the dashboard's Customers page shows: segment sizes and value, the CLV
-    distribution, and churn risk by segment (mean and share above 0.5)."""
+    distribution (quantiles and a histogram), and churn risk by segment (mean, and the
+    share of members above ``high_risk``). Aggregates only: no customer id leaves here."""
     seg = list_segments(conn)
     clvs = sorted(float(v) for (v,) in conn.execute(select(customer_scores.c.clv)) if v is not None)
     quantiles = (
@@ -257,26 +311,36 @@ def customers_overview(conn: Connection) -> dict[str, Any]:
         if clvs
         else {}
     )
+    risky = case((customer_scores.c.churn_risk > high_risk, 1), else_=0)
     risk = conn.execute(
         select(
             segment_members.c.segment_id,
             func.count(),
             func.avg(customer_scores.c.churn_risk),
             func.sum(customer_scores.c.clv),
+            func.sum(risky),
         )
         .join(customer_scores, customer_scores.c.customer_id == segment_members.c.customer_id)
         .group_by(segment_members.c.segment_id)
     ).all()
     by_segment = {
-        r[0]: {"customers": int(r[1]), "mean_churn_risk": _number(r[2]), "total_clv": _number(r[3])}
+        r[0]: {
+            "customers": int(r[1]),
+            "mean_churn_risk": _number(r[2]),
+            "total_clv": _number(r[3]),
+            "high_risk_share": int(r[4] or 0) / int(r[1]) if r[1] else None,
+        }
         for r in risk
     }
     return {
+        "as_of": seg[0]["as_of"] if seg else None,
+        "model_version": seg[0]["model_version"] if seg else None,
         "segments": [
             {
                 "id": s["id"],
                 "kind": s["kind"],
                 "name": s["name"],
+                "description": s["description"],
                 "customers": s["customers"],
                 "revenue_share": s["revenue_share"],
                 "revenue_trend_pct": s["revenue_trend_pct"],
@@ -288,7 +352,9 @@ def customers_overview(conn: Connection) -> dict[str, Any]:
             "customers": len(clvs),
             "mean": sum(clvs) / len(clvs) if clvs else None,
             "quantiles": quantiles,
+            "histogram": clv_histogram(clvs, clv_bins),
         },
+        "high_risk": high_risk,
     }
 
 

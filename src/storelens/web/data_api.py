@@ -11,15 +11,16 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from storelens import stores
 from storelens.api.deps import EngineDep, SettingsDep
 from storelens.api.errors import error_responses
+from storelens.web.customers import customers_view, segment_table_csv
 from storelens.web.live import LiveBoard, sse_stream
 from storelens.web.period import period_view
-from storelens.web.schemas import FloorView, OperationsView, TodayView
-from storelens.web.session import WebPerson
+from storelens.web.schemas import CustomersView, FloorView, OperationsView, TodayView
+from storelens.web.session import WebManager, WebPerson
 from storelens.web.today import today_view
 
 __all__ = ["router"]
@@ -101,3 +102,39 @@ def operations(
     view = period_view(request, "operations", store_id, since, until)
     assert isinstance(view, OperationsView)
     return view
+
+
+def _customers(engine: EngineDep, settings: SettingsDep, store_id: str) -> CustomersView:
+    return customers_view(
+        engine,
+        store_id,
+        high_risk=settings.predict_high_churn_risk,
+        clv_bins=settings.web_clv_bins,
+        clv_months=settings.predict_clv_months,
+    )
+
+
+@router.get("/customers")
+def customers(
+    store_id: StoreId, _: WebManager, engine: EngineDep, settings: SettingsDep
+) -> CustomersView:
+    """The latest scoring run in aggregate (``scored`` false before the first run)."""
+    return _customers(engine, settings, store_id)
+
+
+@router.get(
+    "/customers/segments.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the segment tables"}},
+)
+def segments_csv(
+    store_id: StoreId, _: WebManager, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    """The RFM and cluster segment tables as CSV (aggregates only, no customer ids)."""
+    view = _customers(engine, settings, store_id)
+    stamp = view.as_of.strftime("%Y-%m-%d") if view.as_of else "unscored"
+    return Response(
+        content=segment_table_csv(view),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="segments_{stamp}.csv"'},
+    )

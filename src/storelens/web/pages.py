@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -22,6 +22,7 @@ from storelens.accounts import Role
 from storelens.api.auth import Principal
 from storelens.api.deps import EngineDep, SettingsDep
 from storelens.core.errors import InvalidInput, NotFound
+from storelens.web.customers import customers_view, members_view
 from storelens.web.period import period_view
 from storelens.web.rendering import render
 from storelens.web.session import MANAGERS, PageManager, PagePerson
@@ -178,9 +179,45 @@ def _coming(
 
 @router.get("/stores/{store_id}/customers", response_class=HTMLResponse)
 def customers_page(
-    request: Request, store_id: str, principal: PageManager, engine: EngineDep
+    request: Request,
+    store_id: str,
+    principal: PageManager,
+    engine: EngineDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
-    return _coming(request, principal, engine, store_id, "customers")
+    """Segments, the lifetime-value distribution and churn risk (aggregates, no ids)."""
+    build = lambda: customers_view(  # noqa: E731
+        engine,
+        store_id,
+        high_risk=settings.predict_high_churn_risk,
+        clv_bins=settings.web_clv_bins,
+        clv_months=settings.predict_clv_months,
+    )
+    return _with_view(request, "customers.html", principal, engine, store_id, "customers", build)
+
+
+@router.get("/stores/{store_id}/customers/segments/{segment_id}", response_class=HTMLResponse)
+def segment_members_page(
+    request: Request,
+    store_id: str,
+    segment_id: Annotated[str, Path(min_length=1, max_length=64)],
+    principal: PageManager,
+    engine: EngineDep,
+    settings: SettingsDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> HTMLResponse:
+    """A page of a segment's members with their scores; each read is audited."""
+    build = lambda: members_view(  # noqa: E731
+        engine,
+        store_id,
+        segment_id,
+        principal.actor,
+        page=page,
+        limit=settings.web_members_page_size,
+    )
+    return _with_view(
+        request, "customers_members.html", principal, engine, store_id, "customers", build
+    )
 
 
 @router.get("/stores/{store_id}/campaigns", response_class=HTMLResponse)

@@ -17,7 +17,7 @@ from storelens import __version__
 from storelens.web.session import csrf_token, set_csrf_cookie
 from storelens.web.today import store_zone
 
-__all__ = ["duration", "environment", "local_time", "number", "render"]
+__all__ = ["duration", "environment", "local_time", "number", "render", "risk_level", "trend"]
 
 
 def duration(seconds: float | None) -> str:
@@ -37,6 +37,24 @@ def number(value: float | int | None, digits: int = 0) -> str:
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
+
+
+def trend(value: float | None) -> str:
+    """A change in percent with its sign and a real minus: "+12 %", "\u22128 %", "0 %"."""
+    if value is None:
+        return "–"
+    rounded = round(value)
+    sign = "+" if rounded > 0 else ("−" if rounded < 0 else "")
+    return f"{sign}{abs(rounded):,} %"
+
+
+def risk_level(value: float | None, high: float) -> str:
+    """A CSS class for a churn risk: ``high`` above the threshold, ``medium`` above half of it."""
+    if value is None:
+        return "unknown"
+    if value > high:
+        return "high"
+    return "medium" if value > high / 2 else "low"
 
 
 def local_time(value: datetime | None, timezone: str, pattern: str = "%H:%M") -> str:
@@ -63,7 +81,13 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        duration=duration, number=number, percent=percent, json=_json_script, local=local_time
+        duration=duration,
+        number=number,
+        percent=percent,
+        json=_json_script,
+        local=local_time,
+        trend=trend,
+        risk_level=risk_level,
     )
     env.globals["version"] = __version__
     return env

@@ -10,13 +10,19 @@ from pydantic import BaseModel, Field
 __all__ = [
     "AlertRow",
     "BaristaRow",
+    "ClvBar",
+    "CustomersView",
     "DayFigures",
     "FindingRow",
     "FloorView",
     "HeatGrid",
     "KeyedFigures",
+    "MemberRow",
+    "MembersView",
     "OperationsView",
     "QueuePoint",
+    "SegmentHeader",
+    "SegmentRow",
     "StoreChoice",
     "TodayView",
     "ZoneOutline",
@@ -175,3 +181,77 @@ class FloorView(BaseModel):
     outlines: list[ZoneOutline]
     heat: list[HeatGrid] = Field(description="the whole day first, then each daypart seen")
     heat_note: str | None = None
+
+
+class SegmentHeader(BaseModel):
+    """What a segment is, as its member page heads it."""
+
+    id: str
+    kind: str = Field(description="rfm or cluster")
+    name: str
+    description: str
+    customers: int
+    revenue_share: float = Field(description="of the scored customers' revenue in the window")
+    revenue_trend_pct: float | None = Field(
+        description="revenue of the latest window against the one before, in percent"
+    )
+
+
+class SegmentRow(SegmentHeader):
+    """One segment as the Customers page lists it (no member ids: those are a click away,
+    on an audited page)."""
+
+    customer_share: float = Field(description="of all scored customers")
+    total_clv: float | None = Field(description="expected value of all members over the horizon")
+    mean_clv: float | None
+    mean_churn_risk: float | None
+    high_risk_share: float | None = Field(description="members with churn risk above high_risk")
+
+
+class ClvBar(BaseModel):
+    low: float
+    high: float | None = Field(description="null for the open top bar (the top 1 %)")
+    customers: int
+
+
+class CustomersView(BaseModel):
+    """The latest scoring run, in aggregate: segments, the CLV distribution, churn risk."""
+
+    store_id: str
+    store_name: str
+    scored: bool = Field(description="false until `storelens predict score` has run")
+    as_of: datetime | None
+    model_version: str | None
+    customers: int
+    mean_clv: float | None
+    clv_months: int = Field(description="the run's CLV horizon")
+    cluster_quality: dict[str, float] | None = Field(
+        description="k, silhouette, davies_bouldin, stability_ari of the clustering"
+    )
+    high_risk: float
+    high_risk_customers: int
+    clv_quantiles: dict[str, float]
+    clv_bars: list[ClvBar]
+    rfm: list[SegmentRow]
+    clusters: list[SegmentRow]
+    has_clv: bool = Field(description="false when the run could not fit the purchase model")
+    has_churn: bool = Field(description="false when the run has no churn risk")
+
+
+class MemberRow(BaseModel):
+    customer_id: str
+    rfm: str | None
+    clv: float | None
+    churn_risk: float | None
+    p_alive: float | None
+
+
+class MembersView(BaseModel):
+    """A page of one segment's members (analysts and admins; each read is audited)."""
+
+    store_id: str
+    segment: SegmentHeader
+    pages: int
+    members: list[MemberRow]
+    page: int = Field(description="1 for the first page")
+    has_next: bool

@@ -38,6 +38,7 @@ __all__ = [
     "PageManager",
     "PagePerson",
     "WebGate",
+    "WebManager",
     "WebPerson",
     "check_csrf",
     "clear_session",
@@ -186,3 +187,4 @@ def web_user(*roles: Role) -> Any:
 PagePerson = Annotated[Principal, page_user(*PEOPLE)]
 PageManager = Annotated[Principal, page_user(*MANAGERS)]
 WebPerson = Annotated[Principal, web_user(*PEOPLE)]
+WebManager = Annotated[Principal, web_user(*MANAGERS)]

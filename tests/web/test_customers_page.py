@@ -1,0 +1,318 @@
+"""The Customers page without a browser: its figures against ``customers_overview``, the
+empty state, who may open it, member pages (paged, audited, ids only for managers) and
+the segment CSV, on SQLite and PostgreSQL; plus the pure pieces (histogram, formats)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from html import unescape
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, update
+
+from storelens import accounts, stores
+from storelens.config import Settings
+from storelens.predict.store import clv_histogram, customers_overview, segment_page
+from storelens.samples import sample_layout_path
+from storelens.storage.tables import audit_log, customer_scores
+from storelens.web.customers import SEGMENT_CSV_COLUMNS, segment_rows
+from storelens.web.rendering import risk_level, trend
+from storelens.web.site import create_site
+
+PASSWORD = "correct horse battery staple"
+STORE = "cafe-01"
+IDS = re.compile(r"\bS\d{7}\b")  # the lifecycle simulator's customer ids
+
+
+@pytest.fixture
+def site(settings: Settings, engine: Engine) -> TestClient:
+    with engine.begin() as conn:
+        stores.load_layout_file(conn, sample_layout_path())
+        for role in ("admin", "analyst", "staff"):
+            accounts.create_user(conn, role, PASSWORD, accounts.Role(role))
+    return TestClient(create_site(settings, engine=engine, run_projections=False))
+
+
+@pytest.fixture
+def as_role(site: TestClient) -> Iterator[Callable[[str], TestClient]]:
+    made: list[TestClient] = []
+
+    def _make(role: str) -> TestClient:
+        client = TestClient(site.app)
+        made.append(client)
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert token is not None
+        form = {"username": role, "password": PASSWORD, "csrf": token.group(1), "next": "/"}
+        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+        return client
+
+    yield _make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def scored(engine: Engine, score_history: Callable[[Engine], set[str]]) -> set[str]:
+    return score_history(engine)
+
+
+def _audits(engine: Engine) -> list[tuple[str, str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_log.c.actor, audit_log.c.action, audit_log.c.resource_id)
+            .where(audit_log.c.action == "segment.members.read")
+            .order_by(audit_log.c.id)
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_before_any_scoring_the_page_says_what_to_run(
+    as_role: Callable[[str], TestClient],
+) -> None:
+    analyst = as_role("analyst")
+    r = analyst.get(f"/stores/{STORE}/customers")
+    assert r.status_code == 200
+    assert 'data-empty="customers"' in r.text
+    assert "No scores yet: run <code>storelens predict score</code>" in r.text
+    assert 'class="chart"' not in r.text  # a message, never an empty chart frame
+    assert "plotly" not in r.text
+    body = analyst.get(f"/web/api/stores/{STORE}/customers").json()
+    assert (body["scored"], body["customers"], body["rfm"], body["clusters"]) == (
+        False,
+        0,
+        [],
+        [],
+    )
+    assert body["clv_bars"] == [] and body["as_of"] is None
+    text = analyst.get(f"/web/api/stores/{STORE}/customers/segments.csv").text
+    assert text == ",".join(SEGMENT_CSV_COLUMNS) + "\n"
+    missing = analyst.get(f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}")
+    assert missing.status_code == 404 and "no segment 'rfm:champions'" in unescape(missing.text)
+
+
+def test_page_shows_what_customers_overview_says(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    analyst = as_role("analyst")
+    with engine.connect() as conn:
+        overview = customers_overview(conn, high_risk=0.5, clv_bins=20)
+    r = analyst.get(f"/stores/{STORE}/customers")
+    assert r.status_code == 200, r.text
+    assert 'data-empty="customers"' not in r.text
+    view = analyst.get(f"/web/api/stores/{STORE}/customers").json()
+    assert view["scored"] is True and view["customers"] == overview["clv"]["customers"]
+    assert view["has_clv"] is True and view["has_churn"] is True
+    assert 'id="chart-clv"' in r.text and 'id="chart-risk"' in r.text
+    assert view["model_version"] == overview["model_version"]
+    by_id = {s["id"]: s for s in overview["segments"]}
+    shown = view["rfm"] + view["clusters"]
+    assert [s["id"] for s in shown] == [s["id"] for s in overview["segments"]]
+    assert {s["kind"] for s in view["clusters"]} == {"cluster"} and view["clusters"]
+    for row in shown:
+        want = by_id[row["id"]]
+        assert row["customers"] == want["customers"]
+        assert row["revenue_share"] == pytest.approx(want["revenue_share"])
+        assert row["mean_churn_risk"] == pytest.approx(want["mean_churn_risk"])
+        assert row["total_clv"] == pytest.approx(want["total_clv"])
+        cell = re.search(
+            rf'data-segment="{re.escape(row["id"])}">.*?data-col="customers"[^>]*data-value="(\d+)"',
+            unescape(r.text),
+            re.S,
+        )
+        assert cell is not None and int(cell.group(1)) == want["customers"]
+    assert sum(s["customers"] for s in view["rfm"]) == view["customers"]
+    assert sum(b["customers"] for b in view["clv_bars"]) == view["customers"]
+    assert sum(s["customer_share"] for s in view["rfm"]) == pytest.approx(1.0)
+    consenting = len(scored) - 1  # everyone but NO_CONSENT bought before the cut-off
+    assert view["customers"] <= consenting
+    assert IDS.findall(r.text) == []  # no customer id anywhere in the overview page
+    assert IDS.findall(str(view)) == []
+
+
+def test_a_run_without_lifetime_value_says_so_and_keeps_the_segments(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    """A short history (the demo's week) gets RFM and clusters but no fitted CLV/churn."""
+    with engine.begin() as conn:
+        conn.execute(update(customer_scores).values(clv=None, churn_risk=None))
+    admin = as_role("admin")
+    r = admin.get(f"/stores/{STORE}/customers")
+    view = admin.get(f"/web/api/stores/{STORE}/customers").json()
+    assert r.status_code == 200
+    assert (view["has_clv"], view["has_churn"], view["clv_bars"]) == (False, False, [])
+    assert view["customers"] == sum(s["customers"] for s in view["rfm"]) > 250
+    assert "data-no-clv" in r.text and "data-no-churn" in r.text
+    assert 'id="chart-clv"' not in r.text and 'id="chart-risk"' not in r.text
+    assert 'data-segment-table="rfm"' in r.text
+    assert all(s["mean_churn_risk"] is None for s in view["rfm"])
+
+
+def test_segment_csv_is_the_table(as_role: Callable[[str], TestClient], scored: set[str]) -> None:
+    admin = as_role("admin")
+    view = admin.get(f"/web/api/stores/{STORE}/customers").json()
+    r = admin.get(f"/web/api/stores/{STORE}/customers/segments.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert re.match(
+        r'attachment; filename="segments_\d{4}-\d\d-\d\d\.csv"', r.headers["content-disposition"]
+    )
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert tuple(rows[0]) == SEGMENT_CSV_COLUMNS
+    assert [(x["segment"], int(x["customers"])) for x in rows] == [
+        (s["id"], s["customers"]) for s in view["rfm"] + view["clusters"]
+    ]
+    assert IDS.findall(r.text) == []
+
+
+def test_staff_may_not_open_customers(
+    as_role: Callable[[str], TestClient], scored: set[str]
+) -> None:
+    staff = as_role("staff")
+    today = staff.get(f"/stores/{STORE}/today")
+    assert 'data-menu="customers"' not in today.text
+    page = staff.get(f"/stores/{STORE}/customers")
+    assert page.status_code == 403 and "not open to your role" in page.text
+    members = staff.get(f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}")
+    assert members.status_code == 403 and IDS.findall(members.text) == []
+    for path in ("customers", "customers/segments.csv"):
+        assert staff.get(f"/web/api/stores/{STORE}/{path}").status_code == 403
+    analyst = as_role("analyst")
+    assert 'data-menu="customers"' in analyst.get(f"/stores/{STORE}/today").text
+
+
+def test_member_pages_walk_the_segment_and_each_read_is_audited(
+    as_role: Callable[[str], TestClient],
+    engine: Engine,
+    settings: Settings,
+    scored: set[str],
+) -> None:
+    analyst = as_role("analyst")
+    view = analyst.get(f"/web/api/stores/{STORE}/customers").json()
+    biggest = max(view["rfm"], key=lambda s: s["customers"])
+    size = settings.web_members_page_size
+    assert biggest["customers"] > size  # so that paging is exercised
+    overview = analyst.get(f"/stores/{STORE}/customers").text
+    link = f"/stores/{STORE}/customers/segments/{quote(biggest['id'], safe='')}"
+    assert f'href="{link}"' in overview
+    seen: list[str] = []
+    page = 1
+    while True:
+        r = analyst.get(link, params={"page": page})
+        assert r.status_code == 200, r.text
+        ids = re.findall(r'data-member="([^"]+)"', r.text)
+        assert biggest["description"] in r.text
+        assert "recorded in the audit trail" in r.text
+        seen += ids
+        if "data-next-page" not in r.text:
+            break
+        assert f'href="?page={page + 1}"' in r.text
+        page += 1
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == biggest["customers"]
+    with engine.connect() as conn:
+        first = segment_page(conn, biggest["id"], None, size)
+    assert seen[:size] == [m["customer_id"] for m in first.members]  # the API's own page
+    assert _audits(engine) == [("analyst", "segment.members.read", biggest["id"])] * page
+    assert [
+        u for u in re.findall(r'href="([^"]+)"', r.text) if IDS.search(u)
+    ] == []  # no id in a URL
+    past = analyst.get(link, params={"page": page + 5})
+    assert past.status_code == 200 and "No members on this page." in past.text
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        (f"/stores/{STORE}/customers/segments/{quote('rfm:nobody')}", 404, "no segment"),
+        (f"/stores/nowhere/customers/segments/{quote('rfm:champions')}", 404, "no store"),
+        (f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}?page=0", 422, ""),
+        (f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}?page=x", 422, ""),
+        ("/stores/nowhere/customers", 404, "no store 'nowhere'"),
+    ],
+)
+def test_bad_member_requests_read_nothing(
+    as_role: Callable[[str], TestClient],
+    engine: Engine,
+    scored: set[str],
+    path: str,
+    status: int,
+    message: str,
+) -> None:
+    r = as_role("admin").get(path)
+    assert r.status_code == status
+    assert message in unescape(r.text)
+    assert _audits(engine) == []  # nothing read, nothing audited
+    assert IDS.findall(r.text) == []
+
+
+def test_unknown_store_in_the_json_and_csv_is_404(
+    as_role: Callable[[str], TestClient],
+) -> None:
+    admin = as_role("admin")
+    for path in ("customers", "customers/segments.csv"):
+        r = admin.get(f"/web/api/stores/nowhere/{path}")
+        assert r.status_code == 404 and "no store" in r.text
+
+
+def test_clv_histogram_keeps_the_top_percent_apart() -> None:
+    values = sorted([float(v) for v in range(100)] + [10_000.0])
+    hist = clv_histogram(values, 10)
+    assert len(hist["edges"]) == 11 and len(hist["counts"]) == 10
+    assert hist["edges"][0] == 0.0 and hist["edges"][-1] == 99.0  # the 99th percentile
+    assert sum(hist["counts"]) + hist["overflow"] == len(values)
+    assert hist["overflow"] == 1  # only the big spender
+    assert hist["counts"][0] == 10 and hist["counts"][-1] == 10
+
+
+def test_clv_histogram_edge_cases() -> None:
+    assert clv_histogram([], 5) == {"edges": [], "counts": [], "overflow": 0}
+    assert clv_histogram([0.0, 0.0, 0.0], 5) == {"edges": [0.0, 0.0], "counts": [3], "overflow": 0}
+    negative = clv_histogram([-4.0, 0.0, 4.0], 2)  # a refund-heavy customer: start below 0
+    assert negative["edges"][0] == -4.0 and sum(negative["counts"]) + negative["overflow"] == 3
+
+
+def test_segment_rows_shares_and_means() -> None:
+    overview = {
+        "clv": {"customers": 10},
+        "segments": [
+            {"id": "rfm:a", "kind": "rfm", "name": "a", "description": "d", "customers": 4,
+             "revenue_share": 0.7, "revenue_trend_pct": 5.0, "total_clv": 40.0,
+             "mean_churn_risk": 0.1, "high_risk_share": 0.0},
+            {"id": "rfm:b", "kind": "rfm", "name": "b", "description": "d", "customers": 6,
+             "revenue_share": 0.3, "revenue_trend_pct": None},
+        ],
+    }  # fmt: skip
+    a, b = segment_rows(overview)
+    assert (a.customer_share, a.mean_clv) == (0.4, 10.0)
+    assert (b.customer_share, b.mean_clv, b.mean_churn_risk) == (0.6, None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(12.4, "+12 %"), (-8.6, "−9 %"), (0.2, "0 %"), (None, "–"), (1234, "+1,234 %")],
+)
+def test_trend_format(value: float | None, text: str) -> None:
+    assert trend(value) == text
+
+
+def test_risk_levels() -> None:
+    assert [risk_level(v, 0.5) for v in (None, 0.1, 0.3, 0.5, 0.51)] == [
+        "unknown",
+        "low",
+        "medium",
+        "medium",
+        "high",
+    ]
+
+
+def test_audit_rows_count_only_member_reads(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    admin = as_role("admin")
+    admin.get(f"/stores/{STORE}/customers")
+    admin.get(f"/web/api/stores/{STORE}/customers")
+    admin.get(f"/web/api/stores/{STORE}/customers/segments.csv")
+    assert _audits(engine) == []  # aggregates are not a personal read
