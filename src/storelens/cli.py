@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 import storelens.cdp.cli_identity  # registers cdp resolve, profile, unmerge, eval
-import storelens.cli_entrance  # noqa: F401  # registers vision recognise (the faces extra)
+import storelens.cli_entrance  # registers vision recognise (the faces extra)
 import storelens.cli_vision  # noqa: F401  # registers vision simulate and render
 from storelens import accounts, stores
 from storelens.cdp.cli import cdp_app

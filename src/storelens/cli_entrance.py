@@ -55,7 +55,10 @@ def entrance_hook(
     def on_frame(camera: str, frame: Frame, tracked: sv.Detections) -> None:
         if camera != camera_id or len(tracked) == 0:
             return
-        ids = tracked.data.get(PERSON_ID_KEY, tracked.tracker_id)
+        found = tracked.data.get(PERSON_ID_KEY)
+        if found is None:
+            found = [] if tracked.tracker_id is None else tracked.tracker_id
+        ids = list(found)
         boxes: list[TrackBox] = [
             TrackBox(str(pid), (int(x1), int(y1), int(x2), int(y2)))
             for pid, (x1, y1, x2, y2) in zip(ids, tracked.xyxy.tolist(), strict=True)
