@@ -148,7 +148,8 @@ def test_export_then_erase_leaves_no_trace(
     stores = body["stores"]
     assert sorted(stores) == sorted([
         "audit", "consent", "dead_letters", "event_log", "faces", "identity_resolution",
-        "log_files", "orders", "predictions", "profile", "source_records",
+        "log_files", "orders", "predictions", "profile", "recommend_candidates",
+        "recommend_declines", "recommend_impressions", "source_records",
         "staff_notices"])  # fmt: skip
     assert [(n["store_id"], n["trigger"]) for n in stores["staff_notices"]] == [
         ("cafe-01", "loyalty_scan")]  # fmt: skip

@@ -324,7 +324,7 @@ def _erase_candidates(req: SubjectRequest) -> int:
 
 register(
     PersonalStore(
-        "recommendation impressions",
+        "recommend_impressions",
         _export_impressions,
         _erase_impressions,
         tables=("recommend_impressions",),
@@ -332,10 +332,10 @@ register(
 )
 register(
     PersonalStore(
-        "declined recommendations",
+        "recommend_declines",
         _export_declines,
         _erase_declines,
         tables=("recommend_declines",),
     )
 )
-register(PersonalStore("recommendation candidates", _export_candidates, _erase_candidates))
+register(PersonalStore("recommend_candidates", _export_candidates, _erase_candidates))
