@@ -21,11 +21,7 @@ import json
 import os
 import platform
 import random
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -41,6 +37,7 @@ from rich.progress import Progress
 from rich.table import Table
 from schemathesis import GenerationMode, checks
 
+from live_api import api_process
 from storelens import accounts, stores
 from storelens.storage import migrate
 from storelens.storage.db import create_engine, throwaway_postgres
@@ -67,12 +64,6 @@ KINDS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def served(url: str, workdir: Path) -> Iterator[str]:
     """The API with projections on, in its own process, on ``url``'s database."""
@@ -82,34 +73,8 @@ def served(url: str, workdir: Path) -> Iterator[str]:
         accounts.create_user(conn, "fuzz-admin", PASSWORD, accounts.Role.admin)
         stores.create_store(conn, "cafe-01", "Café")
     engine.dispose()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "STORELENS_DATABASE_URL": url,
-        "STORELENS_ENV": "prod",
-        "STORELENS_SECRET_KEY": SECRET,
-        "STORELENS_RUN_PROJECTIONS": "true",
-    }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "storelens.api.app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    command += ["--no-access-log"]
-    log = (workdir / "server.log").open("ab")
-    proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"server did not start: {(workdir / 'server.log').read_text()}")
+    with api_process(url, workdir, SECRET, projections=True, access_log=False) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def _cases(

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +37,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import insert
 
+from live_api import api_process
 from storelens import stores
 from storelens.accounts import Role
 from storelens.api.auth import issue_token
@@ -56,12 +55,6 @@ SECRET = "notices-bench-secret-that-is-long-enough-0123456789"
 RESULTS = Path(__file__).parent / "results" / "notices.json"
 STORE = "cafe-01"
 STAFF = ("ana", "ben")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _seed(url: str, n: int) -> None:
@@ -92,33 +85,8 @@ def _seed(url: str, n: int) -> None:
 
 @contextmanager
 def served(url: str, workdir: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "STORELENS_DATABASE_URL": url,
-        "STORELENS_ENV": "prod",
-        "STORELENS_SECRET_KEY": SECRET,
-        "STORELENS_RUN_PROJECTIONS": "false",
-    }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "storelens.api.app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    log = (workdir / "server.log").open("ab")
-    proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"server did not start: {(workdir / 'server.log').read_text()}")
+    with api_process(url, workdir, SECRET, projections=False) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 async def _until(ws: Any, kind: str, nid: str | None) -> float:

@@ -7,7 +7,6 @@ numbers as if they were current, so cron must see the failure.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from rich.table import Table
 
 from storelens.config import Settings
 from storelens.core.errors import InvalidInput, NotFound
+from storelens.instore.cli_insights import cli_failure, parse_day
 from storelens.instore.export_data import export_days, store_layout, write_export_dir
 from storelens.processors import run_projections
 from storelens.storage import migrate
@@ -28,18 +28,6 @@ __all__ = ["export_command"]
 
 console = Console()
 errors = Console(stderr=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
-    return typer.Exit(2)
-
-
-def _day(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _fail(f"{option} must be a date like 2026-11-02, got {value!r}") from None
 
 
 def export_command(
@@ -59,15 +47,17 @@ def export_command(
 
     Exporting a day again replaces its files. A period with no data writes nothing and
     exits with code 2."""
-    first, last = _day(from_, "--from"), _day(to, "--to")
+    first, last = parse_day(from_, "--from"), parse_day(to, "--to")
     if first > last:
-        raise _fail(f"--from {first} is after --to {last}; the period runs from --from to --to")
+        raise cli_failure(
+            f"--from {first} is after --to {last}; the period runs from --from to --to"
+        )
     settings = Settings(database_url=database_url) if database_url else Settings()
     engine = migrate.open_database(settings.database_url)
     try:
         store_layout(engine, store)  # an unknown store fails before any work
     except NotFound as exc:
-        raise _fail(str(exc)) from None
+        raise cli_failure(str(exc)) from None
     try:  # the same catch-up as `storelens insights`: safe beside a running server
         run_projections(EventLog(engine))
     except Exception as exc:
@@ -92,7 +82,7 @@ def export_command(
                 on_day=lambda day: progress.update(task, advance=1, description=f"{day}"),
             )
         except (NotFound, InvalidInput) as exc:
-            raise _fail(str(exc)) from None
+            raise cli_failure(str(exc)) from None
     table = Table(title=f"{store}: {first} to {last} → {to_dir}")
     for col in ("table", "rows", "files"):
         table.add_column(col, justify="right")

@@ -29,22 +29,23 @@ from storelens.storage import migrate
 from storelens.storage.command_line import DbOption
 from storelens.storage.eventlog import EventLog
 
-__all__ = ["heat_pictures", "insights_command"]
+__all__ = ["cli_failure", "heat_pictures", "insights_command", "parse_day"]
 
 console = Console()
 errors = Console(stderr=True)
 
 
-def _fail(message: str) -> typer.Exit:
+def cli_failure(message: str) -> typer.Exit:
+    """The red one-line error and exit code 2 the insights and export commands share."""
     errors.print(f"[red]error:[/red] {message}")
     return typer.Exit(2)
 
 
-def _day(value: str, option: str) -> date:
+def parse_day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _fail(f"{option} must be a date like 2026-11-02, got {value!r}") from None
+        raise cli_failure(f"{option} must be a date like 2026-11-02, got {value!r}") from None
 
 
 def _densities(inputs: InsightInputs, label: str) -> list[HeatDensity]:
@@ -118,18 +119,23 @@ def insights_command(
     database_url: DbOption = None,
 ) -> None:
     """Which zones draw people, which are cold, and which have high traffic but low sales."""
-    first, last = _day(from_, "--from"), _day(to, "--to")
+    first, last = parse_day(from_, "--from"), parse_day(to, "--to")
     if first > last:
-        raise _fail(f"--from {first} is after --to {last}; the period runs from --from to --to")
+        raise cli_failure(
+            f"--from {first} is after --to {last}; the period runs from --from to --to"
+        )
     if (compare_from is None) != (compare_to is None):
-        raise _fail("--compare-from and --compare-to go together")
+        raise cli_failure("--compare-from and --compare-to go together")
     if as_json and html is not None:
-        raise _fail("choose --json or --html, not both")
+        raise cli_failure("choose --json or --html, not both")
     compare_days = None
     if compare_from is not None and compare_to is not None:
-        compare_days = (_day(compare_from, "--compare-from"), _day(compare_to, "--compare-to"))
+        compare_days = (
+            parse_day(compare_from, "--compare-from"),
+            parse_day(compare_to, "--compare-to"),
+        )
         if compare_days[0] > compare_days[1]:
-            raise _fail(f"--compare-from {compare_from} is after --compare-to {compare_to}")
+            raise cli_failure(f"--compare-from {compare_from} is after --compare-to {compare_to}")
     settings = Settings(database_url=database_url) if database_url else Settings()
     engine = migrate.open_database(settings.database_url)
     with Progress(
@@ -146,7 +152,7 @@ def insights_command(
             result = insights_of(inputs)
             other = load_inputs(engine, store, *compare_days) if compare_days else None
         except NotFound as exc:
-            raise _fail(str(exc)) from None
+            raise cli_failure(str(exc)) from None
         pictures: list[HeatPicture] = []
         note = None
         if html is not None:
