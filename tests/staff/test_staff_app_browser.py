@@ -8,9 +8,6 @@ temporary folder (``screenshots/``)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,18 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import IN_CI, LiveServer
+from ..conftest import LiveServer
 from .conftest import MEMBER, PASSWORD, STORE, Floor
 
-CHROMIUM = os.environ.get("STORELENS_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2}
 
 # Set in the page: when the card for a notice left the DOM (epoch ms, machine clock).
@@ -39,20 +27,6 @@ WATCH_REMOVAL = """id => {
     if (gone()) { obs.disconnect(); window.__goneAt = Date.now(); }
   }).observe(document.body, {childList: true, subtree: true});
 }"""
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def _sign_in(browser: Any, url: str, username: str) -> Any:
@@ -72,7 +46,7 @@ def _no_sideways_scroll(page: Any) -> None:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_two_phones_one_claim(
-    chromium: Any, floor: Floor, server: LiveServer, tmp_path: Path
+    browser: Any, floor: Floor, server: LiveServer, tmp_path: Path
 ) -> None:
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -84,8 +58,8 @@ def test_two_phones_one_claim(
     ana, ben = floor.staff("ana"), floor.staff("ben")
     floor.clock("in", ana, ben, at=datetime.now(UTC) - timedelta(minutes=10))
 
-    phone_a = _sign_in(chromium, server.url, ana)
-    phone_b = _sign_in(chromium, server.url, ben)
+    phone_a = _sign_in(browser, server.url, ana)
+    phone_b = _sign_in(browser, server.url, ben)
     _no_sideways_scroll(phone_a)
 
     r = httpx.post(
@@ -138,7 +112,7 @@ def test_two_phones_one_claim(
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_app_is_an_installable_pwa_for_staff_only(
-    chromium: Any, floor: Floor, server: LiveServer
+    browser: Any, floor: Floor, server: LiveServer
 ) -> None:
     floor.store()
     floor.staff("cy")
@@ -146,7 +120,7 @@ def test_app_is_an_installable_pwa_for_staff_only(
 
     with floor.engine.begin() as conn:
         accounts.create_user(conn, "boss", PASSWORD, accounts.Role.admin)
-    page = chromium.new_context(**PHONE).new_page()
+    page = browser.new_context(**PHONE).new_page()
     page.goto(f"{server.url}/staff")
     manifest = page.evaluate(
         "fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())"

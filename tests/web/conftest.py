@@ -10,7 +10,6 @@ under ``$STORELENS_SCREENSHOT_DIR`` when set, else the test run's temporary fold
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -39,15 +38,6 @@ from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import consent_records, orders
 
-CHROMIUM = Path(os.environ.get("STORELENS_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SECRET = "web-test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
 STORE = "cafe-01"
@@ -212,21 +202,6 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright (no browser download)."""
-    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must have it")
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _sign_in(page: Any, site: Site, role: str, next_path: str = "/") -> None:
