@@ -42,6 +42,30 @@ def test_batch_counts_accepted_duplicate_rejected(
     assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 5, 0)
 
 
+class _Loop:
+    """Stands in for the projection loop (its thread is not started by TestClient here);
+    it only counts wake-ups."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
+def test_accepted_events_wake_the_projection_loop_and_duplicates_do_not(
+    client: TestClient, device_key: DeviceKey, raw_event: RawEvent
+) -> None:
+    loop = _Loop()
+    client.app.state.projection_loop = loop  # type: ignore[attr-defined]
+    key = device_key()
+    events = [raw_event() for _ in range(3)]
+    assert client.post("/v1/events", json=events, headers=key).json()["accepted"] == 3
+    assert loop.wakes == 1
+    assert client.post("/v1/events", json=events, headers=key).json()["duplicates"] == 3
+    assert loop.wakes == 1  # nothing new: no extra pass
+
+
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [

@@ -81,6 +81,9 @@ async def post_events(
     counter.labels("accepted").inc(report.accepted)
     counter.labels("duplicate").inc(report.duplicates)
     counter.labels("rejected").inc(len(report.rejected))
+    loop = getattr(request.app.state, "projection_loop", None)
+    if report.accepted and loop is not None:
+        loop.wake()  # live pages show new events now, not at the end of the loop's interval
     return IngestResult.model_validate(report.as_dict())
 
 
