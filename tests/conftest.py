@@ -340,10 +340,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium through Playwright (never a browser download); CI has it,
-    so there a missing Chromium fails instead of skipping."""
+    so there a missing Chromium fails instead of skipping. Per module, not per session:
+    Playwright's sync API keeps an event loop running in this thread while it is open,
+    and a later test's ``asyncio.run`` would refuse to start beside it."""
     if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
         message = f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
         if IN_CI:
