@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response, WebSocket, status
-from starlette.websockets import WebSocketDisconnect
+from fastapi import APIRouter, Path, Request, Response, WebSocket, status
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal, allow
 from storelens.api.claimer_sources import StoredSegments
 from storelens.api.deps import EngineDep, Now, SettingsDep
 from storelens.api.errors import error_responses
+from storelens.api.live_socket import admit, relay
 from storelens.api.notice_schemas import ClaimerView, NoticeCreate, NoticeOutcome, NoticePublic
 from storelens.api.websocket_auth import (
     clock_of,
-    credential_expiry,
-    store_refusal,
-    websocket_principal,
 )
 from storelens.core.errors import Forbidden
 from storelens.privacy import audit
@@ -146,46 +143,20 @@ async def live_notices(
     your own claims, then ``notice`` and ``notice_withdrawn`` messages as they happen.
     Credentials as for ``/alerts/ws`` (a ``?ticket=`` from ``POST /v1/ws-ticket`` in
     browsers); the socket closes with 4401 when the credential expires."""
-    try:
-        principal = websocket_principal(websocket, ticket=ticket, token=token)
-    except HTTPException:
-        principal = None
-    if principal is None or principal.role is not Role.staff:
-        await websocket.close(code=4401 if principal is None else 4403)
-        return
-    refusal = await asyncio.to_thread(store_refusal, websocket, principal, store_id)
-    if refusal is not None:
-        await websocket.close(code=refusal)
+    principal = await admit(websocket, store_id, (Role.staff,), ticket=ticket, token=token)
+    if principal is None:
         return
     hub = websocket.app.state.notice_hub
     clock = clock_of(websocket)
     await websocket.accept()
     queue = hub.subscribe(store_id, principal.name)  # before the snapshot: nothing missed
-    desk = desk_of(websocket)
-    current = await asyncio.to_thread(desk.visible_to, store_id, principal.name, clock.now())
-
-    async def forward() -> None:
-        while True:
-            await websocket.send_json(await queue.get())
-
-    async def until_closed() -> None:
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-
-    expiry = asyncio.create_task(credential_expiry(principal, clock))
-    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed()), expiry]
     try:
-        await websocket.send_json({"type": "hello", "store_id": store_id, "you": principal.name})
-        for notice in current:
-            await websocket.send_json(
-                {"type": "notice", "store_id": store_id, "notice": notice.card()}
-            )
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if expiry.done() and not tasks[1].done():
-            await websocket.close(code=4401, reason="token expired")
-    except WebSocketDisconnect:
-        pass
+        current = await asyncio.to_thread(
+            desk_of(websocket).visible_to, store_id, principal.name, clock.now()
+        )
+        hello = {"type": "hello", "store_id": store_id, "you": principal.name}
+        opening: list[dict[str, Any]] = [hello]
+        opening += [{"type": "notice", "store_id": store_id, "notice": n.card()} for n in current]
+        await relay(websocket, principal, queue, opening=opening)
     finally:
-        for task in tasks:
-            task.cancel()
         hub.unsubscribe(store_id, queue)

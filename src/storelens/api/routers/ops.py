@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import asdict
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket
 
 from storelens import stores
 from storelens.accounts import Role
 from storelens.api.deps import AdminOnly, AnyPerson, EngineDep, KnownStore, QueryTime
 from storelens.api.errors import error_responses
+from storelens.api.live_socket import admit, relay
 from storelens.api.schemas import ListOf
 from storelens.api.store_schemas import AlertPublic, AlertRuleIn, AlertRuleSet, OpsReport
-from storelens.api.websocket_auth import (
-    clock_of,
-    credential_expiry,
-    store_refusal,
-    websocket_principal,
-)
 from storelens.core.errors import FieldError, InvalidInput
 from storelens.instore.alerts import DEFAULT_RULES, AlertRule
 from storelens.instore.processor import report_from_db
@@ -106,42 +100,21 @@ async def live_alerts(
     as an ``Authorization``/``X-API-Key`` header, or (browsers) as ``?ticket=`` from
     ``POST /v1/ws-ticket``; ``?token=`` still works but puts a long-lived secret in a
     URL. The socket closes with 4401 when the credential expires."""
-    try:
-        principal = websocket_principal(websocket, ticket=ticket, token=token)
-    except HTTPException:
-        principal = None
-    if principal is None or principal.role not in PEOPLE:
-        await websocket.close(code=4401 if principal is None else 4403)
-        return
-    refusal = await asyncio.to_thread(store_refusal, websocket, principal, store_id)
-    if refusal is not None:
-        await websocket.close(code=refusal)
+    principal = await admit(websocket, store_id, PEOPLE, ticket=ticket, token=token)
+    if principal is None:
         return
     hub = websocket.app.state.hub
     await websocket.accept()
     queue = hub.subscribe(store_id)
-
-    async def forward() -> None:
-        while True:
-            message = await queue.get()
-            await websocket.send_json({"type": "alert", **message})
-
-    async def until_closed() -> None:  # the device hung up: stop waiting for alerts
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-
-    expiry = asyncio.create_task(credential_expiry(principal, clock_of(websocket)))
-    tasks = [asyncio.create_task(forward()), asyncio.create_task(until_closed()), expiry]
     try:
-        await websocket.send_json({"type": "hello", "store_id": store_id})
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if expiry.done() and not tasks[1].done():
-            await websocket.close(code=4401, reason="token expired")
-    except WebSocketDisconnect:
-        pass
+        await relay(
+            websocket,
+            principal,
+            queue,
+            opening=[{"type": "hello", "store_id": store_id}],
+            wrap=lambda message: {"type": "alert", **message},
+        )
     finally:
-        for task in tasks:
-            task.cancel()
         hub.unsubscribe(store_id, queue)
 
 
