@@ -94,7 +94,7 @@ def recognise_command(
     """
     from storelens.ingest.client import IngestClient
     from storelens.recognition.entrance import open_entrance
-    from storelens.recognition.notice_poster import NoticePoster
+    from storelens.recognition.notice_poster import NoticeCourier, NoticePoster
     from storelens.vision.detectors import detector_factory
     from storelens.vision.pipeline import VisionPipeline
     from storelens.vision.sources import open_source
@@ -109,9 +109,10 @@ def recognise_command(
         client = IngestClient(server, api_key, user_agent="storelens-entrance")
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    sink = NoticePoster(client, retry_for_s=settings.faces_notice_retry_s)
+    sink = NoticeCourier(NoticePoster(client, retry_for_s=settings.faces_notice_retry_s))
     entrance = open_entrance(engine, settings, store.store_id, sink)
     if entrance is None:
+        sink.close()
         raise fail(
             f"store {store.store_id!r} has recognition switched off; an admin turns it on "
             f"with `storelens faces switch --store {store.store_id} --on`"
@@ -131,6 +132,7 @@ def recognise_command(
             pass  # the counting events belong to `vision run`; this camera only recognises
     finally:
         frames.close()
+        sink.close()  # what is still queued gets its remaining seconds
         client.close()
     console.print(
         f"{pipeline.frames:,} frames; {len(sink.sent):,} member arrival(s) announced, "
