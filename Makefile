@@ -17,7 +17,7 @@ demo: $(STAMP)  ## set up a sample café with a generated day of events and serv
 	$(BIN)/storelens demo
 
 test: lint typecheck $(STAMP)  ## lint, type-check and run the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: $(STAMP)  ## ruff, and the import contracts in pyproject.toml (layering, no cycles)
 	$(BIN)/ruff check src tests benchmarks
