@@ -13,7 +13,8 @@ Then 1,000,000 synthetic customers drawn from the BG/NBD and Gamma-Gamma process
 the full-file parameters are scored (expected purchases over 39 weeks, P(alive),
 expected spend per purchase, and a 12-month discounted CLV), and again with the
 honeymoon BG/NBD storelens chose on the full file (expected purchases over 39 weeks),
-timed best of ``--runs``.
+timed best of ``--runs``, and once its absolute-error forecasts (what ``eval-clv`` does
+per customer: predictive distributions in blocks, then the allocation).
 
     python benchmarks/clv.py            # writes benchmarks/results/clv.json
     python benchmarks/clv.py --customers 100000 --runs 1   # a quick run
@@ -36,6 +37,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from storelens.predict.allocation import absolute_error_forecasts
 from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
 from storelens.predict.challenger import challenge
 from storelens.predict.churn import churn_report, p_no_purchase
@@ -54,6 +56,7 @@ from storelens.predict.honeymoon import (
     HoneymoonParams,
     PurchaseHistory,
     expected_honeymoon_purchases,
+    honeymoon_distribution_blocks,
 )
 from storelens.predict.summary import DAYS_PER_PERIOD, summarise
 
@@ -159,6 +162,12 @@ def score_million(
             started = time.perf_counter()
             expected_honeymoon_purchases(honeymoon, history, 39.0)
             honey.append(time.perf_counter() - started)
+    forecast_seconds = None
+    if honeymoon is not None:  # eval-clv's per-customer forecasts, once: it is the slow part
+        started = time.perf_counter()
+        total = float(expected_honeymoon_purchases(honeymoon, history, 39.0).sum())
+        absolute_error_forecasts(honeymoon_distribution_blocks(honeymoon, history, 39.0), total)
+        forecast_seconds = round(time.perf_counter() - started, 2)
     return {
         "customers": n,
         "repeat_buyers": int((x > 0).sum()),
@@ -167,6 +176,7 @@ def score_million(
         "seconds_clv_12_months": round(min(clv), 3),
         "seconds_total": round(min(core) + min(clv), 3),
         "seconds_honeymoon_purchases": round(min(honey), 3) if honey else None,
+        "seconds_honeymoon_absolute_error_forecasts": forecast_seconds,
         "target_seconds": 10.0,
     }
 
@@ -234,7 +244,8 @@ def main() -> None:
         f"scoring {scoring['customers']:,} customers: {scoring['seconds_total']} s "
         f"({scoring['seconds_purchases_alive_spend']} s purchases, P(alive), spend; "
         f"{scoring['seconds_clv_12_months']} s 12-month CLV; honeymoon BG/NBD purchases "
-        f"{scoring['seconds_honeymoon_purchases']} s); peak RSS {peak_mib:.0f} MiB"
+        f"{scoring['seconds_honeymoon_purchases']} s, and its absolute-error forecasts "
+        f"{scoring['seconds_honeymoon_absolute_error_forecasts']} s); peak RSS {peak_mib:.0f} MiB"
     )
     console.print(
         f"whole scoring run (features, fits, churn classifier, clusters) on "

@@ -69,3 +69,20 @@ def test_bad_distributions_and_totals_are_refused(
 ) -> None:
     with pytest.raises(FitError, match=message):
         absolute_error_forecasts(dist, total)
+
+
+def test_blocks_of_customers_give_the_same_forecasts_as_one_matrix() -> None:
+    rng = np.random.default_rng(1)
+    means = list(rng.gamma(0.4, 2.0, 300))
+    whole = _poisson_rows(means, width=40)
+    total = float((whole @ np.arange(40)).sum())
+    # Blocks of different widths, as each block is cut at its own heaviest customer.
+    blocks = [_poisson_rows(means[:100], width=25), _poisson_rows(means[100:], width=40)]
+    np.testing.assert_allclose(
+        absolute_error_forecasts(iter(blocks), total), absolute_error_forecasts(whole, total)
+    )
+
+
+def test_no_customers_is_refused() -> None:
+    with pytest.raises(FitError, match="no customers"):
+        absolute_error_forecasts(iter([]), 0.0)

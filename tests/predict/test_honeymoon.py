@@ -17,6 +17,7 @@ from storelens.predict.honeymoon import (
     expected_honeymoon_purchases,
     fit_honeymoon,
     honeymoon_distribution,
+    honeymoon_distribution_blocks,
     purchase_history,
 )
 from storelens.predict.summary import calibration_summary, holdout_summary
@@ -151,6 +152,13 @@ def test_distribution_mean_is_the_expected_count_with_a_honeymoon(
         atol=1e-8,
     )
     assert expected_honeymoon_purchases(params, history, 0.0).sum() == 0.0
+    # In blocks of customers, each as wide as its own heaviest buyer needs: the same rows.
+    blocks = list(honeymoon_distribution_blocks(params, history, 20.0, customers_per_block=700))
+    assert [len(b) for b in blocks] == [700] * 5 + [len(dist) - 3500]
+    for i, block in enumerate(blocks):
+        np.testing.assert_allclose(
+            block, dist[700 * i : 700 * (i + 1), : block.shape[1]], rtol=1e-12, atol=1e-15
+        )
 
 
 def test_purchases_after_the_cut_off_change_nothing(honeymooners: pd.DataFrame) -> None:

@@ -45,7 +45,7 @@ from storelens.predict.honeymoon import (
     classic_as_honeymoon,
     expected_honeymoon_purchases,
     fit_honeymoon,
-    honeymoon_distribution,
+    honeymoon_distribution_blocks,
     purchase_history,
 )
 from storelens.predict.summary import DAYS_PER_PERIOD, calibration_summary, holdout_summary
@@ -224,7 +224,7 @@ def _predict(
     chosen = classic_as_honeymoon(params) if model is None else model
     mean = expected_honeymoon_purchases(chosen, history, horizon)
     point = absolute_error_forecasts(
-        honeymoon_distribution(chosen, history, horizon), float(mean.sum())
+        honeymoon_distribution_blocks(chosen, history, horizon), float(mean.sum())
     )
     return _Forecast(mean, point, model)
 
