@@ -23,9 +23,9 @@ expected total); the others quote expected counts. Totals are expected totals ei
 Among the candidates whose validation total is within a tolerance (setting
 ``predict_validation_tolerance_pct``, 5 %), the one with the lowest per-customer MAE on
 the validation window wins (the classic model, if none is within it); the winner is
-then refitted on the whole calibration period. The correction only redistributes what
-the models learned from the past: if the future differs from every past window, no
-honest choice can know it.
+then refitted on the whole calibration period. Every candidate only carries forward what
+the calibration period shows: if the future differs from every past window, no honest
+choice can know it.
 """
 
 from __future__ import annotations
