@@ -11,7 +11,10 @@ each; purchases counted per day, time in weeks):
 
 Then 1,000,000 synthetic customers drawn from the BG/NBD and Gamma-Gamma processes with
 the full-file parameters are scored (expected purchases over 39 weeks, P(alive),
-expected spend per purchase, and a 12-month discounted CLV), timed best of ``--runs``.
+expected spend per purchase, and a 12-month discounted CLV), and again with the
+honeymoon BG/NBD storelens chose on the full file (expected purchases over 39 weeks),
+timed best of ``--runs``, and once its absolute-error forecasts (what ``eval-clv`` does
+per customer: predictive distributions in blocks, then the allocation).
 
     python benchmarks/clv.py            # writes benchmarks/results/clv.json
     python benchmarks/clv.py --customers 100000 --runs 1   # a quick run
@@ -30,9 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from storelens.predict.allocation import absolute_error_forecasts
 from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
 from storelens.predict.challenger import challenge
 from storelens.predict.churn import churn_report, p_no_purchase
@@ -47,6 +52,12 @@ from storelens.predict.clv import (
     p_alive,
 )
 from storelens.predict.evaluate import PERIOD_CONVENTION, holdout_error
+from storelens.predict.honeymoon import (
+    HoneymoonParams,
+    PurchaseHistory,
+    expected_honeymoon_purchases,
+    honeymoon_distribution_blocks,
+)
 from storelens.predict.summary import DAYS_PER_PERIOD, summarise
 
 RESULTS = Path(__file__).with_name("results")
@@ -86,6 +97,9 @@ def cdnow(which: Literal["sample", "full"]) -> dict[str, Any]:
         "storelens": {
             **holdout_error(ours.predicted, summary["purchases"].to_numpy(np.float64)).as_dict(),
             **ours.as_json(),
+            "expected_counts": holdout_error(
+                ours.expected, summary["purchases"].to_numpy(np.float64)
+            ).as_dict(),
             "seconds": round(challenged - scored, 2),
         },
         "churn_no_holdout_purchase": churn.as_json(),
@@ -124,9 +138,17 @@ def synthetic(n: int, bg: BgNbdParams, gg: GammaGammaParams, seed: int = 7) -> A
     return x, t_x, big_t, monetary
 
 
-def score_million(n: int, runs: int, bg: BgNbdParams, gg: GammaGammaParams) -> dict[str, Any]:
+def score_million(
+    n: int,
+    runs: int,
+    bg: BgNbdParams,
+    gg: GammaGammaParams,
+    honeymoon: HoneymoonParams | None,
+) -> dict[str, Any]:
     x, t_x, big_t, monetary = synthetic(n, bg, gg)
-    core, clv = [], []
+    first_spend = np.random.default_rng(11).lognormal(3.26, 0.7, n)
+    history = PurchaseHistory(pd.RangeIndex(n), x, t_x, big_t, first_spend, np.empty(0))
+    core, clv, honey = [], [], []
     for _ in range(runs):
         started = time.perf_counter()
         expected_purchases(bg, 39.0, x, t_x, big_t)
@@ -136,6 +158,16 @@ def score_million(n: int, runs: int, bg: BgNbdParams, gg: GammaGammaParams) -> d
         lifetime_value(bg, gg, x, t_x, big_t, monetary, months=12, monthly_discount=0.01)
         core.append(middle - started)
         clv.append(time.perf_counter() - middle)
+        if honeymoon is not None:
+            started = time.perf_counter()
+            expected_honeymoon_purchases(honeymoon, history, 39.0)
+            honey.append(time.perf_counter() - started)
+    forecast_seconds = None
+    if honeymoon is not None:  # eval-clv's per-customer forecasts, once: it is the slow part
+        started = time.perf_counter()
+        total = float(expected_honeymoon_purchases(honeymoon, history, 39.0).sum())
+        absolute_error_forecasts(honeymoon_distribution_blocks(honeymoon, history, 39.0), total)
+        forecast_seconds = round(time.perf_counter() - started, 2)
     return {
         "customers": n,
         "repeat_buyers": int((x > 0).sum()),
@@ -143,6 +175,8 @@ def score_million(n: int, runs: int, bg: BgNbdParams, gg: GammaGammaParams) -> d
         "seconds_purchases_alive_spend": round(min(core), 3),
         "seconds_clv_12_months": round(min(clv), 3),
         "seconds_total": round(min(core) + min(clv), 3),
+        "seconds_honeymoon_purchases": round(min(honey), 3) if honey else None,
+        "seconds_honeymoon_absolute_error_forecasts": forecast_seconds,
         "target_seconds": 10.0,
     }
 
@@ -177,7 +211,9 @@ def main() -> None:
     full = figures["full"]
     bg = BgNbdParams(**full["bgnbd"])
     gg = GammaGammaParams(**full["gamma_gamma"])
-    scoring = score_million(args.customers, args.runs, bg, gg)
+    chosen = full["storelens"].get("honeymoon_params")
+    honeymoon = HoneymoonParams(**chosen) if chosen else None
+    scoring = score_million(args.customers, args.runs, bg, gg, honeymoon)
     whole_run = scoring_run(args.run_customers)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -201,13 +237,15 @@ def main() -> None:
         console.print(
             f"{which}: storelens chose {s['model']} on the validation window; holdout "
             f"{s['predicted']:.0f} / {s['actual']:.0f} ({s['aggregate_error_pct']:+.2f} %), "
-            f"MAE {s['mae']:.3f}",
+            f"MAE {s['mae']:.3f} (its expected counts: {s['expected_counts']['mae']:.3f})",
             highlight=False,
         )
     console.print(
         f"scoring {scoring['customers']:,} customers: {scoring['seconds_total']} s "
         f"({scoring['seconds_purchases_alive_spend']} s purchases, P(alive), spend; "
-        f"{scoring['seconds_clv_12_months']} s 12-month CLV); peak RSS {peak_mib:.0f} MiB"
+        f"{scoring['seconds_clv_12_months']} s 12-month CLV; honeymoon BG/NBD purchases "
+        f"{scoring['seconds_honeymoon_purchases']} s, and its absolute-error forecasts "
+        f"{scoring['seconds_honeymoon_absolute_error_forecasts']} s); peak RSS {peak_mib:.0f} MiB"
     )
     console.print(
         f"whole scoring run (features, fits, churn classifier, clusters) on "

@@ -10,7 +10,7 @@ import pytest
 
 from storelens.predict.accuracy import HoldoutError
 from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
-from storelens.predict.challenger import _choose, challenge, validation_cuts
+from storelens.predict.challenger import CANDIDATES, _choose, challenge, validation_cuts
 from storelens.predict.clv import FitError
 from storelens.predict.summary import summarise
 
@@ -24,13 +24,15 @@ def test_lowest_mae_among_those_within_tolerance_wins() -> None:
         "bgnbd": _err(1.0, 0.40),
         "pareto_nbd": _err(6.0, 0.30),  # best MAE but its total is off by more than 5 %
         "boosted_bgnbd": _err(-4.0, 0.35),
+        "honeymoon_bgnbd": _err(-5.5, 0.33),  # second-best MAE, just outside 5 %
     }
     assert _choose(validation, 5.0) == "boosted_bgnbd"
+    assert _choose(validation, 5.6) == "honeymoon_bgnbd"
     assert _choose(validation, 7.0) == "pareto_nbd"
 
 
 def test_classic_model_when_no_candidate_is_within_tolerance() -> None:
-    validation = {n: _err(20.0, 0.1) for n in ("bgnbd", "pareto_nbd", "boosted_bgnbd")}
+    validation = {n: _err(20.0, 0.1) for n in CANDIDATES}
     assert _choose(validation, 5.0) == "bgnbd"
 
 
@@ -61,8 +63,14 @@ def test_holdout_purchases_change_nothing_in_the_prediction() -> None:
     )
     assert first.winner == second.winner
     np.testing.assert_allclose(first.predicted, second.predicted)
-    assert set(first.validation) == {"bgnbd", "pareto_nbd", "boosted_bgnbd"}
-    # On CDNOW's sample the validation window holds BG/NBD within 0.5 % of the truth, and
-    # neither challenger is within 5 %, so the classic model is kept.
-    assert first.winner == "bgnbd"
+    assert set(first.validation) == {"bgnbd", "pareto_nbd", "boosted_bgnbd", "honeymoon_bgnbd"}
+    # The winner follows the rule on the validation figures alone.
+    assert first.winner == _choose(first.validation, 5.0)
+    # On CDNOW's sample the validation window holds BG/NBD within 0.5 % of the truth;
+    # Pareto/NBD and the boosted model are more than 5 % off, and the honeymoon model
+    # is within it with a lower MAE, so it wins.
     assert abs(first.validation["bgnbd"].aggregate_error_pct or 99) < 0.5
+    assert first.winner == "honeymoon_bgnbd"
+    assert first.honeymoon is not None and first.honeymoon.boost > 0
+    # Its per-customer forecasts add up to its expected total.
+    assert first.predicted.sum() == pytest.approx(first.expected.sum())

@@ -1,25 +1,31 @@
 """Challengers to the classic BG/NBD, chosen on data the holdout never sees.
 
-BG/NBD under-predicts CDNOW's holdout by 12-14 %. Two honest ways to do better are
-tried, and the choice between them and the classic model is made on a *validation*
-window cut from the end of the calibration period, never on the holdout:
+BG/NBD under-predicts CDNOW's holdout by 12-14 %. Honest ways to do better are tried,
+and the choice between them and the classic model is made on a *validation* window cut
+from the end of the calibration period, never on the holdout:
 
 * **Pareto/NBD** (``lifetimes``): dropout can happen at any time rather than only just
   after a purchase, which suits customers who go quiet without a last purchase.
 * **Boosted BG/NBD**: BG/NBD's expected count times a per-customer correction learned
   by gradient boosting (scikit-learn's ``HistGradientBoostingRegressor``, Poisson loss)
-  from calibration-period features. It is trained on earlier cut-offs inside the
-  calibration period, each with a known outcome window before the calibration end, as
-  the ratio of what happened to what BG/NBD said (weighted by BG/NBD's count, so that
-  the weighted Poisson fit of the ratio is a Poisson fit of the count with BG/NBD as
-  offset). The correction only redistributes what the model learned from the past: if
-  the future differs from every past window (CDNOW's holdout holds a Christmas the
-  calibration period does not), no honest correction can know it.
+  from calibration-period features, trained on earlier cut-offs inside the calibration
+  period as the ratio of what happened to what BG/NBD said (weighted by BG/NBD's count,
+  so that it is a Poisson fit of the count with BG/NBD as offset).
+* **Honeymoon BG/NBD** (:mod:`storelens.predict.honeymoon`): new customers buy faster
+  in their first weeks, and the first purchase's spend shifts the purchase rate; both
+  learned by maximum likelihood on the calibration period.
+
+The two BG/NBD-family models give each customer a whole predictive distribution, so
+their per-customer forecasts are the absolute-error forecasts of
+:mod:`storelens.predict.allocation` (the same quantile for everyone, adding up to the
+expected total); the others quote expected counts. Totals are expected totals either way.
 
 Among the candidates whose validation total is within a tolerance (setting
 ``predict_validation_tolerance_pct``, 5 %), the one with the lowest per-customer MAE on
 the validation window wins (the classic model, if none is within it); the winner is
-then refitted on the whole calibration period.
+then refitted on the whole calibration period. Every candidate only carries forward what
+the calibration period shows: if the future differs from every past window, no honest
+choice can know it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,16 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.predict.accuracy import HoldoutError, holdout_error
+from storelens.predict.allocation import absolute_error_forecasts
 from storelens.predict.clv import BgNbdParams, FitError, expected_purchases, fit_bgnbd, p_alive
+from storelens.predict.honeymoon import (
+    HoneymoonParams,
+    classic_as_honeymoon,
+    expected_honeymoon_purchases,
+    fit_honeymoon,
+    honeymoon_distribution_blocks,
+    purchase_history,
+)
 from storelens.predict.summary import DAYS_PER_PERIOD, calibration_summary, holdout_summary
 
 if TYPE_CHECKING:
@@ -47,7 +62,9 @@ __all__ = [
 ]
 
 Array = npt.NDArray[np.float64]
-CANDIDATES = ("bgnbd", "pareto_nbd", "boosted_bgnbd")
+CANDIDATES = ("bgnbd", "pareto_nbd", "boosted_bgnbd", "honeymoon_bgnbd")
+# Candidates whose per-customer forecasts are absolute-error forecasts, not expectations.
+DISTRIBUTIONAL = frozenset({"bgnbd", "honeymoon_bgnbd"})
 _RECENT_WEEKS = 13.0
 _MIN_CORRECTION = 1e-6
 
@@ -57,14 +74,25 @@ class Challenge:
     """The winner's holdout predictions, and every candidate's validation error."""
 
     winner: str
-    predicted: Array
+    predicted: Array  # per-customer point forecasts (they add up to the expected total)
+    expected: Array  # per-customer expected counts
     validation: dict[str, HoldoutError]
     validation_cut: date
     training_cuts: tuple[date, ...]
+    honeymoon: HoneymoonParams | None = None
 
     def as_json(self) -> dict[str, Any]:
+        params = None
+        if self.honeymoon is not None:
+            params = {k: round(v, 4) for k, v in self.honeymoon.as_dict().items()}
         return {
             "model": self.winner,
+            "point_forecast": (
+                "absolute-error forecasts adding up to the expected total"
+                if self.winner in DISTRIBUTIONAL
+                else "expected count"
+            ),
+            "honeymoon_params": params,
             "validation_window": {
                 "from": self.validation_cut.isoformat(),
                 "candidates": {k: v.as_dict() for k, v in self.validation.items()},
@@ -158,6 +186,13 @@ def _train_correction(tx: pd.DataFrame, windows: list[tuple[date, date]]) -> Any
     return model
 
 
+@dataclass(frozen=True, slots=True)
+class _Forecast:
+    expected: Array
+    point: Array
+    honeymoon: HoneymoonParams | None = None
+
+
 def _predict(
     name: str,
     tx: pd.DataFrame,
@@ -165,7 +200,7 @@ def _predict(
     horizon: float,
     table: pd.DataFrame,
     correction: Any,
-) -> Array:
+) -> _Forecast:
     """Candidate ``name`` fitted on purchases to ``end``, predicting the next ``horizon`` weeks."""
     x, t_x, big_t = (table[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
     if name == "pareto_nbd":
@@ -174,14 +209,24 @@ def _predict(
         fitter = ParetoNBDFitter(penalizer_coef=0.0)
         fitter.fit(table["frequency"], table["recency"], table["T"])
         out = fitter.conditional_expected_number_of_purchases_up_to_time(horizon, x, t_x, big_t)
-        return np.asarray(out, dtype=np.float64)
+        mean = np.asarray(out, dtype=np.float64)
+        return _Forecast(mean, mean)
     params = fit_bgnbd(table)
-    if name == "bgnbd":
-        return expected_purchases(params, horizon, x, t_x, big_t)
-    frame, expected = boosted_features(tx, table, params, horizon, end)
-    factor = np.asarray(correction.predict(frame), dtype=np.float64)
-    result: Array = expected * factor
-    return result
+    if name == "boosted_bgnbd":
+        frame, expected = boosted_features(tx, table, params, horizon, end)
+        factor = np.asarray(correction.predict(frame), dtype=np.float64)
+        mean = expected * factor
+        return _Forecast(mean, mean)
+    history = purchase_history(tx, end)
+    if not history.customers.equals(table.index):
+        raise FitError("the purchase history and the summary name different customers")
+    model = fit_honeymoon(history, params) if name == "honeymoon_bgnbd" else None
+    chosen = classic_as_honeymoon(params) if model is None else model
+    mean = expected_honeymoon_purchases(chosen, history, horizon)
+    point = absolute_error_forecasts(
+        honeymoon_distribution_blocks(chosen, history, horizon), float(mean.sum())
+    )
+    return _Forecast(mean, point, model)
 
 
 def _choose(validation: dict[str, HoldoutError], tolerance_pct: float) -> str:
@@ -222,7 +267,7 @@ def challenge(
     validation = {}
     for name in CANDIDATES:
         guess = _predict(name, past, late, validation_weeks, validation_table, early_correction)
-        validation[name] = holdout_error(guess, actual)
+        validation[name] = holdout_error(guess.point, actual)
     winner = _choose(validation, tolerance_pct)
 
     weeks = (holdout_end - calibration_end).days / DAYS_PER_PERIOD
@@ -231,10 +276,12 @@ def challenge(
         if winner == "boosted_bgnbd"
         else None
     )
-    predicted = _predict(winner, past, calibration_end, weeks, calibration, correction)
+    final = _predict(winner, past, calibration_end, weeks, calibration, correction)
     return Challenge(
         winner=winner,
-        predicted=predicted,
+        predicted=final.point,
+        expected=final.expected,
+        honeymoon=final.honeymoon,
         validation=validation,
         validation_cut=late,
         training_cuts=(early, late),

@@ -69,8 +69,11 @@ def eval_clv(
 ) -> None:
     """Fit up to the calibration end and score the holdout: storelens's model beside BG/NBD.
 
-    storelens's model is the best of BG/NBD, Pareto/NBD and a boosted BG/NBD on a
-    validation window cut from the end of the calibration period (never the holdout).
+    storelens's model is the best of BG/NBD, Pareto/NBD, a boosted BG/NBD and the
+    honeymoon BG/NBD on a validation window cut from the end of the calibration period
+    (never the holdout). The BG/NBD-family models quote per-customer forecasts chosen for
+    absolute error that add up to their expected total; the MAE of their expected counts
+    is shown beside it.
     """
     try:
         from storelens.predict.clv import FitError
@@ -127,6 +130,12 @@ def eval_clv(
             "aggregate error", _pct(ours.aggregate_error_pct), _pct(classic.aggregate_error_pct)
         )
         side.add_row("per-customer MAE", f"{ours.mae:.3f}", f"{classic.mae:.3f}")
+        if result.challenger_expected is not None:
+            side.add_row(
+                "MAE of expected counts",
+                f"{result.challenger_expected.mae:.3f}",
+                f"{classic.mae:.3f}",
+            )
         console.print(side)
     for title, err in (
         ("holdout repeat purchases", result.purchases),

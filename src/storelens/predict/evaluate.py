@@ -53,11 +53,14 @@ class ClvEvaluation:
     spend: HoldoutError
     challenger: Challenge | None = None
     challenger_purchases: HoldoutError | None = None
+    challenger_expected: HoldoutError | None = None  # its expected counts, for comparison
 
     def as_json(self) -> dict[str, Any]:
         storelens: dict[str, Any] = {}
         if self.challenger is not None and self.challenger_purchases is not None:
             storelens = {**self.challenger_purchases.as_dict(), **self.challenger.as_json()}
+            if self.challenger_expected is not None:
+                storelens["expected_counts"] = self.challenger_expected.as_dict()
         return {
             "storelens": storelens,
             "calibration_end": self.calibration_end.isoformat(),
@@ -120,5 +123,8 @@ def evaluate_clv(
         challenger=challenger,
         challenger_purchases=(
             None if challenger is None else holdout_error(challenger.predicted, actual)
+        ),
+        challenger_expected=(
+            None if challenger is None else holdout_error(challenger.expected, actual)
         ),
     )
