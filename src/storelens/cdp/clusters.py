@@ -16,6 +16,7 @@ Pure logic, no I/O, so the rules people care about are testable in isolation:
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -99,11 +100,17 @@ def _ordered(pairs: Iterable[ScoredPair]) -> list[ScoredPair]:
     return sorted(pairs, key=lambda p: (-p.probability, p.rule != "deterministic", p.a, p.b))
 
 
+AMBIGUITY_MARGIN = 1.0
+"""Log-odds by which a record's link into its own customer must beat its refused link
+into a conflicting one for the choice to stand (see :func:`cluster_records`)."""
+
+
 def cluster_records(
     records: Sequence[str],
     pairs: Iterable[ScoredPair],
     separated: Iterable[tuple[str, str]] = (),
     conflict: Callable[[str, str], bool] | None = None,
+    ambiguity_margin: float | None = AMBIGUITY_MARGIN,
 ) -> list[Cluster]:
     """Clusters joined strongest link first, never joining records an analyst separated.
 
@@ -111,7 +118,65 @@ def cluster_records(
     put a conflicting pair into one customer is refused and kept as evidence on the
     cluster, so a chain (twin A - shared phone - twin B) is cut at its weakest link
     instead of making one customer: stronger links have already been placed.
+
+    Strongest-first is a guess when a record's links into two conflicting customers are
+    about as strong: a father's and son's till records hold one name and one postcode,
+    and which CRM record they join is decided by record order. Such a record (its best
+    link inside its customer no more than ``ambiguity_margin`` log-odds above its refused
+    link) is left a customer of its own, its links kept as the cluster's refused evidence,
+    instead of being merged with a coin's chance of being wrong. ``None`` keeps the guess.
     """
+    pair_list = list(pairs)
+    groups = _join(records, pair_list, separated, conflict)
+    if conflict is None or ambiguity_margin is None:
+        return groups
+    torn = _ambiguous(groups, ambiguity_margin)
+    if not torn:
+        return groups
+    kept = [p for p in pair_list if p.a not in torn and p.b not in torn]
+    groups = _join(records, kept, separated, conflict)
+    held = {r: [p for p in pair_list if r in (p.a, p.b)] for r in torn}
+    return [
+        Cluster(c.records, c.links, held[c.records[0]])
+        if len(c.records) == 1 and c.records[0] in torn
+        else c
+        for c in groups
+    ]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
+
+
+def _ambiguous(groups: Sequence[Cluster], margin: float) -> set[str]:
+    """Records whose refused link into a conflicting customer is about as strong as
+    their best link into their own."""
+    where = {r: i for i, c in enumerate(groups) for r in c.records}
+    best_in: dict[str, float] = {}
+    for c in groups:
+        for p in c.links:
+            for r in (p.a, p.b):
+                best_in[r] = max(best_in.get(r, 0.0), p.probability)
+    torn = set()
+    for c in groups:
+        for p in c.refused:
+            if where[p.a] == where[p.b]:
+                continue  # joined through another path after all
+            for r in (p.a, p.b):
+                inside = best_in.get(r)
+                if inside is not None and _logit(inside) - _logit(p.probability) < margin:
+                    torn.add(r)
+    return torn
+
+
+def _join(
+    records: Sequence[str],
+    pairs: Iterable[ScoredPair],
+    separated: Iterable[tuple[str, str]],
+    conflict: Callable[[str, str], bool] | None,
+) -> list[Cluster]:
+    """Union strongest link first, refusing analyst-separated and conflicting joins."""
     root = {r: r for r in records}
     members: dict[str, list[str]] = {r: [r] for r in records}
     links: dict[str, list[ScoredPair]] = defaultdict(list)
