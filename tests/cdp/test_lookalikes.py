@@ -142,3 +142,30 @@ def test_a_till_record_with_a_mistyped_surname_meets_its_crm_record() -> None:
         first_name=["bjoern", "karl"], last_name=["wofl", "wolf"], postcode=["10268", "10268"]
     )
     assert not [r for r in NARROW_RULES if _reached(r, neighbour["a"], neighbour["b"])]
+
+
+def test_a_torn_till_record_marked_jr_joins_the_younger_namesake() -> None:
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["crm:sr", "crm:jr", "pos:1", "pos:2"],
+            "first_name": ["john"] * 4,
+            "last_name": ["smith", "smith", "smith jr", "smith"],
+            "dob": ["1961-05-02", "1990-08-14", None, None],
+            "postcode": ["CF101AA"] * 4,
+        }
+    )
+    veto = household_conflict(frame, enabled=True)
+    assert veto("crm:sr", "crm:jr")  # birth dates 29 years apart
+    pairs = [
+        ScoredPair(p, c, 0.99, "probabilistic")
+        for p in ("pos:1", "pos:2")
+        for c in ("crm:sr", "crm:jr")
+    ]
+    clusters = cluster_records(list(frame["unique_id"]), pairs, conflict=veto, settle=veto.settle)
+    assert sorted(c.records for c in clusters) == [["crm:jr", "pos:1"], ["crm:sr"], ["pos:2"]]
+    # the record that says nothing stays alone, with both links as evidence
+    alone = next(c for c in clusters if c.records == ["pos:2"])
+    assert {(p.a, p.b) for p in alone.refused} == {("pos:2", "crm:sr"), ("pos:2", "crm:jr")}
+    assert veto.settle("pos:2", [["crm:sr"], ["crm:jr"]]) is None
+    assert veto.settle("pos:1", [["crm:sr"], ["crm:jr"]]) == 1
+    assert veto.settle("pos:1", [["crm:sr"]]) is None  # one side: nothing to choose

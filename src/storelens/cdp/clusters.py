@@ -111,6 +111,7 @@ def cluster_records(
     separated: Iterable[tuple[str, str]] = (),
     conflict: Callable[[str, str], bool] | None = None,
     ambiguity_margin: float | None = AMBIGUITY_MARGIN,
+    settle: Callable[[str, list[list[str]]], int | None] | None = None,
 ) -> list[Cluster]:
     """Clusters joined strongest link first, never joining records an analyst separated.
 
@@ -125,6 +126,9 @@ def cluster_records(
     link inside its customer no more than ``ambiguity_margin`` log-odds above its refused
     link) is left a customer of its own, its links kept as the cluster's refused evidence,
     instead of being merged with a coin's chance of being wrong. ``None`` keeps the guess.
+    ``settle`` (record, candidate sides -> the index of the side, or None) lets a torn
+    record's own values choose where they can: a ``Jr`` on a till record belongs with the
+    younger of two namesakes.
     """
     pair_list = list(pairs)
     groups = _join(records, pair_list, separated, conflict)
@@ -133,15 +137,47 @@ def cluster_records(
     torn = _ambiguous(groups, ambiguity_margin)
     if not torn:
         return groups
-    kept = [p for p in pair_list if p.a not in torn and p.b not in torn]
+    side_of = _settled(groups, pair_list, torn, settle) if settle is not None else {}
+    kept, held = [], defaultdict(list)
+    for p in pair_list:
+        ends = [r for r in (p.a, p.b) if r in torn]
+        if not ends:
+            kept.append(p)
+        elif len(ends) == 1 and (p.b if ends[0] == p.a else p.a) in side_of.get(ends[0], ()):
+            kept.append(p)  # the side a tie-break chose
+        else:
+            for r in ends:
+                held[r].append(p)  # the links not followed: the evidence
     groups = _join(records, kept, separated, conflict)
-    held = {r: [p for p in pair_list if r in (p.a, p.b)] for r in torn}
     return [
-        Cluster(c.records, c.links, held[c.records[0]])
-        if len(c.records) == 1 and c.records[0] in torn
-        else c
+        Cluster(c.records, c.links, [*c.refused, *(p for r in c.records for p in held.get(r, []))])
         for c in groups
     ]
+
+
+def _settled(
+    groups: Sequence[Cluster],
+    pairs: Sequence[ScoredPair],
+    torn: set[str],
+    settle: Callable[[str, list[list[str]]], int | None],
+) -> dict[str, set[str]]:
+    """Torn records whose own values choose a side (``settle``), with that side's records."""
+    where = {r: i for i, c in enumerate(groups) for r in c.records}
+    touching: dict[str, set[int]] = defaultdict(set)
+    for p in pairs:
+        for r, other in ((p.a, p.b), (p.b, p.a)):
+            if r in torn and other not in torn:
+                touching[r].add(where[other])
+    chosen = {}
+    for r in sorted(torn):
+        sides = [[m for m in groups[i].records if m != r] for i in sorted(touching[r])]
+        sides = [side for side in sides if side]
+        if len(sides) < 2:
+            continue
+        pick = settle(r, sides)
+        if pick is not None:
+            chosen[r] = set(sides[pick])
+    return chosen
 
 
 def _logit(p: float) -> float:

@@ -210,7 +210,9 @@ class IdentityModel:
         }
         pairs = all_pairs(det, prob)
         self.conflict = veto
-        groups = cluster_records(list(df["unique_id"]), scored_pairs(pairs), conflict=veto)
+        groups = cluster_records(
+            list(df["unique_id"]), scored_pairs(pairs), conflict=veto, settle=veto.settle
+        )
         cluster_of = {
             member: cluster.records[0]  # a cluster's id is its smallest member id
             for cluster in groups

@@ -13,7 +13,7 @@ share (landline, e-mail, a parent's mobile on a child's card).
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -181,14 +181,15 @@ def _first_names_related(
 
 def _dobs_close(da: str, db: str) -> bool:
     """One birth date as a form might garble the other: day and month swapped, a single
-    part wrong, or two digits of the same year's month and day mistyped. A parent and
-    child of one name, or two strangers, are years apart."""
+    part wrong (a year only one slip or one year off: ``1957``/``1975``, ``1989``/``1990``,
+    not ``1992``/``2005``), or two digits of the same year's month and day mistyped. A
+    parent and child of one name, or two strangers, are years apart."""
     ya, ma, dd = da.split("-")
     yb, mb, de = db.split("-")
     if ya == yb and ma == de and dd == mb:
         return True
     if sum(x != y for x, y in ((ya, yb), (ma, mb), (dd, de))) == 1:
-        return True
+        return ya == yb or abs(int(ya) - int(yb)) <= 1 or _edits_at_most_one(ya, yb)
     return ya == yb and sum(x != y for x, y in zip(ma + dd, mb + de, strict=True)) <= 2
 
 
@@ -234,7 +235,7 @@ def clearly_different(
     if sa and sb and sa != sb:
         return True
     ea, eb = a.get("email_key"), b.get("email_key")
-    if (sa or sb) and ea and eb and ea != eb:
+    if ea and eb and ea != eb and (sa or sb):
         return True  # a suffix says a namesake shares the home: their mailboxes tell them apart
     da, db = a.get("dob"), b.get("dob")
     return bool(da and db and da != db and not _dobs_close(da, db))
@@ -255,6 +256,32 @@ class RecordVeto:
         }
         self.surnames = surname_words(df)
         self.seen: dict[tuple[str, str], bool] = {}
+
+    def settle(self, record: str, sides: Sequence[Sequence[str]]) -> int | None:
+        """Which of two namesakes' records a torn record with a suffix belongs with: the
+        side holding the same suffix, else for ``Jr`` the side born later, for ``Sr`` the
+        side born earlier, by more than a decade. None where the record says nothing."""
+        suffix = self.rows.get(record, {}).get("suffix")
+        if not self.enabled or not suffix or len(sides) < 2:
+            return None
+        same = [
+            i
+            for i, side in enumerate(sides)
+            if any(self.rows[m].get("suffix") == suffix for m in side)
+        ]
+        if len(same) == 1:
+            pick: int | None = same[0]
+        else:
+            born = [[str(d) for m in side if (d := self.rows[m].get("dob"))] for side in sides]
+            if not all(born):
+                return None
+            years = [int(min(b)[:4]) for b in born]
+            order = sorted(range(len(sides)), key=lambda i: years[i], reverse=suffix == "j")
+            gap = abs(years[order[0]] - years[order[1]])
+            pick = order[0] if gap > 10 else None
+        if pick is None or any(self(record, m) for m in sides[pick]):
+            return None
+        return pick
 
     def __call__(self, a: str, b: str) -> bool:
         if not self.enabled:

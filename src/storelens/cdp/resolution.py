@@ -255,7 +255,8 @@ def resolve(
         pairs, model_kind, model_json, info = _full_pairs(frame, threshold, seed)
         veto_on = info.get("household_veto")  # as the model decided; else from the data
         conflict = household_conflict(frame, veto_on) if len(frame) else None
-        clusters = cluster_records(keys, pairs, separated, conflict=conflict)
+        settle = conflict.settle if conflict is not None else None
+        clusters = cluster_records(keys, pairs, separated, conflict=conflict, settle=settle)
         assignment = assign_ids(
             clusters, previous, loyalty_of=loyalty, retired=retired, mint=mint_customer_id
         )
