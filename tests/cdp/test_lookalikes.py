@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from storelens.cdp.clusters import ScoredPair, chain_cuts, cluster_records
-from storelens.cdp.identity_settings import NARROW_RULES
+from storelens.cdp.identity import IdentityModel
+from storelens.cdp.identity_settings import NARROW_RULES, TYPO_RULE
 from storelens.cdp.matching_keys import (
     add_match_keys,
     clearly_different,
@@ -136,12 +137,24 @@ def test_a_till_record_with_a_mistyped_surname_meets_its_crm_record() -> None:
     rows = _keyed(
         first_name=["bjoern", "bjorn"], last_name=["wofl", "wolf"], postcode=["10268", "10268"]
     )
-    reaching = [r for r in NARROW_RULES if _reached(r, rows["a"], rows["b"])]
-    assert reaching == [("postcode", "substr(first_name,1,1)")]
+    rules = [*NARROW_RULES, TYPO_RULE]
+    assert [r for r in rules if _reached(r, rows["a"], rows["b"])] == [TYPO_RULE]
     neighbour = _keyed(
         first_name=["bjoern", "karl"], last_name=["wofl", "wolf"], postcode=["10268", "10268"]
     )
-    assert not [r for r in NARROW_RULES if _reached(r, neighbour["a"], neighbour["b"])]
+    assert not [r for r in rules if _reached(r, neighbour["a"], neighbour["b"])]
+
+
+def test_the_typo_rule_is_used_only_while_postcodes_are_not_crowded() -> None:
+    sparse = pd.DataFrame(
+        {"first_name": ["anna", "alex", "ben", "carl"], "postcode": ["A1", "A1", "B2", "C3"]}
+    )
+    model = IdentityModel()
+    assert TYPO_RULE in model.prediction_rules(sparse)  # 1 pair for 4 records
+    crowded = pd.DataFrame({"first_name": ["anna"] * 6, "postcode": ["A1"] * 6})
+    assert model.typo_rules(crowded) == []  # 15 pairs for 6 records
+    assert IdentityModel(typo_pairs_per_record=3.0).typo_rules(crowded) == [TYPO_RULE]
+    assert model.typo_rules(sparse.drop(columns=["postcode"])) == []
 
 
 def test_a_torn_till_record_marked_jr_joins_the_younger_namesake() -> None:

@@ -16,12 +16,13 @@ Pure logic, no I/O, so the rules people care about are testable in isolation:
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from storelens.cdp.torn_records import AMBIGUITY_MARGIN, settled_sides, torn_records
 
 __all__ = [
     "Assignment",
@@ -100,11 +101,6 @@ def _ordered(pairs: Iterable[ScoredPair]) -> list[ScoredPair]:
     return sorted(pairs, key=lambda p: (-p.probability, p.rule != "deterministic", p.a, p.b))
 
 
-AMBIGUITY_MARGIN = 1.0
-"""Log-odds by which a record's link into its own customer must beat its refused link
-into a conflicting one for the choice to stand (see :func:`cluster_records`)."""
-
-
 def cluster_records(
     records: Sequence[str],
     pairs: Iterable[ScoredPair],
@@ -134,10 +130,10 @@ def cluster_records(
     groups = _join(records, pair_list, separated, conflict)
     if conflict is None or ambiguity_margin is None:
         return groups
-    torn = _ambiguous(groups, ambiguity_margin)
+    torn = torn_records(groups, ambiguity_margin)
     if not torn:
         return groups
-    side_of = _settled(groups, pair_list, torn, settle) if settle is not None else {}
+    side_of = settled_sides(groups, pair_list, torn, settle) if settle is not None else {}
     kept, held = [], defaultdict(list)
     for p in pair_list:
         ends = [r for r in (p.a, p.b) if r in torn]
@@ -153,57 +149,6 @@ def cluster_records(
         Cluster(c.records, c.links, [*c.refused, *(p for r in c.records for p in held.get(r, []))])
         for c in groups
     ]
-
-
-def _settled(
-    groups: Sequence[Cluster],
-    pairs: Sequence[ScoredPair],
-    torn: set[str],
-    settle: Callable[[str, list[list[str]]], int | None],
-) -> dict[str, set[str]]:
-    """Torn records whose own values choose a side (``settle``), with that side's records."""
-    where = {r: i for i, c in enumerate(groups) for r in c.records}
-    touching: dict[str, set[int]] = defaultdict(set)
-    for p in pairs:
-        for r, other in ((p.a, p.b), (p.b, p.a)):
-            if r in torn and other not in torn:
-                touching[r].add(where[other])
-    chosen = {}
-    for r in sorted(torn):
-        sides = [[m for m in groups[i].records if m != r] for i in sorted(touching[r])]
-        sides = [side for side in sides if side]
-        if len(sides) < 2:
-            continue
-        pick = settle(r, sides)
-        if pick is not None:
-            chosen[r] = set(sides[pick])
-    return chosen
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-12), 1 - 1e-12)
-    return math.log(p / (1 - p))
-
-
-def _ambiguous(groups: Sequence[Cluster], margin: float) -> set[str]:
-    """Records whose refused link into a conflicting customer is about as strong as
-    their best link into their own."""
-    where = {r: i for i, c in enumerate(groups) for r in c.records}
-    best_in: dict[str, float] = {}
-    for c in groups:
-        for p in c.links:
-            for r in (p.a, p.b):
-                best_in[r] = max(best_in.get(r, 0.0), p.probability)
-    torn = set()
-    for c in groups:
-        for p in c.refused:
-            if where[p.a] == where[p.b]:
-                continue  # joined through another path after all
-            for r in (p.a, p.b):
-                inside = best_in.get(r)
-                if inside is not None and _logit(inside) - _logit(p.probability) < margin:
-                    torn.add(r)
-    return torn
 
 
 def _join(

@@ -16,6 +16,7 @@ __all__ = [
     "MODEL_COLUMNS",
     "NARROW_RULES",
     "PRIOR_RULE",
+    "TYPO_RULE",
     "blocking_rules",
     "comparisons",
     "rule_column",
@@ -50,11 +51,15 @@ NARROW_RULES: tuple[tuple[str, ...], ...] = (
     ("last_key", "postcode"),
     ("first_name", "postcode"),
     ("name_key", "postcode"),
-    ("postcode", "substr(first_name,1,1)"),
     ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
 )
 """Blocking rules specific enough at any scale; the broad ones are chosen per input."""
 
+
+TYPO_RULE = ("postcode", "substr(first_name,1,1)")
+"""Same postcode and first initial: reaches a till record (name and postcode only) whose
+surname was mistyped, transliterated or swapped. Used only while affordable: where
+postcodes are crowded it compares more pairs than it finds (see ``IdentityModel``)."""
 
 PRIOR_RULE = ("first_name", "last_name", "dob")
 """The exact rule the match prior is estimated from."""

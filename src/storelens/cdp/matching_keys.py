@@ -319,6 +319,10 @@ extracts (the retail generator) 46 %, the basic generator 4 % (2,000 people) to 
 (100,000), FEBRL4's files 2 %."""
 
 
+_HOUSEHOLD_SAMPLE = 100_000
+"""Records judged at most (whole postcodes), so the check stays cheap at a million."""
+
+
 def shows_households(frame: pd.DataFrame) -> bool:
     """Whether the records hold households: within one source, people of one surname at
     one postcode with another first initial (a slip rarely changes the initial, and one
@@ -332,14 +336,28 @@ def shows_households(frame: pd.DataFrame) -> bool:
     needed = ("first_name", "last_key", "postcode")
     if len(frame) == 0 or not all(c in frame.columns for c in needed):
         return True  # nothing to judge by: keep the safe side
-    keyed = frame.dropna(subset=list(needed))
+    import pandas as pd
+
+    if len(frame) > _HOUSEHOLD_SAMPLE:  # a share: whole postcodes, one in n, suffice
+        every = -(-len(frame) // _HOUSEHOLD_SAMPLE)
+        hashed = pd.util.hash_pandas_object(frame["postcode"], index=False)
+        frame = frame[(hashed % every == 0).to_numpy()]
+    if "source_dataset" in frame.columns:
+        source = [str(s) for s in frame["source_dataset"]]
+    elif "unique_id" in frame.columns:  # the importer's record keys are ``source:record``
+        source = [str(u).split(":", 1)[0] for u in frame["unique_id"]]
+    else:
+        source = [""] * len(frame)
+    keyed = pd.DataFrame(
+        {
+            "source": source,
+            "last_key": frame["last_key"].to_numpy(),
+            "postcode": frame["postcode"].to_numpy(),
+            "initial": [f[:1] if isinstance(f, str) else None for f in frame["first_name"]],
+        }
+    ).dropna()
     if keyed.empty:
         return True
-    if "source_dataset" in keyed.columns:
-        source: Any = keyed["source_dataset"]
-    else:  # record keys are ``source:record`` where the importer made them
-        source = keyed["unique_id"].astype(str).str.split(":", n=1).str[0]
-    keys = keyed.assign(_source=source, _initial=keyed["first_name"].str[:1])
-    groups = keys.groupby(["_source", "last_key", "postcode"], sort=False)["_initial"]
+    groups = keyed.groupby(["source", "last_key", "postcode"], sort=False)["initial"]
     initials, sizes = groups.nunique(), groups.size()
     return bool(sizes[initials > 1].sum() / len(keyed) > HOUSEHOLD_SHARE)
