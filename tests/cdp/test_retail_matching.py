@@ -138,6 +138,8 @@ def test_first_names_one_slip_apart_are_one_name(a: str, b: str, different: bool
         ("1933-02-12", "1933-01-22", False),  # two digits of one year's month and day
         ("1957-12-04", "1957-04-12", False),  # day and month swapped
         ("1957-12-04", "1975-12-04", False),  # one part (the year) mistyped
+        ("1992-04-24", "2005-04-24", True),  # same day, 13 years apart: father and son
+        ("1989-04-24", "1990-04-24", False),  # the year one off
         ("1965-10-06", "1995-03-21", True),  # a father and his son
         ("1957-12-04", "1958-11-04", True),  # two parts differ
     ],

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from storelens.cdp.torn_records import AMBIGUITY_MARGIN, settled_sides, torn_records
+
 __all__ = [
     "Assignment",
     "Change",
@@ -104,6 +106,8 @@ def cluster_records(
     pairs: Iterable[ScoredPair],
     separated: Iterable[tuple[str, str]] = (),
     conflict: Callable[[str, str], bool] | None = None,
+    ambiguity_margin: float | None = AMBIGUITY_MARGIN,
+    settle: Callable[[str, list[list[str]]], int | None] | None = None,
 ) -> list[Cluster]:
     """Clusters joined strongest link first, never joining records an analyst separated.
 
@@ -111,7 +115,49 @@ def cluster_records(
     put a conflicting pair into one customer is refused and kept as evidence on the
     cluster, so a chain (twin A - shared phone - twin B) is cut at its weakest link
     instead of making one customer: stronger links have already been placed.
+
+    Strongest-first is a guess when a record's links into two conflicting customers are
+    about as strong: a father's and son's till records hold one name and one postcode,
+    and which CRM record they join is decided by record order. Such a record (its best
+    link inside its customer no more than ``ambiguity_margin`` log-odds above its refused
+    link) is left a customer of its own, its links kept as the cluster's refused evidence,
+    instead of being merged with a coin's chance of being wrong. ``None`` keeps the guess.
+    ``settle`` (record, candidate sides -> the index of the side, or None) lets a torn
+    record's own values choose where they can: a ``Jr`` on a till record belongs with the
+    younger of two namesakes.
     """
+    pair_list = list(pairs)
+    groups = _join(records, pair_list, separated, conflict)
+    if conflict is None or ambiguity_margin is None:
+        return groups
+    torn = torn_records(groups, ambiguity_margin)
+    if not torn:
+        return groups
+    side_of = settled_sides(groups, pair_list, torn, settle) if settle is not None else {}
+    kept, held = [], defaultdict(list)
+    for p in pair_list:
+        ends = [r for r in (p.a, p.b) if r in torn]
+        if not ends:
+            kept.append(p)
+        elif len(ends) == 1 and (p.b if ends[0] == p.a else p.a) in side_of.get(ends[0], ()):
+            kept.append(p)  # the side a tie-break chose
+        else:
+            for r in ends:
+                held[r].append(p)  # the links not followed: the evidence
+    groups = _join(records, kept, separated, conflict)
+    return [
+        Cluster(c.records, c.links, [*c.refused, *(p for r in c.records for p in held.get(r, []))])
+        for c in groups
+    ]
+
+
+def _join(
+    records: Sequence[str],
+    pairs: Iterable[ScoredPair],
+    separated: Iterable[tuple[str, str]],
+    conflict: Callable[[str, str], bool] | None,
+) -> list[Cluster]:
+    """Union strongest link first, refusing analyst-separated and conflicting joins."""
     root = {r: r for r in records}
     members: dict[str, list[str]] = {r: [r] for r in records}
     links: dict[str, list[ScoredPair]] = defaultdict(list)

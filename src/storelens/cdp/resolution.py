@@ -253,8 +253,10 @@ def resolve(
     if mode == "full":
         frame = _frame(rows)
         pairs, model_kind, model_json, info = _full_pairs(frame, threshold, seed)
-        conflict = household_conflict(frame) if len(frame) else None
-        clusters = cluster_records(keys, pairs, separated, conflict=conflict)
+        veto_on = info.get("household_veto")  # as the model decided; else from the data
+        conflict = household_conflict(frame, veto_on) if len(frame) else None
+        settle = conflict.settle if conflict is not None else None
+        clusters = cluster_records(keys, pairs, separated, conflict=conflict, settle=settle)
         assignment = assign_ids(
             clusters, previous, loyalty_of=loyalty, retired=retired, mint=mint_customer_id
         )

@@ -1,0 +1,196 @@
+"""The Splink settings of the identity model: which fields are compared and how, and
+which blocking rules bring record pairs together.
+
+Kept apart from the training and linking code because this is what one tunes to a
+retailer's data (levels for nicknames, swapped names, a day/month swap, gmail forms),
+while the run around it stays the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "DERIVED_COLUMNS",
+    "MODEL_COLUMNS",
+    "NARROW_RULES",
+    "PRIOR_RULE",
+    "TYPO_RULE",
+    "blocking_rules",
+    "comparisons",
+    "rule_column",
+]
+
+MODEL_COLUMNS = (
+    "first_name",
+    "last_name",
+    "dob",
+    "street_number",
+    "address",
+    "address_2",
+    "postcode",
+    "city",
+    "state",
+    "email",
+    "phone",
+    "loyalty_id",
+)
+DERIVED_COLUMNS = ("name_key", "last_key", "first_forms", "suffix", "email_key", "phone_digits")
+"""Match keys (:mod:`storelens.cdp.matching_keys`) the comparisons and rules read."""
+
+NARROW_RULES: tuple[tuple[str, ...], ...] = (
+    ("last_name", "dob"),
+    ("first_name", "dob"),
+    ("postcode", "dob"),
+    ("postcode", "street_number"),
+    ("loyalty_id",),
+    ("email_key",),
+    ("phone",),
+    ("phone_digits",),
+    ("last_key", "postcode"),
+    ("first_name", "postcode"),
+    ("name_key", "postcode"),
+    ("substr(first_name,1,2)", "substr(last_name,1,2)", "substr(dob,1,4)"),
+)
+"""Blocking rules specific enough at any scale; the broad ones are chosen per input."""
+
+
+TYPO_RULE = ("postcode", "substr(first_name,1,1)")
+"""Same postcode and first initial: reaches a till record (name and postcode only) whose
+surname was mistyped, transliterated or swapped. Used only while affordable: where
+postcodes are crowded it compares more pairs than it finds (see ``IdentityModel``)."""
+
+PRIOR_RULE = ("first_name", "last_name", "dob")
+"""The exact rule the match prior is estimated from."""
+
+
+def comparisons(present: set[str]) -> list[Any]:
+    """One comparison per model column that the data holds (``present``)."""
+    import splink.comparison_library as cl
+
+    table: dict[str, Any] = {
+        "first_name": full_name_comparison(),
+        "dob": dob_comparison(),
+        "street_number": cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
+        "address": cl.JaroWinklerAtThresholds("address", [0.9, 0.8]).configure(
+            term_frequency_adjustments=True
+        ),
+        "address_2": cl.JaroWinklerAtThresholds("address_2", [0.9, 0.8]),
+        "postcode": cl.DamerauLevenshteinAtThresholds("postcode", [1]).configure(
+            term_frequency_adjustments=True
+        ),
+        "city": cl.JaroWinklerAtThresholds("city", [0.9]).configure(
+            term_frequency_adjustments=True
+        ),
+        "state": cl.ExactMatch("state").configure(term_frequency_adjustments=True),
+        "email": email_comparison(),
+        "phone": phone_comparison(),
+        "loyalty_id": cl.DamerauLevenshteinAtThresholds("loyalty_id", [1]),
+    }
+    return [table[c] for c in MODEL_COLUMNS if c in present and c in table]
+
+
+def blocking_rules(present: set[str], rules: Sequence[Sequence[str]]) -> list[Any]:
+    """Splink blocking rules for those of ``rules`` whose columns the data holds."""
+    from splink import block_on
+
+    return [block_on(*r) for r in rules if all(rule_column(c) in present for c in r)]
+
+
+def rule_column(rule_part: str) -> str:
+    """The model column a blocking expression reads (``substr(dob,1,4)`` -> ``dob``)."""
+    if "(" in rule_part:
+        return rule_part.split("(", 1)[1].split(",", 1)[0].strip()
+    return rule_part
+
+
+def full_name_comparison() -> Any:
+    """One joint name comparison (output ``first_name``): the sorted full name with term
+    frequencies (so swaps match and a common name counts for less), nicknames, near
+    spellings, a married or maiden surname, and a strong negative level for one surname
+    with clearly different first names, which is what a household looks like."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    same_last = "last_key_l = last_key_r"
+    forms = "list_has_any(first_forms_l, first_forms_r)"
+    return cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.CustomLevel("name_key_l IS NULL OR name_key_r IS NULL").configure(
+                is_null_level=True
+            ),
+            cll.ExactMatchLevel("name_key", term_frequency_adjustments=True),
+            cll.CustomLevel(f"{same_last} AND {forms}", "nickname, same surname"),
+            cll.CustomLevel(
+                "jaro_winkler_similarity(first_name_l, first_name_r) >= 0.88 AND "
+                "jaro_winkler_similarity(last_key_l, last_key_r) >= 0.88",
+                "near spelling",
+            ),
+            cll.CustomLevel(
+                f"{same_last} AND substr(first_name_l, 1, 1) = substr(first_name_r, 1, 1)",
+                "same surname, same initial",
+            ),
+            cll.CustomLevel(f"{forms}", "same first name, other surname"),
+            cll.CustomLevel(same_last, "same surname, other first name"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def dob_comparison() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="dob",
+        comparison_levels=[
+            cll.NullLevel("dob"),
+            cll.ExactMatchLevel("dob"),
+            cll.CustomLevel(
+                "substr(dob_l, 1, 4) = substr(dob_r, 1, 4) AND "
+                "substr(dob_l, 6, 2) = substr(dob_r, 9, 2) AND "
+                "substr(dob_l, 9, 2) = substr(dob_r, 6, 2)",
+                "day and month swapped",
+            ),
+            cll.CustomLevel(
+                "substr(dob_l, 6, 5) = substr(dob_r, 6, 5) OR "
+                "substr(dob_l, 1, 7) = substr(dob_r, 1, 7) OR "
+                "(substr(dob_l, 1, 5) = substr(dob_r, 1, 5) AND "
+                "substr(dob_l, 9, 2) = substr(dob_r, 9, 2))",
+                "one part differs",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def email_comparison() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_levels=[
+            cll.NullLevel("email_key"),
+            cll.ExactMatchLevel("email_key"),
+            cll.JaroWinklerLevel("email_key", 0.95),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def phone_comparison() -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_levels=[
+            cll.NullLevel("phone_digits"),
+            cll.ExactMatchLevel("phone"),
+            cll.ExactMatchLevel("phone_digits"),
+            cll.ElseLevel(),
+        ],
+    )
