@@ -11,7 +11,13 @@ cut off mid-history by the row limit, so that user is dropped. Nothing is downlo
 nothing is committed: the file is written where you say.
 
 ``sim`` runs our own café simulator and keeps paid orders of loyalty members (the
-customers a till can name), numbered per customer by payment time.
+customers a till can name), numbered per customer by payment time, with the same
+context columns derived from the payment time (days since the member's prior order,
+weekday, hour) and the till line order as the cart position.
+
+Both files carry ``add_to_cart_order,order_dow,order_hour_of_day,days_since_prior_order``;
+the held-out order's context is what the ranker may know at request time, its cart
+positions are never used.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ import csv
 import importlib.util
 import json
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 COLUMNS = ("order_id", "user_id", "product_id", "order_number")
+CONTEXT = ("add_to_cart_order", "order_dow", "order_hour_of_day", "days_since_prior_order")
 
 
 def instacart(out: Path) -> int:
@@ -39,7 +47,7 @@ def instacart(out: Path) -> int:
     kept = [r for r in rows if r["user_id"] != cut_user]
     with out.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow((*COLUMNS, "add_to_cart_order", "order_dow", "order_hour_of_day"))
+        w.writerow((*COLUMNS, *CONTEXT))
         for r in kept:
             w.writerow(
                 (
@@ -50,6 +58,7 @@ def instacart(out: Path) -> int:
                     r["add_to_cart_order"],
                     r["order_dow"],
                     r["order_hour_of_day"],
+                    r["days_since_prior_order"],  # empty for a user's first order
                 )
             )
     return len({r["user_id"] for r in kept})
@@ -72,13 +81,20 @@ def simulated(out: Path, days: int, seed: int) -> int:
                     orders.append((customer, ev["ts"], ev["payload"]["order_id"], products))
     orders.sort(key=lambda o: (o[0], o[1]))
     number: dict[str, int] = {}
+    previous: dict[str, datetime] = {}
     with out.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for customer, _, order_id, products in orders:
+        w.writerow((*COLUMNS, *CONTEXT))
+        for customer, ts, order_id, products in orders:
             number[customer] = number.get(customer, 0) + 1
-            for p in dict.fromkeys(products):
-                w.writerow((order_id, customer, p, number[customer]))
+            paid = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            prior = previous.get(customer)
+            gap = "" if prior is None else f"{(paid - prior).total_seconds() / 86400:.3f}"
+            previous[customer] = paid
+            for cart, p in enumerate(dict.fromkeys(products), start=1):
+                w.writerow(
+                    (order_id, customer, p, number[customer], cart, paid.weekday(), paid.hour, gap)
+                )
     return len(number)
 
 

@@ -8,6 +8,7 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from storelens.cli import app
 from storelens.core.events import event_adapter
 from storelens.processors import default_projections, run_projections
+from storelens.recommend.training import history_from_orders
 from storelens.storage.eventlog import EventLog
 
 START = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
@@ -52,6 +54,22 @@ def test_train_reports_and_precomputes(engine: Engine, db_url: str) -> None:
     blend = report["methods"]["blend"]
     assert 0 < blend["recall@10"] <= 1
     assert "40 customers' candidates written (memory)" in result.stderr
+
+
+def test_orders_carry_their_context(engine: Engine) -> None:
+    """Days since the customer's prior order, weekday and hour come from payment times,
+    the cart position from the till's line numbers."""
+    _orders(engine, customers=3, per_customer=4)
+    with engine.connect() as conn:
+        history = history_from_orders(conn)
+    assert history.users == ("L0", "L1", "L2")
+    when = history.order_context(1)
+    assert np.isnan(when[0, 0]) and when[1:, 0] == pytest.approx([3.0, 3.0, 3.0])
+    paid = START + timedelta(days=3, minutes=1)
+    assert when[1, 1:].tolist() == [paid.weekday(), paid.hour]
+    assert sorted(history.cart_positions(1, 1).tolist()) == list(
+        range(1, len(history.baskets[1][1]) + 1)
+    )
 
 
 def test_train_refuses_without_repeat_customers(engine: Engine, db_url: str) -> None:

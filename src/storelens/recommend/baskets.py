@@ -6,6 +6,12 @@ our own orders table become one structure. Items and users are indexed once; a
 basket is a sorted array of distinct item indices (a line bought twice in one order
 is one purchase of the item: next-basket metrics count items, not quantities).
 
+Each order may also carry its context (days since the customer's prior order, day of
+week, hour) and each line its place in the cart. The context of the order being
+predicted is known when it is asked for (the customer is in the shop now, so the
+time and the gap since their last visit are facts), so the ranker may use it; the
+cart positions of that order are not, and only training baskets expose them.
+
 The split is by each user's own order sequence, not by calendar: the last order of
 every user is held out, and tuning cuts the last *training* order as its own target,
 so nothing tuned ever sees a held-out order.
@@ -14,9 +20,11 @@ so nothing tuned ever sees a held-out order.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,25 +32,54 @@ from numpy.typing import NDArray
 from storelens.core.errors import FieldError, InvalidInput
 
 __all__ = [
+    "CONTEXT_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "BasketHistory",
+    "BasketLine",
     "Split",
+    "history_from_lines",
     "history_from_rows",
     "read_baskets_csv",
     "split_last",
 ]
 
 REQUIRED_COLUMNS = ("order_id", "user_id", "product_id", "order_number")
+CONTEXT_COLUMNS = ("days_since_prior_order", "order_dow", "order_hour_of_day")
+OPTIONAL_COLUMNS = ("add_to_cart_order", *CONTEXT_COLUMNS)
 Basket = NDArray[np.int32]
+FloatArray = NDArray[np.float64]
+NAN = math.nan
+
+
+class BasketLine(NamedTuple):
+    """One order line; the optional fields are NaN when the source does not say."""
+
+    user: str
+    order: str
+    product: str
+    position: int
+    cart: float = NAN
+    days_since_prior: float = NAN
+    dow: float = NAN
+    hour: float = NAN
 
 
 @dataclass(frozen=True, slots=True)
 class BasketHistory:
-    """Each user's baskets in purchase order, items as indices into ``items``."""
+    """Each user's baskets in purchase order, items as indices into ``items``.
+
+    ``when`` holds, per user, one row per basket: days since the prior order, day of
+    week, hour (NaN where unknown). ``cart`` holds, per user and basket, each item's
+    add-to-cart position aligned with the basket's items. Both are empty tuples when
+    the source has no such columns.
+    """
 
     users: tuple[str, ...]
     items: tuple[str, ...]
     baskets: tuple[tuple[Basket, ...], ...]
+    when: tuple[FloatArray, ...] = ()
+    cart: tuple[tuple[FloatArray, ...], ...] = ()
 
     @property
     def n_users(self) -> int:
@@ -55,14 +92,37 @@ class BasketHistory:
     def n_baskets(self) -> int:
         return sum(len(b) for b in self.baskets)
 
-    def without_last(self) -> BasketHistory:
-        """Every user's history minus their last basket (users left with none drop out)."""
-        keep = [u for u, b in enumerate(self.baskets) if len(b) >= 2]
+    def order_context(self, user: int) -> FloatArray:
+        """(baskets, 3): days since prior order, day of week, hour; NaN where unknown."""
+        if self.when:
+            return self.when[user]
+        return np.full((len(self.baskets[user]), len(CONTEXT_COLUMNS)), NAN)
+
+    def cart_positions(self, user: int, basket: int) -> FloatArray:
+        """Add-to-cart position of each item of one basket (NaN where unknown)."""
+        if self.cart:
+            return self.cart[user][basket]
+        return np.full(len(self.baskets[user][basket]), NAN)
+
+    def head(self, drop: int) -> BasketHistory:
+        """Every user's history minus their last ``drop`` baskets (users left with
+        none drop out)."""
+        keep = [u for u, b in enumerate(self.baskets) if len(b) > drop]
         return BasketHistory(
             users=tuple(self.users[u] for u in keep),
             items=self.items,
-            baskets=tuple(self.baskets[u][:-1] for u in keep),
+            baskets=tuple(self.baskets[u][: len(self.baskets[u]) - drop] for u in keep),
+            when=tuple(self.when[u][: len(self.baskets[u]) - drop] for u in keep)
+            if self.when
+            else (),
+            cart=tuple(self.cart[u][: len(self.baskets[u]) - drop] for u in keep)
+            if self.cart
+            else (),
         )
+
+    def without_last(self) -> BasketHistory:
+        """Every user's history minus their last basket (users left with none drop out)."""
+        return self.head(1)
 
     def last(self) -> list[Basket]:
         return [b[-1] for b in self.baskets]
@@ -70,21 +130,25 @@ class BasketHistory:
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """Training history and each training user's held-out next basket."""
+    """Training history, each training user's held-out next basket, and that basket's
+    context (days since prior order, day of week, hour per user; NaN where unknown)."""
 
     train: BasketHistory
     target: list[Basket]
+    context: FloatArray
 
 
 def split_last(history: BasketHistory) -> Split:
     """Hold out each user's last basket; users with a single basket cannot be scored."""
     keep = [u for u, b in enumerate(history.baskets) if len(b) >= 2]
-    train = BasketHistory(
-        users=tuple(history.users[u] for u in keep),
-        items=history.items,
-        baskets=tuple(history.baskets[u][:-1] for u in keep),
+    context = np.array([history.order_context(u)[-1] for u in keep], dtype=np.float64).reshape(
+        len(keep), len(CONTEXT_COLUMNS)
     )
-    return Split(train=train, target=[history.baskets[u][-1] for u in keep])
+    return Split(
+        train=history.head(1),
+        target=[history.baskets[u][-1] for u in keep],
+        context=context,
+    )
 
 
 def history_from_rows(rows: Iterable[tuple[str, str, str, int]]) -> BasketHistory:
@@ -93,27 +157,50 @@ def history_from_rows(rows: Iterable[tuple[str, str, str, int]]) -> BasketHistor
     ``position`` orders a user's baskets (the ``order_number`` column, or a timestamp
     rank); two orders of one user at the same position keep their first-seen order.
     """
+    return history_from_lines(BasketLine(*r) for r in rows)
+
+
+def history_from_lines(lines: Iterable[BasketLine]) -> BasketHistory:
+    """Build a history from order lines in any order (see :func:`history_from_rows`);
+    an order's context is taken from its first line, a repeated item keeps its first
+    cart position."""
     item_index: dict[str, int] = {}
-    per_user: dict[str, dict[str, tuple[int, int, set[int]]]] = {}
+    per_user: dict[str, dict[str, tuple[int, int, dict[int, float], tuple[float, ...]]]] = {}
     seen = 0
-    for user, order, product, position in rows:
-        item = item_index.setdefault(product, len(item_index))
-        orders = per_user.setdefault(user, {})
-        entry = orders.get(order)
+    has_context = has_cart = False
+    for line in lines:
+        item = item_index.setdefault(line.product, len(item_index))
+        orders = per_user.setdefault(line.user, {})
+        entry = orders.get(line.order)
         if entry is None:
-            entry = (position, seen, set())
-            orders[order] = entry
+            entry = (line.position, seen, {}, (line.days_since_prior, line.dow, line.hour))
+            has_context = has_context or not all(math.isnan(v) for v in entry[3])
+            orders[line.order] = entry
             seen += 1
-        entry[2].add(item)
+        entry[2].setdefault(item, line.cart)
+        has_cart = has_cart or not math.isnan(line.cart)
     users = tuple(sorted(per_user))
+    ordered = [sorted(per_user[u].values(), key=lambda e: (e[0], e[1])) for u in users]
     baskets = tuple(
-        tuple(
-            np.array(sorted(items), dtype=np.int32)
-            for _, _, items in sorted(per_user[u].values(), key=lambda e: (e[0], e[1]))
-        )
-        for u in users
+        tuple(np.array(sorted(lines_), dtype=np.int32) for _, _, lines_, _ in seq)
+        for seq in ordered
     )
-    return BasketHistory(users=users, items=tuple(item_index), baskets=baskets)
+    when = (
+        tuple(np.array([e[3] for e in seq], dtype=np.float64) for seq in ordered)
+        if has_context
+        else ()
+    )
+    cart = (
+        tuple(
+            tuple(np.array([c[i] for i in sorted(c)], dtype=np.float64) for _, _, c, _ in seq)
+            for seq in ordered
+        )
+        if has_cart
+        else ()
+    )
+    return BasketHistory(
+        users=users, items=tuple(item_index), baskets=baskets, when=when, cart=cart
+    )
 
 
 def _column_index(header: Sequence[str], path: Path) -> dict[str, int]:
@@ -124,10 +211,26 @@ def _column_index(header: Sequence[str], path: Path) -> dict[str, int]:
             f"{path}: missing column(s) {', '.join(missing)}",
             [FieldError(f"header.{c}", "column is required", "missing") for c in missing],
         )
-    return {c: cleaned.index(c) for c in REQUIRED_COLUMNS}
+    return {c: cleaned.index(c) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in cleaned}
 
 
-def _rows(path: Path) -> Iterable[tuple[str, str, str, int]]:
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    """A numeric cell; an empty optional cell is unknown (NaN), anything else an error."""
+    if not text and column != "order_number":
+        return NAN
+    try:
+        value = float(text)
+    except ValueError:
+        value = NAN
+    if math.isnan(value) or math.isinf(value):
+        raise InvalidInput(
+            f"{path}: line {line}, column {column} is not a number: {text!r}",
+            [FieldError(f"line.{line}.{column}", "not a number", "float_parsing")],
+        )
+    return value
+
+
+def _lines(path: Path) -> Iterable[BasketLine]:
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -135,6 +238,7 @@ def _rows(path: Path) -> Iterable[tuple[str, str, str, int]]:
             raise InvalidInput(f"{path}: empty file", [FieldError("header", "no header", "empty")])
         col = _column_index(header, path)
         width = max(col.values()) + 1
+        optional = [c for c in OPTIONAL_COLUMNS if c in col]
         for line, rec in enumerate(reader, start=2):
             if not rec:
                 continue
@@ -150,20 +254,23 @@ def _rows(path: Path) -> Iterable[tuple[str, str, str, int]]:
                         f"{path}: line {line}, column {name} is empty",
                         [FieldError(f"line.{line}.{name}", "must not be empty", "missing")],
                     )
-            try:
-                position = int(float(values["order_number"]))
-            except ValueError:
-                raise InvalidInput(
-                    f"{path}: line {line}, column order_number is not a number: "
-                    f"{values['order_number']!r}",
-                    [FieldError(f"line.{line}.order_number", "not a number", "int_parsing")],
-                ) from None
-            yield values["user_id"], values["order_id"], values["product_id"], position
+            position = _number(path, line, "order_number", values["order_number"])
+            extra = {c: _number(path, line, c, values[c]) for c in optional}
+            yield BasketLine(
+                values["user_id"],
+                values["order_id"],
+                values["product_id"],
+                int(position),
+                extra.get("add_to_cart_order", NAN),
+                extra.get("days_since_prior_order", NAN),
+                extra.get("order_dow", NAN),
+                extra.get("order_hour_of_day", NAN),
+            )
 
 
 def read_baskets_csv(path: Path) -> BasketHistory:
     """Read a basket file; extra columns are ignored, errors name the line and column."""
-    history = history_from_rows(_rows(path))
+    history = history_from_lines(_lines(path))
     if history.n_users == 0:
         raise InvalidInput(f"{path}: no baskets", [FieldError("rows", "no data rows", "empty")])
     return history

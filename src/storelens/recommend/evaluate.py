@@ -71,7 +71,11 @@ def evaluate_history(
         methods[name] = score_lists(ranked_lists(mat, k), split.target, k, train.n_items, pop)
     say("scoring the blend")
     methods["blend"] = score_lists(
-        ranked_lists(blend.score(train, scores), k), split.target, k, train.n_items, pop
+        ranked_lists(blend.score(train, scores, split.context), k),
+        split.target,
+        k,
+        train.n_items,
+        pop,
     )
     return EvalReport(
         users=train.n_users,

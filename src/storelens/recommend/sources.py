@@ -34,6 +34,7 @@ __all__ = [
     "content_scores",
     "copurchase_scores",
     "decayed_counts",
+    "item_cosine",
     "item_popularity",
     "popularity_scores",
     "repeat_scores",
@@ -228,12 +229,16 @@ def _cosine_neighbours(item_vectors: sp.csr_matrix, neighbours: int) -> sp.csr_m
     return top_n(sim, neighbours)
 
 
+def item_cosine(history: BasketHistory, neighbours: int = 50) -> sp.csr_matrix:
+    """item x item cosine over baskets, each item's ``neighbours`` best kept."""
+    return _cosine_neighbours(sp.csr_matrix(basket_matrix(history).T), neighbours)
+
+
 def copurchase_scores(
     history: BasketHistory, n: int, decay: float, neighbours: int = 50
 ) -> sp.csr_matrix:
     """Items bought with what the user buys (cosine over baskets), their own excluded."""
-    sim = _cosine_neighbours(sp.csr_matrix(basket_matrix(history).T), neighbours)
-    return _spread(decayed_counts(history, decay), sim, n)
+    return _spread(decayed_counts(history, decay), item_cosine(history, neighbours), n)
 
 
 def content_scores(

@@ -3,17 +3,21 @@ candidates every customer gets precomputed into the serving store.
 
 Orders are ordered per customer by payment time, the same split the basket-file
 evaluation uses (each customer's last order held out), so figures from a basket file
-and from the database mean the same thing.
+and from the database mean the same thing. The payment time also gives each order the
+context a basket file carries in its own columns (days since the customer's prior
+order, weekday, hour) and the till's line number stands in for the cart position.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, select
 
 from storelens.config import Settings
-from storelens.recommend.baskets import BasketHistory, history_from_rows
+from storelens.recommend.baskets import BasketHistory, BasketLine, history_from_lines
 from storelens.recommend.candidate_store import CandidateStore
 from storelens.recommend.engine import RecommendationEngine
 from storelens.storage.tables import order_lines, orders
@@ -25,15 +29,26 @@ def history_from_orders(conn: Connection) -> BasketHistory:
     """Every named customer's orders, in payment order (anonymous orders are skipped)."""
     rows = conn.execute(
         select(orders.c.customer_id, orders.c.store_id, orders.c.order_id, orders.c.ts,
-               order_lines.c.product_id)
+               order_lines.c.product_id, order_lines.c.line_no)
         .join(order_lines, and_(order_lines.c.store_id == orders.c.store_id,
                                 order_lines.c.order_id == orders.c.order_id))
         .where(orders.c.customer_id.is_not(None))
     ).all()  # fmt: skip
-    return history_from_rows(
-        (customer, f"{store}/{order}", product, int(ts.timestamp() * 1000))
-        for customer, store, order, ts, product in rows
-    )
+    paid: dict[str, dict[str, datetime]] = {}
+    for customer, store, order, ts, _, _ in rows:
+        paid.setdefault(customer, {})[f"{store}/{order}"] = ts
+    gap: dict[str, float] = {}
+    for times in paid.values():
+        prior: datetime | None = None
+        for key, ts in sorted(times.items(), key=lambda kv: (kv[1], kv[0])):
+            gap[key] = math.nan if prior is None else (ts - prior).total_seconds() / 86400
+            prior = ts
+    lines = [
+        BasketLine(customer, f"{store}/{order}", product, int(ts.timestamp() * 1000), line_no,
+                   gap[f"{store}/{order}"], ts.weekday(), ts.hour)
+        for customer, store, order, ts, product, line_no in rows
+    ]  # fmt: skip
+    return history_from_lines(lines)
 
 
 def precompute_candidates(
