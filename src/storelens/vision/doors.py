@@ -11,11 +11,14 @@ A count line is drawn a little inside the doorway, and people cut the corner: so
 leaving from a shelf beside the door crosses the line's extension past its end and then
 walks out through the doorway behind it; someone at a window seat beside the door sits
 beyond the line's extension without having left. So the two sides are not the two
-half-planes. "In" is the inner half-plane; "out" is only the strip behind the segment
-(the doorway's side, between the ends); beyond the line but beside the segment is
-neither, and leaves the side a person last settled on unchanged. Walking round the end
-of the line and back in is then no crossing, and walking round it and out through the
-doorway is one, stamped where the person stepped into the strip behind the door.
+half-planes. "In" is the inner half-plane, and beside the segment on the store's floor
+plan (a window seat by the door); "out" is only the strip behind the segment (the
+doorway's side, between the ends); beside it off the plan (the pavement past the
+window) is neither, and leaves the side a person last settled on unchanged. Walking
+round the end of the line and back in is then no crossing, walking round it and out
+through the doorway is one, stamped where the person stepped into the strip behind the
+door, and a customer already seated by the door when the camera starts is known to be
+in, so their leaving counts.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from storelens.core.layout import CountLine
+from storelens.core.layout import CountLine, Floor
 
 __all__ = ["Crossing", "DoorLines", "line_offsets"]
 
@@ -81,23 +84,32 @@ class DoorLines:
     """Crossings of a store's count lines by everyone on the floor (see the module notes).
 
     Side state is kept per person id until `forget` (the person is lost) or `clear`.
+    Without a ``floor`` nobody beside a line is known to be in.
     """
 
-    def __init__(self, lines: Sequence[CountLine], hysteresis_m: float, min_frames: int) -> None:
+    def __init__(
+        self,
+        lines: Sequence[CountLine],
+        hysteresis_m: float,
+        min_frames: int,
+        floor: Floor | None = None,
+    ) -> None:
         if not (math.isfinite(hysteresis_m) and hysteresis_m >= 0):
             raise ValueError(f"line hysteresis must be >= 0 metres, got {hysteresis_m!r}")
         if min_frames < 1:
             raise ValueError(f"a crossing needs at least 1 frame on the new side: {min_frames!r}")
         self.lines = list(lines)
         self.hysteresis_m, self.min_frames = hysteresis_m, min_frames
+        self.floor = floor
         self._sides: dict[str, list[_LineSide]] = {}
 
     def update(self, now_us: int, person_ids: Sequence[str], xy: FloatArray) -> list[Crossing]:
         """One frame: everyone seen at ``now_us`` (microseconds since the epoch) and where."""
         offsets, alongs = line_offsets(self.lines, xy)
         out: list[Crossing] = []
+        on_plan = [self.floor is not None and self.floor.contains((x, y)) for x, y in xy.tolist()]
         for i, pid in enumerate(person_ids):
-            self._watch(pid, now_us, offsets[i], alongs[i], out)
+            self._watch(pid, now_us, offsets[i], alongs[i], on_plan[i], out)
         return out
 
     def forget(self, person_id: str) -> None:
@@ -107,7 +119,13 @@ class DoorLines:
         self._sides.clear()
 
     def _watch(
-        self, pid: str, now: int, offsets: FloatArray, alongs: FloatArray, out: list[Crossing]
+        self,
+        pid: str,
+        now: int,
+        offsets: FloatArray,
+        alongs: FloatArray,
+        on_plan: bool,
+        out: list[Crossing],
     ) -> None:
         sides = self._sides.setdefault(pid, [])
         band = self.hysteresis_m
@@ -120,7 +138,12 @@ class DoorLines:
                 state = sides[j]
                 _stamp(state, d, t, now)
             behind = -_EPS <= t <= 1 + _EPS  # level with the door segment
-            side = -1 if d < -band else 1 if d > band and behind else 0
+            if d < -band:
+                side = -1
+            elif d > band:
+                side = 1 if behind else -1 if on_plan else 0
+            else:
+                side = 0
             if side == 0 or side != state.candidate:
                 state.candidate, state.run = side, 0
             state.run += side != 0
