@@ -11,7 +11,10 @@ the pickup, then sit 2 to 10 minutes, browse a shelf still for 30 to 90 s, or le
 baristas walk behind the bar (scripted, since the bar is off the customers' floor).
 
 Writes what ``storelens sim run`` writes for scoring: ``positions.parquet`` (every
-person at ``fps``) and ``truth.json`` (visits with their door crossings).
+person at ``fps``) and ``truth.json`` (visits with their door crossings). A door time is
+when the person walked through the doorway itself (the opening in the street wall,
+x = 0): the count line 0.8 m inside is not where people leave, since a customer at a
+window seat sits beyond its extension and one leaving from the shelf cuts past its end.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from storelens.sim.positions import POSITION_SCHEMA
 __all__ = ["simulate_cafe"]
 
 DT = 0.05
-DOOR_X = 0.8
+WALL_X = 0.0  # the street wall; its only opening is the doorway (y 3 to 6)
 STREET = (-2.3, 4.5)
 TILLS = ((6.3, 2.7), (8.1, 2.7))
 QUEUE = [(5.0 - 0.5 * k, 2.9) for k in range(6)] + [(2.2 + 0.5 * k, 3.45) for k in range(7)]
@@ -113,9 +116,9 @@ def simulate_cafe(
         sim.iterate()
         for agent, person in list(people.items()):
             x, _ = sim.agent(agent).position
-            if person.last_x < DOOR_X <= x and person.door_in is None:
+            if person.last_x < WALL_X <= x and person.door_in is None:
                 person.door_in = now
-            if person.last_x >= DOOR_X > x:
+            if person.last_x >= WALL_X > x:
                 person.door_out = now
             person.last_x = x
             if person.stage == "gone" and x < STREET[0] + 0.3:
@@ -233,7 +236,7 @@ def _visit(person: _Customer, gone: float | None, start: datetime) -> dict[str, 
         "exit": iso(end) if end is not None else iso(1e7),
         "dwell_s": None if end is None else round(end - person.born, 3),
         "door_in": iso(person.door_in),
-        "door_out": iso(person.door_out) if gone is not None else None,
+        "door_out": iso(person.door_out),  # out of the door, maybe still in the street
         "plan": person.plan,
     }
 

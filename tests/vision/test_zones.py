@@ -180,6 +180,36 @@ def test_going_round_the_end_of_the_line_then_through_the_door_counts_only_the_d
     assert [c.direction for c in found] == ["out"]
 
 
+def test_cutting_the_corner_past_the_end_of_the_line_and_out_of_the_door_is_an_exit() -> None:
+    # Leaving from a shelf beside the door: over the line's extension above its end
+    # (x = 5 at y = 1.5, 0.5 s), then down into the doorway strip behind it (y = 2, 0.7 s).
+    path = [(7, 1), (7, 1), (6, 1.25), (4, 1.75), (3.5, 2.25), (3, 3), (2, 4), (1, 4)]
+    found = walk(FloorActivity(SHOP), path).crossings
+    assert [c.direction for c in found] == ["out"]
+    assert found[0].ts == at(0.6 + 0.2 * (2 - 1.75) / 0.5)  # stepped into the strip
+
+
+def test_a_seat_beside_the_door_is_not_out_and_leaving_from_it_is_one_exit() -> None:
+    seat = [(4, 8)] * 50  # beyond the line's extension, below its end: still in the shop
+    path = [(7, 4), (7, 4), (6, 7), *seat, (4, 6.5), (4, 5), (3, 4), (2, 4)]
+    found = walk(FloorActivity(SHOP), path).crossings
+    assert [c.direction for c in found] == ["out"]
+    assert found[0].ts == at(0.2 * (2 + 1 + 50) + 0.2 * (6.5 - 6) / 1.5)  # y = 6, not sitting down
+
+
+def test_a_customer_seated_by_the_door_when_the_camera_starts_is_in_and_leaving_counts() -> None:
+    path = [(4, 8)] * 10 + [(4, 6.5), (4, 5), (3, 4), (2, 4)]  # first seen at the seat
+    found = walk(FloorActivity(SHOP), path).crossings
+    assert [c.direction for c in found] == ["out"]
+
+
+def test_the_pavement_beside_the_door_off_the_plan_is_neither_in_nor_out() -> None:
+    path = [(-1, 8), (-1, 8), (-1, 7), (-1, 4), (-1, 4), (3, 4), (7, 4), (7, 4)]
+    found = walk(FloorActivity(SHOP), path).crossings
+    assert [c.direction for c in found] == ["in"]  # a passer-by, then through the door
+    assert walk(FloorActivity(SHOP), path[:5]).crossings == []
+
+
 def test_person_first_seen_on_the_line_is_not_counted_until_their_side_is_known() -> None:
     assert crossings([5.0, 5.1, 6, 6, 4, 4]) == [Crossing(at(0.7), "p1", "door", "out")]
 

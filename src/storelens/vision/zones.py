@@ -215,7 +215,9 @@ class FloorActivity:
         self._lost = round(self.config.lost_after_s * 1e6)
         self._every = round(self.config.occupancy_every_s * 1e6)
         cfg = self.config
-        self._doors = DoorLines(layout.lines, cfg.line_hysteresis_m, cfg.line_min_frames)
+        self._doors = DoorLines(
+            layout.lines, cfg.line_hysteresis_m, cfg.line_min_frames, layout.floor
+        )
         self._visits = StoreVisits(layout.lines, cfg.visits, self._lost)
         self._people: dict[str, _Person] = {}
         self._orphans: list[_Orphan] = []
