@@ -92,8 +92,8 @@ def default_projections(
     """A fresh set per process: the ops processor keeps its in-flight state in memory.
 
     ``recommendations`` (the API server's engine) adds the projection that applies each
-    paid order to its customer's candidates; only the server runs it, because the
-    candidates it updates live in the server's memory or Redis."""
+    paid order and consent decision to its customer's candidates; only the server runs
+    it, because the candidates it updates live in the server's memory or Redis."""
     projections: list[Projection] = [
         TableProjection("orders", ORDER_TYPES, project_orders),
         TableProjection("consent", CONSENT_TYPES, project_consent),
@@ -102,7 +102,9 @@ def default_projections(
     ]
     if recommendations is not None:
         projections.append(
-            TableProjection(RECOMMEND_PROJECTION, ORDER_TYPES, recommendations.apply_orders)
+            TableProjection(
+                RECOMMEND_PROJECTION, (*ORDER_TYPES, *CONSENT_TYPES), recommendations.apply_events
+            )
         )
     return projections
 

@@ -8,7 +8,7 @@ injected, so "the last two months" is a fixed window.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,7 +108,7 @@ class World:
 
 
 @pytest.fixture
-def world(client: TestClient, engine: Engine, settings: Settings) -> World:
+def world(client: TestClient, engine: Engine, settings: Settings) -> Iterator[World]:
     w = World(client, engine, settings)
     # The crowd: everyone buys coffee and croissants in the morning.
     for i in range(30):
@@ -122,7 +122,8 @@ def world(client: TestClient, engine: Engine, settings: Settings) -> World:
         w.order("ada", ["flat-white"], NOW - timedelta(days=days))
     w.consent("ada", True, NOW - timedelta(days=200))
     w.project()
-    return w
+    yield w
+    w.reco.close()  # its queued impressions land in this test's database, not the next
 
 
 def test_consent_off_means_no_personal_recommendations(world: World, login: Login) -> None:
@@ -320,6 +321,8 @@ def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:
 def test_impressions_are_logged_and_erased(world: World, login: Login, engine: Engine) -> None:
     staff = login("staff")
     world.get(staff, "ada", k=4)
+    assert world.reco.impressions.pending() == 4  # queued off the request path
+    assert world.reco.impressions.flush() == 4
     with engine.connect() as conn:
         rows = conn.execute(
             select(recommend_impressions).where(recommend_impressions.c.customer_id == "ada")

@@ -187,6 +187,7 @@ def create_app(
                 loop.stop()
             if webhook is not None:
                 webhook.close()
+            app.state.recommendations.close()  # writes the impressions still queued
 
     app = FastAPI(
         title="storelens",

@@ -65,6 +65,18 @@ class CustomerCandidates:
     order_times: list[float] = field(default_factory=list)
     items: dict[str, list[float]] = field(default_factory=dict)
     copurchase: dict[str, CoPurchase] = field(default_factory=dict)
+    # The rules' personal inputs, kept beside the evidence so a warm answer reads
+    # nothing else: the latest ``personalization`` decision (None: not loaded, so the
+    # entry is rebuilt; an entry without consent holds no purchase evidence) and the
+    # items the customer declined.
+    consent: bool | None = None
+    consent_ts: float = 0.0
+    declined: list[str] = field(default_factory=list)
+
+    def withdraw(self, ts: float) -> None:
+        """Consent withdrawn at ``ts``: forget the purchase evidence, keep the declines."""
+        self.consent, self.consent_ts = False, ts
+        self.order_ids, self.order_times, self.items, self.copurchase = [], [], {}, {}
 
     def apply_order(self, order_id: str, ts: float, products: list[str]) -> bool:
         """Count a paid order once (re-sent or replayed orders change nothing)."""
@@ -90,6 +102,9 @@ class CustomerCandidates:
                 "copurchase": {
                     p: [c.anchor, c.together, c.anchor_orders] for p, c in self.copurchase.items()
                 },
+                "consent": self.consent,
+                "consent_ts": self.consent_ts,
+                "declined": self.declined,
             }
         )
 
@@ -104,6 +119,9 @@ class CustomerCandidates:
             copurchase={
                 p: CoPurchase(str(a), int(t), int(n)) for p, (a, t, n) in d["copurchase"].items()
             },
+            consent=d.get("consent"),  # absent in entries written before it was kept
+            consent_ts=float(d.get("consent_ts", 0.0)),
+            declined=list(d.get("declined", [])),
         )
 
 
@@ -124,10 +142,16 @@ def live_stores() -> list[CandidateStore]:
 
 
 class MemoryCandidates:
-    """Entries in this process's memory, each kept ``ttl_s`` seconds after it was written."""
+    """Entries in this process's memory, each kept ``ttl_s`` seconds after it was written;
+    past ``max_entries`` the oldest written goes (a flood of unknown ids cannot grow it)."""
 
-    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl, self._clock = ttl_s, clock
+    def __init__(
+        self,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 200_000,
+    ) -> None:
+        self._ttl, self._clock, self._max = ttl_s, clock, max_entries
         self._data: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
         _LIVE.add(self)
@@ -146,7 +170,10 @@ class MemoryCandidates:
     def put(self, entry: CustomerCandidates) -> None:
         raw = entry.to_json()
         with self._lock:
+            self._data.pop(entry.customer_id, None)  # re-inserted: newest last
             self._data[entry.customer_id] = (self._clock(), raw)
+            while len(self._data) > self._max:
+                del self._data[next(iter(self._data))]
 
     def delete(self, customer_ids: list[str]) -> int:
         with self._lock:

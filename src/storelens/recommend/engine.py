@@ -1,20 +1,25 @@
 """Serving: a customer's candidates re-ranked for this request, under the business rules.
 
-Each candidate carries a probability that it is in the customer's next basket, and
-that probability is the confidence shown:
+A warm answer touches no database: the customer's entry in the candidate store
+(memory or Redis) holds their purchase evidence, their ``personalization`` decision
+and their declined items; the store's popularity, its out-of-stock items and the
+catalogue are cached here; the impressions go to a queue written in batches
+(:mod:`storelens.recommend.impression_log`). How each cache stays true:
 
-* a repeat item: the time-decayed share of the customer's orders holding it, shrunk
-  toward the store's daypart share (``(d_item + s) / (d_orders + 1)``): a customer
-  with one order is not 100 % sure to buy its items again;
-* a co-purchase: P(item | anchor) from all orders, times the anchor's own repeat
-  probability;
-* popularity: the share of this store's orders in this daypart holding it.
+* an entry is built from the tables on a miss and kept current by the projection this
+  engine registers (:meth:`apply_events`): a paid order is added to it, a consent
+  decision applied to it (withdrawn: the evidence is dropped at once; granted: it is
+  rebuilt), a decline made through the API added to it (:meth:`note_decline`), an
+  erasure deletes it. With Redis every worker sees the same entry; the memory store
+  is for one worker;
+* out-of-stock items: reloaded at least every ``STOCK_TTL_S`` and at once in the
+  process that took a ``PUT /v1/stores/{id}/stock`` (:meth:`stock_changed`);
+* popularity and the catalogue: not personal, refreshed every minute.
 
-The order is confidence times a zone bonus (the item sits in the zone the customer
-stands in). Then the rules: no personalisation without ``personalization`` consent
-(store popularity, ``personalized: false``); never an item the store marks out of
-stock; nothing bought in the last ``recommend_recent_days`` unless a staple; nothing
-the customer declined; at most ``recommend_category_cap`` per category.
+The rules: no personalisation without consent (store popularity, ``personalized:
+false``); never an item the store marks out of stock; nothing bought in the last
+``recommend_recent_days`` unless a staple; nothing the customer declined; at most
+``recommend_category_cap`` per category (:mod:`storelens.recommend.suggestions`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +36,7 @@ from sqlalchemy import Connection, Engine
 
 from storelens import stores
 from storelens.config import Settings
-from storelens.privacy.consent import has_consent
+from storelens.privacy.consent import consent_state
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import (
     CandidateStore,
@@ -39,24 +44,16 @@ from storelens.recommend.candidate_store import (
     CustomerCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
+from storelens.recommend.impression_log import ImpressionLog
+from storelens.recommend.suggestions import Recommendation, personal, pick, popular
 from storelens.storage.eventlog import StoredEvent
 
-__all__ = ["Answer", "Recommendation", "RecommendationEngine"]
+__all__ = ["CONSENT_PURPOSE", "STOCK_TTL_S", "Answer", "Recommendation", "RecommendationEngine"]
 
 log = logging.getLogger(__name__)
 CONSENT_PURPOSE = "personalization"
 _SHARED_TTL_S = 60.0  # store popularity and the catalogue: not personal, refreshed a minute
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    product_id: str
-    score: float
-    confidence: float
-    explanation: str
-    source: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    name: str | None = None
+STOCK_TTL_S = 1.0  # out-of-stock items changed by another process show up within this
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +67,6 @@ class Answer:
     degraded: bool = False  # candidates computed from the database (cache unavailable)
 
 
-def _months(days: int) -> str:
-    if days % 30 == 0:
-        return "month" if days == 30 else f"{days // 30} months"
-    return f"{days} days"
-
-
-def _times(n: int) -> str:
-    """Words a salesperson reads aloud: "once", "twice", "3 times"."""
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
-
-
 class RecommendationEngine:
     """One per process; thread-safe. ``recommend_for`` is what other domains call."""
 
@@ -90,31 +76,55 @@ class RecommendationEngine:
         settings: Settings,
         candidates: CandidateStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine, self._settings, self._store, self._clock = engine, settings, candidates, clock
+        self._monotonic = monotonic
         self._shared: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self.impressions = ImpressionLog(engine)
 
-    # -- shared, non-personal data (cached a minute) --------------------------------
-    def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        now = time.monotonic()
+    def close(self) -> None:
+        """Write the impressions still queued (the server's shutdown)."""
+        self.impressions.close()
+
+    # -- shared, non-personal data (cached) -------------------------------------------
+    def _cached(self, key: str, load: Callable[[], Any], ttl: float = _SHARED_TTL_S) -> Any:
+        now = self._monotonic()
         with self._lock:
             hit = self._shared.get(key)
-        if hit is not None and now - hit[0] < _SHARED_TTL_S:
+        if hit is not None and now - hit[0] < ttl:
             return hit[1]
         value = load()
         with self._lock:
             self._shared[key] = (now, value)
         return value
 
-    def _popularity(
-        self, conn: Connection, store_id: str, tz: str
-    ) -> dict[str, evidence.Popularity]:
+    def _read(self, load: Callable[[Connection], Any]) -> Any:
+        with self._engine.connect() as conn:
+            return load(conn)
+
+    def _popularity(self, store_id: str, tz: str) -> dict[str, evidence.Popularity]:
         days = self._settings.recommend_popularity_days
         since = self._clock() - timedelta(days=days)
         return self._cached(  # type: ignore[no-any-return]
-            f"pop:{store_id}", lambda: evidence.store_popularity(conn, store_id, since, tz, days)
+            f"pop:{store_id}",
+            lambda: self._read(lambda c: evidence.store_popularity(c, store_id, since, tz, days)),
         )
+
+    def _popular(
+        self, store_id: str, daypart: str, pop: evidence.Popularity
+    ) -> dict[str, Recommendation]:
+        """The popular list, built once per popularity snapshot (``pop`` is cached)."""
+        key = f"popular:{store_id}:{daypart}"
+        with self._lock:
+            hit = self._shared.get(key)
+        if hit is not None and hit[1][0] is pop:
+            return hit[1][1]  # type: ignore[no-any-return]
+        built = popular(pop, daypart)
+        with self._lock:
+            self._shared[key] = (0.0, (pop, built))
+        return built
 
     def _copurchase(self, conn: Connection) -> evidence.CoPurchaseTable:
         since = self._clock() - timedelta(days=self._settings.recommend_copurchase_days)
@@ -122,114 +132,120 @@ class RecommendationEngine:
             "copurchase", lambda: evidence.copurchase_table(conn, since)
         )
 
+    def _catalogue(self) -> dict[str, evidence.ProductInfo]:
+        return self._cached("catalogue", lambda: self._read(evidence.catalogue_info))  # type: ignore[no-any-return]
+
+    def _out_of_stock(self, store_id: str) -> set[str]:
+        return self._cached(  # type: ignore[no-any-return]
+            f"stock:{store_id}",
+            lambda: self._read(lambda c: evidence.out_of_stock(c, store_id)),
+            STOCK_TTL_S,
+        )
+
+    def stock_changed(self, store_id: str) -> None:
+        """This store's stock was written: the next answer reloads it."""
+        with self._lock:
+            self._shared.pop(f"stock:{store_id}", None)
+
+    # -- candidates ------------------------------------------------------------------
     def build(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
+        """The customer's entry from the tables (without consent it holds no purchase
+        evidence: nothing personal is used); None for a consenting customer who never
+        ordered, as there is nothing to keep."""
+        entry = self._load(conn, customer_id)
+        return None if entry.consent and not entry.order_ids else entry
+
+    def _load(self, conn: Connection, customer_id: str) -> CustomerCandidates:
+        decisions = [s for s in consent_state(conn, [customer_id]) if s.purpose == CONSENT_PURPOSE]
+        granted = bool(decisions and decisions[0].granted)
+        ts = decisions[0].ts.timestamp() if decisions else 0.0
+        entry = self._evidence(conn, customer_id) if granted else None
+        entry = entry or CustomerCandidates(customer_id=customer_id)
+        entry.consent, entry.consent_ts = granted, ts
+        entry.declined = sorted(evidence.declined(conn, customer_id))
+        return entry
+
+    def _evidence(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
         anchors = self._settings.recommend_anchor_items
         return evidence.build_candidates(conn, customer_id, anchors, self._copurchase(conn))
 
-    def _catalogue(self, conn: Connection) -> dict[str, evidence.ProductInfo]:
-        return self._cached("catalogue", lambda: evidence.catalogue_info(conn))  # type: ignore[no-any-return]
-
-    # -- candidates ------------------------------------------------------------------
-    def _candidates(
-        self, conn: Connection, customer_id: str
-    ) -> tuple[CustomerCandidates | None, bool]:
+    def _entry(self, customer_id: str) -> tuple[CustomerCandidates, bool]:
         """(entry, degraded): from the store, else built from the database."""
         try:
             entry = self._store.get(customer_id)
         except CandidatesUnavailable as exc:
             log.warning("candidate store unavailable (%s): answering from the database", exc)
-            return self.build(conn, customer_id), True
-        if entry is not None:
+            return self._read(lambda c: self._load(c, customer_id)), True
+        if entry is not None and entry.consent is not None:
             return entry, False
-        entry = self.build(conn, customer_id)
-        if entry is not None:
-            try:
-                self._store.put(entry)
-            except CandidatesUnavailable:
-                return entry, True
+        entry = self._read(lambda c: self._load(c, customer_id))
+        try:
+            self._store.put(entry)
+        except CandidatesUnavailable:
+            return entry, True
         return entry, False
 
-    def apply_orders(self, conn: Connection, batch: list[StoredEvent]) -> None:
-        """Projection handler: each paid order updates its customer's candidates at once.
+    def apply_events(self, conn: Connection, batch: list[StoredEvent]) -> None:
+        """Projection handler: paid orders and consent decisions reach the entries at once.
 
         A store that is down raises, so the projection retries the batch later (the
         order ids in an entry make the retry count each order once)."""
         for ev in batch:
-            if ev.type != "pos.order_paid" or ev.store_id is None:
-                continue
-            customer = ev.payload.get("customer_id") or ev.subject
-            if not customer:
-                continue
-            entry = self._store.get(customer)
-            fresh = entry is None
-            if entry is None:
-                entry = self.build(conn, customer) or CustomerCandidates(customer_id=customer)
-            products = [li["product_id"] for li in ev.payload["lines"]]
-            order_key = f"{ev.store_id}/{ev.payload['order_id']}"
-            if entry.apply_order(order_key, ev.ts.timestamp(), products) or fresh:
+            if ev.type == "pos.order_paid":
+                self._apply_order(conn, ev)
+            elif ev.type == "consent.changed" and ev.payload.get("purpose") == CONSENT_PURPOSE:
+                self._apply_consent(conn, ev)
+
+    apply_orders = apply_events  # the name the projection used before consent was kept
+
+    def _apply_order(self, conn: Connection, ev: StoredEvent) -> None:
+        customer = ev.payload.get("customer_id") or ev.subject
+        if ev.store_id is None or not customer:
+            return
+        entry = self._store.get(customer)
+        fresh = entry is None or entry.consent is None
+        if entry is None or entry.consent is None:
+            entry = self._load(conn, customer)
+        if not entry.consent:  # no evidence is kept without consent
+            if fresh:
                 self._store.put(entry)
+            return
+        products = [li["product_id"] for li in ev.payload["lines"]]
+        order_key = f"{ev.store_id}/{ev.payload['order_id']}"
+        if entry.apply_order(order_key, ev.ts.timestamp(), products) or fresh:
+            self._store.put(entry)
 
-    # -- scoring ---------------------------------------------------------------------
-    def _personal(
-        self,
-        entry: CustomerCandidates,
-        pop: evidence.Popularity,
-        now: float,
-    ) -> dict[str, Recommendation]:
-        s = self._settings
-        half = s.recommend_half_life_days * 86400.0
-        window = now - s.recommend_history_days * 86400.0
-        d_orders = sum(0.5 ** ((now - t) / half) for t in entry.order_times)
-        out: dict[str, Recommendation] = {}
-        for product, times in entry.items.items():
-            share = pop.counts.get(product, 0) / pop.orders if pop.orders else 0.0
-            d_item = sum(0.5 ** ((now - t) / half) for t in times)
-            p = (d_item + share) / (d_orders + 1.0)
-            recent = sum(1 for t in times if t >= window)
-            if recent:
-                span = _months(s.recommend_history_days)
-                text = f"you bought this {_times(recent)} in the last {span}"
-            else:
-                last = datetime.fromtimestamp(times[-1], UTC).date().isoformat()
-                text = f"you bought this {_times(len(times))}, last on {last}"
-            out[product] = Recommendation(
-                product, p, p, text, "repeat",
-                {
-                    "times_bought": recent,
-                    "window_days": s.recommend_history_days,
-                    "times_bought_ever": len(times),
-                    "orders": len(entry.order_times),
-                    "last_bought": times[-1],
-                },
-            )  # fmt: skip
-        for product, co in entry.copurchase.items():
-            if product in out or co.anchor not in out:
-                continue
-            p = out[co.anchor].confidence * co.together / co.anchor_orders
-            out[product] = Recommendation(
-                product, p, p,
-                f"people who buy {{anchor}} often add this: {co.together} of {co.anchor_orders} "
-                "orders with it",
-                "copurchase",
-                {"anchor": co.anchor, "together": co.together, "anchor_orders": co.anchor_orders},
-            )  # fmt: skip
-        return out
+    def _apply_consent(self, conn: Connection, ev: StoredEvent) -> None:
+        """The event decides, not the consent table (its projection may not have run
+        yet); an older decision arriving late changes nothing."""
+        if not ev.subject:
+            return
+        entry = self._store.get(ev.subject)
+        ts = ev.ts.timestamp()
+        if entry is None or entry.consent is None or ts < entry.consent_ts:
+            return  # not cached: the next answer loads it from the tables
+        if not ev.payload["granted"]:
+            entry.withdraw(ts)
+        elif not entry.consent:
+            rebuilt = self._evidence(conn, ev.subject) or CustomerCandidates(ev.subject)
+            rebuilt.declined = entry.declined
+            entry = rebuilt
+        entry.consent, entry.consent_ts = bool(ev.payload["granted"]), ts
+        self._store.put(entry)
 
-    @staticmethod
-    def _popular(pop: evidence.Popularity, daypart: str) -> dict[str, Recommendation]:
-        out: dict[str, Recommendation] = {}
-        for product, n in pop.counts.items():
-            p = n / pop.orders
-            when = "" if daypart == "all" else f" in the {daypart}"
-            out[product] = Recommendation(
-                product, p, p,
-                f"popular at this store{when}: in {n} of {pop.orders} orders in the last "
-                f"{pop.days} days",
-                "popularity",
-                {"orders_with_item": n, "orders": pop.orders, "days": pop.days, "daypart": daypart},
-            )  # fmt: skip
-        return out
+    def note_decline(self, customer_id: str, product_id: str) -> None:
+        """A decline was written: add it to the cached entry (the table stays the truth)."""
+        try:
+            entry = self._store.get(customer_id)
+            if entry is not None and product_id not in entry.declined:
+                entry.declined.append(product_id)
+                self._store.put(entry)
+        except CandidatesUnavailable:
+            # Answers read the table while the store is down; an entry cached before
+            # lacks this decline until it expires (recommend_cache_ttl_s).
+            log.warning("candidate store unavailable: decline of %s not cached", customer_id)
 
+    # -- answering -------------------------------------------------------------------
     def answer(
         self,
         customer_id: str,
@@ -242,112 +258,58 @@ class RecommendationEngine:
         """The top ``k`` for this customer in this store now (NotFound: unknown store)."""
         now_dt = self._clock()
         now = now_dt.timestamp()
-        with self._engine.begin() as conn:
-            store = self._cached(f"store:{store_id}", lambda: stores.get_store(conn, store_id))
-            tz = str(store.get("timezone") or "UTC")
-            ctx = resolve_context(context, now_dt, tz)
-            dayparts = self._popularity(conn, store_id, tz)
-            daypart = ctx.daypart or "all"
-            pop = dayparts.get(daypart)
-            if pop is None or pop.orders == 0:
-                daypart, pop = "all", dayparts.get("all", evidence.Popularity(0, {}, 0))
-            catalogue = self._catalogue(conn)
-            consent = has_consent(conn, customer_id, CONSENT_PURPOSE)
-            entry, degraded = self._candidates(conn, customer_id) if consent else (None, False)
-            reason = None
-            if not consent:
-                reason = "no personalization consent"
-            elif entry is None:
-                reason = "no purchase history"
-            personalized = entry is not None and consent
-            ranked = self._popular(pop, daypart)
-            if personalized and entry is not None:
-                for product, rec in self._personal(entry, pop, now).items():
-                    if rec.source == "copurchase":
-                        anchor = catalogue.get(rec.evidence["anchor"])
-                        name = anchor.name if anchor else rec.evidence["anchor"]
-                        rec = Recommendation(
-                            rec.product_id, rec.score, rec.confidence,
-                            rec.explanation.replace("{anchor}", name), rec.source, rec.evidence,
-                        )  # fmt: skip
-                    current = ranked.get(product)
-                    if current is None or rec.confidence >= current.confidence:
-                        ranked[product] = rec
-            blocked = evidence.blocked_items(conn, store_id, customer_id)
-            picked = self._apply_rules(
-                ranked, entry if personalized else None, blocked, ctx, catalogue, now, k
-            )
-            answer = Answer(customer_id, store_id, personalized, reason, ctx, picked, degraded)
-            if log_impressions:
-                self.record_shown(conn, answer, actor, now_dt)
+        store = self._cached(
+            f"store:{store_id}", lambda: self._read(lambda c: stores.get_store(c, store_id))
+        )
+        tz = str(store.get("timezone") or "UTC")
+        ctx = resolve_context(context, now_dt, tz)
+        dayparts = self._popularity(store_id, tz)
+        daypart = ctx.daypart or "all"
+        pop = dayparts.get(daypart)
+        if pop is None or pop.orders == 0:
+            daypart, pop = "all", dayparts.get("all", evidence.Popularity(0, {}, 0))
+        catalogue = self._catalogue()
+        entry, degraded = self._entry(customer_id)
+        personalized = bool(entry.consent and entry.order_ids)
+        reason = None
+        if not entry.consent:
+            reason = "no personalization consent"
+        elif not entry.order_ids:
+            reason = "no purchase history"
+        ranked = self._popular(store_id, daypart, pop)
+        if personalized:
+            ranked = dict(ranked)
+            for product, rec in personal(self._settings, entry, pop, catalogue, now).items():
+                current = ranked.get(product)
+                if current is None or rec.confidence >= current.confidence:
+                    ranked[product] = rec
+        blocked = self._out_of_stock(store_id).union(entry.declined)
+        picked = pick(
+            self._settings, ranked, entry if personalized else None, blocked, ctx.zone,
+            catalogue, now, k,
+        )  # fmt: skip
+        answer = Answer(customer_id, store_id, personalized, reason, ctx, picked, degraded)
+        if log_impressions:
+            self.impressions.add(self._impression_rows(answer, actor, now_dt))
         return answer
+
+    @staticmethod
+    def _impression_rows(answer: Answer, actor: str, at: datetime) -> list[dict[str, Any]]:
+        return [
+            {
+                "ts": at, "customer_id": answer.customer_id, "store_id": answer.store_id,
+                "product_id": r.product_id, "rank": i, "confidence": r.confidence,
+                "personalized": answer.personalized, "actor": actor[:128],
+            }
+            for i, r in enumerate(answer.items, start=1)
+        ]  # fmt: skip
 
     def record_shown(
         self, conn: Connection, answer: Answer, actor: str, at: datetime | None = None
     ) -> None:
         """Log ``answer``'s items as shown to ``actor`` (for a caller that asked with
         ``log_impressions=False`` and decided to show them, in its own transaction)."""
-        at = at or self._clock()
-        evidence.log_impressions(
-            conn,
-            [
-                {
-                    "ts": at, "customer_id": answer.customer_id, "store_id": answer.store_id,
-                    "product_id": r.product_id, "rank": i, "confidence": r.confidence,
-                    "personalized": answer.personalized, "actor": actor[:128],
-                }
-                for i, r in enumerate(answer.items, start=1)
-            ],
-        )  # fmt: skip
-
-    def _apply_rules(
-        self,
-        ranked: dict[str, Recommendation],
-        entry: CustomerCandidates | None,
-        blocked: set[str],
-        ctx: Context,
-        catalogue: dict[str, evidence.ProductInfo],
-        now: float,
-        k: int,
-    ) -> list[Recommendation]:
-        s = self._settings
-        recent_cut = now - s.recommend_recent_days * 86400.0
-        scored: list[Recommendation] = []
-        for product, rec in ranked.items():
-            if product in blocked:
-                continue
-            if entry is not None and product in entry.items:
-                times = entry.items[product]
-                if times[-1] >= recent_cut and len(times) < s.recommend_staple_orders:
-                    continue
-            info = catalogue.get(product)
-            bonus = 1.0 + (
-                s.recommend_zone_boost if ctx.zone and info and info.zone_id == ctx.zone else 0.0
-            )
-            scored.append(
-                Recommendation(
-                    product,
-                    rec.confidence * bonus,
-                    rec.confidence,
-                    rec.explanation,
-                    rec.source,
-                    rec.evidence,
-                    info.name if info else None,
-                )
-            )
-        scored.sort(key=lambda r: (-r.score, r.product_id))
-        per_category: dict[str, int] = {}
-        picked: list[Recommendation] = []
-        for rec in scored:
-            info = catalogue.get(rec.product_id)
-            category = info.category if info else rec.product_id
-            if per_category.get(category, 0) >= s.recommend_category_cap:
-                continue
-            per_category[category] = per_category.get(category, 0) + 1
-            picked.append(rec)
-            if len(picked) == k:
-                break
-        return picked
+        evidence.log_impressions(conn, self._impression_rows(answer, actor, at or self._clock()))
 
     def recommend_for(
         self, customer_id: str, store_id: str, k: int, context: Context | None = None

@@ -24,6 +24,7 @@ from storelens.recommend.candidate_store import (
     live_stores,
 )
 from storelens.recommend.context import daypart_of
+from storelens.recommend.impression_log import forget_all, queued_for
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     customers,
@@ -274,14 +275,17 @@ def _export_impressions(req: SubjectRequest) -> list[dict[str, Any]]:
         .where(recommend_impressions.c.customer_id.in_(req.subject.ids))
         .order_by(recommend_impressions.c.id)
     ).mappings()
-    return [plain(dict(r)) for r in rows]
+    written = [plain(dict(r)) for r in rows]
+    # Shown but still queued for the writer: part of the record too (no id yet).
+    return written + [plain({"id": None, **r}) for r in queued_for(set(req.subject.ids))]
 
 
 def _erase_impressions(req: SubjectRequest) -> int:
+    queued = forget_all(set(req.subject.ids))  # written later, it would outlive the erasure
     stmt = delete(recommend_impressions).where(
         recommend_impressions.c.customer_id.in_(req.subject.ids)
     )
-    return req.conn.execute(stmt).rowcount
+    return queued + req.conn.execute(stmt).rowcount
 
 
 def _export_declines(req: SubjectRequest) -> list[dict[str, Any]]:

@@ -2,13 +2,18 @@
 
 Every list served is logged as impressions (customer, item, rank, who asked), the
 record an access request and a campaign read back.
+
+The single-customer route is the hot one: it writes its JSON with orjson from the
+engine's answer instead of building and re-validating a pydantic model per item
+(the response model still documents it, and a test holds the two to the same JSON).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from storelens.api.deps import AnalystOrAdmin, AnyPerson, EngineDep, KnownStore, Now, SettingsDep
 from storelens.api.errors import error_responses
@@ -23,7 +28,7 @@ from storelens.api.recommend_schemas import (
 )
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.recommend import evidence
-from storelens.recommend.context import parse_context
+from storelens.recommend.context import Context, parse_context
 from storelens.recommend.engine import Answer, RecommendationEngine
 
 __all__ = ["router"]
@@ -69,7 +74,42 @@ def _public(answer: Answer) -> RecommendationsPublic:
     )
 
 
-@router.get("/v1/customers/{customer_id}/recommendations", responses=error_responses(403, 404, 422))
+def _context_json(ctx: Context) -> dict[str, Any]:
+    return ctx.model_dump(mode="json")
+
+
+def answer_json(answer: Answer) -> bytes:
+    """The same JSON as ``_public(answer)`` would give, without the models."""
+    return orjson.dumps(
+        {
+            "customer_id": answer.customer_id,
+            "store_id": answer.store_id,
+            "personalized": answer.personalized,
+            "reason": answer.reason,
+            "context": _context_json(answer.context),
+            "degraded": answer.degraded,
+            "data": [
+                {
+                    "product_id": r.product_id,
+                    "name": r.name,
+                    "score": round(r.score, 6),
+                    "confidence": round(r.confidence, 6),
+                    "explanation": r.explanation,
+                    "source": r.source,
+                    "evidence": r.evidence,
+                }
+                for r in answer.items
+            ],
+            "count": len(answer.items),
+        }
+    )
+
+
+@router.get(
+    "/v1/customers/{customer_id}/recommendations",
+    response_model=RecommendationsPublic,
+    responses=error_responses(403, 404, 422),
+)
 def customer_recommendations(
     request: Request,
     customer_id: CustomerId,
@@ -84,7 +124,7 @@ def customer_recommendations(
             description="key:value pairs, e.g. daypart:morning,zone:bakery,channel:app",
         ),
     ] = None,
-) -> RecommendationsPublic:
+) -> Response:
     """The customer's next-basket suggestions in this store, re-ranked for the context.
 
     Without personalization consent, or for a customer with no purchases, the list is
@@ -92,7 +132,7 @@ def customer_recommendations(
     _check_k(k, settings.recommend_max_k, ("query", "k"))
     ctx = parse_context(context)
     answer = _engine_of(request).answer(customer_id, store, k, ctx, actor=principal.actor.name)
-    return _public(answer)
+    return Response(answer_json(answer), media_type="application/json")
 
 
 @router.post("/v1/personalize", responses=error_responses(403, 404, 413, 422))
@@ -113,21 +153,33 @@ def personalize(
     "/v1/customers/{customer_id}/declined-items", responses=error_responses(403, 404, 413, 422)
 )
 def decline_item(
-    customer_id: CustomerId, body: DeclineIn, principal: AnyPerson, engine: EngineDep, now: Now
+    request: Request,
+    customer_id: CustomerId,
+    body: DeclineIn,
+    principal: AnyPerson,
+    engine: EngineDep,
+    now: Now,
 ) -> DeclinePublic:
     """The customer said no to this item: it is not suggested to them again."""
     with engine.begin() as conn:
         if not evidence.customer_known(conn, customer_id):
             raise NotFound(f"no customer {customer_id!r}")
         evidence.decline(conn, customer_id, body.product_id, now)
+    _engine_of(request).note_decline(customer_id, body.product_id)
     return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
 
 
 @router.put("/v1/stores/{store_id}/stock", responses=error_responses(403, 404, 413, 422))
 def put_stock(
-    principal: AnalystOrAdmin, store_id: KnownStore, body: StockIn, engine: EngineDep, now: Now
+    request: Request,
+    principal: AnalystOrAdmin,
+    store_id: KnownStore,
+    body: StockIn,
+    engine: EngineDep,
+    now: Now,
 ) -> StockSaved:
     """Which items this store has; an item marked false is never recommended there."""
     with engine.begin() as conn:
         evidence.set_stock(conn, store_id, body.items, now)
+    _engine_of(request).stock_changed(store_id)
     return StockSaved(store_id=store_id, updated=len(body.items))
