@@ -202,6 +202,7 @@ def score(
             clv_months=settings.predict_clv_months,
             monthly_discount=settings.predict_monthly_discount,
             seeds=settings.predict_segment_seeds,
+            tolerance_pct=settings.predict_validation_tolerance_pct,
         )
     summary = {
         "as_of": run.as_of.isoformat(),

@@ -87,10 +87,47 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbdParams:
     fitter = lifetimes.BetaGeoFitter(penalizer_coef=0.0)
     try:
         fitter.fit(summary["frequency"], summary["recency"], summary["T"])
-    except lifetimes.utils.ConvergenceError as exc:
-        raise FitError(f"BG/NBD did not converge: {exc}") from exc
+    except lifetimes.utils.ConvergenceError:
+        return _fit_bgnbd_on_ridge(summary)
     p = fitter.params_
     return BgNbdParams(float(p["r"]), float(p["alpha"]), float(p["a"]), float(p["b"]))
+
+
+def _fit_bgnbd_on_ridge(summary: pd.DataFrame) -> BgNbdParams:
+    """BG/NBD by Nelder-Mead within bounds, for when lifetimes' BFGS stops short.
+
+    Why: when customers barely drop out at purchases (a store whose customers leave
+    between visits, as the lifecycle simulator's do), the likelihood rises along a ridge
+    where a and b grow together; BFGS stops there with "precision loss" and lifetimes
+    reports no fit at all. The same likelihood (lifetimes' own), maximised without
+    gradients with log-parameters bounded (a, b up to e^12), gives the ridge's end,
+    which predicts like the unbounded optimum.
+    """
+    from lifetimes import BetaGeoFitter
+    from scipy.optimize import minimize
+
+    x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
+    scale = 10.0 / float(big_t.max())  # lifetimes' own rescaling of time
+    weights = np.ones_like(x)
+
+    def loss(theta: Array) -> float:
+        value = BetaGeoFitter._negative_log_likelihood(
+            theta, x, t_x * scale, big_t * scale, weights, 0.0
+        )
+        return float(value) if np.isfinite(value) else 1e12
+
+    with np.errstate(all="ignore"):
+        best = minimize(
+            loss,
+            np.zeros(4),
+            method="Nelder-Mead",
+            bounds=[(-10.0, 12.0)] * 4,
+            options={"maxiter": 20_000, "maxfev": 20_000, "xatol": 1e-8, "fatol": 1e-10},
+        )
+    if not best.success or best.fun >= 1e12:
+        raise FitError(f"BG/NBD did not converge: {best.message}")
+    r, alpha, a, b = np.exp(best.x).tolist()
+    return BgNbdParams(r, alpha / scale, a, b)
 
 
 def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaParams:
