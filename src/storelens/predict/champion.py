@@ -45,6 +45,7 @@ from storelens.predict.clv import (
     fit_gamma_gamma,
     lifetime_value,
     p_alive,
+    quiet_lifetimes,
 )
 from storelens.predict.summary import DAYS_PER_PERIOD, calibration_summary
 
@@ -144,7 +145,8 @@ def _pareto_scores(
     from lifetimes import ParetoNBDFitter
 
     fitter = ParetoNBDFitter(penalizer_coef=0.0)
-    fitter.fit(summary["frequency"], summary["recency"], summary["T"])
+    with quiet_lifetimes():
+        fitter.fit(summary["frequency"], summary["recency"], summary["T"])
     x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
 
     def purchases_by(weeks: float) -> Array:
@@ -187,6 +189,10 @@ def fit_champion(
     from storelens.predict.challenger import challenge
     from storelens.predict.honeymoon import purchase_history
 
+    if horizon_days < 1:
+        raise ValueError(f"the horizon must be at least one day, got {horizon_days}")
+    if not 0 < tolerance_pct <= 100:
+        raise ValueError(f"the validation tolerance must be in (0, 100] %, got {tolerance_pct}")
     summary = calibration_summary(tx, last_day)
     bg, gg = fit_bgnbd(summary), fit_gamma_gamma(summary)
     x, t_x, big_t, monetary = (
@@ -195,13 +201,14 @@ def fit_champion(
     weeks = horizon_days / DAYS_PER_PERIOD
     per_purchase = expected_spend(gg, x, monetary)
     try:
-        chosen: Challenge | None = challenge(
-            tx,
-            summary,
-            last_day,
-            last_day + timedelta(days=horizon_days),
-            tolerance_pct=tolerance_pct,
-        )
+        with quiet_lifetimes():
+            chosen: Challenge | None = challenge(
+                tx,
+                summary,
+                last_day,
+                last_day + timedelta(days=horizon_days),
+                tolerance_pct=tolerance_pct,
+            )
         reason = None
     except (FitError, ValueError) as exc:  # lifetimes' ConvergenceError is a ValueError
         chosen, reason = None, f"no validation choice, BG/NBD used: {exc}"
@@ -209,9 +216,10 @@ def fit_champion(
     params: dict[str, Any] = {}
     notes: list[str] = []
     alive_model = winner
+    scores: tuple[Array, Array, Array] | None = None
     if winner == "honeymoon_bgnbd" and chosen is not None and chosen.honeymoon is not None:
         params = chosen.honeymoon.as_dict()
-        expected, alive, clv = honeymoon_scores(
+        scores = honeymoon_scores(
             chosen.honeymoon,
             purchase_history(tx, last_day),
             per_purchase,
@@ -220,19 +228,27 @@ def fit_champion(
             monthly_discount=monthly_discount,
         )
     elif winner == "pareto_nbd":
-        params, expected, alive, clv = _pareto_scores(
-            summary, per_purchase, weeks, months, monthly_discount
-        )
-    else:
-        expected = expected_purchases(bg, weeks, x, t_x, big_t)
-        alive = p_alive(bg, x, t_x, big_t)
-        clv = lifetime_value(
-            bg, gg, x, t_x, big_t, monetary, months=months, monthly_discount=monthly_discount
+        try:
+            params, *pareto = _pareto_scores(summary, per_purchase, weeks, months, monthly_discount)
+            scores = (pareto[0], pareto[1], pareto[2])
+        except ValueError as exc:  # it fitted on the validation window, but not on all history
+            params, winner, alive_model = {}, "bgnbd", "bgnbd"
+            reason = (
+                f"Pareto/NBD won on the validation window but its refit failed, BG/NBD used: {exc}"
+            )
+    if scores is None:
+        scores = (
+            expected_purchases(bg, weeks, x, t_x, big_t),
+            p_alive(bg, x, t_x, big_t),
+            lifetime_value(
+                bg, gg, x, t_x, big_t, monetary, months=months, monthly_discount=monthly_discount
+            ),
         )
         if winner == "boosted_bgnbd" and chosen is not None:
-            correction = chosen.expected / np.maximum(expected, 1e-12)
-            expected, clv, alive_model = chosen.expected, clv * correction, "bgnbd"
+            correction = chosen.expected / np.maximum(scores[0], 1e-12)
+            scores, alive_model = (chosen.expected, scores[1], scores[2] * correction), "bgnbd"
             notes += [_BORROWED_P_ALIVE, _BOOSTED_CLV]
+    expected, alive, clv = scores
     return Champion(
         model=winner,
         customers=summary.index,

@@ -12,6 +12,10 @@ Times are in the periods of :mod:`storelens.predict.summary` (weeks).
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +38,11 @@ __all__ = [
     "fit_gamma_gamma",
     "lifetime_value",
     "p_alive",
+    "quiet_lifetimes",
 ]
 
 Array = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
 WEEKS_PER_MONTH = 4.345  # lifetimes' own month for weekly data, kept so CLVs agree
 
 
@@ -69,6 +75,19 @@ class GammaGammaParams:
         return asdict(self)
 
 
+@contextmanager
+def quiet_lifetimes() -> Iterator[None]:
+    """Keep lifetimes' failed-optimiser dump off stdout (``print(output)`` before it raises),
+    where it would corrupt ``--json`` output; it goes to the debug log instead."""
+    dump = io.StringIO()
+    try:
+        with redirect_stdout(dump):
+            yield
+    finally:
+        if dump.getvalue():
+            log.debug("lifetimes optimiser output: %s", dump.getvalue())
+
+
 def _lifetimes() -> Any:
     try:
         import lifetimes
@@ -86,7 +105,8 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbdParams:
         raise FitError("BG/NBD needs at least one repeat buyer in the calibration period")
     fitter = lifetimes.BetaGeoFitter(penalizer_coef=0.0)
     try:
-        fitter.fit(summary["frequency"], summary["recency"], summary["T"])
+        with quiet_lifetimes():
+            fitter.fit(summary["frequency"], summary["recency"], summary["T"])
     except lifetimes.utils.ConvergenceError:
         return _fit_bgnbd_on_ridge(summary)
     p = fitter.params_
@@ -138,7 +158,8 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaParams:
         raise FitError(f"Gamma-Gamma needs at least 3 repeat buyers who spent, got {len(repeat)}")
     fitter = lifetimes.GammaGammaFitter(penalizer_coef=0.0)
     try:
-        fitter.fit(repeat["frequency"], repeat["monetary"])
+        with quiet_lifetimes():
+            fitter.fit(repeat["frequency"], repeat["monetary"])
     except lifetimes.utils.ConvergenceError as exc:
         raise FitError(f"Gamma-Gamma did not converge: {exc}") from exc
     p = fitter.params_
