@@ -4,7 +4,7 @@ the registry row that names it, point-in-time correctness, and the short-history
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -321,3 +321,31 @@ def test_a_winner_that_cannot_be_refitted_falls_back_with_its_figures_kept(
         for c in ("frequency", "recency", "T")
     )
     np.testing.assert_allclose(champion.p_alive, p_alive(champion.bgnbd, x, t_x, big_t))
+
+
+def test_bgnbd_fit_finishes_where_lifetimes_gives_up(
+    simulated: tuple[pd.DataFrame, set[str]],
+) -> None:
+    """The simulator's customers leave between visits: BFGS stops on the a, b ridge."""
+    from lifetimes import BetaGeoFitter
+    from lifetimes.utils import ConvergenceError
+
+    from storelens.predict.clv import quiet_lifetimes
+
+    summary = calibration_summary(_tx(simulated[0], AS_OF), date(2025, 7, 11))
+    columns = [summary[c] for c in ("frequency", "recency", "T")]
+    with pytest.raises(ConvergenceError), quiet_lifetimes():
+        BetaGeoFitter(penalizer_coef=0.0).fit(*columns)
+    fitted = fit_bgnbd(summary)
+    x, t_x, big_t = (c.to_numpy(np.float64) for c in columns)
+
+    def nll(params: BgNbdParams) -> float:
+        theta = np.log([params.r, params.alpha, params.a, params.b])
+        ones = np.ones_like(x)
+        return float(BetaGeoFitter._negative_log_likelihood(theta, x, t_x, big_t, ones, 0.0))
+
+    best = nll(fitted)
+    for name in ("r", "alpha", "a", "b"):
+        for step in (0.95, 1.05):
+            moved = dataclasses.replace(fitted, **{name: getattr(fitted, name) * step})
+            assert best <= nll(moved) + 1e-9, (name, step)
