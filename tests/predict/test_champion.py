@@ -83,15 +83,19 @@ def test_registry_names_the_validation_winner_and_its_figures(
         LAST_DAY + timedelta(days=SETTINGS["window_days"]),
         tolerance_pct=5.0,
     )
+    # Two fits of the same orders agree to the optimisers' tolerance, not bit for bit.
     assert record.params["model"] == direct.winner
-    assert validation["winner"] == direct.validation[direct.winner].as_dict()
-    assert validation["candidates"] == {k: v.as_dict() for k, v in direct.validation.items()}
+    assert validation["winner"] == validation["candidates"][direct.winner]
+    for name, figures in direct.validation.items():
+        assert validation["candidates"][name] == pytest.approx(figures.as_dict(), rel=1e-3)
     assert validation["from"] == direct.validation_cut.isoformat()
     assert validation["to"] == LAST_DAY.isoformat()
     assert validation["winner"]["actual"] > 0 and validation["winner"]["predicted"] > 0
     if direct.winner == "honeymoon_bgnbd":
         assert direct.honeymoon is not None
-        assert record.params["model_params"] == direct.honeymoon.as_dict()
+        assert record.params["model_params"] == pytest.approx(
+            direct.honeymoon.as_dict(), rel=1e-3, abs=1e-5
+        )
         assert record.params["p_alive_model"] == "honeymoon_bgnbd"
     assert set(record.params["bgnbd"]) == {"r", "alpha", "a", "b"}
 
@@ -109,7 +113,7 @@ def test_scores_are_the_winners(run: ScoreRun, simulated: tuple[pd.DataFrame, se
     )
     assert record.params["model"] == direct.winner
     scores = run.scores
-    assert np.isclose(scores["expected_purchases"].sum(), direct.expected.sum(), rtol=1e-9)
+    assert np.isclose(scores["expected_purchases"].sum(), direct.expected.sum(), rtol=1e-4)
     assert scores["p_alive"].between(0, 1).all()
     assert (scores["clv"] >= 0).all() and scores["clv"].notna().all()
 
@@ -129,8 +133,15 @@ def test_an_order_after_the_as_of_date_changes_nothing(
     )
     later = pd.concat([orders, late.astype({"ts": orders["ts"].dtype})], ignore_index=True)
     again = score_customers(later, AS_OF, everyone | {"S9999999"}, **SETTINGS)
-    pd.testing.assert_frame_equal(again.scores, run.scores)
-    assert _clv_record(again) == _clv_record(run)
+    pd.testing.assert_frame_equal(again.features, run.features)
+    # Refits agree to the optimisers' tolerance; a leaked order moves a customer far more.
+    pd.testing.assert_frame_equal(again.scores, run.scores, check_exact=False, rtol=1e-3)
+    before, after = _clv_record(run), _clv_record(again)
+    assert after.params["model"] == before.params["model"]
+    assert after.metrics["validation"]["winner"] == pytest.approx(
+        before.metrics["validation"]["winner"], rel=1e-3
+    )
+    assert after.metrics["customers"] == before.metrics["customers"]
 
 
 def _short_history(days: int) -> pd.DataFrame:
