@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, insert, select
 from typer.testing import CliRunner
 
 from storelens.cli import app
+from storelens.predict.challenger import CANDIDATES
 from storelens.predict.store import (
     consenting_customers,
     customer_prediction,
@@ -122,6 +123,12 @@ def test_profile_scores_segments_and_registry(engine: Engine, scored: pd.DataFra
     assert kinds == {"clv", "churn", "rfm", "clusters"}
     assert model.data_to == AS_OF and model.data_from >= CONFIG.start
     assert set(model.params["bgnbd"]) == {"r", "alpha", "a", "b"}
+    # The purchase model is the validation winner, named with its figures.
+    validation = model.metrics["validation"]
+    assert model.params["model"] in CANDIDATES and model.metrics["fallback_reason"] is None
+    assert set(validation["candidates"]) == set(CANDIDATES)
+    assert validation["winner"] == validation["candidates"][model.params["model"]]
+    assert validation["to"] == (AS_OF - timedelta(microseconds=1)).date().isoformat()
     assert {s["kind"] for s in segments} == {"rfm", "cluster"}
     assert (
         sum(s["customers"] for s in segments if s["kind"] == "rfm") == overview["clv"]["customers"]
@@ -195,6 +202,14 @@ def test_score_command(engine: Engine, db_url: str, tmp_path: Path) -> None:
     assert body["as_of"].startswith(AS_OF.strftime("%Y-%m-%d"))
     assert body["customers"] > 250
     assert {m["kind"] for m in body["models"]} == {"clv", "churn", "rfm", "clusters"}
+    clv = next(m for m in body["models"] if m["kind"] == "clv")
+    assert clv["model"] in CANDIDATES
+    assert clv["metrics"]["validation"]["winner"]["mae"] >= 0
+    text = CliRunner().invoke(
+        app, ["predict", "score", "--as-of", AS_OF.strftime("%Y-%m-%d"), "--database-url", db_url]
+    )
+    assert text.exit_code == 0, text.output
+    assert f"lifetime value: {clv['model']}, chosen on the validation window" in text.output
 
 
 def test_segment_api_and_profile(

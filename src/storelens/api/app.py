@@ -91,6 +91,7 @@ def _rescore_now(engine: Engine, settings: Settings) -> None:
         clv_months=settings.predict_clv_months,
         monthly_discount=settings.predict_monthly_discount,
         seeds=settings.predict_segment_seeds,
+        tolerance_pct=settings.predict_validation_tolerance_pct,
     )
 
 

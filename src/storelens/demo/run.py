@@ -137,6 +137,7 @@ def _score_once(
             clv_months=settings.predict_clv_months,
             monthly_discount=settings.predict_monthly_discount,
             seeds=settings.predict_segment_seeds,
+            tolerance_pct=settings.predict_validation_tolerance_pct,
         )
     except MissingExtra as exc:
         console.print(f"customers not scored: {exc}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -154,6 +154,18 @@ def eval_clv(
         )
 
 
+def _champion_line(params: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """Which purchase model scored, and on what evidence (or why BG/NBD stood in)."""
+    if metrics.get("fallback_reason"):
+        return f"{params['model']} ({metrics['fallback_reason']})"
+    window, best = metrics["validation"], metrics["validation"]["winner"]
+    return (
+        f"{params['model']}, chosen on the validation window {window['from']}..{window['to']} "
+        f"(predicted {best['predicted']:,.0f} of {best['actual']:,.0f} purchases, "
+        f"{_pct(best['aggregate_error_pct'])}, per-customer MAE {best['mae']:.3f})"
+    )
+
+
 @predict_app.command("score")
 def score(
     as_of: Annotated[
@@ -175,6 +187,10 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False,
 ) -> None:
     """Re-score every customer with analytics consent: features, CLV, churn risk, segments.
+
+    Expected purchases, P(alive) and CLV come from the purchase model that wins on a
+    validation window cut from the store's own history before the as-of date (the
+    choice ``eval-clv`` makes); BG/NBD when that history is too short.
 
     The snapshot is replaced as a whole: a customer who withdrew consent has no score
     afterwards. Models are kept in the registry with their data window and metrics.
@@ -202,6 +218,7 @@ def score(
             clv_months=settings.predict_clv_months,
             monthly_discount=settings.predict_monthly_discount,
             seeds=settings.predict_segment_seeds,
+            tolerance_pct=settings.predict_validation_tolerance_pct,
         )
     summary = {
         "as_of": run.as_of.isoformat(),
@@ -211,7 +228,10 @@ def score(
             {"id": s.id, "customers": s.customers, "revenue_share": round(s.revenue_share, 4)}
             for s in run.segments
         ],
-        "models": [{"kind": m.kind, "metrics": m.metrics} for m in run.models],
+        "models": [
+            {"kind": m.kind, "model": m.params.get("model", m.kind), "metrics": m.metrics}
+            for m in run.models
+        ],
     }
     if as_json:
         typer.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
@@ -222,6 +242,9 @@ def score(
         f"(version {run.version})",
         highlight=False,
     )
+    purchases = next((m for m in run.models if m.kind == "clv"), None)
+    if purchases is not None:
+        console.print(f"lifetime value: {_champion_line(purchases.params, purchases.metrics)}")
     table = Table(title="segments")
     for col in ("segment", "customers", "revenue share"):
         table.add_column(col, justify="right" if col != "segment" else "left")

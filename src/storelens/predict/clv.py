@@ -12,6 +12,10 @@ Times are in the periods of :mod:`storelens.predict.summary` (weeks).
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +38,11 @@ __all__ = [
     "fit_gamma_gamma",
     "lifetime_value",
     "p_alive",
+    "quiet_lifetimes",
 ]
 
 Array = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
 WEEKS_PER_MONTH = 4.345  # lifetimes' own month for weekly data, kept so CLVs agree
 
 
@@ -69,6 +75,19 @@ class GammaGammaParams:
         return asdict(self)
 
 
+@contextmanager
+def quiet_lifetimes() -> Iterator[None]:
+    """Keep lifetimes' failed-optimiser dump off stdout (``print(output)`` before it raises),
+    where it would corrupt ``--json`` output; it goes to the debug log instead."""
+    dump = io.StringIO()
+    try:
+        with redirect_stdout(dump):
+            yield
+    finally:
+        if dump.getvalue():
+            log.debug("lifetimes optimiser output: %s", dump.getvalue())
+
+
 def _lifetimes() -> Any:
     try:
         import lifetimes
@@ -86,11 +105,49 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbdParams:
         raise FitError("BG/NBD needs at least one repeat buyer in the calibration period")
     fitter = lifetimes.BetaGeoFitter(penalizer_coef=0.0)
     try:
-        fitter.fit(summary["frequency"], summary["recency"], summary["T"])
-    except lifetimes.utils.ConvergenceError as exc:
-        raise FitError(f"BG/NBD did not converge: {exc}") from exc
+        with quiet_lifetimes():
+            fitter.fit(summary["frequency"], summary["recency"], summary["T"])
+    except lifetimes.utils.ConvergenceError:
+        return _fit_bgnbd_on_ridge(summary)
     p = fitter.params_
     return BgNbdParams(float(p["r"]), float(p["alpha"]), float(p["a"]), float(p["b"]))
+
+
+def _fit_bgnbd_on_ridge(summary: pd.DataFrame) -> BgNbdParams:
+    """BG/NBD by Nelder-Mead within bounds, for when lifetimes' BFGS stops short.
+
+    Why: when customers barely drop out at purchases (a store whose customers leave
+    between visits, as the lifecycle simulator's do), the likelihood rises along a ridge
+    where a and b grow together; BFGS stops there with "precision loss" and lifetimes
+    reports no fit at all. The same likelihood (lifetimes' own), maximised without
+    gradients with log-parameters bounded (a, b up to e^12), gives the ridge's end,
+    which predicts like the unbounded optimum.
+    """
+    from lifetimes import BetaGeoFitter
+    from scipy.optimize import minimize
+
+    x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
+    scale = 10.0 / float(big_t.max())  # lifetimes' own rescaling of time
+    weights = np.ones_like(x)
+
+    def loss(theta: Array) -> float:
+        value = BetaGeoFitter._negative_log_likelihood(
+            theta, x, t_x * scale, big_t * scale, weights, 0.0
+        )
+        return float(value) if np.isfinite(value) else 1e12
+
+    with np.errstate(all="ignore"):
+        best = minimize(
+            loss,
+            np.zeros(4),
+            method="Nelder-Mead",
+            bounds=[(-10.0, 12.0)] * 4,
+            options={"maxiter": 20_000, "maxfev": 20_000, "xatol": 1e-8, "fatol": 1e-10},
+        )
+    if not best.success or best.fun >= 1e12:
+        raise FitError(f"BG/NBD did not converge: {best.message}")
+    r, alpha, a, b = np.exp(best.x).tolist()
+    return BgNbdParams(r, alpha / scale, a, b)
 
 
 def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaParams:
@@ -101,7 +158,8 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaParams:
         raise FitError(f"Gamma-Gamma needs at least 3 repeat buyers who spent, got {len(repeat)}")
     fitter = lifetimes.GammaGammaFitter(penalizer_coef=0.0)
     try:
-        fitter.fit(repeat["frequency"], repeat["monetary"])
+        with quiet_lifetimes():
+            fitter.fit(repeat["frequency"], repeat["monetary"])
     except lifetimes.utils.ConvergenceError as exc:
         raise FitError(f"Gamma-Gamma did not converge: {exc}") from exc
     p = fitter.params_

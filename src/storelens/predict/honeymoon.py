@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from storelens.predict.clv import BgNbdParams, FitError, expected_purchases, fit_bgnbd
+from storelens.predict.clv import BgNbdParams, FitError, expected_purchases, fit_bgnbd, p_alive
 from storelens.predict.summary import DAYS_PER_PERIOD, calibration_summary
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "fit_honeymoon",
     "honeymoon_distribution",
     "honeymoon_distribution_blocks",
+    "honeymoon_p_alive",
     "purchase_history",
 ]
 
@@ -219,6 +220,17 @@ def expected_honeymoon_purchases(
     # BG/NBD's formulas depend on alpha only through alpha + t; shifting times by a
     # per-customer alpha and setting alpha to 0 evaluates them with alpha_i.
     return expected_purchases(classic, stretched, history.frequency, alpha + t_x, alpha + big_t)
+
+
+def honeymoon_p_alive(params: HoneymoonParams, history: PurchaseHistory) -> Array:
+    """P(still a customer) at the history's cut-off.
+
+    Dropout still happens only right after a purchase, so it is BG/NBD's P(alive) in
+    operational time with each customer's own alpha (the same odds that
+    :func:`honeymoon_distribution` weighs its rows by).
+    """
+    classic, alpha, t_x, big_t, _ = _in_operational_time(params, history, 0.0)
+    return p_alive(classic, history.frequency, alpha + t_x, alpha + big_t)
 
 
 def honeymoon_distribution(

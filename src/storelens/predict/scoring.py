@@ -8,8 +8,11 @@ elsewhere, but not here).
 
 What is fitted, all on orders before ``as_of``:
 
-* BG/NBD + Gamma-Gamma (expected purchases over the churn window, P(alive), a
-  discounted CLV over ``clv_months``); skipped when the data cannot support them;
+* the purchase model that wins on the store's own validation window
+  (:mod:`storelens.predict.champion`: BG/NBD, Pareto/NBD, boosted or honeymoon BG/NBD)
+  with Gamma-Gamma: expected purchases over the churn window, P(alive), a discounted
+  CLV over ``clv_months``; BG/NBD when the history is too short to choose (the registry
+  row says why); skipped when not even BG/NBD can be fitted;
 * the churn classifier (:mod:`storelens.predict.churn_model`) trained at
   ``as_of - window`` with the window up to ``as_of`` as its known outcome; when it
   cannot be trained (one class, too few customers), BG/NBD's P(no purchase) is the risk;
@@ -26,17 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from storelens.predict.champion import fit_champion
 from storelens.predict.churn import p_no_purchase
 from storelens.predict.churn_model import fit_churn_classifier, training_set
 from storelens.predict.clusters import cluster_customers
-from storelens.predict.clv import (
-    FitError,
-    expected_purchases,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    lifetime_value,
-    p_alive,
-)
+from storelens.predict.clv import FitError
 from storelens.predict.features import customer_features
 from storelens.predict.segments import describe_segments, rfm_scores
 from storelens.predict.summary import DAYS_PER_PERIOD, calibration_summary
@@ -91,9 +88,9 @@ def _version(as_of: datetime, customers: int, orders: int) -> str:
 
 def _lifetime(
     orders: pd.DataFrame, customers: pd.Index, as_of: datetime, window_days: int, months: int,
-    discount: float,
+    discount: float, tolerance_pct: float,
 ) -> tuple[dict[str, Any], ModelRecord | None]:  # fmt: skip
-    """BG/NBD + Gamma-Gamma columns for ``customers``; empty when the fit is impossible."""
+    """The champion's columns for ``customers``; empty when not even BG/NBD can be fitted."""
     import pandas as pd
 
     tx = pd.DataFrame(
@@ -104,33 +101,47 @@ def _lifetime(
         }
     )
     last_day = (pd.Timestamp(as_of).tz_convert(None) - pd.Timedelta(microseconds=1)).date()
-    summary = calibration_summary(tx, last_day).reindex(customers)
     try:
-        bg, gg = fit_bgnbd(summary.dropna()), fit_gamma_gamma(summary.dropna())
+        champion = fit_champion(
+            tx,
+            last_day,
+            window_days,
+            months=months,
+            monthly_discount=discount,
+            tolerance_pct=tolerance_pct,
+        )
     except FitError as exc:
         log.info("lifetime value not fitted: %s", exc)
         return {}, None
-    x, t_x, big_t, monetary = (
-        summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T", "monetary")
-    )
+    if champion.fallback_reason:
+        log.info("lifetime value: %s", champion.fallback_reason)
+    summary = calibration_summary(tx, last_day)
+    x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
     weeks = window_days / DAYS_PER_PERIOD
-    columns = {
-        "expected_purchases": expected_purchases(bg, weeks, x, t_x, big_t),
-        "p_alive": p_alive(bg, x, t_x, big_t),
-        "bgnbd_churn": p_no_purchase(bg, weeks, x, t_x, big_t),
-        "clv": lifetime_value(
-            bg, gg, x, t_x, big_t, monetary, months=months, monthly_discount=discount
-        ),
-    }
+    frame = pd.DataFrame(
+        {
+            "expected_purchases": champion.expected,
+            "p_alive": champion.p_alive,
+            "clv": champion.clv,
+            # The classifier's stand-in when it cannot be trained (BG/NBD's closed form).
+            "bgnbd_churn": p_no_purchase(champion.bgnbd, weeks, x, t_x, big_t),
+        },
+        index=champion.customers,
+    ).reindex(customers)
+    columns = {name: frame[name].to_numpy(np.float64) for name in frame.columns}
     record = ModelRecord(
         kind="clv",
         params={
-            "bgnbd": bg.as_dict(),
-            "gamma_gamma": gg.as_dict(),
+            **champion.registry_params(),
+            "horizon_days": window_days,
             "months": months,
             "monthly_discount": discount,
         },
-        metrics={"customers": len(summary), "repeat_buyers": int((x > 0).sum())},
+        metrics={
+            "customers": len(champion.customers),
+            "repeat_buyers": int((x > 0).sum()),
+            **champion.registry_metrics(),
+        },
     )
     return columns, record
 
@@ -145,6 +156,7 @@ def score_customers(
     monthly_discount: float = 0.01,
     seeds: int = 5,
     threads: int | None = None,
+    tolerance_pct: float = 5.0,
 ) -> ScoreRun:
     """Score every customer in ``consenting`` who ordered before ``as_of``.
 
@@ -162,7 +174,7 @@ def score_customers(
     data_from = pd.to_datetime(mine["ts"], utc=True).min().to_pydatetime()
 
     columns, clv_model = _lifetime(
-        mine, features.index, cut, window_days, clv_months, monthly_discount
+        mine, features.index, cut, window_days, clv_months, monthly_discount, tolerance_pct
     )
     models = [clv_model] if clv_model else []
     churn = columns.pop("bgnbd_churn", None)

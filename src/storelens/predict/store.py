@@ -166,8 +166,13 @@ def rescore(
     monthly_discount: float,
     seeds: int,
     threads: int | None = None,
+    tolerance_pct: float = 5.0,
 ) -> ScoreRun:
-    """Read orders and consent, score, and write the snapshot (one transaction to write)."""
+    """Read orders and consent, score, and write the snapshot (one transaction to write).
+
+    ``tolerance_pct`` is ``STORELENS_PREDICT_VALIDATION_TOLERANCE_PCT``: how close to the
+    validation total a challenger to BG/NBD must come to be chosen (as in ``eval-clv``).
+    """
     from storelens.predict.features import orders_frame
     from storelens.predict.scoring import score_customers
 
@@ -183,6 +188,7 @@ def rescore(
         monthly_discount=monthly_discount,
         seeds=seeds,
         threads=threads,
+        tolerance_pct=tolerance_pct,
     )
     with engine.begin() as conn:
         write_run(conn, run)
