@@ -8,11 +8,14 @@ TTL, on an injected clock), an erasure of rows still queued.
 
 from __future__ import annotations
 
+import shutil
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from tests.recommend.test_serving import NOW, Login, World, world
 
 from storelens.api.routers.recommendations import _public, answer_json
@@ -24,6 +27,7 @@ from storelens.recommend.candidate_store import MemoryCandidates
 from storelens.recommend.context import Context
 from storelens.recommend.engine import STOCK_TTL_S, RecommendationEngine
 from storelens.recommend.impression_log import ImpressionLog, queued_for
+from storelens.storage.db import create_engine
 from storelens.storage.tables import recommend_impressions
 
 __all__ = ["world"]  # the fixture, shared with test_serving
@@ -141,6 +145,39 @@ def test_impression_log_loses_nothing(engine: Engine) -> None:
     assert [tuple(r) for r in got] == [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 1)]
     impressions.add([{**row, "customer_id": "d", "rank": 1}])  # after close: written at once
     assert impressions.pending() == 0
+
+
+def test_an_erasure_during_a_blocked_write_leaves_no_row(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """SQLite: the erasure's transaction holds the write lock while the writer thread's
+    insert waits on it. The erasure cannot wait for the writer (that deadlocks), so the
+    writer deletes the erased customer's rows once its insert commits."""
+    target = tmp_path / "erase-race.db"
+    shutil.copy(sqlite_template, target)
+    engine = create_engine(f"sqlite:///{target}")
+    impressions = ImpressionLog(engine, every_s=3600.0)
+    row = {"ts": NOW, "store_id": "s", "product_id": "p", "confidence": 0.5,
+           "personalized": True, "actor": "t", "rank": 1}  # fmt: skip
+    impressions.add([{**row, "customer_id": "ada"}, {**row, "customer_id": "bob"}])
+    column = recommend_impressions.c.customer_id
+    with engine.begin() as erasure:  # as erase_customer: earlier stores' deletes take the lock
+        erasure.execute(delete(recommend_impressions).where(column == "nobody"))
+        writer = threading.Thread(target=impressions.flush)
+        writer.start()
+        for _ in range(2000):  # until the writer holds the batch (bounded; never timed)
+            if impressions.pending() == 0:
+                break
+            threading.Event().wait(0.005)
+        assert impressions.pending() == 0 and writer.is_alive()  # its insert waits on us
+        assert impressions.forget({"ada"}) == 0  # nothing queued any more: a mark instead
+        erasure.execute(delete(recommend_impressions).where(column == "ada"))
+    writer.join()
+    with engine.connect() as conn:
+        left = conn.execute(select(column).order_by(column)).scalars().all()
+    assert left == ["bob"]
+    impressions.close()
+    engine.dispose()
 
 
 def test_fast_json_is_the_response_model(world: World, client: TestClient) -> None:

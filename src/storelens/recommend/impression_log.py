@@ -9,8 +9,10 @@ Nothing is dropped: a full queue makes the request write its own rows (slower, n
 lost), :meth:`ImpressionLog.close` writes what is left at shutdown (and an exit
 handler does for a process that never called it). An access request reads queued
 rows with the written ones (:func:`queued_for`); an erasure drops the queued rows of
-its subjects and waits for a write under way (:func:`forget_all`), so no row of an
-erased customer lands after the erasure's delete.
+its subjects and leaves a mark (:func:`forget_all`): a write that already held their
+rows deletes them again once it has committed. Waiting for that write instead would
+deadlock on SQLite, where the erasure's transaction holds the write lock the writer
+needs, and the rows would land after the erasure's delete.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import weakref
 from collections import deque
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from storelens.storage.tables import recommend_impressions
 
@@ -46,6 +48,7 @@ class ImpressionLog:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._forgotten: set[str] = set()  # erased while a write held their rows
         _LIVE.add(self)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
@@ -64,8 +67,8 @@ class ImpressionLog:
                     self._thread.start()
         if overflow:  # back-pressure: the caller pays for its own write
             self.flush()
-            with self._write_lock, self._engine.begin() as conn:
-                conn.execute(recommend_impressions.insert(), rows)
+            with self._write_lock:
+                self._write(rows)
 
     def pending(self) -> int:
         with self._lock:
@@ -75,15 +78,28 @@ class ImpressionLog:
         with self._lock:
             return [dict(r) for r in self._rows if r["customer_id"] in customer_ids]
 
-    def forget(self, customer_ids: set[str], wait_s: float = 5.0) -> int:
-        """Drop these customers' queued rows, then wait (bounded) for a write under way."""
+    def forget(self, customer_ids: set[str]) -> int:
+        """Drop these customers' queued rows; a write under way deletes theirs after it."""
         with self._lock:
             keep = [r for r in self._rows if r["customer_id"] not in customer_ids]
             dropped = len(self._rows) - len(keep)
             self._rows = deque(keep)
-        if self._write_lock.acquire(timeout=wait_s):
-            self._write_lock.release()
+            if self._write_lock.locked():
+                self._forgotten |= customer_ids
         return dropped
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        """Insert ``batch`` (the caller holds the write lock), then delete the rows of
+        anyone erased meanwhile: their erasure's delete may have run before this commit."""
+        with self._engine.begin() as conn:
+            conn.execute(recommend_impressions.insert(), batch)
+        with self._lock:
+            late = self._forgotten & {r["customer_id"] for r in batch}
+            self._forgotten.clear()
+        if late:
+            column = recommend_impressions.c.customer_id
+            with self._engine.begin() as conn:
+                conn.execute(delete(recommend_impressions).where(column.in_(sorted(late))))
 
     def flush(self) -> int:
         """Write every queued row now; the number written."""
@@ -93,11 +109,12 @@ class ImpressionLog:
                 self._rows.clear()
             if batch:
                 try:
-                    with self._engine.begin() as conn:
-                        conn.execute(recommend_impressions.insert(), batch)
+                    self._write(batch)
                 except Exception:
                     with self._lock:  # put them back, oldest first, for the next try
-                        self._rows.extendleft(reversed(batch))
+                        gone, self._forgotten = self._forgotten, set()
+                        back = [r for r in batch if r["customer_id"] not in gone]
+                        self._rows.extendleft(reversed(back))
                     raise
             return len(batch)
 
