@@ -84,10 +84,14 @@ def test_registry_names_the_validation_winner_and_its_figures(
         tolerance_pct=5.0,
     )
     # Two fits of the same orders agree to the optimisers' tolerance, not bit for bit.
+    # lifetimes' Pareto/NBD likelihood is flat here: in one CI worker its validation total
+    # moved 3 % (1,213 vs 1,255) between two fits of the same orders (the row order and
+    # the scoring run were ruled out), so it is held to 5 %; the others to 0.1 %.
     assert record.params["model"] == direct.winner
     assert validation["winner"] == validation["candidates"][direct.winner]
     for name, figures in direct.validation.items():
-        assert validation["candidates"][name] == pytest.approx(figures.as_dict(), rel=1e-3)
+        rel = 5e-2 if name == "pareto_nbd" else 1e-3
+        assert validation["candidates"][name] == pytest.approx(figures.as_dict(), rel=rel)
     assert validation["from"] == direct.validation_cut.isoformat()
     assert validation["to"] == LAST_DAY.isoformat()
     assert validation["winner"]["actual"] > 0 and validation["winner"]["predicted"] > 0
