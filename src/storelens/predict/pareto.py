@@ -7,8 +7,8 @@ orders stop at different places: in one CI worker the candidate's validation tot
 3 %, enough to flip the validation choice. Here the same likelihood (Fader, Hardie and
 Lee's closed form, with Gauss's hypergeometric function) is maximised from fixed
 starting points in log-parameters, each polished by L-BFGS-B, and the start with the best
-likelihood wins; ties go to the earlier start. Nothing random is drawn, so a fit is a
-pure function of its inputs.
+likelihood wins (a second start is tried only when the first does not converge). Nothing
+random is drawn, so a fit is a pure function of its inputs.
 
 A customer buys at a Poisson rate lambda ~ Gamma(r, alpha) and drops out after an
 exponential lifetime with rate mu ~ Gamma(s, beta), at any time (not only right after a
@@ -35,10 +35,12 @@ __all__ = [
 Array = npt.NDArray[np.float64]
 # log-parameter bounds: wide enough for any store, away from overflow in the hypergeometric.
 _LOG_BOUNDS = ((-7.0, 5.0), (-7.0, 12.0), (-7.0, 5.0), (-7.0, 12.0))
-# Starting dropout shapes (s) and lifetimes (beta / s, in multiples of the mean customer age):
-# the flat ridge runs along s, so the starts spread along it.
-_START_SHAPES = (0.5, 2.0)
-_START_LIFETIMES = (0.5, 4.0)
+# Starting (dropout shape s, mean lifetime beta / s in multiples of the mean customer age).
+# On CDNOW (sample and full) and the lifecycle simulator (20,000 customers), at the
+# validation and calibration cuts, four starts (s 0.5 or 2, lifetime 0.5 or 4 ages) all
+# reached the same likelihood to 1e-9 (relative), and the first was the cheapest: it is
+# used, and the second (the other end of the flat ridge along s) only when it fails.
+_STARTS = ((0.5, 0.5), (2.0, 4.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ def _unpack(theta: Array) -> ParetoNbdParams:
 
 
 def fit_pareto_nbd(x: Array, t_x: Array, big_t: Array) -> ParetoNbdParams:
-    """Maximum likelihood from fixed starts; the best likelihood wins (see the module)."""
+    """Maximum likelihood from a fixed start, the next one if it does not converge."""
     from scipy.optimize import minimize
 
     n = len(x)
@@ -144,18 +146,22 @@ def fit_pareto_nbd(x: Array, t_x: Array, big_t: Array) -> ParetoNbdParams:
     if (x < 0).any() or (t_x < 0).any() or (t_x > big_t).any():
         raise FitError("the Pareto/NBD needs 0 <= recency <= age and no negative frequency")
 
+    # Customers with the same (x, t_x, T) share a likelihood term: one-time buyers differ
+    # only in their first day, so folding them roughly halves each evaluation.
+    triples, weights = np.unique(np.column_stack([x, t_x, big_t]), axis=0, return_counts=True)
+    ux, ut_x, ubig_t = (np.ascontiguousarray(triples[:, i]) for i in range(3))
+    counts = weights.astype(np.float64)
+
     def loss(theta: Array) -> float:
         with np.errstate(all="ignore"):
-            value = -float(pareto_log_likelihood(_unpack(theta), x, t_x, big_t).sum()) / n
+            value = -float(pareto_log_likelihood(_unpack(theta), ux, ut_x, ubig_t) @ counts) / n
         return value if np.isfinite(value) else 1e6
 
     # Method of moments for the purchase rate: mean repeat rate r / alpha over the mean age.
     age = max(float(big_t.mean()), 1e-3)
     rate = max(float(x.sum() / big_t.sum()), 1e-3)
     starts = [
-        np.log([0.5, 0.5 / rate, shape, shape * lifetime * age])
-        for shape in _START_SHAPES
-        for lifetime in _START_LIFETIMES
+        np.log([0.5, 0.5 / rate, shape, shape * lifetime * age]) for shape, lifetime in _STARTS
     ]
     best_theta, best_loss = None, np.inf
     for begin in starts:
@@ -167,8 +173,10 @@ def fit_pareto_nbd(x: Array, t_x: Array, big_t: Array) -> ParetoNbdParams:
             bounds=_LOG_BOUNDS,
             options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-8},
         )
-        if found.fun < best_loss - 1e-12:
+        if found.fun < best_loss:
             best_theta, best_loss = np.asarray(found.x, dtype=np.float64), float(found.fun)
+        if found.success:
+            break
     if best_theta is None or best_loss >= 1e6:
         raise FitError("the Pareto/NBD did not converge")
     return _unpack(best_theta)
