@@ -98,7 +98,10 @@ def cdnow(which: Literal["sample", "full"]) -> dict[str, Any]:
         ).as_dict(),
         "holdout_spend": holdout_error(spend, summary["spend"].to_numpy(np.float64)).as_dict(),
         "storelens": {
-            **holdout_error(ours.predicted, summary["purchases"].to_numpy(np.float64)).as_dict(),
+            **holdout_error(
+                ours.expected if ours.predicted is None else ours.predicted,
+                summary["purchases"].to_numpy(np.float64),
+            ).as_dict(),
             **ours.as_json(),
             "expected_counts": holdout_error(
                 ours.expected, summary["purchases"].to_numpy(np.float64)

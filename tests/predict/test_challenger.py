@@ -73,4 +73,13 @@ def test_holdout_purchases_change_nothing_in_the_prediction() -> None:
     assert first.winner == "honeymoon_bgnbd"
     assert first.honeymoon is not None and first.honeymoon.boost > 0
     # Its per-customer forecasts add up to its expected total.
+    assert first.predicted is not None
     assert first.predicted.sum() == pytest.approx(first.expected.sum())
+    # Without point forecasts (what `predict score` asks for) the choice and the expected
+    # counts are the same; only the holdout allocation is skipped.
+    bare = challenge(tx, base, CALIBRATION_END, HOLDOUT_END, point_forecasts=False, threads=1)
+    assert bare.predicted is None and bare.winner == first.winner
+    assert {k: v.as_dict() for k, v in bare.validation.items()} == {
+        k: v.as_dict() for k, v in first.validation.items()
+    }
+    np.testing.assert_array_equal(bare.expected, first.expected)

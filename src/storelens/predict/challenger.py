@@ -4,8 +4,9 @@ BG/NBD under-predicts CDNOW's holdout by 12-14 %. Honest ways to do better are t
 and the choice between them and the classic model is made on a *validation* window cut
 from the end of the calibration period, never on the holdout:
 
-* **Pareto/NBD** (``lifetimes``): dropout can happen at any time rather than only just
-  after a purchase, which suits customers who go quiet without a last purchase.
+* **Pareto/NBD** (:mod:`storelens.predict.pareto`, fitted from fixed starts so that the
+  same orders always give the same choice): dropout can happen at any time rather than
+  only just after a purchase, which suits customers who go quiet without a last purchase.
 * **Boosted BG/NBD**: BG/NBD's expected count times a per-customer correction learned
   by gradient boosting (scikit-learn's ``HistGradientBoostingRegressor``, Poisson loss)
   from calibration-period features, trained on earlier cut-offs inside the calibration
@@ -42,11 +43,17 @@ from storelens.predict.allocation import absolute_error_forecasts
 from storelens.predict.clv import BgNbdParams, FitError, expected_purchases, fit_bgnbd, p_alive
 from storelens.predict.honeymoon import (
     HoneymoonParams,
+    PurchaseHistory,
     classic_as_honeymoon,
     expected_honeymoon_purchases,
     fit_honeymoon,
     honeymoon_distribution_blocks,
     purchase_history,
+)
+from storelens.predict.pareto import (
+    ParetoNbdParams,
+    fit_pareto_nbd,
+    pareto_expected_purchases,
 )
 from storelens.predict.summary import DAYS_PER_PERIOD, calibration_summary, holdout_summary
 
@@ -74,12 +81,15 @@ class Challenge:
     """The winner's holdout predictions, and every candidate's validation error."""
 
     winner: str
-    predicted: Array  # per-customer point forecasts (they add up to the expected total)
+    # Per-customer point forecasts adding up to the expected total; None when the caller
+    # asked for expected counts only (``predict score`` never reads them).
+    predicted: Array | None
     expected: Array  # per-customer expected counts
     validation: dict[str, HoldoutError]
     validation_cut: date
     training_cuts: tuple[date, ...]
     honeymoon: HoneymoonParams | None = None
+    pareto: ParetoNbdParams | None = None
 
     def as_json(self) -> dict[str, Any]:
         params = None
@@ -189,43 +199,63 @@ def _train_correction(tx: pd.DataFrame, windows: list[tuple[date, date]]) -> Any
 @dataclass(frozen=True, slots=True)
 class _Forecast:
     expected: Array
-    point: Array
+    point: Array | None
     honeymoon: HoneymoonParams | None = None
+    pareto: ParetoNbdParams | None = None
+
+
+@dataclass(slots=True)
+class _Cut:
+    """What every candidate reads at one cut-off, computed once and shared between them."""
+
+    tx: pd.DataFrame
+    end: date
+    table: pd.DataFrame
+    classic: BgNbdParams | None = None
+    history: PurchaseHistory | None = None
+
+    def bgnbd(self) -> BgNbdParams:
+        if self.classic is None:
+            self.classic = fit_bgnbd(self.table)
+        return self.classic
+
+    def purchases(self) -> PurchaseHistory:
+        if self.history is None:
+            self.history = purchase_history(self.tx, self.end)
+            if not self.history.customers.equals(self.table.index):
+                raise FitError("the purchase history and the summary name different customers")
+        return self.history
 
 
 def _predict(
-    name: str,
-    tx: pd.DataFrame,
-    end: date,
-    horizon: float,
-    table: pd.DataFrame,
-    correction: Any,
+    name: str, cut: _Cut, horizon: float, correction: Any, *, point_forecasts: bool = True
 ) -> _Forecast:
-    """Candidate ``name`` fitted on purchases to ``end``, predicting the next ``horizon`` weeks."""
+    """Candidate ``name`` fitted on purchases to the cut, predicting the next ``horizon`` weeks.
+
+    Without ``point_forecasts`` the absolute-error forecasts (a predictive distribution
+    per customer and the allocation) are skipped: only MAE reads them.
+    """
+    table = cut.table
     x, t_x, big_t = (table[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
     if name == "pareto_nbd":
-        from lifetimes import ParetoNBDFitter
-
-        fitter = ParetoNBDFitter(penalizer_coef=0.0)
-        fitter.fit(table["frequency"], table["recency"], table["T"])
-        out = fitter.conditional_expected_number_of_purchases_up_to_time(horizon, x, t_x, big_t)
-        mean = np.asarray(out, dtype=np.float64)
-        return _Forecast(mean, mean)
-    params = fit_bgnbd(table)
+        fitted = fit_pareto_nbd(x, t_x, big_t)
+        mean = pareto_expected_purchases(fitted, horizon, x, t_x, big_t)
+        return _Forecast(mean, mean, pareto=fitted)
+    params = cut.bgnbd()
     if name == "boosted_bgnbd":
-        frame, expected = boosted_features(tx, table, params, horizon, end)
+        frame, expected = boosted_features(cut.tx, table, params, horizon, cut.end)
         factor = np.asarray(correction.predict(frame), dtype=np.float64)
         mean = expected * factor
         return _Forecast(mean, mean)
-    history = purchase_history(tx, end)
-    if not history.customers.equals(table.index):
-        raise FitError("the purchase history and the summary name different customers")
+    history = cut.purchases()
     model = fit_honeymoon(history, params) if name == "honeymoon_bgnbd" else None
     chosen = classic_as_honeymoon(params) if model is None else model
     mean = expected_honeymoon_purchases(chosen, history, horizon)
-    point = absolute_error_forecasts(
-        honeymoon_distribution_blocks(chosen, history, horizon), float(mean.sum())
-    )
+    point = None
+    if point_forecasts:
+        point = absolute_error_forecasts(
+            honeymoon_distribution_blocks(chosen, history, horizon), float(mean.sum())
+        )
     return _Forecast(mean, point, model)
 
 
@@ -248,13 +278,46 @@ def challenge(
     holdout_end: date,
     *,
     tolerance_pct: float = 5.0,
+    point_forecasts: bool = True,
+    classic: BgNbdParams | None = None,
+    threads: int | None = None,
 ) -> Challenge:
     """Pick the candidate that best predicts the validation window; refit it; predict.
 
     ``calibration`` is :func:`storelens.predict.summary.summarise` output (its index
     fixes the customers and their order). Nothing after ``calibration_end`` is read
-    while choosing or fitting.
+    while choosing or fitting. ``point_forecasts=False`` skips the winner's
+    absolute-error forecasts over the holdout (``predicted`` is then None); the choice,
+    made on the validation window's point forecasts, is the same. ``classic`` is BG/NBD
+    already fitted on ``calibration``, when the caller has it. ``threads`` caps the
+    boosted model's OpenMP threads: on a shared machine one thread is several times
+    faster than many fighting for the cores (the trees are the same either way).
     """
+    import sklearn.ensemble  # noqa: F401  (threadpoolctl caps only libraries already loaded)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        return _challenge(
+            tx,
+            calibration,
+            calibration_end,
+            holdout_end,
+            tolerance_pct=tolerance_pct,
+            point_forecasts=point_forecasts,
+            classic=classic,
+        )
+
+
+def _challenge(
+    tx: pd.DataFrame,
+    calibration: pd.DataFrame,
+    calibration_end: date,
+    holdout_end: date,
+    *,
+    tolerance_pct: float,
+    point_forecasts: bool,
+    classic: BgNbdParams | None,
+) -> Challenge:
     import pandas as pd
 
     past = tx[tx["date"] <= pd.Timestamp(calibration_end)]
@@ -264,10 +327,12 @@ def challenge(
     validation_table, validation_weeks = _window(past, late, calibration_end)
     early_correction = _train_correction(past[past["date"] <= pd.Timestamp(late)], [(early, late)])
     actual = validation_table["purchases"].to_numpy(np.float64)
+    at_late = _Cut(past, late, validation_table)
     validation = {}
     for name in CANDIDATES:
-        guess = _predict(name, past, late, validation_weeks, validation_table, early_correction)
-        validation[name] = holdout_error(guess.point, actual)
+        guess = _predict(name, at_late, validation_weeks, early_correction)
+        point = guess.expected if guess.point is None else guess.point  # always given here
+        validation[name] = holdout_error(point, actual)
     winner = _choose(validation, tolerance_pct)
 
     weeks = (holdout_end - calibration_end).days / DAYS_PER_PERIOD
@@ -276,12 +341,14 @@ def challenge(
         if winner == "boosted_bgnbd"
         else None
     )
-    final = _predict(winner, past, calibration_end, weeks, calibration, correction)
+    at_end = _Cut(past, calibration_end, calibration, classic)
+    final = _predict(winner, at_end, weeks, correction, point_forecasts=point_forecasts)
     return Challenge(
         winner=winner,
         predicted=final.point,
         expected=final.expected,
         honeymoon=final.honeymoon,
+        pareto=final.pareto,
         validation=validation,
         validation_cut=late,
         training_cuts=(early, late),

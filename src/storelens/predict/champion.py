@@ -13,7 +13,8 @@ What each winner can say, and what is borrowed when it cannot:
 * **BG/NBD**, **honeymoon BG/NBD**: expected purchases and P(alive) from the model (the
   honeymoon model's P(alive) is BG/NBD's in its stretched time, with each customer's
   own alpha);
-* **Pareto/NBD**: its own expected purchases and P(alive) (refitted by ``lifetimes``);
+* **Pareto/NBD**: its own expected purchases and P(alive), from the parameters the
+  challenge refitted on all history (:mod:`storelens.predict.pareto`);
 * **boosted BG/NBD**: it corrects BG/NBD's *counts* only, so P(alive) is BG/NBD's and
   the lifetime value is BG/NBD's scaled by the same per-customer correction (the
   registry row says so).
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
     from storelens.predict.challenger import Challenge
     from storelens.predict.honeymoon import HoneymoonParams, PurchaseHistory
+    from storelens.predict.pareto import ParetoNbdParams
 
 __all__ = ["Champion", "discounted_value", "fit_champion", "honeymoon_scores"]
 
@@ -139,24 +141,29 @@ def honeymoon_scores(
 
 
 def _pareto_scores(
-    summary: pd.DataFrame, per_purchase: Array, horizon_weeks: float, months: int, discount: float
+    fitted: ParetoNbdParams | None,
+    summary: pd.DataFrame,
+    per_purchase: Array,
+    horizon_weeks: float,
+    months: int,
+    discount: float,
 ) -> tuple[dict[str, float], Array, Array, Array]:
-    """Pareto/NBD refitted on all history (as the challenge fits it), and its scores."""
-    from lifetimes import ParetoNBDFitter
+    """Pareto/NBD's scores from its refit on all history (fitted here when not given)."""
+    from storelens.predict.pareto import (
+        fit_pareto_nbd,
+        pareto_expected_purchases,
+        pareto_p_alive,
+    )
 
-    fitter = ParetoNBDFitter(penalizer_coef=0.0)
-    with quiet_lifetimes():
-        fitter.fit(summary["frequency"], summary["recency"], summary["T"])
     x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
+    params = fit_pareto_nbd(x, t_x, big_t) if fitted is None else fitted
 
     def purchases_by(weeks: float) -> Array:
-        out = fitter.conditional_expected_number_of_purchases_up_to_time(weeks, x, t_x, big_t)
-        return np.asarray(out, dtype=np.float64)
+        return pareto_expected_purchases(params, weeks, x, t_x, big_t)
 
-    alive = np.asarray(fitter.conditional_probability_alive(x, t_x, big_t), dtype=np.float64)
+    alive = pareto_p_alive(params, x, t_x, big_t)
     clv = discounted_value(per_purchase, purchases_by, months=months, monthly_discount=discount)
-    params = {k: float(v) for k, v in fitter.params_.items()}
-    return params, purchases_by(horizon_weeks), alive, clv
+    return params.as_dict(), purchases_by(horizon_weeks), alive, clv
 
 
 def _validation_record(chosen: Challenge, last_day: date, tolerance_pct: float) -> dict[str, Any]:
@@ -180,11 +187,13 @@ def fit_champion(
     months: int,
     monthly_discount: float,
     tolerance_pct: float,
+    threads: int | None = None,
 ) -> Champion:
     """Choose on the validation window, refit the winner on purchases to ``last_day``, score.
 
     ``tx`` has ``customer_id``, ``date`` (day), ``amount``; nothing after ``last_day`` is
     read. Raises :class:`FitError` when not even BG/NBD and Gamma-Gamma can be fitted.
+    ``threads`` caps the challenge's OpenMP threads (see :func:`challenge`).
     """
     from storelens.predict.challenger import challenge
     from storelens.predict.honeymoon import purchase_history
@@ -208,6 +217,9 @@ def fit_champion(
                 last_day,
                 last_day + timedelta(days=horizon_days),
                 tolerance_pct=tolerance_pct,
+                point_forecasts=False,  # scores are expectations; only eval-clv's MAE needs them
+                classic=bg,
+                threads=threads,
             )
         reason = None
     except (FitError, ValueError) as exc:  # lifetimes' ConvergenceError is a ValueError
@@ -229,9 +241,12 @@ def fit_champion(
         )
     elif winner == "pareto_nbd":
         try:
-            params, *pareto = _pareto_scores(summary, per_purchase, weeks, months, monthly_discount)
+            fitted = None if chosen is None else chosen.pareto
+            params, *pareto = _pareto_scores(
+                fitted, summary, per_purchase, weeks, months, monthly_discount
+            )
             scores = (pareto[0], pareto[1], pareto[2])
-        except ValueError as exc:  # it fitted on the validation window, but not on all history
+        except (FitError, ValueError) as exc:  # it fitted on the validation window, not on all
             params, winner, alive_model = {}, "bgnbd", "bgnbd"
             reason = (
                 f"Pareto/NBD won on the validation window but its refit failed, BG/NBD used: {exc}"

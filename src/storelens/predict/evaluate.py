@@ -108,7 +108,7 @@ def evaluate_clv(
         from storelens.predict.challenger import challenge
 
         challenger = challenge(
-            tx, summary, calibration_end, holdout_end, tolerance_pct=challenge_with
+            tx, summary, calibration_end, holdout_end, tolerance_pct=challenge_with, classic=bg
         )
     return ClvEvaluation(
         calibration_end=calibration_end,
@@ -122,7 +122,9 @@ def evaluate_clv(
         spend=holdout_error(spend, summary["spend"].to_numpy(np.float64)),
         challenger=challenger,
         challenger_purchases=(
-            None if challenger is None else holdout_error(challenger.predicted, actual)
+            None
+            if challenger is None or challenger.predicted is None
+            else holdout_error(challenger.predicted, actual)
         ),
         challenger_expected=(
             None if challenger is None else holdout_error(challenger.expected, actual)

@@ -131,22 +131,55 @@ def _spend_z(params: HoneymoonParams, first_spend: Array) -> Array:
     return z
 
 
-def _log_likelihood(params: HoneymoonParams, history: PurchaseHistory) -> float:
+@dataclass(frozen=True, slots=True)
+class _Compressed:
+    """The likelihood's inputs with repeats folded: it is evaluated a few hundred times a fit.
+
+    Frequencies take few values and repeat ages are whole days, so the terms that depend
+    only on them are computed once per distinct value and weighted by how often it occurs.
+    """
+
+    frequency: Array
+    counts_of: npt.NDArray[np.intp]  # index into ``distinct`` for each customer
+    distinct: Array  # distinct frequencies
+    recency: Array
+    age: Array
+    first_spend: Array
+    ages: Array  # distinct repeat ages
+    age_weights: Array  # how many repeat purchases fell at each
+
+
+def _compress(history: PurchaseHistory) -> _Compressed:
+    distinct, inverse = np.unique(history.frequency, return_inverse=True)
+    ages, weights = np.unique(history.repeat_ages, return_counts=True)
+    return _Compressed(
+        frequency=history.frequency,
+        counts_of=inverse.astype(np.intp),
+        distinct=distinct,
+        recency=history.recency,
+        age=history.age,
+        first_spend=history.first_spend,
+        ages=ages,
+        age_weights=weights.astype(np.float64),
+    )
+
+
+def _log_likelihood(params: HoneymoonParams, history: PurchaseHistory | _Compressed) -> float:
     from scipy.special import betaln, gammaln
 
+    data = history if isinstance(history, _Compressed) else _compress(history)
     r, a, b = params.r, params.a, params.b
-    x = history.frequency
-    alpha = params.alpha * np.exp(-params.spend_effect * _spend_z(params, history.first_spend))
-    t_x = _operational(history.recency, params.boost, params.settle_weeks)
-    big_t = _operational(history.age, params.boost, params.settle_weeks)
-    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    survived = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + big_t)
-    dropped = np.where(
-        x > 0,
-        betaln(a + 1, b + np.maximum(x, 1) - 1) - betaln(a, b) - (r + x) * np.log(alpha + t_x),
-        -np.inf,
-    )
-    jacobian = np.log1p(params.boost * np.exp(-history.repeat_ages / params.settle_weeks)).sum()
+    x, distinct, of = data.frequency, data.distinct, data.counts_of
+    alpha = params.alpha * np.exp(-params.spend_effect * _spend_z(params, data.first_spend))
+    t_x = _operational(data.recency, params.boost, params.settle_weeks)
+    big_t = _operational(data.age, params.boost, params.settle_weeks)
+    head = (gammaln(r + distinct) - gammaln(r))[of] + r * np.log(alpha)
+    stays = (betaln(a, b + distinct) - betaln(a, b))[of]
+    leaves = (betaln(a + 1, b + np.maximum(distinct, 1) - 1) - betaln(a, b))[of]
+    survived = stays - (r + x) * np.log(alpha + big_t)
+    dropped = np.where(x > 0, leaves - (r + x) * np.log(alpha + t_x), -np.inf)
+    boosts = np.log1p(params.boost * np.exp(-data.ages / params.settle_weeks))
+    jacobian = float(boosts @ data.age_weights)
     return float((head + np.logaddexp(survived, dropped)).sum() + jacobian)
 
 
@@ -176,23 +209,38 @@ def fit_honeymoon(history: PurchaseHistory, start: BgNbdParams | None = None) ->
             **values, spend_effect=float(theta[6]), spend_centre=centre, spend_scale=scale
         )
 
+    data = _compress(history)
+
     def loss(theta: Array) -> float:
-        value = -_log_likelihood(unpack(theta), history) / n
+        value = -_log_likelihood(unpack(theta), data) / n
         return value if np.isfinite(value) else 1e6
 
     begin = np.array([*np.log([start.r, start.alpha, start.a, start.b, 0.5, 6.0]), 0.0])
     bounds = [_LOG_BOUNDS[k] for k in names] + [(-_SPEND_EFFECT_BOUND, _SPEND_EFFECT_BOUND)]
     begin = np.clip(begin, [lo for lo, _ in bounds], [hi for _, hi in bounds])
+    # L-BFGS-B alone reaches the optimum the former Nelder-Mead-then-L-BFGS-B path found
+    # (CDNOW: log-likelihood within 5e-8, parameters to four digits; the simulator, with
+    # no honeymoon: boost ~1e-6 either way, r, alpha, a, b to 1e-3) in about 300
+    # evaluations instead of 2,000-8,000.
     with np.errstate(all="ignore"):
-        coarse = minimize(
+        fine = minimize(
             loss,
             begin,
-            method="Nelder-Mead",
+            method="L-BFGS-B",
             bounds=bounds,
-            options={"maxiter": 8000, "maxfev": 8000, "xatol": 1e-6, "fatol": 1e-9},
+            options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9},
         )
-        fine = minimize(loss, coarse.x, method="L-BFGS-B", bounds=bounds)
-    best = fine if fine.fun <= coarse.fun else coarse
+        if not fine.success:  # a stalled line search: the simplex, then polish again
+            coarse = minimize(
+                loss,
+                fine.x,
+                method="Nelder-Mead",
+                bounds=bounds,
+                options={"maxiter": 8000, "maxfev": 8000, "xatol": 1e-6, "fatol": 1e-9},
+            )
+            fine = minimize(loss, coarse.x, method="L-BFGS-B", bounds=bounds)
+            fine = fine if fine.fun <= coarse.fun else coarse
+    best = fine
     if not np.isfinite(best.fun) or best.fun >= 1e6:
         raise FitError("the honeymoon BG/NBD did not converge")
     return unpack(np.asarray(best.x, dtype=np.float64))

@@ -88,7 +88,7 @@ def _version(as_of: datetime, customers: int, orders: int) -> str:
 
 def _lifetime(
     orders: pd.DataFrame, customers: pd.Index, as_of: datetime, window_days: int, months: int,
-    discount: float, tolerance_pct: float,
+    discount: float, tolerance_pct: float, threads: int | None,
 ) -> tuple[dict[str, Any], ModelRecord | None]:  # fmt: skip
     """The champion's columns for ``customers``; empty when not even BG/NBD can be fitted."""
     import pandas as pd
@@ -109,6 +109,7 @@ def _lifetime(
             months=months,
             monthly_discount=discount,
             tolerance_pct=tolerance_pct,
+            threads=threads,
         )
     except FitError as exc:
         log.info("lifetime value not fitted: %s", exc)
@@ -174,8 +175,9 @@ def score_customers(
     data_from = pd.to_datetime(mine["ts"], utc=True).min().to_pydatetime()
 
     columns, clv_model = _lifetime(
-        mine, features.index, cut, window_days, clv_months, monthly_discount, tolerance_pct
-    )
+        mine, features.index, cut, window_days, clv_months, monthly_discount, tolerance_pct,
+        threads,
+    )  # fmt: skip
     models = [clv_model] if clv_model else []
     churn = columns.pop("bgnbd_churn", None)
     try:
