@@ -17,12 +17,14 @@ __all__ = [
     "MODEL_COLUMNS",
     "NARROW_RULES",
     "PRIOR_RULE",
+    "SWAP_RULES",
     "TYPO_RULE",
     "blocking_rules",
     "comparisons",
     "full_name_comparison",
     "mailbox_holds_surname",
     "rule_column",
+    "swapped",
 ]
 
 MODEL_COLUMNS = (
@@ -63,6 +65,16 @@ TYPO_RULE = ("postcode", "substr(first_name,1,1)")
 """Same postcode and first initial: reaches a till record (name and postcode only) whose
 surname was mistyped, transliterated or swapped. Used only while affordable: where
 postcodes are crowded it compares more pairs than it finds (see ``IdentityModel``)."""
+
+SWAP_RULES = (
+    "l.first_name = r.last_key AND l.postcode = r.postcode",
+    "l.last_key = r.first_name AND l.postcode = r.postcode",
+)
+"""One record's first name is the other's surname at one postcode: a form that swapped
+the two names *and* changed one of them (``moore anthoyn`` / ``anthony moore``, ``wood
+danny`` / ``daniel wood``), which no same-name or same-surname rule reaches. Both
+directions, since a dedupe compares each pair once. Cheap: a first name is seldom a
+neighbour's surname (see ``IdentityModel.swap_rules``)."""
 
 PRIOR_RULE = ("first_name", "last_name", "dob")
 """The exact rule the match prior is estimated from."""
@@ -149,6 +161,7 @@ def full_name_comparison(*, with_mailbox: bool = False) -> Any:
                 "jaro_winkler_similarity(last_key_l, last_key_r) >= 0.88",
                 "near spelling",
             ),
+            cll.CustomLevel(f"{swapped('l', 'r')} OR {swapped('r', 'l')}", "swapped, changed"),
             cll.CustomLevel(
                 f"{same_last} AND substr(first_name_l, 1, 1) = substr(first_name_r, 1, 1)",
                 "same surname, same initial",
@@ -158,6 +171,17 @@ def full_name_comparison(*, with_mailbox: bool = False) -> Any:
             cll.CustomLevel(same_last, "same surname, other first name"),
             cll.ElseLevel(),
         ],
+    )
+
+
+def swapped(a: str, b: str) -> str:
+    """SQL: record ``a`` holds the names in swapped slots (its first name is ``b``'s
+    surname) and its surname slot holds ``b``'s first name misspelt or a nickname of it
+    (``moore anthoyn`` / ``anthony moore``, ``bell daniel`` / ``dan bell``). A swap
+    alone sorts to the same full name; this is a swap with one more change."""
+    return (
+        f"(first_name_{a} = last_key_{b} AND (jaro_winkler_similarity(last_key_{a}, "
+        f"first_name_{b}) >= 0.88 OR list_contains(first_forms_{b}, last_key_{a})))"
     )
 
 

@@ -82,24 +82,34 @@ def canonical_email(email: str | None) -> str | None:
     return f"{local}@{domain}" if local else None
 
 
-def _split_suffix(last: str | None) -> tuple[str | None, str | None]:
-    if not last:
+def _split_suffix(name: str | None) -> tuple[str | None, str | None]:
+    """``smith jr`` -> (``smith``, ``j``); a name without a suffix word is kept whole."""
+    if not isinstance(name, str) or not name:
         return None, None
-    words = last.split()
+    words = name.split()
     if len(words) > 1 and words[-1] in _SUFFIXES:
         return " ".join(words[:-1]), words[-1][0]  # "j" or "s"
-    return last, None
+    return name, None
 
 
 def add_match_keys(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with :data:`KEY_COLUMNS` added (from first/last name, e-mail, phone)."""
+    """The frame with :data:`KEY_COLUMNS` added (from first/last name, e-mail, phone).
+
+    A suffix is split off either name: a form that swapped first and last name leaves
+    ``baker jr`` in the first-name slot, and ``baker jr joshua`` would then meet no
+    ``joshua baker``.
+    """
     out = frame.copy()
-    firsts = out["first_name"] if "first_name" in out else [None] * len(out)
+    firsts_in = out["first_name"] if "first_name" in out else [None] * len(out)
     lasts = out["last_name"] if "last_name" in out else [None] * len(out)
+    split_first = [_split_suffix(v) for v in firsts_in]
     split = [_split_suffix(v) for v in lasts]
+    firsts = [first for first, _ in split_first]
     last_keys = [fold_name(last) for last, _ in split]
+    if "first_name" in out:
+        out["first_name"] = firsts
     out["last_name"] = [last for last, _ in split]
-    out["suffix"] = [s for _, s in split]
+    out["suffix"] = [sl or sf for (_, sf), (_, sl) in zip(split_first, split, strict=True)]
     out["last_key"] = last_keys
     out["name_key"] = [
         " ".join(sorted(f"{fold_name(f) or ''} {la or ''}".split())) or None
