@@ -165,3 +165,38 @@ def test_the_veto_reads_the_namesakes_from_the_records_themselves() -> None:
     assert household_conflict(_home(with_father), enabled=True)("crm:1", "web:1")
     moved = _home(with_suffix).assign(postcode=["77085", "90001", "77085"])
     assert not household_conflict(moved, enabled=True)("crm:1", "web:1")
+
+
+def test_a_jr_card_left_hanging_by_a_torn_record_is_settled_by_its_suffix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storelens.cdp import clusters
+    from storelens.cdp.clusters import ScoredPair, cluster_records
+
+    # the father's till card and web account share his mobile with the son's till card
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["pos:f", "pos:j", "web:f", "crm:f", "crm:j"],
+            "first_name": ["christopher"] * 5,
+            "last_name": ["smith", "smith jr", "smith sr", "smith", "smith"],
+            "postcode": [None, "90096", "90096", "90096", "90096"],
+            "dob": [None, None, None, "1970-07-15", "1997-09-24"],
+            "email": [None, None, "nancy@x.com", "nancy@x.com", "chris@y.com"],
+        }
+    )
+    veto = household_conflict(frame, enabled=True)
+    pairs = [
+        ScoredPair("pos:f", "pos:j", 1.0, "deterministic"),
+        ScoredPair("pos:f", "web:f", 1.0, "deterministic"),
+        ScoredPair("crm:f", "web:f", 1.0, "deterministic"),
+        ScoredPair("crm:f", "pos:j", 0.99, "probabilistic"),
+        ScoredPair("crm:j", "pos:j", 0.99, "probabilistic"),
+    ]
+
+    def customer_of_jr_card() -> list[str]:
+        groups = cluster_records(list(frame["unique_id"]), pairs, conflict=veto, settle=veto.settle)
+        return next(c.records for c in groups if "pos:j" in c.records)
+
+    assert customer_of_jr_card() == ["crm:j", "pos:j"]
+    monkeypatch.setattr(clusters, "TORN_ROUNDS", 1)  # one pass: record order decides
+    assert customer_of_jr_card() == ["crm:f", "pos:j"]
