@@ -240,8 +240,8 @@ def clearly_different(
     :func:`_dobs_close`); or their suffixes differ (``Jr`` vs ``Sr``); or either carries a
     suffix and their e-mail mailboxes differ (a suffix means a same-name parent or child
     lives there, so a second mailbox is more likely theirs than a second account), and so
-    do different mailboxes where ``namesake_home`` (the records show two people of this
-    name at this postcode: :mod:`storelens.cdp.namesakes`). Never when both carry one
+    do different mailboxes where ``namesake_home`` (a record of this name at this postcode
+    carries a suffix: :mod:`storelens.cdp.namesakes`). Never when both carry one
     loyalty card (see :func:`_same_card`).
     """
     if _same_card(a, b):
@@ -282,7 +282,7 @@ class RecordVeto:
             for u, *vals in zip(df["unique_id"], *(df[c] for c in cols), strict=True)
         }
         self.surnames = surname_words(df)
-        self.homes = namesake_homes(self.rows.values(), _dobs_close)
+        self.homes = namesake_homes(self.rows.values())
         self.seen: dict[tuple[str, str], bool] = {}
 
     def settle(self, record: str, sides: Sequence[Sequence[str]]) -> int | None:
