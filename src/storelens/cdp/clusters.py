@@ -121,7 +121,9 @@ def cluster_records(
     and which CRM record they join is decided by record order. Such a record (its best
     link inside its customer no more than ``ambiguity_margin`` log-odds above its refused
     link) is left a customer of its own, its links kept as the cluster's refused evidence,
-    instead of being merged with a coin's chance of being wrong. ``None`` keeps the guess.
+    instead of being merged with a coin's chance of being wrong, and the search repeats on
+    the result (:data:`TORN_ROUNDS`), since leaving one record alone can tear another.
+    ``None`` keeps the guess.
     ``settle`` (record, candidate sides -> the index of the side, or None) lets a torn
     record's own values choose where they can: a ``Jr`` on a till record belongs with the
     younger of two namesakes.
@@ -130,25 +132,36 @@ def cluster_records(
     groups = _join(records, pair_list, separated, conflict)
     if conflict is None or ambiguity_margin is None:
         return groups
-    torn = torn_records(groups, ambiguity_margin)
-    if not torn:
-        return groups
-    side_of = settled_sides(groups, pair_list, torn, settle) if settle is not None else {}
-    kept, held = [], defaultdict(list)
-    for p in pair_list:
-        ends = [r for r in (p.a, p.b) if r in torn]
-        if not ends:
-            kept.append(p)
-        elif len(ends) == 1 and (p.b if ends[0] == p.a else p.a) in side_of.get(ends[0], ()):
-            kept.append(p)  # the side a tie-break chose
-        else:
-            for r in ends:
-                held[r].append(p)  # the links not followed: the evidence
-    groups = _join(records, kept, separated, conflict)
+    torn: set[str] = set()
+    held: dict[str, list[ScoredPair]] = defaultdict(list)
+    for _ in range(TORN_ROUNDS):
+        fresh = torn_records(groups, ambiguity_margin) - torn
+        if not fresh:
+            break
+        torn |= fresh
+        side_of = settled_sides(groups, pair_list, torn, settle) if settle is not None else {}
+        kept, held = [], defaultdict(list)
+        for p in pair_list:
+            ends = [r for r in (p.a, p.b) if r in torn]
+            if not ends:
+                kept.append(p)
+            elif len(ends) == 1 and (p.b if ends[0] == p.a else p.a) in side_of.get(ends[0], ()):
+                kept.append(p)  # the side a tie-break chose
+            else:
+                for r in ends:
+                    held[r].append(p)  # the links not followed: the evidence
+        groups = _join(records, kept, separated, conflict)
     return [
         Cluster(c.records, c.links, [*c.refused, *(p for r in c.records for p in held.get(r, []))])
         for c in groups
     ]
+
+
+TORN_ROUNDS = 3
+"""Passes of finding torn records. Leaving one alone can leave a record that leaned on it
+torn in turn (a Jr's till card tied to his father's till card by the father's phone:
+once the father's card is left alone, the Jr's card is a coin flip between the two
+namesakes' CRM records, which its ``Jr`` settles); each pass re-joins without the torn."""
 
 
 def _join(

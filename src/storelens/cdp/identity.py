@@ -48,6 +48,7 @@ from storelens.cdp.identity_settings import (
     MODEL_COLUMNS,
     NARROW_RULES,
     PRIOR_RULE,
+    SWAP_RULES,
     TYPO_RULE,
     blocking_rules,
     comparisons,
@@ -144,6 +145,21 @@ class IdentityModel:
         ) <= self.typo_pairs_per_record * len(frame)
         return [TYPO_RULE] if affordable else []
 
+    def swap_rules(self, frame: pd.DataFrame) -> list[str]:
+        """:data:`~storelens.cdp.identity_settings.SWAP_RULES` (SQL) where the pairs they
+        compare stay within ``typo_pairs_per_record``, like the typo rule."""
+        needed = ("first_name", "last_key", "postcode")
+        if not all(c in frame.columns for c in needed):
+            return []
+        firsts = frame[["postcode", "first_name"]].dropna()
+        lasts = frame[["postcode", "last_key"]].dropna()
+        crossed = firsts.merge(
+            lasts, left_on=["postcode", "first_name"], right_on=["postcode", "last_key"]
+        )
+        # each crossed pair is compared once by one of the two rules
+        affordable = len(crossed) <= self.typo_pairs_per_record * len(frame)
+        return list(SWAP_RULES) if affordable else []
+
     def prediction_rules(self, frame: pd.DataFrame) -> list[tuple[str, ...]]:
         """The blocking rules that generate the pairs the model scores, for this input."""
         by_name, _, _ = self.broad_rules(frame)
@@ -157,6 +173,7 @@ class IdentityModel:
         try:
             import pandas as pd
             from splink import DuckDBAPI, Linker, SettingsCreator
+            from splink.blocking_rule_library import CustomRule
         except ImportError as exc:  # pragma: no cover - exercised without the extra
             raise MissingExtra("identity resolution", "cdp") from exc
         logging.getLogger("splink").setLevel(logging.WARNING)
@@ -173,6 +190,10 @@ class IdentityModel:
         if not typo:
             narrowed.append("typo (dropped)")
         predict_rules = self._rules(present, [by_name, *NARROW_RULES, *typo])
+        swaps = self.swap_rules(frame) if {"first_name", "postcode"} <= present else []
+        if not swaps and {"first_name", "postcode"} <= present:
+            narrowed.append("swap (dropped)")
+        predict_rules += [CustomRule(sql) for sql in swaps]
         settings = SettingsCreator(
             link_type=link_type,
             unique_id_column_name="unique_id",

@@ -13,13 +13,18 @@ from typing import Any
 
 __all__ = [
     "DERIVED_COLUMNS",
+    "MAILBOX_SURNAME_MIN",
     "MODEL_COLUMNS",
     "NARROW_RULES",
     "PRIOR_RULE",
+    "SWAP_RULES",
     "TYPO_RULE",
     "blocking_rules",
     "comparisons",
+    "full_name_comparison",
+    "mailbox_holds_surname",
     "rule_column",
+    "swapped",
 ]
 
 MODEL_COLUMNS = (
@@ -61,6 +66,16 @@ TYPO_RULE = ("postcode", "substr(first_name,1,1)")
 surname was mistyped, transliterated or swapped. Used only while affordable: where
 postcodes are crowded it compares more pairs than it finds (see ``IdentityModel``)."""
 
+SWAP_RULES = (
+    "l.first_name = r.last_key AND l.postcode = r.postcode",
+    "l.last_key = r.first_name AND l.postcode = r.postcode",
+)
+"""One record's first name is the other's surname at one postcode: a form that swapped
+the two names *and* changed one of them (``moore anthoyn`` / ``anthony moore``, ``wood
+danny`` / ``daniel wood``), which no same-name or same-surname rule reaches. Both
+directions, since a dedupe compares each pair once. Cheap: a first name is seldom a
+neighbour's surname (see ``IdentityModel.swap_rules``)."""
+
 PRIOR_RULE = ("first_name", "last_name", "dob")
 """The exact rule the match prior is estimated from."""
 
@@ -70,7 +85,7 @@ def comparisons(present: set[str]) -> list[Any]:
     import splink.comparison_library as cl
 
     table: dict[str, Any] = {
-        "first_name": full_name_comparison(),
+        "first_name": full_name_comparison(with_mailbox="email_key" in present),
         "dob": dob_comparison(),
         "street_number": cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
         "address": cl.JaroWinklerAtThresholds("address", [0.9, 0.8]).configure(
@@ -105,16 +120,34 @@ def rule_column(rule_part: str) -> str:
     return rule_part
 
 
-def full_name_comparison() -> Any:
+def full_name_comparison(*, with_mailbox: bool = False) -> Any:
     """One joint name comparison (output ``first_name``): the sorted full name with term
     frequencies (so swaps match and a common name counts for less), nicknames, near
     spellings, a married or maiden surname, and a strong negative level for one surname
-    with clearly different first names, which is what a household looks like."""
+    with clearly different first names, which is what a household looks like.
+
+    ``with_mailbox`` (the data holds e-mail) adds a level for one first name under two
+    surnames where one record's surname is the other's mailbox name (:func:`
+    mailbox_holds_surname`): a woman's till card in her married name and her CRM record
+    in her maiden name with ``emma.mitchell@…``. Without it that pair and a neighbour of
+    the same first name look alike (about 0.5 at one postcode).
+    """
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
     same_last = "last_key_l = last_key_r"
     forms = "list_has_any(first_forms_l, first_forms_r)"
+    mailbox = (
+        [
+            cll.CustomLevel(
+                f"{forms} AND ({mailbox_holds_surname('l', 'r')} OR "
+                f"{mailbox_holds_surname('r', 'l')})",
+                "same first name, other surname in the mailbox",
+            )
+        ]
+        if with_mailbox
+        else []
+    )
     return cl.CustomComparison(
         output_column_name="first_name",
         comparison_levels=[
@@ -128,14 +161,44 @@ def full_name_comparison() -> Any:
                 "jaro_winkler_similarity(last_key_l, last_key_r) >= 0.88",
                 "near spelling",
             ),
+            cll.CustomLevel(f"{swapped('l', 'r')} OR {swapped('r', 'l')}", "swapped, changed"),
             cll.CustomLevel(
                 f"{same_last} AND substr(first_name_l, 1, 1) = substr(first_name_r, 1, 1)",
                 "same surname, same initial",
             ),
+            *mailbox,
             cll.CustomLevel(f"{forms}", "same first name, other surname"),
             cll.CustomLevel(same_last, "same surname, other first name"),
             cll.ElseLevel(),
         ],
+    )
+
+
+def swapped(a: str, b: str) -> str:
+    """SQL: record ``a`` holds the names in swapped slots (its first name is ``b``'s
+    surname) and its surname slot holds ``b``'s first name misspelt or a nickname of it
+    (``moore anthoyn`` / ``anthony moore``, ``bell daniel`` / ``dan bell``). A swap
+    alone sorts to the same full name; this is a swap with one more change."""
+    return (
+        f"(first_name_{a} = last_key_{b} AND (jaro_winkler_similarity(last_key_{a}, "
+        f"first_name_{b}) >= 0.88 OR list_contains(first_forms_{b}, last_key_{a})))"
+    )
+
+
+MAILBOX_SURNAME_MIN = 3
+"""Letters a surname needs before its presence in a mailbox name counts: ``li`` or ``ng``
+sit inside too many mailbox names by chance."""
+
+
+def mailbox_holds_surname(named: str, mailed: str) -> str:
+    """SQL: record ``named``'s surname (spaces dropped: ``o connor`` -> ``oconnor``) is
+    part of record ``mailed``'s mailbox name (the e-mail before the ``@``). Both sides are
+    ``l`` or ``r``. False where either value is missing."""
+    surname = f"replace(last_key_{named}, ' ', '')"
+    box = f"split_part(email_key_{mailed}, '@', 1)"
+    return (
+        f"(length({surname}) >= {MAILBOX_SURNAME_MIN} AND "
+        f"coalesce(contains({box}, {surname}), false))"
     )
 
 

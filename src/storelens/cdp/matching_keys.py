@@ -17,6 +17,8 @@ from collections.abc import Container, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from storelens.cdp.namesakes import home_key, namesake_homes
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -82,24 +84,34 @@ def canonical_email(email: str | None) -> str | None:
     return f"{local}@{domain}" if local else None
 
 
-def _split_suffix(last: str | None) -> tuple[str | None, str | None]:
-    if not last:
+def _split_suffix(name: str | None) -> tuple[str | None, str | None]:
+    """``smith jr`` -> (``smith``, ``j``); a name without a suffix word is kept whole."""
+    if not isinstance(name, str) or not name:
         return None, None
-    words = last.split()
+    words = name.split()
     if len(words) > 1 and words[-1] in _SUFFIXES:
         return " ".join(words[:-1]), words[-1][0]  # "j" or "s"
-    return last, None
+    return name, None
 
 
 def add_match_keys(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with :data:`KEY_COLUMNS` added (from first/last name, e-mail, phone)."""
+    """The frame with :data:`KEY_COLUMNS` added (from first/last name, e-mail, phone).
+
+    A suffix is split off either name: a form that swapped first and last name leaves
+    ``baker jr`` in the first-name slot, and ``baker jr joshua`` would then meet no
+    ``joshua baker``.
+    """
     out = frame.copy()
-    firsts = out["first_name"] if "first_name" in out else [None] * len(out)
+    firsts_in = out["first_name"] if "first_name" in out else [None] * len(out)
     lasts = out["last_name"] if "last_name" in out else [None] * len(out)
+    split_first = [_split_suffix(v) for v in firsts_in]
     split = [_split_suffix(v) for v in lasts]
+    firsts = [first for first, _ in split_first]
     last_keys = [fold_name(last) for last, _ in split]
+    if "first_name" in out:
+        out["first_name"] = firsts
     out["last_name"] = [last for last, _ in split]
-    out["suffix"] = [s for _, s in split]
+    out["suffix"] = [sl or sf for (_, sf), (_, sl) in zip(split_first, split, strict=True)]
     out["last_key"] = last_keys
     out["name_key"] = [
         " ".join(sorted(f"{fold_name(f) or ''} {la or ''}".split())) or None
@@ -214,7 +226,11 @@ def _edits_at_most_one(a: str, b: str) -> bool:
 
 
 def clearly_different(
-    a: Mapping[str, Any], b: Mapping[str, Any], surnames: Container[str] = ()
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    surnames: Container[str] = (),
+    *,
+    namesake_home: bool = False,
 ) -> bool:
     """Two records that cannot be one person, whatever they share.
 
@@ -223,8 +239,10 @@ def clearly_different(
     :func:`_first_names_related`); or both have birth dates that are not close (see
     :func:`_dobs_close`); or their suffixes differ (``Jr`` vs ``Sr``); or either carries a
     suffix and their e-mail mailboxes differ (a suffix means a same-name parent or child
-    lives there, so a second mailbox is more likely theirs than a second account). Never
-    when both carry one loyalty card (see :func:`_same_card`).
+    lives there, so a second mailbox is more likely theirs than a second account), and so
+    do different mailboxes where ``namesake_home`` (a record of this name at this postcode
+    carries a suffix: :mod:`storelens.cdp.namesakes`). Never when both carry one
+    loyalty card (see :func:`_same_card`).
     """
     if _same_card(a, b):
         return False
@@ -235,7 +253,7 @@ def clearly_different(
     if sa and sb and sa != sb:
         return True
     ea, eb = a.get("email_key"), b.get("email_key")
-    if ea and eb and ea != eb and (sa or sb):
+    if ea and eb and ea != eb and (sa or sb or namesake_home):
         return True  # a suffix says a namesake shares the home: their mailboxes tell them apart
     da, db = a.get("dob"), b.get("dob")
     return bool(da and db and da != db and not _dobs_close(da, db))
@@ -246,7 +264,16 @@ class RecordVeto:
 
     def __init__(self, df: pd.DataFrame, *, enabled: bool = True) -> None:
         self.enabled = enabled
-        names = ("first_name", "last_name", "dob", "suffix", "loyalty_id", "email_key")
+        names = (
+            "first_name",
+            "last_name",
+            "dob",
+            "suffix",
+            "loyalty_id",
+            "email_key",
+            "name_key",
+            "postcode",
+        )
         cols = [c for c in names if c in df.columns]
         self.rows = {
             str(u): {
@@ -255,6 +282,7 @@ class RecordVeto:
             for u, *vals in zip(df["unique_id"], *(df[c] for c in cols), strict=True)
         }
         self.surnames = surname_words(df)
+        self.homes = namesake_homes(self.rows.values())
         self.seen: dict[tuple[str, str], bool] = {}
 
     def settle(self, record: str, sides: Sequence[Sequence[str]]) -> int | None:
@@ -288,7 +316,10 @@ class RecordVeto:
             return False
         key = (a, b) if a < b else (b, a)
         if key not in self.seen:
-            self.seen[key] = clearly_different(self.rows[a], self.rows[b], self.surnames)
+            ra, rb = self.rows[a], self.rows[b]
+            home = home_key(ra)
+            shared = home is not None and home == home_key(rb) and home in self.homes
+            self.seen[key] = clearly_different(ra, rb, self.surnames, namesake_home=shared)
         return self.seen[key]
 
 
