@@ -18,6 +18,11 @@ reassigned if that pairing is clearly better than the tracker's (``swap_margin``
 A member lost inside the group may come back as a newborn track beside it; newborns
 born touching a group join it, so the lost person's id can go to them.
 
+Off by default (``AppearanceConfig(enabled=True)`` turns it on): on the seed-7 busy
+JuPedSim clip it raised IDF1 (0.58 to 0.59-0.67 over settings) but also the scored id
+switches, left the zone over-counts as they were, and some settings broke door counts;
+docs/vision.md has the figures.
+
 Nothing here is kept beyond the camera-day, nor written anywhere: descriptors are
 coarse colour counts of the current tracks, not biometric templates, and are dropped
 with the track (see ``storelens.vision.tracking`` for the id policy).

@@ -1,7 +1,7 @@
 """Camera frames to floor activity: every vision stage wired into one clocked chain.
 
-Per camera frame: detector → `PersonTracker` → `AppearanceLedger` (a crowd that parts
-is re-paired by clothing colour; frames only) → foot points on the floor plan (NaN and
+Per camera frame: detector → `PersonTracker` → `AppearanceLedger` (opt-in: a crowd
+that parts is re-paired by clothing colour; frames only) → foot points on the floor plan (NaN and
 far-off-floor feet dropped) → `FloorJumps` (opt-in: a track that leaps is split) →
 `TrackStitcher`. Frames of all cameras are grouped into
 ticks of one frame period on a shared clock, so several cameras in one process give one
@@ -84,8 +84,9 @@ class Repairs(TypedDict):
 def repairs(enabled: bool) -> Repairs:
     """`VisionPipeline` settings with the default identity repairs on or off: stitching
     tracks and chaining visits door to door. Off shows what the tracker alone would
-    report (``vision run --no-stitch``, the benchmark's baseline), colour re-pairing
-    included."""
+    report (``vision run --no-stitch``, the benchmark's baseline). Colour re-pairing is
+    off either way: on the seed-7 busy clip it raised IDF1 but not the visit figures, and
+    some settings broke door counts (docs/vision.md)."""
     return Repairs(
         stitch=StitchConfig(enabled=enabled),
         floor=FloorConfig(visits=VisitConfig() if enabled else VisitConfig(relink_s=0)),
