@@ -303,7 +303,9 @@ class VisionPipeline:
         if self._after_tracking is not None:
             tracked = self._after_tracking(camera_id, ts, tracked)
         ids: list[str] = np.asarray(tracked.data.get(PERSON_ID_KEY, []), dtype=str).tolist()
-        if image is not None and ids and self._after_tracking is None:
+        by_colour = image is not None and chain.appearance.config.enabled
+        if by_colour and ids and self._after_tracking is None:
+            assert image is not None
             ids = self._by_colour(chain, ts, tracked, ids, image, detector)
         xy = chain.view.boxes_to_floor(tracked.xyxy) if ids else np.empty((0, 2))
         keep = self._on_floor(xy)
@@ -315,7 +317,7 @@ class VisionPipeline:
             conf = [c for c, k in zip(conf, flags, strict=True) if k]
             xy = xy[keep]
         named = chain.jumps.update(ts, ids, xy)
-        colours = chain.appearance.colours(ids) if image is not None else None
+        colours = chain.appearance.colours(ids) if by_colour else None
         stitched = chain.stitcher.update(ts, named, xy, colours)
         chain.seen, chain.tracked = (stitched, xy, conf), tracked
         self.frames += 1
