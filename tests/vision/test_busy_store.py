@@ -17,6 +17,7 @@ from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.sim.render import CameraScene
 from storelens.sim.run import default_layout_path
+from storelens.vision.appearance import AppearanceConfig
 from storelens.vision.detectors.motion import MotionDetector
 from storelens.vision.frames import Frame
 from storelens.vision.pipeline import VisionPipeline
@@ -195,3 +196,46 @@ def test_relink_settings_must_be_numbers_not_below_zero(field: str) -> None:
         FloorConfig(**{field: -1.0})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=field):
         FloorConfig(**{field: float("nan")})  # type: ignore[arg-type]
+
+
+def meet_and_part(t: float, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
+                  meet: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:  # fmt: skip
+    """Where two customers are at ``t``: they walk 3 s to stand side by side (0.35 m
+    apart: one blob), stay 3 s, and walk 3 s back the way they came."""
+    side = np.array([0.0, 0.175])
+    f = min(1.0, t / 3) if t < 6 else max(0.0, 1 - (t - 6) / 3)
+    return np.array([a + (meet - side - a) * f, b + (meet + side - b) * f])
+
+
+def test_two_customers_who_stand_together_keep_their_ids_when_they_part(
+    cafe: StoreLayout,
+) -> None:
+    film = scene(cafe, "cam-seating")
+    a, b, meet = np.array([4.0, 6.0]), np.array([10.0, 6.0]), np.array([7.0, 6.4])
+    frames = (
+        Frame(n, T0 + timedelta(seconds=n / FPS),
+              film.draw(meet_and_part(n / FPS, a, b, meet), ["ca", "cb"], n))
+        for n in range(round(10 * FPS))
+    )  # fmt: skip
+    pipeline = VisionPipeline(
+        cafe,
+        ["cam-seating"],
+        lambda _c: MotionDetector(view=film.view, background=empty_shop(film)),
+        fps=FPS,
+        rng_seed=1,
+        appearance=AppearanceConfig(enabled=True),  # opt-in (without it, b is a new id)
+    )
+    samples = [s for u in pipeline.run({"cam-seating": frames}) for s in u.tracks]
+
+    def who(second: float) -> list[str]:
+        now = [s for s in samples if s.ts == T0 + timedelta(seconds=second)]
+        ids = []
+        for spot in meet_and_part(second, a, b, meet):
+            near = min(now, key=lambda s: float(np.hypot(s.x - spot[0], s.y - spot[1])))
+            assert np.hypot(near.x - spot[0], near.y - spot[1]) < 0.5
+            ids.append(near.person_id)
+        return ids
+
+    before, after = who(1), who(9)  # walking towards each other; back where they started
+    assert before[0] != before[1]
+    assert after == before

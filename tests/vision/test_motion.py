@@ -150,3 +150,45 @@ def test_bad_frames_and_settings_are_refused() -> None:
         MotionDetector(history=0)
     with pytest.raises(ValueError, match="scale"):
         MotionDetector(scale=1.5)
+
+
+class CountingModel:
+    """A background model that counts its passes and the pixels it was asked to learn."""
+
+    def __init__(self, model: object) -> None:
+        self.model, self.passes, self.learnt = model, 0, []
+
+    def apply(self, image: np.ndarray, learningRate: float) -> np.ndarray:  # noqa: N803
+        self.passes += 1
+        if learningRate != 0:
+            self.learnt.append(image.copy())
+        return self.model.apply(image, learningRate=learningRate)  # type: ignore[attr-defined]
+
+    def getBackgroundImage(self) -> np.ndarray:  # noqa: N802
+        return self.model.getBackgroundImage()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_holding_people_costs_one_pass_per_learning_frame(held: bool) -> None:
+    """Holding tracked people adds one background pass per learning frame, not per frame,
+    and what is learnt under a held box is the background, not the person there."""
+    from storelens.vision.detectors import motion
+
+    shop = np.full((120, 160, 3), 90, np.uint8)
+    person = shop.copy()
+    person[40:100, 60:80] = (20, 20, 220)
+    detector = MotionDetector(background=shop, min_area_px=10)
+    counting = CountingModel(detector._model)
+    detector._model = counting
+    frames = 4 * motion._LEARN_EVERY
+    for _ in range(frames):
+        detector.detect(person)
+        detector.hold([[60, 40, 80, 100]] if held else np.zeros((0, 4)))
+    learning = frames // motion._LEARN_EVERY
+    assert counting.passes == frames + (learning if held else 0)
+    assert len(counting.learnt) == learning
+    under = [image[20:50, 30:40] for image in counting.learnt]  # analysis scale 0.5
+    if held:  # every learning frame comes after the first hold: the floor, not the person
+        assert all(np.abs(u.astype(int) - 90).max() <= 2 for u in under)
+    else:
+        assert all((u == (20, 20, 220)).all() for u in under)

@@ -153,6 +153,8 @@ def test_random_switches_never_give_one_person_id_twice_in_a_frame() -> None:
         {"slack_m": float("inf")},
         {"velocity_window_s": -0.5},
         {"max_gap_s": "3"},
+        {"colour_gate": -0.1},
+        {"colour_weight_m": float("nan")},
     ],
 )
 def test_config_rejects_nonsense(kwargs: dict[str, object]) -> None:
@@ -192,3 +194,51 @@ def test_reset_forgets_the_day() -> None:
     stitcher.reset()
     assert stitcher.update(at(2), ["cam:b"], [[5.0, 4.0]]) == ["cam:b"]
     assert stitcher.stitches == 0
+
+
+def _hist(*weights: float) -> np.ndarray:
+    h = np.asarray(weights, dtype=np.float64)
+    return h / h.sum()
+
+
+RED, BLUE, REDDISH = _hist(9, 1, 0), _hist(0, 1, 9), _hist(8, 2, 0)
+
+
+def test_a_newborn_of_another_colour_is_not_the_lost_person() -> None:
+    """Two people lost side by side, two newborns where they were: distance alone would
+    pair them crosswise (each newborn is nearer the other's prediction); colours decide."""
+    stitcher = TrackStitcher()
+    for i in range(5):
+        stitcher.update(at(i), ["cam:r", "cam:b"], np.array([[4.0, 4.0], [4.6, 4.0]]), [RED, BLUE])
+    stitcher.update(at(5), [], np.zeros((0, 2)), [])
+    born = stitcher.update(
+        at(6), ["cam:x", "cam:y"], np.array([[4.55, 4.0], [4.05, 4.0]]), [RED, BLUE]
+    )
+    assert born == ["cam:r", "cam:b"]
+    # Without colours the same frames pair by distance: crosswise.
+    plain = TrackStitcher()
+    for i in range(5):
+        plain.update(at(i), ["cam:r", "cam:b"], np.array([[4.0, 4.0], [4.6, 4.0]]))
+    plain.update(at(5), [], np.zeros((0, 2)))
+    assert plain.update(at(6), ["cam:x", "cam:y"], np.array([[4.55, 4.0], [4.05, 4.0]])) == [
+        "cam:b",
+        "cam:r",
+    ]
+
+
+def test_a_lone_newborn_past_the_colour_gate_gets_its_own_id() -> None:
+    stitcher = TrackStitcher()
+    for i in range(5):
+        stitcher.update(at(i), ["cam:r"], np.array([[4.0, 4.0]]), [RED])
+    assert stitcher.update(at(5), ["cam:b"], np.array([[4.1, 4.0]]), [BLUE]) == ["cam:b"]
+    # A close colour (the same shirt in other light) is stitched; no colour falls back
+    # to distance alone.
+    stitcher = TrackStitcher()
+    for i in range(5):
+        stitcher.update(at(i), ["cam:r", "cam:q"], np.array([[4.0, 4.0], [8.0, 4.0]]), [RED, RED])
+    out = stitcher.update(
+        at(5), ["cam:s", "cam:t"], np.array([[4.1, 4.0], [8.1, 4.0]]), [REDDISH, None]
+    )
+    assert out == ["cam:r", "cam:q"]
+    with pytest.raises(ValueError, match="colours"):
+        stitcher.update(at(6), ["cam:s"], np.array([[4.1, 4.0]]), [])

@@ -1,6 +1,7 @@
 """Camera frames to floor activity: every vision stage wired into one clocked chain.
 
-Per camera frame: detector → `PersonTracker` → foot points on the floor plan (NaN and
+Per camera frame: detector → `PersonTracker` → `AppearanceLedger` (opt-in: a crowd
+that parts is re-paired by clothing colour; frames only) → foot points on the floor plan (NaN and
 far-off-floor feet dropped) → `FloorJumps` (opt-in: a track that leaps is split) →
 `TrackStitcher`. Frames of all cameras are grouped into
 ticks of one frame period on a shared clock, so several cameras in one process give one
@@ -33,6 +34,7 @@ import numpy.typing as npt
 
 from storelens.core.camera import CameraView
 from storelens.core.layout import StoreLayout
+from storelens.vision.appearance import AppearanceConfig, AppearanceLedger
 from storelens.vision.frames import Detector, Frame
 from storelens.vision.fusion import CameraFusion, FusionConfig
 from storelens.vision.heatmap import FloorHeatmap, HeatGrid
@@ -76,15 +78,19 @@ FrameHook = Callable[[str, Frame, "sv.Detections"], None]
 class Repairs(TypedDict):
     stitch: StitchConfig
     floor: FloorConfig
+    appearance: AppearanceConfig
 
 
 def repairs(enabled: bool) -> Repairs:
     """`VisionPipeline` settings with the default identity repairs on or off: stitching
     tracks and chaining visits door to door. Off shows what the tracker alone would
-    report (``vision run --no-stitch``, the benchmark's baseline)."""
+    report (``vision run --no-stitch``, the benchmark's baseline). Colour re-pairing is
+    off either way: on the seed-7 busy clip it raised IDF1 but not the visit figures, and
+    some settings broke door counts (docs/vision.md)."""
     return Repairs(
         stitch=StitchConfig(enabled=enabled),
         floor=FloorConfig(visits=VisitConfig() if enabled else VisitConfig(relink_s=0)),
+        appearance=AppearanceConfig(),  # colour re-pairing is opt-in (docs/vision.md)
     )
 
 
@@ -156,6 +162,7 @@ class _Camera:
     tracker: PersonTracker
     jumps: FloorJumps
     stitcher: TrackStitcher
+    appearance: AppearanceLedger
     detector: Detector | None = None
     seen: tuple[list[str], FloatArray, list[float | None]] | None = None
     tracked: sv.Detections | None = None
@@ -192,6 +199,7 @@ class VisionPipeline:
         fusion: FusionConfig | None = None,
         floor: FloorConfig | None = None,
         jumps: JumpConfig | None = None,
+        appearance: AppearanceConfig | None = None,
         heatmap_every_s: float = 900.0,
         heatmap_cell_m: float = 0.25,
         track_every_s: float = 1.0,
@@ -232,7 +240,8 @@ class VisionPipeline:
         for camera_id in self.camera_ids:
             view = CameraView.from_camera(layout.camera(camera_id))
             tracker = PersonTracker(camera_id, rate, tracking, rng=rng, day_tz=self._tz)
-            chain = _Camera(view, tracker, FloorJumps(jumps), TrackStitcher(self.stitch))
+            ledger = AppearanceLedger(appearance)
+            chain = _Camera(view, tracker, FloorJumps(jumps), TrackStitcher(self.stitch), ledger)
             if detector_factory is not None:
                 chain.detector = detector_factory(camera_id)
             self._cameras[camera_id] = chain
@@ -257,7 +266,8 @@ class VisionPipeline:
         chain = self._chain(camera_id)
         if chain.detector is None:
             raise ValueError("this pipeline has no detector; pass detector_factory or feed()")
-        out = self.feed(camera_id, frame.ts, chain.detector.detect(frame.image))
+        detections = chain.detector.detect(frame.image)
+        out = self._feed(camera_id, frame.ts, detections, frame.image, chain.detector)
         hold = getattr(chain.detector, "hold", None)
         if hold is not None and chain.tracked is not None:
             hold(chain.tracked.xyxy)  # a background model must not learn tracked people
@@ -268,6 +278,16 @@ class VisionPipeline:
     def feed(self, camera_id: str, ts: datetime, detections: sv.Detections) -> PipelineUpdates:
         """One camera frame's detections. Frames must come in time order across cameras
         (to within a tick); a frame of a later tick closes the tick being collected."""
+        return self._feed(camera_id, ts, detections, None, None)
+
+    def _feed(
+        self,
+        camera_id: str,
+        ts: datetime,
+        detections: sv.Detections,
+        image: npt.NDArray[np.uint8] | None,
+        detector: Detector | None,
+    ) -> PipelineUpdates:
         chain = self._chain(camera_id)
         tick = _ms(ts) // self.period_ms
         if self._tick is not None and tick < self._tick:
@@ -283,6 +303,10 @@ class VisionPipeline:
         if self._after_tracking is not None:
             tracked = self._after_tracking(camera_id, ts, tracked)
         ids: list[str] = np.asarray(tracked.data.get(PERSON_ID_KEY, []), dtype=str).tolist()
+        by_colour = image is not None and chain.appearance.config.enabled
+        if by_colour and ids and self._after_tracking is None:
+            assert image is not None
+            ids = self._by_colour(chain, ts, tracked, ids, image, detector)
         xy = chain.view.boxes_to_floor(tracked.xyxy) if ids else np.empty((0, 2))
         keep = self._on_floor(xy)
         scores = tracked.confidence
@@ -293,7 +317,8 @@ class VisionPipeline:
             conf = [c for c, k in zip(conf, flags, strict=True) if k]
             xy = xy[keep]
         named = chain.jumps.update(ts, ids, xy)
-        stitched = chain.stitcher.update(ts, named, xy)
+        colours = chain.appearance.colours(ids) if by_colour else None
+        stitched = chain.stitcher.update(ts, named, xy, colours)
         chain.seen, chain.tracked = (stitched, xy, conf), tracked
         self.frames += 1
         return out
@@ -337,6 +362,29 @@ class VisionPipeline:
             raise ValueError(
                 f"camera {camera_id!r} is not one of this pipeline's {list(self.camera_ids)}"
             ) from None
+
+    def _by_colour(
+        self,
+        chain: _Camera,
+        ts: datetime,
+        tracked: sv.Detections,
+        ids: list[str],
+        image: npt.NDArray[np.uint8],
+        detector: Detector | None,
+    ) -> list[str]:
+        """The ledger's person ids for this frame; re-paired tracks keep them from now on."""
+        foreground = getattr(detector, "last_foreground", None)
+        scale = float(getattr(detector, "scale", 1.0))
+        t = _ms(ts) / 1000
+        boxes = np.asarray(tracked.xyxy, np.float64)
+        new = chain.appearance.update(t, ids, boxes, image, foreground, scale)
+        if new != ids:
+            changed = [k for k, (a, b) in enumerate(zip(ids, new, strict=True)) if a != b]
+            tracker_ids = np.asarray(tracked.tracker_id, dtype=int)
+            moved = [int(tracker_ids[k]) for k in changed]
+            chain.tracker.reassign(moved, [new[k] for k in changed])
+            tracked.data[PERSON_ID_KEY] = np.asarray(new, dtype=str)
+        return new
 
     def _on_floor(self, xy: FloatArray) -> npt.NDArray[np.bool_]:
         """Where a person may be counted: on the plan, and not in a private zone (a fitting
@@ -420,6 +468,7 @@ class VisionPipeline:
         for chain in self._cameras.values():
             chain.stitcher.reset()
             chain.jumps.reset()
+            chain.appearance.reset()
         if self._fusion is not None:
             self._fusion.reset()
         self._last_tick = None

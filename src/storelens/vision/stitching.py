@@ -13,6 +13,9 @@ Rules, in the order they bite:
 * the gap is at most ``max_gap_s``; the new track must lie within
   ``max_speed_mps * gap + slack_m`` of the lost track's predicted position (its last
   position moved on by its recent velocity, capped at ``max_speed_mps``);
+* where both tracks have a colour descriptor (`storelens.vision.appearance`), one that
+  differs by more than ``colour_gate`` (Hellinger distance) is someone else, and a
+  closer one adds ``colour_weight_m`` metres per unit of distance to the pairing's cost;
 * several births and losses in the same frame are resolved jointly with the Hungarian
   method (``scipy.optimize.linear_sum_assignment``): first the most stitches, then the
   smallest total distance to the predictions, so crossing shoppers keep their headings.
@@ -52,9 +55,19 @@ class StitchConfig:
     slack_m: float = 0.5
     enabled: bool = True
     velocity_window_s: float = 1.0
+    colour_gate: float = 0.5
+    colour_weight_m: float = 1.0
 
     def __post_init__(self) -> None:
-        check_settings(self, "max_gap_s", "max_speed_mps", "slack_m", "velocity_window_s")
+        check_settings(
+            self,
+            "max_gap_s",
+            "max_speed_mps",
+            "slack_m",
+            "velocity_window_s",
+            "colour_gate",
+            "colour_weight_m",
+        )
 
 
 @dataclass(slots=True)
@@ -64,6 +77,7 @@ class _Track:
     person_id: str
     times: deque[float] = field(default_factory=deque)
     points: deque[tuple[float, float]] = field(default_factory=deque)
+    colour: npt.NDArray[np.float64] | None = None
 
     @property
     def last_seen(self) -> float:
@@ -103,6 +117,7 @@ class TrackStitcher:
         self._alive: dict[str, _Track] = {}
         self._lost: dict[str, _Track] = {}
         self._issued: set[str] = set()
+        self._retired: dict[str, str] = {}  # track id -> person id, lost past max_gap_s
 
     def reset(self) -> None:
         """Forget everything: call at the end of a camera-day so no person spans two days."""
@@ -111,10 +126,20 @@ class TrackStitcher:
         self._alive.clear()
         self._lost.clear()
         self._issued.clear()
+        self._retired.clear()
 
-    def update(self, ts: datetime, track_ids: Sequence[str], xy: npt.ArrayLike) -> list[str]:
-        """One frame in (capture time, track ids, floor xy of shape (n, 2)); person ids out."""
+    def update(
+        self,
+        ts: datetime,
+        track_ids: Sequence[str],
+        xy: npt.ArrayLike,
+        colours: Sequence[npt.NDArray[np.float64] | None] | None = None,
+    ) -> list[str]:
+        """One frame in (capture time, track ids, floor xy of shape (n, 2), optionally each
+        track's colour descriptor); person ids out."""
         points = _check_frame(track_ids, xy)
+        if colours is not None and len(colours) != len(track_ids):
+            raise ValueError(f"{len(track_ids)} track ids but {len(colours)} colours")
         t = self._seconds(ts)
         if not self.config.enabled:
             return list(track_ids)
@@ -127,32 +152,56 @@ class TrackStitcher:
                 lost[track_id] = alive.pop(track_id)
         if lost:
             max_gap = self.config.max_gap_s
-            self._lost = lost = {tid: tr for tid, tr in lost.items() if t - tr.last_seen <= max_gap}
+            for tid in [tid for tid, tr in lost.items() if t - tr.last_seen > max_gap]:
+                self._retired[tid] = lost.pop(tid).person_id
         newborn: list[int] = []
         for i, track_id in enumerate(track_ids):
             if track_id in alive:
                 continue
             revived = lost.pop(track_id, None)
+            if revived is None and track_id in self._retired:
+                revived = self._return(track_id)
             if revived is not None:
                 alive[track_id] = revived
             else:
                 newborn.append(i)
         if newborn:
-            self._stitch(t, [track_ids[i] for i in newborn], points[newborn])
+            born_colours = [colours[i] for i in newborn] if colours is not None else None
+            self._stitch(t, [track_ids[i] for i in newborn], points[newborn], born_colours)
         window = self.config.velocity_window_s
         out: list[str] = []
-        for track_id, (x, y) in zip(track_ids, points.tolist(), strict=True):
+        for k, (track_id, (x, y)) in enumerate(zip(track_ids, points.tolist(), strict=True)):
             track = alive[track_id]
             track.observe(t, x, y, window)
+            if colours is not None and colours[k] is not None:
+                track.colour = colours[k]
             out.append(track.person_id)
         return out
 
-    def _stitch(self, t: float, born: list[str], where: npt.NDArray[np.float64]) -> None:
+    def _return(self, track_id: str) -> _Track | None:
+        """A track id back after its loss expired. The tracker never reuses an id, so this
+        is its own person given back by colour re-pairing (`storelens.vision.appearance`):
+        they keep their person id, unless another track carries it by now."""
+        person_id = self._retired.pop(track_id)
+        if any(track.person_id == person_id for track in self._alive.values()):
+            return None
+        return _Track(person_id)
+
+    def _stitch(
+        self,
+        t: float,
+        born: list[str],
+        where: npt.NDArray[np.float64],
+        colours: Sequence[npt.NDArray[np.float64] | None] | None = None,
+    ) -> None:
         """Give each newborn track a lost person's id, or a fresh one."""
         lost_ids = list(self._lost)
         matches: dict[int, str] = {}
         if born and lost_ids:
-            cost = self._stitch_costs(t, [self._lost[tid] for tid in lost_ids], where)
+            lost = [self._lost[tid] for tid in lost_ids]
+            cost = self._stitch_costs(t, lost, where)
+            if colours is not None:
+                self._colour_costs(cost, lost, colours)
             from scipy.optimize import linear_sum_assignment
 
             rows, cols = linear_sum_assignment(cost)
@@ -181,6 +230,28 @@ class TrackStitcher:
             reachable = distance <= cfg.max_speed_mps * gap + cfg.slack_m
             cost[r, reachable] = distance[reachable]
         return cost
+
+    def _colour_costs(
+        self,
+        cost: npt.NDArray[np.float64],
+        lost: list[_Track],
+        colours: Sequence[npt.NDArray[np.float64] | None],
+    ) -> None:
+        """Rule out pairs whose colours differ past the gate; charge the rest for theirs."""
+        from storelens.vision.appearance import hellinger
+
+        cfg = self.config
+        for r, track in enumerate(lost):
+            if track.colour is None:
+                continue
+            for c, colour in enumerate(colours):
+                if colour is None or cost[r, c] >= _INFEASIBLE:
+                    continue
+                distance = hellinger(track.colour, colour)
+                if distance > cfg.colour_gate:
+                    cost[r, c] = _INFEASIBLE
+                else:
+                    cost[r, c] += cfg.colour_weight_m * distance
 
     def _fresh_person_id(self, track_id: str) -> str:
         """The track's own id, unless a stitched person already carries it."""

@@ -163,6 +163,25 @@ class PersonTracker:
         confirmed.data[PERSON_ID_KEY] = np.array(ids, dtype=str)
         return confirmed
 
+    def reassign(self, tracker_ids: list[int], person_ids: list[str]) -> None:
+        """From now on, track ``tracker_ids[k]`` is person ``person_ids[k]`` (a colour
+        re-pairing after a crowd parted). Person ids must be this camera-day's own; a
+        track that held one of them before, and is not re-paired here, gets a fresh id,
+        so no two tracks ever share a person."""
+        if len(tracker_ids) != len(person_ids) or len(set(person_ids)) != len(person_ids):
+            raise ValueError("need one distinct person id per tracker id")
+        prefix = f"{self.camera_id}:"
+        issued = {f"{prefix}{token}" for token in self._tokens}
+        if unknown := [p for p in person_ids if p not in issued]:
+            raise ValueError(f"person ids {unknown} were never issued by this tracker")
+        moving = set(person_ids)
+        for tracker_id, person_id in list(self._person_ids.items()):
+            if person_id in moving and tracker_id not in tracker_ids:
+                del self._person_ids[tracker_id]
+                self._person_id(tracker_id)  # a fresh token for the displaced track
+        for tracker_id, person_id in zip(tracker_ids, person_ids, strict=True):
+            self._person_ids[tracker_id] = person_id
+
     def reset(self) -> None:
         """Forget every track and start a fresh token space (a new day, a reconnected feed)."""
         self._tracker.reset()

@@ -17,9 +17,13 @@ Two things break plain background subtraction in a café, and both are handled h
   as background once its weight passes 10 %, so at a learning rate of 1/history a seated
   customer fades after about a tenth of ``history`` frames (3.5 minutes at 10 fps), and
   one seated visit breaks into many. The pipeline tells the detector where its tracked
-  people are (`hold`); under those boxes the model does not learn: each frame is
+  people are (`hold`); under those boxes the model does not learn: a learning frame is
   classified as it is, then learnt with the held boxes painted over by the model's own
-  background. Light drift and moved furniture elsewhere are still learnt.
+  background. Light drift and moved furniture elsewhere are still learnt. That second
+  pass is the only cost holding adds, so the model learns one frame in ``_LEARN_EVERY``
+  (at that many times the rate, the same drift per minute) and the painting uses a
+  background picture refreshed every ``_BACKGROUND_REFRESH`` learning frames (it moves
+  by a few thousandths between them).
 * **A camera that starts on a full room learns the people in view as floor.** Given an
   empty-shop picture (``background``: the camera's own view at closing time), the model
   starts from it and needs no warm-up, so the first frame already shows everyone.
@@ -53,7 +57,8 @@ _STACKED = 1.35  # a blob this many person heights tall holds two people, one be
 _STACKED_GAP = 0.15  # ... unless their feet would be closer than this (person heights)
 _LINE_M = 1.5  # people further apart than this, one behind the other, are a line (a queue)
 _SHOULDER_M = 0.5  # people side by side stand at least this far apart, centre to centre
-_LEARN_EVERY = 4  # background learnt from one frame in this many (at this many times the rate)
+_LEARN_EVERY = 32  # background learnt from one frame in this many (at this many times the rate)
+_BACKGROUND_REFRESH = 4  # learning frames between fresh pictures of the background to paint
 _SLIVER = 0.5  # a cut-off piece narrower than this many person widths is no one
 _FULL_FILL = 0.75  # a solid ellipse fills π/4 of its box: count that as certain
 
@@ -141,6 +146,9 @@ class MotionDetector:
         self._queues = ZoneMap(list(queues)) if queues else None
         self._size: tuple[int, int] | None = None
         self._held = np.zeros((0, 4), np.float64)
+        self._plain: npt.NDArray[np.uint8] | None = None  # the background, to paint held boxes
+        self._plain_age = 0  # learning frames since ``_plain`` was taken
+        self.last_foreground: npt.NDArray[np.uint8] | None = None  # of the last frame
         if background is not None:
             self._learn_empty_shop(background)
 
@@ -159,20 +167,35 @@ class MotionDetector:
             raise ValueError("held boxes must be finite pixel coordinates")
         self._held = boxes
 
-    def _held_mask(self, shape: tuple[int, int]) -> npt.NDArray[np.bool_] | None:
-        if not len(self._held):
-            return None
+    def _held_boxes(self, shape: tuple[int, int]) -> list[tuple[slice, slice]]:
+        """The held boxes widened by ``hold_margin``, as (rows, columns) of the analysis
+        frame; boxes wholly outside it are left out."""
         height, width = shape
-        mask = np.zeros(shape, bool)
         boxes = self._held * self.scale
         pad_x = (boxes[:, 2] - boxes[:, 0]) * self.hold_margin
         pad_y = (boxes[:, 3] - boxes[:, 1]) * self.hold_margin
+        out: list[tuple[slice, slice]] = []
         for (x1, y1, x2, y2), px, py in zip(boxes.tolist(), pad_x, pad_y, strict=True):
             left, top = max(0, int(x1 - px)), max(0, int(y1 - py))
             right, bottom = min(width, int(np.ceil(x2 + px))), min(height, int(np.ceil(y2 + py)))
             if right > left and bottom > top:
-                mask[top:bottom, left:right] = True
-        return mask
+                out.append((slice(top, bottom), slice(left, right)))
+        return out
+
+    def _painted(self, small: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+        """The frame with the held people painted over by the background (what is learnt),
+        or ``None`` when nobody held is in view."""
+        boxes = self._held_boxes(small.shape[:2]) if len(self._held) else []
+        if not boxes:
+            return None
+        if self._plain is None or self._plain_age >= _BACKGROUND_REFRESH:
+            self._plain = np.asarray(self._model.getBackgroundImage(), np.uint8)
+            self._plain_age = 0
+        self._plain_age += 1
+        learn = small.copy()
+        for rows, cols in boxes:  # slices, not a boolean mask: a few boxes, not every pixel
+            learn[rows, cols] = self._plain[rows, cols]
+        return learn
 
     def _analysis_frame(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         cv2 = self._cv2
@@ -198,21 +221,20 @@ class MotionDetector:
         small = self._analysis_frame(image)
         # Learn fast while warming up, then at 1/history so people who pause stay visible;
         # after the warm-up, one frame in ``_LEARN_EVERY`` is learnt (at that many times
-        # the rate), since classifying alone is half the cost of classifying and learning.
+        # the rate): classifying alone is cheaper than classifying and learning, and a
+        # frame with held people is passed twice (see the module notes).
         warming = self.frames_seen < self.warmup_frames
         if warming:
             mask = self._model.apply(small, learningRate=-1.0)
-        elif self.frames_seen % _LEARN_EVERY:
+        elif (self.frames_seen - self.warmup_frames) % _LEARN_EVERY != _LEARN_EVERY - 1:
             mask = self._model.apply(small, learningRate=0.0)
         else:
             rate = min(1.0, _LEARN_EVERY / self.history)
-            held = self._held_mask(small.shape[:2])
-            if held is None:
+            learn = self._painted(small)
+            if learn is None:
                 mask = self._model.apply(small, learningRate=rate)
             else:  # classify the frame as it is, learn it with the held people painted out
                 mask = self._model.apply(small, learningRate=0.0)
-                learn = small.copy()
-                learn[held] = self._model.getBackgroundImage()[held]
                 self._model.apply(learn, learningRate=rate)
         self.frames_seen += 1
         _, mask = cv2.threshold(mask, _SHADOW_CUTOFF, 255, cv2.THRESH_BINARY)
@@ -224,6 +246,7 @@ class MotionDetector:
         import supervision as sv
 
         mask = self.foreground(image)
+        self.last_foreground = mask  # the people's pixels, for their colour descriptors
         if self.frames_seen <= self.warmup_frames:
             return sv.Detections.empty()
         boxes, fills = self._blobs(mask)
