@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens import __version__
 from storelens.api.arrival_notices import DeskArrivalSink
+from storelens.api.auth_cache import SignedInCache, users_signal
 from storelens.api.bodylimit import BodyLimit
 from storelens.api.claimer_sources import EngineSuggester
 from storelens.api.errors import install_error_handlers
@@ -215,6 +216,8 @@ def create_app(
     app.state.metrics.watch_projections(
         lambda: projection_health(event_log, app.state.projection_loop)
     )
+    # Verified tokens, reused until the users table may have changed (any worker, any CLI).
+    app.state.signed_in = SignedInCache(users_signal(engine))
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_mb * 1024 * 1024)
     app.add_middleware(NulGuard)
@@ -227,6 +230,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     install_error_handlers(app)
+    # Routes are matched in order, router by router: the hot recommendation route first
+    # saves every request walking the whole API (no other route shares its paths).
+    app.include_router(recommendations_api.router)
     for module in (
         system,
         auth,
@@ -239,7 +245,6 @@ def create_app(
         segments,
         audit,
         deadletters,
-        recommendations_api,
     ):
         app.include_router(module.router)
     app.include_router(privacy.router)  # data-subject export and erasure

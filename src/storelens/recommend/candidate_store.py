@@ -126,6 +126,8 @@ class CustomerCandidates:
 
 
 class CandidateStore(Protocol):
+    in_process: bool  # get and put touch only this process's memory (no I/O)
+
     def get(self, customer_id: str) -> CustomerCandidates | None: ...
 
     def put(self, entry: CustomerCandidates) -> None: ...
@@ -144,6 +146,8 @@ def live_stores() -> list[CandidateStore]:
 class MemoryCandidates:
     """Entries in this process's memory, each kept ``ttl_s`` seconds after it was written;
     past ``max_entries`` the oldest written goes (a flood of unknown ids cannot grow it)."""
+
+    in_process = True
 
     def __init__(
         self,
@@ -182,6 +186,8 @@ class MemoryCandidates:
 
 class RedisCandidates:
     """Entries in Redis under ``storelens:reco:cand:<customer>``, expiring after ``ttl_s``."""
+
+    in_process = False
 
     def __init__(self, url: str, ttl_s: float, timeout_s: float) -> None:
         import redis

@@ -5,7 +5,9 @@ record an access request and a campaign read back.
 
 The single-customer route is the hot one: it writes its JSON with orjson from the
 engine's answer instead of building and re-validating a pydantic model per item
-(the response model still documents it, and a test holds the two to the same JSON).
+(the response model still documents it, and a test holds the two to the same JSON),
+and it is async: a warm answer needs no I/O and is computed on the event loop; only
+one that must fill a cache or ask Redis goes to the threadpool.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from storelens.api.deps import AnalystOrAdmin, AnyPerson, EngineDep, KnownStore, Now, SettingsDep
 from storelens.api.errors import error_responses
@@ -110,7 +113,7 @@ def answer_json(answer: Answer) -> bytes:
     response_model=RecommendationsPublic,
     responses=error_responses(403, 404, 422),
 )
-def customer_recommendations(
+async def customer_recommendations(
     request: Request,
     customer_id: CustomerId,
     principal: AnyPerson,
@@ -131,7 +134,10 @@ def customer_recommendations(
     the store's popular items and ``personalized`` is false."""
     _check_k(k, settings.recommend_max_k, ("query", "k"))
     ctx = parse_context(context)
-    answer = _engine_of(request).answer(customer_id, store, k, ctx, actor=principal.actor.name)
+    engine, actor = _engine_of(request), principal.actor.name
+    answer = engine.answer_warm(customer_id, store, k, ctx, actor=actor)
+    if answer is None:  # a cache to fill or Redis to ask: blocking work, off the event loop
+        answer = await run_in_threadpool(engine.answer, customer_id, store, k, ctx, actor=actor)
     return Response(answer_json(answer), media_type="application/json")
 
 
