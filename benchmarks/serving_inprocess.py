@@ -117,10 +117,14 @@ def main() -> None:
 
         # Sign in through the real route; no ``with``: leaving it would run the app's
         # shutdown, which stops the impression writer the measured requests need.
-        token = TestClient(app).post(
-            "/v1/auth/token",
-            data={"username": "bench", "password": "correct horse battery staple"},
-        ).json()["access_token"]
+        token = (
+            TestClient(app)
+            .post(
+                "/v1/auth/token",
+                data={"username": "bench", "password": "correct horse battery staple"},
+            )
+            .json()["access_token"]
+        )
         headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
         reco = [
             _scope(

@@ -42,6 +42,7 @@ from storelens.recommend.candidate_store import (
     CandidateStore,
     CandidatesUnavailable,
     CustomerCandidates,
+    MemoryCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
 from storelens.recommend.impression_log import ImpressionLog
@@ -58,6 +59,10 @@ STOCK_TTL_S = 1.0  # out-of-stock items changed by another process show up withi
 
 class _Cold(Exception):
     """A warm-only answer needs something this process does not hold (I/O)."""
+
+
+_WARM = object()  # answer only from what is held; _Cold otherwise
+_DOWN = object()  # the candidate store was just found unavailable: do not ask it again
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +191,9 @@ class RecommendationEngine:
     def _entry(self, customer_id: str, warm: bool = False) -> tuple[CustomerCandidates, bool]:
         """(entry, degraded): from the store, else built from the database."""
         if warm:
-            if not self._store.in_process:
+            if not isinstance(self._store, MemoryCandidates):
                 raise _Cold("candidates")
-            held = self._store.get(customer_id)
+            held = self._store.peek(customer_id)  # read only: personal() and pick() keep it
             if held is None or held.consent is None:
                 raise _Cold("candidates")
             return held, False
@@ -266,6 +271,10 @@ class RecommendationEngine:
             # lacks this decline until it expires (recommend_cache_ttl_s).
             log.warning("candidate store unavailable: decline of %s not cached", customer_id)
 
+    @property
+    def candidates(self) -> CandidateStore:
+        return self._store
+
     # -- answering -------------------------------------------------------------------
     def answer(
         self,
@@ -275,21 +284,36 @@ class RecommendationEngine:
         context: Context,
         actor: str = "system",
         log_impressions: bool = True,
+        *,
+        candidates_down: bool = False,
     ) -> Answer:
-        """The top ``k`` for this customer in this store now (NotFound: unknown store)."""
-        return self._answer(customer_id, store_id, k, context, actor, log_impressions, False)
+        """The top ``k`` for this customer in this store now (NotFound: unknown store).
+
+        ``candidates_down``: the caller just found the candidate store unavailable, so
+        the entry is built from the database without asking (and waiting on) it again."""
+        down = _DOWN if candidates_down else None
+        return self._answer(customer_id, store_id, k, context, actor, log_impressions, down)
 
     def answer_warm(
-        self, customer_id: str, store_id: str, k: int, context: Context, actor: str = "system"
+        self,
+        customer_id: str,
+        store_id: str,
+        k: int,
+        context: Context,
+        actor: str = "system",
+        entry: CustomerCandidates | None = None,
     ) -> Answer | None:
         """:meth:`answer` from what this process already holds, or None where that is not
-        enough (a cache to fill, candidates in Redis, a full impression queue): no I/O,
+        enough (a cache to fill, an entry to build, a full impression queue): no I/O,
         so an async route can call it on the event loop and hand only a None to a
-        thread."""
+        thread. ``entry``: the customer's entry, read by the caller (Redis, awaited);
+        without it only the memory store is consulted."""
         if self.impressions.full(k):
             return None
+        if entry is None and not isinstance(self._store, MemoryCandidates):
+            return None
         try:
-            return self._answer(customer_id, store_id, k, context, actor, True, True)
+            return self._answer(customer_id, store_id, k, context, actor, True, entry or _WARM)
         except _Cold:
             return None
 
@@ -301,8 +325,11 @@ class RecommendationEngine:
         context: Context,
         actor: str,
         log_impressions: bool,
-        warm: bool,
+        how: object,
     ) -> Answer:
+        """``how``: None (fill any cache), ``_WARM`` (only what is held), ``_DOWN`` (build
+        the entry from the database), or the customer's entry already read."""
+        warm = how is _WARM or isinstance(how, CustomerCandidates)
         now_dt = self._clock()
         now = now_dt.timestamp()
         store = self._cached(
@@ -317,7 +344,14 @@ class RecommendationEngine:
         if pop is None or pop.orders == 0:
             daypart, pop = "all", dayparts.get("all", evidence.Popularity(0, {}, 0))
         catalogue = self._catalogue(warm)
-        entry, degraded = self._entry(customer_id, warm)
+        if isinstance(how, CustomerCandidates):
+            if how.consent is None:
+                raise _Cold("candidates")
+            entry, degraded = how, False
+        elif how is _DOWN:
+            entry, degraded = self._read(lambda c: self._load(c, customer_id)), True
+        else:
+            entry, degraded = self._entry(customer_id, warm)
         personalized = bool(entry.consent and entry.order_ids)
         reason = None
         if not entry.consent:
