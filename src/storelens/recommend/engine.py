@@ -349,6 +349,7 @@ class RecommendationEngine:
                 raise _Cold("candidates")
             entry, degraded = how, False
         elif how is _DOWN:
+            log.warning("candidate store unavailable: answering from the database")
             entry, degraded = self._read(lambda c: self._load(c, customer_id)), True
         else:
             entry, degraded = self._entry(customer_id, warm)
