@@ -62,7 +62,6 @@ class _Cold(Exception):
 
 
 _WARM = object()  # answer only from what is held; _Cold otherwise
-_DOWN = object()  # the candidate store was just found unavailable: do not ask it again
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,15 +283,9 @@ class RecommendationEngine:
         context: Context,
         actor: str = "system",
         log_impressions: bool = True,
-        *,
-        candidates_down: bool = False,
     ) -> Answer:
-        """The top ``k`` for this customer in this store now (NotFound: unknown store).
-
-        ``candidates_down``: the caller just found the candidate store unavailable, so
-        the entry is built from the database without asking (and waiting on) it again."""
-        down = _DOWN if candidates_down else None
-        return self._answer(customer_id, store_id, k, context, actor, log_impressions, down)
+        """The top ``k`` for this customer in this store now (NotFound: unknown store)."""
+        return self._answer(customer_id, store_id, k, context, actor, log_impressions, None)
 
     def answer_warm(
         self,
@@ -327,8 +320,8 @@ class RecommendationEngine:
         log_impressions: bool,
         how: object,
     ) -> Answer:
-        """``how``: None (fill any cache), ``_WARM`` (only what is held), ``_DOWN`` (build
-        the entry from the database), or the customer's entry already read."""
+        """``how``: None (fill any cache), ``_WARM`` (only what is held), or the customer's
+        entry already read by the caller."""
         warm = how is _WARM or isinstance(how, CustomerCandidates)
         now_dt = self._clock()
         now = now_dt.timestamp()
@@ -348,9 +341,6 @@ class RecommendationEngine:
             if how.consent is None:
                 raise _Cold("candidates")
             entry, degraded = how, False
-        elif how is _DOWN:
-            log.warning("candidate store unavailable: answering from the database")
-            entry, degraded = self._read(lambda c: self._load(c, customer_id)), True
         else:
             entry, degraded = self._entry(customer_id, warm)
         personalized = bool(entry.consent and entry.order_ids)

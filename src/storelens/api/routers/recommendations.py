@@ -13,7 +13,6 @@ an entry from the database goes to the threadpool.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -139,18 +138,22 @@ async def customer_recommendations(
     _check_k(k, settings_of(request).recommend_max_k, ("query", "k"))
     ctx = parse_context(context)
     engine, actor = _engine_of(request), principal.actor.name
-    entry, down = None, False
     shared = engine.candidates
     if isinstance(shared, RedisCandidates):  # awaited: no thread held for the round trip
         try:
             entry = await shared.aget(customer_id)
         except CandidatesUnavailable:
-            down = True
-    answer = None if down else engine.answer_warm(customer_id, store, k, ctx, actor, entry)
-    if answer is None:  # a cache to fill, an entry to build: blocking work, off the loop
-        answer = await run_in_threadpool(
-            partial(engine.answer, candidates_down=down), customer_id, store, k, ctx, actor
+            # Not "down" yet: the await's timeout also counts time the loop spent on
+            # other requests. The thread asks again with its own timeout and answers
+            # from the database (degraded) only if Redis fails there too.
+            entry = None
+        answer = (
+            None if entry is None else engine.answer_warm(customer_id, store, k, ctx, actor, entry)
         )
+    else:
+        answer = engine.answer_warm(customer_id, store, k, ctx, actor)
+    if answer is None:  # a cache to fill, an entry to build: blocking work, off the loop
+        answer = await run_in_threadpool(engine.answer, customer_id, store, k, ctx, actor)
     return Response(answer_json(answer), media_type="application/json")
 
 
