@@ -61,10 +61,15 @@ class SqliteDataVersion:
             try:
                 if self._conn is None:
                     # Autocommit: the connection never holds a read transaction open.
+                    # No busy wait: this runs on the event loop, and a busy file only
+                    # means "unknown" (the user row is read instead).
                     self._conn = sqlite3.connect(
-                        self._path, check_same_thread=False, isolation_level=None, timeout=1.0
+                        self._path, check_same_thread=False, isolation_level=None, timeout=0
                     )
                 row = self._conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.OperationalError as exc:
+                log.debug("users signal unreadable (%s): reading the user row", exc)
+                return None
             except sqlite3.Error as exc:
                 log.warning("users signal unreadable (%s): reading user rows", exc)
                 self.close_locked()

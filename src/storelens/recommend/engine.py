@@ -89,6 +89,7 @@ class RecommendationEngine:
         self._engine, self._settings, self._store, self._clock = engine, settings, candidates, clock
         self._monotonic = monotonic
         self._shared: dict[str, tuple[float, Any]] = {}
+        self._loading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.impressions = ImpressionLog(engine)
 
@@ -107,9 +108,19 @@ class RecommendationEngine:
             return hit[1]
         if warm:
             raise _Cold(key)
-        value = load()
         with self._lock:
-            self._shared[key] = (now, value)
+            loading = self._loading.setdefault(key, threading.Lock())
+        # One load per key at a time: when an entry expires under load every request
+        # in flight misses it at once, and all but one wait for that one's result.
+        with loading:
+            with self._lock:
+                hit = self._shared.get(key)
+            if hit is not None and self._monotonic() - hit[0] < ttl:
+                return hit[1]
+            now = self._monotonic()
+            value = load()
+            with self._lock:
+                self._shared[key] = (now, value)
         return value
 
     def _read(self, load: Callable[[Connection], Any]) -> Any:
