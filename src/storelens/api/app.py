@@ -207,6 +207,7 @@ def create_app(
             if webhook is not None:
                 webhook.close()
             app.state.recommendations.close()  # writes the impressions still queued
+            app.state.signed_in.close()
 
     app = FastAPI(
         title="storelens",

@@ -166,6 +166,13 @@ class SignedInCache:
             while len(self._entries) > self._max:
                 del self._entries[next(iter(self._entries))]
 
+    def close(self) -> None:
+        """Forget everything and close the signal's connection (the server's shutdown)."""
+        with self._lock:
+            self._entries.clear()
+        if isinstance(self.signal, SqliteDataVersion):
+            self.signal.close()
+
     def _drop(self, token: str) -> None:
         with self._lock:
             self._entries.pop(token, None)
