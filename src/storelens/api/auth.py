@@ -1,10 +1,13 @@
 """Who is calling: JWT bearer tokens for people, API keys for devices, and role gates.
 
 Every route declares the roles it allows with :func:`allow` (or :func:`public`); a
-test walks the app and fails on any route that declares neither. A person's role is
-re-read from the database on each request, so demoting or disabling someone takes
+test walks the app and fails on any route that declares neither. A person's role
+comes from their user row, not from the token, so demoting or disabling someone takes
 effect at once rather than when their token expires; a password reset, disabling or
-a role change also bumps the user's token version, which every token carries.
+a role change also bumps the user's token version, which every token carries. A token
+that passed both checks is remembered until the users table may have changed
+(:mod:`storelens.api.auth_cache`), so a warm request reads no row and revocation stays
+immediate in every worker.
 
 Tokens live at most ``access_token_minutes``: a token whose ``exp - iat`` is longer
 is refused even when its signature is good, so a leaked secret cannot mint tokens
@@ -24,6 +27,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
 from storelens.accounts import KEY_PREFIX, Role, find_api_key, token_version
+from storelens.api.auth_cache import SignedIn, SignedInCache
 from storelens.config import Settings
 from storelens.core.errors import AuthError
 from storelens.privacy.audit import Actor
@@ -93,6 +97,17 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def _from_token(request: HTTPConnection, token: str) -> Principal:
+    cache: SignedInCache | None = getattr(request.app.state, "signed_in", None)
+    known = None if cache is None else cache.get(token)
+    if known is not None:
+        return Principal(
+            name=known.username,
+            kind="user",
+            role=known.role,
+            ip=client_ip(request),
+            expires_at=known.expires_at,
+        )
+    mark = None if cache is None else cache.mark()  # before the row is read
     settings = settings_of(request)
     try:
         claims = jwt.decode(
@@ -110,7 +125,11 @@ def _from_token(request: HTTPConnection, token: str) -> Principal:
     if lifetime > settings.access_token_minutes * 60:
         raise _unauthorized("token lifetime over the limit")
     expires = datetime.fromtimestamp(_number(claims["exp"]), UTC)
-    return person_principal(request, str(claims["sub"]), claims["ver"], expires)
+    principal = person_principal(request, str(claims["sub"]), claims["ver"], expires)
+    if cache is not None:
+        signed_in = SignedIn(principal.name, principal.role, expires, _number(claims["exp"]))
+        cache.put(token, signed_in, mark)
+    return principal
 
 
 def _number(value: object) -> float:

@@ -17,6 +17,7 @@ Every live store is remembered so that an erasure reaches the entries of this pr
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import weakref
@@ -153,30 +154,58 @@ class MemoryCandidates:
     ) -> None:
         self._ttl, self._clock, self._max = ttl_s, clock, max_entries
         self._data: dict[str, tuple[float, bytes]] = {}
+        # Entries decoded for :meth:`peek`, dropped with the entry (put, delete, expiry).
+        self._decoded: dict[str, CustomerCandidates] = {}
         self._lock = threading.Lock()
         _LIVE.add(self)
 
+    def _live(self, customer_id: str) -> tuple[float, bytes] | None:
+        """The stored entry if not expired (the caller holds the lock)."""
+        hit = self._data.get(customer_id)
+        if hit is not None and self._clock() - hit[0] > self._ttl:
+            del self._data[customer_id]
+            self._decoded.pop(customer_id, None)
+            return None
+        return hit
+
     def get(self, customer_id: str) -> CustomerCandidates | None:
         with self._lock:
-            hit = self._data.get(customer_id)
-            if hit is None:
-                return None
-            if self._clock() - hit[0] > self._ttl:
-                del self._data[customer_id]
-                return None
+            hit = self._live(customer_id)
+        if hit is None:
+            return None
         # Stored serialised: a caller that changes its copy changes nothing here.
         return CustomerCandidates.from_json(hit[1])
+
+    def peek(self, customer_id: str) -> CustomerCandidates | None:
+        """The entry without a copy, for a caller that only reads it (serving): decoded
+        once per write instead of once per request. Never change what this returns."""
+        with self._lock:
+            hit = self._live(customer_id)
+            if hit is None:
+                return None
+            decoded = self._decoded.get(customer_id)
+        if decoded is None:
+            decoded = CustomerCandidates.from_json(hit[1])
+            with self._lock:
+                if self._data.get(customer_id) is hit:  # not replaced meanwhile
+                    self._decoded[customer_id] = decoded
+        return decoded
 
     def put(self, entry: CustomerCandidates) -> None:
         raw = entry.to_json()
         with self._lock:
             self._data.pop(entry.customer_id, None)  # re-inserted: newest last
+            self._decoded.pop(entry.customer_id, None)
             self._data[entry.customer_id] = (self._clock(), raw)
             while len(self._data) > self._max:
-                del self._data[next(iter(self._data))]
+                oldest = next(iter(self._data))
+                del self._data[oldest]
+                self._decoded.pop(oldest, None)
 
     def delete(self, customer_ids: list[str]) -> int:
         with self._lock:
+            for c in customer_ids:
+                self._decoded.pop(c, None)
             return sum(self._data.pop(c, None) is not None for c in customer_ids)
 
 
@@ -186,11 +215,36 @@ class RedisCandidates:
     def __init__(self, url: str, ttl_s: float, timeout_s: float) -> None:
         import redis
 
+        self._url, self._timeout = url, timeout_s
         self._ttl = max(int(ttl_s), 1)
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
+        # One asyncio client per event loop (a connection belongs to the loop it was
+        # opened on): uvicorn runs one loop per worker, a test client one per portal.
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
         _LIVE.add(self)
+
+    async def aget(self, customer_id: str) -> CustomerCandidates | None:
+        """:meth:`get` without blocking the event loop: a serving request awaits Redis
+        instead of holding a thread for the round trip."""
+        import redis
+        import redis.asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = redis.asyncio.Redis.from_url(
+                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
+            self._async[loop] = client
+        try:
+            raw = await client.get(REDIS_PREFIX + customer_id)
+        except (redis.RedisError, OSError, TimeoutError) as exc:
+            raise CandidatesUnavailable(type(exc).__name__) from None
+        return None if raw is None else CustomerCandidates.from_json(raw)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         import redis

@@ -42,6 +42,7 @@ from storelens.recommend.candidate_store import (
     CandidateStore,
     CandidatesUnavailable,
     CustomerCandidates,
+    MemoryCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
 from storelens.recommend.impression_log import ImpressionLog
@@ -54,6 +55,13 @@ log = logging.getLogger(__name__)
 CONSENT_PURPOSE = "personalization"
 _SHARED_TTL_S = 60.0  # store popularity and the catalogue: not personal, refreshed a minute
 STOCK_TTL_S = 1.0  # out-of-stock items changed by another process show up within this
+
+
+class _Cold(Exception):
+    """A warm-only answer needs something this process does not hold (I/O)."""
+
+
+_WARM = object()  # answer only from what is held; _Cold otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,7 @@ class RecommendationEngine:
         self._engine, self._settings, self._store, self._clock = engine, settings, candidates, clock
         self._monotonic = monotonic
         self._shared: dict[str, tuple[float, Any]] = {}
+        self._loading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.impressions = ImpressionLog(engine)
 
@@ -89,27 +98,44 @@ class RecommendationEngine:
         self.impressions.close()
 
     # -- shared, non-personal data (cached) -------------------------------------------
-    def _cached(self, key: str, load: Callable[[], Any], ttl: float = _SHARED_TTL_S) -> Any:
+    def _cached(
+        self, key: str, load: Callable[[], Any], ttl: float = _SHARED_TTL_S, warm: bool = False
+    ) -> Any:
         now = self._monotonic()
         with self._lock:
             hit = self._shared.get(key)
         if hit is not None and now - hit[0] < ttl:
             return hit[1]
-        value = load()
+        if warm:
+            raise _Cold(key)
         with self._lock:
-            self._shared[key] = (now, value)
+            loading = self._loading.setdefault(key, threading.Lock())
+        # One load per key at a time: when an entry expires under load every request
+        # in flight misses it at once, and all but one wait for that one's result.
+        with loading:
+            with self._lock:
+                hit = self._shared.get(key)
+            if hit is not None and self._monotonic() - hit[0] < ttl:
+                return hit[1]
+            now = self._monotonic()
+            value = load()
+            with self._lock:
+                self._shared[key] = (now, value)
         return value
 
     def _read(self, load: Callable[[Connection], Any]) -> Any:
         with self._engine.connect() as conn:
             return load(conn)
 
-    def _popularity(self, store_id: str, tz: str) -> dict[str, evidence.Popularity]:
+    def _popularity(
+        self, store_id: str, tz: str, warm: bool = False
+    ) -> dict[str, evidence.Popularity]:
         days = self._settings.recommend_popularity_days
         since = self._clock() - timedelta(days=days)
         return self._cached(  # type: ignore[no-any-return]
             f"pop:{store_id}",
             lambda: self._read(lambda c: evidence.store_popularity(c, store_id, since, tz, days)),
+            warm=warm,
         )
 
     def _popular(
@@ -132,14 +158,17 @@ class RecommendationEngine:
             "copurchase", lambda: evidence.copurchase_table(conn, since)
         )
 
-    def _catalogue(self) -> dict[str, evidence.ProductInfo]:
-        return self._cached("catalogue", lambda: self._read(evidence.catalogue_info))  # type: ignore[no-any-return]
+    def _catalogue(self, warm: bool = False) -> dict[str, evidence.ProductInfo]:
+        return self._cached(  # type: ignore[no-any-return]
+            "catalogue", lambda: self._read(evidence.catalogue_info), warm=warm
+        )
 
-    def _out_of_stock(self, store_id: str) -> set[str]:
+    def _out_of_stock(self, store_id: str, warm: bool = False) -> set[str]:
         return self._cached(  # type: ignore[no-any-return]
             f"stock:{store_id}",
             lambda: self._read(lambda c: evidence.out_of_stock(c, store_id)),
             STOCK_TTL_S,
+            warm,
         )
 
     def stock_changed(self, store_id: str) -> None:
@@ -169,8 +198,15 @@ class RecommendationEngine:
         anchors = self._settings.recommend_anchor_items
         return evidence.build_candidates(conn, customer_id, anchors, self._copurchase(conn))
 
-    def _entry(self, customer_id: str) -> tuple[CustomerCandidates, bool]:
+    def _entry(self, customer_id: str, warm: bool = False) -> tuple[CustomerCandidates, bool]:
         """(entry, degraded): from the store, else built from the database."""
+        if warm:
+            if not isinstance(self._store, MemoryCandidates):
+                raise _Cold("candidates")
+            held = self._store.peek(customer_id)  # read only: personal() and pick() keep it
+            if held is None or held.consent is None:
+                raise _Cold("candidates")
+            return held, False
         try:
             entry = self._store.get(customer_id)
         except CandidatesUnavailable as exc:
@@ -245,6 +281,10 @@ class RecommendationEngine:
             # lacks this decline until it expires (recommend_cache_ttl_s).
             log.warning("candidate store unavailable: decline of %s not cached", customer_id)
 
+    @property
+    def candidates(self) -> CandidateStore:
+        return self._store
+
     # -- answering -------------------------------------------------------------------
     def answer(
         self,
@@ -256,20 +296,64 @@ class RecommendationEngine:
         log_impressions: bool = True,
     ) -> Answer:
         """The top ``k`` for this customer in this store now (NotFound: unknown store)."""
+        return self._answer(customer_id, store_id, k, context, actor, log_impressions, None)
+
+    def answer_warm(
+        self,
+        customer_id: str,
+        store_id: str,
+        k: int,
+        context: Context,
+        actor: str = "system",
+        entry: CustomerCandidates | None = None,
+    ) -> Answer | None:
+        """:meth:`answer` from what this process already holds, or None where that is not
+        enough (a cache to fill, an entry to build, a full impression queue): no I/O,
+        so an async route can call it on the event loop and hand only a None to a
+        thread. ``entry``: the customer's entry, read by the caller (Redis, awaited);
+        without it only the memory store is consulted."""
+        if self.impressions.full(k):
+            return None
+        if entry is None and not isinstance(self._store, MemoryCandidates):
+            return None
+        try:
+            return self._answer(customer_id, store_id, k, context, actor, True, entry or _WARM)
+        except _Cold:
+            return None
+
+    def _answer(
+        self,
+        customer_id: str,
+        store_id: str,
+        k: int,
+        context: Context,
+        actor: str,
+        log_impressions: bool,
+        how: object,
+    ) -> Answer:
+        """``how``: None (fill any cache), ``_WARM`` (only what is held), or the customer's
+        entry already read by the caller."""
+        warm = how is _WARM or isinstance(how, CustomerCandidates)
         now_dt = self._clock()
         now = now_dt.timestamp()
         store = self._cached(
-            f"store:{store_id}", lambda: self._read(lambda c: stores.get_store(c, store_id))
-        )
+            f"store:{store_id}", lambda: self._read(lambda c: stores.get_store(c, store_id)),
+            warm=warm,
+        )  # fmt: skip
         tz = str(store.get("timezone") or "UTC")
         ctx = resolve_context(context, now_dt, tz)
-        dayparts = self._popularity(store_id, tz)
+        dayparts = self._popularity(store_id, tz, warm)
         daypart = ctx.daypart or "all"
         pop = dayparts.get(daypart)
         if pop is None or pop.orders == 0:
             daypart, pop = "all", dayparts.get("all", evidence.Popularity(0, {}, 0))
-        catalogue = self._catalogue()
-        entry, degraded = self._entry(customer_id)
+        catalogue = self._catalogue(warm)
+        if isinstance(how, CustomerCandidates):
+            if how.consent is None:
+                raise _Cold("candidates")
+            entry, degraded = how, False
+        else:
+            entry, degraded = self._entry(customer_id, warm)
         personalized = bool(entry.consent and entry.order_ids)
         reason = None
         if not entry.consent:
@@ -283,7 +367,7 @@ class RecommendationEngine:
                 current = ranked.get(product)
                 if current is None or rec.confidence >= current.confidence:
                     ranked[product] = rec
-        blocked = self._out_of_stock(store_id).union(entry.declined)
+        blocked = self._out_of_stock(store_id, warm).union(entry.declined)
         picked = pick(
             self._settings, ranked, entry if personalized else None, blocked, ctx.zone,
             catalogue, now, k,

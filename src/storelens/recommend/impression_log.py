@@ -70,6 +70,11 @@ class ImpressionLog:
             with self._write_lock:
                 self._write(rows)
 
+    def full(self, rows: int) -> bool:
+        """Whether adding ``rows`` rows now would write inline instead of queueing them."""
+        with self._lock:
+            return self._stopped.is_set() or len(self._rows) + rows > self._max
+
     def pending(self) -> int:
         with self._lock:
             return len(self._rows)

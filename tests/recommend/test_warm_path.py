@@ -1,0 +1,89 @@
+"""The event-loop path: a warm answer equals the full one, and anything cold is refused.
+
+The route computes a warm answer on the event loop (``answer_warm``) and hands only a
+None to a thread, so ``answer_warm`` must never do I/O, must say None whenever a cache
+would have to be filled, and must otherwise give exactly what ``answer`` gives.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.recommend.test_serving import NOW, Login, World, world
+
+from storelens.config import Settings
+from storelens.recommend.candidate_store import CustomerCandidates, MemoryCandidates
+from storelens.recommend.context import Context
+from storelens.recommend.engine import RecommendationEngine
+
+__all__ = ["world"]
+
+
+class Tick:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_peek_decodes_once_per_write_and_forgets_with_the_entry() -> None:
+    clock = Tick()
+    store = MemoryCandidates(ttl_s=10.0, clock=clock)
+    assert store.peek("ada") is None
+    store.put(CustomerCandidates("ada", order_ids=["o-1"], order_times=[1.0], consent=True))
+    first = store.peek("ada")
+    assert first is not None and first.order_ids == ["o-1"]
+    assert store.peek("ada") is first  # no copy per request
+    assert store.get("ada") is not first  # get still hands out a copy to change
+    store.put(CustomerCandidates("ada", order_ids=["o-1", "o-2"], order_times=[1, 2]))
+    second = store.peek("ada")
+    assert second is not first and second is not None and second.order_ids == ["o-1", "o-2"]
+    clock.t = 10.5  # past the TTL: gone for peek as for get
+    assert store.peek("ada") is None and store.get("ada") is None
+    store.put(CustomerCandidates("bob", consent=True))
+    assert store.peek("bob") is not None
+    assert store.delete(["bob"]) == 1
+    assert store.peek("bob") is None
+
+
+def test_a_cold_engine_refuses_the_warm_path(world: World, settings: Settings) -> None:
+    fresh = RecommendationEngine(
+        world.engine, settings, MemoryCandidates(600), clock=lambda: world.now
+    )
+    assert fresh.answer_warm("ada", "cafe-01", 10, Context()) is None  # nothing cached
+    full = fresh.answer("ada", "cafe-01", 10, Context(), log_impressions=False)
+    warm = fresh.answer_warm("ada", "cafe-01", 10, Context())
+    assert warm is not None and warm.items == full.items and warm.personalized
+    assert fresh.answer_warm("nobody-yet", "cafe-01", 10, Context()) is None  # no entry
+    fresh.close()
+
+
+def test_warm_and_full_answers_agree(world: World, login: Login) -> None:
+    staff = login("staff")
+    assert world.get(staff, "ada").status_code == 200  # fills every cache
+    for ctx in (Context(), Context(daypart="evening"), Context(zone="bakery")):
+        warm = world.reco.answer_warm("ada", "cafe-01", 5, ctx)
+        full = world.reco.answer("ada", "cafe-01", 5, ctx, log_impressions=False)
+        assert warm is not None
+        assert (warm.items, warm.context, warm.reason) == (full.items, full.context, full.reason)
+
+
+def test_stock_expiry_sends_the_next_answer_off_the_loop(world: World, login: Login) -> None:
+    staff = login("staff")
+    assert world.get(staff, "ada").status_code == 200
+    assert world.reco.answer_warm("ada", "cafe-01", 5, Context()) is not None
+    world.reco.stock_changed("cafe-01")  # as after a PUT of the stock
+    assert world.reco.answer_warm("ada", "cafe-01", 5, Context()) is None
+    assert world.get(staff, "ada").status_code == 200  # the route fills it in a thread
+    assert world.reco.answer_warm("ada", "cafe-01", 5, Context()) is not None
+
+
+def test_a_withdrawn_consent_is_honoured_on_the_warm_path(world: World, login: Login) -> None:
+    staff = login("staff")
+    assert world.get(staff, "ada").json()["personalized"] is True
+    world.consent("ada", False, NOW - timedelta(hours=1))
+    world.project()
+    warm = world.reco.answer_warm("ada", "cafe-01", 5, Context())
+    assert warm is not None and warm.personalized is False
+    assert warm.reason == "no personalization consent"
