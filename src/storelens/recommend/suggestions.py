@@ -133,7 +133,10 @@ def pick(
     staple = settings.recommend_staple_orders
     boost = 1.0 + settings.recommend_zone_boost
     bought = entry.items if entry is not None else {}
-    scored: list[tuple[float, str]] = []
+    # A customer scored by the learned blend gets its items first, by blend score;
+    # the rest (and everyone unscored) by confidence: (tier, -score, product).
+    blend = entry.blend if entry is not None else {}
+    scored: list[tuple[int, float, str]] = []
     for product, rec in ranked.items():
         if product in blocked:
             continue
@@ -142,11 +145,15 @@ def pick(
             continue
         info = catalogue.get(product)
         bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
-        scored.append((-rec.confidence * bonus, product))
+        learned = blend.get(product)
+        if learned is None:
+            scored.append((1, -rec.confidence * bonus, product))
+        else:
+            scored.append((0, -learned * bonus, product))
     scored.sort()
     per_category: dict[str, int] = {}
     picked: list[Recommendation] = []
-    for neg_score, product in scored:
+    for _, neg_score, product in scored:
         info = catalogue.get(product)
         category = info.category if info else product
         if per_category.get(category, 0) >= settings.recommend_category_cap:
