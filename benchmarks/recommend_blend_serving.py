@@ -20,7 +20,9 @@ members, and the per-member mean). The same members are scored four ways:
 * ``served_blend``: the engine's answer ranked by the stored blend scores under the rules
   (recency, stock, declines, category cap of 3);
 * ``served_counts``: the engine's answer with the blend rows removed (the calibrated
-  counts, serving before this change).
+  counts, serving before this change);
+* both again without the category cap and the recency rule (``..._without_cap_and_recency``):
+  a diagnostic of what the rules cost, not something served.
 
 The split is per member, not by calendar (as in the offline evaluation): other members'
 training orders may be later than a member's held-out one.
@@ -196,9 +198,9 @@ def main() -> None:
             "offline_blend_usual_context": _recall(top10(expected_context(full)), truth),
         }
 
-        def served() -> dict[str, list[str]]:
+        def served(rules: Settings = settings) -> dict[str, list[str]]:
             clock: list[datetime] = [now]
-            reco = RecommendationEngine(engine, settings, MemoryCandidates(3600), clock=_at(clock))
+            reco = RecommendationEngine(engine, rules, MemoryCandidates(3600), clock=_at(clock))
             out: dict[str, list[str]] = {}
             for c in sorted(truth):
                 clock[0] = paid_at[c]
@@ -208,10 +210,14 @@ def main() -> None:
             reco.close()
             return out
 
+        # What the rules cost: no category cap, no recency rule (a diagnostic, not served).
+        loose = Settings(recommend_category_cap=100, recommend_recent_days=0)
         methods["served_blend"] = _recall(served(), truth)
+        methods["served_blend_without_cap_and_recency"] = _recall(served(loose), truth)
         with engine.begin() as conn:
             conn.execute(delete(recommend_blend))
         methods["served_counts"] = _recall(served(), truth)
+        methods["served_counts_without_cap_and_recency"] = _recall(served(loose), truth)
         engine.dispose()
 
     result = {

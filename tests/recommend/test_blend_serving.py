@@ -226,4 +226,6 @@ def test_bad_scoring_arguments_are_rejected() -> None:
         score_next_baskets(history, SourceParams(), 0, NOW)
     with pytest.raises(InvalidInput, match="timezone"):
         score_next_baskets(history, SourceParams(), 5, datetime(2026, 12, 1))
+
+
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -11,9 +11,12 @@ that probability is the confidence shown:
 * popularity: the share of this store's orders in this daypart holding it.
 
 The order is confidence times a zone bonus (the item sits in the zone the customer
-stands in). The rules then drop what may not be shown. A request sorts plain tuples
-and builds a :class:`Recommendation` only for the ``k`` it returns: the store's
-popular list is built once per store and daypart and shared.
+stands in). A customer scored by the learned blend at ``recommend train``
+(:mod:`storelens.recommend.blend_scores`) gets the items it scored first, ordered by
+blend score times the same bonus, then the rest by confidence; the confidence shown
+and the explanation stay the evidence's. The rules then drop what may not be shown. A
+request sorts plain tuples and builds a :class:`Recommendation` only for the ``k`` it
+returns: the store's popular list is built once per store and daypart and shared.
 """
 
 from __future__ import annotations
