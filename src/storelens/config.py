@@ -203,6 +203,8 @@ class Settings(BaseSettings):
     """A customer's top items whose co-purchases become candidates."""
     recommend_zone_boost: float = Field(default=0.5, ge=0)
     """Ranking bonus (relative) for items placed in the zone the customer stands in."""
+    recommend_blend_top_n: int = Field(default=50, gt=0, le=500)
+    """Items per customer whose learned-blend score ``recommend train`` keeps for serving."""
     recommend_cache_ttl_s: float = Field(default=600.0, gt=0)
     recommend_redis_timeout_s: float = Field(default=0.05, gt=0)
     """A Redis slower than this counts as down for that request (answer from the database)."""

@@ -23,7 +23,10 @@ __all__ = [
 class RecommendationPublic(BaseModel):
     product_id: str
     name: str | None
-    score: float = Field(description="what the list is ordered by: confidence x context bonus")
+    score: float = Field(
+        description="what the list is ordered by, x context bonus: the learned blend's "
+        "score for items it scored for this customer (listed first), else the confidence"
+    )
     confidence: float = Field(description="estimated probability the item is in the next basket")
     explanation: str
     source: str = Field(description="repeat | copurchase | popularity")

@@ -57,6 +57,7 @@ PROVIDERS: tuple[str, ...] = (
     "storelens.recognition.store",  # biometric consents and sealed face embeddings
     "storelens.predict.store",  # computed features, scores, segment memberships
     "storelens.recommend.evidence",  # impressions, declined items, candidate caches
+    "storelens.recommend.blend_scores",  # each customer's learned-blend scores
 )
 """Modules that register personal stores when imported; a new store's module goes here."""
 

@@ -73,11 +73,16 @@ class CustomerCandidates:
     consent: bool | None = None
     consent_ts: float = 0.0
     declined: list[str] = field(default_factory=list)
+    # The learned blend's next-basket scores from the last ``recommend train``
+    # (storelens.recommend.blend_scores) and when they were scored (Unix seconds).
+    blend: dict[str, float] = field(default_factory=dict)
+    blend_at: float = 0.0
 
     def withdraw(self, ts: float) -> None:
         """Consent withdrawn at ``ts``: forget the purchase evidence, keep the declines."""
         self.consent, self.consent_ts = False, ts
         self.order_ids, self.order_times, self.items, self.copurchase = [], [], {}, {}
+        self.blend, self.blend_at = {}, 0.0
 
     def apply_order(self, order_id: str, ts: float, products: list[str]) -> bool:
         """Count a paid order once (re-sent or replayed orders change nothing)."""
@@ -106,6 +111,8 @@ class CustomerCandidates:
                 "consent": self.consent,
                 "consent_ts": self.consent_ts,
                 "declined": self.declined,
+                "blend": self.blend,
+                "blend_at": self.blend_at,
             }
         )
 
@@ -123,6 +130,8 @@ class CustomerCandidates:
             consent=d.get("consent"),  # absent in entries written before it was kept
             consent_ts=float(d.get("consent_ts", 0.0)),
             declined=list(d.get("declined", [])),
+            blend={p: float(v) for p, v in d.get("blend", {}).items()},
+            blend_at=float(d.get("blend_at", 0.0)),
         )
 
 

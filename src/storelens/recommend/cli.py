@@ -105,10 +105,15 @@ def train_command(
     ] = True,
 ) -> None:
     """Tune and evaluate on the database's orders (each customer's last order held out),
-    then precompute every customer's candidates for serving (Redis in production)."""
+    then fit the blend on all orders, keep each consenting customer's next-basket scores
+    and precompute every customer's candidates for serving (Redis in production)."""
     from storelens.recommend.candidate_store import candidate_store
     from storelens.recommend.evaluate import evaluate_history
-    from storelens.recommend.training import history_from_orders, precompute_candidates
+    from storelens.recommend.training import (
+        history_from_orders,
+        precompute_candidates,
+        store_blend_scores,
+    )
 
     engine, settings = open_database_or_exit(database_url)
     with engine.connect() as conn:
@@ -119,6 +124,9 @@ def train_command(
     with err.status("training") as status:
         report = evaluate_history(history, progress=lambda s: status.update(s))
     if precompute:
+        with err.status("scoring every customer's next basket with the blend"):
+            scored, rows = store_blend_scores(engine, settings, history, report.params)
+        err.print(f"{scored} consenting customers' blend scores written ({rows} rows)")
         store = candidate_store(settings)
         with Progress(
             TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), console=err

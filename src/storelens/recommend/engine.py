@@ -38,6 +38,7 @@ from storelens import stores
 from storelens.config import Settings
 from storelens.privacy.consent import consent_state
 from storelens.recommend import evidence
+from storelens.recommend.blend_scores import load_blend
 from storelens.recommend.candidate_store import (
     CandidateStore,
     CandidatesUnavailable,
@@ -196,7 +197,10 @@ class RecommendationEngine:
 
     def _evidence(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
         anchors = self._settings.recommend_anchor_items
-        return evidence.build_candidates(conn, customer_id, anchors, self._copurchase(conn))
+        entry = evidence.build_candidates(conn, customer_id, anchors, self._copurchase(conn))
+        if entry is not None:  # called only with consent: the blend scores come with it
+            entry.blend, entry.blend_at = load_blend(conn, customer_id)
+        return entry
 
     def _entry(self, customer_id: str, warm: bool = False) -> tuple[CustomerCandidates, bool]:
         """(entry, degraded): from the store, else built from the database."""

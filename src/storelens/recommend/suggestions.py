@@ -11,9 +11,12 @@ that probability is the confidence shown:
 * popularity: the share of this store's orders in this daypart holding it.
 
 The order is confidence times a zone bonus (the item sits in the zone the customer
-stands in). The rules then drop what may not be shown. A request sorts plain tuples
-and builds a :class:`Recommendation` only for the ``k`` it returns: the store's
-popular list is built once per store and daypart and shared.
+stands in). A customer scored by the learned blend at ``recommend train``
+(:mod:`storelens.recommend.blend_scores`) gets the items it scored first, ordered by
+blend score times the same bonus, then the rest by confidence; the confidence shown
+and the explanation stay the evidence's. The rules then drop what may not be shown. A
+request sorts plain tuples and builds a :class:`Recommendation` only for the ``k`` it
+returns: the store's popular list is built once per store and daypart and shared.
 """
 
 from __future__ import annotations
@@ -133,7 +136,10 @@ def pick(
     staple = settings.recommend_staple_orders
     boost = 1.0 + settings.recommend_zone_boost
     bought = entry.items if entry is not None else {}
-    scored: list[tuple[float, str]] = []
+    # A customer scored by the learned blend gets its items first, by blend score;
+    # the rest (and everyone unscored) by confidence: (tier, -score, product).
+    blend = entry.blend if entry is not None else {}
+    scored: list[tuple[int, float, str]] = []
     for product, rec in ranked.items():
         if product in blocked:
             continue
@@ -142,11 +148,15 @@ def pick(
             continue
         info = catalogue.get(product)
         bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
-        scored.append((-rec.confidence * bonus, product))
+        learned = blend.get(product)
+        if learned is None:
+            scored.append((1, -rec.confidence * bonus, product))
+        else:
+            scored.append((0, -learned * bonus, product))
     scored.sort()
     per_category: dict[str, int] = {}
     picked: list[Recommendation] = []
-    for neg_score, product in scored:
+    for _, neg_score, product in scored:
         info = catalogue.get(product)
         category = info.category if info else product
         if per_category.get(category, 0) >= settings.recommend_category_cap:

@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, and_, select
 
 from storelens.config import Settings
 from storelens.recommend.baskets import BasketHistory, BasketLine, history_from_lines
+from storelens.recommend.blend_scores import consenting, score_next_baskets, write_blend
 from storelens.recommend.candidate_store import CandidateStore
 from storelens.recommend.engine import RecommendationEngine
 from storelens.storage.tables import order_lines, orders
 
-__all__ = ["history_from_orders", "precompute_candidates"]
+__all__ = ["history_from_orders", "precompute_candidates", "store_blend_scores"]
+
+if TYPE_CHECKING:
+    from storelens.recommend.ranker import SourceParams
 
 
 def history_from_orders(conn: Connection) -> BasketHistory:
@@ -69,3 +74,19 @@ def precompute_candidates(
                 written += 1
             advance()
     return written
+
+
+def store_blend_scores(
+    engine: Engine,
+    settings: Settings,
+    history: BasketHistory,
+    params: SourceParams,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> tuple[int, int]:
+    """Score every customer's next basket with the blend fitted on all their orders and
+    replace ``recommend_blend`` with the consenting ones' lists: (customers, rows)."""
+    scores = score_next_baskets(history, params, settings.recommend_blend_top_n, clock())
+    with engine.begin() as conn:
+        allowed = consenting(conn, list(scores.lists))
+        rows = write_blend(conn, scores, allowed)
+    return len(allowed & set(scores.lists)), rows

@@ -64,6 +64,7 @@ __all__ = [
     "predict_models",
     "processor_state",
     "products",
+    "recommend_blend",
     "recommend_declines",
     "recommend_impressions",
     "segment_members",
@@ -656,6 +657,17 @@ recommend_declines = Table(
     Column("customer_id", Id, primary_key=True),
     Column("product_id", Id, primary_key=True),
     Column("at", UTCDateTime, nullable=False, default=_now),
+)
+
+recommend_blend = Table(
+    "recommend_blend",
+    metadata,
+    Column("customer_id", Id, primary_key=True),
+    Column("product_id", Id, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("scored_at", UTCDateTime, nullable=False),
 )
 
 recommend_impressions = Table(

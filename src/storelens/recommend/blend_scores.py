@@ -1,0 +1,163 @@
+"""Each customer's next basket scored by the learned blend, kept for serving.
+
+The blend cannot score one customer on request: TIFU-KNN looks for neighbours among
+every customer and ALS factors all of them at once, so it scores the whole history in
+one batch. ``storelens recommend train`` therefore fits it on the orders as of now
+(the same time-split training and validation-chosen settings as the evaluation),
+scores every customer's next basket, and keeps each consenting customer's top
+``recommend_blend_top_n`` items in ``recommend_blend``. The serving entry loads them
+beside the purchase evidence, so a request re-ranks by a dict lookup per candidate.
+
+The next order's context (gap since the prior order, weekday, hour) is not known when
+the batch runs, yet the blend was trained with it: each customer's usual context stands
+in (their median gap, their most frequent weekday and hour), which costs some of the
+offline figure (docs/recommendations.md reports both).
+
+The rows are personal: only customers whose latest ``personalization`` decision is a
+grant are written, every train replaces the whole table (a withdrawal made since drops
+the customer's rows), serving ignores them without consent, and the privacy registry
+exports and erases them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Connection, delete, insert, select
+
+from storelens.core.errors import InvalidInput
+from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.storage.tables import consent_records, recommend_blend
+
+if TYPE_CHECKING:
+    from storelens.recommend.baskets import BasketHistory
+    from storelens.recommend.ranker import SourceParams
+
+__all__ = [
+    "BlendScores",
+    "consenting",
+    "expected_context",
+    "load_blend",
+    "score_next_baskets",
+    "write_blend",
+]
+
+CONSENT_PURPOSE = "personalization"
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class BlendScores:
+    """Every scored customer's items, best first, as (product id, blend score)."""
+
+    model_version: str
+    scored_at: datetime
+    lists: dict[str, list[tuple[str, float]]]
+
+
+def expected_context(history: BasketHistory) -> FloatArray:
+    """Per user, the context their next order most likely has: the median of their known
+    gaps, their most frequent weekday and hour (NaN where they have none)."""
+    out = np.full((history.n_users, 3), np.nan)
+    for u in range(history.n_users):
+        when = history.order_context(u)
+        gaps = when[:, 0][~np.isnan(when[:, 0])]
+        if len(gaps):
+            out[u, 0] = float(np.median(gaps))
+        for col in (1, 2):
+            known = when[:, col][~np.isnan(when[:, col])]
+            if len(known):
+                values, counts = np.unique(known, return_counts=True)
+                out[u, col] = float(values[int(np.argmax(counts))])
+    return out
+
+
+def score_next_baskets(
+    history: BasketHistory,
+    params: SourceParams,
+    top_n: int,
+    scored_at: datetime,
+    attributes: Mapping[str, Sequence[str]] | None = None,
+) -> BlendScores:
+    """Fit the blend on the whole history and keep every user's ``top_n`` next-basket items."""
+    if top_n < 1:
+        raise InvalidInput(f"top_n must be at least 1, not {top_n}")
+    if scored_at.tzinfo is None:
+        raise InvalidInput("scored_at must be timezone-aware")
+    from storelens.recommend.ranker import fit_blend, source_scores
+
+    scores = source_scores(history, params, attributes)
+    blend = fit_blend(history, params, attributes, tuple(scores))
+    matrix = blend.score(history, scores, expected_context(history))
+    lists: dict[str, list[tuple[str, float]]] = {}
+    for u, user in enumerate(history.users):
+        lo, hi = matrix.indptr[u], matrix.indptr[u + 1]
+        data, items = matrix.data[lo:hi], matrix.indices[lo:hi]
+        best = np.lexsort((items, -data))[:top_n]  # ties: the lower item index first
+        lists[user] = [(history.items[int(items[i])], float(data[i])) for i in best]
+    version = f"gbdt-{scored_at.strftime('%Y%m%dT%H%M%SZ')}-c{params.candidates}"
+    return BlendScores(version, scored_at, lists)
+
+
+def consenting(conn: Connection, customers: Sequence[str]) -> set[str]:
+    """The customers whose latest ``personalization`` decision is a grant."""
+    latest: dict[str, bool] = {}
+    wanted = list(customers)
+    for start in range(0, len(wanted), 1000):
+        rows = conn.execute(
+            select(consent_records.c.subject, consent_records.c.granted)
+            .where(consent_records.c.purpose == CONSENT_PURPOSE)
+            .where(consent_records.c.subject.in_(wanted[start : start + 1000]))
+            .order_by(consent_records.c.ts, consent_records.c.id)
+        ).all()
+        for subject, granted in rows:
+            latest[subject] = bool(granted)
+    return {c for c, granted in latest.items() if granted}
+
+
+def write_blend(conn: Connection, scores: BlendScores, allowed: set[str]) -> int:
+    """Replace the whole table with the lists of ``allowed`` customers; rows written."""
+    conn.execute(delete(recommend_blend))
+    rows = [
+        {"customer_id": customer, "product_id": product, "score": score, "rank": rank,
+         "model_version": scores.model_version, "scored_at": scores.scored_at}
+        for customer, items in scores.lists.items() if customer in allowed
+        for rank, (product, score) in enumerate(items, start=1)
+    ]  # fmt: skip
+    for start in range(0, len(rows), 5000):
+        conn.execute(insert(recommend_blend), rows[start : start + 5000])
+    return len(rows)
+
+
+def load_blend(conn: Connection, customer_id: str) -> tuple[dict[str, float], float]:
+    """(product -> blend score, scored at as Unix seconds); empty when never scored."""
+    rows = conn.execute(
+        select(recommend_blend.c.product_id, recommend_blend.c.score, recommend_blend.c.scored_at)
+        .where(recommend_blend.c.customer_id == customer_id)
+        .order_by(recommend_blend.c.rank)
+    ).all()
+    if not rows:
+        return {}, 0.0
+    return {r.product_id: float(r.score) for r in rows}, rows[0].scored_at.timestamp()
+
+
+def _export(req: SubjectRequest) -> list[dict[str, Any]]:
+    rows = req.conn.execute(
+        select(recommend_blend)
+        .where(recommend_blend.c.customer_id.in_(req.subject.ids))
+        .order_by(recommend_blend.c.customer_id, recommend_blend.c.rank)
+    ).mappings()
+    return [plain(dict(r)) for r in rows]
+
+
+def _erase(req: SubjectRequest) -> int:
+    stmt = delete(recommend_blend).where(recommend_blend.c.customer_id.in_(req.subject.ids))
+    return req.conn.execute(stmt).rowcount
+
+
+register(PersonalStore("recommend_blend", _export, _erase, tables=("recommend_blend",)))
