@@ -148,7 +148,7 @@ def test_export_then_erase_leaves_no_trace(
     stores = body["stores"]
     assert sorted(stores) == sorted([
         "audit", "consent", "dead_letters", "event_log", "faces", "identity_resolution",
-        "log_files", "orders", "predictions", "profile", "recommend_candidates",
+        "log_files", "orders", "predictions", "profile", "recommend_blend", "recommend_candidates",
         "recommend_declines", "recommend_impressions", "source_records",
         "staff_notices"])  # fmt: skip
     assert [(n["store_id"], n["trigger"]) for n in stores["staff_notices"]] == [
