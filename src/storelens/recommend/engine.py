@@ -45,7 +45,7 @@ from storelens.recommend.candidate_store import (
     MemoryCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
-from storelens.recommend.impression_log import ImpressionLog
+from storelens.recommend.impression_log import COLUMNS, ImpressionLog, Row
 from storelens.recommend.suggestions import Recommendation, personal, pick, popular
 from storelens.storage.eventlog import StoredEvent
 
@@ -378,22 +378,21 @@ class RecommendationEngine:
         return answer
 
     @staticmethod
-    def _impression_rows(answer: Answer, actor: str, at: datetime) -> list[dict[str, Any]]:
+    def _impression_rows(answer: Answer, actor: str, at: datetime) -> list[Row]:
+        """One tuple per shown item, in :data:`impression_log.COLUMNS` order."""
+        cid, sid, pers, who = answer.customer_id, answer.store_id, answer.personalized, actor[:128]
         return [
-            {
-                "ts": at, "customer_id": answer.customer_id, "store_id": answer.store_id,
-                "product_id": r.product_id, "rank": i, "confidence": r.confidence,
-                "personalized": answer.personalized, "actor": actor[:128],
-            }
+            (at, cid, sid, r.product_id, i, r.confidence, pers, who)
             for i, r in enumerate(answer.items, start=1)
-        ]  # fmt: skip
+        ]
 
     def record_shown(
         self, conn: Connection, answer: Answer, actor: str, at: datetime | None = None
     ) -> None:
         """Log ``answer``'s items as shown to ``actor`` (for a caller that asked with
         ``log_impressions=False`` and decided to show them, in its own transaction)."""
-        evidence.log_impressions(conn, self._impression_rows(answer, actor, at or self._clock()))
+        rows = self._impression_rows(answer, actor, at or self._clock())
+        evidence.log_impressions(conn, [dict(zip(COLUMNS, r, strict=True)) for r in rows])
 
     def recommend_for(
         self, customer_id: str, store_id: str, k: int, context: Context | None = None
