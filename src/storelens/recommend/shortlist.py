@@ -52,7 +52,7 @@ def popular_order(
 def head_size(k: int, blocked: int) -> int:
     """How much of the order to hand ``pick``: room for the category cap and the blocked
     items to skip some (a guess; a short head only costs a second, full ranking)."""
-    return 3 * k + blocked + 8
+    return 2 * k + blocked + 4
 
 
 def pick_shortlisted(
