@@ -46,8 +46,9 @@ from storelens.recommend.candidate_store import (
     MemoryCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
-from storelens.recommend.impression_log import ImpressionLog
-from storelens.recommend.suggestions import Recommendation, personal, pick, popular
+from storelens.recommend.impression_log import COLUMNS, ImpressionLog, Row
+from storelens.recommend.shortlist import PopularOrder, pick_shortlisted, popular_order
+from storelens.recommend.suggestions import Recommendation, personal, popular
 from storelens.storage.eventlog import StoredEvent
 
 __all__ = ["CONSENT_PURPOSE", "STOCK_TTL_S", "Answer", "Recommendation", "RecommendationEngine"]
@@ -152,6 +153,38 @@ class RecommendationEngine:
         with self._lock:
             self._shared[key] = (0.0, (pop, built))
         return built
+
+    def _popular_order(
+        self,
+        store_id: str,
+        daypart: str,
+        popular: dict[str, Recommendation],
+        catalogue: dict[str, evidence.ProductInfo],
+        zone: str | None,
+    ) -> PopularOrder:
+        """``popular`` sorted as ``pick`` would, once per popular list, catalogue and zone
+        (a zone no product sits in sorts like none: the request cannot grow the cache)."""
+        zones = self._zones(catalogue)
+        where = zone if zone and zone in zones else None
+        key = f"order:{store_id}:{daypart}:{where}"
+        with self._lock:
+            hit = self._shared.get(key)
+        if hit is not None and hit[1][0] is popular and hit[1][1] is catalogue:
+            return hit[1][2]  # type: ignore[no-any-return]
+        built = popular_order(self._settings, popular, catalogue, where)
+        with self._lock:
+            self._shared[key] = (0.0, (popular, catalogue, built))
+        return built
+
+    def _zones(self, catalogue: dict[str, evidence.ProductInfo]) -> set[str]:
+        with self._lock:
+            hit = self._shared.get("zones")
+        if hit is not None and hit[1][0] is catalogue:
+            return hit[1][1]  # type: ignore[no-any-return]
+        zones = {info.zone_id for info in catalogue.values() if info.zone_id}
+        with self._lock:
+            self._shared["zones"] = (0.0, (catalogue, zones))
+        return zones
 
     def _copurchase(self, conn: Connection) -> evidence.CoPurchaseTable:
         since = self._clock() - timedelta(days=self._settings.recommend_copurchase_days)
@@ -364,17 +397,13 @@ class RecommendationEngine:
             reason = "no personalization consent"
         elif not entry.order_ids:
             reason = "no purchase history"
-        ranked = self._popular(store_id, daypart, pop)
-        if personalized:
-            ranked = dict(ranked)
-            for product, rec in personal(self._settings, entry, pop, catalogue, now).items():
-                current = ranked.get(product)
-                if current is None or rec.confidence >= current.confidence:
-                    ranked[product] = rec
+        popular = self._popular(store_id, daypart, pop)
+        order = self._popular_order(store_id, daypart, popular, catalogue, ctx.zone)
+        mine = personal(self._settings, entry, pop, catalogue, now) if personalized else {}
         blocked = self._out_of_stock(store_id, warm).union(entry.declined)
-        picked = pick(
-            self._settings, ranked, entry if personalized else None, blocked, ctx.zone,
-            catalogue, now, k,
+        picked = pick_shortlisted(
+            self._settings, popular, order, mine, entry if personalized else None, blocked,
+            ctx.zone, catalogue, now, k,
         )  # fmt: skip
         answer = Answer(customer_id, store_id, personalized, reason, ctx, picked, degraded)
         if log_impressions:
@@ -382,22 +411,21 @@ class RecommendationEngine:
         return answer
 
     @staticmethod
-    def _impression_rows(answer: Answer, actor: str, at: datetime) -> list[dict[str, Any]]:
+    def _impression_rows(answer: Answer, actor: str, at: datetime) -> list[Row]:
+        """One tuple per shown item, in :data:`impression_log.COLUMNS` order."""
+        cid, sid, pers, who = answer.customer_id, answer.store_id, answer.personalized, actor[:128]
         return [
-            {
-                "ts": at, "customer_id": answer.customer_id, "store_id": answer.store_id,
-                "product_id": r.product_id, "rank": i, "confidence": r.confidence,
-                "personalized": answer.personalized, "actor": actor[:128],
-            }
+            (at, cid, sid, r.product_id, i, r.confidence, pers, who)
             for i, r in enumerate(answer.items, start=1)
-        ]  # fmt: skip
+        ]
 
     def record_shown(
         self, conn: Connection, answer: Answer, actor: str, at: datetime | None = None
     ) -> None:
         """Log ``answer``'s items as shown to ``actor`` (for a caller that asked with
         ``log_impressions=False`` and decided to show them, in its own transaction)."""
-        evidence.log_impressions(conn, self._impression_rows(answer, actor, at or self._clock()))
+        rows = self._impression_rows(answer, actor, at or self._clock())
+        evidence.log_impressions(conn, [dict(zip(COLUMNS, r, strict=True)) for r in rows])
 
     def recommend_for(
         self, customer_id: str, store_id: str, k: int, context: Context | None = None

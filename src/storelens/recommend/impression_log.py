@@ -13,6 +13,11 @@ its subjects and leaves a mark (:func:`forget_all`): a write that already held t
 rows deletes them again once it has committed. Waiting for that write instead would
 deadlock on SQLite, where the erasure's transaction holds the write lock the writer
 needs, and the rows would land after the erasure's delete.
+
+Rows travel as plain tuples in :data:`COLUMNS` order and the writer hands them to the
+driver in one ``executemany`` with each column's own bind conversion applied (the
+same values SQLAlchemy would send): building and compiling a dict per row through
+``insert()`` cost about 8 µs a row, a sixth of a warm answer at ``k=10``.
 """
 
 from __future__ import annotations
@@ -22,16 +27,70 @@ import logging
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Dialect, Engine, delete
 
 from storelens.storage.tables import recommend_impressions
 
-__all__ = ["ImpressionLog", "flush_all", "forget_all", "queued_for"]
+__all__ = ["COLUMNS", "ImpressionLog", "Row", "flush_all", "forget_all", "queued_for"]
 
 log = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[ImpressionLog] = weakref.WeakSet()
+
+COLUMNS = ("ts", "customer_id", "store_id", "product_id", "rank", "confidence",
+           "personalized", "actor")  # fmt: skip
+Row = tuple[Any, ...]  # one impression, in COLUMNS order
+_CUSTOMER = COLUMNS.index("customer_id")
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def as_row(row: Mapping[str, Any] | Row) -> Row:
+    """A row given by column name (tests, older callers) as the tuple the queue holds."""
+    return row if isinstance(row, tuple) else tuple(row[c] for c in COLUMNS)
+
+
+def _insert_sql(dialect: Dialect) -> str:
+    """The driver-level INSERT, in the driver's own parameter style."""
+    mark = _PLACEHOLDER.get(dialect.paramstyle)
+    if mark is None:  # numeric or named: not used by our drivers; spelled out anyway
+        marks = [f":{i + 1}" if dialect.paramstyle == "numeric" else f":{c}"
+                 for i, c in enumerate(COLUMNS)]  # fmt: skip
+    else:
+        marks = [mark] * len(COLUMNS)
+    prep = dialect.identifier_preparer
+    names = ", ".join(prep.quote(c) for c in COLUMNS)
+    table = prep.format_table(recommend_impressions)
+    return f"INSERT INTO {table} ({names}) VALUES ({', '.join(marks)})"
+
+
+def _converters(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
+    """Each column's bind conversion on this dialect (e.g. UTC timestamps to SQLite's
+    text): what ``insert()`` applies to every value, computed once."""
+    return [recommend_impressions.c[c].type.bind_processor(dialect) for c in COLUMNS]
+
+
+def _driver_rows(batch: Sequence[Row], convert: list[Callable[[Any], Any] | None]) -> list[Row]:
+    """``batch`` converted for the driver; rows of one answer share their timestamp
+    object, so it is converted once per answer, not once per row."""
+    out: list[Row] = []
+    last_ts: object = None
+    last_value: Any = None
+    ts_convert = convert[0]
+    rest = [(i, f) for i, f in enumerate(convert) if i and f is not None]
+    for row in batch:
+        ts = row[0]
+        if ts is not last_ts:
+            last_ts, last_value = ts, ts_convert(ts) if ts_convert is not None else ts
+        if rest:
+            values = list(row)
+            for i, f in rest:
+                values[i] = f(values[i])
+            out.append((last_value, *values[1:]))
+        else:
+            out.append((last_value, *row[1:]))
+    return out
 
 
 class ImpressionLog:
@@ -42,7 +101,9 @@ class ImpressionLog:
 
     def __init__(self, engine: Engine, every_s: float = 0.2, max_rows: int = 50_000) -> None:
         self._engine, self._every, self._max = engine, every_s, max_rows
-        self._rows: deque[dict[str, Any]] = deque()
+        self._rows: deque[Row] = deque()
+        self._sql = _insert_sql(engine.dialect)
+        self._convert = _converters(engine.dialect)
         self._lock = threading.Lock()  # guards _rows and the thread's start
         self._write_lock = threading.Lock()  # one writer at a time: order kept
         self._wake = threading.Event()
@@ -51,15 +112,17 @@ class ImpressionLog:
         self._forgotten: set[str] = set()  # erased while a write held their rows
         _LIVE.add(self)
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
+    def add(self, rows: Sequence[Row | Mapping[str, Any]]) -> None:
+        """Queue ``rows`` (tuples in :data:`COLUMNS` order, or mappings by name)."""
         if not rows:
             return
+        queued = [as_row(r) for r in rows]
         with self._lock:
             if self._stopped.is_set() or len(self._rows) + len(rows) > self._max:
                 overflow = True
             else:
                 overflow = False
-                self._rows.extend(rows)
+                self._rows.extend(queued)
                 if self._thread is None:
                     self._thread = threading.Thread(
                         target=self._run, name="impression-log", daemon=True
@@ -68,7 +131,7 @@ class ImpressionLog:
         if overflow:  # back-pressure: the caller pays for its own write
             self.flush()
             with self._write_lock:
-                self._write(rows)
+                self._write(queued)
 
     def full(self, rows: int) -> bool:
         """Whether adding ``rows`` rows now would write inline instead of queueing them."""
@@ -81,25 +144,27 @@ class ImpressionLog:
 
     def queued(self, customer_ids: set[str]) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(r) for r in self._rows if r["customer_id"] in customer_ids]
+            mine = [r for r in self._rows if r[_CUSTOMER] in customer_ids]
+        return [dict(zip(COLUMNS, r, strict=True)) for r in mine]
 
     def forget(self, customer_ids: set[str]) -> int:
         """Drop these customers' queued rows; a write under way deletes theirs after it."""
         with self._lock:
-            keep = [r for r in self._rows if r["customer_id"] not in customer_ids]
+            keep = [r for r in self._rows if r[_CUSTOMER] not in customer_ids]
             dropped = len(self._rows) - len(keep)
             self._rows = deque(keep)
             if self._write_lock.locked():
                 self._forgotten |= customer_ids
         return dropped
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[Row]) -> None:
         """Insert ``batch`` (the caller holds the write lock), then delete the rows of
         anyone erased meanwhile: their erasure's delete may have run before this commit."""
+        values = _driver_rows(batch, self._convert)
         with self._engine.begin() as conn:
-            conn.execute(recommend_impressions.insert(), batch)
+            conn.exec_driver_sql(self._sql, values)
         with self._lock:
-            late = self._forgotten & {r["customer_id"] for r in batch}
+            late = self._forgotten & {r[_CUSTOMER] for r in batch}
             self._forgotten.clear()
         if late:
             column = recommend_impressions.c.customer_id
@@ -118,7 +183,7 @@ class ImpressionLog:
                 except Exception:
                     with self._lock:  # put them back, oldest first, for the next try
                         gone, self._forgotten = self._forgotten, set()
-                        back = [r for r in batch if r["customer_id"] not in gone]
+                        back = [r for r in batch if r[_CUSTOMER] not in gone]
                         self._rows.extendleft(reversed(back))
                     raise
             return len(batch)

@@ -21,6 +21,7 @@ returns: the store's popular list is built once per store and daypart and shared
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -79,15 +80,21 @@ def personal(
 ) -> dict[str, Recommendation]:
     """The customer's repeat and co-purchase candidates, each with its true counts."""
     half = settings.recommend_half_life_days * 86400.0
-    window = now - settings.recommend_history_days * 86400.0
-    span = _months(settings.recommend_history_days)
-    d_orders = sum(0.5 ** ((now - t) / half) for t in entry.order_times)
+    days = settings.recommend_history_days
+    window = now - days * 86400.0
+    span = _months(days)
+    # Every item time is an order time: each decay weight is computed once per order,
+    # not once per item in it (the same floats, summed in the same order).
+    weight = {t: 0.5 ** ((now - t) / half) for t in entry.order_times}
+    d_orders = sum([weight[t] for t in entry.order_times])
+    below = d_orders + 1.0
+    counts, pop_orders, n_orders = pop.counts, pop.orders, len(entry.order_times)
     out: dict[str, Recommendation] = {}
     for product, times in entry.items.items():
-        share = pop.counts.get(product, 0) / pop.orders if pop.orders else 0.0
-        d_item = sum(0.5 ** ((now - t) / half) for t in times)
-        p = (d_item + share) / (d_orders + 1.0)
-        recent = sum(1 for t in times if t >= window)
+        share = counts.get(product, 0) / pop_orders if pop_orders else 0.0
+        d_item = sum([weight.get(t) or 0.5 ** ((now - t) / half) for t in times])
+        p = (d_item + share) / below
+        recent = len(times) - bisect_left(times, window)  # times are sorted, newest last
         if recent:
             text = f"you bought this {_times(recent)} in the last {span}"
         else:
@@ -97,9 +104,9 @@ def personal(
             product, p, p, text, "repeat",
             {
                 "times_bought": recent,
-                "window_days": settings.recommend_history_days,
+                "window_days": days,
                 "times_bought_ever": len(times),
-                "orders": len(entry.order_times),
+                "orders": n_orders,
                 "last_bought": times[-1],
             },
         )  # fmt: skip

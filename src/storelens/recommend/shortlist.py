@@ -1,0 +1,95 @@
+"""The store's popular items pre-sorted, so a request ranks a short list, not all of them.
+
+:func:`storelens.recommend.suggestions.pick` sorts every candidate: the customer's
+few personal ones and the store's whole popular list, the same for everyone. The
+popular list's order only changes with the popularity snapshot, the catalogue and
+the zone the customer stands in, so it is sorted once per (store, daypart, zone) here
+and a request hands ``pick`` the customer's personal candidates plus the head of
+that order.
+
+``pick`` walks candidates best first and stops at the ``k``-th it keeps, so the head
+gives the same answer as the whole list whenever the ``k``-th item kept ranks
+strictly before the first popular item left out: nothing left out could have been
+reached. When the head runs short (many blocked, recently bought or over the
+category cap), the whole list is ranked as before; :func:`pick_shortlisted` checks
+this on every call rather than trusting the head's length.
+
+Kept apart from ``pick`` so the rules stay in one place: a candidate that ``pick``
+ranks by another key ahead of confidence (a learned score) must be in ``personal``
+for the check to hold.
+"""
+
+from __future__ import annotations
+
+from storelens.config import Settings
+from storelens.recommend import evidence
+from storelens.recommend.candidate_store import CustomerCandidates
+from storelens.recommend.suggestions import Recommendation, pick
+
+__all__ = ["PopularOrder", "head_size", "pick_shortlisted", "popular_order"]
+
+PopularOrder = list[tuple[float, str]]  # (-confidence * zone bonus, product), as pick sorts
+
+
+def popular_order(
+    settings: Settings,
+    popular: dict[str, Recommendation],
+    catalogue: dict[str, evidence.ProductInfo],
+    zone: str | None,
+) -> PopularOrder:
+    """``popular`` in ``pick``'s order for a customer standing in ``zone``; the same
+    float arithmetic as ``pick``, so keys compare exactly."""
+    boost = 1.0 + settings.recommend_zone_boost
+    order: PopularOrder = []
+    for product, rec in popular.items():
+        info = catalogue.get(product)
+        bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
+        order.append((-rec.confidence * bonus, product))
+    order.sort()
+    return order
+
+
+def head_size(k: int, blocked: int) -> int:
+    """How much of the order to hand ``pick``: room for the category cap and the blocked
+    items to skip some (a guess; a short head only costs a second, full ranking)."""
+    return 2 * k + blocked + 4
+
+
+def pick_shortlisted(
+    settings: Settings,
+    popular: dict[str, Recommendation],
+    order: PopularOrder,
+    personal: dict[str, Recommendation],
+    entry: CustomerCandidates | None,
+    blocked: set[str],
+    zone: str | None,
+    catalogue: dict[str, evidence.ProductInfo],
+    now: float,
+    k: int,
+) -> list[Recommendation]:
+    """``pick`` over ``popular`` merged with ``personal`` (a personal candidate replaces
+    the popular one when at least as confident), ranking the head of ``order`` only
+    when that provably gives the same list."""
+    m = head_size(k, len(blocked))
+    if m < len(order):
+        short = {product: popular[product] for _, product in order[:m]}
+        _merge(short, personal, popular)
+        picked = pick(settings, short, entry, blocked, zone, catalogue, now, k)
+        if len(picked) == k and (-picked[-1].score, picked[-1].product_id) < order[m]:
+            return picked
+    ranked = dict(popular)
+    _merge(ranked, personal, popular)
+    return pick(settings, ranked, entry, blocked, zone, catalogue, now, k)
+
+
+def _merge(
+    ranked: dict[str, Recommendation],
+    personal: dict[str, Recommendation],
+    popular: dict[str, Recommendation],
+) -> None:
+    """Personal candidates into ``ranked``: each replaces the store's when at least as
+    confident (compared with the popular one even where ``ranked`` lacks it)."""
+    for product, rec in personal.items():
+        current = popular.get(product)
+        if current is None or rec.confidence >= current.confidence:
+            ranked[product] = rec

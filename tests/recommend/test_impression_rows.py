@@ -1,0 +1,76 @@
+"""The impression writer's driver-level insert stores what ``insert()`` would have.
+
+The writer skips SQLAlchemy's per-row statement building and hands tuples to the
+driver with each column's bind conversion; these compare its rows with rows written
+the ordinary way, on every backend, and check that bad rows still fail loudly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Engine, delete, select
+
+from storelens.recommend import evidence
+from storelens.recommend.impression_log import COLUMNS, ImpressionLog, queued_for
+from storelens.storage.tables import recommend_impressions
+
+AT = datetime(2026, 3, 9, 17, 45, 12, 345678, tzinfo=timezone(timedelta(hours=1)))
+
+
+def _read(engine: Engine, customer: str) -> list[tuple[object, ...]]:
+    cols = [recommend_impressions.c[c] for c in COLUMNS]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*cols).where(recommend_impressions.c.customer_id == customer)
+            .order_by(recommend_impressions.c.rank)
+        ).all()  # fmt: skip
+    return [tuple(r) for r in rows]
+
+
+def test_driver_rows_read_back_like_orm_rows(engine: Engine) -> None:
+    rows = [(AT, "ann", "s1", "tea", 1, 0.125, True, "staff:7"),
+            (AT, "ann", "s1", "bun", 2, 1 / 3, False, "staff:7")]  # fmt: skip
+    impressions = ImpressionLog(engine, every_s=3600.0)
+    impressions.add(rows)
+    assert [r["rank"] for r in queued_for({"ann"})] == [1, 2]  # readable while queued
+    assert queued_for({"ann"})[0] == dict(zip(COLUMNS, rows[0], strict=True))
+    assert impressions.flush() == 2
+    with engine.begin() as conn:
+        evidence.log_impressions(
+            conn, [dict(zip(COLUMNS, (AT, "bea", *r[2:]), strict=True)) for r in rows]
+        )
+    mine, theirs = _read(engine, "ann"), _read(engine, "bea")
+    assert len(mine) == 2
+    assert [r[:1] + r[2:] for r in mine] == [r[:1] + r[2:] for r in theirs]
+    assert mine[0][0] == AT  # tz-aware, the same instant
+    assert isinstance(mine[0][0], datetime) and mine[0][0].tzinfo is not None
+    assert mine[0][0].astimezone(UTC).hour == 16
+    assert [r[6] for r in mine] == [True, False] and mine[1][5] == pytest.approx(1 / 3)
+    impressions.close()
+    with engine.begin() as conn:
+        conn.execute(delete(recommend_impressions))
+
+
+def test_a_naive_timestamp_is_refused_and_kept_queued(engine: Engine) -> None:
+    """The timestamp's own check still runs: the batch fails and stays queued."""
+    impressions = ImpressionLog(engine, every_s=3600.0)
+    impressions.add([(datetime(2026, 3, 9, 12, 0), "cy", "s1", "tea", 1, 0.5, True, "t")])
+    with pytest.raises(Exception, match="naive datetime"):
+        impressions.flush()
+    assert impressions.pending() == 1
+    assert _read(engine, "cy") == []
+    impressions.forget({"cy"})
+    impressions.close()
+
+
+def test_rows_by_name_and_by_position_are_the_same(engine: Engine) -> None:
+    impressions = ImpressionLog(engine, every_s=3600.0)
+    row = (AT, "dee", "s1", "tea", 1, 0.5, True, "t")
+    impressions.add([dict(zip(COLUMNS, row, strict=True))])
+    impressions.add([(AT, "dee", "s1", "jam", 2, 0.25, False, "t")])
+    impressions.close()
+    assert [r[3] for r in _read(engine, "dee")] == ["tea", "jam"]
+    with pytest.raises(KeyError):
+        impressions.add([{"ts": AT, "customer_id": "eve"}])  # a column missing

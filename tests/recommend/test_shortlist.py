@@ -1,0 +1,125 @@
+"""Ranking the head of the pre-sorted popular list gives exactly the full ranking.
+
+Random stores (ties in confidence included, zones, category caps, blocked and
+recently bought items, personal candidates that beat or lose to the store's) are
+ranked both ways; both paths of :func:`pick_shortlisted` must be taken.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from storelens.config import Settings
+from storelens.recommend import evidence
+from storelens.recommend import shortlist as shortlist_module
+from storelens.recommend.candidate_store import CustomerCandidates
+from storelens.recommend.shortlist import head_size, pick_shortlisted, popular_order
+from storelens.recommend.suggestions import Recommendation, pick, popular
+
+NOW = 1_800_000_000.0
+DAY = 86400.0
+NEW = ["new1", "new2", "new3", "new4"]  # personal candidates the store never sold
+
+
+def _case(rng: random.Random) -> dict[str, object]:
+    n = rng.randint(1, 120)
+    products = [f"p{i:03d}" for i in range(n)]
+    orders = rng.randint(1, 200)
+    counts = {p: rng.randint(1, min(orders, 12)) for p in products}  # many ties
+    categories = rng.randint(1, 4)  # few: the category cap cuts the head short, and
+    # a category of only unpopular items sits wholly in the tail, past any head
+    catalogue = {
+        p: evidence.ProductInfo(
+            p.upper(),
+            "rare" if counts[p] == 1 else f"c{rng.randrange(categories)}",
+            rng.choice([None, "z1", "z2"]),
+        )
+        for p in products
+    }
+    pop = evidence.Popularity(orders, counts, 30)
+    store = popular(pop, "all")
+    entry = CustomerCandidates("cust")
+    mine: dict[str, Recommendation] = {}
+    for p in rng.sample([*products, *NEW], rng.randint(0, min(n + 4, 12))):
+        low = rng.random() * 0.01  # below the head: only the check keeps it out
+        conf = rng.choice([rng.random(), low, store[p].confidence if p in store else 0.5])
+        mine[p] = Recommendation(p, conf, conf, "mine", "repeat")
+        times = sorted(NOW - rng.uniform(0, 3) * DAY for _ in range(rng.randint(1, 4)))
+        entry.items[p] = times
+    blocked = set(rng.sample(products, rng.randint(0, min(n, 30))))
+    return {
+        "catalogue": catalogue, "store": store, "entry": entry, "mine": mine,
+        "blocked": blocked, "zone": rng.choice([None, "z1", "z2", "nowhere"]),
+        "k": rng.choice([1, 3, 10, 25]),
+    }  # fmt: skip
+
+
+def _full(settings: Settings, c: dict[str, object]) -> list[Recommendation]:
+    store: dict[str, Recommendation] = c["store"]  # type: ignore[assignment]
+    mine: dict[str, Recommendation] = c["mine"]  # type: ignore[assignment]
+    ranked = dict(store)
+    for product, rec in mine.items():
+        current = ranked.get(product)
+        if current is None or rec.confidence >= current.confidence:
+            ranked[product] = rec
+    return pick(settings, ranked, c["entry"], c["blocked"], c["zone"], c["catalogue"], NOW,  # type: ignore[arg-type]
+                c["k"])  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_the_head_ranks_exactly_as_the_whole_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(recommend_category_cap=2)
+    sizes: list[int] = []
+    kept: list[int] = []
+    real_pick = pick
+
+    def spy(*args: object) -> list[Recommendation]:
+        sizes.append(len(args[1]))  # type: ignore[arg-type]
+        kept.append(len(real_pick(*args)))  # type: ignore[arg-type]
+        return real_pick(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shortlist_module, "pick", spy)
+    rng = random.Random(15)
+    short = full = rejected = 0
+    for _ in range(1000):
+        c = _case(rng)
+        store: dict[str, Recommendation] = c["store"]  # type: ignore[assignment]
+        order = popular_order(settings, store, c["catalogue"], c["zone"])  # type: ignore[arg-type]
+        sizes.clear()
+        kept.clear()
+        got = pick_shortlisted(
+            settings, store, order, c["mine"], c["entry"], c["blocked"], c["zone"],  # type: ignore[arg-type]
+            c["catalogue"], NOW, c["k"],  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert got == _full(settings, c)
+        short += len(sizes) == 1 and sizes[0] < len(store)
+        full += sizes[-1] >= len(store)
+        rejected += len(sizes) == 2 and kept[0] == c["k"]  # k items, not provably the right ones
+    assert short > 50 and full > 50 and rejected > 2  # every path taken, checked each time
+
+
+def test_a_head_that_runs_short_falls_back_to_the_whole_list() -> None:
+    """Every item of the head blocked: the answer still holds k items from the tail."""
+    settings = Settings()
+    pop = evidence.Popularity(100, {f"p{i:03d}": 100 - i for i in range(80)}, 30)
+    store = popular(pop, "all")
+    catalogue = {p: evidence.ProductInfo(p, p, None) for p in store}
+    order = popular_order(settings, store, catalogue, None)
+    blocked = {p for _, p in order[: head_size(5, 0)]}
+    got = pick_shortlisted(settings, store, order, {}, None, blocked, None, catalogue, NOW, 5)
+    assert [r.product_id for r in got] == [p for _, p in order[len(blocked) : len(blocked) + 5]]
+    assert not blocked & {r.product_id for r in got}
+
+
+def test_the_zone_order_follows_the_zone_bonus() -> None:
+    settings = Settings(recommend_zone_boost=1.0)
+    pop = evidence.Popularity(10, {"a": 6, "b": 4}, 30)
+    store = popular(pop, "all")
+    catalogue = {
+        "a": evidence.ProductInfo("A", "x", "z1"),
+        "b": evidence.ProductInfo("B", "y", "z2"),
+    }
+    assert [p for _, p in popular_order(settings, store, catalogue, None)] == ["a", "b"]
+    assert [p for _, p in popular_order(settings, store, catalogue, "z2")] == ["b", "a"]
+    assert [p for _, p in popular_order(settings, store, catalogue, "")] == ["a", "b"]
