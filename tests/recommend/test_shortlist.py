@@ -1,7 +1,8 @@
 """Ranking the head of the pre-sorted popular list gives exactly the full ranking.
 
 Random stores (ties in confidence included, zones, category caps, blocked and
-recently bought items, personal candidates that beat or lose to the store's) are
+recently bought items, personal candidates that beat or lose to the store's, items
+the learned blend scored for the customer, which rank ahead of the rest) are
 ranked both ways; both paths of :func:`pick_shortlisted` must be taken.
 """
 
@@ -48,6 +49,9 @@ def _case(rng: random.Random) -> dict[str, object]:
         mine[p] = Recommendation(p, conf, conf, "mine", "repeat")
         times = sorted(NOW - rng.uniform(0, 3) * DAY for _ in range(rng.randint(1, 4)))
         entry.items[p] = times
+    if rng.random() < 0.5:  # scored by the learned blend: often items deep in the tail
+        for p in rng.sample([*products, *NEW], rng.randint(1, min(n + 4, 15))):
+            entry.blend[p] = rng.random()
     blocked = set(rng.sample(products, rng.randint(0, min(n, 30))))
     return {
         "catalogue": catalogue, "store": store, "entry": entry, "mine": mine,

@@ -14,9 +14,9 @@ reached. When the head runs short (many blocked, recently bought or over the
 category cap), the whole list is ranked as before; :func:`pick_shortlisted` checks
 this on every call rather than trusting the head's length.
 
-Kept apart from ``pick`` so the rules stay in one place: a candidate that ``pick``
-ranks by another key ahead of confidence (a learned score) must be in ``personal``
-for the check to hold.
+Kept apart from ``pick`` so the rules stay in one place. ``pick`` ranks the items the
+learned blend scored for this customer ahead of the rest, so those are always handed
+over, and the check compares only with unscored items left out.
 """
 
 from __future__ import annotations
@@ -73,13 +73,36 @@ def pick_shortlisted(
     m = head_size(k, len(blocked))
     if m < len(order):
         short = {product: popular[product] for _, product in order[:m]}
+        # Items the learned blend scored rank ahead of every unscored one in ``pick``,
+        # so all of them go in: what is left out is then ranked by confidence alone.
+        learned = entry.blend if entry is not None else {}
+        for product in learned:
+            if product in popular:
+                short.setdefault(product, popular[product])
         _merge(short, personal, popular)
         picked = pick(settings, short, entry, blocked, zone, catalogue, now, k)
-        if len(picked) == k and (-picked[-1].score, picked[-1].product_id) < order[m]:
+        if len(picked) == k and _nothing_left_out_ranks_before(
+            picked[-1], learned, order, m, short
+        ):
             return picked
     ranked = dict(popular)
     _merge(ranked, personal, popular)
     return pick(settings, ranked, entry, blocked, zone, catalogue, now, k)
+
+
+def _nothing_left_out_ranks_before(
+    last: Recommendation,
+    learned: dict[str, float],
+    order: PopularOrder,
+    m: int,
+    short: dict[str, Recommendation],
+) -> bool:
+    """Whether every popular item left out of ``short`` ranks after ``pick``'s last kept
+    one. Left-out items are all unscored by the blend, so a scored last item beats them."""
+    if last.product_id in learned:
+        return True
+    first_out = next((key for key in order[m:] if key[1] not in short), None)
+    return first_out is None or (-last.score, last.product_id) < first_out
 
 
 def _merge(
