@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
+from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.storage.tables import (
-    consent_records,
     customer_features,
     customer_scores,
     predict_models,
@@ -53,15 +53,7 @@ _CHUNK = 5000
 
 def consenting_customers(conn: Connection) -> set[str]:
     """Subjects whose latest analytics decision (by event time) is a grant."""
-    rows = conn.execute(
-        select(consent_records.c.subject, consent_records.c.granted)
-        .where(consent_records.c.purpose == ANALYTICS)
-        .order_by(consent_records.c.ts, consent_records.c.id)
-    ).all()
-    latest: dict[str, bool] = {}
-    for subject, granted in rows:
-        latest[subject] = bool(granted)
-    return {s for s, granted in latest.items() if granted}
+    return granted_subjects(conn, ANALYTICS)
 
 
 def _number(value: Any) -> float | None:

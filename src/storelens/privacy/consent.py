@@ -62,6 +62,22 @@ def consent_state(conn: Connection, subjects: list[str]) -> list[ConsentState]:
     return [latest[p] for p in CONSENT_PURPOSES if p in latest]
 
 
+def granted_subjects(conn: Connection, purpose: str) -> set[str]:
+    """Everyone whose latest decision for ``purpose`` (by event time) is a grant: the
+    batch form of :func:`has_consent`, for jobs that score or write for many people."""
+    if purpose not in CONSENT_PURPOSES:
+        raise ValueError(f"unknown consent purpose {purpose!r}")
+    rows = conn.execute(
+        select(consent_records.c.subject, consent_records.c.granted)
+        .where(consent_records.c.purpose == purpose)
+        .order_by(consent_records.c.ts, consent_records.c.id)
+    ).all()
+    latest: dict[str, bool] = {}
+    for subject, granted in rows:
+        latest[subject] = bool(granted)
+    return {subject for subject, granted in latest.items() if granted}
+
+
 def has_consent(conn: Connection, subject: str, purpose: str) -> bool:
     if purpose not in CONSENT_PURPOSES:
         raise ValueError(f"unknown consent purpose {purpose!r}")

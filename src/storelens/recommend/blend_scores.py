@@ -31,8 +31,9 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, delete, insert, select
 
 from storelens.core.errors import InvalidInput
+from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.storage.tables import consent_records, recommend_blend
+from storelens.storage.tables import recommend_blend
 
 if TYPE_CHECKING:
     from storelens.recommend.baskets import BasketHistory
@@ -106,18 +107,7 @@ def score_next_baskets(
 
 def consenting(conn: Connection, customers: Sequence[str]) -> set[str]:
     """The customers whose latest ``personalization`` decision is a grant."""
-    latest: dict[str, bool] = {}
-    wanted = list(customers)
-    for start in range(0, len(wanted), 1000):
-        rows = conn.execute(
-            select(consent_records.c.subject, consent_records.c.granted)
-            .where(consent_records.c.purpose == CONSENT_PURPOSE)
-            .where(consent_records.c.subject.in_(wanted[start : start + 1000]))
-            .order_by(consent_records.c.ts, consent_records.c.id)
-        ).all()
-        for subject, granted in rows:
-            latest[subject] = bool(granted)
-    return {c for c, granted in latest.items() if granted}
+    return granted_subjects(conn, CONSENT_PURPOSE) & set(customers)
 
 
 def write_blend(conn: Connection, scores: BlendScores, allowed: set[str]) -> int:

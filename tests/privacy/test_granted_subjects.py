@@ -1,0 +1,45 @@
+"""Who may be scored or written for in bulk: the latest decision per person, by event time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from storelens.privacy.consent import granted_subjects, has_consent
+from storelens.storage.tables import consent_records
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def _decide(engine: Engine, subject: str, purpose: str, granted: bool, minutes: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(consent_records),
+            {"subject": subject, "purpose": purpose, "granted": granted, "channel": "app",
+             "ts": T0 + timedelta(minutes=minutes), "event_id": uuid.uuid4()},
+        )  # fmt: skip
+
+
+def test_the_latest_decision_by_event_time_counts_per_purpose(engine: Engine) -> None:
+    _decide(engine, "C-granted", "personalization", True, 0)
+    _decide(engine, "C-withdrew", "personalization", True, 0)
+    _decide(engine, "C-withdrew", "personalization", False, 5)
+    # arrives after the withdrawal but happened before it: the withdrawal still stands
+    _decide(engine, "C-late", "personalization", False, 10)
+    _decide(engine, "C-late", "personalization", True, 1)
+    _decide(engine, "C-other", "analytics", True, 0)
+    with engine.connect() as conn:
+        got = granted_subjects(conn, "personalization")
+        assert got == {"C-granted"}
+        assert granted_subjects(conn, "analytics") == {"C-other"}
+        # the batch form agrees with the one-person form
+        for subject in ("C-granted", "C-withdrew", "C-late", "C-other", "C-unknown"):
+            assert (subject in got) == has_consent(conn, subject, "personalization")
+
+
+def test_an_unknown_purpose_is_refused(engine: Engine) -> None:
+    with engine.connect() as conn, pytest.raises(ValueError, match="unknown consent purpose"):
+        granted_subjects(conn, "personalisation")
