@@ -163,9 +163,17 @@ def create_user(conn: Connection, username: str, password: str, role: Role) -> U
             "role": role.value,
             "active": True,
             "created_at": datetime.now(UTC),
+            "token_version": _first_token_version(),
         },
     )
     return get_user(conn, username)
+
+
+def _first_token_version() -> int:
+    """A random starting version, so a deleted user's unexpired token never fits a new
+    account made later under the same name (both would otherwise start at 0). Bumps add 1,
+    so the 2**30 range leaves room under PostgreSQL's 32-bit integer."""
+    return secrets.randbelow(2**30) + 1
 
 
 def get_user(conn: Connection, username: str) -> User:

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from storelens.accounts import Role, create_user
+from storelens.accounts import Role, create_user, delete_user
 from storelens.api.app import create_app
 from storelens.api.auth import RoleGate, _public
 from storelens.config import DEV_SECRET, Settings
@@ -180,6 +180,24 @@ def test_role_change_applies_to_live_tokens(
     with engine.begin() as conn:
         conn.execute(update(users).where(users.c.username == name).values(active=False))
     assert client.get("/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_a_deleted_users_token_does_not_fit_a_new_account_of_the_same_name(
+    client: TestClient, engine: Engine
+) -> None:
+    with engine.begin() as conn:
+        create_user(conn, "bob", "a-long-enough-password", Role.staff)
+    r = client.post("/v1/auth/token", data={"username": "bob", "password": "a-long-enough-password"})
+    old = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert client.get("/v1/auth/me", headers=old).status_code == 200
+    with engine.begin() as conn:
+        delete_user(conn, "bob")  # `storelens users delete`; the API has no such route
+    assert client.get("/v1/auth/me", headers=old).status_code == 401
+    with engine.begin() as conn:
+        create_user(conn, "bob", "another-long-password", Role.admin)
+    r = client.get("/v1/auth/me", headers=old)
+    assert r.status_code == 401 and r.json()["detail"] == "token revoked: sign in again"
+    assert client.get("/v1/users", headers=old).status_code == 401
 
 
 def test_login_failures_are_audited_and_rate_limited(
