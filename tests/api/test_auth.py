@@ -187,7 +187,8 @@ def test_a_deleted_users_token_does_not_fit_a_new_account_of_the_same_name(
 ) -> None:
     with engine.begin() as conn:
         create_user(conn, "bob", "a-long-enough-password", Role.staff)
-    r = client.post("/v1/auth/token", data={"username": "bob", "password": "a-long-enough-password"})
+    form = {"username": "bob", "password": "a-long-enough-password"}
+    r = client.post("/v1/auth/token", data=form)
     old = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert client.get("/v1/auth/me", headers=old).status_code == 200
     with engine.begin() as conn:

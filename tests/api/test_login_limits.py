@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from storelens.accounts import Role, create_user
 from storelens.api.app import create_app
-from storelens.api.ratelimit import Backoff, MemoryThrottle
+from storelens.api.ratelimit import Backoff, LoginThrottle, MemoryThrottle
+from storelens.api.routers import auth as auth_router
 from storelens.config import Settings
 from storelens.storage.tables import audit_log
 
@@ -142,3 +144,48 @@ def test_memory_throttle_forgets_quiet_keys() -> None:
     clock.t += 81  # quiet for longer than twice the cap
     throttle.failed("other", free=2)
     assert throttle.wait("k") == 0.0 and throttle.failed("k", free=2) == 0.0
+
+
+@pytest.mark.parametrize("store", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_an_attempt_is_counted_before_its_outcome_is_known(store: str, request: Any) -> None:
+    """Reserved in one step: ten guesses in flight at once cannot all pass the check."""
+    clock = FakeTime()
+    backoff = Backoff(base_s=60, max_s=900)
+    throttle: LoginThrottle
+    if store == "redis":
+        from storelens.api.ratelimit import RedisThrottle
+
+        url = request.getfixturevalue("redis_url")
+        throttle = RedisThrottle(url, backoff, clock=clock, prefix=f"t:{uuid.uuid4().hex}")
+    else:
+        throttle = MemoryThrottle(backoff, clock=clock)
+    waits = [throttle.attempt("k", free=3) for _ in range(5)]  # none has finished yet
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] == waits[4] == 60.0
+    throttle.refund("k", free=3)  # the third was the right password after all
+    assert throttle.attempt("k", free=3) == 0.0  # ...so its wait went with it
+    assert throttle.attempt("k", free=3) == 60.0
+    clock.t += 61
+    assert throttle.attempt("k", free=3) == 0.0  # the fourth failure: doubling from here
+    assert throttle.attempt("k", free=3) == 120.0
+
+
+def test_the_password_is_checked_only_after_the_attempt_is_counted(
+    settings: Settings, engine: Engine, owner: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _client(settings, engine, "192.0.2.7")
+    throttle = MemoryThrottle(Backoff(), clock=FakeTime())
+    client.app.state.login_throttle = throttle  # type: ignore[attr-defined]
+    seen: list[int] = []
+    real = auth_router.accounts.authenticate
+
+    def spy(engine_: Engine, username: str, password: str) -> Any:
+        seen.append(throttle._state["user:5:owner:192.0.2.7"][0])
+        return real(engine_, username, password)
+
+    monkeypatch.setattr(auth_router.accounts, "authenticate", spy)
+    assert _sign_in(client, "wrong") == 401
+    assert _sign_in(client, "wrong") == 401
+    assert seen == [1, 2]  # counted when the slow check starts, not after it
+    assert _sign_in(client, PASSWORD) == 200
+    assert "user:5:owner:192.0.2.7" not in throttle._state
+    assert throttle._state["ip:192.0.2.7"][0] == 2  # the success was given back

@@ -2,8 +2,12 @@
 
 Sign-in uses :class:`LoginThrottle`: only failures count, and past ``free`` failures
 each further one doubles the wait before the next attempt (up to a cap) instead of
-locking the key out. Keys are username + client address, so someone guessing from
-elsewhere slows only themselves and never locks the owner out.
+locking the key out. An attempt is counted as a failure *before* the slow password
+check (:meth:`LoginThrottle.attempt`, one atomic step) and given back on success: checked
+first and counted after, parallel guesses all passed the check together (a review sent
+64 at once and 32 reached the password check where 10 should have). Keys are
+username + client address, so someone guessing from elsewhere slows only themselves
+and never locks the owner out.
 
 :class:`MemoryLimiter` is a plain window limiter: each key gets a window that opens
 at its first attempt, so limits do not reset early at a clock boundary.
@@ -113,6 +117,15 @@ class LoginThrottle(Protocol):
 
     def succeeded(self, key: str) -> None: ...
 
+    def attempt(self, key: str, free: int) -> float:
+        """Reserve one attempt in one atomic step: 0.0 with the attempt already counted as
+        a failure, or the wait still to run with nothing counted."""
+        ...
+
+    def refund(self, key: str, free: int) -> None:
+        """Give back an attempt reserved by :meth:`attempt` that did not fail."""
+        ...
+
 
 class MemoryThrottle:
     def __init__(self, backoff: Backoff, clock: Callable[[], float] = time.time) -> None:
@@ -140,6 +153,47 @@ class MemoryThrottle:
         with self._lock:
             self._state.pop(key, None)
 
+    def attempt(self, key: str, free: int) -> float:
+        now = self.clock()
+        with self._lock:
+            failures, until, _ = self._state.get(key, (0, 0.0, 0.0))
+            if until > now:
+                return until - now
+            delay = self.backoff.delay(failures + 1, free)
+            self._state[key] = (failures + 1, now + delay, now)
+        return 0.0
+
+    def refund(self, key: str, free: int) -> None:
+        with self._lock:
+            failures, until, last = self._state.get(key, (0, 0.0, 0.0))
+            if failures <= 1:
+                self._state.pop(key, None)
+            else:
+                # the wait the refunded attempt imposed goes with it
+                kept = until if self.backoff.delay(failures - 1, free) > 0 else 0.0
+                self._state[key] = (failures - 1, kept, last)
+
+
+# Both run inside Redis, so no two API processes can pass the check on one count.
+_ATTEMPT_LUA = """
+local now, free = tonumber(ARGV[1]), tonumber(ARGV[2])
+local base, cap, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local till = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if till > now then return tostring(till - now) end
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local delay = 0
+if failures >= free then delay = math.min(cap, base * 2 ^ math.min(failures - free, 30)) end
+redis.call('HSET', KEYS[1], 'until', tostring(now + delay))
+redis.call('EXPIRE', KEYS[1], ttl)
+return '0'
+"""
+_REFUND_LUA = """
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', -1)
+if failures <= 0 then redis.call('DEL', KEYS[1])
+elseif failures < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'until', '0') end
+return failures
+"""
+
 
 class RedisThrottle:
     """Counts shared by every API process; entries expire once a key has been quiet."""
@@ -157,6 +211,8 @@ class RedisThrottle:
             raise MissingExtra("Redis rate limiting", "redis") from exc
         self.client = redis.Redis.from_url(url)
         self.backoff, self.clock, self.prefix = backoff, clock, prefix
+        self._attempt = self.client.register_script(_ATTEMPT_LUA)
+        self._refund = self.client.register_script(_REFUND_LUA)
 
     def wait(self, key: str) -> float:
         until = self.client.hget(f"{self.prefix}:{key}", "until")
@@ -174,6 +230,17 @@ class RedisThrottle:
 
     def succeeded(self, key: str) -> None:
         self.client.delete(f"{self.prefix}:{key}")
+
+    def attempt(self, key: str, free: int) -> float:
+        ttl = math.ceil(2 * self.backoff.max_s)
+        wait = self._attempt(
+            keys=[f"{self.prefix}:{key}"],
+            args=[self.clock(), free, self.backoff.base_s, self.backoff.max_s, ttl],
+        )
+        return max(0.0, float(wait))
+
+    def refund(self, key: str, free: int) -> None:
+        self._refund(keys=[f"{self.prefix}:{key}"], args=[free])
 
 
 def throttle_for(redis_url: str | None, backoff: Backoff) -> LoginThrottle:

@@ -73,7 +73,13 @@ def sign_in(
     throttle = _throttle(request)
     user_key, ip_key = f"user:{len(username)}:{username}:{ip}", f"ip:{ip}"
     actor = audit.Actor(name=username, kind="user", ip=ip)
-    wait = max(throttle.wait(user_key), throttle.wait(ip_key))
+    user_free, ip_free = settings.login_attempts_per_minute, settings.login_failures_per_client
+    # counted before the password check, given back on success (see ratelimit)
+    wait = throttle.attempt(user_key, user_free)
+    if wait == 0:
+        wait = throttle.attempt(ip_key, ip_free)
+        if wait > 0:
+            throttle.refund(user_key, user_free)  # refused here: not a guess at the password
     if wait > 0:
         retry = str(max(1, round(wait)))
         with engine.begin() as conn:
@@ -86,14 +92,13 @@ def sign_in(
     try:
         user = accounts.authenticate(engine, username, password)
     except AuthError as exc:
-        throttle.failed(user_key, settings.login_attempts_per_minute)
-        throttle.failed(ip_key, settings.login_failures_per_client)
         with engine.begin() as conn:
             audit.record(conn, actor, "login.failed", "user", username)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}
         ) from exc
     throttle.succeeded(user_key)
+    throttle.refund(ip_key, ip_free)
     with engine.begin() as conn:
         audit.record(conn, actor, "login", "user", user.username)
     token, ttl = issue_token(settings, user.username, user.role, user.token_version)
