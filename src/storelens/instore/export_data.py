@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from sqlalchemy import Engine
 from storelens import catalogue, stores
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.core.layout import StoreLayout, parse_layout
+from storelens.core.spreadsheet import FORMULA_START
 from storelens.instore.export_tables import (
     EXPORT_TABLES,
     DayInputs,
@@ -152,10 +154,24 @@ def table_bytes(table: pa.Table, fmt: str) -> bytes:
     if fmt == "parquet":
         pq.write_table(table, sink, compression="zstd")
     elif fmt == "csv":
-        pa_csv.write_csv(table, sink)
+        pa_csv.write_csv(_inert_text(table), sink)
     else:
         raise ValueError(f"format must be csv or parquet, got {fmt!r}")
     return sink.getvalue()
+
+
+def _inert_text(table: pa.Table) -> pa.Table:
+    """Text columns with formula-looking cells quoted for spreadsheets (core.spreadsheet)."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pc.replace_substring_regex(
+                column, pattern=f"({FORMULA_START.pattern})", replacement="'\\1"
+            )
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from storelens import stores
 from storelens.core.errors import NotFound
+from storelens.core.spreadsheet import inert_cell
 from storelens.predict.store import customers_overview, list_segments, run_models, segment_page
 from storelens.privacy import audit
 from storelens.web.schemas import (
@@ -204,9 +205,9 @@ def segment_table_csv(view: CustomersView) -> str:
     for r in [*view.rfm, *view.clusters]:
         writer.writerow(
             [
-                r.kind,
-                r.id,
-                r.name,
+                inert_cell(r.kind),
+                inert_cell(r.id),
+                inert_cell(r.name),
                 r.customers,
                 _cell(r.customer_share, 4),
                 _cell(r.revenue_share, 4),
