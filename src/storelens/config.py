@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     recommend_blend_top_n: int = Field(default=50, gt=0, le=500)
     """Items per customer whose learned-blend score ``recommend train`` keeps for serving."""
     recommend_cache_ttl_s: float = Field(default=600.0, gt=0)
+    recommend_follow_s: float = Field(default=0.5, gt=0, le=60)
+    """With candidates in memory, how often each process reads the orders, consent
+    decisions and erasures other processes wrote (how long a withdrawal can lag)."""
     recommend_redis_timeout_s: float = Field(default=0.05, gt=0)
     """A Redis slower than this counts as down for that request (answer from the database)."""
 

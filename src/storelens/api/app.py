@@ -45,8 +45,9 @@ from storelens.api.routers import (
 from storelens.api.routers import recommendations as recommendations_api
 from storelens.config import Settings
 from storelens.processors import ProjectionLoop, default_projections, projection_health
-from storelens.recommend.candidate_store import candidate_store
+from storelens.recommend.candidate_store import MemoryCandidates, candidate_store
 from storelens.recommend.engine import RecommendationEngine
+from storelens.recommend.follower import CandidateFollower
 from storelens.staff.hub import StoreHub
 from storelens.staff.notices import NoticeDesk
 from storelens.staff.suggestions import PurchaseHistorySuggester
@@ -161,6 +162,12 @@ def create_app(
                 log.exception("expiring notices failed; retrying next sweep")
 
     recommendations = RecommendationEngine(engine, settings, candidate_store(settings))
+    # Lists in this process's memory follow what other processes wrote (recommend.follower).
+    follower = (
+        CandidateFollower(engine, recommendations, every_s=settings.recommend_follow_s)
+        if isinstance(recommendations.candidates, MemoryCandidates)
+        else None
+    )
     loop = (
         ProjectionLoop(
             event_log,
@@ -189,6 +196,8 @@ def create_app(
         sweeper = asyncio.create_task(sweep_notices())
         if loop is not None:
             loop.start()
+        if follower is not None:
+            follower.start()
         if bridge is not None:
             bridge.start()
             # A new broker session keeps nothing published before we subscribe.
@@ -204,6 +213,8 @@ def create_app(
                 bridge.stop()
             if loop is not None:
                 loop.stop()
+            if follower is not None:
+                follower.stop()
             if webhook is not None:
                 webhook.close()
             app.state.recommendations.close()  # writes the impressions still queued
@@ -219,6 +230,7 @@ def create_app(
     app.state.engine = engine
     app.state.event_log = event_log
     app.state.recommendations = recommendations  # candidates in memory or Redis, per settings
+    app.state.candidate_follower = follower  # None with Redis: one store, kept by the projection
     # The claimer view's suggestions: the engine, in the notice's store, under its consent.
     app.state.suggester = EngineSuggester(
         lambda: app.state.recommendations, fallback=PurchaseHistorySuggester()

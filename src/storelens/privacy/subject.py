@@ -16,7 +16,13 @@ from sqlalchemy import Connection, or_, select
 from storelens.privacy.registry import Subject
 from storelens.storage.tables import consent_records, customer_aliases, customers, events, orders
 
-__all__ = ["PSEUDONYM_PREFIX", "canonical_id", "phone_spellings", "resolve_subject"]
+__all__ = [
+    "PSEUDONYM_PREFIX",
+    "canonical_id",
+    "person_ids",
+    "phone_spellings",
+    "resolve_subject",
+]
 
 PSEUDONYM_PREFIX = "erased-"
 """Ids an erasure left behind; they name no one, so no request can be about them."""
@@ -82,6 +88,15 @@ def _held_elsewhere(conn: Connection, requested: str) -> bool:
         if conn.execute(stmt.limit(1)).first() is not None:
             return True
     return False
+
+
+def person_ids(conn: Connection, requested: str) -> list[str]:
+    """Every id the person ``requested`` names is known by (``requested`` alone for an
+    unknown id): consent given under one of them is the person's, whichever id a
+    request uses (a security review found a web account's grant outliving a withdrawal
+    made under the loyalty card it was merged into)."""
+    subject = resolve_subject(conn, requested)
+    return [requested] if subject is None else list(subject.ids)
 
 
 def resolve_subject(conn: Connection, requested: str) -> Subject | None:

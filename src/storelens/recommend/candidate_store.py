@@ -217,6 +217,14 @@ class MemoryCandidates:
                 self._decoded.pop(c, None)
             return sum(self._data.pop(c, None) is not None for c in customer_ids)
 
+    def clear(self) -> int:
+        """Drop every entry (an erasure elsewhere: which ids it named is not known here)."""
+        with self._lock:
+            dropped = len(self._data)
+            self._data.clear()
+            self._decoded.clear()
+        return dropped
+
 
 class RedisCandidates:
     """Entries in Redis under ``storelens:reco:cand:<customer>``, expiring after ``ttl_s``."""

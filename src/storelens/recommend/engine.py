@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine
 from storelens import stores
 from storelens.config import Settings
 from storelens.privacy.consent import consent_state
+from storelens.privacy.subject import person_ids
 from storelens.recommend import evidence
 from storelens.recommend.blend_scores import load_blend
 from storelens.recommend.candidate_store import (
@@ -219,7 +220,9 @@ class RecommendationEngine:
         return None if entry.consent and not entry.order_ids else entry
 
     def _load(self, conn: Connection, customer_id: str) -> CustomerCandidates:
-        decisions = [s for s in consent_state(conn, [customer_id]) if s.purpose == CONSENT_PURPOSE]
+        # the person's latest decision under any of their ids, as the profile shows it
+        ids = person_ids(conn, customer_id)
+        decisions = [s for s in consent_state(conn, ids) if s.purpose == CONSENT_PURPOSE]
         granted = bool(decisions and decisions[0].granted)
         ts = decisions[0].ts.timestamp() if decisions else 0.0
         entry = self._evidence(conn, customer_id) if granted else None
@@ -293,18 +296,28 @@ class RecommendationEngine:
         yet); an older decision arriving late changes nothing."""
         if not ev.subject:
             return
-        entry = self._store.get(ev.subject)
         ts = ev.ts.timestamp()
-        if entry is None or entry.consent is None or ts < entry.consent_ts:
-            return  # not cached: the next answer loads it from the tables
-        if not ev.payload["granted"]:
-            entry.withdraw(ts)
-        elif not entry.consent:
-            rebuilt = self._evidence(conn, ev.subject) or CustomerCandidates(ev.subject)
-            rebuilt.declined = entry.declined
-            entry = rebuilt
-        entry.consent, entry.consent_ts = bool(ev.payload["granted"]), ts
-        self._store.put(entry)
+        # A decision under one id is the person's: entries cached under their other ids
+        # (a web account merged into a loyalty card) follow it too.
+        for cid in person_ids(conn, ev.subject):
+            entry = self._store.get(cid)
+            if entry is None or entry.consent is None or ts < entry.consent_ts:
+                continue  # not cached: the next answer loads it from the tables
+            if not ev.payload["granted"]:
+                entry.withdraw(ts)
+            elif not entry.consent:
+                rebuilt = self._evidence(conn, cid) or CustomerCandidates(cid)
+                rebuilt.declined = entry.declined
+                entry = rebuilt
+            entry.consent, entry.consent_ts = bool(ev.payload["granted"]), ts
+            self._store.put(entry)
+
+    def forget_everyone(self) -> int:
+        """Drop every list this process holds in memory (an erasure ran elsewhere); a
+        Redis store is erased by the eraser itself."""
+        if isinstance(self._store, MemoryCandidates):
+            return self._store.clear()
+        return 0
 
     def note_decline(self, customer_id: str, product_id: str) -> None:
         """A decline was written: add it to the cached entry (the table stays the truth)."""

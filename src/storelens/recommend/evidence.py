@@ -16,11 +16,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, delete, select
 
+from storelens.config import Settings
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.recommend.candidate_store import (
+    CandidateStore,
     CandidatesUnavailable,
     CoPurchase,
     CustomerCandidates,
+    RedisCandidates,
+    candidate_store,
     live_stores,
 )
 from storelens.recommend.context import daypart_of
@@ -300,29 +304,41 @@ def _erase_declines(req: SubjectRequest) -> int:
     return req.conn.execute(stmt).rowcount
 
 
+def _candidate_stores() -> list[CandidateStore]:
+    """The stores of this process, plus the configured Redis when this process has none
+    open: ``storelens privacy erase`` never serves, so before this its erasure left the
+    Redis entry (order ids, items) serving personal answers until it expired, and the
+    check after it reported nothing left (found by a security review)."""
+    stores = live_stores()
+    settings = Settings()
+    if settings.recommend_candidate_store == "redis" and not any(
+        isinstance(s, RedisCandidates) for s in stores
+    ):
+        stores.append(candidate_store(settings))
+    return stores
+
+
 def _export_candidates(req: SubjectRequest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for store in live_stores():
+    for store in _candidate_stores():
         for cid in req.subject.ids:
             try:
                 entry = store.get(cid)
-            except CandidatesUnavailable:
-                continue
+            except CandidatesUnavailable as exc:
+                raise CandidatesUnavailable(f"candidate store unreachable: {exc}") from exc
             if entry is not None:
                 out.append({"customer_id": cid, "items": sorted(entry.items)})
     return out
 
 
 def _erase_candidates(req: SubjectRequest) -> int:
-    """Drop cached lists in every candidate store of this process (memory and Redis).
-    A server process elsewhere drops its memory copy within ``recommend_cache_ttl_s``;
-    what it would rebuild comes from the orders, which the erasure pseudonymises."""
+    """Drop cached lists in every candidate store (memory and Redis). A store that
+    cannot be reached fails the erasure (its transaction rolls back) rather than leave
+    the lists behind. Other server processes drop their memory copies when they next
+    follow the audit trail (``recommend.follower``, ``recommend_follow_s``)."""
     removed = 0
-    for store in live_stores():
-        try:
-            removed += store.delete(list(req.subject.ids))
-        except CandidatesUnavailable:
-            continue
+    for store in _candidate_stores():
+        removed += store.delete(list(req.subject.ids))
     return removed
 
 

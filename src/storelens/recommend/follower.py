@@ -1,0 +1,110 @@
+"""Keeps this process's in-memory candidate lists in step with what other processes did.
+
+The projection owner applies paid orders and consent decisions to *its* candidate
+store. With the store in memory, every other API worker (and every worker when a
+separate ``storelens project`` runs the projections) holds its own copy that nothing
+else touches, so a customer who withdrew personalization consent, or was erased
+from the command line, kept getting personal answers from those workers until the
+entry expired (``recommend_cache_ttl_s``, 10 minutes; found by a security review).
+
+Each process with a memory store therefore follows the event log itself: every
+``every_s`` it reads the paid orders and consent decisions written since it last
+looked and applies them through the engine, exactly as the projection does (both are
+idempotent: an entry keeps the order ids it counted, and a consent decision older
+than the one held changes nothing). Erasures are not events; each one leaves a
+``customer.erase`` audit row under a pseudonym, so on any new one the whole memory
+store is dropped and rebuilt from the (now pseudonymised) tables on demand. Redis
+needs none of this: there is one store, written by the projection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, func, select
+
+from storelens.storage.eventlog import EventLog, StoredEvent
+from storelens.storage.tables import audit_log
+
+__all__ = ["FOLLOWED_TYPES", "CandidateFollower"]
+
+log = logging.getLogger(__name__)
+
+FOLLOWED_TYPES = ("pos.order_paid", "consent.changed")
+ERASE_ACTION = "customer.erase"
+
+
+class _Engine(Protocol):
+    def apply_events(self, conn: Connection, batch: list[StoredEvent]) -> None: ...
+
+    def forget_everyone(self) -> int: ...
+
+
+class CandidateFollower:
+    """Applies new orders, consent decisions and erasures to one process's memory store."""
+
+    def __init__(
+        self,
+        db: Engine,
+        recommendations: _Engine,
+        every_s: float = 0.5,
+        batch: int = 1000,
+        types: Sequence[str] = FOLLOWED_TYPES,
+    ) -> None:
+        self._db, self._reco = db, recommendations
+        self._log = EventLog(db)
+        self._every, self._batch, self._types = every_s, batch, tuple(types)
+        # Entries built from now on read the tables; only what comes later is news.
+        self.position = self._log.head()
+        self.erasures_seen = self._last_erasure()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _last_erasure(self) -> int:
+        with self._db.connect() as conn:
+            stmt = select(func.max(audit_log.c.id)).where(audit_log.c.action == ERASE_ACTION)
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def step(self) -> int:
+        """One look at the log and the audit trail; the events applied."""
+        applied = 0
+        with self._db.connect() as conn:
+            erased = conn.execute(
+                select(func.max(audit_log.c.id)).where(
+                    audit_log.c.id > self.erasures_seen, audit_log.c.action == ERASE_ACTION
+                )
+            ).scalar()
+        if erased is not None:
+            self.erasures_seen = int(erased)
+            dropped = self._reco.forget_everyone()
+            log.info("an erasure elsewhere: %d cached candidate lists dropped", dropped)
+        while batch := self._log.read_after(self.position, self._batch, self._types):
+            with self._db.connect() as conn:  # reads only: the lists live in memory
+                self._reco.apply_events(conn, batch)
+            self.position = batch[-1].seq
+            applied += len(batch)
+            if len(batch) < self._batch:
+                break
+        return applied
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="candidate-follower")
+            self._thread.daemon = True
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.step()
+            except Exception:  # a database hiccup must not end the following
+                log.exception("following the event log for candidates failed; retrying")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
