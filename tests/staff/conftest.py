@@ -139,7 +139,10 @@ class Floor:
     def token(self, username: str) -> dict[str, str]:
         """Bearer headers without a sign-in round trip (Argon2 per user is slow)."""
         assert self.settings is not None
-        token, _ = issue_token(self.settings, username, accounts.Role.staff, 0)
+        with self.engine.connect() as conn:
+            found = accounts.token_version(conn, username)
+        assert found is not None, username
+        token, _ = issue_token(self.settings, username, accounts.Role.staff, found[2])
         return {"Authorization": f"Bearer {token}"}
 
     def clock(self, kind: str, *staff_ids: str, at: datetime, store_id: str = STORE) -> None:

@@ -419,7 +419,10 @@ class RecommendationEngine:
             ctx.zone, catalogue, now, k,
         )  # fmt: skip
         answer = Answer(customer_id, store_id, personalized, reason, ctx, picked, degraded)
-        if log_impressions:
+        if log_impressions and personalized:
+            # Only personal answers are logged: a row per shown item under an unknown,
+            # erased or non-consenting id would be personal data kept for nothing (a
+            # security review saw rows written for an id erased a moment before).
             self.impressions.add(self._impression_rows(answer, actor, now_dt))
         return answer
 
