@@ -15,7 +15,9 @@ dwell error median and p90 over matched, mean dwell against truth, door counts,
 occupancy and heatmap Pearson r (``storelens.vision.coverage``). Settings are tuned on
 one seed (``--tune-seed``) and reported on another (``--seed``).
 
-    python benchmarks/vision_pixels.py                       # both crowds, report seed
+    python benchmarks/vision_pixels.py                       # both crowds, report seed,
+                                                             # quiet 20 min, busy 15 min
+    python benchmarks/vision_pixels.py --minutes 5           # both periods 5 minutes
     python benchmarks/vision_pixels.py --quick               # 2-minute periods, a smoke run
     python benchmarks/vision_pixels.py --crowd own --period busy --camera cam-overhead
 

@@ -219,6 +219,19 @@ def test_a_track_that_appears_inside_a_zone_is_not_a_new_visitor(cafe: StoreLayo
     assert len(seating_visits(old, frames)) == 2
 
 
+def test_someone_first_seen_in_the_doorway_is_a_new_visitor(cafe: StoreLayout) -> None:
+    # People do appear inside the door's zone: they come in from the street.
+    frames = [(s, {"cam:a": [7.0, 6.5]}) for s in range(30)]
+    frames[10:20] = [(s, {"cam:a": [7.0, 6.5], "cam:e": [0.5, 4.5]}) for s in range(10, 20)]
+    floor, out = FloorActivity(cafe), []
+    for s, who in frames:
+        out.append(floor.update(T0 + timedelta(seconds=s), list(who), list(who.values())))
+    out.append(floor.close())
+    entrance = [(v.person_id, v.dwell_s) for u in out for v in u.zone_visits
+                if v.zone_id == "entrance"]  # fmt: skip
+    assert entrance == [("cam:e", 9.0)]
+
+
 def test_people_already_seated_when_the_camera_starts_are_counted(cafe: StoreLayout) -> None:
     # The camera starts on a full room: tracks confirmed in the first seconds are the
     # people sitting there, each a visit; one confirmed later inside the zone is not.

@@ -55,9 +55,10 @@ class FloorConfig:
     zone_relink_m: float = 1.0  # ... who comes back (under a new id) this near where it was
     # A track first seen inside a zone this long after the video began (or came back from
     # a gap of ``lost_after_s``) is someone already there under a new id, not a new
-    # visitor (people walk into zones): within reach of where it appeared, it goes on
-    # with a lost person's visit or one a track carried out of the zone within
-    # ``merge_gap_s``; with neither, it starts no visit.
+    # visitor (people walk into zones; the door's zone excepted, where they come in from
+    # the street): within reach of where it appeared, it goes on with a lost person's
+    # visit or one a track carried out of the zone within ``merge_gap_s``; with neither,
+    # it starts no visit.
     born_inside_after_s: float = 5.0  # inf: every track's first zone starts a visit
     born_inside_reach_m: float = 2.5
     visits: VisitConfig = field(default_factory=VisitConfig)  # door-to-door store visits
@@ -241,6 +242,11 @@ class FloorActivity:
         self._last_frame: int | None = None
         self._first_frame: int | None = None
         self._born_after = self.config.born_inside_after_s * 1e6
+        # people do appear inside an entrance zone: they come in from the street
+        door_zones = {line.zone_id for line in layout.lines}
+        self._doorway = {
+            k for k, z in enumerate(layout.zones) if z.kind == "entrance" or z.id in door_zones
+        }
 
     def update(self, ts: datetime, person_ids: Sequence[str], xy: npt.ArrayLike) -> FloorUpdates:
         """One frame: everyone seen at ``ts`` and where they stand, in metres."""
@@ -351,7 +357,7 @@ class FloorActivity:
                 visit.left_at = None  # back within the merge gap: the same visit goes on
             elif (orphan := self._adopt(k, now, xy, anywhere=born_inside)) is not None:
                 person.visits[k] = _Visit(orphan.start, None, now, xy, orphan.counted)
-            elif born_inside:  # someone already here under a new id: nobody's visit yet
+            elif born_inside and k not in self._doorway:  # someone here under a new id
                 person.visits[k] = _Visit(now, None, now, xy, counted=False)
             else:
                 person.visits[k] = _Visit(now, None, now, xy)
