@@ -15,7 +15,9 @@ dwell error median and p90 over matched, mean dwell against truth, door counts,
 occupancy and heatmap Pearson r (``storelens.vision.coverage``). Settings are tuned on
 one seed (``--tune-seed``) and reported on another (``--seed``).
 
-    python benchmarks/vision_pixels.py                       # both crowds, report seed
+    python benchmarks/vision_pixels.py                       # both crowds, report seed,
+                                                             # quiet 20 min, busy 15 min
+    python benchmarks/vision_pixels.py --minutes 5           # both periods 5 minutes
     python benchmarks/vision_pixels.py --quick               # 2-minute periods, a smoke run
     python benchmarks/vision_pixels.py --crowd own --period busy --camera cam-overhead
 
@@ -69,7 +71,7 @@ class Period:
     minutes: float
 
 
-def own_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
+def own_crowd(seed: int, minutes: dict[str, float]) -> tuple[Path, list[Period]]:
     """A café day of our simulator, six baristas so the queue moves, busier than the sample."""
     from storelens.sim.config import DEFAULT_BARISTAS, BaristaPlan, SimConfig
     from storelens.sim.run import default_layout_path, run_simulation
@@ -82,23 +84,30 @@ def own_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
         )
         config = SimConfig(weekday_visits=800, baristas=DEFAULT_BARISTAS + extra)
         run_simulation(default_layout_path(), 1, seed, run, positions_fps=FPS, config=config)
-    busy, quiet = _busiest_and_quietest(run / "positions.parquet", minutes)
-    return run, [Period("quiet", quiet, minutes), Period("busy", busy, minutes)]
+    quiet = _busiest_and_quietest(run / "positions.parquet", minutes["quiet"])[1]
+    busy = _busiest_and_quietest(run / "positions.parquet", minutes["busy"])[0]
+    return run, [Period("quiet", quiet, minutes["quiet"]), Period("busy", busy, minutes["busy"])]
 
 
-def jupedsim_crowd(seed: int, minutes: float) -> tuple[Path, list[Period]]:
+def jupedsim_crowd(seed: int, minutes: dict[str, float]) -> tuple[Path, list[Period]]:
     sys.path.insert(0, str(HERE))
     from crowd_jupedsim import simulate_cafe
 
     periods = []
     for name, per_min, offset in (("quiet", 3.5, 0), ("busy", 5.0, 2)):
-        run = CACHE / f"jps-{name}-{seed}"
+        run = jupedsim_run(name, seed, minutes[name])
         start = DAY + timedelta(hours=8 + offset)
         if not (run / "positions.parquet").is_file():
-            simulate_cafe(run, LAYOUT, start, minutes + 5, per_min, seed, fps=FPS)
+            simulate_cafe(run, LAYOUT, start, minutes[name] + 5, per_min, seed, fps=FPS)
         # Five minutes to fill the café first: the camera starts on a full room.
-        periods.append(Period(name, start + timedelta(minutes=5), minutes))
+        periods.append(Period(name, start + timedelta(minutes=5), minutes[name]))
     return CACHE, periods
+
+
+def jupedsim_run(period: str, seed: int, minutes: float) -> Path:
+    """The cached simulation of one period; its length is in the name, so a longer
+    period is never scored against a shorter simulation's truth."""
+    return CACHE / f"jps-{period}-{seed}-{minutes:g}m"
 
 
 def _busiest_and_quietest(positions: Path, minutes: float) -> tuple[datetime, datetime]:
@@ -120,6 +129,30 @@ def _busiest_and_quietest(positions: Path, minutes: float) -> tuple[datetime, da
     quiet = min(candidates, key=lambda i: abs(load[i] - load[busy] / 4)) if candidates else 0
     to_dt = lambda i: datetime.fromtimestamp((ms[0] + i * step) / 1000, UTC)  # noqa: E731
     return to_dt(busy), to_dt(quiet)
+
+
+def crowd_truth(truth: Path, period: Period) -> dict[str, int]:
+    """How full the period was, from the truth: the most customers on the floor at once
+    and the longest queue (customers in the queue zone at once). Issue 11 asks for a busy
+    period with >= 20 on the floor at peak and a queue of >= 6."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(truth / "positions.parquet", columns=["ts", "x", "zone_id", "is_staff"])
+    ms = table.column("ts").cast("int64").to_numpy()
+    begin = period.start.timestamp() * 1000
+    inside = (ms >= begin) & (ms < begin + period.minutes * 60_000)
+    customer = ~table.column("is_staff").to_numpy(zero_copy_only=False)
+    on_floor = inside & customer & (table.column("x").to_numpy() >= 0.0)
+    queued = on_floor & pc.fill_null(pc.equal(table.column("zone_id"), "queue"), False).to_numpy(
+        zero_copy_only=False
+    )
+
+    def peak(mask: Any) -> int:
+        return int(np.unique(ms[mask], return_counts=True)[1].max()) if mask.any() else 0
+
+    return {"peak_on_floor": peak(on_floor), "longest_queue": peak(queued)}
 
 
 def storelens(*args: str) -> None:
@@ -167,6 +200,7 @@ def one_run(
         "start": start, "minutes": period.minutes, "fps": FPS, "frames": frames,
         "render_s": round(rendered - began, 1), "analyse_s": round(analysed - rendered, 1),
         "analyse_fps": round(frames / max(analysed - rendered, 1e-9), 1),
+        **crowd_truth(truth, period),
     }  # fmt: skip
     return result
 
@@ -178,6 +212,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     return {
         **{k: result["run"][k] for k in ("crowd", "period", "camera", "detector")},
         "plate": result["run"]["empty_shop_picture"],
+        "minutes": result["run"]["minutes"],
+        "peak_floor_queue": f"{result['run']['peak_on_floor']}/{result['run']['longest_queue']}",
         "entries": f"{result['entries']['predicted']}/{result['entries']['true']}",
         "exits": f"{result['exits']['predicted']}/{result['exits']['true']}",
         "visits": f"{dwell['predicted_visits']}/{dwell['truth_visits']}/{dwell['matched']}",
@@ -217,7 +253,11 @@ def main() -> None:
     parser.add_argument("--camera", choices=CAMERAS, action="append")
     parser.add_argument("--detector", default="motion")
     parser.add_argument("--no-plate", action="store_true", help="no empty-shop picture")
-    parser.add_argument("--minutes", type=float, help="period length (default 15, quick 2)")
+    parser.add_argument("--minutes", type=float, help="both periods' length (quick: 2)")
+    parser.add_argument(
+        "--quiet-minutes", type=float, default=20.0, help="quiet period (issue 11: 20)"
+    )
+    parser.add_argument("--busy-minutes", type=float, default=15.0, help="busy period (15)")
     parser.add_argument("--out", type=Path, default=RESULTS / "vision_pixels.json")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -226,12 +266,18 @@ def main() -> None:
     results = []
     for crowd in args.crowd or ["own", "jupedsim"]:
         make = own_crowd if crowd == "own" else jupedsim_crowd
-        minutes = args.minutes or (2.0 if args.quick else 15.0)
+        both = args.minutes or (2.0 if args.quick else None)
+        minutes = {
+            "quiet": both or args.quiet_minutes,
+            "busy": both or args.busy_minutes,
+        }
         run, periods = make(args.seed, minutes)
         for period in periods:
             if args.period and period.name not in args.period:
                 continue
-            truth_run = run if crowd == "own" else run / f"jps-{period.name}-{args.seed}"
+            truth_run = (
+                run if crowd == "own" else jupedsim_run(period.name, args.seed, period.minutes)
+            )
             for camera in args.camera or list(CAMERAS):
                 console.print(f"{crowd} {period.name} {camera} …")
                 plate = args.detector == "motion" and not args.no_plate

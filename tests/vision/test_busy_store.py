@@ -169,13 +169,78 @@ def test_a_stranger_far_away_does_not_take_over_a_lost_visit(cafe: StoreLayout) 
     floor = FloorActivity(cafe, FloorConfig(zone_relink_s=30.0, zone_relink_m=1.0))
     out = [floor.update(T0 + timedelta(seconds=s), ["cam:a"], [[7.0, 6.5]]) for s in range(10)]
     out += [floor.update(T0 + timedelta(seconds=s), [], np.zeros((0, 2))) for s in range(10, 15)]
+    out.append(floor.update(T0 + timedelta(seconds=15), ["cam:b"], [[12.0, 4.0]]))  # walks in
     out += [
-        floor.update(T0 + timedelta(seconds=s), ["cam:b"], [[12.0, 8.0]]) for s in range(15, 60)
+        floor.update(T0 + timedelta(seconds=s), ["cam:b"], [[12.0, 8.0]]) for s in range(16, 60)
     ]
     out.append(floor.close())
     seating = sorted((v.person_id, v.dwell_s) for u in out for v in u.zone_visits
                      if v.zone_id == "seating")  # fmt: skip
-    assert seating == [("cam:a", 9.0), ("cam:b", 44.0)]
+    assert seating == [("cam:a", 9.0), ("cam:b", 43.0)]
+
+
+Frames = list[tuple[int, dict[str, list[float]]]]
+
+
+def seating_visits(floor: FloorActivity, frames: Frames) -> list[tuple[str, float, float]]:
+    """Feed (second, {id: [x, y]}) frames and close; seating visits as (id, start, end) s."""
+    out = [floor.update(T0 + timedelta(seconds=s), list(who), list(who.values()))
+           for s, who in frames] + [floor.close()]  # fmt: skip
+    return sorted(
+        (v.person_id, (v.start - T0).total_seconds(), (v.end - T0).total_seconds())
+        for u in out
+        for v in u.zone_visits
+        if v.zone_id == "seating"
+    )
+
+
+def test_a_seated_person_whose_id_walks_off_with_a_passer_by_keeps_one_visit(
+    cafe: StoreLayout,
+) -> None:
+    # In a crowd the tracker moves a seated customer's id onto someone walking past and
+    # gives the customer a new one: the visit is the customer's, not the id's.
+    seated = [(s, {"cam:a": [7.0, 6.5]}) for s in range(30)]
+    swapped = [
+        (s, {"cam:a": [7.0, 6.5 - 0.6 * (s - 29)], "cam:c": [7.1, 6.5]}) for s in range(30, 40)
+    ]
+    stays = [(s, {"cam:c": [7.1, 6.5]}) for s in range(40, 90)]
+    visits = seating_visits(FloorActivity(cafe), seated + swapped + stays)
+    assert visits == [("cam:c", 0.0, 89.0)]
+    old = FloorActivity(cafe, FloorConfig(born_inside_after_s=float("inf")))
+    assert len(seating_visits(old, seated + swapped + stays)) == 2  # what it was: two visits
+
+
+def test_a_track_that_appears_inside_a_zone_is_not_a_new_visitor(cafe: StoreLayout) -> None:
+    # A seated customer's blob split in two for 20 s: the second box is nobody new.
+    frames = [(s, {"cam:a": [7.0, 6.5]}) for s in range(60)]
+    frames[20:40] = [(s, {"cam:a": [7.0, 6.5], "cam:g": [7.4, 6.6]}) for s in range(20, 40)]
+    assert seating_visits(FloorActivity(cafe), frames) == [("cam:a", 0.0, 59.0)]
+    old = FloorActivity(cafe, FloorConfig(born_inside_after_s=float("inf")))
+    assert len(seating_visits(old, frames)) == 2
+
+
+def test_someone_first_seen_in_the_doorway_is_a_new_visitor(cafe: StoreLayout) -> None:
+    # People do appear inside the door's zone: they come in from the street.
+    frames = [(s, {"cam:a": [7.0, 6.5]}) for s in range(30)]
+    frames[10:20] = [(s, {"cam:a": [7.0, 6.5], "cam:e": [0.5, 4.5]}) for s in range(10, 20)]
+    floor, out = FloorActivity(cafe), []
+    for s, who in frames:
+        out.append(floor.update(T0 + timedelta(seconds=s), list(who), list(who.values())))
+    out.append(floor.close())
+    entrance = [(v.person_id, v.dwell_s) for u in out for v in u.zone_visits
+                if v.zone_id == "entrance"]  # fmt: skip
+    assert entrance == [("cam:e", 9.0)]
+
+
+def test_people_already_seated_when_the_camera_starts_are_counted(cafe: StoreLayout) -> None:
+    # The camera starts on a full room: tracks confirmed in the first seconds are the
+    # people sitting there, each a visit; one confirmed later inside the zone is not.
+    frames = [(s, {"cam:a": [6.0, 6.0], "cam:b": [10.0, 7.5]}) for s in range(3)]
+    frames += [(s, {"cam:a": [6.0, 6.0], "cam:b": [10.0, 7.5], "cam:c": [12.0, 8.0]})
+               for s in range(3, 8)]  # fmt: skip
+    frames += [(s, {**frames[-1][1], "cam:d": [4.0, 8.0]}) for s in range(8, 30)]
+    visits = seating_visits(FloorActivity(cafe), frames)
+    assert [v[0] for v in visits] == ["cam:a", "cam:b", "cam:c"]
 
 
 def test_a_lost_visit_nobody_reclaims_ends_at_its_last_sighting(cafe: StoreLayout) -> None:
@@ -190,7 +255,9 @@ def test_a_lost_visit_nobody_reclaims_ends_at_its_last_sighting(cafe: StoreLayou
     ]
 
 
-@pytest.mark.parametrize("field", ["zone_relink_s", "zone_relink_m"])
+@pytest.mark.parametrize(
+    "field", ["zone_relink_s", "zone_relink_m", "born_inside_after_s", "born_inside_reach_m"]
+)
 def test_relink_settings_must_be_numbers_not_below_zero(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         FloorConfig(**{field: -1.0})  # type: ignore[arg-type]

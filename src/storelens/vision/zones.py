@@ -53,6 +53,14 @@ class FloorConfig:
     lost_after_s: float = 2.0  # unseen this long: gone, visits close at the last sighting
     zone_relink_s: float = 30.0  # a lost person's zone visit waits this long for its owner
     zone_relink_m: float = 1.0  # ... who comes back (under a new id) this near where it was
+    # A track first seen inside a zone this long after the video began (or came back from
+    # a gap of ``lost_after_s``) is someone already there under a new id, not a new
+    # visitor (people walk into zones; the door's zone excepted, where they come in from
+    # the street): within reach of where it appeared, it goes on with a lost person's
+    # visit or one a track carried out of the zone within ``merge_gap_s``; with neither,
+    # it starts no visit.
+    born_inside_after_s: float = 5.0  # inf: every track's first zone starts a visit
+    born_inside_reach_m: float = 2.5
     visits: VisitConfig = field(default_factory=VisitConfig)  # door-to-door store visits
 
     def __post_init__(self) -> None:
@@ -62,9 +70,14 @@ class FloorConfig:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if not (math.isfinite(self.line_hysteresis_m) and self.line_hysteresis_m >= 0):
             raise ValueError(f"line_hysteresis_m must be >= 0, got {self.line_hysteresis_m!r}")
-        for name in ("zone_relink_s", "zone_relink_m"):
+        for name in (
+            "zone_relink_s",
+            "zone_relink_m",
+            "born_inside_after_s",
+            "born_inside_reach_m",
+        ):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if not (value >= 0 and (math.isfinite(value) or name == "born_inside_after_s")):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.line_min_frames < 1:
             raise ValueError(f"line_min_frames must be at least 1, got {self.line_min_frames!r}")
@@ -166,6 +179,8 @@ class _Visit:
     left_at: int | None = None  # last frame inside, once the person has stepped out
     born: int = 0  # when this id's visit began (``start`` may be an earlier owner's)
     xy: tuple[float, float] = (math.nan, math.nan)  # where this id's visit began
+    counted: bool = True  # False: a newborn's stay that is nobody's visit (yet)
+    left_xy: tuple[float, float] = (math.nan, math.nan)  # last spot inside, once out
 
 
 @dataclass(slots=True)
@@ -178,6 +193,7 @@ class _Orphan:
     start: int
     end: int
     xy: tuple[float, float]
+    counted: bool = True
 
 
 @dataclass(slots=True)
@@ -187,6 +203,7 @@ class _Person:
     last_xy: tuple[float, float] = (math.nan, math.nan)
     code: bytes = b""  # ``inside`` as bytes, to skip unchanged people quickly
     visits: dict[int, _Visit] = field(default_factory=dict)
+    born: int = 0
 
 
 def _to_us(ts: datetime) -> int:
@@ -223,10 +240,19 @@ class FloorActivity:
         self._orphans: list[_Orphan] = []
         self._relink = round(self.config.zone_relink_s * 1e6)
         self._last_frame: int | None = None
+        self._first_frame: int | None = None
+        self._born_after = self.config.born_inside_after_s * 1e6
+        # people do appear inside an entrance zone: they come in from the street
+        door_zones = {line.zone_id for line in layout.lines}
+        self._doorway = {
+            k for k, z in enumerate(layout.zones) if z.kind == "entrance" or z.id in door_zones
+        }
 
     def update(self, ts: datetime, person_ids: Sequence[str], xy: npt.ArrayLike) -> FloorUpdates:
         """One frame: everyone seen at ``ts`` and where they stand, in metres."""
         now, points = self._check_frame(ts, person_ids, xy)
+        if self._last_frame is None or now - self._last_frame >= self._lost:
+            self._first_frame = now  # the video (re)starts: everyone seen is already here
         out = FloorUpdates()
         self._sample_gap(now, out, inclusive=False)
         self._expire(now, out)
@@ -237,6 +263,7 @@ class FloorActivity:
             person = self._people.get(pid)
             if person is None:
                 person = self._people[pid] = _Person(now, np.zeros(len(self._zone_ids), bool))
+                person.born = now
                 self._visits.born(pid, now, (x, y))
             if codes[i] != person.code:
                 self._move(pid, person, now, membership[i], out, (x, y))
@@ -275,12 +302,13 @@ class FloorActivity:
         for pid in sorted(self._people):
             self._close_person(pid, self._people[pid], out)
         for orphan in self._orphans:
-            self._emit_visit(orphan.person_id, orphan.zone, orphan.start, orphan.end, out)
+            if orphan.counted:
+                self._emit_visit(orphan.person_id, orphan.zone, orphan.start, orphan.end, out)
         self._orphans.clear()
         out.store_visits += self._visits.close(end)
         self._people.clear()
         self._doors.clear()
-        self._last_frame = None
+        self._last_frame = self._first_frame = None
         return out
 
     def _check_frame(
@@ -319,15 +347,18 @@ class FloorActivity:
         xy: tuple[float, float],
     ) -> None:
         changed = np.flatnonzero(inside != person.inside)
+        born_inside = person.born == now and now - (self._first_frame or now) >= self._born_after
         for k in changed.tolist():
             visit = person.visits.get(k)
             if not inside[k]:
                 if visit is not None:
-                    visit.left_at = person.last_seen
+                    visit.left_at, visit.left_xy = person.last_seen, person.last_xy
             elif visit is not None:
                 visit.left_at = None  # back within the merge gap: the same visit goes on
-            elif (orphan := self._adopt(k, now, xy)) is not None:
-                person.visits[k] = _Visit(orphan.start, None, now, xy)  # the owner's visit
+            elif (orphan := self._adopt(k, now, xy, anywhere=born_inside)) is not None:
+                person.visits[k] = _Visit(orphan.start, None, now, xy, orphan.counted)
+            elif born_inside and k not in self._doorway:  # someone here under a new id
+                person.visits[k] = _Visit(now, None, now, xy, counted=False)
             else:
                 person.visits[k] = _Visit(now, None, now, xy)
                 if k < len(self._zone_ids):
@@ -335,19 +366,48 @@ class FloorActivity:
                     out.zone_changes.append(change)
         person.inside = inside
 
-    def _adopt(self, k: int, now: int, xy: tuple[float, float]) -> _Orphan | None:
-        """The nearest orphaned visit of zone ``k`` in reach of someone entering it."""
+    def _adopt(
+        self, k: int, now: int, xy: tuple[float, float], *, anywhere: bool = False
+    ) -> _Orphan | None:
+        """The nearest orphaned visit of zone ``k`` in reach of someone entering it,
+        or ``anywhere`` within ``born_inside_reach_m`` of someone who appeared inside it."""
         best: tuple[float, _Orphan] | None = None
+        reach = max(self.config.zone_relink_m, self.config.born_inside_reach_m)
         for orphan in self._orphans:
             if orphan.zone != k or now - orphan.end > self._relink:
                 continue
             distance = math.dist(orphan.xy, xy)
-            if distance <= self.config.zone_relink_m and (best is None or distance < best[0]):
+            near = distance <= (reach if anywhere else self.config.zone_relink_m)
+            if near and (best is None or distance < best[0]):
                 best = (distance, orphan)
         if best is None:
             return None
         self._orphans.remove(best[1])
         return best[1]
+
+    def _passed_on(self, pid: str, k: int, visit: _Visit) -> bool:
+        """A visit carried out of zone ``k`` by ``pid`` goes on as the uncounted stay of a
+        track that appeared inside the zone near where ``pid`` stepped out, within the
+        merge gap either side: the tracker moved ``pid`` onto a passer-by and gave the
+        person who stayed a new id, so the visit stays with them."""
+        assert visit.left_at is not None
+        best: tuple[float, _Visit] | None = None
+        for other, person in self._people.items():
+            stay = person.visits.get(k)
+            if other == pid or stay is None or stay.counted or stay.left_at is not None:
+                continue
+            distance = math.dist(stay.xy, visit.left_xy)
+            near = distance <= self.config.born_inside_reach_m
+            if (
+                near
+                and abs(stay.born - visit.left_at) <= self._gap
+                and (best is None or distance < best[0])
+            ):
+                best = (distance, stay)
+        if best is None:
+            return False
+        best[1].start, best[1].counted = visit.start, True
+        return True
 
     def _handed_over(self, pid: str, lost: _Orphan) -> bool:
         """An id switch: someone else's visit to the same zone began near where ``pid``
@@ -368,6 +428,7 @@ class FloorActivity:
         if best is None:
             return False
         best[1].start = min(best[1].start, lost.start)
+        best[1].counted |= lost.counted
         return True
 
     def _expire(self, now: int, out: FloorUpdates) -> None:
@@ -381,12 +442,14 @@ class FloorActivity:
             for k, visit in sorted(person.visits.items()):
                 if visit.left_at is not None and now - visit.left_at >= self._gap:
                     del person.visits[k]
-                    self._emit_visit(pid, k, visit.start, visit.left_at, out)
+                    if visit.counted and not self._passed_on(pid, k, visit):
+                        self._emit_visit(pid, k, visit.start, visit.left_at, out)
         due = [o for o in self._orphans if now - o.end > self._relink]
         if due:  # nobody came back for these visits: they end at their last sighting
             self._orphans = [o for o in self._orphans if now - o.end <= self._relink]
             for orphan in due:
-                self._emit_visit(orphan.person_id, orphan.zone, orphan.start, orphan.end, out)
+                if orphan.counted:
+                    self._emit_visit(orphan.person_id, orphan.zone, orphan.start, orphan.end, out)
 
     def _close_person(
         self, pid: str, person: _Person, out: FloorUpdates, *, orphan: bool = False
@@ -395,12 +458,14 @@ class FloorActivity:
         their owner to come back under another id (a seated customer lost for a while)."""
         for k, visit in sorted(person.visits.items()):
             if orphan and visit.left_at is None:
-                lost = _Orphan(pid, k, visit.start, person.last_seen, person.last_xy)
+                lost = _Orphan(pid, k, visit.start, person.last_seen, person.last_xy, visit.counted)
                 if not self._handed_over(pid, lost):
                     self._orphans.append(lost)
                 continue
             end = person.last_seen if visit.left_at is None else visit.left_at
-            self._emit_visit(pid, k, visit.start, end, out)
+            passed = visit.left_at is not None and orphan and self._passed_on(pid, k, visit)
+            if visit.counted and not passed:
+                self._emit_visit(pid, k, visit.start, end, out)
         person.visits.clear()
         self._visits.ended(pid, person.last_seen, person.last_xy)
 
