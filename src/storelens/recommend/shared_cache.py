@@ -132,3 +132,8 @@ class SharedCache:
         """Forget ``key``: the next request loads it (a reload under way keeps nothing)."""
         with self._lock:
             self._values.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every value (tests that change the catalogue under a running engine)."""
+        with self._lock:
+            self._values.clear()
