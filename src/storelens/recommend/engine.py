@@ -12,10 +12,9 @@ catalogue are cached here; the impressions go to a queue written in batches
   rebuilt), a decline made through the API added to it (:meth:`note_decline`), an
   erasure deletes it. With Redis every worker sees the same entry; the memory store
   is for one worker;
-* out-of-stock items: reloaded every ``STOCK_TTL_S`` (an answer on the event loop
-  keeps using the old list while one reload runs in the background, see
-  :mod:`storelens.recommend.shared_cache`) and at once in the process that took a
-  ``PUT /v1/stores/{id}/stock`` (:meth:`stock_changed`);
+* out-of-stock items: reloaded every ``STOCK_TTL_S``, in the background while the
+  loop answers from the old list (:mod:`~storelens.recommend.shared_cache`), and at
+  once in the process that took a ``PUT /v1/stores/{id}/stock`` (:meth:`stock_changed`);
 * popularity and the catalogue: not personal, refreshed every minute, the same way.
 
 The rules: no personalisation without consent (store popularity, ``personalized:
@@ -58,10 +57,7 @@ __all__ = ["CONSENT_PURPOSE", "STOCK_TTL_S", "Answer", "Recommendation", "Recomm
 log = logging.getLogger(__name__)
 CONSENT_PURPOSE = "personalization"
 _SHARED_TTL_S = 60.0  # store popularity and the catalogue: not personal, refreshed a minute
-STOCK_TTL_S = 1.0  # out-of-stock items changed by another process show up within this
-# (plus the background reload's own time: at most the shared cache's 1 s grace)
-
-
+STOCK_TTL_S = 1.0  # another process's stock change shows within this (+ the reload: < 1 s)
 _WARM = object()  # answer only from what is held; Cold otherwise
 
 
@@ -89,9 +85,7 @@ class RecommendationEngine:
         background: Callable[[Callable[[], None]], None] = in_a_thread,
     ) -> None:
         self._engine, self._settings, self._store, self._clock = engine, settings, candidates, clock
-        # Expired store data is served while one reload runs in the background (the
-        # request on the event loop does not go to a thread for it): shared_cache.py.
-        self._shared = SharedCache(monotonic, background)
+        self._shared = SharedCache(monotonic, background)  # expired: reloaded in background
         self.impressions = ImpressionLog(engine)
 
     def close(self) -> None:
