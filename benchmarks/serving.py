@@ -292,9 +292,13 @@ def main() -> None:
         f"{best['workers']} workers) needs about {cores:.0f} cores for the API alone"
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serving.json").write_text(
+    out = RESULTS / "serving.json"
+    # Keys this script does not write (the in-process figures) are kept as they were.
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(
         json.dumps(
-            {
+            kept
+            | {
                 "command": "python benchmarks/serving.py " + " ".join(sys.argv[1:]),
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
                 # Other jobs share the cores: compare share_of_hello (same run), not req/s.

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, event, select
 
 from storelens.recommend import evidence
-from storelens.recommend.impression_log import COLUMNS, ImpressionLog, queued_for
+from storelens.recommend.impression_log import CHUNK_ROWS, COLUMNS, ImpressionLog, queued_for
 from storelens.storage.tables import recommend_impressions
 
 AT = datetime(2026, 3, 9, 17, 45, 12, 345678, tzinfo=timezone(timedelta(hours=1)))
@@ -74,3 +74,28 @@ def test_rows_by_name_and_by_position_are_the_same(engine: Engine) -> None:
     assert [r[3] for r in _read(engine, "dee")] == ["tea", "jam"]
     with pytest.raises(KeyError):
         impressions.add([{"ts": AT, "customer_id": "eve"}])  # a column missing
+
+
+def test_a_batch_goes_in_multi_row_statements_with_the_same_rows(engine: Engine) -> None:
+    """One statement per CHUNK_ROWS rows, not one driver step per row: under load the
+    driver's GIL release around each step made the writer wait for the GIL per row."""
+    statements: list[bool] = []
+
+    def seen(_c: object, _cur: object, sql: str, _p: object, _ctx: object, many: bool) -> None:
+        if "recommend_impressions" in sql and sql.lstrip().upper().startswith("INSERT"):
+            statements.append(many)
+
+    impressions = ImpressionLog(engine, every_s=3600.0)  # written by the flush below
+    n = CHUNK_ROWS * 2 + 7  # two full chunks and a remainder
+    rows = [(AT, "chunked", "cafe-01", f"p{i}", i, i / n, i % 2 == 0, "staff") for i in range(n)]
+    impressions.add(rows)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert impressions.flush() == n
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    impressions.close()
+    assert statements == [False, False, False]
+    stored = _read(engine, "chunked")
+    assert [(r[3], r[4], r[6]) for r in stored] == [(f"p{i}", i, i % 2 == 0) for i in range(n)]
+    assert [r[5] for r in stored] == pytest.approx([i / n for i in range(n)])

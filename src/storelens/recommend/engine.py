@@ -12,9 +12,10 @@ catalogue are cached here; the impressions go to a queue written in batches
   rebuilt), a decline made through the API added to it (:meth:`note_decline`), an
   erasure deletes it. With Redis every worker sees the same entry; the memory store
   is for one worker;
-* out-of-stock items: reloaded at least every ``STOCK_TTL_S`` and at once in the
-  process that took a ``PUT /v1/stores/{id}/stock`` (:meth:`stock_changed`);
-* popularity and the catalogue: not personal, refreshed every minute.
+* out-of-stock items: reloaded every ``STOCK_TTL_S``, in the background while the
+  loop answers from the old list (:mod:`~storelens.recommend.shared_cache`), and at
+  once in the process that took a ``PUT /v1/stores/{id}/stock`` (:meth:`stock_changed`);
+* popularity and the catalogue: not personal, refreshed every minute, the same way.
 
 The rules: no personalisation without consent (store popularity, ``personalized:
 false``); never an item the store marks out of stock; nothing bought in the last
@@ -25,7 +26,6 @@ false``); never an item the store marks out of stock; nothing bought in the last
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +48,7 @@ from storelens.recommend.candidate_store import (
 )
 from storelens.recommend.context import Context, resolve_context
 from storelens.recommend.impression_log import COLUMNS, ImpressionLog, Row
+from storelens.recommend.shared_cache import Cold, SharedCache, in_a_thread
 from storelens.recommend.shortlist import PopularOrder, pick_shortlisted, popular_order
 from storelens.recommend.suggestions import Recommendation, personal, popular
 from storelens.storage.eventlog import StoredEvent
@@ -57,14 +58,8 @@ __all__ = ["CONSENT_PURPOSE", "STOCK_TTL_S", "Answer", "Recommendation", "Recomm
 log = logging.getLogger(__name__)
 CONSENT_PURPOSE = "personalization"
 _SHARED_TTL_S = 60.0  # store popularity and the catalogue: not personal, refreshed a minute
-STOCK_TTL_S = 1.0  # out-of-stock items changed by another process show up within this
-
-
-class _Cold(Exception):
-    """A warm-only answer needs something this process does not hold (I/O)."""
-
-
-_WARM = object()  # answer only from what is held; _Cold otherwise
+STOCK_TTL_S = 1.0  # another process's stock change shows within this (+ the reload: < 1 s)
+_WARM = object()  # answer only from what is held; Cold otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +83,10 @@ class RecommendationEngine:
         candidates: CandidateStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], None]], None] = in_a_thread,
     ) -> None:
         self._engine, self._settings, self._store, self._clock = engine, settings, candidates, clock
-        self._monotonic = monotonic
-        self._shared: dict[str, tuple[float, Any]] = {}
-        self._loading: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
+        self._shared = SharedCache(monotonic, background)  # expired: reloaded in background
         self.impressions = ImpressionLog(engine)
 
     def close(self) -> None:
@@ -104,27 +97,7 @@ class RecommendationEngine:
     def _cached(
         self, key: str, load: Callable[[], Any], ttl: float = _SHARED_TTL_S, warm: bool = False
     ) -> Any:
-        now = self._monotonic()
-        with self._lock:
-            hit = self._shared.get(key)
-        if hit is not None and now - hit[0] < ttl:
-            return hit[1]
-        if warm:
-            raise _Cold(key)
-        with self._lock:
-            loading = self._loading.setdefault(key, threading.Lock())
-        # One load per key at a time: when an entry expires under load every request
-        # in flight misses it at once, and all but one wait for that one's result.
-        with loading:
-            with self._lock:
-                hit = self._shared.get(key)
-            if hit is not None and self._monotonic() - hit[0] < ttl:
-                return hit[1]
-            now = self._monotonic()
-            value = load()
-            with self._lock:
-                self._shared[key] = (now, value)
-        return value
+        return self._shared.get(key, load, ttl, warm)
 
     def _read(self, load: Callable[[Connection], Any]) -> Any:
         with self._engine.connect() as conn:
@@ -146,13 +119,11 @@ class RecommendationEngine:
     ) -> dict[str, Recommendation]:
         """The popular list, built once per popularity snapshot (``pop`` is cached)."""
         key = f"popular:{store_id}:{daypart}"
-        with self._lock:
-            hit = self._shared.get(key)
-        if hit is not None and hit[1][0] is pop:
-            return hit[1][1]  # type: ignore[no-any-return]
+        hit = self._shared.held(key)
+        if hit is not None and hit[0] is pop:
+            return hit[1]  # type: ignore[no-any-return]
         built = popular(pop, daypart)
-        with self._lock:
-            self._shared[key] = (0.0, (pop, built))
+        self._shared.keep(key, (pop, built))
         return built
 
     def _popular_order(
@@ -168,23 +139,19 @@ class RecommendationEngine:
         zones = self._zones(catalogue)
         where = zone if zone and zone in zones else None
         key = f"order:{store_id}:{daypart}:{where}"
-        with self._lock:
-            hit = self._shared.get(key)
-        if hit is not None and hit[1][0] is popular and hit[1][1] is catalogue:
-            return hit[1][2]  # type: ignore[no-any-return]
+        hit = self._shared.held(key)
+        if hit is not None and hit[0] is popular and hit[1] is catalogue:
+            return hit[2]  # type: ignore[no-any-return]
         built = popular_order(self._settings, popular, catalogue, where)
-        with self._lock:
-            self._shared[key] = (0.0, (popular, catalogue, built))
+        self._shared.keep(key, (popular, catalogue, built))
         return built
 
     def _zones(self, catalogue: dict[str, evidence.ProductInfo]) -> set[str]:
-        with self._lock:
-            hit = self._shared.get("zones")
-        if hit is not None and hit[1][0] is catalogue:
-            return hit[1][1]  # type: ignore[no-any-return]
+        hit = self._shared.held("zones")
+        if hit is not None and hit[0] is catalogue:
+            return hit[1]  # type: ignore[no-any-return]
         zones = {info.zone_id for info in catalogue.values() if info.zone_id}
-        with self._lock:
-            self._shared["zones"] = (0.0, (catalogue, zones))
+        self._shared.keep("zones", (catalogue, zones))
         return zones
 
     def _copurchase(self, conn: Connection) -> evidence.CoPurchaseTable:
@@ -208,8 +175,7 @@ class RecommendationEngine:
 
     def stock_changed(self, store_id: str) -> None:
         """This store's stock was written: the next answer reloads it."""
-        with self._lock:
-            self._shared.pop(f"stock:{store_id}", None)
+        self._shared.drop(f"stock:{store_id}")
 
     # -- candidates ------------------------------------------------------------------
     def build(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
@@ -242,10 +208,10 @@ class RecommendationEngine:
         """(entry, degraded): from the store, else built from the database."""
         if warm:
             if not isinstance(self._store, MemoryCandidates):
-                raise _Cold("candidates")
+                raise Cold("candidates")
             held = self._store.peek(customer_id)  # read only: personal() and pick() keep it
             if held is None or held.consent is None:
-                raise _Cold("candidates")
+                raise Cold("candidates")
             return held, False
         try:
             entry = self._store.get(customer_id)
@@ -368,7 +334,7 @@ class RecommendationEngine:
             return None
         try:
             return self._answer(customer_id, store_id, k, context, actor, True, entry or _WARM)
-        except _Cold:
+        except Cold:
             return None
 
     def _answer(
@@ -400,7 +366,7 @@ class RecommendationEngine:
         catalogue = self._catalogue(warm)
         if isinstance(how, CustomerCandidates):
             if how.consent is None:
-                raise _Cold("candidates")
+                raise Cold("candidates")
             entry, degraded = how, False
         else:
             entry, degraded = self._entry(customer_id, warm)

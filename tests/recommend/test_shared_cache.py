@@ -1,0 +1,107 @@
+"""Expired store data on the event loop: served while one reload runs, never too old.
+
+When the stock expired, every request in flight used to go to the threadpool for the
+reload. One worker under wrk showed those requests as most of the slow tail. Now a
+warm answer keeps the old value while one background reload runs. These tests use an
+injected clock and a background runner that only records the reloads, so each step
+is explicit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine
+from tests.recommend.test_serving import NOW, World, world
+
+from storelens.config import Settings
+from storelens.recommend import evidence
+from storelens.recommend.candidate_store import MemoryCandidates
+from storelens.recommend.context import Context
+from storelens.recommend.engine import STOCK_TTL_S, RecommendationEngine
+from storelens.recommend.shared_cache import Cold, SharedCache
+
+__all__ = ["world"]
+
+
+class Later:
+    """Background reloads, held until the test runs them."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Callable[[], None]] = []
+
+    def __call__(self, refresh: Callable[[], None]) -> None:
+        self.waiting.append(refresh)
+
+    def run(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for refresh in waiting:
+            refresh()
+
+
+def test_an_expired_stock_is_served_on_the_loop_while_one_reload_runs(
+    world: World, engine: Engine, settings: Settings
+) -> None:
+    tick, later = [100.0], Later()
+    reco = RecommendationEngine(
+        engine, settings, MemoryCandidates(600), clock=lambda: NOW,
+        monotonic=lambda: tick[0], background=later,
+    )  # fmt: skip
+
+    def warm_ids() -> set[str] | None:
+        answer = reco.answer_warm("x", "cafe-01", 10, Context())
+        return None if answer is None else {r.product_id for r in answer.items}
+
+    reco.answer("x", "cafe-01", 10, Context(), log_impressions=False)  # fills every cache
+    assert "croissant" in (warm_ids() or set())
+    with engine.begin() as conn:  # another process marks it out of stock
+        evidence.set_stock(conn, "cafe-01", {"croissant": False}, NOW)
+    tick[0] += STOCK_TTL_S + 0.01
+    # Expired: still answered on the loop, from the old stock, and one reload started.
+    assert "croissant" in (warm_ids() or set())
+    assert "croissant" in (warm_ids() or set())
+    assert len(later.waiting) == 1
+    later.run()
+    assert "croissant" not in (warm_ids() or {"croissant"})  # the reload's stock
+    # Too old to serve (past the TTL and the grace): the warm path refuses again.
+    tick[0] += STOCK_TTL_S + 1.01
+    assert warm_ids() is None
+    reco.close()
+
+
+def test_a_reload_started_before_a_drop_keeps_nothing() -> None:
+    tick, later = [0.0], Later()
+    cache = SharedCache(lambda: tick[0], later, grace_s=1.0)
+    assert cache.get("stock:s", lambda: {"a"}, ttl=1.0) == {"a"}
+    tick[0] = 1.5
+    assert cache.get("stock:s", lambda: {"b"}, ttl=1.0, warm=True) == {"a"}
+    cache.drop("stock:s")  # a PUT in this process: the next answer must load it
+    later.run()  # the reload that was under way finishes after the drop
+    with pytest.raises(Cold):
+        cache.get("stock:s", lambda: {"c"}, ttl=1.0, warm=True)
+    assert cache.get("stock:s", lambda: {"c"}, ttl=1.0) == {"c"}
+
+
+def test_a_failed_reload_is_not_retried_per_request_and_ends_in_an_inline_load() -> None:
+    tick, later = [0.0], Later()
+    cache = SharedCache(lambda: tick[0], later, grace_s=1.0)
+    cache.get("pop:s", lambda: 1, ttl=1.0)
+    tick[0] = 1.2
+
+    def down() -> int:
+        raise OSError("database gone")
+
+    assert cache.get("pop:s", down, ttl=1.0, warm=True) == 1
+    later.run()  # fails (logged)
+    assert cache.get("pop:s", down, ttl=1.0, warm=True) == 1  # within the grace: old value
+    assert later.waiting == []  # and no second reload per request
+    tick[0] = 2.1  # past TTL + grace: refused on the loop, loaded inline by the caller
+    with pytest.raises(Cold):
+        cache.get("pop:s", down, ttl=1.0, warm=True)
+    assert cache.get("pop:s", lambda: 2, ttl=1.0) == 2
+    tick[0] = 3.2  # the inline load cleared the failure: the next expiry reloads again
+    assert cache.get("pop:s", lambda: 3, ttl=1.0, warm=True) == 2
+    assert len(later.waiting) == 1
+    later.run()
+    assert cache.get("pop:s", lambda: 4, ttl=1.0, warm=True) == 3
