@@ -107,6 +107,14 @@ BAD_PAYLOADS: list[tuple[str, str, dict[str, Any], str, str]] = [
         "payload.lines.0.unit_price",
         "greater_than_equal",
     ),
+    (
+        # two such lines made an order total of infinity, served as null (a fuzz find)
+        "price past any till's",
+        "pos.order_paid",
+        {"order_id": "o", "lines": [{"product_id": "a", "qty": 2, "unit_price": 1e308}]},
+        "payload.lines.0.unit_price",
+        "less_than_equal",
+    ),
     ("no lines", "pos.order_paid", {"order_id": "o", "lines": []}, "payload.lines", "too_short"),
     (
         "bad currency",

@@ -99,7 +99,9 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, patt
 """Ids from source systems: any non-blank token, no whitespace, at most 128 characters."""
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Bounded so that qty x price x lines stays finite: an unbounded price let an order total
+# overflow to infinity, which JSON carries as null (the schema fuzz found it).
+Money = Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)]
 ConsentPurpose = Literal["analytics", "personalization", "marketing", "recognition"]
 CONSENT_PURPOSES: tuple[str, ...] = ("analytics", "personalization", "marketing", "recognition")
 
