@@ -52,6 +52,7 @@ from storelens.cdp.identity_settings import (
     TYPO_RULE,
     blocking_rules,
     comparisons,
+    place_level_share,
 )
 from storelens.cdp.matching_keys import (
     RecordVeto,
@@ -197,7 +198,7 @@ class IdentityModel:
         settings = SettingsCreator(
             link_type=link_type,
             unique_id_column_name="unique_id",
-            comparisons=comparisons(present),
+            comparisons=comparisons(present, place_u=place_level_share(frame)),
             blocking_rules_to_generate_predictions=predict_rules,
             retain_intermediate_calculation_columns=False,
         )
