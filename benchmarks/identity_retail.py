@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 RESULTS = Path(__file__).with_name("results")
+REPORT_SEED = 11  # the seed figures are reported on; 5 (and 7) are for tuning
 console = Console()
 
 
@@ -145,6 +146,14 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     console.print(f"wrote {args.out}")
+    if (args.seed, args.people, subset) == (REPORT_SEED, 20_000, None):
+        # The reported run also goes beside the scale figures in identity.json, where
+        # issue 12 looks for the realistic-data tables.
+        summary = RESULTS / "identity.json"
+        scale = json.loads(summary.read_text()) if summary.exists() else {}
+        scale["retail"] = results["runs"][args.label]
+        summary.write_text(json.dumps(scale, indent=2) + "\n")
+        console.print(f"wrote the retail section of {summary}")
 
 
 if __name__ == "__main__":
