@@ -74,7 +74,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/v1/stores/{store_id}/stock"): ANALYSTS,
     ("GET", "/v1/audit"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
-    ("POST", "/v1/notices"): frozenset({ADMIN, STAFF, DEVICE}),
+    ("POST", "/v1/notices"): frozenset({ADMIN, DEVICE}),  # staff could then claim anyone
     ("POST", "/v1/notices/{notice_id}/claim"): STAFF_ONLY,
     ("POST", "/v1/notices/{notice_id}/release"): STAFF_ONLY,
     ("POST", "/v1/notices/{notice_id}/outcome"): STAFF_ONLY,

@@ -145,6 +145,13 @@ class Floor:
         token, _ = issue_token(self.settings, username, accounts.Role.staff, found[2])
         return {"Authorization": f"Bearer {token}"}
 
+    def scanner(self, store_id: str = STORE) -> dict[str, str]:
+        """Key headers of the store's loyalty scanner: devices announce arrivals, staff
+        do not (they could then claim any customer and read their profile)."""
+        with self.engine.begin() as conn:
+            _, secret = accounts.create_api_key(conn, f"scanner-{store_id}", store_id=store_id)
+        return {"X-API-Key": secret}
+
     def clock(self, kind: str, *staff_ids: str, at: datetime, store_id: str = STORE) -> None:
         self.log.append(
             [

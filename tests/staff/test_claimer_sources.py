@@ -51,7 +51,8 @@ def _claimed_view(client: TestClient, floor: Floor) -> tuple[dict[str, object], 
     name = floor.staff()
     floor.clock("in", name, at=T0 - timedelta(hours=1))
     headers = floor.token(name)
-    nid = client.post("/v1/notices", json=raise_body(), headers=headers).json()["id"]
+    raised = client.post("/v1/notices", json=raise_body(), headers=floor.scanner())
+    nid = raised.json()["id"]
     assert client.post(f"/v1/notices/{nid}/claim", headers=headers).status_code == 200
     view = client.get(f"/v1/notices/{nid}/customer", headers=headers)
     assert view.status_code == 200, view.text

@@ -65,7 +65,7 @@ def test_two_phones_one_claim(
     r = httpx.post(
         f"{server.url}/v1/notices",
         json={"store_id": STORE, "customer_id": MEMBER, "trigger": "app_checkin"},
-        headers=floor.token(ana),
+        headers=floor.scanner(),
     )
     assert r.status_code == 201, r.text
     nid = r.json()["id"]

@@ -1,9 +1,11 @@
 """One live WebSocket session, shared by the staff sockets (alerts and notices).
 
 Both sockets admit a person the same way (credential, role, store scope), then relay a
-hub queue to the device until the device hangs up or the credential expires. Keeping
-that loop in one place means a fix to how sockets end (the 4401 on expiry, a hang-up
-mid-send) reaches every live feed at once.
+hub queue to the device until the device hangs up, the credential expires or the
+person is revoked (disabled, deleted, password reset, role changed: see
+:mod:`storelens.api.socket_revocation`). Keeping that loop in one place means a fix to
+how sockets end (the 4401 on expiry or revocation, a hang-up mid-send) reaches every
+live feed at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi import HTTPException, WebSocket, WebSocketDisconnect
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal
+from storelens.api.socket_revocation import Standing, revocation, standing_of
 from storelens.api.websocket_auth import (
     clock_of,
     credential_expiry,
@@ -49,6 +52,8 @@ async def admit(
     if refusal is not None:
         await websocket.close(code=refusal)
         return None
+    # The user row as the credential was just checked against; relay() watches it.
+    websocket.state.standing = await asyncio.to_thread(standing_of, websocket, principal)
     return principal
 
 
@@ -61,26 +66,39 @@ async def relay(
     wrap: Callable[[Message], Message] = lambda message: message,
 ) -> None:
     """Send ``opening``, then every queued message through ``wrap``, until the device
-    hangs up or the credential expires (then close with 4401). The caller accepted the
-    socket and owns the queue's subscription."""
+    hangs up, the credential expires or the person is revoked (then close with 4401).
+    The person's standing is re-read before each queued message and every
+    ``RECHECK_S`` seconds. The caller admitted and accepted the socket and owns the
+    queue's subscription."""
+    standing: Standing | None = getattr(websocket.state, "standing", None)
+    clock = clock_of(websocket)
 
-    async def forward() -> None:
+    async def forward() -> None:  # returns (without sending) once the person is revoked
         while True:
-            await websocket.send_json(wrap(await queue.get()))
+            message = await queue.get()
+            if standing is not None and not await asyncio.to_thread(standing.holds):
+                return
+            await websocket.send_json(wrap(message))
 
     async def until_closed() -> None:  # the device hung up: stop waiting
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
-    expiry = asyncio.create_task(credential_expiry(principal, clock_of(websocket)))
+    expiry = asyncio.create_task(credential_expiry(principal, clock))
+    revoked = asyncio.create_task(revocation(standing, clock))
     hangup = asyncio.create_task(until_closed())
-    tasks = [asyncio.create_task(forward()), hangup, expiry]
+    sender = asyncio.create_task(forward())
+    tasks = [sender, hangup, expiry, revoked]
     try:
         for message in opening:
             await websocket.send_json(message)
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if expiry.done() and not hangup.done():
-            await websocket.close(code=4401, reason="token expired")
+        if not hangup.done():
+            stopped = sender.done() and not sender.cancelled() and sender.exception() is None
+            if revoked.done() or stopped:
+                await websocket.close(code=4401, reason="signed out: sign in again")
+            elif expiry.done():
+                await websocket.close(code=4401, reason="token expired")
     except WebSocketDisconnect:
         pass
     finally:

@@ -30,12 +30,13 @@ class NoticeCreate(BaseModel):
 
 
 class NoticePublic(BaseModel):
-    """A notice as its raiser and claimer see it (devices in the list get no customer id)."""
+    """A notice as its raiser and claimer see it. No customer id, for anyone: staff
+    devices never receive one (the claimer sees a greeting name, not an identifier),
+    and a raiser that sent an alias must not learn the canonical id behind it."""
 
     model_config = ConfigDict(from_attributes=True)
     id: str
     store_id: str
-    customer_id: str
     trigger: str
     state: Literal["open", "claimed", "closed", "expired"]
     raised_at: datetime
@@ -98,10 +99,10 @@ class SegmentPublic(BaseModel):
 
 
 class ClaimerView(BaseModel):
-    """What the claimer sees while their claim is open; every read is audited."""
+    """What the claimer sees while their claim is open; every read is audited. No
+    customer id: a staff device needs a name to greet, not an identifier to keep."""
 
     notice_id: str
-    customer_id: str
     greeting_name: str | None = Field(description="the name the customer chose to be greeted by")
     greeting_source: Literal["chosen", "first_name"] | None
     segment: str | None = Field(description="the customer's segment, when one is stored")

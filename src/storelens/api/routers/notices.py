@@ -3,7 +3,8 @@
 Every claim, release and outcome is a conditional update in ``staff.notices``; this
 router only checks who is calling and turns the desk's errors into statuses (404
 unknown notice, 409 lost race / expired / closed, 403 not the claimer or not on
-shift). The live list is a WebSocket per store that only staff on shift there hear.
+shift). Only devices and admins raise notices, and no answer carries a customer id
+(``docs/staff-app.md``). The live list is a WebSocket per store that only staff on shift there hear.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ __all__ = ["router"]
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["staff notices"], responses=error_responses(403, 404, 422))
 
-Raiser = Annotated[Principal, allow(Role.device, Role.staff, Role.admin)]
+# Arrivals are announced by integrations (loyalty scan, app check-in, the entrance
+# camera: device keys) and by admins, never by staff: a staff login that could raise
+# a notice for any id could then claim it and read that customer's profile.
+Raiser = Annotated[Principal, allow(Role.device, Role.admin)]
 StaffOnly = Annotated[Principal, allow(Role.staff)]
 NoticeId = Annotated[str, Path(min_length=1, max_length=36)]
 CLAIM_ERRORS = error_responses(400, 403, 404, 409, 413, 422)
@@ -58,7 +62,10 @@ _ALREADY = {"model": NoticePublic, "description": "The member's notice that alre
 
 
 @router.post(
-    "/notices", status_code=status.HTTP_201_CREATED, responses={**CLAIM_ERRORS, 200: _ALREADY}
+    "/notices",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NoticePublic,
+    responses={**CLAIM_ERRORS, 200: _ALREADY},
 )
 def raise_notice(
     body: NoticeCreate, principal: Raiser, request: Request, response: Response, now: Now
@@ -75,7 +82,7 @@ def raise_notice(
     return _public(notice, created=created)
 
 
-@router.post("/notices/{notice_id}/claim", responses=CLAIM_ERRORS)
+@router.post("/notices/{notice_id}/claim", response_model=NoticePublic, responses=CLAIM_ERRORS)
 def claim(notice_id: NoticeId, principal: StaffOnly, request: Request, now: Now) -> NoticePublic:
     """First claimer wins (200); everyone after gets 409, as does a claim on an expired
     or closed notice. The notice is withdrawn from every other device at once."""
@@ -83,14 +90,14 @@ def claim(notice_id: NoticeId, principal: StaffOnly, request: Request, now: Now)
     return _public(desk.claim(notice_id, principal.name, principal.actor, now))
 
 
-@router.post("/notices/{notice_id}/release", responses=CLAIM_ERRORS)
+@router.post("/notices/{notice_id}/release", response_model=NoticePublic, responses=CLAIM_ERRORS)
 def release(notice_id: NoticeId, principal: StaffOnly, request: Request, now: Now) -> NoticePublic:
     """The claimer hands the customer back: the notice is open again for everyone."""
     desk = desk_of(request)
     return _public(desk.release(notice_id, principal.name, principal.actor, now))
 
 
-@router.post("/notices/{notice_id}/outcome", responses=CLAIM_ERRORS)
+@router.post("/notices/{notice_id}/outcome", response_model=NoticePublic, responses=CLAIM_ERRORS)
 def outcome(
     notice_id: NoticeId, body: NoticeOutcome, principal: StaffOnly, request: Request, now: Now
 ) -> NoticePublic:
@@ -101,7 +108,7 @@ def outcome(
     )
 
 
-@router.get("/notices/{notice_id}/customer", responses=CLAIM_ERRORS)
+@router.get("/notices/{notice_id}/customer", response_model=ClaimerView, responses=CLAIM_ERRORS)
 def customer_view(
     notice_id: NoticeId,
     principal: StaffOnly,
