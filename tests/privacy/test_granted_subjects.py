@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from storelens.privacy.consent import granted_subjects, has_consent
-from storelens.storage.tables import consent_records
+from storelens.storage.tables import consent_records, customer_aliases, customers
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -43,3 +43,33 @@ def test_the_latest_decision_by_event_time_counts_per_purpose(engine: Engine) ->
 def test_an_unknown_purpose_is_refused(engine: Engine) -> None:
     with engine.connect() as conn, pytest.raises(ValueError, match="unknown consent purpose"):
         granted_subjects(conn, "personalisation")
+
+
+def test_a_decision_is_the_persons_under_any_of_their_ids(engine: Engine) -> None:
+    """A grant under a merged web account does not outlive a withdrawal under the card,
+    and a grant under the card reaches the web id and the current id."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(customers),
+            [
+                {"source_system": "pos", "source_record_id": "c-1", "customer_id": "P-1",
+                 "loyalty_id": "L-1"},
+                {"source_system": "webshop", "source_record_id": "w-9", "customer_id": "P-1",
+                 "loyalty_id": None},
+                {"source_system": "webshop", "source_record_id": "w-5", "customer_id": "P-2",
+                 "loyalty_id": None},
+            ],
+        )  # fmt: skip
+        conn.execute(insert(customer_aliases), {"alias": "P-old", "customer_id": "P-2"})
+    _decide(engine, "webshop:w-9", "analytics", True, 0)
+    _decide(engine, "L-1", "analytics", False, 5)  # the card: same person, later
+    _decide(engine, "P-old", "analytics", True, 3)  # a retired id of P-2
+    _decide(engine, "C-alone", "analytics", True, 0)  # nobody the tables know
+    with engine.connect() as conn:
+        got = granted_subjects(conn, "analytics")
+    assert got == {"P-2", "P-old", "C-alone"}
+    _decide(engine, "webshop:w-9", "analytics", True, 9)  # granted again, on the web
+    with engine.connect() as conn:
+        assert granted_subjects(conn, "analytics") == {
+            "P-1", "webshop:w-9", "L-1", "P-2", "P-old", "C-alone"
+        }  # fmt: skip
