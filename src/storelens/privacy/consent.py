@@ -14,11 +14,10 @@ from sqlalchemy import Connection, delete, select
 
 from storelens.core.events import CONSENT_PURPOSES
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.subject import current_ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.eventlog import StoredEvent
-from storelens.storage.tables import consent_records, customer_aliases, customers
-
-_CHUNK = 5000
+from storelens.storage.tables import consent_records
 
 __all__ = ["CONSENT_TYPES", "ConsentState", "consent_state", "has_consent", "project_consent"]
 
@@ -79,53 +78,13 @@ def granted_subjects(conn: Connection, purpose: str) -> set[str]:
         .where(consent_records.c.purpose == purpose)
         .order_by(consent_records.c.ts, consent_records.c.id)
     ).all()
-    person = _people(conn, {subject for subject, _ in rows})
+    person = current_ids(conn, {subject for subject, _ in rows})
     latest: dict[str, bool] = {}
     for subject, granted in rows:
         latest[person.get(subject, subject)] = bool(granted)
     granted_people = {p for p, granted in latest.items() if granted}
     decided = {subject for subject, _ in rows}
     return granted_people | {s for s in decided if person.get(s, s) in granted_people}
-
-
-def _people(conn: Connection, subjects: set[str]) -> dict[str, str]:
-    """The current customer id of each subject that has one (in chunks: bound lists)."""
-    found: dict[str, str] = {}
-    ordered = sorted(subjects)
-    for i in range(0, len(ordered), _CHUNK):
-        chunk = ordered[i : i + _CHUNK]
-        for alias, current in conn.execute(
-            select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
-                customer_aliases.c.alias.in_(chunk)
-            )
-        ):
-            found[alias] = current
-        for column in (customers.c.customer_id, customers.c.loyalty_id):
-            for key, current in conn.execute(
-                select(column, customers.c.customer_id).where(
-                    column.in_(chunk), customers.c.customer_id.is_not(None)
-                )
-            ):
-                found.setdefault(key, current)
-        keyed = [s.split(":", 1) for s in chunk if ":" in s]
-        for system in {k[0] for k in keyed}:
-            records = [k[1] for k in keyed if k[0] == system]
-            for record, current in conn.execute(
-                select(customers.c.source_record_id, customers.c.customer_id).where(
-                    customers.c.source_system == system,
-                    customers.c.source_record_id.in_(records),
-                    customers.c.customer_id.is_not(None),
-                )
-            ):
-                found.setdefault(f"{system}:{record}", current)
-    # an alias points at a customer id that may itself have moved on: follow it
-    for key, current in list(found.items()):
-        seen = {key}
-        while current in found and current not in seen and found[current] != current:
-            seen.add(current)
-            current = found[current]
-        found[key] = current
-    return found
 
 
 def has_consent(conn: Connection, subject: str, purpose: str) -> bool:

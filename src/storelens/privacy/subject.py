@@ -19,10 +19,13 @@ from storelens.storage.tables import consent_records, customer_aliases, customer
 __all__ = [
     "PSEUDONYM_PREFIX",
     "canonical_id",
+    "current_ids",
     "person_ids",
     "phone_spellings",
     "resolve_subject",
 ]
+
+_CHUNK = 5000  # ids per IN list
 
 PSEUDONYM_PREFIX = "erased-"
 """Ids an erasure left behind; they name no one, so no request can be about them."""
@@ -59,6 +62,48 @@ def canonical_id(conn: Connection, customer_id: str) -> str | None:
         if found is not None:
             return str(found)
     return None
+
+
+def current_ids(conn: Connection, subjects: set[str]) -> dict[str, str]:
+    """The current customer id of each subject that has one: :func:`canonical_id` and
+    ``source:record`` keys for many subjects at once, in chunks (bound lists), for batch
+    jobs that would otherwise ask once per subject."""
+    found: dict[str, str] = {}
+    ordered = sorted(subjects)
+    for i in range(0, len(ordered), _CHUNK):
+        chunk = ordered[i : i + _CHUNK]
+        for alias, current in conn.execute(
+            select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
+                customer_aliases.c.alias.in_(chunk)
+            )
+        ):
+            found[alias] = current
+        for column in (customers.c.customer_id, customers.c.loyalty_id):
+            for key, current in conn.execute(
+                select(column, customers.c.customer_id).where(
+                    column.in_(chunk), customers.c.customer_id.is_not(None)
+                )
+            ):
+                found.setdefault(key, current)
+        keyed = [s.split(":", 1) for s in chunk if ":" in s]
+        for system in {k[0] for k in keyed}:
+            records = [k[1] for k in keyed if k[0] == system]
+            for record, current in conn.execute(
+                select(customers.c.source_record_id, customers.c.customer_id).where(
+                    customers.c.source_system == system,
+                    customers.c.source_record_id.in_(records),
+                    customers.c.customer_id.is_not(None),
+                )
+            ):
+                found.setdefault(f"{system}:{record}", current)
+    # an alias points at a customer id that may itself have moved on: follow it
+    for key, current in list(found.items()):
+        seen = {key}
+        while current in found and current not in seen and found[current] != current:
+            seen.add(current)
+            current = found[current]
+        found[key] = current
+    return found
 
 
 def _canonical(conn: Connection, requested: str) -> str | None:

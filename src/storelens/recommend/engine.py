@@ -295,7 +295,7 @@ class RecommendationEngine:
         except CandidatesUnavailable:
             # Answers read the table while the store is down; an entry cached before
             # lacks this decline until it expires (recommend_cache_ttl_s).
-            log.warning("candidate store unavailable: decline of %s not cached", customer_id)
+            log.warning("candidate store unavailable: a decline was not cached")  # no ids in logs
 
     @property
     def candidates(self) -> CandidateStore:

@@ -43,6 +43,15 @@ class _Engine(Protocol):
     def forget_everyone(self) -> int: ...
 
 
+def _last_erasure(conn: Connection, after: int) -> int | None:
+    """The newest erasure's audit row id past ``after`` (a primary-key range), or None."""
+    stmt = select(func.max(audit_log.c.id)).where(
+        audit_log.c.id > after, audit_log.c.action == ERASE_ACTION
+    )
+    found = conn.execute(stmt).scalar()
+    return None if found is None else int(found)
+
+
 class CandidateFollower:
     """Applies new orders, consent decisions and erasures to one process's memory store."""
 
@@ -59,26 +68,18 @@ class CandidateFollower:
         self._every, self._batch, self._types = every_s, batch, tuple(types)
         # Entries built from now on read the tables; only what comes later is news.
         self.position = self._log.head()
-        self.erasures_seen = self._last_erasure()
+        with db.connect() as conn:
+            self.erasures_seen = _last_erasure(conn, after=0) or 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def _last_erasure(self) -> int:
-        with self._db.connect() as conn:
-            stmt = select(func.max(audit_log.c.id)).where(audit_log.c.action == ERASE_ACTION)
-            return int(conn.execute(stmt).scalar() or 0)
 
     def step(self) -> int:
         """One look at the log and the audit trail; the events applied."""
         applied = 0
         with self._db.connect() as conn:
-            erased = conn.execute(
-                select(func.max(audit_log.c.id)).where(
-                    audit_log.c.id > self.erasures_seen, audit_log.c.action == ERASE_ACTION
-                )
-            ).scalar()
+            erased = _last_erasure(conn, after=self.erasures_seen)
         if erased is not None:
-            self.erasures_seen = int(erased)
+            self.erasures_seen = erased
             dropped = self._reco.forget_everyone()
             log.info("an erasure elsewhere: %d cached candidate lists dropped", dropped)
         while batch := self._log.read_after(self.position, self._batch, self._types):
