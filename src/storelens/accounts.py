@@ -42,6 +42,7 @@ __all__ = [
     "generate_password",
     "get_user",
     "key_event_types",
+    "key_grant",
     "list_api_keys",
     "list_users",
     "revoke_api_key",
@@ -344,3 +345,18 @@ def revoke_api_key(conn: Connection, key_id: int) -> None:
     )
     if done.rowcount == 0:
         raise NotFound(f"no live API key {key_id}")
+
+
+_KeyGrant = tuple[int, Role, str | None, frozenset[str]]
+
+
+def key_grant(conn: Connection, prefix: str) -> _KeyGrant | None:
+    """What the live key with ``prefix`` grants (id, role, store, event types), or None
+    once it is revoked or gone: the key's counterpart of :func:`token_version`, for
+    what was admitted under it to be compared with later (``last_used_at`` changes as
+    the key is used, so it is left out)."""
+    row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    key = _key(row)
+    return key.id, key.role, key.store_id, key.event_types

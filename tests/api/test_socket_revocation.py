@@ -1,5 +1,5 @@
-"""The periodic half of socket revocation: an idle socket's person is looked up again
-on the app's clock, and the watch ends only when they were revoked."""
+"""The periodic half of socket revocation: an idle socket's person or API key is looked
+up again on the app's clock, and the watch ends only when it was revoked."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, delete, update
 
-from storelens import accounts
+from storelens import accounts, stores
 from storelens.accounts import Role
-from storelens.api.auth_cache import SignedInCache
-from storelens.api.socket_revocation import RECHECK_S, Standing, revocation
+from storelens.api.auth_cache import SignedInCache, users_signal
+from storelens.api.socket_revocation import RECHECK_S, KeyStanding, Standing, revocation
+from storelens.storage.tables import api_keys
 
 PASSWORD = "correct horse battery staple"
 
@@ -101,15 +102,121 @@ def test_an_unchanged_users_signal_spares_the_read_and_a_changed_one_forces_it(
     assert not standing.holds()
 
 
-def test_api_keys_are_never_revoked_mid_socket() -> None:
-    clock = StepClock(lambda n: None)
+@pytest.fixture
+def cafe(engine: Engine) -> None:
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café")
 
-    async def watch() -> bool:
-        task = asyncio.create_task(revocation(None, clock))
-        for _ in range(100):
-            await asyncio.sleep(0)
-        done = task.done()
-        task.cancel()
-        return done
 
-    assert asyncio.run(watch()) is False and clock.sleeps == []
+def _grant(engine: Engine, name: str) -> tuple[str, object]:
+    """A staff-role key for cafe-01: its prefix and what a socket opened with it holds."""
+    with engine.begin() as conn:
+        key, _ = accounts.create_api_key(conn, name, role=Role.staff, store_id="cafe-01")
+        admitted = accounts.key_grant(conn, key.prefix)
+    assert admitted is not None
+    return key.prefix, admitted
+
+
+def _key(engine: Engine, name: str) -> KeyStanding:
+    return KeyStanding(engine, *_grant(engine, name))
+
+
+def _key_id(conn: Connection, name: str) -> int:
+    found = conn.execute(api_keys.select().where(api_keys.c.name == name)).one()
+    return int(found.id)
+
+
+def test_an_idle_key_socket_is_let_go_at_the_first_look_after_its_key_is_revoked(
+    engine: Engine, cafe: None
+) -> None:
+    standing = _key(engine, "hub-1")
+
+    def revoke_on_third(n: int) -> None:
+        if n == 3:
+            with engine.begin() as conn:
+                accounts.revoke_api_key(conn, _key_id(conn, "hub-1"))
+
+    clock = StepClock(revoke_on_third)
+    asyncio.run(revocation(standing, clock))
+    assert clock.sleeps == [RECHECK_S] * 3  # two looks found the key live, the third not
+
+
+def test_another_keys_revocation_leaves_the_socket_watched(engine: Engine, cafe: None) -> None:
+    standing, _ = _key(engine, "hub-2"), _key(engine, "till-2")
+
+    def revoke_the_other_then_stop(n: int) -> None:
+        if n == 2:
+            with engine.begin() as conn:
+                accounts.revoke_api_key(conn, _key_id(conn, "till-2"))
+        if n > 5:
+            raise Enough
+
+    with pytest.raises(Enough):
+        asyncio.run(revocation(standing, StepClock(revoke_the_other_then_stop)))
+    assert standing.holds()
+
+
+@pytest.mark.parametrize("change", ["deleted", "store changed", "role changed", "types changed"])
+def test_a_deleted_or_rescoped_key_ends_the_standing(
+    engine: Engine, change: str, cafe: None
+) -> None:
+    """No route edits a key, but an operator's SQL (or a store deleted, which cascades)
+    may: the socket keeps only what it was admitted under."""
+    standing = _key(engine, "hub-3")
+    values: dict[str, dict[str, object]] = {
+        "store changed": {"store_id": None},
+        "role changed": {"role": Role.admin.value},
+        "types changed": {"event_types": ["pos.order_paid"]},
+    }
+    with engine.begin() as conn:
+        hub = api_keys.c.name == "hub-3"
+        if change == "deleted":
+            conn.execute(delete(api_keys).where(hub))
+        else:
+            conn.execute(update(api_keys).where(hub).values(**values[change]))
+    assert not standing.holds()
+
+
+def test_a_key_used_meanwhile_still_holds(engine: Engine, cafe: None) -> None:
+    """``last_used_at`` moves as the key posts events; that is not a revocation."""
+    standing = _key(engine, "hub-4")
+    with engine.begin() as conn:
+        conn.execute(update(api_keys).values(last_used_at=datetime(2027, 1, 1, tzinfo=UTC)))
+    assert standing.holds()
+
+
+def test_a_key_admitted_without_a_prefix_or_a_live_row_never_holds(engine: Engine) -> None:
+    assert not KeyStanding(engine, None, (1, Role.staff, None, frozenset())).holds()
+    assert not KeyStanding(engine, "deadbeef", None).holds()
+
+
+class CountingKeyStanding(KeyStanding):
+    reads = 0
+
+    def _read(self, conn: Connection) -> object | None:
+        self.reads += 1
+        return super()._read(conn)
+
+
+def test_the_databases_own_signal_sees_a_key_revoked_by_another_connection(
+    engine: Engine, cafe: None
+) -> None:
+    """The real signal (SQLite's ``data_version``, none on PostgreSQL): an unchanged one
+    spares the read, and revoking the key through another connection changes it, so the
+    next look reads the row and lets the socket go."""
+    cache = SignedInCache(users_signal(engine))
+    standing = CountingKeyStanding(engine, *_grant(engine, "hub-5"), cache)
+    try:
+        assert standing.holds() and standing.holds() and standing.holds()
+        assert standing.reads == (1 if cache.enabled else 3)
+        with engine.begin() as conn:
+            accounts.revoke_api_key(conn, _key_id(conn, "hub-5"))
+        assert not standing.holds()
+        assert standing.reads == (2 if cache.enabled else 4)
+    finally:
+        cache.close()
+
+
+def test_sqlite_files_have_the_signal_that_spares_reads(engine: Engine) -> None:
+    """So the test above checks the signal on SQLite rather than reading every time."""
+    assert (users_signal(engine) is not None) == (engine.url.get_backend_name() == "sqlite")

@@ -2,10 +2,10 @@
 
 Both sockets admit a person the same way (credential, role, store scope), then relay a
 hub queue to the device until the device hangs up, the credential expires or the
-person is revoked (disabled, deleted, password reset, role changed: see
-:mod:`storelens.api.socket_revocation`). Keeping that loop in one place means a fix to
-how sockets end (the 4401 on expiry or revocation, a hang-up mid-send) reaches every
-live feed at once.
+person or key is revoked (disabled, deleted, password reset, role changed; a key
+revoked or deleted: see :mod:`storelens.api.socket_revocation`). Keeping that loop in
+one place means a fix to how sockets end (the 4401 on expiry or revocation, a hang-up
+mid-send) reaches every live feed at once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi import HTTPException, WebSocket, WebSocketDisconnect
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal
-from storelens.api.socket_revocation import Standing, revocation, standing_of
+from storelens.api.socket_revocation import Admission, revocation, standing_of
 from storelens.api.websocket_auth import (
     clock_of,
     credential_expiry,
@@ -29,6 +29,8 @@ from storelens.api.websocket_auth import (
 __all__ = ["admit", "relay"]
 
 Message = dict[str, Any]
+# Same code for both, so a client needs one rule; the reason tells a person what to do.
+_REVOKED = {"user": "signed out: sign in again", "api_key": "API key revoked"}
 
 
 async def admit(
@@ -52,7 +54,7 @@ async def admit(
     if refusal is not None:
         await websocket.close(code=refusal)
         return None
-    # The user row as the credential was just checked against; relay() watches it.
+    # The user or key row as the credential was just checked against; relay() watches it.
     websocket.state.standing = await asyncio.to_thread(standing_of, websocket, principal)
     return principal
 
@@ -66,14 +68,14 @@ async def relay(
     wrap: Callable[[Message], Message] = lambda message: message,
 ) -> None:
     """Send ``opening``, then every queued message through ``wrap``, until the device
-    hangs up, the credential expires or the person is revoked (then close with 4401).
-    The person's standing is re-read before each queued message and every
+    hangs up, the credential expires or the person or key is revoked (then close with
+    4401). The standing is re-read before each queued message and every
     ``RECHECK_S`` seconds. The caller admitted and accepted the socket and owns the
     queue's subscription."""
-    standing: Standing | None = getattr(websocket.state, "standing", None)
+    standing: Admission | None = getattr(websocket.state, "standing", None)
     clock = clock_of(websocket)
 
-    async def forward() -> None:  # returns (without sending) once the person is revoked
+    async def forward() -> None:  # returns (without sending) once revoked
         while True:
             message = await queue.get()
             if standing is not None and not await asyncio.to_thread(standing.holds):
@@ -96,7 +98,7 @@ async def relay(
         if not hangup.done():
             stopped = sender.done() and not sender.cancelled() and sender.exception() is None
             if revoked.done() or stopped:
-                await websocket.close(code=4401, reason="signed out: sign in again")
+                await websocket.close(code=4401, reason=_REVOKED[principal.kind])
             elif expiry.done():
                 await websocket.close(code=4401, reason="token expired")
     except WebSocketDisconnect:
