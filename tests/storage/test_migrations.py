@@ -1,4 +1,4 @@
-"""Migrations build exactly the schema in tables.py, on SQLite and PostgreSQL, both ways."""
+"""Migrations build exactly the schema in storage/tables/, on SQLite and PostgreSQL, both ways."""
 
 from __future__ import annotations
 

@@ -75,14 +75,14 @@ def open_database(url: str) -> Engine:
 
 
 def pending_changes(engine: Engine) -> list[object]:
-    """Differences between the migrated schema and ``tables.py``: empty when in sync."""
+    """Differences between the migrated schema and ``storage.tables``: empty when in sync."""
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(ctx, metadata))
 
 
 def revision(message: str, engine: Engine) -> None:  # pragma: no cover - developer tool
-    """Autogenerate a new migration from ``tables.py`` (developers only)."""
+    """Autogenerate a new migration from ``storage.tables`` (developers only)."""
     with engine.begin() as conn:
         cfg = _config()
         cfg.attributes["connection"] = conn

@@ -28,7 +28,7 @@ from storelens.core.events import EVENT_TYPES, EventBase, HeatmapEvent
 from storelens.core.layout import StoreLayout
 from storelens.core.retry import SYSTEM_CLOCK, Backoff, Clock
 from storelens.vision.heatmap import HeatGrid, day_heatmap, save_heatmap_png
-from storelens.vision.pipeline import PipelineUpdates, camera_of
+from storelens.vision.pipeline_io import PipelineUpdates, camera_of
 
 if TYPE_CHECKING:
     import httpx

@@ -20,13 +20,12 @@ noisy ones), so accuracy is measured without rendering video.
 
 from __future__ import annotations
 
-import heapq
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,11 +36,25 @@ from storelens.core.layout import StoreLayout
 from storelens.vision.appearance import AppearanceConfig, AppearanceLedger
 from storelens.vision.frames import Detector, Frame
 from storelens.vision.fusion import CameraFusion, FusionConfig
-from storelens.vision.heatmap import FloorHeatmap, HeatGrid
+from storelens.vision.heatmap import FloorHeatmap
 from storelens.vision.jumps import FloorJumps, JumpConfig
+from storelens.vision.pipeline_io import (
+    DetectorFactory,
+    FrameHook,
+    HeatSample,
+    PipelineUpdates,
+    Repairs,
+    TrackHook,
+    TrackSample,
+    camera_of,
+    epoch_ms,
+    from_epoch_ms,
+    merge_by_time,
+    repairs,
+)
 from storelens.vision.stitching import StitchConfig, TrackStitcher
 from storelens.vision.tracking import PERSON_ID_KEY, PersonTracker, TrackingConfig, renaming_hook
-from storelens.vision.zones import FloorActivity, FloorConfig, FloorUpdates, VisitConfig, ZoneMap
+from storelens.vision.zones import FloorActivity, FloorConfig, ZoneMap
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -62,96 +75,9 @@ __all__ = [
     "repairs",
 ]
 
-T = TypeVar("T")
 PRIVATE_ZONE_KINDS = frozenset({"fitting_room"})
 """Zones where nobody is tracked, counted or heat-mapped, whatever a camera happens to see."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FloatArray = npt.NDArray[np.float64]
-DetectorFactory = Callable[[str], Detector]
-"""Builds one camera's detector (a detector keeps per-camera state, e.g. a background)."""
-TrackHook = Callable[[str, datetime, "sv.Detections"], "sv.Detections"]
-"""Sees each camera's tracker output before stitching (used to inject id switches)."""
-FrameHook = Callable[[str, Frame, "sv.Detections"], None]
-"""Sees each processed frame with its tracked people (the opt-in blurred debug clip)."""
-
-
-class Repairs(TypedDict):
-    stitch: StitchConfig
-    floor: FloorConfig
-    appearance: AppearanceConfig
-
-
-def repairs(enabled: bool) -> Repairs:
-    """`VisionPipeline` settings with the default identity repairs on or off: stitching
-    tracks and chaining visits door to door. Off shows what the tracker alone would
-    report (``vision run --no-stitch``, the benchmark's baseline). Colour re-pairing is
-    off either way: on the seed-7 busy clip it raised IDF1 but not the visit figures, and
-    some settings broke door counts (docs/vision.md)."""
-    return Repairs(
-        stitch=StitchConfig(enabled=enabled),
-        floor=FloorConfig(visits=VisitConfig() if enabled else VisitConfig(relink_s=0)),
-        appearance=AppearanceConfig(),  # colour re-pairing is opt-in (docs/vision.md)
-    )
-
-
-def camera_of(person_id: str) -> str:
-    """The camera a person id came from: tracker ids are ``"<camera_id>:<token>"``."""
-    return person_id.partition(":")[0]
-
-
-def merge_by_time(streams: Mapping[str, Iterable[tuple[datetime, T]]]) -> Iterator[tuple[str, T]]:
-    """``{camera_id: (ts, item)…}`` streams, each in time order, as one stream in time order."""
-
-    def tagged(
-        camera_id: str, items: Iterable[tuple[datetime, T]]
-    ) -> Iterator[tuple[datetime, str, T]]:
-        for ts, item in items:
-            yield ts, camera_id, item
-
-    merged = heapq.merge(*(tagged(c, s) for c, s in streams.items()), key=lambda e: (e[0], e[1]))
-    for _, camera_id, item in merged:
-        yield camera_id, item
-
-
-@dataclass(frozen=True, slots=True)
-class TrackSample:
-    """One sampled floor position of a person (what becomes ``vision.track``)."""
-
-    ts: datetime
-    person_id: str
-    camera_id: str
-    x: float
-    y: float
-    confidence: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class HeatSample:
-    """A heat grid for the period ending at ``ts``."""
-
-    ts: datetime
-    grid: HeatGrid
-
-
-@dataclass(slots=True)
-class PipelineUpdates:
-    """What became final during a call: samples, floor updates and heat grids."""
-
-    tracks: list[TrackSample] = field(default_factory=list)
-    floor: FloorUpdates = field(default_factory=FloorUpdates)
-    heat: list[HeatSample] = field(default_factory=list)
-
-    def extend(self, other: PipelineUpdates) -> None:
-        self.tracks += other.tracks
-        self.floor.extend(other.floor)
-        self.heat += other.heat
-
-    def __bool__(self) -> bool:
-        f = self.floor
-        return bool(
-            self.tracks or self.heat or f.zone_changes or f.crossings or f.occupancy
-            or f.zone_visits or f.store_visits
-        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -166,16 +92,6 @@ class _Camera:
     detector: Detector | None = None
     seen: tuple[list[str], FloatArray, list[float | None]] | None = None
     tracked: sv.Detections | None = None
-
-
-def _ms(ts: datetime) -> int:
-    if not isinstance(ts, datetime) or ts.utcoffset() is None:
-        raise ValueError(f"frame times must be timezone-aware datetimes, got {ts!r}")
-    return (ts - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _dt(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 class VisionPipeline:
@@ -289,11 +205,11 @@ class VisionPipeline:
         detector: Detector | None,
     ) -> PipelineUpdates:
         chain = self._chain(camera_id)
-        tick = _ms(ts) // self.period_ms
+        tick = epoch_ms(ts) // self.period_ms
         if self._tick is not None and tick < self._tick:
             raise ValueError(
                 f"frame of {camera_id!r} at {ts.isoformat()} is older than the tick at "
-                f"{_dt(self._tick * self.period_ms).isoformat()}; merge sources by time"
+                f"{from_epoch_ms(self._tick * self.period_ms).isoformat()}; merge sources by time"
             )
         out = PipelineUpdates()
         if self._tick is not None and tick > self._tick:
@@ -375,7 +291,7 @@ class VisionPipeline:
         """The ledger's person ids for this frame; re-paired tracks keep them from now on."""
         foreground = getattr(detector, "last_foreground", None)
         scale = float(getattr(detector, "scale", 1.0))
-        t = _ms(ts) / 1000
+        t = epoch_ms(ts) / 1000
         boxes = np.asarray(tracked.xyxy, np.float64)
         new = chain.appearance.update(t, ids, boxes, image, foreground, scale)
         if new != ids:
@@ -401,7 +317,7 @@ class VisionPipeline:
     def _close_tick(self) -> PipelineUpdates:
         assert self._tick is not None
         now = self._tick * self.period_ms
-        ts = _dt(now)
+        ts = from_epoch_ms(now)
         out = PipelineUpdates()
         day = ts.astimezone(self._tz).date()
         if self._day is not None and day != self._day and self._last_tick is not None:
@@ -455,13 +371,13 @@ class VisionPipeline:
     def _flush_heat(self, end_ms: int, out: PipelineUpdates) -> None:
         if self._heat_ticks:
             grid = self._heatmap.flush(self._heat_ticks * self.period_ms / 1000)
-            out.heat.append(HeatSample(_dt(end_ms), grid))
+            out.heat.append(HeatSample(from_epoch_ms(end_ms), grid))
             self._heat_ticks = 0
 
     def _end_day(self, end_ms: int) -> PipelineUpdates:
         """Close the floor and the heat period; stitching and fusion forget everyone."""
         out = PipelineUpdates()
-        floor = self.floor.close(_dt(end_ms))
+        floor = self.floor.close(from_epoch_ms(end_ms))
         floor.occupancy = [o for o in floor.occupancy if o.zone_id in self.occupancy_zones]
         out.floor.extend(floor)
         self._flush_heat(end_ms, out)

@@ -16,6 +16,9 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    # Column types live in storelens.storage.tables.schema but are re-exported by the
+    # package, which is what script.py.mako imports: new migrations name them there.
+    user_module_prefix="storelens.storage.tables.",
 )
 with context.begin_transaction():
     context.run_migrations()

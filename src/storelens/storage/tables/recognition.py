@@ -1,0 +1,63 @@
+"""Returning-customer recognition (storelens.recognition): biometric data, opt-in only.
+
+Kept apart as the most sensitive data storelens holds. An embedding hangs off the
+consent it was taken under (deleting the consent row deletes it, by foreign key), is
+stored sealed with AES-GCM (docs/privacy.md), and a store matches no one until its
+``store_recognition`` row switches recognition on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Uuid,
+)
+
+from storelens.storage.tables.schema import Document, Id, UTCDateTime, metadata, utc_now
+
+__all__ = ["face_consents", "face_embeddings", "store_recognition"]
+
+face_consents = Table(
+    "face_consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("text_version", String(40), nullable=False),  # the consent text the person read
+    Column("store_ids", Document),  # stores it covers; NULL: every store of the chain
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("recorded_by", String(128), nullable=False),  # the staff member or admin
+    Column("withdrawn_at", UTCDateTime),
+    Column("withdrawn_by", String(128)),
+    Index(None, "customer_id"),
+)
+
+face_embeddings = Table(
+    "face_embeddings",
+    metadata,
+    Column("id", Uuid, primary_key=True),  # also the AES-GCM associated data
+    Column("consent_id", ForeignKey("face_consents.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("key_id", String(16), nullable=False),  # which key encrypted it
+    Column("nonce", LargeBinary(12), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),  # 128 float32 + the GCM tag
+    Column("created_at", UTCDateTime, nullable=False, default=utc_now),
+    Index(None, "customer_id"),
+    Index(None, "consent_id"),
+)
+
+store_recognition = Table(
+    "store_recognition",
+    metadata,
+    Column("store_id", ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=utc_now),
+    Column("updated_by", String(128)),
+)
