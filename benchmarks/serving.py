@@ -76,11 +76,17 @@ def hello() -> FastAPI:
 
 
 def floor() -> Any:
-    """The storelens app plus a route that does everything the recommendation route
-    does before and after ranking (the middlewares, the token check, the same path,
-    query and role parameters) and answers a fixed recommendation-sized body. Its
-    share of hello world bounds what any ranking code could reach on this stack."""
+    """The storelens app plus :func:`add_floor_route`."""
     app = storelens_app()
+    add_floor_route(app)
+    return app
+
+
+def add_floor_route(app: FastAPI) -> None:
+    """A route that does everything the recommendation route does before and after
+    ranking (the middlewares, the token check, the same path, query and role
+    parameters) and answers a fixed recommendation-sized body. Its share of hello
+    world bounds what any ranking code could reach on this stack."""
     body = json.dumps({"customer_id": "C0", "store_id": "cafe-01", "personalized": True,
                        "reason": None, "context": {}, "degraded": False,
                        "data": [{"product_id": f"p{i}", "name": "Flat white", "score": 0.5,
@@ -99,7 +105,6 @@ def floor() -> Any:
 
     app.add_api_route("/bench/floor/{customer_id}", floor_route, methods=["GET"])
     app.router.routes.insert(0, app.router.routes.pop())  # matched first, as ours is
-    return app
 
 
 def storelens_app() -> Any:

@@ -10,8 +10,15 @@ far less with the machine's load than req/s does.
     python benchmarks/serving_inprocess.py                   # 5 rounds of 3,000 requests
     python benchmarks/serving_inprocess.py --profile 20      # + cProfile's top 20 functions
 
-A first round of each fills the caches and is not reported; then rounds of hello
-world and of recommendations alternate, and the best round of each is compared (the
+Between the two it measures the layers in the way: FastAPI's async hello world (the
+limit, as in ``serving.py``) and the same route as a plain ``def`` (which FastAPI runs
+in its threadpool), a bare FastAPI route with the recommendation route's parameters,
+a trivial route on the storelens app (its middlewares), and the floor route of
+``serving.py`` (the token check and role gate too, a fixed answer); written to
+``benchmarks/results/serving.json`` under ``in_process_layers``.
+
+A first round of each fills the caches and is not reported; then rounds of every
+app alternate, and the best round of each is compared (the
 one least disturbed by other jobs), with the median and the CPU time of the whole
 process (every thread: the threadpool, the impression writer) beside it.
 """
@@ -21,15 +28,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
+import os
 import pstats
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from serving import CUSTOMERS, SECRET, hello, seed
+from fastapi import FastAPI, Query, Request, Response
+from rich.console import Console
+from rich.table import Table
+
+from serving import CUSTOMERS, SECRET, add_floor_route, hello, seed
+
+LAYERS = (
+    ("hello", "hello world (async def, the limit)"),
+    ("hello_sync", "hello world (def, threadpool)"),
+    ("params", "bare FastAPI route, same path and query parameters"),
+    ("middlewares", "storelens app, trivial route (our middlewares)"),
+    ("floor", "storelens app, floor route (+ token check and role gate)"),
+    ("reco", "recommendations"),
+)
 
 Message = dict[str, Any]
 
@@ -49,6 +72,27 @@ def _scope(path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> dict[
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
+
+
+def _parameters_app() -> FastAPI:
+    """A bare FastAPI app with the recommendation route's path and query parameters
+    and nothing else: what FastAPI's parameter solving costs on its own."""
+    app = FastAPI()
+
+    @app.get("/r/{customer_id}")
+    async def _route(
+        customer_id: str,
+        store: str = Query(min_length=1, max_length=64),
+        k: int = Query(10, ge=1, le=500),
+        context: str | None = Query(None, max_length=500),
+    ) -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    return app
+
+
+async def _trivial(request: Request) -> Response:
+    return Response(b'{"hello":"world"}', media_type="application/json")
 
 
 async def _call(app: Any, scope: dict[str, Any]) -> int:
@@ -134,19 +178,45 @@ def main() -> None:
             )
             for n in range(args.requests)
         ]
-        hello_scopes = [_scope("/hello", b"", [(b"host", b"bench")])] * args.requests
-        timings = asyncio.run(
-            _measure({"hello": (hello(), hello_scopes), "reco": (app, reco)}, args.rounds)
-        )
+        bare = [(b"host", b"bench")]
+        add_floor_route(app)
+        app.add_api_route("/bench/trivial", _trivial, methods=["GET"])
+        app.router.routes.insert(0, app.router.routes.pop())
+        n = args.requests
+        apps = {
+            "hello": (hello(), [_scope("/hello", b"", bare)] * n),
+            "hello_sync": (hello(), [_scope("/hello-sync", b"", bare)] * n),
+            "params": (_parameters_app(), [_scope("/r/C1", b"store=cafe-01&k=10", bare)] * n),
+            "middlewares": (app, [_scope("/bench/trivial", b"", headers)] * n),
+            "floor": (app, [_scope(f"/bench/floor/C{i * 7919 % CUSTOMERS}",
+                                   b"store=cafe-01&k=10", headers) for i in range(n)]),
+            "reco": (app, reco),
+        }  # fmt: skip
+        timings = asyncio.run(_measure(apps, args.rounds))
         best = {name: min(w for w, _ in t) for name, t in timings.items()}
         median = {name: statistics.median(w for w, _ in t) for name, t in timings.items()}
         cpu = {name: min(c for _, c in t) for name, t in timings.items()}
-        for name, label in (("hello", "hello world"), ("reco", "recommendations")):
-            print(f"{label:16} {best[name] * 1e3:.3f} ms per request (best round; median "
-                  f"{median[name] * 1e3:.3f}, process CPU {cpu[name] * 1e3:.3f})")  # fmt: skip
-        ratio = best["reco"] / best["hello"]
-        print(f"ratio            {ratio:.2f} (best rounds; hello's share {1 / ratio:.0%}; "
-              f"CPU ratio {cpu['reco'] / cpu['hello']:.2f})")  # fmt: skip
+        table = Table(title="one request in-process, ms (best of the rounds)")
+        for col in ("what", "best", "median", "process CPU", "hello's share"):
+            table.add_column(col, justify="right")
+        for name, label in LAYERS:
+            share = best["hello"] / best[name]
+            table.add_row(label, f"{best[name] * 1e3:.3f}", f"{median[name] * 1e3:.3f}",
+                          f"{cpu[name] * 1e3:.3f}", f"{share:.0%}")  # fmt: skip
+        Console(width=140).print(table)
+        out = Path(__file__).with_name("results") / "serving.json"
+        kept = json.loads(out.read_text()) if out.exists() else {}
+        kept["in_process_layers"] = {
+            "command": "python benchmarks/serving_inprocess.py " + " ".join(sys.argv[1:]),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "requests_per_round": n,
+            "rounds": args.rounds,
+            "ms": {name: {"label": label, "best": round(best[name] * 1e3, 4),
+                          "median": round(median[name] * 1e3, 4),
+                          "process_cpu": round(cpu[name] * 1e3, 4)}
+                   for name, label in LAYERS},
+        }  # fmt: skip
+        out.write_text(json.dumps(kept, indent=2) + "\n")
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
