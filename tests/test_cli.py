@@ -205,3 +205,14 @@ def test_serve_with_workers_hands_uvicorn_an_import_string(db_url: str, monkeypa
 
     zero = runner.invoke(app, ["serve", "--database-url", db_url, "--workers", "0"])
     assert zero.exit_code == 2 and calls == []
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "storelens", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "recommend" in done.stdout and "predict" in done.stdout

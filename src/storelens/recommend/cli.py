@@ -93,6 +93,26 @@ def _print_report(report: EvalReport, k: int, title: str) -> None:
             ),
         )
     Console().print(table)
+    if report.paired:
+        Console().print(_paired_table(report, k))
+
+
+def _paired_table(report: EvalReport, k: int) -> Table:
+    """Blend minus each baseline on the same users: a lead whose interval holds 0 is
+    not distinguishable from noise on this many held-out baskets."""
+    metrics = next(iter(report.paired.values())).keys()
+    table = Table(title=f"blend minus baseline, 95 % CI (paired bootstrap over users, @{k})")
+    table.add_column("baseline", style="bold")
+    for m in metrics:
+        table.add_column(f"{m}@{k}", justify="right")
+        table.add_column("95 % CI", justify="right")
+    for name, diffs in report.paired.items():
+        cells: list[str] = []
+        for m in metrics:
+            d = diffs[m]
+            cells += [f"{d.diff:+.4f}", f"[{d.low:+.4f}, {d.high:+.4f}]"]
+        table.add_row(name, *cells)
+    return table
 
 
 @recommend_app.command("train")

@@ -10,12 +10,16 @@ Definitions (all averaged over users who have a held-out basket):
 * coverage = distinct items recommended to anyone / items in the catalogue;
 * novelty = mean self-information ``-log2(share of users who bought the item)`` of the
   recommended items (higher: less obvious items).
+
+The per-user precision, recall, NDCG and AP are kept (``MethodScore.per_user``, in the
+order of the held-out baskets) so that two methods can be compared user by user
+(:mod:`storelens.recommend.paired`) without scoring the lists again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,16 +37,20 @@ class MethodScore:
     coverage: float
     novelty: float
     users: int
+    # "precision", "recall", "ndcg", "map": one value per scored user, same order for
+    # every method scored against the same baskets. Not part of equality or the JSON.
+    per_user: Mapping[str, NDArray[np.float64]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def as_json(self, k: int) -> dict[str, float]:
-        d = asdict(self)
         return {
-            f"precision@{k}": d["precision"],
-            f"recall@{k}": d["recall"],
-            f"ndcg@{k}": d["ndcg"],
-            f"map@{k}": d["map"],
-            "coverage": d["coverage"],
-            "novelty": d["novelty"],
+            f"precision@{k}": self.precision,
+            f"recall@{k}": self.recall,
+            f"ndcg@{k}": self.ndcg,
+            f"map@{k}": self.map,
+            "coverage": self.coverage,
+            "novelty": self.novelty,
         }
 
 
@@ -92,6 +100,10 @@ def score_lists(
         seen.update(int(i) for i in ranked)
         info.extend((-np.log2(np.maximum(popularity[ranked], floor))).tolist())
     users = len(prec)
+    per_user = {
+        name: np.asarray(values, dtype=np.float64)
+        for name, values in (("precision", prec), ("recall", rec), ("ndcg", ndcg), ("map", ap))
+    }
     return MethodScore(
         precision=float(np.mean(prec)) if users else 0.0,
         recall=float(np.mean(rec)) if users else 0.0,
@@ -100,4 +112,5 @@ def score_lists(
         coverage=len(seen) / max(n_items, 1),
         novelty=float(np.mean(info)) if info else 0.0,
         users=users,
+        per_user=per_user,
     )
