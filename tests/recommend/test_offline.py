@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.recommend.baskets import planted_baskets
 from typer.testing import CliRunner
 
 from storelens.cli import app
@@ -109,18 +109,8 @@ def test_sources_on_a_tiny_history() -> None:
 
 
 def test_eval_command_json_shape_and_blend_beats_top_frequency(tmp_path: Path) -> None:
-    """A planted pattern: each user alternates two baskets; the next basket is the one
-    after the last, which top-frequency cannot see but recency-aware methods can."""
-    rng = random.Random(3)
-    lines = ["order_id,user_id,product_id,order_number"]
-    for u in range(60):
-        even = [f"p{rng.randrange(40)}" for _ in range(3)]
-        odd = [f"q{rng.randrange(40)}" for _ in range(3)]
-        for n in range(1, 10 + u % 4):
-            for p in set(even if n % 2 == 0 else odd):
-                lines.append(f"u{u}-{n},u{u},{p},{n}")
-    f = tmp_path / "baskets.csv"
-    f.write_text("\n".join(lines) + "\n")
+    """A planted pattern (:func:`planted_baskets`) that top-frequency cannot see."""
+    f = planted_baskets(tmp_path)
     result = CliRunner().invoke(
         app, ["recommend", "eval", "--baskets", str(f), "--json", "--no-tune"]
     )

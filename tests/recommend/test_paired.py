@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.recommend.baskets import planted_baskets
 from typer.testing import CliRunner
 
 from storelens.cli import app
@@ -138,22 +138,8 @@ def test_comparisons_are_the_blend_minus_every_other_method() -> None:
     assert paired_comparisons({"tifu_knn": methods["tifu_knn"]}) == {}
 
 
-def _planted_baskets(tmp_path: Path) -> Path:
-    rng = random.Random(3)
-    lines = ["order_id,user_id,product_id,order_number"]
-    for u in range(60):
-        even = [f"p{rng.randrange(40)}" for _ in range(3)]
-        odd = [f"q{rng.randrange(40)}" for _ in range(3)]
-        for n in range(1, 10 + u % 4):
-            for p in set(even if n % 2 == 0 else odd):
-                lines.append(f"u{u}-{n},u{u},{p},{n}")
-    f = tmp_path / "baskets.csv"
-    f.write_text("\n".join(lines) + "\n")
-    return f
-
-
 def test_eval_json_adds_paired_and_keeps_every_other_key(tmp_path: Path) -> None:
-    f = _planted_baskets(tmp_path)
+    f = planted_baskets(tmp_path)
     args = ["recommend", "eval", "--baskets", str(f), "--json", "--no-tune"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -175,7 +161,7 @@ def test_eval_json_adds_paired_and_keeps_every_other_key(tmp_path: Path) -> None
 
 
 def test_eval_table_prints_the_paired_table(tmp_path: Path) -> None:
-    f = _planted_baskets(tmp_path)
+    f = planted_baskets(tmp_path)
     result = CliRunner().invoke(
         app, ["recommend", "eval", "--baskets", str(f), "--no-tune"], terminal_width=200
     )
