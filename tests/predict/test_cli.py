@@ -58,6 +58,16 @@ def test_json_reports_the_classic_model_on_cdnow(cdnow_csv: Path) -> None:
     assert ours["mae"] < bg["mae"]
     assert abs(ours["aggregate_error_pct"]) < abs(bg["aggregate_error_pct"])
     assert ours["validation_window"]["from"] == "1997-07-02"
+    # The same forecasts over resampled customers (not refitted): intervals around them.
+    band = body["uncertainty"]
+    assert (band["resamples"], band["customers"]) == (2000, 2357)
+    assert band["mae_diff"]["diff"] == pytest.approx(ours["mae"] - bg["mae"], abs=2e-4)
+    low, high = band["mae_diff"]["ci95"]
+    assert low < band["mae_diff"]["diff"] < high < 0.0
+    for name, err in (("storelens", ours), ("bgnbd", bg)):
+        low, high = band[f"{name}_aggregate_error_pct_ci95"]
+        assert low < err["aggregate_error_pct"] < high
+    assert "not parameter uncertainty" in band["method"]
 
 
 def test_tables_show_parameters_and_errors(cdnow_csv: Path) -> None:
@@ -65,7 +75,12 @@ def test_tables_show_parameters_and_errors(cdnow_csv: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "0.243, 4.414" in result.output
     assert "-12.1 %" in result.output
-    assert "storelens (honeymoon_bgnbd)" in " ".join(result.output.split())
+    text = " ".join(result.output.split())
+    assert "storelens (honeymoon_bgnbd)" in text
+    assert "95 % CI, paired bootstrap over customers" in text
+    assert "2,000 resamples of the 2,357 customers" in text
+    assert "not parameter uncertainty" in text
+    assert "MAE, storelens − BG/NBD" in text
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,9 @@ def test_holdout_evaluation_matches_the_published_figures() -> None:
     assert (round(ev.purchases.predicted), ev.purchases.actual) == (1653, 1882.0)
     assert round(ev.purchases.aggregate_error_pct or 0.0, 1) == -12.1
     assert round(ev.purchases.mae, 3) == 0.785
+    # Without a challenger there is nothing to compare BG/NBD with.
+    assert ev.uncertainty is None
+    assert ev.as_json()["uncertainty"] is None
 
 
 def test_numpy_scores_equal_lifetimes_scores(sample: pd.DataFrame) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -16,6 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from storelens.core.errors import MissingExtra
+
+if TYPE_CHECKING:
+    from storelens.predict.evaluate import ClvEvaluation
 
 __all__ = ["predict_app"]
 
@@ -137,6 +140,7 @@ def eval_clv(
                 f"{classic.mae:.3f}",
             )
         console.print(side)
+    _print_uncertainty(console, result)
     for title, err in (
         ("holdout repeat purchases", result.purchases),
         ("holdout spend", result.spend),
@@ -152,6 +156,37 @@ def eval_clv(
                 ],
             )
         )
+
+
+def _interval(ci: tuple[float, float] | None, fmt: str, unit: str = "") -> str:
+    return "n/a (nothing happened)" if ci is None else f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]{unit}"
+
+
+def _print_uncertainty(console: Console, result: ClvEvaluation) -> None:
+    """storelens minus BG/NBD and each aggregate error, with paired bootstrap intervals."""
+    band = result.uncertainty
+    if band is None or result.challenger_purchases is None:
+        return
+    table = Table(title="95 % CI, paired bootstrap over customers")
+    for col in ("", "point", "95 % CI"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        "MAE, storelens − BG/NBD", f"{band.mae_diff:+.3f}", _interval(band.mae_diff_ci95, "+.3f")
+    )
+    for name, err, ci in (
+        ("storelens", result.challenger_purchases, band.storelens_aggregate_error_pct_ci95),
+        ("BG/NBD", result.purchases, band.bgnbd_aggregate_error_pct_ci95),
+    ):
+        table.add_row(
+            f"aggregate error, {name}", _pct(err.aggregate_error_pct), _interval(ci, "+.1f", " %")
+        )
+    console.print(table)
+    console.print(
+        f"({band.resamples:,} resamples of the {band.customers:,} customers, seed {band.seed}; "
+        "the forecasts above are fitted once and not refitted per resample, so the intervals "
+        "cover which customers were drawn, not parameter uncertainty)",
+        highlight=False,
+    )
 
 
 def _champion_line(params: dict[str, Any], metrics: dict[str, Any]) -> str:

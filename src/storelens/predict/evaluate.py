@@ -26,6 +26,7 @@ from storelens.predict.clv import (
     fit_bgnbd,
     fit_gamma_gamma,
 )
+from storelens.predict.holdout_bootstrap import HoldoutUncertainty, holdout_uncertainty
 from storelens.predict.summary import DAYS_PER_PERIOD, summarise
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class ClvEvaluation:
     challenger: Challenge | None = None
     challenger_purchases: HoldoutError | None = None
     challenger_expected: HoldoutError | None = None  # its expected counts, for comparison
+    # storelens against BG/NBD over resampled customers (the forecasts above, not refitted)
+    uncertainty: HoldoutUncertainty | None = None
 
     def as_json(self) -> dict[str, Any]:
         storelens: dict[str, Any] = {}
@@ -75,6 +78,7 @@ class ClvEvaluation:
                 "spend": self.spend.as_dict(),
                 "gamma_gamma": {k: round(v, 4) for k, v in self.gamma_gamma.as_dict().items()},
             },
+            "uncertainty": None if self.uncertainty is None else self.uncertainty.as_json(),
         }
 
 
@@ -90,7 +94,9 @@ def evaluate_clv(
     Predicted holdout spend is expected purchases times the Gamma-Gamma expected spend
     per purchase; actual spend is what the customer paid in the holdout. With
     ``challenge_with`` (a validation tolerance in %), storelens's challenger
-    (:mod:`storelens.predict.challenger`) is chosen and scored beside the classic model.
+    (:mod:`storelens.predict.challenger`) is chosen and scored beside the classic model,
+    and the two are compared over resampled customers
+    (:mod:`storelens.predict.holdout_bootstrap`) from the same per-customer forecasts.
     """
     summary = summarise(tx, calibration_end, holdout_end)
     bg = fit_bgnbd(summary)
@@ -110,6 +116,7 @@ def evaluate_clv(
         challenger = challenge(
             tx, summary, calibration_end, holdout_end, tolerance_pct=challenge_with, classic=bg
         )
+    ours = None if challenger is None else challenger.predicted
     return ClvEvaluation(
         calibration_end=calibration_end,
         holdout_end=holdout_end,
@@ -121,12 +128,9 @@ def evaluate_clv(
         purchases=holdout_error(purchases, actual),
         spend=holdout_error(spend, summary["spend"].to_numpy(np.float64)),
         challenger=challenger,
-        challenger_purchases=(
-            None
-            if challenger is None or challenger.predicted is None
-            else holdout_error(challenger.predicted, actual)
-        ),
+        challenger_purchases=None if ours is None else holdout_error(ours, actual),
         challenger_expected=(
             None if challenger is None else holdout_error(challenger.expected, actual)
         ),
+        uncertainty=None if ours is None else holdout_uncertainty(ours, purchases, actual),
     )
