@@ -73,7 +73,7 @@ def test_a_model_better_for_every_customer_has_its_whole_interval_below_zero() -
 
 def test_blocks_of_resamples_give_the_intervals_one_block_would() -> None:
     """Large customer bases are drawn a block at a time; the draw must not depend on it."""
-    import storelens.predict.holdout_bootstrap as module
+    import storelens.core.resampling as module
 
     ours, classic, actual = _holdout(n=500)
     whole = holdout_uncertainty(ours, classic, actual, resamples=300)

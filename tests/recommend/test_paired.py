@@ -11,7 +11,7 @@ from tests.recommend.baskets import planted_baskets
 from typer.testing import CliRunner
 
 from storelens.cli import app
-from storelens.recommend import paired as paired_module
+from storelens.core import resampling
 from storelens.recommend.metrics import score_lists
 from storelens.recommend.paired import paired_bootstrap, paired_comparisons
 
@@ -73,7 +73,7 @@ def test_resamples_drawn_in_blocks_still_bracket_the_difference(
 ) -> None:
     a, b = _noisy_pair(300, 0.02, seed=6)
     whole = paired_bootstrap(a, b)
-    monkeypatch.setattr(paired_module, "_BLOCK_CELLS", 1000)  # 3 resamples per block
+    monkeypatch.setattr(resampling, "_BLOCK_CELLS", 1000)  # 3 resamples per block
     blocks = paired_bootstrap(a, b)
     assert blocks.diff == whole.diff
     assert blocks.low < blocks.diff < blocks.high

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.core.errors import InvalidInput
+from storelens.core.resampling import bootstrap_sums, percentile_interval
 
 __all__ = [
     "BOOTSTRAP_METHOD",
@@ -49,9 +50,6 @@ BOOTSTRAP_METHOD = (
     "once and not refitted per resample, so the intervals cover which customers were drawn, "
     "not parameter uncertainty"
 )
-# Index matrices are drawn a block of resamples at a time so that a large customer base
-# does not need a resamples x customers matrix at once (2,000 x 1M int64 would be 16 GB).
-_BLOCK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +87,6 @@ def _pct(interval: Interval | None) -> list[float] | None:
     return None if interval is None else [round(v, 2) for v in interval]
 
 
-def _interval(values: Array) -> Interval | None:
-    """Percentile 95 % interval of the defined resamples (None if none is defined)."""
-    defined = values[np.isfinite(values)]
-    if defined.size == 0:
-        return None
-    low, high = np.percentile(defined, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def holdout_uncertainty(
     storelens: Array,
     bgnbd: Array,
@@ -128,27 +117,20 @@ def holdout_uncertainty(
     if not np.all(np.isfinite(columns)):
         raise InvalidInput("forecasts and actuals must be finite")
 
-    rng = np.random.default_rng(seed)
-    sums = np.empty((4, resamples), dtype=np.float64)
-    block = max(1, _BLOCK_CELLS // n)
-    for start in range(0, resamples, block):
-        stop = min(start + block, resamples)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        for row, values in enumerate(columns):
-            sums[row, start:stop] = values[idx].sum(axis=1)
+    sums = bootstrap_sums(columns, resamples, seed)
     diff_sum, ours_total, classic_total, actual_total = sums
     with np.errstate(divide="ignore", invalid="ignore"):
         ours_pct = 100.0 * (ours_total - actual_total) / actual_total
         classic_pct = 100.0 * (classic_total - actual_total) / actual_total
     ours_pct[actual_total == 0] = np.nan
     classic_pct[actual_total == 0] = np.nan
-    mae_ci = _interval(diff_sum / n)
+    mae_ci = percentile_interval(diff_sum / n)
     assert mae_ci is not None  # every resample has a mean difference
     return HoldoutUncertainty(
         mae_diff=float(columns[0].mean()),
         mae_diff_ci95=mae_ci,
-        storelens_aggregate_error_pct_ci95=_interval(ours_pct),
-        bgnbd_aggregate_error_pct_ci95=_interval(classic_pct),
+        storelens_aggregate_error_pct_ci95=percentile_interval(ours_pct),
+        bgnbd_aggregate_error_pct_ci95=percentile_interval(classic_pct),
         customers=n,
         resamples=resamples,
         seed=seed,

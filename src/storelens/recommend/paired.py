@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from storelens.core.resampling import bootstrap_sums, percentile_interval
 from storelens.recommend.metrics import MethodScore
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
 PAIRED_METRICS = ("recall", "ndcg")
 PAIRED_RESAMPLES = 2000
 PAIRED_SEED = 20_240_601
-# Index matrices are drawn a block of resamples at a time so that a large user base
-# does not need a resamples x users matrix at once (2,000 x 1M int64 would be 16 GB).
-_BLOCK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +72,9 @@ def paired_bootstrap(
     d = a - b
     if not np.all(np.isfinite(d)):
         raise ValueError("paired scores must be finite")
-    rng = np.random.default_rng(seed)
-    block = max(1, _BLOCK_CELLS // n)
-    means = np.empty(resamples, dtype=np.float64)
-    for start in range(0, resamples, block):
-        stop = min(start + block, resamples)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = d[idx].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
+    interval = percentile_interval(bootstrap_sums(d, resamples, seed)[0] / n)
+    assert interval is not None  # every resample of finite values has a mean
+    low, high = interval
     return PairedDiff(diff=float(d.mean()), low=float(low), high=float(high), users=n)
 
 
