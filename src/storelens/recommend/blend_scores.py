@@ -94,7 +94,7 @@ def score_next_baskets(
 
     scores = source_scores(history, params, attributes)
     blend = fit_blend(history, params, attributes, tuple(scores))
-    matrix = blend.score(history, scores, expected_context(history))
+    matrix = blend.score(history, scores, expected_context(history), attributes)
     lists: dict[str, list[tuple[str, float]]] = {}
     for u, user in enumerate(history.users):
         lo, hi = matrix.indptr[u], matrix.indptr[u + 1]

@@ -55,20 +55,46 @@ def eval_command(
         bool,
         typer.Option(help="tune hyper-parameters on the last training basket of each user"),
     ] = True,
+    products: Annotated[
+        Path | None,
+        typer.Option(
+            "--products",
+            help="CSV with product_id,category[,brand,...] for content similarity "
+            "(unlisted products have no category)",
+        ),
+    ] = None,
+    category_features: Annotated[
+        bool,
+        typer.Option(
+            "--category-features",
+            help="with --products: add the customer x category features to the blend "
+            "(off: no gain on Instacart's validation split)",
+        ),
+    ] = False,
 ) -> None:
     """Hold out each user's last order; score every source, the baselines and the blend."""
     try:
         from storelens.recommend.baskets import read_baskets_csv
         from storelens.recommend.evaluate import evaluate_history
+        from storelens.recommend.products import read_products_csv
     except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
         raise _fail(str(exc)) from exc
-    if not baskets.is_file():
-        raise _fail(f"{baskets}: no such file")
+    for path in (baskets, products):
+        if path is not None and not path.is_file():
+            raise _fail(f"{path}: no such file")
     err = Console(stderr=True)
     try:
+        attributes = read_products_csv(products) if products is not None else None
         history = read_baskets_csv(baskets)
         with err.status("evaluating") as status:
-            report = evaluate_history(history, k=k, tuned=tune, progress=lambda s: status.update(s))
+            report = evaluate_history(
+                history,
+                k=k,
+                attributes=attributes,
+                tuned=tune,
+                progress=lambda s: status.update(s),
+                category_features=category_features,
+            )
     except InvalidInput as exc:
         raise _fail(str(exc)) from exc
     except ValueError as exc:

@@ -59,8 +59,11 @@ def evaluate_history(
     base: SourceParams | None = None,
     tuned: bool = True,
     progress: Progress | None = None,
+    category_features: bool = False,
 ) -> EvalReport:
-    """Hold out each user's last basket; score every source, baseline and the blend."""
+    """Hold out each user's last basket; score every source, baseline and the blend
+    (``attributes``: product tokens for content similarity and, with
+    ``category_features``, the blend's user x category columns)."""
     say = progress or (lambda _: None)
     split = split_last(history)
     train = split.train
@@ -73,14 +76,14 @@ def evaluate_history(
     say("building candidates")
     scores = source_scores(train, params, attributes)
     say("training the blend")
-    blend = fit_blend(train, params, attributes, tuple(scores))
+    blend = fit_blend(train, params, attributes, tuple(scores), category_features=category_features)
     pop = item_popularity(train)
     methods: dict[str, MethodScore] = {}
     for name, mat in scores.items():
         methods[name] = score_lists(ranked_lists(mat, k), split.target, k, train.n_items, pop)
     say("scoring the blend")
     methods["blend"] = score_lists(
-        ranked_lists(blend.score(train, scores, split.context), k),
+        ranked_lists(blend.score(train, scores, split.context, attributes), k),
         split.target,
         k,
         train.n_items,

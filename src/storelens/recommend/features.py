@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from storelens.recommend.baskets import BasketHistory
+from storelens.recommend.category_features import CATEGORY_COLUMNS, category_features
 from storelens.recommend.sources import item_cosine, item_popularity
 
 __all__ = ["PairStats", "candidate_features", "candidate_pool", "pair_stats"]
@@ -253,11 +254,14 @@ def candidate_features(
     history: BasketHistory,
     scores: Mapping[str, sp.csr_matrix],
     context: FloatArray | None = None,
+    categories: IntArray | None = None,
 ) -> tuple[IntArray, IntArray, FloatArray, list[str]]:
     """(users, items, features, feature names) for every candidate any source gave.
 
     ``context`` is the predicted order's (days since prior order, day of week, hour)
-    per user, NaN where unknown (``None``: unknown for everyone).
+    per user, NaN where unknown (``None``: unknown for everyone). ``categories`` (each
+    item's category index, -1 for none) adds the user x category columns of
+    :mod:`storelens.recommend.category_features`; ``None`` leaves them out.
     """
     users, items = candidate_pool(scores)
     names: list[str] = []
@@ -311,4 +315,7 @@ def candidate_features(
         "order_gap_ratio",
         "last_basket_affinity",
     ]
+    if categories is not None:
+        columns.append(category_features(history, categories, users, items))
+        names += list(CATEGORY_COLUMNS)
     return users, items, np.column_stack(columns), names

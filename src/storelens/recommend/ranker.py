@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from storelens.recommend.baskets import Basket, BasketHistory, split_last
 from storelens.recommend.features import candidate_features
+from storelens.recommend.products import item_categories
 from storelens.recommend.sources import (
     TifuParams,
     als_scores,
@@ -107,25 +108,40 @@ def source_scores(
     return out
 
 
+def _categories(
+    history: BasketHistory, attributes: Mapping[str, Sequence[str]] | None, use: bool
+) -> NDArray[np.int64] | None:
+    """Each item's category index when product attributes are given and the user x
+    category features are wanted; ``None`` (no category columns at all) otherwise."""
+    if not use or not attributes:
+        return None
+    return item_categories(history.items, attributes)
+
+
 @dataclass(frozen=True, slots=True)
 class Blend:
-    """A fitted blend: the classifier, the feature names it was trained on, and the
-    columns that had no known value in training (see :func:`_model_input`)."""
+    """A fitted blend: the classifier, the feature names it was trained on, the columns
+    that had no known value in training (see :func:`_model_input`) and whether it
+    reads the user x category features (only when trained with product attributes)."""
 
     model: Any
     feature_names: tuple[str, ...]
     sources: tuple[str, ...]
     blank: tuple[int, ...] = ()
+    categories: bool = False
 
     def score(
         self,
         history: BasketHistory,
         scores: Mapping[str, sp.csr_matrix],
         context: FloatArray | None = None,
+        attributes: Mapping[str, Sequence[str]] | None = None,
     ) -> sp.csr_matrix:
         """P(in the next basket) for every candidate, as a user x item matrix
-        (``context``: the predicted order's days since prior order, day, hour per user)."""
-        users, items, x, names = candidate_features(history, scores, context)
+        (``context``: the predicted order's days since prior order, day, hour per user;
+        ``attributes``: the product attributes the blend was trained with, if any)."""
+        cats = _categories(history, attributes, self.categories)
+        users, items, x, names = candidate_features(history, scores, context, cats)
         if tuple(names) != self.feature_names:
             raise ValueError("feature layout differs from the one the blend was trained on")
         proba = (
@@ -164,10 +180,16 @@ def fit_blend(
     attributes: Mapping[str, Sequence[str]] | None = None,
     sources: Sequence[str] = BLENDED_SOURCES,
     cuts: int = 4,
+    category_features: bool = False,
 ) -> Blend:
     """Train on the training baskets only: for each of the last ``cuts`` baskets of every
     user, the baskets before it are the input and that basket is the label (more cuts,
-    more examples of how each user's next basket follows their past)."""
+    more examples of how each user's next basket follows their past).
+
+    With product ``attributes`` that name categories, ``category_features`` adds the
+    user x category columns. Off by default: on the Instacart validation split (aisles
+    for 73 % of lines) they gained nothing (docs/recommendations.md). Without
+    attributes the features and the model are exactly those of a blend without them."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     xs: list[FloatArray] = []
@@ -179,7 +201,8 @@ def fit_blend(
         if split.train.n_users == 0:
             break
         scores = source_scores(split.train, params, attributes, sources)
-        users, items, x, names = candidate_features(split.train, scores, split.context)
+        cats = _categories(split.train, attributes, category_features)
+        users, items, x, names = candidate_features(split.train, scores, split.context, cats)
         xs.append(x)
         ys.append(_labels(users, items, split.target, history.n_items))
         used = tuple(scores)
@@ -199,4 +222,10 @@ def fit_blend(
     x = np.vstack(xs)
     blank = tuple(int(c) for c in np.flatnonzero(np.isnan(x).all(axis=0)))
     model.fit(_model_input(x, blank), np.concatenate(ys))
-    return Blend(model=model, feature_names=tuple(names), sources=used, blank=blank)
+    return Blend(
+        model=model,
+        feature_names=tuple(names),
+        sources=used,
+        blank=blank,
+        categories=_categories(history, attributes, category_features) is not None,
+    )
