@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +38,7 @@ from storelens.config import Settings
 from storelens.privacy.consent import consent_state
 from storelens.privacy.subject import person_ids
 from storelens.recommend import evidence
+from storelens.recommend.answer import Answer, impression_rows
 from storelens.recommend.blend_scores import load_blend
 from storelens.recommend.candidate_store import (
     CandidateStore,
@@ -47,7 +47,7 @@ from storelens.recommend.candidate_store import (
     MemoryCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
-from storelens.recommend.impression_log import COLUMNS, ImpressionLog, Row
+from storelens.recommend.impression_log import COLUMNS, ImpressionLog
 from storelens.recommend.shared_cache import Cold, SharedCache, in_a_thread
 from storelens.recommend.shortlist import PopularOrder, pick_shortlisted, popular_order
 from storelens.recommend.suggestions import Recommendation, personal, popular
@@ -60,17 +60,6 @@ CONSENT_PURPOSE = "personalization"
 _SHARED_TTL_S = 60.0  # store popularity and the catalogue: not personal, refreshed a minute
 STOCK_TTL_S = 1.0  # another process's stock change shows within this (+ the reload: < 1 s)
 _WARM = object()  # answer only from what is held; Cold otherwise
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    customer_id: str
-    store_id: str
-    personalized: bool
-    reason: str | None
-    context: Context
-    items: list[Recommendation]
-    degraded: bool = False  # candidates computed from the database (cache unavailable)
 
 
 class RecommendationEngine:
@@ -389,24 +378,15 @@ class RecommendationEngine:
             # Only personal answers are logged: a row per shown item under an unknown,
             # erased or non-consenting id would be personal data kept for nothing (a
             # security review saw rows written for an id erased a moment before).
-            self.impressions.add(self._impression_rows(answer, actor, now_dt))
+            self.impressions.add(impression_rows(answer, actor, now_dt))
         return answer
-
-    @staticmethod
-    def _impression_rows(answer: Answer, actor: str, at: datetime) -> list[Row]:
-        """One tuple per shown item, in :data:`impression_log.COLUMNS` order."""
-        cid, sid, pers, who = answer.customer_id, answer.store_id, answer.personalized, actor[:128]
-        return [
-            (at, cid, sid, r.product_id, i, r.confidence, pers, who)
-            for i, r in enumerate(answer.items, start=1)
-        ]
 
     def record_shown(
         self, conn: Connection, answer: Answer, actor: str, at: datetime | None = None
     ) -> None:
         """Log ``answer``'s items as shown to ``actor`` (for a caller that asked with
         ``log_impressions=False`` and decided to show them, in its own transaction)."""
-        rows = self._impression_rows(answer, actor, at or self._clock())
+        rows = impression_rows(answer, actor, at or self._clock())
         evidence.log_impressions(conn, [dict(zip(COLUMNS, r, strict=True)) for r in rows])
 
     def recommend_for(
