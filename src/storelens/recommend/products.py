@@ -12,7 +12,7 @@ catalogue export that lags the tills), not an error.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,56 +24,81 @@ __all__ = ["CATEGORY_PREFIX", "item_categories", "read_products_csv"]
 
 CATEGORY_PREFIX = "category:"
 _REQUIRED = ("product_id", "category")
+_EXTRA_FIELDS = 16  # cells past the header's that a row may carry (trailing commas)
 
 
 def read_products_csv(path: Path) -> dict[str, tuple[str, ...]]:
     """Each product's attribute tokens, ``column:value`` for every non-empty cell.
 
-    Errors name the line and column: a missing required column, a short row, an empty
-    ``product_id``, or one product listed twice with different values.
+    Errors name the line and column: a missing required column, a short or overlong
+    row, an empty ``product_id``, one product listed twice with different values, and
+    what the CSV reader itself refuses (an unclosed quote, a field over its size limit,
+    bytes that are not UTF-8), so a bad file is never a traceback.
     """
-    out: dict[str, tuple[str, ...]] = {}
-    first_line: dict[str, int] = {}
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInput(f"{path}: empty file", [FieldError("header", "no header", "empty")])
-        names = [h.strip() for h in header]
-        missing = [c for c in _REQUIRED if c not in names]
-        if missing:
+        try:
+            return _read(path, reader)
+        except csv.Error as exc:
+            line = reader.line_num
             raise InvalidInput(
-                f"{path}: line 1: missing column(s) {', '.join(missing)}",
-                [FieldError(f"header.{c}", "column is required", "missing") for c in missing],
+                f"{path}: line {line}: not readable as CSV ({exc})",
+                [FieldError(f"line.{line}", str(exc), "csv")],
+            ) from None
+        except UnicodeDecodeError as exc:
+            line = reader.line_num + 1
+            raise InvalidInput(
+                f"{path}: near line {line}: not UTF-8 text (byte {exc.start} of a read block)",
+                [FieldError(f"line.{line}", "not UTF-8", "encoding")],
+            ) from None
+
+
+def _read(path: Path, reader: Iterator[list[str]]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    first_line: dict[str, int] = {}
+    header = next(reader, None)
+    if header is None:
+        raise InvalidInput(f"{path}: empty file", [FieldError("header", "no header", "empty")])
+    names = [h.strip() for h in header]
+    missing = [c for c in _REQUIRED if c not in names]
+    if missing:
+        raise InvalidInput(
+            f"{path}: line 1: missing column(s) {', '.join(missing)}",
+            [FieldError(f"header.{c}", "column is required", "missing") for c in missing],
+        )
+    key = names.index("product_id")
+    columns = [(i, n) for i, n in enumerate(names) if i != key and n]
+    width = max(names.index(c) for c in _REQUIRED) + 1
+    for line, rec in enumerate(reader, start=2):
+        if not rec:
+            continue
+        if len(rec) > len(names) + _EXTRA_FIELDS:
+            raise InvalidInput(
+                f"{path}: line {line} has {len(rec)} fields, the header names {len(names)}",
+                [FieldError(f"line.{line}", "too many fields", "long_row")],
             )
-        key = names.index("product_id")
-        columns = [(i, n) for i, n in enumerate(names) if i != key and n]
-        width = max(names.index(c) for c in _REQUIRED) + 1
-        for line, rec in enumerate(reader, start=2):
-            if not rec:
-                continue
-            if len(rec) < width:
-                raise InvalidInput(
-                    f"{path}: line {line} has {len(rec)} fields, needs at least {width}",
-                    [FieldError(f"line.{line}", "too few fields", "short_row")],
-                )
-            product = rec[key].strip()
-            if not product:
-                raise InvalidInput(
-                    f"{path}: line {line}, column product_id is empty",
-                    [FieldError(f"line.{line}.product_id", "must not be empty", "missing")],
-                )
-            tokens = tuple(
-                f"{name}:{rec[i].strip()}" for i, name in columns if i < len(rec) and rec[i].strip()
+        if len(rec) < width:
+            raise InvalidInput(
+                f"{path}: line {line} has {len(rec)} fields, needs at least {width}",
+                [FieldError(f"line.{line}", "too few fields", "short_row")],
             )
-            if product in out and out[product] != tokens:
-                raise InvalidInput(
-                    f"{path}: line {line}, column product_id: {product!r} is already "
-                    f"listed with other values on line {first_line[product]}",
-                    [FieldError(f"line.{line}.product_id", "listed twice", "duplicate")],
-                )
-            out[product] = tokens
-            first_line.setdefault(product, line)
+        product = rec[key].strip()
+        if not product:
+            raise InvalidInput(
+                f"{path}: line {line}, column product_id is empty",
+                [FieldError(f"line.{line}.product_id", "must not be empty", "missing")],
+            )
+        tokens = tuple(
+            f"{name}:{rec[i].strip()}" for i, name in columns if i < len(rec) and rec[i].strip()
+        )
+        if product in out and out[product] != tokens:
+            raise InvalidInput(
+                f"{path}: line {line}, column product_id: {product!r} is already "
+                f"listed with other values on line {first_line[product]}",
+                [FieldError(f"line.{line}.product_id", "listed twice", "duplicate")],
+            )
+        out[product] = tokens
+        first_line.setdefault(product, line)
     if not out:
         raise InvalidInput(f"{path}: no products", [FieldError("rows", "no data rows", "empty")])
     return out
