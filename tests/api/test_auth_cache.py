@@ -117,6 +117,24 @@ def test_data_version_moves_on_commits_by_other_connections_only(tmp_path: Path)
     writer.close()
 
 
+def test_a_mark_from_before_a_reconnect_never_matches_after_it(tmp_path: Path) -> None:
+    """``data_version`` starts afresh on a new connection: without the generation a mark
+    taken before the signal reconnected could equal a value read after a write."""
+    path = tmp_path / "signal.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x)")
+    signal = SqliteDataVersion(str(path))
+    mark = signal.current()
+    signal.close()  # what the signal's error path does
+    writer.execute("INSERT INTO t VALUES (1)")  # a revocation, say
+    after = signal.current()
+    assert mark is not None and after is not None
+    assert after != mark
+    signal.close()
+    writer.close()
+
+
 def test_a_vanished_database_file_reads_as_unknown(tmp_path: Path) -> None:
     signal = SqliteDataVersion(str(tmp_path / "missing" / "nowhere.db"))
     assert signal.current() is None

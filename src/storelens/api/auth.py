@@ -60,6 +60,9 @@ class Principal:
     ip: str | None = None
     event_types: frozenset[str] | None = None  # None: any type (people)
     expires_at: datetime | None = None  # when the credential stops working (tokens)
+    # People: the user row's token version the credential was checked against, so what
+    # outlives the request (a socket) can tell a revocation that landed since.
+    token_version: int | None = None
 
     @property
     def actor(self) -> Actor:
@@ -107,6 +110,7 @@ def _from_token(request: HTTPConnection, token: str) -> Principal:
             role=known.role,
             ip=client_ip(request),
             expires_at=known.expires_at,
+            token_version=known.version,
         )
     mark = None if cache is None else cache.mark()  # before the row is read
     settings = settings_of(request)
@@ -128,7 +132,9 @@ def _from_token(request: HTTPConnection, token: str) -> Principal:
     expires = datetime.fromtimestamp(_number(claims["exp"]), UTC)
     principal = person_principal(request, str(claims["sub"]), claims["ver"], expires)
     if cache is not None:
-        signed_in = SignedIn(principal.name, principal.role, expires, _number(claims["exp"]))
+        signed_in = SignedIn(
+            principal.name, principal.role, expires, _number(claims["exp"]), principal.token_version
+        )
         cache.put(token, signed_in, mark)
     return principal
 
@@ -151,7 +157,12 @@ def person_principal(
     if version != current:
         raise _unauthorized("token revoked: sign in again")
     return Principal(
-        name=username, kind="user", role=role, ip=client_ip(request), expires_at=expires_at
+        name=username,
+        kind="user",
+        role=role,
+        ip=client_ip(request),
+        expires_at=expires_at,
+        token_version=current,
     )
 
 

@@ -55,6 +55,10 @@ class SqliteDataVersion:
         self._path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        # ``data_version`` is per connection and starts afresh on a new one: a value read
+        # on an earlier connection must never equal one read on a later connection, or a
+        # mark taken before a reconnect would match after a write (attacker review).
+        self._generation = 0
 
     def current(self) -> object | None:
         with self._lock:
@@ -66,7 +70,9 @@ class SqliteDataVersion:
                     self._conn = sqlite3.connect(
                         self._path, check_same_thread=False, isolation_level=None, timeout=0
                     )
+                    self._generation += 1
                 row = self._conn.execute("PRAGMA data_version").fetchone()
+                generation = self._generation
             except sqlite3.OperationalError as exc:
                 log.debug("users signal unreadable (%s): reading the user row", exc)
                 return None
@@ -74,7 +80,7 @@ class SqliteDataVersion:
                 log.warning("users signal unreadable (%s): reading user rows", exc)
                 self.close_locked()
                 return None
-        return None if row is None else int(row[0])
+        return None if row is None else (generation, int(row[0]))
 
     def close_locked(self) -> None:
         if self._conn is not None:
@@ -106,6 +112,7 @@ class SignedIn:
     role: Role
     expires_at: datetime
     exp: float  # the token's ``exp`` claim, Unix seconds
+    version: int | None = None  # the user row's token version the token was checked against
 
 
 class SignedInCache:

@@ -11,6 +11,7 @@ mid-send) reaches every live feed at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
@@ -27,6 +28,8 @@ from storelens.api.websocket_auth import (
 )
 
 __all__ = ["admit", "relay"]
+
+log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 # Same code for both, so a client needs one rule; the reason tells a person what to do.
@@ -55,7 +58,11 @@ async def admit(
         await websocket.close(code=refusal)
         return None
     # The user or key row as the credential was just checked against; relay() watches it.
-    websocket.state.standing = await asyncio.to_thread(standing_of, websocket, principal)
+    standing = await asyncio.to_thread(standing_of, websocket, principal)
+    if not await asyncio.to_thread(standing.holds):  # revoked since the check: no opening
+        await websocket.close(code=4401, reason=_REVOKED[principal.kind])
+        return None
+    websocket.state.standing = standing
     return principal
 
 
@@ -97,10 +104,14 @@ async def relay(
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if not hangup.done():
             stopped = sender.done() and not sender.cancelled() and sender.exception() is None
+            failed = sender.done() and not sender.cancelled() and sender.exception() is not None
             if revoked.done() or stopped:
                 await websocket.close(code=4401, reason=_REVOKED[principal.kind])
             elif expiry.done():
                 await websocket.close(code=4401, reason="token expired")
+            elif failed:  # the standing check itself failed: nothing more is sent
+                log.warning("live socket closed: sending failed (%r)", sender.exception())
+                await websocket.close(code=1011, reason="server error")
     except WebSocketDisconnect:
         pass
     finally:

@@ -121,17 +121,28 @@ class KeyStanding(Admission):
 
 
 def standing_of(conn: HTTPConnection, principal: Principal) -> Admission:
-    """The admission to watch for ``principal``, read now: call it right after the
-    credential was checked, so the row is the one it was checked against."""
+    """The admission to watch for ``principal``, read now, right after the credential
+    was checked. The row read here must still be the one the check saw (same role,
+    token version, key grant): a revocation landing between the two reads would
+    otherwise become the baseline and the socket would outlive it (attacker review).
+    When it differs, the admission returned never holds, and :func:`admit` refuses."""
     engine: Engine = conn.app.state.engine
     cache: SignedInCache | None = getattr(conn.app.state, "signed_in", None)
     if principal.kind == "api_key":
         prefix = key_prefix(principal)
         with engine.connect() as db:
             granted = None if prefix is None else key_grant(db, prefix)
+        seen = (principal.role, principal.store_scope, principal.event_types)
+        if granted is not None and granted[1:] != seen:
+            granted = None
         return KeyStanding(engine, prefix, granted, cache)
     with engine.connect() as db:
         admitted = token_version(db, principal.name)
+    if admitted is not None and (
+        admitted[0] != principal.role
+        or (principal.token_version is not None and admitted[2] != principal.token_version)
+    ):
+        admitted = None
     return Standing(engine, principal.name, admitted, cache)
 
 
