@@ -39,7 +39,6 @@ __all__ = [
     "client_ip",
     "current_principal",
     "issue_token",
-    "key_prefix",
     "person_principal",
     "principal_from_credential",
     "public",
@@ -63,6 +62,9 @@ class Principal:
     # People: the user row's token version the credential was checked against, so what
     # outlives the request (a socket) can tell a revocation that landed since.
     token_version: int | None = None
+    # Keys: the key's public prefix, so a live socket can look the key up again without
+    # ever holding its secret.
+    key_prefix: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -178,18 +180,8 @@ def _from_key(request: HTTPConnection, secret: str) -> Principal:
         store_scope=key.store_id,
         ip=client_ip(request),
         event_types=key.event_types,
+        key_prefix=key.prefix,
     )
-
-
-def key_prefix(principal: Principal) -> str | None:
-    """The public prefix of the API key behind ``principal`` (None for people), read
-    back from the name :func:`_from_key` gives it, so what outlives the request (a
-    live socket) can look the key up again without ever holding its secret."""
-    if principal.kind != "api_key":
-        return None
-    kind, _, rest = principal.name.partition(":")
-    prefix = rest.partition(":")[0]
-    return prefix if kind == "key" and prefix else None
 
 
 def _trusted(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

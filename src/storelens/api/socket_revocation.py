@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine
 from starlette.requests import HTTPConnection
 
 from storelens.accounts import Role, key_grant, token_version
-from storelens.api.auth import Principal, key_prefix
+from storelens.api.auth import Principal
 from storelens.api.auth_cache import SignedInCache
 from storelens.api.websocket_auth import Clock
 
@@ -129,7 +129,7 @@ def standing_of(conn: HTTPConnection, principal: Principal) -> Admission:
     engine: Engine = conn.app.state.engine
     cache: SignedInCache | None = getattr(conn.app.state, "signed_in", None)
     if principal.kind == "api_key":
-        prefix = key_prefix(principal)
+        prefix = principal.key_prefix
         with engine.connect() as db:
             granted = None if prefix is None else key_grant(db, prefix)
         seen = (principal.role, principal.store_scope, principal.event_types)
