@@ -83,3 +83,11 @@ def test_holdout_purchases_change_nothing_in_the_prediction() -> None:
         k: v.as_dict() for k, v in first.validation.items()
     }
     np.testing.assert_array_equal(bare.expected, first.expected)
+    # Beside each candidate's validation MAE, the MAE its expected counts would have had:
+    # the same for the two that quote expected counts, higher on CDNOW for the two whose
+    # absolute-error forecasts are what the choice reads.
+    shown = first.as_json()["validation_window"]["candidates"]
+    for name in ("pareto_nbd", "boosted_bgnbd"):
+        assert shown[name]["expected_count_mae"] == pytest.approx(shown[name]["mae"], abs=1e-4)
+    for name in ("bgnbd", "honeymoon_bgnbd"):
+        assert shown[name]["expected_count_mae"] > shown[name]["mae"] + 0.02

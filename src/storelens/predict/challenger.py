@@ -90,6 +90,9 @@ class Challenge:
     training_cuts: tuple[date, ...]
     honeymoon: HoneymoonParams | None = None
     pareto: ParetoNbdParams | None = None
+    # Each candidate's validation MAE with expected counts as its forecasts: beside the
+    # absolute-error forecasts' MAE, so a reader sees what quoting those costs or gains.
+    validation_expected_mae: dict[str, float] | None = None
 
     def as_json(self) -> dict[str, Any]:
         params = None
@@ -105,10 +108,16 @@ class Challenge:
             "honeymoon_params": params,
             "validation_window": {
                 "from": self.validation_cut.isoformat(),
-                "candidates": {k: v.as_dict() for k, v in self.validation.items()},
+                "candidates": {
+                    k: {**v.as_dict(), **self._expected_mae(k)} for k, v in self.validation.items()
+                },
             },
             "training_cuts": [c.isoformat() for c in self.training_cuts],
         }
+
+    def _expected_mae(self, name: str) -> dict[str, float]:
+        known = self.validation_expected_mae or {}
+        return {"expected_count_mae": round(known[name], 4)} if name in known else {}
 
 
 def validation_cuts(first_day: date, calibration_end: date) -> tuple[date, date]:
@@ -328,11 +337,12 @@ def _challenge(
     early_correction = _train_correction(past[past["date"] <= pd.Timestamp(late)], [(early, late)])
     actual = validation_table["purchases"].to_numpy(np.float64)
     at_late = _Cut(past, late, validation_table)
-    validation = {}
+    validation, expected_mae = {}, {}
     for name in CANDIDATES:
         guess = _predict(name, at_late, validation_weeks, early_correction)
         point = guess.expected if guess.point is None else guess.point  # always given here
         validation[name] = holdout_error(point, actual)
+        expected_mae[name] = float(np.abs(guess.expected - actual).mean())
     winner = _choose(validation, tolerance_pct)
 
     weeks = (holdout_end - calibration_end).days / DAYS_PER_PERIOD
@@ -352,4 +362,5 @@ def _challenge(
         validation=validation,
         validation_cut=late,
         training_cuts=(early, late),
+        validation_expected_mae=expected_mae,
     )

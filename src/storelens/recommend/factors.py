@@ -27,15 +27,17 @@ def fit_als(
     except ImportError as exc:  # pragma: no cover - the dev install has the extra
         raise MissingExtra("implicit-feedback ALS", "recommend") from exc
     weighted = sp.csr_matrix(bm25_weight(user_items, K1=100, B=0.8))
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=regularization,
-        iterations=iterations,
-        random_state=seed,
-        use_gpu=False,
-        calculate_training_loss=False,
-    )
     # One BLAS thread: implicit parallelises itself, and nested BLAS threads slow it down.
+    # The model is built inside the limit too: its constructor checks the BLAS threads
+    # and otherwise warns the user about a setting this function already takes care of.
     with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            iterations=iterations,
+            random_state=seed,
+            use_gpu=False,
+            calculate_training_loss=False,
+        )
         model.fit(weighted, show_progress=False)
     return model
