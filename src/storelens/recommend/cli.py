@@ -110,6 +110,7 @@ def _print_report(report: EvalReport, k: int, title: str) -> None:
     table.add_column("method", style="bold")
     for col in METRIC_COLUMNS:
         table.add_column(col, justify="right")
+    table.add_column("hits / held out", justify="right")
     for name, score in report.methods.items():
         table.add_row(
             name,
@@ -117,6 +118,7 @@ def _print_report(report: EvalReport, k: int, title: str) -> None:
                 f"{score.novelty:.2f}" if c == "novelty" else f"{getattr(score, c):.4f}"
                 for c in METRIC_COLUMNS
             ),
+            f"{score.hits:,} / {score.held_out_items:,}",
         )
     Console().print(table)
     if report.paired:

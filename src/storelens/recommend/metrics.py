@@ -11,6 +11,10 @@ Definitions (all averaged over users who have a held-out basket):
 * novelty = mean self-information ``-log2(share of users who bought the item)`` of the
   recommended items (higher: less obvious items).
 
+Beside the rates, the counts they come from: items in the held-out baskets, items
+listed, and hits (listed items that were in the basket), so a reader sees how much
+of the truth was matched, not only an average over users.
+
 The per-user precision, recall, NDCG and AP are kept (``MethodScore.per_user``, in the
 order of the held-out baskets) so that two methods can be compared user by user
 (:mod:`storelens.recommend.paired`) without scoring the lists again.
@@ -37,6 +41,9 @@ class MethodScore:
     coverage: float
     novelty: float
     users: int
+    held_out_items: int = 0  # items in the scored users' held-out baskets
+    listed: int = 0  # items recommended to them (k each, fewer when a list is short)
+    hits: int = 0  # listed items that were in the basket
     # "precision", "recall", "ndcg", "map": one value per scored user, same order for
     # every method scored against the same baskets. Not part of equality or the JSON.
     per_user: Mapping[str, NDArray[np.float64]] = field(
@@ -51,6 +58,9 @@ class MethodScore:
             f"map@{k}": self.map,
             "coverage": self.coverage,
             "novelty": self.novelty,
+            "held_out_items": self.held_out_items,
+            "listed": self.listed,
+            f"hits@{k}": self.hits,
         }
 
 
@@ -81,6 +91,7 @@ def score_lists(
     prec, rec, ndcg, ap = [], [], [], []
     seen: set[int] = set()
     info: list[float] = []
+    held_out = listed = matched = 0
     floor = 1.0 / max(len(lists), 1)  # an item nobody bought in training: as rare as it gets
     for ranked, basket in zip(lists, truth, strict=True):
         ranked = ranked[:k]
@@ -88,6 +99,7 @@ def score_lists(
             continue
         hit = np.isin(ranked, basket)
         hits = int(hit.sum())
+        held_out, listed, matched = held_out + len(basket), listed + len(ranked), matched + hits
         prec.append(hits / k)
         rec.append(hits / len(basket))
         ideal = float(discounts[: min(len(basket), k)].sum())
@@ -112,5 +124,8 @@ def score_lists(
         coverage=len(seen) / max(n_items, 1),
         novelty=float(np.mean(info)) if info else 0.0,
         users=users,
+        held_out_items=held_out,
+        listed=listed,
+        hits=matched,
         per_user=per_user,
     )
