@@ -18,7 +18,7 @@ import argparse
 import json
 import resource
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,14 @@ def _orders_from(tx: pd.DataFrame) -> pd.DataFrame:
 
 
 def cdnow_churn(which: str) -> dict[str, Any]:
-    tx = load_cdnow(which)  # type: ignore[arg-type]
-    holdout_end = CALIBRATION_END + timedelta(days=WINDOW_DAYS)
-    summary = summarise(tx, CALIBRATION_END, holdout_end)
+    return churn_at(load_cdnow(which), CALIBRATION_END)  # type: ignore[arg-type]
+
+
+def churn_at(tx: pd.DataFrame, calibration_end: date) -> dict[str, Any]:
+    """Both churn models on ``tx`` (``customer_id,date,amount``), test cut-off the day
+    after ``calibration_end``, outcome the following 13 weeks."""
+    holdout_end = calibration_end + timedelta(days=WINDOW_DAYS)
+    summary = summarise(tx, calibration_end, holdout_end)
     bg = fit_bgnbd(summary)
     x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
     churned = summary["purchases"].to_numpy() == 0
@@ -58,7 +63,7 @@ def cdnow_churn(which: str) -> dict[str, Any]:
         p_no_purchase(bg, WINDOW_DAYS / DAYS_PER_PERIOD, x, t_x, big_t), churned
     ).as_json()
     started = time.perf_counter()
-    cut = datetime.combine(CALIBRATION_END + timedelta(days=1), datetime.min.time())
+    cut = datetime.combine(calibration_end + timedelta(days=1), datetime.min.time())
     ev = evaluate_churn_classifier(_orders_from(tx), cut, WINDOW_DAYS, threads=1)
     seconds = time.perf_counter() - started
     assert list(ev.customers) == list(summary.index)
