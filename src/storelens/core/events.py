@@ -280,22 +280,46 @@ class ConsentChanged(_Payload):
     policy_version: str | None = Field(default=None, max_length=40)
 
 
-def _nul_path(value: Any, path: str = "") -> str | None:
-    """Where a NUL character sits in raw event data (dotted path), or None."""
-    if isinstance(value, str):
-        return path or "(event)" if "\x00" in value else None
-    if isinstance(value, dict):
-        items: Any = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return f"{path}.{key!r}".lstrip(".")
-        found = _nul_path(item, f"{path}.{key}".lstrip("."))
-        if found is not None:
-            return found
+_Trail = tuple[Any, "_Trail"] | None  # (key, the parent's trail): a path built only if needed
+
+
+def _dotted(trail: _Trail, last: str | None = None) -> str:
+    parts = [] if last is None else [last]
+    while trail is not None:
+        key, trail = trail
+        parts.append(str(key))
+    return ".".join(reversed(parts))
+
+
+def _nul_path(value: Any) -> str | None:
+    """Where a NUL character sits in raw event data (dotted path), or None.
+
+    A loop over an explicit stack, not recursion: the JSON parsers accept nesting
+    about 1,000 levels deep, which is Python's recursion limit, so a recursive walk
+    let one crafted event answer 500 (and stop a file import or an MQTT batch)
+    before validation could refuse it on its own. Paths are kept as linked trails and
+    joined only for the answer, since a heatmap grid holds millions of numbers.
+    """
+    stack: list[tuple[Any, _Trail]] = [(value, None)]
+    while stack:
+        item, trail = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return _dotted(trail) or "(event)"
+            continue
+        if isinstance(item, dict):
+            pairs: Any = item.items()
+        elif isinstance(item, list):
+            pairs = enumerate(item)
+        else:
+            continue
+        children = []
+        for key, child in pairs:
+            if isinstance(key, str) and "\x00" in key:
+                return _dotted(trail, repr(key))
+            if isinstance(child, str | dict | list):
+                children.append((child, (key, trail)))
+        stack.extend(reversed(children))
     return None
 
 
