@@ -38,6 +38,7 @@ from storelens.core.event_time import WINDOW_KEY, EventTimeWindow
 __all__ = [
     "CONSENT_PURPOSES",
     "EVENT_TYPES",
+    "PSEUDONYM_PREFIX",
     "STORE_BOUND_TYPES",
     "ClockInEvent",
     "ClockOutEvent",
@@ -97,6 +98,26 @@ def _to_utc(value: datetime, info: ValidationInfo) -> datetime:
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
 """Ids from source systems: any non-blank token, no whitespace, at most 128 characters."""
+
+PSEUDONYM_PREFIX = "erased-"
+"""What an erasure's pseudonym begins with: such ids name nobody, so the privacy
+routes answer 404 for them (``privacy/subject.py``)."""
+
+
+def _not_a_pseudonym(value: str) -> str:
+    if value.startswith(PSEUDONYM_PREFIX):
+        raise PydanticCustomError(
+            "pseudonym_prefix",
+            "must not begin with {prefix!r}: erasure pseudonyms do",
+            {"prefix": PSEUDONYM_PREFIX},
+        )
+    return value
+
+
+PersonKey = Annotated[Identifier, AfterValidator(_not_a_pseudonym)]
+"""An id a customer record gives its person. One spelled like a pseudonym made a
+customer that analysts could read but whose access and erasure requests, by that id,
+answered "nobody"."""
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 # Bounded so that qty x price x lines stays finite: an unbounded price let an order total
@@ -242,7 +263,7 @@ class HeatmapGrid(_Payload):
 class CustomerUpserted(_Payload):
     """A customer record as a source system holds it; identity resolution links them."""
 
-    source_system: Identifier
+    source_system: PersonKey
     source_record_id: Identifier
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
@@ -253,7 +274,7 @@ class CustomerUpserted(_Payload):
     city: str | None = Field(default=None, max_length=120)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     dob: date | None = None
-    loyalty_id: Identifier | None = None
+    loyalty_id: PersonKey | None = None
     greeting_name: str | None = Field(
         default=None,
         max_length=100,
