@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "storelens-bridge"  # stable, so the broker keeps our session
     mqtt_ca_file: Path | None = None  # mqtts:// with a private CA (default: system CAs)
     mqtt_client_cert: Path | None = None  # PEM with the bridge's certificate and key
+    mqtt_event_types: list[str] | None = None
+    """Event types the MQTT bridge stores (JSON list); default: the store-level
+    operational types (``pos.*``, ``order.*``, ``sensor.*``, ``staff.*``, ``vision.*``).
+    Others are dead-lettered: the broker cannot tell which device may send consent."""
     alert_webhook_url: str | None = None  # staff alerts are also POSTed here when set
     # privacy: log files (globs) that erasure redacts and its verification scan searches,
     # e.g. ["/var/log/storelens/server.log*"]

@@ -35,28 +35,36 @@ class Order:
 
 
 def project_orders(conn: Connection, batch: list[StoredEvent]) -> None:
-    """Write paid orders; a re-sent order id keeps the first payment (idempotent)."""
-    head: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
+    """Write paid orders; a re-sent order id keeps the first payment (idempotent).
+
+    The first payment keeps its lines too: they are inserted only for orders this
+    batch creates. Ignoring a re-sent order's head but not its lines let a second
+    ``pos.order_paid`` for the same order (a new event id) add lines past the first
+    payment's last one, so the order's lines no longer added up to its total and the
+    customer "bought" what the second event listed.
+    """
+    head: dict[tuple[str, str], dict[str, Any]] = {}
+    lines: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for ev in batch:
         if ev.type != "pos.order_paid" or ev.store_id is None:
             continue
         p = ev.payload
+        key = (ev.store_id, p["order_id"])
+        if key in head:
+            continue  # the same order twice in one batch: the first in log order counts
         total = round(sum(li["qty"] * li["unit_price"] for li in p["lines"]), 2)
-        head.append(
-            {
-                "store_id": ev.store_id,
-                "order_id": p["order_id"],
-                "ts": ev.ts,
-                "register": p.get("register_id"),
-                "channel": p.get("channel", "in_store"),
-                "customer_id": p.get("customer_id") or ev.subject,
-                "total": total,
-                "currency": p.get("currency", "EUR"),
-                "event_id": ev.id,
-            }
-        )
-        lines.extend(
+        head[key] = {
+            "store_id": ev.store_id,
+            "order_id": p["order_id"],
+            "ts": ev.ts,
+            "register": p.get("register_id"),
+            "channel": p.get("channel", "in_store"),
+            "customer_id": p.get("customer_id") or ev.subject,
+            "total": total,
+            "currency": p.get("currency", "EUR"),
+            "event_id": ev.id,
+        }
+        lines[key] = [
             {
                 "store_id": ev.store_id,
                 "order_id": p["order_id"],
@@ -66,12 +74,35 @@ def project_orders(conn: Connection, batch: list[StoredEvent]) -> None:
                 "unit_price": li["unit_price"],
             }
             for n, li in enumerate(p["lines"], start=1)
-        )
+        ]
+    for key in _stored_orders(conn, list(head)):
+        del head[key], lines[key]
     if not head:
         return
     dialect = dialect_for(conn)
-    conn.execute(dialect.insert_ignore(orders, ["store_id", "order_id"]), head)
-    conn.execute(dialect.insert_ignore(order_lines, ["store_id", "order_id", "line_no"]), lines)
+    conn.execute(dialect.insert_ignore(orders, ["store_id", "order_id"]), list(head.values()))
+    conn.execute(
+        dialect.insert_ignore(order_lines, ["store_id", "order_id", "line_no"]),
+        [line for key in head for line in lines[key]],
+    )
+
+
+_CHUNK = 1000  # order ids per IN list
+
+
+def _stored_orders(conn: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of ``keys`` (store id, order id) already have an order row."""
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        rows = conn.execute(
+            select(orders.c.store_id, orders.c.order_id).where(
+                orders.c.order_id.in_({k[1] for k in chunk}),
+                orders.c.store_id.in_({k[0] for k in chunk}),
+            )
+        )
+        found.update((r.store_id, r.order_id) for r in rows)
+    return found & set(keys)
 
 
 def orders_of_customer(conn: Connection, customer_ids: list[str], limit: int = 200) -> list[Order]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
@@ -252,3 +253,26 @@ def test_a_csv_row_longer_than_its_header_is_refused_on_its_own(
     assert (report["accepted"], report["rejected"]) == (0, 2)
     locs = {e["loc"] for item in report["errors"] for e in item["errors"]}
     assert "payload.(fields beyond the header)" in locs
+
+
+def test_an_event_nested_as_deep_as_json_allows_is_refused_on_its_own(
+    client: TestClient, login: Login, raw_event: Callable[..., dict[str, Any]]
+) -> None:
+    """The NUL check walked events recursively: nesting the JSON parser accepts (about
+    1,000 levels) hit Python's recursion limit and the whole batch answered 500."""
+    good = raw_event("order.started")
+    deep = raw_event("order.started")
+    depth = 1000
+    body = orjson.dumps([good, deep]).replace(
+        b'"staff_id":"barista-ana"}}]', b'"staff_id":' + b"[" * depth + b"]" * depth + b"}}]"
+    )
+    assert body.count(b"[") == depth + 1
+    r = client.post(
+        "/v1/events", content=body, headers={**login("admin"), "Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert (answer["accepted"], answer["rejected"]) == (1, 1)
+    assert [(e["index"], e["errors"][0]["loc"]) for e in answer["errors"]] == [
+        (1, "payload.staff_id")
+    ]

@@ -38,7 +38,14 @@ from storelens.ingest.deadletters import (
     record_dead_letter,
 )
 from storelens.ingest.mqtt import MqttBridge, publish_events, publish_raw
-from storelens.ingest.mqtt_messages import BridgeConfig, parse_message, parse_mqtt_url
+from storelens.ingest.mqtt_messages import (
+    DEFAULT_MQTT_TYPES,
+    BridgeConfig,
+    ReceivedMessage,
+    parse_message,
+    parse_mqtt_url,
+)
+from storelens.ingest.mqtt_writer import store_messages
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import AppendResult, EventLog, EventQuery
 from storelens.storage.tables import events
@@ -286,7 +293,7 @@ def test_a_nul_character_is_a_dead_letter_on_both_backends_and_blocks_nothing(
 ) -> None:
     """PostgreSQL's jsonb refuses NUL characters (SQLite stored them): validation now
     refuses them on both, so the same message means the same thing everywhere."""
-    make_bridge()
+    make_bridge(event_types=DEFAULT_MQTT_TYPES | {"web.event"})
     nul = raw_event("web.event", store_id=None, source="web")
     nul["payload"]["page"] = "/a\u0000b"
     good = raw_event("web.event", source="web")
@@ -514,6 +521,53 @@ def test_parse_message_keeps_each_item_as_received(raw_event: RawEvent) -> None:
     assert [i.envelope["store_id"] for i in items] == ["cafe-01", "cafe-01"]
     assert orjson.loads(items[0].body) == a and "store_id" not in orjson.loads(items[0].body)
     assert [d.reason for d in dead] == ["item 2 of 3: an event must be a JSON object, not int"]
+
+
+def _message(where: str, event: dict[str, Any]) -> ReceivedMessage:
+    return ReceivedMessage(where, orjson.dumps(event), mid=1, qos=1, connection=1)
+
+
+def test_a_device_topic_cannot_carry_consent_or_customer_records(
+    engine: Engine, raw_event: RawEvent
+) -> None:
+    """The broker's ACL lets a device write under its store's prefix, and the type is the
+    topic's last level: an espresso machine's password could publish consent grants and
+    customer records, which over HTTP need a key made for them. Dead letters now."""
+    prefix = "p"
+    shot = raw_event("sensor.espresso_shot", source="espresso-1")
+    consent = raw_event("consent.changed", source="espresso-1")
+    record = raw_event("customer.upserted", source="espresso-1")
+    batch = [
+        _message(f"{prefix}/cafe-01/espresso-1/{e['type']}", e) for e in (shot, consent, record)
+    ]
+    outcome = store_messages(EventLog(engine), prefix, batch)
+    assert (outcome.appended, outcome.dead_lettered) == (1, 2)
+    assert [str(e.id) for e in EventLog(engine).query(EventQuery())] == [shot["id"]]
+    reasons = [d.reason for d in list_dead_letters(engine)]
+    assert {r.split(": ", 1)[0] for r in reasons} == {
+        f"invalid event {consent['id']}",
+        f"invalid event {record['id']}",
+    }
+    assert all("MQTT bridge does not take" in r for r in reasons)
+
+
+def test_other_event_types_are_taken_when_configured(
+    settings: Settings, engine: Engine, raw_event: RawEvent
+) -> None:
+    configured = settings.model_copy(
+        update={"mqtt_url": "mqtt://broker", "mqtt_event_types": ["web.event"]}
+    )
+    config = BridgeConfig.from_settings(configured)
+    assert config.event_types == {"web.event"}
+    assert BridgeConfig().event_types == DEFAULT_MQTT_TYPES
+    assert "consent.changed" not in DEFAULT_MQTT_TYPES
+    view = raw_event("web.event", source="web")
+    shot = raw_event("sensor.espresso_shot", source="espresso-1")
+    batch = [_message(f"p/cafe-01/x/{e['type']}", e) for e in (view, shot)]
+    outcome = store_messages(EventLog(engine), "p", batch, event_types=config.event_types)
+    assert (outcome.appended, outcome.dead_lettered) == (1, 1)
+    with pytest.raises(ConfigError, match=r"web\.evnt"):
+        BridgeConfig(event_types=frozenset({"web.evnt"}))
 
 
 def test_dead_letter_body_is_capped(engine: Engine) -> None:

@@ -101,3 +101,17 @@ def test_grids_of_another_shape_are_left_out(daypart: str | None) -> None:
     )
     density = average_density([a, b], timezone=TZ, label="x", daypart=daypart)
     assert density is not None and density.samples == 1
+
+
+def test_one_stray_grid_first_does_not_shadow_the_cameras_that_agree() -> None:
+    """The first grid's shape used to decide: one 1 x 1 grid stamped at opening (a
+    misconfigured camera, or any key of the store) dropped every real grid of the day."""
+    stray = heat_sample(
+        datetime(2026, 11, 2, 8, 0, tzinfo=BERLIN),
+        {"period_s": 900, "cell_m": 0.5, "rows": 1, "cols": 1, "values": [99_999.0]},
+    )
+    real = [grid(8, 15, [900, 0]), grid(8, 30, [0, 900], camera="cam-b")]
+    density = average_density([stray, *real], timezone=TZ, label="x")
+    assert density is not None
+    assert (density.people_per_m2.shape, density.samples) == ((1, 2), 2)
+    assert np.allclose(density.people_per_m2, [[2.0, 2.0]])  # 900 p-s / 1800 s / 0.25 m2

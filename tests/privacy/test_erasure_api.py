@@ -270,3 +270,30 @@ def test_refusals(
     assert ("customer.erase.not_found", "nobody") in actions
     assert not any(a == "customer.erase" for a, _ in actions)  # nothing was erased
     assert len(_grace(engine)["records"]) == 1
+
+
+def test_a_customer_record_cannot_take_an_id_spelled_like_a_pseudonym(
+    client: TestClient, login: Login, engine: Engine, raw_event: RawEvent
+) -> None:
+    """A loyalty id beginning ``erased-`` made a customer under that id: analysts read the
+    profile (200), while export and erasure by the same id answered 404, "nobody", and
+    audited a miss. Such records are refused, field by field."""
+    analyst, admin = login("analyst"), login("admin")
+    rows = [
+        {"source_record_id": "c-1", "email": "ada@example.com", "loyalty_id": "erased-1"},
+        {"source_record_id": "c-2", "email": "grace@example.com", "loyalty_id": "L-2"},
+    ]
+    r = client.post("/v1/customers/import?source=crm", json=rows, headers=analyst).json()
+    assert (r["accepted"], r["rejected"]) == (1, 1)
+    assert [(e["index"], e["errors"][0]["loc"]) for e in r["errors"]] == [(0, "payload.loyalty_id")]
+    r = client.post("/v1/customers/import?source=erased-crm", json=rows[1:], headers=analyst)
+    assert r.json()["errors"][0]["errors"][0]["loc"] == "payload.source_system"
+    sneaky = raw_event(
+        "customer.upserted",
+        payload={"source_system": "crm", "source_record_id": "c-3", "loyalty_id": "erased-2"},
+    )
+    r = client.post("/v1/events", json=[sneaky], headers=admin).json()
+    assert r["errors"][0]["errors"][0]["type"] == "pseudonym_prefix"
+    run_projections(EventLog(engine))
+    assert client.get("/v1/customers/erased-1", headers=analyst).status_code == 404
+    assert client.get("/v1/customers/L-2/export", headers=admin).status_code == 200

@@ -38,6 +38,7 @@ from storelens.core.event_time import WINDOW_KEY, EventTimeWindow
 __all__ = [
     "CONSENT_PURPOSES",
     "EVENT_TYPES",
+    "PSEUDONYM_PREFIX",
     "STORE_BOUND_TYPES",
     "ClockInEvent",
     "ClockOutEvent",
@@ -97,6 +98,26 @@ def _to_utc(value: datetime, info: ValidationInfo) -> datetime:
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
 """Ids from source systems: any non-blank token, no whitespace, at most 128 characters."""
+
+PSEUDONYM_PREFIX = "erased-"
+"""What an erasure's pseudonym begins with: such ids name nobody, so the privacy
+routes answer 404 for them (``privacy/subject.py``)."""
+
+
+def _not_a_pseudonym(value: str) -> str:
+    if value.startswith(PSEUDONYM_PREFIX):
+        raise PydanticCustomError(
+            "pseudonym_prefix",
+            "must not begin with {prefix!r}: erasure pseudonyms do",
+            {"prefix": PSEUDONYM_PREFIX},
+        )
+    return value
+
+
+PersonKey = Annotated[Identifier, AfterValidator(_not_a_pseudonym)]
+"""An id a customer record gives its person. One spelled like a pseudonym made a
+customer that analysts could read but whose access and erasure requests, by that id,
+answered "nobody"."""
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 # Bounded so that qty x price x lines stays finite: an unbounded price let an order total
@@ -242,7 +263,7 @@ class HeatmapGrid(_Payload):
 class CustomerUpserted(_Payload):
     """A customer record as a source system holds it; identity resolution links them."""
 
-    source_system: Identifier
+    source_system: PersonKey
     source_record_id: Identifier
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
@@ -253,7 +274,7 @@ class CustomerUpserted(_Payload):
     city: str | None = Field(default=None, max_length=120)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     dob: date | None = None
-    loyalty_id: Identifier | None = None
+    loyalty_id: PersonKey | None = None
     greeting_name: str | None = Field(
         default=None,
         max_length=100,
@@ -280,22 +301,46 @@ class ConsentChanged(_Payload):
     policy_version: str | None = Field(default=None, max_length=40)
 
 
-def _nul_path(value: Any, path: str = "") -> str | None:
-    """Where a NUL character sits in raw event data (dotted path), or None."""
-    if isinstance(value, str):
-        return path or "(event)" if "\x00" in value else None
-    if isinstance(value, dict):
-        items: Any = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return f"{path}.{key!r}".lstrip(".")
-        found = _nul_path(item, f"{path}.{key}".lstrip("."))
-        if found is not None:
-            return found
+_Trail = tuple[Any, "_Trail"] | None  # (key, the parent's trail): a path built only if needed
+
+
+def _dotted(trail: _Trail, last: str | None = None) -> str:
+    parts = [] if last is None else [last]
+    while trail is not None:
+        key, trail = trail
+        parts.append(str(key))
+    return ".".join(reversed(parts))
+
+
+def _nul_path(value: Any) -> str | None:
+    """Where a NUL character sits in raw event data (dotted path), or None.
+
+    A loop over an explicit stack, not recursion: the JSON parsers accept nesting
+    about 1,000 levels deep, which is Python's recursion limit, so a recursive walk
+    let one crafted event answer 500 (and stop a file import or an MQTT batch)
+    before validation could refuse it on its own. Paths are kept as linked trails and
+    joined only for the answer, since a heatmap grid holds millions of numbers.
+    """
+    stack: list[tuple[Any, _Trail]] = [(value, None)]
+    while stack:
+        item, trail = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return _dotted(trail) or "(event)"
+            continue
+        if isinstance(item, dict):
+            pairs: Any = item.items()
+        elif isinstance(item, list):
+            pairs = enumerate(item)
+        else:
+            continue
+        children = []
+        for key, child in pairs:
+            if isinstance(key, str) and "\x00" in key:
+                return _dotted(trail, repr(key))
+            if isinstance(child, str | dict | list):
+                children.append((child, (key, trail)))
+        stack.extend(reversed(children))
     return None
 
 

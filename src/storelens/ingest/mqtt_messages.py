@@ -19,8 +19,10 @@ import orjson
 
 from storelens.config import Settings
 from storelens.core.errors import ConfigError
+from storelens.core.events import EVENT_TYPES, STORE_BOUND_TYPES
 
 __all__ = [
+    "DEFAULT_MQTT_TYPES",
     "BridgeConfig",
     "BrokerAddress",
     "DeadItem",
@@ -30,6 +32,13 @@ __all__ = [
     "parse_mqtt_url",
     "topic_fields",
 ]
+
+DEFAULT_MQTT_TYPES: frozenset[str] = STORE_BOUND_TYPES
+"""What the bridge takes unless ``STORELENS_MQTT_EVENT_TYPES`` says otherwise: the
+store-level operational types a device key gets by default. The broker knows devices
+only by the topics its ACL lets them write, and the type is part of the topic, so
+without this list any sensor could publish ``consent.changed`` or ``customer.upserted``
+under its own prefix; over HTTP those need a key made for them."""
 
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
@@ -94,8 +103,12 @@ class BridgeConfig:
     tls: bool = False
     ca_file: Path | None = None
     client_cert: Path | None = None
+    event_types: frozenset[str] = DEFAULT_MQTT_TYPES  # anything else is dead-lettered
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.event_types) - set(EVENT_TYPES))
+        if unknown:
+            raise ConfigError(f"MQTT event types {unknown} are not event types")
         if any(c in self.topic_prefix for c in "+#") or not self.topic_prefix.strip("/"):
             raise ConfigError(f"MQTT topic prefix {self.topic_prefix!r} must be a plain topic")
         if not self.client_id:
@@ -124,6 +137,8 @@ class BridgeConfig:
             "topic_prefix": settings.mqtt_topic_prefix,
             "client_id": settings.mqtt_client_id,
         }
+        if settings.mqtt_event_types is not None:
+            values["event_types"] = frozenset(settings.mqtt_event_types)
         values.update(overrides)
         return cls(**values)
 

@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import exc as sa_exc
 
+from storelens.core.errors import FieldError
+from storelens.core.events import Event
 from storelens.core.retry import Backoff
-from storelens.ingest.batch import RejectedItem, validate_items
+from storelens.ingest.batch import Permit, RejectedItem, validate_items
 from storelens.ingest.deadletters import record_dead_letter
 from storelens.ingest.mqtt_messages import (
+    DEFAULT_MQTT_TYPES,
     BridgeConfig,
     ParsedItem,
     ReceivedMessage,
@@ -106,7 +109,12 @@ class BatchWriter:
         backoff = Backoff(0.5, 30.0, jitter="equal")
         while True:
             try:
-                outcome = store_messages(self.event_log, self.config.topic_prefix, batch)
+                outcome = store_messages(
+                    self.event_log,
+                    self.config.topic_prefix,
+                    batch,
+                    event_types=self.config.event_types,
+                )
                 break
             except Exception:
                 self._count(store_failures=1)
@@ -158,15 +166,37 @@ def _is_transient(exc: BaseException) -> bool:
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
+def _type_permit(event_types: frozenset[str]) -> Permit:
+    """Refuses the types the bridge was not configured for, per item (a dead letter)."""
+
+    def permit(event: Event) -> FieldError | None:
+        if event.type in event_types:
+            return None
+        return FieldError(
+            "type",
+            f"the MQTT bridge does not take {event.type} events "
+            "(STORELENS_MQTT_EVENT_TYPES); send them with an API key made for them",
+            "forbidden",
+        )
+
+    return permit
+
+
 def store_messages(
-    event_log: EventLog, prefix: str, batch: Sequence[ReceivedMessage]
+    event_log: EventLog,
+    prefix: str,
+    batch: Sequence[ReceivedMessage],
+    *,
+    event_types: frozenset[str] = DEFAULT_MQTT_TYPES,
 ) -> StoreOutcome:
     """Store the batch in one transaction or, if the database refuses it, one by one.
 
-    Raises on a transient failure: then nothing of the batch counts as stored.
+    Events of a type outside ``event_types`` are dead-lettered. Raises on a transient
+    failure: then nothing of the batch counts as stored.
     """
+    permit = _type_permit(event_types)
     try:
-        return _store(event_log, prefix, batch)
+        return _store(event_log, prefix, batch, permit)
     except Exception as exc:
         if _is_transient(exc):
             raise
@@ -174,7 +204,7 @@ def store_messages(
     total = StoreOutcome()
     for m in batch:
         try:
-            one = _store(event_log, prefix, [m])
+            one = _store(event_log, prefix, [m], permit)
         except Exception as exc:
             if _is_transient(exc):
                 raise
@@ -201,7 +231,9 @@ def _dead_letter_refused(event_log: EventLog, m: ReceivedMessage, exc: Exception
     return StoreOutcome(dead_lettered=1)
 
 
-def _store(event_log: EventLog, prefix: str, batch: Sequence[ReceivedMessage]) -> StoreOutcome:
+def _store(
+    event_log: EventLog, prefix: str, batch: Sequence[ReceivedMessage], permit: Permit
+) -> StoreOutcome:
     """One transaction: the batch's valid events and its dead letters, or nothing."""
     items: list[tuple[str, ParsedItem]] = []
     dead: list[tuple[str, str, bytes]] = []
@@ -209,7 +241,7 @@ def _store(event_log: EventLog, prefix: str, batch: Sequence[ReceivedMessage]) -
         found, bad = parse_message(prefix, m.topic, m.payload)
         items.extend((m.topic, item) for item in found)
         dead.extend((m.topic, d.reason, d.body) for d in bad)
-    events, rejected = validate_items([item.envelope for _, item in items])
+    events, rejected = validate_items([item.envelope for _, item in items], permit=permit)
     for r in rejected:
         topic, item = items[r.index]
         dead.append((topic, rejection_reason(item, r), item.body))

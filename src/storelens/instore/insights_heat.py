@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,29 +100,33 @@ def average_density(
 
     Several cameras report grids for the same period: their person-seconds add up but
     the period's time counts once, so observed time is summed over distinct period ends.
-    Grids of another shape than the first (a layout changed mid-period) are left out.
-    None when no sample matches.
+    Grids of another shape or cell size than most of them (a layout changed mid-period,
+    one misconfigured camera) are left out. Most, not the first: when the first grid
+    decided, one stray grid stamped at opening (or crafted by any key of the store)
+    dropped every other camera's heat for the day. None when no sample matches.
     """
     tz = ZoneInfo(timezone)
-    total: FloatArray | None = None
-    cell_m = 0.0
-    periods: dict[datetime, float] = {}
-    count = 0
+    chosen: list[HeatSample] = []
     for s in samples:
         mid = s.middle
         if (since is not None and mid < since) or (until is not None and mid >= until):
             continue
         if daypart is not None and daypart_of_hour(mid.astimezone(tz).hour) != daypart:
             continue
-        if total is None:
-            total, cell_m = np.zeros_like(s.values), s.cell_m
-        if s.values.shape != total.shape or s.cell_m != cell_m:
+        chosen.append(s)
+    if not chosen:
+        return None
+    kinds = Counter((s.values.shape, s.cell_m) for s in chosen)
+    shape, cell_m = kinds.most_common(1)[0][0]  # ties: the one seen first
+    total: FloatArray = np.zeros(shape, dtype=np.float64)
+    periods: dict[datetime, float] = {}
+    count = 0
+    for s in chosen:
+        if s.values.shape != shape or s.cell_m != cell_m:
             continue
         total += s.values
         periods[s.ts] = max(periods.get(s.ts, 0.0), s.period_s)
         count += 1
-    if total is None or not periods:
-        return None
     seconds = sum(periods.values())
     density: FloatArray = total / seconds / (cell_m * cell_m)
     return HeatDensity(label, cell_m, density, seconds / 3600, count)

@@ -13,6 +13,7 @@ import re
 
 from sqlalchemy import Connection, or_, select
 
+from storelens.core.events import PSEUDONYM_PREFIX  # ids an erasure left behind
 from storelens.privacy.registry import Subject
 from storelens.storage.tables import consent_records, customer_aliases, customers, events, orders
 
@@ -26,9 +27,6 @@ __all__ = [
 ]
 
 _CHUNK = 5000  # ids per IN list
-
-PSEUDONYM_PREFIX = "erased-"
-"""Ids an erasure left behind; they name no one, so no request can be about them."""
 
 
 def phone_spellings(raw: str, country: str | None) -> set[str]:
