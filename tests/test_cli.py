@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from storelens.cli import app
@@ -216,3 +217,14 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "recommend" in done.stdout and "predict" in done.stdout
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "yesterday"])
+def test_ops_report_bad_day_is_a_usage_error(tmp_path: Path, day: str) -> None:
+    """A --day that is not a calendar date names the option and exits 2, no traceback."""
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    result = runner.invoke(app, ["ops", "report", "--events", str(events), "--day", day])
+    assert result.exit_code == 2, result.output
+    assert "--day" in result.output and "must be a date like" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
