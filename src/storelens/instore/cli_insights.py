@@ -128,6 +128,8 @@ def insights_command(
         raise cli_failure("--compare-from and --compare-to go together")
     if as_json and html is not None:
         raise cli_failure("choose --json or --html, not both")
+    if html is not None and not html.parent.is_dir():  # before the work, not after it
+        raise cli_failure(f"--html {html}: no such directory {str(html.parent)!r}")
     compare_days = None
     if compare_from is not None and compare_to is not None:
         compare_days = (
@@ -168,7 +170,10 @@ def insights_command(
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
     elif html is not None:
-        html.write_text(insights_html(result, pictures, note), encoding="utf-8")
+        try:
+            html.write_text(insights_html(result, pictures, note), encoding="utf-8")
+        except OSError as exc:  # a directory, no permission, a full disk
+            raise cli_failure(f"--html {html}: {exc.strerror or exc}") from None
         console.print(f"wrote {html}")
     else:
         _print(result)
