@@ -228,3 +228,13 @@ def test_ops_report_bad_day_is_a_usage_error(tmp_path: Path, day: str) -> None:
     assert result.exit_code == 2, result.output
     assert "--day" in result.output and "must be a date like" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_sim_run_into_a_place_that_cannot_be_a_folder_is_exit_2(tmp_path: Path) -> None:
+    """--out under a plain file names the option and the path, with no traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["sim", "run", "--out", str(blocker / "sim")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"--out {blocker / 'sim'}" in text and "Traceback" not in text

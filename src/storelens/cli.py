@@ -394,10 +394,14 @@ def sim_run(
     """Simulate store days: the events real systems would emit, and the ground truth."""
     from storelens.sim import default_layout_path, run_simulation
 
-    with console.status(f"simulating {days} day(s)…"):
-        summary = run_simulation(
-            layout or default_layout_path(), days, seed, out, positions_fps=positions_fps
-        )
+    try:
+        with console.status(f"simulating {days} day(s)…"):
+            summary = run_simulation(
+                layout or default_layout_path(), days, seed, out, positions_fps=positions_fps
+            )
+    except OSError as exc:  # --out under a file, read-only, full: say where, not a traceback
+        where = exc.filename if exc.filename is not None else out
+        raise _fail(f"--out {out}: cannot write {where}: {exc.strerror or exc}", 2) from None
     console.print(
         f"{summary.store_id}: {summary.visits:,} visits, {summary.orders:,} orders, "
         f"{summary.events:,} events in {summary.seconds:.1f} s"
