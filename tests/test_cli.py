@@ -238,3 +238,13 @@ def test_sim_run_into_a_place_that_cannot_be_a_folder_is_exit_2(tmp_path: Path) 
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert f"--out {blocker / 'sim'}" in text and "Traceback" not in text
+
+
+def test_error_messages_are_text_not_markup(tmp_path: Path) -> None:
+    """A file name with brackets is printed as it is; it used to vanish or crash Rich
+    (``[/b]`` read as a closing tag) in place of the error."""
+    result = runner.invoke(app, ["layout", "check", str(tmp_path / "plan[/b].toml")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "plan[/b].toml" in text and "no such file" in text
+    assert result.exception is None or isinstance(result.exception, SystemExit)

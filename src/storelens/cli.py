@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -90,7 +91,7 @@ _settings = settings_or_exit
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -211,7 +212,7 @@ def print_report(report: IngestReport, shown: int = 20) -> None:
     console.print(table)
     for r in report.rejected[:shown]:
         detail = "; ".join(f"{e.loc}: {e.msg}" for e in r.errors)
-        err.print(f"  line {r.index}: {detail}")
+        err.print(f"  line {r.index}: {escape(detail)}")
     if len(report.rejected) > shown:
         err.print(f"  … and {len(report.rejected) - shown} more (see --errors-out)")
 
@@ -443,7 +444,7 @@ def main() -> None:
     try:
         app()
     except StorelensError as exc:  # a problem the user can fix: no traceback
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -37,7 +38,7 @@ errors = Console(stderr=True)
 
 def cli_failure(message: str) -> typer.Exit:
     """The red one-line error and exit code 2 the insights and export commands share."""
-    errors.print(f"[red]error:[/red] {message}")
+    errors.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
 
 
