@@ -86,6 +86,9 @@ def test_demo_without_server(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "pos.order_paid" in result.output
     assert re.search(r"password:\s+\S{20,}", result.output)
+    text = " ".join(result.output.split())
+    assert "Dashboard:" not in text  # no server answers there
+    assert f"storelens serve --database-url sqlite:///{tmp_path / 'demo' / 'storelens.db'}" in text
     log = EventLog(create_engine(f"sqlite:///{tmp_path / 'demo' / 'storelens.db'}"))
     head = log.head()
     assert head > 5000

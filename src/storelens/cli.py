@@ -323,8 +323,16 @@ def demo(
             "(an hour of café time every "
             f"{3600 / live_day.speed:.3g} s) through POST /v1/events"
         )
-    console.print(f"\nDashboard: [bold]{url}/[/bold]")
-    console.print(f"API docs:  {url}/docs")
+    if serve_api:
+        console.print(f"\nDashboard: [bold]{url}/[/bold]")
+        console.print(f"API docs:  {url}/docs")
+    else:  # no address that answers: say how to serve what was just prepared
+        console.print(
+            "\nnot serving (--no-serve); to sign in to this data later: "
+            f"storelens serve --database-url {result.settings.database_url}",
+            markup=False,
+            soft_wrap=True,  # one line to copy, however long the path
+        )
     console.print(f"username:  [bold]{result.username}[/bold]")
     console.print(f"password:  [bold green]{result.password}[/bold green]  (new on every run)")
     if not serve_api:
