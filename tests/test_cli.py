@@ -251,3 +251,12 @@ def test_error_messages_are_text_not_markup(tmp_path: Path) -> None:
     text = " ".join(result.output.split())
     assert "plan[/b].toml" in text and "no such file" in text
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_ingest_a_file_with_a_wrong_header_is_exit_2(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,email\nL1,a@example.org\n")
+    result = runner.invoke(app, ["ingest", str(path), "--database-url", db_url])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "no column id, type, ts, source" in text and "found: customer_id, email" in text
