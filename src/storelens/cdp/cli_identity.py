@@ -280,12 +280,18 @@ def eval_command(
         raise typer.Exit(2)
     try:
         if truth is not None:
-            person_of, patterns_of, negatives = read_truth(orjson.loads(truth.read_bytes()))
+            try:
+                data = orjson.loads(truth.read_bytes())
+            except orjson.JSONDecodeError as exc:  # name the file, not only the position
+                raise ValueError(f"{truth}: not valid JSON: {exc}") from exc
+            if not isinstance(data, dict):  # a list used to end in an AttributeError
+                raise ValueError(f"{truth}: not a JSON object with 'records'")
+            person_of, patterns_of, negatives = read_truth(data)
             true_pairs = clusters_to_pairs(person_of)
         else:
             assert pairs is not None
             true_pairs = read_true_pairs(pairs)
-    except (ValueError, orjson.JSONDecodeError) as exc:
+    except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     assigned, values = _assigned(database_url)
