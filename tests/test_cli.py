@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from storelens.cli import app
@@ -85,6 +86,9 @@ def test_demo_without_server(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "pos.order_paid" in result.output
     assert re.search(r"password:\s+\S{20,}", result.output)
+    text = " ".join(result.output.split())
+    assert "Dashboard:" not in text  # no server answers there
+    assert f"storelens serve --database-url sqlite:///{tmp_path / 'demo' / 'storelens.db'}" in text
     log = EventLog(create_engine(f"sqlite:///{tmp_path / 'demo' / 'storelens.db'}"))
     head = log.head()
     assert head > 5000
@@ -216,3 +220,43 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "recommend" in done.stdout and "predict" in done.stdout
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "yesterday"])
+def test_ops_report_bad_day_is_a_usage_error(tmp_path: Path, day: str) -> None:
+    """A --day that is not a calendar date names the option and exits 2, no traceback."""
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    result = runner.invoke(app, ["ops", "report", "--events", str(events), "--day", day])
+    assert result.exit_code == 2, result.output
+    assert "--day" in result.output and "must be a date like" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_sim_run_into_a_place_that_cannot_be_a_folder_is_exit_2(tmp_path: Path) -> None:
+    """--out under a plain file names the option and the path, with no traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["sim", "run", "--out", str(blocker / "sim")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"--out {blocker / 'sim'}" in text and "Traceback" not in text
+
+
+def test_error_messages_are_text_not_markup(tmp_path: Path) -> None:
+    """A file name with brackets is printed as it is; it used to vanish or crash Rich
+    (``[/b]`` read as a closing tag) in place of the error."""
+    result = runner.invoke(app, ["layout", "check", str(tmp_path / "plan[/b].toml")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "plan[/b].toml" in text and "no such file" in text
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_ingest_a_file_with_a_wrong_header_is_exit_2(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,email\nL1,a@example.org\n")
+    result = runner.invoke(app, ["ingest", str(path), "--database-url", db_url])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "no column id, type, ts, source" in text and "found: customer_id, email" in text

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -90,7 +91,7 @@ _settings = settings_or_exit
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -211,7 +212,7 @@ def print_report(report: IngestReport, shown: int = 20) -> None:
     console.print(table)
     for r in report.rejected[:shown]:
         detail = "; ".join(f"{e.loc}: {e.msg}" for e in r.errors)
-        err.print(f"  line {r.index}: {detail}")
+        err.print(f"  line {r.index}: {escape(detail)}")
     if len(report.rejected) > shown:
         err.print(f"  … and {len(report.rejected) - shown} more (see --errors-out)")
 
@@ -322,8 +323,16 @@ def demo(
             "(an hour of café time every "
             f"{3600 / live_day.speed:.3g} s) through POST /v1/events"
         )
-    console.print(f"\nDashboard: [bold]{url}/[/bold]")
-    console.print(f"API docs:  {url}/docs")
+    if serve_api:
+        console.print(f"\nDashboard: [bold]{url}/[/bold]")
+        console.print(f"API docs:  {url}/docs")
+    else:  # no address that answers: say how to serve what was just prepared
+        console.print(
+            "\nnot serving (--no-serve); to sign in to this data later: "
+            f"storelens serve --database-url {result.settings.database_url}",
+            markup=False,
+            soft_wrap=True,  # one line to copy, however long the path
+        )
     console.print(f"username:  [bold]{result.username}[/bold]")
     console.print(f"password:  [bold green]{result.password}[/bold green]  (new on every run)")
     if not serve_api:
@@ -394,10 +403,14 @@ def sim_run(
     """Simulate store days: the events real systems would emit, and the ground truth."""
     from storelens.sim import default_layout_path, run_simulation
 
-    with console.status(f"simulating {days} day(s)…"):
-        summary = run_simulation(
-            layout or default_layout_path(), days, seed, out, positions_fps=positions_fps
-        )
+    try:
+        with console.status(f"simulating {days} day(s)…"):
+            summary = run_simulation(
+                layout or default_layout_path(), days, seed, out, positions_fps=positions_fps
+            )
+    except OSError as exc:  # --out under a file, read-only, full: say where, not a traceback
+        where = exc.filename if exc.filename is not None else out
+        raise _fail(f"--out {out}: cannot write {where}: {exc.strerror or exc}", 2) from None
     console.print(
         f"{summary.store_id}: {summary.visits:,} visits, {summary.orders:,} orders, "
         f"{summary.events:,} events in {summary.seconds:.1f} s"
@@ -439,7 +452,7 @@ def main() -> None:
     try:
         app()
     except StorelensError as exc:  # a problem the user can fix: no traceback
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)

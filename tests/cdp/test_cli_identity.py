@@ -92,3 +92,18 @@ def test_true_pairs_file_errors(tmp_path: Path) -> None:
     path.write_text("a,b\n")
     with pytest.raises(ValueError, match="no pairs"):
         read_true_pairs(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"), [(b"[1]", "not a JSON object"), (b"{x", "not valid JSON")]
+)
+def test_eval_truth_file_that_is_not_a_truth_object_is_exit_2(
+    tmp_path: Path, body: bytes, message: str
+) -> None:
+    """Checked before the database is opened; the message names the file."""
+    truth = tmp_path / "truth.json"
+    truth.write_bytes(body)
+    result = CliRunner().invoke(cdp_app, ["eval", "--truth", str(truth)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"{truth}: {message}" in text

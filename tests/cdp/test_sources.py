@@ -267,3 +267,13 @@ def test_cli_unknown_field_in_mapping_exits_2(db_url: str, tmp_path: Path) -> No
 )
 def test_quality_examples_show_shape_not_content(value: object, masked: str) -> None:
     assert mask_value(value) == masked
+
+
+def test_cli_mapping_without_sources_names_the_table_it_wants(db_url: str, tmp_path: Path) -> None:
+    """The message keeps its ``[sources.<name>]``: printed as text, not read as Rich markup."""
+    toml = tmp_path / "sources.toml"
+    toml.write_text('foo = "bar"\n')
+    args = ["import", "crm", str(CSV), "--mapping", str(toml), "--database-url", db_url]
+    result = CliRunner().invoke(cdp_app, args)
+    assert result.exit_code == 2
+    assert "no [sources.<name>] tables" in " ".join(result.output.split())

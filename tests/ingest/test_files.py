@@ -89,3 +89,24 @@ def test_non_object_json_line_is_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     path.write_text("42\n")
     assert list(read_items(path)) == [(1, Unreadable("not a JSON object"))]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_header_without_the_envelope_is_refused_naming_the_columns(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A customer export given to ingest: one error naming what is missing, not a
+    rejection per row that says "Unable to extract tag using discriminator 'type'"."""
+    path = tmp_path / f"customers.{fmt}"
+    if fmt == "csv":
+        path.write_text("customer_id,email\nL1,a@example.org\n")
+    else:
+        pq.write_table(pa.table({"customer_id": ["L1"], "email": ["a@example.org"]}), path)
+    with pytest.raises(ValueError, match=r"no column id, type, ts, source in the header"):
+        list(read_items(path))
+
+
+def test_an_empty_csv_counts_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("")
+    assert count_items(path) == 0 and list(read_items(path)) == []

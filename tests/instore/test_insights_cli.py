@@ -105,3 +105,13 @@ def test_bad_input_is_a_clear_message_and_exit_2(
     assert code == 2
     assert message in out
     assert "Traceback" not in out
+
+
+def test_html_target_that_cannot_be_written_is_exit_2(shop: str, tmp_path: Path) -> None:
+    """A missing folder is refused before the work; a target that is a folder after it."""
+    missing = tmp_path / "no-such-folder" / "report.html"
+    code, out = insights(shop, *DAY, "--html", str(missing))
+    assert code == 2 and "no such directory" in out and "Traceback" not in out
+    code, out = insights(shop, *DAY, "--html", str(tmp_path))
+    assert code == 2 and f"--html {tmp_path}" in " ".join(out.split())
+    assert "Traceback" not in out

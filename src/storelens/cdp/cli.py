@@ -8,6 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
@@ -173,7 +174,7 @@ def import_command(
                     on_progress=advance,
                 )
     except ValueError as exc:  # MappingError, unreadable file, bad settings
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     from storelens.processors import run_projections  # the command's layer, not cdp's
 

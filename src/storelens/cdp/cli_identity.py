@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -77,7 +78,7 @@ def resolve_command(
         with console.status(f"resolving identities ({mode})…"):
             run = resolve(open_engine(database_url), mode, threshold=threshold, actor="cli")
     except Conflict as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(_dump(run.as_dict()))
@@ -106,7 +107,7 @@ def profile_command(
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
         if profile is None:
-            Console(stderr=True).print(f"[red]error:[/red] no customer {customer_id!r}")
+            Console(stderr=True).print(f"[red]error:[/red] no customer {escape(repr(customer_id))}")
             raise typer.Exit(1)
         audit.record(conn, audit.Actor("cli", "system"), "customer.read", "customer", customer_id)
     if as_json:
@@ -155,7 +156,7 @@ def unmerge_command(
             current = canonical_id(conn, customer_id) or customer_id
         new_id = unmerge(engine, current, records, audit.Actor("cli", "system"), reason)
     except (NotFound, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     typer.echo(f"{', '.join(records)} split off {current} into {new_id}")
 
@@ -279,13 +280,19 @@ def eval_command(
         raise typer.Exit(2)
     try:
         if truth is not None:
-            person_of, patterns_of, negatives = read_truth(orjson.loads(truth.read_bytes()))
+            try:
+                data = orjson.loads(truth.read_bytes())
+            except orjson.JSONDecodeError as exc:  # name the file, not only the position
+                raise ValueError(f"{truth}: not valid JSON: {exc}") from exc
+            if not isinstance(data, dict):  # a list used to end in an AttributeError
+                raise ValueError(f"{truth}: not a JSON object with 'records'")
+            person_of, patterns_of, negatives = read_truth(data)
             true_pairs = clusters_to_pairs(person_of)
         else:
             assert pairs is not None
             true_pairs = read_true_pairs(pairs)
-    except (ValueError, orjson.JSONDecodeError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     assigned, values = _assigned(database_url)
     unknown = sorted({k for p in true_pairs for k in p} - set(assigned))

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from storelens.config import Settings
 
@@ -64,7 +65,7 @@ def edge_run(
         raise typer.BadParameter(f"no such file: {src}", param_hint="--source")
 
     def bad_line(line: int, reason: str) -> None:
-        console.print(f"[yellow]line {line} skipped:[/yellow] {reason}")
+        console.print(f"[yellow]line {line} skipped:[/yellow] {escape(reason)}")
 
     try:
         report = run_edge(
@@ -78,7 +79,7 @@ def edge_run(
             on_bad_line=bad_line,
         )
     except EdgeAuthError as exc:
-        console.print(f"[red]the server refused the key:[/red] {exc}")
+        console.print(f"[red]the server refused the key:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from exc
     console.print(
         f"read {report.lines:,} lines, queued {report.queued:,}, "
@@ -97,7 +98,7 @@ def edge_status_cmd(
     try:
         status = edge_status(outbox)
     except FileNotFoundError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(status, indent=2, default=str))
 

@@ -89,10 +89,31 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Item]]:
             yield n, value if isinstance(value, dict) else Unreadable("not a JSON object")
 
 
+ENVELOPE_COLUMNS = ("id", "type", "ts", "source")
+"""Columns every event has; a file whose header lacks one is refused as a whole."""
+
+
+def _check_header(path: Path, columns: list[str]) -> None:
+    """Refuse a table whose header cannot hold events at all (a customer export, a file
+    with its header missing): without this each row was rejected with pydantic's
+    "Unable to extract tag using discriminator 'type'", which names no column."""
+    missing = [c for c in ENVELOPE_COLUMNS if c not in columns]
+    if missing:
+        shown = ", ".join(columns[:12]) + (", …" if len(columns) > 12 else "")
+        raise ValueError(
+            f"{path.name}: no column {', '.join(missing)} in the header (found: {shown}); "
+            "event files have the envelope columns id, type, ts, source (and store_id, "
+            "subject) and the payload as a JSON payload column or payload.<field> columns"
+        )
+
+
 def _csv(path: Path) -> Iterator[tuple[int, Item]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
         reader = csv.DictReader(fh, dialect=dialect)
+        if reader.fieldnames is None:  # an empty file: nothing to read
+            return
+        _check_header(path, list(reader.fieldnames))
         for row in reader:
             line = reader.line_num
             if None in row:
@@ -108,7 +129,9 @@ def _parquet(path: Path) -> Iterator[tuple[int, Item]]:
     import pyarrow.parquet as pq
 
     n = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+    table = pq.ParquetFile(path)
+    _check_header(path, list(table.schema_arrow.names))
+    for batch in table.iter_batches(batch_size=10_000):
         for row in batch.to_pylist():
             n += 1
             try:
@@ -135,4 +158,4 @@ def count_items(path: Path, fmt: str | None = None) -> int | None:
         return int(pq.ParquetFile(path).metadata.num_rows)
     with path.open("rb") as fh:
         lines = sum(1 for line in fh if line.strip())
-    return lines - 1 if fmt == "csv" else lines
+    return max(lines - 1, 0) if fmt == "csv" else lines  # an empty CSV has no header row

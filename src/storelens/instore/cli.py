@@ -34,10 +34,22 @@ def _default_layout() -> Path:
     return Path(str(resources.files("storelens.samples") / "layouts" / "cafe.toml"))
 
 
-def _window(day: str | None, tz: str) -> tuple[datetime | None, datetime | None]:
+def _parse_day(day: str | None) -> date | None:
+    """``--day`` as a date, checked before any work: ``2026-02-30`` or ``yesterday`` is a
+    usage error naming the option (exit 2), not a traceback after the projections ran."""
     if day is None:
+        return None
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise typer.BadParameter(
+            f"must be a date like 2026-11-02, got {day[:40]!r}", param_hint="--day"
+        ) from None
+
+
+def _window(d: date | None, tz: str) -> tuple[datetime | None, datetime | None]:
+    if d is None:
         return None, None
-    d = date.fromisoformat(day)
     start = datetime.combine(d, time(0), tzinfo=ZoneInfo(tz))
     return start, start + timedelta(days=1)
 
@@ -111,12 +123,13 @@ def report(
     detail: Annotated[bool, typer.Option(help="per order, customer and visit figures")] = False,
 ) -> None:
     """Fulfillment time, drinks per barista-hour, queue wait and dwell."""
+    the_day = _parse_day(day)
     if events != "db":
         path = Path(events)
         if not path.is_file():
             raise typer.BadParameter(f"no such events file: {path}", param_hint="--events")
         lay = layout or _default_layout()
-        since, until = _window(day, load_layout(lay).timezone)
+        since, until = _window(the_day, load_layout(lay).timezone)
         result = report_from_file(path, lay, since=since, until=until, detail=detail)
     else:
         from storelens import stores
@@ -137,7 +150,7 @@ def report(
         chosen = next((s for s in known if s["id"] == store), None) if store else known[0]
         if chosen is None:
             raise typer.BadParameter(f"no store {store!r}", param_hint="--store")
-        since, until = _window(day, chosen["timezone"])
+        since, until = _window(the_day, chosen["timezone"])
         result = report_from_db(
             engine,
             chosen["id"],

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -37,7 +38,7 @@ errors = Console(stderr=True)
 
 def cli_failure(message: str) -> typer.Exit:
     """The red one-line error and exit code 2 the insights and export commands share."""
-    errors.print(f"[red]error:[/red] {message}")
+    errors.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
 
 
@@ -128,6 +129,8 @@ def insights_command(
         raise cli_failure("--compare-from and --compare-to go together")
     if as_json and html is not None:
         raise cli_failure("choose --json or --html, not both")
+    if html is not None and not html.parent.is_dir():  # before the work, not after it
+        raise cli_failure(f"--html {html}: no such directory {str(html.parent)!r}")
     compare_days = None
     if compare_from is not None and compare_to is not None:
         compare_days = (
@@ -168,7 +171,10 @@ def insights_command(
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
     elif html is not None:
-        html.write_text(insights_html(result, pictures, note), encoding="utf-8")
+        try:
+            html.write_text(insights_html(result, pictures, note), encoding="utf-8")
+        except OSError as exc:  # a directory, no permission, a full disk
+            raise cli_failure(f"--html {html}: {exc.strerror or exc}") from None
         console.print(f"wrote {html}")
     else:
         _print(result)

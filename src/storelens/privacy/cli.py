@@ -15,6 +15,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from storelens.core.errors import NotFound
@@ -61,7 +62,7 @@ def export_command(
             engine, customer, _actor(), log_paths=expand_log_paths(settings.privacy_log_paths)
         )
     except NotFound as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     if out is None:
@@ -91,7 +92,7 @@ def erase_command(
             log_paths=expand_log_paths(settings.privacy_log_paths),
         )
     except (NotFound, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     table = Table("store", "erased", "kept")
     for name, count in erasure.erased.items():

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
@@ -33,7 +34,7 @@ def rotate_key_command(database_url: DbOption = None) -> None:
     try:
         key_id, rows = rotate_key(engine, settings.faces_key_path)
     except StorelensError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     console.print(f"re-encrypted {rows} embeddings under key {key_id}")
 
@@ -52,6 +53,6 @@ def switch_command(
             audit.record(conn, audit.SYSTEM, "store.recognition", "store", store, {"enabled": on})
             state = recognition_enabled(conn, store)
     except StorelensError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     console.print(f"recognition in {store}: {'on' if state else 'off'}")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from storelens.vision.models import (
@@ -64,7 +65,7 @@ def install_command(
 
             model = install(name, cache_dir=cache_dir, force=force, progress=step)
     except ModelError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     manifest = model.manifest
     console.print(f"[green]installed[/green] [bold]{model.name}[/bold]")
