@@ -31,7 +31,7 @@ RULES = (
 class PerMinute(OpsTracker):
     """The old tracker: every minute of event time is evaluated."""
 
-    def _after(self, at: datetime, ts: datetime) -> datetime:
+    def _after(self, store: str, at: datetime, ts: datetime) -> datetime:
         return at + MINUTE
 
 
@@ -102,7 +102,7 @@ def test_one_far_future_event_costs_nothing_and_changes_nothing() -> None:
     assert facts.as_dict() == plain_facts.as_dict()
     assert poisoned.alerts == plain.alerts
     assert poisoned.ticks == plain.ticks  # not a single extra minute
-    assert poisoned.watermark == plain.watermark  # time was not moved to 2099
+    assert poisoned.clock("s") == plain.clock("s")  # time was not moved to 2099
     assert [(e.type, e.ts) for e in poisoned.skipped] == [("pos.order_paid", FAR)]
     assert ("s", "x") not in poisoned.orders
 
@@ -117,7 +117,7 @@ def test_a_confirmed_jump_of_decades_is_bounded_work() -> None:
     open_orders = {oid for _, oid in tracker.orders}
     before = tracker.ticks
     facts = feed(tracker, [at(FAR), at(FAR + timedelta(seconds=5))])
-    assert tracker.watermark == FAR + timedelta(seconds=5)
+    assert tracker.clock("s") == FAR + timedelta(seconds=5)
     assert tracker.ticks - before <= 40  # a few deadlines, not 38 million minutes
     assert tracker.orders == {} and tracker.tracks == {}
     assert {o.order_id for o in facts.orders if o.handed_off_at is None} == open_orders
@@ -132,7 +132,7 @@ def test_jump_confirmed_after_a_restart_from_state() -> None:
     resumed = OpsTracker.from_state(config(), first.state())
     parts.add(resumed.apply_all(events[2:]))
     assert parts.as_dict() == whole_facts.as_dict()
-    assert resumed.watermark == whole.watermark == FAR + MINUTE
+    assert resumed.clock("s") == whole.clock("s") == FAR + MINUTE
 
 
 def test_a_far_future_first_event_does_not_freeze_time() -> None:
@@ -146,7 +146,7 @@ def test_a_far_future_first_event_does_not_freeze_time() -> None:
             ev(2000, "sensor.espresso_shot", machine_id="m"),
         ],
     )
-    assert tracker.watermark == T0 + timedelta(seconds=2000)
+    assert tracker.clock("s") == T0 + timedelta(seconds=2000)
     assert [(v.track_id, v.closed_by) for v in facts.visits] == [("w", "timeout")]
 
 

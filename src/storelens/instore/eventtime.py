@@ -10,10 +10,14 @@ minute has run, the tracker jumps straight to the earliest of those deadlines; t
 minutes in between would have done nothing, which keeps the facts and alerts exactly
 those of minute-by-minute stepping while the work grows with events, not with minutes.
 
-A jump of event time further ahead than ``TrackerConfig.max_time_jump_s`` waits for
-a second event to confirm it (a store closed for a week reopens with many events);
-an event far in the future that nothing confirms is skipped, so it can neither sweep
-every open order away nor leave the watermark stuck in 2099.
+All of this is per store: each store has its own clock (``StoreClock`` in
+``tracker.py``), moved by its own events, and its minutes run on its own deadlines.
+
+A jump of a store's event time further ahead than ``TrackerConfig.max_time_jump_s``
+waits for a second event of that store to confirm it (a store closed for a week
+reopens with many events); an event far in the future that nothing confirms is
+skipped, so it can neither sweep every open order away nor leave the store's
+watermark stuck in 2099.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-__all__ = ["MINUTE", "HeldEvent", "ceil_minute", "floor_minute", "next_deadline"]
+__all__ = ["MINUTE", "RECENT_KEEP", "HeldEvent", "ceil_minute", "floor_minute", "next_deadline"]
 
 MINUTE = timedelta(minutes=1)
 
@@ -86,27 +90,30 @@ def _earliest(candidates: Iterable[datetime], at: datetime, *, strictly: bool) -
     return best
 
 
-def _rule_deadlines(
-    tracker: TrackerView, recent: Mapping[str, list[tuple[datetime, float]]]
-) -> Iterable[datetime]:
-    config = tracker.config
-    for store, items in recent.items():
-        for rule in config.rules_for(store):
-            if rule.kind == "fulfillment_p90":
-                window = timedelta(minutes=rule.window_min)
-                yield from (t + window for t, _ in items)  # leaves the alert window
-        yield from (t + RECENT_KEEP for t, _ in items)  # trimmed by the sweep
+def _rule_deadlines(tracker: TrackerView, store: str) -> Iterable[datetime]:
+    items = tracker.recent.get(store, [])
+    for rule in tracker.config.rules_for(store):
+        if rule.kind == "fulfillment_p90":
+            window = timedelta(minutes=rule.window_min)
+            yield from (t + window for t, _ in items)  # leaves the alert window
+    yield from (t + RECENT_KEEP for t, _ in items)  # trimmed by the sweep
 
 
-def _idle_deadlines(tracker: TrackerView) -> Iterable[datetime]:
-    for (store, _), since in tracker.free_since.items():
-        for rule in tracker.config.rules_for(store):
-            if rule.kind == "idle_barista":
-                yield since + timedelta(seconds=rule.threshold)
+def _idle_deadlines(tracker: TrackerView, store: str) -> Iterable[datetime]:
+    thresholds = [
+        timedelta(seconds=rule.threshold)
+        for rule in tracker.config.rules_for(store)
+        if rule.kind == "idle_barista"
+    ]
+    for (s, _), since in tracker.free_since.items():
+        if s == store:
+            yield from (since + t for t in thresholds)
 
 
-def next_deadline(tracker: TrackerView, at: datetime) -> datetime | None:
-    """The earliest moment after the minute ``at`` when time alone changes something.
+def next_deadline(tracker: TrackerView, at: datetime, store: str) -> datetime | None:
+    """The earliest moment after the minute ``at`` of ``store``'s clock when time alone
+    changes something in that store (each store has its own clock, so only its own
+    deadlines count).
 
     ``None`` when nothing is pending: no later minute differs from ``at`` until an
     event arrives. A sweep closes what is strictly past its timeout, so a deadline
@@ -115,15 +122,19 @@ def next_deadline(tracker: TrackerView, at: datetime) -> datetime | None:
     visit = timedelta(seconds=config.visit_timeout_s)
     stale = timedelta(seconds=config.stale_inside_s)
     order_timeout = timedelta(seconds=config.order_timeout_s)
-    sweeps = [tr.last_seen + (stale if tr.inside else visit) for tr in tracker.tracks.values()]
+    sweeps = [
+        tr.last_seen + (stale if tr.inside else visit)
+        for (s, _), tr in tracker.tracks.items()
+        if s == store
+    ]
     sweeps.extend(
         start + order_timeout
-        for o in tracker.orders.values()
-        if (start := o.paid_at or o.seen_at) is not None
+        for (s, _), o in tracker.orders.items()
+        if s == store and (start := o.paid_at or o.seen_at) is not None
     )
-    sweeps.extend(_rule_deadlines(tracker, tracker.recent))
+    sweeps.extend(_rule_deadlines(tracker, store))
     due = _earliest(sweeps, at, strictly=False)
-    idle = _earliest(_idle_deadlines(tracker), at, strictly=True)
+    idle = _earliest(_idle_deadlines(tracker, store), at, strictly=True)
     if idle is not None and (due is None or idle < due):
         return idle
     return due

@@ -95,15 +95,19 @@ class OpsProcessor:
         changes, tracker.alerts = tracker.alerts, []
         self._pending.extend(write_alerts(conn, changes))
         for held in tracker.skipped:
+            now = tracker.clock(held.store_id) if held.store_id is not None else None
             log.warning(
-                "ops: skipped a %s event dated %s for store %s: far ahead of event time "
-                "(%s) and no later event confirmed the jump",
+                "ops: skipped a %s event dated %s for store %s: far ahead of the store's "
+                "event time (%s) and no later event of the store confirmed the jump",
                 held.type,
                 held.ts.isoformat(),
                 held.store_id,
-                tracker.watermark.isoformat() if tracker.watermark else "none",
+                now.isoformat() if now else "none",
             )
         tracker.skipped.clear()
+        if tracker.retired:
+            log.info("ops: quiet stores closed out and forgotten: %s", tracker.retired)
+            tracker.retired.clear()
         save_state(conn, NAME, tracker.state())
         # ``types`` is empty, so the batch ends at the position consume() commits.
         self._pending_position = batch[-1].seq
@@ -151,6 +155,7 @@ class FileEvent:
     store_id: str | None
     subject: str | None
     payload: dict[str, Any]
+    received_at: datetime | None = None  # a file has none: no store counts as quiet
 
 
 def read_event_file(path: Path) -> list[FileEvent]:
@@ -238,8 +243,9 @@ def facts_from_db(
 ) -> OpsFacts:
     """Stored facts plus orders still open in the processor (as incomplete orders).
 
-    ``open_shifts`` also counts shifts still running, up to the latest event time, so a
-    live view's drinks per barista-hour mean "so far" rather than waiting for clock-out."""
+    ``open_shifts`` also counts shifts still running, up to the store's own latest event
+    time (never another store's, which may run ahead), so a live view's drinks per
+    barista-hour mean "so far" rather than waiting for clock-out."""
     facts = load_facts(engine, store_id, since, until)
     with engine.connect() as conn:
         state = load_state(conn, NAME)
@@ -262,11 +268,12 @@ def facts_from_db(
             for o in tracker.orders.values()
             if o.store_id == store_id
         )
-        if open_shifts and tracker.watermark is not None:
+        now = tracker.clock(store_id)
+        if open_shifts and now is not None:
             facts.shifts.extend(
-                ShiftFact(s, staff, start, tracker.watermark)
+                ShiftFact(s, staff, start, now)
                 for (s, staff), start in tracker.shifts.items()
-                if s == store_id and start < tracker.watermark
+                if s == store_id and start < now
             )
     return facts
 

@@ -3,9 +3,21 @@
 It holds only what is still in flight (open orders, people inside zones, open
 shifts), so its state is small, serialisable, and snapshotted together with the
 log cursor; a restarted processor resumes exactly where the last commit left it.
-Everything time-based runs on event time (the watermark is the latest event
-timestamp seen), so the same events in the same order give the same facts and the
-same alerts whether they arrive in one batch or a thousand.
+Everything time-based runs on event time, and on each store's own: a store's clock
+(:class:`StoreClock`, its watermark is the latest timestamp of that store's events)
+moves only with that store's events. One clock for the chain let a device at one
+store, up to five minutes ahead (the skew ingest accepts) or mis-set far ahead, run
+every other store's minutes early: alerts fired before their time, open orders and
+tracks were swept, dashboards showed another store's "now". The same events in the
+same order give the same facts and the same alerts whether they arrive in one batch
+or a thousand, and a store's facts and alerts are those it would have alone.
+
+The one clock no device can set is the server's: the time the log received each
+event. It decides when a store has gone quiet (nothing received from it for
+``quiet_store_s``); such a store's own clock is then run on by that much (timeouts
+close its orders and tracks as its next event would have) and, once nothing of it
+is left in flight, forgotten, so a store that closes, or an id used once, does not
+stay in memory and in every snapshot for good.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from storelens.catalogue import DRINK_CATEGORIES
 from storelens.instore.alerts import AlertChange, AlertRule, RuleState, Snapshot, evaluate_rules
 from storelens.instore.eventtime import (
     MINUTE,
+    RECENT_KEEP,
     HeldEvent,
     ceil_minute,
     floor_minute,
@@ -33,7 +46,7 @@ from storelens.instore.facts import (
     ZoneVisit,
 )
 
-__all__ = ["OpsEvent", "OpsTracker", "TrackerConfig"]
+__all__ = ["OpsEvent", "OpsTracker", "StoreClock", "TrackerConfig", "store_time"]
 
 ZoneKinds = Mapping[str, Mapping[str, str]]  # store id -> zone id -> kind
 
@@ -62,6 +75,10 @@ class TrackerConfig:
     # An event further ahead of the watermark than this moves time only when the next
     # event confirms the jump (see eventtime.py); one stray far-future event is skipped.
     max_time_jump_s: float = 24 * 3600.0
+    # Server time (when the log received its events) after a store's last event when
+    # the store counts as quiet: its clock runs on by as much (at least the longest
+    # timeout) and, with nothing left in flight, it is forgotten.
+    quiet_store_s: float = 24 * 3600.0
 
     def rules_for(self, store_id: str) -> tuple[AlertRule, ...]:
         return self.store_rules.get(store_id, self.alert_rules)
@@ -110,6 +127,63 @@ class _Track:
     queue_enter: datetime | None = None
 
 
+@dataclass
+class StoreClock:
+    """One store's event time; only that store's events (and its quiet timer) move it.
+
+    ``heard_at`` is the server's receive time of the store's latest event (``None``
+    for events read from a file), which is what tells a quiet store from a live one."""
+
+    watermark: datetime  # the store's latest event time
+    next_tick: datetime  # the next of its minutes with work (see eventtime.py)
+    provisional: bool = True  # the watermark comes from one event so far
+    held: HeldEvent | None = None  # far ahead of the watermark, unconfirmed
+    heard_at: datetime | None = None
+
+    @classmethod
+    def start(cls, ts: datetime) -> StoreClock:
+        return cls(ts, floor_minute(ts) + MINUTE)
+
+    def as_state(self) -> list[Any]:
+        held = self.held.as_state() if self.held else None
+        return [
+            _iso(self.watermark),
+            _iso(self.next_tick),
+            self.provisional,
+            held,
+            _iso(self.heard_at),
+        ]
+
+    @classmethod
+    def from_state(cls, raw: list[Any]) -> StoreClock:
+        wm, nxt, provisional, held, heard = raw
+        return cls(
+            datetime.fromisoformat(wm),
+            datetime.fromisoformat(nxt),
+            bool(provisional),
+            HeldEvent.from_state(held),
+            _ts(heard),
+        )
+
+
+def _received(ev: OpsEvent) -> datetime | None:
+    """When the server received ``ev`` (log events carry it; file events do not)."""
+    value = getattr(ev, "received_at", None)
+    return value if isinstance(value, datetime) else None
+
+
+def store_time(state: Mapping[str, Any] | None, store_id: str) -> datetime | None:
+    """A store's event time from a saved tracker state, without rebuilding the tracker
+    (dashboards); ``None`` for a store the tracker has not seen or has forgotten."""
+    if not state:
+        return None
+    clocks = state.get("clocks")
+    if clocks is None:  # a v1 snapshot: one clock for every store
+        return _ts(state.get("watermark"))
+    raw = clocks.get(store_id)
+    return datetime.fromisoformat(raw[0]) if raw else None
+
+
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -127,13 +201,13 @@ class OpsTracker:
         self.free_since: dict[tuple[str, str], datetime] = {}  # barista idle since
         self.recent: dict[str, list[tuple[datetime, float]]] = {}  # handed off, seconds
         self.firing: dict[tuple[str, str], RuleState] = {}
-        self.watermark: datetime | None = None
-        self._next_tick: datetime | None = None
-        self._provisional = False  # the watermark comes from one event so far
-        self._held: HeldEvent | None = None  # far ahead of the watermark, unconfirmed
+        self.clocks: dict[str, StoreClock] = {}  # one per store; nothing is chain-wide
+        self.heard: datetime | None = None  # latest server receive time seen
+        self._quiet_check: datetime | None = None  # next server minute to look for quiet stores
         self._max_jump = timedelta(seconds=config.max_time_jump_s)
         self.alerts: list[AlertChange] = []  # raised/cleared since last drained
         self.skipped: list[HeldEvent] = []  # far-future events nothing confirmed; drained
+        self.retired: list[str] = []  # stores forgotten after going quiet; drained
         self.ticks = 0  # minutes evaluated since this object was built (not persisted)
         self._handlers = {
             "pos.order_paid": self._paid,
@@ -147,91 +221,153 @@ class OpsTracker:
             "vision.track": self._seen,
         }
 
+    # -- clocks ------------------------------------------------------------------------
+
+    def clock(self, store_id: str) -> datetime | None:
+        """``store_id``'s event time: its latest event's (``None`` if unseen or forgotten)."""
+        clock = self.clocks.get(store_id)
+        return clock.watermark if clock is not None else None
+
     # -- feeding -----------------------------------------------------------------------
 
     def apply_all(self, events: Iterable[OpsEvent]) -> list[Fact]:
         out: list[Fact] = []
         jump = self._max_jump
         for ev in events:
-            if ev.store_id is None:
+            store = ev.store_id
+            if store is None:
                 continue
-            wm = self.watermark
-            if self._held is not None or (wm is not None and ev.ts - wm > jump):
-                self._far_ahead(ev, out)
+            received = _received(ev)
+            if received is not None:
+                self._hear(store, received, out)
+            clock = self.clocks.get(store)
+            if clock is not None and (clock.held is not None or ev.ts - clock.watermark > jump):
+                self._far_ahead(clock, ev, out)
             else:
                 self._apply(ev, out)
+            if received is not None:
+                clock = self.clocks[store]
+                if clock.heard_at is None or received > clock.heard_at:
+                    clock.heard_at = received
         return out
 
     def _apply(self, ev: OpsEvent, out: list[Fact]) -> None:
-        ts = ev.ts
-        wm = self.watermark
-        if wm is None:
-            self.watermark, self._provisional = ts, True
-            self._next_tick = floor_minute(ts) + MINUTE
-        elif self._provisional and wm - ts > self._max_jump:
-            # The very first event was far ahead of everything after it: start over
-            # from this one (nothing has ticked yet, so no minute ran on bad time).
-            self.watermark, self._provisional = ts, False
-            self._next_tick = floor_minute(ts) + MINUTE
-        elif ts > wm:
-            self.watermark, self._provisional = ts, False
-            assert self._next_tick is not None
-            if ts >= self._next_tick:
-                self._tick(ts, out)
+        ts, store = ev.ts, ev.store_id or ""
+        clock = self.clocks.get(store)
+        if clock is None:
+            clock = self.clocks[store] = StoreClock.start(ts)
+        elif clock.provisional and clock.watermark - ts > self._max_jump:
+            # The store's very first event was far ahead of everything after it: start
+            # over from this one (nothing has ticked yet, so no minute ran on bad time).
+            clock.watermark, clock.next_tick, clock.provisional = (
+                ts,
+                floor_minute(ts) + MINUTE,
+                False,
+            )
+        elif ts > clock.watermark:
+            clock.watermark, clock.provisional = ts, False
+            if ts >= clock.next_tick:
+                self._tick(store, clock, ts, out)
         handler = self._handlers.get(ev.type)
         if handler is not None:
             handler(ev, out)
         # The event may have changed what a minute sees: the next one must run.
-        nxt, wm = self._next_tick, self.watermark
-        if nxt is not None and wm is not None and nxt - wm > MINUTE:
-            self._next_tick = floor_minute(wm) + MINUTE
+        if clock.next_tick - clock.watermark > MINUTE:
+            clock.next_tick = floor_minute(clock.watermark) + MINUTE
 
-    def _far_ahead(self, ev: OpsEvent, out: list[Fact]) -> None:
-        """Hold an event far ahead of the watermark until the next one confirms the jump."""
-        held, self._held = self._held, None
-        wm = self.watermark
-        assert wm is not None
-        far = ev.ts - wm > self._max_jump
+    def _far_ahead(self, clock: StoreClock, ev: OpsEvent, out: list[Fact]) -> None:
+        """Hold an event far ahead of its store's watermark until the store's next event
+        confirms the jump."""
+        held, clock.held = clock.held, None
+        far = ev.ts - clock.watermark > self._max_jump
         if held is not None:
             if far and abs(ev.ts - held.ts) <= self._max_jump:
-                self._apply(held, out)  # two events agree: time did move on
+                self._apply(held, out)  # two events agree: the store's time did move on
                 self._apply(ev, out)
                 return
             self.skipped.append(held)
         if far:
-            self._held = HeldEvent(ev.type, ev.ts, ev.store_id, ev.subject, ev.payload)
+            clock.held = HeldEvent(ev.type, ev.ts, ev.store_id, ev.subject, ev.payload)
         else:
             self._apply(ev, out)
 
-    def _tick(self, ts: datetime, out: list[Fact]) -> None:
-        """Run every minute up to ``ts`` that can change something (see eventtime.py)."""
-        assert self._next_tick is not None
-        while self._next_tick <= ts:
-            at = self._next_tick
+    def _tick(self, store: str, clock: StoreClock, ts: datetime, out: list[Fact]) -> None:
+        """Run every minute of ``store`` up to ``ts`` that can change something."""
+        rules = self.config.rules_for(store)
+        while clock.next_tick <= ts:
+            at = clock.next_tick
             self.ticks += 1
-            self._sweep(at, out)
-            for snap in self._snapshots(at):
-                rules = self.config.rules_for(snap.store_id)
-                if rules:
-                    self.alerts.extend(evaluate_rules(rules, [snap], self.firing))
-            self._next_tick = self._after(at, ts)
+            self._sweep(store, at, out)
+            snap = self._snapshot(store, at)
+            if snap is not None and rules:
+                self.alerts.extend(evaluate_rules(rules, [snap], self.firing))
+            clock.next_tick = self._after(store, at, ts)
 
-    def _after(self, at: datetime, ts: datetime) -> datetime:
-        """The next minute to run after ``at`` on the way to ``ts``: the following one
-        while an alert streak counts, else the first with a deadline (or past ``ts``)."""
+    def _after(self, store: str, at: datetime, ts: datetime) -> datetime:
+        """The next minute of ``store`` to run after ``at`` on the way to ``ts``: the
+        following one while one of its alert streaks counts, else the first with a
+        deadline (or past ``ts``)."""
         nxt = at + MINUTE
-        if nxt > ts or any(st.streak for st in self.firing.values()):
+        if nxt > ts or any(st.streak for (s, _), st in self.firing.items() if s == store):
             return nxt
-        due = next_deadline(self, at)
+        due = next_deadline(self, at, store)
         return max(nxt, ceil_minute(due) if due is not None else floor_minute(ts) + MINUTE)
+
+    # -- quiet stores --------------------------------------------------------------------
+
+    def _hear(self, store: str, received: datetime, out: list[Fact]) -> None:
+        """Server time moved: once per server minute, retire the stores (other than
+        ``store``, which just spoke) nothing was received from for ``quiet_store_s``."""
+        if self.heard is None or received > self.heard:
+            self.heard = received
+        if self._quiet_check is not None and received < self._quiet_check:
+            return
+        self._quiet_check = floor_minute(received) + MINUTE
+        cut = received - timedelta(seconds=self.config.quiet_store_s)
+        for other, c in list(self.clocks.items()):
+            if other != store and c.heard_at is not None and c.heard_at < cut:
+                self._retire(other, c, out)
+
+    def _horizon(self) -> timedelta:
+        """How far a quiet store's clock is run on: past every timeout and window, so
+        nothing it holds is still waiting for time."""
+        cfg = self.config
+        longest = max(
+            cfg.quiet_store_s,
+            cfg.visit_timeout_s,
+            cfg.stale_inside_s,
+            cfg.order_timeout_s,
+            RECENT_KEEP.total_seconds(),
+        )
+        return timedelta(seconds=longest) + MINUTE
+
+    def _retire(self, store: str, clock: StoreClock, out: list[Fact]) -> None:
+        """Run a quiet store's own clock on as its next event would have (its orders and
+        tracks time out, its alerts clear on its own time), then forget it if nothing of
+        it is left. An open shift keeps it: a shift ends by clocking out."""
+        if clock.held is not None:  # nothing confirmed the jump before the store fell quiet
+            self.skipped.append(clock.held)
+            clock.held = None
+        until = clock.watermark + self._horizon()
+        clock.watermark, clock.provisional, clock.heard_at = until, False, None
+        if until >= clock.next_tick:
+            self._tick(store, clock, until, out)
+        if not self.recent.get(store, True):
+            del self.recent[store]
+        held = (*self.orders, *self.tracks, *self.shifts, *self.free_since, *self.firing)
+        busy = any(s == store for s, _ in held)
+        if not busy and store not in self.recent:
+            del self.clocks[store]
+            self.retired.append(store)
 
     def finish(self) -> list[Fact]:
         """Close everything still open (end of a batch report): visits time out, orders
         stay incomplete. The stream processor never calls this."""
         out: list[Fact] = []
-        if self._held is not None:  # nothing confirmed the jump before the period ended
-            self.skipped.append(self._held)
-            self._held = None
+        for clock in self.clocks.values():
+            if clock.held is not None:  # nothing confirmed the jump before the period ended
+                self.skipped.append(clock.held)
+                clock.held = None
         for key, tr in list(self.tracks.items()):
             self._close_track(key, tr, tr.last_seen, "timeout", out)
         for order in self.orders.values():
@@ -364,54 +500,60 @@ class OpsTracker:
         if not tr.is_staff:
             out.append(VisitFact(tr.store_id, tr.track_id, tr.first_enter, at, tr.zones, how))
 
-    def _sweep(self, now: datetime, out: list[Fact]) -> None:
+    def _sweep(self, store: str, now: datetime, out: list[Fact]) -> None:
+        """Close ``store``'s tracks and orders past their timeouts on its own clock."""
         visit_cut = now - timedelta(seconds=self.config.visit_timeout_s)
         stale_cut = now - timedelta(seconds=self.config.stale_inside_s)
         for key, tr in list(self.tracks.items()):
-            if tr.last_seen < (stale_cut if tr.inside else visit_cut):
+            if key[0] == store and tr.last_seen < (stale_cut if tr.inside else visit_cut):
                 self._close_track(key, tr, tr.last_seen, "timeout", out)
         order_cut = now - timedelta(seconds=self.config.order_timeout_s)
         for key, order in list(self.orders.items()):
-            if (order.paid_at or order.seen_at or now) < order_cut:
+            if key[0] == store and (order.paid_at or order.seen_at or now) < order_cut:
                 out.append(order.fact(None, None))
                 del self.orders[key]
-        recent_cut = now - timedelta(minutes=60)
-        for store, items in self.recent.items():
+        items = self.recent.get(store)
+        if items is not None:
+            recent_cut = now - RECENT_KEEP
             self.recent[store] = [x for x in items if x[0] >= recent_cut]
 
     # -- live view for alerts and dashboards --------------------------------------------
 
-    def _snapshots(self, at: datetime) -> list[Snapshot]:
-        stores = {k[0] for k in self.tracks} | {k[0] for k in self.shifts} | set(self.recent)
-        snaps = []
-        for store in sorted(stores):
-            queue = sum(
-                1
-                for (s, _), tr in self.tracks.items()
-                if s == store
-                and not tr.is_staff
-                and any(self._kind(s, z) == "queue" for z in tr.inside)
-            )
-            idle = {
-                staff: (at - since).total_seconds()
-                for (s, staff), since in self.free_since.items()
-                if s == store
-            }
-            snaps.append(Snapshot(store, at, queue, list(self.recent.get(store, [])), idle))
-        return snaps
+    def _snapshot(self, store: str, at: datetime) -> Snapshot | None:
+        """``store`` at ``at`` of its own clock; ``None`` while it has nothing to show.
 
-    def live(self) -> list[Snapshot]:
-        return self._snapshots(self.watermark) if self.watermark else []
+        A store with an alert firing (or counting) gets one even when empty, so an
+        alert raised on a queue that then timed out still clears."""
+        held = (*self.tracks, *self.shifts, *self.firing)
+        if store not in self.recent and not any(s == store for s, _ in held):
+            return None
+        queue = sum(
+            1
+            for (s, _), tr in self.tracks.items()
+            if s == store
+            and not tr.is_staff
+            and any(self._kind(s, z) == "queue" for z in tr.inside)
+        )
+        idle = {
+            staff: (at - since).total_seconds()
+            for (s, staff), since in self.free_since.items()
+            if s == store
+        }
+        return Snapshot(store, at, queue, list(self.recent.get(store, [])), idle)
+
+    def live(self, store_id: str) -> Snapshot | None:
+        """``store_id`` now, on its own clock (never another store's)."""
+        clock = self.clocks.get(store_id)
+        return self._snapshot(store_id, clock.watermark) if clock is not None else None
 
     # -- state ---------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         return {
-            "v": 1,
-            "watermark": _iso(self.watermark),
-            "next_tick": _iso(self._next_tick),
-            "provisional": self._provisional,
-            "held": self._held.as_state() if self._held else None,
+            "v": 2,
+            "clocks": {store: c.as_state() for store, c in self.clocks.items()},
+            "heard": _iso(self.heard),
+            "quiet_check": _iso(self._quiet_check),
             "orders": [
                 [
                     o.store_id,
@@ -453,10 +595,8 @@ class OpsTracker:
         tracker = cls(config)
         if not state:
             return tracker
-        tracker.watermark = _ts(state["watermark"])
-        tracker._next_tick = _ts(state["next_tick"])
-        tracker._provisional = bool(state.get("provisional", False))
-        tracker._held = HeldEvent.from_state(state.get("held"))
+        tracker.heard = _ts(state.get("heard"))
+        tracker._quiet_check = _ts(state.get("quiet_check"))
         for s, oid, ch, reg, paid, started, ready, barista, drinks, items, seen in state["orders"]:
             tracker.orders[(s, oid)] = _Order(
                 s,
@@ -492,4 +632,25 @@ class OpsTracker:
             for s, items in state["recent"].items()
         }
         tracker.firing = {(s, r): RuleState(on, streak) for s, r, on, streak in state["firing"]}
+        if "clocks" in state:
+            tracker.clocks = {s: StoreClock.from_state(c) for s, c in state["clocks"].items()}
+        else:
+            tracker._clocks_from_v1(state)
         return tracker
+
+    def _clocks_from_v1(self, state: Mapping[str, Any]) -> None:
+        """A snapshot from before clocks were per store: every store with something in
+        flight starts from the chain's clock; any other store starts with its next
+        event. (Replaying the log gives each store its own history.)"""
+        wm, nxt = _ts(state.get("watermark")), _ts(state.get("next_tick"))
+        if wm is None or nxt is None:
+            return
+        provisional = bool(state.get("provisional", False))
+        stores = {s for s, _ in (*self.orders, *self.tracks, *self.shifts, *self.firing)}
+        stores |= set(self.recent)
+        held = HeldEvent.from_state(state.get("held"))
+        if held is not None and held.store_id is not None:
+            stores.add(held.store_id)
+        for store in stores:
+            mine = held if held is not None and held.store_id == store else None
+            self.clocks[store] = StoreClock(wm, nxt, provisional, mine)

@@ -39,6 +39,9 @@ class StoredEvent:
     source: str
     subject: str | None
     payload: dict[str, Any]
+    # The server's clock when the event was appended: no device sets it (the ops
+    # tracker tells quiet stores by it), and it is in the log, so replays agree.
+    received_at: datetime | None = None
 
     def to_event(self) -> Event:
         """Re-validate into the typed envelope when a processor wants the models."""
@@ -107,6 +110,7 @@ def _stored(row: Any) -> StoredEvent:
         source=row.source,
         subject=row.subject,
         payload=row.payload,
+        received_at=row.received_at,
     )
 
 

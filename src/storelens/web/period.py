@@ -1,7 +1,8 @@
 """Which days a dashboard page shows: what the picker asked for, or the latest week of data.
 
 A page opened without a period shows the ``web_default_days`` days up to the day of
-the latest event the ops processor has seen (in the store's zone), not up to the
+the latest event the ops processor has seen from that store (in the store's zone; not
+another store's, whose device may run ahead), not up to the
 wall clock: a store whose cameras were off yesterday, or the demo's replayed week,
 still opens on data rather than on an empty chart. Bad dates are refused as 422 with
 the query field named, like the API.
@@ -21,6 +22,7 @@ from storelens.api.auth import settings_of
 from storelens.core.errors import FieldError, InvalidInput
 from storelens.instore.processor import NAME as OPS
 from storelens.instore.store import load_state
+from storelens.instore.tracker import store_time
 from storelens.web.cache import ViewCache, log_state
 from storelens.web.floor import floor_view
 from storelens.web.operations import check_period, operations_view
@@ -40,14 +42,15 @@ def parse_day(value: str, field: str) -> date:
 
 
 def latest_day(engine: Engine, store_id: str) -> date:
-    """The store-local day of the latest event seen; today (UTC) before the first one."""
+    """The store-local day of the store's latest event seen; today (UTC) before its
+    first one."""
     with engine.connect() as conn:
         store = stores.get_store(conn, store_id)
-        state = load_state(conn, OPS) or {}
-    mark = state.get("watermark")
-    if not mark:
+        state = load_state(conn, OPS)
+    mark = store_time(state, store_id)
+    if mark is None:
         return datetime.now(UTC).date()
-    return datetime.fromisoformat(mark).astimezone(store_zone(store["timezone"])).date()
+    return mark.astimezone(store_zone(store["timezone"])).date()
 
 
 def pick_period(

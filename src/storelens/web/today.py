@@ -3,8 +3,11 @@
 Live counts (people in the store, in the queue, staff on shift) come from the ops
 processor's committed snapshot, the same in-flight state its alerts are computed from,
 so the page and the alerts never disagree. "Today" is the store-local day of the
-latest event the processor has seen: today when the store is live, the replayed day
-in a demo, and a clear "no events yet" before the first one, never an empty chart.
+latest event the processor has seen from this store (each store has its own clock,
+so another store's device running ahead cannot move this page's "now"): today when
+the store is live, the replayed day in a demo, and a clear "no events yet" before its
+first one (or after a day of silence, once the processor has closed it out), never an
+empty chart.
 """
 
 from __future__ import annotations
@@ -99,9 +102,9 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
         queue=[],
         by_hour=[],
     )
-    if tracker.watermark is None:
+    now = tracker.clock(store_id)
+    if now is None:
         return empty
-    now = tracker.watermark
     day = now.astimezone(tz).date()
     since, until = day_bounds(day, tz)
     queue_zones = [z for z, kind in kinds.items() if kind == "queue"]
@@ -114,7 +117,7 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
         until=until,
         open_shifts=True,
     )
-    live = next((s for s in tracker.live() if s.store_id == store_id), None)
+    live = tracker.live(store_id)
     drinks, hours, rate = barista_totals(report["baristas"])
     fulfillment = report["fulfillment"]
     return empty.model_copy(
