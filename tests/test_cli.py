@@ -253,6 +253,16 @@ def test_error_messages_are_text_not_markup(tmp_path: Path) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_a_long_path_in_an_error_is_printed_whole(tmp_path: Path) -> None:
+    """Rich used to break error lines at 80 columns when stderr is not a terminal, so a
+    long path came out with a space in it ("truth.js on") and could not be copied."""
+    deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 4) / "layout-plan.toml"
+    result = runner.invoke(app, ["layout", "check", str(deep)])
+    assert result.exit_code == 2, result.output
+    assert str(deep) in result.output  # whole, not wrapped
+    assert len(str(deep)) > 120
+
+
 def test_ingest_a_file_with_a_wrong_header_is_exit_2(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "customers.csv"
     path.write_text("customer_id,email\nL1,a@example.org\n")

@@ -84,7 +84,7 @@ sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_
 app.add_typer(sim_app, name="sim")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 _settings = settings_or_exit

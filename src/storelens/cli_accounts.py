@@ -28,7 +28,7 @@ keys_app = typer.Typer(
     help="API keys for devices (cameras, POS bridges, sensors).", no_args_is_help=True
 )
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _engine(database_url: str | None) -> Engine:

@@ -131,7 +131,7 @@ def import_command(
     value is imported with that value flagged, unless ``--strict``.
     """
     console = _console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     fields: dict[str, str] = {}
     default_region = region
     try:

@@ -78,7 +78,7 @@ def resolve_command(
         with console.status(f"resolving identities ({mode})…"):
             run = resolve(open_engine(database_url), mode, threshold=threshold, actor="cli")
     except Conflict as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(_dump(run.as_dict()))
@@ -107,7 +107,7 @@ def profile_command(
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
         if profile is None:
-            Console(stderr=True).print(f"[red]error:[/red] no customer {escape(repr(customer_id))}")
+            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] no customer {escape(repr(customer_id))}")
             raise typer.Exit(1)
         audit.record(conn, audit.Actor("cli", "system"), "customer.read", "customer", customer_id)
     if as_json:
@@ -156,7 +156,7 @@ def unmerge_command(
             current = canonical_id(conn, customer_id) or customer_id
         new_id = unmerge(engine, current, records, audit.Actor("cli", "system"), reason)
     except (NotFound, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     typer.echo(f"{', '.join(records)} split off {current} into {new_id}")
 
@@ -274,7 +274,7 @@ def eval_command(
     as_json: AsJson = False,
 ) -> None:
     """Precision, recall and F1 of the current customer ids against known truth."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     if (pairs is None) == (truth is None) or (detail and truth is None):
         err.print("[red]error:[/red] give --pairs or --truth (and --detail only with --truth)")
         raise typer.Exit(2)

@@ -19,7 +19,7 @@ __all__ = ["edge_app", "mqtt_bridge"]
 edge_app = typer.Typer(
     help="Store-and-forward on an edge box (camera box, POS bridge).", no_args_is_help=True
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _stop_on_signals() -> threading.Event:

@@ -139,7 +139,7 @@ def report(
         try:  # bring facts up to the head of the log (safe beside a running server)
             run_projections(EventLog(engine))
         except Exception as exc:  # each failure is logged with its position
-            Console(stderr=True).print(
+            Console(stderr=True, soft_wrap=True).print(
                 f"[yellow]warning:[/yellow] a projection failed ({type(exc).__name__}); "
                 "the report may be behind the event log"
             )

@@ -27,7 +27,7 @@ from storelens.storage.eventlog import EventLog
 __all__ = ["export_command"]
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def export_command(

@@ -33,7 +33,7 @@ from storelens.storage.eventlog import EventLog
 __all__ = ["cli_failure", "heat_pictures", "insights_command", "parse_day"]
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def cli_failure(message: str) -> typer.Exit:

@@ -31,7 +31,7 @@ privacy_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Customer = Annotated[str, typer.Argument(help="any id the person is known by")]
 

