@@ -47,7 +47,7 @@ from storelens.recognition.cli import faces_app  # light: dlib loads only to emb
 from storelens.recognition.keyring import write_key_file as write_face_key_file
 from storelens.recommend.cli import recommend_app  # light: scipy and implicit load per command
 from storelens.storage import migrate
-from storelens.storage.command_line import DbOption, settings_or_exit
+from storelens.storage.command_line import DbOption, print_error, settings_or_exit
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 from storelens.vision.cli import vision_app  # light: heavy vision imports wait for a command
@@ -91,7 +91,7 @@ _settings = settings_or_exit
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}")
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -452,7 +452,7 @@ def main() -> None:
     try:
         app()
     except StorelensError as exc:  # a problem the user can fix: no traceback
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         sys.exit(2)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)

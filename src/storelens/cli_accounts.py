@@ -12,14 +12,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
 from storelens import accounts
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
-from storelens.storage.command_line import DbOption, open_database_or_exit
+from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
 
 __all__ = ["keys_app", "users_app"]
 
@@ -44,7 +43,7 @@ def _actor() -> audit.Actor:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(str(exc))}")
+    print_error(exc)
     return typer.Exit(1)
 
 

@@ -8,13 +8,12 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
 from storelens.cdp.sources import ImportResult, MappingError, import_customers, load_sources
-from storelens.storage.command_line import open_database_or_exit
+from storelens.storage.command_line import open_database_or_exit, print_error
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["cdp_app", "open_engine", "print_result"]
@@ -131,7 +130,6 @@ def import_command(
     value is imported with that value flagged, unless ``--strict``.
     """
     console = _console()
-    err = Console(stderr=True, soft_wrap=True)
     fields: dict[str, str] = {}
     default_region = region
     try:
@@ -174,7 +172,7 @@ def import_command(
                     on_progress=advance,
                 )
     except ValueError as exc:  # MappingError, unreadable file, bad settings
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc
     from storelens.processors import run_projections  # the command's layer, not cdp's
 

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -26,6 +25,7 @@ from storelens.cdp.profile import build_profile
 from storelens.cdp.resolution import canonical_id, record_key, resolve, unmerge
 from storelens.core.errors import Conflict, NotFound
 from storelens.privacy import audit
+from storelens.storage.command_line import print_error
 from storelens.storage.tables import customers
 
 __all__ = ["eval_command", "profile_command", "read_true_pairs", "resolve_command"]
@@ -78,7 +78,7 @@ def resolve_command(
         with console.status(f"resolving identities ({mode})…"):
             run = resolve(open_engine(database_url), mode, threshold=threshold, actor="cli")
     except Conflict as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(_dump(run.as_dict()))
@@ -107,7 +107,7 @@ def profile_command(
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
         if profile is None:
-            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] no customer {escape(repr(customer_id))}")
+            print_error(f"no customer {customer_id!r}")
             raise typer.Exit(1)
         audit.record(conn, audit.Actor("cli", "system"), "customer.read", "customer", customer_id)
     if as_json:
@@ -156,7 +156,7 @@ def unmerge_command(
             current = canonical_id(conn, customer_id) or customer_id
         new_id = unmerge(engine, current, records, audit.Actor("cli", "system"), reason)
     except (NotFound, ValueError) as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc
     typer.echo(f"{', '.join(records)} split off {current} into {new_id}")
 
@@ -292,7 +292,7 @@ def eval_command(
             assert pairs is not None
             true_pairs = read_true_pairs(pairs)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc
     assigned, values = _assigned(database_url)
     unknown = sorted({k for p in true_pairs for k in p} - set(assigned))

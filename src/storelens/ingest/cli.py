@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from storelens.config import Settings
+from storelens.storage.command_line import print_error
 
 __all__ = ["edge_app", "mqtt_bridge"]
 
@@ -98,7 +99,7 @@ def edge_status_cmd(
     try:
         status = edge_status(outbox)
     except FileNotFoundError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(status, indent=2, default=str))
 

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -27,7 +26,7 @@ from storelens.instore.insights_html import HeatPicture, insights_html
 from storelens.instore.insights_settings import DAYPARTS
 from storelens.processors import run_projections
 from storelens.storage import migrate
-from storelens.storage.command_line import DbOption
+from storelens.storage.command_line import DbOption, print_error
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["cli_failure", "heat_pictures", "insights_command", "parse_day"]
@@ -38,7 +37,7 @@ errors = Console(stderr=True, soft_wrap=True)
 
 def cli_failure(message: str) -> typer.Exit:
     """The red one-line error and exit code 2 the insights and export commands share."""
-    errors.print(f"[red]error:[/red] {escape(message)}")
+    print_error(message)
     return typer.Exit(2)
 
 

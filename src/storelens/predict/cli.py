@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from storelens.core.errors import MissingExtra
+from storelens.storage.command_line import print_error
 
 if TYPE_CHECKING:
     from storelens.predict.evaluate import ClvEvaluation
@@ -35,7 +35,7 @@ def _group() -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    print_error(message)
     return typer.Exit(2)
 
 

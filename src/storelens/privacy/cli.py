@@ -15,14 +15,13 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from storelens.core.errors import NotFound
 from storelens.privacy.audit import Actor
 from storelens.privacy.erasure import erase_customer, export_customer
 from storelens.privacy.scan import expand_log_paths
-from storelens.storage.command_line import DbOption, open_database_or_exit
+from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
 
 __all__ = ["privacy_app"]
 
@@ -62,7 +61,7 @@ def export_command(
             engine, customer, _actor(), log_paths=expand_log_paths(settings.privacy_log_paths)
         )
     except NotFound as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(1) from exc
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     if out is None:
@@ -92,7 +91,7 @@ def erase_command(
             log_paths=expand_log_paths(settings.privacy_log_paths),
         )
     except (NotFound, ValueError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(1) from exc
     table = Table("store", "erased", "kept")
     for name, count in erasure.erased.items():

@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
 from storelens.recognition.store import recognition_enabled, rotate_key, set_recognition
-from storelens.storage.command_line import DbOption, open_database_or_exit
+from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
 
 __all__ = ["faces_app"]
 
@@ -34,7 +33,7 @@ def rotate_key_command(database_url: DbOption = None) -> None:
     try:
         key_id, rows = rotate_key(engine, settings.faces_key_path)
     except StorelensError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc
     console.print(f"re-encrypted {rows} embeddings under key {key_id}")
 
@@ -53,6 +52,6 @@ def switch_command(
             audit.record(conn, audit.SYSTEM, "store.recognition", "store", store, {"enabled": on})
             state = recognition_enabled(conn, store)
     except StorelensError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc
     console.print(f"recognition in {store}: {'on' if state else 'off'}")

