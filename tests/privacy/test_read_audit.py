@@ -184,6 +184,29 @@ def test_a_bulk_read_is_in_the_access_export_of_everyone_it_returned(
     assert counted == 2
 
 
+def test_an_investigator_can_list_whom_a_read_returned(
+    client: TestClient, engine: Engine, login: Login, world: dict[str, str]
+) -> None:
+    read = _read("segment", client, engine, login("analyst"), "both")
+    admin = login("admin")
+    r = client.get(f"/v1/audit/{read}/customers", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"data": sorted([world["ada"], world["grace"]]), "count": 2}
+    page = client.get(f"/v1/audit/{read}/customers?limit=1&offset=1", headers=admin).json()
+    assert page == {"data": [max(world["ada"], world["grace"])], "count": 2}
+    assert client.get("/v1/audit/999999/customers", headers=admin).status_code == 404
+    # that answer names customers, so it is audited as a read of them: the first
+    # (both) is in Ada's export, the second (Grace's page) is not
+    with engine.connect() as conn:
+        first, second = conn.execute(
+            select(audit_log.c.id)
+            .where(audit_log.c.action == "audit.customers.read")
+            .order_by(audit_log.c.id)
+        ).scalars()
+    ada_reads = _exported_reads(client, admin, "L-1")
+    assert first in ada_reads and second not in ada_reads
+
+
 def test_erasure_keeps_the_reads_but_names_only_the_pseudonym(
     client: TestClient, engine: Engine, login: Login, world: dict[str, str]
 ) -> None:

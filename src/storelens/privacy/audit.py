@@ -18,12 +18,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from storelens.privacy.subject import PSEUDONYM_PREFIX, current_ids
 from storelens.storage.tables import audit_log, audit_subjects
 
-__all__ = ["SYSTEM", "Actor", "AuditEntry", "list_entries", "named_customers", "record"]
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "AuditEntry",
+    "customers_named_by",
+    "list_entries",
+    "named_customers",
+    "record",
+]
 
 _CHUNK = 1000  # rows per multi-row insert: one statement's size stays bounded
 
@@ -133,3 +141,22 @@ def list_entries(
         stmt = stmt.where(audit_log.c.action == action)
     with engine.connect() as conn:
         return [AuditEntry(**dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+def customers_named_by(
+    conn: Connection, audit_id: int, *, limit: int, offset: int = 0
+) -> tuple[int | None, list[str]]:
+    """Whom one audited read returned, in id order, a page at a time: (how many, the
+    page), or (None, []) when there is no such audit row."""
+    if conn.execute(select(audit_log.c.id).where(audit_log.c.id == audit_id)).first() is None:
+        return None, []
+    where = audit_subjects.c.audit_id == audit_id
+    total = conn.execute(select(func.count()).select_from(audit_subjects).where(where))
+    page = conn.execute(
+        select(audit_subjects.c.customer_id)
+        .where(where)
+        .order_by(audit_subjects.c.customer_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return int(total.scalar_one()), list(page.scalars())
