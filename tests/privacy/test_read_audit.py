@@ -70,8 +70,8 @@ def world(
     device_key: Callable[..., dict[str, str]],
     raw_event: RawEvent,
 ) -> dict[str, str]:
-    """Ada (two records, one person after resolution) and Grace, with orders, consent and
-    a web visit each, and two segments: Ada and Grace in one, Grace alone in the other.
+    """Ada (two records, one person after resolution) and Grace, an order each (Grace
+    also a web visit), and two segments: Ada and Grace in one, Grace alone in the other.
     Returns their current customer ids."""
     admin = login("admin")
     with engine.begin() as conn:
