@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     """Event types the MQTT bridge stores (JSON list); default: the store-level
     operational types (``pos.*``, ``order.*``, ``sensor.*``, ``staff.*``, ``vision.*``).
     Others are dead-lettered: the broker cannot tell which device may send consent."""
+    mqtt_max_items: int | None = Field(default=None, gt=0, le=100_000)
+    """Events one MQTT message (a JSON array) may hold; default ``max_batch``, the limit of
+    one ``POST /v1/events``. A longer array is dead-lettered whole: unbounded, one
+    message could make the bridge validate and commit millions of events at once."""
     alert_webhook_url: str | None = None  # staff alerts are also POSTed here when set
     # privacy: log files (globs) that erasure redacts and its verification scan searches,
     # e.g. ["/var/log/storelens/server.log*"]

@@ -73,6 +73,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/personalize"): PEOPLE,
     ("PUT", "/v1/stores/{store_id}/stock"): ANALYSTS,
     ("GET", "/v1/audit"): ADMINS,
+    ("GET", "/v1/audit/{audit_id}/customers"): ADMINS,
     ("GET", "/v1/dead-letters"): ADMINS,
     ("POST", "/v1/notices"): frozenset({ADMIN, DEVICE}),  # staff could then claim anyone
     ("POST", "/v1/notices/{notice_id}/claim"): STAFF_ONLY,
@@ -88,6 +89,7 @@ PATH_VALUES = {
     "table": "zones",
     "notice_id": "n-nobody",
     "segment_id": "rfm:champions",
+    "audit_id": "999999",
 }
 BAD_CREDENTIALS = ("none", "forged", "expired", "other-store-key")
 ROLES = (ADMIN, ANALYST, STAFF, DEVICE)

@@ -39,6 +39,7 @@ from storelens.ingest.deadletters import (
 )
 from storelens.ingest.mqtt import MqttBridge, publish_events, publish_raw
 from storelens.ingest.mqtt_messages import (
+    DEFAULT_MAX_ITEMS,
     DEFAULT_MQTT_TYPES,
     BridgeConfig,
     ReceivedMessage,
@@ -568,6 +569,59 @@ def test_other_event_types_are_taken_when_configured(
     assert (outcome.appended, outcome.dead_lettered) == (1, 1)
     with pytest.raises(ConfigError, match=r"web\.evnt"):
         BridgeConfig(event_types=frozenset({"web.evnt"}))
+
+
+def _shots(n: int, raw_event: RawEvent) -> list[dict[str, Any]]:
+    return [raw_event("sensor.espresso_shot", source="espresso-1") for _ in range(n)]
+
+
+def test_an_array_longer_than_the_limit_is_one_dead_letter(
+    engine: Engine, raw_event: RawEvent
+) -> None:
+    """An array body had no bound: one message of a million events was parsed,
+    validated and committed in one go (the HTTP route refuses more than
+    STORELENS_MAX_BATCH with a 413). Over the limit, the whole message is one dead
+    letter saying why; at the limit it is stored, and its neighbours in the batch too."""
+    where = "p/cafe-01/espresso-1/sensor.espresso_shot"
+    too_long = ReceivedMessage(where, orjson.dumps(_shots(4, raw_event)), 1, 1, 1)
+    at_limit = ReceivedMessage(where, orjson.dumps(_shots(3, raw_event)), 2, 1, 1)
+    single = _message(where, raw_event("sensor.espresso_shot", source="espresso-1"))
+    outcome = store_messages(EventLog(engine), "p", [too_long, at_limit, single], max_items=3)
+    assert (outcome.appended, outcome.dead_lettered) == (4, 1)
+    [dead] = list_dead_letters(engine)
+    assert dead.reason == (
+        "body holds 4 events; at most 3 are taken in one message "
+        "(STORELENS_MQTT_MAX_ITEMS): split the array"
+    )
+    assert orjson.loads(dead.body) == orjson.loads(too_long.payload)
+    assert outcome.unstored == []  # dead-lettered, so acked: the broker does not resend it
+
+
+def test_the_message_limit_follows_the_http_batch_limit(settings: Settings) -> None:
+    base = settings.model_copy(update={"mqtt_url": "mqtt://broker"})
+    assert BridgeConfig().max_items == DEFAULT_MAX_ITEMS == Settings().max_batch
+    assert BridgeConfig.from_settings(base).max_items == base.max_batch
+    smaller = base.model_copy(update={"max_batch": 500})
+    assert BridgeConfig.from_settings(smaller).max_items == 500
+    own = base.model_copy(update={"mqtt_max_items": 50})
+    assert BridgeConfig.from_settings(own).max_items == 50
+    with pytest.raises(ConfigError, match="STORELENS_MQTT_MAX_ITEMS"):
+        BridgeConfig(max_items=0)
+
+
+@pytest.mark.mqtt
+def test_the_bridge_dead_letters_an_over_long_array(
+    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+) -> None:
+    bridge = make_bridge(max_items=5)
+    where = f"{prefix}/cafe-01/espresso-1/sensor.espresso_shot"
+    publish_events(HOST, PORT, where, _shots(6, raw_event), as_array=True)
+    publish_events(HOST, PORT, where, _shots(5, raw_event), as_array=True)
+    wait_for(lambda: event_count(engine) == 5, what="the 5-event message")
+    wait_for(lambda: count_dead_letters(engine) == 1, what="the 6-event message's dead letter")
+    [dead] = list_dead_letters(engine)
+    assert dead.reason.startswith("body holds 6 events; at most 5")
+    wait_for(lambda: bridge.stats.dead_lettered == 1, what="the counter")
 
 
 def test_dead_letter_body_is_capped(engine: Engine) -> None:

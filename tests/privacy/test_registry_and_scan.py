@@ -28,6 +28,7 @@ from storelens.storage.tables import events, metadata, orders
 
 PERSONAL_TABLES = {
     "customers", "orders", "order_lines", "consent_records", "events", "audit_log",
+    "audit_subjects",
     "dead_letters", "customer_aliases", "identity_changes", "identity_decisions",
     "identity_runs", "identity_models", "face_consents", "face_embeddings",
     "customer_features", "customer_scores",

@@ -22,6 +22,7 @@ from storelens.core.errors import ConfigError
 from storelens.core.events import EVENT_TYPES, STORE_BOUND_TYPES
 
 __all__ = [
+    "DEFAULT_MAX_ITEMS",
     "DEFAULT_MQTT_TYPES",
     "BridgeConfig",
     "BrokerAddress",
@@ -39,6 +40,10 @@ store-level operational types a device key gets by default. The broker knows dev
 only by the topics its ACL lets them write, and the type is part of the topic, so
 without this list any sensor could publish ``consent.changed`` or ``customer.upserted``
 under its own prefix; over HTTP those need a key made for them."""
+
+DEFAULT_MAX_ITEMS = 10_000
+"""Events one message may hold unless configured: ``STORELENS_MAX_BATCH``'s default, so a
+message carries at most what one ``POST /v1/events`` may."""
 
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
@@ -104,6 +109,7 @@ class BridgeConfig:
     ca_file: Path | None = None
     client_cert: Path | None = None
     event_types: frozenset[str] = DEFAULT_MQTT_TYPES  # anything else is dead-lettered
+    max_items: int = DEFAULT_MAX_ITEMS  # events in one message; a longer array is a dead letter
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.event_types) - set(EVENT_TYPES))
@@ -115,6 +121,8 @@ class BridgeConfig:
             raise ConfigError("the MQTT client id must be set: the broker keeps our session by it")
         if self.batch_size < 1 or self.flush_ms < 1:
             raise ConfigError("MQTT batch size and flush interval must be positive")
+        if self.max_items < 1:
+            raise ConfigError("the MQTT message limit (STORELENS_MQTT_MAX_ITEMS) must be positive")
         if not self.tls and (self.ca_file is not None or self.client_cert is not None):
             raise ConfigError("an MQTT CA file or client certificate needs an mqtts:// URL")
         for name, path in (("CA file", self.ca_file), ("client certificate", self.client_cert)):
@@ -136,6 +144,7 @@ class BridgeConfig:
             "client_cert": settings.mqtt_client_cert,
             "topic_prefix": settings.mqtt_topic_prefix,
             "client_id": settings.mqtt_client_id,
+            "max_items": settings.mqtt_max_items or settings.max_batch,
         }
         if settings.mqtt_event_types is not None:
             values["event_types"] = frozenset(settings.mqtt_event_types)
@@ -210,9 +219,13 @@ def _fill(item: dict[str, Any], fields: tuple[str, str, str]) -> str | None:
 
 
 def parse_message(
-    prefix: str, topic: str, payload: bytes
+    prefix: str, topic: str, payload: bytes, max_items: int = DEFAULT_MAX_ITEMS
 ) -> tuple[list[ParsedItem], list[DeadItem]]:
-    """Split one message into envelopes to validate and reasons it (or items) are unusable."""
+    """Split one message into envelopes to validate and reasons it (or items) are unusable.
+
+    An array of more than ``max_items`` is one dead letter, before any item is looked
+    at: the HTTP route refuses such a batch whole too (413), and a device that sends
+    one has a bug worth seeing, not a partial store."""
     fields = topic_fields(prefix, topic)
     if fields is None:
         reason = f"topic {topic!r} does not match {prefix}/{{store_id}}/{{source}}/{{type}}"
@@ -234,6 +247,12 @@ def parse_message(
     if not isinstance(body, list):
         kind = type(body).__name__ if body is not None else "null"
         reason = f"body must be a JSON object or an array of objects, not {kind}"
+        return [], [DeadItem(reason, payload)]
+    if len(body) > max_items:
+        reason = (
+            f"body holds {len(body)} events; at most {max_items} are taken in one message "
+            "(STORELENS_MQTT_MAX_ITEMS): split the array"
+        )
         return [], [DeadItem(reason, payload)]
     items: list[ParsedItem] = []
     dead: list[DeadItem] = []

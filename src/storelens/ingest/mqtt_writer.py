@@ -27,6 +27,7 @@ from storelens.core.retry import Backoff
 from storelens.ingest.batch import Permit, RejectedItem, validate_items
 from storelens.ingest.deadletters import record_dead_letter
 from storelens.ingest.mqtt_messages import (
+    DEFAULT_MAX_ITEMS,
     DEFAULT_MQTT_TYPES,
     BridgeConfig,
     ParsedItem,
@@ -114,6 +115,7 @@ class BatchWriter:
                     self.config.topic_prefix,
                     batch,
                     event_types=self.config.event_types,
+                    max_items=self.config.max_items,
                 )
                 break
             except Exception:
@@ -188,15 +190,17 @@ def store_messages(
     batch: Sequence[ReceivedMessage],
     *,
     event_types: frozenset[str] = DEFAULT_MQTT_TYPES,
+    max_items: int = DEFAULT_MAX_ITEMS,
 ) -> StoreOutcome:
     """Store the batch in one transaction or, if the database refuses it, one by one.
 
-    Events of a type outside ``event_types`` are dead-lettered. Raises on a transient
-    failure: then nothing of the batch counts as stored.
+    Events of a type outside ``event_types`` are dead-lettered, and so is a message
+    holding more than ``max_items`` events. Raises on a transient failure: then
+    nothing of the batch counts as stored.
     """
     permit = _type_permit(event_types)
     try:
-        return _store(event_log, prefix, batch, permit)
+        return _store(event_log, prefix, batch, permit, max_items)
     except Exception as exc:
         if _is_transient(exc):
             raise
@@ -204,7 +208,7 @@ def store_messages(
     total = StoreOutcome()
     for m in batch:
         try:
-            one = _store(event_log, prefix, [m], permit)
+            one = _store(event_log, prefix, [m], permit, max_items)
         except Exception as exc:
             if _is_transient(exc):
                 raise
@@ -232,13 +236,17 @@ def _dead_letter_refused(event_log: EventLog, m: ReceivedMessage, exc: Exception
 
 
 def _store(
-    event_log: EventLog, prefix: str, batch: Sequence[ReceivedMessage], permit: Permit
+    event_log: EventLog,
+    prefix: str,
+    batch: Sequence[ReceivedMessage],
+    permit: Permit,
+    max_items: int,
 ) -> StoreOutcome:
     """One transaction: the batch's valid events and its dead letters, or nothing."""
     items: list[tuple[str, ParsedItem]] = []
     dead: list[tuple[str, str, bytes]] = []
     for m in batch:
-        found, bad = parse_message(prefix, m.topic, m.payload)
+        found, bad = parse_message(prefix, m.topic, m.payload, max_items)
         items.extend((m.topic, item) for item in found)
         dead.extend((m.topic, d.reason, d.body) for d in bad)
     events, rejected = validate_items([item.envelope for _, item in items], permit=permit)

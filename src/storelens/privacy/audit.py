@@ -2,19 +2,38 @@
 
 Rows are written in the same transaction as the action they describe where there
 is one, so an audited read that fails leaves no row and a row always means it ran.
+
+A read that returns many customers (a page of events, of segment members, of customer
+records, a batch of recommendations) names each of them in ``audit_subjects``: one row
+per customer, keyed by the id the person had when read. A count alone could not
+answer a person's access request ("who read my data?") nor tell an investigator whose
+data an analyst pulled; a JSON list in ``detail`` could, but only by searching every
+row's text, and it would grow with the page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
-from storelens.storage.tables import audit_log
+from storelens.privacy.subject import PSEUDONYM_PREFIX, current_ids
+from storelens.storage.tables import audit_log, audit_subjects
 
-__all__ = ["SYSTEM", "Actor", "AuditEntry", "list_entries", "record"]
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "AuditEntry",
+    "customers_named_by",
+    "list_entries",
+    "named_customers",
+    "record",
+]
+
+_CHUNK = 1000  # rows per multi-row insert: one statement's size stays bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +68,23 @@ def record(
     resource: str,
     resource_id: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> None:
-    """One row; names and ids are cut to their columns' widths, so whatever a caller
-    sends (a megabyte "username") can neither fail the write nor bloat the trail."""
-    conn.execute(
+    *,
+    customers: Iterable[str] | None = None,
+) -> int:
+    """One row (its id is returned); names and ids are cut to their columns' widths, so
+    whatever a caller sends (a megabyte "username") can neither fail the write nor
+    bloat the trail.
+
+    ``customers`` are the ids of the people a read returned, as the data carried them
+    (loyalty ids, ``source:record`` keys, retired ids): each is stored once, as the
+    person's current customer id, beside the row, and ``detail["customers"]`` says how
+    many were named. Pass it (even empty) for every read that can return customers,
+    so that "named nobody" is recorded too.
+    """
+    named = None if customers is None else named_customers(conn, customers)
+    if named is not None:
+        detail = {**(detail or {}), "customers": len(named)}
+    result = conn.execute(
         audit_log.insert(),
         {
             "ts": datetime.now(UTC),
@@ -66,6 +98,25 @@ def record(
             "ip": None if actor.ip is None else _cut(actor.ip, 64),
         },
     )
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row insert always has its key
+    audit_id = int(key[0])
+    rows = [{"audit_id": audit_id, "customer_id": c} for c in named or ()]
+    for start in range(0, len(rows), _CHUNK):
+        conn.execute(audit_subjects.insert(), rows[start : start + _CHUNK])
+    return audit_id
+
+
+def named_customers(conn: Connection, ids: Iterable[str]) -> list[str]:
+    """The people behind ``ids``, once each, by their current customer id (an id no
+    customer record holds, such as an order's customer before any import, stands for
+    itself; an erasure's pseudonym names nobody and is dropped)."""
+    raw = {i for i in ids if i and not i.startswith(PSEUDONYM_PREFIX)}
+    if not raw:
+        return []
+    current = current_ids(conn, raw)
+    found = {current.get(i, i) for i in raw}
+    return sorted({_cut(i, 256) for i in found if not i.startswith(PSEUDONYM_PREFIX)})
 
 
 def _cut(text: str, width: int) -> str:
@@ -90,3 +141,22 @@ def list_entries(
         stmt = stmt.where(audit_log.c.action == action)
     with engine.connect() as conn:
         return [AuditEntry(**dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+def customers_named_by(
+    conn: Connection, audit_id: int, *, limit: int, offset: int = 0
+) -> tuple[int | None, list[str]]:
+    """Whom one audited read returned, in id order, a page at a time: (how many, the
+    page), or (None, []) when there is no such audit row."""
+    if conn.execute(select(audit_log.c.id).where(audit_log.c.id == audit_id)).first() is None:
+        return None, []
+    where = audit_subjects.c.audit_id == audit_id
+    total = conn.execute(select(func.count()).select_from(audit_subjects).where(where))
+    page = conn.execute(
+        select(audit_subjects.c.customer_id)
+        .where(where)
+        .order_by(audit_subjects.c.customer_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return int(total.scalar_one()), list(page.scalars())

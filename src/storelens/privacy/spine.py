@@ -8,7 +8,8 @@ rebuilds the same pseudonymised orders the accounts keep; any other event that m
 mentions them (a search for their e-mail) is redacted in place.
 
 Audit rows stay, because who read or changed personal data must remain answerable,
-but the person in them is replaced by the erasure's pseudonym. Dead letters are raw
+but the person in them is replaced by the erasure's pseudonym, in the rows and in
+``audit_subjects`` (the customers a bulk read named). Dead letters are raw
 messages kept for debugging, so those mentioning the person are deleted. Log files
 named in ``STORELENS_PRIVACY_LOG_PATHS`` are rewritten with the identifiers replaced.
 """
@@ -18,18 +19,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, Text, and_, cast, delete, or_, select, update
+from sqlalchemy import Row, Text, and_, cast, delete, insert, or_, select, update
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.traces import Matcher, mentioning_rows
-from storelens.storage.tables import audit_log, dead_letters, events
+from storelens.storage.tables import audit_log, audit_subjects, dead_letters, events
 
-__all__ = ["KEPT_EVENT_TYPES", "OWN_EVENT_TYPES"]
+__all__ = ["KEPT_EVENT_TYPES", "OWN_EVENT_TYPES", "event_customers"]
 
 OWN_EVENT_TYPES = ("customer.upserted", "consent.changed", "web.event")
 """Events that are the person's data through and through: deleted, not redacted."""
 KEPT_EVENT_TYPES = ("pos.order_paid",)
 """Events kept for the accounts, with the customer pseudonymised."""
+
+
+def event_customers(subject: str | None, type_: str, payload: Any) -> set[str]:
+    """The ids of the people an event is about, as it carries them: its ``subject``, a
+    paid order's ``customer_id``, a customer record's ``source:record`` key and loyalty
+    id. What a read of the event names in the audit trail (``audit.record``'s
+    ``customers``); a mere mention in free text (a search for an e-mail) is not
+    resolved here, as that would mean matching every customer's identifiers per read."""
+    found = {subject} if subject else set()
+    p = payload if isinstance(payload, dict) else {}
+    if isinstance(p.get("customer_id"), str):
+        found.add(p["customer_id"])
+    if type_ == "customer.upserted":
+        if isinstance(p.get("source_system"), str) and isinstance(p.get("source_record_id"), str):
+            found.add(f"{p['source_system']}:{p['source_record_id']}")
+        if isinstance(p.get("loyalty_id"), str):
+            found.add(p["loyalty_id"])
+    return found
 
 
 def _event_json(row: Any) -> dict[str, Any]:
@@ -113,19 +132,42 @@ def _audit_rows(req: SubjectRequest) -> dict[int, dict[str, Any]]:
             )
         )
     }
+    named = select(audit_subjects.c.audit_id).where(
+        audit_subjects.c.customer_id.in_(req.subject.ids)
+    )
+    for r in req.conn.execute(select(audit_log).where(audit_log.c.id.in_(named))):
+        rows.setdefault(r.id, dict(r._mapping))
     for data, _ in mentioning_rows(req.conn, audit_log, Matcher(req.subject)):
         rows.setdefault(data["id"], data)
     return dict(sorted(rows.items()))
 
 
 def export_audit(req: SubjectRequest) -> list[dict[str, Any]]:
-    """Audit rows about the person: who read, exported or changed their data, and when."""
+    """Audit rows about the person: who read, exported or changed their data, and when,
+    bulk reads that returned them among others included."""
     return [plain(r) for r in _audit_rows(req).values()]
+
+
+def _pseudonymise_named(req: SubjectRequest) -> None:
+    """The person's entries in ``audit_subjects`` become one per read, under the
+    pseudonym (a read that named two of their ids, say before and after a merge, is
+    still one read of one person)."""
+    where = audit_subjects.c.customer_id.in_(req.subject.ids)
+    reads = sorted(set(req.conn.execute(select(audit_subjects.c.audit_id).where(where)).scalars()))
+    if not reads:
+        return
+    req.conn.execute(delete(audit_subjects).where(where))
+    for start in range(0, len(reads), 500):
+        req.conn.execute(
+            insert(audit_subjects),
+            [{"audit_id": a, "customer_id": req.pseudonym} for a in reads[start : start + 500]],
+        )
 
 
 def erase_audit(req: SubjectRequest) -> int:
     matcher = Matcher(req.subject)
     rows = _audit_rows(req)
+    _pseudonymise_named(req)
     for id_, row in rows.items():
         resource_id = row["resource_id"]
         if resource_id is not None:
@@ -205,7 +247,7 @@ register(
         "audit",
         export_audit,
         erase_audit,
-        tables=("audit_log",),
+        tables=("audit_log", "audit_subjects"),
         kept="audit rows stay with the person replaced by the erasure's pseudonym: who "
         "touched personal data must stay answerable",
     )

@@ -181,6 +181,7 @@ def members_view(
             "segment",
             segment_id,
             {"members": len(found.members), "page": page, "via": "dashboard"},
+            customers=[m["customer_id"] for m in found.members],
         )
     segment = SegmentHeader.model_validate(known[segment_id])
     return MembersView(

@@ -93,6 +93,7 @@ def list_customers(
             "customer",
             None,
             {"q": q, "returned": len(rows)},
+            customers=[r["customer_id"] for r in rows if r["customer_id"]],
         )
     return ListOf(data=[CustomerRecordPublic.model_validate(r) for r in rows], count=total)
 

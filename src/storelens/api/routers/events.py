@@ -25,6 +25,7 @@ from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import EVENT_TYPES, event_batch_adapter
 from storelens.ingest.batch import ingest_json
 from storelens.privacy import audit
+from storelens.privacy.spine import event_customers
 from storelens.storage.eventlog import EventQuery
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=error_responses(403, 422))
@@ -126,7 +127,8 @@ def get_events(
             limit=limit,
         )
     )
-    # Events can carry personal data (customer records, purchases by a customer).
+    # Events can carry personal data (customer records, purchases by a customer): the
+    # row names everyone the page was about, so their access requests list this read.
     with engine.begin() as conn:
         audit.record(
             conn,
@@ -135,5 +137,6 @@ def get_events(
             "events",
             subject,
             {"store_id": store_id, "types": type, "after": after, "count": len(rows)},
+            customers=[c for r in rows for c in event_customers(r.subject, r.type, r.payload)],
         )
     return ListOf(data=[EventPublic.model_validate(r.as_json()) for r in rows], count=len(rows))

@@ -32,6 +32,7 @@ from storelens.api.recommend_schemas import (
     StockSaved,
 )
 from storelens.core.errors import FieldError, InvalidInput, NotFound
+from storelens.privacy import audit
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
 from storelens.recommend.context import Context, parse_context
@@ -159,16 +160,35 @@ async def customer_recommendations(
 
 @router.post("/v1/personalize", responses=error_responses(403, 404, 413, 422))
 def personalize(
-    request: Request, body: PersonalizeBatch, principal: AnyPerson, settings: SettingsDep
+    request: Request,
+    body: PersonalizeBatch,
+    principal: AnyPerson,
+    settings: SettingsDep,
+    db: EngineDep,
 ) -> list[RecommendationsPublic]:
-    """A batch of customer + store + context; answers in request order."""
+    """A batch of customer + store + context; answers in request order.
+
+    Audited, naming every customer asked about: up to 100 people's lists (and whether
+    each consented to personalization) in one call is a bulk read, and impression rows
+    record only the personalized answers."""
     for i, item in enumerate(body.requests):
         _check_k(item.k, settings.recommend_max_k, ("body", "requests", i, "k"))
     engine = _engine_of(request)
-    return [
+    answers = [
         _public(engine.answer(r.customer_id, r.store, r.k, r.context, actor=principal.actor.name))
         for r in body.requests
     ]
+    with db.begin() as conn:
+        audit.record(
+            conn,
+            principal.actor,
+            "recommendations.batch",
+            "customer",
+            None,
+            {"requests": len(answers), "personalized": sum(a.personalized for a in answers)},
+            customers=[a.customer_id for a in answers],
+        )
+    return answers
 
 
 @router.post(

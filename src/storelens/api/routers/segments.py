@@ -54,6 +54,7 @@ def get_segment_members(
             "segment",
             segment_id,
             {"members": len(page.members), "cursor": cursor is not None},
+            customers=[m["customer_id"] for m in page.members],
         )
     return SegmentMembers(
         data=[SegmentMember.model_validate(m) for m in page.members], next_cursor=page.next_cursor

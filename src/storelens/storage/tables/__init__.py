@@ -42,6 +42,7 @@ from storelens.storage.tables.instore import (
 )
 from storelens.storage.tables.log import (
     audit_log,
+    audit_subjects,
     consumer_offsets,
     dead_letters,
     events,
@@ -81,6 +82,7 @@ __all__ = [
     "alerts",
     "api_keys",
     "audit_log",
+    "audit_subjects",
     "cameras",
     "consent_records",
     "consumer_offsets",

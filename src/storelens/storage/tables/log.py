@@ -5,16 +5,25 @@
 keeps in flight, committed in the same transaction as its writes. ``dead_letters``
 keeps what could not enter the log, so a bad device message can be inspected rather
 than lost, and ``audit_log`` what people and keys did. Both trails are written by
-appending; only an erasure touches their rows (privacy/spine.py).
+appending; only an erasure touches their rows (privacy/spine.py). ``audit_subjects``
+names the customers a bulk read returned, one narrow row per customer, so an access
+request finds every read of a person by index instead of searching ids in JSON.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, Text, Uuid
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text, Uuid
 
 from storelens.storage.tables.schema import Document, Id, Seq, UTCDateTime, metadata, utc_now
 
-__all__ = ["audit_log", "consumer_offsets", "dead_letters", "events", "processor_state"]
+__all__ = [
+    "audit_log",
+    "audit_subjects",
+    "consumer_offsets",
+    "dead_letters",
+    "events",
+    "processor_state",
+]
 
 events = Table(
     "events",
@@ -76,4 +85,21 @@ audit_log = Table(
     Column("ip", String(64)),
     Index(None, "resource", "resource_id"),
     Index(None, "ts"),
+)
+
+audit_subjects = Table(
+    "audit_subjects",
+    metadata,
+    # Seq's own type: SQLite keys are INTEGER, PostgreSQL's BIGINT, as audit_log.id is.
+    Column(
+        "audit_id",
+        Seq,
+        ForeignKey("audit_log.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    # The current customer id when read (a ``source:record`` key, up to 193 characters,
+    # while its record awaits the projection); the pseudonym once erased.
+    Column("customer_id", String(256), primary_key=True),
+    Index(None, "customer_id"),
 )
