@@ -10,8 +10,9 @@ minute has run, the tracker jumps straight to the earliest of those deadlines; t
 minutes in between would have done nothing, which keeps the facts and alerts exactly
 those of minute-by-minute stepping while the work grows with events, not with minutes.
 
-All of this is per store: each store has its own clock (``StoreClock`` in
-``tracker.py``), moved by its own events, and its minutes run on its own deadlines.
+All of this is per store: each store has its own clock (:class:`StoreClock`, here
+beside the deadlines it runs on), moved by its own events, and its minutes run on its
+own deadlines.
 
 A jump of a store's event time further ahead than ``TrackerConfig.max_time_jump_s``
 waits for a second event of that store to confirm it (a store closed for a week
@@ -27,7 +28,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-__all__ = ["MINUTE", "RECENT_KEEP", "HeldEvent", "ceil_minute", "floor_minute", "next_deadline"]
+__all__ = [
+    "MINUTE",
+    "RECENT_KEEP",
+    "HeldEvent",
+    "StoreClock",
+    "ceil_minute",
+    "floor_minute",
+    "iso_or_none",
+    "next_deadline",
+    "ts_or_none",
+]
 
 MINUTE = timedelta(minutes=1)
 
@@ -70,6 +81,55 @@ class HeldEvent:
             return None
         type_, ts, store_id, subject, payload = raw
         return cls(type_, datetime.fromisoformat(ts), store_id, subject, payload)
+
+
+@dataclass
+class StoreClock:
+    """One store's event time; only that store's events (and its quiet timer) move it.
+
+    ``heard_at`` is the server's receive time of the store's latest event (``None``
+    for events read from a file), which is what tells a quiet store from a live one."""
+
+    watermark: datetime  # the store's latest event time
+    next_tick: datetime  # the next of its minutes with work (see next_deadline)
+    provisional: bool = True  # the watermark comes from one event so far
+    held: HeldEvent | None = None  # far ahead of the watermark, unconfirmed
+    heard_at: datetime | None = None
+
+    @classmethod
+    def start(cls, ts: datetime) -> StoreClock:
+        return cls(ts, floor_minute(ts) + MINUTE)
+
+    def as_state(self) -> list[Any]:
+        held = self.held.as_state() if self.held else None
+        return [
+            iso_or_none(self.watermark),
+            iso_or_none(self.next_tick),
+            self.provisional,
+            held,
+            iso_or_none(self.heard_at),
+        ]
+
+    @classmethod
+    def from_state(cls, raw: list[Any]) -> StoreClock:
+        wm, nxt, provisional, held, heard = raw
+        return cls(
+            datetime.fromisoformat(wm),
+            datetime.fromisoformat(nxt),
+            bool(provisional),
+            HeldEvent.from_state(held),
+            ts_or_none(heard),
+        )
+
+
+def ts_or_none(value: str | None) -> datetime | None:
+    """A snapshot's optional moment: absent (or empty) stays ``None``."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    """The snapshot form of an optional moment, the inverse of :func:`ts_or_none`."""
+    return value.isoformat() if value else None
 
 
 def floor_minute(ts: datetime) -> datetime:

@@ -18,6 +18,12 @@ event. It decides when a store has gone quiet (nothing received from it for
 close its orders and tracks as its next event would have) and, once nothing of it
 is left in flight, forgotten, so a store that closes, or an id used once, does not
 stay in memory and in every snapshot for good.
+
+This module is the time-driven half. What each event does to the open records is
+``shopfloor.py`` (which :class:`OpsTracker` builds on), the records themselves and
+the snapshot's stored layout are ``inflight.py``, and each store's clock with the
+deadlines it jumps between is ``eventtime.py``. ``StoreClock``, ``store_time`` and
+``OpsEvent`` are still importable from here, where callers have always found them.
 """
 
 from __future__ import annotations
@@ -25,43 +31,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from storelens.catalogue import DRINK_CATEGORIES
 from storelens.instore.alerts import AlertChange, AlertRule, RuleState, Snapshot, evaluate_rules
 from storelens.instore.eventtime import (
     MINUTE,
     RECENT_KEEP,
     HeldEvent,
+    StoreClock,
     ceil_minute,
     floor_minute,
     next_deadline,
 )
-from storelens.instore.facts import (
-    Fact,
-    OrderFact,
-    QueueWait,
-    ShiftFact,
-    VisitFact,
-    ZoneVisit,
-)
+from storelens.instore.facts import Fact
+from storelens.instore.inflight import InFlight, read_state, store_time, write_state
+from storelens.instore.shopfloor import OpsEvent, ShopFloor, ZoneKinds
 
 __all__ = ["OpsEvent", "OpsTracker", "StoreClock", "TrackerConfig", "store_time"]
-
-ZoneKinds = Mapping[str, Mapping[str, str]]  # store id -> zone id -> kind
-
-
-class OpsEvent(Protocol):
-    @property
-    def type(self) -> str: ...
-    @property
-    def ts(self) -> datetime: ...
-    @property
-    def store_id(self) -> str | None: ...
-    @property
-    def subject(self) -> str | None: ...
-    @property
-    def payload(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -84,122 +70,19 @@ class TrackerConfig:
         return self.store_rules.get(store_id, self.alert_rules)
 
 
-@dataclass
-class _Order:
-    store_id: str
-    order_id: str
-    channel: str = "in_store"
-    register_id: str | None = None
-    paid_at: datetime | None = None
-    started_at: datetime | None = None
-    ready_at: datetime | None = None
-    barista: str | None = None
-    drinks: int = 0
-    items: int = 0
-    seen_at: datetime | None = None
-
-    def fact(self, handed_off_at: datetime | None, by: str | None) -> OrderFact:
-        return OrderFact(
-            store_id=self.store_id,
-            order_id=self.order_id,
-            channel=self.channel,
-            register_id=self.register_id,
-            paid_at=self.paid_at,
-            started_at=self.started_at,
-            ready_at=self.ready_at,
-            handed_off_at=handed_off_at,
-            barista=self.barista or by,
-            drinks=self.drinks,
-            items=self.items,
-        )
-
-
-@dataclass
-class _Track:
-    store_id: str
-    track_id: str
-    first_enter: datetime
-    last_seen: datetime
-    is_staff: bool
-    inside: dict[str, datetime] = field(default_factory=dict)
-    zones: int = 0
-    been_inside: bool = False  # entered a zone other than the entrance
-    queue_enter: datetime | None = None
-
-
-@dataclass
-class StoreClock:
-    """One store's event time; only that store's events (and its quiet timer) move it.
-
-    ``heard_at`` is the server's receive time of the store's latest event (``None``
-    for events read from a file), which is what tells a quiet store from a live one."""
-
-    watermark: datetime  # the store's latest event time
-    next_tick: datetime  # the next of its minutes with work (see eventtime.py)
-    provisional: bool = True  # the watermark comes from one event so far
-    held: HeldEvent | None = None  # far ahead of the watermark, unconfirmed
-    heard_at: datetime | None = None
-
-    @classmethod
-    def start(cls, ts: datetime) -> StoreClock:
-        return cls(ts, floor_minute(ts) + MINUTE)
-
-    def as_state(self) -> list[Any]:
-        held = self.held.as_state() if self.held else None
-        return [
-            _iso(self.watermark),
-            _iso(self.next_tick),
-            self.provisional,
-            held,
-            _iso(self.heard_at),
-        ]
-
-    @classmethod
-    def from_state(cls, raw: list[Any]) -> StoreClock:
-        wm, nxt, provisional, held, heard = raw
-        return cls(
-            datetime.fromisoformat(wm),
-            datetime.fromisoformat(nxt),
-            bool(provisional),
-            HeldEvent.from_state(held),
-            _ts(heard),
-        )
-
-
 def _received(ev: OpsEvent) -> datetime | None:
     """When the server received ``ev`` (log events carry it; file events do not)."""
     value = getattr(ev, "received_at", None)
     return value if isinstance(value, datetime) else None
 
 
-def store_time(state: Mapping[str, Any] | None, store_id: str) -> datetime | None:
-    """A store's event time from a saved tracker state, without rebuilding the tracker
-    (dashboards); ``None`` for a store the tracker has not seen or has forgotten."""
-    if not state:
-        return None
-    clocks = state.get("clocks")
-    if clocks is None:  # a v1 snapshot: one clock for every store
-        return _ts(state.get("watermark"))
-    raw = clocks.get(store_id)
-    return datetime.fromisoformat(raw[0]) if raw else None
+class OpsTracker(ShopFloor):
+    """What events did on the floor (:class:`ShopFloor`), run on each store's own time:
+    timeouts, alerts, quiet stores, and the snapshot a restart resumes from."""
 
-
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-class OpsTracker:
     def __init__(self, config: TrackerConfig) -> None:
+        super().__init__(config.zone_kinds)
         self.config = config
-        self.orders: dict[tuple[str, str], _Order] = {}
-        self.tracks: dict[tuple[str, str], _Track] = {}
-        self.shifts: dict[tuple[str, str], datetime] = {}
-        self.free_since: dict[tuple[str, str], datetime] = {}  # barista idle since
-        self.recent: dict[str, list[tuple[datetime, float]]] = {}  # handed off, seconds
         self.firing: dict[tuple[str, str], RuleState] = {}
         self.clocks: dict[str, StoreClock] = {}  # one per store; nothing is chain-wide
         self.heard: datetime | None = None  # latest server receive time seen
@@ -209,17 +92,6 @@ class OpsTracker:
         self.skipped: list[HeldEvent] = []  # far-future events nothing confirmed; drained
         self.retired: list[str] = []  # stores forgotten after going quiet; drained
         self.ticks = 0  # minutes evaluated since this object was built (not persisted)
-        self._handlers = {
-            "pos.order_paid": self._paid,
-            "order.started": self._started,
-            "order.ready": self._ready,
-            "order.handed_off": self._handed_off,
-            "staff.clock_in": self._clock_in,
-            "staff.clock_out": self._clock_out,
-            "vision.zone_enter": self._enter,
-            "vision.zone_exit": self._exit,
-            "vision.track": self._seen,
-        }
 
     # -- clocks ------------------------------------------------------------------------
 
@@ -375,130 +247,7 @@ class OpsTracker:
         self.orders.clear()
         return out
 
-    # -- orders ------------------------------------------------------------------------
-
-    def _order(self, ev: OpsEvent) -> _Order:
-        key = (ev.store_id or "", ev.payload["order_id"])
-        order = self.orders.get(key)
-        if order is None:
-            order = self.orders[key] = _Order(key[0], key[1], seen_at=ev.ts)
-        return order
-
-    def _paid(self, ev: OpsEvent, out: list[Fact]) -> None:
-        p = ev.payload
-        order = self._order(ev)
-        if order.paid_at is not None:
-            return  # the same order paid twice: keep the first payment
-        order.paid_at = ev.ts
-        order.channel = p.get("channel") or "in_store"
-        order.register_id = p.get("register_id")
-        drinks = items = 0
-        for line in p["lines"]:
-            items += line["qty"]
-            if line.get("category") in DRINK_CATEGORIES:
-                drinks += line["qty"]
-        order.drinks, order.items = drinks, items
-
-    def _started(self, ev: OpsEvent, out: list[Fact]) -> None:
-        order = self._order(ev)
-        order.started_at = order.started_at or ev.ts
-        staff = ev.payload.get("staff_id")
-        if staff:
-            order.barista = staff
-            self.free_since.pop((order.store_id, staff), None)
-
-    def _ready(self, ev: OpsEvent, out: list[Fact]) -> None:
-        order = self._order(ev)
-        order.ready_at = order.ready_at or ev.ts
-        staff = ev.payload.get("staff_id") or order.barista
-        if staff:
-            order.barista = order.barista or staff
-            if (order.store_id, staff) in self.shifts:
-                self.free_since[(order.store_id, staff)] = ev.ts
-
-    def _handed_off(self, ev: OpsEvent, out: list[Fact]) -> None:
-        key = (ev.store_id or "", ev.payload["order_id"])
-        order = self.orders.pop(key, None) or _Order(key[0], key[1])
-        fact = order.fact(ev.ts, ev.payload.get("staff_id"))
-        out.append(fact)
-        seconds = fact.fulfillment_s
-        if seconds is not None:
-            self.recent.setdefault(order.store_id, []).append((ev.ts, seconds))
-
-    # -- staff -------------------------------------------------------------------------
-
-    def _clock_in(self, ev: OpsEvent, out: list[Fact]) -> None:
-        key = (ev.store_id or "", ev.payload["staff_id"])
-        self.shifts.setdefault(key, ev.ts)
-        self.free_since[key] = ev.ts
-
-    def _clock_out(self, ev: OpsEvent, out: list[Fact]) -> None:
-        key = (ev.store_id or "", ev.payload["staff_id"])
-        start = self.shifts.pop(key, None)
-        self.free_since.pop(key, None)
-        if start is not None:
-            out.append(ShiftFact(key[0], key[1], start, ev.ts))
-
-    # -- people in zones -------------------------------------------------------------------
-
-    def _kind(self, store_id: str, zone_id: str) -> str:
-        return self.config.zone_kinds.get(store_id, {}).get(zone_id, "other")
-
-    def _enter(self, ev: OpsEvent, out: list[Fact]) -> None:
-        store = ev.store_id or ""
-        p = ev.payload
-        key = (store, p["track_id"])
-        zone = p["zone_id"]
-        kind = self._kind(store, zone)
-        tr = self.tracks.get(key)
-        if tr is None:
-            # A track first seen in a staff-only zone is staff, whatever it does later.
-            tr = self.tracks[key] = _Track(store, key[1], ev.ts, ev.ts, kind == "staff_only")
-        tr.last_seen = ev.ts
-        tr.inside[zone] = ev.ts
-        tr.zones += 1
-        if kind != "entrance":
-            tr.been_inside = True
-        if tr.is_staff:
-            return
-        if kind == "queue":
-            tr.queue_enter = ev.ts
-        elif kind == "counter" and tr.queue_enter is not None:
-            out.append(QueueWait(store, key[1], tr.queue_enter, ev.ts))
-            tr.queue_enter = None
-
-    def _seen(self, ev: OpsEvent, out: list[Fact]) -> None:
-        """A sampled position keeps a still person's track alive (seated, at the bar)."""
-        tr = self.tracks.get((ev.store_id or "", ev.payload["track_id"]))
-        if tr is not None:
-            tr.last_seen = ev.ts
-
-    def _exit(self, ev: OpsEvent, out: list[Fact]) -> None:
-        store = ev.store_id or ""
-        p = ev.payload
-        key = (store, p["track_id"])
-        tr = self.tracks.get(key)
-        zone = p["zone_id"]
-        if tr is None or zone not in tr.inside:
-            return  # an exit without its enter (started before the log): nothing to measure
-        enter = tr.inside.pop(zone)
-        tr.last_seen = ev.ts
-        out.append(ZoneVisit(store, key[1], zone, enter, ev.ts, tr.is_staff))
-        # Leaving through the entrance ends a customer's visit. The queue entry is kept
-        # until the counter is reached (queue exit and counter enter share a moment).
-        # Staff tracks end by timeout: staff step out of the bar and come back.
-        leaving = self._kind(store, zone) == "entrance"
-        if leaving and not tr.inside and tr.been_inside and not tr.is_staff:
-            self._close_track(key, tr, ev.ts, "left", out)
-
-    def _close_track(
-        self, key: tuple[str, str], tr: _Track, at: datetime, how: str, out: list[Fact]
-    ) -> None:
-        del self.tracks[key]
-        for zone, enter in tr.inside.items():
-            out.append(ZoneVisit(tr.store_id, tr.track_id, zone, enter, at, tr.is_staff))
-        if not tr.is_staff:
-            out.append(VisitFact(tr.store_id, tr.track_id, tr.first_enter, at, tr.zones, how))
+    # -- timeouts --------------------------------------------------------------------------
 
     def _sweep(self, store: str, now: datetime, out: list[Fact]) -> None:
         """Close ``store``'s tracks and orders past their timeouts on its own clock."""
@@ -549,108 +298,34 @@ class OpsTracker:
     # -- state ---------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {
-            "v": 2,
-            "clocks": {store: c.as_state() for store, c in self.clocks.items()},
-            "heard": _iso(self.heard),
-            "quiet_check": _iso(self._quiet_check),
-            "orders": [
-                [
-                    o.store_id,
-                    o.order_id,
-                    o.channel,
-                    o.register_id,
-                    _iso(o.paid_at),
-                    _iso(o.started_at),
-                    _iso(o.ready_at),
-                    o.barista,
-                    o.drinks,
-                    o.items,
-                    _iso(o.seen_at),
-                ]
-                for o in self.orders.values()
-            ],
-            "tracks": [
-                [
-                    t.store_id,
-                    t.track_id,
-                    _iso(t.first_enter),
-                    _iso(t.last_seen),
-                    t.is_staff,
-                    {z: _iso(e) for z, e in t.inside.items()},
-                    t.zones,
-                    t.been_inside,
-                    _iso(t.queue_enter),
-                ]
-                for t in self.tracks.values()
-            ],
-            "shifts": [[s, staff, _iso(start)] for (s, staff), start in self.shifts.items()],
-            "free_since": [[s, staff, _iso(t)] for (s, staff), t in self.free_since.items()],
-            "recent": {s: [[_iso(t), v] for t, v in items] for s, items in self.recent.items()},
-            "firing": [[s, rule, st.firing, st.streak] for (s, rule), st in self.firing.items()],
-        }
+        """What is in flight, as the snapshot saved with the log cursor (inflight.py)."""
+        return write_state(
+            InFlight(
+                self.clocks,
+                self.heard,
+                self._quiet_check,
+                self.orders,
+                self.tracks,
+                self.shifts,
+                self.free_since,
+                self.recent,
+                self.firing,
+            )
+        )
 
     @classmethod
     def from_state(cls, config: TrackerConfig, state: Mapping[str, Any] | None) -> OpsTracker:
+        """A tracker resuming from :meth:`state` (or a v1 snapshot); fresh for ``None``."""
         tracker = cls(config)
         if not state:
             return tracker
-        tracker.heard = _ts(state.get("heard"))
-        tracker._quiet_check = _ts(state.get("quiet_check"))
-        for s, oid, ch, reg, paid, started, ready, barista, drinks, items, seen in state["orders"]:
-            tracker.orders[(s, oid)] = _Order(
-                s,
-                oid,
-                ch,
-                reg,
-                _ts(paid),
-                _ts(started),
-                _ts(ready),
-                barista,
-                drinks,
-                items,
-                _ts(seen),
-            )
-        for s, tid, first, last, staff, inside, zones, been, queue in state["tracks"]:
-            first_ts, last_ts = _ts(first), _ts(last)
-            assert first_ts is not None and last_ts is not None
-            tracker.tracks[(s, tid)] = _Track(
-                s,
-                tid,
-                first_ts,
-                last_ts,
-                staff,
-                {z: e for z, e in ((z, _ts(v)) for z, v in inside.items()) if e is not None},
-                zones,
-                been,
-                _ts(queue),
-            )
-        tracker.shifts = {(s, st): t for s, st, v in state["shifts"] if (t := _ts(v))}
-        tracker.free_since = {(s, st): t for s, st, v in state["free_since"] if (t := _ts(v))}
-        tracker.recent = {
-            s: [(t, v) for ts_, v in items if (t := _ts(ts_))]
-            for s, items in state["recent"].items()
-        }
-        tracker.firing = {(s, r): RuleState(on, streak) for s, r, on, streak in state["firing"]}
-        if "clocks" in state:
-            tracker.clocks = {s: StoreClock.from_state(c) for s, c in state["clocks"].items()}
-        else:
-            tracker._clocks_from_v1(state)
+        held = read_state(state)
+        tracker.clocks, tracker.heard = held.clocks, held.heard
+        tracker._quiet_check = held.quiet_check
+        tracker.orders, tracker.tracks, tracker.shifts = held.orders, held.tracks, held.shifts
+        tracker.free_since, tracker.recent, tracker.firing = (
+            held.free_since,
+            held.recent,
+            held.firing,
+        )
         return tracker
-
-    def _clocks_from_v1(self, state: Mapping[str, Any]) -> None:
-        """A snapshot from before clocks were per store: every store with something in
-        flight starts from the chain's clock; any other store starts with its next
-        event. (Replaying the log gives each store its own history.)"""
-        wm, nxt = _ts(state.get("watermark")), _ts(state.get("next_tick"))
-        if wm is None or nxt is None:
-            return
-        provisional = bool(state.get("provisional", False))
-        stores = {s for s, _ in (*self.orders, *self.tracks, *self.shifts, *self.firing)}
-        stores |= set(self.recent)
-        held = HeldEvent.from_state(state.get("held"))
-        if held is not None and held.store_id is not None:
-            stores.add(held.store_id)
-        for store in stores:
-            mine = held if held is not None and held.store_id == store else None
-            self.clocks[store] = StoreClock(wm, nxt, provisional, mine)

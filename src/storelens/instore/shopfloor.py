@@ -1,0 +1,187 @@
+"""What each ops event does on the shop floor, before time is taken into account.
+
+Orders move from paid to handed off, baristas clock in and out and go idle, people
+enter and leave zones: each event changes the records the tracker holds in flight
+(see inflight.py) and may close a fact. None of this reads a clock beyond the event's
+own timestamp, so it is kept apart from :class:`~storelens.instore.tracker.OpsTracker`,
+which builds on it and owns time: each store's clock, the sweeps that time open
+records out, alerts and quiet stores. The tracker's sweeps close tracks through
+:meth:`ShopFloor._close_track` so a visit ends the same way whichever way it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from storelens.catalogue import DRINK_CATEGORIES
+from storelens.instore.facts import Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
+from storelens.instore.inflight import OpenOrder, OpenTrack
+
+__all__ = ["OpsEvent", "ShopFloor", "ZoneKinds"]
+
+ZoneKinds = Mapping[str, Mapping[str, str]]  # store id -> zone id -> kind
+
+
+class OpsEvent(Protocol):
+    """What the tracker reads of an event: log events and file events both fit."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def store_id(self) -> str | None: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+class ShopFloor:
+    """Open orders, people in zones and shifts, changed event by event (no timeouts)."""
+
+    def __init__(self, zone_kinds: ZoneKinds) -> None:
+        self._zone_kinds = zone_kinds
+        self.orders: dict[tuple[str, str], OpenOrder] = {}
+        self.tracks: dict[tuple[str, str], OpenTrack] = {}
+        self.shifts: dict[tuple[str, str], datetime] = {}
+        self.free_since: dict[tuple[str, str], datetime] = {}  # barista idle since
+        self.recent: dict[str, list[tuple[datetime, float]]] = {}  # handed off, seconds
+        self._handlers = {
+            "pos.order_paid": self._paid,
+            "order.started": self._started,
+            "order.ready": self._ready,
+            "order.handed_off": self._handed_off,
+            "staff.clock_in": self._clock_in,
+            "staff.clock_out": self._clock_out,
+            "vision.zone_enter": self._enter,
+            "vision.zone_exit": self._exit,
+            "vision.track": self._seen,
+        }
+
+    # -- orders ------------------------------------------------------------------------
+
+    def _order(self, ev: OpsEvent) -> OpenOrder:
+        key = (ev.store_id or "", ev.payload["order_id"])
+        order = self.orders.get(key)
+        if order is None:
+            order = self.orders[key] = OpenOrder(key[0], key[1], seen_at=ev.ts)
+        return order
+
+    def _paid(self, ev: OpsEvent, out: list[Fact]) -> None:
+        p = ev.payload
+        order = self._order(ev)
+        if order.paid_at is not None:
+            return  # the same order paid twice: keep the first payment
+        order.paid_at = ev.ts
+        order.channel = p.get("channel") or "in_store"
+        order.register_id = p.get("register_id")
+        drinks = items = 0
+        for line in p["lines"]:
+            items += line["qty"]
+            if line.get("category") in DRINK_CATEGORIES:
+                drinks += line["qty"]
+        order.drinks, order.items = drinks, items
+
+    def _started(self, ev: OpsEvent, out: list[Fact]) -> None:
+        order = self._order(ev)
+        order.started_at = order.started_at or ev.ts
+        staff = ev.payload.get("staff_id")
+        if staff:
+            order.barista = staff
+            self.free_since.pop((order.store_id, staff), None)
+
+    def _ready(self, ev: OpsEvent, out: list[Fact]) -> None:
+        order = self._order(ev)
+        order.ready_at = order.ready_at or ev.ts
+        staff = ev.payload.get("staff_id") or order.barista
+        if staff:
+            order.barista = order.barista or staff
+            if (order.store_id, staff) in self.shifts:
+                self.free_since[(order.store_id, staff)] = ev.ts
+
+    def _handed_off(self, ev: OpsEvent, out: list[Fact]) -> None:
+        key = (ev.store_id or "", ev.payload["order_id"])
+        order = self.orders.pop(key, None) or OpenOrder(key[0], key[1])
+        fact = order.fact(ev.ts, ev.payload.get("staff_id"))
+        out.append(fact)
+        seconds = fact.fulfillment_s
+        if seconds is not None:
+            self.recent.setdefault(order.store_id, []).append((ev.ts, seconds))
+
+    # -- staff -------------------------------------------------------------------------
+
+    def _clock_in(self, ev: OpsEvent, out: list[Fact]) -> None:
+        key = (ev.store_id or "", ev.payload["staff_id"])
+        self.shifts.setdefault(key, ev.ts)
+        self.free_since[key] = ev.ts
+
+    def _clock_out(self, ev: OpsEvent, out: list[Fact]) -> None:
+        key = (ev.store_id or "", ev.payload["staff_id"])
+        start = self.shifts.pop(key, None)
+        self.free_since.pop(key, None)
+        if start is not None:
+            out.append(ShiftFact(key[0], key[1], start, ev.ts))
+
+    # -- people in zones -------------------------------------------------------------------
+
+    def _kind(self, store_id: str, zone_id: str) -> str:
+        return self._zone_kinds.get(store_id, {}).get(zone_id, "other")
+
+    def _enter(self, ev: OpsEvent, out: list[Fact]) -> None:
+        store = ev.store_id or ""
+        p = ev.payload
+        key = (store, p["track_id"])
+        zone = p["zone_id"]
+        kind = self._kind(store, zone)
+        tr = self.tracks.get(key)
+        if tr is None:
+            # A track first seen in a staff-only zone is staff, whatever it does later.
+            tr = self.tracks[key] = OpenTrack(store, key[1], ev.ts, ev.ts, kind == "staff_only")
+        tr.last_seen = ev.ts
+        tr.inside[zone] = ev.ts
+        tr.zones += 1
+        if kind != "entrance":
+            tr.been_inside = True
+        if tr.is_staff:
+            return
+        if kind == "queue":
+            tr.queue_enter = ev.ts
+        elif kind == "counter" and tr.queue_enter is not None:
+            out.append(QueueWait(store, key[1], tr.queue_enter, ev.ts))
+            tr.queue_enter = None
+
+    def _seen(self, ev: OpsEvent, out: list[Fact]) -> None:
+        """A sampled position keeps a still person's track alive (seated, at the bar)."""
+        tr = self.tracks.get((ev.store_id or "", ev.payload["track_id"]))
+        if tr is not None:
+            tr.last_seen = ev.ts
+
+    def _exit(self, ev: OpsEvent, out: list[Fact]) -> None:
+        store = ev.store_id or ""
+        p = ev.payload
+        key = (store, p["track_id"])
+        tr = self.tracks.get(key)
+        zone = p["zone_id"]
+        if tr is None or zone not in tr.inside:
+            return  # an exit without its enter (started before the log): nothing to measure
+        enter = tr.inside.pop(zone)
+        tr.last_seen = ev.ts
+        out.append(ZoneVisit(store, key[1], zone, enter, ev.ts, tr.is_staff))
+        # Leaving through the entrance ends a customer's visit. The queue entry is kept
+        # until the counter is reached (queue exit and counter enter share a moment).
+        # Staff tracks end by timeout: staff step out of the bar and come back.
+        leaving = self._kind(store, zone) == "entrance"
+        if leaving and not tr.inside and tr.been_inside and not tr.is_staff:
+            self._close_track(key, tr, ev.ts, "left", out)
+
+    def _close_track(
+        self, key: tuple[str, str], tr: OpenTrack, at: datetime, how: str, out: list[Fact]
+    ) -> None:
+        del self.tracks[key]
+        for zone, enter in tr.inside.items():
+            out.append(ZoneVisit(tr.store_id, tr.track_id, zone, enter, at, tr.is_staff))
+        if not tr.is_staff:
+            out.append(VisitFact(tr.store_id, tr.track_id, tr.first_enter, at, tr.zones, how))
