@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, event, func, insert, select
 
 from storelens.cdp.resolution import resolve
 from storelens.privacy import audit
@@ -299,3 +299,25 @@ def test_a_read_that_named_her_by_email_is_hers_to_export_and_erase(
             select(audit_subjects.c.customer_id).where(audit_subjects.c.audit_id == read)
         ).scalars()
         assert list(named) == [erased.json()["pseudonym"]]  # the read stays, hers
+
+
+def test_naming_a_page_costs_a_few_queries_whatever_ids_it_carries(
+    client: TestClient, engine: Engine, world: dict[str, str]
+) -> None:
+    """Event subjects are whatever a device sent: a page of 2,000 events whose subjects
+    each look like a different ``source:record`` key made the audited read look each
+    system up on its own, 2,000 queries for one ``GET /v1/events``."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    planted = [f"sys{n}:r" for n in range(2000)]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            named = audit.named_customers(conn, [*planted, "crm:c-1", "webshop:w-9", "L-2"])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= 6, len(statements)
+    assert named == sorted({*planted, world["ada"], world["grace"]})  # still resolved
