@@ -641,7 +641,12 @@ class OpsTracker:
     def _clocks_from_v1(self, state: Mapping[str, Any]) -> None:
         """A snapshot from before clocks were per store: every store with something in
         flight starts from the chain's clock; any other store starts with its next
-        event. (Replaying the log gives each store its own history.)"""
+        event. (Replaying the log gives each store its own history.)
+
+        The snapshot holds no receive times; the chain's clock stands in for when each
+        store was last heard (it was the latest event's time). Without one a store that
+        sends nothing after the upgrade never counts as quiet, and what it had in flight,
+        which the chain's clock used to time out, stays open for good."""
         wm, nxt = _ts(state.get("watermark")), _ts(state.get("next_tick"))
         if wm is None or nxt is None:
             return
@@ -653,4 +658,4 @@ class OpsTracker:
             stores.add(held.store_id)
         for store in stores:
             mine = held if held is not None and held.store_id == store else None
-            self.clocks[store] = StoreClock(wm, nxt, provisional, mine)
+            self.clocks[store] = StoreClock(wm, nxt, provisional, mine, heard_at=wm)
