@@ -300,3 +300,29 @@ def test_a_snapshot_from_before_per_store_clocks_still_resumes() -> None:
     assert tracker.clock("a") == T0 + timedelta(seconds=400)
     assert tracker.clock("c") == T0 + timedelta(seconds=20)  # not dragged to a's 400 s
     assert OpsTracker.from_state(config(), tracker.state()).state() == tracker.state()
+
+
+def test_a_v1_stores_open_order_still_closes_if_the_store_never_speaks_again() -> None:
+    """The old chain clock swept every store's open orders; a store's clock carried over
+    from a v1 snapshot had no receive time, so it never counted as quiet: a store (or a
+    typo'd id) that sent nothing after the upgrade kept its open order, and its clock,
+    for good. It is now quiet a day after the snapshot's time, like any other."""
+    v1 = {
+        "v": 1,
+        "watermark": (T0 + timedelta(seconds=300)).isoformat(),
+        "next_tick": (T0 + timedelta(minutes=6)).isoformat(),
+        "provisional": False,
+        "held": None,
+        "orders": [["typo", "t1", "in_store", None, T0.isoformat(), None, None, None, 1, 1,
+                    T0.isoformat()]],
+        "tracks": [],
+        "shifts": [],
+        "free_since": [],
+        "recent": {},
+        "firing": [],
+    }  # fmt: skip
+    tracker = OpsTracker.from_state(config(), v1)
+    facts = feed(tracker, [shot("a", h * 3600, rx=h * 3600) for h in range(0, 49)])
+    assert [(o.order_id, o.handed_off_at) for o in facts.orders] == [("t1", None)]
+    assert tracker.orders == {} and tracker.clock("typo") is None
+    assert tracker.retired == ["typo"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, event, func, insert, select
 
 from storelens.cdp.resolution import resolve
 from storelens.privacy import audit
@@ -270,3 +270,54 @@ def test_event_customers_reads_the_ids_an_event_carries() -> None:
     upserted = {"source_system": "crm", "source_record_id": "c-1", "loyalty_id": "L-1"}
     assert event_customers("L-1", "customer.upserted", upserted) == {"L-1", "crm:c-1"}
     assert event_customers(None, "vision.track", {"track_id": "t-1"}) == set()
+
+
+def test_a_read_that_named_her_by_email_is_hers_to_export_and_erase(
+    client: TestClient, engine: Engine, login: Login, world: dict[str, str]
+) -> None:
+    """Data can carry a person by e-mail where an id belongs (a till keyed by address, a
+    personalize call made with one): the read is named under that e-mail. Matching the
+    named ids against her ids alone missed it: her export left the read out, and her
+    erasure kept her address in ``audit_subjects`` (the verification scan's one trace)."""
+    analyst, admin = login("analyst"), login("admin")
+    r = client.post(
+        "/v1/personalize",
+        json={"requests": [{"customer_id": "Ada@Example.com", "store": STORE}]},
+        headers=analyst,
+    )
+    assert r.status_code == 200, r.text
+    read = _last_read(engine, "recommendations.batch")
+    assert read in _exported_reads(client, admin, "L-1")
+
+    erased = client.request(
+        "DELETE", "/v1/customers/L-1", headers=admin, json={"reason": "request 8"}
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["scan"]["traces"] == 0, erased.json()["scan"]["found"]
+    with engine.connect() as conn:
+        named = conn.execute(
+            select(audit_subjects.c.customer_id).where(audit_subjects.c.audit_id == read)
+        ).scalars()
+        assert list(named) == [erased.json()["pseudonym"]]  # the read stays, hers
+
+
+def test_naming_a_page_costs_a_few_queries_whatever_ids_it_carries(
+    client: TestClient, engine: Engine, world: dict[str, str]
+) -> None:
+    """Event subjects are whatever a device sent: a page of 2,000 events whose subjects
+    each look like a different ``source:record`` key made the audited read look each
+    system up on its own, 2,000 queries for one ``GET /v1/events``."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    planted = [f"sys{n}:r" for n in range(2000)]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            named = audit.named_customers(conn, [*planted, "crm:c-1", "webshop:w-9", "L-2"])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= 6, len(statements)
+    assert named == sorted({*planted, world["ada"], world["grace"]})  # still resolved

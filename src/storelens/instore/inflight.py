@@ -186,7 +186,12 @@ def read_state(state: Mapping[str, Any]) -> InFlight:
 def _clocks_from_v1(held: InFlight, state: Mapping[str, Any]) -> None:
     """A snapshot from before clocks were per store: every store with something in
     flight starts from the chain's clock; any other store starts with its next
-    event. (Replaying the log gives each store its own history.)"""
+    event. (Replaying the log gives each store its own history.)
+
+    The snapshot holds no receive times; the chain's clock stands in for when each
+    store was last heard (it was the latest event's time). Without one a store that
+    sends nothing after the upgrade never counts as quiet, and what it had in flight,
+    which the chain's clock used to time out, stays open for good."""
     wm, nxt = ts_or_none(state.get("watermark")), ts_or_none(state.get("next_tick"))
     if wm is None or nxt is None:
         return
@@ -198,7 +203,7 @@ def _clocks_from_v1(held: InFlight, state: Mapping[str, Any]) -> None:
         stores.add(event.store_id)
     for store in stores:
         mine = event if event is not None and event.store_id == store else None
-        held.clocks[store] = StoreClock(wm, nxt, provisional, mine)
+        held.clocks[store] = StoreClock(wm, nxt, provisional, mine, heard_at=wm)
 
 
 def store_time(state: Mapping[str, Any] | None, store_id: str) -> datetime | None:

@@ -19,7 +19,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, Text, and_, cast, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.traces import Matcher, mentioning_rows
@@ -121,6 +133,19 @@ def erase_events(req: SubjectRequest) -> int:
     return changed + len(doomed)
 
 
+def _names_the_person(req: SubjectRequest) -> ColumnElement[bool]:
+    """``audit_subjects`` entries that are the person's: under any of their ids, or under
+    an e-mail or phone number of theirs that the data carried where an id belongs (a
+    till keyed by address, a personalize call made with one); matched whole and in any
+    case, as the verification scan counts them. Matching ids alone left such an entry
+    out of the export and kept the address after erasure."""
+    spellings = {value.lower() for _, value in req.subject.identifiers()}
+    return or_(
+        audit_subjects.c.customer_id.in_(req.subject.ids),  # indexed: the usual case
+        func.lower(audit_subjects.c.customer_id).in_(sorted(spellings)),
+    )
+
+
 def _audit_rows(req: SubjectRequest) -> dict[int, dict[str, Any]]:
     rows = {
         r.id: dict(r._mapping)
@@ -132,9 +157,7 @@ def _audit_rows(req: SubjectRequest) -> dict[int, dict[str, Any]]:
             )
         )
     }
-    named = select(audit_subjects.c.audit_id).where(
-        audit_subjects.c.customer_id.in_(req.subject.ids)
-    )
+    named = select(audit_subjects.c.audit_id).where(_names_the_person(req))
     for r in req.conn.execute(select(audit_log).where(audit_log.c.id.in_(named))):
         rows.setdefault(r.id, dict(r._mapping))
     for data, _ in mentioning_rows(req.conn, audit_log, Matcher(req.subject)):
@@ -152,7 +175,7 @@ def _pseudonymise_named(req: SubjectRequest) -> None:
     """The person's entries in ``audit_subjects`` become one per read, under the
     pseudonym (a read that named two of their ids, say before and after a merge, is
     still one read of one person)."""
-    where = audit_subjects.c.customer_id.in_(req.subject.ids)
+    where = _names_the_person(req)
     reads = sorted(set(req.conn.execute(select(audit_subjects.c.audit_id).where(where)).scalars()))
     if not reads:
         return

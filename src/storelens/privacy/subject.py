@@ -83,17 +83,22 @@ def current_ids(conn: Connection, subjects: set[str]) -> dict[str, str]:
                 )
             ):
                 found.setdefault(key, current)
-        keyed = [s.split(":", 1) for s in chunk if ":" in s]
-        for system in {k[0] for k in keyed}:
-            records = [k[1] for k in keyed if k[0] == system]
-            for record, current in conn.execute(
-                select(customers.c.source_record_id, customers.c.customer_id).where(
-                    customers.c.source_system == system,
-                    customers.c.source_record_id.in_(records),
+        # One query for every source:record key of the chunk, not one per system: ids
+        # come from data devices send (event subjects), so the number of distinct
+        # "systems" is theirs to choose. Both IN lists give a superset; the pairs filter.
+        keyed = {(k[0], k[1]) for k in (s.split(":", 1) for s in chunk if ":" in s)}
+        if keyed:
+            for system, record, current in conn.execute(
+                select(
+                    customers.c.source_system, customers.c.source_record_id, customers.c.customer_id
+                ).where(
+                    customers.c.source_system.in_(sorted({k[0] for k in keyed})),
+                    customers.c.source_record_id.in_(sorted({k[1] for k in keyed})),
                     customers.c.customer_id.is_not(None),
                 )
             ):
-                found.setdefault(f"{system}:{record}", current)
+                if (system, record) in keyed:
+                    found.setdefault(f"{system}:{record}", current)
     # an alias points at a customer id that may itself have moved on: follow it
     for key, current in list(found.items()):
         seen = {key}
