@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from storelens.instore.by_store import ByStore
+
 __all__ = [
     "MINUTE",
     "RECENT_KEEP",
@@ -50,11 +52,11 @@ class TrackerView(Protocol):
     @property
     def config(self) -> Any: ...  # TrackerConfig
     @property
-    def free_since(self) -> Mapping[tuple[str, str], datetime]: ...
+    def free_since(self) -> ByStore[datetime]: ...
     @property
-    def tracks(self) -> Mapping[tuple[str, str], Any]: ...
+    def tracks(self) -> ByStore[Any]: ...
     @property
-    def orders(self) -> Mapping[tuple[str, str], Any]: ...
+    def orders(self) -> ByStore[Any]: ...
     @property
     def recent(self) -> Mapping[str, list[tuple[datetime, float]]]: ...
 
@@ -165,9 +167,8 @@ def _idle_deadlines(tracker: TrackerView, store: str) -> Iterable[datetime]:
         for rule in tracker.config.rules_for(store)
         if rule.kind == "idle_barista"
     ]
-    for (s, _), since in tracker.free_since.items():
-        if s == store:
-            yield from (since + t for t in thresholds)
+    for _, since in tracker.free_since.of(store):
+        yield from (since + t for t in thresholds)
 
 
 def next_deadline(tracker: TrackerView, at: datetime, store: str) -> datetime | None:
@@ -182,15 +183,11 @@ def next_deadline(tracker: TrackerView, at: datetime, store: str) -> datetime | 
     visit = timedelta(seconds=config.visit_timeout_s)
     stale = timedelta(seconds=config.stale_inside_s)
     order_timeout = timedelta(seconds=config.order_timeout_s)
-    sweeps = [
-        tr.last_seen + (stale if tr.inside else visit)
-        for (s, _), tr in tracker.tracks.items()
-        if s == store
-    ]
+    sweeps = [tr.last_seen + (stale if tr.inside else visit) for _, tr in tracker.tracks.of(store)]
     sweeps.extend(
         start + order_timeout
-        for (s, _), o in tracker.orders.items()
-        if s == store and (start := o.paid_at or o.seen_at) is not None
+        for _, o in tracker.orders.of(store)
+        if (start := o.paid_at or o.seen_at) is not None
     )
     sweeps.extend(_rule_deadlines(tracker, store))
     due = _earliest(sweeps, at, strictly=False)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from storelens.instore.alerts import RuleState
+from storelens.instore.by_store import ByStore
 from storelens.instore.eventtime import HeldEvent, StoreClock, iso_or_none, ts_or_none
 from storelens.instore.facts import OrderFact
 
@@ -81,12 +82,12 @@ class InFlight:
     clocks: dict[str, StoreClock] = field(default_factory=dict)
     heard: datetime | None = None
     quiet_check: datetime | None = None
-    orders: dict[tuple[str, str], OpenOrder] = field(default_factory=dict)
-    tracks: dict[tuple[str, str], OpenTrack] = field(default_factory=dict)
-    shifts: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    free_since: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    orders: ByStore[OpenOrder] = field(default_factory=ByStore)
+    tracks: ByStore[OpenTrack] = field(default_factory=ByStore)
+    shifts: ByStore[datetime] = field(default_factory=ByStore)
+    free_since: ByStore[datetime] = field(default_factory=ByStore)
     recent: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
-    firing: dict[tuple[str, str], RuleState] = field(default_factory=dict)
+    firing: ByStore[RuleState] = field(default_factory=ByStore)
 
 
 def write_state(held: InFlight) -> dict[str, Any]:
@@ -169,13 +170,15 @@ def read_state(state: Mapping[str, Any]) -> InFlight:
             been,
             ts_or_none(queue),
         )
-    held.shifts = {(s, st): t for s, st, v in state["shifts"] if (t := ts_or_none(v))}
-    held.free_since = {(s, st): t for s, st, v in state["free_since"] if (t := ts_or_none(v))}
+    held.shifts = ByStore(((s, st), t) for s, st, v in state["shifts"] if (t := ts_or_none(v)))
+    held.free_since = ByStore(
+        ((s, st), t) for s, st, v in state["free_since"] if (t := ts_or_none(v))
+    )
     held.recent = {
         s: [(t, v) for ts_, v in items if (t := ts_or_none(ts_))]
         for s, items in state["recent"].items()
     }
-    held.firing = {(s, r): RuleState(on, streak) for s, r, on, streak in state["firing"]}
+    held.firing = ByStore(((s, r), RuleState(on, streak)) for s, r, on, streak in state["firing"])
     if "clocks" in state:
         held.clocks = {s: StoreClock.from_state(c) for s, c in state["clocks"].items()}
     else:

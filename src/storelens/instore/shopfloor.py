@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from storelens.catalogue import DRINK_CATEGORIES
+from storelens.instore.by_store import ByStore
 from storelens.instore.facts import Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
 from storelens.instore.inflight import OpenOrder, OpenTrack
 
@@ -44,10 +45,10 @@ class ShopFloor:
 
     def __init__(self, zone_kinds: ZoneKinds) -> None:
         self._zone_kinds = zone_kinds
-        self.orders: dict[tuple[str, str], OpenOrder] = {}
-        self.tracks: dict[tuple[str, str], OpenTrack] = {}
-        self.shifts: dict[tuple[str, str], datetime] = {}
-        self.free_since: dict[tuple[str, str], datetime] = {}  # barista idle since
+        self.orders: ByStore[OpenOrder] = ByStore()
+        self.tracks: ByStore[OpenTrack] = ByStore()
+        self.shifts: ByStore[datetime] = ByStore()
+        self.free_since: ByStore[datetime] = ByStore()  # barista idle since
         self.recent: dict[str, list[tuple[datetime, float]]] = {}  # handed off, seconds
         self._handlers = {
             "pos.order_paid": self._paid,

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from storelens.instore.alerts import AlertChange, AlertRule, RuleState, Snapshot, evaluate_rules
+from storelens.instore.by_store import ByStore
 from storelens.instore.eventtime import (
     MINUTE,
     RECENT_KEEP,
@@ -83,7 +84,7 @@ class OpsTracker(ShopFloor):
     def __init__(self, config: TrackerConfig) -> None:
         super().__init__(config.zone_kinds)
         self.config = config
-        self.firing: dict[tuple[str, str], RuleState] = {}
+        self.firing: ByStore[RuleState] = ByStore()
         self.clocks: dict[str, StoreClock] = {}  # one per store; nothing is chain-wide
         self.heard: datetime | None = None  # latest server receive time seen
         self._quiet_check: datetime | None = None  # next server minute to look for quiet stores
@@ -180,7 +181,7 @@ class OpsTracker(ShopFloor):
         following one while one of its alert streaks counts, else the first with a
         deadline (or past ``ts``)."""
         nxt = at + MINUTE
-        if nxt > ts or any(st.streak for (s, _), st in self.firing.items() if s == store):
+        if nxt > ts or any(st.streak for _, st in self.firing.of(store)):
             return nxt
         due = next_deadline(self, at, store)
         return max(nxt, ceil_minute(due) if due is not None else floor_minute(ts) + MINUTE)
@@ -226,8 +227,8 @@ class OpsTracker(ShopFloor):
             self._tick(store, clock, until, out)
         if not self.recent.get(store, True):
             del self.recent[store]
-        held = (*self.orders, *self.tracks, *self.shifts, *self.free_since, *self.firing)
-        busy = any(s == store for s, _ in held)
+        held = (self.orders, self.tracks, self.shifts, self.free_since, self.firing)
+        busy = any(items.holds(store) for items in held)
         if not busy and store not in self.recent:
             del self.clocks[store]
             self.retired.append(store)
@@ -253,12 +254,12 @@ class OpsTracker(ShopFloor):
         """Close ``store``'s tracks and orders past their timeouts on its own clock."""
         visit_cut = now - timedelta(seconds=self.config.visit_timeout_s)
         stale_cut = now - timedelta(seconds=self.config.stale_inside_s)
-        for key, tr in list(self.tracks.items()):
-            if key[0] == store and tr.last_seen < (stale_cut if tr.inside else visit_cut):
+        for key, tr in self.tracks.of(store):
+            if tr.last_seen < (stale_cut if tr.inside else visit_cut):
                 self._close_track(key, tr, tr.last_seen, "timeout", out)
         order_cut = now - timedelta(seconds=self.config.order_timeout_s)
-        for key, order in list(self.orders.items()):
-            if key[0] == store and (order.paid_at or order.seen_at or now) < order_cut:
+        for key, order in self.orders.of(store):
+            if (order.paid_at or order.seen_at or now) < order_cut:
                 out.append(order.fact(None, None))
                 del self.orders[key]
         items = self.recent.get(store)
@@ -273,20 +274,16 @@ class OpsTracker(ShopFloor):
 
         A store with an alert firing (or counting) gets one even when empty, so an
         alert raised on a queue that then timed out still clears."""
-        held = (*self.tracks, *self.shifts, *self.firing)
-        if store not in self.recent and not any(s == store for s, _ in held):
+        held = (self.tracks, self.shifts, self.firing)
+        if store not in self.recent and not any(items.holds(store) for items in held):
             return None
         queue = sum(
             1
-            for (s, _), tr in self.tracks.items()
-            if s == store
-            and not tr.is_staff
-            and any(self._kind(s, z) == "queue" for z in tr.inside)
+            for _, tr in self.tracks.of(store)
+            if not tr.is_staff and any(self._kind(store, z) == "queue" for z in tr.inside)
         )
         idle = {
-            staff: (at - since).total_seconds()
-            for (s, staff), since in self.free_since.items()
-            if s == store
+            staff: (at - since).total_seconds() for (_, staff), since in self.free_since.of(store)
         }
         return Snapshot(store, at, queue, list(self.recent.get(store, [])), idle)
 

@@ -142,6 +142,8 @@ class CandidateStore(Protocol):
 
     def delete(self, customer_ids: list[str]) -> int: ...
 
+    def close(self) -> None: ...
+
 
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -167,6 +169,14 @@ class MemoryCandidates:
         self._decoded: dict[str, CustomerCandidates] = {}
         self._lock = threading.Lock()
         _LIVE.add(self)
+
+    def close(self) -> None:
+        """Leave the erasure's walk (the app's shutdown): a store of an app that has
+        stopped would otherwise stay in it until the garbage collector finds the app."""
+        _LIVE.discard(self)
+        with self._lock:
+            self._data.clear()
+            self._decoded.clear()
 
     def _live(self, customer_id: str) -> tuple[float, bytes] | None:
         """The stored entry if not expired (the caller holds the lock)."""
@@ -286,6 +296,8 @@ class RedisCandidates:
         return int(self._call(lambda: self._client.delete(*keys)))
 
     def close(self) -> None:
+        """Leave the erasure's walk and drop the connections (the app's shutdown)."""
+        _LIVE.discard(self)
         self._client.close()
 
 

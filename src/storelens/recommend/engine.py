@@ -79,8 +79,10 @@ class RecommendationEngine:
         self.impressions = ImpressionLog(engine)
 
     def close(self) -> None:
-        """Write the impressions still queued (the server's shutdown)."""
+        """Write the impressions still queued and close the candidate store (the
+        server's shutdown)."""
         self.impressions.close()
+        self.candidates.close()
 
     # -- shared, non-personal data (cached) -------------------------------------------
     def _cached(
