@@ -17,7 +17,7 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import (
@@ -30,9 +30,6 @@ from pydantic_settings import (
 __all__ = ["DEV_SECRET", "Settings", "get_settings", "write_secret_key_file"]
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105  # the refused default, by design
-
-
-_Count = Annotated[int, Field(ge=0)]
 
 
 class Settings(BaseSettings):
@@ -222,13 +219,6 @@ class Settings(BaseSettings):
     decisions and erasures other processes wrote (how long a withdrawal can lag)."""
     recommend_redis_timeout_s: float = Field(default=0.05, gt=0)
     """A Redis slower than this counts as down for that request (answer from the database)."""
-    api_gc_thresholds: tuple[_Count, _Count, _Count] = (10_000, 50, 100)
-    """The API process's garbage-collection thresholds (``gc.set_threshold``; CPython's
-    default is 700, 10, 10). A request allocates a few hundred container objects (the
-    Redis path decodes each candidate entry), so at the default the collector ran every
-    6 requests and walked the cached entries in full collections of up to 150 ms; with
-    these, serving from Redis did about half as much again per second (JSON list, e.g.
-    ``[700,10,10]`` restores the default)."""
 
     @classmethod
     def settings_customise_sources(

@@ -80,19 +80,15 @@ class _MetricsMiddleware:
 _startup_heap_frozen = threading.Event()
 
 
-def _freeze_startup_heap(thresholds: tuple[int, int, int]) -> None:
+def _freeze_startup_heap() -> None:
     """Everything built before the first app starts (the app, its routes and models, the
     imported libraries) lives as long as the process: moved out of the collector's way,
     a full collection walks only what requests made since instead of the whole heap
     (measured in-process: pauses of up to 0.2 s every few thousand requests otherwise).
-    The collector then runs at ``thresholds`` (``Settings.api_gc_thresholds``): what a
-    request allocates is freed by reference counting, so collecting every 700 new
-    objects mostly walked live caches. Once per process, so a test run that starts many
-    apps frees the later ones and keeps the first one's thresholds."""
+    Once per process, so a test run that starts many apps frees the later ones."""
     if not _startup_heap_frozen.is_set():
         _startup_heap_frozen.set()
         gc.freeze()
-        gc.set_threshold(*thresholds)
 
 
 def alert_message(row: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +190,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        _freeze_startup_heap(settings.api_gc_thresholds)
+        _freeze_startup_heap()
         hub.bind(asyncio.get_running_loop())
         notice_hub.bind(asyncio.get_running_loop())
         sweeper = asyncio.create_task(sweep_notices())
