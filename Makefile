@@ -34,6 +34,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)  ## reproducible benchmarks; results land in benchmarks/results/
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/ops_stream.py
+	$(BIN)/python benchmarks/ops_chain.py
 	$(BIN)/python benchmarks/identity.py
 	$(BIN)/python benchmarks/identity_incremental.py
 	$(BIN)/python benchmarks/vision.py
