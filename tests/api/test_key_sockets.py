@@ -10,47 +10,26 @@ has its own tests in tests/api/test_socket_revocation.py."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete
 from starlette.websockets import WebSocketDisconnect
+from tests.api.live_store import STORE, WS, open_store, store_key
 
-from storelens import accounts, stores
-from storelens.accounts import Role
+from storelens import accounts
 from storelens.storage.tables import api_keys
 
 Login = Callable[[str], dict[str, str]]
-STORE = "cafe-01"
-WS = f"/v1/stores/{STORE}/alerts/ws"
-
-
-class StillClock:
-    """A clock on which no sleep ever ends: only what happens, not time, closes sockets."""
-
-    def now(self) -> datetime:
-        return datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.Event().wait()
 
 
 @pytest.fixture
 def hub_key(client: TestClient, engine: Engine) -> Callable[[str], tuple[int, str]]:
     """A staff-role key for the store (its id and secret); the app's clock stands still."""
-    client.app.state.clock = StillClock()  # type: ignore[attr-defined]
-    with engine.begin() as conn:
-        stores.create_store(conn, STORE, "Café")
+    open_store(client, engine)
 
-    def _make(name: str) -> tuple[int, str]:
-        with engine.begin() as conn:
-            key, secret = accounts.create_api_key(conn, name, role=Role.staff, store_id=STORE)
-        return key.id, secret
-
-    return _make
+    return lambda name: store_key(engine, name)
 
 
 def _alert(client: TestClient, rule_id: str) -> None:

@@ -9,38 +9,17 @@ that runs between them, so the race is hit every time, not by chance.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.websockets import WebSocketDisconnect
+from tests.api.live_store import STORE, WS, open_store, store_key
 
-from storelens import accounts, stores
-from storelens.accounts import Role
+from storelens import accounts
 from storelens.api import live_socket, socket_revocation
-
-STORE = "cafe-01"
-WS = f"/v1/stores/{STORE}/alerts/ws"
-
-
-class StillClock:
-    """Time stands still: no periodic re-check, no expiry; only the per-message check."""
-
-    def now(self) -> datetime:
-        return datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.Event().wait()
-
-
-def _store(client: TestClient, engine: Engine) -> None:
-    client.app.state.clock = StillClock()  # type: ignore[attr-defined]
-    with engine.begin() as conn:
-        stores.create_store(conn, STORE, "Cafe")
 
 
 def _write_during_admission(monkeypatch: pytest.MonkeyPatch, write: Callable[[], None]) -> None:
@@ -64,7 +43,7 @@ def test_a_password_reset_during_admission_refuses_the_socket(
     client: TestClient, engine: Engine, login: Callable[..., dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    _store(client, engine)
+    open_store(client, engine)
     headers = login("staff")
     name = client.get("/v1/auth/me", headers=headers).json()["name"]
 
@@ -80,13 +59,12 @@ def test_a_password_reset_during_admission_refuses_the_socket(
 def test_a_key_revoked_during_admission_gets_no_opening(
     client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _store(client, engine)
-    with engine.begin() as conn:
-        key, secret = accounts.create_api_key(conn, "hub", role=Role.staff, store_id=STORE)
+    open_store(client, engine)
+    key_id, secret = store_key(engine, "hub")
 
     def revoke() -> None:
         with engine.begin() as conn:
-            accounts.revoke_api_key(conn, key.id)
+            accounts.revoke_api_key(conn, key_id)
 
     _write_during_admission(monkeypatch, revoke)
     assert _refused(client, headers={"X-API-Key": secret}).code == 4401
@@ -95,9 +73,8 @@ def test_a_key_revoked_during_admission_gets_no_opening(
 def test_without_a_write_in_between_the_socket_opens(
     client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _store(client, engine)
-    with engine.begin() as conn:
-        _, secret = accounts.create_api_key(conn, "hub", role=Role.staff, store_id=STORE)
+    open_store(client, engine)
+    _, secret = store_key(engine, "hub")
     _write_during_admission(monkeypatch, lambda: None)
     with client.websocket_connect(WS, headers={"X-API-Key": secret}) as ws:
         assert ws.receive_json()["type"] == "hello"
@@ -107,9 +84,8 @@ def test_a_failing_check_closes_the_socket_with_1011(
     client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing is sent after the check fails, and the client is told (it hung before)."""
-    _store(client, engine)
-    with engine.begin() as conn:
-        _, secret = accounts.create_api_key(conn, "hub", role=Role.staff, store_id=STORE)
+    open_store(client, engine)
+    _, secret = store_key(engine, "hub")
     with client.websocket_connect(WS, headers={"X-API-Key": secret}) as ws:
         assert ws.receive_json()["type"] == "hello"
 
