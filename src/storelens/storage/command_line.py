@@ -1,5 +1,5 @@
-"""How a command names and opens its database: one ``--database-url`` option and one
-way to turn it into settings and an engine, for every command group.
+"""What every command group shares: one ``--database-url`` option, one way to turn it
+into settings and an engine, and one way to print an error (:func:`print_error`).
 
 Each group (``storelens``, ``users``/``keys``, ``privacy``, ``cdp``) used to declare
 the option and the settings check itself; a bad URL or an uninitialised database now
