@@ -62,6 +62,7 @@ def write_extracts(records: int, base_people: int, seed: int, folder: Path) -> d
 def measure(records: int, base_people: int, seed: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
+    from storelens.cdp.records import ImportIds
     from storelens.cdp.sources import import_customers
     from storelens.processors import run_projections
     from storelens.storage.db import create_engine
@@ -83,7 +84,9 @@ def measure(records: int, base_people: int, seed: int) -> dict[str, Any]:
         start = time.perf_counter()
         for source in written:
             fields = {"street": "address"} if source != "pos" else {}
-            result = import_customers(log, source, folder / f"{source}.csv", fields, "GB")
+            result = import_customers(
+                log, source, folder / f"{source}.csv", fields, "GB", ids=ImportIds("benchmark")
+            )
             rejected += len(result.rejected)
             flagged.update(result.flagged_by_field())
         import_s = time.perf_counter() - start

@@ -210,6 +210,11 @@ def print_report(report: IngestReport, shown: int = 20) -> None:
         table.add_column(col, justify="right")
     table.add_row(str(report.accepted), str(report.duplicates), str(len(report.rejected)))
     console.print(table)
+    if report.conflicts:
+        err.print(
+            f"  {report.conflicts} rejected line(s) reuse an id the log holds for a different "
+            "event (id_conflict): give them new ids to store them"
+        )
     for r in report.rejected[:shown]:
         detail = "; ".join(f"{e.loc}: {e.msg}" for e in r.errors)
         err.print(f"  line {r.index}: {escape(detail)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,66 @@ def test_batch_counts_accepted_duplicate_rejected(
     ]
     again = client.post("/v1/events", json=good, headers=key).json()
     assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 5, 0)
+
+
+def test_an_id_another_store_used_first_is_a_conflict_not_a_duplicate(
+    client: TestClient, device_key: DeviceKey, raw_event: RawEvent, login: Login
+) -> None:
+    """A key of store A used to be able to take an id that store B's device would send:
+    B's event then came back as a "duplicate" and was lost without a word. Now it is
+    rejected as ``id_conflict``, its index and id named, so B's device can send it
+    again under a new id; the answer is 200, the rest of the batch stored."""
+    theirs = raw_event(store_id="cafe-a")
+    taken = client.post("/v1/events", json=[theirs], headers=device_key("cafe-a")).json()
+    assert taken["accepted"] == 1
+    ours = raw_event(id=theirs["id"], store_id="cafe-b")
+    other = raw_event(store_id="cafe-b")
+    b_key = device_key("cafe-b")
+    r = client.post("/v1/events", json=[other, ours], headers=b_key)
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"], body["conflicts"]) == (
+        1,
+        0,
+        1,
+        1,
+    )
+    assert body["errors"] == [
+        {
+            "index": 1,
+            "id": theirs["id"],
+            "errors": [
+                {
+                    "loc": "id",
+                    "msg": "this id already names a different event in the log; this event "
+                    "was not stored: send it again under a new id",
+                    "type": "id_conflict",
+                }
+            ],
+        }
+    ]
+    again = client.post("/v1/events", json=[{**ours, "id": str(uuid.uuid4())}], headers=b_key)
+    assert again.json()["accepted"] == 1
+    stored = client.get("/v1/events", params={"store_id": "cafe-b"}, headers=login("analyst"))
+    assert len(stored.json()["data"]) == 2
+    text = client.get("/metrics").text
+    assert 'storelens_events_total{outcome="conflict"} 1.0' in text
+    assert 'storelens_events_total{outcome="rejected"} 0.0' in text
+
+
+def test_an_exact_replay_from_the_same_device_is_still_a_duplicate(
+    client: TestClient, device_key: DeviceKey, raw_event: RawEvent
+) -> None:
+    key = device_key("cafe-a")
+    batch = [raw_event(store_id="cafe-a") for _ in range(3)]
+    assert client.post("/v1/events", json=batch, headers=key).json()["accepted"] == 3
+    again = client.post("/v1/events", json=batch, headers=key).json()
+    assert (again["accepted"], again["duplicates"], again["rejected"], again["conflicts"]) == (
+        0,
+        3,
+        0,
+        0,
+    )
 
 
 class _Loop:

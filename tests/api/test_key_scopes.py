@@ -106,7 +106,13 @@ def test_writes_of_personal_data_are_audited_with_their_actor(
     writes = _audit(client, admin, "events.write")
     assert len(writes) == 1
     assert writes[0]["actor"].startswith("key:") and writes[0]["actor_kind"] == "api_key"
-    assert writes[0]["detail"] == {"accepted": 1, "duplicates": 0, "rejected": 0, "forbidden": 0}
+    assert writes[0]["detail"] == {
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": 0,
+        "conflicts": 0,
+        "forbidden": 0,
+    }
 
     consent = raw_event("consent.changed", subject="L-7")
     client.post("/v1/events", json=[_forged_customer(raw_event), consent], headers=key)
@@ -122,7 +128,13 @@ def test_writes_of_personal_data_are_audited_with_their_actor(
     narrow = device_key(event_types=None)
     client.post("/v1/events", json=[_forged_customer(raw_event)], headers=narrow)
     refused = _audit(client, admin, "events.write")[0]
-    assert refused["detail"] == {"accepted": 0, "duplicates": 0, "rejected": 1, "forbidden": 1}
+    assert refused["detail"] == {
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": 1,
+        "conflicts": 0,
+        "forbidden": 1,
+    }
 
 
 def test_reads_of_audit_dead_letters_and_missing_customers_are_audited(

@@ -11,10 +11,12 @@ from typer.testing import CliRunner
 
 from storelens.cdp.cli import cdp_app
 from storelens.cdp.cli_identity import read_true_pairs
-from storelens.cdp.records import customer_events
+from storelens.cdp.records import ImportIds, customer_events
 from storelens.ingest.batch import ingest_items
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
+
+IDS = ImportIds("test-secret-for-import-ids")  # the installation's key, in tests
 
 ROWS = {
     "crm": [
@@ -34,7 +36,7 @@ ROWS = {
 def _load(engine: Engine) -> None:
     log = EventLog(engine)
     for source, rows in ROWS.items():
-        ingest_items(log, customer_events(source, rows))
+        ingest_items(log, customer_events(source, rows, IDS))
     run_projections(log)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from storelens.cdp import resolution
 from storelens.cdp.linkage_eval import clusters_to_pairs, score_pairs
-from storelens.cdp.records import customer_events
+from storelens.cdp.records import ImportIds, customer_events
 from storelens.cdp.resolution import (
     canonical_id,
     history_of,
@@ -29,6 +29,8 @@ from storelens.privacy.audit import Actor
 from storelens.processors import ProjectionLoop, run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import customers, identity_changes
+
+IDS = ImportIds("test-secret-for-import-ids")  # the installation's key, in tests
 
 ANALYST = Actor("ana", "user", "analyst")
 
@@ -59,7 +61,7 @@ def _rows(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
 def _load(engine: Engine, frame: pd.DataFrame) -> None:
     log = EventLog(engine)
     for source, rows in _rows(frame).items():
-        report = ingest_items(log, customer_events(source, rows))
+        report = ingest_items(log, customer_events(source, rows, IDS))
         assert not report.rejected, report.rejected[:3]
     run_projections(log)
 
@@ -207,15 +209,15 @@ def test_merge_is_recorded_with_evidence_and_old_id_still_resolves(engine: Engin
          "phone": "+4930901820"},
     ]  # fmt: skip
     log = EventLog(engine)
-    ingest_items(log, customer_events("crm", rows[:1]))
-    ingest_items(log, customer_events("webshop", rows[1:]))
+    ingest_items(log, customer_events("crm", rows[:1], IDS))
+    ingest_items(log, customer_events("webshop", rows[1:], IDS))
     run_projections(log)
     resolve(engine, "full")  # too few records for a model: deterministic only, two people
     ids = _ids(engine)
     assert ids["crm:1"] != ids["webshop:2"]
     # The web shop record later gains the same e-mail: the next full run merges them.
     updated = {**rows[1], "email": "ADA@example.org"}
-    ingest_items(log, customer_events("webshop", [updated]))
+    ingest_items(log, customer_events("webshop", [updated], IDS))
     run_projections(log)
     run = resolve(engine, "full")
     merged = _ids(engine)
@@ -239,6 +241,7 @@ def test_bad_unmerges_and_incremental_without_a_model(engine: Engine) -> None:
                 {"source_record_id": "1", "first_name": "A", "email": "a@example.org"},
                 {"source_record_id": "2", "first_name": "B", "email": "a@example.org"},
             ],
+            IDS,
         ),
     )
     run_projections(log)
@@ -253,7 +256,7 @@ def test_bad_unmerges_and_incremental_without_a_model(engine: Engine) -> None:
     with pytest.raises(ValueError, match="at least one"):
         unmerge(engine, cid, [], ANALYST)
     # Deterministic-only full runs train no model; incremental then asks for a full run.
-    ingest_items(log, customer_events("crm", [{"source_record_id": "3", "first_name": "C"}]))
+    ingest_items(log, customer_events("crm", [{"source_record_id": "3", "first_name": "C"}], IDS))
     run_projections(log)
     with pytest.raises(Conflict, match="full resolve"):
         resolve(engine, "incremental")

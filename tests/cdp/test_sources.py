@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from storelens.cdp.cli import cdp_app
 from storelens.cdp.quality import mask_value, quality_report
+from storelens.cdp.records import ImportIds
 from storelens.cdp.sources import (
     MappingError,
     check_mapping,
@@ -29,6 +30,8 @@ from storelens.cdp.sources import (
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import customers
+
+IDS = ImportIds("test-secret-for-import-ids")  # the installation's key, in tests
 
 DATA = Path(__file__).parent / "data"
 CSV = DATA / "crm_de.csv"
@@ -58,7 +61,9 @@ def _records(engine: Engine, source: str = "crm") -> dict[str, dict[str, Any]]:
 
 
 def test_strict_rejects_planted_errors_and_stores_valid_rows(engine: Engine) -> None:
-    result = import_customers(EventLog(engine), "crm", CSV, GERMAN, "DE", reject_invalid=True)
+    result = import_customers(
+        EventLog(engine), "crm", CSV, GERMAN, "DE", reject_invalid=True, ids=IDS
+    )
 
     assert (result.rows, result.accepted, result.duplicates) == (8, 4, 0)
     rejected = {r.row: [(e.loc, e.type) for e in r.errors] for r in result.rejected}
@@ -104,15 +109,15 @@ def test_strict_rejects_planted_errors_and_stores_valid_rows(engine: Engine) -> 
 
 def test_reimport_stores_nothing_new(engine: Engine) -> None:
     log = EventLog(engine)
-    first = import_customers(log, "crm", CSV, GERMAN)
-    again = import_customers(log, "crm", CSV, GERMAN)
+    first = import_customers(log, "crm", CSV, GERMAN, ids=IDS)
+    again = import_customers(log, "crm", CSV, GERMAN, ids=IDS)
     assert (again.accepted, again.duplicates) == (0, first.accepted)
     assert [r.row for r in again.rejected] == [r.row for r in first.rejected] == [8]
     assert len(_records(engine)) == 7
 
 
 def test_record_with_a_bad_phone_is_imported_with_the_phone_flagged(engine: Engine) -> None:
-    result = import_customers(EventLog(engine), "crm", CSV, GERMAN)
+    result = import_customers(EventLog(engine), "crm", CSV, GERMAN, ids=IDS)
     assert result.accepted == 7
     assert [r.row for r in result.rejected] == [8]  # only the repeated record id
     assert [f.as_dict() for f in result.flagged] == [
@@ -153,7 +158,7 @@ def test_us_number_in_a_gb_default_source_parses_from_its_postcode(
         "P5,Lee,Hart,1-312-555-0147,60601-1234,\n"
         "P6,Tom,Dunn,0000000000,SW1A 1AA,London\n"
     )
-    result = import_customers(EventLog(engine), "pos", path, default_region="GB")
+    result = import_customers(EventLog(engine), "pos", path, default_region="GB", ids=IDS)
     assert (result.accepted, result.rejected) == (6, [])
     phones = {k: r["phone"] for k, r in _records(engine, "pos").items()}
     assert phones == {
@@ -171,13 +176,13 @@ def test_unknown_target_field_is_named(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(MappingError, match=r"'Vorname'.*'firstname'"):
         check_mapping({"Vorname": "firstname"})
     with pytest.raises(MappingError, match="'vorname'"):
-        import_customers(EventLog(engine), "crm", CSV, {**GERMAN, "Vorname": "vorname"})
+        import_customers(EventLog(engine), "crm", CSV, {**GERMAN, "Vorname": "vorname"}, ids=IDS)
     toml = tmp_path / "sources.toml"
     toml.write_text('[sources.crm.fields]\n"E-Mail" = "mail"\n')
     with pytest.raises(MappingError, match=r"sources\.crm\.fields.*'mail'"):
         load_mapping(toml, "crm")
     with pytest.raises(MappingError, match="source_record_id"):
-        import_customers(EventLog(engine), "crm", CSV, {"Vorname": "first_name"})
+        import_customers(EventLog(engine), "crm", CSV, {"Vorname": "first_name"}, ids=IDS)
 
 
 def test_toml_mapping_loads(tmp_path: Path) -> None:
@@ -207,7 +212,7 @@ def test_parquet_and_json_inputs(engine: Engine, tmp_path: Path, fmt: str) -> No
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in SHOP_ROWS))
     else:
         path.write_bytes(orjson.dumps(SHOP_ROWS))
-    result = import_customers(EventLog(engine), "shop", path, {"id": "source_record_id"})
+    result = import_customers(EventLog(engine), "shop", path, {"id": "source_record_id"}, ids=IDS)
     assert (result.accepted, result.rejected) == (3, [])
     assert [(f.row, f.field) for f in result.flagged] == [(3, "email")]
     assert result.quality.fields["email"].invalid_examples[0].value == "xxx-xx-xxxxx"

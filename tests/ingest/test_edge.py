@@ -416,6 +416,31 @@ def test_server_rejections_are_quarantined_with_the_reason_and_not_retried(
     assert outbox.size() == 0
 
 
+def test_an_id_another_store_took_is_quarantined_as_a_conflict_not_acked(
+    server: Server, engine: Engine, tmp_path: Path, raw_event: RawEvent
+) -> None:
+    """Real server. Store A's key took the id first; the old server called B's event a
+    duplicate, so the edge acked (deleted) it and it was lost everywhere. Now the
+    server names it an id conflict and the edge keeps it aside, counted, with the reason."""
+    a_key, b_key = _device_key(engine, store_id="cafe-a"), _device_key(engine, store_id="cafe-b")
+    theirs = raw_event(store_id="cafe-a")
+    r = httpx.post(f"{server.url}/v1/events", json=[theirs], headers={"X-API-Key": a_key})
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    ours = [raw_event(store_id="cafe-b", id=theirs["id"]), raw_event(store_id="cafe-b")]
+    outbox = Outbox(tmp_path / "edge.db")
+    outbox.put(ours)
+
+    with Forwarder(outbox, server.url, b_key) as forwarder:
+        assert forwarder.drain(timeout=10)
+        s = forwarder.stats
+        assert (s.sent, s.acked, s.quarantined, s.conflicts, s.retries) == (2, 1, 1, 1, 0)
+
+    [kept] = outbox.quarantined()
+    assert kept.event_id == theirs["id"]
+    assert [(e["loc"], e["type"]) for e in kept.errors] == [("id", "id_conflict")]
+    assert sorted(_server_ids(engine)) == sorted([theirs["id"], ours[1]["id"]])
+
+
 def test_wrong_key_stops_with_a_clear_error_and_keeps_the_events(
     server: Server, tmp_path: Path, raw_event: RawEvent
 ) -> None:

@@ -48,6 +48,23 @@ def test_jsonl_bad_lines_keep_their_numbers(
     assert again.accepted == 0 and again.duplicates == 4
 
 
+def test_a_line_reusing_a_stored_id_for_another_event_is_rejected_on_its_line(
+    tmp_path: Path, engine: Engine, raw_event: RawEvent
+) -> None:
+    """A later file whose event shares an id with a stored one from another store used to
+    count it a duplicate; ``storelens ingest`` now rejects that line (and exits 1)."""
+    stored = raw_event(store_id="cafe-01")
+    ingest_numbered(EventLog(engine), enumerate([stored], start=1))
+    path = tmp_path / "events.jsonl"
+    rows = [raw_event(store_id="cafe-02"), {**stored, "store_id": "cafe-02"}, stored]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = ingest_numbered(EventLog(engine), read_items(path))
+    assert (report.accepted, report.duplicates, report.conflicts) == (1, 1, 1)
+    assert [(r.index, r.id, r.errors[0].type) for r in report.rejected] == [
+        (2, stored["id"], "id_conflict")
+    ]
+
+
 def test_csv_with_payload_json_and_dotted_columns(
     tmp_path: Path, engine: Engine, raw_event: RawEvent
 ) -> None:

@@ -30,7 +30,7 @@ from storelens import accounts
 from storelens.api.app import create_app
 from storelens.config import Settings
 from storelens.core.errors import ConfigError, MissingExtra
-from storelens.core.events import Event
+from storelens.core.events import Event, event_adapter
 from storelens.ingest.deadletters import (
     MAX_BODY_BYTES,
     count_dead_letters,
@@ -550,6 +550,31 @@ def test_a_device_topic_cannot_carry_consent_or_customer_records(
         f"invalid event {record['id']}",
     }
     assert all("MQTT bridge does not take" in r for r in reasons)
+
+
+def test_an_id_another_store_took_is_a_dead_letter_not_a_duplicate(
+    engine: Engine, raw_event: RawEvent
+) -> None:
+    """Store A's device had the id first; store B's event under it used to be counted a
+    duplicate and acked, so it was gone. It is a dead letter now, body kept, and counted."""
+    log = EventLog(engine)
+    theirs = raw_event("sensor.espresso_shot", store_id="cafe-01", source="espresso-1")
+    log.append([event_adapter.validate_python(theirs)])
+    ours = {**theirs, "store_id": "cafe-02"}
+    shot = raw_event("sensor.espresso_shot", store_id="cafe-02", source="espresso-1")
+    topic = "p/{}/espresso-1/sensor.espresso_shot"
+    batch = [
+        _message(topic.format("cafe-02"), ours),
+        _message(topic.format("cafe-02"), shot),
+        _message(topic.format("cafe-01"), theirs),  # store A's own resend: a duplicate
+    ]
+    outcome = store_messages(log, "p", batch)
+    assert (outcome.appended, outcome.duplicates, outcome.dead_lettered) == (1, 1, 1)
+    assert outcome.conflicts == 1 and outcome.unstored == []
+    [dead] = list_dead_letters(engine)
+    assert dead.reason.startswith(f"invalid event {ours['id']}: id: this id already names")
+    assert orjson.loads(dead.body) == ours
+    assert [e.store_id for e in log.query(EventQuery())] == ["cafe-01", "cafe-02"]
 
 
 def test_other_event_types_are_taken_when_configured(

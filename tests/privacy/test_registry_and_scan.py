@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
-from storelens.cdp.records import customer_events
+from storelens.cdp.records import ImportIds, customer_events
 from storelens.cli import app
 from storelens.core.errors import NotFound
 from storelens.core.events import make_event
@@ -25,6 +25,8 @@ from storelens.privacy.traces import Matcher
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import events, metadata, orders
+
+IDS = ImportIds("test-secret-for-import-ids")  # the installation's key, in tests
 
 PERSONAL_TABLES = {
     "customers", "orders", "order_lines", "consent_records", "events", "audit_log",
@@ -92,7 +94,7 @@ def _seed(engine: Engine, log: Path) -> None:
          "email": "grace@example.com", "loyalty_id": "L-2"},
     ]  # fmt: skip
     event_log = EventLog(engine)
-    assert ingest_items(event_log, customer_events("crm", rows)).accepted
+    assert ingest_items(event_log, customer_events("crm", rows, IDS)).accepted
     run_projections(event_log)
     log.write_text("import: ada@example.com accepted\nimport: grace@example.com accepted\n")
 
@@ -185,3 +187,25 @@ def test_a_customer_known_only_from_orders_is_erased_too(engine: Engine) -> None
     ]
     with pytest.raises(NotFound):
         erase_customer(engine, erasure.pseudonym, SYSTEM, "request 7")
+
+
+def test_an_order_replayed_after_the_erasure_stays_pseudonymised(engine: Engine) -> None:
+    """An edge box resending a paid order the erasure pseudonymised: the log's copy now
+    differs, so it is an id conflict (not a duplicate), and still nothing is stored."""
+    event_log = EventLog(engine)
+    line = {"product_id": "latte", "qty": 1, "unit_price": 3.0}
+    paid = make_event(
+        "pos.order_paid",
+        {"order_id": "o-9", "customer_id": "P-77", "lines": [line]},
+        source="pos",
+        store_id="cafe-01",
+    )
+    event_log.append([paid])
+    run_projections(event_log)
+    erasure = erase_customer(engine, "P-77", SYSTEM, "request 7")
+    result = event_log.append([paid])
+    assert (result.accepted, result.duplicates) == ([], [])
+    assert [c.id for c in result.conflicts] == [paid.id]
+    with engine.connect() as conn:
+        payloads = conn.execute(select(events.c.payload)).scalars().all()
+    assert [p["customer_id"] for p in payloads] == [erasure.pseudonym]

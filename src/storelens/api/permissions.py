@@ -70,6 +70,7 @@ def record_write(
         "accepted": report.accepted,
         "duplicates": report.duplicates,
         "rejected": len(report.rejected),
+        "conflicts": report.conflicts,
         "forbidden": sum(any(e.type == "forbidden" for e in r.errors) for r in report.rejected),
     }
     if permit.personal:

@@ -84,13 +84,18 @@ async def read_records(request: Request) -> list[dict[str, Any]]:
 
 
 def report(
-    stored: int, duplicates: int, bad: Sequence[tuple[int, list[FieldError]]]
+    stored: int,
+    duplicates: int,
+    bad: Sequence[tuple[int, list[FieldError]]],
+    *,
+    conflicts: int = 0,
 ) -> ImportReport:
     return ImportReport.model_validate(
         {
             "accepted": stored,
             "duplicates": duplicates,
             "rejected": len(bad),
+            "conflicts": conflicts,
             "errors": [
                 {"index": i, "id": None, "errors": [e.as_dict() for e in errs]} for i, errs in bad
             ],

@@ -108,8 +108,12 @@ class RejectedPublic(BaseModel):
 
 class IngestResult(BaseModel):
     accepted: int
-    duplicates: int
-    rejected: int
+    duplicates: int = Field(description="the same event (same id, same content) was stored before")
+    rejected: int = Field(description="not stored: each is listed in errors, up to 1,000")
+    conflicts: int = Field(
+        description="how many of the rejected reuse an id that names a different event "
+        "(error type id_conflict): send those again under a new id"
+    )
     errors: list[RejectedPublic]
 
 
@@ -169,6 +173,9 @@ class ImportReport(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    conflicts: int = Field(
+        default=0, description="how many of the rejected hit an id holding a different event"
+    )
     errors: list[RejectedPublic]
 
 

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
+from storelens.cdp.records import ImportIds
 from storelens.cdp.sources import ImportResult, MappingError, import_customers, load_sources
 from storelens.storage.command_line import open_database_or_exit, print_error
 from storelens.storage.eventlog import EventLog
@@ -139,7 +140,8 @@ def import_command(
                 raise MappingError(f"{mapping}: no [sources.{source}] table")
             fields = config.fields
             default_region = default_region or config.default_region
-        log = EventLog(open_engine(database_url))
+        engine, settings = open_database_or_exit(database_url)
+        log, ids = EventLog(engine), ImportIds.of(settings)
         if as_json:
             result = import_customers(
                 log,
@@ -147,6 +149,7 @@ def import_command(
                 file,
                 fields,
                 (default_region or "DE").upper(),
+                ids=ids,
                 reject_invalid=strict,
             )
         else:
@@ -168,6 +171,7 @@ def import_command(
                     file,
                     fields,
                     (default_region or "DE").upper(),
+                    ids=ids,
                     reject_invalid=strict,
                     on_progress=advance,
                 )

@@ -3,8 +3,9 @@
 Every source names its columns its own way (``Vorname``, ``E-Mail``, ``Kundennummer``),
 so each has a field mapping onto the storelens fields; a typo in a mapping fails
 loudly before anything is written rather than silently dropping a column. Rows are
-normalised, checked, and stored as ``customer.upserted`` events whose ids derive from
-their content, so importing the same export again stores nothing twice.
+normalised, checked, and stored as ``customer.upserted`` events whose ids are a keyed
+hash of their content (``records.ImportIds``), so importing the same export again
+stores nothing twice.
 
 A row is rejected (with its row number and field errors) only when it has no record
 id or repeats a record id an earlier row of the same file had (one would silently
@@ -28,7 +29,7 @@ import orjson
 
 from storelens.cdp.normalise import normalise_record
 from storelens.cdp.quality import QualityReport, invalid_fields, mask_value, quality_report
-from storelens.cdp.records import FIELDS, customer_events
+from storelens.cdp.records import FIELDS, ImportIds, customer_events
 from storelens.core.errors import FieldError, InvalidInput
 from storelens.ingest.batch import ingest_items
 from storelens.storage.eventlog import EventLog
@@ -228,6 +229,7 @@ class ImportResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+    conflicts: int = 0  # of the rejected: an id that names a different event (see ingest.batch)
     ignored_columns: list[str] = field(default_factory=list)
     quality: QualityReport = field(default_factory=QualityReport)
     flagged: list[FlaggedField] = field(default_factory=list)
@@ -246,6 +248,7 @@ class ImportResult:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
+            "conflicts": self.conflicts,
             "errors": [r.as_dict() for r in self.rejected],
             "ignored_columns": self.ignored_columns,
             "flagged": self.flagged_by_field(),
@@ -270,6 +273,7 @@ def import_customers(
     mapping: Mapping[str, str] | None = None,
     default_region: str = "DE",
     *,
+    ids: ImportIds,
     reject_invalid: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
@@ -328,9 +332,10 @@ def import_customers(
 
     for start in range(0, len(keep), BATCH):
         chunk = keep[start : start + BATCH]
-        report = ingest_items(log, customer_events(source_system, [r for _, r in chunk]))
+        report = ingest_items(log, customer_events(source_system, [r for _, r in chunk], ids))
         result.accepted += report.accepted
         result.duplicates += report.duplicates
+        result.conflicts += report.conflicts
         result.rejected.extend(RejectedRow(chunk[r.index][0], r.errors) for r in report.rejected)
         if on_progress is not None:
             on_progress(min(start + BATCH, len(keep)), len(keep))

@@ -40,6 +40,8 @@ from typing import Any
 from pydantic import ValidationError
 
 __all__ = [
+    "ID_CONFLICT",
+    "ID_CONFLICT_ERROR",
     "AuthError",
     "ConfigError",
     "Conflict",
@@ -98,6 +100,19 @@ class FieldError:
     def as_detail(self, prefix: Sequence[str | int] = ()) -> dict[str, Any]:
         """Entry of a 4xx ``detail`` list: ``loc`` a list, as ``HTTPValidationError``."""
         return {"loc": [*prefix, *self.path], "msg": self.msg, "type": self.type}
+
+
+ID_CONFLICT = "id_conflict"
+"""Error type of an event whose id already names a different event in the log. It was
+not stored, and sending it again unchanged never will store it: a device tells this
+type apart from the others, which no new id can fix."""
+
+ID_CONFLICT_ERROR = FieldError(
+    "id",
+    "this id already names a different event in the log; this event was not stored: "
+    "send it again under a new id",
+    ID_CONFLICT,
+)
 
 
 class InvalidInput(StorelensError, ValueError):

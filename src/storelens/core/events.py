@@ -368,6 +368,9 @@ class EventBase(BaseModel):
     store_id: Identifier | None = None
 
     store_bound: ClassVar[bool] = False
+    restamped: ClassVar[bool] = False
+    """Whether every send stamps ``ts`` anew (an import's run time) while the id names
+    the content: then a later ``ts`` under a known id is still the same event."""
 
 
 class _StoreEvent(EventBase):
@@ -449,6 +452,8 @@ class HeatmapEvent(_StoreEvent):
 class CustomerUpsertedEvent(EventBase):
     type: Literal["customer.upserted"] = "customer.upserted"
     payload: CustomerUpserted
+
+    restamped: ClassVar[bool] = True  # ts: when the import ran (cdp/records.py)
 
 
 class WebEventEvent(EventBase):

@@ -2,6 +2,9 @@
 
 Every entry point (HTTP, files, MQTT) hands raw JSON-like items here and gets back
 accepted / duplicate / rejected counts with a field-level reason per rejected item.
+An event whose id already names a different event is rejected too (error type
+``id_conflict`` on ``id``, counted in ``conflicts``): it was not stored, and only a
+new id will store it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from storelens.core.errors import FieldError, InvalidInput, MalformedInput, field_errors
+from storelens.core.errors import (
+    ID_CONFLICT_ERROR,
+    FieldError,
+    InvalidInput,
+    MalformedInput,
+    field_errors,
+)
 from storelens.core.events import (
     EVENT_TYPES,
     Event,
@@ -22,7 +31,7 @@ from storelens.core.events import (
     event_adapter,
     event_batch_adapter,
 )
-from storelens.storage.eventlog import EventLog
+from storelens.storage.eventlog import AppendResult, EventLog
 
 __all__ = [
     "BadBody",
@@ -35,6 +44,8 @@ __all__ = [
     "ingest_items",
     "ingest_json",
     "ingest_numbered",
+    "report_append",
+    "validate_indexed",
     "validate_items",
 ]
 
@@ -54,14 +65,31 @@ class IngestReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[RejectedItem] = field(default_factory=list)
+    conflicts: int = 0
+    """How many of ``rejected`` reuse an id that names a different event. They stay
+    counted as rejected, so accepted + duplicates + rejected is still the batch size
+    for clients that predate conflicts."""
 
     def as_dict(self, max_errors: int = 1000) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
+            "conflicts": self.conflicts,
             "errors": [r.as_dict() for r in self.rejected[:max_errors]],
         }
+
+
+def report_append(
+    result: AppendResult, indices: Sequence[int], rejected: Sequence[RejectedItem] = ()
+) -> IngestReport:
+    """Counts for one append; ``indices[p]`` is the caller's index of batch position ``p``,
+    so a conflict is reported where the caller sent it."""
+    conflicts = [
+        RejectedItem(indices[c.position], [ID_CONFLICT_ERROR], str(c.id)) for c in result.conflicts
+    ]
+    merged = sorted([*rejected, *conflicts], key=lambda r: r.index) if conflicts else list(rejected)
+    return IngestReport(len(result.accepted), len(result.duplicates), merged, len(conflicts))
 
 
 _TAGS = tuple(EVENT_TYPES)
@@ -98,7 +126,19 @@ def validate_items(
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
 ) -> tuple[list[Event], list[RejectedItem]]:
-    """Split raw items into valid events and rejections (with their index in ``items``).
+    """Split raw items into valid events and rejections (with their index in ``items``)."""
+    valid, rejected = validate_indexed(items, store_scope=store_scope, permit=permit, window=window)
+    return [e for _, e in valid], rejected
+
+
+def validate_indexed(
+    items: Sequence[Any],
+    *,
+    store_scope: str | None = None,
+    permit: Permit | None = None,
+    window: EventTimeWindow | None = None,
+) -> tuple[list[tuple[int, Event]], list[RejectedItem]]:
+    """:func:`validate_items`, each valid event with its index in ``items``.
 
     The whole batch is validated in one call first (the common, all-good case);
     only when that fails are the items validated one by one to isolate the bad ones.
@@ -127,7 +167,7 @@ def validate_items(
                 rejected.append(RejectedItem(i, [reason], str(event.id)))
         valid = kept
         rejected.sort(key=lambda r: r.index)
-    return [e for _, e in valid], rejected
+    return valid, rejected
 
 
 def ingest_json(
@@ -153,8 +193,7 @@ def ingest_json(
         if len(events) > max_items:
             raise BatchTooLarge(len(events), max_items)
         if all(_refusal(e, store_scope, permit) is None for e in events):
-            result = log.append(events)
-            return IngestReport(len(result.accepted), len(result.duplicates))
+            return report_append(log.append(events), range(len(events)))
     try:
         items = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -193,11 +232,9 @@ def ingest_items(
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
 ) -> IngestReport:
-    events, rejected = validate_items(items, store_scope=store_scope, permit=permit, window=window)
-    result = log.append(events)
-    return IngestReport(
-        accepted=len(result.accepted), duplicates=len(result.duplicates), rejected=rejected
-    )
+    valid, rejected = validate_indexed(items, store_scope=store_scope, permit=permit, window=window)
+    result = log.append([e for _, e in valid])
+    return report_append(result, [i for i, _ in valid], rejected)
 
 
 def ingest_numbered(
@@ -220,6 +257,7 @@ def ingest_numbered(
         report = ingest_items(log, items)
         total.accepted += report.accepted
         total.duplicates += report.duplicates
+        total.conflicts += report.conflicts
         total.rejected.extend(RejectedItem(lines[r.index], r.errors, r.id) for r in report.rejected)
         if on_batch is not None:
             on_batch(len(items))

@@ -103,6 +103,7 @@ class IngestResponse(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    conflicts: int = 0  # of the rejected; a server from before id conflicts sends none
     errors: list[IngestRejection]
 
     def matches(self, event_ids: Sequence[str | None]) -> bool:

@@ -11,7 +11,11 @@ Failures are told apart by whether waiting can fix them: an unreachable server, 
 timeout, 5xx and 429 keep everything and back off (exponential, full jitter,
 ``Retry-After`` honoured); a refused key (401/403) stops with an error a person must
 act on; a body too large (413) halves the batch; an event the server rejects is
-quarantined with the server's reason instead of being retried forever. Posting and
+quarantined with the server's reason instead of being retried forever. That includes
+an event whose id the server already holds for a different event (error type
+``id_conflict``): resending it unchanged can never store it, and giving it a new id
+here could bring back an event an erasure redacted on the server, so a person decides
+(it is counted in ``conflicts`` and logged by id). Posting and
 telling answers apart is :class:`~storelens.ingest.client.IngestClient`'s job, waiting
 is :class:`~storelens.core.retry.Backoff`'s; the rules of what to keep are here.
 
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
+from storelens.core.errors import ID_CONFLICT
 from storelens.core.retry import SYSTEM_CLOCK, Backoff, Clock
 from storelens.ingest.client import (
     MAX_BATCH,
@@ -59,6 +64,7 @@ class ForwarderStats:
     sent: int = 0
     acked: int = 0
     quarantined: int = 0
+    conflicts: int = 0  # of the quarantined: the server holds another event under the id
     retries: int = 0
     requests: int = 0
     batch_size: int = 0
@@ -235,6 +241,8 @@ class Forwarder:
             rowid, _ = batch[i]
             if self.outbox.quarantine(rowid, item.errors):
                 self.stats.quarantined += 1
+                if any(e.get("type") == ID_CONFLICT for e in item.errors):
+                    self.stats.conflicts += 1
             log.warning("edge forwarder: server rejected event %s: %s", item.id, item.errors)
         if len(rejected) == answer.rejected:
             self.stats.acked += self.outbox.ack(

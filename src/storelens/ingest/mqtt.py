@@ -17,8 +17,7 @@ Why it is built the way it is:
   that message on the new one). Only the network thread sends acks, so the fence
   cannot race with a reconnect.
 
-Topics, message bodies and the bridge's settings are in
-:mod:`storelens.ingest.mqtt_messages`.
+Topics, message bodies and the bridge's settings: :mod:`storelens.ingest.mqtt_messages`.
 """
 
 from __future__ import annotations
@@ -88,13 +87,14 @@ def _tls_context(config: BridgeConfig) -> ssl.SSLContext:
 @dataclass(slots=True)
 class BridgeStats:
     """Running totals since start: messages received, events appended or found to be
-    duplicates, dead letters written, QoS-0 messages dropped, failed commits, and
-    connections to the broker that failed or were lost."""
+    duplicates, dead letters written (``conflicts`` of them for an id naming another
+    event), QoS-0 messages dropped, failed commits, and failed or lost connections."""
 
     received: int = 0
     appended: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    conflicts: int = 0
     dropped: int = 0
     store_failures: int = 0
     connect_failures: int = 0

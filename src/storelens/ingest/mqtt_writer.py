@@ -7,7 +7,8 @@ waiting can fix (the database away or busy) keep the whole batch and retry it.
 Bad input is data: anything that cannot become an event goes to ``dead_letters``
 with the reason and is acked; one bad item in an array does not hold back its good
 neighbours, and a message the database refuses is isolated instead of blocking
-every batch after it.
+every batch after it. An event whose id already names a different event is a dead
+letter too (its body kept, so it can be sent again under a new id), not a duplicate.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import exc as sa_exc
 
-from storelens.core.errors import FieldError
+from storelens.core.errors import ID_CONFLICT_ERROR, FieldError
 from storelens.core.events import Event
 from storelens.core.retry import Backoff
-from storelens.ingest.batch import Permit, RejectedItem, validate_items
+from storelens.ingest.batch import Permit, RejectedItem, validate_indexed
 from storelens.ingest.deadletters import record_dead_letter
 from storelens.ingest.mqtt_messages import (
     DEFAULT_MAX_ITEMS,
@@ -128,6 +129,7 @@ class BatchWriter:
             appended=outcome.appended,
             duplicates=outcome.duplicates,
             dead_lettered=outcome.dead_lettered,
+            conflicts=outcome.conflicts,
         )
         unstored = {id(m) for m in outcome.unstored}
         self.acks.put([m for m in batch if id(m) not in unstored])
@@ -143,6 +145,7 @@ class StoreOutcome:
     appended: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    conflicts: int = 0  # of the dead-lettered: an id that names a different stored event
     unstored: list[ReceivedMessage] = field(default_factory=list)  # not stored, not dead-lettered
 
 
@@ -216,6 +219,7 @@ def store_messages(
         total.appended += one.appended
         total.duplicates += one.duplicates
         total.dead_lettered += one.dead_lettered
+        total.conflicts += one.conflicts
         total.unstored.extend(one.unstored)
     return total
 
@@ -249,16 +253,22 @@ def _store(
         found, bad = parse_message(prefix, m.topic, m.payload, max_items)
         items.extend((m.topic, item) for item in found)
         dead.extend((m.topic, d.reason, d.body) for d in bad)
-    events, rejected = validate_items([item.envelope for _, item in items], permit=permit)
+    valid, rejected = validate_indexed([item.envelope for _, item in items], permit=permit)
     for r in rejected:
         topic, item = items[r.index]
         dead.append((topic, rejection_reason(item, r), item.body))
-    outcome = StoreOutcome(dead_lettered=len(dead))
+    outcome = StoreOutcome()
     with event_log.engine.begin() as conn:
-        if events:
-            result = event_log.append_in(conn, events)
+        if valid:
+            result = event_log.append_in(conn, [e for _, e in valid])
             outcome.appended = len(result.accepted)
             outcome.duplicates = len(result.duplicates)
+            outcome.conflicts = len(result.conflicts)
+            for c in result.conflicts:  # dead letters in the same transaction as the append
+                topic, item = items[valid[c.position][0]]
+                conflict = RejectedItem(c.position, [ID_CONFLICT_ERROR], str(c.id))
+                dead.append((topic, rejection_reason(item, conflict), item.body))
+        outcome.dead_lettered = len(dead)
         for topic, reason, body in dead:
             record_dead_letter(conn, CHANNEL, topic, reason, body)
     for topic, reason, _ in dead:

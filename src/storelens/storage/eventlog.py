@@ -1,20 +1,23 @@
 """The append-only event log: idempotent writes, range queries and resumable cursors.
 
 Every event gets a log position (``seq``) when it is first stored; a replayed event
-(same ``id``) is counted as a duplicate and stores nothing. Processors read events
-after a position and commit their own writes together with their new position in
-one transaction (:meth:`EventLog.consume`), so a crash at any point neither loses
-nor double-counts an event.
+(same ``id``, same event) is counted as a duplicate and stores nothing, while a
+different event under a stored id is a conflict: it stores nothing either, but the
+sender is told (see :func:`same_event`). Processors read events after a position and
+commit their own writes together with their new position in one transaction
+(:meth:`EventLog.consume`), so a crash at any point neither loses nor double-counts
+an event.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Connection, Engine, select
 
 from storelens.core.events import Event, event_adapter
@@ -22,7 +25,15 @@ from storelens.storage.db import PreSerialized
 from storelens.storage.dialects import Dialect, dialect_for
 from storelens.storage.tables import consumer_offsets, events
 
-__all__ = ["AppendResult", "EventLog", "EventQuery", "StoredEvent"]
+__all__ = [
+    "AppendResult",
+    "EventLog",
+    "EventQuery",
+    "IdConflict",
+    "SentEvent",
+    "StoredEvent",
+    "same_event",
+]
 
 Handler = Callable[[Connection, list["StoredEvent"]], None]
 
@@ -71,9 +82,19 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class IdConflict:
+    """An event not stored because its id already names a different event; ``position``
+    is its index in the batch given to :meth:`EventLog.append`."""
+
+    position: int
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
 class AppendResult:
     accepted: list[uuid.UUID] = field(default_factory=list)
     duplicates: list[uuid.UUID] = field(default_factory=list)
+    conflicts: list[IdConflict] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +119,42 @@ def _row(event: Event, received_at: datetime) -> dict[str, Any]:
         "payload": PreSerialized(event.payload.model_dump_json()),
         "received_at": received_at,
     }
+
+
+class SentEvent(NamedTuple):
+    """What a sender chose for an event (everything but the server's ``received_at``)."""
+
+    type: str
+    ts: datetime
+    store_id: str | None
+    source: str
+    subject: str | None
+    payload: Any
+
+
+def _sent(event: Event) -> SentEvent:
+    # The payload as the log holds it (JSON), so a stored row compares like for like.
+    payload = orjson.loads(event.payload.model_dump_json())
+    return SentEvent(event.type, event.ts, event.store_id, event.source, event.subject, payload)
+
+
+def same_event(event: Event, known: SentEvent) -> bool:
+    """Whether ``event`` is the event already known under its id, sent again.
+
+    Ids are chosen by senders and shared by every store and source, so an id alone
+    proves nothing: a device of one store, or one guessing an import's ids, could
+    otherwise take an id first and have the real event dropped as a "duplicate".
+    A resend (an edge outbox after a lost answer, MQTT redelivery, a file loaded
+    twice) repeats everything its sender chose, so every such field must match: type,
+    store, source, subject, payload and the time, compared as instants (a UTC
+    offset is spelling, not content). The exception is a ``restamped`` type, whose
+    sender stamps each send anew (a customer import's run time) and whose id names
+    the content: there ``ts`` is left out, or every re-import would be a conflict.
+    """
+    sent = _sent(event)
+    if type(event).restamped:
+        return sent._replace(ts=known.ts) == known
+    return sent == known
 
 
 def _stored(row: Any) -> StoredEvent:
@@ -129,20 +186,36 @@ class EventLog:
             return self.append_in(conn, batch)
 
     def append_in(self, conn: Connection, batch: Sequence[Event]) -> AppendResult:
-        """Append inside the caller's transaction (used by importers that write more)."""
+        """Append inside the caller's transaction (used by importers that write more).
+
+        An event that is not stored is a duplicate when it is the event its id names
+        (:func:`same_event`) and a conflict otherwise; repeats within the batch are
+        held against what the id names after the insert. Only ids the insert skipped
+        are read back, so an all-new batch costs no extra query.
+        """
         received_at = datetime.now(UTC)
-        unique: dict[uuid.UUID, Event] = {}
-        repeats: list[uuid.UUID] = []
-        for event in batch:
-            if event.id in unique:
-                repeats.append(event.id)
-            else:
-                unique[event.id] = event
+        first: dict[uuid.UUID, int] = {}
+        for position, event in enumerate(batch):
+            first.setdefault(event.id, position)
         self.dialect.lock_appends(conn)
-        stored = self.dialect.append_events(conn, [_row(e, received_at) for e in unique.values()])
-        accepted = [i for i in unique if i in stored]
-        duplicates = [i for i in unique if i not in stored] + repeats
-        return AppendResult(accepted=accepted, duplicates=duplicates)
+        rows = [_row(batch[p], received_at) for p in first.values()]
+        stored = self.dialect.append_events(conn, rows)
+        accepted = [i for i in first if i in stored]
+        rest = [(p, e) for p, e in enumerate(batch) if e.id not in stored or first[e.id] != p]
+        if not rest:
+            return AppendResult(accepted=accepted)
+        known = _read_sent(conn, {e.id for _, e in rest if e.id not in stored})
+        duplicates: list[uuid.UUID] = []
+        conflicts: list[IdConflict] = []
+        for position, event in rest:
+            if event.id in stored and event.id not in known:
+                known[event.id] = _sent(batch[first[event.id]])
+            held = known.get(event.id)
+            if held is not None and same_event(event, held):
+                duplicates.append(event.id)
+            else:  # different (or its row vanished: not provably the same)
+                conflicts.append(IdConflict(position, event.id))
+        return AppendResult(accepted=accepted, duplicates=duplicates, conflicts=conflicts)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -231,3 +304,20 @@ class EventLog:
     def _read(self, conn: Connection, position: int, limit: int) -> list[StoredEvent]:
         stmt = select(events).where(events.c.seq > position).order_by(events.c.seq).limit(limit)
         return [_stored(r) for r in conn.execute(stmt)]
+
+
+_READ_CHUNK = 1000  # ids per comparison read: well under every backend's bound-parameter limit
+
+
+def _read_sent(conn: Connection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, SentEvent]:
+    """What the log holds under ``ids``, in the caller's transaction (after the insert)."""
+    wanted = list(ids)
+    columns = [events.c[name] for name in ("id", *SentEvent._fields)]
+    found: dict[uuid.UUID, SentEvent] = {}
+    for start in range(0, len(wanted), _READ_CHUNK):
+        chunk = wanted[start : start + _READ_CHUNK]
+        for row in conn.execute(select(*columns).where(events.c.id.in_(chunk))):
+            found[row.id] = SentEvent(
+                row.type, row.ts, row.store_id, row.source, row.subject, row.payload
+            )
+    return found

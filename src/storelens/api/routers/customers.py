@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from storelens.api.deps import AnalystOrAdmin, EngineDep, EventLogDep, EventWindow, Offset
+from storelens.api.deps import (
+    AnalystOrAdmin,
+    EngineDep,
+    EventLogDep,
+    EventWindow,
+    Offset,
+    SettingsDep,
+)
 from storelens.api.errors import error_responses
 from storelens.api.predict_schemas import CustomerPrediction
 from storelens.api.records import IMPORT_RESPONSES, RECORDS_BODY, read_records, report
@@ -22,7 +29,7 @@ from storelens.api.schemas import (
     UnmergeResult,
 )
 from storelens.cdp.profile import build_profile
-from storelens.cdp.records import customer_events, search_customers
+from storelens.cdp.records import ImportIds, customer_events, search_customers
 from storelens.cdp.resolution import canonical_id, unmerge
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import IngestReport, ingest_items
@@ -50,13 +57,15 @@ async def import_customers(
     event_log: EventLogDep,
     engine: EngineDep,
     window: EventWindow,
+    settings: SettingsDep,
     source: Annotated[str, SOURCE],
 ) -> ImportReport:
     """Records become ``customer.upserted`` events; re-importing a file stores nothing twice."""
     rows: list[dict[str, Any]] = await read_records(request)
+    ids = ImportIds.of(settings)
 
     def store() -> IngestReport:  # blocking database work: in a worker thread
-        result = ingest_items(event_log, customer_events(source, rows), window=window)
+        result = ingest_items(event_log, customer_events(source, rows, ids), window=window)
         # The server's projection loop owns the read models: wake it and wait (bounded).
         catch_up(event_log, request.app.state.projection_loop)
         with engine.begin() as conn:
@@ -66,13 +75,21 @@ async def import_customers(
                 "customers.import",
                 "customer",
                 None,
-                {"source": source, "accepted": result.accepted, "rejected": len(result.rejected)},
+                {
+                    "source": source,
+                    "accepted": result.accepted,
+                    "rejected": len(result.rejected),
+                    "conflicts": result.conflicts,
+                },
             )
         return result
 
     result = await run_in_threadpool(store)
     return report(
-        result.accepted, result.duplicates, [(r.index, r.errors) for r in result.rejected]
+        result.accepted,
+        result.duplicates,
+        [(r.index, r.errors) for r in result.rejected],
+        conflicts=result.conflicts,
     )
 
 

@@ -63,9 +63,12 @@ async def post_events(
     settings: SettingsDep,
     window: EventWindow,
 ) -> IngestResult:
-    """Append a batch; each event is accepted, a duplicate (same id seen before), or
-    rejected with field-level errors. One bad event never rejects the batch: an event
-    type the key was not made for is rejected on its own (error type ``forbidden``)."""
+    """Append a batch; each event is accepted, a duplicate (the same event, same id,
+    stored before), or rejected with field-level errors. One bad event never rejects the
+    batch: an event type the key was not made for is rejected on its own (error type
+    ``forbidden``), and so is an event whose id already names a different event (error
+    type ``id_conflict`` on ``id``, also counted in ``conflicts``): the answer is still
+    200, and that event is stored only when sent again under a new id."""
     body = await request.body()  # BodyLimit has already refused anything too large
     permit = EventPermit(principal)
     report = await run_in_threadpool(
@@ -81,7 +84,8 @@ async def post_events(
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(report.accepted)
     counter.labels("duplicate").inc(report.duplicates)
-    counter.labels("rejected").inc(len(report.rejected))
+    counter.labels("conflict").inc(report.conflicts)  # outcomes partition the events
+    counter.labels("rejected").inc(len(report.rejected) - report.conflicts)
     loop = getattr(request.app.state, "projection_loop", None)
     if report.accepted and loop is not None:
         loop.wake()  # live pages show new events now, not at the end of the loop's interval
