@@ -2,6 +2,9 @@
 
 Every entry point (HTTP, files, MQTT) hands raw JSON-like items here and gets back
 accepted / duplicate / rejected counts with a field-level reason per rejected item.
+Storing entry points also check heat grids against their store's floor plan
+(:mod:`storelens.ingest.floor_plans`); the MQTT writer, which validates here and
+stores itself, adds that check to its own permit.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from storelens.core.events import (
     event_adapter,
     event_batch_adapter,
 )
+from storelens.ingest.floor_plans import and_floor_plans
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
@@ -152,7 +156,8 @@ def ingest_json(
     else:
         if len(events) > max_items:
             raise BatchTooLarge(len(events), max_items)
-        if all(_refusal(e, store_scope, permit) is None for e in events):
+        checked = and_floor_plans(log.engine, permit)
+        if all(_refusal(e, store_scope, checked) is None for e in events):
             result = log.append(events)
             return IngestReport(len(result.accepted), len(result.duplicates))
     try:
@@ -193,6 +198,7 @@ def ingest_items(
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
 ) -> IngestReport:
+    permit = and_floor_plans(log.engine, permit)
     events, rejected = validate_items(items, store_scope=store_scope, permit=permit, window=window)
     result = log.append(events)
     return IngestReport(

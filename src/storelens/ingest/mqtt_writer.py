@@ -29,6 +29,7 @@ from storelens.core.events import Event
 from storelens.core.retry import Backoff
 from storelens.ingest.batch import Permit, RejectedItem, validate_items
 from storelens.ingest.deadletters import record_dead_letter
+from storelens.ingest.floor_plans import and_floor_plans
 from storelens.ingest.mqtt_audit import CHANNEL, WriteAudit
 from storelens.ingest.mqtt_messages import (
     DEFAULT_CLIENT_ID,
@@ -200,12 +201,13 @@ def store_messages(
 ) -> StoreOutcome:
     """Store the batch in one transaction or, if the database refuses it, one by one.
 
-    Events of a type outside ``event_types`` are dead-lettered, and so is a message
-    holding more than ``max_items`` events. Each transaction leaves one audit row per
+    Events of a type outside ``event_types`` are dead-lettered, and so are heat grids
+    that do not fit their store's floor plan and a message holding more than
+    ``max_items`` events. Each transaction leaves one audit row per
     publishing device; ``bridge`` (the bridge's client id) is named in them. Raises on
     a transient failure: then nothing of the batch counts as stored.
     """
-    permit = _type_permit(event_types)
+    permit = and_floor_plans(event_log.engine, _type_permit(event_types))
     try:
         return _store(event_log, prefix, batch, permit, max_items, bridge)
     except Exception as exc:
