@@ -1,7 +1,8 @@
 """The MQTT bridge against the real Mosquitto: at-least-once into an idempotent log.
 
-Every test uses its own topic prefix and client id, so tests never see each other's
-messages or sessions; waits are bounded polls, never fixed sleeps.
+Every test uses its own topic prefix and client id (fixtures in ``conftest.py``), so
+tests never see each other's messages or sessions; waits are bounded polls, never
+fixed sleeps.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy import exc as sa_exc
+from tests.ingest.mqtt_broker import HOST, PORT, MakeBridge, publish, topic, wait_for
 
 from storelens import accounts
 from storelens.api.app import create_app
@@ -52,69 +54,11 @@ from storelens.storage.eventlog import AppendResult, EventLog, EventQuery
 from storelens.storage.tables import events
 
 RawEvent = Callable[..., dict[str, Any]]
-MakeBridge = Callable[..., MqttBridge]
-
-HOST, PORT = "127.0.0.1", 1883
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def event_count(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
-
-
-def topic(prefix: str, event: dict[str, Any]) -> str:
-    return f"{prefix}/{event['store_id']}/{event['source']}/{event['type']}"
-
-
-def publish(prefix: str, items: Sequence[dict[str, Any]]) -> None:
-    """Each event on its own topic, one message each."""
-    publish_raw(HOST, PORT, [(topic(prefix, e), orjson.dumps(e)) for e in items])
-
-
-@pytest.fixture
-def broker(mosquitto: tuple[str, int]) -> None:
-    assert mosquitto == (HOST, PORT)
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"sltest-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def make_bridge(broker: None, engine: Engine, prefix: str) -> Iterator[MakeBridge]:
-    """Start bridges on this test's prefix; each stopped at the end of the test."""
-    bridges: list[MqttBridge] = []
-
-    def _make(
-        client_id: str | None = None, *, log: EventLog | None = None, **overrides: Any
-    ) -> MqttBridge:
-        values: dict[str, Any] = {
-            "host": HOST,
-            "port": PORT,
-            "topic_prefix": prefix,
-            "client_id": client_id or f"sltest-{uuid.uuid4().hex[:12]}",
-            "session_expiry_s": 120,  # the broker forgets test sessions soon
-            "flush_ms": 50,
-        }
-        values.update(overrides)
-        bridge = MqttBridge(BridgeConfig(**values), log or EventLog(engine))
-        bridges.append(bridge)
-        bridge.start()
-        assert bridge.wait_ready(10), "the bridge did not subscribe within 10s"
-        return bridge
-
-    yield _make
-    for bridge in bridges:
-        bridge.stop(timeout=2)
 
 
 # -- the happy path --------------------------------------------------------------------

@@ -27,7 +27,8 @@ BERLIN = ZoneInfo(TZ)
 
 
 def grid(hour: int, minute: int, values: list[float], camera: str = "cam-a") -> HeatSample:
-    payload = {"period_s": 900, "cell_m": 0.5, "rows": 1, "cols": 2, "values": values}
+    payload = {"period_s": 900, "cell_m": 0.5, "rows": 1, "cols": 2, "values": values,
+               "camera_id": camera}  # fmt: skip
     return heat_sample(datetime(2026, 11, 2, hour, minute, tzinfo=BERLIN), payload)
 
 

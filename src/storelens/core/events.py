@@ -29,6 +29,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -38,6 +39,8 @@ from storelens.core.event_time import WINDOW_KEY, EventTimeWindow
 __all__ = [
     "CONSENT_PURPOSES",
     "EVENT_TYPES",
+    "HEAT_PEOPLE_PER_CELL",
+    "HEAT_PEOPLE_PER_M2",
     "PSEUDONYM_PREFIX",
     "STORE_BOUND_TYPES",
     "ClockInEvent",
@@ -79,6 +82,7 @@ __all__ = [
     "ZoneOccupancyEvent",
     "event_adapter",
     "event_batch_adapter",
+    "heat_cell_limit",
     "make_event",
 ]
 
@@ -237,11 +241,27 @@ class ZoneOccupancy(_Payload):
     camera_id: Identifier | None = None
 
 
+HEAT_PEOPLE_PER_M2 = 10.0
+"""More people per m² than a crush (about 7): no floor cell holds more at once."""
+HEAT_PEOPLE_PER_CELL = 4.0
+"""The least a cell may claim, however small: the simulator's seated pairs put two
+people's floor points in one 0.25 m cell for a whole quarter hour, and trackers jitter."""
+
+
+def heat_cell_limit(cell_m: float) -> float:
+    """The most people one ``cell_m`` cell of a heat grid may hold at once: a grid's cell
+    claims at most this times ``period_s`` person-seconds, and an averaged heatmap no
+    more than this over the cell's area. One source claiming a crowd no shop can hold
+    would otherwise outweigh every camera of the store."""
+    return max(HEAT_PEOPLE_PER_CELL, HEAT_PEOPLE_PER_M2 * cell_m * cell_m)
+
+
 class HeatmapGrid(_Payload):
     """Person-seconds per floor cell over ``period_s``, row-major from the plan's origin.
 
-    Cells are squares of ``cell_m`` metres; ``values`` has ``rows * cols`` entries.
-    Heat is anonymous by construction: no track ids, only time spent per cell.
+    Cells are squares of ``cell_m`` metres; ``values`` has ``rows * cols`` entries, each
+    at most :func:`heat_cell_limit` people for the whole period. Heat is anonymous by
+    construction: no track ids, only time spent per cell.
     """
 
     period_s: float = Field(gt=0, le=86_400 * 31)
@@ -250,6 +270,25 @@ class HeatmapGrid(_Payload):
     cols: int = Field(gt=0, le=4_000)
     values: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]]
     camera_id: Identifier | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _people_fit(cls, values: list[float], info: ValidationInfo) -> list[float]:
+        period_s, cell_m = info.data.get("period_s"), info.data.get("cell_m")
+        if period_s is None or cell_m is None or not values:
+            return values  # their own errors are reported
+        most = period_s * heat_cell_limit(cell_m)
+        if max(values) <= most:  # one pass in C: a grid holds up to 16 million cells
+            return values
+        cell = next(i for i, v in enumerate(values) if v > most)
+        raise PydanticCustomError(
+            "heat_cell_limit",
+            "cell {cell} holds {value} person-seconds; at most {most} fit in a {cell_m} m "
+            "cell over {period_s} s ({people} people at once)",
+            {"cell": cell, "value": f"{values[cell]:g}", "most": f"{most:g}",
+             "cell_m": f"{cell_m:g}", "period_s": f"{period_s:g}",
+             "people": f"{heat_cell_limit(cell_m):g}"},
+        )  # fmt: skip
 
     @model_validator(mode="after")
     def _grid_shape(self) -> HeatmapGrid:

@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from itertools import combinations
-from math import hypot
+from math import ceil, hypot, isfinite
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +42,7 @@ __all__ = [
     "StoreLayout",
     "Zone",
     "ZoneKind",
+    "floor_grid",
     "load_layout",
     "parse_layout",
 ]
@@ -58,6 +59,16 @@ Point = tuple[_Coordinate, _Coordinate]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _EPS = 1e-9
 _MAX_CALIBRATION_POINTS = 32  # keeps the search for 4 usable points instant
+
+
+def floor_grid(width_m: float, height_m: float, cell_m: float) -> tuple[int, int]:
+    """(rows, cols) of ``cell_m`` cells covering a floor, the shape every heat grid of
+    the store has (cameras draw it, ingest checks it against the store's layout)."""
+    for name, value in (("width_m", width_m), ("height_m", height_m), ("cell_m", cell_m)):
+        if not (isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number of metres, got {value!r}")
+    # A floor of 14 m in 0.25 m cells is 56 columns, not 57 from rounding noise.
+    return ceil(height_m / cell_m - 1e-9), ceil(width_m / cell_m - 1e-9)
 
 
 def _check_slug(value: str) -> str:
@@ -176,6 +187,10 @@ class Floor(_LayoutModel):
     def contains(self, point: Point) -> bool:
         x, y = point
         return -_EPS <= x <= self.width_m + _EPS and -_EPS <= y <= self.height_m + _EPS
+
+    def grid(self, cell_m: float) -> tuple[int, int]:
+        """(rows, cols) of a heat grid of this floor in ``cell_m`` cells."""
+        return floor_grid(self.width_m, self.height_m, cell_m)
 
 
 class Zone(_LayoutModel):

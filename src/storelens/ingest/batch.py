@@ -5,6 +5,9 @@ accepted / duplicate / rejected counts with a field-level reason per rejected it
 An event whose id already names a different event is rejected too (error type
 ``id_conflict`` on ``id``, counted in ``conflicts``): it was not stored, and only a
 new id will store it.
+Storing entry points also check heat grids against their store's floor plan
+(:mod:`storelens.ingest.floor_plans`); the MQTT writer, which validates here and
+stores itself, adds that check to its own permit.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from storelens.core.events import (
     event_adapter,
     event_batch_adapter,
 )
+from storelens.ingest.floor_plans import and_floor_plans
 from storelens.storage.eventlog import AppendResult, EventLog
 
 __all__ = [
@@ -192,7 +196,8 @@ def ingest_json(
     else:
         if len(events) > max_items:
             raise BatchTooLarge(len(events), max_items)
-        if all(_refusal(e, store_scope, permit) is None for e in events):
+        checked = and_floor_plans(log.engine, permit)
+        if all(_refusal(e, store_scope, checked) is None for e in events):
             return report_append(log.append(events), range(len(events)))
     try:
         items = orjson.loads(body)
@@ -232,6 +237,7 @@ def ingest_items(
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
 ) -> IngestReport:
+    permit = and_floor_plans(log.engine, permit)
     valid, rejected = validate_indexed(items, store_scope=store_scope, permit=permit, window=window)
     result = log.append([e for _, e in valid])
     return report_append(result, [i for i, _ in valid], rejected)

@@ -22,6 +22,7 @@ from storelens.core.errors import ConfigError
 from storelens.core.events import EVENT_TYPES, STORE_BOUND_TYPES
 
 __all__ = [
+    "DEFAULT_CLIENT_ID",
     "DEFAULT_MAX_ITEMS",
     "DEFAULT_MQTT_TYPES",
     "BridgeConfig",
@@ -44,6 +45,9 @@ under its own prefix; over HTTP those need a key made for them."""
 DEFAULT_MAX_ITEMS = 10_000
 """Events one message may hold unless configured: ``STORELENS_MAX_BATCH``'s default, so a
 message carries at most what one ``POST /v1/events`` may."""
+
+DEFAULT_CLIENT_ID = "storelens-bridge"
+"""The bridge's MQTT client id unless configured (``STORELENS_MQTT_CLIENT_ID``)."""
 
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
@@ -88,7 +92,7 @@ class BridgeConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     topic_prefix: str = "storelens"
-    client_id: str = "storelens-bridge"
+    client_id: str = DEFAULT_CLIENT_ID
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # kept out of logs
     batch_size: int = 500

@@ -4,6 +4,9 @@ Each batch (N messages or T ms) is one transaction holding its valid events and 
 dead letters; only then are its messages handed back to be acked. Failures that
 waiting can fix (the database away or busy) keep the whole batch and retry it.
 
+Every committed batch also leaves its audit rows, one per publishing device
+(:mod:`storelens.ingest.mqtt_audit`), in the same transaction.
+
 Bad input is data: anything that cannot become an event goes to ``dead_letters``
 with the reason and is acked; one bad item in an array does not hold back its good
 neighbours, and a message the database refuses is isolated instead of blocking
@@ -27,7 +30,10 @@ from storelens.core.events import Event
 from storelens.core.retry import Backoff
 from storelens.ingest.batch import Permit, RejectedItem, validate_indexed
 from storelens.ingest.deadletters import record_dead_letter
+from storelens.ingest.floor_plans import and_floor_plans
+from storelens.ingest.mqtt_audit import CHANNEL, WriteAudit
 from storelens.ingest.mqtt_messages import (
+    DEFAULT_CLIENT_ID,
     DEFAULT_MAX_ITEMS,
     DEFAULT_MQTT_TYPES,
     BridgeConfig,
@@ -41,7 +47,6 @@ __all__ = ["CHANNEL", "BatchWriter", "StoreOutcome", "rejection_reason", "store_
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "mqtt"
 _IDLE_S = 0.1  # how often an idle writer looks up to see whether it should stop
 _MAX_ERRORS_IN_REASON = 20
 _TRANSIENT_NAMES = frozenset({"OperationalError", "InterfaceError"})
@@ -117,6 +122,7 @@ class BatchWriter:
                     batch,
                     event_types=self.config.event_types,
                     max_items=self.config.max_items,
+                    bridge=self.config.client_id,
                 )
                 break
             except Exception:
@@ -194,16 +200,19 @@ def store_messages(
     *,
     event_types: frozenset[str] = DEFAULT_MQTT_TYPES,
     max_items: int = DEFAULT_MAX_ITEMS,
+    bridge: str = DEFAULT_CLIENT_ID,
 ) -> StoreOutcome:
     """Store the batch in one transaction or, if the database refuses it, one by one.
 
-    Events of a type outside ``event_types`` are dead-lettered, and so is a message
-    holding more than ``max_items`` events. Raises on a transient failure: then
-    nothing of the batch counts as stored.
+    Events of a type outside ``event_types`` are dead-lettered, and so are heat grids
+    that do not fit their store's floor plan and a message holding more than
+    ``max_items`` events. Each transaction leaves one audit row per
+    publishing device; ``bridge`` (the bridge's client id) is named in them. Raises on
+    a transient failure: then nothing of the batch counts as stored.
     """
-    permit = _type_permit(event_types)
+    permit = and_floor_plans(event_log.engine, _type_permit(event_types))
     try:
-        return _store(event_log, prefix, batch, permit, max_items)
+        return _store(event_log, prefix, batch, permit, max_items, bridge)
     except Exception as exc:
         if _is_transient(exc):
             raise
@@ -211,7 +220,7 @@ def store_messages(
     total = StoreOutcome()
     for m in batch:
         try:
-            one = _store(event_log, prefix, [m], permit, max_items)
+            one = _store(event_log, prefix, [m], permit, max_items, bridge)
         except Exception as exc:
             if _is_transient(exc):
                 raise
@@ -245,18 +254,24 @@ def _store(
     batch: Sequence[ReceivedMessage],
     permit: Permit,
     max_items: int,
+    bridge: str,
 ) -> StoreOutcome:
-    """One transaction: the batch's valid events and its dead letters, or nothing."""
+    """One transaction: the batch's valid events, its dead letters and its audit rows
+    (:mod:`storelens.ingest.mqtt_audit`), or nothing."""
+    tally = WriteAudit(prefix, bridge)
     items: list[tuple[str, ParsedItem]] = []
     dead: list[tuple[str, str, bytes]] = []
     for m in batch:
         found, bad = parse_message(prefix, m.topic, m.payload, max_items)
         items.extend((m.topic, item) for item in found)
         dead.extend((m.topic, d.reason, d.body) for d in bad)
+    for topic, _, _ in dead:
+        tally.refused(topic)
     valid, rejected = validate_indexed([item.envelope for _, item in items], permit=permit)
     for r in rejected:
         topic, item = items[r.index]
         dead.append((topic, rejection_reason(item, r), item.body))
+        tally.refused(topic, forbidden=any(e.type == "forbidden" for e in r.errors))
     outcome = StoreOutcome()
     with event_log.engine.begin() as conn:
         if valid:
@@ -264,13 +279,26 @@ def _store(
             outcome.appended = len(result.accepted)
             outcome.duplicates = len(result.duplicates)
             outcome.conflicts = len(result.conflicts)
+            conflicted = {c.position for c in result.conflicts}
             for c in result.conflicts:  # dead letters in the same transaction as the append
                 topic, item = items[valid[c.position][0]]
                 conflict = RejectedItem(c.position, [ID_CONFLICT_ERROR], str(c.id))
                 dead.append((topic, rejection_reason(item, conflict), item.body))
+                tally.refused(topic)
+            new = set(result.accepted)
+            for position, (index, event) in enumerate(valid):
+                if position in conflicted:
+                    continue
+                topic, item = items[index]
+                if event.id in new:
+                    new.discard(event.id)  # a second copy in the same batch is a duplicate
+                    tally.stored(topic, item.envelope)
+                else:
+                    tally.duplicate(topic)
         outcome.dead_lettered = len(dead)
         for topic, reason, body in dead:
             record_dead_letter(conn, CHANNEL, topic, reason, body)
+        tally.record(conn)
     for topic, reason, _ in dead:
         log.warning("MQTT dead letter on %s: %s", topic, reason[:500])
     return outcome

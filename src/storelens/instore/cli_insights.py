@@ -59,6 +59,7 @@ def _densities(inputs: InsightInputs, label: str) -> list[HeatDensity]:
             daypart=daypart,
             since=inputs.since,
             until=inputs.until,
+            floor=inputs.layout.floor,
         )
         for daypart, caption in parts
     ]

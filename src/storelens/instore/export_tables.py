@@ -323,6 +323,7 @@ def heat_table(inputs: DayInputs) -> pa.Table:
             daypart=part,
             since=inputs.since,
             until=inputs.until,
+            floor=layout.floor,
         )
         if heat is None:
             continue

@@ -131,7 +131,7 @@ def load_heat(engine: Engine, store_id: str, since: datetime, until: datetime) -
         batch = log.query(query)
         if not batch:
             return out
-        out.extend(heat_sample(ev.ts, ev.payload) for ev in batch)
+        out.extend(heat_sample(ev.ts, ev.payload, source=ev.source) for ev in batch)
         after = batch[-1].seq
 
 

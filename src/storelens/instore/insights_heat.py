@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from storelens.core.layout import StoreLayout
+from storelens.core.events import heat_cell_limit
+from storelens.core.layout import Floor, StoreLayout
 from storelens.instore.insights_settings import daypart_of_hour
 
 __all__ = [
@@ -35,30 +36,39 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+_OVERLAP_SHARE = 0.1  # of a grid's period that may overlap its source's previous grid
 
 
 @dataclass(frozen=True, eq=False)
 class HeatSample:
     """One ``vision.heatmap`` event: ``values`` person-seconds per cell over ``period_s``
-    ending at ``ts``."""
+    ending at ``ts``, from ``source`` (see :func:`heat_sample`)."""
 
     ts: datetime
     period_s: float
     cell_m: float
     values: FloatArray
+    source: str = ""
 
     @property
     def middle(self) -> datetime:
         return self.ts - timedelta(seconds=self.period_s / 2)
 
+    @property
+    def start(self) -> datetime:
+        return self.ts - timedelta(seconds=self.period_s)
 
-def heat_sample(ts: datetime, payload: dict[str, Any]) -> HeatSample:
+
+def heat_sample(ts: datetime, payload: dict[str, Any], *, source: str = "") -> HeatSample:
+    """``source`` is the envelope's; with the payload's ``camera_id`` it names who voted."""
     values = np.asarray(payload["values"], dtype=np.float64)
+    camera = payload.get("camera_id")
     return HeatSample(
         ts,
         float(payload["period_s"]),
         float(payload["cell_m"]),
         values.reshape(int(payload["rows"]), int(payload["cols"])),
+        f"{source}/{camera}" if camera else source,
     )
 
 
@@ -95,15 +105,32 @@ def average_density(
     daypart: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    floor: Floor | None = None,
 ) -> HeatDensity | None:
     """The average over the samples whose middle falls in the window (and daypart).
 
-    Several cameras report grids for the same period: their person-seconds add up but
-    the period's time counts once, so observed time is summed over distinct period ends.
-    Grids of another shape or cell size than most of them (a layout changed mid-period,
-    one misconfigured camera) are left out. Most, not the first: when the first grid
-    decided, one stray grid stamped at opening (or crafted by any key of the store)
-    dropped every other camera's heat for the day. None when no sample matches.
+    Several cameras report grids for the same period: their person-seconds add up, and
+    the time they cover counts once. Any key allowed to send heat for a store can send
+    grids, and summing whatever came let one of them outweigh every camera, so:
+
+    * **One vote per source per period.** A source is the sender and its camera
+      (:func:`heat_sample`). Its grids ending at the same moment are one vote, the
+      larger reading per cell (a resent grid counts once, and two halves of a floor
+      from one camera combine); a grid of a source overlapping its earlier one is left
+      out, so a grid stamped every second adds neither heat nor "observed" time that
+      would dilute everyone else's heat.
+    * **Sources choose the shape.** Grids of another shape or cell size than most
+      sources send (a misconfigured camera, a layout changed mid-period) are left out;
+      counted by grids, fifty crafted ones outvoted every camera. Given the store's
+      ``floor``, only grids that fit it count at all (ingest refuses the others, but the
+      log may hold older ones).
+    * **No cell holds more than fits.** A cell reads at most
+      :func:`~storelens.core.events.heat_cell_limit` people per its area: what one grid
+      may claim (ingest refuses more; older grids are clipped here).
+
+    Identity is what devices say it is (the log does not keep which key sent an event),
+    so a key can still pose as several cameras; what each can claim stays bounded.
+    None when no sample matches.
     """
     tz = ZoneInfo(timezone)
     chosen: list[HeatSample] = []
@@ -113,23 +140,61 @@ def average_density(
             continue
         if daypart is not None and daypart_of_hour(mid.astimezone(tz).hour) != daypart:
             continue
+        if floor is not None and s.values.shape != floor.grid(s.cell_m):
+            continue
         chosen.append(s)
     if not chosen:
         return None
-    kinds = Counter((s.values.shape, s.cell_m) for s in chosen)
-    shape, cell_m = kinds.most_common(1)[0][0]  # ties: the one seen first
-    total: FloatArray = np.zeros(shape, dtype=np.float64)
-    periods: dict[datetime, float] = {}
-    count = 0
+    by_source: dict[str, list[HeatSample]] = {}
     for s in chosen:
-        if s.values.shape != shape or s.cell_m != cell_m:
-            continue
-        total += s.values
-        periods[s.ts] = max(periods.get(s.ts, 0.0), s.period_s)
-        count += 1
-    seconds = sum(periods.values())
-    density: FloatArray = total / seconds / (cell_m * cell_m)
-    return HeatDensity(label, cell_m, density, seconds / 3600, count)
+        by_source.setdefault(s.source, []).append(s)
+    kinds = Counter(_usual_kind(grids) for grids in by_source.values())
+    shape, cell_m = kinds.most_common(1)[0][0]  # ties: the one seen first
+    votes = [
+        vote
+        for grids in by_source.values()
+        for vote in _votes([s for s in grids if (s.values.shape, s.cell_m) == (shape, cell_m)])
+    ]
+    total: FloatArray = np.zeros(shape, dtype=np.float64)
+    for vote in votes:
+        total += vote.values
+    seconds = _covered_seconds(votes)
+    most = heat_cell_limit(cell_m) / (cell_m * cell_m)
+    density: FloatArray = np.minimum(total / seconds / (cell_m * cell_m), most)
+    return HeatDensity(label, cell_m, density, seconds / 3600, len(votes))
+
+
+def _usual_kind(grids: Sequence[HeatSample]) -> tuple[tuple[int, ...], float]:
+    """The (shape, cell size) a source sends most: its one vote on the store's grid."""
+    return Counter((s.values.shape, s.cell_m) for s in grids).most_common(1)[0][0]
+
+
+def _votes(grids: Sequence[HeatSample]) -> list[HeatSample]:
+    """One source's grids as votes: one per period end (the larger reading per cell),
+    none overlapping an earlier one by more than a tenth of its period (a camera's
+    periods are counted in frames, so one may start a frame before the last ended;
+    a grid stamped every second overlaps by almost all of it)."""
+    votes: list[HeatSample] = []
+    for s in sorted(grids, key=lambda g: g.ts):
+        last = votes[-1] if votes else None
+        if last is not None and s.ts == last.ts:
+            merged = np.maximum(last.values, s.values)
+            votes[-1] = HeatSample(s.ts, max(last.period_s, s.period_s), s.cell_m, merged, s.source)
+        elif last is None or (last.ts - s.start).total_seconds() <= _OVERLAP_SHARE * s.period_s:
+            votes.append(s)
+    return votes
+
+
+def _covered_seconds(votes: Iterable[HeatSample]) -> float:
+    """Observed time: the union of the votes' periods, so cameras reporting the same
+    quarter hour count it once and overlapping grids never add time."""
+    seconds, end = 0.0, None
+    for s in sorted(votes, key=lambda v: v.start):
+        start = s.start if end is None else max(s.start, end)
+        if s.ts > start:
+            seconds += (s.ts - start).total_seconds()
+        end = s.ts if end is None else max(end, s.ts)
+    return seconds
 
 
 def _ascii(text: str) -> str:

@@ -38,8 +38,12 @@ _CHUNK = 1000  # rows per multi-row insert: one statement's size stays bounded
 
 @dataclass(frozen=True, slots=True)
 class Actor:
+    """Who did it. ``device`` is a device known only by the MQTT topic the broker let it
+    publish on (``mqtt:{store}/{source}``): MQTT never tells the bridge the publisher's
+    credential, but the broker's ACL ties each credential to its topics."""
+
     name: str
-    kind: Literal["user", "api_key", "system"]
+    kind: Literal["user", "api_key", "device", "system"]
     role: str | None = None
     ip: str | None = None
 

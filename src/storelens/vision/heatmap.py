@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from storelens.core.errors import MissingExtra
 from storelens.core.events import HeatmapGrid
-from storelens.core.layout import StoreLayout
+from storelens.core.layout import StoreLayout, floor_grid
 
 __all__ = [
     "FloorHeatmap",
@@ -30,14 +30,6 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-9
-
-
-def _grid_shape(width_m: float, height_m: float, cell_m: float) -> tuple[int, int]:
-    for name, value in (("width_m", width_m), ("height_m", height_m), ("cell_m", cell_m)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number of metres, got {value!r}")
-    # A floor of 14 m in 0.25 m cells is 56 columns, not 57 from rounding noise.
-    return math.ceil(height_m / cell_m - 1e-9), math.ceil(width_m / cell_m - 1e-9)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +74,7 @@ class FloorHeatmap:
     """Accumulates time spent per cell for one period; flush it to start the next."""
 
     def __init__(self, width_m: float, height_m: float, cell_m: float = 0.25) -> None:
-        self.rows, self.cols = _grid_shape(width_m, height_m, cell_m)
+        self.rows, self.cols = floor_grid(width_m, height_m, cell_m)
         self.width_m, self.height_m, self.cell_m = width_m, height_m, cell_m
         self._values = np.zeros(self.rows * self.cols, dtype=np.float64)
         self._period_s = 0.0
@@ -185,7 +177,7 @@ def render_heatmap(
         import cv2
     except ImportError:
         raise MissingExtra("opencv-python", "vision") from None
-    expected = _grid_shape(layout.floor.width_m, layout.floor.height_m, grid.cell_m)
+    expected = floor_grid(layout.floor.width_m, layout.floor.height_m, grid.cell_m)
     if (grid.rows, grid.cols) != expected:
         raise ValueError(
             f"grid is {grid.rows}x{grid.cols} cells; {layout.store_id}'s floor in "

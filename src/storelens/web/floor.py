@@ -53,6 +53,7 @@ def heat_grids(inputs: InsightInputs) -> list[HeatGrid]:
             daypart=daypart,
             since=inputs.since,
             until=inputs.until,
+            floor=inputs.layout.floor,
         )
         if density is not None:
             out.append(_grid(key, density))
