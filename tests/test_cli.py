@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from storelens.cli import app
+from storelens.sim import default_layout_path
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 
@@ -73,11 +74,11 @@ def test_users_and_keys(db_url: str) -> None:
     )
     assert made.exit_code == 0 and "password" in made.output
     dup = runner.invoke(app, ["users", "create", "ana", "--database-url", db_url])
-    assert dup.exit_code == 1 and "already exists" in dup.output
+    assert dup.exit_code == 2 and "already exists" in dup.output  # refused input: exit 2
     key = runner.invoke(app, ["keys", "create", "door-counter", "--database-url", db_url])
     assert key.exit_code == 0 and re.search(r"slk_[0-9a-f]{8}_\S+", key.output)
     reset = runner.invoke(app, ["users", "reset-password", "ghost", "--database-url", db_url])
-    assert reset.exit_code == 1 and "no user" in reset.output
+    assert reset.exit_code == 2 and "no user" in reset.output  # names nobody: exit 2
 
 
 def test_demo_without_server(tmp_path: Path) -> None:
@@ -270,3 +271,62 @@ def test_ingest_a_file_with_a_wrong_header_is_exit_2(db_url: str, tmp_path: Path
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert "no column id, type, ts, source" in text and "found: customer_id, email" in text
+
+
+# Every command given an id or name that names nothing. Each used to pick its own code:
+# users, keys, `cdp profile`, `privacy` and `models install` exited 1, `export`,
+# `insights`, `ops report`, `faces switch` and `cdp unmerge` 2. An unknown id is input
+# the command cannot use, so it exits 2 like every other refused input; 1 is kept for a
+# command that ran and reports a failed result (rejected lines or rows, traces left).
+NAMES_NOTHING = [
+    (["users", "disable", "ghost"], "no user"),
+    (["users", "enable", "ghost"], "no user"),
+    (["users", "reset-password", "ghost"], "no user"),
+    (["users", "set-role", "ghost", "staff"], "no user"),
+    (["users", "delete", "ghost", "--yes"], "no user"),
+    (["keys", "revoke", "999"], "999"),
+    (["cdp", "profile", "nobody"], "no customer 'nobody'"),
+    (["cdp", "unmerge", "nobody", "crm:1"], "nobody"),
+    (["privacy", "export", "nobody"], "no customer"),
+    (["privacy", "erase", "nobody", "--reason", "request 42"], "no customer"),
+    (["faces", "switch", "--store", "nowhere", "--on"], "no store 'nowhere'"),
+    (["ops", "report", "--events", "db", "--store", "nowhere"], "no store 'nowhere'"),
+    (["export", "--store", "nowhere", "--from", "2026-11-02", "--to", "2026-11-02",
+      "--to-dir", "bi"], "nowhere"),
+    (["insights", "--store", "nowhere", "--from", "2026-11-02", "--to", "2026-11-02"],
+     "nowhere"),
+]  # fmt: skip
+
+
+def test_an_id_or_name_that_names_nothing_exits_2_in_every_command(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["init", "--database-url", db_url]).exit_code == 0
+    layout = runner.invoke(
+        app, ["layout", "load", str(default_layout_path()), "--database-url", db_url]
+    )
+    assert layout.exit_code == 0, layout.output
+    for args, message in NAMES_NOTHING:
+        result = runner.invoke(app, [*args, "--database-url", db_url])
+        assert (result.exit_code, args) == (2, args), result.output
+        assert message in " ".join(result.output.split()), (args, result.output)
+    models = runner.invoke(app, ["models", "install", "nope", "--cache-dir", str(tmp_path)])
+    assert models.exit_code == 2 and "known models" in models.output
+    edge = runner.invoke(app, ["edge", "status", "--outbox", str(tmp_path / "none.db")])
+    assert edge.exit_code == 2, edge.output
+
+
+def test_serve_refuses_an_uninitialised_database_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same refusal as every command that opens the database (storage.command_line):
+    exit 2, not the 1 `serve` alone used."""
+    import uvicorn
+
+    calls: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append(target))
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = runner.invoke(app, ["serve", "--database-url", url])
+    assert result.exit_code == 2 and calls == []
+    assert "storelens init" in " ".join(result.output.split())

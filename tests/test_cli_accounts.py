@@ -90,13 +90,13 @@ def test_user_and_key_administration(workdir: Path) -> None:
     run("users", "enable", "ana")
     assert "ana" in run("users", "list")
     run("users", "delete", "ana", "--yes")
-    assert runner.invoke(app, ["users", "disable", "ana"]).exit_code == 1
+    assert runner.invoke(app, ["users", "disable", "ana"]).exit_code == 2  # names nobody now
 
     out = run("keys", "create", "crm-sync", "--type", "customer.upserted")
     assert "may send: customer.upserted" in out
     run("keys", "create", "consent-hub", "--type", "web.event", "--consent-source")
     bad = runner.invoke(app, ["keys", "create", "x", "--type", "consent.changed"])
-    assert bad.exit_code == 1 and "consent source" in bad.output
+    assert bad.exit_code == 2 and "consent source" in bad.output  # refused input
     keys = {k.name: k for k in accounts.list_api_keys(engine)}
     assert keys["consent-hub"].event_types == {"web.event", "consent.changed"}
     run("keys", "revoke", str(keys["crm-sync"].id))

@@ -47,7 +47,13 @@ from storelens.recognition.cli import faces_app  # light: dlib loads only to emb
 from storelens.recognition.keyring import write_key_file as write_face_key_file
 from storelens.recommend.cli import recommend_app  # light: scipy and implicit load per command
 from storelens.storage import migrate
-from storelens.storage.command_line import DbOption, print_error, settings_or_exit
+from storelens.storage.command_line import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    DbOption,
+    print_error,
+    settings_or_exit,
+)
 from storelens.storage.db import create_engine
 from storelens.storage.eventlog import EventLog
 from storelens.vision.cli import vision_app  # light: heavy vision imports wait for a command
@@ -90,7 +96,7 @@ err = Console(stderr=True, soft_wrap=True)
 _settings = settings_or_exit
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def _fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     print_error(message)
     return typer.Exit(code)
 
@@ -160,11 +166,13 @@ def serve(
         raise _fail(
             f"refusing to listen on {bind} with the public placeholder secret key: "
             "run `storelens init` (writes a key file) or set STORELENS_SECRET_KEY",
-            2,
+            EXIT_INPUT,
         )
     engine = create_engine(settings.database_url)
     if migrate.current_revision(engine) != migrate.head_revision():
-        raise _fail("the database is not initialised or is out of date: run `storelens init`")
+        raise _fail(
+            "the database is not initialised or is out of date: run `storelens init`", EXIT_INPUT
+        )
     options: dict[str, Any] = {
         "host": bind,
         "port": port or settings.port,
@@ -265,7 +273,7 @@ def ingest(
     try:
         report = ingest_file(settings.database_url, file, fmt, batch_size)
     except ValueError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise _fail(str(exc), EXIT_INPUT) from exc
     print_report(report)
     if errors_out is not None:
         with errors_out.open("wb") as fh:
@@ -277,7 +285,7 @@ def ingest(
                     + b"\n"
                 )
     if report.rejected:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -415,7 +423,8 @@ def sim_run(
             )
     except OSError as exc:  # --out under a file, read-only, full: say where, not a traceback
         where = exc.filename if exc.filename is not None else out
-        raise _fail(f"--out {out}: cannot write {where}: {exc.strerror or exc}", 2) from None
+        message = f"--out {out}: cannot write {where}: {exc.strerror or exc}"
+        raise _fail(message, EXIT_INPUT) from None
     console.print(
         f"{summary.store_id}: {summary.visits:,} visits, {summary.orders:,} orders, "
         f"{summary.events:,} events in {summary.seconds:.1f} s"
@@ -429,7 +438,7 @@ def layout_check(file: Annotated[Path, typer.Argument(help="a layout .toml file"
     try:
         layout = load_layout(file)
     except LayoutError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise _fail(str(exc), EXIT_INPUT) from exc
     console.print(
         f"[green]ok[/green] {layout.store_id}: {len(layout.zones)} zones, "
         f"{len(layout.lines)} lines, {len(layout.cameras)} cameras, "
@@ -449,7 +458,7 @@ def layout_load(
         with engine.begin() as conn:
             version, layout = stores.load_layout_file(conn, file, "cli")
     except LayoutError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise _fail(str(exc), EXIT_INPUT) from exc
     console.print(f"stored layout version {version} of {layout.store_id}")
 
 
@@ -458,7 +467,7 @@ def main() -> None:
         app()
     except StorelensError as exc:  # a problem the user can fix: no traceback
         print_error(exc)
-        sys.exit(2)
+        sys.exit(EXIT_INPUT)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from storelens import accounts
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
-from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
+from storelens.storage.command_line import DbOption, open_database_or_exit, refuse
 
 __all__ = ["keys_app", "users_app"]
 
@@ -43,8 +43,8 @@ def _actor() -> audit.Actor:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    print_error(exc)
-    return typer.Exit(1)
+    """A refused change (no such user or key, a name taken, a scope not allowed): exit 2."""
+    return refuse(exc)
 
 
 def _change(database_url: str | None, action: str, username: str, **kwargs: object) -> None:

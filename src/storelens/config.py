@@ -110,7 +110,9 @@ class Settings(BaseSettings):
     """Who gets a store's notices: staff clocked in there (``staff.clock_in``/``clock_out``
     events) or every staff account connected to the store's notice socket."""
     shift_max_hours: float = Field(default=16.0, gt=0, le=48)
-    """A clock-in older than this with no clock-out counts as a forgotten clock-out."""
+    """A clock-in older than this with no clock-out counts as a forgotten clock-out: the
+    staff notices leave the person out, and the ops processor ends the shift (at their
+    last activity) and raises ``missed-clock-out``."""
     notice_webhook_url: str | None = None  # notices are also POSTed here when set
     notice_suggestions: int = Field(default=3, ge=0, le=20)
     """Suggestions the claimer sees for the customer."""

@@ -87,18 +87,22 @@ class TableProjection:
 
 
 def default_projections(
-    on_alerts: AlertSink | None = None, recommendations: RecommendationEngine | None = None
+    on_alerts: AlertSink | None = None,
+    recommendations: RecommendationEngine | None = None,
+    shift_max_hours: float | None = None,
 ) -> list[Projection]:
     """A fresh set per process: the ops processor keeps its in-flight state in memory.
 
     ``recommendations`` (the API server's engine) adds the projection that applies each
     paid order and consent decision to its customer's candidates; only the server runs
-    it, because the candidates it updates live in the server's memory or Redis."""
+    it, because the candidates it updates live in the server's memory or Redis.
+    ``shift_max_hours`` is the server's own ``Settings`` value, so its ops processor
+    closes forgotten shifts at the bound its staff notices use (None: the process's)."""
     projections: list[Projection] = [
         TableProjection("orders", ORDER_TYPES, project_orders),
         TableProjection("consent", CONSENT_TYPES, project_consent),
         TableProjection("customer-records", CUSTOMER_TYPES, project_customers),
-        OpsProcessor(on_alerts=on_alerts),
+        OpsProcessor(on_alerts=on_alerts, shift_max_hours=shift_max_hours),
     ]
     if recommendations is not None:
         projections.append(

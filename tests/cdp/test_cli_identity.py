@@ -54,7 +54,7 @@ def test_resolve_profile_unmerge_and_eval(engine: Engine, db_url: str, tmp_path:
     assert "golden record" in shown.output and "crm:1" in shown.output
     profile = json.loads(runner.invoke(cdp_app, ["profile", "L-1", *db, "--json"]).stdout)
     assert len(profile["records"]) == 2 and profile["golden"]["first_name"]["value"] == "Ada"
-    assert runner.invoke(cdp_app, ["profile", "nobody", *db]).exit_code == 1
+    assert runner.invoke(cdp_app, ["profile", "nobody", *db]).exit_code == 2  # names nobody
 
     truth = tmp_path / "truth.csv"
     truth.write_text("record_a,record_b\ncrm:1,webshop:w1\ncrm:2,webshop:w2\n")

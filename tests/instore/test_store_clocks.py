@@ -262,19 +262,29 @@ def test_events_without_a_receive_time_never_retire_a_store() -> None:
     assert ("q", "lost") in tracker.orders and ("typo", "t1") in tracker.orders
 
 
-def test_an_open_shift_keeps_a_quiet_store_but_its_orders_close() -> None:
+def test_a_quiet_store_with_a_shift_never_clocked_out_is_closed_and_forgotten() -> None:
+    """A shift used to end only by clocking out, so one lost clock-out kept a quiet store
+    (its clock, its shift, every snapshot) for good. Run on to the quiet horizon, the
+    shift expires at ana's last activity and the store is forgotten."""
     events = [
         ev("q", 0, "staff.clock_in", rx=0, staff_id="ana"),
         ev("q", 10, "pos.order_paid", rx=10, order_id="lost", lines=LINE),
+        ev("q", 30, "order.started", rx=30, order_id="lost", staff_id="ana"),
         *[shot("a", h * 3600, rx=h * 3600) for h in range(0, 30)],
     ]
     tracker = OpsTracker(config())
     facts = feed(tracker, events)
     assert [o.order_id for o in facts.orders] == ["lost"]
-    assert ("q", "ana") in tracker.shifts  # a shift ends by clocking out, not by silence
-    assert tracker.clock("q") is not None and "q" not in tracker.retired
-    tracker.apply_all([ev("q", 26 * 3600, "staff.clock_out", rx=29 * 3600 + 60, staff_id="ana")])
-    assert ("q", "ana") not in tracker.shifts
+    assert [(s.store_id, s.start, s.end) for s in facts.shifts] == [
+        ("q", T0, T0 + timedelta(seconds=30))
+    ]
+    assert ("q", "ana") not in tracker.shifts and tracker.missed == {}
+    assert tracker.clock("q") is None and tracker.retired == ["q"]
+    assert [(c.rule_id, c.state) for c in tracker.alerts if c.store_id == "q"] == [
+        ("missed-clock-out", "raised"),
+        ("missed-clock-out", "cleared"),
+    ]
+    assert list(tracker.state()["clocks"]) == ["a"]
 
 
 def test_a_snapshot_from_before_per_store_clocks_still_resumes() -> None:

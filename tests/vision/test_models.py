@@ -216,7 +216,7 @@ def test_cli_install_reports_the_model_and_rejects_unknown_names(tmp_path: Path)
     assert got.sha256 in result.output and "MIT" in result.output
     assert "checksum matches" in result.output  # the cached copy was reused
     result = runner.invoke(models_app, ["install", "nope", "--cache-dir", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # an unknown name is refused input
     assert "known models: ssdlite-person" in result.output
 
 

@@ -172,7 +172,11 @@ def create_app(
         ProjectionLoop(
             event_log,
             retention_days=settings.raw_tracking_retention_days,
-            projections=default_projections(on_alerts=deliver, recommendations=recommendations),
+            projections=default_projections(
+                on_alerts=deliver,
+                recommendations=recommendations,
+                shift_max_hours=settings.shift_max_hours,
+            ),
             identity_every_s=settings.identity_resolve_every_s or None,
             rescore_every_s=settings.predict_rescore_every_s or None,
             rescore=lambda: _rescore_now(engine, settings),

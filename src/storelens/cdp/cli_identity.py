@@ -25,7 +25,7 @@ from storelens.cdp.profile import build_profile
 from storelens.cdp.resolution import canonical_id, record_key, resolve, unmerge
 from storelens.core.errors import Conflict, NotFound
 from storelens.privacy import audit
-from storelens.storage.command_line import print_error
+from storelens.storage.command_line import print_error, refuse
 from storelens.storage.tables import customers
 
 __all__ = ["eval_command", "profile_command", "read_true_pairs", "resolve_command"]
@@ -107,8 +107,7 @@ def profile_command(
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
         if profile is None:
-            print_error(f"no customer {customer_id!r}")
-            raise typer.Exit(1)
+            raise refuse(f"no customer {customer_id!r}")
         audit.record(conn, audit.Actor("cli", "system"), "customer.read", "customer", customer_id)
     if as_json:
         typer.echo(_dump(profile))

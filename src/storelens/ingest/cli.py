@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from storelens.config import Settings
-from storelens.storage.command_line import print_error
+from storelens.storage.command_line import refuse
 
 __all__ = ["edge_app", "mqtt_bridge"]
 
@@ -98,9 +98,8 @@ def edge_status_cmd(
 
     try:
         status = edge_status(outbox)
-    except FileNotFoundError as exc:
-        print_error(exc)
-        raise typer.Exit(1) from exc
+    except FileNotFoundError as exc:  # no outbox there: a path that names nothing
+        raise refuse(exc) from exc
     typer.echo(json.dumps(status, indent=2, default=str))
 
 

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from storelens.instore.facts import ShiftFact
+
 __all__ = [
     "DEFAULT_RULES",
+    "MISSED_CLOCK_OUT",
     "AlertChange",
     "AlertRule",
     "RuleState",
     "Snapshot",
     "evaluate_rules",
+    "missed_clock_out",
+    "missed_clock_out_cleared",
 ]
 
 RuleKind = Literal["fulfillment_p90", "queue_length", "idle_barista"]
@@ -157,3 +162,32 @@ def evaluate_rules(
             else:
                 states.pop(key, None)
     return changes
+
+
+# -- a shift that never clocked out -----------------------------------------------------
+
+MISSED_CLOCK_OUT = "missed-clock-out"
+
+
+def missed_clock_out(fact: ShiftFact, at: datetime, bound_s: float) -> AlertChange:
+    """Raised when the tracker ends a shift left open past ``bound_s`` (``fact`` is the
+    shift as counted). Not a rule a store sets: it reports a record to correct, the
+    hours a timesheet needs, so it comes whatever a store's rules are."""
+    hours = fact.seconds / 3600
+    return AlertChange(
+        fact.store_id,
+        MISSED_CLOCK_OUT,
+        "raised",
+        at,
+        "info",
+        f"{fact.staff_id} did not clock out within {bound_s / 3600:g} h of clocking in at "
+        f"{fact.start.isoformat(timespec='minutes')}; the shift counts to the last activity "
+        f"at {fact.end.isoformat(timespec='minutes')} ({hours:.1f} h)",
+        round(hours, 3),
+    )
+
+
+def missed_clock_out_cleared(store_id: str, at: datetime, why: str) -> AlertChange:
+    return AlertChange(
+        store_id, MISSED_CLOCK_OUT, "cleared", at, "info", f"{MISSED_CLOCK_OUT}: {why}", 0.0
+    )

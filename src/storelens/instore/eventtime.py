@@ -4,11 +4,12 @@ Time-driven work (sweeps of stale tracks and orders, alert evaluation) used to r
 once per event-time minute, so one event dated 2099 made the processor step through
 millions of empty minutes inside one write transaction. Between two events nothing
 changes but time, and what time alone can change is known in advance: a track or
-order reaching its timeout, a handed-off order leaving an alert window, a barista
-becoming idle for a rule's threshold, an alert streak still counting. So after a
-minute has run, the tracker jumps straight to the earliest of those deadlines; the
-minutes in between would have done nothing, which keeps the facts and alerts exactly
-those of minute-by-minute stepping while the work grows with events, not with minutes.
+order reaching its timeout, a shift left open for ``shift_max_s``, a handed-off order
+leaving an alert window, a barista becoming idle for a rule's threshold, an alert
+streak still counting. So after a minute has run, the tracker jumps straight to the
+earliest of those deadlines; the minutes in between would have done nothing, which
+keeps the facts and alerts exactly those of minute-by-minute stepping while the work
+grows with events, not with minutes.
 
 All of this is per store: each store has its own clock (:class:`StoreClock`, here
 beside the deadlines it runs on), moved by its own events, and its minutes run on its
@@ -57,6 +58,8 @@ class TrackerView(Protocol):
     def tracks(self) -> ByStore[Any]: ...
     @property
     def orders(self) -> ByStore[Any]: ...
+    @property
+    def shifts(self) -> ByStore[Any]: ...
     @property
     def recent(self) -> Mapping[str, list[tuple[datetime, float]]]: ...
 
@@ -189,6 +192,8 @@ def next_deadline(tracker: TrackerView, at: datetime, store: str) -> datetime | 
         for _, o in tracker.orders.of(store)
         if (start := o.paid_at or o.seen_at) is not None
     )
+    shift_max = timedelta(seconds=config.shift_max_s)
+    sweeps.extend(sh.start + shift_max for _, sh in tracker.shifts.of(store))
     sweeps.extend(_rule_deadlines(tracker, store))
     due = _earliest(sweeps, at, strictly=False)
     idle = _earliest(_idle_deadlines(tracker, store), at, strictly=True)

@@ -6,7 +6,7 @@ people inside zones, open shifts, idle baristas, recently handed-off orders, ale
 streaks and each store's clock. The stream processor saves them as one JSON snapshot
 with the log cursor and a restart resumes from it, so the snapshot's layout is a stored
 format: it lives here, in one place, apart from the tracker's logic, and a change to
-it is a change to what is on disk (version ``v``; v1 snapshots still load).
+it is a change to what is on disk (version ``v``; v1 and v2 snapshots still load).
 Dashboards read a store's time straight from a saved snapshot (:func:`store_time`)
 without rebuilding a tracker, which is why that reader sits beside the writer.
 """
@@ -23,7 +23,15 @@ from storelens.instore.by_store import ByStore
 from storelens.instore.eventtime import HeldEvent, StoreClock, iso_or_none, ts_or_none
 from storelens.instore.facts import OrderFact
 
-__all__ = ["InFlight", "OpenOrder", "OpenTrack", "read_state", "store_time", "write_state"]
+__all__ = [
+    "InFlight",
+    "OpenOrder",
+    "OpenShift",
+    "OpenTrack",
+    "read_state",
+    "store_time",
+    "write_state",
+]
 
 
 @dataclass
@@ -74,29 +82,45 @@ class OpenTrack:
 
 
 @dataclass
+class OpenShift:
+    """A clocked-in staff member not yet clocked out.
+
+    ``last_active`` is the latest moment the till saw them at work in this shift
+    (clocking in, starting, finishing or handing off an order): where a shift that
+    never clocks out is counted to once it expires (``OpsTracker._expire_shift``)."""
+
+    start: datetime
+    last_active: datetime
+
+
+@dataclass
 class InFlight:
     """Everything a tracker snapshot holds, by the tracker's own keys ((store, id) pairs).
 
-    ``quiet_check`` is the next server minute the tracker looks for quiet stores."""
+    ``quiet_check`` is the next server minute the tracker looks for quiet stores;
+    ``missed`` holds the staff whose shift expired without a clock-out (when it was
+    closed), until they clock in or out again."""
 
     clocks: dict[str, StoreClock] = field(default_factory=dict)
     heard: datetime | None = None
     quiet_check: datetime | None = None
     orders: ByStore[OpenOrder] = field(default_factory=ByStore)
     tracks: ByStore[OpenTrack] = field(default_factory=ByStore)
-    shifts: ByStore[datetime] = field(default_factory=ByStore)
+    shifts: ByStore[OpenShift] = field(default_factory=ByStore)
     free_since: ByStore[datetime] = field(default_factory=ByStore)
     recent: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
     firing: ByStore[RuleState] = field(default_factory=ByStore)
+    missed: ByStore[datetime] = field(default_factory=ByStore)
 
 
 def write_state(held: InFlight) -> dict[str, Any]:
-    """The v2 snapshot: plain JSON values, records as positional lists to keep it small.
+    """The v3 snapshot: plain JSON values, records as positional lists to keep it small.
 
     Its keys and their order are the stored format (snapshots are compared and saved
-    as written), so they do not change without a new ``v``."""
+    as written), so they do not change without a new ``v``. v3 added each shift's last
+    activity (its fourth field) and ``missed``, for shifts that expire unclosed."""
     return {
-        "v": 2,
+        "v": 3,
         "clocks": {store: c.as_state() for store, c in held.clocks.items()},
         "heard": iso_or_none(held.heard),
         "quiet_check": iso_or_none(held.quiet_check),
@@ -130,15 +154,20 @@ def write_state(held: InFlight) -> dict[str, Any]:
             ]
             for t in held.tracks.values()
         ],
-        "shifts": [[s, staff, iso_or_none(start)] for (s, staff), start in held.shifts.items()],
+        "shifts": [
+            [s, staff, iso_or_none(sh.start), iso_or_none(sh.last_active)]
+            for (s, staff), sh in held.shifts.items()
+        ],
         "free_since": [[s, staff, iso_or_none(t)] for (s, staff), t in held.free_since.items()],
         "recent": {s: [[iso_or_none(t), v] for t, v in items] for s, items in held.recent.items()},
         "firing": [[s, rule, st.firing, st.streak] for (s, rule), st in held.firing.items()],
+        "missed": [[s, staff, iso_or_none(t)] for (s, staff), t in held.missed.items()],
     }
 
 
 def read_state(state: Mapping[str, Any]) -> InFlight:
-    """A snapshot written by :func:`write_state`, or a v1 one (one clock for the chain)."""
+    """A snapshot written by :func:`write_state`, a v2 one (shifts without their last
+    activity) or a v1 one (one clock for the chain)."""
     held = InFlight(
         heard=ts_or_none(state.get("heard")), quiet_check=ts_or_none(state.get("quiet_check"))
     )
@@ -170,9 +199,14 @@ def read_state(state: Mapping[str, Any]) -> InFlight:
             been,
             ts_or_none(queue),
         )
-    held.shifts = ByStore(((s, st), t) for s, st, v in state["shifts"] if (t := ts_or_none(v)))
     held.free_since = ByStore(
         ((s, st), t) for s, st, v in state["free_since"] if (t := ts_or_none(v))
+    )
+    for s, st, start, *seen in state["shifts"]:
+        if (begun := ts_or_none(start)) is not None:
+            held.shifts[(s, st)] = OpenShift(begun, _last_active(held, (s, st), begun, seen))
+    held.missed = ByStore(
+        ((s, st), t) for s, st, v in state.get("missed", ()) if (t := ts_or_none(v))
     )
     held.recent = {
         s: [(t, v) for ts_, v in items if (t := ts_or_none(ts_))]
@@ -184,6 +218,22 @@ def read_state(state: Mapping[str, Any]) -> InFlight:
     else:
         _clocks_from_v1(held, state)
     return held
+
+
+def _last_active(
+    held: InFlight, key: tuple[str, str], start: datetime, seen: list[Any]
+) -> datetime:
+    """A shift's last activity. A v1 or v2 snapshot did not keep it; the nearest it
+    holds is when the barista last went idle and the orders they are still making.
+    That can only under-count a shift that expires later, never stretch it past the
+    work."""
+    if seen and (last := ts_or_none(seen[0])) is not None:
+        return last
+    moments = [start, held.free_since.get(key)]
+    for order in held.orders.values():
+        if (order.store_id, order.barista) == key:
+            moments += [order.started_at, order.ready_at]
+    return max(m for m in moments if m is not None)
 
 
 def _clocks_from_v1(held: InFlight, state: Mapping[str, Any]) -> None:

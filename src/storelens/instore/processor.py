@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
+from storelens.config import get_settings
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.instore.alerts import DEFAULT_RULES, AlertChange, AlertRule
 from storelens.instore.facts import OpsFacts, OrderFact, ShiftFact
@@ -59,16 +60,24 @@ class OpsProcessor:
     read under the consumer lock in the batch's own transaction, with the position
     this object last committed; when another process (a CLI, a second worker) has
     moved it, the tracker is rebuilt from the snapshot committed with that cursor
-    instead of carrying on from stale state and counting orders twice."""
+    instead of carrying on from stale state and counting orders twice.
+
+    ``shift_max_hours`` bounds a shift that never clocks out; by default the process's
+    settings (``Settings.shift_max_hours``, which the staff notices read too), so the
+    server's loop and a CLI run over the same log close the same shifts."""
 
     name = NAME
     types: tuple[str, ...] = ()  # every event moves event time forward, not only ops events
 
     def __init__(
-        self, rules: Sequence[AlertRule] = DEFAULT_RULES, on_alerts: AlertSink | None = None
+        self,
+        rules: Sequence[AlertRule] = DEFAULT_RULES,
+        on_alerts: AlertSink | None = None,
+        shift_max_hours: float | None = None,
     ) -> None:
         self.rules = tuple(rules)
         self.on_alerts = on_alerts
+        self.shift_max_hours = shift_max_hours
         self.tracker: OpsTracker | None = None
         self.reloads = 0  # snapshots loaded from the database (first load included)
         self._committed: int | None = None  # the cursor this object last committed
@@ -82,8 +91,13 @@ class OpsProcessor:
             self.tracker = None  # someone else moved the cursor: our state is stale
             self._reload_config = True
         if self.tracker is None or self._reload_config:
+            if self.shift_max_hours is None:
+                self.shift_max_hours = get_settings().shift_max_hours
             config = TrackerConfig(
-                zone_kinds=zone_kinds(conn), alert_rules=self.rules, store_rules=store_rules(conn)
+                zone_kinds=zone_kinds(conn),
+                alert_rules=self.rules,
+                store_rules=store_rules(conn),
+                shift_max_s=self.shift_max_hours * 3600,
             )
             if self.tracker is None:
                 self.tracker = OpsTracker.from_state(config, load_state(conn, NAME))
@@ -271,9 +285,9 @@ def facts_from_db(
         now = tracker.clock(store_id)
         if open_shifts and now is not None:
             facts.shifts.extend(
-                ShiftFact(s, staff, start, now)
-                for (s, staff), start in tracker.shifts.items()
-                if s == store_id and start < now
+                ShiftFact(s, staff, shift.start, now)
+                for (s, staff), shift in tracker.shifts.of(store_id)
+                if shift.start < now
             )
     return facts
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from storelens.catalogue import DRINK_CATEGORIES
 from storelens.instore.by_store import ByStore
 from storelens.instore.facts import Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
-from storelens.instore.inflight import OpenOrder, OpenTrack
+from storelens.instore.inflight import OpenOrder, OpenShift, OpenTrack
 
 __all__ = ["OpsEvent", "ShopFloor", "ZoneKinds"]
 
@@ -47,7 +47,7 @@ class ShopFloor:
         self._zone_kinds = zone_kinds
         self.orders: ByStore[OpenOrder] = ByStore()
         self.tracks: ByStore[OpenTrack] = ByStore()
-        self.shifts: ByStore[datetime] = ByStore()
+        self.shifts: ByStore[OpenShift] = ByStore()
         self.free_since: ByStore[datetime] = ByStore()  # barista idle since
         self.recent: dict[str, list[tuple[datetime, float]]] = {}  # handed off, seconds
         self._handlers = {
@@ -93,6 +93,7 @@ class ShopFloor:
         if staff:
             order.barista = staff
             self.free_since.pop((order.store_id, staff), None)
+            self._active(order.store_id, staff, ev.ts)
 
     def _ready(self, ev: OpsEvent, out: list[Fact]) -> None:
         order = self._order(ev)
@@ -102,29 +103,42 @@ class ShopFloor:
             order.barista = order.barista or staff
             if (order.store_id, staff) in self.shifts:
                 self.free_since[(order.store_id, staff)] = ev.ts
+            self._active(order.store_id, staff, ev.ts)
 
     def _handed_off(self, ev: OpsEvent, out: list[Fact]) -> None:
         key = (ev.store_id or "", ev.payload["order_id"])
         order = self.orders.pop(key, None) or OpenOrder(key[0], key[1])
-        fact = order.fact(ev.ts, ev.payload.get("staff_id"))
+        by = ev.payload.get("staff_id")
+        fact = order.fact(ev.ts, by)
         out.append(fact)
+        if by:
+            self._active(order.store_id, by, ev.ts)
         seconds = fact.fulfillment_s
         if seconds is not None:
             self.recent.setdefault(order.store_id, []).append((ev.ts, seconds))
 
     # -- staff -------------------------------------------------------------------------
 
+    def _active(self, store: str, staff: str, at: datetime) -> None:
+        """``staff`` was seen at work: where their shift counts to if it never clocks out."""
+        shift = self.shifts.get((store, staff))
+        if shift is not None and at > shift.last_active:
+            shift.last_active = at
+
     def _clock_in(self, ev: OpsEvent, out: list[Fact]) -> None:
         key = (ev.store_id or "", ev.payload["staff_id"])
-        self.shifts.setdefault(key, ev.ts)
+        if key in self.shifts:  # clocked in twice: the shift began with the first
+            self._active(key[0], key[1], ev.ts)
+        else:
+            self.shifts[key] = OpenShift(ev.ts, ev.ts)
         self.free_since[key] = ev.ts
 
     def _clock_out(self, ev: OpsEvent, out: list[Fact]) -> None:
         key = (ev.store_id or "", ev.payload["staff_id"])
-        start = self.shifts.pop(key, None)
+        shift = self.shifts.pop(key, None)
         self.free_since.pop(key, None)
-        if start is not None:
-            out.append(ShiftFact(key[0], key[1], start, ev.ts))
+        if shift is not None:
+            out.append(ShiftFact(key[0], key[1], shift.start, ev.ts))
 
     # -- people in zones -------------------------------------------------------------------
 

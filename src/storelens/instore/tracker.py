@@ -33,7 +33,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from storelens.instore.alerts import AlertChange, AlertRule, RuleState, Snapshot, evaluate_rules
+from storelens.instore.alerts import (
+    AlertChange,
+    AlertRule,
+    RuleState,
+    Snapshot,
+    evaluate_rules,
+    missed_clock_out,
+    missed_clock_out_cleared,
+)
 from storelens.instore.by_store import ByStore
 from storelens.instore.eventtime import (
     MINUTE,
@@ -44,8 +52,8 @@ from storelens.instore.eventtime import (
     floor_minute,
     next_deadline,
 )
-from storelens.instore.facts import Fact
-from storelens.instore.inflight import InFlight, read_state, store_time, write_state
+from storelens.instore.facts import Fact, ShiftFact
+from storelens.instore.inflight import InFlight, OpenShift, read_state, store_time, write_state
 from storelens.instore.shopfloor import OpsEvent, ShopFloor, ZoneKinds
 
 __all__ = ["OpsEvent", "OpsTracker", "StoreClock", "TrackerConfig", "store_time"]
@@ -57,6 +65,9 @@ class TrackerConfig:
     visit_timeout_s: float = 1800.0  # a track in no zone, silent this long, has left
     stale_inside_s: float = 4 * 3600.0  # a track "inside" a zone this long was lost
     order_timeout_s: float = 4 * 3600.0  # a paid order never handed off is incomplete
+    # A shift open this long with no clock-out lost its clock-out (Settings.shift_max_hours,
+    # the bound the staff notices use for who is on shift).
+    shift_max_s: float = 16 * 3600.0
     alert_rules: tuple[AlertRule, ...] = ()  # for stores without rules of their own
     store_rules: Mapping[str, tuple[AlertRule, ...]] = field(default_factory=dict)
     # An event further ahead of the watermark than this moves time only when the next
@@ -90,6 +101,7 @@ class OpsTracker(ShopFloor):
         self._quiet_check: datetime | None = None  # next server minute to look for quiet stores
         self._max_jump = timedelta(seconds=config.max_time_jump_s)
         self.alerts: list[AlertChange] = []  # raised/cleared since last drained
+        self.missed: ByStore[datetime] = ByStore()  # shifts expired unclosed, by staff
         self.skipped: list[HeldEvent] = []  # far-future events nothing confirmed; drained
         self.retired: list[str] = []  # stores forgotten after going quiet; drained
         self.ticks = 0  # minutes evaluated since this object was built (not persisted)
@@ -210,14 +222,16 @@ class OpsTracker(ShopFloor):
             cfg.visit_timeout_s,
             cfg.stale_inside_s,
             cfg.order_timeout_s,
+            cfg.shift_max_s,
             RECENT_KEEP.total_seconds(),
         )
         return timedelta(seconds=longest) + MINUTE
 
     def _retire(self, store: str, clock: StoreClock, out: list[Fact]) -> None:
-        """Run a quiet store's own clock on as its next event would have (its orders and
-        tracks time out, its alerts clear on its own time), then forget it if nothing of
-        it is left. An open shift keeps it: a shift ends by clocking out."""
+        """Run a quiet store's own clock on as its next event would have (its orders,
+        tracks and shifts time out, its alerts clear on its own time), then forget it if
+        nothing of it is left. A missed clock-out it still reports is cleared with it: a
+        store that has gone quiet has nobody left to clock in again."""
         if clock.held is not None:  # nothing confirmed the jump before the store fell quiet
             self.skipped.append(clock.held)
             clock.held = None
@@ -227,6 +241,10 @@ class OpsTracker(ShopFloor):
             self._tick(store, clock, until, out)
         if not self.recent.get(store, True):
             del self.recent[store]
+        if self.missed.holds(store):
+            for key, _ in self.missed.of(store):
+                del self.missed[key]
+            self.alerts.append(missed_clock_out_cleared(store, until, "the store went quiet"))
         held = (self.orders, self.tracks, self.shifts, self.free_since, self.firing)
         busy = any(items.holds(store) for items in held)
         if not busy and store not in self.recent:
@@ -251,7 +269,7 @@ class OpsTracker(ShopFloor):
     # -- timeouts --------------------------------------------------------------------------
 
     def _sweep(self, store: str, now: datetime, out: list[Fact]) -> None:
-        """Close ``store``'s tracks and orders past their timeouts on its own clock."""
+        """Close ``store``'s tracks, orders and shifts past their timeouts on its own clock."""
         visit_cut = now - timedelta(seconds=self.config.visit_timeout_s)
         stale_cut = now - timedelta(seconds=self.config.stale_inside_s)
         for key, tr in self.tracks.of(store):
@@ -262,10 +280,52 @@ class OpsTracker(ShopFloor):
             if (order.paid_at or order.seen_at or now) < order_cut:
                 out.append(order.fact(None, None))
                 del self.orders[key]
+        shift_cut = now - timedelta(seconds=self.config.shift_max_s)
+        for key, shift in self.shifts.of(store):
+            if shift.start < shift_cut:
+                self._expire_shift(key, shift, now, out)
         items = self.recent.get(store)
         if items is not None:
             recent_cut = now - RECENT_KEEP
             self.recent[store] = [x for x in items if x[0] >= recent_cut]
+
+    # -- shifts that never clock out ------------------------------------------------------
+
+    def _expire_shift(
+        self, key: tuple[str, str], shift: OpenShift, now: datetime, out: list[Fact]
+    ) -> None:
+        """End a shift older than ``shift_max_s`` that never clocked out (a till lost the
+        clock-out: a power cut, a forgotten tap), and raise a missed clock-out.
+
+        It ends at the staff member's last recorded activity, not at clock-in plus the
+        bound. A store manager reads on-shift hours and drinks per barista-hour to staff
+        the next week: the activity is the last moment the till shows them working, so
+        the hours are never more than were worked (the bound would add up to 16 h of
+        nobody to a day and halve drinks per hour). The shortfall, the tail of the shift
+        after the last order, is what the alert asks the manager to correct."""
+        del self.shifts[key]
+        self.free_since.pop(key, None)  # gone: no longer idle behind the bar
+        fact = ShiftFact(key[0], key[1], shift.start, shift.last_active)
+        out.append(fact)
+        self.missed[key] = now
+        self.alerts.append(missed_clock_out(fact, now, self.config.shift_max_s))
+
+    def _clock_in(self, ev: OpsEvent, out: list[Fact]) -> None:
+        super()._clock_in(ev, out)
+        self._clocked_again(ev)
+
+    def _clock_out(self, ev: OpsEvent, out: list[Fact]) -> None:
+        super()._clock_out(ev, out)
+        self._clocked_again(ev)
+
+    def _clocked_again(self, ev: OpsEvent) -> None:
+        """A clock event of someone whose shift expired unclosed: the till records them
+        again, so the store's missed clock-out clears once nobody is left unresolved."""
+        store = ev.store_id or ""
+        if self.missed.pop((store, ev.payload["staff_id"]), None) is None:
+            return
+        if not self.missed.holds(store):
+            self.alerts.append(missed_clock_out_cleared(store, ev.ts, "clocked in or out again"))
 
     # -- live view for alerts and dashboards --------------------------------------------
 
@@ -307,6 +367,7 @@ class OpsTracker(ShopFloor):
                 self.free_since,
                 self.recent,
                 self.firing,
+                self.missed,
             )
         )
 
@@ -325,4 +386,5 @@ class OpsTracker(ShopFloor):
             held.recent,
             held.firing,
         )
+        tracker.missed = held.missed
         return tracker

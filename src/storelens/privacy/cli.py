@@ -21,7 +21,12 @@ from storelens.core.errors import NotFound
 from storelens.privacy.audit import Actor
 from storelens.privacy.erasure import erase_customer, export_customer
 from storelens.privacy.scan import expand_log_paths
-from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
+from storelens.storage.command_line import (
+    EXIT_FAILED,
+    DbOption,
+    open_database_or_exit,
+    refuse,
+)
 
 __all__ = ["privacy_app"]
 
@@ -61,8 +66,7 @@ def export_command(
             engine, customer, _actor(), log_paths=expand_log_paths(settings.privacy_log_paths)
         )
     except NotFound as exc:
-        print_error(exc)
-        raise typer.Exit(1) from exc
+        raise refuse(exc) from exc
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     if out is None:
         typer.echo(text.decode())
@@ -91,8 +95,7 @@ def erase_command(
             log_paths=expand_log_paths(settings.privacy_log_paths),
         )
     except (NotFound, ValueError) as exc:
-        print_error(exc)
-        raise typer.Exit(1) from exc
+        raise refuse(exc) from exc
     table = Table("store", "erased", "kept")
     for name, count in erasure.erased.items():
         table.add_row(name, str(count), erasure.kept.get(name, ""))
@@ -107,4 +110,4 @@ def erase_command(
         where = f"{trace.location}.{trace.column}" if trace.column else trace.location
         err.print(f"trace: {where}: {trace.count} {trace.kind}")
     err.print(f"[red]verification scan: {scan.total} traces left[/red] ({searched})")
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_FAILED)

@@ -13,6 +13,7 @@ from storelens.vision.cli import fail
 from storelens.vision.models import (
     MODELS,
     ModelError,
+    UnknownModel,
     install,
     installed,
     model_cache_dir,
@@ -63,7 +64,9 @@ def install_command(
                 status.update(f"[bold]{name}[/bold]: {message}")
 
             model = install(name, cache_dir=cache_dir, force=force, progress=step)
-    except ModelError as exc:
+    except UnknownModel as exc:  # a name that names nothing: refused input
+        raise fail(str(exc)) from exc
+    except ModelError as exc:  # the install itself failed
         raise fail(str(exc), 1) from exc
     manifest = model.manifest
     console.print(f"[green]installed[/green] [bold]{model.name}[/bold]")
