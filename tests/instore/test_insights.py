@@ -132,7 +132,7 @@ def test_thresholds_are_settings() -> None:
     assert [f.zone_id for f in points_of_interest(ROWS, loose)] == ["lure"]
     # Too few visits anywhere: no verdict on sales, however low.
     assert high_traffic_low_sales(ROWS, InsightSettings(min_visits=1000)) == []
-    assert high_traffic_low_sales(ROWS[:3], InsightSettings()) == []  # two shelves: no thirds
+    assert high_traffic_low_sales(ROWS[:3], InsightSettings()) == []  # two shelves: no typical one
     for bad in ({"cold_share": 0}, {"stop_s": -1}, {"poi_count": 0}):
         with pytest.raises(ValueError):
             InsightSettings(**bad)  # type: ignore[arg-type]
@@ -165,3 +165,48 @@ def test_store_insights_bundles_tables_and_findings_as_json() -> None:
     ]
     assert data["findings"][1]["numbers"]["stoppers"] == 5
     assert np.isclose(data["zones"][1]["revenue_per_visitor_minute"], 2.5)
+
+
+def test_ranks_alone_are_no_verdict_on_a_fixture() -> None:
+    """Four shelves within a few visits and a few sales of each other: the busiest one
+    was also in the bottom half by sales per visit, so the old rule (top third by
+    visits, bottom third by sales) said it "draws people but does not sell" at 101
+    visits against a typical 98 and 27.7 sold per 100 visits against a typical 29.5.
+    Ordinary day-to-day noise; a manager would move stock for nothing."""
+    even = [
+        row("tops", "fixture", 101, 90, 28),
+        row("denim", "aisle", 99, 90, 31),
+        row("womens", "aisle", 97, 90, 31),
+        row("mens", "aisle", 95, 90, 25),
+    ]
+    assert high_traffic_low_sales(even, InsightSettings()) == []
+
+
+def test_high_traffic_low_sales_needs_a_clear_gap_on_both_counts() -> None:
+    shelves = [
+        row("lure", "fixture", 250, 200, 10),  # 2.5x the typical visits, 4 sold per 100
+        row("denim", "aisle", 100, 90, 30),
+        row("womens", "aisle", 100, 90, 30),
+        row("mens", "aisle", 120, 90, 36),  # busy and selling: not a finding
+    ]
+    (finding,) = high_traffic_low_sales(shelves, InsightSettings())
+    assert finding.zone_id == "lure"
+    assert finding.numbers == {
+        "visits": 250,
+        "median_zone_visits": 110.0,
+        "units": 10,
+        "revenue": 100.0,
+        "sales_per_100_visits": 4.0,
+        "median_sales_per_100_visits": 30.0,
+    }
+    assert finding.sentence.startswith(
+        "Lure draws people but does not sell: 250 visits (2.3x the typical zone's 110), "
+        "yet only 4.0 items sold per 100 visits (13% of the typical zone's 30.0)."
+    )
+    # Half again as busy is not enough when the bar is twice as busy, and 13 % of the
+    # typical sales is not low enough when the bar is 10 %.
+    assert high_traffic_low_sales(shelves, InsightSettings(busy_share=2.5)) == []
+    assert high_traffic_low_sales(shelves, InsightSettings(weak_share=0.1)) == []
+    for bad in ({"busy_share": 1.0}, {"weak_share": 0}, {"weak_share": 1.0}):
+        with pytest.raises(ValueError):
+            InsightSettings(**bad)

@@ -107,6 +107,10 @@ def test_today_shows_what_the_api_says(page: Any, site: Site) -> None:
     shown = f"{p50:.0f} s" if p50 < 90 else f"{p50 / 60:.1f} min"
     assert page.inner_text('[data-kpi="fulfillment_p50_s"]') == shown
     assert page.locator("#chart-queue .main-svg").count() > 0  # plotly drew the chart
+    # Plotly draws a stamp at the clock time it spells, ignoring its offset: the queue
+    # must start at the café's 07:00 opening (Berlin), not at 06:00 (UTC).
+    start = page.evaluate("document.getElementById('chart-queue')._fullLayout.xaxis.range[0]")
+    assert str(start).startswith(f"{DAY} 07:"), start
     assert page.console_errors == []
 
 

@@ -104,8 +104,12 @@ def print_report(report: dict[str, Any], console: Console = console) -> None:
         f"[bold]Dwell[/bold]: {d['count']} visits, p50 {_minutes(d['p50_s'])}, "
         f"p90 {_minutes(d['p90_s'])}"
     )
+    tz = report.get("timezone") or "UTC"
     for a in report.get("alerts", []):
-        console.print(f"  alert {a['state']} {a['at']}: {a['rule_id']}: {a['message']}")
+        at = datetime.fromisoformat(a["at"]).astimezone(ZoneInfo(tz))
+        console.print(
+            f"  alert {a['state']} {at:%Y-%m-%d %H:%M} ({tz}): {a['rule_id']}: {a['message']}"
+        )
 
 
 @ops_app.command("report")

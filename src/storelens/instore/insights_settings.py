@@ -49,6 +49,12 @@ class InsightSettings:
     ``min_visits``: a zone with fewer visits in the period is too thin to call
     "high traffic, low sales" (a quiet week is not a verdict on a fixture).
 
+    ``busy_share`` and ``weak_share``: "high traffic, low sales" means at least
+    ``busy_share`` times the median merchandised zone's visits (1.25: a quarter more)
+    and at most ``weak_share`` of its items sold per 100 visits (0.5: half). Gaps, not
+    ranks: zones a few visits or sales apart swap ranks from one day to the next by
+    chance, and a rank-based rule called one of them a problem on ordinary days.
+
     ``sales_channels``: which orders count as a zone's sales; mobile and web orders were
     chosen away from the shelf, so they do not measure what the shelf sold.
     """
@@ -60,6 +66,8 @@ class InsightSettings:
     shelf_kinds: tuple[str, ...] = ("fixture",)
     browse_kinds: tuple[str, ...] = ("aisle", "fixture", "seating")
     min_visits: int = 20
+    busy_share: float = 1.25
+    weak_share: float = 0.5
     sales_channels: tuple[str, ...] = ("in_store",)
 
     def __post_init__(self) -> None:
@@ -69,3 +77,7 @@ class InsightSettings:
             raise ValueError(f"cold_share must lie in (0, 1], got {self.cold_share!r}")
         if self.poi_count < 1 or self.placement_count < 1 or self.min_visits < 1:
             raise ValueError("poi_count, placement_count and min_visits must be at least 1")
+        if not self.busy_share > 1:
+            raise ValueError(f"busy_share must be above 1, got {self.busy_share!r}")
+        if not 0 < self.weak_share < 1:
+            raise ValueError(f"weak_share must lie in (0, 1), got {self.weak_share!r}")

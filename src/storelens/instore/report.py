@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -137,17 +137,28 @@ def _baristas(
     return rows
 
 
+def _bucket_start(ts: datetime, bucket: timedelta, tz: ZoneInfo) -> datetime:
+    """The start of ``ts``'s bucket on the store's clock (buckets of up to a day start
+    on the store's hour or quarter, not UTC's), as a UTC moment to count on from."""
+    local = ts.astimezone(tz)
+    step = max(1, int(bucket.total_seconds() // 60))
+    minute_of_day = local.hour * 60 + local.minute
+    hour, minute = divmod(minute_of_day - minute_of_day % step, 60)
+    return local.replace(hour=hour, minute=minute, second=0, microsecond=0).astimezone(UTC)
+
+
 def _queue_length(
-    spans: list[tuple[datetime, datetime]], bucket: timedelta
+    spans: list[tuple[datetime, datetime]], bucket: timedelta, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """Max and time-weighted mean of people queueing per bucket, from enter/exit spans."""
+    """Max and time-weighted mean of people queueing per bucket, from enter/exit spans.
+
+    Buckets are counted in real time (a quarter hour is 15 minutes across a clock
+    change) and stamped in the store's time: charts draw a stamp at the clock time it
+    spells, whatever its offset, so a UTC stamp put a Berlin café's 07:00 rush at 06:00."""
     if not spans:
         return []
     changes = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
-    start = min(a for a, _ in spans)
-    t0 = start.replace(
-        minute=start.minute - start.minute % (bucket.seconds // 60 or 1), second=0, microsecond=0
-    )
+    t0 = _bucket_start(min(a for a, _ in spans), bucket, tz)
     buckets: dict[datetime, list[float]] = {}  # bucket -> [max, weighted sum]
     level, prev = 0, t0
     for t, delta in changes:
@@ -165,7 +176,11 @@ def _queue_length(
         stats[0] = max(stats[0], level)
         prev = t
     return [
-        {"t": b.isoformat(), "max": int(m), "mean": round(w / bucket.total_seconds(), 3)}
+        {
+            "t": b.astimezone(tz).isoformat(),
+            "max": int(m),
+            "mean": round(w / bucket.total_seconds(), 3),
+        }
         for b, (m, w) in sorted(buckets.items())
     ]
 
@@ -218,6 +233,7 @@ def ops_report(
             "length": _queue_length(
                 [(z.enter, z.exit) for z in zone_visits if z.zone_id in queue_set],
                 timedelta(minutes=bucket_minutes),
+                tz,
             ),
         },
         "dwell": {

@@ -20,9 +20,12 @@ from storelens.instore.by_store import ByStore
 from storelens.instore.facts import Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
 from storelens.instore.inflight import OpenOrder, OpenShift, OpenTrack
 
-__all__ = ["OpsEvent", "ShopFloor", "ZoneKinds"]
+__all__ = ["TILL_KINDS", "OpsEvent", "ShopFloor", "ZoneKinds"]
 
 ZoneKinds = Mapping[str, Mapping[str, str]]  # store id -> zone id -> kind
+
+TILL_KINDS = frozenset({"counter", "checkout"})
+"""Where a queue ends: a café's order counter, a shop's checkout."""
 
 
 class OpsEvent(Protocol):
@@ -164,8 +167,13 @@ class ShopFloor:
             return
         if kind == "queue":
             tr.queue_enter = ev.ts
-        elif kind == "counter" and tr.queue_enter is not None:
-            out.append(QueueWait(store, key[1], tr.queue_enter, ev.ts))
+        elif kind in TILL_KINDS:
+            if tr.queue_enter is not None:
+                out.append(QueueWait(store, key[1], tr.queue_enter, ev.ts))
+                tr.queue_enter = None
+        elif not any(self._kind(store, z) == "queue" for z in tr.inside):
+            # Somewhere else, out of the line: a seat, the pickup, the door. Whoever walks
+            # through the queue zone to a table and orders later did not queue meanwhile.
             tr.queue_enter = None
 
     def _seen(self, ev: OpsEvent, out: list[Fact]) -> None:
@@ -186,7 +194,8 @@ class ShopFloor:
         tr.last_seen = ev.ts
         out.append(ZoneVisit(store, key[1], zone, enter, ev.ts, tr.is_staff))
         # Leaving through the entrance ends a customer's visit. The queue entry is kept
-        # until the counter is reached (queue exit and counter enter share a moment).
+        # past the queue's exit: leaving the line and reaching the till share a moment,
+        # and only entering some other zone first (see _enter) gives the place up.
         # Staff tracks end by timeout: staff step out of the bar and come back.
         leaving = self._kind(store, zone) == "entrance"
         if leaving and not tr.inside and tr.been_inside and not tr.is_staff:

@@ -28,6 +28,7 @@ from storelens.web.schemas import AlertRow, KeyedFigures, QueuePoint, TodayView
 
 __all__ = [
     "barista_totals",
+    "customers_inside",
     "day_bounds",
     "keyed",
     "open_alerts",
@@ -49,6 +50,16 @@ def day_bounds(day: date, tz: ZoneInfo, days: int = 1) -> tuple[datetime, dateti
     """Local midnight of ``day`` to local midnight ``days`` later."""
     since = datetime.combine(day, time(0), tzinfo=tz)
     return since, datetime.combine(day + timedelta(days=days), time(0), tzinfo=tz)
+
+
+def customers_inside(tracker: OpsTracker, store_id: str) -> int:
+    """Customers in the store now: open customer tracks that are in a zone or have been
+    past the entrance. A track that stepped into the entrance zone and back out (a look
+    through the door) stays open for the visit timeout in case it comes in; counting it
+    kept a passer-by "in the store" for half an hour."""
+    return sum(
+        1 for _, t in tracker.tracks.of(store_id) if not t.is_staff and (t.inside or t.been_inside)
+    )
 
 
 def barista_totals(baristas: Iterable[Mapping[str, Any]]) -> tuple[int, float, float | None]:
@@ -124,9 +135,7 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
         update={
             "day": day,
             "as_of": now,
-            "occupancy": sum(
-                1 for (s, _), t in tracker.tracks.items() if s == store_id and not t.is_staff
-            ),
+            "occupancy": customers_inside(tracker, store_id),
             "queue_length": live.queue_length if live is not None else 0,
             "staff_on_shift": sum(1 for s, _ in tracker.shifts if s == store_id),
             "orders": fulfillment["orders"],
