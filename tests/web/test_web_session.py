@@ -299,7 +299,17 @@ def test_today_and_operations_from_a_known_morning(site: TestClient, engine: Eng
     ).json()
     assert ops["orders"] == 2 and ops["p50_s"] == 120.0
     assert [r["key"] for r in ops["by_register"]] == ["reg-1", "reg-2"]
-    assert ops["by_day"][0]["orders"] == 2
+    assert ops["by_day"][0]["orders"] == 2 and ops["by_day"][0]["recorded"] is True
+    # Days around it hold no order and no shift: marked, so the chart leaves a gap
+    # instead of drawing two days of zero sales.
+    around = site.get(
+        f"/web/api/stores/{STORE}/operations", params={"from": "2026-11-01", "to": "2026-11-03"}
+    ).json()
+    assert [(d["day"], d["orders"], d["recorded"]) for d in around["by_day"]] == [
+        ("2026-11-01", 0, False),
+        ("2026-11-02", 2, True),
+        ("2026-11-03", 0, False),
+    ]
     page = site.get(f"/stores/{STORE}/today").text
     assert 'data-kpi="fulfillment_p50_s" data-value="120.0">2.0 min<' in page
     # The period view is reused until the log or a projection moves, then rebuilt.

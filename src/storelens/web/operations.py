@@ -77,6 +77,7 @@ def operations_view(engine: Engine, store_id: str, first: date, last: date) -> O
         by_day.append(
             DayFigures(
                 day=day,
+                recorded=bool(daily["fulfillment"]["orders"] or hours),
                 orders=daily["fulfillment"]["orders"],
                 p50_s=daily["fulfillment"]["p50_s"],
                 p90_s=daily["fulfillment"]["p90_s"],

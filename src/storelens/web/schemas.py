@@ -93,6 +93,9 @@ class BaristaRow(BaseModel):
 
 class DayFigures(BaseModel):
     day: date
+    # False when the day has no order and no shift: a closed day or a gap in the feeds,
+    # which the chart leaves blank rather than drawing as a day of zero sales.
+    recorded: bool
     orders: int
     p50_s: float | None
     p90_s: float | None

@@ -8,7 +8,7 @@
   if (v.by_day.length > 1) {
     const days = v.by_day.map(function (d) { return d.day; });
     SL.plot("chart-time", [
-      { type: "bar", name: "orders", x: days, y: v.by_day.map(function (d) { return d.orders; }), marker: { color: "#d7def0" }, yaxis: "y2" },
+      { type: "bar", name: "orders", x: days, y: v.by_day.map(function (d) { return d.recorded ? d.orders : null; }), marker: { color: "#d7def0" }, yaxis: "y2" },
       { type: "scatter", mode: "lines+markers", name: "p50", x: days, y: v.by_day.map(function (d) { return m(d.p50_s); }), line: { color: SL.colours.blue } },
       { type: "scatter", mode: "lines+markers", name: "p90", x: days, y: v.by_day.map(function (d) { return m(d.p90_s); }), line: { color: SL.colours.orange } },
     ], { yaxis: minutes, yaxis2: { overlaying: "y", side: "right", showgrid: false, title: { text: "orders" } }, xaxis: { type: "date", tickformat: "%a %d", gridcolor: "#eef1f6" } });
