@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from storelens.instore.facts import OpsFacts, OrderFact
+from storelens.instore.insights_settings import DAYPARTS, OFF_HOURS, daypart_of_hour
 
-__all__ = ["DAYPARTS", "ops_report", "percentile"]
+__all__ = ["ops_report", "percentile"]
 
 T = TypeVar("T")
-DAYPARTS = (("morning", 0, 11), ("midday", 11, 14), ("afternoon", 14, 17), ("evening", 17, 24))
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -52,7 +52,9 @@ def _grouped(
 
 
 def _daypart(hour: int) -> str:
-    return next(name for name, lo, hi in DAYPARTS if lo <= hour < hi)
+    # The dayparts of the store insights, so an order at 05:30 is "night" on the
+    # Operations page as on the Floor page, not "morning" on one and "night" on the other.
+    return daypart_of_hour(hour)
 
 
 def _in(ts: datetime | None, since: datetime | None, until: datetime | None) -> bool:
@@ -82,7 +84,7 @@ def _fulfillment(orders: list[OrderFact], tz: ZoneInfo, detail: bool) -> dict[st
         "by_hour": _grouped(complete, lambda o: f"{local_hour(o):02d}"),
         "by_daypart": sorted(
             _grouped(complete, lambda o: _daypart(local_hour(o))),
-            key=lambda row: [name for name, _, _ in DAYPARTS].index(row["key"]),
+            key=lambda row: [*(name for name, _, _ in DAYPARTS), OFF_HOURS].index(row["key"]),
         ),
         "by_register": _grouped(complete, lambda o: o.register_id),
         "by_channel": _grouped(complete, lambda o: o.channel),
