@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DAYPARTS", "OFF_HOURS", "InsightSettings", "daypart_of_hour"]
+__all__ = ["DAYPARTS", "OFF_HOURS", "InsightSettings", "daypart_of_hour", "daypart_order"]
 
 DAYPARTS: tuple[tuple[str, int, int], ...] = (
     ("morning", 6, 11),
@@ -25,6 +25,14 @@ OFF_HOURS = "night"
 
 def daypart_of_hour(hour: int) -> str:
     return next((name for name, lo, hi in DAYPARTS if lo <= hour < hi), OFF_HOURS)
+
+
+_DAYPART_NAMES = (*(name for name, _, _ in DAYPARTS), OFF_HOURS)
+
+
+def daypart_order(name: str) -> int:
+    """Sort key putting dayparts in the day's order, night last."""
+    return _DAYPART_NAMES.index(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from storelens.instore.facts import OpsFacts, OrderFact
-from storelens.instore.insights_settings import DAYPARTS, OFF_HOURS, daypart_of_hour
+from storelens.instore.insights_settings import daypart_of_hour, daypart_order
 
 __all__ = ["ops_report", "percentile"]
 
@@ -51,12 +51,6 @@ def _grouped(
     return [{"key": k, **_stats(v)} for k, v in sorted(groups.items())]
 
 
-def _daypart(hour: int) -> str:
-    # The dayparts of the store insights, so an order at 05:30 is "night" on the
-    # Operations page as on the Floor page, not "morning" on one and "night" on the other.
-    return daypart_of_hour(hour)
-
-
 def _in(ts: datetime | None, since: datetime | None, until: datetime | None) -> bool:
     return ts is not None and (since is None or ts >= since) and (until is None or ts < until)
 
@@ -82,9 +76,10 @@ def _fulfillment(orders: list[OrderFact], tz: ZoneInfo, detail: bool) -> dict[st
         "incomplete": len(incomplete),
         **_stats(values),
         "by_hour": _grouped(complete, lambda o: f"{local_hour(o):02d}"),
+        # The insights' dayparts, so an order at 05:30 is "night" here as on the Floor page.
         "by_daypart": sorted(
-            _grouped(complete, lambda o: _daypart(local_hour(o))),
-            key=lambda row: [*(name for name, _, _ in DAYPARTS), OFF_HOURS].index(row["key"]),
+            _grouped(complete, lambda o: daypart_of_hour(local_hour(o))),
+            key=lambda row: daypart_order(row["key"]),
         ),
         "by_register": _grouped(complete, lambda o: o.register_id),
         "by_channel": _grouped(complete, lambda o: o.channel),

@@ -15,13 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from storelens.instore.facts import ZoneVisit
-from storelens.instore.insights_settings import DAYPARTS, OFF_HOURS, daypart_of_hour
+from storelens.instore.insights_settings import daypart_of_hour, daypart_order
 
 __all__ = [
     "FloorZone",
     "SaleLine",
     "ZoneTraffic",
-    "daypart_order",
     "zone_traffic",
 ]
 
@@ -104,11 +103,6 @@ class ZoneTraffic:
             "sales_per_100_visits": self.sales_per_100_visits,
             "revenue_per_visitor_minute": self.revenue_per_visitor_minute,
         }
-
-
-def daypart_order(name: str) -> int:
-    names = [n for n, _, _ in DAYPARTS] + [OFF_HOURS]
-    return names.index(name)
 
 
 def _in_window(ts: datetime, since: datetime | None, until: datetime | None) -> bool:
