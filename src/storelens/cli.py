@@ -42,6 +42,7 @@ from storelens.instore.cli_insights import insights_command
 from storelens.predict.cli import predict_app  # light: pandas and lifetimes load per command
 from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
+from storelens.privacy.writes import Writes
 from storelens.processors import run_projections
 from storelens.recognition.cli import faces_app  # light: dlib loads only to embed faces
 from storelens.recognition.keyring import write_key_file as write_face_key_file
@@ -243,10 +244,20 @@ def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -
             if t.elapsed:
                 progress.update(task, rate=f"{t.completed / t.elapsed:,.0f} ev/s")
 
+        writes = Writes()
         report = ingest_numbered(
-            event_log, read_items(path, fmt), batch_size=batch_size, on_batch=advance
+            event_log,
+            read_items(path, fmt),
+            batch_size=batch_size,
+            on_batch=advance,
+            on_stored=writes.stored_events,
         )
     run_projections(event_log)
+    writes.duplicates, writes.rejected = report.duplicates, len(report.rejected)
+    with engine.begin() as conn:  # who loaded which file, and about whom
+        writes.record(
+            conn, audit.operator(), None, channel="file", file=path.name, conflicts=report.conflicts
+        )
     return report
 
 

@@ -7,7 +7,6 @@ tokens they already hold stop working at once instead of when they expire.
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
@@ -34,14 +33,6 @@ def _engine(database_url: str | None) -> Engine:
     return open_database_or_exit(database_url)[0]
 
 
-def _actor() -> audit.Actor:
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        who = "unknown"
-    return audit.Actor(name=f"cli:{who}", kind="system")
-
-
 def _fail(exc: Exception) -> typer.Exit:
     """A refused change (no such user or key, a name taken, a scope not allowed): exit 2."""
     return refuse(exc)
@@ -60,7 +51,7 @@ def _change(database_url: str | None, action: str, username: str, **kwargs: obje
                 accounts.set_role(conn, username, accounts.Role(str(kwargs["role"])))
             elif action == "user.delete":
                 accounts.delete_user(conn, username)
-            audit.record(conn, _actor(), action, "user", username, dict(kwargs) or None)
+            audit.record(conn, audit.operator(), action, "user", username, dict(kwargs) or None)
     except (StorelensError, ValueError) as exc:
         raise _fail(exc) from exc
 
@@ -79,7 +70,9 @@ def users_create(
     try:
         with engine.begin() as conn:
             accounts.create_user(conn, username, password, role)
-            audit.record(conn, _actor(), "user.create", "user", username, {"role": role.value})
+            audit.record(
+                conn, audit.operator(), "user.create", "user", username, {"role": role.value}
+            )
     except (StorelensError, ValueError) as exc:
         raise _fail(exc) from exc
     console.print(
@@ -108,7 +101,7 @@ def users_reset(username: str, database_url: DbOption = None) -> None:
     try:
         with engine.begin() as conn:
             accounts.set_password(conn, username, password)
-            audit.record(conn, _actor(), "user.reset_password", "user", username)
+            audit.record(conn, audit.operator(), "user.reset_password", "user", username)
     except StorelensError as exc:
         raise _fail(exc) from exc
     console.print(f"new password for [bold]{username}[/bold]: [bold green]{password}[/bold green]")
@@ -177,12 +170,12 @@ def keys_create(
                 conn,
                 name,
                 store_id=store,
-                created_by=_actor().name,
+                created_by=audit.operator().name,
                 event_types=event_type or None,
                 consent_source=consent_source,
             )
             detail = {"name": name, "store_id": store, "event_types": sorted(key.event_types)}
-            audit.record(conn, _actor(), "api_key.create", "api_key", key.prefix, detail)
+            audit.record(conn, audit.operator(), "api_key.create", "api_key", key.prefix, detail)
     except (StorelensError, ValueError) as exc:
         raise _fail(exc) from exc
     console.print(f"key [bold]{key.name}[/bold] (id {key.id}): [bold green]{secret}[/bold green]")
@@ -214,7 +207,7 @@ def keys_revoke(key_id: int, database_url: DbOption = None) -> None:
     try:
         with engine.begin() as conn:
             accounts.revoke_api_key(conn, key_id)
-            audit.record(conn, _actor(), "api_key.revoke", "api_key", str(key_id))
+            audit.record(conn, audit.operator(), "api_key.revoke", "api_key", str(key_id))
     except StorelensError as exc:
         raise _fail(exc) from exc
     console.print(f"revoked key {key_id}")

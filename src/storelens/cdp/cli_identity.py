@@ -108,7 +108,7 @@ def profile_command(
         profile = build_profile(conn, customer_id)
         if profile is None:
             raise refuse(f"no customer {customer_id!r}")
-        audit.record(conn, audit.Actor("cli", "system"), "customer.read", "customer", customer_id)
+        audit.record(conn, audit.operator(), "customer.read", "customer", customer_id)
     if as_json:
         typer.echo(_dump(profile))
         return
@@ -153,7 +153,7 @@ def unmerge_command(
     try:
         with engine.begin() as conn:
             current = canonical_id(conn, customer_id) or customer_id
-        new_id = unmerge(engine, current, records, audit.Actor("cli", "system"), reason)
+        new_id = unmerge(engine, current, records, audit.operator(), reason)
     except (NotFound, ValueError) as exc:
         print_error(exc)
         raise typer.Exit(2) from exc

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from storelens.cdp.normalise import normalise_record
 from storelens.cdp.quality import QualityReport, invalid_fields, mask_value, quality_report
 from storelens.cdp.records import FIELDS, ImportIds, customer_events
 from storelens.core.errors import FieldError, InvalidInput
+from storelens.core.events import Event
 from storelens.ingest.batch import ingest_items
 from storelens.storage.eventlog import EventLog
 
@@ -276,13 +277,15 @@ def import_customers(
     ids: ImportIds,
     reject_invalid: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    on_stored: Callable[[Sequence[Event]], None] | None = None,
 ) -> ImportResult:
     """Import one export of ``source_system`` as ``customer.upserted`` events.
 
     The ``customers`` table is a projection of those events: the caller wakes the
     projections' owner (or runs them) afterwards; an importer never runs them itself.
 
-    ``on_progress(done, total)`` is called after each stored batch (for a progress bar).
+    ``on_progress(done, total)`` is called after each stored batch (for a progress bar),
+    ``on_stored`` with each batch's stored events (for the import's audit row).
     Raises :class:`MappingError` for an unusable mapping, ``ValueError`` for a file it
     cannot read; bad rows never raise, they come back in ``rejected``. Invalid values
     come back in ``flagged`` (their records imported without them) unless
@@ -337,6 +340,8 @@ def import_customers(
         result.duplicates += report.duplicates
         result.conflicts += report.conflicts
         result.rejected.extend(RejectedRow(chunk[r.index][0], r.errors) for r in report.rejected)
+        if on_stored is not None and report.stored:
+            on_stored(report.stored)
         if on_progress is not None:
             on_progress(min(start + BATCH, len(keep)), len(keep))
     result.rejected.sort(key=lambda r: r.row)

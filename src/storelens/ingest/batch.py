@@ -73,6 +73,10 @@ class IngestReport:
     """How many of ``rejected`` reuse an id that names a different event. They stay
     counted as rejected, so accepted + duplicates + rejected is still the batch size
     for clients that predate conflicts."""
+    stored: list[Event] = field(default_factory=list)
+    """The events this call appended (not the duplicates): what the write's audit row
+    names people from. Not part of the answer; :func:`ingest_numbered` hands each
+    batch's to ``on_stored`` and keeps none, so a file's events are not all held."""
 
     def as_dict(self, max_errors: int = 1000) -> dict[str, Any]:
         return {
@@ -85,15 +89,26 @@ class IngestReport:
 
 
 def report_append(
-    result: AppendResult, indices: Sequence[int], rejected: Sequence[RejectedItem] = ()
+    result: AppendResult,
+    appended: Sequence[Event],
+    indices: Sequence[int],
+    rejected: Sequence[RejectedItem] = (),
 ) -> IngestReport:
-    """Counts for one append; ``indices[p]`` is the caller's index of batch position ``p``,
-    so a conflict is reported where the caller sent it."""
+    """Counts for one append of ``appended``; ``indices[p]`` is the caller's index of batch
+    position ``p``, so a conflict is reported where the caller sent it."""
     conflicts = [
         RejectedItem(indices[c.position], [ID_CONFLICT_ERROR], str(c.id)) for c in result.conflicts
     ]
     merged = sorted([*rejected, *conflicts], key=lambda r: r.index) if conflicts else list(rejected)
-    return IngestReport(len(result.accepted), len(result.duplicates), merged, len(conflicts))
+    new = set(result.accepted)
+    stored = []
+    for event in appended:  # the log stored an id's first occurrence in the batch
+        if event.id in new:
+            new.discard(event.id)
+            stored.append(event)
+    return IngestReport(
+        len(result.accepted), len(result.duplicates), merged, len(conflicts), stored
+    )
 
 
 _TAGS = tuple(EVENT_TYPES)
@@ -198,7 +213,7 @@ def ingest_json(
             raise BatchTooLarge(len(events), max_items)
         checked = and_floor_plans(log.engine, permit)
         if all(_refusal(e, store_scope, checked) is None for e in events):
-            return report_append(log.append(events), range(len(events)))
+            return report_append(log.append(events), events, range(len(events)))
     try:
         items = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -239,8 +254,8 @@ def ingest_items(
 ) -> IngestReport:
     permit = and_floor_plans(log.engine, permit)
     valid, rejected = validate_indexed(items, store_scope=store_scope, permit=permit, window=window)
-    result = log.append([e for _, e in valid])
-    return report_append(result, [i for i, _ in valid], rejected)
+    appended = [e for _, e in valid]
+    return report_append(log.append(appended), appended, [i for i, _ in valid], rejected)
 
 
 def ingest_numbered(
@@ -249,8 +264,10 @@ def ingest_numbered(
     *,
     batch_size: int = 1000,
     on_batch: Callable[[int], None] | None = None,
+    on_stored: Callable[[Sequence[Event]], None] | None = None,
 ) -> IngestReport:
     """Ingest ``(line number, item)`` pairs from a file; rejections carry the line number.
+    ``on_stored`` sees each batch's appended events (for the write's audit row).
 
     Items that could not be parsed arrive as objects with a ``reason`` attribute and
     are reported as rejected on their line; nothing is dropped without a trace.
@@ -265,6 +282,8 @@ def ingest_numbered(
         total.duplicates += report.duplicates
         total.conflicts += report.conflicts
         total.rejected.extend(RejectedItem(lines[r.index], r.errors, r.id) for r in report.rejected)
+        if on_stored is not None and report.stored:
+            on_stored(report.stored)
         if on_batch is not None:
             on_batch(len(items))
         lines.clear()

@@ -13,6 +13,7 @@ row's text, and it would grow with the page.
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ __all__ = [
     "customers_named_by",
     "list_entries",
     "named_customers",
+    "operator",
     "record",
 ]
 
@@ -49,6 +51,16 @@ class Actor:
 
 
 SYSTEM = Actor(name="storelens", kind="system")
+
+
+def operator() -> Actor:
+    """Whoever runs a command on the server, by login name: the command line has no
+    token, but the trail should still say which operator imported a file."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        who = "unknown"
+    return Actor(name=f"cli:{who}", kind="system")
 
 
 @dataclass(frozen=True, slots=True)

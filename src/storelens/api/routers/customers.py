@@ -35,6 +35,7 @@ from storelens.core.errors import NotFound
 from storelens.ingest.batch import IngestReport, ingest_items
 from storelens.predict.store import customer_prediction
 from storelens.privacy import audit
+from storelens.privacy.writes import Writes
 from storelens.processors import catch_up
 
 router = APIRouter(
@@ -68,19 +69,17 @@ async def import_customers(
         result = ingest_items(event_log, customer_events(source, rows, ids), window=window)
         # The server's projection loop owns the read models: wake it and wait (bounded).
         catch_up(event_log, request.app.state.projection_loop)
+        writes = Writes(duplicates=result.duplicates, rejected=len(result.rejected))
+        writes.stored_events(result.stored)  # after the catch-up: named by customer id
         with engine.begin() as conn:
-            audit.record(
+            writes.record(
                 conn,
                 principal.actor,
-                "customers.import",
-                "customer",
                 None,
-                {
-                    "source": source,
-                    "accepted": result.accepted,
-                    "rejected": len(result.rejected),
-                    "conflicts": result.conflicts,
-                },
+                action="customers.import",
+                resource="customer",
+                source=source,
+                conflicts=result.conflicts,
             )
         return result
 

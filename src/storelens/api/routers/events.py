@@ -80,7 +80,7 @@ async def post_events(
         store_scope=principal.store_scope,
         permit=permit,
     )
-    await run_in_threadpool(record_write, engine, principal, report, permit)
+    await run_in_threadpool(record_write, engine, principal, report)
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(report.accepted)
     counter.labels("duplicate").inc(report.duplicates)

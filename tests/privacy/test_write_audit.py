@@ -1,0 +1,164 @@
+"""Every way events come in names the people they are about, on SQLite and PostgreSQL.
+
+A review found that only MQTT writes named customers in ``audit_subjects``: an order
+posted over HTTP, a CRM file imported over HTTP or from the command line, or an event
+file loaded with ``storelens ingest`` left a row that Ada's access request could not
+find, so "who wrote about me?" had no answer for most writes. Each channel now builds
+its row from one tally (:mod:`storelens.privacy.writes`). (MQTT's own checks are in
+tests/ingest/test_mqtt_audit.py.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
+
+from storelens.cli import app
+from storelens.storage.tables import audit_log, audit_subjects, customers
+
+Login = Callable[[str], dict[str, str]]
+DeviceKey = Callable[..., dict[str, str]]
+RawEvent = Callable[..., dict[str, Any]]
+
+ADA = {"source_record_id": "c-1", "first_name": "Ada", "last_name": "Lovelace",
+       "email": "ada@example.com", "loyalty_id": "L-1"}  # fmt: skip
+GRACE = {"source_record_id": "c-2", "first_name": "Grace", "email": "grace@example.com"}
+
+
+def _rows(engine: Engine, action: str) -> list[Any]:
+    with engine.connect() as conn:
+        stmt = select(audit_log).where(audit_log.c.action == action).order_by(audit_log.c.id)
+        return list(conn.execute(stmt))
+
+
+def _named(engine: Engine, audit_id: int) -> list[str]:
+    with engine.connect() as conn:
+        stmt = select(audit_subjects.c.customer_id).where(audit_subjects.c.audit_id == audit_id)
+        return sorted(conn.execute(stmt).scalars())
+
+
+def _order(raw_event: RawEvent, customer: str | None, order_id: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "order_id": order_id,
+        "register_id": "reg-1",
+        "lines": [{"product_id": "latte", "qty": 1, "unit_price": 3.0}],
+    }
+    if customer is not None:
+        payload["customer_id"] = customer
+    return raw_event(payload=payload)
+
+
+def _import(client: TestClient, headers: dict[str, str], rows: list[dict[str, Any]]) -> None:
+    r = client.post("/v1/customers/import?source=crm", json=rows, headers=headers)
+    assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
+
+
+def test_an_http_import_names_the_imported_customers_and_never_their_values(
+    client: TestClient, login: Login, engine: Engine
+) -> None:
+    analyst = login("analyst")
+    _import(client, analyst, [ADA, GRACE])
+    _import(client, analyst, [ADA])  # the same record again: stored nothing, names nobody
+    first, again = _rows(engine, "customers.import")
+    with engine.connect() as conn:
+        ids = sorted(conn.execute(select(customers.c.customer_id)).scalars())
+    assert _named(engine, first.id) == ids == ["L-1", "crm:c-2"]  # their customer ids
+    assert first.detail["records"] == ["crm:c-1", "crm:c-2"]
+    assert first.detail["personal"] == {"customer.upserted": 2}
+    assert (first.detail["source"], first.detail["customers"], first.detail["accepted"]) == (
+        "crm",
+        2,
+        2,
+    )
+    assert (again.detail["accepted"], again.detail["duplicates"], _named(engine, again.id)) == (
+        0,
+        1,
+        [],
+    )
+    assert "example.com" not in str(first._mapping) and "Lovelace" not in str(first._mapping)
+
+
+def test_an_http_event_write_is_in_the_customers_export_and_anonymous_after_erasure(
+    client: TestClient, login: Login, device_key: DeviceKey, engine: Engine, raw_event: RawEvent
+) -> None:
+    admin = login("admin")
+    _import(client, admin, [ADA])
+    key = device_key()
+    ada_order, other = _order(raw_event, "L-1", "o-1"), _order(raw_event, "L-2", "o-2")
+    shot = raw_event("sensor.espresso_shot")
+    r = client.post("/v1/events", json=[ada_order, other, ada_order, shot], headers=key)
+    assert (r.json()["accepted"], r.json()["duplicates"]) == (3, 1), r.text
+    resend = client.post("/v1/events", json=[ada_order], headers=key)
+    assert resend.json()["duplicates"] == 1
+    write, again = _rows(engine, "events.write")
+
+    exported = client.get("/v1/customers/L-1/export", headers=admin)
+    assert exported.status_code == 200, exported.text
+    ada_id = exported.json()["customer_id"]
+    assert _named(engine, write.id) == sorted([ada_id, "L-2"])  # Ada once, by her id
+    assert write.detail["customers"] == 2
+    assert _named(engine, again.id) == []  # the resend wrote nothing about anyone
+    listed = {a["id"] for a in exported.json()["stores"]["audit"]}
+    assert write.id in listed and again.id not in listed
+
+    erased = client.request(
+        "DELETE", "/v1/customers/L-1", headers=admin, json={"reason": "GDPR art. 17, #12"}
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["scan"]["traces"] == 0, erased.json()["scan"]["found"]
+    assert _named(engine, write.id) == sorted([erased.json()["pseudonym"], "L-2"])
+
+
+def test_a_rejected_or_refused_event_names_nobody(
+    client: TestClient, device_key: DeviceKey, engine: Engine, raw_event: RawEvent
+) -> None:
+    narrow = device_key(event_types=None)  # may not send customer records
+    bad = _order(raw_event, "L-3", "o-3")
+    bad["payload"]["lines"][0]["qty"] = 0
+    record = raw_event(
+        "customer.upserted", payload={"source_system": "crm", "source_record_id": "c-9"}
+    )
+    r = client.post("/v1/events", json=[bad, record], headers=narrow)
+    assert (r.json()["accepted"], r.json()["rejected"]) == (0, 2), r.text
+    [row] = _rows(engine, "events.write")  # nothing personal was stored
+    assert (row.detail["rejected"], row.detail["forbidden"], row.detail["customers"]) == (2, 1, 0)
+    assert _named(engine, row.id) == []
+
+
+def test_command_line_loads_name_the_operator_and_the_customers(
+    db_url: str, engine: Engine, tmp_path: Path, raw_event: RawEvent
+) -> None:
+    runner = CliRunner()
+    crm = tmp_path / "crm.csv"
+    crm.write_text("source_record_id,first_name,email,loyalty_id\nc-1,Ada,ada@example.com,L-1\n")
+    done = runner.invoke(app, ["cdp", "import", "crm", str(crm), "--database-url", db_url])
+    assert done.exit_code == 0, done.output
+    [imported] = _rows(engine, "customers.import")
+    assert imported.actor.startswith("cli:") and imported.actor_kind == "system"
+    assert imported.detail["records"] == ["crm:c-1"] and imported.detail["customers"] == 1
+    [ada_id] = _named(engine, imported.id)
+    with engine.connect() as conn:  # her customer id: the projections ran before the row
+        assert conn.execute(select(customers.c.customer_id)).scalars().all() == [ada_id]
+
+    events = tmp_path / "events.jsonl"
+    lines = [_order(raw_event, "L-1", "o-1"), _order(raw_event, None, "o-2")]
+    events.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    loaded = runner.invoke(app, ["ingest", str(events), "--database-url", db_url])
+    assert loaded.exit_code == 0, loaded.output
+    [write] = _rows(engine, "events.write")
+    assert write.actor == imported.actor
+    assert (write.detail["channel"], write.detail["file"], write.detail["accepted"]) == (
+        "file",
+        "events.jsonl",
+        2,
+    )
+    assert _named(engine, write.id) == [ada_id]
+    again = runner.invoke(app, ["ingest", str(events), "--database-url", db_url])
+    assert again.exit_code == 0, again.output
+    assert _named(engine, _rows(engine, "events.write")[-1].id) == []
