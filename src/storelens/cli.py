@@ -9,19 +9,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 import storelens.cdp.cli_identity  # registers cdp resolve, profile, unmerge, eval
 import storelens.cli_entrance  # registers vision recognise (the faces extra)
@@ -29,12 +18,11 @@ import storelens.cli_vision  # noqa: F401  # registers vision simulate and rende
 from storelens import accounts, stores
 from storelens.cdp.cli import cdp_app
 from storelens.cli_accounts import keys_app, users_app
+from storelens.cli_ingest import ingest, progress_bar
 from storelens.config import write_secret_key_file
 from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
-from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.cli import edge_app, mqtt_bridge
-from storelens.ingest.files import count_items, read_items
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
 from storelens.instore.cli_export import export_command
@@ -42,8 +30,6 @@ from storelens.instore.cli_insights import insights_command
 from storelens.predict.cli import predict_app  # light: pandas and lifetimes load per command
 from storelens.privacy import audit
 from storelens.privacy.cli import privacy_app
-from storelens.privacy.writes import Writes
-from storelens.processors import run_projections
 from storelens.recognition.cli import faces_app  # light: dlib loads only to embed faces
 from storelens.recognition.keyring import write_key_file as write_face_key_file
 from storelens.recommend.cli import recommend_app  # light: scipy and implicit load per command
@@ -56,7 +42,6 @@ from storelens.storage.command_line import (
     settings_or_exit,
 )
 from storelens.storage.db import create_engine
-from storelens.storage.eventlog import EventLog
 from storelens.vision.cli import vision_app  # light: heavy vision imports wait for a command
 from storelens.vision.models_cli import models_app
 
@@ -87,6 +72,7 @@ app.add_typer(predict_app, name="predict")
 app.add_typer(faces_app, name="faces")
 app.add_typer(recommend_app, name="recommend")
 app.command("mqtt-bridge")(mqtt_bridge)
+app.command("ingest")(ingest)
 sim_app = typer.Typer(help="The store simulator: events with ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
 
@@ -201,104 +187,6 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
-def print_report(report: IngestReport, shown: int = 20) -> None:
-    table = Table(title="ingest summary")
-    for col in ("accepted", "duplicates", "rejected"):
-        table.add_column(col, justify="right")
-    table.add_row(str(report.accepted), str(report.duplicates), str(len(report.rejected)))
-    console.print(table)
-    if report.conflicts:
-        err.print(
-            f"  {report.conflicts} rejected line(s) reuse an id the log holds for a different "
-            "event (id_conflict): give them new ids to store them"
-        )
-    for r in report.rejected[:shown]:
-        detail = "; ".join(f"{e.loc}: {e.msg}" for e in r.errors)
-        err.print(f"  line {r.index}: {escape(detail)}")
-    if len(report.rejected) > shown:
-        err.print(f"  … and {len(report.rejected) - shown} more (see --errors-out)")
-
-
-def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -> IngestReport:
-    engine = migrate.open_database(engine_url)
-    event_log = EventLog(engine)
-    total = count_items(path, fmt)
-    with _progress() as progress:
-        task = progress.add_task(f"ingesting {path.name}", total=total, rate="")
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-            t = progress.tasks[task]
-            if t.elapsed:
-                progress.update(task, rate=f"{t.completed / t.elapsed:,.0f} ev/s")
-
-        writes = Writes()
-        report = ingest_numbered(
-            event_log,
-            read_items(path, fmt),
-            batch_size=batch_size,
-            on_batch=advance,
-            on_stored=writes.stored_events,
-        )
-    run_projections(event_log)
-    writes.duplicates, writes.rejected = report.duplicates, len(report.rejected)
-    with engine.begin() as conn:  # who loaded which file, and about whom
-        writes.record(
-            conn, audit.operator(), None, channel="file", file=path.name, conflicts=report.conflicts
-        )
-    return report
-
-
-@app.command()
-def ingest(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            exists=True, dir_okay=False, readable=True, help="events as .jsonl, .csv or .parquet"
-        ),
-    ],
-    database_url: DbOption = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", help="jsonl, csv or parquet (default: from the file name)"),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
-    errors_out: Annotated[
-        Path | None, typer.Option(help="write every rejected line here as JSON Lines")
-    ] = None,
-) -> None:
-    """Load events from a file; bad lines are reported with their line number, never dropped."""
-    settings = _settings(database_url)
-    try:
-        report = ingest_file(settings.database_url, file, fmt, batch_size)
-    except ValueError as exc:
-        raise _fail(str(exc), EXIT_INPUT) from exc
-    print_report(report)
-    if errors_out is not None:
-        with errors_out.open("wb") as fh:
-            for r in report.rejected:
-                fh.write(
-                    orjson.dumps(
-                        {"line": r.index, "id": r.id, "errors": [e.as_dict() for e in r.errors]}
-                    )
-                    + b"\n"
-                )
-    if report.rejected:
-        raise typer.Exit(EXIT_FAILED)
-
-
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="where the demo keeps its data")] = Path(
@@ -330,7 +218,9 @@ def demo(
     from storelens.demo.run import HEATMAP_EVERY_S, prepare_demo
 
     try:
-        result = prepare_demo(directory, seed=seed, days=days, console=console, progress=_progress)
+        result = prepare_demo(
+            directory, seed=seed, days=days, console=console, progress=progress_bar
+        )
     except StorelensError as exc:
         raise _fail(str(exc)) from exc
     console.print(result.summary_table())

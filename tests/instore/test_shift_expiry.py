@@ -18,7 +18,7 @@ from storelens import stores
 from storelens.core.events import event_adapter
 from storelens.instore.alerts import AlertRule
 from storelens.instore.facts import OpsFacts, ShiftFact
-from storelens.instore.processor import FileEvent, OpsProcessor
+from storelens.instore.processor import FileEvent, OpsProcessor, batch_facts
 from storelens.instore.report import ops_report
 from storelens.instore.store import list_alerts
 from storelens.instore.tracker import OpsTracker, TrackerConfig
@@ -181,3 +181,27 @@ def test_the_today_page_and_report_agree_on_an_expired_shift(engine: Engine) -> 
     rows = list_alerts(engine, "cafe-01")
     assert [(r["rule_id"], r["state"]) for r in rows] == [("missed-clock-out", "raised")]
     assert [m["rule_id"] for m in pushed] == ["missed-clock-out"]
+
+
+def test_a_batch_report_counts_a_shift_still_open_at_the_end_of_the_file() -> None:
+    """A file cut at 11:00 while Ana is still on shift: her four hours count up to her
+    store's last event (as the live view counts them), not zero; the other store's later
+    clock does not stretch them."""
+    events = [
+        ev(0, "staff.clock_in", staff_id="ana"),
+        ev(100, "pos.order_paid", order_id="o1", lines=LINE),
+        ev(120, "order.started", order_id="o1", staff_id="ana"),
+        ev(600, "order.ready", order_id="o1", staff_id="ana"),
+        ev(620, "order.handed_off", order_id="o1", staff_id="ana"),
+        ev(4 * HOUR, "sensor.espresso_shot", machine_id="m"),
+        ev(5 * HOUR, "staff.clock_in", store="b", staff_id="ben"),
+        ev(9 * HOUR, "sensor.espresso_shot", store="b", machine_id="m"),
+    ]
+    facts, _ = batch_facts(events, [])
+    assert sorted(facts.shifts, key=lambda f: f.store_id) == [
+        ShiftFact("b", "ben", T0 + timedelta(hours=5), T0 + timedelta(hours=9)),
+        ShiftFact("s", "ana", T0, T0 + timedelta(hours=4)),
+    ]
+    own = OpsFacts(orders=facts.orders, shifts=[f for f in facts.shifts if f.store_id == "s"])
+    (ana,) = ops_report(own, store_id="s")["baristas"]
+    assert (ana["on_shift_h"], ana["drinks_per_hour"]) == (4.0, 0.5)

@@ -99,6 +99,9 @@ def test_today_shows_what_the_api_says(page: Any, site: Site) -> None:
     assert _num(_kpi(page, "fulfillment_p50_s")) == ops["fulfillment"]["p50_s"]
     assert _num(_kpi(page, "fulfillment_p90_s")) == ops["fulfillment"]["p90_s"]
     assert int(_kpi(page, "orders")) == ops["fulfillment"]["orders"]
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    now = httpx.get(f"{site.url}/web/api/stores/{STORE}/today", cookies=cookies).json()
+    assert int(_kpi(page, "orders_waiting")) == now["orders_waiting"]
     drinks = sum(b["drinks"] for b in ops["baristas"])
     hours = sum(b["on_shift_h"] for b in ops["baristas"])
     assert int(_kpi(page, "drinks")) == drinks
@@ -117,7 +120,8 @@ def test_today_shows_what_the_api_says(page: Any, site: Site) -> None:
 def test_today_updates_when_events_arrive(page: Any, site: Site) -> None:
     page.goto(f"{site.url}/stores/{STORE}/today")
     page.wait_for_selector('[data-live-state="live"]')
-    before = {k: int(_kpi(page, k)) for k in ("occupancy", "queue_length", "orders")}
+    kpis = ("occupancy", "queue_length", "orders", "orders_waiting")
+    before = {k: int(_kpi(page, k)) for k in kpis}
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     now = httpx.get(f"{site.url}/web/api/stores/{STORE}/today", cookies=cookies).json()
     as_of = datetime.fromisoformat(now["as_of"])
@@ -156,6 +160,18 @@ def test_today_updates_when_events_arrive(page: Any, site: Site) -> None:
             "store_id": STORE,
             "payload": {"order_id": order, "staff_id": "barista-ana"},
         },
+        {  # paid and still waiting
+            "id": str(uuid.uuid4()),
+            "type": "pos.order_paid",
+            "ts": (at + timedelta(seconds=10)).isoformat(),
+            "source": "test",
+            "store_id": STORE,
+            "payload": {
+                "order_id": f"waiting-{tag}",
+                "register_id": "reg-1",
+                "lines": [{"product_id": "latte", "qty": 1, "unit_price": 3.4}],
+            },
+        },
     ]
     updates = int(page.evaluate("Number(document.body.dataset.updates || 0)"))
     posted = time.monotonic()
@@ -170,7 +186,8 @@ def test_today_updates_when_events_arrive(page: Any, site: Site) -> None:
     latency = time.monotonic() - posted
     assert int(_kpi(page, "occupancy")) == before["occupancy"] + 3
     assert int(_kpi(page, "queue_length")) == before["queue_length"] + 3
-    assert int(_kpi(page, "orders")) == before["orders"] + 1
+    assert int(_kpi(page, "orders")) == before["orders"] + 2
+    assert int(_kpi(page, "orders_waiting")) == before["orders_waiting"] + 1
     print(f"Today updated {latency:.2f} s after the POST returned")  # reported, not asserted
 
 

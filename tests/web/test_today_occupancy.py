@@ -1,9 +1,14 @@
-"""The Today page's "in the store": customers past the door, or in the doorway now.
+"""The Today page's live counts: who is in the store, and which orders are waiting.
+
+"In the store" is customers past the door, or in the doorway now.
 
 Someone who steps into the entrance zone and straight back out (a look through the
 door, a passer-by clipping the zone) never came in; their track stays open for the
 visit timeout (30 min) in case they do, and was counted as a customer in the store
-all that time."""
+all that time.
+
+"Waiting now" is paid orders not yet handed off: the fulfillment percentiles count only
+served orders, so a bar falling behind showed nothing until the backlog was served."""
 
 from __future__ import annotations
 
@@ -57,3 +62,41 @@ def test_a_look_through_the_door_is_not_a_customer_in_the_store(engine: Engine) 
     view = today_view(engine, "cafe-01")
     assert view.as_of == T0 + timedelta(seconds=120)
     assert view.occupancy == 2  # came-in and arriving; it was 3 with looked-in
+
+
+def _order(seconds: float, type_: str, order: str) -> dict[str, Any]:
+    if type_ == "pos.order_paid":
+        line = {"product_id": "latte", "qty": 1, "unit_price": 3.0}
+        return _raw(seconds, type_, order_id=order, register_id="reg-1", lines=[line])
+    return _raw(seconds, type_, order_id=order, staff_id="barista-ana")
+
+
+def _view_after(engine: Engine, raws: list[dict[str, Any]]) -> Any:
+    with engine.begin() as conn:
+        stores.load_layout_file(conn, default_layout_path())
+    log = EventLog(engine)
+    log.append([event_adapter.validate_python(r) for r in raws])
+    OpsProcessor().run(log, batch=100)
+    return today_view(engine, "cafe-01")
+
+
+def test_orders_waiting_now_are_shown_beside_the_percentiles(engine: Engine) -> None:
+    raws = [
+        _order(0, "pos.order_paid", "served"),
+        _order(90, "order.handed_off", "served"),
+        _order(100, "pos.order_paid", "slow"),
+        _order(160, "order.started", "slow"),  # being made, still waiting
+        _order(400, "pos.order_paid", "new"),
+        _order(500, "order.started", "unpaid"),  # the till has not sent its payment
+        _raw(700, "sensor.espresso_shot", machine_id="m"),
+    ]
+    view = _view_after(engine, raws)
+    assert view.as_of == T0 + timedelta(seconds=700)
+    assert (view.orders_waiting, view.longest_wait_s) == (2, 600.0)
+    assert view.fulfillment_p90_s == 90.0  # only the served order: hence the backlog figure
+
+
+def test_no_order_waiting_says_none_not_zero_seconds(engine: Engine) -> None:
+    raws = [_order(0, "pos.order_paid", "o"), _order(60, "order.handed_off", "o")]
+    view = _view_after(engine, raws)
+    assert (view.orders_waiting, view.longest_wait_s) == (0, None)

@@ -252,14 +252,14 @@ def facts_from_db(
     store_id: str,
     since: datetime | None = None,
     until: datetime | None = None,
-    *,
-    open_shifts: bool = False,
 ) -> OpsFacts:
-    """Stored facts plus orders still open in the processor (as incomplete orders).
-
-    ``open_shifts`` also counts shifts still running, up to the store's own latest event
-    time (never another store's, which may run ahead), so a live view's drinks per
-    barista-hour mean "so far" rather than waiting for clock-out."""
+    """Stored facts plus what is still open in the processor: orders (as incomplete
+    orders) and shifts, counted up to the store's own latest event time (never another
+    store's, which may run ahead). A period that reaches today then means "so far" on
+    every page: the API's report, the Operations page and Today agree, and a barista
+    still on shift has hours behind their drinks (without them the period's drinks per
+    barista-hour counted their drinks over everyone else's hours). A batch report
+    (``batch_facts``) counts a file's open shifts the same way."""
     facts = load_facts(engine, store_id, since, until)
     with engine.connect() as conn:
         state = load_state(conn, NAME)
@@ -283,7 +283,7 @@ def facts_from_db(
             if o.store_id == store_id
         )
         now = tracker.clock(store_id)
-        if open_shifts and now is not None:
+        if now is not None:
             facts.shifts.extend(
                 ShiftFact(s, staff, shift.start, now)
                 for (s, staff), shift in tracker.shifts.of(store_id)
@@ -301,10 +301,9 @@ def report_from_db(
     since: datetime | None = None,
     until: datetime | None = None,
     detail: bool = False,
-    open_shifts: bool = False,
 ) -> dict[str, Any]:
     """The report from :func:`facts_from_db` over ``[since, until)``."""
-    facts = facts_from_db(engine, store_id, since, until, open_shifts=open_shifts)
+    facts = facts_from_db(engine, store_id, since, until)
     return ops_report(
         facts,
         store_id=store_id,

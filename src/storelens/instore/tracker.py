@@ -253,8 +253,18 @@ class OpsTracker(ShopFloor):
 
     def finish(self) -> list[Fact]:
         """Close everything still open (end of a batch report): visits time out, orders
-        stay incomplete. The stream processor never calls this."""
+        stay incomplete, and a shift still running counts up to its store's last event,
+        as every report from the database counts it (``facts_from_db``): a file cut at
+        noon has four hours of the barista who came at eight, not none, which would have
+        left the day's drinks with no hours behind them. The stream processor never
+        calls this."""
         out: list[Fact] = []
+        for (store, staff), shift in self.shifts.items():
+            end = self.clock(store)
+            if end is not None and shift.start < end:
+                out.append(ShiftFact(store, staff, shift.start, end))
+        self.shifts.clear()
+        self.free_since.clear()
         for clock in self.clocks.values():
             if clock.held is not None:  # nothing confirmed the jump before the period ended
                 self.skipped.append(clock.held)

@@ -74,6 +74,10 @@ class TodayView(BaseModel):
     orders: int
     fulfillment_p50_s: float | None
     fulfillment_p90_s: float | None
+    orders_waiting: int = Field(description="paid orders not yet handed off, now")
+    longest_wait_s: float | None = Field(
+        description="how long the oldest of those has waited since payment; null if none"
+    )
     drinks: int
     barista_hours: float
     drinks_per_barista_hour: float | None

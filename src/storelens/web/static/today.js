@@ -62,6 +62,8 @@
     setKpi("fulfillment_p50_s", v.fulfillment_p50_s, SL.duration(v.fulfillment_p50_s));
     setKpi("fulfillment_p90_s", v.fulfillment_p90_s, SL.duration(v.fulfillment_p90_s));
     setKpi("orders", v.orders, SL.number(v.orders));
+    setKpi("orders_waiting", v.orders_waiting, SL.number(v.orders_waiting));
+    setKpi("longest_wait_s", v.longest_wait_s, SL.duration(v.longest_wait_s));
     setKpi("drinks", v.drinks, SL.number(v.drinks));
     setKpi("staff_on_shift", v.staff_on_shift, String(v.staff_on_shift));
     setKpi("drinks_per_barista_hour", v.drinks_per_barista_hour, SL.number(v.drinks_per_barista_hour, 1));
