@@ -147,7 +147,7 @@ def test_a_far_future_first_event_does_not_freeze_time() -> None:
         ],
     )
     assert tracker.clock("s") == T0 + timedelta(seconds=2000)
-    assert [(v.track_id, v.closed_by) for v in facts.visits] == [("w", "timeout")]
+    assert [(v.track_id, v.closed_by) for v in facts.visits] == [("w", "walk_by")]
 
 
 def test_unconfirmed_far_event_at_the_end_of_a_batch_report_is_skipped() -> None:

@@ -123,13 +123,32 @@ def test_queue_wait_excludes_staff_and_dwell_per_visit() -> None:
     assert zone["pickup"]["p50_s"] == 180.0 and "bar" not in zone
 
 
-def test_walk_by_times_out() -> None:
+def test_walk_by_times_out_and_is_no_visit() -> None:
+    """A look through the door ends at the visit timeout as a walk-by: counted on its own,
+    never in the store's visits or dwell (it was a 5 s "visit" that pulled dwell down)."""
     facts, tracker = run(
-        [*walk("w", [("entrance", 0, 5)]), ev("sensor.espresso_shot", 2000, machine_id="m")],
+        [
+            *walk("w", [("entrance", 0, 5)]),
+            *walk("c", [("entrance", 10, 12), ("counter", 12, 200), ("entrance", 200, 203)]),
+            ev("sensor.espresso_shot", 2000, machine_id="m"),
+        ],
         visit_timeout_s=600,
     )
-    assert [(v.track_id, v.closed_by, v.dwell_s) for v in facts.visits] == [("w", "timeout", 5.0)]
+    assert [(v.track_id, v.closed_by, v.dwell_s) for v in facts.visits] == [
+        ("c", "left", 193.0),
+        ("w", "walk_by", 5.0),
+    ]
     assert tracker.tracks == {}
+    dwell = ops_report(facts, store_id="s")["dwell"]
+    assert (dwell["count"], dwell["walk_bys"], dwell["p50_s"]) == (1, 1, 193.0)
+    assert {z["zone_id"] for z in dwell["by_zone"]} == {"entrance", "counter"}
+
+
+def test_a_track_lost_after_coming_in_is_a_visit_not_a_walk_by() -> None:
+    lost = walk("c", [("entrance", 0, 2), ("counter", 2, 100), ("seating", 100, 150)])
+    facts, _ = run([*lost, ev("sensor.espresso_shot", 2000, machine_id="m")], visit_timeout_s=600)
+    assert [(v.track_id, v.closed_by) for v in facts.visits] == [("c", "timeout")]
+    assert ops_report(facts, store_id="s")["dwell"]["walk_bys"] == 0
 
 
 def test_state_round_trip_gives_identical_facts() -> None:

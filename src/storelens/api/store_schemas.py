@@ -123,6 +123,11 @@ class ZoneDwell(_Stats):
 
 
 class DwellFigures(_Stats):
+    """Time in the store per visit. ``count`` is visits: tracks that went past the
+    entrance; ``walk_bys`` never did (a look through the door, a passer-by) and are in
+    no figure but their own."""
+
+    walk_bys: int = Field(description="customer tracks that never went past the entrance")
     by_zone: list[ZoneDwell]
     per_visit: dict[str, float] | None = Field(default=None, description="with detail")
 

@@ -102,7 +102,7 @@ def print_report(report: dict[str, Any], console: Console = console) -> None:
     )
     console.print(
         f"[bold]Dwell[/bold]: {d['count']} visits, p50 {_minutes(d['p50_s'])}, "
-        f"p90 {_minutes(d['p90_s'])}"
+        f"p90 {_minutes(d['p90_s'])}; {d['walk_bys']} walk-bys (never past the entrance)"
     )
     tz = report.get("timezone") or "UTC"
     for a in report.get("alerts", []):

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "WALK_BY",
     "OpsFacts",
     "OrderFact",
     "QueueWait",
@@ -19,6 +20,11 @@ __all__ = [
     "VisitFact",
     "ZoneVisit",
 ]
+
+WALK_BY = "walk_by"
+"""How a customer track that never went past the entrance ends (``VisitFact.closed_by``).
+Counted apart from visits: a look through the door held the store's dwell down (and
+its visit count up) by one short "visit" per passer-by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,13 @@ class VisitFact:
     enter: datetime
     exit: datetime
     zones: int
-    closed_by: str  # "left" through the entrance, or "timeout" (walk-by, lost track)
+    closed_by: str
+    """``left`` through the entrance, ``timeout`` (a lost track), or ``walk_by``: the
+    track never went past the entrance (:data:`WALK_BY`), which is not a visit."""
+
+    @property
+    def came_in(self) -> bool:
+        return self.closed_by != WALK_BY
 
     @property
     def dwell_s(self) -> float:

@@ -207,7 +207,8 @@ def ops_report(
 
     orders = mine(facts.orders, lambda o: o.paid_at or o.handed_off_at)
     waits = mine(facts.queue_waits, lambda q: q.queue_enter)
-    visits = mine(facts.visits, lambda v: v.enter)
+    seen = mine(facts.visits, lambda v: v.enter)
+    visits = [v for v in seen if v.came_in]
     zone_visits = [z for z in mine(facts.zone_visits, lambda z: z.enter) if not z.is_staff]
     queue_set = set(queue_zones)
     by_zone: dict[str, list[float]] = defaultdict(list)
@@ -235,6 +236,7 @@ def ops_report(
         },
         "dwell": {
             **_stats([v.dwell_s for v in visits]),
+            "walk_bys": len(seen) - len(visits),
             "by_zone": [{"zone_id": k, **_stats(v)} for k, v in sorted(by_zone.items())],
         },
     }

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from storelens.catalogue import DRINK_CATEGORIES
 from storelens.instore.by_store import ByStore
-from storelens.instore.facts import Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
+from storelens.instore.facts import WALK_BY, Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
 from storelens.instore.inflight import OpenOrder, OpenShift, OpenTrack
 
 __all__ = ["TILL_KINDS", "OpsEvent", "ShopFloor", "ZoneKinds"]
@@ -208,4 +208,7 @@ class ShopFloor:
         for zone, enter in tr.inside.items():
             out.append(ZoneVisit(tr.store_id, tr.track_id, zone, enter, at, tr.is_staff))
         if not tr.is_staff:
+            # Never past the entrance: a look through the door, a passer-by clipping the
+            # zone. Not a visit; kept apart so the store's dwell is the dwell of visits.
+            how = how if tr.been_inside else WALK_BY
             out.append(VisitFact(tr.store_id, tr.track_id, tr.first_enter, at, tr.zones, how))
