@@ -20,6 +20,7 @@ COMMAND_LINE = {
     "storelens.cli_vision",
     "storelens.cli_entrance",
     "storelens.cli_accounts",
+    "storelens.cli_ingest",
     "storelens.__main__",
 }
 SIMULATOR = {"storelens.sim", "storelens.demo"}

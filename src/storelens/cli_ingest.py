@@ -81,7 +81,7 @@ def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -
     engine = migrate.open_database(engine_url)
     event_log = EventLog(engine)
     total = count_items(path, fmt)
-    writes = Writes()
+    writes, operator = Writes(), audit.operator()
     with progress_bar() as progress:
         task = progress.add_task(f"ingesting {path.name}", total=total, rate="")
 
@@ -97,12 +97,13 @@ def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -
             batch_size=batch_size,
             on_batch=advance,
             on_stored=writes.stored_events,
+            sent_by=operator.name,
         )
     run_projections(event_log)
     writes.duplicates, writes.rejected = report.duplicates, len(report.rejected)
     with engine.begin() as conn:  # who loaded which file, and about whom
         writes.record(
-            conn, audit.operator(), None, channel="file", file=path.name, conflicts=report.conflicts
+            conn, operator, None, channel="file", file=path.name, conflicts=report.conflicts
         )
     return report
 

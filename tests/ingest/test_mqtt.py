@@ -50,7 +50,7 @@ from storelens.ingest.mqtt_messages import (
 )
 from storelens.ingest.mqtt_writer import store_messages
 from storelens.storage.db import create_engine
-from storelens.storage.eventlog import AppendResult, EventLog, EventQuery
+from storelens.storage.eventlog import AppendResult, EventLog, EventQuery, Senders
 from storelens.storage.tables import events
 
 RawEvent = Callable[..., dict[str, Any]]
@@ -282,7 +282,9 @@ def test_messages_published_while_stopped_arrive_once_after_restart(
 class _BrokenLog(EventLog):
     """A log whose database is away: every append fails as a lost connection would."""
 
-    def append_in(self, conn: Connection, batch: Sequence[Event]) -> AppendResult:
+    def append_in(
+        self, conn: Connection, batch: Sequence[Event], sent_by: Senders = None
+    ) -> AppendResult:
         raise sa_exc.OperationalError("INSERT INTO events", {}, Exception("database is away"))
 
 

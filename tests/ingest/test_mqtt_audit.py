@@ -116,6 +116,12 @@ def test_a_batch_over_mqtt_leaves_one_audit_row_per_device_naming_its_customers(
     assert _named(engine, till_row.id) == ["L-1", "L-2"]  # once each; L-3 was never stored
     assert _named(engine, rows["mqtt:cafe-01/espresso-1"].id) == []
     assert rows["mqtt:cafe-01/espresso-1"].detail["customers"] == 0
+    with engine.connect() as conn:  # each event names the device that published it
+        senders = conn.execute(select(events.c.type, events.c.sent_by)).all()
+    assert sorted(senders) == [
+        *[("pos.order_paid", "mqtt:cafe-01/pos-1")] * 4,
+        ("sensor.espresso_shot", "mqtt:cafe-01/espresso-1"),
+    ]
 
     # the broker redelivering (or a device resending) writes nothing new: counted, not named
     publish_events(HOST, PORT, till, orders[:2], as_array=True)
@@ -161,8 +167,8 @@ def test_a_batch_that_rolls_back_leaves_no_audit_row(engine: Engine, raw_event: 
                               orjson.dumps(shot), 1, 1, 1)  # fmt: skip
 
     class Refusing(EventLog):
-        def append_in(self, conn: Any, batch: Any) -> Any:
-            super().append_in(conn, batch)
+        def append_in(self, conn: Any, batch: Any, sent_by: Any = None) -> Any:
+            super().append_in(conn, batch, sent_by)
             raise RuntimeError("the database refused the batch")  # after the rows went in
 
     outcome = store_messages(Refusing(engine), "p", [message])

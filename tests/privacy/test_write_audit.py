@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from storelens.cli import app
 from storelens.storage.tables import audit_log, audit_subjects, customers
+from storelens.storage.tables import events as event_rows
 
 Login = Callable[[str], dict[str, str]]
 DeviceKey = Callable[..., dict[str, str]]
@@ -159,6 +160,9 @@ def test_command_line_loads_name_the_operator_and_the_customers(
         2,
     )
     assert _named(engine, write.id) == [ada_id]
+    with engine.connect() as conn:  # the events and the record say who loaded them
+        senders = set(conn.execute(select(event_rows.c.sent_by)).scalars())
+    assert senders == {imported.actor}
     again = runner.invoke(app, ["ingest", str(events), "--database-url", db_url])
     assert again.exit_code == 0, again.output
     assert _named(engine, _rows(engine, "events.write")[-1].id) == []

@@ -126,6 +126,10 @@ class EventPublic(BaseModel):
     source: str
     subject: str | None
     payload: dict[str, Any]
+    sent_by: str | None = Field(
+        description="who handed the event in: key:{prefix}, a user's name, "
+        "mqtt:{store}/{source} or cli:{login}; null where not recorded"
+    )
 
 
 def _real_zone(name: str) -> str:

@@ -144,7 +144,7 @@ def import_command(
             default_region = default_region or config.default_region
         engine, settings = open_database_or_exit(database_url)
         log, ids = EventLog(engine), ImportIds.of(settings)
-        writes = Writes()
+        writes, operator = Writes(), audit.operator()
         if as_json:
             result = import_customers(
                 log,
@@ -155,6 +155,7 @@ def import_command(
                 ids=ids,
                 reject_invalid=strict,
                 on_stored=writes.stored_events,
+                sent_by=operator.name,
             )
         else:
             with Progress(
@@ -179,6 +180,7 @@ def import_command(
                     reject_invalid=strict,
                     on_progress=advance,
                     on_stored=writes.stored_events,
+                    sent_by=operator.name,
                 )
     except ValueError as exc:  # MappingError, unreadable file, bad settings
         print_error(exc)
@@ -190,7 +192,7 @@ def import_command(
     with engine.begin() as conn:  # after the projections: people named by customer id
         writes.record(
             conn,
-            audit.operator(),
+            operator,
             None,
             action="customers.import",
             resource="customer",

@@ -278,6 +278,7 @@ def import_customers(
     reject_invalid: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     on_stored: Callable[[Sequence[Event]], None] | None = None,
+    sent_by: str | None = None,
 ) -> ImportResult:
     """Import one export of ``source_system`` as ``customer.upserted`` events.
 
@@ -335,7 +336,8 @@ def import_customers(
 
     for start in range(0, len(keep), BATCH):
         chunk = keep[start : start + BATCH]
-        report = ingest_items(log, customer_events(source_system, [r for _, r in chunk], ids))
+        rows = [r for _, r in chunk]
+        report = ingest_items(log, customer_events(source_system, rows, ids), sent_by=sent_by)
         result.accepted += report.accepted
         result.duplicates += report.duplicates
         result.conflicts += report.conflicts

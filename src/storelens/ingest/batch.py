@@ -197,6 +197,7 @@ def ingest_json(
     store_scope: str | None = None,
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
+    sent_by: str | None = None,
 ) -> IngestReport:
     """Ingest a JSON array body. Validating straight from the bytes skips building
     Python dicts when the whole batch is good; otherwise items are isolated one by one.
@@ -213,7 +214,7 @@ def ingest_json(
             raise BatchTooLarge(len(events), max_items)
         checked = and_floor_plans(log.engine, permit)
         if all(_refusal(e, store_scope, checked) is None for e in events):
-            return report_append(log.append(events), events, range(len(events)))
+            return report_append(log.append(events, sent_by), events, range(len(events)))
     try:
         items = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -222,7 +223,9 @@ def ingest_json(
         raise NotAnArray("body must be a JSON array of events")
     if len(items) > max_items:
         raise BatchTooLarge(len(items), max_items)
-    return ingest_items(log, items, store_scope=store_scope, permit=permit, window=window)
+    return ingest_items(
+        log, items, store_scope=store_scope, permit=permit, window=window, sent_by=sent_by
+    )
 
 
 class BadBody(InvalidInput):
@@ -251,11 +254,13 @@ def ingest_items(
     store_scope: str | None = None,
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
+    sent_by: str | None = None,
 ) -> IngestReport:
     permit = and_floor_plans(log.engine, permit)
     valid, rejected = validate_indexed(items, store_scope=store_scope, permit=permit, window=window)
     appended = [e for _, e in valid]
-    return report_append(log.append(appended), appended, [i for i, _ in valid], rejected)
+    result = log.append(appended, sent_by)
+    return report_append(result, appended, [i for i, _ in valid], rejected)
 
 
 def ingest_numbered(
@@ -265,6 +270,7 @@ def ingest_numbered(
     batch_size: int = 1000,
     on_batch: Callable[[int], None] | None = None,
     on_stored: Callable[[Sequence[Event]], None] | None = None,
+    sent_by: str | None = None,
 ) -> IngestReport:
     """Ingest ``(line number, item)`` pairs from a file; rejections carry the line number.
     ``on_stored`` sees each batch's appended events (for the write's audit row).
@@ -277,7 +283,7 @@ def ingest_numbered(
     items: list[Any] = []
 
     def flush() -> None:
-        report = ingest_items(log, items)
+        report = ingest_items(log, items, sent_by=sent_by)
         total.accepted += report.accepted
         total.duplicates += report.duplicates
         total.conflicts += report.conflicts

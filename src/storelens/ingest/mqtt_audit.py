@@ -38,6 +38,10 @@ __all__ = ["CHANNEL", "WriteAudit"]
 CHANNEL = "mqtt"
 
 
+def _name(store_id: str, source: str) -> str:
+    return f"{CHANNEL}:{store_id}/{source}"
+
+
 class WriteAudit:
     """Tallies one batch by publishing device, then writes its rows in that batch's
     transaction. Messages whose topic names no device wrote nothing (they are dead
@@ -46,6 +50,11 @@ class WriteAudit:
     def __init__(self, prefix: str, bridge: str) -> None:
         self.prefix, self.bridge = prefix, bridge
         self.devices: dict[tuple[str, str], Writes] = {}
+
+    def device_name(self, topic: str) -> str | None:
+        """The device's name in the trail and on its events (``mqtt:{store}/{source}``)."""
+        fields = topic_fields(self.prefix, topic)
+        return None if fields is None else _name(fields[0], fields[1])
 
     def _device(self, topic: str) -> Writes | None:
         fields = topic_fields(self.prefix, topic)
@@ -73,5 +82,5 @@ class WriteAudit:
 
     def record(self, conn: Connection) -> None:
         for (store_id, source), writes in sorted(self.devices.items()):
-            actor = audit.Actor(f"{CHANNEL}:{store_id}/{source}", "device")
+            actor = audit.Actor(_name(store_id, source), "device")
             writes.record(conn, actor, store_id, channel=CHANNEL, bridge=self.bridge)

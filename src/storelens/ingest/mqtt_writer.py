@@ -275,7 +275,8 @@ def _store(
     outcome = StoreOutcome()
     with event_log.engine.begin() as conn:
         if valid:
-            result = event_log.append_in(conn, [e for _, e in valid])
+            senders = [tally.device_name(items[i][0]) for i, _ in valid]
+            result = event_log.append_in(conn, [e for _, e in valid], senders)
             outcome.appended = len(result.accepted)
             outcome.duplicates = len(result.duplicates)
             outcome.conflicts = len(result.conflicts)

@@ -17,7 +17,17 @@ from storelens.storage.tables import events
 
 __all__ = ["Dialect", "PostgresDialect", "SQLiteDialect", "dialect_for"]
 
-EVENT_COLUMNS = ("id", "type", "ts", "store_id", "source", "subject", "payload", "received_at")
+EVENT_COLUMNS = (
+    "id",
+    "type",
+    "ts",
+    "store_id",
+    "source",
+    "subject",
+    "payload",
+    "received_at",
+    "sent_by",
+)
 
 APPEND_LOCK_KEY = 0x5_70E1  # arbitrary, constant: "storelens event log appends"
 CONSUMER_LOCK_SPACE = 0x5_70E2  # first key of the (space, consumer) advisory locks
@@ -102,23 +112,23 @@ class PostgresDialect(Dialect):
         # COPY into a per-transaction staging table, then one INSERT … ON CONFLICT:
         # about 3.5x the rows per second of multi-row VALUES on this machine.
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS event_stage (ord int, id uuid, type text, "
+        cur.execute(  # named for its columns: a pooled session's older stage is not reused
+            "CREATE TEMP TABLE IF NOT EXISTS event_stage_v2 (ord int, id uuid, type text, "
             "ts timestamptz, store_id text, source text, subject text, payload jsonb, "
-            "received_at timestamptz) ON COMMIT DELETE ROWS"
+            "received_at timestamptz, sent_by text) ON COMMIT DELETE ROWS"
         )
-        with cur.copy(f"COPY event_stage (ord, {', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+        with cur.copy(f"COPY event_stage_v2 (ord, {', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
             for n, row in enumerate(rows):
                 values = [row[c] for c in EVENT_COLUMNS]
                 values[6] = values[6].text  # PreSerialized payload JSON
                 copy.write_row([n, *values])
         cols = ", ".join(EVENT_COLUMNS)
         cur.execute(
-            f"INSERT INTO events ({cols}) SELECT {cols} FROM event_stage ORDER BY ord "
+            f"INSERT INTO events ({cols}) SELECT {cols} FROM event_stage_v2 ORDER BY ord "
             "ON CONFLICT (id) DO NOTHING RETURNING id"
         )
         inserted = {r[0] for r in cur.fetchall()}
-        cur.execute("DELETE FROM event_stage")
+        cur.execute("DELETE FROM event_stage_v2")
         return inserted
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "EventLog",
     "EventQuery",
     "IdConflict",
+    "Senders",
     "SentEvent",
     "StoredEvent",
     "same_event",
@@ -53,6 +54,8 @@ class StoredEvent:
     # The server's clock when the event was appended: no device sets it (the ops
     # tracker tells quiet stores by it), and it is in the log, so replays agree.
     received_at: datetime | None = None
+    # Who handed it in (the key, user, MQTT device or operator), as the server knew them.
+    sent_by: str | None = None
 
     def to_event(self) -> Event:
         """Re-validate into the typed envelope when a processor wants the models."""
@@ -78,6 +81,7 @@ class StoredEvent:
             "source": self.source,
             "subject": self.subject,
             "payload": self.payload,
+            "sent_by": self.sent_by,
         }
 
 
@@ -104,11 +108,16 @@ class EventQuery:
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
     subject: str | None = None
+    sent_by: str | None = None
     after_seq: int = 0
     limit: int = 1000
 
 
-def _row(event: Event, received_at: datetime) -> dict[str, Any]:
+Senders = str | Sequence[str | None] | None
+"""Who handed a batch in: one name for all of it, one per event, or nobody known."""
+
+
+def _row(event: Event, received_at: datetime, sent_by: str | None) -> dict[str, Any]:
     return {
         "id": event.id,
         "type": event.type,
@@ -118,6 +127,7 @@ def _row(event: Event, received_at: datetime) -> dict[str, Any]:
         "subject": event.subject,
         "payload": PreSerialized(event.payload.model_dump_json()),
         "received_at": received_at,
+        "sent_by": None if sent_by is None else sent_by[:128],
     }
 
 
@@ -168,6 +178,7 @@ def _stored(row: Any) -> StoredEvent:
         subject=row.subject,
         payload=row.payload,
         received_at=row.received_at,
+        sent_by=row.sent_by,
     )
 
 
@@ -178,27 +189,37 @@ class EventLog:
 
     # -- writing ---------------------------------------------------------------------
 
-    def append(self, batch: Sequence[Event]) -> AppendResult:
+    def append(self, batch: Sequence[Event], sent_by: Senders = None) -> AppendResult:
         """Store the events not seen before, in one transaction, in the order given."""
         if not batch:
             return AppendResult()
         with self.engine.begin() as conn:
-            return self.append_in(conn, batch)
+            return self.append_in(conn, batch, sent_by)
 
-    def append_in(self, conn: Connection, batch: Sequence[Event]) -> AppendResult:
+    def append_in(
+        self, conn: Connection, batch: Sequence[Event], sent_by: Senders = None
+    ) -> AppendResult:
         """Append inside the caller's transaction (used by importers that write more).
 
         An event that is not stored is a duplicate when it is the event its id names
         (:func:`same_event`) and a conflict otherwise; repeats within the batch are
         held against what the id names after the insert. Only ids the insert skipped
         are read back, so an all-new batch costs no extra query.
+
+        ``sent_by`` (a name, or one per event) is who handed the events in, recorded with
+        each stored event so an investigation can tell which key or device wrote it. It
+        is not part of the event: a replay from another sender is still a duplicate, and
+        the first sender stays on record.
         """
         received_at = datetime.now(UTC)
         first: dict[uuid.UUID, int] = {}
         for position, event in enumerate(batch):
             first.setdefault(event.id, position)
         self.dialect.lock_appends(conn)
-        rows = [_row(batch[p], received_at) for p in first.values()]
+        senders = [sent_by] * len(batch) if sent_by is None or isinstance(sent_by, str) else sent_by
+        if len(senders) != len(batch):
+            raise ValueError(f"{len(senders)} senders for a batch of {len(batch)} events")
+        rows = [_row(batch[p], received_at, senders[p]) for p in first.values()]
         stored = self.dialect.append_events(conn, rows)
         accepted = [i for i in first if i in stored]
         rest = [(p, e) for p, e in enumerate(batch) if e.id not in stored or first[e.id] != p]
@@ -231,6 +252,8 @@ class EventLog:
             stmt = stmt.where(events.c.ts < q.until)
         if q.subject is not None:
             stmt = stmt.where(events.c.subject == q.subject)
+        if q.sent_by is not None:
+            stmt = stmt.where(events.c.sent_by == q.sent_by)
         stmt = stmt.order_by(events.c.seq).limit(q.limit)
         with self.engine.connect() as conn:
             return [_stored(r) for r in conn.execute(stmt)]

@@ -66,7 +66,12 @@ async def import_customers(
     ids = ImportIds.of(settings)
 
     def store() -> IngestReport:  # blocking database work: in a worker thread
-        result = ingest_items(event_log, customer_events(source, rows, ids), window=window)
+        result = ingest_items(
+            event_log,
+            customer_events(source, rows, ids),
+            window=window,
+            sent_by=principal.actor.name,
+        )
         # The server's projection loop owns the read models: wake it and wait (bounded).
         catch_up(event_log, request.app.state.projection_loop)
         writes = Writes(duplicates=result.duplicates, rejected=len(result.rejected))

@@ -79,6 +79,7 @@ async def post_events(
         window=window,
         store_scope=principal.store_scope,
         permit=permit,
+        sent_by=principal.actor.name,
     )
     await run_in_threadpool(record_write, engine, principal, report)
     counter = request.app.state.metrics.events
@@ -116,6 +117,10 @@ def get_events(
     since: QueryTime | None = None,
     until: QueryTime | None = None,
     subject: Annotated[str | None, Query(max_length=128)] = None,
+    sent_by: Annotated[
+        str | None,
+        Query(max_length=128, description="only events this key, user or device handed in"),
+    ] = None,
     after: After = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ListOf[EventPublic]:
@@ -127,6 +132,7 @@ def get_events(
             since=since,
             until=until,
             subject=subject,
+            sent_by=sent_by,
             after_seq=after,
             limit=limit,
         )
@@ -140,7 +146,13 @@ def get_events(
             "events.read",
             "events",
             subject,
-            {"store_id": store_id, "types": type, "after": after, "count": len(rows)},
+            {
+                "store_id": store_id,
+                "types": type,
+                "sent_by": sent_by,
+                "after": after,
+                "count": len(rows),
+            },
             customers=[c for r in rows for c in event_customers(r.subject, r.type, r.payload)],
         )
     return ListOf(data=[EventPublic.model_validate(r.as_json()) for r in rows], count=len(rows))

@@ -37,6 +37,10 @@ events = Table(
     Column("subject", Id),
     Column("payload", Document, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+    # Who handed the event in: ``key:{prefix}``, a user's name, ``mqtt:{store}/{source}``,
+    # ``cli:{login}``. Set by the server, never by the sender; null for events stored
+    # before it was recorded and for the demo's simulated history.
+    Column("sent_by", String(128)),
     Index(None, "store_id", "type", "ts"),
     Index(None, "ts"),
     Index(None, "subject"),
