@@ -221,3 +221,39 @@ def test_percentile_matches_linear_interpolation() -> None:
     assert percentile([1, 2, 3, 4], 0.5) == 2.5
     assert percentile([10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 0.9) == 91.0
     assert percentile([], 0.5) is None
+
+
+def test_a_barista_through_the_front_door_becomes_staff_behind_the_bar() -> None:
+    """Ana walks in through the door, crosses the queue and works the bar for an hour: a
+    minute behind the bar makes her staff (she was a customer all shift: one more in
+    the store, a one-hour visit, one more in the queue). Cid's track strays over the
+    bar's edge for 5 s at the pickup: he stays a customer and his visit counts."""
+    ana = walk("ana", [("entrance", 0, 3), ("queue", 3, 8), ("bar", 8, 3600)])
+    cid = walk(
+        "cid",
+        [("entrance", 10, 12), ("pickup", 12, 100), ("bar", 100, 105), ("pickup", 105, 200)]
+        + [("entrance", 200, 202)],
+    )
+    clock = [ev("sensor.espresso_shot", 60.0 * m, machine_id="m") for m in range(1, 4)]
+    tracker = OpsTracker(TrackerConfig(zone_kinds=KINDS))
+    facts = OpsFacts()
+    early = sorted(ana + cid + clock, key=lambda e: e.ts)
+    facts.add(tracker.apply_all([e for e in early if e.ts <= T0 + timedelta(seconds=180)]))
+    assert tracker.tracks[("s", "ana")].is_staff  # behind the bar since 8 s: staff by now
+    assert not tracker.tracks[("s", "cid")].is_staff
+    live = tracker.live("s")
+    assert live is not None and live.queue_length == 0
+    facts.add(tracker.apply_all([e for e in early if e.ts > T0 + timedelta(seconds=180)]))
+    facts.add(tracker.apply_all([ev("sensor.espresso_shot", 9000, machine_id="m")]))
+    assert [(v.track_id, v.closed_by) for v in facts.visits] == [("cid", "left")]
+    report = ops_report(facts, store_id="s", queue_zones=["queue"])
+    bar = {z["zone_id"]: z for z in report["dwell"]["by_zone"]}["bar"]
+    assert report["dwell"]["count"] == 1 and (bar["count"], bar["max_s"]) == (1, 5.0)  # Cid's
+
+
+def test_the_minute_behind_the_bar_counts_when_the_track_steps_out() -> None:
+    """Between clock ticks, stepping out of the bar after 70 s decides it just the same."""
+    ana = walk("ana", [("entrance", 0, 2), ("bar", 2, 72), ("pickup", 72, 80)])
+    facts, tracker = run(ana)
+    assert tracker.tracks[("s", "ana")].is_staff
+    assert [z.is_staff for z in facts.zone_visits] == [False, True, True]

@@ -20,12 +20,21 @@ from storelens.instore.by_store import ByStore
 from storelens.instore.facts import WALK_BY, Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
 from storelens.instore.inflight import OpenOrder, OpenShift, OpenTrack
 
-__all__ = ["TILL_KINDS", "OpsEvent", "ShopFloor", "ZoneKinds"]
+__all__ = ["STAFF_ZONE_S", "TILL_KINDS", "OpsEvent", "ShopFloor", "ZoneKinds"]
 
 ZoneKinds = Mapping[str, Mapping[str, str]]  # store id -> zone id -> kind
 
 TILL_KINDS = frozenset({"counter", "checkout"})
 """Where a queue ends: a café's order counter, a shop's checkout."""
+
+STAFF_ZONE_S = 60.0
+"""How long a track must stay in a staff-only zone to count as staff from then on.
+
+A barista who comes in through the front door starts as a customer track; once behind
+the bar for this long it is staff (before, it stayed a customer all shift: one more
+"in the store" all day, an eight-hour visit, queue counts when they crossed the
+line). A minute, not a moment: a customer at the pickup counter whose track strays over
+the bar's edge, or swaps ids with a barista for a frame, must not vanish from visits."""
 
 
 class OpsEvent(Protocol):
@@ -46,8 +55,9 @@ class OpsEvent(Protocol):
 class ShopFloor:
     """Open orders, people in zones and shifts, changed event by event (no timeouts)."""
 
-    def __init__(self, zone_kinds: ZoneKinds) -> None:
+    def __init__(self, zone_kinds: ZoneKinds, staff_zone_s: float = STAFF_ZONE_S) -> None:
         self._zone_kinds = zone_kinds
+        self._staff_zone_s = staff_zone_s
         self.orders: ByStore[OpenOrder] = ByStore()
         self.tracks: ByStore[OpenTrack] = ByStore()
         self.shifts: ByStore[OpenShift] = ByStore()
@@ -192,6 +202,8 @@ class ShopFloor:
             return  # an exit without its enter (started before the log): nothing to measure
         enter = tr.inside.pop(zone)
         tr.last_seen = ev.ts
+        if self._works_there(store, zone, enter, ev.ts):
+            self._becomes_staff(tr)
         out.append(ZoneVisit(store, key[1], zone, enter, ev.ts, tr.is_staff))
         # Leaving through the entrance ends a customer's visit. The queue entry is kept
         # past the queue's exit: leaving the line and reaching the till share a moment,
@@ -200,6 +212,17 @@ class ShopFloor:
         leaving = self._kind(store, zone) == "entrance"
         if leaving and not tr.inside and tr.been_inside and not tr.is_staff:
             self._close_track(key, tr, ev.ts, "left", out)
+
+    def _works_there(self, store: str, zone: str, since: datetime, now: datetime) -> bool:
+        """Whether being in ``zone`` from ``since`` to ``now`` makes a track staff."""
+        staff_only = self._kind(store, zone) == "staff_only"
+        return staff_only and (now - since).total_seconds() >= self._staff_zone_s
+
+    def _becomes_staff(self, tr: OpenTrack) -> None:
+        """From now on the track is staff: no visit, no queue, not in the store's count.
+        Zone visits it already closed as a customer (the walk in from the door) stay."""
+        tr.is_staff = True
+        tr.queue_enter = None
 
     def _close_track(
         self, key: tuple[str, str], tr: OpenTrack, at: datetime, how: str, out: list[Fact]

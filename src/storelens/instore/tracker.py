@@ -54,7 +54,7 @@ from storelens.instore.eventtime import (
 )
 from storelens.instore.facts import Fact, ShiftFact
 from storelens.instore.inflight import InFlight, OpenShift, read_state, store_time, write_state
-from storelens.instore.shopfloor import OpsEvent, ShopFloor, ZoneKinds
+from storelens.instore.shopfloor import STAFF_ZONE_S, OpsEvent, ShopFloor, ZoneKinds
 
 __all__ = ["OpsEvent", "OpsTracker", "StoreClock", "TrackerConfig", "store_time"]
 
@@ -77,6 +77,8 @@ class TrackerConfig:
     # the store counts as quiet: its clock runs on by as much (at least the longest
     # timeout) and, with nothing left in flight, it is forgotten.
     quiet_store_s: float = 24 * 3600.0
+    # A customer track this long in a staff-only zone is staff (shopfloor.STAFF_ZONE_S).
+    staff_zone_s: float = STAFF_ZONE_S
 
     def rules_for(self, store_id: str) -> tuple[AlertRule, ...]:
         return self.store_rules.get(store_id, self.alert_rules)
@@ -93,7 +95,7 @@ class OpsTracker(ShopFloor):
     timeouts, alerts, quiet stores, and the snapshot a restart resumes from."""
 
     def __init__(self, config: TrackerConfig) -> None:
-        super().__init__(config.zone_kinds)
+        super().__init__(config.zone_kinds, config.staff_zone_s)
         self.config = config
         self.firing: ByStore[RuleState] = ByStore()
         self.clocks: dict[str, StoreClock] = {}  # one per store; nothing is chain-wide
@@ -283,6 +285,10 @@ class OpsTracker(ShopFloor):
         visit_cut = now - timedelta(seconds=self.config.visit_timeout_s)
         stale_cut = now - timedelta(seconds=self.config.stale_inside_s)
         for key, tr in self.tracks.of(store):
+            if not tr.is_staff and any(
+                self._works_there(store, z, since, now) for z, since in tr.inside.items()
+            ):
+                self._becomes_staff(tr)  # still behind the bar: staff before they step out
             if tr.last_seen < (stale_cut if tr.inside else visit_cut):
                 self._close_track(key, tr, tr.last_seen, "timeout", out)
         order_cut = now - timedelta(seconds=self.config.order_timeout_s)
