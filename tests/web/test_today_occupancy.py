@@ -100,3 +100,11 @@ def test_no_order_waiting_says_none_not_zero_seconds(engine: Engine) -> None:
     raws = [_order(0, "pos.order_paid", "o"), _order(60, "order.handed_off", "o")]
     view = _view_after(engine, raws)
     assert (view.orders_waiting, view.longest_wait_s) == (0, None)
+
+
+def test_a_shop_without_an_order_screen_has_no_waiting_figure(engine: Engine) -> None:
+    """Tills only: nothing is ever handed off, so every sale would "wait" for hours."""
+    raws = [_order(0, "pos.order_paid", "a"), _order(600, "pos.order_paid", "b")]
+    view = _view_after(engine, [*raws, _raw(3600, "sensor.espresso_shot", machine_id="m")])
+    assert view.orders == 2
+    assert (view.orders_waiting, view.longest_wait_s) == (None, None)

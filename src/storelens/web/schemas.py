@@ -74,7 +74,10 @@ class TodayView(BaseModel):
     orders: int
     fulfillment_p50_s: float | None
     fulfillment_p90_s: float | None
-    orders_waiting: int = Field(description="paid orders not yet handed off, now")
+    orders_waiting: int | None = Field(
+        description="paid orders not yet handed off, now; null where the store reports no "
+        "hand-offs (tills without an order screen)"
+    )
     longest_wait_s: float | None = Field(
         description="how long the oldest of those has waited since payment; null if none"
     )

@@ -63,15 +63,25 @@ def customers_inside(tracker: OpsTracker, store_id: str) -> int:
     )
 
 
-def orders_waiting(tracker: OpsTracker, store_id: str, now: datetime) -> tuple[int, float | None]:
+def orders_waiting(
+    tracker: OpsTracker, store_id: str, now: datetime, handed_off_today: int
+) -> tuple[int | None, float | None]:
     """(paid orders not yet handed off, seconds the oldest has waited) at ``now``.
 
     Fulfillment percentiles count only orders handed off, so while the bar falls behind
     they still show the calm of an hour ago: five orders waiting 15 minutes are in no
-    percentile until they are served. The manager needs that backlog now."""
+    percentile until they are served. The manager needs that backlog now.
+
+    ``(None, None)`` where the store does not report hand-offs (a shop with tills and
+    no order screen): no order handed off today and none in the making, where every
+    sale would otherwise "wait" until the order timeout."""
+    open_orders = [o for _, o in tracker.orders.of(store_id)]
+    in_making = any(o.started_at is not None or o.ready_at is not None for o in open_orders)
+    if not handed_off_today and not in_making:
+        return None, None
     waits = [
         (now - o.paid_at).total_seconds()
-        for _, o in tracker.orders.of(store_id)
+        for o in open_orders
         if o.paid_at is not None and o.paid_at <= now
     ]
     return len(waits), (max(waits) if waits else None)
@@ -121,7 +131,7 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
         orders=0,
         fulfillment_p50_s=None,
         fulfillment_p90_s=None,
-        orders_waiting=0,
+        orders_waiting=None,
         longest_wait_s=None,
         drinks=0,
         barista_hours=0.0,
@@ -147,7 +157,7 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
     live = tracker.live(store_id)
     drinks, hours, rate = barista_totals(report["baristas"])
     fulfillment = report["fulfillment"]
-    waiting, longest = orders_waiting(tracker, store_id, now)
+    waiting, longest = orders_waiting(tracker, store_id, now, fulfillment["complete"])
     return empty.model_copy(
         update={
             "day": day,
