@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from storelens.core.dayparts import daypart_of_hour
 from storelens.instore.facts import ZoneVisit
 from storelens.instore.insights import (
     cold_zones,
@@ -17,7 +18,7 @@ from storelens.instore.insights import (
     points_of_interest,
     store_insights,
 )
-from storelens.instore.insights_settings import InsightSettings, daypart_of_hour
+from storelens.instore.insights_settings import InsightSettings
 from storelens.instore.zone_traffic import FloorZone, SaleLine, ZoneTraffic, zone_traffic
 
 TZ = "Europe/Berlin"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from storelens.core.dayparts import DAYPARTS, OFF_HOURS
 from storelens.instore.facts import OpsFacts, OrderFact
-from storelens.instore.insights_settings import DAYPARTS, OFF_HOURS
 from storelens.instore.report import ops_report
 
 

@@ -229,11 +229,8 @@ def test_a_barista_through_the_front_door_becomes_staff_behind_the_bar() -> None
     the store, a one-hour visit, one more in the queue). Cid's track strays over the
     bar's edge for 5 s at the pickup: he stays a customer and his visit counts."""
     ana = walk("ana", [("entrance", 0, 3), ("queue", 3, 8), ("bar", 8, 3600)])
-    cid = walk(
-        "cid",
-        [("entrance", 10, 12), ("pickup", 12, 100), ("bar", 100, 105), ("pickup", 105, 200)]
-        + [("entrance", 200, 202)],
-    )
+    stray = [("entrance", 10, 12), ("pickup", 12, 100), ("bar", 100, 105)]
+    cid = walk("cid", [*stray, ("pickup", 105, 200), ("entrance", 200, 202)])
     clock = [ev("sensor.espresso_shot", 60.0 * m, machine_id="m") for m in range(1, 4)]
     tracker = OpsTracker(TrackerConfig(zone_kinds=KINDS))
     facts = OpsFacts()

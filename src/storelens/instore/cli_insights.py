@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from storelens.config import Settings
+from storelens.core.dayparts import DAYPARTS
 from storelens.core.errors import NotFound
 from storelens.instore.insights import StoreInsights
 from storelens.instore.insights_data import InsightInputs, insights_of, load_inputs
@@ -23,7 +24,6 @@ from storelens.instore.insights_heat import (
     side_by_side_png,
 )
 from storelens.instore.insights_html import HeatPicture, insights_html
-from storelens.instore.insights_settings import DAYPARTS
 from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.command_line import DbOption, print_error

@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from storelens.core.dayparts import DAYPARTS
 from storelens.core.layout import StoreLayout
 from storelens.instore.facts import OpsFacts, ZoneVisit
 from storelens.instore.insights_heat import HeatSample, average_density
-from storelens.instore.insights_settings import DAYPARTS, InsightSettings
+from storelens.instore.insights_settings import InsightSettings
 from storelens.instore.report import ops_report
 from storelens.instore.zone_traffic import FloorZone, SaleLine, zone_traffic
 

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from storelens.core.dayparts import daypart_of_hour
 from storelens.core.events import heat_cell_limit
 from storelens.core.layout import Floor, StoreLayout
-from storelens.instore.insights_settings import daypart_of_hour
 
 __all__ = [
     "HeatDensity",

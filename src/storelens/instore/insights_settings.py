@@ -9,30 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DAYPARTS", "OFF_HOURS", "InsightSettings", "daypart_of_hour", "daypart_order"]
-
-DAYPARTS: tuple[tuple[str, int, int], ...] = (
-    ("morning", 6, 11),
-    ("midday", 11, 14),
-    ("afternoon", 14, 17),
-    ("evening", 17, 22),
-)
-"""(name, first hour, end hour) in the store's own time zone; end hours are exclusive."""
-
-OFF_HOURS = "night"
-"""The daypart of anything outside :data:`DAYPARTS` (a cleaner at 05:00, a late stock-take)."""
-
-
-def daypart_of_hour(hour: int) -> str:
-    return next((name for name, lo, hi in DAYPARTS if lo <= hour < hi), OFF_HOURS)
-
-
-_DAYPART_NAMES = (*(name for name, _, _ in DAYPARTS), OFF_HOURS)
-
-
-def daypart_order(name: str) -> int:
-    """Sort key putting dayparts in the day's order, night last."""
-    return _DAYPART_NAMES.index(name)
+__all__ = ["InsightSettings"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from storelens.core.dayparts import daypart_of_hour, daypart_order
 from storelens.instore.facts import OpsFacts, OrderFact
-from storelens.instore.insights_settings import daypart_of_hour, daypart_order
 
 __all__ = ["ops_report", "percentile"]
 

@@ -14,8 +14,8 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storelens.core.dayparts import daypart_of_hour, daypart_order
 from storelens.instore.facts import ZoneVisit
-from storelens.instore.insights_settings import daypart_of_hour, daypart_order
 
 __all__ = [
     "FloorZone",

@@ -15,18 +15,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from storelens.core.dayparts import DAYPARTS, Daypart
+from storelens.core.dayparts import daypart_of_hour as daypart_of
 from storelens.core.errors import FieldError, InvalidInput, field_errors
 
 __all__ = ["DAYPARTS", "Context", "daypart_of", "parse_context", "resolve_context"]
 
-Daypart = Literal["morning", "midday", "afternoon", "evening", "night"]
-DAYPARTS: tuple[tuple[Daypart, int, int], ...] = (
-    ("morning", 6, 11),
-    ("midday", 11, 14),
-    ("afternoon", 14, 17),
-    ("evening", 17, 22),
-)
-"""Store-time hours [from, to) of each daypart, as in the store insights; else night."""
 _SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring"}
 _SEASONS |= {6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -44,13 +38,6 @@ class Context(BaseModel):
     channel: Literal["in_store", "mobile", "web", "app", "kiosk", "staff"] | None = None
     device: str | None = Field(default=None, pattern=_NAME_PATTERN)
     page: str | None = Field(default=None, pattern=_NAME_PATTERN)
-
-
-def daypart_of(hour: int) -> Daypart:
-    for name, start, end in DAYPARTS:
-        if start <= hour < end:
-            return name
-    return "night"
 
 
 def parse_context(text: str | None, loc: tuple[str, ...] = ("query", "context")) -> Context:

@@ -14,11 +14,11 @@ from datetime import date
 
 from sqlalchemy import Engine
 
+from storelens.core.dayparts import DAYPARTS
 from storelens.instore.insights import StoreInsights
 from storelens.instore.insights_data import InsightInputs, insights_of, load_inputs
 from storelens.instore.insights_heat import HeatDensity, average_density, scale_top
 from storelens.instore.insights_html import KIND_TITLES
-from storelens.instore.insights_settings import DAYPARTS
 from storelens.web.schemas import FindingRow, FloorView, HeatGrid, ZoneOutline, ZoneRow
 
 __all__ = ["HEAT_DIGITS", "floor_view", "heat_grids"]
