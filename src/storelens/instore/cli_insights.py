@@ -89,7 +89,7 @@ def _print(result: StoreInsights) -> None:
     if not result.findings:
         console.print("  Nothing stands out in this period.")
     table = Table(title="zone traffic against sales")
-    for col in ("zone", "visits", "stoppers", "median dwell", "units", "revenue", "sold/100"):
+    for col in ("zone", "visits", "stoppers", "median dwell", "units", "revenue", "units/100"):
         table.add_column(col, justify="right")
     for r in result.zones:
         rate = r.sales_per_100_visits

@@ -63,14 +63,14 @@ def visits_sales_svg(rows: Sequence[ZoneTraffic], width: int = 640) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
         f'width="100%" aria-label="Visits and sales per zone">',
-        f'<text x="{label_w}" y="12" font-size="11" fill="#555">visits (bar) and items '
+        f'<text x="{label_w}" y="12" font-size="11" fill="#555">visits (bar) and units '
         "sold per 100 visits</text>",
     ]
     for i, r in enumerate(shown):
         y = 20 + i * (bar_h + gap)
         w = max(1, round(span * r.visits / top))
         rate = r.sales_per_100_visits
-        note = f"{r.visits:,}" + ("" if rate is None else f" · {rate:.1f} sold/100")
+        note = f"{r.visits:,}" + ("" if rate is None else f" · {rate:.1f} units/100")
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 13}" font-size="12" text-anchor="end">'
             f"{escape(r.name)}</text>"
@@ -85,7 +85,7 @@ def visits_sales_svg(rows: Sequence[ZoneTraffic], width: int = 640) -> str:
 def _table(rows: Sequence[ZoneTraffic], with_period: bool) -> str:
     heads = ["zone", *(["period"] if with_period else [])]
     heads += ["visits", "unique", "mean dwell s", "median dwell s", "passers-by", "stoppers"]
-    heads += ["units", "revenue", "sold/100 visits", "revenue/visitor-min"]
+    heads += ["units", "revenue", "units/100 visits", "revenue/visitor-min"]
     out = ["<table><thead><tr>", *(f"<th>{h}</th>" for h in heads), "</tr></thead><tbody>"]
     for r in rows:
         cells = [escape(r.name), *([escape(r.period)] if with_period else [])]

@@ -68,7 +68,9 @@ class ZoneTraffic:
 
     @property
     def sales_per_100_visits(self) -> float | None:
-        """Units sold per hundred visits: how often a visit turns into a sale."""
+        """Units sold per hundred visits. Not a conversion rate: zone visits are
+        anonymous, so a sale cannot be tied to the visit that made it, and one basket of
+        three counts three."""
         if not self.merchandised or self.visits == 0:
             return None
         return round(self.units * 100 / self.visits, 2)

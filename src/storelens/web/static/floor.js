@@ -52,12 +52,12 @@
   const zones = v.zones.filter(function (z) { return z.visits || z.units; });
   SL.plot("chart-zones", [
     { type: "bar", orientation: "h", name: "visits", y: zones.map(function (z) { return z.name; }), x: zones.map(function (z) { return z.visits; }), marker: { color: SL.colours.blue } },
-    { type: "bar", orientation: "h", name: "sold / 100 visits", xaxis: "x2", yaxis: "y2", y: zones.map(function (z) { return z.name; }), x: zones.map(function (z) { return z.sales_per_100_visits; }), marker: { color: SL.colours.orange } },
+    { type: "bar", orientation: "h", name: "units / 100 visits", xaxis: "x2", yaxis: "y2", y: zones.map(function (z) { return z.name; }), x: zones.map(function (z) { return z.sales_per_100_visits; }), marker: { color: SL.colours.orange } },
   ], {
     margin: { l: 110, r: 12, t: 34, b: 40 }, height: Math.max(240, zones.length * 34 + 100),
     yaxis: { automargin: true, autorange: "reversed" },
     yaxis2: { anchor: "x2", showticklabels: false, autorange: "reversed", matches: "y" },
     xaxis: { domain: [0, 0.48], title: { text: "visits" }, gridcolor: "#eef1f6", rangemode: "tozero" },
-    xaxis2: { domain: [0.54, 1], anchor: "y2", title: { text: "sold / 100 visits" }, gridcolor: "#eef1f6", rangemode: "tozero" },
+    xaxis2: { domain: [0.54, 1], anchor: "y2", title: { text: "units / 100 visits" }, gridcolor: "#eef1f6", rangemode: "tozero" },
   });
 })();
