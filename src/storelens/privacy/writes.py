@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from storelens.core.events import Event
+from storelens.core.events import Event, OrderPaidEvent
 from storelens.privacy import audit
 from storelens.privacy.spine import OWN_EVENT_TYPES, event_customers
 
@@ -70,11 +70,23 @@ class Writes:
                 self.records.add(record)
 
     def stored_events(self, events: Iterable[Event]) -> None:
-        """:meth:`stored` for validated events (only the payload fields that name people
-        are read, so a large heat grid is not copied)."""
+        """:meth:`stored` for validated events, on the write path of every HTTP batch.
+
+        Personal events take the full rule through a dict of the fields that name
+        people; every other type can name someone only by its subject or a paid order's
+        ``customer_id`` (as :func:`~storelens.privacy.spine.event_customers` reads them;
+        only ``OrderPaid`` has that field), read straight off the models: dumping every
+        payload cost more than the audit row's own queries."""
         for event in events:
-            payload = event.payload.model_dump(include=_PERSON_FIELDS, exclude_none=True)
-            self.stored(event.type, event.subject, payload)
+            if event.type in OWN_EVENT_TYPES:
+                payload = event.payload.model_dump(include=_PERSON_FIELDS, exclude_none=True)
+                self.stored(event.type, event.subject, payload)
+                continue
+            self.accepted += 1
+            if event.subject:
+                self.customers.add(event.subject)
+            if isinstance(event, OrderPaidEvent) and event.payload.customer_id:
+                self.customers.add(event.payload.customer_id)
 
     @property
     def action(self) -> str:
