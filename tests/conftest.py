@@ -221,6 +221,23 @@ def raw_event() -> Callable[..., dict[str, Any]]:
     return event_dict
 
 
+def paid_order_dict(customer: str | None, order_id: str, **overrides: Any) -> dict[str, Any]:
+    """A raw paid order of one latte, for ``customer`` (or nobody) under ``order_id``."""
+    payload: dict[str, Any] = {
+        "order_id": order_id,
+        "register_id": "reg-1",
+        "lines": [{"product_id": "latte", "qty": 1, "unit_price": 3.0}],
+    }
+    if customer is not None:
+        payload["customer_id"] = customer
+    return event_dict("pos.order_paid", payload=payload, **overrides)
+
+
+@pytest.fixture
+def paid_order() -> Callable[..., dict[str, Any]]:
+    return paid_order_dict
+
+
 @pytest.fixture
 def mosquitto() -> tuple[str, int]:
     """The real Mosquitto broker (host, port)."""

@@ -34,17 +34,6 @@ ADA = {"source_record_id": "c-1", "first_name": "Ada", "last_name": "Lovelace",
        "email": "ada@example.com", "loyalty_id": "L-1"}  # fmt: skip
 
 
-def _order(raw_event: RawEvent, customer: str | None, order_id: str) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "order_id": order_id,
-        "register_id": "reg-1",
-        "lines": [{"product_id": "latte", "qty": 1, "unit_price": 3.0}],
-    }
-    if customer is not None:
-        payload["customer_id"] = customer
-    return raw_event(source="pos-1", payload=payload)
-
-
 def _writes(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(
@@ -76,17 +65,21 @@ def _event_count(engine: Engine) -> int:
 
 @pytest.mark.mqtt
 def test_a_batch_over_mqtt_leaves_one_audit_row_per_device_naming_its_customers(
-    make_bridge: MakeBridge, engine: Engine, prefix: str, raw_event: RawEvent
+    make_bridge: MakeBridge,
+    engine: Engine,
+    prefix: str,
+    raw_event: RawEvent,
+    paid_order: RawEvent,
 ) -> None:
     bridge = make_bridge()
     till = f"{prefix}/cafe-01/pos-1/pos.order_paid"
     orders = [
-        _order(raw_event, "L-1", "o-1"),
-        _order(raw_event, "L-2", "o-2"),
-        _order(raw_event, "L-1", "o-3"),
-        _order(raw_event, None, "o-4"),
+        paid_order("L-1", "o-1", source="pos-1"),
+        paid_order("L-2", "o-2", source="pos-1"),
+        paid_order("L-1", "o-3", source="pos-1"),
+        paid_order(None, "o-4", source="pos-1"),
     ]
-    broken = _order(raw_event, "L-3", "o-5")
+    broken = paid_order("L-3", "o-5", source="pos-1")
     broken["payload"]["lines"][0]["qty"] = 0  # a dead letter: named nowhere, counted
     shot = raw_event("sensor.espresso_shot", source="espresso-1")
     publish_events(HOST, PORT, till, [*orders, broken], as_array=True)
@@ -184,6 +177,7 @@ def test_a_customers_export_lists_mqtt_writes_about_them_and_erasure_keeps_them_
     raw_event: RawEvent,
     client: TestClient,
     login: Login,
+    paid_order: RawEvent,
 ) -> None:
     admin = login("admin")
     r = client.post("/v1/customers/import?source=crm", json=[ADA], headers=admin)
@@ -192,7 +186,9 @@ def test_a_customers_export_lists_mqtt_writes_about_them_and_erasure_keeps_them_
     bridge = make_bridge()
     till = f"{prefix}/cafe-01/pos-1/pos.order_paid"
     for n, customer in enumerate(["L-1", "L-2"], start=1):  # one batch each
-        publish_events(HOST, PORT, till, [_order(raw_event, customer, f"o-{n}")], as_array=True)
+        publish_events(
+            HOST, PORT, till, [paid_order(customer, f"o-{n}", source="pos-1")], as_array=True
+        )
         wait_for(partial(_has_writes, engine, n), what=f"audit row {n}")
     assert bridge.stats.appended == 2
     about_ada, about_other = (row.id for row in _writes(engine))

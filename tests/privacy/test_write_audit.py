@@ -44,17 +44,6 @@ def _named(engine: Engine, audit_id: int) -> list[str]:
         return sorted(conn.execute(stmt).scalars())
 
 
-def _order(raw_event: RawEvent, customer: str | None, order_id: str) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "order_id": order_id,
-        "register_id": "reg-1",
-        "lines": [{"product_id": "latte", "qty": 1, "unit_price": 3.0}],
-    }
-    if customer is not None:
-        payload["customer_id"] = customer
-    return raw_event(payload=payload)
-
-
 def _import(client: TestClient, headers: dict[str, str], rows: list[dict[str, Any]]) -> None:
     r = client.post("/v1/customers/import?source=crm", json=rows, headers=headers)
     assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
@@ -86,12 +75,17 @@ def test_an_http_import_names_the_imported_customers_and_never_their_values(
 
 
 def test_an_http_event_write_is_in_the_customers_export_and_anonymous_after_erasure(
-    client: TestClient, login: Login, device_key: DeviceKey, engine: Engine, raw_event: RawEvent
+    client: TestClient,
+    login: Login,
+    device_key: DeviceKey,
+    engine: Engine,
+    raw_event: RawEvent,
+    paid_order: RawEvent,
 ) -> None:
     admin = login("admin")
     _import(client, admin, [ADA])
     key = device_key()
-    ada_order, other = _order(raw_event, "L-1", "o-1"), _order(raw_event, "L-2", "o-2")
+    ada_order, other = paid_order("L-1", "o-1"), paid_order("L-2", "o-2")
     shot = raw_event("sensor.espresso_shot")
     r = client.post("/v1/events", json=[ada_order, other, ada_order, shot], headers=key)
     assert (r.json()["accepted"], r.json()["duplicates"]) == (3, 1), r.text
@@ -117,10 +111,14 @@ def test_an_http_event_write_is_in_the_customers_export_and_anonymous_after_eras
 
 
 def test_a_rejected_or_refused_event_names_nobody(
-    client: TestClient, device_key: DeviceKey, engine: Engine, raw_event: RawEvent
+    client: TestClient,
+    device_key: DeviceKey,
+    engine: Engine,
+    raw_event: RawEvent,
+    paid_order: RawEvent,
 ) -> None:
     narrow = device_key(event_types=None)  # may not send customer records
-    bad = _order(raw_event, "L-3", "o-3")
+    bad = paid_order("L-3", "o-3")
     bad["payload"]["lines"][0]["qty"] = 0
     record = raw_event(
         "customer.upserted", payload={"source_system": "crm", "source_record_id": "c-9"}
@@ -133,7 +131,11 @@ def test_a_rejected_or_refused_event_names_nobody(
 
 
 def test_command_line_loads_name_the_operator_and_the_customers(
-    db_url: str, engine: Engine, tmp_path: Path, raw_event: RawEvent
+    db_url: str,
+    engine: Engine,
+    tmp_path: Path,
+    raw_event: RawEvent,
+    paid_order: RawEvent,
 ) -> None:
     runner = CliRunner()
     crm = tmp_path / "crm.csv"
@@ -148,7 +150,7 @@ def test_command_line_loads_name_the_operator_and_the_customers(
         assert conn.execute(select(customers.c.customer_id)).scalars().all() == [ada_id]
 
     events = tmp_path / "events.jsonl"
-    lines = [_order(raw_event, "L-1", "o-1"), _order(raw_event, None, "o-2")]
+    lines = [paid_order("L-1", "o-1"), paid_order(None, "o-2")]
     events.write_text("".join(json.dumps(e) + "\n" for e in lines))
     loaded = runner.invoke(app, ["ingest", str(events), "--database-url", db_url])
     assert loaded.exit_code == 0, loaded.output
