@@ -174,7 +174,6 @@ def test_a_customers_export_lists_mqtt_writes_about_them_and_erasure_keeps_them_
     make_bridge: MakeBridge,
     engine: Engine,
     prefix: str,
-    raw_event: RawEvent,
     client: TestClient,
     login: Login,
     paid_order: RawEvent,

@@ -134,7 +134,6 @@ def test_command_line_loads_name_the_operator_and_the_customers(
     db_url: str,
     engine: Engine,
     tmp_path: Path,
-    raw_event: RawEvent,
     paid_order: RawEvent,
 ) -> None:
     runner = CliRunner()
