@@ -18,7 +18,7 @@ from storelens import stores
 from storelens.core.events import event_adapter
 from storelens.instore.alerts import AlertRule
 from storelens.instore.facts import OpsFacts, ShiftFact
-from storelens.instore.processor import FileEvent, OpsProcessor, batch_facts
+from storelens.instore.processor import FileEvent, OpsProcessor, batch_facts, report_from_db
 from storelens.instore.report import ops_report
 from storelens.instore.store import list_alerts
 from storelens.instore.tracker import OpsTracker, TrackerConfig
@@ -205,3 +205,25 @@ def test_a_batch_report_counts_a_shift_still_open_at_the_end_of_the_file() -> No
     own = OpsFacts(orders=facts.orders, shifts=[f for f in facts.shifts if f.store_id == "s"])
     (ana,) = ops_report(own, store_id="s")["baristas"]
     assert (ana["on_shift_h"], ana["drinks_per_hour"]) == (4.0, 0.5)
+
+
+def test_an_open_shift_is_only_in_the_periods_it_overlaps(engine: Engine) -> None:
+    """Ana is on shift today: today's report counts her hours so far; last week's report
+    and a period ending before she clocked in have no row for her at all."""
+    with engine.begin() as conn:
+        stores.load_layout_file(conn, default_layout_path())
+    raws = [
+        _raw(0, "staff.clock_in", staff_id="ana", role="barista"),
+        _raw(120, "sensor.espresso_shot", machine_id="m"),  # minutes
+    ]
+    log = EventLog(engine)
+    log.append([event_adapter.validate_python(r) for r in raws])
+    OpsProcessor().run(log, batch=10)
+
+    def hours(since: datetime, until: datetime) -> list[tuple[str, float]]:
+        report = report_from_db(engine, "cafe-01", since=since, until=until)
+        return [(b["staff_id"], b["on_shift_h"]) for b in report["baristas"]]
+
+    assert hours(DAY0, DAY0 + timedelta(days=1)) == [("ana", 2.0)]
+    assert hours(DAY0 - timedelta(days=7), DAY0) == []
+    assert hours(DAY0 - timedelta(hours=1), DAY0) == []

@@ -254,3 +254,16 @@ def test_the_minute_behind_the_bar_counts_when_the_track_steps_out() -> None:
     facts, tracker = run(ana)
     assert tracker.tracks[("s", "ana")].is_staff
     assert [z.is_staff for z in facts.zone_visits] == [False, True, True]
+
+
+def test_a_long_stay_seen_only_at_the_entrance_is_a_visit_not_a_walk_by() -> None:
+    """Where no zone covers the floor, twenty minutes in the store can show only the
+    entrance on the way in and out: that is a visit, not a look through the door."""
+    stay = [ev("vision.track", 60.0 * m, track_id="t", x=1.0, y=1.0) for m in range(1, 20)]
+    came, went = walk("t", [("entrance", 0, 2)]), walk("t", [("entrance", 1200, 1203)])
+    clock = ev("sensor.espresso_shot", 5000, machine_id="m")
+    facts, _ = run([*came, *stay, *went, clock], visit_timeout_s=600)
+    assert [(v.track_id, v.closed_by, v.dwell_s) for v in facts.visits] == [
+        ("t", "timeout", 1203.0)
+    ]
+    assert ops_report(facts, store_id="s")["dwell"]["walk_bys"] == 0

@@ -101,6 +101,8 @@ def test_an_http_event_write_is_in_the_customers_export_and_anonymous_after_eras
     assert _named(engine, again.id) == []  # the resend wrote nothing about anyone
     listed = {a["id"] for a in exported.json()["stores"]["audit"]}
     assert write.id in listed and again.id not in listed
+    her_events = exported.json()["stores"]["event_log"]
+    assert her_events and all("sent_by" not in e for e in her_events)  # staff stay out of it
 
     erased = client.request(
         "DELETE", "/v1/customers/L-1", headers=admin, json={"reason": "GDPR art. 17, #12"}

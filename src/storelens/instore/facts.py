@@ -79,7 +79,8 @@ class VisitFact:
     zones: int
     closed_by: str
     """``left`` through the entrance, ``timeout`` (a lost track), or ``walk_by``: the
-    track never went past the entrance (:data:`WALK_BY`), which is not a visit."""
+    track never went past the entrance and was gone within a minute (:data:`WALK_BY`),
+    which is not a visit."""
 
     @property
     def came_in(self) -> bool:

@@ -283,11 +283,11 @@ def facts_from_db(
             if o.store_id == store_id
         )
         now = tracker.clock(store_id)
-        if now is not None:
-            facts.shifts.extend(
+        if now is not None and (since is None or now > since):
+            facts.shifts.extend(  # only shifts the period overlaps: not in last week's report
                 ShiftFact(s, staff, shift.start, now)
                 for (s, staff), shift in tracker.shifts.of(store_id)
-                if shift.start < now
+                if shift.start < now and (until is None or shift.start < until)
             )
     return facts
 

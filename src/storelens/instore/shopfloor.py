@@ -20,12 +20,15 @@ from storelens.instore.by_store import ByStore
 from storelens.instore.facts import WALK_BY, Fact, QueueWait, ShiftFact, VisitFact, ZoneVisit
 from storelens.instore.inflight import OpenOrder, OpenShift, OpenTrack
 
-__all__ = ["STAFF_ZONE_S", "TILL_KINDS", "OpsEvent", "ShopFloor", "ZoneKinds"]
+__all__ = ["STAFF_ZONE_S", "TILL_KINDS", "WALK_BY_MAX_S", "OpsEvent", "ShopFloor", "ZoneKinds"]
 
 ZoneKinds = Mapping[str, Mapping[str, str]]  # store id -> zone id -> kind
 
 TILL_KINDS = frozenset({"counter", "checkout"})
 """Where a queue ends: a café's order counter, a shop's checkout."""
+
+WALK_BY_MAX_S = 60.0
+"""The longest a track seen only in the entrance zone may last and still be a walk-by."""
 
 STAFF_ZONE_S = 60.0
 """How long a track must stay in a staff-only zone to count as staff from then on.
@@ -231,7 +234,10 @@ class ShopFloor:
         for zone, enter in tr.inside.items():
             out.append(ZoneVisit(tr.store_id, tr.track_id, zone, enter, at, tr.is_staff))
         if not tr.is_staff:
-            # Never past the entrance: a look through the door, a passer-by clipping the
-            # zone. Not a visit; kept apart so the store's dwell is the dwell of visits.
-            how = how if tr.been_inside else WALK_BY
+            # Never past the entrance and gone within a minute: a look through the door, a
+            # passer-by clipping the zone. Not a visit; kept apart so the store's dwell is
+            # the dwell of visits. Longer is a visit: where zones do not cover the floor,
+            # 20 minutes in the store can show only the entrance.
+            brief = (at - tr.first_enter).total_seconds() < WALK_BY_MAX_S
+            how = WALK_BY if not tr.been_inside and brief else how
             out.append(VisitFact(tr.store_id, tr.track_id, tr.first_enter, at, tr.zones, how))

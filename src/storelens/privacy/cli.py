@@ -7,7 +7,6 @@ file holds everything storelens knows about a person.
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from storelens.core.errors import NotFound
-from storelens.privacy.audit import Actor
+from storelens.privacy.audit import operator
 from storelens.privacy.erasure import erase_customer, export_customer
 from storelens.privacy.scan import expand_log_paths
 from storelens.storage.command_line import (
@@ -43,14 +42,6 @@ Customer = Annotated[str, typer.Argument(help="any id the person is known by")]
 _open = open_database_or_exit
 
 
-def _actor() -> Actor:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, e.g. in a container
-        user = "unknown"
-    return Actor(name=f"cli:{user}", kind="system")
-
-
 @privacy_app.command("export")
 def export_command(
     customer: Customer,
@@ -63,7 +54,7 @@ def export_command(
     engine, settings = _open(database_url)
     try:
         data = export_customer(
-            engine, customer, _actor(), log_paths=expand_log_paths(settings.privacy_log_paths)
+            engine, customer, operator(), log_paths=expand_log_paths(settings.privacy_log_paths)
         )
     except NotFound as exc:
         raise refuse(exc) from exc
@@ -90,7 +81,7 @@ def erase_command(
         erasure = erase_customer(
             engine,
             customer,
-            _actor(),
+            operator(),
             reason,
             log_paths=expand_log_paths(settings.privacy_log_paths),
         )

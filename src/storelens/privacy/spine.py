@@ -64,8 +64,12 @@ def event_customers(subject: str | None, type_: str, payload: Any) -> set[str]:
 
 
 def _event_json(row: Any) -> dict[str, Any]:
+    """An event as the person's export shows it: without the server's receipt time and
+    without its sender, which names staff (a user's login, a key, a till) and is the
+    operator's record, not the person's data."""
     data: dict[str, Any] = plain(row)
     data.pop("received_at", None)
+    data.pop("sent_by", None)
     return data
 
 
