@@ -169,3 +169,19 @@ def test_command_line_loads_name_the_operator_and_the_customers(
     again = runner.invoke(app, ["ingest", str(events), "--database-url", db_url])
     assert again.exit_code == 0, again.output
     assert _named(engine, _rows(engine, "events.write")[-1].id) == []
+
+
+def test_only_a_paid_order_carries_a_customer_id_as_the_write_path_assumes() -> None:
+    """``Writes.stored_events`` reads ``customer_id`` off ``OrderPaid`` alone (dumping every
+    payload cost more than the audit row); a new payload with that field must be added
+    there too, or HTTP writes would not name the person while MQTT writes would."""
+    from pydantic import BaseModel
+
+    from storelens.core import payloads
+
+    models = [
+        m
+        for m in vars(payloads).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and "customer_id" in m.model_fields
+    ]
+    assert models == [payloads.OrderPaid]
