@@ -27,8 +27,8 @@ from rich.table import Table
 
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import count_items, read_items
+from storelens.ingest.write_audit import audited
 from storelens.privacy import audit
-from storelens.privacy.writes import Writes
 from storelens.processors import run_projections
 from storelens.storage import migrate
 from storelens.storage.command_line import (
@@ -81,7 +81,7 @@ def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -
     engine = migrate.open_database(engine_url)
     event_log = EventLog(engine)
     total = count_items(path, fmt)
-    writes, operator = Writes(), audit.operator()
+    operator = audit.operator()
     with progress_bar() as progress:
         task = progress.add_task(f"ingesting {path.name}", total=total, rate="")
 
@@ -96,15 +96,11 @@ def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -
             read_items(path, fmt),
             batch_size=batch_size,
             on_batch=advance,
-            on_stored=writes.stored_events,
             sent_by=operator.name,
+            # who loaded which file, and about whom: a row per batch, committed with it
+            then=audited(operator, None, channel="file", file=path.name),
         )
     run_projections(event_log)
-    writes.duplicates, writes.rejected = report.duplicates, len(report.rejected)
-    with engine.begin() as conn:  # who loaded which file, and about whom
-        writes.record(
-            conn, operator, None, channel="file", file=path.name, conflicts=report.conflicts
-        )
     return report
 
 

@@ -4,8 +4,10 @@ A review found that only MQTT writes named customers in ``audit_subjects``: an o
 posted over HTTP, a CRM file imported over HTTP or from the command line, or an event
 file loaded with ``storelens ingest`` left a row that Ada's access request could not
 find, so "who wrote about me?" had no answer for most writes. Each channel now builds
-its row from one tally (:mod:`storelens.privacy.writes`). (MQTT's own checks are in
-tests/ingest/test_mqtt_audit.py.)
+its row from one tally (:mod:`storelens.privacy.writes`), in the transaction that
+stores the events (:mod:`storelens.ingest.write_audit`): a later review found that a
+row written after the commit could be lost to a crash or a Ctrl-C between the two.
+(MQTT's own checks are in tests/ingest/test_mqtt_audit.py.)
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from storelens.cli import app
+from storelens.ingest.batch import ingest_numbered
+from storelens.ingest.files import Unreadable
+from storelens.ingest.write_audit import audited
+from storelens.privacy import audit
+from storelens.privacy.subject import person_ids
+from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import audit_log, audit_subjects, customers
 from storelens.storage.tables import events as event_rows
 
@@ -58,14 +67,20 @@ def test_an_http_import_names_the_imported_customers_and_never_their_values(
     first, again = _rows(engine, "customers.import")
     with engine.connect() as conn:
         ids = sorted(conn.execute(select(customers.c.customer_id)).scalars())
-    assert _named(engine, first.id) == ids == ["L-1", "crm:c-2"]  # their customer ids
+    # Written with the records, before they were resolved: named by the ids they carry,
+    # which include the customer ids they resolved to (Ada's loyalty id, Grace's key).
+    assert _named(engine, first.id) == ["L-1", "crm:c-1", "crm:c-2"]
+    assert ids == ["L-1", "crm:c-2"]
     assert first.detail["records"] == ["crm:c-1", "crm:c-2"]
     assert first.detail["personal"] == {"customer.upserted": 2}
     assert (first.detail["source"], first.detail["customers"], first.detail["accepted"]) == (
         "crm",
-        2,
+        3,
         2,
     )
+    listed = {a["id"] for a in client.get("/v1/customers/L-1/export", headers=login("admin"))
+              .json()["stores"]["audit"]}  # fmt: skip
+    assert first.id in listed and again.id not in listed
     assert (again.detail["accepted"], again.detail["duplicates"], _named(engine, again.id)) == (
         0,
         1,
@@ -145,10 +160,11 @@ def test_command_line_loads_name_the_operator_and_the_customers(
     assert done.exit_code == 0, done.output
     [imported] = _rows(engine, "customers.import")
     assert imported.actor.startswith("cli:") and imported.actor_kind == "system"
-    assert imported.detail["records"] == ["crm:c-1"] and imported.detail["customers"] == 1
-    [ada_id] = _named(engine, imported.id)
-    with engine.connect() as conn:  # her customer id: the projections ran before the row
-        assert conn.execute(select(customers.c.customer_id)).scalars().all() == [ada_id]
+    assert imported.detail["records"] == ["crm:c-1"] and imported.detail["customers"] == 2
+    assert _named(engine, imported.id) == ["L-1", "crm:c-1"]  # the ids her record carries
+    with engine.connect() as conn:
+        [ada_id] = conn.execute(select(customers.c.customer_id)).scalars().all()
+        assert set(_named(engine, imported.id)) <= set(person_ids(conn, ada_id))
 
     events = tmp_path / "events.jsonl"
     lines = [paid_order("L-1", "o-1"), paid_order(None, "o-2")]
@@ -185,3 +201,75 @@ def test_only_a_paid_order_carries_a_customer_id_as_the_write_path_assumes() -> 
         if isinstance(m, type) and issubclass(m, BaseModel) and "customer_id" in m.model_fields
     ]
     assert models == [payloads.OrderPaid]
+
+
+class AuditDown(RuntimeError):
+    """The audit write failing (a full disk, a lost connection) after the events' insert."""
+
+
+def _fail_audit(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> int:
+        raise AuditDown("audit_log is unwritable")
+
+    monkeypatch.setattr(audit, "record", fail)
+
+
+def _event_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(event_rows)).scalar_one())
+
+
+def test_events_are_never_stored_without_their_audit_row(
+    client: TestClient,
+    device_key: DeviceKey,
+    engine: Engine,
+    paid_order: RawEvent,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The row used to be written after the commit: a failure there kept the events."""
+    key = device_key()
+    batch = [paid_order("L-1", "o-1"), paid_order("L-2", "o-2")]
+    server = TestClient(client.app, raise_server_exceptions=False)
+    with monkeypatch.context() as patched:
+        _fail_audit(patched)
+        failed = server.post("/v1/events", json=batch, headers=key)
+    assert failed.status_code == 500 and "error_id" in failed.text, failed.text
+    assert _event_count(engine) == 0 and _rows(engine, "events.write") == []
+    sent = server.post("/v1/events", json=batch, headers=key)  # the device's retry
+    assert sent.json()["accepted"] == 2, sent.text
+    [row] = _rows(engine, "events.write")
+    assert (row.detail["accepted"], _named(engine, row.id)) == (2, ["L-1", "L-2"])
+
+
+def test_a_file_load_stopped_halfway_has_a_row_for_each_batch_it_stored(
+    engine: Engine, paid_order: RawEvent
+) -> None:
+    """One row per file was written at the end: a load stopped halfway had stored
+    thousands of events and left no row. Rows are now per batch, each committed with it."""
+    lines: list[tuple[int, Any]] = [(n, paid_order(f"L-{n}", f"o-{n}")) for n in range(1, 6)]
+    lines.insert(1, (99, Unreadable("not JSON")))  # counted in the batch it falls in
+    done: list[int] = []
+
+    def stop_after_two(n: int) -> None:
+        done.append(n)
+        if len(done) == 2:
+            raise KeyboardInterrupt  # the operator's Ctrl-C between batches
+
+    then = audited(audit.operator(), None, channel="file", file="events.jsonl")
+    with pytest.raises(KeyboardInterrupt):
+        ingest_numbered(EventLog(engine), lines, batch_size=2, on_batch=stop_after_two, then=then)
+    rows = _rows(engine, "events.write")
+    assert [(r.detail["accepted"], r.detail["rejected"]) for r in rows] == [(1, 1), (2, 0)]
+    assert _event_count(engine) == 3 == sum(r.detail["accepted"] for r in rows)
+    assert [_named(engine, r.id) for r in rows] == [["L-1"], ["L-2", "L-3"]]
+
+
+def test_an_import_that_stores_nothing_still_leaves_its_row(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    crm = tmp_path / "crm.csv"
+    crm.write_text("source_record_id,first_name\n,Ada\n,Grace\n")  # no record ids
+    done = CliRunner().invoke(app, ["cdp", "import", "crm", str(crm), "--database-url", db_url])
+    assert done.exit_code == 1, done.output  # rows were rejected
+    [row] = _rows(engine, "customers.import")
+    assert (row.detail["accepted"], row.detail["rejected"], row.detail["customers"]) == (0, 2, 0)

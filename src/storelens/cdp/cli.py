@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from storelens.cdp.records import ImportIds
 from storelens.cdp.sources import ImportResult, MappingError, import_customers, load_sources
+from storelens.ingest.write_audit import audited
 from storelens.privacy import audit
-from storelens.privacy.writes import Writes
 from storelens.storage.command_line import open_database_or_exit, print_error
 from storelens.storage.eventlog import EventLog
 
@@ -144,7 +144,11 @@ def import_command(
             default_region = default_region or config.default_region
         engine, settings = open_database_or_exit(database_url)
         log, ids = EventLog(engine), ImportIds.of(settings)
-        writes, operator = Writes(), audit.operator()
+        operator = audit.operator()
+        # Each batch's row is committed with it, naming the ids the records carry.
+        then = audited(
+            operator, None, action="customers.import", resource="customer", source=source
+        )
         if as_json:
             result = import_customers(
                 log,
@@ -154,8 +158,8 @@ def import_command(
                 (default_region or "DE").upper(),
                 ids=ids,
                 reject_invalid=strict,
-                on_stored=writes.stored_events,
                 sent_by=operator.name,
+                then=then,
             )
         else:
             with Progress(
@@ -179,8 +183,8 @@ def import_command(
                     ids=ids,
                     reject_invalid=strict,
                     on_progress=advance,
-                    on_stored=writes.stored_events,
                     sent_by=operator.name,
+                    then=then,
                 )
     except ValueError as exc:  # MappingError, unreadable file, bad settings
         print_error(exc)
@@ -188,17 +192,6 @@ def import_command(
     from storelens.processors import run_projections  # the command's layer, not cdp's
 
     run_projections(log)  # the customers table (and the rest) up to the new records
-    writes.duplicates, writes.rejected = result.duplicates, len(result.rejected)
-    with engine.begin() as conn:  # after the projections: people named by customer id
-        writes.record(
-            conn,
-            operator,
-            None,
-            action="customers.import",
-            resource="customer",
-            source=source,
-            conflicts=result.conflicts,
-        )
     if as_json:
         typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

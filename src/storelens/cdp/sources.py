@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import csv
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection
 
 from storelens.cdp.normalise import normalise_record
 from storelens.cdp.quality import QualityReport, invalid_fields, mask_value, quality_report
 from storelens.cdp.records import FIELDS, ImportIds, customer_events
 from storelens.core.errors import FieldError, InvalidInput
-from storelens.core.events import Event
-from storelens.ingest.batch import ingest_items
+from storelens.ingest.batch import IngestReport, InTransaction, RejectedItem, ingest_items
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
@@ -277,16 +277,16 @@ def import_customers(
     ids: ImportIds,
     reject_invalid: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
-    on_stored: Callable[[Sequence[Event]], None] | None = None,
     sent_by: str | None = None,
+    then: InTransaction | None = None,
 ) -> ImportResult:
     """Import one export of ``source_system`` as ``customer.upserted`` events.
 
     The ``customers`` table is a projection of those events: the caller wakes the
     projections' owner (or runs them) afterwards; an importer never runs them itself.
 
-    ``on_progress(done, total)`` is called after each stored batch (for a progress bar),
-    ``on_stored`` with each batch's stored events (for the import's audit row).
+    ``on_progress(done, total)`` is called after each stored batch (for a progress bar);
+    ``then`` runs in each batch's transaction (the import's audit rows).
     Raises :class:`MappingError` for an unusable mapping, ``ValueError`` for a file it
     cannot read; bad rows never raise, they come back in ``rejected``. Invalid values
     come back in ``flagged`` (their records imported without them) unless
@@ -334,16 +334,25 @@ def import_customers(
         fields = {k: norm.get(k) for k in TARGETS}
         keep.append((number, {k: (None if k in bad else v) for k, v in fields.items()}))
 
-    for start in range(0, len(keep), BATCH):
+    refused = [RejectedItem(r.row, r.errors) for r in result.rejected]  # never reached the log
+
+    def with_refused(conn: Connection, report: IngestReport) -> None:
+        """The first batch's row also counts the rows refused before the log."""
+        assert then is not None
+        then(conn, replace(report, rejected=[*refused, *report.rejected]))
+        refused.clear()
+
+    # At least one batch: an import that stored nothing still leaves its audit row.
+    for start in range(0, max(len(keep), 1), BATCH):
         chunk = keep[start : start + BATCH]
         rows = [r for _, r in chunk]
-        report = ingest_items(log, customer_events(source_system, rows, ids), sent_by=sent_by)
+        events = customer_events(source_system, rows, ids)
+        hook = None if then is None else with_refused
+        report = ingest_items(log, events, sent_by=sent_by, then=hook)
         result.accepted += report.accepted
         result.duplicates += report.duplicates
         result.conflicts += report.conflicts
         result.rejected.extend(RejectedRow(chunk[r.index][0], r.errors) for r in report.rejected)
-        if on_stored is not None and report.stored:
-            on_stored(report.stored)
         if on_progress is not None:
             on_progress(min(start + BATCH, len(keep)), len(keep))
     result.rejected.sort(key=lambda r: r.row)

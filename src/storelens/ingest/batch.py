@@ -8,17 +8,22 @@ new id will store it.
 Storing entry points also check heat grids against their store's floor plan
 (:mod:`storelens.ingest.floor_plans`); the MQTT writer, which validates here and
 stores itself, adds that check to its own permit.
+
+Every entry point can pass ``then``, work done in the append's own transaction with
+the batch's report: the write's audit row (:mod:`storelens.ingest.write_audit`), so a
+batch is never committed without its row, nor a row without its batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
 from storelens.core.errors import (
     ID_CONFLICT_ERROR,
@@ -40,6 +45,7 @@ from storelens.storage.eventlog import AppendResult, EventLog
 __all__ = [
     "BadBody",
     "BatchTooLarge",
+    "InTransaction",
     "IngestReport",
     "InvalidJSON",
     "NotAnArray",
@@ -76,7 +82,7 @@ class IngestReport:
     stored: list[Event] = field(default_factory=list)
     """The events this call appended (not the duplicates): what the write's audit row
     names people from. Not part of the answer; :func:`ingest_numbered` hands each
-    batch's to ``on_stored`` and keeps none, so a file's events are not all held."""
+    batch's report to ``then`` and keeps none, so a file's events are not all held."""
 
     def as_dict(self, max_errors: int = 1000) -> dict[str, Any]:
         return {
@@ -109,6 +115,30 @@ def report_append(
     return IngestReport(
         len(result.accepted), len(result.duplicates), merged, len(conflicts), stored
     )
+
+
+InTransaction = Callable[[Connection, IngestReport], None]
+"""Runs in the append's transaction, after the append, with the batch's report."""
+
+
+def _append(
+    log: EventLog,
+    events: Sequence[Event],
+    indices: Sequence[int],
+    rejected: Sequence[RejectedItem] = (),
+    *,
+    sent_by: str | None,
+    then: InTransaction | None,
+) -> IngestReport:
+    """Append and report; ``then`` shares the transaction, and runs for a batch with
+    nothing to append too (a batch of rejections still leaves its audit row)."""
+    if then is None:
+        return report_append(log.append(events, sent_by), events, indices, rejected)
+    with log.engine.begin() as conn:
+        result = log.append_in(conn, events, sent_by) if events else AppendResult()
+        report = report_append(result, events, indices, rejected)
+        then(conn, report)
+    return report
 
 
 _TAGS = tuple(EVENT_TYPES)
@@ -198,6 +228,7 @@ def ingest_json(
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
     sent_by: str | None = None,
+    then: InTransaction | None = None,
 ) -> IngestReport:
     """Ingest a JSON array body. Validating straight from the bytes skips building
     Python dicts when the whole batch is good; otherwise items are isolated one by one.
@@ -214,7 +245,7 @@ def ingest_json(
             raise BatchTooLarge(len(events), max_items)
         checked = and_floor_plans(log.engine, permit)
         if all(_refusal(e, store_scope, checked) is None for e in events):
-            return report_append(log.append(events, sent_by), events, range(len(events)))
+            return _append(log, events, range(len(events)), sent_by=sent_by, then=then)
     try:
         items = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -224,7 +255,13 @@ def ingest_json(
     if len(items) > max_items:
         raise BatchTooLarge(len(items), max_items)
     return ingest_items(
-        log, items, store_scope=store_scope, permit=permit, window=window, sent_by=sent_by
+        log,
+        items,
+        store_scope=store_scope,
+        permit=permit,
+        window=window,
+        sent_by=sent_by,
+        then=then,
     )
 
 
@@ -255,12 +292,13 @@ def ingest_items(
     permit: Permit | None = None,
     window: EventTimeWindow | None = None,
     sent_by: str | None = None,
+    then: InTransaction | None = None,
 ) -> IngestReport:
     permit = and_floor_plans(log.engine, permit)
     valid, rejected = validate_indexed(items, store_scope=store_scope, permit=permit, window=window)
     appended = [e for _, e in valid]
-    result = log.append(appended, sent_by)
-    return report_append(result, appended, [i for i, _ in valid], rejected)
+    indices = [i for i, _ in valid]
+    return _append(log, appended, indices, rejected, sent_by=sent_by, then=then)
 
 
 def ingest_numbered(
@@ -269,11 +307,12 @@ def ingest_numbered(
     *,
     batch_size: int = 1000,
     on_batch: Callable[[int], None] | None = None,
-    on_stored: Callable[[Sequence[Event]], None] | None = None,
     sent_by: str | None = None,
+    then: InTransaction | None = None,
 ) -> IngestReport:
     """Ingest ``(line number, item)`` pairs from a file; rejections carry the line number.
-    ``on_stored`` sees each batch's appended events (for the write's audit row).
+    ``then`` runs in each batch's transaction with that batch's report, its lines that
+    could not be parsed counted among the rejected.
 
     Items that could not be parsed arrive as objects with a ``reason`` attribute and
     are reported as rejected on their line; nothing is dropped without a trace.
@@ -281,32 +320,37 @@ def ingest_numbered(
     total = IngestReport()
     lines: list[int] = []
     items: list[Any] = []
+    unparsed: list[RejectedItem] = []  # since the last batch
+
+    def with_unparsed(conn: Connection, report: IngestReport) -> None:
+        assert then is not None
+        then(conn, replace(report, rejected=[*unparsed, *report.rejected]))
 
     def flush() -> None:
-        report = ingest_items(log, items, sent_by=sent_by)
+        report = ingest_items(
+            log, items, sent_by=sent_by, then=None if then is None else with_unparsed
+        )
         total.accepted += report.accepted
         total.duplicates += report.duplicates
         total.conflicts += report.conflicts
         total.rejected.extend(RejectedItem(lines[r.index], r.errors, r.id) for r in report.rejected)
-        if on_stored is not None and report.stored:
-            on_stored(report.stored)
+        total.rejected.extend(unparsed)
         if on_batch is not None:
-            on_batch(len(items))
+            on_batch(len(items) + len(unparsed))
         lines.clear()
         items.clear()
+        unparsed.clear()
 
     for line, item in numbered:
         reason = getattr(item, "reason", None)
         if reason is not None:
-            total.rejected.append(RejectedItem(line, [FieldError("(line)", reason, "parse")]))
-            if on_batch is not None:
-                on_batch(1)
-            continue
-        lines.append(line)
-        items.append(item)
-        if len(items) >= batch_size:
+            unparsed.append(RejectedItem(line, [FieldError("(line)", reason, "parse")]))
+        else:
+            lines.append(line)
+            items.append(item)
+        if len(items) + len(unparsed) >= batch_size:
             flush()
-    if items:
+    if items or unparsed:
         flush()
     total.rejected.sort(key=lambda r: r.index)
     return total

@@ -1,6 +1,6 @@
 """The audit rows MQTT writes leave: one per publishing device per written batch.
 
-Events posted over HTTP leave a row naming the key (``api.permissions.record_write``);
+Events posted over HTTP leave a row naming the key (:mod:`storelens.ingest.write_audit`);
 the same events over MQTT once left none, so a person's access request could not show
 that a till wrote their order, nor an investigation which device wrote what about whom.
 

@@ -48,10 +48,9 @@ def record_of(type_: str, subject: str | None, payload: Mapping[str, Any]) -> st
 class Writes:
     """What one actor's batch came to. Callers count the outcomes and report each stored
     event with :meth:`stored`; :meth:`record` writes the row in the connection it is
-    given. MQTT passes the batch's own transaction, so a batch that rolls back leaves no
-    row and a committed one always has its row; HTTP and the command line write the row
-    in a transaction of its own after the events commit, so a failure in between can
-    leave stored events without their row (a known gap)."""
+    given: every channel passes the transaction that stores the events (MQTT its batch's,
+    the rest through :mod:`storelens.ingest.write_audit`), so a batch that rolls back
+    leaves no row and a committed one always has its row."""
 
     accepted: int = 0
     duplicates: int = 0

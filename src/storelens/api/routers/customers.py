@@ -33,9 +33,9 @@ from storelens.cdp.records import ImportIds, customer_events, search_customers
 from storelens.cdp.resolution import canonical_id, unmerge
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import IngestReport, ingest_items
+from storelens.ingest.write_audit import audited
 from storelens.predict.store import customer_prediction
 from storelens.privacy import audit
-from storelens.privacy.writes import Writes
 from storelens.processors import catch_up
 
 router = APIRouter(
@@ -56,7 +56,6 @@ async def import_customers(
     request: Request,
     principal: AnalystOrAdmin,
     event_log: EventLogDep,
-    engine: EngineDep,
     window: EventWindow,
     settings: SettingsDep,
     source: Annotated[str, SOURCE],
@@ -71,21 +70,16 @@ async def import_customers(
             customer_events(source, rows, ids),
             window=window,
             sent_by=principal.actor.name,
-        )
-        # The server's projection loop owns the read models: wake it and wait (bounded).
-        catch_up(event_log, request.app.state.projection_loop)
-        writes = Writes(duplicates=result.duplicates, rejected=len(result.rejected))
-        writes.stored_events(result.stored)  # after the catch-up: named by customer id
-        with engine.begin() as conn:
-            writes.record(
-                conn,
+            then=audited(  # committed with the records
                 principal.actor,
                 None,
                 action="customers.import",
                 resource="customer",
                 source=source,
-                conflicts=result.conflicts,
-            )
+            ),
+        )
+        # The server's projection loop owns the read models: wake it and wait (bounded).
+        catch_up(event_log, request.app.state.projection_loop)
         return result
 
     result = await run_in_threadpool(store)

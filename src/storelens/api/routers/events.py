@@ -20,10 +20,11 @@ from storelens.api.deps import (
     SettingsDep,
 )
 from storelens.api.errors import error_responses
-from storelens.api.permissions import EventPermit, record_write
+from storelens.api.permissions import EventPermit
 from storelens.api.schemas import EventPublic, IngestResult, ListOf
 from storelens.core.events import EVENT_TYPES, event_batch_adapter
 from storelens.ingest.batch import ingest_json
+from storelens.ingest.write_audit import audited
 from storelens.privacy import audit
 from storelens.privacy.spine import event_customers
 from storelens.storage.eventlog import EventQuery
@@ -59,7 +60,6 @@ async def post_events(
     request: Request,
     principal: EventWriter,
     event_log: EventLogDep,
-    engine: EngineDep,
     settings: SettingsDep,
     window: EventWindow,
 ) -> IngestResult:
@@ -80,8 +80,8 @@ async def post_events(
         store_scope=principal.store_scope,
         permit=permit,
         sent_by=principal.actor.name,
+        then=audited(principal.actor, principal.store_scope),  # committed with the events
     )
-    await run_in_threadpool(record_write, engine, principal, report)
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(report.accepted)
     counter.labels("duplicate").inc(report.duplicates)
