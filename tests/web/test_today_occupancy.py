@@ -108,3 +108,23 @@ def test_a_shop_without_an_order_screen_has_no_waiting_figure(engine: Engine) ->
     view = _view_after(engine, [*raws, _raw(3600, "sensor.espresso_shot", machine_id="m")])
     assert view.orders == 2
     assert (view.orders_waiting, view.longest_wait_s) == (None, None)
+
+
+def test_at_opening_the_first_orders_wait_in_a_store_that_hands_off(engine: Engine) -> None:
+    """Judged by today's hand-offs alone, a store with an order screen showed no figure
+    at opening: the first queue built up before anything was handed off."""
+    day = timedelta(days=1).total_seconds()
+    yesterday = [_order(0, "pos.order_paid", "y"), _order(60, "order.handed_off", "y")]
+    opening = [_order(day, "pos.order_paid", "first"), _order(day + 20, "pos.order_paid", "2nd")]
+    view = _view_after(engine, [*yesterday, *opening, _raw(day + 300, "sensor.espresso_shot",
+                                                          machine_id="m")])  # fmt: skip
+    assert view.day == (T0 + timedelta(days=1)).date() and view.orders == 2
+    assert (view.orders_waiting, view.longest_wait_s) == (2, 300.0)
+
+
+def test_a_hand_off_weeks_ago_does_not_make_tills_an_order_screen(engine: Engine) -> None:
+    long_ago = -20 * timedelta(days=1).total_seconds()
+    old = [_order(long_ago, "pos.order_paid", "y"), _order(long_ago + 60, "order.handed_off", "y")]
+    view = _view_after(engine, [*old, _order(0, "pos.order_paid", "a"),
+                                _raw(600, "sensor.espresso_shot", machine_id="m")])  # fmt: skip
+    assert (view.orders, view.orders_waiting) == (1, None)

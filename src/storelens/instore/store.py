@@ -34,7 +34,9 @@ from storelens.storage.tables import (
 )
 
 __all__ = [
+    "HAND_OFF_MEMORY",
     "cursor_position",
+    "hands_off_orders",
     "list_alerts",
     "load_facts",
     "load_state",
@@ -178,6 +180,26 @@ def save_store_rules(
             "updated_by": by,
         },
     )
+
+
+HAND_OFF_MEMORY = timedelta(days=14)
+"""How far back a hand-off shows that a store's order screen reports them."""
+
+
+def hands_off_orders(conn: Connection, store_id: str, before: datetime) -> bool:
+    """Whether the store handed off an order (it has an order screen) in the
+    :data:`HAND_OFF_MEMORY` before ``before``: an indexed probe of one row."""
+    row = conn.execute(
+        select(ops_orders.c.id)
+        .where(
+            ops_orders.c.store_id == store_id,
+            ops_orders.c.paid_at >= before - HAND_OFF_MEMORY,
+            ops_orders.c.paid_at < before,
+            ops_orders.c.handed_off_at.is_not(None),
+        )
+        .limit(1)
+    ).first()
+    return row is not None
 
 
 def zone_kinds(conn: Connection) -> dict[str, dict[str, str]]:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from storelens import stores
 from storelens.instore.processor import NAME as OPS
 from storelens.instore.processor import report_from_db
-from storelens.instore.store import list_alerts, load_state, zone_kinds
+from storelens.instore.store import hands_off_orders, list_alerts, load_state, zone_kinds
 from storelens.instore.tracker import OpsTracker, TrackerConfig
 from storelens.web.schemas import AlertRow, KeyedFigures, QueuePoint, TodayView
 
@@ -64,7 +64,7 @@ def customers_inside(tracker: OpsTracker, store_id: str) -> int:
 
 
 def orders_waiting(
-    tracker: OpsTracker, store_id: str, now: datetime, handed_off_today: int
+    tracker: OpsTracker, store_id: str, now: datetime, hands_off: bool
 ) -> tuple[int | None, float | None]:
     """(paid orders not yet handed off, seconds the oldest has waited) at ``now``.
 
@@ -73,11 +73,13 @@ def orders_waiting(
     percentile until they are served. The manager needs that backlog now.
 
     ``(None, None)`` where the store does not report hand-offs (a shop with tills and
-    no order screen): no order handed off today and none in the making, where every
-    sale would otherwise "wait" until the order timeout."""
+    no order screen), where every sale would otherwise "wait" until the order timeout.
+    ``hands_off`` says it does (an order handed off today or in the last two weeks);
+    an order in the making says so too. Judging by today alone showed nothing at
+    opening, before the first hand-off, when the first queue is building."""
     open_orders = [o for _, o in tracker.orders.of(store_id)]
     in_making = any(o.started_at is not None or o.ready_at is not None for o in open_orders)
-    if not handed_off_today and not in_making:
+    if not hands_off and not in_making:
         return None, None
     waits = [
         (now - o.paid_at).total_seconds()
@@ -157,7 +159,11 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
     live = tracker.live(store_id)
     drinks, hours, rate = barista_totals(report["baristas"])
     fulfillment = report["fulfillment"]
-    waiting, longest = orders_waiting(tracker, store_id, now, fulfillment["complete"])
+    hands_off = bool(fulfillment["complete"])
+    if not hands_off:
+        with engine.connect() as conn:
+            hands_off = hands_off_orders(conn, store_id, since)
+    waiting, longest = orders_waiting(tracker, store_id, now, hands_off)
     return empty.model_copy(
         update={
             "day": day,
