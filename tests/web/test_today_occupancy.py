@@ -128,3 +128,35 @@ def test_a_hand_off_weeks_ago_does_not_make_tills_an_order_screen(engine: Engine
     view = _view_after(engine, [*old, _order(0, "pos.order_paid", "a"),
                                 _raw(600, "sensor.espresso_shot", machine_id="m")])  # fmt: skip
     assert (view.orders, view.orders_waiting) == (1, None)
+
+
+def _sale(seconds: float, order: str, product: str, category: str) -> dict[str, Any]:
+    line = {"product_id": product, "qty": 1, "unit_price": 3.0, "category": category}
+    return _raw(seconds, "pos.order_paid", order_id=order, register_id="reg-1", lines=[line])
+
+
+def test_a_pastry_sold_at_the_till_does_not_wait_where_only_drinks_are_handed_off(
+    engine: Engine,
+) -> None:
+    """A croissant served at the till is never handed off at the bar: it "waited" until
+    the order timeout, four hours, and held the longest wait all morning."""
+    raws = [
+        _sale(0, "latte-1", "latte", "coffee"),
+        _order(60, "order.handed_off", "latte-1"),
+        _sale(100, "croissant", "croissant", "bakery"),
+        _sale(400, "latte-2", "latte", "coffee"),
+        _raw(700, "sensor.espresso_shot", machine_id="m"),
+    ]
+    view = _view_after(engine, raws)
+    assert (view.orders_waiting, view.longest_wait_s) == (1, 300.0)  # the second latte
+
+
+def test_where_food_is_handed_off_at_the_bar_a_pastry_waits_too(engine: Engine) -> None:
+    raws = [
+        _sale(0, "toastie", "toastie", "food"),
+        _order(60, "order.handed_off", "toastie"),
+        _sale(100, "croissant", "croissant", "bakery"),
+        _raw(700, "sensor.espresso_shot", machine_id="m"),
+    ]
+    view = _view_after(engine, raws)
+    assert (view.orders_waiting, view.longest_wait_s) == (1, 600.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,11 +35,12 @@ from storelens.storage.tables import (
 
 __all__ = [
     "HAND_OFF_MEMORY",
+    "HandOffs",
     "cursor_position",
-    "hands_off_orders",
     "list_alerts",
     "load_facts",
     "load_state",
+    "recent_hand_offs",
     "reset_store_rules",
     "save_state",
     "save_store_rules",
@@ -186,20 +187,34 @@ HAND_OFF_MEMORY = timedelta(days=14)
 """How far back a hand-off shows that a store's order screen reports them."""
 
 
-def hands_off_orders(conn: Connection, store_id: str, before: datetime) -> bool:
-    """Whether the store handed off an order (it has an order screen) in the
-    :data:`HAND_OFF_MEMORY` before ``before``: an indexed probe of one row."""
-    row = conn.execute(
+@dataclass(frozen=True, slots=True)
+class HandOffs:
+    """What a store's recent hand-offs say about its open orders."""
+
+    reported: bool
+    """It handed an order off: it has an order screen, and an open order is waiting."""
+    without_drinks: bool
+    """It handed off an order with no drink in it: food is handed over at the bar too
+    (or its tills send no categories), so a drink-less order waits as well. Where it
+    never did, a croissant sold at the till is served there and never waits."""
+
+
+def recent_hand_offs(conn: Connection, store_id: str, since: datetime) -> HandOffs:
+    """The store's :class:`HandOffs` from orders paid in the :data:`HAND_OFF_MEMORY`
+    before ``since`` or after it: two indexed probes of one row each."""
+    handed = (
         select(ops_orders.c.id)
         .where(
             ops_orders.c.store_id == store_id,
-            ops_orders.c.paid_at >= before - HAND_OFF_MEMORY,
-            ops_orders.c.paid_at < before,
+            ops_orders.c.paid_at >= since - HAND_OFF_MEMORY,
             ops_orders.c.handed_off_at.is_not(None),
         )
         .limit(1)
-    ).first()
-    return row is not None
+    )
+    if conn.execute(handed).first() is None:
+        return HandOffs(reported=False, without_drinks=False)
+    drinkless = conn.execute(handed.where(ops_orders.c.drinks == 0)).first()
+    return HandOffs(reported=True, without_drinks=drinkless is not None)
 
 
 def zone_kinds(conn: Connection) -> dict[str, dict[str, str]]:

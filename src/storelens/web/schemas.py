@@ -75,9 +75,9 @@ class TodayView(BaseModel):
     fulfillment_p50_s: float | None
     fulfillment_p90_s: float | None
     orders_waiting: int | None = Field(
-        description="paid orders not yet handed off, now; null where the store reported no "
-        "hand-off today or in the 14 days before and has no order in the making (tills "
-        "without an order screen)"
+        description="paid orders not yet handed off, now (one without a drink only where "
+        "such orders are handed off); null where the store reported no hand-off today or in "
+        "the 14 days before and has no order in the making (tills without an order screen)"
     )
     longest_wait_s: float | None = Field(
         description="how long the oldest of those has waited since payment; null if none"

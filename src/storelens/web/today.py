@@ -22,7 +22,13 @@ from sqlalchemy import Engine
 from storelens import stores
 from storelens.instore.processor import NAME as OPS
 from storelens.instore.processor import report_from_db
-from storelens.instore.store import hands_off_orders, list_alerts, load_state, zone_kinds
+from storelens.instore.store import (
+    HandOffs,
+    list_alerts,
+    load_state,
+    recent_hand_offs,
+    zone_kinds,
+)
 from storelens.instore.tracker import OpsTracker, TrackerConfig
 from storelens.web.schemas import AlertRow, KeyedFigures, QueuePoint, TodayView
 
@@ -64,7 +70,7 @@ def customers_inside(tracker: OpsTracker, store_id: str) -> int:
 
 
 def orders_waiting(
-    tracker: OpsTracker, store_id: str, now: datetime, hands_off: bool
+    tracker: OpsTracker, store_id: str, now: datetime, hand_offs: HandOffs
 ) -> tuple[int | None, float | None]:
     """(paid orders not yet handed off, seconds the oldest has waited) at ``now``.
 
@@ -73,18 +79,21 @@ def orders_waiting(
     percentile until they are served. The manager needs that backlog now.
 
     ``(None, None)`` where the store does not report hand-offs (a shop with tills and
-    no order screen), where every sale would otherwise "wait" until the order timeout.
-    ``hands_off`` says it does (an order handed off today or in the last two weeks);
-    an order in the making says so too. Judging by today alone showed nothing at
-    opening, before the first hand-off, when the first queue is building."""
+    no order screen), where every sale would otherwise "wait" until the order timeout:
+    no hand-off in the last two weeks and no order in the making. (Judging by today
+    alone showed nothing at opening, when the first queue is building.) An order with
+    no drink waits only in a store that hands such orders off; elsewhere a pastry sold
+    at the till "waited" four hours, until the order timeout."""
     open_orders = [o for _, o in tracker.orders.of(store_id)]
     in_making = any(o.started_at is not None or o.ready_at is not None for o in open_orders)
-    if not hands_off and not in_making:
+    if not hand_offs.reported and not in_making:
         return None, None
     waits = [
         (now - o.paid_at).total_seconds()
         for o in open_orders
-        if o.paid_at is not None and o.paid_at <= now
+        if o.paid_at is not None
+        and o.paid_at <= now
+        and (o.drinks or hand_offs.without_drinks or o.started_at or o.ready_at)
     ]
     return len(waits), (max(waits) if waits else None)
 
@@ -159,11 +168,9 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
     live = tracker.live(store_id)
     drinks, hours, rate = barista_totals(report["baristas"])
     fulfillment = report["fulfillment"]
-    hands_off = bool(fulfillment["complete"])
-    if not hands_off:
-        with engine.connect() as conn:
-            hands_off = hands_off_orders(conn, store_id, since)
-    waiting, longest = orders_waiting(tracker, store_id, now, hands_off)
+    with engine.connect() as conn:
+        hand_offs = recent_hand_offs(conn, store_id, since)
+    waiting, longest = orders_waiting(tracker, store_id, now, hand_offs)
     return empty.model_copy(
         update={
             "day": day,
