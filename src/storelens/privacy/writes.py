@@ -29,14 +29,14 @@ from storelens.core.events import Event, OrderPaidEvent
 from storelens.privacy import audit
 from storelens.privacy.spine import OWN_EVENT_TYPES, event_customers
 
-__all__ = ["LISTED_RECORDS", "Writes", "record_of"]
+__all__ = ["LISTED_RECORDS", "Writes"]
 
 LISTED_RECORDS = 100
 """Record ids named in one row's detail; the counts stay exact beyond it."""
 _PERSON_FIELDS = {"customer_id", "source_system", "source_record_id", "loyalty_id"}
 
 
-def record_of(type_: str, subject: str | None, payload: Mapping[str, Any]) -> str | None:
+def _record_of(type_: str, subject: str | None, payload: Mapping[str, Any]) -> str | None:
     """The person a personal event is about, by identifier only."""
     if type_ == "customer.upserted":
         system, record = payload.get("source_system"), payload.get("source_record_id")
@@ -66,7 +66,7 @@ class Writes:
         self.customers |= event_customers(subject, type_, payload)
         if type_ in OWN_EVENT_TYPES:
             self.personal[type_] += 1
-            record = record_of(type_, subject, payload)
+            record = _record_of(type_, subject, payload)
             if record is not None:
                 self.records.add(record)
 
