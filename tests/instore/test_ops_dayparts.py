@@ -36,3 +36,14 @@ def test_early_and_late_orders_are_night_as_on_the_floor_page() -> None:
 def test_rows_come_in_the_day_s_order_with_night_last() -> None:
     got = dayparts((21, 30), (16, 0), (14, 0), (12, 0), (5, 0))
     assert list(got) == [*(name for name, _, _ in DAYPARTS), OFF_HOURS]
+
+
+def test_orders_without_a_till_are_named_by_their_channel_not_none() -> None:
+    """A manager read the register "none" (463 orders) as a till that had failed."""
+    day = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    till = order(1, day, 60)
+    app = OrderFact("s", "o2", "mobile", None, day, day, day, day + timedelta(seconds=90),
+                    "ana", 1, 1)  # fmt: skip
+    report = ops_report(OpsFacts(orders=[till, app]), store_id="s")
+    rows = report["fulfillment"]["by_register"]
+    assert [(r["key"], r["count"]) for r in rows] == [("mobile (no till)", 1), ("reg-1", 1)]

@@ -55,7 +55,7 @@ def test_each_cluster_is_described_by_its_traits(simulated: tuple) -> None:
     channels = 0
     for cluster in result.clusters:
         assert 1 <= len(cluster.traits) <= 3
-        assert cluster.description.startswith(f"{cluster.customers} customers, ")
+        assert cluster.description.startswith(f"{cluster.customers} customer")
         assert "% of revenue" in cluster.description
         assert cluster.revenue_trend_pct is not None
         channels += any(t.startswith(("mostly on", "mostly in store")) for t in cluster.traits)

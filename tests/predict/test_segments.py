@@ -89,12 +89,12 @@ def test_segments_are_described_from_their_numbers() -> None:
     champions = summaries[0]
     assert (champions.customers, champions.revenue_share) == (1, 0.5)
     assert champions.description == (
-        "1 customers, 50 % of revenue: last bought a median 2 days ago, 12 orders each, "
+        "1 customer, 50 % of revenue: last bought a median 2 days ago, 12 orders each, "
         "spends 329 % above the median customer; bought recently and often: reward them, "
         "ask for reviews."
     )
     assert summaries[-1].description.startswith(
-        "1 customers, 2 % of revenue: last bought a median 400 days ago, 1 orders each, "
+        "1 customer, 2 % of revenue: last bought a median 400 days ago, 1 order each, "
         "spends 86 % below the median customer"
     )
     assert describe_segments(features, scores) == summaries  # deterministic

@@ -150,6 +150,10 @@ def test_a_run_without_lifetime_value_says_so_and_keeps_the_segments(
     assert 'id="chart-clv"' not in r.text and 'id="chart-risk"' not in r.text
     assert 'data-segment-table="rfm"' in r.text
     assert all(s["mean_churn_risk"] is None for s in view["rfm"])
+    # Not "0 at high risk, 0 %": no risk was computed (a new user read it as none at risk)
+    assert view["high_risk_customers"] is None
+    assert all(s["high_risk_share"] is None for s in view["rfm"])
+    assert "no churn risk in this run" in r.text
 
 
 def test_segment_csv_is_the_table(as_role: Callable[[str], TestClient], scored: set[str]) -> None:

@@ -81,7 +81,8 @@ def _fulfillment(orders: list[OrderFact], tz: ZoneInfo, detail: bool) -> dict[st
             _grouped(complete, lambda o: daypart_of_hour(local_hour(o))),
             key=lambda row: daypart_order(row["key"]),
         ),
-        "by_register": _grouped(complete, lambda o: o.register_id),
+        # An order with no till is named by its channel: "none" read as a broken till.
+        "by_register": _grouped(complete, lambda o: o.register_id or f"{o.channel} (no till)"),
         "by_channel": _grouped(complete, lambda o: o.channel),
         "incomplete_orders": [
             {

@@ -275,7 +275,8 @@ def _cluster(
                 revenue_trend_pct=trend,
                 traits=traits,
                 description=(
-                    f"{int(mask.sum())} customers, {100 * share:.0f} % of revenue: "
+                    f"{int(mask.sum())} customer{'' if mask.sum() == 1 else 's'}, "
+                    f"{100 * share:.0f} % of revenue: "
                     f"{', '.join(traits)}{trend_text}."
                 ),
             )

@@ -134,8 +134,9 @@ def describe_segments(features: pd.DataFrame, scores: pd.DataFrame) -> list[Segm
         spend = float(members["monetary"].median())
         share = float(members["monetary"].sum()) / total if total > 0 else 0.0
         text = (
-            f"{len(members)} customers, {100 * share:.0f} % of revenue: last bought a median "
-            f"{recency:.0f} days ago, {orders:g} orders each, {_versus(spend, overall)}; "
+            f"{len(members)} customer{'' if len(members) == 1 else 's'}, {100 * share:.0f} % of "
+            f"revenue: last bought a median {recency:.0f} day{'' if recency == 1 else 's'} ago, "
+            f"{orders:g} order{'' if orders == 1 else 's'} each, {_versus(spend, overall)}; "
             f"{meaning}."
         )
         out.append(

@@ -317,6 +317,7 @@ def customers_overview(
             func.avg(customer_scores.c.churn_risk),
             func.sum(customer_scores.c.clv),
             func.sum(risky),
+            func.count(customer_scores.c.churn_risk),
         )
         .join(customer_scores, customer_scores.c.customer_id == segment_members.c.customer_id)
         .group_by(segment_members.c.segment_id)
@@ -326,7 +327,8 @@ def customers_overview(
             "customers": int(r[1]),
             "mean_churn_risk": _number(r[2]),
             "total_clv": _number(r[3]),
-            "high_risk_share": int(r[4] or 0) / int(r[1]) if r[1] else None,
+            # over members with a risk: a run that fitted no churn model has none, not 0 %
+            "high_risk_share": int(r[4] or 0) / int(r[5]) if r[5] else None,
         }
         for r in risk
     }

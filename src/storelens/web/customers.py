@@ -130,7 +130,10 @@ def customers_view(
     quality = models.get("clusters")
     rows = segment_rows(overview)
     rfm = [r for r in rows if r.kind == "rfm"]
-    at_risk = sum(round((r.high_risk_share or 0.0) * r.customers) for r in rfm)
+    has_churn = any(r.mean_churn_risk is not None for r in rows)
+    at_risk = (
+        sum(round((r.high_risk_share or 0.0) * r.customers) for r in rfm) if has_churn else None
+    )
     return CustomersView(
         store_id=store_id,
         store_name=str(store["name"]),
@@ -148,7 +151,7 @@ def customers_view(
         rfm=rfm,
         clusters=[r for r in rows if r.kind == "cluster"],
         has_clv=bool(overview["clv"]["customers"]),
-        has_churn=any(r.mean_churn_risk is not None for r in rows),
+        has_churn=has_churn,
     )
 
 

@@ -240,7 +240,9 @@ class CustomersView(BaseModel):
         description="k, silhouette, davies_bouldin, stability_ari of the clustering"
     )
     high_risk: float
-    high_risk_customers: int
+    high_risk_customers: int | None = Field(
+        description="scored customers above high_risk; null when the run has no churn risk"
+    )
     clv_quantiles: dict[str, float]
     clv_bars: list[ClvBar]
     rfm: list[SegmentRow]

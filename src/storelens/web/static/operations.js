@@ -34,5 +34,8 @@
   SL.plot("chart-queue", [{
     type: "scatter", mode: "lines", line: { shape: "hv", color: SL.colours.blue, width: 1.5 }, name: "longest queue",
     x: v.queue.map(function (q) { return q.t; }), y: v.queue.map(function (q) { return q.max; }),
-  }], { showlegend: false, xaxis: { type: "date", gridcolor: "#eef1f6" }, yaxis: { title: { text: "people" }, gridcolor: "#eef1f6", rangemode: "tozero" } });
+  }, {
+    type: "scatter", mode: "lines", line: { shape: "hv", color: SL.colours.orange, width: 1.5 }, name: "average queue",
+    x: v.queue.map(function (q) { return q.t; }), y: v.queue.map(function (q) { return q.mean; }),
+  }], { showlegend: true, legend: { orientation: "h" }, xaxis: { type: "date", gridcolor: "#eef1f6" }, yaxis: { title: { text: "people" }, gridcolor: "#eef1f6", rangemode: "tozero" } });
 })();

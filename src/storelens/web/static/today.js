@@ -18,8 +18,12 @@
       type: "scatter", mode: "lines", line: { shape: "hv", color: SL.colours.blue, width: 2 },
       fill: "tozeroy", fillcolor: "rgba(47,91,234,.12)", name: "longest queue",
       x: v.queue.map(function (q) { return q.t; }), y: v.queue.map(function (q) { return q.max; }),
-      hovertemplate: "%{x|%H:%M}: %{y} waiting<extra></extra>",
-    }], { xaxis: { type: "date", tickformat: "%H:%M", gridcolor: "#eef1f6" }, showlegend: false });
+      hovertemplate: "%{x|%H:%M}: at most %{y} waiting<extra></extra>",
+    }, {
+      type: "scatter", mode: "lines", line: { shape: "hv", color: SL.colours.orange, width: 2 }, name: "average queue",
+      x: v.queue.map(function (q) { return q.t; }), y: v.queue.map(function (q) { return q.mean; }),
+      hovertemplate: "%{x|%H:%M}: %{y:.1f} waiting on average<extra></extra>",
+    }], { xaxis: { type: "date", tickformat: "%H:%M", gridcolor: "#eef1f6" }, showlegend: true, legend: { orientation: "h" } });
     const hours = v.by_hour.map(function (h) { return h.key + ":00"; });
     SL.plot("chart-hours", [
       { type: "bar", name: "p50 (min)", x: hours, y: v.by_hour.map(function (h) { return SL.minutes(h.p50_s); }), marker: { color: SL.colours.blue } },
