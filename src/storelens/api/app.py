@@ -21,6 +21,7 @@ from storelens.api.arrival_notices import DeskArrivalSink
 from storelens.api.auth_cache import SignedInCache, users_signal
 from storelens.api.bodylimit import BodyLimit
 from storelens.api.claimer_sources import EngineSuggester
+from storelens.api.docs_page import install_docs
 from storelens.api.errors import install_error_handlers
 from storelens.api.metrics import ApiMetrics
 from storelens.api.nul_guard import NulGuard
@@ -229,6 +230,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the installation: docs_page.install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -264,6 +267,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     install_error_handlers(app)
+    install_docs(app)
     # Routes are matched in order, router by router: the hot recommendation route first
     # saves every request walking the whole API (no other route shares its paths).
     app.include_router(recommendations_api.router)
