@@ -34,7 +34,7 @@ RuleKind = Literal["fulfillment_p90", "queue_length", "idle_barista"]
 
 @dataclass(frozen=True, slots=True)
 class AlertRule:
-    """``fulfillment_p90``: p90 of orders handed off in the last ``window_min`` minutes
+    """``fulfillment_p90``: p90 of in-store orders handed off in the last ``window_min`` minutes
     above ``threshold`` seconds (needs ``min_orders``); ``queue_length``: people in
     queue zones above ``threshold``; ``idle_barista``: a clocked-in barista idle for
     ``threshold`` seconds while at least ``queue_min`` people queue."""
@@ -79,6 +79,12 @@ class AlertChange:
     value: float
 
 
+def _min_s(seconds: float) -> str:
+    """ "6 min 01 s": minutes to one decimal read "6.0 min; limit 6.0 min" at 361 s."""
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s"
+
+
 def _p90(values: Sequence[float]) -> float:
     if len(values) == 1:
         return values[0]
@@ -95,8 +101,8 @@ def _measure(rule: AlertRule, snap: Snapshot) -> tuple[bool, float, str]:
         return (
             p90 > rule.threshold,
             p90,
-            f"orders take {p90 / 60:.1f} min (p90, last {rule.window_min} min, "
-            f"{len(values)} orders); limit {rule.threshold / 60:.1f} min",
+            f"in-store orders take {_min_s(p90)} (p90, last {rule.window_min} min, "
+            f"{len(values)} orders); limit {_min_s(rule.threshold)}",
         )
     if rule.kind == "queue_length":
         n = snap.queue_length
