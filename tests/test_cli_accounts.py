@@ -158,3 +158,18 @@ def test_served_as_the_readme_says_no_forged_token_works_and_no_secret_is_logged
     text = log_path.read_text()
     assert "token=***" in text and "key=***" in text
     assert forged not in text and "secretsecretsecret" not in text
+
+
+def test_users_are_offered_only_the_roles_a_person_can_have(db_url: str) -> None:
+    """``device`` was offered and then refused: devices use API keys."""
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["users", "create", "--help"]).output
+    assert "admin|analyst|staff" in help_text and "device" not in help_text
+    refused = runner.invoke(
+        app, ["users", "create", "cam-1", "--role", "device", "--database-url", db_url]
+    )
+    assert refused.exit_code == 2 and "device" in refused.output
+    made = runner.invoke(
+        app, ["users", "create", "ana", "--role", "staff", "--database-url", db_url]
+    )
+    assert made.exit_code == 0 and "created staff" in made.output

@@ -129,8 +129,12 @@ def init(
 @app.command()
 def serve(
     database_url: DbOption = None,
-    host: Annotated[str | None, typer.Option(help="bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="bind address (default STORELENS_HOST, 127.0.0.1)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default STORELENS_PORT, 8000)")
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -213,7 +217,10 @@ def demo(
     ] = None,
 ) -> None:
     """Simulate a café week, show its operations report, and serve the dashboard with
-    today's café day running live at an accelerated clock. Ctrl-C stops everything."""
+    today's café day running live at an accelerated clock. Ctrl-C stops everything.
+
+    Each run prints the sign-in for the demo's admin user with a new password (the old
+    one stops working), so a lost password is one more run away."""
     from storelens.demo.live import LiveDay, live_day_events, serve_with_replay
     from storelens.demo.run import HEATMAP_EVERY_S, prepare_demo
 

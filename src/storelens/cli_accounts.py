@@ -7,6 +7,7 @@ tokens they already hold stop working at once instead of when they expire.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -18,6 +19,16 @@ from storelens import accounts
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
 from storelens.storage.command_line import DbOption, open_database_or_exit, refuse
+
+
+class PersonRole(StrEnum):
+    """The roles a person can have: ``device`` is for API keys (``storelens keys``),
+    and offering it here only led to an error."""
+
+    admin = "admin"
+    analyst = "analyst"
+    staff = "staff"
+
 
 __all__ = ["keys_app", "users_app"]
 
@@ -59,9 +70,7 @@ def _change(database_url: str | None, action: str, username: str, **kwargs: obje
 @users_app.command("create")
 def users_create(
     username: str,
-    role: Annotated[accounts.Role, typer.Option(help="admin, analyst or staff")] = (
-        accounts.Role.analyst
-    ),
+    role: Annotated[PersonRole, typer.Option(help="what the user may do")] = PersonRole.analyst,
     database_url: DbOption = None,
 ) -> None:
     """Create a user; the generated password is shown once."""
@@ -69,7 +78,7 @@ def users_create(
     password = accounts.generate_password()
     try:
         with engine.begin() as conn:
-            accounts.create_user(conn, username, password, role)
+            accounts.create_user(conn, username, password, accounts.Role(role.value))
             audit.record(
                 conn, audit.operator(), "user.create", "user", username, {"role": role.value}
             )
@@ -124,7 +133,7 @@ def users_enable(username: str, database_url: DbOption = None) -> None:
 @users_app.command("set-role")
 def users_set_role(
     username: str,
-    role: Annotated[accounts.Role, typer.Argument(help="admin, analyst or staff")],
+    role: Annotated[PersonRole, typer.Argument(help="what the user may do")],
     database_url: DbOption = None,
 ) -> None:
     """Change a user's role; they sign in again to use it."""
