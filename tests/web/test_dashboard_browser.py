@@ -198,11 +198,17 @@ def test_floor_heatmap_dayparts_and_zone_table(page: Any, site: Site) -> None:
     page.click('[data-daypart="midday"]')
     assert page.get_attribute("#chart-heat", "data-shown") == "midday"
     assert page.get_attribute('[data-daypart="midday"]', "aria-pressed") == "true"
-    assert page.inner_text("[data-heat-caption]").startswith("Midday (11–14 h)")
+    caption = page.inner_text("[data-heat-caption]")
+    assert caption.startswith("Midday (11–14 h)")
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     data = httpx.get(
         f"{site.url}/web/api/stores/{STORE}/floor", params={"from": DAY, "to": DAY}, cookies=cookies
     ).json()
+    # The caption's peak and the colour bar's top are both named: read alone, the single
+    # busiest cell's figure looked like a contradiction of the bar.
+    midday = next(h for h in data["heat"] if h["key"] == "midday")
+    assert f"busiest spot {midday['peak']:.2f} people per m²" in caption
+    assert f"colours stop at {midday['scale_max']:.2f}" in caption
     for zone in data["zones"]:
         row = page.locator(f'[data-zone-row="{zone["zone_id"]}"] [data-col="visits"]')
         assert row.inner_text() == f"{zone['visits']:,}"

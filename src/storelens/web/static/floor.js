@@ -39,7 +39,10 @@
       shapes: outlines(), annotations: labels(), showlegend: false,
     });
     const caption = document.querySelector("[data-heat-caption]");
-    if (caption) caption.textContent = grid.label + ": " + grid.hours + " h observed, peak " + grid.peak + " people per m²";
+    // The scale tops at the 99th percentile of used cells: say so, or the caption's
+    // peak (the single busiest cell) reads as a contradiction of the colour bar.
+    if (caption) caption.textContent = grid.label + ": " + grid.hours + " h observed, busiest spot " + grid.peak.toFixed(2) +
+      " people per m²; the colours stop at " + grid.scale_max.toFixed(2) + ", so the busiest 1 % of the floor is all the darkest red";
     document.querySelectorAll("[data-daypart]").forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.daypart === grid.key)); });
     const chart = document.getElementById("chart-heat");
     if (chart) chart.dataset.shown = grid.key;
