@@ -227,6 +227,12 @@ def test_operations_shows_what_the_api_says(page: Any, site: Site) -> None:
     assert _num(_kpi(page, "p50_s")) == ops["fulfillment"]["p50_s"]
     assert _num(_kpi(page, "p90_s")) == ops["fulfillment"]["p90_s"]
     assert int(_kpi(page, "orders")) == ops["fulfillment"]["orders"]
+    # The customers' side, which only the API and the command line showed before
+    assert int(page.get_attribute('[data-kpi="visits"]', "data-value")) == ops["dwell"]["count"]
+    assert ops["dwell"]["count"] > 0
+    wait = page.get_attribute('[data-kpi="queue_wait_p90_s"]', "data-value")
+    assert float(wait) == ops["queue"]["wait_p90_s"]
+    assert f"{ops['dwell']['walk_bys']:,} walk-bys" in page.inner_text(".kpis")
     for b in ops["baristas"]:
         cell = page.locator(f'[data-barista="{b["staff_id"]}"] [data-col="drinks"]')
         assert cell.inner_text() == f"{b['drinks']:,}"

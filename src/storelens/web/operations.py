@@ -109,6 +109,13 @@ def operations_view(engine: Engine, store_id: str, first: date, last: date) -> O
         by_channel=keyed(fulfillment["by_channel"]),
         baristas=[BaristaRow.model_validate(b) for b in report["baristas"]],
         queue=queue_points(report["queue"]["length"]),
+        queue_waits=report["queue"]["wait_count"],
+        queue_wait_p50_s=report["queue"]["wait_p50_s"],
+        queue_wait_p90_s=report["queue"]["wait_p90_s"],
+        visits=report["dwell"]["count"],
+        dwell_p50_s=report["dwell"]["p50_s"],
+        dwell_p90_s=report["dwell"]["p90_s"],
+        walk_bys=report["dwell"]["walk_bys"],
         alerts=alerts,
     )
 

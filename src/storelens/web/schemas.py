@@ -130,6 +130,13 @@ class OperationsView(BaseModel):
     by_channel: list[KeyedFigures]
     baristas: list[BaristaRow]
     queue: list[QueuePoint]
+    queue_waits: int = Field(default=0, description="customers who queued")
+    queue_wait_p50_s: float | None = None
+    queue_wait_p90_s: float | None = None
+    visits: int = Field(default=0, description="store visits (customers past the entrance)")
+    dwell_p50_s: float | None = None
+    dwell_p90_s: float | None = None
+    walk_bys: int = Field(default=0, description="looked in from the door and left")
     alerts: list[AlertRow] = Field(description="raised and cleared, newest first (at most 500)")
 
 
