@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from storelens import accounts, stores
 from storelens.api.app import create_app
 from storelens.api.auth import _public
+from storelens.api.deps import current_time
 from storelens.config import Settings
 from storelens.core.events import event_adapter
 from storelens.processors import run_projections
@@ -404,3 +405,25 @@ def test_download_buttons_serve_the_bi_exports(site: TestClient, engine: Engine)
     from_parquet = pq.read_table(io.BytesIO(parquet.content))
     assert from_csv.num_rows == from_parquet.num_rows > 0
     assert site.get(url, params={"from": "2026-11-05", "to": "2026-11-01"}).status_code == 422
+
+
+def test_today_says_when_its_figures_are_not_today_s(site: TestClient, engine: Engine) -> None:
+    """After closing time, or when the feeds stopped, the page showed the latest day's
+    figures under "Today" with a live dot: 438 orders "today" on the morning after."""
+    assert _sign_in(site, "staff").status_code == 303
+    morning = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+    log = EventLog(engine)
+    log.append([event_adapter.validate_python(e) for e in _events(morning)])
+    run_projections(log)
+    app: Any = site.app
+    for clock, behind in [
+        (datetime(2026, 11, 2, 22, 30, tzinfo=UTC), False),  # 23:30 the same evening
+        (datetime(2026, 11, 2, 23, 30, tzinfo=UTC), True),  # 00:30 the next day in Berlin
+        (datetime(2026, 11, 9, 9, 0, tzinfo=UTC), True),
+    ]:
+        app.dependency_overrides[current_time] = lambda clock=clock: clock
+        view = site.get(f"/web/api/stores/{STORE}/today").json()
+        assert (view["day"], view["orders"], view["behind"]) == ("2026-11-02", 2, behind), clock
+        page = site.get(f"/stores/{STORE}/today").text
+        notice = re.search(r"<section class=\"notice thin\" data-behind ?(hidden)?>", page)
+        assert notice is not None and (notice.group(1) is None) == behind

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from storelens import stores
-from storelens.api.deps import EngineDep, SettingsDep
+from storelens.api.deps import EngineDep, Now, SettingsDep
 from storelens.api.errors import error_responses
 from storelens.web.customers import customers_view, segment_table_csv
 from storelens.web.live import LiveBoard, sse_stream
@@ -40,9 +40,9 @@ def _board(request: Request) -> LiveBoard:
 
 
 @router.get("/today")
-def today(store_id: StoreId, _: WebPerson, engine: EngineDep) -> TodayView:
+def today(store_id: StoreId, _: WebPerson, engine: EngineDep, now: Now) -> TodayView:
     """The store now: live counts, the day so far, open alerts."""
-    return today_view(engine, store_id)
+    return today_view(engine, store_id, now)
 
 
 @router.get(
@@ -51,13 +51,20 @@ def today(store_id: StoreId, _: WebPerson, engine: EngineDep) -> TodayView:
     responses={200: {"content": {"text/event-stream": {}}, "description": "TodayView events"}},
 )
 async def today_stream(
-    request: Request, store_id: StoreId, person: WebPerson, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    store_id: StoreId,
+    person: WebPerson,
+    engine: EngineDep,
+    settings: SettingsDep,
+    now: Now,
 ) -> StreamingResponse:
     """``event: today`` with a :class:`TodayView` now and whenever new events are processed."""
     await asyncio.to_thread(_known, engine, store_id)  # 404 before the stream starts
 
     async def compute() -> str:
-        view = await asyncio.to_thread(today_view, engine, store_id)
+        # The clock when the stream opened: a page kept open past midnight marks the
+        # new day "behind" only when it is reloaded (the stream ends with the sign-in).
+        view = await asyncio.to_thread(today_view, engine, store_id, now)
         return view.model_dump_json()
 
     stream = sse_stream(

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from storelens import stores
 from storelens.accounts import Role
 from storelens.api.auth import Principal
-from storelens.api.deps import EngineDep, SettingsDep
+from storelens.api.deps import EngineDep, Now, SettingsDep
 from storelens.core.errors import InvalidInput, NotFound
 from storelens.web.customers import customers_view, members_view
 from storelens.web.period import period_view
@@ -129,11 +129,11 @@ def home(request: Request, principal: PagePerson, engine: EngineDep) -> HTMLResp
 
 @router.get("/stores/{store_id}/today", response_class=HTMLResponse)
 def today_page(
-    request: Request, store_id: str, principal: PagePerson, engine: EngineDep
+    request: Request, store_id: str, principal: PagePerson, engine: EngineDep, now: Now
 ) -> HTMLResponse:
     return _with_view(
         request, "today.html", principal, engine, store_id, "today",
-        lambda: today_view(engine, store_id),
+        lambda: today_view(engine, store_id, now),
     )  # fmt: skip
 
 

@@ -67,6 +67,11 @@ class TodayView(BaseModel):
     store_name: str
     timezone: str
     day: date | None = Field(description="null until the store has sent any event")
+    behind: bool = Field(
+        default=False,
+        description="the latest events are from before today by the server's clock, in the "
+        "store's time zone: the figures are that day's, not today's",
+    )
     as_of: datetime | None = Field(description="event time the figures stand at")
     occupancy: int = Field(description="customers in the store now (staff left out)")
     queue_length: int = Field(description="customers in queue zones now")

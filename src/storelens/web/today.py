@@ -122,8 +122,12 @@ def queue_points(rows: Iterable[Mapping[str, Any]]) -> list[QueuePoint]:
     return [QueuePoint.model_validate(dict(r)) for r in rows]
 
 
-def today_view(engine: Engine, store_id: str) -> TodayView:
-    """The Today page for ``store_id``; NotFound (404) for an unknown store."""
+def today_view(engine: Engine, store_id: str, wall_clock: datetime | None = None) -> TodayView:
+    """The Today page for ``store_id``; NotFound (404) for an unknown store.
+
+    The page is the store's latest day of events: today while the store sends them. With
+    ``wall_clock`` (the server's clock), a latest day before today is marked ``behind``: a
+    closed store, or a feed that stopped, showed yesterday's figures under "Today"."""
     with engine.connect() as conn:
         store = stores.get_store(conn, store_id)
         kinds = zone_kinds(conn).get(store_id, {})
@@ -174,6 +178,7 @@ def today_view(engine: Engine, store_id: str) -> TodayView:
     return empty.model_copy(
         update={
             "day": day,
+            "behind": wall_clock is not None and day < wall_clock.astimezone(tz).date(),
             "as_of": now,
             "occupancy": customers_inside(tracker, store_id),
             "queue_length": live.queue_length if live is not None else 0,

@@ -73,10 +73,14 @@
     setKpi("drinks_per_barista_hour", v.drinks_per_barista_hour, SL.number(v.drinks_per_barista_hour, 1));
     setKpi("open_alerts", v.open_alerts.length, String(v.open_alerts.length));
     alerts(v.open_alerts);
-    const day = document.querySelector('[data-field="day"]');
-    if (day) day.textContent = v.day || "";
-    const asOf = document.querySelector('[data-field="as_of"]');
-    if (asOf && v.as_of) asOf.textContent = new Date(v.as_of).toLocaleTimeString("en-GB", { timeZone: v.timezone });
+    document.querySelectorAll('[data-field="day"]').forEach(function (el) { el.textContent = v.day || ""; });
+    if (v.as_of) {
+      document.querySelectorAll('[data-field="as_of"]').forEach(function (el) {
+        el.textContent = new Date(v.as_of).toLocaleTimeString("en-GB", { timeZone: v.timezone });
+      });
+    }
+    const behind = document.querySelector("[data-behind]");
+    if (behind) behind.hidden = !v.behind;  // today's first event hides it
     charts(v);
   }
 
