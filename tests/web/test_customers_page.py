@@ -8,8 +8,10 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -109,6 +111,11 @@ def test_page_shows_what_customers_overview_says(
     assert view["has_clv"] is True and view["has_churn"] is True
     assert 'id="chart-clv"' in r.text and 'id="chart-risk"' in r.text
     assert view["model_version"] == overview["model_version"]
+    # The run's time on the store's clock, as every other page: it said "UTC" alone
+    as_of = datetime.fromisoformat(view["as_of"])
+    as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    berlin = as_of.astimezone(ZoneInfo(view["timezone"])).strftime("%d %b %Y, %H:%M")
+    assert view["timezone"] == "Europe/Berlin" and f"scored {berlin}</span>" in r.text
     by_id = {s["id"]: s for s in overview["segments"]}
     shown = view["rfm"] + view["clusters"]
     assert [s["id"] for s in shown] == [s["id"] for s in overview["segments"]]

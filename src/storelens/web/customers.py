@@ -137,6 +137,7 @@ def customers_view(
     return CustomersView(
         store_id=store_id,
         store_name=str(store["name"]),
+        timezone=str(store["timezone"]),
         scored=bool(rows),
         as_of=overview["as_of"],
         model_version=overview["model_version"],

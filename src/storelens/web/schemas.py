@@ -242,6 +242,7 @@ class CustomersView(BaseModel):
 
     store_id: str
     store_name: str
+    timezone: str = Field(default="UTC", description="the store's, for the times shown")
     scored: bool = Field(description="false until `storelens predict score` has run")
     as_of: datetime | None
     model_version: str | None
