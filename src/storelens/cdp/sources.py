@@ -36,6 +36,7 @@ from storelens.ingest.batch import IngestReport, InTransaction, RejectedItem, in
 from storelens.storage.eventlog import EventLog
 
 __all__ = [
+    "BATCH",
     "TARGETS",
     "FlaggedField",
     "ImportResult",
@@ -53,6 +54,7 @@ __all__ = [
 
 TARGETS = ("source_record_id", *FIELDS)
 BATCH = 1000
+"""Records per transaction, and per audit row, of an import."""
 FLAGS_SHOWN = 100
 """Flagged fields listed one by one in :meth:`ImportResult.as_dict` (counts cover all)."""
 

@@ -321,6 +321,7 @@ def ingest_numbered(
     lines: list[int] = []
     items: list[Any] = []
     unparsed: list[RejectedItem] = []  # since the last batch
+    batches: list[int] = []  # what each batch stored
 
     def with_unparsed(conn: Connection, report: IngestReport) -> None:
         assert then is not None
@@ -340,6 +341,7 @@ def ingest_numbered(
         lines.clear()
         items.clear()
         unparsed.clear()
+        batches.append(report.accepted)
 
     for line, item in numbered:
         reason = getattr(item, "reason", None)
@@ -350,7 +352,7 @@ def ingest_numbered(
             items.append(item)
         if len(items) + len(unparsed) >= batch_size:
             flush()
-    if items or unparsed:
-        flush()
+    if items or unparsed or (then is not None and not batches):
+        flush()  # an empty file too: who loaded what stays on record
     total.rejected.sort(key=lambda r: r.index)
     return total

@@ -9,15 +9,17 @@ transaction: committed together or not at all, as MQTT's rows always were
 
 The cost is that a batch's row names people as the records said *when they were
 written*. A customer import's row is written before the projections have resolved the
-new records, so it names a new person by the ids their record carries (its
-``source:record`` key, its loyalty id) rather than by their customer id: the person's
-access request finds it all the same, because those are ids of theirs, and erasure
-puts the pseudonym in their place. ``detail["customers"]`` therefore counts ids named,
-which can be more than the people.
+new records, so it names a new person by their record's ``source:record`` key (never
+its loyalty id, which a card reissue can move to someone else; see
+:meth:`storelens.privacy.writes.Writes.stored`) rather than by their customer id: the
+person's access request finds it all the same, because the key is an id of theirs, and
+erasure puts the pseudonym in its place.
 
 A file load leaves one row per batch (``--batch-size``, 1,000 events by default), not
-one per file: each row is committed with its batch, and a load that stops halfway has
-rows for exactly the batches it stored.
+one per file (an empty file one row): each row is committed with its batch, and a load
+that stops halfway has rows for exactly the batches it stored. Imports commit 1,000
+records at a time, over HTTP too, so the append lock that every writer waits on is held
+for one batch and its audit work, not for a whole upload.
 """
 
 from __future__ import annotations

@@ -61,9 +61,20 @@ class Writes:
     records: set[str] = field(default_factory=set)
 
     def stored(self, type_: str, subject: str | None, payload: Mapping[str, Any]) -> None:
-        """An event the log took: its customers are named, a personal one's record listed."""
+        """An event the log took: its customers are named, a personal one's record listed.
+
+        A customer record names its person by its ``source:record`` key alone. The row
+        is written with the record, before the projections resolve it, so an id named
+        there is kept as written; a loyalty id, reissued to someone else or replaced on
+        the person's record, then pointed the row at the wrong person or outlived their
+        erasure. The key belongs to whoever holds the record, always."""
         self.accepted += 1
-        self.customers |= event_customers(subject, type_, payload)
+        if type_ == "customer.upserted":
+            record = _record_of(type_, subject, payload)
+            if record is not None:
+                self.customers.add(record)
+        else:
+            self.customers |= event_customers(subject, type_, payload)
         if type_ in OWN_EVENT_TYPES:
             self.personal[type_] += 1
             record = _record_of(type_, subject, payload)

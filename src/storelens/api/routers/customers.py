@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -31,6 +32,7 @@ from storelens.api.schemas import (
 from storelens.cdp.profile import build_profile
 from storelens.cdp.records import ImportIds, customer_events, search_customers
 from storelens.cdp.resolution import canonical_id, unmerge
+from storelens.cdp.sources import BATCH as IMPORT_BATCH
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import IngestReport, ingest_items
 from storelens.ingest.write_audit import audited
@@ -65,22 +67,28 @@ async def import_customers(
     ids = ImportIds.of(settings)
 
     def store() -> IngestReport:  # blocking database work: in a worker thread
-        result = ingest_items(
-            event_log,
-            customer_events(source, rows, ids),
-            window=window,
-            sent_by=principal.actor.name,
-            then=audited(  # committed with the records
-                principal.actor,
-                None,
-                action="customers.import",
-                resource="customer",
-                source=source,
-            ),
+        # A transaction (and an audit row) per 1,000 records, as `storelens cdp import`:
+        # the append lock is held for one batch, not the whole upload, so tills and MQTT
+        # batches do not queue behind 100,000 records and their audit work.
+        then = audited(
+            principal.actor, None, action="customers.import", resource="customer", source=source
         )
+        total = IngestReport()
+        for start in range(0, max(len(rows), 1), IMPORT_BATCH):
+            part = ingest_items(
+                event_log,
+                customer_events(source, rows[start : start + IMPORT_BATCH], ids),
+                window=window,
+                sent_by=principal.actor.name,
+                then=then,  # committed with the records
+            )
+            total.accepted += part.accepted
+            total.duplicates += part.duplicates
+            total.conflicts += part.conflicts
+            total.rejected += [replace(r, index=r.index + start) for r in part.rejected]
         # The server's projection loop owns the read models: wake it and wait (bounded).
         catch_up(event_log, request.app.state.projection_loop)
-        return result
+        return total
 
     result = await run_in_threadpool(store)
     return report(
