@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -36,8 +36,10 @@ def install_docs(app: FastAPI) -> None:
     app.mount(ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
+    # Plain routes, as FastAPI adds its own docs: public like the OpenAPI document they
+    # read (the routes it lists still ask for credentials), and outside the API's role
+    # checks, which cover the API's routes.
+    async def docs(_: Request) -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{app.title} API",
@@ -47,12 +49,10 @@ def install_docs(app: FastAPI) -> None:
             oauth2_redirect_url=_REDIRECT,
         )
 
-    @app.get(_REDIRECT, include_in_schema=False)
-    async def oauth2_redirect() -> HTMLResponse:
+    async def oauth2_redirect(_: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
+    async def redoc(_: Request) -> HTMLResponse:
         return get_redoc_html(
             openapi_url=openapi_url,
             title=f"{app.title} API",
@@ -60,3 +60,7 @@ def install_docs(app: FastAPI) -> None:
             redoc_favicon_url=f"{ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+
+    app.add_route("/docs", docs, include_in_schema=False)
+    app.add_route(_REDIRECT, oauth2_redirect, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
