@@ -8,10 +8,16 @@
   if (v.by_day.length > 1) {
     const days = v.by_day.map(function (d) { return d.day; });
     SL.plot("chart-time", [
-      { type: "bar", name: "orders", x: days, y: v.by_day.map(function (d) { return d.recorded ? d.orders : null; }), marker: { color: "#d7def0" }, yaxis: "y2" },
-      { type: "scatter", mode: "lines+markers", name: "p50", x: days, y: v.by_day.map(function (d) { return m(d.p50_s); }), line: { color: SL.colours.blue } },
-      { type: "scatter", mode: "lines+markers", name: "p90", x: days, y: v.by_day.map(function (d) { return m(d.p90_s); }), line: { color: SL.colours.orange } },
-    ], { yaxis: minutes, yaxis2: { overlaying: "y", side: "right", showgrid: false, title: { text: "orders" } }, xaxis: { type: "date", tickformat: "%a %d", gridcolor: "#eef1f6" } });
+      // Orders on the base axis (right) and the minutes overlaid (left): an overlaid axis
+      // draws above the base one, so the lines stay over the bars instead of under them.
+      { type: "bar", name: "orders", x: days, y: v.by_day.map(function (d) { return d.recorded ? d.orders : null; }), marker: { color: "#d7def0" } },
+      { type: "scatter", mode: "lines+markers", name: "p50", x: days, y: v.by_day.map(function (d) { return m(d.p50_s); }), line: { color: SL.colours.blue }, yaxis: "y2" },
+      { type: "scatter", mode: "lines+markers", name: "p90", x: days, y: v.by_day.map(function (d) { return m(d.p90_s); }), line: { color: SL.colours.orange }, yaxis: "y2" },
+    ], {
+      yaxis: { side: "right", showgrid: false, rangemode: "tozero", automargin: true, nticks: 5, title: { text: "orders", standoff: 8 } },
+      yaxis2: Object.assign({}, minutes, { overlaying: "y", side: "left", automargin: true, tickmode: "auto", showgrid: true }),
+      xaxis: { type: "date", tickformat: "%a %d", gridcolor: "#eef1f6" },
+    });
   } else {
     const hours = v.by_hour.map(function (h) { return h.key + ":00"; });
     SL.plot("chart-time", [
