@@ -121,6 +121,8 @@ def test_findings_name_exactly_the_zones_the_thresholds_pick() -> None:
     assert [f.zone_id for f in cold] == ["sale"]
     assert cold[0].numbers == {"visits": 90, "median_zone_visits": 370, "share_of_median": 0.2432}
     assert "Sale is a cold zone: 90 visits against 370" in cold[0].sentence
+    # says what the median is over (a newcomer read "a typical zone" as the whole floor)
+    assert "the median of the store's 6 aisle and fixture zones (24% of it" in cold[0].sentence
     assert [f.zone_id for f in points_of_interest(ROWS, settings)] == ["lure", "mens", "denim"]
     assert [f.zone_id for f in new_product_spots(ROWS, settings)] == ["lure", "tees"]
     kinds = [f.kind for f in find_insights(ROWS, settings)]

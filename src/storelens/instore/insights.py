@@ -143,14 +143,17 @@ def cold_zones(rows: Sequence[ZoneTraffic], settings: InsightSettings) -> list[F
         return []
     typical = median(r.visits for r in browse)
     limit = settings.cold_share * typical
+    # Named, since the median is over these kinds only: "a typical zone" read as the
+    # whole floor's, whose busy entrance and counter are far above it.
+    kinds = " and ".join(sorted({r.kind for r in browse}))
     return [
         Finding(
             "cold_zone",
             r.zone_id,
             r.name,
-            f"{r.name} is a cold zone: {r.visits:,} visits against {typical:,.0f} for a "
-            f"typical zone ({r.visits / typical:.0%} of the median, below "
-            f"{settings.cold_share:.0%}). Check what leads people there: sightlines, "
+            f"{r.name} is a cold zone: {r.visits:,} visits against {typical:,.0f}, the "
+            f"median of the store's {len(browse)} {kinds} zones ({r.visits / typical:.0%} of "
+            f"it, below {settings.cold_share:.0%}). Check what leads people there: sightlines, "
             "lighting, signage and what is on display.",
             {
                 "visits": r.visits,
