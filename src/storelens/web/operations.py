@@ -18,10 +18,16 @@ from storelens.instore.facts import OpsFacts
 from storelens.instore.processor import facts_from_db
 from storelens.instore.report import ops_report
 from storelens.instore.store import list_alerts
-from storelens.web.schemas import AlertRow, BaristaRow, DayFigures, OperationsView
+from storelens.web.schemas import (
+    AlertRow,
+    AlertSummary,
+    BaristaRow,
+    DayFigures,
+    OperationsView,
+)
 from storelens.web.today import barista_totals, day_bounds, keyed, queue_points, store_zone
 
-__all__ = ["ALERT_HISTORY", "NoOperations", "check_period", "operations_view"]
+__all__ = ["ALERT_HISTORY", "NoOperations", "alert_summary", "check_period", "operations_view"]
 
 ALERT_HISTORY = 500
 
@@ -117,7 +123,26 @@ def operations_view(engine: Engine, store_id: str, first: date, last: date) -> O
         dwell_p90_s=report["dwell"]["p90_s"],
         walk_bys=report["dwell"]["walk_bys"],
         alerts=alerts,
+        alert_summary=alert_summary(alerts),
     )
+
+
+def alert_summary(alerts: list[AlertRow]) -> list[AlertSummary]:
+    """Raises per rule, most first: a week of 84 rows read as one long list."""
+    raised: dict[str, list[AlertRow]] = {}
+    for a in alerts:
+        if a.state == "raised":
+            raised.setdefault(a.rule_id, []).append(a)
+    rows = [
+        AlertSummary(
+            rule_id=rule,
+            severity=items[0].severity,
+            raised=len(items),
+            last_raised_at=max(a.at for a in items),
+        )
+        for rule, items in raised.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.raised, r.rule_id))
 
 
 def _before(at: datetime, until: datetime) -> bool:

@@ -44,6 +44,15 @@ class AlertRow(BaseModel):
     value: float
 
 
+class AlertSummary(BaseModel):
+    """One rule's alerts in a period: what a manager reads before the history."""
+
+    rule_id: str
+    severity: str
+    raised: int
+    last_raised_at: datetime
+
+
 class QueuePoint(BaseModel):
     t: datetime
     max: int
@@ -143,6 +152,9 @@ class OperationsView(BaseModel):
     dwell_p90_s: float | None = None
     walk_bys: int = Field(default=0, description="looked in from the door and left")
     alerts: list[AlertRow] = Field(description="raised and cleared, newest first (at most 500)")
+    alert_summary: list[AlertSummary] = Field(
+        default_factory=list, description="per rule, most raised first, over ``alerts``"
+    )
 
 
 class ZoneRow(BaseModel):
