@@ -4,6 +4,7 @@ manager reads (minutes for waits, thousands separators) defined once for every p
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -17,7 +18,17 @@ from storelens import __version__
 from storelens.web.session import csrf_token, set_csrf_cookie
 from storelens.web.today import store_zone
 
-__all__ = ["duration", "environment", "local_time", "number", "render", "risk_level", "trend"]
+__all__ = [
+    "duration",
+    "duration_in",
+    "duration_unit",
+    "environment",
+    "local_time",
+    "number",
+    "render",
+    "risk_level",
+    "trend",
+]
 
 
 def duration(seconds: float | None) -> str:
@@ -25,6 +36,19 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def duration_unit(values: Iterable[float | None]) -> str:
+    """One unit for a column of durations ("min" if any would be said in minutes):
+    "88 s" above "1.6 min" in one column made a reader compare unlike figures."""
+    return "min" if any(v is not None and v >= 90 for v in values) else "s"
+
+
+def duration_in(seconds: float | None, unit: str) -> str:
+    """``seconds`` in the column's unit from :func:`duration_unit`."""
+    if seconds is None:
+        return "–"
+    return f"{seconds / 60:.1f} min" if unit == "min" else f"{seconds:.0f} s"
 
 
 def number(value: float | int | None, digits: int = 0) -> str:
@@ -82,6 +106,7 @@ def environment() -> Environment:
     )
     env.filters.update(
         duration=duration,
+        duration_in=duration_in,
         number=number,
         percent=percent,
         json=_json_script,
@@ -90,6 +115,7 @@ def environment() -> Environment:
         risk_level=risk_level,
     )
     env.globals["version"] = __version__
+    env.globals["duration_unit"] = duration_unit
     return env
 
 
