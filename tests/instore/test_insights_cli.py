@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from datetime import datetime
 from importlib.resources import files
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from storelens import catalogue, stores
 from storelens.cli import app
+from storelens.core.durations import duration_in, duration_unit
 from storelens.core.events import event_adapter, make_event
 from storelens.sim import run_simulation
 from storelens.sim.apparel import apparel_catalogue
@@ -115,3 +117,17 @@ def test_html_target_that_cannot_be_written_is_exit_2(shop: str, tmp_path: Path)
     code, out = insights(shop, *DAY, "--html", str(tmp_path))
     assert code == 2 and f"--html {tmp_path}" in " ".join(out.split())
     assert "Traceback" not in out
+
+
+def test_the_table_gives_dwell_in_one_unit_as_the_json_has_it(shop: str) -> None:
+    """It printed "1548 s" where the dashboard says "25.8 min"."""
+    code, out = insights(shop, *DAY, "--json")
+    assert code == 0, out
+    dwell = [z["median_dwell_s"] for z in json.loads(out)["zones"]]
+    unit = duration_unit(dwell)
+    code, table = insights(shop, *DAY)
+    assert code == 0, table
+    rows = table.split("zone traffic against sales", 1)[1]  # the findings say "10 s"
+    assert all(duration_in(d, unit) in rows for d in dwell if d is not None)
+    if unit == "min":
+        assert not re.search(r"\b\d+ s\b", rows)

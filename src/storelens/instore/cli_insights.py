@@ -14,6 +14,7 @@ from rich.table import Table
 
 from storelens.config import Settings
 from storelens.core.dayparts import DAYPARTS
+from storelens.core.durations import duration_in, duration_unit
 from storelens.core.errors import NotFound
 from storelens.instore.insights import StoreInsights
 from storelens.instore.insights_data import InsightInputs, insights_of, load_inputs
@@ -91,13 +92,14 @@ def _print(result: StoreInsights) -> None:
     table = Table(title="zone traffic against sales")
     for col in ("zone", "visits", "stoppers", "median dwell", "units", "revenue", "units/100"):
         table.add_column(col, justify="right")
+    dwell_unit = duration_unit(r.median_dwell_s for r in result.zones)
     for r in result.zones:
         rate = r.sales_per_100_visits
         table.add_row(
             r.name,
             f"{r.visits:,}",
             f"{r.stoppers:,}",
-            "–" if r.median_dwell_s is None else f"{r.median_dwell_s:.0f} s",
+            duration_in(r.median_dwell_s, dwell_unit),
             f"{r.units:,}",
             f"{r.revenue:,.2f}",
             "–" if rate is None else f"{rate:.1f}",

@@ -4,7 +4,6 @@ manager reads (minutes for waits, thousands separators) defined once for every p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -15,13 +14,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from storelens import __version__
+from storelens.core.durations import duration_in, duration_unit
 from storelens.web.session import csrf_token, set_csrf_cookie
 from storelens.web.today import store_zone
 
 __all__ = [
     "duration",
-    "duration_in",
-    "duration_unit",
     "environment",
     "local_time",
     "number",
@@ -36,19 +34,6 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-
-
-def duration_unit(values: Iterable[float | None]) -> str:
-    """One unit for a column of durations ("min" if any would be said in minutes):
-    "88 s" above "1.6 min" in one column made a reader compare unlike figures."""
-    return "min" if any(v is not None and v >= 90 for v in values) else "s"
-
-
-def duration_in(seconds: float | None, unit: str) -> str:
-    """``seconds`` in the column's unit from :func:`duration_unit`."""
-    if seconds is None:
-        return "–"
-    return f"{seconds / 60:.1f} min" if unit == "min" else f"{seconds:.0f} s"
 
 
 def number(value: float | int | None, digits: int = 0) -> str:
