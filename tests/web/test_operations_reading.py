@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from storelens.web.operations import alert_summary
 from storelens.core.durations import duration_in, duration_unit
+from storelens.web.operations import alert_summary
 from storelens.web.schemas import AlertRow
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
