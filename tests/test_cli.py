@@ -103,6 +103,16 @@ def test_demo_without_server(tmp_path: Path) -> None:
         rows = conn.execute(select(func.count()).select_from(customer_scores)).scalar_one()
         kinds = set(conn.execute(select(segments.c.kind)).scalars())
     assert rows == int(scored.group(1)) > 0 and "rfm" in kinds
+    from storelens.privacy import audit
+    from storelens.storage.tables import audit_log
+
+    with log.engine.connect() as conn:  # loaded like any file: audited, batch by batch
+        loads = conn.execute(
+            select(audit_log.c.actor, audit_log.c.detail).where(audit_log.c.resource == "events")
+        ).all()
+    assert loads and {a for a, _ in loads} == {audit.operator().name}
+    assert {d["channel"] for _, d in loads} == {"demo"}
+    assert sum(d["accepted"] for _, d in loads) == head
     rerun = runner.invoke(app, args)
     assert rerun.exit_code == 0 and log.head() == head  # idempotent: nothing stored twice
     assert "simulated before" in rerun.output  # the history is cached, so it starts fast

@@ -34,8 +34,10 @@ from storelens.core.errors import Conflict
 from storelens.core.layout import load_layout
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import read_items
+from storelens.ingest.write_audit import audited
 from storelens.instore.insights_data import local_period
 from storelens.instore.processor import report_from_db
+from storelens.privacy import audit
 from storelens.processors import run_projections
 from storelens.sim import run_simulation
 from storelens.sim.config import SimConfig
@@ -104,12 +106,23 @@ def _start_afresh(directory: Path, history: dict[str, Any]) -> bool:
 def _ingest(
     event_log: EventLog, path: Path, total: int, progress: Callable[[], Progress] | None
 ) -> IngestReport:
+    # Audited like any file load (a row per batch, naming the operator and the simulated
+    # customers), so the demo's access exports show the writes as a real store's would.
+    operator = audit.operator()
+    then = audited(operator, None, channel="demo", file=path.name)
     if progress is None:
-        return ingest_numbered(event_log, read_items(path), batch_size=5000)
+        return ingest_numbered(
+            event_log, read_items(path), batch_size=5000, sent_by=operator.name, then=then
+        )
     with progress() as bar:
         task = bar.add_task("ingesting the events", total=total, rate="")
         return ingest_numbered(
-            event_log, read_items(path), batch_size=5000, on_batch=lambda n: bar.advance(task, n)
+            event_log,
+            read_items(path),
+            batch_size=5000,
+            on_batch=lambda n: bar.advance(task, n),
+            sent_by=operator.name,
+            then=then,
         )
 
 
