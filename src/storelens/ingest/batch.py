@@ -84,6 +84,14 @@ class IngestReport:
     names people from. Not part of the answer; :func:`ingest_numbered` hands each
     batch's report to ``then`` and keeps none, so a file's events are not all held."""
 
+    def add(self, part: IngestReport, index: Callable[[int], int]) -> None:
+        """Count ``part``, one batch of a larger load, into this report; ``index`` maps a
+        rejection's place in the batch to its place in the load (a line, an offset)."""
+        self.accepted += part.accepted
+        self.duplicates += part.duplicates
+        self.conflicts += part.conflicts
+        self.rejected.extend(replace(r, index=index(r.index)) for r in part.rejected)
+
     def as_dict(self, max_errors: int = 1000) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
@@ -331,10 +339,7 @@ def ingest_numbered(
         report = ingest_items(
             log, items, sent_by=sent_by, then=None if then is None else with_unparsed
         )
-        total.accepted += report.accepted
-        total.duplicates += report.duplicates
-        total.conflicts += report.conflicts
-        total.rejected.extend(RejectedItem(lines[r.index], r.errors, r.id) for r in report.rejected)
+        total.add(report, lines.__getitem__)
         total.rejected.extend(unparsed)
         if on_batch is not None:
             on_batch(len(items) + len(unparsed))

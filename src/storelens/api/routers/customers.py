@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -82,10 +81,7 @@ async def import_customers(
                 sent_by=principal.actor.name,
                 then=then,  # committed with the records
             )
-            total.accepted += part.accepted
-            total.duplicates += part.duplicates
-            total.conflicts += part.conflicts
-            total.rejected += [replace(r, index=r.index + start) for r in part.rejected]
+            total.add(part, start.__add__)  # a rejection's place in the whole upload
         # The server's projection loop owns the read models: wake it and wait (bounded).
         catch_up(event_log, request.app.state.projection_loop)
         return total
