@@ -268,7 +268,8 @@ def test_event_customers_reads_the_ids_an_event_carries() -> None:
     assert event_customers("L-1", "web.event", {"session_id": "s"}) == {"L-1"}
     assert event_customers(None, "pos.order_paid", {"customer_id": "L-2"}) == {"L-2"}
     upserted = {"source_system": "crm", "source_record_id": "c-1", "loyalty_id": "L-1"}
-    assert event_customers("L-1", "customer.upserted", upserted) == {"L-1", "crm:c-1"}
+    assert event_customers("L-1", "customer.upserted", upserted) == {"crm:c-1"}
+    assert event_customers("L-1", "customer.upserted", {"loyalty_id": "L-1"}) == set()
     assert event_customers(None, "vision.track", {"track_id": "t-1"}) == set()
 
 
@@ -321,3 +322,40 @@ def test_naming_a_page_costs_a_few_queries_whatever_ids_it_carries(
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) <= 6, len(statements)
     assert named == sorted({*planted, world["ada"], world["grace"]})  # still resolved
+
+
+def test_a_read_of_her_old_record_does_not_name_whoever_holds_her_old_card(
+    client: TestClient, engine: Engine, login: Login
+) -> None:
+    """A read named a customer record by its loyalty id too, resolved when read: once
+    Ada's lost card went to Bob, reading Ada's old record named Bob, and his access
+    export listed a read of someone else's data. A record now names only its key,
+    which always belongs to whoever holds the record (as written rows already do)."""
+    admin = login("admin")
+    ada = {"source_record_id": "c-1", "first_name": "Ada", "email": "ada@example.com"}
+    for card in ("L-1", "L-9"):  # got a card, lost it and got a new one
+        r = client.post("/v1/customers/import?source=crm", json=[{**ada, "loyalty_id": card}],
+                        headers=admin)  # fmt: skip
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    bob = {"source_record_id": "c-2", "first_name": "Bob", "loyalty_id": "L-1"}
+    r = client.post("/v1/customers/import?source=crm", json=[bob], headers=admin)
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    run_projections(EventLog(engine))
+    resolve(engine, "full")
+
+    page = client.get("/v1/events?type=customer.upserted&limit=2", headers=admin)
+    assert page.status_code == 200, page.text
+    assert [e["payload"]["loyalty_id"] for e in page.json()["data"]] == ["L-1", "L-9"]
+
+    with engine.connect() as conn:
+        [read] = conn.execute(select(audit_log.c.id).where(audit_log.c.action == "events.read"))
+        named = list(
+            conn.execute(
+                select(audit_subjects.c.customer_id).where(audit_subjects.c.audit_id == read.id)
+            ).scalars()
+        )
+        ada, bob = (resolve_subject(conn, key) for key in ("crm:c-1", "crm:c-2"))
+    assert ada is not None and bob is not None and ada.customer_id != bob.customer_id
+    assert named == [ada.customer_id]
+    exported = client.get("/v1/customers/crm:c-2/export", headers=admin).json()
+    assert read.id not in [a["id"] for a in exported["stores"]["audit"]]

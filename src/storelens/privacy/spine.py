@@ -46,20 +46,26 @@ KEPT_EVENT_TYPES = ("pos.order_paid",)
 
 
 def event_customers(subject: str | None, type_: str, payload: Any) -> set[str]:
-    """The ids of the people an event is about, as it carries them: its ``subject``, a
-    paid order's ``customer_id``, a customer record's ``source:record`` key and loyalty
-    id. What a read of the event names in the audit trail (``audit.record``'s
-    ``customers``); a mere mention in free text (a search for an e-mail) is not
-    resolved here, as that would mean matching every customer's identifiers per read."""
-    found = {subject} if subject else set()
+    """The ids of the people an event is about, as it carries them: its ``subject`` and
+    a paid order's ``customer_id``; a customer record by its ``source:record`` key
+    alone. What a write or a read of the event names in the audit trail
+    (``audit.record``'s ``customers``, resolved to current customer ids).
+
+    A record's loyalty id and subject are left out: the row is resolved when written,
+    and a card number replaced on the record or reissued to someone else then named the
+    wrong person (Bob, given Ada's old card, found reads of her old record in his own
+    access export). The key belongs to whoever holds the record, always. A mere mention
+    in free text (a search for an e-mail) is not resolved here, as that would mean
+    matching every customer's identifiers per read."""
     p = payload if isinstance(payload, dict) else {}
+    if type_ == "customer.upserted":
+        system, record = p.get("source_system"), p.get("source_record_id")
+        if isinstance(system, str) and isinstance(record, str):
+            return {f"{system}:{record}"}
+        return set()
+    found = {subject} if subject else set()
     if isinstance(p.get("customer_id"), str):
         found.add(p["customer_id"])
-    if type_ == "customer.upserted":
-        if isinstance(p.get("source_system"), str) and isinstance(p.get("source_record_id"), str):
-            found.add(f"{p['source_system']}:{p['source_record_id']}")
-        if isinstance(p.get("loyalty_id"), str):
-            found.add(p["loyalty_id"])
     return found
 
 

@@ -8,8 +8,8 @@ and only MQTT named the people; an order posted over HTTP left a row that no exp
 could find. One tally now serves every channel, so a channel cannot forget the people.
 
 * **Whom.** The customers the *stored* events carry (:func:`~storelens.privacy.spine.
-  event_customers`: subject, a paid order's customer, a record's ``source:record`` key
-  and loyalty id), through :func:`~storelens.privacy.audit.record`'s ``customers``. A
+  event_customers`: subject, a paid order's customer, a record's ``source:record`` key),
+  through :func:`~storelens.privacy.audit.record`'s ``customers``. A
   duplicate (a resend) wrote nothing and is counted, not named; so is a refused item.
 * **What.** Counts always; for personal data (customer records, consent, web
   behaviour) the types and which records, by identifier only, never a name or an
@@ -63,18 +63,11 @@ class Writes:
     def stored(self, type_: str, subject: str | None, payload: Mapping[str, Any]) -> None:
         """An event the log took: its customers are named, a personal one's record listed.
 
-        A customer record names its person by its ``source:record`` key alone. The row
-        is written with the record, before the projections resolve it, so an id named
-        there is kept as written; a loyalty id, reissued to someone else or replaced on
-        the person's record, then pointed the row at the wrong person or outlived their
-        erasure. The key belongs to whoever holds the record, always."""
+        A customer record names its person by its ``source:record`` key alone
+        (:func:`~storelens.privacy.spine.event_customers`): a loyalty id named in the row
+        was kept as written and, reissued or replaced, outlived the person's erasure."""
         self.accepted += 1
-        if type_ == "customer.upserted":
-            record = _record_of(type_, subject, payload)
-            if record is not None:
-                self.customers.add(record)
-        else:
-            self.customers |= event_customers(subject, type_, payload)
+        self.customers |= event_customers(subject, type_, payload)
         if type_ in OWN_EVENT_TYPES:
             self.personal[type_] += 1
             record = _record_of(type_, subject, payload)
