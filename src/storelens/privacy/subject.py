@@ -15,6 +15,7 @@ from sqlalchemy import Connection, or_, select
 
 from storelens.core.events import PSEUDONYM_PREFIX  # ids an erasure left behind
 from storelens.privacy.registry import Subject
+from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import consent_records, customer_aliases, customers, events, orders
 
 __all__ = [
@@ -68,32 +69,33 @@ def current_ids(conn: Connection, subjects: set[str]) -> dict[str, str]:
     jobs that would otherwise ask once per subject."""
     found: dict[str, str] = {}
     ordered = sorted(subjects)
+    one_of = dialect_for(conn).one_of
     for i in range(0, len(ordered), _CHUNK):
         chunk = ordered[i : i + _CHUNK]
         for alias, current in conn.execute(
             select(customer_aliases.c.alias, customer_aliases.c.customer_id).where(
-                customer_aliases.c.alias.in_(chunk)
+                one_of(customer_aliases.c.alias, chunk)
             )
         ):
             found[alias] = current
         for column in (customers.c.customer_id, customers.c.loyalty_id):
             for key, current in conn.execute(
                 select(column, customers.c.customer_id).where(
-                    column.in_(chunk), customers.c.customer_id.is_not(None)
+                    one_of(column, chunk), customers.c.customer_id.is_not(None)
                 )
             ):
                 found.setdefault(key, current)
         # One query for every source:record key of the chunk, not one per system: ids
         # come from data devices send (event subjects), so the number of distinct
-        # "systems" is theirs to choose. Both IN lists give a superset; the pairs filter.
+        # "systems" is theirs to choose. Both lists give a superset; the pairs filter.
         keyed = {(k[0], k[1]) for k in (s.split(":", 1) for s in chunk if ":" in s)}
         if keyed:
             for system, record, current in conn.execute(
                 select(
                     customers.c.source_system, customers.c.source_record_id, customers.c.customer_id
                 ).where(
-                    customers.c.source_system.in_(sorted({k[0] for k in keyed})),
-                    customers.c.source_record_id.in_(sorted({k[1] for k in keyed})),
+                    one_of(customers.c.source_system, sorted({k[0] for k in keyed})),
+                    one_of(customers.c.source_record_id, sorted({k[1] for k in keyed})),
                     customers.c.customer_id.is_not(None),
                 )
             ):

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy import ColumnElement, Connection, Engine, Table, any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storelens.storage.tables import events
@@ -54,6 +54,10 @@ class Dialect:
     def insert_ignore(self, table: Table, keys: Sequence[str]) -> Any:
         return self.insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
+    def one_of(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+        """``column IN values`` for a long list of strings (thousands of ids)."""
+        return column.in_(values)  # type: ignore[no-any-return]
+
     def upsert(
         self,
         table: Table,
@@ -95,6 +99,13 @@ class PostgresDialect(Dialect):
 
     def insert(self, table: Table) -> Any:
         return postgresql.insert(table)
+
+    def one_of(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+        # One array parameter instead of an expanding IN: rendering and converting a
+        # thousand placeholders took 35 of the 50 ms that resolving 1,000 ids cost, and
+        # that work ran inside the append lock (an import batch's audit row).
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
 
     def lock_appends(self, conn: Connection) -> None:
         # Two concurrent transactions can commit sequence numbers out of order; a
