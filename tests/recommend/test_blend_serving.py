@@ -121,8 +121,10 @@ def test_withdrawal_drops_the_blend_at_once(world: World, login: Login, engine: 
     # Rebuilt from the tables (the rows are still there until the next train): no blend.
     world.candidates.delete(["ada"])
     assert world.get(staff, "ada", k=4).json()["personalized"] is False
-    rebuilt = world.candidates.get("ada")
-    assert rebuilt is not None and rebuilt.blend == {}
+    assert world.candidates.get("ada") is None  # fills refused for a grace after it
+    with engine.connect() as conn:
+        rebuilt = world.reco.build(conn, "ada")
+    assert rebuilt is not None and rebuilt.blend == {} and rebuilt.consent is False
 
 
 def test_erasure_removes_the_rows(world: World, engine: Engine) -> None:

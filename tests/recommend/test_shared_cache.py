@@ -50,10 +50,10 @@ def test_an_expired_stock_is_served_on_the_loop_while_one_reload_runs(
     )  # fmt: skip
 
     def warm_ids() -> set[str] | None:
-        answer = reco.answer_warm("x", "cafe-01", 10, Context())
+        answer = reco.answer_warm("crowd-0", "cafe-01", 10, Context())
         return None if answer is None else {r.product_id for r in answer.items}
 
-    reco.answer("x", "cafe-01", 10, Context(), log_impressions=False)  # fills every cache
+    reco.answer("crowd-0", "cafe-01", 10, Context(), log_impressions=False)  # fills every cache
     assert "croissant" in (warm_ids() or set())
     with engine.begin() as conn:  # another process marks it out of stock
         evidence.set_stock(conn, "cafe-01", {"croissant": False}, NOW)

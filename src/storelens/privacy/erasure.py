@@ -11,6 +11,7 @@ After the commit the verification scan runs and its report is the erasure's answ
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from storelens.privacy import audit
 from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, registered_stores
 from storelens.privacy.scan import ScanReport, scan_subject
 from storelens.privacy.subject import PSEUDONYM_PREFIX, resolve_subject
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Erasure", "erase_customer", "export_customer", "kept_after_erasure"]
 
@@ -52,6 +55,22 @@ def _subject(conn: Connection, customer_id: str) -> Subject:
     if subject is None:
         raise NotFound(f"no customer {customer_id!r}")
     return subject
+
+
+def _settle(engine: Engine, subject: Subject, stores: Sequence[PersonalStore]) -> None:
+    """Each store's after-commit work. A failure is logged, not raised: the erasure has
+    committed (or its own error is on the way), and the scan after it reports anything
+    left behind."""
+    for store in stores:
+        if store.settle is None:
+            continue
+        try:
+            removed = store.settle(engine, subject)
+        except Exception:
+            log.exception("erasure: settling %s failed", store.name)  # no ids in logs
+            continue
+        if removed:
+            log.info("erasure: %s removed %d item(s) put back during it", store.name, removed)
 
 
 def kept_after_erasure(stores: Sequence[PersonalStore] | None = None) -> dict[str, str]:
@@ -102,17 +121,22 @@ def erase_customer(
         raise ValueError("an erasure needs a reason (e.g. the request's reference)")
     stores = registered_stores()
     pseudonym = PSEUDONYM_PREFIX + secrets.token_hex(8)
-    with engine.begin() as conn:
-        subject = _subject(conn, customer_id)
-        request = SubjectRequest(conn, subject, pseudonym=pseudonym, log_paths=log_paths)
-        erased = {store.name: store.erase(request) for store in stores}
-        audit.record(
-            conn,
-            actor,
-            "customer.erase",
-            "customer",
-            pseudonym,
-            {"reason": reason, "erased": erased},
-        )
+    subject: Subject | None = None
+    try:
+        with engine.begin() as conn:
+            subject = _subject(conn, customer_id)
+            request = SubjectRequest(conn, subject, pseudonym=pseudonym, log_paths=log_paths)
+            erased = {store.name: store.erase(request) for store in stores}
+            audit.record(
+                conn,
+                actor,
+                "customer.erase",
+                "customer",
+                pseudonym,
+                {"reason": reason, "erased": erased},
+            )
+    finally:
+        if subject is not None:  # committed or rolled back: lift the fences either way
+            _settle(engine, subject, stores)
     report = scan_subject(engine, subject, log_paths, stores)
     return Erasure(pseudonym, erased, kept_after_erasure(stores), report)

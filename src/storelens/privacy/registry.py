@@ -34,11 +34,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 __all__ = [
     "PROVIDERS",
     "PersonalStore",
+    "Settler",
     "Subject",
     "SubjectRequest",
     "personal_store",
@@ -105,6 +106,10 @@ class SubjectRequest:
 
 Exporter = Callable[[SubjectRequest], list[dict[str, Any]]]
 Eraser = Callable[[SubjectRequest], int]
+Settler = Callable[[Engine, Subject], int]
+"""Work after the erasure's transaction has ended (committed or not): what a request
+running alongside it may have put back (a cache fill, a queued row) from a read made
+before the commit. It returns how many such items it removed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,7 @@ class PersonalStore:
     returns how many items it deleted or pseudonymised. ``tables`` names the database
     tables it covers (a test checks every table with personal data is covered);
     ``kept`` says what survives erasure and why, for docs and the erase report.
+    ``settle`` runs once the erasure's transaction has ended (see :data:`Settler`).
     """
 
     name: str
@@ -124,6 +130,7 @@ class PersonalStore:
     tables: tuple[str, ...] = ()
     kept: str | None = None
     description: str = field(default="", compare=False)
+    settle: Settler | None = None
 
 
 _stores: dict[str, PersonalStore] = {}

@@ -16,7 +16,15 @@ from sqlalchemy import Connection, or_, select
 from storelens.core.events import PSEUDONYM_PREFIX  # ids an erasure left behind
 from storelens.privacy.registry import Subject
 from storelens.storage.dialects import dialect_for
-from storelens.storage.tables import consent_records, customer_aliases, customers, events, orders
+from storelens.storage.tables import (
+    consent_records,
+    customer_aliases,
+    customers,
+    events,
+    orders,
+    recommend_declines,
+    recommend_impressions,
+)
 
 __all__ = [
     "PSEUDONYM_PREFIX",
@@ -129,11 +137,17 @@ def _canonical(conn: Connection, requested: str) -> str | None:
 
 
 def _held_elsewhere(conn: Connection, requested: str) -> bool:
-    """Orders, consent or events under an id that has no source record (yet)."""
+    """Orders, consent, events, impressions or declines under an id that has no source
+    record (yet, or any more: rows another process wrote while the person was being
+    erased are erased by asking again, not refused as "no customer")."""
     for stmt in (
         select(orders.c.order_id).where(orders.c.customer_id == requested),
         select(consent_records.c.id).where(consent_records.c.subject == requested),
         select(events.c.seq).where(events.c.subject == requested),
+        select(recommend_impressions.c.id).where(recommend_impressions.c.customer_id == requested),
+        select(recommend_declines.c.product_id).where(
+            recommend_declines.c.customer_id == requested
+        ),
     ):
         if conn.execute(stmt.limit(1)).first() is not None:
             return True

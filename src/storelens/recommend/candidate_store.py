@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import orjson
 
 from storelens.config import Settings
+from storelens.recommend.fences import FENCE_GRACE_S, Fences
 
 __all__ = [
     "CandidateStore",
@@ -41,6 +42,10 @@ __all__ = [
 ]
 
 REDIS_PREFIX = "storelens:reco:cand:"
+FENCE_PREFIX = "storelens:reco:fence:"
+"""A key here refuses fills of that customer's entry (:mod:`storelens.recommend.fences`)."""
+OPEN_FENCE_S = 3600
+"""An erasure's fence in Redis lasts this long if its process dies before lifting it."""
 MAX_ORDERS_KEPT = 400  # per customer: enough for every decay and explanation window
 
 
@@ -142,6 +147,16 @@ class CandidateStore(Protocol):
 
     def delete(self, customer_ids: list[str]) -> int: ...
 
+    def fence(self, customer_ids: list[str]) -> int:
+        """Delete these entries and refuse to store them again until :meth:`hold`."""
+        ...
+
+    def hold(self, customer_ids: list[str]) -> None:
+        """Refuse to store these entries for the grace period from now (after an
+        erasure commits, again deleting what a request put meanwhile; after a consent
+        withdrawal, without deleting)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -164,6 +179,7 @@ class MemoryCandidates:
         max_entries: int = 200_000,
     ) -> None:
         self._ttl, self._clock, self._max = ttl_s, clock, max_entries
+        self._fences = Fences(clock)
         self._data: dict[str, tuple[float, bytes]] = {}
         # Entries decoded for :meth:`peek`, dropped with the entry (put, delete, expiry).
         self._decoded: dict[str, CustomerCandidates] = {}
@@ -211,6 +227,8 @@ class MemoryCandidates:
         return decoded
 
     def put(self, entry: CustomerCandidates) -> None:
+        if self._fences.blocks(entry.customer_id):
+            return  # read before an erasure or withdrawal took effect: not kept
         raw = entry.to_json()
         with self._lock:
             self._data.pop(entry.customer_id, None)  # re-inserted: newest last
@@ -227,13 +245,30 @@ class MemoryCandidates:
                 self._decoded.pop(c, None)
             return sum(self._data.pop(c, None) is not None for c in customer_ids)
 
+    def fence(self, customer_ids: list[str]) -> int:
+        self._fences.close(customer_ids)
+        return self.delete(customer_ids)
+
+    def hold(self, customer_ids: list[str]) -> None:
+        self._fences.hold(customer_ids)
+
     def clear(self) -> int:
-        """Drop every entry (an erasure elsewhere: which ids it named is not known here)."""
+        """Drop every entry (an erasure elsewhere: which ids it named is not known here),
+        and keep none for the grace period: a request of this process may have read the
+        person's data before that erasure committed."""
+        self._fences.hold_everyone()
         with self._lock:
             dropped = len(self._data)
             self._data.clear()
             self._decoded.clear()
         return dropped
+
+
+_PUT_UNFENCED = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 
 
 class RedisCandidates:
@@ -247,6 +282,7 @@ class RedisCandidates:
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
+        self._put_unfenced = self._client.register_script(_PUT_UNFENCED)
         # One asyncio client per event loop (a connection belongs to the loop it was
         # opened on): uvicorn runs one loop per worker, a test client one per portal.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
@@ -286,14 +322,33 @@ class RedisCandidates:
         return None if raw is None else CustomerCandidates.from_json(raw)
 
     def put(self, entry: CustomerCandidates) -> None:
-        key = REDIS_PREFIX + entry.customer_id
-        self._call(lambda: self._client.set(key, entry.to_json(), ex=self._ttl))
+        """Stored unless the customer is fenced, in one step on the server (a check
+        and a separate SET would let a fence land between them)."""
+        keys = [REDIS_PREFIX + entry.customer_id, FENCE_PREFIX + entry.customer_id]
+        self._call(lambda: self._put_unfenced(keys=keys, args=[entry.to_json(), self._ttl]))
 
     def delete(self, customer_ids: list[str]) -> int:
         if not customer_ids:
             return 0
         keys = [REDIS_PREFIX + c for c in customer_ids]
         return int(self._call(lambda: self._client.delete(*keys)))
+
+    def fence(self, customer_ids: list[str]) -> int:
+        self._set_fences(customer_ids, OPEN_FENCE_S)
+        return self.delete(customer_ids)
+
+    def hold(self, customer_ids: list[str]) -> None:
+        self._set_fences(customer_ids, max(int(FENCE_GRACE_S), 1))
+
+    def _set_fences(self, customer_ids: list[str], seconds: int) -> None:
+        def write() -> None:
+            pipe = self._client.pipeline(transaction=False)
+            for c in customer_ids:
+                pipe.set(FENCE_PREFIX + c, b"1", ex=seconds)
+            pipe.execute()
+
+        if customer_ids:
+            self._call(write)
 
     def close(self) -> None:
         """Leave the erasure's walk and drop the connections (the app's shutdown)."""

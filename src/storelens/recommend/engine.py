@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine
 from storelens import stores
 from storelens.config import Settings
 from storelens.privacy.consent import consent_state
-from storelens.privacy.subject import person_ids
+from storelens.privacy.subject import person_ids, resolve_subject
 from storelens.recommend import evidence
 from storelens.recommend.answer import Answer, impression_rows
 from storelens.recommend.blend_scores import load_blend
@@ -177,8 +177,15 @@ class RecommendationEngine:
         return None if entry.consent and not entry.order_ids else entry
 
     def _load(self, conn: Connection, customer_id: str) -> CustomerCandidates:
+        return self._load_known(conn, customer_id)[0]
+
+    def _load_known(self, conn: Connection, customer_id: str) -> tuple[CustomerCandidates, bool]:
+        """The entry, and whether anyone holds the id. An entry for an id nobody holds
+        (a typo, a probe, a person erased a moment ago) is answered but not cached: it
+        put erased ids back as keys, and let any caller fill the cache with junk."""
         # the person's latest decision under any of their ids, as the profile shows it
-        ids = person_ids(conn, customer_id)
+        subject = resolve_subject(conn, customer_id)
+        ids = [customer_id] if subject is None else list(subject.ids)
         decisions = [s for s in consent_state(conn, ids) if s.purpose == CONSENT_PURPOSE]
         granted = bool(decisions and decisions[0].granted)
         ts = decisions[0].ts.timestamp() if decisions else 0.0
@@ -186,7 +193,7 @@ class RecommendationEngine:
         entry = entry or CustomerCandidates(customer_id=customer_id)
         entry.consent, entry.consent_ts = granted, ts
         entry.declined = sorted(evidence.declined(conn, customer_id))
-        return entry
+        return entry, subject is not None
 
     def _evidence(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
         anchors = self._settings.recommend_anchor_items
@@ -211,9 +218,11 @@ class RecommendationEngine:
             return self._read(lambda c: self._load(c, customer_id)), True
         if entry is not None and entry.consent is not None:
             return entry, False
-        entry = self._read(lambda c: self._load(c, customer_id))
+        entry, known = self._read(lambda c: self._load_known(c, customer_id))
+        if not known:
+            return entry, False
         try:
-            self._store.put(entry)
+            self._store.put(entry)  # refused while an erasure or withdrawal fences them
         except CandidatesUnavailable:
             return entry, True
         return entry, False
@@ -256,7 +265,8 @@ class RecommendationEngine:
         ts = ev.ts.timestamp()
         # A decision under one id is the person's: entries cached under their other ids
         # (a web account merged into a loyalty card) follow it too.
-        for cid in person_ids(conn, ev.subject):
+        ids = person_ids(conn, ev.subject)
+        for cid in ids:
             entry = self._store.get(cid)
             if entry is None or entry.consent is None or ts < entry.consent_ts:
                 continue  # not cached: the next answer loads it from the tables
@@ -267,7 +277,14 @@ class RecommendationEngine:
                 rebuilt.declined = entry.declined
                 entry = rebuilt
             entry.consent, entry.consent_ts = bool(ev.payload["granted"]), ts
+            # Deleted first: should a fence refuse the put, the old entry must not stay.
+            self._store.delete([cid])
             self._store.put(entry)
+        if not ev.payload["granted"]:
+            # A request may have read "granted" from the tables before this decision's
+            # projection commits, and be about to cache it (a review's race): refuse
+            # fills of these ids for the grace period.
+            self._store.hold(ids)
 
     def forget_everyone(self) -> int:
         """Drop every list this process holds in memory (an erasure ran elsewhere); a

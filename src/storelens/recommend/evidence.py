@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import Connection, Engine, and_, delete, select
 
 from storelens.config import Settings
-from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, plain, register
 from storelens.recommend.candidate_store import (
     CandidateStore,
     CandidatesUnavailable,
@@ -28,7 +28,7 @@ from storelens.recommend.candidate_store import (
     live_stores,
 )
 from storelens.recommend.context import daypart_of
-from storelens.recommend.impression_log import forget_all, queued_for
+from storelens.recommend.impression_log import forget_all, hold_all, queued_for
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     customers,
@@ -285,11 +285,23 @@ def _export_impressions(req: SubjectRequest) -> list[dict[str, Any]]:
 
 
 def _erase_impressions(req: SubjectRequest) -> int:
-    queued = forget_all(set(req.subject.ids))  # written later, it would outlive the erasure
+    # Queued rows written later would outlive the erasure; new ones are refused until
+    # a grace after the commit (an answer computed from a read before it).
+    queued = forget_all(set(req.subject.ids))
     stmt = delete(recommend_impressions).where(
         recommend_impressions.c.customer_id.in_(req.subject.ids)
     )
     return queued + req.conn.execute(stmt).rowcount
+
+
+def _settle_impressions(engine: Engine, subject: Subject) -> int:
+    """Rows queued or written by an answer that ran alongside the erasure."""
+    queued = hold_all(set(subject.ids))
+    with engine.begin() as conn:
+        stmt = delete(recommend_impressions).where(
+            recommend_impressions.c.customer_id.in_(subject.ids)
+        )
+        return queued + conn.execute(stmt).rowcount
 
 
 def _export_declines(req: SubjectRequest) -> list[dict[str, Any]]:
@@ -302,6 +314,14 @@ def _export_declines(req: SubjectRequest) -> list[dict[str, Any]]:
 def _erase_declines(req: SubjectRequest) -> int:
     stmt = delete(recommend_declines).where(recommend_declines.c.customer_id.in_(req.subject.ids))
     return req.conn.execute(stmt).rowcount
+
+
+def _settle_declines(engine: Engine, subject: Subject) -> int:
+    """A decline posted alongside the erasure: its check saw the customer before the
+    commit, and its insert landed after the erasure's delete."""
+    with engine.begin() as conn:
+        stmt = delete(recommend_declines).where(recommend_declines.c.customer_id.in_(subject.ids))
+        return conn.execute(stmt).rowcount
 
 
 def _candidate_stores() -> list[CandidateStore]:
@@ -338,7 +358,18 @@ def _erase_candidates(req: SubjectRequest) -> int:
     follow the audit trail (``recommend.follower``, ``recommend_follow_s``)."""
     removed = 0
     for store in _candidate_stores():
-        removed += store.delete(list(req.subject.ids))
+        removed += store.fence(list(req.subject.ids))  # and refuse fills until settled
+    return removed
+
+
+def _settle_candidates(engine: Engine, subject: Subject) -> int:
+    """Delete what a request put back before the fence closed, and keep refusing fills
+    for the grace period: a request that read the tables before the commit may still
+    be on its way to the store."""
+    removed = 0
+    for store in _candidate_stores():
+        removed += store.delete(list(subject.ids))
+        store.hold(list(subject.ids))
     return removed
 
 
@@ -348,6 +379,7 @@ register(
         _export_impressions,
         _erase_impressions,
         tables=("recommend_impressions",),
+        settle=_settle_impressions,
     )
 )
 register(
@@ -356,6 +388,11 @@ register(
         _export_declines,
         _erase_declines,
         tables=("recommend_declines",),
+        settle=_settle_declines,
     )
 )
-register(PersonalStore("recommend_candidates", _export_candidates, _erase_candidates))
+register(
+    PersonalStore(
+        "recommend_candidates", _export_candidates, _erase_candidates, settle=_settle_candidates
+    )
+)

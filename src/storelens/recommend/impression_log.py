@@ -39,9 +39,19 @@ from typing import Any
 
 from sqlalchemy import Dialect, Engine, delete
 
+from storelens.recommend.fences import Fences
 from storelens.storage.tables import recommend_impressions
 
-__all__ = ["CHUNK_ROWS", "COLUMNS", "ImpressionLog", "Row", "flush_all", "forget_all", "queued_for"]
+__all__ = [
+    "CHUNK_ROWS",
+    "COLUMNS",
+    "ImpressionLog",
+    "Row",
+    "flush_all",
+    "forget_all",
+    "hold_all",
+    "queued_for",
+]
 
 log = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[ImpressionLog] = weakref.WeakSet()
@@ -129,15 +139,20 @@ class ImpressionLog:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._forgotten: set[str] = set()  # erased while a write held their rows
+        # Customers being erased: rows of answers computed from a read before the
+        # erasure committed are dropped, not logged under their id afterwards.
+        self._fences = Fences()
         _LIVE.add(self)
 
     def add(self, rows: Sequence[Row | Mapping[str, Any]]) -> None:
         """Queue ``rows`` (tuples in :data:`COLUMNS` order, or mappings by name)."""
         if not rows:
             return
-        queued = [as_row(r) for r in rows]
+        queued = [row for row in map(as_row, rows) if not self._fences.blocks(row[_CUSTOMER])]
+        if not queued:
+            return
         with self._lock:
-            if self._stopped.is_set() or len(self._rows) + len(rows) > self._max:
+            if self._stopped.is_set() or len(self._rows) + len(queued) > self._max:
                 overflow = True
             else:
                 overflow = False
@@ -167,7 +182,9 @@ class ImpressionLog:
         return [dict(zip(COLUMNS, r, strict=True)) for r in mine]
 
     def forget(self, customer_ids: set[str]) -> int:
-        """Drop these customers' queued rows; a write under way deletes theirs after it."""
+        """Drop these customers' queued rows; a write under way deletes theirs after it.
+        Their new rows are refused until :meth:`hold` lets them be after a grace."""
+        self._fences.close(customer_ids)
         with self._lock:
             keep = [r for r in self._rows if r[_CUSTOMER] not in customer_ids]
             dropped = len(self._rows) - len(keep)
@@ -223,6 +240,9 @@ class ImpressionLog:
             except Exception:  # a database hiccup: the rows stay queued, retried next tick
                 log.exception("writing impressions failed; retrying")
 
+    def hold(self, customer_ids: set[str]) -> None:
+        self._fences.hold(customer_ids)
+
     def close(self) -> None:
         """Stop the thread and write what is left (the server's shutdown calls this)."""
         with self._lock:
@@ -250,6 +270,16 @@ def queued_for(customer_ids: set[str]) -> list[dict[str, Any]]:
 
 def forget_all(customer_ids: set[str]) -> int:
     return sum(impressions.forget(customer_ids) for impressions in list(_LIVE))
+
+
+def hold_all(customer_ids: set[str]) -> int:
+    """After an erasure committed: drop what was queued meanwhile, and refuse these
+    customers' rows for the grace period from now (then the fence lifts)."""
+    dropped = 0
+    for impressions in list(_LIVE):
+        dropped += impressions.forget(customer_ids)
+        impressions.hold(customer_ids)
+    return dropped
 
 
 atexit.register(flush_all)

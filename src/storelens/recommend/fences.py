@@ -1,0 +1,70 @@
+"""Customers whose lists must not be cached, or their impressions logged, for a while.
+
+An erasure deletes a person's cached candidates and queued impressions inside its
+transaction, before it commits. A request that started a moment earlier, or that reads
+the tables before the commit, still sees the person's orders and consent: it used to
+put their entry back into the cache and log impressions under their id after the
+erasure had cleaned up, so the person kept getting personal answers for the cache's
+ten minutes and rows about them outlived the erasure (found by a security review).
+A consent withdrawal had the same race with a request filling the cache.
+
+A fence closes on the person's ids when the erasure starts and stays closed until a
+grace period after it has committed (``hold``): any cache fill or impression in that
+time comes from a read that may predate the commit, so it is dropped. A request takes
+milliseconds; the grace (30 s) is far longer than any of them. Dropping a fill costs a
+rebuild from the tables, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+__all__ = ["FENCE_GRACE_S", "Fences"]
+
+FENCE_GRACE_S = 30.0
+"""How long after an erasure commits (or a withdrawal is applied) fills stay refused."""
+
+
+class Fences:
+    """Per-customer fences, thread-safe; ``clock`` is monotonic seconds."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, grace_s: float = FENCE_GRACE_S
+    ) -> None:
+        self._clock, self._grace = clock, grace_s
+        self._until: dict[str, float] = {}
+        self._everyone_until = -math.inf
+        self._lock = threading.Lock()
+
+    def close(self, customer_ids: Iterable[str]) -> None:
+        """Refuse these customers until :meth:`hold` opens the fence after a grace."""
+        with self._lock:
+            for c in customer_ids:
+                self._until[c] = math.inf
+
+    def hold(self, customer_ids: Iterable[str]) -> None:
+        """Refuse these customers for the grace period from now (and then let them be)."""
+        now = self._clock()
+        until = now + self._grace
+        with self._lock:
+            for c in customer_ids:
+                self._until[c] = until
+            # Forget fences long past, so the map does not grow with every erasure.
+            for c in [c for c, t in self._until.items() if t < now]:
+                del self._until[c]
+
+    def hold_everyone(self) -> None:
+        """Refuse every customer for the grace period (an erasure elsewhere, ids unknown)."""
+        with self._lock:
+            self._everyone_until = self._clock() + self._grace
+
+    def blocks(self, customer_id: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            if now < self._everyone_until:
+                return True
+            until = self._until.get(customer_id)
+        return until is not None and now < until

@@ -1,0 +1,197 @@
+"""A request running alongside an erasure or a consent withdrawal cannot bring the person back.
+
+A security review found that the erasure deleted the cached candidates and queued
+impressions before its transaction committed: a request in that window (or one that
+had read the tables just before) put the entry back and logged impressions under the
+erased id, so the person got personal answers for ten more minutes and rows about them
+outlived the erasure. A withdrawal had the same race with a request filling the cache,
+and any id asked about was cached, erased ids included. Memory and Redis stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+from tests.recommend.test_serving import NOW, Login, World, world
+
+from storelens.config import Settings
+from storelens.core.errors import NotFound
+from storelens.privacy import audit, registry
+from storelens.privacy.erasure import erase_customer
+from storelens.recommend.candidate_store import CustomerCandidates, RedisCandidates
+from storelens.recommend.engine import RecommendationEngine
+from storelens.storage.tables import recommend_declines, recommend_impressions
+
+__all__ = ["world"]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def served(
+    request: pytest.FixtureRequest, world: World, engine: Engine, settings: Settings, redis_url: str
+) -> Iterator[str]:
+    """The id of a consenting customer with orders, served from the parametrised store."""
+    if request.param == "memory":
+        yield "ada"
+        return
+    cid = f"ada-{uuid.uuid4().hex[:8]}"  # the test Redis is shared between runs
+    world.reco.close()
+    store = RedisCandidates(redis_url, 600, 1.0)
+    world.reco = RecommendationEngine(engine, settings, store, clock=lambda: world.now)
+    world.client.app.state.recommendations = world.reco
+    world.candidates = store  # type: ignore[assignment]
+    for days in (4, 10, 17):
+        world.order(cid, ["flat-white", "orange-juice"], NOW - timedelta(days=days))
+    world.consent(cid, True, NOW - timedelta(days=200))
+    world.project()
+    yield cid
+    store.delete([cid])
+
+
+def _impressions(engine: Engine, cid: str) -> int:
+    with engine.connect() as conn:
+        stmt = select(func.count()).where(recommend_impressions.c.customer_id == cid)
+        return int(conn.execute(stmt).scalar_one())
+
+
+def _during(monkeypatch: pytest.MonkeyPatch, store: str, work: Callable[[], None]) -> None:
+    """Run ``work`` inside the erasure's transaction, after ``store`` has been erased."""
+    registered = registry._stores[store]
+
+    def erase(req: registry.SubjectRequest) -> int:
+        erased = registered.erase(req)
+        work()
+        return erased
+
+    monkeypatch.setitem(registry._stores, store, dataclasses.replace(registered, erase=erase))
+
+
+def test_a_request_during_the_erasure_does_not_cache_or_log_the_person(
+    world: World, login: Login, engine: Engine, served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff = login("staff")
+    assert world.get(staff, served).json()["personalized"] is True  # cached
+    during: list[bool] = []
+    # The tables are not erased yet (the transaction is open): the answer is personal.
+    _during(monkeypatch, "recommend_candidates",
+            lambda: during.append(world.get(staff, served).json()["personalized"]))  # fmt: skip
+    erase_customer(engine, served, audit.SYSTEM, "ticket 2")
+    assert during == [True]
+    assert world.candidates.get(served) is None
+    assert world.get(staff, served).json()["personalized"] is False
+    world.reco.impressions.flush()
+    assert _impressions(engine, served) == 0
+    assert world.candidates.get(served) is None  # an id nobody holds now is not cached
+
+
+def test_a_fill_that_read_before_the_commit_and_lands_after_it_is_refused(
+    world: World, login: Login, engine: Engine, served: str
+) -> None:
+    """The request reads the tables before the erasure starts and puts after it ends."""
+    staff = login("staff")
+    world.candidates.delete([served])
+    store, put = world.candidates, world.candidates.put
+    read, go = threading.Event(), threading.Event()
+
+    def late_put(entry: CustomerCandidates) -> None:
+        if entry.customer_id == served and threading.current_thread() is not main:
+            read.set()
+            go.wait(10)
+        put(entry)
+
+    main = threading.current_thread()
+    store.put = late_put  # type: ignore[method-assign]
+    answers: list[bool] = []
+    asking = threading.Thread(
+        target=lambda: answers.append(world.get(staff, served).json()["personalized"])
+    )
+    asking.start()
+    assert read.wait(10)
+    erase_customer(engine, served, audit.SYSTEM, "ticket 3")
+    go.set()
+    asking.join(10)
+    assert answers == [True]  # computed before the erasure: shown, but not kept
+    assert store.get(served) is None
+    world.reco.impressions.flush()
+    assert _impressions(engine, served) == 0
+    assert world.get(staff, served).json()["personalized"] is False
+
+
+def test_a_withdrawal_while_a_request_fills_the_cache_wins(
+    world: World, login: Login, engine: Engine, served: str
+) -> None:
+    staff = login("staff")
+    world.candidates.delete([served])  # expired, or a fresh worker
+    store, put = world.candidates, world.candidates.put
+    read, go = threading.Event(), threading.Event()
+    main = threading.current_thread()
+
+    def late_put(entry: CustomerCandidates) -> None:
+        if entry.customer_id == served and threading.current_thread() is not main:
+            read.set()
+            go.wait(10)
+        put(entry)
+
+    store.put = late_put  # type: ignore[method-assign]
+    asking = threading.Thread(target=lambda: world.get(staff, served))
+    asking.start()
+    assert read.wait(10)  # it read "granted" and is about to cache it
+    world.consent(served, False, NOW - timedelta(minutes=1))
+    world.project()
+    go.set()
+    asking.join(10)
+    cached = store.get(served)
+    assert cached is None or cached.consent is False
+    assert world.get(staff, served).json()["personalized"] is False
+    world.order(served, ["latte"], NOW - timedelta(minutes=30))
+    world.project()
+    assert world.get(staff, served).json()["personalized"] is False
+
+
+def test_an_id_nobody_holds_is_answered_but_not_cached(world: World, login: Login) -> None:
+    staff = login("staff")
+    body = world.get(staff, "nobody-123").json()
+    assert body["personalized"] is False
+    assert world.candidates.get("nobody-123") is None
+    assert world.get(staff, "crowd-1").json()["personalized"] is False
+    assert world.candidates.get("crowd-1") is not None  # a known customer still is
+
+
+def test_a_decline_that_lands_after_the_erasure_is_removed_and_a_second_erasure_finds_rows(
+    world: World, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decline checked the customer before the commit and inserted after the
+    erasure's delete (PostgreSQL's read committed): the settle step removes it. Rows a
+    request of another process left behind can be erased by asking again."""
+    settled = registry._stores["recommend_declines"]
+    assert settled.settle is not None
+    real_settle = settled.settle
+
+    def insert_then_settle(db: Engine, subject: registry.Subject) -> int:
+        with db.begin() as conn:  # the late insert, committed just after the erasure
+            conn.execute(insert(recommend_declines),
+                         {"customer_id": "ada", "product_id": "muffin", "at": NOW})  # fmt: skip
+        return real_settle(db, subject)
+
+    monkeypatch.setitem(
+        registry._stores, "recommend_declines",
+        dataclasses.replace(settled, settle=insert_then_settle),
+    )  # fmt: skip
+    erase_customer(engine, "ada", audit.SYSTEM, "ticket 4")
+    with engine.connect() as conn:
+        left = select(func.count()).where(recommend_declines.c.customer_id == "ada")
+        assert conn.execute(left).scalar_one() == 0
+    with pytest.raises(NotFound):
+        erase_customer(engine, "ada", audit.SYSTEM, "again: nothing left")
+    # Another process's impression row under the id, written after everything:
+    with engine.begin() as conn:
+        conn.execute(insert(recommend_impressions), {
+            "ts": NOW, "customer_id": "ada", "store_id": "cafe-01", "product_id": "latte",
+            "rank": 1, "confidence": 0.5, "personalized": True, "actor": "staff"})  # fmt: skip
+    erase_customer(engine, "ada", audit.SYSTEM, "ticket 4, the row left behind")
+    assert _impressions(engine, "ada") == 0
