@@ -195,3 +195,35 @@ def test_a_decline_that_lands_after_the_erasure_is_removed_and_a_second_erasure_
             "rank": 1, "confidence": 0.5, "personalized": True, "actor": "staff"})  # fmt: skip
     erase_customer(engine, "ada", audit.SYSTEM, "ticket 4, the row left behind")
     assert _impressions(engine, "ada") == 0
+
+
+def test_a_batch_with_an_unknown_store_logs_nothing(
+    world: World, login: Login, engine: Engine
+) -> None:
+    """Item 0 used to log impressions before item 1's unknown store answered 404."""
+    r = world.client.post(
+        "/v1/personalize",
+        headers=login("staff"),
+        json={"requests": [{"customer_id": "ada", "store": "cafe-01"},
+                           {"customer_id": "ada", "store": "no-such-store"}]},
+    )  # fmt: skip
+    assert r.status_code == 404, r.text
+    world.reco.impressions.flush()
+    assert _impressions(engine, "ada") == 0
+    ok = world.client.post(
+        "/v1/personalize", headers=login("staff"),
+        json={"requests": [{"customer_id": "ada", "store": "cafe-01", "k": 2}]},
+    )  # fmt: skip
+    assert ok.status_code == 200 and ok.json()[0]["personalized"] is True, ok.text
+    assert _impressions(engine, "ada") == 2
+
+
+@pytest.mark.parametrize("product", ["x" * 129, "", "two words"])
+def test_stock_refuses_product_ids_the_tables_cannot_hold(
+    world: World, login: Login, product: str
+) -> None:
+    r = world.client.put(
+        "/v1/stores/cafe-01/stock", headers=login("analyst"), json={"items": {product: False}}
+    )
+    assert r.status_code == 422, r.text
+    assert "items" in r.text

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from storelens.recommend.context import Context
 
@@ -57,9 +57,14 @@ class PersonalizeBatch(BaseModel):
     requests: list[PersonalizeRequest] = Field(min_length=1, max_length=100)
 
 
+ProductId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S+$")]
+"""A product id as the tables hold it (128 characters): a longer key was a 500 on
+PostgreSQL and stored as sent on SQLite (a review found both)."""
+
+
 class DeclineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    product_id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
+    product_id: ProductId
 
 
 class DeclinePublic(BaseModel):
@@ -69,7 +74,7 @@ class DeclinePublic(BaseModel):
 
 class StockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: dict[str, bool] = Field(
+    items: dict[ProductId, bool] = Field(
         min_length=1, max_length=10_000, description="product id → available in this store"
     )
 

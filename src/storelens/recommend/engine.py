@@ -405,6 +405,8 @@ class RecommendationEngine:
     ) -> None:
         """Log ``answer``'s items as shown to ``actor`` (for a caller that asked with
         ``log_impressions=False`` and decided to show them, in its own transaction)."""
+        if self.impressions.refuses(answer.customer_id):
+            return  # being erased: the answer was read before the erasure committed
         rows = impression_rows(answer, actor, at or self._clock())
         evidence.log_impressions(conn, [dict(zip(COLUMNS, r, strict=True)) for r in rows])
 

@@ -243,6 +243,10 @@ class ImpressionLog:
     def hold(self, customer_ids: set[str]) -> None:
         self._fences.hold(customer_ids)
 
+    def refuses(self, customer_id: str) -> bool:
+        """Whether this customer's rows are refused now (an erasure is under way)."""
+        return self._fences.blocks(customer_id)
+
     def close(self) -> None:
         """Stop the thread and write what is left (the server's shutdown calls this)."""
         with self._lock:

@@ -173,12 +173,18 @@ def personalize(
     record only the personalized answers."""
     for i, item in enumerate(body.requests):
         _check_k(item.k, settings.recommend_max_k, ("body", "requests", i, "k"))
-    engine = _engine_of(request)
+    engine, actor = _engine_of(request), principal.actor.name
+    # Every answer first, logged only once all exist: an unknown store at item 5 used
+    # to answer 404 after items 0-4 had logged impressions for lists never returned,
+    # with no audit row (a review found it). Impressions and the row now commit together.
     answers = [
-        _public(engine.answer(r.customer_id, r.store, r.k, r.context, actor=principal.actor.name))
+        engine.answer(r.customer_id, r.store, r.k, r.context, actor=actor, log_impressions=False)
         for r in body.requests
     ]
     with db.begin() as conn:
+        for answer in answers:
+            if answer.personalized:
+                engine.record_shown(conn, answer, actor)
         audit.record(
             conn,
             principal.actor,
@@ -188,7 +194,7 @@ def personalize(
             {"requests": len(answers), "personalized": sum(a.personalized for a in answers)},
             customers=[a.customer_id for a in answers],
         )
-    return answers
+    return [_public(a) for a in answers]
 
 
 @router.post(
