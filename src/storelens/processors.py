@@ -28,6 +28,7 @@ from typing import Protocol
 from storelens.cdp.records import CUSTOMER_TYPES, project_customers
 from storelens.core.retry import backoff_ceiling
 from storelens.instore.processor import AlertSink, OpsProcessor
+from storelens.predict.store import forget_withdrawn
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.privacy.retention import purge_raw_tracking
 from storelens.recommend.engine import RecommendationEngine
@@ -102,6 +103,7 @@ def default_projections(
         TableProjection("orders", ORDER_TYPES, project_orders),
         TableProjection("consent", CONSENT_TYPES, project_consent),
         TableProjection("customer-records", CUSTOMER_TYPES, project_customers),
+        TableProjection("predict-withdrawals", CONSENT_TYPES, forget_withdrawn),
         OpsProcessor(on_alerts=on_alerts, shift_max_hours=shift_max_hours),
     ]
     if recommendations is not None:

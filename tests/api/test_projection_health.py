@@ -68,19 +68,21 @@ def test_a_failing_projection_leaves_the_others_current_and_shows_on_health(
 
     with caplog.at_level(logging.ERROR, logger="storelens.processors"):
         counts = loop.run_once()
-    assert counts == {"orders": 1, "consent": 1, "customer-records": 0, "ops": 3}
+    assert counts == {"orders": 1, "consent": 1, "customer-records": 0,
+                      "predict-withdrawals": 1, "ops": 3}  # fmt: skip
     (record,) = [r for r in caplog.records if "broken" in r.getMessage()]
     assert "failed at log position 0 (next event seq 1" in record.getMessage()
 
     health = client.get("/health").json()
     assert health["status"] == "degraded"
     by_name = {p["name"]: p for p in health["projections"]}
-    assert set(by_name) == {"broken", "orders", "consent", "customer-records", "ops"}
+    assert set(by_name) == {"broken", "orders", "consent", "customer-records",
+                            "predict-withdrawals", "ops"}  # fmt: skip
     bad = by_name["broken"]
     assert (bad["lag_events"], bad["lag_seconds"], bad["failing"]) == (3, 42.0, True)
     assert bad["last_error"] == "RuntimeError: disk full"
     assert bad["last_error_position"] == 0 and bad["errors_total"] == 1
-    for name in ("orders", "consent", "customer-records", "ops"):
+    for name in ("orders", "consent", "customer-records", "predict-withdrawals", "ops"):
         assert (by_name[name]["lag_events"], by_name[name]["lag_seconds"]) == (0, 0.0)
         assert by_name[name]["failing"] is False
 
@@ -92,7 +94,8 @@ def test_a_failing_projection_leaves_the_others_current_and_shows_on_health(
     assert 'storelens_projection_lag_seconds{projection="orders"} 0.0' in metrics
 
     # Backoff: 2 s after the first failure, then 4 s; no retry before it is due.
-    assert loop.run_once() == {"orders": 0, "consent": 0, "customer-records": 0, "ops": 0}
+    assert loop.run_once() == {"orders": 0, "consent": 0, "customer-records": 0,
+                               "predict-withdrawals": 0, "ops": 0}  # fmt: skip
     clock.now += timedelta(seconds=2)
     loop.run_once()
     (status,) = [s for s in loop.statuses() if s.name == "broken"]
@@ -129,6 +132,7 @@ def test_catch_up_wakes_the_running_loop_and_waits_for_it(
         assert {p.name: log.position(p.name) for p in loop.projections} == {
             "orders": 3,
             "consent": 3,
+            "predict-withdrawals": 3,
             "customer-records": 3,
             "ops": 3,
         }

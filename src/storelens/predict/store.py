@@ -13,6 +13,7 @@ privacy registry: export lists them, erasure deletes them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.subject import person_ids
 from storelens.storage.tables import (
     customer_features,
     customer_scores,
@@ -31,6 +33,7 @@ from storelens.storage.tables import (
 
 if TYPE_CHECKING:
     from storelens.predict.scoring import ScoreRun
+    from storelens.storage.eventlog import StoredEvent
 
 __all__ = [
     "ANALYTICS",
@@ -39,6 +42,7 @@ __all__ = [
     "consenting_customers",
     "customer_prediction",
     "customers_overview",
+    "forget_withdrawn",
     "list_segments",
     "rescore",
     "run_models",
@@ -384,6 +388,36 @@ def _erase(req: SubjectRequest) -> int:
     ):
         erased += int(req.conn.execute(delete(table).where(column.in_(ids))).rowcount or 0)
     return erased
+
+
+def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
+    """Projection handler: an analytics withdrawal removes the person's features, scores
+    and segment memberships at once, not at the next scoring run. Scoring is off by
+    default, so a security review found the profile and segment pages showing the
+    scores of a person who had withdrawn, with no end in sight. Only rows of runs
+    before the withdrawal go: replaying an old withdrawal must not delete the scores
+    of a run after the person consented again."""
+    for ev in batch:
+        p = ev.payload if isinstance(ev.payload, dict) else {}
+        if ev.type != "consent.changed" or not ev.subject or p.get("purpose") != ANALYTICS:
+            continue
+        if p.get("granted", True):
+            continue
+        ids = person_ids(conn, ev.subject)
+        scored = conn.execute(
+            select(customer_scores.c.customer_id).where(
+                customer_scores.c.customer_id.in_(ids), customer_scores.c.as_of < ev.ts
+            )
+        ).scalars()
+        doomed = list(scored)
+        conn.execute(
+            delete(customer_features).where(
+                customer_features.c.customer_id.in_(ids), customer_features.c.as_of < ev.ts
+            )
+        )
+        if doomed:
+            conn.execute(delete(segment_members).where(segment_members.c.customer_id.in_(doomed)))
+            conn.execute(delete(customer_scores).where(customer_scores.c.customer_id.in_(doomed)))
 
 
 register(

@@ -1,0 +1,70 @@
+"""An analytics withdrawal removes the person's scores at once, not at the next run.
+
+A security review found the segment page and the profile serving a person's lifetime
+value and segment after they withdrew analytics consent, until someone re-scored; the
+server's re-scoring is off by default, so there was no end to it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, insert, select
+
+from storelens.core.events import event_adapter
+from storelens.processors import default_projections, run_projections
+from storelens.storage.eventlog import EventLog
+from storelens.storage.tables import customer_scores, customers, segment_members, segments
+
+Login = Callable[[str], dict[str, str]]
+
+
+def _consent(log: EventLog, subject: str, granted: bool, ts: str) -> None:
+    log.append([event_adapter.validate_python({
+        "id": str(uuid.uuid4()), "type": "consent.changed", "ts": ts, "source": "app",
+        "subject": subject, "payload": {"purpose": "analytics", "granted": granted}})])  # fmt: skip
+
+
+def _scored(engine: Engine, customer: str, as_of: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(customers), {"source_system": "crm", "source_record_id": customer,
+                                         "customer_id": customer})  # fmt: skip
+        conn.execute(insert(segment_members), {"segment_id": "rfm:champions",
+                                               "customer_id": customer})  # fmt: skip
+        conn.execute(insert(customer_scores), {
+            "customer_id": customer, "as_of": as_of, "model_version": "v1", "clv": 812.5,
+            "churn_risk": 0.1, "p_alive": 0.9, "expected_purchases": 4.0, "rfm": "555",
+            "rfm_segment": "champions", "cluster": None})  # fmt: skip
+
+
+def test_a_withdrawal_removes_scores_of_runs_before_it(
+    client: TestClient, login: Login, engine: Engine
+) -> None:
+    analyst, log = login("analyst"), EventLog(engine)
+    as_of = datetime(2026, 11, 3, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(segments), {"id": "rfm:champions", "kind": "rfm",
+                     "name": "champions", "description": "d", "customers": 2,
+                     "revenue_share": 1.0, "as_of": as_of, "model_version": "v1"})  # fmt: skip
+    _consent(log, "ada", True, "2026-10-01T00:00:00+00:00")
+    _consent(log, "grace", True, "2026-10-01T00:00:00+00:00")
+    # Grace withdrew in October, consented again, and was scored after that: a replay
+    # of her old withdrawal must leave the later run's scores alone.
+    _consent(log, "grace", False, "2026-10-15T00:00:00+00:00")
+    _consent(log, "grace", True, "2026-10-20T00:00:00+00:00")
+    _scored(engine, "ada", as_of)
+    _scored(engine, "grace", as_of)
+    _consent(log, "ada", False, "2026-11-20T00:00:00+00:00")
+    run_projections(log, default_projections())
+
+    page = client.get("/v1/segments/rfm:champions/members", headers=analyst)
+    assert page.status_code == 200, page.text
+    assert [m["customer_id"] for m in page.json()["data"]] == ["grace"]
+    ada = client.get("/v1/customers/ada", headers=analyst).json()
+    assert ada["predictions"] is None
+    assert client.get("/v1/customers/grace", headers=analyst).json()["predictions"] is not None
+    with engine.connect() as conn:
+        left = select(func.count()).where(customer_scores.c.customer_id == "ada")
+        assert conn.execute(left).scalar_one() == 0
