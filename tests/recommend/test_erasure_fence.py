@@ -227,3 +227,30 @@ def test_stock_refuses_product_ids_the_tables_cannot_hold(
     )
     assert r.status_code == 422, r.text
     assert "items" in r.text
+
+
+def test_a_decline_and_a_decline_for_nobody_are_audited(
+    world: World, login: Login, engine: Engine
+) -> None:
+    from storelens.storage.tables import audit_log, audit_subjects
+
+    staff = login("staff")
+    ok = world.client.post("/v1/customers/ada/declined-items", headers=staff,
+                           json={"product_id": "muffin"})  # fmt: skip
+    miss = world.client.post("/v1/customers/nobody-9/declined-items", headers=staff,
+                             json={"product_id": "muffin"})  # fmt: skip
+    assert (ok.status_code, miss.status_code) == (200, 404)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_log.c.id, audit_log.c.action, audit_log.c.resource_id)
+            .where(audit_log.c.action.like("recommendations.decline%"))
+            .order_by(audit_log.c.id)
+        ).all()
+        assert [(r.action, r.resource_id) for r in rows] == [
+            ("recommendations.decline", "ada"),
+            ("recommendations.decline.not_found", "nobody-9"),
+        ]
+        named = conn.execute(
+            select(audit_subjects.c.customer_id).where(audit_subjects.c.audit_id == rows[0].id)
+        ).scalars()
+        assert list(named) == ["ada"]

@@ -208,11 +208,22 @@ def decline_item(
     engine: EngineDep,
     now: Now,
 ) -> DeclinePublic:
-    """The customer said no to this item: it is not suggested to them again."""
+    """The customer said no to this item: it is not suggested to them again.
+
+    Audited, the miss too: the answer tells whether someone is a customer, and the row
+    is a write about the person (a review found both went untraced)."""
     with engine.begin() as conn:
-        if not evidence.customer_known(conn, customer_id):
-            raise NotFound(f"no customer {customer_id!r}")
-        evidence.decline(conn, customer_id, body.product_id, now)
+        known = evidence.customer_known(conn, customer_id)
+        action = "recommendations.decline" + ("" if known else ".not_found")
+        named = [customer_id] if known else []
+        detail = {"product_id": body.product_id}
+        audit.record(
+            conn, principal.actor, action, "customer", customer_id, detail, customers=named
+        )
+        if known:
+            evidence.decline(conn, customer_id, body.product_id, now)
+    if not known:  # the miss's row is committed before the 404
+        raise NotFound(f"no customer {customer_id!r}")
     _engine_of(request).note_decline(customer_id, body.product_id)
     return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
 
