@@ -328,3 +328,19 @@ def test_loading_an_empty_file_is_on_record_too(
         0,
         0,
     )
+
+
+def test_an_access_export_lists_only_her_own_records_of_a_shared_batch(
+    client: TestClient, login: Login, engine: Engine
+) -> None:
+    """One batch wrote Ada's and Grace's records: its row lists both, and Ada's export
+    showed Grace's record id (a new user found 100 other customers' ids in one)."""
+    admin = login("admin")
+    _import(client, admin, [ADA, GRACE])
+    [row] = _rows(engine, "customers.import")
+    assert sorted(row.detail["records"]) == ["crm:c-1", "crm:c-2"]
+    exported = client.get("/v1/customers/crm:c-1/export", headers=admin).json()
+    [mine] = [a for a in exported["stores"]["audit"] if a["action"] == "customers.import"]
+    assert mine["detail"]["records"] == ["crm:c-1"]
+    assert mine["detail"]["other_records"] == 1
+    assert "c-2" not in str(mine)

@@ -177,8 +177,22 @@ def _audit_rows(req: SubjectRequest) -> dict[int, dict[str, Any]]:
 
 def export_audit(req: SubjectRequest) -> list[dict[str, Any]]:
     """Audit rows about the person: who read, exported or changed their data, and when,
-    bulk reads that returned them among others included."""
-    return [plain(r) for r in _audit_rows(req).values()]
+    bulk reads that returned them among others included.
+
+    A batch's row lists the records it wrote (``detail.records``, up to 100 ids); the
+    person sees only their own there, and how many others there were. A new user found
+    the ids of 100 other customers in one person's access export."""
+    ids = set(req.subject.ids)
+    return [_own_view(plain(r), ids) for r in _audit_rows(req).values()]
+
+
+def _own_view(row: dict[str, Any], ids: set[str]) -> dict[str, Any]:
+    detail = row.get("detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("records"), list):
+        return row
+    listed: list[Any] = detail["records"]
+    mine = [r for r in listed if r in ids]
+    return {**row, "detail": {**detail, "records": mine, "other_records": len(listed) - len(mine)}}
 
 
 def _pseudonymise_named(req: SubjectRequest) -> None:
