@@ -182,3 +182,28 @@ def test_a_torn_till_record_marked_jr_joins_the_younger_namesake() -> None:
     assert veto.settle("pos:2", [["crm:sr"], ["crm:jr"]]) is None
     assert veto.settle("pos:1", [["crm:sr"], ["crm:jr"]]) == 1
     assert veto.settle("pos:1", [["crm:sr"]]) is None  # one side: nothing to choose
+
+
+def test_two_cards_and_two_mailboxes_are_two_people_even_where_the_veto_is_off() -> None:
+    """The demo's 600 CRM members (all different people) became 498 customers: four
+    "Paula Weber"s with four cards and four e-mails were merged on the name alone."""
+    frame = add_match_keys(
+        pd.DataFrame(
+            {
+                "unique_id": ["crm:1", "crm:2", "crm:3", "crm:4"],
+                "first_name": ["paula"] * 4,
+                "last_name": ["weber"] * 4,
+                "loyalty_id": ["L100001", "L200002", "L300003", "L100001"],
+                "email": [
+                    "pw1@example.com",
+                    "pw2@example.com",
+                    "pw1@example.com",
+                    "pw9@example.com",
+                ],
+            }
+        )  # fmt: skip
+    )
+    veto = household_conflict(frame, enabled=False)
+    assert veto("crm:1", "crm:2")  # two cards, two mailboxes
+    assert not veto("crm:1", "crm:3")  # a second card, the same mailbox
+    assert not veto("crm:1", "crm:4")  # one card, a second mailbox

@@ -34,6 +34,7 @@ __all__ = [
     "name_forms",
     "shows_households",
     "surname_words",
+    "two_cards_two_mailboxes",
     "vetoed",
 ]
 
@@ -218,6 +219,18 @@ def _same_card(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return bool(dob and dob == b.get("dob") and _edits_at_most_one(la, lb))
 
 
+def two_cards_two_mailboxes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Two loyalty cards (not one card keyed with a slip) and two e-mail mailboxes: two
+    people who share a name, not one person twice. A person with a second card keeps
+    their mailbox, and one with a second mailbox their card. The unsupervised model
+    weighs a rare full name heavily: on the demo's 600 CRM members, all different
+    people, it merged 102 records, four "Paula Weber"s with four cards and four e-mails
+    into one customer, and one Greta Haas then carried the other's consent."""
+    la, lb = a.get("loyalty_id"), b.get("loyalty_id")
+    ea, eb = a.get("email_key"), b.get("email_key")
+    return bool(la and lb and ea and eb and ea != eb and not _same_card(a, b))
+
+
 def _edits_at_most_one(a: str, b: str) -> bool:
     """Damerau-Levenshtein distance <= 1."""
     import jellyfish
@@ -312,14 +325,17 @@ class RecordVeto:
         return pick
 
     def __call__(self, a: str, b: str) -> bool:
-        if not self.enabled:
-            return False
         key = (a, b) if a < b else (b, a)
         if key not in self.seen:
             ra, rb = self.rows[a], self.rows[b]
-            home = home_key(ra)
-            shared = home is not None and home == home_key(rb) and home in self.homes
-            self.seen[key] = clearly_different(ra, rb, self.surnames, namesake_home=shared)
+            if two_cards_two_mailboxes(ra, rb):
+                self.seen[key] = True  # on every kind of data, households or not
+            elif not self.enabled:
+                self.seen[key] = False
+            else:
+                home = home_key(ra)
+                shared = home is not None and home == home_key(rb) and home in self.homes
+                self.seen[key] = clearly_different(ra, rb, self.surnames, namesake_home=shared)
         return self.seen[key]
 
 
