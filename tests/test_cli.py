@@ -340,3 +340,39 @@ def test_serve_refuses_an_uninitialised_database_with_exit_2(
     result = runner.invoke(app, ["serve", "--database-url", url])
     assert result.exit_code == 2 and calls == []
     assert "storelens init" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "sqlite:////nonexistent-dir/x.db",
+            "cannot open the database at sqlite:////nonexistent-dir",
+        ),
+        ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot open the database at postgresql"),
+        ("not a url", "not a database URL"),
+    ],
+)
+@pytest.mark.parametrize("command", [["users", "list"], ["ops", "report"], ["init"]])
+def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(
+    url: str,
+    said: str,
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every command printed a driver traceback and exited 1 (a new user's walk-through);
+    init also wrote its key files first. Run as the installed ``storelens`` runs."""
+    from storelens.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STORELENS_SECRET_KEY", raising=False)
+    monkeypatch.setattr("sys.argv", ["storelens", *command, "--database-url", url])
+    with pytest.raises(SystemExit) as done:
+        main()
+    out = capsys.readouterr()
+    assert done.value.code == 2, out
+    assert said in out.err + out.out and "Traceback" not in out.err
+    assert "secret" not in out.err + out.out  # the password is hidden
+    assert list(tmp_path.iterdir()) == []  # no key file written for a database not opened

@@ -96,6 +96,10 @@ def init(
     """Create or upgrade the database, the secret key file and the first admin (its
     password is shown once)."""
     settings = _settings(database_url)
+    try:  # before any key file is written: a mistyped URL leaves nothing behind
+        engine = migrate.reachable(settings.database_url)
+    except StorelensError as exc:  # the ConfigError of an unreachable database
+        raise _fail(str(exc), EXIT_INPUT) from exc
     if settings.placeholder_secret:
         path = settings.secret_key_file
         if write_secret_key_file(path):
@@ -105,7 +109,6 @@ def init(
             f"wrote a new face-embedding key to [bold]{settings.faces_key_path}[/bold] "
             "(owner-only, 0600; back it up with the database)"
         )
-    engine = create_engine(settings.database_url)
     migrate.upgrade(engine)
     console.print(f"database ready at revision [bold]{migrate.current_revision(engine)}[/bold]")
     password = accounts.generate_password()
@@ -159,7 +162,10 @@ def serve(
             "run `storelens init` (writes a key file) or set STORELENS_SECRET_KEY",
             EXIT_INPUT,
         )
-    engine = create_engine(settings.database_url)
+    try:
+        engine = migrate.reachable(settings.database_url)
+    except StorelensError as exc:
+        raise _fail(str(exc), EXIT_INPUT) from exc
     if migrate.current_revision(engine) != migrate.head_revision():
         raise _fail(
             "the database is not initialised or is out of date: run `storelens init`", EXIT_INPUT

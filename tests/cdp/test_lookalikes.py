@@ -201,7 +201,7 @@ def test_two_cards_and_two_mailboxes_are_two_people_even_where_the_veto_is_off()
                     "pw9@example.com",
                 ],
             }
-        )  # fmt: skip
+        )
     )
     veto = household_conflict(frame, enabled=False)
     assert veto("crm:1", "crm:2")  # two cards, two mailboxes

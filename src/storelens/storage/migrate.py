@@ -65,11 +65,34 @@ def require_current(engine: Engine) -> None:
         )
 
 
-def open_database(url: str) -> Engine:
-    """An engine for a database that is initialised and up to date (for commands)."""
+def reachable(url: str) -> Engine:
+    """An engine for ``url`` that has connected once; ConfigError naming the database
+    (password hidden) and the driver's first line otherwise. Every command used to
+    print a driver traceback for a mistyped path, a stopped server or a URL that does
+    not parse (found by a new user)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
     from storelens.storage.db import create_engine
 
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError as exc:
+        raise ConfigError(f"not a database URL: {exc}") from None
     engine = create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = (str(exc.orig).strip().splitlines() or ["no reason given"])[0]
+        raise ConfigError(f"cannot open the database at {shown}: {reason}") from None
+    return engine
+
+
+def open_database(url: str) -> Engine:
+    """An engine for a database that is initialised and up to date (for commands)."""
+    engine = reachable(url)
     require_current(engine)
     return engine
 
