@@ -136,7 +136,8 @@ def serve(
         str | None, typer.Option(help="bind address (default STORELENS_HOST, 127.0.0.1)")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="TCP port (default STORELENS_PORT, 8000)")
+        int | None,
+        typer.Option(min=1, max=65535, help="TCP port (default STORELENS_PORT, 8000)"),
     ] = None,
     workers: Annotated[
         int,
@@ -202,7 +203,7 @@ def demo(
     directory: Annotated[Path, typer.Option("--dir", help="where the demo keeps its data")] = Path(
         "demo-data"
     ),
-    port: Annotated[int, typer.Option(help="TCP port of the demo server")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port of the demo server")] = 8000,
     seed: Annotated[int, typer.Option(help="seed of the simulation")] = 7,
     days: Annotated[
         int, typer.Option(min=1, max=60, help="finished café days of history, ending yesterday")
@@ -255,7 +256,9 @@ def demo(
         console.print(f"API docs:  {url}/docs")
     else:  # no address that answers: say how to serve what was just prepared
         console.print(
-            "\nnot serving (--no-serve); to sign in to this data later: "
+            "\nnot serving (--no-serve); to sign in to this data later (the key file "
+            "too: from another folder, serve would use another key): "
+            f"STORELENS_SECRET_KEY_FILE={result.settings.secret_key_file.resolve()} "
             f"storelens serve --database-url {result.settings.database_url}",
             markup=False,
             soft_wrap=True,  # one line to copy, however long the path

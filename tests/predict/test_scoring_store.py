@@ -281,3 +281,22 @@ def test_a_run_below_the_clustering_minimum_is_written(engine: Engine) -> None:
         kinds = {s["kind"] for s in list_segments(conn)}
     assert 0 < len(run.scores) < 50
     assert clusters == {None} and kinds == {"rfm"}
+
+
+def test_a_score_as_of_before_any_order_or_in_the_future_keeps_the_live_scores(
+    engine: Engine, scored: pd.DataFrame, db_url: str
+) -> None:
+    """`predict score --as-of 2020-01-01` scored no one and replaced the live snapshot
+    with an empty one, exit 0 (a new user's walk-through); 2030 was accepted too."""
+    with engine.connect() as conn:
+        live = conn.execute(select(func.count()).select_from(customer_scores)).scalar_one()
+    assert live > 250
+    for day, said in (("2020-01-01", "live scores were kept"), ("2099-01-01", "in the future")):
+        done = CliRunner().invoke(
+            app, ["predict", "score", "--as-of", day, "--database-url", db_url]
+        )
+        assert done.exit_code == 2, done.output
+        assert said in done.output
+    with engine.connect() as conn:
+        kept = conn.execute(select(func.count()).select_from(customer_scores)).scalar_one()
+    assert kept == live

@@ -53,7 +53,26 @@ def test_train_reports_and_precomputes(engine: Engine, db_url: str) -> None:
     assert report["train_baskets"] == 40 * 5  # each customer's last order held out
     blend = report["methods"]["blend"]
     assert 0 < blend["recall@10"] <= 1
-    assert "40 customers' candidates written (memory)" in result.stderr
+    assert "candidates: not precomputed" in result.stderr  # memory ends with the command
+
+
+def test_train_precomputes_candidates_into_redis(
+    engine: Engine, db_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storelens.recommend.candidate_store import RedisCandidates
+
+    _orders(engine, customers=40, per_customer=6)
+    monkeypatch.setenv("STORELENS_RECOMMEND_CANDIDATE_STORE", "redis")
+    monkeypatch.setenv("STORELENS_REDIS_URL", redis_url)
+    result = CliRunner().invoke(app, ["recommend", "train", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    assert "40 customers' candidates written to Redis" in result.stderr
+    shared = RedisCandidates(redis_url, 60, 1.0)
+    try:
+        assert shared.get("L0") is not None
+    finally:
+        shared.delete([f"L{i}" for i in range(40)])
+        shared.close()
 
 
 def test_orders_carry_their_context(engine: Engine) -> None:

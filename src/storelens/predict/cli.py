@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from storelens.core.errors import MissingExtra
+from storelens.core.errors import Conflict, MissingExtra
 from storelens.storage.command_line import print_error
 
 if TYPE_CHECKING:
@@ -238,7 +238,10 @@ def score(
     from storelens.storage.command_line import open_database_or_exit
 
     engine, settings = open_database_or_exit(database_url)
-    when = as_of.replace(tzinfo=UTC) if as_of else datetime.now(UTC)
+    now = datetime.now(UTC)
+    when = as_of.replace(tzinfo=UTC) if as_of else now
+    if when > now:
+        raise _fail(f"--as-of {when.date()} is in the future: nothing after now is known")
     try:
         from storelens.predict.store import rescore
     except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
@@ -247,15 +250,18 @@ def score(
         SpinnerColumn(), TextColumn("{task.description}"), transient=True, disable=as_json
     ) as progress:
         progress.add_task(f"scoring customers as of {when.isoformat()}", total=None)
-        run = rescore(
-            engine,
-            when,
-            window_days=settings.predict_churn_window_days,
-            clv_months=settings.predict_clv_months,
-            monthly_discount=settings.predict_monthly_discount,
-            seeds=settings.predict_segment_seeds,
-            tolerance_pct=settings.predict_validation_tolerance_pct,
-        )
+        try:
+            run = rescore(
+                engine,
+                when,
+                window_days=settings.predict_churn_window_days,
+                clv_months=settings.predict_clv_months,
+                monthly_discount=settings.predict_monthly_discount,
+                seeds=settings.predict_segment_seeds,
+                tolerance_pct=settings.predict_validation_tolerance_pct,
+            )
+        except Conflict as exc:  # nothing scored: the live snapshot is kept
+            raise _fail(str(exc)) from exc
     summary = {
         "as_of": run.as_of.isoformat(),
         "version": run.version,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
+from storelens.core.errors import Conflict
 from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import person_ids
@@ -186,6 +187,16 @@ def rescore(
         threads=threads,
         tolerance_pct=tolerance_pct,
     )
+    if consenting and len(run.scores) == 0:
+        with engine.connect() as conn:
+            live = conn.execute(select(func.count()).select_from(customer_scores)).scalar_one()
+        if live:
+            # An as-of before the first order scored no one and wiped the live snapshot
+            # (a new user's run of --as-of 2020-01-01); nobody consenting still clears it.
+            raise Conflict(
+                f"no consenting customer had ordered before {as_of.isoformat()}: "
+                f"nothing to score, so the {live:,} live scores were kept"
+            )
     with engine.begin() as conn:
         write_run(conn, run)
     return run

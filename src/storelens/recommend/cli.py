@@ -175,15 +175,25 @@ def train_command(
         with err.status("scoring every customer's next basket with the blend"):
             scored, rows = store_blend_scores(engine, settings, history, report.params)
         err.print(f"{scored} consenting customers' blend scores written ({rows} rows)")
-        store = candidate_store(settings)
-        with Progress(
-            TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), console=err
-        ) as bar:
-            task = bar.add_task("candidates", total=history.n_users)
-            written = precompute_candidates(
-                engine, settings, store, list(history.users), lambda: bar.advance(task)
+        if settings.recommend_candidate_store == "memory":
+            # This process's memory ends with the command: "written (memory)" promised
+            # lists nobody would read (a new user's walk-through). The server builds
+            # each customer's list from the tables on its first request instead.
+            err.print(
+                "candidates: not precomputed (the candidate store is this process's "
+                "memory; the server builds each list on its first request). With "
+                "STORELENS_RECOMMEND_CANDIDATE_STORE=redis they are written here."
             )
-        err.print(f"{written} customers' candidates written ({settings.recommend_candidate_store})")
+        else:
+            store = candidate_store(settings)
+            with Progress(
+                TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), console=err
+            ) as bar:
+                task = bar.add_task("candidates", total=history.n_users)
+                written = precompute_candidates(
+                    engine, settings, store, list(history.users), lambda: bar.advance(task)
+                )
+            err.print(f"{written} customers' candidates written to Redis")
     if as_json:
         typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
     else:
