@@ -146,8 +146,8 @@ def test_edge_run_once_forwards_a_file_and_reports_bad_lines(
             "--once",
         ],
     )
-    assert result.exit_code == 0, result.output
-    assert "line 2 skipped" in result.output
+    assert result.exit_code == 1, result.output  # a skipped line is not forwarded: say so
+    assert "line 2 skipped" in result.output and "1 bad" in result.output
     assert {str(e.id) for e in EventLog(engine).read_after(0)} == {e["id"] for e in good}
     status = runner.invoke(app, ["edge", "status", "--outbox", str(outbox)])
     assert json.loads(status.output)["pending"] == 0

@@ -646,3 +646,33 @@ def test_retry_after_as_a_date_and_a_wrong_path_are_waited_out(
     assert forwarder.stats.retries == 4
     assert clock.sleeps == [1.0, 2.0, 120.0]  # a date already past: straight away
     assert forwarder.stats.acked == 1
+
+
+def test_a_run_once_stops_after_a_few_failed_tries_with_the_events_kept(
+    tmp_path: Path, raw_event: RawEvent
+) -> None:
+    """`edge run --once` from cron retried forever while the server was down, so the
+    runs piled up (a new user's walk-through). With the input read, it now gives up
+    after `give_up_after` failed tries in a row; the events stay for the next run."""
+    outbox = Outbox(tmp_path / "edge.db")
+    outbox.put([raw_event() for _ in range(3)])
+    clock = ManualClock()
+    tries: list[int] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        tries.append(1)
+        return httpx.Response(503, json={"detail": "down for maintenance"})
+
+    forwarder = _mock_forwarder(outbox, down, clock)
+    closed = threading.Event()
+    closed.set()
+    forwarder.run(threading.Event(), input_closed=closed, give_up_after=4)
+    forwarder.close()
+    assert len(tries) == 4 and len(clock.sleeps) == 3
+    assert outbox.size() == 3  # nothing lost
+
+    # Following (no give-up) or with the server back, everything goes through.
+    back = _mock_forwarder(outbox, _answer, clock)
+    back.run(threading.Event(), input_closed=closed, give_up_after=4)
+    back.close()
+    assert outbox.size() == 0

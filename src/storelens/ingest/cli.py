@@ -57,6 +57,9 @@ def edge_run(
 
     Events are deleted from the outbox only once the server has acknowledged them;
     events the server rejects are set aside with its reason (see `edge status`).
+    Lines that are not events are reported and skipped. With --once, a server that stays
+    away ends the run after a few tries with the events still queued. Exit 1 when a line
+    was skipped or events still wait.
     """
     from storelens.ingest.edge import EdgeAuthError
     from storelens.ingest.edge_sources import STDIN, run_edge
@@ -87,6 +90,15 @@ def edge_run(
         f"{report.bad_lines:,} bad; acknowledged {report.stats.acked:,}, "
         f"set aside {report.stats.quarantined:,}"
     )
+    if report.pending:
+        console.print(
+            f"[yellow]{report.pending:,} event(s) still wait in {outbox}[/yellow] "
+            f"(last error: {escape(report.stats.last_error or 'none')}); "
+            "the next run forwards them"
+        )
+    # Skipped lines are not in the outbox: like `storelens ingest`, say so in the exit code.
+    if report.bad_lines or report.pending:
+        raise typer.Exit(1)
 
 
 @edge_app.command("status")

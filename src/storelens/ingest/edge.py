@@ -130,20 +130,35 @@ class Forwarder:
 
     # -- loops -----------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, input_closed: threading.Event | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        input_closed: threading.Event | None = None,
+        give_up_after: int | None = None,
+    ) -> None:
         """Forward until ``stop`` is set (or, once ``input_closed`` is set, until empty).
 
+        ``give_up_after``: once the input is closed, return after that many failed
+        tries in a row, the events still queued (``edge run --once`` from cron used to
+        retry forever while the server was down, and the runs piled up).
         Raises :class:`EdgeAuthError` when the server refuses the key; the events stay.
         """
+        failed = 0
         while not stop.is_set():
             closed = input_closed is not None and input_closed.is_set()
             seen = self.outbox.generation
+            retries = self.stats.retries
             delay = self._step()
+            failed = failed + 1 if self.stats.retries > retries else 0
             if delay is None:
                 if closed:
                     return
                 self.outbox.wait_for_events(seen, _IDLE_POLL_S)
-            elif delay > 0:
+                continue
+            if closed and give_up_after is not None and failed >= give_up_after:
+                return
+            if delay > 0:
                 self._clock.sleep(delay, stop)
 
     def drain(self, timeout: float | None = None, stop: threading.Event | None = None) -> bool:

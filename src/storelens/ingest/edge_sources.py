@@ -46,7 +46,14 @@ class EdgeReport:
     lines: int = 0
     queued: int = 0
     bad_lines: int = 0
+    pending: int = 0
+    """Events still in the outbox when the run ended (the server away, or stopped)."""
     stats: ForwarderStats = field(default_factory=ForwarderStats)
+
+
+ONCE_GIVE_UP_AFTER = 5
+"""Failed tries in a row after which a run that reads its source once stops, its
+events left queued for the next run (with the backoff, about half a minute)."""
 
 
 def _log_bad_line(line: int, reason: str) -> None:
@@ -206,7 +213,11 @@ def run_edge(
 
     def forward() -> None:
         try:
-            forwarder.run(halt, input_closed=input_closed if source is not None else None)
+            forwarder.run(
+                halt,
+                input_closed=input_closed if source is not None else None,
+                give_up_after=None if follow else ONCE_GIVE_UP_AFTER,
+            )
         except BaseException as exc:
             failures.append(exc)
         finally:
@@ -237,6 +248,7 @@ def run_edge(
         forwarder_thread.join()
         reader_thread.join(timeout=5)
         forwarder.close()
+        report.pending = outbox.size()
         if not reader_thread.is_alive():  # a reader stuck in a blocking read keeps it
             outbox.close()
     if failures:
