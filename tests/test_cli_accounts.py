@@ -173,3 +173,29 @@ def test_users_are_offered_only_the_roles_a_person_can_have(db_url: str) -> None
         app, ["users", "create", "ana", "--role", "staff", "--database-url", db_url]
     )
     assert made.exit_code == 0 and "created staff" in made.output
+
+
+def test_the_last_active_admin_cannot_be_disabled_demoted_or_deleted(db_url: str) -> None:
+    """A new user deleted the only admin with `users delete admin --yes`: nobody could
+    then create users or keys without editing the database."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, [*args, "--database-url", db_url])
+
+    assert run("users", "create", "boss", "--role", "admin").exit_code == 0
+    for attempt in (
+        ("users", "delete", "boss", "--yes"),
+        ("users", "disable", "boss"),
+        ("users", "set-role", "boss", "analyst"),
+    ):
+        refused = run(*attempt)
+        assert refused.exit_code == 2, refused.output
+        assert "last active admin" in refused.output
+    assert run("users", "create", "deputy", "--role", "admin").exit_code == 0
+    assert run("users", "disable", "deputy").exit_code == 0  # boss is still active
+    refused = run("users", "delete", "boss", "--yes")
+    assert refused.exit_code == 2 and "last active admin" in refused.output
+    assert run("users", "enable", "deputy").exit_code == 0
+    done = run("users", "delete", "boss", "--yes")
+    assert done.exit_code == 0, done.output

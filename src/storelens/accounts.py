@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pwdlib import PasswordHash
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from storelens.core.errors import AuthError, Conflict, FieldError, InvalidInput, NotFound
 from storelens.core.events import EVENT_TYPES, STORE_BOUND_TYPES
@@ -211,7 +211,30 @@ def _change_user(conn: Connection, username: str, **values: object) -> None:
         raise NotFound(f"no user {username!r}")
 
 
+def _keep_an_admin(conn: Connection, username: str) -> None:
+    """Refuse to disable, demote or delete the last active admin: nobody could then
+    create users, keys or erasures except by editing the database (a new user deleted
+    the demo's only admin with `users delete admin --yes`)."""
+    row = conn.execute(
+        select(users.c.role, users.c.active).where(users.c.username == username)
+    ).first()
+    if row is None or row.role != Role.admin.value or not row.active:
+        return
+    others = conn.execute(
+        select(func.count()).where(
+            users.c.role == Role.admin.value, users.c.active.is_(True), users.c.username != username
+        )
+    ).scalar_one()
+    if not others:
+        raise Conflict(
+            f"{username!r} is the last active admin: make another user admin first "
+            "(storelens users create NAME --role admin)"
+        )
+
+
 def set_active(conn: Connection, username: str, active: bool) -> None:
+    if not active:
+        _keep_an_admin(conn, username)
     _change_user(conn, username, active=active)
 
 
@@ -219,11 +242,14 @@ def set_role(conn: Connection, username: str, role: Role) -> None:
     if role not in PERSON_ROLES:
         message = "devices use API keys, not user accounts"
         raise InvalidInput(message, [FieldError("role", message, "role")])
+    if role != Role.admin:
+        _keep_an_admin(conn, username)
     _change_user(conn, username, role=role.value)
 
 
 def delete_user(conn: Connection, username: str) -> None:
     """Remove the account; audit rows keep the name, the staff row loses its link."""
+    _keep_an_admin(conn, username)
     done = conn.execute(delete(users).where(users.c.username == username))
     if done.rowcount == 0:
         raise NotFound(f"no user {username!r}")
