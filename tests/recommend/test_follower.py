@@ -124,3 +124,44 @@ def test_an_erasure_from_the_command_line_reaches_the_configured_redis(
     assert served.get(ada) is None
     assert erasure.erased["recommend_candidates"] == 2  # this process's copy and Redis's
     served.close()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_link_to_an_id_that_withdrew_reaches_the_cached_list(
+    world: World, engine: Engine, settings: Settings, redis_url: str, shared: bool
+) -> None:
+    """A withdrawal under a web account not yet linked to the card reached no cached
+    list; when resolution linked them, the card's list stayed personal until it
+    expired (a security review). Identity changes now drop the lists of the people
+    they touch, in memory and in Redis."""
+    from storelens.storage.tables import identity_changes
+
+    ada = f"ada-{uuid.uuid4().hex[:6]}" if shared else "ada"
+    store = RedisCandidates(redis_url, 600, 1.0) if shared else MemoryCandidates(600)
+    candidate_store._LIVE.discard(store)
+    served = RecommendationEngine(engine, settings, store, clock=lambda: world.now)
+    follower = CandidateFollower(engine, served, follow_events=not shared)
+    for days in (3, 9):
+        world.order(ada, ["flat-white"], NOW - timedelta(days=days))
+    world.consent(ada, True, NOW - timedelta(days=100))
+    world.project()
+    with engine.begin() as conn:
+        conn.execute(customers.insert(), {"source_system": "pos", "source_record_id": "c-1",
+                                          "customer_id": ada})  # fmt: skip
+    assert _personal(served, ada)  # cached, consent granted
+    world.consent("webshop:w-9", False, NOW - timedelta(days=1))  # not linked yet
+    world.project()
+    follower.step()
+    assert _personal(served, ada)  # nothing links them yet: still right
+    with engine.begin() as conn:  # resolution links the web record to her
+        conn.execute(customers.insert(), {"source_system": "webshop", "source_record_id": "w-9",
+                                          "customer_id": ada})  # fmt: skip
+        conn.execute(identity_changes.insert(), {"run_id": 1, "kind": "merged",
+                     "customer_id": ada, "others": [], "records": ["webshop:w-9"],
+                     "evidence": [], "actor": None, "at": NOW})  # fmt: skip
+    follower.step()
+    assert store.get(ada) is None
+    assert not _personal(served, ada)
+    served.close()
+    if shared:
+        store.delete([ada])

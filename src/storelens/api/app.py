@@ -164,10 +164,12 @@ def create_app(
 
     recommendations = RecommendationEngine(engine, settings, candidate_store(settings))
     # Lists in this process's memory follow what other processes wrote (recommend.follower).
-    follower = (
-        CandidateFollower(engine, recommendations, every_s=settings.recommend_follow_s)
-        if isinstance(recommendations.candidates, MemoryCandidates)
-        else None
+    # With Redis it only follows identity changes (the projection writes the lists).
+    follower = CandidateFollower(
+        engine,
+        recommendations,
+        every_s=settings.recommend_follow_s,
+        follow_events=isinstance(recommendations.candidates, MemoryCandidates),
     )
     loop = (
         ProjectionLoop(
@@ -237,7 +239,7 @@ def create_app(
     app.state.engine = engine
     app.state.event_log = event_log
     app.state.recommendations = recommendations  # candidates in memory or Redis, per settings
-    app.state.candidate_follower = follower  # None with Redis: one store, kept by the projection
+    app.state.candidate_follower = follower
     # The claimer view's suggestions: the engine, in the notice's store, under its consent.
     app.state.suggester = EngineSuggester(
         lambda: app.state.recommendations, fallback=PurchaseHistorySuggester()

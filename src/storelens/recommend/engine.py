@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -292,6 +292,11 @@ class RecommendationEngine:
         if isinstance(self._store, MemoryCandidates):
             return self._store.clear()
         return 0
+
+    def forget_people(self, customer_ids: Iterable[str]) -> int:
+        """Drop the lists cached under these ids (identity resolution linked or split
+        them): the next answer reads consent and orders as the new links have them."""
+        return self._store.delete(sorted(set(customer_ids)))
 
     def note_decline(self, customer_id: str, product_id: str) -> None:
         """A decline was written: add it to the cached entry (the table stays the truth)."""

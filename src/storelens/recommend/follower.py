@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, func, select
 
+from storelens.privacy.subject import person_ids
 from storelens.storage.eventlog import EventLog, StoredEvent
-from storelens.storage.tables import audit_log
+from storelens.storage.tables import audit_log, identity_changes
 
 __all__ = ["FOLLOWED_TYPES", "CandidateFollower"]
 
@@ -41,6 +42,32 @@ class _Engine(Protocol):
     def apply_events(self, conn: Connection, batch: list[StoredEvent]) -> None: ...
 
     def forget_everyone(self) -> int: ...
+
+    def forget_people(self, customer_ids: Iterable[str]) -> int: ...
+
+
+def _identity_changes(conn: Connection, after: int) -> tuple[int, set[str]]:
+    """The newest identity change past ``after`` (merges, splits, unmerges) and every id
+    of the people they touched, by the records' current links."""
+    rows = conn.execute(
+        select(
+            identity_changes.c.id,
+            identity_changes.c.customer_id,
+            identity_changes.c.others,
+            identity_changes.c.records,
+        )
+        .where(identity_changes.c.id > after)
+        .order_by(identity_changes.c.id)
+    ).all()
+    if not rows:
+        return after, set()
+    touched: set[str] = set()
+    for r in rows:
+        named = {r.customer_id, *(r.others or ()), *(r.records or ())}
+        touched |= named
+        for cid in named:
+            touched.update(person_ids(conn, cid))
+    return int(rows[-1].id), touched
 
 
 def _last_erasure(conn: Connection, after: int) -> int | None:
@@ -62,14 +89,19 @@ class CandidateFollower:
         every_s: float = 0.5,
         batch: int = 1000,
         types: Sequence[str] = FOLLOWED_TYPES,
+        *,
+        follow_events: bool = True,
     ) -> None:
         self._db, self._reco = db, recommendations
+        self._follow_events = follow_events  # False for Redis: the projection writes it
         self._log = EventLog(db)
         self._every, self._batch, self._types = every_s, batch, tuple(types)
         # Entries built from now on read the tables; only what comes later is news.
         self.position = self._log.head()
         with db.connect() as conn:
             self.erasures_seen = _last_erasure(conn, after=0) or 0
+            newest = conn.execute(select(func.max(identity_changes.c.id))).scalar()
+            self.changes_seen = int(newest or 0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -78,10 +110,18 @@ class CandidateFollower:
         applied = 0
         with self._db.connect() as conn:
             erased = _last_erasure(conn, after=self.erasures_seen)
+            self.changes_seen, touched = _identity_changes(conn, self.changes_seen)
         if erased is not None:
             self.erasures_seen = erased
             dropped = self._reco.forget_everyone()
             log.info("an erasure elsewhere: %d cached candidate lists dropped", dropped)
+        if touched:
+            # A link can bring a decision made under another id (a withdrawal under the
+            # web account now merged into the card): the lists rebuild from the tables.
+            dropped = self._reco.forget_people(touched)
+            log.info("identity changes: %d cached candidate lists dropped", dropped)
+        if not self._follow_events:
+            return applied
         while batch := self._log.read_after(self.position, self._batch, self._types):
             with self._db.connect() as conn:  # reads only: the lists live in memory
                 self._reco.apply_events(conn, batch)
