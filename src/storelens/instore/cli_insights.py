@@ -89,8 +89,20 @@ def _print(result: StoreInsights) -> None:
         console.print(f"  • {f.sentence}")
     if not result.findings:
         console.print("  Nothing stands out in this period.")
-    table = Table(title="zone traffic against sales")
-    for col in ("zone", "visits", "stoppers", "median dwell", "units", "revenue", "units/100"):
+    channels = ", ".join(c.replace("_", "-") for c in result.settings.sales_channels)
+    # The columns say what they count: a new user read the zones' revenue (in-store
+    # orders only) against the demo report's (every order) and the entrance's visits
+    # (each customer goes in and out through it) as double the footfall.
+    table = Table(
+        title="zone traffic against sales",
+        caption=(
+            f"units and revenue: {channels} orders only (app and web orders are in no "
+            "zone); units/100: units per 100 zone visits; a zone visit is one entry, so "
+            "an entrance counts each customer going in and going out"
+        ),
+    )
+    for col in ("zone", "visits", "stoppers", "median dwell", "units",
+                f"revenue ({channels})", "units/100"):  # fmt: skip
         table.add_column(col, justify="right")
     dwell_unit = duration_unit(r.median_dwell_s for r in result.zones)
     for r in result.zones:
