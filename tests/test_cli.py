@@ -376,3 +376,17 @@ def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(
     assert said in out.err + out.out and "Traceback" not in out.err
     assert "secret" not in out.err + out.out  # the password is hidden
     assert list(tmp_path.iterdir()) == []  # no key file written for a database not opened
+
+
+def test_ops_report_from_a_file_names_the_lines_that_are_not_events(
+    tmp_path: Path, raw_event: RawEvent
+) -> None:
+    """One bad line gave a JSONDecodeError traceback, an order without an id a KeyError."""
+    events = tmp_path / "events.jsonl"
+    order = raw_event(payload={})  # a paid order without order id or lines
+    events.write_text("\n".join([json.dumps(raw_event()), "{not json", json.dumps(order)]) + "\n")
+    done = runner.invoke(app, ["ops", "report", "--events", str(events)])
+    assert done.exit_code == 2, done.output
+    assert "2 line(s) are not events" in done.output
+    assert "line 2:" in done.output and "line 3: pos.order_paid.payload.order_id" in done.output
+    assert "Traceback" not in done.output

@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from storelens.config import Settings
+from storelens.core.errors import InvalidInput
 from storelens.core.layout import load_layout
 from storelens.instore.processor import report_from_db, report_from_file
 from storelens.processors import run_projections
 from storelens.storage import migrate
-from storelens.storage.command_line import DbOption
+from storelens.storage.command_line import DbOption, refuse
 from storelens.storage.eventlog import EventLog
 
 __all__ = ["ops_app", "print_report"]
@@ -134,7 +135,10 @@ def report(
             raise typer.BadParameter(f"no such events file: {path}", param_hint="--events")
         lay = layout or _default_layout()
         since, until = _window(the_day, load_layout(lay).timezone)
-        result = report_from_file(path, lay, since=since, until=until, detail=detail)
+        try:
+            result = report_from_file(path, lay, since=since, until=until, detail=detail)
+        except InvalidInput as exc:  # lines that are not events, named
+            raise refuse(exc) from None
     else:
         from storelens import stores
 

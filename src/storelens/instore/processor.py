@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from storelens.config import get_settings
+from storelens.core.errors import FieldError, UnreadableRecords
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.instore.alerts import DEFAULT_RULES, AlertChange, AlertRule
 from storelens.instore.facts import OpsFacts, OrderFact, ShiftFact
@@ -172,28 +173,49 @@ class FileEvent:
     received_at: datetime | None = None  # a file has none: no store counts as quiet
 
 
+_BAD_LINES_SHOWN = 10
+
+
 def read_event_file(path: Path) -> list[FileEvent]:
     """Store events of a JSON Lines file, in file order (the order a log would hold them).
 
     Events of every type are kept, like the stream processor sees them: any event
-    moves event time forward, which drives timeouts and alert evaluation."""
-    out = []
+    moves event time forward, which drives timeouts and alert evaluation. Each line is
+    validated as the API would: a line that is not an event fails the whole file,
+    naming the lines (a new user's report crashed on one with a KeyError)."""
+    from pydantic import ValidationError
+
+    from storelens.core.events import event_adapter
+
+    out, bad = [], []
     with path.open("rb") as fh:
-        for line in fh:
+        for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            raw = orjson.loads(line)
-            if raw.get("store_id") is None:
+            try:
+                raw = orjson.loads(line)
+                event = event_adapter.validate_python(raw)
+            except orjson.JSONDecodeError as exc:
+                bad.append(FieldError(f"line {number}", str(exc)[:300], "invalid_json"))
                 continue
-            out.append(
-                FileEvent(
-                    raw["type"],
-                    datetime.fromisoformat(raw["ts"]),
-                    raw.get("store_id"),
-                    raw.get("subject"),
-                    raw["payload"],
+            except ValidationError as exc:
+                reason = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                 )
-            )
+                bad.append(FieldError(f"line {number}", reason[:300], "invalid_event"))
+                continue
+            if event.store_id is None:
+                continue
+            # The payload as written (the validated model would turn its prices into
+            # decimals the facts do not expect); the validation only vouches for it.
+            out.append(FileEvent(event.type, event.ts, event.store_id, event.subject,
+                                 raw["payload"]))  # fmt: skip
+    if bad:
+        shown = "; ".join(f"{e.loc}: {e.msg}" for e in bad[:_BAD_LINES_SHOWN])
+        more = f" (and {len(bad) - _BAD_LINES_SHOWN} more)" if len(bad) > _BAD_LINES_SHOWN else ""
+        raise UnreadableRecords(
+            f"{path.name}: {len(bad)} line(s) are not events: {shown}{more}", bad
+        )
     return out
 
 
