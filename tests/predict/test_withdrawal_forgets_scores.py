@@ -68,3 +68,23 @@ def test_a_withdrawal_removes_scores_of_runs_before_it(
     with engine.connect() as conn:
         left = select(func.count()).where(customer_scores.c.customer_id == "ada")
         assert conn.execute(left).scalar_one() == 0
+
+
+def test_a_withdrawal_delivered_after_the_run_still_removes_its_scores(
+    client: TestClient, login: Login, engine: Engine
+) -> None:
+    """A till that was offline sends a withdrawal dated before the run's as-of: only
+    scores of runs before the event's time went, so these stayed (a review)."""
+    log = EventLog(engine)
+    as_of = datetime(2026, 11, 3, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(segments), {"id": "rfm:champions", "kind": "rfm",
+                     "name": "champions", "description": "d", "customers": 1,
+                     "revenue_share": 1.0, "as_of": as_of, "model_version": "v1"})  # fmt: skip
+    _consent(log, "ada", True, "2026-10-01T00:00:00+00:00")
+    _scored(engine, "ada", as_of)
+    _consent(log, "ada", False, "2026-11-01T00:00:00+00:00")  # delivered after the run
+    run_projections(log, default_projections())
+    with engine.connect() as conn:
+        left = select(func.count()).where(customer_scores.c.customer_id == "ada")
+        assert conn.execute(left).scalar_one() == 0

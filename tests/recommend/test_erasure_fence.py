@@ -24,8 +24,10 @@ from storelens.config import Settings
 from storelens.core.errors import NotFound
 from storelens.privacy import audit, registry
 from storelens.privacy.erasure import erase_customer
+from storelens.processors import RECOMMEND_PROJECTION, default_projections, run_projections
 from storelens.recommend.candidate_store import CustomerCandidates, RedisCandidates
 from storelens.recommend.engine import RecommendationEngine
+from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import recommend_declines, recommend_impressions
 
 __all__ = ["world"]
@@ -98,11 +100,11 @@ def test_a_fill_that_read_before_the_commit_and_lands_after_it_is_refused(
     store, put = world.candidates, world.candidates.put
     read, go = threading.Event(), threading.Event()
 
-    def late_put(entry: CustomerCandidates) -> None:
+    def late_put(entry: CustomerCandidates, *, force: bool = False) -> None:
         if entry.customer_id == served and threading.current_thread() is not main:
             read.set()
             go.wait(10)
-        put(entry)
+        put(entry, force=force)
 
     main = threading.current_thread()
     store.put = late_put  # type: ignore[method-assign]
@@ -131,11 +133,11 @@ def test_a_withdrawal_while_a_request_fills_the_cache_wins(
     read, go = threading.Event(), threading.Event()
     main = threading.current_thread()
 
-    def late_put(entry: CustomerCandidates) -> None:
+    def late_put(entry: CustomerCandidates, *, force: bool = False) -> None:
         if entry.customer_id == served and threading.current_thread() is not main:
             read.set()
             go.wait(10)
-        put(entry)
+        put(entry, force=force)
 
     store.put = late_put  # type: ignore[method-assign]
     asking = threading.Thread(target=lambda: world.get(staff, served))
@@ -172,11 +174,11 @@ def test_a_decline_that_lands_after_the_erasure_is_removed_and_a_second_erasure_
     assert settled.settle is not None
     real_settle = settled.settle
 
-    def insert_then_settle(db: Engine, subject: registry.Subject) -> int:
+    def insert_then_settle(db: Engine, subject: registry.Subject, committed: bool) -> int:
         with db.begin() as conn:  # the late insert, committed just after the erasure
             conn.execute(insert(recommend_declines),
                          {"customer_id": "ada", "product_id": "muffin", "at": NOW})  # fmt: skip
-        return real_settle(db, subject)
+        return real_settle(db, subject, committed)
 
     monkeypatch.setitem(
         registry._stores, "recommend_declines",
@@ -254,3 +256,47 @@ def test_a_decline_and_a_decline_for_nobody_are_audited(
             select(audit_subjects.c.customer_id).where(audit_subjects.c.audit_id == rows[0].id)
         ).scalars()
         assert list(named) == ["ada"]
+
+
+def test_an_erasure_that_rolls_back_deletes_nothing(
+    world: World, login: Login, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The after-commit step ran after a rollback too, and deleted the declines and
+    impressions of a person who was still a customer (a review)."""
+    staff = login("staff")
+    assert world.client.post("/v1/customers/ada/declined-items", headers=staff,
+                             json={"product_id": "muffin"}).status_code == 200  # fmt: skip
+    assert world.get(staff, "ada").json()["personalized"] is True
+    world.reco.impressions.flush()
+    shown = _impressions(engine, "ada")
+    assert shown > 0
+
+    def fail(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(audit, "record", fail)
+    with pytest.raises(RuntimeError):
+        erase_customer(engine, "ada", audit.SYSTEM, "ticket 5")
+    monkeypatch.undo()
+    assert _impressions(engine, "ada") == shown
+    with engine.connect() as conn:
+        kept = select(func.count()).where(recommend_declines.c.customer_id == "ada")
+        assert conn.execute(kept).scalar_one() == 1
+
+
+def test_a_withdrawal_holds_the_person_non_personal_whatever_the_tables_say(
+    world: World, login: Login, engine: Engine, served: str
+) -> None:
+    """A fill that read "granted" could land between a withdrawal's update and its
+    fence, and a consent table lagging behind the event let a fill read "granted" again
+    after the grace (a review). The withdrawal now fences first and leaves a marker
+    entry, holding nothing personal, under each of the person's ids."""
+    staff = login("staff")
+    world.candidates.delete([served])
+    world.consent(served, False, NOW - timedelta(minutes=1))
+    # Only the recommendation projection has seen it: the consent table still says yes.
+    every = default_projections(recommendations=world.reco)
+    run_projections(EventLog(engine), [p for p in every if p.name == RECOMMEND_PROJECTION])
+    marker = world.candidates.get(served)
+    assert marker is not None and marker.consent is False and not marker.items
+    assert world.get(staff, served).json()["personalized"] is False

@@ -25,6 +25,7 @@ from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import person_ids
 from storelens.storage.tables import (
+    consent_records,
     customer_features,
     customer_scores,
     predict_models,
@@ -405,9 +406,12 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
     """Projection handler: an analytics withdrawal removes the person's features, scores
     and segment memberships at once, not at the next scoring run. Scoring is off by
     default, so a security review found the profile and segment pages showing the
-    scores of a person who had withdrawn, with no end in sight. Only rows of runs
-    before the withdrawal go: replaying an old withdrawal must not delete the scores
-    of a run after the person consented again."""
+    scores of a person who had withdrawn, with no end in sight.
+
+    What decides is whether the person granted analytics consent again *after* this
+    withdrawal (by event time, under any of their ids): then a replay of the old
+    withdrawal leaves the later run's scores alone. Otherwise every score goes, also
+    one computed after the withdrawal's time from a till that delivered it late."""
     for ev in batch:
         p = ev.payload if isinstance(ev.payload, dict) else {}
         if ev.type != "consent.changed" or not ev.subject or p.get("purpose") != ANALYTICS:
@@ -415,20 +419,24 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
         if p.get("granted", True):
             continue
         ids = person_ids(conn, ev.subject)
-        scored = conn.execute(
-            select(customer_scores.c.customer_id).where(
-                customer_scores.c.customer_id.in_(ids), customer_scores.c.as_of < ev.ts
+        regranted = conn.execute(
+            select(consent_records.c.id)
+            .where(
+                consent_records.c.subject.in_(ids),
+                consent_records.c.purpose == ANALYTICS,
+                consent_records.c.granted.is_(True),
+                consent_records.c.ts > ev.ts,
             )
-        ).scalars()
-        doomed = list(scored)
-        conn.execute(
-            delete(customer_features).where(
-                customer_features.c.customer_id.in_(ids), customer_features.c.as_of < ev.ts
-            )
-        )
-        if doomed:
-            conn.execute(delete(segment_members).where(segment_members.c.customer_id.in_(doomed)))
-            conn.execute(delete(customer_scores).where(customer_scores.c.customer_id.in_(doomed)))
+            .limit(1)
+        ).first()
+        if regranted is not None:
+            continue
+        for table, column in (
+            (customer_features, customer_features.c.customer_id),
+            (segment_members, segment_members.c.customer_id),
+            (customer_scores, customer_scores.c.customer_id),
+        ):
+            conn.execute(delete(table).where(column.in_(ids)))
 
 
 register(

@@ -57,7 +57,9 @@ def _subject(conn: Connection, customer_id: str) -> Subject:
     return subject
 
 
-def _settle(engine: Engine, subject: Subject, stores: Sequence[PersonalStore]) -> None:
+def _settle(
+    engine: Engine, subject: Subject, stores: Sequence[PersonalStore], committed: bool
+) -> None:
     """Each store's after-commit work. A failure is logged, not raised: the erasure has
     committed (or its own error is on the way), and the scan after it reports anything
     left behind."""
@@ -65,7 +67,7 @@ def _settle(engine: Engine, subject: Subject, stores: Sequence[PersonalStore]) -
         if store.settle is None:
             continue
         try:
-            removed = store.settle(engine, subject)
+            removed = store.settle(engine, subject, committed)
         except Exception:
             log.exception("erasure: settling %s failed", store.name)  # no ids in logs
             continue
@@ -122,6 +124,7 @@ def erase_customer(
     stores = registered_stores()
     pseudonym = PSEUDONYM_PREFIX + secrets.token_hex(8)
     subject: Subject | None = None
+    committed = False
     try:
         with engine.begin() as conn:
             subject = _subject(conn, customer_id)
@@ -135,8 +138,9 @@ def erase_customer(
                 pseudonym,
                 {"reason": reason, "erased": erased},
             )
+        committed = True
     finally:
         if subject is not None:  # committed or rolled back: lift the fences either way
-            _settle(engine, subject, stores)
+            _settle(engine, subject, stores, committed)
     report = scan_subject(engine, subject, log_paths, stores)
     return Erasure(pseudonym, erased, kept_after_erasure(stores), report)

@@ -106,10 +106,12 @@ class SubjectRequest:
 
 Exporter = Callable[[SubjectRequest], list[dict[str, Any]]]
 Eraser = Callable[[SubjectRequest], int]
-Settler = Callable[[Engine, Subject], int]
-"""Work after the erasure's transaction has ended (committed or not): what a request
-running alongside it may have put back (a cache fill, a queued row) from a read made
-before the commit. It returns how many such items it removed."""
+Settler = Callable[[Engine, Subject, bool], int]
+"""Work after the erasure's transaction has ended, told whether it committed: on a
+commit, remove what a request running alongside it may have put back (a cache fill, a
+queued row) from a read made before the commit; either way, lift what the eraser fenced.
+A rolled-back erasure must delete nothing: the person is still a customer. It returns
+how many items it removed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,13 +186,32 @@ def export_audit(req: SubjectRequest) -> list[dict[str, Any]]:
     return [_own_view(plain(r), ids) for r in _audit_rows(req).values()]
 
 
+OTHER = "(another customer)"
+
+
 def _own_view(row: dict[str, Any], ids: set[str]) -> dict[str, Any]:
+    """The row as the person may see it: ids of other people replaced or counted.
+
+    An unmerge row names both sides (``resource_id`` the customer split, and
+    ``new_customer_id`` the records moved out) and the operator's reason, written about
+    both: each side sees its own id, the other's as :data:`OTHER`, no reason (a review
+    found the split-off person's id in the other's export)."""
     detail = row.get("detail")
-    if not isinstance(detail, dict) or not isinstance(detail.get("records"), list):
+    if not isinstance(detail, dict):
         return row
-    listed: list[Any] = detail["records"]
-    mine = [r for r in listed if r in ids]
-    return {**row, "detail": {**detail, "records": mine, "other_records": len(listed) - len(mine)}}
+    detail = dict(detail)
+    if row.get("action") == "customer.unmerge":
+        if row.get("resource_id") not in ids:
+            row = {**row, "resource_id": OTHER}
+        if detail.get("new_customer_id") not in ids:
+            detail["new_customer_id"] = OTHER
+        if "reason" in detail:
+            detail["reason"] = "(withheld: written about two customers)"
+    if isinstance(detail.get("records"), list):
+        listed: list[Any] = detail["records"]
+        mine = [r for r in listed if r in ids]
+        detail["records"], detail["other_records"] = mine, len(listed) - len(mine)
+    return {**row, "detail": detail}
 
 
 def _pseudonymise_named(req: SubjectRequest) -> None:

@@ -143,7 +143,10 @@ class CustomerCandidates:
 class CandidateStore(Protocol):
     def get(self, customer_id: str) -> CustomerCandidates | None: ...
 
-    def put(self, entry: CustomerCandidates) -> None: ...
+    def put(self, entry: CustomerCandidates, *, force: bool = False) -> None:
+        """Store the entry unless its customer is fenced; ``force`` stores it anyway
+        (only for an entry that holds nothing personal: a withdrawal's marker)."""
+        ...
 
     def delete(self, customer_ids: list[str]) -> int: ...
 
@@ -226,11 +229,11 @@ class MemoryCandidates:
                     self._decoded[customer_id] = decoded
         return decoded
 
-    def put(self, entry: CustomerCandidates) -> None:
-        if self._fences.blocks(entry.customer_id):
-            return  # read before an erasure or withdrawal took effect: not kept
+    def put(self, entry: CustomerCandidates, *, force: bool = False) -> None:
         raw = entry.to_json()
-        with self._lock:
+        with self._lock:  # the fence checked under the lock: a hold cannot slip between
+            if not force and self._fences.blocks(entry.customer_id):
+                return  # read before an erasure or withdrawal took effect: not kept
             self._data.pop(entry.customer_id, None)  # re-inserted: newest last
             self._decoded.pop(entry.customer_id, None)
             self._data[entry.customer_id] = (self._clock(), raw)
@@ -321,9 +324,13 @@ class RedisCandidates:
         raw = self._call(lambda: self._client.get(REDIS_PREFIX + customer_id))
         return None if raw is None else CustomerCandidates.from_json(raw)
 
-    def put(self, entry: CustomerCandidates) -> None:
+    def put(self, entry: CustomerCandidates, *, force: bool = False) -> None:
         """Stored unless the customer is fenced, in one step on the server (a check
         and a separate SET would let a fence land between them)."""
+        if force:
+            key = REDIS_PREFIX + entry.customer_id
+            self._call(lambda: self._client.set(key, entry.to_json(), ex=self._ttl))
+            return
         keys = [REDIS_PREFIX + entry.customer_id, FENCE_PREFIX + entry.customer_id]
         self._call(lambda: self._put_unfenced(keys=keys, args=[entry.to_json(), self._ttl]))
 

@@ -266,25 +266,38 @@ class RecommendationEngine:
         # A decision under one id is the person's: entries cached under their other ids
         # (a web account merged into a loyalty card) follow it too.
         ids = person_ids(conn, ev.subject)
+        if not ev.payload["granted"]:
+            self._withdraw(conn, ids, ts)
+            return
         for cid in ids:
             entry = self._store.get(cid)
             if entry is None or entry.consent is None or ts < entry.consent_ts:
                 continue  # not cached: the next answer loads it from the tables
-            if not ev.payload["granted"]:
-                entry.withdraw(ts)
-            elif not entry.consent:
+            if not entry.consent:
                 rebuilt = self._evidence(conn, cid) or CustomerCandidates(cid)
                 rebuilt.declined = entry.declined
                 entry = rebuilt
-            entry.consent, entry.consent_ts = bool(ev.payload["granted"]), ts
+            entry.consent, entry.consent_ts = True, ts
             # Deleted first: should a fence refuse the put, the old entry must not stay.
             self._store.delete([cid])
             self._store.put(entry)
-        if not ev.payload["granted"]:
-            # A request may have read "granted" from the tables before this decision's
-            # projection commits, and be about to cache it (a review's race): refuse
-            # fills of these ids for the grace period.
-            self._store.hold(ids)
+
+    def _withdraw(self, conn: Connection, ids: list[str], ts: float) -> None:
+        """A withdrawal: fills of the person's ids are refused first (a request may have
+        read "granted" from the tables before this decision's projection commits, and
+        be about to cache it), then each id gets a marker entry holding nothing
+        personal, stored past the fence. Until it expires, no answer reads consent
+        from a consent table that may lag behind this event (two reviews' races)."""
+        self._store.hold(ids)
+        for cid in ids:
+            held = self._store.get(cid)
+            if held is not None and held.consent is not None and ts < held.consent_ts:
+                continue  # a newer decision is held already
+            marker = CustomerCandidates(cid, consent=False, consent_ts=ts)
+            marker.declined = (
+                held.declined if held is not None else sorted(evidence.declined(conn, cid))
+            )
+            self._store.put(marker, force=True)
 
     def forget_everyone(self) -> int:
         """Drop every list this process holds in memory (an erasure ran elsewhere); a

@@ -294,9 +294,12 @@ def _erase_impressions(req: SubjectRequest) -> int:
     return queued + req.conn.execute(stmt).rowcount
 
 
-def _settle_impressions(engine: Engine, subject: Subject) -> int:
-    """Rows queued or written by an answer that ran alongside the erasure."""
-    queued = hold_all(set(subject.ids))
+def _settle_impressions(engine: Engine, subject: Subject, committed: bool) -> int:
+    """Rows queued or written by an answer that ran alongside the erasure; after a
+    rollback only the fence is lifted (the person's rows stay theirs)."""
+    queued = hold_all(set(subject.ids), drop=committed)
+    if not committed:
+        return 0
     with engine.begin() as conn:
         stmt = delete(recommend_impressions).where(
             recommend_impressions.c.customer_id.in_(subject.ids)
@@ -316,9 +319,11 @@ def _erase_declines(req: SubjectRequest) -> int:
     return req.conn.execute(stmt).rowcount
 
 
-def _settle_declines(engine: Engine, subject: Subject) -> int:
+def _settle_declines(engine: Engine, subject: Subject, committed: bool) -> int:
     """A decline posted alongside the erasure: its check saw the customer before the
     commit, and its insert landed after the erasure's delete."""
+    if not committed:
+        return 0
     with engine.begin() as conn:
         stmt = delete(recommend_declines).where(recommend_declines.c.customer_id.in_(subject.ids))
         return conn.execute(stmt).rowcount
@@ -362,13 +367,14 @@ def _erase_candidates(req: SubjectRequest) -> int:
     return removed
 
 
-def _settle_candidates(engine: Engine, subject: Subject) -> int:
+def _settle_candidates(engine: Engine, subject: Subject, committed: bool) -> int:
     """Delete what a request put back before the fence closed, and keep refusing fills
     for the grace period: a request that read the tables before the commit may still
     be on its way to the store."""
     removed = 0
     for store in _candidate_stores():
-        removed += store.delete(list(subject.ids))
+        if committed:
+            removed += store.delete(list(subject.ids))
         store.hold(list(subject.ids))
     return removed
 

@@ -37,6 +37,7 @@ class Fences:
         self._clock, self._grace = clock, grace_s
         self._until: dict[str, float] = {}
         self._everyone_until = -math.inf
+        self._pruned = -math.inf
         self._lock = threading.Lock()
 
     def close(self, customer_ids: Iterable[str]) -> None:
@@ -52,9 +53,12 @@ class Fences:
         with self._lock:
             for c in customer_ids:
                 self._until[c] = until
-            # Forget fences long past, so the map does not grow with every erasure.
-            for c in [c for c, t in self._until.items() if t < now]:
-                del self._until[c]
+            # Forget fences long past, so the map does not grow with every erasure; at
+            # most once a grace period (a scan per hold cost seconds at 20,000 holds).
+            if now >= self._pruned + self._grace:
+                self._pruned = now
+                for c in [c for c, t in self._until.items() if t < now]:
+                    del self._until[c]
 
     def hold_everyone(self) -> None:
         """Refuse every customer for the grace period (an erasure elsewhere, ids unknown)."""

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 FOLLOWED_TYPES = ("pos.order_paid", "consent.changed")
 ERASE_ACTION = "customer.erase"
+CHANGES_PER_STEP = 200
+"""Identity changes handled per step: a full resolve can write thousands at once, and
+each names people whose ids are looked up; the rest wait for the next steps."""
 
 
 class _Engine(Protocol):
@@ -58,6 +61,7 @@ def _identity_changes(conn: Connection, after: int) -> tuple[int, set[str]]:
         )
         .where(identity_changes.c.id > after)
         .order_by(identity_changes.c.id)
+        .limit(CHANGES_PER_STEP)
     ).all()
     if not rows:
         return after, set()

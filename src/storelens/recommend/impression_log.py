@@ -276,12 +276,13 @@ def forget_all(customer_ids: set[str]) -> int:
     return sum(impressions.forget(customer_ids) for impressions in list(_LIVE))
 
 
-def hold_all(customer_ids: set[str]) -> int:
-    """After an erasure committed: drop what was queued meanwhile, and refuse these
-    customers' rows for the grace period from now (then the fence lifts)."""
+def hold_all(customer_ids: set[str], *, drop: bool = True) -> int:
+    """After an erasure ended: drop what was queued meanwhile (only if it committed),
+    and refuse these customers' rows for the grace period from now (then it lifts)."""
     dropped = 0
     for impressions in list(_LIVE):
-        dropped += impressions.forget(customer_ids)
+        if drop:
+            dropped += impressions.forget(customer_ids)
         impressions.hold(customer_ids)
     return dropped
 
