@@ -350,6 +350,7 @@ def test_serve_refuses_an_uninitialised_database_with_exit_2(
             "cannot open the database at sqlite:////nonexistent-dir",
         ),
         ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot open the database at postgresql"),
+        ("postgresql+psycopg://u@127.0.0.1:1/db?password=secret", "cannot open the database"),
         ("not a url", "not a database URL"),
     ],
 )

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pwdlib import PasswordHash
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from storelens.core.errors import AuthError, Conflict, FieldError, InvalidInput, NotFound
 from storelens.core.events import EVENT_TYPES, STORE_BOUND_TYPES
@@ -220,11 +220,14 @@ def _keep_an_admin(conn: Connection, username: str) -> None:
     ).first()
     if row is None or row.role != Role.admin.value or not row.active:
         return
-    others = conn.execute(
-        select(func.count()).where(
-            users.c.role == Role.admin.value, users.c.active.is_(True), users.c.username != username
-        )
-    ).scalar_one()
+    # The active admins' rows locked first (PostgreSQL; SQLite has one writer): two
+    # admins demoting each other at once both saw the other and left none (a review).
+    admins = conn.execute(
+        select(users.c.username)
+        .where(users.c.role == Role.admin.value, users.c.active.is_(True))
+        .with_for_update()
+    ).scalars()
+    others = [a for a in admins if a != username]
     if not others:
         raise Conflict(
             f"{username!r} is the last active admin: make another user admin first "

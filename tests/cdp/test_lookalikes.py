@@ -207,3 +207,23 @@ def test_two_cards_and_two_mailboxes_are_two_people_even_where_the_veto_is_off()
     assert veto("crm:1", "crm:2")  # two cards, two mailboxes
     assert not veto("crm:1", "crm:3")  # a second card, the same mailbox
     assert not veto("crm:1", "crm:4")  # one card, a second mailbox
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("LC-0012345", "lc0012345"), ("0012345", "12345"), ("1234 5678", "12345678")]
+)
+def test_one_card_spelt_two_ways_is_not_two_cards(a: str, b: str) -> None:
+    """Loyalty ids are only trimmed: one card written by two systems counted as two,
+    and with a work and a private mailbox the pair was refused (a review)."""
+    frame = add_match_keys(
+        pd.DataFrame(
+            {
+                "unique_id": ["pos:1", "crm:1"],
+                "first_name": ["paula"] * 2,
+                "last_name": ["weber"] * 2,
+                "loyalty_id": [a, b],
+                "email": ["paula@work.example", "paula@home.example"],
+            }
+        )
+    )
+    assert not household_conflict(frame, enabled=False)("pos:1", "crm:1")

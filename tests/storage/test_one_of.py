@@ -45,3 +45,21 @@ def test_resolving_the_same_size_of_batch_again_and_again_gives_the_same_answer(
             assert current_ids(conn, batch | {"stranger"}) == {
                 f"old-{i}": f"C{i}" for i in range(start, start + 200)
             }
+
+
+def test_an_id_longer_than_the_column_matches_nothing(engine: Engine) -> None:
+    """PostgreSQL's array was typed as the column (VARCHAR(128)): a longer id was cut to
+    128 characters and then matched a stored id that is its prefix (a review)."""
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(customer_aliases), {"alias": "a" * 128, "customer_id": "C1"})
+    one_of = dialect_for(engine).one_of
+    with engine.connect() as conn:
+        longer = select(customer_aliases.c.alias).where(
+            one_of(customer_aliases.c.alias, ["a" * 129])
+        )
+        assert conn.execute(longer).first() is None
+        exact = select(customer_aliases.c.alias).where(
+            one_of(customer_aliases.c.alias, ["a" * 128])
+        )
+        assert conn.execute(exact).scalar_one() == "a" * 128

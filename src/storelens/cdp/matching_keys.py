@@ -228,7 +228,17 @@ def two_cards_two_mailboxes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     into one customer, and one Greta Haas then carried the other's consent."""
     la, lb = a.get("loyalty_id"), b.get("loyalty_id")
     ea, eb = a.get("email_key"), b.get("email_key")
-    return bool(la and lb and ea and eb and ea != eb and not _same_card(a, b))
+    if not (la and lb and ea and eb and ea != eb) or _same_card(a, b):
+        return False
+    return _card_key(la) != _card_key(lb)
+
+
+def _card_key(card: str) -> tuple[str, str]:
+    """A card number as two systems may spell it alike: case, separators and leading
+    zeros dropped (``LC-0012345``, ``lc0012345`` and ``12345`` are one card's digits)."""
+    plain = re.sub(r"[\W_]+", "", card.casefold())
+    digits = re.sub(r"\D", "", plain).lstrip("0")
+    return (digits, "") if digits else ("", plain)
 
 
 def _edits_at_most_one(a: str, b: str) -> bool:

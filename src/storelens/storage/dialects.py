@@ -10,7 +10,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, any_, bindparam, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storelens.storage.tables import events
@@ -104,7 +114,10 @@ class PostgresDialect(Dialect):
         # One array parameter instead of an expanding IN: rendering and converting a
         # thousand placeholders took 35 of the 50 ms that resolving 1,000 ids cost, and
         # that work ran inside the append lock (an import batch's audit row).
-        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        # Strings go as text[]: an array of the column's VARCHAR(128) cut a longer id
+        # to its first 128 characters, which then matched a stored prefix (a review).
+        kind = Text() if isinstance(column.type, String) else column.type
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(kind))
         return column == any_(array)  # type: ignore[no-any-return]
 
     def lock_appends(self, conn: Connection) -> None:

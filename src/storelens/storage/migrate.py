@@ -76,7 +76,8 @@ def reachable(url: str) -> Engine:
     from storelens.storage.db import create_engine
 
     try:
-        shown = make_url(url).render_as_string(hide_password=True)
+        # Without the query too: a password can be given as ?password= (a review).
+        shown = make_url(url).set(query={}).render_as_string(hide_password=True)
     except ArgumentError as exc:
         raise ConfigError(f"not a database URL: {exc}") from None
     engine = create_engine(url)
