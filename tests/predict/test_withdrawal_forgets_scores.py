@@ -27,6 +27,14 @@ def _consent(log: EventLog, subject: str, granted: bool, ts: str) -> None:
         "subject": subject, "payload": {"purpose": "analytics", "granted": granted}})])  # fmt: skip
 
 
+def _segment(engine: Engine, as_of: datetime) -> None:
+    """The run's one segment, ``rfm:champions``."""
+    with engine.begin() as conn:
+        conn.execute(insert(segments), {"id": "rfm:champions", "kind": "rfm",
+                     "name": "champions", "description": "d", "customers": 2,
+                     "revenue_share": 1.0, "as_of": as_of, "model_version": "v1"})  # fmt: skip
+
+
 def _scored(engine: Engine, customer: str, as_of: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(insert(customers), {"source_system": "crm", "source_record_id": customer,
@@ -44,10 +52,7 @@ def test_a_withdrawal_removes_scores_of_runs_before_it(
 ) -> None:
     analyst, log = login("analyst"), EventLog(engine)
     as_of = datetime(2026, 11, 3, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(insert(segments), {"id": "rfm:champions", "kind": "rfm",
-                     "name": "champions", "description": "d", "customers": 2,
-                     "revenue_share": 1.0, "as_of": as_of, "model_version": "v1"})  # fmt: skip
+    _segment(engine, as_of)
     _consent(log, "ada", True, "2026-10-01T00:00:00+00:00")
     _consent(log, "grace", True, "2026-10-01T00:00:00+00:00")
     # Grace withdrew in October, consented again, and was scored after that: a replay
@@ -77,10 +82,7 @@ def test_a_withdrawal_delivered_after_the_run_still_removes_its_scores(
     scores of runs before the event's time went, so these stayed (a review)."""
     log = EventLog(engine)
     as_of = datetime(2026, 11, 3, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(insert(segments), {"id": "rfm:champions", "kind": "rfm",
-                     "name": "champions", "description": "d", "customers": 1,
-                     "revenue_share": 1.0, "as_of": as_of, "model_version": "v1"})  # fmt: skip
+    _segment(engine, as_of)
     _consent(log, "ada", True, "2026-10-01T00:00:00+00:00")
     _scored(engine, "ada", as_of)
     _consent(log, "ada", False, "2026-11-01T00:00:00+00:00")  # delivered after the run

@@ -101,17 +101,9 @@ def _rescore_now(engine: Engine, settings: Settings) -> None:
     """The scheduled scoring run (``STORELENS_PREDICT_RESCORE_EVERY_S``), as of now."""
     from datetime import UTC, datetime
 
-    from storelens.predict.store import rescore
+    from storelens.predict.store import rescore_as_configured
 
-    rescore(
-        engine,
-        datetime.now(UTC),
-        window_days=settings.predict_churn_window_days,
-        clv_months=settings.predict_clv_months,
-        monthly_discount=settings.predict_monthly_discount,
-        seeds=settings.predict_segment_seeds,
-        tolerance_pct=settings.predict_validation_tolerance_pct,
-    )
+    rescore_as_configured(engine, datetime.now(UTC), settings)
 
 
 def create_app(

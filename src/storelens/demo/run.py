@@ -141,17 +141,9 @@ def _score_once(
 
     clock = time.perf_counter()
     try:
-        from storelens.predict.store import rescore
+        from storelens.predict.store import rescore_as_configured
 
-        run = rescore(
-            engine,
-            as_of,
-            window_days=settings.predict_churn_window_days,
-            clv_months=settings.predict_clv_months,
-            monthly_discount=settings.predict_monthly_discount,
-            seeds=settings.predict_segment_seeds,
-            tolerance_pct=settings.predict_validation_tolerance_pct,
-        )
+        run = rescore_as_configured(engine, as_of, settings)
     except MissingExtra as exc:
         console.print(f"customers not scored: {exc}")
         return

@@ -243,7 +243,7 @@ def score(
     if when > now:
         raise _fail(f"--as-of {when.date()} is in the future: nothing after now is known")
     try:
-        from storelens.predict.store import rescore
+        from storelens.predict.store import rescore_as_configured
     except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
         raise _fail(str(exc)) from exc
     with Progress(
@@ -251,15 +251,7 @@ def score(
     ) as progress:
         progress.add_task(f"scoring customers as of {when.isoformat()}", total=None)
         try:
-            run = rescore(
-                engine,
-                when,
-                window_days=settings.predict_churn_window_days,
-                clv_months=settings.predict_clv_months,
-                monthly_discount=settings.predict_monthly_discount,
-                seeds=settings.predict_segment_seeds,
-                tolerance_pct=settings.predict_validation_tolerance_pct,
-            )
+            run = rescore_as_configured(engine, when, settings)
         except Conflict as exc:  # nothing scored: the live snapshot is kept
             raise _fail(str(exc)) from exc
     summary = {

@@ -34,6 +34,7 @@ from storelens.storage.tables import (
 )
 
 if TYPE_CHECKING:
+    from storelens.config import Settings
     from storelens.predict.scoring import ScoreRun
     from storelens.storage.eventlog import StoredEvent
 
@@ -47,6 +48,7 @@ __all__ = [
     "forget_withdrawn",
     "list_segments",
     "rescore",
+    "rescore_as_configured",
     "run_models",
     "segment_page",
     "write_run",
@@ -153,6 +155,20 @@ def write_run(conn: Connection, run: ScoreRun) -> int:
             ],
         )
     return len(score_rows)
+
+
+def rescore_as_configured(engine: Engine, as_of: datetime, settings: Settings) -> ScoreRun:
+    """:func:`rescore` with the installation's settings (the command, the server's
+    schedule and the demo score the same way)."""
+    return rescore(
+        engine,
+        as_of,
+        window_days=settings.predict_churn_window_days,
+        clv_months=settings.predict_clv_months,
+        monthly_discount=settings.predict_monthly_discount,
+        seeds=settings.predict_segment_seeds,
+        tolerance_pct=settings.predict_validation_tolerance_pct,
+    )
 
 
 def rescore(
