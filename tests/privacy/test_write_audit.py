@@ -348,20 +348,21 @@ def test_an_access_export_lists_only_her_own_records_of_a_shared_batch(
 
 def test_an_unmerge_row_shows_each_side_only_its_own_id(engine: Engine) -> None:
     """The unmerge row names both people and an operator's note about them; each one's
-    export showed the other's id and the note (a review)."""
+    export showed the other's id and the note (a review). The kept id is one no generated
+    id can contain: a short one like "C1" turned up inside the new random id."""
     from storelens.cdp.resolution import unmerge
     from storelens.privacy.erasure import export_customer
     from storelens.storage.tables import customers
 
     with engine.begin() as conn:
         conn.execute(insert(customers), [
-            {"source_system": "crm", "source_record_id": "1", "customer_id": "C1",
+            {"source_system": "crm", "source_record_id": "1", "customer_id": "paula-weber-1",
              "first_name": "Paula", "last_name": "Weber", "loyalty_id": "L1"},
-            {"source_system": "crm", "source_record_id": "2", "customer_id": "C1",
+            {"source_system": "crm", "source_record_id": "2", "customer_id": "paula-weber-1",
              "first_name": "Paula", "last_name": "Weber", "loyalty_id": "L2"},
         ])  # fmt: skip
-    new_id = unmerge(engine, "C1", ["crm:2"], audit.SYSTEM, "the other Paula, Koeln, b. 1961")
-    for me, other in (("C1", new_id), (new_id, "C1")):
+    new_id = unmerge(engine, "paula-weber-1", ["crm:2"], audit.SYSTEM, "the other Paula, Koeln, b. 1961")
+    for me, other in (("paula-weber-1", new_id), (new_id, "paula-weber-1")):
         out = export_customer(engine, me, audit.SYSTEM)
         [row] = [r for r in out["stores"]["audit"] if r["action"] == "customer.unmerge"]
         assert other not in str(row) and "Koeln" not in str(row)
