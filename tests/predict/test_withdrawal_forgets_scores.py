@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 
@@ -90,3 +91,63 @@ def test_a_withdrawal_delivered_after_the_run_still_removes_its_scores(
     with engine.connect() as conn:
         left = select(func.count()).where(customer_scores.c.customer_id == "ada")
         assert conn.execute(left).scalar_one() == 0
+
+
+@pytest.mark.parametrize("withdrawn_after_grant", [True, False])
+def test_a_merge_with_an_id_that_withdrew_removes_the_scores(
+    engine: Engine, withdrawn_after_grant: bool
+) -> None:
+    """A withdrawal under a web account was the person's only once resolution linked
+    the account to the scored card; the card's scores stayed until the next run (a
+    security review). The merge itself now removes them, unless the card's grant is
+    the later decision."""
+    from storelens.cdp.records import ImportIds, customer_events
+    from storelens.cdp.resolution import record_key, resolve
+    from storelens.ingest.batch import ingest_items
+
+    ids = ImportIds("test-secret-for-import-ids")
+    log = EventLog(engine)
+    ada = {"source_record_id": "1", "first_name": "Ada", "last_name": "Lovelace",
+           "email": "ada@example.org"}  # fmt: skip
+    web = {"source_record_id": "2", "first_name": "Ada", "last_name": "Lovelace",
+           "phone": "+4930901820"}  # fmt: skip
+    ingest_items(log, customer_events("crm", [ada], ids))
+    ingest_items(log, customer_events("webshop", [web], ids))
+    run_projections(log, default_projections())
+    resolve(engine, "full")  # two people: nothing links them yet
+
+    def customer_of(key: str) -> str:
+        with engine.connect() as conn:
+            rows = conn.execute(select(customers.c.source_system, customers.c.source_record_id,
+                                       customers.c.customer_id)).all()  # fmt: skip
+        return {record_key(s, r): c for s, r, c in rows}[key]
+
+    card = customer_of("crm:1")
+    as_of = datetime(2026, 11, 3, tzinfo=UTC)
+    _segment(engine, as_of)
+    with engine.begin() as conn:
+        conn.execute(insert(segment_members), {"segment_id": "rfm:champions",
+                                               "customer_id": card})  # fmt: skip
+        conn.execute(insert(customer_scores), {
+            "customer_id": card, "as_of": as_of, "model_version": "v1", "clv": 812.5,
+            "churn_risk": 0.1, "p_alive": 0.9, "expected_purchases": 4.0, "rfm": "555",
+            "rfm_segment": "champions", "cluster": None})  # fmt: skip
+    _consent(log, card, True, "2026-10-01T00:00:00+00:00")
+    withdrawn = (
+        "2026-10-20T00:00:00+00:00" if withdrawn_after_grant else "2026-09-01T00:00:00+00:00"
+    )
+    _consent(log, "webshop:2", False, withdrawn)
+    run_projections(log, default_projections())
+
+    def kept() -> tuple[int, int]:
+        with engine.connect() as conn:
+            scores = select(func.count()).select_from(customer_scores)
+            members = select(func.count()).select_from(segment_members)
+            return conn.execute(scores).scalar_one(), conn.execute(members).scalar_one()
+
+    assert kept() == (1, 1)  # the withdrawal was not the card's: nothing linked them
+    ingest_items(log, customer_events("webshop", [{**web, "email": "ADA@example.org"}], ids))
+    run_projections(log, default_projections())
+    resolve(engine, "full")
+    assert customer_of("crm:1") == customer_of("webshop:2")  # linked
+    assert kept() == ((0, 0) if withdrawn_after_grant else (1, 1))

@@ -41,8 +41,8 @@ from storelens.cdp.identity import (
 )
 from storelens.cdp.normalise import normalise_record
 from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
-from storelens.privacy import audit
-from storelens.privacy.subject import canonical_id  # one lookup of current ids
+from storelens.privacy import audit, registry
+from storelens.privacy.subject import canonical_id, people_ids  # one lookup of current ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     customer_aliases,
@@ -193,6 +193,7 @@ def _write(
             .where(customer_aliases.c.customer_id == alias)
             .values(customer_id=target)
         )
+    _relink(conn, assignment.changes)
 
 
 def _record_changes(
@@ -217,6 +218,22 @@ def _record_changes(
     ]
     if rows:
         conn.execute(identity_changes.insert(), rows)
+
+
+_LINKS_UNCHANGED: frozenset[str] = frozenset({"new", "merge_suggested"})
+
+
+def _relink(conn: Connection, changes: Iterable[Change]) -> None:
+    """Tell the personal stores which people were just linked or split, once the links
+    are written: a merge can hand a customer a consent withdrawal made under the other
+    id (see :data:`storelens.privacy.registry.Relinker`). A new customer or a mere
+    suggestion changes no one's decisions."""
+    named: set[str] = set()
+    for c in changes:
+        if c.kind not in _LINKS_UNCHANGED:
+            named |= {c.customer_id, *c.others, *c.records}
+    if named:
+        registry.relinked(conn, frozenset(people_ids(conn, named)))
 
 
 def resolve(
@@ -398,9 +415,9 @@ def unmerge(
             .where(customers.c.id.in_([members[k] for k in moved]))
             .values(customer_id=new_id, resolved_at=now, match_probability=None)
         )
-        _record_changes(
-            conn, [Change("unmerge", customer_id, (new_id,), tuple(moved))], None, actor.name, now
-        )
+        change = Change("unmerge", customer_id, (new_id,), tuple(moved))
+        _record_changes(conn, [change], None, actor.name, now)
+        _relink(conn, [change])
         audit.record(
             conn,
             actor,

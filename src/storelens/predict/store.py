@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 from storelens.core.errors import Conflict
 from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.privacy.subject import person_ids
+from storelens.privacy.subject import current_ids, person_ids
+from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     consent_records,
     customer_features,
@@ -57,6 +58,8 @@ __all__ = [
 ANALYTICS = "analytics"
 _CLV_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 _CHUNK = 5000
+_PERSONS_ROWS = (customer_features, segment_members, customer_scores)
+"""Every table of derived rows about one customer, under their ``customer_id``."""
 
 
 def consenting_customers(conn: Connection) -> set[str]:
@@ -394,11 +397,8 @@ def _export(req: SubjectRequest) -> list[dict[str, Any]]:
     """The person's computed features, scores and segment memberships."""
     ids = list(req.subject.ids)
     out: list[dict[str, Any]] = []
-    for table, column in (
-        (customer_features, customer_features.c.customer_id),
-        (customer_scores, customer_scores.c.customer_id),
-        (segment_members, segment_members.c.customer_id),
-    ):
+    for table in _PERSONS_ROWS:
+        column = table.c.customer_id
         out += [
             {"table": table.name, **plain(r)}
             for r in req.conn.execute(select(table).where(column.in_(ids)))
@@ -407,15 +407,41 @@ def _export(req: SubjectRequest) -> list[dict[str, Any]]:
 
 
 def _erase(req: SubjectRequest) -> int:
-    ids = list(req.subject.ids)
-    erased = 0
-    for table, column in (
-        (customer_features, customer_features.c.customer_id),
-        (customer_scores, customer_scores.c.customer_id),
-        (segment_members, segment_members.c.customer_id),
-    ):
-        erased += int(req.conn.execute(delete(table).where(column.in_(ids))).rowcount or 0)
-    return erased
+    return _delete_rows(req.conn, list(req.subject.ids))
+
+
+def _delete_rows(conn: Connection, ids: list[str]) -> int:
+    """Delete the features, scores and memberships kept under ``ids``."""
+    one_of, deleted = dialect_for(conn).one_of, 0
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        for table in _PERSONS_ROWS:
+            deleted += int(
+                conn.execute(delete(table).where(one_of(table.c.customer_id, chunk))).rowcount or 0
+            )
+    return deleted
+
+
+def _relink(conn: Connection, ids: frozenset[str]) -> int:
+    """Resolution just linked or split the people known by ``ids``: delete what is kept
+    under any of them whose person's latest analytics decision, under all their ids
+    now, is not a grant. A withdrawal under a web account merged into a scored card
+    otherwise left the card's scores until the next run (a security review)."""
+    one_of, ordered = dialect_for(conn).one_of, sorted(ids)
+    held: set[str] = set()
+    for i in range(0, len(ordered), _CHUNK):
+        for table in _PERSONS_ROWS:
+            column = table.c.customer_id
+            held.update(
+                conn.execute(
+                    select(column).distinct().where(one_of(column, ordered[i : i + _CHUNK]))
+                ).scalars()
+            )
+    if not held:
+        return 0
+    granted = consenting_customers(conn)
+    person = current_ids(conn, held)
+    return _delete_rows(conn, sorted(h for h in held if person.get(h, h) not in granted))
 
 
 def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
@@ -447,12 +473,7 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
         ).first()
         if regranted is not None:
             continue
-        for table, column in (
-            (customer_features, customer_features.c.customer_id),
-            (segment_members, segment_members.c.customer_id),
-            (customer_scores, customer_scores.c.customer_id),
-        ):
-            conn.execute(delete(table).where(column.in_(ids)))
+        _delete_rows(conn, ids)
 
 
 register(
@@ -460,6 +481,7 @@ register(
         "predictions",
         _export,
         _erase,
-        tables=("customer_features", "customer_scores", "segment_members"),
+        tables=tuple(t.name for t in _PERSONS_ROWS),
+        relink=_relink,
     )
 )

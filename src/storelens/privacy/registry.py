@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine
 __all__ = [
     "PROVIDERS",
     "PersonalStore",
+    "Relinker",
     "Settler",
     "Subject",
     "SubjectRequest",
@@ -46,6 +47,7 @@ __all__ = [
     "plain",
     "register",
     "registered_stores",
+    "relinked",
 ]
 
 PROVIDERS: tuple[str, ...] = (
@@ -112,6 +114,13 @@ commit, remove what a request running alongside it may have put back (a cache fi
 queued row) from a read made before the commit; either way, lift what the eraser fenced.
 A rolled-back erasure must delete nothing: the person is still a customer. It returns
 how many items it removed."""
+Relinker = Callable[[Connection, frozenset[str]], int]
+"""Work when identity resolution has just linked or split people, in its transaction,
+given every id the changed people are known by. A consent decision is the person's
+under any of their ids, so a merge can hand a card a withdrawal made under a web
+account: a store that keeps data only under consent removes it here, not at its next
+run (a security review found scores kept until the next scoring run). It returns how
+many items it removed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +132,8 @@ class PersonalStore:
     returns how many items it deleted or pseudonymised. ``tables`` names the database
     tables it covers (a test checks every table with personal data is covered);
     ``kept`` says what survives erasure and why, for docs and the erase report.
-    ``settle`` runs once the erasure's transaction has ended (see :data:`Settler`).
+    ``settle`` runs once the erasure's transaction has ended (see :data:`Settler`);
+    ``relink`` when resolution has linked or split people (see :data:`Relinker`).
     """
 
     name: str
@@ -133,6 +143,7 @@ class PersonalStore:
     kept: str | None = None
     description: str = field(default="", compare=False)
     settle: Settler | None = None
+    relink: Relinker | None = None
 
 
 _stores: dict[str, PersonalStore] = {}
@@ -178,6 +189,14 @@ def plain(value: Any) -> Any:
     if hasattr(value, "_mapping"):  # a SQLAlchemy row
         return plain(dict(value._mapping))
     return value
+
+
+def relinked(conn: Connection, ids: frozenset[str]) -> dict[str, int]:
+    """Run every store's :data:`Relinker` for the people known by ``ids``, in ``conn``'s
+    transaction; what each removed, by store name."""
+    if not ids:
+        return {}
+    return {s.name: s.relink(conn, ids) for s in registered_stores() if s.relink is not None}
 
 
 def registered_stores() -> list[PersonalStore]:

@@ -30,6 +30,7 @@ __all__ = [
     "PSEUDONYM_PREFIX",
     "canonical_id",
     "current_ids",
+    "people_ids",
     "person_ids",
     "phone_spellings",
     "resolve_subject",
@@ -161,6 +162,36 @@ def person_ids(conn: Connection, requested: str) -> list[str]:
     made under the loyalty card it was merged into)."""
     subject = resolve_subject(conn, requested)
     return [requested] if subject is None else list(subject.ids)
+
+
+def people_ids(conn: Connection, named: set[str]) -> set[str]:
+    """Every id the people ``named`` (by any of their ids) are known by, ``named`` too:
+    :func:`person_ids` for many at once, for a resolution run that links thousands.
+    Ids are those consent and derived rows are kept under: customer ids, retired
+    aliases, loyalty ids and ``source:record`` keys."""
+    current = current_ids(conn, named)
+    people = {current.get(n, n) for n in named}
+    found = set(named) | people
+    ordered = sorted(people)
+    one_of = dialect_for(conn).one_of
+    for i in range(0, len(ordered), _CHUNK):
+        chunk = ordered[i : i + _CHUNK]
+        found.update(
+            conn.execute(
+                select(customer_aliases.c.alias).where(
+                    one_of(customer_aliases.c.customer_id, chunk)
+                )
+            ).scalars()
+        )
+        for system, record, loyalty in conn.execute(
+            select(
+                customers.c.source_system, customers.c.source_record_id, customers.c.loyalty_id
+            ).where(one_of(customers.c.customer_id, chunk))
+        ):
+            found.add(f"{system}:{record}")
+            if loyalty:
+                found.add(loyalty)
+    return found
 
 
 def resolve_subject(conn: Connection, requested: str) -> Subject | None:

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine, func, select
 
-from storelens.privacy.subject import person_ids
+from storelens.privacy.subject import people_ids
 from storelens.storage.eventlog import EventLog, StoredEvent
 from storelens.storage.tables import audit_log, identity_changes
 
@@ -65,13 +65,10 @@ def _identity_changes(conn: Connection, after: int) -> tuple[int, set[str]]:
     ).all()
     if not rows:
         return after, set()
-    touched: set[str] = set()
+    named: set[str] = set()
     for r in rows:
-        named = {r.customer_id, *(r.others or ()), *(r.records or ())}
-        touched |= named
-        for cid in named:
-            touched.update(person_ids(conn, cid))
-    return int(rows[-1].id), touched
+        named |= {r.customer_id, *(r.others or ()), *(r.records or ())}
+    return int(rows[-1].id), people_ids(conn, named)
 
 
 def _last_erasure(conn: Connection, after: int) -> int | None:
