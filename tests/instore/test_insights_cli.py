@@ -29,18 +29,23 @@ runner = CliRunner()
 DAY = ("--store", "apparel-01", "--from", "2026-11-02", "--to", "2026-11-02")
 
 
-@pytest.fixture
-def shop(engine: Engine, db_url: str, tmp_path: Path) -> str:
-    """One simulated day of the fashion store, planted, in the database; returns the URL."""
+@pytest.fixture(scope="module")
+def shop_day(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """One simulated day of the fashion store, planted, as JSON lines: simulated once
+    per module (seconds), loaded into each test's own database."""
     config = SimConfig(attractive_fixture="new-arrivals", cold_zone="sale-rack")
-    summary = run_simulation(APPAREL, 1, 7, tmp_path / "sim", config=config)
+    summary = run_simulation(APPAREL, 1, 7, tmp_path_factory.mktemp("sim"), config=config)
+    lines = summary.events_path.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if json.loads(line)["type"] in KEPT]
+
+
+@pytest.fixture
+def shop(engine: Engine, db_url: str, shop_day: list[str]) -> str:
+    """The planted day in the database, with two heatmaps; returns the URL."""
     with engine.begin() as conn:
         stores.load_layout_file(conn, APPAREL)
         catalogue.upsert_products(conn, [asdict(p) for p in apparel_catalogue()[0]])
-    lines = summary.events_path.read_text(encoding="utf-8").splitlines()
-    events = [
-        event_adapter.validate_json(line) for line in lines if json.loads(line)["type"] in KEPT
-    ]
+    events = [event_adapter.validate_json(line) for line in shop_day]
     rows, cols = 80, 120  # the 30 x 20 m floor in 0.25 m cells
     values = [0.0] * (rows * cols)
     values[40 * cols + 60] = 900.0
