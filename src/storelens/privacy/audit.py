@@ -25,10 +25,12 @@ from storelens.privacy.subject import PSEUDONYM_PREFIX, current_ids
 from storelens.storage.tables import audit_log, audit_subjects
 
 __all__ = [
+    "ERASE_ACTION",
     "SYSTEM",
     "Actor",
     "AuditEntry",
     "customers_named_by",
+    "last_erasure",
     "list_entries",
     "named_customers",
     "operator",
@@ -51,6 +53,17 @@ class Actor:
 
 
 SYSTEM = Actor(name="storelens", kind="system")
+ERASE_ACTION = "customer.erase"
+"""The audit action of an erasure: the one trace of it other processes can see."""
+
+
+def last_erasure(conn: Connection, after: int) -> int | None:
+    """The newest erasure's audit row id past ``after`` (a primary-key range), or None."""
+    stmt = select(func.max(audit_log.c.id)).where(
+        audit_log.c.id > after, audit_log.c.action == ERASE_ACTION
+    )
+    found = conn.execute(stmt).scalar()
+    return None if found is None else int(found)
 
 
 def operator() -> Actor:

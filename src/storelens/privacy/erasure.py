@@ -26,6 +26,7 @@ from storelens.privacy import audit
 from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, registered_stores
 from storelens.privacy.scan import ScanReport, scan_subject
 from storelens.privacy.subject import PSEUDONYM_PREFIX, resolve_subject
+from storelens.storage.dialects import dialect_for
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +128,16 @@ def erase_customer(
     committed = False
     try:
         with engine.begin() as conn:
+            # First: rows another process computed from a read before this erasure
+            # either commit before it (and are deleted below) or wait and see it.
+            dialect_for(conn).lock_erasures(conn, shared=False)
             subject = _subject(conn, customer_id)
             request = SubjectRequest(conn, subject, pseudonym=pseudonym, log_paths=log_paths)
             erased = {store.name: store.erase(request) for store in stores}
             audit.record(
                 conn,
                 actor,
-                "customer.erase",
+                audit.ERASE_ACTION,
                 "customer",
                 pseudonym,
                 {"reason": reason, "erased": erased},

@@ -60,10 +60,12 @@ class Fences:
                 for c in [c for c, t in self._until.items() if t < now]:
                     del self._until[c]
 
-    def hold_everyone(self) -> None:
-        """Refuse every customer for the grace period (an erasure elsewhere, ids unknown)."""
+    def hold_everyone(self, seconds: float | None = None) -> None:
+        """Refuse every customer for ``seconds`` (default: the grace period) from now: an
+        erasure elsewhere, ids unknown."""
+        until = self._clock() + (self._grace if seconds is None else seconds)
         with self._lock:
-            self._everyone_until = self._clock() + self._grace
+            self._everyone_until = max(self._everyone_until, until)
 
     def blocks(self, customer_id: str) -> bool:
         now = self._clock()

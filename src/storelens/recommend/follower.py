@@ -26,16 +26,16 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine, func, select
 
+from storelens.privacy.audit import last_erasure
 from storelens.privacy.subject import people_ids
 from storelens.storage.eventlog import EventLog, StoredEvent
-from storelens.storage.tables import audit_log, identity_changes
+from storelens.storage.tables import identity_changes
 
 __all__ = ["FOLLOWED_TYPES", "CandidateFollower"]
 
 log = logging.getLogger(__name__)
 
 FOLLOWED_TYPES = ("pos.order_paid", "consent.changed")
-ERASE_ACTION = "customer.erase"
 CHANGES_PER_STEP = 200
 """Identity changes handled per step: a full resolve can write thousands at once, and
 each names people whose ids are looked up; the rest wait for the next steps."""
@@ -71,15 +71,6 @@ def _identity_changes(conn: Connection, after: int) -> tuple[int, set[str]]:
     return int(rows[-1].id), people_ids(conn, named)
 
 
-def _last_erasure(conn: Connection, after: int) -> int | None:
-    """The newest erasure's audit row id past ``after`` (a primary-key range), or None."""
-    stmt = select(func.max(audit_log.c.id)).where(
-        audit_log.c.id > after, audit_log.c.action == ERASE_ACTION
-    )
-    found = conn.execute(stmt).scalar()
-    return None if found is None else int(found)
-
-
 class CandidateFollower:
     """Applies new orders, consent decisions and erasures to one process's memory store."""
 
@@ -100,7 +91,7 @@ class CandidateFollower:
         # Entries built from now on read the tables; only what comes later is news.
         self.position = self._log.head()
         with db.connect() as conn:
-            self.erasures_seen = _last_erasure(conn, after=0) or 0
+            self.erasures_seen = last_erasure(conn, after=0) or 0
             newest = conn.execute(select(func.max(identity_changes.c.id))).scalar()
             self.changes_seen = int(newest or 0)
         self._stop = threading.Event()
@@ -110,7 +101,7 @@ class CandidateFollower:
         """One look at the log and the audit trail; the events applied."""
         applied = 0
         with self._db.connect() as conn:
-            erased = _last_erasure(conn, after=self.erasures_seen)
+            erased = last_erasure(conn, after=self.erasures_seen)
             self.changes_seen, touched = _identity_changes(conn, self.changes_seen)
         if erased is not None:
             self.erasures_seen = erased

@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -39,12 +40,15 @@ from typing import Any
 
 from sqlalchemy import Dialect, Engine, delete
 
+from storelens.privacy.audit import last_erasure
 from storelens.recommend.fences import Fences
+from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import recommend_impressions
 
 __all__ = [
     "CHUNK_ROWS",
     "COLUMNS",
+    "ERASED_ELSEWHERE_HOLD_S",
     "ImpressionLog",
     "Row",
     "flush_all",
@@ -63,6 +67,9 @@ _CUSTOMER = COLUMNS.index("customer_id")
 # Rows per INSERT statement: 4,000 parameters, inside SQLite's (32,766) and
 # PostgreSQL's (65,535) limits.
 CHUNK_ROWS = 500
+ERASED_ELSEWHERE_HOLD_S = 5.0
+"""How long rows are refused after an erasure seen only by its audit row: ten times the
+follower's half-second step, by which this process has dropped every cached list."""
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
@@ -120,13 +127,26 @@ def _driver_rows(batch: Sequence[Row], convert: list[Callable[[Any], Any] | None
     return out
 
 
+class _ErasedElsewhere(Exception):
+    def __init__(self, audit_id: int) -> None:
+        super().__init__(audit_id)
+        self.audit_id = audit_id
+
+
 class ImpressionLog:
     """A bounded queue of impression rows and the thread that writes them.
 
     ``every_s`` is how long rows may wait; ``max_rows`` bounds the queue (past it,
-    :meth:`add` writes synchronously). The thread starts on the first :meth:`add`."""
+    :meth:`add` writes synchronously). The thread starts on the first :meth:`add`.
+    ``clock`` (monotonic seconds) times the fences."""
 
-    def __init__(self, engine: Engine, every_s: float = 0.2, max_rows: int = 50_000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        every_s: float = 0.2,
+        max_rows: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine, self._every, self._max = engine, every_s, max_rows
         self._rows: deque[Row] = deque()
         self._sql = _insert_sql(engine.dialect)
@@ -141,7 +161,9 @@ class ImpressionLog:
         self._forgotten: set[str] = set()  # erased while a write held their rows
         # Customers being erased: rows of answers computed from a read before the
         # erasure committed are dropped, not logged under their id afterwards.
-        self._fences = Fences()
+        self._fences = Fences(clock)
+        with engine.connect() as conn:  # erasures before this log cannot concern its rows
+            self._erasures_seen = last_erasure(conn, 0) or 0
         _LIVE.add(self)
 
     def add(self, rows: Sequence[Row | Mapping[str, Any]]) -> None:
@@ -195,17 +217,30 @@ class ImpressionLog:
 
     def _write(self, batch: list[Row]) -> None:
         """Insert ``batch`` (the caller holds the write lock), then delete the rows of
-        anyone erased meanwhile: their erasure's delete may have run before this commit."""
+        anyone erased meanwhile: their erasure's delete may have run before this commit.
+
+        An erasure in another process is not known by its ids here, only by its audit
+        row; any new one drops the whole batch (see :meth:`_erased_elsewhere`)."""
         values = _driver_rows(batch, self._convert)
-        with self._engine.begin() as conn:
-            if not self._chunked:
-                conn.exec_driver_sql(self._sql, values)
-                values = []
-            for lo in range(0, len(values), CHUNK_ROWS):
-                part = values[lo : lo + CHUNK_ROWS]
-                whole = len(part) == CHUNK_ROWS
-                sql = self._chunk_sql if whole else _insert_sql(self._engine.dialect, len(part))
-                conn.exec_driver_sql(sql, tuple(v for row in part for v in row))
+        try:
+            with self._engine.begin() as conn:
+                dialect_for(conn).lock_erasures(conn, shared=True)
+                if not self._chunked:
+                    conn.exec_driver_sql(self._sql, values)
+                    values = []
+                for lo in range(0, len(values), CHUNK_ROWS):
+                    part = values[lo : lo + CHUNK_ROWS]
+                    whole = len(part) == CHUNK_ROWS
+                    sql = self._chunk_sql if whole else _insert_sql(self._engine.dialect, len(part))
+                    conn.exec_driver_sql(sql, tuple(v for row in part for v in row))
+                # After the insert: on SQLite it took the write lock, so this reads the
+                # newest state; on PostgreSQL the shared lock waited out any erasure.
+                newest = last_erasure(conn, self._erasures_seen)
+                if newest is not None:
+                    raise _ErasedElsewhere(newest)  # rolls the insert back
+        except _ErasedElsewhere as erased:
+            self._erased_elsewhere(erased.audit_id, len(batch))
+            return
         with self._lock:
             late = self._forgotten & {r[_CUSTOMER] for r in batch}
             self._forgotten.clear()
@@ -239,6 +274,18 @@ class ImpressionLog:
                 self.flush()
             except Exception:  # a database hiccup: the rows stay queued, retried next tick
                 log.exception("writing impressions failed; retrying")
+
+    def _erased_elsewhere(self, audit_id: int, rows: int) -> None:
+        """A person was erased since this log last wrote, perhaps by another process,
+        whose ids this process does not know. Rows of this batch may come from a read
+        before that erasure (a cached list, a request in flight): all are dropped, and
+        every new row for :data:`ERASED_ELSEWHERE_HOLD_S`, until this process's
+        follower has emptied the lists it cached. Losing a few seconds of impressions
+        of other customers is the price of never writing one about an erased person
+        (a review found rows of other workers outliving an erasure)."""
+        self._erasures_seen = audit_id
+        self._fences.hold_everyone(ERASED_ELSEWHERE_HOLD_S)
+        log.info("an erasure since the last write: %d impression row(s) not logged", rows)
 
     def hold(self, customer_ids: set[str]) -> None:
         self._fences.hold(customer_ids)

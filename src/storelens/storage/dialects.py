@@ -41,6 +41,7 @@ EVENT_COLUMNS = (
 
 APPEND_LOCK_KEY = 0x5_70E1  # arbitrary, constant: "storelens event log appends"
 CONSUMER_LOCK_SPACE = 0x5_70E2  # first key of the (space, consumer) advisory locks
+ERASURE_LOCK_KEY = 0x5_70E3  # "an erasure against writes of rows read before it"
 
 
 class Dialect:
@@ -55,6 +56,13 @@ class Dialect:
     def lock_consumer(self, conn: Connection, consumer: str) -> None:
         """Make one process at a time advance ``consumer`` (several API workers run the
         same projections), before it reads its position."""
+
+    def lock_erasures(self, conn: Connection, *, shared: bool) -> None:
+        """Order an erasure (``shared=False``) against writers of rows computed from
+        reads made before it (``shared=True``): a writer's transaction either commits
+        before the erasure starts, so the erasure deletes its rows, or waits for it to
+        end and then sees its audit row. SQLite needs nothing: its one writer at a time
+        does the same, provided a writer writes before it looks."""
 
     def append_events(self, conn: Connection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
         """Insert event rows not stored yet, in order; return the ids that were new."""
@@ -125,6 +133,10 @@ class PostgresDialect(Dialect):
         # reader that already moved past the higher one would never see the lower.
         # A transaction-scoped advisory lock makes append order equal commit order.
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+
+    def lock_erasures(self, conn: Connection, *, shared: bool) -> None:
+        how = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(text(f"SELECT {how}(:k)"), {"k": ERASURE_LOCK_KEY})
 
     def lock_consumer(self, conn: Connection, consumer: str) -> None:
         conn.execute(

@@ -1,0 +1,115 @@
+"""An erasure in another process reaches the rows this process has yet to write.
+
+Impression rows wait in a per-process queue. An erasure run from the command line or
+by another API worker cannot reach that queue, and its ids are unknown here, so rows
+of an answer computed before it (from a cached list, or a request in flight) were
+written under the erased id afterwards (a review, R4). The writer now looks for an
+erasure newer than its last write inside its own transaction, after taking the
+erasure lock, and drops the batch and then every row for a short hold.
+
+Runs on SQLite and PostgreSQL. "Another process" is a second impression log left out
+of this process's registry of logs, which an erasure here walks: the same code, with
+nothing shared but the database.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, func, insert, select, text
+
+from storelens.privacy import audit
+from storelens.privacy.erasure import erase_customer
+from storelens.recommend import impression_log
+from storelens.recommend.impression_log import ERASED_ELSEWHERE_HOLD_S, ImpressionLog
+from storelens.storage.dialects import dialect_for
+from storelens.storage.tables import audit_log, customers, recommend_impressions
+
+AT = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _row(customer: str, product: str = "flat-white") -> tuple[object, ...]:
+    return (AT, customer, "cafe-01", product, 1, 0.5, True, "till-1")
+
+
+def _written(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        column = recommend_impressions.c.customer_id
+        rows = conn.execute(select(column, func.count()).group_by(column)).all()
+    return {c: n for c, n in rows}
+
+
+def _elsewhere(engine: Engine, clock: Clock) -> ImpressionLog:
+    log = ImpressionLog(engine, every_s=3600, clock=clock)
+    impression_log._LIVE.discard(log)  # another process's: no erasure here walks it
+    return log
+
+
+@pytest.fixture
+def people(engine: Engine) -> Engine:
+    with engine.begin() as conn:
+        conn.execute(insert(customers), [
+            {"source_system": "crm", "source_record_id": "1", "customer_id": "ada"},
+            {"source_system": "crm", "source_record_id": "2", "customer_id": "bob"},
+        ])  # fmt: skip
+    return engine
+
+
+def test_rows_queued_elsewhere_before_an_erasure_are_not_written(people: Engine) -> None:
+    clock = Clock()
+    other = _elsewhere(people, clock)
+    other.add([_row("ada"), _row("bob")])  # answered from lists cached before
+    erase_customer(people, "ada", audit.SYSTEM, "request 42")
+    assert other.flush() == 2
+    assert _written(people) == {}  # Bob's rows went with the batch: ids unknown here
+    other.add([_row("ada"), _row("bob", "latte")])  # within the hold: its cache may lag
+    other.flush()
+    assert _written(people) == {}
+    clock.now += ERASED_ELSEWHERE_HOLD_S + 1
+    other.add([_row("bob", "scone")])
+    other.flush()
+    assert _written(people) == {"bob": 1}  # the hold ends; the next erasure starts one
+    other.close()
+
+
+def test_a_write_racing_an_erasure_waits_for_it_and_then_sees_it(people: Engine) -> None:
+    """The erasure holds its lock while the writer tries: the writer either commits
+    first (the erasure's delete then finds its rows) or waits and sees the audit row;
+    here it waits. Without the lock and the look after the insert, the rows landed
+    after the erasure's delete."""
+    clock = Clock()
+    other = _elsewhere(people, clock)
+    other.add([_row("ada")])
+    done = threading.Event()
+    with people.begin() as conn:  # an erasure's transaction, paused after its start
+        dialect_for(conn).lock_erasures(conn, shared=False)
+        conn.execute(insert(audit_log), {"actor": "storelens", "actor_kind": "system",
+                     "action": audit.ERASE_ACTION, "resource": "customer",
+                     "resource_id": "erased-x", "detail": {}})  # fmt: skip
+        conn.execute(text("DELETE FROM recommend_impressions"))
+        writer = threading.Thread(target=lambda: (other.flush(), done.set()))
+        writer.start()
+        if people.dialect.name == "postgresql":  # the writer is waiting on the lock
+            with people.connect() as probe:
+                waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                               "AND NOT granted")  # fmt: skip
+                for _ in range(500):
+                    if probe.execute(waiting).scalar_one():
+                        break
+                    done.wait(0.01)
+                assert probe.execute(waiting).scalar_one() == 1
+        assert not done.is_set()
+    writer.join(timeout=30)
+    assert done.is_set()
+    assert _written(people) == {}
+    other.close()
