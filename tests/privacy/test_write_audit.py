@@ -361,7 +361,9 @@ def test_an_unmerge_row_shows_each_side_only_its_own_id(engine: Engine) -> None:
             {"source_system": "crm", "source_record_id": "2", "customer_id": "paula-weber-1",
              "first_name": "Paula", "last_name": "Weber", "loyalty_id": "L2"},
         ])  # fmt: skip
-    new_id = unmerge(engine, "paula-weber-1", ["crm:2"], audit.SYSTEM, "the other Paula, Koeln, b. 1961")
+    new_id = unmerge(
+        engine, "paula-weber-1", ["crm:2"], audit.SYSTEM, "the other Paula, Koeln, b. 1961"
+    )
     for me, other in (("paula-weber-1", new_id), (new_id, "paula-weber-1")):
         out = export_customer(engine, me, audit.SYSTEM)
         [row] = [r for r in out["stores"]["audit"] if r["action"] == "customer.unmerge"]
