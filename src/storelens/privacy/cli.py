@@ -100,6 +100,11 @@ def erase_command(
     console.print(f"kept rows now carry the pseudonym [bold]{erasure.pseudonym}[/bold]")
     scan = erasure.scan
     searched = f"{scan.stores} stores, {scan.tables} tables, {scan.files} log files"
+    for other in scan.namesakes:  # not this person: say so, apart from the traces
+        console.print(
+            f"not a trace: {other.location}.{other.column}: {other.count} row(s) of another "
+            "customer with the same name, not erased"
+        )
     if scan.total == 0:
         console.print(f"verification scan: [green]0 traces[/green] ({searched})")
         return
