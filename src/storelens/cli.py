@@ -22,6 +22,7 @@ from storelens.cli_ingest import ingest, progress_bar
 from storelens.config import write_secret_key_file
 from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
+from storelens.core.paths import unwritable, write_error
 from storelens.ingest.cli import edge_app, mqtt_bridge
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
@@ -231,12 +232,16 @@ def demo(
     from storelens.demo.live import LiveDay, live_day_events, serve_with_replay
     from storelens.demo.run import HEATMAP_EVERY_S, prepare_demo
 
+    if (problem := unwritable("--dir", directory, folder=True)) is not None:
+        raise _fail(problem, EXIT_INPUT)  # before a week is simulated
     try:
         result = prepare_demo(
             directory, seed=seed, days=days, console=console, progress=progress_bar
         )
     except StorelensError as exc:
         raise _fail(str(exc)) from exc
+    except OSError as exc:  # a full disk, a folder removed meanwhile
+        raise _fail(write_error("--dir", directory, exc), EXIT_INPUT) from None
     console.print(result.summary_table())
     print_ops_report(result.ops, console)
     url = f"http://127.0.0.1:{port}"
@@ -294,7 +299,11 @@ def retention(
     days: Annotated[
         int | None,
         typer.Option(
-            min=1, help="keep this many days (default: STORELENS_RAW_TRACKING_RETENTION_DAYS)"
+            # 100 years keeps everything a store has; about 7e5 days reaches back past
+            # year 1, where the cutoff date overflowed with a traceback.
+            min=1,
+            max=36_500,
+            help="keep this many days (default: STORELENS_RAW_TRACKING_RETENTION_DAYS)",
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count, delete nothing")] = False,
@@ -339,9 +348,7 @@ def sim_run(
                 layout or default_layout_path(), days, seed, out, positions_fps=positions_fps
             )
     except OSError as exc:  # --out under a file, read-only, full: say where, not a traceback
-        where = exc.filename if exc.filename is not None else out
-        message = f"--out {out}: cannot write {where}: {exc.strerror or exc}"
-        raise _fail(message, EXIT_INPUT) from None
+        raise _fail(write_error("--out", out, exc), EXIT_INPUT) from None
     console.print(
         f"{summary.store_id}: {summary.visits:,} visits, {summary.orders:,} orders, "
         f"{summary.events:,} events in {summary.seconds:.1f} s"

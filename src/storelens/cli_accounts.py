@@ -210,7 +210,15 @@ def keys_list(database_url: DbOption = None) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: int, database_url: DbOption = None) -> None:
+def keys_revoke(
+    key_id: Annotated[
+        int,
+        # api_keys.id is an INTEGER column: PostgreSQL's int4 (and so every id ever
+        # issued) stops at 2**31 - 1; a larger number overflowed the driver.
+        typer.Argument(min=1, max=2**31 - 1, help="the key's id (storelens keys list)"),
+    ],
+    database_url: DbOption = None,
+) -> None:
     """Revoke a key at once; devices using it get 401 from their next request."""
     engine = _engine(database_url)
     try:

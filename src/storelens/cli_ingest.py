@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from storelens.core.paths import unwritable, write_error
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import count_items, read_items
 from storelens.ingest.write_audit import audited
@@ -123,6 +124,9 @@ def ingest(
 ) -> None:
     """Load events from a file; bad lines are reported with their line number, never dropped."""
     settings = settings_or_exit(database_url)
+    if errors_out is not None and (problem := unwritable("--errors-out", errors_out)):
+        print_error(problem)  # before the load: not after minutes of it
+        raise typer.Exit(EXIT_INPUT)
     try:
         report = ingest_file(settings.database_url, file, fmt, batch_size)
     except ValueError as exc:
@@ -130,9 +134,13 @@ def ingest(
         raise typer.Exit(EXIT_INPUT) from exc
     print_report(report)
     if errors_out is not None:
-        with errors_out.open("wb") as fh:
-            for r in report.rejected:
-                line = {"line": r.index, "id": r.id, "errors": [e.as_dict() for e in r.errors]}
-                fh.write(orjson.dumps(line) + b"\n")
+        try:
+            with errors_out.open("wb") as fh:
+                for r in report.rejected:
+                    line = {"line": r.index, "id": r.id, "errors": [e.as_dict() for e in r.errors]}
+                    fh.write(orjson.dumps(line) + b"\n")
+        except OSError as exc:  # the load is done; only the rejected lines' file is missing
+            print_error(write_error("--errors-out", errors_out, exc))
+            raise typer.Exit(EXIT_INPUT) from None
     if report.rejected:
         raise typer.Exit(EXIT_FAILED)

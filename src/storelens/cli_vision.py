@@ -51,6 +51,10 @@ def simulate_command(
     id_switches_per_min: Annotated[float, typer.Option(min=0)] = 1.0,
     seed: int = 0,
     stitch: StitchOption = True,
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.1, max=60, help="frames per second (default: the cameras')"),
+    ] = None,
 ) -> None:
     """Run the simulator's people through the pipeline as noisy detections, without video.
 
@@ -70,11 +74,15 @@ def simulate_command(
     noise = DetectionNoise(miss_rate, false_positives, jitter, seed=seed)
     switches = {c: IdSwitches(id_switches_per_min, seed + i) for i, c in enumerate(camera)}
     try:
-        cams = [SyntheticDetections(positions, store, c, noise, start=lo, end=hi) for c in camera]
+        cams = [
+            SyntheticDetections(positions, store, c, noise, fps=fps, start=lo, end=hi)
+            for c in camera
+        ]
         pipeline = VisionPipeline(
             store,
             camera,
             after_tracking=renaming_hook(switches),
+            fps=fps,
             rng_seed=seed,
             **repairs(stitch),
         )
@@ -85,9 +93,11 @@ def simulate_command(
     total = None
     if lo is not None and hi is not None:
         total = len(camera) * int((hi - lo) / timedelta(milliseconds=cams[0].step_ms))
-    drive(
-        pipeline, pipeline.run_detections(frames), event_writer(store, out, None, None, None), total
-    )
+    writer = event_writer(store, out, None, None, None)
+    try:
+        drive(pipeline, pipeline.run_detections(frames), writer, total)
+    except ValueError as exc:  # positions whose clock the frames cannot land on
+        raise fail(str(exc)) from exc
 
 
 @vision_app.command("render")

@@ -161,6 +161,29 @@ def test_cli_erase_exits_1_when_traces_remain(
     assert "ada@example.com" not in result.output  # the report names kinds, never values
 
 
+def test_cli_erase_tells_a_namesake_apart_from_a_trace(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Another customer also called Ada Lovelace was reported as a trace of the erased
+    Ada (exit 1); it is still not erased, and now said to be someone else."""
+    _seed(engine, tmp_path / "server.log")
+    other = {"source_record_id": "c-3", "first_name": "Ada", "last_name": "Lovelace",
+             "email": "ada.l@example.org", "loyalty_id": "L-3", "postcode": "99999"}  # fmt: skip
+    event_log = EventLog(engine)
+    assert ingest_items(event_log, customer_events("crm", [other], IDS)).accepted
+    run_projections(event_log)
+    result = CliRunner().invoke(app, ["privacy", "erase", "L-1", "--reason", "request 42",
+                                      "--database-url", db_url])  # fmt: skip
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    assert "0 traces" in said
+    assert [line for line in result.output.splitlines() if line.startswith("trace:")] == []
+    assert ("not a trace: table:customers.*: 1 row(s) of another customer with the same "
+            "name, not erased") in said  # fmt: skip
+    with engine.connect() as conn:
+        assert resolve_subject(conn, "L-3") is not None  # the namesake is kept
+
+
 def test_a_customer_known_only_from_orders_is_erased_too(engine: Engine) -> None:
     """A POS customer id with no source record yet: orders kept, pseudonymised; web gone."""
     event_log = EventLog(engine)

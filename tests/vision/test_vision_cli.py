@@ -104,6 +104,21 @@ def test_simulate_then_eval(sim_run: Path, tmp_path: Path) -> None:
     assert score["tracking"]["mota"] > 0.8
 
 
+def test_simulate_names_its_fps_option_when_the_clock_does_not_fit(
+    sim_run: Path, tmp_path: Path
+) -> None:
+    """Positions every 200 ms, frames every 333 ms: the hint names --fps, which exists
+    (it used to suggest an fps option simulate lacked, after a traceback)."""
+    args = ["vision", "simulate", "--truth-dir", str(sim_run), "--camera", "cam-entrance"]
+    code, text = invoke(*args, "--fps", "3", "--out", str(tmp_path / "a"))
+    assert code == 2, text
+    said = " ".join(text.split())
+    assert "sampled every 200 ms" in said and "(--fps)" in said and "Traceback" not in said
+    code, text = invoke(*args, "--fps", "2.5", "--out", str(tmp_path / "b"))  # 400 ms fits
+    assert code == 0, text
+    assert (tmp_path / "b" / "events.jsonl").is_file()
+
+
 def test_render_then_run_with_the_motion_detector(sim_run: Path, tmp_path: Path) -> None:
     clip = tmp_path / "door.avi"
     code, text = invoke(

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from storelens.config import Settings
+from storelens.core.errors import ConfigError
 from storelens.storage.command_line import refuse
 
 __all__ = ["edge_app", "mqtt_bridge"]
@@ -110,7 +111,7 @@ def edge_status_cmd(
 
     try:
         status = edge_status(outbox)
-    except FileNotFoundError as exc:  # no outbox there: a path that names nothing
+    except (FileNotFoundError, ConfigError) as exc:  # no outbox there, or not an outbox file
         raise refuse(exc) from exc
     typer.echo(json.dumps(status, indent=2, default=str))
 

@@ -132,7 +132,12 @@ class Outbox:
 
     def _prepare(self) -> None:
         db = self._db
-        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        try:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.OperationalError:  # locked, unreadable: not a question of the file's kind
+            raise
+        except sqlite3.DatabaseError as exc:  # "file is not a database": a log, a JSON file
+            raise ConfigError(f"{self.path} is not an edge outbox file ({exc})") from None
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if app_id not in (0, _APPLICATION_ID) or (app_id == 0 and tables - _TABLES):
             # Most likely the server's database: never write outbox tables into it.

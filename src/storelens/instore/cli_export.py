@@ -17,6 +17,7 @@ from rich.table import Table
 
 from storelens.config import Settings
 from storelens.core.errors import InvalidInput, NotFound
+from storelens.core.paths import unwritable, write_error
 from storelens.instore.cli_insights import cli_failure, parse_day
 from storelens.instore.export_data import export_days, store_layout, write_export_dir
 from storelens.processors import run_projections
@@ -52,6 +53,8 @@ def export_command(
         raise cli_failure(
             f"--from {first} is after --to {last}; the period runs from --from to --to"
         )
+    if (problem := unwritable("--to-dir", to_dir, folder=True)) is not None:
+        raise cli_failure(problem)  # before the catch-up and the export, not after
     settings = Settings(database_url=database_url) if database_url else Settings()
     engine = migrate.open_database(settings.database_url)
     try:
@@ -83,6 +86,8 @@ def export_command(
             )
         except (NotFound, InvalidInput) as exc:
             raise cli_failure(str(exc)) from None
+        except OSError as exc:  # a full disk, a folder removed meanwhile
+            raise cli_failure(write_error("--to-dir", to_dir, exc)) from None
     table = Table(title=f"{store}: {first} to {last} → {to_dir}")
     for col in ("table", "rows", "files"):
         table.add_column(col, justify="right")

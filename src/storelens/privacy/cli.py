@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from storelens.core.errors import NotFound
+from storelens.core.paths import unwritable, write_error
 from storelens.privacy.audit import operator
 from storelens.privacy.erasure import erase_customer, export_customer
 from storelens.privacy.scan import expand_log_paths
@@ -51,6 +52,8 @@ def export_command(
     database_url: DbOption = None,
 ) -> None:
     """Everything registered about a customer, as JSON (one key per store under ``stores``)."""
+    if out is not None and (problem := unwritable("--out", out)):
+        raise refuse(problem)  # before the export is gathered and audited
     engine, settings = _open(database_url)
     try:
         data = export_customer(
@@ -62,9 +65,12 @@ def export_command(
     if out is None:
         typer.echo(text.decode())
         return
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(text)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text)
+    except OSError as exc:
+        raise refuse(write_error("--out", out, exc)) from None
     counts = ", ".join(f"{name} {len(items)}" for name, items in data["stores"].items())
     console.print(f"exported to {out}: {counts}")
 
@@ -94,6 +100,11 @@ def erase_command(
     console.print(f"kept rows now carry the pseudonym [bold]{erasure.pseudonym}[/bold]")
     scan = erasure.scan
     searched = f"{scan.stores} stores, {scan.tables} tables, {scan.files} log files"
+    for other in scan.namesakes:  # not this person: say so, apart from the traces
+        console.print(
+            f"not a trace: {other.location}.{other.column}: {other.count} row(s) of another "
+            "customer with the same name, not erased"
+        )
     if scan.total == 0:
         console.print(f"verification scan: [green]0 traces[/green] ({searched})")
         return

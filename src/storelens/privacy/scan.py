@@ -9,6 +9,9 @@ Three independent looks, so that one store's bug cannot hide its own leftovers:
 
 A trace names where it is and what kind of identifier it is (id, email, phone, name),
 never the value: the report is shown and may be logged, and must not re-leak the person.
+A row that matches by name alone and belongs to a customer still on file is another
+person with the same name (the subject's own rows are gone, and would hold one of their
+ids besides): it is counted apart, as a namesake, and is no trace.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Connection, Engine, MetaData
 
 from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, registered_stores
+from storelens.privacy.subject import canonical_id
 from storelens.privacy.traces import Matcher, mentioning_rows, text_columns
 
 __all__ = ["ScanReport", "Trace", "expand_log_paths", "scan_subject"]
@@ -40,6 +44,7 @@ class Trace:
 @dataclass(slots=True)
 class ScanReport:
     traces: list[Trace] = field(default_factory=list)
+    namesakes: list[Trace] = field(default_factory=list)  # other customers, same name
     stores: int = 0
     tables: int = 0
     columns: int = 0
@@ -56,6 +61,10 @@ class ScanReport:
             "found": [
                 {"location": t.location, "column": t.column, "kind": t.kind, "count": t.count}
                 for t in self.traces
+            ],
+            "namesakes": [
+                {"location": t.location, "column": t.column, "count": t.count}
+                for t in self.namesakes
             ],
             "searched": {
                 "stores": self.stores,
@@ -108,7 +117,12 @@ def _tables(engine: Engine, matcher: Matcher, report: ScanReport) -> list[Trace]
             report.tables += 1
             report.columns += len(columns)
             counts: dict[tuple[str, str], int] = {}
-            for _, kinds in mentioning_rows(conn, table, matcher, columns):
+            others: dict[str, int] = {}
+            for row, kinds in mentioning_rows(conn, table, matcher, columns):
+                if _namesake(conn, row, kinds):
+                    for column in kinds:
+                        others[column] = others.get(column, 0) + 1
+                    continue
                 for column, found in kinds.items():
                     for kind in found:
                         counts[(column, kind)] = counts.get((column, kind), 0) + 1
@@ -116,7 +130,19 @@ def _tables(engine: Engine, matcher: Matcher, report: ScanReport) -> list[Trace]
                 Trace(f"table:{table.name}", kind, n, column)
                 for (column, kind), n in sorted(counts.items())
             ]
+            report.namesakes += [
+                Trace(f"table:{table.name}", "name", n, column)
+                for column, n in sorted(others.items())
+            ]
     return traces
+
+
+def _namesake(conn: Connection, row: dict[str, Any], kinds: dict[str, set[str]]) -> bool:
+    """A row found by name alone whose ``customer_id`` is a customer still on file."""
+    if set().union(*kinds.values()) != {"name"}:
+        return False
+    owner = row.get("customer_id")
+    return isinstance(owner, str) and canonical_id(conn, owner) is not None
 
 
 def _files(matcher: Matcher, log_paths: tuple[Path, ...], report: ScanReport) -> list[Trace]:

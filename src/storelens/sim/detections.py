@@ -225,7 +225,7 @@ class SyntheticDetections:
         if self.step_ms % clock:
             raise ValueError(
                 f"positions are sampled every {clock} ms, which frames every {self.step_ms} ms "
-                "cannot land on; pick an fps whose frame step is a multiple of it"
+                "cannot land on; pick a frame rate (--fps) whose frame step is a multiple of it"
             )
 
     def _frame(

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from storelens.core.errors import StorelensError
+from storelens.core.paths import unwritable, write_error
 
 if TYPE_CHECKING:
     from storelens.core.layout import StoreLayout
@@ -296,6 +297,8 @@ def eval_command(
 
     from storelens.vision.evaluate import evaluate, print_score
 
+    if json_out is not None and (problem := unwritable("--json", json_out)):
+        raise fail(problem)  # before the scoring, not after it
     try:
         score = evaluate(
             truth,
@@ -309,4 +312,7 @@ def eval_command(
         raise fail(str(exc)) from exc
     print_score(score, cli_console())
     if json_out is not None:
-        json_out.write_text(json.dumps(score.to_json(), indent=2) + "\n", encoding="utf-8")
+        try:
+            json_out.write_text(json.dumps(score.to_json(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise fail(write_error("--json", json_out, exc)) from None
