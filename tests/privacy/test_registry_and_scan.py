@@ -17,7 +17,7 @@ from storelens.core.errors import NotFound
 from storelens.core.events import make_event
 from storelens.ingest.batch import ingest_items
 from storelens.privacy.audit import SYSTEM
-from storelens.privacy.erasure import erase_customer
+from storelens.privacy.erasure import erase_customer, export_customer
 from storelens.privacy.registry import PersonalStore, Subject, register, registered_stores
 from storelens.privacy.scan import scan_subject
 from storelens.privacy.subject import resolve_subject
@@ -182,6 +182,24 @@ def test_cli_erase_tells_a_namesake_apart_from_a_trace(
             "name, not erased") in said  # fmt: skip
     with engine.connect() as conn:
         assert resolve_subject(conn, "L-3") is not None  # the namesake is kept
+        # and so is her record in the event log, untouched (the erasure deleted it)
+        kept = conn.execute(select(events.c.payload).where(events.c.type == "customer.upserted"))
+        records = [p["source_record_id"] for p in kept.scalars()]
+    assert sorted(records) == ["c-2", "c-3"]  # Grace and the other Ada; Ada (c-1) gone
+
+
+def test_an_access_export_leaves_out_a_namesakes_record(engine: Engine, tmp_path: Path) -> None:
+    """The export of one Ada listed the other Ada's customer record from the event log:
+    matched by the name they share, and handed to the wrong person."""
+    _seed(engine, tmp_path / "server.log")
+    other = {"source_record_id": "c-3", "first_name": "Ada", "last_name": "Lovelace",
+             "email": "ada.l@example.org", "loyalty_id": "L-3", "postcode": "99999"}  # fmt: skip
+    event_log = EventLog(engine)
+    assert ingest_items(event_log, customer_events("crm", [other], IDS)).accepted
+    run_projections(event_log)
+    exported = export_customer(engine, "L-1", SYSTEM)
+    assert "ada.l@example.org" not in str(exported["stores"]["event_log"])
+    assert "c-3" not in str(exported["stores"]["event_log"])
 
 
 def test_a_customer_known_only_from_orders_is_erased_too(engine: Engine) -> None:

@@ -25,8 +25,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData
 
 from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, registered_stores
-from storelens.privacy.subject import canonical_id
-from storelens.privacy.traces import Matcher, mentioning_rows, text_columns
+from storelens.privacy.subject import current_ids
+from storelens.privacy.traces import (
+    Matcher,
+    by_name_alone,
+    mentioning_rows,
+    row_owner,
+    text_columns,
+)
 
 __all__ = ["ScanReport", "Trace", "expand_log_paths", "scan_subject"]
 
@@ -138,11 +144,12 @@ def _tables(engine: Engine, matcher: Matcher, report: ScanReport) -> list[Trace]
 
 
 def _namesake(conn: Connection, row: dict[str, Any], kinds: dict[str, set[str]]) -> bool:
-    """A row found by name alone whose ``customer_id`` is a customer still on file."""
-    if set().union(*kinds.values()) != {"name"}:
+    """A row found by name alone that belongs to a customer still on file (by its
+    ``customer_id``, or a customer record event by its ``source:record`` key)."""
+    if not by_name_alone(kinds):
         return False
-    owner = row.get("customer_id")
-    return isinstance(owner, str) and canonical_id(conn, owner) is not None
+    owner = row_owner(row)
+    return owner is not None and bool(current_ids(conn, {owner}))
 
 
 def _files(matcher: Matcher, log_paths: tuple[Path, ...], report: ScanReport) -> list[Trace]:

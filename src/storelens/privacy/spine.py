@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.privacy.traces import Matcher, mentioning_rows
+from storelens.privacy.traces import Matcher, by_name_alone, mentioning_rows, row_owner
 from storelens.storage.tables import audit_log, audit_subjects, dead_letters, events
 
 __all__ = ["KEPT_EVENT_TYPES", "OWN_EVENT_TYPES", "event_customers"]
@@ -104,7 +104,13 @@ def _personal_events(req: SubjectRequest, matcher: Matcher) -> dict[int, tuple[R
             if _own_record(row, req):
                 found[row.seq] = (row, True)
     columns = [events.c.subject, events.c.source, events.c.payload]
-    for data, _ in mentioning_rows(conn, events, matcher, columns):
+    own_keys = {f"{system}:{record}" for system, record in subject.records}
+    for data, kinds in mentioning_rows(conn, events, matcher, columns):
+        owner = row_owner(data)
+        if by_name_alone(kinds) and owner is not None and owner not in own_keys:
+            # Another record with the person's name only: a namesake's, not theirs to
+            # export or erase (an erasure deleted the other Ada's record).
+            continue
         if data["seq"] not in found:
             row = conn.execute(select(events).where(events.c.seq == data["seq"])).one()
             found[row.seq] = (row, False)

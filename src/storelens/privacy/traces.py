@@ -36,7 +36,7 @@ from sqlalchemy.types import TypeEngine
 
 from storelens.privacy.registry import Subject
 
-__all__ = ["Matcher", "mentioning_rows", "text_columns"]
+__all__ = ["Matcher", "by_name_alone", "mentioning_rows", "row_owner", "text_columns"]
 
 _ROW_CAP = 100_000  # a scan reports counts; this many candidate rows per table is plenty
 
@@ -175,3 +175,23 @@ def _text_of(value: Any) -> str:
     if isinstance(value, dict | list):
         return _flat(value)
     return str(value)
+
+
+def by_name_alone(kinds: dict[str, set[str]]) -> bool:
+    """Whether a row matched only by the person's first and last name: no id, e-mail or
+    phone of theirs. Such a row may be another person's, with the same name."""
+    return bool(kinds) and set().union(*kinds.values()) == {"name"}
+
+
+def row_owner(row: dict[str, Any]) -> str | None:
+    """The customer a row belongs to, where it says: its ``customer_id``, or for a
+    customer record in the event log its ``source:record`` key."""
+    owner = row.get("customer_id")
+    if isinstance(owner, str):
+        return owner
+    payload = row.get("payload")
+    if row.get("type") == "customer.upserted" and isinstance(payload, dict):
+        system, record = payload.get("source_system"), payload.get("source_record_id")
+        if isinstance(system, str) and isinstance(record, str):
+            return f"{system}:{record}"
+    return None
