@@ -15,9 +15,11 @@ nothing shared but the database.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select, text
 
 from storelens.privacy import audit
@@ -25,9 +27,15 @@ from storelens.privacy.erasure import erase_customer
 from storelens.recommend import impression_log
 from storelens.recommend.impression_log import ERASED_ELSEWHERE_HOLD_S, ImpressionLog
 from storelens.storage.dialects import dialect_for
-from storelens.storage.tables import audit_log, customers, recommend_impressions
+from storelens.storage.tables import (
+    audit_log,
+    customers,
+    recommend_declines,
+    recommend_impressions,
+)
 
 AT = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+Login = Callable[[str], dict[str, str]]
 
 
 class Clock:
@@ -113,3 +121,40 @@ def test_a_write_racing_an_erasure_waits_for_it_and_then_sees_it(people: Engine)
     assert done.is_set()
     assert _written(people) == {}
     other.close()
+
+
+def test_a_decline_posted_during_an_erasure_waits_and_then_finds_nobody(
+    people: Engine, client: TestClient, login: Login
+) -> None:
+    """A decline checked that Ada is a customer before the erasure committed and wrote
+    its row afterwards, past the erasure's own clean-up when posted to another worker.
+    It now takes the erasure lock first: it waits, then finds nobody (404)."""
+    staff = login("staff")
+    answer: dict[str, int] = {}
+
+    def decline() -> None:
+        url = "/v1/customers/ada/declined-items"
+        answer["status"] = client.post(
+            url, json={"product_id": "muffin"}, headers=staff
+        ).status_code
+
+    writer = threading.Thread(target=decline)
+    with people.begin() as conn:  # an erasure's transaction, from another process
+        dialect_for(conn).lock_erasures(conn, shared=False)
+        conn.execute(text("DELETE FROM customers WHERE customer_id = 'ada'"))
+        writer.start()
+        if people.dialect.name == "postgresql":  # until it waits, or (unfixed) is done
+            with people.connect() as probe:
+                waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                               "AND NOT granted")  # fmt: skip
+                for _ in range(500):
+                    if probe.execute(waiting).scalar_one() or not writer.is_alive():
+                        break
+                    threading.Event().wait(0.01)
+        else:  # SQLite shows no waiters: give an unfixed request time to read first
+            threading.Event().wait(0.3)
+    writer.join(timeout=30)
+    assert answer == {"status": 404}
+    with people.connect() as conn:
+        left = select(func.count()).select_from(recommend_declines)
+        assert conn.execute(left).scalar_one() == 0

@@ -233,8 +233,7 @@ class ImpressionLog:
                     whole = len(part) == CHUNK_ROWS
                     sql = self._chunk_sql if whole else _insert_sql(self._engine.dialect, len(part))
                     conn.exec_driver_sql(sql, tuple(v for row in part for v in row))
-                # After the insert: on SQLite it took the write lock, so this reads the
-                # newest state; on PostgreSQL the shared lock waited out any erasure.
+                # Under the lock: any erasure has committed (and is seen) or waits.
                 newest = last_erasure(conn, self._erasures_seen)
                 if newest is not None:
                     raise _ErasedElsewhere(newest)  # rolls the insert back

@@ -61,8 +61,7 @@ class Dialect:
         """Order an erasure (``shared=False``) against writers of rows computed from
         reads made before it (``shared=True``): a writer's transaction either commits
         before the erasure starts, so the erasure deletes its rows, or waits for it to
-        end and then sees its audit row. SQLite needs nothing: its one writer at a time
-        does the same, provided a writer writes before it looks."""
+        end and then sees its audit row (or that the person is gone)."""
 
     def append_events(self, conn: Connection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
         """Insert event rows not stored yet, in order; return the ids that were new."""
@@ -102,6 +101,11 @@ class SQLiteDialect(Dialect):
 
     def insert(self, table: Table) -> Any:
         return sqlite.insert(table)
+
+    def lock_erasures(self, conn: Connection, *, shared: bool) -> None:
+        # SQLite has one writer at a time: a write that changes nothing takes the lock
+        # now, so what the transaction reads next is the newest state and stays so.
+        conn.execute(text("UPDATE consumer_offsets SET position = position WHERE 1 = 0"))
 
     def lock_consumer(self, conn: Connection, consumer: str) -> None:
         # A write as the transaction's first statement takes SQLite's write lock now,

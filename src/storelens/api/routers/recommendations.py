@@ -37,6 +37,7 @@ from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
 from storelens.recommend.context import Context, parse_context
 from storelens.recommend.engine import Answer, RecommendationEngine
+from storelens.storage.dialects import dialect_for
 
 __all__ = ["router"]
 
@@ -213,6 +214,9 @@ def decline_item(
     Audited, the miss too: the answer tells whether someone is a customer, and the row
     is a write about the person (a review found both went untraced)."""
     with engine.begin() as conn:
+        # An erasure running now either ends first (the person is then unknown) or
+        # waits for this row and deletes it: never a decline outliving the erasure.
+        dialect_for(conn).lock_erasures(conn, shared=True)
         known = evidence.customer_known(conn, customer_id)
         action = "recommendations.decline" + ("" if known else ".not_found")
         named = [customer_id] if known else []
