@@ -124,6 +124,26 @@ def test_edge_status_on_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> 
     assert log.read_bytes() == before
 
 
+def test_edge_status_leaves_an_empty_file_empty(tmp_path: Path) -> None:
+    """It created the outbox tables in any empty file it was pointed at."""
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = runner.invoke(app, ["edge", "status", "--outbox", str(empty)])
+    assert result.exit_code == 2
+    assert f"{empty} is not an edge outbox file" in _said(result)
+    assert empty.stat().st_size == 0
+
+
+def test_edge_status_reads_a_real_outbox(tmp_path: Path) -> None:
+    from storelens.ingest.outbox import Outbox
+
+    path = tmp_path / "outbox.db"
+    Outbox(path).close()
+    result = runner.invoke(app, ["edge", "status", "--outbox", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["pending"] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     max_body_mb: int = Field(default=64, gt=0)
     redis_url: str | None = None
     login_attempts_per_minute: int = Field(default=10, gt=0)
-    raw_tracking_retention_days: int = Field(default=30, gt=0)
+    raw_tracking_retention_days: int = Field(default=30, gt=0, le=36500)  # as --days
     identity_resolve_every_s: float = Field(default=60.0, ge=0)
     """How often the server links new customer records to customers (incremental, with
     the last trained model); 0 turns it off. Full re-training stays a deliberate

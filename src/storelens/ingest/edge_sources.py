@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from storelens.core.errors import field_errors
+from storelens.core.errors import ConfigError, field_errors
 from storelens.core.events import EVENT_TYPES, Event, event_adapter
 from storelens.ingest.edge import Forwarder, ForwarderStats
-from storelens.ingest.outbox import Outbox, SourceCursor
+from storelens.ingest.outbox import Outbox, SourceCursor, is_outbox_file
 
 __all__ = ["STDIN", "BadLineHandler", "EdgeReport", "edge_status", "run_edge"]
 
@@ -261,6 +261,8 @@ def edge_status(outbox_path: Path | str) -> dict[str, Any]:
     path = Path(outbox_path)
     if not path.exists():
         raise FileNotFoundError(f"no edge outbox at {path}")
+    if not is_outbox_file(path):
+        raise ConfigError(f"{path} is not an edge outbox file")
     with Outbox(path) as outbox:
         oldest_ts, oldest_queued = outbox.oldest()
         return {

@@ -32,6 +32,7 @@ __all__ = [
     "Outbox",
     "QuarantinedEvent",
     "SourceCursor",
+    "is_outbox_file",
 ]
 
 _APPLICATION_ID = 0x534C4F42  # "SLOB": marks the file as a storelens outbox
@@ -105,6 +106,25 @@ def _validated(item: Any, index: int) -> EventBase:
             index, str(raw_id) if raw_id is not None else None, field_errors(exc, _TAGS)
         ) from None
     return event
+
+
+def is_outbox_file(path: Path) -> bool:
+    """Whether ``path`` is an outbox some edge wrote, read without writing to it: a
+    command that only looks (``edge status``) must not turn an empty or foreign file
+    into an outbox."""
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        db.close()
+    # An outbox from before the application id was set holds only outbox tables.
+    return bool(app_id == _APPLICATION_ID or (app_id == 0 and tables and tables <= _TABLES))
 
 
 class Outbox:
