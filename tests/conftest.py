@@ -57,6 +57,24 @@ def _scratch_pg() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its lowest cost in this process: the recommended cost made every
+    sign-in a test does cost a hash and a verify, about 0.23 s, minutes of the suite.
+    ``test_auth`` checks the cost production uses; servers started as subprocesses
+    use it too."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    from storelens import accounts
+
+    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "_hasher", cheap)
+        patch.setattr(accounts, "_DUMMY_HASH", cheap.hash("storelens-timing-equaliser"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _own_secret_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``storelens init`` writes a key file, by default into the working directory:

@@ -53,7 +53,14 @@ __all__ = [
 ]
 
 KEY_PREFIX = "slk"
-_hasher = PasswordHash.recommended()
+
+
+def _recommended_hasher() -> PasswordHash:
+    """Argon2id with pwdlib's recommended cost (64 MiB, 3 passes): about 0.1 s a hash."""
+    return PasswordHash.recommended()
+
+
+_hasher = _recommended_hasher()  # the test suite swaps in a cheap Argon2id (conftest)
 # Verified against when the user does not exist, so a wrong username costs as much
 # time as a wrong password and usernames cannot be probed by timing.
 _DUMMY_HASH = _hasher.hash("storelens-timing-equaliser")

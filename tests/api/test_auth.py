@@ -225,8 +225,16 @@ def test_passwords_are_hashed_with_argon2(engine: Engine) -> None:
     with engine.begin() as conn:
         create_user(conn, "hashcheck", "a-long-enough-password", Role.analyst)
         stored = conn.execute(users.select().where(users.c.username == "hashcheck")).one()
-    assert stored.password_hash.startswith("$argon2")
+    assert stored.password_hash.startswith("$argon2id$")
     assert "a-long-enough-password" not in stored.password_hash
+
+
+def test_production_hashes_at_the_recommended_cost() -> None:
+    """The suite hashes cheaply (conftest); the installation must not."""
+    from storelens import accounts
+
+    stored = accounts._recommended_hasher().hash("a-long-enough-password")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
 
 
 def test_short_password_and_device_user_are_refused(engine: Engine) -> None:
