@@ -1,4 +1,5 @@
-"""The simulator's ``vision.heatmap`` grids hold exactly the time its track points stand for."""
+"""The simulator's ``vision.heatmap`` grids hold exactly the time its track points stand for,
+left blank in staff-only zones as the vision pipeline leaves them."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import numpy as np
 import pytest
 
 from storelens.core.events import event_adapter
+from storelens.core.layout import load_layout
 from storelens.instore.insights_heat import average_density, heat_sample
 from storelens.sim import default_layout_path, run_simulation
 from storelens.sim.config import SimConfig
+from storelens.vision.heatmap import staff_cells
 
 
 def test_heat_grids_sum_the_sampled_person_seconds(tmp_path: Path) -> None:
@@ -29,7 +32,11 @@ def test_heat_grids_sum_the_sampled_person_seconds(tmp_path: Path) -> None:
     assert all(end % 900 == 0 for end in ends)
     assert {(e["payload"]["rows"], e["payload"]["cols"]) for e in heat} == {(36, 56)}
     total = sum(sum(e["payload"]["values"]) for e in heat)
-    assert total == pytest.approx(15 * len(points), abs=1e-6)
+    staff = staff_cells(load_layout(default_layout_path()), 36, 56, 0.25).reshape(36, 56)
+    seen = [p["payload"] for p in points]
+    customers = [p for p in seen if not staff[int(p["y"] / 0.25), int(p["x"] / 0.25)]]
+    assert 0 < len(customers) < len(seen)  # the baristas behind the bar are left out
+    assert total == pytest.approx(15 * len(customers), abs=1e-6)
     grids = [heat_sample(datetime.fromisoformat(e["ts"]), e["payload"]) for e in heat]
     day = average_density(grids, timezone="Europe/Berlin", label="day")
     assert day is not None and day.hours == len(heat) / 4

@@ -44,6 +44,23 @@ def test_sum_of_cells_equals_person_seconds_added_on_the_floor() -> None:
     assert (grid.rows, grid.cols) == (36, 56)
 
 
+def test_the_bar_stays_blank_and_the_floor_keeps_its_time() -> None:
+    """A barista's eight hours behind the bar were the café map's hottest spot; the
+    layout's staff-only zones now add nothing, and customers' cells keep every second."""
+    bar = next(z for z in CAFE.zones if z.kind == "staff_only")  # x 5.5-14, y 0-2.2
+    heat = FloorHeatmap.for_layout(CAFE)
+    heat.add([[9.0, 1.0], [9.0, 6.0], [2.0, 1.0]], 10.0)  # behind the bar, seat, door
+    grid = heat.flush()
+    assert grid.values.sum() == pytest.approx(20.0)
+    assert grid.values[int(1.0 / 0.25), int(9.0 / 0.25)] == 0  # in the bar
+    assert grid.values[int(6.0 / 0.25), int(9.0 / 0.25)] == 10.0
+    assert grid.period_s == pytest.approx(10.0)
+    assert bar.id == "bar"
+    plain = FloorHeatmap(CAFE.floor.width_m, CAFE.floor.height_m)  # no layout: all counted
+    plain.add([[9.0, 1.0]], 10.0)
+    assert plain.flush().values.sum() == pytest.approx(10.0)
+
+
 def test_points_land_in_the_right_cell_including_the_far_walls() -> None:
     heat = FloorHeatmap(2.0, 1.0, cell_m=0.5)
     heat.add([[0.1, 0.1], [1.9, 0.9], [2.0, 1.0], [0.5, 0.5], [0.0, 0.0]], 1.0)

@@ -14,7 +14,9 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from storelens.core.layout import StoreLayout
 from storelens.sim.journal import DayJournal
+from storelens.vision.heatmap import staff_cells
 
 __all__ = ["DayHeat"]
 
@@ -23,7 +25,13 @@ class DayHeat:
     """Person-seconds per cell for one day's periods; ``emit`` writes them to the journal."""
 
     def __init__(
-        self, width_m: float, height_m: float, cell_m: float, every_ms: int, step_ms: int
+        self,
+        width_m: float,
+        height_m: float,
+        cell_m: float,
+        every_ms: int,
+        step_ms: int,
+        layout: StoreLayout | None = None,
     ) -> None:
         if every_ms <= 0 or step_ms <= 0 or cell_m <= 0:
             raise ValueError("heatmap period, sampling step and cell size must be positive")
@@ -31,6 +39,12 @@ class DayHeat:
         self.cols = math.ceil(width_m / cell_m - 1e-9)
         self.cell_m, self.every_ms, self.step_s = cell_m, every_ms, step_ms / 1000
         self._grids: dict[int, npt.NDArray[np.float64]] = {}
+        # Staff-only zones stay blank, as the pipeline leaves them (``layout`` given).
+        self._hidden = (
+            None
+            if layout is None
+            else staff_cells(layout, self.rows, self.cols, cell_m).reshape(self.rows, self.cols)
+        )
 
     def add(self, ms: int, x: float, y: float) -> None:
         grid = self._grids.get(ms // self.every_ms)
@@ -38,7 +52,8 @@ class DayHeat:
             grid = self._grids[ms // self.every_ms] = np.zeros((self.rows, self.cols))
         row = min(max(int(y / self.cell_m), 0), self.rows - 1)
         col = min(max(int(x / self.cell_m), 0), self.cols - 1)
-        grid[row, col] += self.step_s
+        if self._hidden is None or not self._hidden[row, col]:
+            grid[row, col] += self.step_s
 
     def emit(self, journal: DayJournal) -> int:
         """One event per period from the first to the last seen; returns how many."""

@@ -167,6 +167,7 @@ def run_simulation(
                     config.heatmap_cell_m,
                     round(config.heatmap_every_s * SECOND),
                     step_ms,
+                    layout,
                 )
             if offset == 0:
                 crm = stream(seed, store_id, "crm")

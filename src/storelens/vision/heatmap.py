@@ -18,7 +18,8 @@ import numpy.typing as npt
 
 from storelens.core.errors import MissingExtra
 from storelens.core.events import HeatmapGrid
-from storelens.core.layout import StoreLayout, floor_grid
+from storelens.core.layout import StoreLayout, Zone, floor_grid
+from storelens.vision.zone_map import ZoneMap
 
 __all__ = [
     "FloorHeatmap",
@@ -26,6 +27,7 @@ __all__ = [
     "day_heatmap",
     "render_heatmap",
     "save_heatmap_png",
+    "staff_cells",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -73,15 +75,26 @@ class HeatGrid:
 class FloorHeatmap:
     """Accumulates time spent per cell for one period; flush it to start the next."""
 
-    def __init__(self, width_m: float, height_m: float, cell_m: float = 0.25) -> None:
+    def __init__(
+        self,
+        width_m: float,
+        height_m: float,
+        cell_m: float = 0.25,
+        staff_only: Sequence[Zone] = (),
+    ) -> None:
         self.rows, self.cols = floor_grid(width_m, height_m, cell_m)
         self.width_m, self.height_m, self.cell_m = width_m, height_m, cell_m
         self._values = np.zeros(self.rows * self.cols, dtype=np.float64)
         self._period_s = 0.0
+        self._hidden = _cells_in(staff_only, self.rows, self.cols, cell_m)
 
     @classmethod
     def for_layout(cls, layout: StoreLayout, cell_m: float = 0.25) -> FloorHeatmap:
-        return cls(layout.floor.width_m, layout.floor.height_m, cell_m)
+        """The floor of ``layout``, its staff-only zones left blank: time behind the bar
+        or in the stockroom is staff at work, and was the hottest spot of a café's map
+        (the baristas), drawing the eye away from where customers spend theirs."""
+        staff = [z for z in layout.zones if z.kind == "staff_only"]
+        return cls(layout.floor.width_m, layout.floor.height_m, cell_m, staff)
 
     def add(self, xy: npt.ArrayLike, dt_s: float) -> None:
         """People at ``xy`` (N, 2 metres) for ``dt_s`` seconds: one frame's worth of time.
@@ -107,6 +120,7 @@ class FloorHeatmap:
         col = np.clip((x[keep] / self.cell_m).astype(np.int64), 0, self.cols - 1)
         row = np.clip((y[keep] / self.cell_m).astype(np.int64), 0, self.rows - 1)
         cells = np.bincount(row * self.cols + col, minlength=self._values.size)
+        cells[self._hidden] = 0
         self._values += cells * dt_s
 
     def flush(self, period_s: float | None = None) -> HeatGrid:
@@ -118,6 +132,21 @@ class FloorHeatmap:
         self._values[:] = 0
         self._period_s = 0.0
         return grid
+
+
+def staff_cells(layout: StoreLayout, rows: int, cols: int, cell_m: float) -> npt.NDArray[np.bool_]:
+    """Cells (row-major) whose centre lies in a staff-only zone of ``layout``: left blank
+    by every heatmap, the vision pipeline's and the simulator's alike."""
+    return _cells_in([z for z in layout.zones if z.kind == "staff_only"], rows, cols, cell_m)
+
+
+def _cells_in(zones: Sequence[Zone], rows: int, cols: int, cell_m: float) -> npt.NDArray[np.bool_]:
+    """Cells (row-major) whose centre lies in any of ``zones``."""
+    if not zones:
+        return np.zeros(rows * cols, dtype=bool)
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    centres = np.column_stack(((c + 0.5) * cell_m, (r + 0.5) * cell_m))
+    return np.asarray(ZoneMap(zones).inside(centres).any(axis=1), dtype=bool)
 
 
 def day_heatmap(grids: Sequence[HeatGrid]) -> HeatGrid:
