@@ -22,6 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select, text
 
+from storelens.config import Settings
 from storelens.privacy import audit
 from storelens.privacy.erasure import erase_customer
 from storelens.recommend import impression_log
@@ -158,3 +159,51 @@ def test_a_decline_posted_during_an_erasure_waits_and_then_finds_nobody(
     with people.connect() as conn:
         left = select(func.count()).select_from(recommend_declines)
         assert conn.execute(left).scalar_one() == 0
+
+
+def test_rows_queued_while_the_writer_waits_on_an_erasure_go_with_its_batch(
+    people: Engine,
+) -> None:
+    """The writer's batch waited behind the erasure; rows queued meanwhile (answers
+    from lists cached before it) went out in the next batch, past the check (review)."""
+    other = _elsewhere(people, Clock())
+    other.add([_row("bob")])
+    writer = threading.Thread(target=other.flush)
+    with people.begin() as conn:  # an erasure's transaction, from another process
+        dialect_for(conn).lock_erasures(conn, shared=False)
+        conn.execute(insert(audit_log), {"actor": "storelens", "actor_kind": "system",
+                     "action": audit.ERASE_ACTION, "resource": "customer",
+                     "resource_id": "erased-x", "detail": {}})  # fmt: skip
+        writer.start()
+        for _ in range(3000):  # until the writer has taken its batch (and waits)
+            if other.pending() == 0:
+                break
+            threading.Event().wait(0.01)
+        other.add([_row("ada")])  # Ada answered from a list cached before the erasure
+        assert other.pending() == 1
+    writer.join(timeout=30)
+    other.flush()
+    assert _written(people) == {}
+    other.close()
+
+
+def test_rows_written_in_a_requests_own_transaction_see_an_erasure_elsewhere(
+    people: Engine, settings: Settings
+) -> None:
+    """``/v1/personalize`` and the claimer view write their rows in the request's
+    transaction (``record_shown``): they skipped the check (review)."""
+    from storelens.recommend.answer import Answer
+    from storelens.recommend.candidate_store import MemoryCandidates
+    from storelens.recommend.context import Context
+    from storelens.recommend.engine import RecommendationEngine
+    from storelens.recommend.suggestions import Recommendation
+
+    worker = RecommendationEngine(people, settings, MemoryCandidates(600))
+    impression_log._LIVE.discard(worker.impressions)  # another worker's log
+    item = Recommendation("latte", 0.9, 0.9, "popular here", "popularity", {}, "Latte")
+    answer = Answer("ada", "cafe-01", True, None, Context(), [item], False)
+    erase_customer(people, "ada", audit.SYSTEM, "request 7")  # in "another worker"
+    with people.begin() as conn:
+        worker.record_shown(conn, answer, "till-1")
+    assert _written(people) == {}
+    worker.close()

@@ -47,7 +47,7 @@ from storelens.recommend.candidate_store import (
     MemoryCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
-from storelens.recommend.impression_log import COLUMNS, ImpressionLog
+from storelens.recommend.impression_log import COLUMNS, ERASED_ELSEWHERE_HOLD_S, ImpressionLog
 from storelens.recommend.shared_cache import Cold, SharedCache, in_a_thread
 from storelens.recommend.shortlist import PopularOrder, pick_shortlisted, popular_order
 from storelens.recommend.suggestions import Recommendation, personal, popular
@@ -76,7 +76,10 @@ class RecommendationEngine:
     ) -> None:
         self._engine, self._settings, self._store, self._clock = engine, settings, candidates, clock
         self._shared = SharedCache(monotonic, background)  # expired: reloaded in background
-        self.impressions = ImpressionLog(engine)
+        # After an erasure elsewhere, rows are refused until the follower has surely
+        # dropped this process's cached lists: ten of its steps, 5 s at the least.
+        hold = max(ERASED_ELSEWHERE_HOLD_S, 10 * settings.recommend_follow_s)
+        self.impressions = ImpressionLog(engine, hold_s=hold)
 
     def close(self) -> None:
         """Write the impressions still queued and close the candidate store (the
@@ -425,6 +428,8 @@ class RecommendationEngine:
         ``log_impressions=False`` and decided to show them, in its own transaction)."""
         if self.impressions.refuses(answer.customer_id):
             return  # being erased: the answer was read before the erasure committed
+        if not self.impressions.admits(conn):
+            return  # an erasure elsewhere since: the answer may be from a stale list
         rows = impression_rows(answer, actor, at or self._clock())
         evidence.log_impressions(conn, [dict(zip(COLUMNS, r, strict=True)) for r in rows])
 

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, delete
+from sqlalchemy import Connection, Dialect, Engine, delete
 
 from storelens.privacy.audit import last_erasure
 from storelens.recommend.fences import Fences
@@ -68,8 +68,9 @@ _CUSTOMER = COLUMNS.index("customer_id")
 # PostgreSQL's (65,535) limits.
 CHUNK_ROWS = 500
 ERASED_ELSEWHERE_HOLD_S = 5.0
-"""How long rows are refused after an erasure seen only by its audit row: ten times the
-follower's half-second step, by which this process has dropped every cached list."""
+"""The least time rows are refused after an erasure seen only by its audit row; the
+engine holds ten follower steps if that is longer: by then this process has dropped
+every list it cached."""
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
@@ -127,18 +128,13 @@ def _driver_rows(batch: Sequence[Row], convert: list[Callable[[Any], Any] | None
     return out
 
 
-class _ErasedElsewhere(Exception):
-    def __init__(self, audit_id: int) -> None:
-        super().__init__(audit_id)
-        self.audit_id = audit_id
-
-
 class ImpressionLog:
     """A bounded queue of impression rows and the thread that writes them.
 
     ``every_s`` is how long rows may wait; ``max_rows`` bounds the queue (past it,
     :meth:`add` writes synchronously). The thread starts on the first :meth:`add`.
-    ``clock`` (monotonic seconds) times the fences."""
+    ``clock`` (monotonic seconds) times the fences; ``hold_s`` is how long every row is
+    refused after an erasure seen only by its audit row (see :meth:`admits`)."""
 
     def __init__(
         self,
@@ -146,8 +142,10 @@ class ImpressionLog:
         every_s: float = 0.2,
         max_rows: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
+        hold_s: float = ERASED_ELSEWHERE_HOLD_S,
     ) -> None:
         self._engine, self._every, self._max = engine, every_s, max_rows
+        self._hold_s = hold_s
         self._rows: deque[Row] = deque()
         self._sql = _insert_sql(engine.dialect)
         self._chunked = _chunkable(engine.dialect)
@@ -170,10 +168,10 @@ class ImpressionLog:
         """Queue ``rows`` (tuples in :data:`COLUMNS` order, or mappings by name)."""
         if not rows:
             return
-        queued = [row for row in map(as_row, rows) if not self._fences.blocks(row[_CUSTOMER])]
-        if not queued:
-            return
-        with self._lock:
+        with self._lock:  # the same lock as the hold: no row slips in after a clear
+            queued = [r for r in map(as_row, rows) if not self._fences.blocks(r[_CUSTOMER])]
+            if not queued:
+                return
             if self._stopped.is_set() or len(self._rows) + len(queued) > self._max:
                 overflow = True
             else:
@@ -187,7 +185,10 @@ class ImpressionLog:
         if overflow:  # back-pressure: the caller pays for its own write
             self.flush()
             with self._write_lock:
-                self._write(queued)
+                with self._lock:  # the flush may have seen an erasure: ask again
+                    queued = [r for r in queued if not self._fences.blocks(r[_CUSTOMER])]
+                if queued:
+                    self._write(queued)
 
     def full(self, rows: int) -> bool:
         """Whether adding ``rows`` rows now would write inline instead of queueing them."""
@@ -220,26 +221,22 @@ class ImpressionLog:
         anyone erased meanwhile: their erasure's delete may have run before this commit.
 
         An erasure in another process is not known by its ids here, only by its audit
-        row; any new one drops the whole batch (see :meth:`_erased_elsewhere`)."""
+        row; any new one drops the whole batch (see :meth:`admits`)."""
         values = _driver_rows(batch, self._convert)
-        try:
-            with self._engine.begin() as conn:
-                dialect_for(conn).lock_erasures(conn, shared=True)
-                if not self._chunked:
-                    conn.exec_driver_sql(self._sql, values)
-                    values = []
-                for lo in range(0, len(values), CHUNK_ROWS):
-                    part = values[lo : lo + CHUNK_ROWS]
-                    whole = len(part) == CHUNK_ROWS
-                    sql = self._chunk_sql if whole else _insert_sql(self._engine.dialect, len(part))
-                    conn.exec_driver_sql(sql, tuple(v for row in part for v in row))
-                # Under the lock: any erasure has committed (and is seen) or waits.
-                newest = last_erasure(conn, self._erasures_seen)
-                if newest is not None:
-                    raise _ErasedElsewhere(newest)  # rolls the insert back
-        except _ErasedElsewhere as erased:
-            self._erased_elsewhere(erased.audit_id, len(batch))
-            return
+        with self._engine.begin() as conn:
+            if not self.admits(conn):
+                log.info(
+                    "an erasure since the last write: %d impression row(s) dropped", len(batch)
+                )
+                return
+            if not self._chunked:
+                conn.exec_driver_sql(self._sql, values)
+                values = []
+            for lo in range(0, len(values), CHUNK_ROWS):
+                part = values[lo : lo + CHUNK_ROWS]
+                whole = len(part) == CHUNK_ROWS
+                sql = self._chunk_sql if whole else _insert_sql(self._engine.dialect, len(part))
+                conn.exec_driver_sql(sql, tuple(v for row in part for v in row))
         with self._lock:
             late = self._forgotten & {r[_CUSTOMER] for r in batch}
             self._forgotten.clear()
@@ -274,17 +271,25 @@ class ImpressionLog:
             except Exception:  # a database hiccup: the rows stay queued, retried next tick
                 log.exception("writing impressions failed; retrying")
 
-    def _erased_elsewhere(self, audit_id: int, rows: int) -> None:
-        """A person was erased since this log last wrote, perhaps by another process,
-        whose ids this process does not know. Rows of this batch may come from a read
-        before that erasure (a cached list, a request in flight): all are dropped, and
-        every new row for :data:`ERASED_ELSEWHERE_HOLD_S`, until this process's
-        follower has emptied the lists it cached. Losing a few seconds of impressions
-        of other customers is the price of never writing one about an erased person
-        (a review found rows of other workers outliving an erasure)."""
-        self._erasures_seen = audit_id
-        self._fences.hold_everyone(ERASED_ELSEWHERE_HOLD_S)
-        log.info("an erasure since the last write: %d impression row(s) not logged", rows)
+    def admits(self, conn: Connection) -> bool:
+        """Take the shared erasure lock in ``conn``'s transaction, then say whether rows
+        of answers this process computed may be written in it: not after an erasure
+        since the last look, perhaps by another process, whose ids are unknown here.
+
+        Then rows of this write, everything queued, and every new row for ``hold_s``
+        (until this process's follower has emptied the lists it cached) are dropped: a
+        few seconds of other customers' impressions lost, never a row about an erased
+        person (a review found other workers' rows outliving an erasure, then rows
+        queued while the writer waited, then the batch and claimer views' rows)."""
+        dialect_for(conn).lock_erasures(conn, shared=True)
+        newest = last_erasure(conn, self._erasures_seen)
+        if newest is None:
+            return True
+        with self._lock:
+            self._erasures_seen = max(self._erasures_seen, newest)
+            self._fences.hold_everyone(self._hold_s)
+            self._rows.clear()
+        return False
 
     def hold(self, customer_ids: set[str]) -> None:
         self._fences.hold(customer_ids)

@@ -89,6 +89,9 @@ audit_log = Table(
     Column("ip", String(64)),
     Index(None, "resource", "resource_id"),
     Index(None, "ts"),
+    # Every impression write asks for the newest erasure since its last one: without
+    # this it scanned every audit row since (a review: 76 ms a write at 1M rows).
+    Index(None, "action", "id"),
 )
 
 audit_subjects = Table(
