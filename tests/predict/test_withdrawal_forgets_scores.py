@@ -151,3 +151,44 @@ def test_a_merge_with_an_id_that_withdrew_removes_the_scores(
     resolve(engine, "full")
     assert customer_of("crm:1") == customer_of("webshop:2")  # linked
     assert kept() == ((0, 0) if withdrawn_after_grant else (1, 1))
+
+
+def test_a_new_record_joining_a_scored_card_brings_its_withdrawal(engine: Engine) -> None:
+    """A web account never resolved before joins the scored card: resolution records no
+    merge for that, so the card's scores stayed (a review of the first fix)."""
+    from storelens.cdp.records import ImportIds, customer_events
+    from storelens.cdp.resolution import resolve
+    from storelens.ingest.batch import ingest_items
+
+    ids = ImportIds("test-secret-for-import-ids")
+    log = EventLog(engine)
+    ada = {"source_record_id": "1", "first_name": "Ada", "last_name": "Lovelace",
+           "email": "ada@example.org"}  # fmt: skip
+    ingest_items(log, customer_events("crm", [ada], ids))
+    run_projections(log, default_projections())
+    resolve(engine, "full")
+    with engine.connect() as conn:
+        card = conn.execute(select(customers.c.customer_id)).scalar_one()
+    as_of = datetime(2026, 11, 3, tzinfo=UTC)
+    _segment(engine, as_of)
+    with engine.begin() as conn:
+        conn.execute(insert(segment_members), {"segment_id": "rfm:champions",
+                                               "customer_id": card})  # fmt: skip
+        conn.execute(insert(customer_scores), {
+            "customer_id": card, "as_of": as_of, "model_version": "v1", "clv": 812.5,
+            "churn_risk": 0.1, "p_alive": 0.9, "expected_purchases": 4.0, "rfm": "555",
+            "rfm_segment": "champions", "cluster": None})  # fmt: skip
+    _consent(log, card, True, "2026-10-01T00:00:00+00:00")
+    _consent(log, "webshop:2", False, "2026-10-20T00:00:00+00:00")  # not linked yet
+    web = {"source_record_id": "2", "first_name": "Ada", "last_name": "Lovelace",
+           "email": "ADA@example.org"}  # fmt: skip
+    ingest_items(log, customer_events("webshop", [web], ids))
+    run_projections(log, default_projections())
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(customer_scores)).scalar_one() == 1
+    resolve(engine, "full")
+    with engine.connect() as conn:
+        linked = conn.execute(select(customers.c.customer_id).distinct()).scalars().all()
+        assert linked == [card]  # the web record joined the card, the card kept its id
+        assert conn.execute(select(func.count()).select_from(customer_scores)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(segment_members)).scalar_one() == 0

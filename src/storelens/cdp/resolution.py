@@ -42,7 +42,7 @@ from storelens.cdp.identity import (
 from storelens.cdp.normalise import normalise_record
 from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from storelens.privacy import audit, registry
-from storelens.privacy.subject import canonical_id, people_ids  # one lookup of current ids
+from storelens.privacy.subject import canonical_id  # one lookup of current ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     customer_aliases,
@@ -161,12 +161,18 @@ def _write(
     actor: str | None,
     now: datetime,
 ) -> None:
-    by_key = {
-        record_key(r.source_system, r.source_record_id): r.id
-        for r in conn.execute(
-            select(customers.c.id, customers.c.source_system, customers.c.source_record_id)
+    by_key: dict[str, int] = {}
+    before: dict[str, str | None] = {}
+    for r in conn.execute(
+        select(
+            customers.c.id,
+            customers.c.source_system,
+            customers.c.source_record_id,
+            customers.c.customer_id,
         )
-    }
+    ):
+        key = record_key(r.source_system, r.source_record_id)
+        by_key[key], before[key] = r.id, r.customer_id
     rows = [
         {"row_id": by_key[k], "cid": cid, "p": assignment.probability_of.get(k), "at": now}
         for k, cid in assignment.customer_of.items()
@@ -193,7 +199,11 @@ def _write(
             .where(customer_aliases.c.customer_id == alias)
             .values(customer_id=target)
         )
-    _relink(conn, assignment.changes)
+    # Every record that changed customer, with both customers: merges and splits, and
+    # a new record joining an existing customer, which records no change (a review).
+    moved = {k: cid for k, cid in assignment.customer_of.items() if before.get(k) != cid}
+    old_ids = {before[k] for k in moved if before.get(k)}
+    _relink(conn, {*moved, *moved.values(), *(i for i in old_ids if i is not None)})
 
 
 def _record_changes(
@@ -220,20 +230,13 @@ def _record_changes(
         conn.execute(identity_changes.insert(), rows)
 
 
-_LINKS_UNCHANGED: frozenset[str] = frozenset({"new", "merge_suggested"})
-
-
-def _relink(conn: Connection, changes: Iterable[Change]) -> None:
-    """Tell the personal stores which people were just linked or split, once the links
-    are written: a merge can hand a customer a consent withdrawal made under the other
-    id (see :data:`storelens.privacy.registry.Relinker`). A new customer or a mere
-    suggestion changes no one's decisions."""
-    named: set[str] = set()
-    for c in changes:
-        if c.kind not in _LINKS_UNCHANGED:
-            named |= {c.customer_id, *c.others, *c.records}
+def _relink(conn: Connection, named: set[str]) -> None:
+    """Tell the personal stores whose links just changed (records' keys, their old and
+    new customer ids), once the links are written: a merge can hand a customer a
+    consent withdrawal made under the other id (see
+    :data:`storelens.privacy.registry.Relinker`)."""
     if named:
-        registry.relinked(conn, frozenset(people_ids(conn, named)))
+        registry.relinked(conn, frozenset(named))
 
 
 def resolve(
@@ -417,7 +420,7 @@ def unmerge(
         )
         change = Change("unmerge", customer_id, (new_id,), tuple(moved))
         _record_changes(conn, [change], None, actor.name, now)
-        _relink(conn, [change])
+        _relink(conn, {customer_id, new_id, *moved})
         audit.record(
             conn,
             actor,

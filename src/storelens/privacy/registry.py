@@ -116,11 +116,13 @@ A rolled-back erasure must delete nothing: the person is still a customer. It re
 how many items it removed."""
 Relinker = Callable[[Connection, frozenset[str]], int]
 """Work when identity resolution has just linked or split people, in its transaction,
-given every id the changed people are known by. A consent decision is the person's
-under any of their ids, so a merge can hand a card a withdrawal made under a web
-account: a store that keeps data only under consent removes it here, not at its next
-run (a security review found scores kept until the next scoring run). It returns how
-many items it removed."""
+given the ids it changed: records' ``source:record`` keys and their old and new
+customer ids (``privacy.subject.people_ids`` gives every id of those people, for a
+store that holds anything at all; a first run names every record). A consent
+decision is the person's under any of their ids, so a merge can hand a card a
+withdrawal made under a web account: a store that keeps data only under consent
+removes it here, not at its next run (a security review found scores kept until the
+next scoring run). It returns how many items it removed."""
 
 
 @dataclass(frozen=True, slots=True)
