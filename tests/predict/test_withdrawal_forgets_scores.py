@@ -74,6 +74,9 @@ def test_a_withdrawal_removes_scores_of_runs_before_it(
     with engine.connect() as conn:
         left = select(func.count()).where(customer_scores.c.customer_id == "ada")
         assert conn.execute(left).scalar_one() == 0
+    # The segment's size says what its member list shows (it said 2 until a new run).
+    listed = client.get("/v1/segments", headers=analyst).json()["data"]
+    assert [(s["id"], s["customers"]) for s in listed] == [("rfm:champions", 1)]
 
 
 def test_a_withdrawal_delivered_after_the_run_still_removes_its_scores(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from storelens.core.errors import Conflict
 from storelens.privacy.consent import granted_subjects
@@ -411,14 +411,31 @@ def _erase(req: SubjectRequest) -> int:
 
 
 def _delete_rows(conn: Connection, ids: list[str]) -> int:
-    """Delete the features, scores and memberships kept under ``ids``."""
+    """Delete the features, scores and memberships kept under ``ids``, and recount the
+    segments they left: a segment's size counted a person who had withdrawn or been
+    erased until the next run, one more than its member list showed. (Its revenue
+    share stays as the run computed it: an aggregate, not the person's.)"""
     one_of, deleted = dialect_for(conn).one_of, 0
+    left: set[str] = set()
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
+        member = segment_members.c
+        left.update(
+            conn.execute(
+                select(member.segment_id).distinct().where(one_of(member.customer_id, chunk))
+            ).scalars()
+        )
         for table in _PERSONS_ROWS:
             deleted += int(
                 conn.execute(delete(table).where(one_of(table.c.customer_id, chunk))).rowcount or 0
             )
+    if left:
+        size = (
+            select(func.count())
+            .where(segment_members.c.segment_id == segments.c.id)
+            .scalar_subquery()
+        )
+        conn.execute(update(segments).where(segments.c.id.in_(sorted(left))).values(customers=size))
     return deleted
 
 
