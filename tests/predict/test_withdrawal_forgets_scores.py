@@ -36,16 +36,43 @@ def _segment(engine: Engine, as_of: datetime) -> None:
                      "revenue_share": 1.0, "as_of": as_of, "model_version": "v1"})  # fmt: skip
 
 
-def _scored(engine: Engine, customer: str, as_of: datetime) -> None:
+def _score(engine: Engine, customer: str, as_of: datetime) -> None:
+    """A run's score and champions membership for ``customer``."""
     with engine.begin() as conn:
-        conn.execute(insert(customers), {"source_system": "crm", "source_record_id": customer,
-                                         "customer_id": customer})  # fmt: skip
         conn.execute(insert(segment_members), {"segment_id": "rfm:champions",
                                                "customer_id": customer})  # fmt: skip
         conn.execute(insert(customer_scores), {
             "customer_id": customer, "as_of": as_of, "model_version": "v1", "clv": 812.5,
             "churn_risk": 0.1, "p_alive": 0.9, "expected_purchases": 4.0, "rfm": "555",
             "rfm_segment": "champions", "cluster": None})  # fmt: skip
+
+
+def _scored(engine: Engine, customer: str, as_of: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(customers), {"source_system": "crm", "source_record_id": customer,
+                                         "customer_id": customer})  # fmt: skip
+    _score(engine, customer, as_of)
+
+
+def _kept(engine: Engine) -> tuple[int, int]:
+    """Scores and segment memberships left."""
+    with engine.connect() as conn:
+        scores = select(func.count()).select_from(customer_scores)
+        members = select(func.count()).select_from(segment_members)
+        return conn.execute(scores).scalar_one(), conn.execute(members).scalar_one()
+
+
+ADA = {"source_record_id": "1", "first_name": "Ada", "last_name": "Lovelace",
+       "email": "ada@example.org"}  # fmt: skip
+
+
+def _records(log: EventLog, source: str, *rows: dict[str, str]) -> None:
+    """Source records in, and projected (as an import does)."""
+    from storelens.cdp.records import ImportIds, customer_events
+    from storelens.ingest.batch import ingest_items
+
+    assert ingest_items(log, customer_events(source, list(rows), ImportIds("k"))).accepted
+    run_projections(log, default_projections())
 
 
 def test_a_withdrawal_removes_scores_of_runs_before_it(
@@ -104,94 +131,56 @@ def test_a_merge_with_an_id_that_withdrew_removes_the_scores(
     the account to the scored card; the card's scores stayed until the next run (a
     security review). The merge itself now removes them, unless the card's grant is
     the later decision."""
-    from storelens.cdp.records import ImportIds, customer_events
-    from storelens.cdp.resolution import record_key, resolve
-    from storelens.ingest.batch import ingest_items
+    from storelens.cdp.resolution import resolve
+    from storelens.privacy.subject import current_ids
 
-    ids = ImportIds("test-secret-for-import-ids")
     log = EventLog(engine)
-    ada = {"source_record_id": "1", "first_name": "Ada", "last_name": "Lovelace",
-           "email": "ada@example.org"}  # fmt: skip
     web = {"source_record_id": "2", "first_name": "Ada", "last_name": "Lovelace",
            "phone": "+4930901820"}  # fmt: skip
-    ingest_items(log, customer_events("crm", [ada], ids))
-    ingest_items(log, customer_events("webshop", [web], ids))
-    run_projections(log, default_projections())
+    _records(log, "crm", ADA)
+    _records(log, "webshop", web)
     resolve(engine, "full")  # two people: nothing links them yet
-
-    def customer_of(key: str) -> str:
-        with engine.connect() as conn:
-            rows = conn.execute(select(customers.c.source_system, customers.c.source_record_id,
-                                       customers.c.customer_id)).all()  # fmt: skip
-        return {record_key(s, r): c for s, r, c in rows}[key]
-
-    card = customer_of("crm:1")
+    with engine.connect() as conn:
+        owner = current_ids(conn, {"crm:1", "webshop:2"})
+    card = owner["crm:1"]
+    assert card != owner["webshop:2"]
     as_of = datetime(2026, 11, 3, tzinfo=UTC)
     _segment(engine, as_of)
-    with engine.begin() as conn:
-        conn.execute(insert(segment_members), {"segment_id": "rfm:champions",
-                                               "customer_id": card})  # fmt: skip
-        conn.execute(insert(customer_scores), {
-            "customer_id": card, "as_of": as_of, "model_version": "v1", "clv": 812.5,
-            "churn_risk": 0.1, "p_alive": 0.9, "expected_purchases": 4.0, "rfm": "555",
-            "rfm_segment": "champions", "cluster": None})  # fmt: skip
+    _score(engine, card, as_of)
     _consent(log, card, True, "2026-10-01T00:00:00+00:00")
-    withdrawn = (
-        "2026-10-20T00:00:00+00:00" if withdrawn_after_grant else "2026-09-01T00:00:00+00:00"
-    )
-    _consent(log, "webshop:2", False, withdrawn)
+    withdrawn = "2026-10-20" if withdrawn_after_grant else "2026-09-01"
+    _consent(log, "webshop:2", False, f"{withdrawn}T00:00:00+00:00")
     run_projections(log, default_projections())
-
-    def kept() -> tuple[int, int]:
-        with engine.connect() as conn:
-            scores = select(func.count()).select_from(customer_scores)
-            members = select(func.count()).select_from(segment_members)
-            return conn.execute(scores).scalar_one(), conn.execute(members).scalar_one()
-
-    assert kept() == (1, 1)  # the withdrawal was not the card's: nothing linked them
-    ingest_items(log, customer_events("webshop", [{**web, "email": "ADA@example.org"}], ids))
-    run_projections(log, default_projections())
+    assert _kept(engine) == (1, 1)  # the withdrawal was not the card's: nothing linked them
+    _records(log, "webshop", {**web, "email": "ADA@example.org"})
     resolve(engine, "full")
-    assert customer_of("crm:1") == customer_of("webshop:2")  # linked
-    assert kept() == ((0, 0) if withdrawn_after_grant else (1, 1))
+    with engine.connect() as conn:
+        owner = current_ids(conn, {"crm:1", "webshop:2"})
+    assert owner["crm:1"] == owner["webshop:2"]  # linked
+    assert _kept(engine) == ((0, 0) if withdrawn_after_grant else (1, 1))
 
 
 def test_a_new_record_joining_a_scored_card_brings_its_withdrawal(engine: Engine) -> None:
     """A web account never resolved before joins the scored card: resolution records no
     merge for that, so the card's scores stayed (a review of the first fix)."""
-    from storelens.cdp.records import ImportIds, customer_events
     from storelens.cdp.resolution import resolve
-    from storelens.ingest.batch import ingest_items
 
-    ids = ImportIds("test-secret-for-import-ids")
     log = EventLog(engine)
-    ada = {"source_record_id": "1", "first_name": "Ada", "last_name": "Lovelace",
-           "email": "ada@example.org"}  # fmt: skip
-    ingest_items(log, customer_events("crm", [ada], ids))
-    run_projections(log, default_projections())
+    _records(log, "crm", ADA)
     resolve(engine, "full")
     with engine.connect() as conn:
         card = conn.execute(select(customers.c.customer_id)).scalar_one()
     as_of = datetime(2026, 11, 3, tzinfo=UTC)
     _segment(engine, as_of)
-    with engine.begin() as conn:
-        conn.execute(insert(segment_members), {"segment_id": "rfm:champions",
-                                               "customer_id": card})  # fmt: skip
-        conn.execute(insert(customer_scores), {
-            "customer_id": card, "as_of": as_of, "model_version": "v1", "clv": 812.5,
-            "churn_risk": 0.1, "p_alive": 0.9, "expected_purchases": 4.0, "rfm": "555",
-            "rfm_segment": "champions", "cluster": None})  # fmt: skip
+    _score(engine, card, as_of)
     _consent(log, card, True, "2026-10-01T00:00:00+00:00")
     _consent(log, "webshop:2", False, "2026-10-20T00:00:00+00:00")  # not linked yet
     web = {"source_record_id": "2", "first_name": "Ada", "last_name": "Lovelace",
            "email": "ADA@example.org"}  # fmt: skip
-    ingest_items(log, customer_events("webshop", [web], ids))
-    run_projections(log, default_projections())
-    with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(customer_scores)).scalar_one() == 1
+    _records(log, "webshop", web)
+    assert _kept(engine) == (1, 1)
     resolve(engine, "full")
     with engine.connect() as conn:
         linked = conn.execute(select(customers.c.customer_id).distinct()).scalars().all()
-        assert linked == [card]  # the web record joined the card, the card kept its id
-        assert conn.execute(select(func.count()).select_from(customer_scores)).scalar_one() == 0
-        assert conn.execute(select(func.count()).select_from(segment_members)).scalar_one() == 0
+    assert linked == [card]  # the web record joined the card, the card kept its id
+    assert _kept(engine) == (0, 0)

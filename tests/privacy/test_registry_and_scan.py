@@ -161,17 +161,22 @@ def test_cli_erase_exits_1_when_traces_remain(
     assert "ada@example.com" not in result.output  # the report names kinds, never values
 
 
-def test_cli_erase_tells_a_namesake_apart_from_a_trace(
-    engine: Engine, db_url: str, tmp_path: Path
-) -> None:
-    """Another customer also called Ada Lovelace was reported as a trace of the erased
-    Ada (exit 1); it is still not erased, and now said to be someone else."""
-    _seed(engine, tmp_path / "server.log")
+def _seed_with_namesake(engine: Engine, log: Path) -> None:
+    """:func:`_seed`, and another Ada Lovelace (record c-3, card L-3, her own e-mail)."""
+    _seed(engine, log)
     other = {"source_record_id": "c-3", "first_name": "Ada", "last_name": "Lovelace",
              "email": "ada.l@example.org", "loyalty_id": "L-3", "postcode": "99999"}  # fmt: skip
     event_log = EventLog(engine)
     assert ingest_items(event_log, customer_events("crm", [other], IDS)).accepted
     run_projections(event_log)
+
+
+def test_cli_erase_tells_a_namesake_apart_from_a_trace(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Another customer also called Ada Lovelace was reported as a trace of the erased
+    Ada (exit 1); it is still not erased, and now said to be someone else."""
+    _seed_with_namesake(engine, tmp_path / "server.log")
     result = CliRunner().invoke(app, ["privacy", "erase", "L-1", "--reason", "request 42",
                                       "--database-url", db_url])  # fmt: skip
     said = " ".join(result.output.split())
@@ -191,12 +196,7 @@ def test_cli_erase_tells_a_namesake_apart_from_a_trace(
 def test_an_access_export_leaves_out_a_namesakes_record(engine: Engine, tmp_path: Path) -> None:
     """The export of one Ada listed the other Ada's customer record from the event log:
     matched by the name they share, and handed to the wrong person."""
-    _seed(engine, tmp_path / "server.log")
-    other = {"source_record_id": "c-3", "first_name": "Ada", "last_name": "Lovelace",
-             "email": "ada.l@example.org", "loyalty_id": "L-3", "postcode": "99999"}  # fmt: skip
-    event_log = EventLog(engine)
-    assert ingest_items(event_log, customer_events("crm", [other], IDS)).accepted
-    run_projections(event_log)
+    _seed_with_namesake(engine, tmp_path / "server.log")
     exported = export_customer(engine, "L-1", SYSTEM)
     assert "ada.l@example.org" not in str(exported["stores"]["event_log"])
     assert "c-3" not in str(exported["stores"]["event_log"])
