@@ -184,3 +184,23 @@ def test_a_new_record_joining_a_scored_card_brings_its_withdrawal(engine: Engine
         linked = conn.execute(select(customers.c.customer_id).distinct()).scalars().all()
     assert linked == [card]  # the web record joined the card, the card kept its id
     assert _kept(engine) == (0, 0)
+
+
+def test_a_grant_at_the_withdrawals_instant_that_came_later_keeps_the_scores(
+    client: TestClient, login: Login, engine: Engine
+) -> None:
+    """Scoring takes the later arrival of two decisions at one instant; the withdrawal
+    projection wanted a strictly later grant and deleted scores the next run would give
+    back. Both now order decisions the same way."""
+    from storelens.predict.store import consenting_customers
+
+    log = EventLog(engine)
+    as_of = datetime(2026, 11, 3, tzinfo=UTC)
+    _segment(engine, as_of)
+    _scored(engine, "ada", as_of)
+    _consent(log, "ada", False, "2026-10-01T00:00:00+00:00")
+    _consent(log, "ada", True, "2026-10-01T00:00:00+00:00")  # the same instant, after it
+    run_projections(log, default_projections())
+    with engine.connect() as conn:
+        assert "ada" in consenting_customers(conn)  # what the next run would score
+    assert _kept(engine) == (1, 1)

@@ -13,10 +13,11 @@ privacy registry: export lists them, erasure deletes them.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
@@ -439,6 +440,33 @@ def _delete_rows(conn: Connection, ids: list[str]) -> int:
     return deleted
 
 
+class _Decision(NamedTuple):
+    """An analytics decision, ordered as scoring orders them: by event time, then arrival."""
+
+    ts: datetime
+    arrival: int
+    subject: str
+    granted: bool
+    event_id: uuid.UUID | None
+
+
+_LAST = 2**62  # the arrival of a decision not stored yet: after every stored one
+
+
+def _decisions(conn: Connection, ids: Sequence[str]) -> list[_Decision]:
+    """Every analytics decision made under ``ids``."""
+    c, one_of, out = consent_records.c, dialect_for(conn).one_of, []
+    for i in range(0, len(ids), _CHUNK):
+        mine = select(c.ts, c.id, c.subject, c.granted, c.event_id).where(
+            c.purpose == ANALYTICS, one_of(c.subject, list(ids[i : i + _CHUNK]))
+        )
+        out += [
+            _Decision(r.ts, r.id, r.subject, bool(r.granted), r.event_id)
+            for r in conn.execute(mine)
+        ]
+    return out
+
+
 def _relink(conn: Connection, named: frozenset[str]) -> int:
     """Resolution just linked or split the people ``named`` ids belong to: delete what
     is kept under any of their ids whose person's latest analytics decision, under all
@@ -451,24 +479,19 @@ def _relink(conn: Connection, named: frozenset[str]) -> int:
     ids = sorted(people_ids(conn, set(named)))
     one_of = dialect_for(conn).one_of
     held: set[str] = set()
-    decisions: list[tuple[datetime, int, str, bool]] = []  # (time, arrival, subject, grant)
-    c = consent_records.c
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
         for table in _PERSONS_ROWS:
             column = table.c.customer_id
             found = conn.execute(select(column).distinct().where(one_of(column, chunk)))
             held.update(found.scalars())
-        mine = select(c.ts, c.id, c.subject, c.granted).where(
-            c.purpose == ANALYTICS, one_of(c.subject, chunk)
-        )
-        decisions += [(r.ts, r.id, r.subject, bool(r.granted)) for r in conn.execute(mine)]
     if not held:
         return 0
-    person = current_ids(conn, held | {d[2] for d in decisions})
+    decisions = _decisions(conn, ids)
+    person = current_ids(conn, held | {d.subject for d in decisions})
     latest: dict[str, bool] = {}
-    for _, _, subject, granted in sorted(decisions):
-        latest[person.get(subject, subject)] = granted
+    for d in sorted(decisions):
+        latest[person.get(d.subject, d.subject)] = d.granted
     return _delete_rows(conn, sorted(h for h in held if not latest.get(person.get(h, h), False)))
 
 
@@ -478,10 +501,11 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
     default, so a security review found the profile and segment pages showing the
     scores of a person who had withdrawn, with no end in sight.
 
-    What decides is whether the person granted analytics consent again *after* this
-    withdrawal (by event time, under any of their ids): then a replay of the old
-    withdrawal leaves the later run's scores alone. Otherwise every score goes, also
-    one computed after the withdrawal's time from a till that delivered it late."""
+    What decides is whether the person's latest analytics decision, under any of their
+    ids, is a grant made after this withdrawal (by event time, then arrival, the order
+    scoring uses): then a replay of the old withdrawal leaves the later run's scores
+    alone. Otherwise every score goes, also one computed after the withdrawal's time
+    from a till that delivered it late."""
     for ev in batch:
         p = ev.payload if isinstance(ev.payload, dict) else {}
         if ev.type != "consent.changed" or not ev.subject or p.get("purpose") != ANALYTICS:
@@ -489,19 +513,11 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
         if p.get("granted", True):
             continue
         ids = person_ids(conn, ev.subject)
-        regranted = conn.execute(
-            select(consent_records.c.id)
-            .where(
-                consent_records.c.subject.in_(ids),
-                consent_records.c.purpose == ANALYTICS,
-                consent_records.c.granted.is_(True),
-                consent_records.c.ts > ev.ts,
-            )
-            .limit(1)
-        ).first()
-        if regranted is not None:
-            continue
-        _delete_rows(conn, ids)
+        decisions = _decisions(conn, sorted(ids))
+        if ev.id not in {d.event_id for d in decisions}:  # its own row not projected yet
+            decisions.append(_Decision(ev.ts, _LAST, ev.subject, False, ev.id))
+        if not max(decisions).granted:
+            _delete_rows(conn, ids)
 
 
 register(
