@@ -391,3 +391,26 @@ def test_ops_report_from_a_file_names_the_lines_that_are_not_events(
     assert "2 line(s) are not events" in done.output
     assert "line 2:" in done.output and "line 3: pos.order_paid.payload.order_id" in done.output
     assert "Traceback" not in done.output
+
+
+def test_ops_report_names_its_store_and_period(db_url: str) -> None:
+    """Without --store the report was on the first store by id, and said neither which
+    store nor which days; --detail changed nothing on screen and its help did not say so."""
+    from importlib import resources
+
+    layouts = resources.files("storelens.samples") / "layouts"
+    for name in ("cafe.toml", "apparel.toml"):
+        loaded = runner.invoke(app, ["layout", "load", str(layouts / name), "--database-url", db_url])
+        assert loaded.exit_code == 0, loaded.output
+    db = ["--events", "db", "--database-url", db_url]
+    every = runner.invoke(app, ["ops", "report", *db, "--detail"])
+    assert every.exit_code == 0, every.output
+    text = " ".join(every.output.split())
+    assert "2 stores (apparel-01, cafe-01): reporting on apparel-01; choose one with --store" in text
+    assert "apparel-01, all days on record (Europe/Berlin)" in text
+    assert "--detail adds per-item figures to --json output only" in text
+    one = runner.invoke(app, ["ops", "report", *db, "--store", "cafe-01", "--day", "2026-11-02"])
+    assert one.exit_code == 0, one.output
+    assert "cafe-01, 2026-11-02 (Europe/Berlin)" in one.output and "2 stores" not in one.output
+    shown = runner.invoke(app, ["ops", "report", "--help"], env={"COLUMNS": "200"})
+    assert "with --json: add per-order fulfillment" in " ".join(shown.output.split())
