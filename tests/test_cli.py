@@ -414,3 +414,15 @@ def test_ops_report_names_its_store_and_period(db_url: str) -> None:
     assert "cafe-01, 2026-11-02 (Europe/Berlin)" in one.output and "2 stores" not in one.output
     shown = runner.invoke(app, ["ops", "report", "--help"], env={"COLUMNS": "200"})
     assert "with --json: add per-order fulfillment" in " ".join(shown.output.split())
+
+
+@pytest.mark.parametrize("command", [[], ["retention"], ["demo"], ["cdp", "import"]])
+def test_flags_show_no_value_type_in_help(command: list[str]) -> None:
+    """Typer's Rich help wrote ``--dry-run <bool>`` and ``--help <bool>``, as if a flag
+    took a value; options that take one keep their type."""
+    shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "--help" in shown.output and "<bool>" not in shown.output
+    if command == ["retention"]:
+        assert re.search(r"--dry-run +count, delete nothing", shown.output)
+        assert re.search(r"--days +<int range>", shown.output)
