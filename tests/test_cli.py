@@ -426,3 +426,25 @@ def test_flags_show_no_value_type_in_help(command: list[str]) -> None:
     if command == ["retention"]:
         assert re.search(r"--dry-run +count, delete nothing", shown.output)
         assert re.search(r"--days +<int range>", shown.output)
+
+
+def test_ingest_keeps_events_of_unknown_stores_and_names_them(
+    db_url: str, tmp_path: Path, raw_event: RawEvent
+) -> None:
+    """Events for a store with no layout were stored without a word; they are still
+    kept (a layout may come later), and one line after the summary names each store."""
+    cafe = default_layout_path()
+    assert runner.invoke(app, ["layout", "load", str(cafe), "--database-url", db_url]).exit_code == 0
+    shop7 = [raw_event(store_id="shop-7") for _ in range(3)]
+    lines = [raw_event(), *shop7, shop7[0], raw_event(store_id="shop-2"), raw_event()]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    result = runner.invoke(app, ["ingest", str(path), "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (  # the duplicate line is not counted; cafe-01 has its layout
+        "warning: kept events for stores with no layout loaded: shop-2 (1 event), "
+        "shop-7 (3 events); load theirs with `storelens layout load`"
+    ) in text
+    assert text.index("ingest summary") < text.index("warning:")
+    assert EventLog(create_engine(db_url)).head() == 6
