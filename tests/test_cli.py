@@ -400,13 +400,16 @@ def test_ops_report_names_its_store_and_period(db_url: str) -> None:
 
     layouts = resources.files("storelens.samples") / "layouts"
     for name in ("cafe.toml", "apparel.toml"):
-        loaded = runner.invoke(app, ["layout", "load", str(layouts / name), "--database-url", db_url])
+        loaded = runner.invoke(
+            app, ["layout", "load", str(layouts / name), "--database-url", db_url]
+        )
         assert loaded.exit_code == 0, loaded.output
     db = ["--events", "db", "--database-url", db_url]
     every = runner.invoke(app, ["ops", "report", *db, "--detail"])
     assert every.exit_code == 0, every.output
     text = " ".join(every.output.split())
-    assert "2 stores (apparel-01, cafe-01): reporting on apparel-01; choose one with --store" in text
+    picked = "2 stores (apparel-01, cafe-01): reporting on apparel-01; choose one with --store"
+    assert picked in text
     assert "apparel-01, all days on record (Europe/Berlin)" in text
     assert "--detail adds per-item figures to --json output only" in text
     one = runner.invoke(app, ["ops", "report", *db, "--store", "cafe-01", "--day", "2026-11-02"])
@@ -434,7 +437,8 @@ def test_ingest_keeps_events_of_unknown_stores_and_names_them(
     """Events for a store with no layout were stored without a word; they are still
     kept (a layout may come later), and one line after the summary names each store."""
     cafe = default_layout_path()
-    assert runner.invoke(app, ["layout", "load", str(cafe), "--database-url", db_url]).exit_code == 0
+    loaded = runner.invoke(app, ["layout", "load", str(cafe), "--database-url", db_url])
+    assert loaded.exit_code == 0, loaded.output
     shop7 = [raw_event(store_id="shop-7") for _ in range(3)]
     lines = [raw_event(), *shop7, shop7[0], raw_event(store_id="shop-2"), raw_event()]
     path = tmp_path / "events.jsonl"

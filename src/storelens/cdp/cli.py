@@ -98,7 +98,7 @@ def print_result(result: ImportResult, console: Console) -> None:
 
 # "\\[": Rich reads a bare "[sources.crm.fields]" as markup; it vanished from the help.
 MAPPING_HELP = (
-    "TOML: under \\[sources.SOURCE.fields] one line per column, column = \"field\" "
+    'TOML: under \\[sources.SOURCE.fields] one line per column, column = "field" '
     '(Kundennummer = "source_record_id", Vorname = "first_name"); optionally '
     'default_region = "DE" under \\[sources.SOURCE]. '
     f"Fields: {', '.join(TARGETS)}. Columns named as a field need no line, others are "
