@@ -391,3 +391,64 @@ def test_ops_report_from_a_file_names_the_lines_that_are_not_events(
     assert "2 line(s) are not events" in done.output
     assert "line 2:" in done.output and "line 3: pos.order_paid.payload.order_id" in done.output
     assert "Traceback" not in done.output
+
+
+def test_ops_report_names_its_store_and_period(db_url: str) -> None:
+    """Without --store the report was on the first store by id, and said neither which
+    store nor which days; --detail changed nothing on screen and its help did not say so."""
+    from importlib import resources
+
+    layouts = resources.files("storelens.samples") / "layouts"
+    for name in ("cafe.toml", "apparel.toml"):
+        loaded = runner.invoke(
+            app, ["layout", "load", str(layouts / name), "--database-url", db_url]
+        )
+        assert loaded.exit_code == 0, loaded.output
+    db = ["--events", "db", "--database-url", db_url]
+    every = runner.invoke(app, ["ops", "report", *db, "--detail"])
+    assert every.exit_code == 0, every.output
+    text = " ".join(every.output.split())
+    picked = "2 stores (apparel-01, cafe-01): reporting on apparel-01; choose one with --store"
+    assert picked in text
+    assert "apparel-01, all days on record (Europe/Berlin)" in text
+    assert "--detail adds per-item figures to --json output only" in text
+    one = runner.invoke(app, ["ops", "report", *db, "--store", "cafe-01", "--day", "2026-11-02"])
+    assert one.exit_code == 0, one.output
+    assert "cafe-01, 2026-11-02 (Europe/Berlin)" in one.output and "2 stores" not in one.output
+    shown = runner.invoke(app, ["ops", "report", "--help"], env={"COLUMNS": "200"})
+    assert "with --json: add per-order fulfillment" in " ".join(shown.output.split())
+
+
+@pytest.mark.parametrize("command", [[], ["retention"], ["demo"], ["cdp", "import"]])
+def test_flags_show_no_value_type_in_help(command: list[str]) -> None:
+    """Typer's Rich help wrote ``--dry-run <bool>`` and ``--help <bool>``, as if a flag
+    took a value; options that take one keep their type."""
+    shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "--help" in shown.output and "<bool>" not in shown.output
+    if command == ["retention"]:
+        assert re.search(r"--dry-run +count, delete nothing", shown.output)
+        assert re.search(r"--days +<int range>", shown.output)
+
+
+def test_ingest_keeps_events_of_unknown_stores_and_names_them(
+    db_url: str, tmp_path: Path, raw_event: RawEvent
+) -> None:
+    """Events for a store with no layout were stored without a word; they are still
+    kept (a layout may come later), and one line after the summary names each store."""
+    cafe = default_layout_path()
+    loaded = runner.invoke(app, ["layout", "load", str(cafe), "--database-url", db_url])
+    assert loaded.exit_code == 0, loaded.output
+    shop7 = [raw_event(store_id="shop-7") for _ in range(3)]
+    lines = [raw_event(), *shop7, shop7[0], raw_event(store_id="shop-2"), raw_event()]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    result = runner.invoke(app, ["ingest", str(path), "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (  # the duplicate line is not counted; cafe-01 has its layout
+        "warning: kept events for stores with no layout loaded: shop-2 (1 event), "
+        "shop-7 (3 events); load theirs with `storelens layout load`"
+    ) in text
+    assert text.index("ingest summary") < text.index("warning:")
+    assert EventLog(create_engine(db_url)).head() == 6

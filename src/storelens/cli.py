@@ -7,9 +7,10 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
+import typer.core
 from rich.console import Console
 
 import storelens.cdp.cli_identity  # registers cdp resolve, profile, unmerge, eval
@@ -79,6 +80,24 @@ app.add_typer(sim_app, name="sim")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _flags_take_no_value() -> None:
+    """Typer's Rich help (0.29) writes a value type after every option, flags included:
+    ``--dry-run <bool>``, ``--serve / --no-serve <bool>``, even ``--help <bool>``, as if
+    each took a value. Its plain help leaves flags bare, as Click does; so does this."""
+    shown = getattr(typer.core.TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "flags_bare", False):  # older Typer, or done
+        return
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else cast("str | None", shown(self, ctx))
+
+    display_type_rich.flags_bare = True  # type: ignore[attr-defined]
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 
 _settings = settings_or_exit

@@ -8,6 +8,7 @@ the audit row that says which operator loaded which file about whom
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from sqlalchemy import Connection, Engine, select
 
 from storelens.core.paths import unwritable, write_error
 from storelens.ingest.batch import IngestReport, ingest_numbered
@@ -40,8 +42,9 @@ from storelens.storage.command_line import (
     settings_or_exit,
 )
 from storelens.storage.eventlog import EventLog
+from storelens.storage.tables import stores
 
-__all__ = ["ingest", "ingest_file", "print_report", "progress_bar"]
+__all__ = ["ingest", "ingest_file", "print_report", "progress_bar", "unknown_stores"]
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -78,11 +81,31 @@ def print_report(report: IngestReport, shown: int = 20) -> None:
         err.print(f"  … and {len(report.rejected) - shown} more (see --errors-out)")
 
 
-def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -> IngestReport:
+def unknown_stores(engine: Engine, stored: Counter[str]) -> list[tuple[str, int]]:
+    """``(store id, events)`` for each store a load stored events for that the database
+    has no store for (no layout loaded yet). The events are kept: a layout loaded later
+    finds them, so ``ingest`` warns and does not refuse."""
+    with engine.connect() as conn:
+        known = set(conn.execute(select(stores.c.id)).scalars())
+    return sorted((s, n) for s, n in stored.items() if s not in known)
+
+
+def ingest_file(
+    engine_url: str, path: Path, fmt: str | None, batch_size: int
+) -> tuple[IngestReport, list[tuple[str, int]]]:
+    """Load the file; the report, and the :func:`unknown_stores` it stored events for."""
     engine = migrate.open_database(engine_url)
     event_log = EventLog(engine)
     total = count_items(path, fmt)
     operator = audit.operator()
+    # who loaded which file, and about whom: a row per batch, committed with it
+    audit_batch = audited(operator, None, channel="file", file=path.name)
+    stored: Counter[str] = Counter()  # events stored (not duplicates) per store
+
+    def then(conn: Connection, report: IngestReport) -> None:
+        audit_batch(conn, report)
+        stored.update(e.store_id for e in report.stored if e.store_id is not None)
+
     with progress_bar() as progress:
         task = progress.add_task(f"ingesting {path.name}", total=total, rate="")
 
@@ -98,11 +121,10 @@ def ingest_file(engine_url: str, path: Path, fmt: str | None, batch_size: int) -
             batch_size=batch_size,
             on_batch=advance,
             sent_by=operator.name,
-            # who loaded which file, and about whom: a row per batch, committed with it
-            then=audited(operator, None, channel="file", file=path.name),
+            then=then,
         )
     run_projections(event_log)
-    return report
+    return report, unknown_stores(engine, stored)
 
 
 def ingest(
@@ -128,11 +150,17 @@ def ingest(
         print_error(problem)  # before the load: not after minutes of it
         raise typer.Exit(EXIT_INPUT)
     try:
-        report = ingest_file(settings.database_url, file, fmt, batch_size)
+        report, unknown = ingest_file(settings.database_url, file, fmt, batch_size)
     except ValueError as exc:
         print_error(str(exc))
         raise typer.Exit(EXIT_INPUT) from exc
     print_report(report)
+    if unknown:
+        named = ", ".join(f"{s} ({n:,} event{'s' * (n != 1)})" for s, n in unknown)
+        err.print(
+            f"[yellow]warning:[/yellow] kept events for stores with no layout loaded: "
+            f"{escape(named)}; load theirs with `storelens layout load`"
+        )
     if errors_out is not None:
         try:
             with errors_out.open("wb") as fh:

@@ -109,3 +109,37 @@ def test_eval_truth_file_that_is_not_a_truth_object_is_exit_2(
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert f"{truth}: {message}" in text
+
+
+def test_resolve_keeps_splink_training_notes_in_the_debug_log(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Splink's "WARNING: Level … not observed in dataset, unable to train m value" lines
+    came out of its own stderr handler between storelens's lines; they are debug log."""
+    import logging
+
+    from storelens.cdp.synthetic import generate_customers
+
+    frame, _ = generate_customers(600, seed=11)  # enough records for Splink to train
+    export = tmp_path / "crm.csv"
+    frame.drop(columns="source_dataset").rename(columns={"unique_id": "source_record_id"}).to_csv(
+        export, index=False
+    )
+    db = ["--database-url", db_url]
+    runner = CliRunner()
+    imported = runner.invoke(cdp_app, ["import", "crm", str(export), *db, "--json"])
+    assert imported.exit_code == 0, imported.output
+    caplog.set_level(logging.DEBUG, logger="storelens.cdp")
+    result = runner.invoke(cdp_app, ["resolve", "--full", *db])
+    assert result.exit_code == 0, result.output
+    assert "identity resolution (full, splink)" in result.output
+    assert "unable to train" not in result.output and "WARNING" not in result.output
+    ours = [r for r in caplog.records if r.name == "storelens.cdp.identity_pairs"]
+    notes = [r for r in ours if "unable to train m value" in r.getMessage()]
+    assert notes and {r.levelno for r in notes} == {logging.DEBUG}
+    splink = logging.getLogger("splink")  # pytest hangs its own capture handlers there too
+    assert not [h for h in splink.handlers if type(h) is logging.StreamHandler]  # Splink's
+    splink.error("a real error")  # still reaches the user's log at its level
+    assert ("storelens.cdp.identity_pairs", logging.ERROR) in {
+        (r.name, r.levelno) for r in caplog.records if "a real error" in r.getMessage()
+    }

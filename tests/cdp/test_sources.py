@@ -282,3 +282,28 @@ def test_cli_mapping_without_sources_names_the_table_it_wants(db_url: str, tmp_p
     result = CliRunner().invoke(cdp_app, args)
     assert result.exit_code == 2
     assert "no [sources.<name>] tables" in " ".join(result.output.split())
+
+
+def test_mapping_format_is_in_the_help_and_the_reference_example_imports(
+    db_url: str, tmp_path: Path
+) -> None:
+    """--mapping said "TOML with  column = field": its [sources.<SOURCE>.fields] was read
+    as Rich markup, and the format was written down nowhere else."""
+    shown = CliRunner().invoke(cdp_app, ["import", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(shown.output.replace("│", " ").split())
+    assert "[sources.SOURCE.fields] one line per column" in text
+    assert 'default_region = "DE" under [sources.SOURCE]' in text and "greeting_name" in text
+    reference = (Path(__file__).parents[2] / "docs" / "reference.md").read_text()
+    section = reference.split("### The field mapping of `cdp import --mapping`")[1]
+    (tmp_path / "sources.toml").write_text(section.split("```toml\n")[1].split("```")[0])
+    export = tmp_path / "crm.csv"
+    export.write_text(
+        "Kundennummer,Vorname,Nachname,E-Mail,Telefon,postcode,Notiz\n"
+        "K-1,Ada,Lovelace,ada@example.org,030 901820,10997,hi\n"
+    )
+    args = ["import", "crm", str(export), "--mapping", str(tmp_path / "sources.toml")]
+    done = CliRunner().invoke(cdp_app, [*args, "--database-url", db_url, "--json"])
+    assert done.exit_code == 0, done.output
+    body = json.loads(done.stdout)
+    assert (body["accepted"], body["ignored_columns"], body["flagged"]) == (1, ["Notiz"], {})
+    assert body["quality"]["fields"]["postcode"]["present"] == 1  # named as a field

@@ -13,7 +13,13 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from storelens.cdp.records import ImportIds
-from storelens.cdp.sources import ImportResult, MappingError, import_customers, load_sources
+from storelens.cdp.sources import (
+    TARGETS,
+    ImportResult,
+    MappingError,
+    import_customers,
+    load_sources,
+)
 from storelens.ingest.write_audit import audited
 from storelens.privacy import audit
 from storelens.storage.command_line import open_database_or_exit, print_error
@@ -90,6 +96,16 @@ def print_result(result: ImportResult, console: Console) -> None:
     console.print(dups)
 
 
+# "\\[": Rich reads a bare "[sources.crm.fields]" as markup; it vanished from the help.
+MAPPING_HELP = (
+    'TOML: under \\[sources.SOURCE.fields] one line per column, column = "field" '
+    '(Kundennummer = "source_record_id", Vorname = "first_name"); optionally '
+    'default_region = "DE" under \\[sources.SOURCE]. '
+    f"Fields: {', '.join(TARGETS)}. Columns named as a field need no line, others are "
+    "ignored; one must give source_record_id. Example in docs/reference.md"
+)
+
+
 @cdp_app.command("import")
 def import_command(
     source: Annotated[str, typer.Argument(help="source system name, e.g. crm or webshop")],
@@ -102,7 +118,9 @@ def import_command(
     mapping: Annotated[
         Path | None,
         typer.Option(
-            exists=True, dir_okay=False, help="TOML with [sources.<SOURCE>.fields] column = field"
+            exists=True,
+            dir_okay=False,
+            help=MAPPING_HELP,
         ),
     ] = None,
     region: Annotated[

@@ -27,7 +27,6 @@ incremental scoring in :mod:`storelens.cdp.identity_pairs`, the veto in
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,7 @@ from storelens.cdp.identity_pairs import (
     all_pairs,
     deterministic_pairs,
     link_new,
+    quiet_splink,
     scored_pairs,
 )
 from storelens.cdp.identity_settings import (
@@ -177,7 +177,7 @@ class IdentityModel:
             from splink.blocking_rule_library import CustomRule
         except ImportError as exc:  # pragma: no cover - exercised without the extra
             raise MissingExtra("identity resolution", "cdp") from exc
-        logging.getLogger("splink").setLevel(logging.WARNING)
+        quiet_splink()
 
         df = add_match_keys(df.reset_index(drop=True))
         present = {c for c in MODEL_COLUMNS if c in df.columns and df[c].notna().any()}
@@ -210,7 +210,7 @@ class IdentityModel:
                 db.register(part.drop(columns=["source_dataset"]), dataset_display_name=str(name))
                 for name, part in frame.groupby("source_dataset", sort=True)
             ]
-        linker = Linker(tables, settings, log_level=logging.WARNING)
+        linker = Linker(tables, settings, log_level=None)
 
         prior_rules = self._rules(present, [PRIOR_RULE])
         if prior_rules:

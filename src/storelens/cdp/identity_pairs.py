@@ -30,6 +30,7 @@ __all__ = [
     "all_pairs",
     "deterministic_pairs",
     "link_new",
+    "quiet_splink",
     "scored_pairs",
 ]
 
@@ -37,6 +38,32 @@ LinkType = Literal["dedupe_only", "link_only", "link_and_dedupe"]
 DETERMINISTIC_KEYS = ("email_key", "loyalty_id", "phone")
 HOUSEHOLD_VETO_KEY = "storelens_household_veto"
 """Key in a saved model: whether the full run that trained it applied the household veto."""
+
+log = logging.getLogger(__name__)
+
+
+class _SplinkToDebugLog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelno if record.levelno >= logging.ERROR else logging.DEBUG
+        log.log(level, "splink: %s", " ".join(record.getMessage().split()))  # one line
+
+
+def quiet_splink() -> None:
+    """Send Splink's log to the debug log, keeping ERROR and above at their level.
+
+    Splink logs its training notes as WARNINGs: "Level … on comparison … not observed in
+    dataset, unable to train m value" (a level this data never shows: loyalty ids no two
+    records share), "untrained parameters will use default values", "No null level
+    found", the default-``max_pairs`` advice. They say what this data could train, not
+    that anything failed (a failure raises, and resolution warns in its own words), yet
+    Splink's own stderr handler (``Linker(log_level=…)``) printed them between
+    storelens's lines. So Linkers get ``log_level=None``, and the ``splink`` logger this
+    handler only."""
+    splink = logging.getLogger("splink")
+    splink.setLevel(logging.WARNING)  # its INFO chatter is not even formatted
+    if not any(isinstance(h, _SplinkToDebugLog) for h in splink.handlers):
+        splink.addHandler(_SplinkToDebugLog())
+    splink.propagate = False  # no second copy through the root logger's handlers
 
 
 @dataclass
@@ -114,7 +141,7 @@ def link_new(
         from splink import DuckDBAPI, Linker
     except ImportError as exc:  # pragma: no cover - exercised without the extra
         raise MissingExtra("identity resolution", "cdp") from exc
-    logging.getLogger("splink").setLevel(logging.WARNING)
+    quiet_splink()
     settings = {k: v for k, v in model_json.items() if k != HOUSEHOLD_VETO_KEY}
     settings["link_type"] = "dedupe_only"
     existing, new = add_match_keys(existing), add_match_keys(new)
@@ -131,7 +158,7 @@ def link_new(
     old, fresh = frame(existing), frame(new)
     both = pd.concat([old, fresh], ignore_index=True)
     db = DuckDBAPI()
-    linker = Linker(db.register(both), settings, log_level=logging.WARNING)
+    linker = Linker(db.register(both), settings, log_level=None)
     tf_columns = {
         level["tf_adjustment_column"]
         for c in settings["comparisons"]

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from storelens.config import Settings
@@ -59,8 +60,26 @@ def _minutes(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds / 60:.1f} min"
 
 
+def _period(report: dict[str, Any], tz: ZoneInfo) -> str:
+    """The report's ``[from, to)`` as local dates: one day, a range, or all of them."""
+    since, until = report.get("from"), report.get("to")
+    if since is None and until is None:
+        return "all days on record"
+    first = f"{datetime.fromisoformat(since).astimezone(tz):%Y-%m-%d}" if since else "the start"
+    last = "now"
+    if until is not None:  # exclusive: the day before a midnight end
+        end = datetime.fromisoformat(until) - timedelta(microseconds=1)
+        last = f"{end.astimezone(tz):%Y-%m-%d}"
+    return first if first == last else f"{first} to {last}"
+
+
 def print_report(report: dict[str, Any], console: Console = console) -> None:
-    """The report as a manager reads it: headline figures and small tables."""
+    """The report as a manager reads it: what it covers, headline figures, small tables."""
+    tz = report.get("timezone") or "UTC"
+    console.print(
+        f"[bold]{escape(report.get('store_id') or 'all stores')}[/bold], "
+        f"{_period(report, ZoneInfo(tz))} ({tz})"
+    )
     f = report["fulfillment"]
     console.print(
         f"[bold]Order fulfillment[/bold] (payment → hand-off): {f['complete']} orders, "
@@ -105,7 +124,6 @@ def print_report(report: dict[str, Any], console: Console = console) -> None:
         f"[bold]Dwell[/bold]: {d['count']} visits, p50 {_minutes(d['p50_s'])}, "
         f"p90 {_minutes(d['p90_s'])}; {d['walk_bys']} walk-bys (never past the entrance)"
     )
-    tz = report.get("timezone") or "UTC"
     for a in report.get("alerts", []):
         at = datetime.fromisoformat(a["at"]).astimezone(ZoneInfo(tz))
         console.print(
@@ -125,7 +143,13 @@ def report(
     store: Annotated[str | None, typer.Option(help="store id (database mode)")] = None,
     database_url: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    detail: Annotated[bool, typer.Option(help="per order, customer and visit figures")] = False,
+    detail: Annotated[
+        bool,
+        typer.Option(
+            help="with --json: add per-order fulfillment, per-customer queue wait and "
+            "per-visit dwell (the terminal report shows totals only)"
+        ),
+    ] = False,
 ) -> None:
     """Fulfillment time, drinks per barista-hour, queue wait and dwell."""
     the_day = _parse_day(day)
@@ -158,6 +182,12 @@ def report(
         chosen = next((s for s in known if s["id"] == store), None) if store else known[0]
         if chosen is None:
             raise typer.BadParameter(f"no store {store!r}", param_hint="--store")
+        if store is None and len(known) > 1 and not as_json:  # which one; how to pick another
+            console.print(
+                f"{len(known)} stores ({', '.join(s['id'] for s in known)}): reporting on "
+                f"{chosen['id']}; choose one with --store",
+                markup=False,
+            )
         since, until = _window(the_day, chosen["timezone"])
         result = report_from_db(
             engine,
@@ -169,8 +199,10 @@ def report(
         )
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
-    else:
-        print_report(result)
+        return
+    if detail:  # the per-item figures are for machines: thousands of rows a day
+        Console(stderr=True).print("note: --detail adds per-item figures to --json output only")
+    print_report(result)
 
 
 @ops_app.command("process")
