@@ -307,3 +307,17 @@ def test_mapping_format_is_in_the_help_and_the_reference_example_imports(
     body = json.loads(done.stdout)
     assert (body["accepted"], body["ignored_columns"], body["flagged"]) == (1, ["Notiz"], {})
     assert body["quality"]["fields"]["postcode"]["present"] == 1  # named as a field
+
+
+def test_a_column_named_like_a_field_another_column_fills_is_reported_ignored(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """``Mail`` mapped onto ``email`` beside a column already called ``email``: the
+    mapped one wins, and the other was dropped without a word (a new user's report)."""
+    export = tmp_path / "crm.csv"
+    export.write_text("id,Mail,email\nc-1,ada@example.org,old@example.org\n", encoding="utf-8")
+    mapping = {"id": "source_record_id", "Mail": "email"}
+    result = import_customers(EventLog(engine), "crm", export, mapping, ids=IDS)
+    assert result.accepted == 1
+    assert result.ignored_columns == ["email"]
+    assert _records(engine)["c-1"]["email"] == "ada@example.org"

@@ -63,7 +63,10 @@ def print_result(result: ImportResult, console: Console) -> None:
     )
     console.print(summary)
     if result.ignored_columns:
-        console.print(f"ignored columns (not mapped): {', '.join(result.ignored_columns)}")
+        console.print(
+            f"ignored columns (not mapped, or a mapped column fills their field): "
+            f"{', '.join(result.ignored_columns)}"
+        )
     if result.rejected:
         rejected = Table(title="rejected rows")
         rejected.add_column("row", justify="right")

@@ -296,7 +296,12 @@ def import_customers(
     """
     checked = check_mapping(mapping or {})
     source = read_rows(path)
-    ignored = [c for c in source.columns if c not in checked and c not in TARGETS]
+    # Unmapped columns, and a column named like a field another column is mapped onto
+    # (the mapped one wins): that one was dropped without a word (a new user's report).
+    overridden = set(checked.values())
+    ignored = [
+        c for c in source.columns if c not in checked and (c not in TARGETS or c in overridden)
+    ]
     has_id = "source_record_id" in checked.values() or "source_record_id" in source.columns
     if source.rows and not has_id:
         raise MappingError(
