@@ -27,7 +27,7 @@ from storelens.privacy import audit
 from storelens.privacy.erasure import erase_customer
 from storelens.recommend import impression_log
 from storelens.recommend.impression_log import ERASED_ELSEWHERE_HOLD_S, ImpressionLog
-from storelens.storage.dialects import dialect_for
+from storelens.storage.dialects import ERASURE_LOCK_KEY, dialect_for
 from storelens.storage.tables import (
     audit_log,
     customers,
@@ -37,6 +37,13 @@ from storelens.storage.tables import (
 
 AT = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
 Login = Callable[[str], dict[str, str]]
+# Who waits on the erasure lock in this test's database: other test workers share the
+# PostgreSQL server and its pg_locks. A bigint key's low 32 bits are the lock's objid.
+WAITING = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    f"AND objid = {ERASURE_LOCK_KEY & 0xFFFFFFFF}"
+)
 
 
 class Clock:
@@ -110,13 +117,11 @@ def test_a_write_racing_an_erasure_waits_for_it_and_then_sees_it(people: Engine)
         writer.start()
         if people.dialect.name == "postgresql":  # the writer is waiting on the lock
             with people.connect() as probe:
-                waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                               "AND NOT granted")  # fmt: skip
-                for _ in range(500):
-                    if probe.execute(waiting).scalar_one():
+                for _ in range(3000):
+                    if probe.execute(WAITING).scalar_one():
                         break
                     done.wait(0.01)
-                assert probe.execute(waiting).scalar_one() == 1
+                assert probe.execute(WAITING).scalar_one() == 1
         assert not done.is_set()
     writer.join(timeout=30)
     assert done.is_set()
@@ -146,10 +151,8 @@ def test_a_decline_posted_during_an_erasure_waits_and_then_finds_nobody(
         writer.start()
         if people.dialect.name == "postgresql":  # until it waits, or (unfixed) is done
             with people.connect() as probe:
-                waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                               "AND NOT granted")  # fmt: skip
-                for _ in range(500):
-                    if probe.execute(waiting).scalar_one() or not writer.is_alive():
+                for _ in range(3000):
+                    if probe.execute(WAITING).scalar_one() or not writer.is_alive():
                         break
                     threading.Event().wait(0.01)
         else:  # SQLite shows no waiters: give an unfixed request time to read first
