@@ -70,6 +70,30 @@ def test_pictures_are_pngs_of_the_floor_and_two_periods_share_a_scale() -> None:
     assert both.shape[1] == 2 * (520 + 32) + 12  # each floor fitted into 520 px
 
 
+def test_the_staff_only_bar_is_grey_and_named_so_not_blank_like_an_empty_floor() -> None:
+    """Heat is not counted behind the bar (vision.heatmap); drawn white, it read as
+    "nobody there". It is grey, and labelled and captioned as staff only."""
+    import cv2
+
+    from storelens.instore.insights_heat import STAFF_GREY
+
+    layout = load_layout(sample_layout_path())  # the bar: x 5.5-14 m, y 0-2.2 m
+    rows, cols = 36, 56
+    payload = {"period_s": 3600, "cell_m": 0.25, "rows": rows, "cols": cols,
+               "values": np.ones(rows * cols)}  # fmt: skip
+    density = average_density(
+        [heat_sample(datetime(2026, 11, 2, 9, tzinfo=BERLIN), payload)], timezone=TZ, label="x"
+    )
+    assert density is not None
+    png = density_png(layout, density, px_per_m=40)
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    margin, head = 16, 40
+    bar = image[head + 60, margin + 480]  # 1.5 m down, 12 m across: inside the bar
+    floor = image[head + 240, margin + 320]  # 6 m down, 8 m across: the seating
+    assert tuple(int(v) for v in bar) == STAFF_GREY
+    assert tuple(int(v) for v in floor) != STAFF_GREY
+
+
 def test_html_report_is_one_file_with_nothing_to_fetch() -> None:
     zones = [FloorZone("shelf", "Shelf <A>", "fixture", 4.0)]
     insights = store_insights(

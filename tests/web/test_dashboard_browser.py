@@ -217,6 +217,8 @@ def test_floor_heatmap_dayparts_and_zone_table(page: Any, site: Site) -> None:
     )
     assert shown == [[f["kind"], f["zone_id"]] for f in data["findings"]]
     assert ["cold_zone", "window-seats"] in shown
+    # The bar counts no heat (staff only): labelled so, not left as an empty white floor.
+    assert "Barista bar (staff only, not counted)" in page.inner_text("#chart-heat")
     assert page.console_errors == []
 
 

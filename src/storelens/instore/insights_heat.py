@@ -212,6 +212,10 @@ def _cv2() -> Any:
     return cv2
 
 
+STAFF_GREY = (222, 222, 222)
+"""Staff-only zones on the floor plan: no heat is counted there (``vision.heatmap``)."""
+
+
 def _render(
     layout: StoreLayout, heat: HeatDensity, top: float, px_per_m: float
 ) -> npt.NDArray[np.uint8]:
@@ -232,16 +236,21 @@ def _render(
     )
     cv2.rectangle(canvas, (margin, head), (margin + fw, head + fh), (60, 60, 60), 2)
     font = cv2.FONT_HERSHEY_SIMPLEX
+    staff_only = False
     for zone in layout.zones:
         ring = np.array(
             [(margin + x * px_per_m, head + y * px_per_m) for x, y in zone.polygon], dtype=np.int32
         )
+        name = _ascii(zone.name)
+        if zone.kind == "staff_only":  # not counted (vision.heatmap): grey, not "nobody"
+            cv2.fillPoly(canvas, [ring], STAFF_GREY)
+            name, staff_only = f"{name} (staff only)", True
         cv2.polylines(canvas, [ring], True, (70, 70, 70), 1, cv2.LINE_AA)
         org = (int(ring[:, 0].min()) + 4, int(ring[:, 1].min()) + 14)
-        (w, h), base = cv2.getTextSize(_ascii(zone.name), font, 0.38, 1)
+        (w, h), base = cv2.getTextSize(name, font, 0.38, 1)
         box = ((org[0] - 2, org[1] - h - 2), (org[0] + w + 2, org[1] + base))
         cv2.rectangle(canvas, *box, (255, 255, 255), -1)
-        cv2.putText(canvas, _ascii(zone.name), org, font, 0.38, (40, 40, 40), 1, cv2.LINE_AA)
+        cv2.putText(canvas, name, org, font, 0.38, (40, 40, 40), 1, cv2.LINE_AA)
     title = f"{_ascii(heat.label)} ({heat.hours:.1f} h observed)"
     cv2.putText(canvas, title, (margin, 26), font, 0.55, (30, 30, 30), 1, cv2.LINE_AA)
     width = min(300, fw)
@@ -252,7 +261,8 @@ def _render(
         value = top * frac * frac  # the colour scale is a square root
         x = margin + round(frac * (width - 1)) - (0 if frac == 0 else 16 if frac < 1 else 34)
         cv2.putText(canvas, f"{value:.2f}", (x, y + 26), font, 0.38, (40, 40, 40), 1, cv2.LINE_AA)
-    caption = "people per m2 on average (no colour: nobody there)"
+    caption = "people per m2 on average (no colour: nobody there"
+    caption += "; grey: staff only, not counted)" if staff_only else ")"
     cv2.putText(canvas, caption, (margin, y + 46), font, 0.4, (40, 40, 40), 1, cv2.LINE_AA)
     return canvas
 

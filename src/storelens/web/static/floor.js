@@ -12,14 +12,16 @@
     return v.outlines.map(function (z) {
       const p = z.polygon;
       const path = "M " + p.map(function (pt) { return pt[0] + "," + pt[1]; }).join(" L ") + " Z";
-      return { type: "path", path: path, line: { color: "#3d4757", width: 1.2 }, fillcolor: "rgba(0,0,0,0)", layer: "above" };
+      // Staff-only zones count no heat (vision.heatmap): grey, not the white of "nobody".
+      const fill = z.kind === "staff_only" ? "#dedede" : "rgba(0,0,0,0)";
+      return { type: "path", path: path, line: { color: "#3d4757", width: 1.2 }, fillcolor: fill, layer: "above" };
     });
   }
   function labels() {
     return v.outlines.map(function (z) {
       const xs = z.polygon.map(function (p) { return p[0]; }), ys = z.polygon.map(function (p) { return p[1]; });
       return { x: Math.min.apply(null, xs) + 0.15, y: Math.min.apply(null, ys) + 0.15, xanchor: "left", yanchor: "top",
-        text: z.name, showarrow: false, font: { size: 10, color: "#1c2430" }, bgcolor: "rgba(255,255,255,.8)", borderpad: 1 };
+        text: z.kind === "staff_only" ? z.name + " (staff only, not counted)" : z.name, showarrow: false, font: { size: 10, color: "#1c2430" }, bgcolor: "rgba(255,255,255,.8)", borderpad: 1 };
     });
   }
   function draw(key) {
