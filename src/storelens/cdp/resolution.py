@@ -202,8 +202,8 @@ def _write(
     # Every record that changed customer, with both customers: merges and splits, and
     # a new record joining an existing customer, which records no change (a review).
     moved = {k: cid for k, cid in assignment.customer_of.items() if before.get(k) != cid}
-    old_ids = {before[k] for k in moved if before.get(k)}
-    _relink(conn, {*moved, *moved.values(), *(i for i in old_ids if i is not None)})
+    old_ids = {i for i in (before.get(k) for k in moved) if i is not None}
+    _relink(conn, {*moved, *moved.values(), *old_ids})
 
 
 def _record_changes(

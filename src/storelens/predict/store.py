@@ -13,21 +13,19 @@ privacy registry: export lists them, erasure deletes them.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from storelens.core.errors import Conflict
-from storelens.privacy.consent import granted_subjects
+from storelens.privacy.consent import granted_subjects, project_consent
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import current_ids, people_ids, person_ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
-    consent_records,
     customer_features,
     customer_scores,
     predict_models,
@@ -440,33 +438,6 @@ def _delete_rows(conn: Connection, ids: list[str]) -> int:
     return deleted
 
 
-class _Decision(NamedTuple):
-    """An analytics decision, ordered as scoring orders them: by event time, then arrival."""
-
-    ts: datetime
-    arrival: int
-    subject: str
-    granted: bool
-    event_id: uuid.UUID | None
-
-
-_LAST = 2**62  # the arrival of a decision not stored yet: after every stored one
-
-
-def _decisions(conn: Connection, ids: Sequence[str]) -> list[_Decision]:
-    """Every analytics decision made under ``ids``."""
-    c, one_of, out = consent_records.c, dialect_for(conn).one_of, []
-    for i in range(0, len(ids), _CHUNK):
-        mine = select(c.ts, c.id, c.subject, c.granted, c.event_id).where(
-            c.purpose == ANALYTICS, one_of(c.subject, list(ids[i : i + _CHUNK]))
-        )
-        out += [
-            _Decision(r.ts, r.id, r.subject, bool(r.granted), r.event_id)
-            for r in conn.execute(mine)
-        ]
-    return out
-
-
 def _relink(conn: Connection, named: frozenset[str]) -> int:
     """Resolution just linked or split the people ``named`` ids belong to: delete what
     is kept under any of their ids whose person's latest analytics decision, under all
@@ -487,12 +458,11 @@ def _relink(conn: Connection, named: frozenset[str]) -> int:
             held.update(found.scalars())
     if not held:
         return 0
-    decisions = _decisions(conn, ids)
-    person = current_ids(conn, held | {d.subject for d in decisions})
-    latest: dict[str, bool] = {}
-    for d in sorted(decisions):
-        latest[person.get(d.subject, d.subject)] = d.granted
-    return _delete_rows(conn, sorted(h for h in held if not latest.get(person.get(h, h), False)))
+    granted = granted_subjects(conn, ANALYTICS, among=ids)
+    person = current_ids(conn, held)
+    return _delete_rows(
+        conn, sorted(h for h in held if h not in granted and person.get(h, h) not in granted)
+    )
 
 
 def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
@@ -506,6 +476,10 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
     scoring uses): then a replay of the old withdrawal leaves the later run's scores
     alone. Otherwise every score goes, also one computed after the withdrawal's time
     from a till that delivered it late."""
+    # The batch's decisions must be stored before asking who grants: the consent
+    # projection may not have run yet (each projection keeps its own cursor). Its
+    # insert is keyed on the event id, so running it twice stores nothing twice.
+    project_consent(conn, list(batch))
     for ev in batch:
         p = ev.payload if isinstance(ev.payload, dict) else {}
         if ev.type != "consent.changed" or not ev.subject or p.get("purpose") != ANALYTICS:
@@ -513,10 +487,7 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
         if p.get("granted", True):
             continue
         ids = person_ids(conn, ev.subject)
-        decisions = _decisions(conn, sorted(ids))
-        if ev.id not in {d.event_id for d in decisions}:  # its own row not projected yet
-            decisions.append(_Decision(ev.ts, _LAST, ev.subject, False, ev.id))
-        if not max(decisions).granted:
+        if not granted_subjects(conn, ANALYTICS, among=ids) & set(ids):
             _delete_rows(conn, ids)
 
 

@@ -6,6 +6,7 @@ purpose (personalisation, marketing, recognition) after an explicit grant.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from storelens.storage.tables import consent_records
 __all__ = ["CONSENT_TYPES", "ConsentState", "consent_state", "has_consent", "project_consent"]
 
 CONSENT_TYPES = ("consent.changed",)
+_CHUNK = 5000  # ids per bound list
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,13 @@ def consent_state(conn: Connection, subjects: list[str]) -> list[ConsentState]:
     return [latest[p] for p in CONSENT_PURPOSES if p in latest]
 
 
-def granted_subjects(conn: Connection, purpose: str) -> set[str]:
-    """Everyone whose latest decision for ``purpose`` (by event time) is a grant: the
-    batch form of :func:`has_consent`, for jobs that score or write for many people.
+def granted_subjects(
+    conn: Connection, purpose: str, among: Collection[str] | None = None
+) -> set[str]:
+    """Everyone whose latest decision for ``purpose`` (by event time, then arrival) is a
+    grant: the batch form of :func:`has_consent`, for jobs that score or write for many
+    people. ``among`` limits it to decisions made under those ids (give every id of
+    the people in question, as ``privacy.subject.people_ids`` does).
 
     Decisions are the person's, not the id's: ids known to be one customer (a retired
     alias, a loyalty id, a ``source:record`` key) are taken together, and a grant under
@@ -73,17 +79,21 @@ def granted_subjects(conn: Connection, purpose: str) -> set[str]:
     The answer holds every decided id of a granting person and their current id."""
     if purpose not in CONSENT_PURPOSES:
         raise ValueError(f"unknown consent purpose {purpose!r}")
-    rows = conn.execute(
-        select(consent_records.c.subject, consent_records.c.granted)
-        .where(consent_records.c.purpose == purpose)
-        .order_by(consent_records.c.ts, consent_records.c.id)
-    ).all()
-    person = current_ids(conn, {subject for subject, _ in rows})
+    c = consent_records.c
+    query = select(c.ts, c.id, c.subject, c.granted).where(c.purpose == purpose)
+    if among is None:
+        rows = list(conn.execute(query))
+    else:
+        ordered, one_of, rows = sorted(among), dialect_for(conn).one_of, []
+        for i in range(0, len(ordered), _CHUNK):
+            rows += conn.execute(query.where(one_of(c.subject, ordered[i : i + _CHUNK]))).all()
+    rows.sort(key=lambda r: (r.ts, r.id))
+    person = current_ids(conn, {r.subject for r in rows})
     latest: dict[str, bool] = {}
-    for subject, granted in rows:
-        latest[person.get(subject, subject)] = bool(granted)
+    for r in rows:
+        latest[person.get(r.subject, r.subject)] = bool(r.granted)
     granted_people = {p for p, granted in latest.items() if granted}
-    decided = {subject for subject, _ in rows}
+    decided = {r.subject for r in rows}
     return granted_people | {s for s in decided if person.get(s, s) in granted_people}
 
 

@@ -34,7 +34,13 @@ from sqlalchemy import (
 )
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.privacy.traces import Matcher, by_name_alone, mentioning_rows, row_owner
+from storelens.privacy.traces import (
+    Matcher,
+    by_name_alone,
+    mentioning_rows,
+    record_key_of,
+    row_owner,
+)
 from storelens.storage.tables import audit_log, audit_subjects, dead_letters, events
 
 __all__ = ["KEPT_EVENT_TYPES", "OWN_EVENT_TYPES", "event_customers"]
@@ -59,10 +65,8 @@ def event_customers(subject: str | None, type_: str, payload: Any) -> set[str]:
     matching every customer's identifiers per read."""
     p = payload if isinstance(payload, dict) else {}
     if type_ == "customer.upserted":
-        system, record = p.get("source_system"), p.get("source_record_id")
-        if isinstance(system, str) and isinstance(record, str):
-            return {f"{system}:{record}"}
-        return set()
+        key = record_key_of(p)
+        return set() if key is None else {key}
     found = {subject} if subject else set()
     if isinstance(p.get("customer_id"), str):
         found.add(p["customer_id"])

@@ -36,7 +36,14 @@ from sqlalchemy.types import TypeEngine
 
 from storelens.privacy.registry import Subject
 
-__all__ = ["Matcher", "by_name_alone", "mentioning_rows", "row_owner", "text_columns"]
+__all__ = [
+    "Matcher",
+    "by_name_alone",
+    "mentioning_rows",
+    "record_key_of",
+    "row_owner",
+    "text_columns",
+]
 
 _ROW_CAP = 100_000  # a scan reports counts; this many candidate rows per table is plenty
 
@@ -183,15 +190,17 @@ def by_name_alone(kinds: dict[str, set[str]]) -> bool:
     return bool(kinds) and set().union(*kinds.values()) == {"name"}
 
 
+def record_key_of(payload: Any) -> str | None:
+    """The ``source:record`` key a ``customer.upserted`` payload names, or None."""
+    p = payload if isinstance(payload, dict) else {}
+    system, record = p.get("source_system"), p.get("source_record_id")
+    return f"{system}:{record}" if isinstance(system, str) and isinstance(record, str) else None
+
+
 def row_owner(row: dict[str, Any]) -> str | None:
     """The customer a row belongs to, where it says: its ``customer_id``, or for a
     customer record in the event log its ``source:record`` key."""
     owner = row.get("customer_id")
     if isinstance(owner, str):
         return owner
-    payload = row.get("payload")
-    if row.get("type") == "customer.upserted" and isinstance(payload, dict):
-        system, record = payload.get("source_system"), payload.get("source_record_id")
-        if isinstance(system, str) and isinstance(record, str):
-            return f"{system}:{record}"
-    return None
+    return record_key_of(row.get("payload")) if row.get("type") == "customer.upserted" else None
