@@ -72,6 +72,9 @@ def test_redis_killed_mid_test_answers_still_come(
     client = TestClient(app)
     store = RedisCandidates(url, 600, 0.05)
     reco = RecommendationEngine(engine, settings, store, clock=lambda: NOW)
+    # The app's own engine opened this Redis too: closed, or a later test's erasure in
+    # this worker (which walks every live candidate store) meets the killed server.
+    app.state.recommendations.close()
     app.state.recommendations = reco
     log = EventLog(engine)
     with engine.begin() as conn:
