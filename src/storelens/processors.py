@@ -28,7 +28,7 @@ from typing import Protocol
 from storelens.cdp.records import CUSTOMER_TYPES, project_customers
 from storelens.core.retry import backoff_ceiling
 from storelens.instore.processor import AlertSink, OpsProcessor
-from storelens.predict.store import forget_withdrawn
+from storelens.predict.forgetting import forget_withdrawn
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.privacy.retention import purge_raw_tracking
 from storelens.recommend.engine import RecommendationEngine

@@ -6,25 +6,22 @@ has no row afterwards, and readers never see half a run. The model registry
 (``predict_models``) keeps every run's models with their data window, parameters and
 metrics; it holds no customer data.
 
-Features, scores and memberships carry the customer id, so they are registered with the
-privacy registry: export lists them, erasure deletes them.
+Features, scores and memberships carry the customer id: how they are exported, erased
+and forgotten on a withdrawal or a merge is :mod:`storelens.predict.forgetting`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from storelens.core.errors import Conflict
-from storelens.privacy.consent import granted_subjects, project_consent
-from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.privacy.subject import current_ids, people_ids, person_ids
-from storelens.storage.dialects import dialect_for
+from storelens.privacy.consent import granted_subjects
+from storelens.privacy.registry import plain
 from storelens.storage.tables import (
     customer_features,
     customer_scores,
@@ -36,7 +33,6 @@ from storelens.storage.tables import (
 if TYPE_CHECKING:
     from storelens.config import Settings
     from storelens.predict.scoring import ScoreRun
-    from storelens.storage.eventlog import StoredEvent
 
 __all__ = [
     "ANALYTICS",
@@ -45,7 +41,6 @@ __all__ = [
     "consenting_customers",
     "customer_prediction",
     "customers_overview",
-    "forget_withdrawn",
     "list_segments",
     "rescore",
     "rescore_as_configured",
@@ -57,8 +52,6 @@ __all__ = [
 ANALYTICS = "analytics"
 _CLV_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 _CHUNK = 5000
-_PERSONS_ROWS = (customer_features, segment_members, customer_scores)
-"""Every table of derived rows about one customer, under their ``customer_id``."""
 
 
 def consenting_customers(conn: Connection) -> set[str]:
@@ -390,113 +383,3 @@ def customers_overview(
         },
         "high_risk": high_risk,
     }
-
-
-def _export(req: SubjectRequest) -> list[dict[str, Any]]:
-    """The person's computed features, scores and segment memberships."""
-    ids = list(req.subject.ids)
-    out: list[dict[str, Any]] = []
-    for table in _PERSONS_ROWS:
-        column = table.c.customer_id
-        out += [
-            {"table": table.name, **plain(r)}
-            for r in req.conn.execute(select(table).where(column.in_(ids)))
-        ]
-    return out
-
-
-def _erase(req: SubjectRequest) -> int:
-    return _delete_rows(req.conn, list(req.subject.ids))
-
-
-def _delete_rows(conn: Connection, ids: list[str]) -> int:
-    """Delete the features, scores and memberships kept under ``ids``, and recount the
-    segments they left: a segment's size counted a person who had withdrawn or been
-    erased until the next run, one more than its member list showed. (Its revenue
-    share stays as the run computed it: an aggregate, not the person's.)"""
-    one_of, deleted = dialect_for(conn).one_of, 0
-    left: set[str] = set()
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        member = segment_members.c
-        left.update(
-            conn.execute(
-                select(member.segment_id).distinct().where(one_of(member.customer_id, chunk))
-            ).scalars()
-        )
-        for table in _PERSONS_ROWS:
-            deleted += int(
-                conn.execute(delete(table).where(one_of(table.c.customer_id, chunk))).rowcount or 0
-            )
-    if left:
-        size = (
-            select(func.count())
-            .where(segment_members.c.segment_id == segments.c.id)
-            .scalar_subquery()
-        )
-        conn.execute(update(segments).where(segments.c.id.in_(sorted(left))).values(customers=size))
-    return deleted
-
-
-def _relink(conn: Connection, named: frozenset[str]) -> int:
-    """Resolution just linked or split the people ``named`` ids belong to: delete what
-    is kept under any of their ids whose person's latest analytics decision, under all
-    their ids now, is not a grant. A withdrawal under a web account merged into a
-    scored card otherwise left the card's scores until the next run (a security review).
-    Only these people's decisions are read: reading every decision cost a single
-    unmerge 1.5 s at 150,000 of them (a review)."""
-    if not any(conn.execute(select(t.c.customer_id).limit(1)).first() for t in _PERSONS_ROWS):
-        return 0  # nothing scored: a first resolution names every record
-    ids = sorted(people_ids(conn, set(named)))
-    one_of = dialect_for(conn).one_of
-    held: set[str] = set()
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        for table in _PERSONS_ROWS:
-            column = table.c.customer_id
-            found = conn.execute(select(column).distinct().where(one_of(column, chunk)))
-            held.update(found.scalars())
-    if not held:
-        return 0
-    granted = granted_subjects(conn, ANALYTICS, among=ids)
-    person = current_ids(conn, held)
-    return _delete_rows(
-        conn, sorted(h for h in held if h not in granted and person.get(h, h) not in granted)
-    )
-
-
-def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
-    """Projection handler: an analytics withdrawal removes the person's features, scores
-    and segment memberships at once, not at the next scoring run. Scoring is off by
-    default, so a security review found the profile and segment pages showing the
-    scores of a person who had withdrawn, with no end in sight.
-
-    What decides is whether the person's latest analytics decision, under any of their
-    ids, is a grant made after this withdrawal (by event time, then arrival, the order
-    scoring uses): then a replay of the old withdrawal leaves the later run's scores
-    alone. Otherwise every score goes, also one computed after the withdrawal's time
-    from a till that delivered it late."""
-    # The batch's decisions must be stored before asking who grants: the consent
-    # projection may not have run yet (each projection keeps its own cursor). Its
-    # insert is keyed on the event id, so running it twice stores nothing twice.
-    project_consent(conn, list(batch))
-    for ev in batch:
-        p = ev.payload if isinstance(ev.payload, dict) else {}
-        if ev.type != "consent.changed" or not ev.subject or p.get("purpose") != ANALYTICS:
-            continue
-        if p.get("granted", True):
-            continue
-        ids = person_ids(conn, ev.subject)
-        if not granted_subjects(conn, ANALYTICS, among=ids) & set(ids):
-            _delete_rows(conn, ids)
-
-
-register(
-    PersonalStore(
-        "predictions",
-        _export,
-        _erase,
-        tables=tuple(t.name for t in _PERSONS_ROWS),
-        relink=_relink,
-    )
-)

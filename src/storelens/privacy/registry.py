@@ -58,7 +58,7 @@ PROVIDERS: tuple[str, ...] = (
     "storelens.privacy.spine",  # the event log, audit rows, dead letters, log files
     "storelens.staff.notices",  # staff notices about a member (who, where, outcome)
     "storelens.recognition.store",  # biometric consents and sealed face embeddings
-    "storelens.predict.store",  # computed features, scores, segment memberships
+    "storelens.predict.forgetting",  # computed features, scores, segment memberships
     "storelens.recommend.evidence",  # impressions, declined items, candidate caches
     "storelens.recommend.blend_scores",  # each customer's learned-blend scores
 )
