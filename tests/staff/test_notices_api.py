@@ -383,3 +383,43 @@ def test_a_revoked_persons_socket_closes_before_the_next_notice(
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
     assert closed.value.code == 4401 and closed.value.reason == "signed out: sign in again"
+
+
+def test_the_claimer_view_ends_with_the_claimers_shift(
+    client: TestClient, shop: Floor, clock: Clock
+) -> None:
+    """A claim never lapsed: a salesperson who claimed a member and never recorded an
+    outcome could read their visits and purchases after clocking out, days later, from
+    home (security review). The view now needs the claimer on shift in the notice's
+    store, as the claim itself did; closing the claim still works off shift."""
+    (ana,) = _on_shift(shop, 1)
+    name = client.get("/v1/auth/me", headers=ana).json()["name"]
+    nid = _raise(client, shop)
+    assert client.post(f"/v1/notices/{nid}/claim", headers=ana).status_code == 200
+    assert client.get(f"/v1/notices/{nid}/customer", headers=ana).status_code == 200
+    shop.clock("out", name, at=T0 + timedelta(minutes=5))
+    clock.now = T0 + timedelta(minutes=10)
+    r = client.get(f"/v1/notices/{nid}/customer", headers=ana)
+    assert r.status_code == 403 and "on shift" in r.json()["detail"], r.text
+    assert "Ady" not in r.text
+    done = client.post(f"/v1/notices/{nid}/outcome", json={"outcome": "served"}, headers=ana)
+    assert done.status_code == 200
+
+
+def test_a_forgotten_claim_does_not_silence_the_member_for_good(
+    client: TestClient, shop: Floor, clock: Clock
+) -> None:
+    """A claim nobody closed kept the member "being served" for ever: every later
+    arrival got the old claimed notice back (200) and no colleague was told. Once the
+    claimer is off shift (here: their clock-in is older than shift_max_hours), the
+    member is announced afresh."""
+    (ana,) = _on_shift(shop, 1)
+    nid = _raise(client, shop)
+    assert client.post(f"/v1/notices/{nid}/claim", headers=ana).status_code == 200
+    clock.now = T0 + timedelta(days=2)
+    colleague = shop.staff()
+    shop.clock("in", colleague, at=clock.now - timedelta(hours=1))
+    ben = shop.token(colleague)
+    r = client.post("/v1/notices", json=raise_body(), headers=shop.scanner())
+    assert r.status_code == 201 and r.json()["id"] != nid, r.text
+    assert client.post(f"/v1/notices/{r.json()['id']}/claim", headers=ben).status_code == 200

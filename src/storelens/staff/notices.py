@@ -197,7 +197,8 @@ class NoticeDesk:
             ).all()
             for row in waiting:
                 found = _notice(row)
-                if found.live_state(now) in ("open", "claimed"):
+                state = found.live_state(now)
+                if state == "open" or (state == "claimed" and not self._lapsed(conn, found, now)):
                     return found, False
             notice = Notice(
                 id=str(uuid.uuid4()),
@@ -251,10 +252,30 @@ class NoticeDesk:
             raise Forbidden("only the staff member who claimed this notice may do this")
         return notice
 
+    def _lapsed(self, conn: Connection, notice: Notice, now: datetime) -> bool:
+        """Whether a claim no longer stands for someone serving the member now: its
+        claimer is off shift in the store, or it is older than a shift. Nothing else
+        ends a claim nobody closed, so without this its claimer could open the
+        customer from home days later, and the member, "being served" for ever, was
+        never announced again in that store (security review)."""
+        if notice.claimed_by is None or notice.claimed_at is None:
+            return True
+        if notice.claimed_at <= now - self.max_shift:
+            return True
+        return not self.may_serve(conn, notice.store_id, notice.claimed_by, now)
+
     def held_claim(self, notice_id: str, username: str, now: datetime) -> Notice:
-        """The notice if ``username`` holds its open claim (the claimer view's gate)."""
+        """The notice if ``username`` holds its open claim and is still on shift in its
+        store (the claimer view's gate). Release and outcome need no shift: closing a
+        claim after clocking out is what should happen."""
         with self.engine.connect() as conn:
-            return self._held(conn, notice_id, username, now)
+            notice = self._held(conn, notice_id, username, now)
+            if self._lapsed(conn, notice, now):
+                raise Forbidden(
+                    "only staff on shift in this store may open its customers: "
+                    "the claim lapsed with your shift"
+                )
+            return notice
 
     def release(self, notice_id: str, username: str, actor: Actor, now: datetime) -> Notice:
         """Hand the customer back: the notice is open again, for a fresh wait."""
