@@ -150,3 +150,20 @@ def test_personal_values_are_redacted_from_access_log_lines() -> None:
     )
     assert redact("GET /v1/customers/C8f3a2/export") == "GET /v1/customers/***/export"
     assert redact("POST /v1/customers/import?source=crm") == "POST /v1/customers/import?source=crm"
+
+
+def test_customer_ids_in_other_query_values_are_redacted_too() -> None:
+    """The segment members' ``cursor`` is the last customer id of the page before, an
+    audit query's ``resource_id`` is the customer asked about, and an erasure's
+    ``reason`` may be written as "Ada Lovelace asked by e-mail": each reached the access
+    log as it was, past the path redaction that hides the same id in
+    ``/v1/customers/{id}`` (security review)."""
+    assert redact("GET /v1/segments/rfm:champions/members?cursor=C8f3a2&limit=100") == (
+        "GET /v1/segments/rfm:champions/members?cursor=***&limit=100"
+    )
+    assert redact("GET /v1/audit?resource=customer&resource_id=L-1&limit=5") == (
+        "GET /v1/audit?resource=customer&resource_id=***&limit=5"
+    )
+    assert redact("DELETE /v1/customers/C8f3a2?reason=Ada%20Lovelace%20asked") == (
+        "DELETE /v1/customers/***?reason=***"
+    )

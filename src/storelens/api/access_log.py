@@ -3,7 +3,9 @@
 uvicorn writes each request's full path, query string included, to its access log,
 and each WebSocket handshake's to its error log. WebSocket clients may carry a token,
 an API key or a ticket in the query; a customer search carries a name or an e-mail
-(``?q=``), an event query a customer (``?subject=``), and the customer routes the
+(``?q=``), an event query a customer (``?subject=``), a segment page the customer id it
+continues after (``?cursor=``), an audit query the customer asked about
+(``?resource_id=``), an erasure its free-text ``?reason=``, and the customer routes the
 customer's id in the path, which an erasure must not leave behind in the very log
 line that records it. Both loggers' handlers get a filter that replaces those values
 with ``***`` before anything is written.
@@ -19,7 +21,8 @@ from typing import Any
 __all__ = ["RedactCredentials", "redact", "redacting_log_config"]
 
 _SECRET_PARAMS = re.compile(
-    r"(?P<name>(?:^|[?&;\s])(?:token|access_token|key|api_key|apikey|ticket|password|q|subject)=)"
+    r"(?P<name>(?:^|[?&;\s])(?:token|access_token|key|api_key|apikey|ticket|password"
+    r"|q|subject|cursor|resource_id|reason)=)"
     r"[^&;\s\"']*",
     re.IGNORECASE,
 )
