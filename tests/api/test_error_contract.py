@@ -154,3 +154,28 @@ def test_a_body_at_the_limit_passes(
         "/v1/events", content=body, headers={**device_key(), "Content-Type": "application/json"}
     )
     assert r.status_code == 200 and r.json()["accepted"] == 1
+
+
+def test_the_500_log_line_does_not_name_the_customer_in_the_path(
+    client: TestClient,
+    login: Login,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The access log hides the id in ``/v1/customers/{id}`` (api/access_log.py), but
+    the 500 handler wrote the raw path into its own line, which goes to the server's
+    stderr unfiltered (no uvicorn handler, no redaction), so a failing read of a
+    customer left their id in the log an erasure cannot reach (security review)."""
+    from storelens.api.routers import customers
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(customers, "build_profile", broken)
+    client = TestClient(client.app, raise_server_exceptions=False)
+    with caplog.at_level(logging.ERROR, logger="storelens.api.errors"):
+        r = client.get("/v1/customers/ada%40example.com", headers=login("analyst"))
+    assert r.status_code == 500
+    [record] = [rec for rec in caplog.records if rec.name == "storelens.api.errors"]
+    assert r.json()["error_id"] in record.getMessage()
+    assert "ada" not in record.getMessage() and "/v1/customers/***" in record.getMessage()

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from storelens.api.access_log import redact
 from storelens.core.errors import (
     AuthError,
     Conflict,
@@ -120,11 +121,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         error_id = str(uuid.uuid4())
+        # The path redacted as the access log redacts it: this line goes to the
+        # server's log unfiltered, and a customer route's path names the customer.
         log.exception(
             "internal error %s on %s %s",
             error_id,
             request.method,
-            request.url.path,
+            redact(request.url.path),
             exc_info=exc,
         )
         return JSONResponse({"detail": "internal error", "error_id": error_id}, status_code=500)
