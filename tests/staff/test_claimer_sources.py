@@ -234,3 +234,25 @@ def test_segments_of_another_customer_are_not_shown(
     _scoring_run(engine, "L-someone-else")
     view, _ = _claimed_view(client, shop)
     assert (view["segment"], view["segment_description"], view["segments"]) == (None, None, [])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="GET /v1/customers/{id}/recommendations admits staff for any id (security "
+    "review): the fix belongs in api/routers/recommendations.py, owned elsewhere now",
+)
+def test_staff_cannot_read_any_customers_history_through_recommendations(
+    client: TestClient, shop: Floor
+) -> None:
+    """The claimer view is gated (a device raised the notice, the staff member claimed
+    it, is on shift, one read audited), and no staff answer carries a customer id. The
+    recommendations route gives any staff login, for any id it types (a loyalty card
+    number) and any store, without a notice or a shift, the canonical customer id,
+    whether they consented to personalization, and what they bought ("bought 3 times
+    in the last 2 months"), with no audit row."""
+    shop.consent(MEMBER, PERSONALIZATION, True, T0 - timedelta(days=200))
+    off_shift = shop.token(shop.staff())  # never clocked in, no notice raised
+    r = client.get(
+        f"/v1/customers/{MEMBER}/recommendations", params={"store": "cafe-01"}, headers=off_shift
+    )
+    assert r.status_code == 403, r.json()
