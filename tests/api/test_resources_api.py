@@ -176,3 +176,27 @@ def test_customer_import_profile_and_audit(
     # a probe for someone who is not there (404) is audited too (issue 17, item 8)
     assert ("customer.read", "nobody", "analyst") in actions
     assert client.get("/v1/customers/L-1", headers=login("staff")).status_code == 403
+
+
+def test_camera_credentials_in_a_layout_reach_admins_only(client: TestClient, login: Login) -> None:
+    """Camera sources often carry a password (``rtsp://user:pass@host``: the vision code
+    keeps them out of its logs), and the layout went back to every staff login and
+    analyst as stored: anyone on the shop floor could read the password of every
+    camera of every store (security review). Admins, who edit the layout and PUT it
+    back, still get it whole."""
+    admin = login("admin")
+    client.post("/v1/stores", json={"id": "cafe-01", "name": "Café"}, headers=admin)
+    doc = _cafe()
+    doc["cameras"][0]["source"] = "rtsp://viewer:s3cret-pw@10.0.0.21:554/stream1"
+    doc["cameras"][1]["source"] = "http://10.0.0.22/video.mjpg?user=viewer&pwd=s3cret-pw"
+    assert client.put("/v1/stores/cafe-01/layout", json=doc, headers=admin).status_code == 200
+    for role in ("staff", "analyst"):
+        r = client.get("/v1/stores/cafe-01/layout", headers=login(role))
+        assert r.status_code == 200
+        assert "s3cret" not in r.text and "viewer" not in r.text, role
+        cameras = r.json()["layout"]["cameras"]
+        assert cameras[0]["source"] == "rtsp://***@10.0.0.21:554/stream1"
+        assert cameras[1]["source"] == "http://10.0.0.22/video.mjpg?***"
+        assert cameras[2]["source"] == doc["cameras"][2]["source"]  # nothing to hide
+    whole = client.get("/v1/stores/cafe-01/layout", headers=admin).json()["layout"]
+    assert whole["cameras"][0]["source"] == doc["cameras"][0]["source"]

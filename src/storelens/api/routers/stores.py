@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Body, status
 
 from storelens import stores
+from storelens.accounts import Role
 from storelens.api.deps import AdminOnly, AnyPerson, EngineDep, KnownStore
 from storelens.api.errors import error_responses
 from storelens.api.schemas import ListOf, StoreCreate, StorePublic, StoreUpdate
@@ -64,10 +66,41 @@ def delete_store(store_id: str, principal: AdminOnly, engine: EngineDep) -> None
         audit.record(conn, principal.actor, "store.delete", "store", store_id)
 
 
+def _camera_source_shown(source: str) -> str:
+    """``source`` without what may be a secret: the user and password of the URL and
+    its query (``?user=…&pwd=…`` on many MJPEG cameras) become ``***``."""
+    parts = urlsplit(source)
+    if not parts.scheme or not parts.netloc:
+        return source  # a file path or a webcam index
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=netloc, query="***" if parts.query else ""))
+
+
+def _without_camera_secrets(document: dict[str, Any]) -> dict[str, Any]:
+    cameras = document.get("cameras")
+    if not isinstance(cameras, list):
+        return document
+    shown = [
+        {**c, "source": _camera_source_shown(c["source"])}
+        if isinstance(c, dict) and isinstance(c.get("source"), str)
+        else c
+        for c in cameras
+    ]
+    return {**document, "cameras": shown}
+
+
 @router.get("/{store_id}/layout", responses=_ONE)
-def get_layout(_: AnyPerson, store_id: KnownStore, engine: EngineDep) -> LayoutPublic:
+def get_layout(principal: AnyPerson, store_id: KnownStore, engine: EngineDep) -> LayoutPublic:
+    """The store's current layout. Camera URLs often carry a password: only admins
+    (who edit the layout and send it back) get them whole, everyone else with the
+    credentials replaced by ``***`` (a security review found every staff login could
+    read every camera's password)."""
     with engine.connect() as conn:
         version, document = stores.get_layout(conn, store_id)
+    if principal.role is not Role.admin:
+        document = _without_camera_secrets(document)
     return LayoutPublic(version=version, layout=document)
 
 
