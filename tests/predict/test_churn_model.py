@@ -106,3 +106,41 @@ def test_one_class_refused(simulated: tuple) -> None:
         fit_churn_classifier(
             features, labels & False, cutoff=datetime(2025, 1, 1), window_days=WINDOW
         )
+
+
+def test_too_few_customers_for_a_split_are_refused_not_given_one_risk(simulated: tuple) -> None:
+    """A calibration fold of fewer than two leaves' worth of customers grows no tree:
+    every customer then got the churn rate as their risk (the demo's 47 all showed the
+    same 10.6 %). Refused, so scoring falls back to BG/NBD's P(no purchase)."""
+    from storelens.predict.churn_model import MIN_TRAINING_CUSTOMERS
+
+    orders, truth = simulated
+    features, labels = training_set(orders, _naive(weeks_after(truth.start, 50)), WINDOW)
+    assert labels.any() and not labels.all()
+    few = features.index[: MIN_TRAINING_CUSTOMERS - 1]
+    assert labels.loc[few].any() and not labels.loc[few].all()  # both classes: size alone
+    with pytest.raises(ValueError, match=f"need at least {MIN_TRAINING_CUSTOMERS} customers"):
+        fit_churn_classifier(
+            features.loc[few], labels.loc[few], cutoff=datetime(2025, 1, 1), window_days=WINDOW
+        )
+    enough = features.index[: 4 * MIN_TRAINING_CUSTOMERS]
+    fitted = fit_churn_classifier(
+        features.loc[enough], labels.loc[enough], cutoff=datetime(2025, 1, 1),
+        window_days=WINDOW, threads=1,
+    )  # fmt: skip
+    fitted_risk = fitted.predict(features.loc[enough])
+    assert np.ptp(fitted_risk) > 0.1  # the customers are told apart
+
+
+def test_a_classifier_that_learns_nothing_is_refused() -> None:
+    """Features that cannot separate anyone (all equal) leave one risk for all."""
+    from storelens.predict.churn_model import MIN_TRAINING_CUSTOMERS
+    from storelens.predict.features import FEATURE_COLUMNS
+
+    n = 2 * MIN_TRAINING_CUSTOMERS
+    features = pd.DataFrame(
+        {c: np.ones(n) for c in FEATURE_COLUMNS}, index=[f"c{i}" for i in range(n)]
+    )
+    labels = pd.Series(np.arange(n) % 3 == 0, index=features.index)
+    with pytest.raises(ValueError, match="nothing to tell"):
+        fit_churn_classifier(features, labels, cutoff=datetime(2025, 1, 1), window_days=WINDOW)

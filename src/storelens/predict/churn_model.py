@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "MIN_TRAINING_CUSTOMERS",
     "ChurnClassifier",
     "ChurnEvaluation",
     "churn_labels",
@@ -44,6 +45,11 @@ __all__ = [
 Array = npt.NDArray[np.float64]
 Calibration = Literal["isotonic", "sigmoid"]
 _FOLDS = 3
+_MIN_LEAF = 40
+MIN_TRAINING_CUSTOMERS = -(-2 * _MIN_LEAF * _FOLDS // (_FOLDS - 1))
+"""Below this, a calibration fold's training part cannot hold two leaves of
+``_MIN_LEAF``: the booster makes no split and every customer gets the same risk (the
+demo's 47 consenting customers all showed 10.6 %)."""
 
 
 def churn_labels(orders: pd.DataFrame, customers: pd.Index, cutoff: datetime, days: int) -> Any:
@@ -129,23 +135,27 @@ def fit_churn_classifier(
     except ImportError as exc:  # pragma: no cover - the dev install has it
         raise MissingExtra("the churn classifier", "predict") from exc
     y = labels.reindex(features.index).to_numpy(dtype=bool)
-    if len(y) < 10 * _FOLDS or y.all() or not y.any():
+    if len(y) < MIN_TRAINING_CUSTOMERS or y.all() or not y.any():
         raise ValueError(
-            f"need at least {10 * _FOLDS} customers with both churners and stayers "
-            f"to train a churn classifier, got {len(y)} ({int(y.sum())} churned)"
+            f"need at least {MIN_TRAINING_CUSTOMERS} customers with both churners and "
+            f"stayers to train a churn classifier, got {len(y)} ({int(y.sum())} churned)"
         )
     booster = HistGradientBoostingClassifier(
         max_iter=200,
         learning_rate=0.05,
         max_leaf_nodes=15,
-        min_samples_leaf=40,
+        min_samples_leaf=_MIN_LEAF,
         l2_regularization=1.0,
         random_state=seed,
     )
     columns = tuple(c for c in FEATURE_COLUMNS if features[c].notna().any())
     model = CalibratedClassifierCV(booster, method=calibration, cv=_FOLDS)
+    x = features[list(columns)].astype("float64")
     with threadpool_limits(limits=threads):
-        model.fit(features[list(columns)].astype("float64"), y)
+        model.fit(x, y)
+        spread = np.ptp(model.predict_proba(x)[:, 1])
+    if spread == 0:  # nothing learned: one risk for all would read as a finding
+        raise ValueError(f"the churn classifier found nothing to tell {len(y)} customers apart by")
     return ChurnClassifier(
         model=model,
         columns=columns,
