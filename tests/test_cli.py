@@ -6,6 +6,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,16 @@ def test_demo_without_server(tmp_path: Path) -> None:
         rows = conn.execute(select(func.count()).select_from(customer_scores)).scalar_one()
         kinds = set(conn.execute(select(segments.c.kind)).scalars())
     assert rows == int(scored.group(1)) > 0 and "rfm" in kinds
+    from storelens.storage.tables import orders
+
+    with log.engine.connect() as conn:  # half a year of till orders before the day ...
+        first = conn.execute(select(func.min(orders.c.ts))).scalar_one()
+        values = conn.execute(select(customer_scores.c.clv, customer_scores.c.churn_risk)).all()
+    assert "till history" in text and "orders before them (till history)" in text
+    assert first.date() < date.today() - timedelta(weeks=20)
+    # ... so lifetime value is fitted and churn risk tells customers apart
+    assert all(clv is not None for clv, _ in values)
+    assert len({round(risk, 6) for _, risk in values}) > len(values) // 2
     from storelens.privacy import audit
     from storelens.storage.tables import audit_log
 

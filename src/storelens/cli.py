@@ -228,6 +228,14 @@ def demo(
     days: Annotated[
         int, typer.Option(min=1, max=60, help="finished café days of history, ending yesterday")
     ] = 7,
+    till_weeks: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=104,
+            help="weeks of loyalty members' till orders before those days (0: none)",
+        ),
+    ] = 26,
     serve_api: Annotated[
         bool, typer.Option("--serve/--no-serve", help="start the server afterwards")
     ] = True,
@@ -246,6 +254,9 @@ def demo(
     """Simulate a café week, show its operations report, and serve the dashboard with
     today's café day running live at an accelerated clock. Ctrl-C stops everything.
 
+    Before the week, the loyalty members' till orders of half a year (``--till-weeks``)
+    give the Customers page lifetime value and churn risk.
+
     Each run prints the sign-in for the demo's admin user with a new password (the old
     one stops working), so a lost password is one more run away."""
     from storelens.demo.live import LiveDay, live_day_events, serve_with_replay
@@ -255,7 +266,12 @@ def demo(
         raise _fail(problem, EXIT_INPUT)  # before a week is simulated
     try:
         result = prepare_demo(
-            directory, seed=seed, days=days, console=console, progress=progress_bar
+            directory,
+            seed=seed,
+            days=days,
+            till_weeks=till_weeks,
+            console=console,
+            progress=progress_bar,
         )
     except StorelensError as exc:
         raise _fail(str(exc)) from exc

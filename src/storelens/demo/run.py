@@ -32,6 +32,8 @@ from storelens.catalogue import load_catalogue
 from storelens.config import Settings, write_secret_key_file
 from storelens.core.errors import Conflict
 from storelens.core.layout import load_layout
+from storelens.demo.sampleday import write_jsonl
+from storelens.demo.till_history import TillHistoryConfig, till_history
 from storelens.ingest.batch import IngestReport, ingest_numbered
 from storelens.ingest.files import read_items
 from storelens.ingest.write_audit import audited
@@ -52,6 +54,9 @@ DEMO_ADMIN = "admin"
 HISTORY_FILE = "history.json"
 HEATMAP_EVERY_S = 900.0
 """The simulated cameras send a heat grid every quarter hour, for the Floor page."""
+TILL_WEEKS = 26
+"""Weeks of loyalty members' till orders before the simulated days: enough for lifetime
+value and churn risk (half a year), a few seconds to draw and load."""
 LIVE_SKEW_S = 86_400.0
 """How far ahead of the clock the demo server takes events: the live day runs at 60x from
 opening, so its café time soon passes the real time of day."""
@@ -76,7 +81,7 @@ class DemoResult:
         table.add_column("count", justify="right")
         for name, n in self.counts.items():
             table.add_row(name, f"{n:,}")
-        table.add_row("revenue (EUR)", f"{self.revenue:,.2f}")
+        table.add_row("revenue of the simulated days (EUR)", f"{self.revenue:,.2f}")
         return table
 
 
@@ -126,6 +131,29 @@ def _ingest(
         )
 
 
+def _ingest_till_history(
+    event_log: EventLog,
+    week_events: Path,
+    config: TillHistoryConfig,
+    tz: ZoneInfo,
+    progress: Callable[[], Progress] | None,
+    console: Console,
+) -> IngestReport:
+    """The members' till orders of the weeks before, drawn from the week just simulated
+    and loaded like it (audited, batch by batch)."""
+    clock = time.perf_counter()
+    orders = till_history(week_events, load_catalogue(), tz, config)
+    path = week_events.with_name("till_history.jsonl")
+    write_jsonl(orders, path)
+    members = len({e.subject for e in orders})
+    console.print(
+        f"till history: {len(orders):,} paid orders of {members:,} loyalty members over the "
+        f"{config.weeks} weeks before ({time.perf_counter() - clock:.1f} s; no visits or "
+        "kitchen events then)"
+    )
+    return _ingest(event_log, path, len(orders), progress)
+
+
 def _score_once(
     engine: Engine, settings: Settings, marker: Path, as_of: datetime, console: Console
 ) -> None:
@@ -160,6 +188,7 @@ def prepare_demo(
     *,
     seed: int = 7,
     days: int = 7,
+    till_weeks: int = TILL_WEEKS,
     today: date | None = None,
     console: Console | None = None,
     progress: Callable[[], Progress] | None = None,
@@ -176,7 +205,7 @@ def prepare_demo(
     tz = ZoneInfo(load_layout(layout_path).timezone)
     today = today or datetime.now(tz).date()
     start = today - timedelta(days=days)
-    history = {"start": start.isoformat(), "days": days, "seed": seed}
+    history = {"start": start.isoformat(), "days": days, "seed": seed, "till_weeks": till_weeks}
     if _start_afresh(directory, history):
         console.print(f"a new history ({days} day(s) from {start}): starting the demo afresh")
     key_file = directory / "storelens.key"  # a random secret, never the public placeholder
@@ -206,7 +235,7 @@ def prepare_demo(
         f"{len(layout.cameras)} cameras; catalogue of {stored} products"
     )
 
-    sim_dir = directory / "sim" / f"{start}_{days}d_seed{seed}"
+    sim_dir = directory / "sim" / f"{start}_{days}d_seed{seed}_till{till_weeks}w"
     marker = sim_dir / "ingested"
     if marker.exists():  # the week is in the database already: start fast
         console.print(f"history: {days} day(s) from {start} (simulated before, in {sim_dir})")
@@ -219,6 +248,13 @@ def prepare_demo(
             f"orders, {sim.events:,} events ({sim.seconds:.1f} s)"
         )
         report = _ingest(event_log, sim.events_path, sim.events, progress)
+        if till_weeks:
+            till = _ingest_till_history(
+                event_log, sim.events_path, TillHistoryConfig(weeks=till_weeks, seed=seed), tz,
+                progress, console,
+            )  # fmt: skip
+            report.accepted += till.accepted
+            report.duplicates += till.duplicates
         marker.write_text(f"{report.accepted} accepted, {report.duplicates} duplicates\n")
         (directory / HISTORY_FILE).write_text(json.dumps(history))
     run_projections(event_log)
@@ -237,13 +273,18 @@ def prepare_demo(
         by_type: dict[str, int] = dict(
             conn.execute(select(events.c.type, func.count()).group_by(events.c.type)).all()
         )
-        revenue = conn.execute(
-            select(func.coalesce(func.sum(orders.c.total), 0)).where(
-                orders.c.store_id == layout.store_id
+        in_days = (orders.c.store_id == layout.store_id) & (orders.c.ts >= since)
+        before = (orders.c.store_id == layout.store_id) & (orders.c.ts < since)
+        n_days, revenue = conn.execute(
+            select(func.count(), func.coalesce(func.sum(orders.c.total), 0)).where(
+                in_days & (orders.c.ts < until)
             )
-        ).scalar_one()
+        ).one()
+        n_before = conn.execute(select(func.count()).where(before)).scalar_one()
     counts = {f"events: {t}": int(n) for t, n in sorted(by_type.items())}
-    counts["orders"] = int(by_type.get("pos.order_paid", 0))
+    counts[f"orders, the {days} simulated day(s)"] = int(n_days)
+    if n_before:
+        counts["orders before them (till history)"] = int(n_before)
     return DemoResult(
         settings=settings,
         username=DEMO_ADMIN,
