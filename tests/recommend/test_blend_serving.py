@@ -52,7 +52,7 @@ def _ids(body: dict[str, object]) -> list[str]:
 
 
 def test_served_order_follows_the_blend(world: World, login: Login, engine: Engine) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     by_counts = world.get(staff, "ada", k=10).json()
     assert _ids(by_counts)[0] == "flat-white"  # eight orders against six
     _store_blend(engine, world, {"ada": [("orange-juice", 0.9), ("muffin", 0.6),
@@ -75,7 +75,7 @@ def test_served_order_follows_the_blend(world: World, login: Login, engine: Engi
 
 
 def test_rules_apply_on_top_of_the_blend(world: World, login: Login, engine: Engine) -> None:
-    admin, staff = login("admin"), login("staff")
+    admin, staff = login("admin"), login("analyst")
     _store_blend(engine, world, {"ada": [("latte", 0.95), ("orange-juice", 0.9),
                                          ("flat-white", 0.8)]})  # fmt: skip
     assert _ids(world.get(staff, "ada", k=3).json()) == ["latte", "orange-juice", "flat-white"]
@@ -95,7 +95,7 @@ def test_rules_apply_on_top_of_the_blend(world: World, login: Login, engine: Eng
 def test_bought_since_scoring_goes_through_the_recency_rule(
     world: World, login: Login, engine: Engine
 ) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     _store_blend(engine, world, {"ada": [("muffin", 0.9), ("flat-white", 0.5)]})
     world.order("ada", ["muffin"], NOW - timedelta(hours=1))  # after the scoring run
     world.project()
@@ -105,7 +105,7 @@ def test_bought_since_scoring_goes_through_the_recency_rule(
 
 
 def test_withdrawal_drops_the_blend_at_once(world: World, login: Login, engine: Engine) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     _store_blend(engine, world, {"ada": [("orange-juice", 0.9)]})
     assert _ids(world.get(staff, "ada", k=1).json()) == ["orange-juice"]
     cached = world.candidates.get("ada")

@@ -135,7 +135,7 @@ def test_a_decline_posted_during_an_erasure_waits_and_then_finds_nobody(
     """A decline checked that Ada is a customer before the erasure committed and wrote
     its row afterwards, past the erasure's own clean-up when posted to another worker.
     It now takes the erasure lock first: it waits, then finds nobody (404)."""
-    staff = login("staff")
+    staff = login("analyst")
     answer: dict[str, int] = {}
 
     def decline() -> None:

@@ -76,7 +76,7 @@ def _during(monkeypatch: pytest.MonkeyPatch, store: str, work: Callable[[], None
 def test_a_request_during_the_erasure_does_not_cache_or_log_the_person(
     world: World, login: Login, engine: Engine, served: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     assert world.get(staff, served).json()["personalized"] is True  # cached
     during: list[bool] = []
     # The tables are not erased yet (the transaction is open): the answer is personal.
@@ -95,7 +95,7 @@ def test_a_fill_that_read_before_the_commit_and_lands_after_it_is_refused(
     world: World, login: Login, engine: Engine, served: str
 ) -> None:
     """The request reads the tables before the erasure starts and puts after it ends."""
-    staff = login("staff")
+    staff = login("analyst")
     world.candidates.delete([served])
     store, put = world.candidates, world.candidates.put
     read, go = threading.Event(), threading.Event()
@@ -127,7 +127,7 @@ def test_a_fill_that_read_before_the_commit_and_lands_after_it_is_refused(
 def test_a_withdrawal_while_a_request_fills_the_cache_wins(
     world: World, login: Login, engine: Engine, served: str
 ) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     world.candidates.delete([served])  # expired, or a fresh worker
     store, put = world.candidates, world.candidates.put
     read, go = threading.Event(), threading.Event()
@@ -156,7 +156,7 @@ def test_a_withdrawal_while_a_request_fills_the_cache_wins(
 
 
 def test_an_id_nobody_holds_is_answered_but_not_cached(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     body = world.get(staff, "nobody-123").json()
     assert body["personalized"] is False
     assert world.candidates.get("nobody-123") is None
@@ -205,7 +205,7 @@ def test_a_batch_with_an_unknown_store_logs_nothing(
     """Item 0 used to log impressions before item 1's unknown store answered 404."""
     r = world.client.post(
         "/v1/personalize",
-        headers=login("staff"),
+        headers=login("analyst"),
         json={"requests": [{"customer_id": "ada", "store": "cafe-01"},
                            {"customer_id": "ada", "store": "no-such-store"}]},
     )  # fmt: skip
@@ -213,7 +213,7 @@ def test_a_batch_with_an_unknown_store_logs_nothing(
     world.reco.impressions.flush()
     assert _impressions(engine, "ada") == 0
     ok = world.client.post(
-        "/v1/personalize", headers=login("staff"),
+        "/v1/personalize", headers=login("analyst"),
         json={"requests": [{"customer_id": "ada", "store": "cafe-01", "k": 2}]},
     )  # fmt: skip
     assert ok.status_code == 200 and ok.json()[0]["personalized"] is True, ok.text
@@ -236,7 +236,7 @@ def test_a_decline_and_a_decline_for_nobody_are_audited(
 ) -> None:
     from storelens.storage.tables import audit_log, audit_subjects
 
-    staff = login("staff")
+    staff = login("analyst")
     ok = world.client.post("/v1/customers/ada/declined-items", headers=staff,
                            json={"product_id": "muffin"})  # fmt: skip
     miss = world.client.post("/v1/customers/nobody-9/declined-items", headers=staff,
@@ -263,7 +263,7 @@ def test_an_erasure_that_rolls_back_deletes_nothing(
 ) -> None:
     """The after-commit step ran after a rollback too, and deleted the declines and
     impressions of a person who was still a customer (a review)."""
-    staff = login("staff")
+    staff = login("analyst")
     assert world.client.post("/v1/customers/ada/declined-items", headers=staff,
                              json={"product_id": "muffin"}).status_code == 200  # fmt: skip
     assert world.get(staff, "ada").json()["personalized"] is True
@@ -291,7 +291,7 @@ def test_a_withdrawal_holds_the_person_non_personal_whatever_the_tables_say(
     fence, and a consent table lagging behind the event let a fill read "granted" again
     after the grace (a review). The withdrawal now fences first and leaves a marker
     entry, holding nothing personal, under each of the person's ids."""
-    staff = login("staff")
+    staff = login("analyst")
     world.candidates.delete([served])
     world.consent(served, False, NOW - timedelta(minutes=1))
     # Only the recommendation projection has seen it: the consent table still says yes.

@@ -98,7 +98,7 @@ def test_redis_killed_mid_test_answers_still_come(
     run_projections(log, [p for p in default_projections(recommendations=reco) if p.name in wanted])
     assert store.get("bo") is not None  # the projection put Bo's candidates in Redis
 
-    headers = login("staff")  # signs in through the fixture's app: same secret
+    headers = login("analyst")  # signs in through the fixture's app: same secret
     params = {"store": "cafe-01", "k": 5}
     before = client.get("/v1/customers/bo/recommendations", params=params, headers=headers)
     assert before.status_code == 200, before.text

@@ -127,7 +127,7 @@ def world(client: TestClient, engine: Engine, settings: Settings) -> Iterator[Wo
 
 
 def test_consent_off_means_no_personal_recommendations(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     world.consent("ada", False, NOW - timedelta(days=1))
     world.project()
     body = world.get(staff, "ada", k=4).json()
@@ -145,7 +145,7 @@ def test_consent_off_means_no_personal_recommendations(world: World, login: Logi
 
 
 def test_unknown_customer_gets_store_popularity(world: World, login: Login) -> None:
-    body = world.get(login("staff"), "nobody-knows-me").json()
+    body = world.get(login("analyst"), "nobody-knows-me").json()
     assert body["personalized"] is False
     top = [r["product_id"] for r in body["data"]]
     # 64 morning orders in 28 days (60 of the crowd, 4 of Ada's); latte, croissant,
@@ -185,7 +185,7 @@ def test_explanation_counts_are_true(world: World, login: Login, engine: Engine)
 
 
 def test_out_of_stock_is_never_returned(world: World, login: Login) -> None:
-    admin, staff = login("admin"), login("staff")
+    admin, staff = login("admin"), login("analyst")
     before = {r["product_id"] for r in world.get(staff, "ada").json()["data"]}
     assert {"flat-white", "latte"} <= before
     r = world.client.put(
@@ -201,7 +201,7 @@ def test_out_of_stock_is_never_returned(world: World, login: Login) -> None:
 
 
 def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     first = world.get(staff, "ada").json()["data"]
     assert "rare-tea" not in {r["product_id"] for r in first}
     assert world.candidates.get("ada") is not None  # cached by that request
@@ -216,7 +216,7 @@ def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:
 
 
 def test_bought_today_is_not_suggested_unless_a_staple(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     world.order("ada", ["orange-juice", "rare-tea"], NOW - timedelta(hours=2))
     world.project()
     got = {r["product_id"] for r in world.get(staff, "ada", k=50).json()["data"]}
@@ -225,7 +225,7 @@ def test_bought_today_is_not_suggested_unless_a_staple(world: World, login: Logi
 
 
 def test_declined_items_and_category_caps(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     r = world.client.post(
         "/v1/customers/ada/declined-items", json={"product_id": "orange-juice"}, headers=staff
     )
@@ -243,7 +243,7 @@ def test_declined_items_and_category_caps(world: World, login: Login) -> None:
 
 
 def test_zone_context_reranks(world: World, login: Login, engine: Engine) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     plain = [r["product_id"] for r in world.get(staff, "x").json()["data"]]
     with engine.begin() as conn:
         upsert_products(
@@ -259,7 +259,7 @@ def test_zone_context_reranks(world: World, login: Login, engine: Engine) -> Non
 
 
 def test_bad_input(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     assert (
         world.client.get(
             "/v1/customers/ada/recommendations", params={"store": "nowhere"}, headers=staff
@@ -308,7 +308,7 @@ def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:
                 },
             ]
         },
-        headers=login("staff"),
+        headers=login("analyst"),
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -319,7 +319,7 @@ def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:
 
 
 def test_impressions_are_logged_and_erased(world: World, login: Login, engine: Engine) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     world.get(staff, "ada", k=4)
     assert world.reco.impressions.pending() == 4  # queued off the request path
     assert world.reco.impressions.flush() == 4

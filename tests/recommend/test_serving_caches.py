@@ -38,7 +38,7 @@ def _ids(body: dict[str, object]) -> set[str]:
 
 
 def test_consent_withdrawn_after_a_cached_answer(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     assert world.get(staff, "ada").json()["personalized"] is True
     cached = world.candidates.get("ada")
     assert cached is not None and cached.consent is True and "flat-white" in cached.items
@@ -65,7 +65,7 @@ def test_consent_withdrawn_after_a_cached_answer(world: World, login: Login) -> 
 
 
 def test_decline_after_a_cached_answer(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     assert "orange-juice" in _ids(world.get(staff, "ada", k=50).json())
     r = world.client.post(
         "/v1/customers/ada/declined-items", json={"product_id": "orange-juice"}, headers=staff
@@ -81,7 +81,7 @@ def test_decline_after_a_cached_answer(world: World, login: Login) -> None:
 
 
 def test_stock_change_after_a_cached_answer(world: World, login: Login) -> None:
-    admin, staff = login("admin"), login("staff")
+    admin, staff = login("admin"), login("analyst")
     assert "latte" in _ids(world.get(staff, "stranger").json())
     r = world.client.put(
         "/v1/stores/cafe-01/stock", json={"items": {"latte": False}}, headers=admin
@@ -113,7 +113,7 @@ def test_stock_written_elsewhere_shows_within_the_ttl(
 def test_queued_impressions_are_exported_and_erased(
     world: World, login: Login, engine: Engine
 ) -> None:
-    world.get(login("staff"), "ada", k=3)
+    world.get(login("analyst"), "ada", k=3)
     assert [r["rank"] for r in queued_for({"ada"})] == [1, 2, 3]
     erase_customer(engine, "ada", audit.SYSTEM, "test erasure")
     assert world.reco.impressions.pending() == 0

@@ -60,7 +60,7 @@ def test_a_cold_engine_refuses_the_warm_path(world: World, settings: Settings) -
 
 
 def test_warm_and_full_answers_agree(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     assert world.get(staff, "ada").status_code == 200  # fills every cache
     for ctx in (Context(), Context(daypart="evening"), Context(zone="bakery")):
         warm = world.reco.answer_warm("ada", "cafe-01", 5, ctx)
@@ -70,7 +70,7 @@ def test_warm_and_full_answers_agree(world: World, login: Login) -> None:
 
 
 def test_stock_expiry_sends_the_next_answer_off_the_loop(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     assert world.get(staff, "ada").status_code == 200
     assert world.reco.answer_warm("ada", "cafe-01", 5, Context()) is not None
     world.reco.stock_changed("cafe-01")  # as after a PUT of the stock
@@ -80,7 +80,7 @@ def test_stock_expiry_sends_the_next_answer_off_the_loop(world: World, login: Lo
 
 
 def test_a_withdrawn_consent_is_honoured_on_the_warm_path(world: World, login: Login) -> None:
-    staff = login("staff")
+    staff = login("analyst")
     assert world.get(staff, "ada").json()["personalized"] is True
     world.consent("ada", False, NOW - timedelta(hours=1))
     world.project()

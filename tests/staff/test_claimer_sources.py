@@ -236,11 +236,6 @@ def test_segments_of_another_customer_are_not_shown(
     assert (view["segment"], view["segment_description"], view["segments"]) == (None, None, [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /v1/customers/{id}/recommendations admits staff for any id (security "
-    "review): the fix belongs in api/routers/recommendations.py, owned elsewhere now",
-)
 def test_staff_cannot_read_any_customers_history_through_recommendations(
     client: TestClient, shop: Floor
 ) -> None:
@@ -256,3 +251,7 @@ def test_staff_cannot_read_any_customers_history_through_recommendations(
         f"/v1/customers/{MEMBER}/recommendations", params={"store": "cafe-01"}, headers=off_shift
     )
     assert r.status_code == 403, r.json()
+    batch = {"requests": [{"customer_id": MEMBER, "store": "cafe-01"}]}
+    r = client.post("/v1/personalize", json=batch, headers=off_shift)
+    assert r.status_code == 403, r.json()
+    assert "purchase" not in r.text and MEMBER not in r.text

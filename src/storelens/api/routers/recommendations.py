@@ -121,7 +121,7 @@ def answer_json(answer: Answer) -> bytes:
 async def customer_recommendations(
     request: Request,
     customer_id: CustomerId,
-    principal: AnyPerson,
+    principal: AnalystOrAdmin,
     store: Annotated[str, Query(min_length=1, max_length=64, description="store id")],
     k: Annotated[int, Query(ge=1, le=500, description="how many items")] = 10,
     context: Annotated[
@@ -135,7 +135,12 @@ async def customer_recommendations(
     """The customer's next-basket suggestions in this store, re-ranked for the context.
 
     Without personalization consent, or for a customer with no purchases, the list is
-    the store's popular items and ``personalized`` is false."""
+    the store's popular items and ``personalized`` is false.
+
+    Analysts and admins only (the shop's service account is an analyst): the evidence
+    is the customer's purchase history, which staff see only through a notice they
+    claimed (``/v1/notices/{id}/customer``: on shift, audited). Staff could read any
+    card number's history here (a security review)."""
     # Settings read directly: one dependency fewer to resolve on the hottest route.
     _check_k(k, settings_of(request).recommend_max_k, ("query", "k"))
     ctx = parse_context(context)
@@ -163,7 +168,7 @@ async def customer_recommendations(
 def personalize(
     request: Request,
     body: PersonalizeBatch,
-    principal: AnyPerson,
+    principal: AnalystOrAdmin,
     settings: SettingsDep,
     db: EngineDep,
 ) -> list[RecommendationsPublic]:
