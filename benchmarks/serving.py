@@ -155,7 +155,9 @@ def seed(db_url: str) -> None:
                 for p in catalogue
             ],
         )  # fmt: skip
-        accounts.create_user(conn, "bench", "correct horse battery staple", accounts.Role("analyst"))
+        accounts.create_user(
+            conn, "bench", "correct horse battery staple", accounts.Role("analyst")
+        )
     rng = random.Random(5)
     now = datetime.now(UTC)
     events: list[dict[str, Any]] = []

@@ -26,6 +26,7 @@ from storelens.api.errors import install_error_handlers
 from storelens.api.metrics import ApiMetrics
 from storelens.api.nul_guard import NulGuard
 from storelens.api.ratelimit import limiter_for
+from storelens.api.recommendations_lane import RecommendationsLane
 from storelens.api.routers import (
     audit,
     auth,
@@ -250,6 +251,13 @@ def create_app(
     # Verified tokens, reused until the users table may have changed (any worker, any CLI).
     app.state.signed_in = SignedInCache(users_signal(engine))
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
+    # Innermost: the warm recommendation answer without FastAPI's dependency solving;
+    # anything it cannot answer exactly as the route would goes on to the route.
+    app.add_middleware(
+        RecommendationsLane,
+        roles=frozenset(recommendations_api.READERS),
+        body_of=recommendations_api.answer_json,
+    )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_mb * 1024 * 1024)
     app.add_middleware(NulGuard)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)

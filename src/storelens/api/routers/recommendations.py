@@ -19,7 +19,8 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from storelens.api.auth import settings_of
+from storelens.accounts import Role
+from storelens.api.auth import Principal, allow, settings_of
 from storelens.api.deps import AnalystOrAdmin, AnyPerson, EngineDep, KnownStore, Now, SettingsDep
 from storelens.api.errors import error_responses
 from storelens.api.recommend_schemas import (
@@ -39,10 +40,14 @@ from storelens.recommend.context import Context, parse_context
 from storelens.recommend.engine import Answer, RecommendationEngine
 from storelens.storage.dialects import dialect_for
 
-__all__ = ["router"]
+__all__ = ["READERS", "answer_json", "router"]
 
 router = APIRouter(tags=["recommendations"], responses=error_responses(400, 403, 422))
 CustomerId = Annotated[str, Path(min_length=1, max_length=128)]
+READERS = (Role.admin, Role.analyst)
+"""Who may read a customer's list: its evidence is their purchase history, which staff
+see only for a notice they claimed. Also the hot lane's gate (api/recommendations_lane)."""
+Readers = Annotated[Principal, allow(*READERS)]
 
 
 def _engine_of(request: Request) -> RecommendationEngine:
@@ -121,7 +126,7 @@ def answer_json(answer: Answer) -> bytes:
 async def customer_recommendations(
     request: Request,
     customer_id: CustomerId,
-    principal: AnalystOrAdmin,
+    principal: Readers,
     store: Annotated[str, Query(min_length=1, max_length=64, description="store id")],
     k: Annotated[int, Query(ge=1, le=500, description="how many items")] = 10,
     context: Annotated[
@@ -168,7 +173,7 @@ async def customer_recommendations(
 def personalize(
     request: Request,
     body: PersonalizeBatch,
-    principal: AnalystOrAdmin,
+    principal: Readers,
     settings: SettingsDep,
     db: EngineDep,
 ) -> list[RecommendationsPublic]:

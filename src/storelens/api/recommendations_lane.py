@@ -1,0 +1,152 @@
+"""The warm recommendation answer without FastAPI's per-request machinery.
+
+``GET /v1/customers/{id}/recommendations`` is the one route a shop calls on every page
+view (the spec's 1M requests a minute). On it FastAPI's dependency and parameter
+solving cost more than the answer itself: in-process, the route with its token check
+and role gate but a fixed answer took 0.14 ms against hello world's 0.04 ms
+(``benchmarks/serving_inprocess.py``).
+
+This lane is the innermost of the app's middlewares (inside the body limit, the NUL
+guard, metrics and the access log, outside FastAPI's router and exception handlers),
+and answers only the request it can answer exactly as the route would:
+
+* a bearer token the signed-in cache already holds (verified, user row current), for
+  a role the route admits;
+* the query holds nothing but ``store``, ``k`` and ``context``, once each, with values
+  the route would accept;
+* an answer from what the process holds (:meth:`RecommendationEngine.answer_warm`).
+
+Anything else (no token or an API key, a token not yet cached, a bad parameter, a
+cold answer) goes to the route itself, which checks, answers and words its errors as
+always. So the lane has no error path of its own to keep in step with the route: a
+test sends the same requests through both and compares the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qsl
+
+from storelens.accounts import KEY_PREFIX, Role
+from storelens.api.auth_cache import SignedInCache
+from storelens.core.errors import InvalidInput
+from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
+from storelens.recommend.context import Context, parse_context
+from storelens.recommend.engine import Answer, RecommendationEngine
+
+__all__ = ["RecommendationsLane"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PATH = "/v1/customers/{customer_id}/recommendations"
+_PATH = re.compile(r"/v1/customers/([^/]+)/recommendations")  # Starlette's ``str``: [^/]+
+_ROUTE = SimpleNamespace(path=PATH)  # what the metrics label a request with
+_QUERY_KEYS = frozenset({"store", "k", "context"})
+_K = re.compile(r"[1-9][0-9]{0,2}")  # what the route's ``int`` surely reads the same
+_HEADERS = [(b"content-type", b"application/json")]
+
+
+class RecommendationsLane:
+    """ASGI middleware: the warm answer on the route's path, else the app (``app``)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        roles: frozenset[Role],
+        body_of: Callable[[Answer], bytes],
+    ) -> None:
+        self._app, self._roles, self._body_of = app, roles, body_of
+        self._key_prefix = f"{KEY_PREFIX}_"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = None
+        if scope["type"] == "http" and scope.get("method") == "GET":
+            found = _PATH.fullmatch(scope["path"])
+            if found is not None and not scope.get("root_path"):
+                body = await self._warm(scope, found.group(1))
+        if body is None:
+            await self._app(scope, receive, send)
+            return
+        scope["route"] = _ROUTE
+        headers = [(b"content-length", str(len(body)).encode()), *_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _warm(self, scope: Scope, customer_id: str) -> bytes | None:
+        state = scope["app"].state
+        actor = self._signed_in(scope, getattr(state, "signed_in", None))
+        if actor is None:
+            return None
+        asked = self._parameters(scope, customer_id, state.settings.recommend_max_k)
+        if asked is None:
+            return None
+        store, k, ctx = asked
+        engine: RecommendationEngine = state.recommendations
+        shared = engine.candidates
+        entry = None
+        if isinstance(shared, RedisCandidates):
+            try:
+                entry = await shared.aget(customer_id)
+            except CandidatesUnavailable:
+                return None
+            if entry is None:
+                return None
+        try:
+            answer = engine.answer_warm(customer_id, store, k, ctx, actor, entry)
+        except Exception:  # an unknown store, a fault: the route words it
+            return None
+        return None if answer is None else self._body_of(answer)
+
+    def _signed_in(self, scope: Scope, cache: SignedInCache | None) -> str | None:
+        """The cached user's name for a bearer token and an admitted role, else None."""
+        if cache is None or not cache.enabled:
+            return None
+        token = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if token is not None:
+                    return None  # two: the route decides
+                scheme, _, credential = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not credential:
+                    return None
+                token = credential
+            elif name == b"x-api-key":
+                return None
+        if token is None or token.startswith(self._key_prefix):
+            return None
+        known = cache.get(token)
+        if known is None or known.role not in self._roles:
+            return None
+        return known.username
+
+    def _parameters(
+        self, scope: Scope, customer_id: str, max_k: int
+    ) -> tuple[str, int, Context] | None:
+        if len(customer_id) > 128:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        pairs = parse_qsl(query, keep_blank_values=True)
+        values = dict(pairs)
+        if len(values) != len(pairs) or not values.keys() <= _QUERY_KEYS:
+            return None
+        store = values.get("store")
+        if store is None or not 1 <= len(store) <= 64:
+            return None
+        k_text = values.get("k", "10")
+        if not _K.fullmatch(k_text) or int(k_text) > min(max_k, 500):
+            return None
+        text = values.get("context")
+        if text is not None and len(text) > 500:
+            return None
+        try:
+            ctx = parse_context(text)
+        except InvalidInput:
+            return None
+        return store, int(k_text), ctx
