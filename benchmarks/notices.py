@@ -118,7 +118,7 @@ async def _measure(base: str, scanner: str, n: int, progress: Progress) -> dict[
         for ws in (ana, ben):
             await _until(ws, "hello", None)
         for i in range(n):
-            body = {"store_id": STORE, "customer_id": f"L-{i}", "trigger": "recognition"}
+            body = {"store_id": STORE, "customer_id": f"L-{i}", "trigger": "loyalty_scan"}
             start = time.perf_counter()
             waits = [asyncio.create_task(_until(ws, "notice", None)) for ws in (ana, ben)]
             r = await client.post("/v1/notices", json=body, headers={"X-API-Key": scanner})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, insert
 
@@ -13,6 +15,8 @@ from storelens import accounts, stores
 from storelens.api.auth import issue_token
 from storelens.config import Settings
 from storelens.core.events import make_event
+from storelens.recognition import store as face_store
+from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import consent_records, customers, order_lines, orders, products
 
@@ -77,6 +81,26 @@ class Floor:
                     "event_id": uuid.uuid4(),
                 },
             )
+
+    def recognisable(
+        self,
+        customer_id: str = MEMBER,
+        *,
+        store_id: str = STORE,
+        at: datetime = T0 - timedelta(days=1),
+        stores: list[str] | None = None,
+    ) -> None:
+        """The store's recognition switched on and the member enrolled under biometric
+        consent (one sealed embedding, a random one: no face is matched here), as the
+        enrollment route stores them."""
+        keyring = FaceKeyring(os.urandom(32))
+        vector = np.random.default_rng(7).standard_normal(EMBEDDING_DIM).astype(np.float32)
+        with self.engine.begin() as conn:
+            face_store.set_recognition(conn, store_id, True, by="admin", at=at)
+            consent_id = face_store.record_consent(
+                conn, customer_id, text_version="v1", store_ids=stores, recorded_by="ana", at=at
+            )
+            face_store.add_embeddings(conn, consent_id, customer_id, [vector], keyring, at)
 
     def catalogue(self) -> None:
         with self.engine.begin() as conn:

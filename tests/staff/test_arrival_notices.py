@@ -58,6 +58,7 @@ def test_in_process_arrival_reaches_the_staff_socket(
 ) -> None:
     floor.store()
     floor.member()
+    floor.recognisable()
     ana = floor.staff()
     floor.clock("in", ana, at=T0 - timedelta(hours=1))
     with client.websocket_connect(f"/v1/stores/{STORE}/notices/ws", headers=floor.token(ana)) as ws:
@@ -147,6 +148,7 @@ def test_edge_box_arrival_reaches_staff_through_the_live_server(
 ) -> None:
     floor.store()
     floor.member()
+    floor.recognisable()
     ana = floor.staff()
     now = datetime.now(UTC)  # the live server runs on the real clock
     floor.clock("in", ana, at=now - timedelta(minutes=10))

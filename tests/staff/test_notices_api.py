@@ -67,6 +67,7 @@ def _raise(client: TestClient, floor: Floor, **body: str) -> str:
 
 def test_raise_claim_outcome(client: TestClient, shop: Floor, login: Login) -> None:
     ana, ben = _on_shift(shop, 2)
+    shop.recognisable()  # the camera's notice below is for a member enrolled for it
     scanner = shop.scanner()
     r = client.post("/v1/notices", json=raise_body(), headers=scanner)
     assert r.status_code == 201
@@ -303,7 +304,7 @@ def test_a_greeting_name_imported_with_the_record_reaches_the_claimer(
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
     overrides[current_time] = clock
     (ana,) = _on_shift(floor, 1)
-    nid = _raise(client, floor, customer_id="L-peg", trigger="recognition")
+    nid = _raise(client, floor, customer_id="L-peg")
     client.post(f"/v1/notices/{nid}/claim", headers=ana)
     view = client.get(f"/v1/notices/{nid}/customer", headers=ana).json()
     assert (view["greeting_name"], view["greeting_source"]) == ("Peggy", "chosen")

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens import __version__
-from storelens.api.arrival_notices import DeskArrivalSink
+from storelens.api.arrival_notices import DeskArrivalSink, recognition_gate
 from storelens.api.auth_cache import SignedInCache, users_signal
 from storelens.api.bodylimit import BodyLimit
 from storelens.api.claimer_sources import EngineSuggester
@@ -144,6 +144,7 @@ def create_app(
         max_shift=timedelta(hours=settings.shift_max_hours),
         audience=settings.notice_audience,
         publish=deliver_notices,
+        gate=recognition_gate,
     )
 
     async def sweep_notices() -> None:

@@ -9,7 +9,8 @@ An arrival is only worth announcing while the member is still near the door, so 
 server that cannot be reached is retried with the shared backoff for at most
 ``faces_notice_retry_s`` and then given up (logged, never queued to disk: a stale
 "Ada just walked in" helps nobody, and a queue would be one more place holding who
-came in when). A refusal (unknown customer, a key for another store) is not retried.
+came in when). A refusal (unknown customer, a key for another store, consent withdrawn or
+the store switched off meanwhile) is not retried.
 Log lines name the store and the anonymous track, never the customer.
 
 The camera loop must not wait on the network: :class:`NoticeCourier` takes arrivals

@@ -25,8 +25,10 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from storelens.core.errors import NotFound
 from storelens.privacy import audit
+from storelens.privacy.consent import consent_state
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import canonical_id
+from storelens.privacy.subject import person_ids as subject_ids
 from storelens.recognition.keyring import (
     EMBEDDING_DIM,
     FaceKeyring,
@@ -202,11 +204,21 @@ def _covers(store_ids: Any, store_id: str) -> bool:
 
 
 def consent_active(conn: Connection, customer_id: str, store_id: str) -> bool:
-    """Whether the member may be recognised in this store right now."""
+    """Whether the member may be recognised in this store right now: the switch is on,
+    a biometric consent covering the store is in force with its embeddings, and no
+    ``recognition`` withdrawal (``consent.changed``, under any of the person's ids)
+    came after that consent was given. A ``consent.changed`` grant alone allows
+    nothing (docs/privacy.md), but a "no" said in the app must not be outlived by
+    the form signed at the counter before it."""
     if not recognition_enabled(conn, store_id):
         return False
     consent = active_consent(conn, customer_id)
-    return consent is not None and consent["photos"] > 0 and _covers(consent["store_ids"], store_id)
+    if consent is None or consent["photos"] == 0 or not _covers(consent["store_ids"], store_id):
+        return False
+    said = consent_state(conn, subject_ids(conn, customer_id))
+    return not any(
+        s.purpose == "recognition" and not s.granted and s.ts >= consent["granted_at"] for s in said
+    )
 
 
 def load_gallery(conn: Connection, store_id: str, keyring: FaceKeyring) -> Gallery:

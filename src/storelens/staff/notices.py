@@ -46,10 +46,12 @@ from storelens.storage.tables import notices
 __all__ = [
     "OUTCOMES",
     "TRIGGERS",
+    "Gate",
     "Notice",
     "NoticeDesk",
     "Outcome",
     "Trigger",
+    "no_recognition",
     "raise_notice",
 ]
 
@@ -60,6 +62,22 @@ Outcome = Literal["served", "purchase", "declined"]
 TRIGGERS: tuple[str, ...] = ("recognition", "loyalty_scan", "app_checkin")
 OUTCOMES: tuple[str, ...] = ("served", "purchase", "declined")
 Publish = Callable[[list[dict[str, Any]]], None]
+Gate = Callable[[Connection, str, str, str], InvalidInput | None]
+"""Whether a notice may be raised: called with the store, the member's current id and
+the trigger inside the transaction that would store it; returns the refusal, or None."""
+
+
+def no_recognition(
+    conn: Connection, store_id: str, customer_id: str, trigger: str
+) -> InvalidInput | None:
+    """The gate of a desk that was given none: a ``recognition`` notice needs the
+    member's biometric consent and the store's switch, which only the recognition
+    domain can read (the api layer wires its gate in), so without one it is refused
+    rather than announced unchecked."""
+    if trigger != "recognition":
+        return None
+    message = "recognition notices are not accepted here"
+    return InvalidInput(message, [FieldError.at(("body", "trigger"), message, "recognition_off")])
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +142,8 @@ class NoticeDesk:
     ``publish`` gets device messages (a hub, a webhook, both); a ``notice`` message
     carries ``audience``, the logins that may see it (None: every staff device of the
     store). ``audience="all_staff"`` skips the shift check, for stores whose tills
-    send no clock-ins.
+    send no clock-ins. ``gate`` may refuse a notice before anything is stored or sent
+    (recognition without consent); the refusal is audited.
     """
 
     def __init__(
@@ -136,8 +155,10 @@ class NoticeDesk:
         audience: Literal["on_shift", "all_staff"] = "on_shift",
         publish: Publish | None = None,
         clock: Callable[[], datetime] | None = None,
+        gate: Gate = no_recognition,
     ) -> None:
         self.engine, self.open_for, self.max_shift = engine, open_for, max_shift
+        self.gate = gate
         self.audience_mode = audience
         self.publish: Publish = publish or (lambda _messages: None)
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
@@ -171,50 +192,75 @@ class NoticeDesk:
         """The notice for this member in this store, and whether it is new.
 
         A member already waiting (open) or being served (claimed) is not announced
-        twice: the camera and the loyalty scan of one arrival give one notice."""
+        twice: the camera and the loyalty scan of one arrival give one notice.
+
+        The gate is asked first, in the transaction that would store the notice, so
+        a refused arrival neither is stored nor broadcast nor gets the member's
+        waiting notice back (which would tell the caller one exists); its audit row
+        is the one thing the transaction commits."""
         now = now or datetime.now(UTC)
         if trigger not in TRIGGERS:
             message = f"must be one of {', '.join(TRIGGERS)}"
             raise InvalidInput(message, [FieldError.at(("body", "trigger"), message, "enum")])
         with self.engine.begin() as conn:
-            try:
-                stores.get_store(conn, store_id)
-            except NotFound:
-                message = f"unknown store {store_id!r}"
-                loc = ("body", "store_id")
-                raise InvalidInput(message, [FieldError.at(loc, message, "unknown")]) from None
-            current = canonical_id(conn, customer_id)
-            if current is None:
-                message = "unknown customer"  # the id itself stays out of messages and logs
-                loc = ("body", "customer_id")
-                raise InvalidInput(message, [FieldError.at(loc, message, "unknown")])
-            waiting = conn.execute(
-                select(notices).where(
-                    notices.c.store_id == store_id,
-                    notices.c.customer_id == current,
-                    notices.c.state.in_(("open", "claimed")),
-                )
-            ).all()
-            for row in waiting:
-                found = _notice(row)
-                state = found.live_state(now)
-                if state == "open" or (state == "claimed" and not self._lapsed(conn, found, now)):
-                    return found, False
-            notice = Notice(
-                id=str(uuid.uuid4()),
-                store_id=store_id,
-                customer_id=current,
-                trigger=trigger,
-                state="open",
-                raised_at=now,
-                raised_by=actor.name[:128],
-                expires_at=now + self.open_for,
+            outcome = self._raise(conn, store_id, customer_id, trigger, actor, now)
+        if isinstance(outcome, InvalidInput):
+            raise outcome  # after the commit: the refusal's audit row stays
+        notice, created, audience = outcome
+        if created:
+            self._announce(notice, audience)
+        return notice, created
+
+    def _raise(
+        self,
+        conn: Connection,
+        store_id: str,
+        customer_id: str,
+        trigger: str,
+        actor: Actor,
+        now: datetime,
+    ) -> tuple[Notice, bool, list[str] | None] | InvalidInput:
+        try:
+            stores.get_store(conn, store_id)
+        except NotFound:
+            message = f"unknown store {store_id!r}"
+            loc = ("body", "store_id")
+            raise InvalidInput(message, [FieldError.at(loc, message, "unknown")]) from None
+        current = canonical_id(conn, customer_id)
+        if current is None:
+            message = "unknown customer"  # the id itself stays out of messages and logs
+            loc = ("body", "customer_id")
+            raise InvalidInput(message, [FieldError.at(loc, message, "unknown")])
+        refusal = self.gate(conn, store_id, current, trigger)
+        if refusal is not None:
+            why = {"store_id": store_id, "trigger": trigger, "reason": refusal.errors[0].type}
+            audit.record(conn, actor, "notice.refused", "customer", current, why)
+            return refusal
+        waiting = conn.execute(
+            select(notices).where(
+                notices.c.store_id == store_id,
+                notices.c.customer_id == current,
+                notices.c.state.in_(("open", "claimed")),
             )
-            conn.execute(notices.insert(), _row(notice))
-            audit.record(conn, actor, "notice.raise", "notice", notice.id, {"trigger": trigger})
-            audience = self.audience(conn, store_id, now)
-        self._announce(notice, audience)
-        return notice, True
+        ).all()
+        for row in waiting:
+            found = _notice(row)
+            state = found.live_state(now)
+            if state == "open" or (state == "claimed" and not self._lapsed(conn, found, now)):
+                return found, False, None
+        notice = Notice(
+            id=str(uuid.uuid4()),
+            store_id=store_id,
+            customer_id=current,
+            trigger=trigger,
+            state="open",
+            raised_at=now,
+            raised_by=actor.name[:128],
+            expires_at=now + self.open_for,
+        )
+        conn.execute(notices.insert(), _row(notice))
+        audit.record(conn, actor, "notice.raise", "notice", notice.id, {"trigger": trigger})
+        return notice, True, self.audience(conn, store_id, now)
 
     # -- claim, release, outcome --------------------------------------------------------
 

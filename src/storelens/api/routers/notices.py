@@ -71,7 +71,16 @@ def raise_notice(
     body: NoticeCreate, principal: Raiser, request: Request, response: Response, now: Now
 ) -> NoticePublic:
     """Announce a member in a store to its on-shift staff (201). A member who already
-    has an open or claimed notice there gets that one back (200, ``created`` false)."""
+    has an open or claimed notice there gets that one back (200, ``created`` false).
+
+    A ``recognition`` notice is checked here, on the server, at the moment it would be
+    stored: the store's switch and the member's biometric consent (the desk's gate,
+    ``api.arrival_notices.recognition_gate``). The edge box's queued post is retried
+    for up to 20 s and a device key could label any arrival "recognition", so what the
+    box believed when it matched decides nothing. A refusal is a 422 with a field
+    error, like an unknown customer: a 4xx the box does not retry, saying no more than
+    that recognition may not announce this member here; nothing is stored or
+    broadcast, and the refusal is audited (``notice.refused``)."""
     if principal.store_scope is not None and principal.store_scope != body.store_id:
         raise Forbidden("this key may only raise notices for its own store")
     notice, created = desk_of(request).raise_notice(
