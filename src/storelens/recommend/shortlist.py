@@ -24,7 +24,7 @@ from __future__ import annotations
 from storelens.config import Settings
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CustomerCandidates
-from storelens.recommend.suggestions import Recommendation, pick
+from storelens.recommend.suggestions import Candidate, Recommendation, pick
 
 __all__ = ["PopularOrder", "head_size", "pick_shortlisted", "popular_order"]
 
@@ -59,7 +59,7 @@ def pick_shortlisted(
     settings: Settings,
     popular: dict[str, Recommendation],
     order: PopularOrder,
-    personal: dict[str, Recommendation],
+    personal: dict[str, Candidate],
     entry: CustomerCandidates | None,
     blocked: set[str],
     zone: str | None,
@@ -72,7 +72,7 @@ def pick_shortlisted(
     when that provably gives the same list."""
     m = head_size(k, len(blocked))
     if m < len(order):
-        short = {product: popular[product] for _, product in order[:m]}
+        short: dict[str, Candidate] = {product: popular[product] for _, product in order[:m]}
         # Items the learned blend scored rank ahead of every unscored one in ``pick``,
         # so all of them go in: what is left out is then ranked by confidence alone.
         learned = entry.blend if entry is not None else {}
@@ -85,7 +85,7 @@ def pick_shortlisted(
             picked[-1], learned, order, m, short
         ):
             return picked
-    ranked = dict(popular)
+    ranked: dict[str, Candidate] = dict(popular)
     _merge(ranked, personal, popular)
     return pick(settings, ranked, entry, blocked, zone, catalogue, now, k)
 
@@ -95,7 +95,7 @@ def _nothing_left_out_ranks_before(
     learned: dict[str, float],
     order: PopularOrder,
     m: int,
-    short: dict[str, Recommendation],
+    short: dict[str, Candidate],
 ) -> bool:
     """Whether every popular item left out of ``short`` ranks after ``pick``'s last kept
     one. Left-out items are all unscored by the blend, so a scored last item beats them."""
@@ -106,8 +106,8 @@ def _nothing_left_out_ranks_before(
 
 
 def _merge(
-    ranked: dict[str, Recommendation],
-    personal: dict[str, Recommendation],
+    ranked: dict[str, Candidate],
+    personal: dict[str, Candidate],
     popular: dict[str, Recommendation],
 ) -> None:
     """Personal candidates into ``ranked``: each replaces the store's when at least as

@@ -22,15 +22,16 @@ returns: the store's popular list is built once per store and daypart and shared
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from storelens.config import Settings
 from storelens.recommend import evidence
-from storelens.recommend.candidate_store import CustomerCandidates
+from storelens.recommend.candidate_store import CoPurchase, CustomerCandidates
 
-__all__ = ["Recommendation", "personal", "pick", "popular"]
+__all__ = ["Candidate", "Recommendation", "personal", "pick", "popular"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,82 @@ class Recommendation:
     source: str
     evidence: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
+
+    def shown(self, score: float, name: str | None) -> Recommendation:
+        return Recommendation(
+            self.product_id, score, self.confidence, self.explanation, self.source,
+            self.evidence, name,
+        )  # fmt: skip
+
+
+class Candidate(Protocol):
+    """What ``pick`` ranks: a confidence now, the words and evidence only if shown.
+
+    A customer's repeat and co-purchase candidates are ranked on every request, but
+    only ``k`` are shown: their explanations and evidence are written for those
+    alone (building them for all cost more than the ranking)."""
+
+    @property
+    def product_id(self) -> str: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+    def shown(self, score: float, name: str | None) -> Recommendation: ...
+
+
+class _Repeat:
+    """One of the customer's own items: its probability, its true counts when shown."""
+
+    __slots__ = ("_days", "_orders", "_recent", "_span", "_times", "confidence", "product_id")
+
+    def __init__(
+        self, product: str, p: float, times: list[float], recent: int, days: int, span: str,
+        orders: int,
+    ) -> None:  # fmt: skip
+        self.product_id, self.confidence = product, p
+        self._times, self._recent, self._days, self._span = times, recent, days, span
+        self._orders = orders
+
+    def shown(self, score: float, name: str | None) -> Recommendation:
+        times, recent = self._times, self._recent
+        if recent:
+            text = f"you bought this {_times(recent)} in the last {self._span}"
+        else:
+            last = datetime.fromtimestamp(times[-1], UTC).date().isoformat()
+            text = f"you bought this {_times(len(times))}, last on {last}"
+        return Recommendation(
+            self.product_id, score, self.confidence, text, "repeat",
+            {
+                "times_bought": recent,
+                "window_days": self._days,
+                "times_bought_ever": len(times),
+                "orders": self._orders,
+                "last_bought": times[-1],
+            },
+            name,
+        )  # fmt: skip
+
+
+class _Together:
+    """An item often bought with one of the customer's own (the anchor)."""
+
+    __slots__ = ("_anchor_name", "_co", "confidence", "product_id")
+
+    def __init__(self, product: str, p: float, co: CoPurchase, anchor_name: str) -> None:
+        self.product_id, self.confidence = product, p
+        self._co, self._anchor_name = co, anchor_name
+
+    def shown(self, score: float, name: str | None) -> Recommendation:
+        co = self._co
+        return Recommendation(
+            self.product_id, score, self.confidence,
+            f"people who buy {self._anchor_name} often add this: {co.together} of "
+            f"{co.anchor_orders} orders with it",
+            "copurchase",
+            {"anchor": co.anchor, "together": co.together, "anchor_orders": co.anchor_orders},
+            name,
+        )  # fmt: skip
 
 
 def _months(days: int) -> str:
@@ -77,7 +154,7 @@ def personal(
     pop: evidence.Popularity,
     catalogue: dict[str, evidence.ProductInfo],
     now: float,
-) -> dict[str, Recommendation]:
+) -> dict[str, Candidate]:
     """The customer's repeat and co-purchase candidates, each with its true counts."""
     half = settings.recommend_half_life_days * 86400.0
     days = settings.recommend_history_days
@@ -89,46 +166,25 @@ def personal(
     d_orders = sum([weight[t] for t in entry.order_times])
     below = d_orders + 1.0
     counts, pop_orders, n_orders = pop.counts, pop.orders, len(entry.order_times)
-    out: dict[str, Recommendation] = {}
+    out: dict[str, Candidate] = {}
     for product, times in entry.items.items():
         share = counts.get(product, 0) / pop_orders if pop_orders else 0.0
         d_item = sum([weight.get(t) or 0.5 ** ((now - t) / half) for t in times])
         p = (d_item + share) / below
         recent = len(times) - bisect_left(times, window)  # times are sorted, newest last
-        if recent:
-            text = f"you bought this {_times(recent)} in the last {span}"
-        else:
-            last = datetime.fromtimestamp(times[-1], UTC).date().isoformat()
-            text = f"you bought this {_times(len(times))}, last on {last}"
-        out[product] = Recommendation(
-            product, p, p, text, "repeat",
-            {
-                "times_bought": recent,
-                "window_days": days,
-                "times_bought_ever": len(times),
-                "orders": n_orders,
-                "last_bought": times[-1],
-            },
-        )  # fmt: skip
+        out[product] = _Repeat(product, p, times, recent, days, span, n_orders)
     for product, co in entry.copurchase.items():
         if product in out or co.anchor not in out:
             continue
-        p = out[co.anchor].confidence * co.together / co.anchor_orders
         anchor = catalogue.get(co.anchor)
-        name = anchor.name if anchor else co.anchor
-        out[product] = Recommendation(
-            product, p, p,
-            f"people who buy {name} often add this: {co.together} of {co.anchor_orders} "
-            "orders with it",
-            "copurchase",
-            {"anchor": co.anchor, "together": co.together, "anchor_orders": co.anchor_orders},
-        )  # fmt: skip
+        p = out[co.anchor].confidence * co.together / co.anchor_orders
+        out[product] = _Together(product, p, co, anchor.name if anchor else co.anchor)
     return out
 
 
 def pick(
     settings: Settings,
-    ranked: dict[str, Recommendation],
+    ranked: Mapping[str, Candidate],
     entry: CustomerCandidates | None,
     blocked: set[str],
     zone: str | None,
@@ -169,13 +225,7 @@ def pick(
         if per_category.get(category, 0) >= settings.recommend_category_cap:
             continue
         per_category[category] = per_category.get(category, 0) + 1
-        rec = ranked[product]
-        picked.append(
-            Recommendation(
-                product, -neg_score, rec.confidence, rec.explanation, rec.source, rec.evidence,
-                info.name if info else None,
-            )
-        )  # fmt: skip
+        picked.append(ranked[product].shown(-neg_score, info.name if info else None))
         if len(picked) == k:
             break
     return picked
