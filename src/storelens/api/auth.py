@@ -39,6 +39,7 @@ __all__ = [
     "client_ip",
     "current_principal",
     "issue_token",
+    "person_from_token",
     "person_principal",
     "principal_from_credential",
     "public",
@@ -102,7 +103,10 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def _from_token(request: HTTPConnection, token: str) -> Principal:
+def person_from_token(request: HTTPConnection, token: str) -> Principal:
+    """A person's bearer token checked (cached while the users signal allows, else the
+    user row read); HTTPException 401 when it does not hold. Also the recommendation
+    lane's check (api/recommendations_lane.py), so both ask the same question."""
     cache: SignedInCache | None = getattr(request.app.state, "signed_in", None)
     known = None if cache is None else cache.get(token)
     if known is not None:
@@ -218,7 +222,7 @@ async def current_principal(
     if token:
         if token.startswith(f"{KEY_PREFIX}_"):
             return _from_key(request, token)
-        return _from_token(request, token)
+        return person_from_token(request, token)
     raise _unauthorized("not authenticated: send a bearer token or an X-API-Key header")
 
 
@@ -226,7 +230,7 @@ def principal_from_credential(conn: HTTPConnection, credential: str) -> Principa
     """A token or API key given outside the usual headers (WebSocket query strings)."""
     if credential.startswith(f"{KEY_PREFIX}_"):
         return _from_key(conn, credential)
-    return _from_token(conn, credential)
+    return person_from_token(conn, credential)
 
 
 class RoleGate:

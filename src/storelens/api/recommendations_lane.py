@@ -10,8 +10,8 @@ This lane is the innermost of the app's middlewares (inside the body limit, the 
 guard, metrics and the access log, outside FastAPI's router and exception handlers),
 and answers only the request it can answer exactly as the route would:
 
-* a bearer token the signed-in cache already holds (verified, user row current), for
-  a role the route admits;
+* one bearer token, checked by the route's own token code (the signed-in cache, or
+  the user row), of a role the route admits;
 * the query holds nothing but ``store``, ``k`` and ``context``, once each, with values
   the route would accept;
 * an answer from what the process holds (:meth:`RecommendationEngine.answer_warm`).
@@ -30,8 +30,11 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
 from storelens.accounts import KEY_PREFIX, Role
-from storelens.api.auth_cache import SignedInCache
+from storelens.api.auth import person_from_token
 from storelens.core.errors import InvalidInput
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
 from storelens.recommend.context import Context, parse_context
@@ -81,7 +84,7 @@ class RecommendationsLane:
 
     async def _warm(self, scope: Scope, customer_id: str) -> bytes | None:
         state = scope["app"].state
-        actor = self._signed_in(scope, getattr(state, "signed_in", None))
+        actor = self._signed_in(scope)
         if actor is None:
             return None
         asked = self._parameters(scope, customer_id, state.settings.recommend_max_k)
@@ -104,10 +107,10 @@ class RecommendationsLane:
             return None
         return None if answer is None else self._body_of(answer)
 
-    def _signed_in(self, scope: Scope, cache: SignedInCache | None) -> str | None:
-        """The cached user's name for a bearer token and an admitted role, else None."""
-        if cache is None or not cache.enabled:
-            return None
+    def _signed_in(self, scope: Scope) -> str | None:
+        """The person's name for one bearer token of an admitted role, else None. The
+        token is checked by the route's own code (cached where the users signal allows,
+        the user row read otherwise): the lane only skips FastAPI's wiring around it."""
         token = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -121,10 +124,11 @@ class RecommendationsLane:
                 return None
         if token is None or token.startswith(self._key_prefix):
             return None
-        known = cache.get(token)
-        if known is None or known.role not in self._roles:
+        try:
+            principal = person_from_token(HTTPConnection(scope), token)
+        except HTTPException:  # expired, revoked, disabled: the route says which
             return None
-        return known.username
+        return principal.name if principal.role in self._roles else None
 
     def _parameters(
         self, scope: Scope, customer_id: str, max_k: int
