@@ -201,3 +201,79 @@ def test_other_triggers_need_no_biometric_consent(
         r = client.post("/v1/notices", json=body, headers=shop.scanner())
         assert r.status_code == 201, r.text
     assert _announced(engine) == [(MEMBER, "loyalty_scan"), (OTHER, "app_checkin")]
+
+
+def _claim(client: TestClient, notice_id: str, headers: dict[str, str]) -> Any:
+    return client.post(f"/v1/notices/{notice_id}/claim", headers=headers)
+
+
+def test_a_withdrawal_after_the_announcement_ends_the_notice_at_the_claim(
+    client: TestClient, shop: Floor, engine: Engine, login: Login
+) -> None:
+    """The notice was rightly announced, then the member withdrew (or the store switched
+    recognition off) while it stood on phones: claiming it may not open them, and it
+    is withdrawn from every phone, not only from the one that tried."""
+    shop.recognisable()
+    headers = _staff_headers(shop)
+    with client.websocket_connect(f"/v1/stores/{STORE}/notices/ws", headers=headers) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        raised = _recognised(client, shop)
+        assert raised.status_code == 201, raised.text
+        assert ws.receive_json()["type"] == "notice"
+        gone = client.delete(f"/v1/customers/{MEMBER}/faces", headers=login("staff"))
+        assert gone.status_code == 200, gone.text
+        claim = _claim(client, raised.json()["id"], headers)
+        message = ws.receive_json()
+    assert claim.status_code == 409, claim.text
+    assert "may no longer be announced" in claim.json()["detail"]
+    assert MEMBER not in claim.text
+    assert message["type"] == "notice_withdrawn" and message["id"] == raised.json()["id"]
+    again = _claim(client, raised.json()["id"], headers)
+    assert again.status_code == 409  # ended for everyone
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(notices.c.state, notices.c.claimed_by)).all()
+    assert tuple(row) == ("open", None)  # never claimed, and expired at the refusal
+    refusals = [e for e in list_entries(engine, action="notice.refused") if e.detail]
+    assert any(e.detail == {"at": "claim"} for e in refusals)
+
+
+def test_the_claimer_view_closes_when_the_member_withdraws_or_the_switch_goes_off(
+    client: TestClient, shop: Floor, login: Login
+) -> None:
+    shop.recognisable()
+    headers = _staff_headers(shop)
+    raised = _recognised(client, shop)
+    notice_id = raised.json()["id"]
+    assert _claim(client, notice_id, headers).status_code == 200
+    view = f"/v1/notices/{notice_id}/customer"
+    assert client.get(view, headers=headers).status_code == 200
+    off = client.put(
+        f"/v1/stores/{STORE}/recognition", json={"enabled": False}, headers=login("admin")
+    )
+    assert off.status_code == 200, off.text
+    closed = client.get(view, headers=headers)
+    assert closed.status_code == 403, closed.text
+    assert "Ada" not in closed.text and MEMBER not in closed.text
+    on = client.put(
+        f"/v1/stores/{STORE}/recognition", json={"enabled": True}, headers=login("admin")
+    )
+    assert on.status_code == 200 and client.get(view, headers=headers).status_code == 200
+    client.delete(f"/v1/customers/{MEMBER}/faces", headers=login("staff"))
+    assert client.get(view, headers=headers).status_code == 403
+    # Closing the claim still works: recording what happened is not a read of the member.
+    done = client.post(
+        f"/v1/notices/{notice_id}/outcome", json={"outcome": "served"}, headers=headers
+    )
+    assert done.status_code == 200, done.text
+
+
+def test_a_scanned_card_is_not_withdrawn_by_a_face_consent(
+    client: TestClient, shop: Floor, login: Login
+) -> None:
+    """Only recognition notices depend on biometric consent."""
+    headers = _staff_headers(shop)
+    r = client.post("/v1/notices", json=raise_body(customer_id=MEMBER), headers=shop.scanner())
+    assert r.status_code == 201, r.text
+    client.delete(f"/v1/customers/{MEMBER}/faces", headers=login("staff"))
+    assert _claim(client, r.json()["id"], headers).status_code == 200
+    assert client.get(f"/v1/notices/{r.json()['id']}/customer", headers=headers).status_code == 200

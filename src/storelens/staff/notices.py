@@ -124,6 +124,9 @@ def _get(conn: Connection, notice_id: str) -> Notice:
     return _notice(row)
 
 
+_NOT_ALLOWED = "this member may no longer be announced here: the notice is withdrawn"
+
+
 def _refusal(notice: Notice, now: datetime) -> Conflict:
     """Why a claim on ``notice`` lost, in words a staff member understands."""
     state = notice.live_state(now)
@@ -273,18 +276,31 @@ class NoticeDesk:
             before = _get(conn, notice_id)
             if not self.may_serve(conn, before.store_id, username, now):
                 raise Forbidden("only staff on shift in this store may claim its notices")
-            won = conn.execute(
-                update(notices)
-                .where(
-                    notices.c.id == notice_id,
-                    notices.c.state == "open",
-                    notices.c.expires_at > now,
-                )
-                .values(state="claimed", claimed_by=username, claimed_at=now)
-            ).rowcount
-            if won == 1:
-                audit.record(conn, actor, "notice.claim", "notice", notice_id)
+            withdrawn = self._no_longer_allowed(conn, before, now)
+            if withdrawn:  # end it for everyone, not only for this claimer
+                won = conn.execute(
+                    update(notices)
+                    .where(notices.c.id == notice_id, notices.c.state == "open")
+                    .values(expires_at=now)
+                ).rowcount
+                audit.record(conn, actor, "notice.refused", "notice", notice_id, {"at": "claim"})
+            else:
+                won = conn.execute(
+                    update(notices)
+                    .where(
+                        notices.c.id == notice_id,
+                        notices.c.state == "open",
+                        notices.c.expires_at > now,
+                    )
+                    .values(state="claimed", claimed_by=username, claimed_at=now)
+                ).rowcount
+                if won == 1:
+                    audit.record(conn, actor, "notice.claim", "notice", notice_id)
             notice = _get(conn, notice_id)
+        if withdrawn:
+            if won == 1:
+                self.publish([_withdrawn(notice, "expired")])
+            raise Conflict(_NOT_ALLOWED)
         if won != 1:
             raise _refusal(notice, now)
         self.publish([_withdrawn(notice, "claimed")])
@@ -321,7 +337,16 @@ class NoticeDesk:
                     "only staff on shift in this store may open its customers: "
                     "the claim lapsed with your shift"
                 )
+            if self._no_longer_allowed(conn, notice, now):
+                raise Forbidden(_NOT_ALLOWED)
             return notice
+
+    def _no_longer_allowed(self, conn: Connection, notice: Notice, now: datetime) -> bool:
+        """Whether the gate that let the notice in would refuse it now: a member who
+        withdrew recognition consent, or a store that switched it off, after their
+        face was announced. The notice stays on phones until it expires (5 minutes);
+        without this a claim in that time still opened their visits and purchases."""
+        return self.gate(conn, notice.store_id, notice.customer_id, notice.trigger) is not None
 
     def release(self, notice_id: str, username: str, actor: Actor, now: datetime) -> Notice:
         """Hand the customer back: the notice is open again, for a fresh wait."""
