@@ -28,18 +28,27 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from storelens import stores
 from storelens.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.privacy.audit import SYSTEM, Actor
-from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import canonical_id
+from storelens.staff.notice_records import (
+    OUTCOMES,
+    TRIGGERS,
+    Notice,
+    Outcome,
+    Trigger,
+    notice_of,
+    notice_row,
+    read_notice,
+    withdrawn_message,
+)
 from storelens.staff.shifts import on_shift_logins, on_shift_staff_ids, staff_ids_of
 from storelens.storage.tables import notices
 
@@ -57,10 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Trigger = Literal["recognition", "loyalty_scan", "app_checkin"]
-Outcome = Literal["served", "purchase", "declined"]
-TRIGGERS: tuple[str, ...] = ("recognition", "loyalty_scan", "app_checkin")
-OUTCOMES: tuple[str, ...] = ("served", "purchase", "declined")
 Publish = Callable[[list[dict[str, Any]]], None]
 Gate = Callable[[Connection, str, str, str], InvalidInput | None]
 """Whether a notice may be raised: called with the store, the member's current id and
@@ -78,50 +83,6 @@ def no_recognition(
         return None
     message = "recognition notices are not accepted here"
     return InvalidInput(message, [FieldError.at(("body", "trigger"), message, "recognition_off")])
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    id: str
-    store_id: str
-    customer_id: str
-    trigger: str
-    state: str
-    raised_at: datetime
-    raised_by: str
-    expires_at: datetime
-    claimed_by: str | None = None
-    claimed_at: datetime | None = None
-    releases: int = 0
-    outcome: str | None = None
-    closed_at: datetime | None = None
-
-    def live_state(self, now: datetime) -> str:
-        """``expired`` for an open notice past its time that no sweep has marked yet."""
-        return "expired" if self.state == "open" and self.expires_at <= now else self.state
-
-    def card(self) -> dict[str, Any]:
-        """What a staff device is sent: no customer id, no name (see the module doc)."""
-        return {
-            "id": self.id,
-            "store_id": self.store_id,
-            "trigger": self.trigger,
-            "state": self.state,
-            "raised_at": self.raised_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "claimed_by": self.claimed_by,
-        }
-
-
-def _notice(row: Any) -> Notice:
-    return Notice(**dict(row._mapping))
-
-
-def _get(conn: Connection, notice_id: str) -> Notice:
-    row = conn.execute(select(notices).where(notices.c.id == notice_id)).first()
-    if row is None:
-        raise NotFound(f"no notice {notice_id!r}")
-    return _notice(row)
 
 
 _NOT_ALLOWED = "this member may no longer be announced here: the notice is withdrawn"
@@ -247,7 +208,7 @@ class NoticeDesk:
             )
         ).all()
         for row in waiting:
-            found = _notice(row)
+            found = notice_of(row)
             state = found.live_state(now)
             if state == "open" or (state == "claimed" and not self._lapsed(conn, found, now)):
                 return found, False, None
@@ -261,7 +222,7 @@ class NoticeDesk:
             raised_by=actor.name[:128],
             expires_at=now + self.open_for,
         )
-        conn.execute(notices.insert(), _row(notice))
+        conn.execute(notices.insert(), notice_row(notice))
         audit.record(conn, actor, "notice.raise", "notice", notice.id, {"trigger": trigger})
         return notice, True, self.audience(conn, store_id, now)
 
@@ -273,7 +234,7 @@ class NoticeDesk:
         The reads before the update take no write lock (SQLite's driver begins the
         transaction at the first write), so the update alone decides the race."""
         with self.engine.begin() as conn:
-            before = _get(conn, notice_id)
+            before = read_notice(conn, notice_id)
             if not self.may_serve(conn, before.store_id, username, now):
                 raise Forbidden("only staff on shift in this store may claim its notices")
             withdrawn = self._no_longer_allowed(conn, before, now)
@@ -296,18 +257,18 @@ class NoticeDesk:
                 ).rowcount
                 if won == 1:
                     audit.record(conn, actor, "notice.claim", "notice", notice_id)
-            notice = _get(conn, notice_id)
+            notice = read_notice(conn, notice_id)
         if withdrawn:
             if won == 1:
-                self.publish([_withdrawn(notice, "expired")])
+                self.publish([withdrawn_message(notice, "expired")])
             raise Conflict(_NOT_ALLOWED)
         if won != 1:
             raise _refusal(notice, now)
-        self.publish([_withdrawn(notice, "claimed")])
+        self.publish([withdrawn_message(notice, "claimed")])
         return notice
 
     def _held(self, conn: Connection, notice_id: str, username: str, now: datetime) -> Notice:
-        notice = _get(conn, notice_id)
+        notice = read_notice(conn, notice_id)
         if notice.state != "claimed":
             raise Conflict(f"notice is {notice.live_state(now)}, not claimed")
         if notice.claimed_by != username:
@@ -370,7 +331,7 @@ class NoticeDesk:
                 self._held(conn, notice_id, username, now)  # raises the reason
                 raise Conflict("notice changed meanwhile; reload it")
             audit.record(conn, actor, "notice.release", "notice", notice_id)
-            notice = _get(conn, notice_id)
+            notice = read_notice(conn, notice_id)
             audience = self.audience(conn, notice.store_id, now)
         self._announce(notice, audience)
         return notice
@@ -396,7 +357,7 @@ class NoticeDesk:
                 self._held(conn, notice_id, username, now)  # raises the reason
                 raise Conflict("notice changed meanwhile; reload it")
             audit.record(conn, actor, "notice.outcome", "notice", notice_id, {"outcome": outcome})
-            return _get(conn, notice_id)
+            return read_notice(conn, notice_id)
 
     # -- expiry and listing -------------------------------------------------------------
 
@@ -409,9 +370,9 @@ class NoticeDesk:
                 .values(state="expired", closed_at=now)
                 .returning(*notices.c)
             ).all()
-        expired = [_notice(r) for r in due]
+        expired = [notice_of(r) for r in due]
         if expired:
-            self.publish([_withdrawn(n, "expired") for n in expired])
+            self.publish([withdrawn_message(n, "expired") for n in expired])
         return expired
 
     def visible_to(self, store_id: str, username: str, now: datetime) -> list[Notice]:
@@ -423,7 +384,7 @@ class NoticeDesk:
                 .order_by(notices.c.raised_at)
             ).all()
             serving = self.may_serve(conn, store_id, username, now)
-        found = [_notice(r) for r in rows]
+        found = [notice_of(r) for r in rows]
         return [
             n
             for n in found
@@ -434,20 +395,6 @@ class NoticeDesk:
     def _announce(self, notice: Notice, audience: list[str] | None) -> None:
         message = {"type": "notice", "store_id": notice.store_id, "notice": notice.card()}
         self.publish([{**message, "audience": audience}])
-
-
-def _withdrawn(notice: Notice, reason: str) -> dict[str, Any]:
-    return {
-        "type": "notice_withdrawn",
-        "store_id": notice.store_id,
-        "id": notice.id,
-        "reason": reason,
-        "claimed_by": notice.claimed_by,
-    }
-
-
-def _row(notice: Notice) -> dict[str, Any]:
-    return {f: getattr(notice, f) for f in Notice.__slots__}
 
 
 def raise_notice(
@@ -463,21 +410,3 @@ def raise_notice(
     raise a notice on the app's desk (``app.state.notice_desk``). An edge box posts
     ``POST /v1/notices`` instead."""
     return desk.raise_notice(store_id, customer_id, trigger, actor=actor, now=now)[0]
-
-
-def _export_notices(req: SubjectRequest) -> list[dict[str, Any]]:
-    """Staff notices about the person: when, where, why, who served them, the outcome."""
-    rows = req.conn.execute(
-        select(notices)
-        .where(notices.c.customer_id.in_(req.subject.ids))
-        .order_by(notices.c.raised_at)
-    )
-    return [plain(r) for r in rows]
-
-
-def _erase_notices(req: SubjectRequest) -> int:
-    gone = req.conn.execute(delete(notices).where(notices.c.customer_id.in_(req.subject.ids)))
-    return int(gone.rowcount or 0)
-
-
-register(PersonalStore("staff_notices", _export_notices, _erase_notices, tables=("notices",)))
