@@ -473,3 +473,23 @@ def test_frames_source_passes_frames_through_and_closes_generators() -> None:
     assert source.stats.frames_emitted == 2
     with pytest.raises(StopIteration):
         next(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("rtsp://cam:secret@10.0.0.21/1", "rtsp://***@10.0.0.21/1"),
+        ("http://10.0.0.9/video.mjpg?user=admin&pwd=hunter2", "http://10.0.0.9/video.mjpg?***"),
+        ("rtsp://10.0.0.21/1", "rtsp://10.0.0.21/1"),
+        ("/srv/clips/door.mp4", "/srv/clips/door.mp4"),
+        (0, "0"),
+    ],
+)
+def test_a_camera_source_is_logged_and_shown_without_its_secrets(
+    source: str | int, shown: str
+) -> None:
+    """One rule for the camera loop's logs and the layout shown to non-admins; the
+    query of an MJPEG camera (``?pwd=``) went into the logs whole before."""
+    from storelens.vision.capture import redact
+
+    assert redact(source) == shown

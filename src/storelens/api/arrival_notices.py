@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy.audit import Actor
 from storelens.recognition.matcher import Arrival
-from storelens.recognition.store import consent_active, recognition_enabled
+from storelens.recognition.store import consent_in_force, recognition_enabled
 from storelens.staff import Notice, NoticeDesk, raise_notice
 
 __all__ = ["DeskArrivalSink", "recognition_gate"]
@@ -41,7 +41,7 @@ def recognition_gate(
     conn: Connection, store_id: str, customer_id: str, trigger: str
 ) -> InvalidInput | None:
     """Refuse a ``recognition`` notice unless the store has recognition on and the
-    member may be recognised there now (``recognition.store.consent_active``: a
+    member may be recognised there now (``recognition.store.consent_in_force``: a
     biometric consent in force covering the store, under any of their ids, and no
     later withdrawal). The edge box matched against a gallery of consenting members,
     but its post is retried for up to ``faces_notice_retry_s`` after the match, and
@@ -62,7 +62,7 @@ def recognition_gate(
         return InvalidInput(
             message, [FieldError.at(("body", "store_id"), message, "recognition_off")]
         )
-    if not consent_active(conn, customer_id, store_id):
+    if not consent_in_force(conn, customer_id, store_id):
         message = "recognition may not announce this member in this store"
         loc = ("body", "trigger")
         return InvalidInput(message, [FieldError.at(loc, message, "recognition_not_allowed")])

@@ -25,16 +25,17 @@ test sends the same requests through both and compares the bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens.accounts import KEY_PREFIX, Role
 from storelens.api.auth import person_from_token
+from storelens.api.routers.recommendations import PATH
 from storelens.core.errors import InvalidInput
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
 from storelens.recommend.context import Context, parse_context
@@ -42,14 +43,8 @@ from storelens.recommend.engine import Answer, RecommendationEngine
 
 __all__ = ["RecommendationsLane"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-PATH = "/v1/customers/{customer_id}/recommendations"
-_PATH = re.compile(r"/v1/customers/([^/]+)/recommendations")  # Starlette's ``str``: [^/]+
+_HEAD, _, _TAIL = PATH.partition("{customer_id}")
+_PATH = re.compile(f"{re.escape(_HEAD)}([^/]+){re.escape(_TAIL)}")  # Starlette's ``str``
 _ROUTE = SimpleNamespace(path=PATH)  # what the metrics label a request with
 _QUERY_KEYS = frozenset({"store", "k", "context"})
 _K = re.compile(r"[1-9][0-9]{0,2}")  # what the route's ``int`` surely reads the same

@@ -253,8 +253,7 @@ def prepare_demo(
                 event_log, sim.events_path, TillHistoryConfig(weeks=till_weeks, seed=seed), tz,
                 progress, console,
             )  # fmt: skip
-            report.accepted += till.accepted
-            report.duplicates += till.duplicates
+            report.add(till, lambda i: sim.events + i)  # lines after the week's
         marker.write_text(f"{report.accepted} accepted, {report.duplicates} duplicates\n")
         (directory / HISTORY_FILE).write_text(json.dumps(history))
     run_projections(event_log)

@@ -40,7 +40,7 @@ import numpy as np
 from storelens.catalogue import Product
 from storelens.core.events import Event, OrderPaidEvent
 
-__all__ = ["MemberWeek", "TillHistoryConfig", "read_week", "till_history"]
+__all__ = ["MemberWeek", "SimulatedWeek", "TillHistoryConfig", "read_week", "till_history"]
 
 _WEEK_S = 7 * 86400.0
 
@@ -76,7 +76,9 @@ class MemberWeek:
 
 
 @dataclass(slots=True)
-class _Week:
+class SimulatedWeek:
+    """The simulated days as the history reads them: members, popular items, hours."""
+
     members: dict[str, MemberWeek]
     store_id: str
     start: datetime  # the week's first event: the history ends there
@@ -86,7 +88,7 @@ class _Week:
     basket_lines: list[int]
 
 
-def read_week(path: Path, tz: ZoneInfo) -> _Week:
+def read_week(path: Path, tz: ZoneInfo) -> SimulatedWeek:
     """The members, their orders and the café's popular items and hours, from the
     simulated week's events (only the CRM records and paid orders are parsed)."""
     members: dict[str, MemberWeek] = {}
@@ -125,7 +127,7 @@ def read_week(path: Path, tz: ZoneInfo) -> _Week:
                 week.products.update(line["product_id"] for line in payload["lines"])
     if start is None or end is None or not store_id:
         raise ValueError(f"{path}: no paid orders to follow")
-    return _Week(members, store_id, start, end, popular, hours, lines)
+    return SimulatedWeek(members, store_id, start, end, popular, hours, lines)
 
 
 class _Choice:

@@ -52,6 +52,7 @@ __all__ = [
     "active_consent",
     "add_embeddings",
     "consent_active",
+    "consent_in_force",
     "known_person",
     "load_gallery",
     "person_ids",
@@ -210,8 +211,12 @@ def consent_active(conn: Connection, customer_id: str, store_id: str) -> bool:
     came after that consent was given. A ``consent.changed`` grant alone allows
     nothing (docs/privacy.md), but a "no" said in the app must not be outlived by
     the form signed at the counter before it."""
-    if not recognition_enabled(conn, store_id):
-        return False
+    return recognition_enabled(conn, store_id) and consent_in_force(conn, customer_id, store_id)
+
+
+def consent_in_force(conn: Connection, customer_id: str, store_id: str) -> bool:
+    """:func:`consent_active` without the store's switch, for a caller that read the
+    switch itself (to say which of the two refused)."""
     consent = active_consent(conn, customer_id)
     if consent is None or consent["photos"] == 0 or not _covers(consent["store_ids"], store_id):
         return False

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -104,9 +105,14 @@ def as_bgr(frame: Any) -> npt.NDArray[np.uint8]:
 
 
 def redact(target: str | int) -> str:
-    """Camera URLs often carry a password (rtsp://user:pass@host); keep it out of logs."""
+    """A camera source without what may be a secret: the URL's user and password
+    (``rtsp://user:pass@host``) and its query (``?user=…&pwd=…`` on many MJPEG cameras)
+    become ``***``. For logs, and for the layout shown to anyone but an admin."""
     text = str(target)
-    scheme, sep, rest = text.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return text
+    parts = urlsplit(text)
+    if not parts.scheme or not parts.netloc:
+        return text  # a file path or a webcam index
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=netloc, query="***" if parts.query else ""))

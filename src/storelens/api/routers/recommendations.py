@@ -40,10 +40,12 @@ from storelens.recommend.context import Context, parse_context
 from storelens.recommend.engine import Answer, RecommendationEngine
 from storelens.storage.dialects import dialect_for
 
-__all__ = ["READERS", "answer_json", "router"]
+__all__ = ["PATH", "READERS", "answer_json", "router"]
 
 router = APIRouter(tags=["recommendations"], responses=error_responses(400, 403, 422))
 CustomerId = Annotated[str, Path(min_length=1, max_length=128)]
+PATH = "/v1/customers/{customer_id}/recommendations"
+"""The hot route's path, which the lane in front of it (api/recommendations_lane) matches."""
 READERS = (Role.admin, Role.analyst)
 """Who may read a customer's list: its evidence is their purchase history, which staff
 see only for a notice they claimed. Also the hot lane's gate (api/recommendations_lane)."""
@@ -119,7 +121,7 @@ def answer_json(answer: Answer) -> bytes:
 
 
 @router.get(
-    "/v1/customers/{customer_id}/recommendations",
+    PATH,
     response_model=RecommendationsPublic,
     responses=error_responses(403, 404, 422),
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Body, status
 
@@ -14,6 +13,7 @@ from storelens.api.errors import error_responses
 from storelens.api.schemas import ListOf, StoreCreate, StorePublic, StoreUpdate
 from storelens.api.store_schemas import LayoutPublic, LayoutSaved
 from storelens.privacy import audit
+from storelens.vision.capture import redact
 
 __all__ = ["router"]
 
@@ -66,24 +66,12 @@ def delete_store(store_id: str, principal: AdminOnly, engine: EngineDep) -> None
         audit.record(conn, principal.actor, "store.delete", "store", store_id)
 
 
-def _camera_source_shown(source: str) -> str:
-    """``source`` without what may be a secret: the user and password of the URL and
-    its query (``?user=…&pwd=…`` on many MJPEG cameras) become ``***``."""
-    parts = urlsplit(source)
-    if not parts.scheme or not parts.netloc:
-        return source  # a file path or a webcam index
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=netloc, query="***" if parts.query else ""))
-
-
 def _without_camera_secrets(document: dict[str, Any]) -> dict[str, Any]:
     cameras = document.get("cameras")
     if not isinstance(cameras, list):
         return document
     shown = [
-        {**c, "source": _camera_source_shown(c["source"])}
+        {**c, "source": redact(c["source"])}
         if isinstance(c, dict) and isinstance(c.get("source"), str)
         else c
         for c in cameras
