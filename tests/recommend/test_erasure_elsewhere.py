@@ -55,7 +55,7 @@ class Clock:
 
 
 def _row(customer: str, product: str = "flat-white") -> tuple[object, ...]:
-    return (AT, customer, "cafe-01", product, 1, 0.5, True, "till-1")
+    return (AT, customer, "cafe-01", True, "till-1", ((product, 0.5),))
 
 
 def _written(engine: Engine) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 The writer skips SQLAlchemy's per-row statement building and hands tuples to the
 driver with each column's bind conversion; these compare its rows with rows written
-the ordinary way, on every backend, and check that bad rows still fail loudly.
+the ordinary way, on every backend, and check that bad rows still fail loudly. A row
+is one shown list: its items travel as (product, confidence) pairs and are stored as
+``[{"product_id", "rank", "confidence"}]``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import pytest
 from sqlalchemy import Engine, delete, event, select
 
 from storelens.recommend import evidence
-from storelens.recommend.impression_log import CHUNK_ROWS, COLUMNS, ImpressionLog, queued_for
+from storelens.recommend.impression_log import (
+    CHUNK_ROWS,
+    COLUMNS,
+    ImpressionLog,
+    queued_for,
+    shown_document,
+)
 from storelens.storage.tables import recommend_impressions
 
 AT = datetime(2026, 3, 9, 17, 45, 12, 345678, tzinfo=timezone(timedelta(hours=1)))
@@ -24,30 +32,41 @@ def _read(engine: Engine, customer: str) -> list[tuple[object, ...]]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(*cols).where(recommend_impressions.c.customer_id == customer)
-            .order_by(recommend_impressions.c.rank)
+            .order_by(recommend_impressions.c.id)
         ).all()  # fmt: skip
     return [tuple(r) for r in rows]
 
 
+SHOWN = (("tea", 0.125), ("bun", 1 / 3))
+
+
 def test_driver_rows_read_back_like_orm_rows(engine: Engine) -> None:
-    rows = [(AT, "ann", "s1", "tea", 1, 0.125, True, "staff:7"),
-            (AT, "ann", "s1", "bun", 2, 1 / 3, False, "staff:7")]  # fmt: skip
+    rows = [(AT, "ann", "s1", True, "staff:7", SHOWN),
+            (AT, "ann", "s2", False, "staff:7", SHOWN[1:])]  # fmt: skip
     impressions = ImpressionLog(engine, every_s=3600.0)
     impressions.add(rows)
-    assert [r["rank"] for r in queued_for({"ann"})] == [1, 2]  # readable while queued
-    assert queued_for({"ann"})[0] == dict(zip(COLUMNS, rows[0], strict=True))
+    queued = queued_for({"ann"})  # readable while queued, items spelled out
+    assert [r["store_id"] for r in queued] == ["s1", "s2"]
+    assert queued[0]["shown"] == [
+        {"product_id": "tea", "rank": 1, "confidence": 0.125},
+        {"product_id": "bun", "rank": 2, "confidence": 1 / 3},
+    ]
+    assert queued[1]["shown"] == [{"product_id": "bun", "rank": 1, "confidence": 1 / 3}]
     assert impressions.flush() == 2
     with engine.begin() as conn:
-        evidence.log_impressions(
-            conn, [dict(zip(COLUMNS, (AT, "bea", *r[2:]), strict=True)) for r in rows]
-        )
+        evidence.log_impressions(conn, [
+            {**dict(zip(COLUMNS, (AT, "bea", *r[2:]), strict=True)),
+             "shown": shown_document(r[5])}
+            for r in rows
+        ])  # fmt: skip
     mine, theirs = _read(engine, "ann"), _read(engine, "bea")
     assert len(mine) == 2
     assert [r[:1] + r[2:] for r in mine] == [r[:1] + r[2:] for r in theirs]
     assert mine[0][0] == AT  # tz-aware, the same instant
     assert isinstance(mine[0][0], datetime) and mine[0][0].tzinfo is not None
     assert mine[0][0].astimezone(UTC).hour == 16
-    assert [r[6] for r in mine] == [True, False] and mine[1][5] == pytest.approx(1 / 3)
+    assert [r[3] for r in mine] == [True, False]
+    assert mine[0][5] == queued[0]["shown"] and mine[1][5] == queued[1]["shown"]
     impressions.close()
     with engine.begin() as conn:
         conn.execute(delete(recommend_impressions))
@@ -56,7 +75,7 @@ def test_driver_rows_read_back_like_orm_rows(engine: Engine) -> None:
 def test_a_naive_timestamp_is_refused_and_kept_queued(engine: Engine) -> None:
     """The timestamp's own check still runs: the batch fails and stays queued."""
     impressions = ImpressionLog(engine, every_s=3600.0)
-    impressions.add([(datetime(2026, 3, 9, 12, 0), "cy", "s1", "tea", 1, 0.5, True, "t")])
+    impressions.add([(datetime(2026, 3, 9, 12, 0), "cy", "s1", True, "t", SHOWN)])
     with pytest.raises(Exception, match="naive datetime"):
         impressions.flush()
     assert impressions.pending() == 1
@@ -67,11 +86,11 @@ def test_a_naive_timestamp_is_refused_and_kept_queued(engine: Engine) -> None:
 
 def test_rows_by_name_and_by_position_are_the_same(engine: Engine) -> None:
     impressions = ImpressionLog(engine, every_s=3600.0)
-    row = (AT, "dee", "s1", "tea", 1, 0.5, True, "t")
+    row = (AT, "dee", "s1", True, "t", (("tea", 0.5),))
     impressions.add([dict(zip(COLUMNS, row, strict=True))])
-    impressions.add([(AT, "dee", "s1", "jam", 2, 0.25, False, "t")])
+    impressions.add([(AT, "dee", "s1", False, "t", (("jam", 0.25),))])
     impressions.close()
-    assert [r[3] for r in _read(engine, "dee")] == ["tea", "jam"]
+    assert [r[5][0]["product_id"] for r in _read(engine, "dee")] == ["tea", "jam"]
     with pytest.raises(KeyError):
         impressions.add([{"ts": AT, "customer_id": "eve"}])  # a column missing
 
@@ -87,7 +106,8 @@ def test_a_batch_goes_in_multi_row_statements_with_the_same_rows(engine: Engine)
 
     impressions = ImpressionLog(engine, every_s=3600.0)  # written by the flush below
     n = CHUNK_ROWS * 2 + 7  # two full chunks and a remainder
-    rows = [(AT, "chunked", "cafe-01", f"p{i}", i, i / n, i % 2 == 0, "staff") for i in range(n)]
+    rows = [(AT, "chunked", "cafe-01", i % 2 == 0, "staff", ((f"p{i}", i / n), ("x", 0.0)))
+            for i in range(n)]  # fmt: skip
     impressions.add(rows)
     event.listen(engine, "before_cursor_execute", seen)
     try:
@@ -97,5 +117,7 @@ def test_a_batch_goes_in_multi_row_statements_with_the_same_rows(engine: Engine)
     impressions.close()
     assert statements == [False, False, False]
     stored = _read(engine, "chunked")
-    assert [(r[3], r[4], r[6]) for r in stored] == [(f"p{i}", i, i % 2 == 0) for i in range(n)]
-    assert [r[5] for r in stored] == pytest.approx([i / n for i in range(n)])
+    assert [(r[5][0]["product_id"], r[5][1]["rank"], r[3]) for r in stored] == [
+        (f"p{i}", 2, i % 2 == 0) for i in range(n)
+    ]
+    assert [r[5][0]["confidence"] for r in stored] == pytest.approx([i / n for i in range(n)])

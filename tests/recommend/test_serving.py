@@ -320,14 +320,17 @@ def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:
 
 def test_impressions_are_logged_and_erased(world: World, login: Login, engine: Engine) -> None:
     staff = login("analyst")
-    world.get(staff, "ada", k=4)
-    assert world.reco.impressions.pending() == 4  # queued off the request path
-    assert world.reco.impressions.flush() == 4
+    shown = world.get(staff, "ada", k=4).json()["data"]
+    assert world.reco.impressions.pending() == 1  # queued off the request path
+    assert world.reco.impressions.flush() == 1
     with engine.connect() as conn:
-        rows = conn.execute(
+        [row] = conn.execute(
             select(recommend_impressions).where(recommend_impressions.c.customer_id == "ada")
         ).all()
-    assert [r.rank for r in rows] == [1, 2, 3, 4]
+    assert [i["rank"] for i in row.shown] == [1, 2, 3, 4]
+    assert [i["product_id"] for i in row.shown] == [s["product_id"] for s in shown]
+    assert [round(i["confidence"], 6) for i in row.shown] == [s["confidence"] for s in shown]
+    assert (row.store_id, row.personalized) == ("cafe-01", True)
     assert world.candidates.get("ada") is not None
     erase_customer(engine, "ada", audit.SYSTEM, "test erasure")
     with engine.connect() as conn:

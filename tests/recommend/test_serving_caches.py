@@ -114,7 +114,8 @@ def test_queued_impressions_are_exported_and_erased(
     world: World, login: Login, engine: Engine
 ) -> None:
     world.get(login("analyst"), "ada", k=3)
-    assert [r["rank"] for r in queued_for({"ada"})] == [1, 2, 3]
+    [queued] = queued_for({"ada"})
+    assert [item["rank"] for item in queued["shown"]] == [1, 2, 3]
     erase_customer(engine, "ada", audit.SYSTEM, "test erasure")
     assert world.reco.impressions.pending() == 0
     world.reco.impressions.flush()
@@ -128,22 +129,31 @@ def test_queued_impressions_are_exported_and_erased(
 def test_impression_log_loses_nothing(engine: Engine) -> None:
     """Past its bound the caller writes its own rows; close() writes the rest."""
     impressions = ImpressionLog(engine, every_s=3600.0, max_rows=3)
-    row = {"ts": NOW, "store_id": "s", "product_id": "p", "confidence": 0.5,
-           "personalized": True, "actor": "t"}  # fmt: skip
-    impressions.add([{**row, "customer_id": "a", "rank": i} for i in (1, 2)])
+    row = {"ts": NOW, "store_id": "s", "personalized": True, "actor": "t"}
+
+    def shown(customer: str, product: str) -> dict[str, object]:
+        return {**row, "customer_id": customer, "shown": ((product, 0.5),)}
+
+    impressions.add([shown("a", "p1"), shown("a", "p2")])
     assert impressions.pending() == 2
-    impressions.add([{**row, "customer_id": "b", "rank": i} for i in (1, 2)])  # over the bound
+    impressions.add([shown("b", "p1"), shown("b", "p2")])  # over the bound
     assert impressions.pending() == 0
-    impressions.add([{**row, "customer_id": "c", "rank": 1}])
+    impressions.add([shown("c", "p1")])
     impressions.close()
     with engine.connect() as conn:
         got = conn.execute(
-            select(recommend_impressions.c.customer_id, recommend_impressions.c.rank).order_by(
+            select(recommend_impressions.c.customer_id, recommend_impressions.c.shown).order_by(
                 recommend_impressions.c.id
             )
         ).all()
-    assert [tuple(r) for r in got] == [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 1)]
-    impressions.add([{**row, "customer_id": "d", "rank": 1}])  # after close: written at once
+    assert [(c, items[0]["product_id"]) for c, items in got] == [
+        ("a", "p1"),
+        ("a", "p2"),
+        ("b", "p1"),
+        ("b", "p2"),
+        ("c", "p1"),
+    ]
+    impressions.add([shown("d", "p1")])  # after close: written at once
     assert impressions.pending() == 0
 
 
@@ -157,8 +167,8 @@ def test_an_erasure_during_a_blocked_write_leaves_no_row(
     shutil.copy(sqlite_template, target)
     engine = create_engine(f"sqlite:///{target}")
     impressions = ImpressionLog(engine, every_s=3600.0)
-    row = {"ts": NOW, "store_id": "s", "product_id": "p", "confidence": 0.5,
-           "personalized": True, "actor": "t", "rank": 1}  # fmt: skip
+    row = {"ts": NOW, "store_id": "s", "personalized": True, "actor": "t",
+           "shown": (("p", 0.5),)}  # fmt: skip
     impressions.add([{**row, "customer_id": "ada"}, {**row, "customer_id": "bob"}])
     column = recommend_impressions.c.customer_id
     with engine.begin() as erasure:  # as erase_customer: earlier stores' deletes take the lock

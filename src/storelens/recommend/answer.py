@@ -1,7 +1,7 @@
 """What a recommendation request gets back, and the impression rows it leaves.
 
-An answer is shown to someone, so it is logged: one impression per item, in the
-order the log's table takes them. Keeping the two together means the log cannot
+An answer is shown to someone, so it is logged: one impression row per answer, its
+items in the order shown. Keeping the two together means the log cannot
 drift from what the route returns (the same items, ranks and confidences).
 """
 
@@ -14,7 +14,7 @@ from storelens.recommend.context import Context
 from storelens.recommend.impression_log import Row
 from storelens.recommend.suggestions import Recommendation
 
-__all__ = ["Answer", "impression_rows"]
+__all__ = ["Answer", "impression_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,8 @@ class Answer:
     degraded: bool = False  # candidates computed from the database (cache unavailable)
 
 
-def impression_rows(answer: Answer, actor: str, at: datetime) -> list[Row]:
-    """One tuple per shown item, in :data:`impression_log.COLUMNS` order."""
-    cid, sid, pers, who = answer.customer_id, answer.store_id, answer.personalized, actor[:128]
-    return [
-        (at, cid, sid, r.product_id, i, r.confidence, pers, who)
-        for i, r in enumerate(answer.items, start=1)
-    ]
+def impression_row(answer: Answer, actor: str, at: datetime) -> Row:
+    """The shown list as one row, in :data:`impression_log.COLUMNS` order; its items as
+    (product, confidence) pairs, best first (the log spells them out when writing)."""
+    shown = tuple([(r.product_id, r.confidence) for r in answer.items])
+    return (at, answer.customer_id, answer.store_id, answer.personalized, actor[:128], shown)

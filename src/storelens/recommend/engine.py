@@ -38,7 +38,7 @@ from storelens.config import Settings
 from storelens.privacy.consent import consent_state
 from storelens.privacy.subject import person_ids, resolve_subject
 from storelens.recommend import evidence
-from storelens.recommend.answer import Answer, impression_rows
+from storelens.recommend.answer import Answer, impression_row
 from storelens.recommend.blend_scores import load_blend
 from storelens.recommend.candidate_store import (
     CandidateStore,
@@ -47,7 +47,12 @@ from storelens.recommend.candidate_store import (
     MemoryCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
-from storelens.recommend.impression_log import COLUMNS, ERASED_ELSEWHERE_HOLD_S, ImpressionLog
+from storelens.recommend.impression_log import (
+    COLUMNS,
+    ERASED_ELSEWHERE_HOLD_S,
+    ImpressionLog,
+    shown_document,
+)
 from storelens.recommend.shared_cache import Cold, SharedCache, in_a_thread
 from storelens.recommend.shortlist import PopularOrder, pick_shortlisted, popular_order
 from storelens.recommend.suggestions import Recommendation, personal, popular
@@ -357,7 +362,7 @@ class RecommendationEngine:
         so an async route can call it on the event loop and hand only a None to a
         thread. ``entry``: the customer's entry, read by the caller (Redis, awaited);
         without it only the memory store is consulted."""
-        if self.impressions.full(k):
+        if self.impressions.full(1):
             return None
         if entry is None and not isinstance(self._store, MemoryCandidates):
             return None
@@ -415,10 +420,10 @@ class RecommendationEngine:
         )  # fmt: skip
         answer = Answer(customer_id, store_id, personalized, reason, ctx, picked, degraded)
         if log_impressions and personalized:
-            # Only personal answers are logged: a row per shown item under an unknown,
-            # erased or non-consenting id would be personal data kept for nothing (a
-            # security review saw rows written for an id erased a moment before).
-            self.impressions.add(impression_rows(answer, actor, now_dt))
+            # Only personal answers are logged: a row under an unknown, erased or
+            # non-consenting id would be personal data kept for nothing (a security
+            # review saw rows written for an id erased a moment before).
+            self.impressions.add([impression_row(answer, actor, now_dt)])
         return answer
 
     def record_shown(
@@ -430,8 +435,9 @@ class RecommendationEngine:
             return  # being erased: the answer was read before the erasure committed
         if not self.impressions.admits(conn):
             return  # an erasure elsewhere since: the answer may be from a stale list
-        rows = impression_rows(answer, actor, at or self._clock())
-        evidence.log_impressions(conn, [dict(zip(COLUMNS, r, strict=True)) for r in rows])
+        row = dict(zip(COLUMNS, impression_row(answer, actor, at or self._clock()), strict=True))
+        row["shown"] = shown_document(row["shown"])
+        evidence.log_impressions(conn, [row])
 
     def recommend_for(
         self, customer_id: str, store_id: str, k: int, context: Context | None = None

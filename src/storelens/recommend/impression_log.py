@@ -25,6 +25,11 @@ wrk, a write of 4,000-9,000 rows then sometimes took 1-3 s of wall clock for 0.2
 CPU. The queue reached its bound, requests wrote inline behind the write lock, and
 that stall was the p99 of 0.5-1 s. In chunks the writer waits once per 500 rows (same
 probe: longest write 2.2-3.3 s before, 0.25-0.37 s after).
+
+A row is one shown list, its items in ``shown`` (:func:`shown_document`), not one row
+per item (migration 0015). At ``k=10`` the row per item made SQLite insert ten rows
+per answer, about 5 µs each, on the thread that shares the GIL with the requests; with
+two workers the two writers also queued for the one write lock ten times as long.
 """
 
 from __future__ import annotations
@@ -51,20 +56,23 @@ __all__ = [
     "ERASED_ELSEWHERE_HOLD_S",
     "ImpressionLog",
     "Row",
+    "Shown",
     "flush_all",
     "forget_all",
     "hold_all",
     "queued_for",
+    "shown_document",
 ]
 
 log = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[ImpressionLog] = weakref.WeakSet()
 
-COLUMNS = ("ts", "customer_id", "store_id", "product_id", "rank", "confidence",
-           "personalized", "actor")  # fmt: skip
-Row = tuple[Any, ...]  # one impression, in COLUMNS order
+COLUMNS = ("ts", "customer_id", "store_id", "personalized", "actor", "shown")
+Row = tuple[Any, ...]  # one shown list, in COLUMNS order
+Shown = tuple[tuple[str, float], ...]  # (product, confidence), best first: a row's items
 _CUSTOMER = COLUMNS.index("customer_id")
-# Rows per INSERT statement: 4,000 parameters, inside SQLite's (32,766) and
+_SHOWN = COLUMNS.index("shown")
+# Rows per INSERT statement: 3,000 parameters, inside SQLite's (32,766) and
 # PostgreSQL's (65,535) limits.
 CHUNK_ROWS = 500
 ERASED_ELSEWHERE_HOLD_S = 5.0
@@ -77,6 +85,19 @@ _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 def as_row(row: Mapping[str, Any] | Row) -> Row:
     """A row given by column name (tests, older callers) as the tuple the queue holds."""
     return row if isinstance(row, tuple) else tuple(row[c] for c in COLUMNS)
+
+
+def shown_document(items: Shown | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A row's items as stored and exported: ``[{"product_id", "rank", "confidence"}]``.
+
+    The queue holds bare pairs (a request builds ten small tuples, not ten dicts); the
+    writer spells them out. A list of dicts (``record_shown``, tests) is kept as is."""
+    if isinstance(items, list):
+        return items
+    return [
+        {"product_id": product, "rank": rank, "confidence": confidence}
+        for rank, (product, confidence) in enumerate(items, start=1)
+    ]
 
 
 def _insert_sql(dialect: Dialect, rows: int = 1) -> str:
@@ -101,30 +122,23 @@ def _chunkable(dialect: Dialect) -> bool:
 
 
 def _converters(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
-    """Each column's bind conversion on this dialect (e.g. UTC timestamps to SQLite's
-    text): what ``insert()`` applies to every value, computed once."""
-    return [recommend_impressions.c[c].type.bind_processor(dialect) for c in COLUMNS]
+    """Each column's bind conversion on this dialect (UTC timestamps to SQLite's text,
+    the items to JSON): what ``insert()`` applies to every value, computed once."""
+    columns = recommend_impressions.c
+    return [columns[c].type.dialect_impl(dialect).bind_processor(dialect) for c in COLUMNS]
 
 
 def _driver_rows(batch: Sequence[Row], convert: list[Callable[[Any], Any] | None]) -> list[Row]:
-    """``batch`` converted for the driver; rows of one answer share their timestamp
-    object, so it is converted once per answer, not once per row."""
+    """``batch`` converted for the driver: items spelled out (:func:`shown_document`),
+    then each column's bind conversion."""
     out: list[Row] = []
-    last_ts: object = None
-    last_value: Any = None
-    ts_convert = convert[0]
-    rest = [(i, f) for i, f in enumerate(convert) if i and f is not None]
+    steps = [(i, f) for i, f in enumerate(convert) if f is not None]
     for row in batch:
-        ts = row[0]
-        if ts is not last_ts:
-            last_ts, last_value = ts, ts_convert(ts) if ts_convert is not None else ts
-        if rest:
-            values = list(row)
-            for i, f in rest:
-                values[i] = f(values[i])
-            out.append((last_value, *values[1:]))
-        else:
-            out.append((last_value, *row[1:]))
+        values = list(row)
+        values[_SHOWN] = shown_document(values[_SHOWN])
+        for i, f in steps:
+            values[i] = f(values[i])
+        out.append(tuple(values))
     return out
 
 
@@ -140,7 +154,7 @@ class ImpressionLog:
         self,
         engine: Engine,
         every_s: float = 0.2,
-        max_rows: int = 50_000,
+        max_rows: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
         hold_s: float = ERASED_ELSEWHERE_HOLD_S,
     ) -> None:
@@ -202,7 +216,10 @@ class ImpressionLog:
     def queued(self, customer_ids: set[str]) -> list[dict[str, Any]]:
         with self._lock:
             mine = [r for r in self._rows if r[_CUSTOMER] in customer_ids]
-        return [dict(zip(COLUMNS, r, strict=True)) for r in mine]
+        rows = [dict(zip(COLUMNS, r, strict=True)) for r in mine]
+        for row in rows:
+            row["shown"] = shown_document(row["shown"])
+        return rows
 
     def forget(self, customer_ids: set[str]) -> int:
         """Drop these customers' queued rows; a write under way deletes theirs after it.

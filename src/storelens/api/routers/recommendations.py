@@ -1,7 +1,8 @@
 """Recommendations: a customer's list for a store and context, the batch, declines, stock.
 
-Every list served is logged as impressions (customer, item, rank, who asked), the
-record an access request and a campaign read back.
+Every list served is logged as an impression (customer, store, who asked, the items
+with their ranks and confidences), the record an access request and a campaign read
+back.
 
 The single-customer route is the hot one: it writes its JSON with orjson from the
 engine's answer instead of building and re-validating a pydantic model per item

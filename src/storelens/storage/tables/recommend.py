@@ -3,15 +3,16 @@
 An item a store marks out of stock (``store_stock``) is never suggested there, nor a
 declined item (``recommend_declines``) to that customer again. ``recommend_blend``
 holds each consenting customer's top items from the learned blend, replaced by every
-``recommend train``; ``recommend_impressions`` logs the lists shown. Declines, blend
-rows and impressions carry the customer id and are erased with the customer.
+``recommend train``; ``recommend_impressions`` logs the lists shown, a row per
+answer. Declines, blend rows and impressions carry the customer id and are erased
+with the customer.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table
 
-from storelens.storage.tables.schema import Id, Seq, UTCDateTime, metadata, utc_now
+from storelens.storage.tables.schema import Document, Id, Seq, UTCDateTime, metadata, utc_now
 
 __all__ = ["recommend_blend", "recommend_declines", "recommend_impressions", "store_stock"]
 
@@ -50,10 +51,11 @@ recommend_impressions = Table(
     Column("ts", UTCDateTime, nullable=False),
     Column("customer_id", Id, nullable=False),
     Column("store_id", Id, nullable=False),
-    Column("product_id", Id, nullable=False),
-    Column("rank", Integer, nullable=False),
-    Column("confidence", Float, nullable=False),
     Column("personalized", Boolean, nullable=False),
     Column("actor", String(128), nullable=False),
+    # The list as shown, best first: [{"product_id", "rank", "confidence"}, ...]. One
+    # row per answer, not per item: at k=10 a row per item made the log's writes a
+    # quarter of a warm answer's cost, and ten times the rows to keep and erase.
+    Column("shown", Document, nullable=False),
     Index(None, "customer_id", "ts"),
 )
