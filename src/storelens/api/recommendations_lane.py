@@ -62,6 +62,8 @@ class RecommendationsLane:
     ) -> None:
         self._app, self._roles, self._body_of = app, roles, body_of
         self._key_prefix = f"{KEY_PREFIX}_"
+        # Parsed contexts by their query text (frozen, so shared): a shop sends a few.
+        self._contexts: dict[str | None, Context] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = None
@@ -144,8 +146,13 @@ class RecommendationsLane:
         text = values.get("context")
         if text is not None and len(text) > 500:
             return None
-        try:
-            ctx = parse_context(text)
-        except InvalidInput:
-            return None
+        ctx = self._contexts.get(text)
+        if ctx is None:
+            try:
+                ctx = parse_context(text)
+            except InvalidInput:
+                return None
+            if len(self._contexts) >= 4096:  # clients choose the text: bounded
+                self._contexts.clear()
+            self._contexts[text] = ctx
         return store, int(k_text), ctx

@@ -91,7 +91,17 @@ def _public(answer: Answer) -> RecommendationsPublic:
 
 
 def _context_json(ctx: Context) -> dict[str, Any]:
-    return ctx.model_dump(mode="json")
+    """The context as JSON, kept per (frozen, shared) resolved context: orjson only
+    reads it, and a dump per request cost as much as ranking a shortlist."""
+    found = _CONTEXT_JSON.get(ctx)
+    if found is None:
+        if len(_CONTEXT_JSON) >= 4096:
+            _CONTEXT_JSON.clear()
+        found = _CONTEXT_JSON[ctx] = ctx.model_dump(mode="json")
+    return found
+
+
+_CONTEXT_JSON: dict[Context, dict[str, Any]] = {}
 
 
 def answer_json(answer: Answer) -> bytes:
