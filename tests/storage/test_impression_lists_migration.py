@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -93,6 +94,49 @@ def _check(url: str) -> None:
 
 def test_sqlite_lists_fold_and_unfold(tmp_path: Path) -> None:
     _check(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+def test_pages_and_batches_that_cut_through_a_list(tmp_path: Path) -> None:
+    """A log of millions is read a page at a time and written in batches: with pages of
+    two rows and batches of one, the first list (three rows) straddles a page."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    step = _revision_module()
+    step._PAGE, step._BATCH = 2, 1
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    migrate.upgrade(engine, "0014_audit_action_index")
+    _insert_old(engine)
+    with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        step.upgrade()
+    assert [(c, s, [i[0] for i in items]) for c, s, _, _, items in _lists(engine)] == [
+        ("ann", "cafe-01", ["latte", "bun", "tea"]),
+        ("ann", "cafe-01", ["latte"]),
+        ("bob", "cafe-01", ["jam"]),
+        ("ann", "cafe-02", ["mocha"]),
+    ]
+    with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        step.downgrade()
+    with engine.connect() as conn:
+        back = conn.execute(
+            text("SELECT customer_id, product_id, rank FROM recommend_impressions ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in back] == [(r[1], r[3], r[4]) for r in OLD]
+    engine.dispose()
+
+
+def _revision_module() -> Any:
+    """A fresh copy of migration 0015's module, whose page sizes a test may change."""
+    import importlib.util
+
+    import storelens.storage.migrations.versions as versions
+
+    path = Path(versions.__file__).with_name("0015_impression_lists.py")
+    spec = importlib.util.spec_from_file_location("m0015_for_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.postgres

@@ -70,8 +70,8 @@ def resolve_context(context: Context, now: datetime, timezone: str) -> Context:
     """Fill daypart, day and season the client left out from ``now`` in the store's zone.
 
     What is filled depends on the local hour, weekday and month alone, so the filled
-    context is kept per (context, hour, weekday, month): a pydantic copy per request
-    was about a twentieth of a warm answer. Contexts are frozen, so sharing is safe."""
+    context is kept per (context, hour, weekday, month) instead of a pydantic copy on
+    every request. Contexts are frozen, so sharing one is safe."""
     try:
         local = now.astimezone(ZoneInfo(timezone))
     except (KeyError, ValueError):  # a store saved with a zone this machine lacks

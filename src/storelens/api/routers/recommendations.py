@@ -91,8 +91,8 @@ def _public(answer: Answer) -> RecommendationsPublic:
 
 
 def _context_json(ctx: Context) -> dict[str, Any]:
-    """The context as JSON, kept per (frozen, shared) resolved context: orjson only
-    reads it, and a dump per request cost as much as ranking a shortlist."""
+    """The context as JSON, kept per (frozen, shared) resolved context: a pydantic dump
+    on every request for a value that changes once an hour (orjson only reads it)."""
     found = _CONTEXT_JSON.get(ctx)
     if found is None:
         if len(_CONTEXT_JSON) >= 4096:

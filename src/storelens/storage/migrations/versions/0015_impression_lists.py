@@ -27,6 +27,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _BATCH = 2_000
+_PAGE = 50_000
 _ITEMS = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 _old = sa.table(
     "recommend_impressions",
@@ -43,23 +44,39 @@ _old = sa.table(
 )
 
 
+def _pages(conn: sa.Connection, *columns: Any, up_to: int | None) -> Iterator[sa.Row[Any]]:
+    """Rows by id, read a page at a time (a log can hold millions), each page read whole
+    before the caller changes rows at or below it; ids above ``up_to`` are left out."""
+    last: int | None = None
+    while True:
+        stmt = sa.select(_old.c.id, *columns).order_by(_old.c.id).limit(_PAGE)
+        if last is not None:
+            stmt = stmt.where(_old.c.id > last)
+        if up_to is not None:
+            stmt = stmt.where(_old.c.id <= up_to)
+        page = conn.execute(stmt).all()
+        yield from page
+        if len(page) < _PAGE:
+            return
+        last = page[-1].id
+
+
 def _answers(conn: sa.Connection) -> Iterator[tuple[int, list[int], list[dict[str, Any]]]]:
     """(first row's id, the other rows' ids, the items) for each answer, by id."""
     key: tuple[Any, ...] | None = None
     first, rest, items = 0, list[int](), list[dict[str, Any]]()
-    cols = _old.c
-    stmt = sa.select(
-        cols.id,
-        cols.ts,
-        cols.customer_id,
-        cols.store_id,
-        cols.personalized,
-        cols.actor,
-        cols.product_id,
-        cols.rank,
-        cols.confidence,
-    ).order_by(cols.id)
-    for row in conn.execute(stmt):
+    c = _old.c
+    columns = (
+        c.ts,
+        c.customer_id,
+        c.store_id,
+        c.personalized,
+        c.actor,
+        c.product_id,
+        c.rank,
+        c.confidence,
+    )
+    for row in _pages(conn, *columns, up_to=None):
         this = (row.ts, row.customer_id, row.store_id, row.personalized, row.actor)
         if this != key or row.rank <= items[-1]["rank"]:
             if key is not None:
@@ -72,20 +89,29 @@ def _answers(conn: sa.Connection) -> Iterator[tuple[int, list[int], list[dict[st
         yield first, rest, items
 
 
+def _fold(conn: sa.Connection, part: list[tuple[int, list[int], list[dict[str, Any]]]]) -> None:
+    if not part:
+        return
+    conn.execute(
+        _old.update().where(_old.c.id == sa.bindparam("b_id")),
+        [{"b_id": first, "shown": items} for first, _, items in part],
+    )
+    gone = [i for _, rest, _ in part for i in rest]
+    for at in range(0, len(gone), _BATCH):
+        conn.execute(_old.delete().where(_old.c.id.in_(gone[at : at + _BATCH])))
+
+
 def upgrade() -> None:
     with op.batch_alter_table("recommend_impressions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("shown", _ITEMS, nullable=True))
     conn = op.get_bind()
-    answers = list(_answers(conn))
-    for lo in range(0, len(answers), _BATCH):
-        part = answers[lo : lo + _BATCH]
-        conn.execute(
-            _old.update().where(_old.c.id == sa.bindparam("b_id")),
-            [{"b_id": first, "shown": items} for first, _, items in part],
-        )
-        gone = [i for _, rest, _ in part for i in rest]
-        for at in range(0, len(gone), _BATCH):
-            conn.execute(_old.delete().where(_old.c.id.in_(gone[at : at + _BATCH])))
+    part: list[tuple[int, list[int], list[dict[str, Any]]]] = []
+    for answer in _answers(conn):
+        part.append(answer)
+        if len(part) == _BATCH:
+            _fold(conn, part)
+            part = []
+    _fold(conn, part)
     with op.batch_alter_table("recommend_impressions", schema=None) as batch_op:
         batch_op.alter_column("shown", existing_type=_ITEMS, nullable=False)
         batch_op.drop_column("product_id")
@@ -99,19 +125,27 @@ def downgrade() -> None:
         batch_op.add_column(sa.Column("rank", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("confidence", sa.Float(), nullable=True))
     conn = op.get_bind()
-    cols = _old.c
-    lists = conn.execute(
-        sa.select(
-            cols.id,
-            cols.ts,
-            cols.customer_id,
-            cols.store_id,
-            cols.personalized,
-            cols.actor,
-            cols.shown,
-        ).order_by(cols.id)
-    ).all()
-    conn.execute(_old.delete())
+    c = _old.c
+    newest = conn.execute(sa.select(sa.func.max(c.id))).scalar()  # rows added below are after
+    lists: list[sa.Row[Any]] = []
+    columns = (c.ts, c.customer_id, c.store_id, c.personalized, c.actor, c.shown)
+    for row in _pages(conn, *columns, up_to=newest):
+        lists.append(row)
+        if len(lists) == _BATCH:
+            _unfold(conn, lists)
+            lists = []
+    _unfold(conn, lists)
+    with op.batch_alter_table("recommend_impressions", schema=None) as batch_op:
+        batch_op.alter_column("product_id", existing_type=sa.String(length=128), nullable=False)
+        batch_op.alter_column("rank", existing_type=sa.Integer(), nullable=False)
+        batch_op.alter_column("confidence", existing_type=sa.Float(), nullable=False)
+        batch_op.drop_column("shown")
+
+
+def _unfold(conn: sa.Connection, lists: list[sa.Row[Any]]) -> None:
+    """Each list as a row per item (new ids, in the same order), the list's row gone."""
+    if not lists:
+        return
     rows = [
         {
             "ts": r.ts,
@@ -127,10 +161,6 @@ def downgrade() -> None:
         for r in lists
         for item in r.shown
     ]
+    conn.execute(_old.delete().where(_old.c.id.in_([r.id for r in lists])))
     for lo in range(0, len(rows), _BATCH):
         conn.execute(_old.insert(), rows[lo : lo + _BATCH])
-    with op.batch_alter_table("recommend_impressions", schema=None) as batch_op:
-        batch_op.alter_column("product_id", existing_type=sa.String(length=128), nullable=False)
-        batch_op.alter_column("rank", existing_type=sa.Integer(), nullable=False)
-        batch_op.alter_column("confidence", existing_type=sa.Float(), nullable=False)
-        batch_op.drop_column("shown")
