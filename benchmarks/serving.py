@@ -246,6 +246,34 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def start_redis_and_env(db_url: str) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """A redis-server of our own on a free port, and the servers' environment: the
+    seeded database, no projections (nothing is ingested while measuring)."""
+    redis_port = _free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    _wait_port(redis_port)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)]),
+           "STORELENS_ENV": "prod", "STORELENS_SECRET_KEY": SECRET,
+           "STORELENS_DATABASE_URL": db_url, "STORELENS_RUN_PROJECTIONS": "false",
+           "STORELENS_IDENTITY_RESOLVE_EVERY_S": "0",
+           "STORELENS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}  # fmt: skip
+    return redis, env
+
+
+def signed_in(port: int) -> tuple[str, dict[str, str]]:
+    """The server's base URL and the benchmark analyst's bearer header."""
+    url = f"http://127.0.0.1:{port}"
+    token = httpx.post(
+        f"{url}/v1/auth/token",
+        data={"username": "bench", "password": "correct horse battery staple"},
+    ).json()["access_token"]
+    return url, {"Authorization": f"Bearer {token}"}
+
+
 Target = tuple[str, str, str, dict[str, str], Path | None]  # endpoint, store, url, headers, lua
 
 
@@ -264,12 +292,7 @@ def _start_all(
     for endpoint, factory, store, lua in runs:
         env = {**base, "STORELENS_RECOMMEND_CANDIDATE_STORE": store}
         _, port = serve(factory, workers, env)
-        token = httpx.post(
-            f"http://127.0.0.1:{port}/v1/auth/token",
-            data={"username": "bench", "password": "correct horse battery staple"},
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        url = f"http://127.0.0.1:{port}"
+        url, headers = signed_in(port)
         first = "/bench/floor/C1" if factory == "floor" else "/v1/customers/C1/recommendations"
         probe = httpx.get(f"{url}{first}?store=cafe-01&k=10", headers=headers)
         assert probe.status_code == 200, probe.text
@@ -351,18 +374,7 @@ def main() -> None:
             '"/v1/customers/" .. c .. "/recommendations', '"/bench/floor/" .. c .. "'
         )
     )
-    redis_port = _free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    _wait_port(redis_port)
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    base = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)]),
-            "STORELENS_ENV": "prod", "STORELENS_SECRET_KEY": SECRET,
-            "STORELENS_DATABASE_URL": db_url, "STORELENS_RUN_PROJECTIONS": "false",
-            "STORELENS_IDENTITY_RESOLVE_EVERY_S": "0",
-            "STORELENS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}  # fmt: skip
+    redis, base = start_redis_and_env(db_url)
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()
     try:

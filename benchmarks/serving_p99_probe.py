@@ -21,29 +21,28 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
-from serving import CUSTOMERS, LUA, RESULTS, SECRET, _free_port, _wait_port, seed, serve, stop, wrk
+from serving import (
+    CUSTOMERS,
+    LUA,
+    RESULTS,
+    seed,
+    serve,
+    signed_in,
+    start_redis_and_env,
+    stop,
+    wrk,
+)
 
 console = Console()
 WINDOW_S = 4
-
-
-def _signed_in(port: int) -> tuple[str, dict[str, str]]:
-    url = f"http://127.0.0.1:{port}"
-    token = httpx.post(
-        f"{url}/v1/auth/token",
-        data={"username": "bench", "password": "correct horse battery staple"},
-    ).json()["access_token"]
-    return url, {"Authorization": f"Bearer {token}"}
 
 
 def main() -> None:
@@ -53,18 +52,7 @@ def main() -> None:
     seed(db_url)
     script = tmp / "customers.lua"
     script.write_text(LUA % CUSTOMERS)
-    redis_port = _free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    _wait_port(redis_port)
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    base = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)]),
-            "STORELENS_ENV": "prod", "STORELENS_SECRET_KEY": SECRET,
-            "STORELENS_DATABASE_URL": db_url, "STORELENS_RUN_PROJECTIONS": "false",
-            "STORELENS_IDENTITY_RESOLVE_EVERY_S": "0",
-            "STORELENS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}  # fmt: skip
+    redis, base = start_redis_and_env(db_url)
     windows: list[dict[str, Any]] = []
 
     def measure(condition: str, url: str, headers: dict[str, str]) -> None:
@@ -75,7 +63,7 @@ def main() -> None:
     try:
         proc, port = serve("storelens_app", 1, {**base,
                            "STORELENS_RECOMMEND_CANDIDATE_STORE": "memory"})  # fmt: skip
-        url, headers = _signed_in(port)
+        url, headers = signed_in(port)
         wrk(url, 20, 16, headers, script)  # fills the candidate entries
         for _ in range(3):
             measure("alone, back to back", url, headers)
@@ -84,7 +72,7 @@ def main() -> None:
             measure("alone, after 25 s idle", url, headers)
         other, other_port = serve("storelens_app", 1, {**base,
                                   "STORELENS_RECOMMEND_CANDIDATE_STORE": "redis"})  # fmt: skip
-        other_url, other_headers = _signed_in(other_port)
+        other_url, other_headers = signed_in(other_port)
         for _ in range(3):
             measure("neighbour idle", url, headers)
         for _ in range(4):
