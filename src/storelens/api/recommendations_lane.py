@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from types import SimpleNamespace
 from urllib.parse import parse_qsl
 
@@ -49,6 +50,8 @@ _ROUTE = SimpleNamespace(path=PATH)  # what the metrics label a request with
 _QUERY_KEYS = frozenset({"store", "k", "context"})
 _K = re.compile(r"[1-9][0-9]{0,2}")  # what the route's ``int`` surely reads the same
 _HEADERS = [(b"content-type", b"application/json")]
+# Parsed contexts by their query text (frozen, so shared): a shop sends a few.
+_parsed = lru_cache(maxsize=4096)(parse_context)
 
 
 class RecommendationsLane:
@@ -62,8 +65,6 @@ class RecommendationsLane:
     ) -> None:
         self._app, self._roles, self._body_of = app, roles, body_of
         self._key_prefix = f"{KEY_PREFIX}_"
-        # Parsed contexts by their query text (frozen, so shared): a shop sends a few.
-        self._contexts: dict[str | None, Context] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = None
@@ -146,13 +147,8 @@ class RecommendationsLane:
         text = values.get("context")
         if text is not None and len(text) > 500:
             return None
-        ctx = self._contexts.get(text)
-        if ctx is None:
-            try:
-                ctx = parse_context(text)
-            except InvalidInput:
-                return None
-            if len(self._contexts) >= 4096:  # clients choose the text: bounded
-                self._contexts.clear()
-            self._contexts[text] = ctx
+        try:
+            ctx = _parsed(text)
+        except InvalidInput:  # not kept: the route words the error
+            return None
         return store, int(k_text), ctx

@@ -10,6 +10,7 @@ leaves out is filled from the clock in the store's time zone.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -76,22 +77,15 @@ def resolve_context(context: Context, now: datetime, timezone: str) -> Context:
         local = now.astimezone(ZoneInfo(timezone))
     except (KeyError, ValueError):  # a store saved with a zone this machine lacks
         local = now
-    key = (context, local.hour, local.weekday(), local.month)
-    resolved = _RESOLVED.get(key)
-    if resolved is None:
-        resolved = context.model_copy(
-            update={
-                "daypart": context.daypart or daypart_of(local.hour),
-                "dow": context.dow
-                or ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()],
-                "season": context.season or _SEASONS[local.month],
-            }
-        )
-        if len(_RESOLVED) >= _KEEP:  # clients choose zones and pages: bounded
-            _RESOLVED.clear()
-        _RESOLVED[key] = resolved
-    return resolved
+    return _filled(context, local.hour, local.weekday(), local.month)
 
 
-_KEEP = 4096
-_RESOLVED: dict[tuple[Context, int, int, int], Context] = {}
+@lru_cache(maxsize=4096)  # clients choose zones and pages: bounded
+def _filled(context: Context, hour: int, weekday: int, month: int) -> Context:
+    return context.model_copy(
+        update={
+            "daypart": context.daypart or daypart_of(hour),
+            "dow": context.dow or ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[weekday],
+            "season": context.season or _SEASONS[month],
+        }
+    )

@@ -14,6 +14,7 @@ an entry from the database goes to the threadpool.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
@@ -90,18 +91,11 @@ def _public(answer: Answer) -> RecommendationsPublic:
     )
 
 
+@lru_cache(maxsize=4096)
 def _context_json(ctx: Context) -> dict[str, Any]:
     """The context as JSON, kept per (frozen, shared) resolved context: a pydantic dump
     on every request for a value that changes once an hour (orjson only reads it)."""
-    found = _CONTEXT_JSON.get(ctx)
-    if found is None:
-        if len(_CONTEXT_JSON) >= 4096:
-            _CONTEXT_JSON.clear()
-        found = _CONTEXT_JSON[ctx] = ctx.model_dump(mode="json")
-    return found
-
-
-_CONTEXT_JSON: dict[Context, dict[str, Any]] = {}
+    return ctx.model_dump(mode="json")
 
 
 def answer_json(answer: Answer) -> bytes:

@@ -12,8 +12,8 @@ Create Date: 2026-12-06 05:00:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import op
@@ -26,6 +26,7 @@ down_revision: str | None = "0014_audit_action_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+T = TypeVar("T")
 _BATCH = 2_000
 _PAGE = 50_000
 _ITEMS = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
@@ -89,6 +90,18 @@ def _answers(conn: sa.Connection) -> Iterator[tuple[int, list[int], list[dict[st
         yield first, rest, items
 
 
+def _batches(items: Iterable[T]) -> Iterator[list[T]]:
+    """``items`` in lists of ``_BATCH`` (the last one shorter)."""
+    part: list[T] = []
+    for item in items:
+        part.append(item)
+        if len(part) == _BATCH:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
 def _fold(conn: sa.Connection, part: list[tuple[int, list[int], list[dict[str, Any]]]]) -> None:
     if not part:
         return
@@ -105,13 +118,8 @@ def upgrade() -> None:
     with op.batch_alter_table("recommend_impressions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("shown", _ITEMS, nullable=True))
     conn = op.get_bind()
-    part: list[tuple[int, list[int], list[dict[str, Any]]]] = []
-    for answer in _answers(conn):
-        part.append(answer)
-        if len(part) == _BATCH:
-            _fold(conn, part)
-            part = []
-    _fold(conn, part)
+    for part in _batches(_answers(conn)):
+        _fold(conn, part)
     with op.batch_alter_table("recommend_impressions", schema=None) as batch_op:
         batch_op.alter_column("shown", existing_type=_ITEMS, nullable=False)
         batch_op.drop_column("product_id")
@@ -127,14 +135,9 @@ def downgrade() -> None:
     conn = op.get_bind()
     c = _old.c
     newest = conn.execute(sa.select(sa.func.max(c.id))).scalar()  # rows added below are after
-    lists: list[sa.Row[Any]] = []
     columns = (c.ts, c.customer_id, c.store_id, c.personalized, c.actor, c.shown)
-    for row in _pages(conn, *columns, up_to=newest):
-        lists.append(row)
-        if len(lists) == _BATCH:
-            _unfold(conn, lists)
-            lists = []
-    _unfold(conn, lists)
+    for lists in _batches(_pages(conn, *columns, up_to=newest)):
+        _unfold(conn, lists)
     with op.batch_alter_table("recommend_impressions", schema=None) as batch_op:
         batch_op.alter_column("product_id", existing_type=sa.String(length=128), nullable=False)
         batch_op.alter_column("rank", existing_type=sa.Integer(), nullable=False)
