@@ -20,7 +20,8 @@ from storelens.recommend import evidence
 from storelens.recommend.candidate_store import MemoryCandidates
 from storelens.recommend.context import Context
 from storelens.recommend.engine import STOCK_TTL_S, RecommendationEngine
-from storelens.recommend.shared_cache import Cold, SharedCache
+from storelens.recommend.follower import CandidateFollower
+from storelens.recommend.shared_cache import FRESH_WHILE_USED_S, Cold, SharedCache
 
 __all__ = ["world"]
 
@@ -105,3 +106,83 @@ def test_a_failed_reload_is_not_retried_per_request_and_ends_in_an_inline_load()
     assert len(later.waiting) == 1
     later.run()
     assert cache.get("pop:s", lambda: 4, ttl=1.0, warm=True) == 3
+
+
+def test_values_warm_reads_use_are_reloaded_before_they_expire() -> None:
+    tick, loads = [0.0], [0]
+
+    def load() -> int:
+        loads[0] += 1
+        return loads[0]
+
+    cache = SharedCache(lambda: tick[0], Later(), grace_s=1.0)
+    assert cache.get("pop:s", load, ttl=60.0) == 1  # a route's load: not kept fresh
+    tick[0] = 59.5
+    assert cache.refresh_due(lead_s=1.0) == 0
+    assert cache.get("pop:s", load, ttl=60.0, warm=True) == 1  # now a warm read uses it
+    assert cache.refresh_due(lead_s=1.0) == 1  # expires within the lead: reloaded
+    assert loads[0] == 2
+    # A quiet spell far past TTL + grace, the timer running all along: never cold.
+    for _ in range(5):
+        tick[0] += 59.5
+        cache.refresh_due(lead_s=1.0)
+    assert cache.get("pop:s", load, ttl=60.0, warm=True) == loads[0] == 7
+    assert cache.refresh_due(lead_s=1.0) == 0  # fresh: nothing due
+
+
+def test_a_value_no_warm_read_used_for_ten_minutes_is_left_to_expire() -> None:
+    tick = [0.0]
+    cache = SharedCache(lambda: tick[0], Later(), grace_s=1.0)
+    cache.get("pop:s", lambda: "old", ttl=60.0)
+    cache.get("pop:s", lambda: "old", ttl=60.0, warm=True)
+    tick[0] = FRESH_WHILE_USED_S + 1
+    assert cache.refresh_due(lead_s=1.0) == 0
+    with pytest.raises(Cold):
+        cache.get("pop:s", lambda: "new", ttl=60.0, warm=True)
+
+
+def test_a_dropped_value_stays_dropped_and_a_failed_reload_is_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tick = [0.0]
+    cache = SharedCache(lambda: tick[0], Later(), grace_s=1.0)
+    cache.get("stock:s", lambda: {"a"}, ttl=1.0)
+    cache.get("stock:s", lambda: {"a"}, ttl=1.0, warm=True)
+    cache.drop("stock:s")  # a PUT in this process: the next read loads it, not the timer
+    assert cache.refresh_due(lead_s=1.0) == 0
+    with pytest.raises(Cold):
+        cache.get("stock:s", lambda: {"b"}, ttl=1.0, warm=True)
+
+    def down() -> set[str]:
+        raise OSError("database gone")
+
+    cache.get("pop:s", lambda: 1, ttl=1.0)
+    cache.get("pop:s", down, ttl=1.0, warm=True)
+    with caplog.at_level("ERROR"):
+        assert cache.refresh_due(lead_s=1.0) == 0
+    assert "reloading pop:s ahead of its expiry failed" in caplog.text
+    cache.get("pop:s", lambda: 2, ttl=1.0, warm=True)  # the last warm read's loader counts
+    assert cache.refresh_due(lead_s=1.0) == 1
+    assert cache.get("pop:s", down, ttl=1.0, warm=True) == 2
+
+
+def test_after_a_quiet_spell_the_follower_has_kept_the_warm_answer_fresh(
+    world: World, engine: Engine, settings: Settings
+) -> None:
+    tick = [100.0]
+    reco = RecommendationEngine(
+        engine, settings, MemoryCandidates(600), clock=lambda: NOW,
+        monotonic=lambda: tick[0], background=Later(),
+    )  # fmt: skip
+    reco.answer("crowd-0", "cafe-01", 10, Context(), log_impressions=False)
+    assert reco.answer_warm("crowd-0", "cafe-01", 10, Context()) is not None
+    follower = CandidateFollower(engine, reco, every_s=0.5)
+    with engine.begin() as conn:  # another process marks it out of stock
+        evidence.set_stock(conn, "cafe-01", {"croissant": False}, NOW)
+    for _ in range(200):  # 100 s without a request, the follower stepping every 0.5 s
+        tick[0] += 0.5
+        follower.step()
+    answer = reco.answer_warm("crowd-0", "cafe-01", 10, Context())
+    assert answer is not None  # on the loop: nothing expired
+    assert "croissant" not in {r.product_id for r in answer.items}
+    reco.close()

@@ -106,11 +106,14 @@ class RecommendationEngine:
         self, store_id: str, tz: str, warm: bool = False
     ) -> dict[str, evidence.Popularity]:
         days = self._settings.recommend_popularity_days
-        since = self._clock() - timedelta(days=days)
+
+        def load(c: Connection) -> dict[str, evidence.Popularity]:
+            # The window ends when it is loaded: a reload ahead of expiry runs this again.
+            since = self._clock() - timedelta(days=days)
+            return evidence.store_popularity(c, store_id, since, tz, days)
+
         return self._cached(  # type: ignore[no-any-return]
-            f"pop:{store_id}",
-            lambda: self._read(lambda c: evidence.store_popularity(c, store_id, since, tz, days)),
-            warm=warm,
+            f"pop:{store_id}", lambda: self._read(load), warm=warm
         )
 
     def _popular(
@@ -171,6 +174,11 @@ class RecommendationEngine:
             STOCK_TTL_S,
             warm,
         )
+
+    def keep_shared_fresh(self, lead_s: float) -> int:
+        """Reload the store data warm answers use that expires within ``lead_s`` (a
+        timer's work: :meth:`SharedCache.refresh_due`); the number reloaded."""
+        return self._shared.refresh_due(lead_s)
 
     def stock_changed(self, store_id: str) -> None:
         """This store's stock was written: the next answer reloads it."""

@@ -15,6 +15,10 @@ than the one held changes nothing). Erasures are not events; each one leaves a
 ``customer.erase`` audit row under a pseudonym, so on any new one the whole memory
 store is dropped and rebuilt from the (now pseudonymised) tables on demand. Redis
 needs none of this: there is one store, written by the projection.
+
+Each step, with either store, also reloads the store data warm answers read (stock,
+popularity, the catalogue) before it expires, so no request meets it expired
+(:meth:`~storelens.recommend.shared_cache.SharedCache.refresh_due`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class _Engine(Protocol):
     def forget_everyone(self) -> int: ...
 
     def forget_people(self, customer_ids: Iterable[str]) -> int: ...
+
+    def keep_shared_fresh(self, lead_s: float) -> int: ...
 
 
 def _identity_changes(conn: Connection, after: int) -> tuple[int, set[str]]:
@@ -100,6 +106,9 @@ class CandidateFollower:
     def step(self) -> int:
         """One look at the log and the audit trail; the events applied."""
         applied = 0
+        # The store data warm answers read, reloaded before it expires (two steps
+        # ahead): a burst after a quiet minute finds it fresh, not cold.
+        self._reco.keep_shared_fresh(2 * self._every)
         with self._db.connect() as conn:
             erased = last_erasure(conn, after=self.erasures_seen)
             self.changes_seen, touched = _identity_changes(conn, self.changes_seen)

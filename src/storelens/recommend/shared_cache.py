@@ -16,6 +16,17 @@ that, or when the value is missing, the warm path still refuses (the caller load
 in a thread, one load per key). A value dropped on purpose (:meth:`SharedCache.drop`,
 e.g. after a stock ``PUT`` in this process) is never brought back by a reload that
 started before the drop.
+
+Stale-while-revalidate alone still left the first requests after a quiet spell to the
+threads: past ``ttl + grace_s`` the warm path refuses. ``benchmarks/serving.py`` idles
+each server 30-60 s between its windows, and every window that came more than a minute
+after the last one opened with all 16 requests in flight reloading the store's
+popularity in threads, 110-125 ms each; wrk's correction for the requests they held up
+made that the window's p99 (85 ms where the other windows had 11 ms). So every value a
+warm read used is also reloaded *before* it expires, on a timer
+(:meth:`SharedCache.refresh_due`, run by the candidate follower's thread) for as long
+as warm reads keep using it (:data:`FRESH_WHILE_USED_S`). A value nobody read for
+that long is left to expire and is loaded on demand again.
 """
 
 from __future__ import annotations
@@ -25,9 +36,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Cold", "SharedCache", "in_a_thread"]
+__all__ = ["FRESH_WHILE_USED_S", "Cold", "SharedCache", "in_a_thread"]
 
 log = logging.getLogger(__name__)
+
+FRESH_WHILE_USED_S = 600.0
+"""A value a warm read used within this long is reloaded ahead of its expiry."""
 
 
 class Cold(Exception):
@@ -57,6 +71,9 @@ class SharedCache:
         # Keys whose background reload is under way, or failed (then the warm path
         # stops serving the old value after the grace and the next load is inline).
         self._refreshing: set[str] = set()
+        # Keys warm reads use: how to load each, its TTL, and when a warm read last used
+        # it (what :meth:`refresh_due` reloads ahead of expiry).
+        self._used: dict[str, tuple[Callable[[], Any], float, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str, load: Callable[[], Any], ttl: float, warm: bool = False) -> Any:
@@ -67,6 +84,8 @@ class SharedCache:
         now = self._monotonic()
         with self._lock:
             hit = self._values.get(key)
+            if warm:
+                self._used[key] = (load, ttl, now)
         if hit is not None and now - hit[0] < ttl:
             return hit[1]
         if warm:
@@ -97,25 +116,62 @@ class SharedCache:
             if key in self._refreshing:
                 return
             self._refreshing.add(key)
-            loading = self._loading.setdefault(key, threading.Lock())
 
         def refresh() -> None:
             try:
-                with loading:
-                    with self._lock:
-                        if self._values.get(key) is not seen:  # reloaded or dropped meanwhile
-                            self._refreshing.discard(key)
-                            return
-                    started = self._monotonic()
-                    value = load()
-                    with self._lock:
-                        if self._values.get(key) is seen:  # not dropped while loading
-                            self._values[key] = (started, value)
-                        self._refreshing.discard(key)
+                self._reload(key, load, seen)
             except Exception:  # kept marked: no retry storm; inline load after the grace
                 log.exception("reloading %s in the background failed", key)
 
         self._background(refresh)
+
+    def _reload(self, key: str, load: Callable[[], Any], seen: tuple[float, Any]) -> None:
+        """Load ``key`` and keep the value, unless it was reloaded or dropped since
+        ``seen`` was read (then a drop stays a drop). Clears the key's refresh mark."""
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if self._values.get(key) is not seen:  # reloaded or dropped meanwhile
+                    self._refreshing.discard(key)
+                    return
+            started = self._monotonic()
+            value = load()
+            with self._lock:
+                if self._values.get(key) is seen:  # not dropped while loading
+                    self._values[key] = (started, value)
+                self._refreshing.discard(key)
+
+    def refresh_due(self, lead_s: float, used_within_s: float = FRESH_WHILE_USED_S) -> int:
+        """Reload, in the caller's thread, every value a warm read used in the last
+        ``used_within_s`` that expires within ``lead_s``; the number reloaded.
+
+        Run on a timer at least every ``lead_s / 2``, it keeps such values from ever
+        expiring, so no warm read meets one it must refuse. A key whose reload is under
+        way elsewhere is left to that reload; a dropped key is loaded on demand (its
+        next read), and a failed reload is logged and tried again next time."""
+        now = self._monotonic()
+        due: list[tuple[str, Callable[[], Any], tuple[float, Any]]] = []
+        with self._lock:
+            for key, (load, ttl, used) in list(self._used.items()):
+                if now - used > used_within_s:
+                    del self._used[key]  # nobody reads it: let it expire
+                    continue
+                hit = self._values.get(key)
+                if hit is None or key in self._refreshing or now - hit[0] < ttl - lead_s:
+                    continue
+                self._refreshing.add(key)
+                due.append((key, load, hit))
+        reloaded = 0
+        for key, load, seen in due:
+            try:
+                self._reload(key, load, seen)
+                reloaded += 1
+            except Exception:
+                with self._lock:
+                    self._refreshing.discard(key)
+                log.exception("reloading %s ahead of its expiry failed", key)
+        return reloaded
 
     def held(self, key: str) -> Any | None:
         """The value kept under ``key`` by :meth:`keep`, whatever its age."""
