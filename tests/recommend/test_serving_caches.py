@@ -47,7 +47,7 @@ def test_consent_withdrawn_after_a_cached_answer(world: World, login: Login) -> 
     world.project()
     cached = world.candidates.get("ada")
     assert cached is not None and cached.consent is False
-    assert cached.items == {} and cached.order_ids == []  # no evidence kept without consent
+    assert cached.items == {} and cached.order_ids == ()  # no evidence kept without consent
     body = world.get(staff, "ada").json()
     assert body["personalized"] is False
     assert body["reason"] == "no personalization consent"

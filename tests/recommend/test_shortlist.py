@@ -48,7 +48,7 @@ def _case(rng: random.Random) -> dict[str, object]:
         conf = rng.choice([rng.random(), low, store[p].confidence if p in store else 0.5])
         mine[p] = Recommendation(p, conf, conf, "mine", "repeat")
         times = sorted(NOW - rng.uniform(0, 3) * DAY for _ in range(rng.randint(1, 4)))
-        entry.items[p] = times
+        entry.items[p] = tuple(times)
     if rng.random() < 0.5:  # scored by the learned blend: often items deep in the tail
         for p in rng.sample([*products, *NEW], rng.randint(1, min(n + 4, 15))):
             entry.blend[p] = rng.random()

@@ -208,7 +208,7 @@ class RecommendationEngine:
         entry = self._evidence(conn, customer_id) if granted else None
         entry = entry or CustomerCandidates(customer_id=customer_id)
         entry.consent, entry.consent_ts = granted, ts
-        entry.declined = sorted(evidence.declined(conn, customer_id))
+        entry.declined = tuple(sorted(evidence.declined(conn, customer_id)))
         return entry, subject is not None
 
     def _evidence(self, conn: Connection, customer_id: str) -> CustomerCandidates | None:
@@ -311,7 +311,7 @@ class RecommendationEngine:
                 continue  # a newer decision is held already
             marker = CustomerCandidates(cid, consent=False, consent_ts=ts)
             marker.declined = (
-                held.declined if held is not None else sorted(evidence.declined(conn, cid))
+                held.declined if held is not None else tuple(sorted(evidence.declined(conn, cid)))
             )
             self._store.put(marker, force=True)
 
@@ -332,7 +332,7 @@ class RecommendationEngine:
         try:
             entry = self._store.get(customer_id)
             if entry is not None and product_id not in entry.declined:
-                entry.declined.append(product_id)
+                entry.declined = (*entry.declined, product_id)
                 self._store.put(entry)
         except CandidatesUnavailable:
             # Answers read the table while the store is down; an entry cached before

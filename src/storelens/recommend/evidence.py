@@ -122,8 +122,8 @@ def _co_purchases(
             if product in exclude or not anchor_orders:
                 continue
             best = found.get(product)
-            if best is None or n / anchor_orders > best.together / best.anchor_orders:
-                found[product] = CoPurchase(anchor, n, anchor_orders)
+            if best is None or n / anchor_orders > best[1] / best[2]:
+                found[product] = (anchor, n, anchor_orders)
     return found
 
 

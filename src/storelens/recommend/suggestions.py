@@ -73,7 +73,7 @@ class _Repeat:
     __slots__ = ("_days", "_orders", "_recent", "_span", "_times", "confidence", "product_id")
 
     def __init__(
-        self, product: str, p: float, times: list[float], recent: int, days: int, span: str,
+        self, product: str, p: float, times: tuple[float, ...], recent: int, days: int, span: str,
         orders: int,
     ) -> None:  # fmt: skip
         self.product_id, self.confidence = product, p
@@ -110,13 +110,13 @@ class _Together:
         self._co, self._anchor_name = co, anchor_name
 
     def shown(self, score: float, name: str | None) -> Recommendation:
-        co = self._co
+        anchor, together, anchor_orders = self._co
         return Recommendation(
             self.product_id, score, self.confidence,
-            f"people who buy {self._anchor_name} often add this: {co.together} of "
-            f"{co.anchor_orders} orders with it",
+            f"people who buy {self._anchor_name} often add this: {together} of "
+            f"{anchor_orders} orders with it",
             "copurchase",
-            {"anchor": co.anchor, "together": co.together, "anchor_orders": co.anchor_orders},
+            {"anchor": anchor, "together": together, "anchor_orders": anchor_orders},
             name,
         )  # fmt: skip
 
@@ -174,11 +174,12 @@ def personal(
         recent = len(times) - bisect_left(times, window)  # times are sorted, newest last
         out[product] = _Repeat(product, p, times, recent, days, span, n_orders)
     for product, co in entry.copurchase.items():
-        if product in out or co.anchor not in out:
+        anchor_id, together, anchor_orders = co
+        if product in out or anchor_id not in out:
             continue
-        anchor = catalogue.get(co.anchor)
-        p = out[co.anchor].confidence * co.together / co.anchor_orders
-        out[product] = _Together(product, p, co, anchor.name if anchor else co.anchor)
+        anchor = catalogue.get(anchor_id)
+        p = out[anchor_id].confidence * together / anchor_orders
+        out[product] = _Together(product, p, co, anchor.name if anchor else anchor_id)
     return out
 
 
