@@ -16,6 +16,10 @@ and answers only the request it can answer exactly as the route would:
   the route would accept;
 * an answer from what the process holds (:meth:`RecommendationEngine.answer_warm`).
 
+Per request it keeps to the cheap parts: a token the signed-in cache holds yields only
+the name and role (:func:`~storelens.api.auth.person_name_and_role`, no ``Principal``),
+and a query string's reading is kept by its text.
+
 Anything else (no token or an API key, a token not yet cached, a bad parameter, a
 cold answer) goes to the route itself, which checks, answers and words its errors as
 always. So the lane has no error path of its own to keep in step with the route: a
@@ -35,7 +39,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storelens.accounts import KEY_PREFIX, Role
-from storelens.api.auth import person_from_token
+from storelens.api.auth import person_name_and_role
 from storelens.api.routers.recommendations import PATH
 from storelens.core.errors import InvalidInput
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
@@ -50,8 +54,36 @@ _ROUTE = SimpleNamespace(path=PATH)  # what the metrics label a request with
 _QUERY_KEYS = frozenset({"store", "k", "context"})
 _K = re.compile(r"[1-9][0-9]{0,2}")  # what the route's ``int`` surely reads the same
 _HEADERS = [(b"content-type", b"application/json")]
-# Parsed contexts by their query text (frozen, so shared): a shop sends a few.
-_parsed = lru_cache(maxsize=4096)(parse_context)
+_KEPT_QUERY = 2048  # longer query strings are read each time, never kept
+Asked = tuple[str, int, Context]  # store, k, context
+
+
+def _read_query(query: str, max_k: int) -> Asked | None:
+    """What the query asks for, when the route would surely accept it; else None."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    values = dict(pairs)
+    if len(values) != len(pairs) or not values.keys() <= _QUERY_KEYS:
+        return None
+    store = values.get("store")
+    if store is None or not 1 <= len(store) <= 64:
+        return None
+    k_text = values.get("k", "10")
+    if not _K.fullmatch(k_text) or int(k_text) > min(max_k, 500):
+        return None
+    text = values.get("context")
+    if text is not None and len(text) > 500:
+        return None
+    try:
+        ctx = parse_context(text)
+    except InvalidInput:  # the route words the error
+        return None
+    return store, int(k_text), ctx
+
+
+# By the query's text: a shop sends the same few (a store, a k, a handful of contexts)
+# on every page view, and the answer is a pure function of the text (a Context is
+# frozen, so one is shared).
+_kept_query = lru_cache(maxsize=4096)(_read_query)
 
 
 class RecommendationsLane:
@@ -123,32 +155,15 @@ class RecommendationsLane:
         if token is None or token.startswith(self._key_prefix):
             return None
         try:
-            principal = person_from_token(HTTPConnection(scope), token)
+            name, role = person_name_and_role(HTTPConnection(scope), token)
         except HTTPException:  # expired, revoked, disabled: the route says which
             return None
-        return principal.name if principal.role in self._roles else None
+        return name if role in self._roles else None
 
-    def _parameters(
-        self, scope: Scope, customer_id: str, max_k: int
-    ) -> tuple[str, int, Context] | None:
+    def _parameters(self, scope: Scope, customer_id: str, max_k: int) -> Asked | None:
         if len(customer_id) > 128:
             return None
         query = scope.get("query_string", b"").decode("latin-1")
-        pairs = parse_qsl(query, keep_blank_values=True)
-        values = dict(pairs)
-        if len(values) != len(pairs) or not values.keys() <= _QUERY_KEYS:
-            return None
-        store = values.get("store")
-        if store is None or not 1 <= len(store) <= 64:
-            return None
-        k_text = values.get("k", "10")
-        if not _K.fullmatch(k_text) or int(k_text) > min(max_k, 500):
-            return None
-        text = values.get("context")
-        if text is not None and len(text) > 500:
-            return None
-        try:
-            ctx = _parsed(text)
-        except InvalidInput:  # not kept: the route words the error
-            return None
-        return store, int(k_text), ctx
+        if len(query) > _KEPT_QUERY:
+            return _read_query(query, max_k)
+        return _kept_query(query, max_k)
