@@ -115,19 +115,46 @@ def test_values_warm_reads_use_are_reloaded_before_they_expire() -> None:
         loads[0] += 1
         return loads[0]
 
-    cache = SharedCache(lambda: tick[0], Later(), grace_s=1.0)
+    later = Later()
+    cache = SharedCache(lambda: tick[0], later, grace_s=1.0)
     assert cache.get("pop:s", load, ttl=60.0) == 1  # a route's load: not kept fresh
     tick[0] = 59.5
     assert cache.refresh_due(lead_s=1.0) == 0
     assert cache.get("pop:s", load, ttl=60.0, warm=True) == 1  # now a warm read uses it
-    assert cache.refresh_due(lead_s=1.0) == 1  # expires within the lead: reloaded
+    tick[0] = 53.0
+    assert cache.refresh_due(lead_s=1.0) == 0  # not yet within a tenth of its TTL
+    tick[0] = 54.5
+    assert cache.refresh_due(lead_s=1.0) == 1  # within it: one reload started
+    assert cache.refresh_due(lead_s=1.0) == 0  # and not a second while it runs
+    later.run()
     assert loads[0] == 2
     # A quiet spell far past TTL + grace, the timer running all along: never cold.
     for _ in range(5):
-        tick[0] += 59.5
+        tick[0] += 55.0
         cache.refresh_due(lead_s=1.0)
+        later.run()
     assert cache.get("pop:s", load, ttl=60.0, warm=True) == loads[0] == 7
     assert cache.refresh_due(lead_s=1.0) == 0  # fresh: nothing due
+
+
+def test_a_slow_reload_does_not_hold_up_the_others() -> None:
+    """Under load the popularity's reload took 1-2 s; run after it on the same thread,
+    the stock's (1 s TTL) was late and the stock expired under the requests."""
+    tick, later = [0.0], Later()
+    cache = SharedCache(lambda: tick[0], later, grace_s=1.0)
+    cache.get("pop:s", lambda: "pop", ttl=60.0, warm=False)
+    tick[0] = 59.0
+    cache.get("stock:s", lambda: {"a"}, ttl=1.0, warm=False)
+    tick[0] = 59.5
+    cache.get("pop:s", lambda: "pop 2", ttl=60.0, warm=True)
+    cache.get("stock:s", lambda: {"b"}, ttl=1.0, warm=True)
+    assert cache.refresh_due(lead_s=1.0) == 2
+    slow_pop, stock = later.waiting
+    later.waiting = []
+    stock()  # the stock's reload finishes while the popularity's is still running
+    assert cache.get("stock:s", lambda: {"c"}, ttl=1.0, warm=True) == {"b"}
+    slow_pop()
+    assert cache.get("pop:s", lambda: "pop 3", ttl=60.0, warm=True) == "pop 2"
 
 
 def test_a_value_no_warm_read_used_for_ten_minutes_is_left_to_expire() -> None:
@@ -144,8 +171,8 @@ def test_a_value_no_warm_read_used_for_ten_minutes_is_left_to_expire() -> None:
 def test_a_dropped_value_stays_dropped_and_a_failed_reload_is_tried_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    tick = [0.0]
-    cache = SharedCache(lambda: tick[0], Later(), grace_s=1.0)
+    tick, later = [0.0], Later()
+    cache = SharedCache(lambda: tick[0], later, grace_s=1.0)
     cache.get("stock:s", lambda: {"a"}, ttl=1.0)
     cache.get("stock:s", lambda: {"a"}, ttl=1.0, warm=True)
     cache.drop("stock:s")  # a PUT in this process: the next read loads it, not the timer
@@ -158,21 +185,23 @@ def test_a_dropped_value_stays_dropped_and_a_failed_reload_is_tried_again(
 
     cache.get("pop:s", lambda: 1, ttl=1.0)
     cache.get("pop:s", down, ttl=1.0, warm=True)
+    assert cache.refresh_due(lead_s=1.0) == 1
     with caplog.at_level("ERROR"):
-        assert cache.refresh_due(lead_s=1.0) == 0
+        later.run()
     assert "reloading pop:s ahead of its expiry failed" in caplog.text
     cache.get("pop:s", lambda: 2, ttl=1.0, warm=True)  # the last warm read's loader counts
-    assert cache.refresh_due(lead_s=1.0) == 1
+    assert cache.refresh_due(lead_s=1.0) == 1  # tried again
+    later.run()
     assert cache.get("pop:s", down, ttl=1.0, warm=True) == 2
 
 
 def test_after_a_quiet_spell_the_follower_has_kept_the_warm_answer_fresh(
     world: World, engine: Engine, settings: Settings
 ) -> None:
-    tick = [100.0]
+    tick, later = [100.0], Later()
     reco = RecommendationEngine(
         engine, settings, MemoryCandidates(600), clock=lambda: NOW,
-        monotonic=lambda: tick[0], background=Later(),
+        monotonic=lambda: tick[0], background=later,
     )  # fmt: skip
     reco.answer("crowd-0", "cafe-01", 10, Context(), log_impressions=False)
     assert reco.answer_warm("crowd-0", "cafe-01", 10, Context()) is not None
@@ -182,6 +211,7 @@ def test_after_a_quiet_spell_the_follower_has_kept_the_warm_answer_fresh(
     for _ in range(200):  # 100 s without a request, the follower stepping every 0.5 s
         tick[0] += 0.5
         follower.step()
+        later.run()
     answer = reco.answer_warm("crowd-0", "cafe-01", 10, Context())
     assert answer is not None  # on the loop: nothing expired
     assert "croissant" not in {r.product_id for r in answer.items}
