@@ -41,14 +41,21 @@ class Later:
             refresh()
 
 
+def _engine(
+    engine: Engine, settings: Settings, tick: list[float], later: Later
+) -> RecommendationEngine:
+    """An engine on the injected clock ``tick`` whose background reloads wait in ``later``."""
+    return RecommendationEngine(
+        engine, settings, MemoryCandidates(600), clock=lambda: NOW,
+        monotonic=lambda: tick[0], background=later,
+    )  # fmt: skip
+
+
 def test_an_expired_stock_is_served_on_the_loop_while_one_reload_runs(
     world: World, engine: Engine, settings: Settings
 ) -> None:
     tick, later = [100.0], Later()
-    reco = RecommendationEngine(
-        engine, settings, MemoryCandidates(600), clock=lambda: NOW,
-        monotonic=lambda: tick[0], background=later,
-    )  # fmt: skip
+    reco = _engine(engine, settings, tick, later)
 
     def warm_ids() -> set[str] | None:
         answer = reco.answer_warm("crowd-0", "cafe-01", 10, Context())
@@ -199,10 +206,7 @@ def test_after_a_quiet_spell_the_follower_has_kept_the_warm_answer_fresh(
     world: World, engine: Engine, settings: Settings
 ) -> None:
     tick, later = [100.0], Later()
-    reco = RecommendationEngine(
-        engine, settings, MemoryCandidates(600), clock=lambda: NOW,
-        monotonic=lambda: tick[0], background=later,
-    )  # fmt: skip
+    reco = _engine(engine, settings, tick, later)
     reco.answer("crowd-0", "cafe-01", 10, Context(), log_impressions=False)
     assert reco.answer_warm("crowd-0", "cafe-01", 10, Context()) is not None
     follower = CandidateFollower(engine, reco, every_s=0.5)
