@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     decisions and erasures other processes wrote (how long a withdrawal can lag)."""
     recommend_redis_timeout_s: float = Field(default=0.05, gt=0)
     """A Redis slower than this counts as down for that request (answer from the database)."""
+    recommend_redis_copies: bool = True
+    """With candidates in Redis, each worker serves its own copy of an entry it read
+    until any process changes it (pub/sub news; storelens.recommend.near_copies)."""
 
     @classmethod
     def settings_customise_sources(

@@ -32,6 +32,14 @@ NOW = datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
 pytestmark = pytest.mark.redis
 
 
+def _until(done: Callable[[], bool], deadline_s: float = 20.0) -> None:
+    end = time.monotonic() + deadline_s
+    while not done():
+        if time.monotonic() > end:
+            pytest.fail("never happened")
+        time.sleep(0.01)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,12 +108,22 @@ def test_redis_killed_mid_test_answers_still_come(
 
     headers = login("analyst")  # signs in through the fixture's app: same secret
     params = {"store": "cafe-01", "k": 5}
-    before = client.get("/v1/customers/bo/recommendations", params=params, headers=headers)
-    assert before.status_code == 200, before.text
-    assert before.json()["degraded"] is False
+    copies = store.copies
+    assert copies is not None
+    copies.ticket()  # the listener starts; once subscribed, reads keep a copy of Bo's entry
+    _until(lambda: copies.listening)
+    for _ in range(2):
+        before = client.get("/v1/customers/bo/recommendations", params=params, headers=headers)
+        assert before.status_code == 200, before.text
+        assert before.json()["degraded"] is False
+    assert len(copies) == 1
 
     proc.kill()
     proc.wait()
+    # The worker's copy goes when its listener loses Redis: news of changes could be
+    # missed from then on (until then no change can be made either: Redis is down).
+    _until(lambda: not copies.listening)
+    assert len(copies) == 0
     after = client.get("/v1/customers/bo/recommendations", params=params, headers=headers)
     assert after.status_code == 200, after.text
     body = after.json()

@@ -29,6 +29,7 @@ import orjson
 
 from storelens.config import Settings
 from storelens.recommend.fences import FENCE_GRACE_S, Fences
+from storelens.recommend.near_copies import CHANGED, NearCopies, changed_message
 
 __all__ = [
     "CandidateStore",
@@ -267,14 +268,20 @@ class MemoryCandidates:
 _PUT_UNFENCED = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
 
 
 class RedisCandidates:
-    """Entries in Redis under ``storelens:reco:cand:<customer>``, expiring after ``ttl_s``."""
+    """Entries in Redis under ``storelens:reco:cand:<customer>``, expiring after ``ttl_s``.
 
-    def __init__(self, url: str, ttl_s: float, timeout_s: float) -> None:
+    Every write publishes the customer's id on :data:`~storelens.recommend.near_copies.CHANGED`
+    in the same step on the server; with ``copies`` (the default) :meth:`aget` serves a
+    worker's own decoded copy until such news drops it
+    (:class:`~storelens.recommend.near_copies.NearCopies`)."""
+
+    def __init__(self, url: str, ttl_s: float, timeout_s: float, copies: bool = True) -> None:
         import redis
 
         self._url, self._timeout = url, timeout_s
@@ -288,14 +295,26 @@ class RedisCandidates:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
+        db = self._client.connection_pool.connection_kwargs.get("db", 0)
+        self._channel = f"{CHANGED}{db}"
+        self.copies: NearCopies[CustomerCandidates] | None = (
+            NearCopies(url, self._channel, timeout_s) if copies else None
+        )
         _LIVE.add(self)
 
     async def aget(self, customer_id: str) -> CustomerCandidates | None:
         """:meth:`get` without blocking the event loop: a serving request awaits Redis
-        instead of holding a thread for the round trip."""
+        instead of holding a thread for the round trip, or reads this worker's copy.
+        Shared when it is a copy: never change what this returns."""
         import redis
         import redis.asyncio
 
+        copies, ticket = self.copies, None
+        if copies is not None:
+            hit = copies.get(customer_id)
+            if hit is not None:
+                return hit
+            ticket = copies.ticket()
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
@@ -303,11 +322,23 @@ class RedisCandidates:
                 self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
             )
             self._async[loop] = client
+        key = REDIS_PREFIX + customer_id
         try:
-            raw = await client.get(REDIS_PREFIX + customer_id)
+            if ticket is None:
+                raw, left_ms = await client.get(key), 0
+            else:  # with the key's time left: a copy never outlives it
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.get(key)
+                    pipe.pttl(key)
+                    raw, left_ms = await pipe.execute()
         except (redis.RedisError, OSError, TimeoutError) as exc:
             raise CandidatesUnavailable(type(exc).__name__) from None
-        return None if raw is None else CustomerCandidates.from_json(raw)
+        if raw is None:
+            return None
+        entry = CustomerCandidates.from_json(raw)
+        if copies is not None and left_ms > 0:
+            copies.keep(customer_id, entry, ticket, min(self._ttl, left_ms / 1000.0))
+        return entry
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         import redis
@@ -317,25 +348,52 @@ class RedisCandidates:
         except (redis.RedisError, OSError) as exc:
             raise CandidatesUnavailable(type(exc).__name__) from None
 
+    def _changed(self, customer_ids: list[str]) -> None:
+        """This process's copies go at once; other workers' when the news reaches them."""
+        if self.copies is not None:
+            self.copies.drop(customer_ids)
+
     def get(self, customer_id: str) -> CustomerCandidates | None:
         raw = self._call(lambda: self._client.get(REDIS_PREFIX + customer_id))
         return None if raw is None else CustomerCandidates.from_json(raw)
 
     def put(self, entry: CustomerCandidates, *, force: bool = False) -> None:
         """Stored unless the customer is fenced, in one step on the server (a check
-        and a separate SET would let a fence land between them)."""
+        and a separate SET would let a fence land between them), and the change
+        published in that step."""
+        cid = entry.customer_id
+        news = changed_message([cid])
         if force:
-            key = REDIS_PREFIX + entry.customer_id
-            self._call(lambda: self._client.set(key, entry.to_json(), ex=self._ttl))
-            return
-        keys = [REDIS_PREFIX + entry.customer_id, FENCE_PREFIX + entry.customer_id]
-        self._call(lambda: self._put_unfenced(keys=keys, args=[entry.to_json(), self._ttl]))
+            key = REDIS_PREFIX + cid
+
+            def write() -> None:
+                pipe = self._client.pipeline(transaction=True)
+                pipe.set(key, entry.to_json(), ex=self._ttl)
+                pipe.publish(self._channel, news)
+                pipe.execute()
+
+            self._call(write)
+        else:
+            keys = [REDIS_PREFIX + cid, FENCE_PREFIX + cid]
+            args: list[bytes | str | int] = [entry.to_json(), self._ttl, self._channel, news]
+            self._call(lambda: self._put_unfenced(keys=keys, args=args))
+        self._changed([cid])
 
     def delete(self, customer_ids: list[str]) -> int:
         if not customer_ids:
             return 0
         keys = [REDIS_PREFIX + c for c in customer_ids]
-        return int(self._call(lambda: self._client.delete(*keys)))
+
+        def write() -> int:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.delete(*keys)
+            pipe.publish(self._channel, changed_message(customer_ids))
+            return int(pipe.execute()[0])
+
+        try:
+            return int(self._call(write))
+        finally:
+            self._changed(customer_ids)
 
     def fence(self, customer_ids: list[str]) -> int:
         self._set_fences(customer_ids, OPEN_FENCE_S)
@@ -343,6 +401,10 @@ class RedisCandidates:
 
     def hold(self, customer_ids: list[str]) -> None:
         self._set_fences(customer_ids, max(int(FENCE_GRACE_S), 1))
+
+    def forget_copies(self) -> int:
+        """Drop this worker's copies (an erasure elsewhere, ids unknown here)."""
+        return self.copies.drop_all() if self.copies is not None else 0
 
     def _set_fences(self, customer_ids: list[str], seconds: int) -> None:
         def write() -> None:
@@ -357,6 +419,8 @@ class RedisCandidates:
     def close(self) -> None:
         """Leave the erasure's walk and drop the connections (the app's shutdown)."""
         _LIVE.discard(self)
+        if self.copies is not None:
+            self.copies.close()
         self._client.close()
 
 
@@ -368,6 +432,9 @@ def candidate_store(settings: Settings) -> CandidateStore:
 
             raise ConfigError("recommend_candidate_store = 'redis' needs STORELENS_REDIS_URL")
         return RedisCandidates(
-            settings.redis_url, settings.recommend_cache_ttl_s, settings.recommend_redis_timeout_s
+            settings.redis_url,
+            settings.recommend_cache_ttl_s,
+            settings.recommend_redis_timeout_s,
+            copies=settings.recommend_redis_copies,
         )
     return MemoryCandidates(settings.recommend_cache_ttl_s)
