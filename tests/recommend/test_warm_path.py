@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine
 from tests.recommend.test_serving import NOW, Login, World, world
 
@@ -121,3 +122,43 @@ def test_a_held_entry_leaves_nothing_for_the_collector_to_walk(
                 entry.declined, *entry.items.values(), *entry.copurchase.values()]  # fmt: skip
         assert [gc.is_tracked(x) for x in held] == [False] * len(held)
     reco.close()
+
+
+def test_decayed_counts_summed_once_give_the_direct_sum_at_any_later_time(
+    settings: Settings,
+) -> None:
+    """The repeat confidence is summed once per entry as of its newest order and scaled
+    to the request's time; at any later time it must equal the sum taken afresh, and a
+    new order must not be answered from the old sums."""
+    from storelens.recommend.suggestions import personal
+
+    half = settings.recommend_half_life_days * 86400.0
+    base = NOW.timestamp()
+    entry = CustomerCandidates("ada", consent=True)
+    for n, days in enumerate((60, 41, 30, 9, 3)):
+        entry.apply_order(f"o{n}", base - days * 86400, ["latte", *(["scone"] * (n % 2))])
+    pop = evidence.Popularity(orders=20, counts={"latte": 8, "scone": 1}, days=28)
+
+    def direct(product: str, now: float) -> float:
+        weight = lambda t: 0.5 ** ((now - t) / half)  # noqa: E731
+        share = pop.counts[product] / pop.orders
+        mine = sum(weight(t) for t in entry.items[product])
+        return (mine + share) / (sum(weight(t) for t in entry.order_times) + 1.0)
+
+    for later in (0, 0.5, 7, 400):
+        now = base + later * 86400
+        got = personal(settings, entry, pop, {}, now)
+        for product in ("latte", "scone"):
+            assert got[product].confidence == pytest.approx(direct(product, now), rel=1e-12)
+    assert entry.decayed is not None  # kept on the entry after the first request
+    before = personal(settings, entry, pop, {}, base)["scone"].confidence
+    entry.apply_order("o-new", base, ["scone"])
+    after = personal(settings, entry, pop, {}, base)["scone"].confidence
+    assert after > before
+    assert after == pytest.approx(direct("scone", base), rel=1e-12)
+    # The explanation's counts are the window's, as of the request's time.
+    shown = personal(settings, entry, pop, {}, base)["scone"].shown(1.0, None)
+    assert shown.evidence["times_bought"] == 3 and shown.evidence["times_bought_ever"] == 3
+    days = settings.recommend_history_days
+    late = personal(settings, entry, pop, {}, base + (days - 5) * 86400)["scone"]
+    assert late.shown(1.0, None).evidence["times_bought"] == 1  # only the new one is in

@@ -36,6 +36,7 @@ __all__ = [
     "CandidatesUnavailable",
     "CoPurchase",
     "CustomerCandidates",
+    "DecayedCounts",
     "MemoryCandidates",
     "RedisCandidates",
     "candidate_store",
@@ -54,6 +55,8 @@ class CandidatesUnavailable(Exception):
     """The candidate store cannot answer now (Redis down or slow); use the database."""
 
 
+DecayedCounts = tuple[float, float, float, dict[str, float]]
+"""(half-life s, as of, the orders' decayed count, each item's): weights are 1 at "as of"."""
 CoPurchase = tuple[str, int, int]
 """(anchor, together, anchor_orders): ``product`` was in ``together`` of the
 ``anchor_orders`` orders that held ``anchor``."""
@@ -85,12 +88,16 @@ class CustomerCandidates:
     # (storelens.recommend.blend_scores) and when they were scored (Unix seconds).
     blend: dict[str, float] = field(default_factory=dict)
     blend_at: float = 0.0
+    # Derived from the evidence by serving, never stored: the time-decayed counts as of
+    # the newest order (storelens.recommend.suggestions.decayed_counts).
+    decayed: DecayedCounts | None = field(default=None, repr=False, compare=False)
 
     def withdraw(self, ts: float) -> None:
         """Consent withdrawn at ``ts``: forget the purchase evidence, keep the declines."""
         self.consent, self.consent_ts = False, ts
         self.order_ids, self.order_times, self.items, self.copurchase = (), (), {}, {}
         self.blend, self.blend_at = {}, 0.0
+        self.decayed = None
 
     def apply_order(self, order_id: str, ts: float, products: list[str]) -> bool:
         """Count a paid order once (re-sent or replayed orders change nothing)."""
@@ -103,6 +110,7 @@ class CustomerCandidates:
         order = sorted(pairs)[-MAX_ORDERS_KEPT:]
         self.order_times = tuple(t for t, _ in order)
         self.order_ids = tuple(o for _, o in order)
+        self.decayed = None
         return True
 
     def to_json(self) -> bytes:

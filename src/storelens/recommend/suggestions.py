@@ -29,9 +29,9 @@ from typing import Any, Protocol
 
 from storelens.config import Settings
 from storelens.recommend import evidence
-from storelens.recommend.candidate_store import CoPurchase, CustomerCandidates
+from storelens.recommend.candidate_store import CoPurchase, CustomerCandidates, DecayedCounts
 
-__all__ = ["Candidate", "Recommendation", "personal", "pick", "popular"]
+__all__ = ["Candidate", "Recommendation", "decayed_counts", "personal", "pick", "popular"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +70,19 @@ class Candidate(Protocol):
 class _Repeat:
     """One of the customer's own items: its probability, its true counts when shown."""
 
-    __slots__ = ("_days", "_orders", "_recent", "_span", "_times", "confidence", "product_id")
+    __slots__ = ("_days", "_orders", "_since", "_span", "_times", "confidence", "product_id")
 
     def __init__(
-        self, product: str, p: float, times: tuple[float, ...], recent: int, days: int, span: str,
-        orders: int,
+        self, product: str, p: float, times: tuple[float, ...], since: float, days: int,
+        span: str, orders: int,
     ) -> None:  # fmt: skip
         self.product_id, self.confidence = product, p
-        self._times, self._recent, self._days, self._span = times, recent, days, span
+        self._times, self._since, self._days, self._span = times, since, days, span
         self._orders = orders
 
     def shown(self, score: float, name: str | None) -> Recommendation:
-        times, recent = self._times, self._recent
+        times = self._times
+        recent = len(times) - bisect_left(times, self._since)  # sorted, newest last
         if recent:
             text = f"you bought this {_times(recent)} in the last {self._span}"
         else:
@@ -160,19 +161,15 @@ def personal(
     days = settings.recommend_history_days
     window = now - days * 86400.0
     span = _months(days)
-    # Every item time is an order time: each decay weight is computed once per order,
-    # not once per item in it (the same floats, summed in the same order).
-    weight = {t: 0.5 ** ((now - t) / half) for t in entry.order_times}
-    d_orders = sum([weight[t] for t in entry.order_times])
-    below = d_orders + 1.0
+    _, as_of, d_orders, d_items = decayed_counts(entry, half)
+    scale = 0.5 ** ((now - as_of) / half)  # every weight decays alike from "as of" to now
+    below = scale * d_orders + 1.0
     counts, pop_orders, n_orders = pop.counts, pop.orders, len(entry.order_times)
     out: dict[str, Candidate] = {}
     for product, times in entry.items.items():
         share = counts.get(product, 0) / pop_orders if pop_orders else 0.0
-        d_item = sum([weight.get(t) or 0.5 ** ((now - t) / half) for t in times])
-        p = (d_item + share) / below
-        recent = len(times) - bisect_left(times, window)  # times are sorted, newest last
-        out[product] = _Repeat(product, p, times, recent, days, span, n_orders)
+        p = (scale * d_items[product] + share) / below
+        out[product] = _Repeat(product, p, times, window, days, span, n_orders)
     for product, co in entry.copurchase.items():
         anchor_id, together, anchor_orders = co
         if product in out or anchor_id not in out:
@@ -181,6 +178,29 @@ def personal(
         p = out[anchor_id].confidence * together / anchor_orders
         out[product] = _Together(product, p, co, anchor.name if anchor else anchor_id)
     return out
+
+
+def decayed_counts(entry: CustomerCandidates, half: float) -> DecayedCounts:
+    """The customer's orders and each item counted with weight 0.5 ** (age / half),
+    ages taken at their newest order: the same as of any later time, times one factor
+    (``0.5 ** (elapsed / half)``). So they are summed once per entry, not once per
+    request over every purchase time, and kept on the entry. Entries are shared and
+    read-only to serving; this is the one thing it adds, a value derived from them
+    alone (two requests racing to add it add the same)."""
+    held = entry.decayed
+    if held is not None and held[0] == half:
+        return held
+    newest = [entry.order_times[-1]] if entry.order_times else []
+    as_of = max(newest + [times[-1] for times in entry.items.values() if times], default=0.0)
+    # Every item time is an order time: each weight is computed once per order.
+    weight = {t: 0.5 ** ((as_of - t) / half) for t in entry.order_times}
+    d_orders = sum([weight[t] for t in entry.order_times])
+    d_items = {
+        product: sum([weight.get(t) or 0.5 ** ((as_of - t) / half) for t in times])
+        for product, times in entry.items.items()
+    }
+    entry.decayed = (half, as_of, d_orders, d_items)
+    return entry.decayed
 
 
 def pick(
