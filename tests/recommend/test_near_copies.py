@@ -13,16 +13,21 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import Engine
 
+from storelens.config import Settings
 from storelens.recommend import candidate_store
 from storelens.recommend.candidate_store import (
     REDIS_PREFIX,
     CustomerCandidates,
     RedisCandidates,
 )
+from storelens.recommend.engine import RecommendationEngine
 from storelens.recommend.near_copies import NearCopies
+from storelens.storage.eventlog import StoredEvent
 
 pytestmark = pytest.mark.redis
 
@@ -194,3 +199,34 @@ def test_without_copies_every_read_is_from_redis(redis_url: str) -> None:
     assert first is not None and _read(plain, cid) is not first
     assert plain.forget_copies() == 0
     plain.close()
+
+
+@pytest.mark.parametrize("news", ["decline", "grant"])
+def test_a_change_to_an_entry_redis_no_longer_holds_still_reaches_the_copies(
+    stores: tuple[RedisCandidates, RedisCandidates, Clock],
+    engine: Engine,
+    settings: Settings,
+    news: str,
+) -> None:
+    """Redis evicted the key (or an operator flushed it): nothing publishes that, and a
+    worker's copy lives on. A decline or a consent grant finds no entry to update, and
+    tells the workers anyway, or the copy would show the declined item."""
+    worker, other, _ = stores
+    cid = f"io-{uuid.uuid4().hex}"
+    other.put(_entry(cid, "o-1"))
+    held = _read_twice_from_the_copy(worker, cid)
+    other._client.delete(REDIS_PREFIX + cid)  # evicted: no news
+    assert worker.copies is not None and worker.copies.get(cid) is held
+    reco = RecommendationEngine(engine, settings, other)
+    if news == "decline":
+        reco.note_decline(cid, "latte")
+    else:
+        grant = StoredEvent(
+            seq=1, id=uuid.uuid4(), type="consent.changed",
+            ts=datetime(2026, 11, 30, 8, tzinfo=UTC), store_id=None, source="app",
+            subject=cid, payload={"purpose": "personalization", "granted": True},
+        )  # fmt: skip
+        with engine.connect() as conn:
+            reco.apply_events(conn, [grant])
+    _until(lambda: worker.copies is not None and worker.copies.get(cid) is None)
+    reco.close()

@@ -288,8 +288,13 @@ class RecommendationEngine:
             return
         for cid in ids:
             entry = self._store.get(cid)
-            if entry is None or entry.consent is None or ts < entry.consent_ts:
-                continue  # not cached: the next answer loads it from the tables
+            if entry is None or entry.consent is None:
+                # Not cached: the next answer loads it from the tables. Said anyway: a
+                # worker's copy can outlive a key Redis evicted or an operator flushed.
+                self._store.delete([cid])
+                continue
+            if ts < entry.consent_ts:
+                continue  # a newer decision is held already
             if not entry.consent:
                 rebuilt = self._evidence(conn, cid) or CustomerCandidates(cid)
                 rebuilt.declined = entry.declined
@@ -335,7 +340,11 @@ class RecommendationEngine:
         """A decline was written: add it to the cached entry (the table stays the truth)."""
         try:
             entry = self._store.get(customer_id)
-            if entry is not None and product_id not in entry.declined:
+            if entry is None:
+                # Nothing cached to add it to. Said anyway: a worker's copy can outlive
+                # a key Redis evicted or an operator flushed, and must not show it.
+                self._store.delete([customer_id])
+            elif product_id not in entry.declined:
                 entry.declined = (*entry.declined, product_id)
                 self._store.put(entry)
         except CandidatesUnavailable:
