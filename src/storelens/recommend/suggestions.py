@@ -104,17 +104,20 @@ class _Repeat:
 class _Together:
     """An item often bought with one of the customer's own (the anchor)."""
 
-    __slots__ = ("_anchor_name", "_co", "confidence", "product_id")
+    __slots__ = ("_catalogue", "_co", "confidence", "product_id")
 
-    def __init__(self, product: str, p: float, co: CoPurchase, anchor_name: str) -> None:
+    def __init__(
+        self, product: str, p: float, co: CoPurchase, catalogue: dict[str, evidence.ProductInfo]
+    ) -> None:
         self.product_id, self.confidence = product, p
-        self._co, self._anchor_name = co, anchor_name
+        self._co, self._catalogue = co, catalogue
 
     def shown(self, score: float, name: str | None) -> Recommendation:
         anchor, together, anchor_orders = self._co
+        info = self._catalogue.get(anchor)
         return Recommendation(
             self.product_id, score, self.confidence,
-            f"people who buy {self._anchor_name} often add this: {together} of "
+            f"people who buy {info.name if info else anchor} often add this: {together} of "
             f"{anchor_orders} orders with it",
             "copurchase",
             {"anchor": anchor, "together": together, "anchor_orders": anchor_orders},
@@ -161,7 +164,7 @@ def personal(
     days = settings.recommend_history_days
     window = now - days * 86400.0
     span = _months(days)
-    _, as_of, d_orders, d_items = decayed_counts(entry, half)
+    _, as_of, d_orders, d_items, together = decayed_counts(entry, half)
     scale = 0.5 ** ((now - as_of) / half)  # every weight decays alike from "as of" to now
     below = scale * d_orders + 1.0
     counts, pop_orders, n_orders = pop.counts, pop.orders, len(entry.order_times)
@@ -170,19 +173,15 @@ def personal(
         share = counts.get(product, 0) / pop_orders if pop_orders else 0.0
         p = (scale * d_items[product] + share) / below
         out[product] = _Repeat(product, p, times, window, days, span, n_orders)
-    for product, co in entry.copurchase.items():
-        anchor_id, together, anchor_orders = co
-        if product in out or anchor_id not in out:
-            continue
-        anchor = catalogue.get(anchor_id)
-        p = out[anchor_id].confidence * together / anchor_orders
-        out[product] = _Together(product, p, co, anchor.name if anchor else anchor_id)
+    for product, anchor, ratio, co in together:
+        out[product] = _Together(product, out[anchor].confidence * ratio, co, catalogue)
     return out
 
 
 def decayed_counts(entry: CustomerCandidates, half: float) -> DecayedCounts:
     """The customer's orders and each item counted with weight 0.5 ** (age / half),
-    ages taken at their newest order: the same as of any later time, times one factor
+    ages taken at their newest order (and the co-purchases a request ranks, see
+    :data:`DecayedCounts`): the same as of any later time, times one factor
     (``0.5 ** (elapsed / half)``). So they are summed once per entry, not once per
     request over every purchase time, and kept on the entry. Entries are shared and
     read-only to serving; this is the one thing it adds, a value derived from them
@@ -199,7 +198,16 @@ def decayed_counts(entry: CustomerCandidates, half: float) -> DecayedCounts:
         product: sum([weight.get(t) or 0.5 ** ((as_of - t) / half) for t in times])
         for product, times in entry.items.items()
     }
-    entry.decayed = (half, as_of, d_orders, d_items)
+    # Which co-purchases a request ranks depends on the entry alone: items the customer
+    # never bought, anchored on one they did (the anchor's confidence is the request's).
+    together = tuple(
+        [
+            (product, co[0], co[1] / co[2], co)
+            for product, co in entry.copurchase.items()
+            if product not in d_items and co[0] in d_items
+        ]
+    )
+    entry.decayed = (half, as_of, d_orders, d_items, together)
     return entry.decayed
 
 
@@ -223,29 +231,33 @@ def pick(
     # A customer scored by the learned blend gets its items first, by blend score;
     # the rest (and everyone unscored) by confidence: (tier, -score, product).
     blend = entry.blend if entry is not None else {}
-    scored: list[tuple[int, float, str]] = []
+    # (tier, -score, product, product info): products are unique, so the info is
+    # never compared; it rides along to save a second catalogue lookup per item.
+    scored: list[tuple[int, float, str, evidence.ProductInfo | None]] = []
+    add, bought_get, info_get, blend_get = scored.append, bought.get, catalogue.get, blend.get
     for product, rec in ranked.items():
         if product in blocked:
             continue
-        times = bought.get(product)
+        times = bought_get(product)
         if times and times[-1] >= recent_cut and len(times) < staple:
             continue
-        info = catalogue.get(product)
+        info = info_get(product)
         bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
-        learned = blend.get(product)
+        learned = blend_get(product)
         if learned is None:
-            scored.append((1, -rec.confidence * bonus, product))
+            add((1, -rec.confidence * bonus, product, info))
         else:
-            scored.append((0, -learned * bonus, product))
+            add((0, -learned * bonus, product, info))
     scored.sort()
+    cap = settings.recommend_category_cap
     per_category: dict[str, int] = {}
     picked: list[Recommendation] = []
-    for _, neg_score, product in scored:
-        info = catalogue.get(product)
+    for _, neg_score, product, info in scored:
         category = info.category if info else product
-        if per_category.get(category, 0) >= settings.recommend_category_cap:
+        taken = per_category.get(category, 0)
+        if taken >= cap:
             continue
-        per_category[category] = per_category.get(category, 0) + 1
+        per_category[category] = taken + 1
         picked.append(ranked[product].shown(-neg_score, info.name if info else None))
         if len(picked) == k:
             break
