@@ -6,6 +6,7 @@ use), so killing it harms nobody.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -133,3 +134,41 @@ def test_redis_killed_mid_test_answers_still_come(
     assert strip(body) == strip(before.json())
     assert body["data"][0]["product_id"] == "chai"
     reco.close()  # its queued impressions land in this test's database
+
+
+def test_a_listener_whose_redis_stops_answering_serves_no_copies(
+    own_redis: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """A connection can die without an error (a network path that drops everything):
+    the listener would wait for news forever while its worker served copies. Here
+    Redis holds every client's commands (``CLIENT PAUSE``, the connections stay open),
+    so the listener's ping goes unanswered; it must give up and serve nothing until
+    it is subscribed again, and then start from no copies."""
+    import redis
+
+    from storelens.recommend import candidate_store
+    from storelens.recommend.candidate_store import CustomerCandidates
+
+    _, url = own_redis
+    store = RedisCandidates(url, 600, 1.0)
+    candidate_store._LIVE.discard(store)
+    copies = store.copies
+    assert copies is not None
+    copies.ticket()
+    _until(lambda: copies.listening)
+    store.put(CustomerCandidates("bo", consent=True, consent_ts=1.0))
+    for _ in range(50):
+        first = asyncio.run(store.aget("bo"))
+        if first is not None and asyncio.run(store.aget("bo")) is first:
+            break
+    assert copies.get("bo") is not None
+    admin = redis.Redis.from_url(url)
+    # 20 s: the listener gives up 10-11 s after its last answer (unpausing early is
+    # not possible: CLIENT UNPAUSE is held like every other command).
+    admin.client_pause(20_000, all=True)
+    _until(lambda: not copies.listening, deadline_s=45.0)
+    assert copies.get("bo") is None and len(copies) == 0
+    _until(lambda: copies.listening, deadline_s=45.0)  # the pause ended: subscribed again
+    assert len(copies) == 0  # nothing from before the silence is trusted
+    store.close()
+    admin.close()

@@ -312,6 +312,8 @@ class RedisCandidates:
         self.copies: NearCopies[CustomerCandidates] | None = (
             NearCopies(url, self._channel, timeout_s) if copies else None
         )
+        if self.copies is not None:  # a store dropped without close() stops listening too
+            weakref.finalize(self, self.copies.close)
         _LIVE.add(self)
 
     async def aget(self, customer_id: str) -> CustomerCandidates | None:

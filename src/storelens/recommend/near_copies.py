@@ -28,9 +28,15 @@ same customer from that copy. A copy is only as good as the news of changes, so:
 
 Pub/sub is at most once, but Redis loses a message only by dropping the subscriber's
 connection (or its output buffer limit, which drops it too), and the listener treats
-that as above. A half-open connection is found by a ping every
-:data:`HEALTH_CHECK_S`. Redis's own client tracking would do the same job, but
-redis-py's support for it needs Redis 7.4 (this machine runs 7.0).
+that as above: it never reconnects by itself (redis-py would, re-subscribing quietly),
+and it pings every :data:`HEALTH_CHECK_S` and gives the connection up when nothing,
+not even the ping's answer, came back for twice that (a connection that died without
+an error). Redis's own client tracking would do the same job, but redis-py's support
+for it needs Redis 7.4 (this machine runs 7.0).
+
+Every process that writes entries must publish: during an upgrade from a version
+without copies, writers still on it do not, so turn ``recommend_redis_copies`` off
+until every worker and projection runs this one.
 """
 
 from __future__ import annotations
@@ -179,20 +185,32 @@ class NearCopies(Generic[Entry]):
 
     def _listen(self) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         client = redis.Redis.from_url(
             self._url,
             socket_timeout=max(self._timeout, 1.0),
             socket_connect_timeout=max(self._timeout, 1.0),
-            health_check_interval=HEALTH_CHECK_S,
+            # No reconnecting behind our back: redis-py would re-subscribe by itself,
+            # and copies would be served through the outage and the news lost in it.
+            retry=Retry(NoBackoff(), 0),
         )
         pubsub: Any = client.pubsub()
         try:
             pubsub.subscribe(self._channel)
+            heard = pinged = time.monotonic()
             while not self._stop.is_set():
+                now = time.monotonic()
+                if now - heard > 2 * HEALTH_CHECK_S:  # a connection that died silently
+                    raise ConnectionError("no answer to the listener's ping")
+                if now - pinged >= HEALTH_CHECK_S:
+                    pubsub.ping()
+                    pinged = now
                 message = pubsub.get_message(timeout=1.0)
                 if message is None:
                     continue
+                heard = time.monotonic()  # anything, the ping's answer included
                 if message["type"] == "subscribe":
                     self._set_listening(True)
                 elif message["type"] == "message":
