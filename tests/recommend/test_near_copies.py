@@ -34,9 +34,9 @@ pytestmark = pytest.mark.redis
 DEADLINE_S = 20.0  # how long news may take on a loaded CI machine (it takes milliseconds)
 
 
-def _until(done: Callable[[], bool]) -> None:
+def _until(done: Callable[[], bool], deadline_s: float = DEADLINE_S) -> None:
     """Wait for news: fails the test only if it never comes."""
-    end = time.monotonic() + DEADLINE_S
+    end = time.monotonic() + deadline_s
     while not done():
         if time.monotonic() > end:
             pytest.fail("the change never reached the worker's copies")
@@ -90,13 +90,21 @@ def _read_twice_from_the_copy(store: RedisCandidates, cid: str) -> CustomerCandi
     pytest.fail("no read was ever served from the copy")
 
 
+def _copied(
+    stores: tuple[RedisCandidates, RedisCandidates, Clock], name: str
+) -> tuple[RedisCandidates, RedisCandidates, str, CustomerCandidates]:
+    """A customer of this test's own whose entry another worker wrote and ``worker``
+    serves from its copy: (worker, other, customer id, the copy)."""
+    worker, other, _ = stores
+    cid = f"{name}-{uuid.uuid4().hex}"
+    other.put(_entry(cid, "o-1"))
+    return worker, other, cid, _read_twice_from_the_copy(worker, cid)
+
+
 def test_a_copy_is_served_until_another_worker_changes_the_entry(
     stores: tuple[RedisCandidates, RedisCandidates, Clock],
 ) -> None:
-    worker, other, _ = stores
-    cid = f"ada-{uuid.uuid4().hex}"
-    other.put(_entry(cid, "o-1"))
-    held = _read_twice_from_the_copy(worker, cid)
+    worker, other, cid, held = _copied(stores, "ada")
     assert held.order_ids == ("o-1",)
 
     other.put(_entry(cid, "o-1", "o-2"))  # a paid order, projected in another process
@@ -107,10 +115,7 @@ def test_a_copy_is_served_until_another_worker_changes_the_entry(
 def test_an_erasure_in_another_process_reaches_the_copy(
     stores: tuple[RedisCandidates, RedisCandidates, Clock],
 ) -> None:
-    worker, other, _ = stores
-    cid = f"bo-{uuid.uuid4().hex}"
-    other.put(_entry(cid, "o-1"))
-    _read_twice_from_the_copy(worker, cid)
+    worker, other, cid, _ = _copied(stores, "bo")
     assert other.fence([cid]) == 1
     _until(lambda: _read(worker, cid) is None)
     assert worker.copies is not None and worker.copies.get(cid) is None
@@ -165,10 +170,7 @@ def test_a_copy_never_outlives_the_redis_key(
 def test_copies_follow_an_erasure_elsewhere_and_a_closed_store_serves_none(
     stores: tuple[RedisCandidates, RedisCandidates, Clock],
 ) -> None:
-    worker, other, _ = stores
-    cid = f"fa-{uuid.uuid4().hex}"
-    other.put(_entry(cid, "o-1"))
-    held = _read_twice_from_the_copy(worker, cid)
+    worker, _, cid, held = _copied(stores, "fa")
     assert worker.forget_copies() >= 1  # the follower saw an erasure, ids unknown here
     assert _read(worker, cid) is not held
     _read_twice_from_the_copy(worker, cid)
@@ -182,10 +184,7 @@ def test_copies_follow_an_erasure_elsewhere_and_a_closed_store_serves_none(
 def test_news_it_cannot_read_drops_every_copy(
     stores: tuple[RedisCandidates, RedisCandidates, Clock],
 ) -> None:
-    worker, other, _ = stores
-    cid = f"gu-{uuid.uuid4().hex}"
-    other.put(_entry(cid, "o-1"))
-    held = _read_twice_from_the_copy(worker, cid)
+    worker, other, cid, held = _copied(stores, "gu")
     other._client.publish(worker._channel, b"not json")
     _until(lambda: _read(worker, cid) is not held)
 
@@ -211,10 +210,7 @@ def test_a_change_to_an_entry_redis_no_longer_holds_still_reaches_the_copies(
     """Redis evicted the key (or an operator flushed it): nothing publishes that, and a
     worker's copy lives on. A decline or a consent grant finds no entry to update, and
     tells the workers anyway, or the copy would show the declined item."""
-    worker, other, _ = stores
-    cid = f"io-{uuid.uuid4().hex}"
-    other.put(_entry(cid, "o-1"))
-    held = _read_twice_from_the_copy(worker, cid)
+    worker, other, cid, held = _copied(stores, "io")
     other._client.delete(REDIS_PREFIX + cid)  # evicted: no news
     assert worker.copies is not None and worker.copies.get(cid) is held
     reco = RecommendationEngine(engine, settings, other)

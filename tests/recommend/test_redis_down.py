@@ -6,7 +6,6 @@ use), so killing it harms nobody.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from tests.recommend.test_near_copies import _read_twice_from_the_copy, _until
 
 from storelens import stores
 from storelens.api.app import create_app
@@ -31,14 +31,6 @@ from storelens.storage.eventlog import EventLog
 
 NOW = datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
 pytestmark = pytest.mark.redis
-
-
-def _until(done: Callable[[], bool], deadline_s: float = 20.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not done():
-        if time.monotonic() > end:
-            pytest.fail("never happened")
-        time.sleep(0.01)
 
 
 def _free_port() -> int:
@@ -157,11 +149,7 @@ def test_a_listener_whose_redis_stops_answering_serves_no_copies(
     copies.ticket()
     _until(lambda: copies.listening)
     store.put(CustomerCandidates("bo", consent=True, consent_ts=1.0))
-    for _ in range(50):
-        first = asyncio.run(store.aget("bo"))
-        if first is not None and asyncio.run(store.aget("bo")) is first:
-            break
-    assert copies.get("bo") is not None
+    _read_twice_from_the_copy(store, "bo")
     admin = redis.Redis.from_url(url)
     # 20 s: the listener gives up 10-11 s after its last answer (unpausing early is
     # not possible: CLIENT UNPAUSE is held like every other command).
