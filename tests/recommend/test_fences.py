@@ -34,6 +34,6 @@ def test_a_memory_store_refuses_fills_while_fenced_and_keeps_them_after() -> Non
     now[0] += 31
     store.put(CustomerCandidates("ada", consent=True))
     assert store.get("ada") is not None
-    store.clear()  # an erasure elsewhere: no fills for the grace
+    store.forget_held()  # an erasure elsewhere: no fills for the grace
     store.put(CustomerCandidates("bob", consent=False))
     assert store.get("bob") is None

@@ -171,7 +171,7 @@ def test_copies_follow_an_erasure_elsewhere_and_a_closed_store_serves_none(
     stores: tuple[RedisCandidates, RedisCandidates, Clock],
 ) -> None:
     worker, _, cid, held = _copied(stores, "fa")
-    assert worker.forget_copies() >= 1  # the follower saw an erasure, ids unknown here
+    assert worker.forget_held() >= 1  # the follower saw an erasure, ids unknown here
     assert _read(worker, cid) is not held
     _read_twice_from_the_copy(worker, cid)
     copies = worker.copies
@@ -196,7 +196,7 @@ def test_without_copies_every_read_is_from_redis(redis_url: str) -> None:
     plain.put(_entry(cid, "o-1"))
     first = _read(plain, cid)
     assert first is not None and _read(plain, cid) is not first
-    assert plain.forget_copies() == 0
+    assert plain.forget_held() == 0
     plain.close()
 
 

@@ -170,6 +170,11 @@ class CandidateStore(Protocol):
         withdrawal, without deleting)."""
         ...
 
+    def forget_held(self) -> int:
+        """Drop every entry this process holds in its own memory (an erasure ran
+        elsewhere, its ids unknown here); how many went."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -265,7 +270,7 @@ class MemoryCandidates:
     def hold(self, customer_ids: list[str]) -> None:
         self._fences.hold(customer_ids)
 
-    def clear(self) -> int:
+    def forget_held(self) -> int:
         """Drop every entry (an erasure elsewhere: which ids it named is not known here),
         and keep none for the grace period: a request of this process may have read the
         person's data before that erasure committed."""
@@ -416,8 +421,9 @@ class RedisCandidates:
     def hold(self, customer_ids: list[str]) -> None:
         self._set_fences(customer_ids, max(int(FENCE_GRACE_S), 1))
 
-    def forget_copies(self) -> int:
-        """Drop this worker's copies (an erasure elsewhere, ids unknown here)."""
+    def forget_held(self) -> int:
+        """Drop this worker's copies (an erasure elsewhere, ids unknown here); Redis
+        itself is erased by the eraser, which also publishes the ids."""
         return self.copies.drop_all() if self.copies is not None else 0
 
     def _set_fences(self, customer_ids: list[str], seconds: int) -> None:

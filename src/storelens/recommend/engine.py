@@ -45,7 +45,6 @@ from storelens.recommend.candidate_store import (
     CandidatesUnavailable,
     CustomerCandidates,
     MemoryCandidates,
-    RedisCandidates,
 )
 from storelens.recommend.context import Context, resolve_context
 from storelens.recommend.impression_log import (
@@ -323,13 +322,8 @@ class RecommendationEngine:
 
     def forget_everyone(self) -> int:
         """Drop every list this process holds in memory (an erasure ran elsewhere): its
-        memory store, or its copies of Redis entries (Redis itself is erased by the
-        eraser, which also tells every worker the ids)."""
-        if isinstance(self._store, MemoryCandidates):
-            return self._store.clear()
-        if isinstance(self._store, RedisCandidates):
-            return self._store.forget_copies()  # the eraser deleted the entries themselves
-        return 0
+        memory store, or its copies of Redis entries."""
+        return self._store.forget_held()
 
     def forget_people(self, customer_ids: Iterable[str]) -> int:
         """Drop the lists cached under these ids (identity resolution linked or split
