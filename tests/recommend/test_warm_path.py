@@ -124,7 +124,7 @@ def test_a_held_entry_leaves_nothing_for_the_collector_to_walk(
     reco.close()
 
 
-def test_decayed_counts_summed_once_give_the_direct_sum_at_any_later_time(
+def test_the_ranking_basis_summed_once_gives_the_direct_sum_at_any_later_time(
     settings: Settings,
 ) -> None:
     """The repeat confidence is summed once per entry as of its newest order and scaled
@@ -150,7 +150,7 @@ def test_decayed_counts_summed_once_give_the_direct_sum_at_any_later_time(
         got = personal(settings, entry, pop, {}, now)
         for product in ("latte", "scone"):
             assert got[product].confidence == pytest.approx(direct(product, now), rel=1e-12)
-    assert entry.decayed is not None  # kept on the entry after the first request
+    assert entry.basis is not None  # kept on the entry after the first request
     before = personal(settings, entry, pop, {}, base)["scone"].confidence
     entry.apply_order("o-new", base, ["scone"])
     after = personal(settings, entry, pop, {}, base)["scone"].confidence

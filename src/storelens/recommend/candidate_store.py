@@ -36,8 +36,8 @@ __all__ = [
     "CandidatesUnavailable",
     "CoPurchase",
     "CustomerCandidates",
-    "DecayedCounts",
     "MemoryCandidates",
+    "RankingBasis",
     "RedisCandidates",
     "candidate_store",
     "live_stores",
@@ -55,7 +55,7 @@ class CandidatesUnavailable(Exception):
     """The candidate store cannot answer now (Redis down or slow); use the database."""
 
 
-DecayedCounts = tuple[
+RankingBasis = tuple[
     float, float, float, dict[str, float], tuple[tuple[str, str, float, "CoPurchase"], ...]
 ]
 """(half-life s, as of, the orders' decayed count, each item's, and the co-purchases a
@@ -93,15 +93,16 @@ class CustomerCandidates:
     blend: dict[str, float] = field(default_factory=dict)
     blend_at: float = 0.0
     # Derived from the evidence by serving, never stored: the time-decayed counts as of
-    # the newest order (storelens.recommend.suggestions.decayed_counts).
-    decayed: DecayedCounts | None = field(default=None, repr=False, compare=False)
+    # the newest order and the co-purchases a request ranks
+    # (storelens.recommend.suggestions.ranking_basis).
+    basis: RankingBasis | None = field(default=None, repr=False, compare=False)
 
     def withdraw(self, ts: float) -> None:
         """Consent withdrawn at ``ts``: forget the purchase evidence, keep the declines."""
         self.consent, self.consent_ts = False, ts
         self.order_ids, self.order_times, self.items, self.copurchase = (), (), {}, {}
         self.blend, self.blend_at = {}, 0.0
-        self.decayed = None
+        self.basis = None
 
     def apply_order(self, order_id: str, ts: float, products: list[str]) -> bool:
         """Count a paid order once (re-sent or replayed orders change nothing)."""
@@ -114,7 +115,7 @@ class CustomerCandidates:
         order = sorted(pairs)[-MAX_ORDERS_KEPT:]
         self.order_times = tuple(t for t, _ in order)
         self.order_ids = tuple(o for _, o in order)
-        self.decayed = None
+        self.basis = None
         return True
 
     def to_json(self) -> bytes:

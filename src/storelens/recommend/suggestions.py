@@ -29,9 +29,9 @@ from typing import Any, Protocol
 
 from storelens.config import Settings
 from storelens.recommend import evidence
-from storelens.recommend.candidate_store import CoPurchase, CustomerCandidates, DecayedCounts
+from storelens.recommend.candidate_store import CoPurchase, CustomerCandidates, RankingBasis
 
-__all__ = ["Candidate", "Recommendation", "decayed_counts", "personal", "pick", "popular"]
+__all__ = ["Candidate", "Recommendation", "personal", "pick", "popular", "ranking_basis"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,7 @@ def personal(
     days = settings.recommend_history_days
     window = now - days * 86400.0
     span = _months(days)
-    _, as_of, d_orders, d_items, together = decayed_counts(entry, half)
+    _, as_of, d_orders, d_items, together = ranking_basis(entry, half)
     scale = 0.5 ** ((now - as_of) / half)  # every weight decays alike from "as of" to now
     below = scale * d_orders + 1.0
     counts, pop_orders, n_orders = pop.counts, pop.orders, len(entry.order_times)
@@ -178,15 +178,15 @@ def personal(
     return out
 
 
-def decayed_counts(entry: CustomerCandidates, half: float) -> DecayedCounts:
+def ranking_basis(entry: CustomerCandidates, half: float) -> RankingBasis:
     """The customer's orders and each item counted with weight 0.5 ** (age / half),
     ages taken at their newest order (and the co-purchases a request ranks, see
-    :data:`DecayedCounts`): the same as of any later time, times one factor
+    :data:`RankingBasis`): the same as of any later time, times one factor
     (``0.5 ** (elapsed / half)``). So they are summed once per entry, not once per
     request over every purchase time, and kept on the entry. Entries are shared and
     read-only to serving; this is the one thing it adds, a value derived from them
     alone (two requests racing to add it add the same)."""
-    held = entry.decayed
+    held = entry.basis
     if held is not None and held[0] == half:
         return held
     newest = [entry.order_times[-1]] if entry.order_times else []
@@ -207,8 +207,8 @@ def decayed_counts(entry: CustomerCandidates, half: float) -> DecayedCounts:
             if product not in d_items and co[0] in d_items
         ]
     )
-    entry.decayed = (half, as_of, d_orders, d_items, together)
-    return entry.decayed
+    entry.basis = (half, as_of, d_orders, d_items, together)
+    return entry.basis
 
 
 def pick(
