@@ -64,8 +64,11 @@ def stores(redis_url: str) -> Iterator[tuple[RedisCandidates, RedisCandidates, C
     worker = RedisCandidates(redis_url, 600, 1.0)
     assert worker.copies is not None
     worker.copies.close()
-    worker.copies = NearCopies(redis_url, worker._channel, 1.0, clock=clock)
     other = RedisCandidates(redis_url, 600, 1.0, copies=False)
+    # A channel of this test's own: another test's news (one drops every copy) must
+    # not reach it when the tests run side by side.
+    worker._channel = other._channel = f"storelens:test:{uuid.uuid4().hex}"
+    worker.copies = NearCopies(redis_url, worker._channel, 1.0, clock=clock)
     for s in (worker, other):
         candidate_store._LIVE.discard(s)  # not this test's erasure walk
     worker.copies.ticket()  # starts the listener
