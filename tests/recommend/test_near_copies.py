@@ -93,6 +93,19 @@ def _read_twice_from_the_copy(store: RedisCandidates, cid: str) -> CustomerCandi
     pytest.fail("no read was ever served from the copy")
 
 
+def _put_and_hear(
+    worker: RedisCandidates, other: RedisCandidates, entry: CustomerCandidates
+) -> None:
+    """``other`` writes, and ``worker`` has heard the write's own news before anything
+    reads: news that lands after the copy was taken drops it (on a loaded machine it
+    can come that late), and a test that then expects the copy would fail by chance."""
+    copies = worker.copies
+    assert copies is not None
+    before = copies.ticket()
+    other.put(entry)
+    _until(lambda: copies.ticket() != before)
+
+
 def _copied(
     stores: tuple[RedisCandidates, RedisCandidates, Clock], name: str
 ) -> tuple[RedisCandidates, RedisCandidates, str, CustomerCandidates]:
@@ -100,7 +113,7 @@ def _copied(
     serves from its copy: (worker, other, customer id, the copy)."""
     worker, other, _ = stores
     cid = f"{name}-{uuid.uuid4().hex}"
-    other.put(_entry(cid, "o-1"))
+    _put_and_hear(worker, other, _entry(cid, "o-1"))
     return worker, other, cid, _read_twice_from_the_copy(worker, cid)
 
 
@@ -161,7 +174,7 @@ def test_a_copy_never_outlives_the_redis_key(
     whose key is gone, so a copy kept longer would miss their next order."""
     worker, other, clock = stores
     cid = f"ed-{uuid.uuid4().hex}"
-    other.put(_entry(cid, "o-1"))
+    _put_and_hear(worker, other, _entry(cid, "o-1"))
     other._client.pexpire(REDIS_PREFIX + cid, 30_000)  # 30 s left of the key's 600
     held = _read_twice_from_the_copy(worker, cid)
     clock.now += 29.0
