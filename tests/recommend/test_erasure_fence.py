@@ -25,8 +25,14 @@ from storelens.core.errors import NotFound
 from storelens.privacy import audit, registry
 from storelens.privacy.erasure import erase_customer
 from storelens.processors import RECOMMEND_PROJECTION, default_projections, run_projections
-from storelens.recommend.candidate_store import CustomerCandidates, RedisCandidates
+from storelens.recommend.candidate_store import (
+    ERASED,
+    FENCE_PREFIX,
+    CustomerCandidates,
+    RedisCandidates,
+)
 from storelens.recommend.engine import RecommendationEngine
+from storelens.recommend.fences import FENCE_GRACE_S
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import recommend_declines, recommend_impressions
 
@@ -100,11 +106,11 @@ def test_a_fill_that_read_before_the_commit_and_lands_after_it_is_refused(
     store, put = world.candidates, world.candidates.put
     read, go = threading.Event(), threading.Event()
 
-    def late_put(entry: CustomerCandidates, *, force: bool = False) -> None:
+    def late_put(entry: CustomerCandidates, *, marker: bool = False) -> None:
         if entry.customer_id == served and threading.current_thread() is not main:
             read.set()
             go.wait(10)
-        put(entry, force=force)
+        put(entry, marker=marker)
 
     main = threading.current_thread()
     store.put = late_put  # type: ignore[method-assign]
@@ -133,11 +139,11 @@ def test_a_withdrawal_while_a_request_fills_the_cache_wins(
     read, go = threading.Event(), threading.Event()
     main = threading.current_thread()
 
-    def late_put(entry: CustomerCandidates, *, force: bool = False) -> None:
+    def late_put(entry: CustomerCandidates, *, marker: bool = False) -> None:
         if entry.customer_id == served and threading.current_thread() is not main:
             read.set()
             go.wait(10)
-        put(entry, force=force)
+        put(entry, marker=marker)
 
     store.put = late_put  # type: ignore[method-assign]
     asking = threading.Thread(target=lambda: world.get(staff, served))
@@ -301,3 +307,47 @@ def test_a_withdrawal_holds_the_person_non_personal_whatever_the_tables_say(
     marker = world.candidates.get(served)
     assert marker is not None and marker.consent is False and not marker.items
     assert world.get(staff, served).json()["personalized"] is False
+
+
+def test_a_decline_just_after_a_withdrawal_reaches_the_marker(
+    world: World, login: Login, served: str
+) -> None:
+    """A decline within a withdrawal's hold (30 s) was refused by it: the marker went
+    on without the decline, and the store's list showed the declined item for the
+    cache's ten minutes. The marker now takes it through the withdrawal's hold."""
+    staff = login("analyst")
+    world.consent(served, False, NOW - timedelta(minutes=1))
+    world.project()
+    assert "latte" in {x["product_id"] for x in world.get(staff, served).json()["data"]}
+    declined = world.client.post(
+        f"/v1/customers/{served}/declined-items", json={"product_id": "latte"}, headers=staff
+    )
+    assert declined.status_code == 200, declined.text
+    marker = world.candidates.get(served)
+    assert marker is not None and marker.consent is False and "latte" in marker.declined
+    answer = world.get(staff, served).json()
+    assert answer["personalized"] is False and answer["data"]
+    assert "latte" not in {x["product_id"] for x in answer["data"]}
+
+
+def test_an_erasure_fence_refuses_the_marker_and_a_withdrawal_never_weakens_it(
+    world: World, engine: Engine, served: str
+) -> None:
+    """A marker keeps the person's declines: an erasure under way refuses it, and the
+    withdrawal's shorter, weaker hold does not replace the erasure's fence."""
+    store = world.candidates
+    assert store.fence([served]) == 1  # the erasure has started
+    world.consent(served, False, NOW - timedelta(minutes=1))
+    world.project()  # the withdrawal: hold, then the marker
+    assert store.get(served) is None
+    world.reco.note_decline(served, "latte")
+    assert store.get(served) is None
+    if isinstance(store, RedisCandidates):
+        fence = FENCE_PREFIX + served
+        assert store._client.get(fence) == ERASED
+        assert store._client.ttl(fence) > FENCE_GRACE_S  # still the erasure's open fence
+    else:
+        store._fences._clock = lambda: 10**9  # type: ignore[method-assign]  # far later
+        assert store._fences.blocks(served, marker=True)  # closed until the erasure holds
+    with pytest.raises(ValueError, match="without consent"):
+        store.put(CustomerCandidates(served, consent=True), marker=True)

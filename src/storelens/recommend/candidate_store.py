@@ -154,9 +154,10 @@ class CustomerCandidates:
 class CandidateStore(Protocol):
     def get(self, customer_id: str) -> CustomerCandidates | None: ...
 
-    def put(self, entry: CustomerCandidates, *, force: bool = False) -> None:
-        """Store the entry unless its customer is fenced; ``force`` stores it anyway
-        (only for an entry that holds nothing personal: a withdrawal's marker)."""
+    def put(self, entry: CustomerCandidates, *, marker: bool = False) -> None:
+        """Store the entry unless its customer is fenced. ``marker``: the entry of a
+        customer without consent (a withdrawal's marker, or a decline added to one),
+        stored through a withdrawal's hold but never through an erasure's fence."""
         ...
 
     def delete(self, customer_ids: list[str]) -> int: ...
@@ -166,9 +167,13 @@ class CandidateStore(Protocol):
         ...
 
     def hold(self, customer_ids: list[str]) -> None:
-        """Refuse to store these entries for the grace period from now (after an
-        erasure commits, again deleting what a request put meanwhile; after a consent
-        withdrawal, without deleting)."""
+        """Refuse to store these entries for the grace period from now: an erasure has
+        committed (again deleting what a request put meanwhile)."""
+        ...
+
+    def hold_withdrawn(self, customer_ids: list[str]) -> None:
+        """Refuse fills of these entries, not markers, for the grace period from now
+        (a consent withdrawal); never shortens or weakens an erasure's fence."""
         ...
 
     def forget_held(self) -> int:
@@ -245,10 +250,11 @@ class MemoryCandidates:
                     self._decoded[customer_id] = decoded
         return decoded
 
-    def put(self, entry: CustomerCandidates, *, force: bool = False) -> None:
+    def put(self, entry: CustomerCandidates, *, marker: bool = False) -> None:
+        _check_marker(entry, marker)
         raw = entry.to_json()
         with self._lock:  # the fence checked under the lock: a hold cannot slip between
-            if not force and self._fences.blocks(entry.customer_id):
+            if self._fences.blocks(entry.customer_id, marker=marker):
                 return  # read before an erasure or withdrawal took effect: not kept
             self._data.pop(entry.customer_id, None)  # re-inserted: newest last
             self._decoded.pop(entry.customer_id, None)
@@ -271,6 +277,9 @@ class MemoryCandidates:
     def hold(self, customer_ids: list[str]) -> None:
         self._fences.hold(customer_ids)
 
+    def hold_withdrawn(self, customer_ids: list[str]) -> None:
+        self._fences.hold_withdrawn(customer_ids)
+
     def forget_held(self) -> int:
         """Drop every entry (an erasure elsewhere: which ids it named is not known here),
         and keep none for the grace period: a request of this process may have read the
@@ -289,6 +298,35 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
+# A marker passes a withdrawal's hold only; any other fence value (an erasure's, or
+# one an older version wrote) refuses it.
+_PUT_MARKER = """
+local fence = redis.call('GET', KEYS[2])
+if fence and fence ~= 'withdrawn' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
+# A withdrawal's hold: set where no fence stands (or a withdrawal's does), and an
+# erasure's fence only made to last the grace at least, never replaced.
+_HOLD_WITHDRAWN = """
+for _, key in ipairs(KEYS) do
+  local fence = redis.call('GET', key)
+  if not fence or fence == 'withdrawn' then
+    redis.call('SET', key, 'withdrawn', 'EX', ARGV[1])
+  elseif redis.call('TTL', key) < tonumber(ARGV[1]) then
+    redis.call('EXPIRE', key, ARGV[1])
+  end
+end
+return 0
+"""
+ERASED = b"erased"
+"""The value of an erasure's fence key (a withdrawal's is ``withdrawn``)."""
+
+
+def _check_marker(entry: CustomerCandidates, marker: bool) -> None:
+    if marker and entry.consent is not False:
+        raise ValueError("only an entry without consent goes through a withdrawal's hold")
 
 
 class RedisCandidates:
@@ -308,6 +346,8 @@ class RedisCandidates:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._put_unfenced = self._client.register_script(_PUT_UNFENCED)
+        self._put_marker = self._client.register_script(_PUT_MARKER)
+        self._hold_withdrawn = self._client.register_script(_HOLD_WITHDRAWN)
         # One asyncio client per event loop (a connection belongs to the loop it was
         # opened on): uvicorn runs one loop per worker, a test client one per portal.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
@@ -377,26 +417,21 @@ class RedisCandidates:
         raw = self._call(lambda: self._client.get(REDIS_PREFIX + customer_id))
         return None if raw is None else CustomerCandidates.from_json(raw)
 
-    def put(self, entry: CustomerCandidates, *, force: bool = False) -> None:
+    def put(self, entry: CustomerCandidates, *, marker: bool = False) -> None:
         """Stored unless the customer is fenced, in one step on the server (a check
         and a separate SET would let a fence land between them), and the change
         published in that step."""
+        _check_marker(entry, marker)
         cid = entry.customer_id
-        news = changed_message([cid])
-        if force:
-            key = REDIS_PREFIX + cid
-
-            def write() -> None:
-                pipe = self._client.pipeline(transaction=True)
-                pipe.set(key, entry.to_json(), ex=self._ttl)
-                pipe.publish(self._channel, news)
-                pipe.execute()
-
-            self._call(write)
-        else:
-            keys = [REDIS_PREFIX + cid, FENCE_PREFIX + cid]
-            args: list[bytes | str | int] = [entry.to_json(), self._ttl, self._channel, news]
-            self._call(lambda: self._put_unfenced(keys=keys, args=args))
+        keys = [REDIS_PREFIX + cid, FENCE_PREFIX + cid]
+        args: list[bytes | str | int] = [
+            entry.to_json(),
+            self._ttl,
+            self._channel,
+            changed_message([cid]),
+        ]
+        script = self._put_marker if marker else self._put_unfenced
+        self._call(lambda: script(keys=keys, args=args))
         self._changed([cid])
 
     def delete(self, customer_ids: list[str]) -> int:
@@ -422,6 +457,12 @@ class RedisCandidates:
     def hold(self, customer_ids: list[str]) -> None:
         self._set_fences(customer_ids, max(int(FENCE_GRACE_S), 1))
 
+    def hold_withdrawn(self, customer_ids: list[str]) -> None:
+        if customer_ids:
+            keys = [FENCE_PREFIX + c for c in customer_ids]
+            grace = max(int(FENCE_GRACE_S), 1)
+            self._call(lambda: self._hold_withdrawn(keys=keys, args=[grace]))
+
     def forget_held(self) -> int:
         """Drop this worker's copies (an erasure elsewhere, ids unknown here); Redis
         itself is erased by the eraser, which also publishes the ids."""
@@ -431,7 +472,7 @@ class RedisCandidates:
         def write() -> None:
             pipe = self._client.pipeline(transaction=False)
             for c in customer_ids:
-                pipe.set(FENCE_PREFIX + c, b"1", ex=seconds)
+                pipe.set(FENCE_PREFIX + c, ERASED, ex=seconds)
             pipe.execute()
 
         if customer_ids:

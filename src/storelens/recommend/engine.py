@@ -308,8 +308,9 @@ class RecommendationEngine:
         read "granted" from the tables before this decision's projection commits, and
         be about to cache it), then each id gets a marker entry holding nothing
         personal, stored past the fence. Until it expires, no answer reads consent
-        from a consent table that may lag behind this event (two reviews' races)."""
-        self._store.hold(ids)
+        from a consent table that may lag behind this event (two reviews' races). An
+        erasure's fence refuses the marker too: it keeps the person's declines."""
+        self._store.hold_withdrawn(ids)
         for cid in ids:
             held = self._store.get(cid)
             if held is not None and held.consent is not None and ts < held.consent_ts:
@@ -318,7 +319,7 @@ class RecommendationEngine:
             marker.declined = (
                 held.declined if held is not None else tuple(sorted(evidence.declined(conn, cid)))
             )
-            self._store.put(marker, force=True)
+            self._store.put(marker, marker=True)
 
     def forget_everyone(self) -> int:
         """Drop every list this process holds in memory (an erasure ran elsewhere): its
@@ -340,7 +341,9 @@ class RecommendationEngine:
                 self._store.delete([customer_id])
             elif product_id not in entry.declined:
                 entry.declined = (*entry.declined, product_id)
-                self._store.put(entry)
+                # A withdrawal's marker takes the decline through the withdrawal's hold
+                # (refused, the marker showed the item for the cache's ten minutes).
+                self._store.put(entry, marker=entry.consent is False)
         except CandidatesUnavailable:
             # Answers read the table while the store is down; an entry cached before
             # lacks this decline until it expires (recommend_cache_ttl_s).
