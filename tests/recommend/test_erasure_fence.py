@@ -340,7 +340,7 @@ def test_an_erasure_fence_refuses_the_marker_and_a_withdrawal_never_weakens_it(
     world.consent(served, False, NOW - timedelta(minutes=1))
     world.project()  # the withdrawal: hold, then the marker
     assert store.get(served) is None
-    world.reco.note_decline(served, "latte")
+    store.put(CustomerCandidates(served, consent=False, consent_ts=4e9), marker=True)
     assert store.get(served) is None
     if isinstance(store, RedisCandidates):
         fence = FENCE_PREFIX + served
@@ -351,3 +351,59 @@ def test_an_erasure_fence_refuses_the_marker_and_a_withdrawal_never_weakens_it(
         assert store._fences.blocks(served, marker=True)  # closed until the erasure holds
     with pytest.raises(ValueError, match="without consent"):
         store.put(CustomerCandidates(served, consent=True), marker=True)
+
+
+def test_a_marker_never_replaces_an_entry_with_a_later_decision(world: World, served: str) -> None:
+    """``note_decline`` reads the marker, adds the decline and writes it back: had a
+    later withdrawal's marker landed in between, the write put the earlier decision's
+    time back, and a late grant dated between the two then passed (an attacker review)."""
+    store = world.candidates
+    store.put(CustomerCandidates(served, consent=False, consent_ts=4e9), marker=True)
+    stale = CustomerCandidates(served, consent=False, consent_ts=3.9e9)
+    stale.declined = ("latte",)
+    store.put(stale, marker=True)
+    held = store.get(served)
+    assert held is not None and held.consent_ts == 4e9 and held.declined == ()
+    stale.consent_ts = 4.1e9  # a later one replaces it
+    store.put(stale, marker=True)
+    held = store.get(served)
+    assert held is not None and held.declined == ("latte",)
+    orders = CustomerCandidates(served, consent=False, consent_ts=5e9)
+    orders.apply_order("o-9", 4.2e9, ["latte"])
+    with pytest.raises(ValueError, match="without consent, orders"):
+        store.put(orders, marker=True)
+
+
+def test_a_withdrawal_just_after_an_erasure_elsewhere_keeps_its_marker(
+    world: World, engine: Engine, served: str
+) -> None:
+    """An erasure elsewhere (ids unknown here) holds every fill of this process for 30 s;
+    a withdrawal in that time still leaves its marker, or the next fill after the hold
+    read a lagging consent table and cached "granted" (an attacker review)."""
+    world.candidates.forget_held()  # the follower saw an erasure elsewhere
+    world.consent(served, False, NOW - timedelta(minutes=1))
+    every = default_projections(recommendations=world.reco)
+    run_projections(EventLog(engine), [p for p in every if p.name == RECOMMEND_PROJECTION])
+    marker = world.candidates.get(served)
+    assert marker is not None and marker.consent is False and not marker.items
+
+
+def test_a_withdrawal_makes_a_short_erasure_fence_last_the_grace_and_never_ends_an_endless_one(
+    redis_url: str,
+) -> None:
+    store = RedisCandidates(redis_url, 600, 1.0, copies=False)
+    short, endless = f"ada-{uuid.uuid4().hex}", f"bo-{uuid.uuid4().hex}"
+    try:
+        store._client.set(FENCE_PREFIX + short, ERASED, ex=5)  # an erasure's last seconds
+        store._client.set(FENCE_PREFIX + endless, ERASED)  # set by hand, no expiry
+        store.hold_withdrawn([short, endless])
+        assert store._client.get(FENCE_PREFIX + short) == ERASED
+        assert store._client.ttl(FENCE_PREFIX + short) >= FENCE_GRACE_S - 1
+        assert store._client.get(FENCE_PREFIX + endless) == ERASED
+        assert store._client.ttl(FENCE_PREFIX + endless) == -1
+        fresh = f"cy-{uuid.uuid4().hex}"
+        store.hold_withdrawn([fresh])
+        assert store._client.get(FENCE_PREFIX + fresh) == b"withdrawn"
+    finally:
+        store._client.delete(*(FENCE_PREFIX + c for c in (short, endless, fresh)))
+        store.close()

@@ -256,6 +256,8 @@ class MemoryCandidates:
         with self._lock:  # the fence checked under the lock: a hold cannot slip between
             if self._fences.blocks(entry.customer_id, marker=marker):
                 return  # read before an erasure or withdrawal took effect: not kept
+            if marker and self._newer_decision_held(entry):
+                return  # a later withdrawal's marker stays (see _PUT_MARKER)
             self._data.pop(entry.customer_id, None)  # re-inserted: newest last
             self._decoded.pop(entry.customer_id, None)
             self._data[entry.customer_id] = (self._clock(), raw)
@@ -263,6 +265,14 @@ class MemoryCandidates:
                 oldest = next(iter(self._data))
                 del self._data[oldest]
                 self._decoded.pop(oldest, None)
+
+    def _newer_decision_held(self, entry: CustomerCandidates) -> bool:
+        """Locked. Whether the held entry of this customer has a later consent decision."""
+        hit = self._data.get(entry.customer_id)
+        if hit is None:
+            return False
+        held = self._decoded.get(entry.customer_id) or CustomerCandidates.from_json(hit[1])
+        return held.consent_ts > entry.consent_ts
 
     def delete(self, customer_ids: list[str]) -> int:
         with self._lock:
@@ -299,10 +309,20 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
 # A marker passes a withdrawal's hold only; any other fence value (an erasure's, or
-# one an older version wrote) refuses it.
+# one an older version wrote) refuses it. Nor does it replace an entry holding a newer
+# consent decision: a decline added to a marker read before a later withdrawal would
+# put the older decision's time back, and a late grant between the two would then pass.
 _PUT_MARKER = """
 local fence = redis.call('GET', KEYS[2])
 if fence and fence ~= 'withdrawn' then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ok, entry = pcall(cjson.decode, held)
+  if ok and type(entry) == 'table' and tonumber(entry['consent_ts'])
+      and tonumber(entry['consent_ts']) > tonumber(ARGV[5]) then
+    return 0
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
@@ -314,8 +334,9 @@ for _, key in ipairs(KEYS) do
   local fence = redis.call('GET', key)
   if not fence or fence == 'withdrawn' then
     redis.call('SET', key, 'withdrawn', 'EX', ARGV[1])
-  elseif redis.call('TTL', key) < tonumber(ARGV[1]) then
-    redis.call('EXPIRE', key, ARGV[1])
+  else
+    local ttl = redis.call('TTL', key)  -- -1: no expiry, never to be given one
+    if ttl >= 0 and ttl < tonumber(ARGV[1]) then redis.call('EXPIRE', key, ARGV[1]) end
   end
 end
 return 0
@@ -325,8 +346,16 @@ ERASED = b"erased"
 
 
 def _check_marker(entry: CustomerCandidates, marker: bool) -> None:
-    if marker and entry.consent is not False:
-        raise ValueError("only an entry without consent goes through a withdrawal's hold")
+    if marker and (
+        entry.consent is not False
+        or entry.order_ids
+        or entry.items
+        or entry.copurchase
+        or entry.blend
+    ):
+        raise ValueError(
+            "only an entry without consent, orders or scores goes through a withdrawal's hold"
+        )
 
 
 class RedisCandidates:
@@ -429,6 +458,7 @@ class RedisCandidates:
             self._ttl,
             self._channel,
             changed_message([cid]),
+            repr(entry.consent_ts),  # the marker's: a held newer decision is kept
         ]
         script = self._put_marker if marker else self._put_unfenced
         self._call(lambda: script(keys=keys, args=args))

@@ -306,10 +306,11 @@ class RecommendationEngine:
     def _withdraw(self, conn: Connection, ids: list[str], ts: float) -> None:
         """A withdrawal: fills of the person's ids are refused first (a request may have
         read "granted" from the tables before this decision's projection commits, and
-        be about to cache it), then each id gets a marker entry holding nothing
-        personal, stored past the fence. Until it expires, no answer reads consent
-        from a consent table that may lag behind this event (two reviews' races). An
-        erasure's fence refuses the marker too: it keeps the person's declines."""
+        be about to cache it), then each id gets a marker entry (consent off, no orders
+        or scores, only the person's declines), stored through the withdrawal's hold.
+        Until it expires, no answer reads consent from a consent table that may lag
+        behind this event (two reviews' races). An erasure's fence refuses the marker
+        too: it keeps the person's declines."""
         self._store.hold_withdrawn(ids)
         for cid in ids:
             held = self._store.get(cid)

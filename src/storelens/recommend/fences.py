@@ -19,8 +19,8 @@ fills that may have read "granted". The withdrawal's own marker entry (consent o
 nothing to personalise with) must still get through it, and so must a decline added
 to that marker a moment later; before, the decline was refused and the marker went on
 without it, so the declined item could show in the non-personal list for the cache's
-ten minutes. An erasure's fence refuses markers as well (a marker keeps the person's
-declines), and a withdrawal never shortens or weakens an erasure's fence.
+ten minutes. An erasure's fence on the person refuses markers as well (a marker keeps
+the person's declines), and a withdrawal never shortens or weakens an erasure's fence.
 """
 
 from __future__ import annotations
@@ -99,7 +99,10 @@ class Fences:
         is refused now."""
         now = self._clock()
         with self._lock:
-            if now < self._everyone_until:
-                return True  # an erasure elsewhere: markers too
+            # An erasure elsewhere (ids unknown) refuses fills, not markers: a marker is
+            # built from what the tables hold now, and refusing it lost a withdrawal
+            # (the next fill read a lagging consent table: an attacker review).
+            if now < self._everyone_until and not marker:
+                return True
             held = self._until.get(customer_id)
         return held is not None and now < held[0] and (held[1] or not marker)

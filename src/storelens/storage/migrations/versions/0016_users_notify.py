@@ -1,0 +1,53 @@
+"""users: a trigger that NOTIFYs ``storelens_users_changed`` on every change (PostgreSQL)
+
+The API remembers verified bearer tokens while the users table stays unchanged. On
+SQLite ``PRAGMA data_version`` tells it so, per request, for free; PostgreSQL has
+nothing as cheap, so every request read the user row (about 1 ms of a warm
+recommendation answer's 1.2 ms). With this trigger every statement that changes
+``users`` (the CLI, the API, an operator's raw ``UPDATE``) notifies each API worker's
+listener (:mod:`storelens.api.users_news`). SQLite gets nothing.
+
+Revision ID: 0016_users_notify
+Revises: 0015_impression_lists
+Create Date: 2026-12-06 14:45:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0016_users_notify"
+down_revision: str | None = "0015_impression_lists"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+FUNCTION = "storelens_users_changed"
+TRIGGER = "users_changed"
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger AS $$
+        BEGIN
+            PERFORM pg_notify('{FUNCTION}', '');
+            RETURN NULL;
+        END
+        $$ LANGUAGE plpgsql
+        """
+    )
+    op.execute(
+        f"CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()"
+    )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON users")
+    op.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
