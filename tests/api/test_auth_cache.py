@@ -2,12 +2,15 @@
 
 Two app instances on one database stand in for two workers (or a worker and the
 ``storelens users`` command): whatever one changes, the other's very next request sees.
+On PostgreSQL "next" means once the change's notification has reached the listener
+(milliseconds after the commit): those tests wait for it, and fail if it never comes.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from storelens import accounts
 from storelens.accounts import Role
 from storelens.api.app import create_app
 from storelens.api.auth_cache import SignedIn, SignedInCache, SqliteDataVersion, users_signal
+from storelens.api.users_news import UsersNews
 from storelens.config import Settings
 from storelens.storage.db import create_engine
 from storelens.storage.tables import users
@@ -146,11 +150,16 @@ def test_a_vanished_database_file_reads_as_unknown(tmp_path: Path) -> None:
         ("sqlite:///{tmp}/file.db", True),
         ("sqlite://", False),
         ("sqlite:///:memory:", False),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/none", False),  # unless the setting
     ],
 )
 def test_which_databases_get_a_signal(tmp_path: Path, url: str, cached: bool) -> None:
     engine = create_engine(url.format(tmp=tmp_path))
     assert (users_signal(engine) is not None) is cached
+    if engine.url.get_backend_name() == "postgresql":
+        signal = users_signal(engine, postgres=True)  # connects on first use only
+        assert isinstance(signal, UsersNews)
+        signal.close()
     engine.dispose()
 
 
@@ -176,13 +185,37 @@ def _user_reads(engine: Engine) -> list[str]:
     return seen
 
 
+def _until(done: Callable[[], bool], what: str, deadline_s: float = 20.0) -> None:
+    end = time.monotonic() + deadline_s
+    while not done():
+        if time.monotonic() > end:
+            pytest.fail(f"never: {what}")
+        time.sleep(0.01)
+
+
+def _news(client: TestClient) -> Callable[[], None]:
+    """Call before a write; what it returns waits, on PostgreSQL, until ``client``'s
+    listener has heard the write (SQLite's signal is read on the request itself)."""
+    cache: SignedInCache = client.app.state.signed_in  # type: ignore[attr-defined]
+    before = cache.mark()
+
+    def heard() -> None:
+        if isinstance(cache.signal, UsersNews):
+            _until(lambda: cache.mark() not in (before, None), "the change was heard")
+
+    return heard
+
+
 def _two_workers(
     settings: Settings, engine: Engine, second_engine: Engine, role: Role = Role.staff
 ) -> tuple[TestClient, TestClient, dict[str, str]]:
+    settings = settings.model_copy(update={"signed_in_cache_postgres": True})
     with engine.begin() as conn:
         accounts.create_user(conn, "ana", PASSWORD, role)
     one = TestClient(create_app(settings, engine=engine, run_projections=False))
     two = TestClient(create_app(settings, engine=second_engine, run_projections=False))
+    cache: SignedInCache = two.app.state.signed_in  # type: ignore[attr-defined]
+    _until(lambda: cache.mark() is not None, "the users signal is readable")
     r = one.post("/v1/auth/token", data={"username": "ana", "password": PASSWORD})
     assert r.status_code == 200, r.text
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -192,29 +225,30 @@ def _two_workers(
 
 
 def test_a_warm_request_reads_no_user_row(
-    settings: Settings, engine: Engine, second_engine: Engine, db_url: str
+    settings: Settings, engine: Engine, second_engine: Engine
 ) -> None:
     _, two, headers = _two_workers(settings, engine, second_engine)
     reads = _user_reads(second_engine)
     for _ in range(3):
         assert two.get("/v1/auth/me", headers=headers).status_code == 200
-    if db_url.startswith("sqlite"):
-        assert reads == []
-    else:  # PostgreSQL has no signal: the row is read per request, as before
-        assert len(reads) == 3
+    assert reads == []  # SQLite's data_version, PostgreSQL's notifications
 
 
 def test_disabling_in_one_worker_refuses_the_next_request_in_another(
     settings: Settings, engine: Engine, second_engine: Engine
 ) -> None:
     _, two, headers = _two_workers(settings, engine, second_engine)
+    heard = _news(two)
     with engine.begin() as conn:
         accounts.set_active(conn, "ana", False)
+    heard()
     r = two.get("/v1/auth/me", headers=headers)
     assert r.status_code == 401, r.text
     assert r.json()["detail"] == "account disabled or removed"
+    heard = _news(two)
     with engine.begin() as conn:  # enabled again: the old token stays revoked
         accounts.set_active(conn, "ana", True)
+    heard()
     assert two.get("/v1/auth/me", headers=headers).status_code == 401
 
 
@@ -222,8 +256,10 @@ def test_a_password_reset_elsewhere_revokes_the_token_at_once(
     settings: Settings, engine: Engine, second_engine: Engine
 ) -> None:
     one, two, headers = _two_workers(settings, engine, second_engine)
+    heard = _news(two)
     with engine.begin() as conn:
         accounts.set_password(conn, "ana", "a brand new passphrase")
+    heard()
     r = two.get("/v1/auth/me", headers=headers)
     assert r.status_code == 401 and r.json()["detail"] == "token revoked: sign in again"
     r = one.post("/v1/auth/token", data={"username": "ana", "password": "a brand new passphrase"})
@@ -236,12 +272,16 @@ def test_a_role_change_or_deletion_elsewhere_applies_at_once(
 ) -> None:
     _, two, headers = _two_workers(settings, engine, second_engine, Role.admin)
     assert two.get("/v1/users", headers=headers).status_code == 200
+    heard = _news(two)
     with engine.begin() as conn:  # a raw write, no accounts function: still seen
         conn.execute(update(users).where(users.c.username == "ana").values(role="staff"))
+    heard()
     assert two.get("/v1/users", headers=headers).status_code == 403
     assert two.get("/v1/auth/me", headers=headers).json()["role"] == "staff"
+    heard = _news(two)
     with engine.begin() as conn:
         accounts.delete_user(conn, "ana")
+    heard()
     assert two.get("/v1/auth/me", headers=headers).status_code == 401
 
 

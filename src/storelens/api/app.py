@@ -250,7 +250,9 @@ def create_app(
         lambda: projection_health(event_log, app.state.projection_loop)
     )
     # Verified tokens, reused until the users table may have changed (any worker, any CLI).
-    app.state.signed_in = SignedInCache(users_signal(engine))
+    app.state.signed_in = SignedInCache(
+        users_signal(engine, postgres=settings.signed_in_cache_postgres)
+    )
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
     # Innermost: the warm recommendation answer without FastAPI's dependency solving;
     # anything it cannot answer exactly as the route would goes on to the route.

@@ -16,8 +16,11 @@ with ``sqlite3``) counts as much as ``storelens users disable``:
   (a few microseconds, no table read) sees every committed write by every worker and
   every CLI run. It changes on any write (impressions, events), not only to users;
   each change costs one row read per person on their next request.
-* PostgreSQL: nothing comparably cheap that needs no writer's help, so there is no
-  cache there: the row is read per request, as before.
+* PostgreSQL: with ``signed_in_cache_postgres`` on, triggers on ``users`` and
+  ``api_keys`` notify every change and a listener thread counts the notifications
+  (:mod:`storelens.api.users_news`): no statement per request, but a change reaches
+  the count milliseconds after its commit, not at once, so it is off by default and
+  the row is read per request.
 
 A signal that fails (the file is gone, the database locked past its timeout) means
 "unknown", and an unknown signal never matches, so the row is read.
@@ -46,6 +49,8 @@ log = logging.getLogger(__name__)
 class UsersSignal(Protocol):
     def current(self) -> object | None:
         """A value that differs after any committed write; None when it cannot be read."""
+
+    def close(self) -> None: ...
 
 
 class SqliteDataVersion:
@@ -92,10 +97,16 @@ class SqliteDataVersion:
             self.close_locked()
 
 
-def users_signal(engine: Engine) -> UsersSignal | None:
+def users_signal(engine: Engine, *, postgres: bool = False) -> UsersSignal | None:
     """The signal for ``engine``'s database, or None where there is none (no caching):
-    PostgreSQL, and an in-memory SQLite that no second connection can see."""
+    an in-memory SQLite that no second connection can see, PostgreSQL unless
+    ``postgres`` (setting ``signed_in_cache_postgres``: news lags a commit by
+    milliseconds), another database."""
     url = engine.url
+    if url.get_backend_name() == "postgresql" and postgres:
+        from storelens.api.users_news import UsersNews
+
+        return UsersNews(url.set(drivername="postgresql").render_as_string(hide_password=False))
     if url.get_backend_name() != "sqlite":
         return None
     path = url.database or ""
@@ -177,7 +188,7 @@ class SignedInCache:
         """Forget everything and close the signal's connection (the server's shutdown)."""
         with self._lock:
             self._entries.clear()
-        if isinstance(self.signal, SqliteDataVersion):
+        if self.signal is not None:
             self.signal.close()
 
     def _drop(self, token: str) -> None:

@@ -1,11 +1,12 @@
-"""users: a trigger that NOTIFYs ``storelens_users_changed`` on every change (PostgreSQL)
+"""users, api_keys: triggers that NOTIFY ``storelens_users_changed`` on every change (PostgreSQL)
 
-The API remembers verified bearer tokens while the users table stays unchanged. On
+The API remembers verified bearer tokens (and a socket's API key standing) while the
+users and api_keys tables stay unchanged. On
 SQLite ``PRAGMA data_version`` tells it so, per request, for free; PostgreSQL has
 nothing as cheap, so every request read the user row (about 1 ms of a warm
-recommendation answer's 1.2 ms). With this trigger every statement that changes
-``users`` (the CLI, the API, an operator's raw ``UPDATE``) notifies each API worker's
-listener (:mod:`storelens.api.users_news`). SQLite gets nothing.
+recommendation answer's 1.2 ms). With these triggers every statement that changes
+either table (the CLI, the API, an operator's raw ``UPDATE``) notifies each API
+worker's listener (:mod:`storelens.api.users_news`). SQLite gets nothing.
 
 Revision ID: 0016_users_notify
 Revises: 0015_impression_lists
@@ -24,7 +25,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FUNCTION = "storelens_users_changed"
-TRIGGER = "users_changed"
+TABLES = ("users", "api_keys")
 
 
 def upgrade() -> None:
@@ -40,14 +41,16 @@ def upgrade() -> None:
         $$ LANGUAGE plpgsql
         """
     )
-    op.execute(
-        f"CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()"
-    )
+    for table in TABLES:
+        op.execute(
+            f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+            f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()"
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON users")
+    for table in TABLES:
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_changed ON {table}")
     op.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
