@@ -9,6 +9,12 @@ far less with the machine's load than req/s does.
 
     python benchmarks/serving_inprocess.py                   # 5 rounds of 3,000 requests
     python benchmarks/serving_inprocess.py --profile 20      # + cProfile's top 20 functions
+    python benchmarks/serving_inprocess.py --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
+
+``--postgres ADMIN_URL`` measures the recommendation request on a throwaway PostgreSQL
+database instead, with ``signed_in_cache_postgres`` off (the user row read per
+request) and on (LISTEN/NOTIFY), rounds alternating; written under
+``in_process_postgres``.
 
 Between the two it measures the layers in the way: FastAPI's async hello world (the
 limit, as in ``serving.py``) and the same route as a plain ``def`` (which FastAPI runs
@@ -139,7 +145,11 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile", type=int, default=0, help="print cProfile's top N functions")
+    ap.add_argument("--postgres", metavar="ADMIN_URL", help="the PostgreSQL comparison instead")
     args = ap.parse_args()
+    if args.postgres:
+        postgres(args.postgres, args.requests, args.rounds)
+        return
 
     from storelens.api.app import create_app
     from storelens.config import Settings
@@ -227,6 +237,71 @@ def main() -> None:
         app.state.recommendations.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _signed_in_app(settings: Any) -> tuple[Any, list[tuple[bytes, bytes]]]:
+    """The storelens app and the benchmark analyst's headers, signed in by the route."""
+    from fastapi.testclient import TestClient
+
+    from storelens.api.app import create_app
+
+    app = create_app(settings)
+    token = (
+        TestClient(app)
+        .post(
+            "/v1/auth/token", data={"username": "bench", "password": "correct horse battery staple"}
+        )
+        .json()["access_token"]
+    )
+    return app, [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+
+
+def postgres(admin_url: str, n: int, rounds: int) -> None:
+    """The warm recommendation request on PostgreSQL, the token check by row and by news."""
+    from storelens.config import Settings
+    from storelens.storage.db import throwaway_postgres
+
+    with throwaway_postgres(admin_url, "storelens_bench") as db_url:
+        seed(db_url)
+        apps: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+        for name, cached in (("row_per_request", False), ("listen_notify", True)):
+            settings = Settings(env="prod", secret_key=SECRET, database_url=db_url,
+                                run_projections=False, identity_resolve_every_s=0,
+                                recommend_candidate_store="memory",
+                                signed_in_cache_postgres=cached)  # fmt: skip
+            app, headers = _signed_in_app(settings)
+            if cached:  # the listener starts on the first check; wait until it listens
+                end = time.monotonic() + 30
+                while app.state.signed_in.mark() is None and time.monotonic() < end:
+                    time.sleep(0.05)
+            scopes = [_scope(f"/v1/customers/C{i * 7919 % CUSTOMERS}/recommendations",
+                             b"store=cafe-01&k=10", headers) for i in range(n)]  # fmt: skip
+            apps[name] = (app, scopes)
+        timings = asyncio.run(_measure(apps, rounds))
+        table = Table(title="one warm recommendation request on PostgreSQL, in-process, ms")
+        for col in ("token check", "best", "median", "process CPU"):
+            table.add_column(col, justify="right")
+        result: dict[str, Any] = {}
+        for name, t in timings.items():
+            best, median = min(w for w, _ in t), statistics.median(w for w, _ in t)
+            cpu = min(c for _, c in t)
+            table.add_row(name, f"{best * 1e3:.3f}", f"{median * 1e3:.3f}", f"{cpu * 1e3:.3f}")
+            result[name] = {"best": round(best * 1e3, 4), "median": round(median * 1e3, 4),
+                            "process_cpu": round(cpu * 1e3, 4)}  # fmt: skip
+        Console(width=140).print(table)
+        for app, _ in apps.values():
+            app.state.recommendations.close()
+            app.state.signed_in.close()
+    out = Path(__file__).with_name("results") / "serving.json"
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    kept["in_process_postgres"] = {
+        "command": "python benchmarks/serving_inprocess.py " + " ".join(sys.argv[1:]),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "requests_per_round": n,
+        "rounds": rounds,
+        "ms": result,
+    }
+    out.write_text(json.dumps(kept, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,8 @@ class PostgresUsersNews:
             try:
                 self._listen()
             except Exception as exc:  # PostgreSQL down, the connection lost
-                log.warning("users news: listener lost PostgreSQL (%s)", type(exc).__name__)
+                if not self._stop.is_set():  # not the database dropped after close()
+                    log.warning("users news: listener lost PostgreSQL (%s)", type(exc).__name__)
             finally:
                 self._set_listening(False)
                 self._backend_pid = None
