@@ -9,7 +9,6 @@ On PostgreSQL "next" means once the change's notification has reached the listen
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, update
+from tests.waiting import until
 
 from storelens import accounts
 from storelens.accounts import Role
@@ -185,14 +185,6 @@ def _user_reads(engine: Engine) -> list[str]:
     return seen
 
 
-def _until(done: Callable[[], bool], what: str, deadline_s: float = 20.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not done():
-        if time.monotonic() > end:
-            pytest.fail(f"never: {what}")
-        time.sleep(0.01)
-
-
 def _news(client: TestClient) -> Callable[[], None]:
     """Call before a write; what it returns waits, on PostgreSQL, until ``client``'s
     listener has heard the write (SQLite's signal is read on the request itself)."""
@@ -201,7 +193,7 @@ def _news(client: TestClient) -> Callable[[], None]:
 
     def heard() -> None:
         if isinstance(cache.signal, UsersNews):
-            _until(lambda: cache.mark() not in (before, None), "the change was heard")
+            until(lambda: cache.mark() not in (before, None), "the change was heard")
 
     return heard
 
@@ -215,7 +207,7 @@ def _two_workers(
     one = TestClient(create_app(settings, engine=engine, run_projections=False))
     two = TestClient(create_app(settings, engine=second_engine, run_projections=False))
     cache: SignedInCache = two.app.state.signed_in  # type: ignore[attr-defined]
-    _until(lambda: cache.mark() is not None, "the users signal is readable")
+    until(lambda: cache.mark() is not None, "the users signal is readable")
     r = one.post("/v1/auth/token", data={"username": "ana", "password": PASSWORD})
     assert r.status_code == 200, r.text
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}

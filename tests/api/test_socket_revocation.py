@@ -4,12 +4,12 @@ up again on the app's clock, and the watch ends only when it was revoked."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine, delete, update
+from tests.waiting import until
 
 from storelens import accounts, stores
 from storelens.accounts import Role
@@ -210,22 +210,14 @@ def test_the_databases_own_signal_sees_a_key_revoked_by_another_connection(
     assert cache.enabled  # so this checks the signal rather than reading every time
     standing = CountingKeyStanding(engine, *_grant(engine, "hub-5"), cache)
     try:
-        _until(lambda: cache.mark() is not None)
+        until(lambda: cache.mark() is not None, "the users signal is readable")
         assert standing.holds() and standing.holds() and standing.holds()
         assert standing.reads == 1
         before = cache.mark()
         with engine.begin() as conn:
             accounts.revoke_api_key(conn, _key_id(conn, "hub-5"))
-        _until(lambda: cache.mark() not in (before, None))
+        until(lambda: cache.mark() not in (before, None), "the revocation was heard")
         assert not standing.holds()
         assert standing.reads == 2
     finally:
         cache.close()
-
-
-def _until(done: Callable[[], bool], deadline_s: float = 20.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not done():
-        if time.monotonic() > end:
-            pytest.fail("the users signal never moved")
-        time.sleep(0.01)

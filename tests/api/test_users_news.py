@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Engine, make_url, text
+from tests.waiting import until
 
 from storelens import accounts
 from storelens.accounts import Role
@@ -21,14 +22,6 @@ from storelens.api.users_news import PostgresUsersNews, UsersNews
 from storelens.storage.db import create_engine
 
 pytestmark = pytest.mark.postgres
-
-
-def _until(done: Callable[[], bool], what: str, deadline_s: float = 20.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not done():
-        if time.monotonic() > end:
-            pytest.fail(f"never: {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def pg(pg_database: str) -> Iterator[tuple[Engine, str]]:
 def news(pg: tuple[Engine, str]) -> Iterator[PostgresUsersNews]:
     listener = PostgresUsersNews(pg[1], check_s=0.2)
     assert listener.current() is None  # starts listening on first use: unknown until then
-    _until(lambda: listener.current() is not None, "listening")
+    until(lambda: listener.current() is not None, "listening")
     yield listener
     listener.close()
 
@@ -71,7 +64,7 @@ def test_any_change_to_users_or_api_keys_moves_the_signal(
         before = news.current()
         with engine.begin() as conn:
             step()
-        _until(_moved(news, before), what)
+        until(_moved(news, before), what)
     before = news.current()
     with engine.begin() as conn:  # another table: nothing to hear
         conn.execute(text("SELECT count(*) FROM stores"))
@@ -89,8 +82,8 @@ def test_a_lost_connection_reads_unknown_and_nothing_from_before_matches_after(
     assert pid is not None
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    _until(lambda: news.current() is None or news.backend_pid != pid, "the loss was noticed")
-    _until(lambda: news.current() is not None, "listening again")
+    until(lambda: news.current() is None or news.backend_pid != pid, "the loss was noticed")
+    until(lambda: news.current() is not None, "listening again")
     assert news.backend_pid != pid
     assert news.current() != before
 
@@ -101,13 +94,13 @@ def test_a_disabled_trigger_reads_unknown(pg: tuple[Engine, str], news: Postgres
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed"))
     try:
-        _until(lambda: news.current() is None, "unknown while a trigger is disabled")
+        until(lambda: news.current() is None, "unknown while a trigger is disabled")
         time.sleep(0.5)
         assert news.current() is None
     finally:
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE api_keys ENABLE TRIGGER api_keys_changed"))
-    _until(lambda: news.current() is not None, "listening again")
+    until(lambda: news.current() is not None, "listening again")
 
 
 def test_one_listener_per_database_in_a_process(pg: tuple[Engine, str]) -> None:
@@ -115,7 +108,7 @@ def test_one_listener_per_database_in_a_process(pg: tuple[Engine, str]) -> None:
     own = f"{pg[1]}?application_name=storelens-test-{uuid.uuid4().hex[:8]}"  # no other app's
     one, two = UsersNews(own), UsersNews(own)
     assert one.listener is two.listener
-    _until(lambda: one.current() is not None, "listening")
+    until(lambda: one.current() is not None, "listening")
     assert one.current() == two.current()
     one.close()
     one.close()  # once only: the other app's hold stays
