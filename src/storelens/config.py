@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     """On PostgreSQL, remember verified tokens (and a socket's key standing) and learn of
     changes to users and API keys by LISTEN/NOTIFY instead of reading the row on every
     request (about 1 ms of a warm recommendation answer's 1.2 ms). A disable, a role
-    change or a key revocation then takes effect milliseconds after its commit, not on
-    the very next request: off by default. SQLite always caches (its signal is exact)."""
+    change or a key revocation then takes effect milliseconds after its commit (up to
+    about 15 s if the listener's connection dies silently; at most 30 s for any remembered
+    check), not on the very next request: off by default. Needs a direct connection or
+    session pooling (LISTEN). SQLite always caches (its signal is exact)."""
     raw_tracking_retention_days: int = Field(default=30, gt=0, le=36500)  # as --days
     identity_resolve_every_s: float = Field(default=60.0, ge=0)
     """How often the server links new customer records to customers (incremental, with

@@ -14,7 +14,13 @@ from tests.waiting import until
 from storelens import accounts, stores
 from storelens.accounts import Role
 from storelens.api.auth_cache import SignedInCache, users_signal
-from storelens.api.socket_revocation import RECHECK_S, KeyStanding, Standing, revocation
+from storelens.api.socket_revocation import (
+    MAX_TRUST_S,
+    RECHECK_S,
+    KeyStanding,
+    Standing,
+    revocation,
+)
 from storelens.storage.tables import api_keys
 
 PASSWORD = "correct horse battery staple"
@@ -221,3 +227,30 @@ def test_the_databases_own_signal_sees_a_key_revoked_by_another_connection(
         assert standing.reads == 2
     finally:
         cache.close()
+
+
+def test_an_unchanged_signal_spares_the_read_for_thirty_seconds_only(
+    engine: Engine, cafe: None
+) -> None:
+    """News a signal missed (a trigger off for a moment, a silently dead listener) must
+    not keep a revoked key's socket open for good: like HTTP's cache, a socket trusts an
+    unchanged signal for MAX_TRUST_S, then reads the row (an attacker review)."""
+
+    class Still:
+        def current(self) -> object | None:
+            return 1
+
+        def close(self) -> None: ...
+
+    now = [0.0]
+    standing = CountingKeyStanding(engine, *_grant(engine, "hub-6"), SignedInCache(Still()))
+    standing._monotonic = lambda: now[0]
+    assert standing.holds() and standing.holds()
+    assert standing.reads == 1
+    with engine.begin() as conn:  # unheard: the signal stands still
+        accounts.revoke_api_key(conn, _key_id(conn, "hub-6"))
+    now[0] += MAX_TRUST_S - 1
+    assert standing.holds()  # within the limit the signal is trusted
+    now[0] += 2
+    assert not standing.holds()
+    assert standing.reads == 2

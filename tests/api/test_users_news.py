@@ -85,7 +85,9 @@ def test_a_lost_connection_reads_unknown_and_nothing_from_before_matches_after(
     until(lambda: news.current() is None or news.backend_pid != pid, "the loss was noticed")
     until(lambda: news.current() is not None, "listening again")
     assert news.backend_pid != pid
-    assert news.current() != before
+    after = news.current()
+    assert isinstance(before, tuple) and isinstance(after, tuple)
+    assert after[0] > before[0]  # a new count, whatever the counts are
 
 
 def test_a_disabled_trigger_reads_unknown(pg: tuple[Engine, str], news: PostgresUsersNews) -> None:
@@ -99,7 +101,7 @@ def test_a_disabled_trigger_reads_unknown(pg: tuple[Engine, str], news: Postgres
         assert news.current() is None
     finally:
         with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE api_keys ENABLE TRIGGER api_keys_changed"))
+            conn.execute(text("ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_changed"))
     until(lambda: news.current() is not None, "listening again")
 
 
@@ -119,3 +121,49 @@ def test_one_listener_per_database_in_a_process(pg: tuple[Engine, str]) -> None:
     three = UsersNews(own)
     assert three.listener is not listener
     three.close()
+
+
+def test_writes_unheard_while_a_trigger_was_off_start_a_new_count(
+    pg: tuple[Engine, str], news: PostgresUsersNews
+) -> None:
+    """Disable, write, enable again within one check (``pg_restore --disable-triggers``
+    does it per table): the write sent nothing, so the check's view of the triggers
+    having changed must end the count (an attacker review)."""
+    engine, _ = pg
+    before = news.current()
+    assert isinstance(before, tuple)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE users DISABLE TRIGGER users_changed"))
+        conn.execute(text("UPDATE users SET active = active"))
+        conn.execute(text("ALTER TABLE users ENABLE ALWAYS TRIGGER users_changed"))
+    until(lambda: (now := news.current()) is not None and now[0] > before[0], "a new count")  # type: ignore[index]
+
+
+def test_replica_role_writes_are_heard_and_probes_are_not_news(
+    pg: tuple[Engine, str], news: PostgresUsersNews
+) -> None:
+    """Logical replication and ``pg_restore`` write in the replica role, where ordinary
+    triggers do not fire: ours fire ALWAYS. The listener's own probe notifications (one
+    per check) never move the count."""
+    engine, _ = pg
+    before = news.current()
+    time.sleep(1.0)  # five checks, five probes, no writes
+    assert news.current() == before
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("UPDATE api_keys SET name = name"))
+    until(_moved(news, before), "the replica-role write was heard")
+
+
+def test_an_only_replica_trigger_reads_unknown(
+    pg: tuple[Engine, str], news: PostgresUsersNews
+) -> None:
+    engine, _ = pg
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE users ENABLE REPLICA TRIGGER users_changed"))
+    try:
+        until(lambda: news.current() is None, "unknown while the trigger fires in replicas only")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE users ENABLE ALWAYS TRIGGER users_changed"))
+    until(lambda: news.current() is not None, "listening again")

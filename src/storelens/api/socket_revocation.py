@@ -26,7 +26,10 @@ changed, the ``api_keys`` table included, and the read is skipped; elsewhere
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
+from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine
 from starlette.requests import HTTPConnection
@@ -36,9 +39,21 @@ from storelens.api.auth import Principal
 from storelens.api.auth_cache import SignedInCache
 from storelens.api.websocket_auth import Clock
 
-__all__ = ["RECHECK_S", "Admission", "KeyStanding", "Standing", "revocation", "standing_of"]
+__all__ = [
+    "MAX_TRUST_S",
+    "RECHECK_S",
+    "Admission",
+    "KeyStanding",
+    "Standing",
+    "revocation",
+    "standing_of",
+]
 
 RECHECK_S = 15.0
+MAX_TRUST_S = 30.0
+"""How long an unchanged signal spares the row read, as for HTTP (the signed-in
+cache's limit): news the signal missed costs at most this (an attacker review found a
+socket trusting it without end)."""
 
 
 class Admission:
@@ -49,10 +64,16 @@ class Admission:
     every table of the file."""
 
     def __init__(
-        self, engine: Engine, admitted: object | None, cache: SignedInCache | None
+        self,
+        engine: Engine,
+        admitted: object | None,
+        cache: SignedInCache | None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine, self._admitted, self._cache = engine, admitted, cache
         self._seen: object | None = None  # the signal when the row last matched
+        self._seen_at = -math.inf  # when (``monotonic``): trusted for MAX_TRUST_S only
+        self._monotonic = monotonic
         self._lock = threading.Lock()
 
     def _read(self, conn: Connection) -> object | None:
@@ -67,15 +88,17 @@ class Admission:
         if not self._admissible():
             return False
         mark = None if self._cache is None else self._cache.mark()  # before the row
+        started = self._monotonic()
         with self._lock:
-            if mark is not None and mark == self._seen:
+            fresh = started - self._seen_at <= MAX_TRUST_S
+            if mark is not None and mark == self._seen and fresh:
                 return True
         with self._engine.connect() as conn:
             now = self._read(conn)
         if now != self._admitted:
             return False
         with self._lock:
-            self._seen = mark
+            self._seen, self._seen_at = mark, started
         return True
 
 

@@ -21,10 +21,17 @@ LISTEN. The signal is (the listener's connection number, the count):
   is remembered or reused and every request reads the user row as before;
 * each new connection is a new number, so nothing checked before a reconnect matches
   after it (notifications sent meanwhile were lost);
-* the listener checks every :data:`CHECK_S` that its connection answers and that the
-  trigger is there and enabled; TCP keepalives bound how long a connection that died
-  without an error goes unnoticed (about :data:`DEAD_AFTER_S`), and the cache's own
-  30 s limit bounds every remembered token.
+* every :data:`CHECK_S` the listener sends itself a notification and expects it back
+  (a transaction-pooling PgBouncer accepts LISTEN and delivers nothing), and checks
+  that both triggers are there and fire ALWAYS (in replica-role sessions too: logical
+  replication, ``pg_restore``); a trigger altered since the last check (disabled and
+  enabled again, ``pg_restore --disable-triggers``) starts a new count, since writes
+  in between went unheard; TCP keepalives bound how long a connection that died
+  without an error goes unnoticed (about :data:`DEAD_AFTER_S`, so news can lag by
+  that much then), and every remembered check is bounded by 30 s.
+
+Connect it directly or through session pooling: under transaction pooling the probe
+fails and nothing is cached.
 
 One listener (one connection) serves every app of a process on the same database
 (:class:`UsersNews`): the news is the database's, and a test process makes hundreds of
@@ -51,10 +58,11 @@ DEAD_AFTER_S = 10
 """About how long a silently dead connection goes unnoticed (TCP keepalives)."""
 RETRY_S = 1.0
 
-_TRIGGERS_ON = """
-SELECT count(DISTINCT t.tgrelid) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-WHERE t.tgrelid IN (to_regclass('users'), to_regclass('api_keys'))
-  AND p.proname = %s AND t.tgenabled <> 'D'
+_TRIGGERS = """
+SELECT t.tgrelid::regclass::text, t.tgenabled, t.xmin::text
+FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE t.tgrelid IN (to_regclass('users'), to_regclass('api_keys')) AND p.proname = %s
+ORDER BY 1
 """
 
 
@@ -74,6 +82,7 @@ class PostgresUsersNews:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._backend_pid: int | None = None
+        self._warned = False
 
     def current(self) -> object | None:
         if self._thread is None:
@@ -115,7 +124,7 @@ class PostgresUsersNews:
                 self._listen()
             except Exception as exc:  # PostgreSQL down, the connection lost
                 if not self._stop.is_set():  # not the database dropped after close()
-                    log.warning("users news: listener lost PostgreSQL (%s)", type(exc).__name__)
+                    self._warn(f"listener lost PostgreSQL ({type(exc).__name__})")
             finally:
                 self._set_listening(False)
                 self._backend_pid = None
@@ -136,25 +145,55 @@ class PostgresUsersNews:
         ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self._backend_pid = conn.info.backend_pid
-            if not self._trigger_on(conn):
-                log.warning("users news: a trigger is missing or disabled; tokens are not cached")
+            triggers = self._triggers(conn)
+            if triggers is None:
+                self._warn("a trigger is missing or not ALWAYS enabled; tokens are not cached")
                 self._stop.wait(self._check_s)
                 return
             self._set_listening(True)  # after LISTEN: a change from now on is heard
+            self._warned = False
+            probes = 0
             while not self._stop.is_set():
-                for _ in conn.notifies(timeout=self._check_s):
-                    with self._lock:
-                        self._heard += 1
+                # A probe of our own each round: a connection that takes LISTEN but
+                # delivers nothing (a transaction-pooling PgBouncer) is not trusted.
+                probes += 1
+                probe = f"probe-{probes}"
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, probe))
+                probed = False
+                for note in conn.notifies(timeout=self._check_s):
+                    if note.payload == probe:
+                        probed = True
+                    elif not note.payload.startswith("probe-"):
+                        with self._lock:
+                            self._heard += 1
                     if self._stop.is_set():
-                        break
-                if not self._trigger_on(conn):  # also: the connection still answers
-                    log.warning("users news: a trigger is gone or disabled; tokens are not cached")
+                        return
+                if not probed:
+                    self._warn("the listener's own notification never came back")
                     return
+                now = self._triggers(conn)  # also: the connection still answers
+                if now is None:
+                    self._warn("a trigger is gone or not ALWAYS enabled; tokens are not cached")
+                    return
+                if now != triggers:  # disabled and enabled again meanwhile: news lost
+                    triggers = now
+                    self._set_listening(True)  # a new count: nothing from before matches
+
+    def _warn(self, what: str) -> None:
+        """Once per outage, not once per retry (a database down would log every second)."""
+        if not self._warned:
+            log.warning("users news: %s", what)
+        self._warned = True
 
     @staticmethod
-    def _trigger_on(conn: Any) -> bool:
-        row = conn.execute(_TRIGGERS_ON, (CHANNEL,)).fetchone()
-        return bool(row and row[0] == len(TABLES))
+    def _triggers(conn: Any) -> tuple[tuple[str, str, str], ...] | None:
+        """The triggers' (table, state, row version), or None unless both are there and
+        fire ALWAYS (``'A'``: in replica-role sessions too, such as logical replication
+        or ``pg_restore``). The row version changes with every ALTER of a trigger."""
+        rows = tuple((str(r[0]), str(r[1]), str(r[2])) for r in conn.execute(_TRIGGERS, (CHANNEL,)))
+        if len({r[0] for r in rows}) != len(TABLES) or any(r[1] != "A" for r in rows):
+            return None
+        return rows
 
 
 _SHARED: dict[str, tuple[PostgresUsersNews, int]] = {}  # conninfo -> (listener, users)
@@ -162,12 +201,26 @@ _SHARED_LOCK = threading.Lock()
 
 
 def _release(conninfo: str) -> None:
-    with _SHARED_LOCK:
+    """One app lets go. Run by a finalizer, it may come during a garbage collection on
+    a thread that holds the lock (inside :class:`UsersNews`): then on a thread of its
+    own, which waits for the lock (an attacker review found the deadlock)."""
+    if not _SHARED_LOCK.acquire(blocking=False):
+        threading.Thread(target=_release_locked, args=(conninfo, True), daemon=True).start()
+        return
+    _release_locked(conninfo, False)
+
+
+def _release_locked(conninfo: str, acquire: bool) -> None:
+    if acquire:
+        _SHARED_LOCK.acquire()
+    try:
         listener, users = _SHARED[conninfo]
         if users > 1:
             _SHARED[conninfo] = (listener, users - 1)
             return
         del _SHARED[conninfo]
+    finally:
+        _SHARED_LOCK.release()
     listener.close()
 
 

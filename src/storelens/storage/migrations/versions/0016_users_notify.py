@@ -46,6 +46,9 @@ def upgrade() -> None:
             f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
             f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()"
         )
+        # ALWAYS: in replica-role sessions too (logical replication, pg_restore), whose
+        # writes would otherwise go unheard; the listener trusts nothing else.
+        op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_changed")
 
 
 def downgrade() -> None:
