@@ -151,7 +151,6 @@ def main() -> None:
         postgres(args.postgres, args.requests, args.rounds)
         return
 
-    from storelens.api.app import create_app
     from storelens.config import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="serving-inprocess-"))
@@ -166,20 +165,7 @@ def main() -> None:
             identity_resolve_every_s=0,
             recommend_candidate_store="memory",
         )
-        app = create_app(settings)
-        from fastapi.testclient import TestClient
-
-        # Sign in through the real route; no ``with``: leaving it would run the app's
-        # shutdown, which stops the impression writer the measured requests need.
-        token = (
-            TestClient(app)
-            .post(
-                "/v1/auth/token",
-                data={"username": "bench", "password": "correct horse battery staple"},
-            )
-            .json()["access_token"]
-        )
-        headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+        app, headers = _signed_in_app(settings)
         reco = [
             _scope(
                 f"/v1/customers/C{n * 7919 % CUSTOMERS}/recommendations",
@@ -240,7 +226,9 @@ def main() -> None:
 
 
 def _signed_in_app(settings: Any) -> tuple[Any, list[tuple[bytes, bytes]]]:
-    """The storelens app and the benchmark analyst's headers, signed in by the route."""
+    """The storelens app and the benchmark analyst's headers, signed in by the route
+    (no ``with``: leaving it would run the app's shutdown, which stops the impression
+    writer the measured requests need)."""
     from fastapi.testclient import TestClient
 
     from storelens.api.app import create_app

@@ -16,7 +16,9 @@ __all__ = ["DEADLINE_S", "until"]
 DEADLINE_S = 20.0
 
 
-def until(done: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
+def until(
+    done: Callable[[], bool], what: str = "the news arrived", deadline_s: float = DEADLINE_S
+) -> None:
     end = time.monotonic() + deadline_s
     while not done():
         if time.monotonic() > end:

@@ -10,13 +10,13 @@ copies, so the tests read again where a drop elsewhere could have cost a copy.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
+from tests.waiting import until
 
 from storelens.config import Settings
 from storelens.recommend import candidate_store
@@ -30,17 +30,6 @@ from storelens.recommend.near_copies import NearCopies
 from storelens.storage.eventlog import StoredEvent
 
 pytestmark = pytest.mark.redis
-
-DEADLINE_S = 20.0  # how long news may take on a loaded CI machine (it takes milliseconds)
-
-
-def _until(done: Callable[[], bool], deadline_s: float = DEADLINE_S) -> None:
-    """Wait for news: fails the test only if it never comes."""
-    end = time.monotonic() + deadline_s
-    while not done():
-        if time.monotonic() > end:
-            pytest.fail("the change never reached the worker's copies")
-        time.sleep(0.01)
 
 
 def _entry(cid: str, *orders: str) -> CustomerCandidates:
@@ -72,7 +61,7 @@ def stores(redis_url: str) -> Iterator[tuple[RedisCandidates, RedisCandidates, C
     for s in (worker, other):
         candidate_store._LIVE.discard(s)  # not this test's erasure walk
     worker.copies.ticket()  # starts the listener
-    _until(lambda: worker.copies is not None and worker.copies.listening)
+    until(lambda: worker.copies is not None and worker.copies.listening)
     yield worker, other, clock
     worker.close()
     other.close()
@@ -103,7 +92,7 @@ def _put_and_hear(
     assert copies is not None
     before = copies.ticket()
     other.put(entry)
-    _until(lambda: copies.ticket() != before)
+    until(lambda: copies.ticket() != before)
 
 
 def _copied(
@@ -124,7 +113,7 @@ def test_a_copy_is_served_until_another_worker_changes_the_entry(
     assert held.order_ids == ("o-1",)
 
     other.put(_entry(cid, "o-1", "o-2"))  # a paid order, projected in another process
-    _until(lambda: (e := _read(worker, cid)) is not None and e.order_ids == ("o-1", "o-2"))
+    until(lambda: (e := _read(worker, cid)) is not None and e.order_ids == ("o-1", "o-2"))
     assert _read_twice_from_the_copy(worker, cid).order_ids == ("o-1", "o-2")
 
 
@@ -133,7 +122,7 @@ def test_an_erasure_in_another_process_reaches_the_copy(
 ) -> None:
     worker, other, cid, _ = _copied(stores, "bo")
     assert other.fence([cid]) == 1
-    _until(lambda: _read(worker, cid) is None)
+    until(lambda: _read(worker, cid) is None)
     assert worker.copies is not None and worker.copies.get(cid) is None
 
 
@@ -162,7 +151,7 @@ def test_a_read_under_way_when_news_arrives_keeps_nothing(
     cid = f"di-{uuid.uuid4().hex}"
     ticket = copies.ticket()  # the read begins
     other.put(_entry(cid, "o-2"))  # meanwhile another worker changes the entry
-    _until(lambda: copies.ticket() != ticket)  # the news arrived before the read's answer
+    until(lambda: copies.ticket() != ticket)  # the news arrived before the read's answer
     assert not copies.keep(cid, _entry(cid, "o-1"), ticket, 600)
     assert copies.get(cid) is None
 
@@ -202,7 +191,7 @@ def test_news_it_cannot_read_drops_every_copy(
 ) -> None:
     worker, other, cid, held = _copied(stores, "gu")
     other._client.publish(worker._channel, b"not json")
-    _until(lambda: _read(worker, cid) is not held)
+    until(lambda: _read(worker, cid) is not held)
 
 
 def test_without_copies_every_read_is_from_redis(redis_url: str) -> None:
@@ -240,5 +229,5 @@ def test_a_change_to_an_entry_redis_no_longer_holds_still_reaches_the_copies(
         )  # fmt: skip
         with engine.connect() as conn:
             reco.apply_events(conn, [grant])
-    _until(lambda: worker.copies is not None and worker.copies.get(cid) is None)
+    until(lambda: worker.copies is not None and worker.copies.get(cid) is None)
     reco.close()

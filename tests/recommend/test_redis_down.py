@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from tests.recommend.test_near_copies import _read_twice_from_the_copy, _until
+from tests.recommend.test_near_copies import _read_twice_from_the_copy
+from tests.waiting import until
 
 from storelens import stores
 from storelens.api.app import create_app
@@ -104,7 +105,7 @@ def test_redis_killed_mid_test_answers_still_come(
     copies = store.copies
     assert copies is not None
     copies.ticket()  # the listener starts; once subscribed, reads keep a copy of Bo's entry
-    _until(lambda: copies.listening)
+    until(lambda: copies.listening)
     for _ in range(2):
         before = client.get("/v1/customers/bo/recommendations", params=params, headers=headers)
         assert before.status_code == 200, before.text
@@ -115,7 +116,7 @@ def test_redis_killed_mid_test_answers_still_come(
     proc.wait()
     # The worker's copy goes when its listener loses Redis: news of changes could be
     # missed from then on (until then no change can be made either: Redis is down).
-    _until(lambda: not copies.listening)
+    until(lambda: not copies.listening)
     assert len(copies) == 0
     after = client.get("/v1/customers/bo/recommendations", params=params, headers=headers)
     assert after.status_code == 200, after.text
@@ -147,16 +148,16 @@ def test_a_listener_whose_redis_stops_answering_serves_no_copies(
     copies = store.copies
     assert copies is not None
     copies.ticket()
-    _until(lambda: copies.listening)
+    until(lambda: copies.listening)
     store.put(CustomerCandidates("bo", consent=True, consent_ts=1.0))
     _read_twice_from_the_copy(store, "bo")
     admin = redis.Redis.from_url(url)
     # 20 s: the listener gives up 10-11 s after its last answer (unpausing early is
     # not possible: CLIENT UNPAUSE is held like every other command).
     admin.client_pause(20_000, all=True)
-    _until(lambda: not copies.listening, deadline_s=45.0)
+    until(lambda: not copies.listening, deadline_s=45.0)
     assert copies.get("bo") is None and len(copies) == 0
-    _until(lambda: copies.listening, deadline_s=45.0)  # the pause ended: subscribed again
+    until(lambda: copies.listening, deadline_s=45.0)  # the pause ended: subscribed again
     assert len(copies) == 0  # nothing from before the silence is trusted
     store.close()
     admin.close()
