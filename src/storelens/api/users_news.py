@@ -91,16 +91,13 @@ class PostgresUsersNews:
             return (self._connection, self._heard) if self._listening else None
 
     @property
-    def listening(self) -> bool:
-        return self._listening
-
-    @property
     def backend_pid(self) -> int | None:
         """The listener's PostgreSQL backend (tests end it to drop the connection)."""
         return self._backend_pid
 
     def close(self) -> None:
-        """Unknown from now on; the thread ends within a second (not waited for)."""
+        """Unknown from now on; the thread and its connection end within ``check_s``
+        (it may be waiting for notifications; not waited for)."""
         self._stop.set()
         self._set_listening(False)
 
