@@ -19,9 +19,15 @@ from sqlalchemy import Engine, select, update
 
 from storelens import accounts, stores
 from storelens.config import Settings
-from storelens.predict.store import clv_histogram, customers_overview, segment_page
+from storelens.predict.store import (
+    DESCRIBED_MIN,
+    clv_histogram,
+    customers_overview,
+    forget_customers,
+    segment_page,
+)
 from storelens.samples import sample_layout_path
-from storelens.storage.tables import audit_log, customer_scores
+from storelens.storage.tables import audit_log, customer_scores, segment_members, segments
 from storelens.web.customers import SEGMENT_CSV_COLUMNS, segment_rows
 from storelens.web.rendering import risk_level, trend
 from storelens.web.site import create_site
@@ -327,3 +333,34 @@ def test_audit_rows_count_only_member_reads(
     admin.get(f"/web/api/stores/{STORE}/customers")
     admin.get(f"/web/api/stores/{STORE}/customers/segments.csv")
     assert _audits(engine) == []  # aggregates are not a personal read
+
+
+def test_a_segment_whose_figures_were_withdrawn_shows_dashes(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    """A member left a small segment (an erasure, a withdrawal): its share and trend are
+    gone until the next run, and the page, its JSON and the CSV say so without failing."""
+    analyst = as_role("analyst")
+    with engine.begin() as conn:
+        smallest = conn.execute(
+            select(segments.c.id, segments.c.customers).order_by(segments.c.customers).limit(1)
+        ).one()
+        members = sorted(
+            conn.execute(
+                select(segment_members.c.customer_id).where(
+                    segment_members.c.segment_id == smallest.id
+                )
+            ).scalars()
+        )
+        leaving = members[: max(1, len(members) - (DESCRIBED_MIN - 1))]
+        forget_customers(conn, leaving)
+    page = analyst.get(f"/stores/{STORE}/customers")
+    assert page.status_code == 200, page.text[:300]
+    assert "withdrawn after a member left" in page.text
+    view = analyst.get(f"/web/api/stores/{STORE}/customers").json()
+    row = next(r for r in [*view["rfm"], *view["clusters"]] if r["id"] == smallest.id)
+    assert row["customers"] == len(members) - len(leaving)
+    assert row["revenue_share"] is None and row["revenue_trend_pct"] is None
+    text = analyst.get(f"/web/api/stores/{STORE}/customers/segments.csv").text
+    cells = next(r for r in csv.DictReader(io.StringIO(text)) if r["segment"] == smallest.id)
+    assert cells["revenue_share"] == "" and "withdrawn" in cells["description"]

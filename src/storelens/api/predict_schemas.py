@@ -44,7 +44,9 @@ class SegmentPublic(BaseModel):
     name: str
     description: str
     customers: int
-    revenue_share: float
+    revenue_share: float | None = Field(
+        description="of the scored customers' revenue; null when withdrawn after a member left"
+    )
     revenue_trend_pct: float | None
     as_of: datetime
     model_version: str

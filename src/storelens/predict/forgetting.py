@@ -4,7 +4,8 @@ They carry the customer id, so they are registered with the privacy registry (ex
 lists them, erasure deletes them), and they exist only under analytics consent: a
 withdrawal deletes them at once (the ``predict-withdrawals`` projection), and so does a
 merge that hands the person a withdrawal made under the other id (the registry's
-relink step). Either way the segments they left are recounted.
+relink step). Either way the segments they left are recounted, and one left with
+fewer than ``DESCRIBED_MIN`` members loses its figures until the next run.
 """
 
 from __future__ import annotations
@@ -12,28 +13,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, select
 
-from storelens.predict.store import ANALYTICS
+from storelens.predict.store import ANALYTICS, PERSONS_ROWS, forget_customers
 from storelens.privacy.consent import granted_subjects, project_consent
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import current_ids, people_ids, person_ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.eventlog import StoredEvent
-from storelens.storage.tables import customer_features, customer_scores, segment_members, segments
 
 __all__ = ["forget_withdrawn"]
 
 _CHUNK = 5000  # ids per bound list
-_PERSONS_ROWS = (customer_features, segment_members, customer_scores)
-"""Every table of derived rows about one customer, under their ``customer_id``."""
 
 
 def _export(req: SubjectRequest) -> list[dict[str, Any]]:
     """The person's computed features, scores and segment memberships."""
     ids = list(req.subject.ids)
     out: list[dict[str, Any]] = []
-    for table in _PERSONS_ROWS:
+    for table in PERSONS_ROWS:
         column = table.c.customer_id
         out += [
             {"table": table.name, **plain(r)}
@@ -43,36 +41,7 @@ def _export(req: SubjectRequest) -> list[dict[str, Any]]:
 
 
 def _erase(req: SubjectRequest) -> int:
-    return _delete_rows(req.conn, list(req.subject.ids))
-
-
-def _delete_rows(conn: Connection, ids: list[str]) -> int:
-    """Delete the features, scores and memberships kept under ``ids``, and recount the
-    segments they left: a segment's size counted a person who had withdrawn or been
-    erased until the next run, one more than its member list showed. (Its revenue
-    share stays as the run computed it: an aggregate, not the person's.)"""
-    one_of, deleted = dialect_for(conn).one_of, 0
-    left: set[str] = set()
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        member = segment_members.c
-        left.update(
-            conn.execute(
-                select(member.segment_id).distinct().where(one_of(member.customer_id, chunk))
-            ).scalars()
-        )
-        for table in _PERSONS_ROWS:
-            deleted += int(
-                conn.execute(delete(table).where(one_of(table.c.customer_id, chunk))).rowcount or 0
-            )
-    if left:
-        size = (
-            select(func.count())
-            .where(segment_members.c.segment_id == segments.c.id)
-            .scalar_subquery()
-        )
-        conn.execute(update(segments).where(segments.c.id.in_(sorted(left))).values(customers=size))
-    return deleted
+    return forget_customers(req.conn, list(req.subject.ids))
 
 
 def _relink(conn: Connection, named: frozenset[str]) -> int:
@@ -82,14 +51,14 @@ def _relink(conn: Connection, named: frozenset[str]) -> int:
     scored card otherwise left the card's scores until the next run (a security review).
     Only these people's decisions are read: reading every decision cost a single
     unmerge 1.5 s at 150,000 of them (a review)."""
-    if not any(conn.execute(select(t.c.customer_id).limit(1)).first() for t in _PERSONS_ROWS):
+    if not any(conn.execute(select(t.c.customer_id).limit(1)).first() for t in PERSONS_ROWS):
         return 0  # nothing scored: a first resolution names every record
     ids = sorted(people_ids(conn, set(named)))
     one_of = dialect_for(conn).one_of
     held: set[str] = set()
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
-        for table in _PERSONS_ROWS:
+        for table in PERSONS_ROWS:
             column = table.c.customer_id
             found = conn.execute(select(column).distinct().where(one_of(column, chunk)))
             held.update(found.scalars())
@@ -97,7 +66,7 @@ def _relink(conn: Connection, named: frozenset[str]) -> int:
         return 0
     granted = granted_subjects(conn, ANALYTICS, among=ids)
     person = current_ids(conn, held)
-    return _delete_rows(
+    return forget_customers(
         conn, sorted(h for h in held if h not in granted and person.get(h, h) not in granted)
     )
 
@@ -117,15 +86,22 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
     # projection may not have run yet (each projection keeps its own cursor). Its
     # insert is keyed on the event id, so running it twice stores nothing twice.
     project_consent(conn, list(batch))
+    withdrawn = False
     for ev in batch:
         p = ev.payload if isinstance(ev.payload, dict) else {}
         if ev.type != "consent.changed" or not ev.subject or p.get("purpose") != ANALYTICS:
             continue
         if p.get("granted", True):
             continue
+        if not withdrawn:
+            # A scoring run writing now read consent before this withdrawal: it holds
+            # the erasure lock shared and reads consent again under it, so wait for it
+            # to commit (then its rows are visible to delete) or make it wait for this.
+            dialect_for(conn).lock_erasures(conn, shared=False)
+            withdrawn = True
         ids = person_ids(conn, ev.subject)
         if not granted_subjects(conn, ANALYTICS, among=ids) & set(ids):
-            _delete_rows(conn, ids)
+            forget_customers(conn, ids)
 
 
 register(
@@ -133,7 +109,7 @@ register(
         "predictions",
         _export,
         _erase,
-        tables=tuple(t.name for t in _PERSONS_ROWS),
+        tables=tuple(t.name for t in PERSONS_ROWS),
         relink=_relink,
     )
 )

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 
 from storelens.core.errors import Conflict
 from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import plain
+from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     customer_features,
     customer_scores,
@@ -36,11 +37,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANALYTICS",
+    "DESCRIBED_MIN",
+    "PERSONS_ROWS",
     "SegmentPage",
     "clv_histogram",
     "consenting_customers",
     "customer_prediction",
     "customers_overview",
+    "forget_customers",
     "list_segments",
     "rescore",
     "rescore_as_configured",
@@ -52,6 +56,14 @@ __all__ = [
 ANALYTICS = "analytics"
 _CLV_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 _CHUNK = 5000
+PERSONS_ROWS = (customer_features, segment_members, customer_scores)
+"""Every table of derived rows about one customer, under their ``customer_id``."""
+DESCRIBED_MIN = 10
+"""The fewest members a segment keeps its run's figures with once someone has left it.
+A run describes each segment by its members' medians and revenue share; in a segment
+of one or two those are a person's own, and they would outlive that person's erasure
+or withdrawal until the next run (a security review read an erased customer's order
+count and spend in one). Below this the figures are withdrawn until that run."""
 
 
 def consenting_customers(conn: Connection) -> set[str]:
@@ -152,6 +164,49 @@ def write_run(conn: Connection, run: ScoreRun) -> int:
     return len(score_rows)
 
 
+def forget_customers(conn: Connection, ids: list[str]) -> int:
+    """Delete the features, scores and memberships kept under ``ids`` (rows deleted),
+    recount the segments they left, and withdraw the figures of any left with fewer
+    than :data:`DESCRIBED_MIN` members: its size stays, its description says why the
+    rest is gone, its revenue share and trend are NULL until the next run."""
+    one_of, deleted = dialect_for(conn).one_of, 0
+    left: set[str] = set()
+    member = segment_members.c
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        left.update(
+            conn.execute(
+                select(member.segment_id).distinct().where(one_of(member.customer_id, chunk))
+            ).scalars()
+        )
+        for table in PERSONS_ROWS:
+            deleted += int(
+                conn.execute(delete(table).where(one_of(table.c.customer_id, chunk))).rowcount or 0
+            )
+    if not left:
+        return deleted
+    size = select(func.count()).where(member.segment_id == segments.c.id).scalar_subquery()
+    touched = segments.c.id.in_(sorted(left))
+    conn.execute(update(segments).where(touched).values(customers=size))
+    small = conn.execute(
+        select(segments.c.id, segments.c.customers).where(
+            touched, segments.c.customers < DESCRIBED_MIN, segments.c.revenue_share.is_not(None)
+        )
+    ).all()
+    for segment_id, n in small:
+        conn.execute(
+            update(segments)
+            .where(segments.c.id == segment_id)
+            .values(
+                description=f"{n} customer{'' if n == 1 else 's'}: the figures were withdrawn "
+                "when a member left; the next scoring run describes it again.",
+                revenue_share=None,
+                revenue_trend_pct=None,
+            )
+        )
+    return deleted
+
+
 def rescore_as_configured(engine: Engine, as_of: datetime, settings: Settings) -> ScoreRun:
     """:func:`rescore` with the installation's settings (the command, the server's
     schedule and the demo score the same way)."""
@@ -210,7 +265,18 @@ def rescore(
                 f"nothing to score, so the {live:,} live scores were kept"
             )
     with engine.begin() as conn:
+        # Fitting takes seconds to minutes, and an erasure or an analytics withdrawal
+        # may commit meanwhile: written as read, the run put their rows back (a security
+        # review). So the write takes the erasure lock as every writer of rows computed
+        # from earlier reads does, reads consent again (an erasure deletes the person's
+        # decisions), and forgets whoever no longer consents before it commits.
+        dialect_for(conn).lock_erasures(conn, shared=True)
+        still = consenting_customers(conn)
         write_run(conn, run)
+        written = {str(c) for c in run.scores.index} | {str(c) for c in run.features.index}
+        gone = sorted(written - still)
+        if gone:
+            forget_customers(conn, gone)
     return run
 
 

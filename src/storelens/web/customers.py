@@ -83,7 +83,7 @@ def segment_rows(overview: dict[str, Any]) -> list[SegmentRow]:
                 description=s["description"],
                 customers=size,
                 customer_share=size / total if total else 0.0,
-                revenue_share=float(s["revenue_share"]),
+                revenue_share=None if s["revenue_share"] is None else float(s["revenue_share"]),
                 revenue_trend_pct=s["revenue_trend_pct"],
                 total_clv=total_clv,
                 mean_clv=None if total_clv is None or not size else total_clv / size,

@@ -226,7 +226,10 @@ class SegmentHeader(BaseModel):
     name: str
     description: str
     customers: int
-    revenue_share: float = Field(description="of the scored customers' revenue in the window")
+    revenue_share: float | None = Field(
+        description="of the scored customers' revenue in the window; null when the figures "
+        "were withdrawn after a member left (the next scoring run describes it again)"
+    )
     revenue_trend_pct: float | None = Field(
         description="revenue of the latest window against the one before, in percent"
     )

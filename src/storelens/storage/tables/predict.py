@@ -60,7 +60,7 @@ segments = Table(
     Column("name", String(64), nullable=False),
     Column("description", Text, nullable=False),
     Column("customers", Integer, nullable=False),
-    Column("revenue_share", Float, nullable=False),
+    Column("revenue_share", Float),  # None: withdrawn after a member left (0017)
     Column("revenue_trend_pct", Float),
     Column("as_of", UTCDateTime, nullable=False),
     Column("model_version", String(64), nullable=False),
