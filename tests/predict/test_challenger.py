@@ -91,3 +91,56 @@ def test_holdout_purchases_change_nothing_in_the_prediction() -> None:
         assert shown[name]["expected_count_mae"] == pytest.approx(shown[name]["mae"], abs=1e-4)
     for name in ("bgnbd", "honeymoon_bgnbd"):
         assert shown[name]["expected_count_mae"] > shown[name]["mae"] + 0.02
+
+
+def _small_store() -> pd.DataFrame:
+    """A year of a small shop drawn here (not CDNOW): 300 customers, Poisson buying."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for c in range(300):
+        start = pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(rng.integers(0, 60)))
+        rate, life = rng.gamma(2.0, 0.02), rng.exponential(400.0)  # per day, days
+        day = 0.0
+        while day < min(life, 360.0):
+            rows.append((f"c{c}", start + pd.Timedelta(days=int(day)), float(rng.gamma(3.0, 4.0))))
+            day += rng.exponential(1.0 / rate)
+    return pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+
+
+def test_a_candidate_that_cannot_be_fitted_is_left_out_not_fatal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new user's small file made scikit-learn refuse the boosted model's NaN ratios,
+    and ``eval-clv`` ended in a traceback. Now that candidate sits out, with the reason."""
+    import storelens.predict.challenger as challenger
+
+    def refuses(*_: object, **__: object) -> None:
+        raise ValueError("Input y contains NaN.")
+
+    monkeypatch.setattr(challenger, "_train_correction", refuses)
+    tx = _small_store()
+    cal_end, hold_end = date(2025, 8, 31), date(2025, 12, 31)
+    result = challenge(tx, summarise(tx, cal_end, hold_end), cal_end, hold_end, threads=1)
+    assert result.excluded == {"boosted_bgnbd": "not trained: Input y contains NaN."}
+    assert set(result.validation) == {"bgnbd", "pareto_nbd", "honeymoon_bgnbd"}
+    assert result.winner == _choose(result.validation, 5.0)
+    assert result.as_json()["validation_window"]["excluded"] == result.excluded
+    assert np.isfinite(result.expected).all()
+
+
+def test_a_candidate_with_no_finite_forecast_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import storelens.predict.challenger as challenger
+
+    real = challenger.pareto_expected_purchases
+
+    def nan_for_some(*args: object) -> np.ndarray:
+        out = np.asarray(real(*args), dtype=np.float64).copy()  # type: ignore[arg-type]
+        out[0] = np.nan
+        return out
+
+    monkeypatch.setattr(challenger, "pareto_expected_purchases", nan_for_some)
+    tx = _small_store()
+    cal_end, hold_end = date(2025, 8, 31), date(2025, 12, 31)
+    result = challenge(tx, summarise(tx, cal_end, hold_end), cal_end, hold_end, threads=1)
+    assert "not finite" in (result.excluded or {})["pareto_nbd"]
+    assert "pareto_nbd" not in result.validation and result.winner != "pareto_nbd"

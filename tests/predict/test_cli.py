@@ -123,3 +123,29 @@ def test_too_little_data_to_fit_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["predict", "eval-clv", "--transactions", str(path), *WINDOW])
     assert result.exit_code == 2
     assert "BG/NBD needs at least 4 customers" in " ".join(result.output.split())
+
+
+def test_spend_that_gamma_gamma_cannot_fit_still_measures_purchases(
+    cdnow_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user's 60-customer file was refused (exit 2) with lifetimes' advice to add a
+    penalizer no option takes; the purchase counts it could measure were lost with it."""
+    import storelens.predict.evaluate as evaluate
+    from storelens.predict.clv import FitError
+
+    def refuses(*_: object) -> None:
+        raise FitError("Gamma-Gamma did not converge on the spends of 7 repeat buyers")
+
+    monkeypatch.setattr(evaluate, "fit_gamma_gamma", refuses)
+    args = ["predict", "eval-clv", "--transactions", str(cdnow_csv), *WINDOW]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["bgnbd"]["spend"] is None and body["bgnbd"]["gamma_gamma"] is None
+    assert "did not converge" in body["bgnbd"]["spend_unavailable"]
+    assert body["bgnbd"]["actual"] == 1882  # the purchases are still measured
+    text = runner.invoke(app, args)
+    assert text.exit_code == 0
+    flat = " ".join(text.output.split())
+    assert "holdout spend: not measured (Gamma-Gamma did not converge" in flat
+    assert "penalizer" not in flat

@@ -109,3 +109,56 @@ def test_no_repeat_buyers_cannot_be_fitted() -> None:
         fit_bgnbd(flat)
     with pytest.raises(FitError, match="Gamma-Gamma needs at least 3"):
         fit_gamma_gamma(flat)
+
+
+def test_one_rate_and_no_dropout_still_gives_finite_forecasts() -> None:
+    """Customers who all buy at one Poisson rate and never leave put BG/NBD's optimum at
+    infinity (r and alpha in the millions, a at 0), where scipy's hypergeometric gives
+    NaN: a new user's file then failed. The forecast should be about rate x horizon."""
+    from storelens.predict.clv import expected_purchases, fit_bgnbd
+
+    rng = np.random.default_rng(3)
+    weekly, horizon, n = 0.35, 17.0, 800
+    age = rng.uniform(10.0, 22.0, n)  # weeks since the first purchase
+    x = rng.poisson(weekly * age).astype(np.float64)
+    # The last purchase's time, given x purchases uniformly spread over the age.
+    t_x = np.where(x > 0, age * rng.beta(np.maximum(x, 1.0), 1.0), 0.0)
+    summary = pd.DataFrame({"frequency": x, "recency": t_x, "T": age})
+    params = fit_bgnbd(summary)
+    forecast = expected_purchases(params, horizon, x, t_x, age)
+    assert np.isfinite(forecast).all()
+    assert forecast.sum() == pytest.approx(weekly * horizon * n, rel=0.1)
+
+
+def test_the_series_fallback_agrees_with_scipy_and_with_exact_sums(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where scipy's 2F1 gives no finite value the power series stands in: it must give
+    what scipy gives where scipy answers, and the exact sum where scipy gave NaN."""
+    from fractions import Fraction
+
+    import scipy.special
+    from scipy.special import hyp2f1
+
+    import storelens.predict.clv as clv
+
+    a, b = np.array([2.5, 40.0, 300.0]), np.array([1.2, 3.0, 5.0])
+    c, z = np.array([3.1, 4.5, 4.2]), np.array([0.3, 0.05, 0.002])
+    expected = hyp2f1(a, b, c, z)
+    monkeypatch.setattr(scipy.special, "hyp2f1", lambda *v: np.full(np.shape(v[3]), np.nan))
+    np.testing.assert_allclose(clv._hyp2f1(a, b, c, z), expected, rtol=1e-12)
+
+    def exact(a: float, b: float, c: float, z: float) -> float:
+        term, total = Fraction(1), Fraction(1)
+        fa, fb, fc, fz = (Fraction(v) for v in (a, b, c, z))
+        for n in range(80):
+            term *= (fa + n) * (fb + n) / ((fc + n) * (n + 1)) * fz
+            total += term
+        return float(total)
+
+    # The fit of the test above on a new user's file (r 63,380, alpha 348,760, a ~0,
+    # b 0.005; scipy 1.x gave NaN for it): x = 3, observed 15 weeks, 17.4 weeks ahead.
+    r, alpha, a_, b_ = 63379.77, 348760.15, 4.54e-05, 0.0051
+    big = (r + 3, b_ + 3, a_ + b_ + 3 - 1, 17.4 / (alpha + 15 + 17.4))
+    got = clv._hyp2f1(*(np.array([v]) for v in big))
+    assert got[0] == pytest.approx(exact(*big), rel=1e-12)

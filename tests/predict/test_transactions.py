@@ -93,3 +93,29 @@ def test_holdout_must_end_after_calibration(holdout_end: date) -> None:
         check_window(date(2024, 6, 30), holdout_end)
     assert caught.value.column == "--holdout-end"
     assert caught.value.line is None
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fields"),
+    [
+        # The only row has one field more: pandas took the first column as an index and
+        # blamed the date column for the amount (a new user's report).
+        ("customer_id,date,amount\nc1,2025-01-01,3.5,extra\n", 2, 4),
+        # A longer row further down stopped the read with pandas' traceback.
+        ("customer_id,date,amount\nc1,2025-01-01,3\nc2,2025-01-02,4\nc1,2025-01-03,5,x\n", 4, 4),
+        ("customer_id,date,amount\nc1,2025-01-01,3\nc2,2025-01-02\n", 3, 2),
+    ],
+)
+def test_a_row_with_the_wrong_number_of_fields_is_named(
+    tmp_path: Path, text: str, line: int, fields: int
+) -> None:
+    err = _error(tmp_path, text)
+    assert (err.line, err.column) == (line, "(row)")
+    assert f"{fields} fields where the header has 3" in str(err)
+
+
+def test_blank_lines_and_quoted_commas_are_not_ragged_rows(tmp_path: Path) -> None:
+    frame = read_transactions(
+        _write(tmp_path, 'customer_id,date,amount,note\n\nc1,2025-01-01,3,"a, b"\n\n')
+    )
+    assert frame["customer_id"].tolist() == ["c1"]

@@ -93,6 +93,9 @@ class Challenge:
     # Each candidate's validation MAE with expected counts as its forecasts: beside the
     # absolute-error forecasts' MAE, so a reader sees what quoting those costs or gains.
     validation_expected_mae: dict[str, float] | None = None
+    # Candidates that could not be fitted or gave no finite forecast, and why: left out
+    # of the choice rather than failing the run (a small file breaks the boosted model).
+    excluded: dict[str, str] | None = None
 
     def as_json(self) -> dict[str, Any]:
         params = None
@@ -111,6 +114,7 @@ class Challenge:
                 "candidates": {
                     k: {**v.as_dict(), **self._expected_mae(k)} for k, v in self.validation.items()
                 },
+                "excluded": dict(self.excluded or {}),
             },
             "training_cuts": [c.isoformat() for c in self.training_cuts],
         }
@@ -268,12 +272,30 @@ def _predict(
     return _Forecast(mean, point, model)
 
 
+# What a candidate fitted on a small or odd file may raise: a fit that does not converge,
+# scikit-learn refusing NaN ratios, a singular matrix. Anything else is a bug and is raised.
+_CANDIDATE_FAILURES = (FitError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _finite(forecast: _Forecast) -> _Forecast:
+    """``forecast``, if every expected count (and point forecast) is a finite number."""
+    for values in (forecast.expected, forecast.point):
+        if values is not None and not np.isfinite(values).all():
+            raise FitError("its forecasts are not finite numbers (a degenerate fit)")
+    return forecast
+
+
 def _choose(validation: dict[str, HoldoutError], tolerance_pct: float) -> str:
-    """Lowest validation MAE among candidates whose total is within ``tolerance_pct``."""
+    """Lowest validation MAE among candidates whose total is within ``tolerance_pct``
+    (those that could not be fitted are not in ``validation``)."""
     close = [
         name
         for name in CANDIDATES
-        if abs(validation[name].aggregate_error_pct or 0.0) <= tolerance_pct
+        if name in validation and abs(validation[name].aggregate_error_pct or 0.0) <= tolerance_pct
     ]
     if not close:
         return "bgnbd"
@@ -334,25 +356,47 @@ def _challenge(
     early, late = validation_cuts(first_day, calibration_end)
 
     validation_table, validation_weeks = _window(past, late, calibration_end)
-    early_correction = _train_correction(past[past["date"] <= pd.Timestamp(late)], [(early, late)])
+    excluded: dict[str, str] = {}
+    early_correction = None
+    try:
+        early_correction = _train_correction(
+            past[past["date"] <= pd.Timestamp(late)], [(early, late)]
+        )
+    except _CANDIDATE_FAILURES as exc:
+        excluded["boosted_bgnbd"] = f"not trained: {_reason(exc)}"
     actual = validation_table["purchases"].to_numpy(np.float64)
     at_late = _Cut(past, late, validation_table)
     validation, expected_mae = {}, {}
     for name in CANDIDATES:
-        guess = _predict(name, at_late, validation_weeks, early_correction)
+        if name in excluded:
+            continue
+        try:
+            guess = _finite(_predict(name, at_late, validation_weeks, early_correction))
+        except _CANDIDATE_FAILURES as exc:
+            excluded[name] = _reason(exc)
+            continue
         point = guess.expected if guess.point is None else guess.point  # always given here
         validation[name] = holdout_error(point, actual)
         expected_mae[name] = float(np.abs(guess.expected - actual).mean())
     winner = _choose(validation, tolerance_pct)
 
     weeks = (holdout_end - calibration_end).days / DAYS_PER_PERIOD
-    correction = (
-        _train_correction(past, [(early, late), (late, calibration_end)])
-        if winner == "boosted_bgnbd"
-        else None
-    )
     at_end = _Cut(past, calibration_end, calibration, classic)
-    final = _predict(winner, at_end, weeks, correction, point_forecasts=point_forecasts)
+    try:
+        correction = (
+            _train_correction(past, [(early, late), (late, calibration_end)])
+            if winner == "boosted_bgnbd"
+            else None
+        )
+        final = _finite(
+            _predict(winner, at_end, weeks, correction, point_forecasts=point_forecasts)
+        )
+    except _CANDIDATE_FAILURES as exc:
+        if winner == "bgnbd":
+            raise FitError(f"BG/NBD gives no forecast on this file: {_reason(exc)}") from exc
+        excluded[winner] = f"won on validation but failed on the whole calibration: {_reason(exc)}"
+        winner = "bgnbd"
+        final = _finite(_predict(winner, at_end, weeks, None, point_forecasts=point_forecasts))
     return Challenge(
         winner=winner,
         predicted=final.point,
@@ -363,4 +407,5 @@ def _challenge(
         validation_cut=late,
         training_cuts=(early, late),
         validation_expected_mae=expected_mae,
+        excluded=excluded,
     )

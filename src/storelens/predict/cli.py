@@ -110,13 +110,18 @@ def eval_clv(
         highlight=False,
     )
     p, g = result.bgnbd, result.gamma_gamma
+    spend_params = (
+        f"not fitted: {result.spend_unavailable}"
+        if g is None
+        else f"{g.p:.3f}, {g.q:.3f}, {g.v:.3f}"
+    )
     console.print(
         _table(
             "fitted parameters",
             [
                 ("BG/NBD r, α", f"{p.r:.3f}, {p.alpha:.3f}"),
                 ("BG/NBD a, b", f"{p.a:.3f}, {p.b:.3f}"),
-                ("Gamma-Gamma p, q, ν", f"{g.p:.3f}, {g.q:.3f}, {g.v:.3f}"),
+                ("Gamma-Gamma p, q, ν", spend_params),
             ],
         )
     )
@@ -141,11 +146,16 @@ def eval_clv(
                 f"{classic.mae:.3f}",
             )
         console.print(side)
+        for name, why in (result.challenger.excluded or {}).items():
+            console.print(f"left out of the choice: {name} ({why})", highlight=False)
     _print_uncertainty(console, result)
     for title, err in (
         ("holdout repeat purchases", result.purchases),
         ("holdout spend", result.spend),
     ):
+        if err is None:
+            console.print(f"BG/NBD: {title}: not measured ({result.spend_unavailable})")
+            continue
         console.print(
             _table(
                 f"BG/NBD: {title}",

@@ -81,7 +81,10 @@ def quiet_lifetimes() -> Iterator[None]:
     where it would corrupt ``--json`` output; it goes to the debug log instead."""
     dump = io.StringIO()
     try:
-        with redirect_stdout(dump):
+        # The optimiser tries points where numpy warns (a sqrt of a negative); the fit's
+        # result is judged by its own checks, and the warning only confused a new user.
+        # numpy's error state is per thread, unlike the warnings filters.
+        with redirect_stdout(dump), np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             yield
     finally:
         if dump.getvalue():
@@ -110,7 +113,26 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbdParams:
     except lifetimes.utils.ConvergenceError:
         return _fit_bgnbd_on_ridge(summary)
     p = fitter.params_
-    return BgNbdParams(float(p["r"]), float(p["alpha"]), float(p["a"]), float(p["b"]))
+    params = BgNbdParams(float(p["r"]), float(p["alpha"]), float(p["a"]), float(p["b"]))
+    if not _inside_ridge_bounds(params, summary):
+        # BFGS walked off towards a limit (no spread in purchase rates, no dropout: r,
+        # alpha and b in the millions, a at 0), where the forecasts' hypergeometric terms
+        # are NaN: a new user's small file gave NaN forecasts and a traceback. The
+        # bounded fit stops at the ridge's end, which predicts like the limit.
+        return _fit_bgnbd_on_ridge(summary)
+    return params
+
+
+_LOG_BOUNDS = (-10.0, 12.0)  # the bounded fit's log-parameters (lifetimes' time scale)
+
+
+def _inside_ridge_bounds(params: BgNbdParams, summary: pd.DataFrame) -> bool:
+    scale = 10.0 / float(summary["T"].max())
+    values = np.array([params.r, params.alpha * scale, params.a, params.b])
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        return False
+    logs = np.log(values)
+    return bool(((logs >= _LOG_BOUNDS[0] - 1e-9) & (logs <= _LOG_BOUNDS[1] + 1e-9)).all())
 
 
 def _fit_bgnbd_on_ridge(summary: pd.DataFrame) -> BgNbdParams:
@@ -141,10 +163,18 @@ def _fit_bgnbd_on_ridge(summary: pd.DataFrame) -> BgNbdParams:
             loss,
             np.zeros(4),
             method="Nelder-Mead",
-            bounds=[(-10.0, 12.0)] * 4,
+            bounds=[_LOG_BOUNDS] * 4,
             options={"maxiter": 20_000, "maxfev": 20_000, "xatol": 1e-8, "fatol": 1e-10},
         )
-    if not best.success or best.fun >= 1e12:
+        if not best.success and best.fun < 1e12:
+            # Nelder-Mead can run out of evaluations crawling along the flat ridge to
+            # the bounds (a new user's file): a bounded gradient polish from where it
+            # stopped finishes the walk, and where neither moves, the point stands.
+            polished = minimize(loss, best.x, method="L-BFGS-B", bounds=[_LOG_BOUNDS] * 4)
+            if polished.fun <= best.fun:
+                best = polished
+            log.debug("BG/NBD on the ridge stopped without converging: %s", best.message)
+    if best.fun >= 1e12 or not np.isfinite(best.x).all():
         raise FitError(f"BG/NBD did not converge: {best.message}")
     r, alpha, a, b = np.exp(best.x).tolist()
     return BgNbdParams(r, alpha / scale, a, b)
@@ -161,7 +191,10 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaParams:
         with quiet_lifetimes():
             fitter.fit(repeat["frequency"], repeat["monetary"])
     except lifetimes.utils.ConvergenceError as exc:
-        raise FitError(f"Gamma-Gamma did not converge: {exc}") from exc
+        # Not lifetimes' own text: it advises a penalizer no command of ours takes.
+        raise FitError(
+            f"Gamma-Gamma did not converge on the spends of {len(repeat)} repeat buyers"
+        ) from exc
     p = fitter.params_
     return GammaGammaParams(float(p["p"]), float(p["q"]), float(p["v"]))
 
@@ -181,13 +214,39 @@ def p_alive(params: BgNbdParams, x: Array, t_x: Array, big_t: Array) -> Array:
 
 def _growth(params: BgNbdParams, horizon: float | Array, x: Array, big_t: Array) -> Array:
     """The part of expected purchases that depends on the horizon (the costly hyp2f1)."""
-    from scipy.special import hyp2f1
-
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     h = np.asarray(horizon, dtype=np.float64)
     decay = ((alpha + big_t) / (alpha + big_t + h)) ** (r + x)
-    result: Array = 1.0 - decay * hyp2f1(r + x, b + x, a + b + x - 1, h / (alpha + big_t + h))
+    z = h / (alpha + big_t + h)
+    result: Array = 1.0 - decay * _hyp2f1(r + x, b + x, a + b + x - 1, z)
     return result
+
+
+def _hyp2f1(a: Array, b: Array, c: Array, z: Array) -> Array:
+    """Gauss's 2F1, summed as its power series where scipy's gives no finite value.
+
+    A fit on customers who all buy at one rate and never leave has r and alpha in the
+    tens of thousands; scipy's transformations then return NaN for 2F1(r + x, ...; z),
+    although z = h / (alpha + T + h) is tiny and the series converges in a few dozen
+    terms (a new user's file gave NaN forecasts)."""
+    from scipy.special import hyp2f1
+
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z)))
+    out = np.array(hyp2f1(a, b, c, z), dtype=np.float64)
+    bad = ~np.isfinite(out) & (np.abs(z) < 1.0)
+    if bad.any():
+        aa, bb, cc, zz = a[bad], b[bad], c[bad], z[bad]
+        term, total = np.ones_like(zz), np.ones_like(zz)
+        for n in range(_SERIES_TERMS):
+            term = term * (aa + n) * (bb + n) / ((cc + n) * (n + 1)) * zz
+            total = total + term
+            if (np.abs(term) <= 1e-16 * np.abs(total)).all():
+                break
+        out[bad] = total
+    return out
+
+
+_SERIES_TERMS = 10_000
 
 
 def expected_purchases(

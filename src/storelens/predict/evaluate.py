@@ -20,6 +20,7 @@ import numpy as np
 from storelens.predict.accuracy import HoldoutError, holdout_error
 from storelens.predict.clv import (
     BgNbdParams,
+    FitError,
     GammaGammaParams,
     expected_purchases,
     expected_spend,
@@ -49,14 +50,15 @@ class ClvEvaluation:
     repeat_buyers: int
     holdout_weeks: float
     bgnbd: BgNbdParams
-    gamma_gamma: GammaGammaParams
+    gamma_gamma: GammaGammaParams | None  # None: not fitted, see ``spend_unavailable``
     purchases: HoldoutError
-    spend: HoldoutError
+    spend: HoldoutError | None
     challenger: Challenge | None = None
     challenger_purchases: HoldoutError | None = None
     challenger_expected: HoldoutError | None = None  # its expected counts, for comparison
     # storelens against BG/NBD over resampled customers (the forecasts above, not refitted)
     uncertainty: HoldoutUncertainty | None = None
+    spend_unavailable: str | None = None  # why Gamma-Gamma could not be fitted
 
     def as_json(self) -> dict[str, Any]:
         storelens: dict[str, Any] = {}
@@ -75,8 +77,13 @@ class ClvEvaluation:
             "bgnbd": {
                 **self.purchases.as_dict(),
                 "params": {k: round(v, 4) for k, v in self.bgnbd.as_dict().items()},
-                "spend": self.spend.as_dict(),
-                "gamma_gamma": {k: round(v, 4) for k, v in self.gamma_gamma.as_dict().items()},
+                "spend": None if self.spend is None else self.spend.as_dict(),
+                "gamma_gamma": (
+                    None
+                    if self.gamma_gamma is None
+                    else {k: round(v, 4) for k, v in self.gamma_gamma.as_dict().items()}
+                ),
+                "spend_unavailable": self.spend_unavailable,
             },
             "uncertainty": None if self.uncertainty is None else self.uncertainty.as_json(),
         }
@@ -100,14 +107,22 @@ def evaluate_clv(
     """
     summary = summarise(tx, calibration_end, holdout_end)
     bg = fit_bgnbd(summary)
-    gg = fit_gamma_gamma(summary)
+    # Spend is the second question: a file whose repeat spend Gamma-Gamma cannot fit
+    # (too few repeat buyers, or spends it cannot shape) still gets its purchase counts
+    # measured, not refused with the library's advice to add a penalizer.
+    gg, spend_unavailable = None, None
+    try:
+        gg = fit_gamma_gamma(summary)
+    except FitError as exc:
+        spend_unavailable = str(exc).splitlines()[0]
     weeks = (holdout_end - calibration_end).days / DAYS_PER_PERIOD
     x = summary["frequency"].to_numpy(np.float64)
     t_x = summary["recency"].to_numpy(np.float64)
     big_t = summary["T"].to_numpy(np.float64)
     monetary = summary["monetary"].to_numpy(np.float64)
     purchases = expected_purchases(bg, weeks, x, t_x, big_t)
-    spend = purchases * expected_spend(gg, x, monetary)
+    if not np.isfinite(purchases).all():
+        raise FitError("BG/NBD's forecasts on this file are not finite numbers (a degenerate fit)")
     actual = summary["purchases"].to_numpy(np.float64)
     challenger = None
     if challenge_with is not None:
@@ -126,7 +141,14 @@ def evaluate_clv(
         bgnbd=bg,
         gamma_gamma=gg,
         purchases=holdout_error(purchases, actual),
-        spend=holdout_error(spend, summary["spend"].to_numpy(np.float64)),
+        spend=(
+            None
+            if gg is None
+            else holdout_error(
+                purchases * expected_spend(gg, x, monetary), summary["spend"].to_numpy(np.float64)
+            )
+        ),
+        spend_unavailable=spend_unavailable,
         challenger=challenger,
         challenger_purchases=None if ours is None else holdout_error(ours, actual),
         challenger_expected=(

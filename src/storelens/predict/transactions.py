@@ -11,6 +11,7 @@ offset counts on its UTC day. Purchases are counted per customer per day downstr
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -56,6 +57,26 @@ def _first_bad(frame: pd.DataFrame, mask: pd.Series, column: str) -> _Cell | Non
     return _Cell(line=pos + 1 + _HEADER_LINES, value="" if raw is None else str(raw))
 
 
+def _check_rows(path: Path) -> None:
+    """Every row has as many fields as the header. pandas reads a file whose only rows
+    have one field more by taking the first column as an index, so every value moves one
+    column left and the error blames the wrong column (a new user's report); a longer
+    row further down stopped it with a traceback."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        rows = csv.reader(fh)
+        header = next(rows, None)
+        if header is None:
+            return  # empty: pandas says so
+        for row in rows:
+            if row and len(row) != len(header):
+                raise TransactionFileError(
+                    f"{len(row)} fields where the header has {len(header)} (a stray comma, "
+                    "or a value with a comma that needs quotes?)",
+                    column="(row)",
+                    line=rows.line_num,
+                )
+
+
 def read_transactions(source: Path | str) -> pd.DataFrame:
     """``customer_id`` (str), ``date`` (datetime64, day), ``amount`` (float), file order.
 
@@ -67,6 +88,7 @@ def read_transactions(source: Path | str) -> pd.DataFrame:
 
     path = Path(source)
     try:
+        _check_rows(path)
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError as exc:
         raise TransactionFileError("no such file", column=str(path)) from exc
