@@ -61,6 +61,14 @@ def test_read_baskets_orders_by_order_number_and_ignores_extra_columns(tmp_path:
         ("order_id,user_id,product_id,order_number\no1,u1\n", "line.2"),
         ("order_id,user_id,product_id,order_number\n", "rows"),
         ("", "header"),
+        # Read without a word before a new user's review: a negative or fractional
+        # position, one order given two positions or two users, a row too long.
+        ("order_id,user_id,product_id,order_number\no1,u1,p,-2\n", "line.2.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,u1,p,2.5\n", "line.2.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,u1,p,0\n", "line.2.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,u1,p,1\no1,u1,q,7\n", "line.3.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,u1,p,1\no1,u2,q,1\n", "line.3.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,u1,p,1,x\n", "line.2"),
     ],
 )
 def test_bad_basket_files_name_the_field(tmp_path: Path, text: str, loc: str) -> None:
@@ -140,3 +148,14 @@ def test_eval_command_refuses_a_bad_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["recommend", "eval", "--baskets", str(f)])
     assert result.exit_code == 2
     assert "order_id" in result.output and "order_number" in result.output
+
+
+def test_category_features_without_products_is_refused(tmp_path: Path) -> None:
+    """It was ignored without a word, and the table read as the features' result."""
+    f = tmp_path / "b.csv"
+    f.write_text("order_id,user_id,product_id,order_number\no1,u,p,1\no2,u,p,2\n")
+    result = CliRunner().invoke(
+        app, ["recommend", "eval", "--baskets", str(f), "--category-features"]
+    )
+    assert result.exit_code == 2
+    assert "--category-features needs --products" in " ".join(result.output.split())

@@ -230,6 +230,18 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
+def _position(path: Path, line: int, text: str) -> int:
+    """``order_number``: the order's place in its user's history, a whole number from 1
+    (a -2 or a 2.5 was read as a position without a word, a review found)."""
+    value = _number(path, line, "order_number", text)
+    if value < 1 or value != int(value):
+        raise InvalidInput(
+            f"{path}: line {line}, column order_number must be a whole number from 1: {text!r}",
+            [FieldError(f"line.{line}.order_number", "a whole number from 1", "not_a_position")],
+        )
+    return int(value)
+
+
 def _lines(path: Path) -> Iterable[BasketLine]:
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
@@ -239,6 +251,9 @@ def _lines(path: Path) -> Iterable[BasketLine]:
         col = _column_index(header, path)
         width = max(col.values()) + 1
         optional = [c for c in OPTIONAL_COLUMNS if c in col]
+        # Each order's user and position as first seen: a file that gives one order two
+        # positions (or two users) is mixed up, and was read without a word (a review).
+        orders: dict[str, tuple[str, int, int]] = {}
         for line, rec in enumerate(reader, start=2):
             if not rec:
                 continue
@@ -247,6 +262,12 @@ def _lines(path: Path) -> Iterable[BasketLine]:
                     f"{path}: line {line} has {len(rec)} fields, needs at least {width}",
                     [FieldError(f"line.{line}", "too few fields", "short_row")],
                 )
+            if len(rec) > len(header):
+                raise InvalidInput(
+                    f"{path}: line {line} has {len(rec)} fields where the header has "
+                    f"{len(header)} (a stray comma, or a value with a comma that needs quotes?)",
+                    [FieldError(f"line.{line}", "too many fields", "long_row")],
+                )
             values = {c: rec[i].strip() for c, i in col.items()}
             for name in ("order_id", "user_id", "product_id"):
                 if not values[name]:
@@ -254,13 +275,22 @@ def _lines(path: Path) -> Iterable[BasketLine]:
                         f"{path}: line {line}, column {name} is empty",
                         [FieldError(f"line.{line}.{name}", "must not be empty", "missing")],
                     )
-            position = _number(path, line, "order_number", values["order_number"])
+            position = _position(path, line, values["order_number"])
+            user, order = values["user_id"], values["order_id"]
+            first = orders.setdefault(order, (user, position, line))
+            if first[:2] != (user, position):
+                raise InvalidInput(
+                    f"{path}: line {line}: order {order!r} has order_number {position} for "
+                    f"user {user!r}, but line {first[2]} gave it {first[1]} for user "
+                    f"{first[0]!r}",
+                    [FieldError(f"line.{line}.order_number", "one order, two positions", "mixed")],
+                )
             extra = {c: _number(path, line, c, values[c]) for c in optional}
             yield BasketLine(
                 values["user_id"],
                 values["order_id"],
                 values["product_id"],
-                int(position),
+                position,
                 extra.get("add_to_cart_order", NAN),
                 extra.get("days_since_prior_order", NAN),
                 extra.get("order_dow", NAN),

@@ -82,6 +82,9 @@ def eval_command(
     for path in (baskets, products):
         if path is not None and not path.is_file():
             raise _fail(f"{path}: no such file")
+    if category_features and products is None:
+        # Was ignored without a word: the table then looked like the features' result.
+        raise _fail("--category-features needs --products (the categories come from it)")
     err = Console(stderr=True, soft_wrap=True)
     try:
         attributes = read_products_csv(products) if products is not None else None
