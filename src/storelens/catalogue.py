@@ -51,7 +51,7 @@ class ProductRecord(BaseModel):
     brand: str | None = Field(default=None, max_length=100)
     price: float = Field(ge=0, allow_inf_nan=False)
     attributes: dict[str, Any] = {}
-    zone_id: str | None = None
+    zone_id: str | None = Field(default=None, max_length=64)  # the column is VARCHAR(64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,10 +77,13 @@ def test_products_import_json_and_csv(client: TestClient, login: Login) -> None:
             "attributes": {"espresso_shots": 1},
         },
         {"product_id": "bad", "name": "Bad", "category": "coffee", "price": -1},
+        # Longer than the column: a 500 on PostgreSQL, stored whole on SQLite (a review).
+        {"product_id": "long", "name": "L", "category": "c", "price": 1, "zone_id": "z" * 65},
     ]
     r = client.post("/v1/products/import", json=rows, headers=analyst).json()
-    assert (r["accepted"], r["rejected"]) == (1, 1)
+    assert (r["accepted"], r["rejected"]) == (1, 2)
     assert r["errors"][0]["index"] == 1 and r["errors"][0]["errors"][0]["loc"] == "price"
+    assert r["errors"][1]["index"] == 2 and r["errors"][1]["errors"][0]["loc"] == "zone_id"
     csv = (
         "product_id,name,category,brand,price,attributes,zone_id\n"
         'latte,Latte Grande,coffee,House,3.9,"{""espresso_shots"": 2}",counter\n'
@@ -200,3 +203,21 @@ def test_camera_credentials_in_a_layout_reach_admins_only(client: TestClient, lo
         assert cameras[2]["source"] == doc["cameras"][2]["source"]  # nothing to hide
     whole = client.get("/v1/stores/cafe-01/layout", headers=admin).json()["layout"]
     assert whole["cameras"][0]["source"] == doc["cameras"][0]["source"]
+
+
+def test_dvr_passwords_in_the_path_and_a_malformed_url_are_hidden_not_500(
+    client: TestClient, login: Login
+) -> None:
+    """A second review: many DVRs take ``/user=admin&password=…`` in the path, which
+    went to staff whole, and a URL urlsplit refuses made the layout a 500 for them."""
+    admin = login("admin")
+    client.post("/v1/stores", json={"id": "cafe-01", "name": "Café"}, headers=admin)
+    doc = _cafe()
+    doc["cameras"][0]["source"] = "rtsp://10.0.0.21:554/user=admin&password=s3cret-pw&channel=1"
+    doc["cameras"][1]["source"] = "http://viewer:s3cret-pw@[10.0.0.22/video"
+    assert client.put("/v1/stores/cafe-01/layout", json=doc, headers=admin).status_code == 200
+    r = client.get("/v1/stores/cafe-01/layout", headers=login("staff"))
+    assert r.status_code == 200, r.text
+    assert "s3cret" not in r.text
+    cameras = r.json()["layout"]["cameras"]
+    assert [c["source"] for c in cameras[:2]] == ["rtsp://10.0.0.21:554/***", "***"]

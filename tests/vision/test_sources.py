@@ -483,6 +483,16 @@ def test_frames_source_passes_frames_through_and_closes_generators() -> None:
         ("rtsp://10.0.0.21/1", "rtsp://10.0.0.21/1"),
         ("/srv/clips/door.mp4", "/srv/clips/door.mp4"),
         (0, "0"),
+        # A security review: DVR credentials in the path, path parameters, a fragment,
+        # and a URL urlsplit refuses (it made the layout a 500 for every non-admin).
+        ("rtsp://10.0.0.21:554/user=admin&password=s3cret&channel=1", "rtsp://10.0.0.21:554/***"),
+        ("http://10.0.0.22/cgi-bin/mjpg;user=viewer;pwd=s3cret", "http://10.0.0.22/cgi-bin/***"),
+        ("http://10.0.0.22/video.mjpg#pwd=s3cret", "http://10.0.0.22/video.mjpg#***"),
+        ("http://viewer:s3cret@[10.0.0.22/video", "***"),
+        (
+            "rtsp://[fe80::1]:554/Streaming/Channels/101",
+            "rtsp://[fe80::1]:554/Streaming/Channels/101",
+        ),
     ],
 )
 def test_a_camera_source_is_logged_and_shown_without_its_secrets(

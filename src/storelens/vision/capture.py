@@ -8,6 +8,7 @@ build on these; ``storelens.vision.sources`` re-exports them.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -105,14 +106,39 @@ def as_bgr(frame: Any) -> npt.NDArray[np.uint8]:
 
 
 def redact(target: str | int) -> str:
-    """A camera source without what may be a secret: the URL's user and password
-    (``rtsp://user:pass@host``) and its query (``?user=…&pwd=…`` on many MJPEG cameras)
-    become ``***``. For logs, and for the layout shown to anyone but an admin."""
+    """A camera source without what may be a secret, for logs and for the layout shown
+    to anyone but an admin: the URL's user and password (``rtsp://user:pass@host``), its
+    query (``?user=…&pwd=…`` on many MJPEG cameras) and fragment, and every path segment
+    that carries parameters (``/user=admin&password=…`` on many DVRs, ``;pwd=…``) become
+    ``***``; a URL that cannot be parsed is ``***`` whole (a security review read DVR
+    passwords in the path, and a malformed URL turned the layout into a 500)."""
     text = str(target)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "***"
     if not parts.scheme or not parts.netloc:
         return text  # a file path or a webcam index
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=netloc, query="***" if parts.query else ""))
+    netloc = ("***@" if "@" in parts.netloc else "") + (host or "")
+    if ":" in netloc.rsplit("@", 1)[-1]:  # an IPv6 address
+        netloc = netloc.replace(host or "", f"[{host}]")
+    if port is not None:
+        netloc += f":{port}"
+    path = "/".join("***" if _SECRET_SEGMENT.search(seg) else seg for seg in parts.path.split("/"))
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            path,
+            "***" if parts.query else "",
+            "***" if parts.fragment else "",
+        )
+    )
+
+
+_SECRET_SEGMENT = re.compile(r"[=;:@%&]")
+"""A path segment that carries parameters (``user=admin&password=…``, ``;pwd=…``),
+an encoded character, or a colon: it may hold a secret, and a camera is known by its
+host, so the segment is hidden."""
