@@ -211,8 +211,35 @@ def test_only_an_admin_switches_a_store_and_an_unknown_store_is_404(
     )
 
 
-def test_withdrawing_for_an_unknown_customer_is_404(
-    client: TestClient, staff: dict[str, str]
+def test_staff_cannot_tell_an_unknown_id_from_a_customer_with_nothing_enrolled(
+    client: TestClient,
+    staff: dict[str, str],
+    login: Login,
+    engine: Engine,
+    add_customer: Callable[[str], None],
 ) -> None:
-    assert client.delete("/v1/customers/C-nobody/faces", headers=staff).status_code == 404
+    """A review: staff got 404 for an id that is no customer and 200 for one that is, so
+    ``DELETE .../faces`` told them which ids exist (docs/staff-app.md promises not).
+    Both now answer alike, and nothing is written for the stranger; admins keep the 404."""
+    add_customer("C1")
+    nobody = client.delete("/v1/customers/C-nobody/faces", headers=staff)
+    known = client.delete("/v1/customers/C1/faces", headers=staff)  # a customer, not enrolled
+    assert (nobody.status_code, known.status_code) == (200, 200)
+    assert nobody.json()["embeddings_deleted"] == known.json()["embeddings_deleted"] == 0
+    assert set(nobody.json()) == set(known.json())
     assert client.get("/v1/customers/C-nobody/faces", headers=staff).status_code == 404
+    assert client.get("/v1/customers/C1/faces", headers=staff).status_code == 404
+    assert client.delete("/v1/customers/C-nobody/faces", headers=login("admin")).status_code == 404
+    with engine.connect() as conn:
+        written = conn.execute(
+            select(func.count())
+            .select_from(face_consents)
+            .where(face_consents.c.customer_id == "C-nobody")
+        ).scalar_one()
+        audited = (
+            conn.execute(select(audit_log.c.action).where(audit_log.c.resource_id == "C-nobody"))
+            .scalars()
+            .all()
+        )
+    assert written == 0
+    assert "faces.withdraw.not_found" in audited

@@ -339,3 +339,45 @@ def test_impressions_are_logged_and_erased(world: World, login: Login, engine: E
         ).scalar_one()
     assert left == 0
     assert world.candidates.get("ada") is None
+
+
+def test_staff_get_the_same_answer_for_a_decline_whoever_the_id_is(
+    world: World, login: Login, engine: Engine
+) -> None:
+    """A review: the 404 for an unknown id told staff which ids are customers, which
+    docs/staff-app.md promises they cannot learn. Staff now get the same answer, and
+    nothing is written for the stranger; analysts and admins keep the 404."""
+    from storelens.storage.tables import audit_log, recommend_declines
+
+    staff = login("staff")
+    known = world.client.post(
+        "/v1/customers/ada/declined-items", json={"product_id": "latte"}, headers=staff
+    )
+    stranger = world.client.post(
+        "/v1/customers/nobody-7/declined-items", json={"product_id": "latte"}, headers=staff
+    )
+    assert (known.status_code, stranger.status_code) == (200, 200)
+    assert set(known.json()) == set(stranger.json())
+    assert stranger.json()["customer_id"] == "nobody-7"
+    analyst = world.client.post(
+        "/v1/customers/nobody-7/declined-items", json={"product_id": "latte"},
+        headers=login("analyst"),
+    )  # fmt: skip
+    assert analyst.status_code == 404
+    with engine.connect() as conn:
+        kept = (
+            conn.execute(
+                select(recommend_declines.c.customer_id).where(
+                    recommend_declines.c.customer_id.in_(["ada", "nobody-7"])
+                )
+            )
+            .scalars()
+            .all()
+        )
+        audited = (
+            conn.execute(select(audit_log.c.action).where(audit_log.c.resource_id == "nobody-7"))
+            .scalars()
+            .all()
+        )
+    assert kept == ["ada"]
+    assert audited == ["recommendations.decline.not_found"] * 2

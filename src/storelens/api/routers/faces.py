@@ -141,10 +141,19 @@ def face_enrollment(
 def withdraw_faces(
     customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep, now: Now
 ) -> FaceWithdrawal:
-    """Withdraw biometric consent: embeddings are deleted now and matching stops now."""
+    """Withdraw biometric consent: embeddings are deleted now and matching stops now.
+
+    For an id that is no customer a staff login gets what a customer with nothing
+    enrolled gets (nothing is written; the miss is audited): staff may not learn whether
+    an id exists (docs/staff-app.md), and a 404 told them (a review). Admins get the 404."""
     with engine.begin() as conn:
         if not face_store.known_person(conn, customer_id):
-            raise NotFound(f"no customer {customer_id!r}")
+            if principal.role is not Role.staff:
+                raise NotFound(f"no customer {customer_id!r}")
+            audit.record(
+                conn, principal.actor, "faces.withdraw.not_found", "customer", customer_id, {}
+            )
+            return FaceWithdrawal(customer_id=customer_id, embeddings_deleted=0, withdrawn_at=now)
         deleted = face_store.withdraw(conn, customer_id, by=principal.name, at=now)
         audit.record(
             conn, principal.actor, "faces.withdraw", "customer", customer_id, {"deleted": deleted}

@@ -228,8 +228,10 @@ def decline_item(
 ) -> DeclinePublic:
     """The customer said no to this item: it is not suggested to them again.
 
-    Audited, the miss too: the answer tells whether someone is a customer, and the row
-    is a write about the person (a review found both went untraced)."""
+    Audited, the miss too: the row is a write about the person (a review found both went
+    untraced). A staff login gets the same answer for an id that is no customer, with
+    nothing written: staff may not learn whether an id exists (docs/staff-app.md), and
+    a 404 told them (a later review); admins and analysts get the 404."""
     with engine.begin() as conn:
         # An erasure running now either ends first (the person is then unknown) or
         # waits for this row and deletes it: never a decline outliving the erasure.
@@ -243,7 +245,9 @@ def decline_item(
         )
         if known:
             evidence.decline(conn, customer_id, body.product_id, now)
-    if not known:  # the miss's row is committed before the 404
+    if not known:  # the miss's row is committed before the answer
+        if principal.role is Role.staff:
+            return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
         raise NotFound(f"no customer {customer_id!r}")
     _engine_of(request).note_decline(customer_id, body.product_id)
     return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
