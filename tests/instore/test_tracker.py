@@ -91,6 +91,31 @@ def test_missing_events_are_incomplete_not_zero() -> None:
     assert missing == {"never-paid": ["paid"], "never-handed": ["handed_off"]}
 
 
+def test_orders_of_a_day_without_any_hand_off_are_untracked_not_incomplete() -> None:
+    """A till history imported without order screens (the demo's 26 weeks) read as
+    29,191 incomplete orders (a new user's review). A day with no hand-off at all did
+    not track fulfillment; a day with hand-offs keeps its unfinished orders incomplete."""
+    day = 24 * 3600
+    tracker = OpsTracker(TrackerConfig(zone_kinds=KINDS, order_timeout_s=600))
+    facts = OpsFacts()
+    facts.add(
+        tracker.apply_all(
+            [
+                paid(0, "history-1"),  # day 1: tills only
+                paid(60, "history-2"),
+                paid(day, "lost"),  # day 2: screens in use, one order never handed off
+                paid(day + 40, "ok"),
+                ev("order.handed_off", day + 100, order_id="ok", staff_id="ana"),
+                ev("sensor.espresso_shot", day + 1200, machine_id="m"),  # the sweep runs
+            ]
+        )
+    )
+    report = ops_report(facts, store_id="s")["fulfillment"]
+    assert (report["orders"], report["complete"]) == (4, 1)
+    assert (report["incomplete"], report["untracked"]) == (1, 2)
+    assert [o["order_id"] for o in report["incomplete_orders"]] == ["lost"]
+
+
 def test_queue_wait_excludes_staff_and_dwell_per_visit() -> None:
     customer = walk(
         "c1",

@@ -83,7 +83,14 @@ class IncompleteOrder(BaseModel):
 class Fulfillment(_Stats):
     orders: int
     complete: int
-    incomplete: int
+    incomplete: int = Field(
+        description="paid, never handed off, on a day the store recorded hand-offs"
+    )
+    untracked: int = Field(
+        default=0,
+        description="paid on a day the store recorded no hand-off at all (no order "
+        "screens that day, or an imported till history): not counted as incomplete",
+    )
     by_hour: list[KeyedStats]
     by_daypart: list[KeyedStats]
     by_register: list[KeyedStats]

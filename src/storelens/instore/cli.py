@@ -85,6 +85,11 @@ def print_report(report: dict[str, Any], console: Console = console) -> None:
         f"[bold]Order fulfillment[/bold] (payment → hand-off): {f['complete']} orders, "
         f"p50 {_minutes(f['p50_s'])}, p90 {_minutes(f['p90_s'])}, "
         f"max {_minutes(f['max_s'])}; {f['incomplete']} incomplete"
+        + (
+            f"; {f['untracked']:,} paid on days with no hand-off recorded (not tracked)"
+            if f.get("untracked")
+            else ""
+        )
     )
     for title, rows in (
         ("by daypart", f["by_daypart"]),
