@@ -17,7 +17,7 @@ constraints: $(STAMP)  ## re-pin constraints.txt to what .venv holds (after a de
 	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-demo: $(STAMP)  ## set up a sample café with a generated day of events and serve it
+demo: $(STAMP)  ## simulate a sample café's week (and till history), then serve it live
 	$(BIN)/storelens demo
 
 test: lint typecheck $(STAMP)  ## lint, type-check and run the whole test suite

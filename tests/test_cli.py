@@ -356,10 +356,8 @@ def test_serve_refuses_an_uninitialised_database_with_exit_2(
 @pytest.mark.parametrize(
     ("url", "said"),
     [
-        (
-            "sqlite:////nonexistent-dir/x.db",
-            "cannot open the database at sqlite:////nonexistent-dir",
-        ),
+        # init cannot open it; the others say there is none (and create nothing).
+        ("sqlite:////nonexistent-dir/x.db", "database at sqlite:////nonexistent-dir/x.db"),
         ("postgresql+psycopg://u:secret@127.0.0.1:1/db", "cannot open the database at postgresql"),
         ("postgresql+psycopg://u@127.0.0.1:1/db?password=secret", "cannot open the database"),
         ("not a url", "not a database URL"),
@@ -463,3 +461,29 @@ def test_ingest_keeps_events_of_unknown_stores_and_names_them(
     ) in text
     assert text.index("ingest summary") < text.index("warning:")
     assert EventLog(create_engine(db_url)).head() == 6
+
+
+@pytest.mark.parametrize("command", [["users", "list"], ["ops", "report"], ["serve"]])
+def test_a_missing_sqlite_file_is_refused_and_not_created(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A new user's refused commands each left an empty database file behind, and after
+    `make demo` the advice to run `storelens init` made a second, empty database.
+    Run as the installed ``storelens`` runs."""
+    import uvicorn
+
+    from storelens.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda *_, **__: None)
+    path = tmp_path / "typo.db"
+    monkeypatch.setattr("sys.argv", ["storelens", *command, "--database-url", f"sqlite:///{path}"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    said = " ".join(capsys.readouterr().err.split())
+    assert done.value.code == 2, said
+    assert f"there is no database at sqlite:///{path}" in said
+    assert "STORELENS_DATABASE_URL" in said and "demo-data/storelens.db" in said
+    assert not path.exists()

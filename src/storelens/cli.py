@@ -117,7 +117,7 @@ def init(
     password is shown once)."""
     settings = _settings(database_url)
     try:  # before any key file is written: a mistyped URL leaves nothing behind
-        engine = migrate.reachable(settings.database_url)
+        engine = migrate.reachable(settings.database_url, create=True)
     except StorelensError as exc:  # the ConfigError of an unreachable database
         raise _fail(str(exc), EXIT_INPUT) from exc
     if settings.placeholder_secret:
@@ -184,13 +184,9 @@ def serve(
             EXIT_INPUT,
         )
     try:
-        engine = migrate.reachable(settings.database_url)
+        engine = migrate.open_database(settings.database_url)
     except StorelensError as exc:
         raise _fail(str(exc), EXIT_INPUT) from exc
-    if migrate.current_revision(engine) != migrate.head_revision():
-        raise _fail(
-            "the database is not initialised or is out of date: run `storelens init`", EXIT_INPUT
-        )
     options: dict[str, Any] = {
         "host": bind,
         "port": port or settings.port,

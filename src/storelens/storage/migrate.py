@@ -58,18 +58,32 @@ def head_revision() -> str | None:
 
 def require_current(engine: Engine) -> None:
     """Refuse to work on a database that was never initialised or is behind the code."""
-    if current_revision(engine) != head_revision():
-        raise ConfigError(
-            f"the database at {engine.url.render_as_string(hide_password=True)} is not "
-            "initialised or is out of date: run `storelens init`"
-        )
+    found = current_revision(engine)
+    if found == head_revision():
+        return
+    shown = engine.url.render_as_string(hide_password=True)
+    if found is None:
+        raise ConfigError(f"the database at {shown} is not initialised: {_WHICH_DATABASE}")
+    raise ConfigError(f"the database at {shown} is out of date: run `storelens init` to upgrade it")
 
 
-def reachable(url: str) -> Engine:
+_WHICH_DATABASE = (
+    "run `storelens init` to create one there, or point at yours with --database-url "
+    "or STORELENS_DATABASE_URL (`make demo` keeps its own in "
+    "sqlite:///demo-data/storelens.db)"
+)
+"""After `make demo` a new user ran a command in the same folder and was told to run
+`storelens init`, which made a second, empty database beside the demo's."""
+
+
+def reachable(url: str, *, create: bool = False) -> Engine:
     """An engine for ``url`` that has connected once; ConfigError naming the database
     (password hidden) and the driver's first line otherwise. Every command used to
     print a driver traceback for a mistyped path, a stopped server or a URL that does
-    not parse (found by a new user)."""
+    not parse (found by a new user).
+
+    A SQLite file that does not exist is refused unless ``create`` (``init``): connecting
+    creates it, and a command refused for a mistyped path left an empty file behind."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -80,6 +94,12 @@ def reachable(url: str) -> Engine:
         shown = make_url(url).set(query={}).render_as_string(hide_password=True)
     except ArgumentError as exc:
         raise ConfigError(f"not a database URL: {exc}") from None
+    parsed = make_url(url)
+    if not create and parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        in_memory = not path or path == ":memory:" or path.startswith("file:")
+        if not in_memory and "mode=memory" not in url and not Path(path).exists():
+            raise ConfigError(f"there is no database at {shown}: {_WHICH_DATABASE}")
     engine = create_engine(url)
     try:
         with engine.connect():
