@@ -317,7 +317,9 @@ class ProjectionLoop:
                 status,
                 failures=failures,
                 errors_total=status.errors_total + 1,
-                last_error=f"{type(exc).__name__}: {exc}"[:500],
+                # The first line only: PostgreSQL's DETAIL line quotes the row's values
+                # ("Key (email)=(ada@…) already exists"), and /health is public (a review).
+                last_error=f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"[:500],
                 last_error_at=at,
                 last_error_position=position,
                 retry_at=at + timedelta(seconds=delay),

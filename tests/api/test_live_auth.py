@@ -167,3 +167,14 @@ def test_customer_ids_in_other_query_values_are_redacted_too() -> None:
     assert redact("DELETE /v1/customers/C8f3a2?reason=Ada%20Lovelace%20asked") == (
         "DELETE /v1/customers/***?reason=***"
     )
+
+
+def test_a_percent_encoded_parameter_name_is_redacted_too() -> None:
+    """The server decodes ``%71`` to ``q``, so ``?%71=ada@…`` searched for Ada and the
+    log kept the address (a review)."""
+    assert redact("GET /v1/customers?%71=ada@example.org&limit=5") == (
+        "GET /v1/customers?%71=***&limit=5"
+    )
+    assert redact("GET /ws?%74oken=abc&x=1") == "GET /ws?%74oken=***&x=1"
+    assert redact("GET /ws?%54%4fKEN=abc") == "GET /ws?%54%4fKEN=***"
+    assert redact("GET /x?quality=5&squeeze=1") == "GET /x?quality=5&squeeze=1"

@@ -20,9 +20,22 @@ from typing import Any
 
 __all__ = ["RedactCredentials", "redact", "redacting_log_config"]
 
+_SECRET_NAMES = (
+    "token", "access_token", "key", "api_key", "apikey", "ticket", "password",
+    "q", "subject", "cursor", "resource_id", "reason",
+)  # fmt: skip
+
+
+def _spelled(name: str) -> str:
+    """``name`` as a pattern that also matches any of its letters percent-encoded: the
+    server decodes ``?%71=ada`` to ``q=ada``, so a log kept it whole (a review)."""
+    return "".join(
+        f"(?:{re.escape(ch)}|%{ord(ch):02x}|%{ord(ch.upper()):02x})" for ch in name
+    )
+
+
 _SECRET_PARAMS = re.compile(
-    r"(?P<name>(?:^|[?&;\s])(?:token|access_token|key|api_key|apikey|ticket|password"
-    r"|q|subject|cursor|resource_id|reason)=)"
+    r"(?P<name>(?:^|[?&;\s])(?:" + "|".join(_spelled(n) for n in _SECRET_NAMES) + r")=)"
     r"[^&;\s\"']*",
     re.IGNORECASE,
 )
