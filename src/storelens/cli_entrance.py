@@ -24,7 +24,6 @@ import typer
 
 from storelens.storage.command_line import DbOption, open_database_or_exit
 from storelens.vision.cli import (
-    CameraOption,
     LayoutOption,
     StartOption,
     check_cameras,
@@ -71,7 +70,9 @@ def entrance_hook(
 
 @vision_app.command("recognise")
 def recognise_command(
-    camera: CameraOption,
+    camera: Annotated[
+        list[str], typer.Option(help="the entrance camera's id from the layout; exactly one")
+    ],
     source: Annotated[str, typer.Option(help="the entrance camera: a file, RTSP URL or device")],
     server: Annotated[str, typer.Option(help="the storelens API that raises the notices")],
     api_key: Annotated[
@@ -79,7 +80,9 @@ def recognise_command(
     ],
     layout: LayoutOption = None,
     database_url: DbOption = None,
-    detector: Annotated[str, typer.Option(help="person detector: motion or a CNN")] = "motion",
+    detector: Annotated[
+        str, typer.Option(help="person detector: motion or ssdlite-person (models install)")
+    ] = "motion",
     start: StartOption = None,
     max_frames: Annotated[int | None, typer.Option(min=1, help="stop after this many")] = None,
 ) -> None:
@@ -103,6 +106,8 @@ def recognise_command(
     check_cameras(store, camera)
     if len(camera) != 1:
         raise fail("give exactly one --camera: the entrance camera that sees faces")
+    if detector not in ("motion", "ssdlite-person"):
+        raise fail(f"--detector must be motion or ssdlite-person, not {detector!r}")
     (camera_id,) = camera
     engine, settings = open_database_or_exit(database_url)
     try:

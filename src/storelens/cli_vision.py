@@ -45,10 +45,14 @@ def simulate_command(
     layout: LayoutOption = None,
     start: StartOption = None,
     end: StartOption = None,
-    miss_rate: Annotated[float, typer.Option(min=0, max=0.99)] = 0.10,
+    miss_rate: Annotated[
+        float, typer.Option(min=0, max=0.99, help="share of detections missed")
+    ] = 0.10,
     false_positives: Annotated[float, typer.Option(min=0, help="false alarms per frame")] = 0.1,
     jitter: Annotated[float, typer.Option(min=0, max=0.5, help="box edge wobble")] = 0.04,
-    id_switches_per_min: Annotated[float, typer.Option(min=0)] = 1.0,
+    id_switches_per_min: Annotated[
+        float, typer.Option(min=0, help="forced track-id switches per minute per camera")
+    ] = 1.0,
     seed: int = 0,
     stitch: StitchOption = True,
     fps: Annotated[
@@ -107,9 +111,14 @@ def render_command(
     out: Annotated[Path, typer.Option(help="video file to write (.mp4 or .avi)")],
     layout: LayoutOption = None,
     start: StartOption = None,
-    minutes: Annotated[float, typer.Option(min=0.05, max=24 * 60)] = 1.0,
+    minutes: Annotated[
+        float, typer.Option(min=0.05, max=24 * 60, help="how many minutes to film from --start")
+    ] = 1.0,
     mode: Annotated[str, typer.Option(help="figures or photos")] = "figures",
-    fps: Annotated[float | None, typer.Option(min=0.1, max=60)] = None,
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.1, max=60, help="frames per second (default: the camera's)"),
+    ] = None,
     empty_shop: Annotated[
         Path | None,
         typer.Option(

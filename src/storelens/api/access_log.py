@@ -29,9 +29,7 @@ _SECRET_NAMES = (
 def _spelled(name: str) -> str:
     """``name`` as a pattern that also matches any of its letters percent-encoded: the
     server decodes ``?%71=ada`` to ``q=ada``, so a log kept it whole (a review)."""
-    return "".join(
-        f"(?:{re.escape(ch)}|%{ord(ch):02x}|%{ord(ch.upper()):02x})" for ch in name
-    )
+    return "".join(f"(?:{re.escape(ch)}|%{ord(ch):02x}|%{ord(ch.upper()):02x})" for ch in name)
 
 
 _SECRET_PARAMS = re.compile(

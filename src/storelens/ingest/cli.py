@@ -46,11 +46,15 @@ def edge_run(
             help="a JSON Lines file to follow, or - for standard input; omit to only forward"
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="events per request to the server")
+    ] = 1000,
     follow: Annotated[
         bool,
         typer.Option(
-            "--follow/--once", help="keep following the file, or stop once it is read and forwarded"
+            "--follow/--once",
+            help="keep reading the file as it grows, or read it to the end, forward what it "
+            "queued and exit; without --source the run forwards until stopped either way",
         ),
     ] = True,
 ) -> None:

@@ -217,7 +217,7 @@ def process(
         bool,
         typer.Option("--follow/--once", help="keep running and pick up new events every second"),
     ] = False,
-    batch: Annotated[int, typer.Option(min=1, max=100_000)] = 5000,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="events per transaction")] = 5000,
 ) -> None:
     """Run the stream processors (ops metrics, alerts, read models) over the event log.
 

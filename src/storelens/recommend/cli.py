@@ -152,7 +152,11 @@ def train_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     precompute: Annotated[
         bool,
-        typer.Option(help="write every customer's candidates into the configured candidate store"),
+        typer.Option(
+            help="write each consenting customer's blend scores and every customer's candidates "
+            "(candidates only with STORELENS_RECOMMEND_CANDIDATE_STORE=redis); "
+            "--no-precompute only tunes and evaluates, writing neither"
+        ),
     ] = True,
 ) -> None:
     """Tune and evaluate on the database's orders (each customer's last order held out),

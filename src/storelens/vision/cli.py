@@ -287,7 +287,13 @@ def eval_command(
     camera: Annotated[
         list[str] | None, typer.Option(help="score only what these cameras see (default: all)")
     ] = None,
-    layout: LayoutOption = None,
+    layout: Annotated[
+        Path | None,
+        typer.Option(
+            help="store layout .toml (default: the packaged layout truth.json names; "
+            "pass your own when the simulation ran on it)"
+        ),
+    ] = None,
     line: Annotated[list[str] | None, typer.Option(help="count lines for footfall")] = None,
     exclude_staff: Annotated[bool, typer.Option(help="drop staff from truth")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the score")] = None,
