@@ -487,3 +487,16 @@ def test_a_missing_sqlite_file_is_refused_and_not_created(
     assert f"there is no database at sqlite:///{path}" in said
     assert "STORELENS_DATABASE_URL" in said and "demo-data/storelens.db" in said
     assert not path.exists()
+
+
+def test_a_missing_sqlite_file_given_as_a_file_uri_is_not_created(tmp_path: Path) -> None:
+    from storelens.core.errors import ConfigError
+    from storelens.storage import migrate
+
+    path = tmp_path / "uri.db"
+    for url in (f"sqlite:///file:{path}?uri=true", f"sqlite:///file:{path}?mode=rwc&uri=true"):
+        with pytest.raises(ConfigError, match="there is no database"):
+            migrate.reachable(url)
+    assert not path.exists()
+    migrate.reachable(f"sqlite:///file:{path}?mode=rwc&uri=true", create=True).dispose()
+    assert path.exists()

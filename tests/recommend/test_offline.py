@@ -67,7 +67,6 @@ def test_read_baskets_orders_by_order_number_and_ignores_extra_columns(tmp_path:
         ("order_id,user_id,product_id,order_number\no1,u1,p,2.5\n", "line.2.order_number"),
         ("order_id,user_id,product_id,order_number\no1,u1,p,0\n", "line.2.order_number"),
         ("order_id,user_id,product_id,order_number\no1,u1,p,1\no1,u1,q,7\n", "line.3.order_number"),
-        ("order_id,user_id,product_id,order_number\no1,u1,p,1\no1,u2,q,1\n", "line.3.order_number"),
         ("order_id,user_id,product_id,order_number\no1,u1,p,1,x\n", "line.2"),
     ],
 )
@@ -159,3 +158,16 @@ def test_category_features_without_products_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--category-features needs --products" in " ".join(result.output.split())
+
+
+def test_order_ids_numbered_per_user_are_read(tmp_path: Path) -> None:
+    """Some exports number orders per user (alice's order 1, bob's order 1): the check
+    for one order at two positions must not take them for one order (a review)."""
+    f = tmp_path / "per_user.csv"
+    f.write_text(
+        "order_id,user_id,product_id,order_number\n"
+        "1,alice,milk,1\n2,alice,bread,2\n1,bob,tea,1\n2,bob,tea,2\n"
+    )
+    history = read_baskets_csv(f)
+    assert history.users == ("alice", "bob")
+    assert [len(b) for b in history.baskets] == [2, 2]

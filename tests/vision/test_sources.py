@@ -489,6 +489,10 @@ def test_frames_source_passes_frames_through_and_closes_generators() -> None:
         ("http://10.0.0.22/cgi-bin/mjpg;user=viewer;pwd=s3cret", "http://10.0.0.22/cgi-bin/***"),
         ("http://10.0.0.22/video.mjpg#pwd=s3cret", "http://10.0.0.22/video.mjpg#***"),
         ("http://viewer:s3cret@[10.0.0.22/video", "***"),
+        # No host part for urlsplit, a password all the same (a second review).
+        ("rtsp:/admin:s3cret@10.0.0.21/live", "rtsp:***@10.0.0.21/live"),
+        ("rtsp:admin:s3cret@10.0.0.21/live", "rtsp:***@10.0.0.21/live"),
+        ("//admin:s3cret@10.0.0.21/live", "***@10.0.0.21/live"),
         (
             "rtsp://[fe80::1]:554/Streaming/Channels/101",
             "rtsp://[fe80::1]:554/Streaming/Channels/101",

@@ -31,6 +31,7 @@ choice can know it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,7 @@ __all__ = [
     "validation_cuts",
 ]
 
+log = logging.getLogger(__name__)
 Array = npt.NDArray[np.float64]
 CANDIDATES = ("bgnbd", "pareto_nbd", "boosted_bgnbd", "honeymoon_bgnbd")
 # Candidates whose per-customer forecasts are absolute-error forecasts, not expectations.
@@ -364,6 +366,7 @@ def _challenge(
         )
     except _CANDIDATE_FAILURES as exc:
         excluded["boosted_bgnbd"] = f"not trained: {_reason(exc)}"
+        log.warning("boosted BG/NBD left out of the choice: %s", _reason(exc))
     actual = validation_table["purchases"].to_numpy(np.float64)
     at_late = _Cut(past, late, validation_table)
     validation, expected_mae = {}, {}
@@ -373,7 +376,10 @@ def _challenge(
         try:
             guess = _finite(_predict(name, at_late, validation_weeks, early_correction))
         except _CANDIDATE_FAILURES as exc:
+            # A warning, not a debug line: ValueError is also what a bug raises, and a
+            # candidate that silently sat out would hide one (a review).
             excluded[name] = _reason(exc)
+            log.warning("%s left out of the choice: %s", name, _reason(exc))
             continue
         point = guess.expected if guess.point is None else guess.point  # always given here
         validation[name] = holdout_error(point, actual)
@@ -395,6 +401,7 @@ def _challenge(
         if winner == "bgnbd":
             raise FitError(f"BG/NBD gives no forecast on this file: {_reason(exc)}") from exc
         excluded[winner] = f"won on validation but failed on the whole calibration: {_reason(exc)}"
+        log.warning("%s: %s; BG/NBD scores instead", winner, excluded[winner])
         winner = "bgnbd"
         final = _finite(_predict(winner, at_end, weeks, None, point_forecasts=point_forecasts))
     return Challenge(

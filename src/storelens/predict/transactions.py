@@ -63,12 +63,12 @@ def _check_rows(path: Path) -> None:
     column left and the error blames the wrong column (a new user's report); a longer
     row further down stopped it with a traceback."""
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
-        rows = csv.reader(fh)
+        rows = csv.reader(fh, skipinitialspace=True)  # as pandas reads it
         header = next(rows, None)
         if header is None:
             return  # empty: pandas says so
         for row in rows:
-            if row and len(row) != len(header):
+            if any(field.strip() for field in row) and len(row) != len(header):
                 raise TransactionFileError(
                     f"{len(row)} fields where the header has {len(header)} (a stray comma, "
                     "or a value with a comma that needs quotes?)",

@@ -251,9 +251,9 @@ def _lines(path: Path) -> Iterable[BasketLine]:
         col = _column_index(header, path)
         width = max(col.values()) + 1
         optional = [c for c in OPTIONAL_COLUMNS if c in col]
-        # Each order's user and position as first seen: a file that gives one order two
-        # positions (or two users) is mixed up, and was read without a word (a review).
-        orders: dict[str, tuple[str, int, int]] = {}
+        # Each order's position as first seen: a file that gives one order two positions
+        # is mixed up, and was read without a word (a review).
+        orders: dict[tuple[str, str], tuple[int, int]] = {}
         for line, rec in enumerate(reader, start=2):
             if not rec:
                 continue
@@ -277,12 +277,12 @@ def _lines(path: Path) -> Iterable[BasketLine]:
                     )
             position = _position(path, line, values["order_number"])
             user, order = values["user_id"], values["order_id"]
-            first = orders.setdefault(order, (user, position, line))
-            if first[:2] != (user, position):
+            # Keyed by user too: some exports number orders per user (1, 2, … each).
+            first = orders.setdefault((user, order), (position, line))
+            if first[0] != position:
                 raise InvalidInput(
-                    f"{path}: line {line}: order {order!r} has order_number {position} for "
-                    f"user {user!r}, but line {first[2]} gave it {first[1]} for user "
-                    f"{first[0]!r}",
+                    f"{path}: line {line}: user {user!r}'s order {order!r} has order_number "
+                    f"{position}, but line {first[1]} gave it {first[0]}",
                     [FieldError(f"line.{line}.order_number", "one order, two positions", "mixed")],
                 )
             extra = {c: _number(path, line, c, values[c]) for c in optional}

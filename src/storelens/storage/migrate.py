@@ -96,9 +96,9 @@ def reachable(url: str, *, create: bool = False) -> Engine:
         raise ConfigError(f"not a database URL: {exc}") from None
     parsed = make_url(url)
     if not create and parsed.get_backend_name() == "sqlite":
-        path = parsed.database or ""
-        in_memory = not path or path == ":memory:" or path.startswith("file:")
-        if not in_memory and "mode=memory" not in url and not Path(path).exists():
+        path = (parsed.database or "").removeprefix("file:").split("?", 1)[0]
+        in_memory = not path or path == ":memory:" or "mode=memory" in url
+        if not in_memory and not Path(path).exists():
             raise ConfigError(f"there is no database at {shown}: {_WHICH_DATABASE}")
     engine = create_engine(url)
     try:

@@ -119,8 +119,14 @@ def redact(target: str | int) -> str:
         port = parts.port
     except ValueError:
         return "***"
-    if not parts.scheme or not parts.netloc:
+    if not parts.netloc:
+        if parts.scheme and "@" in text:
+            # "rtsp:admin:pw@host" or "rtsp:/admin:pw@host": no host part for urlsplit,
+            # but a password all the same (a review); the layout validator takes them.
+            return f"{parts.scheme}:***@{text.rsplit('@', 1)[1]}"
         return text  # a file path or a webcam index
+    if not parts.scheme:
+        return "***@" + text.rsplit("@", 1)[1] if "@" in text else text  # "//admin:pw@host"
     netloc = ("***@" if "@" in parts.netloc else "") + (host or "")
     if ":" in netloc.rsplit("@", 1)[-1]:  # an IPv6 address
         netloc = netloc.replace(host or "", f"[{host}]")
