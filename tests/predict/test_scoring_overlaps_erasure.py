@@ -170,3 +170,59 @@ def test_a_segment_untouched_by_the_leaver_keeps_its_figures(engine: Engine) -> 
         assert forget_customers(conn, ["nobody"]) == 0
         row = conn.execute(select(segments)).one()
     assert (row.customers, row.revenue_share) == (2, 0.4)
+
+
+def test_a_merge_during_the_write_that_hands_over_a_withdrawal_still_removes_the_rows(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second review: on PostgreSQL a merge that hands a scored card a withdrawal made
+    under a web account, committed while the run was writing (after its consent
+    re-read), left the card's features row behind. The merge now takes the erasure lock
+    exclusively, so it waits for the run's write and its relink then sees the rows.
+
+    The run's write holds the merge off for up to ``HOLD_S``: without the lock the merge
+    finishes inside that time and the rows survive; with it, the merge can only finish
+    after the run commits. The hold bounds how long a broken build takes to fail; no
+    figure depends on it."""
+    import threading
+
+    import storelens.predict.forgetting  # noqa: F401  (registers the relink step)
+    import storelens.predict.store as store
+    from storelens.privacy import registry
+    from storelens.storage.tables import customer_aliases
+
+    hold_s = 3.0
+    bought = _seed(engine)
+    card, web = bought[0], "web-" + bought[0]
+    with engine.begin() as conn:  # the web account withdrew after the card's grant
+        conn.execute(insert(consent_records), {
+            "subject": web, "purpose": "analytics", "granted": False, "channel": "app",
+            "ts": AS_OF - pd.Timedelta(days=1), "event_id": uuid.uuid4()})  # fmt: skip
+    writing, merged = threading.Event(), threading.Event()
+    real = store.write_run
+
+    def write_and_hold(conn: Any, run: Any) -> int:
+        written = real(conn, run)
+        writing.set()
+        merged.wait(hold_s)  # the merge, if it is not held off, commits meanwhile
+        return written
+
+    def merge() -> None:
+        writing.wait()
+        from storelens.cdp.resolution import _lock_against_scoring
+
+        with engine.begin() as conn:  # what a resolution's write does: lock, alias, relink
+            _lock_against_scoring(conn)
+            conn.execute(insert(customer_aliases), {"alias": card, "customer_id": web})
+            registry.relinked(conn, frozenset({card, web}))
+        merged.set()
+
+    monkeypatch.setattr(store, "write_run", write_and_hold)
+    other = threading.Thread(target=merge)
+    other.start()
+    _rescore(engine)
+    other.join(timeout=60)
+    assert merged.is_set()
+    assert _rows(engine, card) == {
+        "customer_features": 0, "customer_scores": 0, "segment_members": 0,
+    }  # fmt: skip

@@ -161,6 +161,7 @@ def _write(
     actor: str | None,
     now: datetime,
 ) -> None:
+    _lock_against_scoring(conn)
     by_key: dict[str, int] = {}
     before: dict[str, str | None] = {}
     for r in conn.execute(
@@ -228,6 +229,17 @@ def _record_changes(
     ]
     if rows:
         conn.execute(identity_changes.insert(), rows)
+
+
+def _lock_against_scoring(conn: Connection) -> None:
+    """Take the erasure lock exclusively before any link changes: the relink step may
+    hand a scored customer a withdrawal, and a scoring run writes under the same lock
+    (shared) after re-reading consent. Without it, on PostgreSQL a merge committed
+    during a run's write left the run's features row for a withdrawn person, and the
+    two could deadlock on the prediction tables (a review). First, before any row lock
+    of the links is held, so an erasure (which holds it while it rewrites links) and
+    this never wait on each other."""
+    dialect_for(conn).lock_erasures(conn, shared=False)
 
 
 def _relink(conn: Connection, named: set[str]) -> None:
@@ -383,6 +395,7 @@ def unmerge(
         raise _bad_records("name at least one record to split off, as source:record")
     now = datetime.now(UTC)
     with engine.begin() as conn:
+        _lock_against_scoring(conn)
         members = {
             record_key(r.source_system, r.source_record_id): r.id
             for r in conn.execute(
