@@ -114,6 +114,31 @@ def test_orders_of_a_day_without_any_hand_off_are_untracked_not_incomplete() -> 
     assert (report["orders"], report["complete"]) == (4, 1)
     assert (report["incomplete"], report["untracked"]) == (1, 2)
     assert [o["order_id"] for o in report["incomplete_orders"]] == ["lost"]
+    # An hour of the tracked day holding only the lost order: still tracked, since the
+    # day is (a second review), so the hours add up to the day.
+    hour = ops_report(
+        facts, store_id="s", since=T0 + timedelta(seconds=day - 60),
+        until=T0 + timedelta(seconds=day + 30),
+    )["fulfillment"]  # fmt: skip
+    assert (hour["orders"], hour["incomplete"], hour["untracked"]) == (1, 1, 0)
+
+
+def test_an_order_handed_off_after_midnight_marks_the_day_it_was_paid() -> None:
+    tracker = OpsTracker(TrackerConfig(zone_kinds=KINDS, order_timeout_s=600))
+    facts = OpsFacts()
+    late = 17 * 3600 - 120  # T0 is 07:00 UTC: 23:58, handed off at 00:03
+    facts.add(
+        tracker.apply_all(
+            [
+                paid(late - 60, "walked-out"),
+                paid(late, "late"),
+                ev("order.handed_off", late + 300, order_id="late", staff_id="ana"),
+                ev("sensor.espresso_shot", late + 1200, machine_id="m"),
+            ]
+        )
+    )
+    report = ops_report(facts, store_id="s")["fulfillment"]
+    assert (report["complete"], report["incomplete"], report["untracked"]) == (1, 1, 0)
 
 
 def test_queue_wait_excludes_staff_and_dwell_per_visit() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -27,7 +28,7 @@ from storelens.core.layout import StoreLayout
 from storelens.instore.facts import OpsFacts, ZoneVisit
 from storelens.instore.insights_heat import HeatSample, average_density
 from storelens.instore.insights_settings import InsightSettings
-from storelens.instore.report import ops_report
+from storelens.instore.report import ops_report, tracked_days
 from storelens.instore.zone_traffic import FloorZone, SaleLine, zone_traffic
 
 __all__ = [
@@ -236,6 +237,8 @@ def _window_rows(
         since=since,
         until=until,
         timezone=layout.timezone,
+        # The whole day's: an hour's rows add up to the day's (a review).
+        tracked=tracked_days(inputs.facts.orders, ZoneInfo(layout.timezone)),
     )
     ful, baristas = report["fulfillment"], report["baristas"]
     on_shift = sum(b["on_shift_h"] for b in baristas)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Connection, Engine
@@ -23,7 +24,7 @@ from storelens.core.errors import FieldError, UnreadableRecords
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.instore.alerts import DEFAULT_RULES, AlertChange, AlertRule
 from storelens.instore.facts import OpsFacts, OrderFact, ShiftFact
-from storelens.instore.report import ops_report
+from storelens.instore.report import ops_report, tracked_days
 from storelens.instore.store import (
     cursor_position,
     load_facts,
@@ -326,6 +327,12 @@ def report_from_db(
 ) -> dict[str, Any]:
     """The report from :func:`facts_from_db` over ``[since, until)``."""
     facts = facts_from_db(engine, store_id, since, until)
+    # Which days tracked fulfillment is a property of whole local days: a window that
+    # cuts a day reads that day's orders once more, whole (a review saw a walk-out in
+    # an hour's window counted as untracked).
+    tz = ZoneInfo(timezone)
+    lo, hi = _whole_days(since, tz), _whole_days(until, tz, end=True)
+    whole = facts if (lo, hi) == (since, until) else facts_from_db(engine, store_id, lo, hi)
     return ops_report(
         facts,
         store_id=store_id,
@@ -334,4 +341,16 @@ def report_from_db(
         timezone=timezone,
         queue_zones=queue_zones,
         detail=detail,
+        tracked=tracked_days(whole.orders, tz),
     )
+
+
+def _whole_days(moment: datetime | None, tz: ZoneInfo, *, end: bool = False) -> datetime | None:
+    """The local midnight at or before ``moment`` (``end``: at or after it)."""
+    if moment is None:
+        return None
+    local = moment.astimezone(tz)
+    start = datetime.combine(local.date(), time.min, tz)
+    if end and start != local:
+        start = datetime.combine(local.date() + timedelta(days=1), time.min, tz)
+    return start.astimezone(UTC)

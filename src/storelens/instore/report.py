@@ -9,14 +9,14 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from storelens.core.dayparts import daypart_of_hour, daypart_order
 from storelens.instore.facts import OpsFacts, OrderFact
 
-__all__ = ["ops_report", "percentile"]
+__all__ = ["Day", "ops_report", "percentile", "tracked_days"]
 
 T = TypeVar("T")
 
@@ -61,19 +61,30 @@ def _overlap(a: datetime, b: datetime, since: datetime | None, until: datetime |
     return max(0.0, (hi - lo).total_seconds())
 
 
-def _fulfillment(orders: list[OrderFact], tz: ZoneInfo, detail: bool) -> dict[str, Any]:
-    complete = [o for o in orders if o.complete]
-    values = [o.fulfillment_s for o in complete if o.fulfillment_s is not None]
-    # A local day on which a store recorded no hand-off at all did not track fulfillment
-    # (no order screens that day, or a till history imported without them): its paid
-    # orders are "untracked", not "incomplete". The demo's 26 weeks of till history
-    # read as 29,191 incomplete orders, which a manager takes for broken data (a new
-    # user's review); a day with hand-offs keeps its unfinished orders as incomplete.
-    tracked = {
-        (o.store_id, o.handed_off_at.astimezone(tz).date())
+Day = tuple[str, date]  # a store and a local day
+
+
+def tracked_days(orders: Iterable[OrderFact], tz: ZoneInfo) -> set[Day]:
+    """The (store, local day) pairs on which some order paid that day was handed off.
+
+    A day with none did not track fulfillment (no order screens that day, or a till
+    history imported without them): its paid orders are "untracked", not "incomplete".
+    The demo's 26 weeks of till history read as 29,191 incomplete orders, which a
+    manager takes for broken data (a new user's review). Taken over whole days, not the
+    report's window: an hour without a hand-off on a normal day is still tracked (a
+    second review), and an order handed off after midnight marks the day it was paid."""
+    return {
+        (o.store_id, (o.paid_at or o.handed_off_at).astimezone(tz).date())
         for o in orders
         if o.handed_off_at is not None
     }
+
+
+def _fulfillment(
+    orders: list[OrderFact], tz: ZoneInfo, detail: bool, tracked: set[Day]
+) -> dict[str, Any]:
+    complete = [o for o in orders if o.complete]
+    values = [o.fulfillment_s for o in complete if o.fulfillment_s is not None]
     incomplete: list[OrderFact] = []
     untracked: list[OrderFact] = []
     for o in orders:
@@ -210,9 +221,13 @@ def ops_report(
     queue_zones: Iterable[str] = ("queue",),
     bucket_minutes: int = 15,
     detail: bool = False,
+    tracked: set[Day] | None = None,
 ) -> dict[str, Any]:
     """The report over ``[since, until)``; orders count by payment time (or hand-off
-    time when the payment was never seen), people by the time they entered."""
+    time when the payment was never seen), people by the time they entered.
+
+    ``tracked``: the days that tracked fulfillment (:func:`tracked_days`); by default
+    read from all of ``facts``' orders, so pass whole days' facts or this set."""
     tz = ZoneInfo(timezone)
 
     def mine(items: Iterable[T], ts: Callable[[T], datetime | None]) -> list[T]:
@@ -237,7 +252,16 @@ def ops_report(
         "from": since.isoformat() if since else None,
         "to": until.isoformat() if until else None,
         "timezone": timezone,
-        "fulfillment": _fulfillment(orders, tz, detail),
+        "fulfillment": _fulfillment(
+            orders,
+            tz,
+            detail,
+            tracked
+            if tracked is not None
+            else tracked_days(
+                (o for o in facts.orders if store_id is None or o.store_id == store_id), tz
+            ),
+        ),
         "baristas": _baristas(
             facts,
             [o for o in facts.orders if store_id is None or o.store_id == store_id],

@@ -106,6 +106,7 @@ def operations_view(engine: Engine, store_id: str, first: date, last: date) -> O
         orders=fulfillment["orders"],
         complete=fulfillment["complete"],
         incomplete=fulfillment["incomplete"],
+        untracked=fulfillment["untracked"],
         p50_s=fulfillment["p50_s"],
         p90_s=fulfillment["p90_s"],
         by_day=by_day,

@@ -135,6 +135,9 @@ class OperationsView(BaseModel):
     orders: int
     complete: int
     incomplete: int
+    untracked: int = Field(
+        default=0, description="paid on a day the store recorded no hand-off at all"
+    )
     p50_s: float | None
     p90_s: float | None
     by_day: list[DayFigures]
