@@ -226,3 +226,37 @@ def test_a_merge_during_the_write_that_hands_over_a_withdrawal_still_removes_the
     assert _rows(engine, card) == {
         "customer_features": 0, "customer_scores": 0, "segment_members": 0,
     }  # fmt: skip
+
+
+def test_the_score_command_reports_what_was_written_not_what_was_fitted(
+    engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: ``predict score`` counted a customer erased during the fit and printed
+    the share of a segment whose figures the write had just withdrawn."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from storelens.cli import app
+
+    bought = _seed(engine)
+    fit, fitted = scoring.score_customers, []
+
+    def fit_then_erase(*args: Any, **kwargs: Any) -> Any:
+        run = fit(*args, **kwargs)
+        fitted.append(len(run.scores))
+        erase_customer(engine, bought[0], SYSTEM, "request 43")
+        return run
+
+    monkeypatch.setattr(scoring, "score_customers", fit_then_erase)
+    day = AS_OF.strftime("%Y-%m-%d")
+    result = CliRunner().invoke(
+        app, ["predict", "score", "--as-of", day, "--database-url", db_url, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(customer_scores)).scalar_one()
+        sizes = dict(conn.execute(select(segments.c.id, segments.c.customers)).all())
+    assert body["customers"] == stored == fitted[0] - 1
+    assert {s["id"]: s["customers"] for s in body["segments"]} == sizes

@@ -253,7 +253,7 @@ def score(
     if when > now:
         raise _fail(f"--as-of {when.date()} is in the future: nothing after now is known")
     try:
-        from storelens.predict.store import rescore_as_configured
+        from storelens.predict.store import list_segments, rescore_as_configured, scored_count
     except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
         raise _fail(str(exc)) from exc
     with Progress(
@@ -264,14 +264,24 @@ def score(
             run = rescore_as_configured(engine, when, settings)
         except Conflict as exc:  # nothing scored: the live snapshot is kept
             raise _fail(str(exc)) from exc
+    # What was written, not what was fitted: someone erased or withdrawn during the fit
+    # is not written, and a small segment they left has no share (a review saw the
+    # command count and describe them).
+    with engine.connect() as conn:
+        written, stored = scored_count(conn), list_segments(conn)
+    segment_rows: list[dict[str, Any]] = [
+        {
+            "id": s["id"],
+            "customers": s["customers"],
+            "revenue_share": (None if s["revenue_share"] is None else round(s["revenue_share"], 4)),
+        }
+        for s in stored
+    ]
     summary = {
         "as_of": run.as_of.isoformat(),
         "version": run.version,
-        "customers": len(run.scores),
-        "segments": [
-            {"id": s.id, "customers": s.customers, "revenue_share": round(s.revenue_share, 4)}
-            for s in run.segments
-        ],
+        "customers": written,
+        "segments": segment_rows,
         "models": [
             {"kind": m.kind, "model": m.params.get("model", m.kind), "metrics": m.metrics}
             for m in run.models
@@ -292,6 +302,11 @@ def score(
     table = Table(title="segments")
     for col in ("segment", "customers", "revenue share"):
         table.add_column(col, justify="right" if col != "segment" else "left")
-    for s in run.segments:
-        table.add_row(s.id, f"{s.customers:,}", f"{100 * s.revenue_share:.0f} %")
+    for seg in segment_rows:
+        share = seg["revenue_share"]
+        table.add_row(
+            seg["id"],
+            f"{seg['customers']:,}",
+            "withdrawn" if share is None else f"{100 * share:.0f} %",
+        )
     console.print(table)

@@ -49,6 +49,7 @@ __all__ = [
     "rescore",
     "rescore_as_configured",
     "run_models",
+    "scored_count",
     "segment_page",
     "write_run",
 ]
@@ -303,6 +304,11 @@ def customer_prediction(conn: Connection, ids: list[str]) -> dict[str, Any] | No
         "rfm": row.rfm,
         "segments": [dict(n._mapping) for n in names],
     }
+
+
+def scored_count(conn: Connection) -> int:
+    """How many customers the live snapshot scores."""
+    return int(conn.execute(select(func.count()).select_from(customer_scores)).scalar_one())
 
 
 def list_segments(conn: Connection) -> list[dict[str, Any]]:
