@@ -181,6 +181,17 @@ def test_customer_import_profile_and_audit(
     assert client.get("/v1/customers/L-1", headers=login("staff")).status_code == 403
 
 
+def _layout_with_cameras(
+    client: TestClient, admin: dict[str, str], first: str, second: str
+) -> dict[str, Any]:
+    """The sample café's layout with its first two cameras' sources set, saved by an admin."""
+    client.post("/v1/stores", json={"id": "cafe-01", "name": "Café"}, headers=admin)
+    doc = _cafe()
+    doc["cameras"][0]["source"], doc["cameras"][1]["source"] = first, second
+    assert client.put("/v1/stores/cafe-01/layout", json=doc, headers=admin).status_code == 200
+    return doc
+
+
 def test_camera_credentials_in_a_layout_reach_admins_only(client: TestClient, login: Login) -> None:
     """Camera sources often carry a password (``rtsp://user:pass@host``: the vision code
     keeps them out of its logs), and the layout went back to every staff login and
@@ -188,11 +199,12 @@ def test_camera_credentials_in_a_layout_reach_admins_only(client: TestClient, lo
     camera of every store (security review). Admins, who edit the layout and PUT it
     back, still get it whole."""
     admin = login("admin")
-    client.post("/v1/stores", json={"id": "cafe-01", "name": "Café"}, headers=admin)
-    doc = _cafe()
-    doc["cameras"][0]["source"] = "rtsp://viewer:s3cret-pw@10.0.0.21:554/stream1"
-    doc["cameras"][1]["source"] = "http://10.0.0.22/video.mjpg?user=viewer&pwd=s3cret-pw"
-    assert client.put("/v1/stores/cafe-01/layout", json=doc, headers=admin).status_code == 200
+    doc = _layout_with_cameras(
+        client,
+        admin,
+        "rtsp://viewer:s3cret-pw@10.0.0.21:554/stream1",
+        "http://10.0.0.22/video.mjpg?user=viewer&pwd=s3cret-pw",
+    )
     for role in ("staff", "analyst"):
         r = client.get("/v1/stores/cafe-01/layout", headers=login(role))
         assert r.status_code == 200
@@ -210,12 +222,12 @@ def test_dvr_passwords_in_the_path_and_a_malformed_url_are_hidden_not_500(
 ) -> None:
     """A second review: many DVRs take ``/user=admin&password=…`` in the path, which
     went to staff whole, and a URL urlsplit refuses made the layout a 500 for them."""
-    admin = login("admin")
-    client.post("/v1/stores", json={"id": "cafe-01", "name": "Café"}, headers=admin)
-    doc = _cafe()
-    doc["cameras"][0]["source"] = "rtsp://10.0.0.21:554/user=admin&password=s3cret-pw&channel=1"
-    doc["cameras"][1]["source"] = "http://viewer:s3cret-pw@[10.0.0.22/video"
-    assert client.put("/v1/stores/cafe-01/layout", json=doc, headers=admin).status_code == 200
+    _layout_with_cameras(
+        client,
+        login("admin"),
+        "rtsp://10.0.0.21:554/user=admin&password=s3cret-pw&channel=1",
+        "http://viewer:s3cret-pw@[10.0.0.22/video",
+    )
     r = client.get("/v1/stores/cafe-01/layout", headers=login("staff"))
     assert r.status_code == 200, r.text
     assert "s3cret" not in r.text
