@@ -317,3 +317,19 @@ def test_a_long_stay_seen_only_at_the_entrance_is_a_visit_not_a_walk_by() -> Non
         ("t", "timeout", 1203.0)
     ]
     assert ops_report(facts, store_id="s")["dwell"]["walk_bys"] == 0
+
+
+def test_whole_days_widen_a_window_to_local_midnights() -> None:
+    """report_from_db reads whole local days to decide which tracked fulfillment; on the
+    day the clocks go back (Berlin, 2026-10-25) a day has 25 hours."""
+    from zoneinfo import ZoneInfo
+
+    from storelens.instore.processor import _whole_days
+
+    berlin = ZoneInfo("Europe/Berlin")
+    ten = datetime(2026, 10, 25, 10, 0, tzinfo=berlin)
+    assert _whole_days(ten, berlin) == datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
+    assert _whole_days(ten, berlin, end=True) == datetime(2026, 10, 25, 23, 0, tzinfo=UTC)
+    midnight = datetime(2026, 10, 26, 0, 0, tzinfo=berlin)
+    assert _whole_days(midnight, berlin, end=True) == midnight  # already whole
+    assert _whole_days(None, berlin) is None
