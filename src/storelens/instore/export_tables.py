@@ -85,7 +85,12 @@ _OPERATIONS = [
     _field("dimension", pa.string(), "", "store, register or barista", nullable=False),
     _field("key", pa.string(), "", "all, a register id or a staff id", nullable=False),
     _field("orders", pa.int64(), "count", "orders paid (store rows only)"),
-    _field("incomplete_orders", pa.int64(), "count", "paid, never handed off (store rows)"),
+    _field(
+        "incomplete_orders",
+        pa.int64(),
+        "count",
+        "paid, never handed off, on a day with hand-offs (store rows)",
+    ),
     _field("fulfilled_orders", pa.int64(), "count", "orders with a fulfillment time"),
     _field("fulfillment_p50_s", pa.float64(), "seconds", "payment to hand-off, median"),
     _field("fulfillment_p90_s", pa.float64(), "seconds", "payment to hand-off, 90th percentile"),
