@@ -178,3 +178,41 @@ def test_a_percent_encoded_parameter_name_is_redacted_too() -> None:
     assert redact("GET /ws?%74oken=abc&x=1") == "GET /ws?%74oken=***&x=1"
     assert redact("GET /ws?%54%4fKEN=abc") == "GET /ws?%54%4fKEN=***"
     assert redact("GET /x?quality=5&squeeze=1") == "GET /x?quality=5&squeeze=1"
+
+
+def test_a_server_error_traceback_keeps_postgresql_detail_values_out_of_the_log() -> None:
+    """A failing projection logged its traceback through Python's last-resort handler,
+    past the filters, with PostgreSQL's DETAIL line quoting the row (a review)."""
+    import io
+    import logging.config
+
+    config = redacting_log_config()
+    assert config["loggers"]["storelens"]["handlers"] == ["default"]
+    names = ("storelens", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {
+        n: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+        for n, lg in ((n, logging.getLogger(n)) for n in names)
+    }
+    stream = io.StringIO()
+    try:
+        logging.config.dictConfig(config)
+        handler = logging.getLogger("storelens").handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(stream)
+        try:
+            raise RuntimeError(
+                "duplicate key value violates unique constraint\n"
+                "DETAIL:  Key (email)=(ada@example.org) already exists."
+            )
+        except RuntimeError as exc:
+            logging.getLogger("storelens.processors").error("projection failed", exc_info=exc)
+    finally:  # other tests read storelens records through the root logger (caplog)
+        for n, (handlers, level, propagate, disabled) in saved.items():
+            lg = logging.getLogger(n)
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate, lg.disabled = propagate, disabled
+    written = stream.getvalue()
+    assert "projection failed" in written and "duplicate key value" in written
+    assert "Traceback" in written  # the operator still gets the stack
+    assert "ada@example.org" not in written

@@ -37,6 +37,7 @@ _SECRET_PARAMS = re.compile(
     r"[^&;\s\"']*",
     re.IGNORECASE,
 )
+_DETAIL = re.compile(r"\s*DETAIL:")
 _CUSTOMER_PATH = re.compile(r"(?P<route>/v1/customers/)(?!import\b)[^/?\s\"']+")
 _KEYS = re.compile(r"slk_[0-9a-f]{8}_[A-Za-z0-9_-]+")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
@@ -60,15 +61,29 @@ class RedactCredentials(logging.Filter):
             }
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
+        if record.exc_info and not record.exc_text:
+            # The traceback's last line is the exception's text, and PostgreSQL's DETAIL
+            # line in it quotes the row ("Key (email)=(ada@…) already exists"): a
+            # failing projection wrote it to the server's log (a review).
+            text = logging.Formatter().formatException(record.exc_info)
+            kept = [line for line in text.splitlines() if not _DETAIL.match(line)]
+            record.exc_text = redact("\n".join(kept))
         return True
 
 
 def redacting_log_config() -> dict[str, Any]:
-    """uvicorn's default logging config with :class:`RedactCredentials` on every handler."""
+    """uvicorn's default logging config with :class:`RedactCredentials` on every handler,
+    and storelens's own warnings and errors through the same handler: they went to
+    Python's last-resort handler, past every filter, tracebacks and all."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_credentials"] = {"()": f"{__name__}.RedactCredentials"}
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("redact_credentials")
+    config["loggers"]["storelens"] = {
+        "handlers": ["default"],
+        "level": "WARNING",  # what the last-resort handler showed: no new noise
+        "propagate": False,
+    }
     return config
