@@ -182,6 +182,16 @@ class ProjectionHealth:
     status: ProjectionStatus
 
 
+def _error_kind(exc: Exception) -> str:
+    """What ``/health`` says a projection failed with: the exception's class, and the
+    driver's for a database error. Not its text: ``/health`` is public, and an error's
+    text quotes values ("invalid input syntax …: \"ada@…\"", PostgreSQL's DETAIL
+    line), which a review read there. The server log has the rest."""
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    kind = type(exc).__name__
+    return kind if orig is None else f"{kind} ({type(orig).__name__})"
+
+
 class ProjectionLoop:
     """Runs every projection every ``interval`` seconds on a daemon thread (sooner when
     woken), and the raw-tracking retention purge once an hour (when ``retention_days``
@@ -317,9 +327,7 @@ class ProjectionLoop:
                 status,
                 failures=failures,
                 errors_total=status.errors_total + 1,
-                # The first line only: PostgreSQL's DETAIL line quotes the row's values
-                # ("Key (email)=(ada@…) already exists"), and /health is public (a review).
-                last_error=f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"[:500],
+                last_error=_error_kind(exc),
                 last_error_at=at,
                 last_error_position=position,
                 retry_at=at + timedelta(seconds=delay),

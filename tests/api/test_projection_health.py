@@ -84,7 +84,7 @@ def test_a_failing_projection_leaves_the_others_current_and_shows_on_health(
                             "predict-withdrawals", "ops"}  # fmt: skip
     bad = by_name["broken"]
     assert (bad["lag_events"], bad["lag_seconds"], bad["failing"]) == (3, 42.0, True)
-    assert bad["last_error"] == "RuntimeError: disk full"
+    assert bad["last_error"] == "RuntimeError"  # the class only: /health is public
     assert bad["last_error_position"] == 0 and bad["errors_total"] == 1
     for name in ("orders", "consent", "customer-records", "predict-withdrawals", "ops"):
         assert (by_name[name]["lag_events"], by_name[name]["lag_seconds"]) == (0, 0.0)
@@ -160,3 +160,16 @@ def test_health_without_a_loop_reads_lag_from_the_database(
         "last_error_at": None,
         "last_error_position": None,
     }
+
+
+def test_a_database_error_is_named_by_its_classes_not_its_text() -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from storelens.processors import _error_kind
+
+    class UniqueViolation(Exception):
+        pass
+
+    exc = IntegrityError("INSERT …", {}, UniqueViolation('Key (email)=("ada@example.org")'))
+    assert _error_kind(exc) == "IntegrityError (UniqueViolation)"
+    assert _error_kind(RuntimeError("no customer 'ada'")) == "RuntimeError"
