@@ -493,6 +493,9 @@ def test_frames_source_passes_frames_through_and_closes_generators() -> None:
         ("rtsp:/admin:s3cret@10.0.0.21/live", "rtsp:***@10.0.0.21/live"),
         ("rtsp:admin:s3cret@10.0.0.21/live", "rtsp:***@10.0.0.21/live"),
         ("//admin:s3cret@10.0.0.21/live", "***@10.0.0.21/live"),
+        # A path that is itself an access token (UniFi Protect's share links).
+        ("rtsps://10.0.0.5:7441/Xk3mP9qLz2WvR7tY", "rtsps://10.0.0.5:7441/***"),
+        ("rtsp://10.0.0.21/live/stream1", "rtsp://10.0.0.21/live/stream1"),
         (
             "rtsp://[fe80::1]:554/Streaming/Channels/101",
             "rtsp://[fe80::1]:554/Streaming/Channels/101",

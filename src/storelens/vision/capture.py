@@ -132,7 +132,7 @@ def redact(target: str | int) -> str:
         netloc = netloc.replace(host or "", f"[{host}]")
     if port is not None:
         netloc += f":{port}"
-    path = "/".join("***" if _SECRET_SEGMENT.search(seg) else seg for seg in parts.path.split("/"))
+    path = "/".join("***" if _secret_segment(seg) else seg for seg in parts.path.split("/"))
     return urlunsplit(
         (
             parts.scheme,
@@ -145,6 +145,12 @@ def redact(target: str | int) -> str:
 
 
 _SECRET_SEGMENT = re.compile(r"[=;:@%&]")
-"""A path segment that carries parameters (``user=admin&password=…``, ``;pwd=…``),
-an encoded character, or a colon: it may hold a secret, and a camera is known by its
-host, so the segment is hidden."""
+_TOKEN_SEGMENT = re.compile(r"(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_-]{16,}")
+
+
+def _secret_segment(segment: str) -> bool:
+    """A path segment that carries parameters (``user=admin&password=…``, ``;pwd=…``),
+    an encoded character or a colon, or looks like an access token (16 or more letters
+    and digits, both: UniFi's ``rtsps://host:7441/<token>``, a review): it may hold a
+    secret, and a camera is known by its host, so the segment is hidden."""
+    return bool(_SECRET_SEGMENT.search(segment) or _TOKEN_SEGMENT.fullmatch(segment))
