@@ -7,9 +7,18 @@ on one page and night on the next. Hours are in the store's own time zone.
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-__all__ = ["DAYPARTS", "OFF_HOURS", "Daypart", "daypart_of_hour", "daypart_order"]
+__all__ = [
+    "DAYPARTS",
+    "OFF_HOURS",
+    "Daypart",
+    "day_bounds",
+    "daypart_of_hour",
+    "daypart_order",
+]
 
 Daypart = Literal["morning", "midday", "afternoon", "evening", "night"]
 
@@ -34,3 +43,10 @@ def daypart_of_hour(hour: int) -> Daypart:
 def daypart_order(name: str) -> int:
     """Sort key putting dayparts in the day's order, night last."""
     return _NAMES.index(name)
+
+
+def day_bounds(day: date, tz: ZoneInfo, days: int = 1) -> tuple[datetime, datetime]:
+    """Local midnight of ``day`` to local midnight ``days`` later (a day the clocks
+    change has 23 or 25 hours)."""
+    since = datetime.combine(day, time(0), tzinfo=tz)
+    return since, datetime.combine(day + timedelta(days=days), time(0), tzinfo=tz)

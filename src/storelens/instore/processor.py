@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from storelens.config import get_settings
+from storelens.core.dayparts import day_bounds
 from storelens.core.errors import FieldError, UnreadableRecords
 from storelens.core.layout import StoreLayout, load_layout
 from storelens.instore.alerts import DEFAULT_RULES, AlertChange, AlertRule
@@ -349,8 +350,5 @@ def _whole_days(moment: datetime | None, tz: ZoneInfo, *, end: bool = False) -> 
     """The local midnight at or before ``moment`` (``end``: at or after it)."""
     if moment is None:
         return None
-    local = moment.astimezone(tz)
-    start = datetime.combine(local.date(), time.min, tz)
-    if end and start != local:
-        start = datetime.combine(local.date() + timedelta(days=1), time.min, tz)
-    return start.astimezone(UTC)
+    start, next_day = day_bounds(moment.astimezone(tz).date(), tz)
+    return (next_day if end and start != moment else start).astimezone(UTC)

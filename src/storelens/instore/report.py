@@ -238,6 +238,7 @@ def ops_report(
             and _in(ts(x), since, until)
         ]
 
+    store_orders = [o for o in facts.orders if store_id is None or o.store_id == store_id]
     orders = mine(facts.orders, lambda o: o.paid_at or o.handed_off_at)
     waits = mine(facts.queue_waits, lambda q: q.queue_enter)
     seen = mine(facts.visits, lambda v: v.enter)
@@ -256,15 +257,11 @@ def ops_report(
             orders,
             tz,
             detail,
-            tracked
-            if tracked is not None
-            else tracked_days(
-                (o for o in facts.orders if store_id is None or o.store_id == store_id), tz
-            ),
+            tracked if tracked is not None else tracked_days(store_orders, tz),
         ),
         "baristas": _baristas(
             facts,
-            [o for o in facts.orders if store_id is None or o.store_id == store_id],
+            store_orders,
             since,
             until,
         ),

@@ -126,9 +126,13 @@ def fit_bgnbd(summary: pd.DataFrame) -> BgNbdParams:
 _LOG_BOUNDS = (-10.0, 12.0)  # the bounded fit's log-parameters (lifetimes' time scale)
 
 
+def _time_scale(summary: pd.DataFrame) -> float:
+    """lifetimes' own rescaling of time, in which the bounded fit's alpha is bounded."""
+    return 10.0 / float(summary["T"].max())
+
+
 def _inside_ridge_bounds(params: BgNbdParams, summary: pd.DataFrame) -> bool:
-    scale = 10.0 / float(summary["T"].max())
-    values = np.array([params.r, params.alpha * scale, params.a, params.b])
+    values = np.array([params.r, params.alpha * _time_scale(summary), params.a, params.b])
     if not (np.isfinite(values).all() and (values > 0).all()):
         return False
     logs = np.log(values)
@@ -149,7 +153,7 @@ def _fit_bgnbd_on_ridge(summary: pd.DataFrame) -> BgNbdParams:
     from scipy.optimize import minimize
 
     x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
-    scale = 10.0 / float(big_t.max())  # lifetimes' own rescaling of time
+    scale = _time_scale(summary)
     weights = np.ones_like(x)
 
     def loss(theta: Array) -> float:

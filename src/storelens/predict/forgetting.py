@@ -86,19 +86,19 @@ def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
     # projection may not have run yet (each projection keeps its own cursor). Its
     # insert is keyed on the event id, so running it twice stores nothing twice.
     project_consent(conn, list(batch))
-    withdrawn = False
+    locked = False
     for ev in batch:
         p = ev.payload if isinstance(ev.payload, dict) else {}
         if ev.type != "consent.changed" or not ev.subject or p.get("purpose") != ANALYTICS:
             continue
         if p.get("granted", True):
             continue
-        if not withdrawn:
+        if not locked:
             # A scoring run writing now read consent before this withdrawal: it holds
             # the erasure lock shared and reads consent again under it, so wait for it
             # to commit (then its rows are visible to delete) or make it wait for this.
             dialect_for(conn).lock_erasures(conn, shared=False)
-            withdrawn = True
+            locked = True
         ids = person_ids(conn, ev.subject)
         if not granted_subjects(conn, ANALYTICS, among=ids) & set(ids):
             forget_customers(conn, ids)

@@ -125,11 +125,10 @@ def redact(target: str | int) -> str:
             # but a password all the same (a review); the layout validator takes them.
             return f"{parts.scheme}:***@{text.rsplit('@', 1)[1]}"
         return text  # a file path or a webcam index
-    if not parts.scheme:
-        return "***@" + text.rsplit("@", 1)[1] if "@" in text else text  # "//admin:pw@host"
-    netloc = ("***@" if "@" in parts.netloc else "") + (host or "")
-    if ":" in netloc.rsplit("@", 1)[-1]:  # an IPv6 address
-        netloc = netloc.replace(host or "", f"[{host}]")
+    if not parts.scheme:  # "//admin:pw@host"
+        return f"***@{text.rsplit('@', 1)[1]}" if "@" in text else text
+    shown_host = f"[{host}]" if host and ":" in host else (host or "")  # IPv6 in brackets
+    netloc = ("***@" if "@" in parts.netloc else "") + shown_host
     if port is not None:
         netloc += f":{port}"
     path = "/".join("***" if _secret_segment(seg) else seg for seg in parts.path.split("/"))

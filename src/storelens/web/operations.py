@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 
 from storelens import stores
+from storelens.core.dayparts import day_bounds
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.instore.facts import OpsFacts
 from storelens.instore.processor import facts_from_db
@@ -25,7 +26,7 @@ from storelens.web.schemas import (
     DayFigures,
     OperationsView,
 )
-from storelens.web.today import barista_totals, day_bounds, keyed, queue_points, store_zone
+from storelens.web.today import barista_totals, keyed, queue_points, store_zone
 
 __all__ = ["ALERT_HISTORY", "NoOperations", "alert_summary", "check_period", "operations_view"]
 

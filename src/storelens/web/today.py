@@ -13,13 +13,14 @@ empty chart.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 
 from storelens import stores
+from storelens.core.dayparts import day_bounds
 from storelens.instore.processor import NAME as OPS
 from storelens.instore.processor import report_from_db
 from storelens.instore.store import (
@@ -35,7 +36,6 @@ from storelens.web.schemas import AlertRow, KeyedFigures, QueuePoint, TodayView
 __all__ = [
     "barista_totals",
     "customers_inside",
-    "day_bounds",
     "keyed",
     "open_alerts",
     "orders_waiting",
@@ -51,12 +51,6 @@ def store_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
-
-
-def day_bounds(day: date, tz: ZoneInfo, days: int = 1) -> tuple[datetime, datetime]:
-    """Local midnight of ``day`` to local midnight ``days`` later."""
-    since = datetime.combine(day, time(0), tzinfo=tz)
-    return since, datetime.combine(day + timedelta(days=days), time(0), tzinfo=tz)
 
 
 def customers_inside(tracker: OpsTracker, store_id: str) -> int:
