@@ -17,7 +17,7 @@ from storelens.recommend import evidence
 from storelens.recommend import shortlist as shortlist_module
 from storelens.recommend.candidate_store import CustomerCandidates
 from storelens.recommend.shortlist import head_size, pick_shortlisted, popular_order
-from storelens.recommend.suggestions import Recommendation, pick, popular
+from storelens.recommend.suggestions import Candidate, Recommendation, as_candidate, pick, popular
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -42,11 +42,11 @@ def _case(rng: random.Random) -> dict[str, object]:
     pop = evidence.Popularity(orders, counts, 30)
     store = popular(pop, "all")
     entry = CustomerCandidates("cust")
-    mine: dict[str, Recommendation] = {}
+    mine: dict[str, Candidate] = {}
     for p in rng.sample([*products, *NEW], rng.randint(0, min(n + 4, 12))):
         low = rng.random() * 0.01  # below the head: only the check keeps it out
-        conf = rng.choice([rng.random(), low, store[p].confidence if p in store else 0.5])
-        mine[p] = Recommendation(p, conf, conf, "mine", "repeat")
+        conf = rng.choice([rng.random(), low, store[p][0] if p in store else 0.5])
+        mine[p] = as_candidate(Recommendation(p, conf, conf, "mine", "repeat"))
         times = sorted(NOW - rng.uniform(0, 3) * DAY for _ in range(rng.randint(1, 4)))
         entry.items[p] = tuple(times)
     if rng.random() < 0.5:  # scored by the learned blend: often items deep in the tail
@@ -61,13 +61,13 @@ def _case(rng: random.Random) -> dict[str, object]:
 
 
 def _full(settings: Settings, c: dict[str, object]) -> list[Recommendation]:
-    store: dict[str, Recommendation] = c["store"]  # type: ignore[assignment]
-    mine: dict[str, Recommendation] = c["mine"]  # type: ignore[assignment]
+    store: dict[str, Candidate] = c["store"]  # type: ignore[assignment]
+    mine: dict[str, Candidate] = c["mine"]  # type: ignore[assignment]
     ranked = dict(store)
-    for product, rec in mine.items():
+    for product, candidate in mine.items():
         current = ranked.get(product)
-        if current is None or rec.confidence >= current.confidence:
-            ranked[product] = rec
+        if current is None or candidate[0] >= current[0]:
+            ranked[product] = candidate
     return pick(settings, ranked, c["entry"], c["blocked"], c["zone"], c["catalogue"], NOW,  # type: ignore[arg-type]
                 c["k"])  # type: ignore[arg-type]  # fmt: skip
 
@@ -88,7 +88,7 @@ def test_the_head_ranks_exactly_as_the_whole_list(monkeypatch: pytest.MonkeyPatc
     short = full = rejected = 0
     for _ in range(1000):
         c = _case(rng)
-        store: dict[str, Recommendation] = c["store"]  # type: ignore[assignment]
+        store: dict[str, Candidate] = c["store"]  # type: ignore[assignment]
         order = popular_order(settings, store, c["catalogue"], c["zone"])  # type: ignore[arg-type]
         sizes.clear()
         kept.clear()

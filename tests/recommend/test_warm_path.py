@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -130,7 +131,7 @@ def test_the_ranking_basis_summed_once_gives_the_direct_sum_at_any_later_time(
     """The repeat confidence is summed once per entry as of its newest order and scaled
     to the request's time; at any later time it must equal the sum taken afresh, and a
     new order must not be answered from the old sums."""
-    from storelens.recommend.suggestions import personal
+    from storelens.recommend.suggestions import Showing, personal
 
     half = settings.recommend_half_life_days * 86400.0
     base = NOW.timestamp()
@@ -147,18 +148,23 @@ def test_the_ranking_basis_summed_once_gives_the_direct_sum_at_any_later_time(
 
     for later in (0, 0.5, 7, 400):
         now = base + later * 86400
-        got = personal(settings, entry, pop, {}, now)
+        got = personal(settings, entry, pop, now)
         for product in ("latte", "scone"):
-            assert got[product].confidence == pytest.approx(direct(product, now), rel=1e-12)
+            assert got[product][0] == pytest.approx(direct(product, now), rel=1e-12)
     assert entry.basis is not None  # kept on the entry after the first request
-    before = personal(settings, entry, pop, {}, base)["scone"].confidence
+    before = personal(settings, entry, pop, base)["scone"][0]
     entry.apply_order("o-new", base, ["scone"])
-    after = personal(settings, entry, pop, {}, base)["scone"].confidence
+    after = personal(settings, entry, pop, base)["scone"][0]
     assert after > before
     assert after == pytest.approx(direct("scone", base), rel=1e-12)
+
     # The explanation's counts are the window's, as of the request's time.
-    shown = personal(settings, entry, pop, {}, base)["scone"].shown(1.0, None)
-    assert shown.evidence["times_bought"] == 3 and shown.evidence["times_bought_ever"] == 3
+    def shown(now: float) -> dict[str, Any]:
+        confidence, shows = personal(settings, entry, pop, now)["scone"]
+        rec = shows.show("scone", confidence, 1.0, None, Showing(settings, entry, now, {}))
+        assert rec.confidence == confidence and rec.source == "repeat"
+        return rec.evidence
+
+    assert shown(base)["times_bought"] == 3 and shown(base)["times_bought_ever"] == 3
     days = settings.recommend_history_days
-    late = personal(settings, entry, pop, {}, base + (days - 5) * 86400)["scone"]
-    assert late.shown(1.0, None).evidence["times_bought"] == 1  # only the new one is in
+    assert shown(base + (days - 5) * 86400)["times_bought"] == 1  # only the new one is in

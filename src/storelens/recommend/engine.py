@@ -55,7 +55,7 @@ from storelens.recommend.impression_log import (
 )
 from storelens.recommend.shared_cache import Cold, SharedCache, in_a_thread
 from storelens.recommend.shortlist import PopularOrder, pick_shortlisted, popular_order
-from storelens.recommend.suggestions import Recommendation, personal, popular
+from storelens.recommend.suggestions import Candidate, Recommendation, personal, popular
 from storelens.storage.eventlog import StoredEvent
 
 __all__ = ["CONSENT_PURPOSE", "STOCK_TTL_S", "Answer", "Recommendation", "RecommendationEngine"]
@@ -118,7 +118,7 @@ class RecommendationEngine:
 
     def _popular(
         self, store_id: str, daypart: str, pop: evidence.Popularity
-    ) -> dict[str, Recommendation]:
+    ) -> dict[str, Candidate]:
         """The popular list, built once per popularity snapshot (``pop`` is cached)."""
         key = f"popular:{store_id}:{daypart}"
         hit = self._shared.held(key)
@@ -132,7 +132,7 @@ class RecommendationEngine:
         self,
         store_id: str,
         daypart: str,
-        popular: dict[str, Recommendation],
+        popular: dict[str, Candidate],
         catalogue: dict[str, evidence.ProductInfo],
         zone: str | None,
     ) -> PopularOrder:
@@ -431,7 +431,7 @@ class RecommendationEngine:
             reason = "no purchase history"
         popular = self._popular(store_id, daypart, pop)
         order = self._popular_order(store_id, daypart, popular, catalogue, ctx.zone)
-        mine = personal(self._settings, entry, pop, catalogue, now) if personalized else {}
+        mine = personal(self._settings, entry, pop, now) if personalized else {}
         blocked = self._out_of_stock(store_id, warm).union(entry.declined)
         picked = pick_shortlisted(
             self._settings, popular, order, mine, entry if personalized else None, blocked,

@@ -33,7 +33,7 @@ PopularOrder = list[tuple[float, str]]  # (-confidence * zone bonus, product), a
 
 def popular_order(
     settings: Settings,
-    popular: dict[str, Recommendation],
+    popular: dict[str, Candidate],
     catalogue: dict[str, evidence.ProductInfo],
     zone: str | None,
 ) -> PopularOrder:
@@ -41,10 +41,10 @@ def popular_order(
     float arithmetic as ``pick``, so keys compare exactly."""
     boost = 1.0 + settings.recommend_zone_boost
     order: PopularOrder = []
-    for product, rec in popular.items():
+    for product, (confidence, _) in popular.items():
         info = catalogue.get(product)
         bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
-        order.append((-rec.confidence * bonus, product))
+        order.append((-confidence * bonus, product))
     order.sort()
     return order
 
@@ -57,7 +57,7 @@ def head_size(k: int, blocked: int) -> int:
 
 def pick_shortlisted(
     settings: Settings,
-    popular: dict[str, Recommendation],
+    popular: dict[str, Candidate],
     order: PopularOrder,
     personal: dict[str, Candidate],
     entry: CustomerCandidates | None,
@@ -108,11 +108,11 @@ def _nothing_left_out_ranks_before(
 def _merge(
     ranked: dict[str, Candidate],
     personal: dict[str, Candidate],
-    popular: dict[str, Recommendation],
+    popular: dict[str, Candidate],
 ) -> None:
     """Personal candidates into ``ranked``: each replaces the store's when at least as
     confident (compared with the popular one even where ``ranked`` lacks it)."""
-    for product, rec in personal.items():
+    for product, mine in personal.items():
         current = popular.get(product)
-        if current is None or rec.confidence >= current.confidence:
-            ranked[product] = rec
+        if current is None or mine[0] >= current[0]:
+            ranked[product] = mine

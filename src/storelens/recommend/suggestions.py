@@ -29,9 +29,21 @@ from typing import Any, Protocol
 
 from storelens.config import Settings
 from storelens.recommend import evidence
-from storelens.recommend.candidate_store import CoPurchase, CustomerCandidates, RankingBasis
+from storelens.recommend.candidate_store import CustomerCandidates, RankingBasis
 
-__all__ = ["Candidate", "Recommendation", "personal", "pick", "popular", "ranking_basis"]
+__all__ = [
+    "REPEAT",
+    "TOGETHER",
+    "Candidate",
+    "Recommendation",
+    "Showing",
+    "Shows",
+    "as_candidate",
+    "personal",
+    "pick",
+    "popular",
+    "ranking_basis",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,50 +63,91 @@ class Recommendation:
         )  # fmt: skip
 
 
-class Candidate(Protocol):
-    """What ``pick`` ranks: a confidence now, the words and evidence only if shown.
+class Shows(Protocol):
+    """What a ranked item becomes if it is shown: its words and evidence, written for
+    the ``k`` shown alone (building them for every candidate cost more than the
+    ranking)."""
 
-    A customer's repeat and co-purchase candidates are ranked on every request, but
-    only ``k`` are shown: their explanations and evidence are written for those
-    alone (building them for all cost more than the ranking)."""
+    def show(
+        self, product: str, confidence: float, score: float, name: str | None, how: Showing
+    ) -> Recommendation: ...
 
-    @property
-    def product_id(self) -> str: ...
 
-    @property
-    def confidence(self) -> float: ...
+Candidate = tuple[float, Shows]
+"""(confidence, how it is shown): what ``pick`` ranks. A request ranks a few dozen of
+these and shows ``k``; a pair costs a tuple, where an object per candidate cost most
+of the ranking (about 0.4 µs each, two dozen co-purchases per customer)."""
 
-    def shown(self, score: float, name: str | None) -> Recommendation: ...
+
+class Showing:
+    """What shown items are written from, once per request: the customer's entry, the
+    request's time, the catalogue (anchor names) and the history window."""
+
+    __slots__ = ("catalogue", "days", "entry", "span", "window")
+
+    def __init__(
+        self,
+        settings: Settings,
+        entry: CustomerCandidates | None,
+        now: float,
+        catalogue: Mapping[str, evidence.ProductInfo],
+    ) -> None:
+        self.entry, self.catalogue = entry, catalogue
+        self.days = settings.recommend_history_days
+        self.window = now - self.days * 86400.0
+        self.span = _months(self.days)
+
+
+class _Fixed:
+    """An item whose words do not depend on the customer (the store's popular items):
+    shown the same for everyone at the same score, so the last one shown is kept and
+    handed out again (a race only builds an equal one twice)."""
+
+    __slots__ = ("_last", "_rec")
+
+    def __init__(self, rec: Recommendation) -> None:
+        self._rec, self._last = rec, rec
+
+    def show(
+        self, product: str, confidence: float, score: float, name: str | None, how: Showing
+    ) -> Recommendation:
+        last = self._last
+        if last.score == score and last.name == name:
+            return last
+        self._last = shown = self._rec.shown(score, name)
+        return shown
+
+
+def as_candidate(rec: Recommendation) -> Candidate:
+    """A ready-made recommendation as a candidate, shown as it is (its score and the
+    catalogue's name set)."""
+    return rec.confidence, _Fixed(rec)
 
 
 class _Repeat:
-    """One of the customer's own items: its probability, its true counts when shown."""
+    """One of the customer's own items: its true counts in the window, when shown."""
 
-    __slots__ = ("_days", "_orders", "_since", "_span", "_times", "confidence", "product_id")
+    __slots__ = ()
 
-    def __init__(
-        self, product: str, p: float, times: tuple[float, ...], since: float, days: int,
-        span: str, orders: int,
-    ) -> None:  # fmt: skip
-        self.product_id, self.confidence = product, p
-        self._times, self._since, self._days, self._span = times, since, days, span
-        self._orders = orders
-
-    def shown(self, score: float, name: str | None) -> Recommendation:
-        times = self._times
-        recent = len(times) - bisect_left(times, self._since)  # sorted, newest last
+    def show(
+        self, product: str, confidence: float, score: float, name: str | None, how: Showing
+    ) -> Recommendation:
+        entry = how.entry
+        assert entry is not None  # only personal answers hold repeat candidates
+        times = entry.items[product]
+        recent = len(times) - bisect_left(times, how.window)  # sorted, newest last
         if recent:
-            text = f"you bought this {_times(recent)} in the last {self._span}"
+            text = f"you bought this {_times(recent)} in the last {how.span}"
         else:
             last = datetime.fromtimestamp(times[-1], UTC).date().isoformat()
             text = f"you bought this {_times(len(times))}, last on {last}"
         return Recommendation(
-            self.product_id, score, self.confidence, text, "repeat",
+            product, score, confidence, text, "repeat",
             {
                 "times_bought": recent,
-                "window_days": self._days,
+                "window_days": how.days,
                 "times_bought_ever": len(times),
-                "orders": self._orders,
+                "orders": len(entry.order_times),
                 "last_bought": times[-1],
             },
             name,
@@ -104,25 +157,26 @@ class _Repeat:
 class _Together:
     """An item often bought with one of the customer's own (the anchor)."""
 
-    __slots__ = ("_catalogue", "_co", "confidence", "product_id")
+    __slots__ = ()
 
-    def __init__(
-        self, product: str, p: float, co: CoPurchase, catalogue: dict[str, evidence.ProductInfo]
-    ) -> None:
-        self.product_id, self.confidence = product, p
-        self._co, self._catalogue = co, catalogue
-
-    def shown(self, score: float, name: str | None) -> Recommendation:
-        anchor, together, anchor_orders = self._co
-        info = self._catalogue.get(anchor)
+    def show(
+        self, product: str, confidence: float, score: float, name: str | None, how: Showing
+    ) -> Recommendation:
+        assert how.entry is not None  # only personal answers hold co-purchases
+        anchor, together, anchor_orders = how.entry.copurchase[product]
+        info = how.catalogue.get(anchor)
         return Recommendation(
-            self.product_id, score, self.confidence,
+            product, score, confidence,
             f"people who buy {info.name if info else anchor} often add this: {together} of "
             f"{anchor_orders} orders with it",
             "copurchase",
             {"anchor": anchor, "together": together, "anchor_orders": anchor_orders},
             name,
         )  # fmt: skip
+
+
+REPEAT: Shows = _Repeat()
+TOGETHER: Shows = _Together()
 
 
 def _months(days: int) -> str:
@@ -136,19 +190,19 @@ def _times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
-def popular(pop: evidence.Popularity, daypart: str) -> dict[str, Recommendation]:
+def popular(pop: evidence.Popularity, daypart: str) -> dict[str, Candidate]:
     """The store's list for one daypart (the same for everyone: built once, shared)."""
-    out: dict[str, Recommendation] = {}
+    out: dict[str, Candidate] = {}
     when = "" if daypart == "all" else f" in the {daypart}"
     for product, n in pop.counts.items():
         p = n / pop.orders
-        out[product] = Recommendation(
+        out[product] = as_candidate(Recommendation(
             product, p, p,
             f"popular at this store{when}: in {n} of {pop.orders} orders in the last "
             f"{pop.days} days",
             "popularity",
             {"orders_with_item": n, "orders": pop.orders, "days": pop.days, "daypart": daypart},
-        )  # fmt: skip
+        ))  # fmt: skip
     return out
 
 
@@ -156,25 +210,20 @@ def personal(
     settings: Settings,
     entry: CustomerCandidates,
     pop: evidence.Popularity,
-    catalogue: dict[str, evidence.ProductInfo],
     now: float,
 ) -> dict[str, Candidate]:
-    """The customer's repeat and co-purchase candidates, each with its true counts."""
+    """The customer's repeat and co-purchase candidates: their probabilities now."""
     half = settings.recommend_half_life_days * 86400.0
-    days = settings.recommend_history_days
-    window = now - days * 86400.0
-    span = _months(days)
     _, as_of, d_orders, d_items, together = ranking_basis(entry, half)
     scale = 0.5 ** ((now - as_of) / half)  # every weight decays alike from "as of" to now
     below = scale * d_orders + 1.0
-    counts, pop_orders, n_orders = pop.counts, pop.orders, len(entry.order_times)
+    counts, pop_orders = pop.counts, pop.orders
     out: dict[str, Candidate] = {}
-    for product, times in entry.items.items():
+    for product, d_item in d_items.items():
         share = counts.get(product, 0) / pop_orders if pop_orders else 0.0
-        p = (scale * d_items[product] + share) / below
-        out[product] = _Repeat(product, p, times, window, days, span, n_orders)
-    for product, anchor, ratio, co in together:
-        out[product] = _Together(product, out[anchor].confidence * ratio, co, catalogue)
+        out[product] = ((scale * d_item + share) / below, REPEAT)
+    for product, anchor, ratio, _ in together:
+        out[product] = (out[anchor][0] * ratio, TOGETHER)
     return out
 
 
@@ -235,7 +284,7 @@ def pick(
     # never compared; it rides along to save a second catalogue lookup per item.
     scored: list[tuple[int, float, str, evidence.ProductInfo | None]] = []
     add, bought_get, info_get, blend_get = scored.append, bought.get, catalogue.get, blend.get
-    for product, rec in ranked.items():
+    for product, (confidence, _) in ranked.items():
         if product in blocked:
             continue
         times = bought_get(product)
@@ -245,20 +294,22 @@ def pick(
         bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
         learned = blend_get(product)
         if learned is None:
-            add((1, -rec.confidence * bonus, product, info))
+            add((1, -confidence * bonus, product, info))
         else:
             add((0, -learned * bonus, product, info))
     scored.sort()
     cap = settings.recommend_category_cap
     per_category: dict[str, int] = {}
     picked: list[Recommendation] = []
+    how = Showing(settings, entry, now, catalogue)
     for _, neg_score, product, info in scored:
         category = info.category if info else product
         taken = per_category.get(category, 0)
         if taken >= cap:
             continue
         per_category[category] = taken + 1
-        picked.append(ranked[product].shown(-neg_score, info.name if info else None))
+        confidence, shows = ranked[product]
+        picked.append(shows.show(product, confidence, -neg_score, info.name if info else None, how))
         if len(picked) == k:
             break
     return picked

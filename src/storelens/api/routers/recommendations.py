@@ -39,7 +39,7 @@ from storelens.privacy import audit
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
 from storelens.recommend.context import Context, parse_context
-from storelens.recommend.engine import Answer, RecommendationEngine
+from storelens.recommend.engine import Answer, Recommendation, RecommendationEngine
 from storelens.storage.dialects import dialect_for
 
 __all__ = ["PATH", "READERS", "answer_json", "router"]
@@ -98,6 +98,38 @@ def _context_json(ctx: Context) -> dict[str, Any]:
     return ctx.model_dump(mode="json")
 
 
+def _item_json(r: Recommendation) -> dict[str, Any]:
+    return {
+        "product_id": r.product_id,
+        "name": r.name,
+        "score": round(r.score, 6),
+        "confidence": round(r.confidence, 6),
+        "explanation": r.explanation,
+        "source": r.source,
+        "evidence": r.evidence,
+    }
+
+
+# The store's popular items are shared objects, the same in every answer until the
+# popularity snapshot changes (:mod:`storelens.recommend.suggestions`), and half of a
+# typical list: their JSON is kept by identity (the object is held beside it, so its id
+# is not reused while kept). Personal items are new per answer and never kept here, so
+# this holds nothing about a customer.
+_SHARED_DOCS: dict[int, tuple[Recommendation, dict[str, Any]]] = {}
+_SHARED_DOCS_MAX = 4096
+
+
+def _shared_item_json(r: Recommendation) -> dict[str, Any]:
+    held = _SHARED_DOCS.get(id(r))
+    if held is not None and held[0] is r:
+        return held[1]
+    doc = _item_json(r)
+    if len(_SHARED_DOCS) >= _SHARED_DOCS_MAX:  # old snapshots' items: start afresh
+        _SHARED_DOCS.clear()
+    _SHARED_DOCS[id(r)] = (r, doc)
+    return doc
+
+
 def answer_json(answer: Answer) -> bytes:
     """The same JSON as ``_public(answer)`` would give, without the models."""
     return orjson.dumps(
@@ -109,15 +141,7 @@ def answer_json(answer: Answer) -> bytes:
             "context": _context_json(answer.context),
             "degraded": answer.degraded,
             "data": [
-                {
-                    "product_id": r.product_id,
-                    "name": r.name,
-                    "score": round(r.score, 6),
-                    "confidence": round(r.confidence, 6),
-                    "explanation": r.explanation,
-                    "source": r.source,
-                    "evidence": r.evidence,
-                }
+                _shared_item_json(r) if r.source == "popularity" else _item_json(r)
                 for r in answer.items
             ],
             "count": len(answer.items),
