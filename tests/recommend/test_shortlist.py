@@ -110,9 +110,9 @@ def test_a_head_that_runs_short_falls_back_to_the_whole_list() -> None:
     store = popular(pop, "all")
     catalogue = {p: evidence.ProductInfo(p, p, None) for p in store}
     order = popular_order(settings, store, catalogue, None)
-    blocked = {p for _, p in order[: head_size(5, 0)]}
+    blocked = {o[1] for o in order[: head_size(5, 0)]}
     got = pick_shortlisted(settings, store, order, {}, None, blocked, None, catalogue, NOW, 5)
-    assert [r.product_id for r in got] == [p for _, p in order[len(blocked) : len(blocked) + 5]]
+    assert [r.product_id for r in got] == [o[1] for o in order[len(blocked) : len(blocked) + 5]]
     assert not blocked & {r.product_id for r in got}
 
 
@@ -124,6 +124,6 @@ def test_the_zone_order_follows_the_zone_bonus() -> None:
         "a": evidence.ProductInfo("A", "x", "z1"),
         "b": evidence.ProductInfo("B", "y", "z2"),
     }
-    assert [p for _, p in popular_order(settings, store, catalogue, None)] == ["a", "b"]
-    assert [p for _, p in popular_order(settings, store, catalogue, "z2")] == ["b", "a"]
-    assert [p for _, p in popular_order(settings, store, catalogue, "")] == ["a", "b"]
+    assert [o[1] for o in popular_order(settings, store, catalogue, None)] == ["a", "b"]
+    assert [o[1] for o in popular_order(settings, store, catalogue, "z2")] == ["b", "a"]
+    assert [o[1] for o in popular_order(settings, store, catalogue, "")] == ["a", "b"]

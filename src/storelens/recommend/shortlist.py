@@ -24,11 +24,12 @@ from __future__ import annotations
 from storelens.config import Settings
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CustomerCandidates
-from storelens.recommend.suggestions import Candidate, Recommendation, pick
+from storelens.recommend.suggestions import Candidate, HeadItem, Recommendation, pick
 
 __all__ = ["PopularOrder", "head_size", "pick_shortlisted", "popular_order"]
 
-PopularOrder = list[tuple[float, str]]  # (-confidence * zone bonus, product), as pick sorts
+PopularOrder = list[HeadItem]
+"""(-confidence * zone bonus, product, product info), as ``pick`` keys unscored items."""
 
 
 def popular_order(
@@ -44,7 +45,7 @@ def popular_order(
     for product, (confidence, _) in popular.items():
         info = catalogue.get(product)
         bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
-        order.append((-confidence * bonus, product))
+        order.append((-confidence * bonus, product, info))
     order.sort()
     return order
 
@@ -72,17 +73,18 @@ def pick_shortlisted(
     when that provably gives the same list."""
     m = head_size(k, len(blocked))
     if m < len(order):
-        short: dict[str, Candidate] = {product: popular[product] for _, product in order[:m]}
-        # Items the learned blend scored rank ahead of every unscored one in ``pick``,
-        # so all of them go in: what is left out is then ranked by confidence alone.
+        # The head goes to ``pick`` already keyed; the customer's own candidates that
+        # beat the store's, and the items the learned blend scored (they rank ahead of
+        # every unscored one, so all go in), are ranked with it.
+        extra: dict[str, Candidate] = {}
         learned = entry.blend if entry is not None else {}
         for product in learned:
             if product in popular:
-                short.setdefault(product, popular[product])
-        _merge(short, personal, popular)
-        picked = pick(settings, short, entry, blocked, zone, catalogue, now, k)
+                extra[product] = popular[product]
+        _merge(extra, personal, popular)
+        picked = pick(settings, extra, entry, blocked, zone, catalogue, now, k, order[:m], popular)
         if len(picked) == k and _nothing_left_out_ranks_before(
-            picked[-1], learned, order, m, short
+            picked[-1], learned, order, m, extra
         ):
             return picked
     ranked: dict[str, Candidate] = dict(popular)
@@ -95,14 +97,15 @@ def _nothing_left_out_ranks_before(
     learned: dict[str, float],
     order: PopularOrder,
     m: int,
-    short: dict[str, Candidate],
+    extra: dict[str, Candidate],
 ) -> bool:
-    """Whether every popular item left out of ``short`` ranks after ``pick``'s last kept
-    one. Left-out items are all unscored by the blend, so a scored last item beats them."""
+    """Whether every popular item left out (past the head, not among ``extra``) ranks
+    after ``pick``'s last kept one. Left-out items are all unscored by the blend, so a
+    scored last item beats them."""
     if last.product_id in learned:
         return True
-    first_out = next((key for key in order[m:] if key[1] not in short), None)
-    return first_out is None or (-last.score, last.product_id) < first_out
+    first_out = next((key for key in order[m:] if key[1] not in extra), None)
+    return first_out is None or (-last.score, last.product_id) < first_out[:2]
 
 
 def _merge(

@@ -22,7 +22,7 @@ returns: the store's popular list is built once per store and daypart and shared
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -35,6 +35,7 @@ __all__ = [
     "REPEAT",
     "TOGETHER",
     "Candidate",
+    "HeadItem",
     "Recommendation",
     "Showing",
     "Shows",
@@ -72,6 +73,9 @@ class Shows(Protocol):
         self, product: str, confidence: float, score: float, name: str | None, how: Showing
     ) -> Recommendation: ...
 
+
+HeadItem = tuple[float, str, "evidence.ProductInfo | None"]
+"""A store item keyed once for every request: (-confidence * zone bonus, product, info)."""
 
 Candidate = tuple[float, Shows]
 """(confidence, how it is shown): what ``pick`` ranks. A request ranks a few dozen of
@@ -269,10 +273,17 @@ def pick(
     catalogue: dict[str, evidence.ProductInfo],
     now: float,
     k: int,
+    head: Sequence[HeadItem] = (),
+    popular: Mapping[str, Candidate] | None = None,
 ) -> list[Recommendation]:
     """The rules, then the top ``k``: nothing blocked (out of stock here, declined),
     nothing bought in the last ``recommend_recent_days`` unless a staple, at most
-    ``recommend_category_cap`` per category."""
+    ``recommend_category_cap`` per category.
+
+    ``head``: store items already keyed as this function keys an unscored item (the
+    cached popular order), ranked with ``ranked`` unless ``ranked`` holds them, and
+    shown from ``popular``. Keying them once per store, not per request, is most of
+    the ranking's cost; items the blend scored must be in ``ranked``."""
     recent_cut = now - settings.recommend_recent_days * 86400.0
     staple = settings.recommend_staple_orders
     boost = 1.0 + settings.recommend_zone_boost
@@ -297,6 +308,13 @@ def pick(
             add((1, -confidence * bonus, product, info))
         else:
             add((0, -learned * bonus, product, info))
+    for neg, product, info in head:
+        if product in ranked or product in blocked:
+            continue
+        times = bought_get(product)
+        if times and times[-1] >= recent_cut and len(times) < staple:
+            continue
+        add((1, neg, product, info))
     scored.sort()
     cap = settings.recommend_category_cap
     per_category: dict[str, int] = {}
@@ -308,8 +326,10 @@ def pick(
         if taken >= cap:
             continue
         per_category[category] = taken + 1
-        confidence, shows = ranked[product]
-        picked.append(shows.show(product, confidence, -neg_score, info.name if info else None, how))
+        candidate = ranked.get(product) or popular[product]  # type: ignore[index]
+        picked.append(
+            candidate[1].show(product, candidate[0], -neg_score, info.name if info else None, how)
+        )
         if len(picked) == k:
             break
     return picked
