@@ -17,7 +17,14 @@ from storelens.recommend import evidence
 from storelens.recommend import shortlist as shortlist_module
 from storelens.recommend.candidate_store import CustomerCandidates
 from storelens.recommend.shortlist import head_size, pick_shortlisted, popular_order
-from storelens.recommend.suggestions import Candidate, Recommendation, as_candidate, pick, popular
+from storelens.recommend.suggestions import (
+    Candidate,
+    Recommendation,
+    as_candidate,
+    personal,
+    pick,
+    popular,
+)
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -127,3 +134,59 @@ def test_the_zone_order_follows_the_zone_bonus() -> None:
     assert [o[1] for o in popular_order(settings, store, catalogue, None)] == ["a", "b"]
     assert [o[1] for o in popular_order(settings, store, catalogue, "z2")] == ["b", "a"]
     assert [o[1] for o in popular_order(settings, store, catalogue, "")] == ["a", "b"]
+
+
+def test_with_real_repeat_and_co_purchase_candidates_the_head_ranks_as_the_whole_list() -> None:
+    """The customer's own items and co-purchases as serving builds them (their words
+    written only when shown): the same answer, words and evidence included, both ways."""
+    settings = Settings(recommend_category_cap=2)
+    rng = random.Random(23)
+    for _ in range(500):
+        c = _case(rng)
+        store: dict[str, Candidate] = c["store"]  # type: ignore[assignment]
+        entry: CustomerCandidates = c["entry"]  # type: ignore[assignment]
+        products = [*store, *NEW]
+        entry.order_times = tuple(sorted({t for ts in entry.items.values() for t in ts}))
+        entry.order_ids = tuple(f"o{i}" for i in range(len(entry.order_times)))
+        for p in rng.sample(products, rng.randint(0, min(len(products), 20))):
+            if p not in entry.items and entry.items:
+                anchor = rng.choice(sorted(entry.items))
+                entry.copurchase[p] = (anchor, rng.randint(1, 9), rng.randint(10, 40))
+        pop = evidence.Popularity(50, {p: rng.randint(1, 50) for p in store}, 30)
+        c["mine"] = personal(settings, entry, pop, NOW)
+        order = popular_order(settings, store, c["catalogue"], c["zone"])  # type: ignore[arg-type]
+        got = pick_shortlisted(
+            settings, store, order, c["mine"], entry, c["blocked"], c["zone"],  # type: ignore[arg-type]
+            c["catalogue"], NOW, c["k"],  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert got == _full(settings, c)
+        assert all(r.explanation for r in got)
+
+
+def test_a_popular_item_at_a_customers_blend_score_is_never_kept() -> None:
+    """A blend score is personal data: the popular item shown at it is built for that
+    answer alone, not kept on the shared list or in the API's JSON cache (a review
+    found both keeping it, out of an erasure's reach)."""
+    from storelens.api.routers import recommendations as route
+    from storelens.recommend.context import Context
+    from storelens.recommend.engine import Answer
+
+    settings = Settings()
+    pop = evidence.Popularity(10, {"tea": 6, "cake": 4}, 30)
+    store = popular(pop, "all")
+    catalogue = {"tea": evidence.ProductInfo("Tea", "drinks", None),
+                 "cake": evidence.ProductInfo("Cake", "food", None)}  # fmt: skip
+    order = popular_order(settings, store, catalogue, None)
+    alice = CustomerCandidates("alice", consent=True, blend={"cake": 0.8731234567})
+    mine = pick_shortlisted(settings, store, order, {}, alice, set(), None, catalogue, NOW, 2)
+    assert [(r.product_id, r.shared) for r in mine] == [("cake", False), ("tea", True)]
+    assert mine[0].score == 0.8731234567
+    route._SHARED_DOCS.clear()
+    route.answer_json(Answer("alice", "cafe-01", True, None, Context(), mine))
+    kept = [doc for _, doc in route._SHARED_DOCS.values()]
+    assert [doc["product_id"] for doc in kept] == ["tea"]
+    # The shared list shows anyone else the store's own figures, never alice's score.
+    bob = pick_shortlisted(settings, store, order, {}, None, set(), None, catalogue, NOW, 2)
+    assert [(r.product_id, r.score) for r in bob] == [("tea", 0.6), ("cake", 0.4)]
+    assert all(r.shared for r in bob)
+    assert 0.8731234567 not in {r.score for r in bob}

@@ -56,11 +56,14 @@ class Recommendation:
     source: str
     evidence: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
+    # The same object in every answer that shows it, and about no customer: a store's
+    # popular item at its own (or its zone-boosted) score. The API keeps its JSON.
+    shared: bool = field(default=False, compare=False, repr=False)
 
-    def shown(self, score: float, name: str | None) -> Recommendation:
+    def shown(self, score: float, name: str | None, shared: bool = False) -> Recommendation:
         return Recommendation(
             self.product_id, score, self.confidence, self.explanation, self.source,
-            self.evidence, name,
+            self.evidence, name, shared,
         )  # fmt: skip
 
 
@@ -87,7 +90,7 @@ class Showing:
     """What shown items are written from, once per request: the customer's entry, the
     request's time, the catalogue (anchor names) and the history window."""
 
-    __slots__ = ("catalogue", "days", "entry", "span", "window")
+    __slots__ = ("boost", "catalogue", "days", "entry", "span", "window")
 
     def __init__(
         self,
@@ -97,28 +100,45 @@ class Showing:
         catalogue: Mapping[str, evidence.ProductInfo],
     ) -> None:
         self.entry, self.catalogue = entry, catalogue
+        self.boost = 1.0 + settings.recommend_zone_boost  # as pick scores the zone's items
         self.days = settings.recommend_history_days
         self.window = now - self.days * 86400.0
         self.span = _months(self.days)
 
 
 class _Fixed:
-    """An item whose words do not depend on the customer (the store's popular items):
-    shown the same for everyone at the same score, so the last one shown is kept and
-    handed out again (a race only builds an equal one twice)."""
+    """An item whose words do not depend on the customer (the store's popular items).
 
-    __slots__ = ("_last", "_rec")
+    Shown at its own score, or with the zone bonus, it is the same for everyone, so one
+    of each is kept and handed out again (a race only builds an equal one twice). Shown
+    at another score, the learned blend's for one customer, it is built afresh and never
+    kept: that score is personal data (a review found it kept here and in the API's
+    JSON cache, which no erasure reaches)."""
+
+    __slots__ = ("_boosted", "_plain", "_rec")
 
     def __init__(self, rec: Recommendation) -> None:
-        self._rec, self._last = rec, rec
+        self._rec = rec
+        self._plain: Recommendation | None = None
+        self._boosted: Recommendation | None = None
 
     def show(
         self, product: str, confidence: float, score: float, name: str | None, how: Showing
     ) -> Recommendation:
-        last = self._last
-        if last.score == score and last.name == name:
-            return last
-        self._last = shown = self._rec.shown(score, name)
+        rec = self._rec
+        if score == rec.confidence:
+            held = self._plain
+        elif score == rec.confidence * how.boost:
+            held = self._boosted
+        else:
+            return rec.shown(score, name)
+        if held is not None and held.name == name:
+            return held
+        shown = rec.shown(score, name, shared=True)
+        if score == rec.confidence:
+            self._plain = shown
+        else:
+            self._boosted = shown
         return shown
 
 

@@ -110,11 +110,12 @@ def _item_json(r: Recommendation) -> dict[str, Any]:
     }
 
 
-# The store's popular items are shared objects, the same in every answer until the
-# popularity snapshot changes (:mod:`storelens.recommend.suggestions`), and half of a
-# typical list: their JSON is kept by identity (the object is held beside it, so its id
-# is not reused while kept). Personal items are new per answer and never kept here, so
-# this holds nothing about a customer.
+# The store's popular items shown at the store's own score are shared objects
+# (``Recommendation.shared``), the same in every answer until the popularity snapshot
+# changes, and half of a typical list: their JSON is kept by identity (the object is
+# held beside it, so its id is not reused while kept). Every other item, a popular one
+# at a customer's blend score included, is new per answer and never kept here, so this
+# holds nothing about a customer.
 _SHARED_DOCS: dict[int, tuple[Recommendation, dict[str, Any]]] = {}
 _SHARED_DOCS_MAX = 4096
 
@@ -140,10 +141,7 @@ def answer_json(answer: Answer) -> bytes:
             "reason": answer.reason,
             "context": _context_json(answer.context),
             "degraded": answer.degraded,
-            "data": [
-                _shared_item_json(r) if r.source == "popularity" else _item_json(r)
-                for r in answer.items
-            ],
+            "data": [_shared_item_json(r) if r.shared else _item_json(r) for r in answer.items],
             "count": len(answer.items),
         }
     )
