@@ -55,11 +55,9 @@ class CandidatesUnavailable(Exception):
     """The candidate store cannot answer now (Redis down or slow); use the database."""
 
 
-RankingBasis = tuple[
-    float, float, float, dict[str, float], tuple[tuple[str, str, float, "CoPurchase"], ...]
-]
+RankingBasis = tuple[float, float, float, dict[str, float], tuple[tuple[str, str, float], ...]]
 """(half-life s, as of, the orders' decayed count, each item's, and the co-purchases a
-request ranks: (product, anchor, together / anchor_orders, co-purchase) for each item
+request ranks: (product, anchor, together / anchor_orders) for each item
 the customer never bought whose anchor they did): weights are 1 at "as of"."""
 CoPurchase = tuple[str, int, int]
 """(anchor, together, anchor_orders): ``product`` was in ``together`` of the

@@ -126,20 +126,17 @@ class _Fixed:
         self, product: str, confidence: float, score: float, name: str | None, how: Showing
     ) -> Recommendation:
         rec = self._rec
-        if score == rec.confidence:
-            held = self._plain
-        elif score == rec.confidence * how.boost:
-            held = self._boosted
-        else:
-            return rec.shown(score, name)
-        if held is not None and held.name == name:
-            return held
-        shown = rec.shown(score, name, shared=True)
-        if score == rec.confidence:
-            self._plain = shown
-        else:
-            self._boosted = shown
-        return shown
+        plain = score == rec.confidence
+        if not plain and score != rec.confidence * how.boost:
+            return rec.shown(score, name)  # the blend's score for one customer
+        held = self._plain if plain else self._boosted
+        if held is None or held.name != name:
+            held = rec.shown(score, name, shared=True)
+            if plain:
+                self._plain = held
+            else:
+                self._boosted = held
+        return held
 
 
 def as_candidate(rec: Recommendation) -> Candidate:
@@ -246,7 +243,7 @@ def personal(
     for product, d_item in d_items.items():
         share = counts.get(product, 0) / pop_orders if pop_orders else 0.0
         out[product] = ((scale * d_item + share) / below, REPEAT)
-    for product, anchor, ratio, _ in together:
+    for product, anchor, ratio in together:
         out[product] = (out[anchor][0] * ratio, TOGETHER)
     return out
 
@@ -275,7 +272,7 @@ def ranking_basis(entry: CustomerCandidates, half: float) -> RankingBasis:
     # never bought, anchored on one they did (the anchor's confidence is the request's).
     together = tuple(
         [
-            (product, co[0], co[1] / co[2], co)
+            (product, co[0], co[1] / co[2])
             for product, co in entry.copurchase.items()
             if product not in d_items and co[0] in d_items
         ]
@@ -306,7 +303,8 @@ def pick(
     the ranking's cost; items the blend scored must be in ``ranked``."""
     recent_cut = now - settings.recommend_recent_days * 86400.0
     staple = settings.recommend_staple_orders
-    boost = 1.0 + settings.recommend_zone_boost
+    how = Showing(settings, entry, now, catalogue)
+    boost = how.boost
     bought = entry.items if entry is not None else {}
     # A customer scored by the learned blend gets its items first, by blend score;
     # the rest (and everyone unscored) by confidence: (tier, -score, product).
@@ -339,7 +337,6 @@ def pick(
     cap = settings.recommend_category_cap
     per_category: dict[str, int] = {}
     picked: list[Recommendation] = []
-    how = Showing(settings, entry, now, catalogue)
     for _, neg_score, product, info in scored:
         category = info.category if info else product
         taken = per_category.get(category, 0)
