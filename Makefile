@@ -21,7 +21,7 @@ demo: $(STAMP)  ## simulate a sample café's week (and till history), then serve
 	$(BIN)/storelens demo
 
 test: lint typecheck $(STAMP)  ## lint, type-check and run the whole test suite
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal  # an idle worker takes queued tests from a busy one
 
 lint: $(STAMP)  ## ruff, and the import contracts in pyproject.toml (layering, no cycles)
 	$(BIN)/ruff check src tests benchmarks

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from storelens import accounts, stores
 from storelens.api.app import create_app
@@ -122,10 +122,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url: str = request.getfixturevalue("pg_database")
     yield url
     engine = create_engine(url)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.exec_driver_sql(_EMPTY_PG)
     engine.dispose()
+
+
+# Emptying the shared database after each test: DELETE in dependency order, then every
+# sequence a test moved back to its start, as ``TRUNCATE ... RESTART IDENTITY`` would.
+# A TRUNCATE of the 43 tables took 80-100 ms (new files for every table and index);
+# this takes 3-10 ms for a test's few rows, and a thousand PostgreSQL tests paid it.
+_EMPTY_PG = (
+    "".join(f'DELETE FROM "{t.name}";' for t in reversed(metadata.sorted_tables))
+    + """
+DO $$ DECLARE s text; BEGIN
+  FOR s IN SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename)
+           FROM pg_sequences WHERE last_value IS NOT NULL LOOP
+    EXECUTE 'ALTER SEQUENCE ' || s || ' RESTART';
+  END LOOP;
+END $$;"""
+)
 
 
 @pytest.fixture
