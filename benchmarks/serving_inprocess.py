@@ -50,9 +50,11 @@ from rich.console import Console
 from rich.table import Table
 
 from serving import CUSTOMERS, SECRET, add_floor_route, hello, seed
+from storelens.api.app import NO_TELEMETRY
 
 LAYERS = (
     ("hello", "hello world (async def, the limit)"),
+    ("hello_quiet", "hello world, FastAPI telemetry off (as storelens)"),
     ("hello_sync", "hello world (def, threadpool)"),
     ("params", "bare FastAPI route, same path and query parameters"),
     ("middlewares", "storelens app, trivial route (our middlewares)"),
@@ -181,6 +183,7 @@ def main() -> None:
         n = args.requests
         apps = {
             "hello": (hello(), [_scope("/hello", b"", bare)] * n),
+            "hello_quiet": (hello(NO_TELEMETRY), [_scope("/hello", b"", bare)] * n),
             "hello_sync": (hello(), [_scope("/hello-sync", b"", bare)] * n),
             "params": (_parameters_app(), [_scope("/r/C1", b"store=cafe-01&k=10", bare)] * n),
             "middlewares": (app, [_scope("/bench/trivial", b"", headers)] * n),
