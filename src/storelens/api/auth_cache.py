@@ -12,10 +12,12 @@ any other, without the writers' help, so a raw ``UPDATE users`` (a test, an oper
 with ``sqlite3``) counts as much as ``storelens users disable``:
 
 * SQLite: ``PRAGMA data_version`` on a connection of our own. SQLite changes it when
-  any *other* connection commits to the file, so one cheap statement per request
-  (a few microseconds, no table read) sees every committed write by every worker and
-  every CLI run. It changes on any write (impressions, events), not only to users;
-  each change costs one row read per person on their next request.
+  any *other* connection commits to the file, so one cheap statement (a few
+  microseconds, no table read) sees every committed write by every worker and every
+  CLI run. On the event loop one read serves a run of ready callbacks, which is still
+  after every request that run serves was sent (see :meth:`SqliteDataVersion.current`).
+  It changes on any write (impressions, events), not only to users; each change costs
+  one row read per person on their next request.
 * PostgreSQL: with ``signed_in_cache_postgres`` on, triggers on ``users`` and
   ``api_keys`` notify every change and a listener thread counts the notifications
   (:mod:`storelens.api.users_news`): no statement per request, but a change reaches
@@ -28,6 +30,7 @@ A signal that fails (the file is gone, the database locked past its timeout) mea
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
@@ -54,7 +57,10 @@ class UsersSignal(Protocol):
 
 
 class SqliteDataVersion:
-    """``PRAGMA data_version`` of a SQLite file, on a connection that never writes."""
+    """``PRAGMA data_version`` of a SQLite file, on a connection that never writes.
+
+    On an event loop the value is read once per run of the loop's ready callbacks, not
+    once per request (:meth:`current`)."""
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -64,9 +70,46 @@ class SqliteDataVersion:
         # on an earlier connection must never equal one read on a later connection, or a
         # mark taken before a reconnect would match after a write (attacker review).
         self._generation = 0
+        self._held: tuple[asyncio.AbstractEventLoop, object] | None = None
+        self.reads = 0  # statements run: how tests see what the hold saves
 
     def current(self) -> object | None:
+        """The signal, as of a moment after every request this call can serve was sent.
+
+        Off an event loop (the threadpool, the CLI) that is now: the statement runs.
+        On a loop, the value read by the first call in a run of ready callbacks serves
+        every call until the loop's next run, when ``call_soon`` lets it go (FIFO: it
+        runs before anything the loop reads from a socket after this run). Every
+        request served in the meantime had its bytes on the socket before the loop
+        looked for them, so before the value was read: a commit the value misses ended
+        after that request was sent, which makes the two concurrent, and either order
+        is correct. A request sent after a commit ended is read by a later run, and
+        sees it. Under wrk one run serves several requests, and the statement (with
+        its hand-over of the GIL) was a tenth of a warm recommendation's cost.
+        What it does not hold for: code that serves a "request" without passing through
+        the loop (an in-process ASGI client awaiting nothing), which would see the value
+        as of the run's first read; no server path does."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._read()
+        held = self._held
+        if held is not None and held[0] is loop:
+            return held[1]
+        value = self._read()
+        if value is not None:
+            self._held = (loop, value)
+            loop.call_soon(self._let_go, loop)
+        return value
+
+    def _let_go(self, loop: asyncio.AbstractEventLoop) -> None:
+        held = self._held
+        if held is not None and held[0] is loop:
+            self._held = None
+
+    def _read(self) -> object | None:
         with self._lock:
+            self.reads += 1
             try:
                 if self._conn is None:
                     # Autocommit: the connection never holds a read transaction open.
@@ -88,6 +131,7 @@ class SqliteDataVersion:
         return None if row is None else (generation, int(row[0]))
 
     def close_locked(self) -> None:
+        self._held = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
