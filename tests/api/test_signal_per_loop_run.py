@@ -83,6 +83,59 @@ def test_a_value_is_never_held_past_its_run_even_when_idle(tmp_path: Path, loop:
     writer.close()
 
 
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_protocol_callback_reads_afresh(tmp_path: Path, loop: str) -> None:
+    """uvloop calls ``data_received`` straight from the socket read, before the next
+    run's release: code there must not get the held value (a review's reproduction,
+    in which a request sent after the commit saw the value from before it)."""
+    writer, signal = _database(tmp_path)
+    out: dict[str, object | None] = {}
+
+    async def scenario() -> None:
+        running = asyncio.get_running_loop()
+        done = running.create_future()
+
+        class Reader(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                out["in_callback"] = signal.current()
+                done.set_result(None)
+
+        server = await running.create_server(Reader, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, sender = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0.05)  # connected and idle
+        out["held"] = signal.current()  # the run's first read
+        writer.execute("INSERT INTO t VALUES (1)")  # the commit ends
+        sender.write(b"GET / HTTP/1.1\r\n\r\n")  # then the request is sent
+        await done
+        sender.close()
+        server.close()
+
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        runner.run(scenario())
+    assert out["in_callback"] != out["held"]
+    signal.close()
+    writer.close()
+
+
+def test_a_loop_with_a_task_factory_reads_every_time(tmp_path: Path) -> None:
+    """A task factory may run a new task at once, inside the callback that created it
+    (``asyncio.eager_task_factory``, Python 3.12+): no hold there."""
+    writer, signal = _database(tmp_path)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(lambda lp, coro, **kw: asyncio.Task(coro, loop=lp, **kw))
+        first = signal.current()
+        writer.execute("INSERT INTO t VALUES (1)")
+        assert signal.current() != first
+
+    asyncio.run(scenario())
+    assert signal.reads == 2
+    signal.close()
+    writer.close()
+
+
 def test_a_thread_reads_every_time_even_while_a_loop_holds_a_value(tmp_path: Path) -> None:
     """The threadpool and the CLI have no run to share: they read on every call, and a
     value one loop holds is never handed to another thread or another loop."""

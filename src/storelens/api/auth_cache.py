@@ -77,21 +77,28 @@ class SqliteDataVersion:
         """The signal, as of a moment after every request this call can serve was sent.
 
         Off an event loop (the threadpool, the CLI) that is now: the statement runs.
-        On a loop, the value read by the first call in a run of ready callbacks serves
-        every call until the loop's next run, when ``call_soon`` lets it go (FIFO: it
-        runs before anything the loop reads from a socket after this run). Every
-        request served in the meantime had its bytes on the socket before the loop
-        looked for them, so before the value was read: a commit the value misses ended
-        after that request was sent, which makes the two concurrent, and either order
-        is correct. A request sent after a commit ended is read by a later run, and
-        sees it. Under wrk one run serves several requests, and the statement (with
-        its hand-over of the GIL) was a tenth of a warm recommendation's cost.
-        What it does not hold for: code that serves a "request" without passing through
-        the loop (an in-process ASGI client awaiting nothing), which would see the value
-        as of the run's first read; no server path does."""
+        In a task on a loop, the value read by the first call in a run of ready
+        callbacks serves every call until ``call_soon`` lets it go at the start of the
+        loop's next run. What makes that safe is order, not time: a request's task is
+        created when its bytes have been read and first runs from the ready queue, so
+        if it was created after the value was read it is queued behind the release and
+        reads afresh; if before, its bytes arrived before the value was read, so a
+        commit the value misses ended after that request was sent: the two were
+        concurrent, and either order is correct. Precondition for callers on a loop:
+        check a credential in a task queued after its bytes arrived (uvicorn's task
+        per request; a WebSocket's handshake), never from a protocol callback or a task
+        that reads a credential from a buffer after it woke; those would see the value
+        as of the run's first read. Protocol callbacks and eager task factories read
+        afresh. Under wrk one run serves several requests, and the statement (with its
+        hand-over of the GIL) was a tenth of a warm recommendation's cost."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            return self._read()
+        if asyncio.current_task(loop) is None or loop.get_task_factory() is not None:
+            # Not in a task queued behind the release: a protocol callback, which
+            # uvloop runs straight from the socket read, or a task factory that may run
+            # a new task at once (eager tasks, Python 3.12+). A review found both.
             return self._read()
         held = self._held
         if held is not None and held[0] is loop:
