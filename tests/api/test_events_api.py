@@ -236,6 +236,20 @@ def test_metrics_count_outcomes(
     assert 'route="/v1/events",status="200"' in text
 
 
+def test_request_timings_keep_each_route_and_status_apart(client: TestClient) -> None:
+    """The middleware keeps each series' child between requests: two statuses of one
+    route, and an unmatched path, must still land in series of their own."""
+    for _ in range(3):
+        assert client.get("/health").status_code == 200
+    assert client.get("/v1/stores").status_code == 401
+    assert client.get("/no/such/path").status_code == 404
+    text = client.get("/metrics").text
+    count = 'storelens_http_request_duration_seconds_count{{method="GET",route="{}",status="{}"}}'
+    assert count.format("/health", 200) + " 3.0" in text
+    assert count.format("/v1/stores", 401) + " 1.0" in text
+    assert count.format("unmatched", 404) + " 1.0" in text
+
+
 def test_health(client: TestClient) -> None:
     r = client.get("/health")
     assert r.status_code == 200 and r.json()["database"] == "ok"

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit", "BodyTooLarge"]
+__all__ = ["BodyLimit", "BodyTooLarge", "first_header"]
+
+
+def first_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case, as ASGI servers pass names), like
+    Starlette's ``Headers(scope=scope).get`` without building the list it makes."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 class BodyTooLarge(HTTPException):
@@ -36,10 +44,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = BodyTooLarge(self.max_bytes)
-        declared = Headers(scope=scope).get("content-length")
+        # The refusal is built only when needed, the header found by a plain scan: on a
+        # warm GET these were about 2 µs of every request's cost.
+        declared = first_header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(too_large, scope, receive, send)
+            await self._refuse(BodyTooLarge(self.max_bytes), scope, receive, send)
             return
         received = 0
         started = False
@@ -50,7 +59,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise too_large
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracked(message: Message) -> None:
@@ -61,7 +70,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted, tracked)
-        except BodyTooLarge:
+        except BodyTooLarge as too_large:
             if started:
                 raise
             await self._refuse(too_large, scope, receive, send)

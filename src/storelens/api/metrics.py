@@ -89,6 +89,10 @@ class ApiMetrics:
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """Plain ASGI wrapper: BaseHTTPMiddleware would re-stream every request body."""
 
+        # Each series' child, kept: ``labels()`` checks and joins its values on every
+        # call, about 1 µs of each request.
+        timings: dict[tuple[str, str, int], Histogram] = {}
+
         async def timed(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
@@ -106,9 +110,10 @@ class ApiMetrics:
                 await app(scope, receive, capture)
             finally:
                 route = scope.get("route")
-                path = getattr(route, "path", "unmatched")
-                self.requests.labels(scope["method"], path, str(status)).observe(
-                    time.perf_counter() - start
-                )
+                key = (scope["method"], getattr(route, "path", "unmatched"), status)
+                series = timings.get(key)
+                if series is None:  # route templates x methods x statuses: a few hundred
+                    series = timings[key] = self.requests.labels(key[0], key[1], str(status))
+                series.observe(time.perf_counter() - start)
 
         return timed

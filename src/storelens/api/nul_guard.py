@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl, unquote
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from storelens.api.bodylimit import first_header
 
 __all__ = ["NulGuard", "nul_locations"]
 
@@ -69,7 +70,7 @@ class NulGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        content_type = Headers(scope=scope).get("content-type", "")
+        content_type = first_header(scope, b"content-type") or ""
         if scope.get("path") in PER_ITEM_PATHS or (
             content_type.startswith("multipart/form-data")
             and PHOTO_UPLOADS.match(scope.get("path", ""))
