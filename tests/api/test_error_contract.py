@@ -184,6 +184,6 @@ def test_the_500_log_line_does_not_name_the_customer_in_the_path(
         for rec in caplog.records
         if rec.name == "storelens.api.errors" and error_id in rec.getMessage()
     ]
-    # Without the error id first: a random UUID's hex holds "ada" about once in 150 runs (CI met it).
+    # The error id blanked first: a random UUID holds "ada" about once in 150 runs.
     message = record.getMessage().replace(error_id, "<id>")
     assert "ada" not in message and "/v1/customers/***" in message
