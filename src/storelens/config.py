@@ -232,6 +232,12 @@ class Settings(BaseSettings):
     recommend_redis_copies: bool = True
     """With candidates in Redis, each worker serves its own copy of an entry it read
     until any process changes it (pub/sub news; storelens.recommend.near_copies)."""
+    recommend_impressions_every_s: float = Field(default=1.0, gt=0, le=60)
+    """How long shown lists wait in memory before one write stores them, in customer
+    order (a longer wait makes bigger, cheaper writes: see storelens.recommend.
+    impression_log). A crash loses at most this much of the log; a shutdown writes it."""
+    recommend_impressions_max_queued: int = Field(default=50_000, gt=0)
+    """Shown lists one process may hold unwritten; past it a request writes its own."""
 
     @classmethod
     def settings_customise_sources(

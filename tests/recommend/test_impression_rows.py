@@ -9,12 +9,16 @@ is one shown list: its items travel as (product, confidence) pairs and are store
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, delete, event, select
 
+from storelens.config import Settings
 from storelens.recommend import evidence
+from storelens.recommend.candidate_store import MemoryCandidates
+from storelens.recommend.engine import RecommendationEngine
 from storelens.recommend.impression_log import (
     CHUNK_ROWS,
     COLUMNS,
@@ -121,3 +125,43 @@ def test_a_batch_goes_in_multi_row_statements_with_the_same_rows(engine: Engine)
         (f"p{i}", 2, i % 2 == 0) for i in range(n)
     ]
     assert [r[5][0]["confidence"] for r in stored] == pytest.approx([i / n for i in range(n)])
+
+
+def test_a_write_goes_in_customer_order_each_customers_rows_in_theirs(engine: Engine) -> None:
+    """Customer order walks the (customer, time) index once per write instead of
+    landing each row elsewhere in it; a customer's own rows keep the order shown."""
+    impressions = ImpressionLog(engine, every_s=3600.0)
+    came = [("zed", "p1"), ("amy", "p2"), ("zed", "p3"), ("mo", "p4"), ("amy", "p5")]
+    impressions.add([(AT + timedelta(seconds=i), who, "s1", True, "t", ((product, 0.5),))
+                     for i, (who, product) in enumerate(came)])  # fmt: skip
+    assert impressions.flush() == len(came)
+    impressions.close()
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(recommend_impressions.c.customer_id, recommend_impressions.c.shown)
+            .where(recommend_impressions.c.customer_id.in_(["zed", "amy", "mo"]))
+            .order_by(recommend_impressions.c.id)
+        ).all()  # fmt: skip
+    assert [(who, shown[0]["product_id"]) for who, shown in stored] == [
+        ("amy", "p2"), ("amy", "p5"), ("mo", "p4"), ("zed", "p1"), ("zed", "p3"),
+    ]  # fmt: skip
+
+
+def test_a_burst_wakes_the_writer_before_its_interval(engine: Engine) -> None:
+    """``write_at`` queued rows are written without waiting out ``every_s`` (an hour
+    here): requests write their own rows only past the bound, not at each interval."""
+    impressions = ImpressionLog(engine, every_s=3600.0, max_rows=100, write_at=5)
+    impressions.add([(AT, "burst", "s1", True, "t", SHOWN)] * 5)
+    for _ in range(2000):  # until the writer thread has written them (bounded; not timed)
+        if len(_read(engine, "burst")) == 5:
+            break
+        threading.Event().wait(0.005)
+    assert len(_read(engine, "burst")) == 5 and impressions.pending() == 0
+    impressions.close()
+
+
+def test_the_settings_bound_the_queue(engine: Engine) -> None:
+    settings = Settings(recommend_impressions_every_s=30.0, recommend_impressions_max_queued=7)
+    reco = RecommendationEngine(engine, settings, MemoryCandidates(600))
+    assert not reco.impressions.full(7) and reco.impressions.full(8)
+    reco.close()

@@ -128,7 +128,7 @@ def test_queued_impressions_are_exported_and_erased(
 
 def test_impression_log_loses_nothing(engine: Engine) -> None:
     """Past its bound the caller writes its own rows; close() writes the rest."""
-    impressions = ImpressionLog(engine, every_s=3600.0, max_rows=3)
+    impressions = ImpressionLog(engine, every_s=3600.0, max_rows=3, write_at=4)
     row = {"ts": NOW, "store_id": "s", "personalized": True, "actor": "t"}
 
     def shown(customer: str, product: str) -> dict[str, object]:

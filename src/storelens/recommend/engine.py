@@ -84,7 +84,12 @@ class RecommendationEngine:
         # After an erasure elsewhere, rows are refused until the follower has surely
         # dropped this process's cached lists: ten of its steps, 5 s at the least.
         hold = max(ERASED_ELSEWHERE_HOLD_S, 10 * settings.recommend_follow_s)
-        self.impressions = ImpressionLog(engine, hold_s=hold)
+        self.impressions = ImpressionLog(
+            engine,
+            every_s=settings.recommend_impressions_every_s,
+            max_rows=settings.recommend_impressions_max_queued,
+            hold_s=hold,
+        )
 
     def close(self) -> None:
         """Write the impressions still queued and close the candidate store (the

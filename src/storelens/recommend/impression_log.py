@@ -26,6 +26,15 @@ CPU. The queue reached its bound, requests wrote inline behind the write lock, a
 that stall was the p99 of 0.5-1 s. In chunks the writer waits once per 500 rows (same
 probe: longest write 2.2-3.3 s before, 0.25-0.37 s after).
 
+A write stores its rows in customer order, and the writer waits a second between writes
+(``recommend_impressions_every_s``; 0.2 s before). The table's index on (customer,
+time) keeps each customer's rows together, so each new row lands somewhere else in it,
+and on SQLite every commit rewrites whole index pages into the WAL. Once the table held
+a million lists, the writer spent 29-32 µs of CPU per list in writes of 1,600 (0.2 s at
+8,000 requests/s), 17-23 µs in customer-ordered writes of 8,000, against 8-9 µs without
+the index (``benchmarks/impression_writes.py``). That CPU is the requests' own when two
+workers keep both cores busy.
+
 A row is one shown list, its items in ``shown`` (:func:`shown_document`), not one row
 per item (migration 0015). At ``k=10`` the row per item made SQLite insert ten rows
 per answer, about 5 µs each, on the thread that shares the GIL with the requests; with
@@ -41,6 +50,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, delete
@@ -71,6 +81,7 @@ COLUMNS = ("ts", "customer_id", "store_id", "personalized", "actor", "shown")
 Row = tuple[Any, ...]  # one shown list, in COLUMNS order
 Shown = tuple[tuple[str, float], ...]  # (product, confidence), best first: a row's items
 _CUSTOMER = COLUMNS.index("customer_id")
+_by_customer = itemgetter(_CUSTOMER)  # stable: a customer's rows keep their order
 _SHOWN = COLUMNS.index("shown")
 # Rows per INSERT statement: 3,000 parameters, inside SQLite's (32,766) and
 # PostgreSQL's (65,535) limits.
@@ -146,19 +157,23 @@ class ImpressionLog:
     """A bounded queue of impression rows and the thread that writes them.
 
     ``every_s`` is how long rows may wait; ``max_rows`` bounds the queue (past it,
-    :meth:`add` writes synchronously). The thread starts on the first :meth:`add`.
+    :meth:`add` writes synchronously); ``write_at`` rows (half the bound unless given)
+    wake the writer early, so a burst is written before requests must write their own.
+    The thread starts on the first :meth:`add`.
     ``clock`` (monotonic seconds) times the fences; ``hold_s`` is how long every row is
     refused after an erasure seen only by its audit row (see :meth:`admits`)."""
 
     def __init__(
         self,
         engine: Engine,
-        every_s: float = 0.2,
-        max_rows: int = 10_000,
+        every_s: float = 1.0,
+        max_rows: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
         hold_s: float = ERASED_ELSEWHERE_HOLD_S,
+        write_at: int | None = None,
     ) -> None:
         self._engine, self._every, self._max = engine, every_s, max_rows
+        self._write_at = max(1, max_rows // 2) if write_at is None else write_at
         self._hold_s = hold_s
         self._rows: deque[Row] = deque()
         self._sql = _insert_sql(engine.dialect)
@@ -191,6 +206,8 @@ class ImpressionLog:
             else:
                 overflow = False
                 self._rows.extend(queued)
+                if len(self._rows) >= self._write_at:
+                    self._wake.set()
                 if self._thread is None:
                     self._thread = threading.Thread(
                         target=self._run, name="impression-log", daemon=True
@@ -239,7 +256,7 @@ class ImpressionLog:
 
         An erasure in another process is not known by its ids here, only by its audit
         row; any new one drops the whole batch (see :meth:`admits`)."""
-        values = _driver_rows(batch, self._convert)
+        values = _driver_rows(sorted(batch, key=_by_customer), self._convert)
         with self._engine.begin() as conn:
             if not self.admits(conn):
                 log.info(
