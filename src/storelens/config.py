@@ -237,7 +237,8 @@ class Settings(BaseSettings):
     order (a longer wait makes bigger, cheaper writes: see storelens.recommend.
     impression_log). A crash loses at most this much of the log; a shutdown writes it."""
     recommend_impressions_max_queued: int = Field(default=50_000, gt=0)
-    """Shown lists one process may hold unwritten; past it a request writes its own."""
+    """Shown lists one process may hold unwritten (about 1 KB each); past it a request
+    writes its own, and half of it wakes the writer early."""
 
     @classmethod
     def settings_customise_sources(
