@@ -59,7 +59,41 @@ def test_a_server_side_value_error_is_a_500_with_an_error_id_in_the_log(
     assert body["detail"] == "internal error" and set(body) == {"detail", "error_id"}
     uuid.UUID(body["error_id"])
     [record] = [rec for rec in caplog.records if rec.name == "storelens.api.errors"]
-    assert body["error_id"] in record.getMessage() and record.exc_info is not None
+    message = record.getMessage()
+    assert body["error_id"] in message and "Traceback (most recent call last)" in message
+    assert "ValueError: <message hidden" in message or "ValidationError: <message" in message
+
+
+QUOTED = "no loyalty card for ada@example.com"
+
+
+@pytest.mark.parametrize("env", ["test", "prod", "dev"])
+def test_the_500_log_quotes_no_exception_message_outside_development(
+    settings: Settings, engine: Engine, env: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception's message can quote the value that failed (here an e-mail address);
+    the log keeps the frames and the type. A developer's machine gets Python's own."""
+    app = create_app(settings.model_copy(update={"env": env}), engine=engine,
+                     run_projections=False)  # fmt: skip
+    router = APIRouter()
+
+    @router.get("/boom/quoted")
+    def quoting_fault() -> None:
+        raise LookupError(QUOTED)  # by name: the frame's source line is logged
+
+    app.include_router(router)
+    with caplog.at_level(logging.ERROR, logger="storelens.api.errors"):
+        r = TestClient(app, raise_server_exceptions=False).get("/boom/quoted")
+    assert r.status_code == 500
+    [record] = [rec for rec in caplog.records if rec.name == "storelens.api.errors"]
+    logged = logging.Formatter().format(record)  # the line as a handler writes it
+    assert r.json()["error_id"] in logged and "quoting_fault" in logged
+    if env == "dev":
+        assert "ada@example.com" in logged and record.exc_info is not None
+    else:
+        assert "ada@example.com" not in logged and record.exc_info is None
+        hidden = f"<message hidden: it may quote personal data; {len(QUOTED)} characters>"
+        assert f"LookupError: {hidden}" in logged
 
 
 def test_invalid_input_is_a_422_with_a_loc_list(settings: Settings, engine: Engine) -> None:

@@ -27,6 +27,7 @@ from storelens.core.errors import (
     MalformedInput,
     NotFound,
 )
+from storelens.core.tracebacks import traceback_without_messages
 from storelens.ingest.batch import BatchTooLarge
 
 __all__ = ["ERROR_RESPONSES", "error_responses", "install_error_handlers"]
@@ -123,11 +124,11 @@ def install_error_handlers(app: FastAPI) -> None:
         error_id = str(uuid.uuid4())
         # The path redacted as the access log redacts it: this line goes to the
         # server's log unfiltered, and a customer route's path names the customer.
-        log.exception(
-            "internal error %s on %s %s",
-            error_id,
-            request.method,
-            redact(request.url.path),
-            exc_info=exc,
-        )
+        # For the same reason the exceptions' messages stay out of it outside
+        # development (core/tracebacks.py): they can quote the value that failed.
+        line = ("internal error %s on %s %s", error_id, request.method, redact(request.url.path))
+        if request.app.state.settings.env == "dev":
+            log.error(*line, exc_info=exc)
+        else:
+            log.error(line[0] + "\n%s", *line[1:], traceback_without_messages(exc))
         return JSONResponse({"detail": "internal error", "error_id": error_id}, status_code=500)

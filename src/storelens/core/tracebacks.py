@@ -1,0 +1,64 @@
+"""A traceback for the server's log without the exceptions' own words.
+
+An exception's message often quotes the value that broke it: ``KeyError('ada@…')``,
+``invalid literal for int() with base 10: '0612…'``. The 500 handler's log line goes
+to the server's stderr, which no erasure reaches, so outside development it logs
+where the fault is (each exception's type and frames, the chain of causes) and how
+long each message was, not what it said. The error id in the line and in the response
+leads to the request; the frames lead to the code.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+__all__ = ["HIDDEN", "traceback_without_messages"]
+
+HIDDEN = "message hidden: it may quote personal data"
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def _chain(exc: BaseException) -> list[tuple[BaseException, str]]:
+    """``exc`` and the exceptions behind it, oldest first, each with the line that
+    leads from it to the next (as Python's own traceback prints them)."""
+    out: list[tuple[BaseException, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        out.append((current, link))
+        if current.__cause__ is not None:
+            current, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, _CONTEXT
+        else:
+            current = None
+    out.reverse()
+    # Each link belongs before the exception it led to: shift them by one.
+    links = [link for _, link in out]
+    return [(e, links[i - 1] if i else "") for i, (e, _) in enumerate(out)]
+
+
+def _length(exc: BaseException) -> str:
+    try:
+        return f"{len(str(exc))} characters"
+    except Exception:  # a __str__ that fails: say so rather than fail the log line
+        return "unreadable"
+
+
+def traceback_without_messages(exc: BaseException) -> str:
+    """The traceback Python would print for ``exc``, each message replaced by its
+    length (frames, source lines and exception types kept)."""
+    parts: list[str] = []
+    for error, link in _chain(exc):
+        parts.append(link)
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(error.__traceback__))
+        kind = type(error)
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = f"{kind.__module__}.{name}"
+        parts.append(f"{name}: <{HIDDEN}; {_length(error)}>\n")
+    return "".join(parts).rstrip("\n")
