@@ -337,23 +337,40 @@ def retention(
             help="keep this many days (default: STORELENS_RAW_TRACKING_RETENTION_DAYS)",
         ),
     ] = None,
+    impression_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=36_500,
+            help="keep this many days of shown recommendation lists "
+            "(default: STORELENS_RECOMMEND_IMPRESSIONS_KEEP_DAYS)",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="count, delete nothing")] = False,
 ) -> None:
-    """Delete raw tracking events (positions, zone crossings) past the retention window.
+    """Delete raw tracking events (positions, zone crossings) and shown recommendation
+    lists past their retention windows.
 
     The API server does this hourly; run it from cron when the server is not running.
     """
-    from storelens.privacy.retention import purge_raw_tracking
+    from storelens.privacy.retention import purge_impressions, purge_raw_tracking
 
     settings = _settings(database_url)
-    result = purge_raw_tracking(
-        migrate.open_database(settings.database_url),
-        days or settings.raw_tracking_retention_days,
-        dry_run=dry_run,
+    engine = migrate.open_database(settings.database_url)
+    tracking = purge_raw_tracking(
+        engine, days or settings.raw_tracking_retention_days, dry_run=dry_run
     )
-    verb = "would delete" if result.dry_run else "deleted"
+    shown = purge_impressions(
+        engine, impression_days or settings.recommend_impressions_keep_days, dry_run=dry_run
+    )
+    verb = "would delete" if tracking.dry_run else "deleted"
     console.print(
-        f"{verb} {result.deleted:,} raw tracking events before {result.cutoff:%Y-%m-%d %H:%M} UTC"
+        f"{verb} {tracking.deleted:,} raw tracking events before "
+        f"{tracking.cutoff:%Y-%m-%d %H:%M} UTC"
+    )
+    console.print(
+        f"{verb} {shown.deleted:,} shown recommendation lists before "
+        f"{shown.cutoff:%Y-%m-%d %H:%M} UTC"
     )
 
 

@@ -236,6 +236,9 @@ class Settings(BaseSettings):
     """How long shown lists wait in memory before one write stores them, in customer
     order (a longer wait makes bigger, cheaper writes: see storelens.recommend.
     impression_log). A crash loses at most this much of the log; a shutdown writes it."""
+    recommend_impressions_keep_days: int = Field(default=90, gt=0, le=36500)
+    """Shown lists older than this are deleted (hourly on a server running projections,
+    or ``storelens retention``): a named customer's history of what they were shown."""
     recommend_impressions_max_queued: int = Field(default=50_000, gt=0)
     """Shown lists one process may hold unwritten (about 1 KB each); past it a request
     writes its own, and half of it wakes the writer early."""

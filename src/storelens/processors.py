@@ -30,7 +30,7 @@ from storelens.core.retry import backoff_ceiling
 from storelens.instore.processor import AlertSink, OpsProcessor
 from storelens.predict.forgetting import forget_withdrawn
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
-from storelens.privacy.retention import purge_raw_tracking
+from storelens.privacy.retention import purge_impressions, purge_raw_tracking
 from storelens.recommend.engine import RecommendationEngine
 from storelens.sales import ORDER_TYPES, project_orders
 from storelens.storage.consumers import consumer_lag
@@ -194,8 +194,9 @@ def _error_kind(exc: Exception) -> str:
 
 class ProjectionLoop:
     """Runs every projection every ``interval`` seconds on a daemon thread (sooner when
-    woken), and the raw-tracking retention purge once an hour (when ``retention_days``
-    is set). ``now`` is the wall clock for backoff and error times (injectable)."""
+    woken), and the retention purges once an hour: raw tracking when ``retention_days``
+    is set, shown lists when ``impressions_keep_days`` is. ``now`` is the wall clock for
+    backoff and error times (injectable)."""
 
     def __init__(
         self,
@@ -207,6 +208,7 @@ class ProjectionLoop:
         rescore_every_s: float | None = None,
         rescore: Callable[[], None] | None = None,
         *,
+        impressions_keep_days: int | None = None,
         batch: int = 5000,
         now: Clock = _utcnow,
         retry_base_s: float = RETRY_BASE_S,
@@ -218,7 +220,7 @@ class ProjectionLoop:
         self.rescore_every_s, self._rescore = rescore_every_s, rescore
         self._last_rescore = time.monotonic()
         self.projections = list(projections or default_projections())
-        self.retention_days = retention_days
+        self.retention_days, self.impressions_keep_days = retention_days, impressions_keep_days
         self.now = now
         self.retry_base_s, self.retry_cap_s = retry_base_s, retry_cap_s
         self._status = {p.name: ProjectionStatus(p.name) for p in self.projections}
@@ -334,6 +336,20 @@ class ProjectionLoop:
             )
         )
 
+    def purge(self) -> None:
+        """The retention purges (raw tracking, then shown lists), each where its days
+        are set; one that fails is logged and does not keep the other from running."""
+        engine = self.event_log.engine
+        for what, days, purge in (
+            ("raw tracking", self.retention_days, purge_raw_tracking),
+            ("shown lists", self.impressions_keep_days, purge_impressions),
+        ):
+            if days:
+                try:
+                    purge(engine, days)
+                except Exception:
+                    log.exception("retention purge of %s failed", what)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
@@ -341,12 +357,10 @@ class ProjectionLoop:
                 self.run_once()
             except Exception:  # only the bookkeeping can land here: keep serving
                 log.exception("projection pass failed")
-            if self.retention_days and time.monotonic() - self._last_purge > PURGE_EVERY_S:
+            due = self.retention_days or self.impressions_keep_days
+            if due and time.monotonic() - self._last_purge > PURGE_EVERY_S:
                 self._last_purge = time.monotonic()
-                try:
-                    purge_raw_tracking(self.event_log.engine, self.retention_days)
-                except Exception:
-                    log.exception("retention purge failed")
+                self.purge()
             if (
                 self.identity_every_s
                 and time.monotonic() - self._last_identity > self.identity_every_s

@@ -185,6 +185,7 @@ def create_app(
             identity_every_s=settings.identity_resolve_every_s or None,
             rescore_every_s=settings.predict_rescore_every_s or None,
             rescore=lambda: _rescore_now(engine, settings),
+            impressions_keep_days=settings.recommend_impressions_keep_days,
         )
         if run_projections
         else None
