@@ -32,8 +32,8 @@ time) keeps each customer's rows together, so each new row lands somewhere else 
 and on SQLite every commit rewrites whole index pages into the WAL. Once the table held
 a million lists, the writer spent 31-32 µs of CPU per list in writes of 1,600 (0.2 s at
 8,000 requests/s), 20-26 µs in customer-ordered writes of 8,000, against 8.5-9.5 µs
-without the customer index (``benchmarks/impression_writes.py``). That CPU is the requests' own when two
-workers keep both cores busy.
+without the customer index (``benchmarks/impression_writes.py``). That CPU is the
+requests' own when two workers keep both cores busy.
 
 A row is one shown list, its items in ``shown`` (:func:`shown_document`), not one row
 per item (migration 0015). At ``k=10`` the row per item made SQLite insert ten rows
