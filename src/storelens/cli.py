@@ -191,7 +191,7 @@ def serve(
         "host": bind,
         "port": port or settings.port,
         "log_level": "info",
-        "log_config": redacting_log_config(),
+        "log_config": redacting_log_config(settings.log_exception_messages),
         "proxy_headers": False,  # the app reads X-Forwarded-For from trusted_proxies only
     }
     if workers == 1:
@@ -319,7 +319,7 @@ def demo(
                 f"live day finished: {r.accepted:,} events accepted, "
                 f"{r.duplicates:,} already there; the server keeps running"
             ),
-            log_config=redacting_log_config(),
+            log_config=redacting_log_config(result.settings.log_exception_messages),
         )
     console.print("stopped the server and the live replay")
 

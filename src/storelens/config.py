@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "test", "prod"] = "dev"
+    log_exception_messages: bool = False
+    """Tracebacks in the server's log keep their exceptions' messages. Off, each message
+    is replaced by its length: a message can quote the value that failed (an e-mail, a
+    card number), and the log is not reached by erasure unless listed in
+    ``privacy_log_paths``. Turn on only where the data is not real."""
     database_url: str = "sqlite:///./storelens.db"
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"

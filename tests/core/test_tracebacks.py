@@ -81,3 +81,13 @@ def test_an_unprintable_exception_and_a_cycle_still_give_a_traceback() -> None:
 def test_base_exceptions_are_named_too(kind: type[BaseException]) -> None:
     text = traceback_without_messages(_caught(lambda: (_ for _ in ()).throw(kind(SECRET))))
     assert f"{kind.__qualname__}: <{HIDDEN}" in text and SECRET not in text
+
+
+def test_an_exception_groups_members_are_shown_without_messages() -> None:
+    def grouped() -> None:
+        raise ExceptionGroup("two faults", [KeyError(SECRET), ValueError(SECRET)])
+
+    text = traceback_without_messages(_caught(grouped))
+    assert SECRET not in text
+    assert "ExceptionGroup: <" in text and "member 1" in text and "member 2" in text
+    assert "| KeyError: <" in text and "| ValueError: <" in text

@@ -136,3 +136,15 @@ def test_retention_command_purges_shown_lists(db_url: str, engine: Engine) -> No
     assert _left(engine) == []
     bad = runner.invoke(app, ["retention", "--database-url", db_url, "--impression-days", "0"])
     assert bad.exit_code == 2 and _left(engine) == []
+
+
+def test_a_large_purge_goes_in_batches_each_audited(engine: Engine) -> None:
+    """A first purge of a table kept forever must not hold SQLite's only write lock for
+    its whole run: ``batch`` rows per transaction, each with its audit row."""
+    _shown(engine, 100, 101, 102, 103, 104, 1)
+    done = purge_impressions(engine, 90, now=NOW, batch=2)
+    assert done.deleted == 5 and _left(engine) == ["c5"]
+    with engine.connect() as conn:
+        rows = conn.execute(select(audit_log.c.detail).order_by(audit_log.c.id)).scalars()
+        assert [d["deleted"] for d in rows] == [2, 2, 1]
+    assert purge_impressions(engine, 90, now=NOW, batch=2).deleted == 0

@@ -18,6 +18,8 @@ import logging
 import re
 from typing import Any
 
+from storelens.core.tracebacks import traceback_without_messages
+
 __all__ = ["RedactCredentials", "redact", "redacting_log_config"]
 
 _SECRET_NAMES = (
@@ -52,6 +54,14 @@ def redact(text: str) -> str:
 
 
 class RedactCredentials(logging.Filter):
+    """``show_messages``: tracebacks keep their exceptions' messages (a developer's
+    machine); by default each message is replaced by its length (core/tracebacks.py),
+    since a message can quote the value that failed."""
+
+    def __init__(self, show_messages: bool = False) -> None:
+        super().__init__()
+        self._show_messages = show_messages
+
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
@@ -64,21 +74,30 @@ class RedactCredentials(logging.Filter):
         if record.exc_info and not record.exc_text:
             # The traceback's last line is the exception's text, and PostgreSQL's DETAIL
             # line in it quotes the row ("Key (email)=(ada@…) already exists"): a
-            # failing projection wrote it to the server's log (a review).
-            text = logging.Formatter().formatException(record.exc_info)
+            # failing projection wrote it to the server's log (a review). Any message
+            # can quote a value, and Starlette re-raises a 500's exception for uvicorn
+            # to log whole after our handler logged it without messages (a review).
+            error = record.exc_info[1]
+            if self._show_messages or error is None:
+                text = logging.Formatter().formatException(record.exc_info)
+            else:
+                text = traceback_without_messages(error)
             kept = [line for line in text.splitlines() if not _DETAIL.match(line)]
             record.exc_text = redact("\n".join(kept))
         return True
 
 
-def redacting_log_config() -> dict[str, Any]:
+def redacting_log_config(show_messages: bool = False) -> dict[str, Any]:
     """uvicorn's default logging config with :class:`RedactCredentials` on every handler,
     and storelens's own warnings and errors through the same handler: they went to
     Python's last-resort handler, past every filter, tracebacks and all."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_credentials"] = {"()": f"{__name__}.RedactCredentials"}
+    config.setdefault("filters", {})["redact_credentials"] = {
+        "()": f"{__name__}.RedactCredentials",
+        "show_messages": show_messages,
+    }
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("redact_credentials")
     config["loggers"]["storelens"] = {

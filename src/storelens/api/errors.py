@@ -124,10 +124,10 @@ def install_error_handlers(app: FastAPI) -> None:
         error_id = str(uuid.uuid4())
         # The path redacted as the access log redacts it: this line goes to the
         # server's log unfiltered, and a customer route's path names the customer.
-        # For the same reason the exceptions' messages stay out of it outside
-        # development (core/tracebacks.py): they can quote the value that failed.
+        # For the same reason the exceptions' messages stay out of it unless asked for
+        # (core/tracebacks.py): they can quote the value that failed.
         line = ("internal error %s on %s %s", error_id, request.method, redact(request.url.path))
-        if request.app.state.settings.env == "dev":
+        if request.app.state.settings.log_exception_messages:
             log.error(*line, exc_info=exc)
         else:
             log.error(line[0] + "\n%s", *line[1:], traceback_without_messages(exc))

@@ -16,6 +16,7 @@ __all__ = ["HIDDEN", "traceback_without_messages"]
 
 HIDDEN = "message hidden: it may quote personal data"
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_GROUP_DEPTH = 10  # nested groups shown this deep, as Python's own traceback limits them
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 
 
@@ -48,9 +49,10 @@ def _length(exc: BaseException) -> str:
         return "unreadable"
 
 
-def traceback_without_messages(exc: BaseException) -> str:
+def traceback_without_messages(exc: BaseException, _depth: int = 0) -> str:
     """The traceback Python would print for ``exc``, each message replaced by its
-    length (frames, source lines and exception types kept)."""
+    length (frames, source lines and exception types kept); an exception group's
+    members follow it, indented, each the same way."""
     parts: list[str] = []
     for error, link in _chain(exc):
         parts.append(link)
@@ -61,4 +63,9 @@ def traceback_without_messages(exc: BaseException) -> str:
         if kind.__module__ != "builtins":
             name = f"{kind.__module__}.{name}"
         parts.append(f"{name}: <{HIDDEN}; {_length(error)}>\n")
+        if isinstance(error, BaseExceptionGroup) and _depth < _GROUP_DEPTH:
+            for n, member in enumerate(error.exceptions, start=1):
+                inner = traceback_without_messages(member, _depth + 1)
+                parts.append(f"  +---- member {n} ----\n")
+                parts.extend(f"  | {line}\n" for line in inner.splitlines())
     return "".join(parts).rstrip("\n")

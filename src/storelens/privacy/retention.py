@@ -21,7 +21,15 @@ from sqlalchemy import ColumnElement, Engine, Table, delete, func, select
 from storelens.privacy import audit
 from storelens.storage.tables import events, recommend_impressions
 
-__all__ = ["RAW_TRACKING_TYPES", "PurgeResult", "purge_impressions", "purge_raw_tracking"]
+__all__ = [
+    "PURGE_BATCH",
+    "RAW_TRACKING_TYPES",
+    "PurgeResult",
+    "purge_impressions",
+    "purge_raw_tracking",
+]
+
+PURGE_BATCH = 10_000  # rows per transaction
 
 RAW_TRACKING_TYPES = (
     "vision.track",
@@ -52,23 +60,36 @@ def _purge(
     dry_run: bool,
     actor: audit.Actor,
     detail: dict[str, Any],
+    batch: int,
 ) -> PurgeResult:
-    """Delete ``table``'s rows that are ``due``; audited unless nothing was."""
-    with engine.begin() as conn:
-        if dry_run:
+    """Delete ``table``'s rows that are ``due``, ``batch`` rows per transaction, each
+    with its audit row (none where nothing was due).
+
+    In batches because a first purge can be large (shown lists were kept forever), and
+    on SQLite one delete of all of it would hold the only write lock for its whole run:
+    every other writer waits, past its busy timeout (a review)."""
+    if dry_run:
+        with engine.connect() as conn:
             count = conn.execute(select(func.count()).select_from(table).where(*due))
             return PurgeResult(cutoff, int(count.scalar_one()), dry_run=True)
-        deleted = conn.execute(delete(table).where(*due)).rowcount
-        if deleted:
-            audit.record(
-                conn,
-                actor,
-                "retention.purge",
-                table.name,
-                None,
-                {"cutoff": cutoff.isoformat(), "deleted": deleted, **detail},
-            )
-    return PurgeResult(cutoff, deleted, dry_run=False)
+    key = next(iter(table.primary_key.columns))
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            some = select(key).where(*due).limit(batch)
+            deleted = conn.execute(delete(table).where(key.in_(some))).rowcount
+            if deleted:
+                audit.record(
+                    conn,
+                    actor,
+                    "retention.purge",
+                    table.name,
+                    None,
+                    {"cutoff": cutoff.isoformat(), "deleted": deleted, **detail},
+                )
+        total += deleted
+        if deleted < batch:
+            return PurgeResult(cutoff, total, dry_run=False)
 
 
 def purge_raw_tracking(
@@ -78,11 +99,13 @@ def purge_raw_tracking(
     now: datetime | None = None,
     dry_run: bool = False,
     actor: audit.Actor = audit.SYSTEM,
+    batch: int = PURGE_BATCH,
 ) -> PurgeResult:
     """Delete raw tracking events older than ``days``; audited unless nothing was due."""
     cutoff = _cutoff(days, now)
     due = (events.c.type.in_(RAW_TRACKING_TYPES), events.c.ts < cutoff)
-    return _purge(engine, events, due, cutoff, dry_run, actor, {"types": list(RAW_TRACKING_TYPES)})
+    detail = {"types": list(RAW_TRACKING_TYPES)}
+    return _purge(engine, events, due, cutoff, dry_run, actor, detail, batch)
 
 
 def purge_impressions(
@@ -92,9 +115,10 @@ def purge_impressions(
     now: datetime | None = None,
     dry_run: bool = False,
     actor: audit.Actor = audit.SYSTEM,
+    batch: int = PURGE_BATCH,
 ) -> PurgeResult:
     """Delete shown lists older than ``days`` (by the index on their time, so a purge
     reads only what it deletes); audited unless nothing was due."""
     cutoff = _cutoff(days, now)
     due = (recommend_impressions.c.ts < cutoff,)
-    return _purge(engine, recommend_impressions, due, cutoff, dry_run, actor, {})
+    return _purge(engine, recommend_impressions, due, cutoff, dry_run, actor, {}, batch)

@@ -277,7 +277,9 @@ def _export_impressions(req: SubjectRequest) -> list[dict[str, Any]]:
     rows = req.conn.execute(
         select(recommend_impressions)
         .where(recommend_impressions.c.customer_id.in_(req.subject.ids))
-        .order_by(recommend_impressions.c.id)
+        # By time: a write stores a batch in customer order, so ids alone would list
+        # one of a person's ids before another's within a batch (a review).
+        .order_by(recommend_impressions.c.ts, recommend_impressions.c.id)
     ).mappings()
     written = [plain(dict(r)) for r in rows]
     # Shown but still queued for the writer: part of the record too (no id yet).

@@ -58,5 +58,5 @@ recommend_impressions = Table(
     # quarter of a warm answer's cost, and ten times the rows to keep and erase.
     Column("shown", Document, nullable=False),
     Index(None, "customer_id", "ts"),
-    Index(None, "ts"),  # the retention purge; rows arrive in time order, so it only appends
+    Index(None, "ts"),  # the retention purge; rows come within a second of time order: its end
 )

@@ -2,9 +2,9 @@
 
 Shown lists were kept forever; they are now deleted after
 ``recommend_impressions_keep_days`` (90 by default). Without an index on their time
-the hourly purge would read the whole table. Rows arrive in time order, so the index
-only grows at its end (0.3 µs a row in a plain-SQLite probe of a million-row table,
-against 10-15 µs for the customer index).
+the hourly purge would read the whole table. Rows come within a second of time order
+(a write sorts its second by customer), so the index grows at its end (0.3 µs a row in
+a plain-SQLite probe of a million-row table, against 10-15 µs for the customer index).
 
 Revision ID: 0018_impressions_by_time
 Revises: 0017_segment_figures_withdrawn
