@@ -126,9 +126,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # server's log unfiltered, and a customer route's path names the customer.
         # For the same reason the exceptions' messages stay out of it unless asked for
         # (core/tracebacks.py): they can quote the value that failed.
-        line = ("internal error %s on %s %s", error_id, request.method, redact(request.url.path))
+        where = (error_id, request.method, redact(request.url.path))
         if request.app.state.settings.log_exception_messages:
-            log.error(*line, exc_info=exc)
+            log.error("internal error %s on %s %s", *where, exc_info=exc)
         else:
-            log.error(line[0] + "\n%s", *line[1:], traceback_without_messages(exc))
+            log.error("internal error %s on %s %s\n%s", *where, traceback_without_messages(exc))
         return JSONResponse({"detail": "internal error", "error_id": error_id}, status_code=500)

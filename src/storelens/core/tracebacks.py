@@ -1,11 +1,12 @@
 """A traceback for the server's log without the exceptions' own words.
 
 An exception's message often quotes the value that broke it: ``KeyError('ada@…')``,
-``invalid literal for int() with base 10: '0612…'``. The 500 handler's log line goes
-to the server's stderr, which no erasure reaches, so outside development it logs
-where the fault is (each exception's type and frames, the chain of causes) and how
-long each message was, not what it said. The error id in the line and in the response
-leads to the request; the frames lead to the code.
+``invalid literal for int() with base 10: '0612…'``. The server's log goes to stderr,
+which no erasure reaches unless listed in ``privacy_log_paths``, so unless
+``log_exception_messages`` is on, the 500 handler and the log filter write where a
+fault is (each exception's type and frames, the chain of causes) and how long each
+message was, not what it said. The error id in the line and in the response leads to
+the request; the frames lead to the code.
 """
 
 from __future__ import annotations
@@ -16,30 +17,28 @@ __all__ = ["HIDDEN", "traceback_without_messages"]
 
 HIDDEN = "message hidden: it may quote personal data"
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
-_GROUP_DEPTH = 10  # nested groups shown this deep, as Python's own traceback limits them
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+_GROUP_DEPTH = 10  # nested groups shown this deep, as Python's own traceback limits them
 
 
 def _chain(exc: BaseException) -> list[tuple[BaseException, str]]:
-    """``exc`` and the exceptions behind it, oldest first, each with the line that
-    leads from it to the next (as Python's own traceback prints them)."""
+    """``exc`` and the exceptions behind it, oldest first, each with the line printed
+    before it that says how it followed the one printed before (as Python does)."""
     out: list[tuple[BaseException, str]] = []
     seen: set[int] = set()
     current: BaseException | None = exc
-    link = ""
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        out.append((current, link))
+        older, link = None, ""
         if current.__cause__ is not None:
-            current, link = current.__cause__, _CAUSE
+            older, link = current.__cause__, _CAUSE
         elif current.__context__ is not None and not current.__suppress_context__:
-            current, link = current.__context__, _CONTEXT
-        else:
-            current = None
-    out.reverse()
-    # Each link belongs before the exception it led to: shift them by one.
-    links = [link for _, link in out]
-    return [(e, links[i - 1] if i else "") for i, (e, _) in enumerate(out)]
+            older, link = current.__context__, _CONTEXT
+        if older is not None and id(older) in seen:  # a loop: the older is printed already
+            older, link = None, ""
+        out.append((current, link))
+        current = older
+    return out[::-1]
 
 
 def _length(exc: BaseException) -> str:
