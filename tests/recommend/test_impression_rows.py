@@ -13,7 +13,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, delete, event, select
+from sqlalchemy import Engine, delete, event, select, text
 
 from storelens.config import Settings
 from storelens.recommend import evidence
@@ -76,16 +76,67 @@ def test_driver_rows_read_back_like_orm_rows(engine: Engine) -> None:
         conn.execute(delete(recommend_impressions))
 
 
-def test_a_naive_timestamp_is_refused_and_kept_queued(engine: Engine) -> None:
-    """The timestamp's own check still runs: the batch fails and stays queued."""
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (datetime(2026, 3, 9, 12, 0), "cy", "s1", True, "t", SHOWN),  # naive
+        ("2026-03-09T12:00:00+00:00", "cy", "s1", True, "t", SHOWN),  # text, not a time
+        (AT, "cy", "s1", True, "t"),  # a column short
+    ],
+)
+def test_a_bad_row_is_refused_by_add_and_nothing_is_queued(
+    engine: Engine, bad: tuple[object, ...]
+) -> None:
+    """The caller that made the row hears of it; the queue never holds it."""
     impressions = ImpressionLog(engine, every_s=3600.0)
-    impressions.add([(datetime(2026, 3, 9, 12, 0), "cy", "s1", True, "t", SHOWN)])
-    with pytest.raises(Exception, match="naive datetime"):
-        impressions.flush()
-    assert impressions.pending() == 1
-    assert _read(engine, "cy") == []
-    impressions.forget({"cy"})
+    with pytest.raises(ValueError, match=r"ts|columns"):
+        impressions.add([(AT, "cz", "s1", True, "t", SHOWN), bad])
+    assert impressions.pending() == 0  # the good row of the same call is not queued either
     impressions.close()
+    assert _read(engine, "cy") == [] and _read(engine, "cz") == []
+
+
+def test_a_bad_row_already_queued_does_not_hold_the_others(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row that got past ``add`` is dropped at the write, counted in the log without
+    its values; the rows around it are written (the whole batch used to fail and go
+    back to the queue, every second, for good)."""
+    impressions = ImpressionLog(engine, every_s=3600.0)
+    impressions.add([(AT, "da", "s1", True, "t", SHOWN)])
+    impressions._rows.append((datetime(2026, 3, 9, 12, 0), "db", "s1", True, "t", SHOWN))
+    impressions._rows.append((AT, "dc", "s1", True, "t", ((object(), 0.5),)))  # not JSON
+    impressions.add([(AT, "dd", "s1", False, "t", SHOWN)])
+    with caplog.at_level("ERROR", logger="storelens.recommend.impression_log"):
+        assert impressions.flush() == 4
+    assert impressions.pending() == 0
+    assert [len(_read(engine, c)) for c in ("da", "db", "dc", "dd")] == [1, 0, 0, 1]
+    assert "2 impression row(s) could not be stored" in caplog.text
+    assert "db" not in caplog.text and "dc" not in caplog.text
+    impressions.close()
+    with engine.begin() as conn:
+        conn.execute(delete(recommend_impressions))
+
+
+def test_stored_timestamps_are_the_same_text_as_the_orms(engine: Engine) -> None:
+    """Range queries compare SQLite's stored text: the writer's own formatting of the
+    time must be byte for byte what SQLAlchemy writes, microseconds or none."""
+    times = [AT, datetime(2026, 1, 1, tzinfo=UTC), datetime(999, 1, 1, 0, 0, 0, 5, tzinfo=UTC)]
+    impressions = ImpressionLog(engine, every_s=3600.0)
+    impressions.add([(t, "ea", "s1", True, "t", SHOWN) for t in times])
+    impressions.close()
+    with engine.begin() as conn:
+        evidence.log_impressions(conn, [
+            {"ts": t, "customer_id": "eb", "store_id": "s1", "personalized": True,
+             "actor": "t", "shown": shown_document(SHOWN)}
+            for t in times
+        ])  # fmt: skip
+        sql = text(
+            "SELECT CAST(ts AS TEXT) FROM recommend_impressions WHERE customer_id = :c ORDER BY id"
+        )
+        raw = {c: list(conn.execute(sql, {"c": c}).scalars()) for c in ("ea", "eb")}
+        conn.execute(delete(recommend_impressions))
+    assert raw["ea"] == raw["eb"] and len(raw["ea"]) == 3
 
 
 def test_rows_by_name_and_by_position_are_the_same(engine: Engine) -> None:
