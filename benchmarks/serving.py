@@ -68,8 +68,16 @@ def hello(telemetry: TelemetryConfig | None = None) -> FastAPI:
     threadpool: about 8 times the CPU in-process. Runs before 2026-12-04 used it as the
     limit, which flattered every share; it is measured beside the limit for that
     comparison only. ``telemetry`` is FastAPI's own configuration; the limit keeps the
-    default, as FastAPI ships, though storelens turns it off (2.6 µs a request)."""
+    default, as FastAPI ships, though storelens turns it off (2.6 µs a request).
+
+    Since 2026-12-07 it closes keep-alive connections as storelens does
+    (``api/keepalive.py``, the same default of about 1,000 requests): how wrk's
+    connections spread over the workers is the stack's, the same on both sides."""
+    from storelens.api.keepalive import KeepAliveLimit
+    from storelens.config import Settings
+
     app = FastAPI(telemetry=telemetry)
+    app.add_middleware(KeepAliveLimit, max_requests=Settings().keepalive_max_requests)
 
     @app.get("/hello")
     async def _hello() -> dict[str, str]:

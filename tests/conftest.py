@@ -152,7 +152,11 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(env="test", database_url=db_url, secret_key=TEST_SECRET)
+    # No keep-alive draws: one response in 1,000 would say "connection: close", and
+    # tests compare headers. tests/api/test_keepalive.py turns it on.
+    return Settings(
+        env="test", database_url=db_url, secret_key=TEST_SECRET, keepalive_max_requests=0
+    )
 
 
 @pytest.fixture

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
     max_batch: int = Field(default=10_000, gt=0, le=100_000)
     max_body_mb: int = Field(default=64, gt=0)
+    keepalive_max_requests: int = Field(default=1000, ge=0, le=100_000_000)
+    """About how many requests a keep-alive connection serves before a response closes
+    it, so that a client holding a few connections open for long spreads them over the
+    workers again (nginx's ``keepalive_requests``; api/keepalive.py). 0 never closes."""
     redis_url: str | None = None
     login_attempts_per_minute: int = Field(default=10, gt=0)
     signed_in_cache_postgres: bool = False

@@ -24,6 +24,7 @@ from storelens.api.bodylimit import BodyLimit
 from storelens.api.claimer_sources import EngineSuggester
 from storelens.api.docs_page import install_docs
 from storelens.api.errors import install_error_handlers
+from storelens.api.keepalive import KeepAliveLimit
 from storelens.api.metrics import ApiMetrics
 from storelens.api.nul_guard import NulGuard
 from storelens.api.ratelimit import limiter_for
@@ -278,6 +279,8 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_mb * 1024 * 1024)
     app.add_middleware(NulGuard)
     app.add_middleware(_MetricsMiddleware, metrics=app.state.metrics)
+    if settings.keepalive_max_requests:  # a connection held long goes back to the workers
+        app.add_middleware(KeepAliveLimit, max_requests=settings.keepalive_max_requests)
     if settings.cors_origins:  # for a dashboard served from another origin
         app.add_middleware(
             CORSMiddleware,
