@@ -500,3 +500,31 @@ def test_a_missing_sqlite_file_given_as_a_file_uri_is_not_created(tmp_path: Path
     assert not path.exists()
     migrate.reachable(f"sqlite:///file:{path}?mode=rwc&uri=true", create=True).dispose()
     assert path.exists()
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_a_commands_fault_prints_frames_and_types_not_the_message(
+    shown: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command run from cron keeps its stderr in a log no erasure reaches: an
+    unexpected exception's message (which can quote the value that failed) is hidden
+    unless STORELENS_LOG_EXCEPTION_MESSAGES is on, as in the server's log."""
+    import storelens.cli as cli
+
+    email = "ada" + "@example.com"  # not on a line the traceback quotes
+
+    def fails() -> None:
+        try:
+            {}[email]
+        except KeyError as exc:
+            raise RuntimeError(f"while scoring {email}") from exc
+
+    monkeypatch.setattr(cli, "app", fails)
+    monkeypatch.setenv("STORELENS_LOG_EXCEPTION_MESSAGES", "true" if shown else "false")
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    err = capsys.readouterr().err
+    assert done.value.code == 1
+    assert "KeyError" in err and "RuntimeError" in err and "in fails" in err
+    assert "direct cause" in err
+    assert ("ada@example.com" in err) is shown

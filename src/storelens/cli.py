@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -20,10 +21,11 @@ from storelens import accounts, stores
 from storelens.cdp.cli import cdp_app
 from storelens.cli_accounts import keys_app, users_app
 from storelens.cli_ingest import ingest, progress_bar
-from storelens.config import write_secret_key_file
+from storelens.config import Settings, write_secret_key_file
 from storelens.core.errors import Conflict, LayoutError, StorelensError
 from storelens.core.layout import load_layout
 from storelens.core.paths import unwritable, write_error
+from storelens.core.tracebacks import traceback_without_messages
 from storelens.ingest.cli import edge_app, mqtt_bridge
 from storelens.instore.cli import ops_app
 from storelens.instore.cli import print_report as print_ops_report
@@ -47,7 +49,7 @@ from storelens.storage.db import create_engine
 from storelens.vision.cli import vision_app  # light: heavy vision imports wait for a command
 from storelens.vision.models_cli import models_app
 
-__all__ = ["SITE_FACTORY", "app", "main"]
+__all__ = ["SITE_FACTORY", "app", "main", "print_fault"]
 
 SITE_FACTORY = "storelens.web.site:create_site"
 """What each worker of ``storelens serve --workers N`` imports and calls."""
@@ -434,12 +436,31 @@ def layout_load(
     console.print(f"stored layout version {version} of {layout.store_id}")
 
 
+def print_fault(exc: BaseException) -> None:
+    """A fault's traceback on stderr, each exception's message hidden unless
+    ``log_exception_messages`` is on: a command run from cron or systemd has its stderr
+    kept in a log no erasure reaches, and a message can quote the value that failed
+    (``KeyError('ada@…')``), as the server's log already knows (``core/tracebacks.py``).
+    Frames and exception types stay, which is what a bug report needs."""
+    show = False
+    with contextlib.suppress(Exception):  # unreadable settings: hide, the safe side
+        show = Settings().log_exception_messages
+    if show:
+        text = "".join(traceback.format_exception(exc)).rstrip("\n")
+    else:
+        text = traceback_without_messages(exc)
+    print(text, file=sys.stderr)
+
+
 def main() -> None:
     try:
         app()
     except StorelensError as exc:  # a problem the user can fix: no traceback
         print_error(exc)
         sys.exit(EXIT_INPUT)
+    except Exception as exc:  # a fault: its traceback, without personal values
+        print_fault(exc)
+        sys.exit(1)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
 
