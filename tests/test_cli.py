@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,27 @@ from storelens.storage.eventlog import EventLog
 
 runner = CliRunner()
 RawEvent = Callable[..., dict[str, Any]]
+_CONFIGURED_BY_MAIN = ("storelens", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """``main()`` configures logging for the process (the server's redacting filter):
+    undo it, or later tests' caplog would miss every storelens record."""
+    import logging
+    import threading
+
+    hook = threading.excepthook
+    kept = []
+    for name in _CONFIGURED_BY_MAIN:
+        logger = logging.getLogger(name)
+        kept.append((logger, list(logger.handlers), logger.level, logger.propagate))
+    yield
+    for logger, handlers, level, propagate in kept:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+    threading.excepthook = hook
 
 
 def test_init_creates_admin_once(db_url: str) -> None:
@@ -528,3 +549,52 @@ def test_a_commands_fault_prints_frames_and_types_not_the_message(
     assert "KeyError" in err and "RuntimeError" in err and "in fails" in err
     assert "direct cause" in err
     assert ("ada@example.com" in err) is shown
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_a_long_commands_logged_and_thread_faults_keep_no_messages(
+    shown: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mqtt-bridge and the like log their faults with log.exception, and a background
+    thread's fault went to Python's own hook: both printed the message (a review)."""
+    import logging
+    import threading
+
+    import storelens.cli as cli
+
+    email = "ada" + "@example.com"
+
+    def logs_and_threads() -> None:
+        try:
+            {}[email]
+        except KeyError:
+            logging.getLogger("storelens.ingest.mqtt").exception("a message failed")
+
+        def boom() -> None:
+            raise ValueError(f"bad card for {email}")
+
+        worker = threading.Thread(target=boom, name="bridge-worker")
+        worker.start()
+        worker.join()
+
+    monkeypatch.setattr(cli, "app", logs_and_threads)
+    monkeypatch.setenv("STORELENS_LOG_EXCEPTION_MESSAGES", "true" if shown else "false")
+    cli.main()
+    err = capsys.readouterr().err
+    assert "a message failed" in err and "KeyError" in err
+    assert "in thread bridge-worker" in err and "ValueError" in err
+    assert (email in err) is shown
+
+
+def test_a_fault_that_cannot_be_formatted_still_hides_its_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storelens.cli as cli
+
+    def broken(_exc: BaseException) -> str:
+        raise RuntimeError("formatter down")
+
+    monkeypatch.setattr(cli, "traceback_without_messages", broken)
+    cli.print_fault(KeyError("ada@example.com"), show=False)
+    err = capsys.readouterr().err
+    assert "KeyError" in err and "ada@" not in err

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging.config
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -436,23 +438,44 @@ def layout_load(
     console.print(f"stored layout version {version} of {layout.store_id}")
 
 
-def print_fault(exc: BaseException) -> None:
-    """A fault's traceback on stderr, each exception's message hidden unless
-    ``log_exception_messages`` is on: a command run from cron or systemd has its stderr
-    kept in a log no erasure reaches, and a message can quote the value that failed
-    (``KeyError('ada@…')``), as the server's log already knows (``core/tracebacks.py``).
-    Frames and exception types stay, which is what a bug report needs."""
-    show = False
+def _show_messages() -> bool:
     with contextlib.suppress(Exception):  # unreadable settings: hide, the safe side
-        show = Settings().log_exception_messages
-    if show:
-        text = "".join(traceback.format_exception(exc)).rstrip("\n")
-    else:
-        text = traceback_without_messages(exc)
+        return Settings().log_exception_messages
+    return False
+
+
+def print_fault(exc: BaseException, show: bool | None = None) -> None:
+    """A fault's traceback on stderr, each exception's message hidden unless ``show``
+    (default: ``log_exception_messages``): a command run from cron or systemd has its
+    stderr kept in a log no erasure reaches, and a message can quote the value that
+    failed (``KeyError('ada@…')``), as the server's log already knows
+    (``core/tracebacks.py``). Frames and exception types stay, what a bug report needs."""
+    shown = _show_messages() if show is None else show
+    try:
+        if shown:
+            text = "".join(traceback.format_exception(exc)).rstrip("\n")
+        else:
+            text = traceback_without_messages(exc)
+    except Exception:  # never fall back to the interpreter's hook: it prints messages
+        text = f"{type(exc).__qualname__} (its traceback could not be formatted)"
     print(text, file=sys.stderr)
 
 
+def _thread_fault(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    print(f"in thread {args.thread.name if args.thread else '?'}:", file=sys.stderr)
+    print_fault(args.exc_value)
+
+
 def main() -> None:
+    # Commands that run for long (mqtt-bridge, serve, edge) log their faults: the same
+    # filter as the server's log, so their tracebacks keep no messages either; and a
+    # background thread's fault goes through print_fault, not Python's own hook.
+    from storelens.api.access_log import redacting_log_config
+
+    logging.config.dictConfig(redacting_log_config(_show_messages()))
+    threading.excepthook = _thread_fault
     try:
         app()
     except StorelensError as exc:  # a problem the user can fix: no traceback

@@ -82,6 +82,7 @@ def test_driver_rows_read_back_like_orm_rows(engine: Engine) -> None:
         (datetime(2026, 3, 9, 12, 0), "cy", "s1", True, "t", SHOWN),  # naive
         ("2026-03-09T12:00:00+00:00", "cy", "s1", True, "t", SHOWN),  # text, not a time
         (AT, "cy", "s1", True, "t"),  # a column short
+        (),  # nothing at all
     ],
 )
 def test_a_bad_row_is_refused_by_add_and_nothing_is_queued(
@@ -96,23 +97,39 @@ def test_a_bad_row_is_refused_by_add_and_nothing_is_queued(
     assert _read(engine, "cy") == [] and _read(engine, "cz") == []
 
 
+BAD_IN_QUEUE = [
+    pytest.param((datetime(2026, 3, 9, 12, 0), "db", "s1", True, "t", SHOWN), id="naive"),
+    pytest.param((AT, "db", "s1", True, "t", ((object(), 0.5),)), id="item-not-json"),
+    pytest.param((AT, None, "s1", True, "t", SHOWN), id="no-customer"),  # failed the sort
+    pytest.param((AT, "d\x00b", "s1", True, "t", SHOWN), id="nul-in-id"),  # PostgreSQL: DataError
+    pytest.param((AT, "db", "s" * 129, True, "t", SHOWN), id="id-too-long"),
+    pytest.param((AT, "db", "s1", "yes", "t", SHOWN), id="flag-not-bool"),
+    pytest.param((AT, "db", "s1", True, "t", (("te\x00a", 0.5),)), id="nul-in-item"),
+    pytest.param(  # astimezone overflows (a review): not ValueError
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))), "db", "s1", True, "t", SHOWN),
+        id="year-1",
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_IN_QUEUE)
 def test_a_bad_row_already_queued_does_not_hold_the_others(
-    engine: Engine, caplog: pytest.LogCaptureFixture
+    engine: Engine, caplog: pytest.LogCaptureFixture, bad: tuple[object, ...]
 ) -> None:
     """A row that got past ``add`` is dropped at the write, counted in the log without
     its values; the rows around it are written (the whole batch used to fail and go
-    back to the queue, every second, for good)."""
+    back to the queue, every second, for good; then, once the queue was full, every
+    request's own write raised)."""
     impressions = ImpressionLog(engine, every_s=3600.0)
     impressions.add([(AT, "da", "s1", True, "t", SHOWN)])
-    impressions._rows.append((datetime(2026, 3, 9, 12, 0), "db", "s1", True, "t", SHOWN))
-    impressions._rows.append((AT, "dc", "s1", True, "t", ((object(), 0.5),)))  # not JSON
+    impressions._rows.append(bad)
     impressions.add([(AT, "dd", "s1", False, "t", SHOWN)])
     with caplog.at_level("ERROR", logger="storelens.recommend.impression_log"):
-        assert impressions.flush() == 4
+        assert impressions.flush() == 3  # taken from the queue: two written, one dropped
     assert impressions.pending() == 0
-    assert [len(_read(engine, c)) for c in ("da", "db", "dc", "dd")] == [1, 0, 0, 1]
-    assert "2 impression row(s) could not be stored" in caplog.text
-    assert "db" not in caplog.text and "dc" not in caplog.text
+    assert [len(_read(engine, c)) for c in ("da", "db", "dd")] == [1, 0, 1]
+    assert "1 impression row(s) could not be stored" in caplog.text
+    assert "db" not in caplog.text and "s" * 129 not in caplog.text
     impressions.close()
     with engine.begin() as conn:
         conn.execute(delete(recommend_impressions))

@@ -18,6 +18,11 @@ so a connection serves N requests on average; the client then opens a new one, w
 the worker free to accept first takes, the busier one less often. uvicorn honours the
 header: it closes the connection once that response is sent.
 
+Only a request without a body is closed this way: a response sent before the client
+has finished sending a large body (a 401 or 404 to an 8 MB POST), followed by the close,
+was lost by the client in a review's probe; a request with a body keeps its connection,
+and the next body-less request on it may draw the close instead.
+
 Drawn, not counted: a count per connection needs the connection's identity, which the
 ASGI scope gives only as the client's address (reused once a connection closes), and
 state that outlives connections the client closed. A draw costs one random number per
@@ -68,6 +73,14 @@ class KeepAliveLimit:
         self._draw = draw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._draw() < self._chance:
+        if scope["type"] == "http" and self._draw() < self._chance and not _has_body(scope):
             send = _closing(send)
         await self.app(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request says a body follows (read only for a drawn request)."""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False

@@ -56,7 +56,6 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -90,7 +89,16 @@ COLUMNS = ("ts", "customer_id", "store_id", "personalized", "actor", "shown")
 Row = tuple[Any, ...]  # one shown list, in COLUMNS order
 Shown = tuple[tuple[str, float], ...]  # (product, confidence), best first: a row's items
 _CUSTOMER = COLUMNS.index("customer_id")
-_by_customer = itemgetter(_CUSTOMER)  # stable: a customer's rows keep their order
+
+
+def _by_customer(row: Row) -> str:
+    """The sort key of a write (stable: a customer's rows keep their order); a row
+    whose id is not text sorts first and is dropped at its conversion, instead of
+    failing the sort of the whole batch."""
+    customer = row[_CUSTOMER]
+    return customer if isinstance(customer, str) else ""
+
+
 _SHOWN = COLUMNS.index("shown")
 _TS = COLUMNS.index("ts")
 # Rows per INSERT statement: 3,000 parameters, inside SQLite's (32,766) and
@@ -162,19 +170,41 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _text(value: Any, column: str) -> str:
+    """An id column's value as the databases take it: text of 1-128 characters without
+    NUL (PostgreSQL refuses one inside the statement, which would fail the batch)."""
+    if not isinstance(value, str) or not 0 < len(value) <= 128 or "\x00" in value:
+        raise ValueError(f"{column}: text of 1 to 128 characters without NUL expected")
+    return value
+
+
 def _row_converter(dialect: Dialect) -> Callable[[Row], Row]:
     """One row converted for the driver: items spelled out (:func:`shown_document`),
-    then each column's bind conversion (SQLite's timestamps by :func:`_sqlite_time`)."""
+    then each column's bind conversion (SQLite's timestamps by :func:`_sqlite_time`).
+    Whatever the database would refuse inside the statement is refused here, for this
+    row alone: ids (:func:`_text`), a flag that is not a bool, items that are not JSON
+    or hold a NUL (PostgreSQL's JSONB refuses ``\\u0000``)."""
     at, customer, store, flag, actor, shown = (f or _same for f in _converters(dialect))
     if dialect.name == "sqlite":
         at = _sqlite_time
 
     def convert(row: Row) -> Row:
         t, c, s, p, a, items = row
+        if not isinstance(p, bool):
+            raise ValueError("personalized: a bool expected")
         # Serialised here on every backend (psycopg's JSONB would do it inside the
         # statement), so an item that is not JSON fails this row, not the batch.
-        document = PreSerialized(orjson.dumps(shown_document(items)).decode())
-        return (at(t), customer(c), store(s), flag(p), actor(a), shown(document))
+        text = orjson.dumps(shown_document(items)).decode()
+        if "\\u0000" in text:
+            raise ValueError("shown: an item holds a NUL")
+        return (
+            at(t),
+            customer(_text(c, "customer_id")),
+            store(_text(s, "store_id")),
+            flag(p),
+            actor(_text(a, "actor")),
+            shown(PreSerialized(text)),
+        )
 
     return convert
 
@@ -189,17 +219,17 @@ def _driver_rows(batch: Sequence[Row], convert: Callable[[Row], Row]) -> tuple[l
     for row in batch:
         try:
             out.append(convert(row))
-        except (TypeError, ValueError, AttributeError, orjson.JSONEncodeError):
-            bad += 1
+        except Exception:  # whatever this row's fault (a review found OverflowError
+            bad += 1  # at year 1 and 9999), it is this row's alone
     return out, bad
 
 
 def _checked(row: Row) -> Row:
     """``row`` if the writer can store it; a ValueError naming the column otherwise, to
     the caller that made it, not the writer a second later."""
-    at = row[_TS]
     if len(row) != len(COLUMNS):
         raise ValueError(f"an impression row has {len(COLUMNS)} columns, not {len(row)}")
+    at = row[_TS]
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise ValueError("ts: an impression's time must be a tz-aware datetime")
     return row
@@ -351,7 +381,9 @@ class ImpressionLog:
                 conn.execute(delete(recommend_impressions).where(column.in_(sorted(late))))
 
     def flush(self) -> int:
-        """Write every queued row now; the number written."""
+        """Write every queued row now; the number of rows taken from the queue (written,
+        or dropped as :meth:`_write` says: rows it cannot store, or every row after an
+        erasure elsewhere)."""
         with self._write_lock:
             with self._lock:
                 batch = list(self._rows)
