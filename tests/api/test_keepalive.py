@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.types import Message, Receive, Scope, Send
+from tests.live_server import LiveServer
 
 from storelens.api.app import create_app
 from storelens.api.keepalive import KeepAliveLimit
@@ -99,40 +97,11 @@ def test_a_websocket_scope_is_passed_through_untouched() -> None:
     assert seen and seen[0]["type"] == "websocket"
 
 
-class _Live:
-    """uvicorn on a loopback port in a thread."""
-
-    def __init__(self, limit: int) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        config = uvicorn.Config(
-            KeepAliveLimit(_hello, limit, draw=_draws(0.9, 0.9, 0.0, 0.9)),  # type: ignore[arg-type]
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> _Live:
-        self.thread.start()
-        deadline = time.monotonic() + 30  # start-up, not a measured threshold
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture
-def live() -> Iterator[_Live]:
-    with _Live(limit=2) as server:
+def live() -> Iterator[LiveServer]:
+    """Draws 0.9, 0.9, 0.0, 0.9 against a chance of 1/2."""
+    app = KeepAliveLimit(_hello, 2, draw=_draws(0.9, 0.9, 0.0, 0.9))  # type: ignore[arg-type]
+    with LiveServer(app) as server:
         yield server
 
 
@@ -146,7 +115,7 @@ def _response(sock: socket.socket) -> bytes:
     return data
 
 
-def test_uvicorn_closes_the_connection_after_the_drawn_response(live: _Live) -> None:
+def test_uvicorn_closes_the_connection_after_the_drawn_response(live: LiveServer) -> None:
     """Draws 0.9, 0.9, 0.0 against a chance of 1/2: the third response on one
     connection says close, and the server then ends the connection."""
     with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:

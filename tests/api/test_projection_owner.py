@@ -11,9 +11,6 @@ events, order for order.
 from __future__ import annotations
 
 import csv
-import socket
-import threading
-import time
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +22,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
+from tests.live_server import LiveServer
 from typer.testing import CliRunner
 
 from storelens import accounts
@@ -42,38 +39,12 @@ SECRET = "projection-owner-test-secret-0123456789abcdef"
 LAYOUT = resources.files("storelens.samples") / "layouts" / "cafe.toml"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ThreadedServer:
+class ThreadedServer(LiveServer):
     """uvicorn serving ``create_app(run_projections=True)`` on a loopback port."""
 
     def __init__(self, db_url: str) -> None:
         settings = Settings(env="test", database_url=db_url, secret_key=SECRET)
-        self.app = create_app(settings, run_projections=True)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30  # start-up, not a measured threshold
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().__init__(create_app(settings, run_projections=True))
 
     @property
     def loop(self) -> ProjectionLoop:
