@@ -279,9 +279,9 @@ class ImpressionLog:
         """Queue ``rows`` (tuples in :data:`COLUMNS` order, or mappings by name)."""
         if not rows:
             return
-        rows = [_checked(r) for r in map(as_row, rows)]
+        checked = [_checked(r) for r in map(as_row, rows)]
         with self._lock:  # the same lock as the hold: no row slips in after a clear
-            queued = [r for r in rows if not self._fences.blocks(r[_CUSTOMER])]
+            queued = [r for r in checked if not self._fences.blocks(r[_CUSTOMER])]
             if not queued:
                 return
             if self._stopped.is_set() or len(self._rows) + len(queued) > self._max:
