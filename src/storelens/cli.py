@@ -444,15 +444,14 @@ def _show_messages() -> bool:
     return False
 
 
-def print_fault(exc: BaseException, show: bool | None = None) -> None:
+def print_fault(exc: BaseException, show: bool) -> None:
     """A fault's traceback on stderr, each exception's message hidden unless ``show``
-    (default: ``log_exception_messages``): a command run from cron or systemd has its
-    stderr kept in a log no erasure reaches, and a message can quote the value that
-    failed (``KeyError('ada@…')``), as the server's log already knows
-    (``core/tracebacks.py``). Frames and exception types stay, what a bug report needs."""
-    shown = _show_messages() if show is None else show
+    (``log_exception_messages``): a command run from cron or systemd has its stderr
+    kept in a log no erasure reaches, and a message can quote the value that failed
+    (``KeyError('ada@…')``), as the server's log already knows (``core/tracebacks.py``).
+    Frames and exception types stay, what a bug report needs."""
     try:
-        if shown:
+        if show:
             text = "".join(traceback.format_exception(exc)).rstrip("\n")
         else:
             text = traceback_without_messages(exc)
@@ -461,28 +460,29 @@ def print_fault(exc: BaseException, show: bool | None = None) -> None:
     print(text, file=sys.stderr)
 
 
-def _thread_fault(args: threading.ExceptHookArgs) -> None:
-    if args.exc_type is SystemExit or args.exc_value is None:
-        return
-    print(f"in thread {args.thread.name if args.thread else '?'}:", file=sys.stderr)
-    print_fault(args.exc_value)
-
-
 def main() -> None:
     # Commands that run for long (mqtt-bridge, serve, edge) log their faults: the same
     # filter as the server's log, so their tracebacks keep no messages either; and a
     # background thread's fault goes through print_fault, not Python's own hook.
     from storelens.api.access_log import redacting_log_config
 
-    logging.config.dictConfig(redacting_log_config(_show_messages()))
-    threading.excepthook = _thread_fault
+    show = _show_messages()
+    logging.config.dictConfig(redacting_log_config(show))
+
+    def thread_fault(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        print(f"in thread {args.thread.name if args.thread else '?'}:", file=sys.stderr)
+        print_fault(args.exc_value, show)
+
+    threading.excepthook = thread_fault
     try:
         app()
     except StorelensError as exc:  # a problem the user can fix: no traceback
         print_error(exc)
         sys.exit(EXIT_INPUT)
     except Exception as exc:  # a fault: its traceback, without personal values
-        print_fault(exc)
+        print_fault(exc, show)
         sys.exit(1)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         sys.exit(130)
