@@ -35,10 +35,11 @@ a million lists, the writer spent 31-32 µs of CPU per list in writes of 1,600 (
 without the customer index (``benchmarks/impression_writes.py``). That CPU is the
 requests' own when two workers keep both cores busy.
 
-A row the writer cannot store is refused by :meth:`ImpressionLog.add`, to the request that made it;
-one that gets into the queue anyway is dropped at the write and counted in the log,
-and the rows around it are written (it used to fail the batch, which went back to the
-queue and failed again every second, while requests wrote their own rows inline).
+A row the writer cannot store is refused by :meth:`ImpressionLog.add`, to the request
+that made it; one that gets into the queue anyway is dropped at the write and counted
+in the log, and the rows around it are written (it used to fail the batch, which went
+back to the queue and failed again every second, while requests wrote their own rows
+inline).
 
 A row is one shown list, its items in ``shown`` (:func:`shown_document`), not one row
 per item (migration 0015). At ``k=10`` the row per item made SQLite insert ten rows
