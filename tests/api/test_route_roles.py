@@ -66,6 +66,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("GET", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("DELETE", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
+    ("POST", "/v1/customers/{customer_id}/faces/approval"): ADMINS,
+    ("GET", "/v1/faces/pending"): ADMINS,
     ("GET", "/v1/segments"): ANALYSTS,
     ("GET", "/v1/segments/{segment_id}/members"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}/recommendations"): ANALYSTS,

@@ -243,3 +243,77 @@ def test_staff_cannot_tell_an_unknown_id_from_a_customer_with_nothing_enrolled(
         )
     assert written == 0
     assert "faces.withdraw.not_found" in audited
+
+
+def test_a_staff_enrollment_waits_for_an_admin_and_only_an_admin_approves_it(
+    client: TestClient,
+    engine: Engine,
+    staff: dict[str, str],
+    login: Login,
+    add_customer: Callable[[str], None],
+    astronaut: RGB,
+    png: Callable[[RGB], bytes],
+) -> None:
+    """Staff could enroll their own face under a customer's id and read that customer's
+    history from the notice it raises; a second person (an admin) now has to approve."""
+    add_customer("C1")
+    enrolled = _post(client, staff, [png(astronaut)])
+    assert enrolled.status_code == 201, enrolled.text
+    assert (enrolled.json()["approved_at"], enrolled.json()["approved_by"]) == (None, None)
+    assert client.post("/v1/customers/C1/faces/approval", headers=staff).status_code == 403
+    assert client.get("/v1/faces/pending", headers=staff).status_code == 403
+
+    admin = login("admin")
+    pending = client.get("/v1/faces/pending", headers=admin)
+    assert pending.status_code == 200, pending.text
+    [item] = pending.json()["items"]
+    assert (item["customer_id"], item["photos"]) == ("C1", 1)
+    assert item["recorded_by"] == enrolled.json()["recorded_by"]
+
+    approved = client.post("/v1/customers/C1/faces/approval", headers=admin)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["approved_by"].startswith("admin-")
+    assert approved.json()["approved_at"] is not None
+    assert client.get("/v1/faces/pending", headers=admin).json() == {"items": []}
+    again = client.post("/v1/customers/C1/faces/approval", headers=admin)
+    assert again.json()["approved_at"] == approved.json()["approved_at"]  # the first stays
+    assert client.get("/v1/customers/C1/faces", headers=staff).json()["approved_at"] is not None
+    with engine.connect() as conn:
+        actions = conn.execute(
+            select(audit_log.c.action, audit_log.c.resource_id).where(
+                audit_log.c.action.in_(("faces.approve", "faces.pending.read"))
+            )
+        ).all()
+    assert sorted(actions) == [
+        ("faces.approve", "C1"),
+        ("faces.approve", "C1"),
+        ("faces.pending.read", "pending"),
+        ("faces.pending.read", "pending"),
+    ]
+
+
+def test_an_admins_enrollment_is_approved_and_a_missing_one_cannot_be(
+    client: TestClient,
+    login: Login,
+    add_customer: Callable[[str], None],
+    astronaut: RGB,
+    png: Callable[[RGB], bytes],
+) -> None:
+    add_customer("C1")
+    admin = login("admin")
+    r = _post(client, admin, [png(astronaut)])
+    assert r.status_code == 201, r.text
+    assert r.json()["approved_by"] == r.json()["recorded_by"]
+    assert r.json()["approved_at"] == r.json()["granted_at"]
+    assert client.get("/v1/faces/pending", headers=admin).json() == {"items": []}
+    add_customer("C2")
+    for customer in ("C-nobody", "C2"):  # no customer; a customer who never enrolled
+        missing = client.post(f"/v1/customers/{customer}/faces/approval", headers=admin)
+        assert missing.status_code == 404
+        assert "no biometric consent in force" in missing.text
+    assert client.delete("/v1/customers/C1/faces", headers=admin).status_code == 200
+    assert client.post("/v1/customers/C1/faces/approval", headers=admin).status_code == 404
+    for bad in ("0", "501", "many"):
+        got = client.get(f"/v1/faces/pending?limit={bad}", headers=admin)
+        assert got.status_code == 422
+        assert "limit" in got.text

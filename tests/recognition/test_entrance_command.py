@@ -28,7 +28,7 @@ from storelens.vision.tracking import PERSON_ID_KEY
 
 RGB = npt.NDArray[np.uint8]
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-STAFF = audit.Actor(name="staff-1", kind="user", role="staff")
+ADMIN = audit.Actor(name="boss", kind="user", role="admin")  # approved as recorded
 
 
 def _tracked(box: tuple[int, int, int, int], person: str) -> sv.Detections:
@@ -52,7 +52,7 @@ def test_the_hook_feeds_tracked_boxes_in_rgb_and_ignores_other_cameras(
         stores.create_store(conn, "cafe-01", "Café")
         face_store.set_recognition(conn, "cafe-01", True, by="admin", at=T0)
     consent = BiometricConsent(True, "2026-12", ("cafe-01",))
-    enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=STAFF, now=T0)
+    enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=ADMIN, now=T0)
     arrivals: list[Arrival] = []
     entrance = open_entrance(engine, settings, "cafe-01", arrivals.append)
     assert entrance is not None

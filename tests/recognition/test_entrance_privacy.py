@@ -44,7 +44,8 @@ def member(
     hopper: RGB,
     png: Callable[[RGB], bytes],
 ) -> str:
-    """Grace Hopper, enrolled with consent for cafe-01, which has recognition on."""
+    """Grace Hopper, enrolled by staff with consent for cafe-01, which has recognition
+    on, and approved by an admin."""
     add_customer("C-hopper")
     with engine.begin() as conn:
         stores.create_store(conn, "cafe-01", "Café")
@@ -58,6 +59,8 @@ def member(
         recorded_by=STAFF,
         now=T0,
     )
+    with engine.begin() as conn:
+        assert face_store.approve(conn, "C-hopper", by="boss", at=T0) is not None
     return "C-hopper"
 
 
@@ -135,6 +138,69 @@ def test_a_non_member_walking_in_leaves_no_face_data_anywhere(
     assert not any(
         isinstance(a, bytes | np.ndarray) for r in caplog.records for a in (r.args or ())
     )
+
+
+def test_a_staff_enrollment_matches_no_one_until_an_admin_approves_it(
+    engine: Engine,
+    settings: Settings,
+    add_customer: Callable[[str], None],
+    hopper: RGB,
+    png: Callable[[RGB], bytes],
+    entrance_frame: Frame,
+) -> None:
+    """The attack this closes: staff enroll their own face under a customer's id, walk
+    in, claim the notice and read the customer's history. Until an admin approves, the
+    gallery holds nothing of the enrollment and the consent is not in force; a staff
+    member replacing an approved member's photos starts waiting again."""
+    add_customer("C-hopper")
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café")
+        face_store.set_recognition(conn, "cafe-01", True, by="admin", at=T0)
+    consent = BiometricConsent(True, "2026-12", ("cafe-01",))
+    done = enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=STAFF, now=T0)
+    assert done.approved is False
+    arrivals: list[Arrival] = []
+    camera = open_entrance(engine, settings, "cafe-01", arrivals.append)
+    assert camera is not None
+    assert _walk_in(camera, hopper, entrance_frame, 6) == []
+    with engine.connect() as conn:
+        assert not face_store.consent_active(conn, "C-hopper", "cafe-01")
+        assert [r["customer_id"] for r in face_store.pending_approval(conn, 10)] == ["C-hopper"]
+
+    with engine.begin() as conn:
+        row = face_store.approve(conn, "C-hopper", by="boss", at=T0 + timedelta(minutes=5))
+    assert row is not None and row["approved_by"] == "boss"
+    camera.refresh(T0 + timedelta(minutes=5))
+    assert _walk_in(camera, hopper, entrance_frame, 6, track="t2") == [settings.faces_match_k - 1]
+    with engine.connect() as conn:
+        assert face_store.consent_active(conn, "C-hopper", "cafe-01")
+        assert face_store.pending_approval(conn, 10) == []
+
+    enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=STAFF, now=T0)
+    with engine.connect() as conn:
+        assert not face_store.consent_active(conn, "C-hopper", "cafe-01")
+        assert len(face_store.load_gallery(conn, "cafe-01", camera.keyring)) == 0
+
+
+def test_an_admins_enrollment_is_approved_as_it_is_recorded(
+    engine: Engine,
+    settings: Settings,
+    add_customer: Callable[[str], None],
+    hopper: RGB,
+    png: Callable[[RGB], bytes],
+) -> None:
+    add_customer("C-hopper")
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café")
+        face_store.set_recognition(conn, "cafe-01", True, by="admin", at=T0)
+    admin = audit.Actor(name="boss", kind="user", role="admin")
+    consent = BiometricConsent(True, "2026-12", None)
+    done = enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=admin, now=T0)
+    assert done.approved is True
+    with engine.connect() as conn:
+        assert face_store.consent_active(conn, "C-hopper", "cafe-01")
+        row = face_store.active_consent(conn, "C-hopper")
+        assert row is not None and (row["approved_by"], row["approved_at"]) == ("boss", T0)
 
 
 def test_withdrawal_stops_recognition_mid_track(

@@ -1,16 +1,21 @@
-"""``storelens faces switch`` and the face key written by ``storelens init``."""
+"""``storelens faces switch``, ``pending`` and ``approve``, and the face key written by
+``storelens init``."""
 
 from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from storelens import stores
 from storelens.cli import app
 from storelens.config import Settings
+from storelens.recognition import store as face_store
+from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
 from storelens.recognition.store import recognition_enabled
 
 runner = CliRunner()
@@ -52,3 +57,36 @@ def test_init_writes_an_owner_only_face_key_beside_the_secret_key(db_url: str) -
     again = runner.invoke(app, ["init", "--database-url", db_url, "--admin", "boss"])
     assert again.exit_code == 0
     assert key.read_bytes() == content  # never replaced by a second init
+
+
+def test_pending_lists_a_staff_enrollment_and_approve_lets_it_match(
+    engine: Engine, db_url: str
+) -> None:
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    vector = np.random.default_rng(3).standard_normal(EMBEDDING_DIM).astype(np.float32)
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café")
+        face_store.set_recognition(conn, "cafe-01", True, by="boss", at=at)
+        consent = face_store.record_consent(
+            conn, "C1", text_version="v1", store_ids=["cafe-01"], recorded_by="staff-1", at=at
+        )
+        face_store.add_embeddings(conn, consent, "C1", [vector], FaceKeyring(os.urandom(32)), at)
+    listed = runner.invoke(app, ["faces", "pending", "--database-url", db_url])
+    assert listed.exit_code == 0, listed.output
+    assert "C1" in listed.output and "staff-1" in listed.output and "cafe-01" in listed.output
+    with engine.connect() as conn:
+        assert not face_store.consent_in_force(conn, "C1", "cafe-01")
+
+    approved = runner.invoke(app, ["faces", "approve", "C1", "--database-url", db_url])
+    assert approved.exit_code == 0, approved.output
+    assert "recorded by staff-1, approved by storelens" in approved.output
+    with engine.connect() as conn:
+        assert face_store.consent_in_force(conn, "C1", "cafe-01")
+    empty = runner.invoke(app, ["faces", "pending", "--database-url", db_url])
+    assert "no enrollment waits for approval" in empty.output
+
+    unknown = runner.invoke(app, ["faces", "approve", "C-nobody", "--database-url", db_url])
+    assert unknown.exit_code == 2
+    assert "no biometric consent in force" in unknown.output
+    bad = runner.invoke(app, ["faces", "pending", "--limit", "0", "--database-url", db_url])
+    assert bad.exit_code == 2

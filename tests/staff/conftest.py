@@ -89,16 +89,24 @@ class Floor:
         store_id: str = STORE,
         at: datetime = T0 - timedelta(days=1),
         stores: list[str] | None = None,
+        approved: bool = True,
     ) -> None:
         """The store's recognition switched on and the member enrolled under biometric
-        consent (one sealed embedding, a random one: no face is matched here), as the
-        enrollment route stores them."""
+        consent and (unless ``approved`` is false) approved by an admin (one sealed
+        embedding, a random one: no face is matched here), as the enrollment and
+        approval routes store them."""
         keyring = FaceKeyring(os.urandom(32))
         vector = np.random.default_rng(7).standard_normal(EMBEDDING_DIM).astype(np.float32)
         with self.engine.begin() as conn:
             face_store.set_recognition(conn, store_id, True, by="admin", at=at)
             consent_id = face_store.record_consent(
-                conn, customer_id, text_version="v1", store_ids=stores, recorded_by="ana", at=at
+                conn,
+                customer_id,
+                text_version="v1",
+                store_ids=stores,
+                recorded_by="ana",
+                at=at,
+                approved_by="admin" if approved else None,
             )
             face_store.add_embeddings(conn, consent_id, customer_id, [vector], keyring, at)
 

@@ -121,6 +121,20 @@ def test_a_withdrawal_made_in_the_app_after_enrolling_is_refused(
     assert _recognised(client, shop).status_code == 201
 
 
+def test_an_enrollment_waiting_for_approval_is_refused_until_an_admin_approves(
+    client: TestClient, shop: Floor, engine: Engine, login: Login
+) -> None:
+    """A staff member's enrollment may be their own face under the member's id: the
+    notice it raises would show them the member's history, so it is refused until an
+    admin approves the enrollment."""
+    shop.recognisable(approved=False)
+    error = _refused_then_nothing_reaches_staff(client, shop, engine)
+    assert error["type"] == "recognition_not_allowed"
+    ok = client.post(f"/v1/customers/{MEMBER}/faces/approval", headers=login("admin"))
+    assert ok.status_code == 200, ok.text
+    assert _recognised(client, shop).status_code == 201
+
+
 def test_a_store_with_recognition_off_is_refused(
     client: TestClient, shop: Floor, engine: Engine, login: Login
 ) -> None:

@@ -1,4 +1,5 @@
-"""``storelens faces``: the store switch and key rotation for returning-customer recognition."""
+"""``storelens faces``: the store switch, enrollment approval and key rotation for
+returning-customer recognition."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from storelens.core.errors import StorelensError
+from storelens.core.errors import NotFound, StorelensError
 from storelens.privacy import audit
-from storelens.recognition.store import recognition_enabled, rotate_key, set_recognition
+from storelens.recognition.store import (
+    approve,
+    pending_approval,
+    recognition_enabled,
+    rotate_key,
+    set_recognition,
+)
 from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
 
 __all__ = ["faces_app"]
@@ -55,3 +63,70 @@ def switch_command(
         print_error(exc)
         raise typer.Exit(2) from exc
     console.print(f"recognition in {store}: {'on' if state else 'off'}")
+
+
+@faces_app.command("pending")
+def pending_command(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="most rows")] = 100,
+    database_url: DbOption = None,
+) -> None:
+    """List enrollments waiting for an admin's approval, oldest first (audited)."""
+    engine, _ = open_database_or_exit(database_url)
+    with engine.begin() as conn:
+        rows = pending_approval(conn, limit)
+        audit.record(
+            conn,
+            audit.SYSTEM,
+            "faces.pending.read",
+            "faces",
+            "pending",
+            {"listed": len(rows)},
+            customers=[str(r["customer_id"]) for r in rows],
+        )
+    if not rows:
+        console.print("no enrollment waits for approval")
+        return
+    table = Table("customer", "recorded by", "granted at", "photos", "stores")
+    for r in rows:
+        stores = ", ".join(r["store_ids"]) if r["store_ids"] is not None else "every store"
+        table.add_row(
+            str(r["customer_id"]),
+            str(r["recorded_by"]),
+            r["granted_at"].isoformat(timespec="seconds"),
+            str(r["photos"]),
+            stores,
+        )
+    console.print(table)
+
+
+@faces_app.command("approve")
+def approve_command(
+    customer: Annotated[str, typer.Argument(help="the member's customer id")],
+    database_url: DbOption = None,
+) -> None:
+    """Approve a member's enrollment so the entrance may recognise them.
+
+    Approve only when you know the photos are the member's (you saw them enrolled, or
+    asked them): a staff member's enrollment waits for this check.
+    """
+    engine, _ = open_database_or_exit(database_url)
+    try:
+        with engine.begin() as conn:
+            row = approve(conn, customer, by=audit.SYSTEM.name, at=datetime.now(UTC))
+            if row is None:
+                raise NotFound(f"customer {customer!r} has no biometric consent in force")
+            audit.record(
+                conn,
+                audit.SYSTEM,
+                "faces.approve",
+                "customer",
+                customer,
+                {"consent_id": row["id"], "recorded_by": row["recorded_by"]},
+            )
+    except StorelensError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from exc
+    console.print(
+        f"approved: recorded by {row['recorded_by']}, approved by {row['approved_by']}"
+        f" at {row['approved_at'].isoformat(timespec='seconds')}"
+    )

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Engine
 
+from storelens.accounts import Role
 from storelens.config import Settings
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
@@ -44,6 +45,7 @@ class Enrolled:
     consent_id: int
     photos: int
     granted_at: datetime
+    approved: bool
 
 
 def _refuse(loc: tuple[str | int, ...], message: str, kind: str) -> InvalidInput:
@@ -116,7 +118,11 @@ def enroll(
     now: datetime,
     pipeline: object | None = None,
 ) -> Enrolled:
-    """Check consent, embed every photo, then store consent and embeddings together."""
+    """Check consent, embed every photo, then store consent and embeddings together.
+
+    An admin's enrollment is approved as it is stored; anyone else's waits for an admin
+    (:func:`storelens.recognition.store.approve`), so no one can make their own face
+    stand for a customer alone."""
     _check_consent(consent)
     with engine.connect() as conn:
         current = canonical_id(conn, customer_id)
@@ -133,6 +139,7 @@ def enroll(
         max_bytes=int(settings.faces_max_photo_mb * 2**20),
     )
     keyring = FaceKeyring.open(settings.faces_key_path, create=True)
+    approved = recorded_by.role == Role.admin
     with engine.begin() as conn:
         consent_id = record_consent(
             conn,
@@ -141,6 +148,7 @@ def enroll(
             store_ids=consent.store_ids,
             recorded_by=recorded_by.name,
             at=now,
+            approved_by=recorded_by.name if approved else None,
         )
         add_embeddings(conn, consent_id, current, vectors, keyring, now)
         audit.record(
@@ -153,6 +161,7 @@ def enroll(
                 "photos": len(vectors),
                 "consent_id": consent_id,
                 "text_version": consent.text_version,
+                "approved": approved,
             },
         )
-    return Enrolled(current, consent_id, len(vectors), now)
+    return Enrolled(current, consent_id, len(vectors), now, approved)

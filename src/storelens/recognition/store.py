@@ -51,10 +51,12 @@ __all__ = [
     "PURPOSE",
     "active_consent",
     "add_embeddings",
+    "approve",
     "consent_active",
     "consent_in_force",
     "known_person",
     "load_gallery",
+    "pending_approval",
     "person_ids",
     "recognition_enabled",
     "record_consent",
@@ -97,9 +99,13 @@ def record_consent(
     store_ids: Sequence[str] | None,
     recorded_by: str,
     at: datetime,
+    approved_by: str | None = None,
 ) -> int:
     """A new biometric consent; an earlier active one is withdrawn (superseded) with its
-    embeddings, so a person has one set of reference photos at a time."""
+    embeddings, so a person has one set of reference photos at a time.
+
+    Without ``approved_by`` it waits for :func:`approve`: replacing an approved member's
+    photos must not let whoever recorded the new ones skip the approval."""
     withdraw(conn, customer_id, by=recorded_by, at=at)
     result = conn.execute(
         face_consents.insert().values(
@@ -109,6 +115,8 @@ def record_consent(
             store_ids=sorted(set(store_ids)) if store_ids is not None else None,
             granted_at=at,
             recorded_by=recorded_by,
+            approved_at=at if approved_by is not None else None,
+            approved_by=approved_by,
         )
     )
     key = result.inserted_primary_key
@@ -161,6 +169,39 @@ def active_consent(conn: Connection, customer_id: str) -> dict[str, Any] | None:
         select(func.count()).where(face_embeddings.c.consent_id == row.id)
     ).scalar_one()
     return {**dict(row._mapping), "photos": int(count)}
+
+
+def approve(conn: Connection, customer_id: str, *, by: str, at: datetime) -> dict[str, Any] | None:
+    """Approve the person's consent in force, so the entrance may match it; None when
+    there is none. Approving an approved consent changes nothing (the first approver
+    and time stay)."""
+    consent = active_consent(conn, customer_id)
+    if consent is None:
+        return None
+    if consent["approved_at"] is None:
+        conn.execute(
+            update(face_consents)
+            .where(face_consents.c.id == consent["id"], face_consents.c.approved_at.is_(None))
+            .values(approved_at=at, approved_by=by)
+        )
+        consent = {**consent, "approved_at": at, "approved_by": by}
+    return consent
+
+
+def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Consents in force that wait for an admin, oldest first, with their photo counts."""
+    photos = (
+        select(func.count())
+        .where(face_embeddings.c.consent_id == face_consents.c.id)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(face_consents, photos.label("photos"))
+        .where(face_consents.c.withdrawn_at.is_(None), face_consents.c.approved_at.is_(None))
+        .order_by(face_consents.c.granted_at, face_consents.c.id)
+        .limit(limit)
+    ).all()
+    return [dict(r._mapping) for r in rows]
 
 
 def withdraw(conn: Connection, customer_id: str, *, by: str, at: datetime) -> int:
@@ -216,9 +257,15 @@ def consent_active(conn: Connection, customer_id: str, store_id: str) -> bool:
 
 def consent_in_force(conn: Connection, customer_id: str, store_id: str) -> bool:
     """:func:`consent_active` without the store's switch, for a caller that read the
-    switch itself (to say which of the two refused)."""
+    switch itself (to say which of the two refused). A consent waiting for an admin's
+    approval is not in force for matching."""
     consent = active_consent(conn, customer_id)
-    if consent is None or consent["photos"] == 0 or not _covers(consent["store_ids"], store_id):
+    if (
+        consent is None
+        or consent["approved_at"] is None
+        or consent["photos"] == 0
+        or not _covers(consent["store_ids"], store_id)
+    ):
         return False
     said = consent_state(conn, subject_ids(conn, customer_id))
     return not any(
@@ -227,13 +274,14 @@ def consent_in_force(conn: Connection, customer_id: str, store_id: str) -> bool:
 
 
 def load_gallery(conn: Connection, store_id: str, keyring: FaceKeyring) -> Gallery:
-    """Decrypted embeddings of the members this store may recognise, and nobody else's."""
+    """Decrypted embeddings of the members this store may recognise, and nobody else's
+    (an enrollment waiting for approval is nobody's yet)."""
     if not recognition_enabled(conn, store_id):
         return Gallery.empty()
     rows = conn.execute(
         select(face_embeddings, face_consents.c.store_ids)
         .join(face_consents, face_consents.c.id == face_embeddings.c.consent_id)
-        .where(face_consents.c.withdrawn_at.is_(None))
+        .where(face_consents.c.withdrawn_at.is_(None), face_consents.c.approved_at.is_not(None))
         .order_by(face_embeddings.c.customer_id, face_embeddings.c.created_at)
     ).all()
     vectors, ids = [], []

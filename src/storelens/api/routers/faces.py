@@ -2,8 +2,12 @@
 
 Staff enroll a member at the counter with the member present (``POST``, multipart
 photos and the consent form's fields); the member can withdraw at any time
-(``DELETE``), which deletes their embeddings before the response is sent. Only an
-admin turns recognition on for a store. The routes never return or log a photo or an
+(``DELETE``), which deletes their embeddings before the response is sent. A staff
+member's enrollment matches no one until an admin approves it (``POST .../approval``;
+``GET /v1/faces/pending`` lists what waits): the consent box is staff's to tick, so
+one person alone could otherwise make their own face stand for a customer and read
+that customer's history from the notice. Only an admin turns recognition on for a
+store. The routes never return or log a photo or an
 embedding: the answers carry counts, times and the consent's terms only.
 """
 
@@ -12,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -44,6 +48,14 @@ class FaceEnrollment(BaseModel):
     granted_at: datetime
     recorded_by: str
     photos: int
+    approved_at: datetime | None  # None: waiting for an admin; matches no one until then
+    approved_by: str | None
+
+
+class PendingEnrollments(BaseModel):
+    """Enrollments waiting for an admin's approval, oldest first."""
+
+    items: list[FaceEnrollment]
 
 
 class FaceWithdrawal(BaseModel):
@@ -105,7 +117,9 @@ async def enroll_faces(
     """Enroll 1 to 5 photos under a new biometric consent (replacing an earlier one).
 
     Refused with nothing stored: no consent, a photo with no face or several, a face
-    too small, blurred or turned away. The photos are discarded once embedded.
+    too small, blurred or turned away. The photos are discarded once embedded. An
+    admin's enrollment is approved at once; a staff member's has ``approved_at`` null
+    and matches no one until an admin approves it.
     """
     _refuse_nul(consent_text_version=consent_text_version, stores=stores)
     terms = BiometricConsent(consent, consent_text_version, parse_store_ids(stores))
@@ -135,6 +149,51 @@ def face_enrollment(
     if row is None:
         raise NotFound(f"customer {customer_id!r} has no biometric consent in force")
     return _public(row)
+
+
+@router.post("/v1/customers/{customer_id}/faces/approval", responses=error_responses(403, 404, 422))
+def approve_faces(
+    customer_id: CustomerId, principal: AdminOnly, engine: EngineDep, now: Now
+) -> FaceEnrollment:
+    """Approve the member's enrollment so the entrance may recognise them (admins only).
+
+    Approve only when you know the photos are the member's (you saw them enrolled, or
+    asked them): this is the check that the person who ticked the consent box cannot
+    make alone. Approving an approved enrollment changes nothing."""
+    with engine.begin() as conn:
+        row = face_store.approve(conn, customer_id, by=principal.name, at=now)
+        if row is None:
+            raise NotFound(f"customer {customer_id!r} has no biometric consent in force")
+        audit.record(
+            conn,
+            principal.actor,
+            "faces.approve",
+            "customer",
+            customer_id,
+            {"consent_id": row["id"], "recorded_by": row["recorded_by"]},
+        )
+    return _public(row)
+
+
+@router.get("/v1/faces/pending", responses=error_responses(403, 422))
+def pending_enrollments(
+    principal: AdminOnly,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> PendingEnrollments:
+    """Enrollments waiting for approval, oldest first, with who recorded each (audited)."""
+    with engine.begin() as conn:
+        rows = face_store.pending_approval(conn, limit)
+        audit.record(
+            conn,
+            principal.actor,
+            "faces.pending.read",
+            "faces",
+            "pending",
+            {"listed": len(rows)},
+            customers=[str(r["customer_id"]) for r in rows],
+        )
+    return PendingEnrollments(items=[_public(r) for r in rows])
 
 
 @router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))

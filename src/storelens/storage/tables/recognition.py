@@ -36,6 +36,11 @@ face_consents = Table(
     Column("recorded_by", String(128), nullable=False),  # the staff member or admin
     Column("withdrawn_at", UTCDateTime),
     Column("withdrawn_by", String(128)),
+    # A staff member's enrollment matches no one until an admin approves it: otherwise
+    # staff could enroll their own face under a customer's id and read that customer's
+    # history from the notice (docs/staff-app.md). An admin's is approved as recorded.
+    Column("approved_at", UTCDateTime),
+    Column("approved_by", String(128)),
     Index(None, "customer_id"),
 )
 

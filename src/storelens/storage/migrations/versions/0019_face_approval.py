@@ -1,0 +1,50 @@
+"""face_consents.approved_at / approved_by: a staff enrollment waits for an admin
+
+A staff member could enroll their own face under a customer's id (the consent box is
+theirs to tick), walk past the entrance camera, claim the notice and read that
+customer's visits and purchases. An enrollment now matches no one until an admin
+approves it; an admin's own is approved as it is recorded (admins read every profile
+anyway, so recognition gives them nothing new).
+
+Consents already in force: those recorded by a user who is an admin now are marked
+approved by that user at the time they were granted; every other one waits for an
+admin (``storelens faces pending`` lists them, ``storelens faces approve`` approves),
+because any of them may be the enrollment this closes. A downgrade drops the columns.
+
+Revision ID: 0019_face_approval
+Revises: 0018_impressions_by_time
+Create Date: 2026-12-07 07:30:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import storelens.storage.tables
+
+revision: str = "0019_face_approval"
+down_revision: str | None = "0018_impressions_by_time"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+UTC_TIME = storelens.storage.tables.UTCDateTime(timezone=True)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("face_consents") as batch:
+        batch.add_column(sa.Column("approved_at", UTC_TIME, nullable=True))
+        batch.add_column(sa.Column("approved_by", sa.String(length=128), nullable=True))
+    op.execute(
+        "UPDATE face_consents SET approved_at = granted_at, approved_by = recorded_by"
+        " WHERE withdrawn_at IS NULL"
+        " AND recorded_by IN (SELECT username FROM users WHERE role = 'admin')"
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("face_consents") as batch:
+        batch.drop_column("approved_by")
+        batch.drop_column("approved_at")
