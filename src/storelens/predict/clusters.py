@@ -34,7 +34,7 @@ from storelens.core.errors import MissingExtra
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CLUSTER_FEATURES", "Cluster", "Clustering", "cluster_customers"]
+__all__ = ["CLUSTER_FEATURES", "Cluster", "Clustering", "cluster_customers", "scaled_features"]
 
 CLUSTER_FEATURES = (
     "recency_days",
@@ -107,7 +107,7 @@ class Clustering:
         }
 
 
-def _matrix(features: pd.DataFrame) -> Any:
+def scaled_features(features: pd.DataFrame) -> Any:
     """Scaled feature matrix: log1p for heavy tails, missing gaps as tenure, z-scores."""
     frame = features[list(CLUSTER_FEATURES)].astype("float64").copy()
     frame["interpurchase_days"] = frame["interpurchase_days"].fillna(frame["tenure_days"])
@@ -224,7 +224,7 @@ def _cluster(
             f"clustering needs k >= 2, at least 2 seeds and more customers ({len(features)}) "
             f"than the largest k ({max(ks, default=0)})"
         )
-    scaled = _matrix(features)
+    scaled = scaled_features(features)
     sample = min(_SILHOUETTE_SAMPLE, len(scaled))
     tried: dict[int, dict[str, float]] = {}
     labelled: dict[int, Any] = {}
