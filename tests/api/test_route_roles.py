@@ -66,7 +66,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("GET", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("DELETE", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
-    ("POST", "/v1/customers/{customer_id}/faces/approval"): ADMINS,
+    ("POST", "/v1/faces/{consent_id}/approval"): ADMINS,
     ("GET", "/v1/faces/pending"): ADMINS,
     ("GET", "/v1/segments"): ANALYSTS,
     ("GET", "/v1/segments/{segment_id}/members"): ANALYSTS,
@@ -92,6 +92,7 @@ PATH_VALUES = {
     "notice_id": "n-nobody",
     "segment_id": "rfm:champions",
     "audit_id": "999999",
+    "consent_id": "999999",
 }
 BAD_CREDENTIALS = ("none", "forged", "expired", "other-store-key")
 ROLES = (ADMIN, ANALYST, STAFF, DEVICE)

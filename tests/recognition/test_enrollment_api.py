@@ -255,28 +255,30 @@ def test_a_staff_enrollment_waits_for_an_admin_and_only_an_admin_approves_it(
     png: Callable[[RGB], bytes],
 ) -> None:
     """Staff could enroll their own face under a customer's id and read that customer's
-    history from the notice it raises; a second person (an admin) now has to approve."""
+    history from the notice it raises; a second person (an admin) now has to approve
+    that one enrollment, named by its id."""
     add_customer("C1")
     enrolled = _post(client, staff, [png(astronaut)])
     assert enrolled.status_code == 201, enrolled.text
     assert (enrolled.json()["approved_at"], enrolled.json()["approved_by"]) == (None, None)
-    assert client.post("/v1/customers/C1/faces/approval", headers=staff).status_code == 403
+    consent_id = enrolled.json()["consent_id"]
+    assert client.post(f"/v1/faces/{consent_id}/approval", headers=staff).status_code == 403
     assert client.get("/v1/faces/pending", headers=staff).status_code == 403
 
     admin = login("admin")
     pending = client.get("/v1/faces/pending", headers=admin)
     assert pending.status_code == 200, pending.text
     [item] = pending.json()["items"]
-    assert (item["customer_id"], item["photos"]) == ("C1", 1)
+    assert (item["consent_id"], item["customer_id"], item["photos"]) == (consent_id, "C1", 1)
     assert item["recorded_by"] == enrolled.json()["recorded_by"]
 
-    approved = client.post("/v1/customers/C1/faces/approval", headers=admin)
+    approved = client.post(f"/v1/faces/{consent_id}/approval", headers=admin)
     assert approved.status_code == 200, approved.text
     assert approved.json()["approved_by"].startswith("admin-")
     assert approved.json()["approved_at"] is not None
     assert client.get("/v1/faces/pending", headers=admin).json() == {"items": []}
-    again = client.post("/v1/customers/C1/faces/approval", headers=admin)
-    assert again.json()["approved_at"] == approved.json()["approved_at"]  # the first stays
+    again = client.post(f"/v1/faces/{consent_id}/approval", headers=admin)
+    assert again.status_code == 409 and "already approved" in again.text
     assert client.get("/v1/customers/C1/faces", headers=staff).json()["approved_at"] is not None
     with engine.connect() as conn:
         actions = conn.execute(
@@ -284,12 +286,37 @@ def test_a_staff_enrollment_waits_for_an_admin_and_only_an_admin_approves_it(
                 audit_log.c.action.in_(("faces.approve", "faces.pending.read"))
             )
         ).all()
-    assert sorted(actions) == [
-        ("faces.approve", "C1"),
+    assert sorted(actions) == [  # the refused second approval wrote nothing
         ("faces.approve", "C1"),
         ("faces.pending.read", "pending"),
         ("faces.pending.read", "pending"),
     ]
+
+
+def test_an_approval_names_one_enrollment_and_a_replaced_one_is_refused(
+    client: TestClient,
+    staff: dict[str, str],
+    login: Login,
+    add_customer: Callable[[str], None],
+    astronaut: RGB,
+    hopper: RGB,
+    png: Callable[[RGB], bytes],
+) -> None:
+    """A review: the approval used to name the customer, so one staff member's
+    re-enrollment made between the admin's look at the pending list and the click was
+    what got approved. The admin now approves the enrollment they saw, or nothing."""
+    add_customer("C1")
+    seen = _post(client, staff, [png(astronaut)]).json()["consent_id"]
+    admin = login("admin")
+    assert [
+        i["consent_id"] for i in client.get("/v1/faces/pending", headers=admin).json()["items"]
+    ] == [seen]
+    other = _post(client, login("staff"), [png(hopper)]).json()["consent_id"]
+    refused = client.post(f"/v1/faces/{seen}/approval", headers=admin)
+    assert refused.status_code == 409, refused.text
+    assert "withdrawn or replaced" in refused.text
+    waiting = client.get("/v1/faces/pending", headers=admin).json()["items"]
+    assert [(i["consent_id"], i["approved_at"]) for i in waiting] == [(other, None)]
 
 
 def test_an_admins_enrollment_is_approved_and_a_missing_one_cannot_be(
@@ -306,13 +333,13 @@ def test_an_admins_enrollment_is_approved_and_a_missing_one_cannot_be(
     assert r.json()["approved_by"] == r.json()["recorded_by"]
     assert r.json()["approved_at"] == r.json()["granted_at"]
     assert client.get("/v1/faces/pending", headers=admin).json() == {"items": []}
-    add_customer("C2")
-    for customer in ("C-nobody", "C2"):  # no customer; a customer who never enrolled
-        missing = client.post(f"/v1/customers/{customer}/faces/approval", headers=admin)
-        assert missing.status_code == 404
-        assert "no biometric consent in force" in missing.text
+    consent_id = r.json()["consent_id"]
+    assert client.post(f"/v1/faces/{consent_id + 1}/approval", headers=admin).status_code == 404
     assert client.delete("/v1/customers/C1/faces", headers=admin).status_code == 200
-    assert client.post("/v1/customers/C1/faces/approval", headers=admin).status_code == 404
+    gone = client.post(f"/v1/faces/{consent_id}/approval", headers=admin)
+    assert gone.status_code == 409
+    for bad in ("0", "x"):
+        assert client.post(f"/v1/faces/{bad}/approval", headers=admin).status_code == 422
     for bad in ("0", "501", "many"):
         got = client.get(f"/v1/faces/pending?limit={bad}", headers=admin)
         assert got.status_code == 422

@@ -14,7 +14,7 @@ import supervision as sv
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from storelens import stores
+from storelens import accounts, stores
 from storelens.cli import app
 from storelens.cli_entrance import entrance_hook
 from storelens.config import Settings
@@ -51,6 +51,7 @@ def test_the_hook_feeds_tracked_boxes_in_rgb_and_ignores_other_cameras(
     with engine.begin() as conn:
         stores.create_store(conn, "cafe-01", "Café")
         face_store.set_recognition(conn, "cafe-01", True, by="admin", at=T0)
+        accounts.create_user(conn, ADMIN.name, "correct horse battery staple", accounts.Role.admin)
     consent = BiometricConsent(True, "2026-12", ("cafe-01",))
     enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=ADMIN, now=T0)
     arrivals: list[Arrival] = []

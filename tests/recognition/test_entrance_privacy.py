@@ -19,11 +19,12 @@ import numpy.typing as npt
 import pytest
 from sqlalchemy import Engine, select
 
-from storelens import stores
+from storelens import accounts, stores
 from storelens.config import Settings
 from storelens.privacy import audit
 from storelens.privacy.erasure import erase_customer
 from storelens.recognition import store as face_store
+from storelens.recognition.approval import approve, pending_approval
 from storelens.recognition.enrollment import BiometricConsent, enroll
 from storelens.recognition.entrance import EntranceCamera, TrackBox, open_entrance
 from storelens.recognition.faces import FacePipeline
@@ -50,7 +51,7 @@ def member(
     with engine.begin() as conn:
         stores.create_store(conn, "cafe-01", "Café")
         face_store.set_recognition(conn, "cafe-01", True, by="admin", at=T0)
-    enroll(
+    done = enroll(
         engine,
         settings,
         "C-hopper",
@@ -60,7 +61,7 @@ def member(
         now=T0,
     )
     with engine.begin() as conn:
-        assert face_store.approve(conn, "C-hopper", by="boss", at=T0) is not None
+        approve(conn, done.consent_id, by="boss", at=T0)
     return "C-hopper"
 
 
@@ -165,16 +166,16 @@ def test_a_staff_enrollment_matches_no_one_until_an_admin_approves_it(
     assert _walk_in(camera, hopper, entrance_frame, 6) == []
     with engine.connect() as conn:
         assert not face_store.consent_active(conn, "C-hopper", "cafe-01")
-        assert [r["customer_id"] for r in face_store.pending_approval(conn, 10)] == ["C-hopper"]
+        assert [r["id"] for r in pending_approval(conn, 10)] == [done.consent_id]
 
     with engine.begin() as conn:
-        row = face_store.approve(conn, "C-hopper", by="boss", at=T0 + timedelta(minutes=5))
-    assert row is not None and row["approved_by"] == "boss"
+        row = approve(conn, done.consent_id, by="boss", at=T0 + timedelta(minutes=5))
+    assert row["approved_by"] == "boss"
     camera.refresh(T0 + timedelta(minutes=5))
     assert _walk_in(camera, hopper, entrance_frame, 6, track="t2") == [settings.faces_match_k - 1]
     with engine.connect() as conn:
         assert face_store.consent_active(conn, "C-hopper", "cafe-01")
-        assert face_store.pending_approval(conn, 10) == []
+        assert pending_approval(conn, 10) == []
 
     enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=STAFF, now=T0)
     with engine.connect() as conn:
@@ -194,6 +195,8 @@ def test_an_admins_enrollment_is_approved_as_it_is_recorded(
         stores.create_store(conn, "cafe-01", "Café")
         face_store.set_recognition(conn, "cafe-01", True, by="admin", at=T0)
     admin = audit.Actor(name="boss", kind="user", role="admin")
+    with engine.begin() as conn:  # an admin's own approval holds while they are one
+        accounts.create_user(conn, "boss", "correct horse battery staple", accounts.Role.admin)
     consent = BiometricConsent(True, "2026-12", None)
     done = enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=admin, now=T0)
     assert done.approved is True

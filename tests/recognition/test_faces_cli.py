@@ -77,16 +77,22 @@ def test_pending_lists_a_staff_enrollment_and_approve_lets_it_match(
     with engine.connect() as conn:
         assert not face_store.consent_in_force(conn, "C1", "cafe-01")
 
-    approved = runner.invoke(app, ["faces", "approve", "C1", "--database-url", db_url])
+    approved = runner.invoke(app, ["faces", "approve", str(consent), "--database-url", db_url])
     assert approved.exit_code == 0, approved.output
-    assert "recorded by staff-1, approved by storelens" in approved.output
+    said = " ".join(approved.output.split())  # rich wraps long lines
+    assert f"approved enrollment {consent}: recorded by staff-1, approved by cli:" in said
     with engine.connect() as conn:
         assert face_store.consent_in_force(conn, "C1", "cafe-01")
     empty = runner.invoke(app, ["faces", "pending", "--database-url", db_url])
     assert "no enrollment waits for approval" in empty.output
 
-    unknown = runner.invoke(app, ["faces", "approve", "C-nobody", "--database-url", db_url])
+    twice = runner.invoke(app, ["faces", "approve", str(consent), "--database-url", db_url])
+    assert twice.exit_code == 2
+    assert "already approved" in twice.output
+    unknown = runner.invoke(app, ["faces", "approve", "999", "--database-url", db_url])
     assert unknown.exit_code == 2
-    assert "no biometric consent in force" in unknown.output
+    assert "no face enrollment 999" in unknown.output
+    not_a_number = runner.invoke(app, ["faces", "approve", "C1", "--database-url", db_url])
+    assert not_a_number.exit_code == 2
     bad = runner.invoke(app, ["faces", "pending", "--limit", "0", "--database-url", db_url])
     assert bad.exit_code == 2

@@ -130,7 +130,9 @@ def test_an_enrollment_waiting_for_approval_is_refused_until_an_admin_approves(
     shop.recognisable(approved=False)
     error = _refused_then_nothing_reaches_staff(client, shop, engine)
     assert error["type"] == "recognition_not_allowed"
-    ok = client.post(f"/v1/customers/{MEMBER}/faces/approval", headers=login("admin"))
+    admin = login("admin")
+    [waiting] = client.get("/v1/faces/pending", headers=admin).json()["items"]
+    ok = client.post(f"/v1/faces/{waiting['consent_id']}/approval", headers=admin)
     assert ok.status_code == 200, ok.text
     assert _recognised(client, shop).status_code == 201
 

@@ -1,9 +1,12 @@
 """0019 adds the approval of face enrollments: which consents in force it approves.
 
-A consent recorded by a user who is an admin counts as approved by them when it was
-granted (an admin's enrollment is approved as recorded from now on); every other one,
-staff's or an API key's, waits for an admin, because any of them may be the self-made
-enrollment the approval closes. A withdrawn consent is history and stays unapproved.
+A consent counts as approved by its recorder when it was granted only where both
+sources say an admin recorded it: the recorder is an active admin now, and the audit
+log's ``faces.enroll`` for that customer by that user carries the admin role. Every
+other one waits for an admin, because any of them may be the self-made enrollment the
+approval closes: staff's, an API key's, one by a user promoted since (their audit entry
+says staff), by a disabled admin, or by a name a new admin reused (no admin entry). A
+withdrawn consent is history and stays unapproved.
 """
 
 from __future__ import annotations
@@ -23,6 +26,17 @@ CONSENTS = [
     ("C-bob", "ana", None),
     ("C-cy", "boss", "2026-11-03 09:00:00.000000"),
     ("C-dee", "till-key", None),
+    ("C-eli", "pro", None),  # pro enrolled as staff, is an admin now
+    ("C-fay", "gone", None),  # gone is a disabled admin
+    ("C-gus", "reused", None),  # the name's first owner enrolled; an admin took it later
+]
+#       user,   role now,  active, the role their faces.enroll entries carry
+USERS = [
+    ("boss", "admin", True, "admin"),
+    ("ana", "staff", True, "staff"),
+    ("pro", "admin", True, "staff"),
+    ("gone", "admin", False, "admin"),
+    ("reused", "admin", True, None),
 ]
 
 
@@ -31,14 +45,24 @@ def _check(url: str) -> None:
     migrate.upgrade(engine, "0018_impressions_by_time")
     ts = "CAST(:t AS TIMESTAMPTZ)" if engine.dialect.name == "postgresql" else ":t"
     with engine.begin() as conn:
-        for name, role in (("boss", "admin"), ("ana", "staff")):
+        for name, role, active, enrolled_as in USERS:
             conn.execute(
                 text(
                     "INSERT INTO users (username, password_hash, role, active, created_at,"
-                    f" token_version) VALUES (:n, 'x', :r, true, {ts}, 0)"
+                    f" token_version) VALUES (:n, 'x', :r, :a, {ts}, 0)"
                 ),
-                {"n": name, "r": role, "t": GRANTED},
+                {"n": name, "r": role, "a": active, "t": GRANTED},
             )
+            for customer, by, _ in CONSENTS:
+                if by == name and enrolled_as is not None:
+                    conn.execute(
+                        text(
+                            "INSERT INTO audit_log (ts, actor, actor_kind, role, action,"
+                            f" resource, resource_id) VALUES ({ts}, :n, 'user', :r,"
+                            " 'faces.enroll', 'customer', :c)"
+                        ),
+                        {"n": name, "r": enrolled_as, "c": customer, "t": GRANTED},
+                    )
         for customer, by, withdrawn in CONSENTS:
             conn.execute(
                 text(
@@ -62,10 +86,13 @@ def _check(url: str) -> None:
         ("C-bob", None, None),
         ("C-cy", None, None),
         ("C-dee", None, None),
+        ("C-eli", None, None),
+        ("C-fay", None, None),
+        ("C-gus", None, None),
     ]
     migrate.downgrade(engine, "0018_impressions_by_time")
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM face_consents")).scalar_one() == 4
+        assert conn.execute(text("SELECT count(*) FROM face_consents")).scalar_one() == 7
     engine.dispose()
 
 

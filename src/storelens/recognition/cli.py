@@ -10,15 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from storelens.core.errors import NotFound, StorelensError
+from storelens.core.errors import StorelensError
 from storelens.privacy import audit
-from storelens.recognition.store import (
-    approve,
-    pending_approval,
-    recognition_enabled,
-    rotate_key,
-    set_recognition,
-)
+from storelens.recognition.approval import approve, pending_approval
+from storelens.recognition.store import recognition_enabled, rotate_key, set_recognition
 from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
 
 __all__ = ["faces_app"]
@@ -67,7 +62,7 @@ def switch_command(
 
 @faces_app.command("pending")
 def pending_command(
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="most rows")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="most rows")] = 100,
     database_url: DbOption = None,
 ) -> None:
     """List enrollments waiting for an admin's approval, oldest first (audited)."""
@@ -76,7 +71,7 @@ def pending_command(
         rows = pending_approval(conn, limit)
         audit.record(
             conn,
-            audit.SYSTEM,
+            audit.operator(),
             "faces.pending.read",
             "faces",
             "pending",
@@ -86,10 +81,11 @@ def pending_command(
     if not rows:
         console.print("no enrollment waits for approval")
         return
-    table = Table("customer", "recorded by", "granted at", "photos", "stores")
+    table = Table("enrollment", "customer", "recorded by", "granted at", "photos", "stores")
     for r in rows:
         stores = ", ".join(r["store_ids"]) if r["store_ids"] is not None else "every store"
         table.add_row(
+            str(r["id"]),
             str(r["customer_id"]),
             str(r["recorded_by"]),
             r["granted_at"].isoformat(timespec="seconds"),
@@ -101,32 +97,33 @@ def pending_command(
 
 @faces_app.command("approve")
 def approve_command(
-    customer: Annotated[str, typer.Argument(help="the member's customer id")],
+    enrollment: Annotated[int, typer.Argument(min=1, help="the enrollment id from 'pending'")],
     database_url: DbOption = None,
 ) -> None:
-    """Approve a member's enrollment so the entrance may recognise them.
+    """Approve one enrollment so the entrance may recognise the member.
 
     Approve only when you know the photos are the member's (you saw them enrolled, or
-    asked them): a staff member's enrollment waits for this check.
+    asked them): a staff member's enrollment waits for this check. Refused (exit 2) when
+    it was withdrawn or replaced, a newer one of the member is in force, or it is
+    already approved. Recorded as approved by ``cli:<your login>``.
     """
     engine, _ = open_database_or_exit(database_url)
+    operator = audit.operator()
     try:
         with engine.begin() as conn:
-            row = approve(conn, customer, by=audit.SYSTEM.name, at=datetime.now(UTC))
-            if row is None:
-                raise NotFound(f"customer {customer!r} has no biometric consent in force")
+            row = approve(conn, enrollment, by=operator.name, at=datetime.now(UTC))
             audit.record(
                 conn,
-                audit.SYSTEM,
+                operator,
                 "faces.approve",
                 "customer",
-                customer,
-                {"consent_id": row["id"], "recorded_by": row["recorded_by"]},
+                str(row["customer_id"]),
+                {"consent_id": enrollment, "recorded_by": row["recorded_by"]},
             )
     except StorelensError as exc:
         print_error(exc)
         raise typer.Exit(2) from exc
     console.print(
-        f"approved: recorded by {row['recorded_by']}, approved by {row['approved_by']}"
-        f" at {row['approved_at'].isoformat(timespec='seconds')}"
+        f"approved enrollment {enrollment}: recorded by {row['recorded_by']},"
+        f" approved by {row['approved_by']} at {row['approved_at'].isoformat(timespec='seconds')}"
     )

@@ -45,18 +45,20 @@ from storelens.storage.tables import (
     face_embeddings,
     store_recognition,
     stores,
+    users,
 )
 
 __all__ = [
     "PURPOSE",
     "active_consent",
     "add_embeddings",
-    "approve",
+    "approval_holds",
     "consent_active",
+    "consent_by_id",
     "consent_in_force",
+    "current_consents",
     "known_person",
     "load_gallery",
-    "pending_approval",
     "person_ids",
     "recognition_enabled",
     "record_consent",
@@ -104,8 +106,9 @@ def record_consent(
     """A new biometric consent; an earlier active one is withdrawn (superseded) with its
     embeddings, so a person has one set of reference photos at a time.
 
-    Without ``approved_by`` it waits for :func:`approve`: replacing an approved member's
-    photos must not let whoever recorded the new ones skip the approval."""
+    Without ``approved_by`` it waits for an admin (:mod:`storelens.recognition.approval`):
+    replacing an approved member's photos must not let whoever recorded the new ones skip
+    the approval."""
     withdraw(conn, customer_id, by=recorded_by, at=at)
     result = conn.execute(
         face_consents.insert().values(
@@ -152,8 +155,17 @@ def add_embeddings(
     return ids
 
 
+def _with_photos(conn: Connection, row: Any) -> dict[str, Any]:
+    count = conn.execute(
+        select(func.count()).where(face_embeddings.c.consent_id == row.id)
+    ).scalar_one()
+    return {**dict(row._mapping), "photos": int(count)}
+
+
 def active_consent(conn: Connection, customer_id: str) -> dict[str, Any] | None:
-    """The person's consent in force with its embedding count, or None."""
+    """The person's newest consent in force, under any of their ids, with its embedding
+    count, or None. Older ones still in force (ids merged later, or two enrollments at
+    once) are superseded by it everywhere: matching, approval and the pending list."""
     row = conn.execute(
         select(face_consents)
         .where(
@@ -163,45 +175,45 @@ def active_consent(conn: Connection, customer_id: str) -> dict[str, Any] | None:
         .order_by(face_consents.c.id.desc())
         .limit(1)
     ).first()
-    if row is None:
-        return None
-    count = conn.execute(
-        select(func.count()).where(face_embeddings.c.consent_id == row.id)
-    ).scalar_one()
-    return {**dict(row._mapping), "photos": int(count)}
+    return None if row is None else _with_photos(conn, row)
 
 
-def approve(conn: Connection, customer_id: str, *, by: str, at: datetime) -> dict[str, Any] | None:
-    """Approve the person's consent in force, so the entrance may match it; None when
-    there is none. Approving an approved consent changes nothing (the first approver
-    and time stay)."""
-    consent = active_consent(conn, customer_id)
-    if consent is None:
-        return None
-    if consent["approved_at"] is None:
-        conn.execute(
-            update(face_consents)
-            .where(face_consents.c.id == consent["id"], face_consents.c.approved_at.is_(None))
-            .values(approved_at=at, approved_by=by)
-        )
-        consent = {**consent, "approved_at": at, "approved_by": by}
-    return consent
+def consent_by_id(conn: Connection, consent_id: int) -> dict[str, Any] | None:
+    """One consent row with its embedding count, in force or not."""
+    row = conn.execute(select(face_consents).where(face_consents.c.id == consent_id)).first()
+    return None if row is None else _with_photos(conn, row)
 
 
-def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
-    """Consents in force that wait for an admin, oldest first, with their photo counts."""
-    photos = (
-        select(func.count())
-        .where(face_embeddings.c.consent_id == face_consents.c.id)
-        .scalar_subquery()
-    )
+def current_consents(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Each person's newest consent in force, by their current customer id."""
     rows = conn.execute(
-        select(face_consents, photos.label("photos"))
-        .where(face_consents.c.withdrawn_at.is_(None), face_consents.c.approved_at.is_(None))
-        .order_by(face_consents.c.granted_at, face_consents.c.id)
-        .limit(limit)
+        select(face_consents)
+        .where(face_consents.c.withdrawn_at.is_(None))
+        .order_by(face_consents.c.id)
     ).all()
-    return [dict(r._mapping) for r in rows]
+    newest: dict[str, dict[str, Any]] = {}
+    for r in rows:  # ascending ids: a later consent of the same person replaces an earlier
+        newest[canonical_id(conn, r.customer_id) or r.customer_id] = dict(r._mapping)
+    return newest
+
+
+def approval_holds(conn: Connection, consent: dict[str, Any]) -> bool:
+    """Whether the consent's approval counts now. An admin's own enrollment approves
+    itself, so that approval lasts only while they are an active admin: demoted or
+    disabled, they would otherwise keep a face of their making standing for a customer
+    and claim its notices as staff (a review)."""
+    if consent["approved_at"] is None:
+        return False
+    if consent["approved_by"] != consent["recorded_by"]:
+        return True
+    admin = conn.execute(
+        select(users.c.id).where(
+            users.c.username == consent["approved_by"],
+            users.c.role == "admin",
+            users.c.active.is_(True),
+        )
+    ).first()
+    return admin is not None
 
 
 def withdraw(conn: Connection, customer_id: str, *, by: str, at: datetime) -> int:
@@ -262,9 +274,9 @@ def consent_in_force(conn: Connection, customer_id: str, store_id: str) -> bool:
     consent = active_consent(conn, customer_id)
     if (
         consent is None
-        or consent["approved_at"] is None
         or consent["photos"] == 0
         or not _covers(consent["store_ids"], store_id)
+        or not approval_holds(conn, consent)
     ):
         return False
     said = consent_state(conn, subject_ids(conn, customer_id))
@@ -274,22 +286,23 @@ def consent_in_force(conn: Connection, customer_id: str, store_id: str) -> bool:
 
 
 def load_gallery(conn: Connection, store_id: str, keyring: FaceKeyring) -> Gallery:
-    """Decrypted embeddings of the members this store may recognise, and nobody else's
-    (an enrollment waiting for approval is nobody's yet)."""
+    """Decrypted embeddings of the members this store may recognise, and nobody else's:
+    each person's newest consent in force, if it covers the store and its approval
+    holds (an enrollment waiting for approval is nobody's yet)."""
     if not recognition_enabled(conn, store_id):
         return Gallery.empty()
+    matched = {
+        consent["id"]: person
+        for person, consent in current_consents(conn).items()
+        if _covers(consent["store_ids"], store_id) and approval_holds(conn, consent)
+    }
     rows = conn.execute(
-        select(face_embeddings, face_consents.c.store_ids)
-        .join(face_consents, face_consents.c.id == face_embeddings.c.consent_id)
-        .where(face_consents.c.withdrawn_at.is_(None), face_consents.c.approved_at.is_not(None))
+        select(face_embeddings)
+        .where(face_embeddings.c.consent_id.in_(list(matched)))
         .order_by(face_embeddings.c.customer_id, face_embeddings.c.created_at)
     ).all()
-    vectors, ids = [], []
-    for r in rows:
-        if not _covers(r.store_ids, store_id):
-            continue
-        vectors.append(keyring.open_sealed(r.id, Sealed(r.key_id, r.nonce, r.ciphertext)))
-        ids.append(canonical_id(conn, r.customer_id) or r.customer_id)
+    vectors = [keyring.open_sealed(r.id, Sealed(r.key_id, r.nonce, r.ciphertext)) for r in rows]
+    ids = [matched[r.consent_id] for r in rows]
     return Gallery(np.array(vectors, dtype=np.float32).reshape(len(ids), EMBEDDING_DIM), ids)
 
 

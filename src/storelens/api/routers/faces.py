@@ -3,12 +3,12 @@
 Staff enroll a member at the counter with the member present (``POST``, multipart
 photos and the consent form's fields); the member can withdraw at any time
 (``DELETE``), which deletes their embeddings before the response is sent. A staff
-member's enrollment matches no one until an admin approves it (``POST .../approval``;
-``GET /v1/faces/pending`` lists what waits): the consent box is staff's to tick, so
-one person alone could otherwise make their own face stand for a customer and read
-that customer's history from the notice. Only an admin turns recognition on for a
-store. The routes never return or log a photo or an
-embedding: the answers carry counts, times and the consent's terms only.
+member's enrollment matches no one until an admin approves that enrollment
+(``POST /v1/faces/{consent_id}/approval``; ``GET /v1/faces/pending`` lists what
+waits): the consent box is staff's to tick, so one person alone could otherwise make
+their own face stand for a customer and read that customer's history from the notice.
+Only an admin turns recognition on for a store. The routes never return or log a photo
+or an embedding: the answers carry counts, times and the consent's terms only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from storelens.api.errors import error_responses
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.recognition import store as face_store
+from storelens.recognition.approval import approve, pending_approval
 from storelens.recognition.enrollment import BiometricConsent, enroll, parse_store_ids
 
 __all__ = ["router"]
@@ -130,9 +131,10 @@ async def enroll_faces(
         enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
     )
     del data
-    with engine.connect() as conn:
-        row = face_store.active_consent(conn, done.customer_id)
-    assert row is not None
+    with engine.connect() as conn:  # this enrollment, even if another came meanwhile
+        row = face_store.consent_by_id(conn, done.consent_id)
+    if row is None:  # erased between the two transactions
+        raise NotFound(f"customer {customer_id!r}'s enrollment is gone")
     return _public(row)
 
 
@@ -151,26 +153,26 @@ def face_enrollment(
     return _public(row)
 
 
-@router.post("/v1/customers/{customer_id}/faces/approval", responses=error_responses(403, 404, 422))
+@router.post("/v1/faces/{consent_id}/approval", responses=error_responses(403, 404, 409, 422))
 def approve_faces(
-    customer_id: CustomerId, principal: AdminOnly, engine: EngineDep, now: Now
+    consent_id: Annotated[int, Path(ge=1)], principal: AdminOnly, engine: EngineDep, now: Now
 ) -> FaceEnrollment:
-    """Approve the member's enrollment so the entrance may recognise them (admins only).
+    """Approve one enrollment (its ``consent_id`` from the pending list) so the entrance
+    may recognise the member (admins only).
 
     Approve only when you know the photos are the member's (you saw them enrolled, or
     asked them): this is the check that the person who ticked the consent box cannot
-    make alone. Approving an approved enrollment changes nothing."""
+    make alone. 409 when the enrollment was withdrawn or replaced, a newer one of the
+    member is in force, or it is already approved; 403 for one you recorded yourself."""
     with engine.begin() as conn:
-        row = face_store.approve(conn, customer_id, by=principal.name, at=now)
-        if row is None:
-            raise NotFound(f"customer {customer_id!r} has no biometric consent in force")
+        row = approve(conn, consent_id, by=principal.name, at=now)
         audit.record(
             conn,
             principal.actor,
             "faces.approve",
             "customer",
-            customer_id,
-            {"consent_id": row["id"], "recorded_by": row["recorded_by"]},
+            str(row["customer_id"]),
+            {"consent_id": consent_id, "recorded_by": row["recorded_by"]},
         )
     return _public(row)
 
@@ -183,7 +185,7 @@ def pending_enrollments(
 ) -> PendingEnrollments:
     """Enrollments waiting for approval, oldest first, with who recorded each (audited)."""
     with engine.begin() as conn:
-        rows = face_store.pending_approval(conn, limit)
+        rows = pending_approval(conn, limit)
         audit.record(
             conn,
             principal.actor,

@@ -6,10 +6,15 @@ customer's visits and purchases. An enrollment now matches no one until an admin
 approves it; an admin's own is approved as it is recorded (admins read every profile
 anyway, so recognition gives them nothing new).
 
-Consents already in force: those recorded by a user who is an admin now are marked
-approved by that user at the time they were granted; every other one waits for an
-admin (``storelens faces pending`` lists them, ``storelens faces approve`` approves),
-because any of them may be the enrollment this closes. A downgrade drops the columns.
+Consents already in force count as approved by their recorder, at the time they were
+granted, only where both say an admin recorded them: the recorder is an active admin
+now, and the audit log's ``faces.enroll`` entry for that customer by that user carries
+the admin role (a review: a user promoted since, a name reused by a new admin, or a
+disabled admin would otherwise pass). Every other one waits for an admin
+(``storelens faces pending`` lists them, ``storelens faces approve ID`` approves),
+because any of them may be the enrollment this closes. Stop every server process
+before migrating: one still running the earlier code matches unapproved enrollments.
+A downgrade drops the columns.
 
 Revision ID: 0019_face_approval
 Revises: 0018_impressions_by_time
@@ -40,7 +45,10 @@ def upgrade() -> None:
     op.execute(
         "UPDATE face_consents SET approved_at = granted_at, approved_by = recorded_by"
         " WHERE withdrawn_at IS NULL"
-        " AND recorded_by IN (SELECT username FROM users WHERE role = 'admin')"
+        " AND recorded_by IN (SELECT username FROM users WHERE role = 'admin' AND active)"
+        " AND EXISTS (SELECT 1 FROM audit_log a WHERE a.action = 'faces.enroll'"
+        " AND a.actor = face_consents.recorded_by AND a.role = 'admin'"
+        " AND a.resource_id = face_consents.customer_id)"
     )
 
 

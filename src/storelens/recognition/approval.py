@@ -1,0 +1,79 @@
+"""The second person behind a face enrollment: an admin approves what staff recorded.
+
+The consent box on the enrollment form is the enroller's to tick, so one staff member
+alone could enroll their own face under a customer's id, walk past the entrance camera,
+claim the notice and read that customer's history. A staff member's enrollment therefore
+matches no one until an admin approves it.
+
+An approval names one enrollment (its consent id), never a customer: a review showed an
+approval addressed to a customer landing on a staff member's re-enrollment made between
+the admin's look at the pending list and the click. So an approval is refused (409)
+unless that enrollment is still the person's newest in force and has no approval that
+holds, and it is written only if the row is unchanged since it was read. Whoever
+recorded an enrollment cannot approve it (403).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from storelens.core.errors import Conflict, Forbidden, NotFound
+from storelens.recognition.store import (
+    active_consent,
+    approval_holds,
+    consent_by_id,
+    current_consents,
+)
+from storelens.storage.tables import face_consents
+
+__all__ = ["approve", "pending_approval"]
+
+
+def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Each person's newest enrollment in force whose approval does not hold, oldest
+    first, with its photo count. A superseded enrollment is not listed: it cannot be
+    approved."""
+    waiting = [c for c in current_consents(conn).values() if not approval_holds(conn, c)]
+    waiting.sort(key=lambda c: (c["granted_at"], c["id"]))
+    found = [consent_by_id(conn, int(c["id"])) for c in waiting[:limit]]
+    return [c for c in found if c is not None]
+
+
+def approve(conn: Connection, consent_id: int, *, by: str, at: datetime) -> dict[str, Any]:
+    """Approve enrollment ``consent_id`` as ``by``; returns the approved row.
+
+    NotFound: no such enrollment. Conflict: it was withdrawn or replaced, a newer one of
+    the same person is in force, or it is already approved. Forbidden: ``by`` recorded it.
+    """
+    consent = consent_by_id(conn, consent_id)
+    if consent is None:
+        raise NotFound(f"no face enrollment {consent_id}")
+    if consent["withdrawn_at"] is not None:
+        raise Conflict(f"face enrollment {consent_id} was withdrawn or replaced")
+    newest = active_consent(conn, consent["customer_id"])
+    if newest is None or newest["id"] != consent_id:
+        replaced_by = "another" if newest is None else f"enrollment {newest['id']}"
+        raise Conflict(
+            f"face enrollment {consent_id} is no longer the member's newest: {replaced_by}"
+            " replaced it; review that one"
+        )
+    if approval_holds(conn, consent):
+        raise Conflict(f"face enrollment {consent_id} is already approved")
+    if consent["recorded_by"] == by:
+        raise Forbidden("an enrollment you recorded needs another admin's approval")
+    unchanged = (
+        face_consents.c.approved_at.is_(None)
+        if consent["approved_at"] is None
+        else face_consents.c.approved_at == consent["approved_at"]
+    )
+    written = conn.execute(
+        update(face_consents)
+        .where(face_consents.c.id == consent_id, face_consents.c.withdrawn_at.is_(None), unchanged)
+        .values(approved_at=at, approved_by=by)
+    )
+    if written.rowcount != 1:
+        raise Conflict(f"face enrollment {consent_id} changed meanwhile: list pending again")
+    return {**consent, "approved_at": at, "approved_by": by}
