@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(600)
 
 STORE, DAY = "cafe-01", "2026-11-02"  # as in conftest: the simulator's first day
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
-PAGES = ("today", "floor", "operations", "customers", "campaigns")
+PAGES = ("today", "floor", "operations", "customers", "campaigns", "recognition")  # admin
 
 
 def _kpi(page: Any, name: str) -> str:
@@ -311,3 +311,40 @@ def test_download_csv_and_parquet_and_read_them_back(page: Any, site: Site, tmp_
         tables[fmt] = pa_csv.read_csv(path) if fmt == "csv" else pq.read_table(path)
     assert tables["csv"].num_rows == tables["parquet"].num_rows > 0
     assert set(tables["csv"].column_names) == set(tables["parquet"].column_names)
+
+
+def test_an_admin_approves_an_enrollment_from_the_recognition_page(
+    signed_in: Callable[..., Any], site: Site, screenshot_dir: Path
+) -> None:
+    """The form in a real browser: its CSRF cookie and field, the redirect, the notice."""
+    import os
+
+    import numpy as np
+
+    from storelens.recognition import store as face_store
+    from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
+    from storelens.storage.db import create_engine
+
+    engine = create_engine(site.db_url)
+    at = datetime.fromisoformat(f"{DAY}T09:15:00+00:00")
+    vector = np.random.default_rng(5).standard_normal(EMBEDDING_DIM).astype(np.float32)
+    customer = f"C-face-{uuid.uuid4().hex[:6]}"
+    with engine.begin() as conn:
+        consent = face_store.record_consent(
+            conn, customer, text_version="v1", store_ids=[STORE], recorded_by="ana", at=at
+        )
+        face_store.add_embeddings(
+            conn, consent, customer, [vector], FaceKeyring(os.urandom(32)), at
+        )
+    engine.dispose()
+    page = signed_in("admin")
+    page.goto(f"{site.url}/stores/{STORE}/recognition")
+    assert customer in page.inner_text(f'[data-pending="{consent}"]')
+    _no_horizontal_scroll(page)
+    page.screenshot(path=str(screenshot_dir / "recognition-pending.png"), full_page=True)
+    page.click(f'[data-approve="{consent}"]')
+    page.wait_for_load_state("load")
+    assert page.url.endswith(f"/recognition?approved={consent}")
+    assert customer in page.inner_text(f'[data-approved="{consent}"]')
+    assert page.query_selector(f'[data-pending="{consent}"]') is None
+    assert page.console_errors == []

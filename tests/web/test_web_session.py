@@ -34,6 +34,7 @@ PASSWORD = "correct horse battery staple"
 STORE = "cafe-01"
 PEOPLE = frozenset({"admin", "analyst", "staff"})
 MANAGERS = frozenset({"admin", "analyst"})
+ADMINS = frozenset({"admin"})
 PUBLIC = frozenset({"*"})
 
 # (method, path) -> roles allowed; pages answer others with the login form or a 403 page.
@@ -48,6 +49,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/stores/{store_id}/customers"): MANAGERS,
     ("GET", "/stores/{store_id}/customers/segments/{segment_id}"): MANAGERS,
     ("GET", "/stores/{store_id}/campaigns"): MANAGERS,
+    ("GET", "/stores/{store_id}/recognition"): ADMINS,
+    ("POST", "/stores/{store_id}/recognition/approve"): ADMINS,
     ("GET", "/web/api/stores/{store_id}/today"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/today/stream"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/floor"): PEOPLE,
@@ -356,7 +359,7 @@ def test_bad_periods_are_4xx_with_the_field(
 
 def test_unknown_store_is_404_everywhere(as_role: Callable[[str], TestClient]) -> None:
     client = as_role("admin")
-    for page in ("today", "floor", "operations", "customers", "campaigns"):
+    for page in ("today", "floor", "operations", "customers", "campaigns", "recognition"):
         r = client.get(f"/stores/nowhere/{page}")
         assert r.status_code == 404 and "no store" in r.text, page
     for path in ("today", "today/stream", "floor", "operations"):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -21,17 +21,19 @@ from storelens import stores
 from storelens.accounts import Role
 from storelens.api.auth import Principal
 from storelens.api.deps import EngineDep, Now, SettingsDep
-from storelens.core.errors import InvalidInput, NotFound
+from storelens.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storelens.web.customers import customers_view, members_view
 from storelens.web.period import period_view
+from storelens.web.recognition import approve_from_page, recognition_view
 from storelens.web.rendering import render
-from storelens.web.session import MANAGERS, PageManager, PagePerson
+from storelens.web.session import MANAGERS, PageManager, PagePerson, check_csrf, page_user
 from storelens.web.today import today_view
 
 __all__ = ["MENU", "MenuItem", "router"]
 
 router = APIRouter(include_in_schema=False)
 Day = Annotated[str | None, Query(max_length=40)]
+PageAdmin = Annotated[Principal, page_user(Role.admin)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ MENU = (
     MenuItem("operations", "Operations", frozenset(Role) - {Role.device}),
     MenuItem("customers", "Customers", frozenset(MANAGERS)),
     MenuItem("campaigns", "Campaigns", frozenset(MANAGERS)),
+    MenuItem("recognition", "Recognition", frozenset({Role.admin})),
 )
 """The menu; each entry shows only to the roles its page admits."""
 
@@ -225,3 +228,46 @@ def campaigns_page(
     request: Request, store_id: str, principal: PageManager, engine: EngineDep
 ) -> HTMLResponse:
     return _coming(request, principal, engine, store_id, "campaigns")
+
+
+@router.get("/stores/{store_id}/recognition", response_class=HTMLResponse)
+def recognition_page(
+    request: Request,
+    store_id: str,
+    principal: PageAdmin,
+    engine: EngineDep,
+    approved: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """Face enrollments waiting for an admin's approval (audited: it names customers)."""
+    build = lambda: recognition_view(engine, store_id, principal.actor, approved)  # noqa: E731
+    return _with_view(
+        request, "recognition.html", principal, engine, store_id, "recognition", build
+    )
+
+
+_REFUSED: dict[type[Exception], int] = {NotFound: 404, Conflict: 409, Forbidden: 403}
+
+
+@router.post("/stores/{store_id}/recognition/approve", response_class=HTMLResponse)
+def approve_enrollment(
+    request: Request,
+    store_id: str,
+    principal: PageAdmin,
+    engine: EngineDep,
+    now: Now,
+    consent_id: Annotated[int, Form(ge=1)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    """Approve one enrollment, then back to the list (303) saying whose it was; a refusal
+    (withdrawn, replaced, already approved, your own) is the list with the reason."""
+    check_csrf(request, csrf)
+    try:
+        approve_from_page(engine, consent_id, principal, now)
+    except (NotFound, Conflict, Forbidden) as exc:
+        view = recognition_view(engine, store_id, principal.actor)
+        return _page(
+            request, "recognition.html", principal, engine, store_id, "recognition",
+            view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
+        )  # fmt: skip
+    target = f"/stores/{store_id}/recognition?approved={consent_id}"
+    return RedirectResponse(target, status_code=303)  # type: ignore[return-value]

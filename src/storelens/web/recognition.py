@@ -1,0 +1,104 @@
+"""The Recognition page's data: the store's switch and the face enrollments waiting for
+an admin, for the admin who approves them (docs/staff-app.md).
+
+A staff member's enrollment matches no one until an admin approves that one enrollment;
+a store manager does that here rather than at a command line. The page names the
+customer (the admin has to know whom they approve) and who recorded the enrollment, so
+every read is audited as the API's pending list is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from storelens import stores
+from storelens.api.auth import Principal
+from storelens.privacy import audit
+from storelens.recognition.approval import approve, pending_approval
+from storelens.recognition.store import consent_by_id, recognition_enabled
+
+__all__ = ["PendingEnrollment", "RecognitionView", "approve_from_page", "recognition_view"]
+
+PENDING_SHOWN = 500  # the API's page limit; a store with more has bigger problems
+
+
+class PendingEnrollment(BaseModel):
+    consent_id: int
+    customer_id: str
+    recorded_by: str
+    granted_at: datetime
+    photos: int
+    stores: str  # "every store" or the ids it covers
+
+
+class RecognitionView(BaseModel):
+    store_id: str
+    timezone: str  # the store's, for the enrollment times
+    enabled: bool
+    pending: list[PendingEnrollment]
+    approved: PendingEnrollment | None
+    """The enrollment just approved (after the redirect), to confirm whose it was."""
+
+
+def _row(consent: dict[str, Any]) -> PendingEnrollment:
+    covered = consent["store_ids"]
+    return PendingEnrollment(
+        consent_id=int(consent["id"]),
+        customer_id=str(consent["customer_id"]),
+        recorded_by=str(consent["recorded_by"]),
+        granted_at=consent["granted_at"],
+        photos=int(consent["photos"]),
+        stores="every store" if covered is None else ", ".join(covered),
+    )
+
+
+def recognition_view(
+    engine: Engine, store_id: str, actor: audit.Actor, approved: int | None = None
+) -> RecognitionView:
+    """What waits for approval among the enrollments that cover this store."""
+    with engine.begin() as conn:
+        timezone = str(stores.get_store(conn, store_id)["timezone"])  # NotFound: unknown
+        waiting = [
+            c
+            for c in pending_approval(conn, PENDING_SHOWN)
+            if c["store_ids"] is None or store_id in c["store_ids"]
+        ]
+        audit.record(
+            conn,
+            actor,
+            "faces.pending.read",
+            "faces",
+            "pending",
+            {"listed": len(waiting), "store_id": store_id, "via": "dashboard"},
+            customers=[str(c["customer_id"]) for c in waiting],
+        )
+        enabled = recognition_enabled(conn, store_id)
+        done = None
+        if approved is not None:
+            row = consent_by_id(conn, approved)
+            done = None if row is None or row["approved_at"] is None else _row(row)
+    return RecognitionView(
+        store_id=store_id,
+        timezone=timezone,
+        enabled=enabled,
+        pending=[_row(c) for c in waiting],
+        approved=done,
+    )
+
+
+def approve_from_page(engine: Engine, consent_id: int, principal: Principal, now: datetime) -> None:
+    """Approve as the signed-in admin; the errors are :func:`approve`'s."""
+    with engine.begin() as conn:
+        row = approve(conn, consent_id, by=principal.name, at=now)
+        audit.record(
+            conn,
+            principal.actor,
+            "faces.approve",
+            "customer",
+            str(row["customer_id"]),
+            {"consent_id": consent_id, "recorded_by": row["recorded_by"], "via": "dashboard"},
+        )

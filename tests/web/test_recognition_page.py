@@ -1,0 +1,169 @@
+"""The Recognition page, where an admin approves a staff member's face enrollment: who may
+open it, what it lists (this store's waiting enrollments, audited), the approve form
+(CSRF, one enrollment by its id, refusals with their reason), on SQLite and PostgreSQL.
+
+Consents and random embeddings are written as the enrollment route stores them: no face
+is matched here, and the page never shows a photo or an embedding.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from storelens import accounts, stores
+from storelens.config import Settings
+from storelens.recognition import store as face_store
+from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
+from storelens.samples import sample_layout_path
+from storelens.storage.tables import audit_log
+from storelens.web.site import create_site
+
+PASSWORD = "correct horse battery staple"
+STORE = "cafe-01"
+AT = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def site(settings: Settings, engine: Engine) -> TestClient:
+    with engine.begin() as conn:
+        stores.load_layout_file(conn, sample_layout_path())
+        for role in ("admin", "analyst", "staff"):
+            accounts.create_user(conn, role, PASSWORD, accounts.Role(role))
+    return TestClient(create_site(settings, engine=engine, run_projections=False))
+
+
+@pytest.fixture
+def as_role(site: TestClient) -> Iterator[Callable[[str], TestClient]]:
+    made: list[TestClient] = []
+
+    def _make(role: str) -> TestClient:
+        client = TestClient(site.app)
+        made.append(client)
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert token is not None
+        form = {"username": role, "password": PASSWORD, "csrf": token.group(1), "next": "/"}
+        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+        return client
+
+    yield _make
+    for client in made:
+        client.close()
+
+
+def _enrolled(engine: Engine, customer_id: str, by: str, covers: list[str] | None) -> int:
+    vector = np.random.default_rng(1).standard_normal(EMBEDDING_DIM).astype(np.float32)
+    with engine.begin() as conn:
+        consent = face_store.record_consent(
+            conn, customer_id, text_version="v1", store_ids=covers, recorded_by=by, at=AT
+        )
+        face_store.add_embeddings(
+            conn, consent, customer_id, [vector], FaceKeyring(os.urandom(32)), AT
+        )
+    return consent
+
+
+def _csrf(page: str) -> str:
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token is not None
+    return token.group(1)
+
+
+def _audited(engine: Engine, action: str) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_log.c.actor, audit_log.c.resource_id)
+            .where(audit_log.c.action == action)
+            .order_by(audit_log.c.id)
+        ).all()
+    return [(r.actor, r.resource_id) for r in rows]
+
+
+def test_an_admin_sees_this_stores_waiting_enrollments_and_approves_one(
+    engine: Engine, as_role: Callable[[str], TestClient]
+) -> None:
+    here = _enrolled(engine, "C-ann", "staff", [STORE])
+    everywhere = _enrolled(engine, "C-bob", "staff", None)
+    _enrolled(engine, "C-cy", "staff", ["cafe-99"])  # another store's: not listed here
+    admin = as_role("admin")
+    page = admin.get(f"/stores/{STORE}/recognition")
+    assert page.status_code == 200, page.text
+    listed = [int(i) for i in re.findall(r'data-pending="(\d+)"', page.text)]
+    assert listed == [here, everywhere]
+    assert "C-cy" not in page.text and "data-switch-off" in page.text
+    assert 'data-menu="recognition"' in page.text
+    assert _audited(engine, "faces.pending.read") == [("admin", "pending")]
+
+    form = {"consent_id": str(here), "csrf": _csrf(page.text)}
+    done = admin.post(f"/stores/{STORE}/recognition/approve", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/stores/{STORE}/recognition?approved={here}"
+    after = admin.get(done.headers["location"])
+    assert f'data-approved="{here}"' in after.text and "C-ann" in after.text
+    assert [int(i) for i in re.findall(r'data-pending="(\d+)"', after.text)] == [everywhere]
+    assert _audited(engine, "faces.approve") == [("admin", "C-ann")]
+    with engine.connect() as conn:
+        row = face_store.consent_by_id(conn, here)
+    assert row is not None and row["approved_by"] == "admin"
+
+    again = admin.post(f"/stores/{STORE}/recognition/approve", data=form)
+    assert again.status_code == 409
+    assert "data-refusal" in again.text and "already approved" in again.text
+    assert _audited(engine, "faces.approve") == [("admin", "C-ann")]
+
+
+def test_the_form_needs_its_csrf_token_and_an_admin(
+    engine: Engine, as_role: Callable[[str], TestClient]
+) -> None:
+    consent = _enrolled(engine, "C-ann", "staff", None)
+    admin = as_role("admin")
+    token = _csrf(admin.get(f"/stores/{STORE}/recognition").text)
+    forged = admin.post(
+        f"/stores/{STORE}/recognition/approve", data={"consent_id": str(consent), "csrf": "x" * 40}
+    )
+    assert forged.status_code == 403
+    cross_site = admin.post(
+        f"/stores/{STORE}/recognition/approve",
+        data={"consent_id": str(consent), "csrf": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
+    for role in ("analyst", "staff"):
+        person = as_role(role)
+        assert person.get(f"/stores/{STORE}/recognition").status_code == 403
+        page = person.get(f"/stores/{STORE}/today").text
+        assert 'data-menu="recognition"' not in page
+        tried = person.post(
+            f"/stores/{STORE}/recognition/approve",
+            data={"consent_id": str(consent), "csrf": _csrf(page)},
+        )
+        assert tried.status_code == 403
+    with engine.connect() as conn:
+        row = face_store.consent_by_id(conn, consent)
+    assert row is not None and row["approved_at"] is None
+    assert _audited(engine, "faces.approve") == []
+
+
+def test_bad_input_and_refusals_say_why(
+    engine: Engine, as_role: Callable[[str], TestClient]
+) -> None:
+    own = _enrolled(engine, "C-own", "admin", None)  # recorded by this admin, not approved
+    admin = as_role("admin")
+    token = _csrf(admin.get(f"/stores/{STORE}/recognition").text)
+    url = f"/stores/{STORE}/recognition/approve"
+    mine = admin.post(url, data={"consent_id": str(own), "csrf": token})
+    assert mine.status_code == 403 and "another admin" in mine.text
+    missing = admin.post(url, data={"consent_id": "999", "csrf": token})
+    assert missing.status_code == 404 and "no face enrollment 999" in missing.text
+    for bad in ("0", "many", ""):
+        assert admin.post(url, data={"consent_id": bad, "csrf": token}).status_code == 422
+    unknown = admin.get("/stores/nowhere/recognition")
+    assert unknown.status_code == 404 and "no store" in unknown.text
+    assert admin.get(f"/stores/{STORE}/recognition?approved=0").status_code == 422
