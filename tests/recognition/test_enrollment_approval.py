@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, insert
 
 from storelens import accounts, stores
 from storelens.core.errors import Conflict, Forbidden, NotFound
+from storelens.privacy import audit
 from storelens.recognition import store as face_store
 from storelens.recognition.approval import approve, pending_approval
 from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
@@ -28,6 +29,10 @@ from storelens.storage.tables import customer_aliases
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 KEYRING = FaceKeyring(os.urandom(32))
 PASSWORD = "correct horse battery staple"
+
+
+def _admin(name: str) -> audit.Actor:
+    return audit.Actor(name=name, kind="user", role="admin")
 
 
 def _enrolled(conn: Connection, customer_id: str, by: str, *, approved: bool = False) -> int:
@@ -78,9 +83,9 @@ def test_after_a_merge_only_the_newest_enrollment_counts_anywhere(shop: Engine) 
     with shop.begin() as conn:
         assert [c["id"] for c in pending_approval(conn, 10)] == [newer]
         with pytest.raises(Conflict, match=f"enrollment {newer} replaced it"):
-            approve(conn, older, by="boss", at=T0)
+            approve(conn, older, actor=_admin("boss"), at=T0)
     with shop.begin() as conn:
-        approve(conn, newer, by="boss", at=T0)
+        approve(conn, newer, actor=_admin("boss"), at=T0)
     with shop.connect() as conn:
         assert _gallery(conn) == ["X"]  # one embedding: the newer consent's only
         assert face_store.consent_in_force(conn, "X", "cafe-01")
@@ -91,7 +96,7 @@ def test_an_older_approved_enrollment_does_not_match_beside_a_newer_waiting_one(
 ) -> None:
     with shop.begin() as conn:
         approved = _enrolled(conn, "X", "alice")
-        approve(conn, approved, by="boss", at=T0)
+        approve(conn, approved, actor=_admin("boss"), at=T0)
         _enrolled(conn, "Y", "mallory")  # made before the merge, so nothing withdrew X's
         conn.execute(insert(customer_aliases), {"alias": "Y", "customer_id": "X", "at": T0})
     with shop.connect() as conn:
@@ -105,7 +110,7 @@ def test_a_self_approved_enrollment_lapses_when_its_admin_is_demoted_or_disabled
     with shop.begin() as conn:
         own = _enrolled(conn, "X", "eve", approved=True)
         approved_by_boss = _enrolled(conn, "Y", "alice")
-        approve(conn, approved_by_boss, by="eve", at=T0)
+        approve(conn, approved_by_boss, actor=_admin("eve"), at=T0)
     with shop.connect() as conn:
         assert _gallery(conn) == ["X", "Y"]
     with shop.begin() as conn:
@@ -115,9 +120,9 @@ def test_a_self_approved_enrollment_lapses_when_its_admin_is_demoted_or_disabled
         assert not face_store.consent_in_force(conn, "X", "cafe-01")
         assert [c["id"] for c in pending_approval(conn, 10)] == [own]
     with shop.begin() as conn, pytest.raises(Forbidden, match="another admin"):
-        approve(conn, own, by="eve", at=T0)  # promoted again, still not a second person
+        approve(conn, own, actor=_admin("eve"), at=T0)  # promoted again, still not a second person
     with shop.begin() as conn:
-        approve(conn, own, by="boss", at=T0 + timedelta(hours=1))
+        approve(conn, own, actor=_admin("boss"), at=T0 + timedelta(hours=1))
     with shop.connect() as conn:
         assert _gallery(conn) == ["X", "Y"]
 
@@ -132,12 +137,12 @@ def test_approving_the_unknown_the_withdrawn_and_the_approved_is_refused(shop: E
     with shop.begin() as conn:
         consent = _enrolled(conn, "X", "alice")
     with shop.begin() as conn, pytest.raises(NotFound):
-        approve(conn, consent + 100, by="boss", at=T0)
+        approve(conn, consent + 100, actor=_admin("boss"), at=T0)
     with shop.begin() as conn:
-        approve(conn, consent, by="boss", at=T0)
+        approve(conn, consent, actor=_admin("boss"), at=T0)
     with shop.begin() as conn, pytest.raises(Conflict, match="already approved"):
-        approve(conn, consent, by="eve", at=T0)
+        approve(conn, consent, actor=_admin("eve"), at=T0)
     with shop.begin() as conn:
         face_store.withdraw(conn, "X", by="alice", at=T0)
     with shop.begin() as conn, pytest.raises(Conflict, match="withdrawn or replaced"):
-        approve(conn, consent, by="boss", at=T0)
+        approve(conn, consent, actor=_admin("boss"), at=T0)

@@ -35,6 +35,7 @@ RGB = npt.NDArray[np.uint8]
 Frame = Callable[[RGB, int], tuple[RGB, tuple[int, int, int, int]]]
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 STAFF = audit.Actor(name="staff-1", kind="user", role="staff")
+BOSS = audit.Actor(name="boss", kind="user", role="admin")
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def member(
         now=T0,
     )
     with engine.begin() as conn:
-        approve(conn, done.consent_id, by="boss", at=T0)
+        approve(conn, done.consent_id, actor=BOSS, at=T0)
     return "C-hopper"
 
 
@@ -169,7 +170,7 @@ def test_a_staff_enrollment_matches_no_one_until_an_admin_approves_it(
         assert [r["id"] for r in pending_approval(conn, 10)] == [done.consent_id]
 
     with engine.begin() as conn:
-        row = approve(conn, done.consent_id, by="boss", at=T0 + timedelta(minutes=5))
+        row = approve(conn, done.consent_id, actor=BOSS, at=T0 + timedelta(minutes=5))
     assert row["approved_by"] == "boss"
     camera.refresh(T0 + timedelta(minutes=5))
     assert _walk_in(camera, hopper, entrance_frame, 6, track="t2") == [settings.faces_match_k - 1]

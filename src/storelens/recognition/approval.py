@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from storelens.core.errors import Conflict, Forbidden, NotFound
+from storelens.privacy import audit
 from storelens.recognition.store import (
     active_consent,
     approval_holds,
@@ -42,12 +43,21 @@ def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
     return [c for c in found if c is not None]
 
 
-def approve(conn: Connection, consent_id: int, *, by: str, at: datetime) -> dict[str, Any]:
-    """Approve enrollment ``consent_id`` as ``by``; returns the approved row.
+def approve(
+    conn: Connection,
+    consent_id: int,
+    *,
+    actor: audit.Actor,
+    at: datetime,
+    via: str | None = None,
+) -> dict[str, Any]:
+    """Approve enrollment ``consent_id`` as ``actor`` and audit it; returns the row.
 
     NotFound: no such enrollment. Conflict: it was withdrawn or replaced, a newer one of
-    the same person is in force, or it is already approved. Forbidden: ``by`` recorded it.
+    the same person is in force, or it is already approved. Forbidden: ``actor``
+    recorded it. ``via`` names the way in (the dashboard) in the audit entry.
     """
+    by = actor.name
     consent = consent_by_id(conn, consent_id)
     if consent is None:
         raise NotFound(f"no face enrollment {consent_id}")
@@ -76,4 +86,13 @@ def approve(conn: Connection, consent_id: int, *, by: str, at: datetime) -> dict
     )
     if written.rowcount != 1:
         raise Conflict(f"face enrollment {consent_id} changed meanwhile: list pending again")
+    detail = {"consent_id": consent_id, "recorded_by": consent["recorded_by"]}
+    audit.record(
+        conn,
+        actor,
+        "faces.approve",
+        "customer",
+        str(consent["customer_id"]),
+        detail if via is None else {**detail, "via": via},
+    )
     return {**consent, "approved_at": at, "approved_by": by}

@@ -111,15 +111,7 @@ def approve_command(
     operator = audit.operator()
     try:
         with engine.begin() as conn:
-            row = approve(conn, enrollment, by=operator.name, at=datetime.now(UTC))
-            audit.record(
-                conn,
-                operator,
-                "faces.approve",
-                "customer",
-                str(row["customer_id"]),
-                {"consent_id": enrollment, "recorded_by": row["recorded_by"]},
-            )
+            row = approve(conn, enrollment, actor=operator, at=datetime.now(UTC))
     except StorelensError as exc:
         print_error(exc)
         raise typer.Exit(2) from exc

@@ -93,12 +93,4 @@ def recognition_view(
 def approve_from_page(engine: Engine, consent_id: int, principal: Principal, now: datetime) -> None:
     """Approve as the signed-in admin; the errors are :func:`approve`'s."""
     with engine.begin() as conn:
-        row = approve(conn, consent_id, by=principal.name, at=now)
-        audit.record(
-            conn,
-            principal.actor,
-            "faces.approve",
-            "customer",
-            str(row["customer_id"]),
-            {"consent_id": consent_id, "recorded_by": row["recorded_by"], "via": "dashboard"},
-        )
+        approve(conn, consent_id, actor=principal.actor, at=now, via="dashboard")

@@ -165,15 +165,7 @@ def approve_faces(
     make alone. 409 when the enrollment was withdrawn or replaced, a newer one of the
     member is in force, or it is already approved; 403 for one you recorded yourself."""
     with engine.begin() as conn:
-        row = approve(conn, consent_id, by=principal.name, at=now)
-        audit.record(
-            conn,
-            principal.actor,
-            "faces.approve",
-            "customer",
-            str(row["customer_id"]),
-            {"consent_id": consent_id, "recorded_by": row["recorded_by"]},
-        )
+        row = approve(conn, consent_id, actor=principal.actor, at=now)
     return _public(row)
 
 
