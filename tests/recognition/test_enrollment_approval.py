@@ -16,15 +16,16 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from storelens import accounts, stores
+from storelens.cdp.resolution import resolve, unmerge
 from storelens.core.errors import Conflict, Forbidden, NotFound
 from storelens.privacy import audit
 from storelens.recognition import store as face_store
 from storelens.recognition.approval import approve, pending_approval
 from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
-from storelens.storage.tables import customer_aliases
+from storelens.storage.tables import customer_aliases, customers, users
 
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 KEYRING = FaceKeyring(os.urandom(32))
@@ -61,6 +62,7 @@ def shop(engine: Engine, add_customer: Callable[[str], None]) -> Engine:
         accounts.create_user(conn, "boss", PASSWORD, accounts.Role.admin)
         accounts.create_user(conn, "eve", PASSWORD, accounts.Role.admin)
         accounts.create_user(conn, "zoe", PASSWORD, accounts.Role.admin)  # never the last
+        conn.execute(update(users).values(created_at=T0 - timedelta(days=30)))  # hired before
     return engine
 
 
@@ -146,3 +148,96 @@ def test_approving_the_unknown_the_withdrawn_and_the_approved_is_refused(shop: E
         face_store.withdraw(conn, "X", by="alice", at=T0)
     with shop.begin() as conn, pytest.raises(Conflict, match="withdrawn or replaced"):
         approve(conn, consent, actor=_admin("boss"), at=T0)
+
+
+def _record(conn: Connection, record: str, email: str, phone: str, first: str) -> None:
+    now = T0
+    conn.execute(
+        customers.insert().values(
+            source_system="pos",
+            source_record_id=record,
+            first_name=first,
+            last_name="Example",
+            email=email,
+            phone=phone,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def _customer_of(conn: Connection, record: str) -> str:
+    return str(
+        conn.execute(
+            select(customers.c.customer_id).where(customers.c.source_record_id == record)
+        ).scalar_one()
+    )
+
+
+def test_a_merge_or_unmerge_sends_the_members_approvals_back_to_an_admin(
+    engine: Engine,
+) -> None:
+    """A review: staff member Sam enrolls his own face under his own member record and an
+    admin rightly approves it. Sam then gives his record Vera's e-mail and phone, and
+    identity resolution merges the two: his approved face stood for Vera, and an unmerge
+    kept it so. Now resolution linking or splitting a person's records sends their
+    approved enrollments back to the pending list, named by the person they would
+    stand for now."""
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café")
+        face_store.set_recognition(conn, "cafe-01", True, by="boss", at=T0)
+        accounts.create_user(conn, "boss", PASSWORD, accounts.Role.admin)
+        _record(conn, "vera", "vera@example.com", "+4930111111", "Vera")
+        _record(conn, "sam", "sam@example.com", "+4930222222", "Sam")
+    resolve(engine, "full")
+    with engine.begin() as conn:
+        vera, sam = _customer_of(conn, "vera"), _customer_of(conn, "sam")
+        approve(conn, _enrolled(conn, vera, "ana"), actor=_admin("boss"), at=T0)
+        sams = _enrolled(conn, sam, "sam")
+        approve(conn, sams, actor=_admin("boss"), at=T0)
+        assert _gallery(conn) == sorted([vera, sam])
+        conn.execute(
+            update(customers)
+            .where(customers.c.source_record_id == "sam")
+            .values(email="vera@example.com", phone="+4930111111", first_name="Vera")
+        )
+    resolve(engine, "full")
+    with engine.connect() as conn:
+        merged = _customer_of(conn, "vera")
+        assert _customer_of(conn, "sam") == merged
+        assert _gallery(conn) == []
+        assert not face_store.consent_in_force(conn, merged, "cafe-01")
+        [waiting] = pending_approval(conn, 10)
+    assert (waiting["id"], waiting["customer_id"], waiting["enrolled_as"]) == (sams, merged, sam)
+
+    with engine.begin() as conn:  # an admin who approves anyway, then the unmerge
+        approve(conn, sams, actor=_admin("boss"), at=T0)
+    unmerge(engine, merged, ["pos:sam"], audit.Actor("ana", "user", "analyst"))
+    with engine.connect() as conn:
+        assert _gallery(conn) == []
+        assert [c["id"] for c in pending_approval(conn, 10)] == [sams]
+
+
+def test_a_new_admin_with_a_departed_admins_name_does_not_revive_their_approval(
+    shop: Engine,
+) -> None:
+    with shop.begin() as conn:
+        own = _enrolled(conn, "X", "eve", approved=True)
+        accounts.delete_user(conn, "eve")
+    with shop.connect() as conn:
+        assert _gallery(conn) == []
+    with shop.begin() as conn:
+        accounts.create_user(conn, "eve", PASSWORD, accounts.Role.admin)
+    with shop.connect() as conn:
+        assert _gallery(conn) == []
+        assert [c["id"] for c in pending_approval(conn, 10)] == [own]
+
+
+def test_the_server_shell_cannot_approve_its_own_logins_enrollment(shop: Engine) -> None:
+    with shop.begin() as conn:
+        consent = _enrolled(conn, "X", "bob")
+    shell = audit.Actor(name="cli:bob", kind="system")
+    with shop.begin() as conn, pytest.raises(Forbidden):
+        approve(conn, consent, actor=shell, at=T0)
+    with shop.begin() as conn:
+        approve(conn, consent, actor=audit.Actor(name="cli:root", kind="system"), at=T0)

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import supervision as sv
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from storelens import accounts, stores
@@ -23,6 +23,7 @@ from storelens.recognition import store as face_store
 from storelens.recognition.enrollment import BiometricConsent, enroll
 from storelens.recognition.entrance import open_entrance
 from storelens.recognition.matcher import Arrival
+from storelens.storage.tables import users
 from storelens.vision.frames import Frame
 from storelens.vision.tracking import PERSON_ID_KEY
 
@@ -52,6 +53,7 @@ def test_the_hook_feeds_tracked_boxes_in_rgb_and_ignores_other_cameras(
         stores.create_store(conn, "cafe-01", "Café")
         face_store.set_recognition(conn, "cafe-01", True, by="admin", at=T0)
         accounts.create_user(conn, ADMIN.name, "correct horse battery staple", accounts.Role.admin)
+        conn.execute(update(users).values(created_at=T0 - timedelta(days=1)))  # hired before
     consent = BiometricConsent(True, "2026-12", ("cafe-01",))
     enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=ADMIN, now=T0)
     arrivals: list[Arrival] = []

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from storelens import accounts, stores
 from storelens.config import Settings
@@ -29,7 +29,7 @@ from storelens.recognition.enrollment import BiometricConsent, enroll
 from storelens.recognition.entrance import EntranceCamera, TrackBox, open_entrance
 from storelens.recognition.faces import FacePipeline
 from storelens.recognition.matcher import Arrival
-from storelens.storage.tables import metadata
+from storelens.storage.tables import metadata, users
 
 RGB = npt.NDArray[np.uint8]
 Frame = Callable[[RGB, int], tuple[RGB, tuple[int, int, int, int]]]
@@ -198,6 +198,7 @@ def test_an_admins_enrollment_is_approved_as_it_is_recorded(
     admin = audit.Actor(name="boss", kind="user", role="admin")
     with engine.begin() as conn:  # an admin's own approval holds while they are one
         accounts.create_user(conn, "boss", "correct horse battery staple", accounts.Role.admin)
+        conn.execute(update(users).values(created_at=T0 - timedelta(days=1)))  # hired before
     consent = BiometricConsent(True, "2026-12", None)
     done = enroll(engine, settings, "C-hopper", consent, [png(hopper)], recorded_by=admin, now=T0)
     assert done.approved is True

@@ -17,6 +17,7 @@ from storelens.cli import app
 from storelens.config import Settings
 from storelens.core.errors import ConfigError
 from storelens.recognition import store as face_store
+from storelens.recognition.key_rotation import reseal_all
 from storelens.recognition.keyring import FaceKeyring, Sealed, pending_path, write_key_file
 from storelens.storage.tables import face_embeddings
 
@@ -130,7 +131,7 @@ def test_an_interrupted_rotation_leaves_every_row_readable_and_finishes_on_rerun
     both = FaceKeyring.open(key_path)
     pending = FaceKeyring.open(pending_path(key_path))
     with engine.begin() as conn:
-        face_store.reseal_all(conn, both, pending)
+        reseal_all(conn, both, pending)
     with engine.connect() as conn:  # still readable through the main key file's keyring
         rows = conn.execute(select(face_embeddings)).all()
         assert len(face_store.load_gallery(conn, "x", both)) == 0  # store switched off

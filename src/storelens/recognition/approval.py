@@ -23,6 +23,7 @@ from sqlalchemy import Connection, update
 from storelens.core.errors import Conflict, Forbidden, NotFound
 from storelens.privacy import audit
 from storelens.recognition.store import (
+    active_admins,
     active_consent,
     approval_holds,
     consent_by_id,
@@ -37,10 +38,19 @@ def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
     """Each person's newest enrollment in force whose approval does not hold, oldest
     first, with its photo count. A superseded enrollment is not listed: it cannot be
     approved."""
-    waiting = [c for c in current_consents(conn).values() if not approval_holds(conn, c)]
-    waiting.sort(key=lambda c: (c["granted_at"], c["id"]))
-    found = [consent_by_id(conn, int(c["id"])) for c in waiting[:limit]]
-    return [c for c in found if c is not None]
+    admins = active_admins(conn)
+    waiting = [
+        (person, c)
+        for person, c in current_consents(conn).items()
+        if not approval_holds(conn, c, admins)
+    ]
+    waiting.sort(key=lambda pc: (pc[1]["granted_at"], pc[1]["id"]))
+    found = []
+    for person, c in waiting[:limit]:
+        row = consent_by_id(conn, int(c["id"]))
+        if row is not None:  # the person it would stand for now, and the id it was made under
+            found.append({**row, "customer_id": person, "enrolled_as": row["customer_id"]})
+    return found
 
 
 def approve(
@@ -72,7 +82,8 @@ def approve(
         )
     if approval_holds(conn, consent):
         raise Conflict(f"face enrollment {consent_id} is already approved")
-    if consent["recorded_by"] == by:
+    login = by.removeprefix("cli:") if actor.kind == "system" else by
+    if consent["recorded_by"] in (by, login):  # a staff member at the server's shell too
         raise Forbidden("an enrollment you recorded needs another admin's approval")
     unchanged = (
         face_consents.c.approved_at.is_(None)

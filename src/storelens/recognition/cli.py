@@ -13,7 +13,8 @@ from rich.table import Table
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
 from storelens.recognition.approval import approve, pending_approval
-from storelens.recognition.store import recognition_enabled, rotate_key, set_recognition
+from storelens.recognition.key_rotation import rotate_key
+from storelens.recognition.store import recognition_enabled, set_recognition
 from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
 
 __all__ = ["faces_app"]

@@ -29,6 +29,7 @@ PENDING_SHOWN = 500  # the API's page limit; a store with more has bigger proble
 class PendingEnrollment(BaseModel):
     consent_id: int
     customer_id: str
+    enrolled_as: str | None  # the id it was made under, where a merge changed it
     recorded_by: str
     granted_at: datetime
     photos: int
@@ -49,6 +50,11 @@ def _row(consent: dict[str, Any]) -> PendingEnrollment:
     return PendingEnrollment(
         consent_id=int(consent["id"]),
         customer_id=str(consent["customer_id"]),
+        enrolled_as=(
+            None
+            if consent.get("enrolled_as") in (None, consent["customer_id"])
+            else str(consent["enrolled_as"])
+        ),
         recorded_by=str(consent["recorded_by"]),
         granted_at=consent["granted_at"],
         photos=int(consent["photos"]),

@@ -51,6 +51,9 @@ class FaceEnrollment(BaseModel):
     photos: int
     approved_at: datetime | None  # None: waiting for an admin; matches no one until then
     approved_by: str | None
+    enrolled_as: str | None = None
+    """In the pending list: the id it was enrolled under, where a merge has since made
+    ``customer_id`` (the person it would stand for now) another."""
 
 
 class PendingEnrollments(BaseModel):
@@ -90,8 +93,14 @@ def _refuse_nul(**fields: str | None) -> None:
 
 
 def _public(row: dict[str, object]) -> FaceEnrollment:
+    moved = row.get("enrolled_as") not in (None, row["customer_id"])
     return FaceEnrollment.model_validate(
-        {**row, "consent_id": row["id"], "stores": row["store_ids"]}
+        {
+            **row,
+            "consent_id": row["id"],
+            "stores": row["store_ids"],
+            "enrolled_as": row["enrolled_as"] if moved else None,
+        }
     )
 
 
