@@ -338,7 +338,7 @@ def test_an_admins_enrollment_is_approved_and_a_missing_one_cannot_be(
     assert client.delete("/v1/customers/C1/faces", headers=admin).status_code == 200
     gone = client.post(f"/v1/faces/{consent_id}/approval", headers=admin)
     assert gone.status_code == 409
-    for bad in ("0", "x"):
+    for bad in ("0", "x", str(2**31), "1" * 20):  # past the column's integer: not a 500
         assert client.post(f"/v1/faces/{bad}/approval", headers=admin).status_code == 422
     for bad in ("0", "501", "many"):
         got = client.get(f"/v1/faces/pending?limit={bad}", headers=admin)

@@ -162,7 +162,7 @@ def test_bad_input_and_refusals_say_why(
     assert mine.status_code == 403 and "another admin" in mine.text
     missing = admin.post(url, data={"consent_id": "999", "csrf": token})
     assert missing.status_code == 404 and "no face enrollment 999" in missing.text
-    for bad in ("0", "many", ""):
+    for bad in ("0", "many", "", str(2**31)):
         assert admin.post(url, data={"consent_id": bad, "csrf": token}).status_code == 422
     unknown = admin.get("/stores/nowhere/recognition")
     assert unknown.status_code == 404 and "no store" in unknown.text

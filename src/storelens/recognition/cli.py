@@ -98,7 +98,9 @@ def pending_command(
 
 @faces_app.command("approve")
 def approve_command(
-    enrollment: Annotated[int, typer.Argument(min=1, help="the enrollment id from 'pending'")],
+    enrollment: Annotated[
+        int, typer.Argument(min=1, max=2**31 - 1, help="the enrollment id from 'pending'")
+    ],
     database_url: DbOption = None,
 ) -> None:
     """Approve one enrollment so the entrance may recognise the member.

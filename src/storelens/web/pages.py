@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from storelens import stores
 from storelens.accounts import Role
 from storelens.api.auth import Principal
-from storelens.api.deps import EngineDep, Now, SettingsDep
+from storelens.api.deps import MAX_ROW_ID, EngineDep, Now, SettingsDep
 from storelens.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storelens.web.customers import customers_view, members_view
 from storelens.web.period import period_view
@@ -255,7 +255,7 @@ def approve_enrollment(
     principal: PageAdmin,
     engine: EngineDep,
     now: Now,
-    consent_id: Annotated[int, Form(ge=1)],
+    consent_id: Annotated[int, Form(ge=1, le=MAX_ROW_ID)],
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
     """Approve one enrollment, then back to the list (303) saying whose it was; a refusal

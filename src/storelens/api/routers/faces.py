@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal, allow
-from storelens.api.deps import AdminOnly, EngineDep, Now, SettingsDep
+from storelens.api.deps import MAX_ROW_ID, AdminOnly, EngineDep, Now, SettingsDep
 from storelens.api.errors import error_responses
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
@@ -164,7 +164,10 @@ def face_enrollment(
 
 @router.post("/v1/faces/{consent_id}/approval", responses=error_responses(403, 404, 409, 422))
 def approve_faces(
-    consent_id: Annotated[int, Path(ge=1)], principal: AdminOnly, engine: EngineDep, now: Now
+    consent_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    principal: AdminOnly,
+    engine: EngineDep,
+    now: Now,
 ) -> FaceEnrollment:
     """Approve one enrollment (its ``consent_id`` from the pending list) so the entrance
     may recognise the member (admins only).
