@@ -5,12 +5,14 @@ sources say an admin recorded it: the recorder is an active admin now, and the a
 log's ``faces.enroll`` for that customer by that user carries the admin role. Every
 other one waits for an admin, because any of them may be the self-made enrollment the
 approval closes: staff's, an API key's, one by a user promoted since (their audit entry
-says staff), by a disabled admin, or by a name a new admin reused (no admin entry). A
-withdrawn consent is history and stays unapproved.
+says staff), by a disabled admin, by a name a new admin reused (no admin entry), or one
+whose customer has an admin entry for another enrollment only (the entry must name this
+consent). A withdrawn consent is history and stays unapproved.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,9 @@ CONSENTS = [
     ("C-eli", "pro", None),  # pro enrolled as staff, is an admin now
     ("C-fay", "gone", None),  # gone is a disabled admin
     ("C-gus", "reused", None),  # the name's first owner enrolled; an admin took it later
+    ("C-hal", "boss", None),  # boss's admin entry for C-hal names another enrollment
 ]
+OTHER_ENROLLMENT = {"C-hal"}
 #       user,   role now,  active, the role their faces.enroll entries carry
 USERS = [
     ("boss", "admin", True, "admin"),
@@ -45,25 +49,7 @@ def _check(url: str) -> None:
     migrate.upgrade(engine, "0018_impressions_by_time")
     ts = "CAST(:t AS TIMESTAMPTZ)" if engine.dialect.name == "postgresql" else ":t"
     with engine.begin() as conn:
-        for name, role, active, enrolled_as in USERS:
-            conn.execute(
-                text(
-                    "INSERT INTO users (username, password_hash, role, active, created_at,"
-                    f" token_version) VALUES (:n, 'x', :r, :a, {ts}, 0)"
-                ),
-                {"n": name, "r": role, "a": active, "t": GRANTED},
-            )
-            for customer, by, _ in CONSENTS:
-                if by == name and enrolled_as is not None:
-                    conn.execute(
-                        text(
-                            "INSERT INTO audit_log (ts, actor, actor_kind, role, action,"
-                            f" resource, resource_id) VALUES ({ts}, :n, 'user', :r,"
-                            " 'faces.enroll', 'customer', :c)"
-                        ),
-                        {"n": name, "r": enrolled_as, "c": customer, "t": GRANTED},
-                    )
-        for customer, by, withdrawn in CONSENTS:
+        for customer, by, withdrawn in CONSENTS:  # ids 1, 2, … in this order
             conn.execute(
                 text(
                     "INSERT INTO face_consents (customer_id, purpose, text_version, granted_at,"
@@ -72,6 +58,32 @@ def _check(url: str) -> None:
                 ),
                 {"c": customer, "by": by, "t": GRANTED, "w": withdrawn},
             )
+        detail = "CAST(:d AS JSONB)" if engine.dialect.name == "postgresql" else ":d"
+        for name, role, active, enrolled_as in USERS:
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, password_hash, role, active, created_at,"
+                    f" token_version) VALUES (:n, 'x', :r, :a, {ts}, 0)"
+                ),
+                {"n": name, "r": role, "a": active, "t": GRANTED},
+            )
+            for consent_id, (customer, by, _) in enumerate(CONSENTS, start=1):
+                if by == name and enrolled_as is not None:
+                    named = consent_id + 100 if customer in OTHER_ENROLLMENT else consent_id
+                    conn.execute(
+                        text(
+                            "INSERT INTO audit_log (ts, actor, actor_kind, role, action,"
+                            f" resource, resource_id, detail) VALUES ({ts}, :n, 'user', :r,"
+                            f" 'faces.enroll', 'customer', :c, {detail})"
+                        ),
+                        {
+                            "n": name,
+                            "r": enrolled_as,
+                            "c": customer,
+                            "t": GRANTED,
+                            "d": json.dumps({"photos": 1, "consent_id": named}),
+                        },
+                    )
     migrate.upgrade(engine)
     assert migrate.pending_changes(engine) == []
     with engine.connect() as conn:
@@ -89,10 +101,11 @@ def _check(url: str) -> None:
         ("C-eli", None, None),
         ("C-fay", None, None),
         ("C-gus", None, None),
+        ("C-hal", None, None),
     ]
     migrate.downgrade(engine, "0018_impressions_by_time")
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM face_consents")).scalar_one() == 7
+        assert conn.execute(text("SELECT count(*) FROM face_consents")).scalar_one() == 8
     engine.dispose()
 
 
