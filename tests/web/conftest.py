@@ -291,3 +291,28 @@ def scored_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def as_role(site: Any) -> Iterator[Callable[[str], Any]]:
+    """A fresh client per role, signed in (its own cookie jar); "none" stays signed out.
+
+    For the tests that need no browser: a module using it defines its own ``site``
+    fixture returning ``tests.web.dashboard_clients.in_process_site``, and this takes
+    that module's ``site`` (pytest resolves a fixture's dependencies from the requesting
+    test), not the live server above."""
+    from fastapi.testclient import TestClient
+    from tests.web.dashboard_clients import sign_in_client
+
+    made: list[TestClient] = []
+
+    def _make(role: str) -> TestClient:
+        client = TestClient(site.app)
+        made.append(client)
+        if role != "none":
+            assert sign_in_client(client, role).status_code == 303
+        return client
+
+    yield _make
+    for client in made:
+        client.close()

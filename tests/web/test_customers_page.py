@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import quote
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
+from tests.web.dashboard_clients import in_process_site
 
-from storelens import accounts, stores
 from storelens.config import Settings
 from storelens.predict.store import (
     DESCRIBED_MIN,
@@ -26,11 +26,9 @@ from storelens.predict.store import (
     forget_customers,
     segment_page,
 )
-from storelens.samples import sample_layout_path
 from storelens.storage.tables import audit_log, customer_scores, segment_members, segments
 from storelens.web.customers import SEGMENT_CSV_COLUMNS, segment_rows
 from storelens.web.rendering import risk_level, trend
-from storelens.web.site import create_site
 
 PASSWORD = "correct horse battery staple"
 STORE = "cafe-01"
@@ -39,29 +37,7 @@ IDS = re.compile(r"\bS\d{7}\b")  # the lifecycle simulator's customer ids
 
 @pytest.fixture
 def site(settings: Settings, engine: Engine) -> TestClient:
-    with engine.begin() as conn:
-        stores.load_layout_file(conn, sample_layout_path())
-        for role in ("admin", "analyst", "staff"):
-            accounts.create_user(conn, role, PASSWORD, accounts.Role(role))
-    return TestClient(create_site(settings, engine=engine, run_projections=False))
-
-
-@pytest.fixture
-def as_role(site: TestClient) -> Iterator[Callable[[str], TestClient]]:
-    made: list[TestClient] = []
-
-    def _make(role: str) -> TestClient:
-        client = TestClient(site.app)
-        made.append(client)
-        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-        assert token is not None
-        form = {"username": role, "password": PASSWORD, "csrf": token.group(1), "next": "/"}
-        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
-        return client
-
-    yield _make
-    for client in made:
-        client.close()
+    return in_process_site(settings, engine)
 
 
 @pytest.fixture

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from tests.web.dashboard_clients import in_process_site
 
-from storelens import accounts, stores
 from storelens.config import Settings
 from storelens.recognition import store as face_store
 from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
-from storelens.samples import sample_layout_path
 from storelens.storage.tables import audit_log
-from storelens.web.site import create_site
 
 PASSWORD = "correct horse battery staple"
 STORE = "cafe-01"
@@ -33,29 +31,7 @@ AT = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
 @pytest.fixture
 def site(settings: Settings, engine: Engine) -> TestClient:
-    with engine.begin() as conn:
-        stores.load_layout_file(conn, sample_layout_path())
-        for role in ("admin", "analyst", "staff"):
-            accounts.create_user(conn, role, PASSWORD, accounts.Role(role))
-    return TestClient(create_site(settings, engine=engine, run_projections=False))
-
-
-@pytest.fixture
-def as_role(site: TestClient) -> Iterator[Callable[[str], TestClient]]:
-    made: list[TestClient] = []
-
-    def _make(role: str) -> TestClient:
-        client = TestClient(site.app)
-        made.append(client)
-        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-        assert token is not None
-        form = {"username": role, "password": PASSWORD, "csrf": token.group(1), "next": "/"}
-        assert client.post("/login", data=form, follow_redirects=False).status_code == 303
-        return client
-
-    yield _make
-    for client in made:
-        client.close()
+    return in_process_site(settings, engine)
 
 
 def _enrolled(engine: Engine, customer_id: str, by: str, covers: list[str] | None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,15 +17,15 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from tests.web.dashboard_clients import csrf_of, in_process_site, sign_in_client
 
-from storelens import accounts, stores
+from storelens import accounts
 from storelens.api.app import create_app
 from storelens.api.auth import _public
 from storelens.api.deps import current_time
 from storelens.config import Settings
 from storelens.core.events import event_adapter
 from storelens.processors import run_projections
-from storelens.samples import sample_layout_path
 from storelens.storage.eventlog import EventLog
 from storelens.web.session import WebGate
 from storelens.web.site import create_site
@@ -64,40 +64,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
 
 @pytest.fixture
 def site(settings: Settings, engine: Engine) -> TestClient:
-    with engine.begin() as conn:
-        stores.load_layout_file(conn, sample_layout_path())
-        for role in ("admin", "analyst", "staff"):
-            accounts.create_user(conn, role, PASSWORD, accounts.Role(role))
-    return TestClient(create_site(settings, engine=engine, run_projections=False))
-
-
-def _csrf(client: TestClient) -> str:
-    page = client.get("/login")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
-
-
-def _sign_in(client: TestClient, role: str, **extra: str) -> Any:
-    form = {"username": role, "password": PASSWORD, "csrf": _csrf(client), "next": "/", **extra}
-    return client.post("/login", data=form, follow_redirects=False)
-
-
-@pytest.fixture
-def as_role(site: TestClient) -> Iterator[Callable[[str], TestClient]]:
-    """A fresh signed-in client per role (its own cookie jar)."""
-    made: list[TestClient] = []
-
-    def _make(role: str) -> TestClient:
-        client = TestClient(site.app)
-        made.append(client)
-        if role != "none":
-            assert _sign_in(client, role).status_code == 303
-        return client
-
-    yield _make
-    for client in made:
-        client.close()
+    return in_process_site(settings, engine)
 
 
 @dataclass(frozen=True)
@@ -181,7 +148,7 @@ def test_gates_by_role(as_role: Callable[[str], TestClient], role: str) -> None:
 def test_cookie_is_httponly_strict_and_secure_over_https(
     site: TestClient, settings: Settings, engine: Engine
 ) -> None:
-    r = _sign_in(site, "staff")
+    r = sign_in_client(site, "staff")
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("sl_session="))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
@@ -192,46 +159,48 @@ def test_cookie_is_httponly_strict_and_secure_over_https(
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     https = TestClient(site.app, base_url="https://testserver")
     cookie = next(
-        c for c in _sign_in(https, "staff").headers.get_list("set-cookie") if "sl_session=" in c
+        c
+        for c in sign_in_client(https, "staff").headers.get_list("set-cookie")
+        if "sl_session=" in c
     )
     assert "Secure" in cookie
 
 
-def test_forms_refuse_missing_or_foreign_csrf(site: TestClient) -> None:
-    _csrf(site)  # the browser has its CSRF cookie
+def test_forms_refuse_missing_or_foreigncsrf_of(site: TestClient) -> None:
+    csrf_of(site)  # the browser has its CSRF cookie
     form = {"username": "admin", "password": PASSWORD, "next": "/"}
     assert site.post("/login", data=form, follow_redirects=False).status_code == 403
     bad = {**form, "csrf": "x" * 43}
     assert site.post("/login", data=bad, follow_redirects=False).status_code == 403
-    good = {**form, "csrf": _csrf(site)}
+    good = {**form, "csrf": csrf_of(site)}
     r = site.post(
         "/login", data=good, headers={"Origin": "http://evil.example"}, follow_redirects=False
     )
     assert r.status_code == 403  # cross-site, even with a copied token
     assert "sl_session" not in r.headers.get("set-cookie", "")
-    assert _sign_in(site, "admin").status_code == 303
+    assert sign_in_client(site, "admin").status_code == 303
     assert site.post("/logout", data={}, follow_redirects=False).status_code == 403
     assert site.get(f"/web/api/stores/{STORE}/today").status_code == 200  # still signed in
-    r = site.post("/logout", data={"csrf": _csrf(site)}, follow_redirects=False)
+    r = site.post("/logout", data={"csrf": csrf_of(site)}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert site.get(f"/web/api/stores/{STORE}/today").status_code == 401
 
 
 def test_login_errors_and_no_open_redirect(site: TestClient) -> None:
-    form = {"username": "admin", "password": "not it", "csrf": _csrf(site), "next": "/"}
+    form = {"username": "admin", "password": "not it", "csrf": csrf_of(site), "next": "/"}
     r = site.post("/login", data=form)
     assert r.status_code == 401 and "Wrong username or password" in r.text
     assert "not it" not in r.text  # the password is never echoed
     for target in ("//evil.example/x", "https://evil.example", "/\\evil.example"):
-        r = _sign_in(site, "admin", next=target)
+        r = sign_in_client(site, "admin", next=target)
         assert r.headers["location"] == "/", target
-    r = _sign_in(site, "admin", next=f"/stores/{STORE}/floor?from=2026-11-02")
+    r = sign_in_client(site, "admin", next=f"/stores/{STORE}/floor?from=2026-11-02")
     assert r.headers["location"] == f"/stores/{STORE}/floor?from=2026-11-02"
 
 
 def test_cookie_and_bearer_do_not_cross(site: TestClient, engine: Engine) -> None:
     """The cookie opens only dashboard routes; a bearer token only the API."""
-    assert _sign_in(site, "admin").status_code == 303
+    assert sign_in_client(site, "admin").status_code == 303
     assert site.get("/v1/auth/me").status_code == 401
     token = site.post("/v1/auth/token", data={"username": "admin", "password": PASSWORD})
     bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -240,7 +209,7 @@ def test_cookie_and_bearer_do_not_cross(site: TestClient, engine: Engine) -> Non
 
 
 def test_disabled_account_loses_its_session(site: TestClient, engine: Engine) -> None:
-    assert _sign_in(site, "staff").status_code == 303
+    assert sign_in_client(site, "staff").status_code == 303
     assert site.get(f"/stores/{STORE}/today", follow_redirects=False).status_code == 200
     with engine.begin() as conn:
         accounts.set_active(conn, "staff", False)
@@ -281,7 +250,7 @@ def _events(day: datetime) -> list[dict[str, Any]]:
 
 
 def test_today_and_operations_from_a_known_morning(site: TestClient, engine: Engine) -> None:
-    assert _sign_in(site, "staff").status_code == 303
+    assert sign_in_client(site, "staff").status_code == 303
     empty = site.get(f"/web/api/stores/{STORE}/today").json()
     assert empty["day"] is None and empty["orders"] == 0
     assert "No events yet" in site.get(f"/stores/{STORE}/today").text
@@ -375,7 +344,7 @@ def test_plotly_comes_from_the_wheel(site: TestClient) -> None:
 def test_download_buttons_serve_the_bi_exports(site: TestClient, engine: Engine) -> None:
     """Before the export module is merged the route says so (404); with it, the files
     download with the session cookie and read back with the day's figures."""
-    assert _sign_in(site, "staff").status_code == 303
+    assert sign_in_client(site, "staff").status_code == 303
     log = EventLog(engine)
     log.append(
         [event_adapter.validate_python(e) for e in _events(datetime(2026, 11, 2, 8, tzinfo=UTC))]
@@ -413,7 +382,7 @@ def test_download_buttons_serve_the_bi_exports(site: TestClient, engine: Engine)
 def test_today_says_when_its_figures_are_not_today_s(site: TestClient, engine: Engine) -> None:
     """After closing time, or when the feeds stopped, the page showed the latest day's
     figures under "Today" with a live dot: 438 orders "today" on the morning after."""
-    assert _sign_in(site, "staff").status_code == 303
+    assert sign_in_client(site, "staff").status_code == 303
     morning = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
     log = EventLog(engine)
     log.append([event_adapter.validate_python(e) for e in _events(morning)])
