@@ -51,7 +51,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from storelens.predict.cdnow import load_cdnow
-from storelens.predict.clusters import scaled_features
+from storelens.predict.clusters import choose_k, scaled_features
 from storelens.predict.features import customer_features
 from storelens.predict.transactions import read_transactions
 from storelens.sim.lifecycle import LifecycleConfig, simulate_lifecycles, weeks_after
@@ -129,15 +129,10 @@ def compare(x: np.ndarray, fit_size: int) -> dict[str, Any]:
                 if used == k
                 else 0.0,
             }
-        stable = [k for k in KS if tried[k]["stability_ari"] >= MIN_STABILITY]
-        if stable:
-            top = max(tried[k]["silhouette"] for k in stable)
-            chosen = min(k for k in stable if tried[k]["silhouette"] >= top - TIE)
-        else:
-            chosen = max(KS, key=lambda k: (tried[k]["stability_ari"], -k))
+        chosen = choose_k(tried, MIN_STABILITY)
         out[name] = {
             "k": chosen,
-            "any_stable_k": bool(stable),
+            "any_stable_k": any(t["stability_ari"] >= MIN_STABILITY for t in tried.values()),
             **tried[chosen],
             "tried": tried,
             "seconds": round(time.perf_counter() - started, 1),

@@ -34,7 +34,14 @@ from storelens.core.errors import MissingExtra
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CLUSTER_FEATURES", "Cluster", "Clustering", "cluster_customers", "scaled_features"]
+__all__ = [
+    "CLUSTER_FEATURES",
+    "Cluster",
+    "Clustering",
+    "choose_k",
+    "cluster_customers",
+    "scaled_features",
+]
 
 CLUSTER_FEATURES = (
     "recency_days",
@@ -105,6 +112,17 @@ class Clustering:
                 for c in self.clusters
             ],
         }
+
+
+def choose_k(tried: dict[int, dict[str, float]], min_stability: float) -> int:
+    """The module docstring's rule: among ks whose ``stability_ari`` reaches
+    ``min_stability``, the smallest within 0.01 of the best ``silhouette``; if none is
+    that stable, the most stable (the smaller k on a tie)."""
+    stable = [k for k in tried if tried[k]["stability_ari"] >= min_stability]
+    if stable:
+        top = max(tried[k]["silhouette"] for k in stable)
+        return min(k for k in stable if tried[k]["silhouette"] >= top - _SILHOUETTE_TIE)
+    return max(tried, key=lambda k: (tried[k]["stability_ari"], -k))
 
 
 def scaled_features(features: pd.DataFrame) -> Any:
@@ -242,12 +260,7 @@ def _cluster(
             "stability_ari": ari,
         }
         labelled[k] = runs[0]
-    stable = [k for k in ks if tried[k]["stability_ari"] >= min_stability]
-    if stable:
-        top = max(tried[k]["silhouette"] for k in stable)
-        best = min(k for k in stable if tried[k]["silhouette"] >= top - _SILHOUETTE_TIE)
-    else:
-        best = max(ks, key=lambda k: (tried[k]["stability_ari"], -k))
+    best = choose_k(tried, min_stability)
 
     raw = labelled[best]
     sizes = np.bincount(raw, minlength=best)
