@@ -85,6 +85,7 @@ def test_an_admin_sees_this_stores_waiting_enrollments_and_approves_one(
     assert f'data-approved="{here}"' in after.text and "C-ann" in after.text
     assert [int(i) for i in re.findall(r'data-pending="(\d+)"', after.text)] == [everywhere]
     assert _audited(engine, "faces.approve") == [("admin", "C-ann")]
+    assert _audited(engine, "faces.read") == [("admin", "C-ann")]  # the confirmation names them
     with engine.connect() as conn:
         row = face_store.consent_by_id(conn, here)
     assert row is not None and row["approved_by"] == "admin"

@@ -31,7 +31,7 @@ from storelens.recognition.store import (
 )
 from storelens.storage.tables import face_consents
 
-__all__ = ["approve", "pending_approval"]
+__all__ = ["approve", "pending_approval", "read_pending"]
 
 
 def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
@@ -51,6 +51,34 @@ def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
         if row is not None:  # the person it would stand for now, and the id it was made under
             found.append({**row, "customer_id": person, "enrolled_as": row["customer_id"]})
     return found
+
+
+def read_pending(
+    conn: Connection,
+    limit: int,
+    reader: audit.Actor,
+    *,
+    store_id: str | None = None,
+    via: str | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`pending_approval` for a person to read (the API, the command line, the
+    dashboard): only enrollments covering ``store_id`` when given, and the read audited
+    with the customers it names."""
+    rows = [
+        c
+        for c in pending_approval(conn, limit)
+        if store_id is None or c["store_ids"] is None or store_id in c["store_ids"]
+    ]
+    detail: dict[str, Any] = {"listed": len(rows)}
+    if store_id is not None:
+        detail["store_id"] = store_id
+    if via is not None:
+        detail["via"] = via
+    customers = [str(r["customer_id"]) for r in rows]
+    audit.record(
+        conn, reader, "faces.pending.read", "faces", "pending", detail, customers=customers
+    )
+    return rows
 
 
 def approve(

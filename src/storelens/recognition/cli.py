@@ -12,7 +12,7 @@ from rich.table import Table
 
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
-from storelens.recognition.approval import approve, pending_approval
+from storelens.recognition.approval import approve, read_pending
 from storelens.recognition.key_rotation import rotate_key
 from storelens.recognition.store import recognition_enabled, set_recognition
 from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
@@ -69,16 +69,7 @@ def pending_command(
     """List enrollments waiting for an admin's approval, oldest first (audited)."""
     engine, _ = open_database_or_exit(database_url)
     with engine.begin() as conn:
-        rows = pending_approval(conn, limit)
-        audit.record(
-            conn,
-            audit.operator(),
-            "faces.pending.read",
-            "faces",
-            "pending",
-            {"listed": len(rows)},
-            customers=[str(r["customer_id"]) for r in rows],
-        )
+        rows = read_pending(conn, limit, audit.operator())
     if not rows:
         console.print("no enrollment waits for approval")
         return

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from storelens import stores
 from storelens.api.auth import Principal
 from storelens.privacy import audit
-from storelens.recognition.approval import approve, pending_approval
+from storelens.recognition.approval import approve, read_pending
 from storelens.recognition.store import consent_by_id, recognition_enabled
 
 __all__ = ["PendingEnrollment", "RecognitionView", "approve_from_page", "recognition_view"]
@@ -68,25 +68,16 @@ def recognition_view(
     """What waits for approval among the enrollments that cover this store."""
     with engine.begin() as conn:
         timezone = str(stores.get_store(conn, store_id)["timezone"])  # NotFound: unknown
-        waiting = [
-            c
-            for c in pending_approval(conn, PENDING_SHOWN)
-            if c["store_ids"] is None or store_id in c["store_ids"]
-        ]
-        audit.record(
-            conn,
-            actor,
-            "faces.pending.read",
-            "faces",
-            "pending",
-            {"listed": len(waiting), "store_id": store_id, "via": "dashboard"},
-            customers=[str(c["customer_id"]) for c in waiting],
-        )
+        waiting = read_pending(conn, PENDING_SHOWN, actor, store_id=store_id, via="dashboard")
         enabled = recognition_enabled(conn, store_id)
         done = None
         if approved is not None:
             row = consent_by_id(conn, approved)
             done = None if row is None or row["approved_at"] is None else _row(row)
+            if done is not None:  # the confirmation names a customer too
+                audit.record(
+                    conn, actor, "faces.read", "customer", done.customer_id, {"via": "dashboard"}
+                )
     return RecognitionView(
         store_id=store_id,
         timezone=timezone,

@@ -27,7 +27,7 @@ from storelens.api.errors import error_responses
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.recognition import store as face_store
-from storelens.recognition.approval import approve, pending_approval
+from storelens.recognition.approval import approve, read_pending
 from storelens.recognition.enrollment import BiometricConsent, enroll, parse_store_ids
 
 __all__ = ["router"]
@@ -189,16 +189,7 @@ def pending_enrollments(
 ) -> PendingEnrollments:
     """Enrollments waiting for approval, oldest first, with who recorded each (audited)."""
     with engine.begin() as conn:
-        rows = pending_approval(conn, limit)
-        audit.record(
-            conn,
-            principal.actor,
-            "faces.pending.read",
-            "faces",
-            "pending",
-            {"listed": len(rows)},
-            customers=[str(r["customer_id"]) for r in rows],
-        )
+        rows = read_pending(conn, limit, principal.actor)
     return PendingEnrollments(items=[_public(r) for r in rows])
 
 
