@@ -121,7 +121,7 @@ def enroll(
     """Check consent, embed every photo, then store consent and embeddings together.
 
     An admin's enrollment is approved as it is stored; anyone else's waits for an admin
-    (:func:`storelens.recognition.store.approve`), so no one can make their own face
+    (:func:`storelens.recognition.approval.approve`), so no one can make their own face
     stand for a customer alone."""
     _check_consent(consent)
     with engine.connect() as conn:
