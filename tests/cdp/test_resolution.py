@@ -5,6 +5,7 @@ Runs on SQLite and the real PostgreSQL (the ``engine`` fixture is parametrised).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -19,16 +20,18 @@ from storelens.cdp.resolution import (
     history_of,
     record_key,
     resolve,
-    unmerge,
     unresolved_count,
 )
 from storelens.cdp.synthetic import generate_customers
+from storelens.cdp.unmerge import unmerge
 from storelens.core.errors import Conflict, NotFound
 from storelens.ingest.batch import ingest_items
-from storelens.privacy.audit import Actor
+from storelens.privacy.audit import SYSTEM, Actor
+from storelens.privacy.erasure import erase_customer
+from storelens.privacy.subject import resolve_subject
 from storelens.processors import ProjectionLoop, run_projections
 from storelens.storage.eventlog import EventLog
-from storelens.storage.tables import customers, identity_changes
+from storelens.storage.tables import audit_log, customers, events, identity_changes
 
 IDS = ImportIds("test-secret-for-import-ids")  # the installation's key, in tests
 
@@ -181,8 +184,10 @@ def test_unmerge_survives_full_and_incremental_reruns(
         by_customer.setdefault(cid, []).append(key)
     cid, members = next((c, sorted(m)) for c, m in sorted(by_customer.items()) if len(m) >= 2)
     moved = members[-1]
-    new_id = unmerge(engine, cid, [moved], ANALYST, reason="two people, one email")
+    split = unmerge(engine, cid, [moved], ANALYST, reason="two people, one email")
+    new_id = split.new_customer_id
     assert new_id != cid and _ids(engine)[moved] == new_id
+    assert split.customer_id == cid and split.aliases == ()  # one "new" cluster: nothing to undo
 
     resolve(engine, "full")
     after = _ids(engine)
@@ -262,3 +267,94 @@ def test_bad_unmerges_and_incremental_without_a_model(engine: Engine) -> None:
         resolve(engine, "incremental")
     with pytest.raises(ValueError, match="unknown mode"):
         resolve(engine, "sideways")  # type: ignore[arg-type]
+
+
+def _merged_ada(
+    engine: Engine, raw_event: Callable[..., dict[str, Any]]
+) -> tuple[str, str, dict[str, str]]:
+    """Ada's CRM and web-shop records, each with an event under its own id, then merged:
+    (survivor, retired id, record key -> id before the merge)."""
+    rows = [
+        {"source_record_id": "1", "first_name": "Ada", "last_name": "Lovelace",
+         "email": "ada@example.org"},
+        {"source_record_id": "2", "first_name": "Ada", "last_name": "Lovelace",
+         "phone": "+4930901820"},
+    ]  # fmt: skip
+    log = EventLog(engine)
+    ingest_items(log, customer_events("crm", rows[:1], IDS))
+    ingest_items(log, customer_events("webshop", rows[1:], IDS))
+    run_projections(log)
+    resolve(engine, "full")
+    before = _ids(engine)
+    for key, cid in before.items():  # e.g. the web shop's search log, under each id
+        page = {"session_id": key, "action": "page_view", "page": "/"}
+        event = raw_event("web.event", subject=cid, store_id=None, payload=page)
+        assert ingest_items(log, [event]).accepted == 1
+    updated = {**rows[1], "email": "ADA@example.org"}
+    ingest_items(log, customer_events("webshop", [updated], IDS))
+    run_projections(log)
+    resolve(engine, "full")
+    after = _ids(engine)
+    survivor = after["crm:1"]
+    assert after["webshop:2"] == survivor
+    retired = (set(before.values()) - {survivor}).pop()
+    return survivor, retired, before
+
+
+def _event_subjects(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(
+            conn.execute(select(events.c.subject).where(events.c.type == "web.event")).scalars()
+        )
+
+
+@pytest.mark.parametrize("split_off", ["retired", "survivor"])
+def test_unmerge_gives_each_side_back_the_id_its_records_held(
+    engine: Engine, raw_event: Callable[..., dict[str, Any]], split_off: str
+) -> None:
+    """Either side split off, each person gets back the id they had before the merge,
+    with the rows written under it. A review found the retired id left with the customer
+    the records were split from: an erasure for the person split off missed their rows,
+    and one for the other person took them."""
+    survivor, retired, before = _merged_ada(engine, raw_event)
+    mine = survivor if split_off == "survivor" else retired
+    theirs = retired if split_off == "survivor" else survivor
+    held = next(k for k, cid in before.items() if cid == mine)
+    split = unmerge(engine, survivor, [held], ANALYST, reason="two Adas")
+    assert (split.new_customer_id, split.customer_id, split.aliases) == (mine, theirs, ())
+    assert _ids(engine) == before  # the merge undone
+    with engine.begin() as conn:
+        assert canonical_id(conn, retired) == retired  # a live id again, no alias left
+        split_off_person = resolve_subject(conn, mine)
+        assert split_off_person is not None and theirs not in split_off_person.ids
+        (detail,) = conn.execute(
+            select(audit_log.c.detail).where(audit_log.c.action == "customer.unmerge")
+        ).scalars()
+        assert detail["new_customer_id"] == mine
+        assert detail.get("kept_customer_id") == (theirs if split_off == "survivor" else None)
+    resolve(engine, "full")  # a rerun keeps both ids
+    assert _ids(engine) == before
+    erase_customer(engine, theirs, SYSTEM, "request 7")
+    assert _event_subjects(engine) == {mine}  # the person split off keeps their row
+    erase_customer(engine, mine, SYSTEM, "request 8")
+    assert _event_subjects(engine) == set()
+
+
+def test_a_retired_id_follows_most_of_its_records(
+    engine: Engine, raw_event: Callable[..., dict[str, Any]]
+) -> None:
+    """Three records: a third joins the merged customer as a record of its own, then
+    the retired id's record and that newcomer are split off together: the retired id
+    is given back to them, the newcomer's id stays retired and follows them."""
+    survivor, retired, before = _merged_ada(engine, raw_event)
+    log = EventLog(engine)
+    third = {"source_record_id": "3", "first_name": "Ada", "last_name": "Lovelace",
+             "email": "ada@example.org", "phone": "+4930901820"}  # fmt: skip
+    ingest_items(log, customer_events("loyalty", [third], IDS))
+    run_projections(log)
+    resolve(engine, "full")
+    assert set(_ids(engine).values()) == {survivor}
+    held = next(k for k, cid in before.items() if cid == retired)
+    split = unmerge(engine, survivor, [held, "loyalty:3"], ANALYST)
+    assert (split.customer_id, split.new_customer_id) == (survivor, retired)
+    assert _ids(engine)["loyalty:3"] == retired

@@ -209,10 +209,10 @@ def test_a_merge_during_the_write_that_hands_over_a_withdrawal_still_removes_the
 
     def merge() -> None:
         writing.wait()
-        from storelens.cdp.resolution import _lock_against_scoring
+        from storelens.cdp.resolution import lock_against_scoring
 
         with engine.begin() as conn:  # what a resolution's write does: lock, alias, relink
-            _lock_against_scoring(conn)
+            lock_against_scoring(conn)
             conn.execute(insert(customer_aliases), {"alias": card, "customer_id": web})
             registry.relinked(conn, frozenset({card, web}))
         merged.set()

@@ -350,7 +350,7 @@ def test_an_unmerge_row_shows_each_side_only_its_own_id(engine: Engine) -> None:
     """The unmerge row names both people and an operator's note about them; each one's
     export showed the other's id and the note (a review). The kept id is one no generated
     id can contain: a short one like "C1" turned up inside the new random id."""
-    from storelens.cdp.resolution import unmerge
+    from storelens.cdp.unmerge import unmerge
     from storelens.privacy.erasure import export_customer
     from storelens.storage.tables import customers
 
@@ -363,7 +363,7 @@ def test_an_unmerge_row_shows_each_side_only_its_own_id(engine: Engine) -> None:
         ])  # fmt: skip
     new_id = unmerge(
         engine, "paula-weber-1", ["crm:2"], audit.SYSTEM, "the other Paula, Koeln, b. 1961"
-    )
+    ).new_customer_id
     for me, other in (("paula-weber-1", new_id), (new_id, "paula-weber-1")):
         out = export_customer(engine, me, audit.SYSTEM)
         [row] = [r for r in out["stores"]["audit"] if r["action"] == "customer.unmerge"]

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from storelens import accounts, stores
-from storelens.cdp.resolution import resolve, unmerge
+from storelens.cdp.resolution import resolve
+from storelens.cdp.unmerge import unmerge
 from storelens.core.errors import Conflict, Forbidden, NotFound
 from storelens.privacy import audit
 from storelens.recognition import store as face_store
@@ -212,10 +213,14 @@ def test_a_merge_or_unmerge_sends_the_members_approvals_back_to_an_admin(
 
     with engine.begin() as conn:  # an admin who approves anyway, then the unmerge
         approve(conn, sams, actor=_admin("boss"), at=T0)
-    unmerge(engine, merged, ["pos:sam"], audit.Actor("ana", "user", "analyst"))
+    split = unmerge(engine, merged, ["pos:sam"], audit.Actor("ana", "user", "analyst"))
+    assert {split.customer_id, split.new_customer_id} == {vera, sam}  # the merge undone
     with engine.connect() as conn:
         assert _gallery(conn) == []
-        assert [c["id"] for c in pending_approval(conn, 10)] == [sams]
+        # Each enrollment stands for its own person again, both waiting: before ids
+        # followed the records, Sam's still stood for Vera and hid hers.
+        waiting = {c["id"]: c["customer_id"] for c in pending_approval(conn, 10)}
+        assert waiting[sams] == sam and set(waiting.values()) == {vera, sam}
 
 
 def test_a_new_admin_with_a_departed_admins_name_does_not_revive_their_approval(

@@ -274,9 +274,12 @@ class UnmergeRequest(BaseModel):
 
 
 class UnmergeResult(BaseModel):
-    customer_id: str
-    new_customer_id: str
+    customer_id: str = Field(description="the id the records left behind have now")
+    new_customer_id: str = Field(description="the id of the records split off")
     records: list[str]
+    aliases: list[str] = Field(
+        default_factory=list, description="retired ids that now name the records split off"
+    )
 
 
 class AuditPublic(BaseModel):

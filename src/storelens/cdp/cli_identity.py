@@ -22,7 +22,8 @@ from storelens.cdp.cli import cdp_app, open_engine
 from storelens.cdp.linkage_detail import detail_report, read_truth, told_apart_report
 from storelens.cdp.linkage_eval import clusters_to_pairs, score_pairs
 from storelens.cdp.profile import build_profile
-from storelens.cdp.resolution import canonical_id, record_key, resolve, unmerge
+from storelens.cdp.resolution import canonical_id, record_key, resolve
+from storelens.cdp.unmerge import unmerge
 from storelens.core.errors import Conflict, NotFound
 from storelens.privacy import audit
 from storelens.storage.command_line import print_error, refuse
@@ -153,11 +154,15 @@ def unmerge_command(
     try:
         with engine.begin() as conn:
             current = canonical_id(conn, customer_id) or customer_id
-        new_id = unmerge(engine, current, records, audit.operator(), reason)
+        split = unmerge(engine, current, records, audit.operator(), reason)
     except (NotFound, ValueError) as exc:
         print_error(exc)
         raise typer.Exit(2) from exc
-    typer.echo(f"{', '.join(records)} split off {current} into {new_id}")
+    typer.echo(f"{', '.join(split.records)} split off {current} into {split.new_customer_id}")
+    if split.customer_id != current:
+        typer.echo(f"{current} was made for those records: the rest are {split.customer_id}")
+    if split.aliases:
+        typer.echo(f"retired ids that went with them: {', '.join(split.aliases)}")
 
 
 def read_true_pairs(path: Path) -> set[tuple[str, str]]:

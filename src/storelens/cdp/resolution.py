@@ -40,8 +40,8 @@ from storelens.cdp.identity import (
     scored_pairs,
 )
 from storelens.cdp.normalise import normalise_record
-from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
-from storelens.privacy import audit, registry
+from storelens.core.errors import Conflict
+from storelens.privacy import registry
 from storelens.privacy.subject import canonical_id  # one lookup of current ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
@@ -62,9 +62,12 @@ __all__ = [
     "canonical_id",
     "has_model",
     "history_of",
+    "lock_against_scoring",
+    "record_changes",
     "record_key",
+    "relink",
     "resolve",
-    "unmerge",
+    "separations",
     "unresolved_count",
 ]
 
@@ -116,7 +119,7 @@ def _frame(rows: Sequence[Any]) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["unique_id", *_MODEL_FIELDS])
 
 
-def _separations(conn: Connection) -> list[tuple[str, str]]:
+def separations(conn: Connection) -> list[tuple[str, str]]:
     rows = conn.execute(select(identity_decisions.c.record_a, identity_decisions.c.record_b))
     return [(a, b) for a, b in rows]
 
@@ -161,7 +164,7 @@ def _write(
     actor: str | None,
     now: datetime,
 ) -> None:
-    _lock_against_scoring(conn)
+    lock_against_scoring(conn)
     by_key: dict[str, int] = {}
     before: dict[str, str | None] = {}
     for r in conn.execute(
@@ -189,7 +192,7 @@ def _write(
             ),
             rows,
         )
-    _record_changes(conn, assignment.changes, run_id, actor, now)
+    record_changes(conn, assignment.changes, run_id, actor, now)
     for alias, target in assignment.aliases.items():
         conn.execute(customer_aliases.delete().where(customer_aliases.c.alias == alias))
         conn.execute(customer_aliases.insert(), {"alias": alias, "customer_id": target, "at": now})
@@ -204,10 +207,10 @@ def _write(
     # a new record joining an existing customer, which records no change (a review).
     moved = {k: cid for k, cid in assignment.customer_of.items() if before.get(k) != cid}
     old_ids = {i for i in (before.get(k) for k in moved) if i is not None}
-    _relink(conn, {*moved, *moved.values(), *old_ids})
+    relink(conn, {*moved, *moved.values(), *old_ids})
 
 
-def _record_changes(
+def record_changes(
     conn: Connection,
     changes: Iterable[Change],
     run_id: int | None,
@@ -231,7 +234,7 @@ def _record_changes(
         conn.execute(identity_changes.insert(), rows)
 
 
-def _lock_against_scoring(conn: Connection) -> None:
+def lock_against_scoring(conn: Connection) -> None:
     """Take the erasure lock exclusively before any link changes: the relink step may
     hand a scored customer a withdrawal, and a scoring run writes under the same lock
     (shared) after re-reading consent. Without it, on PostgreSQL a merge committed
@@ -242,7 +245,7 @@ def _lock_against_scoring(conn: Connection) -> None:
     dialect_for(conn).lock_erasures(conn, shared=False)
 
 
-def _relink(conn: Connection, named: set[str]) -> None:
+def relink(conn: Connection, named: set[str]) -> None:
     """Tell the personal stores whose links just changed (records' keys, their old and
     new customer ids), once the links are written: a merge can hand a customer a
     consent withdrawal made under the other id (see
@@ -273,7 +276,7 @@ def resolve(
     with engine.connect() as conn:
         seen = _watermark(conn)
         rows, previous, loyalty = _load(conn)
-        separated = _separations(conn)
+        separated = separations(conn)
         retired = [a for (a,) in conn.execute(select(customer_aliases.c.alias))]
         model_row = conn.execute(
             select(identity_models.c.settings).order_by(identity_models.c.id.desc()).limit(1)
@@ -372,77 +375,6 @@ def history_of(conn: Connection, customer_id: str) -> list[dict[str, Any]]:
         for r in rows
         if r.customer_id == customer_id or customer_id in (r.others or [])
     ]
-
-
-def _bad_records(message: str) -> InvalidInput:
-    return InvalidInput(message, [FieldError("records", message, "records")])
-
-
-def unmerge(
-    engine: Engine,
-    customer_id: str,
-    records: Sequence[str],
-    actor: audit.Actor,
-    reason: str | None = None,
-) -> str:
-    """Split ``records`` off ``customer_id`` into a new customer; every later run keeps them apart.
-
-    The decision is stored as "separate" pairs between each moved record and each record
-    that stays, which full and incremental runs both honour. Returns the new id.
-    """
-    moved = sorted(set(records))
-    if not moved:
-        raise _bad_records("name at least one record to split off, as source:record")
-    now = datetime.now(UTC)
-    with engine.begin() as conn:
-        _lock_against_scoring(conn)
-        members = {
-            record_key(r.source_system, r.source_record_id): r.id
-            for r in conn.execute(
-                select(
-                    customers.c.id, customers.c.source_system, customers.c.source_record_id
-                ).where(customers.c.customer_id == customer_id)
-            )
-        }
-        if not members:
-            raise NotFound(f"no customer {customer_id!r}")
-        unknown = [k for k in moved if k not in members]
-        if unknown:
-            raise _bad_records(f"not records of {customer_id}: {', '.join(unknown)}")
-        staying = sorted(set(members) - set(moved))
-        if not staying:
-            raise _bad_records("that is every record of the customer; leave at least one")
-        existing = set(conn.execute(select(customers.c.customer_id).distinct()).scalars())
-        retired = set(conn.execute(select(customer_aliases.c.alias)).scalars())
-        new_id = mint_customer_id()
-        while new_id in existing or new_id in retired:
-            new_id = mint_customer_id()
-        decisions = [
-            {"record_a": min(a, b), "record_b": max(a, b), "kind": "separate",
-             "actor": actor.name, "reason": reason, "at": now}
-            for a in moved for b in staying
-        ]  # fmt: skip
-        known = set(_separations(conn))
-        decisions = [d for d in decisions if (d["record_a"], d["record_b"]) not in known]
-        if decisions:
-            conn.execute(identity_decisions.insert(), decisions)
-        conn.execute(
-            update(customers)
-            .where(customers.c.id.in_([members[k] for k in moved]))
-            .values(customer_id=new_id, resolved_at=now, match_probability=None)
-        )
-        change = Change("unmerge", customer_id, (new_id,), tuple(moved))
-        _record_changes(conn, [change], None, actor.name, now)
-        _relink(conn, {customer_id, new_id, *moved})
-        audit.record(
-            conn,
-            actor,
-            "customer.unmerge",
-            "customer",
-            customer_id,
-            {"records": moved, "new_customer_id": new_id, "reason": reason},
-        )
-    return new_id
 
 
 def has_model(conn: Connection) -> bool:

@@ -202,8 +202,10 @@ OTHER = "(another customer)"
 def _own_view(row: dict[str, Any], ids: set[str]) -> dict[str, Any]:
     """The row as the person may see it: ids of other people replaced or counted.
 
-    An unmerge row names both sides (``resource_id`` the customer split, and
-    ``new_customer_id`` the records moved out) and the operator's reason, written about
+    An unmerge row names both sides (``resource_id`` the customer split,
+    ``new_customer_id`` the records moved out, ``kept_customer_id`` where the records
+    left behind took another id, ``aliases`` retired ids that went with the records
+    moved out) and the operator's reason, written about
     both: each side sees its own id, the other's as :data:`OTHER`, no reason (a review
     found the split-off person's id in the other's export)."""
     detail = row.get("detail")
@@ -213,8 +215,11 @@ def _own_view(row: dict[str, Any], ids: set[str]) -> dict[str, Any]:
     if row.get("action") == "customer.unmerge":
         if row.get("resource_id") not in ids:
             row = {**row, "resource_id": OTHER}
-        if detail.get("new_customer_id") not in ids:
-            detail["new_customer_id"] = OTHER
+        for side in ("new_customer_id", "kept_customer_id", "aliases"):
+            if side == "aliases" and isinstance(detail.get(side), list):
+                detail[side] = [a for a in detail[side] if a in ids]
+            elif side in detail and detail[side] not in ids:
+                detail[side] = OTHER
         if "reason" in detail:
             detail["reason"] = "(withheld: written about two customers)"
     if isinstance(detail.get("records"), list):

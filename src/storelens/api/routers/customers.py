@@ -30,8 +30,9 @@ from storelens.api.schemas import (
 )
 from storelens.cdp.profile import build_profile
 from storelens.cdp.records import ImportIds, customer_events, search_customers
-from storelens.cdp.resolution import canonical_id, unmerge
+from storelens.cdp.resolution import canonical_id
 from storelens.cdp.sources import BATCH as IMPORT_BATCH
+from storelens.cdp.unmerge import unmerge
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import IngestReport, ingest_items
 from storelens.ingest.write_audit import audited
@@ -164,8 +165,19 @@ def get_customer(
 def unmerge_customer(
     customer_id: CustomerId, body: UnmergeRequest, principal: AnalystOrAdmin, engine: EngineDep
 ) -> UnmergeResult:
-    """Split wrongly merged records off into a new customer; later resolutions keep them apart."""
+    """Split wrongly merged records off; later resolutions keep them apart.
+
+    Ids follow the records that held them before the merge: the records split off get
+    back the id they had (or a new one), and where they are the ones the customer's id
+    was made for, they keep it and the records left behind get theirs back.
+    ``customer_id`` in the answer is the id the records left behind have now.
+    """
     with engine.begin() as conn:
         current = canonical_id(conn, customer_id) or customer_id
-    new_id = unmerge(engine, current, body.records, principal.actor, body.reason)
-    return UnmergeResult(customer_id=current, new_customer_id=new_id, records=sorted(body.records))
+    split = unmerge(engine, current, body.records, principal.actor, body.reason)
+    return UnmergeResult(
+        customer_id=split.customer_id,
+        new_customer_id=split.new_customer_id,
+        records=list(split.records),
+        aliases=list(split.aliases),
+    )
