@@ -269,9 +269,10 @@ def test_bad_unmerges_and_incremental_without_a_model(engine: Engine) -> None:
         resolve(engine, "sideways")  # type: ignore[arg-type]
 
 
-def _merged_ada(
-    engine: Engine, raw_event: Callable[..., dict[str, Any]]
-) -> tuple[str, str, dict[str, str]]:
+RawEvent = Callable[..., dict[str, Any]]
+
+
+def _merged_ada(engine: Engine, raw_event: RawEvent) -> tuple[str, str, dict[str, str]]:
     """Ada's CRM and web-shop records, each with an event under its own id, then merged:
     (survivor, retired id, record key -> id before the merge)."""
     rows = [
@@ -310,7 +311,7 @@ def _event_subjects(engine: Engine) -> set[str]:
 
 @pytest.mark.parametrize("split_off", ["retired", "survivor"])
 def test_unmerge_gives_each_side_back_the_id_its_records_held(
-    engine: Engine, raw_event: Callable[..., dict[str, Any]], split_off: str
+    engine: Engine, raw_event: RawEvent, split_off: str
 ) -> None:
     """Either side split off, each person gets back the id they had before the merge,
     with the rows written under it. A review found the retired id left with the customer
@@ -340,9 +341,7 @@ def test_unmerge_gives_each_side_back_the_id_its_records_held(
     assert _event_subjects(engine) == set()
 
 
-def test_a_retired_id_follows_most_of_its_records(
-    engine: Engine, raw_event: Callable[..., dict[str, Any]]
-) -> None:
+def test_a_retired_id_follows_most_of_its_records(engine: Engine, raw_event: RawEvent) -> None:
     """Three records: a third joins the merged customer as a record of its own, then
     the retired id's record and that newcomer are split off together: the retired id
     is given back to them, the newcomer's id stays retired and follows them."""
@@ -358,3 +357,22 @@ def test_a_retired_id_follows_most_of_its_records(
     split = unmerge(engine, survivor, [held, "loyalty:3"], ANALYST)
     assert (split.customer_id, split.new_customer_id) == (survivor, retired)
     assert _ids(engine)["loyalty:3"] == retired
+
+
+def test_the_cli_says_where_each_side_went(
+    engine: Engine, db_url: str, raw_event: RawEvent
+) -> None:
+    """Split off the records the customer's id was made for: the id goes with them and
+    the shell says so, or the analyst would look for the rest under the old id."""
+    from typer.testing import CliRunner
+
+    from storelens.cdp import cli_identity  # registers the identity commands
+    from storelens.cdp.cli import cdp_app
+
+    assert cli_identity.unmerge_command
+    survivor, retired, before = _merged_ada(engine, raw_event)
+    held = next(k for k, cid in before.items() if cid == survivor)
+    result = CliRunner().invoke(cdp_app, ["unmerge", survivor, held, "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    assert f"{held} split off {survivor} into {survivor}" in result.output
+    assert f"the rest are {retired}" in result.output
