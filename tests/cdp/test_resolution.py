@@ -376,3 +376,27 @@ def test_the_cli_says_where_each_side_went(
     assert result.exit_code == 0, result.output
     assert f"{held} split off {survivor} into {survivor}" in result.output
     assert f"the rest are {retired}" in result.output
+
+
+def test_records_resolved_together_keep_their_id_however_many_are_split_off(
+    engine: Engine,
+) -> None:
+    """Three records linked in one run share one id, the card's loyalty id: splitting two
+    of them off leaves it with the card's record, not with the larger side."""
+    log = EventLog(engine)
+    rows = {
+        "loyalty": {"source_record_id": "k1", "first_name": "Ada", "last_name": "Lovelace",
+                    "email": "ada@example.org", "loyalty_id": "L-7"},
+        "crm": {"source_record_id": "c1", "first_name": "Ada", "last_name": "Lovelace",
+                "email": "ada@example.org"},
+        "webshop": {"source_record_id": "w1", "first_name": "Ada", "last_name": "Lovelace",
+                    "email": "ada@example.org"},
+    }  # fmt: skip
+    for source, row in rows.items():
+        ingest_items(log, customer_events(source, [row], IDS))
+    run_projections(log)
+    resolve(engine, "full")
+    assert set(_ids(engine).values()) == {"L-7"}
+    split = unmerge(engine, "L-7", ["crm:c1", "webshop:w1"], ANALYST)
+    assert split.customer_id == "L-7" and split.new_customer_id != "L-7"
+    assert _ids(engine)["loyalty:k1"] == "L-7"

@@ -5,9 +5,10 @@ events, scores, impressions written under an id before it was merged away belong
 person whose records held it. An unmerge that handed the split-off records a fresh id
 and left the retired one pointing at the customer they were split from sent an erasure
 for the person split off past their own rows, and one for the other person through them
-(a review found it). So the split undoes the merge as far as the trail tells: the side
-holding most of the surviving id's own records keeps it, the other side gets back the
-retired id whose records it holds, and only when none fits is an id minted.
+(a review found it). So the split undoes the merge as far as the trail tells: the
+records left behind keep the customer's id unless all of the records it was made for are
+split off, either side gets back the retired id whose records it mostly holds, and only
+when none fits is an id minted.
 """
 
 from __future__ import annotations
@@ -104,7 +105,11 @@ def _split_ids(
     side = {a: s for a, records in held.items() if (s := _side_for(records, moved, staying))}
     own = (moved | staying) - set().union(*held.values())
     ids = {"staying": customer_id, "moved": ""}
-    if _side_for(own, moved, staying) == "moved":  # the surviving id's own records move
+    # The id goes with the records split off only when every record it was made for goes:
+    # records clustered together share their id, and which of them it is "for" is not
+    # told by how many are split off (a loyalty id given as the customer's id stays
+    # with the card's record).
+    if own & moved and not own & staying:
         ids = {"staying": "", "moved": customer_id}
     for wanting in ("moved", "staying"):
         if ids[wanting]:
