@@ -85,13 +85,15 @@ def test_split_keeps_the_id_with_the_larger_part() -> None:
     clusters = cluster_records(["r1", "r2", "r3"], [p("r1", "r2")])
     result = assign_ids(clusters, previous, mint=minting())
     assert result.customer_of == {"r1": "C1", "r2": "C1", "r3": "N1"}
-    (split,) = result.changes
+    made, split = sorted(result.changes, key=lambda c: c.kind)
     assert (split.kind, split.customer_id, split.others, split.records) == (
         "split",
         "C1",
         ("N1",),
         ("r3",),
     )
+    # the id minted for the part split off records what it was made for (an unmerge reads it)
+    assert (made.kind, made.customer_id, made.records) == ("new", "N1", ("r3",))
 
 
 def test_retired_and_used_ids_are_never_handed_out_again() -> None:

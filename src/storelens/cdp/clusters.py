@@ -270,9 +270,10 @@ def assign_ids(
             if r in previous:
                 holders[previous[r]][cid] += 1
         absorbed = tuple(o for o in olds if o != cid and o not in given)  # not splits
-        if not olds:
+        if cid not in olds:  # made for these records (a part split off gets one too): an
+            # unmerge reads which records an id stands for from this
             changes.append(Change("new", cid, records=tuple(cluster.records)))
-        elif absorbed:
+        if absorbed:
             moved = tuple(r for r in cluster.records if previous.get(r) in absorbed)
             linking = tuple(p for p in cluster.links if (p.a in moved) != (p.b in moved))
             changes.append(Change("merge", cid, absorbed, moved, linking))

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, delete, or_, select, update
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.spine import OTHER
 from storelens.privacy.traces import Matcher, mentioning_rows
 from storelens.storage.tables import (
     customer_aliases,
@@ -26,7 +27,7 @@ from storelens.storage.tables import (
     identity_runs,
 )
 
-__all__: list[str] = []
+__all__ = ["own_identity_view"]
 
 _SWEPT: tuple[Table, ...] = (identity_changes, identity_runs, identity_models)
 """Tables whose documents may mention the person among others: redacted, not deleted."""
@@ -51,20 +52,59 @@ def _key(table: Table, row: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
     return table.name, tuple(row[c.name] for c in table.primary_key.columns)
 
 
+def own_identity_view(row: Mapping[str, Any], ids: set[str]) -> dict[str, Any]:
+    """An identity change or decision as the person may see it.
+
+    A merge, split or unmerge names both people (their customer ids, record keys and
+    the pairs that linked them) and an analyst's reason written about both; an access
+    export showed the other person's id, records and that reason (a review). Each id or
+    record of someone else becomes :data:`OTHER` or a count; a reason naming two
+    people is withheld.
+    """
+    out = dict(row)
+    if "customer_id" in out and out["customer_id"] not in ids:
+        out["customer_id"] = OTHER
+    if isinstance(out.get("others"), list):
+        out["others"] = [o if o in ids else OTHER for o in out["others"]]
+    if isinstance(out.get("records"), list):
+        listed = out["records"]
+        out["records"] = [r for r in listed if r in ids]
+        out["other_records"] = len(listed) - len(out["records"])
+    if isinstance(out.get("evidence"), list):
+        out["evidence"] = [
+            {**e, "a": e.get("a") if e.get("a") in ids else OTHER,
+             "b": e.get("b") if e.get("b") in ids else OTHER}
+            for e in out["evidence"]
+            if isinstance(e, dict) and (e.get("a") in ids or e.get("b") in ids)
+        ]  # fmt: skip
+    if "record_a" in out:  # a decision: these records are different people
+        for side in ("record_a", "record_b"):
+            if out[side] not in ids:
+                out[side] = OTHER
+        if out.get("reason"):
+            out["reason"] = "(withheld: written about two customers)"
+    return out
+
+
 def _export_identity(req: SubjectRequest) -> list[dict[str, Any]]:
     """Ids retired by merges, the merges and splits of the person's records with their
-    evidence, and decisions that records are different people."""
+    evidence, and decisions that records are different people, as the person may see
+    them (:func:`own_identity_view`)."""
+    ids = set(req.subject.ids)
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, Any]] = set()
     for table, condition in _owned(req):
         for row in req.conn.execute(select(table).where(condition)):
             seen.add(_key(table, dict(row._mapping)))
-            out.append({"table": table.name, **plain(row)})
+            out.append({"table": table.name, **own_identity_view(plain(row), ids)})
     matcher = Matcher(req.subject)
     for table in (*_SWEPT, identity_decisions):
         for data, _ in mentioning_rows(req.conn, table, matcher):
             if _key(table, data) not in seen:
-                out.append({"table": table.name, **plain(data)})
+                view = plain(data)
+                if table in (identity_changes, identity_decisions):
+                    view = own_identity_view(view, ids)
+                out.append({"table": table.name, **view})
     return out
 
 
@@ -96,7 +136,11 @@ def _export_profile(req: SubjectRequest) -> list[dict[str, Any]]:
     from storelens.cdp.profile import build_profile  # pulls in scoring modules; on demand
 
     profile = build_profile(req.conn, req.subject.customer_id)
-    return [] if profile is None else [plain(profile)]
+    if profile is None:
+        return []
+    ids = set(req.subject.ids)
+    history = [own_identity_view(h, ids) for h in profile.get("identity_history", [])]
+    return [plain({**profile, "identity_history": history})]
 
 
 def _erase_profile(_: SubjectRequest) -> int:

@@ -5,10 +5,13 @@ events, scores, impressions written under an id before it was merged away belong
 person whose records held it. An unmerge that handed the split-off records a fresh id
 and left the retired one pointing at the customer they were split from sent an erasure
 for the person split off past their own rows, and one for the other person through them
-(a review found it). So the split undoes the merge as far as the trail tells: the
-records left behind keep the customer's id unless all of the records it was made for are
-split off, either side gets back the retired id whose records it mostly holds, and only
-when none fits is an id minted.
+(a review found it). So the split undoes the merge as far as the trail tells: an id
+belongs with the records it was made for (its ``new`` change), or with the records
+carrying it as their loyalty id; it goes with the records split off only when all of
+those go, and otherwise stays with the records left behind. Either side that loses its
+id gets back the retired id whose records it holds, and only when none fits is an id
+minted (and recorded as made for that side). Records carrying one loyalty id are not
+split apart: orders under it could not be told apart.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from storelens.cdp.resolution import (
     relink,
     separations,
 )
-from storelens.core.errors import FieldError, InvalidInput, NotFound
+from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.storage.tables import (
     customer_aliases,
@@ -56,72 +59,74 @@ def _bad_records(message: str) -> InvalidInput:
     return InvalidInput(message, [FieldError("records", message, "records")])
 
 
-def alias_records(conn: Connection, aliases: Iterable[str]) -> dict[str, set[str]]:
-    """The record keys each retired id stood for when it was merged away.
+def made_for(conn: Connection, ids: Iterable[str]) -> dict[str, set[str]]:
+    """The record keys each id was made for: those of its ``new`` change.
 
-    A merge lists the records it moved under the ids it absorbed, all of them together
-    when it absorbed several; then the id's own history (the records it was made for and
-    those merged into it) tells which were whose.
+    Only that: records that joined an id later (a full or incremental run writes no
+    change for a record joining a customer), or were merged into it, are not what the
+    id stands for, and rows written under it before they came are not theirs.
     """
-    held: dict[str, set[str]] = {a: set() for a in aliases}
-    if not held:
-        return held
-    own: dict[str, set[str]] = {a: set() for a in held}
-    merges: list[tuple[list[str], set[str]]] = []
-    for kind, cid, others, records in conn.execute(
-        select(
-            identity_changes.c.kind,
-            identity_changes.c.customer_id,
-            identity_changes.c.others,
-            identity_changes.c.records,
-        ).where(identity_changes.c.kind.in_(("new", "merge")))
+    wanted = set(ids)
+    found: dict[str, set[str]] = {i: set() for i in wanted}
+    for cid, records in conn.execute(
+        select(identity_changes.c.customer_id, identity_changes.c.records).where(
+            identity_changes.c.kind == "new", identity_changes.c.customer_id.in_(sorted(wanted))
+        )
     ):
-        if cid in own:
-            own[cid].update(records or [])
-        if kind == "merge" and any(o in held for o in others or []):
-            merges.append((list(others), set(records or [])))
-    for others, records in merges:
-        for alias in (o for o in others if o in held):
-            held[alias] |= records if len(others) == 1 else (records & own[alias]) or records
-    return held
+        found[cid].update(records or [])
+    return found
 
 
-def _side_for(records: set[str], moved: set[str], staying: set[str]) -> str | None:
-    """ "moved" or "staying": the side holding more of ``records``; None for a tie."""
-    out, kept = len(records & moved), len(records & staying)
-    return None if out == kept else ("moved" if out > kept else "staying")
+def _anchors(
+    conn: Connection, ids: set[str], loyalty_of: dict[str, str | None]
+) -> dict[str, set[str]]:
+    """Per id, the records it belongs with: those carrying it as their loyalty id (a
+    card's id goes with the card), else the current records it was made for."""
+    made = made_for(conn, ids)
+    out: dict[str, set[str]] = {}
+    for i in ids:
+        cards = {k for k, loyalty in loyalty_of.items() if loyalty == i}
+        out[i] = cards or (made[i] & set(loyalty_of))
+    return out
 
 
 def _split_ids(
-    conn: Connection, customer_id: str, moved: set[str], staying: set[str]
+    conn: Connection, customer_id: str, loyalty_of: dict[str, str | None], moved: set[str]
 ) -> tuple[str, str, dict[str, str]]:
-    """(staying id, moved id, alias -> side) for a split of ``customer_id``'s records."""
+    """(staying id, moved id, retired id -> "moved"/"staying") for a split.
+
+    An id goes with the records split off only when every record it belongs with goes
+    (:func:`_anchors`); any other stays with the records left behind, which is also
+    where an id with no known records stays.
+    """
+    staying = set(loyalty_of) - moved
+    shared = sorted(
+        {v for k, v in loyalty_of.items() if v and k in moved}
+        & {v for k, v in loyalty_of.items() if v and k in staying}
+    )
+    if shared:
+        raise Conflict(
+            f"records on both sides carry loyalty id {shared[0]}: orders under it could not "
+            "be told apart; split off all of them or none"
+        )
     aliases = set(
         conn.execute(
             select(customer_aliases.c.alias).where(customer_aliases.c.customer_id == customer_id)
         ).scalars()
     )
-    held = alias_records(conn, aliases)
-    side = {a: s for a, records in held.items() if (s := _side_for(records, moved, staying))}
-    own = (moved | staying) - set().union(*held.values())
-    ids = {"staying": customer_id, "moved": ""}
-    # The id goes with the records split off only when every record it was made for goes:
-    # records clustered together share their id, and which of them it is "for" is not
-    # told by how many are split off (a loyalty id given as the customer's id stays
-    # with the card's record).
-    if own & moved and not own & staying:
-        ids = {"staying": "", "moved": customer_id}
+    anchors = _anchors(conn, aliases | {customer_id}, loyalty_of)
+    side = {
+        i: "moved" if records and records <= moved else "staying" for i, records in anchors.items()
+    }
+    ids = {"staying": "", "moved": ""}
+    ids[side[customer_id]] = customer_id
     for wanting in ("moved", "staying"):
-        if ids[wanting]:
-            continue
-        # the retired id holding most records on this side: the merge is undone
-        best = sorted(
-            (-len(held[a] & (moved if wanting == "moved" else staying)), a)
-            for a, s in side.items()
-            if s == wanting
-        )
-        ids[wanting] = best[0][1] if best else _fresh_id(conn)
-    return ids["staying"], ids["moved"], side
+        if not ids[wanting]:  # the retired id with most records here: the merge is undone
+            best = sorted(
+                (-len(anchors[a]), a) for a in aliases if side[a] == wanting and anchors[a]
+            )
+            ids[wanting] = best[0][1] if best else _fresh_id(conn)
+    return ids["staying"], ids["moved"], {a: side[a] for a in aliases}
 
 
 def _fresh_id(conn: Connection) -> str:
@@ -151,14 +156,16 @@ def unmerge(
     now = datetime.now(UTC)
     with engine.begin() as conn:
         lock_against_scoring(conn)
-        members = {
-            record_key(r.source_system, r.source_record_id): r.id
-            for r in conn.execute(
-                select(
-                    customers.c.id, customers.c.source_system, customers.c.source_record_id
-                ).where(customers.c.customer_id == customer_id)
-            )
-        }
+        found = conn.execute(
+            select(
+                customers.c.id,
+                customers.c.source_system,
+                customers.c.source_record_id,
+                customers.c.loyalty_id,
+            ).where(customers.c.customer_id == customer_id)
+        ).all()
+        members = {record_key(r.source_system, r.source_record_id): r.id for r in found}
+        loyalty_of = {record_key(r.source_system, r.source_record_id): r.loyalty_id for r in found}
         if not members:
             raise NotFound(f"no customer {customer_id!r}")
         unknown = [k for k in moved if k not in members]
@@ -167,7 +174,7 @@ def unmerge(
         staying = sorted(set(members) - set(moved))
         if not staying:
             raise _bad_records("that is every record of the customer; leave at least one")
-        kept_id, moved_id, side = _split_ids(conn, customer_id, set(moved), set(staying))
+        kept_id, moved_id, side = _split_ids(conn, customer_id, loyalty_of, set(moved))
         decisions = [
             {"record_a": min(a, b), "record_b": max(a, b), "kind": "separate",
              "actor": actor.name, "reason": reason, "at": now}
@@ -187,8 +194,13 @@ def unmerge(
         _repoint_aliases(conn, kept_id, moved_id, side, now)
         gone = tuple(sorted(a for a, s in side.items() if s == "moved" and a != moved_id))
         other = moved_id if kept_id == customer_id else kept_id
-        change = Change("unmerge", customer_id, (other,), tuple(moved))
-        record_changes(conn, [change], None, actor.name, now)
+        changes = [Change("unmerge", customer_id, (other,), tuple(moved))]
+        changes += [  # an id minted here was made for that side's records
+            Change("new", cid, records=tuple(keys))
+            for keys, cid in ((moved, moved_id), (staying, kept_id))
+            if cid not in side and cid != customer_id
+        ]
+        record_changes(conn, changes, None, actor.name, now)
         relink(conn, {customer_id, kept_id, moved_id, *moved, *staying, *side})
         detail: dict[str, Any] = {"records": moved, "new_customer_id": moved_id, "reason": reason}
         if kept_id != customer_id:
