@@ -49,6 +49,30 @@ def test_nobody_before_the_calibration_end_is_an_error() -> None:
     assert caught.value.column == "--calibration-end"
 
 
+@pytest.mark.parametrize(
+    ("calibration_end", "holdout_end", "option", "says"),
+    [
+        # A holdout two years past the data read as a 478 % over-forecast (a review).
+        (date(2024, 1, 31), date(2026, 6, 30), "--holdout-end", "end the holdout on 2024-03-01"),
+        # One wholly after it read as "nothing happened".
+        (date(2024, 6, 1), date(2024, 12, 1), "--calibration-end", "holds nothing"),
+    ],
+)
+def test_a_holdout_past_the_end_of_the_file_is_refused(
+    calibration_end: date, holdout_end: date, option: str, says: str
+) -> None:
+    tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-03-01", 2.0)])
+    with pytest.raises(TransactionFileError) as caught:
+        summarise(tx, calibration_end, holdout_end)
+    assert caught.value.column == option and says in str(caught.value)
+
+
+def test_a_quiet_last_week_is_not_a_file_that_stops_early() -> None:
+    tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-03-01", 2.0)])
+    out = summarise(tx, date(2024, 1, 31), date(2024, 3, 8))  # 7 days without a purchase
+    assert out.loc["a", "purchases"] == 1.0
+
+
 def test_equals_lifetimes_calibration_and_holdout_data_on_cdnow() -> None:
     from lifetimes.utils import calibration_and_holdout_data
 

@@ -68,14 +68,53 @@ def test_read_baskets_orders_by_order_number_and_ignores_extra_columns(tmp_path:
         ("order_id,user_id,product_id,order_number\no1,u1,p,0\n", "line.2.order_number"),
         ("order_id,user_id,product_id,order_number\no1,u1,p,1\no1,u1,q,7\n", "line.3.order_number"),
         ("order_id,user_id,product_id,order_number\no1,u1,p,1,x\n", "line.2"),
+        # Read without a word or a traceback before a later review: context out of range,
+        # two orders of one user at one position, a field over the csv size limit, a
+        # Windows-1252 export.
+        ("order_id,user_id,product_id,order_number,order_dow\no1,u1,p,1,9\n", "line.2.order_dow"),
+        (
+            "order_id,user_id,product_id,order_number,order_hour_of_day\no1,u1,p,1,25\n",
+            "line.2.order_hour_of_day",
+        ),
+        (
+            "order_id,user_id,product_id,order_number,days_since_prior_order\no1,u1,p,1,-3\n",
+            "line.2.days_since_prior_order",
+        ),
+        (
+            "order_id,user_id,product_id,order_number,add_to_cart_order\no1,u1,p,1,0\n",
+            "line.2.add_to_cart_order",
+        ),
+        ("order_id,user_id,product_id,order_number\no1,u1,p,1\no2,u1,q,1\n", "line.3.order_number"),
+        ("order_id,user_id,product_id,order_number\no1,u1," + "p" * 200_000 + ",1\n", "line.2"),
+        ("order_id,user_id,product_id,order_number\no1,u\udce9,p,1\n", "line.2"),
     ],
 )
 def test_bad_basket_files_name_the_field(tmp_path: Path, text: str, loc: str) -> None:
     f = tmp_path / "bad.csv"
-    f.write_text(text)
+    f.write_bytes(text.encode("utf-8", "surrogateescape"))  # \udce9: a lone cp1252 byte
     with pytest.raises(InvalidInput) as err:
         read_baskets_csv(f)
     assert err.value.errors[0].loc == loc
+
+
+def test_a_byte_order_mark_and_the_last_empty_context_are_read(tmp_path: Path) -> None:
+    """A BOM was read as part of the first column's name ("missing column order_id")."""
+    f = tmp_path / "bom.csv"
+    f.write_bytes(
+        "\ufefforder_id,user_id,product_id,order_number,days_since_prior_order\n"
+        "o1,u1,p,1,\no2,u1,p,2,7\n".encode()
+    )
+    assert read_baskets_csv(f).users == ("u1",)
+
+
+def test_a_directory_and_an_email_in_a_number_column(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="is a directory"):
+        read_baskets_csv(tmp_path)
+    f = tmp_path / "b.csv"
+    f.write_text("order_id,user_id,product_id,order_number\no1,u1,p,ada@example.org\n")
+    with pytest.raises(InvalidInput) as err:
+        read_baskets_csv(f)
+    assert "ada@" not in str(err.value) and "a•••@example.org" in str(err.value)
 
 
 def test_metrics_by_hand() -> None:
@@ -147,6 +186,8 @@ def test_eval_command_refuses_a_bad_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["recommend", "eval", "--baskets", str(f)])
     assert result.exit_code == 2
     assert "order_id" in result.output and "order_number" in result.output
+    result = CliRunner().invoke(app, ["recommend", "eval", "--baskets", str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.output
 
 
 def test_category_features_without_products_is_refused(tmp_path: Path) -> None:
@@ -171,3 +212,17 @@ def test_order_ids_numbered_per_user_are_read(tmp_path: Path) -> None:
     history = read_baskets_csv(f)
     assert history.users == ("alice", "bob")
     assert [len(b) for b in history.baskets] == [2, 2]
+
+
+def test_users_with_a_single_order_are_counted_not_dropped_silently(tmp_path: Path) -> None:
+    """The report said 59 users for a 60-user file without saying why (a review)."""
+    f = planted_baskets(tmp_path)
+    header = f.read_text().splitlines()[0].split(",")
+    cells = {"order_id": "lonely-1", "user_id": "lonely", "product_id": "p", "order_number": "1"}
+    with f.open("a") as out:
+        out.write(",".join(cells.get(c, "") for c in header) + "\n")
+    args = ["recommend", "eval", "--baskets", str(f), "--no-tune"]
+    report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert (report["users"], report["single_order_users"]) == (60, 1)
+    shown = CliRunner().invoke(app, args)
+    assert "60 users (1 with a single order left out)" in " ".join(shown.output.split())

@@ -144,7 +144,9 @@ def test_eval_json_adds_paired_and_keeps_every_other_key(tmp_path: Path) -> None
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report) == {"users", "items", "train_baskets", "k", "methods", "paired"}
+    assert set(report) == {
+        "users", "single_order_users", "items", "train_baskets", "k", "methods", "paired"
+    }  # fmt: skip
     methods, paired = report["methods"], report["paired"]
     assert set(paired) == set(methods) - {"blend"}
     assert {"personal_top_frequency", "tifu_knn", "als"} <= set(paired)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storelens.cdp.records import FIELDS, PREFERENCE_FIELDS
+from storelens.core.tabular import mask_value  # one masking rule for every report
 
 __all__ = [
     "DUPLICATE_KEYS",
@@ -71,20 +72,6 @@ def invalid_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, s
         if value is None:
             out[name] = f"not a valid {_WHAT.get(name, name.replace('_', ' '))}"
     return out
-
-
-def mask_value(value: Any) -> str:
-    """A value's shape without its content, so a report can circulate without leaking PII.
-
-    Letters become ``x`` and digits ``9`` while punctuation stays, which is what a data
-    steward needs to see why a value failed (``99.99.9999`` is a date in the wrong
-    format); an e-mail keeps its domain (``j•••@example.de``), which is not personal.
-    """
-    text = str(value)
-    local, at, domain = text.rpartition("@")
-    if at and local and domain and "@" not in local:
-        return f"{local[0]}•••@{domain}"
-    return "".join("9" if c.isdigit() else "x" if c.isalpha() else c for c in text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,5 +99,32 @@ def summarise(tx: pd.DataFrame, calibration_end: date, holdout_end: date) -> pd.
             f"no purchases on or before {calibration_end}: nothing to fit on",
             column="--calibration-end",
         )
+    _check_recorded_through(tx, calibration_end, holdout_end)
     hold = holdout_summary(tx, cal.index, calibration_end, holdout_end)
     return cal.join(hold)
+
+
+QUIET_DAYS = 7
+"""Days without a purchase at the end of a holdout that still read as a quiet week,
+not as a file that stops early."""
+
+
+def _check_recorded_through(tx: pd.DataFrame, calibration_end: date, holdout_end: date) -> None:
+    """The file must run to the holdout's end: purchases after its last day were never
+    recorded, and the holdout would count them as not made. A holdout two years past the
+    data read as a 478 % over-forecast, one wholly after it as "nothing happened" (a
+    review)."""
+    last = tx["date"].max().date()
+    if last <= calibration_end:
+        raise TransactionFileError(
+            f"the file's last purchase is on {last}, not after the calibration end: the "
+            "holdout holds nothing to compare a forecast with",
+            column="--calibration-end",
+        )
+    if (holdout_end - last).days > QUIET_DAYS:
+        raise TransactionFileError(
+            f"the file's last purchase is on {last}, {(holdout_end - last).days} days before "
+            f"the holdout ends: later purchases were not recorded, so the holdout would count "
+            f"them as not made; end the holdout on {last}",
+            column="--holdout-end",
+        )

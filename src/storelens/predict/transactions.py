@@ -11,13 +11,14 @@ offset counts on its UTC day. Purchases are counted per customer per day downstr
 
 from __future__ import annotations
 
-import csv
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storelens.core.errors import StorelensError
+from storelens.core.tabular import TabularFileError, csv_rows, mask_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["REQUIRED_COLUMNS", "TransactionFileError", "check_window", "read_transactions"]
 
 REQUIRED_COLUMNS = ("customer_id", "date", "amount")
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z_ ;\t]{0,39}")
+FIRST_YEAR, LAST_YEAR = 1678, 2261
+"""The whole years pandas' nanosecond timestamps hold."""
 _HEADER_LINES = 1
 
 
@@ -57,24 +61,63 @@ def _first_bad(frame: pd.DataFrame, mask: pd.Series, column: str) -> _Cell | Non
     return _Cell(line=pos + 1 + _HEADER_LINES, value="" if raw is None else str(raw))
 
 
-def _check_rows(path: Path) -> None:
-    """Every row has as many fields as the header. pandas reads a file whose only rows
-    have one field more by taking the first column as an index, so every value moves one
-    column left and the error blames the wrong column (a new user's report); a longer
-    row further down stopped it with a traceback."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
-        rows = csv.reader(fh, skipinitialspace=True)  # as pandas reads it
-        header = next(rows, None)
-        if header is None:
-            return  # empty: pandas says so
-        for row in rows:
-            if any(field.strip() for field in row) and len(row) != len(header):
+def _check_rows(path: Path) -> int:
+    """Every row has as many fields as the header, and the file is CSV text at all;
+    returns the number of rows. pandas reads a file whose only rows have one field more
+    by taking the first column as an index, so every value moves one column left and the
+    error blames the wrong column (a new user's report); a longer row further down
+    stopped it with a traceback, and so did a Windows-1252 export, a directory and a
+    field over the csv module's size limit (a review)."""
+    rows = csv_rows(path, skipinitialspace=True)  # as pandas reads it
+    try:
+        first = next(rows, None)
+        if first is None:
+            raise TransactionFileError("the file is empty (no header)", column=str(path))
+        header = [h.strip() for h in first[1]]
+        _check_header(header)
+        count = 0
+        for line, row in rows:
+            if not any(field.strip() for field in row):
+                continue
+            if len(row) != len(header):
                 raise TransactionFileError(
                     f"{len(row)} fields where the header has {len(header)} (a stray comma, "
                     "or a value with a comma that needs quotes?)",
                     column="(row)",
-                    line=rows.line_num,
+                    line=line,
                 )
+            count += 1
+    except TabularFileError as exc:
+        column = "(file)" if exc.line is not None else str(path)
+        raise TransactionFileError(exc.message, column=column, line=exc.line) from None
+    return count
+
+
+def _shown(header: list[str]) -> str:
+    """The header's names, each masked unless it reads as a column name: a file without a
+    header row has a customer's id, date and amount there."""
+    return ", ".join(h if _COLUMN_NAME.fullmatch(h) else mask_value(h) for h in header) or "none"
+
+
+def _check_header(header: list[str]) -> None:
+    """The three columns, once each; a semicolon or tab file is named as such."""
+    for column in REQUIRED_COLUMNS:
+        if header.count(column) > 1:
+            raise TransactionFileError(
+                "appears more than once in the header", column=column, line=_HEADER_LINES
+            )
+        if column not in header:
+            found = ", ".join(header)
+            hint = next(
+                (f"; the file looks {name}-separated, it must be comma-separated"
+                 for sep, name in ((";", "semicolon"), ("\t", "tab")) if sep in found),
+                "",
+            )  # fmt: skip
+            raise TransactionFileError(
+                f"missing column (found: {_shown(header)}){hint}",
+                column=column,
+                line=_HEADER_LINES,
+            )
 
 
 def read_transactions(source: Path | str) -> pd.DataFrame:
@@ -87,20 +130,10 @@ def read_transactions(source: Path | str) -> pd.DataFrame:
     import pandas as pd
 
     path = Path(source)
-    try:
-        _check_rows(path)
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError as exc:
-        raise TransactionFileError("no such file", column=str(path)) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise TransactionFileError("the file is empty (no header)", column=str(path)) from exc
+    if _check_rows(path) == 0:
+        raise TransactionFileError("the file has a header and no rows", column=str(path))
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     raw.columns = [str(c).strip() for c in raw.columns]
-    for column in REQUIRED_COLUMNS:
-        if column not in raw.columns:
-            found = ", ".join(raw.columns) or "none"
-            raise TransactionFileError(
-                f"missing column (found: {found})", column=column, line=_HEADER_LINES
-            )
     frame = raw[list(REQUIRED_COLUMNS)].apply(lambda col: col.str.strip())
 
     bad = _first_bad(frame, frame["customer_id"] == "", "customer_id")
@@ -110,20 +143,20 @@ def read_transactions(source: Path | str) -> pd.DataFrame:
     when = pd.to_datetime(frame["date"], format="ISO8601", errors="coerce", utc=True)
     bad = _first_bad(frame, when.isna(), "date")
     if bad:
-        raise TransactionFileError(
-            f"cannot read {bad.value!r} as an ISO 8601 date", column="date", line=bad.line
-        )
+        raise TransactionFileError(_unreadable_date(bad.value), column="date", line=bad.line)
 
     amount = pd.to_numeric(frame["amount"], errors="coerce")
     bad = _first_bad(frame, amount.isna() | ~amount.abs().lt(float("inf")), "amount")
     if bad:
         raise TransactionFileError(
-            f"cannot read {bad.value!r} as a finite number", column="amount", line=bad.line
+            f"cannot read a value shaped {mask_value(bad.value)!r} as a finite number",
+            column="amount",
+            line=bad.line,
         )
     bad = _first_bad(frame, amount < 0, "amount")
     if bad:
         raise TransactionFileError(
-            f"negative amount {bad.value} (refunds are not purchases; drop or net them first)",
+            "negative amount (refunds are not purchases; drop or net them first)",
             column="amount",
             line=bad.line,
         )
@@ -136,8 +169,24 @@ def read_transactions(source: Path | str) -> pd.DataFrame:
     )
 
 
+def _unreadable_date(value: str) -> str:
+    """Why a date cell was refused, by the value's shape (never the value itself)."""
+    try:
+        parsed = date.fromisoformat(value[:10])
+    except ValueError:
+        return f"cannot read a value shaped {mask_value(value)!r} as an ISO 8601 date"
+    return f"{parsed.year} is outside the years this reads ({FIRST_YEAR}-{LAST_YEAR})"
+
+
 def check_window(calibration_end: date, holdout_end: date) -> None:
-    """A holdout must end after the calibration does, or there is nothing to predict."""
+    """A holdout must end after the calibration does, or there is nothing to predict;
+    both within the years pandas' timestamps hold (year 1 was a traceback, a review)."""
+    for option, day in (("--calibration-end", calibration_end), ("--holdout-end", holdout_end)):
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise TransactionFileError(
+                f"{day} is outside the years this reads ({FIRST_YEAR}-{LAST_YEAR})",
+                column=option,
+            )
     if holdout_end <= calibration_end:
         raise TransactionFileError(
             f"holdout end {holdout_end} is not after calibration end {calibration_end}",

@@ -19,9 +19,8 @@ so nothing tuned ever sees a held-out order.
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -30,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storelens.core.errors import FieldError, InvalidInput
+from storelens.core.tabular import TabularFileError, csv_rows, mask_value
 
 __all__ = [
     "CONTEXT_COLUMNS",
@@ -224,7 +224,7 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
         value = NAN
     if math.isnan(value) or math.isinf(value):
         raise InvalidInput(
-            f"{path}: line {line}, column {column} is not a number: {text!r}",
+            f"{path}: line {line}, column {column} is not a number: {mask_value(text)!r}",
             [FieldError(f"line.{line}.{column}", "not a number", "float_parsing")],
         )
     return value
@@ -236,66 +236,105 @@ def _position(path: Path, line: int, text: str) -> int:
     value = _number(path, line, "order_number", text)
     if value < 1 or value != int(value):
         raise InvalidInput(
-            f"{path}: line {line}, column order_number must be a whole number from 1: {text!r}",
+            f"{path}: line {line}, column order_number must be a whole number from 1: "
+            f"{mask_value(text)!r}",
             [FieldError(f"line.{line}.order_number", "a whole number from 1", "not_a_position")],
         )
     return int(value)
 
 
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "add_to_cart_order": (1, math.inf, True),
+    "days_since_prior_order": (0, math.inf, False),
+    "order_dow": (0, 6, True),
+    "order_hour_of_day": (0, 23, True),
+}
+"""Each optional column's lowest and highest value and whether it is whole: an hour of
+25 or a negative gap was read into the ranker's features without a word (a review)."""
+
+
+def _in_range(path: Path, line: int, column: str, value: float) -> float:
+    low, high, whole = _RANGES[column]
+    if math.isnan(value) or (low <= value <= high and (not whole or value == int(value))):
+        return value
+    span = f"a whole number from {low:g}" if whole else f"a number from {low:g}"
+    span += "" if math.isinf(high) else f" to {high:g}"
+    raise InvalidInput(
+        f"{path}: line {line}, column {column} must be {span}: {value:g}",
+        [FieldError(f"line.{line}.{column}", f"must be {span}", "out_of_range")],
+    )
+
+
 def _lines(path: Path) -> Iterable[BasketLine]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInput(f"{path}: empty file", [FieldError("header", "no header", "empty")])
-        col = _column_index(header, path)
-        width = max(col.values()) + 1
-        optional = [c for c in OPTIONAL_COLUMNS if c in col]
-        # Each order's position as first seen: a file that gives one order two positions
-        # is mixed up, and was read without a word (a review).
-        orders: dict[tuple[str, str], tuple[int, int]] = {}
-        for line, rec in enumerate(reader, start=2):
-            if not rec:
-                continue
-            if len(rec) < width:
-                raise InvalidInput(
-                    f"{path}: line {line} has {len(rec)} fields, needs at least {width}",
-                    [FieldError(f"line.{line}", "too few fields", "short_row")],
-                )
-            if len(rec) > len(header):
-                raise InvalidInput(
-                    f"{path}: line {line} has {len(rec)} fields where the header has "
-                    f"{len(header)} (a stray comma, or a value with a comma that needs quotes?)",
-                    [FieldError(f"line.{line}", "too many fields", "long_row")],
-                )
-            values = {c: rec[i].strip() for c, i in col.items()}
-            for name in ("order_id", "user_id", "product_id"):
-                if not values[name]:
-                    raise InvalidInput(
-                        f"{path}: line {line}, column {name} is empty",
-                        [FieldError(f"line.{line}.{name}", "must not be empty", "missing")],
-                    )
-            position = _position(path, line, values["order_number"])
-            user, order = values["user_id"], values["order_id"]
-            # Keyed by user too: some exports number orders per user (1, 2, … each).
-            first = orders.setdefault((user, order), (position, line))
-            if first[0] != position:
-                raise InvalidInput(
-                    f"{path}: line {line}: user {user!r}'s order {order!r} has order_number "
-                    f"{position}, but line {first[1]} gave it {first[0]}",
-                    [FieldError(f"line.{line}.order_number", "one order, two positions", "mixed")],
-                )
-            extra = {c: _number(path, line, c, values[c]) for c in optional}
-            yield BasketLine(
-                values["user_id"],
-                values["order_id"],
-                values["product_id"],
-                position,
-                extra.get("add_to_cart_order", NAN),
-                extra.get("days_since_prior_order", NAN),
-                extra.get("order_dow", NAN),
-                extra.get("order_hour_of_day", NAN),
+    try:
+        yield from _read_lines(path, csv_rows(path))
+    except TabularFileError as exc:
+        where = f"line.{exc.line}" if exc.line is not None else "file"
+        raise InvalidInput(str(exc), [FieldError(where, exc.message, "unreadable")]) from None
+
+
+def _read_lines(path: Path, rows: Iterator[tuple[int, list[str]]]) -> Iterable[BasketLine]:
+    first = next(rows, None)
+    if first is None:
+        raise InvalidInput(f"{path}: empty file", [FieldError("header", "no header", "empty")])
+    header = first[1]
+    col = _column_index(header, path)
+    width = max(col.values()) + 1
+    optional = [c for c in OPTIONAL_COLUMNS if c in col]
+    # Each order's position as first seen: a file that gives one order two positions is
+    # mixed up, and so is one that gives two orders of a user one position (both were
+    # read without a word, reviews found).
+    orders: dict[tuple[str, str], tuple[int, int]] = {}
+    places: dict[tuple[str, int], tuple[str, int]] = {}
+    for line, rec in rows:
+        if not rec:
+            continue
+        if len(rec) < width:
+            raise InvalidInput(
+                f"{path}: line {line} has {len(rec)} fields, needs at least {width}",
+                [FieldError(f"line.{line}", "too few fields", "short_row")],
             )
+        if len(rec) > len(header):
+            raise InvalidInput(
+                f"{path}: line {line} has {len(rec)} fields where the header has "
+                f"{len(header)} (a stray comma, or a value with a comma that needs quotes?)",
+                [FieldError(f"line.{line}", "too many fields", "long_row")],
+            )
+        values = {c: rec[i].strip() for c, i in col.items()}
+        for name in ("order_id", "user_id", "product_id"):
+            if not values[name]:
+                raise InvalidInput(
+                    f"{path}: line {line}, column {name} is empty",
+                    [FieldError(f"line.{line}.{name}", "must not be empty", "missing")],
+                )
+        position = _position(path, line, values["order_number"])
+        user, order = values["user_id"], values["order_id"]
+        # Keyed by user too: some exports number orders per user (1, 2, … each).
+        first_seen = orders.setdefault((user, order), (position, line))
+        if first_seen[0] != position:
+            raise InvalidInput(
+                f"{path}: line {line}: this order has order_number {position}, but line "
+                f"{first_seen[1]} gave it {first_seen[0]}",
+                [FieldError(f"line.{line}.order_number", "one order, two positions", "mixed")],
+            )
+        holder = places.setdefault((user, position), (order, line))
+        if holder[0] != order:
+            raise InvalidInput(
+                f"{path}: line {line}: this user's order_number {position} is already "
+                f"another order's (line {holder[1]}): the positions cannot order them",
+                [FieldError(f"line.{line}.order_number", "two orders, one position", "mixed")],
+            )
+        extra = {c: _in_range(path, line, c, _number(path, line, c, values[c])) for c in optional}
+        yield BasketLine(
+            user,
+            order,
+            values["product_id"],
+            position,
+            extra.get("add_to_cart_order", NAN),
+            extra.get("days_since_prior_order", NAN),
+            extra.get("order_dow", NAN),
+            extra.get("order_hour_of_day", NAN),
+        )
 
 
 def read_baskets_csv(path: Path) -> BasketHistory:

@@ -79,9 +79,6 @@ def eval_command(
         from storelens.recommend.products import read_products_csv
     except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
         raise _fail(str(exc)) from exc
-    for path in (baskets, products):
-        if path is not None and not path.is_file():
-            raise _fail(f"{path}: no such file")
     if category_features and products is None:
         # Was ignored without a word: the table then looked like the features' result.
         raise _fail("--category-features needs --products (the categories come from it)")
@@ -105,7 +102,13 @@ def eval_command(
     if as_json:
         typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
         return
-    _print_report(report, k, f"{report.users} users, {report.items} items, last order held out")
+    left_out = (
+        f" ({report.single_order_users:,} with a single order left out)"
+        if report.single_order_users
+        else ""
+    )
+    title = f"{report.users:,} users{left_out}, {report.items:,} items, last order held out"
+    _print_report(report, k, title)
 
 
 def _print_report(report: EvalReport, k: int, title: str) -> None:

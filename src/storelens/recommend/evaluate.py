@@ -37,10 +37,12 @@ class EvalReport:
     methods: dict[str, MethodScore]
     # blend minus each other method: {"tifu_knn": {"recall": PairedDiff, "ndcg": ...}}
     paired: dict[str, dict[str, PairedDiff]] = field(default_factory=dict)
+    single_order_users: int = 0  # in the file, not scored: nothing to hold out
 
     def as_json(self) -> dict[str, Any]:
         return {
             "users": self.users,
+            "single_order_users": self.single_order_users,
             "items": self.items,
             "train_baskets": self.train_baskets,
             "k": self.k,
@@ -97,4 +99,5 @@ def evaluate_history(
         params=params,
         methods=methods,
         paired=paired_comparisons(methods, reference="blend"),
+        single_order_users=history.n_users - train.n_users,
     )

@@ -11,7 +11,6 @@ catalogue export that lags the tills), not an error.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storelens.core.errors import FieldError, InvalidInput
+from storelens.core.tabular import TabularFileError, csv_rows
 
 __all__ = ["CATEGORY_PREFIX", "item_categories", "read_products_csv"]
 
@@ -35,31 +35,20 @@ def read_products_csv(path: Path) -> dict[str, tuple[str, ...]]:
     what the CSV reader itself refuses (an unclosed quote, a field over its size limit,
     bytes that are not UTF-8), so a bad file is never a traceback.
     """
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        try:
-            return _read(path, reader)
-        except csv.Error as exc:
-            line = reader.line_num
-            raise InvalidInput(
-                f"{path}: line {line}: not readable as CSV ({exc})",
-                [FieldError(f"line.{line}", str(exc), "csv")],
-            ) from None
-        except UnicodeDecodeError as exc:
-            line = reader.line_num + 1
-            raise InvalidInput(
-                f"{path}: near line {line}: not UTF-8 text (byte {exc.start} of a read block)",
-                [FieldError(f"line.{line}", "not UTF-8", "encoding")],
-            ) from None
+    try:
+        return _read(path, csv_rows(path))
+    except TabularFileError as exc:
+        where = f"line.{exc.line}" if exc.line is not None else "file"
+        raise InvalidInput(str(exc), [FieldError(where, exc.message, "unreadable")]) from None
 
 
-def _read(path: Path, reader: Iterator[list[str]]) -> dict[str, tuple[str, ...]]:
+def _read(path: Path, reader: Iterator[tuple[int, list[str]]]) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     first_line: dict[str, int] = {}
     header = next(reader, None)
     if header is None:
         raise InvalidInput(f"{path}: empty file", [FieldError("header", "no header", "empty")])
-    names = [h.strip() for h in header]
+    names = [h.strip() for h in header[1]]
     missing = [c for c in _REQUIRED if c not in names]
     if missing:
         raise InvalidInput(
@@ -69,7 +58,7 @@ def _read(path: Path, reader: Iterator[list[str]]) -> dict[str, tuple[str, ...]]
     key = names.index("product_id")
     columns = [(i, n) for i, n in enumerate(names) if i != key and n]
     width = max(names.index(c) for c in _REQUIRED) + 1
-    for line, rec in enumerate(reader, start=2):
+    for line, rec in reader:
         if not rec:
             continue
         if len(rec) > len(names) + _EXTRA_FIELDS:
