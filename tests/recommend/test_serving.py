@@ -292,6 +292,10 @@ def test_bad_input(world: World, login: Login) -> None:
     assert r.json()["detail"][0]["loc"][:5] == ["body", "requests", 0, "context", "dow"]
     r = world.client.post("/v1/personalize", json={"requests": []}, headers=staff)
     assert r.status_code == 422
+    items = [{"customer_id": "ada", "store": s} for s in ("cafe-01", "no-such-store")]
+    r = world.client.post("/v1/personalize", json={"requests": items}, headers=staff)
+    assert r.status_code == 404  # and says which item (a review: it did not)
+    assert r.json()["detail"] == "requests[1]: no store 'no-such-store'"
 
 
 def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:

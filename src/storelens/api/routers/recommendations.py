@@ -217,10 +217,15 @@ def personalize(
     # Every answer first, logged only once all exist: an unknown store at item 5 used
     # to answer 404 after items 0-4 had logged impressions for lists never returned,
     # with no audit row (a review found it). Impressions and the row now commit together.
-    answers = [
-        engine.answer(r.customer_id, r.store, r.k, r.context, actor=actor, log_impressions=False)
-        for r in body.requests
-    ]
+    answers = []
+    for i, r in enumerate(body.requests):
+        try:
+            answer = engine.answer(
+                r.customer_id, r.store, r.k, r.context, actor=actor, log_impressions=False
+            )
+        except NotFound as exc:  # which of up to 100 items (a review: the 404 did not say)
+            raise NotFound(f"requests[{i}]: {exc}") from None
+        answers.append(answer)
     with db.begin() as conn:
         for answer in answers:
             if answer.personalized:
