@@ -62,7 +62,7 @@ def test_products_file_gives_tokens_and_unknowns_have_no_category(tmp_path: Path
         ("product_id,category\n", "no products"),
         ('product_id,category\nmilk,dairy\n"tea,hot\n', "line 3 has 1 fields"),
         ("product_id,category\nmilk,dairy\nx" + ",y" * 40 + "\n", "line 3 has 41 fields"),
-        ("product_id,category\nmilk," + "d" * 200_000 + "\n", "line 2: not readable as CSV"),
+        ("product_id,category\nmilk," + "d" * 200_000 + "\n", "line 2: a field longer than"),
     ],
 )
 def test_bad_products_file_names_line_and_column(tmp_path: Path, text: str, where: str) -> None:
@@ -75,7 +75,7 @@ def test_bad_products_file_names_line_and_column(tmp_path: Path, text: str, wher
 def test_a_products_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
     f = tmp_path / "p.csv"
     f.write_bytes(b"product_id,category\nmilk,dairy\ncr\xe8me,dairy\n")
-    with pytest.raises(InvalidInput, match=re.escape(f"{f}: near line") + r".*not UTF-8"):
+    with pytest.raises(InvalidInput, match=re.escape(f"{f}: line 3: not UTF-8")):  # exact now
         read_products_csv(f)
 
 

@@ -113,10 +113,16 @@ def _erase_identity(req: SubjectRequest) -> int:
     for table, condition in _owned(req):
         erased += int(req.conn.execute(delete(table).where(condition)).rowcount or 0)
     matcher = Matcher(req.subject)
-    decisions = [d["id"] for d, _ in mentioning_rows(req.conn, identity_decisions, matcher)]
-    if decisions:
-        req.conn.execute(delete(identity_decisions).where(identity_decisions.c.id.in_(decisions)))
-    erased += len(decisions)
+    # A decision about other people's records that mentions the person (by name, in
+    # its reason) is theirs to keep: deleting it let the records merge again at the
+    # next run (a namesake's erasure undid twins' "keep apart", a review).
+    for data, _ in mentioning_rows(req.conn, identity_decisions, matcher):
+        req.conn.execute(
+            update(identity_decisions)
+            .where(identity_decisions.c.id == data["id"])
+            .values(reason=matcher.redact(data["reason"], req.pseudonym))
+        )
+        erased += 1
     for table in _SWEPT:
         key = table.c.id
         for data, kinds in mentioning_rows(req.conn, table, matcher):

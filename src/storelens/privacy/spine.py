@@ -4,13 +4,15 @@ The event log is the source every projection is rebuilt from, so erasing a perso
 from the read models alone would last until the next replay. Their own events (their
 source records, consent, web behaviour, anything with them as ``subject``) are deleted
 from the log; paid orders stay in it with the customer pseudonymised, so a replay
-rebuilds the same pseudonymised orders the accounts keep; any other event that merely
-mentions them (a search for their e-mail) is redacted in place.
+rebuilds the same pseudonymised orders the accounts keep; another customer's event that
+merely mentions them (a search for their e-mail, a record sharing their landline) is
+redacted in place, and their export shows it with only their own identifiers.
 
 Audit rows stay, because who read or changed personal data must remain answerable,
 but the person in them is replaced by the erasure's pseudonym, in the rows and in
 ``audit_subjects`` (the customers a bulk read named). Dead letters are raw
-messages kept for debugging, so those mentioning the person are deleted. Log files
+messages kept for debugging, so those mentioning the person are deleted (a rejected
+batch goes whole); an export shows them with only the person's identifiers. Log files
 named in ``STORELENS_PRIVACY_LOG_PATHS`` are rewritten with the identifiers replaced.
 """
 
@@ -37,40 +39,20 @@ from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, reg
 from storelens.privacy.traces import (
     Matcher,
     by_name_alone,
+    event_customers,
     mentioning_rows,
-    record_key_of,
-    row_owner,
 )
 from storelens.storage.tables import audit_log, audit_subjects, dead_letters, events
 
 __all__ = ["KEPT_EVENT_TYPES", "OWN_EVENT_TYPES", "event_customers"]
 
 OWN_EVENT_TYPES = ("customer.upserted", "consent.changed", "web.event")
-"""Events that are the person's data through and through: deleted, not redacted."""
+"""Events that are their owner's data through and through: an erasure of the owner
+deletes them; one of a person they merely mention redacts them."""
 KEPT_EVENT_TYPES = ("pos.order_paid",)
+OTHER = "(another customer)"
+"""Where an export shows a row that names someone else, in their place."""
 """Events kept for the accounts, with the customer pseudonymised."""
-
-
-def event_customers(subject: str | None, type_: str, payload: Any) -> set[str]:
-    """The ids of the people an event is about, as it carries them: its ``subject`` and
-    a paid order's ``customer_id``; a customer record by its ``source:record`` key
-    alone. What a write or a read of the event names in the audit trail
-    (``audit.record``'s ``customers``, resolved to current customer ids).
-
-    A record's loyalty id and subject are left out: the row is resolved when written,
-    and a card number replaced on the record or reissued to someone else then named the
-    wrong person (Bob, given Ada's old card, found reads of her old record in his own
-    access export). The key belongs to whoever holds the record, always. A mere mention
-    in free text (a search for an e-mail) is not resolved here, as that would mean
-    matching every customer's identifiers per read."""
-    p = payload if isinstance(payload, dict) else {}
-    if type_ == "customer.upserted":
-        key = record_key_of(p)
-        return set() if key is None else {key}
-    found = {subject} if subject else set()
-    if isinstance(p.get("customer_id"), str):
-        found.add(p["customer_id"])
-    return found
 
 
 def _event_json(row: Any) -> dict[str, Any]:
@@ -89,7 +71,16 @@ def _own_record(row: Row[Any], req: SubjectRequest) -> bool:
 
 
 def _personal_events(req: SubjectRequest, matcher: Matcher) -> dict[int, tuple[Row[Any], bool]]:
-    """The person's events by log position, each with whether it is theirs outright."""
+    """The person's events by log position, each with whether it is theirs outright.
+
+    Theirs outright: under one of their ids, one of their records, or an event nobody
+    owns (an anonymous web session) that names an id, e-mail or phone of theirs. Any
+    other event that mentions them is someone else's (a customer's record sharing a
+    household phone, a search another customer ran for their e-mail): exported as a
+    view with only their identifiers (:func:`_mention_json`), redacted on erasure,
+    never deleted (an erasure deleted other customers' records and searches, a review).
+    An event of another customer that matches by name alone is a namesake's: left out.
+    """
     conn, subject = req.conn, req.subject
     found: dict[int, tuple[Row[Any], bool]] = {}
     for row in conn.execute(select(events).where(events.c.subject.in_(subject.ids))):
@@ -108,23 +99,39 @@ def _personal_events(req: SubjectRequest, matcher: Matcher) -> dict[int, tuple[R
             if _own_record(row, req):
                 found[row.seq] = (row, True)
     columns = [events.c.subject, events.c.source, events.c.payload]
-    own_keys = {f"{system}:{record}" for system, record in subject.records}
     for data, kinds in mentioning_rows(conn, events, matcher, columns):
-        owner = row_owner(data)
-        if by_name_alone(kinds) and owner is not None and owner not in own_keys:
-            # Another record with the person's name only: a namesake's, not theirs to
-            # export or erase (an erasure deleted the other Ada's record).
+        if data["seq"] in found:
             continue
-        if data["seq"] not in found:
-            row = conn.execute(select(events).where(events.c.seq == data["seq"])).one()
+        row = conn.execute(select(events).where(events.c.seq == data["seq"])).one()
+        owners = event_customers(row.subject, row.type, row.payload)
+        if not owners:  # nobody's: theirs when it names more than their name
+            found[row.seq] = (row, not by_name_alone(kinds))
+        elif not by_name_alone(kinds):
             found[row.seq] = (row, False)
     return dict(sorted(found.items()))
+
+
+def _mention_json(row: Any, matcher: Matcher) -> dict[str, Any]:
+    """Another person's event that mentions this one, as this one may see it: when,
+    where, what kind, and the payload by shape with only their own identifiers."""
+    return {
+        "seq": row.seq,
+        "type": row.type,
+        "ts": plain(row.ts),
+        "store_id": row.store_id,
+        "subject": None if row.subject is None else OTHER,
+        "payload": matcher.own_view(row.payload),
+        "mentions_you": True,
+    }
 
 
 def export_events(req: SubjectRequest) -> list[dict[str, Any]]:
     """Events about the person in the log: their records, orders, consent, web behaviour."""
     matcher = Matcher(req.subject)
-    return [_event_json(row) for row, _ in _personal_events(req, matcher).values()]
+    return [
+        _event_json(row) if own else _mention_json(row, matcher)
+        for row, own in _personal_events(req, matcher).values()
+    ]
 
 
 def erase_events(req: SubjectRequest) -> int:
@@ -132,7 +139,7 @@ def erase_events(req: SubjectRequest) -> int:
     changed = 0
     doomed: list[int] = []
     for seq, (row, own) in _personal_events(req, matcher).items():
-        if row.type not in KEPT_EVENT_TYPES and (own or row.type in OWN_EVENT_TYPES):
+        if own and row.type not in KEPT_EVENT_TYPES:
             doomed.append(seq)
             continue
         subject = row.subject
@@ -194,9 +201,6 @@ def export_audit(req: SubjectRequest) -> list[dict[str, Any]]:
     the ids of 100 other customers in one person's access export."""
     ids = set(req.subject.ids)
     return [_own_view(plain(r), ids) for r in _audit_rows(req).values()]
-
-
-OTHER = "(another customer)"
 
 
 def _own_view(row: dict[str, Any], ids: set[str]) -> dict[str, Any]:
@@ -266,8 +270,17 @@ def erase_audit(req: SubjectRequest) -> int:
 
 
 def export_dead_letters(req: SubjectRequest) -> list[dict[str, Any]]:
-    """Messages that could not be ingested and mention the person."""
-    return [plain(d) for d, _ in mentioning_rows(req.conn, dead_letters, Matcher(req.subject))]
+    """Messages that could not be ingested and mention the person, shown with only their
+    own identifiers: a rejected batch holds other people's records beside theirs."""
+    matcher = Matcher(req.subject)
+    return [
+        {
+            **plain(d),
+            # the reason is our own validation's wording; the body and topic are not
+            **{c: matcher.own_view(d[c]) for c in ("body", "origin") if d.get(c)},
+        }
+        for d, _ in mentioning_rows(req.conn, dead_letters, matcher)
+    ]
 
 
 def erase_dead_letters(req: SubjectRequest) -> int:
@@ -287,7 +300,7 @@ def export_log_lines(req: SubjectRequest) -> list[dict[str, Any]]:
     """Lines of the configured log files that mention the person."""
     matcher = Matcher(req.subject)
     return [
-        {"file": str(path), "line": n, "text": line.rstrip("\n")}
+        {"file": str(path), "line": n, "text": matcher.own_view_text(line.rstrip("\n"))}
         for path in req.log_paths
         if path.is_file()
         for n, line in enumerate(_read(path), start=1)

@@ -39,6 +39,7 @@ from storelens.privacy.registry import Subject
 __all__ = [
     "Matcher",
     "by_name_alone",
+    "event_customers",
     "mentioning_rows",
     "record_key_of",
     "row_owner",
@@ -113,6 +114,45 @@ class Matcher:
         if isinstance(value, list):
             return [self.redact(v, pseudonym, names) for v in value]
         return value
+
+    def own_view_text(self, text: str) -> str:
+        """``text`` as the person may see it: their own identifiers as they are, every
+        other character by its shape (letters ``x``, digits ``9``, punctuation kept).
+
+        A dead letter, a log line or another customer's event that mentions the person
+        holds other people's e-mails, names and ids beside theirs; an access export
+        gave them whole (a review). The shape keeps what the person needs to see where
+        they were mentioned, without the rest.
+        """
+        spans = [m.span() for p in self.singles for m in p.regex.finditer(text)]
+        for first, last, _, _ in self.names:
+            if first.search(text) and last.search(text):
+                spans += [m.span() for r in (first, last) for m in r.finditer(text)]
+        out: list[str] = []
+        at = 0
+        for start, end in sorted(spans):
+            if end <= at:
+                continue
+            out.append(_shape(text[at:start]) if start > at else "")
+            out.append(text[max(start, at) : end])
+            at = end
+        out.append(_shape(text[at:]))
+        return "".join(out)
+
+    def own_view(self, value: Any) -> Any:
+        """:meth:`own_view_text` through a JSON value (keys, the document's own
+        vocabulary, are kept; numbers too)."""
+        if isinstance(value, str):
+            return self.own_view_text(value)
+        if isinstance(value, dict):
+            return {k: self.own_view(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.own_view(v) for v in value]
+        return value
+
+
+def _shape(text: str) -> str:
+    return "".join("9" if c.isdigit() else "x" if c.isalpha() else c for c in text)
 
 
 def _flat(value: Any) -> str:
@@ -197,10 +237,37 @@ def record_key_of(payload: Any) -> str | None:
     return f"{system}:{record}" if isinstance(system, str) and isinstance(record, str) else None
 
 
+def event_customers(subject: str | None, type_: str, payload: Any) -> set[str]:
+    """The ids of the people an event is about, as it carries them: its ``subject`` and
+    a paid order's ``customer_id``; a customer record by its ``source:record`` key
+    alone. What a write or a read of the event names in the audit trail
+    (``audit.record``'s ``customers``, resolved to current customer ids).
+
+    A record's loyalty id and subject are left out: the row is resolved when written,
+    and a card number replaced on the record or reissued to someone else then named the
+    wrong person (Bob, given Ada's old card, found reads of her old record in his own
+    access export). The key belongs to whoever holds the record, always. A mere mention
+    in free text (a search for an e-mail) is not resolved here, as that would mean
+    matching every customer's identifiers per read."""
+    p = payload if isinstance(payload, dict) else {}
+    if type_ == "customer.upserted":
+        key = record_key_of(p)
+        return set() if key is None else {key}
+    found = {subject} if subject else set()
+    if isinstance(p.get("customer_id"), str):
+        found.add(p["customer_id"])
+    return found
+
+
 def row_owner(row: dict[str, Any]) -> str | None:
-    """The customer a row belongs to, where it says: its ``customer_id``, or for a
-    customer record in the event log its ``source:record`` key."""
+    """The customer a row belongs to, where it says: its ``customer_id``, or for an
+    event the first of :func:`event_customers` (a customer record's ``source:record``
+    key, an event's subject). Events have no ``customer_id`` column, so a web event of
+    another customer that named the person only by name read as nobody's (a review)."""
     owner = row.get("customer_id")
     if isinstance(owner, str):
         return owner
-    return record_key_of(row.get("payload")) if row.get("type") == "customer.upserted" else None
+    if isinstance(row.get("type"), str):
+        found = sorted(event_customers(row.get("subject"), row["type"], row.get("payload")))
+        return found[0] if found else None
+    return None
