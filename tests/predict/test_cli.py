@@ -119,7 +119,9 @@ def test_holdout_before_calibration_end_exits_2(cdnow_csv: Path) -> None:
 
 def test_too_little_data_to_fit_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "tiny.csv"
-    path.write_text("customer_id,date,amount\nc1,1997-02-01,1\nc2,1997-02-03,2\n")
+    path.write_text(  # runs to the holdout's end, or that is what it is refused for
+        "customer_id,date,amount\nc1,1997-02-01,1\nc2,1997-02-03,2\nc1,1998-06-30,3\n"
+    )
     result = runner.invoke(app, ["predict", "eval-clv", "--transactions", str(path), *WINDOW])
     assert result.exit_code == 2
     assert "BG/NBD needs at least 4 customers" in " ".join(result.output.split())
