@@ -177,6 +177,9 @@ def _write(
     ):
         key = record_key(r.source_system, r.source_record_id)
         by_key[key], before[key] = r.id, r.customer_id
+    gone = [k for k in assignment.customer_of if k not in by_key]
+    if gone:  # erased since the read: the run was computed with their records
+        raise Conflict("customer records were erased meanwhile; run it again")
     rows = [
         {"row_id": by_key[k], "cid": cid, "p": assignment.probability_of.get(k), "at": now}
         for k, cid in assignment.customer_of.items()
@@ -318,6 +321,11 @@ def resolve(
         counts[change.kind] = counts.get(change.kind, 0) + 1
     with engine.begin() as conn:
         dialect_for(conn).lock_consumer(conn, "identity-resolution")
+        # The erasure lock before the look, not after it (in ``_write``): an unmerge or an
+        # erasure holds only that lock, and one committing between the look and the
+        # write was written over (an unmerge undone, its restored id left pointing
+        # nowhere) or crashed the write (a review, on PostgreSQL).
+        lock_against_scoring(conn)
         if _watermark(conn) != seen:
             raise Conflict("another resolution or an unmerge finished meanwhile; run it again")
         if model_json is not None:
