@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from storelens.cdp import resolution
 from storelens.cdp.records import ImportIds, customer_events
@@ -27,7 +27,13 @@ from storelens.privacy.erasure import erase_customer, export_customer
 from storelens.privacy.spine import OTHER
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
-from storelens.storage.tables import customer_aliases, customers, events, orders
+from storelens.storage.tables import (
+    customer_aliases,
+    customers,
+    events,
+    identity_changes,
+    orders,
+)
 
 IDS = ImportIds("test-secret-for-import-ids")
 ANALYST = Actor("ana", "user", "analyst")
@@ -235,3 +241,110 @@ def test_the_access_export_after_an_unmerge_names_only_the_person(engine: Engine
     assert any(row["table"] == "identity_decisions" for row in identity)  # shown, redacted
     (row,) = [r for r in identity if r.get("kind") == "unmerge"]
     assert {row["customer_id"], *row["others"]} == {mine, OTHER}  # either side may keep its id
+
+
+# A second review, of the version above: a card reissued, a database from before ids
+# minted by splits recorded their records, records a run splits off again.
+
+
+def test_a_reissued_cards_id_goes_with_the_card_holder(
+    engine: Engine, paid_order: Callable[..., dict[str, Any]]
+) -> None:
+    _put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
+    _put(engine, "webshop:w1", email="ada@example.org")
+    resolve(engine, "full")
+    assert ingest_items(EventLog(engine), [paid_order("L-7", "o-card")]).accepted == 1
+    run_projections(EventLog(engine))
+    _put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-8")  # a new card
+    resolve(engine, "full")
+    assert set(_ids(engine).values()) == {"L-7"}  # no record carries L-7 now
+    split = unmerge(engine, "L-7", ["loyalty:k1"], ANALYST)
+    assert split.new_customer_id == "L-7"  # the log shows whose card it was
+    erase_customer(engine, split.customer_id, SYSTEM, "the web shop person's request")
+    with engine.connect() as conn:
+        assert conn.execute(select(orders.c.order_id, orders.c.customer_id)).all() == [
+            ("o-card", "L-7")
+        ]
+
+
+def test_an_id_minted_by_a_split_before_such_ids_were_recorded(
+    engine: Engine, raw_event: RawEvent
+) -> None:
+    """A database from before 2026-12-07 has no ``new`` change for an id a full run's
+    split minted: the split's own change names its records."""
+    for i in range(1, 5):
+        _put(engine, f"crm:a{i}", email="a@example.org")
+    for k in ("s1", "x1", "x2"):
+        _put(engine, f"app:{k}", email="xavier@example.org")
+    resolve(engine, "full")
+    _put(engine, "app:s1", email="sam@example.org")  # s1 leaves X: a split mints S
+    resolve(engine, "full")
+    now = _ids(engine)
+    a, s = now["crm:a1"], now["app:s1"]
+    with engine.begin() as conn:  # as an older version wrote the trail
+        conn.execute(
+            delete(identity_changes).where(
+                identity_changes.c.kind == "new", identity_changes.c.customer_id == s
+            )
+        )
+    _row_under(engine, raw_event, s, "s-own")
+    _row_under(engine, raw_event, a, "a-own")
+    _put(engine, "app:s1", email="sam@example.org", phone="+4930999999")
+    _put(engine, "crm:a1", email="a@example.org", phone="+4930999999")
+    resolve(engine, "full")
+    assert _aliases(engine) == {s: a}
+    split = unmerge(engine, a, ["app:s1"], ANALYST)
+    assert split.new_customer_id == s
+    erase_customer(engine, s, SYSTEM, "sam's request")
+    assert _rows_left(engine) == {"a-own"}
+
+
+def test_records_a_run_splits_off_get_their_own_id_back(
+    engine: Engine, raw_event: RawEvent
+) -> None:
+    """X's record leaves A, the customer it had been merged into, by a full run: it got
+    a new id while X still pointed at A, so X's rows stayed with A's person."""
+    for i in range(1, 5):
+        _put(engine, f"crm:a{i}", email="a@example.org")
+    _put(engine, "web:x1", email="x@example.org")
+    resolve(engine, "full")
+    a, x = _ids(engine)["crm:a1"], _ids(engine)["web:x1"]
+    _row_under(engine, raw_event, x, "x-own")
+    _put(engine, "web:x1", email="a@example.org")  # X merges into A
+    resolve(engine, "full")
+    assert _aliases(engine) == {x: a}
+    _put(engine, "web:x1", email="x.new@example.org")  # and leaves again
+    resolve(engine, "full")
+    assert _ids(engine)["web:x1"] == x and _aliases(engine) == {}
+    erase_customer(engine, x, SYSTEM, "x's request")
+    assert "x-own" not in _rows_left(engine)
+
+
+def test_unlinked_records_split_off_together_keep_their_ids_after_a_rerun(
+    engine: Engine, raw_event: RawEvent
+) -> None:
+    """X's and Y's records, merged into A through different links, are split off in one
+    unmerge; the next full run parts them (nothing links them): each keeps its own id."""
+    for i in range(1, 5):
+        _put(engine, f"crm:a{i}", email="a@example.org")
+    _put(engine, "web:x1", email="x@example.org")
+    _put(engine, "web:y1", email="y@example.org")
+    _put(engine, "web:y2", email="y@example.org")
+    resolve(engine, "full")
+    first = _ids(engine)
+    a, x, y = first["crm:a1"], first["web:x1"], first["web:y1"]
+    for cid, tag in ((a, "a-own"), (x, "x-own"), (y, "y-own")):
+        _row_under(engine, raw_event, cid, tag)
+    _put(engine, "crm:a1", email="a@example.org", phone="+4930111111")
+    _put(engine, "web:x1", email="x@example.org", phone="+4930111111")
+    _put(engine, "crm:a2", email="a@example.org", phone="+4930222222")
+    _put(engine, "web:y1", email="y@example.org", phone="+4930222222")
+    resolve(engine, "full")
+    assert _aliases(engine) == {x: a, y: a}
+    unmerge(engine, a, ["web:x1", "web:y1", "web:y2"], ANALYST)
+    resolve(engine, "full")
+    after = _ids(engine)
+    assert (after["web:x1"], after["web:y1"], after["crm:a1"]) == (x, y, a)
+    _consistent(engine)
+    erase_customer(engine, x, SYSTEM, "x's request")
+    assert _rows_left(engine) == {"a-own", "y-own"}

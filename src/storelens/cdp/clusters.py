@@ -90,6 +90,7 @@ class Assignment:
     probability_of: dict[str, float | None]
     changes: list[Change]
     aliases: dict[str, str]
+    restored: set[str] = field(default_factory=set)  # retired ids live again
 
 
 def mint_customer_id() -> str:
@@ -228,11 +229,17 @@ def assign_ids(
     loyalty_of: Mapping[str, str | None] | None = None,
     retired: Iterable[str] = (),
     mint: Callable[[], str] = mint_customer_id,
+    retired_for: Mapping[str, Iterable[str]] | None = None,
 ) -> Assignment:
     """Give each cluster an id, keeping the ids its records were resolved to before.
 
     ``previous`` maps already-resolved records to their customer ids; records missing
-    from it are new. ``retired`` ids (old aliases) are never handed out again.
+    from it are new. ``retired`` ids (old aliases) are never handed out again, except
+    to the records they stand for: ``retired_for`` (retired id -> its records, see
+    :mod:`~storelens.cdp.id_anchors`) gives a cluster that would get a new id the
+    retired id whose records are all in it (records that left a customer they had been
+    merged into get their own id back, and with it the rows kept under it; a review
+    found them minted a new one while the old still pointed at the other person).
     """
     loyalty_of = loyalty_of or {}
     claims = sorted(
@@ -250,8 +257,21 @@ def assign_ids(
             chosen[index] = old
             given.add(old)
     changes: list[Change] = []
+    restored: set[str] = set()
+    owned = {a: frozenset(r) for a, r in (retired_for or {}).items()}
     for index, cluster in enumerate(clusters):
         if index not in chosen:
+            here = set(cluster.records)
+            back = sorted(
+                (-len(records), alias)
+                for alias, records in owned.items()
+                if records and records <= here and alias not in given
+            )
+            if back:
+                chosen[index] = back[0][1]
+                given.add(back[0][1])
+                restored.add(back[0][1])
+                continue
             fresh = _preferred(cluster, loyalty_of, taken | given)
             while fresh is None or fresh in taken or fresh in given:
                 fresh = mint()
@@ -270,8 +290,8 @@ def assign_ids(
             if r in previous:
                 holders[previous[r]][cid] += 1
         absorbed = tuple(o for o in olds if o != cid and o not in given)  # not splits
-        if cid not in olds:  # made for these records (a part split off gets one too): an
-            # unmerge reads which records an id stands for from this
+        if cid not in olds and cid not in restored:  # made for these records (a part split
+            # off gets one too): an unmerge reads which records an id stands for from this
             changes.append(Change("new", cid, records=tuple(cluster.records)))
         if absorbed:
             moved = tuple(r for r in cluster.records if previous.get(r) in absorbed)
@@ -285,7 +305,7 @@ def assign_ids(
                 r for r, p in sorted(previous.items()) if p == old and customer_of.get(r) != old
             )
             changes.append(Change("split", old, tuple(sorted(set(went_to) - {old})), moved))
-    return Assignment(customer_of, probability_of, changes, aliases)
+    return Assignment(customer_of, probability_of, changes, aliases, restored)
 
 
 def attach_new_records(

@@ -32,6 +32,7 @@ from storelens.cdp.clusters import (
     cluster_records,
     mint_customer_id,
 )
+from storelens.cdp.id_anchors import anchor_records
 from storelens.cdp.identity import (
     IdentityModel,
     deterministic_pairs,
@@ -196,6 +197,10 @@ def _write(
             rows,
         )
     record_changes(conn, assignment.changes, run_id, actor, now)
+    if assignment.restored:  # given back to the records they stand for: live ids again
+        conn.execute(
+            customer_aliases.delete().where(customer_aliases.c.alias.in_(assignment.restored))
+        )
     for alias, target in assignment.aliases.items():
         conn.execute(customer_aliases.delete().where(customer_aliases.c.alias == alias))
         conn.execute(customer_aliases.insert(), {"alias": alias, "customer_id": target, "at": now})
@@ -281,6 +286,7 @@ def resolve(
         rows, previous, loyalty = _load(conn)
         separated = separations(conn)
         retired = [a for (a,) in conn.execute(select(customer_aliases.c.alias))]
+        retired_for = anchor_records(conn, retired, loyalty, search_log=False)
         model_row = conn.execute(
             select(identity_models.c.settings).order_by(identity_models.c.id.desc()).limit(1)
         ).first()
@@ -296,7 +302,12 @@ def resolve(
         settle = conflict.settle if conflict is not None else None
         clusters = cluster_records(keys, pairs, separated, conflict=conflict, settle=settle)
         assignment = assign_ids(
-            clusters, previous, loyalty_of=loyalty, retired=retired, mint=mint_customer_id
+            clusters,
+            previous,
+            loyalty_of=loyalty,
+            retired=retired,
+            mint=mint_customer_id,
+            retired_for=retired_for,
         )
         assignment.changes.extend(chain_cuts(clusters, assignment.customer_of))
         customers_after = len(set(assignment.customer_of.values()))

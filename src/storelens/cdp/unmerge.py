@@ -6,17 +6,17 @@ person whose records held it. An unmerge that handed the split-off records a fre
 and left the retired one pointing at the customer they were split from sent an erasure
 for the person split off past their own rows, and one for the other person through them
 (a review found it). So the split undoes the merge as far as the trail tells: an id
-belongs with the records it was made for (its ``new`` change), or with the records
-carrying it as their loyalty id; it goes with the records split off only when all of
-those go, and otherwise stays with the records left behind. Either side that loses its
-id gets back the retired id whose records it holds, and only when none fits is an id
-minted (and recorded as made for that side). Records carrying one loyalty id are not
-split apart: orders under it could not be told apart.
+belongs with the records it stands for (:mod:`~storelens.cdp.id_anchors`: those it was
+made for, or those carrying it as their loyalty id); it goes with the records split
+off only when all of those go, and otherwise stays with the records left behind. Either
+side that loses its id gets back the retired id whose records it holds, and only when
+none fits is an id minted (and recorded as made for that side). Records carrying one
+loyalty id are not split apart: orders under it could not be told apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from storelens.cdp.clusters import Change, mint_customer_id
+from storelens.cdp.id_anchors import anchor_records
 from storelens.cdp.resolution import (
     lock_against_scoring,
     record_changes,
@@ -36,7 +37,6 @@ from storelens.privacy import audit
 from storelens.storage.tables import (
     customer_aliases,
     customers,
-    identity_changes,
     identity_decisions,
 )
 
@@ -59,45 +59,14 @@ def _bad_records(message: str) -> InvalidInput:
     return InvalidInput(message, [FieldError("records", message, "records")])
 
 
-def made_for(conn: Connection, ids: Iterable[str]) -> dict[str, set[str]]:
-    """The record keys each id was made for: those of its ``new`` change.
-
-    Only that: records that joined an id later (a full or incremental run writes no
-    change for a record joining a customer), or were merged into it, are not what the
-    id stands for, and rows written under it before they came are not theirs.
-    """
-    wanted = set(ids)
-    found: dict[str, set[str]] = {i: set() for i in wanted}
-    for cid, records in conn.execute(
-        select(identity_changes.c.customer_id, identity_changes.c.records).where(
-            identity_changes.c.kind == "new", identity_changes.c.customer_id.in_(sorted(wanted))
-        )
-    ):
-        found[cid].update(records or [])
-    return found
-
-
-def _anchors(
-    conn: Connection, ids: set[str], loyalty_of: dict[str, str | None]
-) -> dict[str, set[str]]:
-    """Per id, the records it belongs with: those carrying it as their loyalty id (a
-    card's id goes with the card), else the current records it was made for."""
-    made = made_for(conn, ids)
-    out: dict[str, set[str]] = {}
-    for i in ids:
-        cards = {k for k, loyalty in loyalty_of.items() if loyalty == i}
-        out[i] = cards or (made[i] & set(loyalty_of))
-    return out
-
-
 def _split_ids(
     conn: Connection, customer_id: str, loyalty_of: dict[str, str | None], moved: set[str]
 ) -> tuple[str, str, dict[str, str]]:
     """(staying id, moved id, retired id -> "moved"/"staying") for a split.
 
-    An id goes with the records split off only when every record it belongs with goes
-    (:func:`_anchors`); any other stays with the records left behind, which is also
-    where an id with no known records stays.
+    An id goes with the records split off only when every record it stands for goes
+    (:func:`~storelens.cdp.id_anchors.anchor_records`); any other stays with the records
+    left behind, which is also where an id with no known records stays.
     """
     staying = set(loyalty_of) - moved
     shared = sorted(
@@ -114,7 +83,7 @@ def _split_ids(
             select(customer_aliases.c.alias).where(customer_aliases.c.customer_id == customer_id)
         ).scalars()
     )
-    anchors = _anchors(conn, aliases | {customer_id}, loyalty_of)
+    anchors = anchor_records(conn, aliases | {customer_id}, loyalty_of)
     side = {
         i: "moved" if records and records <= moved else "staying" for i, records in anchors.items()
     }
@@ -218,9 +187,8 @@ def _repoint_aliases(
     side: dict[str, str],
     now: datetime,
 ) -> None:
-    """Retired ids given back to records become live ids again; the others point at
-    the side holding most of their records; a tie keeps naming the id it named,
-    wherever that id's records now are."""
+    """Retired ids given back to records become live ids again; every other retired id
+    points at its side (:func:`_split_ids`)."""
     live = {kept_id, moved_id}
     conn.execute(delete(customer_aliases).where(customer_aliases.c.alias.in_(live)))
     target = {"moved": moved_id, "staying": kept_id}
