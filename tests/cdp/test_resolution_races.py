@@ -17,45 +17,22 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from tests.cdp.identity_records import ids_of, put
 
 from storelens.cdp import resolution
 from storelens.cdp import unmerge as unmerge_module
-from storelens.cdp.records import ImportIds, customer_events
-from storelens.cdp.resolution import record_key, resolve
+from storelens.cdp.resolution import resolve
 from storelens.cdp.unmerge import unmerge
 from storelens.core.errors import Conflict
-from storelens.ingest.batch import ingest_items
 from storelens.privacy import erasure
 from storelens.privacy.audit import SYSTEM, Actor
-from storelens.processors import run_projections
 from storelens.storage.dialects import ERASURE_LOCK_KEY
-from storelens.storage.eventlog import EventLog
-from storelens.storage.tables import customers
 
-IDS = ImportIds("test-secret-for-import-ids")
 WAITING = text(
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     f"AND objid = {ERASURE_LOCK_KEY & 0xFFFFFFFF}"
 )
-
-
-def _put(engine: Engine, key: str, **fields: Any) -> None:
-    source, record = key.split(":", 1)
-    log = EventLog(engine)
-    row = {"source_record_id": record, "first_name": "Ada", "last_name": "Lovelace", **fields}
-    assert not ingest_items(log, customer_events(source, [row], IDS)).rejected
-    run_projections(log)
-
-
-def _ids(engine: Engine) -> dict[str, str]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            customers.select().with_only_columns(
-                customers.c.source_system, customers.c.source_record_id, customers.c.customer_id
-            )
-        )
-        return {record_key(s, r): c for s, r, c in rows}
 
 
 def _race(
@@ -111,31 +88,31 @@ def _race(
 def test_a_run_does_not_write_over_an_unmerge_committing_during_its_write(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _put(engine, "crm:1", email="ada@example.org")
-    _put(engine, "web:1", phone="+4930111111")
+    put(engine, "crm:1", email="ada@example.org")
+    put(engine, "web:1", phone="+4930111111")
     resolve(engine, "full")
-    before = _ids(engine)
-    _put(engine, "web:1", phone="+4930111111", email="ada@example.org")
+    before = ids_of(engine)
+    put(engine, "web:1", phone="+4930111111", email="ada@example.org")
     resolve(engine, "full")
-    merged = _ids(engine)["crm:1"]
+    merged = ids_of(engine)["crm:1"]
     moving = next(k for k, cid in before.items() if cid != merged)
     analyst = Actor("ana", "user", "analyst")
     outcome = _race(
         engine, monkeypatch, unmerge_module, lambda: unmerge(engine, merged, [moving], analyst)
     )
     assert isinstance(outcome, Conflict)
-    assert _ids(engine) == before  # the unmerge stands
+    assert ids_of(engine) == before  # the unmerge stands
 
 
 def test_a_run_gives_way_to_an_erasure_committing_during_its_write(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _put(engine, "crm:1", email="ada@example.org")
-    _put(engine, "web:2", email="bob@example.org", first_name="Bob")
+    put(engine, "crm:1", email="ada@example.org")
+    put(engine, "web:2", email="bob@example.org", first_name="Bob")
     resolve(engine, "full")
-    bob = _ids(engine)["web:2"]
+    bob = ids_of(engine)["web:2"]
     outcome = _race(
         engine, monkeypatch, erasure, lambda: erasure.erase_customer(engine, bob, SYSTEM, "r")
     )
     assert isinstance(outcome, Conflict)  # not a KeyError (a 500)
-    assert set(_ids(engine)) == {"crm:1"}
+    assert set(ids_of(engine)) == {"crm:1"}

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, select
+from tests.cdp.identity_records import aliases_of, ids_of, put
 
 from storelens.cdp import resolution
-from storelens.cdp.records import ImportIds, customer_events
-from storelens.cdp.resolution import record_key, resolve
+from storelens.cdp.resolution import resolve
 from storelens.cdp.unmerge import unmerge
 from storelens.core.errors import Conflict
 from storelens.ingest.batch import ingest_items
@@ -28,39 +28,13 @@ from storelens.privacy.spine import OTHER
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import (
-    customer_aliases,
-    customers,
     events,
     identity_changes,
     orders,
 )
 
-IDS = ImportIds("test-secret-for-import-ids")
 ANALYST = Actor("ana", "user", "analyst")
-ADA = {"first_name": "Ada", "last_name": "Lovelace"}
 RawEvent = Callable[..., dict[str, Any]]
-
-
-def _put(engine: Engine, key: str, **fields: Any) -> None:
-    source, record = key.split(":", 1)
-    log = EventLog(engine)
-    row = {"source_record_id": record, **ADA, **fields}
-    assert not ingest_items(log, customer_events(source, [row], IDS)).rejected
-    run_projections(log)
-
-
-def _ids(engine: Engine) -> dict[str, str]:
-    with engine.connect() as conn:
-        return {
-            record_key(r.source_system, r.source_record_id): r.customer_id
-            for r in conn.execute(select(customers))
-        }
-
-
-def _aliases(engine: Engine) -> dict[str, str]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(customer_aliases.c.alias, customer_aliases.c.customer_id))
-        return {alias: target for alias, target in rows}
 
 
 def _row_under(engine: Engine, raw_event: RawEvent, cid: str, tag: str) -> None:
@@ -79,36 +53,36 @@ def _rows_left(engine: Engine) -> set[str]:
 
 def _consistent(engine: Engine) -> None:
     """No alias is a live id, and none points at an id no record has."""
-    live, aliases = set(_ids(engine).values()), _aliases(engine)
+    live, aliases = set(ids_of(engine).values()), aliases_of(engine)
     assert not set(aliases) & live
     assert set(aliases.values()) <= live
 
 
 def test_records_that_joined_later_do_not_take_the_id(engine: Engine, raw_event: RawEvent) -> None:
-    _put(engine, "crm:1", email="ada@example.org")
+    put(engine, "crm:1", email="ada@example.org")
     resolve(engine, "full")
-    ada = _ids(engine)["crm:1"]
+    ada = ids_of(engine)["crm:1"]
     _row_under(engine, raw_event, ada, "ada-own")
-    _put(engine, "web:1", email="ada@example.org", phone="+4930111111")  # join: no change row
-    _put(engine, "web:2", email="ada@example.org", phone="+4930111111")
+    put(engine, "web:1", email="ada@example.org", phone="+4930111111")  # join: no change row
+    put(engine, "web:2", email="ada@example.org", phone="+4930111111")
     resolve(engine, "full")
-    assert set(_ids(engine).values()) == {ada}
+    assert set(ids_of(engine).values()) == {ada}
     unmerge(engine, ada, ["web:1", "web:2"], ANALYST)  # two of three split off
-    assert _ids(engine)["crm:1"] == ada
+    assert ids_of(engine)["crm:1"] == ada
     _consistent(engine)
 
 
 def test_the_record_an_id_was_made_for_takes_it(engine: Engine, raw_event: RawEvent) -> None:
-    _put(engine, "crm:1", email="ada@example.org")
+    put(engine, "crm:1", email="ada@example.org")
     resolve(engine, "full")
-    ada = _ids(engine)["crm:1"]
+    ada = ids_of(engine)["crm:1"]
     _row_under(engine, raw_event, ada, "ada-own")
-    _put(engine, "web:1", email="ada@example.org", phone="+4930111111")
+    put(engine, "web:1", email="ada@example.org", phone="+4930111111")
     resolve(engine, "full")
     split = unmerge(engine, ada, ["crm:1"], ANALYST)
-    assert (split.new_customer_id, _ids(engine)["crm:1"]) == (ada, ada)
+    assert (split.new_customer_id, ids_of(engine)["crm:1"]) == (ada, ada)
     _consistent(engine)
-    erase_customer(engine, _ids(engine)["web:1"], SYSTEM, "the web shop person's request")
+    erase_customer(engine, ids_of(engine)["web:1"], SYSTEM, "the web shop person's request")
     assert "ada-own" in _rows_left(engine)
 
 
@@ -116,23 +90,23 @@ def _chain(engine: Engine, raw_event: RawEvent) -> tuple[str, str, str]:
     """A (six records) absorbs B (two), which had absorbed C (one, then two joined it)."""
     for i in range(1, 7):
         phone = {"phone": "+4930999999"} if i == 1 else {}
-        _put(engine, f"crm:a{i}", email="a@example.org", **phone)
-    _put(engine, "web:b1", email="b@example.org")
-    _put(engine, "web:b2", email="b@example.org")
-    _put(engine, "pos:c1", email="c@example.org", phone="+4930333333")
+        put(engine, f"crm:a{i}", email="a@example.org", **phone)
+    put(engine, "web:b1", email="b@example.org")
+    put(engine, "web:b2", email="b@example.org")
+    put(engine, "pos:c1", email="c@example.org", phone="+4930333333")
     resolve(engine, "full")
-    first = _ids(engine)
+    first = ids_of(engine)
     a, b, c = first["crm:a1"], first["web:b1"], first["pos:c1"]
     for cid, tag in ((a, "a-own"), (b, "b-own"), (c, "c-own")):
         _row_under(engine, raw_event, cid, tag)
-    _put(engine, "pos:c1", email="b@example.org", phone="+4930333333")  # C -> B
+    put(engine, "pos:c1", email="b@example.org", phone="+4930333333")  # C -> B
     resolve(engine, "full")
-    _put(engine, "pos:c2", phone="+4930333333")  # join B
-    _put(engine, "pos:c3", phone="+4930333333")
+    put(engine, "pos:c2", phone="+4930333333")  # join B
+    put(engine, "pos:c3", phone="+4930333333")
     resolve(engine, "full")
-    _put(engine, "web:b1", email="b@example.org", phone="+4930999999")  # B -> A
+    put(engine, "web:b1", email="b@example.org", phone="+4930999999")  # B -> A
     resolve(engine, "full")
-    assert set(_ids(engine).values()) == {a} and _aliases(engine) == {b: a, c: a}
+    assert set(ids_of(engine).values()) == {a} and aliases_of(engine) == {b: a, c: a}
     return a, b, c
 
 
@@ -142,15 +116,15 @@ def test_a_chain_gives_each_id_back_to_the_records_it_was_made_for(
     a, b, c = _chain(engine, raw_event)
     split = unmerge(engine, a, ["pos:c1", "pos:c2", "pos:c3"], ANALYST)
     assert (split.customer_id, split.new_customer_id) == (a, c)
-    assert _ids(engine)["web:b1"] == a and _aliases(engine) == {b: a}
+    assert ids_of(engine)["web:b1"] == a and aliases_of(engine) == {b: a}
     _consistent(engine)
     erase_customer(engine, c, SYSTEM, "c's request")
     assert _rows_left(engine) == {"a-own", "b-own"}
     split = unmerge(engine, a, ["web:b1", "web:b2"], ANALYST)  # then the middle one
-    assert split.new_customer_id == b and _aliases(engine) == {}
-    before = _ids(engine)
+    assert split.new_customer_id == b and aliases_of(engine) == {}
+    before = ids_of(engine)
     resolve(engine, "full")
-    assert _ids(engine) == before  # a rerun renames nobody
+    assert ids_of(engine) == before  # a rerun renames nobody
 
 
 def test_the_middle_of_a_chain_split_off_gets_its_own_id_back(
@@ -158,7 +132,7 @@ def test_the_middle_of_a_chain_split_off_gets_its_own_id_back(
 ) -> None:
     a, b, c = _chain(engine, raw_event)
     split = unmerge(engine, a, ["web:b1", "web:b2"], ANALYST)
-    assert split.new_customer_id == b and _aliases(engine) == {c: a}
+    assert split.new_customer_id == b and aliases_of(engine) == {c: a}
     _consistent(engine)
     erase_customer(engine, b, SYSTEM, "b's request")
     assert _rows_left(engine) == {"a-own", "c-own"}
@@ -172,25 +146,25 @@ def test_an_id_minted_by_a_split_knows_its_records(
     seq = iter(range(1, 100))
     monkeypatch.setattr(resolution, "mint_customer_id", lambda: f"C{next(seq):04d}")
     for i in range(1, 5):
-        _put(engine, f"crm:a{i}", email="a@example.org")
+        put(engine, f"crm:a{i}", email="a@example.org")
     for k in ("s1", "x1", "x2"):
-        _put(engine, f"app:{k}", email="xavier@example.org")
+        put(engine, f"app:{k}", email="xavier@example.org")
     resolve(engine, "full")
-    _put(engine, "app:s1", email="sam@example.org")  # s1 leaves X: a split
-    _put(engine, "web:b1", email="b@example.org")
-    _put(engine, "web:b2", email="b@example.org")
+    put(engine, "app:s1", email="sam@example.org")  # s1 leaves X: a split
+    put(engine, "web:b1", email="b@example.org")
+    put(engine, "web:b2", email="b@example.org")
     resolve(engine, "full")
-    now = _ids(engine)
+    now = ids_of(engine)
     a, s, b = now["crm:a1"], now["app:s1"], now["web:b1"]
     assert s not in (now["app:x1"], a) and s < b  # S would win a tie by name
     _row_under(engine, raw_event, s, "s-own")
     _row_under(engine, raw_event, b, "b-own")
     for key, email in (("crm:a1", "a"), ("app:s1", "sam"), ("web:b1", "b")):
-        _put(engine, key, email=f"{email}@example.org", phone="+4930999999")
+        put(engine, key, email=f"{email}@example.org", phone="+4930999999")
     resolve(engine, "full")  # one merge absorbs S and B
-    assert {_ids(engine)[k] for k in ("crm:a1", "app:s1", "web:b1")} == {a}
+    assert {ids_of(engine)[k] for k in ("crm:a1", "app:s1", "web:b1")} == {a}
     split = unmerge(engine, a, ["web:b1", "web:b2"], ANALYST)
-    assert split.new_customer_id == b and _aliases(engine) == {s: a}
+    assert split.new_customer_id == b and aliases_of(engine) == {s: a}
     erase_customer(engine, b, SYSTEM, "b's request")
     assert _rows_left(engine) == {"s-own"}
 
@@ -198,10 +172,10 @@ def test_an_id_minted_by_a_split_knows_its_records(
 def test_a_loyalty_id_used_as_the_customer_id_goes_with_the_card(
     engine: Engine, paid_order: Callable[..., dict[str, Any]]
 ) -> None:
-    _put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
-    _put(engine, "webshop:w1", email="ada@example.org")
+    put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
+    put(engine, "webshop:w1", email="ada@example.org")
     resolve(engine, "full")
-    assert set(_ids(engine).values()) == {"L-7"}
+    assert set(ids_of(engine).values()) == {"L-7"}
     assert ingest_items(EventLog(engine), [paid_order("L-7", "o-card")]).accepted == 1
     run_projections(EventLog(engine))
     split = unmerge(engine, "L-7", ["loyalty:k1"], ANALYST)
@@ -214,23 +188,23 @@ def test_a_loyalty_id_used_as_the_customer_id_goes_with_the_card(
 
 
 def test_records_sharing_a_loyalty_id_are_not_split_apart(engine: Engine) -> None:
-    _put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
-    _put(engine, "pos:p1", email="ada@example.org", loyalty_id="L-7")
-    _put(engine, "webshop:w1", email="ada@example.org")
+    put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
+    put(engine, "pos:p1", email="ada@example.org", loyalty_id="L-7")
+    put(engine, "webshop:w1", email="ada@example.org")
     resolve(engine, "full")
     with pytest.raises(Conflict, match="loyalty id L-7"):
         unmerge(engine, "L-7", ["loyalty:k1"], ANALYST)
-    assert set(_ids(engine).values()) == {"L-7"}  # nothing done
+    assert set(ids_of(engine).values()) == {"L-7"}  # nothing done
 
 
 def test_the_access_export_after_an_unmerge_names_only_the_person(engine: Engine) -> None:
-    _put(engine, "crm:1", email="ada@example.org")
-    _put(engine, "webshop:2", phone="+4930901820")
+    put(engine, "crm:1", email="ada@example.org")
+    put(engine, "webshop:2", phone="+4930901820")
     resolve(engine, "full")
-    before = _ids(engine)
-    _put(engine, "webshop:2", phone="+4930901820", email="ADA@example.org")
+    before = ids_of(engine)
+    put(engine, "webshop:2", phone="+4930901820", email="ADA@example.org")
     resolve(engine, "full")
-    split = unmerge(engine, _ids(engine)["crm:1"], ["webshop:2"], ANALYST, reason="two Adas")
+    split = unmerge(engine, ids_of(engine)["crm:1"], ["webshop:2"], ANALYST, reason="two Adas")
     mine, theirs = split.new_customer_id, split.customer_id
     assert mine == before["webshop:2"]
     stores = export_customer(engine, mine, SYSTEM)["stores"]
@@ -250,14 +224,14 @@ def test_the_access_export_after_an_unmerge_names_only_the_person(engine: Engine
 def test_a_reissued_cards_id_goes_with_the_card_holder(
     engine: Engine, paid_order: Callable[..., dict[str, Any]]
 ) -> None:
-    _put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
-    _put(engine, "webshop:w1", email="ada@example.org")
+    put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
+    put(engine, "webshop:w1", email="ada@example.org")
     resolve(engine, "full")
     assert ingest_items(EventLog(engine), [paid_order("L-7", "o-card")]).accepted == 1
     run_projections(EventLog(engine))
-    _put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-8")  # a new card
+    put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-8")  # a new card
     resolve(engine, "full")
-    assert set(_ids(engine).values()) == {"L-7"}  # no record carries L-7 now
+    assert set(ids_of(engine).values()) == {"L-7"}  # no record carries L-7 now
     split = unmerge(engine, "L-7", ["loyalty:k1"], ANALYST)
     assert split.new_customer_id == "L-7"  # the log shows whose card it was
     erase_customer(engine, split.customer_id, SYSTEM, "the web shop person's request")
@@ -273,13 +247,13 @@ def test_an_id_minted_by_a_split_before_such_ids_were_recorded(
     """A database from before 2026-12-07 has no ``new`` change for an id a full run's
     split minted: the split's own change names its records."""
     for i in range(1, 5):
-        _put(engine, f"crm:a{i}", email="a@example.org")
+        put(engine, f"crm:a{i}", email="a@example.org")
     for k in ("s1", "x1", "x2"):
-        _put(engine, f"app:{k}", email="xavier@example.org")
+        put(engine, f"app:{k}", email="xavier@example.org")
     resolve(engine, "full")
-    _put(engine, "app:s1", email="sam@example.org")  # s1 leaves X: a split mints S
+    put(engine, "app:s1", email="sam@example.org")  # s1 leaves X: a split mints S
     resolve(engine, "full")
-    now = _ids(engine)
+    now = ids_of(engine)
     a, s = now["crm:a1"], now["app:s1"]
     with engine.begin() as conn:  # as an older version wrote the trail
         conn.execute(
@@ -289,10 +263,10 @@ def test_an_id_minted_by_a_split_before_such_ids_were_recorded(
         )
     _row_under(engine, raw_event, s, "s-own")
     _row_under(engine, raw_event, a, "a-own")
-    _put(engine, "app:s1", email="sam@example.org", phone="+4930999999")
-    _put(engine, "crm:a1", email="a@example.org", phone="+4930999999")
+    put(engine, "app:s1", email="sam@example.org", phone="+4930999999")
+    put(engine, "crm:a1", email="a@example.org", phone="+4930999999")
     resolve(engine, "full")
-    assert _aliases(engine) == {s: a}
+    assert aliases_of(engine) == {s: a}
     split = unmerge(engine, a, ["app:s1"], ANALYST)
     assert split.new_customer_id == s
     erase_customer(engine, s, SYSTEM, "sam's request")
@@ -305,17 +279,17 @@ def test_records_a_run_splits_off_get_their_own_id_back(
     """X's record leaves A, the customer it had been merged into, by a full run: it got
     a new id while X still pointed at A, so X's rows stayed with A's person."""
     for i in range(1, 5):
-        _put(engine, f"crm:a{i}", email="a@example.org")
-    _put(engine, "web:x1", email="x@example.org")
+        put(engine, f"crm:a{i}", email="a@example.org")
+    put(engine, "web:x1", email="x@example.org")
     resolve(engine, "full")
-    a, x = _ids(engine)["crm:a1"], _ids(engine)["web:x1"]
+    a, x = ids_of(engine)["crm:a1"], ids_of(engine)["web:x1"]
     _row_under(engine, raw_event, x, "x-own")
-    _put(engine, "web:x1", email="a@example.org")  # X merges into A
+    put(engine, "web:x1", email="a@example.org")  # X merges into A
     resolve(engine, "full")
-    assert _aliases(engine) == {x: a}
-    _put(engine, "web:x1", email="x.new@example.org")  # and leaves again
+    assert aliases_of(engine) == {x: a}
+    put(engine, "web:x1", email="x.new@example.org")  # and leaves again
     resolve(engine, "full")
-    assert _ids(engine)["web:x1"] == x and _aliases(engine) == {}
+    assert ids_of(engine)["web:x1"] == x and aliases_of(engine) == {}
     erase_customer(engine, x, SYSTEM, "x's request")
     assert "x-own" not in _rows_left(engine)
 
@@ -326,24 +300,24 @@ def test_unlinked_records_split_off_together_keep_their_ids_after_a_rerun(
     """X's and Y's records, merged into A through different links, are split off in one
     unmerge; the next full run parts them (nothing links them): each keeps its own id."""
     for i in range(1, 5):
-        _put(engine, f"crm:a{i}", email="a@example.org")
-    _put(engine, "web:x1", email="x@example.org")
-    _put(engine, "web:y1", email="y@example.org")
-    _put(engine, "web:y2", email="y@example.org")
+        put(engine, f"crm:a{i}", email="a@example.org")
+    put(engine, "web:x1", email="x@example.org")
+    put(engine, "web:y1", email="y@example.org")
+    put(engine, "web:y2", email="y@example.org")
     resolve(engine, "full")
-    first = _ids(engine)
+    first = ids_of(engine)
     a, x, y = first["crm:a1"], first["web:x1"], first["web:y1"]
     for cid, tag in ((a, "a-own"), (x, "x-own"), (y, "y-own")):
         _row_under(engine, raw_event, cid, tag)
-    _put(engine, "crm:a1", email="a@example.org", phone="+4930111111")
-    _put(engine, "web:x1", email="x@example.org", phone="+4930111111")
-    _put(engine, "crm:a2", email="a@example.org", phone="+4930222222")
-    _put(engine, "web:y1", email="y@example.org", phone="+4930222222")
+    put(engine, "crm:a1", email="a@example.org", phone="+4930111111")
+    put(engine, "web:x1", email="x@example.org", phone="+4930111111")
+    put(engine, "crm:a2", email="a@example.org", phone="+4930222222")
+    put(engine, "web:y1", email="y@example.org", phone="+4930222222")
     resolve(engine, "full")
-    assert _aliases(engine) == {x: a, y: a}
+    assert aliases_of(engine) == {x: a, y: a}
     unmerge(engine, a, ["web:x1", "web:y1", "web:y2"], ANALYST)
     resolve(engine, "full")
-    after = _ids(engine)
+    after = ids_of(engine)
     assert (after["web:x1"], after["web:y1"], after["crm:a1"]) == (x, y, a)
     _consistent(engine)
     erase_customer(engine, x, SYSTEM, "x's request")
