@@ -296,6 +296,11 @@ def test_bad_input(world: World, login: Login) -> None:
     r = world.client.post("/v1/personalize", json={"requests": items}, headers=staff)
     assert r.status_code == 404  # and says which item (a review: it did not)
     assert r.json()["detail"] == "requests[1]: no store 'no-such-store'"
+    for loose in (True, "7", 2.0):  # read as numbers without a word before
+        item = {"customer_id": "ada", "store": "cafe-01", "k": loose}
+        r = world.client.post("/v1/personalize", json={"requests": [item]}, headers=staff)
+        assert r.status_code == 422, loose
+        assert r.json()["detail"][0]["loc"] == ["body", "requests", 0, "k"]
 
 
 def test_personalize_batch_answers_in_order(world: World, login: Login) -> None:

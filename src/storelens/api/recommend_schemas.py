@@ -48,7 +48,8 @@ class PersonalizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
     store: str = Field(min_length=1, max_length=64)
-    k: int = Field(default=10, ge=1, le=500)
+    # strict: a JSON true or "7" was read as a number without a word (a review)
+    k: int = Field(default=10, ge=1, le=500, strict=True)
     context: Context = Context()
 
 
