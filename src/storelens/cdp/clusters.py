@@ -258,14 +258,18 @@ def assign_ids(
             given.add(old)
     changes: list[Change] = []
     restored: set[str] = set()
-    owned = {a: frozenset(r) for a, r in (retired_for or {}).items()}
+    owned = {a: frozenset(r) for a, r in (retired_for or {}).items() if r}
+    by_record: dict[str, list[str]] = defaultdict(list)  # a run mints thousands of ids
+    for alias, records in owned.items():
+        by_record[min(records)].append(alias)
     for index, cluster in enumerate(clusters):
         if index not in chosen:
             here = set(cluster.records)
             back = sorted(
-                (-len(records), alias)
-                for alias, records in owned.items()
-                if records and records <= here and alias not in given
+                (-len(owned[alias]), alias)
+                for record in cluster.records
+                for alias in by_record.get(record, ())
+                if owned[alias] <= here and alias not in given
             )
             if back:
                 chosen[index] = back[0][1]

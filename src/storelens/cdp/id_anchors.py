@@ -41,6 +41,8 @@ def _sole(others: object) -> str | None:
 
 def _made_for(conn: Connection, ids: set[str]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {i: set() for i in ids}
+    if not found:
+        return found
     legacy: dict[str, dict[str, set[str]]] = {"split": {}, "merge": {}}
     for kind, cid, others, records in conn.execute(
         select(
