@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 from tests.cdp.identity_records import aliases_of, ids_of, put
 
 from storelens.cdp import resolution
@@ -28,6 +28,8 @@ from storelens.privacy.spine import OTHER
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import (
+    customer_aliases,
+    customers,
     events,
     identity_changes,
     orders,
@@ -322,3 +324,28 @@ def test_unlinked_records_split_off_together_keep_their_ids_after_a_rerun(
     _consistent(engine)
     erase_customer(engine, x, SYSTEM, "x's request")
     assert _rows_left(engine) == {"a-own", "y-own"}
+
+
+def test_the_records_left_behind_get_back_only_an_id_wholly_theirs(engine: Engine) -> None:
+    """The customer's own id goes with the record split off; of the retired ids, Z
+    stands for a record on each side and X for one left behind only: X is theirs."""
+    with engine.begin() as conn:
+        conn.execute(insert(customers), [
+            {"source_system": "crm", "source_record_id": r, "customer_id": "A"}
+            for r in ("a1", "z1", "x1")
+        ])  # fmt: skip
+        conn.execute(insert(identity_changes), [
+            {"kind": "new", "customer_id": "A", "others": [], "records": ["crm:a1"],
+             "evidence": []},
+            {"kind": "new", "customer_id": "Z", "others": [], "records": ["crm:z1", "crm:a1"],
+             "evidence": []},
+            {"kind": "new", "customer_id": "X", "others": [], "records": ["crm:x1"],
+             "evidence": []},
+        ])  # fmt: skip
+        conn.execute(insert(customer_aliases), [
+            {"alias": "Z", "customer_id": "A"}, {"alias": "X", "customer_id": "A"}
+        ])  # fmt: skip
+    split = unmerge(engine, "A", ["crm:a1"], ANALYST)
+    assert (split.new_customer_id, split.customer_id) == ("A", "X")
+    assert aliases_of(engine) == {"Z": "X"}  # Z's records are not all on either side
+    _consistent(engine)

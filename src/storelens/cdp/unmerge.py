@@ -89,10 +89,13 @@ def _split_ids(
     }
     ids = {"staying": "", "moved": ""}
     ids[side[customer_id]] = customer_id
+    held_by = {"moved": moved, "staying": staying}
     for wanting in ("moved", "staying"):
         if not ids[wanting]:  # the retired id with most records here: the merge is undone
             best = sorted(
-                (-len(anchors[a]), a) for a in aliases if side[a] == wanting and anchors[a]
+                (-len(anchors[a]), a)
+                for a in aliases
+                if anchors[a] and anchors[a] <= held_by[wanting]  # all of them on this side
             )
             ids[wanting] = best[0][1] if best else _fresh_id(conn)
     return ids["staying"], ids["moved"], {a: side[a] for a in aliases}
