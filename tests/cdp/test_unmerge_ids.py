@@ -199,6 +199,21 @@ def test_records_sharing_a_loyalty_id_are_not_split_apart(engine: Engine) -> Non
     assert set(ids_of(engine).values()) == {"L-7"}  # nothing done
 
 
+def test_the_shell_refuses_that_with_exit_2_not_a_traceback(engine: Engine, db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from storelens.cdp import cli_identity
+    from storelens.cdp.cli import cdp_app
+
+    assert cli_identity.unmerge_command  # registers the identity commands
+    for key in ("loyalty:k1", "pos:p1"):
+        put(engine, key, email="ada@example.org", loyalty_id="L-7")
+    put(engine, "webshop:w1", email="ada@example.org")
+    resolve(engine, "full")
+    result = CliRunner().invoke(cdp_app, ["unmerge", "L-7", "pos:p1", "--database-url", db_url])
+    assert result.exit_code == 2 and "loyalty id L-7" in result.output
+
+
 def test_the_access_export_after_an_unmerge_names_only_the_person(engine: Engine) -> None:
     put(engine, "crm:1", email="ada@example.org")
     put(engine, "webshop:2", phone="+4930901820")

@@ -155,7 +155,7 @@ def unmerge_command(
         with engine.begin() as conn:
             current = canonical_id(conn, customer_id) or customer_id
         split = unmerge(engine, current, records, audit.operator(), reason)
-    except (NotFound, ValueError) as exc:
+    except (NotFound, Conflict, ValueError) as exc:  # Conflict: a card on both sides
         print_error(exc)
         raise typer.Exit(2) from exc
     typer.echo(f"{', '.join(split.records)} split off {current} into {split.new_customer_id}")
