@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
+from tests.cdp.identity_records import ids_of
 
 from storelens.cdp import resolution
 from storelens.cdp.linkage_eval import clusters_to_pairs, score_pairs
@@ -31,7 +32,7 @@ from storelens.privacy.erasure import erase_customer
 from storelens.privacy.subject import resolve_subject
 from storelens.processors import ProjectionLoop, run_projections
 from storelens.storage.eventlog import EventLog
-from storelens.storage.tables import audit_log, customers, events, identity_changes
+from storelens.storage.tables import audit_log, events, identity_changes
 
 IDS = ImportIds("test-secret-for-import-ids")  # the installation's key, in tests
 
@@ -69,14 +70,6 @@ def _load(engine: Engine, frame: pd.DataFrame) -> None:
     run_projections(log)
 
 
-def _ids(engine: Engine) -> dict[str, str]:
-    with engine.begin() as conn:
-        return {
-            record_key(r.source_system, r.source_record_id): r.customer_id
-            for r in conn.execute(select(customers))
-        }
-
-
 @pytest.fixture(scope="module")
 def people() -> tuple[pd.DataFrame, pd.Series]:
     return generate_customers(600, seed=11)
@@ -89,7 +82,7 @@ def test_full_run_finds_the_people_and_a_rerun_changes_no_id(
     _load(engine, frame)
     first = resolve(engine, "full")
     assert first.model == "splink" and first.records == 600 and first.new_records == 600
-    ids = _ids(engine)
+    ids = ids_of(engine)
     key_of = {r.unique_id: record_key(r.source_dataset, r.unique_id) for r in frame.itertuples()}
     truth_pairs = clusters_to_pairs(
         {key_of[u]: e for u, e in zip(frame.unique_id, truth, strict=True)}
@@ -100,7 +93,7 @@ def test_full_run_finds_the_people_and_a_rerun_changes_no_id(
         assert unresolved_count(conn) == 0
 
     second = resolve(engine, "full")
-    assert _ids(engine) == ids  # nobody renumbered
+    assert ids_of(engine) == ids  # nobody renumbered
     assert second.changes == {}
 
 
@@ -111,11 +104,11 @@ def test_incremental_adds_records_without_touching_existing_ids(
     first, later = frame.iloc[:500], frame.iloc[500:]
     _load(engine, first)
     resolve(engine, "full")
-    before = _ids(engine)
+    before = ids_of(engine)
     _load(engine, later)
     run = resolve(engine, "incremental")
     assert run.mode == "incremental" and run.new_records == 100
-    after = _ids(engine)
+    after = ids_of(engine)
     assert {k: after[k] for k in before} == before
     # A late duplicate of someone already known joins that person.
     entity_of = dict(zip(frame.unique_id, truth, strict=True))
@@ -132,7 +125,7 @@ def test_incremental_adds_records_without_touching_existing_ids(
         any(entity_of[u] == entity_of[uid] for u in first.unique_id) for uid in later.unique_id
     )
     nothing = resolve(engine, "incremental")
-    assert nothing.new_records == 0 and _ids(engine) == after
+    assert nothing.new_records == 0 and ids_of(engine) == after
 
     # The server links records that arrive later on its own, on a timer.
     more, _ = generate_customers(40, seed=99)
@@ -143,7 +136,7 @@ def test_incremental_adds_records_without_touching_existing_ids(
     ProjectionLoop(EventLog(engine), identity_every_s=1)._link_new_customers()
     with engine.connect() as conn:
         assert unresolved_count(conn) == 0
-    final = _ids(engine)
+    final = ids_of(engine)
     assert {k: final[k] for k in after} == after
 
 
@@ -153,7 +146,7 @@ def test_a_decision_made_meanwhile_is_not_overwritten(
     frame, _ = people
     _load(engine, frame.iloc[:300])
     resolve(engine, "full")
-    ids = _ids(engine)
+    ids = ids_of(engine)
     cid, members = next(
         (c, sorted(k for k, v in ids.items() if v == c))
         for c in sorted(set(ids.values()))
@@ -169,7 +162,7 @@ def test_a_decision_made_meanwhile_is_not_overwritten(
     monkeypatch.setattr(resolution, "_full_pairs", slow_training)
     with pytest.raises(Conflict, match="meanwhile"):
         resolve(engine, "full")
-    assert _ids(engine)[members[-1]] != cid  # the unmerge stands
+    assert ids_of(engine)[members[-1]] != cid  # the unmerge stands
 
 
 def test_unmerge_survives_full_and_incremental_reruns(
@@ -178,7 +171,7 @@ def test_unmerge_survives_full_and_incremental_reruns(
     frame, _ = people
     _load(engine, frame)
     resolve(engine, "full")
-    ids = _ids(engine)
+    ids = ids_of(engine)
     by_customer: dict[str, list[str]] = {}
     for key, cid in ids.items():
         by_customer.setdefault(cid, []).append(key)
@@ -186,11 +179,11 @@ def test_unmerge_survives_full_and_incremental_reruns(
     moved = members[-1]
     split = unmerge(engine, cid, [moved], ANALYST, reason="two people, one email")
     new_id = split.new_customer_id
-    assert new_id != cid and _ids(engine)[moved] == new_id
+    assert new_id != cid and ids_of(engine)[moved] == new_id
     assert split.customer_id == cid and split.aliases == ()  # one "new" cluster: nothing to undo
 
     resolve(engine, "full")
-    after = _ids(engine)
+    after = ids_of(engine)
     assert after[moved] != after[members[0]]
     assert after[members[0]] == cid  # the customer kept their id
     with engine.begin() as conn:
@@ -218,14 +211,14 @@ def test_merge_is_recorded_with_evidence_and_old_id_still_resolves(engine: Engin
     ingest_items(log, customer_events("webshop", rows[1:], IDS))
     run_projections(log)
     resolve(engine, "full")  # too few records for a model: deterministic only, two people
-    ids = _ids(engine)
+    ids = ids_of(engine)
     assert ids["crm:1"] != ids["webshop:2"]
     # The web shop record later gains the same e-mail: the next full run merges them.
     updated = {**rows[1], "email": "ADA@example.org"}
     ingest_items(log, customer_events("webshop", [updated], IDS))
     run_projections(log)
     run = resolve(engine, "full")
-    merged = _ids(engine)
+    merged = ids_of(engine)
     assert merged["crm:1"] == merged["webshop:2"] and run.changes == {"merge": 1}
     survivor = merged["crm:1"]
     retired = ({ids["crm:1"], ids["webshop:2"]} - {survivor}).pop()
@@ -251,7 +244,7 @@ def test_bad_unmerges_and_incremental_without_a_model(engine: Engine) -> None:
     )
     run_projections(log)
     resolve(engine, "full")
-    cid = _ids(engine)["crm:1"]
+    cid = ids_of(engine)["crm:1"]
     with pytest.raises(NotFound):
         unmerge(engine, "C-NOBODY", ["crm:1"], ANALYST)
     with pytest.raises(ValueError, match="not records of"):
@@ -286,7 +279,7 @@ def _merged_ada(engine: Engine, raw_event: RawEvent) -> tuple[str, str, dict[str
     ingest_items(log, customer_events("webshop", rows[1:], IDS))
     run_projections(log)
     resolve(engine, "full")
-    before = _ids(engine)
+    before = ids_of(engine)
     for key, cid in before.items():  # e.g. the web shop's search log, under each id
         page = {"session_id": key, "action": "page_view", "page": "/"}
         event = raw_event("web.event", subject=cid, store_id=None, payload=page)
@@ -295,7 +288,7 @@ def _merged_ada(engine: Engine, raw_event: RawEvent) -> tuple[str, str, dict[str
     ingest_items(log, customer_events("webshop", [updated], IDS))
     run_projections(log)
     resolve(engine, "full")
-    after = _ids(engine)
+    after = ids_of(engine)
     survivor = after["crm:1"]
     assert after["webshop:2"] == survivor
     retired = (set(before.values()) - {survivor}).pop()
@@ -323,7 +316,7 @@ def test_unmerge_gives_each_side_back_the_id_its_records_held(
     held = next(k for k, cid in before.items() if cid == mine)
     split = unmerge(engine, survivor, [held], ANALYST, reason="two Adas")
     assert (split.new_customer_id, split.customer_id, split.aliases) == (mine, theirs, ())
-    assert _ids(engine) == before  # the merge undone
+    assert ids_of(engine) == before  # the merge undone
     with engine.begin() as conn:
         assert canonical_id(conn, retired) == retired  # a live id again, no alias left
         split_off_person = resolve_subject(conn, mine)
@@ -334,7 +327,7 @@ def test_unmerge_gives_each_side_back_the_id_its_records_held(
         assert detail["new_customer_id"] == mine
         assert detail.get("kept_customer_id") == (theirs if split_off == "survivor" else None)
     resolve(engine, "full")  # a rerun keeps both ids
-    assert _ids(engine) == before
+    assert ids_of(engine) == before
     erase_customer(engine, theirs, SYSTEM, "request 7")
     assert _event_subjects(engine) == {mine}  # the person split off keeps their row
     erase_customer(engine, mine, SYSTEM, "request 8")
@@ -352,11 +345,11 @@ def test_a_retired_id_follows_most_of_its_records(engine: Engine, raw_event: Raw
     ingest_items(log, customer_events("loyalty", [third], IDS))
     run_projections(log)
     resolve(engine, "full")
-    assert set(_ids(engine).values()) == {survivor}
+    assert set(ids_of(engine).values()) == {survivor}
     held = next(k for k, cid in before.items() if cid == retired)
     split = unmerge(engine, survivor, [held, "loyalty:3"], ANALYST)
     assert (split.customer_id, split.new_customer_id) == (survivor, retired)
-    assert _ids(engine)["loyalty:3"] == retired
+    assert ids_of(engine)["loyalty:3"] == retired
 
 
 def test_the_cli_says_where_each_side_went(
@@ -396,7 +389,7 @@ def test_records_resolved_together_keep_their_id_however_many_are_split_off(
         ingest_items(log, customer_events(source, [row], IDS))
     run_projections(log)
     resolve(engine, "full")
-    assert set(_ids(engine).values()) == {"L-7"}
+    assert set(ids_of(engine).values()) == {"L-7"}
     split = unmerge(engine, "L-7", ["crm:c1", "webshop:w1"], ANALYST)
     assert split.customer_id == "L-7" and split.new_customer_id != "L-7"
-    assert _ids(engine)["loyalty:k1"] == "L-7"
+    assert ids_of(engine)["loyalty:k1"] == "L-7"

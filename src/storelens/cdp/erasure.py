@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, delete, or_, select, update
 
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.privacy.spine import OTHER
+from storelens.privacy.spine import OTHER, WITHHELD
 from storelens.privacy.traces import Matcher, mentioning_rows
 from storelens.storage.tables import (
     customer_aliases,
@@ -82,7 +82,7 @@ def own_identity_view(row: Mapping[str, Any], ids: set[str]) -> dict[str, Any]:
             if out[side] not in ids:
                 out[side] = OTHER
         if out.get("reason"):
-            out["reason"] = "(withheld: written about two customers)"
+            out["reason"] = WITHHELD
     return out
 
 

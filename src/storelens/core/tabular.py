@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TabularFileError", "csv_rows", "mask_value"]
+__all__ = ["TabularFileError", "csv_rows", "mask_value", "shape"]
 
 _WIDE_BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),
@@ -37,6 +37,11 @@ class TabularFileError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def shape(text: str) -> str:
+    """Letters as ``x``, digits as ``9``, everything else as it is."""
+    return "".join("9" if c.isdigit() else "x" if c.isalpha() else c for c in text)
+
+
 def mask_value(value: Any) -> str:
     """A value's shape without its content, so a message can circulate without leaking
     personal data.
@@ -50,8 +55,7 @@ def mask_value(value: Any) -> str:
     local, at, domain = text.rpartition("@")
     if at and local and domain and "@" not in local:
         return f"{local[0]}•••@{domain[:60]}"
-    shape = "".join("9" if c.isdigit() else "x" if c.isalpha() else c for c in text[:60])
-    return shape + (f"… ({len(text):,} characters)" if len(text) > 60 else "")
+    return shape(text[:60]) + (f"… ({len(text):,} characters)" if len(text) > 60 else "")
 
 
 def _opened(path: Path) -> None:

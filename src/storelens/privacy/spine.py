@@ -44,7 +44,7 @@ from storelens.privacy.traces import (
 )
 from storelens.storage.tables import audit_log, audit_subjects, dead_letters, events
 
-__all__ = ["KEPT_EVENT_TYPES", "OWN_EVENT_TYPES", "event_customers"]
+__all__ = ["KEPT_EVENT_TYPES", "OTHER", "OWN_EVENT_TYPES", "WITHHELD", "event_customers"]
 
 OWN_EVENT_TYPES = ("customer.upserted", "consent.changed", "web.event")
 """Events that are their owner's data through and through: an erasure of the owner
@@ -52,6 +52,8 @@ deletes them; one of a person they merely mention redacts them."""
 KEPT_EVENT_TYPES = ("pos.order_paid",)
 OTHER = "(another customer)"
 """Where an export shows a row that names someone else, in their place."""
+WITHHELD = "(withheld: written about two customers)"
+"""An operator's note in a row about two people, as either one's export shows it."""
 """Events kept for the accounts, with the customer pseudonymised."""
 
 
@@ -225,7 +227,7 @@ def _own_view(row: dict[str, Any], ids: set[str]) -> dict[str, Any]:
             elif side in detail and detail[side] not in ids:
                 detail[side] = OTHER
         if "reason" in detail:
-            detail["reason"] = "(withheld: written about two customers)"
+            detail["reason"] = WITHHELD
     if isinstance(detail.get("records"), list):
         listed: list[Any] = detail["records"]
         mine = [r for r in listed if r in ids]

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from storelens.core.tabular import shape
 from storelens.privacy.registry import Subject
 
 __all__ = [
@@ -133,10 +134,10 @@ class Matcher:
         for start, end in sorted(spans):
             if end <= at:
                 continue
-            out.append(_shape(text[at:start]) if start > at else "")
+            out.append(shape(text[at:start]) if start > at else "")
             out.append(text[max(start, at) : end])
             at = end
-        out.append(_shape(text[at:]))
+        out.append(shape(text[at:]))
         return "".join(out)
 
     def own_view(self, value: Any) -> Any:
@@ -149,10 +150,6 @@ class Matcher:
         if isinstance(value, list):
             return [self.own_view(v) for v in value]
         return value
-
-
-def _shape(text: str) -> str:
-    return "".join("9" if c.isdigit() else "x" if c.isalpha() else c for c in text)
 
 
 def _flat(value: Any) -> str:
