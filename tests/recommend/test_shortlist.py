@@ -1,24 +1,24 @@
-"""Ranking the head of the pre-sorted popular list gives exactly the full ranking.
+"""Merging the customer's candidates into the pre-sorted popular list gives exactly
+the full ranking.
 
 Random stores (ties in confidence included, zones, category caps, blocked and
 recently bought items, personal candidates that beat or lose to the store's, items
 the learned blend scored for the customer, which rank ahead of the rest) are
-ranked both ways; both paths of :func:`pick_shortlisted` must be taken.
+ranked both ways.
 """
 
 from __future__ import annotations
 
 import random
-
-import pytest
+from collections.abc import Iterator
 
 from storelens.config import Settings
 from storelens.recommend import evidence
-from storelens.recommend import shortlist as shortlist_module
 from storelens.recommend.candidate_store import CustomerCandidates
-from storelens.recommend.shortlist import head_size, pick_shortlisted, popular_order
+from storelens.recommend.shortlist import pick_shortlisted, popular_order
 from storelens.recommend.suggestions import (
     Candidate,
+    Keyed,
     Recommendation,
     as_candidate,
     personal,
@@ -79,47 +79,47 @@ def _full(settings: Settings, c: dict[str, object]) -> list[Recommendation]:
                 c["k"])  # type: ignore[arg-type]  # fmt: skip
 
 
-def test_the_head_ranks_exactly_as_the_whole_list(monkeypatch: pytest.MonkeyPatch) -> None:
+class _Counted(list[Keyed]):
+    """A popular order that counts how many of its items a request read."""
+
+    read = 0
+
+    def __iter__(self) -> Iterator[Keyed]:
+        for item in super().__iter__():
+            self.read += 1
+            yield item
+
+
+def test_the_merge_ranks_exactly_as_the_whole_list() -> None:
     settings = Settings(recommend_category_cap=2)
-    sizes: list[int] = []
-    kept: list[int] = []
-    real_pick = pick
-
-    def spy(*args: object) -> list[Recommendation]:
-        sizes.append(len(args[1]))  # type: ignore[arg-type]
-        kept.append(len(real_pick(*args)))  # type: ignore[arg-type]
-        return real_pick(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(shortlist_module, "pick", spy)
     rng = random.Random(15)
-    short = full = rejected = 0
+    cut_short = exhausted = blend_first = 0
     for _ in range(1000):
         c = _case(rng)
         store: dict[str, Candidate] = c["store"]  # type: ignore[assignment]
-        order = popular_order(settings, store, c["catalogue"], c["zone"])  # type: ignore[arg-type]
-        sizes.clear()
-        kept.clear()
+        order = _Counted(popular_order(settings, store, c["catalogue"], c["zone"]))  # type: ignore[arg-type]
         got = pick_shortlisted(
             settings, store, order, c["mine"], c["entry"], c["blocked"], c["zone"],  # type: ignore[arg-type]
             c["catalogue"], NOW, c["k"],  # type: ignore[arg-type]
         )  # fmt: skip
         assert got == _full(settings, c)
-        short += len(sizes) == 1 and sizes[0] < len(store)
-        full += sizes[-1] >= len(store)
-        rejected += len(sizes) == 2 and kept[0] == c["k"]  # k items, not provably the right ones
-    assert short > 50 and full > 50 and rejected > 2  # every path taken, checked each time
+        cut_short += order.read < len(order)
+        exhausted += order.read == len(order) and len(got) < c["k"]  # type: ignore[operator]
+        entry: CustomerCandidates = c["entry"]  # type: ignore[assignment]
+        blend_first += bool(got) and got[0].product_id in entry.blend
+    assert cut_short > 300 and exhausted > 50 and blend_first > 50  # every case, checked
 
 
-def test_a_head_that_runs_short_falls_back_to_the_whole_list() -> None:
-    """Every item of the head blocked: the answer still holds k items from the tail."""
+def test_the_first_items_blocked_the_answer_comes_from_further_down() -> None:
+    """The store's first 24 items blocked: the answer still holds k items, the next."""
     settings = Settings()
     pop = evidence.Popularity(100, {f"p{i:03d}": 100 - i for i in range(80)}, 30)
     store = popular(pop, "all")
     catalogue = {p: evidence.ProductInfo(p, p, None) for p in store}
     order = popular_order(settings, store, catalogue, None)
-    blocked = {o[1] for o in order[: head_size(5, 0)]}
+    blocked = {o[2] for o in order[:24]}
     got = pick_shortlisted(settings, store, order, {}, None, blocked, None, catalogue, NOW, 5)
-    assert [r.product_id for r in got] == [o[1] for o in order[len(blocked) : len(blocked) + 5]]
+    assert [r.product_id for r in got] == [o[2] for o in order[24:29]]
     assert not blocked & {r.product_id for r in got}
 
 
@@ -131,9 +131,9 @@ def test_the_zone_order_follows_the_zone_bonus() -> None:
         "a": evidence.ProductInfo("A", "x", "z1"),
         "b": evidence.ProductInfo("B", "y", "z2"),
     }
-    assert [o[1] for o in popular_order(settings, store, catalogue, None)] == ["a", "b"]
-    assert [o[1] for o in popular_order(settings, store, catalogue, "z2")] == ["b", "a"]
-    assert [o[1] for o in popular_order(settings, store, catalogue, "")] == ["a", "b"]
+    assert [o[2] for o in popular_order(settings, store, catalogue, None)] == ["a", "b"]
+    assert [o[2] for o in popular_order(settings, store, catalogue, "z2")] == ["b", "a"]
+    assert [o[2] for o in popular_order(settings, store, catalogue, "")] == ["a", "b"]
 
 
 def test_with_real_repeat_and_co_purchase_candidates_the_head_ranks_as_the_whole_list() -> None:

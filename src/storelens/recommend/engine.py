@@ -437,7 +437,8 @@ class RecommendationEngine:
         popular = self._popular(store_id, daypart, pop)
         order = self._popular_order(store_id, daypart, popular, catalogue, ctx.zone)
         mine = personal(self._settings, entry, pop, now) if personalized else {}
-        blocked = self._out_of_stock(store_id, warm).union(entry.declined)
+        stock = self._out_of_stock(store_id, warm)  # shared: read, never changed
+        blocked = stock.union(entry.declined) if entry.declined else stock
         picked = pick_shortlisted(
             self._settings, popular, order, mine, entry if personalized else None, blocked,
             ctx.zone, catalogue, now, k,
