@@ -50,3 +50,19 @@ def test_the_kept_contexts_are_bounded() -> None:
         resolve_context(parse_context(f"zone:z{i}"), at, "UTC")
     assert ctx_module._filled.cache_info().currsize <= kept
     assert resolve_context(parse_context("zone:z1"), at, "UTC").zone == "z1"
+    assert len(ctx_module._BY_IDENTITY) <= ctx_module._BY_IDENTITY_MAX
+
+
+def test_a_context_equal_to_a_kept_one_but_another_object_is_resolved_on_its_own() -> None:
+    """Found by identity first: a new object at a dead one's address (CPython reuses
+    them) must not get the dead one's filled context. The kept pair holds its context,
+    so while kept its address cannot be reused; an equal context is found by value."""
+    at = datetime(2026, 3, 9, 7, 30, tzinfo=UTC)
+    first = parse_context("zone:bakery")
+    kept = resolve_context(first, at, "UTC")
+    assert resolve_context(first, at, "UTC") is kept
+    other = parse_context("zone:till")
+    got = resolve_context(other, at, "UTC")
+    assert got.zone == "till" and got is not kept
+    equal = parse_context("zone:bakery")
+    assert equal is not first and resolve_context(equal, at, "UTC") == kept

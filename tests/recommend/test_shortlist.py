@@ -136,11 +136,12 @@ def test_the_zone_order_follows_the_zone_bonus() -> None:
     assert [o[2] for o in popular_order(settings, store, catalogue, "")] == ["a", "b"]
 
 
-def test_with_real_repeat_and_co_purchase_candidates_the_head_ranks_as_the_whole_list() -> None:
+def test_with_real_repeat_and_co_purchase_candidates_the_merge_ranks_as_the_whole_list() -> None:
     """The customer's own items and co-purchases as serving builds them (their words
     written only when shown): the same answer, words and evidence included, both ways."""
     settings = Settings(recommend_category_cap=2)
     rng = random.Random(23)
+    left_out = 0
     for _ in range(500):
         c = _case(rng)
         store: dict[str, Candidate] = c["store"]  # type: ignore[assignment]
@@ -161,6 +162,17 @@ def test_with_real_repeat_and_co_purchase_candidates_the_head_ranks_as_the_whole
         )  # fmt: skip
         assert got == _full(settings, c)
         assert all(r.explanation for r in got)
+        # Serving asks only for the candidates that beat the store's own: the same list.
+        mine: dict[str, Candidate] = c["mine"]  # type: ignore[assignment]
+        beating = personal(settings, entry, pop, NOW, store)
+        assert beating == {p: m for p, m in mine.items() if p not in store or m[0] >= store[p][0]}
+        again = pick_shortlisted(
+            settings, store, order, beating, entry, c["blocked"], c["zone"],  # type: ignore[arg-type]
+            c["catalogue"], NOW, c["k"],  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert again == got
+        left_out += len(beating) < len(mine)
+    assert left_out > 50  # candidates that lose to the store's were left out
 
 
 def test_a_popular_item_at_a_customers_blend_score_is_never_kept() -> None:

@@ -72,12 +72,27 @@ def resolve_context(context: Context, now: datetime, timezone: str) -> Context:
 
     What is filled depends on the local hour, weekday and month alone, so the filled
     context is kept per (context, hour, weekday, month) instead of a pydantic copy on
-    every request. Contexts are frozen, so sharing one is safe."""
+    every request. Contexts are frozen, so sharing one is safe. The same context object
+    (the recommendation lane keeps one per query text) is found by identity first: a
+    pydantic model's hash and equality, which the cache by value needs, cost more than
+    the rest of this function."""
     try:
         local = now.astimezone(ZoneInfo(timezone))
     except (KeyError, ValueError):  # a store saved with a zone this machine lacks
         local = now
-    return _filled(context, local.hour, local.weekday(), local.month)
+    key = (id(context), local.hour, local.weekday(), local.month)
+    held = _BY_IDENTITY.get(key)
+    if held is not None and held[0] is context:  # held, so its id is not reused
+        return held[1]
+    filled = _filled(context, key[1], key[2], key[3])
+    if len(_BY_IDENTITY) >= _BY_IDENTITY_MAX:  # contexts parsed per request: start afresh
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[key] = (context, filled)
+    return filled
+
+
+_BY_IDENTITY: dict[tuple[int, int, int, int], tuple[Context, Context]] = {}
+_BY_IDENTITY_MAX = 1024
 
 
 @lru_cache(maxsize=4096)  # clients choose zones and pages: bounded

@@ -436,7 +436,7 @@ class RecommendationEngine:
             reason = "no purchase history"
         popular = self._popular(store_id, daypart, pop)
         order = self._popular_order(store_id, daypart, popular, catalogue, ctx.zone)
-        mine = personal(self._settings, entry, pop, now) if personalized else {}
+        mine = personal(self._settings, entry, pop, now, popular) if personalized else {}
         stock = self._out_of_stock(store_id, warm)  # shared: read, never changed
         blocked = stock.union(entry.declined) if entry.declined else stock
         picked = pick_shortlisted(
