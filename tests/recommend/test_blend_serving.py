@@ -231,3 +231,25 @@ def test_bad_scoring_arguments_are_rejected() -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def test_a_score_that_is_not_a_number_is_never_stored_nor_served(engine: Engine) -> None:
+    """NaN compares false both ways: in a list it made the order depend on how the list
+    was built (a review found serving's merged ranking and the full one apart on it)."""
+    from storelens.recommend.blend_scores import load_blend
+
+    lists = {"ada": [("tea", 0.9), ("bun", math.nan), ("jam", math.inf), ("oat", 0.2)]}
+    with engine.begin() as conn:
+        assert write_blend(conn, BlendScores("test-v1", SCORED_AT, lists), {"ada"}) == 2
+        ranks = conn.execute(
+            select(recommend_blend.c.product_id, recommend_blend.c.rank)
+            .order_by(recommend_blend.c.rank)
+        ).all()  # fmt: skip
+        assert [tuple(r) for r in ranks] == [("tea", 1), ("oat", 2)]
+        if engine.dialect.name == "postgresql":  # it keeps NaN (SQLite refuses it: NULL)
+            conn.execute(recommend_blend.insert().values(
+                customer_id="ada", product_id="bun", score=math.nan, rank=3,
+                model_version="test-v1", scored_at=SCORED_AT,
+            ))  # fmt: skip
+        scores, _ = load_blend(conn, "ada")
+    assert scores == {"tea": 0.9, "oat": 0.2}

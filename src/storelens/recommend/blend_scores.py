@@ -21,6 +21,7 @@ exports and erases them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,21 +112,31 @@ def consenting(conn: Connection, customers: Sequence[str]) -> set[str]:
 
 
 def write_blend(conn: Connection, scores: BlendScores, allowed: set[str]) -> int:
-    """Replace the whole table with the lists of ``allowed`` customers; rows written."""
+    """Replace the whole table with the lists of ``allowed`` customers; rows written.
+
+    A score that is not a finite number is left out (ranks close up): NaN compares
+    false both ways, so one in a list made its order depend on how the list was built
+    (a review found serving's merged ranking and the full one disagreeing on it), and
+    SQLite stores it as NULL, which the column refuses."""
+    rows = []
+    for customer, items in scores.lists.items():
+        if customer not in allowed:
+            continue
+        kept = [(product, score) for product, score in items if math.isfinite(score)]
+        rows += [
+            {"customer_id": customer, "product_id": product, "score": score, "rank": rank,
+             "model_version": scores.model_version, "scored_at": scores.scored_at}
+            for rank, (product, score) in enumerate(kept, start=1)
+        ]  # fmt: skip
     conn.execute(delete(recommend_blend))
-    rows = [
-        {"customer_id": customer, "product_id": product, "score": score, "rank": rank,
-         "model_version": scores.model_version, "scored_at": scores.scored_at}
-        for customer, items in scores.lists.items() if customer in allowed
-        for rank, (product, score) in enumerate(items, start=1)
-    ]  # fmt: skip
     for start in range(0, len(rows), 5000):
         conn.execute(insert(recommend_blend), rows[start : start + 5000])
     return len(rows)
 
 
 def load_blend(conn: Connection, customer_id: str) -> tuple[dict[str, float], float]:
-    """(product -> blend score, scored at as Unix seconds); empty when never scored."""
+    """(product -> blend score, scored at as Unix seconds); empty when never scored. A
+    non-finite score (PostgreSQL keeps NaN and infinities) is left out, as at writing."""
     rows = conn.execute(
         select(recommend_blend.c.product_id, recommend_blend.c.score, recommend_blend.c.scored_at)
         .where(recommend_blend.c.customer_id == customer_id)
@@ -133,7 +144,8 @@ def load_blend(conn: Connection, customer_id: str) -> tuple[dict[str, float], fl
     ).all()
     if not rows:
         return {}, 0.0
-    return {r.product_id: float(r.score) for r in rows}, rows[0].scored_at.timestamp()
+    scores = {r.product_id: float(r.score) for r in rows}
+    return {p: v for p, v in scores.items() if math.isfinite(v)}, rows[0].scored_at.timestamp()
 
 
 def _export(req: SubjectRequest) -> list[dict[str, Any]]:

@@ -197,6 +197,7 @@ def _row_converter(dialect: Dialect) -> Callable[[Row], Row]:
         at = _sqlite_time
     at, flag = at or _same, flag or _same
     if customer is None and store is None and actor is None:
+
         def ids(c: Any, s: Any, a: Any) -> tuple[str, str, str]:
             return _text(c, "customer_id"), _text(s, "store_id"), _text(a, "actor")
     else:
@@ -208,6 +209,7 @@ def _row_converter(dialect: Dialect) -> Callable[[Row], Row]:
                 to_s(_text(s, "store_id")),
                 to_a(_text(a, "actor")),
             )
+
     if shown is not None and shown(PreSerialized("[]")) == "[]":
         shown = None  # the JSON type binds pre-serialised text as it is: skip the call
 

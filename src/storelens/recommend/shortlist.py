@@ -60,14 +60,9 @@ def pick_shortlisted(
     k: int,
 ) -> list[Recommendation]:
     """``pick`` over ``popular`` merged with ``personal`` (a personal candidate replaces
-    the popular one when at least as confident), ranking per request only the
+    the popular one when at least as confident), sorting per request only the
     candidates whose key differs from ``order``'s."""
     ranked: dict[str, Candidate] = {}
-    if entry is not None:
-        for product in entry.blend:  # keyed by the blend, not as in ``order``
-            held = popular.get(product)
-            if held is not None:
-                ranked[product] = held
     for product, mine in personal.items():
         current = popular.get(product)
         if current is None or mine[0] >= current[0]:

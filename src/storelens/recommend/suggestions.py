@@ -22,7 +22,8 @@ returns: the store's popular list is built once per store and daypart and shared
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set as AbstractSet
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -428,17 +429,22 @@ def pick_merged(
     now: float,
     k: int,
 ) -> list[Recommendation]:
-    """:func:`pick` over ``ranked`` and the store's ``popular`` items, where ``order``
-    holds every popular item already keyed and sorted as ``pick`` keys an unscored one
-    (built once per store, daypart and zone) and ``ranked`` the customer's own
-    candidates and the popular items the blend scored (which ``ranked`` then keys).
+    """:func:`pick` over ``ranked`` (the customer's own candidates, each replacing the
+    store's) and the store's ``popular`` items, where ``order`` holds every popular item
+    already keyed and sorted as ``pick`` keys an unscored one (built once per store,
+    daypart and zone).
 
-    Only ``ranked`` is sorted per request; the two sorted lists are merged and read
-    until ``k`` are kept, so a request looks at a dozen of the store's items, not all
-    of them. Keys never tie across the lists: an item ``ranked`` holds is skipped in
-    ``order``."""
+    Only the customer's candidates and the popular items the blend scored (keyed by the
+    blend, not as in ``order``) are sorted per request; the two sorted lists are merged
+    and read until ``k`` are kept, so a request looks at a dozen of the store's items,
+    not all of them. Keys never tie across the lists: an item sorted per request is
+    skipped in ``order``."""
     rules = _Rules(settings, entry, blocked, now)
     how = Showing(settings, entry, now, catalogue)
+    if rules.blend:
+        scored = {p: popular[p] for p in rules.blend if p in popular}
+        if scored:
+            ranked = {**scored, **ranked}
     mine = rules.keyed(ranked, zone, catalogue)
     rest = rules.unranked(order, ranked)
     return _take(settings, _merged(mine, rest), ranked, popular, how, k)
