@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from storelens.config import Settings
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CustomerCandidates
-from storelens.recommend.shortlist import pick_shortlisted, popular_order
+from storelens.recommend.shortlist import Keyed, pick_shortlisted, popular_order
 from storelens.recommend.suggestions import (
     Candidate,
-    Keyed,
     Recommendation,
+    Showing,
     as_candidate,
     personal,
-    pick,
     popular,
 )
 
@@ -75,8 +74,50 @@ def _full(settings: Settings, c: dict[str, object]) -> list[Recommendation]:
         current = ranked.get(product)
         if current is None or candidate[0] >= current[0]:
             ranked[product] = candidate
-    return pick(settings, ranked, c["entry"], c["blocked"], c["zone"], c["catalogue"], NOW,  # type: ignore[arg-type]
-                c["k"])  # type: ignore[arg-type]  # fmt: skip
+    return _reference(settings, ranked, c["entry"], c["blocked"], c["zone"], c["catalogue"],  # type: ignore[arg-type]
+                      c["k"])  # type: ignore[arg-type]  # fmt: skip
+
+
+def _reference(
+    settings: Settings,
+    ranked: dict[str, Candidate],
+    entry: CustomerCandidates,
+    blocked: set[str],
+    zone: str | None,
+    catalogue: dict[str, evidence.ProductInfo],
+    k: int,
+) -> list[Recommendation]:
+    """The rules as the docs state them, written plainly and apart from the code under
+    test: every candidate keyed (the blend's items first by blend score, the rest by
+    confidence, each times the zone bonus), sorted, walked with the rules until k."""
+    recent_cut = NOW - settings.recommend_recent_days * DAY
+    boost = 1.0 + settings.recommend_zone_boost
+    keyed = []
+    for product, (confidence, _) in ranked.items():
+        times = entry.items.get(product)
+        recent = bool(times) and times[-1] >= recent_cut  # type: ignore[index]
+        if product in blocked or (recent and len(times) < settings.recommend_staple_orders):  # type: ignore[arg-type]
+            continue
+        info = catalogue.get(product)
+        bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
+        blend = entry.blend.get(product)
+        tier, score = (1, confidence) if blend is None else (0, blend)
+        keyed.append((tier, -score * bonus, product))
+    keyed.sort()
+    how = Showing(settings, entry, NOW, catalogue)
+    per_category: dict[str, int] = {}
+    out: list[Recommendation] = []
+    for _, neg, product in keyed:
+        info = catalogue.get(product)
+        category = info.category if info else product
+        if per_category.get(category, 0) >= settings.recommend_category_cap:
+            continue
+        per_category[category] = per_category.get(category, 0) + 1
+        confidence, shows = ranked[product]
+        out.append(shows.show(product, confidence, -neg, info.name if info else None, how))
+        if len(out) == k:
+            break
+    return out
 
 
 class _Counted(list[Keyed]):

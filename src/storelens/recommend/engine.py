@@ -141,7 +141,7 @@ class RecommendationEngine:
         catalogue: dict[str, evidence.ProductInfo],
         zone: str | None,
     ) -> PopularOrder:
-        """``popular`` sorted as ``pick`` would, once per popular list, catalogue and zone
+        """``popular`` sorted as a request ranks it, once per popular list, catalogue and zone
         (a zone no product sits in sorts like none: the request cannot grow the cache)."""
         zones = self._zones(catalogue)
         where = zone if zone and zone in zones else None
@@ -228,7 +228,7 @@ class RecommendationEngine:
         if warm:
             if not isinstance(self._store, MemoryCandidates):
                 raise Cold("candidates")
-            held = self._store.peek(customer_id)  # read only: personal() and pick() keep it
+            held = self._store.peek(customer_id)  # read only: personal() and the ranking keep it
             if held is None or held.consent is None:
                 raise Cold("candidates")
             return held, False

@@ -14,16 +14,16 @@ The order is confidence times a zone bonus (the item sits in the zone the custom
 stands in). A customer scored by the learned blend at ``recommend train``
 (:mod:`storelens.recommend.blend_scores`) gets the items it scored first, ordered by
 blend score times the same bonus, then the rest by confidence; the confidence shown
-and the explanation stay the evidence's. The rules then drop what may not be shown. A
-request sorts plain tuples and builds a :class:`Recommendation` only for the ``k`` it
-returns: the store's popular list is built once per store and daypart and shared.
+and the explanation stay the evidence's. The rules then drop what may not be shown
+(:mod:`storelens.recommend.shortlist`, which ranks). A request sorts plain tuples and
+builds a :class:`Recommendation` only for the ``k`` it returns: the store's popular list
+is built once per store and daypart and shared.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -36,14 +36,11 @@ __all__ = [
     "REPEAT",
     "TOGETHER",
     "Candidate",
-    "Keyed",
     "Recommendation",
     "Showing",
     "Shows",
     "as_candidate",
     "personal",
-    "pick",
-    "pick_merged",
     "popular",
     "ranking_basis",
 ]
@@ -80,7 +77,7 @@ class Shows(Protocol):
 
 
 Candidate = tuple[float, Shows]
-"""(confidence, how it is shown): what ``pick`` ranks. A request ranks a few dozen of
+"""(confidence, how it is shown): what a request ranks. A request ranks a few dozen of
 these and shows ``k``; a pair costs a tuple, where an object per candidate cost most
 of the ranking (about 0.4 µs each, two dozen co-purchases per customer)."""
 
@@ -99,7 +96,7 @@ class Showing:
         catalogue: Mapping[str, evidence.ProductInfo],
     ) -> None:
         self.entry, self.catalogue = entry, catalogue
-        self.boost = 1.0 + settings.recommend_zone_boost  # as pick scores the zone's items
+        self.boost = 1.0 + settings.recommend_zone_boost  # as the ranking scores the zone's items
         self.days = settings.recommend_history_days
         self.window = now - self.days * 86400.0
         self.span = _months(self.days)
@@ -297,166 +294,3 @@ def ranking_basis(entry: CustomerCandidates, half: float) -> RankingBasis:
     )
     entry.basis = (half, as_of, d_orders, d_items, together)
     return entry.basis
-
-
-Keyed = tuple[int, float, str, "evidence.ProductInfo | None"]
-"""How ``pick`` orders a candidate: (tier, -score, product, product info). Tier 0 holds
-the items the learned blend scored (by blend score), tier 1 the rest (by confidence),
-each times the zone bonus. Products are unique, so the info is never compared; it rides
-along to save a second catalogue lookup per item."""
-
-
-class _Rules:
-    """What may be shown to this customer now, and how ``pick`` orders it: read once per
-    request."""
-
-    __slots__ = ("blend", "blocked", "boost", "bought", "recent_cut", "staple")
-
-    def __init__(
-        self,
-        settings: Settings,
-        entry: CustomerCandidates | None,
-        blocked: AbstractSet[str],
-        now: float,
-    ) -> None:
-        self.recent_cut = now - settings.recommend_recent_days * 86400.0
-        self.staple = settings.recommend_staple_orders
-        self.boost = 1.0 + settings.recommend_zone_boost
-        self.bought: Mapping[str, Sequence[float]] = entry.items if entry is not None else {}
-        self.blend: Mapping[str, float] = entry.blend if entry is not None else {}
-        self.blocked = blocked
-
-    def keyed(
-        self,
-        ranked: Mapping[str, Candidate],
-        zone: str | None,
-        catalogue: Mapping[str, evidence.ProductInfo],
-    ) -> list[Keyed]:
-        """``ranked`` less what may not be shown, keyed and sorted."""
-        blocked, recent_cut, staple, boost = self.blocked, self.recent_cut, self.staple, self.boost
-        scored: list[Keyed] = []
-        add, bought_get, info_get, blend_get = (
-            scored.append, self.bought.get, catalogue.get, self.blend.get,
-        )  # fmt: skip
-        for product, (confidence, _) in ranked.items():
-            if product in blocked:
-                continue
-            times = bought_get(product)
-            if times and times[-1] >= recent_cut and len(times) < staple:
-                continue
-            info = info_get(product)
-            bonus = boost if zone and info is not None and info.zone_id == zone else 1.0
-            learned = blend_get(product)
-            if learned is None:
-                add((1, -confidence * bonus, product, info))
-            else:
-                add((0, -learned * bonus, product, info))
-        scored.sort()
-        return scored
-
-    def unranked(self, order: Iterable[Keyed], ranked: Mapping[str, Candidate]) -> Iterator[Keyed]:
-        """The items of ``order`` (already keyed, in order) that ``ranked`` does not hold
-        and that may be shown, read only as far as the caller reads."""
-        blocked, recent_cut, staple, bought_get = (
-            self.blocked, self.recent_cut, self.staple, self.bought.get,
-        )  # fmt: skip
-        for item in order:
-            product = item[2]
-            if product in ranked or product in blocked:
-                continue
-            times = bought_get(product)
-            if times and times[-1] >= recent_cut and len(times) < staple:
-                continue
-            yield item
-
-
-def _take(
-    settings: Settings,
-    keyed: Iterable[Keyed],
-    ranked: Mapping[str, Candidate],
-    popular: Mapping[str, Candidate],
-    how: Showing,
-    k: int,
-) -> list[Recommendation]:
-    """The first ``k`` of ``keyed`` within the category cap, shown. Stops at the
-    ``k``-th, so a lazy ``keyed`` is read no further."""
-    cap = settings.recommend_category_cap
-    per_category: dict[str, int] = {}
-    picked: list[Recommendation] = []
-    for _, neg_score, product, info in keyed:
-        category = info.category if info else product
-        taken = per_category.get(category, 0)
-        if taken >= cap:
-            continue
-        per_category[category] = taken + 1
-        candidate = ranked.get(product) or popular[product]
-        picked.append(
-            candidate[1].show(product, candidate[0], -neg_score, info.name if info else None, how)
-        )
-        if len(picked) == k:
-            break
-    return picked
-
-
-def pick(
-    settings: Settings,
-    ranked: Mapping[str, Candidate],
-    entry: CustomerCandidates | None,
-    blocked: AbstractSet[str],
-    zone: str | None,
-    catalogue: dict[str, evidence.ProductInfo],
-    now: float,
-    k: int,
-) -> list[Recommendation]:
-    """The rules, then the top ``k``: nothing blocked (out of stock here, declined),
-    nothing bought in the last ``recommend_recent_days`` unless a staple, at most
-    ``recommend_category_cap`` per category. Every candidate is keyed and sorted: the
-    reference that :func:`pick_merged` must equal."""
-    rules = _Rules(settings, entry, blocked, now)
-    how = Showing(settings, entry, now, catalogue)
-    return _take(settings, rules.keyed(ranked, zone, catalogue), ranked, {}, how, k)
-
-
-def pick_merged(
-    settings: Settings,
-    ranked: Mapping[str, Candidate],
-    order: Sequence[Keyed],
-    popular: Mapping[str, Candidate],
-    entry: CustomerCandidates | None,
-    blocked: AbstractSet[str],
-    zone: str | None,
-    catalogue: dict[str, evidence.ProductInfo],
-    now: float,
-    k: int,
-) -> list[Recommendation]:
-    """:func:`pick` over ``ranked`` (the customer's own candidates, each replacing the
-    store's) and the store's ``popular`` items, where ``order`` holds every popular item
-    already keyed and sorted as ``pick`` keys an unscored one (built once per store,
-    daypart and zone).
-
-    Only the customer's candidates and the popular items the blend scored (keyed by the
-    blend, not as in ``order``) are sorted per request; the two sorted lists are merged
-    and read until ``k`` are kept, so a request looks at a dozen of the store's items,
-    not all of them. Keys never tie across the lists: an item sorted per request is
-    skipped in ``order``."""
-    rules = _Rules(settings, entry, blocked, now)
-    how = Showing(settings, entry, now, catalogue)
-    if rules.blend:
-        scored = {p: popular[p] for p in rules.blend if p in popular}
-        if scored:
-            ranked = {**scored, **ranked}
-    mine = rules.keyed(ranked, zone, catalogue)
-    rest = rules.unranked(order, ranked)
-    return _take(settings, _merged(mine, rest), ranked, popular, how, k)
-
-
-def _merged(first: list[Keyed], second: Iterator[Keyed]) -> Iterator[Keyed]:
-    """Two sorted streams as one, read lazily (``heapq.merge`` without its heap: one
-    list is a handful of items)."""
-    i, n = 0, len(first)
-    for item in second:
-        while i < n and first[i] < item:
-            yield first[i]
-            i += 1
-        yield item
-    yield from first[i:]
