@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from storelens.cdp.records import ImportIds, customer_events
-from storelens.cdp.resolution import record_key
+from storelens.cdp.resolution import record_key, resolve
 from storelens.ingest.batch import ingest_items
 from storelens.processors import run_projections
 from storelens.storage.eventlog import EventLog
@@ -40,3 +40,15 @@ def aliases_of(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
         rows = conn.execute(select(customer_aliases.c.alias, customer_aliases.c.customer_id))
         return {alias: target for alias, target in rows}
+
+
+def merged_later(engine: Engine, first: str, second: str, email: str, phone: str) -> dict[str, str]:
+    """``first`` (``email``) and ``second`` (``phone``) resolved apart, then ``second``
+    given the same e-mail and both resolved into one customer; their ids before."""
+    put(engine, first, email=email)
+    put(engine, second, phone=phone)
+    resolve(engine, "full")
+    before = ids_of(engine)
+    put(engine, second, phone=phone, email=email.upper())
+    resolve(engine, "full")
+    return before

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from tests.cdp.identity_records import ids_of, put
+from tests.cdp.identity_records import ids_of, merged_later, put
 
 from storelens.cdp import resolution
 from storelens.cdp import unmerge as unmerge_module
@@ -88,12 +88,7 @@ def _race(
 def test_a_run_does_not_write_over_an_unmerge_committing_during_its_write(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    put(engine, "crm:1", email="ada@example.org")
-    put(engine, "web:1", phone="+4930111111")
-    resolve(engine, "full")
-    before = ids_of(engine)
-    put(engine, "web:1", phone="+4930111111", email="ada@example.org")
-    resolve(engine, "full")
+    before = merged_later(engine, "crm:1", "web:1", "ada@example.org", "+4930111111")
     merged = ids_of(engine)["crm:1"]
     moving = next(k for k, cid in before.items() if cid != merged)
     analyst = Actor("ana", "user", "analyst")

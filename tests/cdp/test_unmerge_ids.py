@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, insert, select
-from tests.cdp.identity_records import aliases_of, ids_of, put
+from tests.cdp.identity_records import aliases_of, ids_of, merged_later, put
 
 from storelens.cdp import resolution
 from storelens.cdp.resolution import resolve
@@ -171,15 +171,21 @@ def test_an_id_minted_by_a_split_knows_its_records(
     assert _rows_left(engine) == {"s-own"}
 
 
-def test_a_loyalty_id_used_as_the_customer_id_goes_with_the_card(
-    engine: Engine, paid_order: Callable[..., dict[str, Any]]
-) -> None:
+def _card_holder_with_an_order(engine: Engine, paid_order: Callable[..., dict[str, Any]]) -> None:
+    """Card L-7's record and a web shop record of the same person, resolved into one
+    customer whose id is the card's; an order paid with the card."""
     put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
     put(engine, "webshop:w1", email="ada@example.org")
     resolve(engine, "full")
     assert set(ids_of(engine).values()) == {"L-7"}
     assert ingest_items(EventLog(engine), [paid_order("L-7", "o-card")]).accepted == 1
     run_projections(EventLog(engine))
+
+
+def test_a_loyalty_id_used_as_the_customer_id_goes_with_the_card(
+    engine: Engine, paid_order: Callable[..., dict[str, Any]]
+) -> None:
+    _card_holder_with_an_order(engine, paid_order)
     split = unmerge(engine, "L-7", ["loyalty:k1"], ANALYST)
     assert split.new_customer_id == "L-7" and split.customer_id != "L-7"
     erase_customer(engine, split.customer_id, SYSTEM, "the web shop person's request")
@@ -215,12 +221,7 @@ def test_the_shell_refuses_that_with_exit_2_not_a_traceback(engine: Engine, db_u
 
 
 def test_the_access_export_after_an_unmerge_names_only_the_person(engine: Engine) -> None:
-    put(engine, "crm:1", email="ada@example.org")
-    put(engine, "webshop:2", phone="+4930901820")
-    resolve(engine, "full")
-    before = ids_of(engine)
-    put(engine, "webshop:2", phone="+4930901820", email="ADA@example.org")
-    resolve(engine, "full")
+    before = merged_later(engine, "crm:1", "webshop:2", "ada@example.org", "+4930901820")
     split = unmerge(engine, ids_of(engine)["crm:1"], ["webshop:2"], ANALYST, reason="two Adas")
     mine, theirs = split.new_customer_id, split.customer_id
     assert mine == before["webshop:2"]
@@ -241,11 +242,7 @@ def test_the_access_export_after_an_unmerge_names_only_the_person(engine: Engine
 def test_a_reissued_cards_id_goes_with_the_card_holder(
     engine: Engine, paid_order: Callable[..., dict[str, Any]]
 ) -> None:
-    put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-7")
-    put(engine, "webshop:w1", email="ada@example.org")
-    resolve(engine, "full")
-    assert ingest_items(EventLog(engine), [paid_order("L-7", "o-card")]).accepted == 1
-    run_projections(EventLog(engine))
+    _card_holder_with_an_order(engine, paid_order)
     put(engine, "loyalty:k1", email="ada@example.org", loyalty_id="L-8")  # a new card
     resolve(engine, "full")
     assert set(ids_of(engine).values()) == {"L-7"}  # no record carries L-7 now

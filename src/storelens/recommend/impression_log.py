@@ -191,25 +191,12 @@ def _row_converter(dialect: Dialect) -> Callable[[Row], Row]:
     or hold a NUL (PostgreSQL's JSONB refuses ``\\u0000``).
 
     This runs on the writer thread holding the GIL, once per row: a conversion the
-    dialect does not need (none for text, the JSON text bound as it is) is not called."""
+    dialect does not need (the JSON text bound as it is) is not called."""
     at, customer, store, flag, actor, shown = _converters(dialect)
     if dialect.name == "sqlite":
         at = _sqlite_time
     at, flag = at or _same, flag or _same
-    if customer is None and store is None and actor is None:
-
-        def ids(c: Any, s: Any, a: Any) -> tuple[str, str, str]:
-            return _text(c, "customer_id"), _text(s, "store_id"), _text(a, "actor")
-    else:
-        to_c, to_s, to_a = customer or _same, store or _same, actor or _same
-
-        def ids(c: Any, s: Any, a: Any) -> tuple[str, str, str]:
-            return (
-                to_c(_text(c, "customer_id")),
-                to_s(_text(s, "store_id")),
-                to_a(_text(a, "actor")),
-            )
-
+    to_c, to_s, to_a = customer or _same, store or _same, actor or _same
     if shown is not None and shown(PreSerialized("[]")) == "[]":
         shown = None  # the JSON type binds pre-serialised text as it is: skip the call
 
@@ -222,11 +209,14 @@ def _row_converter(dialect: Dialect) -> Callable[[Row], Row]:
         text = orjson.dumps(shown_document(items)).decode()
         if "\\u0000" in text:
             raise ValueError("shown: an item holds a NUL")
-        customer_id, store_id, by = ids(c, s, a)
         return (
-            at(t), customer_id, store_id, flag(p), by,
+            at(t),
+            to_c(_text(c, "customer_id")),
+            to_s(_text(s, "store_id")),
+            flag(p),
+            to_a(_text(a, "actor")),
             text if shown is None else shown(PreSerialized(text)),
-        )  # fmt: skip
+        )
 
     return convert
 
