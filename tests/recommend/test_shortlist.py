@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+import orjson
+
 from storelens.config import Settings
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CustomerCandidates
@@ -52,7 +54,7 @@ def _case(rng: random.Random) -> dict[str, object]:
     for p in rng.sample([*products, *NEW], rng.randint(0, min(n + 4, 12))):
         low = rng.random() * 0.01  # below the head: only the check keeps it out
         conf = rng.choice([rng.random(), low, store[p][0] if p in store else 0.5])
-        mine[p] = as_candidate(Recommendation(p, conf, conf, "mine", "repeat"))
+        mine[p] = as_candidate(Recommendation(p, conf, conf, "mine", "repeat", {}))
         times = sorted(NOW - rng.uniform(0, 3) * DAY for _ in range(rng.randint(1, 4)))
         entry.items[p] = tuple(times)
     if rng.random() < 0.5:  # scored by the learned blend: often items deep in the tail
@@ -236,7 +238,7 @@ def test_a_popular_item_at_a_customers_blend_score_is_never_kept() -> None:
     assert mine[0].score == 0.8731234567
     route._SHARED_DOCS.clear()
     route.answer_json(Answer("alice", "cafe-01", True, None, Context(), mine))
-    kept = [doc for _, doc in route._SHARED_DOCS.values()]
+    kept = [orjson.loads(orjson.dumps(text)) for _, text in route._SHARED_DOCS.values()]
     assert [doc["product_id"] for doc in kept] == ["tea"]
     # The shared list shows anyone else the store's own figures, never alice's score.
     bob = pick_shortlisted(settings, store, order, {}, None, set(), None, catalogue, NOW, 2)

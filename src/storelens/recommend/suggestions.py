@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from storelens.config import Settings
 from storelens.recommend import evidence
@@ -46,18 +45,33 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Recommendation:
+class Recommendation(NamedTuple):
+    """One shown item. A named tuple, not a frozen dataclass: a request builds about
+    five (the customer's own items), and a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__`` (0.92 µs an item against 0.27). Immutable all
+    the same; ``evidence`` is shared by every answer showing the item, and read only."""
+
     product_id: str
     score: float
     confidence: float
     explanation: str
     source: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any]
     name: str | None = None
     # The same object in every answer that shows it, and about no customer: a store's
     # popular item at its own (or its zone-boosted) score. The API keeps its JSON.
-    shared: bool = field(default=False, compare=False, repr=False)
+    shared: bool = False
+
+    def __eq__(self, other: object) -> bool:  # ``shared`` says how it is held, not what
+        if not isinstance(other, Recommendation):
+            return NotImplemented
+        return self[:7] == other[:7]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]  # ``evidence`` is a dict: never hashable
 
     def shown(self, score: float, name: str | None, shared: bool = False) -> Recommendation:
         return Recommendation(
@@ -202,9 +216,12 @@ def _months(days: int) -> str:
     return f"{days} days"
 
 
+_SAID = {1: "once", 2: "twice"}
+
+
 def _times(n: int) -> str:
     """Words a salesperson reads aloud: "once", "twice", "3 times"."""
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+    return _SAID.get(n) or f"{n} times"
 
 
 def popular(pop: evidence.Popularity, daypart: str) -> dict[str, Candidate]:
