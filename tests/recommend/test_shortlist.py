@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator
 
 import orjson
+import pytest
 
 from storelens.config import Settings
 from storelens.recommend import evidence
@@ -245,3 +246,20 @@ def test_a_popular_item_at_a_customers_blend_score_is_never_kept() -> None:
     assert [(r.product_id, r.score) for r in bob] == [("tea", 0.6), ("cake", 0.4)]
     assert all(r.shared for r in bob)
     assert 0.8731234567 not in {r.score for r in bob}
+
+
+def test_a_shown_item_compares_by_what_it_says_and_cannot_be_changed() -> None:
+    """A named tuple since 2026-12-07 (cheaper to build than a frozen dataclass): the
+    dataclass's semantics kept. ``shared`` (how an item is held) is not compared, a
+    plain tuple of the same values is no item, and no field can be set."""
+    evidence_ = {"times_bought": 3}
+    held = Recommendation("tea", 0.5, 0.4, "you bought this 3 times", "repeat", evidence_, "Tea")
+    assert held == held._replace(shared=True)
+    assert held != held._replace(score=0.6)
+    assert held != held._replace(name=None)
+    assert held != tuple(held) and tuple(held) != held
+    assert held.shown(0.7, "Tea") == held._replace(score=0.7)
+    with pytest.raises(AttributeError):
+        held.score = 0.9  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        hash(held)

@@ -49,7 +49,8 @@ class Recommendation(NamedTuple):
     """One shown item. A named tuple, not a frozen dataclass: a request builds about
     five (the customer's own items), and a frozen dataclass's ``__init__`` sets each
     field through ``object.__setattr__`` (0.92 µs an item against 0.27). Immutable all
-    the same; ``evidence`` is shared by every answer showing the item, and read only."""
+    the same; ``evidence`` is shared by every answer showing the item, and read only
+    (a dict, so the item is never hashable)."""
 
     product_id: str
     score: float
@@ -62,16 +63,13 @@ class Recommendation(NamedTuple):
     # popular item at its own (or its zone-boosted) score. The API keeps its JSON.
     shared: bool = False
 
-    def __eq__(self, other: object) -> bool:  # ``shared`` says how it is held, not what
-        if not isinstance(other, Recommendation):
-            return NotImplemented
-        return self[:7] == other[:7]
+    def __eq__(self, other: object) -> bool:
+        """Equal items say the same: ``shared`` (how one is held) is left out, and a
+        plain tuple of the same values is not an item (as with the dataclass before)."""
+        return isinstance(other, Recommendation) and self[:7] == other[:7]
 
     def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    __hash__ = None  # type: ignore[assignment]  # ``evidence`` is a dict: never hashable
+        return not self.__eq__(other)
 
     def shown(self, score: float, name: str | None, shared: bool = False) -> Recommendation:
         return Recommendation(
