@@ -60,13 +60,18 @@ class Recommendation(NamedTuple):
     evidence: dict[str, Any]
     name: str | None = None
     # The same object in every answer that shows it, and about no customer: a store's
-    # popular item at its own (or its zone-boosted) score. The API keeps its JSON.
+    # popular item at its own (or its zone-boosted) score. The API keeps its JSON text
+    # from the first answer that shows it, so neither the item nor its evidence may
+    # change after it is built. Only ``_Fixed`` sets it; a copy at another score must
+    # pass ``shared=False`` (``shown()`` does; ``_replace`` would keep it). Kept last:
+    # equality compares the fields before it.
     shared: bool = False
 
     def __eq__(self, other: object) -> bool:
         """Equal items say the same: ``shared`` (how one is held) is left out, and a
-        plain tuple of the same values is not an item (as with the dataclass before)."""
-        return isinstance(other, Recommendation) and self[:7] == other[:7]
+        plain tuple of the same values is not an item (as with the dataclass before).
+        Hashing stays the tuple's, which fails on the evidence dict: never a key."""
+        return isinstance(other, Recommendation) and self[:-1] == other[:-1]
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -76,6 +81,9 @@ class Recommendation(NamedTuple):
             self.product_id, score, self.confidence, self.explanation, self.source,
             self.evidence, name, shared,
         )  # fmt: skip
+
+
+assert Recommendation._fields[-1] == "shared"  # what ``__eq__`` leaves out
 
 
 class Shows(Protocol):

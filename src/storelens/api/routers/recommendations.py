@@ -116,7 +116,9 @@ def _item_json(r: Recommendation) -> dict[str, Any]:
 # is held beside it, so its id is not reused while kept) and copied into the answer as
 # it is (an ``orjson.Fragment``: a tenth of the time re-encoding the item took). Every
 # other item, a popular one at a customer's blend score included, is new per answer
-# and never kept here, so this holds nothing about a customer.
+# and never kept here, so this holds nothing about a customer. The text is a snapshot:
+# a shared item and its evidence never change once built (a new popularity snapshot
+# builds new items).
 _SHARED_DOCS: dict[int, tuple[Recommendation, orjson.Fragment]] = {}
 _SHARED_DOCS_MAX = 4096
 
