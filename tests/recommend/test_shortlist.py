@@ -9,6 +9,7 @@ ranked both ways.
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Iterator
 
@@ -251,7 +252,8 @@ def test_a_popular_item_at_a_customers_blend_score_is_never_kept() -> None:
 def test_a_shown_item_compares_by_what_it_says_and_cannot_be_changed() -> None:
     """A named tuple since 2026-12-07 (cheaper to build than a frozen dataclass): the
     dataclass's semantics kept. ``shared`` (how an item is held) is not compared, a
-    plain tuple of the same values is no item, and no field can be set."""
+    plain tuple of the same values is no item, items have no order, and no field can
+    be set."""
     evidence_ = {"times_bought": 3}
     held = Recommendation("tea", 0.5, 0.4, "you bought this 3 times", "repeat", evidence_, "Tea")
     assert held == held._replace(shared=True)
@@ -263,3 +265,8 @@ def test_a_shown_item_compares_by_what_it_says_and_cannot_be_changed() -> None:
         held.score = 0.9  # type: ignore[misc]
     with pytest.raises(TypeError):
         hash(held)
+    for compare in (operator.lt, operator.le, operator.gt, operator.ge):
+        with pytest.raises(TypeError, match="no order"):
+            compare(held, held._replace(score=0.6))
+    with pytest.raises(TypeError):
+        sorted([(1, held), (1, held._replace(score=0.6))])  # a tie reaches the items

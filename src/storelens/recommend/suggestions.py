@@ -76,6 +76,20 @@ class Recommendation(NamedTuple):
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
+    # Items have no order (the dataclass had none): a sort that reaches them on a tie
+    # must fail, not order them by their text.
+    def __lt__(self, other: object) -> bool:
+        raise TypeError("recommendations have no order; sort by a key")
+
+    def __le__(self, other: object) -> bool:
+        raise TypeError("recommendations have no order; sort by a key")
+
+    def __gt__(self, other: object) -> bool:
+        raise TypeError("recommendations have no order; sort by a key")
+
+    def __ge__(self, other: object) -> bool:
+        raise TypeError("recommendations have no order; sort by a key")
+
     def shown(self, score: float, name: str | None, shared: bool = False) -> Recommendation:
         return Recommendation(
             self.product_id, score, self.confidence, self.explanation, self.source,
