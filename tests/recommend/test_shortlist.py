@@ -240,7 +240,7 @@ def test_a_popular_item_at_a_customers_blend_score_is_never_kept() -> None:
     assert mine[0].score == 0.8731234567
     route._SHARED_DOCS.clear()
     route.answer_json(Answer("alice", "cafe-01", True, None, Context(), mine))
-    kept = [orjson.loads(orjson.dumps(text)) for _, text in route._SHARED_DOCS.values()]
+    kept = [orjson.loads(orjson.dumps(text)) for text in route._SHARED_DOCS.values()]
     assert [doc["product_id"] for doc in kept] == ["tea"]
     # The shared list shows anyone else the store's own figures, never alice's score.
     bob = pick_shortlisted(settings, store, order, {}, None, set(), None, catalogue, NOW, 2)

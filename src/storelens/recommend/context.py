@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from storelens.core.dayparts import DAYPARTS, Daypart
 from storelens.core.dayparts import daypart_of_hour as daypart_of
 from storelens.core.errors import FieldError, InvalidInput, field_errors
+from storelens.core.kept_by_identity import KeptByIdentity
 
 __all__ = ["DAYPARTS", "Context", "daypart_of", "parse_context", "resolve_context"]
 
@@ -80,19 +81,15 @@ def resolve_context(context: Context, now: datetime, timezone: str) -> Context:
         local = now.astimezone(ZoneInfo(timezone))
     except (KeyError, ValueError):  # a store saved with a zone this machine lacks
         local = now
-    key = (id(context), local.hour, local.weekday(), local.month)
-    held = _BY_IDENTITY.get(key)
-    if held is not None and held[0] is context:  # held, so its id is not reused
-        return held[1]
-    filled = _filled(context, key[1], key[2], key[3])
-    if len(_BY_IDENTITY) >= _BY_IDENTITY_MAX:  # contexts parsed per request: start afresh
-        _BY_IDENTITY.clear()
-    _BY_IDENTITY[key] = (context, filled)
-    return filled
+    when = (local.hour, local.weekday(), local.month)
+    held = _BY_IDENTITY.get(context, when)
+    if held is not None:
+        return held
+    return _BY_IDENTITY.keep(context, _filled(context, *when), when)
 
 
-_BY_IDENTITY: dict[tuple[int, int, int, int], tuple[Context, Context]] = {}
-_BY_IDENTITY_MAX = 1024
+# Bounded: contexts parsed per request (not kept by the lane) come and go.
+_BY_IDENTITY: KeptByIdentity[Context, Context] = KeptByIdentity(1024)
 
 
 @lru_cache(maxsize=4096)  # clients choose zones and pages: bounded

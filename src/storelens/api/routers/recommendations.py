@@ -35,6 +35,7 @@ from storelens.api.recommend_schemas import (
     StockSaved,
 )
 from storelens.core.errors import FieldError, InvalidInput, NotFound
+from storelens.core.kept_by_identity import KeptByIdentity
 from storelens.privacy import audit
 from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
@@ -112,26 +113,21 @@ def _item_json(r: Recommendation) -> dict[str, Any]:
 
 # The store's popular items shown at the store's own score are shared objects
 # (``Recommendation.shared``), the same in every answer until the popularity snapshot
-# changes, and half of a typical list: their JSON text is kept by identity (the object
-# is held beside it, so its id is not reused while kept) and copied into the answer as
-# it is (an ``orjson.Fragment``: a tenth of the time re-encoding the item took). Every
-# other item, a popular one at a customer's blend score included, is new per answer
-# and never kept here, so this holds nothing about a customer. The text is a snapshot:
-# a shared item and its evidence never change once built (a new popularity snapshot
+# changes, and half of a typical list: their JSON text is kept by identity
+# (``core.kept_by_identity``) and copied into the answer as it is (an
+# ``orjson.Fragment``: a tenth of the time re-encoding the item took). Every other
+# item, a popular one at a customer's blend score included, is new per answer and
+# never kept here, so this holds nothing about a customer. The text is a snapshot: a
+# shared item and its evidence never change once built (a new popularity snapshot
 # builds new items).
-_SHARED_DOCS: dict[int, tuple[Recommendation, orjson.Fragment]] = {}
-_SHARED_DOCS_MAX = 4096
+_SHARED_DOCS: KeptByIdentity[Recommendation, orjson.Fragment] = KeptByIdentity(4096)
 
 
 def _shared_item_json(r: Recommendation) -> orjson.Fragment:
-    held = _SHARED_DOCS.get(id(r))
-    if held is not None and held[0] is r:
-        return held[1]
-    text = orjson.Fragment(orjson.dumps(_item_json(r)))
-    if len(_SHARED_DOCS) >= _SHARED_DOCS_MAX:  # old snapshots' items: start afresh
-        _SHARED_DOCS.clear()
-    _SHARED_DOCS[id(r)] = (r, text)
-    return text
+    held = _SHARED_DOCS.get(r)
+    if held is not None:
+        return held
+    return _SHARED_DOCS.keep(r, orjson.Fragment(orjson.dumps(_item_json(r))))
 
 
 def answer_json(answer: Answer) -> bytes:
