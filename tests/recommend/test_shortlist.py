@@ -199,7 +199,7 @@ def test_with_real_repeat_and_co_purchase_candidates_the_merge_ranks_as_the_whol
                 anchor = rng.choice(sorted(entry.items))
                 entry.copurchase[p] = (anchor, rng.randint(1, 9), rng.randint(10, 40))
         pop = evidence.Popularity(50, {p: rng.randint(1, 50) for p in store}, 30)
-        c["mine"] = personal(settings, entry, pop, NOW)
+        c["mine"] = personal(settings, entry, pop, NOW, {})  # nothing to beat: every one
         order = popular_order(settings, store, c["catalogue"], c["zone"])  # type: ignore[arg-type]
         got = pick_shortlisted(
             settings, store, order, c["mine"], entry, c["blocked"], c["zone"],  # type: ignore[arg-type]

@@ -148,19 +148,19 @@ def test_the_ranking_basis_summed_once_gives_the_direct_sum_at_any_later_time(
 
     for later in (0, 0.5, 7, 400):
         now = base + later * 86400
-        got = personal(settings, entry, pop, now)
+        got = personal(settings, entry, pop, now, {})
         for product in ("latte", "scone"):
             assert got[product][0] == pytest.approx(direct(product, now), rel=1e-12)
     assert entry.basis is not None  # kept on the entry after the first request
-    before = personal(settings, entry, pop, base)["scone"][0]
+    before = personal(settings, entry, pop, base, {})["scone"][0]
     entry.apply_order("o-new", base, ["scone"])
-    after = personal(settings, entry, pop, base)["scone"][0]
+    after = personal(settings, entry, pop, base, {})["scone"][0]
     assert after > before
     assert after == pytest.approx(direct("scone", base), rel=1e-12)
 
     # The explanation's counts are the window's, as of the request's time.
     def shown(now: float) -> dict[str, Any]:
-        confidence, shows = personal(settings, entry, pop, now)["scone"]
+        confidence, shows = personal(settings, entry, pop, now, {})["scone"]
         rec = shows.show("scone", confidence, 1.0, None, Showing(settings, entry, now, {}))
         assert rec.confidence == confidence and rec.source == "repeat"
         return rec.evidence

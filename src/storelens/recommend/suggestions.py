@@ -265,30 +265,22 @@ def personal(
     entry: CustomerCandidates,
     pop: evidence.Popularity,
     now: float,
-    against: Mapping[str, Candidate] | None = None,
+    against: Mapping[str, Candidate],
 ) -> dict[str, Candidate]:
-    """The customer's repeat and co-purchase candidates: their probabilities now.
-
-    ``against``: the store's popular list; then only the candidates at least as
-    confident as the store's own for the same item are returned (the others lose to
-    it in any ranking), which spares a request a second pass over two dozen of them."""
+    """The customer's repeat and co-purchase candidates that are at least as confident
+    as the store's own for the same item (``against``, the store's popular list; the
+    others lose to it in any ranking), with their probabilities now. Against an empty
+    list, every candidate."""
     half = settings.recommend_half_life_days * 86400.0
     _, as_of, d_orders, d_items, together = ranking_basis(entry, half)
     scale = 0.5 ** ((now - as_of) / half)  # every weight decays alike from "as of" to now
     below = scale * d_orders + 1.0
-    counts, pop_orders = pop.counts, pop.orders
-    confidence: dict[str, float] = {}
+    counts, pop_orders, store = pop.counts, pop.orders, against.get
+    confidence: dict[str, float] = {}  # every repeat item's: co-purchases anchor on them
+    out: dict[str, Candidate] = {}
     for product, d_item in d_items.items():
         share = counts.get(product, 0) / pop_orders if pop_orders else 0.0
-        confidence[product] = (scale * d_item + share) / below
-    if against is None:
-        out: dict[str, Candidate] = {p: (c, REPEAT) for p, c in confidence.items()}
-        for product, anchor, ratio in together:
-            out[product] = (confidence[anchor] * ratio, TOGETHER)
-        return out
-    store = against.get
-    out = {}
-    for product, mine in confidence.items():
+        mine = confidence[product] = (scale * d_item + share) / below
         theirs = store(product)
         if theirs is None or mine >= theirs[0]:
             out[product] = (mine, REPEAT)
