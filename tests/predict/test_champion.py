@@ -384,3 +384,48 @@ def test_a_pareto_winner_scores_with_the_challenges_own_refit(
     )
     assert champion.model == "pareto_nbd" and champion.params == given.as_dict()
     np.testing.assert_allclose(champion.p_alive, pareto_p_alive(given, x, t_x, big_t))
+
+
+def test_a_spend_model_that_cannot_be_fitted_costs_the_lifetime_value_only(
+    simulated: tuple[pd.DataFrame, set[str]], run: ScoreRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed Gamma-Gamma fit used to make the run score nobody's expected purchases,
+    P(alive) or churn risk, and say nothing (a new user's review of the demo)."""
+    from storelens.predict import champion as module
+    from storelens.predict.clv import FitError
+
+    def broken(*args: Any) -> Any:
+        raise FitError("Gamma-Gamma did not converge on the spends of 9 repeat buyers")
+
+    monkeypatch.setattr(module, "fit_gamma_gamma", broken)
+    orders, everyone = simulated
+    broken_run = score_customers(orders, AS_OF, everyone, **SETTINGS)
+    scores = broken_run.scores
+    assert scores["clv"].isna().all()
+    for column in ("expected_purchases", "p_alive", "churn_risk"):
+        assert scores[column].notna().all() and (scores[column] >= 0).all(), column
+    record = _clv_record(broken_run)
+    assert record.params["model"] in CANDIDATES and record.params["gamma_gamma"] is None
+    assert "did not converge" in record.metrics["spend_unavailable"]
+    # the purchase scores are the ones a run with its spend model gives
+    for column in ("expected_purchases", "p_alive", "churn_risk"):
+        np.testing.assert_allclose(scores[column], run.scores[column], err_msg=column)
+    assert run.scores["clv"].notna().all()
+
+
+def test_a_purchase_model_that_cannot_be_fitted_leaves_a_registry_row_saying_why(
+    simulated: tuple[pd.DataFrame, set[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storelens.predict import scoring
+    from storelens.predict.clv import FitError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise FitError("BG/NBD needs at least one repeat buyer in the calibration period")
+
+    monkeypatch.setattr(scoring, "fit_champion", broken)
+    orders, everyone = simulated
+    run = score_customers(orders, AS_OF, everyone, **SETTINGS)
+    assert run.scores[["expected_purchases", "p_alive", "clv"]].isna().all().all()
+    record = _clv_record(run)
+    assert record.params["model"] is None and record.params["months"] == SETTINGS["clv_months"]
+    assert "repeat buyer" in record.metrics["not_fitted"]

@@ -8,6 +8,7 @@ import pytest
 
 from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
 from storelens.predict.clv import (
+    GAMMA_GAMMA_PENALTIES,
     FitError,
     expected_purchases,
     expected_spend,
@@ -109,6 +110,35 @@ def test_no_repeat_buyers_cannot_be_fitted() -> None:
         fit_bgnbd(flat)
     with pytest.raises(FitError, match="Gamma-Gamma needs at least 3"):
         fit_gamma_gamma(flat)
+
+
+def test_spend_that_never_varies_within_a_customer_is_fitted_with_a_penalty() -> None:
+    """Each customer spends the same every visit (a cafe's regulars): plain maximum
+    likelihood runs p off to infinity and lifetimes stops on precision loss. The fit
+    then takes the smallest penalty that converges, and spend stays a mean."""
+    import contextlib
+    import io
+
+    import lifetimes
+
+    rng = np.random.default_rng(0)
+    freq = rng.integers(1, 30, 66).astype(float)
+    own = np.round(rng.gamma(16, 6.76 / 16, 66), 2)
+    summary = pd.DataFrame({"frequency": freq, "monetary": own})
+    plain = lifetimes.GammaGammaFitter(penalizer_coef=0.0)
+    with pytest.raises(lifetimes.utils.ConvergenceError), contextlib.redirect_stdout(io.StringIO()):
+        plain.fit(summary["frequency"], summary["monetary"])  # the case this test is about
+    gg = fit_gamma_gamma(summary)
+    assert gg.penalizer in GAMMA_GAMMA_PENALTIES[1:] and gg.q > 1
+    spend = expected_spend(gg, freq, own)
+    population = gg.p * gg.v / (gg.q - 1)
+    low, high = np.minimum(own, population), np.maximum(own, population)
+    assert np.isfinite(spend).all() and ((spend >= low - 1e-9) & (spend <= high + 1e-9)).all()
+    # more visits, more weight on the customer's own mean
+    apart = np.abs(own - population) > 0.05  # where the weight is measurable
+    weight = (spend - population)[apart] / (own - population)[apart]
+    by_visits = np.argsort(freq[apart], kind="stable")
+    assert (np.diff(weight[by_visits]) >= -1e-9).all() and 0 < weight.min() < weight.max() < 1
 
 
 def test_one_rate_and_no_dropout_still_gives_finite_forecasts() -> None:

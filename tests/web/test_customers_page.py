@@ -26,7 +26,13 @@ from storelens.predict.store import (
     forget_customers,
     segment_page,
 )
-from storelens.storage.tables import audit_log, customer_scores, segment_members, segments
+from storelens.storage.tables import (
+    audit_log,
+    customer_scores,
+    predict_models,
+    segment_members,
+    segments,
+)
 from storelens.web.customers import SEGMENT_CSV_COLUMNS, segment_rows
 from storelens.web.rendering import risk_level, trend
 
@@ -121,6 +127,34 @@ def test_page_shows_what_customers_overview_says(
     assert view["customers"] <= consenting
     assert IDS.findall(r.text) == []  # no customer id anywhere in the overview page
     assert IDS.findall(str(view)) == []
+
+
+def test_a_run_whose_spend_model_failed_gives_its_own_reason(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    """Not the stock "needs more history" text: the run scored purchases and churn, and
+    the registry row says the spend model is what failed (a new user's review)."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(predict_models.c.id, predict_models.c.metrics).where(
+                predict_models.c.kind == "clv"
+            )
+        ).first()
+        assert row is not None
+        why = "Gamma-Gamma did not converge on the spends of 66 repeat buyers"
+        conn.execute(
+            update(predict_models)
+            .where(predict_models.c.id == row.id)
+            .values(metrics={**row.metrics, "spend_unavailable": why})
+        )
+        conn.execute(update(customer_scores).values(clv=None))
+    admin = as_role("admin")
+    view = admin.get(f"/web/api/stores/{STORE}/customers").json()
+    page = unescape(admin.get(f"/stores/{STORE}/customers").text)
+    assert view["has_clv"] is False and view["has_churn"] is True
+    assert why in view["no_clv_reason"] and "churn risk were scored" in view["no_clv_reason"]
+    assert f"No lifetime value in this run: the spend model could not be fitted ({why})" in page
+    assert "needs more history" not in page
 
 
 def test_a_run_without_lifetime_value_says_so_and_keeps_the_segments(

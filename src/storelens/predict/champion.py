@@ -20,7 +20,11 @@ What each winner can say, and what is borrowed when it cannot:
   registry row says so).
 
 Lifetime value is always Gamma-Gamma's expected spend per purchase times the winner's
-expected purchases month by month, discounted. When the history is too short to cut a
+expected purchases month by month, discounted. When Gamma-Gamma cannot be fitted even
+with a penalty, the run still scores expected purchases and P(alive) (and the churn
+stand-in built on them) and leaves lifetime value empty, saying why in
+``spend_unavailable``: one failed spend fit used to cost the run every purchase score.
+When the history is too short to cut a
 validation window (or a candidate cannot be fitted on it), BG/NBD scores and the
 registry row records why.
 """
@@ -74,12 +78,13 @@ class Champion:
     p_alive: Array
     clv: Array
     bgnbd: BgNbdParams
-    gamma_gamma: GammaGammaParams
+    gamma_gamma: GammaGammaParams | None  # None: not fitted, see ``spend_unavailable``
     params: dict[str, Any]  # the winner's own parameters, when it is not BG/NBD
     p_alive_model: str
     notes: tuple[str, ...]
     validation: dict[str, Any] | None
     fallback_reason: str | None
+    spend_unavailable: str | None = None  # why there is no lifetime value, when there is none
 
     def registry_params(self) -> dict[str, Any]:
         return {
@@ -89,11 +94,15 @@ class Champion:
             "p_alive_model": self.p_alive_model,
             "notes": list(self.notes),
             "bgnbd": self.bgnbd.as_dict(),
-            "gamma_gamma": self.gamma_gamma.as_dict(),
+            "gamma_gamma": None if self.gamma_gamma is None else self.gamma_gamma.as_dict(),
         }
 
     def registry_metrics(self) -> dict[str, Any]:
-        return {"validation": self.validation, "fallback_reason": self.fallback_reason}
+        return {
+            "validation": self.validation,
+            "fallback_reason": self.fallback_reason,
+            "spend_unavailable": self.spend_unavailable,
+        }
 
 
 def discounted_value(
@@ -192,7 +201,8 @@ def fit_champion(
     """Choose on the validation window, refit the winner on purchases to ``last_day``, score.
 
     ``tx`` has ``customer_id``, ``date`` (day), ``amount``; nothing after ``last_day`` is
-    read. Raises :class:`FitError` when not even BG/NBD and Gamma-Gamma can be fitted.
+    read. Raises :class:`FitError` when not even BG/NBD can be fitted; without Gamma-Gamma
+    the lifetime values are NaN and ``spend_unavailable`` says why.
     ``threads`` caps the challenge's OpenMP threads (see :func:`challenge`).
     """
     from storelens.predict.challenger import challenge
@@ -203,12 +213,18 @@ def fit_champion(
     if not 0 < tolerance_pct <= 100:
         raise ValueError(f"the validation tolerance must be in (0, 100] %, got {tolerance_pct}")
     summary = calibration_summary(tx, last_day)
-    bg, gg = fit_bgnbd(summary), fit_gamma_gamma(summary)
+    bg = fit_bgnbd(summary)
     x, t_x, big_t, monetary = (
         summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T", "monetary")
     )
+    gg: GammaGammaParams | None
+    try:
+        gg, spend_unavailable = fit_gamma_gamma(summary), None
+        per_purchase = expected_spend(gg, x, monetary)
+    except FitError as exc:
+        gg, spend_unavailable = None, str(exc)
+        per_purchase = np.full(len(x), np.nan)
     weeks = horizon_days / DAYS_PER_PERIOD
-    per_purchase = expected_spend(gg, x, monetary)
     try:
         with quiet_lifetimes():
             chosen: Challenge | None = challenge(
@@ -255,7 +271,9 @@ def fit_champion(
         scores = (
             expected_purchases(bg, weeks, x, t_x, big_t),
             p_alive(bg, x, t_x, big_t),
-            lifetime_value(
+            per_purchase.copy()  # NaN: no spend model
+            if gg is None
+            else lifetime_value(
                 bg, gg, x, t_x, big_t, monetary, months=months, monthly_discount=monthly_discount
             ),
         )
@@ -277,4 +295,5 @@ def fit_champion(
         notes=tuple(notes),
         validation=None if chosen is None else _validation_record(chosen, last_day, tolerance_pct),
         fallback_reason=reason,
+        spend_unavailable=spend_unavailable,
     )

@@ -201,15 +201,25 @@ def _print_uncertainty(console: Console, result: ClvEvaluation) -> None:
 
 
 def _champion_line(params: dict[str, Any], metrics: dict[str, Any]) -> str:
-    """Which purchase model scored, and on what evidence (or why BG/NBD stood in)."""
+    """Which purchase model scored, and on what evidence (or why BG/NBD stood in, or why
+    there is no lifetime value)."""
+    if metrics.get("not_fitted"):
+        return f"not scored: {metrics['not_fitted']}"
     if metrics.get("fallback_reason"):
-        return f"{params['model']} ({metrics['fallback_reason']})"
-    window, best = metrics["validation"], metrics["validation"]["winner"]
-    return (
-        f"{params['model']}, chosen on the validation window {window['from']}..{window['to']} "
-        f"(predicted {best['predicted']:,.0f} of {best['actual']:,.0f} purchases, "
-        f"{_pct(best['aggregate_error_pct'])}, per-customer MAE {best['mae']:.3f})"
-    )
+        line = f"{params['model']} ({metrics['fallback_reason']})"
+    else:
+        window, best = metrics["validation"], metrics["validation"]["winner"]
+        line = (
+            f"{params['model']}, chosen on the validation window {window['from']}..{window['to']} "
+            f"(predicted {best['predicted']:,.0f} of {best['actual']:,.0f} purchases, "
+            f"{_pct(best['aggregate_error_pct'])}, per-customer MAE {best['mae']:.3f})"
+        )
+    if metrics.get("spend_unavailable"):
+        line += (
+            f"; no lifetime value, expected purchases and P(alive) kept: "
+            f"{metrics['spend_unavailable']}"
+        )
+    return line
 
 
 @predict_app.command("score")

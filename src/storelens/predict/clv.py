@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "GAMMA_GAMMA_PENALTIES",
     "WEEKS_PER_MONTH",
     "BgNbdParams",
     "FitError",
@@ -65,11 +66,14 @@ class BgNbdParams:
 
 @dataclass(frozen=True, slots=True)
 class GammaGammaParams:
-    """Gamma-Gamma: a customer's mean spend ~ Gamma(q, v) over Gamma(p, ·) transactions."""
+    """Gamma-Gamma: a customer's mean spend ~ Gamma(q, v) over Gamma(p, ·) transactions.
+
+    ``penalizer`` is the L2 penalty the fit needed (0: plain maximum likelihood)."""
 
     p: float
     q: float
     v: float
+    penalizer: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -184,23 +188,38 @@ def _fit_bgnbd_on_ridge(summary: pd.DataFrame) -> BgNbdParams:
     return BgNbdParams(r, alpha / scale, a, b)
 
 
+GAMMA_GAMMA_PENALTIES = (0.0, 1e-4, 1e-3, 1e-2)
+"""Tried in order. Where every customer spends much the same each visit (a café's
+regulars), the likelihood keeps rising as p grows without bound, and the optimiser
+stops on precision loss; on the demo's orders it did at 42 of 108 cut-offs. A small
+penalty (lifetimes' own remedy) keeps p finite. It shrinks spend toward the store's
+mean a little more than the data asks: at one such demo cut-off (66 repeat buyers, mean
+spend 6.76) expected spend differed from each customer's own mean by 0.12 on average."""
+
+
 def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaParams:
-    """Gamma-Gamma on repeat buyers with a positive mean repeat spend."""
+    """Gamma-Gamma on repeat buyers with a positive mean repeat spend: plain maximum
+    likelihood, or the smallest penalty of :data:`GAMMA_GAMMA_PENALTIES` that converges
+    to a population mean (q > 1)."""
     lifetimes = _lifetimes()
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
     if len(repeat) < 3:
         raise FitError(f"Gamma-Gamma needs at least 3 repeat buyers who spent, got {len(repeat)}")
-    fitter = lifetimes.GammaGammaFitter(penalizer_coef=0.0)
-    try:
-        with quiet_lifetimes():
-            fitter.fit(repeat["frequency"], repeat["monetary"])
-    except lifetimes.utils.ConvergenceError as exc:
-        # Not lifetimes' own text: it advises a penalizer no command of ours takes.
-        raise FitError(
-            f"Gamma-Gamma did not converge on the spends of {len(repeat)} repeat buyers"
-        ) from exc
-    p = fitter.params_
-    return GammaGammaParams(float(p["p"]), float(p["q"]), float(p["v"]))
+    for penalty in GAMMA_GAMMA_PENALTIES:
+        fitter = lifetimes.GammaGammaFitter(penalizer_coef=penalty)
+        try:
+            with quiet_lifetimes():
+                fitter.fit(repeat["frequency"], repeat["monetary"])
+        except lifetimes.utils.ConvergenceError:
+            continue
+        p, q, v = (float(fitter.params_[k]) for k in ("p", "q", "v"))
+        if np.isfinite([p, q, v]).all() and q > 1:  # q <= 1: no finite mean spend
+            return GammaGammaParams(p, q, v, penalty)
+    # Not lifetimes' own text: it advises a penalizer no command of ours takes.
+    raise FitError(
+        f"Gamma-Gamma did not converge on the spends of {len(repeat)} repeat buyers, "
+        f"even with a penalty of {GAMMA_GAMMA_PENALTIES[-1]}"
+    )
 
 
 def _alive_odds(params: BgNbdParams, x: Array, t_x: Array, big_t: Array) -> Array:

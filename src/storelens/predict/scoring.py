@@ -89,8 +89,9 @@ def _version(as_of: datetime, customers: int, orders: int) -> str:
 def _lifetime(
     orders: pd.DataFrame, customers: pd.Index, as_of: datetime, window_days: int, months: int,
     discount: float, tolerance_pct: float, threads: int | None,
-) -> tuple[dict[str, Any], ModelRecord | None]:  # fmt: skip
-    """The champion's columns for ``customers``; empty when not even BG/NBD can be fitted."""
+) -> tuple[dict[str, Any], ModelRecord]:  # fmt: skip
+    """The champion's columns for ``customers`` and its registry row; no columns (and a
+    row saying why) when not even BG/NBD can be fitted."""
     import pandas as pd
 
     tx = pd.DataFrame(
@@ -113,9 +114,13 @@ def _lifetime(
         )
     except FitError as exc:
         log.info("lifetime value not fitted: %s", exc)
-        return {}, None
+        # A row all the same, so the command and the dashboard can say why there is none.
+        unfitted = {"horizon_days": window_days, "months": months, "monthly_discount": discount}
+        return {}, ModelRecord("clv", {"model": None, **unfitted}, {"not_fitted": str(exc)})
     if champion.fallback_reason:
         log.info("lifetime value: %s", champion.fallback_reason)
+    if champion.spend_unavailable:
+        log.info("no lifetime value (purchase scores kept): %s", champion.spend_unavailable)
     summary = calibration_summary(tx, last_day)
     x, t_x, big_t = (summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
     weeks = window_days / DAYS_PER_PERIOD
@@ -178,7 +183,7 @@ def score_customers(
         mine, features.index, cut, window_days, clv_months, monthly_discount, tolerance_pct,
         threads,
     )  # fmt: skip
-    models = [clv_model] if clv_model else []
+    models = [clv_model]
     churn = columns.pop("bgnbd_churn", None)
     try:
         train_x, train_y = training_set(mine, cut - timedelta(days=window_days), window_days)

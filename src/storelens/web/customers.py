@@ -111,6 +111,19 @@ def _quality(model: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
 
 
+def _no_clv_reason(models: dict[str, dict[str, Any]]) -> str:
+    """The run's own reason (a spend or purchase model that could not be fitted), in words."""
+    metrics = models.get("clv", {}).get("metrics", {})
+    if metrics.get("not_fitted"):
+        return f"the purchase model could not be fitted ({metrics['not_fitted']})"
+    if metrics.get("spend_unavailable"):
+        return (
+            f"the spend model could not be fitted ({metrics['spend_unavailable']}); "
+            "expected purchases, P(alive) and churn risk were scored"
+        )
+    return "this run recorded no purchase model"
+
+
 def customers_view(
     engine: Engine, store_id: str, *, high_risk: float, clv_bins: int, clv_months: int
 ) -> CustomersView:
@@ -152,6 +165,7 @@ def customers_view(
         rfm=rfm,
         clusters=[r for r in rows if r.kind == "cluster"],
         has_clv=bool(overview["clv"]["customers"]),
+        no_clv_reason=None if overview["clv"]["customers"] else _no_clv_reason(models),
         has_churn=has_churn,
     )
 

@@ -278,7 +278,11 @@ class CustomersView(BaseModel):
     clv_bars: list[ClvBar]
     rfm: list[SegmentRow]
     clusters: list[SegmentRow]
-    has_clv: bool = Field(description="false when the run could not fit the purchase model")
+    has_clv: bool = Field(description="false when the run has no lifetime value")
+    no_clv_reason: str | None = Field(
+        default=None,
+        description="why the run has no lifetime value, as its model registry row says",
+    )
     has_churn: bool = Field(description="false when the run has no churn risk")
 
 
