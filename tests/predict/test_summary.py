@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from storelens.predict.cdnow import CALIBRATION_END, HOLDOUT_END, load_cdnow
-from storelens.predict.summary import summarise
+from storelens.predict.summary import calibration_summary, summarise
 from storelens.predict.transactions import TransactionFileError
 
 
@@ -105,3 +105,20 @@ def test_equals_lifetimes_calibration_and_holdout_data_on_cdnow() -> None:
     spent = window.groupby("customer_id")["amount"].sum().reindex(ours.index, fill_value=0.0)
     np.testing.assert_allclose(ours["spend"], spent, rtol=1e-12)
     assert ours["spend"].sum() == pytest.approx(70976.39)
+
+
+def test_a_first_purchase_centuries_before_the_cut_is_counted_in_days() -> None:
+    """1700 and 2026 are both dates pandas holds, but the nanoseconds between them are
+    not: the difference overflowed with a traceback (a review). Days do not."""
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["old", "old", "new"],
+            "date": pd.to_datetime(["1700-01-01", "2026-03-01", "2026-02-01"]),
+            "amount": [10.0, 5.0, 7.0],
+        }
+    )
+    summary = calibration_summary(tx, date(2026, 6, 30))
+    days = (date(2026, 6, 30) - date(1700, 1, 1)).days
+    assert summary.loc["old", "T"] == pytest.approx(days / 7)
+    assert summary.loc["old", "recency"] == pytest.approx((days - 121) / 7)
+    assert summary.loc["new", "T"] == pytest.approx(149 / 7)

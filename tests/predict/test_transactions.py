@@ -194,3 +194,40 @@ def test_window_dates_outside_what_pandas_holds_name_the_option(
     with pytest.raises(TransactionFileError) as caught:
         check_window(calibration_end, holdout_end)
     assert caught.value.column == option and "outside the years" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        # blank lines between rows: pandas skipped them and the error named line 3
+        ("customer_id,date,amount\nA,1997-01-01,10\n\n\n\nA,1997-02-01,-5\n", 6),
+        # a quoted note over three lines: the next row starts on line 5, not 3
+        ('note,customer_id,date,amount\n"a\nb\nc",A,1997-01-01,1\nx,B,1997-01-02,-1\n', 5),
+        # a row of empty fields (an export's trailing commas) is skipped, not a row
+        ("customer_id,date,amount\n,,\nA,1997-01-01,-1\n", 3),
+    ],
+)
+def test_the_line_named_is_the_line_a_text_editor_shows(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    err = _error(tmp_path, text)
+    assert (err.line, err.column) == (line, "amount")
+
+
+def test_a_quote_never_closed_is_refused_by_line_not_with_a_traceback(tmp_path: Path) -> None:
+    err = _error(tmp_path, 'customer_id,date,amount\nA,1997-01-01,9\nB,1997-01-01,"10\n')
+    assert (err.line, err.column) == (3, "(file)")
+    assert "not readable as CSV" in str(err)
+
+
+@pytest.mark.parametrize("value", ["1997-01-01T25:00", "1997-01-01Z", "1997-13-01"])
+def test_a_bad_date_in_a_good_year_does_not_blame_the_year(tmp_path: Path, value: str) -> None:
+    err = _error(tmp_path, f"customer_id,date,amount\nA,{value},10\n")
+    assert (err.line, err.column) == (2, "date")
+    assert "ISO 8601" in str(err) and "outside the years" not in str(err)
+    assert "1997" not in str(err)  # described by shape, not quoted
+
+
+def test_a_year_outside_what_pandas_holds_is_named(tmp_path: Path) -> None:
+    err = _error(tmp_path, "customer_id,date,amount\nA,1500-01-01,10\n")
+    assert "1500 is outside the years this reads (1678-2261)" in str(err)

@@ -21,6 +21,9 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
+
 from storelens.predict.transactions import TransactionFileError, check_window
 
 if TYPE_CHECKING:
@@ -57,14 +60,24 @@ def calibration_summary(tx: pd.DataFrame, end: date) -> pd.DataFrame:
     frequency = (days - 1).astype("float64")
     repeat_spend = total - first_spend
     monetary = (repeat_spend / frequency.where(frequency > 0)).fillna(0.0)
+    # In whole days, not nanoseconds: a gap of more than 292 years (two dates pandas reads
+    # fine, 1700 and 2026) overflowed the nanosecond difference with a traceback (a review).
+    first_day = first.to_numpy().astype("datetime64[D]")
     return pd.DataFrame(
         {
             "frequency": frequency,
-            "recency": (last - first).dt.days / DAYS_PER_PERIOD,
-            "T": (cut - first).dt.days / DAYS_PER_PERIOD,
+            "recency": _days(last.to_numpy().astype("datetime64[D]") - first_day),
+            "T": _days(np.datetime64(end, "D") - first_day),
             "monetary": monetary,
-        }
+        },
+        index=first.index,
     )
+
+
+def _days(gap: npt.NDArray[np.timedelta64]) -> npt.NDArray[np.float64]:
+    """Whole-day gaps as periods."""
+    periods: npt.NDArray[np.float64] = gap.astype(np.int64).astype(np.float64) / DAYS_PER_PERIOD
+    return periods
 
 
 def holdout_summary(

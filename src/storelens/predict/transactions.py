@@ -51,32 +51,47 @@ class _Cell:
     value: str
 
 
-def _first_bad(frame: pd.DataFrame, mask: pd.Series, column: str) -> _Cell | None:
-    """The first row where ``mask`` is true, as a file line and its raw value."""
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The required columns' cells (stripped) and the line each row starts on."""
+
+    columns: dict[str, list[str]]
+    lines: list[int]
+
+
+def _first_bad(rows: _Rows, mask: pd.Series, column: str) -> _Cell | None:
+    """The first row where ``mask`` is true, as the line it starts on and its raw value."""
     hits = mask.to_numpy().nonzero()[0]
     if len(hits) == 0:
         return None
     pos = int(hits[0])
-    raw = frame[column].iloc[pos]
-    return _Cell(line=pos + 1 + _HEADER_LINES, value="" if raw is None else str(raw))
+    return _Cell(line=rows.lines[pos], value=rows.columns[column][pos])
 
 
-def _check_rows(path: Path) -> int:
-    """Every row has as many fields as the header, and the file is CSV text at all;
-    returns the number of rows. pandas reads a file whose only rows have one field more
-    by taking the first column as an index, so every value moves one column left and the
-    error blames the wrong column (a new user's report); a longer row further down
-    stopped it with a traceback, and so did a Windows-1252 export, a directory and a
-    field over the csv module's size limit (a review)."""
-    rows = csv_rows(path, skipinitialspace=True)  # as pandas reads it
+def _read_rows(path: Path) -> _Rows:
+    """The file's rows as the csv module reads them, each with the line it starts on.
+
+    The file is read once, by the csv module, and nothing else: it read the file for the
+    checks and pandas read it again for the values, and the two disagreed. pandas skips
+    blank lines and joins a quoted field over several lines, so an error after either
+    named the wrong line (a new user's review); an unclosed quote passed the csv module's
+    lenient check and stopped pandas with a traceback. Every row must have as many fields
+    as the header: pandas took the first column of a file whose rows had one field more
+    as an index, so the error blamed the wrong column; a row of empty fields (an export's
+    trailing ``,,``) is skipped like a blank line."""
     try:
+        rows = csv_rows(path, skipinitialspace=True, strict=True)
         first = next(rows, None)
         if first is None:
             raise TransactionFileError("the file is empty (no header)", column=str(path))
         header = [h.strip() for h in first[1]]
         _check_header(header)
-        count = 0
-        for line, row in rows:
+        where = [header.index(c) for c in REQUIRED_COLUMNS]
+        columns: dict[str, list[str]] = {c: [] for c in REQUIRED_COLUMNS}
+        lines: list[int] = []
+        ended = first[0]
+        for end, row in rows:
+            line, ended = ended + 1, end  # a row ends on ``end``, so it starts after the last
             if not any(field.strip() for field in row):
                 continue
             if len(row) != len(header):
@@ -86,11 +101,13 @@ def _check_rows(path: Path) -> int:
                     column="(row)",
                     line=line,
                 )
-            count += 1
+            for column, at in zip(REQUIRED_COLUMNS, where, strict=True):
+                columns[column].append(row[at].strip())
+            lines.append(line)
     except TabularFileError as exc:
         column = "(file)" if exc.line is not None else str(path)
         raise TransactionFileError(exc.message, column=column, line=exc.line) from None
-    return count
+    return _Rows(columns, lines)
 
 
 def _shown(header: list[str]) -> str:
@@ -130,30 +147,29 @@ def read_transactions(source: Path | str) -> pd.DataFrame:
     import pandas as pd
 
     path = Path(source)
-    if _check_rows(path) == 0:
+    rows = _read_rows(path)
+    if not rows.lines:
         raise TransactionFileError("the file has a header and no rows", column=str(path))
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    frame = raw[list(REQUIRED_COLUMNS)].apply(lambda col: col.str.strip())
+    frame = pd.DataFrame(rows.columns, dtype=str)
 
-    bad = _first_bad(frame, frame["customer_id"] == "", "customer_id")
+    bad = _first_bad(rows, frame["customer_id"] == "", "customer_id")
     if bad:
         raise TransactionFileError("empty customer id", column="customer_id", line=bad.line)
 
     when = pd.to_datetime(frame["date"], format="ISO8601", errors="coerce", utc=True)
-    bad = _first_bad(frame, when.isna(), "date")
+    bad = _first_bad(rows, when.isna(), "date")
     if bad:
         raise TransactionFileError(_unreadable_date(bad.value), column="date", line=bad.line)
 
     amount = pd.to_numeric(frame["amount"], errors="coerce")
-    bad = _first_bad(frame, amount.isna() | ~amount.abs().lt(float("inf")), "amount")
+    bad = _first_bad(rows, amount.isna() | ~amount.abs().lt(float("inf")), "amount")
     if bad:
         raise TransactionFileError(
             f"cannot read a value shaped {mask_value(bad.value)!r} as a finite number",
             column="amount",
             line=bad.line,
         )
-    bad = _first_bad(frame, amount < 0, "amount")
+    bad = _first_bad(rows, amount < 0, "amount")
     if bad:
         raise TransactionFileError(
             "negative amount (refunds are not purchases; drop or net them first)",
@@ -170,12 +186,12 @@ def read_transactions(source: Path | str) -> pd.DataFrame:
 
 
 def _unreadable_date(value: str) -> str:
-    """Why a date cell was refused, by the value's shape (never the value itself)."""
-    try:
-        parsed = date.fromisoformat(value[:10])
-    except ValueError:
-        return f"cannot read a value shaped {mask_value(value)!r} as an ISO 8601 date"
-    return f"{parsed.year} is outside the years this reads ({FIRST_YEAR}-{LAST_YEAR})"
+    """Why a date cell was refused, by the value's shape (never the value itself): its
+    year only when the year is what is wrong (an hour of 25 on a good day is not)."""
+    year = re.match(r"\d{4}", value)
+    if year and not FIRST_YEAR <= int(year.group()) <= LAST_YEAR:
+        return f"{int(year.group())} is outside the years this reads ({FIRST_YEAR}-{LAST_YEAR})"
+    return f"cannot read a value shaped {mask_value(value)!r} as an ISO 8601 date"
 
 
 def check_window(calibration_end: date, holdout_end: date) -> None:
