@@ -5,6 +5,7 @@ train`` writes them for consenting customers only."""
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -118,7 +119,14 @@ def test_withdrawal_drops_the_blend_at_once(world: World, login: Login, engine: 
     assert body["personalized"] is False
     assert {r["source"] for r in body["data"]} == {"popularity"}
     assert "orange-juice" not in _ids(body)
-    # Rebuilt from the tables (the rows are still there until the next train): no blend.
+    # The rows went with the withdrawal, not at the next train (a security review).
+    with engine.connect() as conn:
+        left = conn.execute(
+            select(func.count()).select_from(recommend_blend).where(
+                recommend_blend.c.customer_id == "ada"
+            )
+        ).scalar_one()
+    assert left == 0
     world.candidates.delete(["ada"])
     assert world.get(staff, "ada", k=4).json()["personalized"] is False
     assert world.candidates.get("ada") is None  # fills refused for a grace after it
@@ -253,3 +261,96 @@ def test_a_score_that_is_not_a_number_is_never_stored_nor_served(engine: Engine)
             ))  # fmt: skip
         scores, _ = load_blend(conn, "ada")
     assert scores == {"tea": 0.9, "oat": 0.2}
+
+
+def _blend_rows(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(  # type: ignore[arg-type]
+                select(recommend_blend.c.customer_id, func.count()).group_by(
+                    recommend_blend.c.customer_id
+                )
+            ).all()
+        )
+
+
+def test_an_erasure_while_train_scores_is_not_undone(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A security review erased a customer while train scored, between its consent
+    read and its write: the person's rows came back under their id, and a second
+    erasure answered "no customer". Here one erasure runs during the scoring and a
+    second starts right after train has read consent for its write: consent is read
+    under the erasure lock, so that erasure waits for the write to commit and then
+    deletes what it wrote (without the lock it commits first, and the write puts the
+    person's rows back; the thread is given a second to get that far). And an id
+    holding only such rows counts as held, so asking again erases them."""
+    import storelens.recommend.training as training
+
+    train_orders(engine, customers=12, per_customer=6)
+    for c in range(12):
+        _consent(engine, f"L{c}", True, START)
+    with engine.connect() as conn:
+        history = history_from_orders(conn)
+    score = training.score_next_baskets
+
+    def score_while_erased(*args: object, **kwargs: object) -> object:
+        scored = score(*args, **kwargs)  # type: ignore[arg-type]
+        assert "L3" in scored.lists
+        erase_customer(engine, "L3", audit.SYSTEM, "request 42")
+        return scored
+
+    read = training.consenting
+    racing: list[threading.Thread] = []
+
+    def read_then_erase(conn: object, customers: list[str]) -> set[str]:
+        allowed = read(conn, customers)  # type: ignore[arg-type]
+        assert "L5" in allowed
+        racing.append(
+            threading.Thread(target=erase_customer, args=(engine, "L5", audit.SYSTEM, "r 43"))
+        )
+        racing[0].start()
+        racing[0].join(timeout=1.0)  # with the lock it waits for this write to commit
+        return allowed
+
+    monkeypatch.setattr(training, "score_next_baskets", score_while_erased)
+    monkeypatch.setattr(training, "consenting", read_then_erase)
+    clock = lambda: datetime(2026, 12, 1, tzinfo=UTC)  # noqa: E731
+    params = SourceParams(als_iterations=3)
+    customers, _ = store_blend_scores(engine, Settings(), history, params, clock)
+    racing[0].join()
+    stored = _blend_rows(engine)
+    assert "L3" not in stored and "L5" not in stored and customers == 11
+    assert set(stored) == {f"L{c}" for c in range(12) if c not in (3, 5)}
+    # Rows written under an id nobody else holds any more are found by asking again.
+    with engine.begin() as conn:
+        conn.execute(
+            recommend_blend.insert(),
+            {"customer_id": "L3", "product_id": "p1", "score": 0.5, "rank": 1,
+             "model_version": "v", "scored_at": clock()},
+        )  # fmt: skip
+    exported = export_customer(engine, "L3", audit.SYSTEM)
+    assert [r["product_id"] for r in exported["stores"]["recommend_blend"]] == ["p1"]
+    erase_customer(engine, "L3", audit.SYSTEM, "request 42, again")
+    assert "L3" not in _blend_rows(engine)
+
+
+def test_train_learns_only_from_customers_who_consent(engine: Engine) -> None:
+    """A security review: 495 of the demo's 570 training histories had no consent."""
+    train_orders(engine, customers=12, per_customer=4)
+    for c in range(0, 12, 2):
+        _consent(engine, f"L{c}", True, START)
+    _consent(engine, "L2", False, START + timedelta(days=1))  # granted, then withdrew
+    with engine.connect() as conn:
+        history = history_from_orders(conn)
+    assert set(history.users) == {f"L{c}" for c in range(0, 12, 2)} - {"L2"}
+
+
+def test_a_replayed_old_withdrawal_keeps_the_rows_of_a_later_grant(
+    world: World, engine: Engine
+) -> None:
+    _store_blend(engine, world, {"ada": [("orange-juice", 0.9)]})
+    world.consent("ada", True, NOW - timedelta(minutes=1))  # the latest decision: a grant
+    world.consent("ada", False, NOW - timedelta(days=3))  # an old withdrawal, delivered late
+    world.project()
+    assert _blend_rows(engine) == {"ada": 1}

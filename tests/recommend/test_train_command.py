@@ -22,9 +22,20 @@ from storelens.storage.eventlog import EventLog
 START = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
 
 
-def _orders(engine: Engine, customers: int, per_customer: int) -> None:
+def _orders(engine: Engine, customers: int, per_customer: int, consent: bool = False) -> None:
+    """Orders of ``customers`` loyalty members; with ``consent``, each grants
+    personalization first (train learns only from those who do)."""
     rng = random.Random(2)
     events = []
+    if consent:
+        events += [
+            event_adapter.validate_python(
+                {"id": str(uuid.uuid4()), "type": "consent.changed",
+                 "ts": (START - timedelta(days=1)).isoformat(), "source": "app",
+                 "subject": f"L{c}", "payload": {"purpose": "personalization", "granted": True}}
+            )
+            for c in range(customers)
+        ]  # fmt: skip
     for c in range(customers):
         staples = [f"p{rng.randrange(12)}" for _ in range(2)]
         for n in range(per_customer):
@@ -41,11 +52,11 @@ def _orders(engine: Engine, customers: int, per_customer: int) -> None:
             )  # fmt: skip
     log = EventLog(engine)
     log.append(events)
-    run_projections(log, [p for p in default_projections() if p.name == "orders"])
+    run_projections(log, [p for p in default_projections() if p.name in ("orders", "consent")])
 
 
 def test_train_reports_and_precomputes(engine: Engine, db_url: str) -> None:
-    _orders(engine, customers=40, per_customer=6)
+    _orders(engine, customers=40, per_customer=6, consent=True)
     result = CliRunner().invoke(app, ["recommend", "train", "--database-url", db_url, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -61,7 +72,7 @@ def test_train_precomputes_candidates_into_redis(
 ) -> None:
     from storelens.recommend.candidate_store import RedisCandidates
 
-    _orders(engine, customers=40, per_customer=6)
+    _orders(engine, customers=40, per_customer=6, consent=True)
     monkeypatch.setenv("STORELENS_RECOMMEND_CANDIDATE_STORE", "redis")
     monkeypatch.setenv("STORELENS_REDIS_URL", redis_url)
     result = CliRunner().invoke(app, ["recommend", "train", "--database-url", db_url])
@@ -78,7 +89,7 @@ def test_train_precomputes_candidates_into_redis(
 def test_orders_carry_their_context(engine: Engine) -> None:
     """Days since the customer's prior order, weekday and hour come from payment times,
     the cart position from the till's line numbers."""
-    _orders(engine, customers=3, per_customer=4)
+    _orders(engine, customers=3, per_customer=4, consent=True)
     with engine.connect() as conn:
         history = history_from_orders(conn)
     assert history.users == ("L0", "L1", "L2")
@@ -92,10 +103,17 @@ def test_orders_carry_their_context(engine: Engine) -> None:
 
 
 def test_train_refuses_without_repeat_customers(engine: Engine, db_url: str) -> None:
-    _orders(engine, customers=5, per_customer=1)
+    _orders(engine, customers=5, per_customer=1, consent=True)
     result = CliRunner().invoke(app, ["recommend", "train", "--database-url", db_url])
     assert result.exit_code == 2
-    assert "no customer has two orders" in result.output
+    assert "no customer who consents to personalization has two orders" in result.output
+
+
+def test_train_refuses_when_nobody_consents(engine: Engine, db_url: str) -> None:
+    _orders(engine, customers=5, per_customer=4)  # repeat customers, none consenting
+    result = CliRunner().invoke(app, ["recommend", "train", "--database-url", db_url])
+    assert result.exit_code == 2
+    assert "consents to personalization" in result.output
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -19,11 +19,15 @@ from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import (
     consent_records,
     customer_aliases,
+    customer_features,
+    customer_scores,
     customers,
     events,
     orders,
+    recommend_blend,
     recommend_declines,
     recommend_impressions,
+    segment_members,
 )
 
 __all__ = [
@@ -137,18 +141,29 @@ def _canonical(conn: Connection, requested: str) -> str | None:
     return None
 
 
+_DERIVED = (
+    recommend_impressions,
+    recommend_declines,
+    recommend_blend,
+    customer_scores,
+    customer_features,
+    segment_members,
+)
+"""Tables of rows computed about a customer and kept under their id. A batch (a scoring
+run, a recommendation train) that wrote one after an erasure had deleted the person
+left rows no erasure could find: their id counted as "no customer" (a security review
+found a train's blend scores so)."""
+
+
 def _held_elsewhere(conn: Connection, requested: str) -> bool:
-    """Orders, consent, events, impressions or declines under an id that has no source
-    record (yet, or any more: rows another process wrote while the person was being
-    erased are erased by asking again, not refused as "no customer")."""
+    """Orders, consent, events or derived rows under an id that has no source record
+    (yet, or any more: rows another process wrote while the person was being erased are
+    erased by asking again, not refused as "no customer")."""
     for stmt in (
         select(orders.c.order_id).where(orders.c.customer_id == requested),
         select(consent_records.c.id).where(consent_records.c.subject == requested),
         select(events.c.seq).where(events.c.subject == requested),
-        select(recommend_impressions.c.id).where(recommend_impressions.c.customer_id == requested),
-        select(recommend_declines.c.product_id).where(
-            recommend_declines.c.customer_id == requested
-        ),
+        *(select(t.c.customer_id).where(t.c.customer_id == requested) for t in _DERIVED),
     ):
         if conn.execute(stmt.limit(1)).first() is not None:
             return True

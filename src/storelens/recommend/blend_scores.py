@@ -14,9 +14,10 @@ in (their median gap, their most frequent weekday and hour), which costs some of
 offline figure (docs/recommendations.md reports both).
 
 The rows are personal: only customers whose latest ``personalization`` decision is a
-grant are written, every train replaces the whole table (a withdrawal made since drops
-the customer's rows), serving ignores them without consent, and the privacy registry
-exports and erases them.
+grant are written, a withdrawal deletes the person's rows as its projection reads it
+(and so does a merge that hands the person a withdrawal made under another id), every
+train replaces the whole table, serving ignores them without consent, and the privacy
+registry exports and erases them.
 """
 
 from __future__ import annotations
@@ -32,24 +33,30 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, delete, insert, select
 
 from storelens.core.errors import InvalidInput
-from storelens.privacy.consent import granted_subjects
+from storelens.privacy.consent import granted_subjects, project_consent
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
+from storelens.privacy.subject import current_ids, people_ids
+from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import recommend_blend
 
 if TYPE_CHECKING:
     from storelens.recommend.baskets import BasketHistory
     from storelens.recommend.ranker import SourceParams
+    from storelens.storage.eventlog import StoredEvent
 
 __all__ = [
+    "CONSENT_PURPOSE",
     "BlendScores",
     "consenting",
     "expected_context",
+    "forget_withdrawn",
     "load_blend",
     "score_next_baskets",
     "write_blend",
 ]
 
 CONSENT_PURPOSE = "personalization"
+_CHUNK = 5000  # ids per bound list
 FloatArray = NDArray[np.float64]
 
 
@@ -162,4 +169,50 @@ def _erase(req: SubjectRequest) -> int:
     return req.conn.execute(stmt).rowcount
 
 
-register(PersonalStore("recommend_blend", _export, _erase, tables=("recommend_blend",)))
+def forget_withdrawn(conn: Connection, withdrawal: StoredEvent, ids: list[str]) -> int:
+    """A ``personalization`` withdrawal deletes the person's rows at once (``ids``: all
+    of theirs), not at the next train: serving already ignored them, but they stayed in
+    the table, exported and scanned as the person's, until someone trained again (a
+    security review). A replayed old withdrawal leaves the rows of a later grant alone.
+
+    The erasure lock is taken exclusively, as the analytics withdrawal's is: a train
+    writing now read consent before this decision, so it either commits first (and its
+    rows are deleted here) or waits and reads this decision."""
+    project_consent(conn, [withdrawal])  # keyed on the event id: twice stores it once
+    dialect_for(conn).lock_erasures(conn, shared=False)
+    if granted_subjects(conn, CONSENT_PURPOSE, among=ids) & set(ids):
+        return 0
+    stmt = delete(recommend_blend).where(recommend_blend.c.customer_id.in_(ids))
+    return conn.execute(stmt).rowcount
+
+
+def _relink(conn: Connection, named: frozenset[str]) -> int:
+    """Resolution just linked or split the people ``named`` ids belong to: delete the
+    rows kept under any of their ids whose person's latest personalization decision,
+    under all their ids now, is not a grant (a withdrawal under a web account merged
+    into a scored card)."""
+    if conn.execute(select(recommend_blend.c.customer_id).limit(1)).first() is None:
+        return 0  # nothing scored
+    ids = sorted(people_ids(conn, set(named)))
+    column = recommend_blend.c.customer_id
+    one_of = dialect_for(conn).one_of
+    held: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        found = conn.execute(select(column).distinct().where(one_of(column, ids[i : i + _CHUNK])))
+        held.update(found.scalars())
+    if not held:
+        return 0
+    granted = granted_subjects(conn, CONSENT_PURPOSE, among=ids)
+    person = current_ids(conn, held)
+    gone = sorted(h for h in held if h not in granted and person.get(h, h) not in granted)
+    deleted = 0
+    for i in range(0, len(gone), _CHUNK):
+        deleted += conn.execute(
+            delete(recommend_blend).where(column.in_(gone[i : i + _CHUNK]))
+        ).rowcount
+    return deleted
+
+
+register(
+    PersonalStore("recommend_blend", _export, _erase, tables=("recommend_blend",), relink=_relink)
+)

@@ -177,7 +177,10 @@ def train_command(
     with engine.connect() as conn:
         history = history_from_orders(conn)
     if history.n_users == 0 or all(len(b) < 2 for b in history.baskets):
-        raise _fail("no customer has two orders yet: nothing to learn from")
+        raise _fail(
+            "no customer who consents to personalization has two orders yet: "
+            "nothing to learn from (only they are learned from)"
+        )
     err = Console(stderr=True, soft_wrap=True)
     with err.status("training") as status:
         report = evaluate_history(history, progress=lambda s: status.update(s))

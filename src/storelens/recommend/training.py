@@ -18,10 +18,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, and_, select
 
 from storelens.config import Settings
+from storelens.privacy.consent import granted_subjects
 from storelens.recommend.baskets import BasketHistory, BasketLine, history_from_lines
-from storelens.recommend.blend_scores import consenting, score_next_baskets, write_blend
+from storelens.recommend.blend_scores import (
+    CONSENT_PURPOSE,
+    consenting,
+    score_next_baskets,
+    write_blend,
+)
 from storelens.recommend.candidate_store import CandidateStore
 from storelens.recommend.engine import RecommendationEngine
+from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import order_lines, orders
 
 __all__ = ["history_from_orders", "precompute_candidates", "store_blend_scores"]
@@ -31,7 +38,18 @@ if TYPE_CHECKING:
 
 
 def history_from_orders(conn: Connection) -> BasketHistory:
-    """Every named customer's orders, in payment order (anonymous orders are skipped)."""
+    """The orders of every customer whose latest ``personalization`` decision is a grant,
+    in payment order.
+
+    The blend learns from whole histories (TIFU-KNN's neighbours, ALS's factors), so a
+    customer's orders shape everyone's lists. Until December 2026 every named customer's
+    did, consenting or not, and erased people's pseudonymised orders too (a security
+    review: 495 of the demo's 570 histories had no consent). Now only those who agreed
+    to personalization are learned from, as only those with analytics consent feed the
+    predictive models; everyone else, anonymous orders included, counts only in the
+    store's popularity, which names no one. An erasure deletes the person's decisions,
+    so a pseudonym never consents."""
+    learners = granted_subjects(conn, CONSENT_PURPOSE)
     rows = conn.execute(
         select(orders.c.customer_id, orders.c.store_id, orders.c.order_id, orders.c.ts,
                order_lines.c.product_id, order_lines.c.line_no)
@@ -39,6 +57,7 @@ def history_from_orders(conn: Connection) -> BasketHistory:
                                 order_lines.c.order_id == orders.c.order_id))
         .where(orders.c.customer_id.is_not(None))
     ).all()  # fmt: skip
+    rows = [row for row in rows if row[0] in learners]
     paid: dict[str, dict[str, datetime]] = {}
     for customer, store, order, ts, _, _ in rows:
         paid.setdefault(customer, {})[f"{store}/{order}"] = ts
@@ -87,6 +106,11 @@ def store_blend_scores(
     replace ``recommend_blend`` with the consenting ones' lists: (customers, rows)."""
     scores = score_next_baskets(history, params, settings.recommend_blend_top_n, clock())
     with engine.begin() as conn:
+        # Scoring takes seconds to minutes, and an erasure may commit meanwhile: written
+        # as read, its person's rows came back under their id, which no erasure could
+        # then find (a security review). So consent is read under the erasure lock, as
+        # every writer of rows computed from earlier reads does.
+        dialect_for(conn).lock_erasures(conn, shared=True)
         allowed = consenting(conn, list(scores.lists))
         rows = write_blend(conn, scores, allowed)
     return len(allowed & set(scores.lists)), rows
