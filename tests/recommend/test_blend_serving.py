@@ -122,9 +122,9 @@ def test_withdrawal_drops_the_blend_at_once(world: World, login: Login, engine: 
     # The rows went with the withdrawal, not at the next train (a security review).
     with engine.connect() as conn:
         left = conn.execute(
-            select(func.count()).select_from(recommend_blend).where(
-                recommend_blend.c.customer_id == "ada"
-            )
+            select(func.count())
+            .select_from(recommend_blend)
+            .where(recommend_blend.c.customer_id == "ada")
         ).scalar_one()
     assert left == 0
     world.candidates.delete(["ada"])
