@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     """Ranking bonus (relative) for items placed in the zone the customer stands in."""
     recommend_blend_top_n: int = Field(default=50, gt=0, le=500)
     """Items per customer whose learned-blend score ``recommend train`` keeps for serving."""
+    recommend_stock_max_out: int = Field(default=20_000, gt=0)
+    """At most this many items one store may have marked out of stock: every worker
+    reloads the store's list each second (``PUT /v1/stores/{id}/stock`` refuses more)."""
     recommend_cache_ttl_s: float = Field(default=600.0, gt=0)
     recommend_follow_s: float = Field(default=0.5, gt=0, le=60)
     """With candidates in memory, how often each process reads the orders, consent

@@ -200,6 +200,46 @@ def test_out_of_stock_is_never_returned(world: World, login: Login) -> None:
             assert not {"flat-white", "latte"} & {x["product_id"] for x in got}
 
 
+def test_a_store_cannot_mark_more_items_out_than_its_limit(
+    world: World, login: Login, engine: Engine
+) -> None:
+    """A security review's analyst key marked a million made-up ids out of stock: every
+    worker reloads the list each second, and a customer with one decline waited 2.9 s.
+    Items back in stock now lose their row, and a write past the limit changes nothing."""
+    from storelens.recommend.shortlist import Blocked
+    from storelens.storage.tables import store_stock
+
+    admin, staff = login("admin"), login("analyst")
+    state = world.client.app.state  # type: ignore[attr-defined]
+    most = 5
+    state.settings = state.settings.model_copy(update={"recommend_stock_max_out": most})
+
+    def out() -> set[str]:
+        with engine.connect() as conn:
+            return set(conn.execute(select(store_stock.c.product_id)).scalars())
+
+    put = lambda items: world.client.put(  # noqa: E731
+        "/v1/stores/cafe-01/stock", json={"items": items}, headers=admin
+    )
+    assert put({"latte": False, "junk-1": False, "junk-2": True}).status_code == 200
+    assert out() == {"latte", "junk-1"}  # "true" keeps no row: no row means available
+    assert put({"junk-1": True}).status_code == 200 and out() == {"latte"}
+    flood = {f"junk-{i}": False for i in range(most)}  # with latte: one over the limit
+    r = put(flood)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "items"]
+    assert "STORELENS_RECOMMEND_STOCK_MAX_OUT" in r.text and out() == {"latte"}
+    # A customer with a decline: the store's set is consulted, not copied
+    world.client.post(
+        "/v1/customers/ada/declined-items", json={"product_id": "muffin"}, headers=staff
+    )
+    got = {x["product_id"] for x in world.get(staff, "ada", k=50).json()["data"]}
+    assert not {"latte", "muffin"} & got
+    either = Blocked({"latte", "tea"}, frozenset({"muffin", "tea"}))
+    assert {"latte", "muffin", "tea"} <= either and "juice" not in either
+    assert sorted(either) == ["latte", "muffin", "tea"] and len(either) == 3
+
+
 def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:
     staff = login("analyst")
     first = world.get(staff, "ada").json()["data"]

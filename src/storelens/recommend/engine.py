@@ -54,7 +54,7 @@ from storelens.recommend.impression_log import (
     shown_document,
 )
 from storelens.recommend.shared_cache import Cold, SharedCache, in_a_thread
-from storelens.recommend.shortlist import PopularOrder, pick_shortlisted, popular_order
+from storelens.recommend.shortlist import Blocked, PopularOrder, pick_shortlisted, popular_order
 from storelens.recommend.suggestions import Candidate, Recommendation, personal, popular
 from storelens.storage.eventlog import StoredEvent
 
@@ -439,7 +439,7 @@ class RecommendationEngine:
         order = self._popular_order(store_id, daypart, popular, catalogue, ctx.zone)
         mine = personal(self._settings, entry, pop, now, popular) if personalized else {}
         stock = self._out_of_stock(store_id, warm)  # shared: read, never changed
-        blocked = stock.union(entry.declined) if entry.declined else stock
+        blocked = Blocked(stock, frozenset(entry.declined)) if entry.declined else stock
         picked = pick_shortlisted(
             self._settings, popular, order, mine, entry if personalized else None, blocked,
             ctx.zone, catalogue, now, k,

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, delete, select
+from sqlalchemy import Connection, Engine, and_, delete, func, select
 
 from storelens.config import Settings
+from storelens.core.errors import FieldError, InvalidInput
 from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, plain, register
 from storelens.recommend.candidate_store import (
     CandidateStore,
@@ -56,6 +57,9 @@ __all__ = [
     "set_stock",
     "store_popularity",
 ]
+
+
+_STOCK_CHUNK = 1000  # ids per IN list when items come back in stock
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,18 +214,52 @@ def out_of_stock(conn: Connection, store_id: str) -> set[str]:
     return set(rows)
 
 
-def set_stock(conn: Connection, store_id: str, levels: dict[str, bool], now: datetime) -> None:
-    if not levels:
-        return
-    conn.execute(
-        dialect_for(conn).upsert(
-            store_stock, ["store_id", "product_id"], ["in_stock", "updated_at"]
-        ),
-        [
-            {"store_id": store_id, "product_id": p, "in_stock": v, "updated_at": now}
-            for p, v in levels.items()
-        ],
-    )
+def set_stock(
+    conn: Connection,
+    store_id: str,
+    levels: dict[str, bool],
+    now: datetime,
+    *,
+    most_out: int | None = None,
+) -> int:
+    """Mark items out of stock (false) or back (true) in this store; the number now out.
+
+    An item back in stock loses its row (no row means available), so the table holds
+    what is out and nothing else. It kept a row per item ever sent, and every worker
+    reloads the store's list each second: a security review's analyst key sent a
+    million made-up ids and left the workers busy while idle. ``most_out`` refuses a
+    write that would leave more than that many items out (the caller's transaction is
+    rolled back)."""
+    back = sorted(p for p, available in levels.items() if available)
+    out = [p for p, available in levels.items() if not available]
+    column = store_stock.c.product_id
+    for lo in range(0, len(back), _STOCK_CHUNK):
+        conn.execute(
+            delete(store_stock).where(
+                store_stock.c.store_id == store_id, column.in_(back[lo : lo + _STOCK_CHUNK])
+            )
+        )
+    if out:
+        conn.execute(
+            dialect_for(conn).upsert(
+                store_stock, ["store_id", "product_id"], ["in_stock", "updated_at"]
+            ),
+            [{"store_id": store_id, "product_id": p, "in_stock": False, "updated_at": now}
+             for p in out],
+        )  # fmt: skip
+    now_out: int = conn.execute(
+        select(func.count())
+        .select_from(store_stock)
+        .where(store_stock.c.store_id == store_id, store_stock.c.in_stock.is_(False))
+    ).scalar_one()
+    if most_out is not None and now_out > most_out:
+        why = (
+            f"this would leave {now_out:,} items out of stock in the store, more than the "
+            f"{most_out:,} allowed (STORELENS_RECOMMEND_STOCK_MAX_OUT); mark items back "
+            "in stock (true) first"
+        )
+        raise InvalidInput(why, [FieldError.at(("body", "items"), why, "value_error")])
+    return now_out
 
 
 def blocked_items(conn: Connection, store_id: str, customer_id: str) -> set[str]:

@@ -286,10 +286,14 @@ def put_stock(
     store_id: KnownStore,
     body: StockIn,
     engine: EngineDep,
+    settings: SettingsDep,
     now: Now,
 ) -> StockSaved:
-    """Which items this store has; an item marked false is never recommended there."""
+    """Which items this store has; an item marked false is never recommended there. A
+    write that would leave more than ``STORELENS_RECOMMEND_STOCK_MAX_OUT`` items out of
+    stock is refused (422) and changes nothing."""
     with engine.begin() as conn:
-        evidence.set_stock(conn, store_id, body.items, now)
+        most = settings.recommend_stock_max_out
+        evidence.set_stock(conn, store_id, body.items, now, most_out=most)
     _engine_of(request).stock_changed(store_id)
     return StockSaved(store_id=store_id, updated=len(body.items))
