@@ -67,3 +67,15 @@ def test_too_few_customers_refused(simulated: tuple) -> None:
     _, features, _ = simulated
     with pytest.raises(ValueError, match="more customers"):
         cluster_customers(features.head(5), threads=1)
+
+
+def test_traits_say_the_cluster_s_own_share_and_round_days_before_the_plural() -> None:
+    """A cluster ordering 42 % in store read "rarely in store" because the store's mean
+    was higher, and "last ordered 1 days ago" came from 1.2 days (a new user's review)."""
+    from storelens.predict.clusters import _phrase
+
+    assert _phrase("share_in_store", 0.42, 0.6) == "42 % of orders in store"
+    assert _phrase("share_in_store", 0.7, 0.4) == "mostly in store (70 % of orders)"
+    assert _phrase("share_web", 0.05, 0.2) == "rarely on web (5 % of orders)"
+    assert _phrase("recency_days", 1.2, 5.0) == "last ordered 1 day ago"
+    assert _phrase("recency_days", 2.6, 5.0) == "last ordered 3 days ago"

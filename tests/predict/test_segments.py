@@ -89,12 +89,32 @@ def test_segments_are_described_from_their_numbers() -> None:
     champions = summaries[0]
     assert (champions.customers, champions.revenue_share) == (1, 0.5)
     assert champions.description == (
-        "1 customer, 50 % of revenue: last bought a median 2 days ago, 12 orders each, "
-        "spends 329 % above the median customer; bought recently and often: reward them, "
-        "ask for reviews."
+        "1 customer, 50 % of revenue: last bought a median 2 days ago, 12 orders each "
+        "(store medians 100 days and 3 orders), spends 329 % above the median customer; "
+        "among the most recent and most frequent buyers here: reward them, ask for reviews."
     )
     assert summaries[-1].description.startswith(
-        "1 customer, 2 % of revenue: last bought a median 400 days ago, 1 order each, "
-        "spends 86 % below the median customer"
+        "1 customer, 2 % of revenue: last bought a median 400 days ago, 1 order each "
+        "(store medians 100 days and 3 orders), spends 86 % below the median customer"
     )
     assert describe_segments(features, scores) == summaries  # deterministic
+
+
+def test_a_cafe_of_regulars_is_described_relative_to_itself() -> None:
+    """Everyone came this fortnight, with four orders or more: the quintiles still name a
+    "lost" segment, and its words must not say "one or two orders, longest ago" of
+    customers with four orders nine days ago (a new user's review)."""
+    rows = {f"c{i}": (1.2 + i, 4 + (i * 7) % 20, 6.0 + i % 3) for i in range(40)}
+    features = _features(rows)
+    summaries = {s.name: s for s in describe_segments(features, rfm_scores(features))}
+    lost = summaries["lost"]
+    assert lost.median_orders >= 4 and "one or two" not in lost.description
+    assert "among the fewest orders and the longest since the last one here" in lost.description
+    assert "(store medians 21 days and 13.5 orders)" in lost.description
+    for summary in summaries.values():
+        assert " 1 days" not in summary.description
+    one = describe_segments(
+        _features({"a": (1.2, 2, 5.0), "b": (1.4, 2, 5.0)}),
+        rfm_scores(_features({"a": (1.2, 2, 5.0), "b": (1.4, 2, 5.0)})),
+    )
+    assert all("a median 1 day ago" in s.description for s in one)

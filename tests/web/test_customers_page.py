@@ -157,6 +157,36 @@ def test_a_run_whose_spend_model_failed_gives_its_own_reason(
     assert "needs more history" not in page
 
 
+def test_a_clustering_no_k_made_stable_is_called_tentative(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    """The page said "chosen by silhouette and stability" of a k whose stability (0.73)
+    was below the 0.8 the rule asks for: none reached it, and the most stable was kept."""
+    admin = as_role("admin")
+
+    def page_with(stable: bool) -> str:
+        with engine.begin() as conn:
+            row = conn.execute(
+                select(predict_models.c.id, predict_models.c.metrics).where(
+                    predict_models.c.kind == "clusters"
+                )
+            ).one()
+            metrics = {**row.metrics, "stability_ari": 0.73 if not stable else 0.93}
+            metrics |= {"stable": stable, "min_stability": 0.8}
+            conn.execute(
+                update(predict_models).where(predict_models.c.id == row.id).values(metrics=metrics)
+            )
+        return unescape(admin.get(f"/stores/{STORE}/customers").text)
+
+    shaky = page_with(False)
+    assert "data-unstable" in shaky and "no k reached a stability of 0.80" in shaky
+    assert "chosen by silhouette and stability" not in shaky
+    view = admin.get(f"/web/api/stores/{STORE}/customers").json()
+    assert view["cluster_quality"]["stable"] == 0.0
+    firm = page_with(True)
+    assert "data-unstable" not in firm and "chosen by silhouette and stability" in firm
+
+
 def test_a_run_without_lifetime_value_says_so_and_keeps_the_segments(
     as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
 ) -> None:

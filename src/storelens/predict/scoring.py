@@ -245,7 +245,16 @@ def score_customers(
             ModelRecord(
                 "clusters",
                 {"k": clustering.k, "seeds": seeds, "method": "kmeans"},
-                {k: report[k] for k in ("silhouette", "davies_bouldin", "stability_ari")},
+                {
+                    k: report[k]
+                    for k in (
+                        "silhouette",
+                        "davies_bouldin",
+                        "stability_ari",
+                        "min_stability",
+                        "stable",
+                    )
+                },
             )
         )
     return ScoreRun(cut, version, data_from, features, scores, segments, models)

@@ -31,18 +31,29 @@ if TYPE_CHECKING:
 
 __all__ = ["SEGMENTS", "SegmentSummary", "describe_segments", "rfm_scores", "segment_of"]
 
-# Name and what it means for the marketer, in the order a segment list is shown.
+# Name and what it means for the marketer, in the order a segment list is shown. Every
+# claim is relative to the store's own customers, as the quintiles are: in a cafe whose
+# regulars all came this week, "lost" holds customers with four orders who last came
+# nine days ago, and "one or two orders, longest ago" was false of them (a new user's
+# review). The description's medians, and the store's beside them, carry the amounts.
 SEGMENTS: dict[str, str] = {
-    "champions": "bought recently and often: reward them, ask for reviews",
-    "loyal": "buy often and not long ago: offer loyalty perks and upsell",
-    "potential loyalists": "recent buyers with a few orders: a membership offer can hold them",
-    "new": "first order very recently: welcome them and help the second order happen",
-    "promising": "bought once, fairly recently: build familiarity before it fades",
-    "need attention": "middling on every count: a limited-time offer can wake them",
-    "at risk": "used to buy regularly but not for a while: win them back personally",
-    "can't lose": "were among the most frequent buyers and have gone quiet: act first here",
-    "hibernating": "few orders, long ago: include in broad campaigns only",
-    "lost": "one or two orders, longest ago: low priority, or re-acquire",
+    "champions": "among the most recent and most frequent buyers here: reward them, "
+    "ask for reviews",
+    "loyal": "order more often than most, not long ago: offer loyalty perks and upsell",
+    "potential loyalists": "bought more recently than most, with fewer orders than the "
+    "loyal: a membership offer can hold them",
+    "new": "among the fewest orders here, and among the most recent: welcome them and help "
+    "the next order happen",
+    "promising": "among the fewest orders here, fairly recently: build familiarity before it fades",
+    "need attention": "middling recency, no more orders than most: a limited-time offer can "
+    "wake them",
+    "at risk": "ordered more than most, but less recently than most: win them back personally",
+    "can't lose": "among the most frequent buyers here, but less recently than most: act "
+    "first here",
+    "hibernating": "fewer orders than most, and less recently than most: include in broad "
+    "campaigns only",
+    "lost": "among the fewest orders and the longest since the last one here: low "
+    "priority, or re-acquire",
 }
 
 
@@ -109,6 +120,16 @@ class SegmentSummary:
     description: str
 
 
+def _days(value: float) -> str:
+    """``value`` days, rounded as shown: "1 day", not "1 days" for 1.2."""
+    shown = round(value)
+    return f"{shown} day{'' if shown == 1 else 's'}"
+
+
+def _orders(value: float) -> str:
+    return f"{value:g} order{'' if value == 1 else 's'}"
+
+
 def _versus(value: float, reference: float) -> str:
     if reference <= 0:
         return "spends like the median customer" if value <= 0 else "spends more than most"
@@ -124,6 +145,10 @@ def describe_segments(features: pd.DataFrame, scores: pd.DataFrame) -> list[Segm
     joined = features.join(scores["segment"], how="inner")
     total = float(joined["monetary"].sum())
     overall = float(joined["monetary"].median())
+    store = (
+        f"store medians {_days(float(joined['recency_days'].median()))} and "
+        f"{_orders(float(joined['orders'].median()))}"
+    )
     out = []
     for name, meaning in SEGMENTS.items():
         members = joined[joined["segment"] == name]
@@ -135,9 +160,8 @@ def describe_segments(features: pd.DataFrame, scores: pd.DataFrame) -> list[Segm
         share = float(members["monetary"].sum()) / total if total > 0 else 0.0
         text = (
             f"{len(members)} customer{'' if len(members) == 1 else 's'}, {100 * share:.0f} % of "
-            f"revenue: last bought a median {recency:.0f} day{'' if recency == 1 else 's'} ago, "
-            f"{orders:g} order{'' if orders == 1 else 's'} each, {_versus(spend, overall)}; "
-            f"{meaning}."
+            f"revenue: last bought a median {_days(recency)} ago, {_orders(orders)} each "
+            f"({store}), {_versus(spend, overall)}; {meaning}."
         )
         out.append(
             SegmentSummary(

@@ -106,9 +106,13 @@ def _quality(model: dict[str, Any]) -> dict[str, float]:
     """The clustering's k and its scores, as the registry keeps them (reported, never hidden)."""
     figures = {"k": model["params"].get("k")}
     figures |= {
-        k: model["metrics"].get(k) for k in ("silhouette", "davies_bouldin", "stability_ari")
+        k: model["metrics"].get(k)
+        for k in ("silhouette", "davies_bouldin", "stability_ari", "min_stability")
     }
-    return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
+    kept = {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
+    if isinstance(model["metrics"].get("stable"), bool):  # runs before 2026-12-07 lack it
+        kept["stable"] = float(model["metrics"]["stable"])
+    return kept
 
 
 def _no_clv_reason(models: dict[str, dict[str, Any]]) -> str:

@@ -268,7 +268,8 @@ class CustomersView(BaseModel):
     mean_clv: float | None
     clv_months: int = Field(description="the run's CLV horizon")
     cluster_quality: dict[str, float] | None = Field(
-        description="k, silhouette, davies_bouldin, stability_ari of the clustering"
+        description="k, silhouette, davies_bouldin, stability_ari of the clustering, and "
+        "min_stability and stable (1 or 0: whether any k reached min_stability)"
     )
     high_risk: float
     high_risk_customers: int | None = Field(
