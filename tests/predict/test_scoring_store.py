@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from typer.testing import CliRunner
 
 from storelens.cli import app
@@ -248,6 +248,14 @@ def test_segment_api_and_profile(
     assert biggest["id"] in {s["id"] for s in predictions["segments"]}
     unscored = client.get(f"/v1/customers/{NO_CONSENT}", headers=analyst)
     assert unscored.status_code == 200 and unscored.json()["predictions"] is None
+    # Why, in words: a bare null left a reader guessing (a new user's review)
+    assert unscored.json()["predictions_missing"].startswith("no analytics consent")
+    assert profile.json()["predictions_missing"] is None
+    with engine.begin() as conn:  # consented, but not in the run (it came later)
+        conn.execute(delete(customer_scores).where(customer_scores.c.customer_id == seen[0]))
+    later = client.get(f"/v1/customers/{seen[0]}", headers=analyst).json()
+    assert later["predictions"] is None
+    assert later["predictions_missing"].startswith("not in the latest scoring run")
 
 
 def test_a_run_below_the_clustering_minimum_is_written(engine: Engine) -> None:

@@ -280,6 +280,38 @@ def test_member_pages_walk_the_segment_and_each_read_is_audited(
     assert past.status_code == 200 and "No members on this page." in past.text
 
 
+def test_a_one_time_buyer_s_certain_survival_is_not_shown_as_100_percent_active(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    """BG/NBD gives a customer with no repeat purchase P(alive) = 1: the members list
+    showed "Active 100 %" beside a churn risk of 39 % (a new user's review)."""
+    analyst = as_role("analyst")
+    view = analyst.get(f"/web/api/stores/{STORE}/customers").json()
+    segment = max(view["rfm"], key=lambda s: s["customers"])["id"]
+    with engine.connect() as conn:
+        first = segment_page(conn, segment, None, 5).members
+    one_timer, other = first[0]["customer_id"], first[1]["customer_id"]
+    with engine.begin() as conn:
+        conn.execute(
+            update(customer_scores)
+            .where(customer_scores.c.customer_id == one_timer)
+            .values(p_alive=1.0)
+        )
+        conn.execute(
+            update(customer_scores)
+            .where(customer_scores.c.customer_id == other)
+            .values(p_alive=0.5)
+        )
+    page = analyst.get(f"/stores/{STORE}/customers/segments/{quote(segment, safe='')}").text
+    row = re.search(rf'<tr data-member="{re.escape(one_timer)}">(.*?)</tr>', page, re.S)
+    assert row is not None and "data-one-time" in row.group(1) and "100%" not in row.group(1)
+    assert row.group(1).endswith(">–</span></td>")
+    rest = re.search(rf'<tr data-member="{re.escape(other)}">(.*?)</tr>', page, re.S)
+    assert rest is not None and rest.group(1).endswith("<td>50%</td>")
+    assert "data-one-time" not in rest.group(1)
+    assert "data-one-time-note" in page
+
+
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [

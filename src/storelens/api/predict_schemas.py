@@ -30,7 +30,11 @@ class CustomerPrediction(BaseModel):
     model_version: str
     clv: float | None = Field(description="discounted expected revenue over the CLV horizon")
     expected_purchases: float | None = Field(description="expected purchases in the churn window")
-    p_alive: float | None = Field(description="BG/NBD probability the customer is still active")
+    p_alive: float | None = Field(
+        description="the purchase model's probability the customer is still active; BG/NBD "
+        "and the honeymoon model give exactly 1 to a customer with no repeat purchase day "
+        "(they cannot see a one-time buyer leave): read churn_risk for them"
+    )
     churn_risk: float | None = Field(description="P(no purchase in the churn window), calibrated")
     rfm: str
     segments: list[SegmentMembership]

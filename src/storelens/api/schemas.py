@@ -264,6 +264,11 @@ class CustomerProfile(BaseModel):
         description="CLV, P(alive), churn risk and segments from the latest scoring run; "
         "absent until scored, and never without analytics consent",
     )
+    predictions_missing: str | None = Field(
+        default=None,
+        description="why predictions is null: no analytics consent, no scoring run yet, or "
+        "not in the latest run",
+    )
 
 
 class UnmergeRequest(BaseModel):

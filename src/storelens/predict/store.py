@@ -51,6 +51,7 @@ __all__ = [
     "run_models",
     "scored_count",
     "segment_page",
+    "why_unscored",
     "write_run",
 ]
 
@@ -304,6 +305,19 @@ def customer_prediction(conn: Connection, ids: list[str]) -> dict[str, Any] | No
         "rfm": row.rfm,
         "segments": [dict(n._mapping) for n in names],
     }
+
+
+def why_unscored(conn: Connection, ids: list[str]) -> str:
+    """Why a customer (all their ``ids``) has no scores, in words for the profile: a
+    bare null left a reader to guess between missing consent and a run not made yet."""
+    if not granted_subjects(conn, ANALYTICS, among=ids) & set(ids):
+        return "no analytics consent: customers are scored only with it"
+    if conn.execute(select(predict_models.c.id).limit(1)).first() is None:
+        return "no scoring run yet (storelens predict score)"
+    return (
+        "not in the latest scoring run: it ran before this customer's analytics consent "
+        "or first order; the next run scores them"
+    )
 
 
 def scored_count(conn: Connection) -> int:

@@ -36,7 +36,7 @@ from storelens.cdp.unmerge import unmerge
 from storelens.core.errors import NotFound
 from storelens.ingest.batch import IngestReport, ingest_items
 from storelens.ingest.write_audit import audited
-from storelens.predict.store import customer_prediction
+from storelens.predict.store import customer_prediction, why_unscored
 from storelens.privacy import audit
 from storelens.processors import catch_up
 
@@ -128,9 +128,9 @@ def get_customer(
     """
     with engine.begin() as conn:
         profile = build_profile(conn, customer_id)
-        prediction = (
-            None if profile is None else customer_prediction(conn, list(profile["known_ids"]))
-        )
+        ids = [] if profile is None else list(profile["known_ids"])
+        prediction = None if profile is None else customer_prediction(conn, ids)
+        missing = None if profile is None or prediction is not None else why_unscored(conn, ids)
         audit.record(  # a miss is audited too: probing for a person is a read
             conn,
             principal.actor,
@@ -157,6 +157,7 @@ def get_customer(
             "predictions": None
             if prediction is None
             else CustomerPrediction.model_validate(prediction),
+            "predictions_missing": missing,
         }
     )
 
