@@ -31,6 +31,7 @@ from storelens.instore.processor import AlertSink, OpsProcessor
 from storelens.predict.forgetting import forget_withdrawn
 from storelens.privacy.consent import CONSENT_TYPES, project_consent
 from storelens.privacy.retention import purge_impressions, purge_raw_tracking
+from storelens.recommend.blend_scores import forget_withdrawn as forget_withdrawn_blend
 from storelens.recommend.engine import RecommendationEngine
 from storelens.sales import ORDER_TYPES, project_orders
 from storelens.storage.consumers import consumer_lag
@@ -104,6 +105,7 @@ def default_projections(
         TableProjection("consent", CONSENT_TYPES, project_consent),
         TableProjection("customer-records", CUSTOMER_TYPES, project_customers),
         TableProjection("predict-withdrawals", CONSENT_TYPES, forget_withdrawn),
+        TableProjection("recommend-withdrawals", CONSENT_TYPES, forget_withdrawn_blend),
         OpsProcessor(on_alerts=on_alerts, shift_max_hours=shift_max_hours),
     ]
     if recommendations is not None:

@@ -71,7 +71,8 @@ def test_a_failing_projection_leaves_the_others_current_and_shows_on_health(
     with caplog.at_level(logging.ERROR, logger="storelens.processors"):
         counts = loop.run_once()
     assert counts == {"orders": 1, "consent": 1, "customer-records": 0,
-                      "predict-withdrawals": 1, "ops": 3}  # fmt: skip
+                      "predict-withdrawals": 1, "recommend-withdrawals": 1,
+                      "ops": 3}  # fmt: skip
     (record,) = [r for r in caplog.records if "broken" in r.getMessage()]
     assert "failed at log position 0 (next event seq 1" in record.getMessage()
 
@@ -81,12 +82,13 @@ def test_a_failing_projection_leaves_the_others_current_and_shows_on_health(
     assert health["status"] == "degraded"
     by_name = {p["name"]: p for p in health["projections"]}
     assert set(by_name) == {"broken", "orders", "consent", "customer-records",
-                            "predict-withdrawals", "ops"}  # fmt: skip
+                            "predict-withdrawals", "recommend-withdrawals", "ops"}  # fmt: skip
     bad = by_name["broken"]
     assert (bad["lag_events"], bad["lag_seconds"], bad["failing"]) == (3, 42.0, True)
     assert bad["last_error"] == "RuntimeError"  # the class only: /health is public
     assert bad["last_error_position"] == 0 and bad["errors_total"] == 1
-    for name in ("orders", "consent", "customer-records", "predict-withdrawals", "ops"):
+    for name in ("orders", "consent", "customer-records", "predict-withdrawals",
+                 "recommend-withdrawals", "ops"):  # fmt: skip
         assert (by_name[name]["lag_events"], by_name[name]["lag_seconds"]) == (0, 0.0)
         assert by_name[name]["failing"] is False
 
@@ -99,7 +101,8 @@ def test_a_failing_projection_leaves_the_others_current_and_shows_on_health(
 
     # Backoff: 2 s after the first failure, then 4 s; no retry before it is due.
     assert loop.run_once() == {"orders": 0, "consent": 0, "customer-records": 0,
-                               "predict-withdrawals": 0, "ops": 0}  # fmt: skip
+                               "predict-withdrawals": 0, "recommend-withdrawals": 0,
+                               "ops": 0}  # fmt: skip
     clock.now += timedelta(seconds=2)
     loop.run_once()
     (status,) = [s for s in loop.statuses() if s.name == "broken"]
@@ -137,6 +140,7 @@ def test_catch_up_wakes_the_running_loop_and_waits_for_it(
             "orders": 3,
             "consent": 3,
             "predict-withdrawals": 3,
+            "recommend-withdrawals": 3,
             "customer-records": 3,
             "ops": 3,
         }

@@ -209,6 +209,6 @@ def test_server_report_equals_batch_while_clis_share_the_database(
     assert not incomplete & set(f["per_order"])  # no order both complete and incomplete
     assert report == _utc_as_z(_without_alerts(batch_report))
     lags = {p["name"]: (p["lag_events"], p["failing"]) for p in health["projections"]}
-    served_projections = ("orders", "consent", "customer-records", "predict-withdrawals", "ops",
-                          "recommend-candidates")  # fmt: skip
+    served_projections = ("orders", "consent", "customer-records", "predict-withdrawals",
+                          "recommend-withdrawals", "ops", "recommend-candidates")  # fmt: skip
     assert lags == {name: (0, False) for name in served_projections}

@@ -96,7 +96,7 @@ class World:
         )
 
     def project(self) -> None:
-        wanted = {"orders", "consent", RECOMMEND_PROJECTION}  # not the ops tracker
+        wanted = {"orders", "consent", "recommend-withdrawals", RECOMMEND_PROJECTION}  # no ops
         every = default_projections(recommendations=self.reco)
         run_projections(self.log, [p for p in every if p.name in wanted])
 

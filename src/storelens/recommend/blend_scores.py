@@ -35,7 +35,7 @@ from sqlalchemy import Connection, delete, insert, select
 from storelens.core.errors import InvalidInput
 from storelens.privacy.consent import granted_subjects, project_consent
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.privacy.subject import current_ids, people_ids
+from storelens.privacy.subject import current_ids, people_ids, person_ids
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import recommend_blend
 
@@ -169,21 +169,35 @@ def _erase(req: SubjectRequest) -> int:
     return req.conn.execute(stmt).rowcount
 
 
-def forget_withdrawn(conn: Connection, withdrawal: StoredEvent, ids: list[str]) -> int:
-    """A ``personalization`` withdrawal deletes the person's rows at once (``ids``: all
-    of theirs), not at the next train: serving already ignored them, but they stayed in
-    the table, exported and scanned as the person's, until someone trained again (a
-    security review). A replayed old withdrawal leaves the rows of a later grant alone.
+def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
+    """Projection handler (``recommend-withdrawals``): a ``personalization`` withdrawal
+    deletes the person's rows at once, not at the next train. Serving already ignored
+    them, but they stayed in the table, exported and scanned as the person's, until
+    someone trained again (a security review). A replayed old withdrawal leaves the rows
+    of a later grant alone.
 
-    The erasure lock is taken exclusively, as the analytics withdrawal's is: a train
-    writing now read consent before this decision, so it either commits first (and its
-    rows are deleted here) or waits and reads this decision."""
-    project_consent(conn, [withdrawal])  # keyed on the event id: twice stores it once
-    dialect_for(conn).lock_erasures(conn, shared=False)
-    if granted_subjects(conn, CONSENT_PURPOSE, among=ids) & set(ids):
-        return 0
-    stmt = delete(recommend_blend).where(recommend_blend.c.customer_id.in_(ids))
-    return conn.execute(stmt).rowcount
+    A projection of its own, doing nothing else: the erasure lock it takes exclusively
+    is held to its commit. Taken inside the candidates projection, it was held across the
+    rest of a batch's orders and Redis writes, so a decline waited 2.5 s behind one
+    withdrawal, and on PostgreSQL it deadlocked with ``predict-withdrawals`` over a
+    consent row (a review). The batch's decisions are stored before the lock is taken,
+    as there. A train writing now read consent before this decision, so it either
+    commits first (and its rows are deleted here) or waits and reads this decision."""
+    project_consent(conn, list(batch))  # keyed on the event id: twice stores it once
+    locked = False
+    for ev in batch:
+        payload = ev.payload if isinstance(ev.payload, dict) else {}
+        if ev.type != "consent.changed" or not ev.subject:
+            continue
+        if payload.get("purpose") != CONSENT_PURPOSE or payload.get("granted", True):
+            continue
+        if not locked:
+            dialect_for(conn).lock_erasures(conn, shared=False)
+            locked = True
+        ids = person_ids(conn, ev.subject)
+        if granted_subjects(conn, CONSENT_PURPOSE, among=ids) & set(ids):
+            continue
+        conn.execute(delete(recommend_blend).where(recommend_blend.c.customer_id.in_(ids)))
 
 
 def _relink(conn: Connection, named: frozenset[str]) -> int:

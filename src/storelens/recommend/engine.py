@@ -39,7 +39,7 @@ from storelens.privacy.consent import consent_state
 from storelens.privacy.subject import person_ids, resolve_subject
 from storelens.recommend import evidence
 from storelens.recommend.answer import Answer, impression_row
-from storelens.recommend.blend_scores import forget_withdrawn, load_blend
+from storelens.recommend.blend_scores import load_blend
 from storelens.recommend.candidate_store import (
     CandidateStore,
     CandidatesUnavailable,
@@ -289,7 +289,6 @@ class RecommendationEngine:
         ids = person_ids(conn, ev.subject)
         if not ev.payload["granted"]:
             self._withdraw(conn, ids, ts)
-            forget_withdrawn(conn, ev, ids)
             return
         for cid in ids:
             entry = self._store.get(cid)
