@@ -141,6 +141,21 @@ def test_spend_that_never_varies_within_a_customer_is_fitted_with_a_penalty() ->
     assert (np.diff(weight[by_visits]) >= -1e-9).all() and 0 < weight.min() < weight.max() < 1
 
 
+def test_a_penalised_fit_whose_mean_spend_is_implausible_is_refused() -> None:
+    """Heavy-tailed spends of 33 repeat buyers (a review's random store): plain maximum
+    likelihood fails, and the smallest penalty converged with q = 1.006, giving every
+    one-time buyer 427.9 a purchase on spends averaging 7.12. No lifetime value is
+    better than that one."""
+    frequency = [7, 13, 27, 16, 25, 6, 11, 4, 5, 1, 25, 6, 22, 21, 24, 19, 15, 21, 25, 9, 3,
+                 7, 25, 27, 5, 28, 29, 5, 10, 10, 29, 12, 2]  # fmt: skip
+    monetary = [39.94, 2.11, 1.45, 1.46, 7.61, 106.48, 12.36, 6.06, 12.92, 6.59, 10.55, 0.88,
+                1.52, 4.98, 1.15, 11.87, 8.68, 3.58, 3.04, 1.72, 24.08, 0.69, 4.97, 1.39, 61.49,
+                2.97, 13.43, 1.77, 2.49, 1.92, 0.68, 2.38, 4.35]  # fmt: skip
+    summary = pd.DataFrame({"frequency": np.array(frequency, float), "monetary": monetary})
+    with pytest.raises(FitError, match="no plausible fit"):
+        fit_gamma_gamma(summary)
+
+
 def test_one_rate_and_no_dropout_still_gives_finite_forecasts() -> None:
     """Customers who all buy at one Poisson rate and never leave put BG/NBD's optimum at
     infinity (r and alpha in the millions, a at 0), where scipy's hypergeometric gives

@@ -229,6 +229,16 @@ def test_a_store_cannot_mark_more_items_out_than_its_limit(
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", "items"]
     assert "STORELENS_RECOMMEND_STOCK_MAX_OUT" in r.text and out() == {"latte"}
+    # A store already over the limit (rows from before it) can still mark items back.
+    with engine.begin() as conn:
+        conn.execute(
+            store_stock.insert(),
+            [{"store_id": "cafe-01", "product_id": f"old-{i}", "in_stock": False,
+              "updated_at": NOW} for i in range(most + 3)],
+        )  # fmt: skip
+    assert put({"old-0": True, "old-1": True}).status_code == 200
+    assert len(out()) == most + 2  # latte and the old rows less two: still over
+    assert put({"old-2": False}).status_code == 422  # nothing new out while over it
     # A customer with a decline: the store's set is consulted, not copied
     world.client.post(
         "/v1/customers/ada/declined-items", json={"product_id": "muffin"}, headers=staff
@@ -238,6 +248,41 @@ def test_a_store_cannot_mark_more_items_out_than_its_limit(
     either = Blocked({"latte", "tea"}, frozenset({"muffin", "tea"}))
     assert {"latte", "muffin", "tea"} <= either and "juice" not in either
     assert sorted(either) == ["latte", "muffin", "tea"] and len(either) == 3
+
+
+def test_two_stock_writes_at_once_cannot_pass_the_limit_together(
+    world: World, engine: Engine
+) -> None:
+    """Two writes of 9 items out, against a limit of 10: each counted before the other
+    committed, and both passed on PostgreSQL (18 out; a review). Writers of one store
+    now take turns, so the second counts the first's rows and is refused."""
+    import threading
+
+    from storelens.core.errors import InvalidInput
+    from storelens.recommend import evidence
+
+    first = engine.connect()
+    tx = first.begin()
+    evidence.set_stock(first, "cafe-01", {f"a{i}": False for i in range(9)}, NOW, most_out=10)
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with engine.begin() as conn:
+                batch = {f"b{i}": False for i in range(9)}
+                outcome.append(evidence.set_stock(conn, "cafe-01", batch, NOW, most_out=10))
+        except InvalidInput as exc:
+            outcome.append(exc)
+
+    racing = threading.Thread(target=second)
+    racing.start()
+    racing.join(timeout=1.0)  # it waits for the first write's commit, or ends on its own
+    tx.commit()
+    first.close()
+    racing.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], InvalidInput)
+    with engine.connect() as conn:
+        assert len(evidence.out_of_stock(conn, "cafe-01")) == 9
 
 
 def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:

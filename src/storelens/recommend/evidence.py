@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
 from storelens.config import Settings
 from storelens.core.errors import FieldError, InvalidInput
@@ -39,6 +39,7 @@ from storelens.storage.tables import (
     recommend_declines,
     recommend_impressions,
     store_stock,
+    stores,
 )
 
 __all__ = [
@@ -228,11 +229,15 @@ def set_stock(
     what is out and nothing else. It kept a row per item ever sent, and every worker
     reloads the store's list each second: a security review's analyst key sent a
     million made-up ids and left the workers busy while idle. ``most_out`` refuses a
-    write that would leave more than that many items out (the caller's transaction is
-    rolled back)."""
+    write that marks items out and would leave more than that many out (the caller's
+    transaction is rolled back); writers of one store are serialised."""
     back = sorted(p for p, available in levels.items() if available)
     out = [p for p, available in levels.items() if not available]
     column = store_stock.c.product_id
+    # One writer per store at a time: two PUTs under the limit each, counted before
+    # either committed, left 18,000 items out against a limit of 10,000 (a review). A
+    # write to the store's row takes its row lock (PostgreSQL) or the write lock (SQLite).
+    conn.execute(update(stores).where(stores.c.id == store_id).values(id=stores.c.id))
     for lo in range(0, len(back), _STOCK_CHUNK):
         conn.execute(
             delete(store_stock).where(
@@ -252,7 +257,9 @@ def set_stock(
         .select_from(store_stock)
         .where(store_stock.c.store_id == store_id, store_stock.c.in_stock.is_(False))
     ).scalar_one()
-    if most_out is not None and now_out > most_out:
+    # Only a write that adds items out is refused: a store over the limit (rows from
+    # before it) must be able to mark items back in stock.
+    if most_out is not None and out and now_out > most_out:
         why = (
             f"this would leave {now_out:,} items out of stock in the store, more than the "
             f"{most_out:,} allowed (STORELENS_RECOMMEND_STOCK_MAX_OUT); mark items back "
