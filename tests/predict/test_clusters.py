@@ -79,3 +79,16 @@ def test_traits_say_the_cluster_s_own_share_and_round_days_before_the_plural() -
     assert _phrase("share_web", 0.05, 0.2) == "rarely on web (5 % of orders)"
     assert _phrase("recency_days", 1.2, 5.0) == "last ordered 1 day ago"
     assert _phrase("recency_days", 2.6, 5.0) == "last ordered 3 days ago"
+
+
+def test_a_channel_trait_is_the_cluster_s_share_of_its_orders() -> None:
+    """Three one-order members all in store and two 20-order members all on the web: the
+    median member is in store, but 40 of the cluster's 43 orders are not (a review)."""
+    import pandas as pd
+
+    from storelens.predict.clusters import _order_share
+
+    members = pd.DataFrame({"orders": [1, 1, 1, 20, 20], "share_in_store": [1, 1, 1, 0, 0]})
+    assert _order_share(members, "share_in_store") == pytest.approx(3 / 43)
+    members.loc[0, "share_in_store"] = None  # a customer whose orders carry no channel
+    assert _order_share(members, "share_in_store") == pytest.approx(2 / 42)

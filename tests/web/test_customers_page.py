@@ -28,6 +28,7 @@ from storelens.predict.store import (
 )
 from storelens.storage.tables import (
     audit_log,
+    customer_features,
     customer_scores,
     predict_models,
     segment_members,
@@ -290,13 +291,22 @@ def test_a_one_time_buyer_s_certain_survival_is_not_shown_as_100_percent_active(
     segment = max(view["rfm"], key=lambda s: s["customers"])["id"]
     with engine.connect() as conn:
         first = segment_page(conn, segment, None, 5).members
-    one_timer, other = first[0]["customer_id"], first[1]["customer_id"]
+    one_timer, other, sure = (first[i]["customer_id"] for i in range(3))
     with engine.begin() as conn:
-        conn.execute(
-            update(customer_scores)
-            .where(customer_scores.c.customer_id == one_timer)
-            .values(p_alive=1.0)
-        )
+        for who, orders in ((one_timer, 1), (sure, 6)):
+            conn.execute(
+                update(customer_scores)
+                .where(customer_scores.c.customer_id == who)
+                .values(p_alive=1.0)
+            )
+            doc = conn.execute(
+                select(customer_features.c.features).where(customer_features.c.customer_id == who)
+            ).scalar_one()
+            conn.execute(
+                update(customer_features)
+                .where(customer_features.c.customer_id == who)
+                .values(features={**doc, "orders": orders})
+            )
         conn.execute(
             update(customer_scores)
             .where(customer_scores.c.customer_id == other)
@@ -310,6 +320,9 @@ def test_a_one_time_buyer_s_certain_survival_is_not_shown_as_100_percent_active(
     assert rest is not None and rest.group(1).endswith("<td>50%</td>")
     assert "data-one-time" not in rest.group(1)
     assert "data-one-time-note" in page
+    # A repeat buyer some model is sure of (Pareto/NBD gives 1.0 to many) keeps 100 %
+    sure_row = re.search(rf'<tr data-member="{re.escape(sure)}">(.*?)</tr>', page, re.S)
+    assert sure_row is not None and sure_row.group(1).endswith("<td>100%</td>")
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ class SegmentMember(BaseModel):
     churn_risk: float | None
     p_alive: float | None
     rfm: str | None
+    orders: int | None = Field(default=None, description="orders before the run's as-of")
 
 
 class SegmentMembers(BaseModel):

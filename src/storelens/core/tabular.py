@@ -87,20 +87,16 @@ def _first_undecodable_line(path: Path) -> int | None:
     return None
 
 
-def csv_rows(
-    path: Path, *, skipinitialspace: bool = False, strict: bool = False
-) -> Iterator[tuple[int, list[str]]]:
+def csv_rows(path: Path, *, skipinitialspace: bool = False) -> Iterator[tuple[int, list[str]]]:
     """Each row of a UTF-8 CSV file (a byte-order mark allowed) with the line it ends on.
 
     Raises :class:`TabularFileError` for a missing file, a directory, UTF-16/32 text,
     bytes that are not UTF-8, a NUL byte (a binary file) and whatever else the csv
-    reader refuses (a field over its size limit; with ``strict``, also a quote never
-    closed, which the lenient reader takes as a field running to the end of the file),
-    with the line.
+    reader refuses (an unclosed quote, a field over its size limit), with the line.
     """
     _opened(path)
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, skipinitialspace=skipinitialspace, strict=strict)
+        reader = csv.reader(fh, skipinitialspace=skipinitialspace)
         while True:
             try:
                 row = next(reader)

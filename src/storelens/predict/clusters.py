@@ -176,6 +176,15 @@ def _phrase(column: str, value: float, store: float) -> str:
     return f"{label} {abs(change):.0f} % {side} the store median"
 
 
+def _order_share(frame: Any, column: str) -> float:
+    """The share of ``frame``'s orders that ``column`` (a per-customer channel share)
+    counts: each customer's share weighted by their orders."""
+    known = frame[column].notna()
+    orders = frame.loc[known, "orders"].astype("float64")
+    total = float(orders.sum())
+    return float((frame.loc[known, column] * orders).sum()) / total if total > 0 else 0.0
+
+
 def _describe(features: pd.DataFrame, members: Any, scaled: Any, mask: Any) -> tuple[str, ...]:
     """The defining traits: features whose cluster median is furthest from 0 in z-scores."""
     z = np.median(scaled[mask], axis=0)
@@ -188,8 +197,14 @@ def _describe(features: pd.DataFrame, members: Any, scaled: Any, mask: Any) -> t
         if column == "interpurchase_days" and float(members["orders"].median()) <= 1:
             traits.append("most have ordered only once")
             continue
-        value = float(members[column].median()) if members[column].notna().any() else 0.0
-        store = float(features[column].median()) if features[column].notna().any() else 0.0
+        if column.startswith("share_"):
+            # The cluster's share of its orders, weighted by each member's orders: the
+            # median member's share said "mostly in store (100 % of orders)" of a cluster
+            # whose two heaviest buyers, and 93 % of its orders, were on the web (a review).
+            value, store = _order_share(members, column), _order_share(features, column)
+        else:
+            value = float(members[column].median()) if members[column].notna().any() else 0.0
+            store = float(features[column].median()) if features[column].notna().any() else 0.0
         traits.append(_phrase(column, value, store))
     return tuple(traits)
 

@@ -381,6 +381,17 @@ def segment_page(
     rows = [dict(r._mapping) for r in conn.execute(stmt).all()]
     more = len(rows) > limit
     rows = rows[:limit]
+    # Each member's order count, from their features document: a page shows a one-time
+    # buyer's P(alive) of 1 for what it is (BG/NBD cannot see them leave).
+    found = conn.execute(
+        select(customer_features.c.customer_id, customer_features.c.features).where(
+            customer_features.c.customer_id.in_([r["customer_id"] for r in rows])
+        )
+    ).all()
+    orders = {cid: (doc or {}).get("orders") for cid, doc in found}
+    for row in rows:
+        count = orders.get(row["customer_id"])
+        row["orders"] = int(count) if isinstance(count, int | float) else None
     return SegmentPage(rows, rows[-1]["customer_id"] if more and rows else None)
 
 

@@ -11,6 +11,7 @@ offset counts on its UTC day. Purchases are counted per customer per day downstr
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -75,12 +76,14 @@ def _read_rows(path: Path) -> _Rows:
     checks and pandas read it again for the values, and the two disagreed. pandas skips
     blank lines and joins a quoted field over several lines, so an error after either
     named the wrong line (a new user's review); an unclosed quote passed the csv module's
-    lenient check and stopped pandas with a traceback. Every row must have as many fields
-    as the header: pandas took the first column of a file whose rows had one field more
-    as an index, so the error blamed the wrong column; a row of empty fields (an export's
+    lenient check and stopped pandas with a traceback. It is refused here, naming the
+    line its row starts on. Reading stays lenient otherwise (``"C1" ,2020-01-01`` reads
+    as before; the strict reader refused it). Every row must have as many fields as the
+    header: pandas took the first column of a file whose rows had one field more as an
+    index, so the error blamed the wrong column; a row of empty fields (an export's
     trailing ``,,``) is skipped like a blank line."""
     try:
-        rows = csv_rows(path, skipinitialspace=True, strict=True)
+        rows = csv_rows(path, skipinitialspace=True)
         first = next(rows, None)
         if first is None:
             raise TransactionFileError("the file is empty (no header)", column=str(path))
@@ -89,9 +92,9 @@ def _read_rows(path: Path) -> _Rows:
         where = [header.index(c) for c in REQUIRED_COLUMNS]
         columns: dict[str, list[str]] = {c: [] for c in REQUIRED_COLUMNS}
         lines: list[int] = []
-        ended = first[0]
+        ended, line, last = first[0], first[0], first[1]
         for end, row in rows:
-            line, ended = ended + 1, end  # a row ends on ``end``, so it starts after the last
+            line, ended, last = ended + 1, end, row  # a row starts after the last ended
             if not any(field.strip() for field in row):
                 continue
             if len(row) != len(header):
@@ -107,7 +110,28 @@ def _read_rows(path: Path) -> _Rows:
     except TabularFileError as exc:
         column = "(file)" if exc.line is not None else str(path)
         raise TransactionFileError(exc.message, column=column, line=exc.line) from None
+    if any("\n" in field or "\r" in field for field in last) and _quote_left_open(path, line):
+        raise TransactionFileError(
+            "a quote opened in this row is never closed: the rest of the file would be one value",
+            column="(file)",
+            line=line,
+        )
     return _Rows(columns, lines)
+
+
+def _quote_left_open(path: Path, start: int) -> bool:
+    """Whether the file's last row, starting on line ``start``, runs to the end of the
+    file inside a quote. Only such a row can: the lenient reader takes the rest of the
+    file into the open field, so it is the last one read."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        for _ in range(start - 1):
+            fh.readline()
+        try:
+            for _ in csv.reader(fh, skipinitialspace=True, strict=True):
+                pass
+        except csv.Error:
+            return True
+    return False
 
 
 def _shown(header: list[str]) -> str:

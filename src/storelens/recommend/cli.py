@@ -156,7 +156,7 @@ def train_command(
     precompute: Annotated[
         bool,
         typer.Option(
-            help="write each consenting customer's blend scores and every customer's candidates "
+            help="write each consenting customer's blend scores and candidates "
             "(candidates only with STORELENS_RECOMMEND_CANDIDATE_STORE=redis); "
             "--no-precompute only tunes and evaluates, writing neither"
         ),
@@ -164,7 +164,9 @@ def train_command(
 ) -> None:
     """Tune and evaluate on the database's orders (each customer's last order held out),
     then fit the blend on all orders, keep each consenting customer's next-basket scores
-    and precompute every customer's candidates for serving (Redis in production)."""
+    and precompute their candidates for serving (Redis in production). Only customers
+    whose latest personalization decision is a grant are learned from and precomputed;
+    everyone else is served the store's popularity."""
     from storelens.recommend.candidate_store import candidate_store
     from storelens.recommend.evaluate import evaluate_history
     from storelens.recommend.training import (

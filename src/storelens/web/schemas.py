@@ -293,6 +293,7 @@ class MemberRow(BaseModel):
     clv: float | None
     churn_risk: float | None
     p_alive: float | None
+    orders: int | None = Field(default=None, description="orders before the run's as-of")
 
 
 class MembersView(BaseModel):
