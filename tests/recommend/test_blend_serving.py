@@ -354,3 +354,26 @@ def test_a_replayed_old_withdrawal_keeps_the_rows_of_a_later_grant(
     world.consent("ada", False, NOW - timedelta(days=3))  # an old withdrawal, delivered late
     world.project()
     assert _blend_rows(engine) == {"ada": 1}
+
+
+def test_a_merge_that_hands_over_a_withdrawal_removes_the_blend_rows(
+    world: World, engine: Engine
+) -> None:
+    """The card granted personalization and was scored; a web account withdrew. Once
+    resolution links the two, the person's latest decision is the withdrawal, so the
+    registry's relink step deletes the card's rows (as it does the predictions')."""
+    import uuid as uuid_module
+
+    from storelens.privacy import registry
+    from storelens.storage.tables import consent_records, customer_aliases
+
+    _store_blend(engine, world, {"ada": [("orange-juice", 0.9)], "bob": [("latte", 0.4)]})
+    with engine.begin() as conn:
+        conn.execute(consent_records.insert(), {
+            "subject": "web-ada", "purpose": "personalization", "granted": False,
+            "channel": "app", "ts": NOW - timedelta(minutes=1),
+            "event_id": uuid_module.uuid4()})  # fmt: skip
+        assert registry.relinked(conn, frozenset({"ada", "web-ada"}))["recommend_blend"] == 0
+        conn.execute(customer_aliases.insert(), {"alias": "web-ada", "customer_id": "ada"})
+        assert registry.relinked(conn, frozenset({"ada", "web-ada"}))["recommend_blend"] == 1
+    assert _blend_rows(engine) == {"bob": 1}
