@@ -285,6 +285,28 @@ def test_two_stock_writes_at_once_cannot_pass_the_limit_together(
         assert len(evidence.out_of_stock(conn, "cafe-01")) == 9
 
 
+def test_a_staff_login_may_post_only_so_many_declines_a_minute(world: World, login: Login) -> None:
+    """Staff get one answer for known and unknown ids, but a known one takes longer (it
+    writes the decline): a security review told them apart by timing 150 pairs. A staff
+    login is now held to a rate; admins and analysts are not (they get a 404 anyway)."""
+    from storelens.api.ratelimit import MemoryLimiter
+
+    world.client.app.state.decline_limiter = MemoryLimiter(3)  # type: ignore[attr-defined]
+    staff, other, analyst = login("staff"), login("staff"), login("analyst")
+
+    def post(who: dict[str, str], customer: str) -> int:
+        r = world.client.post(
+            f"/v1/customers/{customer}/declined-items", json={"product_id": "muffin"},
+            headers=who,
+        )  # fmt: skip
+        return r.status_code
+
+    assert [post(staff, c) for c in ("ada", "nobody-1", "nobody-2")] == [200, 200, 200]
+    assert post(staff, "ada") == 429 and post(staff, "nobody-3") == 429
+    assert post(other, "ada") == 200  # per login: a colleague is not held up
+    assert [post(analyst, "ada") for _ in range(5)] == [200] * 5
+
+
 def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:
     staff = login("analyst")
     first = world.get(staff, "ada").json()["data"]
