@@ -232,10 +232,11 @@ class Settings(BaseSettings):
     """Ranking bonus (relative) for items placed in the zone the customer stands in."""
     recommend_blend_top_n: int = Field(default=50, gt=0, le=500)
     """Items per customer whose learned-blend score ``recommend train`` keeps for serving."""
-    recommend_staff_declines_per_minute: int = Field(default=30, gt=0)
-    """Declines one staff login may post a minute (429 past it). A staff member gets
-    the same answer for an unknown id, but a known one takes longer (it writes the
-    decline): unthrottled, a few hundred probes told which card numbers are customers."""
+    staff_customer_writes_per_minute: int = Field(default=30, gt=0)
+    """Writes about a customer by id (a declined item, a biometric withdrawal) one staff
+    login may make a minute (429 past it). Staff get the same answer for an unknown id,
+    but a known one takes longer (the write happens): unthrottled, a few hundred probes
+    told which card numbers are customers (a security review)."""
     recommend_stock_max_out: int = Field(default=20_000, gt=0)
     """At most this many items one store may have marked out of stock: every worker
     reloads the store's list each second (``PUT /v1/stores/{id}/stock`` refuses more)."""

@@ -285,13 +285,13 @@ def test_two_stock_writes_at_once_cannot_pass_the_limit_together(
         assert len(evidence.out_of_stock(conn, "cafe-01")) == 9
 
 
-def test_a_staff_login_may_post_only_so_many_declines_a_minute(world: World, login: Login) -> None:
+def test_a_staff_login_may_write_about_customers_only_so_often(world: World, login: Login) -> None:
     """Staff get one answer for known and unknown ids, but a known one takes longer (it
     writes the decline): a security review told them apart by timing 150 pairs. A staff
     login is now held to a rate; admins and analysts are not (they get a 404 anyway)."""
     from storelens.api.ratelimit import MemoryLimiter
 
-    world.client.app.state.decline_limiter = MemoryLimiter(3)  # type: ignore[attr-defined]
+    world.client.app.state.staff_write_limiter = MemoryLimiter(3)  # type: ignore[attr-defined]
     staff, other, analyst = login("staff"), login("staff"), login("analyst")
 
     def post(who: dict[str, str], customer: str) -> int:
@@ -305,6 +305,10 @@ def test_a_staff_login_may_post_only_so_many_declines_a_minute(world: World, log
     assert post(staff, "ada") == 429 and post(staff, "nobody-3") == 429
     assert post(other, "ada") == 200  # per login: a colleague is not held up
     assert [post(analyst, "ada") for _ in range(5)] == [200] * 5
+    # A biometric withdrawal by id is the same kind of probe, and counts too
+    gone = world.client.delete("/v1/customers/nobody-4/faces", headers=staff)
+    assert gone.status_code == 429
+    assert world.client.delete("/v1/customers/nobody-4/faces", headers=other).status_code == 200
 
 
 def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:

@@ -269,8 +269,8 @@ def create_app(
         users_signal(engine, postgres=settings.signed_in_cache_postgres)
     )
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
-    app.state.decline_limiter = limiter_for(
-        settings.redis_url, settings.recommend_staff_declines_per_minute
+    app.state.staff_write_limiter = limiter_for(
+        settings.redis_url, settings.staff_customer_writes_per_minute
     )
     # Innermost: the warm recommendation answer without FastAPI's dependency solving;
     # anything it cannot answer exactly as the route would goes on to the route.

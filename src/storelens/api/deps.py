@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
@@ -135,3 +135,19 @@ KnownStore = Annotated[str, Depends(_known_store)]
 """The ``{store_id}`` of a store sub-route, checked to exist. Put it after the route's
 role gate: FastAPI resolves parameters in order, and a store check first would answer
 404 or 200 to a caller without credentials (``tests/api/test_auth.py`` walks them all)."""
+
+
+def hold_staff_to_rate(request: Request, principal: Principal) -> None:
+    """A staff login's write about a customer by id counts against its rate
+    (``STORELENS_STAFF_CUSTOMER_WRITES_PER_MINUTE``); past it, 429. Staff get one answer
+    for known and unknown ids, but a known id takes longer (the write happens), so
+    unthrottled probes told customers from strangers by timing (a security review).
+    Admins and analysts are told outright (404) and are not held."""
+    if principal.role is not Role.staff:
+        return
+    if not request.app.state.staff_write_limiter.hit(f"staff-write:{principal.actor.name}"):
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="too many writes about customers from this login; try again in a minute",
+            headers={"Retry-After": "60"},
+        )

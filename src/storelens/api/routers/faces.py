@@ -16,13 +16,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal, allow
-from storelens.api.deps import MAX_ROW_ID, AdminOnly, EngineDep, Now, SettingsDep
+from storelens.api.deps import (
+    MAX_ROW_ID,
+    AdminOnly,
+    EngineDep,
+    Now,
+    SettingsDep,
+    hold_staff_to_rate,
+)
 from storelens.api.errors import error_responses
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
@@ -193,15 +200,21 @@ def pending_enrollments(
     return PendingEnrollments(items=[_public(r) for r in rows])
 
 
-@router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
+@router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422, 429))
 def withdraw_faces(
-    customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep, now: Now
+    request: Request,
+    customer_id: CustomerId,
+    principal: StaffOrAdmin,
+    engine: EngineDep,
+    now: Now,
 ) -> FaceWithdrawal:
     """Withdraw biometric consent: embeddings are deleted now and matching stops now.
 
     For an id that is no customer a staff login gets what a customer with nothing
     enrolled gets (nothing is written; the miss is audited): staff may not learn whether
-    an id exists (docs/staff-app.md), and a 404 told them (a review). Admins get the 404."""
+    an id exists (docs/staff-app.md), and a 404 told them (a review). Admins get the 404.
+    A known id takes longer, so staff are held to a rate (:func:`hold_staff_to_rate`)."""
+    hold_staff_to_rate(request, principal)
     with engine.begin() as conn:
         if not face_store.known_person(conn, customer_id):
             if principal.role is not Role.staff:

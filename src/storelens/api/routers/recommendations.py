@@ -18,12 +18,20 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal, allow, settings_of
-from storelens.api.deps import AnalystOrAdmin, AnyPerson, EngineDep, KnownStore, Now, SettingsDep
+from storelens.api.deps import (
+    AnalystOrAdmin,
+    AnyPerson,
+    EngineDep,
+    KnownStore,
+    Now,
+    SettingsDep,
+    hold_staff_to_rate,
+)
 from storelens.api.errors import error_responses
 from storelens.api.recommend_schemas import (
     DeclineIn,
@@ -259,17 +267,9 @@ def decline_item(
     untraced). A staff login gets the same answer for an id that is no customer, with
     nothing written: staff may not learn whether an id exists (docs/staff-app.md), and
     a 404 told them (a later review); admins and analysts get the 404. A known id still
-    takes longer than an unknown one (it writes the decline), so a staff login may post
-    ``STORELENS_RECOMMEND_STAFF_DECLINES_PER_MINUTE`` (30) a minute: a security review
-    told known ids from unknown ones by timing 150 pairs."""
-    if principal.role is Role.staff:
-        limiter = request.app.state.decline_limiter
-        if not limiter.hit(f"decline:{principal.actor.name}"):
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                detail="too many declines from this login; try again in a minute",
-                headers={"Retry-After": "60"},
-            )
+    takes longer than an unknown one (it writes the decline), so staff are held to a
+    rate (:func:`hold_staff_to_rate`)."""
+    hold_staff_to_rate(request, principal)
     with engine.begin() as conn:
         # An erasure running now either ends first (the person is then unknown) or
         # waits for this row and deletes it: never a decline outliving the erasure.
