@@ -33,9 +33,9 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, delete, insert, select
 
 from storelens.core.errors import InvalidInput
-from storelens.privacy.consent import granted_subjects, project_consent
+from storelens.privacy.consent import granted_subjects
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
-from storelens.privacy.subject import current_ids, people_ids, person_ids
+from storelens.privacy.withdrawals import forget_on_withdrawal, withdrawn_among
 from storelens.storage.dialects import dialect_for
 from storelens.storage.tables import recommend_blend
 
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 CONSENT_PURPOSE = "personalization"
-_CHUNK = 5000  # ids per bound list
 FloatArray = NDArray[np.float64]
 
 
@@ -169,62 +168,31 @@ def _erase(req: SubjectRequest) -> int:
     return req.conn.execute(stmt).rowcount
 
 
+def _forget(conn: Connection, ids: list[str]) -> int:
+    column = recommend_blend.c.customer_id
+    return conn.execute(
+        delete(recommend_blend).where(dialect_for(conn).one_of(column, ids))
+    ).rowcount
+
+
 def forget_withdrawn(conn: Connection, batch: Sequence[StoredEvent]) -> None:
     """Projection handler (``recommend-withdrawals``): a ``personalization`` withdrawal
     deletes the person's rows at once, not at the next train. Serving already ignored
     them, but they stayed in the table, exported and scanned as the person's, until
-    someone trained again (a security review). A replayed old withdrawal leaves the rows
-    of a later grant alone.
+    someone trained again (a security review).
 
     A projection of its own, doing nothing else: the erasure lock it takes exclusively
     is held to its commit. Taken inside the candidates projection, it was held across the
     rest of a batch's orders and Redis writes, so a decline waited 2.5 s behind one
-    withdrawal, and on PostgreSQL it deadlocked with ``predict-withdrawals`` over a
-    consent row (a review). The batch's decisions are stored before the lock is taken,
-    as there. A train writing now read consent before this decision, so it either
-    commits first (and its rows are deleted here) or waits and reads this decision."""
-    project_consent(conn, list(batch))  # keyed on the event id: twice stores it once
-    locked = False
-    for ev in batch:
-        payload = ev.payload if isinstance(ev.payload, dict) else {}
-        if ev.type != "consent.changed" or not ev.subject:
-            continue
-        if payload.get("purpose") != CONSENT_PURPOSE or payload.get("granted", True):
-            continue
-        if not locked:
-            dialect_for(conn).lock_erasures(conn, shared=False)
-            locked = True
-        ids = person_ids(conn, ev.subject)
-        if granted_subjects(conn, CONSENT_PURPOSE, among=ids) & set(ids):
-            continue
-        conn.execute(delete(recommend_blend).where(recommend_blend.c.customer_id.in_(ids)))
+    withdrawal (a review)."""
+    forget_on_withdrawal(conn, batch, CONSENT_PURPOSE, _forget)
 
 
 def _relink(conn: Connection, named: frozenset[str]) -> int:
     """Resolution just linked or split the people ``named`` ids belong to: delete the
-    rows kept under any of their ids whose person's latest personalization decision,
-    under all their ids now, is not a grant (a withdrawal under a web account merged
-    into a scored card)."""
-    if conn.execute(select(recommend_blend.c.customer_id).limit(1)).first() is None:
-        return 0  # nothing scored
-    ids = sorted(people_ids(conn, set(named)))
-    column = recommend_blend.c.customer_id
-    one_of = dialect_for(conn).one_of
-    held: set[str] = set()
-    for i in range(0, len(ids), _CHUNK):
-        found = conn.execute(select(column).distinct().where(one_of(column, ids[i : i + _CHUNK])))
-        held.update(found.scalars())
-    if not held:
-        return 0
-    granted = granted_subjects(conn, CONSENT_PURPOSE, among=ids)
-    person = current_ids(conn, held)
-    gone = sorted(h for h in held if h not in granted and person.get(h, h) not in granted)
-    deleted = 0
-    for i in range(0, len(gone), _CHUNK):
-        deleted += conn.execute(
-            delete(recommend_blend).where(column.in_(gone[i : i + _CHUNK]))
-        ).rowcount
-    return deleted
+    rows kept under any of their ids whose person's latest personalization decision is
+    not a grant (a withdrawal under a web account merged into a scored card)."""
+    return _forget(conn, withdrawn_among(conn, named, (recommend_blend,), CONSENT_PURPOSE))
 
 
 register(

@@ -60,9 +60,6 @@ __all__ = [
 ]
 
 
-_STOCK_CHUNK = 1000  # ids per IN list when items come back in stock
-
-
 @dataclass(frozen=True, slots=True)
 class ProductInfo:
     name: str
@@ -238,10 +235,10 @@ def set_stock(
     # either committed, left 18,000 items out against a limit of 10,000 (a review). A
     # write to the store's row takes its row lock (PostgreSQL) or the write lock (SQLite).
     conn.execute(update(stores).where(stores.c.id == store_id).values(id=stores.c.id))
-    for lo in range(0, len(back), _STOCK_CHUNK):
+    if back:
         conn.execute(
             delete(store_stock).where(
-                store_stock.c.store_id == store_id, column.in_(back[lo : lo + _STOCK_CHUNK])
+                store_stock.c.store_id == store_id, dialect_for(conn).one_of(column, back)
             )
         )
     if out:
