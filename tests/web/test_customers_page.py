@@ -330,8 +330,16 @@ def test_a_one_time_buyer_s_certain_survival_is_not_shown_as_100_percent_active(
     [
         (f"/stores/{STORE}/customers/segments/{quote('rfm:nobody')}", 404, "no segment"),
         (f"/stores/nowhere/customers/segments/{quote('rfm:champions')}", 404, "no store"),
-        (f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}?page=0", 422, ""),
-        (f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}?page=x", 422, ""),
+        (
+            f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}?page=0",
+            422,
+            "page: Input should be greater than or equal to 1",
+        ),
+        (
+            f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}?page=x",
+            422,
+            "page: Input should be a valid integer",
+        ),
         ("/stores/nowhere/customers", 404, "no store 'nowhere'"),
     ],
 )
@@ -348,6 +356,25 @@ def test_bad_member_requests_read_nothing(
     assert message in unescape(r.text)
     assert _audits(engine) == []  # nothing read, nothing audited
     assert IDS.findall(r.text) == []
+
+
+def test_a_bad_page_number_is_a_page_and_the_data_route_stays_json(
+    as_role: Callable[[str], TestClient],
+) -> None:
+    """A manager who edits ``?page=`` by hand gets the dashboard saying what is wrong,
+    with the menu, not a JSON body; API clients keep their field-level JSON; nobody
+    signed out learns anything but the way to the login form."""
+    admin = as_role("admin")
+    path = f"/stores/{STORE}/customers/segments/{quote('rfm:champions')}"
+    r = admin.get(f"{path}?page=0")
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "Check the address" in r.text and f'href="{path}"' in r.text
+    assert 'data-menu="customers"' in r.text and "rfm:champions" not in r.text.split("<main>")[1]
+    api = admin.get(f"/web/api/stores/{STORE}/floor?to=" + "9" * 41)
+    assert api.status_code == 422 and api.headers["content-type"] == "application/json"
+    assert any(d["loc"][-1] == "to" for d in api.json()["detail"])
+    outside = as_role("none").get(f"{path}?page=0", follow_redirects=False)
+    assert outside.status_code == 303 and outside.headers["location"].startswith("/login")
 
 
 def test_unknown_store_in_the_json_and_csv_is_404(

@@ -30,7 +30,12 @@ from storelens.core.errors import (
 from storelens.core.tracebacks import traceback_without_messages
 from storelens.ingest.batch import BatchTooLarge
 
-__all__ = ["ERROR_RESPONSES", "error_responses", "install_error_handlers"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "error_responses",
+    "install_error_handlers",
+    "invalid_request_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,13 @@ async def _resource_error(_: Request, exc: Exception) -> JSONResponse:
     return _message(status, str(exc))
 
 
+def invalid_request_response(exc: RequestValidationError) -> JSONResponse:
+    """422 with each field's ``loc`` and message. No "input": it would echo personal
+    values (a password, an e-mail) back and into any proxy log that keeps bodies."""
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for error in _RESOURCE_STATUS:
         app.add_exception_handler(error, _resource_error)
@@ -114,10 +126,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # No "input": it would echo personal values (a password, an e-mail) back and
-        # into any proxy log that keeps response bodies.
-        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse({"detail": detail}, status_code=422)
+        return invalid_request_response(exc)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

@@ -173,6 +173,10 @@ class WebGate:
                 status.HTTP_403_FORBIDDEN,
                 detail=f"role {principal.role.value!r} may not do this (allowed: {allowed})",
             )
+        if self.pages:
+            # A bad query (``?page=0``) is refused after this gate has passed; the
+            # refusal is then a page for this person, not the API's JSON (site.py).
+            request.state.page_principal = principal
         return principal
 
 

@@ -15,12 +15,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from storelens.api.app import create_app
 from storelens.api.auth import public
+from storelens.api.errors import invalid_request_response
 from storelens.config import Settings
 from storelens.web import data_api, downloads, login, pages
 from storelens.web.cache import ViewCache
@@ -86,6 +88,39 @@ def _install_page_errors(app: FastAPI) -> None:
         )
 
 
+def _install_bad_address(app: FastAPI) -> None:
+    """A page asked for with a bad query (``?page=0``, ``?approved=x``) answers a page
+    saying which part of the address is wrong; everything else keeps the API's JSON."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_address(request: Request, exc: RequestValidationError) -> Response:
+        principal = getattr(request.state, "page_principal", None)
+        if principal is None:
+            return invalid_request_response(exc)
+        store_id = request.path_params.get("store_id")
+        problems = [
+            # The field's name and pydantic's message; never the value (personal data
+            # can ride in a query, and the page may be shown on a shared screen).
+            f"{e['loc'][-1]}: {e['msg']}" if e["loc"] else str(e["msg"])
+            for e in exc.errors()
+        ]
+        return render(
+            request,
+            "bad_address.html",
+            {
+                "user": principal,
+                "menu": [m for m in pages.MENU if principal.role in m.roles],
+                "stores": [],
+                "store": None,
+                "store_id": store_id if isinstance(store_id, str) else None,
+                "active": None,
+                "problems": problems,
+                "plain_path": quote(request.url.path, safe="/"),
+            },
+            status_code=422,
+        )
+
+
 def create_site(
     settings: Settings | None = None,
     *,
@@ -102,6 +137,7 @@ def create_site(
     if loop is not None:
         loop.add_listener(board.changed)  # Today wakes when new facts commit
     _install_page_errors(app)
+    _install_bad_address(app)
     _install_static(app)
     app.include_router(login.router)
     app.include_router(pages.router)
