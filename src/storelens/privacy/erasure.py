@@ -25,6 +25,7 @@ from storelens.core.errors import NotFound
 from storelens.privacy import audit
 from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, registered_stores
 from storelens.privacy.scan import ScanReport, scan_subject
+from storelens.privacy.staff_names import without_staff_names
 from storelens.privacy.subject import PSEUDONYM_PREFIX, resolve_subject
 from storelens.storage.dialects import dialect_for
 
@@ -93,7 +94,7 @@ def export_customer(
     with engine.begin() as conn:
         subject = _subject(conn, customer_id)
         request = SubjectRequest(conn, subject, log_paths=log_paths)
-        data = {store.name: store.export(request) for store in stores}
+        data = without_staff_names(conn, {s.name: s.export(request) for s in stores})
         audit.record(
             conn,
             actor,
