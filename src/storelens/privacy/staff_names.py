@@ -28,8 +28,11 @@ from storelens.storage.tables import users
 
 __all__ = ["ACTOR_FIELDS", "AN_API_KEY", "AN_OPERATOR", "STAFF", "without_staff_names"]
 
-ACTOR_FIELDS = frozenset({"actor", "raised_by", "claimed_by", "recorded_by", "approved_by"})
-"""Fields that name the account that acted, in any store's rows."""
+ACTOR_FIELDS = frozenset(
+    {"actor", "sent_by", "raised_by", "claimed_by", "recorded_by", "approved_by", "withdrawn_by"}
+)
+"""Fields that name the account that acted, in any store's rows. A test walks every
+registered store's tables for a column named ``actor`` or ``*_by`` missing here."""
 
 _WHERE_FROM = "ip"
 """Dropped from a row that names its actor: the address the staff member acted from."""
