@@ -237,6 +237,10 @@ class Settings(BaseSettings):
     login may make a minute (429 past it). Staff get the same answer for an unknown id,
     but a known one takes longer (the write happens): unthrottled, a few hundred probes
     told which card numbers are customers (a security review)."""
+    staff_customer_write_floor_ms: float = Field(default=40.0, ge=0, le=2_000)
+    """A staff login's write about a customer by id answers no sooner than this, known
+    id or not: the write itself took about 1 ms more for a known id, which timing
+    probes could read (0 turns the floor off)."""
     recommend_stock_max_out: int = Field(default=20_000, gt=0)
     """At most this many items one store may have marked out of stock: every worker
     reloads the store's list each second (``PUT /v1/stores/{id}/stock`` refuses more)."""

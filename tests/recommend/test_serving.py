@@ -311,6 +311,50 @@ def test_a_staff_login_may_write_about_customers_only_so_often(world: World, log
     assert world.client.delete("/v1/customers/nobody-4/faces", headers=other).status_code == 200
 
 
+def test_a_staff_write_by_id_answers_no_sooner_than_the_floor_known_or_not(
+    world: World, login: Login
+) -> None:
+    """The rate left a timing difference (medians 3.96 against 2.79 ms, a security
+    review): each staff write by id now waits out the rest of a floor, known id or not.
+    A fake clock says how long the work took and the sleeps are recorded: nothing here
+    is timed."""
+    from storelens.api.deps import StaffPace
+
+    now = [100.0]
+    slept: list[float] = []
+
+    def clock() -> float:
+        now[0] += 0.004  # every reading: the work between two took 4 ms
+        return now[0]
+
+    app = world.client.app
+    app.state.staff_pace = StaffPace(0.040, clock=clock, sleep=slept.append)  # type: ignore[attr-defined]
+    staff, admin = login("staff"), login("admin")
+    for customer in ("ada", "nobody-1"):
+        r = world.client.post(
+            f"/v1/customers/{customer}/declined-items", json={"product_id": "muffin"},
+            headers=staff,
+        )  # fmt: skip
+        assert r.status_code == 200
+    assert world.client.delete("/v1/customers/nobody-2/faces", headers=staff).status_code == 200
+    assert slept == pytest.approx([0.036] * 3)  # the same wait for a customer and a stranger
+    refused = world.client.post(
+        "/v1/customers/ada/declined-items", json={"product_id": ""}, headers=staff
+    )
+    assert refused.status_code == 422 and len(slept) == 3  # refused before the route ran
+    assert (
+        world.client.post(
+            "/v1/customers/nobody-3/declined-items", json={"product_id": "muffin"}, headers=admin
+        ).status_code
+        == 404
+    )
+    assert len(slept) == 3  # admins are told outright, and not held
+    app.state.staff_pace = StaffPace(0.002, clock=clock, sleep=slept.append)  # type: ignore[attr-defined]
+    world.client.post("/v1/customers/ada/declined-items", json={"product_id": "muffin"},
+                      headers=staff)  # fmt: skip
+    assert len(slept) == 3  # work longer than the floor waits no more
+
+
 def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:
     staff = login("analyst")
     first = world.get(staff, "ada").json()["data"]

@@ -22,6 +22,7 @@ from storelens.api.arrival_notices import DeskArrivalSink, recognition_gate
 from storelens.api.auth_cache import SignedInCache, users_signal
 from storelens.api.bodylimit import BodyLimit
 from storelens.api.claimer_sources import EngineSuggester
+from storelens.api.deps import StaffPace
 from storelens.api.docs_page import install_docs
 from storelens.api.errors import install_error_handlers
 from storelens.api.keepalive import KeepAliveLimit
@@ -272,6 +273,7 @@ def create_app(
     app.state.staff_write_limiter = limiter_for(
         settings.redis_url, settings.staff_customer_writes_per_minute
     )
+    app.state.staff_pace = StaffPace(settings.staff_customer_write_floor_ms / 1000)
     # Innermost: the warm recommendation answer without FastAPI's dependency solving;
     # anything it cannot answer exactly as the route would goes on to the route.
     app.add_middleware(

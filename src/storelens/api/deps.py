@@ -4,6 +4,10 @@ only through :data:`Now`, so a test overrides either with ``dependency_overrides
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -36,7 +40,10 @@ __all__ = [
     "Offset",
     "QueryTime",
     "SettingsDep",
+    "StaffPace",
     "current_time",
+    "hold_staff_to_rate",
+    "paced_for_staff",
 ]
 
 
@@ -151,3 +158,41 @@ def hold_staff_to_rate(request: Request, principal: Principal) -> None:
             detail="too many writes about customers from this login; try again in a minute",
             headers={"Retry-After": "60"},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPace:
+    """How long a staff login's write about a customer by id takes at the least
+    (``STORELENS_STAFF_CUSTOMER_WRITE_FLOOR_MS``). Clock and sleep are injected so a
+    test can check the wait without timing anything."""
+
+    floor_s: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait_out(self, started: float) -> None:
+        left = self.floor_s - (self.clock() - started)
+        if left > 0:
+            self.sleep(left)
+
+
+@contextmanager
+def paced_for_staff(request: Request, principal: Principal) -> Iterator[None]:
+    """Holds a staff login to its rate, then answers no sooner than the floor, for a
+    known id (a row is written) and an unknown one (nothing is) alike.
+
+    The rate alone left the difference: a known id took about 1 ms longer (medians 3.96
+    against 2.79 ms, a security review), enough for a few hundred probes to tell card
+    numbers of customers from strangers'. A floor well above the write's cost hides
+    it; a tap in the staff app does not notice 40 ms. Sync routes only: the wait
+    sleeps a threadpool thread, never the event loop."""
+    hold_staff_to_rate(request, principal)
+    if principal.role is not Role.staff:
+        yield
+        return
+    pace: StaffPace = request.app.state.staff_pace
+    started = pace.clock()
+    try:
+        yield
+    finally:
+        pace.wait_out(started)

@@ -28,7 +28,7 @@ from storelens.api.deps import (
     EngineDep,
     Now,
     SettingsDep,
-    hold_staff_to_rate,
+    paced_for_staff,
 )
 from storelens.api.errors import error_responses
 from storelens.core.errors import FieldError, InvalidInput, NotFound
@@ -213,9 +213,9 @@ def withdraw_faces(
     For an id that is no customer a staff login gets what a customer with nothing
     enrolled gets (nothing is written; the miss is audited): staff may not learn whether
     an id exists (docs/staff-app.md), and a 404 told them (a review). Admins get the 404.
-    A known id takes longer, so staff are held to a rate (:func:`hold_staff_to_rate`)."""
-    hold_staff_to_rate(request, principal)
-    with engine.begin() as conn:
+    A known id takes longer, so staff are held to a rate and a floor on the answer's
+    time (:func:`paced_for_staff`)."""
+    with paced_for_staff(request, principal), engine.begin() as conn:
         if not face_store.known_person(conn, customer_id):
             if principal.role is not Role.staff:
                 raise NotFound(f"no customer {customer_id!r}")

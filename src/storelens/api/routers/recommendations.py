@@ -30,7 +30,7 @@ from storelens.api.deps import (
     KnownStore,
     Now,
     SettingsDep,
-    hold_staff_to_rate,
+    paced_for_staff,
 )
 from storelens.api.errors import error_responses
 from storelens.api.recommend_schemas import (
@@ -268,27 +268,27 @@ def decline_item(
     nothing written: staff may not learn whether an id exists (docs/staff-app.md), and
     a 404 told them (a later review); admins and analysts get the 404. A known id still
     takes longer than an unknown one (it writes the decline), so staff are held to a
-    rate (:func:`hold_staff_to_rate`)."""
-    hold_staff_to_rate(request, principal)
-    with engine.begin() as conn:
-        # An erasure running now either ends first (the person is then unknown) or
-        # waits for this row and deletes it: never a decline outliving the erasure.
-        dialect_for(conn).lock_erasures(conn, shared=True)
-        known = evidence.customer_known(conn, customer_id)
-        action = "recommendations.decline" + ("" if known else ".not_found")
-        named = [customer_id] if known else []
-        detail = {"product_id": body.product_id}
-        audit.record(
-            conn, principal.actor, action, "customer", customer_id, detail, customers=named
-        )
-        if known:
-            evidence.decline(conn, customer_id, body.product_id, now)
-    if not known:  # the miss's row is committed before the answer
-        if principal.role is Role.staff:
-            return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
-        raise NotFound(f"no customer {customer_id!r}")
-    _engine_of(request).note_decline(customer_id, body.product_id)
-    return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
+    rate and a floor on the answer's time (:func:`paced_for_staff`)."""
+    with paced_for_staff(request, principal):
+        with engine.begin() as conn:
+            # An erasure running now either ends first (the person is then unknown) or
+            # waits for this row and deletes it: never a decline outliving the erasure.
+            dialect_for(conn).lock_erasures(conn, shared=True)
+            known = evidence.customer_known(conn, customer_id)
+            action = "recommendations.decline" + ("" if known else ".not_found")
+            named = [customer_id] if known else []
+            detail = {"product_id": body.product_id}
+            audit.record(
+                conn, principal.actor, action, "customer", customer_id, detail, customers=named
+            )
+            if known:
+                evidence.decline(conn, customer_id, body.product_id, now)
+        if not known:  # the miss's row is committed before the answer
+            if principal.role is Role.staff:
+                return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
+            raise NotFound(f"no customer {customer_id!r}")
+        _engine_of(request).note_decline(customer_id, body.product_id)
+        return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
 
 
 @router.put("/v1/stores/{store_id}/stock", responses=error_responses(403, 404, 413, 422))

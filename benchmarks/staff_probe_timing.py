@@ -1,0 +1,124 @@
+"""Can a staff login tell a customer's id from a stranger's by how long a decline takes?
+
+``POST /v1/customers/{id}/declined-items`` answers staff 200 for any id; a known id
+writes a decline, an unknown one writes nothing, and a security review told them apart
+by timing. This measures both, interleaved (known, unknown, known, ...), in one run,
+with the floor off (0) and at the default (40 ms), on SQLite, in process (FastAPI's
+test client: no sockets, so the server's own difference is not hidden in network
+noise). The first 20 pairs of each run are warm-up and dropped.
+
+    python benchmarks/staff_probe_timing.py              # 400 pairs per floor, ~40 s
+    python benchmarks/staff_probe_timing.py --pairs 100
+
+Written to ``benchmarks/results/staff_probe_timing.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import insert
+
+from storelens import accounts
+from storelens.api.app import create_app
+from storelens.api.auth import issue_token
+from storelens.config import Settings
+from storelens.storage import migrate
+from storelens.storage.db import create_engine
+from storelens.storage.tables import customers
+
+RESULTS = Path(__file__).with_name("results")
+WARM_UP = 20
+
+
+def _run(floor_ms: float, pairs: int, workdir: Path) -> dict[str, list[float]]:
+    url = f"sqlite:///{workdir / f'floor-{floor_ms:g}.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(customers),
+            {"source_system": "crm", "source_record_id": "r-1", "customer_id": "ada",
+             "first_name": "Ada", "last_name": "Lovelace", "loyalty_id": "ada"},
+        )  # fmt: skip
+        accounts.create_user(conn, "sam", "correct horse battery staple", accounts.Role.staff)
+    with engine.connect() as conn:
+        found = accounts.token_version(conn, "sam")
+    assert found is not None
+    settings = Settings(
+        env="test", database_url=url, secret_key="benchmark-" * 4, keepalive_max_requests=0,
+        staff_customer_writes_per_minute=10**9,  # the rate is not what is measured
+        staff_customer_write_floor_ms=floor_ms,
+    )  # fmt: skip
+    token, _ = issue_token(settings, "sam", accounts.Role.staff, found[2])
+    headers = {"Authorization": f"Bearer {token}"}
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    app = create_app(settings, engine=engine, run_projections=False)
+    with TestClient(app) as client:
+        for i in range(pairs + WARM_UP):
+            for kind, customer in (("known", "ada"), ("unknown", f"nobody-{i}")):
+                started = time.perf_counter()
+                r = client.post(
+                    f"/v1/customers/{customer}/declined-items",
+                    json={"product_id": f"item-{i}"},
+                    headers=headers,
+                )
+                elapsed = (time.perf_counter() - started) * 1000
+                if r.status_code != 200:
+                    raise SystemExit(f"{customer}: {r.status_code} {r.text}")
+                if i >= WARM_UP:
+                    times[kind].append(elapsed)
+    engine.dispose()
+    return times
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    ordered = sorted(ms)
+    return {
+        "median_ms": round(statistics.median(ordered), 3),
+        "p90_ms": round(ordered[int(0.9 * len(ordered))], 3),
+        "max_ms": round(ordered[-1], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=400)
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for floor_ms in (0.0, 40.0):
+            times = _run(floor_ms, args.pairs, Path(tmp))
+            known, unknown = _summary(times["known"]), _summary(times["unknown"])
+            rows.append({
+                "floor_ms": floor_ms, "pairs": args.pairs, "known": known, "unknown": unknown,
+                "median_difference_ms": round(known["median_ms"] - unknown["median_ms"], 3),
+            })  # fmt: skip
+    table = Table(title="staff decline by id: known customer against unknown id (ms)")
+    for column in ("floor", "pairs", "known median", "unknown median", "difference",
+                   "known p90", "unknown p90"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            f"{r['floor_ms']:g}", str(r["pairs"]), f"{r['known']['median_ms']:.2f}",
+            f"{r['unknown']['median_ms']:.2f}", f"{r['median_difference_ms']:+.2f}",
+            f"{r['known']['p90_ms']:.2f}", f"{r['unknown']['p90_ms']:.2f}",
+        )  # fmt: skip
+    Console().print(table)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "staff_probe_timing.json"
+    out.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
