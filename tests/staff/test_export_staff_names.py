@@ -136,3 +136,53 @@ def test_every_column_that_names_an_account_in_an_exported_table_is_redacted() -
     }
     assert ("face_consents", "withdrawn_by") in naming and ("events", "sent_by") in naming
     assert {c for _, c in naming} <= ACTOR_FIELDS
+
+
+def test_a_colleague_named_like_the_customer_is_not_in_her_export_nor_rewritten(
+    client: TestClient, floor: Floor, engine: Engine, login: Login
+) -> None:
+    """A review: an analyst signed in as ``ada.lovelace`` matched customer Ada
+    Lovelace's name in the actor column, so every row they wrote, their searches and
+    the other customers they read went into her export, and her erasure would have
+    rewritten their login rows. A login called ``server`` is a person, not the product."""
+    from storelens import accounts
+
+    floor.store()
+    floor.member()  # Ada Lovelace
+    floor.member("L-bob", first="Bob")
+    for name in ("ada.lovelace", "server"):
+        with engine.begin() as conn:
+            accounts.create_user(conn, name, "correct horse battery staple", accounts.Role.analyst)
+    signed_in = client.post(
+        "/v1/auth/token",
+        data={"username": "ada.lovelace", "password": "correct horse battery staple"},
+    )
+    colleague = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    assert client.get("/v1/customers/L-bob", headers=colleague).status_code == 200
+    found = client.get("/v1/customers", params={"q": "bob.secret@example.org"}, headers=colleague)
+    assert found.status_code == 200
+    admin = login("admin")
+    export = client.get(f"/v1/customers/{MEMBER}/export", headers=admin).json()
+    text = json.dumps(export)
+    for other in ("ada.lovelace", "L-bob", "bob.secret@example.org"):
+        assert other not in text, other
+    with engine.connect() as conn:
+        before = conn.execute(select(audit_log.c.id, audit_log.c.resource_id)).all()
+    assert (
+        client.delete(
+            f"/v1/customers/{MEMBER}", params={"reason": "ticket 7"}, headers=admin
+        ).status_code
+        == 200
+    )
+    with engine.connect() as conn:
+        after = dict(conn.execute(select(audit_log.c.id, audit_log.c.resource_id)).all())
+    kept = [(i, r) for i, r in before if r in ("ada.lovelace", "L-bob")]
+    assert kept and all(after[i] == r for i, r in kept)  # the colleague's trail untouched
+    roles = {"server": "analyst"}
+
+    class Accounts:
+        def execute(self, _: Any) -> list[Any]:
+            return [type("Row", (), {"username": u, "role": r})() for u, r in roles.items()]
+
+    out = without_staff_names(Accounts(), {"audit": [{"actor": "server"}]})  # type: ignore[arg-type]
+    assert out["audit"] == [{"actor": "(a member of staff, role analyst)"}]

@@ -140,7 +140,10 @@ def test_bad_input_and_refusals_say_why(
     missing = admin.post(url, data={"consent_id": "999", "csrf": token})
     assert missing.status_code == 404 and "no face enrollment 999" in missing.text
     for bad in ("0", "many", "", str(2**31)):
-        assert admin.post(url, data={"consent_id": bad, "csrf": token}).status_code == 422
+        refused = admin.post(url, data={"consent_id": bad, "csrf": token})
+        assert refused.status_code == 422 and "consent_id:" in refused.text
+        # A form's POST path is no page to go back to (a GET there answers 405)
+        assert "Check the address" in refused.text and f'href="{url}"' not in refused.text
     unknown = admin.get("/stores/nowhere/recognition")
     assert unknown.status_code == 404 and "no store" in unknown.text
     assert admin.get(f"/stores/{STORE}/recognition?approved=0").status_code == 422

@@ -189,8 +189,15 @@ def _audit_rows(req: SubjectRequest) -> dict[int, dict[str, Any]]:
     named = select(audit_subjects.c.audit_id).where(_names_the_person(req))
     for r in req.conn.execute(select(audit_log).where(audit_log.c.id.in_(named))):
         rows.setdefault(r.id, dict(r._mapping))
-    for data, _ in mentioning_rows(req.conn, audit_log, Matcher(req.subject)):
-        rows.setdefault(data["id"], data)
+    # What a row says about its subject, never who acted: a colleague whose login spells
+    # a customer's name ("ada.lovelace") put every row they wrote, their searches and
+    # the ids of other customers they read into that customer's export (a review), and
+    # an erasure rewrote their login rows. A row matched by a name alone (a namesake's,
+    # a login's own) is not the person's either, as for events.
+    searched = [audit_log.c.resource_id, audit_log.c.detail]
+    for data, kinds in mentioning_rows(req.conn, audit_log, Matcher(req.subject), searched):
+        if not by_name_alone(kinds):
+            rows.setdefault(data["id"], data)
     return dict(sorted(rows.items()))
 
 

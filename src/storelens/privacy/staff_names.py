@@ -73,11 +73,13 @@ def _redacted(value: Any, roles: Mapping[str, str]) -> Any:
 def _category(actor: str, row_role: Any, roles: Mapping[str, str]) -> str:
     """What the customer may know of an actor: which kind of account, and a person's
     role. An account deleted since (not in ``users`` any more) is still a person."""
+    if actor in roles:  # first: a login may be called "server" or "cli"
+        return f"(a member of staff, role {roles[actor]})"
     if actor in _SYSTEM_NAMES or actor.startswith("mqtt:"):
         return actor  # the product or a device's topic: no one's name
     if actor.startswith("key:"):
         return AN_API_KEY
     if actor.startswith("cli:"):
         return AN_OPERATOR
-    role = roles.get(actor) or (row_role if isinstance(row_role, str) else None)
+    role = row_role if isinstance(row_role, str) else None
     return f"(a member of staff, role {role})" if role else STAFF

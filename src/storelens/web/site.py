@@ -115,7 +115,10 @@ def _install_bad_address(app: FastAPI) -> None:
                 "store_id": store_id if isinstance(store_id, str) else None,
                 "active": None,
                 "problems": problems,
-                "plain_path": quote(request.url.path, safe="/"),
+                # A form's POST path answers nothing to a GET: no link back to it.
+                "plain_path": quote(request.url.path, safe="/")
+                if request.method == "GET"
+                else None,
             },
             status_code=422,
         )
