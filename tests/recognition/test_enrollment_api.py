@@ -162,6 +162,36 @@ def test_an_unknown_customer_is_404_before_any_photo_is_read(
     assert _counts(engine) == (0, 0, 0)
 
 
+def test_a_staff_enrollment_probe_is_audited_and_counts_against_the_rate(
+    client: TestClient,
+    engine: Engine,
+    staff: dict[str, str],
+    login: Login,
+    add_customer: Callable[[str], None],
+) -> None:
+    """A review: a junk "photo" told staff 422 for a customer and 404 for a stranger,
+    with nothing written and no limit. The 404 stays (no face is processed without a
+    person to consent), but each probe is audited and uses the staff login's rate of
+    writes about customers, which declines and withdrawals share."""
+    from storelens.api.ratelimit import MemoryLimiter
+
+    client.app.state.staff_write_limiter = MemoryLimiter(2)  # type: ignore[attr-defined]
+    add_customer("C1")
+    junk = [b"not an image"]
+    assert _post(client, staff, junk, customer="C-nobody").status_code == 404
+    assert _post(client, staff, junk, customer="C1").status_code == 422
+    assert _post(client, staff, junk, customer="C-nobody-2").status_code == 429
+    assert client.delete("/v1/customers/C1/faces", headers=staff).status_code == 429
+    with engine.connect() as conn:
+        misses = conn.execute(
+            select(audit_log.c.resource_id).where(audit_log.c.action == "faces.enroll.not_found")
+        ).scalars()
+        assert list(misses) == ["C-nobody"]
+    admin = login("admin")  # admins are told outright and not held
+    for _ in range(3):
+        assert _post(client, admin, junk, customer="C-nobody-3").status_code == 404
+
+
 def test_withdrawal_deletes_the_embeddings_at_once(
     client: TestClient,
     engine: Engine,

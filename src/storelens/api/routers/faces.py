@@ -18,6 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile, status
 from pydantic import BaseModel
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from storelens.accounts import Role
@@ -28,6 +29,7 @@ from storelens.api.deps import (
     EngineDep,
     Now,
     SettingsDep,
+    hold_staff_to_rate,
     paced_for_staff,
 )
 from storelens.api.errors import error_responses
@@ -114,9 +116,10 @@ def _public(row: dict[str, object]) -> FaceEnrollment:
 @router.post(
     "/v1/customers/{customer_id}/faces",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(403, 404, 413, 422),
+    responses=error_responses(403, 404, 413, 422, 429),
 )
 async def enroll_faces(
+    request: Request,
     customer_id: CustomerId,
     principal: StaffOrAdmin,
     engine: EngineDep,
@@ -137,21 +140,37 @@ async def enroll_faces(
     too small, blurred or turned away. The photos are discarded once embedded. An
     admin's enrollment is approved at once; a staff member's has ``approved_at`` null
     and matches no one until an admin approves it.
-    """
+
+    An id that is no customer is 404 before any photo is read: no face is processed
+    without a person to consent. That tells a staff login which ids are customers (a
+    review: a junk "photo" was a free, unaudited probe), so a staff login's enrollments
+    count against its rate of writes about customers (:func:`hold_staff_to_rate`) and
+    a miss is audited (``faces.enroll.not_found``)."""
+    hold_staff_to_rate(request, principal)
     _refuse_nul(consent_text_version=consent_text_version, stores=stores)
     terms = BiometricConsent(consent, consent_text_version, parse_store_ids(stores))
     data = [await p.read() for p in photos]
     for p in photos:
         await p.close()
-    done = await run_in_threadpool(
-        enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
-    )
-    del data
+    try:
+        done = await run_in_threadpool(
+            enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
+        )
+    except NotFound:
+        await run_in_threadpool(_audit_enroll_miss, engine, principal, customer_id)
+        raise
+    finally:
+        del data
     with engine.connect() as conn:  # this enrollment, even if another came meanwhile
         row = face_store.consent_by_id(conn, done.consent_id)
     if row is None:  # erased between the two transactions
         raise NotFound(f"customer {customer_id!r}'s enrollment is gone")
     return _public(row)
+
+
+def _audit_enroll_miss(engine: Engine, principal: Principal, customer_id: str) -> None:
+    with engine.begin() as conn:
+        audit.record(conn, principal.actor, "faces.enroll.not_found", "customer", customer_id, {})
 
 
 @router.get("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
