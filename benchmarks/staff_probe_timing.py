@@ -1,8 +1,10 @@
-"""Can a staff login tell a customer's id from a stranger's by how long a decline takes?
+"""Can a staff login tell a customer's id from a stranger's by how long a write takes?
 
-``POST /v1/customers/{id}/declined-items`` answers staff 200 for any id; a known id
-writes a decline, an unknown one writes nothing, and a security review told them apart
-by timing. This measures both, interleaved (known, unknown, known, ...), in one run,
+``DELETE /v1/customers/{id}/faces`` (a biometric withdrawal, the one write by id left
+to staff; declines go through a claimed notice) answers staff 200 for any id; a known
+id's withdrawal writes, an unknown one's writes nothing but its audit row, and a
+security review told the two apart by timing (on declines, which did the same). This
+measures both, interleaved (known, unknown, known, ...), in one run,
 with the floor off (0) and at the default (40 ms), on SQLite, in process (FastAPI's
 test client: no sockets, so the server's own difference is not hidden in network
 noise). The first 20 pairs of each run are warm-up and dropped. Besides the medians
@@ -71,11 +73,7 @@ def _run(floor_ms: float, pairs: int, workdir: Path) -> dict[str, list[float]]:
         for i in range(pairs + WARM_UP):
             for kind, customer in (("known", "ada"), ("unknown", f"nobody-{i}")):
                 started = time.perf_counter()
-                r = client.post(
-                    f"/v1/customers/{customer}/declined-items",
-                    json={"product_id": f"item-{i}"},
-                    headers=headers,
-                )
+                r = client.delete(f"/v1/customers/{customer}/faces", headers=headers)
                 elapsed = (time.perf_counter() - started) * 1000
                 if r.status_code != 200:
                     raise SystemExit(f"{customer}: {r.status_code} {r.text}")
@@ -120,7 +118,7 @@ def main() -> None:
                 "median_difference_ms": round(known["median_ms"] - unknown["median_ms"], 3),
                 "p_known_slower": round(_known_slower(times["known"], times["unknown"]), 3),
             })  # fmt: skip
-    table = Table(title="staff decline by id: known customer against unknown id (ms)")
+    table = Table(title="staff withdrawal by id: known customer against unknown id (ms)")
     for column in ("floor", "pairs", "known median", "unknown median", "difference",
                    "known p90", "unknown p90", "P(known slower)"):  # fmt: skip
         table.add_column(column, justify="right")

@@ -71,7 +71,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/segments"): ANALYSTS,
     ("GET", "/v1/segments/{segment_id}/members"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}/recommendations"): ANALYSTS,
-    ("POST", "/v1/customers/{customer_id}/declined-items"): PEOPLE,
+    ("POST", "/v1/customers/{customer_id}/declined-items"): ANALYSTS,  # staff: by notice
     ("POST", "/v1/personalize"): ANALYSTS,
     ("PUT", "/v1/stores/{store_id}/stock"): ANALYSTS,
     ("GET", "/v1/audit"): ADMINS,
@@ -82,6 +82,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/notices/{notice_id}/release"): STAFF_ONLY,
     ("POST", "/v1/notices/{notice_id}/outcome"): STAFF_ONLY,
     ("GET", "/v1/notices/{notice_id}/customer"): STAFF_ONLY,
+    ("POST", "/v1/notices/{notice_id}/declined-items"): STAFF_ONLY,
 }
 
 PATH_VALUES = {

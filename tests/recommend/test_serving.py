@@ -286,39 +286,34 @@ def test_two_stock_writes_at_once_cannot_pass_the_limit_together(
 
 
 def test_a_staff_login_may_write_about_customers_only_so_often(world: World, login: Login) -> None:
-    """Staff get one answer for known and unknown ids, but a known one takes longer (it
-    writes the decline): a security review told them apart by timing 150 pairs. A staff
-    login is now held to a rate; admins and analysts are not (they get a 404 anyway)."""
+    """Staff get one answer for known and unknown ids on a biometric withdrawal, but a
+    known one took longer: a security review told them apart by timing 150 pairs. A
+    staff login is held to a rate; admins are not (they get a 404 anyway)."""
     from storelens.api.ratelimit import MemoryLimiter
 
     world.client.app.state.staff_write_limiter = MemoryLimiter(3)  # type: ignore[attr-defined]
-    staff, other, analyst = login("staff"), login("staff"), login("analyst")
+    staff, other, admin = login("staff"), login("staff"), login("admin")
 
-    def post(who: dict[str, str], customer: str) -> int:
-        r = world.client.post(
-            f"/v1/customers/{customer}/declined-items", json={"product_id": "muffin"},
-            headers=who,
-        )  # fmt: skip
-        return r.status_code
+    def withdraw(who: dict[str, str], customer: str) -> int:
+        return world.client.delete(f"/v1/customers/{customer}/faces", headers=who).status_code
 
-    assert [post(staff, c) for c in ("ada", "nobody-1", "nobody-2")] == [200, 200, 200]
-    assert post(staff, "ada") == 429 and post(staff, "nobody-3") == 429
-    assert post(other, "ada") == 200  # per login: a colleague is not held up
-    assert [post(analyst, "ada") for _ in range(5)] == [200] * 5
-    # A biometric withdrawal by id is the same kind of probe, and counts too
-    gone = world.client.delete("/v1/customers/nobody-4/faces", headers=staff)
-    assert gone.status_code == 429
-    assert world.client.delete("/v1/customers/nobody-4/faces", headers=other).status_code == 200
+    assert [withdraw(staff, c) for c in ("ada", "nobody-1", "nobody-2")] == [200, 200, 200]
+    assert withdraw(staff, "ada") == 429 and withdraw(staff, "nobody-3") == 429
+    assert withdraw(other, "ada") == 200  # per login: a colleague is not held up
+    assert [withdraw(admin, "nobody-5") for _ in range(5)] == [404] * 5  # told, not held
 
 
 def test_a_staff_write_by_id_answers_no_sooner_than_the_floor_known_or_not(
-    world: World, login: Login
+    world: World, login: Login, engine: Engine
 ) -> None:
     """The rate left a timing difference (medians 3.96 against 2.79 ms, a security
     review): each staff write by id now waits out the rest of a floor, known id or not.
     A fake clock says how long the work took and the sleeps are recorded: nothing here
     is timed."""
+    from sqlalchemy import insert
+
     from storelens.api.deps import StaffPace
+    from storelens.storage.tables import customers
 
     now = [100.0]
     slept: list[float] = []
@@ -327,32 +322,25 @@ def test_a_staff_write_by_id_answers_no_sooner_than_the_floor_known_or_not(
         now[0] += 0.004  # every reading: the work between two took 4 ms
         return now[0]
 
+    with engine.begin() as conn:  # ada: a customer record, so a known person
+        conn.execute(
+            insert(customers),
+            {"source_system": "crm", "source_record_id": "c-ada", "customer_id": "ada"},
+        )
     app = world.client.app
     app.state.staff_pace = StaffPace(0.040, clock=clock, sleep=slept.append)  # type: ignore[attr-defined]
     staff, admin = login("staff"), login("admin")
+    assert world.client.delete("/v1/customers/ada/faces", headers=admin).status_code == 200
+    assert slept == []  # known to an admin: the id below is a customer's
     for customer in ("ada", "nobody-1"):
-        r = world.client.post(
-            f"/v1/customers/{customer}/declined-items", json={"product_id": "muffin"},
-            headers=staff,
-        )  # fmt: skip
+        r = world.client.delete(f"/v1/customers/{customer}/faces", headers=staff)
         assert r.status_code == 200
-    assert world.client.delete("/v1/customers/nobody-2/faces", headers=staff).status_code == 200
-    assert slept == pytest.approx([0.036] * 3)  # the same wait for a customer and a stranger
-    refused = world.client.post(
-        "/v1/customers/ada/declined-items", json={"product_id": ""}, headers=staff
-    )
-    assert refused.status_code == 422 and len(slept) == 3  # refused before the route ran
-    assert (
-        world.client.post(
-            "/v1/customers/nobody-3/declined-items", json={"product_id": "muffin"}, headers=admin
-        ).status_code
-        == 404
-    )
-    assert len(slept) == 3  # admins are told outright, and not held
+    assert slept == pytest.approx([0.036] * 2)  # the same wait for a customer and a stranger
+    assert world.client.delete("/v1/customers/nobody-3/faces", headers=admin).status_code == 404
+    assert len(slept) == 2  # admins are told outright, and not held
     app.state.staff_pace = StaffPace(0.002, clock=clock, sleep=slept.append)  # type: ignore[attr-defined]
-    world.client.post("/v1/customers/ada/declined-items", json={"product_id": "muffin"},
-                      headers=staff)  # fmt: skip
-    assert len(slept) == 3  # work longer than the floor waits no more
+    assert world.client.delete("/v1/customers/ada/faces", headers=staff).status_code == 200
+    assert len(slept) == 2  # work longer than the floor waits no more
 
 
 def test_a_purchase_changes_the_next_answer(world: World, login: Login) -> None:
@@ -505,43 +493,34 @@ def test_impressions_are_logged_and_erased(world: World, login: Login, engine: E
     assert world.candidates.get("ada") is None
 
 
-def test_staff_get_the_same_answer_for_a_decline_whoever_the_id_is(
+def test_staff_cannot_decline_by_customer_id_and_nothing_is_written(
     world: World, login: Login, engine: Engine
 ) -> None:
-    """A review: the 404 for an unknown id told staff which ids are customers, which
-    docs/staff-app.md promises they cannot learn. Staff now get the same answer, and
-    nothing is written for the stranger; analysts and admins keep the 404."""
+    """Reviews: declining by id told staff which ids are customers (a 404, then the
+    time a write took), and then which id was the customer in front of them (the
+    claimer view stopped suggesting the item). Staff now decline through their claimed
+    notice only (tests/staff/test_notice_declines.py); by id they get 403 and nothing is
+    written or looked up. Analysts and admins decline by id, with the 404."""
     from storelens.storage.tables import audit_log, recommend_declines
 
     staff = login("staff")
-    known = world.client.post(
-        "/v1/customers/ada/declined-items", json={"product_id": "latte"}, headers=staff
+    for customer in ("ada", "nobody-7"):
+        r = world.client.post(
+            f"/v1/customers/{customer}/declined-items", json={"product_id": "latte"},
+            headers=staff,
+        )  # fmt: skip
+        assert r.status_code == 403
+    analyst = login("analyst")
+    miss = world.client.post(
+        "/v1/customers/nobody-7/declined-items", json={"product_id": "latte"}, headers=analyst
     )
-    stranger = world.client.post(
-        "/v1/customers/nobody-7/declined-items", json={"product_id": "latte"}, headers=staff
-    )
-    assert (known.status_code, stranger.status_code) == (200, 200)
-    assert set(known.json()) == set(stranger.json())
-    assert stranger.json()["customer_id"] == "nobody-7"
-    analyst = world.client.post(
-        "/v1/customers/nobody-7/declined-items", json={"product_id": "latte"},
-        headers=login("analyst"),
-    )  # fmt: skip
-    assert analyst.status_code == 404
+    assert miss.status_code == 404
     with engine.connect() as conn:
-        kept = (
-            conn.execute(
-                select(recommend_declines.c.customer_id).where(
-                    recommend_declines.c.customer_id.in_(["ada", "nobody-7"])
-                )
-            )
-            .scalars()
-            .all()
-        )
+        kept = conn.execute(select(recommend_declines.c.customer_id)).scalars().all()
         audited = (
             conn.execute(select(audit_log.c.action).where(audit_log.c.resource_id == "nobody-7"))
             .scalars()
             .all()
         )
-    assert kept == ["ada"]
-    assert audited == ["recommendations.decline.not_found"] * 2
+    assert kept == []
+    assert audited == ["recommendations.decline.not_found"]  # the analyst's

@@ -47,7 +47,7 @@ def _served(client: TestClient, floor: Floor, engine: Engine) -> tuple[str, dict
     assert client.post(f"/v1/notices/{nid}/claim", headers=headers).status_code == 200
     assert client.get(f"/v1/notices/{nid}/customer", headers=headers).status_code == 200
     declined = client.post(
-        f"/v1/customers/{MEMBER}/declined-items", json={"product_id": "brownie"}, headers=headers
+        f"/v1/notices/{nid}/declined-items", json={"product_id": "brownie"}, headers=headers
     )
     assert declined.status_code == 200, declined.text
     closed = client.post(f"/v1/notices/{nid}/outcome", json={"outcome": "served"}, headers=headers)

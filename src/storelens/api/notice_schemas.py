@@ -55,6 +55,13 @@ class NoticeOutcome(BaseModel):
     outcome: Literal["served", "purchase", "declined"]
 
 
+class NoticeDecline(BaseModel):
+    """A declined item, as the claimer is told: the notice, never the customer's id."""
+
+    notice_id: str
+    product_id: str
+
+
 class VisitPublic(BaseModel):
     date: str
     at: datetime

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
 from storelens.config import Settings
 from storelens.core.errors import FieldError, InvalidInput
+from storelens.privacy import audit
 from storelens.privacy.registry import PersonalStore, Subject, SubjectRequest, plain, register
 from storelens.recommend.candidate_store import (
     CandidateStore,
@@ -55,6 +56,7 @@ __all__ = [
     "declined",
     "log_impressions",
     "out_of_stock",
+    "record_decline",
     "set_stock",
     "store_popularity",
 ]
@@ -298,6 +300,30 @@ def customer_known(conn: Connection, customer_id: str) -> bool:
         ).first()
         is not None
     )
+
+
+def record_decline(
+    conn: Connection,
+    actor: audit.Actor,
+    customer_id: str,
+    product_id: str,
+    now: datetime,
+    detail: dict[str, str] | None = None,
+) -> bool:
+    """Audit a decline (the miss too) and store it if ``customer_id`` is a customer;
+    whether it was. The by-id route and a claimed notice's both come here.
+
+    An erasure running now either ends first (the person is then unknown) or waits for
+    this row and deletes it: never a decline outliving the erasure."""
+    dialect_for(conn).lock_erasures(conn, shared=True)
+    known = customer_known(conn, customer_id)
+    action = "recommendations.decline" + ("" if known else ".not_found")
+    named = [customer_id] if known else []
+    about = {"product_id": product_id, **(detail or {})}
+    audit.record(conn, actor, action, "customer", customer_id, about, customers=named)
+    if known:
+        decline(conn, customer_id, product_id, now)
+    return known
 
 
 def decline(conn: Connection, customer_id: str, product_id: str, now: datetime) -> None:

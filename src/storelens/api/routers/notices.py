@@ -21,12 +21,20 @@ from storelens.api.claimer_sources import StoredSegments
 from storelens.api.deps import EngineDep, Now, SettingsDep
 from storelens.api.errors import error_responses
 from storelens.api.live_socket import admit, relay
-from storelens.api.notice_schemas import ClaimerView, NoticeCreate, NoticeOutcome, NoticePublic
+from storelens.api.notice_schemas import (
+    ClaimerView,
+    NoticeCreate,
+    NoticeDecline,
+    NoticeOutcome,
+    NoticePublic,
+)
+from storelens.api.recommend_schemas import DeclineIn
 from storelens.api.websocket_auth import (
     clock_of,
 )
-from storelens.core.errors import Forbidden
+from storelens.core.errors import Forbidden, NotFound
 from storelens.privacy import audit
+from storelens.recommend import evidence
 from storelens.staff.claimer_view import claimer_view
 from storelens.staff.notices import Notice, NoticeDesk
 from storelens.staff.suggestions import PurchaseHistorySuggester
@@ -149,6 +157,37 @@ def customer_view(
             {"notice_id": notice.id},
         )
     return ClaimerView.model_validate(view)
+
+
+@router.post(
+    "/notices/{notice_id}/declined-items", response_model=NoticeDecline, responses=CLAIM_ERRORS
+)
+def decline_for_notice(
+    notice_id: NoticeId,
+    body: DeclineIn,
+    principal: StaffOnly,
+    request: Request,
+    engine: EngineDep,
+    now: Now,
+) -> NoticeDecline:
+    """The customer in front of the claimer said no to a suggestion: it is not
+    suggested to them again. Only the claimer, while the claim is open; audited.
+
+    Staff decline this way, never by customer id: a staff login that could decline by
+    id saw the claimer view stop suggesting the item only when the id was the
+    customer's, and so learned the id the view keeps from them (a review)."""
+    notice = desk_of(request).held_claim(notice_id, principal.name, now)
+    with engine.begin() as conn:
+        known = evidence.record_decline(
+            conn, principal.actor, notice.customer_id, body.product_id, now,
+            {"notice_id": notice.id},
+        )  # fmt: skip
+    if not known:  # erased since the notice was raised
+        raise NotFound(f"notice {notice.id!r}: the customer is no longer known")
+    recommendations = getattr(request.app.state, "recommendations", None)
+    if recommendations is not None:
+        recommendations.note_decline(notice.customer_id, body.product_id)
+    return NoticeDecline(notice_id=notice.id, product_id=body.product_id)
 
 
 @router.websocket("/stores/{store_id}/notices/ws")

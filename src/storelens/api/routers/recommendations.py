@@ -25,12 +25,10 @@ from storelens.accounts import Role
 from storelens.api.auth import Principal, allow, settings_of
 from storelens.api.deps import (
     AnalystOrAdmin,
-    AnyPerson,
     EngineDep,
     KnownStore,
     Now,
     SettingsDep,
-    paced_for_staff,
 )
 from storelens.api.errors import error_responses
 from storelens.api.recommend_schemas import (
@@ -49,7 +47,6 @@ from storelens.recommend import evidence
 from storelens.recommend.candidate_store import CandidatesUnavailable, RedisCandidates
 from storelens.recommend.context import Context, parse_context
 from storelens.recommend.engine import Answer, Recommendation, RecommendationEngine
-from storelens.storage.dialects import dialect_for
 
 __all__ = ["PATH", "READERS", "answer_json", "router"]
 
@@ -251,44 +248,29 @@ def personalize(
 
 @router.post(
     "/v1/customers/{customer_id}/declined-items",
-    responses=error_responses(403, 404, 413, 422, 429),
+    responses=error_responses(403, 404, 413, 422),
 )
 def decline_item(
     request: Request,
     customer_id: CustomerId,
     body: DeclineIn,
-    principal: AnyPerson,
+    principal: Readers,
     engine: EngineDep,
     now: Now,
 ) -> DeclinePublic:
     """The customer said no to this item: it is not suggested to them again.
 
-    Audited, the miss too: the row is a write about the person (a review found both went
-    untraced). A staff login gets the same answer for an id that is no customer, with
-    nothing written: staff may not learn whether an id exists (docs/staff-app.md), and
-    a 404 told them (a later review); admins and analysts get the 404. A known id still
-    takes longer than an unknown one (it writes the decline), so staff are held to a
-    rate and a floor on the answer's time (:func:`paced_for_staff`)."""
-    with paced_for_staff(request, principal):
-        with engine.begin() as conn:
-            # An erasure running now either ends first (the person is then unknown) or
-            # waits for this row and deletes it: never a decline outliving the erasure.
-            dialect_for(conn).lock_erasures(conn, shared=True)
-            known = evidence.customer_known(conn, customer_id)
-            action = "recommendations.decline" + ("" if known else ".not_found")
-            named = [customer_id] if known else []
-            detail = {"product_id": body.product_id}
-            audit.record(
-                conn, principal.actor, action, "customer", customer_id, detail, customers=named
-            )
-            if known:
-                evidence.decline(conn, customer_id, body.product_id, now)
-        if not known:  # the miss's row is committed before the answer
-            if principal.role is Role.staff:
-                return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
-            raise NotFound(f"no customer {customer_id!r}")
-        _engine_of(request).note_decline(customer_id, body.product_id)
-        return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
+    Analysts and admins, by customer id; audited, the miss too (404). Staff decline
+    through the notice they claimed (``POST /v1/notices/{id}/declined-items``), never by
+    id: a staff login that could decline by id learned whether an id was a customer
+    (by status, then by timing), and then which id was the customer in front of them,
+    since the claimer view stopped suggesting the item (reviews)."""
+    with engine.begin() as conn:
+        known = evidence.record_decline(conn, principal.actor, customer_id, body.product_id, now)
+    if not known:  # the miss's row is committed before the answer
+        raise NotFound(f"no customer {customer_id!r}")
+    _engine_of(request).note_decline(customer_id, body.product_id)
+    return DeclinePublic(customer_id=customer_id, product_id=body.product_id)
 
 
 @router.put("/v1/stores/{store_id}/stock", responses=error_responses(403, 404, 413, 422))
