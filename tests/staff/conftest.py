@@ -9,14 +9,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
 from storelens import accounts, stores
 from storelens.api.auth import issue_token
+from storelens.api.deps import current_time
 from storelens.config import Settings
 from storelens.core.events import make_event
 from storelens.recognition import store as face_store
 from storelens.recognition.keyring import EMBEDDING_DIM, FaceKeyring
+from storelens.recommend.candidate_store import MemoryCandidates
+from storelens.recommend.engine import RecommendationEngine
 from storelens.storage.eventlog import EventLog
 from storelens.storage.tables import consent_records, customers, order_lines, orders, products
 
@@ -207,3 +211,17 @@ def raise_body(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def floor(engine: Engine, settings: Settings) -> Floor:
     return Floor(engine, settings)
+
+
+@pytest.fixture
+def suggesting_shop(client: TestClient, floor: Floor, engine: Engine, settings: Settings) -> Floor:
+    """Ada (flat white on days -100, -30, -12 and -2) and the crowd; the clock at T0 for
+    the requests and the recommendation engine the claimer view suggests from."""
+    client.app.dependency_overrides[current_time] = lambda: T0  # type: ignore[attr-defined]
+    reco = RecommendationEngine(engine, settings, MemoryCandidates(600), clock=lambda: T0)
+    client.app.state.recommendations = reco  # type: ignore[attr-defined]
+    floor.store()
+    floor.member()
+    floor.history()
+    floor.order(MEMBER, T0 - timedelta(days=100), "flat-white")  # outside the 60-day window
+    return floor

@@ -35,16 +35,8 @@ PERSONALIZATION = "personalization"
 
 
 @pytest.fixture
-def shop(client: TestClient, floor: Floor, engine: Engine, settings: Settings) -> Floor:
-    """Ada (flat white on days -100, -30, -12 and -2) and the crowd; the clock at T0."""
-    client.app.dependency_overrides[current_time] = lambda: T0  # type: ignore[attr-defined]
-    reco = RecommendationEngine(engine, settings, MemoryCandidates(600), clock=lambda: T0)
-    client.app.state.recommendations = reco  # type: ignore[attr-defined]
-    floor.store()
-    floor.member()
-    floor.history()
-    floor.order(MEMBER, T0 - timedelta(days=100), "flat-white")  # outside the 60-day window
-    return floor
+def shop(suggesting_shop: Floor) -> Floor:
+    return suggesting_shop
 
 
 def _claimed_view(client: TestClient, floor: Floor) -> tuple[dict[str, object], str]:

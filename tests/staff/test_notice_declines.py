@@ -12,25 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from storelens.api.deps import current_time
-from storelens.config import Settings
-from storelens.recommend.candidate_store import MemoryCandidates
-from storelens.recommend.engine import RecommendationEngine
 from storelens.storage.tables import audit_log, recommend_declines
 
 from .conftest import MEMBER, T0, Floor, raise_body
 
 
 @pytest.fixture
-def shop(client: TestClient, floor: Floor, engine: Engine, settings: Settings) -> Floor:
-    client.app.dependency_overrides[current_time] = lambda: T0  # type: ignore[attr-defined]
-    reco = RecommendationEngine(engine, settings, MemoryCandidates(600), clock=lambda: T0)
-    client.app.state.recommendations = reco  # type: ignore[attr-defined]
-    floor.store()
-    floor.member()
-    floor.history()
-    floor.consent(MEMBER, "personalization", True, T0 - timedelta(days=200))
-    return floor
+def shop(suggesting_shop: Floor) -> Floor:
+    suggesting_shop.consent(MEMBER, "personalization", True, T0 - timedelta(days=200))
+    return suggesting_shop
 
 
 def _on_shift(floor: Floor) -> dict[str, str]:
