@@ -159,8 +159,7 @@ async def enroll_faces(
     except NotFound:
         await run_in_threadpool(_audit_enroll_miss, engine, principal, customer_id)
         raise
-    finally:
-        del data
+    del data
     with engine.connect() as conn:  # this enrollment, even if another came meanwhile
         row = face_store.consent_by_id(conn, done.consent_id)
     if row is None:  # erased between the two transactions

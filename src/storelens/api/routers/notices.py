@@ -184,9 +184,7 @@ def decline_for_notice(
         )  # fmt: skip
     if not known:  # erased since the notice was raised
         raise NotFound(f"notice {notice.id!r}: the customer is no longer known")
-    recommendations = getattr(request.app.state, "recommendations", None)
-    if recommendations is not None:
-        recommendations.note_decline(notice.customer_id, body.product_id)
+    request.app.state.recommendations.note_decline(notice.customer_id, body.product_id)
     return NoticeDecline(notice_id=notice.id, product_id=body.product_id)
 
 

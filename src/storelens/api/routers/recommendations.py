@@ -254,7 +254,7 @@ def decline_item(
     request: Request,
     customer_id: CustomerId,
     body: DeclineIn,
-    principal: Readers,
+    principal: AnalystOrAdmin,
     engine: EngineDep,
     now: Now,
 ) -> DeclinePublic:
