@@ -192,6 +192,32 @@ def test_a_staff_enrollment_probe_is_audited_and_counts_against_the_rate(
         assert _post(client, admin, junk, customer="C-nobody-3").status_code == 404
 
 
+def test_a_staff_read_of_who_is_enrolled_counts_against_the_rate(
+    client: TestClient, engine: Engine, staff: dict[str, str], login: Login
+) -> None:
+    """A review: ``GET .../faces`` answered a staff login 200 for a customer enrolled
+    for recognition and 404 otherwise, audited but unlimited, so a list of card numbers
+    could be walked for who is enrolled. Reads now share the rate of enrollments and
+    withdrawals; every read stays audited, the refused one included."""
+    from storelens.api.ratelimit import MemoryLimiter
+
+    client.app.state.staff_write_limiter = MemoryLimiter(2)  # type: ignore[attr-defined]
+    assert client.get("/v1/customers/C-a/faces", headers=staff).status_code == 404
+    assert client.get("/v1/customers/C-b/faces", headers=staff).status_code == 404
+    refused = client.get("/v1/customers/C-c/faces", headers=staff)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert client.delete("/v1/customers/C-a/faces", headers=staff).status_code == 429
+    with engine.connect() as conn:
+        reads = conn.execute(
+            select(audit_log.c.resource_id).where(audit_log.c.action == "faces.read")
+        ).scalars()
+        assert sorted(reads) == ["C-a", "C-b"]  # the refused read looked nothing up
+    admin = login("admin")  # admins are not held
+    for _ in range(3):
+        assert client.get("/v1/customers/C-c/faces", headers=admin).status_code == 404
+
+
 def test_withdrawal_deletes_the_embeddings_at_once(
     client: TestClient,
     engine: Engine,

@@ -4,6 +4,7 @@ only through :data:`Now`, so a test overrides either with ``dependency_overrides
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -145,10 +146,12 @@ role gate: FastAPI resolves parameters in order, and a store check first would a
 
 
 def hold_staff_to_rate(request: Request, principal: Principal) -> None:
-    """A staff login's write about a customer by id counts against its rate
-    (``STORELENS_STAFF_CUSTOMER_WRITES_PER_MINUTE``); past it, 429. Staff get one answer
-    for known and unknown ids, but a known id takes longer (the write happens), so
-    unthrottled probes told customers from strangers by timing (a security review).
+    """A staff login's request about a customer by id (an enrollment, a withdrawal, a
+    read of the face enrollment) counts against its rate
+    (``STORELENS_STAFF_CUSTOMER_WRITES_PER_MINUTE``, named for the writes it first
+    held); past it, 429. Staff get one answer for known and unknown ids where they can,
+    but a known id takes longer (the write happens), and a read or an enrollment says
+    outright, so unthrottled probes told customers from strangers (security reviews).
     Admins and analysts are told outright (404) and are not held."""
     if principal.role is not Role.staff:
         return
@@ -163,15 +166,26 @@ def hold_staff_to_rate(request: Request, principal: Principal) -> None:
 @dataclass(frozen=True, slots=True)
 class StaffPace:
     """How long a staff login's write about a customer by id takes at the least
-    (``STORELENS_STAFF_CUSTOMER_WRITE_FLOOR_MS``). Clock and sleep are injected so a
-    test can check the wait without timing anything."""
+    (``STORELENS_STAFF_CUSTOMER_WRITE_FLOOR_MS``), and the step its answer keeps to
+    beyond that. Clock and sleep are injected so a test can check the wait without
+    timing anything."""
 
     floor_s: float
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
     def wait_out(self, started: float) -> None:
-        left = self.floor_s - (self.clock() - started)
+        """Answers at the first whole multiple of the floor after the work ended.
+
+        A floor alone hid only work shorter than itself: on a slow database a known id's
+        write showed through again in full. Rounded up to the floor's step, a known and an
+        unknown id answer at the same time unless their work falls either side of a step,
+        which a difference of ``d`` does about ``d / floor`` of the time."""
+        if self.floor_s <= 0:
+            return
+        elapsed = self.clock() - started
+        steps = max(1, math.ceil(elapsed / self.floor_s - 1e-9))
+        left = steps * self.floor_s - elapsed
         if left > 0:
             self.sleep(left)
 

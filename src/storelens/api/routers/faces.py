@@ -172,11 +172,17 @@ def _audit_enroll_miss(engine: Engine, principal: Principal, customer_id: str) -
         audit.record(conn, principal.actor, "faces.enroll.not_found", "customer", customer_id, {})
 
 
-@router.get("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
+@router.get("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422, 429))
 def face_enrollment(
-    customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep
+    request: Request, customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep
 ) -> FaceEnrollment:
-    """The member's biometric consent in force and how many photos it holds (audited)."""
+    """The member's biometric consent in force and how many photos it holds (audited).
+
+    For a staff login this answers whether an id is a customer enrolled for recognition,
+    so its reads count against its rate of requests about customers by id
+    (:func:`hold_staff_to_rate`), as enrollments and withdrawals do: unlimited, a staff
+    login could walk a list of card numbers and learn who is enrolled (a review)."""
+    hold_staff_to_rate(request, principal)
     with engine.begin() as conn:
         row = face_store.active_consent(conn, customer_id)
         audit.record(
