@@ -231,6 +231,7 @@ def test_serve_with_workers_hands_uvicorn_an_import_string(db_url: str, monkeypa
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append((target, kw)))
     monkeypatch.setenv("STORELENS_DATABASE_URL", "sqlite:///elsewhere.db")  # restored after
+    monkeypatch.delenv("STORELENS_REDIS_URL", raising=False)
     assert runner.invoke(app, ["init", "--database-url", db_url]).exit_code == 0
 
     one = runner.invoke(app, ["serve", "--database-url", db_url, "--port", "8123"])
@@ -241,6 +242,9 @@ def test_serve_with_workers_hands_uvicorn_an_import_string(db_url: str, monkeypa
 
     many = runner.invoke(app, ["serve", "--database-url", db_url, "--workers", "3"])
     assert many.exit_code == 0, many.output
+    # A review: limits kept in each worker's memory are three times looser; say so.
+    assert "3 times looser" in many.stderr and "STORELENS_REDIS_URL" in many.stderr
+    assert "looser" not in one.stderr
     target, options = calls.pop()
     assert target == "storelens.web.site:create_site"
     assert (options["factory"], options["workers"], options["proxy_headers"]) == (True, 3, False)

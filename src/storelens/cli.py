@@ -201,6 +201,12 @@ def serve(
     if workers == 1:
         uvicorn.run(create_site(settings, engine=engine), **options)
         return
+    if not settings.redis_url:
+        err.print(
+            f"warning: {workers} workers without STORELENS_REDIS_URL count sign-in failures "
+            "and staff rate limits in each worker apart, so each limit is "
+            f"{workers} times looser; set STORELENS_REDIS_URL to share them"
+        )
     # uvicorn starts each worker process by importing the app, so it needs an import
     # string and a factory, not an app object; each worker reads its settings from the
     # environment, where the database chosen on this command line goes too.

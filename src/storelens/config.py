@@ -233,11 +233,12 @@ class Settings(BaseSettings):
     recommend_blend_top_n: int = Field(default=50, gt=0, le=500)
     """Items per customer whose learned-blend score ``recommend train`` keeps for serving."""
     staff_customer_writes_per_minute: int = Field(default=30, gt=0)
-    """Requests about a customer by id (a face enrollment, its read or its withdrawal)
-    one staff login may make a minute (429 past it; the name is from the writes it
-    first held). Staff get the same answer for an unknown id where they can, but a
-    known one takes longer (the write happens) and a read says outright: unthrottled, a
-    few hundred probes told which card numbers are customers (security reviews)."""
+    """Writes about a customer by id (a face enrollment, a biometric withdrawal) one
+    staff login may make a minute (429 past it). Staff get the same answer for an
+    unknown id where they can, but a known one takes longer (the write happens) and an
+    enrollment's 404 says outright: unthrottled, a few hundred probes told which card
+    numbers are customers (security reviews). Counted per worker process unless
+    ``STORELENS_REDIS_URL`` is set."""
     staff_customer_write_floor_ms: float = Field(default=40.0, ge=0, le=2_000)
     """A staff login's write about a customer by id answers no sooner than this, known
     id or not, and work that outlasts it answers at the next whole multiple of it: the

@@ -64,7 +64,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/customers/{customer_id}/export"): ADMINS,
     ("DELETE", "/v1/customers/{customer_id}"): ADMINS,
     ("POST", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
-    ("GET", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
+    ("GET", "/v1/customers/{customer_id}/faces"): ADMINS,
     ("DELETE", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
     ("POST", "/v1/faces/{consent_id}/approval"): ADMINS,
     ("GET", "/v1/faces/pending"): ADMINS,

@@ -146,13 +146,12 @@ role gate: FastAPI resolves parameters in order, and a store check first would a
 
 
 def hold_staff_to_rate(request: Request, principal: Principal) -> None:
-    """A staff login's request about a customer by id (an enrollment, a withdrawal, a
-    read of the face enrollment) counts against its rate
-    (``STORELENS_STAFF_CUSTOMER_WRITES_PER_MINUTE``, named for the writes it first
-    held); past it, 429. Staff get one answer for known and unknown ids where they can,
-    but a known id takes longer (the write happens), and a read or an enrollment says
-    outright, so unthrottled probes told customers from strangers (security reviews).
-    Admins and analysts are told outright (404) and are not held."""
+    """A staff login's write about a customer by id (a face enrollment, a withdrawal)
+    counts against its rate (``STORELENS_STAFF_CUSTOMER_WRITES_PER_MINUTE``); past it,
+    429. Staff get one answer for known and unknown ids where they can, but a known id
+    takes longer (the write happens), and an enrollment's 404 says outright, so
+    unthrottled probes told customers from strangers (security reviews). Admins and
+    analysts are told outright (404) and are not held."""
     if principal.role is not Role.staff:
         return
     if not request.app.state.staff_write_limiter.hit(f"staff-write:{principal.actor.name}"):

@@ -141,7 +141,9 @@ async def enroll_faces(
     admin's enrollment is approved at once; a staff member's has ``approved_at`` null
     and matches no one until an admin approves it.
 
-    An id that is no customer is 404 before any photo is read: no face is processed
+    A staff login's answer names the member by the id it was sent, never the customer id
+    it was stored under: enrolling under a card number told staff whose card it was (a
+    review). An id that is no customer is 404 before any photo is read: no face is processed
     without a person to consent. That tells a staff login which ids are customers (a
     review: a junk "photo" was a free, unaudited probe), so a staff login's enrollments
     count against its rate of writes about customers (:func:`hold_staff_to_rate`) and
@@ -164,7 +166,10 @@ async def enroll_faces(
         row = face_store.consent_by_id(conn, done.consent_id)
     if row is None:  # erased between the two transactions
         raise NotFound(f"customer {customer_id!r}'s enrollment is gone")
-    return _public(row)
+    done_row = _public(row)
+    if principal.role is Role.staff:  # the id as sent: a card number must not name its owner
+        return done_row.model_copy(update={"customer_id": customer_id, "enrolled_as": None})
+    return done_row
 
 
 def _audit_enroll_miss(engine: Engine, principal: Principal, customer_id: str) -> None:
@@ -172,17 +177,17 @@ def _audit_enroll_miss(engine: Engine, principal: Principal, customer_id: str) -
         audit.record(conn, principal.actor, "faces.enroll.not_found", "customer", customer_id, {})
 
 
-@router.get("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422, 429))
+@router.get("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
 def face_enrollment(
-    request: Request, customer_id: CustomerId, principal: StaffOrAdmin, engine: EngineDep
+    customer_id: CustomerId, principal: AdminOnly, engine: EngineDep
 ) -> FaceEnrollment:
-    """The member's biometric consent in force and how many photos it holds (audited).
+    """The member's biometric consent in force and how many photos it holds (admins;
+    audited).
 
-    For a staff login this answers whether an id is a customer enrolled for recognition,
-    so its reads count against its rate of requests about customers by id
-    (:func:`hold_staff_to_rate`), as enrollments and withdrawals do: unlimited, a staff
-    login could walk a list of card numbers and learn who is enrolled (a review)."""
-    hold_staff_to_rate(request, principal)
+    Staff get 403 whatever the id. By id, this told a staff login who is enrolled for
+    recognition, on what terms, and (from a card number or a retired id) the customer id
+    behind it (reviews); staff enroll with the member present and see that enrollment in
+    the answer to the enrollment itself, and the staff app never reads it back."""
     with engine.begin() as conn:
         row = face_store.active_consent(conn, customer_id)
         audit.record(
