@@ -204,8 +204,8 @@ def serve(
     if not settings.redis_url:
         err.print(
             f"warning: {workers} workers without STORELENS_REDIS_URL count sign-in failures "
-            "and staff rate limits in each worker apart, so each limit is "
-            f"{workers} times looser; set STORELENS_REDIS_URL to share them"
+            f"in each worker apart, so the sign-in throttle is {workers} times looser; set "
+            "STORELENS_REDIS_URL to share it"
         )
     # uvicorn starts each worker process by importing the app, so it needs an import
     # string and a factory, not an app object; each worker reads its settings from the

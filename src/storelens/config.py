@@ -232,19 +232,6 @@ class Settings(BaseSettings):
     """Ranking bonus (relative) for items placed in the zone the customer stands in."""
     recommend_blend_top_n: int = Field(default=50, gt=0, le=500)
     """Items per customer whose learned-blend score ``recommend train`` keeps for serving."""
-    staff_customer_writes_per_minute: int = Field(default=30, gt=0)
-    """Writes about a customer by id (a face enrollment, a biometric withdrawal) one
-    staff login may make a minute (429 past it). Staff get the same answer for an
-    unknown id where they can, but a known one takes longer (the write happens) and an
-    enrollment's 404 says outright: unthrottled, a few hundred probes told which card
-    numbers are customers (security reviews). Counted per worker process unless
-    ``STORELENS_REDIS_URL`` is set."""
-    staff_customer_write_floor_ms: float = Field(default=40.0, ge=0, le=2_000)
-    """A staff login's write about a customer by id answers no sooner than this, known
-    id or not, and work that outlasts it answers at the next whole multiple of it: the
-    write itself took about 1 ms more for a known id, which timing probes could read,
-    and on a slow database the floor alone no longer covered it (0 turns the floor
-    off)."""
     recommend_stock_max_out: int = Field(default=20_000, gt=0)
     """At most this many items one store may have marked out of stock: every worker
     reloads the store's list each second (``PUT /v1/stores/{id}/stock`` refuses more)."""

@@ -63,9 +63,9 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/customers/{customer_id}/unmerge"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}/export"): ADMINS,
     ("DELETE", "/v1/customers/{customer_id}"): ADMINS,
-    ("POST", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
+    ("POST", "/v1/customers/{customer_id}/faces"): ADMINS,  # staff: by notice
     ("GET", "/v1/customers/{customer_id}/faces"): ADMINS,
-    ("DELETE", "/v1/customers/{customer_id}/faces"): frozenset({ADMIN, STAFF}),
+    ("DELETE", "/v1/customers/{customer_id}/faces"): ADMINS,
     ("POST", "/v1/faces/{consent_id}/approval"): ADMINS,
     ("GET", "/v1/faces/pending"): ADMINS,
     ("GET", "/v1/segments"): ANALYSTS,
@@ -83,6 +83,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/notices/{notice_id}/outcome"): STAFF_ONLY,
     ("GET", "/v1/notices/{notice_id}/customer"): STAFF_ONLY,
     ("POST", "/v1/notices/{notice_id}/declined-items"): STAFF_ONLY,
+    ("POST", "/v1/notices/{notice_id}/faces"): STAFF_ONLY,
+    ("DELETE", "/v1/notices/{notice_id}/faces"): STAFF_ONLY,
 }
 
 PATH_VALUES = {

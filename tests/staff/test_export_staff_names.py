@@ -25,9 +25,9 @@ Login = Callable[[str], dict[str, str]]
 
 def _served(client: TestClient, floor: Floor, engine: Engine) -> tuple[str, dict[str, str]]:
     """Ada's day: the scanner announces her, a staff member claims the notice, opens
-    her card, notes a declined item, closes the notice and, at her word, withdraws her
-    face consent, which that staff member had recorded and an admin account deleted
-    since had approved."""
+    her card, notes a declined item, at her word withdraws her face consent (which that
+    staff member had recorded and an admin account deleted since had approved), and
+    closes the notice."""
     client.app.dependency_overrides[current_time] = lambda: T0  # type: ignore[attr-defined]
     floor.store()
     floor.member()
@@ -50,10 +50,10 @@ def _served(client: TestClient, floor: Floor, engine: Engine) -> tuple[str, dict
         f"/v1/notices/{nid}/declined-items", json={"product_id": "brownie"}, headers=headers
     )
     assert declined.status_code == 200, declined.text
+    withdrawn = client.delete(f"/v1/notices/{nid}/faces", headers=headers)
+    assert withdrawn.status_code == 200, withdrawn.text
     closed = client.post(f"/v1/notices/{nid}/outcome", json={"outcome": "served"}, headers=headers)
     assert closed.status_code == 200
-    withdrawn = client.delete(f"/v1/customers/{MEMBER}/faces", headers=headers)
-    assert withdrawn.status_code == 200, withdrawn.text
     return ana, headers
 
 

@@ -22,7 +22,6 @@ from storelens.api.arrival_notices import DeskArrivalSink, recognition_gate
 from storelens.api.auth_cache import SignedInCache, users_signal
 from storelens.api.bodylimit import BodyLimit
 from storelens.api.claimer_sources import EngineSuggester
-from storelens.api.deps import StaffPace
 from storelens.api.docs_page import install_docs
 from storelens.api.errors import install_error_handlers
 from storelens.api.keepalive import KeepAliveLimit
@@ -270,10 +269,6 @@ def create_app(
         users_signal(engine, postgres=settings.signed_in_cache_postgres)
     )
     app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
-    app.state.staff_write_limiter = limiter_for(
-        settings.redis_url, settings.staff_customer_writes_per_minute
-    )
-    app.state.staff_pace = StaffPace(settings.staff_customer_write_floor_ms / 1000)
     # Innermost: the warm recommendation answer without FastAPI's dependency solving;
     # anything it cannot answer exactly as the route would goes on to the route.
     app.add_middleware(

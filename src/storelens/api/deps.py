@@ -4,15 +4,10 @@ only through :data:`Now`, so a test overrides either with ``dependency_overrides
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi import Depends, Path, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine
@@ -41,10 +36,7 @@ __all__ = [
     "Offset",
     "QueryTime",
     "SettingsDep",
-    "StaffPace",
     "current_time",
-    "hold_staff_to_rate",
-    "paced_for_staff",
 ]
 
 
@@ -143,69 +135,3 @@ KnownStore = Annotated[str, Depends(_known_store)]
 """The ``{store_id}`` of a store sub-route, checked to exist. Put it after the route's
 role gate: FastAPI resolves parameters in order, and a store check first would answer
 404 or 200 to a caller without credentials (``tests/api/test_auth.py`` walks them all)."""
-
-
-def hold_staff_to_rate(request: Request, principal: Principal) -> None:
-    """A staff login's write about a customer by id (a face enrollment, a withdrawal)
-    counts against its rate (``STORELENS_STAFF_CUSTOMER_WRITES_PER_MINUTE``); past it,
-    429. Staff get one answer for known and unknown ids where they can, but a known id
-    takes longer (the write happens), and an enrollment's 404 says outright, so
-    unthrottled probes told customers from strangers (security reviews). Admins and
-    analysts are told outright (404) and are not held."""
-    if principal.role is not Role.staff:
-        return
-    if not request.app.state.staff_write_limiter.hit(f"staff-write:{principal.actor.name}"):
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="too many writes about customers from this login; try again in a minute",
-            headers={"Retry-After": "60"},
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StaffPace:
-    """How long a staff login's write about a customer by id takes at the least
-    (``STORELENS_STAFF_CUSTOMER_WRITE_FLOOR_MS``), and the step its answer keeps to
-    beyond that. Clock and sleep are injected so a test can check the wait without
-    timing anything."""
-
-    floor_s: float
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-    def wait_out(self, started: float) -> None:
-        """Answers at the first whole multiple of the floor after the work ended.
-
-        A floor alone hid only work shorter than itself: on a slow database a known id's
-        write showed through again in full. Rounded up to the floor's step, a known and an
-        unknown id answer at the same time unless their work falls either side of a step,
-        which a difference of ``d`` does about ``d / floor`` of the time."""
-        if self.floor_s <= 0:
-            return
-        elapsed = self.clock() - started
-        steps = max(1, math.ceil(elapsed / self.floor_s - 1e-9))
-        left = steps * self.floor_s - elapsed
-        if left > 0:
-            self.sleep(left)
-
-
-@contextmanager
-def paced_for_staff(request: Request, principal: Principal) -> Iterator[None]:
-    """Holds a staff login to its rate, then answers no sooner than the floor, for a
-    known id (a row is written) and an unknown one (nothing is) alike.
-
-    The rate alone left the difference: a known id took about 1 ms longer (medians 3.96
-    against 2.79 ms, a security review), enough for a few hundred probes to tell card
-    numbers of customers from strangers'. A floor well above the write's cost hides
-    it; a tap in the staff app does not notice 40 ms. Sync routes only: the wait
-    sleeps a threadpool thread, never the event loop."""
-    hold_staff_to_rate(request, principal)
-    if principal.role is not Role.staff:
-        yield
-        return
-    pace: StaffPace = request.app.state.staff_pace
-    started = pace.clock()
-    try:
-        yield
-    finally:
-        pace.wait_out(started)

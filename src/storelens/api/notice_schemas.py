@@ -11,6 +11,9 @@ __all__ = [
     "ClaimerView",
     "ItemPublic",
     "NoticeCreate",
+    "NoticeDecline",
+    "NoticeFaceEnrollment",
+    "NoticeFaceWithdrawal",
     "NoticeOutcome",
     "NoticePublic",
     "PurchasePublic",
@@ -60,6 +63,27 @@ class NoticeDecline(BaseModel):
 
     notice_id: str
     product_id: str
+
+
+class NoticeFaceEnrollment(BaseModel):
+    """The claimer's enrollment of the member in front of them, as the claimer is told:
+    the notice and the consent's terms, never the customer's id. Matches no one until an
+    admin approves it (``approved_at`` null until then)."""
+
+    notice_id: str
+    consent_id: int
+    purpose: str
+    text_version: str
+    stores: list[str] | None  # None: every store
+    granted_at: datetime
+    photos: int
+    approved_at: datetime | None
+
+
+class NoticeFaceWithdrawal(BaseModel):
+    notice_id: str
+    embeddings_deleted: int
+    withdrawn_at: datetime
 
 
 class VisitPublic(BaseModel):

@@ -28,7 +28,7 @@ _FORM_NUL = (*_BODY_NUL, b"%00")  # a form body percent-encodes it (sign-in)
 _FORM = "application/x-www-form-urlencoded"
 PER_ITEM_PATHS = frozenset({"/v1/events"})
 """Bodies whose items are validated one by one, NUL checks included."""
-PHOTO_UPLOADS = re.compile(r"^/v1/customers/[^/]+/faces$")
+PHOTO_UPLOADS = re.compile(r"^/v1/(customers|notices)/[^/]+/faces$")
 """Multipart photo uploads: image bytes hold NULs; the route refuses them in its text
 fields itself (``api/routers/faces.py``)."""
 

@@ -1,9 +1,12 @@
 """Face enrollment under biometric consent, its withdrawal, and each store's switch.
 
-Staff enroll a member at the counter with the member present (``POST``, multipart
-photos and the consent form's fields); the member can withdraw at any time
-(``DELETE``), which deletes their embeddings before the response is sent. A staff
-member's enrollment matches no one until an admin approves that enrollment
+Staff enroll the member in front of them through the notice they claimed (``POST
+/v1/notices/{id}/faces``, multipart photos and the consent form's fields; the member
+scanned their card or checked in, so the notice is theirs); the member can withdraw at
+any time (``DELETE`` on the same path), which deletes their embeddings before the
+response is sent. Admins do both by customer id. Staff never act by id: each by-id
+route told a staff login something about ids it guessed (reviews). A staff member's
+enrollment matches no one until an admin approves that enrollment
 (``POST /v1/faces/{consent_id}/approval``; ``GET /v1/faces/pending`` lists what
 waits): the consent box is staff's to tick, so one person alone could otherwise make
 their own face stand for a customer and read that customer's history from the notice.
@@ -14,25 +17,25 @@ or an embedding: the answers carry counts, times and the consent's terms only.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile, status
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from storelens.accounts import Role
-from storelens.api.auth import Principal, allow
+from storelens.api.auth import Principal
 from storelens.api.deps import (
     MAX_ROW_ID,
     AdminOnly,
     EngineDep,
     Now,
     SettingsDep,
-    hold_staff_to_rate,
-    paced_for_staff,
 )
 from storelens.api.errors import error_responses
+from storelens.api.notice_schemas import NoticeFaceEnrollment, NoticeFaceWithdrawal
+from storelens.api.routers.notices import NoticeId, StaffOnly, desk_of
+from storelens.config import Settings
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.recognition import store as face_store
@@ -42,7 +45,6 @@ from storelens.recognition.enrollment import BiometricConsent, enroll, parse_sto
 __all__ = ["router"]
 
 router = APIRouter(tags=["recognition"], responses=error_responses(400, 403, 413, 422))
-StaffOrAdmin = Annotated[Principal, allow(Role.admin, Role.staff)]
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 StoreId = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -113,68 +115,101 @@ def _public(row: dict[str, object]) -> FaceEnrollment:
     )
 
 
-@router.post(
-    "/v1/customers/{customer_id}/faces",
-    status_code=status.HTTP_201_CREATED,
-    responses=error_responses(403, 404, 413, 422, 429),
-)
-async def enroll_faces(
-    request: Request,
-    customer_id: CustomerId,
-    principal: StaffOrAdmin,
-    engine: EngineDep,
-    settings: SettingsDep,
-    now: Now,
-    photos: Annotated[list[UploadFile], File(description="1 to 5 photos, one face each")],
-    consent: Annotated[bool, Form(description="the member agreed to recognition, in person")],
-    consent_text_version: Annotated[
-        str, Form(min_length=1, max_length=40, description="version of the text they read")
-    ],
-    stores: Annotated[
-        str | None, Form(max_length=2000, description="comma-separated store ids; empty: all")
-    ] = None,
-) -> FaceEnrollment:
-    """Enroll 1 to 5 photos under a new biometric consent (replacing an earlier one).
+Photos = Annotated[list[UploadFile], File(description="1 to 5 photos, one face each")]
+Agreed = Annotated[bool, Form(description="the member agreed to recognition, in person")]
+TextVersion = Annotated[
+    str, Form(min_length=1, max_length=40, description="version of the text they read")
+]
+StoreList = Annotated[
+    str | None, Form(max_length=2000, description="comma-separated store ids; empty: all")
+]
 
-    Refused with nothing stored: no consent, a photo with no face or several, a face
-    too small, blurred or turned away. The photos are discarded once embedded. An
-    admin's enrollment is approved at once; a staff member's has ``approved_at`` null
-    and matches no one until an admin approves it.
 
-    A staff login's answer names the member by the id it was sent, never the customer id
-    it was stored under: enrolling under a card number told staff whose card it was (a
-    review). An id that is no customer is 404 before any photo is read: no face is processed
-    without a person to consent. That tells a staff login which ids are customers (a
-    review: a junk "photo" was a free, unaudited probe), so a staff login's enrollments
-    count against its rate of writes about customers (:func:`hold_staff_to_rate`) and
-    a miss is audited (``faces.enroll.not_found``)."""
-    hold_staff_to_rate(request, principal)
+async def _enroll(
+    engine: Engine,
+    settings: Settings,
+    customer_id: str,
+    form: tuple[bool, str, str | None],
+    photos: list[UploadFile],
+    principal: Principal,
+    now: datetime,
+) -> dict[str, object]:
+    """Both enrollment routes: check the form, embed, store; the stored consent row."""
+    consent, consent_text_version, stores = form
     _refuse_nul(consent_text_version=consent_text_version, stores=stores)
     terms = BiometricConsent(consent, consent_text_version, parse_store_ids(stores))
     data = [await p.read() for p in photos]
     for p in photos:
         await p.close()
-    try:
-        done = await run_in_threadpool(
-            enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
-        )
-    except NotFound:
-        await run_in_threadpool(_audit_enroll_miss, engine, principal, customer_id)
-        raise
+    done = await run_in_threadpool(
+        enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
+    )
     del data
     with engine.connect() as conn:  # this enrollment, even if another came meanwhile
         row = face_store.consent_by_id(conn, done.consent_id)
     if row is None:  # erased between the two transactions
-        raise NotFound(f"customer {customer_id!r}'s enrollment is gone")
-    done_row = _public(row)
-    if principal.role is Role.staff:  # the id as sent: a card number must not name its owner
-        return done_row.model_copy(update={"customer_id": customer_id, "enrolled_as": None})
-    return done_row
+        raise NotFound("the enrollment is gone: the customer was erased meanwhile")
+    return row
 
 
-def _audit_enroll_miss(engine: Engine, principal: Principal, customer_id: str) -> None:
-    with engine.begin() as conn:
-        audit.record(conn, principal.actor, "faces.enroll.not_found", "customer", customer_id, {})
+@router.post(
+    "/v1/customers/{customer_id}/faces",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(403, 404, 413, 422),
+)
+async def enroll_faces(
+    customer_id: CustomerId,
+    principal: AdminOnly,
+    engine: EngineDep,
+    settings: SettingsDep,
+    now: Now,
+    photos: Photos,
+    consent: Agreed,
+    consent_text_version: TextVersion,
+    stores: StoreList = None,
+) -> FaceEnrollment:
+    """Enroll 1 to 5 photos under a new biometric consent (replacing an earlier one),
+    approved at once (admins; staff enroll through the notice they claimed).
+
+    Refused with nothing stored: no consent, a photo with no face or several, a face
+    too small, blurred or turned away; an id that is no customer is 404 before any
+    photo is read (no face is processed without a person to consent). The photos are
+    discarded once embedded."""
+    form = (consent, consent_text_version, stores)
+    return _public(await _enroll(engine, settings, customer_id, form, photos, principal, now))
+
+
+@router.post(
+    "/v1/notices/{notice_id}/faces",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(403, 404, 409, 413, 422),
+)
+async def enroll_faces_for_notice(
+    request: Request,
+    notice_id: NoticeId,
+    principal: StaffOnly,
+    engine: EngineDep,
+    settings: SettingsDep,
+    now: Now,
+    photos: Photos,
+    consent: Agreed,
+    consent_text_version: TextVersion,
+    stores: StoreList = None,
+) -> NoticeFaceEnrollment:
+    """Enroll the member in front of the claimer: only the claimer of the notice, on
+    shift, while the claim is open. The enrollment matches no one until an admin
+    approves it, and the answer names the notice, never the customer.
+
+    Staff enroll and withdraw this way, never by customer id: by id, an enrollment's
+    404 for a stranger (before any photo is read), a withdrawal's timing and the read's
+    answer each told a staff login which ids are customers and who is enrolled, and a
+    withdrawal or re-enrollment by id could end any member's recognition (reviews)."""
+    notice = desk_of(request).held_claim(notice_id, principal.name, now)
+    form = (consent, consent_text_version, stores)
+    row = await _enroll(engine, settings, notice.customer_id, form, photos, principal, now)
+    return NoticeFaceEnrollment.model_validate(
+        {**row, "notice_id": notice.id, "consent_id": row["id"], "stores": row["store_ids"]}
+    )
 
 
 @router.get("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
@@ -229,34 +264,42 @@ def pending_enrollments(
     return PendingEnrollments(items=[_public(r) for r in rows])
 
 
-@router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422, 429))
+@router.delete("/v1/customers/{customer_id}/faces", responses=error_responses(403, 404, 422))
 def withdraw_faces(
-    request: Request,
-    customer_id: CustomerId,
-    principal: StaffOrAdmin,
-    engine: EngineDep,
-    now: Now,
+    customer_id: CustomerId, principal: AdminOnly, engine: EngineDep, now: Now
 ) -> FaceWithdrawal:
-    """Withdraw biometric consent: embeddings are deleted now and matching stops now.
-
-    For an id that is no customer a staff login gets what a customer with nothing
-    enrolled gets (nothing is written; the miss is audited): staff may not learn whether
-    an id exists (docs/staff-app.md), and a 404 told them (a review). Admins get the 404.
-    A known id takes longer, so staff are held to a rate and a floor on the answer's
-    time (:func:`paced_for_staff`)."""
-    with paced_for_staff(request, principal), engine.begin() as conn:
+    """Withdraw biometric consent: embeddings are deleted now and matching stops now
+    (admins; staff withdraw through the notice they claimed). 404 for an id that is no
+    customer."""
+    with engine.begin() as conn:
         if not face_store.known_person(conn, customer_id):
-            if principal.role is not Role.staff:
-                raise NotFound(f"no customer {customer_id!r}")
-            audit.record(
-                conn, principal.actor, "faces.withdraw.not_found", "customer", customer_id, {}
-            )
-            return FaceWithdrawal(customer_id=customer_id, embeddings_deleted=0, withdrawn_at=now)
-        deleted = face_store.withdraw(conn, customer_id, by=principal.name, at=now)
-        audit.record(
-            conn, principal.actor, "faces.withdraw", "customer", customer_id, {"deleted": deleted}
-        )
+            raise NotFound(f"no customer {customer_id!r}")
+        deleted = _withdraw(conn, principal, customer_id, now, {})
     return FaceWithdrawal(customer_id=customer_id, embeddings_deleted=deleted, withdrawn_at=now)
+
+
+@router.delete("/v1/notices/{notice_id}/faces", responses=error_responses(403, 404, 409, 422))
+def withdraw_faces_for_notice(
+    request: Request, notice_id: NoticeId, principal: StaffOnly, engine: EngineDep, now: Now
+) -> NoticeFaceWithdrawal:
+    """The member in front of the claimer withdraws biometric consent: their embeddings
+    are deleted now. Only the claimer, on shift, while the claim is open; audited with
+    the notice. A member with nothing enrolled gets ``embeddings_deleted: 0``."""
+    notice = desk_of(request).held_claim(notice_id, principal.name, now)
+    with engine.begin() as conn:
+        deleted = _withdraw(conn, principal, notice.customer_id, now, {"notice_id": notice.id})
+    return NoticeFaceWithdrawal(notice_id=notice.id, embeddings_deleted=deleted, withdrawn_at=now)
+
+
+def _withdraw(
+    conn: Connection, principal: Principal, customer_id: str, now: datetime, detail: dict[str, Any]
+) -> int:
+    deleted = face_store.withdraw(conn, customer_id, by=principal.name, at=now)
+    audit.record(
+        conn, principal.actor, "faces.withdraw", "customer", customer_id,
+        {"deleted": deleted, **detail},
+    )  # fmt: skip
+    return deleted
 
 
 @router.put("/v1/stores/{store_id}/recognition", responses=error_responses(403, 404, 422))
