@@ -151,3 +151,33 @@ def test_spend_that_gamma_gamma_cannot_fit_still_measures_purchases(
     flat = " ".join(text.output.split())
     assert "holdout spend: not measured (Gamma-Gamma did not converge" in flat
     assert "penalizer" not in flat
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--calibration-end", "1997-02-30"], "got '1997-02-30': day is out of range for month"),
+        (["--holdout-end", "30/06/1998"], "--holdout-end must be a date like 2026-11-02, got"),
+    ],
+)
+def test_an_impossible_date_is_named_in_one_line(
+    cdnow_csv: Path, args: list[str], message: str
+) -> None:
+    """A new user's review: Click said "'2026-13-01' does not match the formats
+    '%Y-%m-%d'" in a box, of a value that matches the format and names no month."""
+    window = dict(zip(WINDOW[::2], WINDOW[1::2], strict=True)) | dict([args])
+    flat = [x for pair in window.items() for x in pair]
+    result = runner.invoke(app, ["predict", "eval-clv", "--transactions", str(cdnow_csv), *flat])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert "does not match the format" not in result.output
+
+
+def test_score_names_an_impossible_as_of_before_opening_anything(tmp_path: Path) -> None:
+    nowhere = f"sqlite:///{tmp_path / 'absent.db'}"
+    result = runner.invoke(
+        app, ["predict", "score", "--as-of", "2026-13-01", "--database-url", nowhere]
+    )
+    assert result.exit_code == 2
+    assert "got '2026-13-01': month must be in 1..12" in " ".join(result.output.split())
+    assert not (tmp_path / "absent.db").exists()

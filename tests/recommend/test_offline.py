@@ -117,6 +117,24 @@ def test_a_directory_and_an_email_in_a_number_column(tmp_path: Path) -> None:
     assert "ada@" not in str(err.value) and "a•••@example.org" in str(err.value)
 
 
+def test_an_out_of_range_context_value_is_shown_by_shape(tmp_path: Path) -> None:
+    """A new user's review: order_number's bad cells were shown by shape, the context
+    columns' by value, against what docs/recommendations.md promises."""
+    f = tmp_path / "b.csv"
+    f.write_text("order_id,user_id,product_id,order_number,order_hour_of_day\no1,u1,p,1,25\n")
+    with pytest.raises(InvalidInput) as err:
+        read_baskets_csv(f)
+    assert str(err.value).endswith("must be a whole number from 0 to 23: '99'")
+
+
+def test_a_semicolon_file_is_named_as_such(tmp_path: Path) -> None:
+    """A new user's review: eval-clv said so, recommend eval only "missing column(s)"."""
+    f = tmp_path / "b.csv"
+    f.write_text("order_id;user_id;product_id;order_number\no1;u1;p;1\n")
+    with pytest.raises(InvalidInput, match="looks semicolon-separated, it must be comma"):
+        read_baskets_csv(f)
+
+
 def test_metrics_by_hand() -> None:
     truth = [np.array([1, 2, 3], dtype=np.int32), np.array([4], dtype=np.int32)]
     lists = [np.array([1, 9, 3]), np.array([8, 7, 6])]

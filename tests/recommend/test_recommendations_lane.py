@@ -173,4 +173,7 @@ def test_a_purchase_and_a_withdrawal_reach_the_lanes_next_answer(
     world.consent("ada", False, NOW - timedelta(hours=1))
     world.project()
     gone = lane_get()
-    assert gone["personalized"] is False and gone["reason"] == "no personalization consent"
+    assert (
+        gone["personalized"] is False
+        and gone["reason"] == "no personalization consent on record for this id"
+    )

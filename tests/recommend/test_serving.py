@@ -132,7 +132,7 @@ def test_consent_off_means_no_personal_recommendations(world: World, login: Logi
     world.project()
     body = world.get(staff, "ada", k=4).json()
     assert body["personalized"] is False
-    assert body["reason"] == "no personalization consent"
+    assert body["reason"] == "no personalization consent on record for this id"
     assert {r["source"] for r in body["data"]} == {"popularity"}
     # Her favourite is in only 4 of the store's 64 morning orders: not in the top 4.
     assert "flat-white" not in {r["product_id"] for r in body["data"]}
@@ -147,6 +147,9 @@ def test_consent_off_means_no_personal_recommendations(world: World, login: Logi
 def test_unknown_customer_gets_store_popularity(world: World, login: Login) -> None:
     body = world.get(login("analyst"), "nobody-knows-me").json()
     assert body["personalized"] is False
+    # A new user's review: "no personalization consent" read as a claim about a person;
+    # the reason is true of an id nobody holds as well.
+    assert body["reason"] == "no personalization consent on record for this id"
     top = [r["product_id"] for r in body["data"]]
     # 64 morning orders in 28 days (60 of the crowd, 4 of Ada's); latte, croissant,
     # espresso and muffin were in 30 each.

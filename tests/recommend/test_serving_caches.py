@@ -50,7 +50,7 @@ def test_consent_withdrawn_after_a_cached_answer(world: World, login: Login) -> 
     assert cached.items == {} and cached.order_ids == ()  # no evidence kept without consent
     body = world.get(staff, "ada").json()
     assert body["personalized"] is False
-    assert body["reason"] == "no personalization consent"
+    assert body["reason"] == "no personalization consent on record for this id"
 
     # A grant older than the withdrawal, arriving late, changes nothing.
     world.consent("ada", True, NOW - timedelta(days=2))

@@ -91,7 +91,7 @@ def test_a_withdrawn_consent_is_honoured_on_the_warm_path(world: World, login: L
     world.project()
     warm = world.reco.answer_warm("ada", "cafe-01", 5, Context())
     assert warm is not None and warm.personalized is False
-    assert warm.reason == "no personalization consent"
+    assert warm.reason == "no personalization consent on record for this id"
 
 
 def test_a_held_entry_leaves_nothing_for_the_collector_to_walk(

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TabularFileError", "csv_rows", "mask_value", "shape"]
+__all__ = ["TabularFileError", "csv_rows", "mask_value", "separator_hint", "shape"]
 
 _WIDE_BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),
@@ -40,6 +40,18 @@ class TabularFileError(ValueError):
 def shape(text: str) -> str:
     """Letters as ``x``, digits as ``9``, everything else as it is."""
     return "".join("9" if c.isdigit() else "x" if c.isalpha() else c for c in text)
+
+
+def separator_hint(header: Sequence[str]) -> str:
+    """ "; the file looks semicolon-separated, ..." for a header read as one column
+    because the file is not comma-separated (Excel in many locales saves ``;``), else
+    "": "missing column order_id" alone sent users looking for a typo."""
+    found = ", ".join(header)
+    return next(
+        (f"; the file looks {name}-separated, it must be comma-separated"
+         for sep, name in ((";", "semicolon"), ("\t", "tab")) if sep in found),
+        "",
+    )  # fmt: skip
 
 
 def mask_value(value: Any) -> str:

@@ -39,8 +39,26 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _day(value: datetime) -> date:
-    return value.date()
+def _moment(value: str, option: str, *, with_time: bool = False) -> datetime:
+    """A date (or, where ``with_time``, a date and time) given on the command line.
+
+    Click's own parsing said "'2026-13-01' does not match the formats '%Y-%m-%d', ..."
+    in a box, for a value that matches the format and names no month (a new user's
+    review): the one-line error says what is wrong with it."""
+    formats = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"] if with_time else ["%Y-%m-%d"]
+    for fmt in formats:
+        try:
+            return datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    like = "2026-11-02" + (" or 2026-11-02T08:00:00" if with_time else "")
+    why = ""
+    try:
+        date.fromisoformat(value.strip()[:10])
+    except ValueError as exc:
+        if len(value.strip()) >= 10 and value.strip()[4:5] == "-":
+            why = f": {exc}"
+    raise _fail(f"{option} must be a date like {like}, got {value!r}{why}")
 
 
 def _table(title: str, rows: list[tuple[str, str]]) -> Table:
@@ -62,12 +80,10 @@ def eval_clv(
         Path, typer.Option("--transactions", help="CSV with customer_id,date,amount")
     ],
     calibration_end: Annotated[
-        datetime,
-        typer.Option("--calibration-end", formats=["%Y-%m-%d"], help="last day fitted on"),
+        str, typer.Option("--calibration-end", help="last day fitted on (YYYY-MM-DD)")
     ],
     holdout_end: Annotated[
-        datetime,
-        typer.Option("--holdout-end", formats=["%Y-%m-%d"], help="last day predicted"),
+        str, typer.Option("--holdout-end", help="last day predicted (YYYY-MM-DD)")
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
@@ -89,7 +105,8 @@ def eval_clv(
         )
     except MissingExtra as exc:  # pragma: no cover - the dev install has the extra
         raise _fail(str(exc)) from exc
-    cal_end, hold_end = _day(calibration_end), _day(holdout_end)
+    cal_end = _moment(calibration_end, "--calibration-end").date()
+    hold_end = _moment(holdout_end, "--holdout-end").date()
     try:
         check_window(cal_end, hold_end)  # before reading a large file
         from storelens.config import get_settings
@@ -225,11 +242,11 @@ def _champion_line(params: dict[str, Any], metrics: dict[str, Any]) -> str:
 @predict_app.command("score")
 def score(
     as_of: Annotated[
-        datetime | None,
+        str | None,
         typer.Option(
             "--as-of",
-            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
-            help="score as of this moment (UTC; default now): nothing at or after it counts",
+            help="score as of this moment, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC; default "
+            "now): nothing at or after it counts",
         ),
     ] = None,
     database_url: Annotated[
@@ -257,9 +274,10 @@ def score(
 
     from storelens.storage.command_line import open_database_or_exit
 
+    moment = _moment(as_of, "--as-of", with_time=True) if as_of is not None else None
     engine, settings = open_database_or_exit(database_url)
     now = datetime.now(UTC)
-    when = as_of.replace(tzinfo=UTC) if as_of else now
+    when = moment.replace(tzinfo=UTC) if moment else now
     if when > now:
         raise _fail(f"--as-of {when.date()} is in the future: nothing after now is known")
     try:

@@ -47,7 +47,8 @@ SEGMENTS: dict[str, str] = {
     "promising": "among the fewest orders here, fairly recently: build familiarity before it fades",
     "need attention": "middling recency, no more orders than most: a limited-time offer can "
     "wake them",
-    "at risk": "ordered more than most, but less recently than most: win them back personally",
+    "at risk": "a middling or high number of orders, but less recently than most: win "
+    "them back personally",
     "can't lose": "among the most frequent buyers here, but less recently than most: act "
     "first here",
     "hibernating": "fewer orders than most, and less recently than most: include in broad "

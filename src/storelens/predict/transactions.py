@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storelens.core.errors import StorelensError
-from storelens.core.tabular import TabularFileError, csv_rows, mask_value
+from storelens.core.tabular import TabularFileError, csv_rows, mask_value, separator_hint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,14 +148,8 @@ def _check_header(header: list[str]) -> None:
                 "appears more than once in the header", column=column, line=_HEADER_LINES
             )
         if column not in header:
-            found = ", ".join(header)
-            hint = next(
-                (f"; the file looks {name}-separated, it must be comma-separated"
-                 for sep, name in ((";", "semicolon"), ("\t", "tab")) if sep in found),
-                "",
-            )  # fmt: skip
             raise TransactionFileError(
-                f"missing column (found: {_shown(header)}){hint}",
+                f"missing column (found: {_shown(header)}){separator_hint(header)}",
                 column=column,
                 line=_HEADER_LINES,
             )

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storelens.core.errors import FieldError, InvalidInput
-from storelens.core.tabular import TabularFileError, csv_rows, mask_value
+from storelens.core.tabular import TabularFileError, csv_rows, mask_value, separator_hint
 
 __all__ = [
     "CONTEXT_COLUMNS",
@@ -208,7 +208,7 @@ def _column_index(header: Sequence[str], path: Path) -> dict[str, int]:
     missing = [c for c in REQUIRED_COLUMNS if c not in cleaned]
     if missing:
         raise InvalidInput(
-            f"{path}: missing column(s) {', '.join(missing)}",
+            f"{path}: missing column(s) {', '.join(missing)}{separator_hint(cleaned)}",
             [FieldError(f"header.{c}", "column is required", "missing") for c in missing],
         )
     return {c: cleaned.index(c) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in cleaned}
@@ -260,7 +260,7 @@ def _in_range(path: Path, line: int, column: str, value: float) -> float:
     span = f"a whole number from {low:g}" if whole else f"a number from {low:g}"
     span += "" if math.isinf(high) else f" to {high:g}"
     raise InvalidInput(
-        f"{path}: line {line}, column {column} must be {span}: {value:g}",
+        f"{path}: line {line}, column {column} must be {span}: {mask_value(f'{value:g}')!r}",
         [FieldError(f"line.{line}.{column}", f"must be {span}", "out_of_range")],
     )
 

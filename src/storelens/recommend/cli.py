@@ -46,7 +46,8 @@ def eval_command(
         Path,
         typer.Option(
             "--baskets",
-            help="CSV with order_id,user_id,product_id,order_number (extra columns ignored)",
+            help="CSV with columns order_id, user_id, product_id, order_number (extra columns "
+            "ignored)",
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
@@ -59,7 +60,8 @@ def eval_command(
         Path | None,
         typer.Option(
             "--products",
-            help="CSV with product_id,category[,brand,...] for content similarity "
+            help="CSV with columns product_id, category (and any more: brand, ...) for content "
+            "similarity "
             "(unlisted products have no category)",
         ),
     ] = None,
@@ -112,11 +114,13 @@ def eval_command(
 
 
 def _print_report(report: EvalReport, k: int, title: str) -> None:
+    # Folded, not cut with an ellipsis, in a narrow terminal: a method's name or a
+    # metric's header cut short ("persona…", "precis…") left the table unreadable.
     table = Table(title=title)
-    table.add_column("method", style="bold")
+    table.add_column("method", style="bold", overflow="fold")
     for col in METRIC_COLUMNS:
-        table.add_column(col, justify="right")
-    table.add_column("hits / held out", justify="right")
+        table.add_column(col, justify="right", overflow="fold")
+    table.add_column("hits / held out", justify="right", overflow="fold")
     for name, score in report.methods.items():
         table.add_row(
             name,
@@ -136,10 +140,10 @@ def _paired_table(report: EvalReport, k: int) -> Table:
     not distinguishable from noise on this many held-out baskets."""
     metrics = next(iter(report.paired.values())).keys()
     table = Table(title=f"blend minus baseline, 95 % CI (paired bootstrap over users, @{k})")
-    table.add_column("baseline", style="bold")
+    table.add_column("baseline", style="bold", overflow="fold")
     for m in metrics:
-        table.add_column(f"{m}@{k}", justify="right")
-        table.add_column("95 % CI", justify="right")
+        table.add_column(f"{m}@{k}", justify="right", overflow="fold")
+        table.add_column("95 % CI", justify="right", overflow="fold")
     for name, diffs in report.paired.items():
         cells: list[str] = []
         for m in metrics:

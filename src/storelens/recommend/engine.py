@@ -431,7 +431,7 @@ class RecommendationEngine:
         personalized = bool(entry.consent and entry.order_ids)
         reason = None
         if not entry.consent:
-            reason = "no personalization consent"
+            reason = "no personalization consent on record for this id"
         elif not entry.order_ids:
             reason = "no purchase history"
         popular = self._popular(store_id, daypart, pop)
