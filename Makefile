@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed-dev
 .PHONY: demo test lint typecheck bench faces-eval-data clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "installing storelens and its dependencies into $(VENV) (the first time takes a few minutes)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"

@@ -104,7 +104,7 @@ def test_page_shows_what_customers_overview_says(
     as_of = datetime.fromisoformat(view["as_of"])
     as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     berlin = as_of.astimezone(ZoneInfo(view["timezone"])).strftime("%d %b %Y, %H:%M")
-    assert view["timezone"] == "Europe/Berlin" and f"scored {berlin}</span>" in r.text
+    assert view["timezone"] == "Europe/Berlin" and f"scores as of {berlin}</span>" in r.text
     by_id = {s["id"]: s for s in overview["segments"]}
     shown = view["rfm"] + view["clusters"]
     assert [s["id"] for s in shown] == [s["id"] for s in overview["segments"]]

@@ -193,7 +193,10 @@ def train_command(
     if precompute:
         with err.status("scoring every customer's next basket with the blend"):
             scored, rows = store_blend_scores(engine, settings, history, report.params)
-        err.print(f"{scored} consenting customers' blend scores written ({rows} rows)")
+        err.print(
+            f"blend scores written for {scored} consenting customers, every one with an "
+            f"order ({rows} rows; the table below scores those with two or more)"
+        )
         if settings.recommend_candidate_store == "memory":
             # This process's memory ends with the command: "written (memory)" promised
             # lists nobody would read (a new user's walk-through). The server builds
@@ -216,4 +219,5 @@ def train_command(
     if as_json:
         typer.echo(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_report(report, report.k, f"{report.users} customers, last order held out")
+        title = f"{report.users} customers with two or more orders, last order held out"
+        _print_report(report, report.k, title)
