@@ -96,3 +96,34 @@ def test_pending_lists_a_staff_enrollment_and_approve_lets_it_match(
     assert not_a_number.exit_code == 2
     bad = runner.invoke(app, ["faces", "pending", "--limit", "0", "--database-url", db_url])
     assert bad.exit_code == 2
+
+
+def test_refuse_deletes_one_waiting_enrollment_and_spares_an_approved_one(
+    engine: Engine, db_url: str
+) -> None:
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    vector = np.random.default_rng(3).standard_normal(EMBEDDING_DIM).astype(np.float32)
+    keyring = FaceKeyring(os.urandom(32))
+    with engine.begin() as conn:
+        doubtful = face_store.record_consent(
+            conn, "C1", text_version="v1", store_ids=None, recorded_by="staff-1", at=at
+        )
+        face_store.add_embeddings(conn, doubtful, "C1", [vector], keyring, at)
+        fine = face_store.record_consent(
+            conn, "C2", text_version="v1", store_ids=None, recorded_by="staff-1", at=at,
+            approved_by="boss",
+        )  # fmt: skip
+        face_store.add_embeddings(conn, fine, "C2", [vector], keyring, at)
+    refused = runner.invoke(app, ["faces", "refuse", str(doubtful), "--database-url", db_url])
+    assert refused.exit_code == 0, refused.output
+    assert f"refused enrollment {doubtful}: 1 embedding(s) deleted" in refused.output
+    empty = runner.invoke(app, ["faces", "pending", "--database-url", db_url])
+    assert "no enrollment waits for approval" in empty.output
+    approved = runner.invoke(app, ["faces", "refuse", str(fine), "--database-url", db_url])
+    assert approved.exit_code == 2 and "is approved" in approved.output
+    with engine.connect() as conn:
+        assert face_store.active_consent(conn, "C2") is not None
+        row = face_store.consent_by_id(conn, doubtful)
+    assert row is not None and str(row["withdrawn_by"]).startswith("cli:")
+    unknown = runner.invoke(app, ["faces", "refuse", "999", "--database-url", db_url])
+    assert unknown.exit_code == 2 and "no face enrollment 999" in unknown.output

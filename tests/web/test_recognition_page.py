@@ -147,3 +147,60 @@ def test_bad_input_and_refusals_say_why(
     unknown = admin.get("/stores/nowhere/recognition")
     assert unknown.status_code == 404 and "no store" in unknown.text
     assert admin.get(f"/stores/{STORE}/recognition?approved=0").status_code == 422
+
+
+def _embeddings(engine: Engine, consent_id: int) -> int:
+    from sqlalchemy import func
+
+    from storelens.storage.tables import face_embeddings
+
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(face_embeddings.c.consent_id == consent_id)
+            ).scalar_one()
+        )
+
+
+def test_an_admin_refuses_one_enrollment_from_the_page(
+    engine: Engine, as_role: Callable[[str], TestClient]
+) -> None:
+    """A new user's review: the page told a store manager to refuse an enrollment with
+    ``DELETE /v1/customers/<id>/faces``. It has a button now, for one enrollment by its
+    id (as the approval is), and an approved one is not refused from here."""
+    doubtful = _enrolled(engine, "C-ann", "staff", [STORE])
+    fine = _enrolled(engine, "C-bob", "staff", [STORE])
+    admin = as_role("admin")
+    page = admin.get(f"/stores/{STORE}/recognition").text
+    assert f'data-refuse="{doubtful}"' in page and "DELETE /v1/customers" not in page
+    form = {"consent_id": str(doubtful), "csrf": _csrf(page)}
+    done = admin.post(f"/stores/{STORE}/recognition/refuse", data=form, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    after = admin.get(done.headers["location"])
+    assert f'data-refused="{doubtful}"' in after.text
+    assert [int(i) for i in re.findall(r'data-pending="(\d+)"', after.text)] == [fine]
+    assert _embeddings(engine, doubtful) == 0 and _embeddings(engine, fine) == 1
+    with engine.connect() as conn:
+        row = face_store.consent_by_id(conn, doubtful)
+    assert row is not None and row["withdrawn_by"] == "admin"
+    assert _audited(engine, "faces.refuse") == [("admin", "C-ann")]
+
+    again = admin.post(f"/stores/{STORE}/recognition/refuse", data=form)
+    assert again.status_code == 409 and "withdrawn or replaced already" in again.text
+    approve = {"consent_id": str(fine), "csrf": _csrf(page)}
+    assert admin.post(f"/stores/{STORE}/recognition/approve", data=approve).status_code == 200
+    approved = admin.post(f"/stores/{STORE}/recognition/refuse", data=approve)
+    assert approved.status_code == 409 and "is approved" in approved.text
+    assert _embeddings(engine, fine) == 1
+    for role in ("analyst", "staff"):  # and the form is an admin's, with its token
+        person = as_role(role)
+        token = _csrf(person.get(f"/stores/{STORE}/today").text)
+        tried = person.post(
+            f"/stores/{STORE}/recognition/refuse", data={"consent_id": str(fine), "csrf": token}
+        )
+        assert tried.status_code == 403
+    forged = admin.post(
+        f"/stores/{STORE}/recognition/refuse", data={"consent_id": str(fine), "csrf": "x" * 40}
+    )
+    assert forged.status_code == 403
+    assert _audited(engine, "faces.refuse") == [("admin", "C-ann")]

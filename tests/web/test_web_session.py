@@ -51,6 +51,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/stores/{store_id}/campaigns"): MANAGERS,
     ("GET", "/stores/{store_id}/recognition"): ADMINS,
     ("POST", "/stores/{store_id}/recognition/approve"): ADMINS,
+    ("POST", "/stores/{store_id}/recognition/refuse"): ADMINS,
     ("GET", "/web/api/stores/{store_id}/today"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/today/stream"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/floor"): PEOPLE,

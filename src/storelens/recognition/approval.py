@@ -10,7 +10,8 @@ approval addressed to a customer landing on a staff member's re-enrollment made 
 the admin's look at the pending list and the click. So an approval is refused (409)
 unless that enrollment is still the person's newest in force and has no approval that
 holds, and it is written only if the row is unchanged since it was read. Whoever
-recorded an enrollment cannot approve it (403).
+recorded an enrollment cannot approve it (403). An admin who does not know the photos
+to be the member's refuses the enrollment by its id the same way (:func:`refuse`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, delete, update
 
 from storelens.core.errors import Conflict, Forbidden, NotFound
 from storelens.privacy import audit
@@ -29,9 +30,9 @@ from storelens.recognition.store import (
     consent_by_id,
     current_consents,
 )
-from storelens.storage.tables import face_consents
+from storelens.storage.tables import face_consents, face_embeddings
 
-__all__ = ["approve", "pending_approval", "read_pending"]
+__all__ = ["approve", "pending_approval", "read_pending", "refuse"]
 
 
 def pending_approval(conn: Connection, limit: int) -> list[dict[str, Any]]:
@@ -135,3 +136,54 @@ def approve(
         detail if via is None else {**detail, "via": via},
     )
     return {**consent, "approved_at": at, "approved_by": by}
+
+
+def refuse(
+    conn: Connection,
+    consent_id: int,
+    *,
+    actor: audit.Actor,
+    at: datetime,
+    via: str | None = None,
+) -> int:
+    """Refuse enrollment ``consent_id``: its embeddings are deleted and the consent is
+    marked withdrawn by ``actor``; audited. Returns how many embeddings were deleted.
+
+    One enrollment, named by its id, as an approval is: refusing "the customer's" would
+    end whatever enrollment was in force by the time of the click. NotFound: no such
+    enrollment. Conflict: it was withdrawn or replaced already, or its approval holds
+    (end that with a withdrawal, which the member asks for)."""
+    consent = consent_by_id(conn, consent_id)
+    if consent is None:
+        raise NotFound(f"no face enrollment {consent_id}")
+    if consent["withdrawn_at"] is not None:
+        raise Conflict(f"face enrollment {consent_id} was withdrawn or replaced already")
+    if approval_holds(conn, consent):
+        raise Conflict(
+            f"face enrollment {consent_id} is approved: to end it, withdraw the member's "
+            "faces (DELETE /v1/customers/{id}/faces)"
+        )
+    marked = conn.execute(
+        update(face_consents)
+        .where(face_consents.c.id == consent_id, face_consents.c.withdrawn_at.is_(None))
+        .values(withdrawn_at=at, withdrawn_by=actor.name)
+    )
+    if marked.rowcount != 1:
+        raise Conflict(f"face enrollment {consent_id} changed meanwhile: list pending again")
+    deleted = conn.execute(
+        delete(face_embeddings).where(face_embeddings.c.consent_id == consent_id)
+    )
+    detail = {
+        "consent_id": consent_id,
+        "recorded_by": consent["recorded_by"],
+        "deleted": int(deleted.rowcount or 0),
+    }
+    audit.record(
+        conn,
+        actor,
+        "faces.refuse",
+        "customer",
+        str(consent["customer_id"]),
+        detail if via is None else {**detail, "via": via},
+    )
+    return int(deleted.rowcount or 0)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
-from storelens.recognition.approval import approve, read_pending
+from storelens.recognition.approval import approve, read_pending, refuse
 from storelens.recognition.key_rotation import rotate_key
 from storelens.recognition.store import recognition_enabled, set_recognition
 from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
@@ -113,3 +113,26 @@ def approve_command(
         f"approved enrollment {enrollment}: recorded by {row['recorded_by']},"
         f" approved by {row['approved_by']} at {row['approved_at'].isoformat(timespec='seconds')}"
     )
+
+
+@faces_app.command("refuse")
+def refuse_command(
+    enrollment: Annotated[
+        int, typer.Argument(min=1, max=2**31 - 1, help="the enrollment id from 'pending'")
+    ],
+    database_url: DbOption = None,
+) -> None:
+    """Refuse one waiting enrollment: its photos' embeddings are deleted now.
+
+    For photos you do not know to be the member's. Refused (exit 2) when it was
+    withdrawn or replaced already, or is approved (end that with a withdrawal).
+    Recorded as refused by ``cli:<your login>``.
+    """
+    engine, _ = open_database_or_exit(database_url)
+    try:
+        with engine.begin() as conn:
+            deleted = refuse(conn, enrollment, actor=audit.operator(), at=datetime.now(UTC))
+    except StorelensError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from exc
+    console.print(f"refused enrollment {enrollment}: {deleted} embedding(s) deleted")

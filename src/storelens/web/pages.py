@@ -24,7 +24,7 @@ from storelens.api.deps import MAX_ROW_ID, EngineDep, Now, SettingsDep
 from storelens.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storelens.web.customers import customers_view, members_view
 from storelens.web.period import period_view
-from storelens.web.recognition import approve_from_page, recognition_view
+from storelens.web.recognition import approve_from_page, recognition_view, refuse_from_page
 from storelens.web.rendering import render
 from storelens.web.session import MANAGERS, PageManager, PagePerson, check_csrf, page_user
 from storelens.web.today import today_view
@@ -237,9 +237,10 @@ def recognition_page(
     principal: PageAdmin,
     engine: EngineDep,
     approved: Annotated[int | None, Query(ge=1)] = None,
+    refused: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
     """Face enrollments waiting for an admin's approval (audited: it names customers)."""
-    build = lambda: recognition_view(engine, store_id, principal.actor, approved)  # noqa: E731
+    build = lambda: recognition_view(engine, store_id, principal.actor, approved, refused)  # noqa: E731
     return _with_view(
         request, "recognition.html", principal, engine, store_id, "recognition", build
     )
@@ -270,4 +271,30 @@ def approve_enrollment(
             view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
         )  # fmt: skip
     target = f"/stores/{store_id}/recognition?approved={consent_id}"
+    return RedirectResponse(target, status_code=303)  # type: ignore[return-value]
+
+
+@router.post("/stores/{store_id}/recognition/refuse", response_class=HTMLResponse)
+def refuse_enrollment(
+    request: Request,
+    store_id: str,
+    principal: PageAdmin,
+    engine: EngineDep,
+    now: Now,
+    consent_id: Annotated[int, Form(ge=1, le=MAX_ROW_ID)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    """Refuse one enrollment (its photos are deleted), then back to the list (303); a
+    refusal of the refusal (withdrawn, replaced, approved) is the list with the reason.
+    The page used to send an admin to the API to refuse one (a new user's review)."""
+    check_csrf(request, csrf)
+    try:
+        refuse_from_page(engine, consent_id, principal, now)
+    except (NotFound, Conflict) as exc:
+        view = recognition_view(engine, store_id, principal.actor)
+        return _page(
+            request, "recognition.html", principal, engine, store_id, "recognition",
+            view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
+        )  # fmt: skip
+    target = f"/stores/{store_id}/recognition?refused={consent_id}"
     return RedirectResponse(target, status_code=303)  # type: ignore[return-value]

@@ -18,10 +18,16 @@ from sqlalchemy import Engine
 from storelens import stores
 from storelens.api.auth import Principal
 from storelens.privacy import audit
-from storelens.recognition.approval import approve, read_pending
+from storelens.recognition.approval import approve, read_pending, refuse
 from storelens.recognition.store import consent_by_id, recognition_enabled
 
-__all__ = ["PendingEnrollment", "RecognitionView", "approve_from_page", "recognition_view"]
+__all__ = [
+    "PendingEnrollment",
+    "RecognitionView",
+    "approve_from_page",
+    "recognition_view",
+    "refuse_from_page",
+]
 
 PENDING_SHOWN = 500  # the API's page limit; a store with more has bigger problems
 
@@ -43,6 +49,8 @@ class RecognitionView(BaseModel):
     pending: list[PendingEnrollment]
     approved: PendingEnrollment | None
     """The enrollment just approved (after the redirect), to confirm whose it was."""
+    refused: int | None = None
+    """The enrollment just refused (after the redirect): its photos are gone."""
 
 
 def _row(consent: dict[str, Any]) -> PendingEnrollment:
@@ -63,7 +71,11 @@ def _row(consent: dict[str, Any]) -> PendingEnrollment:
 
 
 def recognition_view(
-    engine: Engine, store_id: str, actor: audit.Actor, approved: int | None = None
+    engine: Engine,
+    store_id: str,
+    actor: audit.Actor,
+    approved: int | None = None,
+    refused: int | None = None,
 ) -> RecognitionView:
     """What waits for approval among the enrollments that cover this store."""
     with engine.begin() as conn:
@@ -84,6 +96,7 @@ def recognition_view(
         enabled=enabled,
         pending=[_row(c) for c in waiting],
         approved=done,
+        refused=refused,
     )
 
 
@@ -91,3 +104,9 @@ def approve_from_page(engine: Engine, consent_id: int, principal: Principal, now
     """Approve as the signed-in admin; the errors are :func:`approve`'s."""
     with engine.begin() as conn:
         approve(conn, consent_id, actor=principal.actor, at=now, via="dashboard")
+
+
+def refuse_from_page(engine: Engine, consent_id: int, principal: Principal, now: datetime) -> None:
+    """Refuse as the signed-in admin; the errors are :func:`refuse`'s."""
+    with engine.begin() as conn:
+        refuse(conn, consent_id, actor=principal.actor, at=now, via="dashboard")
