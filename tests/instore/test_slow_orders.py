@@ -50,3 +50,9 @@ def test_slow_counter_orders_still_raise_it_and_say_by_how_much() -> None:
     assert raised and raised[0].state == "raised"
     assert "in-store orders take 7 min 01 s" in raised[0].message
     assert "limit 6 min 00 s" in raised[0].message
+
+
+def test_a_p90_just_over_the_limit_does_not_read_as_equal_to_it() -> None:
+    """A new user's review: "take 6 min 00 s ...; limit 6 min 00 s" on the Today page."""
+    raised = alerts(orders("in_store", 360.4, first=0))
+    assert raised and "in-store orders take just over 6 min 00 s" in raised[0].message

@@ -85,6 +85,14 @@ def _min_s(seconds: float) -> str:
     return f"{whole // 60} min {whole % 60:02d} s"
 
 
+def _over(seconds: float, limit: float) -> str:
+    """A value over ``limit`` that rounds to it reads "just over 6 min 00 s": "take 6 min
+    00 s; limit 6 min 00 s" looked like an alert raised within the limit (a new user's
+    review)."""
+    shown = _min_s(seconds)
+    return f"just over {shown}" if seconds > limit and shown == _min_s(limit) else shown
+
+
 def _p90(values: Sequence[float]) -> float:
     if len(values) == 1:
         return values[0]
@@ -101,7 +109,7 @@ def _measure(rule: AlertRule, snap: Snapshot) -> tuple[bool, float, str]:
         return (
             p90 > rule.threshold,
             p90,
-            f"in-store orders take {_min_s(p90)} (p90, last {rule.window_min} min, "
+            f"in-store orders take {_over(p90, rule.threshold)} (p90, last {rule.window_min} min, "
             f"{len(values)} orders); limit {_min_s(rule.threshold)}",
         )
     if rule.kind == "queue_length":
