@@ -249,6 +249,31 @@ def recognition_page(
 _REFUSED: dict[type[Exception], int] = {NotFound: 404, Conflict: 409, Forbidden: 403}
 
 
+def _act_on_enrollment(
+    request: Request,
+    store_id: str,
+    principal: Principal,
+    engine: Engine,
+    csrf: str,
+    act: Callable[[], None],
+    done: str,
+) -> HTMLResponse:
+    """Approve or refuse one enrollment, then back to the list (303) saying which; a
+    refusal (withdrawn, replaced, already approved, your own) is the list with the
+    reason."""
+    check_csrf(request, csrf)
+    try:
+        act()
+    except (NotFound, Conflict, Forbidden) as exc:
+        view = recognition_view(engine, store_id, principal.actor)
+        return _page(
+            request, "recognition.html", principal, engine, store_id, "recognition",
+            view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
+        )  # fmt: skip
+    target = f"/stores/{store_id}/recognition?{done}"
+    return RedirectResponse(target, status_code=303)  # type: ignore[return-value]
+
+
 @router.post("/stores/{store_id}/recognition/approve", response_class=HTMLResponse)
 def approve_enrollment(
     request: Request,
@@ -259,19 +284,11 @@ def approve_enrollment(
     consent_id: Annotated[int, Form(ge=1, le=MAX_ROW_ID)],
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
-    """Approve one enrollment, then back to the list (303) saying whose it was; a refusal
-    (withdrawn, replaced, already approved, your own) is the list with the reason."""
-    check_csrf(request, csrf)
-    try:
-        approve_from_page(engine, consent_id, principal, now)
-    except (NotFound, Conflict, Forbidden) as exc:
-        view = recognition_view(engine, store_id, principal.actor)
-        return _page(
-            request, "recognition.html", principal, engine, store_id, "recognition",
-            view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
-        )  # fmt: skip
-    target = f"/stores/{store_id}/recognition?approved={consent_id}"
-    return RedirectResponse(target, status_code=303)  # type: ignore[return-value]
+    """Approve one enrollment; the confirmation says whose it was."""
+    act = lambda: approve_from_page(engine, consent_id, principal, now)  # noqa: E731
+    return _act_on_enrollment(
+        request, store_id, principal, engine, csrf, act, f"approved={consent_id}"
+    )
 
 
 @router.post("/stores/{store_id}/recognition/refuse", response_class=HTMLResponse)
@@ -284,17 +301,9 @@ def refuse_enrollment(
     consent_id: Annotated[int, Form(ge=1, le=MAX_ROW_ID)],
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
-    """Refuse one enrollment (its photos are deleted), then back to the list (303); a
-    refusal of the refusal (withdrawn, replaced, approved) is the list with the reason.
-    The page used to send an admin to the API to refuse one (a new user's review)."""
-    check_csrf(request, csrf)
-    try:
-        refuse_from_page(engine, consent_id, principal, now)
-    except (NotFound, Conflict) as exc:
-        view = recognition_view(engine, store_id, principal.actor)
-        return _page(
-            request, "recognition.html", principal, engine, store_id, "recognition",
-            view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
-        )  # fmt: skip
-    target = f"/stores/{store_id}/recognition?refused={consent_id}"
-    return RedirectResponse(target, status_code=303)  # type: ignore[return-value]
+    """Refuse one enrollment: its photos are deleted. The page used to send an admin to
+    the API to refuse one (a new user's review)."""
+    act = lambda: refuse_from_page(engine, consent_id, principal, now)  # noqa: E731
+    return _act_on_enrollment(
+        request, store_id, principal, engine, csrf, act, f"refused={consent_id}"
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
@@ -115,31 +115,40 @@ def _public(row: dict[str, object]) -> FaceEnrollment:
     )
 
 
-Photos = Annotated[list[UploadFile], File(description="1 to 5 photos, one face each")]
-Agreed = Annotated[bool, Form(description="the member agreed to recognition, in person")]
-TextVersion = Annotated[
-    str, Form(min_length=1, max_length=40, description="version of the text they read")
-]
-StoreList = Annotated[
-    str | None, Form(max_length=2000, description="comma-separated store ids; empty: all")
-]
+class EnrollmentForm:
+    """The enrollment form both enrollment routes take: photos and the consent's terms."""
+
+    def __init__(
+        self,
+        photos: Annotated[list[UploadFile], File(description="1 to 5 photos, one face each")],
+        consent: Annotated[bool, Form(description="the member agreed to recognition, in person")],
+        consent_text_version: Annotated[
+            str, Form(min_length=1, max_length=40, description="version of the text they read")
+        ],
+        stores: Annotated[
+            str | None, Form(max_length=2000, description="comma-separated store ids; empty: all")
+        ] = None,
+    ) -> None:
+        self.photos, self.consent = photos, consent
+        self.consent_text_version, self.stores = consent_text_version, stores
+
+
+EnrollmentFields = Annotated[EnrollmentForm, Depends()]
 
 
 async def _enroll(
     engine: Engine,
     settings: Settings,
     customer_id: str,
-    form: tuple[bool, str, str | None],
-    photos: list[UploadFile],
+    form: EnrollmentForm,
     principal: Principal,
     now: datetime,
 ) -> dict[str, object]:
     """Both enrollment routes: check the form, embed, store; the stored consent row."""
-    consent, consent_text_version, stores = form
-    _refuse_nul(consent_text_version=consent_text_version, stores=stores)
-    terms = BiometricConsent(consent, consent_text_version, parse_store_ids(stores))
-    data = [await p.read() for p in photos]
-    for p in photos:
+    _refuse_nul(consent_text_version=form.consent_text_version, stores=form.stores)
+    terms = BiometricConsent(form.consent, form.consent_text_version, parse_store_ids(form.stores))
+    data = [await p.read() for p in form.photos]
+    for p in form.photos:
         await p.close()
     done = await run_in_threadpool(
         enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
@@ -163,10 +172,7 @@ async def enroll_faces(
     engine: EngineDep,
     settings: SettingsDep,
     now: Now,
-    photos: Photos,
-    consent: Agreed,
-    consent_text_version: TextVersion,
-    stores: StoreList = None,
+    form: EnrollmentFields,
 ) -> FaceEnrollment:
     """Enroll 1 to 5 photos under a new biometric consent (replacing an earlier one),
     approved at once (admins; staff enroll through the notice they claimed).
@@ -175,8 +181,7 @@ async def enroll_faces(
     too small, blurred or turned away; an id that is no customer is 404 before any
     photo is read (no face is processed without a person to consent). The photos are
     discarded once embedded."""
-    form = (consent, consent_text_version, stores)
-    return _public(await _enroll(engine, settings, customer_id, form, photos, principal, now))
+    return _public(await _enroll(engine, settings, customer_id, form, principal, now))
 
 
 @router.post(
@@ -191,10 +196,7 @@ async def enroll_faces_for_notice(
     engine: EngineDep,
     settings: SettingsDep,
     now: Now,
-    photos: Photos,
-    consent: Agreed,
-    consent_text_version: TextVersion,
-    stores: StoreList = None,
+    form: EnrollmentFields,
 ) -> NoticeFaceEnrollment:
     """Enroll the member in front of the claimer: only the claimer of the notice, on
     shift, while the claim is open. The enrollment matches no one until an admin
@@ -205,8 +207,7 @@ async def enroll_faces_for_notice(
     answer each told a staff login which ids are customers and who is enrolled, and a
     withdrawal or re-enrollment by id could end any member's recognition (reviews)."""
     notice = desk_of(request).held_claim(notice_id, principal.name, now)
-    form = (consent, consent_text_version, stores)
-    row = await _enroll(engine, settings, notice.customer_id, form, photos, principal, now)
+    row = await _enroll(engine, settings, notice.customer_id, form, principal, now)
     return NoticeFaceEnrollment.model_validate(
         {**row, "notice_id": notice.id, "consent_id": row["id"], "stores": row["store_ids"]}
     )
