@@ -38,13 +38,15 @@ def counter(client: TestClient, engine: Engine, settings: Settings) -> Floor:
 
 
 def _claimed(
-    client: TestClient, floor: Floor, username: str | None = None
+    client: TestClient, floor: Floor, username: str | None = None, trigger: str = "loyalty_scan"
 ) -> tuple[str, dict[str, str]]:
-    """A new loyalty-scan notice for Ada, claimed by a staff member on shift."""
+    """A new notice for Ada (her card scanned, unless ``trigger`` says otherwise),
+    claimed by a staff member on shift."""
     name = floor.staff(username)
     floor.clock("in", name, at=T0 - timedelta(hours=1))
     headers = floor.token(name)
-    raised = client.post("/v1/notices", json=raise_body(), headers=floor.scanner())
+    body = raise_body(trigger=trigger)
+    raised = client.post("/v1/notices", json=body, headers=floor.scanner())
     assert raised.status_code == 201, raised.text
     notice_id = raised.json()["id"]
     assert client.post(f"/v1/notices/{notice_id}/claim", headers=headers).status_code == 200
@@ -172,3 +174,96 @@ def test_a_replaced_enrollment_cannot_be_approved(
     assert "withdrawn or replaced" in refused.text
     waiting = client.get("/v1/faces/pending", headers=admin).json()["items"]
     assert [(i["consent_id"], i["approved_at"]) for i in waiting] == [(other, None)]
+
+
+def _embedding_then(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None]) -> None:
+    """Run ``meanwhile`` while the photos are embedded (seconds, in production)."""
+    from storelens.recognition.faces import FacePipeline
+
+    real = FacePipeline.embed
+
+    def embed(self: FacePipeline, face: object) -> object:
+        meanwhile()
+        return real(self, face)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FacePipeline, "embed", embed)
+
+
+def test_an_erasure_while_the_photos_are_embedded_leaves_no_enrollment(
+    client: TestClient,
+    counter: Floor,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    astronaut: RGB,
+    png: Callable[[RGB], bytes],
+) -> None:
+    """A review: the enrollment checked the customer before embedding and wrote after,
+    without the erasure lock, so an erasure in between answered clean and left a whole
+    enrollment of the person it had erased, which a second erasure could not find (the
+    customer was gone). The answer to staff also named the id."""
+    from storelens.privacy import audit
+    from storelens.privacy.erasure import erase_customer
+
+    notice_id, headers = _claimed(client, counter)
+    _embedding_then(
+        monkeypatch, lambda: erase_customer(engine, MEMBER, audit.operator(), "request 17")
+    )
+    r = _enroll(client, notice_id, headers, [png(astronaut)])
+    assert r.status_code == 404, r.text  # type: ignore[attr-defined]
+    assert MEMBER not in r.text  # type: ignore[attr-defined]
+    assert _stored(engine) == (0, 0)
+
+
+def test_a_claim_closed_while_the_photos_are_embedded_stores_nothing(
+    client: TestClient,
+    counter: Floor,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    astronaut: RGB,
+    png: Callable[[RGB], bytes],
+) -> None:
+    from sqlalchemy import update
+
+    from storelens.storage.tables import notices
+
+    notice_id, headers = _claimed(client, counter)
+
+    def close() -> None:
+        with engine.begin() as conn:
+            conn.execute(update(notices).where(notices.c.id == notice_id).values(state="closed"))
+
+    _embedding_then(monkeypatch, close)
+    r = _enroll(client, notice_id, headers, [png(astronaut)])
+    assert r.status_code == 409, r.text  # type: ignore[attr-defined]
+    assert _stored(engine) == (0, 0)
+
+
+def test_a_member_recognised_at_the_door_can_withdraw_after_recognition_is_switched_off(
+    client: TestClient, counter: Floor, engine: Engine, login: Login
+) -> None:
+    """A review: the gate that stops a member who said no from being announced also
+    refused their withdrawal at the counter, so their embeddings stayed. Taking a face
+    back is never refused to the claimer; reading the customer still is."""
+    counter.recognisable()
+    notice_id, headers = _claimed(client, counter, trigger="recognition")
+    off = client.put(
+        f"/v1/stores/{STORE}/recognition", json={"enabled": False}, headers=login("admin")
+    )
+    assert off.status_code == 200
+    assert client.get(f"/v1/notices/{notice_id}/customer", headers=headers).status_code == 403
+    r = client.delete(f"/v1/notices/{notice_id}/faces", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["embeddings_deleted"] == 1
+    assert _stored(engine) == (1, 0)
+
+
+def test_a_notice_enrollment_is_audited_with_its_notice(
+    client: TestClient, counter: Floor, engine: Engine, astronaut: RGB, png: Callable[[RGB], bytes]
+) -> None:
+    notice_id, headers = _claimed(client, counter)
+    assert _enroll(client, notice_id, headers, [png(astronaut)]).status_code == 201  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        detail = conn.execute(
+            select(audit_log.c.detail).where(audit_log.c.action == "faces.enroll")
+        ).scalar_one()
+    assert detail["notice_id"] == notice_id

@@ -9,13 +9,13 @@ returns embeddings and nothing else. A refused enrollment stores nothing at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from storelens.accounts import Role
 from storelens.config import Settings
@@ -24,6 +24,7 @@ from storelens.privacy import audit
 from storelens.privacy.subject import canonical_id
 from storelens.recognition.keyring import FaceKeyring
 from storelens.recognition.store import add_embeddings, record_consent
+from storelens.storage.dialects import dialect_for
 
 __all__ = ["BiometricConsent", "Enrolled", "embed_photos", "enroll", "parse_store_ids"]
 
@@ -117,12 +118,20 @@ def enroll(
     recorded_by: audit.Actor,
     now: datetime,
     pipeline: object | None = None,
+    still_allowed: Callable[[Connection], object] | None = None,
+    detail: Mapping[str, str] | None = None,
 ) -> Enrolled:
     """Check consent, embed every photo, then store consent and embeddings together.
 
     An admin's enrollment is approved as it is stored; anyone else's waits for an admin
     (:func:`storelens.recognition.approval.approve`), so no one can make their own face
-    stand for a customer alone."""
+    stand for a customer alone.
+
+    Embedding takes seconds, so the write checks again, under the erasure lock, that the
+    person is still known, and runs ``still_allowed`` (a claimed notice's gate) in the
+    same transaction: an erasure that ran meanwhile left a whole enrollment of the
+    person it had erased, and a claim closed meanwhile still enrolled (a review).
+    ``detail`` goes into the audit entry (the notice it came through)."""
     _check_consent(consent)
     with engine.connect() as conn:
         current = canonical_id(conn, customer_id)
@@ -141,6 +150,13 @@ def enroll(
     keyring = FaceKeyring.open(settings.faces_key_path, create=True)
     approved = recorded_by.role == Role.admin
     with engine.begin() as conn:
+        dialect_for(conn).lock_erasures(conn, shared=True)
+        still = canonical_id(conn, customer_id)
+        if still is None:
+            raise NotFound("the customer is no longer known: erased while the photos were read")
+        current = still  # a merge meanwhile: the person's id now
+        if still_allowed is not None:
+            still_allowed(conn)
         consent_id = record_consent(
             conn,
             current,
@@ -162,6 +178,7 @@ def enroll(
                 "consent_id": consent_id,
                 "text_version": consent.text_version,
                 "approved": approved,
+                **(detail or {}),
             },
         )
     return Enrolled(current, consent_id, len(vectors), now, approved)

@@ -292,15 +292,33 @@ class NoticeDesk:
         store (the claimer view's gate). Release and outcome need no shift: closing a
         claim after clocking out is what should happen."""
         with self.engine.connect() as conn:
-            notice = self._held(conn, notice_id, username, now)
-            if self._lapsed(conn, notice, now):
-                raise Forbidden(
-                    "only staff on shift in this store may open its customers: "
-                    "the claim lapsed with your shift"
-                )
-            if self._no_longer_allowed(conn, notice, now):
-                raise Forbidden(_NOT_ALLOWED)
-            return notice
+            return self.claim_in(conn, notice_id, username, now)
+
+    def claim_in(
+        self,
+        conn: Connection,
+        notice_id: str,
+        username: str,
+        now: datetime,
+        *,
+        withdrawing: bool = False,
+    ) -> Notice:
+        """:meth:`held_claim` inside the caller's transaction, for a write that must
+        still hold the claim when it commits (photos take seconds to embed).
+
+        ``withdrawing``: the member takes something back (their face). The gate that
+        keeps a member who said no from being announced must not stop that: it refused
+        the withdrawal of a member recognised at the door who had said no in the app,
+        or whose store switched recognition off meanwhile (a review)."""
+        notice = self._held(conn, notice_id, username, now)
+        if self._lapsed(conn, notice, now):
+            raise Forbidden(
+                "only staff on shift in this store may open its customers: "
+                "the claim lapsed with your shift"
+            )
+        if not withdrawing and self._no_longer_allowed(conn, notice, now):
+            raise Forbidden(_NOT_ALLOWED)
+        return notice
 
     def _no_longer_allowed(self, conn: Connection, notice: Notice, now: datetime) -> bool:
         """Whether the gate that let the notice in would refuse it now: a member who

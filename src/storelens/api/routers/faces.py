@@ -16,6 +16,8 @@ or an embedding: the answers carry counts, times and the consent's terms only.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -143,6 +145,8 @@ async def _enroll(
     form: EnrollmentForm,
     principal: Principal,
     now: datetime,
+    still_allowed: Callable[[Connection], object] | None = None,
+    detail: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """Both enrollment routes: check the form, embed, store; the stored consent row."""
     _refuse_nul(consent_text_version=form.consent_text_version, stores=form.stores)
@@ -151,8 +155,11 @@ async def _enroll(
     for p in form.photos:
         await p.close()
     done = await run_in_threadpool(
-        enroll, engine, settings, customer_id, terms, data, recorded_by=principal.actor, now=now
-    )
+        functools.partial(
+            enroll, engine, settings, customer_id, terms, data,
+            recorded_by=principal.actor, now=now, still_allowed=still_allowed, detail=detail,
+        )
+    )  # fmt: skip
     del data
     with engine.connect() as conn:  # this enrollment, even if another came meanwhile
         row = face_store.consent_by_id(conn, done.consent_id)
@@ -206,8 +213,16 @@ async def enroll_faces_for_notice(
     404 for a stranger (before any photo is read), a withdrawal's timing and the read's
     answer each told a staff login which ids are customers and who is enrolled, and a
     withdrawal or re-enrollment by id could end any member's recognition (reviews)."""
-    notice = desk_of(request).held_claim(notice_id, principal.name, now)
-    row = await _enroll(engine, settings, notice.customer_id, form, principal, now)
+    desk = desk_of(request)
+    notice = desk.held_claim(notice_id, principal.name, now)  # before any photo is read
+    try:
+        row = await _enroll(
+            engine, settings, notice.customer_id, form, principal, now,
+            still_allowed=lambda conn: desk.claim_in(conn, notice_id, principal.name, now),
+            detail={"notice_id": notice.id},
+        )  # fmt: skip
+    except NotFound:  # erased meanwhile: the message named the id, which staff never see
+        raise NotFound(f"notice {notice.id!r}: the customer is no longer known") from None
     return NoticeFaceEnrollment.model_validate(
         {**row, "notice_id": notice.id, "consent_id": row["id"], "stores": row["store_ids"]}
     )
@@ -285,9 +300,12 @@ def withdraw_faces_for_notice(
 ) -> NoticeFaceWithdrawal:
     """The member in front of the claimer withdraws biometric consent: their embeddings
     are deleted now. Only the claimer, on shift, while the claim is open; audited with
-    the notice. A member with nothing enrolled gets ``embeddings_deleted: 0``."""
-    notice = desk_of(request).held_claim(notice_id, principal.name, now)
+    the notice. A member with nothing enrolled gets ``embeddings_deleted: 0``. Unlike the
+    claimer view, it still works for a member recognised at the door who has said no
+    since (or whose store switched recognition off): they are taking something back."""
+    desk = desk_of(request)
     with engine.begin() as conn:
+        notice = desk.claim_in(conn, notice_id, principal.name, now, withdrawing=True)
         deleted = _withdraw(conn, principal, notice.customer_id, now, {"notice_id": notice.id})
     return NoticeFaceWithdrawal(notice_id=notice.id, embeddings_deleted=deleted, withdrawn_at=now)
 
