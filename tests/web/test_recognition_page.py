@@ -204,3 +204,18 @@ def test_an_admin_refuses_one_enrollment_from_the_page(
     )
     assert forged.status_code == 403
     assert _audited(engine, "faces.refuse") == [("admin", "C-ann")]
+
+
+def test_a_stores_page_acts_only_on_the_enrollments_it_lists(
+    engine: Engine, as_role: Callable[[str], TestClient]
+) -> None:
+    """A review: the refuse form took any enrollment id from any store's page."""
+    elsewhere = _enrolled(engine, "C-cy", "staff", ["cafe-99"])
+    admin = as_role("admin")
+    token = _csrf(admin.get(f"/stores/{STORE}/recognition").text)
+    for action in ("refuse", "approve"):
+        form = {"consent_id": str(elsewhere), "csrf": token}
+        r = admin.post(f"/stores/{STORE}/recognition/{action}", data=form)
+        assert r.status_code == 404 and "among this store" in r.text
+    assert _embeddings(engine, elsewhere) == 1
+    assert _audited(engine, "faces.refuse") == _audited(engine, "faces.approve") == []

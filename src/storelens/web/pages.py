@@ -285,7 +285,7 @@ def approve_enrollment(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
     """Approve one enrollment; the confirmation says whose it was."""
-    act = lambda: approve_from_page(engine, consent_id, principal, now)  # noqa: E731
+    act = lambda: approve_from_page(engine, store_id, consent_id, principal, now)  # noqa: E731
     return _act_on_enrollment(
         request, store_id, principal, engine, csrf, act, f"approved={consent_id}"
     )
@@ -303,7 +303,7 @@ def refuse_enrollment(
 ) -> HTMLResponse:
     """Refuse one enrollment: its photos are deleted. The page used to send an admin to
     the API to refuse one (a new user's review)."""
-    act = lambda: refuse_from_page(engine, consent_id, principal, now)  # noqa: E731
+    act = lambda: refuse_from_page(engine, store_id, consent_id, principal, now)  # noqa: E731
     return _act_on_enrollment(
         request, store_id, principal, engine, csrf, act, f"refused={consent_id}"
     )

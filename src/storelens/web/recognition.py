@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from storelens import stores
 from storelens.api.auth import Principal
+from storelens.core.errors import NotFound
 from storelens.privacy import audit
 from storelens.recognition.approval import approve, read_pending, refuse
 from storelens.recognition.store import consent_by_id, recognition_enabled
@@ -100,13 +101,31 @@ def recognition_view(
     )
 
 
-def approve_from_page(engine: Engine, consent_id: int, principal: Principal, now: datetime) -> None:
-    """Approve as the signed-in admin; the errors are :func:`approve`'s."""
+def approve_from_page(
+    engine: Engine, store_id: str, consent_id: int, principal: Principal, now: datetime
+) -> None:
+    """Approve as the signed-in admin, one of this store's enrollments; the errors are
+    :func:`approve`'s and :func:`_listed_here`'s."""
     with engine.begin() as conn:
+        _listed_here(conn, store_id, consent_id)
         approve(conn, consent_id, actor=principal.actor, at=now, via="dashboard")
 
 
-def refuse_from_page(engine: Engine, consent_id: int, principal: Principal, now: datetime) -> None:
-    """Refuse as the signed-in admin; the errors are :func:`refuse`'s."""
+def refuse_from_page(
+    engine: Engine, store_id: str, consent_id: int, principal: Principal, now: datetime
+) -> None:
+    """Refuse as the signed-in admin, one of this store's enrollments; the errors are
+    :func:`refuse`'s and :func:`_listed_here`'s."""
     with engine.begin() as conn:
+        _listed_here(conn, store_id, consent_id)
         refuse(conn, consent_id, actor=principal.actor, at=now, via="dashboard")
+
+
+def _listed_here(conn: Connection, store_id: str, consent_id: int) -> None:
+    """The page lists the enrollments that cover its store, and its forms act on those
+    only: a form posted from one store's page with another store's enrollment id acted
+    on it (a review; admins may act anywhere, from that store's page)."""
+    consent = consent_by_id(conn, consent_id)
+    covered = None if consent is None else consent["store_ids"]
+    if consent is None or (covered is not None and store_id not in covered):
+        raise NotFound(f"no face enrollment {consent_id} among this store's")
