@@ -135,3 +135,67 @@ def test_app_is_an_installable_pwa_for_staff_only(
     assert page.inner_text("#login-error") == "The staff app is for staff accounts only."
     assert page.evaluate("sessionStorage.getItem('storelens.token')") is None
     assert page.locator("#board").is_hidden()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_claimer_enrolls_and_withdraws_the_members_face_from_the_phone(
+    browser: Any, floor: Floor, server: LiveServer, tmp_path: Path
+) -> None:
+    """Staff enroll through the notice they claimed, never by id, and the app is where
+    they do it: before, enrolling was an API call with a customer id (a review, and a
+    new user's: the Recognition page sent a store manager to curl). A photo with no face
+    is refused in words; a good one waits for an admin; the withdrawal deletes it."""
+    from skimage import data
+    from sqlalchemy import func, select
+
+    from storelens.storage.tables import face_consents, face_embeddings
+
+    from ..recognition.conftest import _png
+
+    face = tmp_path / "face.png"
+    face.write_bytes(_png(data.astronaut()[10:250, 100:340].copy()))
+    cat = tmp_path / "cat.png"
+    cat.write_bytes(_png(data.chelsea()))
+    floor.store()
+    floor.member()
+    ana = floor.staff("ana")
+    floor.clock("in", ana, at=datetime.now(UTC) - timedelta(minutes=10))
+    phone = _sign_in(browser, server.url, ana)
+    phone.on("dialog", lambda dialog: dialog.accept())  # "Delete their face now?"
+    raised = httpx.post(
+        f"{server.url}/v1/notices",
+        json={"store_id": STORE, "customer_id": MEMBER, "trigger": "loyalty_scan"},
+        headers=floor.scanner(),
+    )
+    assert raised.status_code == 201, raised.text
+    card = f'[data-notice-id="{raised.json()["id"]}"]'
+    phone.wait_for_selector(card, timeout=10_000)
+    phone.click(f"{card} [data-testid=claim]")
+    phone.wait_for_selector("[data-testid=customer]:not([hidden])")
+    phone.click("[data-testid=faces] summary")
+    result = "[data-testid=faces-result]"
+
+    phone.check("[data-testid=faces-consent]")
+    phone.fill("[data-testid=faces-version]", "2026-12")
+    phone.set_input_files("[data-testid=faces-photos]", str(cat))
+    phone.click("[data-testid=faces-enroll]")
+    phone.wait_for_selector(f"{result}:has-text('Not enrolled')", timeout=30_000)
+    assert "face" in phone.inner_text(result)
+
+    phone.check("[data-testid=faces-consent]")
+    phone.fill("[data-testid=faces-version]", "2026-12")
+    phone.set_input_files("[data-testid=faces-photos]", str(face))
+    phone.click("[data-testid=faces-enroll]")
+    phone.wait_for_selector(f"{result}:has-text('Enrolled 1 photo')", timeout=30_000)
+    _no_sideways_scroll(phone)
+    phone.screenshot(path=str(tmp_path / "enrolled.png"), full_page=True)
+    with floor.engine.connect() as conn:
+        row = conn.execute(select(face_consents)).one()
+    assert (row.customer_id, row.recorded_by, row.approved_at) == (MEMBER, ana, None)
+
+    phone.click("[data-testid=faces-withdraw]")
+    phone.wait_for_selector(f"{result}:has-text('Withdrawn: 1 photo')", timeout=10_000)
+    with floor.engine.connect() as conn:
+        left = conn.execute(select(func.count()).select_from(face_embeddings)).scalar_one()
+    assert left == 0
+    assert MEMBER not in phone.content()  # the app never shows the customer's id

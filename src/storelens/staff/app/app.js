@@ -197,8 +197,38 @@ async function showCustomer(id) {
   $("customer").hidden = false;
 }
 
+// -- the member's face, through the notice (staff never act on a customer by id) --------
+
+async function enrollFace(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = new FormData();
+  body.append("consent", form.consent.checked ? "true" : "false");
+  body.append("consent_text_version", form.consent_text_version.value);
+  for (const photo of form.photos.files) body.append("photos", photo);
+  $("faces-result").textContent = "Reading the photos…";
+  const response = await api(`/v1/notices/${encodeURIComponent(state.open)}/faces`, { method: "POST", body });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) { $("faces-result").textContent = `Not enrolled: ${detail(answer)}`; return; }
+  form.reset();
+  $("faces-result").textContent =
+    `Enrolled ${answer.photos} photo(s). An admin approves them before the entrance recognises them.`;
+}
+
+async function withdrawFace() {
+  if (!window.confirm("Delete their face now? The entrance stops recognising them.")) return;
+  const response = await api(`/v1/notices/${encodeURIComponent(state.open)}/faces`, { method: "DELETE" });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) { $("faces-result").textContent = `Not withdrawn: ${detail(answer)}`; return; }
+  $("faces-result").textContent = answer.embeddings_deleted
+    ? `Withdrawn: ${answer.embeddings_deleted} photo(s) deleted.`
+    : "Withdrawn: nothing was enrolled for them.";
+}
+
 function closeCustomer() {
   state.open = null;
+  $("faces").open = false;
+  $("faces-result").textContent = "";
   $("customer").hidden = true;
   $("board").hidden = false;
 }
@@ -227,6 +257,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("store").addEventListener("change", (e) => connect(e.target.value));
   $("back").addEventListener("click", closeCustomer);
   $("release").addEventListener("click", () => finish("release"));
+  $("enroll-form").addEventListener("submit", enrollFace);
+  $("withdraw-face").addEventListener("click", withdrawFace);
   for (const b of document.querySelectorAll("[data-outcome]")) {
     b.addEventListener("click", () => finish("outcome", { outcome: b.dataset.outcome }));
   }
