@@ -217,5 +217,7 @@ def test_a_stores_page_acts_only_on_the_enrollments_it_lists(
         form = {"consent_id": str(elsewhere), "csrf": token}
         r = admin.post(f"/stores/{STORE}/recognition/{action}", data=form)
         assert r.status_code == 404 and "among this store" in r.text
+    wrong = admin.post(f"/stores/{STORE}/recognition/delete", data=form)
+    assert wrong.status_code == 422 and "decision" in wrong.text  # only approve or refuse
     assert _embeddings(engine, elsewhere) == 1
     assert _audited(engine, "faces.refuse") == _audited(engine, "faces.approve") == []

@@ -50,8 +50,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/stores/{store_id}/customers/segments/{segment_id}"): MANAGERS,
     ("GET", "/stores/{store_id}/campaigns"): MANAGERS,
     ("GET", "/stores/{store_id}/recognition"): ADMINS,
-    ("POST", "/stores/{store_id}/recognition/approve"): ADMINS,
-    ("POST", "/stores/{store_id}/recognition/refuse"): ADMINS,
+    ("POST", "/stores/{store_id}/recognition/{decision}"): ADMINS,  # approve, refuse
     ("GET", "/web/api/stores/{store_id}/today"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/today/stream"): PEOPLE,
     ("GET", "/web/api/stores/{store_id}/floor"): PEOPLE,

@@ -126,15 +126,7 @@ def approve(
     )
     if written.rowcount != 1:
         raise Conflict(f"face enrollment {consent_id} changed meanwhile: list pending again")
-    detail = {"consent_id": consent_id, "recorded_by": consent["recorded_by"]}
-    audit.record(
-        conn,
-        actor,
-        "faces.approve",
-        "customer",
-        str(consent["customer_id"]),
-        detail if via is None else {**detail, "via": via},
-    )
+    _audit_decision(conn, actor, "faces.approve", consent, via)
     return {**consent, "approved_at": at, "approved_by": by}
 
 
@@ -173,17 +165,23 @@ def refuse(
     deleted = conn.execute(
         delete(face_embeddings).where(face_embeddings.c.consent_id == consent_id)
     )
-    detail = {
-        "consent_id": consent_id,
-        "recorded_by": consent["recorded_by"],
-        "deleted": int(deleted.rowcount or 0),
-    }
-    audit.record(
-        conn,
-        actor,
-        "faces.refuse",
-        "customer",
-        str(consent["customer_id"]),
-        detail if via is None else {**detail, "via": via},
-    )
-    return int(deleted.rowcount or 0)
+    count = int(deleted.rowcount or 0)
+    _audit_decision(conn, actor, "faces.refuse", consent, via, deleted=count)
+    return count
+
+
+def _audit_decision(
+    conn: Connection,
+    actor: audit.Actor,
+    action: str,
+    consent: dict[str, Any],
+    via: str | None,
+    **extra: int,
+) -> None:
+    """An approval's or a refusal's audit entry: the enrollment, who recorded it, and
+    the way in (``via``: the dashboard) where there was one."""
+    detail: dict[str, Any] = {"consent_id": consent["id"], "recorded_by": consent["recorded_by"]}
+    detail |= extra
+    if via is not None:
+        detail["via"] = via
+    audit.record(conn, actor, action, "customer", str(consent["customer_id"]), detail)

@@ -24,7 +24,7 @@ from storelens.api.deps import MAX_ROW_ID, EngineDep, Now, SettingsDep
 from storelens.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storelens.web.customers import customers_view, members_view
 from storelens.web.period import period_view
-from storelens.web.recognition import approve_from_page, recognition_view, refuse_from_page
+from storelens.web.recognition import Decision, decide_from_page, recognition_view
 from storelens.web.rendering import render
 from storelens.web.session import MANAGERS, PageManager, PagePerson, check_csrf, page_user
 from storelens.web.today import today_view
@@ -249,61 +249,30 @@ def recognition_page(
 _REFUSED: dict[type[Exception], int] = {NotFound: 404, Conflict: 409, Forbidden: 403}
 
 
-def _act_on_enrollment(
+@router.post("/stores/{store_id}/recognition/{decision}", response_class=HTMLResponse)
+def decide_enrollment(
     request: Request,
     store_id: str,
-    principal: Principal,
-    engine: Engine,
-    csrf: str,
-    act: Callable[[], None],
-    done: str,
+    decision: Decision,
+    principal: PageAdmin,
+    engine: EngineDep,
+    now: Now,
+    consent_id: Annotated[int, Form(ge=1, le=MAX_ROW_ID)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
-    """Approve or refuse one enrollment, then back to the list (303) saying which; a
-    refusal (withdrawn, replaced, already approved, your own) is the list with the
-    reason."""
+    """Approve or refuse one enrollment (``approve``, ``refuse``: its photos are deleted),
+    then back to the list (303) saying which; a refusal (withdrawn, replaced, already
+    approved, your own, not this store's) is the list with the reason. Refusing used to
+    send an admin to the API (a new user's review)."""
     check_csrf(request, csrf)
     try:
-        act()
+        decide_from_page(engine, store_id, consent_id, principal, now, decision)
     except (NotFound, Conflict, Forbidden) as exc:
         view = recognition_view(engine, store_id, principal.actor)
         return _page(
             request, "recognition.html", principal, engine, store_id, "recognition",
             view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
         )  # fmt: skip
-    target = f"/stores/{store_id}/recognition?{done}"
+    done = "approved" if decision == "approve" else "refused"
+    target = f"/stores/{store_id}/recognition?{done}={consent_id}"
     return RedirectResponse(target, status_code=303)  # type: ignore[return-value]
-
-
-@router.post("/stores/{store_id}/recognition/approve", response_class=HTMLResponse)
-def approve_enrollment(
-    request: Request,
-    store_id: str,
-    principal: PageAdmin,
-    engine: EngineDep,
-    now: Now,
-    consent_id: Annotated[int, Form(ge=1, le=MAX_ROW_ID)],
-    csrf: Annotated[str, Form(max_length=200)] = "",
-) -> HTMLResponse:
-    """Approve one enrollment; the confirmation says whose it was."""
-    act = lambda: approve_from_page(engine, store_id, consent_id, principal, now)  # noqa: E731
-    return _act_on_enrollment(
-        request, store_id, principal, engine, csrf, act, f"approved={consent_id}"
-    )
-
-
-@router.post("/stores/{store_id}/recognition/refuse", response_class=HTMLResponse)
-def refuse_enrollment(
-    request: Request,
-    store_id: str,
-    principal: PageAdmin,
-    engine: EngineDep,
-    now: Now,
-    consent_id: Annotated[int, Form(ge=1, le=MAX_ROW_ID)],
-    csrf: Annotated[str, Form(max_length=200)] = "",
-) -> HTMLResponse:
-    """Refuse one enrollment: its photos are deleted. The page used to send an admin to
-    the API to refuse one (a new user's review)."""
-    act = lambda: refuse_from_page(engine, store_id, consent_id, principal, now)  # noqa: E731
-    return _act_on_enrollment(
-        request, store_id, principal, engine, csrf, act, f"refused={consent_id}"
-    )

@@ -10,7 +10,7 @@ every read is audited as the API's pending list is.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
@@ -23,11 +23,11 @@ from storelens.recognition.approval import approve, read_pending, refuse
 from storelens.recognition.store import consent_by_id, recognition_enabled
 
 __all__ = [
+    "Decision",
     "PendingEnrollment",
     "RecognitionView",
-    "approve_from_page",
+    "decide_from_page",
     "recognition_view",
-    "refuse_from_page",
 ]
 
 PENDING_SHOWN = 500  # the API's page limit; a store with more has bigger problems
@@ -101,24 +101,24 @@ def recognition_view(
     )
 
 
-def approve_from_page(
-    engine: Engine, store_id: str, consent_id: int, principal: Principal, now: datetime
-) -> None:
-    """Approve as the signed-in admin, one of this store's enrollments; the errors are
-    :func:`approve`'s and :func:`_listed_here`'s."""
-    with engine.begin() as conn:
-        _listed_here(conn, store_id, consent_id)
-        approve(conn, consent_id, actor=principal.actor, at=now, via="dashboard")
+Decision = Literal["approve", "refuse"]
+"""What an admin's form on the page does to one enrollment."""
 
 
-def refuse_from_page(
-    engine: Engine, store_id: str, consent_id: int, principal: Principal, now: datetime
+def decide_from_page(
+    engine: Engine,
+    store_id: str,
+    consent_id: int,
+    principal: Principal,
+    now: datetime,
+    decision: Decision,
 ) -> None:
-    """Refuse as the signed-in admin, one of this store's enrollments; the errors are
-    :func:`refuse`'s and :func:`_listed_here`'s."""
+    """Approve or refuse, as the signed-in admin, one of this store's enrollments; the
+    errors are :func:`approve`'s or :func:`refuse`'s and :func:`_listed_here`'s."""
+    act = approve if decision == "approve" else refuse
     with engine.begin() as conn:
         _listed_here(conn, store_id, consent_id)
-        refuse(conn, consent_id, actor=principal.actor, at=now, via="dashboard")
+        act(conn, consent_id, actor=principal.actor, at=now, via="dashboard")
 
 
 def _listed_here(conn: Connection, store_id: str, consent_id: int) -> None:
