@@ -57,6 +57,7 @@ from storelens.config import Settings
 from storelens.core.events import make_event
 from storelens.ingest.client import IngestClient
 from storelens.privacy import audit
+from storelens.recognition import consent_texts
 from storelens.recognition import store as face_store
 from storelens.recognition.enrollment import BiometricConsent, enroll
 from storelens.recognition.entrance import TrackBox, open_entrance
@@ -186,6 +187,10 @@ def main() -> None:
         with engine.begin() as conn:
             stores.create_store(conn, "cafe-01", "Café")
             face_store.set_recognition(conn, "cafe-01", True, by="bench", at=T0)
+            consent_texts.publish(
+                conn, "bench", "The benchmark's members agreed to recognition.",
+                actor=audit.SYSTEM, at=T0,
+            )  # fmt: skip
             conn.execute(
                 customers.insert(),
                 [
@@ -193,9 +198,23 @@ def main() -> None:
                     for i in range(args.members)
                 ],
             )
-        staff = audit.Actor(name="bench", kind="user", role="staff")
+        # An active admin's enrollment is approved as recorded; a staff member's matches
+        # no one until approved (since 2026-12-07), which left this benchmark matching
+        # nobody.
+        with engine.begin() as conn:
+            conn.execute(
+                users.insert(),
+                {
+                    "username": "bench",
+                    "password_hash": "!",
+                    "role": "admin",
+                    "active": True,
+                    "created_at": T0 - timedelta(days=1),
+                },
+            )
+        admin = audit.Actor(name="bench", kind="user", role="admin")
         consent = BiometricConsent(True, "bench", None)
-        enroll(engine, settings, "C0", consent, [_png(faces["hopper"])], recorded_by=staff, now=T0)
+        enroll(engine, settings, "C0", consent, [_png(faces["hopper"])], recorded_by=admin, now=T0)
         # the other members: random vectors far from both faces, sealed like real ones
         rng = np.random.default_rng(0)
         keyring = face_store.FaceKeyring.open(settings.faces_key_path)

@@ -68,6 +68,9 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/v1/customers/{customer_id}/faces"): ADMINS,
     ("POST", "/v1/faces/{consent_id}/approval"): ADMINS,
     ("GET", "/v1/faces/pending"): ADMINS,
+    ("GET", "/v1/faces/consent-texts"): PEOPLE,  # the staff app shows the text in force
+    ("POST", "/v1/faces/consent-texts"): ADMINS,
+    ("POST", "/v1/faces/consent-texts/{version}/retirement"): ADMINS,
     ("GET", "/v1/segments"): ANALYSTS,
     ("GET", "/v1/segments/{segment_id}/members"): ANALYSTS,
     ("GET", "/v1/customers/{customer_id}/recommendations"): ANALYSTS,
@@ -96,6 +99,7 @@ PATH_VALUES = {
     "segment_id": "rfm:champions",
     "audit_id": "999999",
     "consent_id": "999999",
+    "version": "v-nobody",
 }
 BAD_CREDENTIALS = ("none", "forged", "expired", "other-store-key")
 ROLES = (ADMIN, ANALYST, STAFF, DEVICE)

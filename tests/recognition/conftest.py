@@ -102,3 +102,25 @@ def entrance_frame() -> Callable[[RGB, int], tuple[RGB, tuple[int, int, int, int
 @pytest.fixture
 def add_customer(engine: Engine) -> Callable[[str], None]:
     return lambda customer_id: _add_customer(engine, customer_id)
+
+
+CONSENT_TEXT_VERSION = "2026-12"
+CONSENT_WORDS = (
+    "I agree that this store keeps a digital template of my face, made from photos taken "
+    "here today, so that staff are told when I come in. I can withdraw at any time, at "
+    "the counter or by asking for erasure, and the template is deleted at once."
+)
+
+
+@pytest.fixture
+def consent_text(engine: Engine) -> str:
+    """The consent text enrollments name, published by an admin; its version."""
+    from storelens.privacy import audit
+    from storelens.recognition.consent_texts import publish
+
+    with engine.begin() as conn:
+        publish(
+            conn, CONSENT_TEXT_VERSION, CONSENT_WORDS, actor=audit.SYSTEM,
+            at=datetime(2026, 11, 30).astimezone(),
+        )  # fmt: skip
+    return CONSENT_TEXT_VERSION

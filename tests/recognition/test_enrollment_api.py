@@ -19,6 +19,11 @@ RGB = npt.NDArray[np.uint8]
 Login = Callable[[str], dict[str, str]]
 
 
+@pytest.fixture(autouse=True)
+def _published(consent_text: str) -> None:
+    """Enrollment names a published consent text (conftest)."""
+
+
 def _counts(engine: Engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
         return (

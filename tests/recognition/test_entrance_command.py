@@ -32,6 +32,11 @@ T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 ADMIN = audit.Actor(name="boss", kind="user", role="admin")  # approved as recorded
 
 
+@pytest.fixture(autouse=True)
+def _published(consent_text: str) -> None:
+    """Enrollment names a published consent text (conftest)."""
+
+
 def _tracked(box: tuple[int, int, int, int], person: str) -> sv.Detections:
     return sv.Detections(
         xyxy=np.array([box], dtype=float),

@@ -38,6 +38,11 @@ STAFF = audit.Actor(name="staff-1", kind="user", role="staff")
 BOSS = audit.Actor(name="boss", kind="user", role="admin")
 
 
+@pytest.fixture(autouse=True)
+def _published(consent_text: str) -> None:
+    """Enrollment names a published consent text (conftest)."""
+
+
 @pytest.fixture
 def member(
     engine: Engine,

@@ -27,6 +27,11 @@ RGB = npt.NDArray[np.uint8]
 Login = Callable[[str], dict[str, str]]
 
 
+@pytest.fixture(autouse=True)
+def _published(consent_text: str) -> None:
+    """Enrollment names a published consent text (conftest)."""
+
+
 @pytest.fixture
 def counter(client: TestClient, engine: Engine, settings: Settings) -> Floor:
     """Ada, a member, and the café whose till scans her card; the requests' clock at T0."""

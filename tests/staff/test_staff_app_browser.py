@@ -148,9 +148,11 @@ def test_the_claimer_enrolls_and_withdraws_the_members_face_from_the_phone(
     from skimage import data
     from sqlalchemy import func, select
 
+    from storelens.privacy import audit
+    from storelens.recognition.consent_texts import publish
     from storelens.storage.tables import face_consents, face_embeddings
 
-    from ..recognition.conftest import _png
+    from ..recognition.conftest import CONSENT_WORDS, _png
 
     face = tmp_path / "face.png"
     face.write_bytes(_png(data.astronaut()[10:250, 100:340].copy()))
@@ -174,16 +176,23 @@ def test_the_claimer_enrolls_and_withdraws_the_members_face_from_the_phone(
     phone.wait_for_selector("[data-testid=customer]:not([hidden])")
     phone.click("[data-testid=faces] summary")
     result = "[data-testid=faces-result]"
+    version = "[data-testid=faces-version]"
+    phone.wait_for_selector(f"{version}:has-text('No consent text is published')")
+    assert phone.is_disabled("[data-testid=faces-enroll]")  # nothing to agree to yet
+    with floor.engine.begin() as conn:
+        publish(conn, "2026-12", CONSENT_WORDS, actor=audit.SYSTEM, at=datetime.now(UTC))
+    phone.click("[data-testid=faces] summary")  # closed, then opened: the text is read again
+    phone.click("[data-testid=faces] summary")
+    phone.wait_for_selector(f"{version}:has-text('version 2026-12')")
+    assert phone.inner_text("[data-testid=faces-text]") == CONSENT_WORDS
 
     phone.check("[data-testid=faces-consent]")
-    phone.fill("[data-testid=faces-version]", "2026-12")
     phone.set_input_files("[data-testid=faces-photos]", str(cat))
     phone.click("[data-testid=faces-enroll]")
     phone.wait_for_selector(f"{result}:has-text('Not enrolled')", timeout=30_000)
     assert "face" in phone.inner_text(result)
 
     phone.check("[data-testid=faces-consent]")
-    phone.fill("[data-testid=faces-version]", "2026-12")
     phone.set_input_files("[data-testid=faces-photos]", str(face))
     phone.click("[data-testid=faces-enroll]")
     phone.wait_for_selector(f"{result}:has-text('Enrolled 1 photo')", timeout=30_000)
@@ -192,6 +201,7 @@ def test_the_claimer_enrolls_and_withdraws_the_members_face_from_the_phone(
     with floor.engine.connect() as conn:
         row = conn.execute(select(face_consents)).one()
     assert (row.customer_id, row.recorded_by, row.approved_at) == (MEMBER, ana, None)
+    assert row.text_version == "2026-12"  # the text the phone showed
 
     phone.click("[data-testid=faces-withdraw]")
     phone.wait_for_selector(f"{result}:has-text('Withdrawn: 1 photo')", timeout=10_000)

@@ -32,6 +32,7 @@ from storelens.api.recommendations_lane import RecommendationsLane
 from storelens.api.routers import (
     audit,
     auth,
+    consent_texts,
     customers,
     deadletters,
     events,
@@ -311,6 +312,7 @@ def create_app(
     app.include_router(notices.router)  # staff notices: raise, first to claim, claimer view
     app.include_router(staff_app.router)  # the staff app's page, manifest and service worker
     app.include_router(faces.router)  # recognition: enrollment under consent, store switch
+    app.include_router(consent_texts.router)  # recognition: the texts members agree to
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

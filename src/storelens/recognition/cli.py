@@ -3,7 +3,9 @@ returning-customer recognition."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +15,7 @@ from rich.table import Table
 from storelens.core.errors import StorelensError
 from storelens.privacy import audit
 from storelens.recognition.approval import approve, read_pending, refuse
+from storelens.recognition.consent_texts import MAX_BODY_CHARS, list_texts, publish, retire
 from storelens.recognition.key_rotation import rotate_key
 from storelens.recognition.store import recognition_enabled, set_recognition
 from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
@@ -24,6 +27,11 @@ faces_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
+consent_text_app = typer.Typer(
+    help="The consent texts members read before agreeing to recognition.",
+    no_args_is_help=True,
+)
+faces_app.add_typer(consent_text_app, name="consent-text")
 
 
 @faces_app.command("rotate-key")
@@ -136,3 +144,89 @@ def refuse_command(
         print_error(exc)
         raise typer.Exit(2) from exc
     console.print(f"refused enrollment {enrollment}: {deleted} embedding(s) deleted")
+
+
+def _read_text(path: str) -> str:
+    """The file's words (``-``: standard input), or exit 2 saying why not."""
+    try:
+        raw = sys.stdin.buffer.read(MAX_BODY_CHARS * 4 + 1) if path == "-" else None
+        if raw is None:
+            with Path(path).open("rb") as f:
+                raw = f.read(MAX_BODY_CHARS * 4 + 1)
+        return raw.decode("utf-8")
+    except OSError as exc:
+        console.print(f"error: cannot read {path}: {exc.strerror or exc}", style="red")
+        raise typer.Exit(2) from exc
+    except UnicodeDecodeError as exc:
+        console.print(f"error: {path} is not UTF-8 text (byte {exc.start})", style="red")
+        raise typer.Exit(2) from exc
+
+
+@consent_text_app.command("publish")
+def publish_text_command(
+    version: Annotated[str, typer.Option("--version", help="e.g. 2026-12; never reused")],
+    file: Annotated[str, typer.Option("--file", help="the text, UTF-8 (- reads stdin)")],
+    database_url: DbOption = None,
+) -> None:
+    """Publish the text members read before agreeing to recognition.
+
+    Its words never change: publishing the same version with other words is refused
+    (exit 2); the same words again change nothing. Enrollment names a published text
+    in force, and the staff app shows the newest one to the member."""
+    body = _read_text(file)
+    engine, _ = open_database_or_exit(database_url)
+    try:
+        with engine.begin() as conn:
+            text, created = publish(
+                conn, version, body, actor=audit.operator(), at=datetime.now(UTC)
+            )
+    except StorelensError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from exc
+    state = "published" if created else "already published with these words:"
+    console.print(f"{state} consent text {text.version} ({len(text.body):,} characters, "
+                  f"sha256 {text.sha256[:12]}…)")  # fmt: skip
+
+
+@consent_text_app.command("list")
+def list_texts_command(
+    retired: Annotated[bool, typer.Option("--retired", help="list retired texts too")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """The published consent texts, newest first; the first in force is the one shown."""
+    engine, _ = open_database_or_exit(database_url)
+    with engine.connect() as conn:
+        texts = list_texts(conn, include_retired=retired)
+    if not texts:
+        console.print("no consent text is published: storelens faces consent-text publish")
+        return
+    table = Table("version", "published", "by", "retired", "characters", "sha256")
+    for t in texts:
+        table.add_row(
+            t.version,
+            t.published_at.isoformat(timespec="seconds"),
+            t.published_by,
+            t.retired_at.isoformat(timespec="seconds") if t.retired_at else "",
+            f"{len(t.body):,}",
+            t.sha256[:12] + "…",
+        )
+    console.print(table)
+
+
+@consent_text_app.command("retire")
+def retire_text_command(
+    version: Annotated[str, typer.Argument(help="the version to retire")],
+    database_url: DbOption = None,
+) -> None:
+    """No new enrollment may name this text; consents given under it stay in force."""
+    engine, _ = open_database_or_exit(database_url)
+    try:
+        with engine.begin() as conn:
+            text = retire(conn, version, actor=audit.operator(), at=datetime.now(UTC))
+    except StorelensError as exc:
+        print_error(exc)
+        raise typer.Exit(2) from exc
+    assert text.retired_at is not None
+    console.print(
+        f"retired consent text {text.version} at {text.retired_at.isoformat(timespec='seconds')}"
+    )

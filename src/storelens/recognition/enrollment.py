@@ -22,6 +22,7 @@ from storelens.config import Settings
 from storelens.core.errors import FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.privacy.subject import canonical_id
+from storelens.recognition.consent_texts import require_in_force
 from storelens.recognition.keyring import FaceKeyring
 from storelens.recognition.store import add_embeddings, record_consent
 from storelens.storage.dialects import dialect_for
@@ -127,14 +128,19 @@ def enroll(
     (:func:`storelens.recognition.approval.approve`), so no one can make their own face
     stand for a customer alone.
 
+    The consent must name a published consent text in force
+    (:mod:`storelens.recognition.consent_texts`), checked before any photo is read.
     Embedding takes seconds, so the write checks again, under the erasure lock, that the
-    person is still known, and runs ``still_allowed`` (a claimed notice's gate) in the
-    same transaction: an erasure that ran meanwhile left a whole enrollment of the
-    person it had erased, and a claim closed meanwhile still enrolled (a review).
+    person is still known and the text not retired, and runs ``still_allowed`` (a
+    claimed notice's gate) in the same transaction: an erasure that ran meanwhile left a
+    whole enrollment of the person it had erased, and a claim closed meanwhile still
+    enrolled (a review).
     ``detail`` goes into the audit entry (the notice it came through)."""
     _check_consent(consent)
     with engine.connect() as conn:
         current = canonical_id(conn, customer_id)
+        if current is not None:
+            require_in_force(conn, consent.text_version)  # before any photo is read
     if current is None:
         raise NotFound(f"no customer {customer_id!r}")
     if pipeline is None:
@@ -157,10 +163,11 @@ def enroll(
         current = still  # a merge meanwhile: the person's id now
         if still_allowed is not None:
             still_allowed(conn)
+        text = require_in_force(conn, consent.text_version)  # not retired meanwhile
         consent_id = record_consent(
             conn,
             current,
-            text_version=consent.text_version.strip(),
+            text_version=text.version,
             store_ids=consent.store_ids,
             recorded_by=recorded_by.name,
             at=now,
@@ -176,7 +183,8 @@ def enroll(
             {
                 "photos": len(vectors),
                 "consent_id": consent_id,
-                "text_version": consent.text_version,
+                "text_version": text.version,
+                "text_sha256": text.sha256,
                 "approved": approved,
                 **(detail or {}),
             },

@@ -26,6 +26,7 @@ from storelens.privacy.consent import consent_state
 from storelens.privacy.registry import PersonalStore, SubjectRequest, plain, register
 from storelens.privacy.subject import canonical_id, current_ids, people_ids
 from storelens.privacy.subject import person_ids as subject_ids
+from storelens.recognition.consent_texts import ConsentText, text_of
 from storelens.recognition.keyring import (
     EMBEDDING_DIM,
     FaceKeyring,
@@ -316,8 +317,9 @@ def load_gallery(conn: Connection, store_id: str, keyring: FaceKeyring) -> Galle
 
 
 def _export(req: SubjectRequest) -> list[dict[str, Any]]:
-    """Biometric consents (purpose, text version, who recorded it, when, withdrawal) and
-    which embeddings exist (id, time, key id); the vectors themselves stay sealed."""
+    """Biometric consents (purpose, text version and the words of that text, who recorded
+    it, when, withdrawal) and which embeddings exist (id, time, key id); the vectors
+    themselves stay sealed."""
     ids = list(req.subject.ids)
     consents = req.conn.execute(
         select(face_consents).where(face_consents.c.customer_id.in_(ids))
@@ -331,7 +333,19 @@ def _export(req: SubjectRequest) -> list[dict[str, Any]]:
             face_embeddings.c.key_id,
         ).where(face_embeddings.c.customer_id.in_(ids))
     ).all()
-    return [{"consent": plain(c)} for c in consents] + [{"embedding": plain(e)} for e in embeddings]
+    texts = {c.text_version: text_of(req.conn, c.text_version) for c in consents}
+    return [
+        {"consent": plain(c), "consent_text": _words(texts[c.text_version])} for c in consents
+    ] + [{"embedding": plain(e)} for e in embeddings]
+
+
+def _words(text: ConsentText | None) -> dict[str, Any] | None:
+    """The words the member agreed to; None for a consent recorded before texts were
+    published (storelens never held those words)."""
+    if text is None:
+        return None
+    return {"version": text.version, "body": text.body, "sha256": text.sha256,
+            "published_at": text.published_at.isoformat()}  # fmt: skip
 
 
 def _erase(req: SubjectRequest) -> int:

@@ -210,9 +210,32 @@ async function enrollFace(event) {
   const response = await api(`/v1/notices/${encodeURIComponent(state.open)}/faces`, { method: "POST", body });
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) { $("faces-result").textContent = `Not enrolled: ${detail(answer)}`; return; }
-  form.reset();
+  form.consent.checked = false;
+  form.photos.value = "";
   $("faces-result").textContent =
     `Enrolled ${answer.photos} photo(s). An admin approves them before the entrance recognises them.`;
+}
+
+// The member reads the text in force before the box is ticked; the enrollment names its
+// version, and the server refuses a version no admin published (or one since retired).
+async function showConsentText() {
+  if (!$("faces").open) return;
+  const form = $("enroll-form");
+  form.querySelector("button[type=submit]").disabled = true;
+  form.consent_text_version.value = "";
+  $("consent-text").textContent = "";
+  const response = await api("/v1/faces/consent-texts");
+  const texts = await response.json().catch(() => ({}));
+  if (!response.ok) { $("consent-version").textContent = `Consent text not loaded: ${detail(texts)}`; return; }
+  if (!texts.current) {
+    $("consent-version").textContent =
+      "No consent text is published yet, so no one can be enrolled: ask an admin to publish one.";
+    return;
+  }
+  $("consent-version").textContent = `Show them this text (version ${texts.current.version}):`;
+  $("consent-text").textContent = texts.current.body;
+  form.consent_text_version.value = texts.current.version;
+  form.querySelector("button[type=submit]").disabled = false;
 }
 
 async function withdrawFace() {
@@ -258,6 +281,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("back").addEventListener("click", closeCustomer);
   $("release").addEventListener("click", () => finish("release"));
   $("enroll-form").addEventListener("submit", enrollFace);
+  $("faces").addEventListener("toggle", showConsentText);
   $("withdraw-face").addEventListener("click", withdrawFace);
   for (const b of document.querySelectorAll("[data-outcome]")) {
     b.addEventListener("click", () => finish("outcome", { outcome: b.dataset.outcome }));

@@ -1,7 +1,7 @@
 // The staff app's service worker: the app shell works offline (so the installed app
 // opens), while every API call and socket goes to the network and is never cached:
 // notices and customer views are live and personal.
-const SHELL = "storelens-staff-v2"; // v2: the face enrollment form
+const SHELL = "storelens-staff-v3"; // v3: the published consent text shown before enrolling
 const FILES = ["/staff", "/staff/app.js", "/staff/app.css", "/staff/manifest.webmanifest", "/staff/icon.svg"];
 
 self.addEventListener("install", (event) => {

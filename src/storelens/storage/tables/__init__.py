@@ -9,7 +9,7 @@ from it, or the working data of one domain:
 - `reference`: stores, layouts, zones, cameras, products, users, staff, device keys;
 - `cdp`: customer records, orders, identity resolution, consent (the customer 360);
 - `instore`: the ops processor's facts, alert rules and alerts, staff notices;
-- `recognition`: face consents and sealed embeddings, the per-store switch;
+- `recognition`: face consents, the consent texts, sealed embeddings, the per-store switch;
 - `predict`: scoring runs, features, scores and segments;
 - `recommend`: stock, declines, the learned lists and impressions.
 
@@ -55,7 +55,12 @@ from storelens.storage.tables.predict import (
     segment_members,
     segments,
 )
-from storelens.storage.tables.recognition import face_consents, face_embeddings, store_recognition
+from storelens.storage.tables.recognition import (
+    face_consent_texts,
+    face_consents,
+    face_embeddings,
+    store_recognition,
+)
 from storelens.storage.tables.recommend import (
     recommend_blend,
     recommend_declines,
@@ -92,6 +97,7 @@ __all__ = [
     "customers",
     "dead_letters",
     "events",
+    "face_consent_texts",
     "face_consents",
     "face_embeddings",
     "identity_changes",

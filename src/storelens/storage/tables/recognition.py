@@ -17,12 +17,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
+    UniqueConstraint,
     Uuid,
 )
 
 from storelens.storage.tables.schema import Document, Id, UTCDateTime, metadata, utc_now
 
-__all__ = ["face_consents", "face_embeddings", "store_recognition"]
+__all__ = ["face_consent_texts", "face_consents", "face_embeddings", "store_recognition"]
 
 face_consents = Table(
     "face_consents",
@@ -30,7 +32,9 @@ face_consents = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("customer_id", Id, nullable=False),
     Column("purpose", String(64), nullable=False),
-    Column("text_version", String(40), nullable=False),  # the consent text the person read
+    # the consent text the person read: a version in face_consent_texts (not a foreign
+    # key: rows recorded before texts were published name versions no row holds)
+    Column("text_version", String(40), nullable=False),
     Column("store_ids", Document),  # stores it covers; NULL: every store of the chain
     Column("granted_at", UTCDateTime, nullable=False),
     Column("recorded_by", String(128), nullable=False),  # the staff member or admin
@@ -65,4 +69,21 @@ store_recognition = Table(
     Column("enabled", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False, default=utc_now),
     Column("updated_by", String(128)),
+)
+
+face_consent_texts = Table(
+    "face_consent_texts",
+    metadata,
+    # What a member reads before agreeing to recognition, as published by an admin. A
+    # published text never changes (a new wording is a new version), so a consent's
+    # version proves the words the person agreed to; none of it is about a customer.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(40), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("published_by", String(128), nullable=False),
+    Column("retired_at", UTCDateTime),  # no new enrollment under it from then on
+    Column("retired_by", String(128)),
+    UniqueConstraint("version"),
 )

@@ -1,0 +1,41 @@
+"""Request and response bodies of the consent-text routes (``/v1/faces/consent-texts``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storelens.recognition.consent_texts import MAX_BODY_CHARS
+
+__all__ = ["ConsentTextCreate", "ConsentTextList", "ConsentTextPublic"]
+
+
+class ConsentTextCreate(BaseModel):
+    """A text to publish: once published, its words never change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=40, examples=["2026-12"])
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, description="the words, as shown")
+
+
+class ConsentTextPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: str
+    body: str
+    sha256: str = Field(description="SHA-256 of the body, as UTF-8")
+    published_at: datetime
+    published_by: str
+    retired_at: datetime | None
+    retired_by: str | None
+    in_force: bool
+
+
+class ConsentTextList(BaseModel):
+    """``current`` is the newest text in force, the one the staff app shows the member;
+    None until an admin publishes one (enrollment is refused until then)."""
+
+    current: ConsentTextPublic | None
+    items: list[ConsentTextPublic]
