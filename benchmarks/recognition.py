@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=20, help="members walking in")
     parser.add_argument("--faces", type=int, default=30, help="faces timed for faces/s")
     parser.add_argument("--members", type=int, default=200, help="enrolled members")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args()
     faces = _faces()
     with tempfile.TemporaryDirectory() as tmp:
@@ -304,9 +305,9 @@ def main() -> None:
         if key not in ("benchmark", "at", "machine", "staff_phone_path"):
             table.add_row(key, str(value))
     console.print(table)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"wrote {RESULTS}")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
