@@ -146,6 +146,12 @@ def test_bad_input_and_refusals_say_why(
         assert "Check the address" in refused.text and f'href="{url}"' not in refused.text
     unknown = admin.get("/stores/nowhere/recognition")
     assert unknown.status_code == 404 and "no store" in unknown.text
+    for decision in ("approve", "refuse"):  # the form's answer is a page too, not JSON
+        posted = admin.post(
+            f"/stores/nowhere/recognition/{decision}", data={"consent_id": str(own), "csrf": token}
+        )
+        assert posted.status_code == 404 and "no store" in posted.text
+        assert posted.headers["content-type"].startswith("text/html")
     assert admin.get(f"/stores/{STORE}/recognition?approved=0").status_code == 422
 
 

@@ -268,7 +268,13 @@ def decide_enrollment(
     try:
         decide_from_page(engine, store_id, consent_id, principal, now, decision)
     except (NotFound, Conflict, Forbidden) as exc:
-        view = recognition_view(engine, store_id, principal.actor)
+        try:
+            view = recognition_view(engine, store_id, principal.actor)
+        except NotFound as unknown:  # no such store: the page says so, as its GET does
+            return _page(
+                request, "recognition.html", principal, engine, store_id, "recognition",
+                view=None, error=str(unknown), status_code=404,
+            )  # fmt: skip
         return _page(
             request, "recognition.html", principal, engine, store_id, "recognition",
             view=view, error=None, refusal=str(exc), status_code=_REFUSED[type(exc)],
