@@ -17,7 +17,7 @@ from storelens.storage.dialects import dialect_for
 from storelens.storage.eventlog import StoredEvent
 from storelens.storage.tables import order_lines, orders
 
-__all__ = ["ORDER_TYPES", "Order", "orders_of_customer", "project_orders"]
+__all__ = ["ORDER_TYPES", "Order", "order_currencies", "orders_of_customer", "project_orders"]
 
 ORDER_TYPES = ("pos.order_paid",)
 
@@ -139,6 +139,16 @@ def orders_of_customer(conn: Connection, customer_ids: list[str], limit: int = 2
         )
         for r in rows
     ]
+
+
+def order_currencies(conn: Connection, most: int = 5) -> list[str]:
+    """The currencies orders were paid in, at most ``most``, sorted. Values summed from
+    orders (lifetime value, segment revenue) add these as sent, unconverted, so a page
+    showing a sum names them, and says so when there are several."""
+    rows = conn.execute(
+        select(orders.c.currency).distinct().order_by(orders.c.currency).limit(most)
+    ).scalars()
+    return [str(c) for c in rows]
 
 
 def _export_orders(req: SubjectRequest) -> list[dict[str, Any]]:

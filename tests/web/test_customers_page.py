@@ -476,3 +476,33 @@ def test_a_segment_whose_figures_were_withdrawn_shows_dashes(
     text = analyst.get(f"/web/api/stores/{STORE}/customers/segments.csv").text
     cells = next(r for r in csv.DictReader(io.StringIO(text)) if r["segment"] == smallest.id)
     assert cells["revenue_share"] == "" and "withdrawn" in cells["description"]
+
+
+def test_values_name_their_currency_and_mixed_currencies_are_called_unconverted(
+    as_role: Callable[[str], TestClient], engine: Engine, scored: set[str]
+) -> None:
+    """Lifetime value and revenue are sums of order totals: the page showed them with no
+    currency, and a chain paid in two currencies would have had them added silently."""
+    import uuid
+
+    from storelens.storage.tables import orders
+
+    analyst = as_role("analyst")
+    with engine.connect() as conn:
+        paid_in = sorted(set(conn.execute(select(orders.c.currency)).scalars()))
+    assert len(paid_in) == 1
+    page = unescape(analyst.get(f"/stores/{STORE}/customers").text)
+    assert f"amounts in {paid_in[0]}" in page and "data-mixed-currencies" not in page
+    assert f"discounted, {paid_in[0]}" in page
+    with engine.begin() as conn:
+        row = conn.execute(select(orders).limit(1)).mappings().one()
+        conn.execute(
+            orders.insert().values(
+                {**row, "order_id": "usd-1", "currency": "USD", "event_id": uuid.uuid4()}
+            )
+        )
+    view = analyst.get(f"/web/api/stores/{STORE}/customers").json()
+    assert view["currencies"] == sorted([paid_in[0], "USD"])
+    page = unescape(analyst.get(f"/stores/{STORE}/customers").text)
+    mixed = ", ".join(view["currencies"])
+    assert f"orders came in {mixed}: amounts are added as paid, not converted" in page

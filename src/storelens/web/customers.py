@@ -24,6 +24,7 @@ from storelens.core.errors import NotFound
 from storelens.core.spreadsheet import inert_cell
 from storelens.predict.store import customers_overview, list_segments, run_models, segment_page
 from storelens.privacy import audit
+from storelens.sales import order_currencies
 from storelens.web.schemas import (
     ClvBar,
     CustomersView,
@@ -143,6 +144,7 @@ def customers_view(
         overview = customers_overview(conn, high_risk=high_risk, clv_bins=clv_bins)
         version = overview["model_version"]
         models = run_models(conn, version) if version else {}
+        currencies = order_currencies(conn)
     horizon = models.get("clv", {}).get("params", {}).get("months", clv_months)
     quality = models.get("clusters")
     rows = segment_rows(overview)
@@ -171,6 +173,7 @@ def customers_view(
         has_clv=bool(overview["clv"]["customers"]),
         no_clv_reason=None if overview["clv"]["customers"] else _no_clv_reason(models),
         has_churn=has_churn,
+        currencies=currencies,
     )
 
 

@@ -285,6 +285,10 @@ class CustomersView(BaseModel):
         description="why the run has no lifetime value, as its model registry row says",
     )
     has_churn: bool = Field(description="false when the run has no churn risk")
+    currencies: list[str] = Field(
+        default_factory=list,
+        description="the currencies orders were paid in; several are summed as sent, not converted",
+    )
 
 
 class MemberRow(BaseModel):
