@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     notice_webhook_url: str | None = None  # notices are also POSTed here when set
     notice_suggestions: int = Field(default=3, ge=0, le=20)
     """Suggestions the claimer sees for the customer."""
+    notice_refusals_per_hour: int = Field(default=30, ge=1, le=100_000)
+    """Notices a device key may have refused (an unknown customer, recognition not
+    allowed for the member) in an hour before every notice from that key is a 429 until
+    the hour is up. Each refusal says something about an id (a customer or not, enrolled
+    or not), so a stolen key could otherwise test ids without end; a till mistyping a
+    card now and then stays far below. Counted in Redis when ``redis_url`` is set."""
     # Returning-customer recognition (issue 16, the ``faces`` extra; docs/privacy.md).
     faces_key_file: Path | None = None
     """AES-256-GCM key for face embeddings at rest (0600, written by ``storelens init`` or

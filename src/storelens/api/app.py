@@ -269,7 +269,10 @@ def create_app(
     app.state.signed_in = SignedInCache(
         users_signal(engine, postgres=settings.signed_in_cache_postgres)
     )
-    app.state.login_limiter = limiter_for(settings.redis_url, settings.login_attempts_per_minute)
+    # Refused notices per device key: each refusal tells the key something about an id.
+    app.state.notice_refusals = limiter_for(
+        settings.redis_url, settings.notice_refusals_per_hour, 3600, prefix="sl:notice-refusals"
+    )
     # Innermost: the warm recommendation answer without FastAPI's dependency solving;
     # anything it cannot answer exactly as the route would goes on to the route.
     app.add_middleware(

@@ -44,23 +44,35 @@ class RateLimiter(Protocol):
         """Count one attempt; False once ``key`` is over its limit in this window."""
         ...
 
+    def refund(self, key: str) -> None:
+        """Give back one attempt that :meth:`hit` counted and that did not count after all."""
+        ...
+
     def reset(self, key: str) -> None: ...
 
 
 class MemoryLimiter:
-    def __init__(self, limit: int, window_s: int = 60) -> None:
-        self.limit, self.window_s = limit, window_s
+    def __init__(
+        self, limit: int, window_s: int = 60, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
         self._windows: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def hit(self, key: str) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             for stale in [k for k, (t, _) in self._windows.items() if now - t >= self.window_s]:
                 del self._windows[stale]
             start, count = self._windows.get(key, (now, 0))
             self._windows[key] = (start, count + 1)
         return count + 1 <= self.limit
+
+    def refund(self, key: str) -> None:
+        with self._lock:
+            if key in self._windows:
+                start, count = self._windows[key]
+                self._windows[key] = (start, max(0, count - 1))
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -75,6 +87,7 @@ class RedisLimiter:
             raise MissingExtra("Redis rate limiting", "redis") from exc
         self.client = redis.Redis.from_url(url)
         self.limit, self.window_s, self.prefix = limit, window_s, prefix
+        self._refund = self.client.register_script(_LOWER_LUA)
 
     def hit(self, key: str) -> bool:
         k = f"{self.prefix}:{key}"
@@ -84,13 +97,28 @@ class RedisLimiter:
         count, _ = pipe.execute()
         return int(count) <= self.limit
 
+    def refund(self, key: str) -> None:
+        # DECR on a key that expired meanwhile would leave a -1 with no expiry: only an
+        # existing count is lowered, inside Redis, so no other process sees it half done.
+        self._refund(keys=[f"{self.prefix}:{key}"])
+
     def reset(self, key: str) -> None:
         self.client.delete(f"{self.prefix}:{key}")
 
 
-def limiter_for(redis_url: str | None, limit: int, window_s: int = 60) -> RateLimiter:
+_LOWER_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+"""
+
+
+def limiter_for(
+    redis_url: str | None, limit: int, window_s: int = 60, prefix: str = "sl:rl"
+) -> RateLimiter:
     if redis_url:
-        return RedisLimiter(redis_url, limit, window_s)
+        return RedisLimiter(redis_url, limit, window_s, prefix)
     return MemoryLimiter(limit, window_s)
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any
+import time
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Path, Request, Response, WebSocket, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, WebSocket, status
 
 from storelens.accounts import Role
 from storelens.api.auth import Principal, allow
@@ -28,11 +29,12 @@ from storelens.api.notice_schemas import (
     NoticeOutcome,
     NoticePublic,
 )
+from storelens.api.ratelimit import RateLimiter
 from storelens.api.recommend_schemas import DeclineIn
 from storelens.api.websocket_auth import (
     clock_of,
 )
-from storelens.core.errors import Forbidden, NotFound
+from storelens.core.errors import Forbidden, InvalidInput, NotFound
 from storelens.privacy import audit
 from storelens.recommend import evidence
 from storelens.staff.claimer_view import claimer_view
@@ -51,6 +53,27 @@ Raiser = Annotated[Principal, allow(Role.device, Role.admin)]
 StaffOnly = Annotated[Principal, allow(Role.staff)]
 NoticeId = Annotated[str, Path(min_length=1, max_length=36)]
 CLAIM_ERRORS = error_responses(400, 403, 404, 409, 413, 422)
+
+
+_WARNED: dict[str, float] = {}  # device key -> when its throttling was last logged
+
+
+def _throttled(principal: Principal) -> NoReturn:
+    """429 for a key over its refusals; logged once a minute per key (never the ids)."""
+    now = time.monotonic()
+    if now - _WARNED.get(principal.name, -120.0) >= 60:
+        _WARNED[principal.name] = now
+        log.warning(
+            "device key %s had too many notices refused this hour (unknown customers or "
+            "members recognition may not announce): its notices are refused for now; if "
+            "that is not a misconfigured till, revoke the key",
+            principal.name,
+        )
+    raise HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail="this key had too many notices refused in the last hour; try again later",
+        headers={"Retry-After": "3600"},  # at most: the hour opened at the first refusal
+    )
 
 
 def desk_of(request: Request | WebSocket) -> NoticeDesk:
@@ -73,13 +96,19 @@ _ALREADY = {"model": NoticePublic, "description": "The member's notice that alre
     "/notices",
     status_code=status.HTTP_201_CREATED,
     response_model=NoticePublic,
-    responses={**CLAIM_ERRORS, 200: _ALREADY},
+    responses={**CLAIM_ERRORS, **error_responses(429), 200: _ALREADY},
 )
 def raise_notice(
     body: NoticeCreate, principal: Raiser, request: Request, response: Response, now: Now
 ) -> NoticePublic:
     """Announce a member in a store to its on-shift staff (201). A member who already
     has an open or claimed notice there gets that one back (200, ``created`` false).
+
+    A device key whose notices were refused ``STORELENS_NOTICE_REFUSALS_PER_HOUR``
+    times within an hour gets 429 for every notice, known member or not, until the hour
+    is up: each refusal says whether an id is a customer (or enrolled), and a stolen key
+    could otherwise test ids without end. The attempt is counted before the lookup and
+    given back when it was not refused, so parallel probes cannot all slip under it.
 
     A ``recognition`` notice is checked here, on the server, at the moment it would be
     stored: the store's switch and the member's biometric consent (the desk's gate,
@@ -91,9 +120,23 @@ def raise_notice(
     broadcast, and the refusal is audited (``notice.refused``)."""
     if principal.store_scope is not None and principal.store_scope != body.store_id:
         raise Forbidden("this key may only raise notices for its own store")
-    notice, created = desk_of(request).raise_notice(
-        body.store_id, body.customer_id, body.trigger, actor=principal.actor, now=now
+    refusals: RateLimiter | None = (
+        request.app.state.notice_refusals if principal.role == Role.device else None
     )
+    if refusals is not None and not refusals.hit(principal.name):
+        _throttled(principal)
+    try:
+        notice, created = desk_of(request).raise_notice(
+            body.store_id, body.customer_id, body.trigger, actor=principal.actor, now=now
+        )
+    except InvalidInput:
+        raise  # stays counted: it told the key something about the id
+    except BaseException:
+        if refusals is not None:
+            refusals.refund(principal.name)
+        raise
+    if refusals is not None:
+        refusals.refund(principal.name)  # only refusals count
     if not created:
         response.status_code = status.HTTP_200_OK
     return _public(notice, created=created)
