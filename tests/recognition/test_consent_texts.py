@@ -8,7 +8,10 @@ had agreed to (a weakness listed in the session notes)."""
 from __future__ import annotations
 
 import json
+import threading
+import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,13 @@ from typer.testing import CliRunner
 from storelens.cli import app
 from storelens.core.errors import Conflict, InvalidInput, NotFound
 from storelens.privacy import audit
-from storelens.recognition.consent_texts import current_text, publish, retire, text_of
+from storelens.recognition.consent_texts import (
+    current_text,
+    publish,
+    require_in_force,
+    retire,
+    text_of,
+)
 from storelens.storage.tables import audit_log, face_consent_texts, face_consents, face_embeddings
 
 RGB = npt.NDArray[np.uint8]
@@ -87,20 +96,74 @@ def test_a_published_text_never_changes(engine: Engine) -> None:
     assert kept == first and published == 1
 
 
-def test_the_text_in_force_is_the_newest_not_retired(engine: Engine) -> None:
+def _audits(engine: Engine, action: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).where(audit_log.c.action == action)).scalar_one()
+        )
+
+
+def test_one_text_is_in_force_the_one_published_last(engine: Engine) -> None:
+    """A review: publishing left the text before it enrollable, and the staff app showed
+    the newest by date, so a text published later for an older version took over."""
     with engine.connect() as conn:
         assert current_text(conn) is None
-    _publish(engine, "2026-06")
-    _publish(engine, "2026-12", WORDS + " Version two.", at=T0 + timedelta(days=1))
+    _publish(engine, "2026-12")
+    _publish(engine, "2025-06", WORDS + " Backfilled.", at=T0 + timedelta(days=1))
     with engine.begin() as conn:
-        assert current_text(conn).version == "2026-12"  # type: ignore[union-attr]
-        retired = retire(conn, "2026-12", actor=audit.SYSTEM, at=T0 + timedelta(days=2))
+        assert current_text(conn).version == "2025-06"  # type: ignore[union-attr]
+        assert not text_of(conn, "2026-12").in_force  # type: ignore[union-attr]
+        with pytest.raises(InvalidInput, match="'2026-12' was retired"):
+            require_in_force(conn, "2026-12")
+        retired = retire(conn, "2025-06", actor=audit.SYSTEM, at=T0 + timedelta(days=2))
         assert retired.retired_at is not None and not retired.in_force
-        assert current_text(conn).version == "2026-06"  # type: ignore[union-attr]
-        again = retire(conn, "2026-12", actor=audit.SYSTEM, at=T0 + timedelta(days=3))
+        assert current_text(conn) is None  # none until an admin publishes again
+        again = retire(conn, "2025-06", actor=audit.SYSTEM, at=T0 + timedelta(days=3))
         assert again.retired_at == retired.retired_at  # retiring twice changes nothing
         with pytest.raises(NotFound):
             retire(conn, "1999-01", actor=audit.SYSTEM, at=T0)
+    assert _audits(engine, "faces.consent_text.retire") == 2  # one each, none for the repeat
+
+
+def test_the_same_words_hash_alike_whatever_their_line_ends_and_accents(engine: Engine) -> None:
+    """A review: a file saved by Notepad (byte-order mark, CRLF) or with decomposed
+    accents hashed differently from the same visible words."""
+    words = "Je consens à ce que le café garde un modèle de mon visage.\nLigne deux."
+    first, _ = _publish(engine, "fr-1", words)
+    decomposed = unicodedata.normalize("NFD", words)
+    for variant in ("\ufeff" + words, words.replace("\n", "\r\n"), words.replace("\n", "\r"),
+                    decomposed):  # fmt: skip
+        assert variant != words
+        again, created = _publish(engine, "fr-1", variant)
+        assert not created and again.sha256 == first.sha256
+
+
+@pytest.mark.parametrize("words", [WORDS, WORDS + " Other words."])
+def test_two_admins_publishing_one_version_at_once_get_answers_not_errors(
+    engine: Engine, words: str
+) -> None:
+    """A review: on PostgreSQL the loser's insert hit the unique constraint, a 500."""
+    _publish(engine, "base")
+    barrier = threading.Barrier(6)
+
+    def one(i: int) -> str:
+        barrier.wait()
+        body = words if i % 2 else WORDS
+        try:
+            with engine.begin() as conn:
+                _, created = publish(conn, "race", body, actor=audit.SYSTEM, at=T0)
+        except Conflict:
+            return "conflict"
+        return "created" if created else "same"
+
+    with ThreadPoolExecutor(6) as pool:
+        got = sorted(pool.map(one, range(6)))
+    assert got.count("created") == 1
+    if words == WORDS:
+        assert got == ["created", *["same"] * 5]
+    else:  # the first in wins; the other wording is refused, never a database error
+        assert got == ["conflict"] * 3 + ["created"] + ["same"] * 2
+    assert _audits(engine, "faces.consent_text.publish") == 2
 
 
 def _enroll(client: TestClient, headers: dict[str, str], photos: list[bytes], version: str) -> Any:
@@ -255,3 +318,57 @@ def test_the_cli_publishes_lists_and_retires(engine: Engine, db_url: str, tmp_pa
             select(audit_log.c.detail).where(audit_log.c.action == "faces.consent_text.publish")
         ).scalar_one()
     assert WORDS not in json.dumps(detail)  # the audit names the hash, not the words
+
+
+def test_a_text_published_later_under_an_old_consents_version_is_not_shown_as_theirs(
+    client: TestClient, engine: Engine, login: Login, add_customer: Callable[[str], None]
+) -> None:
+    """A review: a consent recorded before texts were published named a free version;
+    publishing a text under that version later made the export show its words as the
+    ones the member had agreed to."""
+    from storelens.recognition import store as face_store
+
+    add_customer("C1")
+    with engine.begin() as conn:  # as recorded before migration 0021: no words on file
+        face_store.record_consent(
+            conn, "C1", text_version="2026-12", store_ids=None, recorded_by="ana",
+            at=T0 - timedelta(days=30), approved_by="boss",
+        )  # fmt: skip
+    _publish(engine, "2026-12", WORDS + " And we share it with partner stores.")
+    exported = client.get("/v1/customers/C1/export", headers=login("admin")).json()
+    (consent,) = [i for i in exported["stores"]["faces"] if "consent" in i]
+    assert consent["consent"]["text_version"] == "2026-12"
+    assert consent["consent_text"] is None
+
+
+def test_only_admins_see_who_published_a_text(
+    client: TestClient, engine: Engine, login: Login
+) -> None:
+    _publish(engine, "2026-12")
+    staff = client.get("/v1/faces/consent-texts", headers=login("staff")).json()
+    admin = client.get("/v1/faces/consent-texts", headers=login("admin")).json()
+    assert staff["current"]["published_by"] is None
+    assert admin["current"]["published_by"] == audit.SYSTEM.name
+
+
+def test_the_cli_lists_a_login_name_as_plain_text_and_refuses_a_text_it_cannot_read_whole(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """A review: ``cli:<$USER>`` went through rich markup and reached the terminal with
+    its escape sequences, and a file past the read limit was published cut short."""
+    sneaky = audit.Actor(name="cli:[bold red]ADMIN[/]\x1b]0;pwned\x07", kind="cli", role="admin")
+    with engine.begin() as conn:
+        publish(conn, "2026-12", WORDS, actor=sneaky, at=T0)
+    listed = runner.invoke(app, ["faces", "consent-text", "list", "--database-url", db_url])
+    assert "red]ADMIN[/]" in listed.output  # the markup shown as typed, not applied
+    assert "\x1b" not in listed.output and "\x07" not in listed.output
+    huge = tmp_path / "huge.txt"
+    huge.write_text("Clause. " * 10_001, encoding="utf-8")  # 80,008 bytes
+    cut = runner.invoke(
+        app,
+        ["faces", "consent-text", "publish", "--version", "big", "--file", str(huge),
+         "--database-url", db_url],
+    )  # fmt: skip
+    assert cut.exit_code == 2 and "over 20,000 characters" in cut.output
+    with engine.connect() as conn:
+        assert text_of(conn, "big") is None

@@ -196,6 +196,16 @@ def test_the_claimer_enrolls_and_withdraws_the_members_face_from_the_phone(
     phone.set_input_files("[data-testid=faces-photos]", str(face))
     phone.click("[data-testid=faces-enroll]")
     phone.wait_for_selector(f"{result}:has-text('Enrolled 1 photo')", timeout=30_000)
+    with floor.engine.begin() as conn:  # a new wording while the view is open
+        publish(conn, "2027-01", CONSENT_WORDS + " Now also at the bar.", actor=audit.SYSTEM,
+                at=datetime.now(UTC))  # fmt: skip
+    phone.check("[data-testid=faces-consent]")
+    phone.set_input_files("[data-testid=faces-photos]", str(face))
+    phone.click("[data-testid=faces-enroll]")
+    phone.wait_for_selector(f"{result}:has-text('was retired')", timeout=30_000)
+    phone.wait_for_selector(f"{version}:has-text('version 2027-01')")  # shown afresh
+    assert "Now also at the bar." in phone.inner_text("[data-testid=faces-text]")
+    assert not phone.is_checked("[data-testid=faces-consent]")  # they read it first
     _no_sideways_scroll(phone)
     phone.screenshot(path=str(tmp_path / "enrolled.png"), full_page=True)
     with floor.engine.connect() as conn:

@@ -17,7 +17,11 @@ class ConsentTextCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: str = Field(min_length=1, max_length=40, examples=["2026-12"])
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, description="the words, as shown")
+    # Twice the limit here: line ends and accents are normalised first, and the limit
+    # applies to the text as stored (a CRLF file the CLI took was a 422 here; a review).
+    body: str = Field(
+        min_length=1, max_length=2 * MAX_BODY_CHARS, description="the words, as shown"
+    )
 
 
 class ConsentTextPublic(BaseModel):
@@ -27,9 +31,9 @@ class ConsentTextPublic(BaseModel):
     body: str
     sha256: str = Field(description="SHA-256 of the body, as UTF-8")
     published_at: datetime
-    published_by: str
+    published_by: str | None = Field(description="admins only; null for others")
     retired_at: datetime | None
-    retired_by: str | None
+    retired_by: str | None = Field(description="admins only; null for others")
     in_force: bool
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from storelens.core.errors import StorelensError
@@ -146,14 +147,28 @@ def refuse_command(
     console.print(f"refused enrollment {enrollment}: {deleted} embedding(s) deleted")
 
 
+def _shown(name: str) -> str:
+    """A login name as plain text: no rich markup, no terminal control characters (the
+    CLI records ``cli:<$USER>``, which anyone starting it chooses)."""
+    return escape("".join(c for c in name if c.isprintable()))
+
+
 def _read_text(path: str) -> str:
     """The file's words (``-``: standard input), or exit 2 saying why not."""
+    most = MAX_BODY_CHARS * 4  # bytes: four per character at most in UTF-8
     try:
-        raw = sys.stdin.buffer.read(MAX_BODY_CHARS * 4 + 1) if path == "-" else None
+        raw = sys.stdin.buffer.read(most + 1) if path == "-" else None
         if raw is None:
             with Path(path).open("rb") as f:
-                raw = f.read(MAX_BODY_CHARS * 4 + 1)
-        return raw.decode("utf-8")
+                raw = f.read(most + 1)
+        if len(raw) > most:  # read whole or not at all: never publish a cut text
+            console.print(
+                f"error: {path} is over {MAX_BODY_CHARS:,} characters; a consent text must "
+                "be read whole by the member",
+                style="red",
+            )
+            raise typer.Exit(2)
+        return raw.decode("utf-8-sig")  # a byte-order mark (Notepad) is no part of the text
     except OSError as exc:
         console.print(f"error: cannot read {path}: {exc.strerror or exc}", style="red")
         raise typer.Exit(2) from exc
@@ -205,7 +220,7 @@ def list_texts_command(
         table.add_row(
             t.version,
             t.published_at.isoformat(timespec="seconds"),
-            t.published_by,
+            _shown(t.published_by),
             t.retired_at.isoformat(timespec="seconds") if t.retired_at else "",
             f"{len(t.body):,}",
             t.sha256[:12] + "…",

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
 
 from storelens.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from storelens.privacy import audit
@@ -66,7 +68,10 @@ def _checked(version: str, body: str) -> tuple[str, str]:
             f"or digit, such as 2026-12; got {len(version)} characters",
             "consent_text_version",
         )
-    body = body.replace("\r\n", "\n").strip()
+    # One text, one hash: line ends, a byte-order mark and composed or decomposed
+    # accents are made one form, so the same visible words are the same version.
+    body = unicodedata.normalize("NFC", body.lstrip("\ufeff"))
+    body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
     if "\x00" in body:
         raise _refuse("body", "the text must not contain a NUL character", "string_nul")
     if not _MIN_BODY_CHARS <= len(body) <= MAX_BODY_CHARS:
@@ -105,54 +110,88 @@ def list_texts(conn: Connection, *, include_retired: bool = False) -> list[Conse
 
 
 def current_text(conn: Connection) -> ConsentText | None:
-    """The newest text in force: the one the staff app shows the member."""
+    """The text in force (one at most): the one the staff app shows the member."""
     texts = list_texts(conn)
     return texts[0] if texts else None
+
+
+def _same_version(version: str, digest: str, existing: ConsentText) -> tuple[ConsentText, bool]:
+    if existing.sha256 != digest:
+        raise Conflict(
+            f"consent text {version!r} is already published with other words; a new "
+            "wording needs a new version (consents name the words they were given under)"
+        )
+    return existing, False
 
 
 def publish(
     conn: Connection, version: str, body: str, *, actor: audit.Actor, at: datetime
 ) -> tuple[ConsentText, bool]:
-    """Publish a text; ``(text, True)`` when new. The same version with the same words
-    again is ``(existing, False)``, so a re-run script changes nothing; with other words
-    it is a Conflict, since consents already recorded name that version's words."""
+    """Publish a text and put it in force; ``(text, True)`` when new.
+
+    One text is in force at a time, the one an admin published last: publishing
+    retires the one before (consents given under it stay), so the staff app never shows
+    a superseded text and no enrollment names one (a review: both stayed enrollable,
+    and the newest by date was shown, whatever was published last). The
+    same version with the same words again is ``(existing, False)`` and changes nothing
+    (a re-run script); with other words it is a Conflict, since consents already
+    recorded name that version's words. Two publishers of one version at once: the loser
+    gets the winner's row (or the Conflict), never a database error."""
     version, body = _checked(version, body)
     digest = hashlib.sha256(body.encode()).hexdigest()
     existing = text_of(conn, version)
     if existing is not None:
-        if existing.sha256 != digest:
-            raise Conflict(
-                f"consent text {version!r} is already published with other words; a new "
-                "wording needs a new version (consents name the words they were given under)"
+        return _same_version(version, digest, existing)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                face_consent_texts.insert().values(
+                    version=version,
+                    body=body,
+                    sha256=digest,
+                    published_at=at,
+                    published_by=actor.name,
+                )
             )
-        return existing, False
-    conn.execute(
-        face_consent_texts.insert().values(
-            version=version, body=body, sha256=digest, published_at=at, published_by=actor.name
-        )
-    )
+    except IntegrityError:  # published meanwhile by another request
+        raced = text_of(conn, version)
+        if raced is None:
+            raise
+        return _same_version(version, digest, raced)
+    replaced = [t.version for t in list_texts(conn) if t.version != version and t.in_force]
+    for old in replaced:
+        _retire_row(conn, old, actor, at, {"replaced_by": version})
     audit.record(
-        conn, actor, "faces.consent_text.publish", "consent_text", version, {"sha256": digest}
-    )
+        conn, actor, "faces.consent_text.publish", "consent_text", version,
+        {"sha256": digest, "replaces": replaced},
+    )  # fmt: skip
     text = text_of(conn, version)
     assert text is not None
     return text, True
 
 
-def retire(conn: Connection, version: str, *, actor: audit.Actor, at: datetime) -> ConsentText:
-    """No new enrollment may name this text; consents given under it stay in force (the
-    member agreed to those words). Retiring a retired text changes nothing."""
-    text = text_of(conn, version)
-    if text is None:
-        raise NotFound(f"no consent text {version!r} is published")
-    if text.retired_at is not None:
-        return text
-    conn.execute(
+def _retire_row(
+    conn: Connection, version: str, actor: audit.Actor, at: datetime, detail: dict[str, str]
+) -> bool:
+    """Retire the text if it is in force; audited only by the one request that did."""
+    done = conn.execute(
         update(face_consent_texts)
-        .where(face_consent_texts.c.version == version)
+        .where(face_consent_texts.c.version == version, face_consent_texts.c.retired_at.is_(None))
         .values(retired_at=at, retired_by=actor.name)
     )
-    audit.record(conn, actor, "faces.consent_text.retire", "consent_text", version, {})
+    if done.rowcount != 1:
+        return False
+    audit.record(conn, actor, "faces.consent_text.retire", "consent_text", version, detail)
+    return True
+
+
+def retire(conn: Connection, version: str, *, actor: audit.Actor, at: datetime) -> ConsentText:
+    """No new enrollment may name this text, and none may be made until another is
+    published; consents given under it stay in force (the member agreed to those
+    words). Retiring a retired text changes nothing."""
+    if text_of(conn, version) is None:
+        raise NotFound(f"no consent text {version!r} is published")
+    _retire_row(conn, version, actor, at, {})
     retired = text_of(conn, version)
     assert retired is not None
     return retired

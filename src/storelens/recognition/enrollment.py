@@ -168,6 +168,7 @@ def enroll(
             conn,
             current,
             text_version=text.version,
+            text_sha256=text.sha256,
             store_ids=consent.store_ids,
             recorded_by=recorded_by.name,
             at=now,

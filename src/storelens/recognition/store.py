@@ -97,6 +97,7 @@ def record_consent(
     recorded_by: str,
     at: datetime,
     approved_by: str | None = None,
+    text_sha256: str | None = None,
 ) -> int:
     """A new biometric consent; an earlier active one is withdrawn (superseded) with its
     embeddings, so a person has one set of reference photos at a time.
@@ -110,6 +111,7 @@ def record_consent(
             customer_id=customer_id,
             purpose=PURPOSE,
             text_version=text_version,
+            text_sha256=text_sha256,
             store_ids=sorted(set(store_ids)) if store_ids is not None else None,
             granted_at=at,
             recorded_by=recorded_by,
@@ -335,14 +337,16 @@ def _export(req: SubjectRequest) -> list[dict[str, Any]]:
     ).all()
     texts = {c.text_version: text_of(req.conn, c.text_version) for c in consents}
     return [
-        {"consent": plain(c), "consent_text": _words(texts[c.text_version])} for c in consents
+        {"consent": plain(c), "consent_text": _words(texts[c.text_version], c.text_sha256)}
+        for c in consents
     ] + [{"embedding": plain(e)} for e in embeddings]
 
 
-def _words(text: ConsentText | None) -> dict[str, Any] | None:
+def _words(text: ConsentText | None, agreed: str | None) -> dict[str, Any] | None:
     """The words the member agreed to; None for a consent recorded before texts were
-    published (storelens never held those words)."""
-    if text is None:
+    published (storelens never held those words), even where a text was published
+    later under the version it named (a review: those words were shown as theirs)."""
+    if text is None or agreed is None or text.sha256 != agreed:
         return None
     return {"version": text.version, "body": text.body, "sha256": text.sha256,
             "published_at": text.published_at.isoformat()}  # fmt: skip

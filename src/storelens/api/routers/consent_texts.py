@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from storelens.accounts import Role
 from storelens.api.consent_text_schemas import (
     ConsentTextCreate,
     ConsentTextList,
@@ -40,6 +41,8 @@ def consent_texts(
     with engine.connect() as conn:
         texts = list_texts(conn, include_retired=include_retired)
     items = [ConsentTextPublic.model_validate(t) for t in texts]
+    if principal.role != Role.admin:  # who published is not staff's business
+        items = [t.model_copy(update={"published_by": None, "retired_by": None}) for t in items]
     current = next((t for t in items if t.in_force), None)
     return ConsentTextList(current=current, items=items)
 

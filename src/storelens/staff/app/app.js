@@ -209,7 +209,13 @@ async function enrollFace(event) {
   $("faces-result").textContent = "Reading the photos…";
   const response = await api(`/v1/notices/${encodeURIComponent(state.open)}/faces`, { method: "POST", body });
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) { $("faces-result").textContent = `Not enrolled: ${detail(answer)}`; return; }
+  if (!response.ok) {
+    $("faces-result").textContent = `Not enrolled: ${detail(answer)}`;
+    const textChanged = Array.isArray(answer.detail) &&
+      answer.detail.some((d) => (d.loc || []).includes("consent_text_version"));
+    if (textChanged) { form.consent.checked = false; await showConsentText(); } // show them the text in force
+    return;
+  }
   form.consent.checked = false;
   form.photos.value = "";
   $("faces-result").textContent =
@@ -224,7 +230,14 @@ async function showConsentText() {
   form.querySelector("button[type=submit]").disabled = true;
   form.consent_text_version.value = "";
   $("consent-text").textContent = "";
-  const response = await api("/v1/faces/consent-texts");
+  $("consent-version").textContent = "Loading the consent text…";
+  let response;
+  try {
+    response = await api("/v1/faces/consent-texts");
+  } catch (error) {
+    $("consent-version").textContent = "The consent text could not be loaded: check the connection and open this again.";
+    return;
+  }
   const texts = await response.json().catch(() => ({}));
   if (!response.ok) { $("consent-version").textContent = `Consent text not loaded: ${detail(texts)}`; return; }
   if (!texts.current) {

@@ -35,6 +35,9 @@ face_consents = Table(
     # the consent text the person read: a version in face_consent_texts (not a foreign
     # key: rows recorded before texts were published name versions no row holds)
     Column("text_version", String(40), nullable=False),
+    # SHA-256 of those words as published; NULL before texts were published (0021), so a
+    # text published later under the same version is never taken for what they read
+    Column("text_sha256", String(64)),
     Column("store_ids", Document),  # stores it covers; NULL: every store of the chain
     Column("granted_at", UTCDateTime, nullable=False),
     Column("recorded_by", String(128), nullable=False),  # the staff member or admin

@@ -4,9 +4,10 @@ An enrollment used to record whatever version string the form carried, so nothin
 showed which words the member had agreed to. Admins now publish each text once
 (``storelens faces consent-text publish``), a published text never changes, and an
 enrollment must name a published text that is not retired. Consents recorded before
-this revision keep the versions they named; no text is published for them, because
-storelens never held their words. Publish the text in use before enrolling again.
-A downgrade drops the table.
+this revision keep the versions they named and get no ``text_sha256``: storelens never
+held their words, so an access request shows none for them, even if a text is later
+published under the same version. Publish the text in use before enrolling again.
+A downgrade drops the table and the column.
 
 Revision ID: 0021_face_consent_texts
 Revises: 0020_stock_out_only
@@ -44,7 +45,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_face_consent_texts")),
         sa.UniqueConstraint("version", name=op.f("uq_face_consent_texts_version")),
     )
+    with op.batch_alter_table("face_consents") as batch:
+        batch.add_column(sa.Column("text_sha256", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("face_consents") as batch:
+        batch.drop_column("text_sha256")
     op.drop_table("face_consent_texts")
