@@ -141,13 +141,15 @@ def orders_of_customer(conn: Connection, customer_ids: list[str], limit: int = 2
     ]
 
 
-def order_currencies(conn: Connection, most: int = 5) -> list[str]:
-    """The currencies orders were paid in, at most ``most``, sorted. Values summed from
-    orders (lifetime value, segment revenue) add these as sent, unconverted, so a page
-    showing a sum names them, and says so when there are several."""
-    rows = conn.execute(
-        select(orders.c.currency).distinct().order_by(orders.c.currency).limit(most)
-    ).scalars()
+def order_currencies(conn: Connection, store_id: str | None = None, most: int = 5) -> list[str]:
+    """The currencies orders were paid in (in one store, or anywhere), at most ``most``,
+    sorted. Values summed from orders (lifetime value, segment and zone revenue) add
+    these as sent, unconverted, so a page showing a sum names them, and says so when
+    there are several."""
+    query = select(orders.c.currency).distinct().order_by(orders.c.currency).limit(most)
+    if store_id is not None:
+        query = query.where(orders.c.store_id == store_id)
+    rows = conn.execute(query).scalars()
     return [str(c) for c in rows]
 
 

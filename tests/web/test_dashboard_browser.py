@@ -209,6 +209,8 @@ def test_floor_heatmap_dayparts_and_zone_table(page: Any, site: Site) -> None:
     midday = next(h for h in data["heat"] if h["key"] == "midday")
     assert f"busiest spot {midday['peak']:.2f} people per m²" in caption
     assert f"colours stop at {midday['scale_max']:.2f}" in caption
+    assert data["currencies"] == ["EUR"]  # the simulated café's tills: amounts name it
+    assert "REVENUE (EUR)" in page.inner_text("main table thead").upper()  # CSS capitals
     for zone in data["zones"]:
         row = page.locator(f'[data-zone-row="{zone["zone_id"]}"] [data-col="visits"]')
         assert row.inner_text() == f"{zone['visits']:,}"

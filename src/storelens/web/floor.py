@@ -19,6 +19,7 @@ from storelens.instore.insights import StoreInsights
 from storelens.instore.insights_data import InsightInputs, insights_of, load_inputs
 from storelens.instore.insights_heat import HeatDensity, average_density, scale_top
 from storelens.instore.insights_html import KIND_TITLES
+from storelens.sales import order_currencies
 from storelens.web.schemas import FindingRow, FloorView, HeatGrid, ZoneOutline, ZoneRow
 
 __all__ = ["HEAT_DIGITS", "floor_view", "heat_grids"]
@@ -89,7 +90,10 @@ def floor_view(engine: Engine, store_id: str, first: date, last: date) -> FloorV
     result = insights_of(inputs, breakdowns=("daypart",))  # no daily table on this page
     layout = inputs.layout
     heat = heat_grids(inputs)
+    with engine.connect() as conn:
+        currencies = order_currencies(conn, store_id)
     return FloorView(
+        currencies=currencies,
         store_id=store_id,
         store_name=layout.name,
         timezone=layout.timezone,

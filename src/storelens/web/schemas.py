@@ -219,6 +219,11 @@ class FloorView(BaseModel):
     outlines: list[ZoneOutline]
     heat: list[HeatGrid] = Field(description="the whole day first, then each daypart seen")
     heat_note: str | None = None
+    currencies: list[str] = Field(
+        default_factory=list,
+        description="the currencies the store's orders were paid in; several are summed "
+        "as sent, not converted",
+    )
 
 
 class SegmentHeader(BaseModel):
