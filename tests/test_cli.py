@@ -602,3 +602,19 @@ def test_a_fault_that_cannot_be_formatted_still_hides_its_message(
     cli.print_fault(KeyError("ada@example.com"), show=False)
     err = capsys.readouterr().err
     assert "KeyError" in err and "ada@" not in err
+
+
+def test_help_paragraphs_flow_to_the_terminals_width() -> None:
+    """Typer's Rich help kept a docstring's source line breaks after the first
+    paragraph: at 80 columns each source line broke into a long and a short one."""
+    shown = runner.invoke(
+        app, ["faces", "consent-text", "publish", "--help"], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 0, shown.output
+    lines = [line.strip() for line in shown.output.splitlines()]
+    joined = "with other words is refused (exit 2); the same words again change nothing."
+    assert any(joined in line for line in lines), shown.output  # a source break in it
+    from storelens.cli import _reflow
+
+    listed = "Steps:\n- one\n- two"
+    assert _reflow(["a\nb", listed, "\bkeep\nlines"], "rich") == f"a b\n\n{listed}\n\n\bkeep\nlines"

@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import logging.config
 import os
+import re
 import sys
 import threading
 import traceback
@@ -14,6 +15,7 @@ from typing import Annotated, Any, cast
 
 import typer
 import typer.core
+import typer.rich_utils
 from rich.console import Console
 
 import storelens.cdp.cli_identity  # registers cdp resolve, profile, unmerge, eval
@@ -102,6 +104,35 @@ def _flags_take_no_value() -> None:
 
 
 _flags_take_no_value()
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+
+
+def _reflow(paragraphs: list[str], markup_mode: str) -> str:
+    """A docstring paragraph as one line for the terminal to wrap, as Click does; lists
+    and ``\\b`` blocks keep their lines."""
+    if markup_mode == "markdown":
+        return "\n\n".join(paragraphs)
+    kept = []
+    for p in paragraphs:
+        lines = p.splitlines()
+        literal = p.startswith("\b") or any(_LIST_ITEM.match(line) for line in lines)
+        kept.append(p if literal else " ".join(line.strip() for line in lines))
+    return "\n\n".join(kept)
+
+
+def _help_paragraphs_flow() -> None:
+    """Typer's Rich help (0.29) keeps a docstring's source line breaks after the first
+    paragraph, so at 80 columns each 88-column source line broke into a long and a short
+    one (a new user's review). Its first paragraph it already joins; the rest now too."""
+    rich_utils = getattr(typer, "rich_utils", None)
+    if rich_utils is None or not hasattr(rich_utils, "_fix_linebreaks"):
+        return
+    rich_utils._fix_linebreaks = _reflow
+
+
+_help_paragraphs_flow()
 
 
 _settings = settings_or_exit

@@ -183,11 +183,12 @@ def publish_text_command(
     file: Annotated[str, typer.Option("--file", help="the text, UTF-8 (- reads stdin)")],
     database_url: DbOption = None,
 ) -> None:
-    """Publish the text members read before agreeing to recognition.
+    """Publish the text members read before agreeing to recognition, and put it in force.
 
     Its words never change: publishing the same version with other words is refused
-    (exit 2); the same words again change nothing. Enrollment names a published text
-    in force, and the staff app shows the newest one to the member."""
+    (exit 2); the same words again change nothing. The text in force before is retired
+    (consents given under it stay); enrollment names the text in force, which the staff
+    app shows to the member."""
     body = _read_text(file)
     engine, _ = open_database_or_exit(database_url)
     try:
