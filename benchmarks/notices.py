@@ -132,7 +132,7 @@ async def _measure(base: str, scanner: str, n: int, progress: Progress) -> dict[
             withdrawn.append(await wait - start)
             await _until(ana, "notice_withdrawn", nid)  # the claimer's copy, drained
             progress.advance(task)
-    return {"raise_to_both_phones_s": raised, "claim_to_withdrawn_s": withdrawn}
+    return {"raise_to_both_phones": raised, "claim_to_withdrawn": withdrawn}
 
 
 def _summary(values: list[float]) -> dict[str, float]:
