@@ -13,13 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from storelens.core.errors import StorelensError
 from storelens.privacy import audit
 from storelens.recognition.approval import approve, read_pending, refuse
 from storelens.recognition.consent_texts import MAX_BODY_CHARS, list_texts, publish, retire
 from storelens.recognition.key_rotation import rotate_key
 from storelens.recognition.store import recognition_enabled, set_recognition
-from storelens.storage.command_line import DbOption, open_database_or_exit, print_error
+from storelens.storage.command_line import DbOption, open_database_or_exit, refusals_exit_2
 
 __all__ = ["faces_app"]
 
@@ -43,11 +42,8 @@ def rotate_key_command(database_url: DbOption = None) -> None:
     database backup; without it the embeddings cannot be read (members re-enroll).
     """
     engine, settings = open_database_or_exit(database_url)
-    try:
+    with refusals_exit_2():
         key_id, rows = rotate_key(engine, settings.faces_key_path)
-    except StorelensError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
     console.print(f"re-encrypted {rows} embeddings under key {key_id}")
 
 
@@ -59,14 +55,10 @@ def switch_command(
 ) -> None:
     """Turn recognition on or off for one store (off until an admin turns it on)."""
     engine, _ = open_database_or_exit(database_url)
-    try:
-        with engine.begin() as conn:
-            set_recognition(conn, store, on, by=audit.SYSTEM.name, at=datetime.now(UTC))
-            audit.record(conn, audit.SYSTEM, "store.recognition", "store", store, {"enabled": on})
-            state = recognition_enabled(conn, store)
-    except StorelensError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+    with refusals_exit_2(), engine.begin() as conn:
+        set_recognition(conn, store, on, by=audit.SYSTEM.name, at=datetime.now(UTC))
+        audit.record(conn, audit.SYSTEM, "store.recognition", "store", store, {"enabled": on})
+        state = recognition_enabled(conn, store)
     console.print(f"recognition in {store}: {'on' if state else 'off'}")
 
 
@@ -112,12 +104,8 @@ def approve_command(
     """
     engine, _ = open_database_or_exit(database_url)
     operator = audit.operator()
-    try:
-        with engine.begin() as conn:
-            row = approve(conn, enrollment, actor=operator, at=datetime.now(UTC))
-    except StorelensError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+    with refusals_exit_2(), engine.begin() as conn:
+        row = approve(conn, enrollment, actor=operator, at=datetime.now(UTC))
     console.print(
         f"approved enrollment {enrollment}: recorded by {row['recorded_by']},"
         f" approved by {row['approved_by']} at {row['approved_at'].isoformat(timespec='seconds')}"
@@ -138,12 +126,8 @@ def refuse_command(
     Recorded as refused by ``cli:<your login>``.
     """
     engine, _ = open_database_or_exit(database_url)
-    try:
-        with engine.begin() as conn:
-            deleted = refuse(conn, enrollment, actor=audit.operator(), at=datetime.now(UTC))
-    except StorelensError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+    with refusals_exit_2(), engine.begin() as conn:
+        deleted = refuse(conn, enrollment, actor=audit.operator(), at=datetime.now(UTC))
     console.print(f"refused enrollment {enrollment}: {deleted} embedding(s) deleted")
 
 
@@ -191,14 +175,8 @@ def publish_text_command(
     app shows to the member."""
     body = _read_text(file)
     engine, _ = open_database_or_exit(database_url)
-    try:
-        with engine.begin() as conn:
-            text, created = publish(
-                conn, version, body, actor=audit.operator(), at=datetime.now(UTC)
-            )
-    except StorelensError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+    with refusals_exit_2(), engine.begin() as conn:
+        text, created = publish(conn, version, body, actor=audit.operator(), at=datetime.now(UTC))
     state = "published" if created else "already published with these words:"
     console.print(f"{state} consent text {text.version} ({len(text.body):,} characters, "
                   f"sha256 {text.sha256[:12]}…)")  # fmt: skip
@@ -236,12 +214,8 @@ def retire_text_command(
 ) -> None:
     """No new enrollment may name this text; consents given under it stay in force."""
     engine, _ = open_database_or_exit(database_url)
-    try:
-        with engine.begin() as conn:
-            text = retire(conn, version, actor=audit.operator(), at=datetime.now(UTC))
-    except StorelensError as exc:
-        print_error(exc)
-        raise typer.Exit(2) from exc
+    with refusals_exit_2(), engine.begin() as conn:
+        text = retire(conn, version, actor=audit.operator(), at=datetime.now(UTC))
     assert text.retired_at is not None
     console.print(
         f"retired consent text {text.version} at {text.retired_at.isoformat(timespec='seconds')}"

@@ -18,6 +18,8 @@ rejected rows, traces left after an erasure). Groups that cannot import this mod
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -26,7 +28,7 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from storelens.config import Settings
-from storelens.core.errors import ConfigError
+from storelens.core.errors import ConfigError, StorelensError
 from storelens.storage import migrate
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "DbOption",
     "open_database_or_exit",
     "print_error",
+    "refusals_exit_2",
     "refuse",
     "settings_or_exit",
 ]
@@ -57,6 +60,17 @@ def refuse(message: object) -> typer.Exit:
     """Print why the input cannot be used; raise what it returns (exit 2)."""
     print_error(message)
     return typer.Exit(EXIT_INPUT)
+
+
+@contextlib.contextmanager
+def refusals_exit_2() -> Iterator[None]:
+    """A StorelensError inside (an unknown id, a withdrawn enrollment, a version taken)
+    ends the command with its one-line reason and exit 2; ``storelens``'s entry point
+    does the same, but commands run under Click's test runner do not pass through it."""
+    try:
+        yield
+    except StorelensError as exc:
+        raise refuse(exc) from exc
 
 
 DbOption = Annotated[
