@@ -110,7 +110,10 @@ def list_texts(conn: Connection, *, include_retired: bool = False) -> list[Conse
 
 
 def current_text(conn: Connection) -> ConsentText | None:
-    """The text in force (one at most): the one the staff app shows the member."""
+    """The text in force: the one the staff app shows the member. One at most, except
+    after two admins publish two versions in the same instant (neither sees the
+    other's uncommitted row to retire it): then the later by time is shown, and either
+    may be named until one is retired."""
     texts = list_texts(conn)
     return texts[0] if texts else None
 
