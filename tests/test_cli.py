@@ -614,7 +614,11 @@ def test_help_paragraphs_flow_to_the_terminals_width() -> None:
     lines = [line.strip() for line in shown.output.splitlines()]
     joined = "with other words is refused (exit 2); the same words again change nothing."
     assert any(joined in line for line in lines), shown.output  # a source break in it
-    from storelens.cli import _reflow
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert any("Superset, Metabase or Power BI" in line for line in top.splitlines()), top
+    approve = runner.invoke(app, ["faces", "approve", "--help"], env={"COLUMNS": "200"}).output
+    assert "cli:<your login>" in approve and "``" not in approve  # no RST literal quotes
+    from storelens.cli_help import reflow as _reflow
 
     listed = "Steps:\n- one\n- two"
     assert _reflow(["a\nb", listed, "\bkeep\nlines"], "rich") == f"a b\n\n{listed}\n\n\bkeep\nlines"

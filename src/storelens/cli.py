@@ -6,22 +6,19 @@ import contextlib
 import ipaddress
 import logging.config
 import os
-import re
 import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
-import typer.core
-import typer.rich_utils
 from rich.console import Console
 
 import storelens.cdp.cli_identity  # registers cdp resolve, profile, unmerge, eval
 import storelens.cli_entrance  # registers vision recognise (the faces extra)
 import storelens.cli_vision  # noqa: F401  # registers vision simulate and render
-from storelens import accounts, stores
+from storelens import accounts, cli_help, stores
 from storelens.cdp.cli import cdp_app
 from storelens.cli_accounts import keys_app, users_app
 from storelens.cli_ingest import ingest, progress_bar
@@ -88,51 +85,7 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _flags_take_no_value() -> None:
-    """Typer's Rich help (0.29) writes a value type after every option, flags included:
-    ``--dry-run <bool>``, ``--serve / --no-serve <bool>``, even ``--help <bool>``, as if
-    each took a value. Its plain help leaves flags bare, as Click does; so does this."""
-    shown = getattr(typer.core.TyperOption, "display_type_rich", None)
-    if shown is None or getattr(shown, "flags_bare", False):  # older Typer, or done
-        return
-
-    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
-        return None if self.is_flag else cast("str | None", shown(self, ctx))
-
-    display_type_rich.flags_bare = True  # type: ignore[attr-defined]
-    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
-
-
-_flags_take_no_value()
-
-
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
-
-
-def _reflow(paragraphs: list[str], markup_mode: str) -> str:
-    """A docstring paragraph as one line for the terminal to wrap, as Click does; lists
-    and ``\\b`` blocks keep their lines."""
-    if markup_mode == "markdown":
-        return "\n\n".join(paragraphs)
-    kept = []
-    for p in paragraphs:
-        lines = p.splitlines()
-        literal = p.startswith("\b") or any(_LIST_ITEM.match(line) for line in lines)
-        kept.append(p if literal else " ".join(line.strip() for line in lines))
-    return "\n\n".join(kept)
-
-
-def _help_paragraphs_flow() -> None:
-    """Typer's Rich help (0.29) keeps a docstring's source line breaks after the first
-    paragraph, so at 80 columns each 88-column source line broke into a long and a short
-    one (a new user's review). Its first paragraph it already joins; the rest now too."""
-    rich_utils = getattr(typer, "rich_utils", None)
-    if rich_utils is None or not hasattr(rich_utils, "_fix_linebreaks"):
-        return
-    rich_utils._fix_linebreaks = _reflow
-
-
-_help_paragraphs_flow()
+cli_help.install()
 
 
 _settings = settings_or_exit
