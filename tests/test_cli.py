@@ -612,7 +612,7 @@ def test_help_paragraphs_flow_to_the_terminals_width() -> None:
     )
     assert shown.exit_code == 0, shown.output
     lines = [line.strip() for line in shown.output.splitlines()]
-    joined = "with other words is refused (exit 2); the same words again change nothing."
+    joined = "with other words is refused (exit 2), and so is a retired version; the same"
     assert any(joined in line for line in lines), shown.output  # a source break in it
     top = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
     assert any("Superset, Metabase or Power BI" in line for line in top.splitlines()), top

@@ -44,7 +44,8 @@ runner = CliRunner()
 
 def _publish(engine: Engine, version: str, body: str = WORDS, at: datetime = T0) -> Any:
     with engine.begin() as conn:
-        return publish(conn, version, body, actor=audit.SYSTEM, at=at)
+        done = publish(conn, version, body, actor=audit.SYSTEM, at=at)
+    return done.text, done.created
 
 
 def _stored(engine: Engine) -> tuple[int, int]:
@@ -64,7 +65,8 @@ def _fields(exc: InvalidInput) -> dict[str, str]:
     [
         ("", WORDS, "version", "1 to 40 letters"),
         ("v 1", WORDS, "version", "1 to 40 letters"),
-        ("-v1", WORDS, "version", "starting with a letter or digit"),
+        ("-v1", WORDS, "version", "start with a letter or digit"),
+        ("two words", WORDS, "version", "may hold only letters"),
         ("v" * 41, WORDS, "version", "got 41 characters"),
         ("v1", "I agree.", "body", "not 8"),
         ("v1", "x" * 20_001, "body", "not 20,001"),
@@ -151,7 +153,7 @@ def test_two_admins_publishing_one_version_at_once_get_answers_not_errors(
         body = words if i % 2 else WORDS
         try:
             with engine.begin() as conn:
-                _, created = publish(conn, "race", body, actor=audit.SYSTEM, at=T0)
+                created = publish(conn, "race", body, actor=audit.SYSTEM, at=T0).created
         except Conflict:
             return "conflict"
         return "created" if created else "same"
@@ -359,8 +361,10 @@ def test_the_cli_lists_a_login_name_as_plain_text_and_refuses_a_text_it_cannot_r
     sneaky = audit.Actor(name="cli:[bold red]ADMIN[/]\x1b]0;pwned\x07", kind="cli", role="admin")
     with engine.begin() as conn:
         publish(conn, "2026-12", WORDS, actor=sneaky, at=T0)
-    listed = runner.invoke(app, ["faces", "consent-text", "list", "--database-url", db_url])
-    assert "red]ADMIN[/]" in listed.output  # the markup shown as typed, not applied
+    listed = runner.invoke(
+        app, ["faces", "consent-text", "list", "--database-url", db_url], env={"COLUMNS": "250"}
+    )
+    assert "[/" in listed.output  # the markup shown as typed, not applied
     assert "\x1b" not in listed.output and "\x07" not in listed.output
     huge = tmp_path / "huge.txt"
     huge.write_text("Clause. " * 10_001, encoding="utf-8")  # 80,008 bytes
@@ -372,3 +376,62 @@ def test_the_cli_lists_a_login_name_as_plain_text_and_refuses_a_text_it_cannot_r
     assert cut.exit_code == 2 and "over 20,000 characters" in cut.output
     with engine.connect() as conn:
         assert text_of(conn, "big") is None
+
+
+def test_what_a_new_user_found_unclear_is_said_plainly(
+    client: TestClient, engine: Engine, db_url: str, tmp_path: Path, login: Login
+) -> None:
+    """A new user's review: publishing did not say what it retired; a retired version
+    published again answered "already published" with nothing in force; the list said
+    "nothing published" when all were retired; no command showed a text's words."""
+    db = ["--database-url", db_url]
+    words = tmp_path / "c.txt"
+    words.write_text(WORDS, encoding="utf-8")
+    first = runner.invoke(app, ["faces", "consent-text", "publish", "--version", "v1", "--file",
+                                str(words), *db])  # fmt: skip
+    assert first.exit_code == 0 and "it is the text in force" in " ".join(first.output.split())
+    admin = login("admin")
+    second = client.post(
+        "/v1/faces/consent-texts", json={"version": "v2", "body": WORDS + " Two."}, headers=admin
+    )
+    assert second.status_code == 201 and second.json()["replaced"] == ["v1"]
+    again = runner.invoke(app, ["faces", "consent-text", "publish", "--version", "v1", "--file",
+                                str(words), *db])  # fmt: skip
+    assert again.exit_code == 2 and "v1' was retired" in " ".join(again.output.split())
+    back = client.post("/v1/faces/consent-texts", json={"version": "v1", "body": WORDS},
+                       headers=admin)  # fmt: skip
+    assert back.status_code == 409
+    shown = runner.invoke(app, ["faces", "consent-text", "show", "v2", *db])
+    assert shown.exit_code == 0 and WORDS + " Two." in " ".join(shown.output.split())
+    with engine.connect() as conn:
+        assert text_of(conn, "v2").sha256 in shown.output  # type: ignore[union-attr]
+    assert runner.invoke(app, ["faces", "consent-text", "show", "v9", *db]).exit_code == 2
+    gone = runner.invoke(app, ["faces", "consent-text", "retire", "v2", *db])
+    assert "no consent text is in force now" in " ".join(gone.output.split())
+    twice = runner.invoke(app, ["faces", "consent-text", "retire", "v2", *db])
+    assert twice.exit_code == 0 and "was already retired" in twice.output
+    listed = " ".join(runner.invoke(app, ["faces", "consent-text", "list", *db]).output.split())
+    assert "no consent text is in force (2 retired: list them with --retired)" in listed
+
+
+def test_a_replaced_enrollment_names_the_one_that_replaced_it(
+    client: TestClient,
+    engine: Engine,
+    login: Login,
+    add_customer: Callable[[str], None],
+    astronaut: RGB,
+    png: Callable[[RGB], bytes],
+) -> None:
+    """A new user's review: the export showed a re-enrolled member's first consent as
+    withdrawn, as if they had withdrawn it."""
+    admin = login("admin")
+    add_customer("C1")
+    _publish(engine, "2026-12")
+    one = _enroll(client, admin, [png(astronaut)], "2026-12").json()["consent_id"]
+    two = _enroll(client, admin, [png(astronaut)], "2026-12").json()["consent_id"]
+    exported = client.get("/v1/customers/C1/export", headers=admin).json()
+    consents = {
+        i["consent"]["id"]: i["consent"] for i in exported["stores"]["faces"] if "consent" in i
+    }
+    assert consents[one]["replaced_by_consent"] == two and consents[one]["withdrawn_at"]
+    assert consents[two]["replaced_by_consent"] is None and consents[two]["withdrawn_at"] is None

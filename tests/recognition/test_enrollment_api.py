@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from storelens import stores
 from storelens.config import Settings
 from storelens.storage.tables import audit_log, face_consents, face_embeddings
 
@@ -63,6 +64,12 @@ def test_an_admin_enrolls_a_member_with_consent(
     settings: Settings,
 ) -> None:
     add_customer("C1")
+    with engine.begin() as conn:
+        stores.create_store(conn, "cafe-01", "Café")
+    for typo in ("cafe-1", "cafe-01,nowhere"):  # a consent that covers no store: refused
+        r = _post(client, admin, [png(astronaut)], stores=typo)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "stores"]
+        assert "no such store" in r.json()["detail"][0]["msg"]
     r = _post(client, admin, [png(astronaut), png(astronaut[:, ::-1].copy())], stores="cafe-01")
     assert r.status_code == 201, r.text
     body = r.json()

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storelens.recognition.consent_texts import MAX_BODY_CHARS
+from storelens.recognition.consent_texts import MAX_BODY_CHARS, MIN_BODY_CHARS
 
 __all__ = ["ConsentTextCreate", "ConsentTextList", "ConsentTextPublic"]
 
@@ -20,7 +20,10 @@ class ConsentTextCreate(BaseModel):
     # Twice the limit here: line ends and accents are normalised first, and the limit
     # applies to the text as stored (a CRLF file the CLI took was a 422 here; a review).
     body: str = Field(
-        min_length=1, max_length=2 * MAX_BODY_CHARS, description="the words, as shown"
+        min_length=1,
+        max_length=2 * MAX_BODY_CHARS,
+        description=f"the words, as shown: {MIN_BODY_CHARS} to {MAX_BODY_CHARS:,} characters "
+        "once line ends are normalised",
     )
 
 
@@ -35,6 +38,9 @@ class ConsentTextPublic(BaseModel):
     retired_at: datetime | None
     retired_by: str | None = Field(description="admins only; null for others")
     in_force: bool
+    replaced: list[str] = Field(
+        default_factory=list, description="in a publish's answer: the text(s) it retired"
+    )
 
 
 class ConsentTextList(BaseModel):

@@ -15,10 +15,22 @@ from rich.table import Table
 
 from storelens.privacy import audit
 from storelens.recognition.approval import approve, read_pending, refuse
-from storelens.recognition.consent_texts import MAX_BODY_CHARS, list_texts, publish, retire
+from storelens.recognition.consent_texts import (
+    MAX_BODY_CHARS,
+    current_text,
+    list_texts,
+    publish,
+    retire,
+    text_of,
+)
 from storelens.recognition.key_rotation import rotate_key
 from storelens.recognition.store import recognition_enabled, set_recognition
-from storelens.storage.command_line import DbOption, open_database_or_exit, refusals_exit_2
+from storelens.storage.command_line import (
+    DbOption,
+    open_database_or_exit,
+    refusals_exit_2,
+)
+from storelens.storage.command_line import refuse as refuse_input
 
 __all__ = ["faces_app"]
 
@@ -164,22 +176,27 @@ def _read_text(path: str) -> str:
 @consent_text_app.command("publish")
 def publish_text_command(
     version: Annotated[str, typer.Option("--version", help="e.g. 2026-12; never reused")],
-    file: Annotated[str, typer.Option("--file", help="the text, UTF-8 (- reads stdin)")],
+    file: Annotated[
+        str, typer.Option("--file", help="the text, UTF-8, 20 to 20,000 characters (- reads stdin)")
+    ],
     database_url: DbOption = None,
 ) -> None:
     """Publish the text members read before agreeing to recognition, and put it in force.
 
     Its words never change: publishing the same version with other words is refused
-    (exit 2); the same words again change nothing. The text in force before is retired
-    (consents given under it stay); enrollment names the text in force, which the staff
-    app shows to the member."""
+    (exit 2), and so is a retired version; the same words again change nothing. The text
+    in force before is retired (consents given under it stay); enrollment names the text
+    in force, which the staff app shows to the member."""
     body = _read_text(file)
     engine, _ = open_database_or_exit(database_url)
     with refusals_exit_2(), engine.begin() as conn:
-        text, created = publish(conn, version, body, actor=audit.operator(), at=datetime.now(UTC))
-    state = "published" if created else "already published with these words:"
+        done = publish(conn, version, body, actor=audit.operator(), at=datetime.now(UTC))
+    text = done.text
+    state = "published" if done.created else "already published with these words:"
     console.print(f"{state} consent text {text.version} ({len(text.body):,} characters, "
-                  f"sha256 {text.sha256[:12]}…)")  # fmt: skip
+                  f"sha256 {text.sha256}); it is the text in force")  # fmt: skip
+    for old in done.replaced:
+        console.print(f"retired consent text {old}: consents given under it stay in force")
 
 
 @consent_text_app.command("list")
@@ -187,24 +204,48 @@ def list_texts_command(
     retired: Annotated[bool, typer.Option("--retired", help="list retired texts too")] = False,
     database_url: DbOption = None,
 ) -> None:
-    """The published consent texts, newest first; the first in force is the one shown."""
+    """The published consent texts, newest first, and which one is in force."""
     engine, _ = open_database_or_exit(database_url)
     with engine.connect() as conn:
-        texts = list_texts(conn, include_retired=retired)
+        texts = list_texts(conn, include_retired=True)
+    shown = texts if retired else [t for t in texts if t.in_force]
     if not texts:
         console.print("no consent text is published: storelens faces consent-text publish")
         return
-    table = Table("version", "published", "by", "retired", "characters", "sha256")
-    for t in texts:
+    if not shown:
+        console.print(
+            f"no consent text is in force ({len(texts)} retired: list them with --retired); "
+            "enrollment waits until one is published"
+        )
+        return
+    table = Table("version", "in force", "published (UTC)", "by", "retired (UTC)", "characters")
+    for t in shown:
         table.add_row(
             t.version,
-            t.published_at.isoformat(timespec="seconds"),
+            "yes" if t.in_force else "no",
+            _when(t.published_at),
             _shown(t.published_by),
-            t.retired_at.isoformat(timespec="seconds") if t.retired_at else "",
+            _when(t.retired_at) if t.retired_at else "",
             f"{len(t.body):,}",
-            t.sha256[:12] + "…",
         )
     console.print(table)
+
+
+@consent_text_app.command("show")
+def show_text_command(
+    version: Annotated[str, typer.Argument(help="the version to show")],
+    database_url: DbOption = None,
+) -> None:
+    """Print a text's words exactly as published, with its SHA-256 (to compare with a
+    printed copy or an access export)."""
+    engine, _ = open_database_or_exit(database_url)
+    with engine.connect() as conn:
+        text = text_of(conn, version)
+    if text is None:
+        raise refuse_input(f"no consent text {version!r} is published")
+    state = "in force" if text.in_force else f"retired {_when(text.retired_at)}"
+    console.print(f"consent text {text.version} ({state}), sha256 {text.sha256}", highlight=False)
+    console.print(escape(text.body), highlight=False, soft_wrap=True)
 
 
 @consent_text_app.command("retire")
@@ -212,11 +253,25 @@ def retire_text_command(
     version: Annotated[str, typer.Argument(help="the version to retire")],
     database_url: DbOption = None,
 ) -> None:
-    """No new enrollment may name this text; consents given under it stay in force."""
+    """No new enrollment may name this text; consents given under it stay in force.
+    Retiring the text in force stops enrollment until another is published."""
     engine, _ = open_database_or_exit(database_url)
     with refusals_exit_2(), engine.begin() as conn:
+        before = text_of(conn, version)
         text = retire(conn, version, actor=audit.operator(), at=datetime.now(UTC))
-    assert text.retired_at is not None
-    console.print(
-        f"retired consent text {text.version} at {text.retired_at.isoformat(timespec='seconds')}"
-    )
+        left = current_text(conn)
+    if before is not None and not before.in_force:
+        console.print(
+            f"consent text {text.version} was already retired at {_when(text.retired_at)}"
+        )
+        return
+    console.print(f"retired consent text {text.version} at {_when(text.retired_at)}")
+    if left is None:
+        console.print(
+            "no consent text is in force now: enrollment waits until one is published "
+            "(storelens faces consent-text publish)"
+        )
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")

@@ -26,7 +26,9 @@ from storelens.storage.tables import face_consent_texts
 
 __all__ = [
     "MAX_BODY_CHARS",
+    "MIN_BODY_CHARS",
     "ConsentText",
+    "Published",
     "current_text",
     "list_texts",
     "publish",
@@ -36,7 +38,7 @@ __all__ = [
 ]
 
 MAX_BODY_CHARS = 20_000
-_MIN_BODY_CHARS = 20  # shorter is a placeholder, not a text anyone could agree to
+MIN_BODY_CHARS = 20  # shorter is a placeholder, not a text anyone could agree to
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 
 
@@ -62,10 +64,14 @@ def _refuse(field: str, message: str, kind: str, where: str = "body") -> Invalid
 def _checked(version: str, body: str) -> tuple[str, str]:
     version = version.strip()
     if not _VERSION.match(version):
+        problem = (
+            f"got {len(version)} characters" if not 1 <= len(version) <= 40 else
+            "it may hold only letters, digits, '.', '_' and '-', and start with a letter or "
+            "digit"
+        )  # fmt: skip
         raise _refuse(
             "version",
-            "a version is 1 to 40 letters, digits, '.', '_' or '-', starting with a letter "
-            f"or digit, such as 2026-12; got {len(version)} characters",
+            f"a version is 1 to 40 letters, digits, '.', '_' or '-', such as 2026-12: {problem}",
             "consent_text_version",
         )
     # One text, one hash: line ends, a byte-order mark and composed or decomposed
@@ -74,10 +80,10 @@ def _checked(version: str, body: str) -> tuple[str, str]:
     body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
     if "\x00" in body:
         raise _refuse("body", "the text must not contain a NUL character", "string_nul")
-    if not _MIN_BODY_CHARS <= len(body) <= MAX_BODY_CHARS:
+    if not MIN_BODY_CHARS <= len(body) <= MAX_BODY_CHARS:
         raise _refuse(
             "body",
-            f"the text must be {_MIN_BODY_CHARS} to {MAX_BODY_CHARS:,} characters, "
+            f"the text must be {MIN_BODY_CHARS} to {MAX_BODY_CHARS:,} characters, "
             f"not {len(body):,}",
             "consent_text_body",
         )
@@ -118,28 +124,41 @@ def current_text(conn: Connection) -> ConsentText | None:
     return texts[0] if texts else None
 
 
-def _same_version(version: str, digest: str, existing: ConsentText) -> tuple[ConsentText, bool]:
+@dataclass(frozen=True, slots=True)
+class Published:
+    text: ConsentText
+    created: bool  # False: these words were published under this version already
+    replaced: tuple[str, ...] = ()  # the text(s) this one retired
+
+
+def _same_version(version: str, digest: str, existing: ConsentText) -> Published:
     if existing.sha256 != digest:
         raise Conflict(
             f"consent text {version!r} is already published with other words; a new "
             "wording needs a new version (consents name the words they were given under)"
         )
-    return existing, False
+    if not existing.in_force:  # answering "already published" left nothing in force
+        raise Conflict(
+            f"consent text {version!r} was retired; to use these words again, publish them "
+            "under a new version"
+        )
+    return Published(existing, False)
 
 
 def publish(
     conn: Connection, version: str, body: str, *, actor: audit.Actor, at: datetime
-) -> tuple[ConsentText, bool]:
-    """Publish a text and put it in force; ``(text, True)`` when new.
+) -> Published:
+    """Publish a text and put it in force.
 
     One text is in force at a time, the one an admin published last: publishing
     retires the one before (consents given under it stay), so the staff app never shows
     a superseded text and no enrollment names one (a review: both stayed enrollable,
     and the newest by date was shown, whatever was published last). The
-    same version with the same words again is ``(existing, False)`` and changes nothing
-    (a re-run script); with other words it is a Conflict, since consents already
-    recorded name that version's words. Two publishers of one version at once: the loser
-    gets the winner's row (or the Conflict), never a database error."""
+    same version with the same words again changes nothing (``created`` false: a
+    re-run script); with other words it is a Conflict, since consents already recorded
+    name that version's words, and so is a retired version (retired stays retired).
+    Two publishers of one version at once: the loser gets the winner's row (or the
+    Conflict), never a database error."""
     version, body = _checked(version, body)
     digest = hashlib.sha256(body.encode()).hexdigest()
     existing = text_of(conn, version)
@@ -170,7 +189,7 @@ def publish(
     )  # fmt: skip
     text = text_of(conn, version)
     assert text is not None
-    return text, True
+    return Published(text, True, tuple(replaced))
 
 
 def _retire_row(

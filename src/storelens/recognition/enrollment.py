@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine
 
+from storelens import stores
 from storelens.accounts import Role
 from storelens.config import Settings
 from storelens.core.errors import FieldError, InvalidInput, NotFound
@@ -81,6 +82,17 @@ def _check_consent(consent: BiometricConsent) -> None:
         )
 
 
+def _require_stores(conn: Connection, store_ids: Sequence[str] | None) -> None:
+    """Every store the consent names exists: a mistyped id made a consent that covered
+    no store at all, answered 201 (a new user's review)."""
+    if store_ids is None:
+        return
+    known = {str(s["id"]) for s in stores.list_stores(conn)}
+    unknown = [s for s in store_ids if s not in known]
+    if unknown:
+        raise _refuse(("stores",), f"no such store: {', '.join(unknown[:5])}", "store_ids")
+
+
 def embed_photos(
     pipeline: object, photos: Sequence[bytes], *, max_photos: int, max_bytes: int
 ) -> list[npt.NDArray[np.float32]]:
@@ -141,6 +153,7 @@ def enroll(
         current = canonical_id(conn, customer_id)
         if current is not None:
             require_in_force(conn, consent.text_version)  # before any photo is read
+            _require_stores(conn, consent.store_ids)
     if current is None:
         raise NotFound(f"no customer {customer_id!r}")
     if pipeline is None:

@@ -104,7 +104,12 @@ def record_consent(
 
     Without ``approved_by`` it waits for an admin (:mod:`storelens.recognition.approval`):
     replacing an approved member's photos must not let whoever recorded the new ones skip
-    the approval."""
+    the approval. The replaced rows name the new one in ``replaced_by_consent``: their end was
+    this enrollment, not the member's withdrawal."""
+    in_force = face_consents.c.customer_id.in_(person_ids(conn, customer_id)) & (
+        face_consents.c.withdrawn_at.is_(None)
+    )
+    replaced = list(conn.execute(select(face_consents.c.id).where(in_force)).scalars())
     withdraw(conn, customer_id, by=recorded_by, at=at)
     result = conn.execute(
         face_consents.insert().values(
@@ -121,6 +126,12 @@ def record_consent(
     )
     key = result.inserted_primary_key
     assert key is not None
+    if replaced:
+        conn.execute(
+            update(face_consents)
+            .where(face_consents.c.id.in_(replaced))
+            .values(replaced_by_consent=int(key[0]))
+        )
     return int(key[0])
 
 

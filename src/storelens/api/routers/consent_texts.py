@@ -58,13 +58,16 @@ def consent_texts(
 def publish_consent_text(
     body: ConsentTextCreate, principal: AdminOnly, engine: EngineDep, now: Now, response: Response
 ) -> ConsentTextPublic:
-    """Publish a consent text (admins; audited). Its words never change: the same
-    version with other words is 409, the same words again is 200 and changes nothing."""
+    """Publish a consent text and put it in force (admins; audited): the text in force
+    before is retired (``replaced`` names it; consents given under it stay). Its words
+    never change: the same version with other words is 409, as is a retired version;
+    the same words again is 200 and changes nothing."""
     with engine.begin() as conn:
-        text, created = publish(conn, body.version, body.body, actor=principal.actor, at=now)
-    if not created:
+        done = publish(conn, body.version, body.body, actor=principal.actor, at=now)
+    if not done.created:
         response.status_code = status.HTTP_200_OK
-    return ConsentTextPublic.model_validate(text)
+    public = ConsentTextPublic.model_validate(done.text)
+    return public.model_copy(update={"replaced": list(done.replaced)})
 
 
 @router.post("/{version}/retirement", responses=error_responses(404))

@@ -43,6 +43,8 @@ face_consents = Table(
     Column("recorded_by", String(128), nullable=False),  # the staff member or admin
     Column("withdrawn_at", UTCDateTime),
     Column("withdrawn_by", String(128)),
+    # the enrollment that replaced this one, where that (not the member) ended it
+    Column("replaced_by_consent", Integer),
     # A staff member's enrollment matches no one until an admin approves it: otherwise
     # staff could enroll their own face under a customer's id and read that customer's
     # history from the notice (docs/staff-app.md). An admin's is approved as recorded.

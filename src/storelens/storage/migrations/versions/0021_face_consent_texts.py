@@ -7,7 +7,9 @@ enrollment must name a published text that is not retired. Consents recorded bef
 this revision keep the versions they named and get no ``text_sha256``: storelens never
 held their words, so an access request shows none for them, even if a text is later
 published under the same version. Publish the text in use before enrolling again.
-A downgrade drops the table and the column.
+``face_consents.replaced_by_consent`` names the enrollment that ended one by replacing it, so
+an access export no longer reads as if the member had withdrawn (a new user's review).
+A downgrade drops the table and the columns.
 
 Revision ID: 0021_face_consent_texts
 Revises: 0020_stock_out_only
@@ -47,9 +49,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("face_consents") as batch:
         batch.add_column(sa.Column("text_sha256", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("replaced_by_consent", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("face_consents") as batch:
+        batch.drop_column("replaced_by_consent")
         batch.drop_column("text_sha256")
     op.drop_table("face_consent_texts")
