@@ -188,8 +188,9 @@ def serve(
     if not settings.redis_url:
         err.print(
             f"warning: {workers} workers without STORELENS_REDIS_URL count sign-in failures "
-            f"in each worker apart, so the sign-in throttle is {workers} times looser; set "
-            "STORELENS_REDIS_URL to share it"
+            "and device keys' refused notices in each worker apart, so the sign-in throttle "
+            f"and the refused-notice limit are {workers} times looser; set "
+            "STORELENS_REDIS_URL to share them"
         )
     # uvicorn starts each worker process by importing the app, so it needs an import
     # string and a factory, not an app object; each worker reads its settings from the

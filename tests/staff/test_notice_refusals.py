@@ -150,3 +150,47 @@ def test_the_store_id_is_checked_before_anything_is_counted(
         )
         assert wrong.status_code == 403
     assert _statuses(client, key, [member]) == [201]
+
+
+def test_a_burst_of_members_never_locks_an_honest_key_out(
+    settings: Settings, engine: Engine, floor: Floor
+) -> None:
+    """A review: a request answered 429 stayed counted, so members' notices arriving
+    together past the limit locked the key for the hour without a single refusal."""
+    client = _client(settings, engine)
+    floor.store()
+    members = [floor.member(f"L-b{i}", first=f"B{i}") for i in range(8)]
+    key = floor.scanner()
+    with ThreadPoolExecutor(8) as pool:
+        burst = list(pool.map(lambda m: _statuses(client, key, [m])[0], members))
+    assert set(burst) <= {201, 429} and burst.count(201) >= 3  # in flight, at most 3 held
+    late = [m for m, s in zip(members, burst, strict=True) if s == 429]
+    assert _statuses(client, key, late) == [201] * len(late)  # nothing was held back
+    assert _statuses(client, key, ["L-u1", "L-u2", "L-u3", "L-u4"]) == [422, 422, 422, 429]
+
+
+def test_take_counts_only_under_the_limit() -> None:
+    now = [0.0]
+    limiter = MemoryLimiter(limit=2, window_s=60, clock=lambda: now[0])
+    assert [limiter.take("k") for _ in range(4)] == [True, True, False, False]
+    limiter.refund("k")  # the refused ones were never counted: one refund frees one
+    assert [limiter.take("k") for _ in range(2)] == [True, False]
+    now[0] = 60.0
+    assert limiter.take("k")
+
+
+@pytest.mark.redis
+def test_in_redis_take_counts_only_under_the_limit_and_sets_the_window(redis_url: str) -> None:
+    limiter = RedisLimiter(redis_url, limit=2, window_s=60, prefix=f"t:{uuid.uuid4().hex}")
+    assert [limiter.take("k") for _ in range(4)] == [True, True, False, False]
+    assert int(limiter.client.get(f"{limiter.prefix}:k")) == 2
+    assert 0 < limiter.client.ttl(f"{limiter.prefix}:k") <= 60
+    limiter.reset("k")
+
+
+def test_with_redis_unreachable_notices_still_come_through() -> None:
+    """Fails open, logged: refusing every notice would stop the staff app (a review
+    found a 500 for a known member while Redis was down)."""
+    limiter = RedisLimiter("redis://127.0.0.1:1/0", limit=1, window_s=60)
+    assert limiter.take("k") and limiter.take("k")
+    limiter.refund("k")  # no error either

@@ -18,6 +18,7 @@ must be shared, so production points ``STORELENS_REDIS_URL`` at Redis.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -25,6 +26,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from storelens.core.errors import MissingExtra
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Backoff",
@@ -44,8 +47,14 @@ class RateLimiter(Protocol):
         """Count one attempt; False once ``key`` is over its limit in this window."""
         ...
 
+    def take(self, key: str) -> bool:
+        """Count one attempt only while ``key`` is under its limit, in one atomic step:
+        False (nothing counted) once it is at the limit, so refused attempts never add
+        to the count and parallel ones cannot all pass the check (a review)."""
+        ...
+
     def refund(self, key: str) -> None:
-        """Give back one attempt that :meth:`hit` counted and that did not count after all."""
+        """Give back one attempt that was counted and did not count after all."""
         ...
 
     def reset(self, key: str) -> None: ...
@@ -68,6 +77,17 @@ class MemoryLimiter:
             self._windows[key] = (start, count + 1)
         return count + 1 <= self.limit
 
+    def take(self, key: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            start, count = self._windows.get(key, (now, 0))
+            if now - start >= self.window_s:
+                start, count = now, 0
+            if count >= self.limit:
+                return False
+            self._windows[key] = (start, count + 1)
+        return True
+
     def refund(self, key: str) -> None:
         with self._lock:
             if key in self._windows:
@@ -88,6 +108,8 @@ class RedisLimiter:
         self.client = redis.Redis.from_url(url)
         self.limit, self.window_s, self.prefix = limit, window_s, prefix
         self._refund = self.client.register_script(_LOWER_LUA)
+        self._take = self.client.register_script(_TAKE_LUA)
+        self._redis_error = redis.RedisError
 
     def hit(self, key: str) -> bool:
         k = f"{self.prefix}:{key}"
@@ -97,15 +119,35 @@ class RedisLimiter:
         count, _ = pipe.execute()
         return int(count) <= self.limit
 
+    def take(self, key: str) -> bool:
+        """Fails open: with Redis unreachable the attempt passes, logged, since refusing
+        every notice would stop the staff app for a limit's sake (a review found a 500)."""
+        try:
+            return bool(self._take(keys=[f"{self.prefix}:{key}"], args=[self.limit, self.window_s]))
+        except self._redis_error as exc:
+            log.warning("rate limit %s not counted, Redis unreachable: %s", self.prefix, exc)
+            return True
+
     def refund(self, key: str) -> None:
         # DECR on a key that expired meanwhile would leave a -1 with no expiry: only an
         # existing count is lowered, inside Redis, so no other process sees it half done.
-        self._refund(keys=[f"{self.prefix}:{key}"])
+        try:
+            self._refund(keys=[f"{self.prefix}:{key}"])
+        except self._redis_error as exc:
+            log.warning("rate limit %s not refunded, Redis unreachable: %s", self.prefix, exc)
 
     def reset(self, key: str) -> None:
         self.client.delete(f"{self.prefix}:{key}")
 
 
+# TTL-then-EXPIRE rather than EXPIRE NX, which needs Redis 7.
+_TAKE_LUA = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1
+"""
 _LOWER_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
   return redis.call('DECR', KEYS[1])

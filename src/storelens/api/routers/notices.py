@@ -108,7 +108,8 @@ def raise_notice(
     times within an hour gets 429 for every notice, known member or not, until the hour
     is up: each refusal says whether an id is a customer (or enrolled), and a stolen key
     could otherwise test ids without end. The attempt is counted before the lookup and
-    given back when it was not refused, so parallel probes cannot all slip under it.
+    given back when it was not refused, so parallel probes cannot all slip under it; a
+    429 is not counted, so a burst of members' notices cannot lock an honest key out.
 
     A ``recognition`` notice is checked here, on the server, at the moment it would be
     stored: the store's switch and the member's biometric consent (the desk's gate,
@@ -123,7 +124,7 @@ def raise_notice(
     refusals: RateLimiter | None = (
         request.app.state.notice_refusals if principal.role == Role.device else None
     )
-    if refusals is not None and not refusals.hit(principal.name):
+    if refusals is not None and not refusals.take(principal.name):
         _throttled(principal)
     try:
         notice, created = desk_of(request).raise_notice(
