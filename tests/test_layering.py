@@ -21,6 +21,7 @@ COMMAND_LINE = {
     "storelens.cli_entrance",
     "storelens.cli_accounts",
     "storelens.cli_ingest",
+    "storelens.cli_help",
     "storelens.__main__",
 }
 SIMULATOR = {"storelens.sim", "storelens.demo"}
