@@ -15,9 +15,8 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
-from storelens import stores
 from storelens.accounts import Role
 from storelens.config import Settings
 from storelens.core.errors import FieldError, InvalidInput, NotFound
@@ -27,6 +26,7 @@ from storelens.recognition.consent_texts import require_in_force
 from storelens.recognition.keyring import FaceKeyring
 from storelens.recognition.store import add_embeddings, record_consent
 from storelens.storage.dialects import dialect_for
+from storelens.storage.tables import stores
 
 __all__ = ["BiometricConsent", "Enrolled", "embed_photos", "enroll", "parse_store_ids"]
 
@@ -87,7 +87,7 @@ def _require_stores(conn: Connection, store_ids: Sequence[str] | None) -> None:
     no store at all, answered 201 (a new user's review)."""
     if store_ids is None:
         return
-    known = {str(s["id"]) for s in stores.list_stores(conn)}
+    known = set(conn.execute(select(stores.c.id).where(stores.c.id.in_(store_ids))).scalars())
     unknown = [s for s in store_ids if s not in known]
     if unknown:
         raise _refuse(("stores",), f"no such store: {', '.join(unknown[:5])}", "store_ids")
